@@ -1,0 +1,358 @@
+"""The ``bastion`` command. Errors are one line on stderr with a non-zero exit; long work shows a progress bar."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bastion.core.audit import services as audit
+from bastion.core.auth import services as auth
+from bastion.core.auth.roles import Role, parse_role
+from bastion.core.config import Settings
+from bastion.core.db import Database, migrate
+from bastion.hashing.services import hash_path, signal_json
+from bastion.matching import services as banks
+from bastion.matching.interfaces import BankError
+from bastion.matching.matcher import Matcher
+from bastion.matching.scan import ScanSummary, scan_files, walk
+
+app = typer.Typer(help="Bastion: hash matching, moderation, removal orders and child-safety reporting.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+user_app = typer.Typer(help="Console users.", no_args_is_help=True)
+bank_app = typer.Typer(help="Banks of known content.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+for sub, name in ((token_app, "token"), (user_app, "user"), (bank_app, "bank"), (audit_app, "audit"),
+                  (db_app, "db")):
+    app.add_typer(sub, name=name)
+
+err = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def cli_actor() -> auth.Principal:
+    """Whoever runs the CLI on the server holds the database already: they act as an admin, named in the audit."""
+    return auth.Principal("cli", 0, os.environ.get("BASTION_ACTOR") or getpass.getuser(), Role.ADMIN)
+
+
+def open_db() -> Database:
+    settings = Settings.from_env()
+    try:
+        migrate(settings.database_url)
+    except Exception as exc:
+        fail(f"cannot open the database {_redact(settings.database_url)}: {type(exc).__name__}: {exc}")
+    return Database(settings.database_url)
+
+
+def _redact(url: str) -> str:
+    """Never print a password from a database URL."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except (BankError, ValueError) as exc:
+        fail(str(exc))
+
+
+@contextmanager
+def progress_bar(description: str, total: float | None, unit: str = "") -> Iterator[Callable[[float], None]]:
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(),
+               MofNCompleteColumn() if unit != "bytes" else TextColumn("{task.percentage:>3.0f}%"),
+               TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal and "CI" in os.environ
+                  ) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(n: float) -> None:
+            progress.update(task, advance=n)
+
+        yield advance
+
+
+# --- tokens and users ---------------------------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(role: Annotated[str, typer.Option(help="admin, curator, moderator, ...")],
+                 name: Annotated[str, typer.Option(help="what the token is for")] = "") -> None:
+    """Create an API token and print it alone on standard output (shown once; stored hashed)."""
+    parsed = guarded(lambda: parse_role(role))
+    db = open_db()
+    token = auth.create_token(db, role=parsed, name=name or f"{parsed.value} token", actor=cli_actor().actor)
+    print(token)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    db = open_db()
+    table = Table("id", "name", "role", "created", "by", "revoked")
+    with db.read() as session:
+        for t in auth.list_tokens(session):
+            table.add_row(str(t.id), t.name, t.role, f"{t.created_at:%Y-%m-%d %H:%M}", t.created_by,
+                          f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "")
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int) -> None:
+    db = open_db()
+    if not auth.revoke_token(db, token_id, actor=cli_actor().actor):
+        fail(f"no active token {token_id}")
+    err.print(f"token {token_id} revoked")
+
+
+@user_app.command("create")
+def user_create(username: str, role: Annotated[str, typer.Option(help="moderator, curator, ...")],
+                password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False) -> None:
+    """Create a console user; the password is prompted for (or read from stdin), never taken as an argument."""
+    parsed = guarded(lambda: parse_role(role))
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            fail("passwords differ")
+    db = open_db()
+    guarded(lambda: auth.create_user(db, username=username, password=password, role=parsed,
+                                     actor=cli_actor().actor))
+    err.print(f"user {username} created with role {parsed.value}")
+
+
+# --- banks --------------------------------------------------------------------------------------------------------
+
+
+def _parse_thresholds(raw: list[str]) -> dict[str, int]:
+    thresholds: dict[str, int] = {}
+    for item in raw:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().lstrip("-").isdigit():
+            fail(f"--threshold takes SIGNAL_TYPE=DISTANCE, e.g. pdq=31, got {item!r}")
+        thresholds[name.strip()] = int(value)
+    return thresholds
+
+
+@bank_app.command("create")
+def bank_create(
+    name: str,
+    description: Annotated[str, typer.Option()] = "",
+    restricted: Annotated[bool, typer.Option(help="child-abuse hashes: child-safety roles only")] = False,
+    dihedral: Annotated[bool, typer.Option(help="also match flipped and rotated copies")] = False,
+    threshold: Annotated[list[str] | None, typer.Option(help="SIGNAL_TYPE=DISTANCE, repeatable")] = None,
+) -> None:
+    db = open_db()
+    thresholds = _parse_thresholds(threshold or [])
+    guarded(lambda: banks.create_bank(db, name, actor=cli_actor(), description=description, restricted=restricted,
+                                      dihedral=dihedral, thresholds=thresholds))
+    err.print(f"bank {name} created")
+
+
+@bank_app.command("list")
+def bank_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    db = open_db()
+    with db.read() as session:
+        summaries = banks.list_banks(session)
+    if as_json:
+        for s in summaries:
+            print(json.dumps({"name": s.bank.name, "enabled": s.bank.enabled, "restricted": s.bank.restricted,
+                              "entries": s.entries, "by_signal_type": s.by_signal_type}))
+        return
+    table = Table("bank", "entries", "by signal type", "enabled", "restricted", "dihedral", "thresholds")
+    for s in summaries:
+        by_type = ", ".join(f"{k} {v}" for k, v in sorted(s.by_signal_type.items()))
+        table.add_row(s.bank.name, f"{s.entries:,}", by_type, _yes(s.bank.enabled), _yes(s.bank.restricted),
+                      _yes(s.bank.dihedral), json.dumps(s.bank.thresholds) if s.bank.thresholds else "defaults")
+    out.print(table)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+@bank_app.command("enable")
+def bank_enable(name: str) -> None:
+    db = open_db()
+    guarded(lambda: banks.update_bank(db, name, actor=cli_actor(), enabled=True))
+
+
+@bank_app.command("disable")
+def bank_disable(name: str) -> None:
+    db = open_db()
+    guarded(lambda: banks.update_bank(db, name, actor=cli_actor(), enabled=False))
+
+
+@bank_app.command("import")
+def bank_import(name: str, file: Path) -> None:
+    """Import a CSV (header signal_type,value[,category,source,note]); one bad line and nothing is imported."""
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    db = open_db()
+    size = file.stat().st_size
+    with file.open("r", encoding="utf-8", newline="", errors="strict") as f, \
+            progress_bar(f"import {file.name}", size, unit="bytes") as advance:
+        position = 0
+
+        def on_batch(_rows: int) -> None:
+            nonlocal position
+            now = f.buffer.tell()
+            advance(now - position)
+            position = now
+
+        try:
+            result = banks.import_csv(db, name, f, actor=cli_actor(), progress=on_batch)
+        except UnicodeDecodeError as exc:
+            fail(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing imported")
+        except BankError as exc:
+            fail(f"{file}: {exc}; nothing imported")
+        advance(size - position)
+    by_type = ", ".join(f"{k} {v}" for k, v in sorted(result.by_signal_type.items()))
+    err.print(f"imported {result.added:,} entries into {name} ({result.duplicates:,} duplicates skipped; {by_type})")
+
+
+@bank_app.command("export")
+def bank_export(name: str,
+                output: Annotated[Path | None, typer.Option("--output", "-o", help="file (default stdout)")] = None
+                ) -> None:
+    db = open_db()
+    rows = banks.export_rows(db, name, actor=cli_actor())
+    try:
+        first = next(rows)
+    except BankError as exc:
+        fail(str(exc))
+    target = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        for line in banks.csv_lines([first]):
+            target.write(line)
+        for line in banks.csv_lines(rows):
+            target.write(line)
+    finally:
+        if output:
+            target.close()
+
+
+# --- hashing and scanning -----------------------------------------------------------------------------------------
+
+
+@app.command("hash")
+def hash_files(files: list[Path]) -> None:
+    """Print one JSON object per signal: path, signal_type, value, quality (where one applies)."""
+    status = 0
+    for file in files:
+        if not file.is_file():
+            err.print(f"[red]error:[/red] {file}: no such file", highlight=False)
+            status = 1
+            continue
+        result = hash_path(file)
+        for e in result.errors:
+            err.print(f"[yellow]warning:[/yellow] {file}: {e}", highlight=False)
+        for s in result.signals:
+            print(json.dumps({"path": str(file), **signal_json(s)}))
+    raise typer.Exit(status)
+
+
+@app.command("scan")
+def scan(paths: list[Path],
+         bank: Annotated[list[str] | None, typer.Option(help="only these banks (repeatable)")] = None,
+         as_json: Annotated[bool, typer.Option("--json", help="one JSON object per file")] = False) -> None:
+    """Hash and match every file under PATHS; a summary at the end (JSON lines with --json)."""
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        fail(f"{missing[0]}: no such file or directory")
+    db = open_db()
+    matcher = load_matcher(db)
+    files = list(walk(paths))
+    with progress_bar("scan", len(files)) as advance:
+        summary = scan_files(files, matcher, banks=set(bank) if bank else None,
+                             on_file=lambda r: (advance(1), print(json.dumps(r.to_json())) if as_json else None))
+    _print_summary(summary)
+
+
+def load_matcher(db: Database) -> Matcher:
+    matcher = Matcher(db)
+    with db.read() as session:
+        total = sum(s.entries for s in banks.list_banks(session))
+    with progress_bar("load banks", total) as advance:
+        matcher.load(progress=advance)
+    return matcher
+
+
+def _print_summary(summary: ScanSummary) -> None:
+    table = Table("files", "matched", "unreadable", title="scan summary")
+    table.add_row(f"{summary.files:,}", f"{summary.matched:,}", f"{summary.unreadable:,}")
+    err.print(table)
+    if summary.by_bank:
+        by_bank = Table("bank", "files matched", title="matches by bank")
+        for name, n in sorted(summary.by_bank.items()):
+            by_bank.add_row(name, f"{n:,}")
+        err.print(by_bank)
+
+
+# --- audit, database, server, demo --------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 and name each altered or missing entry."""
+    result = audit.verify(open_db())
+    for p in result.problems:
+        err.print(f"[red]entry {p.entry_id}:[/red] {p.reason}", highlight=False)
+    if not result.ok:
+        fail(f"audit log is broken: {len(result.problems)} problem(s) in {result.checked} entries")
+    err.print(f"audit log intact: {result.checked} entries verified")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    open_db()
+    err.print("database schema is current")
+
+
+@app.command("serve")
+def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
+          port: Annotated[int, typer.Option()] = 8000) -> None:
+    """Run the API and the console."""
+    import uvicorn
+
+    from bastion.web.app import create_app
+
+    open_db()
+    uvicorn.run(create_app(Settings.from_env()), host=host, port=port, log_level="info",
+                access_log=False)  # access logs would carry query strings; metrics count requests instead
+
+
+@app.command("demo")
+def demo(workdir: Annotated[Path, typer.Option(help="where demo media is written")] = Path("bastion-demo"),
+         serve_after: Annotated[bool, typer.Option("--serve", help="then run the console")] = False) -> None:
+    """Seed sample banks, scan sample uploads against them, and show what matched."""
+    from bastion.demo import run_demo
+
+    db = open_db()
+    run_demo(db, workdir, out=out, err=err, load_matcher=load_matcher, print_summary=_print_summary)
+    if serve_after:
+        serve()
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    app()

@@ -1,0 +1,1 @@
+"""An append-only, hash-chained record of every change to banks, tokens, users and settings."""

@@ -1,0 +1,1 @@
+"""Who may do what: API tokens and console users, each with one role."""

@@ -1,0 +1,47 @@
+"""Settings, read once from the environment (``BASTION_*``) so every process of a deployment agrees."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///./bastion.db"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    #: Largest upload accepted by /v1/hash, /v1/match and the console (bytes).
+    max_upload_bytes: int = 64 * 1024 * 1024
+    #: How often each process pulls the bank change log into its in-memory indexes (seconds).
+    index_refresh_seconds: float = 0.25
+    #: Console sessions expire after this many seconds without use.
+    session_ttl_seconds: int = 8 * 3600
+    #: Where uploads are spooled while being hashed; never kept after the request.
+    spool_dir: Path | None = None
+    #: Whether the console sets the Secure flag on cookies (off for http://localhost).
+    secure_cookies: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        spool = os.environ.get("BASTION_SPOOL_DIR")
+        return cls(
+            database_url=os.environ.get("BASTION_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            max_upload_bytes=_int("BASTION_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            index_refresh_seconds=_int("BASTION_INDEX_REFRESH_MS", 250) / 1000,
+            session_ttl_seconds=_int("BASTION_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
+            spool_dir=Path(spool) if spool else None,
+            secure_cookies=os.environ.get("BASTION_SECURE_COOKIES", "") in ("1", "true", "yes"),
+        )

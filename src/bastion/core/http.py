@@ -1,0 +1,92 @@
+"""HTTP plumbing shared by every domain: problem+json errors and role checks on each route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bastion.core.auth.roles import Role
+from bastion.core.auth.services import Principal, authenticate_token
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error the client can act on, answered as RFC 9457 problem+json."""
+
+    def __init__(self, status: int, title: str, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+def problem_response(status: int, title: str, detail: str = "", **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+
+    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return problem_response(exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail or ""))
+
+    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        return problem_response(422, "Invalid request", detail, errors=errors)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+}
+
+
+def require(roles: Iterable[Role]) -> Callable[[Request], Principal]:
+    """A FastAPI dependency that admits a bearer token of one of ``roles`` (401 without one, 403 otherwise)."""
+    allowed = frozenset(roles)
+
+    def dependency(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            raise Problem(401, "Unauthorized", "an API token is required: Authorization: Bearer <token>")
+        principal = authenticate_token(request.app.state.ctx.db, presented.strip())
+        if principal is None:
+            raise Problem(401, "Unauthorized", "the token is unknown or revoked")
+        if principal.role not in allowed:
+            raise Problem(403, "Forbidden", f"role {principal.role.value!r} may not do this")
+        return principal
+
+    return dependency
+
+
+__all__ = ["HTTPException", "Problem", "install_problem_handlers", "problem_response", "require"]

@@ -1,0 +1,1 @@
+"""Signal types: how content becomes hashes, and how hashes are compared and indexed."""

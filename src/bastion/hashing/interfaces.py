@@ -1,0 +1,162 @@
+"""The signal-type plug-in interface: every hash type Bastion knows implements it.
+
+A *signal* is a compact fingerprint of a piece of content (a PDQ hash of a photo, the SHA-256 of a file, the
+canonical form of a URL). A *signal type* is the class that knows how to make, validate and compare one kind of
+signal, and which index finds near neighbours among millions of them. Banks, the matcher, the API and the CLI only
+ever talk to this interface, so adding a hash type means adding one class to ``registry.py`` and nothing else.
+
+Optional abilities are mixins checked with ``issubclass``: ``FileHasher`` (hashes bytes of a media file) and
+``TextHasher`` (hashes a text). The ``name`` of a signal type is a storage key: never rename one.
+
+Don't:
+- switch on ``signal_type.name`` outside the signal type itself;
+- keep per-entry Python objects in an index meant for millions of entries.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+
+class InvalidSignalValue(ValueError):
+    """A value that is not a well-formed signal of the given type (wrong length, alphabet, ...)."""
+
+
+class UnsupportedMedia(ValueError):
+    """Bytes that no hasher of this type can read (not an image, corrupt video, ...)."""
+
+
+class MediaKind(enum.StrEnum):
+    """What a file is, as far as hashing cares. Sniffed from its bytes, never trusted from its name."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    TEXT = "text"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class HashResult:
+    """One signal computed from content. ``quality`` is set by hashers that measure it (PDQ: 0-100)."""
+
+    signal_type: str
+    value: str
+    quality: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexHit:
+    """An index entry near a query: the caller's key for the entry and how far it is (0 = identical)."""
+
+    key: int
+    distance: int
+
+
+class SignalIndex(abc.ABC):
+    """An in-memory, exact index of one signal type's values.
+
+    Keys are the caller's integers (bank entry ids). An index must take ``add`` and ``remove`` one at a time in well
+    under a second, without a full rebuild, because banks change while uploads are being matched; it is exact:
+    every entry within ``threshold`` of the query is returned (100 % recall).
+    """
+
+    @abc.abstractmethod
+    def add(self, key: int, value: str) -> None:
+        """Insert one entry; ``value`` is already validated. Re-adding a key replaces its value."""
+
+    def add_many(self, items: Iterable[tuple[int, str]]) -> None:
+        """Bulk insert, used at start-up; implementations override it when they can build faster."""
+        for key, value in items:
+            self.add(key, value)
+
+    @abc.abstractmethod
+    def remove(self, key: int) -> None:
+        """Forget an entry (disabled or deleted). Unknown keys are ignored."""
+
+    @abc.abstractmethod
+    def query(self, value: str, threshold: int) -> list[IndexHit]:
+        """Every entry at distance <= ``threshold`` from ``value``, each key once."""
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Number of live entries."""
+
+    def nbytes(self) -> int:
+        """Approximate memory held, for /status and the benchmarks (0 when not measured)."""
+        return 0
+
+
+class SignalType(abc.ABC):
+    """One kind of signal. Everything is a class method: a signal type has no state."""
+
+    #: Storage key, shown in CSV files and the API. Never rename.
+    name: ClassVar[str]
+    #: Distance at or under which two values are said to match, unless a bank sets its own.
+    default_threshold: ClassVar[int] = 0
+    #: Largest threshold a bank may set; validated when a bank is configured.
+    max_threshold: ClassVar[int] = 0
+
+    @classmethod
+    @abc.abstractmethod
+    def validate(cls, value: str) -> str:
+        """Return the canonical form of ``value`` or raise ``InvalidSignalValue`` with a reason a user can act on."""
+
+    @classmethod
+    @abc.abstractmethod
+    def distance(cls, a: str, b: str) -> int:
+        """Distance between two validated values; 0 means the same content."""
+
+    @classmethod
+    @abc.abstractmethod
+    def index_class(cls) -> type[SignalIndex]:
+        """The index that finds matches among many values of this type."""
+
+    @classmethod
+    @abc.abstractmethod
+    def examples(cls) -> Sequence[str]:
+        """Valid values, for the shared plug-in tests and the demo."""
+
+    @classmethod
+    def matchable(cls, result: HashResult) -> bool:
+        """Whether a computed hash is good enough to match on (PDQ refuses low quality). Reported either way."""
+        return True
+
+
+class FileHasher(abc.ABC):
+    """Mixin: the signal type can hash a media file."""
+
+    @classmethod
+    @abc.abstractmethod
+    def accepts(cls, kind: MediaKind) -> bool:
+        """Whether files of this kind are hashed by this type (exact hashes take every kind)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def hash_file(cls, path: Path, kind: MediaKind) -> list[HashResult]:
+        """Hashes of the file; raise ``UnsupportedMedia`` when it cannot be read as ``kind``."""
+
+
+class TextHasher(abc.ABC):
+    """Mixin: the signal type can hash a text (posts, captions, manifestos, URLs found in text)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def hash_text(cls, text: str) -> list[HashResult]:
+        """Hashes of the text; an empty list when it has nothing to hash (no URL in it, say)."""
+
+
+class VariantHasher(abc.ABC):
+    """Mixin: the signal type can also hash flipped and rotated copies of a file, in one pass.
+
+    Banks that opt in (``dihedral``) are matched against these variants too, which catches mirrored re-uploads.
+    """
+
+    @classmethod
+    @abc.abstractmethod
+    def hash_variants(cls, path: Path, kind: MediaKind) -> list[HashResult]:
+        """Hashes of the transformed copies, the untransformed one excluded."""

@@ -1,0 +1,519 @@
+"""Exact in-memory index of PDQ hashes (256 bits): every entry within a Hamming threshold, fast at 10M entries.
+
+The work is done by the compiled multi-index-hashing kernel in ``_mih.c``; this module keeps its state:
+
+- a *static segment*: an immutable ``_mih.Tables`` (aligned hashes + per-chunk tables) with its keys, sorted so
+  that one array maps row -> key and, by binary search, key -> row; removed rows are bits in a tombstone bitset;
+- a *delta*: entries added since the segment was built, scanned linearly by the kernel;
+- while a merge runs, the *frozen* delta being folded into the next segment.
+
+``add`` and ``remove`` cost microseconds. When the delta (or the tombstones) grow past a limit, a background thread
+builds the next segment from everything live and swaps it in; queries keep running meanwhile and every live entry
+is seen exactly once, because each key lives in exactly one of static / frozen / delta, and removals made during the
+merge are logged and replayed onto the new segment before the swap.
+
+Readers never take a lock: they read ``self._sources`` (one attribute load), a tuple rebuilt under the lock after
+every change, and the kernel holds buffer views of what it reads until it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from bastion.hashing import _mih
+from bastion.hashing.interfaces import IndexHit, SignalIndex
+
+__all__ = [
+    "HASH_BYTES",
+    "PdqIndex",
+    "bytes_to_hex",
+    "choose_chunk_bits",
+    "hex_to_array",
+    "hex_to_bytes",
+]
+
+log = logging.getLogger(__name__)
+
+HASH_BYTES: Final = 32
+HEX_CHARS: Final = 2 * HASH_BYTES
+MAX_THRESHOLD: Final = 256
+MAX_KEY: Final = 2**63 - 1
+#: Threshold the chunk layout is tuned for (PDQ's usual match threshold); any 0..256 stays exact.
+DESIGN_THRESHOLD: Final = 31
+#: Below this many rows a linear scan is as fast as it needs to be and holds no tables.
+LINEAR_BELOW: Final = 32_768
+
+U8Array = npt.NDArray[np.uint8]
+I64Array = npt.NDArray[np.int64]
+KeyArray = npt.NDArray[Any]  # uint32 when every key fits, else int64
+# What the kernel reads: (hashes, keys, dead bitset, row count, tables or None).
+Source = tuple[Any, KeyArray, U8Array, int, Any]
+
+
+def hex_to_bytes(value: str) -> bytes:
+    """32 bytes of a 64-hex-digit PDQ value; ``ValueError`` on anything else."""
+    if len(value) != HEX_CHARS:
+        raise ValueError(f"a PDQ hash is {HEX_CHARS} hex digits, got {len(value)} characters")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise ValueError("a PDQ hash contains only hex digits 0-9a-f") from None
+    if len(raw) != HASH_BYTES:  # fromhex skips whitespace
+        raise ValueError("a PDQ hash contains only hex digits 0-9a-f")
+    return raw
+
+
+def bytes_to_hex(raw: bytes | bytearray | memoryview | U8Array) -> str:
+    """The lowercase hex form of 32 hash bytes."""
+    data = bytes(raw)
+    if len(data) != HASH_BYTES:
+        raise ValueError(f"a PDQ hash is {HASH_BYTES} bytes, got {len(data)}")
+    return data.hex()
+
+
+def hex_to_array(values: Sequence[str]) -> U8Array:
+    """An ``(N, 32)`` uint8 array of many hex PDQ values (one ``fromhex`` call, not N)."""
+    for value in values:
+        if len(value) != HEX_CHARS:
+            raise ValueError(f"a PDQ hash is {HEX_CHARS} hex digits, got {len(value)} characters")
+    try:
+        raw = bytes.fromhex("".join(values))
+    except ValueError:
+        raise ValueError("a PDQ hash contains only hex digits 0-9a-f") from None
+    if len(raw) != HASH_BYTES * len(values):
+        raise ValueError("a PDQ hash contains only hex digits 0-9a-f")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(values), HASH_BYTES).copy()
+
+
+def _even_split(m: int) -> tuple[int, ...]:
+    width, wider = divmod(8 * HASH_BYTES, m)
+    return (width + 1,) * wider + (width,) * (m - wider)
+
+
+def choose_chunk_bits(rows: int, threshold: int = DESIGN_THRESHOLD) -> tuple[int, ...]:
+    """Chunk widths (summing to 256) that minimise the kernel's cost model at ``threshold``; ``()`` = linear scan.
+
+    At 10M rows this gives 11 chunks (3 of 24 bits, 8 of 23): about log2(rows) bits each, so buckets hold a few rows.
+    """
+    if rows < LINEAR_BELOW:
+        return ()
+    best: tuple[float, tuple[int, ...]] = (_mih.estimate((), rows, threshold), ())
+    for m in range(2, _mih.MAX_CHUNKS + 1):
+        bits = _even_split(m)
+        if max(bits) > _mih.MAX_CHUNK_BITS:
+            continue
+        cost = _mih.estimate(bits, rows, threshold)
+        if cost < best[0]:
+            best = (cost, bits)
+    return best[1]
+
+
+def _check_threshold(threshold: int) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, int):
+        raise TypeError("threshold must be an int")
+    if not 0 <= threshold <= MAX_THRESHOLD:
+        raise ValueError(f"threshold must be 0..{MAX_THRESHOLD}, got {threshold}")
+
+
+def _check_key(key: int) -> None:
+    if isinstance(key, bool) or not isinstance(key, int | np.integer):
+        raise TypeError("keys are ints")
+    if not 0 <= key <= MAX_KEY:
+        raise ValueError(f"keys are 0..2**63-1, got {key}")
+
+
+def _set_bit(bits: U8Array, row: int) -> bool:
+    """Set bit ``row``; False when it was already set."""
+    byte = int(bits[row >> 3])
+    mask = 1 << (row & 7)
+    if byte & mask:
+        return False
+    bits[row >> 3] = byte | mask
+    return True
+
+
+def _live_mask(dead: U8Array, rows: int) -> npt.NDArray[np.bool_]:
+    return np.unpackbits(dead, count=rows, bitorder="little") == 0
+
+
+@dataclass(slots=True)
+class _Segment:
+    """The static part: immutable tables and sorted keys, plus a tombstone bitset (the only thing that changes)."""
+
+    tables: Any  # _mih.Tables
+    keys: KeyArray
+    dead: U8Array
+    ndead: int = 0
+
+    @classmethod
+    def build(cls, keys: I64Array, hashes: U8Array) -> _Segment:
+        """``keys`` strictly increasing; ``hashes`` (N, 32) in the same order."""
+        rows = len(keys)
+        tables = _mih.Tables(np.ascontiguousarray(hashes, dtype=np.uint8), choose_chunk_bits(rows))
+        small = rows == 0 or int(keys[-1]) <= np.iinfo(np.uint32).max
+        stored: KeyArray = keys.astype(np.uint32) if small else np.ascontiguousarray(keys, dtype=np.int64)
+        return cls(tables, stored, np.zeros((rows + 7) // 8, dtype=np.uint8))
+
+    @property
+    def rows(self) -> int:
+        return len(self.keys)
+
+    @property
+    def live(self) -> int:
+        return self.rows - self.ndead
+
+    def hashes(self) -> U8Array:
+        """The tables' own aligned copy of the hashes, as a read-only (N, 32) view."""
+        return np.frombuffer(self.tables, dtype=np.uint8).reshape(self.rows, HASH_BYTES)
+
+    def find(self, key: int) -> int:
+        """Row of a key (dead or alive), -1 when absent."""
+        if self.rows == 0 or key > int(self.keys[-1]):
+            return -1
+        row = int(np.searchsorted(self.keys, self.keys.dtype.type(key)))
+        return row if int(self.keys[row]) == key else -1
+
+    def kill(self, key: int) -> bool:
+        row = self.find(key)
+        if row < 0 or not _set_bit(self.dead, row):
+            return False
+        self.ndead += 1
+        return True
+
+    def live_parts(self) -> tuple[I64Array, U8Array]:
+        keys, hashes = self.keys.astype(np.int64), self.hashes()
+        if self.ndead:
+            alive = _live_mask(self.dead, self.rows)
+            return keys[alive], hashes[alive]
+        return keys, hashes
+
+    def source(self) -> Source:
+        return (None, self.keys, self.dead, self.rows, self.tables)
+
+    def nbytes(self) -> int:
+        return int(self.tables.nbytes) + self.keys.nbytes + self.dead.nbytes
+
+
+class _Delta:
+    """Recent additions, appended in place and scanned linearly. Readers see a prefix of ``count`` rows, so writes
+    past it are invisible to them; growing allocates new arrays and leaves the old ones to readers holding them."""
+
+    __slots__ = ("count", "dead", "hashes", "keys", "pos")
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.keys: I64Array = np.zeros(capacity, dtype=np.int64)
+        self.hashes: U8Array = np.zeros(capacity * HASH_BYTES, dtype=np.uint8)
+        self.dead: U8Array = np.zeros((capacity + 7) // 8, dtype=np.uint8)
+        self.count = 0
+        self.pos: dict[int, int] = {}  # live key -> row; small by construction (bounded by the merge limit)
+
+    def append(self, key: int, raw: bytes) -> None:
+        if self.count == len(self.keys):
+            self._grow()
+        row = self.count
+        self.keys[row] = key
+        self.hashes[row * HASH_BYTES : (row + 1) * HASH_BYTES] = np.frombuffer(raw, dtype=np.uint8)
+        self.pos[key] = row
+        self.count = row + 1
+
+    def _grow(self) -> None:
+        capacity = 2 * len(self.keys)
+        keys = np.zeros(capacity, dtype=np.int64)
+        hashes = np.zeros(capacity * HASH_BYTES, dtype=np.uint8)
+        dead = np.zeros((capacity + 7) // 8, dtype=np.uint8)
+        keys[: self.count] = self.keys[: self.count]
+        hashes[: self.count * HASH_BYTES] = self.hashes[: self.count * HASH_BYTES]
+        dead[: len(self.dead)] = self.dead
+        self.keys, self.hashes, self.dead = keys, hashes, dead
+
+    def kill(self, key: int) -> bool:
+        row = self.pos.pop(key, None)
+        if row is None:
+            return False
+        _set_bit(self.dead, row)
+        return True
+
+    @property
+    def live(self) -> int:
+        return len(self.pos)
+
+    def live_parts(self) -> tuple[I64Array, U8Array]:
+        rows = np.fromiter(sorted(self.pos.values()), dtype=np.int64, count=len(self.pos))
+        return self.keys[rows], self.hashes.reshape(-1, HASH_BYTES)[rows]
+
+    def source(self) -> Source:
+        return (self.hashes, self.keys, self.dead, self.count, None)
+
+    def nbytes(self) -> int:
+        # the dict: ~100 bytes an entry (slot, int key, int row)
+        return self.keys.nbytes + self.hashes.nbytes + self.dead.nbytes + 100 * len(self.pos)
+
+
+def _sorted_unique(keys: I64Array, hashes: U8Array) -> tuple[I64Array, U8Array]:
+    """Sort rows by key; of rows with equal keys keep the last one (later parts replace earlier ones)."""
+    if len(keys) < 2 or bool(np.all(keys[1:] > keys[:-1])):
+        return keys, hashes
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    last = np.ones(len(keys), dtype=np.bool_)
+    last[:-1] = ordered[1:] != ordered[:-1]
+    picked = order[last]
+    return ordered[last], hashes[picked]
+
+
+class PdqIndex(SignalIndex):
+    """Exact PDQ index: ``query`` returns every live entry within ``threshold`` bits, sorted by distance then key.
+
+    Thread safety: any number of threads may query while others add and remove; changes are serialised by a lock
+    held for microseconds, and merges run in a background thread without blocking either.
+    """
+
+    def __init__(self, *, delta_limit: int | None = None) -> None:
+        """``delta_limit``: rows in the delta (or tombstones) that trigger a background merge; by default it scales
+        with the index so that scanning the delta stays a small share of a query."""
+        if delta_limit is not None and delta_limit < 1:
+            raise ValueError("delta_limit must be positive")
+        self._fixed_limit = delta_limit
+        self._lock = threading.Lock()  # guards every field below
+        self._merge_lock = threading.Lock()  # one merge at a time
+        self._static: _Segment | None = None
+        self._frozen: _Delta | None = None
+        self._delta = _Delta()
+        self._removed_during_merge: list[int] | None = None
+        self._merge_thread: threading.Thread | None = None
+        self._merges = 0
+        self._sources: tuple[Source, ...] = ()
+
+    # ---- reading -------------------------------------------------------------------------------------------
+
+    def query(self, value: str, threshold: int) -> list[IndexHit]:
+        return self.query_bytes(hex_to_bytes(value), threshold)
+
+    def query_bytes(self, h: bytes | bytearray | memoryview | U8Array, threshold: int) -> list[IndexHit]:
+        """Like ``query`` for 32 raw hash bytes (``bytes.fromhex`` of the value)."""
+        _check_threshold(threshold)
+        raw = np.ascontiguousarray(h, dtype=np.uint8) if isinstance(h, np.ndarray) else h
+        # the kernel checks the length (ValueError unless 32 bytes)
+        return [IndexHit(key, dist) for key, dist in _mih.search(self._sources, raw, threshold, False)]
+
+    def query_batch(self, hashes: U8Array, threshold: int) -> list[list[IndexHit]]:
+        """One result list per row of an ``(Q, 32)`` uint8 array, in one call to the kernel."""
+        _check_threshold(threshold)
+        queries = np.ascontiguousarray(hashes, dtype=np.uint8)
+        if queries.ndim != 2 or queries.shape[1] != HASH_BYTES:
+            raise ValueError(f"queries must have shape (Q, {HASH_BYTES})")
+        batch = _mih.search(self._sources, queries, threshold, True)
+        return [[IndexHit(key, dist) for key, dist in hits] for hits in batch]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._live_locked()
+
+    def _live_locked(self) -> int:
+        static = self._static.live if self._static is not None else 0
+        frozen = self._frozen.live if self._frozen is not None else 0
+        return static + frozen + self._delta.live
+
+    def nbytes(self) -> int:
+        with self._lock:
+            parts = (self._static, self._frozen, self._delta)
+            return sum(part.nbytes() for part in parts if part is not None)
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes for /status and the benchmarks."""
+        with self._lock:
+            static = self._static
+            return {
+                "live": self._live_locked(),
+                "rows": static.rows if static is not None else 0,
+                "tombstones": static.ndead if static is not None else 0,
+                "delta": self._delta.count,
+                "delta_live": self._delta.live,
+                "frozen": self._frozen.count if self._frozen is not None else 0,
+                "chunks": len(static.tables.chunk_bits) if static is not None else 0,
+                "chunk_bits": list(static.tables.chunk_bits) if static is not None else [],
+                "delta_limit": self._limit_locked(),
+                "merging": self._removed_during_merge is not None,
+                "merges": self._merges,
+                "bytes": sum(p.nbytes() for p in (static, self._frozen, self._delta) if p is not None),
+            }
+
+    # ---- writing -------------------------------------------------------------------------------------------
+
+    def add(self, key: int, value: str) -> None:
+        self.add_bytes(key, hex_to_bytes(value))
+
+    def add_bytes(self, key: int, raw: bytes) -> None:
+        """Like ``add`` for 32 raw hash bytes."""
+        _check_key(key)
+        if len(raw) != HASH_BYTES:
+            raise ValueError(f"a PDQ hash is {HASH_BYTES} bytes")
+        key = int(key)
+        with self._lock:
+            self._kill_locked(key)
+            self._delta.append(key, bytes(raw))
+            self._publish_locked()
+            self._maybe_merge_locked()
+
+    def add_many(self, items: Iterable[tuple[int, str]]) -> None:
+        """Bulk insert; large batches are built straight into a new segment instead of going through the delta."""
+        keys: list[int] = []
+        values: list[str] = []
+        for key, value in items:
+            _check_key(key)
+            keys.append(int(key))
+            values.append(value)
+        if len(keys) >= self._limit():
+            self.add_arrays(np.array(keys, dtype=np.int64), hex_to_array(values))
+            return
+        for key, value in zip(keys, values, strict=True):
+            self.add(key, value)
+
+    def add_arrays(self, keys: npt.ArrayLike, hashes: npt.ArrayLike) -> None:
+        """Bulk insert of ``keys`` (N ints) and ``hashes`` ((N, 32) uint8), merged synchronously into a new segment.
+
+        The fast path at start-up: 10M entries build in seconds. Keys already present are replaced; of repeated
+        keys in ``keys`` the last wins. Queries keep running against the old state until the swap.
+        """
+        key_array = np.asarray(keys)
+        hash_array = np.asarray(hashes)
+        if key_array.ndim != 1 or not np.issubdtype(key_array.dtype, np.integer):
+            raise ValueError("keys must be a 1-D integer array")
+        if hash_array.dtype != np.uint8 or hash_array.shape != (len(key_array), HASH_BYTES):
+            raise ValueError(f"hashes must be a uint8 array of shape ({len(key_array)}, {HASH_BYTES})")
+        if len(key_array) and (int(key_array.min()) < 0 or int(key_array.max()) > MAX_KEY):
+            raise ValueError("keys are 0..2**63-1")
+        self._merge(key_array.astype(np.int64, copy=False), hash_array)
+
+    def remove(self, key: int) -> None:
+        if isinstance(key, bool) or not isinstance(key, int | np.integer) or not 0 <= key <= MAX_KEY:
+            return
+        with self._lock:
+            if self._kill_locked(int(key)):
+                self._publish_locked()
+                self._maybe_merge_locked()
+
+    def compact(self) -> None:
+        """Fold the delta and tombstones into a new segment now (waits for a running merge first)."""
+        self._merge(None, None)
+
+    def wait_for_merge(self, timeout: float | None = None) -> bool:
+        """Wait for a background merge, if any; True when none is running afterwards."""
+        while True:
+            with self._lock:
+                thread = self._merge_thread
+            if thread is None:
+                return True
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
+
+    # ---- internals -----------------------------------------------------------------------------------------
+
+    def _limit(self) -> int:
+        with self._lock:
+            return self._limit_locked()
+
+    def _limit_locked(self) -> int:
+        if self._fixed_limit is not None:
+            return self._fixed_limit
+        rows = self._static.rows if self._static is not None else 0
+        # A full delta costs roughly rows/16 of a linear scan; keep it to ~10-20 % of a query at this size.
+        return max(4096, min(65_536, rows // 128))
+
+    def _kill_locked(self, key: int) -> bool:
+        if self._removed_during_merge is not None:
+            self._removed_during_merge.append(key)  # replayed onto the segment being built
+        if self._delta.kill(key):
+            return True
+        if self._frozen is not None and self._frozen.kill(key):
+            return True
+        return self._static is not None and self._static.kill(key)
+
+    def _publish_locked(self) -> None:
+        """Rebuild what readers see; they pick it up with one attribute load."""
+        sources: list[Source] = []
+        if self._static is not None and self._static.rows:
+            sources.append(self._static.source())
+        if self._frozen is not None and self._frozen.count:
+            sources.append(self._frozen.source())
+        if self._delta.count:
+            sources.append(self._delta.source())
+        self._sources = tuple(sources)
+
+    def _maybe_merge_locked(self) -> None:
+        if self._merge_thread is not None:
+            return
+        limit = self._limit_locked()
+        tombstones = self._static.ndead if self._static is not None else 0
+        rows = self._static.rows if self._static is not None else 0
+        if self._delta.count < limit and tombstones < max(limit, rows // 8):
+            return
+        self._merge_thread = threading.Thread(target=self._background_merge, name="pdq-index-merge", daemon=True)
+        self._merge_thread.start()
+
+    def _background_merge(self) -> None:
+        merged = False
+        try:
+            self._merge(None, None)
+            merged = True
+        except Exception:  # the index still answers from static + delta; a later change retries
+            log.exception("PDQ index merge failed")
+        finally:
+            with self._lock:
+                self._merge_thread = None
+                if merged:  # changes made during the merge may already call for the next one
+                    self._maybe_merge_locked()
+
+    def _merge(self, extra_keys: I64Array | None, extra_hashes: U8Array | None) -> None:
+        """Build a segment of everything live (+ the extra rows) and swap it in. Blocks no reader or writer."""
+        with self._merge_lock:
+            with self._lock:
+                static, frozen = self._static, self._delta
+                self._frozen, self._delta = frozen, _Delta()
+                self._removed_during_merge = []
+                self._publish_locked()
+            try:
+                # Oldest first, so that the last row of a repeated key is the newest value.
+                parts = [p.live_parts() for p in (static, frozen) if p is not None and p.live]
+                if extra_keys is not None and extra_hashes is not None and len(extra_keys):
+                    parts.append((extra_keys, extra_hashes))
+                if len(parts) == 1:
+                    keys, hashes = parts[0]
+                elif parts:
+                    keys = np.concatenate([k for k, _ in parts])
+                    hashes = np.concatenate([h for _, h in parts])
+                else:
+                    keys, hashes = np.zeros(0, np.int64), np.zeros((0, HASH_BYTES), np.uint8)
+                keys, hashes = _sorted_unique(keys, hashes)
+                segment = _Segment.build(keys, hashes)
+                del keys, hashes, parts
+            except BaseException:
+                with self._lock:  # put the frozen rows back in front of the delta: nothing is lost
+                    self._delta = self._rejoin(frozen, self._delta)
+                    self._frozen = None
+                    self._removed_during_merge = None
+                    self._publish_locked()
+                raise
+            with self._lock:
+                for key in self._removed_during_merge:
+                    segment.kill(key)
+                self._static, self._frozen = segment, None
+                self._removed_during_merge = None
+                self._merges += 1
+                self._publish_locked()
+
+    @staticmethod
+    def _rejoin(older: _Delta, newer: _Delta) -> _Delta:
+        joined = _Delta(max(1024, older.count + newer.count))
+        for part in (older, newer):
+            for key, row in sorted(part.pos.items(), key=lambda item: item[1]):
+                joined.append(key, part.hashes[row * HASH_BYTES : (row + 1) * HASH_BYTES].tobytes())
+        return joined

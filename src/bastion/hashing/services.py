@@ -1,0 +1,72 @@
+"""Hash a file with every signal type that can read it. The one place that turns media into signals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bastion.hashing import registry
+from bastion.hashing.interfaces import FileHasher, HashResult, MediaKind, UnsupportedMedia, VariantHasher
+from bastion.hashing.media import sniff
+
+#: Text files larger than this are hashed exactly but not as text (a manifesto is far smaller).
+MAX_TEXT_BYTES = 5 * 1024 * 1024
+
+
+@dataclass
+class FileSignals:
+    """What hashing one file produced: its kind, its signals, variants for dihedral banks, and any failures."""
+
+    path: Path
+    kind: MediaKind
+    signals: list[HashResult] = field(default_factory=list)
+    variants: list[HashResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> list[dict[str, object]]:
+        return [signal_json(s) for s in self.signals]
+
+
+def signal_json(s: HashResult) -> dict[str, object]:
+    out: dict[str, object] = {"signal_type": s.signal_type, "value": s.value}
+    if s.quality is not None:
+        out["quality"] = s.quality
+    return out
+
+
+def hash_path(path: Path, *, variants: bool = False) -> FileSignals:
+    """Hash a file; one hasher failing (a corrupt frame, say) is recorded and the others still run."""
+    kind = sniff(path)
+    out = FileSignals(path, kind)
+    for hasher in registry.file_hashers():
+        if not hasher.accepts(kind):
+            continue
+        try:
+            out.signals.extend(hasher.hash_file(path, kind))
+            if variants and issubclass(hasher, VariantHasher):
+                out.variants.extend(hasher.hash_variants(path, kind))
+        except UnsupportedMedia as exc:
+            out.errors.append(str(exc))
+    if kind is MediaKind.TEXT:
+        out.signals.extend(_text_only_signals(path))
+    return out
+
+
+def _text_only_signals(path: Path) -> list[HashResult]:
+    """Signals that only text hashers give (URLs found in a text file, say)."""
+    if path.stat().st_size > MAX_TEXT_BYTES:
+        return []
+    text = path.read_text("utf-8", errors="replace")
+    results: list[HashResult] = []
+    for hasher in registry.text_hashers():
+        if issubclass(hasher, FileHasher) and hasher.accepts(MediaKind.TEXT):
+            continue  # it has hashed the file already
+        results.extend(hasher.hash_text(text))
+    return results
+
+
+def hash_text(text: str) -> list[HashResult]:
+    results: list[HashResult] = []
+    for hasher in registry.text_hashers():
+        results.extend(hasher.hash_text(text))
+    return results

@@ -1,0 +1,1 @@
+"""Banks of known content, and matching uploads against them."""

@@ -1,0 +1,296 @@
+"""The matcher: one in-memory index per signal type, kept in step with the banks through the change log.
+
+Start-up streams every enabled entry into its type's index. After that, each process replays the bank change log
+(``bank_changes``, ids only grow) every refresh interval, so an entry added through any process is live in every
+process within about a second, and a removed one is forgotten as fast; no index is ever rebuilt and shipped whole.
+
+Indexes know nothing of banks: they map values to entry ids. Which bank an entry belongs to, its category and the
+bank's threshold are looked up for the few hits a query returns, so memory stays proportional to the hashes alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bastion.core.db import Database
+from bastion.hashing import registry
+from bastion.hashing.interfaces import HashResult, SignalIndex
+from bastion.hashing.services import FileSignals
+from bastion.matching.models import Bank, BankChange, BankEntry, ChangeOp
+
+_LOAD_BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class BankInfo:
+    """What matching needs to know of a bank, kept in memory (there are few banks)."""
+
+    id: int
+    name: str
+    enabled: bool
+    restricted: bool
+    dihedral: bool
+    thresholds: dict[str, int]
+
+    def threshold(self, signal_type: str) -> int:
+        return self.thresholds.get(signal_type, registry.get(signal_type).default_threshold)
+
+    @classmethod
+    def from_row(cls, bank: Bank) -> BankInfo:
+        return cls(bank.id, bank.name, bank.enabled, bank.restricted, bank.dihedral, dict(bank.thresholds))
+
+
+@dataclass(frozen=True)
+class Match:
+    """One bank entry that a query signal matched."""
+
+    bank: str
+    entry_id: int
+    signal_type: str
+    category: str
+    distance: int
+    #: The query value that matched (for a dihedral match: the hash of the flipped or rotated copy).
+    query_value: str
+    variant: bool = False
+    restricted: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "bank": self.bank,
+            "entry_id": self.entry_id,
+            "signal_type": self.signal_type,
+            "category": self.category,
+            "distance": self.distance,
+            "variant": self.variant,
+        }
+
+
+@dataclass(frozen=True)
+class Query:
+    """A signal to look up; ``variant`` marks hashes of flipped or rotated copies (matched by dihedral banks)."""
+
+    signal: HashResult
+    variant: bool = False
+
+
+def queries_for(signals: FileSignals) -> list[Query]:
+    """A file's signals, and its variants flagged as such, ready to match."""
+    return [Query(s) for s in signals.signals] + [Query(s, variant=True) for s in signals.variants]
+
+
+@dataclass
+class Freshness:
+    applied_change_id: int = 0
+    last_refresh: float = 0.0
+    loaded: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+class Matcher:
+    """Thread-safe: queries may run from many threads while a refresher thread applies changes."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock = threading.RLock()
+        self.indexes: dict[str, SignalIndex] = {t.name: t.index_class()() for t in registry.SIGNAL_TYPES}
+        self.banks: dict[int, BankInfo] = {}
+        self.freshness = Freshness()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- loading and refreshing --------------------------------------------------------------------------------
+
+    def load(self, progress: Callable[[int], None] | None = None) -> int:
+        """Build every index from the database; returns the number of entries loaded."""
+        with self._db.read() as session:
+            # Read the log position first: anything committed after it is replayed by refresh(), and replaying an
+            # add that the stream below already saw is harmless (indexes treat re-adding a key as replacing it).
+            version = session.scalar(select(func.max(BankChange.id))) or 0
+            self._load_banks(session)
+            loaded = 0
+            for signal_type, index in self.indexes.items():
+                rows = self._stream(session, BankEntry.signal_type == signal_type)
+                for batch in _batched(rows, _LOAD_BATCH):
+                    with self._lock:
+                        index.add_many(batch)
+                    loaded += len(batch)
+                    if progress:
+                        progress(len(batch))
+        with self._lock:
+            self.freshness.applied_change_id = max(self.freshness.applied_change_id, version)
+            self.freshness.loaded = True
+        self.refresh()
+        return loaded
+
+    def _load_banks(self, session: Session) -> None:
+        banks = {b.id: BankInfo.from_row(b) for b in session.scalars(select(Bank))}
+        with self._lock:
+            self.banks = banks
+
+    @staticmethod
+    def _stream(session: Session, *where: object) -> Iterator[tuple[int, str]]:
+        stmt = (
+            select(BankEntry.id, BankEntry.value)
+            .where(BankEntry.enabled.is_(True), *where)  # type: ignore[arg-type]
+            .order_by(BankEntry.id)
+            .execution_options(yield_per=_LOAD_BATCH)
+        )
+        for entry_id, value in session.execute(stmt):
+            yield entry_id, value
+
+    def refresh(self) -> int:
+        """Apply every change logged since the last refresh; returns how many were applied."""
+        applied = 0
+        with self._db.read() as session:
+            while True:
+                changes = session.scalars(
+                    select(BankChange)
+                    .where(BankChange.id > self.freshness.applied_change_id)
+                    .order_by(BankChange.id)
+                    .limit(1000)
+                ).all()
+                if not changes:
+                    break
+                for change in changes:
+                    self._apply(session, change)
+                    self.freshness.applied_change_id = change.id
+                applied += len(changes)
+        self.freshness.last_refresh = time.time()
+        return applied
+
+    def _apply(self, session: Session, change: BankChange) -> None:
+        op = ChangeOp(change.op)
+        if op is ChangeOp.BANK:
+            bank = session.get(Bank, change.bank_id)
+            with self._lock:
+                if bank is None:
+                    self.banks.pop(change.bank_id, None)
+                else:
+                    self.banks[bank.id] = BankInfo.from_row(bank)
+        elif op is ChangeOp.REMOVE:
+            assert change.signal_type is not None and change.entry_id is not None
+            with self._lock:
+                self.indexes[change.signal_type].remove(change.entry_id)
+        elif op is ChangeOp.ADD:
+            assert change.signal_type is not None and change.entry_id is not None
+            entry = session.get(BankEntry, change.entry_id)
+            with self._lock:
+                if entry is not None and entry.enabled:
+                    self.indexes[entry.signal_type].add(entry.id, entry.value)
+        elif op is ChangeOp.ADD_RANGE:
+            assert change.entry_id is not None and change.last_entry_id is not None
+            for signal_type, index in self.indexes.items():
+                rows = self._stream(
+                    session,
+                    BankEntry.bank_id == change.bank_id,
+                    BankEntry.signal_type == signal_type,
+                    BankEntry.id.between(change.entry_id, change.last_entry_id),
+                )
+                for batch in _batched(rows, _LOAD_BATCH):
+                    with self._lock:
+                        index.add_many(batch)
+
+    def start(self, interval: float) -> None:
+        """Refresh in a daemon thread until ``stop``; errors are kept for /status, never fatal."""
+
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.refresh()
+                    self.freshness.errors.clear()
+                except Exception as exc:  # the database may be briefly away; keep serving what we have
+                    self.freshness.errors[:] = [f"{type(exc).__name__}: {exc}"]
+
+        self._thread = threading.Thread(target=run, name="bastion-matcher-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def lag(self) -> int:
+        """How many logged changes this process has not applied yet (0 when current)."""
+        with self._db.read() as session:
+            latest = session.scalar(select(func.max(BankChange.id))) or 0
+        return max(0, latest - self.freshness.applied_change_id)
+
+    # --- matching ----------------------------------------------------------------------------------------------
+
+    def match(self, queries: Iterable[Query], banks: set[str] | None = None) -> list[Match]:
+        """Every enabled bank entry within its bank's threshold of a query signal, best first, each entry once."""
+        with self._lock:
+            bank_infos = dict(self.banks)
+            candidates: dict[int, tuple[Query, int]] = {}
+            for query in queries:
+                signal_type = registry.get(query.signal.signal_type)
+                if not signal_type.matchable(query.signal):
+                    continue
+                threshold = self._widest_threshold(bank_infos, signal_type.name, banks)
+                if threshold is None:
+                    continue
+                for hit in self.indexes[signal_type.name].query(query.signal.value, threshold):
+                    best = candidates.get(hit.key)
+                    if best is None or (hit.distance, query.variant) < (best[1], best[0].variant):
+                        candidates[hit.key] = (query, hit.distance)
+        if not candidates:
+            return []
+        return self._resolve(candidates, bank_infos, banks)
+
+    @staticmethod
+    def _widest_threshold(bank_infos: dict[int, BankInfo], signal_type: str, banks: set[str] | None) -> int | None:
+        live = [b for b in bank_infos.values() if b.enabled and (banks is None or b.name in banks)]
+        return max((b.threshold(signal_type) for b in live), default=None)
+
+    def _resolve(self, candidates: dict[int, tuple[Query, int]], bank_infos: dict[int, BankInfo],
+                 banks: set[str] | None) -> list[Match]:
+        with self._db.read() as session:
+            rows = session.execute(
+                select(BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.category)
+                .where(BankEntry.id.in_(list(candidates)), BankEntry.enabled.is_(True))
+            ).all()
+        matches = []
+        for entry_id, bank_id, signal_type, category in rows:
+            bank = bank_infos.get(bank_id)
+            query, distance = candidates[entry_id]
+            if bank is None or not bank.enabled or (banks is not None and bank.name not in banks):
+                continue
+            if distance > bank.threshold(signal_type) or (query.variant and not bank.dihedral):
+                continue
+            matches.append(Match(bank.name, entry_id, signal_type, category, distance, query.signal.value,
+                                 query.variant, bank.restricted))
+        return sorted(matches, key=lambda m: (m.distance, m.bank, m.entry_id))
+
+    def wants_variants(self) -> bool:
+        with self._lock:
+            return any(b.enabled and b.dihedral for b in self.banks.values())
+
+    def sizes(self) -> dict[str, int]:
+        with self._lock:
+            return {name: len(index) for name, index in self.indexes.items()}
+
+    def memory(self) -> dict[str, int]:
+        with self._lock:
+            return {name: index.nbytes() for name, index in self.indexes.items()}
+
+
+def _batched(rows: Iterable[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
+    batch: list[tuple[int, str]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def utc_age(ts: float) -> float:
+    return max(0.0, dt.datetime.now(dt.UTC).timestamp() - ts) if ts else float("inf")

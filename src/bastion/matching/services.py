@@ -1,0 +1,408 @@
+"""Bank operations: create, configure, add and remove entries, import and export CSV.
+
+Every change writes three things in one transaction: the change itself, a row in the bank change log (which the
+matchers of every process replay to stay current) and an audit entry. Either all three land or none does.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bastion.core.audit.services import AuditAction, record
+from bastion.core.auth.roles import CHILD_SAFETY_ROLES
+from bastion.core.auth.services import Principal
+from bastion.core.clock import Clock, SystemClock
+from bastion.core.db import Database
+from bastion.hashing import registry
+from bastion.hashing.interfaces import InvalidSignalValue, SignalType
+from bastion.matching.interfaces import (
+    BankExists,
+    BankNotFound,
+    CsvImportError,
+    DuplicateEntry,
+    EntryNotFound,
+    InvalidBank,
+    InvalidEntry,
+    RestrictedBank,
+)
+from bastion.matching.models import Bank, BankChange, BankEntry, ChangeOp
+
+BANK_NAME = re.compile(r"^[A-Z][A-Z0-9_]{1,99}$")
+CSV_HEADER = ("signal_type", "value", "category", "source", "note")
+REQUIRED_COLUMNS = CSV_HEADER[:2]
+#: Advisory-lock key that keeps change-log ids committing in order on PostgreSQL.
+CHANGE_LOG_LOCK = 0x42414E4B
+IMPORT_BATCH = 5000
+_FIELD_LIMITS = {"category": 64, "source": 200, "note": 10_000}
+
+
+def value_digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def can_see(bank: Bank, principal: Principal) -> bool:
+    return not bank.restricted or principal.role in CHILD_SAFETY_ROLES
+
+
+def _require_access(bank: Bank, principal: Principal) -> None:
+    if not can_see(bank, principal):
+        raise RestrictedBank(f"bank {bank.name} is restricted to child-safety specialists")
+
+
+def get_bank(session: Session, name: str) -> Bank:
+    bank = session.scalar(select(Bank).where(Bank.name == name))
+    if bank is None:
+        raise BankNotFound(f"no bank named {name!r}")
+    return bank
+
+
+def _validate_thresholds(thresholds: dict[str, Any]) -> dict[str, int]:
+    clean: dict[str, int] = {}
+    for name, raw in thresholds.items():
+        try:
+            signal_type = registry.get(name)
+        except registry.UnknownSignalType as exc:
+            raise InvalidBank(str(exc)) from None
+        if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= signal_type.max_threshold:
+            raise InvalidBank(f"threshold for {name} must be an integer 0-{signal_type.max_threshold}")
+        clean[name] = raw
+    return clean
+
+
+def _log_change(db: Database, session: Session, op: ChangeOp, bank_id: int, clock: Clock, *,
+                signal_type: str | None = None, entry_id: int | None = None,
+                last_entry_id: int | None = None) -> None:
+    db.serialize_writers(session, CHANGE_LOG_LOCK)
+    session.add(BankChange(op=op.value, bank_id=bank_id, signal_type=signal_type, entry_id=entry_id,
+                           last_entry_id=last_entry_id, at=clock.now()))
+
+
+def create_bank(
+    db: Database,
+    name: str,
+    *,
+    actor: Principal,
+    description: str = "",
+    restricted: bool = False,
+    dihedral: bool = False,
+    thresholds: dict[str, Any] | None = None,
+    clock: Clock | None = None,
+) -> Bank:
+    clock = clock or SystemClock()
+    if not BANK_NAME.match(name):
+        raise InvalidBank("bank names are 2-100 characters: capital letters, digits and _, starting with a letter")
+    if restricted and actor.role not in CHILD_SAFETY_ROLES:
+        raise RestrictedBank("only admins and child-safety specialists may create a restricted bank")
+    clean = _validate_thresholds(thresholds or {})
+    with db.write() as session:
+        if session.scalar(select(Bank.id).where(Bank.name == name)) is not None:
+            raise BankExists(f"bank {name} exists already")
+        bank = Bank(name=name, description=description, restricted=restricted, dihedral=dihedral,
+                    thresholds=clean, enabled=True, created_at=clock.now(), created_by=actor.actor)
+        session.add(bank)
+        session.flush()
+        _log_change(db, session, ChangeOp.BANK, bank.id, clock)
+        record(db, session, actor=actor.actor, action=AuditAction.BANK_CREATED, subject=f"bank:{name}",
+               details={"restricted": restricted, "dihedral": dihedral, "thresholds": clean}, clock=clock)
+        return bank
+
+
+def update_bank(
+    db: Database,
+    name: str,
+    *,
+    actor: Principal,
+    enabled: bool | None = None,
+    dihedral: bool | None = None,
+    thresholds: dict[str, Any] | None = None,
+    clock: Clock | None = None,
+) -> Bank:
+    """Change a bank's settings; matchers pick the change up from the log within a refresh interval."""
+    clock = clock or SystemClock()
+    with db.write() as session:
+        bank = get_bank(session, name)
+        _require_access(bank, actor)
+        changed: dict[str, object] = {}
+        if enabled is not None and enabled != bank.enabled:
+            bank.enabled = changed["enabled"] = enabled
+        if dihedral is not None and dihedral != bank.dihedral:
+            bank.dihedral = changed["dihedral"] = dihedral
+        if thresholds is not None:
+            merged = {**bank.thresholds, **_validate_thresholds(thresholds)}
+            if merged != bank.thresholds:
+                bank.thresholds = changed["thresholds"] = merged
+        if changed:
+            _log_change(db, session, ChangeOp.BANK, bank.id, clock)
+            record(db, session, actor=actor.actor, action=AuditAction.BANK_UPDATED, subject=f"bank:{name}",
+                   details=changed, clock=clock)
+        return bank
+
+
+@dataclass(frozen=True)
+class BankSummary:
+    bank: Bank
+    entries: int
+    by_signal_type: dict[str, int]
+
+
+def list_banks(session: Session) -> list[BankSummary]:
+    counts: dict[int, dict[str, int]] = {}
+    rows = session.execute(
+        select(BankEntry.bank_id, BankEntry.signal_type, func.count())
+        .where(BankEntry.enabled.is_(True))
+        .group_by(BankEntry.bank_id, BankEntry.signal_type)
+    )
+    for bank_id, signal_type, n in rows:
+        counts.setdefault(bank_id, {})[signal_type] = n
+    banks = session.scalars(select(Bank).order_by(Bank.name))
+    return [BankSummary(b, sum(counts.get(b.id, {}).values()), counts.get(b.id, {})) for b in banks]
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """A validated entry, ready to insert."""
+
+    signal_type: str
+    value: str
+    category: str = ""
+    source: str = ""
+    note: str = ""
+
+    @classmethod
+    def parse(cls, signal_type: str, value: str, category: str = "", source: str = "",
+              note: str = "") -> NewEntry:
+        """Validate raw input; raises ``InvalidEntry`` with the reason."""
+        try:
+            kind: type[SignalType] = registry.get(signal_type.strip())
+        except registry.UnknownSignalType as exc:
+            raise InvalidEntry(str(exc)) from None
+        if not value.strip():
+            raise InvalidEntry("value is empty")
+        try:
+            canonical = kind.validate(value)
+        except InvalidSignalValue as exc:
+            raise InvalidEntry(f"invalid {kind.name} value: {exc}") from None
+        for field_name, text in (("category", category), ("source", source), ("note", note)):
+            if len(text) > _FIELD_LIMITS[field_name]:
+                raise InvalidEntry(f"{field_name} is longer than {_FIELD_LIMITS[field_name]} characters")
+        return cls(kind.name, canonical, category.strip(), source.strip(), note.strip())
+
+    def row(self, bank_id: int, actor: str, clock: Clock) -> dict[str, Any]:
+        return {
+            "bank_id": bank_id, "signal_type": self.signal_type, "value": self.value,
+            "value_digest": value_digest(self.value), "category": self.category, "source": self.source,
+            "note": self.note, "enabled": True, "added_by": actor, "added_at": clock.now(),
+        }
+
+
+def add_entry(db: Database, bank_name: str, entry: NewEntry, *, actor: Principal,
+              clock: Clock | None = None) -> BankEntry:
+    clock = clock or SystemClock()
+    try:
+        with db.write() as session:
+            bank = get_bank(session, bank_name)
+            _require_access(bank, actor)
+            row = BankEntry(**entry.row(bank.id, actor.actor, clock))
+            session.add(row)
+            session.flush()
+            _log_change(db, session, ChangeOp.ADD, bank.id, clock, signal_type=entry.signal_type, entry_id=row.id)
+            record(db, session, actor=actor.actor, action=AuditAction.ENTRY_ADDED, subject=f"bank:{bank_name}",
+                   details={"entry_id": row.id, "signal_type": entry.signal_type, "category": entry.category,
+                            "source": entry.source}, clock=clock)
+            return row
+    except IntegrityError:
+        raise DuplicateEntry(f"bank {bank_name} already holds this {entry.signal_type} value") from None
+
+
+def remove_entry(db: Database, bank_name: str, entry_id: int, *, actor: Principal,
+                 clock: Clock | None = None) -> None:
+    """Delete an entry. The change log and the audit chain keep the record that it existed."""
+    clock = clock or SystemClock()
+    with db.write() as session:
+        bank = get_bank(session, bank_name)
+        _require_access(bank, actor)
+        entry = session.get(BankEntry, entry_id)
+        if entry is None or entry.bank_id != bank.id:
+            raise EntryNotFound(f"bank {bank_name} has no entry {entry_id}")
+        details = {"entry_id": entry_id, "signal_type": entry.signal_type, "value_digest": entry.value_digest}
+        session.delete(entry)
+        _log_change(db, session, ChangeOp.REMOVE, bank.id, clock, signal_type=entry.signal_type,
+                    entry_id=entry_id)
+        record(db, session, actor=actor.actor, action=AuditAction.ENTRY_REMOVED, subject=f"bank:{bank_name}",
+               details=details, clock=clock)
+
+
+def set_entry_enabled(db: Database, bank_name: str, entry_id: int, enabled: bool, *, actor: Principal,
+                      clock: Clock | None = None) -> None:
+    clock = clock or SystemClock()
+    with db.write() as session:
+        bank = get_bank(session, bank_name)
+        _require_access(bank, actor)
+        entry = session.get(BankEntry, entry_id)
+        if entry is None or entry.bank_id != bank.id:
+            raise EntryNotFound(f"bank {bank_name} has no entry {entry_id}")
+        if entry.enabled == enabled:
+            return
+        entry.enabled = enabled
+        op = ChangeOp.ADD if enabled else ChangeOp.REMOVE
+        _log_change(db, session, op, bank.id, clock, signal_type=entry.signal_type, entry_id=entry_id)
+        record(db, session, actor=actor.actor, action=AuditAction.ENTRY_ADDED if enabled else
+               AuditAction.ENTRY_REMOVED, subject=f"bank:{bank_name}",
+               details={"entry_id": entry_id, "enabled": enabled}, clock=clock)
+
+
+def recent_entries(session: Session, bank: Bank, limit: int = 20) -> Sequence[BankEntry]:
+    return session.scalars(
+        select(BankEntry).where(BankEntry.bank_id == bank.id).order_by(BankEntry.id.desc()).limit(limit)
+    ).all()
+
+
+# --- CSV import and export --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    lines: int = 0
+    added: int = 0
+    duplicates: int = 0
+    by_signal_type: dict[str, int] = field(default_factory=dict)
+
+
+def _read_header(reader: Iterator[list[str]]) -> list[str]:
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise CsvImportError(1, "the file is empty; expected a header signal_type,value[,category,source,note]")
+    except csv.Error as exc:
+        raise CsvImportError(1, f"malformed CSV: {exc}") from None
+    unknown = [h for h in header if h not in CSV_HEADER]
+    if unknown or any(col not in header for col in REQUIRED_COLUMNS) or len(set(header)) != len(header):
+        raise CsvImportError(1, f"header must be signal_type,value[,category,source,note], got {','.join(header)}")
+    return header
+
+
+def _parse_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tuple[int, NewEntry]]:
+    line = 1
+    while True:
+        line += 1
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise CsvImportError(line, f"malformed CSV: {exc}") from None
+        if not raw or all(not cell.strip() for cell in raw):
+            continue
+        if len(raw) != len(header):
+            raise CsvImportError(line, f"expected {len(header)} fields, got {len(raw)}")
+        fields = dict(zip(header, raw, strict=True))
+        try:
+            yield line, NewEntry.parse(**fields)
+        except InvalidEntry as exc:
+            raise CsvImportError(line, str(exc)) from None
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "sqlite":
+        stmt = sqlite.insert(BankEntry).on_conflict_do_nothing()
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(BankEntry).on_conflict_do_nothing()
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        stmt = insert(BankEntry)
+    session.execute(stmt, rows)
+
+
+def import_csv(
+    db: Database,
+    bank_name: str,
+    stream: IO[str],
+    *,
+    actor: Principal,
+    progress: Callable[[int], None] | None = None,
+    clock: Clock | None = None,
+) -> ImportResult:
+    """Stream a CSV into a bank in one transaction: any bad line rolls the whole import back.
+
+    Rows are validated and inserted in batches, so memory stays flat however long the file is. The change log gets
+    one ``add_range`` row for the whole import instead of one row per entry.
+    """
+    clock = clock or SystemClock()
+    result = ImportResult()
+    reader = csv.reader(stream)
+    with db.write() as session:
+        bank = get_bank(session, bank_name)
+        _require_access(bank, actor)
+        db.serialize_writers(session, CHANGE_LOG_LOCK)
+        before = session.scalar(select(func.max(BankEntry.id))) or 0
+        count_before = session.scalar(select(func.count()).where(BankEntry.bank_id == bank.id)) or 0
+        header = _read_header(reader)
+        batch: list[dict[str, Any]] = []
+        for _line, entry in _parse_rows(reader, header):
+            result.lines += 1
+            result.by_signal_type[entry.signal_type] = result.by_signal_type.get(entry.signal_type, 0) + 1
+            batch.append(entry.row(bank.id, actor.actor, clock))
+            if len(batch) >= IMPORT_BATCH:
+                _insert_ignoring_duplicates(session, batch)
+                if progress:
+                    progress(len(batch))
+                batch = []
+        if batch:
+            _insert_ignoring_duplicates(session, batch)
+            if progress:
+                progress(len(batch))
+        count_after = session.scalar(select(func.count()).where(BankEntry.bank_id == bank.id)) or 0
+        result.added = count_after - count_before
+        result.duplicates = result.lines - result.added
+        last = session.scalar(select(func.max(BankEntry.id))) or 0
+        if result.added:
+            _log_change(db, session, ChangeOp.ADD_RANGE, bank.id, clock, entry_id=before + 1, last_entry_id=last)
+        record(db, session, actor=actor.actor, action=AuditAction.BANK_IMPORTED, subject=f"bank:{bank_name}",
+               details={"lines": result.lines, "added": result.added, "duplicates": result.duplicates,
+                        "by_signal_type": result.by_signal_type}, clock=clock)
+    return result
+
+
+def export_rows(db: Database, bank_name: str, *, actor: Principal) -> Iterator[list[str]]:
+    """Yield the header and then every enabled entry, streamed from the database in id order."""
+    with db.read() as session:
+        bank = get_bank(session, bank_name)
+        _require_access(bank, actor)
+        yield list(CSV_HEADER)
+        rows = session.execute(
+            select(BankEntry.signal_type, BankEntry.value, BankEntry.category, BankEntry.source, BankEntry.note)
+            .where(BankEntry.bank_id == bank.id, BankEntry.enabled.is_(True))
+            .order_by(BankEntry.id)
+            .execution_options(yield_per=5000)
+        )
+        for row in rows:
+            yield list(row)
+
+
+def csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:
+    """Format rows as CSV text, one line at a time (for streaming HTTP responses and files alike)."""
+
+    class _Line:
+        value = ""
+
+        def write(self, s: str) -> int:
+            self.value = s
+            return len(s)
+
+    buf = _Line()
+    writer = csv.writer(buf, lineterminator="\n")
+    for row in rows:
+        writer.writerow(row)
+        yield buf.value
+

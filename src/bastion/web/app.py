@@ -1,0 +1,98 @@
+"""The app factory: one FastAPI app serving the /v1 API, the console, /status and /metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bastion import __version__
+from bastion.core.auth import roles
+from bastion.core.auth.services import Principal
+from bastion.core.clock import Clock, SystemClock
+from bastion.core.config import Settings
+from bastion.core.context import AppContext
+from bastion.core.db import Database
+from bastion.core.http import install_problem_handlers, require
+from bastion.hashing.api import router as hashing_router
+from bastion.matching.api import router as matching_router
+from bastion.matching.matcher import Matcher
+from bastion.web.metrics import Metrics
+
+STATIC = Path(__file__).parent / "static"
+#: /status says "degraded" when this process has not caught up with the bank change log for this long.
+STALE_AFTER_SECONDS = 5.0
+
+
+def create_app(settings: Settings, *, db: Database | None = None, matcher: Matcher | None = None,
+               clock: Clock | None = None, refresh: bool = True) -> FastAPI:
+    """Build the app. ``refresh`` starts the thread that replays the bank change log (off in some tests)."""
+    db = db or Database(settings.database_url)
+    matcher = matcher or Matcher(db)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if not matcher.freshness.loaded:
+            matcher.load()
+        if refresh:
+            matcher.start(settings.index_refresh_seconds)
+        yield
+        matcher.stop()
+
+    app = FastAPI(title="Bastion", version=__version__, lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None)
+    app.state.ctx = AppContext(settings=settings, db=db, clock=clock or SystemClock())
+    app.state.matcher = matcher
+    install_problem_handlers(app)
+    metrics = Metrics(matcher)
+    metrics.install(app)
+    app.include_router(hashing_router)
+    app.include_router(matching_router)
+    _install_console(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/status", tags=["operations"], summary="Liveness and index freshness (no secrets; for health checks)")
+    def status() -> dict[str, Any]:
+        age = time.time() - matcher.freshness.last_refresh if matcher.freshness.last_refresh else None
+        try:
+            lag = matcher.lag()
+            database = "ok"
+        except Exception:  # the process is alive even when its database is not
+            lag, database = -1, "unreachable"
+        fresh = age is not None and age < STALE_AFTER_SECONDS and lag == 0
+        return {
+            "status": "ok" if fresh and database == "ok" else "degraded",
+            "version": __version__,
+            "database": database,
+            "index": {
+                "applied_change_id": matcher.freshness.applied_change_id,
+                "changes_behind": lag,
+                "seconds_since_refresh": None if age is None else round(age, 3),
+                "errors": list(matcher.freshness.errors),
+            },
+        }
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (token of role admin or analyst)")
+    def prometheus(principal: Annotated[Principal, Depends(require(roles.METRICS))]) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _install_console(app: FastAPI) -> None:
+    from bastion.web.console import router as console_router
+
+    app.include_router(console_router)
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for ``uvicorn --factory bastion.web.app:app_from_env``."""
+    return create_app(Settings.from_env())
+
+

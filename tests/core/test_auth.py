@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bastion.core.auth import services as auth
+from bastion.core.auth.models import ApiToken
+from bastion.core.auth.roles import Role, parse_role
+from bastion.core.db import Database
+
+
+def test_token_round_trip_and_storage_is_hashed(db: Database) -> None:
+    token = auth.create_token(db, role=Role.CURATOR, name="ci", actor="test")
+    principal = auth.authenticate_token(db, token)
+    assert principal is not None and principal.role is Role.CURATOR and principal.name == "ci"
+    secret = token.split("_", 2)[2]
+    with db.read() as session:
+        stored = session.scalars(select(ApiToken)).one()
+    assert secret not in (stored.secret_sha256, stored.name)
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # wrong secret
+    lambda t: t.replace("bst_", "xyz_", 1),  # wrong prefix
+    lambda t: "bst_999_" + t.split("_", 2)[2],  # unknown id
+    lambda t: "garbage",
+    lambda t: "",
+])
+def test_wrong_tokens_are_refused(db: Database, mangle: object) -> None:
+    token = auth.create_token(db, role=Role.ADMIN, name="x", actor="test")
+    assert callable(mangle)
+    assert auth.authenticate_token(db, mangle(token)) is None
+
+
+def test_revoked_token_is_refused(db: Database) -> None:
+    token = auth.create_token(db, role=Role.ADMIN, name="x", actor="test")
+    token_id = int(token.split("_")[1])
+    assert auth.revoke_token(db, token_id, actor="test")
+    assert auth.authenticate_token(db, token) is None
+    assert not auth.revoke_token(db, token_id, actor="test")
+
+
+def test_passwords_are_argon2_and_checked(db: Database) -> None:
+    user = auth.create_user(db, username="mona", password="correct horse battery", role=Role.MODERATOR,
+                            actor="test")
+    assert user.password_hash.startswith("$argon2")
+    assert auth.check_password(db, "mona", "correct horse battery") is not None
+    assert auth.check_password(db, "mona", "wrong password here") is None
+    assert auth.check_password(db, "nobody", "correct horse battery") is None
+
+
+def test_short_password_and_duplicate_user_refused(db: Database) -> None:
+    with pytest.raises(ValueError, match="12 characters"):
+        auth.create_user(db, username="a", password="short", role=Role.ANALYST, actor="test")
+    auth.create_user(db, username="a", password="long enough pass", role=Role.ANALYST, actor="test")
+    with pytest.raises(ValueError, match="exists"):
+        auth.create_user(db, username="a", password="long enough pass", role=Role.ANALYST, actor="test")
+
+
+def test_unknown_role_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown role 'janitor'"):
+        parse_role("janitor")

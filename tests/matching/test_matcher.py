@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+
+from bastion.core.auth.services import Principal
+from bastion.core.db import Database
+from bastion.hashing.interfaces import HashResult
+from bastion.matching import services as banks
+from bastion.matching.matcher import Matcher, Query
+
+PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+
+
+def flip(value: str, bits: int) -> str:
+    n = int(value, 16)
+    for i in range(bits):
+        n ^= 1 << (i * 7)
+    return f"{n:064x}"
+
+
+def pdq_query(value: str, quality: int = 100) -> list[Query]:
+    return [Query(HashResult("pdq", value, quality))]
+
+
+def test_entry_added_in_one_process_is_matched_by_another(db: Database, admin: Principal) -> None:
+    other = Database(db.url)
+    a, b = Matcher(db), Matcher(other)
+    banks.create_bank(db, "TERRORIST_CONTENT", actor=admin)
+    a.load()
+    b.load()
+    assert a.match(pdq_query(PDQ)) == []
+    entry = banks.add_entry(db, "TERRORIST_CONTENT", banks.NewEntry.parse("pdq", PDQ, "tco"), actor=admin)
+    assert b.match(pdq_query(PDQ)) == []  # not yet replayed
+    assert b.refresh() == 1
+    (m,) = b.match(pdq_query(flip(PDQ, 5)))
+    assert (m.bank, m.entry_id, m.category, m.distance) == ("TERRORIST_CONTENT", entry.id, "tco", 5)
+    banks.remove_entry(db, "TERRORIST_CONTENT", entry.id, actor=admin)
+    b.refresh()
+    assert b.match(pdq_query(PDQ)) == []
+    other.dispose()
+
+
+def test_thresholds_quality_and_bank_state(db: Database, admin: Principal) -> None:
+    banks.create_bank(db, "STRICT", actor=admin, thresholds={"pdq": 10})
+    banks.create_bank(db, "LOOSE", actor=admin)
+    banks.add_entry(db, "STRICT", banks.NewEntry.parse("pdq", PDQ), actor=admin)
+    banks.add_entry(db, "LOOSE", banks.NewEntry.parse("pdq", PDQ), actor=admin)
+    matcher = Matcher(db)
+    matcher.load()
+    assert {m.bank for m in matcher.match(pdq_query(flip(PDQ, 8)))} == {"STRICT", "LOOSE"}
+    assert {m.bank for m in matcher.match(pdq_query(flip(PDQ, 20)))} == {"LOOSE"}
+    assert matcher.match(pdq_query(flip(PDQ, 32))) == []
+    assert matcher.match(pdq_query(PDQ, quality=49)) == []  # low-quality hashes are reported, never matched
+    assert {m.bank for m in matcher.match(pdq_query(PDQ), banks={"STRICT"})} == {"STRICT"}
+    banks.update_bank(db, "LOOSE", actor=admin, enabled=False)
+    matcher.refresh()
+    assert {m.bank for m in matcher.match(pdq_query(PDQ))} == {"STRICT"}
+
+
+def test_variants_only_match_dihedral_banks(db: Database, admin: Principal) -> None:
+    banks.create_bank(db, "PLAIN", actor=admin)
+    banks.create_bank(db, "MIRRORS", actor=admin, dihedral=True)
+    for bank in ("PLAIN", "MIRRORS"):
+        banks.add_entry(db, bank, banks.NewEntry.parse("pdq", PDQ), actor=admin)
+    matcher = Matcher(db)
+    matcher.load()
+    assert matcher.wants_variants()
+    found = matcher.match([Query(HashResult("pdq", flip(PDQ, 3), 100), variant=True)])
+    assert [(m.bank, m.variant) for m in found] == [("MIRRORS", True)]
+
+
+def test_bulk_import_is_replayed_as_one_change(db: Database, admin: Principal) -> None:
+    banks.create_bank(db, "BULK", actor=admin)
+    matcher = Matcher(db)
+    matcher.load()
+    values = [f"{i:064x}" for i in range(1, 2001)]
+    csv_text = "signal_type,value\n" + "".join(f"md5,{v[:32]}\n" for v in values[:1000]) + \
+        "".join(f"pdq,{v}\n" for v in values[1000:])
+    banks.import_csv(db, "BULK", io.StringIO(csv_text), actor=admin)
+    assert matcher.refresh() == 1
+    assert matcher.sizes()["md5"] == 1000 and matcher.sizes()["pdq"] == 1000
+    assert matcher.match([Query(HashResult("md5", values[5][:32]))])[0].bank == "BULK"
+
+
+def test_refresher_thread_picks_up_a_change_from_another_process(db: Database, admin: Principal) -> None:
+    """A real second process (the CLI) adds an entry; this process's refresher thread makes it matchable."""
+    banks.create_bank(db, "TERRORIST_CONTENT", actor=admin)
+    matcher = Matcher(db)
+    matcher.load()
+    matcher.start(interval=0.05)
+    try:
+        csv_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"bastion-{os.getpid()}.csv")
+        with open(csv_path, "w") as f:
+            f.write(f"signal_type,value\npdq,{PDQ}\n")
+        env = {**os.environ, "BASTION_DATABASE_URL": db.url}
+        subprocess.run([sys.executable, "-m", "bastion", "bank", "import", "TERRORIST_CONTENT", csv_path],
+                       env=env, check=True, capture_output=True)
+        deadline = time.monotonic() + 10  # generous: this asserts eventual visibility, not speed
+        while not matcher.match(pdq_query(PDQ)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert matcher.match(pdq_query(PDQ))[0].bank == "TERRORIST_CONTENT"
+    finally:
+        matcher.stop()

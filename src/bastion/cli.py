@@ -38,7 +38,7 @@ for sub, name in ((token_app, "token"), (user_app, "user"), (bank_app, "bank"), 
                   (db_app, "db")):
     app.add_typer(sub, name=name)
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 out = Console()
 T = TypeVar("T")
 

@@ -48,3 +48,28 @@ def test_rolled_back_change_leaves_no_entry(db: Database) -> None:
     except RuntimeError:
         pass
     assert audit.verify(db).checked == 0
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(db: Database) -> None:
+    """Eight threads append at once; ids and links must still form a single chain (advisory lock on PostgreSQL)."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(10):
+                with db.write() as session:
+                    audit.record(db, session, actor=f"t{n}", action=audit.AuditAction.SETTING_CHANGED,
+                                 subject=f"s{n}.{i}")
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    result = audit.verify(db)
+    assert result.ok and result.checked == 80

@@ -122,7 +122,7 @@ def test_bank_lifecycle_over_http(client: TestClient, auth_header: Header, db: D
     assert r.json()["value"] == "d41d8cd98f00b204e9800998ecf8427e"
     assert _problem(client.post("/v1/banks/B1/entries", json={"signal_type": "md5", "value": "xyz"},
                                 headers=curator), 422)
-    assert _problem(client.post("/v1/banks/NOPE/entries", json={"signal_type": "md5", "value": "x" * 32},
+    assert _problem(client.post("/v1/banks/NOPE/entries", json={"signal_type": "md5", "value": "a" * 32},
                                 headers=curator), 404)
     listed = client.get("/v1/banks", headers=curator).json()["banks"]
     assert [(b["name"], b["entries"]) for b in listed] == [("B1", 1)]

@@ -34,7 +34,7 @@ def matcher(request: Request) -> Matcher:
 
 
 def as_problem(exc: BankError) -> Problem:
-    return Problem(exc.status, type(exc).__name__, str(exc))
+    return Problem(exc.status, exc.title, str(exc))
 
 
 def match_json(signals: list[dict[str, object]], matches: list[Match]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import io
 import json
 import os
 import sys
@@ -210,13 +211,13 @@ def bank_import(name: str, file: Path) -> None:
         fail(f"{file}: no such file")
     db = open_db()
     size = file.stat().st_size
-    with file.open("r", encoding="utf-8", newline="", errors="strict") as f, \
+    with file.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f, \
             progress_bar(f"import {file.name}", size, unit="bytes") as advance:
         position = 0
 
         def on_batch(_rows: int) -> None:
             nonlocal position
-            now = f.buffer.tell()
+            now = raw.tell()
             advance(now - position)
             position = now
 

@@ -26,8 +26,8 @@ class Metrics:
         lag = Gauge("bastion_index_applied_change_id", "Last bank change applied by this process",
                     registry=self.registry)
         for name in matcher.indexes:
-            index_entries.labels(name).set_function(lambda n=name: float(matcher.sizes()[n]))
-            index_bytes.labels(name).set_function(lambda n=name: float(matcher.memory()[n]))
+            index_entries.labels(name).set_function(_reader(matcher.sizes, name))
+            index_bytes.labels(name).set_function(_reader(matcher.memory, name))
         lag.set_function(lambda: float(matcher.freshness.applied_change_id))
 
     def install(self, app: FastAPI) -> None:
@@ -40,3 +40,8 @@ class Metrics:
             self.latency.labels(path, request.method).observe(time.perf_counter() - start)
             self.requests.labels(path, request.method, str(response.status_code)).inc()
             return response
+
+
+def _reader(source: Callable[[], dict[str, int]], name: str) -> Callable[[], float]:
+    """A gauge callback reading one signal type's figure when Prometheus scrapes, not before."""
+    return lambda: float(source()[name])

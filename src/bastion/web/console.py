@@ -1,7 +1,477 @@
-"""The web console (server-rendered pages)."""
+"""The web console: server-rendered pages for curators, moderators and child-safety specialists.
+
+Pages need a console session (cookie); anonymous visitors are sent to /login. Each page checks the session
+user's role against the same policy as the API (``bastion.core.auth.roles``). Every POST carries the session's
+CSRF token in a hidden ``csrf_token`` field; the login form, which has no session yet, uses a double-submit
+cookie.
+
+Uploaded media is never stored: an uploaded image is shown as a small, blurred, greyscale thumbnail embedded
+in the page, and a file that matches a restricted bank (child sexual abuse material) is never shown at all.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+import binascii
+import hmac
+import io
+import json
+import secrets
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, cast
 
-router = APIRouter(include_in_schema=False)
+import jinja2
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import UploadFile as FastApiUpload
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from PIL import Image, ImageOps
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bastion.core.auth import roles
+from bastion.core.auth.roles import Role
+from bastion.core.auth.services import (
+    Principal,
+    SessionUser,
+    check_password,
+    close_session,
+    open_session,
+    session_user,
+)
+from bastion.core.context import AppContext, context
+from bastion.core.http import Problem
+from bastion.core.uploads import spooled
+from bastion.hashing.api import checked
+from bastion.hashing.interfaces import MediaKind
+from bastion.hashing.services import hash_path
+from bastion.matching import services
+from bastion.matching.api import matcher
+from bastion.matching.interfaces import BankError
+from bastion.matching.matcher import Match, queries_for
+
+SESSION_COOKIE = "bastion_session"
+LOGIN_CSRF_COOKIE = "bastion_login_csrf"
+FLASH_COOKIE = "bastion_flash"
+#: Thumbnails of uploads are downscaled to fit this square, server-side, and never written to disk.
+THUMBNAIL_PX = 256
+#: Bank pages list this many of the most recent additions.
+RECENT_ENTRIES = 50
+#: Long signal values (a video's frame list) are cut to this many characters on the page.
+VALUE_CHARS = 72
+LOGIN_FAILED = "Invalid username or password."
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # Pages can show match results and previews of uploads: keep them out of every cache.
+    "Cache-Control": "no-store",
+}
+
+_templates = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+)
+
+
+# --- errors that become pages -------------------------------------------------------------------------------
+
+
+class _LoginRequired(Exception):
+    """No valid session: answered with a redirect to the login page."""
+
+
+class _Denied(Exception):
+    """Answered with the 403 page."""
+
+    def __init__(self, message: str, user: SessionUser | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.user = user
+
+
+class _NotFound(Exception):
+    def __init__(self, message: str, user: SessionUser) -> None:
+        super().__init__(message)
+        self.message = message
+        self.user = user
+
+
+class _ConsoleRoute(APIRoute):
+    """Turns the console's own exceptions into pages and puts the security headers on every response."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except _LoginRequired:
+                response = RedirectResponse("/login", status_code=303)
+            except _Denied as exc:
+                response = _page(request, "error.html", exc.user, status_code=403,
+                                 title="Forbidden", message=exc.message)
+            except _NotFound as exc:
+                response = _page(request, "error.html", exc.user, status_code=404,
+                                 title="Not found", message=exc.message)
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        return route
+
+
+router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
+
+
+# --- sessions, roles and CSRF -------------------------------------------------------------------------------
+
+
+def _session(request: Request) -> SessionUser | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    ctx = context(request)
+    return session_user(ctx.db, cookie, ctx.settings.session_ttl_seconds, ctx.clock)
+
+
+def _role(allowed: Iterable[Role]) -> Callable[[Request], SessionUser]:
+    """A dependency admitting a logged-in user of one of ``allowed`` (/login without one, else 403)."""
+    allowed = frozenset(allowed)
+
+    def dependency(request: Request) -> SessionUser:
+        user = _session(request)
+        if user is None:
+            raise _LoginRequired
+        if user.principal.role not in allowed:
+            raise _Denied(f"Your role ({_role_label(user.principal.role)}) may not open this page.", user)
+        return user
+
+    return dependency
+
+
+def _check_csrf(user: SessionUser, presented: str) -> None:
+    if not presented or not hmac.compare_digest(presented.encode(), user.csrf_token.encode()):
+        raise _Denied("The form was stale or did not come from this console. Reload the page and try again.",
+                      user)
+
+
+Viewer = Annotated[SessionUser, Depends(_role(roles.READ_BANKS))]
+Curator = Annotated[SessionUser, Depends(_role(roles.CURATE_BANKS))]
+MatchUser = Annotated[SessionUser, Depends(_role(roles.MATCH))]
+CsrfField = Annotated[str, Form()]
+
+
+def _set_cookie(response: Response, ctx: AppContext, key: str, value: str, *, path: str = "/",
+                max_age: int | None = None) -> None:
+    response.set_cookie(key, value, max_age=max_age, path=path, httponly=True, samesite="strict",
+                        secure=ctx.settings.secure_cookies)
+
+
+def _delete_cookie(response: Response, ctx: AppContext, key: str, *, path: str = "/") -> None:
+    response.delete_cookie(key, path=path, httponly=True, samesite="strict",
+                           secure=ctx.settings.secure_cookies)
+
+
+# --- flash messages (one message carried across a redirect in a short-lived cookie) -------------------------
+
+
+def _flash(response: Response, ctx: AppContext, kind: str, text: str) -> None:
+    payload = base64.urlsafe_b64encode(json.dumps({"kind": kind, "text": text[:500]}).encode()).decode()
+    _set_cookie(response, ctx, FLASH_COOKIE, payload, path="/console", max_age=60)
+
+
+def _take_flash(request: Request) -> dict[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw.encode()))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(data, dict) or data.get("kind") not in ("ok", "error"):
+        return None
+    if not isinstance(data.get("text"), str):
+        return None
+    return {"kind": str(data["kind"]), "text": str(data["text"])}
+
+
+# --- rendering ----------------------------------------------------------------------------------------------
+
+
+def _role_label(role: Role) -> str:
+    return role.value.replace("_", " ")
+
+
+def _page(request: Request, template: str, user: SessionUser | None, *, status_code: int = 200,
+          **values: Any) -> HTMLResponse:
+    flash = _take_flash(request) if user is not None else None
+    nav = []
+    if user is not None:
+        role = user.principal.role
+        nav = [(label, href) for label, href, allowed in (("Banks", "/console/banks", roles.READ_BANKS),
+                                                          ("Match", "/console/match", roles.MATCH))
+               if role in allowed]
+    response = _templates.TemplateResponse(request, template, {
+        "user": user,
+        "role_label": _role_label(user.principal.role) if user is not None else "",
+        "nav": nav,
+        "path": request.url.path,
+        "flash": flash,
+        **values,
+    }, status_code=status_code)
+    if flash is not None:
+        _delete_cookie(response, context(request), FLASH_COOKIE, path="/console")
+    return response
+
+
+def _home(role: Role) -> str:
+    if role in roles.READ_BANKS or role not in roles.MATCH:
+        return "/console/banks"
+    return "/console/match"
+
+
+# --- login and logout ---------------------------------------------------------------------------------------
+
+
+@router.get("/")
+def root(request: Request) -> RedirectResponse:
+    return RedirectResponse("/console/banks", status_code=303)
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    user = _session(request)
+    if user is not None:
+        return RedirectResponse(_home(user.principal.role), status_code=303)
+    return _login_page(request)
+
+
+def _login_page(request: Request, *, error: str = "", username: str = "", status_code: int = 200) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = _page(request, "login.html", None, status_code=status_code, csrf_token=token, error=error,
+                     username=username)
+    _set_cookie(response, context(request), LOGIN_CSRF_COOKIE, token, path="/login", max_age=3600)
+    return response
+
+
+@router.post("/login")
+def login(request: Request, csrf_token: CsrfField = "", username: Annotated[str, Form()] = "",
+          password: Annotated[str, Form()] = "") -> Response:
+    ctx = context(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not csrf_token or not hmac.compare_digest(expected.encode(), csrf_token.encode()):
+        raise _Denied("The login form was stale or did not come from this console. "
+                      "Reload the page and try again.")
+    user = check_password(ctx.db, username, password) if username and password else None
+    if user is None:
+        return _login_page(request, error=LOGIN_FAILED, username=username[:200], status_code=401)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # a fresh session for every login; the browser's old one ends
+        close_session(ctx.db, previous)
+    new = open_session(ctx.db, user, ctx.settings.session_ttl_seconds, ctx.clock)
+    response = RedirectResponse(_home(Role(user.role)), status_code=303)
+    _set_cookie(response, ctx, SESSION_COOKIE, new.cookie)
+    _delete_cookie(response, ctx, LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: CsrfField = "") -> Response:
+    ctx = context(request)
+    user = _session(request)
+    if user is None:
+        raise _LoginRequired
+    _check_csrf(user, csrf_token)
+    close_session(ctx.db, request.cookies[SESSION_COOKIE])
+    response = RedirectResponse("/login", status_code=303)
+    _delete_cookie(response, ctx, SESSION_COOKIE)
+    return response
+
+
+# --- banks --------------------------------------------------------------------------------------------------
+
+
+@router.get("/console/banks")
+def banks_page(request: Request, user: Viewer) -> Response:
+    with context(request).db.read() as session:
+        summaries = services.list_banks(session)
+        rows = [_bank_row(s, user.principal) for s in summaries]
+    may_curate = user.principal.role in roles.CURATE_BANKS
+    return _page(request, "banks.html", user, banks=rows, may_curate=may_curate)
+
+
+def _bank_row(summary: services.BankSummary, principal: Principal) -> dict[str, Any]:
+    bank = summary.bank
+    return {
+        "name": bank.name, "description": bank.description, "enabled": bank.enabled,
+        "restricted": bank.restricted, "dihedral": bank.dihedral,
+        "thresholds": dict(sorted(bank.thresholds.items())),
+        "entries": summary.entries, "by_signal_type": dict(sorted(summary.by_signal_type.items())),
+        "can_see": services.can_see(bank, principal),
+    }
+
+
+@router.get("/console/banks/{name}")
+def bank_page(request: Request, name: str, user: Viewer) -> Response:
+    with context(request).db.read() as session:
+        try:
+            bank = services.get_bank(session, name)
+        except BankError:
+            raise _NotFound(f"There is no bank named {name}.", user) from None
+        summary = next(s for s in services.list_banks(session) if s.bank.id == bank.id)
+        row = _bank_row(summary, user.principal)
+        entries: list[dict[str, Any]] = []
+        if row["can_see"]:  # a restricted bank's entries only for child-safety roles
+            entries = [_entry_row(e) for e in services.recent_entries(session, bank, RECENT_ENTRIES)]
+    return _page(request, "bank.html", user, bank=row, entries=entries,
+                 may_curate=user.principal.role in roles.CURATE_BANKS)
+
+
+def _entry_row(entry: Any) -> dict[str, Any]:
+    return {
+        "id": entry.id, "signal_type": entry.signal_type, "value": _truncate(entry.value, 24),
+        "category": entry.category, "source": entry.source, "enabled": entry.enabled,
+        "added_by": entry.added_by, "added_at": entry.added_at.strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _truncate(value: str, chars: int) -> str:
+    return value if len(value) <= chars else value[:chars] + "…"
+
+
+@router.post("/console/banks/{name}/enabled")
+def set_bank_enabled(request: Request, name: str, user: Curator, csrf_token: CsrfField = "",
+                     enabled: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(user, csrf_token)
+    ctx = context(request)
+    to_bank = back == "bank" and services.BANK_NAME.match(name) is not None
+    response = RedirectResponse(f"/console/banks/{name}" if to_bank else "/console/banks", status_code=303)
+    if enabled not in ("true", "false"):
+        _flash(response, ctx, "error", "Choose whether to enable or disable the bank.")
+        return response
+    try:
+        services.update_bank(ctx.db, name, actor=user.principal, enabled=enabled == "true", clock=ctx.clock)
+    except BankError as exc:
+        _flash(response, ctx, "error", str(exc))
+        return response
+    matcher(request).refresh()  # live in this process at once; other processes within a refresh interval
+    _flash(response, ctx, "ok", f"Bank {name} {'enabled' if enabled == 'true' else 'disabled'}.")
+    return response
+
+
+# --- matching -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Preview:
+    """What the match page may show of the upload: a data: URI, or the reason there is none."""
+
+    data_uri: str = ""
+    width: int = 0
+    height: int = 0
+    withheld: bool = False
+
+
+@router.get("/console/match")
+def match_form(request: Request, user: MatchUser) -> Response:
+    return _match_page(request, user)
+
+
+def _match_page(request: Request, user: SessionUser, *, status_code: int = 200, **values: Any) -> Response:
+    limit = context(request).settings.max_upload_bytes
+    return _page(request, "match.html", user, status_code=status_code, limit=_size_label(limit),
+                 **{"result": None, "error": None, **values})
+
+
+@router.post("/console/match")
+async def match_upload(request: Request, user: MatchUser) -> Response:
+    ctx = context(request)
+    m = matcher(request)
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except StarletteHTTPException as exc:  # a malformed or oversized multipart body
+        detail = f"The upload could not be read: {exc.detail}"
+        return _match_page(request, user, status_code=400, error={"title": "Bad upload", "detail": detail})
+    _check_csrf(user, str(form.get("csrf_token") or ""))
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return _match_page(request, user, status_code=422,
+                           error={"title": "No file", "detail": "Choose a file to match."})
+    # request.form() yields Starlette's UploadFile; FastAPI's subclass only adds pydantic hooks.
+    file = cast(FastApiUpload, upload)
+    try:
+        async with spooled(file, ctx.settings.max_upload_bytes, ctx.settings.spool_dir) as path:
+            signals = checked(await run_in_threadpool(hash_path, path, variants=m.wants_variants()))
+            found = await run_in_threadpool(m.match, queries_for(signals), None)
+            if any(match.restricted for match in found):
+                preview = _Preview(withheld=True)  # child-abuse material: never decoded for display
+            elif signals.kind is MediaKind.IMAGE:
+                preview = await run_in_threadpool(_thumbnail, path)
+            else:
+                preview = _Preview()
+    except Problem as exc:
+        return _match_page(request, user, status_code=exc.status,
+                           error={"title": exc.title, "detail": _problem_detail(exc, ctx)})
+    result = {
+        "kind": signals.kind.value,
+        "signals": [
+            {"signal_type": s.signal_type, "value": _truncate(s.value, VALUE_CHARS), "quality": s.quality}
+            for s in signals.signals
+        ],
+        "matches": [_match_row(match) for match in found],
+        "restricted": preview.withheld,
+        "preview": preview,
+    }
+    return _match_page(request, user, result=result)
+
+
+def _problem_detail(exc: Problem, ctx: AppContext) -> str:
+    if exc.status == 413:
+        return f"The file is larger than the upload limit of {_size_label(ctx.settings.max_upload_bytes)}."
+    detail = exc.detail[:1].upper() + exc.detail[1:]
+    return detail if detail.endswith(".") else detail + "."
+
+
+def _match_row(match: Match) -> dict[str, Any]:
+    return {"bank": match.bank, "entry_id": match.entry_id, "signal_type": match.signal_type,
+            "category": match.category, "distance": match.distance, "variant": match.variant,
+            "restricted": match.restricted}
+
+
+def _thumbnail(path: Path) -> _Preview:
+    """A JPEG at most THUMBNAIL_PX on a side, in memory only; no preview if the image will not decode."""
+    try:
+        with Image.open(path) as img:
+            img.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))  # JPEG: decode at a reduced scale, much faster
+            oriented = ImageOps.exif_transpose(img)
+            small = oriented.convert("RGB")
+            small.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+            out = io.BytesIO()
+            small.save(out, format="JPEG", quality=70)
+    except Exception:  # a preview is a courtesy: hashing has already accepted the file
+        return _Preview()
+    data = base64.b64encode(out.getvalue()).decode()
+    return _Preview(f"data:image/jpeg;base64,{data}", small.width, small.height)
+
+
+def _size_label(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    size = float(n)
+    for unit in ("KiB", "MiB"):
+        size /= 1024
+        if size < 1024:
+            return f"{size:.3g} {unit}"
+    return f"{size / 1024:.3g} GiB"

@@ -1,0 +1,361 @@
+"""The console over HTTP: sessions, CSRF, roles, restricted banks and the match page."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from bastion.core.auth.roles import Role
+from bastion.core.auth.services import Principal, create_user
+from bastion.core.config import Settings
+from bastion.core.db import Database
+from bastion.hashing.services import hash_path
+from bastion.matching import services
+from bastion.web.app import create_app
+from bastion.web.console import LOGIN_CSRF_COOKIE, LOGIN_FAILED, SECURITY_HEADERS, SESSION_COOKIE
+from tests.factories.media import make_image
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _user(db: Database, username: str, role: Role) -> None:
+    create_user(db, username=username, password=PASSWORD, role=role, actor="test")
+
+
+def _csrf(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, "no csrf_token field on the page"
+    return found.group(1)
+
+
+def _login(client: TestClient, username: str, password: str = PASSWORD) -> httpx.Response:
+    token = _csrf(client.get("/login").text)
+    r: httpx.Response = client.post("/login", follow_redirects=False,
+                                    data={"csrf_token": token, "username": username, "password": password})
+    return r
+
+
+def _logged_in(client: TestClient, db: Database, username: str, role: Role) -> str:
+    """Log a new user of ``role`` in; returns the session's CSRF token."""
+    _user(db, username, role)
+    r = _login(client, username)
+    assert r.status_code == 303, r.text
+    return _csrf(client.get("/console/banks" if role != Role.PLATFORM else "/console/match").text)
+
+
+def _pdq(path: Path) -> str:
+    return next(s.value for s in hash_path(path).signals if s.signal_type == "pdq")
+
+
+def _bank(db: Database, actor: Principal, name: str, path: Path, *, restricted: bool = False,
+          category: str = "terrorist_content") -> int:
+    services.create_bank(db, name, actor=actor, restricted=restricted)
+    new = services.NewEntry.parse("pdq", _pdq(path), category, "test")
+    entry = services.add_entry(db, name, new, actor=actor)
+    return entry.id
+
+
+def _refresh(client: TestClient) -> None:
+    client.app.state.matcher.refresh()  # type: ignore[attr-defined]
+
+
+def _resized_copy(known: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy.jpg"
+    with Image.open(known) as img:
+        img.resize((400, 300)).save(copy, quality=60)
+    return copy
+
+
+def _upload(client: TestClient, csrf: str, name: str, content: bytes) -> httpx.Response:
+    r: httpx.Response = client.post("/console/match", data={"csrf_token": csrf},
+                                    files={"file": (name, content)})
+    return r
+
+
+# --- login --------------------------------------------------------------------------------------------------
+
+
+def test_login_sets_a_strict_httponly_session_cookie(client: TestClient, db: Database) -> None:
+    _user(db, "carla", Role.CURATOR)
+    r = _login(client, "carla")
+    assert r.status_code == 303 and r.headers["location"] == "/console/banks"
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE + "="))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
+    page = client.get("/console/banks")
+    assert page.status_code == 200 and "carla" in page.text and "curator" in page.text
+
+
+def test_secure_cookies_when_configured(db: Database, settings: Settings) -> None:
+    app = create_app(replace(settings, secure_cookies=True), db=db, refresh=False)
+    with TestClient(app, base_url="https://testserver") as c:
+        _user(db, "carla", Role.CURATOR)
+        r = _login(c, "carla")
+        cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE + "="))
+        assert "Secure" in cookie
+
+
+def test_failed_logins_say_the_same_whatever_was_wrong(client: TestClient, db: Database) -> None:
+    _user(db, "carla", Role.CURATOR)
+    wrong_password = _login(client, "carla", "not the password at all")
+    unknown_user = _login(client, "nobody", PASSWORD)
+    for r in (wrong_password, unknown_user):
+        assert r.status_code == 401
+        assert LOGIN_FAILED in r.text
+        assert SESSION_COOKIE not in r.headers.get("set-cookie", "")
+    strip = re.compile(r'value="[^"]*"')
+    assert strip.sub("", wrong_password.text).replace("carla", "") == \
+        strip.sub("", unknown_user.text).replace("nobody", "")
+    assert client.get("/console/banks", follow_redirects=False).status_code == 303
+
+
+def test_login_without_its_csrf_token_is_refused(client: TestClient, db: Database) -> None:
+    _user(db, "carla", Role.CURATOR)
+    client.get("/login")  # sets the pre-session cookie
+    r = client.post("/login", data={"username": "carla", "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post("/login", data={"csrf_token": "forged", "username": "carla", "password": PASSWORD},
+                    follow_redirects=False)
+    assert r.status_code == 403
+    assert client.get("/console/banks", follow_redirects=False).status_code == 303
+
+
+def test_logout_ends_the_session(client: TestClient, db: Database) -> None:
+    csrf = _logged_in(client, db, "carla", Role.CURATOR)
+    assert client.post("/logout", follow_redirects=False).status_code == 403  # no CSRF token
+    r = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert client.get("/console/banks", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("path", ["/console/banks", "/console/banks/ANY", "/console/match"])
+def test_anonymous_visitors_are_sent_to_login(client: TestClient, path: str) -> None:
+    r = client.get(path, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert client.get("/", follow_redirects=False).headers["location"] == "/console/banks"
+
+
+def test_a_forged_cookie_is_no_session(client: TestClient) -> None:
+    client.cookies.set(SESSION_COOKIE, "forged")
+    assert client.get("/console/banks", follow_redirects=False).headers["location"] == "/login"
+
+
+# --- roles and CSRF -----------------------------------------------------------------------------------------
+
+
+def test_roles_are_enforced(client: TestClient, db: Database) -> None:
+    _logged_in(client, db, "pat", Role.PLATFORM)
+    r = client.get("/console/banks")
+    assert r.status_code == 403 and "platform" in r.text
+    assert client.get("/console/match").status_code == 200
+
+
+def test_analysts_may_read_banks_but_not_match_or_curate(client: TestClient, db: Database, admin: Principal,
+                                                         tmp_path: Path) -> None:
+    _bank(db, admin, "TERRORIST_CONTENT", make_image(tmp_path / "k.jpg", seed=3))
+    csrf = _logged_in(client, db, "ana", Role.ANALYST)
+    page = client.get("/console/banks")
+    assert "TERRORIST_CONTENT" in page.text and "Disable" not in page.text
+    assert client.get("/console/match").status_code == 403
+    r = client.post("/console/banks/TERRORIST_CONTENT/enabled", data={"csrf_token": csrf, "enabled": "false"})
+    assert r.status_code == 403
+    with db.read() as session:
+        assert services.get_bank(session, "TERRORIST_CONTENT").enabled
+
+
+def test_a_curator_disables_and_enables_a_bank(client: TestClient, db: Database, admin: Principal,
+                                               tmp_path: Path) -> None:
+    _bank(db, admin, "TERRORIST_CONTENT", make_image(tmp_path / "k.jpg", seed=3))
+    csrf = _logged_in(client, db, "carla", Role.CURATOR)
+    r = client.post("/console/banks/TERRORIST_CONTENT/enabled", data={"csrf_token": csrf, "enabled": "false"})
+    assert r.status_code == 200 and "Bank TERRORIST_CONTENT disabled." in r.text
+    with db.read() as session:
+        assert not services.get_bank(session, "TERRORIST_CONTENT").enabled
+    live = {b.name: b for b in client.app.state.matcher.banks.values()}  # type: ignore[attr-defined]
+    assert not live["TERRORIST_CONTENT"].enabled
+    assert "Bank TERRORIST_CONTENT disabled." not in client.get("/console/banks").text  # shown once
+    r = client.post("/console/banks/TERRORIST_CONTENT/enabled",
+                    data={"csrf_token": csrf, "enabled": "true", "back": "bank"})
+    assert str(r.url).endswith("/console/banks/TERRORIST_CONTENT") and "enabled." in r.text
+
+
+def test_a_post_without_the_csrf_token_changes_nothing(client: TestClient, db: Database, admin: Principal,
+                                                       tmp_path: Path) -> None:
+    _bank(db, admin, "TERRORIST_CONTENT", make_image(tmp_path / "k.jpg", seed=3))
+    _logged_in(client, db, "carla", Role.CURATOR)
+    for data in ({"enabled": "false"}, {"enabled": "false", "csrf_token": "wrong"}):
+        r = client.post("/console/banks/TERRORIST_CONTENT/enabled", data=data)
+        assert r.status_code == 403
+    with db.read() as session:
+        assert services.get_bank(session, "TERRORIST_CONTENT").enabled
+
+
+def test_a_curator_cannot_disable_a_restricted_bank(client: TestClient, db: Database, admin: Principal,
+                                                    tmp_path: Path) -> None:
+    _bank(db, admin, "CSAM_KNOWN", make_image(tmp_path / "k.jpg", seed=3), restricted=True)
+    csrf = _logged_in(client, db, "carla", Role.CURATOR)
+    page = client.get("/console/banks").text
+    assert "restricted" in page and "child-safety only" in page and "Disable" not in page
+    r = client.post("/console/banks/CSAM_KNOWN/enabled", data={"csrf_token": csrf, "enabled": "false"})
+    assert r.status_code == 200 and "restricted to child-safety specialists" in r.text
+    with db.read() as session:
+        assert services.get_bank(session, "CSAM_KNOWN").enabled
+
+
+# --- bank pages ---------------------------------------------------------------------------------------------
+
+
+def test_banks_page_lists_sizes_and_settings(client: TestClient, db: Database, admin: Principal,
+                                             tmp_path: Path) -> None:
+    _bank(db, admin, "TERRORIST_CONTENT", make_image(tmp_path / "k.jpg", seed=3))
+    services.update_bank(db, "TERRORIST_CONTENT", actor=admin, dihedral=True, thresholds={"pdq": 20})
+    _logged_in(client, db, "mo", Role.MODERATOR)
+    page = client.get("/console/banks").text
+    row = page[page.index('data-bank="TERRORIST_CONTENT"'):]
+    assert '<td class="num entries">1</td>' in row
+    assert "pdq <b>1</b>" in row and "pdq ≤ 20" in row and "enabled" in row
+    assert "Disable" not in page  # moderators do not curate
+
+
+def test_a_moderator_cannot_see_restricted_entries(client: TestClient, db: Database, admin: Principal,
+                                                   tmp_path: Path) -> None:
+    known = make_image(tmp_path / "k.jpg", seed=3)
+    _bank(db, admin, "CSAM_KNOWN", known, restricted=True, category="csam_a1")
+    value = _pdq(known)
+    _logged_in(client, db, "mo", Role.MODERATOR)
+    page = client.get("/console/banks/CSAM_KNOWN")
+    assert page.status_code == 200
+    assert "child-safety specialists and admins only" in page.text
+    assert value[:12] not in page.text and "csam_a1" not in page.text
+
+
+def test_child_safety_sees_restricted_entries(client: TestClient, db: Database, admin: Principal,
+                                              tmp_path: Path) -> None:
+    known = make_image(tmp_path / "k.jpg", seed=3)
+    entry_id = _bank(db, admin, "CSAM_KNOWN", known, restricted=True, category="csam_a1")
+    _logged_in(client, db, "cs", Role.CHILD_SAFETY)
+    page = client.get("/console/banks/CSAM_KNOWN").text
+    assert f'id="entry-{entry_id}"' in page and _pdq(known)[:24] in page and "csam_a1" in page
+    assert _pdq(known) not in page  # values are truncated
+
+
+def test_unknown_bank_is_a_404_page(client: TestClient, db: Database) -> None:
+    _logged_in(client, db, "mo", Role.MODERATOR)
+    r = client.get("/console/banks/NOPE")
+    assert r.status_code == 404 and "There is no bank named NOPE." in r.text
+
+
+# --- matching -----------------------------------------------------------------------------------------------
+
+
+def test_match_page_shows_the_match_and_a_blurred_thumbnail(client: TestClient, db: Database,
+                                                             admin: Principal, tmp_path: Path) -> None:
+    known = make_image(tmp_path / "known.jpg", seed=11, size=(800, 600))
+    entry_id = _bank(db, admin, "TERRORIST_CONTENT", known)
+    _refresh(client)
+    csrf = _logged_in(client, db, "mo", Role.MODERATOR)
+    r = _upload(client, csrf, "copy.jpg", _resized_copy(known, tmp_path).read_bytes())
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert "1 match" in html and "TERRORIST_CONTENT" in html and f'<td class="num">{entry_id}</td>' in html
+    assert "terrorist_content" in html and re.search(r'class="num distance">\d+<', html)
+    assert "pdq" in html and "md5" in html and "sha256" in html
+    img = re.search(r"<img [^>]*>", html)
+    assert img is not None
+    assert 'class="thumb blurred"' in img.group(0) and 'src="data:image/jpeg;base64,' in img.group(0)
+    width, height = (int(v) for v in re.findall(r'(?:width|height)="(\d+)"', img.group(0)))
+    assert max(width, height) <= 256
+    assert "Click to reveal" in html and "data-reveal" in html
+
+
+def test_no_match_is_said_plainly(client: TestClient, db: Database, tmp_path: Path) -> None:
+    csrf = _logged_in(client, db, "mo", Role.MODERATOR)
+    r = _upload(client, csrf, "x.png", make_image(tmp_path / "x.png", seed=5, fmt="PNG").read_bytes())
+    assert r.status_code == 200 and "no match" in r.text and "class=\"thumb blurred\"" in r.text
+
+
+def test_a_restricted_match_sends_no_image(client: TestClient, db: Database, admin: Principal,
+                                           tmp_path: Path) -> None:
+    known = make_image(tmp_path / "known.jpg", seed=11, size=(800, 600))
+    _bank(db, admin, "CSAM_KNOWN", known, restricted=True, category="csam")
+    _refresh(client)
+    for name, role in (("cs", Role.CHILD_SAFETY), ("mo", Role.MODERATOR)):
+        client.cookies.clear()
+        csrf = _logged_in(client, db, name, role)
+        r = _upload(client, csrf, "copy.jpg", _resized_copy(known, tmp_path).read_bytes())
+        assert r.status_code == 200 and "CSAM_KNOWN" in r.text
+        assert "Preview withheld" in r.text
+        assert "data:image" not in r.text and "<img" not in r.text and "data-reveal" not in r.text
+
+
+@pytest.mark.parametrize(("content", "status", "message"), [
+    (b"", 422, "Empty file"),
+    (b"\x00\x01\x02 not media" * 10, 415, "Unsupported media type"),
+    (b"\xff\xd8\xff\xe0 a truncated jpeg" * 10, 415, "Unreadable media"),
+])
+def test_bad_uploads_get_a_clear_message(client: TestClient, db: Database, content: bytes, status: int,
+                                         message: str) -> None:
+    csrf = _logged_in(client, db, "mo", Role.MODERATOR)
+    r = _upload(client, csrf, "bad.bin", content)
+    assert r.status_code == status
+    assert message in r.text and 'class="flash flash-error"' in r.text and "Traceback" not in r.text
+
+
+def test_an_oversize_upload_gets_a_clear_message(client: TestClient, db: Database) -> None:
+    csrf = _logged_in(client, db, "mo", Role.MODERATOR)
+    r = _upload(client, csrf, "big.jpg", b"\xff\xd8\xff" + b"\x00" * (2 * 1024 * 1024 + 1))
+    assert r.status_code == 413
+    assert "larger than the upload limit of 2 MiB" in r.text
+
+
+def test_match_without_a_file_or_token(client: TestClient, db: Database) -> None:
+    csrf = _logged_in(client, db, "mo", Role.MODERATOR)
+    r = client.post("/console/match", data={"csrf_token": csrf})
+    assert r.status_code == 422 and "Choose a file" in r.text
+    r = client.post("/console/match", files={"file": ("x.txt", b"hello")})
+    assert r.status_code == 403
+
+
+def test_more_than_one_file_is_refused_with_a_message(client: TestClient, db: Database) -> None:
+    csrf = _logged_in(client, db, "mo", Role.MODERATOR)
+    r = client.post("/console/match", data={"csrf_token": csrf},
+                    files=[("file", ("a.txt", b"hello")), ("file", ("b.txt", b"world"))])
+    assert r.status_code == 400 and "The upload could not be read" in r.text
+
+
+def test_logging_in_again_ends_the_previous_session(client: TestClient, db: Database) -> None:
+    _logged_in(client, db, "carla", Role.CURATOR)
+    old = client.cookies[SESSION_COOKIE]
+    form = TestClient(client.app).get("/login")  # a login form loaded elsewhere (this browser is logged in)
+    client.cookies.set(LOGIN_CSRF_COOKIE, form.cookies[LOGIN_CSRF_COOKIE], path="/login")
+    r = client.post("/login", follow_redirects=False,
+                    data={"csrf_token": _csrf(form.text), "username": "carla", "password": PASSWORD})
+    assert r.status_code == 303
+    assert client.cookies[SESSION_COOKIE] != old
+    stale = TestClient(client.app)
+    stale.cookies.set(SESSION_COOKIE, old)
+    assert stale.get("/console/banks", follow_redirects=False).headers["location"] == "/login"
+
+
+# --- headers ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/login", "/console/banks", "/console/match", "/console/banks/NOPE"])
+def test_security_headers(client: TestClient, db: Database, path: str) -> None:
+    _logged_in(client, db, "mo", Role.MODERATOR)
+    r = client.get(path) if path != "/login" else TestClient(client.app).get(path)
+    for name, value in SECURITY_HEADERS.items():
+        assert r.headers[name] == value
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert "<script>" not in r.text and "style=" not in r.text  # everything comes from /static
+
+
+def test_static_assets_are_served(client: TestClient) -> None:
+    assert "blur(24px) grayscale(1)" in client.get("/static/console.css").text
+    assert "data-reveal" in client.get("/static/console.js").text

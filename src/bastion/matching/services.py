@@ -313,15 +313,17 @@ def _parse_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tupl
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
+    """A Core executemany (the ORM's bulk path costs a third of the import); duplicates are skipped, not errors."""
+    table = BankEntry.__table__
     dialect = session.get_bind().dialect.name
     stmt: Any
     if dialect == "sqlite":
-        stmt = sqlite.insert(BankEntry).on_conflict_do_nothing()
+        stmt = sqlite.insert(table).on_conflict_do_nothing()
     elif dialect == "postgresql":
-        stmt = postgresql.insert(BankEntry).on_conflict_do_nothing()
+        stmt = postgresql.insert(table).on_conflict_do_nothing()
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        stmt = insert(BankEntry)
-    session.execute(stmt, rows)
+        stmt = insert(table)
+    session.connection().execute(stmt, rows)
 
 
 def import_csv(

@@ -1,4 +1,4 @@
-"""Build the compiled PDQ multi-index-hashing kernel; everything else about the package lives in pyproject.toml."""
+"""Builds the compiled PDQ multi-index-hashing kernel; all other package metadata is in pyproject.toml."""
 
 from __future__ import annotations
 

@@ -7,10 +7,11 @@
  * near chunk with the query, then check the full distance. With chunk width ~ log2(rows), each chunk bucket
  * holds a few rows and a query touches a few thousand buckets instead of millions of rows.
  *
- * Layout, per chunk of b bits: a directory of 2^(b-2)+1 bucket starts indexed by the top b-2 bits of the chunk,
- * and one uint32 per row holding (row << 2 | low 2 bits of the chunk). Keeping the low bits in the entry lets a
- * bucket scan reject rows without touching their 32-byte hash, and keeps the directory 4x smaller than one
- * slot per chunk value. Rows are capped at 2^30 by that packing.
+ * Layout, per chunk of b bits: a directory of 2^d+1 bucket starts indexed by the top d bits of the chunk, and one
+ * uint32 per row holding (row << (b-d) | the low b-d bits of the chunk). d is about log2(rows) - 2, so a bucket
+ * holds a few rows and the directories cost ~1 uint32 per row whatever the chunk width. Keeping the low bits in
+ * the entry lets a bucket scan reject rows without touching their 32-byte hash; the row number gets the
+ * remaining 32-(b-d) bits, which bounds the rows of one Tables (at most 2^30).
  *
  * Almost all time goes to cache and TLB misses (the tables are hundreds of MB), so a query is run in stages
  * over blocks of probes: prefetch every directory slot, then every bucket, then every candidate hash, and only
@@ -47,12 +48,16 @@
 #define PROBE_BLOCK 256
 #define CAND_BLOCK 512
 
-/* Cost model (nanoseconds, measured on a Zen 4 VM at 10M rows) used to choose between MIH and a linear scan per
- * query and threshold. Only the ratios matter; they decide where high thresholds switch to the scan. */
-#define COST_PROBE 9.0   /* one directory slot + bucket start: two misses, overlapped */
-#define COST_ENTRY 0.6   /* one bucket entry, read sequentially */
-#define COST_CAND 6.0    /* one candidate hash fetch, overlapped */
-#define COST_LINEAR 0.9  /* one row of a sequential scan */
+/* Cost model in nanoseconds, fitted to query times on a 2-core Zen 4 VM at 10M random rows (bench/matching.py). It
+ * chooses the layout (pdq_index.py asks through estimate()) and, per query, MIH or a linear scan: high thresholds
+ * make MIH probe more buckets than a scan reads rows. Only the ratios matter much. */
+#define COST_PROBE 25.0       /* a directory slot and the start of its bucket: two overlapped misses */
+#define COST_ENTRY 3.7        /* one bucket entry: low-bit test, often waiting for the bucket's line */
+#define COST_CAND 13.5        /* one candidate's 32-byte hash: an overlapped miss and the distance */
+#define COST_LINEAR_EARLY 0.8 /* one row of a linear scan, threshold <= EARLY_EXIT_MAX */
+#define COST_LINEAR 2.0       /* one row of a linear scan, higher thresholds */
+/* Below this threshold half a hash decides almost every row of a linear scan (see scan_linear). */
+#define EARLY_EXIT_MAX 40
 
 #if defined(__GNUC__) || defined(__clang__)
 #define POPCOUNT64(x) __builtin_popcountll(x)
@@ -142,11 +147,11 @@ typedef struct {
     int m;
     int off[MAX_CHUNKS];
     int bits[MAX_CHUNKS];
+    int dbits[MAX_CHUNKS]; /* directory bits: the top dbits of the chunk index the directory */
     uint32_t *dir[MAX_CHUNKS];
     uint32_t *ent[MAX_CHUNKS];
     size_t dir_bytes[MAX_CHUNKS];
     size_t ent_bytes;
-    Py_ssize_t exports;
 } TablesObject;
 
 static PyTypeObject TablesType;
@@ -166,8 +171,9 @@ static void tables_free_arrays(TablesObject *t)
 /* Counting sort of all rows by chunk j; returns 0 or -1 when out of memory. Runs without the GIL. */
 static int build_chunk(TablesObject *t, int j)
 {
-    const int bits = t->bits[j], off = t->off[j];
-    const size_t nbuckets = (size_t)1 << (bits - 2);
+    const int bits = t->bits[j], off = t->off[j], low = bits - t->dbits[j];
+    const uint32_t low_mask = ((uint32_t)1 << low) - 1;
+    const size_t nbuckets = (size_t)1 << t->dbits[j];
     const Py_ssize_t n = t->n;
     uint32_t *dir = big_alloc((nbuckets + 1) * sizeof(uint32_t));
     uint32_t *ent = big_alloc(t->ent_bytes);
@@ -183,7 +189,7 @@ static int build_chunk(TablesObject *t, int j)
     uint64_t w[4];
     for (Py_ssize_t r = 0; r < n; r++) {
         load_hash(t->hashes + (size_t)r * HASH_BYTES, w);
-        dir[(chunk_of(w, off, bits) >> 2) + 1]++;
+        dir[(chunk_of(w, off, bits) >> low) + 1]++;
     }
     for (size_t b = 1; b <= nbuckets; b++)
         dir[b] += dir[b - 1];
@@ -191,7 +197,7 @@ static int build_chunk(TablesObject *t, int j)
     for (Py_ssize_t r = 0; r < n; r++) {
         load_hash(t->hashes + (size_t)r * HASH_BYTES, w);
         uint32_t c = chunk_of(w, off, bits);
-        ent[dir[c >> 2]++] = ((uint32_t)r << 2) | (c & 3u);
+        ent[dir[c >> low]++] = ((uint32_t)r << low) | (c & low_mask);
     }
     memmove(dir + 1, dir, nbuckets * sizeof(uint32_t));
     dir[0] = 0;
@@ -200,10 +206,11 @@ static int build_chunk(TablesObject *t, int j)
 
 static PyObject *tables_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"hashes", "chunk_bits", NULL};
+    static char *kwlist[] = {"hashes", "chunk_bits", "dir_bits", NULL};
     Py_buffer view;
     PyObject *bits_obj;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*O:Tables", kwlist, &view, &bits_obj))
+    int dir_bits = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*O|i:Tables", kwlist, &view, &bits_obj, &dir_bits))
         return NULL;
     if (view.len % HASH_BYTES != 0) {
         PyBuffer_Release(&view);
@@ -223,7 +230,7 @@ static PyObject *tables_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
     int bits[MAX_CHUNKS];
-    int total = 0;
+    int total = 0, max_low = 0;
     if (m > MAX_CHUNKS) {
         PyErr_SetString(PyExc_ValueError, "too many chunks");
         goto fail_seq;
@@ -238,6 +245,16 @@ static PyObject *tables_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         }
         bits[j] = (int)b;
         total += (int)b;
+        if (dir_bits > 0 && b - dir_bits > max_low)
+            max_low = (int)b - dir_bits;
+    }
+    if (m > 0 && (dir_bits < 1 || dir_bits > MAX_CHUNK_BITS)) {
+        PyErr_Format(PyExc_ValueError, "dir_bits must be 1..%d", MAX_CHUNK_BITS);
+        goto fail_seq;
+    }
+    if (n > ((Py_ssize_t)1 << (32 - max_low))) {
+        PyErr_SetString(PyExc_ValueError, "too many rows for the low bits kept in each entry; raise dir_bits");
+        goto fail_seq;
     }
     if (m > 0 && total != HASH_BYTES * 8) {
         PyErr_SetString(PyExc_ValueError, "chunk widths must add up to 256 bits (or be empty for a linear scan)");
@@ -254,6 +271,7 @@ static PyObject *tables_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     t->m = (int)m;
     for (int j = 0, off = 0; j < t->m; j++) {
         t->bits[j] = bits[j];
+        t->dbits[j] = bits[j] < dir_bits ? bits[j] : dir_bits;
         t->off[j] = off;
         off += bits[j];
     }
@@ -291,21 +309,8 @@ static void tables_dealloc(TablesObject *t)
 
 static int tables_getbuffer(TablesObject *t, Py_buffer *view, int flags)
 {
-    if (flags & PyBUF_WRITABLE) {
-        PyErr_SetString(PyExc_BufferError, "Tables hashes are read-only");
-        view->obj = NULL;
-        return -1;
-    }
-    int rc = PyBuffer_FillInfo(view, (PyObject *)t, t->hashes, (Py_ssize_t)t->hashes_bytes, 1, flags);
-    if (rc == 0)
-        t->exports++;
-    return rc;
-}
-
-static void tables_releasebuffer(TablesObject *t, Py_buffer *view)
-{
-    (void)view;
-    t->exports--;
+    /* read-only (a writable request fails); the view holds a reference to t, so the memory outlives it */
+    return PyBuffer_FillInfo(view, (PyObject *)t, t->hashes, (Py_ssize_t)t->hashes_bytes, 1, flags);
 }
 
 static size_t tables_nbytes(const TablesObject *t)
@@ -328,14 +333,13 @@ static PyObject *tables_get_rows(TablesObject *t, void *closure)
     return PyLong_FromSsize_t(t->n);
 }
 
-static PyObject *tables_get_chunk_bits(TablesObject *t, void *closure)
+static PyObject *int_tuple(const int *values, int n)
 {
-    (void)closure;
-    PyObject *tuple = PyTuple_New(t->m);
+    PyObject *tuple = PyTuple_New(n);
     if (tuple == NULL)
         return NULL;
-    for (int j = 0; j < t->m; j++) {
-        PyObject *b = PyLong_FromLong(t->bits[j]);
+    for (int j = 0; j < n; j++) {
+        PyObject *b = PyLong_FromLong(values[j]);
         if (b == NULL) {
             Py_DECREF(tuple);
             return NULL;
@@ -345,16 +349,29 @@ static PyObject *tables_get_chunk_bits(TablesObject *t, void *closure)
     return tuple;
 }
 
+static PyObject *tables_get_chunk_bits(TablesObject *t, void *closure)
+{
+    (void)closure;
+    return int_tuple(t->bits, t->m);
+}
+
+static PyObject *tables_get_dir_bits(TablesObject *t, void *closure)
+{
+    (void)closure;
+    return int_tuple(t->dbits, t->m);
+}
+
 static PyGetSetDef tables_getset[] = {
     {"nbytes", (getter)tables_get_nbytes, NULL, "bytes held (hashes, directories, entries)", NULL},
     {"rows", (getter)tables_get_rows, NULL, "number of rows", NULL},
     {"chunk_bits", (getter)tables_get_chunk_bits, NULL, "chunk widths; empty when queries scan linearly", NULL},
+    {"dir_bits", (getter)tables_get_dir_bits, NULL, "directory bits of each chunk", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyBufferProcs tables_as_buffer = {
     (getbufferproc)tables_getbuffer,
-    (releasebufferproc)tables_releasebuffer,
+    NULL,
 };
 
 /* ------------------------------------------------------------------------------------------------------------ */
@@ -401,16 +418,37 @@ static inline void emit(HitBuf *hb, const Source *s, uint32_t q, size_t row, int
     h->dist = dist;
 }
 
+/* Up to EARLY_EXIT_MAX, half the hash decides almost every row: unrelated 128-bit halves differ in ~64 bits, far
+ * above such thresholds, so the second half is read only for the rare row whose first half is close enough (the
+ * branch is then well predicted). Above it that branch would be a coin flip, so all four words are counted. */
 static void scan_linear(const Source *s, uint32_t qi, const uint64_t q[4], int T, HitBuf *hb)
 {
     const uint8_t *p = s->hashes;
     uint64_t w[4];
+    if (T <= EARLY_EXIT_MAX) {
+        for (Py_ssize_t r = 0; r < s->n; r++, p += HASH_BYTES) {
+            memcpy(w, p, 16);
+            int d = POPCOUNT64(w[0] ^ q[0]) + POPCOUNT64(w[1] ^ q[1]);
+            if (d > T)
+                continue;
+            memcpy(w + 2, p + 16, 16);
+            d += POPCOUNT64(w[2] ^ q[2]) + POPCOUNT64(w[3] ^ q[3]);
+            if (d <= T)
+                emit(hb, s, qi, (size_t)r, d);
+        }
+        return;
+    }
     for (Py_ssize_t r = 0; r < s->n; r++, p += HASH_BYTES) {
         load_hash(p, w);
         int d = hash_distance(w, q);
         if (d <= T)
             emit(hb, s, qi, (size_t)r, d);
     }
+}
+
+static double linear_cost(int T, double n)
+{
+    return (T <= EARLY_EXIT_MAX ? COST_LINEAR_EARLY : COST_LINEAR) * n;
 }
 
 static double n_choose_k_sum(int n, int r)
@@ -426,25 +464,25 @@ static double n_choose_k_sum(int n, int r)
     return sum;
 }
 
-static double chunk_cost(int bits, int radius, double n)
+static double chunk_cost(int bits, int dbits, int radius, double n)
 {
     if (radius < 0)
         return 0.0;
-    double probes = n_choose_k_sum(bits - 2, radius);
-    double entries = probes * n / (double)((uint64_t)1 << (bits - 2));
+    double probes = n_choose_k_sum(dbits, radius);
+    double entries = probes * n / (double)((uint64_t)1 << dbits);
     double cands = n * n_choose_k_sum(bits, radius) / (double)((uint64_t)1 << bits);
     return probes * COST_PROBE + entries * COST_ENTRY + cands * COST_CAND;
 }
 
 /* Sets radius[] for threshold T (refined pigeonhole) and returns the estimated cost. The chunks searched one bit
  * narrower are the ones where that saves most. */
-static double plan_radii(int m, const int *bits, double n, int T, int radius[])
+static double plan_radii(int m, const int *bits, const int *dbits, double n, int T, int radius[])
 {
     const int r = T / m, wide = T % m + 1;
     double saving[MAX_CHUNKS];
     for (int j = 0; j < m; j++) {
         radius[j] = r;
-        saving[j] = chunk_cost(bits[j], r, n) - chunk_cost(bits[j], r - 1, n);
+        saving[j] = chunk_cost(bits[j], dbits[j], r, n) - chunk_cost(bits[j], dbits[j], r - 1, n);
     }
     for (int narrowed = 0; narrowed < m - wide; narrowed++) {
         int best = -1;
@@ -455,7 +493,7 @@ static double plan_radii(int m, const int *bits, double n, int T, int radius[])
     }
     double cost = 0.0;
     for (int j = 0; j < m; j++)
-        cost += chunk_cost(bits[j], radius[j], n);
+        cost += chunk_cost(bits[j], dbits[j], radius[j], n);
     return cost;
 }
 
@@ -494,7 +532,8 @@ static void probe_block(const Query *Q, int j, const uint32_t *top, const uint8_
 {
     const TablesObject *t = Q->t;
     const uint32_t *dir = t->dir[j], *ent = t->ent[j];
-    const uint32_t qlow = Q->qc[j] & 3u;
+    const int low = t->bits[j] - t->dbits[j];
+    const uint32_t low_mask = ((uint32_t)1 << low) - 1, qlow = Q->qc[j] & low_mask;
     const int R = Q->radius[j];
     uint32_t lo[PROBE_BLOCK], hi[PROBE_BLOCK];
 
@@ -508,21 +547,24 @@ static void probe_block(const Query *Q, int j, const uint32_t *top, const uint8_
             PREFETCH(ent + hi[i] - 1);
         }
     }
+    /* The hash of each candidate is prefetched as soon as it is known; checking waits until the whole block (or
+     * CAND_BLOCK candidates) is collected. A branch-free version of this loop measured slower. */
+    int n = *nc;
     for (int i = 0; i < np; i++) {
         const int budget = R - tdist[i];
         for (uint32_t e = lo[i]; e < hi[i]; e++) {
             const uint32_t v = ent[e];
-            if (POPCOUNT32((v ^ qlow) & 3u) > budget)
+            if (POPCOUNT32((v ^ qlow) & low_mask) > budget)
                 continue;
-            const uint32_t row = v >> 2;
-            PREFETCH(t->hashes + (size_t)row * HASH_BYTES);
-            cand[(*nc)++] = row;
-            if (*nc == CAND_BLOCK) {
-                check_candidates(Q, j, cand, *nc);
-                *nc = 0;
+            cand[n++] = v >> low;
+            PREFETCH(t->hashes + (size_t)(v >> low) * HASH_BYTES);
+            if (n == CAND_BLOCK) {
+                check_candidates(Q, j, cand, n);
+                n = 0;
             }
         }
     }
+    *nc = n;
 }
 
 static void search_chunk(const Query *Q, int j)
@@ -530,10 +572,10 @@ static void search_chunk(const Query *Q, int j)
     const int R = Q->radius[j];
     if (R < 0)
         return;
-    const int nb = Q->t->bits[j] - 2;
+    const int nb = Q->t->dbits[j];
     const int rtop = R < nb ? R : nb;
     const uint64_t limit = (uint64_t)1 << nb;
-    const uint32_t qtop = Q->qc[j] >> 2;
+    const uint32_t qtop = Q->qc[j] >> (Q->t->bits[j] - nb);
     uint32_t top[PROBE_BLOCK], cand[CAND_BLOCK];
     uint8_t tdist[PROBE_BLOCK];
     int np = 0, nc = 0;
@@ -575,8 +617,8 @@ static void search_source(const Source *s, uint32_t qi, const uint64_t q[4], int
     Q.q = q;
     Q.T = T;
     Q.hb = hb;
-    double cost = plan_radii(t->m, t->bits, (double)t->n, T, Q.radius);
-    if (cost > COST_LINEAR * (double)s->n) {
+    double cost = plan_radii(t->m, t->bits, t->dbits, (double)t->n, T, Q.radius);
+    if (cost > linear_cost(T, (double)s->n)) {
         scan_linear(s, qi, q, T, hb);
         return;
     }
@@ -640,8 +682,9 @@ static int parse_sources(PyObject *seq_obj, Sources *S)
     for (Py_ssize_t i = 0; i < ns; i++) {
         PyObject *hashes, *keys, *dead, *tables;
         Py_ssize_t count;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "OOOnO;source must be (hashes, keys, dead, count, tables)",
-                              &hashes, &keys, &dead, &count, &tables))
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i),
+                              "OOOnO;a source is (hashes, keys, dead, count, tables)", &hashes, &keys, &dead,
+                              &count, &tables))
             goto fail;
         Source *s = &S->src[S->nsrc];
         memset(s, 0, sizeof(*s));
@@ -784,22 +827,23 @@ static PyObject *mih_search(PyObject *self, PyObject *args)
     return result;
 }
 
-/* estimate(chunk_bits, rows, threshold) -> model cost of one query in ns, MIH or linear scan whichever is lower
- * (the same choice search makes). pdq_index.py picks chunk widths with it, so the two never disagree. */
+/* estimate(chunk_bits, dir_bits, rows, threshold) -> modelled ns for one query: the cheaper of MIH and a linear
+ * scan, the same choice search makes. pdq_index.py picks its layout with it, so the two never disagree. */
 static PyObject *mih_estimate(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *bits_obj;
     Py_ssize_t n;
-    int T;
-    if (!PyArg_ParseTuple(args, "Oni:estimate", &bits_obj, &n, &T))
+    int T, dir_bits;
+    if (!PyArg_ParseTuple(args, "Oini:estimate", &bits_obj, &dir_bits, &n, &T))
         return NULL;
     PyObject *seq = PySequence_Fast(bits_obj, "chunk_bits must be a sequence of ints");
     if (seq == NULL)
         return NULL;
     Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
-    int bits[MAX_CHUNKS], radius[MAX_CHUNKS];
-    if (m > MAX_CHUNKS || T < 0 || T > MAX_THRESHOLD || n < 0) {
+    int bits[MAX_CHUNKS], dbits[MAX_CHUNKS], radius[MAX_CHUNKS];
+    if (m > MAX_CHUNKS || T < 0 || T > MAX_THRESHOLD || n < 0 ||
+        (m > 0 && (dir_bits < 1 || dir_bits > MAX_CHUNK_BITS))) {
         Py_DECREF(seq);
         PyErr_SetString(PyExc_ValueError, "bad chunk count, threshold or row count");
         return NULL;
@@ -813,17 +857,19 @@ static PyObject *mih_estimate(PyObject *self, PyObject *args)
             return NULL;
         }
         bits[j] = (int)b;
+        dbits[j] = bits[j] < dir_bits ? bits[j] : dir_bits;
     }
     Py_DECREF(seq);
-    double linear = COST_LINEAR * (double)n;
+    double linear = linear_cost(T, (double)n);
     if (m == 0)
         return PyFloat_FromDouble(linear);
-    double cost = plan_radii((int)m, bits, (double)n, T, radius);
+    double cost = plan_radii((int)m, bits, dbits, (double)n, T, radius);
     return PyFloat_FromDouble(cost < linear ? cost : linear);
 }
 
 static PyMethodDef mih_methods[] = {
-    {"estimate", mih_estimate, METH_VARARGS, "estimate(chunk_bits, rows, threshold) -> modelled ns per query"},
+    {"estimate", mih_estimate, METH_VARARGS,
+     "estimate(chunk_bits, dir_bits, rows, threshold) -> modelled ns per query"},
     {"search", mih_search, METH_VARARGS,
      "search(sources, queries, threshold, batch) -> hits sorted by (distance, key); see pdq_index.py"},
     {NULL, NULL, 0, NULL},
@@ -836,7 +882,7 @@ static PyTypeObject TablesType = {
     .tp_dealloc = (destructor)tables_dealloc,
     .tp_as_buffer = &tables_as_buffer,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Tables(hashes, chunk_bits): immutable MIH tables over an aligned copy of N 32-byte hashes.",
+    .tp_doc = "Tables(hashes, chunk_bits, dir_bits): immutable MIH tables over an aligned copy of 32-byte hashes.",
     .tp_getset = tables_getset,
     .tp_new = tables_new,
 };

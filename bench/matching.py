@@ -1,0 +1,343 @@
+#!/usr/bin/env python
+"""Matching benchmark: Bastion's PdqIndex against threatexchange's PDQIndex and faiss IndexBinaryFlat.
+
+Everything runs in one process on one thread, on random PDQ hashes. Queries: half are indexed hashes with 0-31
+random bits flipped (each must find its source), half are random misses. Progress goes to stderr; the last
+line on stdout is one JSON object with every figure and the Bastion/baseline ratios.
+
+    python bench/matching.py [--sizes 1000000,10000000] [--queries 2000] [--baseline-queries 300] [--seed 1]
+
+Needs the ``bench`` extra (threatexchange, faiss-cpu). See docs/benchmarks.md for recorded figures.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One thread everywhere, set before numpy/faiss load their thread pools.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
+
+from bastion.hashing.pdq_index import PdqIndex  # noqa: E402
+
+U8 = npt.NDArray[np.uint8]
+POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+KEY_BASE = 1_000_000  # keys are KEY_BASE + row, like bank entry ids
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def per_row(before: int | None, after: int | None, rows: int) -> float | None:
+    return round((after - before) / rows, 1) if before is not None and after is not None else None
+
+
+def settle() -> int | None:
+    gc.collect()
+    return rss_bytes()
+
+
+@dataclass
+class Workload:
+    keys: npt.NDArray[np.int64]
+    hashes: U8
+    queries: U8
+    sources: npt.NDArray[np.int64]  # row each query was made from, -1 for a miss
+
+    @property
+    def near(self) -> int:
+        return int((self.sources >= 0).sum())
+
+    def subset(self, count: int) -> Workload:
+        """``count`` queries with the same near/miss mix."""
+        half = count // 2
+        near = np.nonzero(self.sources >= 0)[0][:half]
+        miss = np.nonzero(self.sources < 0)[0][: count - half]
+        pick = np.concatenate([near, miss])
+        return Workload(self.keys, self.hashes, self.queries[pick], self.sources[pick])
+
+
+def make_workload(size: int, queries: int, threshold: int, seed: int) -> Workload:
+    rng = np.random.default_rng(seed)
+    hashes = rng.integers(0, 256, (size, 32), dtype=np.uint8)
+    keys = np.arange(KEY_BASE, KEY_BASE + size, dtype=np.int64)
+    near = queries // 2
+    sources = np.full(queries, -1, dtype=np.int64)
+    sources[:near] = rng.integers(0, size, near)
+    out = rng.integers(0, 256, (queries, 32), dtype=np.uint8)
+    for i in range(near):
+        bits = np.unpackbits(hashes[sources[i]])
+        bits[rng.choice(256, int(rng.integers(0, threshold + 1)), replace=False)] ^= 1
+        out[i] = np.packbits(bits)
+    return Workload(keys, hashes, out, sources)
+
+
+def recall(results: Sequence[Sequence[int]], sources: npt.NDArray[np.int64]) -> float:
+    near = [(keys, int(src)) for keys, src in zip(results, sources, strict=True) if src >= 0]
+    if not near:
+        return 1.0
+    return sum(1 for keys, src in near if KEY_BASE + src in keys) / len(near)
+
+
+def timed_loop(queries: Sequence[Any], run: Callable[[Any], Any], budget_s: float) -> tuple[list[Any], float]:
+    """Run queries one by one until done or out of time; returns the results and lookups per second."""
+    out: list[Any] = []
+    start = time.perf_counter()
+    for q in queries:
+        out.append(run(q))
+        if time.perf_counter() - start > budget_s:
+            break
+    return out, len(out) / (time.perf_counter() - start)
+
+
+# ---- Bastion -----------------------------------------------------------------------------------------------
+
+
+def bench_bastion(
+    w: Workload, threshold: int, check: tuple[Workload, list[set[tuple[int, int]]]] | None
+) -> dict[str, Any]:
+    """``check``: queries with the flat scan's (key, distance) sets, to compare result sets exactly."""
+    size = len(w.keys)
+    rss0 = settle()
+    index = PdqIndex()
+    start = time.perf_counter()
+    index.add_arrays(w.keys, w.hashes)
+    build_s = time.perf_counter() - start
+    rss1 = settle()
+    nbytes = index.nbytes()
+    stats = index.stats()
+    layout = f"chunks {stats['chunk_bits']}, dir bits {stats['dir_bits'][:1]}"
+    log(f"bastion: built {size:,} in {build_s:.1f} s, {layout}")
+
+    hexes = [bytes(q).hex() for q in w.queries]
+    for h in hexes[:50]:  # warm caches and page tables the way a running service would have them
+        index.query(h, threshold)
+    results, qps = timed_loop(hexes, lambda h: index.query(h, threshold), float("inf"))
+    start = time.perf_counter()
+    batch = index.query_batch(w.queries, threshold)
+    batch_qps = len(w.queries) / (time.perf_counter() - start)
+    assert batch == results, "query_batch disagrees with query"
+    log(f"bastion: {qps:,.0f} lookups/s single, {batch_qps:,.0f} batched")
+
+    found = [[hit.key for hit in hits] for hits in results]
+    false_hits = 0
+    for q, hits in zip(w.queries, results, strict=True):
+        for hit in hits:
+            real = int(POPCOUNT[w.hashes[hit.key - KEY_BASE] ^ q].sum())
+            false_hits += real != hit.distance or real > threshold
+    exact = None
+    if check is not None:
+        queries, truth = check
+        same = [
+            {(hit.key, hit.distance) for hit in index.query_bytes(q, threshold)} == want
+            for q, want in zip(queries.queries, truth, strict=False)
+        ]
+        exact = sum(same) / len(same)
+
+    # Changes: one add must be visible to the next query; a remove must hide the entry.
+    rng = np.random.default_rng(99)
+    add_ms, remove_ms = [], []
+    for i in range(200):
+        value = bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex()
+        key = 2**40 + i
+        start = time.perf_counter()
+        index.add(key, value)
+        visible = any(hit.key == key for hit in index.query(value, 0))
+        add_ms.append((time.perf_counter() - start) * 1e3)
+        start = time.perf_counter()
+        index.remove(key)
+        hidden = not any(hit.key == key for hit in index.query(value, 0))
+        remove_ms.append((time.perf_counter() - start) * 1e3)
+        assert visible and hidden
+    # Queries with the delta just under its merge limit (the slowest steady state).
+    stats = index.stats()
+    fill = stats["delta_limit"] - stats["delta"] - 1
+    extra = rng.integers(0, 256, (fill, 32), dtype=np.uint8)
+    for i in range(fill):
+        index.add_bytes(2**41 + i, extra[i].tobytes())
+    _, full_delta_qps = timed_loop(hexes[:1000], lambda h: index.query(h, threshold), float("inf"))
+    start = time.perf_counter()
+    index.compact()
+    merge_s = time.perf_counter() - start
+    log(f"bastion: add+query {statistics.median(add_ms):.3f} ms, merge of {size + fill:,}: {merge_s:.1f} s")
+
+    figures = {
+        "build_s": round(build_s, 2),
+        "lookups_per_s": round(qps),
+        "lookups_per_s_batch": round(batch_qps),
+        "lookups_per_s_full_delta": round(full_delta_qps),
+        "full_delta_rows": fill + 1,
+        "recall": recall(found, w.sources),
+        "exact_vs_flat": exact,
+        "false_or_wrong_hits": false_hits,
+        "bytes_per_hash_nbytes": round(nbytes / size, 1),
+        "bytes_per_hash_rss": per_row(rss0, rss1, size),
+        "add_visible_ms_median": round(statistics.median(add_ms), 4),
+        "add_visible_ms_max": round(max(add_ms), 4),
+        "remove_hidden_ms_median": round(statistics.median(remove_ms), 4),
+        "merge_s": round(merge_s, 2),
+        "chunk_bits": stats["chunk_bits"],
+        "dir_bits": stats["dir_bits"][:1],
+    }
+    return figures
+
+
+# ---- baselines ---------------------------------------------------------------------------------------------
+
+
+def bench_faiss_flat(w: Workload, threshold: int, budget_s: float) -> tuple[dict[str, Any], list[set[Any]]]:
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    start = time.perf_counter()
+    index = faiss.IndexBinaryFlat(256)
+    index.add(w.hashes)
+    build_s = time.perf_counter() - start
+
+    def run(q: U8) -> set[tuple[int, int]]:
+        lims, dist, rows = index.range_search(q[None, :], threshold + 1)  # radius is exclusive
+        lo, hi = lims[0], lims[1]
+        return {(KEY_BASE + int(r), int(d)) for r, d in zip(rows[lo:hi], dist[lo:hi], strict=True)}
+
+    results, qps = timed_loop(list(w.queries), run, budget_s)
+    log(f"faiss IndexBinaryFlat: {qps:,.1f} lookups/s over {len(results)} queries")
+    found = [[key for key, _ in hits] for hits in results]
+    figures = {
+        "build_s": round(build_s, 2),
+        "lookups_per_s": round(qps, 1),
+        "queries": len(results),
+        "recall": recall(found, w.sources[: len(results)]),
+    }
+    return figures, results
+
+
+def bench_threatexchange(w: Workload, budget_s: float) -> dict[str, Any]:
+    import faiss
+    from threatexchange.signal_type.pdq.pdq_index import PDQIndex
+
+    faiss.omp_set_num_threads(1)
+    size = len(w.keys)
+    flat_hex = w.hashes.tobytes().hex()
+    entries = [(flat_hex[i * 64 : (i + 1) * 64], KEY_BASE + i) for i in range(size)]
+    del flat_hex
+    rss0 = settle()
+    log(f"threatexchange PDQIndex: building {size:,} (slow)")
+    start = time.perf_counter()
+    index = PDQIndex(entries)
+    build_s = time.perf_counter() - start
+    del entries
+    rss1 = settle()
+    log(f"threatexchange PDQIndex: built in {build_s:.1f} s")
+    hexes = [bytes(q).hex() for q in w.queries]
+    for h in hexes[:5]:
+        index.query(h)
+    results, qps = timed_loop(hexes, index.query, budget_s)
+    found = [[m.metadata for m in matches] for matches in results]
+    log(f"threatexchange PDQIndex: {qps:,.1f} lookups/s over {len(results)} queries")
+    figures = {
+        "build_s": round(build_s, 2),
+        "lookups_per_s": round(qps, 1),
+        "queries": len(results),
+        "recall": recall(found, w.sources[: len(results)]),
+        "bytes_per_hash_rss": per_row(rss0, rss1, size),
+        "threshold": 31,  # PDQIndex.get_match_threshold(): PDQ_CONFIDENT_MATCH_THRESHOLD
+    }
+    return figures
+
+
+# ---- main --------------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--sizes", default="1000000,10000000", help="comma-separated index sizes")
+    parser.add_argument("--queries", type=int, default=2000, help="Bastion queries: half near, half misses")
+    parser.add_argument("--baseline-queries", type=int, default=300, help="queries for each baseline")
+    parser.add_argument("--baseline-seconds", type=float, default=120.0, help="time box per baseline")
+    parser.add_argument("--threshold", type=int, default=31)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--skip-threatexchange", action="store_true")
+    parser.add_argument("--skip-flat", action="store_true")
+    args = parser.parse_args(argv)
+
+    runs = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        log(f"size {size:,}: generating {size:,} hashes and {args.queries} queries")
+        w = make_workload(size, args.queries, args.threshold, args.seed)
+        base = w.subset(min(args.baseline_queries, args.queries))
+        run: dict[str, Any] = {"size": size}
+        truth = None
+        if not args.skip_flat:
+            run["faiss_flat"], truth = bench_faiss_flat(base, args.threshold, args.baseline_seconds)
+            settle()
+        bastion = bench_bastion(w, args.threshold, (base, truth) if truth is not None else None)
+        run["bastion"] = bastion
+        settle()
+        if not args.skip_threatexchange:
+            run["threatexchange"] = bench_threatexchange(base, args.baseline_seconds)
+            settle()
+        ratios = {}
+        for name in ("threatexchange", "faiss_flat"):
+            if name in run and run[name]["lookups_per_s"]:
+                ratios[f"lookups_vs_{name}"] = round(bastion["lookups_per_s"] / run[name]["lookups_per_s"], 1)
+        if "threatexchange" in run:
+            te = run["threatexchange"]
+            ratios["build_time_vs_threatexchange"] = round(bastion["build_s"] / te["build_s"], 3)
+            if te["bytes_per_hash_rss"] and bastion["bytes_per_hash_rss"]:
+                ratios["memory_vs_threatexchange"] = round(
+                    bastion["bytes_per_hash_rss"] / te["bytes_per_hash_rss"], 2
+                )
+        run["ratios"] = ratios
+        runs.append(run)
+        log(f"size {size:,}: {json.dumps(run)}")
+        del w, base
+        settle()
+
+    print(
+        json.dumps(
+            {
+                "benchmark": "matching",
+                "date": datetime.date.today().isoformat(),
+                "machine": f"{os.cpu_count()} cores {platform.machine()}, {platform.processor() or 'cpu'}",
+                "threads": 1,
+                "threshold": args.threshold,
+                "queries": args.queries,
+                "baseline_queries": args.baseline_queries,
+                "seed": args.seed,
+                "runs": runs,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

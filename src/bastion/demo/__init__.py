@@ -16,7 +16,7 @@ from rich.table import Table
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
 from bastion.core.db import Database
-from bastion.demo.media import make_image, make_video, write_video, video_frames
+from bastion.demo.media import make_image, make_video, video_frames, write_video
 from bastion.hashing.services import hash_path
 from bastion.matching import services as banks
 from bastion.matching.interfaces import BankExists
@@ -34,7 +34,8 @@ MANIFESTO = (
 EDITED_POST = (
     "the grey dawn front calls on EVERY follower to rise against the cities of the plain!!! "
     "our martyrs show the way - strike the markets, strike the stations, strike without mercy. "
-    "Share this message with every brother and sister. The day of reckoning is near. "
+    "whoever hesitates, betrays the cause; share this message with every brother and sister, "
+    "gather in the old places and wait for the signal... The day of reckoning is near.\n"
     "More at HTTPS://Grey-Dawn.example/Join?utm_source=post&utm_medium=share#top"
 )
 CLEAN_POST = "Lovely morning at the lake today. The ducks were back and the coffee was excellent."

@@ -100,6 +100,8 @@ class SignalType(abc.ABC):
     default_threshold: ClassVar[int] = 0
     #: Largest threshold a bank may set; validated when a bank is configured.
     max_threshold: ClassVar[int] = 0
+    #: False where distance is directional, query to banked (a clip is "in" the film, not the reverse).
+    symmetric_distance: ClassVar[bool] = True
 
     @classmethod
     @abc.abstractmethod

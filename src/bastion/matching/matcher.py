@@ -142,8 +142,7 @@ class Matcher:
             .order_by(BankEntry.id)
             .execution_options(yield_per=_LOAD_BATCH)
         )
-        for entry_id, value in session.execute(stmt):
-            yield entry_id, value
+        yield from session.execute(stmt).tuples()
 
     def refresh(self) -> int:
         """Apply every change logged since the last refresh; returns how many were applied."""

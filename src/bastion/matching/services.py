@@ -282,7 +282,7 @@ def _read_header(reader: Iterator[list[str]]) -> list[str]:
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
-        raise CsvImportError(1, "the file is empty; expected a header signal_type,value[,category,source,note]")
+        raise CsvImportError(1, "the file is empty; expected a header signal_type,value[,...]") from None
     except csv.Error as exc:
         raise CsvImportError(1, f"malformed CSV: {exc}") from None
     unknown = [h for h in header if h not in CSV_HEADER]

@@ -1,7 +1,7 @@
 """initial schema: auth, audit, banks
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-28 23:04:37.295110
 """
 
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import bastion.core.db
-
 
 revision = '0001'
 down_revision = None
@@ -103,7 +102,8 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('csrf_token', sa.String(length=64), nullable=False),
     sa.Column('expires_at', bastion.core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_console_sessions_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_console_sessions_user_id_users'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_console_sessions')),
     sa.UniqueConstraint('secret_sha256', name=op.f('uq_console_sessions_secret_sha256'))
     )

@@ -1,0 +1,312 @@
+"""Video PDQ: one PDQ hash per second of video, matched the way Meta's vPDQ matches.
+
+Value: the video's distinct frame hashes, in order, as 64-hex PDQ values joined by commas (at most
+``MAX_FRAMES``). A frame is sampled at every whole second (the first decoded frame at or after it, decoding
+sequentially, no seeking); a frame within ``DUPLICATE_FRAME_DISTANCE`` bits of the last kept one is the same
+shot and is dropped, as is an exact repeat of any kept frame, so a long static scene costs one hash. Frames
+below PDQ's quality floor (black, fades) are left out.
+
+Decoding is cheap where it can be: FFmpeg's frame threads, decoders that can decode at 1/2-1/8 size do so
+(MPEG-4 part 2, MPEG-1/2, MJPEG, ...), every sampled frame is area-scaled to ``FRAME_SIDE`` pixels on its
+short side before PDQ, and the display matrix is applied so a phone video is hashed upright.
+
+Matching (vPDQ's rule): a query video matches a banked video when at least 80 % of the query's distinct
+frames each match *some* frame of that one banked video at PDQ distance <= ``FRAME_MATCH_DISTANCE``. As a
+distance: 100 minus the percentage (floored) of the query's frames matched, so the default threshold of 20 is
+vPDQ's 80 %.
+
+That distance is directional: ``distance(query, banked)`` asks how much of the *query* is in the banked
+video (a clip cut from a banked film matches it; a film containing a banked clip does not).
+``symmetric_distance`` says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import ClassVar, Final
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from bastion.hashing.interfaces import (
+    FileHasher,
+    HashResult,
+    IndexHit,
+    InvalidSignalValue,
+    MediaKind,
+    SignalIndex,
+    SignalType,
+    UnsupportedMedia,
+)
+from bastion.hashing.pdq import MATCH_THRESHOLD, MIN_MATCH_QUALITY, PdqHash, PdqSignal, hash_rgb
+
+__all__ = [
+    "DUPLICATE_FRAME_DISTANCE",
+    "FRAME_MATCH_DISTANCE",
+    "MAX_FRAMES",
+    "VideoPdqIndex",
+    "VideoPdqSignal",
+    "hash_video",
+]
+
+#: Consecutive samples this close (bits) are one shot: vPDQ-style de-duplication, well under a match.
+DUPLICATE_FRAME_DISTANCE: Final = 10
+#: A query frame matches a banked frame at this PDQ distance or less (PDQ's usual threshold).
+FRAME_MATCH_DISTANCE: Final = MATCH_THRESHOLD
+#: At most this many distinct frames per video (two hours of changing scenes); hashing stops there.
+MAX_FRAMES: Final = 7200
+#: Frames are scaled so their short side is at most this before hashing; PDQ samples a 64x64 grid anyway.
+FRAME_SIDE: Final = 256
+#: Index rows are ``video_key * FRAME_KEY_STRIDE + frame_number``: a power of two above ``MAX_FRAMES``.
+FRAME_KEY_STRIDE: Final = 8192
+
+# Decoders that can decode at 1/2, 1/4, 1/8 size (FFmpeg's ``lowres``); others (H.264, VP9, AV1) ignore it.
+_LOWRES_DECODERS: Final = frozenset(
+    {"mjpeg", "mpeg1video", "mpeg2video", "mpeg4", "h263", "h263p", "msmpeg4v1", "msmpeg4v2", "msmpeg4v3",
+     "wmv1", "wmv2", "flv", "dvvideo"}
+)
+_HEX_LEN: Final = 64
+
+U8 = npt.NDArray[np.uint8]
+
+
+class VideoPdqSignal(SignalType, FileHasher):
+    """Per-second PDQ hashes; distance 0-100 = 100 - % of the query's frames found in the banked video."""
+
+    name = "video_pdq"
+    default_threshold = 20
+    #: 100 would mean "nothing in common": at 99 or less some frame matched, which is what the index looks up.
+    max_threshold = 99
+    #: ``distance(a, b)`` treats ``a`` as the query; ``distance(b, a)`` may differ.
+    symmetric_distance: ClassVar[bool] = False
+
+    @classmethod
+    def validate(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",")]
+        if parts == [""]:
+            raise InvalidSignalValue("a video_pdq value lists at least one frame hash")
+        if len(parts) > MAX_FRAMES:
+            raise InvalidSignalValue(f"a video_pdq value lists at most {MAX_FRAMES} frames, got {len(parts)}")
+        frames = []
+        for n, part in enumerate(parts, start=1):
+            try:
+                frames.append(PdqSignal.validate(part))
+            except InvalidSignalValue as exc:
+                raise InvalidSignalValue(f"video_pdq frame {n}: {exc}") from None
+        return ",".join(frames)
+
+    @classmethod
+    def distance(cls, a: str, b: str) -> int:
+        query, banked = _frames_array(a), _frames_array(b)
+        matched = int(np.count_nonzero(_min_distances(query, banked) <= FRAME_MATCH_DISTANCE))
+        return _percent_distance(matched, len(query))
+
+    @classmethod
+    def index_class(cls) -> type[SignalIndex]:
+        return VideoPdqIndex
+
+    @classmethod
+    def examples(cls) -> Sequence[str]:
+        a, b, c = PdqSignal.examples()
+        return (f"{a},{b}", c, f"{_complement(a)},{_complement(b)}")
+
+    @classmethod
+    def matchable(cls, result: HashResult) -> bool:
+        return result.quality is None or result.quality >= MIN_MATCH_QUALITY
+
+    @classmethod
+    def accepts(cls, kind: MediaKind) -> bool:
+        return kind is MediaKind.VIDEO
+
+    @classmethod
+    def hash_file(cls, path: Path, kind: MediaKind) -> list[HashResult]:
+        frames, quality = hash_video(path)
+        return [HashResult(cls.name, ",".join(frames), quality)]
+
+
+def hash_video(path: Path) -> tuple[list[str], int]:
+    """The distinct per-second frame hashes of a video and the lowest quality among them.
+
+    Frames below PDQ's quality floor (black frames, fades) are left out, unless nothing else is left, in which
+    case the best of them stands alone and the low quality makes the result unmatchable.
+    """
+    kept: list[str] = []
+    qualities: list[int] = []
+    seen: set[str] = set()
+    fallback: tuple[str, int] | None = None
+    last: int | None = None
+    for frame in _sampled_frames(path):
+        value, quality = frame.hex(), frame.quality
+        if quality < MIN_MATCH_QUALITY:
+            if fallback is None or quality > fallback[1]:
+                fallback = (value, quality)
+            continue
+        bits = int(value, 16)
+        if value in seen or (last is not None and (bits ^ last).bit_count() <= DUPLICATE_FRAME_DISTANCE):
+            continue
+        kept.append(value)
+        qualities.append(quality)
+        seen.add(value)
+        last = bits
+        if len(kept) == MAX_FRAMES:
+            break
+    if kept:
+        return kept, min(qualities)
+    if fallback is not None:
+        return [fallback[0]], fallback[1]
+    raise UnsupportedMedia("the video has no decodable frame")
+
+
+def _sampled_frames(path: Path) -> Iterator[PdqHash]:
+    """PDQ of the first frame at or after each whole second, decoding sequentially (no seeks)."""
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise UnsupportedMedia(f"not a readable video: {exc}") from None
+    produced = False
+    with container:
+        if not container.streams.video:
+            raise UnsupportedMedia("the file has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        _decode_small(stream)
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        start: float | None = None
+        due = 0.0
+        try:
+            for number, frame in enumerate(container.decode(stream)):
+                at = frame.time if frame.time is not None else number / rate
+                start = at if start is None else start
+                offset = at - start
+                if offset + 1e-6 < due:
+                    continue
+                due = math.floor(offset + 1e-6) + 1.0
+                produced = True
+                yield hash_rgb(_upright(_small_rgb(frame), frame.rotation))
+        except (av.FFmpegError, ValueError) as exc:
+            if not produced:  # a truncated upload still hashes the seconds it has
+                raise UnsupportedMedia(f"not a readable video: {exc}") from None
+
+
+def _decode_small(stream: av.VideoStream) -> None:
+    """Ask decoders that can (MPEG-4 part 2, MJPEG, ...) to decode at reduced size."""
+    ctx = stream.codec_context
+    side = min(ctx.width or 0, ctx.height or 0)
+    if ctx.name not in _LOWRES_DECODERS or side < 2 * FRAME_SIDE:
+        return
+    level = min(3, (side // FRAME_SIDE).bit_length() - 1)
+    ctx.options = {**ctx.options, "lowres": str(level)}
+
+
+def _small_rgb(frame: av.VideoFrame) -> U8:
+    """RGB pixels of a frame, area-scaled so the short side is at most ``FRAME_SIDE``."""
+    width, height = frame.width, frame.height
+    shrink = min(1.0, FRAME_SIDE / max(1, min(width, height)))
+    out_w, out_h = max(1, round(width * shrink)), max(1, round(height * shrink))
+    pixels = frame.to_ndarray(format="rgb24", width=out_w, height=out_h, interpolation="AREA")
+    return np.asarray(pixels, dtype=np.uint8)
+
+
+def _upright(pixels: U8, rotation: int) -> U8:
+    """Apply the display matrix (phone videos are stored sideways); ``rotation`` is counter-clockwise."""
+    turns = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Distances
+
+
+def _frames_array(value: str) -> U8:
+    """``(frames, 32)`` uint8 hash bytes of a validated value."""
+    raw = bytes.fromhex(value.replace(",", ""))
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32)
+
+
+def _min_distances(query: U8, banked: U8) -> npt.NDArray[np.int64]:
+    """For each query frame, its PDQ distance to the nearest banked frame (in chunks of ~32 MB)."""
+    q = query.view(np.uint64)
+    b = banked.view(np.uint64)
+    chunk = max(1, (1 << 20) // len(b))
+    out = np.empty(len(q), dtype=np.int64)
+    for i in range(0, len(q), chunk):
+        xor = q[i : i + chunk, None, :] ^ b[None, :, :]
+        out[i : i + chunk] = np.bitwise_count(xor).sum(axis=2, dtype=np.int64).min(axis=1)
+    return out
+
+
+def _complement(value: str) -> str:
+    return f"{int(value, 16) ^ (2**256 - 1):064x}"
+
+
+def _percent_distance(matched: int, total: int) -> int:
+    return 100 - (100 * matched) // total
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Index
+
+
+class VideoPdqIndex(SignalIndex):
+    """Every banked frame in one exact PDQ index; a query looks up each of its frames once.
+
+    Frame rows are keyed ``video_key * FRAME_KEY_STRIDE + frame_number``, so the video of a hit is a shift
+    away and no per-frame Python object exists. Per video only its frame count is kept (to remove it without
+    a scan).
+    Video keys must be below 2**50 (``FRAME_KEY_STRIDE * key`` stays a positive int64).
+    """
+
+    def __init__(self) -> None:
+        from bastion.hashing.pdq_index import PdqIndex
+
+        self._frames = PdqIndex()
+        self._frame_counts: dict[int, int] = {}
+
+    def add(self, key: int, value: str) -> None:
+        self.remove(key)
+        frames = value.split(",")
+        base = key * FRAME_KEY_STRIDE
+        self._frames.add_many((base + n, frame) for n, frame in enumerate(frames))
+        self._frame_counts[key] = len(frames)
+
+    def add_many(self, items: Iterable[tuple[int, str]]) -> None:
+        """All frames in one bulk insert (the PDQ index builds a segment directly from a large batch)."""
+        latest = dict(items)
+        rows: list[tuple[int, str]] = []
+        for key, value in latest.items():
+            self.remove(key)
+            frames = value.split(",")
+            rows.extend((key * FRAME_KEY_STRIDE + n, frame) for n, frame in enumerate(frames))
+            self._frame_counts[key] = len(frames)
+        self._frames.add_many(rows)
+
+    def remove(self, key: int) -> None:
+        count = self._frame_counts.pop(key, 0)
+        base = key * FRAME_KEY_STRIDE
+        for n in range(count):
+            self._frames.remove(base + n)
+
+    def query(self, value: str, threshold: int) -> list[IndexHit]:
+        frames = _frames_array(value)
+        videos: list[int] = []
+        numbers: list[int] = []
+        for n, hits in enumerate(self._frames.query_batch(frames, FRAME_MATCH_DISTANCE)):
+            videos.extend(hit.key // FRAME_KEY_STRIDE for hit in hits)
+            numbers.extend([n] * len(hits))
+        if not videos:
+            return []
+        pairs = np.unique(np.array([videos, numbers], dtype=np.int64), axis=1)
+        keys, matched = np.unique(pairs[0], return_counts=True)
+        total = len(frames)
+        hits = [IndexHit(int(k), _percent_distance(int(m), total))
+                for k, m in zip(keys, matched, strict=True)]
+        return sorted((h for h in hits if h.distance <= threshold), key=lambda h: (h.distance, h.key))
+
+    def __len__(self) -> int:
+        return len(self._frame_counts)
+
+    def nbytes(self) -> int:
+        return self._frames.nbytes() + 100 * len(self._frame_counts)

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from bastion.cli import _print_summary, load_matcher
+from bastion.core.db import Database
+from bastion.demo import run_demo
+
+
+def test_demo_seeds_banks_and_finds_each_kind_of_copy(db: Database, tmp_path: Path) -> None:
+    quiet = Console(file=open(tmp_path / "out.txt", "w"), width=200)  # noqa: SIM115 - closed with the test
+    summary = run_demo(db, tmp_path / "demo", out=quiet, err=quiet, load_matcher=load_matcher,
+                       print_summary=_print_summary)
+    assert (summary.files, summary.matched, summary.unreadable) == (8, 6, 0)
+    assert summary.by_bank == {"TERRORIST_CONTENT": 5, "CSAM_KNOWN": 1}
+    text = (tmp_path / "out.txt").read_text()
+    assert "mirrored" in text
+    assert "text d=" in text and "url d=0" in text  # the edited post matches as text and by its URL
+    # A second run reuses the banks instead of failing or duplicating them.
+    again = run_demo(db, tmp_path / "demo", out=quiet, err=quiet, load_matcher=load_matcher,
+                     print_summary=_print_summary)
+    assert again.by_bank == summary.by_bank
+    quiet.file.close()

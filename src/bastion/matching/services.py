@@ -11,9 +11,9 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -314,7 +314,7 @@ def _parse_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tupl
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
     """A Core executemany (the ORM's bulk path costs a third of the import); duplicates are skipped, not errors."""
-    table = BankEntry.__table__
+    table = cast(Table, BankEntry.__table__)
     dialect = session.get_bind().dialect.name
     stmt: Any
     if dialect == "sqlite":

@@ -54,7 +54,19 @@ class ExactIndex(SignalIndex):
         return len(self._value_by_key)
 
 
-class _HexDigestSignal(SignalType, FileHasher):
+class ExactSignal(SignalType):
+    """Signal types whose values match only when equal: distance 0 or 1, a dictionary for an index."""
+
+    @classmethod
+    def distance(cls, a: str, b: str) -> int:
+        return 0 if a == b else 1
+
+    @classmethod
+    def index_class(cls) -> type[SignalIndex]:
+        return ExactIndex
+
+
+class _HexDigestSignal(ExactSignal, FileHasher):
     """Shared behaviour of the hex-digest signal types; each subclass names its hashlib algorithm."""
 
     algorithm: ClassVar[str]
@@ -69,14 +81,6 @@ class _HexDigestSignal(SignalType, FileHasher):
         if not set(canonical) <= _HEX:
             raise InvalidSignalValue(f"{cls.name} must contain only hex digits 0-9a-f")
         return canonical
-
-    @classmethod
-    def distance(cls, a: str, b: str) -> int:
-        return 0 if a == b else 1
-
-    @classmethod
-    def index_class(cls) -> type[SignalIndex]:
-        return ExactIndex
 
     @classmethod
     def examples(cls) -> Sequence[str]:

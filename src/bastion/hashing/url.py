@@ -34,8 +34,8 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import idna
 
-from bastion.hashing.exact import ExactIndex
-from bastion.hashing.interfaces import HashResult, InvalidSignalValue, SignalIndex, SignalType, TextHasher
+from bastion.hashing.exact import ExactSignal
+from bastion.hashing.interfaces import HashResult, InvalidSignalValue, TextHasher
 
 __all__ = ["MAX_URL_LENGTH", "TRACKING_PARAMETERS", "UrlSignal", "canonical_url", "find_urls"]
 
@@ -64,7 +64,7 @@ _TRAILING: Final = ".,;:!?\"')]}>*"
 _CLOSERS: Final = {")": "(", "]": "[", "}": "{"}
 
 
-class UrlSignal(SignalType, TextHasher):
+class UrlSignal(ExactSignal, TextHasher):
     """Canonical URLs; exact matching (distance 0 or 1)."""
 
     name = "url"
@@ -74,14 +74,6 @@ class UrlSignal(SignalType, TextHasher):
     @classmethod
     def validate(cls, value: str) -> str:
         return canonical_url(value)
-
-    @classmethod
-    def distance(cls, a: str, b: str) -> int:
-        return 0 if a == b else 1
-
-    @classmethod
-    def index_class(cls) -> type[SignalIndex]:
-        return ExactIndex
 
     @classmethod
     def examples(cls) -> Sequence[str]:

@@ -224,6 +224,13 @@ def add_entry(db: Database, bank_name: str, entry: NewEntry, *, actor: Principal
         raise DuplicateEntry(f"bank {bank_name} already holds this {entry.signal_type} value") from None
 
 
+def _entry_of(session: Session, bank: Bank, entry_id: int) -> BankEntry:
+    entry = session.get(BankEntry, entry_id)
+    if entry is None or entry.bank_id != bank.id:
+        raise EntryNotFound(f"bank {bank.name} has no entry {entry_id}")
+    return entry
+
+
 def remove_entry(db: Database, bank_name: str, entry_id: int, *, actor: Principal,
                  clock: Clock | None = None) -> None:
     """Delete an entry. The change log and the audit chain keep the record that it existed."""
@@ -231,9 +238,7 @@ def remove_entry(db: Database, bank_name: str, entry_id: int, *, actor: Principa
     with db.write() as session:
         bank = get_bank(session, bank_name)
         _require_access(bank, actor)
-        entry = session.get(BankEntry, entry_id)
-        if entry is None or entry.bank_id != bank.id:
-            raise EntryNotFound(f"bank {bank_name} has no entry {entry_id}")
+        entry = _entry_of(session, bank, entry_id)
         details = {"entry_id": entry_id, "signal_type": entry.signal_type, "value_digest": entry.value_digest}
         session.delete(entry)
         _log_change(db, session, ChangeOp.REMOVE, bank.id, clock, signal_type=entry.signal_type,
@@ -248,9 +253,7 @@ def set_entry_enabled(db: Database, bank_name: str, entry_id: int, enabled: bool
     with db.write() as session:
         bank = get_bank(session, bank_name)
         _require_access(bank, actor)
-        entry = session.get(BankEntry, entry_id)
-        if entry is None or entry.bank_id != bank.id:
-            raise EntryNotFound(f"bank {bank_name} has no entry {entry_id}")
+        entry = _entry_of(session, bank, entry_id)
         if entry.enabled == enabled:
             return
         entry.enabled = enabled

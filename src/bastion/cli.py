@@ -83,8 +83,8 @@ def progress_bar(description: str, total: float | None, unit: str = "") -> Itera
     columns = [TextColumn("[bold]{task.description}"), BarColumn(),
                MofNCompleteColumn() if unit != "bytes" else TextColumn("{task.percentage:>3.0f}%"),
                TimeRemainingColumn()]
-    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal and "CI" in os.environ
-                  ) as progress:
+    # Bars go to stderr, and only to a terminal: piped output and --json stay clean.
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as progress:
         task = progress.add_task(description, total=total)
 
         def advance(n: float) -> None:
@@ -353,7 +353,3 @@ def demo(workdir: Annotated[Path, typer.Option(help="where demo media is written
     run_demo(db, workdir, out=out, err=err, load_matcher=load_matcher, print_summary=_print_summary)
     if serve_after:
         serve()
-
-
-def main() -> None:  # pragma: no cover - console-script entry
-    app()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite:///./bastion.db"
@@ -32,7 +32,6 @@ class Settings:
     spool_dir: Path | None = None
     #: Whether the console sets the Secure flag on cookies (off for http://localhost).
     secure_cookies: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:

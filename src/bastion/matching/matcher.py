@@ -10,7 +10,6 @@ bank's threshold are looked up for the few hits a query returns, so memory stays
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -290,6 +289,3 @@ def _batched(rows: Iterable[tuple[int, str]], size: int) -> Iterator[list[tuple[
     if batch:
         yield batch
 
-
-def utc_age(ts: float) -> float:
-    return max(0.0, dt.datetime.now(dt.UTC).timestamp() - ts) if ts else float("inf")

@@ -294,7 +294,7 @@ def _read_header(reader: Iterator[list[str]]) -> list[str]:
     return header
 
 
-def _parse_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tuple[int, NewEntry]]:
+def _parse_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[NewEntry]:
     line = 1
     while True:
         line += 1
@@ -310,7 +310,7 @@ def _parse_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tupl
             raise CsvImportError(line, f"expected {len(header)} fields, got {len(raw)}")
         fields = dict(zip(header, raw, strict=True))
         try:
-            yield line, NewEntry.parse(**fields)
+            yield NewEntry.parse(**fields)
         except InvalidEntry as exc:
             raise CsvImportError(line, str(exc)) from None
 
@@ -354,7 +354,7 @@ def import_csv(
         count_before = session.scalar(select(func.count()).where(BankEntry.bank_id == bank.id)) or 0
         header = _read_header(reader)
         batch: list[dict[str, Any]] = []
-        for _line, entry in _parse_rows(reader, header):
+        for entry in _parse_rows(reader, header):
             result.lines += 1
             result.by_signal_type[entry.signal_type] = result.by_signal_type.get(entry.signal_type, 0) + 1
             batch.append(entry.row(bank.id, actor.actor, clock))

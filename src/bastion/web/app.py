@@ -23,6 +23,7 @@ from bastion.core.http import install_problem_handlers, require
 from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.matcher import Matcher
+from bastion.web.console import router as console_router
 from bastion.web.metrics import Metrics
 
 STATIC = Path(__file__).parent / "static"
@@ -54,7 +55,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     metrics.install(app)
     app.include_router(hashing_router)
     app.include_router(matching_router)
-    _install_console(app)
+    app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/status", tags=["operations"], summary="Liveness and index freshness (no secrets; for health checks)")
@@ -83,12 +84,6 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def _install_console(app: FastAPI) -> None:
-    from bastion.web.console import router as console_router
-
-    app.include_router(console_router)
 
 
 def app_from_env() -> FastAPI:

@@ -135,7 +135,6 @@ def open_session(db: Database, user: User, ttl_seconds: int, clock: Clock | None
 class SessionUser:
     principal: Principal
     csrf_token: str
-    reveal_media: bool
 
 
 def session_user(db: Database, cookie: str, ttl_seconds: int, clock: Clock | None = None) -> SessionUser | None:
@@ -154,8 +153,7 @@ def session_user(db: Database, cookie: str, ttl_seconds: int, clock: Clock | Non
             session.delete(console_session)
             return None
         console_session.expires_at = now + dt.timedelta(seconds=ttl_seconds)
-        return SessionUser(Principal("user", user.id, user.username, Role(user.role)), console_session.csrf_token,
-                           user.reveal_media)
+        return SessionUser(Principal("user", user.id, user.username, Role(user.role)), console_session.csrf_token)
 
 
 def close_session(db: Database, cookie: str) -> None:

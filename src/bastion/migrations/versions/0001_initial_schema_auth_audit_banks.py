@@ -28,7 +28,6 @@ def upgrade() -> None:
     sa.Column('created_at', bastion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=200), nullable=False),
     sa.Column('revoked_at', bastion.core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_used_at', bastion.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens'))
     )
     op.create_table('audit_log',
@@ -72,7 +71,6 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=32), nullable=False),
     sa.Column('password_hash', sa.String(length=200), nullable=False),
     sa.Column('disabled', sa.Boolean(), nullable=False),
-    sa.Column('reveal_media', sa.Boolean(), nullable=False),
     sa.Column('created_at', bastion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))

@@ -153,3 +153,18 @@ def test_hash_endpoint(client: TestClient, auth_header: Header, tmp_path: Path) 
     assert _problem(client.post("/v1/hash", files={"file": ("a.png", b"x", "image/png")}), 401)
     assert _problem(client.post("/v1/hash", files={"file": ("a.png", b"x", "image/png")},
                                 headers=auth_header(Role.AUTHORITY)), 403)
+
+
+def test_oversize_body_is_refused_before_it_is_parsed(client: TestClient, auth_header: Header) -> None:
+    h = auth_header(Role.PLATFORM)
+    big = b"\xff\xd8\xff" + b"\x00" * (3 * 1024 * 1024)  # the test settings cap uploads at 2 MiB
+    body = client.post("/v1/match", files={"file": ("b.jpg", big, "image/jpeg")}, headers=h)
+    assert _problem(body, 413)["detail"] == f"request bodies are limited to {2 * 1024 * 1024 + 64 * 1024} bytes"
+
+    def chunks() -> object:
+        for _ in range(40):
+            yield b"x" * 100_000
+
+    multipart = {**h, "content-type": "multipart/form-data; boundary=x"}
+    streamed = client.post("/v1/match", content=chunks(), headers=multipart)
+    assert _problem(streamed, 413)

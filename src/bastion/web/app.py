@@ -20,6 +20,7 @@ from bastion.core.config import Settings
 from bastion.core.context import AppContext
 from bastion.core.db import Database
 from bastion.core.http import install_problem_handlers, require
+from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit
 from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.matcher import Matcher
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.state.ctx = AppContext(settings=settings, db=db, clock=clock or SystemClock())
     app.state.matcher = matcher
     install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     metrics = Metrics(matcher)
     metrics.install(app)
     app.include_router(hashing_router)

@@ -1,0 +1,1 @@
+"""Moderation: the platform's policy as data, turning matches and classifier scores into verdicts and actions."""

@@ -1,0 +1,745 @@
+"""Policy as data: a platform's TOML file says which signals lead to automatic action, to review, or to nothing.
+
+A policy is a list of rules. Each rule names a category (``terrorist_content``, ``csam``, ...), a condition over the
+facts known about an upload (bank matches, classifier scores, content type, the uploader's age and country, views),
+a verdict (``block``: act automatically, ``review``: hold for a human, ``allow``) and the actions that follow. The file
+is validated as a whole when it is loaded, with one message per problem naming the rule and the field, so a typo is an
+error and never a rule that silently does nothing. Editing the file changes behaviour without a code change:
+``PolicyFile`` re-reads it when it changes and keeps the last good policy if the new one does not validate.
+
+``evaluate`` is a pure function from (policy, facts) to a ``Decision``: among the enforced rules that hold, ``block``
+beats ``review`` beats ``allow``, the most severe rule of the winning verdict decides, and every rule that held is
+given as a reason a moderator and a statement of reasons can show. A rule in ``shadow`` mode is evaluated and reported
+in ``Decision.shadow`` so that it can be counted and compared with what moderators decide, but it never changes the
+verdict: that is how a new automatic rule earns trust before it is enforced.
+
+Condition parts are small classes, each with ``holds(facts)`` and ``describe(facts)``; adding one is a class and a
+field on ``Condition``, and nothing else changes.
+
+Don't:
+- import the matcher or the database here: facts arrive as plain values (``MatchFact.from_match`` mirrors a match);
+- look a rule up by name at run time to special-case it: say it in the policy file instead;
+- let a verdict depend on a shadow rule, or send child-safety material to a queue that is not restricted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import re
+import threading
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Protocol, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
+
+#: The policy shipped with Bastion: a sensible starting point for a video platform, meant to be copied and edited.
+DEFAULT_POLICY_PATH = Path(__file__).with_name("policies") / "default.toml"
+
+
+# --- vocabulary ------------------------------------------------------------------------------------------------------
+
+
+class Category(enum.StrEnum):
+    """What a rule is about. Stored with every decision and counted in transparency reports: never rename one."""
+
+    TERRORIST_CONTENT = "terrorist_content"
+    CSAM = "csam"
+    VIOLENT_EXTREMISM = "violent_extremism"
+    HATE_SPEECH = "hate_speech"
+    DISINFORMATION = "disinformation"
+    BORDERLINE = "borderline"
+
+
+class Verdict(enum.StrEnum):
+    """What happens to the content now: act automatically, hold for a human, or let it be."""
+
+    BLOCK = "block"
+    REVIEW = "review"
+    ALLOW = "allow"
+
+    @property
+    def rank(self) -> int:
+        """Precedence when several rules hold: block > review > allow."""
+        return _VERDICT_RANK[self]
+
+
+_VERDICT_RANK = {Verdict.ALLOW: 0, Verdict.REVIEW: 1, Verdict.BLOCK: 2}
+
+
+class Mode(enum.StrEnum):
+    """``shadow`` rules are evaluated and reported, never applied."""
+
+    ENFORCE = "enforce"
+    SHADOW = "shadow"
+
+
+class Action(enum.StrEnum):
+    """A restriction that follows a verdict, named after the DSA statement-of-reasons restriction it is reported as.
+
+    Stored with every decision: never rename one; retire a value by keeping it reserved.
+    """
+
+    REMOVE = "remove"  # DECISION_VISIBILITY_CONTENT_REMOVED
+    DISABLE_IN_TERRITORIES = "disable_in_territories"  # DECISION_VISIBILITY_CONTENT_DISABLED + territorial_scope
+    AGE_RESTRICT = "age_restrict"  # DECISION_VISIBILITY_CONTENT_AGE_RESTRICTED
+    DEMOTE = "demote"  # DECISION_VISIBILITY_CONTENT_DEMOTED
+    NOT_RECOMMENDED = "not_recommended"  # kept out of recommendations only: DECISION_VISIBILITY_CONTENT_DEMOTED
+    LABEL = "label"  # DECISION_VISIBILITY_CONTENT_LABELLED
+    STRIKE = "strike"  # no restriction by itself; strikes lead to suspension (see StrikePolicy)
+    SUSPEND_TEMPORARILY = "suspend_temporarily"  # DECISION_ACCOUNT_SUSPENDED
+    SUSPEND_PERMANENTLY = "suspend_permanently"  # DECISION_ACCOUNT_TERMINATED
+
+
+class ContentType(enum.StrEnum):
+    """The kind of upload a rule may be limited to; the values are those of ``hashing.interfaces.MediaKind``."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    TEXT = "text"
+
+
+# --- facts -----------------------------------------------------------------------------------------------------------
+
+
+class MatchLike(Protocol):
+    """Anything shaped like ``matching.matcher.Match``, as far as policy cares."""
+
+    @property
+    def bank(self) -> str: ...
+
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def distance(self) -> int: ...
+
+    @property
+    def signal_type(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MatchFact:
+    """A bank match, reduced to what rules test. ``category`` is the bank entry's own (free text)."""
+
+    bank: str
+    category: str
+    distance: int
+    signal_type: str
+
+    @classmethod
+    def from_match(cls, match: MatchLike) -> MatchFact:
+        return cls(match.bank, match.category, match.distance, match.signal_type)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything known about an upload when it is judged.
+
+    ``user_age_years`` is the uploader's own age in years (the intake's ``account_age``), not the age of the account;
+    ``None`` when unknown. ``scores`` maps a classifier's name to its score between 0 and 1.
+    """
+
+    content_type: ContentType
+    user_age_years: float | None = None
+    account_country: str | None = None
+    views: int = 0
+    matches: list[MatchFact] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+# --- condition parts -------------------------------------------------------------------------------------------------
+
+
+class ConditionPart(Protocol):
+    """One test of a condition. ``describe()`` states the test; ``describe(facts)`` says what held, for reasons."""
+
+    def holds(self, facts: Facts) -> bool: ...
+
+    def describe(self, facts: Facts | None = None) -> str: ...
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _country(code: str) -> str:
+    if not re.fullmatch(r"[A-Z]{2}", code):
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code (two capital letters, e.g. DE)")
+    return code
+
+
+def _shaped(pattern: str, rule: str) -> AfterValidator:
+    """A string check whose error says the rule in words rather than as a regular expression."""
+
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"{value!r}: {rule}")
+        return value
+
+    return AfterValidator(check)
+
+
+CountryCode = Annotated[str, AfterValidator(_country)]
+# The same rule as matching's bank names, repeated so that moderation does not import the matcher.
+BankName = Annotated[str, _shaped(r"[A-Z][A-Z0-9_]{1,99}",
+                                  "bank names are capital letters, digits and _ (e.g. CSAM_KNOWN)")]
+Name = Annotated[str, _shaped(r"[a-z0-9][a-z0-9_.-]{0,63}", "names are 1-64 of a-z, 0-9, _, . and -")]
+ClassifierName = Annotated[str, _shaped(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}",
+                                        "classifier names are 1-64 of letters, digits, _, ., : and -")]
+
+
+def _listed(values: Iterable[str]) -> str:
+    return ", ".join(values)
+
+
+class BankMatch(_Strict):
+    """A match in the banks. Left out, ``banks`` and ``categories`` mean any; ``max_distance`` narrows the bank's
+    own threshold (a match further than the bank's threshold is never reported at all)."""
+
+    banks: Annotated[list[BankName], Field(min_length=1)] | None = None
+    categories: Annotated[list[Category], Field(min_length=1)] | None = None
+    max_distance: Annotated[int, Field(ge=0)] | None = None
+
+    def hits(self, facts: Facts) -> list[MatchFact]:
+        """The matches that satisfy this part, nearest first."""
+        found = [
+            m for m in facts.matches
+            if (self.banks is None or m.bank in self.banks)
+            and (self.categories is None or m.category in self.categories)
+            and (self.max_distance is None or m.distance <= self.max_distance)
+        ]
+        return sorted(found, key=lambda m: (m.distance, m.bank))
+
+    def holds(self, facts: Facts) -> bool:
+        return bool(self.hits(facts))
+
+    def describe(self, facts: Facts | None = None) -> str:
+        hits = self.hits(facts) if facts is not None else []
+        if hits:
+            best = hits[0]
+            category = f" ({best.category})" if best.category else ""
+            return f"matched bank {best.bank}{category} at distance {best.distance}"
+        where = f"bank {_listed(self.banks)}" if self.banks else "any bank"
+        categories = f" ({_listed(self.categories)})" if self.categories else ""
+        within = f" within distance {self.max_distance}" if self.max_distance is not None else ""
+        return f"a match in {where}{categories}{within}"
+
+
+class Classifier(_Strict):
+    """A classifier's score at or above ``min_score``; a classifier that gave no score never holds."""
+
+    name: ClassifierName
+    min_score: Annotated[float, Field(ge=0.0, le=1.0)]
+
+    def holds(self, facts: Facts) -> bool:
+        score = facts.scores.get(self.name)
+        return score is not None and score >= self.min_score
+
+    def describe(self, facts: Facts | None = None) -> str:
+        score = facts.scores.get(self.name) if facts is not None else None
+        if score is not None:
+            return f"classifier {self.name} scored {score:.2f} (threshold {self.min_score:.2f})"
+        return f"classifier {self.name} scores at least {self.min_score:.2f}"
+
+
+class ContentTypes(RootModel[Annotated[list[ContentType], Field(min_length=1)]]):
+    """The upload is one of these kinds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def holds(self, facts: Facts) -> bool:
+        return facts.content_type in self.root
+
+    def describe(self, facts: Facts | None = None) -> str:
+        if facts is not None and self.holds(facts):
+            return f"content type {facts.content_type}"
+        return f"content type {' or '.join(self.root)}"
+
+
+class MaxUserAge(RootModel[Annotated[float, Field(gt=0, le=150)]]):
+    """The uploader is younger than this many years (their own age, not the account's). An unknown age never holds:
+    rules for minors apply where the age is known, so they do not sweep in every account that has not said."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def holds(self, facts: Facts) -> bool:
+        return facts.user_age_years is not None and facts.user_age_years < self.root
+
+    def describe(self, facts: Facts | None = None) -> str:
+        if facts is not None and facts.user_age_years is not None:
+            return f"uploader aged {facts.user_age_years:g} (under {self.root:g})"
+        return f"uploader under {self.root:g}"
+
+
+class MinViews(RootModel[Annotated[int, Field(ge=1)]]):
+    """The content has been viewed at least this many times."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def holds(self, facts: Facts) -> bool:
+        return facts.views >= self.root
+
+    def describe(self, facts: Facts | None = None) -> str:
+        if facts is not None:
+            return f"{facts.views:,} views (at least {self.root:,})"
+        return f"at least {self.root:,} views"
+
+
+class AccountCountries(RootModel[Annotated[list[CountryCode], Field(min_length=1)]]):
+    """The uploader's account is registered in one of these countries."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def holds(self, facts: Facts) -> bool:
+        return facts.account_country is not None and facts.account_country.upper() in self.root
+
+    def describe(self, facts: Facts | None = None) -> str:
+        if facts is not None and facts.account_country is not None:
+            return f"account in {facts.account_country.upper()}"
+        return f"account in {_listed(self.root)}"
+
+
+class Condition(_Strict):
+    """Every part given must hold, and at least one part must be given. Each field is one ``ConditionPart``."""
+
+    bank_match: BankMatch | None = None
+    classifier: Classifier | None = None
+    content_types: ContentTypes | None = None
+    max_user_age_years: MaxUserAge | None = None
+    min_views: MinViews | None = None
+    account_countries: AccountCountries | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.parts():
+            raise _Problems([((), f"a condition needs at least one of: {_listed(type(self).model_fields)}")])
+        return self
+
+    def parts(self) -> list[ConditionPart]:
+        return [part for name in type(self).model_fields if (part := getattr(self, name)) is not None]
+
+    def holds(self, facts: Facts) -> bool:
+        return all(part.holds(facts) for part in self.parts())
+
+    def describe(self, facts: Facts | None = None) -> str:
+        return " and ".join(part.describe(facts) for part in self.parts())
+
+
+# --- rules and policy ------------------------------------------------------------------------------------------------
+
+
+class Rule(_Strict):
+    """When ``when`` holds, ``verdict`` with ``actions`` (for ``review``: the actions a moderator is offered)."""
+
+    name: Name
+    category: Category
+    mode: Mode = Mode.ENFORCE
+    when: Condition
+    verdict: Verdict
+    actions: list[Action] = Field(default_factory=list)
+    severity: Annotated[int, Field(ge=1, le=5)]
+    queue: str | None = None
+    territories: Annotated[list[CountryCode], Field(min_length=1)] | None = None
+    label: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[_Problem] = []
+        if self.verdict is Verdict.BLOCK and not self.actions:
+            problems.append(((), "verdict 'block' needs at least one action"))
+        if self.verdict is Verdict.ALLOW and self.actions:
+            problems.append((("actions",), "verdict 'allow' takes no actions"))
+        for action in sorted({a for a in self.actions if self.actions.count(a) > 1}):
+            problems.append((("actions",), f"action '{action}' is listed more than once"))
+        territorial = Action.DISABLE_IN_TERRITORIES in self.actions
+        if territorial and not self.territories:
+            problems.append((("territories",), "action 'disable_in_territories' needs territories"))
+        if self.territories and not territorial:
+            problems.append((("territories",), "territories are only for action 'disable_in_territories'"))
+        if Action.LABEL in self.actions and not self.label:
+            problems.append((("label",), "action 'label' needs the label text"))
+        if self.label and Action.LABEL not in self.actions:
+            problems.append((("label",), "label text is only for action 'label'"))
+        if problems:
+            raise _Problems(problems)
+        return self
+
+    def holds(self, facts: Facts) -> bool:
+        return self.when.holds(facts)
+
+    def reason(self, facts: Facts) -> Reason:
+        return Reason(self.name, self.category, self.verdict, self.severity, self.when.describe(facts),
+                      shadow=self.mode is Mode.SHADOW)
+
+
+class QueueSpec(_Strict):
+    """A review queue. ``restricted`` queues are seen only by child-safety specialists."""
+
+    name: Name
+    categories: list[Category] = Field(default_factory=list)
+    sla_minutes: Annotated[int, Field(gt=0)]
+    restricted: bool = False
+
+
+class StrikePolicy(_Strict):
+    """How many strikes lead to a temporary, then a permanent, suspension."""
+
+    temporary_suspension_at: Annotated[int, Field(gt=0)]
+    temporary_suspension_days: Annotated[int, Field(gt=0)]
+    permanent_suspension_at: Annotated[int, Field(gt=0)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.permanent_suspension_at <= self.temporary_suspension_at:
+            raise _Problems([(("permanent_suspension_at",),
+                              f"must be greater than temporary_suspension_at ({self.temporary_suspension_at}), "
+                              f"got {self.permanent_suspension_at}")])
+        return self
+
+    def outcome(self, strikes: int) -> Action | None:
+        if strikes >= self.permanent_suspension_at:
+            return Action.SUSPEND_PERMANENTLY
+        if strikes >= self.temporary_suspension_at:
+            return Action.SUSPEND_TEMPORARILY
+        return None
+
+
+class Policy(_Strict):
+    """A platform's whole moderation policy, as loaded from one file."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    version: Annotated[str, Field(min_length=1, max_length=100)]
+    rules: Annotated[list[Rule], Field(min_length=1)]
+    view_thresholds: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list)
+    strikes: StrikePolicy
+    queues: Annotated[list[QueueSpec], Field(min_length=1)]
+    default_queue: str
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[_Problem] = []
+        for i, (previous, threshold) in enumerate(zip(self.view_thresholds, self.view_thresholds[1:], strict=False)):
+            if threshold <= previous:
+                problems.append((("view_thresholds", i + 1),
+                                 f"{threshold} does not exceed {previous}: thresholds must be strictly increasing"))
+        problems += _duplicates("rules", [r.name for r in self.rules], "rule name")
+        problems += _duplicates("queues", [q.name for q in self.queues], "queue name")
+        routed: dict[Category, str] = {}
+        for i, queue in enumerate(self.queues):
+            for category in queue.categories:
+                if category in routed:
+                    problems.append((("queues", i, "categories"),
+                                     f"category '{category}' is routed to queue '{routed[category]}' already"))
+                routed.setdefault(category, queue.name)
+        queues = {q.name: q for q in self.queues}
+        defined = f"defined: {_listed(queues)}"
+        default = queues.get(self.default_queue)
+        if default is None:
+            problems.append((("default_queue",), f"no queue named '{self.default_queue}'; {defined}"))
+        elif default.restricted:
+            problems.append((("default_queue",), f"'{default.name}' is restricted; unrouted content would be "
+                                                 "hidden from most moderators"))
+        for i, rule in enumerate(self.rules):
+            if rule.queue is not None and rule.queue not in queues:
+                problems.append((("rules", i, "queue"), f"no queue named '{rule.queue}'; {defined}"))
+            elif rule.category is Category.CSAM and rule.verdict is not Verdict.ALLOW and default is not None:
+                target = self.queue_for(rule)
+                if not target.restricted:
+                    problems.append((("rules", i, "queue"), f"'csam' rules must go to a restricted queue; "
+                                                            f"'{target.name}' is not restricted"))
+        if problems:
+            raise _Problems(problems)
+        return self
+
+    @property
+    def label(self) -> str:
+        """``name@version``, recorded with every decision so that it can be traced to the policy that made it."""
+        return f"{self.name}@{self.version}"
+
+    def rule(self, name: str) -> Rule:
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+    def queue(self, name: str) -> QueueSpec:
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        raise KeyError(name)
+
+    def route(self, category: Category) -> QueueSpec:
+        """The queue that takes a category, or the default queue."""
+        for queue in self.queues:
+            if category in queue.categories:
+                return queue
+        return self.queue(self.default_queue)
+
+    def queue_for(self, rule: Rule) -> QueueSpec:
+        """The rule's own queue if it names one, else the queue its category is routed to."""
+        return self.queue(rule.queue) if rule.queue is not None else self.route(rule.category)
+
+
+# --- evaluation ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A rule that held and what made it hold, worded for moderators and statements of reasons."""
+
+    rule: str
+    category: Category
+    verdict: Verdict
+    severity: int
+    description: str
+    shadow: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.rule} ({self.category}): {self.description}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a policy says about one upload.
+
+    ``rule`` and ``category`` are the deciding rule's (the most severe enforced rule of the winning verdict; the first
+    in the file on a tie); ``actions``, ``territories`` and ``severity`` gather every enforced rule of that verdict.
+    ``queue`` is where a block or review lands (``None`` for allow): the deciding rule's queue, except that content
+    any holding rule sends to a restricted queue goes there, whatever decided the verdict. ``reasons`` lists every
+    enforced rule that held, deciding rule first; ``shadow`` names the shadow rules that held and ``shadow_reasons``
+    gives the verdict each would have given.
+    """
+
+    policy: str
+    verdict: Verdict
+    rule: str | None = None
+    category: Category | None = None
+    actions: list[Action] = field(default_factory=list)
+    severity: int = 0
+    queue: str | None = None
+    restricted: bool = False
+    territories: list[str] = field(default_factory=list)
+    label: str | None = None
+    reasons: list[Reason] = field(default_factory=list)
+    shadow: list[str] = field(default_factory=list)
+    shadow_reasons: list[Reason] = field(default_factory=list)
+
+    @classmethod
+    def allow(cls, policy: str, shadow_reasons: Iterable[Reason] = ()) -> Decision:
+        """No enforced rule held."""
+        held = list(shadow_reasons)
+        return cls(policy, Verdict.ALLOW, shadow=[r.rule for r in held], shadow_reasons=held)
+
+
+def evaluate(policy: Policy, facts: Facts) -> Decision:
+    """Judge one upload. Pure: no I/O, no clock; the same policy and facts always give the same decision."""
+    enforced: list[Rule] = []
+    shadow: list[Rule] = []
+    for rule in policy.rules:
+        if rule.holds(facts):
+            (shadow if rule.mode is Mode.SHADOW else enforced).append(rule)
+    shadow_reasons = [rule.reason(facts) for rule in shadow]
+    if not enforced:
+        return Decision.allow(policy.label, shadow_reasons)
+    ranked = sorted(enforced, key=lambda r: (-r.verdict.rank, -r.severity))  # stable: file order breaks ties
+    decider = ranked[0]
+    winners = [r for r in ranked if r.verdict is decider.verdict]
+    queue: QueueSpec | None = None
+    if decider.verdict is not Verdict.ALLOW:
+        queue = policy.queue_for(decider)
+        if not queue.restricted:
+            restricted = (policy.queue_for(r) for r in ranked if r.verdict is not Verdict.ALLOW)
+            queue = next((q for q in restricted if q.restricted), queue)
+    return Decision(
+        policy=policy.label,
+        verdict=decider.verdict,
+        rule=decider.name,
+        category=decider.category,
+        actions=[action for action in Action if any(action in r.actions for r in winners)],
+        severity=decider.severity,
+        queue=queue.name if queue else None,
+        restricted=queue.restricted if queue else False,
+        territories=sorted({t for r in winners for t in r.territories or ()}),
+        label=next((r.label for r in winners if r.label), None),
+        reasons=[rule.reason(facts) for rule in ranked],
+        shadow=[rule.name for rule in shadow],
+        shadow_reasons=shadow_reasons,
+    )
+
+
+def views_crossed(policy: Policy, before: int, after: int) -> list[int]:
+    """The view thresholds passed by going from ``before`` to ``after`` views: each is crossed once, on the way up."""
+    return [t for t in policy.view_thresholds if before < t <= after]
+
+
+def strike_outcome(policy: Policy, strikes: int) -> Action | None:
+    """The suspension an account with ``strikes`` strikes (the new one counted) gets, if any."""
+    return policy.strikes.outcome(strikes)
+
+
+# --- loading ---------------------------------------------------------------------------------------------------------
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; ``problems`` holds one message per problem, each naming where it is."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+_Problem = tuple[tuple[str | int, ...], str]
+
+
+class _Problems(ValueError):
+    """Raised by validators that check several things at once, each with its place relative to the model."""
+
+    def __init__(self, problems: list[_Problem]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
+def _duplicates(collection: str, names: list[str], what: str) -> list[_Problem]:
+    first: dict[str, int] = {}
+    problems: list[_Problem] = []
+    for i, name in enumerate(names):
+        if name in first:
+            problems.append(((collection, i, "name"), f"duplicate {what} '{name}', first used by {collection}"
+                                                      f"[{first[name]}]"))
+        first.setdefault(name, i)
+    return problems
+
+
+def load_policy(path: Path | str) -> Policy:
+    """Read and validate a policy file; raises ``PolicyError`` naming the file in every message."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError([f"{path}: cannot read the policy: {exc}"]) from None
+    return parse_policy(text, source=str(path))
+
+
+def parse_policy(text: str, source: str = "<string>") -> Policy:
+    """Validate a policy given as TOML text; ``source`` names it in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError([f"{source}: invalid TOML: {exc}"]) from None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(_explain(exc, data, source)) from None
+
+
+def _explain(exc: ValidationError, data: dict[str, Any], source: str) -> list[str]:
+    errors = exc.errors()
+    # A misspelt field is reported once, as unknown with a suggestion, not also as the right name missing.
+    misspelt: set[tuple[str | int, ...]] = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden" and (close := _suggest(str(error["loc"][-1]))):
+            misspelt.add((*error["loc"][:-1], close[0]))
+    messages: list[str] = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        if error["type"] == "missing" and loc in misspelt:
+            continue
+        found = error.get("ctx", {}).get("error")
+        if isinstance(found, _Problems):
+            for where, message in found.problems:
+                messages.append(_format(source, loc + where, data, message))
+        else:
+            messages.append(_format(source, loc, data, _message(error)))
+    return messages
+
+
+def _format(source: str, loc: tuple[str | int, ...], data: dict[str, Any], message: str) -> str:
+    """``source: rules[2] ("csam-hash"): when.classifier.min_score: message``: the named item, then the field."""
+    tokens: list[str] = []
+    split = 0
+    node: Any = data
+    for part in loc:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            token = f"[{part}]"
+            if isinstance(node, dict) and isinstance(node.get("name"), str):
+                token += f' ("{node["name"]}")'
+                split = len(tokens) + 1
+            tokens.append(token)
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+            tokens.append(str(part))
+
+    def join(parts: list[str]) -> str:
+        return "".join(p if i == 0 or p.startswith("[") else f".{p}" for i, p in enumerate(parts))
+
+    return ": ".join(x for x in (source, join(tokens[:split]), join(tokens[split:]), message) if x)
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        close = _suggest(str(error["loc"][-1]))
+        return "unknown field" + (f" (did you mean '{close[0]}'?)" if close else "")
+    if kind == "missing":
+        return "required field missing"
+    message = str(error["msg"])
+    if kind == "value_error":
+        return message.removeprefix("Value error, ")
+    value = error.get("input")
+    if isinstance(value, str | int | float | bool):
+        message += f" (got {value!r})"
+    return message
+
+
+def _suggest(name: str) -> list[str]:
+    models: list[type[BaseModel]] = [Policy, Rule, Condition, BankMatch, Classifier, QueueSpec, StrikePolicy]
+    return difflib.get_close_matches(name, sorted({f for model in models for f in model.model_fields}), n=1)
+
+
+class PolicyFile:
+    """A policy file that is re-read when it changes on disk, so that edits take effect without a restart.
+
+    An edit that does not validate is refused: the last good policy stays in force and ``error`` says why, so a typo
+    never leaves the platform without a policy. The first load must succeed (it raises ``PolicyError``).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._stamp = self._stat()
+        self._policy = load_policy(self.path)
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force, re-read first if the file changed."""
+        self.reload()
+        return self._policy
+
+    def reload(self, force: bool = False) -> bool:
+        """Re-read the file if it changed (or ``force``); True when a different policy took effect."""
+        stamp = self._stat()
+        with self._lock:
+            if stamp == self._stamp and not force:
+                return False
+            self._stamp = stamp
+            try:
+                policy = load_policy(self.path)
+            except PolicyError as exc:
+                self.error = str(exc)
+                return False
+            self.error = None
+            changed = policy != self._policy
+            self._policy = policy
+            return changed

@@ -16,6 +16,7 @@ from bastion.core.config import Settings
 from bastion.core.db import Database, migrate
 from bastion.models import metadata
 from bastion.web.app import create_app
+from tests.factories.receiver import receiver  # noqa: F401 - a shared fixture
 
 PG_URL = os.environ.get("BASTION_TEST_DATABASE_URL", "")
 

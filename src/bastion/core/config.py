@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite:///./bastion.db"
@@ -32,6 +32,14 @@ class Settings:
     spool_dir: Path | None = None
     #: Whether the console sets the Secure flag on cookies (off for http://localhost).
     secure_cookies: bool = False
+    #: The platform's moderation policy (TOML); the package's default policy when unset.
+    policy_path: Path | None = None
+    #: Where moderation actions are sent (the platform's webhook); nothing is sent when unset.
+    platform_webhook_url: str | None = None
+    #: HMAC key that signs webhooks. Never logged.
+    webhook_secret: bytes = field(default=b"", repr=False)
+    #: How often the outbox worker looks for messages to deliver (seconds).
+    outbox_interval_seconds: float = 0.5
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,4 +51,7 @@ class Settings:
             session_ttl_seconds=_int("BASTION_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
             spool_dir=Path(spool) if spool else None,
             secure_cookies=os.environ.get("BASTION_SECURE_COOKIES", "") in ("1", "true", "yes"),
+            policy_path=Path(policy) if (policy := os.environ.get("BASTION_POLICY")) else None,
+            platform_webhook_url=os.environ.get("BASTION_PLATFORM_WEBHOOK_URL") or None,
+            webhook_secret=os.environ.get("BASTION_WEBHOOK_SECRET", "").encode(),
         )

@@ -20,10 +20,15 @@ from bastion.core.config import Settings
 from bastion.core.context import AppContext
 from bastion.core.db import Database
 from bastion.core.http import install_problem_handlers, require
+from bastion.core.outbox.services import OutboxWorker
+from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit
 from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.matcher import Matcher
+from bastion.moderation.api import router as moderation_router
+from bastion.moderation.policy import DEFAULT_POLICY_PATH, load_policy
+from bastion.moderation.services import Moderation
 from bastion.web.console import router as console_router
 from bastion.web.metrics import Metrics
 
@@ -37,6 +42,10 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     """Build the app. ``refresh`` starts the thread that replays the bank change log (off in some tests)."""
     db = db or Database(settings.database_url)
     matcher = matcher or Matcher(db)
+    clock = clock or SystemClock()
+    policy = load_policy(settings.policy_path or DEFAULT_POLICY_PATH)
+    mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url)
+    outbox = OutboxWorker(db, WebhookSender(settings.webhook_secret), settings.outbox_interval_seconds, clock)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -44,19 +53,24 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
             matcher.load()
         if refresh:
             matcher.start(settings.index_refresh_seconds)
+            outbox.start()
         yield
+        outbox.stop()
         matcher.stop()
 
     app = FastAPI(title="Bastion", version=__version__, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None)
-    app.state.ctx = AppContext(settings=settings, db=db, clock=clock or SystemClock())
+    app.state.ctx = AppContext(settings=settings, db=db, clock=clock)
     app.state.matcher = matcher
+    app.state.moderation = mod
+    app.state.outbox = outbox
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     metrics = Metrics(matcher)
     metrics.install(app)
     app.include_router(hashing_router)
     app.include_router(matching_router)
+    app.include_router(moderation_router)
     app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

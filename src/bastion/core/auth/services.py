@@ -36,7 +36,8 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        return f"{self.kind}:{self.name}"
+        """Unique per credential: token names may repeat, so a token is named by its id too."""
+        return f"token:{self.id}:{self.name}" if self.kind == "token" else f"{self.kind}:{self.name}"
 
 
 def _sha256(secret: str) -> str:

@@ -1,0 +1,1 @@
+"""The transactional outbox: messages to the outside are written with the decision, delivered after commit."""

@@ -1,0 +1,236 @@
+"""Upload moderation over HTTP: intake, notices, metrics, review queues, decisions, appeals, statements."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from bastion.core.auth.roles import CHILD_SAFETY_ROLES, Role
+from bastion.core.auth.services import Principal
+from bastion.core.http import Problem, require
+from bastion.core.uploads import spooled
+from bastion.hashing.api import checked
+from bastion.hashing.services import hash_path
+from bastion.moderation import services
+from bastion.moderation.models import StatementOfReasons
+from bastion.moderation.policy import Action, Category, ContentType
+from bastion.review import services as review
+from bastion.review.interfaces import ReviewError
+from bastion.review.models import Case
+
+router = APIRouter(prefix="/v1", tags=["moderation"])
+
+PLATFORM = frozenset({Role.PLATFORM, Role.ADMIN})
+REVIEWERS = frozenset({Role.MODERATOR, Role.SENIOR_MODERATOR, Role.CHILD_SAFETY, Role.ADMIN})
+READERS = REVIEWERS | {Role.ANALYST, Role.PLATFORM}
+_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+T = TypeVar("T")
+
+
+def moderation(request: Request) -> services.Moderation:
+    mod = request.app.state.moderation
+    assert isinstance(mod, services.Moderation)
+    return mod
+
+
+def _guard(call: Callable[[], T]) -> T:
+    """Domain errors become problem+json with their own status and title."""
+    try:
+        return call()
+    except (services.ModerationError, ReviewError) as exc:
+        raise Problem(exc.status, exc.title, str(exc)) from None
+
+
+def _field(form: Any, name: str, *, required: bool = True, pattern: re.Pattern[str] | None = None,
+           max_len: int = 200) -> str:
+    value = form.get(name)
+    if value is None or isinstance(value, UploadFile) or not str(value).strip():
+        if required:
+            raise Problem(422, "Invalid request", f"{name} is required")
+        return ""
+    text = str(value).strip()
+    if len(text) > max_len or (pattern is not None and not pattern.match(text)):
+        raise Problem(422, "Invalid request", f"{name} is not valid")
+    return text
+
+
+def _submission(form: Any) -> services.Submission:
+    try:
+        age = float(_field(form, "account_age", max_len=10))
+        content_type = ContentType(_field(form, "content_type", max_len=10))
+    except ValueError:
+        raise Problem(422, "Invalid request", "account_age must be a number of years and content_type one of "
+                                              "image, video, text") from None
+    if not 0 <= age <= 150:
+        raise Problem(422, "Invalid request", "account_age must be between 0 and 150")
+    return services.Submission(
+        content_id=_field(form, "content_id", pattern=_ID), account_id=_field(form, "account_id", pattern=_ID),
+        uploader_age=age, account_country=_field(form, "account_country", pattern=_COUNTRY, max_len=2),
+        content_type=content_type, text=_field(form, "text", required=False, max_len=100_000),
+        url=_field(form, "url", required=False, max_len=4000))
+
+
+@router.post("/content", summary="Register an upload before publication and get its verdict")
+async def submit_content(request: Request, principal: Annotated[Principal, Depends(require(PLATFORM))]
+                         ) -> dict[str, Any]:
+    mod = moderation(request)
+    form = await request.form(max_files=1, max_fields=20)
+    sub = _submission(form)
+    media = form.get("media")
+    if sub.content_type is not ContentType.TEXT and not isinstance(media, UploadFile):
+        raise Problem(422, "Invalid request", f"a {sub.content_type.value} upload needs a file part named 'media'")
+    if isinstance(media, UploadFile):
+        settings = request.app.state.ctx.settings
+        async with spooled(media, settings.max_upload_bytes, settings.spool_dir) as path:
+            signals = checked(await run_in_threadpool(hash_path, path, variants=mod.matcher.wants_variants()))
+        if signals.kind.value != sub.content_type.value:
+            raise Problem(422, "Invalid request",
+                          f"content_type says {sub.content_type.value} but the file is {signals.kind.value}")
+    else:
+        signals = None
+    result = await run_in_threadpool(services.submit, mod, sub, signals, actor=principal)
+    return {"content_id": result.content_id, "verdict": result.verdict.value, "status": result.status.value,
+            "reasons": result.reasons, "case_id": result.case_id, "statement_puid": result.statement_puid,
+            "signals": result.signals, "replay": result.replay}
+
+
+@router.get("/content/{content_id}", summary="An upload's status and its moderation history")
+def get_content(request: Request, content_id: str, principal: Annotated[Principal, Depends(require(READERS))]
+                ) -> dict[str, Any]:
+    mod = moderation(request)
+    with mod.db.read() as session:
+        item = _guard(lambda: services.get_item(session, content_id))
+        events = services.history(session, content_id)
+        return {"content_id": item.content_id, "account_id": item.account_id, "status": item.status,
+                "verdict": item.verdict, "restrictions": item.restrictions, "category": item.category,
+                "views": item.views,
+                "events": [{"id": e.id, "kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "data": e.data}
+                           for e in events]}
+
+
+class NoticeBody(BaseModel):
+    content_id: str
+    category: Category
+    explanation: str = Field(min_length=1, max_length=5000)
+    notifier: str = Field(min_length=1, max_length=200)
+    trusted_flagger: bool = False
+
+
+@router.post("/notices", status_code=201, summary="A report by a user or trusted flagger (DSA Art. 16)")
+def post_notice(request: Request, body: NoticeBody, principal: Annotated[Principal, Depends(require(PLATFORM))]
+                ) -> dict[str, Any]:
+    mod = moderation(request)
+    case_id = _guard(lambda: services.record_notice(
+        mod, body.content_id, category=body.category, explanation=body.explanation,
+        trusted_flagger=body.trusted_flagger, notifier=body.notifier, actor=principal))
+    return {"content_id": body.content_id, "case_id": case_id}
+
+
+class MetricsBody(BaseModel):
+    views: int = Field(ge=0)
+    shares: int = Field(default=0, ge=0)
+
+
+@router.post("/content/{content_id}/metrics", summary="Views and shares; crossing a view threshold re-opens review")
+def post_metrics(request: Request, content_id: str, body: MetricsBody,
+                 principal: Annotated[Principal, Depends(require(PLATFORM))]) -> dict[str, Any]:
+    crossed = _guard(lambda: services.record_metrics(moderation(request), content_id, views=body.views,
+                                                     shares=body.shares, actor=principal))
+    return {"content_id": content_id, "thresholds_crossed": crossed}
+
+
+class AppealBody(BaseModel):
+    statement_puid: str = Field(min_length=1, max_length=100)
+    text: str = Field(min_length=1, max_length=5000)
+
+
+@router.post("/appeals", status_code=201, summary="The uploader contests a decision (DSA Art. 20)")
+def post_appeal(request: Request, body: AppealBody, principal: Annotated[Principal, Depends(require(PLATFORM))]
+                ) -> dict[str, Any]:
+    appeal = _guard(lambda: services.file_appeal(moderation(request), body.statement_puid, body.text,
+                                                 actor=principal))
+    return {"appeal_id": appeal.id, "case_id": appeal.case_id, "state": appeal.state}
+
+
+@router.get("/statements/{puid}", summary="A statement of reasons, in the Transparency Database's fields")
+def get_statement(request: Request, puid: str, principal: Annotated[Principal, Depends(require(READERS))]
+                  ) -> dict[str, Any]:
+    with moderation(request).db.read() as session:
+        statement = session.get(StatementOfReasons, puid)
+        if statement is None:
+            raise Problem(404, "Statement not found", f"no statement {puid!r}")
+        return dict(statement.body)
+
+
+# --- review -------------------------------------------------------------------------------------------------------
+
+
+def _visible_queues(mod: services.Moderation, principal: Principal) -> list[str]:
+    return [q.name for q in mod.policy.queues if not q.restricted or principal.role in CHILD_SAFETY_ROLES]
+
+
+def case_json(case: Case, mod: services.Moderation) -> dict[str, Any]:
+    now = mod.clock.now()
+    return {"id": case.id, "content_id": case.content_id, "queue": case.queue, "category": case.category,
+            "reason": case.reason, "severity": case.severity, "reach": case.reach, "state": case.state,
+            "opened_at": case.opened_at.isoformat(), "due_at": case.due_at.isoformat(),
+            "seconds_left": int((case.due_at - now).total_seconds()), "claimed_by": case.claimed_by,
+            "claim_expires_at": case.claim_expires_at.isoformat() if case.claim_expires_at else None}
+
+
+@router.get("/queues", tags=["review"], summary="Queues with counts, oldest case and next deadline")
+def get_queues(request: Request, principal: Annotated[Principal, Depends(require(REVIEWERS | {Role.ANALYST}))]
+               ) -> dict[str, Any]:
+    mod = moderation(request)
+    visible = _visible_queues(mod, principal)
+    with mod.db.read() as session:
+        overview = review.queue_overview(session, visible)
+    return {"queues": [{"name": q.queue, "open": q.open, "claimed": q.claimed, "sla_minutes": mod.sla_minutes(q.queue),
+                        "oldest_opened_at": q.oldest_opened_at.isoformat() if q.oldest_opened_at else None,
+                        "next_due_at": q.next_due_at.isoformat() if q.next_due_at else None}
+                       for q in overview if q.queue in visible]}
+
+
+@router.post("/queues/{queue}/claim", tags=["review"], summary="Claim the most urgent case of a queue")
+def claim(request: Request, queue: str, principal: Annotated[Principal, Depends(require(REVIEWERS))]
+          ) -> dict[str, Any]:
+    mod = moderation(request)
+    if queue not in [q.name for q in mod.policy.queues]:
+        raise Problem(404, "Queue not found", f"no queue {queue!r}")
+    if not services.may_review(mod, queue, principal):
+        raise Problem(403, "Forbidden", f"queue {queue} is restricted to child-safety specialists")
+    case = review.claim_next(mod.db, queues=[queue], reviewer=principal.actor, clock=mod.clock)
+    if case is None:
+        raise Problem(404, "Queue empty", f"no case to claim in {queue}")
+    return case_json(case, mod)
+
+
+@router.post("/cases/{case_id}/release", tags=["review"], status_code=204, summary="Give a claimed case back")
+def release(request: Request, case_id: int, principal: Annotated[Principal, Depends(require(REVIEWERS))]) -> None:
+    mod = moderation(request)
+    _guard(lambda: review.release(mod.db, case_id, reviewer=principal.actor, clock=mod.clock))
+
+
+class DecisionBody(BaseModel):
+    violation: bool
+    actions: list[Action] = Field(default_factory=list)
+    category: Category | None = None
+    territories: list[str] = Field(default_factory=list)
+    note: str = Field(default="", max_length=2000)
+
+
+@router.post("/cases/{case_id}/decision", tags=["review"], summary="Decide a claimed case (or an appeal)")
+def post_decision(request: Request, case_id: int, body: DecisionBody,
+                  principal: Annotated[Principal, Depends(require(REVIEWERS))]) -> dict[str, Any]:
+    decision = services.ReviewDecision(violation=body.violation, actions=body.actions, category=body.category,
+                                       territories=body.territories, note=body.note)
+    return _guard(lambda: services.decide(moderation(request), case_id, decision, reviewer=principal))
+
+

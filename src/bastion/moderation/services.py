@@ -1,0 +1,454 @@
+"""Upload moderation: a verdict before publication, human decisions, actions, statements of reasons, appeals.
+
+Every step writes its events, the projections (content status, account strikes) and any message to the platform
+in one transaction; messages leave through the outbox after commit. ``next_status`` is the only place a status moves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bastion.core.auth.roles import CHILD_SAFETY_ROLES
+from bastion.core.auth.services import Principal
+from bastion.core.clock import Clock
+from bastion.core.db import Database
+from bastion.core.outbox.services import enqueue
+from bastion.hashing.interfaces import HashResult
+from bastion.hashing.services import FileSignals, hash_text, signal_json
+from bastion.matching.matcher import Matcher, Query, queries_for
+from bastion.moderation import statements
+from bastion.moderation.events import (
+    Change,
+    ContentStatus,
+    EventKind,
+    change_for_actions,
+    content_restrictions,
+    next_status,
+)
+from bastion.moderation.models import Account, Appeal, ContentItem, ModerationEvent, StatementOfReasons
+from bastion.moderation.policy import (
+    Action,
+    Category,
+    ContentType,
+    Decision,
+    Facts,
+    MatchFact,
+    Policy,
+    Verdict,
+    evaluate,
+    strike_outcome,
+    views_crossed,
+)
+from bastion.review import services as review
+from bastion.review.models import Case, CaseReason
+
+
+class ModerationError(Exception):
+    status = 400
+    title = "Bad request"
+
+
+class ContentNotFound(ModerationError):
+    status = 404
+    title = "Content not found"
+
+
+class StatementNotFound(ModerationError):
+    status = 404
+    title = "Statement not found"
+
+
+class InvalidDecision(ModerationError):
+    status = 422
+    title = "Invalid decision"
+
+
+class NotAllowed(ModerationError):
+    status = 403
+    title = "Forbidden"
+
+
+@dataclass(frozen=True)
+class Moderation:
+    """What the moderation services need besides the database: the policy, the matcher and where to tell the
+    platform (its webhook; ``None`` keeps the events and statements but sends nothing)."""
+
+    db: Database
+    matcher: Matcher
+    policy: Policy
+    clock: Clock
+    webhook_url: str | None = None
+
+    def sla_minutes(self, queue: str) -> int:
+        return self.policy.queue(queue).sla_minutes
+
+    def restricted_queue(self, queue: str) -> bool:
+        return self.policy.queue(queue).restricted
+
+    def queue_for(self, category: Category) -> str:
+        return self.policy.route(category).name
+
+
+def _log(session: Session, subject: str, kind: EventKind, actor: str, clock: Clock,
+         data: dict[str, object] | None = None, external_id: str | None = None) -> ModerationEvent:
+    event = ModerationEvent(subject=subject, kind=kind.value, actor=actor, data=data or {}, external_id=external_id,
+                            at=clock.now())
+    session.add(event)
+    session.flush()
+    return event
+
+
+def _subject(content_id: str) -> str:
+    return f"content:{content_id}"
+
+
+# --- intake -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    content_id: str
+    account_id: str
+    uploader_age: float
+    account_country: str
+    content_type: ContentType
+    text: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    content_id: str
+    verdict: Verdict
+    status: ContentStatus
+    reasons: list[str]
+    case_id: int | None = None
+    statement_puid: str | None = None
+    #: True when this content_id had been submitted before and the stored answer is returned.
+    replay: bool = False
+    signals: list[dict[str, object]] = field(default_factory=list)
+
+
+def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor: Principal) -> IntakeResult:
+    """Judge an upload before it is published. Idempotent on ``content_id``."""
+    stored = _stored_result(mod, sub.content_id)
+    if stored is not None:
+        return stored
+    signals = (media.signals if media else []) + hash_text(" ".join(t for t in (sub.text, sub.url) if t))
+    queries = (queries_for(media) if media else []) + [Query(s) for s in signals if not media or s not in media.signals]
+    matches = mod.matcher.match(queries)
+    facts = Facts(content_type=sub.content_type, user_age_years=sub.uploader_age,
+                  account_country=sub.account_country, matches=[MatchFact.from_match(m) for m in matches])
+    decision = evaluate(mod.policy, facts)
+    try:
+        return _record_submission(mod, sub, signals, decision, actor)
+    except IntegrityError:  # the same content_id submitted concurrently: the other request won
+        stored = _stored_result(mod, sub.content_id)
+        assert stored is not None
+        return stored
+
+
+def _stored_result(mod: Moderation, content_id: str) -> IntakeResult | None:
+    with mod.db.read() as session:
+        item = session.get(ContentItem, content_id)
+        if item is None:
+            return None
+        verdict_event = session.scalar(select(ModerationEvent).where(
+            ModerationEvent.subject == _subject(content_id), ModerationEvent.kind == EventKind.VERDICT.value))
+        case_id = session.scalar(select(Case.id).where(Case.content_id == content_id,
+                                                       Case.reason == CaseReason.UPLOAD.value))
+        puid = session.scalar(select(StatementOfReasons.puid).where(StatementOfReasons.content_id == content_id)
+                              .order_by(StatementOfReasons.created_at).limit(1))
+        reasons = verdict_event.data.get("reasons") if verdict_event else None
+        return IntakeResult(content_id, Verdict(item.verdict), ContentStatus(item.status),
+                            [str(r) for r in reasons] if isinstance(reasons, list) else [],
+                            case_id, puid, replay=True, signals=list(item.signals))
+
+
+def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResult], decision: Decision,
+                       actor: Principal) -> IntakeResult:
+    now = mod.clock.now()
+    reasons = [str(r) for r in decision.reasons]
+    with mod.db.write() as session:
+        item = ContentItem(
+            content_id=sub.content_id, account_id=sub.account_id, uploader_age=sub.uploader_age,
+            account_country=sub.account_country, content_type=sub.content_type.value, text=sub.text, url=sub.url,
+            signals=[signal_json(s) for s in signals], verdict=decision.verdict.value, status="",
+            category=decision.category.value if decision.category else "", created_at=now, updated_at=now)
+        session.add(item)
+        session.flush()  # a second submission of the same content_id fails here, before any event is written
+        subject = _subject(sub.content_id)
+        _log(session, subject, EventKind.SUBMITTED, actor.actor, mod.clock,
+             {"account_id": sub.account_id, "content_type": sub.content_type.value, "signals": len(signals)})
+        _log(session, subject, EventKind.VERDICT, f"policy:{decision.policy}", mod.clock,
+             {"verdict": decision.verdict.value, "rule": decision.rule, "reasons": reasons,
+              "actions": [a.value for a in decision.actions]})
+        for reason in decision.shadow_reasons:
+            _log(session, subject, EventKind.SHADOW_VERDICT, f"policy:{decision.policy}", mod.clock,
+                 {"rule": reason.rule, "would_be": reason.verdict.value, "reason": str(reason)})
+        item.status = next_status(None, _intake_change(decision)).value
+        case_id = puid = None
+        if decision.verdict is Verdict.REVIEW:
+            assert decision.queue is not None and decision.category is not None
+            case = review.open_or_raise(session, content_id=sub.content_id, queue=decision.queue,
+                                        category=decision.category.value, reason=CaseReason.UPLOAD,
+                                        severity=decision.severity, reach=0,
+                                        sla_minutes=mod.sla_minutes(decision.queue), clock=mod.clock)
+            case_id = case.id
+            _log(session, subject, EventKind.CASE_OPENED, "system", mod.clock,
+                 {"case_id": case.id, "queue": case.queue, "reason": case.reason})
+        if decision.verdict is Verdict.BLOCK:
+            assert decision.category is not None
+            puid = _apply(mod, session, item, Outcome(
+                actions=list(decision.actions), category=decision.category, territories=list(decision.territories),
+                facts="; ".join(reasons), decided_by=f"policy:{decision.policy}", automated_detection=True,
+                automated=True, source=statements.Source.OWN_INITIATIVE,
+                change=None if item.status == ContentStatus.BLOCKED.value else change_for_actions(decision.actions)))
+        else:
+            _notify(mod, session, item, "content.verdict", None)
+        return IntakeResult(sub.content_id, decision.verdict, ContentStatus(item.status), reasons, case_id, puid,
+                            signals=list(item.signals))
+
+
+def _intake_change(decision: Decision) -> Change:
+    """Refused (an automatic removal), held for review, or published (with limits when automatic actions restrict).
+
+    A review rule's actions are what the moderator will be offered, so nothing is applied before the review.
+    """
+    if decision.verdict is Verdict.BLOCK and Action.REMOVE in decision.actions:
+        return Change.BLOCK
+    if decision.verdict is Verdict.REVIEW:
+        return Change.HOLD
+    return Change.ALLOW
+
+
+# --- actions, strikes and statements ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A restriction to carry out: by the policy at upload, or by a moderator."""
+
+    actions: list[Action]
+    category: Category
+    territories: list[str]
+    facts: str
+    decided_by: str
+    automated_detection: bool
+    #: Decided by the policy alone, no human involved.
+    automated: bool
+    source: str
+    #: How the content's status moves; ``None`` when it is already set (an upload blocked at intake).
+    change: Change | None
+
+
+def _apply(mod: Moderation, session: Session, item: ContentItem, outcome: Outcome) -> str | None:
+    """Carry out ``outcome``: status, strikes, suspension, the statement of reasons and the platform webhook."""
+    subject = _subject(item.content_id)
+    if outcome.change is not None:
+        item.status = next_status(ContentStatus(item.status), outcome.change).value
+    item.restrictions = content_restrictions(outcome.actions)
+    item.category = outcome.category.value
+    item.updated_at = mod.clock.now()
+    actions = list(outcome.actions) + _strike(mod, session, item.account_id, outcome)
+    _log(session, subject, EventKind.ACTIONS_APPLIED, outcome.decided_by, mod.clock,
+         {"actions": [a.value for a in actions], "territories": outcome.territories, "status": item.status})
+    puid = None
+    if set(actions) - {Action.STRIKE}:
+        puid = statements.new_puid()
+        body = statements.build(
+            puid=puid, category=outcome.category, actions=actions, content_type=item.content_type,
+            content_date=item.created_at.date(), decided_at=mod.clock.now(), facts=outcome.facts,
+            source_type=outcome.source, automated_detection=outcome.automated_detection,
+            automated_decision=outcome.automated, territories=outcome.territories)
+        session.add(StatementOfReasons(puid=puid, content_id=item.content_id, account_id=item.account_id,
+                                       decided_by=outcome.decided_by, body=body, created_at=mod.clock.now()))
+        _log(session, subject, EventKind.STATEMENT_ISSUED, outcome.decided_by, mod.clock, {"puid": puid})
+    _notify(mod, session, item, "moderation.action", puid, actions=actions, territories=outcome.territories)
+    return puid
+
+
+def _strike(mod: Moderation, session: Session, account_id: str, outcome: Outcome) -> list[Action]:
+    """Count a strike if the outcome gives one; returns the suspension it leads to, if any."""
+    if Action.STRIKE not in outcome.actions:
+        return []
+    account = session.get(Account, account_id) or Account(account_id=account_id, strikes=0, status="active")
+    session.add(account)
+    account.strikes += 1
+    _log(session, f"account:{account_id}", EventKind.STRIKE, outcome.decided_by, mod.clock,
+         {"strikes": account.strikes})
+    suspension = strike_outcome(mod.policy, account.strikes)
+    explicit = [a for a in outcome.actions if a in (Action.SUSPEND_TEMPORARILY, Action.SUSPEND_PERMANENTLY)]
+    chosen = suspension or (explicit[-1] if explicit else None)
+    if chosen is None:
+        return []
+    if chosen is Action.SUSPEND_PERMANENTLY:
+        account.status, account.suspended_until = "terminated", None
+    else:
+        account.status = "suspended"
+        account.suspended_until = mod.clock.now() + dt.timedelta(days=mod.policy.strikes.temporary_suspension_days)
+    _log(session, f"account:{account_id}", EventKind.SUSPENDED, outcome.decided_by, mod.clock,
+         {"action": chosen.value, "until": account.suspended_until})
+    return [chosen] if chosen not in outcome.actions else []
+
+
+def _notify(mod: Moderation, session: Session, item: ContentItem, kind: str, puid: str | None, *,
+            actions: Sequence[Action] = (), territories: Sequence[str] = ()) -> None:
+    """Tell the platform through the outbox, in the same transaction as the change it reports."""
+    if mod.webhook_url is None:
+        return
+    event_id = session.scalar(select(ModerationEvent.id).where(ModerationEvent.subject == _subject(item.content_id))
+                              .order_by(ModerationEvent.id.desc()).limit(1))
+    payload: dict[str, object] = {
+        "content_id": item.content_id, "account_id": item.account_id, "status": item.status,
+        "restrictions": item.restrictions, "actions": [a.value for a in actions], "territories": list(territories),
+        "statement_puid": puid, "event_id": event_id,
+    }
+    enqueue(session, kind=kind, destination=mod.webhook_url, payload=payload,
+            idempotency_key=f"{kind}:{item.content_id}:{event_id}", clock=mod.clock)
+
+
+# --- notices and views --------------------------------------------------------------------------------------------
+
+
+def get_item(session: Session, content_id: str) -> ContentItem:
+    item = session.get(ContentItem, content_id)
+    if item is None:
+        raise ContentNotFound(f"no content {content_id!r} has been submitted")
+    return item
+
+
+def record_notice(mod: Moderation, content_id: str, *, category: Category, explanation: str, trusted_flagger: bool,
+                  notifier: str, actor: Principal) -> int:
+    """A report opens a case (or raises the open one); trusted flaggers' reports rank higher (DSA Art. 22)."""
+    with mod.db.write() as session:
+        item = get_item(session, content_id)
+        _log(session, _subject(content_id), EventKind.NOTICE, actor.actor, mod.clock,
+             {"category": category.value, "explanation": explanation[:2000], "trusted_flagger": trusted_flagger,
+              "notifier": notifier})
+        queue = mod.queue_for(category)
+        case = review.open_or_raise(session, content_id=content_id, queue=queue, category=category.value,
+                                    reason=CaseReason.NOTICE, severity=4 if trusted_flagger else 2,
+                                    reach=item.views, sla_minutes=mod.sla_minutes(queue), clock=mod.clock)
+        _log(session, _subject(content_id), EventKind.CASE_OPENED, "system", mod.clock,
+             {"case_id": case.id, "queue": queue, "reason": case.reason})
+        return case.id
+
+
+def record_metrics(mod: Moderation, content_id: str, *, views: int, shares: int, actor: Principal) -> list[int]:
+    """Update reach; each view threshold of the policy crossed sends live content back for review, once."""
+    with mod.db.write() as session:
+        item = get_item(session, content_id)
+        before = item.views
+        item.views, item.shares = max(item.views, views), max(item.shares, shares)
+        crossed = views_crossed(mod.policy, before, item.views)
+        live = item.status in (ContentStatus.PUBLISHED.value, ContentStatus.RESTRICTED.value)
+        for threshold in crossed if live else []:
+            _log(session, _subject(content_id), EventKind.VIEWS_THRESHOLD, actor.actor, mod.clock,
+                 {"threshold": threshold, "views": item.views}, external_id=f"views:{content_id}:{threshold}")
+            category = Category(item.category) if item.category else Category.BORDERLINE
+            queue = mod.queue_for(category)
+            review.open_or_raise(session, content_id=content_id, queue=queue, category=category.value,
+                                 reason=CaseReason.VIEWS, severity=3, reach=item.views,
+                                 sla_minutes=mod.sla_minutes(queue), clock=mod.clock)
+        return crossed if live else []
+
+
+# --- decisions and appeals ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewDecision:
+    violation: bool
+    actions: list[Action]
+    category: Category | None = None
+    territories: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+def may_review(mod: Moderation, queue: str, reviewer: Principal) -> bool:
+    return not mod.restricted_queue(queue) or reviewer.role in CHILD_SAFETY_ROLES
+
+
+def decide(mod: Moderation, case_id: int, decision: ReviewDecision, *, reviewer: Principal) -> dict[str, object]:
+    """A moderator's decision on a claimed case; for an appeal case, ``violation`` means the decision stands."""
+    if decision.violation and not decision.actions:
+        raise InvalidDecision("a violation needs at least one action")
+    if Action.DISABLE_IN_TERRITORIES in decision.actions and not decision.territories:
+        raise InvalidDecision("disable_in_territories needs territories")
+    with mod.db.write() as session:
+        case = review.get_case(session, case_id)
+        if not may_review(mod, case.queue, reviewer):
+            raise NotAllowed(f"queue {case.queue} is restricted to child-safety specialists")
+        case = review.finish(session, case_id, reviewer=reviewer.actor, clock=mod.clock)
+        item = get_item(session, case.content_id)
+        category = decision.category or Category(case.category)
+        _log(session, _subject(item.content_id), EventKind.DECISION, reviewer.actor, mod.clock,
+             {"case_id": case_id, "violation": decision.violation, "actions": [a.value for a in decision.actions],
+              "category": category.value, "note": decision.note[:2000], "reason": case.reason})
+        if case.reason == CaseReason.APPEAL.value:
+            return _decide_appeal(mod, session, item, case, upheld=decision.violation, reviewer=reviewer)
+        puid = None
+        if decision.violation:
+            source = statements.Source.NOTICE if case.reason == CaseReason.NOTICE.value \
+                else statements.Source.OWN_INITIATIVE
+            puid = _apply(mod, session, item, Outcome(
+                actions=decision.actions, category=category, territories=decision.territories,
+                facts=decision.note or f"Reviewed by a moderator: {category.value.replace('_', ' ')}.",
+                decided_by=reviewer.actor, automated=False, source=source,
+                automated_detection=case.reason == CaseReason.UPLOAD.value,
+                change=change_for_actions(decision.actions)))
+        else:
+            item.status = next_status(ContentStatus(item.status), Change.CLEAR).value
+            item.restrictions = []
+            _notify(mod, session, item, "moderation.cleared", None)
+        return {"case_id": case_id, "content_id": item.content_id, "status": item.status, "statement_puid": puid}
+
+
+def file_appeal(mod: Moderation, statement_puid: str, text: str, *, actor: Principal) -> Appeal:
+    """The uploader contests a decision; the case goes to a moderator other than the one who decided."""
+    with mod.db.write() as session:
+        statement = session.get(StatementOfReasons, statement_puid)
+        if statement is None:
+            raise StatementNotFound(f"no statement of reasons {statement_puid!r}")
+        item = get_item(session, statement.content_id)
+        queue = mod.queue_for(Category(item.category)) if item.category else mod.policy.default_queue
+        case = review.open_or_raise(session, content_id=item.content_id, queue=queue, category=item.category,
+                                    reason=CaseReason.APPEAL, severity=3, reach=item.views,
+                                    sla_minutes=mod.sla_minutes(queue), clock=mod.clock,
+                                    excluded_reviewer=statement.decided_by)
+        appeal = Appeal(content_id=item.content_id, statement_puid=statement_puid, account_id=statement.account_id,
+                        text=text[:5000], state="open", case_id=case.id, filed_at=mod.clock.now())
+        session.add(appeal)
+        session.flush()
+        _log(session, _subject(item.content_id), EventKind.APPEAL_FILED, actor.actor, mod.clock,
+             {"appeal_id": appeal.id, "case_id": case.id, "statement_puid": statement_puid})
+        return appeal
+
+
+def _decide_appeal(mod: Moderation, session: Session, item: ContentItem, case: Case, *, upheld: bool,
+                   reviewer: Principal) -> dict[str, object]:
+    appeal = session.scalar(select(Appeal).where(Appeal.case_id == case.id))
+    assert appeal is not None
+    appeal.state = "upheld" if upheld else "reversed"
+    appeal.decided_at = mod.clock.now()
+    _log(session, _subject(item.content_id), EventKind.APPEAL_DECIDED, reviewer.actor, mod.clock,
+         {"appeal_id": appeal.id, "outcome": appeal.state})
+    if not upheld:
+        item.status = next_status(ContentStatus(item.status), Change.REINSTATE).value
+        item.restrictions = []
+        _log(session, _subject(item.content_id), EventKind.REINSTATED, reviewer.actor, mod.clock,
+             {"appeal_id": appeal.id})
+        _notify(mod, session, item, "moderation.reinstated", appeal.statement_puid)
+    return {"case_id": case.id, "content_id": item.content_id, "status": item.status, "appeal": appeal.state}
+
+
+def history(session: Session, content_id: str) -> list[ModerationEvent]:
+    return list(session.scalars(select(ModerationEvent).where(ModerationEvent.subject == _subject(content_id))
+                                .order_by(ModerationEvent.id)))

@@ -1,0 +1,20 @@
+"""The review domain's errors."""
+
+from __future__ import annotations
+
+
+class ReviewError(Exception):
+    status = 400
+    title = "Bad request"
+
+
+class CaseNotFound(ReviewError):
+    status = 404
+    title = "Case not found"
+
+
+class NotYourClaim(ReviewError):
+    """The case is not claimed by this reviewer (never claimed, claim expired and taken, or decided already)."""
+
+    status = 409
+    title = "Case not claimed by you"

@@ -1,0 +1,177 @@
+"""Queues of cases: open, claim, release, finish.
+
+A claim is a lease: it expires, so a moderator who walks away does not lock a case forever. Finishing a case is a
+guarded update (only the holder of a live claim, only once), so no case is decided twice, even when a lease ran out
+and someone else took it. On PostgreSQL the next case is picked with ``FOR UPDATE SKIP LOCKED``: any number of
+moderators and API processes share one queue without waiting on each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from bastion.core.clock import Clock
+from bastion.core.db import Database
+from bastion.review.interfaces import CaseNotFound, NotYourClaim
+from bastion.review.models import Case, CaseReason, CaseState
+
+DEFAULT_LEASE_SECONDS = 15 * 60
+
+
+def open_or_raise(
+    session: Session,
+    *,
+    content_id: str,
+    queue: str,
+    category: str,
+    reason: CaseReason,
+    severity: int,
+    reach: int,
+    sla_minutes: int,
+    clock: Clock,
+    excluded_reviewer: str | None = None,
+) -> Case:
+    """Open a case, or raise the open one of the same content and reason (more severity, more reach)."""
+    existing = session.scalar(
+        select(Case).where(Case.content_id == content_id, Case.reason == reason.value,
+                           Case.state != CaseState.DECIDED.value)
+    )
+    if existing is not None:
+        existing.severity = max(existing.severity, severity)
+        existing.reach = max(existing.reach, reach)
+        return existing
+    now = clock.now()
+    case = Case(content_id=content_id, queue=queue, category=category, reason=reason.value, severity=severity,
+                reach=reach, state=CaseState.OPEN.value, opened_at=now,
+                due_at=now + dt.timedelta(minutes=sla_minutes), excluded_reviewer=excluded_reviewer)
+    session.add(case)
+    session.flush()
+    return case
+
+
+def _claimable(now: dt.datetime, reviewer: str) -> ColumnElement[bool]:
+    return and_(
+        or_(Case.state == CaseState.OPEN.value,
+            and_(Case.state == CaseState.CLAIMED.value, Case.claim_expires_at < now)),
+        or_(Case.excluded_reviewer.is_(None), Case.excluded_reviewer != reviewer),
+    )
+
+
+def claim_next(db: Database, *, queues: Sequence[str], reviewer: str, clock: Clock,
+               lease_seconds: int = DEFAULT_LEASE_SECONDS) -> Case | None:
+    """The reviewer's live claim if they hold one, else the most urgent claimable case of ``queues``."""
+    now = clock.now()
+    with db.write() as session:
+        held = session.scalar(
+            select(Case).where(Case.claimed_by == reviewer, Case.state == CaseState.CLAIMED.value,
+                               Case.claim_expires_at > now, Case.queue.in_(queues)).limit(1)
+        )
+        if held is not None:
+            return held
+        case = session.scalar(
+            select(Case)
+            .where(Case.queue.in_(queues), _claimable(now, reviewer))
+            .order_by(Case.severity.desc(), Case.reach.desc(), Case.opened_at, Case.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if case is None:
+            return None
+        case.state = CaseState.CLAIMED.value
+        case.claimed_by = reviewer
+        case.claim_expires_at = now + dt.timedelta(seconds=lease_seconds)
+        return case
+
+
+def release(db: Database, case_id: int, *, reviewer: str, clock: Clock) -> None:
+    with db.write() as session:
+        done = _rowcount(session.execute(
+            update(Case)
+            .where(Case.id == case_id, Case.claimed_by == reviewer, Case.state == CaseState.CLAIMED.value)
+            .values(state=CaseState.OPEN.value, claimed_by=None, claim_expires_at=None)
+        ))
+        if not done:
+            raise _why_not(session, case_id)
+
+
+def finish(session: Session, case_id: int, *, reviewer: str, clock: Clock) -> Case:
+    """Mark a case decided inside the caller's transaction; only the holder of a live claim can, and only once."""
+    now = clock.now()
+    done = _rowcount(session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.claimed_by == reviewer, Case.state == CaseState.CLAIMED.value,
+               Case.claim_expires_at > now)
+        .values(state=CaseState.DECIDED.value, decided_by=reviewer, decided_at=now, claim_expires_at=None)
+        .execution_options(synchronize_session=False)
+    ))
+    if not done:
+        raise _why_not(session, case_id)
+    case = session.get(Case, case_id, populate_existing=True)
+    assert case is not None
+    return case
+
+
+def _rowcount(result: object) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+def _why_not(session: Session, case_id: int) -> Exception:
+    case = session.get(Case, case_id)
+    if case is None:
+        return CaseNotFound(f"no case {case_id}")
+    if case.state == CaseState.DECIDED.value:
+        return NotYourClaim(f"case {case_id} was decided already by {case.decided_by}")
+    return NotYourClaim(f"case {case_id} is not claimed by you (claim it first; claims expire)")
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise CaseNotFound(f"no case {case_id}")
+    return case
+
+
+@dataclass
+class QueueStatus:
+    queue: str
+    open: int = 0
+    claimed: int = 0
+    oldest_opened_at: dt.datetime | None = None
+    next_due_at: dt.datetime | None = None
+
+
+def queue_overview(session: Session, queues: Sequence[str]) -> list[QueueStatus]:
+    """Counts and ages of undecided cases per queue; every named queue is listed, even when empty."""
+    by_queue = {q: QueueStatus(q) for q in queues}
+    rows = session.execute(
+        select(Case.queue, Case.state, func.count(), func.min(Case.opened_at), func.min(Case.due_at))
+        .where(Case.state != CaseState.DECIDED.value)
+        .group_by(Case.queue, Case.state)
+    ).tuples()
+    for queue, state, n, oldest, due in rows:
+        status = by_queue.setdefault(queue, QueueStatus(queue))
+        if state == CaseState.OPEN.value:
+            status.open = n
+        else:
+            status.claimed = n
+        status.oldest_opened_at = _earliest(status.oldest_opened_at, _utc(oldest))
+        status.next_due_at = _earliest(status.next_due_at, _utc(due))
+    return list(by_queue.values())
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Aggregates bypass the column type, so SQLite hands back naive datetimes."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def _earliest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    return min((x for x in (a, b) if x is not None), default=None)

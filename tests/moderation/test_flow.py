@@ -1,0 +1,212 @@
+"""Upload moderation end to end over HTTP: verdicts, review, actions reaching the platform, appeals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from bastion.core.auth.roles import Role
+from bastion.core.config import Settings
+from bastion.core.db import Database
+from bastion.core.outbox.webhooks import verify_signature
+from bastion.hashing.services import hash_path
+from bastion.moderation import statements
+from bastion.moderation.models import ContentItem, ModerationEvent
+from bastion.web.app import create_app
+from tests.factories.media import make_image
+from tests.factories.receiver import Receiver
+
+SECRET = b"platform-webhook-secret"
+Header = Callable[[Role], dict[str, str]]
+
+
+@pytest.fixture
+def platform_client(settings: Settings, db: Database, receiver: Receiver) -> Iterator[TestClient]:
+    configured = Settings(**{**settings.__dict__, "platform_webhook_url": receiver.url, "webhook_secret": SECRET,
+                             "outbox_interval_seconds": 0.05})
+    with TestClient(create_app(configured, db=db)) as c:
+        yield c
+
+
+def _flip(value: str, bits: int) -> str:
+    n = int(value, 16)
+    for i in range(bits):
+        n ^= 1 << (i * 9 + 3)
+    return f"{n:064x}"
+
+
+def _pdq(path: Path) -> str:
+    return next(s.value for s in hash_path(path).signals if s.signal_type == "pdq")
+
+
+def _bank(client: TestClient, h: Header, name: str, value: str, category: str, role: Role = Role.CURATOR) -> None:
+    if client.post("/v1/banks", json={"name": name, "restricted": name.startswith("CSAM")},
+                   headers=h(role)).status_code not in (201, 409):
+        raise AssertionError("bank not created")
+    r = client.post(f"/v1/banks/{name}/entries", json={"signal_type": "pdq", "value": value, "category": category},
+                    headers=h(role))
+    assert r.status_code == 201, r.text
+
+
+def _upload(client: TestClient, h: Header, path: Path, content_id: str, **form: str) -> dict[str, Any]:
+    data = {"content_id": content_id, "account_id": "acct-1", "account_age": "27", "account_country": "FR",
+            "content_type": "image", **form}
+    with path.open("rb") as f:
+        r = client.post("/v1/content", data=data, files={"media": (path.name, f, "image/jpeg")},
+                        headers=h(Role.PLATFORM))
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _hooks(receiver: Receiver, n: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 10  # eventual delivery by the outbox worker, not a speed check
+    while len(receiver.requests) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    bodies = []
+    for request in receiver.requests:
+        assert verify_signature(SECRET, request.headers["Bastion-Signature"], request.body, now=dt.datetime.now(dt.UTC))
+        bodies.append({**json.loads(request.body), "_kind": request.headers["Bastion-Event"]})
+    return bodies
+
+
+def test_known_terrorist_image_is_blocked_with_a_statement_and_the_platform_told(
+        platform_client: TestClient, auth_header: Header, receiver: Receiver, tmp_path: Path) -> None:
+    img = make_image(tmp_path / "known.jpg", seed=41, size=(640, 480))
+    _bank(platform_client, auth_header, "TERRORIST_CONTENT", _pdq(img), "terrorist_content")
+    result = _upload(platform_client, auth_header, img, "vid-1")
+    assert (result["verdict"], result["status"], result["case_id"]) == ("block", "blocked", None)
+    assert any("TERRORIST_CONTENT" in r for r in result["reasons"])
+    sor = platform_client.get(f"/v1/statements/{result['statement_puid']}", headers=auth_header(Role.ANALYST)).json()
+    assert statements.problems(sor) == []
+    assert sor["decision_visibility"] == ["DECISION_VISIBILITY_CONTENT_REMOVED"]
+    assert sor["automated_decision"] == "AUTOMATED_DECISION_FULLY" and sor["source_type"] == "SOURCE_VOLUNTARY"
+    (hook,) = _hooks(receiver, 1)
+    assert (hook["_kind"], hook["content_id"], hook["status"]) == ("moderation.action", "vid-1", "blocked")
+    assert hook["statement_puid"] == result["statement_puid"]
+
+
+def test_unrelated_upload_is_published_and_resubmission_is_a_replay(
+        platform_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
+    known = make_image(tmp_path / "known.jpg", seed=41, size=(640, 480))
+    _bank(platform_client, auth_header, "TERRORIST_CONTENT", _pdq(known), "terrorist_content")
+    other = make_image(tmp_path / "other.jpg", seed=42, size=(640, 480))
+    first = _upload(platform_client, auth_header, other, "img-2")
+    assert (first["verdict"], first["status"], first["replay"]) == ("allow", "published", False)
+    with db.read() as session:
+        events = session.scalar(select(func.count()).select_from(ModerationEvent))
+    again = _upload(platform_client, auth_header, other, "img-2")
+    assert (again["verdict"], again["status"], again["replay"]) == ("allow", "published", True)
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(ModerationEvent)) == events
+
+
+def test_review_decision_and_appeal_to_another_moderator(
+        platform_client: TestClient, auth_header: Header, receiver: Receiver, tmp_path: Path) -> None:
+    img = make_image(tmp_path / "near.jpg", seed=43, size=(640, 480))
+    _bank(platform_client, auth_header, "TERRORIST_CONTENT", _flip(_pdq(img), 20), "terrorist_content")
+    result = _upload(platform_client, auth_header, img, "vid-3")
+    assert (result["verdict"], result["status"]) == ("review", "held")
+    mona, omar = auth_header(Role.MODERATOR), auth_header(Role.MODERATOR)
+    queues = {q["name"]: q for q in platform_client.get("/v1/queues", headers=mona).json()["queues"]}
+    assert queues["terrorism"]["open"] == 1 and "child_safety" not in queues
+    case = platform_client.post("/v1/queues/terrorism/claim", headers=mona).json()
+    assert case["id"] == result["case_id"] and 0 < case["seconds_left"] <= 3600
+    assert platform_client.post(f"/v1/cases/{case['id']}/decision", json={"violation": True, "actions": ["remove"]},
+                                headers=omar).status_code == 409  # omar holds no claim
+    decided = platform_client.post(f"/v1/cases/{case['id']}/decision",
+                                   json={"violation": True, "actions": ["remove", "strike"], "note": "ISIS logo"},
+                                   headers=mona)
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "removed"
+    again = platform_client.post(f"/v1/cases/{case['id']}/decision", json={"violation": False}, headers=mona)
+    assert again.status_code == 409  # decided once, never twice
+    puid = decided.json()["statement_puid"]
+    sor = platform_client.get(f"/v1/statements/{puid}", headers=mona).json()
+    assert sor["automated_decision"] == "AUTOMATED_DECISION_NOT_AUTOMATED" and statements.problems(sor) == []
+    appeal = platform_client.post("/v1/appeals", json={"statement_puid": puid, "text": "It is a news report."},
+                                  headers=auth_header(Role.PLATFORM))
+    assert appeal.status_code == 201, appeal.text
+    assert platform_client.post("/v1/queues/terrorism/claim", headers=mona).status_code == 404  # not the decider
+    appeal_case = platform_client.post("/v1/queues/terrorism/claim", headers=omar).json()
+    assert appeal_case["reason"] == "appeal"
+    reversed_ = platform_client.post(f"/v1/cases/{appeal_case['id']}/decision", json={"violation": False},
+                                     headers=omar).json()
+    assert (reversed_["appeal"], reversed_["status"]) == ("reversed", "published")
+    kinds = [(h["_kind"], h["status"]) for h in _hooks(receiver, 3)]
+    assert kinds == [("content.verdict", "held"), ("moderation.action", "removed"),
+                     ("moderation.reinstated", "published")]
+    history = platform_client.get("/v1/content/vid-3", headers=mona).json()["events"]
+    assert [e["kind"] for e in history][-4:] == ["content.appeal_filed", "content.decision", "content.appeal_decided",
+                                                  "content.reinstated"]
+
+
+def test_csam_queue_is_for_child_safety_specialists(
+        platform_client: TestClient, auth_header: Header, tmp_path: Path) -> None:
+    img = make_image(tmp_path / "x.jpg", seed=44, size=(640, 480))
+    _bank(platform_client, auth_header, "CSAM_KNOWN", _pdq(img), "csam", role=Role.CHILD_SAFETY)
+    result = _upload(platform_client, auth_header, img, "img-5")
+    assert (result["verdict"], result["status"]) == ("block", "blocked")
+    assert platform_client.post("/v1/queues/child_safety/claim",
+                                headers=auth_header(Role.MODERATOR)).status_code == 403
+    assert platform_client.post("/v1/queues/child_safety/claim",
+                                headers=auth_header(Role.CHILD_SAFETY)).status_code == 404  # blocked: nothing to do
+
+
+def test_notices_and_view_thresholds_open_cases_once(
+        platform_client: TestClient, auth_header: Header, tmp_path: Path) -> None:
+    img = make_image(tmp_path / "y.jpg", seed=45, size=(640, 480))
+    _upload(platform_client, auth_header, img, "vid-6")
+    p = auth_header(Role.PLATFORM)
+    r = platform_client.post("/v1/content/vid-6/metrics", json={"views": 150_000}, headers=p)
+    assert r.json()["thresholds_crossed"] == [10_000, 100_000]
+    assert platform_client.post("/v1/content/vid-6/metrics", json={"views": 160_000},
+                                headers=p).json()["thresholds_crossed"] == []
+    notice = platform_client.post("/v1/notices", json={"content_id": "vid-6", "category": "hate_speech",
+                                                       "explanation": "slur at 0:42", "notifier": "user-9",
+                                                       "trusted_flagger": True}, headers=p)
+    assert notice.status_code == 201
+    general = next(q for q in platform_client.get("/v1/queues", headers=auth_header(Role.MODERATOR)).json()["queues"]
+                   if q["name"] == "general")
+    assert general["open"] == 2  # one for the views (raised, not duplicated), one for the notice
+    assert platform_client.post("/v1/notices", json={"content_id": "nope", "category": "hate_speech",
+                                                     "explanation": "x", "notifier": "u"}, headers=p).status_code == 404
+
+
+@pytest.mark.parametrize(("form", "detail"), [
+    ({"content_id": ""}, "content_id is required"),
+    ({"account_country": "France"}, "account_country is not valid"),
+    ({"account_age": "old"}, "account_age must be a number"),
+    ({"account_age": "-3"}, "between 0 and 150"),
+    ({"content_type": "video"}, "content_type says video but the file is image"),
+    ({"content_type": "audio"}, "content_type one of image, video, text"),
+])
+def test_bad_intake_is_refused_and_records_nothing(
+        platform_client: TestClient, auth_header: Header, db: Database, tmp_path: Path, form: dict[str, str],
+        detail: str) -> None:
+    img = make_image(tmp_path / "z.jpg", seed=46, size=(320, 240))
+    data = {"content_id": "bad-1", "account_id": "a", "account_age": "20", "account_country": "FR",
+            "content_type": "image", **form}
+    with img.open("rb") as f:
+        r = platform_client.post("/v1/content", data=data, files={"media": ("z.jpg", f, "image/jpeg")},
+                                 headers=auth_header(Role.PLATFORM))
+    assert r.status_code == 422 and detail in r.json()["detail"]
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(ContentItem)) == 0
+        assert session.scalar(select(func.count()).select_from(ModerationEvent)) == 0
+
+
+def test_intake_needs_the_platform_role(platform_client: TestClient, auth_header: Header) -> None:
+    data = {"content_id": "t", "account_id": "a", "account_age": "20", "account_country": "FR",
+            "content_type": "text", "text": "hello"}
+    assert platform_client.post("/v1/content", data=data).status_code == 401
+    assert platform_client.post("/v1/content", data=data, headers=auth_header(Role.MODERATOR)).status_code == 403
+    ok = platform_client.post("/v1/content", data=data, headers=auth_header(Role.PLATFORM))
+    assert ok.status_code == 200 and ok.json()["status"] == "published"

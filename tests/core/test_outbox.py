@@ -309,6 +309,16 @@ def test_connection_refused_is_retried(db: Database, clock: FrozenClock, sender:
     assert "hunter2" not in row.last_error and len(row.last_error) <= outbox.MAX_ERROR_CHARS
 
 
+def test_without_a_secret_nothing_is_sent(db: Database, clock: FrozenClock, receiver: Receiver) -> None:
+    message_id = _enqueue(db, clock, receiver.url)
+    unsigned = WebhookSender(b"", clock=clock)
+    assert not unsigned.configured
+    assert outbox.deliver_due(db, unsigned, clock=clock).retrying == 1
+    assert receiver.requests == []
+    assert _row(db, message_id).last_error == "webhook secret not configured"
+    unsigned.close()
+
+
 def test_bad_url_is_dead(db: Database, clock: FrozenClock, sender: WebhookSender) -> None:
     message_id = _enqueue(db, clock, "ftp://example.invalid/x")
     assert outbox.deliver_due(db, sender, clock=clock).dead == 1

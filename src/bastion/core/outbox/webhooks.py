@@ -73,6 +73,7 @@ class WebhookSender:
     """POSTs each claim's payload as signed canonical JSON.
 
     Network errors, 5xx, 408, 425 and 429 are retryable; other 4xx are permanent; a bad URL is permanent.
+    Without a secret it sends nothing (a retryable failure), so an unconfigured install can still start.
     Errors it reports name the failure only: never the secret, the response body or the payload.
     Don't: follow redirects (a signed message must go where it was addressed), or log headers.
     """
@@ -85,10 +86,8 @@ class WebhookSender:
         *,
         clock: Clock | None = None,
     ) -> None:
-        if not secret:
-            raise ValueError("a webhook secret is required")
-        self._secret = secret
         self.timeout = timeout
+        self._secret = secret
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
         self._clock: Clock = clock or SystemClock()
@@ -96,7 +95,14 @@ class WebhookSender:
     def __repr__(self) -> str:
         return f"WebhookSender(timeout={self.timeout})"
 
+    @property
+    def configured(self) -> bool:
+        return bool(self._secret)
+
     def send(self, claim: Claim) -> SendResult:
+        if not self._secret:
+            # Never send unsigned. Retryable, so setting the secret within the retry window still delivers it.
+            return SendResult.retry("webhook secret not configured")
         body = canonical_body(claim.payload)
         timestamp = int(self._clock.now().timestamp())
         headers = {

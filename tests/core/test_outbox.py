@@ -9,8 +9,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,71 +19,10 @@ from bastion.core.db import Database
 from bastion.core.outbox import services as outbox
 from bastion.core.outbox.models import DeliveryState, OutboxMessage
 from bastion.core.outbox.webhooks import WebhookSender, canonical_body, sign, verify_signature
+from tests.factories.receiver import Receiver
 
 SECRET = b"s3cret-webhook-key"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-
-@dataclass
-class Request:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """Records every POST; answers the scripted statuses first, then 200. Error answers echo the body back."""
-
-    url: str = ""
-    requests: list[Request] = field(default_factory=list)
-    script: list[int] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer_next(self, n: int, status: int) -> None:
-        with self.lock:
-            self.script.extend([status] * n)
-
-    def take(self, request: Request) -> int:
-        with self.lock:
-            self.requests.append(request)
-            return self.script.pop(0) if self.script else 200
-
-    def keys(self) -> list[str]:
-        return [r.headers["Idempotency-Key"] for r in self.requests]
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    receiver: Receiver
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        status = self.server.receiver.take(Request(self.path, dict(self.headers.items()), body))
-        reply = b"" if status < 300 else b"rejected: " + body
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.receiver = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hooks/bastion")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server.receiver
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
 
 
 @pytest.fixture

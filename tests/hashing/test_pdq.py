@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,9 @@ from PIL import Image, ImageOps
 from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_file
 from threatexchange.signal_type.pdq.signal import PdqSignal as TxPdqSignal
 
-from bastion.hashing.interfaces import HashResult, InvalidSignalValue, MediaKind, UnsupportedMedia
+from bastion.hashing import pdq as pdq_module
+from bastion.hashing import services
+from bastion.hashing.interfaces import HashResult, InvalidSignalValue, MediaKind, UnsupportedMedia, VariantHasher
 from bastion.hashing.pdq import (
     MIN_MATCH_QUALITY,
     PdqSignal,
@@ -126,8 +129,30 @@ def test_every_common_mode_and_format_hashes(tmp_path: Path, fmt: str, mode: str
     img.save(path, format=fmt)
     result = pdq(path)
     assert len(result.value) == 64 and result.quality is not None
-    if mode not in ("I;16",):
-        assert dist(result.value, pdq(original).value) <= 31
+    assert dist(result.value, pdq(original).value) <= 31
+
+
+def _wide(grey: np.ndarray, mode: str) -> Image.Image:
+    """The 8-bit greyscale pixels as a 16-bit, 32-bit or float image using that mode's whole range."""
+    if mode == "I;16":
+        return Image.fromarray(grey.astype(np.uint16) * 257)  # 0..65535
+    if mode == "I":
+        return Image.fromarray(grey.astype(np.int32) * 257)
+    return Image.fromarray(grey.astype(np.float32) / 255)  # F: 0.0..1.0
+
+
+@pytest.mark.parametrize(("mode", "fmt"), [("I;16", "PNG"), ("I;16", "TIFF"), ("I", "TIFF"), ("F", "TIFF")])
+def test_wide_greyscale_images_match_their_8_bit_version(tmp_path: Path, mode: str, fmt: str) -> None:
+    """16-bit and float images are scaled to 8 bits, not clipped at 255 (which left a white, unmatchable hash)."""
+    grey = np.asarray(Image.fromarray(synth_array(12, (600, 450))).convert("L"))
+    eight = tmp_path / "eight.png"
+    Image.fromarray(grey).save(eight)
+    wide = tmp_path / f"wide.{fmt.lower()}"
+    _wide(grey, mode).save(wide, format=fmt)
+    assert Image.open(wide).mode == mode
+    result, reference = pdq(wide), pdq(eight)
+    assert result.quality is not None and result.quality >= MIN_MATCH_QUALITY
+    assert dist(result.value, reference.value) <= 31
 
 
 # ---- robustness --------------------------------------------------------------------------------------------
@@ -199,10 +224,13 @@ def test_tiny_images_get_the_zero_hash(tmp_path: Path) -> None:
     b"",
 ])
 def test_unreadable_files_are_unsupported_media(tmp_path: Path, content: bytes) -> None:
-    path = tmp_path / "bad.jpg"
+    path = tmp_path / "bastion-upload-x1y2" / "bad.jpg"
+    path.parent.mkdir()
     path.write_bytes(content)
-    with pytest.raises(UnsupportedMedia, match="not a readable image"):
+    with pytest.raises(UnsupportedMedia, match="not a readable image") as raised:
         PdqSignal.hash_file(path, IMAGE)
+    message = str(raised.value)  # shown to whoever uploaded the file: no server path in it
+    assert str(path.parent) not in message and str(tmp_path) not in message and "/" not in message
 
 
 def test_truncated_jpeg_is_unsupported_media(tmp_path: Path) -> None:
@@ -215,8 +243,9 @@ def test_truncated_jpeg_is_unsupported_media(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_unsupported_media(tmp_path: Path) -> None:
-    with pytest.raises(UnsupportedMedia, match="cannot read"):
+    with pytest.raises(UnsupportedMedia, match="cannot read") as raised:
         PdqSignal.hash_file(tmp_path / "nope.jpg", IMAGE)
+    assert str(tmp_path) not in str(raised.value)
 
 
 def test_decompression_bombs_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,6 +270,62 @@ def test_malformed_values_are_refused(value: str, message: str) -> None:
 def test_values_are_lowercased() -> None:
     value = PdqSignal.examples()[0]
     assert PdqSignal.validate(value.upper()) == value
+
+
+# ---- variants in one decode -----------------------------------------------------------------------------
+
+
+def test_hash_with_variants_decodes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = make_image(tmp_path / "a.jpg", seed=8, size=(640, 480))
+    expected = (PdqSignal.hash_file(path, IMAGE), PdqSignal.hash_variants(path, IMAGE))
+    decodes: list[Path] = []
+    real = pdq_module.hash_image
+
+    def counting(p: Path) -> pdq_module.PdqHash:
+        decodes.append(p)
+        return real(p)
+
+    monkeypatch.setattr(pdq_module, "hash_image", counting)
+    assert PdqSignal.hash_with_variants(path, IMAGE) == expected
+    assert decodes == [path]
+    result = services.hash_path(path, variants=True)
+    assert decodes == [path, path]
+    assert [s for s in result.signals if s.signal_type == "pdq"] == expected[0]
+    assert result.variants == expected[1]
+
+
+def test_a_file_rewritten_in_place_is_hashed_afresh(tmp_path: Path) -> None:
+    """No decode is cached across calls: same path, inode, size and mtime, new pixels, new hash."""
+    path = tmp_path / "same.bmp"
+    Image.fromarray(synth_array(1, (320, 240))).save(path)
+    before = os.stat(path)
+    first = pdq(path).value
+    with path.open("r+b") as f:  # the same inode
+        buf = io.BytesIO()
+        Image.fromarray(synth_array(2, (320, 240))).save(buf, format="BMP")
+        f.write(buf.getvalue())
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_size == before.st_size
+    second = pdq(path).value
+    assert second != first and second == hash_image_full_decode(path)[0]
+
+
+def test_variant_hashers_get_a_default_hash_with_variants(tmp_path: Path) -> None:
+    class Mirrors(VariantHasher):
+        @classmethod
+        def accepts(cls, kind: MediaKind) -> bool:
+            return True
+
+        @classmethod
+        def hash_file(cls, path: Path, kind: MediaKind) -> list[HashResult]:
+            return [HashResult("mirrors", "plain")]
+
+        @classmethod
+        def hash_variants(cls, path: Path, kind: MediaKind) -> list[HashResult]:
+            return [HashResult("mirrors", "flipped")]
+
+    assert Mirrors.hash_with_variants(tmp_path / "any", IMAGE) == (
+        [HashResult("mirrors", "plain")], [HashResult("mirrors", "flipped")])
 
 
 def test_accepts_images_only() -> None:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import string
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bastion.hashing.interfaces import InvalidSignalValue, MediaKind
+from bastion.hashing import services
+from bastion.hashing.interfaces import FileHasher, InvalidSignalValue, MediaKind
 from bastion.hashing.text import (
+    BAND_ROWS,
+    BANDS,
     EXACT_BAND_THRESHOLD,
-    MAX_TEXT_BYTES,
     TextIndex,
     TextSignal,
+    _decode_minhash,
+    _encode_minhash,
     normalise,
     signature,
 )
@@ -153,19 +159,49 @@ def test_malformed_values_are_refused(value: str, message: str) -> None:
         TextSignal.validate(value)
 
 
-def test_hash_text_and_hash_file_agree(tmp_path: Path) -> None:
-    (from_text,) = TextSignal.hash_text(MANIFESTO)
+@pytest.mark.parametrize("near", [
+    "uppercase hex",
+    "standard base64",
+    "standard base64, padded",
+    "too short",
+])
+def test_near_signatures_are_refused_or_canonicalised_never_hashed_as_text(near: str) -> None:
+    sig = signature(MANIFESTO)
+    standard = base64.b64encode(_decode_minhash(sig).astype("<u4").tobytes()).decode()
+    assert "+" in standard or "/" in standard  # else this MinHash would not test the alphabet
+    if near == "uppercase hex":
+        assert TextSignal.validate(sig[:64].upper() + sig[64:]) == sig
+        return
+    value = {
+        "standard base64": sig[:65] + standard.rstrip("="),
+        "standard base64, padded": sig[:65] + standard,
+        "too short": sig[:64].upper() + sig[64:-5],
+    }[near]
+    with pytest.raises(InvalidSignalValue, match="malformed text signature"):
+        TextSignal.validate(value)
+
+
+def test_text_files_are_hashed_once_by_every_text_hasher(tmp_path: Path) -> None:
+    """Text hashers are not file hashers: ``services`` reads a text file once and hands it to each of them."""
+    assert not issubclass(TextSignal, FileHasher)
+    text = MANIFESTO + "\nMore at https://example.com/letter?utm_source=x"
     path = tmp_path / "m.txt"
-    path.write_text(MANIFESTO, encoding="utf-8")
-    assert TextSignal.accepts(MediaKind.TEXT) and not TextSignal.accepts(MediaKind.IMAGE)
-    assert TextSignal.hash_file(path, MediaKind.TEXT) == [from_text]
+    path.write_text(text, encoding="utf-8")
+    result = services.hash_path(path)
+    assert result.kind is MediaKind.TEXT and not result.errors
+    by_type = {s.signal_type: s.value for s in result.signals}
+    assert [s.signal_type for s in result.signals] == ["md5", "sha256", "text", "url"]
+    assert by_type["text"] == TextSignal.hash_text(text)[0].value == signature(text)
+    assert by_type["url"] == "https://example.com/letter"
     assert TextSignal.hash_text("  ...  ") == []
 
 
 def test_oversized_files_are_not_hashed_as_text(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
-    path.write_bytes(b"word " * (MAX_TEXT_BYTES // 5 + 1))
-    assert TextSignal.hash_file(path, MediaKind.TEXT) == []
+    path.write_bytes(b"word " * (services.MAX_TEXT_BYTES // 5 + 1))
+    result = services.hash_path(path)
+    assert result.kind is MediaKind.TEXT
+    assert [s.signal_type for s in result.signals] == ["md5", "sha256"]
 
 
 # ---- index -------------------------------------------------------------------------------------------------
@@ -200,8 +236,26 @@ def test_index_returns_exactly_what_distance_says(threshold: int) -> None:
         assert {(h.key, h.distance) for h in index.query(query, threshold)} == expected
 
 
-def test_exact_band_threshold_is_the_pigeonhole_bound() -> None:
-    assert EXACT_BAND_THRESHOLD == 32 >= THRESHOLD
+def _mismatched(value: str, bands: range) -> str:
+    """Another text's value whose MinHash differs from ``value``'s in one minimum of each of ``bands``."""
+    minhash = _decode_minhash(value).copy()
+    minhash[[band * BAND_ROWS for band in bands]] ^= np.uint32(1)
+    return f"{hashlib.sha256(str(bands).encode()).hexdigest()}:{_encode_minhash(minhash)}"
+
+
+def test_worst_case_neighbours_are_found_on_both_sides_of_the_band_threshold() -> None:
+    """At EXACT_BAND_THRESHOLD a neighbour can have broken every band but one, and the bands still find it;
+    one mismatch more can break every band, and the index must then scan."""
+    query = signature(MANIFESTO)
+    one_band_left = _mismatched(query, range(BANDS - 1))
+    no_band_left = _mismatched(query, range(BANDS))
+    near = TextSignal.distance(query, one_band_left)
+    far = TextSignal.distance(query, no_band_left)
+    assert near <= EXACT_BAND_THRESHOLD < far <= TextSignal.max_threshold
+    index = TextIndex()
+    index.add_many([(1, one_band_left), (2, no_band_left), (3, signature(UNRELATED))])
+    assert [(h.key, h.distance) for h in index.query(query, near)] == [(1, near)]
+    assert [(h.key, h.distance) for h in index.query(query, far)] == [(1, near), (2, far)]
 
 
 def test_index_compacts_after_many_removals() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bastion.hashing import services
 from bastion.hashing.interfaces import HashResult, InvalidSignalValue
 from bastion.hashing.url import TRACKING_PARAMETERS, UrlSignal, canonical_url, find_urls
 
@@ -71,8 +74,28 @@ def test_invalid_urls_say_why(raw: str, reason: str) -> None:
         UrlSignal.validate(raw)
 
 
-def test_tracking_parameters_are_documented() -> None:
-    assert {"fbclid", "gclid", "mc_cid", "mc_eid", "igshid", "si", "ref_src"} <= TRACKING_PARAMETERS
+@pytest.mark.parametrize("name", sorted(TRACKING_PARAMETERS))
+def test_every_tracking_parameter_is_removed(name: str) -> None:
+    for spelling in (name, name.upper()):
+        assert canonical_url(f"https://example.com/p?{spelling}=1&keep=2") == "https://example.com/p?keep=2"
+    assert canonical_url(f"https://example.com/p?{name}=abc") == "https://example.com/p"
+
+
+@pytest.mark.parametrize("port", ["\u00b2", "\u0668\u0660", "\uff18\uff10", "\u0e58\u0e50", "0", "65536"])
+def test_ports_are_ascii_numbers_from_1_to_65535(port: str) -> None:
+    """``str.isdigit`` takes superscripts ("²": int() then fails) and other scripts' digits ("٨٠" is 80)."""
+    with pytest.raises(InvalidSignalValue, match="port"):
+        canonical_url(f"https://example.com:{port}/")
+
+
+def test_urls_with_unicode_digit_ports_are_skipped_in_text(tmp_path: Path) -> None:
+    text = "bad https://example.com:\u00b2/ and http://example.com:\u0668\u0660/x, good https://ok.example/"
+    assert find_urls(text) == ["https://ok.example/"]
+    assert [s.value for s in services.hash_text(text) if s.signal_type == "url"] == ["https://ok.example/"]
+    path = tmp_path / "post.txt"
+    path.write_text(text, encoding="utf-8")
+    signals = services.hash_path(path).signals
+    assert [s.value for s in signals if s.signal_type == "url"] == ["https://ok.example/"]
 
 
 def test_urls_are_found_in_text() -> None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bastion.hashing import video_pdq
 from bastion.hashing.interfaces import HashResult, IndexHit, InvalidSignalValue, MediaKind, UnsupportedMedia
-from bastion.hashing.pdq import PdqSignal
-from bastion.hashing.video_pdq import MAX_FRAMES, VideoPdqIndex, VideoPdqSignal, _upright
+from bastion.hashing.pdq import PdqHash, PdqSignal
+from bastion.hashing.video_pdq import MAX_FRAMES, VideoPdqIndex, VideoPdqSignal, _upright, hash_video
 from tests.factories.media import make_video, transcode, video_frames, write_video
 
 VIDEO = MediaKind.VIDEO
@@ -149,10 +153,13 @@ def test_display_rotation_turns_frames_upright() -> None:
 
 @pytest.mark.parametrize("content", [b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 4000, b"plain text\n", b""])
 def test_unreadable_files_are_unsupported_media(tmp_path: Path, content: bytes) -> None:
-    path = tmp_path / "bad.mp4"
+    path = tmp_path / "bastion-upload-x1y2" / "bad.mp4"
+    path.parent.mkdir()
     path.write_bytes(content)
-    with pytest.raises(UnsupportedMedia):
+    with pytest.raises(UnsupportedMedia, match="not a readable video") as raised:
         VideoPdqSignal.hash_file(path, VIDEO)
+    message = str(raised.value)  # shown to whoever uploaded the file: no server path in it
+    assert str(path.parent) not in message and str(tmp_path) not in message and "/" not in message
 
 
 def test_truncated_video_without_index_is_unsupported(videos: dict[str, Path], tmp_path: Path) -> None:
@@ -186,6 +193,29 @@ def test_files_without_video_are_unsupported(tmp_path: Path) -> None:
 def test_malformed_values_are_refused(value: str, message: str) -> None:
     with pytest.raises(InvalidSignalValue, match=message):
         VideoPdqSignal.validate(value)
+
+
+def test_stopping_at_max_frames_closes_the_decoder(videos: dict[str, Path],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[Iterator[PdqHash]] = []
+    real = video_pdq._sampled_frames
+
+    def tracked(path: Path) -> Iterator[PdqHash]:
+        frames = real(path)
+        started.append(frames)
+        return frames
+
+    monkeypatch.setattr(video_pdq, "_sampled_frames", tracked)
+    monkeypatch.setattr(video_pdq, "MAX_FRAMES", 2)
+    frames, _ = hash_video(videos["a"])
+    assert len(frames) == 2
+    (generator,) = started
+    assert generator.gi_frame is None  # type: ignore[attr-defined]  # closed: the container with it, not at GC
+
+
+def test_importing_the_signal_types_does_not_load_ffmpeg() -> None:
+    code = "import sys, bastion.hashing.registry; sys.exit('av' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_values_are_canonicalised() -> None:

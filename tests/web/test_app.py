@@ -5,6 +5,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from bastion.core.auth.roles import Role
+from bastion.core.config import Settings
 
 Header = Callable[[Role], dict[str, str]]
 
@@ -29,3 +30,33 @@ def test_openapi_lists_the_v1_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/hash", "/v1/match", "/v1/banks", "/v1/banks/{name}/entries",
             "/v1/banks/{name}/entries/{entry_id}", "/v1/banks/{name}/export"} <= set(paths)
+
+
+def test_hash_gives_a_text_file_its_text_and_url_signals(client: TestClient, auth_header: Header) -> None:
+    text = "Join us at https://Evil.example/meet?fbclid=1 this Saturday.\n"
+    r = client.post("/v1/hash", files={"file": ("post.txt", text.encode(), "text/plain")},
+                    headers=auth_header(Role.MODERATOR))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["kind"] == "text"
+    assert [s["signal_type"] for s in body["signals"]] == ["md5", "sha256", "text", "url"]
+    assert body["signals"][-1]["value"] == "https://evil.example/meet"
+
+
+def test_hash_survives_unicode_digits_in_a_port(client: TestClient, auth_header: Header) -> None:
+    text = "odd https://example.com:\u00b2/ and https://example.com:\u0668\u0660/ but https://ok.example/\n"
+    r = client.post("/v1/hash", files={"file": ("post.txt", text.encode(), "text/plain")},
+                    headers=auth_header(Role.MODERATOR))
+    assert r.status_code == 200, r.text
+    assert [s["value"] for s in r.json()["signals"] if s["signal_type"] == "url"] == ["https://ok.example/"]
+
+
+def test_unreadable_media_problems_do_not_reveal_server_paths(client: TestClient, auth_header: Header,
+                                                              settings: Settings) -> None:
+    for name, content in (("bad.jpg", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8),
+                          ("bad.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 4000)):
+        r = client.post("/v1/hash", files={"file": (name, content)}, headers=auth_header(Role.MODERATOR))
+        assert r.status_code == 415, r.text
+        detail = r.json()["detail"]
+        assert detail.startswith("the ") and "could not be decoded: not a readable" in detail
+        assert str(settings.spool_dir) not in detail and "bastion-upload-" not in detail and "/" not in detail

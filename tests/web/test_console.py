@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from bastion.core.auth import roles
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal, create_user
 from bastion.core.config import Settings
@@ -18,8 +21,8 @@ from bastion.core.db import Database
 from bastion.hashing.services import hash_path
 from bastion.matching import services
 from bastion.web.app import create_app
-from bastion.web.console import LOGIN_CSRF_COOKIE, LOGIN_FAILED, SECURITY_HEADERS, SESSION_COOKIE
-from tests.factories.media import make_image
+from bastion.web.console import FLASH_COOKIE, LOGIN_CSRF_COOKIE, LOGIN_FAILED, SECURITY_HEADERS, SESSION_COOKIE
+from tests.factories.media import make_image, make_video
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -47,7 +50,7 @@ def _logged_in(client: TestClient, db: Database, username: str, role: Role) -> s
     _user(db, username, role)
     r = _login(client, username)
     assert r.status_code == 303, r.text
-    return _csrf(client.get("/console/banks" if role != Role.PLATFORM else "/console/match").text)
+    return _csrf(client.get("/console/banks" if role in roles.READ_BANKS else "/console/match").text)
 
 
 def _pdq(path: Path) -> str:
@@ -101,6 +104,17 @@ def test_secure_cookies_when_configured(db: Database, settings: Settings) -> Non
         assert "Secure" in cookie
 
 
+def test_secure_cookies_over_https_even_when_not_configured(db: Database, settings: Settings) -> None:
+    app = create_app(replace(settings, secure_cookies=False), db=db, refresh=False)
+    with TestClient(app, base_url="https://testserver") as c:
+        form = c.get("/login")
+        assert all("Secure" in h for h in form.headers.get_list("set-cookie"))  # the login CSRF cookie
+        _user(db, "carla", Role.CURATOR)
+        r = _login(c, "carla")
+        cookies = r.headers.get_list("set-cookie")
+        assert cookies and all("Secure" in h for h in cookies)
+
+
 def test_failed_logins_say_the_same_whatever_was_wrong(client: TestClient, db: Database) -> None:
     _user(db, "carla", Role.CURATOR)
     wrong_password = _login(client, "carla", "not the password at all")
@@ -134,11 +148,25 @@ def test_logout_ends_the_session(client: TestClient, db: Database) -> None:
     assert client.get("/console/banks", follow_redirects=False).status_code == 303
 
 
-@pytest.mark.parametrize("path", ["/console/banks", "/console/banks/ANY", "/console/match"])
+@pytest.mark.parametrize("path", ["/", "/console/banks", "/console/banks/ANY", "/console/match"])
 def test_anonymous_visitors_are_sent_to_login(client: TestClient, path: str) -> None:
     r = client.get(path, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login"
-    assert client.get("/", follow_redirects=False).headers["location"] == "/console/banks"
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_the_root_sends_each_role_to_a_page_it_may_open(client: TestClient, db: Database, role: Role) -> None:
+    _user(db, "someone", role)
+    login = _login(client, "someone")
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == login.headers["location"]
+    home = client.get(r.headers["location"])
+    if role in roles.READ_BANKS | roles.MATCH:
+        assert home.status_code == 200
+    else:  # no console page for this role: the page says so
+        assert home.status_code == 403 and "may not open this page" in home.text
+    if role not in roles.READ_BANKS and role in roles.MATCH:
+        assert r.headers["location"] == "/console/match"
 
 
 def test_a_forged_cookie_is_no_session(client: TestClient) -> None:
@@ -245,6 +273,24 @@ def test_child_safety_sees_restricted_entries(client: TestClient, db: Database, 
     assert _pdq(known) not in page  # values are truncated
 
 
+def test_a_bank_page_counts_only_its_own_entries(client: TestClient, db: Database, admin: Principal,
+                                                 tmp_path: Path) -> None:
+    _bank(db, admin, "A_BANK", make_image(tmp_path / "a.jpg", seed=3))
+    services.create_bank(db, "B_BANK", actor=admin)
+    for seed in (4, 5):
+        services.add_entry(db, "B_BANK", services.NewEntry.parse("pdq", _pdq(make_image(
+            tmp_path / f"{seed}.jpg", seed=seed))), actor=admin)
+    with db.read() as session:
+        a, b = (services.get_bank(session, n) for n in ("A_BANK", "B_BANK"))
+        (only_b,) = services.list_banks(session, bank_id=b.id)
+        assert (only_b.bank.name, only_b.entries, only_b.by_signal_type) == ("B_BANK", 2, {"pdq": 2})
+        assert [s.bank.name for s in services.list_banks(session, bank_id=a.id)] == ["A_BANK"]
+        assert services.list_banks(session, bank_id=b.id + a.id + 1000) == []
+    _logged_in(client, db, "mo", Role.MODERATOR)
+    assert '<dd class="entries">2</dd>' in client.get("/console/banks/B_BANK").text
+    assert '<dd class="entries">1</dd>' in client.get("/console/banks/A_BANK").text
+
+
 def test_unknown_bank_is_a_404_page(client: TestClient, db: Database) -> None:
     _logged_in(client, db, "mo", Role.MODERATOR)
     r = client.get("/console/banks/NOPE")
@@ -294,6 +340,66 @@ def test_a_restricted_match_sends_no_image(client: TestClient, db: Database, adm
         assert "data:image" not in r.text and "<img" not in r.text and "data-reveal" not in r.text
 
 
+@pytest.mark.parametrize(("role", "sees_category"), [
+    (Role.MODERATOR, False), (Role.CURATOR, False), (Role.PLATFORM, False),
+    (Role.CHILD_SAFETY, True), (Role.ADMIN, True),
+])
+def test_a_restricted_match_shows_its_category_to_child_safety_roles_only(
+        client: TestClient, db: Database, admin: Principal, tmp_path: Path, role: Role, sees_category: bool) -> None:
+    known = make_image(tmp_path / "known.jpg", seed=11, size=(800, 600))
+    _bank(db, admin, "CSAM_KNOWN", known, restricted=True, category="csam_a1_secret")
+    _bank(db, admin, "TERRORIST_CONTENT", known, category="terror_open")
+    _refresh(client)
+    csrf = _logged_in(client, db, "someone", role)
+    r = _upload(client, csrf, "copy.jpg", _resized_copy(known, tmp_path).read_bytes())
+    assert r.status_code == 200 and "CSAM_KNOWN" in r.text and "2 matches" in r.text
+    assert "terror_open" in r.text  # unrestricted banks' categories for everyone who may match
+    assert ("csam_a1_secret" in r.text) is sees_category
+
+
+def test_a_text_upload_matches_the_urls_in_it(client: TestClient, db: Database, admin: Principal) -> None:
+    services.create_bank(db, "BAD_LINKS", actor=admin)
+    entry = services.add_entry(db, "BAD_LINKS", services.NewEntry.parse("url", "https://evil.example/join",
+                                                                         "recruitment"), actor=admin)
+    _refresh(client)
+    csrf = _logged_in(client, db, "mo", Role.MODERATOR)
+    text = "Come along: HTTPS://Evil.example/join?utm_source=chat#now and bring friends.\n"
+    r = _upload(client, csrf, "post.txt", text.encode())
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert "1 match" in html and "BAD_LINKS" in html and f'<td class="num">{entry.id}</td>' in html
+    assert "recruitment" in html and "The file is a text;" in html
+    signal_types = re.findall(r"<tr><td>([a-z0-9_]+)</td><td><code", html)
+    assert signal_types == ["md5", "sha256", "text", "url"]
+    assert "No preview for this text." in html and "<img" not in html
+
+
+def test_a_video_upload_matches_a_banked_video(client: TestClient, db: Database, admin: Principal,
+                                               tmp_path: Path) -> None:
+    video = make_video(tmp_path / "v.mp4", seed=1, seconds=4, size=(160, 120))
+    value = next(s.value for s in hash_path(video).signals if s.signal_type == "video_pdq")
+    services.create_bank(db, "VIDEOS", actor=admin)
+    services.add_entry(db, "VIDEOS", services.NewEntry.parse("video_pdq", value, "violent_video"), actor=admin)
+    _refresh(client)
+    csrf = _logged_in(client, db, "mo", Role.MODERATOR)
+    r = _upload(client, csrf, "clip.mp4", video.read_bytes())
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert "1 match" in html and "VIDEOS" in html and "violent_video" in html and "The file is a video;" in html
+    assert re.search(r"<td>video_pdq</td>\s*<td class=\"num distance\">0<", html)
+    assert "No preview for this video." in html and "<img" not in html
+
+
+def test_unreadable_uploads_do_not_reveal_the_spool_directory(client: TestClient, db: Database,
+                                                              settings: Settings) -> None:
+    csrf = _logged_in(client, db, "mo", Role.MODERATOR)
+    for name, content in (("bad.jpg", b"\xff\xd8\xff\xe0 a truncated jpeg" * 10),
+                          ("bad.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 4000)):
+        r = _upload(client, csrf, name, content)
+        assert r.status_code == 415 and "Unreadable media" in r.text
+        assert str(settings.spool_dir) not in r.text and "bastion-upload-" not in r.text
+
+
 @pytest.mark.parametrize(("content", "status", "message"), [
     (b"", 422, "Empty file"),
     (b"\x00\x01\x02 not media" * 10, 415, "Unsupported media type"),
@@ -341,6 +447,48 @@ def test_logging_in_again_ends_the_previous_session(client: TestClient, db: Data
     stale = TestClient(client.app)
     stale.cookies.set(SESSION_COOKIE, old)
     assert stale.get("/console/banks", follow_redirects=False).headers["location"] == "/login"
+
+
+# --- escaping and flash messages ----------------------------------------------------------------------------
+
+SCRIPT = '<script>alert("x")</script>'
+ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
+
+
+def _flash_cookie(data: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+def test_bank_descriptions_are_escaped(client: TestClient, db: Database, admin: Principal) -> None:
+    services.create_bank(db, "XSS_BANK", actor=admin, description=f"Known {SCRIPT} posts & <b>more</b>")
+    _logged_in(client, db, "mo", Role.MODERATOR)
+    for path in ("/console/banks", "/console/banks/XSS_BANK"):
+        html = client.get(path).text
+        assert ESCAPED in html and "&amp; &lt;b&gt;more&lt;/b&gt;" in html
+        assert "<script>alert" not in html and "<b>more" not in html
+
+
+def test_flash_text_is_escaped(client: TestClient, db: Database) -> None:
+    _logged_in(client, db, "mo", Role.MODERATOR)
+    client.cookies.set(FLASH_COOKIE, _flash_cookie({"kind": "error", "text": SCRIPT}), path="/console")
+    html = client.get("/console/banks").text
+    assert f'<div class="flash flash-error" role="alert">{ESCAPED}</div>' in html and "<script>alert" not in html
+
+
+@pytest.mark.parametrize("cookie", [
+    "not base64 at all!",
+    base64.urlsafe_b64encode(b"{not json").decode(),
+    _flash_cookie(["ok", "a list"]),
+    _flash_cookie({"kind": "info", "text": "an unknown kind"}),
+    _flash_cookie({"kind": '" onmouseover="alert(1)', "text": "a kind that would be an attribute"}),
+    _flash_cookie({"kind": "ok", "text": ["not", "a", "string"]}),
+    _flash_cookie({"kind": "ok"}),
+])
+def test_a_tampered_flash_cookie_is_ignored(client: TestClient, db: Database, cookie: str) -> None:
+    _logged_in(client, db, "mo", Role.MODERATOR)
+    client.cookies.set(FLASH_COOKIE, cookie, path="/console")
+    r = client.get("/console/banks")
+    assert r.status_code == 200 and 'class="flash' not in r.text and "onmouseover" not in r.text
 
 
 # --- headers ------------------------------------------------------------------------------------------------

@@ -75,12 +75,7 @@ class _HexDigestSignal(ExactSignal, FileHasher):
 
     @classmethod
     def validate(cls, value: str) -> str:
-        canonical = value.strip().lower()
-        if len(canonical) != cls.hex_length:
-            raise InvalidSignalValue(f"{cls.name} must be {cls.hex_length} hex digits, got {len(canonical)}")
-        if not set(canonical) <= _HEX:
-            raise InvalidSignalValue(f"{cls.name} must contain only hex digits 0-9a-f")
-        return canonical
+        return validate_hex(value, cls.hex_length, f"an {cls.name} hash")
 
     @classmethod
     def examples(cls) -> Sequence[str]:
@@ -93,6 +88,19 @@ class _HexDigestSignal(ExactSignal, FileHasher):
     @classmethod
     def hash_file(cls, path: Path, kind: MediaKind) -> list[HashResult]:
         return [HashResult(cls.name, digest_file(path, cls.algorithm))]
+
+
+def validate_hex(value: str, length: int, label: str) -> str:
+    """``value`` stripped and lowercased, when it is ``length`` hex digits; ``InvalidSignalValue`` otherwise.
+
+    ``label`` names the value in the message ("a pdq hash" -> "a pdq hash is 64 hex digits, got 3 characters").
+    """
+    canonical = value.strip().lower()
+    if len(canonical) != length:
+        raise InvalidSignalValue(f"{label} is {length} hex digits, got {len(canonical)} characters")
+    if not set(canonical) <= _HEX:
+        raise InvalidSignalValue(f"{label} contains only hex digits 0-9a-f")
+    return canonical
 
 
 def digest_file(path: Path, algorithm: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,23 @@ class InvalidSignalValue(ValueError):
 
 class UnsupportedMedia(ValueError):
     """Bytes that no hasher of this type can read (not an image, corrupt video, ...)."""
+
+
+# An absolute path inside a decoder's message, quoted or not: ``'/tmp/bastion-upload-x1y2'``.
+_PATH_IN_TEXT = re.compile(r"""(['"]?)(?<![\w.~-])(?:[A-Za-z]:)?[\\/][^\s'"]*\1""")
+
+
+def short_reason(exc: BaseException) -> str:
+    """What went wrong, in a few words a user may see: the first line of the error, without any file path.
+
+    Decoders (Pillow, FFmpeg) name the file they failed on, and that is a server's temporary path.
+    """
+    strerror = getattr(exc, "strerror", None)
+    text = strerror if isinstance(strerror, str) and strerror else str(exc)
+    text = (text.splitlines() or [""])[0]
+    text = _PATH_IN_TEXT.sub("", text)
+    text = " ".join(text.split()).strip(" :;,.")
+    return text[:160] or type(exc).__name__
 
 
 class MediaKind(enum.StrEnum):
@@ -152,7 +170,7 @@ class TextHasher(abc.ABC):
         """Hashes of the text; an empty list when it has nothing to hash (no URL in it, say)."""
 
 
-class VariantHasher(abc.ABC):
+class VariantHasher(FileHasher):
     """Mixin: the signal type can also hash flipped and rotated copies of a file, in one pass.
 
     Banks that opt in (``dihedral``) are matched against these variants too, which catches mirrored re-uploads.
@@ -162,3 +180,8 @@ class VariantHasher(abc.ABC):
     @abc.abstractmethod
     def hash_variants(cls, path: Path, kind: MediaKind) -> list[HashResult]:
         """Hashes of the transformed copies, the untransformed one excluded."""
+
+    @classmethod
+    def hash_with_variants(cls, path: Path, kind: MediaKind) -> tuple[list[HashResult], list[HashResult]]:
+        """``(hash_file, hash_variants)`` of one file; types that can, override it to read the file once."""
+        return cls.hash_file(path, kind), cls.hash_variants(path, kind)

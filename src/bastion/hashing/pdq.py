@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -43,15 +42,15 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from bastion.hashing.exact import validate_hex
 from bastion.hashing.interfaces import (
-    FileHasher,
     HashResult,
-    InvalidSignalValue,
     MediaKind,
     SignalIndex,
     SignalType,
     UnsupportedMedia,
     VariantHasher,
+    short_reason,
 )
 
 __all__ = [
@@ -63,6 +62,7 @@ __all__ = [
     "hash_image_full_decode",
     "hash_luma",
     "hash_rgb",
+    "meets_quality_floor",
 ]
 
 #: Meta's recommendation: hashes of quality below 50 (flat, featureless images) are not matched.
@@ -74,10 +74,11 @@ MIN_DECODED_SIDE: Final = 256
 #: Images smaller than this on a side get PDQ's all-zero hash with quality 0 (the reference does the same).
 MIN_HASHABLE_SIDE: Final = 5
 
-_HEX_DIGITS: Final = frozenset("0123456789abcdef")
 _GRID: Final = 64
 _LUMA: Final = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _ORIENTATION_TAG: Final = 0x0112
+# Greyscale modes wider than 8 bits: converting them to RGB clips every value at 255 (see ``_to_8bit``).
+_WIDE_MODES: Final = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 # EXIF orientation -> (transpose, flip rows, flip columns), applied as flips first, then the transpose.
 _ORIENTATIONS: Final[dict[int, tuple[bool, bool, bool]]] = {
     2: (False, False, True),
@@ -95,7 +96,7 @@ U8 = npt.NDArray[np.uint8]
 Bits = npt.NDArray[np.bool_]
 
 
-class PdqSignal(SignalType, FileHasher, VariantHasher):
+class PdqSignal(SignalType, VariantHasher):
     """PDQ photo hashes. Thresholds are Hamming distances out of 256 bits; past 63, near anything matches."""
 
     name = "pdq"
@@ -105,12 +106,7 @@ class PdqSignal(SignalType, FileHasher, VariantHasher):
 
     @classmethod
     def validate(cls, value: str) -> str:
-        canonical = value.strip().lower()
-        if len(canonical) != 64:
-            raise InvalidSignalValue(f"a pdq hash is 64 hex digits, got {len(canonical)} characters")
-        if not set(canonical) <= _HEX_DIGITS:
-            raise InvalidSignalValue("a pdq hash contains only hex digits 0-9a-f")
-        return canonical
+        return validate_hex(value, 64, "a pdq hash")
 
     @classmethod
     def distance(cls, a: str, b: str) -> int:
@@ -132,7 +128,7 @@ class PdqSignal(SignalType, FileHasher, VariantHasher):
 
     @classmethod
     def matchable(cls, result: HashResult) -> bool:
-        return result.quality is None or result.quality >= MIN_MATCH_QUALITY
+        return meets_quality_floor(result)
 
     @classmethod
     def accepts(cls, kind: MediaKind) -> bool:
@@ -140,13 +136,29 @@ class PdqSignal(SignalType, FileHasher, VariantHasher):
 
     @classmethod
     def hash_file(cls, path: Path, kind: MediaKind) -> list[HashResult]:
-        h = _hash_cached(path)
-        return [HashResult(cls.name, h.hex(), h.quality)]
+        return cls._results(hash_image(path))
 
     @classmethod
     def hash_variants(cls, path: Path, kind: MediaKind) -> list[HashResult]:
-        h = _hash_cached(path)
+        return cls._variant_results(hash_image(path))
+
+    @classmethod
+    def hash_with_variants(cls, path: Path, kind: MediaKind) -> tuple[list[HashResult], list[HashResult]]:
+        h = hash_image(path)  # one decode: every variant comes from the same DCT
+        return cls._results(h), cls._variant_results(h)
+
+    @classmethod
+    def _results(cls, h: PdqHash) -> list[HashResult]:
+        return [HashResult(cls.name, h.hex(), h.quality)]
+
+    @classmethod
+    def _variant_results(cls, h: PdqHash) -> list[HashResult]:
         return [HashResult(cls.name, value, h.quality) for value in h.variant_hexes()]
+
+
+def meets_quality_floor(result: HashResult) -> bool:
+    """Whether a PDQ-based hash is good enough to match on: quality unknown, or at least ``MIN_MATCH_QUALITY``."""
+    return result.quality is None or result.quality >= MIN_MATCH_QUALITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +186,7 @@ class PdqHash:
 
 def hash_image(path: Path) -> PdqHash:
     """PDQ of an image file by the fast path; ``UnsupportedMedia`` when it is not a readable image."""
-    with _reading_image(), Image.open(path) as img:
+    with _reading_image(path), Image.open(path) as img:
         full_size = img.size
         orientation = _orientation(img)
         luma, scale = _decode_luma(img)
@@ -190,7 +202,7 @@ def hash_image_full_decode(path: Path) -> tuple[str, int]:
     import pdqhash
     from PIL import ImageOps
 
-    with _reading_image(), Image.open(path) as img:
+    with _reading_image(path), Image.open(path) as img:
         oriented = ImageOps.exif_transpose(img) if _orientation(img) != 1 else img
         rgb = np.asarray(oriented if oriented.mode == "RGB" else oriented.convert("RGB"))
     vector, quality = pdqhash.compute(rgb)
@@ -198,34 +210,18 @@ def hash_image_full_decode(path: Path) -> tuple[str, int]:
 
 
 @contextmanager
-def _reading_image() -> Iterator[None]:
+def _reading_image(path: Path) -> Iterator[None]:
+    """Decoding errors as ``UnsupportedMedia``, worded for the user: no decoder text naming the (temporary) path."""
     try:
         yield
     except Image.DecompressionBombError as exc:
-        raise UnsupportedMedia(f"image refused as a possible decompression bomb: {exc}") from None
+        raise UnsupportedMedia(f"image refused as a possible decompression bomb: {short_reason(exc)}") from None
     except UnsupportedMedia:
         raise
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        raise UnsupportedMedia(f"cannot read {path.name}: {short_reason(exc)}") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error) as exc:
-        raise UnsupportedMedia(f"not a readable image: {exc}") from None
-
-
-_last: tuple[tuple[str, int, int, int], PdqHash] | None = None
-
-
-def _hash_cached(path: Path) -> PdqHash:
-    """``hash_file`` then ``hash_variants`` on the same file decode it once."""
-    global _last
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise UnsupportedMedia(f"cannot read {path.name}: {exc.strerror}") from None
-    stamp = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
-    last = _last
-    if last is not None and last[0] == stamp:
-        return last[1]
-    h = hash_image(path)
-    _last = (stamp, h)
-    return h
+        raise UnsupportedMedia(f"not a readable image: {short_reason(exc)}") from None
 
 
 def _orientation(img: Image.Image) -> int:
@@ -250,7 +246,12 @@ def _decode_luma(img: Image.Image) -> tuple[F32, int]:
         drafted = img.draft("RGB", (width // power, height // power))
         if drafted is not None:
             scale = round(width / drafted[1][2])
-    pixels = img if img.mode in ("L", "RGB") else img.convert("RGB")
+    if img.mode in ("L", "RGB"):
+        pixels = img
+    elif img.mode in _WIDE_MODES:
+        pixels = _to_8bit(img)
+    else:
+        pixels = img.convert("RGB")
     factor = min(pixels.size) // MIN_DECODED_SIDE
     if factor >= 2:
         pixels = pixels.reduce(factor)
@@ -258,6 +259,31 @@ def _decode_luma(img: Image.Image) -> tuple[F32, int]:
     if pixels.mode == "L":
         return np.asarray(pixels, dtype=np.float32), scale
     return np.asarray(pixels, dtype=np.float32) @ _LUMA, scale
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit or float greyscale image as 8-bit ``L``, keeping its contrast.
+
+    Values already within 0..255 are kept; 16-bit ranges (0..65535) lose their low byte (``>> 8``); floats in
+    0..1 are multiplied by 255; anything else is stretched over its own range. (Pillow's ``convert`` clips at
+    255, which turns a 16-bit photo white: quality 0, never matched.)
+    """
+    values = np.asarray(img)
+    if values.dtype.kind == "f":
+        values = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    scaled: npt.NDArray[np.float64]
+    if values.dtype.kind == "f" and lo >= 0.0 and hi <= 1.0:
+        scaled = values * 255.0
+    elif lo >= 0.0 and hi <= 255.0:
+        scaled = values.astype(np.float64)
+    elif lo >= 0.0 and hi <= 65535.0:
+        scaled = np.floor(values / 256.0)
+    elif hi > lo:
+        scaled = (values - lo) * (255.0 / (hi - lo))
+    else:
+        scaled = np.zeros(values.shape, dtype=np.float64)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -29,12 +29,13 @@ import numpy as np
 import numpy.typing as npt
 
 import bastion.hashing._mih as _mih
+from bastion.hashing.exact import validate_hex
 from bastion.hashing.interfaces import IndexHit, SignalIndex
+from bastion.hashing.pdq import MATCH_THRESHOLD
 
 __all__ = [
     "HASH_BYTES",
     "PdqIndex",
-    "bytes_to_hex",
     "choose_layout",
     "hex_to_array",
     "hex_to_bytes",
@@ -47,7 +48,7 @@ HEX_CHARS: Final = 2 * HASH_BYTES
 MAX_THRESHOLD: Final = 256
 MAX_KEY: Final = 2**63 - 1
 #: Threshold the chunk layout is tuned for (PDQ's usual match threshold); any 0..256 stays exact.
-DESIGN_THRESHOLD: Final = 31
+DESIGN_THRESHOLD: Final = MATCH_THRESHOLD
 #: Below this many rows a linear scan is as fast as it needs to be and holds no tables.
 LINEAR_BELOW: Final = 32_768
 
@@ -58,25 +59,12 @@ KeyArray = npt.NDArray[Any]  # uint32 when every key fits, else int64
 Source = tuple[Any, KeyArray, U8Array, int, Any]
 
 
+_PACK_CHUNK = 65_536
+
+
 def hex_to_bytes(value: str) -> bytes:
-    """32 bytes of a 64-hex-digit PDQ value; ``ValueError`` on anything else."""
-    if len(value) != HEX_CHARS:
-        raise ValueError(f"a PDQ hash is {HEX_CHARS} hex digits, got {len(value)} characters")
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise ValueError("a PDQ hash contains only hex digits 0-9a-f") from None
-    if len(raw) != HASH_BYTES:  # fromhex skips whitespace
-        raise ValueError("a PDQ hash contains only hex digits 0-9a-f")
-    return raw
-
-
-def bytes_to_hex(raw: bytes | bytearray | memoryview | U8Array) -> str:
-    """The lowercase hex form of 32 hash bytes."""
-    data = bytes(raw)
-    if len(data) != HASH_BYTES:
-        raise ValueError(f"a PDQ hash is {HASH_BYTES} bytes, got {len(data)}")
-    return data.hex()
+    """32 bytes of a 64-hex-digit PDQ value; ``ValueError`` (``InvalidSignalValue``) on anything else."""
+    return bytes.fromhex(validate_hex(value, HEX_CHARS, "a PDQ hash"))
 
 
 def hex_to_array(values: Sequence[str]) -> U8Array:
@@ -381,17 +369,28 @@ class PdqIndex(SignalIndex):
 
     def add_many(self, items: Iterable[tuple[int, str]]) -> None:
         """Bulk insert; large batches are built straight into a new segment, not through the delta."""
+        # Rows are packed into arrays chunk by chunk, so ten million entries never sit as Python strings.
+        key_chunks: list[npt.NDArray[np.int64]] = []
+        hash_chunks: list[npt.NDArray[np.uint8]] = []
         keys: list[int] = []
         values: list[str] = []
         for key, value in items:
             _check_key(key)
             keys.append(int(key))
             values.append(value)
-        if len(keys) >= self._limit():
+            if len(keys) >= _PACK_CHUNK:
+                key_chunks.append(np.array(keys, dtype=np.int64))
+                hash_chunks.append(hex_to_array(values))
+                keys, values = [], []
+        if key_chunks:
+            key_chunks.append(np.array(keys, dtype=np.int64))
+            hash_chunks.append(hex_to_array(values) if values else np.empty((0, HASH_BYTES), np.uint8))
+            self.add_arrays(np.concatenate(key_chunks), np.concatenate(hash_chunks))
+        elif len(keys) >= self._limit():
             self.add_arrays(np.array(keys, dtype=np.int64), hex_to_array(values))
-            return
-        for key, value in zip(keys, values, strict=True):
-            self.add(key, value)
+        else:
+            for key, value in zip(keys, values, strict=True):
+                self.add(key, value)
 
     def add_arrays(self, keys: npt.ArrayLike, hashes: npt.ArrayLike) -> None:
         """Bulk insert of ``keys`` (N ints) and ``hashes`` ((N, 32) uint8), merged synchronously into a new

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bastion.hashing import registry
-from bastion.hashing.interfaces import FileHasher, HashResult, MediaKind, UnsupportedMedia, VariantHasher
+from bastion.hashing.interfaces import HashResult, MediaKind, UnsupportedMedia, VariantHasher
 from bastion.hashing.media import sniff
 
 #: Text files larger than this are hashed exactly but not as text (a manifesto is far smaller).
@@ -42,30 +42,30 @@ def hash_path(path: Path, *, variants: bool = False) -> FileSignals:
         if not hasher.accepts(kind):
             continue
         try:
-            out.signals.extend(hasher.hash_file(path, kind))
             if variants and issubclass(hasher, VariantHasher):
-                out.variants.extend(hasher.hash_variants(path, kind))
+                signals, variant_signals = hasher.hash_with_variants(path, kind)
+                out.signals.extend(signals)
+                out.variants.extend(variant_signals)
+            else:
+                out.signals.extend(hasher.hash_file(path, kind))
         except UnsupportedMedia as exc:
             out.errors.append(str(exc))
     if kind is MediaKind.TEXT:
-        out.signals.extend(_text_only_signals(path))
+        out.signals.extend(_text_signals(path))
     return out
 
 
-def _text_only_signals(path: Path) -> list[HashResult]:
-    """Signals that only text hashers give (URLs found in a text file, say)."""
-    if path.stat().st_size > MAX_TEXT_BYTES:
+def _text_signals(path: Path) -> list[HashResult]:
+    """What every text hasher finds in a text file (its ``text`` signature, the URLs in it), read once."""
+    with path.open("rb") as f:
+        data = f.read(MAX_TEXT_BYTES + 1)
+    if len(data) > MAX_TEXT_BYTES:
         return []
-    text = path.read_text("utf-8", errors="replace")
-    results: list[HashResult] = []
-    for hasher in registry.text_hashers():
-        if issubclass(hasher, FileHasher) and hasher.accepts(MediaKind.TEXT):
-            continue  # it has hashed the file already
-        results.extend(hasher.hash_text(text))
-    return results
+    return hash_text(data.decode("utf-8", errors="replace"))
 
 
 def hash_text(text: str) -> list[HashResult]:
+    """Every text hasher's signals of a text (a post, a caption, a text file's contents)."""
     results: list[HashResult] = []
     for hasher in registry.text_hashers():
         results.extend(hasher.hash_text(text))

@@ -30,18 +30,15 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from bastion.hashing.interfaces import (
-    FileHasher,
     HashResult,
     IndexHit,
     InvalidSignalValue,
-    MediaKind,
     SignalIndex,
     SignalType,
     TextHasher,
@@ -51,7 +48,6 @@ __all__ = [
     "BANDS",
     "BAND_ROWS",
     "EXACT_BAND_THRESHOLD",
-    "MAX_TEXT_BYTES",
     "PERMUTATIONS",
     "SHINGLE",
     "TextIndex",
@@ -67,13 +63,13 @@ PERMUTATIONS: Final = 128
 #: LSH banding of the index (see ``TextIndex``).
 BAND_ROWS: Final = 3
 BANDS: Final = PERMUTATIONS // BAND_ROWS
-#: Files larger than this are not hashed as text (as ``services.MAX_TEXT_BYTES``: a manifesto is far smaller).
-MAX_TEXT_BYTES: Final = 5 * 1024 * 1024
 
 _SIG_BYTES: Final = 4 * PERMUTATIONS
 _B64_LEN: Final = (4 * _SIG_BYTES + 2) // 3
 _SIGNATURE: Final = re.compile(rf"[0-9a-f]{{64}}:[A-Za-z0-9_-]{{{_B64_LEN}}}")
-_LOOKS_LIKE_SIGNATURE: Final = re.compile(r"[0-9a-f]{64}:[A-Za-z0-9_=-]*")
+# What a signature, or a damaged or re-encoded copy of one (uppercase hex, standard base64), looks like: such a
+# value is refused with a reason rather than hashed as if it were a text.
+_LOOKS_LIKE_SIGNATURE: Final = re.compile(r"[0-9a-fA-F]{64}:\S*")
 _CHUNK: Final = 4096
 
 U32 = npt.NDArray[np.uint32]
@@ -95,8 +91,11 @@ _SEEDS: Final = _constants(1, PERMUTATIONS)
 _BAND_SALT: Final = _constants(2001, BANDS)
 
 
-class TextSignal(SignalType, TextHasher, FileHasher):
-    """Normalised-text SHA-256 + MinHash. ``validate`` also takes raw text and returns its signature."""
+class TextSignal(SignalType, TextHasher):
+    """Normalised-text SHA-256 + MinHash. ``validate`` also takes raw text and returns its signature.
+
+    Text files reach it through ``hashing.services``, which reads a file once for every text hasher.
+    """
 
     name = "text"
     default_threshold = 30
@@ -106,13 +105,16 @@ class TextSignal(SignalType, TextHasher, FileHasher):
     @classmethod
     def validate(cls, value: str) -> str:
         stripped = value.strip()
-        if _SIGNATURE.fullmatch(stripped):  # re-encoded: base64 has spare bits in its last character
-            return f"{stripped[:64]}:{_encode_minhash(_decode_minhash(stripped))}"
-        if _LOOKS_LIKE_SIGNATURE.fullmatch(stripped):
+        if not _LOOKS_LIKE_SIGNATURE.fullmatch(stripped):
+            return signature(value)
+        candidate = stripped[:64].lower() + stripped[64:]
+        if not _SIGNATURE.fullmatch(candidate):
             raise InvalidSignalValue(
-                f"malformed text signature: expected 64 hex digits, ':' and {_B64_LEN} base64url characters"
+                f"malformed text signature: expected 64 hex digits, ':' and {_B64_LEN} base64url characters "
+                "(A-Z a-z 0-9 - _, no padding)"
             )
-        return signature(value)
+        # Re-encoded: base64 has spare bits in its last character.
+        return f"{candidate[:64]}:{_encode_minhash(_decode_minhash(candidate))}"
 
     @classmethod
     def distance(cls, a: str, b: str) -> int:
@@ -131,21 +133,10 @@ class TextSignal(SignalType, TextHasher, FileHasher):
 
     @classmethod
     def hash_text(cls, text: str) -> list[HashResult]:
-        if not normalise(text):
+        norm = normalise(text)
+        if not norm:
             return []
-        return [HashResult(cls.name, signature(text))]
-
-    @classmethod
-    def accepts(cls, kind: MediaKind) -> bool:
-        return kind is MediaKind.TEXT
-
-    @classmethod
-    def hash_file(cls, path: Path, kind: MediaKind) -> list[HashResult]:
-        with path.open("rb") as f:
-            data = f.read(MAX_TEXT_BYTES + 1)
-        if len(data) > MAX_TEXT_BYTES:
-            return []
-        return cls.hash_text(data.decode("utf-8", errors="replace"))
+        return [HashResult(cls.name, _signature_of(norm))]
 
 
 @functools.cache
@@ -183,6 +174,11 @@ def signature(text: str) -> str:
     norm = normalise(text)
     if not norm:
         raise InvalidSignalValue("a text has at least one letter or digit")
+    return _signature_of(norm)
+
+
+def _signature_of(norm: str) -> str:
+    """The value of an already normalised, non-empty text."""
     digest = hashlib.sha256(norm.encode("utf-8")).hexdigest()
     return f"{digest}:{_encode_minhash(_minhash(norm))}"
 
@@ -221,8 +217,16 @@ def _decode_minhash(value: str) -> U32:
     return np.frombuffer(raw, dtype="<u4").astype(np.uint32)
 
 
-def _distance(mismatches: int) -> int:
-    """``round(100 * (1 - J))``, halves up, in integers."""
+@overload
+def _distance(mismatches: int) -> int: ...
+
+
+@overload
+def _distance(mismatches: npt.NDArray[np.integer]) -> npt.NDArray[np.integer]: ...
+
+
+def _distance(mismatches: int | npt.NDArray[np.integer]) -> int | npt.NDArray[np.integer]:
+    """``round(100 * (1 - J))``, halves up, in integers (of one pair, or element-wise of an array)."""
     return (100 * mismatches + PERMUTATIONS // 2) // PERMUTATIONS
 
 
@@ -372,7 +376,7 @@ class TextIndex(SignalIndex):
         if not len(rows):
             return []
         mismatches = PERMUTATIONS - np.count_nonzero(self._sigs[rows] == q.minhash, axis=1)
-        distances = np.maximum(1, (100 * mismatches + PERMUTATIONS // 2) // PERMUTATIONS)
+        distances = np.maximum(1, _distance(mismatches))
         distances[np.all(self._shas[rows] == q.sha, axis=1)] = 0
         keep = distances <= threshold
         keys = self._keys[rows][keep]

@@ -157,7 +157,8 @@ def _authority(netloc: str) -> tuple[str, str]:
 def _port(port: str) -> str:
     if not port:
         return ""
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    # ASCII only: str.isdigit() also takes "²" (which int() refuses) and "٨٠" (which int() reads as 80).
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise InvalidSignalValue(f"the port {port!r} is not a number from 1 to 65535")
     return str(int(port))
 

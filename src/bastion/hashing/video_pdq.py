@@ -23,11 +23,11 @@ video (a clip cut from a banked film matches it; a film containing a banked clip
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
+from contextlib import closing
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
-import av
 import numpy as np
 import numpy.typing as npt
 
@@ -40,8 +40,20 @@ from bastion.hashing.interfaces import (
     SignalIndex,
     SignalType,
     UnsupportedMedia,
+    short_reason,
 )
-from bastion.hashing.pdq import MATCH_THRESHOLD, MIN_MATCH_QUALITY, PdqHash, PdqSignal, hash_rgb
+from bastion.hashing.pdq import (
+    MATCH_THRESHOLD,
+    MIN_MATCH_QUALITY,
+    U8,
+    PdqHash,
+    PdqSignal,
+    hash_rgb,
+    meets_quality_floor,
+)
+
+if TYPE_CHECKING:
+    import av  # imported where videos are decoded: loading FFmpeg costs start-up time
 
 __all__ = [
     "DUPLICATE_FRAME_DISTANCE",
@@ -68,9 +80,6 @@ _LOWRES_DECODERS: Final = frozenset(
     {"mjpeg", "mpeg1video", "mpeg2video", "mpeg4", "h263", "h263p", "msmpeg4v1", "msmpeg4v2", "msmpeg4v3",
      "wmv1", "wmv2", "flv", "dvvideo"}
 )
-_HEX_LEN: Final = 64
-
-U8 = npt.NDArray[np.uint8]
 
 
 class VideoPdqSignal(SignalType, FileHasher):
@@ -115,7 +124,7 @@ class VideoPdqSignal(SignalType, FileHasher):
 
     @classmethod
     def matchable(cls, result: HashResult) -> bool:
-        return result.quality is None or result.quality >= MIN_MATCH_QUALITY
+        return meets_quality_floor(result)
 
     @classmethod
     def accepts(cls, kind: MediaKind) -> bool:
@@ -138,21 +147,22 @@ def hash_video(path: Path) -> tuple[list[str], int]:
     seen: set[str] = set()
     fallback: tuple[str, int] | None = None
     last: int | None = None
-    for frame in _sampled_frames(path):
-        value, quality = frame.hex(), frame.quality
-        if quality < MIN_MATCH_QUALITY:
-            if fallback is None or quality > fallback[1]:
-                fallback = (value, quality)
-            continue
-        bits = int(value, 16)
-        if value in seen or (last is not None and (bits ^ last).bit_count() <= DUPLICATE_FRAME_DISTANCE):
-            continue
-        kept.append(value)
-        qualities.append(quality)
-        seen.add(value)
-        last = bits
-        if len(kept) == MAX_FRAMES:
-            break
+    with closing(_sampled_frames(path)) as frames:  # stopping early closes the container now, not at GC
+        for frame in frames:
+            value, quality = frame.hex(), frame.quality
+            if quality < MIN_MATCH_QUALITY:
+                if fallback is None or quality > fallback[1]:
+                    fallback = (value, quality)
+                continue
+            bits = int(value, 16)
+            if value in seen or (last is not None and (bits ^ last).bit_count() <= DUPLICATE_FRAME_DISTANCE):
+                continue
+            kept.append(value)
+            qualities.append(quality)
+            seen.add(value)
+            last = bits
+            if len(kept) == MAX_FRAMES:
+                break
     if kept:
         return kept, min(qualities)
     if fallback is not None:
@@ -160,12 +170,14 @@ def hash_video(path: Path) -> tuple[list[str], int]:
     raise UnsupportedMedia("the video has no decodable frame")
 
 
-def _sampled_frames(path: Path) -> Iterator[PdqHash]:
+def _sampled_frames(path: Path) -> Generator[PdqHash, None, None]:
     """PDQ of the first frame at or after each whole second, decoding sequentially (no seeks)."""
+    import av
+
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise UnsupportedMedia(f"not a readable video: {exc}") from None
+        raise UnsupportedMedia(f"not a readable video: {short_reason(exc)}") from None
     produced = False
     with container:
         if not container.streams.video:
@@ -188,7 +200,7 @@ def _sampled_frames(path: Path) -> Iterator[PdqHash]:
                 yield hash_rgb(_upright(_small_rgb(frame), frame.rotation))
         except (av.FFmpegError, ValueError) as exc:
             if not produced:  # a truncated upload still hashes the seconds it has
-                raise UnsupportedMedia(f"not a readable video: {exc}") from None
+                raise UnsupportedMedia(f"not a readable video: {short_reason(exc)}") from None
 
 
 def _decode_small(stream: av.VideoStream) -> None:
@@ -222,8 +234,9 @@ def _upright(pixels: U8, rotation: int) -> U8:
 
 def _frames_array(value: str) -> U8:
     """``(frames, 32)`` uint8 hash bytes of a validated value."""
-    raw = bytes.fromhex(value.replace(",", ""))
-    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32)
+    from bastion.hashing.pdq_index import hex_to_array  # compiled kernel: imported on first use
+
+    return hex_to_array(value.split(","))
 
 
 def _min_distances(query: U8, banked: U8) -> npt.NDArray[np.int64]:
@@ -266,11 +279,7 @@ class VideoPdqIndex(SignalIndex):
         self._frame_counts: dict[int, int] = {}
 
     def add(self, key: int, value: str) -> None:
-        self.remove(key)
-        frames = value.split(",")
-        base = key * FRAME_KEY_STRIDE
-        self._frames.add_many((base + n, frame) for n, frame in enumerate(frames))
-        self._frame_counts[key] = len(frames)
+        self.add_many([(key, value)])
 
     def add_many(self, items: Iterable[tuple[int, str]]) -> None:
         """All frames in one bulk insert (the PDQ index builds a segment directly from a large batch)."""

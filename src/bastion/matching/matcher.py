@@ -115,13 +115,12 @@ class Matcher:
             self._load_banks(session)
             loaded = 0
             for signal_type, index in self.indexes.items():
-                rows = self._stream(session, BankEntry.signal_type == signal_type)
-                for batch in _batched(rows, _LOAD_BATCH):
-                    with self._lock:
-                        index.add_many(batch)
-                    loaded += len(batch)
-                    if progress:
-                        progress(len(batch))
+                # One stream per index: an index that builds in bulk (PDQ) builds once, not once per batch.
+                rows = _counted(self._stream(session, BankEntry.signal_type == signal_type), progress)
+                with self._lock:
+                    before = len(index)
+                    index.add_many(rows)
+                    loaded += len(index) - before
         with self._lock:
             self.freshness.applied_change_id = max(self.freshness.applied_change_id, version)
             self.freshness.loaded = True
@@ -191,9 +190,8 @@ class Matcher:
                     BankEntry.signal_type == signal_type,
                     BankEntry.id.between(change.entry_id, change.last_entry_id),
                 )
-                for batch in _batched(rows, _LOAD_BATCH):
-                    with self._lock:
-                        index.add_many(batch)
+                with self._lock:
+                    index.add_many(rows)
 
     def start(self, interval: float) -> None:
         """Refresh in a daemon thread until ``stop``; errors are kept for /status, never fatal."""
@@ -279,13 +277,15 @@ class Matcher:
             return {name: index.nbytes() for name, index in self.indexes.items()}
 
 
-def _batched(rows: Iterable[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
-    batch: list[tuple[int, str]] = []
+def _counted(rows: Iterable[tuple[int, str]], progress: Callable[[int], None] | None
+             ) -> Iterator[tuple[int, str]]:
+    """Pass rows through, reporting progress every ``_LOAD_BATCH`` rows."""
+    n = 0
     for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        yield row
+        n += 1
+        if progress and n % _LOAD_BATCH == 0:
+            progress(_LOAD_BATCH)
+    if progress and n % _LOAD_BATCH:
+        progress(n % _LOAD_BATCH)
 

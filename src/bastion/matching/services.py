@@ -155,16 +155,21 @@ class BankSummary:
     by_signal_type: dict[str, int]
 
 
-def list_banks(session: Session) -> list[BankSummary]:
+def list_banks(session: Session, bank_id: int | None = None) -> list[BankSummary]:
+    """Every bank with its enabled entries counted by signal type; only the bank ``bank_id`` when given."""
     counts: dict[int, dict[str, int]] = {}
-    rows = session.execute(
+    count_query = (
         select(BankEntry.bank_id, BankEntry.signal_type, func.count())
         .where(BankEntry.enabled.is_(True))
         .group_by(BankEntry.bank_id, BankEntry.signal_type)
     )
-    for bank_id, signal_type, n in rows:
-        counts.setdefault(bank_id, {})[signal_type] = n
-    banks = session.scalars(select(Bank).order_by(Bank.name))
+    bank_query = select(Bank).order_by(Bank.name)
+    if bank_id is not None:
+        count_query = count_query.where(BankEntry.bank_id == bank_id)
+        bank_query = bank_query.where(Bank.id == bank_id)
+    for entry_bank_id, signal_type, n in session.execute(count_query):
+        counts.setdefault(entry_bank_id, {})[signal_type] = n
+    banks = session.scalars(bank_query)
     return [BankSummary(b, sum(counts.get(b.id, {}).values()), counts.get(b.id, {})) for b in banks]
 
 

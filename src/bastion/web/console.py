@@ -20,11 +20,10 @@ import secrets
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import jinja2
 from fastapi import APIRouter, Depends, Form, Request, Response
-from fastapi import UploadFile as FastApiUpload
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -93,20 +92,19 @@ class _LoginRequired(Exception):
     """No valid session: answered with a redirect to the login page."""
 
 
-class _Denied(Exception):
-    """Answered with the 403 page."""
+class _PageError(Exception):
+    """Answered with the error page: ``status`` and ``title`` (403 Forbidden, 404 Not found) and a message."""
 
-    def __init__(self, message: str, user: SessionUser | None = None) -> None:
+    def __init__(self, status: int, title: str, message: str, user: SessionUser | None = None) -> None:
         super().__init__(message)
+        self.status = status
+        self.title = title
         self.message = message
         self.user = user
 
 
-class _NotFound(Exception):
-    def __init__(self, message: str, user: SessionUser) -> None:
-        super().__init__(message)
-        self.message = message
-        self.user = user
+def _denied(message: str, user: SessionUser | None = None) -> _PageError:
+    return _PageError(403, "Forbidden", message, user)
 
 
 class _ConsoleRoute(APIRoute):
@@ -120,12 +118,9 @@ class _ConsoleRoute(APIRoute):
                 response = await handler(request)
             except _LoginRequired:
                 response = RedirectResponse("/login", status_code=303)
-            except _Denied as exc:
-                response = _page(request, "error.html", exc.user, status_code=403,
-                                 title="Forbidden", message=exc.message)
-            except _NotFound as exc:
-                response = _page(request, "error.html", exc.user, status_code=404,
-                                 title="Not found", message=exc.message)
+            except _PageError as exc:
+                response = _page(request, "error.html", exc.user, status_code=exc.status,
+                                 title=exc.title, message=exc.message)
             response.headers.update(SECURITY_HEADERS)
             return response
 
@@ -155,7 +150,7 @@ def _role(allowed: Iterable[Role]) -> Callable[[Request], SessionUser]:
         if user is None:
             raise _LoginRequired
         if user.principal.role not in allowed:
-            raise _Denied(f"Your role ({_role_label(user.principal.role)}) may not open this page.", user)
+            raise _denied(f"Your role ({_role_label(user.principal.role)}) may not open this page.", user)
         return user
 
     return dependency
@@ -163,7 +158,7 @@ def _role(allowed: Iterable[Role]) -> Callable[[Request], SessionUser]:
 
 def _check_csrf(user: SessionUser, presented: str) -> None:
     if not presented or not hmac.compare_digest(presented.encode(), user.csrf_token.encode()):
-        raise _Denied("The form was stale or did not come from this console. Reload the page and try again.",
+        raise _denied("The form was stale or did not come from this console. Reload the page and try again.",
                       user)
 
 
@@ -173,23 +168,27 @@ MatchUser = Annotated[SessionUser, Depends(_role(roles.MATCH))]
 CsrfField = Annotated[str, Form()]
 
 
-def _set_cookie(response: Response, ctx: AppContext, key: str, value: str, *, path: str = "/",
+def _secure(request: Request) -> bool:
+    """Cookies are ``Secure`` when configured so (TLS ends at a proxy) or when this request came over HTTPS."""
+    return context(request).settings.secure_cookies or request.url.scheme == "https"
+
+
+def _set_cookie(response: Response, request: Request, key: str, value: str, *, path: str = "/",
                 max_age: int | None = None) -> None:
     response.set_cookie(key, value, max_age=max_age, path=path, httponly=True, samesite="strict",
-                        secure=ctx.settings.secure_cookies)
+                        secure=_secure(request))
 
 
-def _delete_cookie(response: Response, ctx: AppContext, key: str, *, path: str = "/") -> None:
-    response.delete_cookie(key, path=path, httponly=True, samesite="strict",
-                           secure=ctx.settings.secure_cookies)
+def _delete_cookie(response: Response, request: Request, key: str, *, path: str = "/") -> None:
+    response.delete_cookie(key, path=path, httponly=True, samesite="strict", secure=_secure(request))
 
 
 # --- flash messages (one message carried across a redirect in a short-lived cookie) -------------------------
 
 
-def _flash(response: Response, ctx: AppContext, kind: str, text: str) -> None:
+def _flash(response: Response, request: Request, kind: str, text: str) -> None:
     payload = base64.urlsafe_b64encode(json.dumps({"kind": kind, "text": text[:500]}).encode()).decode()
-    _set_cookie(response, ctx, FLASH_COOKIE, payload, path="/console", max_age=60)
+    _set_cookie(response, request, FLASH_COOKIE, payload, path="/console", max_age=60)
 
 
 def _take_flash(request: Request) -> dict[str, str] | None:
@@ -232,7 +231,7 @@ def _page(request: Request, template: str, user: SessionUser | None, *, status_c
         **values,
     }, status_code=status_code)
     if flash is not None:
-        _delete_cookie(response, context(request), FLASH_COOKIE, path="/console")
+        _delete_cookie(response, request, FLASH_COOKIE, path="/console")
     return response
 
 
@@ -247,7 +246,8 @@ def _home(role: Role) -> str:
 
 @router.get("/")
 def root(request: Request) -> RedirectResponse:
-    return RedirectResponse("/console/banks", status_code=303)
+    user = _session(request)
+    return RedirectResponse("/login" if user is None else _home(user.principal.role), status_code=303)
 
 
 @router.get("/login")
@@ -262,7 +262,7 @@ def _login_page(request: Request, *, error: str = "", username: str = "", status
     token = secrets.token_urlsafe(32)
     response = _page(request, "login.html", None, status_code=status_code, csrf_token=token, error=error,
                      username=username)
-    _set_cookie(response, context(request), LOGIN_CSRF_COOKIE, token, path="/login", max_age=3600)
+    _set_cookie(response, request, LOGIN_CSRF_COOKIE, token, path="/login", max_age=3600)
     return response
 
 
@@ -272,7 +272,7 @@ def login(request: Request, csrf_token: CsrfField = "", username: Annotated[str,
     ctx = context(request)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not csrf_token or not hmac.compare_digest(expected.encode(), csrf_token.encode()):
-        raise _Denied("The login form was stale or did not come from this console. "
+        raise _denied("The login form was stale or did not come from this console. "
                       "Reload the page and try again.")
     user = check_password(ctx.db, username, password) if username and password else None
     if user is None:
@@ -282,8 +282,8 @@ def login(request: Request, csrf_token: CsrfField = "", username: Annotated[str,
         close_session(ctx.db, previous)
     new = open_session(ctx.db, user, ctx.settings.session_ttl_seconds, ctx.clock)
     response = RedirectResponse(_home(Role(user.role)), status_code=303)
-    _set_cookie(response, ctx, SESSION_COOKIE, new.cookie)
-    _delete_cookie(response, ctx, LOGIN_CSRF_COOKIE, path="/login")
+    _set_cookie(response, request, SESSION_COOKIE, new.cookie)
+    _delete_cookie(response, request, LOGIN_CSRF_COOKIE, path="/login")
     return response
 
 
@@ -296,7 +296,7 @@ def logout(request: Request, csrf_token: CsrfField = "") -> Response:
     _check_csrf(user, csrf_token)
     close_session(ctx.db, request.cookies[SESSION_COOKIE])
     response = RedirectResponse("/login", status_code=303)
-    _delete_cookie(response, ctx, SESSION_COOKIE)
+    _delete_cookie(response, request, SESSION_COOKIE)
     return response
 
 
@@ -329,8 +329,8 @@ def bank_page(request: Request, name: str, user: Viewer) -> Response:
         try:
             bank = services.get_bank(session, name)
         except BankError:
-            raise _NotFound(f"There is no bank named {name}.", user) from None
-        summary = next(s for s in services.list_banks(session) if s.bank.id == bank.id)
+            raise _PageError(404, "Not found", f"There is no bank named {name}.", user) from None
+        (summary,) = services.list_banks(session, bank_id=bank.id)
         row = _bank_row(summary, user.principal)
         entries: list[dict[str, Any]] = []
         if row["can_see"]:  # a restricted bank's entries only for child-safety roles
@@ -359,15 +359,15 @@ def set_bank_enabled(request: Request, name: str, user: Curator, csrf_token: Csr
     to_bank = back == "bank" and services.BANK_NAME.match(name) is not None
     response = RedirectResponse(f"/console/banks/{name}" if to_bank else "/console/banks", status_code=303)
     if enabled not in ("true", "false"):
-        _flash(response, ctx, "error", "Choose whether to enable or disable the bank.")
+        _flash(response, request, "error", "Choose whether to enable or disable the bank.")
         return response
     try:
         services.update_bank(ctx.db, name, actor=user.principal, enabled=enabled == "true", clock=ctx.clock)
     except BankError as exc:
-        _flash(response, ctx, "error", str(exc))
+        _flash(response, request, "error", str(exc))
         return response
     matcher(request).refresh()  # live in this process at once; other processes within a refresh interval
-    _flash(response, ctx, "ok", f"Bank {name} {'enabled' if enabled == 'true' else 'disabled'}.")
+    _flash(response, request, "ok", f"Bank {name} {'enabled' if enabled == 'true' else 'disabled'}.")
     return response
 
 
@@ -409,10 +409,8 @@ async def match_upload(request: Request, user: MatchUser) -> Response:
     if not isinstance(upload, UploadFile) or not upload.filename:
         return _match_page(request, user, status_code=422,
                            error={"title": "No file", "detail": "Choose a file to match."})
-    # request.form() yields Starlette's UploadFile; FastAPI's subclass only adds pydantic hooks.
-    file = cast(FastApiUpload, upload)
     try:
-        async with spooled(file, ctx.settings.max_upload_bytes, ctx.settings.spool_dir) as path:
+        async with spooled(upload, ctx.settings.max_upload_bytes, ctx.settings.spool_dir) as path:
             signals = checked(await run_in_threadpool(hash_path, path, variants=m.wants_variants()))
             found = await run_in_threadpool(m.match, queries_for(signals), None)
             if any(match.restricted for match in found):
@@ -430,7 +428,7 @@ async def match_upload(request: Request, user: MatchUser) -> Response:
             {"signal_type": s.signal_type, "value": _truncate(s.value, VALUE_CHARS), "quality": s.quality}
             for s in signals.signals
         ],
-        "matches": [_match_row(match) for match in found],
+        "matches": [_match_row(match, user.principal) for match in found],
         "restricted": preview.withheld,
         "preview": preview,
     }
@@ -444,10 +442,11 @@ def _problem_detail(exc: Problem, ctx: AppContext) -> str:
     return detail if detail.endswith(".") else detail + "."
 
 
-def _match_row(match: Match) -> dict[str, Any]:
-    return {"bank": match.bank, "entry_id": match.entry_id, "signal_type": match.signal_type,
-            "category": match.category, "distance": match.distance, "variant": match.variant,
-            "restricted": match.restricted}
+def _match_row(match: Match, principal: Principal) -> dict[str, Any]:
+    row = {**match.to_json(), "restricted": match.restricted}
+    if match.restricted and principal.role not in roles.CHILD_SAFETY_ROLES:
+        row["category"] = ""  # as on the bank page: a restricted bank's categories are for child safety only
+    return row
 
 
 def _thumbnail(path: Path) -> _Preview:

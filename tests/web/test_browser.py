@@ -6,15 +6,11 @@ Set BASTION_CONSOLE_SCREENSHOT=/some/file.png to keep a screenshot of the match 
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 from PIL import Image
 
 from bastion.core.auth.roles import Role
@@ -24,52 +20,23 @@ from bastion.core.db import Database
 from bastion.hashing.services import hash_path
 from bastion.matching import services
 from bastion.web.app import create_app
+from tests.factories.live import browser, needs_chromium, serve
 from tests.factories.media import make_image
 
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                       "(apt-get install chromium); CI installs it"),
-]
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def live_server(settings: Settings, db: Database) -> Iterator[str]:
-    """The real app under uvicorn on a free local port, in a background thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, db=db), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{base}/status", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            pytest.fail("the server did not answer /status within 20 s")
-        time.sleep(0.05)
-    try:
+    with serve(create_app(settings, db=db)) as base:
         yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def test_a_curator_matches_an_upload_and_disables_the_bank(live_server: str, db: Database, admin: Principal,
                                                             tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     create_user(db, username="carla", password=PASSWORD, role=Role.CURATOR, actor="test")
     known = make_image(tmp_path / "known.jpg", seed=11, size=(800, 600))
@@ -82,65 +49,60 @@ def test_a_curator_matches_an_upload_and_disables_the_bank(live_server: str, db:
         img.resize((400, 300)).save(copy, quality=60)
     time.sleep(0.3)  # the server's matcher replays the change log every 0.1 s
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
+    with browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
 
-            page.goto(f"{live_server}/console/banks")
-            expect(page).to_have_url(f"{live_server}/login")
-            page.get_by_label("Username").fill("carla")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
+        page.goto(f"{live_server}/console/banks")
+        expect(page).to_have_url(f"{live_server}/login")
+        page.get_by_label("Username").fill("carla")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
 
-            expect(page).to_have_url(f"{live_server}/console/banks")
-            row = page.locator('tr[data-bank="TERRORIST_CONTENT"]')
-            expect(row).to_contain_text("TERRORIST_CONTENT")
-            expect(row.locator("td.entries")).to_have_text("1")
-            expect(row.locator("td.status")).to_have_text("enabled")
-            expect(page.locator(".who")).to_contain_text("carla")
+        expect(page).to_have_url(f"{live_server}/console/banks")
+        row = page.locator('tr[data-bank="TERRORIST_CONTENT"]')
+        expect(row).to_contain_text("TERRORIST_CONTENT")
+        expect(row.locator("td.entries")).to_have_text("1")
+        expect(row.locator("td.status")).to_have_text("enabled")
+        expect(page.locator(".who")).to_contain_text("carla")
 
-            page.get_by_role("link", name="Match").click()
-            expect(page).to_have_url(f"{live_server}/console/match")
-            page.set_input_files("#file", str(copy))
-            page.get_by_role("button", name="Match", exact=True).click()
+        page.get_by_role("link", name="Match").click()
+        expect(page).to_have_url(f"{live_server}/console/match")
+        page.set_input_files("#file", str(copy))
+        page.get_by_role("button", name="Match", exact=True).click()
 
-            matches = page.locator("table.matches")
-            expect(matches).to_contain_text("TERRORIST_CONTENT")
-            distance = int(matches.locator("td.distance").first.inner_text())
-            assert 0 <= distance <= 31
+        matches = page.locator("table.matches")
+        expect(matches).to_contain_text("TERRORIST_CONTENT")
+        distance = int(matches.locator("td.distance").first.inner_text())
+        assert 0 <= distance <= 31
 
-            thumb = page.locator("img.thumb")
-            expect(thumb).to_be_visible()
-            assert "blur" in thumb.evaluate("e => getComputedStyle(e).filter")
-            reveal = page.get_by_role("button", name="Click to reveal")
-            expect(page.get_by_text("Click to reveal", exact=True)).to_be_visible()
-            shot = os.environ.get("BASTION_CONSOLE_SCREENSHOT")
-            page.screenshot(path=shot or str(tmp_path / "match.png"), full_page=True)
-            reveal.click()
-            filter_is = ("([e, want]) => want ? getComputedStyle(e).filter.includes(want)"
-                         " : getComputedStyle(e).filter === 'none'")
-            # the filter fades, so wait for it to settle
-            page.wait_for_function(filter_is, arg=[thumb.element_handle(), ""], timeout=5000)
-            expect(page.get_by_text("Click to blur again", exact=True)).to_be_visible()
-            if shot:
-                page.screenshot(path=shot.replace(".png", "-revealed.png"), full_page=True)
-            page.keyboard.press("Enter")  # the control keeps focus: the keyboard blurs the image again
-            page.wait_for_function(filter_is, arg=[thumb.element_handle(), "blur"], timeout=5000)
+        thumb = page.locator("img.thumb")
+        expect(thumb).to_be_visible()
+        assert "blur" in thumb.evaluate("e => getComputedStyle(e).filter")
+        reveal = page.get_by_role("button", name="Click to reveal")
+        expect(page.get_by_text("Click to reveal", exact=True)).to_be_visible()
+        shot = os.environ.get("BASTION_CONSOLE_SCREENSHOT")
+        page.screenshot(path=shot or str(tmp_path / "match.png"), full_page=True)
+        reveal.click()
+        filter_is = ("([e, want]) => want ? getComputedStyle(e).filter.includes(want)"
+                     " : getComputedStyle(e).filter === 'none'")
+        # the filter fades, so wait for it to settle
+        page.wait_for_function(filter_is, arg=[thumb.element_handle(), ""], timeout=5000)
+        expect(page.get_by_text("Click to blur again", exact=True)).to_be_visible()
+        if shot:
+            page.screenshot(path=shot.replace(".png", "-revealed.png"), full_page=True)
+        page.keyboard.press("Enter")  # the control keeps focus: the keyboard blurs the image again
+        page.wait_for_function(filter_is, arg=[thumb.element_handle(), "blur"], timeout=5000)
 
-            page.get_by_role("link", name="Banks").click()
-            row = page.locator('tr[data-bank="TERRORIST_CONTENT"]')
-            row.get_by_role("button", name="Disable").click()
-            expect(page.locator(".flash-ok")).to_have_text("Bank TERRORIST_CONTENT disabled.")
-            expect(row.locator("td.status")).to_have_text("disabled")
-            expect(row.get_by_role("button", name="Enable")).to_be_visible()
-            assert errors == [], errors  # no CSP violations, no script errors
-        finally:
-            browser.close()
+        page.get_by_role("link", name="Banks").click()
+        row = page.locator('tr[data-bank="TERRORIST_CONTENT"]')
+        row.get_by_role("button", name="Disable").click()
+        expect(page.locator(".flash-ok")).to_have_text("Bank TERRORIST_CONTENT disabled.")
+        expect(row.locator("td.status")).to_have_text("disabled")
+        expect(row.get_by_role("button", name="Enable")).to_be_visible()
+        assert errors == [], errors  # no CSP violations, no script errors
 
     with db.read() as session:
         assert not services.get_bank(session, "TERRORIST_CONTENT").enabled

@@ -14,6 +14,7 @@ from bastion.core.auth import services as auth
 from bastion.core.auth.roles import Role
 from bastion.core.config import Settings
 from bastion.core.db import Database, migrate
+from bastion.core.sealing import new_key
 from bastion.models import metadata
 from bastion.web.app import create_app
 from tests.factories.receiver import receiver  # noqa: F401 - a shared fixture
@@ -62,7 +63,7 @@ def db(database_url: str) -> Iterator[Database]:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, max_upload_bytes=2 * 1024 * 1024, index_refresh_seconds=0.1,
-                    spool_dir=tmp_path)
+                    spool_dir=tmp_path, media_key=new_key())
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -45,7 +46,7 @@ T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)  # "[ml]" is not markup
     raise typer.Exit(code)
 
 
@@ -54,13 +55,14 @@ def cli_actor() -> auth.Principal:
     return auth.Principal("cli", 0, os.environ.get("BASTION_ACTOR") or getpass.getuser(), Role.ADMIN)
 
 
-def open_db() -> Database:
-    settings = Settings.from_env()
+def open_db(url: str | None = None) -> Database:
+    """The platform's database, or another (the hub's) when ``url`` is given; migrated to the current schema."""
+    url = url or Settings.from_env().database_url
     try:
-        migrate(settings.database_url)
+        migrate(url)
     except Exception as exc:
-        fail(f"cannot open the database {_redact(settings.database_url)}: {type(exc).__name__}: {exc}")
-    return Database(settings.database_url)
+        fail(f"cannot open the database {_redact(url)}: {type(exc).__name__}: {exc}")
+    return Database(url)
 
 
 def _redact(url: str) -> str:
@@ -339,7 +341,7 @@ def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
     from bastion.web.app import create_app
 
     open_db()
-    uvicorn.run(create_app(Settings.from_env()), host=host, port=port, log_level="info",
+    uvicorn.run(guarded(lambda: create_app(Settings.from_env())), host=host, port=port, log_level="info",
                 access_log=False)  # access logs would carry query strings; metrics count requests instead
 
 
@@ -353,3 +355,258 @@ def demo(workdir: Annotated[Path, typer.Option(help="where demo media is written
     run_demo(db, workdir, out=out, err=err, load_matcher=load_matcher, print_summary=_print_summary)
     if serve_after:
         serve()
+
+
+# --- classifiers --------------------------------------------------------------------------------------------------
+
+classifier_app = typer.Typer(help="Classifiers: reference corpus, models trained on decisions, metrics.",
+                             no_args_is_help=True)
+corpus_app = typer.Typer(help="Reference texts the similarity classifiers compare uploads with.", no_args_is_help=True)
+app.add_typer(classifier_app, name="classifier")
+classifier_app.add_typer(corpus_app, name="corpus")
+
+
+@corpus_app.command("add")
+def classifier_corpus_add(file: Annotated[Path, typer.Argument(help="UTF-8 text; texts separated by blank lines")],
+                          category: Annotated[str, typer.Option(help="e.g. terrorist_content")],
+                          source: Annotated[str, typer.Option(help="where the texts come from")] = "") -> None:
+    """Add known texts of a category (one transaction; a text already there is skipped)."""
+    from bastion.classifiers import services as classifiers
+    from bastion.core.clock import SystemClock
+
+    try:
+        raw = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}")
+    texts = [t for t in (" ".join(block.split()) for block in raw.split("\n\n")) if t]
+    if not texts:
+        fail(f"{file} holds no text")
+    db = open_db()
+    added, skipped = guarded(lambda: classifiers.add_corpus(db, texts, category=category, source=source or file.name,
+                                                            actor=cli_actor().actor, clock=SystemClock()))
+    err.print(f"{added} texts added to {category}, {skipped} already there")
+
+
+@corpus_app.command("list")
+def classifier_corpus_list() -> None:
+    """How many reference texts each category holds."""
+    from bastion.classifiers import services as classifiers
+
+    db = open_db()
+    table = Table("category", "texts")
+    with db.read() as session:
+        for category, n in sorted(classifiers.corpus_counts(session).items()):
+            table.add_row(category, str(n))
+    out.print(table)
+
+
+@classifier_app.command("train")
+def classifier_train(category: Annotated[list[str] | None, typer.Option(help="only these (default: every "
+                                                                               "decided category)")] = None,
+                     features: Annotated[str, typer.Option(help="auto, ngrams or minilm")] = "auto",
+                     min_decisions: Annotated[int, typer.Option(help="refuse below this many")] = 20) -> None:
+    """Train a model per category on moderators' decisions; store it as the next version with held-out metrics."""
+    from bastion.classifiers import features as featurisers
+    from bastion.classifiers import services as classifiers
+    from bastion.core.clock import SystemClock
+    from bastion.moderation.services import decided_texts
+
+    chosen = guarded(lambda: featurisers.best_available() if features == "auto" else featurisers.featuriser(features))
+    if chosen.kind == "minilm":
+        from bastion.classifiers.embeddings import require_ml
+
+        guarded(lambda: require_ml("--features minilm"))
+    db = open_db()
+    with db.read() as session:
+        examples = decided_texts(session)
+    categories = category or sorted({e.category for e in examples})
+    if not categories:
+        fail("no decided case has text yet: decide cases in the review queues, then train")
+    steps = 300
+    for name in categories:
+        with progress_bar(f"training {name} ({chosen.kind})", steps) as advance:
+            try:
+                row = classifiers.train(db, examples, category=name, features=chosen, clock=SystemClock(),
+                                        actor=cli_actor().actor, min_decisions=min_decisions, steps=steps,
+                                        progress=advance)
+            except ValueError as exc:
+                fail(str(exc))
+        m = row.metrics
+        err.print(f"{name} v{row.version}: {row.decisions} decisions, held-out precision {m['precision']:.2f} "
+                  f"recall {m['recall']:.2f} f1 {m['f1']:.2f} (support {int(m['support'])}, threshold "
+                  f"{row.threshold:.2f})")
+
+
+@classifier_app.command("list")
+def classifier_list() -> None:
+    """The classifiers this deployment runs (BASTION_CLASSIFIERS, validated) and the scores they give."""
+    from bastion.classifiers import registry
+    from bastion.classifiers.interfaces import ClassifierContext
+
+    settings = Settings.from_env()
+    db = open_db()
+    found = guarded(lambda: registry.load(settings.classifiers_path, ClassifierContext(db, settings.classifier_token)))
+    if not found:
+        err.print("no classifiers configured (set BASTION_CLASSIFIERS to a classifiers file)")
+    table = Table("name", "kind", "scores", "reads")
+    for c in found:
+        table.add_row(c.name, c.kind, ", ".join(c.score_names()), ", ".join(sorted(a.value for a in c.accepts())))
+    out.print(table)
+
+
+@classifier_app.command("metrics")
+def classifier_metrics(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Each category's model in force: held-out precision, recall, F1 and support."""
+    from bastion.classifiers import services as classifiers
+
+    db = open_db()
+    with db.read() as session:
+        models = classifiers.latest_models(session)
+    if as_json:
+        print(json.dumps([classifiers.model_json(m) for m in models], indent=2))
+        return
+    table = Table("category", "version", "features", "decisions", "trained", "precision", "recall", "f1", "support")
+    for m in models:
+        held = m.metrics
+        table.add_row(m.category, str(m.version), m.feature_kind, str(m.decisions), f"{m.trained_at:%Y-%m-%d %H:%M}",
+                      f"{held['precision']:.2f}", f"{held['recall']:.2f}", f"{held['f1']:.2f}",
+                      str(int(held["support"])))
+    out.print(table)
+    if not models:
+        err.print("no model trained yet: bastion classifier train")
+
+
+# --- removal orders: the contact point and the hub (TCO, issue 4) -------------------------------------------------
+
+orders_app = typer.Typer(help="Removal orders at this platform's contact point: signing key, trusted senders.",
+                         no_args_is_help=True)
+hub_app = typer.Typer(help="The hub that carries removal orders from authorities to contact points.",
+                      no_args_is_help=True)
+app.add_typer(orders_app, name="orders")
+app.add_typer(hub_app, name="hub")
+
+
+@orders_app.command("keygen")
+def orders_keygen() -> None:
+    """Make an Ed25519 key: the private key alone on stdout (keep it secret), the public key on stderr."""
+    from bastion.orders.wire import SigningKey
+
+    key = SigningKey.generate()
+    print(key.to_text())
+    err.print(f"public key: {key.public_text}  (key id {key.key_id})")
+
+
+@orders_app.command("public-key")
+def orders_public_key(hub: Annotated[bool, typer.Option("--hub", help="the hub's key, not the platform's")] = False,
+                      ) -> None:
+    """Print the public key of BASTION_ORDERS_SIGNING_KEY (or BASTION_HUB_SIGNING_KEY), to register elsewhere."""
+    from bastion.orders.wire import SigningKey
+
+    settings = Settings.from_env()
+    text = settings.hub_signing_key if hub else settings.orders_signing_key
+    if not text:
+        fail(f"{'BASTION_HUB_SIGNING_KEY' if hub else 'BASTION_ORDERS_SIGNING_KEY'} is not set "
+             "(make one with: bastion orders keygen)")
+    print(guarded(lambda: SigningKey.from_text(text)).public_text)
+
+
+@orders_app.command("trust")
+def orders_trust(name: str,
+                 key: Annotated[str, typer.Option(help="the sender's Ed25519 public key")],
+                 answer_url: Annotated[str, typer.Option(help="where Annex II/III answers go")],
+                 role: Annotated[str, typer.Option(help="hub or authority")] = "hub",
+                 member_state: Annotated[str, typer.Option(help="an authority's Member State")] = "") -> None:
+    """Accept signed orders from a hub's or an authority's key."""
+    from bastion.core.clock import SystemClock
+    from bastion.orders.interfaces import SenderRole
+    from bastion.orders.services import trust_key
+
+    sender = guarded(lambda: SenderRole(role))
+    db = open_db()
+    row = guarded(lambda: trust_key(db, name=name, role=sender, public_key=key, clock=SystemClock(),
+                                    member_state=member_state, answer_url=answer_url))
+    err.print(f"trusted {row.role} {row.name!r} (key id {row.key_id})")
+
+
+@orders_app.command("untrust")
+def orders_untrust(key_id: str) -> None:
+    from bastion.core.clock import SystemClock
+    from bastion.orders.services import revoke_key
+
+    if not revoke_key(open_db(), key_id, clock=SystemClock()):
+        fail(f"no trusted key {key_id}")
+    err.print(f"key {key_id} no longer trusted")
+
+
+@orders_app.command("list")
+def orders_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Orders received, overdue first, with the time left on their hour."""
+    from bastion.core.clock import SystemClock
+    from bastion.orders.services import received_orders
+
+    rows = received_orders(open_db(), SystemClock().now())
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("reference", "state", "received", "seconds left", "overdue", "action")
+    for r in rows:
+        table.add_row(str(r["reference"]), str(r["state"]), str(r["received_at"])[:19], str(r["seconds_left"] or ""),
+                      "yes" if r["overdue"] else "", str(r["action"] or ""))
+    out.print(table)
+
+
+@hub_app.command("serve")
+def hub_serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
+              port: Annotated[int, typer.Option()] = 8100) -> None:
+    """Run the hub (BASTION_HUB_DATABASE_URL, BASTION_HUB_SIGNING_KEY)."""
+    import uvicorn
+
+    from bastion.hub.app import create_hub_app
+
+    settings = Settings.from_env()
+    if not settings.hub_signing_key:
+        fail("BASTION_HUB_SIGNING_KEY is not set (make one with: bastion orders keygen)")
+    open_db(settings.hub_database_url)
+    uvicorn.run(create_hub_app(settings), host=host, port=port, log_level="info", access_log=False)
+
+
+@hub_app.command("authority")
+def hub_authority(name: str,
+                  member_state: Annotated[str, typer.Option(help="e.g. FR")],
+                  key: Annotated[list[str], typer.Option(help="Ed25519 public key (repeatable)")],
+                  authority_type: Annotated[str, typer.Option("--type", help="judicial, law_enforcement, other")]
+                  = "law_enforcement") -> None:
+    """Register a competent authority; its API token (role authority) is printed alone on stdout, once."""
+    from bastion.core.clock import SystemClock
+    from bastion.hub.services import HubError, register_authority
+    from bastion.orders.wire import AuthorityType
+
+    kind = guarded(lambda: AuthorityType(authority_type))
+    db = open_db(Settings.from_env().hub_database_url)
+    try:
+        done = register_authority(db, name=name, member_state=member_state, authority_type=kind, public_keys=key,
+                                  clock=SystemClock(), actor=cli_actor().actor)
+    except (HubError, ValueError) as exc:
+        fail(str(exc))
+    print(done.token)
+    err.print(f"authority {name!r} ({done.authority.member_state}) registered")
+
+
+@hub_app.command("provider")
+def hub_provider(name: str,
+                 contact_point: Annotated[str, typer.Option(help="the platform's base URL")],
+                 member_state: Annotated[str, typer.Option(help="Member State of establishment")],
+                 key: Annotated[list[str], typer.Option(help="Ed25519 public key (repeatable)")],
+                 language: Annotated[list[str] | None, typer.Option(help="accepted language (repeatable)")] = None,
+                 ) -> None:
+    """Register a hosting service provider and its contact point."""
+    from bastion.core.clock import SystemClock
+    from bastion.hub.services import HubError, register_provider
+
+    db = open_db(Settings.from_env().hub_database_url)
+    try:
+        provider = register_provider(db, name=name, contact_point_url=contact_point, member_state=member_state,
+                                     languages=language or ["en"], public_keys=key, clock=SystemClock())
+    except (HubError, ValueError) as exc:
+        fail(str(exc))
+    err.print(f"provider {provider.name!r} registered; orders go to {provider.contact_point_url}/v1/orders")

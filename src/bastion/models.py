@@ -1,14 +1,31 @@
 """Every domain's tables, imported in one place so Alembic and the tests see the whole schema."""
 
+from bastion.centre.models import CentreMaterial, CentreReport
+from bastion.classifiers.models import CorpusText, TrainedModel
 from bastion.core.audit.models import AuditEntry
 from bastion.core.auth.models import ApiToken, ConsoleSession, User
 from bastion.core.db import Base
 from bastion.core.outbox.models import OutboxMessage
+from bastion.hub.models import Authority, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.matching.models import Bank, BankChange, BankEntry
-from bastion.moderation.models import Account, Appeal, ContentItem, ModerationEvent, StatementOfReasons
+from bastion.moderation.models import (
+    Account,
+    Appeal,
+    ContentItem,
+    MediaPreview,
+    ModerationEvent,
+    StatementOfReasons,
+)
+from bastion.orders.models import OrderEvent, PreservedContent, ReceivedOrder, SeenNonce, TrustedKey
+from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
 from bastion.review.models import Case
 
 metadata = Base.metadata
 
 __all__ = ["Account", "ApiToken", "Appeal", "AuditEntry", "Bank", "BankChange", "BankEntry", "Case", "ConsoleSession",
-           "ContentItem", "ModerationEvent", "OutboxMessage", "StatementOfReasons", "User", "metadata"]
+           "ContentItem", "MediaPreview", "ModerationEvent", "OutboxMessage", "StatementOfReasons", "User", "metadata"]
+__all__ += ["CorpusText", "TrainedModel"]
+__all__ += ["Authority", "HubEvent", "HubOrder", "HubOrderUrl", "OrderEvent", "Provider", "ReceivedOrder", "SeenNonce",
+            "TrustedKey"]
+__all__ += ["PreservedContent"]
+__all__ += ["CentreMaterial", "CentreReport", "ChildSafetyReport", "ReportDelivery", "ReportedFile"]

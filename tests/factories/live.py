@@ -27,11 +27,14 @@ needs_chromium = [
 
 
 @contextmanager
-def serve(app: Any, health_path: str = "/status") -> Iterator[str]:
-    """Run ``app`` under uvicorn in a background thread; yields its base URL once ``health_path`` answers 200."""
+def serve(app: Any, health_path: str = "/status", port: int = 0) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a background thread; yields its base URL once ``health_path`` answers 200.
+
+    ``port`` 0 picks a free one; give the port of an earlier run to restart a service where its peers expect it.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -210,3 +210,92 @@ def test_intake_needs_the_platform_role(platform_client: TestClient, auth_header
     assert platform_client.post("/v1/content", data=data, headers=auth_header(Role.MODERATOR)).status_code == 403
     ok = platform_client.post("/v1/content", data=data, headers=auth_header(Role.PLATFORM))
     assert ok.status_code == 200 and ok.json()["status"] == "published"
+
+
+def test_a_geo_block_does_not_cancel_the_review_another_rule_asked_for(
+        platform_client: TestClient, auth_header: Header, receiver: Receiver, tmp_path: Path) -> None:
+    image = make_image(tmp_path / "flag.jpg", seed=52, size=(640, 480))
+    _bank(platform_client, auth_header, "EXTREMIST_SYMBOLS", _flip(_pdq(image), 4), "violent_extremism")
+    _bank(platform_client, auth_header, "TERRORIST_CONTENT", _flip(_pdq(image), 16), "terrorist_content")
+    platform_client.app.state.matcher.refresh()  # type: ignore[attr-defined]
+    result = _upload(platform_client, auth_header, image, "geo-1")
+    assert (result["verdict"], result["status"]) == ("block", "restricted")
+    assert result["case_id"] is not None  # terror-known-near still sends it to a person
+    moderator = auth_header(Role.MODERATOR)
+    case = platform_client.post("/v1/queues/terrorism/claim", headers=moderator).json()
+    assert case["id"] == result["case_id"] and case["content_id"] == "geo-1"
+    # no violation found by the reviewer: the automatic geo-block stays in force
+    r = platform_client.post(f"/v1/cases/{case['id']}/decision", json={"violation": False}, headers=moderator)
+    assert r.status_code == 200 and r.json()["status"] == "restricted"
+
+
+def test_a_policy_can_publish_with_limits_while_review_waits(
+        settings: Settings, db: Database, receiver: Receiver, auth_header: Header, tmp_path: Path) -> None:
+    from bastion.moderation.policy import DEFAULT_POLICY_PATH
+
+    policy = tmp_path / "policy.toml"
+    text = DEFAULT_POLICY_PATH.read_text()
+    near = 'name = "terror-known-near"'
+    assert near in text
+    policy.write_text(text.replace(near, near + '\nwhile_in_review = ["not_recommended", "age_restrict"]', 1))
+    configured = Settings(**{**settings.__dict__, "platform_webhook_url": receiver.url, "webhook_secret": SECRET,
+                             "outbox_interval_seconds": 0.05, "policy_path": policy})
+    image = make_image(tmp_path / "near.jpg", seed=53, size=(640, 480))
+    with TestClient(create_app(configured, db=db)) as client:
+        _bank(client, auth_header, "TERRORIST_CONTENT", _flip(_pdq(image), 16), "terrorist_content")
+        client.app.state.matcher.refresh()  # type: ignore[attr-defined]
+        result = _upload(client, auth_header, image, "soft-1")
+        assert (result["verdict"], result["status"]) == ("review", "restricted")
+        assert result["case_id"] is not None
+        hooks = _hooks(receiver, 1)
+    assert hooks[0]["_kind"] == "content.verdict" and hooks[0]["status"] == "restricted"
+    assert hooks[0]["restrictions"] == ["age_restrict", "not_recommended"]
+
+
+def test_policy_edits_take_effect_without_a_restart_and_a_broken_edit_is_refused(
+        settings: Settings, db: Database, auth_header: Header, tmp_path: Path) -> None:
+    from bastion.moderation.policy import DEFAULT_POLICY_PATH
+
+    policy = tmp_path / "policy.toml"
+    text = DEFAULT_POLICY_PATH.read_text()
+    policy.write_text(text)
+    image = make_image(tmp_path / "near.jpg", seed=54, size=(640, 480))
+    configured = Settings(**{**settings.__dict__, "policy_path": policy})
+    with TestClient(create_app(configured, db=db)) as client:
+        _bank(client, auth_header, "TERRORIST_CONTENT", _flip(_pdq(image), 16), "terrorist_content")
+        client.app.state.matcher.refresh()  # type: ignore[attr-defined]
+        assert _upload(client, auth_header, image, "p-1")["verdict"] == "review"
+        # tighten the rule: near matches of known terrorist content are now removed at once
+        stricter = text.replace('when.bank_match = { categories = ["terrorist_content"], max_distance = 10 }',
+                                'when.bank_match = { categories = ["terrorist_content"], max_distance = 20 }', 1)
+        assert stricter != text
+        policy.write_text(stricter.replace('version = "2025-06-01"', 'version = "2025-06-02"', 1))
+        assert _upload(client, auth_header, image, "p-2")["verdict"] == "block"
+        assert client.get("/status").json()["policy"] == {"in_force": "bastion-default@2025-06-02", "error": None}
+        policy.write_text(stricter.replace('severity = 5', 'severity = 50', 1))  # a broken edit
+        assert _upload(client, auth_header, image, "p-3")["verdict"] == "block"  # the last good policy stays
+        status = client.get("/status").json()["policy"]
+        assert status["in_force"] == "bastion-default@2025-06-02" and "severity" in status["error"]
+        verdicts = client.get("/v1/content/p-2", headers=auth_header(Role.ANALYST)).json()["events"]
+        assert any(e["actor"] == "policy:bastion-default@2025-06-02" for e in verdicts)
+
+
+def test_shadow_rules_are_counted_against_what_moderators_decided(
+        platform_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
+    from bastion.core.clock import SystemClock
+    from bastion.moderation.services import EventKind, _log, content_subject
+
+    with db.write() as session:  # two uploads a shadow rule held on; a moderator later found one a violation
+        for content_id, violation in (("s-1", True), ("s-2", False), ("s-3", None)):
+            _log(session, content_subject(content_id), EventKind.SHADOW_VERDICT, "policy:test", SystemClock(),
+                 {"rule": "terror-text-autoblock", "would_be": "block"})
+            if violation is not None:
+                _log(session, content_subject(content_id), EventKind.DECISION, "user:mo", SystemClock(),
+                     {"case_id": 1, "violation": violation, "reason": "upload"})
+    report = platform_client.get("/v1/policy", headers=auth_header(Role.ANALYST)).json()
+    assert report["policy"] == "bastion-default@2025-06-01"
+    assert {"name": "terror-text-autoblock", "category": "terrorist_content", "verdict": "block", "mode": "shadow",
+            "severity": 5} in report["rules"]
+    assert report["shadow"] == [{"rule": "terror-text-autoblock", "would_be": "block", "held": 3, "reviewed": 2,
+                                 "agreed": 1, "agreement": 0.5}]
+    assert platform_client.get("/v1/policy", headers=auth_header(Role.PLATFORM)).status_code == 403

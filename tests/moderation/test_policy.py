@@ -21,6 +21,7 @@ from bastion.moderation.policy import (
     Policy,
     PolicyError,
     PolicyFile,
+    Routing,
     Verdict,
     evaluate,
     load_policy,
@@ -143,8 +144,13 @@ def test_minimal_policy_is_valid() -> None:
      "policy.toml: default_queue: no queue named 'main'; defined: child_safety, general"),
     (replace('default_queue = "general"', 'default_queue = "child_safety"'),
      "policy.toml: default_queue: 'child_safety' is restricted; unrouted content would be hidden from most moderators"),
-    (replace('sla_minutes = 1440', 'sla_minutes = 1440\ncategories = ["csam"]'),
-     "policy.toml: queues[1] (\"general\"): categories: category 'csam' is routed to queue 'child_safety' already"),
+    (lambda t: t.replace('categories = ["csam"]', 'categories = ["csam", "hate_speech"]', 1)
+     .replace('sla_minutes = 1440', 'sla_minutes = 1440\ncategories = ["hate_speech"]', 1),
+     "policy.toml: queues[1] (\"general\"): categories: category 'hate_speech' is routed to queue 'child_safety' "
+     "already"),
+    (replace('sla_minutes = 1440', 'sla_minutes = 1440\ncontent_types = []'),
+     "policy.toml: queues[1] (\"general\"): content_types: List should have at least 1 item after validation, "
+     "not 0"),
     (extra_rule('name = "geo"\ncategory = "hate_speech"\nwhen.min_views = 1\nverdict = "block"\n'
                 'actions = ["disable_in_territories"]\nseverity = 2\n'),
      "policy.toml: rules[1] (\"geo\"): territories: action 'disable_in_territories' needs territories"),
@@ -158,6 +164,13 @@ def test_minimal_policy_is_valid() -> None:
     (extra_rule('name = "lbl"\ncategory = "disinformation"\nwhen.min_views = 1\nverdict = "block"\n'
                 'actions = ["label"]\nseverity = 2\n'),
      "policy.toml: rules[1] (\"lbl\"): label: action 'label' needs the label text"),
+    (extra_rule('name = "soft"\ncategory = "hate_speech"\nwhen.min_views = 1\nverdict = "block"\n'
+                'actions = ["remove"]\nwhile_in_review = ["demote"]\nseverity = 2\n'),
+     "policy.toml: rules[1] (\"soft\"): while_in_review: only a 'review' rule can publish with limits while in review"),
+    (extra_rule('name = "soft"\ncategory = "hate_speech"\nwhen.min_views = 1\nverdict = "review"\n'
+                'actions = ["remove"]\nwhile_in_review = ["remove"]\nseverity = 2\n'),
+     "policy.toml: rules[1] (\"soft\"): while_in_review: 'remove' is not a limit to publish under; use "
+     "age_restrict, demote, not_recommended"),
     (replace("view_thresholds = [100, 1000]", "view_thresholds = [100, 1000, 1000]"),
      "policy.toml: view_thresholds[2]: 1000 does not exceed 1000: thresholds must be strictly increasing"),
     (replace("view_thresholds = [100, 1000]", "view_thresholds = [1000, 100]"),
@@ -247,7 +260,7 @@ TERROR_NEAR = bank("TERRORIST_CONTENT", "terrorist_content", 24)
     (video(scores={"terror_text": 0.9}), Verdict.REVIEW, "terror-text-review", "terrorism", [Action.REMOVE]),
     (video(scores={"terror_text": 0.99}), Verdict.REVIEW, "terror-text-review", "terrorism", [Action.REMOVE]),
     (video(scores={"terror_text": 0.7}, user_age_years=15),
-     Verdict.REVIEW, "terror-text-minor-uploader", "terrorism", [Action.REMOVE]),
+     Verdict.REVIEW, "terror-text-minor-uploader", "youth", [Action.REMOVE]),
     (video(scores={"terror_text": 0.7}, user_age_years=18), Verdict.ALLOW, None, None, []),
     (video(scores={"terror_text": 0.7}), Verdict.ALLOW, None, None, []),  # unknown age: not treated as a minor
     (video(scores={"hate_speech": 0.9}), Verdict.REVIEW, "hate-speech-review", "general",
@@ -374,6 +387,82 @@ def test_precedence_block_over_review_over_allow(facts: Facts, verdict: Verdict,
     assert (decision.verdict, decision.rule, decision.severity, decision.actions) == (verdict, rule, severity, actions)
     assert [r.rule for r in decision.reasons] == held
     assert decision.queue is None if verdict is Verdict.ALLOW else decision.queue is not None
+
+
+def test_a_queue_taking_csam_must_be_restricted() -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(MINIMAL.replace("restricted = true\n", "", 1), source="policy.toml")
+    assert "policy.toml: queues[0] (\"child_safety\"): categories: queues that take 'csam' must be restricted" \
+        in caught.value.problems
+
+
+ROUTED = parse_policy(MINIMAL.replace('[[queues]]\nname = "general"', """[[queues]]
+name = "hate-minors"
+categories = ["hate_speech"]
+max_user_age_years = 18
+sla_minutes = 240
+
+[[queues]]
+name = "hate-video-severe"
+categories = ["hate_speech"]
+content_types = ["video"]
+min_severity = 4
+sla_minutes = 120
+
+[[queues]]
+name = "hate"
+categories = ["hate_speech"]
+sla_minutes = 720
+
+[[queues]]
+name = "general\"""", 1), source="routing")
+
+
+@pytest.mark.parametrize(("routing", "queue"), [
+    (Routing(3, ContentType.VIDEO, 15.0), "hate-minors"),  # first match in file order wins
+    (Routing(4, ContentType.VIDEO, 30.0), "hate-video-severe"),
+    (Routing(3, ContentType.VIDEO, 30.0), "hate"),  # not severe enough
+    (Routing(5, ContentType.IMAGE, 30.0), "hate"),  # not a video
+    (Routing(5, ContentType.VIDEO, None), "hate-video-severe"),
+    (Routing(2, ContentType.TEXT, None), "hate"),  # age unknown: never routed as a minor
+])
+def test_queues_route_by_category_severity_content_type_and_uploader_age(routing: Routing, queue: str) -> None:
+    assert ROUTED.route(Category.HATE_SPEECH, routing).name == queue
+    assert ROUTED.route(Category.DISINFORMATION, routing).name == "general"  # no queue takes it: the default
+
+
+def test_a_review_rule_can_publish_with_limits_while_the_strictest_holds() -> None:
+    soft = parse_policy(MINIMAL + """
+[[rules]]
+name = "hate-soft"
+category = "hate_speech"
+when.classifier = { name = "hate", min_score = 0.5 }
+verdict = "review"
+actions = ["remove"]
+while_in_review = ["not_recommended", "age_restrict"]
+severity = 3
+
+[[rules]]
+name = "hate-hold"
+category = "hate_speech"
+when.classifier = { name = "hate", min_score = 0.9 }
+verdict = "review"
+actions = ["remove"]
+severity = 3
+""", source="soft")
+    assert evaluate(soft, video(scores={"hate": 0.6})).while_in_review == [Action.AGE_RESTRICT,
+                                                                          Action.NOT_RECOMMENDED]
+    assert evaluate(soft, video(scores={"hate": 0.95})).while_in_review == []  # one rule says hold: hold
+    assert evaluate(soft, video(scores={"hate": 0.95})).verdict is Verdict.REVIEW
+
+
+def test_a_block_that_only_restricts_keeps_the_review_another_rule_asked_for() -> None:
+    decision = evaluate(PRECEDENCE, video(matches=[EXTREMISM], scores={"hate": 0.9}))
+    assert decision.verdict is Verdict.BLOCK and decision.rule == "geo-de"
+    assert decision.also_review is not None and decision.also_review.rule == "hate-review-severe"
+    assert decision.also_review_queue == "general"
+    removing = evaluate(PRECEDENCE, video(matches=[CSAM_HASH], scores={"hate": 0.9}))
+    assert removing.also_review is None  # removed at once: nothing left to review
 
 
 def test_territories_are_the_union_of_the_winning_rules() -> None:

@@ -107,3 +107,33 @@ def test_sixteen_moderators_decide_each_case_exactly_once(db: Database) -> None:
     assert errors == []
     assert sorted(decided) == sorted(ids)
     assert set(decided.values()) == {1}
+
+
+def test_rank_brings_the_deadline_forward_by_severity_and_reach() -> None:
+    due = T0 + dt.timedelta(minutes=60)
+    assert review.rank_at(due, T0, 1, 0) == due
+    assert review.rank_at(due, T0, 3, 0) == due - dt.timedelta(minutes=30)
+    assert review.rank_at(due, T0, 5, review.FULL_REACH) == due - dt.timedelta(minutes=75)
+    forward = due - review.rank_at(due, T0, 1, 1000)  # half the reach bonus: reach counts logarithmically
+    assert abs(forward.total_seconds() - 7.5 * 60) < 1
+
+
+def test_waiting_time_lets_a_milder_case_overtake_a_fresh_severe_one(db: Database) -> None:
+    clock = FrozenClock(T0)
+    (mild,) = _open(db, clock, 1, severity=2)
+    clock.advance(minutes=10)
+    with db.write() as session:
+        severe = review.open_or_raise(session, content_id="severe", queue="general", category="hate_speech",
+                                      reason=CaseReason.UPLOAD, severity=3, reach=0, sla_minutes=60, clock=clock).id
+    clock.advance(minutes=10)
+    # severity 3 is 15 minutes ahead, but the mild case has waited 10 minutes longer: severe first
+    first = review.claim_next(db, queues=["general"], reviewer="a", clock=clock)
+    assert first is not None and first.id == severe
+    with db.write() as session:  # raising the mild case's reach (it went viral) brings it forward
+        raised = review.open_or_raise(session, content_id="c0", queue="general", category="hate_speech",
+                                      reason=CaseReason.UPLOAD, severity=2, reach=review.FULL_REACH,
+                                      sla_minutes=60, clock=clock)
+        assert raised.id == mild
+    review.release(db, severe, reviewer="a", clock=clock)
+    nxt = review.claim_next(db, queues=["general"], reviewer="b", clock=clock)
+    assert nxt is not None and nxt.id == mild

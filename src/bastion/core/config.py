@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bastion.core.sealing import Sealer, decode_key, load_or_create_key
+
 DEFAULT_DATABASE_URL = "sqlite:///./bastion.db"
 
 
@@ -17,6 +19,19 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _minutes(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        minutes = tuple(sorted(int(part) for part in raw.split(",")))
+    except ValueError:
+        raise SystemExit(f"{name} must be minutes separated by commas (e.g. 15,45,55), got {raw!r}") from None
+    if not all(0 < m < 60 for m in minutes):
+        raise SystemExit(f"{name}: each step must be between 1 and 59 minutes")
+    return minutes
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,58 @@ class Settings:
     webhook_secret: bytes = field(default=b"", repr=False)
     #: How often the outbox worker looks for messages to deliver (seconds).
     outbox_interval_seconds: float = 0.5
+    #: Which classifiers score uploads (TOML, ``classifiers/registry.py``; ``BASTION_CLASSIFIERS``); none if unset.
+    classifiers_path: Path | None = None
+    #: Bearer token sent to HTTP classifiers (``BASTION_CLASSIFIER_TOKEN``). Never logged.
+    classifier_token: str = field(default="", repr=False)
+    #: Key that encrypts kept media at rest (base64 of 32 bytes; ``BASTION_MEDIA_KEY``). Never logged.
+    media_key: str = field(default="", repr=False)
+    #: Where the media key is kept when ``media_key`` is unset; created (mode 0600) on first use.
+    media_key_file: Path = Path("bastion-media.key")
+    #: Removal orders (TCO): the contact point's Ed25519 key for answers (``BASTION_ORDERS_SIGNING_KEY``). Never logged.
+    orders_signing_key: str = field(default="", repr=False)
+    #: Who answers orders (Annex II/III section C), and in which Member State the platform is established.
+    orders_provider: str = "Bastion platform"
+    orders_member_state: str = "IE"
+    orders_contact_email: str = "contact-point@example.invalid"
+    #: Minutes into the one-hour clock at which people are alerted (``BASTION_ORDERS_ESCALATION_MINUTES=15,45,55``).
+    orders_escalation_minutes: tuple[int, ...] = (15, 45, 55)
+    #: Where escalations are sent (a webhook, HMAC-signed); events only when unset.
+    orders_escalation_url: str | None = None
+    #: Execute orders on receipt; off, a person confirms each (``BASTION_ORDERS_AUTO_EXECUTE=0``).
+    orders_auto_execute: bool = True
+    #: How often the order clock (escalations, overdue, recovery) runs (seconds).
+    orders_tick_seconds: float = 5.0
+    #: How long removed content is kept, sealed, for review and complaints (days; TCO Art. 6: six months).
+    orders_preservation_days: int = 183
+    #: Art. 14(5): where imminent threats to life go when no Member State's authority can be identified (Europol).
+    orders_europol_url: str | None = None
+    #: The hub (``bastion hub serve``): its own database and its Ed25519 signing key. The key is never logged.
+    hub_database_url: str = "sqlite:///./bastion-hub.db"
+    hub_signing_key: str = field(default="", repr=False)
+    #: Child-safety reports: how long reported material and data are kept, sealed (days; ``reporting/``).
+    reports_preservation_days: int = 90
+    #: Who reports: NCMEC's ``reporter`` and the EU Centre's provider identification.
+    reports_reporter_email: str = "child-safety@example.invalid"
+    #: NCMEC CyberTipline: Basic-auth credentials (never logged), and the test environment unless production is
+    #: switched on explicitly (``BASTION_NCMEC_PRODUCTION=1``); ``ncmec_url`` overrides both (a local fake, say).
+    ncmec_username: str = field(default="", repr=False)
+    ncmec_password: str = field(default="", repr=False)
+    ncmec_production: bool = False
+    ncmec_url: str = ""
+    #: NCMEC's schema (``GET /ispws/xsd``), checked before each send; nothing is sent without it.
+    ncmec_xsd: Path | None = None
+    #: The EU Centre's report intake, and this provider's token there (never logged); no EU report when unset.
+    eu_centre_url: str | None = None
+    eu_centre_token: str = field(default="", repr=False)
+    #: The Centre (``bastion centre serve``): its own database, and where it forwards reports per Member State
+    #: (``BASTION_CENTRE_FORWARD=DE=https://...,FR=https://...,EUROPOL=https://...``), HMAC-signed.
+    centre_database_url: str = "sqlite:///./bastion-centre.db"
+    centre_forward: str = ""
+    centre_forward_secret: bytes = field(default=b"", repr=False)
+
+    def media_sealer(self) -> Sealer:
+        return Sealer(decode_key(self.media_key) if self.media_key else load_or_create_key(self.media_key_file))
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,4 +121,31 @@ class Settings:
             policy_path=Path(policy) if (policy := os.environ.get("BASTION_POLICY")) else None,
             platform_webhook_url=os.environ.get("BASTION_PLATFORM_WEBHOOK_URL") or None,
             webhook_secret=os.environ.get("BASTION_WEBHOOK_SECRET", "").encode(),
+            classifiers_path=Path(path) if (path := os.environ.get("BASTION_CLASSIFIERS")) else None,
+            classifier_token=os.environ.get("BASTION_CLASSIFIER_TOKEN", ""),
+            media_key=os.environ.get("BASTION_MEDIA_KEY", ""),
+            media_key_file=Path(os.environ.get("BASTION_MEDIA_KEY_FILE") or cls.media_key_file),
+            orders_signing_key=os.environ.get("BASTION_ORDERS_SIGNING_KEY", ""),
+            orders_provider=os.environ.get("BASTION_ORDERS_PROVIDER") or cls.orders_provider,
+            orders_member_state=os.environ.get("BASTION_ORDERS_MEMBER_STATE") or cls.orders_member_state,
+            orders_contact_email=os.environ.get("BASTION_ORDERS_CONTACT_EMAIL") or cls.orders_contact_email,
+            orders_escalation_minutes=_minutes("BASTION_ORDERS_ESCALATION_MINUTES", cls.orders_escalation_minutes),
+            orders_escalation_url=os.environ.get("BASTION_ORDERS_ESCALATION_URL") or None,
+            orders_auto_execute=os.environ.get("BASTION_ORDERS_AUTO_EXECUTE", "1") not in ("0", "false", "no"),
+            orders_preservation_days=_int("BASTION_ORDERS_PRESERVATION_DAYS", cls.orders_preservation_days),
+            orders_europol_url=os.environ.get("BASTION_ORDERS_EUROPOL_URL") or None,
+            hub_database_url=os.environ.get("BASTION_HUB_DATABASE_URL") or cls.hub_database_url,
+            hub_signing_key=os.environ.get("BASTION_HUB_SIGNING_KEY", ""),
+            reports_preservation_days=_int("BASTION_REPORTS_PRESERVATION_DAYS", cls.reports_preservation_days),
+            reports_reporter_email=os.environ.get("BASTION_REPORTS_EMAIL") or cls.reports_reporter_email,
+            ncmec_username=os.environ.get("BASTION_NCMEC_USERNAME", ""),
+            ncmec_password=os.environ.get("BASTION_NCMEC_PASSWORD", ""),
+            ncmec_production=os.environ.get("BASTION_NCMEC_PRODUCTION", "") in ("1", "true", "yes"),
+            ncmec_url=os.environ.get("BASTION_NCMEC_URL", ""),
+            ncmec_xsd=Path(xsd) if (xsd := os.environ.get("BASTION_NCMEC_XSD")) else None,
+            eu_centre_url=os.environ.get("BASTION_EU_CENTRE_URL") or None,
+            eu_centre_token=os.environ.get("BASTION_EU_CENTRE_TOKEN", ""),
+            centre_database_url=os.environ.get("BASTION_CENTRE_DATABASE_URL") or cls.centre_database_url,
+            centre_forward=os.environ.get("BASTION_CENTRE_FORWARD", ""),
+            centre_forward_secret=os.environ.get("BASTION_CENTRE_FORWARD_SECRET", "").encode(),
         )

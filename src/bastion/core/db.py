@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -19,6 +19,10 @@ _NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 class Base(DeclarativeBase):
@@ -116,13 +120,18 @@ class Database:
         self.engine.dispose()
 
 
+def alembic_config(url: str) -> Config:
+    """Alembic's configuration for the package's migrations, pointed at ``url``."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
+    cfg.attributes["database_url"] = url
+    return cfg
+
+
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the schema to ``revision`` with Alembic; safe to run on every start."""
     from alembic import command
-    from alembic.config import Config
 
-    here = Path(__file__).resolve().parent.parent / "migrations"
-    cfg = Config()
-    cfg.set_main_option("script_location", str(here))
-    cfg.attributes["database_url"] = url
-    command.upgrade(cfg, revision)
+    command.upgrade(alembic_config(url), revision)

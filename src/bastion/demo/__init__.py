@@ -15,9 +15,12 @@ from rich.table import Table
 
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
+from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.demo.media import make_image, make_video, video_frames, write_video
+from bastion.demo.moderation import run_moderation_demo
 from bastion.hashing.services import hash_path
+from bastion.hub.demo import run_orders_demo
 from bastion.matching import services as banks
 from bastion.matching.interfaces import BankExists
 from bastion.matching.matcher import Matcher
@@ -121,7 +124,9 @@ def run_demo(db: Database, workdir: Path, *, out: Console, err: Console,
         table.add_row(r.path.name, r.signals.kind.value if r.signals else "?", found)
     out.print(table)
     print_summary(summary)
+    run_moderation_demo(db, matcher, known, uploads, Settings.from_env(), out=out, err=err)
     err.print("Next: [bold]bastion serve[/bold], then create a token with "
               "[bold]bastion token create --role platform[/bold] and POST a file to /v1/match "
               "(API docs at http://127.0.0.1:8000/docs).")
+    run_orders_demo(db, workdir, Settings.from_env(), out=out, err=err)
     return summary

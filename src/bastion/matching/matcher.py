@@ -140,7 +140,7 @@ class Matcher:
             .order_by(BankEntry.id)
             .execution_options(yield_per=_LOAD_BATCH)
         )
-        yield from session.execute(stmt).tuples()
+        yield from session.execute(stmt)
 
     def refresh(self) -> int:
         """Apply every change logged since the last refresh; returns how many were applied."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from bastion.core.auth import roles
 from bastion.core.auth.roles import CHILD_SAFETY_ROLES, Role
 from bastion.core.auth.services import Principal
 from bastion.core.http import Problem, require
@@ -27,7 +29,7 @@ from bastion.review.models import Case
 router = APIRouter(prefix="/v1", tags=["moderation"])
 
 PLATFORM = frozenset({Role.PLATFORM, Role.ADMIN})
-REVIEWERS = frozenset({Role.MODERATOR, Role.SENIOR_MODERATOR, Role.CHILD_SAFETY, Role.ADMIN})
+REVIEWERS = roles.REVIEW
 READERS = REVIEWERS | {Role.ANALYST, Role.PLATFORM}
 _ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -89,16 +91,22 @@ async def submit_content(request: Request, principal: Annotated[Principal, Depen
     if isinstance(media, UploadFile):
         settings = request.app.state.ctx.settings
         async with spooled(media, settings.max_upload_bytes, settings.spool_dir) as path:
-            signals = checked(await run_in_threadpool(hash_path, path, variants=mod.matcher.wants_variants()))
-        if signals.kind.value != sub.content_type.value:
-            raise Problem(422, "Invalid request",
-                          f"content_type says {sub.content_type.value} but the file is {signals.kind.value}")
+            result = await run_in_threadpool(_judge_file, mod, sub, path, principal)
     else:
-        signals = None
-    result = await run_in_threadpool(services.submit, mod, sub, signals, actor=principal)
+        result = await run_in_threadpool(services.submit, mod, sub, None, actor=principal)
     return {"content_id": result.content_id, "verdict": result.verdict.value, "status": result.status.value,
             "reasons": result.reasons, "case_id": result.case_id, "statement_puid": result.statement_puid,
             "signals": result.signals, "replay": result.replay}
+
+
+def _judge_file(mod: services.Moderation, sub: services.Submission, path: Path, principal: Principal
+                ) -> services.IntakeResult:
+    """Hash and judge in one worker thread: one hop off the event loop per upload, not two."""
+    signals = checked(hash_path(path, variants=mod.matcher.wants_variants()))
+    if signals.kind.value != sub.content_type.value:
+        raise Problem(422, "Invalid request",
+                      f"content_type says {sub.content_type.value} but the file is {signals.kind.value}")
+    return services.submit(mod, sub, signals, actor=principal, media_path=path)
 
 
 @router.get("/content/{content_id}", summary="An upload's status and its moderation history")
@@ -182,7 +190,8 @@ def case_json(case: Case, mod: services.Moderation) -> dict[str, Any]:
             "reason": case.reason, "severity": case.severity, "reach": case.reach, "state": case.state,
             "opened_at": case.opened_at.isoformat(), "due_at": case.due_at.isoformat(),
             "seconds_left": int((case.due_at - now).total_seconds()), "claimed_by": case.claimed_by,
-            "claim_expires_at": case.claim_expires_at.isoformat() if case.claim_expires_at else None}
+            "claim_expires_at": case.claim_expires_at.isoformat() if case.claim_expires_at else None,
+            "escalated": case.escalated, "escalation_note": case.escalation_note}
 
 
 @router.get("/queues", tags=["review"], summary="Queues with counts, oldest case and next deadline")
@@ -192,7 +201,8 @@ def get_queues(request: Request, principal: Annotated[Principal, Depends(require
     visible = _visible_queues(mod, principal)
     with mod.db.read() as session:
         overview = review.queue_overview(session, visible)
-    return {"queues": [{"name": q.queue, "open": q.open, "claimed": q.claimed, "sla_minutes": mod.sla_minutes(q.queue),
+    return {"queues": [{"name": q.queue, "open": q.open, "claimed": q.claimed, "escalated": q.escalated,
+                        "sla_minutes": mod.sla_minutes(q.queue),
                         "oldest_opened_at": q.oldest_opened_at.isoformat() if q.oldest_opened_at else None,
                         "next_due_at": q.next_due_at.isoformat() if q.next_due_at else None}
                        for q in overview if q.queue in visible]}
@@ -204,9 +214,7 @@ def claim(request: Request, queue: str, principal: Annotated[Principal, Depends(
     mod = moderation(request)
     if queue not in [q.name for q in mod.policy.queues]:
         raise Problem(404, "Queue not found", f"no queue {queue!r}")
-    if not services.may_review(mod, queue, principal):
-        raise Problem(403, "Forbidden", f"queue {queue} is restricted to child-safety specialists")
-    case = review.claim_next(mod.db, queues=[queue], reviewer=principal.actor, clock=mod.clock)
+    case = _guard(lambda: services.claim_next(mod, queue, principal))
     if case is None:
         raise Problem(404, "Queue empty", f"no case to claim in {queue}")
     return case_json(case, mod)
@@ -234,3 +242,42 @@ def post_decision(request: Request, case_id: int, body: DecisionBody,
     return _guard(lambda: services.decide(moderation(request), case_id, decision, reviewer=principal))
 
 
+
+
+class EscalationBody(BaseModel):
+    note: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/cases/{case_id}/escalate", tags=["review"], summary="Hand a claimed case up to senior reviewers")
+def post_escalation(request: Request, case_id: int, body: EscalationBody,
+                    principal: Annotated[Principal, Depends(require(REVIEWERS))]) -> dict[str, Any]:
+    mod = moderation(request)
+    case = _guard(lambda: services.escalate(mod, case_id, body.note, reviewer=principal))
+    return case_json(case, mod)
+
+
+class CurationBody(BaseModel):
+    bank: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/content/{content_id}/curate", tags=["review"],
+             summary="Add a human-confirmed violation's media to a bank (the curation loop)")
+def post_curation(request: Request, content_id: str, body: CurationBody,
+                  principal: Annotated[Principal, Depends(require(roles.CURATE_FROM_CASE))]) -> dict[str, Any]:
+    done = _guard(lambda: services.curate(moderation(request), content_id, body.bank, actor=principal))
+    return {"content_id": content_id, "bank": done.bank, "added": done.added, "skipped": done.skipped}
+
+
+@router.get("/policy", tags=["moderation"], summary="The policy in force, and how each shadow rule would have done")
+def get_policy(request: Request, principal: Annotated[Principal, Depends(require(roles.READ_QUEUES))]
+               ) -> dict[str, Any]:
+    mod = moderation(request)
+    with mod.db.read() as session:
+        report = services.shadow_report(session)
+    return {
+        "policy": mod.policy.label,
+        "rules": [{"name": r.name, "category": r.category.value, "verdict": r.verdict.value, "mode": r.mode.value,
+                   "severity": r.severity} for r in mod.policy.rules],
+        "shadow": [{"rule": s.rule, "would_be": s.would_be, "held": s.held, "reviewed": s.reviewed,
+                    "agreed": s.agreed, "agreement": s.agreement} for s in report],
+    }

@@ -27,6 +27,8 @@ class EventKind(enum.StrEnum):
     APPEAL_FILED = "content.appeal_filed"
     APPEAL_DECIDED = "content.appeal_decided"
     REINSTATED = "content.reinstated"
+    CASE_ESCALATED = "case.escalated"  # a moderator handed a case up to senior reviewers
+    CURATED = "content.curated"  # confirmed media added to a bank (the curation loop)
     STRIKE = "account.strike"
     SUSPENDED = "account.suspended"
 
@@ -44,6 +46,7 @@ class Change(enum.StrEnum):
 
     ALLOW = "allow"
     HOLD = "hold"
+    PUBLISH_LIMITED = "publish_limited"  # published with limits while a review waits
     BLOCK = "block"
     REMOVE = "remove"
     RESTRICT = "restrict"
@@ -62,6 +65,7 @@ _DOWN = frozenset({ContentStatus.REMOVED, ContentStatus.BLOCKED, ContentStatus.R
 _TRANSITIONS: dict[Change, tuple[frozenset[ContentStatus | None], ContentStatus]] = {
     Change.ALLOW: (frozenset({None}), ContentStatus.PUBLISHED),
     Change.HOLD: (frozenset({None}), ContentStatus.HELD),
+    Change.PUBLISH_LIMITED: (frozenset({None}), ContentStatus.RESTRICTED),
     Change.BLOCK: (frozenset({None}), ContentStatus.BLOCKED),
     Change.REMOVE: (frozenset(_LIVE), ContentStatus.REMOVED),
     Change.RESTRICT: (frozenset(_LIVE), ContentStatus.RESTRICTED),

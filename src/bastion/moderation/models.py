@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
@@ -91,3 +91,19 @@ class Appeal(Base):
     case_id: Mapped[int] = mapped_column(BigInteger)
     filed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class MediaPreview(Base):
+    """What a reviewer sees of held or blocked media: a small JPEG (a frame sheet for video), sealed at rest.
+
+    The original upload is never kept; the platform holds it. Sealed with ``core.sealing`` so a database dump shows
+    no image, and the content id is bound to the blob.
+    """
+
+    __tablename__ = "media_previews"
+
+    content_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

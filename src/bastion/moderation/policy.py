@@ -332,6 +332,10 @@ class Condition(_Strict):
 # --- rules and policy ------------------------------------------------------------------------------------------------
 
 
+#: Limits an upload may be published under while its review waits (nothing that takes it down or hits the account).
+PENDING_LIMITS = frozenset({Action.AGE_RESTRICT, Action.DEMOTE, Action.NOT_RECOMMENDED})
+
+
 class Rule(_Strict):
     """When ``when`` holds, ``verdict`` with ``actions`` (for ``review``: the actions a moderator is offered)."""
 
@@ -345,10 +349,18 @@ class Rule(_Strict):
     queue: str | None = None
     territories: Annotated[list[CountryCode], Field(min_length=1)] | None = None
     label: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    #: For ``review``: publish at once with these limits while the case waits, instead of holding the upload.
+    while_in_review: Annotated[list[Action], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         problems: list[_Problem] = []
+        if self.while_in_review is not None and self.verdict is not Verdict.REVIEW:
+            problems.append((("while_in_review",), "only a 'review' rule can publish with limits while in review"))
+        for action in self.while_in_review or ():
+            if action not in PENDING_LIMITS:
+                problems.append((("while_in_review",), f"'{action}' is not a limit to publish under; use "
+                                                        f"{_listed(sorted(PENDING_LIMITS))}"))
         if self.verdict is Verdict.BLOCK and not self.actions:
             problems.append(((), "verdict 'block' needs at least one action"))
         if self.verdict is Verdict.ALLOW and self.actions:
@@ -376,13 +388,44 @@ class Rule(_Strict):
                       shadow=self.mode is Mode.SHADOW)
 
 
+@dataclass(frozen=True)
+class Routing:
+    """What routes a case to a queue besides its category."""
+
+    severity: int = 0
+    content_type: ContentType | None = None
+    user_age_years: float | None = None
+
+
 class QueueSpec(_Strict):
-    """A review queue. ``restricted`` queues are seen only by child-safety specialists."""
+    """A review queue. ``restricted`` queues are seen only by child-safety specialists.
+
+    A case goes to the first queue, in file order, that lists its category and whose filters all hold
+    (``min_severity``, ``content_types``, ``max_user_age_years``): e.g. a queue for uploads by minors placed before
+    the general queue of the same category.
+    """
 
     name: Name
     categories: list[Category] = Field(default_factory=list)
     sla_minutes: Annotated[int, Field(gt=0)]
     restricted: bool = False
+    min_severity: Annotated[int, Field(ge=1, le=5)] | None = None
+    content_types: Annotated[list[ContentType], Field(min_length=1)] | None = None
+    max_user_age_years: Annotated[float, Field(gt=0, le=150)] | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return any(f is not None for f in (self.min_severity, self.content_types, self.max_user_age_years))
+
+    def takes(self, category: Category, routing: Routing) -> bool:
+        if category not in self.categories:
+            return False
+        if self.min_severity is not None and routing.severity < self.min_severity:
+            return False
+        if self.content_types is not None and routing.content_type not in self.content_types:
+            return False
+        age = routing.user_age_years
+        return self.max_user_age_years is None or (age is not None and age < self.max_user_age_years)
 
 
 class StrikePolicy(_Strict):
@@ -428,13 +471,16 @@ class Policy(_Strict):
                                  f"{threshold} does not exceed {previous}: thresholds must be strictly increasing"))
         problems += _duplicates("rules", [r.name for r in self.rules], "rule name")
         problems += _duplicates("queues", [q.name for q in self.queues], "queue name")
-        routed: dict[Category, str] = {}
+        routed: dict[Category, str] = {}  # categories a queue without filters takes: later queues never see them
         for i, queue in enumerate(self.queues):
             for category in queue.categories:
                 if category in routed:
                     problems.append((("queues", i, "categories"),
                                      f"category '{category}' is routed to queue '{routed[category]}' already"))
-                routed.setdefault(category, queue.name)
+                if category is Category.CSAM and not queue.restricted:
+                    problems.append((("queues", i, "categories"), "queues that take 'csam' must be restricted"))
+                if not queue.filtered:
+                    routed.setdefault(category, queue.name)
         queues = {q.name: q for q in self.queues}
         defined = f"defined: {_listed(queues)}"
         default = queues.get(self.default_queue)
@@ -472,16 +518,19 @@ class Policy(_Strict):
                 return queue
         raise KeyError(name)
 
-    def route(self, category: Category) -> QueueSpec:
-        """The queue that takes a category, or the default queue."""
+    def route(self, category: Category, routing: Routing = Routing()) -> QueueSpec:
+        """The first queue that takes the case, or the default queue."""
         for queue in self.queues:
-            if category in queue.categories:
+            if queue.takes(category, routing):
                 return queue
         return self.queue(self.default_queue)
 
-    def queue_for(self, rule: Rule) -> QueueSpec:
-        """The rule's own queue if it names one, else the queue its category is routed to."""
-        return self.queue(rule.queue) if rule.queue is not None else self.route(rule.category)
+    def queue_for(self, rule: Rule, facts: Facts | None = None) -> QueueSpec:
+        """The rule's own queue if it names one, else the queue its category and the upload are routed to."""
+        if rule.queue is not None:
+            return self.queue(rule.queue)
+        routing = Routing(rule.severity, facts.content_type, facts.user_age_years) if facts else Routing(rule.severity)
+        return self.route(rule.category, routing)
 
 
 # --- evaluation ------------------------------------------------------------------------------------------------------
@@ -527,6 +576,12 @@ class Decision:
     reasons: list[Reason] = field(default_factory=list)
     shadow: list[str] = field(default_factory=list)
     shadow_reasons: list[Reason] = field(default_factory=list)
+    #: For ``review``: the limits to publish under while the case waits; empty means hold the upload.
+    while_in_review: list[Action] = field(default_factory=list)
+    #: A block that only restricts (e.g. in some territories) while a review rule also held: the review still
+    #: happens, in this queue, so a geo-block never hides content from the review another rule asked for.
+    also_review: Reason | None = None
+    also_review_queue: str | None = None
 
     @classmethod
     def allow(cls, policy: str, shadow_reasons: Iterable[Reason] = ()) -> Decision:
@@ -550,10 +605,13 @@ def evaluate(policy: Policy, facts: Facts) -> Decision:
     winners = [r for r in ranked if r.verdict is decider.verdict]
     queue: QueueSpec | None = None
     if decider.verdict is not Verdict.ALLOW:
-        queue = policy.queue_for(decider)
+        queue = policy.queue_for(decider, facts)
         if not queue.restricted:
-            restricted = (policy.queue_for(r) for r in ranked if r.verdict is not Verdict.ALLOW)
+            restricted = (policy.queue_for(r, facts) for r in ranked if r.verdict is not Verdict.ALLOW)
             queue = next((q for q in restricted if q.restricted), queue)
+    reviews = [r for r in ranked if r.verdict is Verdict.REVIEW]
+    also = reviews[0] if decider.verdict is Verdict.BLOCK and reviews \
+        and not any(Action.REMOVE in r.actions for r in winners) else None
     return Decision(
         policy=policy.label,
         verdict=decider.verdict,
@@ -568,7 +626,17 @@ def evaluate(policy: Policy, facts: Facts) -> Decision:
         reasons=[rule.reason(facts) for rule in ranked],
         shadow=[rule.name for rule in shadow],
         shadow_reasons=shadow_reasons,
+        while_in_review=_while_in_review(winners) if decider.verdict is Verdict.REVIEW else [],
+        also_review=also.reason(facts) if also else None,
+        also_review_queue=policy.queue_for(also, facts).name if also else None,
     )
+
+
+def _while_in_review(winners: list[Rule]) -> list[Action]:
+    """Publish with limits only when every review rule that held allows it (the strictest rule wins: hold)."""
+    if any(r.while_in_review is None for r in winners):
+        return []
+    return [a for a in Action if any(a in (r.while_in_review or ()) for r in winners)]
 
 
 def views_crossed(policy: Policy, before: int, after: int) -> list[int]:

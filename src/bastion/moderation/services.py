@@ -7,21 +7,29 @@ in one transaction; messages leave through the outbox after commit. ``next_statu
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bastion.core.auth.roles import CHILD_SAFETY_ROLES
+from bastion.classifiers.interfaces import Classifier, Content, LabelledText
+from bastion.classifiers.services import score as classify
+from bastion.core.auth.roles import CHILD_SAFETY_ROLES, ESCALATIONS
 from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.db import Database
 from bastion.core.outbox.services import enqueue
+from bastion.core.sealing import Sealer
+from bastion.hashing import registry
 from bastion.hashing.interfaces import HashResult
 from bastion.hashing.services import FileSignals, hash_text, signal_json
-from bastion.matching.matcher import Matcher, Query, queries_for
+from bastion.matching import services as bank_services
+from bastion.matching.interfaces import BankError, DuplicateEntry, InvalidEntry
+from bastion.matching.matcher import Match, Matcher, Query, queries_for
+from bastion.matching.services import NewEntry
 from bastion.moderation import statements
 from bastion.moderation.events import (
     Change,
@@ -31,7 +39,14 @@ from bastion.moderation.events import (
     content_restrictions,
     next_status,
 )
-from bastion.moderation.models import Account, Appeal, ContentItem, ModerationEvent, StatementOfReasons
+from bastion.moderation.models import (
+    Account,
+    Appeal,
+    ContentItem,
+    MediaPreview,
+    ModerationEvent,
+    StatementOfReasons,
+)
 from bastion.moderation.policy import (
     Action,
     Category,
@@ -40,11 +55,14 @@ from bastion.moderation.policy import (
     Facts,
     MatchFact,
     Policy,
+    PolicyFile,
+    Routing,
     Verdict,
     evaluate,
     strike_outcome,
     views_crossed,
 )
+from bastion.moderation.previews import Preview, make_preview
 from bastion.review import services as review
 from bastion.review.models import Case, CaseReason
 
@@ -74,6 +92,16 @@ class NotAllowed(ModerationError):
     title = "Forbidden"
 
 
+class CurationRefused(ModerationError):
+    """The bank is missing, or closed to this reviewer; carries the bank error's status."""
+
+    title = "Curation refused"
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class Moderation:
     """What the moderation services need besides the database: the policy, the matcher and where to tell the
@@ -81,9 +109,19 @@ class Moderation:
 
     db: Database
     matcher: Matcher
-    policy: Policy
+    #: A policy, or a policy file re-read when it changes (edits take effect without a restart).
+    policy_source: Policy | PolicyFile
     clock: Clock
     webhook_url: str | None = None
+    #: Seals media previews at rest; ``None`` keeps no preview (reviewers then see the signals only).
+    sealer: Sealer | None = None
+    #: Models that score each upload (``classifiers/registry.py``); their scores are facts for the policy.
+    classifiers: Sequence[Classifier] = ()
+
+    @property
+    def policy(self) -> Policy:
+        source = self.policy_source
+        return source.policy if isinstance(source, PolicyFile) else source
 
     def sla_minutes(self, queue: str) -> int:
         return self.policy.queue(queue).sla_minutes
@@ -91,20 +129,20 @@ class Moderation:
     def restricted_queue(self, queue: str) -> bool:
         return self.policy.queue(queue).restricted
 
-    def queue_for(self, category: Category) -> str:
-        return self.policy.route(category).name
+    def queue_for(self, category: Category, item: ContentItem, severity: int) -> str:
+        """Where a case about ``item`` goes: its category, severity, content type and uploader's age decide."""
+        return self.policy.route(category, Routing(severity, ContentType(item.content_type), item.uploader_age)).name
 
 
 def _log(session: Session, subject: str, kind: EventKind, actor: str, clock: Clock,
          data: dict[str, object] | None = None, external_id: str | None = None) -> ModerationEvent:
     event = ModerationEvent(subject=subject, kind=kind.value, actor=actor, data=data or {}, external_id=external_id,
                             at=clock.now())
-    session.add(event)
-    session.flush()
+    session.add(event)  # flushed with the rest of the transaction, in the order added: no round trip per event
     return event
 
 
-def _subject(content_id: str) -> str:
+def content_subject(content_id: str) -> str:
     return f"content:{content_id}"
 
 
@@ -135,19 +173,30 @@ class IntakeResult:
     signals: list[dict[str, object]] = field(default_factory=list)
 
 
-def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor: Principal) -> IntakeResult:
-    """Judge an upload before it is published. Idempotent on ``content_id``."""
+def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor: Principal,
+           media_path: Path | None = None) -> IntakeResult:
+    """Judge an upload before it is published. Idempotent on ``content_id``.
+
+    ``media_path`` (the spooled upload) lets a held or blocked upload keep a preview for its reviewers.
+    """
     stored = _stored_result(mod, sub.content_id)
     if stored is not None:
         return stored
     signals = (media.signals if media else []) + hash_text(" ".join(t for t in (sub.text, sub.url) if t))
     queries = (queries_for(media) if media else []) + [Query(s) for s in signals if not media or s not in media.signals]
     matches = mod.matcher.match(queries)
+    scoring = classify(mod.classifiers, Content(sub.text, media_path if media else None, media.kind if media else None))
     facts = Facts(content_type=sub.content_type, user_age_years=sub.uploader_age,
-                  account_country=sub.account_country, matches=[MatchFact.from_match(m) for m in matches])
+                  account_country=sub.account_country, matches=[MatchFact.from_match(m) for m in matches],
+                  scores=scoring.scores)
     decision = evaluate(mod.policy, facts)
+    preview = None
+    if media is not None and media_path is not None and mod.sealer is not None \
+            and decision.verdict is not Verdict.ALLOW:
+        preview = make_preview(media_path, media.kind)
     try:
-        return _record_submission(mod, sub, signals, decision, actor)
+        return _record_submission(mod, sub, signals, decision, actor, matches=matches, preview=preview,
+                                  notes=[str(f) for f in scoring.failures])
     except IntegrityError:  # the same content_id submitted concurrently: the other request won
         stored = _stored_result(mod, sub.content_id)
         assert stored is not None
@@ -160,7 +209,7 @@ def _stored_result(mod: Moderation, content_id: str) -> IntakeResult | None:
         if item is None:
             return None
         verdict_event = session.scalar(select(ModerationEvent).where(
-            ModerationEvent.subject == _subject(content_id), ModerationEvent.kind == EventKind.VERDICT.value))
+            ModerationEvent.subject == content_subject(content_id), ModerationEvent.kind == EventKind.VERDICT.value))
         case_id = session.scalar(select(Case.id).where(Case.content_id == content_id,
                                                        Case.reason == CaseReason.UPLOAD.value))
         puid = session.scalar(select(StatementOfReasons.puid).where(StatementOfReasons.content_id == content_id)
@@ -172,9 +221,10 @@ def _stored_result(mod: Moderation, content_id: str) -> IntakeResult | None:
 
 
 def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResult], decision: Decision,
-                       actor: Principal) -> IntakeResult:
+                       actor: Principal, *, matches: Sequence[Match] = (),
+                       preview: Preview | None = None, notes: Sequence[str] = ()) -> IntakeResult:
     now = mod.clock.now()
-    reasons = [str(r) for r in decision.reasons]
+    reasons = [str(r) for r in decision.reasons] + list(notes)
     with mod.db.write() as session:
         item = ContentItem(
             content_id=sub.content_id, account_id=sub.account_id, uploader_age=sub.uploader_age,
@@ -183,23 +233,28 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
             category=decision.category.value if decision.category else "", created_at=now, updated_at=now)
         session.add(item)
         session.flush()  # a second submission of the same content_id fails here, before any event is written
-        subject = _subject(sub.content_id)
+        subject = content_subject(sub.content_id)
         _log(session, subject, EventKind.SUBMITTED, actor.actor, mod.clock,
              {"account_id": sub.account_id, "content_type": sub.content_type.value, "signals": len(signals)})
         _log(session, subject, EventKind.VERDICT, f"policy:{decision.policy}", mod.clock,
              {"verdict": decision.verdict.value, "rule": decision.rule, "reasons": reasons,
-              "actions": [a.value for a in decision.actions]})
+              "actions": [a.value for a in decision.actions],
+              "matches": [{**m.to_json(), "restricted": m.restricted} for m in matches]})
+        if preview is not None and mod.sealer is not None:
+            session.add(MediaPreview(content_id=sub.content_id, sealed=mod.sealer.seal(preview.jpeg, sub.content_id),
+                                     width=preview.width, height=preview.height, created_at=now))
         for reason in decision.shadow_reasons:
             _log(session, subject, EventKind.SHADOW_VERDICT, f"policy:{decision.policy}", mod.clock,
                  {"rule": reason.rule, "would_be": reason.verdict.value, "reason": str(reason)})
         item.status = next_status(None, _intake_change(decision)).value
+        item.restrictions = content_restrictions(decision.while_in_review)
         case_id = puid = None
-        if decision.verdict is Verdict.REVIEW:
-            assert decision.queue is not None and decision.category is not None
-            case = review.open_or_raise(session, content_id=sub.content_id, queue=decision.queue,
-                                        category=decision.category.value, reason=CaseReason.UPLOAD,
-                                        severity=decision.severity, reach=0,
-                                        sla_minutes=mod.sla_minutes(decision.queue), clock=mod.clock)
+        review_of = _review_asked(decision)
+        if review_of is not None:
+            queue, category, severity = review_of
+            case = review.open_or_raise(session, content_id=sub.content_id, queue=queue, category=category.value,
+                                        reason=CaseReason.UPLOAD, severity=severity, reach=0,
+                                        sla_minutes=mod.sla_minutes(queue), clock=mod.clock)
             case_id = case.id
             _log(session, subject, EventKind.CASE_OPENED, "system", mod.clock,
                  {"case_id": case.id, "queue": case.queue, "reason": case.reason})
@@ -216,6 +271,17 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
                             signals=list(item.signals))
 
 
+def _review_asked(decision: Decision) -> tuple[str, Category, int] | None:
+    """The queue, category and severity of the review the policy asks for, if any: a review verdict, or a review
+    rule that held under a block that only restricts (a geo-block must not cancel the review)."""
+    if decision.verdict is Verdict.REVIEW:
+        assert decision.queue is not None and decision.category is not None
+        return decision.queue, decision.category, decision.severity
+    if decision.also_review is not None and decision.also_review_queue is not None:
+        return decision.also_review_queue, decision.also_review.category, decision.also_review.severity
+    return None
+
+
 def _intake_change(decision: Decision) -> Change:
     """Refused (an automatic removal), held for review, or published (with limits when automatic actions restrict).
 
@@ -224,7 +290,7 @@ def _intake_change(decision: Decision) -> Change:
     if decision.verdict is Verdict.BLOCK and Action.REMOVE in decision.actions:
         return Change.BLOCK
     if decision.verdict is Verdict.REVIEW:
-        return Change.HOLD
+        return Change.PUBLISH_LIMITED if decision.while_in_review else Change.HOLD
     return Change.ALLOW
 
 
@@ -250,7 +316,7 @@ class Outcome:
 
 def _apply(mod: Moderation, session: Session, item: ContentItem, outcome: Outcome) -> str | None:
     """Carry out ``outcome``: status, strikes, suspension, the statement of reasons and the platform webhook."""
-    subject = _subject(item.content_id)
+    subject = content_subject(item.content_id)
     if outcome.change is not None:
         item.status = next_status(ContentStatus(item.status), outcome.change).value
     item.restrictions = content_restrictions(outcome.actions)
@@ -303,7 +369,8 @@ def _notify(mod: Moderation, session: Session, item: ContentItem, kind: str, pui
     """Tell the platform through the outbox, in the same transaction as the change it reports."""
     if mod.webhook_url is None:
         return
-    event_id = session.scalar(select(ModerationEvent.id).where(ModerationEvent.subject == _subject(item.content_id))
+    event_id = session.scalar(select(ModerationEvent.id)
+                              .where(ModerationEvent.subject == content_subject(item.content_id))
                               .order_by(ModerationEvent.id.desc()).limit(1))
     payload: dict[str, object] = {
         "content_id": item.content_id, "account_id": item.account_id, "status": item.status,
@@ -329,14 +396,15 @@ def record_notice(mod: Moderation, content_id: str, *, category: Category, expla
     """A report opens a case (or raises the open one); trusted flaggers' reports rank higher (DSA Art. 22)."""
     with mod.db.write() as session:
         item = get_item(session, content_id)
-        _log(session, _subject(content_id), EventKind.NOTICE, actor.actor, mod.clock,
+        _log(session, content_subject(content_id), EventKind.NOTICE, actor.actor, mod.clock,
              {"category": category.value, "explanation": explanation[:2000], "trusted_flagger": trusted_flagger,
               "notifier": notifier})
-        queue = mod.queue_for(category)
+        severity = 4 if trusted_flagger else 2
+        queue = mod.queue_for(category, item, severity)
         case = review.open_or_raise(session, content_id=content_id, queue=queue, category=category.value,
-                                    reason=CaseReason.NOTICE, severity=4 if trusted_flagger else 2,
+                                    reason=CaseReason.NOTICE, severity=severity,
                                     reach=item.views, sla_minutes=mod.sla_minutes(queue), clock=mod.clock)
-        _log(session, _subject(content_id), EventKind.CASE_OPENED, "system", mod.clock,
+        _log(session, content_subject(content_id), EventKind.CASE_OPENED, "system", mod.clock,
              {"case_id": case.id, "queue": queue, "reason": case.reason})
         return case.id
 
@@ -350,10 +418,10 @@ def record_metrics(mod: Moderation, content_id: str, *, views: int, shares: int,
         crossed = views_crossed(mod.policy, before, item.views)
         live = item.status in (ContentStatus.PUBLISHED.value, ContentStatus.RESTRICTED.value)
         for threshold in crossed if live else []:
-            _log(session, _subject(content_id), EventKind.VIEWS_THRESHOLD, actor.actor, mod.clock,
+            _log(session, content_subject(content_id), EventKind.VIEWS_THRESHOLD, actor.actor, mod.clock,
                  {"threshold": threshold, "views": item.views}, external_id=f"views:{content_id}:{threshold}")
             category = Category(item.category) if item.category else Category.BORDERLINE
-            queue = mod.queue_for(category)
+            queue = mod.queue_for(category, item, 3)
             review.open_or_raise(session, content_id=content_id, queue=queue, category=category.value,
                                  reason=CaseReason.VIEWS, severity=3, reach=item.views,
                                  sla_minutes=mod.sla_minutes(queue), clock=mod.clock)
@@ -376,20 +444,45 @@ def may_review(mod: Moderation, queue: str, reviewer: Principal) -> bool:
     return not mod.restricted_queue(queue) or reviewer.role in CHILD_SAFETY_ROLES
 
 
+def takes_escalations(mod: Moderation, queue: str, reviewer: Principal) -> bool:
+    """Senior moderators take escalations; in a restricted queue, the child-safety specialists who alone see it."""
+    if mod.restricted_queue(queue):
+        return reviewer.role in CHILD_SAFETY_ROLES
+    return reviewer.role in ESCALATIONS
+
+
+def claim_next(mod: Moderation, queue: str, reviewer: Principal) -> Case | None:
+    if not may_review(mod, queue, reviewer):
+        raise NotAllowed(f"queue {queue} is restricted to child-safety specialists")
+    return review.claim_next(mod.db, queues=[queue], reviewer=reviewer.actor, clock=mod.clock,
+                             escalations=takes_escalations(mod, queue, reviewer))
+
+
+def escalate(mod: Moderation, case_id: int, note: str, *, reviewer: Principal) -> Case:
+    """Hand a claimed case up to senior reviewers, with the reason; it keeps its place in the queue."""
+    if not note.strip():
+        raise InvalidDecision("say why the case needs a senior reviewer")
+    with mod.db.write() as session:
+        case = review.escalate(session, case_id, reviewer=reviewer.actor, note=note, clock=mod.clock)
+        _log(session, content_subject(case.content_id), EventKind.CASE_ESCALATED, reviewer.actor, mod.clock,
+             {"case_id": case_id, "note": note[:2000]})
+        return case
+
+
 def decide(mod: Moderation, case_id: int, decision: ReviewDecision, *, reviewer: Principal) -> dict[str, object]:
     """A moderator's decision on a claimed case; for an appeal case, ``violation`` means the decision stands."""
-    if decision.violation and not decision.actions:
-        raise InvalidDecision("a violation needs at least one action")
     if Action.DISABLE_IN_TERRITORIES in decision.actions and not decision.territories:
         raise InvalidDecision("disable_in_territories needs territories")
     with mod.db.write() as session:
         case = review.get_case(session, case_id)
         if not may_review(mod, case.queue, reviewer):
             raise NotAllowed(f"queue {case.queue} is restricted to child-safety specialists")
+        if decision.violation and not decision.actions and case.reason != CaseReason.APPEAL.value:
+            raise InvalidDecision("a violation needs at least one action")
         case = review.finish(session, case_id, reviewer=reviewer.actor, clock=mod.clock)
         item = get_item(session, case.content_id)
         category = decision.category or Category(case.category)
-        _log(session, _subject(item.content_id), EventKind.DECISION, reviewer.actor, mod.clock,
+        _log(session, content_subject(item.content_id), EventKind.DECISION, reviewer.actor, mod.clock,
              {"case_id": case_id, "violation": decision.violation, "actions": [a.value for a in decision.actions],
               "category": category.value, "note": decision.note[:2000], "reason": case.reason})
         if case.reason == CaseReason.APPEAL.value:
@@ -405,10 +498,75 @@ def decide(mod: Moderation, case_id: int, decision: ReviewDecision, *, reviewer:
                 automated_detection=case.reason == CaseReason.UPLOAD.value,
                 change=change_for_actions(decision.actions)))
         else:
-            item.status = next_status(ContentStatus(item.status), Change.CLEAR).value
-            item.restrictions = []
+            if item.verdict != Verdict.BLOCK.value:  # an automatic restriction at upload was not under review
+                item.status = next_status(ContentStatus(item.status), Change.CLEAR).value
+                item.restrictions = []
             _notify(mod, session, item, "moderation.cleared", None)
         return {"case_id": case_id, "content_id": item.content_id, "status": item.status, "statement_puid": puid}
+
+
+def confirmed_violation(session: Session, content_id: str) -> ModerationEvent | None:
+    """The latest human decision on the content, if it found a violation and no appeal reversed it since."""
+    events = session.scalars(select(ModerationEvent).where(
+        ModerationEvent.subject == content_subject(content_id),
+        ModerationEvent.kind.in_([EventKind.DECISION.value, EventKind.REINSTATED.value]))
+        .order_by(ModerationEvent.id.desc()).limit(1)).all()
+    if events and events[0].kind == EventKind.DECISION.value and events[0].data.get("violation") \
+            and events[0].data.get("reason") != CaseReason.APPEAL.value:
+        return events[0]
+    return None
+
+
+@dataclass(frozen=True)
+class Curated:
+    bank: str
+    added: list[int]
+    #: Signals not added, and why (already in the bank, too weak to match, ...).
+    skipped: list[str]
+
+
+def curate(mod: Moderation, content_id: str, bank_name: str, *, actor: Principal) -> Curated:
+    """Add a human-confirmed violation's media to a bank, in one step: future copies are caught at upload."""
+    with mod.db.read() as session:
+        item = get_item(session, content_id)
+        decision = confirmed_violation(session, content_id)
+        if decision is None:
+            raise InvalidDecision("only media a moderator confirmed as a violation can be added to a bank")
+        category = str(decision.data.get("category") or item.category)
+        signals = list(item.signals)
+    added: list[int] = []
+    skipped: list[str] = []
+    for signal in signals:
+        outcome = _bank_signal(mod, bank_name, signal, category, content_id, actor)
+        if isinstance(outcome, int):
+            added.append(outcome)
+        else:
+            skipped.append(outcome)
+    if not added and not skipped:
+        raise InvalidDecision("the content has no signal a bank can hold")
+    with mod.db.write() as session:
+        _log(session, content_subject(content_id), EventKind.CURATED, actor.actor, mod.clock,
+             {"bank": bank_name, "entry_ids": added, "skipped": skipped})
+    return Curated(bank_name, added, skipped)
+
+
+def _bank_signal(mod: Moderation, bank_name: str, signal: dict[str, object], category: str, content_id: str,
+                 actor: Principal) -> int | str:
+    """The new entry's id, or why the signal was not added. A missing or closed bank stops the whole step."""
+    signal_type, value = str(signal.get("signal_type", "")), str(signal.get("value", ""))
+    quality = signal.get("quality")
+    result = HashResult(signal_type, value, quality if isinstance(quality, int) else None)
+    try:
+        if not registry.get(signal_type).matchable(result):
+            return f"{signal_type}: too weak to match (quality {quality})"
+        entry = NewEntry.parse(signal_type, value, category, source=f"content:{content_id}")
+        return bank_services.add_entry(mod.db, bank_name, entry, actor=actor, clock=mod.clock).id
+    except (InvalidEntry, registry.UnknownSignalType) as exc:
+        return f"{signal_type}: {exc}"
+    except DuplicateEntry:
+        return f"{signal_type}: already in {bank_name}"
+    except BankError as exc:
+        raise CurationRefused(str(exc), exc.status) from None
 
 
 def file_appeal(mod: Moderation, statement_puid: str, text: str, *, actor: Principal) -> Appeal:
@@ -418,7 +576,7 @@ def file_appeal(mod: Moderation, statement_puid: str, text: str, *, actor: Princ
         if statement is None:
             raise StatementNotFound(f"no statement of reasons {statement_puid!r}")
         item = get_item(session, statement.content_id)
-        queue = mod.queue_for(Category(item.category)) if item.category else mod.policy.default_queue
+        queue = mod.queue_for(Category(item.category), item, 3) if item.category else mod.policy.default_queue
         case = review.open_or_raise(session, content_id=item.content_id, queue=queue, category=item.category,
                                     reason=CaseReason.APPEAL, severity=3, reach=item.views,
                                     sla_minutes=mod.sla_minutes(queue), clock=mod.clock,
@@ -427,7 +585,7 @@ def file_appeal(mod: Moderation, statement_puid: str, text: str, *, actor: Princ
                         text=text[:5000], state="open", case_id=case.id, filed_at=mod.clock.now())
         session.add(appeal)
         session.flush()
-        _log(session, _subject(item.content_id), EventKind.APPEAL_FILED, actor.actor, mod.clock,
+        _log(session, content_subject(item.content_id), EventKind.APPEAL_FILED, actor.actor, mod.clock,
              {"appeal_id": appeal.id, "case_id": case.id, "statement_puid": statement_puid})
         return appeal
 
@@ -438,17 +596,112 @@ def _decide_appeal(mod: Moderation, session: Session, item: ContentItem, case: C
     assert appeal is not None
     appeal.state = "upheld" if upheld else "reversed"
     appeal.decided_at = mod.clock.now()
-    _log(session, _subject(item.content_id), EventKind.APPEAL_DECIDED, reviewer.actor, mod.clock,
+    _log(session, content_subject(item.content_id), EventKind.APPEAL_DECIDED, reviewer.actor, mod.clock,
          {"appeal_id": appeal.id, "outcome": appeal.state})
     if not upheld:
         item.status = next_status(ContentStatus(item.status), Change.REINSTATE).value
         item.restrictions = []
-        _log(session, _subject(item.content_id), EventKind.REINSTATED, reviewer.actor, mod.clock,
+        _log(session, content_subject(item.content_id), EventKind.REINSTATED, reviewer.actor, mod.clock,
              {"appeal_id": appeal.id})
         _notify(mod, session, item, "moderation.reinstated", appeal.statement_puid)
     return {"case_id": case.id, "content_id": item.content_id, "status": item.status, "appeal": appeal.state}
 
 
+#: ``source_type`` of a statement that follows an authority's order (DSA Transparency Database value).
+ORDER_SOURCE = "SOURCE_TYPE_OTHER_NOTIFICATION"
+
+
+def enforce_order(mod: Moderation, session: Session, content_id: str, *, order: str, facts: str,
+                  territories: Sequence[str] = (), reinstate: bool = False) -> ContentItem | None:
+    """Carry out a removal order (TCO Art. 3) in the caller's transaction, through the same actions as moderation.
+
+    Removes the content, or disables it in ``territories`` when given; ``reinstate`` restores it (the order was
+    found to infringe the Regulation). Returns ``None`` when no such content was submitted; content already down
+    (or already up, for a reinstatement) is left as it is. The caller guards against doing one order twice.
+    """
+    item = session.get(ContentItem, content_id)
+    if item is None:
+        return None
+    if reinstate:
+        if ContentStatus(item.status) in (ContentStatus.REMOVED, ContentStatus.RESTRICTED, ContentStatus.BLOCKED):
+            item.status = next_status(ContentStatus(item.status), Change.REINSTATE).value
+            item.restrictions = []
+            item.updated_at = mod.clock.now()
+            _log(session, content_subject(content_id), EventKind.REINSTATED, f"order:{order}", mod.clock,
+                 {"order": order})
+            _notify(mod, session, item, "moderation.reinstated", None)
+        return item
+    if ContentStatus(item.status) in (ContentStatus.REMOVED, ContentStatus.BLOCKED):
+        return item
+    actions = [Action.DISABLE_IN_TERRITORIES] if territories else [Action.REMOVE]
+    _apply(mod, session, item, Outcome(
+        actions=actions, category=Category.TERRORIST_CONTENT, territories=list(territories), facts=facts,
+        decided_by=f"order:{order}", automated_detection=False, automated=True, source=ORDER_SOURCE,
+        change=change_for_actions(actions)))
+    return item
+
+
+@dataclass
+class ShadowStat:
+    """How a shadow rule would have done: how often it held, and how often a moderator agreed with it."""
+
+    rule: str
+    would_be: str
+    held: int = 0
+    #: Of the uploads it held on, how many a moderator has since decided, and how many of those the moderator
+    #: decided as the rule would have (a violation for block or review, none for allow).
+    reviewed: int = 0
+    agreed: int = 0
+
+    @property
+    def agreement(self) -> float | None:
+        return self.agreed / self.reviewed if self.reviewed else None
+
+
+def shadow_report(session: Session) -> list[ShadowStat]:
+    """Each shadow rule's record, to judge whether to enforce it (the event log is the only source)."""
+    stats: dict[str, ShadowStat] = {}
+    held_on: dict[str, list[ShadowStat]] = {}
+    for event in session.scalars(select(ModerationEvent).where(ModerationEvent.kind == EventKind.SHADOW_VERDICT.value)
+                                 .order_by(ModerationEvent.id)):
+        rule = str(event.data.get("rule"))
+        stat = stats.setdefault(rule, ShadowStat(rule, str(event.data.get("would_be"))))
+        stat.held += 1
+        held_on.setdefault(event.subject, []).append(stat)
+    latest: dict[str, bool] = {}
+    for subject_chunk in _chunks(list(held_on), 500):
+        for event in session.scalars(select(ModerationEvent).where(
+                ModerationEvent.kind == EventKind.DECISION.value, ModerationEvent.subject.in_(subject_chunk),
+        ).order_by(ModerationEvent.id)):
+            if event.data.get("reason") != CaseReason.APPEAL.value:
+                latest[event.subject] = bool(event.data.get("violation"))
+    for subject, violation in latest.items():
+        for stat in held_on[subject]:
+            stat.reviewed += 1
+            stat.agreed += violation == (stat.would_be != Verdict.ALLOW.value)
+    return sorted(stats.values(), key=lambda s: s.rule)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def history(session: Session, content_id: str) -> list[ModerationEvent]:
-    return list(session.scalars(select(ModerationEvent).where(ModerationEvent.subject == _subject(content_id))
+    return list(session.scalars(select(ModerationEvent).where(ModerationEvent.subject == content_subject(content_id))
                                 .order_by(ModerationEvent.id)))
+
+
+def decided_texts(session: Session) -> list[LabelledText]:
+    """Each content item's latest moderator decision, with its text: what ``bastion classifier train`` learns from.
+
+    On an appeal case ``violation`` means the first decision stands, so the latest decision is always the label.
+    """
+    latest = (select(func.max(ModerationEvent.id)).where(ModerationEvent.kind == EventKind.DECISION.value)
+              .group_by(ModerationEvent.subject))
+    rows = session.execute(
+        select(ContentItem.content_id, ContentItem.text, ModerationEvent.data)
+        .join(ModerationEvent, ModerationEvent.subject == literal("content:") + ContentItem.content_id)
+        .where(ModerationEvent.id.in_(latest), ContentItem.text != "").order_by(ModerationEvent.id))
+    return [LabelledText(content_id, text, str(data.get("category", "")), bool(data.get("violation")))
+            for content_id, text, data in rows]

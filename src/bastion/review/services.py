@@ -9,6 +9,7 @@ moderators and API processes share one queue without waiting on each other.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,14 +46,32 @@ def open_or_raise(
     if existing is not None:
         existing.severity = max(existing.severity, severity)
         existing.reach = max(existing.reach, reach)
+        existing.rank_at = rank_at(existing.due_at, existing.opened_at, existing.severity, existing.reach)
         return existing
     now = clock.now()
+    due = now + dt.timedelta(minutes=sla_minutes)
     case = Case(content_id=content_id, queue=queue, category=category, reason=reason.value, severity=severity,
-                reach=reach, state=CaseState.OPEN.value, opened_at=now,
-                due_at=now + dt.timedelta(minutes=sla_minutes), excluded_reviewer=excluded_reviewer)
+                reach=reach, state=CaseState.OPEN.value, opened_at=now, due_at=due,
+                rank_at=rank_at(due, now, severity, reach), excluded_reviewer=excluded_reviewer)
     session.add(case)
     session.flush()
     return case
+
+
+#: Views at which reach has brought a case forward as far as it can (a quarter of its SLA).
+FULL_REACH = 1_000_000
+
+
+def rank_at(due_at: dt.datetime, opened_at: dt.datetime, severity: int, reach: int) -> dt.datetime:
+    """When a case falls due for ordering: its SLA deadline brought forward by severity and reach.
+
+    Each severity step above 1 brings it forward by a quarter of its SLA, reach by up to another quarter
+    (logarithmic in views), so waiting time still counts: a mild case that has waited long enough overtakes a
+    fresh severe one, and no case starves.
+    """
+    sla = due_at - opened_at
+    reach_share = min(1.0, math.log10(1 + max(0, reach)) / math.log10(1 + FULL_REACH))
+    return due_at - sla * ((max(1, severity) - 1) / 4 + reach_share / 4)
 
 
 def _claimable(now: dt.datetime, reviewer: str) -> ColumnElement[bool]:
@@ -64,8 +83,11 @@ def _claimable(now: dt.datetime, reviewer: str) -> ColumnElement[bool]:
 
 
 def claim_next(db: Database, *, queues: Sequence[str], reviewer: str, clock: Clock,
-               lease_seconds: int = DEFAULT_LEASE_SECONDS) -> Case | None:
-    """The reviewer's live claim if they hold one, else the most urgent claimable case of ``queues``."""
+               lease_seconds: int = DEFAULT_LEASE_SECONDS, escalations: bool = False) -> Case | None:
+    """The reviewer's live claim if they hold one, else the most urgent claimable case of ``queues``.
+
+    Escalated cases go only to reviewers who take ``escalations`` (senior moderators), and to them first.
+    """
     now = clock.now()
     with db.write() as session:
         held = session.scalar(
@@ -74,13 +96,11 @@ def claim_next(db: Database, *, queues: Sequence[str], reviewer: str, clock: Clo
         )
         if held is not None:
             return held
-        case = session.scalar(
-            select(Case)
-            .where(Case.queue.in_(queues), _claimable(now, reviewer))
-            .order_by(Case.severity.desc(), Case.reach.desc(), Case.opened_at, Case.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
+        order = (Case.rank_at, Case.id)
+        query = select(Case).where(Case.queue.in_(queues), _claimable(now, reviewer))
+        query = query.order_by(Case.escalated.desc(), *order) if escalations \
+            else query.where(Case.escalated.is_(False)).order_by(*order)
+        case = session.scalar(query.limit(1).with_for_update(skip_locked=True))
         if case is None:
             return None
         case.state = CaseState.CLAIMED.value
@@ -98,6 +118,24 @@ def release(db: Database, case_id: int, *, reviewer: str, clock: Clock) -> None:
         ))
         if not done:
             raise _why_not(session, case_id)
+
+
+def escalate(session: Session, case_id: int, *, reviewer: str, note: str, clock: Clock) -> Case:
+    """Hand a claimed case up, inside the caller's transaction: it goes back to the queue for senior reviewers."""
+    now = clock.now()
+    done = _rowcount(session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.claimed_by == reviewer, Case.state == CaseState.CLAIMED.value,
+               Case.claim_expires_at > now)
+        .values(state=CaseState.OPEN.value, claimed_by=None, claim_expires_at=None, escalated=True,
+                escalation_note=note[:2000])
+        .execution_options(synchronize_session=False)
+    ))
+    if not done:
+        raise _why_not(session, case_id)
+    case = session.get(Case, case_id, populate_existing=True)
+    assert case is not None
+    return case
 
 
 def finish(session: Session, case_id: int, *, reviewer: str, clock: Clock) -> Case:
@@ -143,6 +181,7 @@ class QueueStatus:
     queue: str
     open: int = 0
     claimed: int = 0
+    escalated: int = 0
     oldest_opened_at: dt.datetime | None = None
     next_due_at: dt.datetime | None = None
 
@@ -151,16 +190,17 @@ def queue_overview(session: Session, queues: Sequence[str]) -> list[QueueStatus]
     """Counts and ages of undecided cases per queue; every named queue is listed, even when empty."""
     by_queue = {q: QueueStatus(q) for q in queues}
     rows = session.execute(
-        select(Case.queue, Case.state, func.count(), func.min(Case.opened_at), func.min(Case.due_at))
+        select(Case.queue, Case.state, Case.escalated, func.count(), func.min(Case.opened_at), func.min(Case.due_at))
         .where(Case.state != CaseState.DECIDED.value)
-        .group_by(Case.queue, Case.state)
-    ).tuples()
-    for queue, state, n, oldest, due in rows:
+        .group_by(Case.queue, Case.state, Case.escalated)
+    )
+    for queue, state, escalated, n, oldest, due in rows:
         status = by_queue.setdefault(queue, QueueStatus(queue))
         if state == CaseState.OPEN.value:
-            status.open = n
+            status.open += n
         else:
-            status.claimed = n
+            status.claimed += n
+        status.escalated += n if escalated else 0
         status.oldest_opened_at = _earliest(status.oldest_opened_at, _utc(oldest))
         status.next_due_at = _earliest(status.next_due_at, _utc(due))
     return list(by_queue.values())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bastion import __version__
+from bastion.classifiers import registry as classifier_registry
+from bastion.classifiers.api import router as classifiers_router
+from bastion.classifiers.interfaces import Classifier, ClassifierContext
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock, SystemClock
@@ -27,10 +30,15 @@ from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.matcher import Matcher
 from bastion.moderation.api import router as moderation_router
-from bastion.moderation.policy import DEFAULT_POLICY_PATH, load_policy
+from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
 from bastion.moderation.services import Moderation
+from bastion.orders.api import router as orders_router
+from bastion.orders.services import ClockWorker, contact_point_for, tco_signers, tick
+from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
 from bastion.web.metrics import Metrics
+from bastion.web.order_pages import router as order_pages_router
+from bastion.web.review_pages import router as review_pages_router
 
 STATIC = Path(__file__).parent / "static"
 #: /status says "degraded" when this process has not caught up with the bank change log for this long.
@@ -38,14 +46,22 @@ STALE_AFTER_SECONDS = 5.0
 
 
 def create_app(settings: Settings, *, db: Database | None = None, matcher: Matcher | None = None,
-               clock: Clock | None = None, refresh: bool = True) -> FastAPI:
+               clock: Clock | None = None, refresh: bool = True,
+               classifiers: Sequence[Classifier] | None = None) -> FastAPI:
     """Build the app. ``refresh`` starts the thread that replays the bank change log (off in some tests)."""
     db = db or Database(settings.database_url)
     matcher = matcher or Matcher(db)
     clock = clock or SystemClock()
-    policy = load_policy(settings.policy_path or DEFAULT_POLICY_PATH)
-    mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url)
-    outbox = OutboxWorker(db, WebhookSender(settings.webhook_secret), settings.outbox_interval_seconds, clock)
+    policy = PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH)
+    if classifiers is None:  # the classifiers file, validated now: a broken one stops the start with its reason
+        classifiers = classifier_registry.load(settings.classifiers_path,
+                                               ClassifierContext(db, settings.classifier_token))
+    mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=settings.media_sealer(),
+                     classifiers=tuple(classifiers))
+    sender = WebhookSender(settings.webhook_secret, signers=tco_signers(settings.orders_signing_key))
+    outbox = OutboxWorker(db, sender, settings.outbox_interval_seconds, clock)
+    contact_point = contact_point_for(settings, mod)
+    order_clock = ClockWorker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -54,7 +70,9 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         if refresh:
             matcher.start(settings.index_refresh_seconds)
             outbox.start()
+            order_clock.start()
         yield
+        order_clock.stop()
         outbox.stop()
         matcher.stop()
 
@@ -63,7 +81,9 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.state.ctx = AppContext(settings=settings, db=db, clock=clock)
     app.state.matcher = matcher
     app.state.moderation = mod
+    app.state.classifiers = mod.classifiers
     app.state.outbox = outbox
+    app.state.contact_point = contact_point
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     metrics = Metrics(matcher)
@@ -71,7 +91,12 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.include_router(hashing_router)
     app.include_router(matching_router)
     app.include_router(moderation_router)
+    app.include_router(classifiers_router)
+    app.include_router(classifier_pages_router)
     app.include_router(console_router)
+    app.include_router(review_pages_router)
+    app.include_router(orders_router)
+    app.include_router(order_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/status", tags=["operations"], summary="Liveness and index freshness (no secrets; for health checks)")
@@ -93,6 +118,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                 "seconds_since_refresh": None if age is None else round(age, 3),
                 "errors": list(matcher.freshness.errors),
             },
+            "policy": {"in_force": mod.policy.label, "error": policy.error},
         }
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (token of role admin or analyst)")

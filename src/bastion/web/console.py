@@ -219,8 +219,13 @@ def _page(request: Request, template: str, user: SessionUser | None, *, status_c
     nav = []
     if user is not None:
         role = user.principal.role
-        nav = [(label, href) for label, href, allowed in (("Banks", "/console/banks", roles.READ_BANKS),
-                                                          ("Match", "/console/match", roles.MATCH))
+        nav = [(label, href) for label, href, allowed in (("Queues", "/console/queues", roles.READ_QUEUES),
+                                                          ("Banks", "/console/banks", roles.READ_BANKS),
+                                                          ("Match", "/console/match", roles.MATCH),
+                                                          ("Classifiers", "/console/classifiers", roles.CLASSIFIERS),
+                                                          ("Policy", "/console/policy", roles.READ_QUEUES),
+                                                          ("Orders", "/console/orders", roles.ORDERS_READ),
+                                                          ("Settings", "/console/settings", roles.REVIEW))
                if role in allowed]
     response = _templates.TemplateResponse(request, template, {
         "user": user,
@@ -235,7 +240,13 @@ def _page(request: Request, template: str, user: SessionUser | None, *, status_c
     return response
 
 
+#: Roles whose work is the review queues: they land there after login.
+_REVIEWING = frozenset({Role.MODERATOR, Role.SENIOR_MODERATOR, Role.CHILD_SAFETY, Role.ANALYST})
+
+
 def _home(role: Role) -> str:
+    if role in _REVIEWING:
+        return "/console/queues"
     if role in roles.READ_BANKS or role not in roles.MATCH:
         return "/console/banks"
     return "/console/match"

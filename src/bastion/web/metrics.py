@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.classifiers.services import FAILURES
 from bastion.matching.matcher import Matcher
 
 
@@ -29,19 +33,52 @@ class Metrics:
             index_entries.labels(name).set_function(_reader(matcher.sizes, name))
             index_bytes.labels(name).set_function(_reader(matcher.memory, name))
         lag.set_function(lambda: float(matcher.freshness.applied_change_id))
+        self.registry.register(_ClassifierFailures())
 
     def install(self, app: FastAPI) -> None:
-        @app.middleware("http")
-        async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            start = time.perf_counter()
-            response = await call_next(request)
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            self.latency.labels(path, request.method).observe(time.perf_counter() - start)
-            self.requests.labels(path, request.method, str(response.status_code)).inc()
-            return response
+        app.add_middleware(_Measure, metrics=self)
+
+
+class _Measure:
+    """Counts and times every HTTP request by route template. Plain ASGI: no extra task or body copy per request,
+    unlike ``@app.middleware("http")``, which costs about a millisecond on every upload."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # an exception escaping the app is answered 500 by the server
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.latency.labels(path, scope["method"]).observe(time.perf_counter() - start)
+            self.metrics.requests.labels(path, scope["method"], str(status)).inc()
 
 
 def _reader(source: Callable[[], dict[str, int]], name: str) -> Callable[[], float]:
     """A gauge callback reading one signal type's figure when Prometheus scrapes, not before."""
     return lambda: float(source()[name])
+
+
+class _ClassifierFailures(Collector):
+    """``bastion_classifier_failures_total{classifier}``: uploads a classifier gave no score (outage, bad answer)."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("bastion_classifier_failures", "Uploads a classifier could not score",
+                                     labels=["classifier"])
+        for name, count in sorted(FAILURES.snapshot().items()):
+            family.add_metric([name], count)
+        yield family

@@ -38,6 +38,11 @@ class AuditAction(enum.StrEnum):
     USER_CREATED = "user.created"
     USER_UPDATED = "user.updated"
     SETTING_CHANGED = "setting.changed"
+    MEDIA_REVEALED = "media.revealed"  # a reviewer viewed restricted media un-blurred
+    REPORT_SENT = "report.sent"  # a child-safety report sent to NCMEC / the EU Centre
+    REPORT_RETRACTED = "report.retracted"
+    REPORT_MATERIAL_OPENED = "report.material_opened"  # preserved reported material opened by a specialist
+    REPORT_PURGED = "report.purged"  # preserved material deleted at the end of its preservation period
 
 
 def _digest(prev_hash: str, entry: AuditEntry) -> str:

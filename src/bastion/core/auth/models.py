@@ -33,6 +33,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: A reviewer's choice to see media un-blurred at once (never for restricted queues: those always start blurred).
+    reveal_media: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class ConsoleSession(Base):

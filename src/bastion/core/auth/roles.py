@@ -31,7 +31,23 @@ READ_BANKS = frozenset(
 )
 CURATE_BANKS = frozenset({Role.ADMIN, Role.CURATOR, Role.CHILD_SAFETY})
 METRICS = frozenset({Role.ADMIN, Role.ANALYST})
+#: Who reads the classifiers and their held-out precision and recall.
+CLASSIFIERS = frozenset({Role.ADMIN, Role.ANALYST})
+#: Who decides review cases; restricted (child-abuse) queues narrow this to CHILD_SAFETY_ROLES.
+REVIEW = frozenset({Role.MODERATOR, Role.SENIOR_MODERATOR, Role.CHILD_SAFETY, Role.ADMIN})
+#: Who sees queues and case pages (analysts read, never decide).
+READ_QUEUES = REVIEW | {Role.ANALYST}
+#: Who takes escalated cases (child-safety specialists too, in the queues only they see).
+ESCALATIONS = frozenset({Role.SENIOR_MODERATOR, Role.ADMIN})
+#: Who may add human-confirmed media to a bank from a case (the curation loop).
+CURATE_FROM_CASE = CURATE_BANKS | {Role.SENIOR_MODERATOR}
 ADMIN = frozenset({Role.ADMIN})
+#: Who sees removal orders received at the contact point, and who acts on them by hand (TCO Art. 3).
+ORDERS_READ = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR, Role.ANALYST})
+ORDERS_ACT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
+#: At the hub: competent authorities issue and scrutinise orders; admins register authorities and providers.
+HUB_ISSUE = frozenset({Role.AUTHORITY})
+HUB_READ = frozenset({Role.ADMIN, Role.AUTHORITY})
 
 
 def parse_role(raw: str) -> Role:

@@ -11,8 +11,9 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -69,8 +70,16 @@ def verify_signature(
     return any(matches)
 
 
+class BodySigner(Protocol):
+    """Signs a body another way than the shared HMAC secret (e.g. Ed25519 for removal orders): returns headers."""
+
+    def headers(self, body: bytes, now: dt.datetime) -> dict[str, str]: ...
+
+
 class WebhookSender:
     """POSTs each claim's payload as signed canonical JSON.
+
+    ``signers`` maps a message kind prefix (e.g. ``"tco."``) to a ``BodySigner`` used instead of the HMAC secret.
 
     Network errors, 5xx, 408, 425 and 429 are retryable; other 4xx are permanent; a bad URL is permanent.
     Without a secret it sends nothing (a retryable failure), so an unconfigured install can still start.
@@ -85,9 +94,11 @@ class WebhookSender:
         client: httpx.Client | None = None,
         *,
         clock: Clock | None = None,
+        signers: Mapping[str, BodySigner] | None = None,
     ) -> None:
         self.timeout = timeout
         self._secret = secret
+        self._signers = dict(signers or {})
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
         self._clock: Clock = clock or SystemClock()
@@ -99,17 +110,23 @@ class WebhookSender:
     def configured(self) -> bool:
         return bool(self._secret)
 
+    def _signer(self, kind: str) -> BodySigner | None:
+        return next((s for prefix, s in self._signers.items() if kind.startswith(prefix)), None)
+
     def send(self, claim: Claim) -> SendResult:
-        if not self._secret:
+        signer = self._signer(claim.kind)
+        if not self._secret and signer is None:
             # Never send unsigned. Retryable, so setting the secret within the retry window still delivers it.
             return SendResult.retry("webhook secret not configured")
         body = canonical_body(claim.payload)
-        timestamp = int(self._clock.now().timestamp())
+        now = self._clock.now()
+        signature = signer.headers(body, now) if signer is not None \
+            else {SIGNATURE_HEADER: sign(self._secret, int(now.timestamp()), body)}
         headers = {
             "Content-Type": "application/json",
             IDEMPOTENCY_HEADER: claim.idempotency_key,
             EVENT_HEADER: claim.kind,
-            SIGNATURE_HEADER: sign(self._secret, timestamp, body),
+            **signature,
             "User-Agent": "bastion-outbox",
         }
         try:

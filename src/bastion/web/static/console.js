@@ -34,3 +34,62 @@
     init();
   }
 })();
+
+// The case page: reveal fetches the clear preview only on request; one-key shortcuts for the common decisions.
+(function () {
+  function setMedia(button, revealed) {
+    var img = button.querySelector("img");
+    var label = button.querySelector("[data-reveal-label]");
+    img.src = revealed ? button.getAttribute("data-clear-src") : button.getAttribute("data-blurred-src");
+    button.setAttribute("aria-pressed", revealed ? "true" : "false");
+    if (label) {
+      label.textContent = revealed ? "Blur again (V)" : "Reveal (V)";
+    }
+  }
+
+  function typing(target) {
+    var tag = target && target.tagName ? target.tagName.toLowerCase() : "";
+    return tag === "input" || tag === "textarea" || tag === "select" || (target && target.isContentEditable);
+  }
+
+  function init() {
+    var media = document.querySelector("[data-reveal-media]");
+    if (media) {
+      media.addEventListener("click", function () {
+        setMedia(media, media.getAttribute("aria-pressed") !== "true");
+      });
+    }
+    if (!document.querySelector("[data-case]")) {
+      return;
+    }
+    document.addEventListener("keydown", function (event) {
+      if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) {
+        return;
+      }
+      var key = event.key.toLowerCase();
+      if (key === "v" && media && !media.disabled) {
+        event.preventDefault();
+        media.click();
+        return;
+      }
+      var button = document.querySelector('[data-key="' + key + '"]');
+      if (!button) {
+        return;
+      }
+      event.preventDefault();
+      var form = button.form;
+      var required = form ? form.querySelector("input[required]") : null;
+      if (required && !required.value) {
+        required.focus();  // escalating needs a reason first
+        return;
+      }
+      button.click();
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();

@@ -1,0 +1,92 @@
+"""A model the platform hosts, reached over HTTP: Bastion posts the upload and reads ``{"scores": {name: float}}``.
+
+Text goes as JSON ``{"text": ...}``; a media file goes as multipart (``media`` = the bytes, ``kind`` = image or
+video, ``text`` = the caption). The answer is checked strictly: an object ``scores`` whose names are the ones
+configured and whose values are numbers in [0, 1]. Anything else (a timeout, a refused connection, an HTTP error, a
+body that is not that shape) is a ``ClassifierFailed`` with a short reason: intake goes on without the score.
+
+The bearer token (``BASTION_CLASSIFIER_TOKEN``) is sent in a header and appears in no reason, log line or repr.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
+
+import httpx
+
+from bastion.classifiers.interfaces import Accepts, Classifier, ClassifierContext, ClassifierFailed, Content
+from bastion.classifiers.options import Options
+
+
+class HttpClassifier(Classifier):
+    kind = "http"
+
+    def __init__(self, name: str, url: str, scores: Sequence[str], accepts: frozenset[Accepts], *,
+                 timeout_seconds: float = 2.0, token: str = "") -> None:
+        self.name = name
+        self.url = url
+        self._scores = tuple(scores)
+        self._accepts = accepts
+        self.timeout_seconds = timeout_seconds
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(timeout=timeout_seconds, headers=headers, follow_redirects=False)
+
+    def __repr__(self) -> str:
+        return f"HttpClassifier(name={self.name!r}, scores={self._scores!r})"
+
+    @classmethod
+    def configure(cls, entry: Mapping[str, Any], ctx: ClassifierContext) -> Self:
+        o = Options(entry)
+        url = o.text("url")
+        if not url.startswith(("http://", "https://")):
+            raise o.error("url", "an http:// or https:// URL is required")
+        built = cls(o.text("name"), url, o.score_names("scores"), o.accepts("accepts", [Accepts.TEXT]),
+                    timeout_seconds=o.number("timeout_seconds", 2.0, low=0.05, high=60), token=ctx.token)
+        o.done()
+        return built
+
+    def score_names(self) -> Sequence[str]:
+        return self._scores
+
+    def accepts(self) -> frozenset[Accepts]:
+        return self._accepts
+
+    def classify(self, content: Content) -> dict[str, float]:
+        try:
+            response = self._post(content)
+        except httpx.TimeoutException:
+            raise ClassifierFailed(f"no answer within {self.timeout_seconds:g} s") from None
+        except (httpx.HTTPError, OSError) as exc:
+            raise ClassifierFailed(f"unreachable ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise ClassifierFailed(f"answered HTTP {response.status_code}")
+        return self._scores_of(response.content)
+
+    def _post(self, content: Content) -> httpx.Response:
+        media_kinds = {a.value for a in self._accepts}
+        if content.media is not None and content.kind is not None and content.kind.value in media_kinds:
+            with content.media.open("rb") as f:
+                return self._client.post(self.url, data={"kind": content.kind.value, "text": content.text},
+                                         files={"media": ("upload", f, "application/octet-stream")})
+        return self._client.post(self.url, json={"text": content.text})
+
+    def _scores_of(self, body: bytes) -> dict[str, float]:
+        try:
+            parsed = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise ClassifierFailed("answered something that is not JSON") from None
+        scores = parsed.get("scores") if isinstance(parsed, dict) else None
+        if not isinstance(scores, dict):
+            raise ClassifierFailed('answered JSON without a "scores" object')
+        out: dict[str, float] = {}
+        for name, value in scores.items():
+            if name not in self._scores:
+                raise ClassifierFailed(f"answered an unknown score {str(name)[:64]!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                    or not 0.0 <= value <= 1.0:
+                raise ClassifierFailed(f"answered {name} = {str(value)[:32]}, not a number between 0 and 1")
+            out[name] = float(value)
+        return out

@@ -1,0 +1,75 @@
+"""Encryption at rest for what must be kept but must not be readable from a stolen disk or database dump.
+
+AES-256-GCM with a random nonce per blob. The caller names what the blob belongs to (``context``, e.g. a content
+id); it is authenticated with the ciphertext, so a blob moved to another row does not open. The key lives outside
+the database: ``BASTION_MEDIA_KEY`` (base64 of 32 bytes) or a key file created on first use, readable only by its
+owner.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+
+class SealError(Exception):
+    """A key that is not a key, or a blob that was altered, moved or sealed with another key."""
+
+
+class Sealer:
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise SealError(f"the media key must be {KEY_BYTES} bytes, got {len(key)}")
+        self._aead = AESGCM(key)
+
+    def __repr__(self) -> str:  # never show the key
+        return "Sealer(<key>)"
+
+    def seal(self, data: bytes, context: str) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, data, context.encode())
+
+    def open(self, blob: bytes, context: str) -> bytes:
+        try:
+            return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], context.encode())
+        except (InvalidTag, ValueError):
+            raise SealError(f"the sealed data of {context} does not open with this key") from None
+
+
+def decode_key(raw: str) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(raw.strip().encode() + b"=" * (-len(raw.strip()) % 4))
+    except (binascii.Error, ValueError):
+        raise SealError("the media key must be base64 of 32 random bytes") from None
+    if len(key) != KEY_BYTES:
+        raise SealError(f"the media key must be base64 of {KEY_BYTES} random bytes, got {len(key)} bytes")
+    return key
+
+
+def new_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The key in ``path``; a new one, written with mode 0600, when the file does not exist yet."""
+    try:
+        return decode_key(path.read_text())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return decode_key(path.read_text())
+    with os.fdopen(fd, "w") as f:
+        f.write(new_key() + "\n")
+    return decode_key(path.read_text())

@@ -1,0 +1,62 @@
+"""The hub's own app (``bastion hub serve``): its database, its signing key, its outbox to contact points."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from bastion import __version__
+from bastion.core.clock import Clock, SystemClock
+from bastion.core.config import Settings
+from bastion.core.context import AppContext
+from bastion.core.db import Database
+from bastion.core.http import install_problem_handlers
+from bastion.core.outbox.services import OutboxWorker, RetryPolicy, pending_counts
+from bastion.core.outbox.webhooks import WebhookSender
+from bastion.hub.api import router
+from bastion.hub.services import HubSender
+from bastion.orders.services import tco_signers
+
+
+def create_hub_app(settings: Settings, *, db: Database | None = None, clock: Clock | None = None,
+                   deliver: bool = True, retry: RetryPolicy | None = None) -> FastAPI:
+    """Build the hub. ``deliver`` starts the outbox worker that carries orders to contact points."""
+    db = db or Database(settings.hub_database_url)
+    clock = clock or SystemClock()
+    signed = WebhookSender(b"", signers=tco_signers(settings.hub_signing_key), clock=clock)
+    outbox = OutboxWorker(db, HubSender(db, signed, clock), settings.outbox_interval_seconds, clock,
+                          policy=retry or RetryPolicy(base_seconds=1.0, cap_seconds=60.0, max_attempts=1000))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if deliver:
+            outbox.start()
+        yield
+        outbox.stop()
+
+    app = FastAPI(title="Bastion hub", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.ctx = AppContext(settings=settings, db=db, clock=clock)
+    app.state.outbox = outbox
+    install_problem_handlers(app)
+    app.include_router(router)
+
+    @app.get("/status", tags=["operations"], summary="Liveness and the outbox's backlog (no secrets)")
+    def status() -> dict[str, Any]:
+        try:
+            with db.read() as session:
+                counts = {state.value: n for state, n in pending_counts(session).items()}
+            database = "ok"
+        except Exception:
+            counts, database = {}, "unreachable"
+        return {"status": "ok" if database == "ok" else "degraded", "version": __version__, "database": database,
+                "outbox": counts}
+
+    return app
+
+
+def hub_from_env() -> FastAPI:
+    """Entry point for ``uvicorn --factory bastion.hub.app:hub_from_env``."""
+    return create_hub_app(Settings.from_env())

@@ -1,0 +1,400 @@
+"""The hub: register authorities and providers, carry orders to contact points, collect the answers.
+
+An order is written with its outbox message in one transaction, so an accepted order is never lost; the outbox
+retries until the contact point acknowledges (2xx), and ``HubSender`` records when each order was first sent and
+when it was acknowledged. A later order from any authority for a URL an active order of the same provider already
+covers is linked to it and not sent again; the later authority is told in the answer. When the provider is
+established in another Member State, that State's authorities may scrutinise the order for 72 hours (Art. 4); a
+finding of infringement ends the order and the provider is told to reinstate the content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bastion.core.auth import services as auth
+from bastion.core.auth.roles import Role
+from bastion.core.clock import Clock
+from bastion.core.db import Database
+from bastion.core.outbox.services import Claim, Sender, SendResult, enqueue
+from bastion.hub.models import Authority, HubEvent, HubOrder, HubOrderUrl, Provider
+from bastion.orders.wire import (
+    MEMBER_STATES,
+    AuthorityType,
+    Clarification,
+    Feedback,
+    Inability,
+    Referral,
+    Reinstatement,
+    RemovalOrder,
+    Verified,
+    envelope,
+    key_id,
+    load_public_key,
+)
+
+ORDER_KIND = "tco.order"
+SCRUTINY_HOURS = 72
+#: Serialises order issue on PostgreSQL, so two authorities ordering the same URL at once are linked, not both sent.
+ISSUE_LOCK = 0x7C0_0004
+
+
+class HubError(Exception):
+    status = 400
+    title = "Bad request"
+
+
+class HubNotFound(HubError):
+    status = 404
+    title = "Not found"
+
+
+class HubConflict(HubError):
+    status = 409
+    title = "Conflict"
+
+
+class HubForbidden(HubError):
+    status = 403
+    title = "Forbidden"
+
+
+class HubState(enum.StrEnum):
+    """Where an order stands at the hub. Values are storage keys: never rename."""
+
+    QUEUED = "queued"  # in the outbox, not yet acknowledged
+    DELIVERED = "delivered"  # the contact point acknowledged it
+    EXECUTED = "executed"  # Annex II received
+    UNABLE = "unable"  # Annex III received; waiting for the authority's clarification
+    LINKED = "linked"  # same content as an earlier order: not sent
+    ENDED = "ended"  # scrutiny found an infringement; reinstatement sent
+
+
+class HubEventKind(enum.StrEnum):
+    ISSUED = "order.issued"
+    LINKED = "order.linked"
+    ALSO_ORDERED = "order.also_ordered"  # on the first order: a later authority asked for the same content
+    COPY_TO_HOST = "order.copy_to_host_state"
+    SENT = "order.sent"
+    ACKNOWLEDGED = "order.acknowledged"
+    FEEDBACK = "order.feedback"
+    INABILITY = "order.inability"
+    CLARIFIED = "order.clarified"
+    SCRUTINY_CLEARED = "order.scrutiny_cleared"
+    ENDED = "order.ended"
+
+
+def _event(session: Session, reference: str, kind: HubEventKind, actor: str, at: dt.datetime,
+           data: dict[str, Any] | None = None) -> None:
+    session.add(HubEvent(hub_reference=reference, kind=kind.value, actor=actor, data=data or {}, at=at))
+
+
+def _check_keys(keys: list[str]) -> list[str]:
+    if not keys:
+        raise ValueError("at least one Ed25519 public key is needed")
+    for key in keys:
+        load_public_key(key)
+    return [k.strip() for k in keys]
+
+
+def _member_state(code: str) -> str:
+    if code.upper() not in MEMBER_STATES:
+        raise ValueError(f"{code!r} is not a Member State (ISO 3166-1 alpha-2, e.g. FR)")
+    return code.upper()
+
+
+# --- registration -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A new authority and the API token it issues orders with (shown once)."""
+
+    authority: Authority
+    token: str
+
+
+def register_authority(db: Database, *, name: str, member_state: str, authority_type: AuthorityType,
+                       public_keys: list[str], clock: Clock, actor: str) -> Registered:
+    keys, state = _check_keys(public_keys), _member_state(member_state)
+    with db.read() as session:
+        if session.scalar(select(Authority.id).where(Authority.name == name)) is not None:
+            raise HubConflict(f"an authority named {name!r} is registered already")
+    token = auth.create_token(db, role=Role.AUTHORITY, name=f"authority {name}", actor=actor, clock=clock)
+    principal = auth.authenticate_token(db, token)
+    assert principal is not None
+    with db.write() as session:
+        authority = Authority(name=name, member_state=state, authority_type=authority_type.value,
+                              token_actor=principal.actor, public_keys=keys, created_at=clock.now())
+        session.add(authority)
+    return Registered(authority, token)
+
+
+def register_provider(db: Database, *, name: str, contact_point_url: str, member_state: str, languages: list[str],
+                      public_keys: list[str], clock: Clock) -> Provider:
+    keys, state = _check_keys(public_keys), _member_state(member_state)
+    if not contact_point_url.startswith(("http://", "https://")):
+        raise ValueError("the contact point must be an absolute http(s) URL")
+    try:
+        with db.write() as session:
+            provider = Provider(name=name, contact_point_url=contact_point_url.rstrip("/"), member_state=state,
+                                languages=[lang.lower() for lang in languages] or ["en"], public_keys=keys,
+                                created_at=clock.now())
+            session.add(provider)
+        return provider
+    except IntegrityError:
+        raise HubConflict(f"a provider named {name!r} is registered already") from None
+
+
+def authority_of(db: Database, actor: str) -> Authority:
+    with db.read() as session:
+        authority = session.scalar(select(Authority).where(Authority.token_actor == actor))
+    if authority is None:
+        raise HubForbidden("this token belongs to no registered authority")
+    return authority
+
+
+def key_lookup(public_keys: list[str]) -> Mapping[str, Ed25519PublicKey]:
+    keys = [load_public_key(k) for k in public_keys]
+    return {key_id(k): k for k in keys}
+
+
+def provider_key_lookup(db: Database) -> Mapping[str, Ed25519PublicKey]:
+    """Every registered provider's keys (answers are checked against the order's provider afterwards)."""
+    with db.read() as session:
+        return {kid: key for p in session.scalars(select(Provider)) for kid, key in key_lookup(p.public_keys).items()}
+
+
+# --- issuing ------------------------------------------------------------------------------------------------------
+
+
+def order_view(session: Session, order: HubOrder) -> dict[str, Any]:
+    authority = session.get(Authority, order.authority_id)
+    provider = session.get(Provider, order.provider_id)
+    iso = {name: (value.isoformat() if value else None) for name, value in (
+        ("issued_at", order.issued_at), ("sent_at", order.sent_at), ("acknowledged_at", order.acknowledged_at),
+        ("received_at", order.received_at), ("answered_at", order.answered_at), ("action_at", order.action_at),
+        ("scrutiny_until", order.scrutiny_until))}
+    return {"hub_reference": order.hub_reference, "kind": order.kind, "state": order.state,
+            "authority": authority.name if authority else None, "authority_reference": order.authority_reference,
+            "provider": provider.name if provider else None, "linked_to": order.linked_to, "answer": order.answer,
+            "scrutiny_member_state": order.scrutiny_member_state or None, **iso}
+
+
+def _earlier_order(session: Session, provider_id: int, urls: list[str]) -> HubOrder | None:
+    return session.scalar(
+        select(HubOrder).join(HubOrderUrl, HubOrderUrl.hub_reference == HubOrder.hub_reference)
+        .where(HubOrderUrl.provider_id == provider_id, HubOrderUrl.url.in_(urls), HubOrder.linked_to.is_(None),
+               HubOrder.kind == "removal_order", HubOrder.state != HubState.ENDED.value)
+        .order_by(HubOrder.issued_at, HubOrder.hub_reference).limit(1))
+
+
+def issue(db: Database, authority: Authority, verified: Verified, message: RemovalOrder | Referral, *,
+          clock: Clock) -> tuple[dict[str, Any], bool]:
+    """Accept an order or referral from ``authority`` (signed with one of its keys). Returns (view, created)."""
+    if message.issuing_member_state != authority.member_state:
+        raise HubForbidden(f"{authority.name} issues for {authority.member_state}, not {message.issuing_member_state}")
+    now = clock.now()
+    kind = "removal_order" if isinstance(message, RemovalOrder) else "referral"
+    with db.write() as session:
+        db.serialize_writers(session, ISSUE_LOCK)
+        existing = session.scalar(select(HubOrder).where(HubOrder.authority_id == authority.id,
+                                                         HubOrder.authority_reference == message.reference))
+        if existing is not None:
+            if existing.body != message.model_dump(mode="json"):
+                raise HubConflict(f"reference {message.reference!r} was issued before with different content")
+            return order_view(session, existing), False
+        provider = _provider_for(session, message)
+        reference = f"TCO-{uuid.uuid4().hex[:16].upper()}"
+        order = HubOrder(hub_reference=reference, kind=kind, authority_id=authority.id,
+                         authority_reference=message.reference, provider_id=provider.id,
+                         body=message.model_dump(mode="json"), state=HubState.QUEUED.value, issued_at=now,
+                         updated_at=now)
+        session.add(order)
+        actor = f"authority:{authority.name}"
+        _event(session, reference, HubEventKind.ISSUED, actor, now, {"kind": kind, "urls": len(message.urls)})
+        earlier = _earlier_order(session, provider.id, list(message.urls)) if kind == "removal_order" else None
+        session.add_all([HubOrderUrl(hub_reference=reference, provider_id=provider.id, url=url)
+                         for url in message.urls])
+        if earlier is not None:
+            order.state, order.linked_to = HubState.LINKED.value, earlier.hub_reference
+            _event(session, reference, HubEventKind.LINKED, "hub", now, {"linked_to": earlier.hub_reference})
+            _event(session, earlier.hub_reference, HubEventKind.ALSO_ORDERED, "hub", now,
+                   {"by": authority.name, "hub_reference": reference})
+        else:
+            sent = message.model_copy(update={"reference": reference, **(
+                {"contact_point": provider.contact_point_url} if isinstance(message, RemovalOrder) else {})})
+            enqueue(session, kind=ORDER_KIND, destination=provider.contact_point_url + "/v1/orders",
+                    payload=envelope(sent), idempotency_key=f"{ORDER_KIND}:{reference}", clock=clock)
+        if isinstance(message, RemovalOrder) and provider.member_state != message.issuing_member_state:
+            order.scrutiny_member_state = provider.member_state
+            order.scrutiny_until = now + dt.timedelta(hours=SCRUTINY_HOURS)
+            _event(session, reference, HubEventKind.COPY_TO_HOST, "hub", now,
+                   {"member_state": provider.member_state, "until": order.scrutiny_until.isoformat()})
+        session.flush()
+        view = order_view(session, order)
+        if earlier is not None:
+            view["linked_order"] = order_view(session, earlier)
+        return view, True
+
+
+def _provider_for(session: Session, message: RemovalOrder | Referral) -> Provider:
+    if isinstance(message, RemovalOrder):
+        found = session.scalar(select(Provider).where(Provider.contact_point_url == message.contact_point.rstrip("/")))
+        if found is not None:
+            return found
+    found = session.scalar(select(Provider).where(Provider.name == message.addressee))
+    if found is None:
+        raise HubNotFound(f"no registered provider {message.addressee!r} (by contact point or name)")
+    return found
+
+
+# --- delivery records ---------------------------------------------------------------------------------------------
+
+
+class HubSender:
+    """Wraps the signed webhook sender to record when each order was first sent and when it was acknowledged.
+
+    Each write is its own short transaction around the network call, never across it. A crash after the
+    acknowledgement but before it is recorded only means the outbox sends again and the contact point, which
+    knows the reference, answers the same: the acknowledgement is then recorded.
+    """
+
+    def __init__(self, db: Database, inner: Sender, clock: Clock) -> None:
+        self.db, self.inner, self.clock = db, inner, clock
+
+    def send(self, claim: Claim) -> SendResult:
+        if claim.kind != ORDER_KIND:
+            return self.inner.send(claim)
+        reference = str(claim.payload["message"]["reference"])
+        with self.db.write() as session:
+            order = session.get(HubOrder, reference)
+            if order is not None and order.sent_at is None:
+                order.sent_at = self.clock.now()
+            _event(session, reference, HubEventKind.SENT, "hub", self.clock.now(), {"attempt": claim.attempts})
+        result = self.inner.send(claim)
+        if result.ok:
+            with self.db.write() as session:
+                order = session.get(HubOrder, reference)
+                if order is not None and order.acknowledged_at is None:
+                    order.acknowledged_at = self.clock.now()
+                    if order.state == HubState.QUEUED:
+                        order.state = HubState.DELIVERED.value
+                    _event(session, reference, HubEventKind.ACKNOWLEDGED, "hub", self.clock.now(),
+                           {"status": result.status})
+        return result
+
+
+# --- answers, clarifications, scrutiny ----------------------------------------------------------------------------
+
+
+def record_answer(db: Database, verified: Verified, message: Feedback | Inability, *, clock: Clock) -> dict[str, Any]:
+    """An Annex II or III from the order's provider (checked by key). A repeat changes nothing."""
+    now = clock.now()
+    with db.write() as session:
+        order = session.get(HubOrder, message.order_reference)
+        if order is None:
+            raise HubNotFound(f"no order {message.order_reference!r}")
+        provider = session.get(Provider, order.provider_id)
+        if provider is None or verified.key_id not in key_lookup(provider.public_keys):
+            raise HubForbidden("only the order's provider may answer it")
+        answer = message.model_dump(mode="json")
+        if order.answer != answer:
+            executed = isinstance(message, Feedback)
+            order.answer, order.answered_at, order.received_at = answer, now, message.received_at
+            if order.acknowledged_at is None:  # the answer proves receipt even if the 2xx was lost
+                order.acknowledged_at = now
+            order.action_at = message.action_at if isinstance(message, Feedback) else None
+            if order.state != HubState.ENDED:
+                order.state = (HubState.EXECUTED if executed else HubState.UNABLE).value
+            order.updated_at = now
+            _event(session, order.hub_reference, HubEventKind.FEEDBACK if executed else HubEventKind.INABILITY,
+                   f"provider:{provider.name}", now, {"answer": answer})
+        return order_view(session, order)
+
+
+def _own_order(session: Session, authority: Authority, reference: str) -> HubOrder:
+    order = session.get(HubOrder, reference)
+    if order is None or order.authority_id != authority.id:
+        raise HubNotFound(f"no order {reference!r} of {authority.name}")
+    return order
+
+
+def clarify(db: Database, authority: Authority, message: Clarification, *, clock: Clock) -> dict[str, Any]:
+    """Forward the authority's clarification after an Annex III; the provider's clock restarts on receipt."""
+    now = clock.now()
+    with db.write() as session:
+        order = _own_order(session, authority, message.order_reference)
+        if order.state != HubState.UNABLE:
+            raise HubConflict(f"order {order.hub_reference} is {order.state}; only an unexecutable order is clarified")
+        provider = session.get(Provider, order.provider_id)
+        assert provider is not None
+        count = len(list(session.scalars(select(HubEvent.id).where(
+            HubEvent.hub_reference == order.hub_reference, HubEvent.kind == HubEventKind.CLARIFIED.value))))
+        enqueue(session, kind="tco.clarification", destination=provider.contact_point_url + "/v1/orders",
+                payload=envelope(message), idempotency_key=f"tco.clarification:{order.hub_reference}:{count + 1}",
+                clock=clock)
+        order.state, order.updated_at = HubState.DELIVERED.value, now
+        _event(session, order.hub_reference, HubEventKind.CLARIFIED, f"authority:{authority.name}", now,
+               {"explanation": message.explanation})
+        return order_view(session, order)
+
+
+def scrutinise(db: Database, authority: Authority, reference: str, *, infringement: bool, reasons: str,
+               clock: Clock) -> dict[str, Any]:
+    """Art. 4: the host Member State's authority decides within 72 hours; an infringement ends the order."""
+    now = clock.now()
+    with db.write() as session:
+        order = session.get(HubOrder, reference)
+        if order is None or order.scrutiny_member_state != authority.member_state:
+            raise HubNotFound(f"no order {reference!r} awaiting scrutiny by {authority.member_state}")
+        if order.scrutiny_until is None or now > order.scrutiny_until:
+            raise HubConflict(f"the 72 hours to scrutinise {reference} have passed")
+        if order.state == HubState.ENDED:
+            return order_view(session, order)
+        actor = f"authority:{authority.name}"
+        if not infringement:
+            _event(session, reference, HubEventKind.SCRUTINY_CLEARED, actor, now, {"reasons": reasons})
+            return order_view(session, order)
+        provider = session.get(Provider, order.provider_id)
+        assert provider is not None
+        order.state, order.updated_at = HubState.ENDED.value, now
+        _event(session, reference, HubEventKind.ENDED, actor, now, {"reasons": reasons})
+        notice = Reinstatement(order_reference=reference, member_state=authority.member_state, reasons=reasons,
+                               decided_at=now)
+        enqueue(session, kind="tco.reinstatement", destination=provider.contact_point_url + "/v1/orders",
+                payload=envelope(notice), idempotency_key=f"tco.reinstatement:{reference}", clock=clock)
+        return order_view(session, order)
+
+
+def list_orders(db: Database, authority: Authority | None, *, limit: int = 500) -> list[dict[str, Any]]:
+    """An authority sees its own orders and those it may scrutinise; an admin (``None``) sees all."""
+    with db.read() as session:
+        query = select(HubOrder).order_by(HubOrder.issued_at.desc()).limit(limit)
+        if authority is not None:
+            query = query.where((HubOrder.authority_id == authority.id)
+                                | (HubOrder.scrutiny_member_state == authority.member_state))
+        return [order_view(session, o) for o in session.scalars(query)]
+
+
+def get_order(db: Database, authority: Authority | None, reference: str) -> dict[str, Any]:
+    with db.read() as session:
+        order = session.get(HubOrder, reference)
+        visible = order is not None and (authority is None or order.authority_id == authority.id
+                                         or order.scrutiny_member_state == authority.member_state)
+        if order is None or not visible:
+            raise HubNotFound(f"no order {reference!r}")
+        events = session.scalars(select(HubEvent).where(HubEvent.hub_reference == reference).order_by(HubEvent.id))
+        return {**order_view(session, order), "order": order.body,
+                "events": [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "data": e.data}
+                           for e in events]}

@@ -1,0 +1,139 @@
+"""Everything a reviewer needs to decide one case, read in one transaction: the case file.
+
+Read-only: it gathers the upload, why it was held (the policy's rule, bank matches with distances, classifier
+scores), notices and appeals, and the uploader's history, from the event log and its projections.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bastion.core.auth.roles import CHILD_SAFETY_ROLES
+from bastion.core.auth.services import Principal
+from bastion.moderation import previews
+from bastion.moderation.events import EventKind
+from bastion.moderation.models import Account, Appeal, ContentItem, MediaPreview, ModerationEvent
+from bastion.moderation.policy import Action
+from bastion.moderation.services import Moderation, NotAllowed, content_subject, get_item, may_review
+from bastion.review import services as review
+from bastion.review.models import Case, CaseState
+
+#: Earlier cases of the same uploader shown on a case page.
+HISTORY_CASES = 20
+_SCORE_PREFIX = "classifier "
+
+
+@dataclass(frozen=True)
+class PriorCase:
+    case_id: int
+    content_id: str
+    reason: str
+    category: str
+    state: str
+    violation: bool | None
+    actions: list[str]
+    decided_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    case: Case
+    item: ContentItem
+    #: The policy's verdict at upload: rule, verdict, reasons, bank matches (with distances).
+    rule: str
+    verdict: str
+    reasons: list[str]
+    matches: list[dict[str, Any]]
+    #: Actions the policy offers for this case first, then every other action.
+    offered: list[Action]
+    notices: list[dict[str, Any]]
+    appeal: Appeal | None
+    strikes: int
+    account_status: str
+    prior: list[PriorCase]
+    has_preview: bool
+    events: list[ModerationEvent] = field(default_factory=list)
+
+    @property
+    def scores(self) -> list[str]:
+        """Classifier reasons, as the policy worded them (name, score and threshold)."""
+        return [r for r in self.reasons if r.startswith(_SCORE_PREFIX)]
+
+
+def load(mod: Moderation, session: Session, case_id: int, viewer: Principal) -> CaseFile:
+    case = review.get_case(session, case_id)
+    if not may_review(mod, case.queue, viewer):
+        raise NotAllowed(f"queue {case.queue} is restricted to child-safety specialists")
+    item = get_item(session, case.content_id)
+    events = list(session.scalars(select(ModerationEvent)
+                                  .where(ModerationEvent.subject == content_subject(item.content_id))
+                                  .order_by(ModerationEvent.id)))
+    verdict = next((e.data for e in events if e.kind == EventKind.VERDICT.value), {})
+    proposed = [Action(a) for a in _strings(verdict.get("actions")) if a in Action._value2member_map_]
+    account = session.get(Account, item.account_id)
+    return CaseFile(
+        case=case, item=item, rule=str(verdict.get("rule") or ""), verdict=str(verdict.get("verdict") or ""),
+        reasons=_strings(verdict.get("reasons")), matches=_visible_matches(verdict.get("matches"), viewer),
+        offered=proposed + [a for a in Action if a not in proposed],
+        notices=[dict(e.data, at=e.at) for e in events if e.kind == EventKind.NOTICE.value],
+        appeal=session.scalar(select(Appeal).where(Appeal.case_id == case.id)),
+        strikes=account.strikes if account else 0, account_status=account.status if account else "active",
+        prior=_prior_cases(session, item, case.id),
+        has_preview=session.get(MediaPreview, item.content_id) is not None, events=events)
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _visible_matches(value: object, viewer: Principal) -> list[dict[str, Any]]:
+    """A restricted bank's categories are for child-safety roles only, as on the bank pages."""
+    rows = [dict(m) for m in value if isinstance(m, dict)] if isinstance(value, list) else []
+    for row in rows:
+        if row.get("restricted") and viewer.role not in CHILD_SAFETY_ROLES:
+            row["category"] = ""
+    return rows
+
+
+def _prior_cases(session: Session, item: ContentItem, this_case: int) -> list[PriorCase]:
+    rows = session.execute(
+        select(Case).join(ContentItem, ContentItem.content_id == Case.content_id)
+        .where(ContentItem.account_id == item.account_id, Case.id != this_case)
+        .order_by(Case.opened_at.desc()).limit(HISTORY_CASES)
+    ).scalars().all()
+    decisions = {
+        int(str(e.data.get("case_id"))): e.data
+        for e in session.scalars(select(ModerationEvent).where(
+            ModerationEvent.subject.in_([content_subject(c.content_id) for c in rows]),
+            ModerationEvent.kind == EventKind.DECISION.value))
+        if e.data.get("case_id") is not None
+    }
+    return [PriorCase(c.id, c.content_id, c.reason, c.category, c.state,
+                      bool(decisions[c.id]["violation"]) if c.id in decisions else None,
+                      _strings(decisions.get(c.id, {}).get("actions")), c.decided_at)
+            for c in rows]
+
+
+def preview_jpeg(mod: Moderation, case_id: int, viewer: Principal, *, clear: bool) -> bytes | None:
+    """The case's media preview, blurred and grey unless ``clear``; ``None`` when none was kept."""
+    if mod.sealer is None:
+        return None
+    with mod.db.read() as session:
+        case = review.get_case(session, case_id)
+        if not may_review(mod, case.queue, viewer):
+            raise NotAllowed(f"queue {case.queue} is restricted to child-safety specialists")
+        stored = session.get(MediaPreview, case.content_id)
+        if stored is None:
+            return None
+        jpeg = mod.sealer.open(stored.sealed, case.content_id)
+    return jpeg if clear else previews.blurred(jpeg)
+
+
+def is_open_for(case: Case, viewer: Principal) -> bool:
+    """Whether ``viewer`` holds the live claim on ``case`` (the decision form is shown to them only)."""
+    return case.state == CaseState.CLAIMED.value and case.claimed_by == viewer.actor

@@ -1,0 +1,734 @@
+"""The platform's contact point (TCO Art. 15): receive signed orders, act within the hour, answer through the outbox.
+
+Receipt is one transaction (the order, its event, the acknowledgement's facts); execution is another (the moderation
+actions, the order's state, the Annex II or III answer in the outbox). A crash between the two leaves a received
+order that the worker (``tick``) executes on restart; the state guard means an order is never executed twice, and a
+repeat of the same reference is answered with the stored acknowledgement. Every step is an ``OrderEvent``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bastion.core.auth.roles import Role
+from bastion.core.auth.services import Principal
+from bastion.core.clock import Clock
+from bastion.core.config import Settings
+from bastion.core.db import Database
+from bastion.core.outbox.services import enqueue
+from bastion.core.outbox.webhooks import BodySigner, canonical_body
+from bastion.moderation import services as moderation
+from bastion.moderation.models import ContentItem
+from bastion.moderation.policy import Category
+from bastion.orders.interfaces import (
+    InvalidOrderRequest,
+    NoAuthority,
+    Notifier,
+    OrderConflict,
+    OrderEventKind,
+    OrderNotFound,
+    OrderState,
+    SenderRole,
+)
+from bastion.orders.models import OrderEvent, PreservedContent, ReceivedOrder, SeenNonce, TrustedKey
+from bastion.orders.wire import (
+    DEFAULT_WINDOW_SECONDS,
+    MEMBER_STATES,
+    Ack,
+    ActionTaken,
+    Clarification,
+    Feedback,
+    Inability,
+    InabilityReason,
+    Referral,
+    RefusalReason,
+    Refused,
+    Reinstatement,
+    RemovalOrder,
+    SigningKey,
+    ThreatToLife,
+    Verified,
+    envelope,
+    key_id,
+    load_public_key,
+    public_key_text,
+    verify,
+)
+
+log = logging.getLogger(__name__)
+
+ONE_HOUR = dt.timedelta(hours=1)
+DEFAULT_ESCALATION_MINUTES = (15, 45, 55)
+#: Outbox kinds: ``tco.`` messages are signed with the platform's Ed25519 key (see ``web/app.py``).
+FEEDBACK_KIND = "tco.feedback"
+INABILITY_KIND = "tco.inability"
+ESCALATION_KIND = "orders.escalation"
+
+
+# --- keys and signed messages -------------------------------------------------------------------------------------
+
+
+def trust_key(db: Database, *, name: str, role: SenderRole, public_key: str, clock: Clock, member_state: str = "",
+              answer_url: str = "") -> TrustedKey:
+    """Register a hub's or an authority's public key. A hub needs ``answer_url``; an authority its Member State."""
+    key = load_public_key(public_key)
+    if role is SenderRole.AUTHORITY and member_state.upper() not in MEMBER_STATES:
+        raise ValueError("an authority's key needs its Member State (e.g. --member-state FR)")
+    if not answer_url.startswith(("http://", "https://")):
+        raise ValueError("answers go to answer_url, an absolute http(s) URL")
+    with db.write() as session:
+        row = session.get(TrustedKey, key_id(key))
+        if row is not None and row.revoked_at is None:
+            raise ValueError(f"key {row.key_id} is already trusted as {row.name!r}")
+        row = row or TrustedKey(key_id=key_id(key))
+        row.name, row.role, row.member_state = name, role.value, member_state.upper()
+        row.public_key, row.answer_url = public_key_text(key), answer_url
+        row.created_at, row.revoked_at = clock.now(), None
+        session.add(row)
+    return row
+
+
+def revoke_key(db: Database, key: str, *, clock: Clock) -> bool:
+    with db.write() as session:
+        row = session.get(TrustedKey, key)
+        if row is None or row.revoked_at is not None:
+            return False
+        row.revoked_at = clock.now()
+        return True
+
+
+def trusted_key(session: Session, key: str) -> TrustedKey | None:
+    row = session.get(TrustedKey, key)
+    return row if row is not None and row.revoked_at is None else None
+
+
+def accept_signed(db: Database, headers: Mapping[str, str], body: bytes, *,
+                  keys: Callable[[str], Ed25519PublicKey | None], clock: Clock,
+                  window_seconds: float = DEFAULT_WINDOW_SECONDS) -> Verified:
+    """Verify a signed body and spend its nonce; raises ``Refused`` and logs why (never the body or a secret)."""
+    try:
+        verified = verify(headers, body, keys=keys, now=clock.now(), window_seconds=window_seconds)
+        try:
+            with db.write() as session, session.begin_nested():
+                session.add(SeenNonce(key_id=verified.key_id, nonce=verified.nonce, seen_at=clock.now()))
+        except IntegrityError:
+            raise Refused(RefusalReason.REPLAYED, "this signature's nonce was used before", verified.key_id) from None
+    except Refused as refused:
+        log.warning("signed message refused: %s (key %s)", refused.reason.value, refused.key or "-")
+        raise
+    return verified
+
+
+def forget_nonces(db: Database, *, clock: Clock, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> int:
+    """Nonces older than twice the window can go: a signature that old fails the time check anyway."""
+    cutoff = clock.now() - dt.timedelta(seconds=2 * window_seconds)
+    with db.write() as session:
+        result = session.execute(delete(SeenNonce).where(SeenNonce.seen_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- the contact point --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OutboxNotifier:
+    """Escalations as signed webhooks to the platform's on-duty channel, through the outbox."""
+
+    url: str
+    clock: Clock
+
+    def escalate(self, session: Session, order: ReceivedOrder, minutes: int, *, overdue: bool) -> None:
+        payload = {"order_reference": order.reference, "minutes": minutes, "overdue": overdue,
+                   "deadline_at": order.deadline_at.isoformat(), "state": order.state}
+        started = int(order.clock_started_at.timestamp())
+        enqueue(session, kind=ESCALATION_KIND, destination=self.url, payload=payload,
+                idempotency_key=f"{ESCALATION_KIND}:{order.reference}:{started}:{minutes}", clock=self.clock)
+
+
+@dataclass
+class ContactPoint:
+    """The platform's designated contact point: who answers, how it acts and whom it tells as the hour runs."""
+
+    mod: moderation.Moderation
+    provider: str = "Bastion platform"
+    member_state: str = "IE"
+    authorised_person: str = "Contact point on duty"
+    contact_email: str = "contact-point@example.invalid"
+    escalation_minutes: tuple[int, ...] = DEFAULT_ESCALATION_MINUTES
+    #: Execute orders as soon as they arrive; off, a person confirms with ``execute`` while the clock runs.
+    auto_execute: bool = True
+    #: Disable access in all Member States instead of removing the content.
+    disable_only: bool = False
+    window_seconds: float = DEFAULT_WINDOW_SECONDS
+    notifiers: list[Notifier] = field(default_factory=list)
+    #: How long removed content is kept sealed (TCO Art. 6: six months, longer on request).
+    preservation_days: int = 183
+    #: Art. 14(5) reports go here when no Member State's authority is registered (Europol).
+    europol_url: str | None = None
+
+    @property
+    def db(self) -> Database:
+        return self.mod.db
+
+    @property
+    def clock(self) -> Clock:
+        return self.mod.clock
+
+    def keys(self, key: str) -> Ed25519PublicKey | None:
+        with self.db.read() as session:
+            row = trusted_key(session, key)
+            return load_public_key(row.public_key) if row is not None else None
+
+
+def _event(session: Session, cp: ContactPoint, reference: str, kind: OrderEventKind, actor: str,
+           data: dict[str, Any] | None = None) -> None:
+    session.add(OrderEvent(reference=reference, kind=kind.value, actor=actor, data=data or {}, at=cp.clock.now()))
+
+
+def _ack(order: ReceivedOrder) -> Ack:
+    return Ack(order_reference=order.reference, provider_reference=order.provider_reference,
+               received_at=order.received_at, state=order.state)
+
+
+def receive(cp: ContactPoint, verified: Verified, message: RemovalOrder | Referral | Clarification | Reinstatement,
+            body: bytes) -> Ack:
+    """Take a verified message from a trusted sender; acts on it after the receipt is committed."""
+    if isinstance(message, Clarification):
+        return clarify(cp, verified, message)
+    if isinstance(message, Reinstatement):
+        return reinstate(cp, verified, message)
+    ack = _record_receipt(cp, verified, message, body)
+    if isinstance(message, RemovalOrder) and cp.auto_execute and ack.state == OrderState.RECEIVED:
+        execute(cp, message.reference, actor="contact-point")
+        ack = status_ack(cp, message.reference)
+    elif isinstance(message, Referral) and ack.state == OrderState.REFERRED:
+        refer_to_moderators(cp, message.reference)
+        ack = status_ack(cp, message.reference)
+    return ack
+
+
+def status_ack(cp: ContactPoint, reference: str) -> Ack:
+    with cp.db.read() as session:
+        order = session.get(ReceivedOrder, reference)
+        if order is None:
+            raise OrderNotFound(f"no order {reference!r}")
+        return _ack(order)
+
+
+def _record_receipt(cp: ContactPoint, verified: Verified, message: RemovalOrder | Referral, body: bytes) -> Ack:
+    digest = hashlib.sha256(body).hexdigest()
+    now = cp.clock.now()
+    is_order = isinstance(message, RemovalOrder)
+    try:
+        with cp.db.write() as session:
+            existing = session.get(ReceivedOrder, message.reference)
+            if existing is not None:
+                return _repeat(session, cp, existing, message, verified)
+            sender = trusted_key(session, verified.key_id)
+            if sender is None:  # revoked between the signature check and now
+                raise Refused(RefusalReason.UNKNOWN_KEY, "the signing key is not registered", verified.key_id)
+            if sender.role == SenderRole.AUTHORITY and sender.member_state != message.issuing_member_state:
+                raise Refused(RefusalReason.NOT_ALLOWED, "an authority may only issue for its own Member State",
+                              verified.key_id)
+            order = ReceivedOrder(
+                reference=message.reference, kind="removal_order" if is_order else "referral",
+                provider_reference=f"cp-{uuid.uuid4().hex[:16]}", sender_key=verified.key_id,
+                body=message.model_dump(mode="json"), body_sha256=digest,
+                state=(OrderState.RECEIVED if is_order else OrderState.REFERRED).value, received_at=now,
+                clock_started_at=now, deadline_at=now + ONE_HOUR, content_ids=[], answer_url=sender.answer_url,
+                updated_at=now)
+            session.add(order)
+            session.flush()
+            _event(session, cp, order.reference,
+                   OrderEventKind.RECEIVED if is_order else OrderEventKind.REFERRAL_RECEIVED, f"key:{sender.key_id}",
+                   {"sender": sender.name, "issuing_member_state": message.issuing_member_state,
+                    "urls": len(message.urls), "nonce": verified.nonce})
+            return _ack(order)
+    except IntegrityError:  # the same reference arrived twice at once: the other request recorded it
+        with cp.db.write() as session:
+            existing = session.get(ReceivedOrder, message.reference)
+            assert existing is not None
+            return _repeat(session, cp, existing, message, verified)
+
+
+def _repeat(session: Session, cp: ContactPoint, existing: ReceivedOrder, message: RemovalOrder | Referral,
+            verified: Verified) -> Ack:
+    """A retry of an order already received: the same answer, unless the body differs (then it is refused)."""
+    if existing.body != message.model_dump(mode="json"):
+        raise OrderConflict(f"order {existing.reference!r} was received before with different content")
+    _event(session, cp, existing.reference, OrderEventKind.REPEATED, f"key:{verified.key_id}",
+           {"nonce": verified.nonce})
+    return _ack(existing)
+
+
+def _find_content(session: Session, urls: list[str], content_ids: list[str]) -> list[ContentItem]:
+    conditions = []
+    if content_ids:
+        conditions.append(ContentItem.content_id.in_(content_ids))
+    if urls:
+        conditions.append(ContentItem.url.in_(urls))
+    if not conditions:
+        return []
+    return list(session.scalars(select(ContentItem).where(or_(*conditions)).order_by(ContentItem.content_id)))
+
+
+def _answer_header(cp: ContactPoint, order: ReceivedOrder, parsed: RemovalOrder) -> dict[str, Any]:
+    return {"order_reference": order.reference, "authority_file_number": parsed.authority.file_number,
+            "provider_reference": order.provider_reference, "received_at": order.received_at,
+            "provider": cp.provider, "member_state": cp.member_state, "authorised_person": cp.authorised_person,
+            "contact_email": cp.contact_email, "signed_at": cp.clock.now()}
+
+
+def execute(cp: ContactPoint, reference: str, *, actor: str) -> OrderState:
+    """Remove (or disable) the content of a received order and queue the Annex II feedback, in one transaction.
+
+    Nothing found: an Annex III (insufficient information) instead, and the clock waits for a clarification.
+    An order not in ``received`` is left alone, so running this twice (a retry, the worker after a crash) is safe.
+    """
+    with cp.db.write() as session:
+        order = session.scalar(select(ReceivedOrder).where(ReceivedOrder.reference == reference).with_for_update())
+        if order is None:
+            raise OrderNotFound(f"no order {reference!r}")
+        if order.state != OrderState.RECEIVED:
+            return OrderState(order.state)
+        parsed = RemovalOrder.model_validate(order.body)
+        items = _find_content(session, list(parsed.urls), list(parsed.content_ids))
+        if not items:
+            explanation = ("No content on this service matches the URLs or content identifiers of the order; "
+                           "please send the exact URL or the content identifier.")
+            _answer_inability(session, cp, order, parsed, InabilityReason.INSUFFICIENT_INFORMATION, explanation,
+                              actor)
+            return OrderState.UNABLE
+        territories = sorted(MEMBER_STATES) if cp.disable_only else []
+        facts = f"Removal order {parsed.reference} of {parsed.authority.name} ({parsed.issuing_member_state}): " \
+                f"{parsed.reasons}"[:5000]
+        done = []
+        for item in items:
+            moderation.enforce_order(cp.mod, session, item.content_id, order=reference, facts=facts,
+                                     territories=territories)
+            done.append({"content_id": item.content_id, "status": item.status})
+        now = cp.clock.now()
+        action = ActionTaken.DISABLED if cp.disable_only else ActionTaken.REMOVED
+        order.state, order.action, order.action_at, order.updated_at = OrderState.EXECUTED.value, action.value, now, now
+        order.content_ids = [item.content_id for item in items]
+        _event(session, cp, reference, OrderEventKind.EXECUTED, actor,
+               {"action": action.value, "content": done, "seconds_since_receipt":
+                round((now - order.received_at).total_seconds(), 3),
+                "within_hour": now <= order.deadline_at, "category": Category.TERRORIST_CONTENT.value})
+        _preserve(session, cp, order, items)
+        order.notify_provider_at = parsed.non_disclosure_until or now
+        if order.notify_provider_at <= now:
+            inform_content_provider(session, cp, order)
+        if order.answer_url:
+            feedback = Feedback(**_answer_header(cp, order, parsed), action=action, action_at=now)
+            enqueue(session, kind=FEEDBACK_KIND, destination=order.answer_url, payload=envelope(feedback),
+                    idempotency_key=f"{FEEDBACK_KIND}:{reference}", clock=cp.clock)
+        return OrderState.EXECUTED
+
+
+def _answer_inability(session: Session, cp: ContactPoint, order: ReceivedOrder, parsed: RemovalOrder,
+                      reason: InabilityReason, explanation: str, actor: str) -> None:
+    now = cp.clock.now()
+    order.state, order.updated_at = OrderState.UNABLE.value, now
+    _event(session, cp, order.reference, OrderEventKind.UNABLE, actor,
+           {"reason": reason.value, "explanation": explanation})
+    if order.answer_url:
+        inability = Inability(**_answer_header(cp, order, parsed), reason=reason, explanation=explanation)
+        started = int(order.clock_started_at.timestamp())
+        enqueue(session, kind=INABILITY_KIND, destination=order.answer_url, payload=envelope(inability),
+                idempotency_key=f"{INABILITY_KIND}:{order.reference}:{started}", clock=cp.clock)
+
+
+def declare_inability(cp: ContactPoint, reference: str, reason: InabilityReason, explanation: str, *,
+                      actor: str) -> OrderState:
+    """A person answers with Annex III (force majeure, manifest error, missing information) while the clock runs."""
+    with cp.db.write() as session:
+        order = session.scalar(select(ReceivedOrder).where(ReceivedOrder.reference == reference).with_for_update())
+        if order is None:
+            raise OrderNotFound(f"no order {reference!r}")
+        if order.state != OrderState.RECEIVED:
+            raise OrderConflict(f"order {reference!r} is {order.state}, not waiting for action")
+        _answer_inability(session, cp, order, RemovalOrder.model_validate(order.body), reason, explanation, actor)
+        return OrderState.UNABLE
+
+
+def clarify(cp: ContactPoint, verified: Verified, message: Clarification) -> Ack:
+    """The clarification after an Annex III: the identification is completed and the one-hour clock restarts."""
+    with cp.db.write() as session:
+        order = session.scalar(select(ReceivedOrder).where(ReceivedOrder.reference == message.order_reference)
+                               .with_for_update())
+        if order is None:
+            raise OrderNotFound(f"no order {message.order_reference!r}")
+        if order.sender_key != verified.key_id:
+            raise Refused(RefusalReason.NOT_ALLOWED, "only the order's sender may clarify it", verified.key_id)
+        if order.state == OrderState.UNABLE:
+            now = cp.clock.now()
+            body = dict(order.body)
+            body["urls"] = list(dict.fromkeys([*body["urls"], *message.urls]))
+            body["content_ids"] = list(dict.fromkeys([*body.get("content_ids", []), *message.content_ids]))
+            order.body = body
+            order.state, order.clock_started_at, order.deadline_at = OrderState.RECEIVED.value, now, now + ONE_HOUR
+            order.escalations, order.overdue, order.updated_at = 0, False, now
+            _event(session, cp, order.reference, OrderEventKind.CLARIFIED, f"key:{verified.key_id}",
+                   {"explanation": message.explanation, "urls": len(message.urls),
+                    "content_ids": len(message.content_ids)})
+        state = order.state
+    if cp.auto_execute and state == OrderState.RECEIVED:
+        execute(cp, message.order_reference, actor="contact-point")
+    return status_ack(cp, message.order_reference)
+
+
+def reinstate(cp: ContactPoint, verified: Verified, message: Reinstatement) -> Ack:
+    """Art. 4(4): the order was found to infringe the Regulation; it ceases to have effect and content comes back."""
+    with cp.db.write() as session:
+        order = session.scalar(select(ReceivedOrder).where(ReceivedOrder.reference == message.order_reference)
+                               .with_for_update())
+        if order is None:
+            raise OrderNotFound(f"no order {message.order_reference!r}")
+        sender = trusted_key(session, verified.key_id)
+        if sender is None or (order.sender_key != verified.key_id and sender.role != SenderRole.HUB):
+            raise Refused(RefusalReason.NOT_ALLOWED, "only the order's sender may end it", verified.key_id)
+        if order.state != OrderState.REINSTATED:
+            for content_id in order.content_ids:
+                moderation.enforce_order(cp.mod, session, content_id, order=order.reference,
+                                         facts=message.reasons, reinstate=True)
+            now = cp.clock.now()
+            order.state, order.updated_at = OrderState.REINSTATED.value, now
+            _event(session, cp, order.reference, OrderEventKind.REINSTATED, f"key:{verified.key_id}",
+                   {"member_state": message.member_state, "reasons": message.reasons,
+                    "content_ids": order.content_ids})
+        return _ack(order)
+
+
+def refer_to_moderators(cp: ContactPoint, reference: str) -> None:
+    """A voluntary referral becomes a trusted notice on each item it names: moderators judge it by the terms."""
+    with cp.db.read() as session:
+        order = session.get(ReceivedOrder, reference)
+        if order is None or order.state != OrderState.REFERRED:
+            return
+        referral = Referral.model_validate(order.body)
+        items = [i.content_id for i in _find_content(session, list(referral.urls), list(referral.content_ids))]
+    actor = Principal("system", 0, f"referral:{reference}", Role.PLATFORM)
+    for content_id in items:
+        moderation.record_notice(cp.mod, content_id, category=Category.TERRORIST_CONTENT,
+                                 explanation=referral.reasons, trusted_flagger=True,
+                                 notifier=f"{referral.authority.name} ({referral.issuing_member_state})", actor=actor)
+    with cp.db.write() as session:
+        order = session.get(ReceivedOrder, reference)
+        if order is not None and order.state == OrderState.REFERRED:
+            order.state, order.content_ids, order.updated_at = OrderState.REFERRAL_IN_REVIEW.value, items, \
+                cp.clock.now()
+            _event(session, cp, reference, OrderEventKind.REFERRAL_IN_REVIEW, "contact-point", {"content_ids": items})
+
+
+# --- telling the content provider (Art. 11) -----------------------------------------------------------------------
+
+
+PROVIDER_NOTICE_KIND = "orders.content_provider_notice"
+
+
+def inform_content_provider(session: Session, cp: ContactPoint, order: ReceivedOrder) -> None:
+    """Tell the uploader, through the platform's webhook, why the content went and how to seek redress.
+
+    Called once the removal is done and any non-disclosure period (Annex I section C) has ended. Without a platform
+    webhook nothing can be sent; the event records that the notice is due all the same.
+    """
+    parsed = RemovalOrder.model_validate(order.body)
+    now = cp.clock.now()
+    for content_id in order.content_ids:
+        item = session.get(ContentItem, content_id)
+        if item is None or cp.mod.webhook_url is None:
+            continue
+        payload = {"content_id": content_id, "account_id": item.account_id, "order_reference": order.reference,
+                   "issuing_authority": parsed.authority.name, "member_state": parsed.issuing_member_state,
+                   "reasons": parsed.reasons, "material_types": [m.value for m in parsed.material_types],
+                   "legal_basis": parsed.legal_basis, "action": order.action,
+                   "redress": parsed.redress.model_dump(mode="json"),
+                   "complaint": "You may ask us to review this removal and ask the issuing or host Member State's "
+                                "authority to scrutinise the order (Regulation (EU) 2021/784, Art. 4 and 9)."}
+        enqueue(session, kind=PROVIDER_NOTICE_KIND, destination=cp.mod.webhook_url, payload=payload,
+                idempotency_key=f"{PROVIDER_NOTICE_KIND}:{order.reference}:{content_id}", clock=cp.clock)
+    order.provider_notified_at = now
+    _event(session, cp, order.reference, OrderEventKind.PROVIDER_INFORMED, "contact-point",
+           {"content_ids": order.content_ids, "sent": cp.mod.webhook_url is not None})
+
+
+def _inform_when_disclosure_allows(cp: ContactPoint) -> None:
+    now = cp.clock.now()
+    with cp.db.write() as session:
+        due = session.scalars(select(ReceivedOrder).where(
+            ReceivedOrder.state == OrderState.EXECUTED.value, ReceivedOrder.provider_notified_at.is_(None),
+            ReceivedOrder.notify_provider_at <= now))
+        for order in due:
+            inform_content_provider(session, cp, order)
+
+
+# --- imminent threat to life (Art. 14(5)) ---------------------------------------------------------------------------
+
+
+THREAT_KIND = "tco.threat_to_life"
+
+
+def report_threat_to_life(cp: ContactPoint, content_id: str, *, member_state: str | None, explanation: str,
+                          actor: str) -> dict[str, Any]:
+    """Send, signed and through the outbox, a report of content showing an imminent threat to life.
+
+    It goes to the registered authority of the Member State concerned, else to Europol; once per content item
+    (a second report of the same item is the same message).
+    """
+    if member_state is not None and member_state.upper() not in MEMBER_STATES:
+        raise InvalidOrderRequest(f"member_state: {member_state!r} is not a Member State")
+    with cp.db.write() as session:
+        item = session.get(ContentItem, content_id)
+        if item is None:
+            raise OrderNotFound(f"no content {content_id!r}")
+        authority = session.scalar(select(TrustedKey).where(
+            TrustedKey.role == SenderRole.AUTHORITY.value, TrustedKey.member_state == (member_state or "").upper(),
+            TrustedKey.revoked_at.is_(None), TrustedKey.answer_url != "").order_by(TrustedKey.created_at).limit(1))
+        destination = authority.answer_url if authority is not None else cp.europol_url
+        if not destination:
+            raise NoAuthority(f"no authority registered for {member_state or 'an unidentified Member State'} and "
+                              "no Europol contact (BASTION_ORDERS_EUROPOL_URL)")
+        report = ThreatToLife(content_id=content_id, url=item.url, member_state=member_state and member_state.upper(),
+                              explanation=explanation, detected_at=cp.clock.now(), provider=cp.provider,
+                              contact_email=cp.contact_email)
+        enqueue(session, kind=THREAT_KIND, destination=destination, payload=envelope(report),
+                idempotency_key=f"{THREAT_KIND}:{content_id}", clock=cp.clock)
+        recipient = authority.name if authority is not None else "Europol"
+        _event(session, cp, f"threat:{content_id}", OrderEventKind.THREAT_REPORTED, actor,
+               {"recipient": recipient, "member_state": member_state})
+        return {"content_id": content_id, "sent_to": recipient}
+
+
+# --- preservation (Art. 6) ----------------------------------------------------------------------------------------
+
+
+def _seal_context(reference: str, content_id: str) -> str:
+    return f"preserved:{reference}:{content_id}"
+
+
+def _preserve(session: Session, cp: ContactPoint, order: ReceivedOrder, items: list[ContentItem]) -> None:
+    """Keep what was removed, sealed with the media key, in the transaction that removed it."""
+    sealer = cp.mod.sealer
+    if sealer is None:
+        _event(session, cp, order.reference, OrderEventKind.NOT_PRESERVED, "contact-point",
+               {"reason": "no media key configured"})
+        return
+    now = cp.clock.now()
+    keep_until = now + dt.timedelta(days=cp.preservation_days)
+    for item in items:
+        data = {"content_id": item.content_id, "account_id": item.account_id, "content_type": item.content_type,
+                "text": item.text, "url": item.url, "signals": item.signals, "category": item.category,
+                "created_at": item.created_at.isoformat(), "order": order.body}
+        sealed = sealer.seal(canonical_body(data), _seal_context(order.reference, item.content_id))
+        session.add(PreservedContent(order_reference=order.reference, content_id=item.content_id, sealed=sealed,
+                                     preserved_at=now, keep_until=keep_until))
+    _event(session, cp, order.reference, OrderEventKind.PRESERVED, "contact-point",
+           {"content_ids": [i.content_id for i in items], "keep_until": keep_until.isoformat()})
+
+
+def preserved(cp: ContactPoint, reference: str) -> list[dict[str, Any]]:
+    """What was kept for an order, opened (for a review, a complaint or an investigation); purged items say so."""
+    sealer = cp.mod.sealer
+    with cp.db.read() as session:
+        rows = list(session.scalars(select(PreservedContent).where(PreservedContent.order_reference == reference)
+                                    .order_by(PreservedContent.content_id)))
+    out = []
+    for row in rows:
+        data = None
+        if row.purged_at is None and sealer is not None:
+            data = json.loads(sealer.open(row.sealed, _seal_context(reference, row.content_id)))
+        out.append({"content_id": row.content_id, "keep_until": row.keep_until.isoformat(),
+                    "purged_at": row.purged_at.isoformat() if row.purged_at else None, "data": data})
+    return out
+
+
+def extend_preservation(cp: ContactPoint, reference: str, until: dt.datetime, *, actor: str) -> int:
+    """Keep an order's content longer (at an authority's or court's request); never shortens."""
+    with cp.db.write() as session:
+        rows = list(session.scalars(select(PreservedContent).where(PreservedContent.order_reference == reference,
+                                                                   PreservedContent.purged_at.is_(None))))
+        if not rows:
+            raise OrderNotFound(f"nothing is preserved for order {reference!r}")
+        for row in rows:
+            row.keep_until = max(row.keep_until, until)
+        _event(session, cp, reference, OrderEventKind.PRESERVATION_EXTENDED, actor, {"until": until.isoformat()})
+        return len(rows)
+
+
+def purge_preserved(cp: ContactPoint) -> int:
+    """Erase sealed content whose time is up; each purge is an event and a log line (no content in either)."""
+    now = cp.clock.now()
+    with cp.db.write() as session:
+        rows = list(session.scalars(select(PreservedContent).where(PreservedContent.keep_until <= now,
+                                                                   PreservedContent.purged_at.is_(None))))
+        for row in rows:
+            row.sealed, row.purged_at = b"", now
+            _event(session, cp, row.order_reference, OrderEventKind.PURGED, "contact-point",
+                   {"content_id": row.content_id, "kept_since": row.preserved_at.isoformat()})
+            log.info("purged preserved content %s of order %s", row.content_id, row.order_reference)
+        return len(rows)
+
+
+# --- the clock ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TickReport:
+    executed: int = 0
+    escalated: int = 0
+    overdue: int = 0
+
+
+def tick(cp: ContactPoint) -> TickReport:
+    """Escalate orders whose hour is running out, flag overdue ones, and finish what a crash left half done."""
+    now = cp.clock.now()
+    with cp.db.read() as session:
+        waiting = list(session.scalars(select(ReceivedOrder.reference).where(
+            ReceivedOrder.state == OrderState.RECEIVED.value).order_by(ReceivedOrder.deadline_at)))
+        referred = list(session.scalars(select(ReceivedOrder.reference).where(
+            ReceivedOrder.state == OrderState.REFERRED.value)))
+    executed = escalated = overdue = 0
+    for reference in referred:
+        refer_to_moderators(cp, reference)
+    for reference in waiting:
+        if cp.auto_execute and execute(cp, reference, actor="contact-point") != OrderState.RECEIVED:
+            executed += 1
+            continue
+        with cp.db.write() as session:
+            order = session.get(ReceivedOrder, reference)
+            if order is None or order.state != OrderState.RECEIVED:
+                continue
+            elapsed = (now - order.clock_started_at).total_seconds() / 60
+            due = [m for m in sorted(cp.escalation_minutes) if elapsed >= m]
+            for minutes in due[order.escalations:]:
+                _event(session, cp, reference, OrderEventKind.ESCALATED, "contact-point", {"minutes": minutes})
+                for notifier in cp.notifiers:
+                    notifier.escalate(session, order, minutes, overdue=False)
+                escalated += 1
+            order.escalations = max(order.escalations, len(due))
+            if now >= order.deadline_at and not order.overdue:
+                order.overdue = True
+                _event(session, cp, reference, OrderEventKind.OVERDUE, "contact-point",
+                       {"minutes": round(elapsed, 1)})
+                for notifier in cp.notifiers:
+                    notifier.escalate(session, order, 60, overdue=True)
+                overdue += 1
+    forget_nonces(cp.db, clock=cp.clock, window_seconds=cp.window_seconds)
+    purge_preserved(cp)
+    _inform_when_disclosure_allows(cp)
+    return TickReport(executed, escalated, overdue)
+
+
+class ClockWorker:
+    """Runs a tick function every ``interval`` seconds on a daemon thread; an error is logged, never fatal."""
+
+    def __init__(self, run: Callable[[], object], interval: float, name: str) -> None:
+        self._run = run
+        self.interval = interval
+        self._name = name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._run()
+            except Exception:
+                log.exception("%s round failed", self._name)
+            self._stop.wait(self.interval)
+
+
+# --- reading ------------------------------------------------------------------------------------------------------
+
+
+def order_view(order: ReceivedOrder, now: dt.datetime) -> dict[str, Any]:
+    """The API shape of an order, with what is left of its hour (negative when overdue)."""
+    waiting = order.state == OrderState.RECEIVED
+    return {
+        "reference": order.reference, "kind": order.kind, "state": order.state,
+        "provider_reference": order.provider_reference, "received_at": order.received_at.isoformat(),
+        "deadline_at": order.deadline_at.isoformat(),
+        "seconds_left": round((order.deadline_at - now).total_seconds()) if waiting else None,
+        "overdue": order.overdue, "action": order.action or None,
+        "action_at": order.action_at.isoformat() if order.action_at else None, "content_ids": order.content_ids,
+        "escalations": order.escalations,
+    }
+
+
+def received_orders(db: Database, now: dt.datetime, *, state: str | None = None,
+                    limit: int = 200) -> list[dict[str, Any]]:
+    """Orders, overdue first, then by deadline: what the people on duty look at."""
+    with db.read() as session:
+        query = select(ReceivedOrder).order_by(ReceivedOrder.overdue.desc(), ReceivedOrder.deadline_at).limit(limit)
+        if state:
+            query = query.where(ReceivedOrder.state == state)
+        return [order_view(o, now) for o in session.scalars(query)]
+
+
+def list_orders(cp: ContactPoint, *, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    return received_orders(cp.db, cp.clock.now(), state=state, limit=limit)
+
+
+def get_order(cp: ContactPoint, reference: str) -> dict[str, Any]:
+    with cp.db.read() as session:
+        order = session.get(ReceivedOrder, reference)
+        if order is None:
+            raise OrderNotFound(f"no order {reference!r}")
+        events = session.scalars(select(OrderEvent).where(OrderEvent.reference == reference).order_by(OrderEvent.id))
+        return {**order_view(order, cp.clock.now()), "order": order.body,
+                "events": [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "data": e.data}
+                           for e in events]}
+
+
+# --- wiring -------------------------------------------------------------------------------------------------------
+
+
+class MissingSigningKey:
+    """Stands in when no key is configured: sending fails (and is retried) rather than going out unsigned."""
+
+    def headers(self, body: bytes, now: dt.datetime) -> dict[str, str]:
+        raise RuntimeError("no Ed25519 signing key is configured")
+
+
+def tco_signers(key_text: str) -> dict[str, BodySigner]:
+    """The outbox's signer for ``tco.`` messages (orders, answers): this end's Ed25519 key."""
+    return {"tco.": SigningKey.from_text(key_text) if key_text else MissingSigningKey()}
+
+
+def contact_point_for(settings: Settings, mod: moderation.Moderation) -> ContactPoint:
+    notifiers: list[Notifier] = []
+    if settings.orders_escalation_url:
+        notifiers.append(OutboxNotifier(settings.orders_escalation_url, mod.clock))
+    return ContactPoint(mod, provider=settings.orders_provider, member_state=settings.orders_member_state,
+                        contact_email=settings.orders_contact_email,
+                        escalation_minutes=settings.orders_escalation_minutes,
+                        auto_execute=settings.orders_auto_execute, notifiers=notifiers,
+                        preservation_days=settings.orders_preservation_days,
+                        europol_url=settings.orders_europol_url)

@@ -1,0 +1,471 @@
+"""What authorities, the hub and contact points say to each other, and how each message is signed.
+
+Every message is the canonical JSON (sorted keys, no spaces, UTF-8) of ``{"type": ..., "message": ...}``; the
+``message`` is one of the models below, named after the annexes of Regulation (EU) 2021/784. A message is signed
+with Ed25519 at the moment it is sent, over a canonical statement of the key, the time, a one-time nonce and the
+SHA-256 of the body, so a retry by the outbox gets a fresh signature and an old capture replayed later does not pass.
+The receiver checks the signature against the keys it has registered (``verify``) and refuses a nonce it has seen
+(``orders/services.py: remember_nonce``); a repeat of the same order reference is the same order, not a new one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import enum
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from bastion.core.outbox.webhooks import canonical_body
+
+SIGNATURE_HEADER = "Bastion-Ed25519"
+LEGAL_BASIS: Final = "Regulation (EU) 2021/784, Article 3"
+#: The 27 Member States, by ISO 3166-1 alpha-2 code (Greece as ``GR``, not ``EL``).
+MEMBER_STATES = frozenset({
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV",
+    "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+})
+#: How far a signature's time may be from the receiver's clock (seconds).
+DEFAULT_WINDOW_SECONDS = 300
+
+
+# --- field types --------------------------------------------------------------------------------------------------
+
+
+def _member_state(value: str) -> str:
+    code = value.upper()
+    if code not in MEMBER_STATES:
+        raise ValueError(f"{value!r} is not a Member State (ISO 3166-1 alpha-2, e.g. FR)")
+    return code
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError("a date and time needs its UTC offset (e.g. 2026-11-29T10:00:00Z)")
+    return value.astimezone(dt.UTC)
+
+
+def _web_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")) or len(value) < 10 or any(c.isspace() for c in value):
+        raise ValueError("must be an absolute http(s) URL without spaces")
+    return value
+
+
+MemberState = Annotated[str, AfterValidator(_member_state)]
+UtcTime = Annotated[dt.datetime, AfterValidator(_aware)]
+WebUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_web_url)]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+Line = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+Prose = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+
+
+class MaterialType(enum.StrEnum):
+    """Annex I section B tick-boxes, following Art. 2(7). Values are storage keys: never rename."""
+
+    INCITES = "incites"  # (a) incites to commit terrorist offences
+    SOLICITS_OFFENCE = "solicits_offence"  # (b) solicits a person or group to commit or contribute to them
+    SOLICITS_PARTICIPATION = "solicits_participation"  # (c) solicits participation in a terrorist group
+    INSTRUCTS = "instructs"  # (d) instruction on explosives, firearms, weapons, hazardous substances, methods
+    THREATENS = "threatens"  # (e) threatens to commit a terrorist offence
+
+
+class AuthorityType(enum.StrEnum):
+    """Annex I section E: the kind of issuing authority."""
+
+    JUDICIAL = "judicial"  # judge, court or investigating judge
+    LAW_ENFORCEMENT = "law_enforcement"
+    OTHER = "other"  # other competent authority
+
+
+class ActionTaken(enum.StrEnum):
+    """Annex II section B: what the provider did."""
+
+    REMOVED = "removed"
+    DISABLED = "disabled"  # access disabled in all Member States
+
+
+class InabilityReason(enum.StrEnum):
+    """Annex III section B tick-boxes."""
+
+    FORCE_MAJEURE = "force_majeure"  # or de facto impossibility, incl. objectively justifiable technical reasons
+    MANIFEST_ERROR = "manifest_error"
+    INSUFFICIENT_INFORMATION = "insufficient_information"
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# --- Annex I: the removal order, and the voluntary referral ----------------------------------------------------------
+
+
+class IssuingAuthority(_Message):
+    """Annex I section E."""
+
+    type: AuthorityType
+    name: Line
+    member_state: MemberState
+    representative: str = Field(default="", max_length=300)
+    file_number: Line
+    address: str = Field(default="", max_length=1000)
+    telephone: str = Field(default="", max_length=50)
+    email: Line
+
+
+class Redress(_Message):
+    """Annex I section G: where and by when the order can be challenged."""
+
+    body: Line  # competent body or court
+    deadline: Line  # e.g. "two months from receipt"
+    law: str = Field(default="", max_length=2000)  # link to the national law
+
+
+class RemovalOrder(_Message):
+    """Every field of Annex I. ``reference`` is the authority's number; the hub sends its own (unique) one."""
+
+    # A
+    reference: Reference
+    issuing_member_state: MemberState
+    addressee: Line  # the provider or its legal representative
+    contact_point: WebUrl
+    establishment_member_state: MemberState  # of main establishment or legal representative
+    issued_at: UtcTime
+    # B
+    urls: list[WebUrl] = Field(min_length=1, max_length=100)
+    content_ids: list[Line] = Field(default_factory=list, max_length=100)  # further identification of the content
+    reasons: Prose
+    material_types: list[MaterialType] = Field(min_length=1, max_length=5)
+    additional_reasons: str = Field(default="", max_length=5000)
+    legal_basis: Literal["Regulation (EU) 2021/784, Article 3"] = LEGAL_BASIS
+    # C: Art. 11(3)
+    non_disclosure: bool = False
+    non_disclosure_until: UtcTime | None = None
+    # E, F, G
+    authority: IssuingAuthority
+    follow_up_contact: Line
+    redress: Redress
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RemovalOrder:
+        if self.authority.member_state != self.issuing_member_state:
+            raise ValueError("authority.member_state must be the issuing Member State")
+        if len(set(self.material_types)) != len(self.material_types):
+            raise ValueError("material_types repeats a type")
+        if self.non_disclosure != (self.non_disclosure_until is not None):
+            raise ValueError("non_disclosure and non_disclosure_until go together")
+        if self.non_disclosure_until is not None and self.non_disclosure_until <= self.issued_at:
+            raise ValueError("non_disclosure_until must be after issued_at")
+        return self
+
+    @property
+    def cross_border(self) -> bool:
+        """Annex I section D: the provider is established in another Member State, whose authority gets a copy."""
+        return self.issuing_member_state != self.establishment_member_state
+
+
+class Referral(_Message):
+    """A voluntary referral: the provider checks the content against its own terms; no one-hour deadline."""
+
+    reference: Reference
+    issuing_member_state: MemberState
+    addressee: Line
+    issued_at: UtcTime
+    urls: list[WebUrl] = Field(min_length=1, max_length=100)
+    content_ids: list[Line] = Field(default_factory=list, max_length=100)
+    reasons: Prose
+    authority: IssuingAuthority
+
+
+# --- Annexes II and III: the provider's answers ---------------------------------------------------------------------
+
+
+class _Answer(_Message):
+    """Section A of Annexes II and III, and the provider's section C."""
+
+    order_reference: Reference
+    authority_file_number: Line
+    provider_reference: Line
+    received_at: UtcTime
+    provider: Line
+    member_state: MemberState
+    authorised_person: Line
+    contact_email: Line
+    signed_at: UtcTime
+
+
+class Feedback(_Answer):
+    """Annex II: the content was removed or disabled in all Member States, at ``action_at``."""
+
+    action: ActionTaken
+    action_at: UtcTime
+
+
+class Inability(_Answer):
+    """Annex III: the order cannot be executed, and why; the one-hour clock waits for a clarification."""
+
+    reason: InabilityReason
+    explanation: Prose
+
+
+class Clarification(_Message):
+    """The authority's answer to an Annex III: what was missing. The one-hour clock restarts on receipt."""
+
+    order_reference: Reference
+    explanation: Prose
+    urls: list[WebUrl] = Field(default_factory=list, max_length=100)
+    content_ids: list[Line] = Field(default_factory=list, max_length=100)
+
+
+class Reinstatement(_Message):
+    """Art. 4 scrutiny found the order infringes the Regulation: it ceases to have effect; restore the content."""
+
+    order_reference: Reference
+    member_state: MemberState
+    reasons: Prose
+    decided_at: UtcTime
+
+
+class Ack(_Message):
+    """The contact point's answer to every order it accepts (the same answer to a repeat)."""
+
+    order_reference: Reference
+    provider_reference: Line
+    received_at: UtcTime
+    state: Line
+
+
+class ThreatToLife(_Message):
+    """Art. 14(5): content that involves an imminent threat to life, reported at once to the competent authority
+    of the Member State concerned, or, when none can be identified, to Europol."""
+
+    content_id: Line
+    url: str = Field(default="", max_length=2000)
+    member_state: MemberState | None = None  # None: not identified, so the report goes to Europol
+    explanation: Prose
+    detected_at: UtcTime
+    provider: Line
+    contact_email: Line
+
+
+WireMessage = RemovalOrder | Referral | Feedback | Inability | Clarification | Reinstatement | ThreatToLife
+
+
+class MessageType(enum.StrEnum):
+    """The ``type`` of an envelope. Values are storage keys: never rename."""
+
+    REMOVAL_ORDER = "removal_order"
+    REFERRAL = "referral"
+    FEEDBACK = "feedback"
+    INABILITY = "inability"
+    CLARIFICATION = "clarification"
+    REINSTATEMENT = "reinstatement"
+    THREAT_TO_LIFE = "threat_to_life"
+
+
+MODELS: dict[MessageType, type[WireMessage]] = {
+    MessageType.REMOVAL_ORDER: RemovalOrder,
+    MessageType.REFERRAL: Referral,
+    MessageType.FEEDBACK: Feedback,
+    MessageType.INABILITY: Inability,
+    MessageType.CLARIFICATION: Clarification,
+    MessageType.REINSTATEMENT: Reinstatement,
+    MessageType.THREAT_TO_LIFE: ThreatToLife,
+}
+_TYPES: dict[type[WireMessage], MessageType] = {model: kind for kind, model in MODELS.items()}
+
+
+class InvalidMessage(ValueError):
+    """The body is not a well-formed message: answered 422 with the first problem."""
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors or []
+
+
+def envelope(message: WireMessage) -> dict[str, Any]:
+    """The JSON object sent on the wire (before canonical encoding)."""
+    return {"type": _TYPES[type(message)].value, "message": message.model_dump(mode="json")}
+
+
+def parse(body: Any, *, expect: tuple[MessageType, ...] = tuple(MessageType)) -> WireMessage:
+    """Validate an envelope; raises ``InvalidMessage`` naming the first bad field."""
+    if not isinstance(body, dict) or set(body) != {"type", "message"}:
+        raise InvalidMessage('the body must be {"type": ..., "message": {...}}')
+    try:
+        kind = MessageType(body["type"])
+    except ValueError:
+        raise InvalidMessage(f"unknown message type {body['type']!r}") from None
+    if kind not in expect:
+        raise InvalidMessage(f"a {kind.value} is not accepted here (expected {', '.join(expect)})")
+    try:
+        return MODELS[kind].model_validate(body["message"])
+    except ValidationError as exc:
+        errors = [{"loc": ["message", *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+        first = errors[0]
+        raise InvalidMessage(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}", errors) from None
+
+
+# --- keys and signatures ------------------------------------------------------------------------------------------
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    """A short, stable name for a public key: the first 16 hex digits of the SHA-256 of its raw bytes."""
+    return hashlib.sha256(public_key_text(public).encode()).hexdigest()[:16]
+
+
+def public_key_text(public: Ed25519PublicKey) -> str:
+    return _b64(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+
+def load_public_key(text: str) -> Ed25519PublicKey:
+    """A public key as ``public_key_text`` writes it (URL-safe base64 of the 32 raw bytes)."""
+    try:
+        raw = _unb64(text.strip())
+        if len(raw) != 32:
+            raise ValueError
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (ValueError, binascii.Error):
+        raise ValueError("not an Ed25519 public key (URL-safe base64 of 32 bytes)") from None
+
+
+class SigningKey:
+    """An Ed25519 private key. Its text form is a secret: never log it (``repr`` does not show it)."""
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self.public = private.public_key()
+        self.key_id = key_id(self.public)
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_text(cls, text: str) -> SigningKey:
+        try:
+            raw = _unb64(text.strip())
+            if len(raw) != 32:
+                raise ValueError
+            return cls(Ed25519PrivateKey.from_private_bytes(raw))
+        except (ValueError, binascii.Error):
+            raise ValueError("not an Ed25519 private key (URL-safe base64 of 32 bytes)") from None
+
+    def to_text(self) -> str:
+        return _b64(self._private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                                serialization.NoEncryption()))
+
+    @property
+    def public_text(self) -> str:
+        return public_key_text(self.public)
+
+    def __repr__(self) -> str:
+        return f"SigningKey(key_id={self.key_id!r})"
+
+    def headers(self, body: bytes, now: dt.datetime, nonce: str | None = None) -> dict[str, str]:
+        """The signature header for ``body`` sent at ``now``; a fresh nonce unless one is given (tests)."""
+        timestamp = int(now.timestamp())
+        nonce = nonce or secrets.token_hex(16)
+        signature = self._private.sign(_statement(self.key_id, timestamp, nonce, body))
+        return {SIGNATURE_HEADER: f"key={self.key_id},t={timestamp},nonce={nonce},sig={_b64(signature)}"}
+
+
+def _statement(key: str, timestamp: int, nonce: str, body: bytes) -> bytes:
+    """What is signed: canonical JSON naming the key, time, nonce and the body's digest."""
+    return canonical_body({"body_sha256": hashlib.sha256(body).hexdigest(), "key": key, "nonce": nonce,
+                           "t": timestamp, "v": 1})
+
+
+def signed_request(key: SigningKey, message: WireMessage, now: dt.datetime) -> tuple[bytes, dict[str, str]]:
+    """Body and headers for sending ``message`` by hand (authorities' clients, tests, the benchmark)."""
+    body = canonical_body(envelope(message))
+    return body, {"Content-Type": "application/json", **key.headers(body, now)}
+
+
+class RefusalReason(enum.StrEnum):
+    UNSIGNED = "unsigned"
+    MALFORMED = "malformed_signature"
+    UNKNOWN_KEY = "unknown_key"
+    BAD_SIGNATURE = "bad_signature"  # altered body, or signed by another key
+    STALE = "outside_time_window"
+    REPLAYED = "replayed"
+    NOT_ALLOWED = "not_allowed"  # a known key that may not send this
+
+
+_REFUSAL_TITLES = {
+    RefusalReason.UNSIGNED: (401, "Unsigned message"),
+    RefusalReason.MALFORMED: (401, "Malformed signature"),
+    RefusalReason.UNKNOWN_KEY: (401, "Unknown signing key"),
+    RefusalReason.BAD_SIGNATURE: (401, "Bad signature"),
+    RefusalReason.STALE: (401, "Signature outside the time window"),
+    RefusalReason.REPLAYED: (409, "Replayed message"),
+    RefusalReason.NOT_ALLOWED: (403, "Sender not allowed"),
+}
+
+
+class Refused(Exception):
+    """A message that is not accepted, and why; ``status`` and ``title`` are its problem+json answer."""
+
+    def __init__(self, reason: RefusalReason, detail: str, key: str = "") -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.key = key
+        self.status, self.title = _REFUSAL_TITLES[reason]
+
+
+@dataclass(frozen=True)
+class Verified:
+    """Who signed a message, with which nonce and when."""
+
+    key_id: str
+    nonce: str
+    sent_at: dt.datetime
+
+
+def _fields(header: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in header.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep or name in fields or not value:
+            raise Refused(RefusalReason.MALFORMED, f"the {SIGNATURE_HEADER} header is not key=,t=,nonce=,sig=")
+        fields[name] = value
+    if set(fields) != {"key", "t", "nonce", "sig"} or not fields["t"].isdigit() or len(fields["nonce"]) > 64:
+        raise Refused(RefusalReason.MALFORMED, f"the {SIGNATURE_HEADER} header is not key=,t=,nonce=,sig=")
+    return fields
+
+
+def verify(headers: Mapping[str, str], body: bytes, *, keys: Callable[[str], Ed25519PublicKey | None],
+           now: dt.datetime, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> Verified:
+    """Check the signature on ``body``; raises ``Refused``. The nonce is the caller's to remember."""
+    header = headers.get(SIGNATURE_HEADER) or headers.get(SIGNATURE_HEADER.lower())
+    if not header:
+        raise Refused(RefusalReason.UNSIGNED, f"a {SIGNATURE_HEADER} signature header is required")
+    fields = _fields(header)
+    public = keys(fields["key"])
+    if public is None:
+        raise Refused(RefusalReason.UNKNOWN_KEY, f"key {fields['key']!r} is not registered here", fields["key"])
+    timestamp = int(fields["t"])
+    try:
+        public.verify(_unb64(fields["sig"]), _statement(fields["key"], timestamp, fields["nonce"], body))
+    except (InvalidSignature, ValueError, binascii.Error):
+        raise Refused(RefusalReason.BAD_SIGNATURE, "the signature does not match the body", fields["key"]) from None
+    if abs(now.timestamp() - timestamp) > window_seconds:
+        raise Refused(RefusalReason.STALE, f"signed more than {window_seconds:.0f} s from now", fields["key"])
+    return Verified(fields["key"], fields["nonce"], dt.datetime.fromtimestamp(timestamp, dt.UTC))

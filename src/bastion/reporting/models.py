@@ -1,0 +1,88 @@
+"""Reports, their files and their deliveries to each centre.
+
+A report groups one offending account's confirmed material (one report per account, as real teams file them).
+A delivery is the report at one centre: its state, the centre's id, the last error and the document as sent, so
+``bastion reports export`` can show an auditor exactly what left. ``(centre, fingerprint)`` is unique: the same
+material of the same account is never reported twice to one centre, whatever retries or races happen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bastion.core.db import Base, UTCDateTime
+
+
+class ChildSafetyReport(Base):
+    __tablename__ = "child_safety_reports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), index=True)
+    account_country: Mapped[str] = mapped_column(String(2), default="")
+    incident_type: Mapped[str] = mapped_column(String(100))
+    #: When the earliest of its files was uploaded.
+    incident_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    trigger: Mapped[str] = mapped_column(String(16))
+    #: Why this report needs urgent action (imminent risk to a child); empty when it does not.
+    urgent_reason: Mapped[str] = mapped_column(Text, default="")
+    #: Whether the material was removed or access to it disabled when the report was drafted.
+    removed: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: sha256 of account, incident type and the sorted media hashes (``services.fingerprint``).
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_by: Mapped[str] = mapped_column(String(200), default="")
+    #: Material and data are kept, sealed, until then (``BASTION_REPORTS_PRESERVATION_DAYS``), then purged.
+    preserve_until: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ReportedFile(Base):
+    """One piece of material in a report: its hashes, its classification, and the sealed bytes while preserved.
+
+    Bastion never keeps uploads; the bytes come from the platform, checked against the hashes taken at upload.
+    """
+
+    __tablename__ = "reported_files"
+    __table_args__ = (UniqueConstraint("report_id", "content_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("child_safety_reports.id", ondelete="CASCADE"), index=True)
+    content_id: Mapped[str] = mapped_column(String(200), index=True)
+    account_id: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(16))
+    md5: Mapped[str] = mapped_column(String(32), default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="", index=True)
+    classification: Mapped[str] = mapped_column(String(2), default="")
+    uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    file_name: Mapped[str] = mapped_column(String(300), default="")
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    ncmec_file_id: Mapped[str] = mapped_column(String(100), default="")
+    #: The MD5 NCMEC computed on upload; it must equal ``md5``.
+    ncmec_md5: Mapped[str] = mapped_column(String(32), default="")
+    ncmec_details_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReportDelivery(Base):
+    __tablename__ = "report_deliveries"
+    __table_args__ = (UniqueConstraint("centre", "fingerprint"), UniqueConstraint("report_id", "centre"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("child_safety_reports.id", ondelete="CASCADE"), index=True)
+    centre: Mapped[str] = mapped_column(String(16))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    #: The centre's id of the report (NCMEC's reportId, the EU Centre's reference).
+    remote_id: Mapped[str] = mapped_column(String(100), default="")
+    #: What the centre said about it (EU Centre: forwarded, duplicate, unfounded), and why.
+    centre_status: Mapped[str] = mapped_column(String(32), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    #: The document as sent (NCMEC XML, EU Centre JSON), for audits and the authorities' questions.
+    document: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,326 @@
+"""Console pages for human review: queues, the case page, decisions, escalations, curation, reviewer settings.
+
+Media is shown as the server-blurred, greyscale preview first; the clear preview is fetched only when a reviewer
+reveals it (or has chosen to see media at once, which never applies to restricted queues). Every clear view of
+media in a restricted queue is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from bastion.core.audit.services import AuditAction, record
+from bastion.core.auth import roles
+from bastion.core.auth.models import User
+from bastion.core.auth.services import SessionUser
+from bastion.core.context import context
+from bastion.matching import services as banks
+from bastion.moderation import casefile
+from bastion.moderation import services as moderation
+from bastion.moderation.api import moderation as app_moderation
+from bastion.moderation.policy import Action, Category
+from bastion.review import services as review
+from bastion.review.interfaces import ReviewError
+from bastion.review.models import CaseReason, CaseState
+from bastion.web.console import (
+    CsrfField,
+    _check_csrf,
+    _ConsoleRoute,
+    _flash,
+    _page,
+    _PageError,
+    _role,
+)
+
+router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
+
+Reader = Annotated[SessionUser, Depends(_role(roles.READ_QUEUES))]
+Reviewer = Annotated[SessionUser, Depends(_role(roles.REVIEW))]
+#: Outcomes the decision form posts; an appeal's "uphold" keeps the decision, "reverse" reinstates.
+_VIOLATION = {"violation": True, "uphold": True, "no_violation": False, "reverse": False}
+#: One-key buttons of the case page and the outcome each stands for.
+_QUICK = {"remove": "violation", "clear": "no_violation", "uphold": "uphold", "reverse": "reverse"}
+
+
+def _duration(seconds: float) -> str:
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{sign}{days}d {hours}h"
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    return f"{sign}{minutes}m"
+
+
+# --- queues -------------------------------------------------------------------------------------------------------
+
+
+@router.get("/console/queues")
+def queues_page(request: Request, user: Reader) -> Response:
+    mod = app_moderation(request)
+    now = mod.clock.now()
+    visible = [q for q in mod.policy.queues if moderation.may_review(mod, q.name, user.principal)]
+    with mod.db.read() as session:
+        overview = {s.queue: s for s in review.queue_overview(session, [q.name for q in visible])}
+    rows = []
+    for spec in visible:
+        status = overview[spec.name]
+        rows.append({
+            "name": spec.name, "sla": _duration(spec.sla_minutes * 60), "restricted": spec.restricted,
+            "open": status.open, "claimed": status.claimed, "escalated": status.escalated,
+            "oldest": _duration((now - status.oldest_opened_at).total_seconds()) if status.oldest_opened_at else "",
+            "next_due": _duration((status.next_due_at - now).total_seconds()) if status.next_due_at else "",
+            "overdue": status.next_due_at is not None and status.next_due_at < now,
+        })
+    return _page(request, "queues.html", user, queues=rows,
+                 may_claim=user.principal.role in roles.REVIEW)
+
+
+@router.post("/console/queues/{queue}/claim")
+def claim_page(request: Request, queue: str, user: Reviewer, csrf_token: CsrfField = "") -> Response:
+    _check_csrf(user, csrf_token)
+    return _take_next(request, queue, user)
+
+
+def _take_next(request: Request, queue: str, user: SessionUser, done: str = "") -> Response:
+    """Claim the next case of ``queue`` and go to it; ``done`` is what to tell the reviewer about the last one."""
+    mod = app_moderation(request)
+    if queue not in {q.name for q in mod.policy.queues}:
+        raise _PageError(404, "Not found", f"There is no queue named {queue}.", user)
+    try:
+        case = moderation.claim_next(mod, queue, user.principal)
+    except moderation.NotAllowed as exc:
+        raise _PageError(403, "Forbidden", str(exc), user) from None
+    if case is None:
+        response = RedirectResponse("/console/queues", status_code=303)
+        _flash(response, request, "ok", f"{done} No case is waiting in {queue}.".strip())
+        return response
+    response = RedirectResponse(f"/console/cases/{case.id}", status_code=303)
+    if done:
+        _flash(response, request, "ok", done)
+    return response
+
+
+# --- the case page ------------------------------------------------------------------------------------------------
+
+
+@router.get("/console/cases/{case_id}")
+def case_page(request: Request, case_id: int, user: Reader) -> Response:
+    mod = app_moderation(request)
+    with mod.db.read() as session:
+        try:
+            file = casefile.load(mod, session, case_id, user.principal)
+        except (ReviewError, moderation.ModerationError) as exc:
+            raise _PageError(exc.status, exc.title, str(exc), user) from None
+        reveal = _reveals_at_once(session, user) and not mod.restricted_queue(file.case.queue)
+        bank_names = _curation_banks(session, user)
+        decided = [e for e in file.events if e.kind == "content.decision"
+                   and e.data.get("case_id") == case_id]
+        confirmed = moderation.confirmed_violation(session, file.item.content_id) is not None
+    now = mod.clock.now()
+    case = file.case
+    return _page(
+        request, "case.html", user, file=file, case=case, item=file.item,
+        mine=casefile.is_open_for(case, user.principal) and user.principal.role in roles.REVIEW,
+        appeal=case.reason == CaseReason.APPEAL.value, decided=decided[-1].data if decided else None,
+        reveal=reveal, time_left=_duration((case.due_at - now).total_seconds()), overdue=case.due_at < now,
+        opened=case.opened_at.strftime("%Y-%m-%d %H:%M UTC"), categories=[c.value for c in Category],
+        actions=[a.value for a in file.offered], proposed={a.value for a in file.offered[:1]},
+        may_escalate=not case.escalated and user.principal.role not in roles.ESCALATIONS,
+        curation_banks=bank_names, may_curate=bool(bank_names) and confirmed and case.state == CaseState.DECIDED,
+        state_label=_state_label(case.state, case.escalated))
+
+
+def _state_label(state: str, escalated: bool) -> str:
+    return f"{state}, escalated" if escalated and state != CaseState.DECIDED.value else state
+
+
+def _reveals_at_once(session: Any, user: SessionUser) -> bool:
+    return bool(session.scalar(select(User.reveal_media).where(User.id == user.principal.id)))
+
+
+def _curation_banks(session: Any, user: SessionUser) -> list[str]:
+    """Banks this reviewer may add confirmed media to; none for roles outside the curation loop."""
+    if user.principal.role not in roles.CURATE_FROM_CASE:
+        return []
+    return [s.bank.name for s in banks.list_banks(session) if banks.can_see(s.bank, user.principal) and s.bank.enabled]
+
+
+@router.get("/console/cases/{case_id}/media")
+def case_media(request: Request, case_id: int, user: Reader, view: str = "blurred") -> Response:
+    mod = app_moderation(request)
+    clear = view == "clear"
+    if clear and user.principal.role not in roles.REVIEW:
+        raise _PageError(403, "Forbidden", "Analysts see media blurred only.", user)
+    try:
+        jpeg = casefile.preview_jpeg(mod, case_id, user.principal, clear=clear)
+    except (ReviewError, moderation.ModerationError) as exc:
+        raise _PageError(exc.status, exc.title, str(exc), user) from None
+    if jpeg is None:
+        raise _PageError(404, "Not found", "No preview was kept for this case.", user)
+    if clear:
+        _log_clear_view(request, case_id, user)
+    return Response(jpeg, media_type="image/jpeg")
+
+
+def _log_clear_view(request: Request, case_id: int, user: SessionUser) -> None:
+    mod = app_moderation(request)
+    with mod.db.write() as session:
+        case = review.get_case(session, case_id)
+        if mod.restricted_queue(case.queue):
+            record(mod.db, session, actor=user.principal.actor, action=AuditAction.MEDIA_REVEALED,
+                   subject=f"case:{case_id}", details={"content_id": case.content_id, "queue": case.queue})
+
+
+# --- decisions, escalation, release, curation ---------------------------------------------------------------------
+
+
+@router.post("/console/cases/{case_id}/decision")
+async def decision_page(request: Request, case_id: int, user: Reviewer) -> Response:
+    form = await request.form(max_fields=60)
+    _check_csrf(user, str(form.get("csrf_token") or ""))
+    quick = str(form.get("quick") or "")
+    outcome = _QUICK.get(quick, str(form.get("outcome") or ""))
+    chosen = [str(a) for a in form.getlist("actions")]
+    if quick == "remove" and Action.REMOVE.value not in chosen:
+        chosen.append(Action.REMOVE.value)
+    back = RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+    try:
+        decision = _decision(outcome, chosen, form)
+    except ValueError as exc:
+        _flash(back, request, "error", str(exc))
+        return back
+    mod = app_moderation(request)
+    try:
+        result = await run_in_threadpool(moderation.decide, mod, case_id, decision, reviewer=user.principal)
+    except (ReviewError, moderation.ModerationError) as exc:
+        _flash(back, request, "error", str(exc))
+        return back
+    message = f"Case {case_id} decided: the content is now {result['status']}."
+    bank = str(form.get("bank") or "")
+    if bank and decision.violation and result.get("appeal") is None:
+        message += " " + await run_in_threadpool(_curate_message, request, str(result["content_id"]), bank, user)
+    if form.get("next"):
+        return _take_next(request, str(form.get("queue") or ""), user, message)
+    _flash(back, request, "ok", message)
+    return back
+
+
+def _decision(outcome: str, chosen: list[str], form: Any) -> moderation.ReviewDecision:
+    if outcome not in _VIOLATION:
+        raise ValueError("Choose an outcome.")
+    try:
+        actions = [Action(a) for a in chosen] if _VIOLATION[outcome] else []
+        category = Category(str(form.get("category"))) if form.get("category") else None
+    except ValueError:
+        raise ValueError("Unknown action or category.") from None
+    territories = [t.strip().upper() for t in str(form.get("territories") or "").replace(";", ",").split(",")
+                   if t.strip()]
+    if any(len(t) != 2 or not t.isalpha() for t in territories):
+        raise ValueError("Territories are two-letter country codes, separated by commas.")
+    return moderation.ReviewDecision(violation=_VIOLATION[outcome], actions=actions, category=category,
+                                     territories=territories, note=str(form.get("note") or "")[:2000])
+
+
+def _curate_message(request: Request, content_id: str, bank: str, user: SessionUser) -> str:
+    if user.principal.role not in roles.CURATE_FROM_CASE:
+        return "Adding to a bank needs a curator or senior role."
+    try:
+        done = moderation.curate(app_moderation(request), content_id, bank, actor=user.principal)
+    except moderation.ModerationError as exc:
+        return f"Not added to {bank}: {exc}."
+    skipped = f" ({len(done.skipped)} skipped: {'; '.join(done.skipped)})" if done.skipped else ""
+    return f"Added {len(done.added)} signal(s) to {bank}{skipped}."
+
+
+@router.post("/console/cases/{case_id}/curate")
+def curate_page(request: Request, case_id: int, user: Reviewer, csrf_token: CsrfField = "",
+                bank: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(user, csrf_token)
+    with app_moderation(request).db.read() as session:
+        content_id = review.get_case(session, case_id).content_id
+    response = RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+    _flash(response, request, "ok", _curate_message(request, content_id, bank, user))
+    return response
+
+
+@router.post("/console/cases/{case_id}/escalate")
+def escalate_page(request: Request, case_id: int, user: Reviewer, csrf_token: CsrfField = "",
+                  note: Annotated[str, Form()] = "", queue: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(user, csrf_token)
+    try:
+        moderation.escalate(app_moderation(request), case_id, note, reviewer=user.principal)
+    except (ReviewError, moderation.ModerationError) as exc:
+        response = RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+        _flash(response, request, "error", str(exc))
+        return response
+    response = RedirectResponse("/console/queues", status_code=303)
+    _flash(response, request, "ok", f"Case {case_id} escalated to senior reviewers.")
+    return response
+
+
+@router.post("/console/cases/{case_id}/release")
+def release_page(request: Request, case_id: int, user: Reviewer, csrf_token: CsrfField = "") -> Response:
+    _check_csrf(user, csrf_token)
+    mod = app_moderation(request)
+    response = RedirectResponse("/console/queues", status_code=303)
+    try:
+        review.release(mod.db, case_id, reviewer=user.principal.actor, clock=mod.clock)
+    except ReviewError as exc:
+        _flash(response, request, "error", str(exc))
+        return response
+    _flash(response, request, "ok", f"Case {case_id} is back in its queue.")
+    return response
+
+
+# --- reviewer settings --------------------------------------------------------------------------------------------
+
+
+@router.get("/console/settings")
+def settings_page(request: Request, user: Reviewer) -> Response:
+    with context(request).db.read() as session:
+        reveal = _reveals_at_once(session, user)
+    return _page(request, "settings.html", user, reveal_media=reveal)
+
+
+@router.post("/console/settings")
+def save_settings(request: Request, user: Reviewer, csrf_token: CsrfField = "",
+                  reveal_media: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(user, csrf_token)
+    ctx = context(request)
+    wanted = reveal_media == "on"
+    with ctx.db.write() as session:
+        row = session.get(User, user.principal.id)
+        if row is not None and row.reveal_media != wanted:
+            row.reveal_media = wanted
+            record(ctx.db, session, actor=user.principal.actor, action=AuditAction.SETTING_CHANGED,
+                   subject=f"user:{user.principal.name}", details={"reveal_media": wanted})
+    response = RedirectResponse("/console/settings", status_code=303)
+    _flash(response, request, "ok", "Media will be shown at once (never in restricted queues)." if wanted
+           else "Media will be shown blurred until you reveal it.")
+    return response
+
+
+
+# --- the policy in force ------------------------------------------------------------------------------------------
+
+
+@router.get("/console/policy")
+def policy_page(request: Request, user: Reader) -> Response:
+    mod = app_moderation(request)
+    with mod.db.read() as session:
+        shadow = {s.rule: s for s in moderation.shadow_report(session)}
+    policy = mod.policy
+    rules = [{"name": r.name, "category": r.category.value, "verdict": r.verdict.value, "mode": r.mode.value,
+              "severity": r.severity, "when": r.when.describe(), "actions": [a.value for a in r.actions],
+              "queue": policy.queue_for(r).name, "shadow": shadow.get(r.name)} for r in policy.rules]
+    return _page(request, "policy.html", user, policy=policy.label, rules=rules,
+                 queues=policy.queues, thresholds=policy.view_thresholds)

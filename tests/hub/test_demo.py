@@ -1,0 +1,29 @@
+"""The removal-order step of ``bastion demo``: hub and platform on loopback, one order executed and answered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from sqlalchemy import select
+
+from bastion.core.config import Settings
+from bastion.core.db import Database
+from bastion.hub.demo import run_orders_demo
+from bastion.moderation.models import ContentItem
+
+
+def test_the_demo_order_is_executed_and_its_feedback_shown(db: Database, settings: Settings, tmp_path: Path) -> None:
+    with (tmp_path / "out.txt").open("w") as sink:
+        quiet = Console(file=sink, width=200)
+        view = run_orders_demo(db, tmp_path, settings, out=quiet, err=quiet)
+    assert view["state"] == "executed" and view["answer"]["action"] == "removed"
+    text = (tmp_path / "out.txt").read_text()
+    assert "Annex II feedback at the hub" in text and "order executed and answered in" in text
+    with db.read() as session:
+        item = session.scalar(select(ContentItem).where(ContentItem.content_id.like("demo-order-%")))
+        assert item is not None and item.status == "removed"
+    with (tmp_path / "again.txt").open("w") as sink:
+        quiet = Console(file=sink, width=200)
+        again = run_orders_demo(db, tmp_path, settings, out=quiet, err=quiet)  # a second run: a fresh hub
+    assert again["state"] == "executed" and again["hub_reference"] != view["hub_reference"]

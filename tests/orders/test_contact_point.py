@@ -1,0 +1,378 @@
+"""The platform's contact point over HTTP: signed orders in, moderation actions, Annex II/III out, the hour's clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from bastion.core.auth.roles import Role
+from bastion.core.clock import FrozenClock
+from bastion.core.config import Settings
+from bastion.core.db import Database
+from bastion.core.outbox.models import OutboxMessage
+from bastion.core.outbox.services import OutboxWorker
+from bastion.core.outbox.webhooks import WebhookSender
+from bastion.core.sealing import new_key
+from bastion.moderation.models import ContentItem, ModerationEvent, StatementOfReasons
+from bastion.orders import services
+from bastion.orders.interfaces import SenderRole
+from bastion.orders.models import OrderEvent, PreservedContent, ReceivedOrder
+from bastion.orders.wire import (
+    Clarification,
+    Feedback,
+    Inability,
+    Referral,
+    Reinstatement,
+    RemovalOrder,
+    SigningKey,
+    WireMessage,
+    parse,
+    signed_request,
+    verify,
+)
+from bastion.review.models import Case
+from bastion.web.app import create_app
+from tests.factories.orders import make_order, order_fields
+from tests.factories.receiver import Receiver
+
+START = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
+URL = "https://video.example/v/abc123"
+Header = Callable[[Role], dict[str, str]]
+
+
+@dataclass
+class Platform:
+    client: TestClient
+    db: Database
+    clock: FrozenClock
+    hub: SigningKey
+    platform: SigningKey
+    receiver: Receiver
+    settings: Settings
+
+    def send(self, message: WireMessage, key: SigningKey | None = None) -> Any:
+        body, headers = signed_request(key or self.hub, message, self.clock.now())
+        return self.client.post("/v1/orders", content=body, headers=headers)
+
+    def deliver(self) -> None:
+        sender = WebhookSender(b"hmac-secret", signers=services.tco_signers(self.settings.orders_signing_key),
+                               clock=self.clock)
+        OutboxWorker(self.db, sender, clock=self.clock).run_once()
+
+    def answers(self) -> list[WireMessage]:
+        keys = {self.platform.key_id: self.platform.public}
+        out = []
+        for request in self.receiver.requests:
+            verify(request.headers, request.body, keys=keys.get, now=self.clock.now())
+            out.append(parse(json.loads(request.body)))
+        return out
+
+    def upload(self, header: Header, content_id: str, url: str = URL) -> None:
+        r = self.client.post("/v1/content", data={
+            "content_id": content_id, "account_id": "acct-1", "account_age": "30", "account_country": "FR",
+            "content_type": "text", "text": "a video page", "url": url}, headers=header(Role.PLATFORM))
+        assert r.status_code == 200, r.text
+
+
+def _platform(settings: Settings, db: Database, receiver: Receiver, **overrides: Any) -> Iterator[Platform]:
+    clock = FrozenClock(START)
+    hub, platform = SigningKey.generate(), SigningKey.generate()
+    configured = replace(settings, orders_signing_key=platform.to_text(), media_key=new_key(), **overrides)
+    services.trust_key(db, name="hub", role=SenderRole.HUB, public_key=hub.public_text, clock=clock,
+                       answer_url=receiver.url)
+    with TestClient(create_app(configured, db=db, clock=clock, refresh=False)) as client:
+        yield Platform(client, db, clock, hub, platform, receiver, configured)
+
+
+@pytest.fixture
+def cp(settings: Settings, db: Database, receiver: Receiver) -> Iterator[Platform]:
+    yield from _platform(settings, db, receiver)
+
+
+@pytest.fixture
+def manual_cp(settings: Settings, db: Database, receiver: Receiver) -> Iterator[Platform]:
+    yield from _platform(settings, db, receiver, orders_auto_execute=False,
+                         orders_escalation_url=receiver.url.replace("/hooks/", "/duty/"))
+
+
+def _count(db: Database, model: Any, *where: Any) -> int:
+    with db.read() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def test_an_order_removes_the_content_through_moderation_and_answers_with_annex_ii(cp: Platform,
+                                                                                  auth_header: Header) -> None:
+    cp.upload(auth_header, "vid-1")
+    r = cp.send(make_order("HUB-1", urls=[URL]))
+    assert r.status_code == 200, r.text
+    ack = r.json()
+    assert ack["order_reference"] == "HUB-1" and ack["state"] == "executed"
+    assert ack["received_at"].startswith("2026-11-29T10:00:00")
+    with cp.db.read() as session:
+        item = session.get(ContentItem, "vid-1")
+        assert item is not None and item.status == "removed"
+        actions = session.scalars(select(ModerationEvent).where(ModerationEvent.kind == "content.actions_applied"))
+        assert [e.actor for e in actions] == ["order:HUB-1"]
+        statement = session.scalar(select(StatementOfReasons).where(StatementOfReasons.content_id == "vid-1"))
+        assert statement is not None and "HUB-1" in str(statement.body["decision_facts"])
+    cp.deliver()
+    [feedback] = cp.answers()  # signed with the platform's key, verified here
+    assert isinstance(feedback, Feedback)
+    assert feedback.order_reference == "HUB-1" and feedback.action == "removed" and feedback.action_at == START
+    assert feedback.provider_reference == ack["provider_reference"]
+    assert cp.receiver.requests[0].headers["Bastion-Event"] == "tco.feedback"
+
+
+def test_the_same_order_again_is_the_same_order_and_nothing_is_done_twice(cp: Platform, auth_header: Header) -> None:
+    cp.upload(auth_header, "vid-1")
+    first = cp.send(make_order("HUB-1", urls=[URL])).json()
+    cp.clock.advance(seconds=30)
+    again = cp.send(make_order("HUB-1", urls=[URL]))  # a retry by the hub: a fresh signature, the same order
+    assert again.status_code == 200 and again.json() == first
+    assert _count(cp.db, ModerationEvent, ModerationEvent.kind == "content.actions_applied") == 1
+    assert _count(cp.db, OutboxMessage, OutboxMessage.kind == "tco.feedback") == 1
+    with cp.db.read() as session:
+        kinds = list(session.scalars(select(OrderEvent.kind).order_by(OrderEvent.id)))
+    assert kinds == ["order.received", "order.executed", "order.preserved", "order.content_provider_informed",
+                     "order.repeated"]
+    changed = cp.send(make_order("HUB-1", urls=["https://video.example/v/other"]))
+    assert changed.status_code == 409 and changed.headers["content-type"] == "application/problem+json"
+
+
+def test_unsigned_altered_replayed_stale_and_unknown_messages_are_refused_and_change_nothing(
+        cp: Platform, auth_header: Header, caplog: pytest.LogCaptureFixture) -> None:
+    cp.upload(auth_header, "vid-1")
+    body, headers = signed_request(cp.hub, make_order("HUB-1", urls=[URL]), cp.clock.now())
+    answers = {
+        "unsigned": cp.client.post("/v1/orders", content=body, headers={"Content-Type": "application/json"}),
+        "altered": cp.client.post("/v1/orders", content=body.replace(b"Video", b"Audio"), headers=headers),
+        "unknown": cp.send(make_order("HUB-2", urls=[URL]), key=SigningKey.generate()),
+    }
+    stale_body, stale_headers = signed_request(cp.hub, make_order("HUB-3", urls=[URL]),
+                                               cp.clock.now() - dt.timedelta(minutes=10))
+    answers["stale"] = cp.client.post("/v1/orders", content=stale_body, headers=stale_headers)
+    for name, answer in answers.items():
+        assert answer.status_code == 401, name
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert _count(cp.db, ReceivedOrder) == 0
+    assert cp.client.post("/v1/orders", content=body, headers=headers).status_code == 200
+    replay = cp.client.post("/v1/orders", content=body, headers=headers)  # the same request captured and re-sent
+    assert replay.status_code == 409 and replay.json()["reason"] == "replayed"
+    assert "signed message refused: replayed" in caplog.text and cp.hub.to_text() not in caplog.text
+    assert _count(cp.db, ModerationEvent, ModerationEvent.kind == "content.actions_applied") == 1
+
+
+def test_an_invalid_order_is_refused_with_the_field_named(cp: Platform) -> None:
+    body, headers = signed_request(cp.hub, make_order(), cp.clock.now())
+    bad = body.replace(b'"issuing_member_state":"FR"', b'"issuing_member_state":"XX"')
+    headers = {"Content-Type": "application/json", **cp.hub.headers(bad, cp.clock.now())}
+    r = cp.client.post("/v1/orders", content=bad, headers=headers)
+    assert r.status_code == 422 and "issuing_member_state" in r.json()["detail"]
+    assert _count(cp.db, ReceivedOrder) == 0
+
+
+def test_an_authority_key_may_only_order_for_its_own_member_state(cp: Platform, auth_header: Header) -> None:
+    german = SigningKey.generate()
+    services.trust_key(cp.db, name="BKA", role=SenderRole.AUTHORITY, public_key=german.public_text,
+                       member_state="DE", clock=cp.clock, answer_url=cp.receiver.url)
+    r = cp.send(make_order("FR-1", urls=[URL]), key=german)
+    assert r.status_code == 403 and r.json()["reason"] == "not_allowed"
+    cp.upload(auth_header, "vid-1")
+    german_order = make_order("DE-1", urls=[URL], member_state="DE")
+    assert cp.send(german_order, key=german).json()["state"] == "executed"
+
+
+def test_content_not_found_answers_annex_iii_and_a_clarification_restarts_the_clock(
+        cp: Platform, auth_header: Header) -> None:
+    r = cp.send(make_order("HUB-1", urls=["https://video.example/v/unknown"]))
+    assert r.json()["state"] == "unable"
+    cp.deliver()
+    [inability] = cp.answers()
+    assert isinstance(inability, Inability) and inability.reason == "insufficient_information"
+    assert "exact URL" in inability.explanation
+    cp.upload(auth_header, "vid-9", url="https://video.example/v/9")
+    cp.clock.advance(minutes=70)
+    r = cp.send(Clarification(order_reference="HUB-1", explanation="The content id is vid-9.",
+                              content_ids=["vid-9"]))
+    assert r.status_code == 200 and r.json()["state"] == "executed"
+    with cp.db.read() as session:
+        order = session.get(ReceivedOrder, "HUB-1")
+        assert order is not None and order.clock_started_at == START + dt.timedelta(minutes=70)
+        assert order.deadline_at == START + dt.timedelta(minutes=130) and order.content_ids == ["vid-9"]
+        item = session.get(ContentItem, "vid-9")
+        assert item is not None and item.status == "removed"
+
+
+def test_escalations_at_15_45_55_minutes_then_overdue(manual_cp: Platform, auth_header: Header) -> None:
+    cp = manual_cp
+    cp.upload(auth_header, "vid-1")
+    assert cp.send(make_order("HUB-1", urls=[URL])).json()["state"] == "received"
+    steps = []
+    for minutes in (10, 16, 46, 56, 61, 70):
+        cp.clock.advance(seconds=(START + dt.timedelta(minutes=minutes) - cp.clock.now()).total_seconds())
+        report = services.tick(services.contact_point_for(cp.settings, cp.client.app.state.moderation))
+        steps.append((minutes, report.escalated, report.overdue))
+    assert steps == [(10, 0, 0), (16, 1, 0), (46, 1, 0), (56, 1, 0), (61, 0, 1), (70, 0, 0)]
+    cp.deliver()
+    duty = [json.loads(r.body) for r in cp.receiver.requests if r.path.startswith("/duty/")]
+    assert [(d["minutes"], d["overdue"]) for d in duty] == [(15, False), (45, False), (55, False), (60, True)]
+    listed = cp.client.get("/v1/orders", headers=auth_header(Role.SENIOR_MODERATOR)).json()
+    assert listed[0]["reference"] == "HUB-1" and listed[0]["overdue"] and listed[0]["seconds_left"] == -600
+    done = cp.client.post("/v1/orders/HUB-1/execute", headers=auth_header(Role.SENIOR_MODERATOR))
+    assert done.status_code == 200 and done.json()["state"] == "executed"
+    kinds = [e["kind"] for e in done.json()["events"]]
+    assert kinds.count("order.escalated") == 3 and "order.overdue" in kinds
+    assert kinds[-3:] == ["order.executed", "order.preserved", "order.content_provider_informed"]
+
+
+def test_reinstatement_after_scrutiny_restores_the_content(cp: Platform, auth_header: Header) -> None:
+    cp.upload(auth_header, "vid-1")
+    cp.send(make_order("HUB-1", urls=[URL]))
+    r = cp.send(Reinstatement(order_reference="HUB-1", member_state="IE", reasons="Infringes Art. 3(1).",
+                              decided_at=START))
+    assert r.status_code == 200 and r.json()["state"] == "reinstated"
+    with cp.db.read() as session:
+        item = session.get(ContentItem, "vid-1")
+        assert item is not None and item.status == "published"
+
+
+def test_reading_and_acting_need_a_role(cp: Platform, auth_header: Header) -> None:
+    assert cp.client.get("/v1/orders").status_code == 401
+    assert cp.client.get("/v1/orders", headers=auth_header(Role.PLATFORM)).status_code == 403
+    assert cp.client.post("/v1/orders/X/execute", headers=auth_header(Role.ANALYST)).status_code == 403
+    assert cp.client.get("/v1/orders/X", headers=auth_header(Role.ANALYST)).status_code == 404
+
+
+def test_a_removal_order_model_is_what_was_stored(cp: Platform, auth_header: Header) -> None:
+    cp.upload(auth_header, "vid-1")
+    order = make_order("HUB-1", urls=[URL])
+    cp.send(order)
+    got = cp.client.get("/v1/orders/HUB-1", headers=auth_header(Role.ANALYST)).json()
+    assert RemovalOrder.model_validate(got["order"]) == order
+
+
+def test_a_voluntary_referral_goes_to_moderators_as_a_trusted_notice(cp: Platform, auth_header: Header) -> None:
+    cp.upload(auth_header, "vid-1")
+    order = make_order("REF-1", urls=[URL])
+    referral = Referral(reference="REF-1", issuing_member_state="FR", addressee=order.addressee,
+                        issued_at=order.issued_at, urls=[URL], reasons="Possibly against your terms.",
+                        authority=order.authority)
+    r = cp.send(referral)
+    assert r.status_code == 200 and r.json()["state"] == "referral_in_review"
+    with cp.db.read() as session:
+        case = session.scalar(select(Case).where(Case.content_id == "vid-1"))
+        assert case is not None and case.reason == "notice"
+        item = session.get(ContentItem, "vid-1")
+        assert item is not None and item.status == "published"  # no one-hour removal: moderators decide
+
+
+def test_removed_content_is_kept_sealed_then_purged_with_a_record(cp: Platform, auth_header: Header,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    cp.upload(auth_header, "vid-1")
+    cp.send(make_order("HUB-1", urls=[URL]))
+    mod = cp.client.app.state.moderation
+    contact = services.contact_point_for(cp.settings, mod)
+    [kept] = services.preserved(contact, "HUB-1")
+    assert kept["data"]["url"] == URL and kept["data"]["order"]["reference"] == "HUB-1"
+    assert kept["keep_until"].startswith("2027-05-31")  # 183 days
+    with cp.db.read() as session:
+        sealed = session.scalar(select(PreservedContent.sealed))
+        assert sealed and URL.encode() not in sealed and b"a video page" not in sealed
+    longer = cp.client.post("/v1/orders/HUB-1/preservation", json={"until": "2027-07-01T00:00:00Z"},
+                            headers=auth_header(Role.SENIOR_MODERATOR))
+    assert longer.status_code == 200 and longer.json()["preserved"][0]["keep_until"].startswith("2027-07-01")
+    cp.clock.advance(days=184)
+    services.tick(contact)
+    assert services.preserved(contact, "HUB-1")[0]["data"] is not None  # extended: still kept
+    cp.clock.advance(days=30)
+    with caplog.at_level("INFO"):
+        services.tick(contact)
+    [purged] = services.preserved(contact, "HUB-1")
+    assert purged["data"] is None and purged["purged_at"] is not None
+    assert "purged preserved content vid-1 of order HUB-1" in caplog.text
+    with cp.db.read() as session:
+        assert session.scalar(select(PreservedContent.sealed)) == b""
+        kinds = list(session.scalars(select(OrderEvent.kind).order_by(OrderEvent.id)))
+    assert [k for k in kinds if k.startswith(("order.preserv", "order.purged"))] == [
+        "order.preserved", "order.preservation_extended", "order.purged"]
+
+
+@pytest.fixture
+def told_cp(settings: Settings, db: Database, receiver: Receiver) -> Iterator[Platform]:
+    yield from _platform(settings, db, receiver, platform_webhook_url=receiver.url.replace("/hooks/", "/platform/"),
+                         webhook_secret=b"platform-secret")
+
+
+def _provider_notices(cp: Platform) -> list[dict[str, Any]]:
+    cp.deliver()
+    return [json.loads(r.body) for r in cp.receiver.requests
+            if r.headers["Bastion-Event"] == services.PROVIDER_NOTICE_KIND]
+
+
+def test_the_uploader_is_told_with_reasons_and_redress(told_cp: Platform, auth_header: Header) -> None:
+    told_cp.upload(auth_header, "vid-1")
+    told_cp.send(make_order("HUB-1", urls=[URL]))
+    [notice] = _provider_notices(told_cp)
+    assert notice["content_id"] == "vid-1" and notice["account_id"] == "acct-1"
+    assert notice["redress"]["body"] == "Tribunal administratif de Paris" and "Art. 4" in notice["complaint"]
+
+
+def test_non_disclosure_holds_the_notice_until_it_ends(told_cp: Platform, auth_header: Header) -> None:
+    told_cp.upload(auth_header, "vid-1")
+    until = START + dt.timedelta(weeks=6)
+    order = RemovalOrder.model_validate({**order_fields("HUB-1", urls=[URL]), "non_disclosure": True,
+                                         "non_disclosure_until": until.isoformat()})
+    assert told_cp.send(order).json()["state"] == "executed"
+    contact = services.contact_point_for(told_cp.settings, told_cp.client.app.state.moderation)
+    told_cp.clock.advance(weeks=6, seconds=-60)
+    services.tick(contact)
+    assert _provider_notices(told_cp) == []
+    told_cp.clock.advance(seconds=61)
+    services.tick(contact)
+    services.tick(contact)  # once only
+    assert [n["order_reference"] for n in _provider_notices(told_cp)] == ["HUB-1"]
+
+
+def test_an_imminent_threat_to_life_goes_to_the_state_concerned_else_europol(
+        settings: Settings, db: Database, receiver: Receiver, auth_header: Header) -> None:
+    europol = receiver.url.replace("/hooks/", "/europol/")
+    for cp in _platform(settings, db, receiver, orders_europol_url=europol):
+        french = SigningKey.generate()
+        services.trust_key(cp.db, name="OCLCTIC", role=SenderRole.AUTHORITY, public_key=french.public_text,
+                           member_state="FR", clock=cp.clock, answer_url=receiver.url.replace("/hooks/", "/fr/"))
+        cp.upload(auth_header, "vid-1")
+        cp.upload(auth_header, "vid-2", url="https://video.example/v/2")
+        senior = auth_header(Role.SENIOR_MODERATOR)
+        report = {"content_id": "vid-1", "member_state": "FR", "explanation": "Live threat to attack a school."}
+        r = cp.client.post("/v1/orders/threats", json=report, headers=senior)
+        assert r.status_code == 202 and r.json()["sent_to"] == "OCLCTIC"
+        assert cp.client.post("/v1/orders/threats", json=report, headers=senior).status_code == 202  # same message
+        r = cp.client.post("/v1/orders/threats", json={**report, "content_id": "vid-2", "member_state": None},
+                           headers=senior)
+        assert r.json()["sent_to"] == "Europol"
+        assert cp.client.post("/v1/orders/threats", json={**report, "member_state": "XX"},
+                              headers=senior).status_code == 422
+        assert cp.client.post("/v1/orders/threats", json={**report, "content_id": "nope"},
+                              headers=senior).status_code == 404
+        assert cp.client.post("/v1/orders/threats", json=report, headers=auth_header(Role.ANALYST)).status_code == 403
+        cp.deliver()
+        threats = [(r.path.split("/")[1], parse(json.loads(r.body))) for r in receiver.requests]
+        assert [(where, t.content_id) for where, t in threats] == [("fr", "vid-1"), ("europol", "vid-2")]
+        keys = {cp.platform.key_id: cp.platform.public}
+        for request in receiver.requests:
+            verify(request.headers, request.body, keys=keys.get, now=cp.clock.now())
+
+
+def test_without_anywhere_to_send_a_threat_report_is_refused(cp: Platform, auth_header: Header) -> None:
+    cp.upload(auth_header, "vid-1")
+    r = cp.client.post("/v1/orders/threats", json={"content_id": "vid-1", "explanation": "x"},
+                       headers=auth_header(Role.ADMIN))
+    assert r.status_code == 409 and "BASTION_ORDERS_EUROPOL_URL" in r.json()["detail"]
+    assert _count(cp.db, OutboxMessage, OutboxMessage.kind == services.THREAT_KIND) == 0

@@ -1,0 +1,131 @@
+"""The wire: Annex I-III validation with clear errors, canonical bodies, Ed25519 signatures and their refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from bastion.core.outbox.webhooks import canonical_body
+from bastion.orders.wire import (
+    SIGNATURE_HEADER,
+    Feedback,
+    InvalidMessage,
+    MessageType,
+    RefusalReason,
+    Refused,
+    RemovalOrder,
+    SigningKey,
+    envelope,
+    load_public_key,
+    parse,
+    signed_request,
+    verify,
+)
+from tests.factories.orders import make_order, order_fields
+
+NOW = dt.datetime(2026, 11, 29, 10, 5, tzinfo=dt.UTC)
+
+
+def test_a_complete_order_round_trips_through_its_canonical_envelope() -> None:
+    order = make_order()
+    body = canonical_body(envelope(order))
+    assert body == json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert body.startswith(b'{"message":{"additional_reasons":""') and body.endswith(b'"type":"removal_order"}')
+    assert parse(json.loads(body)) == order
+    assert order.cross_border  # FR orders a provider established in IE: Annex I section D
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"issuing_member_state": "US"}, "issuing_member_state"),
+    ({"urls": []}, "urls"),
+    ({"urls": ["ftp://x.example/file"]}, "urls.0"),
+    ({"material_types": ["jokes"]}, "material_types.0"),
+    ({"issued_at": "2026-11-29T10:00:00"}, "issued_at"),
+    ({"non_disclosure": True}, "non_disclosure_until go together"),
+    ({"legal_basis": "some other law"}, "legal_basis"),
+    ({"surprise": 1}, "surprise"),
+])
+def test_an_invalid_order_is_refused_naming_the_field(change: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidMessage, match=message):
+        parse({"type": "removal_order", "message": {**order_fields(), **change}})
+
+
+def test_missing_authority_and_wrong_member_state_are_refused() -> None:
+    fields = order_fields()
+    del fields["authority"]
+    with pytest.raises(InvalidMessage, match=r"message\.authority"):
+        parse({"type": "removal_order", "message": fields})
+    other = order_fields()
+    other["authority"] = {**other["authority"], "member_state": "DE"}
+    with pytest.raises(InvalidMessage, match="issuing Member State"):
+        parse({"type": "removal_order", "message": other})
+
+
+def test_unknown_or_unexpected_message_types_are_refused() -> None:
+    with pytest.raises(InvalidMessage, match="unknown message type"):
+        parse({"type": "love_letter", "message": {}})
+    with pytest.raises(InvalidMessage, match="not accepted here"):
+        parse(envelope(make_order()), expect=(MessageType.FEEDBACK,))
+    with pytest.raises(InvalidMessage, match="body must be"):
+        parse([1, 2])
+
+
+def test_feedback_needs_the_time_of_action() -> None:
+    fields = {"order_reference": "HUB-1", "authority_file_number": "PN-1", "provider_reference": "cp-1",
+              "received_at": NOW.isoformat(), "provider": "P", "member_state": "IE", "authorised_person": "A",
+              "contact_email": "cp@p.example", "signed_at": NOW.isoformat(), "action": "removed"}
+    with pytest.raises(InvalidMessage, match="action_at"):
+        parse({"type": "feedback", "message": fields})
+    parsed = parse({"type": "feedback", "message": {**fields, "action_at": NOW.isoformat()}})
+    assert isinstance(parsed, Feedback) and parsed.action_at == NOW
+
+
+def _keys(*known: SigningKey) -> dict[str, object]:
+    return {k.key_id: k.public for k in known}
+
+
+def test_a_signature_verifies_and_names_its_key_and_nonce() -> None:
+    key = SigningKey.generate()
+    body, headers = signed_request(key, make_order(), NOW)
+    verified = verify(headers, body, keys=_keys(key).get, now=NOW)  # type: ignore[arg-type]
+    assert verified.key_id == key.key_id and len(verified.nonce) == 32 and verified.sent_at == NOW
+
+
+@pytest.mark.parametrize("reason", list(RefusalReason)[:5])
+def test_refusals(reason: RefusalReason) -> None:
+    key, stranger = SigningKey.generate(), SigningKey.generate()
+    body, headers = signed_request(key, make_order(), NOW)
+    now = NOW
+    if reason is RefusalReason.UNSIGNED:
+        headers = {"Content-Type": "application/json"}
+    elif reason is RefusalReason.MALFORMED:
+        headers = {SIGNATURE_HEADER: "key=abc,sig=zzz"}
+    elif reason is RefusalReason.UNKNOWN_KEY:
+        body, headers = signed_request(stranger, make_order(), NOW)
+    elif reason is RefusalReason.BAD_SIGNATURE:
+        body = body.replace(b"abc123", b"abc124")  # the URL altered in transit
+    elif reason is RefusalReason.STALE:
+        now = NOW + dt.timedelta(minutes=6)
+    with pytest.raises(Refused) as refused:
+        verify(headers, body, keys=_keys(key).get, now=now)  # type: ignore[arg-type]
+    assert refused.value.reason is reason and refused.value.status == 401
+
+
+def test_keys_round_trip_as_text_and_never_show_in_repr() -> None:
+    key = SigningKey.generate()
+    again = SigningKey.from_text(key.to_text())
+    assert again.key_id == key.key_id and key.to_text() not in repr(key)
+    assert load_public_key(key.public_text) is not None
+    with pytest.raises(ValueError, match="Ed25519 public key"):
+        load_public_key("not-a-key")
+    with pytest.raises(ValueError, match="Ed25519 private key"):
+        SigningKey.from_text("AAAA")
+
+
+def test_an_order_is_frozen() -> None:
+    order = make_order()
+    with pytest.raises(ValueError):
+        order.reference = "other"  # type: ignore[misc]
+    assert isinstance(order, RemovalOrder)

@@ -86,6 +86,8 @@ def test_a_moderator_removes_a_held_upload_and_another_reverses_it_on_appeal(
         page.on("pageerror", lambda e: errors.append(str(e)))
 
         login(page, "mona")
+        if shot := os.environ.get("BASTION_CONSOLE_SCREENSHOT"):
+            page.screenshot(path=shot.replace(".png", "-queues.png"), full_page=True)
         row = page.locator('tr[data-queue="terrorism"]')
         expect(row.locator("td.open")).to_have_text("1")
         row.get_by_role("button", name="Take next case").click()
@@ -100,7 +102,7 @@ def test_a_moderator_removes_a_held_upload_and_another_reverses_it_on_appeal(
         expect(media).to_have_attribute("src", f"/console/cases/{case_id}/media?view=clear")
         expect(page.locator("[data-reveal-label]")).to_have_text("Blur again (V)")
         page.wait_for_function("e => e.complete && e.naturalWidth > 0", arg=media.element_handle())
-        if shot := os.environ.get("BASTION_CONSOLE_SCREENSHOT"):
+        if shot:
             page.screenshot(path=shot.replace(".png", "-case.png"), full_page=True)
         page.get_by_role("button", name="Remove (X)").click()
         expect(page).to_have_url(f"{live_server}/console/queues")

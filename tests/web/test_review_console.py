@@ -274,3 +274,26 @@ def test_the_policy_page_shows_rules_queues_and_shadow_agreement(
     row = re.search(r'<tr data-rule="terror-text-autoblock">(.*?)</tr>', page, re.S)
     assert row and "shadow" in row.group(1) and "terrorism" in row.group(1)
     assert "uploader under 18" in page and "bastion-default@2025-06-01" in page
+
+
+def test_the_queues_page_charts_cases_by_time_left(app_client: TestClient, settings: Settings, db: Database,
+                                                   auth_header: Header, tmp_path: Path) -> None:
+    from bastion.core.clock import FrozenClock
+    from bastion.review import services as review
+    from bastion.review.models import CaseReason
+
+    _held_upload(app_client, auth_header, tmp_path)  # terrorism: due in 60 min
+    now = FrozenClock(app_client.app.state.moderation.clock.now())  # type: ignore[attr-defined]
+    with db.write() as session:
+        for i, minutes in enumerate((-5, 10, 10, 300)):
+            review.open_or_raise(session, content_id=f"x{i}", queue="general", category="hate_speech",
+                                 reason=CaseReason.NOTICE, severity=2, reach=0, sla_minutes=minutes,
+                                 clock=now)
+    _login(app_client, db, "mo", Role.MODERATOR)
+    page = app_client.get("/console/queues").text
+    general = re.search(r'<g [^>]*data-queue="general">(.*?)</g>', page, re.S)
+    assert general is not None
+    segments = re.findall(r'data-segment="([^"]+)"><title>(\d+) ', general.group(1))
+    assert segments == [("overdue", "1"), ("under 15 min", "2"), ("later", "1")]
+    terrorism = re.search(r'<g [^>]*data-queue="terrorism">(.*?)</g>', page, re.S)
+    assert terrorism and re.findall(r'data-segment="([^"]+)"', terrorism.group(1)) == ["under 1 h"]

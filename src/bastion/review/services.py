@@ -215,3 +215,19 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 def _earliest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
     return min((x for x in (a, b) if x is not None), default=None)
+
+
+#: Bounds of the deadline chart's buckets, in minutes left: overdue, then under each bound, then the rest.
+DEADLINE_BUCKETS = (15, 60, 240)
+
+
+def deadline_buckets(session: Session, queues: Sequence[str], now: dt.datetime) -> dict[str, list[int]]:
+    """Undecided cases per queue by time left: [overdue, <15 min, <1 h, <4 h, later] (the queues page's chart)."""
+    counts = {q: [0] * (len(DEADLINE_BUCKETS) + 2) for q in queues}
+    rows = session.execute(select(Case.queue, Case.due_at)
+                           .where(Case.state != CaseState.DECIDED.value, Case.queue.in_(queues)))
+    for queue, due in rows:
+        left = (due - now).total_seconds() / 60
+        slot = 0 if left < 0 else 1 + sum(left >= bound for bound in DEADLINE_BUCKETS)
+        counts[queue][slot] += 1
+    return counts

@@ -70,6 +70,7 @@ def queues_page(request: Request, user: Reader) -> Response:
     visible = [q for q in mod.policy.queues if moderation.may_review(mod, q.name, user.principal)]
     with mod.db.read() as session:
         overview = {s.queue: s for s in review.queue_overview(session, [q.name for q in visible])}
+        buckets = review.deadline_buckets(session, [q.name for q in visible], now)
     rows = []
     for spec in visible:
         status = overview[spec.name]
@@ -80,8 +81,30 @@ def queues_page(request: Request, user: Reader) -> Response:
             "next_due": _duration((status.next_due_at - now).total_seconds()) if status.next_due_at else "",
             "overdue": status.next_due_at is not None and status.next_due_at < now,
         })
-    return _page(request, "queues.html", user, queues=rows,
+    return _page(request, "queues.html", user, queues=rows, chart=_deadline_chart(buckets),
                  may_claim=user.principal.role in roles.REVIEW)
+
+
+#: The chart's segments: label and colour, in the order of ``review.deadline_buckets``.
+_SEGMENTS = (("overdue", "#b42318"), ("under 15 min", "#e8590c"), ("under 1 h", "#f59f00"),
+             ("under 4 h", "#74b816"), ("later", "#adb5bd"))
+_BAR_PX = 520
+
+
+def _deadline_chart(buckets: dict[str, list[int]]) -> dict[str, Any]:
+    """Stacked bars, one per queue, drawn server-side as SVG rectangles (no script, no inline style)."""
+    widest = max((sum(c) for c in buckets.values()), default=0) or 1
+    bars = []
+    for queue, counts in buckets.items():
+        x = 0.0
+        parts = []
+        for (label, colour), n in zip(_SEGMENTS, counts, strict=True):
+            width = _BAR_PX * n / widest
+            if n:
+                parts.append({"x": round(x, 1), "width": round(width, 1), "colour": colour, "n": n, "label": label})
+            x += width
+        bars.append({"queue": queue, "total": sum(counts), "parts": parts})
+    return {"bars": bars, "legend": _SEGMENTS, "width": _BAR_PX}
 
 
 @router.post("/console/queues/{queue}/claim")

@@ -410,3 +410,23 @@ def pending_counts(session: Session) -> dict[DeliveryState, int]:
     for state, n in session.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)):
         counts[DeliveryState(state)] = n
     return counts
+
+
+class SenderByKind:
+    """Hands each claim to the sender registered for its kind prefix (e.g. ``"report."``), else to ``default``.
+
+    For messages that are not one signed POST (a multi-step upload to NCMEC, say): one outbox, one worker, and
+    each domain brings its own way of delivering. Prefixes are checked at construction: none may shadow another.
+    """
+
+    def __init__(self, default: Sender, by_prefix: dict[str, Sender]) -> None:
+        for a in by_prefix:
+            for b in by_prefix:
+                if a != b and b.startswith(a):
+                    raise ValueError(f"outbox sender prefix {b!r} is shadowed by {a!r}")
+        self.default = default
+        self.by_prefix = dict(by_prefix)
+
+    def send(self, claim: Claim) -> SendResult:
+        sender = next((s for prefix, s in self.by_prefix.items() if claim.kind.startswith(prefix)), self.default)
+        return sender.send(claim)

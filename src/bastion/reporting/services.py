@@ -1,0 +1,484 @@
+"""Drafting, sending, preserving and exporting child-safety reports.
+
+Drafts come from moderation's event log: content a child-safety specialist confirmed as child sexual abuse
+material, and uploads blocked by a match in a restricted bank of known material. One report per offending
+account, with all its unreported files. A specialist reviews the draft and sends it; sending validates the NCMEC
+XML against the schema and writes the deliveries and the outbox message in one transaction, so a crash loses
+nothing and the outbox carries it (``reporting/tasks.py``).
+
+Bastion does not keep uploads (only sealed previews), so the report's file bytes come from the platform, which
+holds the original: ``supply_material`` checks them against the hashes taken at upload before sealing them.
+A file with no bytes is reported by its hashes alone (named in ``additionalInfo``), never silently dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bastion.core.audit.services import AuditAction, record
+from bastion.core.auth.roles import CHILD_SAFETY_ROLES
+from bastion.core.auth.services import Principal
+from bastion.core.clock import Clock
+from bastion.core.config import Settings
+from bastion.core.db import Database
+from bastion.core.outbox.services import enqueue
+from bastion.core.sealing import Sealer
+from bastion.moderation.events import ContentStatus, EventKind
+from bastion.moderation.models import ContentItem, ModerationEvent
+from bastion.moderation.policy import Category, Verdict
+from bastion.moderation.services import confirmed_violation, content_subject
+from bastion.reporting import ncmec
+from bastion.reporting.interfaces import (
+    AlreadyReported,
+    CentreName,
+    Classification,
+    DeliveryState,
+    InvalidReport,
+    MaterialGone,
+    MaterialMismatch,
+    NotADraft,
+    ReportingError,
+    ReportNotFound,
+    ReportState,
+    Trigger,
+)
+from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
+
+#: Outbox kinds; ``tasks.ReportSender`` delivers them.
+NCMEC_KIND = "report.ncmec"
+NCMEC_RETRACT_KIND = "report.ncmec_retract"
+EU_CENTRE_KIND = "report.eu_centre"
+LEGAL_BASIS = "Art. 12 and 13 of the proposed Regulation laying down rules to prevent and combat child sexual " \
+              "abuse, COM(2022) 209 (provisional text)"
+REMOVED_STATUSES = frozenset({ContentStatus.BLOCKED.value, ContentStatus.REMOVED.value})
+
+
+@dataclass(frozen=True)
+class Reporting:
+    """What the reporting services need: the database, the clock, the media sealer and the settings."""
+
+    db: Database
+    clock: Clock
+    sealer: Sealer
+    settings: Settings
+
+    @property
+    def reporter(self) -> ncmec.Reporter:
+        return ncmec.Reporter(platform=self.settings.orders_provider, email=self.settings.reports_reporter_email)
+
+    @property
+    def eu_centre(self) -> bool:
+        return bool(self.settings.eu_centre_url)
+
+    @property
+    def ncmec_url(self) -> str:
+        """An explicit URL, else production only when an operator switched it on, else NCMEC's test system."""
+        s = self.settings
+        return s.ncmec_url or (ncmec.PRODUCTION_URL if s.ncmec_production else ncmec.TEST_URL)
+
+
+def fingerprint(account_id: str, incident_type: str, media_hashes: Iterable[str]) -> str:
+    """Same account, same kind of incident, same material: same fingerprint, whatever the order of the files."""
+    parts = [account_id, incident_type, *sorted(set(media_hashes))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _media_hash(f: ReportedFile) -> str:
+    return f"sha256:{f.sha256}" if f.sha256 else f"md5:{f.md5}" if f.md5 else f"content:{f.content_id}"
+
+
+def _material(report: ChildSafetyReport) -> str:
+    return f"report-file:{report.id}"
+
+
+# --- drafting -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Confirmed material not yet in any report."""
+
+    item: ContentItem
+    trigger: Trigger
+    classification: str
+
+
+def _classification(categories: Iterable[object]) -> str:
+    """A bank entry whose category names a class (``csam-A1``) gives it; otherwise the specialist sets it."""
+    for category in categories:
+        for code in Classification:
+            if str(category).upper().endswith(code.value):
+                return code.value
+    return ""
+
+
+def _known_match(session: Session, content_id: str) -> list[dict[str, Any]] | None:
+    """The restricted-bank matches that blocked this upload, or ``None`` when it was not blocked by one."""
+    verdict = session.scalar(select(ModerationEvent).where(
+        ModerationEvent.subject == content_subject(content_id), ModerationEvent.kind == EventKind.VERDICT.value))
+    if verdict is None or verdict.data.get("verdict") != Verdict.BLOCK.value:
+        return None
+    raw = verdict.data.get("matches")
+    matches = [m for m in raw if isinstance(m, dict) and m.get("restricted")] if isinstance(raw, list) else []
+    return matches or None
+
+
+def candidates(session: Session) -> list[Candidate]:
+    reported = select(ReportedFile.content_id)
+    items = session.scalars(select(ContentItem).where(
+        ContentItem.category == Category.CSAM.value, ContentItem.content_id.not_in(reported))
+        .order_by(ContentItem.created_at, ContentItem.content_id)).all()
+    found: list[Candidate] = []
+    for item in items:
+        decision = confirmed_violation(session, item.content_id)
+        if decision is not None and decision.data.get("category") == Category.CSAM.value:
+            found.append(Candidate(item, Trigger.SPECIALIST, ""))
+            continue
+        matches = _known_match(session, item.content_id)
+        if matches is not None:
+            found.append(Candidate(item, Trigger.KNOWN_HASH, _classification(m.get("category") for m in matches)))
+    return found
+
+
+def _hashes(item: ContentItem) -> tuple[str, str]:
+    values = {str(s.get("signal_type")): str(s.get("value")) for s in item.signals if isinstance(s, dict)}
+    return values.get("md5", ""), values.get("sha256", "")
+
+
+def _refresh_fingerprint(session: Session, report: ChildSafetyReport) -> None:
+    files = session.scalars(select(ReportedFile).where(ReportedFile.report_id == report.id)).all()
+    report.fingerprint = fingerprint(report.account_id, report.incident_type, (_media_hash(f) for f in files))
+    report.incident_at = min(f.uploaded_at for f in files)
+    report.removed = all(content_status(session, f.content_id) in REMOVED_STATUSES for f in files)
+
+
+def content_status(session: Session, content_id: str) -> str:
+    return session.scalar(select(ContentItem.status).where(ContentItem.content_id == content_id)) or ""
+
+
+def draft_pending(rep: Reporting) -> list[str]:
+    """Draft reports for every confirmed piece of material not yet reported; returns the ids of drafts touched.
+
+    Material the same account was already reported for (same hash) is skipped: it is the same material.
+    Idempotent: run it as often as you like (the API, the CLI and the app's drafting loop all do).
+    """
+    touched: list[str] = []
+    with rep.db.write() as session:
+        by_account: dict[str, list[Candidate]] = defaultdict(list)
+        for candidate in candidates(session):
+            by_account[candidate.item.account_id].append(candidate)
+        for account_id, found in by_account.items():
+            known = set(session.scalars(select(ReportedFile.sha256).where(
+                ReportedFile.account_id == account_id, ReportedFile.sha256 != "")))
+            report = session.scalar(select(ChildSafetyReport).where(
+                ChildSafetyReport.account_id == account_id, ChildSafetyReport.state == ReportState.DRAFT.value)
+                .order_by(ChildSafetyReport.created_at).limit(1))
+            now = rep.clock.now()
+            added = 0
+            for candidate in found:
+                md5, sha256 = _hashes(candidate.item)
+                if sha256 and sha256 in known:
+                    continue
+                known.add(sha256)
+                if report is None:
+                    report = ChildSafetyReport(
+                        id=str(uuid.uuid4()), account_id=account_id, account_country=candidate.item.account_country,
+                        incident_type=ncmec.CSAM_INCIDENT, incident_at=candidate.item.created_at,
+                        trigger=candidate.trigger.value, urgent_reason="", removed=True, fingerprint="",
+                        state=ReportState.DRAFT.value, created_at=now, sent_by="",
+                        preserve_until=now + dt.timedelta(days=rep.settings.reports_preservation_days))
+                    session.add(report)
+                    session.flush()
+                session.add(ReportedFile(
+                    report_id=report.id, content_id=candidate.item.content_id, account_id=account_id,
+                    content_type=candidate.item.content_type, md5=md5, sha256=sha256,
+                    classification=candidate.classification, uploaded_at=candidate.item.created_at, file_name="",
+                    sealed=None, size=0, ncmec_file_id="", ncmec_md5="", ncmec_details_sent=False))
+                added += 1
+            if report is not None and added:
+                session.flush()
+                _refresh_fingerprint(session, report)
+                touched.append(report.id)
+    return touched
+
+
+# --- reading ------------------------------------------------------------------------------------------------------
+
+
+def get_report(session: Session, report_id: str) -> ChildSafetyReport:
+    report = session.get(ChildSafetyReport, report_id)
+    if report is None:
+        raise ReportNotFound(f"no report {report_id!r}")
+    return report
+
+
+def files_of(session: Session, report_id: str) -> list[ReportedFile]:
+    return list(session.scalars(select(ReportedFile).where(ReportedFile.report_id == report_id)
+                                .order_by(ReportedFile.uploaded_at, ReportedFile.content_id)))
+
+
+def deliveries_of(session: Session, report_id: str) -> dict[CentreName, ReportDelivery]:
+    rows = session.scalars(select(ReportDelivery).where(ReportDelivery.report_id == report_id))
+    return {CentreName(d.centre): d for d in rows}
+
+
+def report_view(session: Session, report: ChildSafetyReport) -> dict[str, Any]:
+    """The API and console shape: state, files (hashes, never bytes), and each centre's id, state and error."""
+    return {
+        "id": report.id, "account_id": report.account_id, "state": report.state, "trigger": report.trigger,
+        "incident_type": report.incident_type, "incident_at": report.incident_at.isoformat(),
+        "urgent": bool(report.urgent_reason), "urgent_reason": report.urgent_reason, "removed": report.removed,
+        "fingerprint": report.fingerprint, "created_at": report.created_at.isoformat(),
+        "sent_at": report.sent_at.isoformat() if report.sent_at else None, "sent_by": report.sent_by,
+        "preserve_until": report.preserve_until.isoformat(),
+        "purged_at": report.purged_at.isoformat() if report.purged_at else None,
+        "files": [{"content_id": f.content_id, "content_type": f.content_type, "md5": f.md5, "sha256": f.sha256,
+                   "classification": f.classification or None, "material_held": f.sealed is not None,
+                   "ncmec_file_id": f.ncmec_file_id or None} for f in files_of(session, report.id)],
+        "centres": {c.value: {"state": d.state, "id": d.remote_id or None, "error": d.error or None,
+                              "centre_status": d.centre_status or None}
+                    for c, d in deliveries_of(session, report.id).items()},
+    }
+
+
+def list_reports(session: Session, state: ReportState | None = None, limit: int = 200) -> list[ChildSafetyReport]:
+    query = select(ChildSafetyReport).order_by(ChildSafetyReport.created_at.desc()).limit(limit)
+    if state is not None:
+        query = query.where(ChildSafetyReport.state == state.value)
+    return list(session.scalars(query))
+
+
+# --- reviewing a draft --------------------------------------------------------------------------------------------
+
+
+def _draft(session: Session, report_id: str) -> ChildSafetyReport:
+    report = get_report(session, report_id)
+    if report.state != ReportState.DRAFT.value:
+        raise NotADraft(f"report {report_id} was sent already ({report.state}); it can no longer change")
+    return report
+
+
+def _file(session: Session, report_id: str, content_id: str) -> ReportedFile:
+    row = session.scalar(select(ReportedFile).where(ReportedFile.report_id == report_id,
+                                                    ReportedFile.content_id == content_id))
+    if row is None:
+        raise ReportNotFound(f"report {report_id} has no file {content_id!r}")
+    return row
+
+
+def revise(rep: Reporting, report_id: str, *, urgent_reason: str | None = None,
+           classifications: dict[str, Classification] | None = None) -> None:
+    """A specialist's review of a draft: urgency (with the reason) and each file's industry classification."""
+    with rep.db.write() as session:
+        report = _draft(session, report_id)
+        if urgent_reason is not None:
+            report.urgent_reason = urgent_reason.strip()[:2000]
+        for content_id, code in (classifications or {}).items():
+            _file(session, report_id, content_id).classification = code.value
+
+
+def supply_material(rep: Reporting, report_id: str, content_id: str, data: bytes, file_name: str) -> ReportedFile:
+    """Seal the platform's copy of a reported file, once its hashes prove it is the file that was uploaded."""
+    md5, sha256 = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
+    with rep.db.write() as session:
+        report = _draft(session, report_id)
+        row = _file(session, report_id, content_id)
+        if not row.md5 and not row.sha256:
+            raise MaterialMismatch(f"no exact hash was taken of {content_id} at upload: the bytes cannot be checked")
+        if (row.sha256 and row.sha256 != sha256) or (row.md5 and row.md5 != md5):
+            raise MaterialMismatch(f"these bytes are not {content_id}: their hashes differ from the upload's")
+        row.sealed = rep.sealer.seal(data, f"{_material(report)}:{content_id}")
+        row.size = len(data)
+        row.file_name = Path(file_name).name[:300]
+        return row
+
+
+def open_material(rep: Reporting, report_id: str, content_id: str, *, actor: Principal) -> bytes:
+    """The preserved bytes, for a child-safety specialist only; the opening is audited in the same transaction."""
+    if actor.role not in CHILD_SAFETY_ROLES:
+        raise ReportingError("only child-safety specialists may open reported material")
+    with rep.db.write() as session:
+        report = get_report(session, report_id)
+        row = _file(session, report_id, content_id)
+        if row.sealed is None:
+            raise MaterialGone("this material is not held (purged at the end of preservation, or never supplied)")
+        data = rep.sealer.open(row.sealed, f"{_material(report)}:{content_id}")
+        record(rep.db, session, actor=actor.actor, action=AuditAction.REPORT_MATERIAL_OPENED,
+               subject=f"report:{report_id}", details={"content_id": content_id}, clock=rep.clock)
+        return data
+
+
+def purge_expired(rep: Reporting) -> list[str]:
+    """Delete preserved material whose period has ended; each purge is audited. Hashes and documents stay."""
+    purged: list[str] = []
+    now = rep.clock.now()
+    with rep.db.write() as session:
+        due = session.scalars(select(ChildSafetyReport).where(
+            ChildSafetyReport.preserve_until <= now, ChildSafetyReport.purged_at.is_(None))).all()
+        for report in due:
+            files = files_of(session, report.id)
+            for f in files:
+                f.sealed = None
+            report.purged_at = now
+            record(rep.db, session, actor="system:preservation", action=AuditAction.REPORT_PURGED,
+                   subject=f"report:{report.id}", details={"files": len(files)}, clock=rep.clock)
+            purged.append(report.id)
+    return purged
+
+
+# --- documents ----------------------------------------------------------------------------------------------------
+
+
+def ncmec_facts(session: Session, rep: Reporting, report: ChildSafetyReport) -> ncmec.ReportFacts:
+    files = files_of(session, report.id)
+    urls = sorted({u for u in session.scalars(select(ContentItem.url).where(
+        ContentItem.content_id.in_([f.content_id for f in files]))) if u})
+    described = [f"{f.content_id} md5={f.md5 or '-'} sha256={f.sha256 or '-'}" for f in files if f.sealed is None]
+    also = "Also reported to the EU Centre under this provider reference." if rep.eu_centre else ""
+    return ncmec.ReportFacts(
+        incident_type=report.incident_type, incident_at=report.incident_at, account_id=report.account_id,
+        urgent_reason=report.urgent_reason, urls=urls, reference=report.id, described_files=described,
+        also_reported_to=also)
+
+
+def ncmec_document(session: Session, rep: Reporting, report: ChildSafetyReport) -> bytes:
+    return ncmec.report_xml(ncmec_facts(session, rep, report), rep.reporter)
+
+
+def file_details(report: ChildSafetyReport, f: ReportedFile, ncmec_report_id: str, status: str) -> bytes:
+    return ncmec.file_details_xml(ncmec.FileFacts(
+        report_id=ncmec_report_id, file_id=f.ncmec_file_id, file_name=f.file_name, uploaded_at=f.uploaded_at,
+        viewed_by_esp=report.trigger == Trigger.SPECIALIST.value,
+        publicly_available=status not in (ContentStatus.BLOCKED.value, ContentStatus.HELD.value),
+        classification=f.classification, md5=f.md5, sha256=f.sha256))
+
+
+def eu_centre_document(session: Session, rep: Reporting, report: ChildSafetyReport) -> dict[str, Any]:
+    """The provider report of Art. 13 of the proposal, as JSON; (h) carries NCMEC's report id when there is one."""
+    files = files_of(session, report.id)
+    ncmec_delivery = deliveries_of(session, report.id).get(CentreName.NCMEC)
+    also: list[dict[str, str]] = []
+    if ncmec_delivery is not None and ncmec_delivery.remote_id:
+        also.append({"body": "NCMEC", "country": "US", "report_id": ncmec_delivery.remote_id})
+    return {
+        "provider": {"name": rep.settings.orders_provider, "member_state": rep.settings.orders_member_state,
+                     "contact": rep.settings.reports_reporter_email},  # (a)
+        "provider_reference": report.id,
+        "reported_at": rep.clock.now().isoformat(),  # (b); the request itself is authenticated
+        "content": [{"content_id": f.content_id, "content_type": f.content_type, "md5": f.md5, "sha256": f.sha256,
+                     "classification": f.classification or None, "uploaded_at": f.uploaded_at.isoformat(),
+                     "material_held": f.sealed is not None} for f in files],  # (c)
+        "incident": {"type": report.incident_type, "at": report.incident_at.isoformat()},  # (d)
+        "material_kind": "known" if report.trigger == Trigger.KNOWN_HASH.value else "new",  # (e)
+        "geography": {"account_country": report.account_country},  # (f)
+        "users": [{"account_id": report.account_id, "role": "uploader"}],  # (g)
+        "also_reported_to": also,  # (h)
+        "removed": report.removed,  # (i)
+        "urgent": bool(report.urgent_reason), "urgency_reason": report.urgent_reason,  # (j)
+        "legal_basis": LEGAL_BASIS,  # (k)
+    }
+
+
+# --- sending ------------------------------------------------------------------------------------------------------
+
+
+def _delivery(report: ChildSafetyReport, centre: CentreName, now: dt.datetime, document: str) -> ReportDelivery:
+    return ReportDelivery(report_id=report.id, centre=centre.value, fingerprint=report.fingerprint,
+                          state=DeliveryState.QUEUED.value, remote_id="", centre_status="", error="",
+                          document=document, created_at=now, updated_at=now)
+
+
+def send(rep: Reporting, report_id: str, *, actor: Principal) -> None:
+    """Validate and queue a reviewed draft for NCMEC (and then the EU Centre), in one transaction.
+
+    Refused, with nothing changed, when the XML does not validate or a centre already has this fingerprint.
+    """
+    with rep.db.write() as session:
+        report = _draft(session, report_id)
+        if not files_of(session, report_id):
+            raise InvalidReport("the report has no files")
+        document = ncmec_document(session, rep, report)
+        ncmec.validate(document, rep.settings.ncmec_xsd)
+        centres = [CentreName.NCMEC] + ([CentreName.EU_CENTRE] if rep.eu_centre else [])
+        for centre in centres:
+            earlier = session.scalar(select(ReportDelivery.report_id).where(
+                ReportDelivery.centre == centre.value, ReportDelivery.fingerprint == report.fingerprint))
+            if earlier is not None:
+                raise AlreadyReported(f"this material was already reported to {centre.value} (report {earlier})")
+        now = rep.clock.now()
+        session.add(_delivery(report, CentreName.NCMEC, now, document.decode()))
+        if rep.eu_centre:
+            session.add(_delivery(report, CentreName.EU_CENTRE, now, ""))
+        report.state, report.sent_at, report.sent_by = ReportState.QUEUED.value, now, actor.actor
+        enqueue(session, kind=NCMEC_KIND, destination=rep.ncmec_url, payload={"report_id": report.id},
+                idempotency_key=f"{NCMEC_KIND}:{report.id}", clock=rep.clock)
+        record(rep.db, session, actor=actor.actor, action=AuditAction.REPORT_SENT, subject=f"report:{report.id}",
+               details={"centres": [c.value for c in centres], "fingerprint": report.fingerprint}, clock=rep.clock)
+
+
+def resend(rep: Reporting, report_id: str, *, actor: Principal) -> None:
+    """Queue a failed NCMEC delivery again (after fixing credentials, say); it resumes where it stopped."""
+    with rep.db.write() as session:
+        report = get_report(session, report_id)
+        delivery = deliveries_of(session, report_id).get(CentreName.NCMEC)
+        if delivery is None or delivery.state != DeliveryState.FAILED.value:
+            raise NotADraft("only a failed delivery can be sent again")
+        delivery.state = DeliveryState.SUBMITTED.value if delivery.remote_id else DeliveryState.QUEUED.value
+        delivery.updated_at = rep.clock.now()
+        report.state = delivery.state
+        attempt = int(rep.clock.now().timestamp() * 1000)
+        enqueue(session, kind=NCMEC_KIND, destination=rep.ncmec_url, payload={"report_id": report.id},
+                idempotency_key=f"{NCMEC_KIND}:{report.id}:{attempt}", clock=rep.clock)
+        record(rep.db, session, actor=actor.actor, action=AuditAction.REPORT_SENT, subject=f"report:{report.id}",
+               details={"resend": True}, clock=rep.clock)
+
+
+def retract(rep: Reporting, report_id: str, *, actor: Principal) -> None:
+    """Ask NCMEC to retract a report it holds (through the outbox, like everything that leaves)."""
+    with rep.db.write() as session:
+        report = get_report(session, report_id)
+        delivery = deliveries_of(session, report_id).get(CentreName.NCMEC)
+        if delivery is None or not delivery.remote_id:
+            raise NotADraft("NCMEC has no id for this report yet: nothing to retract")
+        if delivery.state == DeliveryState.RETRACTED.value:
+            return
+        enqueue(session, kind=NCMEC_RETRACT_KIND, destination=rep.ncmec_url, payload={"report_id": report.id},
+                idempotency_key=f"{NCMEC_RETRACT_KIND}:{report.id}", clock=rep.clock)
+        record(rep.db, session, actor=actor.actor, action=AuditAction.REPORT_RETRACTED,
+               subject=f"report:{report.id}", details={"ncmec_report_id": delivery.remote_id}, clock=rep.clock)
+
+
+# --- export -------------------------------------------------------------------------------------------------------
+
+
+def export(rep: Reporting, directory: Path, report_ids: Sequence[str] | None = None) -> list[Path]:
+    """Write each report as it was sent (or, for a draft, as it would be): NCMEC XML and EU Centre JSON."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with rep.db.read() as session:
+        reports = [get_report(session, i) for i in report_ids] if report_ids else list_reports(session, limit=10**9)
+        for report in reports:
+            deliveries = deliveries_of(session, report.id)
+            sent = deliveries.get(CentreName.NCMEC)
+            xml = sent.document.encode() if sent is not None and sent.document else ncmec_document(session, rep, report)
+            path = directory / f"{report.id}.ncmec.xml"
+            path.write_bytes(xml)
+            written.append(path)
+            eu = deliveries.get(CentreName.EU_CENTRE)
+            body = json.loads(eu.document) if eu is not None and eu.document \
+                else eu_centre_document(session, rep, report)
+            path = directory / f"{report.id}.eu-centre.json"
+            path.write_text(json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+            written.append(path)
+    return written

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,14 @@ def test_failures_give_no_score_and_a_reason(host: Host, status: int, body: str,
     with pytest.raises(ClassifierFailed, match=reason.replace("(", r"\(")) as failed:
         _classifier(host, timeout=0.2).classify(Content("text"))
     assert TOKEN not in str(failed.value)
+
+
+def test_a_trickled_answer_is_cut_at_the_deadline(host: Host) -> None:
+    host.answer(200, '{"scores": {"hate_speech": 0.9}}', trickle=0.1)  # 33 bytes: 3.3 s in all
+    started = time.monotonic()
+    with pytest.raises(ClassifierFailed, match=r"no answer within 0\.3 s"):
+        _classifier(host, timeout=0.3).classify(Content("text"))
+    assert time.monotonic() - started < 2.0  # not the whole trickle: each byte arriving in time is not enough
 
 
 def test_an_unreachable_host_is_a_failure_too(host: Host) -> None:

@@ -98,3 +98,17 @@ def test_the_media_file_reaches_the_hosted_model(client: TestClient, auth_header
     assert "classifier violent_extremism scored 0.95" in str(result["reasons"])
     headers, body = host.requests[0]
     assert headers["content-type"].startswith("multipart/form-data") and img.read_bytes() in body
+
+
+def test_media_matching_a_restricted_bank_is_never_sent_to_a_classifier(
+        client: TestClient, auth_header: Header, host: Host, tmp_path: Path) -> None:
+    from tests.moderation.test_flow import _bank, _pdq
+
+    image = make_image(tmp_path / "standin.jpg", seed=81, size=(640, 480))
+    _bank(client, auth_header, "CSAM_KNOWN", _pdq(image), "csam", role=Role.CHILD_SAFETY)
+    client.app.state.matcher.refresh()  # type: ignore[attr-defined]
+    result = _post(client, auth_header, "cs-9", "caption", media=image)
+    assert result["verdict"] == "block"
+    assert len(host.requests) == 1  # the caption was scored ...
+    headers, body = host.requests[0]
+    assert headers["content-type"] == "application/json" and image.read_bytes()[:64] not in body  # ... the file not

@@ -17,6 +17,8 @@ class Answer:
     status: int = 200
     body: bytes = b'{"scores": {}}'
     delay: float = 0.0
+    #: Seconds between bytes of the body: a host that answers at once but trickles its answer.
+    trickle: float = 0.0
 
 
 @dataclass
@@ -29,9 +31,10 @@ class Host:
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, status: int = 200, body: bytes | str = b'{"scores": {}}', delay: float = 0.0) -> None:
+    def answer(self, status: int = 200, body: bytes | str = b'{"scores": {}}', delay: float = 0.0,
+               trickle: float = 0.0) -> None:
         with self.lock:
-            self.default = Answer(status, body.encode() if isinstance(body, str) else body, delay)
+            self.default = Answer(status, body.encode() if isinstance(body, str) else body, delay, trickle)
 
     def take(self, headers: dict[str, str], body: bytes) -> Answer:
         with self.lock:
@@ -56,7 +59,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
-            self.wfile.write(answer.body)
+            if not answer.trickle:
+                self.wfile.write(answer.body)
+            for i in range(len(answer.body) if answer.trickle else 0):
+                self.wfile.write(answer.body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(answer.trickle)
         except OSError:  # the client gave up (a timeout test)
             pass
 

@@ -25,7 +25,7 @@ from bastion.moderation.models import ContentItem, ModerationEvent
 from bastion.orders import services as orders
 from bastion.orders.interfaces import SenderRole
 from bastion.orders.models import OrderEvent, ReceivedOrder
-from bastion.orders.wire import SigningKey, signed_request
+from bastion.orders.wire import Clarification, SigningKey, signed_request
 from bastion.web.app import create_app
 from tests.factories.live import serve
 from tests.factories.orders import make_order
@@ -237,3 +237,27 @@ def test_no_order_is_lost_and_none_is_done_twice_across_restarts(world: World) -
     assert _count(world.db, ModerationEvent, ModerationEvent.kind == "content.actions_applied") == 1
     assert _count(world.db, ReceivedOrder) == 1
     assert _count(world.hub_db, HubEvent, HubEvent.kind == "order.feedback") == 1
+
+
+def test_an_annex_iii_then_the_authority_s_clarification_gets_the_order_executed(world: World) -> None:
+    with world.platform(), world.hub():
+        fr = world.connect({"OCLCTIC": "FR"})["OCLCTIC"]
+        world.upload("vid-7", url="https://video.example/v/seven")
+        issued = world.issue(fr, "FR-7", url="https://video.example/v/wrong")
+        reference = issued.json()["hub_reference"]
+        unable = wait_for(lambda: (o := world.hub_order(fr, reference))["state"] == "unable" and o, "Annex III")
+        assert unable["answer"]["reason"] == "insufficient_information"
+        clarification = Clarification(order_reference=reference, explanation="The right item is vid-7.",
+                                      content_ids=["vid-7"])
+        body, headers = signed_request(fr.key, clarification, dt.datetime.now(dt.UTC))
+        url = f"{world.hub_url}/v1/hub/orders/{reference}/clarification"
+        r = httpx.post(url, content=body, headers={**headers, "Authorization": f"Bearer {fr.token}"})
+        assert r.status_code == 200, r.text
+        done = wait_for(lambda: (o := world.hub_order(fr, reference))["state"] == "executed" and o, "feedback")
+        assert done["answer"]["action"] == "removed" and world.content_status("vid-7") == "removed"
+        with world.db.read() as session:
+            order = session.get(ReceivedOrder, reference)
+            assert order is not None and order.clock_started_at > order.received_at  # the hour restarted
+        again = httpx.post(url, content=signed_request(fr.key, clarification, dt.datetime.now(dt.UTC))[0],
+                           headers={"Authorization": f"Bearer {fr.token}"})
+        assert again.status_code == 401  # unsigned

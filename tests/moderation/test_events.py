@@ -40,9 +40,10 @@ def test_table_is_complete() -> None:
     ([Action.REMOVE, Action.LABEL], Change.REMOVE),
     ([Action.AGE_RESTRICT], Change.RESTRICT),
     ([Action.DISABLE_IN_TERRITORIES, Action.STRIKE], Change.RESTRICT),
-    ([Action.STRIKE], Change.CLEAR),
+    ([Action.STRIKE], None),  # account-only: the content is left as it is
+    ([Action.SUSPEND_TEMPORARILY, Action.STRIKE], None),
 ])
-def test_change_for_actions(actions: list[Action], change: Change) -> None:
+def test_change_for_actions(actions: list[Action], change: Change | None) -> None:
     assert change_for_actions(actions) is change
 
 

@@ -299,3 +299,20 @@ def test_shadow_rules_are_counted_against_what_moderators_decided(
     assert report["shadow"] == [{"rule": "terror-text-autoblock", "would_be": "block", "held": 3, "reviewed": 2,
                                  "agreed": 1, "agreement": 0.5}]
     assert platform_client.get("/v1/policy", headers=auth_header(Role.PLATFORM)).status_code == 403
+
+
+def test_a_violation_decision_adds_to_the_automatic_geo_block(
+        platform_client: TestClient, auth_header: Header, tmp_path: Path) -> None:
+    image = make_image(tmp_path / "flag2.jpg", seed=55, size=(640, 480))
+    _bank(platform_client, auth_header, "EXTREMIST_SYMBOLS", _flip(_pdq(image), 4), "violent_extremism")
+    _bank(platform_client, auth_header, "TERRORIST_CONTENT", _flip(_pdq(image), 16), "terrorist_content")
+    platform_client.app.state.matcher.refresh()  # type: ignore[attr-defined]
+    result = _upload(platform_client, auth_header, image, "geo-2")
+    moderator = auth_header(Role.MODERATOR)
+    case = platform_client.post("/v1/queues/terrorism/claim", headers=moderator).json()
+    assert case["id"] == result["case_id"]
+    r = platform_client.post(f"/v1/cases/{case['id']}/decision", headers=moderator,
+                             json={"violation": True, "actions": ["age_restrict"]})
+    assert r.status_code == 200 and r.json()["status"] == "restricted"
+    item = platform_client.get("/v1/content/geo-2", headers=moderator).json()
+    assert item["restrictions"] == ["age_restrict", "disable_in_territories"]

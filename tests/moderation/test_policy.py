@@ -431,6 +431,20 @@ def test_queues_route_by_category_severity_content_type_and_uploader_age(routing
     assert ROUTED.route(Category.DISINFORMATION, routing).name == "general"  # no queue takes it: the default
 
 
+def test_csam_needs_a_queue_without_filters() -> None:
+    filtered = MINIMAL.replace('restricted = true\n', 'restricted = true\ncontent_types = ["image", "video"]\n', 1)
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(filtered, source="policy.toml")
+    assert "policy.toml: queues: no queue takes 'csam' without filters: some reports of child sexual abuse would " \
+        "reach the default queue; add a restricted queue for it" in caught.value.problems
+
+
+def test_the_review_kept_under_a_geo_block_goes_to_the_restricted_queue_when_one_rule_says_so() -> None:
+    decision = evaluate(PRECEDENCE, video(matches=[EXTREMISM], scores={"hate": 0.9, "csam": 0.7}))
+    assert decision.verdict is Verdict.BLOCK and decision.queue == "child_safety"
+    assert decision.also_review is not None and decision.also_review_queue == "child_safety"
+
+
 def test_a_review_rule_can_publish_with_limits_while_the_strictest_holds() -> None:
     soft = parse_policy(MINIMAL + """
 [[rules]]

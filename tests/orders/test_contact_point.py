@@ -376,3 +376,12 @@ def test_without_anywhere_to_send_a_threat_report_is_refused(cp: Platform, auth_
                        headers=auth_header(Role.ADMIN))
     assert r.status_code == 409 and "BASTION_ORDERS_EUROPOL_URL" in r.json()["detail"]
     assert _count(cp.db, OutboxMessage, OutboxMessage.kind == services.THREAT_KIND) == 0
+
+
+def test_spent_nonces_are_forgotten_after_twice_the_window(cp: Platform) -> None:
+    body, headers = signed_request(cp.hub, make_order("HUB-1"), cp.clock.now())
+    services.accept_signed(cp.db, headers, body, keys={cp.hub.key_id: cp.hub.public}.get, clock=cp.clock)
+    cp.clock.advance(seconds=2 * 300 - 1)
+    assert services.forget_nonces(cp.db, clock=cp.clock) == 0
+    cp.clock.advance(seconds=2)
+    assert services.forget_nonces(cp.db, clock=cp.clock) == 1

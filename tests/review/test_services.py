@@ -118,22 +118,32 @@ def test_rank_brings_the_deadline_forward_by_severity_and_reach() -> None:
     assert abs(forward.total_seconds() - 7.5 * 60) < 1
 
 
+def _open_one(db: Database, clock: FrozenClock, content_id: str, severity: int, reach: int = 0) -> int:
+    with db.write() as session:
+        return review.open_or_raise(session, content_id=content_id, queue="general", category="hate_speech",
+                                    reason=CaseReason.UPLOAD, severity=severity, reach=reach, sla_minutes=60,
+                                    clock=clock).id
+
+
 def test_waiting_time_lets_a_milder_case_overtake_a_fresh_severe_one(db: Database) -> None:
     clock = FrozenClock(T0)
-    (mild,) = _open(db, clock, 1, severity=2)
-    clock.advance(minutes=10)
-    with db.write() as session:
-        severe = review.open_or_raise(session, content_id="severe", queue="general", category="hate_speech",
-                                      reason=CaseReason.UPLOAD, severity=3, reach=0, sla_minutes=60, clock=clock).id
-    clock.advance(minutes=10)
-    # severity 3 is 15 minutes ahead, but the mild case has waited 10 minutes longer: severe first
+    mild = _open_one(db, clock, "mild", severity=2)  # ranks at T0 + 45 min
+    clock.advance(minutes=20)
+    severe = _open_one(db, clock, "severe", severity=3)  # ranks at T0 + 20 + 30 = T0 + 50 min
     first = review.claim_next(db, queues=["general"], reviewer="a", clock=clock)
-    assert first is not None and first.id == severe
-    with db.write() as session:  # raising the mild case's reach (it went viral) brings it forward
-        raised = review.open_or_raise(session, content_id="c0", queue="general", category="hate_speech",
-                                      reason=CaseReason.UPLOAD, severity=2, reach=review.FULL_REACH,
-                                      sla_minutes=60, clock=clock)
-        assert raised.id == mild
+    assert first is not None and first.id == mild  # it waited long enough to go first
+    second = review.claim_next(db, queues=["general"], reviewer="b", clock=clock)
+    assert second is not None and second.id == severe
+
+
+def test_a_fresh_severe_case_goes_before_a_mild_one_until_reach_brings_that_forward(db: Database) -> None:
+    clock = FrozenClock(T0)
+    mild = _open_one(db, clock, "mild", severity=2)  # T0 + 45
+    clock.advance(minutes=10)
+    severe = _open_one(db, clock, "severe", severity=3)  # T0 + 40: severity outweighs 10 minutes of waiting
+    peek = review.claim_next(db, queues=["general"], reviewer="a", clock=clock)
+    assert peek is not None and peek.id == severe
     review.release(db, severe, reviewer="a", clock=clock)
+    assert _open_one(db, clock, "mild", severity=2, reach=review.FULL_REACH) == mild  # viral: T0 + 30
     nxt = review.claim_next(db, queues=["general"], reviewer="b", clock=clock)
     assert nxt is not None and nxt.id == mild

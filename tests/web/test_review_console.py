@@ -297,3 +297,51 @@ def test_the_queues_page_charts_cases_by_time_left(app_client: TestClient, setti
     assert segments == [("overdue", "1"), ("under 15 min", "2"), ("later", "1")]
     terrorism = re.search(r'<g [^>]*data-queue="terrorism">(.*?)</g>', page, re.S)
     assert terrorism and re.findall(r'data-segment="([^"]+)"', terrorism.group(1)) == ["under 1 h"]
+
+
+def test_addresses_that_cannot_be_right_get_a_page_not_a_crash(
+        app_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
+    held, _ = _held_upload(app_client, auth_header, tmp_path)
+    csrf = _login(app_client, db, "sam", Role.SENIOR_MODERATOR)
+    for url in ("/console/cases/abc", "/console/cases/99999999999999999999", "/console/cases/0/media"):
+        r = app_client.get(url)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), url
+    r = app_client.post("/console/cases/424242/curate", data={"csrf_token": csrf, "bank": "TERRORIST_CONTENT"})
+    assert r.status_code == 404 and "no case 424242" in r.text
+    with db.write() as session:  # a preview altered at rest (or sealed under another key) does not open
+        stored = session.get(MediaPreview, "up-1")
+        assert stored is not None
+        stored.sealed = stored.sealed[:-1] + bytes([stored.sealed[-1] ^ 1])
+    r = app_client.get(f"/console/cases/{held['case_id']}/media?view=blurred")
+    assert r.status_code == 500 and "media key has changed" in r.text and r.headers["content-type"].startswith(
+        "text/html")
+
+
+def test_a_decision_with_an_unknown_next_queue_is_kept_and_said(
+        app_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
+    held, _ = _held_upload(app_client, auth_header, tmp_path)
+    csrf = _login(app_client, db, "mo", Role.MODERATOR)
+    _claim(app_client, csrf, "terrorism")
+    r = app_client.post(f"/console/cases/{held['case_id']}/decision", follow_redirects=False,
+                        data={"csrf_token": csrf, "quick": "remove", "queue": "bogus", "next": "1"})
+    assert r.headers["location"] == f"/console/cases/{held['case_id']}"
+    assert "the content is now removed" in _flash(app_client, r)
+
+
+def test_earlier_cases_about_restricted_content_are_left_out_for_moderators(
+        app_client: TestClient, settings: Settings, auth_header: Header, db: Database, tmp_path: Path) -> None:
+    other = make_image(tmp_path / "other.jpg", seed=95, size=(320, 240))
+    _upload(app_client, auth_header, other, "cs-prior")  # the same uploader (acct-1), reported as csam
+    r = app_client.post("/v1/notices", headers=auth_header(Role.PLATFORM),
+                        json={"content_id": "cs-prior", "category": "csam", "explanation": "x", "notifier": "u"})
+    restricted_case = r.json()["case_id"]
+    held, _ = _held_upload(app_client, auth_header, tmp_path)
+    _login(app_client, db, "mo", Role.MODERATOR)
+    page = app_client.get(f"/console/cases/{held['case_id']}").text
+    assert "cs-prior" not in page and f'/console/cases/{restricted_case}"' not in page
+    assert "No earlier cases." in page
+    with _client(settings, db) as specialist:
+        _login(specialist, db, "cleo", Role.CHILD_SAFETY)
+        assert "cs-prior" in specialist.get(f"/console/cases/{held['case_id']}").text
+    policy = app_client.get("/console/policy").text
+    assert "csam-known-hash" not in policy and 'data-rule="terror-known-close"' in policy

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
@@ -19,6 +20,9 @@ import httpx
 
 from bastion.classifiers.interfaces import Accepts, Classifier, ClassifierContext, ClassifierFailed, Content
 from bastion.classifiers.options import Options
+
+#: The most a hosted model may answer: scores are a few hundred bytes.
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 class HttpClassifier(Classifier):
@@ -55,23 +59,44 @@ class HttpClassifier(Classifier):
         return self._accepts
 
     def classify(self, content: Content) -> dict[str, float]:
+        deadline = time.monotonic() + self.timeout_seconds
         try:
-            response = self._post(content)
+            status, body = self._post(content, deadline)
         except httpx.TimeoutException:
             raise ClassifierFailed(f"no answer within {self.timeout_seconds:g} s") from None
         except (httpx.HTTPError, OSError) as exc:
             raise ClassifierFailed(f"unreachable ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise ClassifierFailed(f"answered HTTP {response.status_code}")
-        return self._scores_of(response.content)
+        if status != 200:
+            raise ClassifierFailed(f"answered HTTP {status}")
+        return self._scores_of(body)
 
-    def _post(self, content: Content) -> httpx.Response:
+    def _post(self, content: Content, deadline: float) -> tuple[int, bytes]:
+        """Status and body, read under one deadline for the whole answer: the client's timeout is per read, so a
+        model that trickles its answer byte by byte would otherwise hold the upload for as long as it likes."""
         media_kinds = {a.value for a in self._accepts}
         if content.media is not None and content.kind is not None and content.kind.value in media_kinds:
             with content.media.open("rb") as f:
-                return self._client.post(self.url, data={"kind": content.kind.value, "text": content.text},
-                                         files={"media": ("upload", f, "application/octet-stream")})
-        return self._client.post(self.url, json={"text": content.text})
+                request = self._client.build_request(
+                    "POST", self.url, data={"kind": content.kind.value, "text": content.text},
+                    files={"media": ("upload", f, "application/octet-stream")})
+                return self._read(request, deadline)
+        return self._read(self._client.build_request("POST", self.url, json={"text": content.text}), deadline)
+
+    def _read(self, request: httpx.Request, deadline: float) -> tuple[int, bytes]:
+        response = self._client.send(request, stream=True)
+        try:
+            body = bytearray()
+            for chunk in response.iter_raw():
+                body += chunk
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise ClassifierFailed(f"answered more than {MAX_ANSWER_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the answer took too long", request=request)
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("the answer took too long", request=request)
+            return response.status_code, bytes(body)
+        finally:
+            response.close()
 
     def _scores_of(self, body: bytes) -> dict[str, float]:
         try:

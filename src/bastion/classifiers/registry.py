@@ -67,7 +67,7 @@ def build(entries: object, ctx: ClassifierContext) -> tuple[Classifier, ...]:
     owner: dict[str, str] = {}
     for number, entry in enumerate(entries, 1):
         kind = entry.get("kind")
-        if kind not in BY_KIND:
+        if not isinstance(kind, str) or kind not in BY_KIND:
             known = ", ".join(BY_KIND)
             raise ClassifierError(f"classifiers[{number}]: kind {kind!r} is not one of {known}")
         try:

@@ -88,6 +88,8 @@ class Settings:
     reports_preservation_days: int = 90
     #: Who reports: NCMEC's ``reporter`` and the EU Centre's provider identification.
     reports_reporter_email: str = "child-safety@example.invalid"
+    #: How often new confirmed material is drafted and expired material purged (seconds).
+    reports_tick_seconds: float = 30.0
     #: NCMEC CyberTipline: Basic-auth credentials (never logged), and the test environment unless production is
     #: switched on explicitly (``BASTION_NCMEC_PRODUCTION=1``); ``ncmec_url`` overrides both (a local fake, say).
     ncmec_username: str = field(default="", repr=False)

@@ -16,9 +16,13 @@ from bastion.core.db import Database
 from bastion.core.http import install_problem_handlers
 from bastion.core.outbox.services import OutboxWorker, RetryPolicy, pending_counts
 from bastion.core.outbox.webhooks import WebhookSender
+from bastion.core.uploads import BodyLimit
 from bastion.hub.api import router
 from bastion.hub.services import HubSender
-from bastion.orders.services import tco_signers
+from bastion.orders.services import ClockWorker, forget_nonces, tco_signers
+
+#: The largest message the hub accepts: an order of 100 URLs with every field is well under this.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_hub_app(settings: Settings, *, db: Database | None = None, clock: Clock | None = None,
@@ -30,17 +34,23 @@ def create_hub_app(settings: Settings, *, db: Database | None = None, clock: Clo
     outbox = OutboxWorker(db, HubSender(db, signed, clock), settings.outbox_interval_seconds, clock,
                           policy=retry or RetryPolicy(base_seconds=1.0, cap_seconds=60.0, max_attempts=1000))
 
+    # Spent nonces are only needed while a signature could still pass the time window.
+    sweeper = ClockWorker(lambda: forget_nonces(db, clock=clock), 60.0, "bastion-hub-nonces")
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if deliver:
             outbox.start()
+            sweeper.start()
         yield
+        sweeper.stop()
         outbox.stop()
 
     app = FastAPI(title="Bastion hub", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.ctx = AppContext(settings=settings, db=db, clock=clock)
     app.state.outbox = outbox
     install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.include_router(router)
 
     @app.get("/status", tags=["operations"], summary="Liveness and the outbox's backlog (no secrets)")

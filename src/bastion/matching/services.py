@@ -212,21 +212,32 @@ class NewEntry:
 
 def add_entry(db: Database, bank_name: str, entry: NewEntry, *, actor: Principal,
               clock: Clock | None = None) -> BankEntry:
-    clock = clock or SystemClock()
     try:
         with db.write() as session:
-            bank = get_bank(session, bank_name)
-            _require_access(bank, actor)
-            row = BankEntry(**entry.row(bank.id, actor.actor, clock))
-            session.add(row)
-            session.flush()
-            _log_change(db, session, ChangeOp.ADD, bank.id, clock, signal_type=entry.signal_type, entry_id=row.id)
-            record(db, session, actor=actor.actor, action=AuditAction.ENTRY_ADDED, subject=f"bank:{bank_name}",
-                   details={"entry_id": row.id, "signal_type": entry.signal_type, "category": entry.category,
-                            "source": entry.source}, clock=clock)
-            return row
+            return add_entry_in(db, session, get_bank(session, bank_name), entry, actor=actor,
+                                clock=clock or SystemClock())
     except IntegrityError:
         raise DuplicateEntry(f"bank {bank_name} already holds this {entry.signal_type} value") from None
+
+
+def add_entry_in(db: Database, session: Session, bank: Bank, entry: NewEntry, *, actor: Principal,
+                 clock: Clock) -> BankEntry:
+    """Add an entry inside the caller's transaction (with its change-log row and audit entry), so a caller can
+    write its own record of why in the same commit. A duplicate raises ``DuplicateEntry``; the caller's
+    transaction stays usable (the insert runs in a savepoint)."""
+    _require_access(bank, actor)
+    row = BankEntry(**entry.row(bank.id, actor.actor, clock))
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise DuplicateEntry(f"bank {bank.name} already holds this {entry.signal_type} value") from None
+    _log_change(db, session, ChangeOp.ADD, bank.id, clock, signal_type=entry.signal_type, entry_id=row.id)
+    record(db, session, actor=actor.actor, action=AuditAction.ENTRY_ADDED, subject=f"bank:{bank.name}",
+           details={"entry_id": row.id, "signal_type": entry.signal_type, "category": entry.category,
+                    "source": entry.source}, clock=clock)
+    return row
 
 
 def _entry_of(session: Session, bank: Bank, entry_id: int) -> BankEntry:

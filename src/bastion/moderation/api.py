@@ -115,6 +115,13 @@ def get_content(request: Request, content_id: str, principal: Annotated[Principa
     mod = moderation(request)
     with mod.db.read() as session:
         item = _guard(lambda: services.get_item(session, content_id))
+        if not services.may_see(mod, session, item, principal):
+            if principal.role is not Role.PLATFORM:
+                raise Problem(403, "Forbidden", "this content is restricted to child-safety specialists")
+            # the platform that uploaded it learns its status, not which bank or rule found it
+            return {"content_id": item.content_id, "account_id": item.account_id, "status": item.status,
+                    "verdict": item.verdict, "restrictions": item.restrictions, "category": item.category,
+                    "views": item.views, "events": []}
         events = services.history(session, content_id)
         return {"content_id": item.content_id, "account_id": item.account_id, "status": item.status,
                 "verdict": item.verdict, "restrictions": item.restrictions, "category": item.category,
@@ -274,10 +281,12 @@ def get_policy(request: Request, principal: Annotated[Principal, Depends(require
     mod = moderation(request)
     with mod.db.read() as session:
         report = services.shadow_report(session)
+    rules = services.visible_rules(mod, principal)
+    names = {r.name for r in rules}
     return {
         "policy": mod.policy.label,
         "rules": [{"name": r.name, "category": r.category.value, "verdict": r.verdict.value, "mode": r.mode.value,
-                   "severity": r.severity} for r in mod.policy.rules],
+                   "severity": r.severity} for r in rules],
         "shadow": [{"rule": s.rule, "would_be": s.would_be, "held": s.held, "reviewed": s.reviewed,
-                    "agreed": s.agreed, "agreement": s.agreement} for s in report],
+                    "agreed": s.agreed, "agreement": s.agreement} for s in report if s.rule in names],
     }

@@ -7,6 +7,7 @@ scores), notices and appeals, and the uploader's history, from the event log and
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,14 +16,24 @@ from sqlalchemy.orm import Session
 
 from bastion.core.auth.roles import CHILD_SAFETY_ROLES
 from bastion.core.auth.services import Principal
+from bastion.core.sealing import SealError
 from bastion.moderation import previews
 from bastion.moderation.events import EventKind
 from bastion.moderation.models import Account, Appeal, ContentItem, MediaPreview, ModerationEvent
 from bastion.moderation.policy import Action
-from bastion.moderation.services import Moderation, NotAllowed, content_subject, get_item, may_review
+from bastion.moderation.services import (
+    Moderation,
+    ModerationError,
+    NotAllowed,
+    content_subject,
+    get_item,
+    may_review,
+    may_see,
+)
 from bastion.review import services as review
 from bastion.review.models import Case, CaseState
 
+log = logging.getLogger(__name__)
 #: Earlier cases of the same uploader shown on a case page.
 HISTORY_CASES = 20
 _SCORE_PREFIX = "classifier "
@@ -66,10 +77,7 @@ class CaseFile:
 
 
 def load(mod: Moderation, session: Session, case_id: int, viewer: Principal) -> CaseFile:
-    case = review.get_case(session, case_id)
-    if not may_review(mod, case.queue, viewer):
-        raise NotAllowed(f"queue {case.queue} is restricted to child-safety specialists")
-    item = get_item(session, case.content_id)
+    case, item = _open(mod, session, case_id, viewer)
     events = list(session.scalars(select(ModerationEvent)
                                   .where(ModerationEvent.subject == content_subject(item.content_id))
                                   .order_by(ModerationEvent.id)))
@@ -83,7 +91,7 @@ def load(mod: Moderation, session: Session, case_id: int, viewer: Principal) -> 
         notices=[dict(e.data, at=e.at) for e in events if e.kind == EventKind.NOTICE.value],
         appeal=session.scalar(select(Appeal).where(Appeal.case_id == case.id)),
         strikes=account.strikes if account else 0, account_status=account.status if account else "active",
-        prior=_prior_cases(session, item, case.id),
+        prior=_prior_cases(mod, session, item, case.id, viewer),
         has_preview=session.get(MediaPreview, item.content_id) is not None, events=events)
 
 
@@ -100,12 +108,29 @@ def _visible_matches(value: object, viewer: Principal) -> list[dict[str, Any]]:
     return rows
 
 
-def _prior_cases(session: Session, item: ContentItem, this_case: int) -> list[PriorCase]:
-    rows = session.execute(
+def _open(mod: Moderation, session: Session, case_id: int, viewer: Principal) -> tuple[Case, ContentItem]:
+    """The case and its content, if ``viewer`` may see them: restricted queues and suspected child sexual abuse
+    material (whatever queue a case about it is in) are for child-safety roles only."""
+    case = review.get_case(session, case_id)
+    if not may_review(mod, case.queue, viewer):
+        raise NotAllowed(f"queue {case.queue} is restricted to child-safety specialists")
+    item = get_item(session, case.content_id)
+    if not may_see(mod, session, item, viewer):
+        raise NotAllowed("this content is restricted to child-safety specialists")
+    return case, item
+
+
+def _prior_cases(mod: Moderation, session: Session, item: ContentItem, this_case: int,
+                 viewer: Principal) -> list[PriorCase]:
+    """The uploader's other cases the viewer may open (cases about restricted content are left out)."""
+    rows = [c for c in session.execute(
         select(Case).join(ContentItem, ContentItem.content_id == Case.content_id)
         .where(ContentItem.account_id == item.account_id, Case.id != this_case)
         .order_by(Case.opened_at.desc()).limit(HISTORY_CASES)
-    ).scalars().all()
+    ).scalars().all() if viewer.role in CHILD_SAFETY_ROLES or not mod.restricted_queue(c.queue)]
+    hidden = {i.content_id for i in session.scalars(select(ContentItem).where(
+        ContentItem.content_id.in_([c.content_id for c in rows]))) if not may_see(mod, session, i, viewer)}
+    rows = [c for c in rows if c.content_id not in hidden]
     decisions = {
         int(str(e.data.get("case_id"))): e.data
         for e in session.scalars(select(ModerationEvent).where(
@@ -124,14 +149,23 @@ def preview_jpeg(mod: Moderation, case_id: int, viewer: Principal, *, clear: boo
     if mod.sealer is None:
         return None
     with mod.db.read() as session:
-        case = review.get_case(session, case_id)
-        if not may_review(mod, case.queue, viewer):
-            raise NotAllowed(f"queue {case.queue} is restricted to child-safety specialists")
+        case, _item = _open(mod, session, case_id, viewer)
         stored = session.get(MediaPreview, case.content_id)
         if stored is None:
             return None
-        jpeg = mod.sealer.open(stored.sealed, case.content_id)
+        try:
+            jpeg = mod.sealer.open(stored.sealed, case.content_id)
+        except SealError:
+            log.error("the preview of %s does not open: the media key changed, or the row was altered",
+                      case.content_id)
+            raise PreviewUnreadable("the preview cannot be opened: the media key has changed (BASTION_MEDIA_KEY or "
+                                    "its key file) or the stored preview was altered") from None
     return jpeg if clear else previews.blurred(jpeg)
+
+
+class PreviewUnreadable(ModerationError):
+    status = 500
+    title = "Preview unreadable"
 
 
 def is_open_for(case: Case, viewer: Principal) -> bool:

@@ -86,14 +86,14 @@ _RESTRICTING = frozenset({Action.DISABLE_IN_TERRITORIES, Action.AGE_RESTRICT, Ac
                           Action.LABEL})
 
 
-def change_for_actions(actions: Iterable[Action]) -> Change:
+def change_for_actions(actions: Iterable[Action]) -> Change | None:
     """A decision's effect on the content: removal beats restriction; account-only actions leave it as it is."""
     chosen = set(actions)
     if chosen & _REMOVING:
         return Change.REMOVE
     if chosen & _RESTRICTING:
         return Change.RESTRICT
-    return Change.CLEAR
+    return None
 
 
 def content_restrictions(actions: Iterable[Action]) -> list[str]:

@@ -481,6 +481,9 @@ class Policy(_Strict):
                     problems.append((("queues", i, "categories"), "queues that take 'csam' must be restricted"))
                 if not queue.filtered:
                     routed.setdefault(category, queue.name)
+        if Category.CSAM not in routed:
+            problems.append((("queues",), "no queue takes 'csam' without filters: some reports of child sexual abuse "
+                                          "would reach the default queue; add a restricted queue for it"))
         queues = {q.name: q for q in self.queues}
         defined = f"defined: {_listed(queues)}"
         default = queues.get(self.default_queue)
@@ -628,7 +631,8 @@ def evaluate(policy: Policy, facts: Facts) -> Decision:
         shadow_reasons=shadow_reasons,
         while_in_review=_while_in_review(winners) if decider.verdict is Verdict.REVIEW else [],
         also_review=also.reason(facts) if also else None,
-        also_review_queue=policy.queue_for(also, facts).name if also else None,
+        also_review_queue=(queue.name if queue and queue.restricted else policy.queue_for(also, facts).name)
+        if also else None,
     )
 
 

@@ -29,12 +29,14 @@ from bastion.hashing.services import FileSignals, hash_text, signal_json
 from bastion.matching import services as bank_services
 from bastion.matching.interfaces import BankError, DuplicateEntry, InvalidEntry
 from bastion.matching.matcher import Match, Matcher, Query, queries_for
+from bastion.matching.models import Bank
 from bastion.matching.services import NewEntry
 from bastion.moderation import statements
 from bastion.moderation.events import (
     Change,
     ContentStatus,
     EventKind,
+    InvalidTransition,
     change_for_actions,
     content_restrictions,
     next_status,
@@ -57,6 +59,7 @@ from bastion.moderation.policy import (
     Policy,
     PolicyFile,
     Routing,
+    Rule,
     Verdict,
     evaluate,
     strike_outcome,
@@ -124,10 +127,18 @@ class Moderation:
         return source.policy if isinstance(source, PolicyFile) else source
 
     def sla_minutes(self, queue: str) -> int:
-        return self.policy.queue(queue).sla_minutes
+        try:
+            return self.policy.queue(queue).sla_minutes
+        except KeyError:  # a queue a live policy edit removed: its cases keep the strictest pace
+            return min(q.sla_minutes for q in self.policy.queues)
 
     def restricted_queue(self, queue: str) -> bool:
-        return self.policy.queue(queue).restricted
+        """Whether only child-safety roles see ``queue``; a queue the policy no longer has counts as restricted, so
+        an edit that renames the child-safety queue never opens its cases to everyone."""
+        try:
+            return self.policy.queue(queue).restricted
+        except KeyError:
+            return True
 
     def queue_for(self, category: Category, item: ContentItem, severity: int) -> str:
         """Where a case about ``item`` goes: its category, severity, content type and uploader's age decide."""
@@ -185,7 +196,11 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
     signals = (media.signals if media else []) + hash_text(" ".join(t for t in (sub.text, sub.url) if t))
     queries = (queries_for(media) if media else []) + [Query(s) for s in signals if not media or s not in media.signals]
     matches = mod.matcher.match(queries)
-    scoring = classify(mod.classifiers, Content(sub.text, media_path if media else None, media.kind if media else None))
+    # media matching a restricted bank (known child sexual abuse material) is never sent to a classifier, which
+    # may be a service outside Bastion; its text still is
+    sendable = media is not None and not any(m.restricted for m in matches)
+    scoring = classify(mod.classifiers, Content(sub.text, media_path if sendable else None,
+                                                media.kind if media and sendable else None))
     facts = Facts(content_type=sub.content_type, user_age_years=sub.uploader_age,
                   account_country=sub.account_country, matches=[MatchFact.from_match(m) for m in matches],
                   scores=scoring.scores)
@@ -252,12 +267,8 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
         review_of = _review_asked(decision)
         if review_of is not None:
             queue, category, severity = review_of
-            case = review.open_or_raise(session, content_id=sub.content_id, queue=queue, category=category.value,
-                                        reason=CaseReason.UPLOAD, severity=severity, reach=0,
-                                        sla_minutes=mod.sla_minutes(queue), clock=mod.clock)
-            case_id = case.id
-            _log(session, subject, EventKind.CASE_OPENED, "system", mod.clock,
-                 {"case_id": case.id, "queue": case.queue, "reason": case.reason})
+            case_id = _open_case(mod, session, item, category=category, reason=CaseReason.UPLOAD,
+                                 severity=severity, queue=queue).id
         if decision.verdict is Verdict.BLOCK:
             assert decision.category is not None
             puid = _apply(mod, session, item, Outcome(
@@ -319,7 +330,7 @@ def _apply(mod: Moderation, session: Session, item: ContentItem, outcome: Outcom
     subject = content_subject(item.content_id)
     if outcome.change is not None:
         item.status = next_status(ContentStatus(item.status), outcome.change).value
-    item.restrictions = content_restrictions(outcome.actions)
+    item.restrictions = sorted(set(item.restrictions) | set(content_restrictions(outcome.actions)))
     item.category = outcome.category.value
     item.updated_at = mod.clock.now()
     actions = list(outcome.actions) + _strike(mod, session, item.account_id, outcome)
@@ -391,6 +402,39 @@ def get_item(session: Session, content_id: str) -> ContentItem:
     return item
 
 
+def restricted_content(mod: Moderation, session: Session, item: ContentItem) -> bool:
+    """Suspected child sexual abuse material: its category, a case in a restricted queue, or a restricted match."""
+    if item.category == Category.CSAM.value:
+        return True
+    queues = session.scalars(select(Case.queue).where(Case.content_id == item.content_id)).all()
+    if any(mod.restricted_queue(q) for q in queues):
+        return True
+    verdict = session.scalar(select(ModerationEvent.data).where(
+        ModerationEvent.subject == content_subject(item.content_id), ModerationEvent.kind == EventKind.VERDICT.value))
+    matches = verdict.get("matches") if isinstance(verdict, dict) else None
+    return isinstance(matches, list) and any(isinstance(m, dict) and m.get("restricted") for m in matches)
+
+
+def may_see(mod: Moderation, session: Session, item: ContentItem, viewer: Principal) -> bool:
+    return viewer.role in CHILD_SAFETY_ROLES or not restricted_content(mod, session, item)
+
+
+def _open_case(mod: Moderation, session: Session, item: ContentItem, *, category: Category, reason: CaseReason,
+               severity: int, queue: str | None = None, excluded_reviewer: str | None = None) -> Case:
+    """Open (or raise) a case about ``item`` where the policy routes it. Content suspected to be child sexual
+    abuse material always goes to the restricted queue, and takes every other open case about it along."""
+    queue = queue or mod.queue_for(category, item, severity)
+    if not mod.restricted_queue(queue) and restricted_content(mod, session, item):
+        queue, category = mod.queue_for(Category.CSAM, item, severity), Category.CSAM
+    case = review.open_or_raise(session, content_id=item.content_id, queue=queue, category=category.value,
+                                reason=reason, severity=severity, reach=item.views,
+                                sla_minutes=mod.sla_minutes(queue), clock=mod.clock,
+                                excluded_reviewer=excluded_reviewer, takes_over=mod.restricted_queue(queue))
+    _log(session, content_subject(item.content_id), EventKind.CASE_OPENED, "system", mod.clock,
+         {"case_id": case.id, "queue": case.queue, "reason": case.reason})
+    return case
+
+
 def record_notice(mod: Moderation, content_id: str, *, category: Category, explanation: str, trusted_flagger: bool,
                   notifier: str, actor: Principal) -> int:
     """A report opens a case (or raises the open one); trusted flaggers' reports rank higher (DSA Art. 22)."""
@@ -399,14 +443,8 @@ def record_notice(mod: Moderation, content_id: str, *, category: Category, expla
         _log(session, content_subject(content_id), EventKind.NOTICE, actor.actor, mod.clock,
              {"category": category.value, "explanation": explanation[:2000], "trusted_flagger": trusted_flagger,
               "notifier": notifier})
-        severity = 4 if trusted_flagger else 2
-        queue = mod.queue_for(category, item, severity)
-        case = review.open_or_raise(session, content_id=content_id, queue=queue, category=category.value,
-                                    reason=CaseReason.NOTICE, severity=severity,
-                                    reach=item.views, sla_minutes=mod.sla_minutes(queue), clock=mod.clock)
-        _log(session, content_subject(content_id), EventKind.CASE_OPENED, "system", mod.clock,
-             {"case_id": case.id, "queue": queue, "reason": case.reason})
-        return case.id
+        return _open_case(mod, session, item, category=category, reason=CaseReason.NOTICE,
+                          severity=4 if trusted_flagger else 2).id
 
 
 def record_metrics(mod: Moderation, content_id: str, *, views: int, shares: int, actor: Principal) -> list[int]:
@@ -421,10 +459,7 @@ def record_metrics(mod: Moderation, content_id: str, *, views: int, shares: int,
             _log(session, content_subject(content_id), EventKind.VIEWS_THRESHOLD, actor.actor, mod.clock,
                  {"threshold": threshold, "views": item.views}, external_id=f"views:{content_id}:{threshold}")
             category = Category(item.category) if item.category else Category.BORDERLINE
-            queue = mod.queue_for(category, item, 3)
-            review.open_or_raise(session, content_id=content_id, queue=queue, category=category.value,
-                                 reason=CaseReason.VIEWS, severity=3, reach=item.views,
-                                 sla_minutes=mod.sla_minutes(queue), clock=mod.clock)
+            _open_case(mod, session, item, category=category, reason=CaseReason.VIEWS, severity=3)
         return crossed if live else []
 
 
@@ -473,6 +508,13 @@ def decide(mod: Moderation, case_id: int, decision: ReviewDecision, *, reviewer:
     """A moderator's decision on a claimed case; for an appeal case, ``violation`` means the decision stands."""
     if Action.DISABLE_IN_TERRITORIES in decision.actions and not decision.territories:
         raise InvalidDecision("disable_in_territories needs territories")
+    try:
+        return _decide(mod, case_id, decision, reviewer)
+    except InvalidTransition as exc:  # rolled back: nothing of the decision was written
+        raise InvalidDecision(str(exc)) from None
+
+
+def _decide(mod: Moderation, case_id: int, decision: ReviewDecision, reviewer: Principal) -> dict[str, object]:
     with mod.db.write() as session:
         case = review.get_case(session, case_id)
         if not may_review(mod, case.queue, reviewer):
@@ -496,9 +538,9 @@ def decide(mod: Moderation, case_id: int, decision: ReviewDecision, *, reviewer:
                 facts=decision.note or f"Reviewed by a moderator: {category.value.replace('_', ' ')}.",
                 decided_by=reviewer.actor, automated=False, source=source,
                 automated_detection=case.reason == CaseReason.UPLOAD.value,
-                change=change_for_actions(decision.actions)))
+                change=_violation_change(item, decision.actions)))
         else:
-            if item.verdict != Verdict.BLOCK.value:  # an automatic restriction at upload was not under review
+            if _clears(item, case):
                 item.status = next_status(ContentStatus(item.status), Change.CLEAR).value
                 item.restrictions = []
             _notify(mod, session, item, "moderation.cleared", None)
@@ -506,14 +548,17 @@ def decide(mod: Moderation, case_id: int, decision: ReviewDecision, *, reviewer:
 
 
 def confirmed_violation(session: Session, content_id: str) -> ModerationEvent | None:
-    """The latest human decision on the content, if it found a violation and no appeal reversed it since."""
-    events = session.scalars(select(ModerationEvent).where(
-        ModerationEvent.subject == content_subject(content_id),
-        ModerationEvent.kind.in_([EventKind.DECISION.value, EventKind.REINSTATED.value]))
-        .order_by(ModerationEvent.id.desc()).limit(1)).all()
-    if events and events[0].kind == EventKind.DECISION.value and events[0].data.get("violation") \
-            and events[0].data.get("reason") != CaseReason.APPEAL.value:
-        return events[0]
+    """The latest human decision on the content, if it found a violation and nothing reinstated the content since
+    (an upheld appeal confirms it)."""
+    for event in session.scalars(select(ModerationEvent).where(
+            ModerationEvent.subject == content_subject(content_id),
+            ModerationEvent.kind.in_([EventKind.DECISION.value, EventKind.REINSTATED.value]))
+            .order_by(ModerationEvent.id.desc())):
+        if event.kind == EventKind.REINSTATED.value:
+            return None
+        if event.data.get("reason") == CaseReason.APPEAL.value:
+            continue  # an upheld appeal: the decision it upheld is further back
+        return event if event.data.get("violation") else None
     return None
 
 
@@ -526,33 +571,44 @@ class Curated:
 
 
 def curate(mod: Moderation, content_id: str, bank_name: str, *, actor: Principal) -> Curated:
-    """Add a human-confirmed violation's media to a bank, in one step: future copies are caught at upload."""
-    with mod.db.read() as session:
+    """Add a human-confirmed violation's media to a bank, in one step: future copies are caught at upload.
+
+    One transaction: the entries, their change-log rows and the ``content.curated`` event, or nothing. Suspected
+    child sexual abuse material goes only into restricted banks, and only by child-safety roles.
+    """
+    with mod.db.write() as session:
         item = get_item(session, content_id)
         decision = confirmed_violation(session, content_id)
         if decision is None:
             raise InvalidDecision("only media a moderator confirmed as a violation can be added to a bank")
+        try:
+            bank = bank_services.get_bank(session, bank_name)
+        except BankError as exc:
+            raise CurationRefused(str(exc), exc.status) from None
+        if restricted_content(mod, session, item):
+            if actor.role not in CHILD_SAFETY_ROLES:
+                raise NotAllowed("this content is restricted to child-safety specialists")
+            if not bank.restricted:
+                raise CurationRefused("suspected child sexual abuse material goes only into restricted banks", 422)
         category = str(decision.data.get("category") or item.category)
-        signals = list(item.signals)
-    added: list[int] = []
-    skipped: list[str] = []
-    for signal in signals:
-        outcome = _bank_signal(mod, bank_name, signal, category, content_id, actor)
-        if isinstance(outcome, int):
-            added.append(outcome)
-        else:
-            skipped.append(outcome)
-    if not added and not skipped:
-        raise InvalidDecision("the content has no signal a bank can hold")
-    with mod.db.write() as session:
+        added: list[int] = []
+        skipped: list[str] = []
+        for signal in item.signals:
+            outcome = _bank_signal(mod, session, bank, signal, category, content_id, actor)
+            if isinstance(outcome, int):
+                added.append(outcome)
+            else:
+                skipped.append(outcome)
+        if not added and not skipped:
+            raise InvalidDecision("the content has no signal a bank can hold")
         _log(session, content_subject(content_id), EventKind.CURATED, actor.actor, mod.clock,
              {"bank": bank_name, "entry_ids": added, "skipped": skipped})
-    return Curated(bank_name, added, skipped)
+        return Curated(bank_name, added, skipped)
 
 
-def _bank_signal(mod: Moderation, bank_name: str, signal: dict[str, object], category: str, content_id: str,
-                 actor: Principal) -> int | str:
-    """The new entry's id, or why the signal was not added. A missing or closed bank stops the whole step."""
+def _bank_signal(mod: Moderation, session: Session, bank: Bank, signal: dict[str, object], category: str,
+                 content_id: str, actor: Principal) -> int | str:
+    """The new entry's id, or why the signal was not added. A bank closed to the actor stops the whole step."""
     signal_type, value = str(signal.get("signal_type", "")), str(signal.get("value", ""))
     quality = signal.get("quality")
     result = HashResult(signal_type, value, quality if isinstance(quality, int) else None)
@@ -560,13 +616,36 @@ def _bank_signal(mod: Moderation, bank_name: str, signal: dict[str, object], cat
         if not registry.get(signal_type).matchable(result):
             return f"{signal_type}: too weak to match (quality {quality})"
         entry = NewEntry.parse(signal_type, value, category, source=f"content:{content_id}")
-        return bank_services.add_entry(mod.db, bank_name, entry, actor=actor, clock=mod.clock).id
+        return bank_services.add_entry_in(mod.db, session, bank, entry, actor=actor, clock=mod.clock).id
     except (InvalidEntry, registry.UnknownSignalType) as exc:
         return f"{signal_type}: {exc}"
     except DuplicateEntry:
-        return f"{signal_type}: already in {bank_name}"
+        return f"{signal_type}: already in {bank.name}"
     except BankError as exc:
         raise CurationRefused(str(exc), exc.status) from None
+
+
+def _violation_change(item: ContentItem, actions: Sequence[Action]) -> Change | None:
+    """How a confirmed violation moves the content. Content already down stays down (the decision still records
+    its actions, strikes and statement); held content needs a content action, or it would wait forever."""
+    change = change_for_actions(actions)
+    status = ContentStatus(item.status)
+    if status in (ContentStatus.BLOCKED, ContentStatus.REMOVED):
+        return None
+    if change is None and status is ContentStatus.HELD:
+        raise InvalidDecision("held content needs a content action (remove or a restriction); "
+                              "account actions alone would leave it held")
+    return change
+
+
+def _clears(item: ContentItem, case: Case) -> bool:
+    """Whether "no violation" lifts the content's limits: a held upload, or one published with limits while this
+    upload case waited. Automatic blocks, earlier human decisions and removals are not what the case was about."""
+    status = ContentStatus(item.status)
+    if status is ContentStatus.HELD:
+        return True
+    return status is ContentStatus.RESTRICTED and case.reason == CaseReason.UPLOAD.value \
+        and item.verdict == Verdict.REVIEW.value
 
 
 def file_appeal(mod: Moderation, statement_puid: str, text: str, *, actor: Principal) -> Appeal:
@@ -576,11 +655,10 @@ def file_appeal(mod: Moderation, statement_puid: str, text: str, *, actor: Princ
         if statement is None:
             raise StatementNotFound(f"no statement of reasons {statement_puid!r}")
         item = get_item(session, statement.content_id)
-        queue = mod.queue_for(Category(item.category), item, 3) if item.category else mod.policy.default_queue
-        case = review.open_or_raise(session, content_id=item.content_id, queue=queue, category=item.category,
-                                    reason=CaseReason.APPEAL, severity=3, reach=item.views,
-                                    sla_minutes=mod.sla_minutes(queue), clock=mod.clock,
-                                    excluded_reviewer=statement.decided_by)
+        case = _open_case(mod, session, item, category=Category(item.category or Category.BORDERLINE.value),
+                          reason=CaseReason.APPEAL, severity=3,
+                          queue=None if item.category else mod.policy.default_queue,
+                          excluded_reviewer=statement.decided_by)
         appeal = Appeal(content_id=item.content_id, statement_puid=statement_puid, account_id=statement.account_id,
                         text=text[:5000], state="open", case_id=case.id, filed_at=mod.clock.now())
         session.add(appeal)
@@ -658,6 +736,15 @@ class ShadowStat:
         return self.agreed / self.reviewed if self.reviewed else None
 
 
+def visible_rules(mod: Moderation, viewer: Principal) -> list[Rule]:
+    """The policy's rules a viewer may read: rules about child sexual abuse material, or routed to a restricted
+    queue, are for child-safety roles, like the queue itself."""
+    policy = mod.policy
+    if viewer.role in CHILD_SAFETY_ROLES:
+        return list(policy.rules)
+    return [r for r in policy.rules if r.category is not Category.CSAM and not policy.queue_for(r).restricted]
+
+
 def shadow_report(session: Session) -> list[ShadowStat]:
     """Each shadow rule's record, to judge whether to enforce it (the event log is the only source)."""
     stats: dict[str, ShadowStat] = {}
@@ -668,12 +755,15 @@ def shadow_report(session: Session) -> list[ShadowStat]:
         stat = stats.setdefault(rule, ShadowStat(rule, str(event.data.get("would_be"))))
         stat.held += 1
         held_on.setdefault(event.subject, []).append(stat)
-    latest: dict[str, bool] = {}
+    latest: dict[str, bool] = {}  # the final human word: a decision, unless an appeal reversed it
     for subject_chunk in _chunks(list(held_on), 500):
         for event in session.scalars(select(ModerationEvent).where(
-                ModerationEvent.kind == EventKind.DECISION.value, ModerationEvent.subject.in_(subject_chunk),
+                ModerationEvent.kind.in_([EventKind.DECISION.value, EventKind.REINSTATED.value]),
+                ModerationEvent.subject.in_(subject_chunk),
         ).order_by(ModerationEvent.id)):
-            if event.data.get("reason") != CaseReason.APPEAL.value:
+            if event.kind == EventKind.REINSTATED.value:
+                latest[event.subject] = False
+            elif event.data.get("reason") != CaseReason.APPEAL.value:
                 latest[event.subject] = bool(event.data.get("violation"))
     for subject, violation in latest.items():
         for stat in held_on[subject]:

@@ -18,7 +18,7 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,9 @@ def draft_pending(rep: Reporting) -> list[str]:
     Idempotent: run it as often as you like (the API, the CLI and the app's drafting loop all do).
     """
     touched: list[str] = []
+    with rep.db.read() as session:  # the usual round finds nothing: no write lock for that
+        if not candidates(session):
+            return touched
     with rep.db.write() as session:
         by_account: dict[str, list[Candidate]] = defaultdict(list)
         for candidate in candidates(session):
@@ -323,9 +326,13 @@ def purge_expired(rep: Reporting) -> list[str]:
     """Delete preserved material whose period has ended; each purge is audited. Hashes and documents stay."""
     purged: list[str] = []
     now = rep.clock.now()
+    expired = select(ChildSafetyReport).where(ChildSafetyReport.preserve_until <= now,
+                                              ChildSafetyReport.purged_at.is_(None))
+    with rep.db.read() as session:
+        if session.scalar(expired.limit(1)) is None:
+            return purged
     with rep.db.write() as session:
-        due = session.scalars(select(ChildSafetyReport).where(
-            ChildSafetyReport.preserve_until <= now, ChildSafetyReport.purged_at.is_(None))).all()
+        due = session.scalars(expired).all()
         for report in due:
             files = files_of(session, report.id)
             for f in files:
@@ -335,6 +342,17 @@ def purge_expired(rep: Reporting) -> list[str]:
                    subject=f"report:{report.id}", details={"files": len(files)}, clock=rep.clock)
             purged.append(report.id)
     return purged
+
+
+@dataclass(frozen=True)
+class Tick:
+    drafted: list[str]
+    purged: list[str]
+
+
+def tick(rep: Reporting) -> Tick:
+    """The app's periodic round: draft what was confirmed since, purge what has passed its preservation."""
+    return Tick(draft_pending(rep), purge_expired(rep))
 
 
 # --- documents ----------------------------------------------------------------------------------------------------
@@ -462,13 +480,21 @@ def retract(rep: Reporting, report_id: str, *, actor: Principal) -> None:
 # --- export -------------------------------------------------------------------------------------------------------
 
 
-def export(rep: Reporting, directory: Path, report_ids: Sequence[str] | None = None) -> list[Path]:
-    """Write each report as it was sent (or, for a draft, as it would be): NCMEC XML and EU Centre JSON."""
+def export(rep: Reporting, directory: Path, report_ids: Sequence[str] | None = None,
+           advance: Callable[[float], None] | None = None, total: Callable[[int], None] | None = None) -> list[Path]:
+    """Write each report as it was sent (or, for a draft, as it would be): NCMEC XML and EU Centre JSON.
+
+    ``total`` hears the number of reports first and ``advance`` each one done (the CLI's progress bar).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     with rep.db.read() as session:
         reports = [get_report(session, i) for i in report_ids] if report_ids else list_reports(session, limit=10**9)
+        if total is not None:
+            total(len(reports))
         for report in reports:
+            if advance is not None:
+                advance(1)
             deliveries = deliveries_of(session, report.id)
             sent = deliveries.get(CentreName.NCMEC)
             xml = sent.document.encode() if sent is not None and sent.document else ncmec_document(session, rep, report)

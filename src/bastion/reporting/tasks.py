@@ -8,8 +8,10 @@ never gets a second ``/submit`` for a report it already has. The one gap the API
 submit but its answer never arrives, the retry submits again (NCMEC offers no idempotency key); the orphan is
 deleted by NCMEC unfinished after 24 hours, and our reference in ``additionalInfo`` lets NCMEC link the two.
 
-When NCMEC's delivery ends (finished, or failed for good), the EU Centre's report is queued in the same
-transaction, carrying NCMEC's report id (Art. 13(h)); the Centre answers with its own id and its verdict.
+When NCMEC's delivery finishes (or is rejected as invalid, which no retry can mend), the EU Centre's report is
+queued in the same transaction, carrying NCMEC's report id (Art. 13(h)); the Centre answers with its own id and
+its verdict. After an authentication failure or a report NCMEC no longer has, the EU Centre's report waits for the
+person who sends it again, so that it can still carry NCMEC's id.
 """
 
 from __future__ import annotations
@@ -46,8 +48,6 @@ class ReportSender(Sender):
 
     ``client`` builds the NCMEC client (tests point it at a local fake); the credentials come from the settings.
     """
-
-    KINDS = (services.NCMEC_KIND, services.NCMEC_RETRACT_KIND, services.EU_CENTRE_KIND)
 
     def __init__(self, rep: Reporting, *, client: Callable[[], NcmecClient] | None = None,
                  http: httpx.Client | None = None) -> None:
@@ -105,10 +105,23 @@ class ReportSender(Sender):
         if outcome is CodeOutcome.RETRY:
             self._note(report_id, CentreName.NCMEC, error=error)
             raise Stop(SendResult.retry(error))
+        then: Callable[[Session, ChildSafetyReport, ReportDelivery], None] | None = None
         if outcome is CodeOutcome.AUTH:
             error = short_error(f"{step}: {answer.summary()}: check the NCMEC credentials, then send again")
-        self._note(report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error, then=self._queue_eu)
+        elif outcome is CodeOutcome.GONE:
+            error = short_error(f"{step}: {answer.summary()}: NCMEC no longer has it; sending again starts anew")
+            then = self._forget_remote
+        else:  # rejected as it is: it will never pass, so the EU Centre need not wait for an NCMEC id
+            then = self._queue_eu
+        self._note(report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error, then=then)
         raise Stop(SendResult.give_up(error))
+
+    @staticmethod
+    def _forget_remote(session: Session, report: ChildSafetyReport, delivery: ReportDelivery) -> None:
+        """NCMEC deleted the report (unfinished after 24 h, say): a resend must submit it again, files and all."""
+        delivery.remote_id = ""
+        for f in services.files_of(session, report.id):
+            f.ncmec_file_id, f.ncmec_md5, f.ncmec_details_sent = "", "", False
 
     def _queue_eu(self, session: Session, report: ChildSafetyReport, _ncmec: ReportDelivery) -> None:
         """NCMEC is done with this report (finished or failed): now the EU Centre's report, with NCMEC's id."""
@@ -125,6 +138,10 @@ class ReportSender(Sender):
     # --- NCMEC ----------------------------------------------------------------------------------------------
 
     def _ncmec(self, report_id: str) -> SendResult:
+        if not self.rep.settings.ncmec_username:
+            # Retryable, like an unset webhook secret: configuring the credentials within the retry window sends it.
+            self._note(report_id, CentreName.NCMEC, error="NCMEC credentials not configured (BASTION_NCMEC_USERNAME)")
+            return SendResult.retry("NCMEC credentials not configured")
         with self.rep.db.read() as session:
             report = services.get_report(session, report_id)
             delivery = services.deliveries_of(session, report_id)[CentreName.NCMEC]

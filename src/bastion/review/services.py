@@ -37,8 +37,18 @@ def open_or_raise(
     sla_minutes: int,
     clock: Clock,
     excluded_reviewer: str | None = None,
+    takes_over: bool = False,
 ) -> Case:
-    """Open a case, or raise the open one of the same content and reason (more severity, more reach)."""
+    """Open a case, or raise the open one of the same content and reason (more severity, more reach).
+
+    ``takes_over`` (a restricted queue: suspected child sexual abuse material) moves every undecided case of the
+    content into ``queue``, claims dropped, so no other queue keeps a case about it.
+    """
+    now = clock.now()
+    if takes_over:
+        for other in session.scalars(select(Case).where(
+                Case.content_id == content_id, Case.state != CaseState.DECIDED.value, Case.queue != queue)):
+            _move(other, queue, category, now + dt.timedelta(minutes=sla_minutes))
     existing = session.scalar(
         select(Case).where(Case.content_id == content_id, Case.reason == reason.value,
                            Case.state != CaseState.DECIDED.value)
@@ -48,7 +58,6 @@ def open_or_raise(
         existing.reach = max(existing.reach, reach)
         existing.rank_at = rank_at(existing.due_at, existing.opened_at, existing.severity, existing.reach)
         return existing
-    now = clock.now()
     due = now + dt.timedelta(minutes=sla_minutes)
     case = Case(content_id=content_id, queue=queue, category=category, reason=reason.value, severity=severity,
                 reach=reach, state=CaseState.OPEN.value, opened_at=now, due_at=due,
@@ -56,6 +65,13 @@ def open_or_raise(
     session.add(case)
     session.flush()
     return case
+
+
+def _move(case: Case, queue: str, category: str, due_at: dt.datetime) -> None:
+    case.queue, case.category = queue, category
+    case.state, case.claimed_by, case.claim_expires_at = CaseState.OPEN.value, None, None
+    case.due_at = min(case.due_at, due_at)
+    case.rank_at = rank_at(case.due_at, case.opened_at, case.severity, case.reach)
 
 
 #: Views at which reach has brought a case forward as far as it can (a quarter of its SLA).
@@ -191,11 +207,11 @@ def queue_overview(session: Session, queues: Sequence[str]) -> list[QueueStatus]
     by_queue = {q: QueueStatus(q) for q in queues}
     rows = session.execute(
         select(Case.queue, Case.state, Case.escalated, func.count(), func.min(Case.opened_at), func.min(Case.due_at))
-        .where(Case.state != CaseState.DECIDED.value)
+        .where(Case.state != CaseState.DECIDED.value, Case.queue.in_(queues))
         .group_by(Case.queue, Case.state, Case.escalated)
     )
     for queue, state, escalated, n, oldest, due in rows:
-        status = by_queue.setdefault(queue, QueueStatus(queue))
+        status = by_queue[queue]
         if state == CaseState.OPEN.value:
             status.open += n
         else:

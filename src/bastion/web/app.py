@@ -23,7 +23,7 @@ from bastion.core.config import Settings
 from bastion.core.context import AppContext
 from bastion.core.db import Database
 from bastion.core.http import install_problem_handlers, require
-from bastion.core.outbox.services import OutboxWorker
+from bastion.core.outbox.services import OutboxWorker, SenderByKind
 from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit
 from bastion.hashing.api import router as hashing_router
@@ -34,10 +34,14 @@ from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
 from bastion.moderation.services import Moderation
 from bastion.orders.api import router as orders_router
 from bastion.orders.services import ClockWorker, contact_point_for, tco_signers, tick
+from bastion.reporting import services as reports
+from bastion.reporting.api import router as reports_router
+from bastion.reporting.tasks import ReportSender
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
 from bastion.web.metrics import Metrics
 from bastion.web.order_pages import router as order_pages_router
+from bastion.web.report_pages import router as report_pages_router
 from bastion.web.review_pages import router as review_pages_router
 
 STATIC = Path(__file__).parent / "static"
@@ -59,7 +63,10 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=settings.media_sealer(),
                      classifiers=tuple(classifiers))
     sender = WebhookSender(settings.webhook_secret, signers=tco_signers(settings.orders_signing_key))
-    outbox = OutboxWorker(db, sender, settings.outbox_interval_seconds, clock)
+    reporting = reports.Reporting(db, clock, settings.media_sealer(), settings)
+    outbox = OutboxWorker(db, SenderByKind(sender, {"report.": ReportSender(reporting)}),
+                          settings.outbox_interval_seconds, clock)
+    report_clock = ClockWorker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports")
     contact_point = contact_point_for(settings, mod)
     order_clock = ClockWorker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders")
 
@@ -71,7 +78,9 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
             matcher.start(settings.index_refresh_seconds)
             outbox.start()
             order_clock.start()
+            report_clock.start()
         yield
+        report_clock.stop()
         order_clock.stop()
         outbox.stop()
         matcher.stop()
@@ -84,6 +93,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.state.classifiers = mod.classifiers
     app.state.outbox = outbox
     app.state.contact_point = contact_point
+    app.state.reporting = reporting
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     metrics = Metrics(matcher)
@@ -96,6 +106,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.include_router(console_router)
     app.include_router(review_pages_router)
     app.include_router(orders_router)
+    app.include_router(reports_router)
+    app.include_router(report_pages_router)
     app.include_router(order_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import jinja2
 from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -121,6 +122,9 @@ class _ConsoleRoute(APIRoute):
             except _PageError as exc:
                 response = _page(request, "error.html", exc.user, status_code=exc.status,
                                  title=exc.title, message=exc.message)
+            except RequestValidationError:  # an address that cannot be right (a case id that is not a number...)
+                response = _page(request, "error.html", _session(request), status_code=404, title="Not found",
+                                 message="There is no such page.")
             response.headers.update(SECURITY_HEADERS)
             return response
 
@@ -225,6 +229,7 @@ def _page(request: Request, template: str, user: SessionUser | None, *, status_c
                                                           ("Classifiers", "/console/classifiers", roles.CLASSIFIERS),
                                                           ("Policy", "/console/policy", roles.READ_QUEUES),
                                                           ("Orders", "/console/orders", roles.ORDERS_READ),
+                                                          ("Reports", "/console/reports", roles.REPORTS),
                                                           ("Settings", "/console/settings", roles.REVIEW))
                if role in allowed]
     response = _templates.TemplateResponse(request, template, {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Path, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -41,6 +41,9 @@ router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
 
 Reader = Annotated[SessionUser, Depends(_role(roles.READ_QUEUES))]
 Reviewer = Annotated[SessionUser, Depends(_role(roles.REVIEW))]
+Curator = Annotated[SessionUser, Depends(_role(roles.CURATE_FROM_CASE))]
+#: Case ids in paths: bounded, so an absurd id is a clear "not found", not a database overflow.
+CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 #: Outcomes the decision form posts; an appeal's "uphold" keeps the decision, "reverse" reinstates.
 _VIOLATION = {"violation": True, "uphold": True, "no_violation": False, "reverse": False}
 #: One-key buttons of the case page and the outcome each stands for.
@@ -136,15 +139,16 @@ def _take_next(request: Request, queue: str, user: SessionUser, done: str = "") 
 
 
 @router.get("/console/cases/{case_id}")
-def case_page(request: Request, case_id: int, user: Reader) -> Response:
+def case_page(request: Request, case_id: CaseId, user: Reader) -> Response:
     mod = app_moderation(request)
     with mod.db.read() as session:
         try:
             file = casefile.load(mod, session, case_id, user.principal)
         except (ReviewError, moderation.ModerationError) as exc:
             raise _PageError(exc.status, exc.title, str(exc), user) from None
-        reveal = _reveals_at_once(session, user) and not mod.restricted_queue(file.case.queue)
-        bank_names = _curation_banks(session, user)
+        restricted = moderation.restricted_content(mod, session, file.item)
+        reveal = _reveals_at_once(session, user) and not mod.restricted_queue(file.case.queue) and not restricted
+        bank_names = _curation_banks(session, user, restricted=restricted)
         decided = [e for e in file.events if e.kind == "content.decision"
                    and e.data.get("case_id") == case_id]
         confirmed = moderation.confirmed_violation(session, file.item.content_id) is not None
@@ -170,15 +174,17 @@ def _reveals_at_once(session: Any, user: SessionUser) -> bool:
     return bool(session.scalar(select(User.reveal_media).where(User.id == user.principal.id)))
 
 
-def _curation_banks(session: Any, user: SessionUser) -> list[str]:
-    """Banks this reviewer may add confirmed media to; none for roles outside the curation loop."""
+def _curation_banks(session: Any, user: SessionUser, *, restricted: bool) -> list[str]:
+    """Banks this reviewer may add confirmed media to: none outside the curation loop, and only restricted banks
+    for suspected child sexual abuse material (``moderation.curate`` enforces the same)."""
     if user.principal.role not in roles.CURATE_FROM_CASE:
         return []
-    return [s.bank.name for s in banks.list_banks(session) if banks.can_see(s.bank, user.principal) and s.bank.enabled]
+    return [s.bank.name for s in banks.list_banks(session) if banks.can_see(s.bank, user.principal)
+            and s.bank.enabled and (s.bank.restricted or not restricted)]
 
 
 @router.get("/console/cases/{case_id}/media")
-def case_media(request: Request, case_id: int, user: Reader, view: str = "blurred") -> Response:
+def case_media(request: Request, case_id: CaseId, user: Reader, view: str = "blurred") -> Response:
     mod = app_moderation(request)
     clear = view == "clear"
     if clear and user.principal.role not in roles.REVIEW:
@@ -207,7 +213,7 @@ def _log_clear_view(request: Request, case_id: int, user: SessionUser) -> None:
 
 
 @router.post("/console/cases/{case_id}/decision")
-async def decision_page(request: Request, case_id: int, user: Reviewer) -> Response:
+async def decision_page(request: Request, case_id: CaseId, user: Reviewer) -> Response:
     form = await request.form(max_fields=60)
     _check_csrf(user, str(form.get("csrf_token") or ""))
     quick = str(form.get("quick") or "")
@@ -231,8 +237,9 @@ async def decision_page(request: Request, case_id: int, user: Reviewer) -> Respo
     bank = str(form.get("bank") or "")
     if bank and decision.violation and result.get("appeal") is None:
         message += " " + await run_in_threadpool(_curate_message, request, str(result["content_id"]), bank, user)
-    if form.get("next"):
-        return _take_next(request, str(form.get("queue") or ""), user, message)
+    queue = str(form.get("queue") or "")
+    if form.get("next") and queue in {q.name for q in mod.policy.queues}:
+        return await run_in_threadpool(_take_next, request, queue, user, message)
     _flash(back, request, "ok", message)
     return back
 
@@ -255,7 +262,7 @@ def _decision(outcome: str, chosen: list[str], form: Any) -> moderation.ReviewDe
 
 def _curate_message(request: Request, content_id: str, bank: str, user: SessionUser) -> str:
     if user.principal.role not in roles.CURATE_FROM_CASE:
-        return "Adding to a bank needs a curator or senior role."
+        return "Adding to a bank needs a senior moderator, curator or child-safety role."
     try:
         done = moderation.curate(app_moderation(request), content_id, bank, actor=user.principal)
     except moderation.ModerationError as exc:
@@ -265,18 +272,21 @@ def _curate_message(request: Request, content_id: str, bank: str, user: SessionU
 
 
 @router.post("/console/cases/{case_id}/curate")
-def curate_page(request: Request, case_id: int, user: Reviewer, csrf_token: CsrfField = "",
+def curate_page(request: Request, case_id: CaseId, user: Curator, csrf_token: CsrfField = "",
                 bank: Annotated[str, Form()] = "") -> Response:
     _check_csrf(user, csrf_token)
     with app_moderation(request).db.read() as session:
-        content_id = review.get_case(session, case_id).content_id
+        try:
+            content_id = review.get_case(session, case_id).content_id
+        except ReviewError as exc:
+            raise _PageError(exc.status, exc.title, str(exc), user) from None
     response = RedirectResponse(f"/console/cases/{case_id}", status_code=303)
     _flash(response, request, "ok", _curate_message(request, content_id, bank, user))
     return response
 
 
 @router.post("/console/cases/{case_id}/escalate")
-def escalate_page(request: Request, case_id: int, user: Reviewer, csrf_token: CsrfField = "",
+def escalate_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token: CsrfField = "",
                   note: Annotated[str, Form()] = "", queue: Annotated[str, Form()] = "") -> Response:
     _check_csrf(user, csrf_token)
     try:
@@ -291,7 +301,7 @@ def escalate_page(request: Request, case_id: int, user: Reviewer, csrf_token: Cs
 
 
 @router.post("/console/cases/{case_id}/release")
-def release_page(request: Request, case_id: int, user: Reviewer, csrf_token: CsrfField = "") -> Response:
+def release_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token: CsrfField = "") -> Response:
     _check_csrf(user, csrf_token)
     mod = app_moderation(request)
     response = RedirectResponse("/console/queues", status_code=303)
@@ -344,6 +354,8 @@ def policy_page(request: Request, user: Reader) -> Response:
     policy = mod.policy
     rules = [{"name": r.name, "category": r.category.value, "verdict": r.verdict.value, "mode": r.mode.value,
               "severity": r.severity, "when": r.when.describe(), "actions": [a.value for a in r.actions],
-              "queue": policy.queue_for(r).name, "shadow": shadow.get(r.name)} for r in policy.rules]
+              "queue": policy.queue_for(r).name, "shadow": shadow.get(r.name)}
+             for r in moderation.visible_rules(mod, user.principal)]
+    queues = [q for q in policy.queues if moderation.may_review(mod, q.name, user.principal)]
     return _page(request, "policy.html", user, policy=policy.label, rules=rules,
-                 queues=policy.queues, thresholds=policy.view_thresholds)
+                 queues=queues, thresholds=policy.view_thresholds)

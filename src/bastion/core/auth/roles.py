@@ -48,6 +48,13 @@ ORDERS_ACT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
 #: At the hub: competent authorities issue and scrutinise orders; admins register authorities and providers.
 HUB_ISSUE = frozenset({Role.AUTHORITY})
 HUB_READ = frozenset({Role.ADMIN, Role.AUTHORITY})
+#: Who drafts, reviews, sends, retracts and exports child-safety reports and opens their preserved material.
+REPORTS = CHILD_SAFETY_ROLES
+#: Who may hand in a reported file's bytes: the platform holds the originals, which Bastion never keeps.
+REPORT_MATERIAL = CHILD_SAFETY_ROLES | {Role.PLATFORM}
+#: At the EU Centre (``bastion centre serve``): providers submit reports; admins read what came and went.
+CENTRE_SUBMIT = frozenset({Role.PLATFORM})
+CENTRE_READ = frozenset({Role.ADMIN})
 
 
 def parse_role(raw: str) -> Role:

@@ -63,10 +63,13 @@
       return;
     }
     document.addEventListener("keydown", function (event) {
-      if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) {
-        return;
+      if (event.ctrlKey || event.metaKey || event.altKey || event.repeat || typing(event.target)) {
+        return;  // a held key must not submit twice
       }
       var key = event.key.toLowerCase();
+      if (!/^[a-z]$/.test(key)) {
+        return;
+      }
       if (key === "v" && media && !media.disabled) {
         event.preventDefault();
         media.click();

@@ -1,0 +1,73 @@
+"""The Centre's HTTP intake: providers (role platform at the Centre) submit reports; admins read them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from bastion.centre import services
+from bastion.centre.services import Centre
+from bastion.core.auth import roles
+from bastion.core.auth.services import Principal
+from bastion.core.http import require
+
+router = APIRouter(prefix="/v1/centre", tags=["EU Centre"])
+
+
+def centre(request: Request) -> Centre:
+    c = request.app.state.centre
+    assert isinstance(c, Centre)
+    return c
+
+
+class ContentData(BaseModel):
+    content_id: str = Field(max_length=200)
+    content_type: str = Field(default="", max_length=16)
+    md5: str = Field(default="", pattern=r"^([0-9a-f]{32})?$")
+    sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+    classification: str | None = None
+    uploaded_at: str | None = None
+    material_held: bool = False
+
+
+class OtherCentre(BaseModel):
+    body: str = Field(max_length=100)
+    country: str = Field(default="", max_length=8)
+    report_id: str = Field(max_length=100)
+
+
+class ProviderReport(BaseModel):
+    """Art. 13 of the proposal (provisional): what a provider's report must carry to be filed at all."""
+
+    model_config = ConfigDict(extra="allow")
+
+    provider: dict[str, str]
+    provider_reference: str = Field(min_length=1, max_length=100)
+    reported_at: str
+    content: list[ContentData] = Field(max_length=10_000)
+    incident: dict[str, Any] = Field(default_factory=dict)
+    material_kind: str = Field(pattern=r"^(known|new|solicitation)$")
+    geography: dict[str, str] = Field(default_factory=dict)
+    users: list[dict[str, str]] = Field(default_factory=list)
+    also_reported_to: list[OtherCentre] = Field(default_factory=list)
+    removed: bool
+    urgent: bool
+    urgency_reason: str = Field(default="", max_length=2000)
+    legal_basis: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/reports", status_code=201, summary="Receive a provider's report (duplicate / unfounded / forwarded)")
+async def receive(body: ProviderReport, request: Request,
+                  principal: Annotated[Principal, Depends(require(roles.CENTRE_SUBMIT))]) -> dict[str, Any]:
+    c = centre(request)
+    report = await run_in_threadpool(services.receive, c, principal.actor, body.model_dump(mode="json"))
+    return services.report_view(report)
+
+
+@router.get("/reports", summary="What came in and what happened to it")
+def list_reports(request: Request, _p: Annotated[Principal, Depends(require(roles.CENTRE_READ))]) -> dict[str, Any]:
+    with centre(request).db.read() as session:
+        return {"reports": [services.report_view(r) for r in services.list_reports(session)]}

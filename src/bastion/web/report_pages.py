@@ -1,0 +1,85 @@
+"""Console page of child-safety reports: drafts to review and send, and each report's state at each centre.
+
+Only child-safety specialists and admins see it. The page shows hashes and states, never the material; opening
+preserved material goes through ``GET /v1/reports/{id}/files/{content_id}``, which is audited.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from bastion.core.auth import roles
+from bastion.core.auth.services import SessionUser
+from bastion.reporting import services as reports
+from bastion.reporting.interfaces import Classification, ReportingError
+from bastion.web.console import CsrfField, _check_csrf, _ConsoleRoute, _flash, _page, _role
+
+router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
+Specialist = Annotated[SessionUser, Depends(_role(roles.REPORTS))]
+
+
+def _reporting(request: Request) -> reports.Reporting:
+    rep = request.app.state.reporting
+    assert isinstance(rep, reports.Reporting)
+    return rep
+
+
+@router.get("/console/reports")
+async def reports_page(request: Request, user: Specialist) -> Response:
+    rep = _reporting(request)
+
+    def load() -> list[dict[str, object]]:
+        with rep.db.read() as session:
+            return [reports.report_view(session, r) for r in reports.list_reports(session)]
+
+    return _page(request, "reports.html", user, reports=await run_in_threadpool(load),
+                 classifications=[c.value for c in Classification])
+
+
+@router.post("/console/reports/draft")
+async def draft_now(request: Request, user: Specialist, csrf_token: CsrfField = "") -> Response:
+    _check_csrf(user, csrf_token)
+    drafted = await run_in_threadpool(reports.draft_pending, _reporting(request))
+    response = RedirectResponse("/console/reports", status_code=303)
+    _flash(response, request, "ok", f"{len(drafted)} report(s) drafted or extended.")
+    return response
+
+
+@router.post("/console/reports/{report_id}/revise")
+async def revise_report(report_id: str, request: Request, user: Specialist) -> Response:
+    """A draft's urgency and each file's industry classification (fields ``urgent_reason`` and ``class:<id>``)."""
+    form = await request.form()
+    _check_csrf(user, str(form.get("csrf_token", "")))
+    response = RedirectResponse("/console/reports", status_code=303)
+    try:
+        classes = {str(k)[len("class:"):]: Classification(str(v)) for k, v in form.items()
+                   if str(k).startswith("class:") and v}
+    except ValueError:
+        _flash(response, request, "error", "Not saved: a classification is A1, A2, B1 or B2.")
+        return response
+    try:
+        await run_in_threadpool(lambda: reports.revise(_reporting(request), report_id,
+                                                       urgent_reason=str(form.get("urgent_reason", "")),
+                                                       classifications=classes))
+    except ReportingError as exc:
+        _flash(response, request, "error", f"Not saved: {exc}")
+        return response
+    _flash(response, request, "ok", f"Report {report_id[:8]} saved.")
+    return response
+
+
+@router.post("/console/reports/{report_id}/send")
+async def send_report(report_id: str, request: Request, user: Specialist, csrf_token: CsrfField = "") -> Response:
+    _check_csrf(user, csrf_token)
+    response = RedirectResponse("/console/reports", status_code=303)
+    try:
+        await run_in_threadpool(reports.send, _reporting(request), report_id, actor=user.principal)
+    except ReportingError as exc:
+        _flash(response, request, "error", f"Not sent: {exc}")
+        return response
+    _flash(response, request, "ok", f"Report {report_id[:8]} queued for the centres.")
+    return response

@@ -1,0 +1,162 @@
+"""The EU Centre end to end over real HTTP: two platforms, one fake NCMEC, one law-enforcement receiver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bastion.centre import services as centre
+from bastion.centre.app import create_centre_app
+from bastion.core.auth import services as auth
+from bastion.core.auth.roles import Role
+from bastion.core.clock import FrozenClock
+from bastion.core.config import Settings
+from bastion.core.db import Database
+from bastion.core.outbox.models import OutboxMessage
+from bastion.core.outbox.services import RetryPolicy, deliver_due
+from bastion.core.outbox.webhooks import WebhookSender, verify_signature
+from bastion.reporting import services
+from tests.factories.live import serve
+from tests.factories.ncmec import FakeNcmec
+from tests.factories.receiver import Receiver
+from tests.reporting.conftest import NOW, SPECIALIST, World, make_settings, make_world
+
+SECRET = b"centre-forwarding-secret"
+
+
+@pytest.fixture
+def centre_url(centre_db: Database, receiver: Receiver) -> Iterator[str]:
+    settings = Settings(centre_forward=f"DE={receiver.url},EUROPOL={receiver.url}/europol",
+                        centre_forward_secret=SECRET, outbox_interval_seconds=0.05)
+    with serve(create_centre_app(settings, db=centre_db)) as base:
+        yield base
+
+
+def _platform(db: Database, database_url: str, tmp: Path, fake: FakeNcmec, centre_url: str, token: str) -> World:
+    return make_world(db, tmp, make_settings(database_url, fake.url, eu_centre_url=f"{centre_url}/v1/centre/reports",
+                                             eu_centre_token=token))
+
+
+def _report_and_deliver(world: World, account: str) -> dict[str, Any]:
+    (report_id,) = services.draft_pending(world.rep)
+    services.send(world.rep, report_id, actor=SPECIALIST)
+    assert world.deliver().delivered == 1  # NCMEC, which then queues the EU Centre's report
+    assert world.deliver().delivered == 1  # the EU Centre
+    with world.rep.db.read() as session:
+        return services.report_view(session, services.get_report(session, report_id))
+
+
+def _forwards(receiver: Receiver, settle: float = 0.5) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 10  # eventual delivery by the Centre's outbox, not a speed check
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(settle)  # long enough for a wrong second forward to arrive too
+    for r in receiver.requests:
+        assert verify_signature(SECRET, r.headers["Bastion-Signature"], r.body, now=dt.datetime.now(dt.UTC))
+    return [json.loads(r.body) for r in receiver.requests]
+
+
+def test_the_same_material_from_two_providers_reaches_law_enforcement_once(
+        db: Database, database_url: str, second_db: Database, second_platform_url: str, centre_db: Database,
+        centre_url: str, fake_ncmec: FakeNcmec, receiver: Receiver, tmp_path: Path) -> None:
+    token_a = auth.create_token(centre_db, role=Role.PLATFORM, name="Platform A", actor="test")
+    token_b = auth.create_token(centre_db, role=Role.PLATFORM, name="Platform B", actor="test")
+    a = _platform(db, database_url, tmp_path / "a", fake_ncmec, centre_url, token_a)
+    b = _platform(second_db, second_platform_url, tmp_path / "b", fake_ncmec, centre_url, token_b)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a.known("a-upload", "a-user-1", seed=11)
+    b.known("b-upload", "b-user-9", seed=11)  # the same file, on another platform
+    first = _report_and_deliver(a, "a-user-1")
+    second = _report_and_deliver(b, "b-user-9")
+    assert first["centres"]["eu_centre"]["centre_status"] == "forwarded"
+    assert second["centres"]["eu_centre"]["centre_status"] == "duplicate"
+    assert first["centres"]["ncmec"]["id"] != second["centres"]["ncmec"]["id"]  # NCMEC got both, as it should
+    (forward,) = _forwards(receiver)
+    assert forward["centre_reference"] == first["centres"]["eu_centre"]["id"]
+    assert forward["member_state"] == "DE" and receiver.requests[0].path == "/hooks/bastion"
+    assert forward["also_reported_to"] == [{"body": "NCMEC", "country": "US",
+                                            "report_id": first["centres"]["ncmec"]["id"]}]
+
+
+def test_reports_already_received_under_an_ncmec_id_or_unfounded_are_not_forwarded(
+        centre_db: Database, centre_url: str, receiver: Receiver) -> None:
+    token = auth.create_token(centre_db, role=Role.PLATFORM, name="Platform C", actor="test")
+    headers = {"Authorization": f"Bearer {token}"}
+    body: dict[str, Any] = {
+        "provider": {"name": "C"}, "provider_reference": "r-1", "reported_at": NOW.isoformat(),
+        "content": [{"content_id": "x", "sha256": "ab" * 32}], "material_kind": "new", "removed": True,
+        "urgent": False, "legal_basis": "Art. 12", "users": [{"account_id": "u"}],
+        "geography": {"account_country": "US"},
+        "also_reported_to": [{"body": "NCMEC", "country": "US", "report_id": "777"}]}
+    first = httpx.post(f"{centre_url}/v1/centre/reports", json=body, headers=headers)
+    assert first.status_code == 201 and first.json()["status"] == "forwarded"
+    assert first.json()["forwarded_to"] == "EUROPOL"  # not an EU Member State: Europol
+    again = httpx.post(f"{centre_url}/v1/centre/reports", json=body, headers=headers)
+    assert again.json()["id"] == first.json()["id"]  # a retried delivery files nothing new
+    renamed = {**body, "provider_reference": "r-2", "content": [{"content_id": "y", "sha256": "cd" * 32}]}
+    dup = httpx.post(f"{centre_url}/v1/centre/reports", json=renamed, headers=headers).json()
+    assert (dup["status"], dup["duplicate_of"]) == ("duplicate", first.json()["id"])
+    empty = {**body, "provider_reference": "r-3", "content": [{"content_id": "z"}], "also_reported_to": []}
+    unfounded = httpx.post(f"{centre_url}/v1/centre/reports", json=empty, headers=headers).json()
+    assert unfounded["status"] == "unfounded" and "no content data" in unfounded["reason"]
+    assert len(_forwards(receiver)) == 1 and receiver.requests[0].path == "/hooks/bastion/europol"
+
+
+def test_the_centre_requires_a_provider_token_and_valid_reports(centre_db: Database, centre_url: str) -> None:
+    url = f"{centre_url}/v1/centre/reports"
+    assert httpx.post(url, json={}).status_code == 401
+    moderator = auth.create_token(centre_db, role=Role.MODERATOR, name="m", actor="test")
+    assert httpx.post(url, json={}, headers={"Authorization": f"Bearer {moderator}"}).status_code == 403
+    platform = auth.create_token(centre_db, role=Role.PLATFORM, name="p", actor="test")
+    bad = httpx.post(url, json={"provider_reference": "x"}, headers={"Authorization": f"Bearer {platform}"})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+    with centre_db.read() as session:
+        assert centre.list_reports(session) == []
+    admin = auth.create_token(centre_db, role=Role.ADMIN, name="a", actor="test")
+    assert httpx.get(url, headers={"Authorization": f"Bearer {platform}"}).status_code == 403
+    assert httpx.get(url, headers={"Authorization": f"Bearer {admin}"}).json() == {"reports": []}
+
+
+def test_urgent_reports_are_forwarded_first(centre_db: Database, receiver: Receiver) -> None:
+    clock = FrozenClock(NOW)
+    c = centre.Centre(centre_db, clock, {"FR": receiver.url})
+    base: dict[str, Any] = {"users": [{"account_id": "u"}], "geography": {"account_country": "FR"},
+                            "also_reported_to": []}
+    for i, urgent in enumerate([False, False, True]):
+        centre.receive(c, "provider", {**base, "provider_reference": f"r-{i}", "urgent": urgent,
+                                       "content": [{"sha256": f"{i:064x}"}]})
+        clock.advance(seconds=1)
+    sender = WebhookSender(SECRET, clock=clock)
+    deliver_due(centre_db, sender, clock=clock, limit=1, policy=RetryPolicy(jitter=0))
+    (first,) = [json.loads(r.body) for r in receiver.requests]
+    assert first["urgent"] is True
+    deliver_due(centre_db, sender, clock=clock, limit=5, policy=RetryPolicy(jitter=0))
+    assert [json.loads(r.body)["urgent"] for r in receiver.requests] == [True, False, False]
+    with centre_db.read() as session:
+        assert len(session.scalars(select(OutboxMessage)).all()) == 3
+
+
+def test_a_provider_with_a_wrong_centre_token_sees_the_failure(
+        db: Database, database_url: str, centre_url: str, fake_ncmec: FakeNcmec, receiver: Receiver,
+        tmp_path: Path) -> None:
+    world = _platform(db, database_url, tmp_path, fake_ncmec, centre_url, "not-a-token")
+    world.known("k-1", "acct-a", seed=12)
+    (report_id,) = services.draft_pending(world.rep)
+    services.send(world.rep, report_id, actor=SPECIALIST)
+    assert world.deliver().delivered == 1  # NCMEC
+    assert world.deliver().dead == 1  # the Centre refuses the token: permanent, shown, not retried
+    with world.rep.db.read() as session:
+        view = services.report_view(session, services.get_report(session, report_id))
+    assert view["state"] == "finished"  # NCMEC's side is done
+    assert view["centres"]["eu_centre"] == {"state": "failed", "id": None, "error": "EU Centre: HTTP 401",
+                                            "centre_status": None}
+    assert receiver.requests == []

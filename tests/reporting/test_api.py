@@ -1,0 +1,117 @@
+"""``/v1/reports`` over HTTP with the app's own outbox worker delivering to the fake NCMEC, and the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from lxml import etree
+
+from bastion.core.auth.roles import Role
+from bastion.core.clock import FrozenClock
+from bastion.core.db import Database
+from bastion.reporting.tasks import ReportSender
+from bastion.web.app import create_app
+from tests.factories.ncmec import XSD, FakeNcmec
+from tests.reporting.conftest import NOW, World, make_settings
+
+Header = Callable[[Role], dict[str, str]]
+
+
+@pytest.fixture
+def app_world(db: Database, database_url: str, tmp_path: Path, fake_ncmec: FakeNcmec) -> Iterator[tuple[TestClient,
+                                                                                                        World]]:
+    settings = make_settings(database_url, fake_ncmec.url, outbox_interval_seconds=0.05)
+    clock = FrozenClock(NOW)
+    with TestClient(create_app(settings, db=db, clock=clock)) as client:
+        state = client.app.state  # type: ignore[attr-defined]
+        yield client, World(state.moderation, state.reporting, clock, tmp_path, ReportSender(state.reporting))
+
+
+def _wait_for(client: TestClient, url: str, headers: dict[str, str], state: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 10  # eventual delivery by the app's outbox worker, not a speed check
+    while True:
+        body: dict[str, Any] = client.get(url, headers=headers).json()
+        if body["state"] == state or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
+
+
+def test_only_child_safety_specialists_and_admins_see_reports(
+        app_world: tuple[TestClient, World], auth_header: Header) -> None:
+    client, _ = app_world
+    assert client.get("/v1/reports").status_code == 401
+    for role in (Role.MODERATOR, Role.SENIOR_MODERATOR, Role.ANALYST, Role.PLATFORM):
+        r = client.get("/v1/reports", headers=auth_header(role))
+        assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    for role in (Role.CHILD_SAFETY, Role.ADMIN):
+        assert client.get("/v1/reports", headers=auth_header(role)).json() == {"reports": []}
+
+
+def test_a_specialist_reviews_supplies_sends_and_opens_a_report(
+        app_world: tuple[TestClient, World], auth_header: Header, fake_ncmec: FakeNcmec) -> None:
+    client, world = app_world
+    world.confirmed("c-1", "acct-b", seed=2, url="https://video.example/v/c-1")
+    cs = auth_header(Role.CHILD_SAFETY)
+    (report_id,) = client.post("/v1/reports/drafts", headers=cs).json()["drafted"]
+    url = f"/v1/reports/{report_id}"
+    bad = client.patch(url, json={"classifications": {"c-1": "C9"}}, headers=cs)
+    assert bad.status_code == 422
+    revised = client.patch(url, json={"classifications": {"c-1": "A2"}, "urgent_reason": "child at risk"}, headers=cs)
+    assert revised.json()["files"][0]["classification"] == "A2" and revised.json()["urgent"] is True
+    platform = auth_header(Role.PLATFORM)
+    original = world.files["c-1"].read_bytes()
+    wrong = client.put(f"{url}/files/c-1", files={"file": ("c-1.jpg", original[:-1])}, headers=platform)
+    assert wrong.status_code == 422 and "hashes differ" in wrong.json()["detail"]
+    assert client.get(url, headers=cs).json()["files"][0]["material_held"] is False  # nothing changed
+    held = client.put(f"{url}/files/c-1", files={"file": ("c-1.jpg", original)}, headers=platform)
+    assert held.json()["files"][0]["material_held"] is True
+    assert client.put(f"{url}/files/c-1", files={"file": ("c-1.jpg", original)},
+                      headers=auth_header(Role.MODERATOR)).status_code == 403
+    assert client.get(f"{url}/files/c-1", headers=auth_header(Role.PLATFORM)).status_code == 403
+    opened = client.get(f"{url}/files/c-1", headers=cs)
+    assert opened.content == original and opened.headers["cache-control"] == "no-store"
+    sent = client.post(f"{url}/send", headers=cs)
+    assert sent.status_code == 202 and sent.json()["state"] in ("queued", "submitted", "finished")
+    done = _wait_for(client, url, cs, "finished")
+    assert done["state"] == "finished", done
+    ((ncmec_id, received),) = fake_ncmec.reports.items()
+    assert done["centres"]["ncmec"]["id"] == str(ncmec_id) and received.finished
+    tree = etree.fromstring(received.xml)
+    assert tree.findtext("incidentSummary/escalateToHighPriority") == "child at risk"
+    assert client.patch(url, json={"urgent_reason": ""}, headers=cs).status_code == 409
+    assert client.post(f"{url}/retract", headers=cs).status_code == 202
+    assert _wait_for(client, url, cs, "retracted")["state"] == "retracted"
+    assert client.get("/v1/reports/nope", headers=cs).status_code == 404
+
+
+def test_cli_exports_each_report_as_sent(app_world: tuple[TestClient, World], db: Database, tmp_path: Path,
+                                        auth_header: Header) -> None:
+    _client, world = app_world
+    world.known("k-1", "acct-a", seed=1)
+    env = {**os.environ, "BASTION_DATABASE_URL": db.url, "BASTION_MEDIA_KEY": world.rep.settings.media_key,
+           "CI": "true"}
+
+    def bastion(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bastion", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    drafted = bastion("reports", "draft")
+    assert drafted.returncode == 0, drafted.stderr
+    report_id = drafted.stdout.strip()
+    listed = bastion("reports", "list", "--state", "draft")
+    assert report_id[:8] in listed.stdout and "acct-a" in listed.stdout
+    assert bastion("reports", "list", "--state", "bogus").returncode == 1
+    exported = bastion("reports", "export", str(tmp_path / "audit"))
+    assert exported.returncode == 0, exported.stderr
+    assert sorted(p.name for p in (tmp_path / "audit").iterdir()) == [f"{report_id}.eu-centre.json",
+                                                                      f"{report_id}.ncmec.xml"]
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
+    assert schema.validate(etree.parse(str(tmp_path / "audit" / f"{report_id}.ncmec.xml")))

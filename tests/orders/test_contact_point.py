@@ -337,7 +337,108 @@ def test_non_disclosure_holds_the_notice_until_it_ends(told_cp: Platform, auth_h
     told_cp.clock.advance(seconds=61)
     services.tick(contact)
     services.tick(contact)  # once only
-    assert [n["order_reference"] for n in _provider_notices(told_cp)] == ["HUB-1"]
+    notices = _provider_notices(told_cp)
+    assert [n["order_reference"] for n in notices] == ["HUB-1"]
+    assert notices[0]["statement_puid"]  # the statement of reasons is issued now, not at the removal
+
+
+def test_non_disclosure_withholds_the_statement_of_reasons_too(told_cp: Platform, auth_header: Header) -> None:
+    told_cp.upload(auth_header, "vid-1")
+    until = START + dt.timedelta(weeks=6)
+    order = RemovalOrder.model_validate({**order_fields("HUB-1", urls=[URL]), "non_disclosure": True,
+                                         "non_disclosure_until": until.isoformat()})
+    told_cp.send(order)
+    told_cp.deliver()
+    actions = [json.loads(r.body) for r in told_cp.receiver.requests
+               if r.headers["Bastion-Event"] == "moderation.action"]
+    assert [(a["status"], a["statement_puid"]) for a in actions] == [("removed", None)]  # act, tell no one yet
+    assert _count(told_cp.db, StatementOfReasons) == 0
+
+
+def test_one_order_that_cannot_be_executed_does_not_stop_the_clock(
+        cp: Platform, auth_header: Header, monkeypatch: pytest.MonkeyPatch) -> None:
+    contact = services.contact_point_for(cp.settings, cp.client.app.state.moderation)
+    contact = replace(contact, escalation_minutes=(15,))
+    cp.upload(auth_header, "vid-1")
+    cp.upload(auth_header, "vid-2", url="https://video.example/v/two")
+    real = services.moderation.enforce_order
+
+    def broken(mod: Any, session: Any, content_id: str, **kw: Any) -> bool:
+        if content_id == "vid-1":
+            raise RuntimeError("storage backend down")
+        return real(mod, session, content_id, **kw)
+
+    monkeypatch.setattr(services.moderation, "enforce_order", broken)
+    r = cp.send(make_order("HUB-A", urls=[URL]))  # acknowledged as received; the action is retried and escalated
+    assert r.status_code == 200 and r.json()["state"] == "received"
+    cp.clock.advance(minutes=16)
+    with cp.db.write() as session:  # a second order that a crash left received but not executed
+        session.add(ReceivedOrder(**{**_received_copy(session, "HUB-A"), "reference": "HUB-C",
+                                     "provider_reference": "cp-left-by-a-crash",
+                                     "body": {**make_order("HUB-C", urls=["https://video.example/v/two"]).model_dump(
+                                         mode="json")}}))
+    report = services.tick(contact)
+    assert report.executed == 1 and report.escalated == 1  # HUB-C done, HUB-A escalated all the same
+    with cp.db.read() as session:
+        assert session.get(ReceivedOrder, "HUB-A").state == "received"  # type: ignore[union-attr]
+        assert session.get(ReceivedOrder, "HUB-C").state == "executed"  # type: ignore[union-attr]
+
+
+def _received_copy(session: Any, reference: str) -> dict[str, Any]:
+    order = session.get(ReceivedOrder, reference)
+    columns = ReceivedOrder.__table__.columns.keys()
+    return {c: getattr(order, c) for c in columns}
+
+
+def test_a_reinstatement_restores_only_what_the_order_took_down(cp: Platform, auth_header: Header) -> None:
+    cp.upload(auth_header, "vid-1")
+    moderator = auth_header(Role.MODERATOR)
+    r = cp.client.post("/v1/notices", headers=auth_header(Role.PLATFORM), json={
+        "content_id": "vid-1", "category": "hate_speech", "explanation": "x", "notifier": "u"})
+    case = cp.client.post("/v1/queues/general/claim", headers=moderator).json()
+    assert case["id"] == r.json()["case_id"]
+    cp.client.post(f"/v1/cases/{case['id']}/decision", headers=moderator,
+                   json={"violation": True, "actions": ["remove"]})  # down already, for another reason
+    assert cp.send(make_order("HUB-1", urls=[URL])).json()["state"] == "executed"
+    cp.send(Reinstatement(order_reference="HUB-1", member_state="IE", reasons="Infringes Art. 3(1).",
+                          decided_at=START))
+    with cp.db.read() as session:
+        assert session.get(ContentItem, "vid-1").status == "removed"  # type: ignore[union-attr]
+
+
+def test_a_repeat_of_a_reference_must_come_from_its_sender(cp: Platform, auth_header: Header) -> None:
+    cp.upload(auth_header, "vid-1")
+    assert cp.send(make_order("HUB-1", urls=[URL])).status_code == 200
+    other = SigningKey.generate()
+    services.trust_key(cp.db, name="other-hub", role=SenderRole.HUB, public_key=other.public_text, clock=cp.clock,
+                       answer_url=cp.receiver.url)
+    r = cp.send(make_order("HUB-1", urls=[URL]), key=other)
+    assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+    ended = cp.send(Reinstatement(order_reference="HUB-1", member_state="IE", reasons="x", decided_at=START),
+                    key=other)
+    assert ended.status_code == 403  # nor may another hub end it
+
+
+def test_a_signature_header_with_a_non_ascii_timestamp_is_refused_not_a_crash(cp: Platform) -> None:
+    body, headers = signed_request(cp.hub, make_order("HUB-9", urls=[URL]), cp.clock.now())
+    name, value = next(iter(headers.items()))
+    forged = ",".join("t=\u00b2" if part.startswith("t=") else part for part in value.split(","))
+    r = cp.client.post("/v1/orders", content=body, headers={name: forged.encode().decode("unicode_escape")})
+    assert r.status_code in (400, 401) and r.headers["content-type"] == "application/problem+json"
+
+
+def test_new_waiting_orders_come_first_in_the_list(manual_cp: Platform, auth_header: Header) -> None:
+    cp = manual_cp
+    for i in range(3):
+        cp.upload(auth_header, f"vid-{i}", url=f"https://video.example/v/{i}")
+        cp.send(make_order(f"OLD-{i}", urls=[f"https://video.example/v/{i}"]))
+        cp.client.post(f"/v1/orders/OLD-{i}/execute", headers=auth_header(Role.SENIOR_MODERATOR))
+        cp.clock.advance(minutes=1)
+    cp.clock.advance(minutes=5)
+    cp.upload(auth_header, "vid-new", url="https://video.example/v/new")
+    cp.send(make_order("NEW", urls=["https://video.example/v/new"]))
+    listed = [o["reference"] for o in services.received_orders(cp.db, cp.clock.now(), limit=2)]
+    assert listed == ["NEW", "OLD-2"]
 
 
 def test_an_imminent_threat_to_life_goes_to_the_state_concerned_else_europol(
@@ -385,3 +486,13 @@ def test_spent_nonces_are_forgotten_after_twice_the_window(cp: Platform) -> None
     assert services.forget_nonces(cp.db, clock=cp.clock) == 0
     cp.clock.advance(seconds=2)
     assert services.forget_nonces(cp.db, clock=cp.clock) == 1
+
+
+def test_an_order_for_another_contact_point_is_refused_when_ours_is_configured(
+        settings: Settings, db: Database, receiver: Receiver, auth_header: Header) -> None:
+    order = make_order("HUB-1", urls=[URL])
+    for cp in _platform(settings, db, receiver, orders_contact_point_url="https://other-provider.example/v1/orders"):
+        cp.upload(auth_header, "vid-1")
+        r = cp.send(order)  # captured on its way to the provider it names, replayed here
+        assert r.status_code == 403 and "another contact point" in r.json()["detail"]
+        assert _count(cp.db, ReceivedOrder) == 0

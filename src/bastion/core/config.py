@@ -81,6 +81,9 @@ class Settings:
     orders_preservation_days: int = 183
     #: Art. 14(5): where imminent threats to life go when no Member State's authority can be identified (Europol).
     orders_europol_url: str | None = None
+    #: This contact point's own URL, as authorities and the hub know it: orders addressed elsewhere are refused,
+    #: so a signed order captured on its way to another provider cannot be replayed here.
+    orders_contact_point_url: str | None = None
     #: The hub (``bastion hub serve``): its own database and its Ed25519 signing key. The key is never logged.
     hub_database_url: str = "sqlite:///./bastion-hub.db"
     hub_signing_key: str = field(default="", repr=False)
@@ -136,6 +139,7 @@ class Settings:
             orders_auto_execute=os.environ.get("BASTION_ORDERS_AUTO_EXECUTE", "1") not in ("0", "false", "no"),
             orders_preservation_days=_int("BASTION_ORDERS_PRESERVATION_DAYS", cls.orders_preservation_days),
             orders_europol_url=os.environ.get("BASTION_ORDERS_EUROPOL_URL") or None,
+            orders_contact_point_url=os.environ.get("BASTION_ORDERS_CONTACT_POINT_URL") or None,
             hub_database_url=os.environ.get("BASTION_HUB_DATABASE_URL") or cls.hub_database_url,
             hub_signing_key=os.environ.get("BASTION_HUB_SIGNING_KEY", ""),
             reports_preservation_days=_int("BASTION_REPORTS_PRESERVATION_DAYS", cls.reports_preservation_days),

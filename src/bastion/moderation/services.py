@@ -323,6 +323,8 @@ class Outcome:
     source: str
     #: How the content's status moves; ``None`` when it is already set (an upload blocked at intake).
     change: Change | None
+    #: No statement of reasons now: an order forbids telling the uploader (TCO Art. 11(3)); it is issued later.
+    withhold_statement: bool = False
 
 
 def _apply(mod: Moderation, session: Session, item: ContentItem, outcome: Outcome) -> str | None:
@@ -337,17 +339,24 @@ def _apply(mod: Moderation, session: Session, item: ContentItem, outcome: Outcom
     _log(session, subject, EventKind.ACTIONS_APPLIED, outcome.decided_by, mod.clock,
          {"actions": [a.value for a in actions], "territories": outcome.territories, "status": item.status})
     puid = None
-    if set(actions) - {Action.STRIKE}:
-        puid = statements.new_puid()
-        body = statements.build(
-            puid=puid, category=outcome.category, actions=actions, content_type=item.content_type,
-            content_date=item.created_at.date(), decided_at=mod.clock.now(), facts=outcome.facts,
-            source_type=outcome.source, automated_detection=outcome.automated_detection,
-            automated_decision=outcome.automated, territories=outcome.territories)
-        session.add(StatementOfReasons(puid=puid, content_id=item.content_id, account_id=item.account_id,
-                                       decided_by=outcome.decided_by, body=body, created_at=mod.clock.now()))
-        _log(session, subject, EventKind.STATEMENT_ISSUED, outcome.decided_by, mod.clock, {"puid": puid})
+    if set(actions) - {Action.STRIKE} and not outcome.withhold_statement:
+        puid = _issue_statement(mod, session, item, actions, outcome)
     _notify(mod, session, item, "moderation.action", puid, actions=actions, territories=outcome.territories)
+    return puid
+
+
+def _issue_statement(mod: Moderation, session: Session, item: ContentItem, actions: Sequence[Action],
+                     outcome: Outcome) -> str:
+    puid = statements.new_puid()
+    body = statements.build(
+        puid=puid, category=outcome.category, actions=list(actions), content_type=item.content_type,
+        content_date=item.created_at.date(), decided_at=mod.clock.now(), facts=outcome.facts,
+        source_type=outcome.source, automated_detection=outcome.automated_detection,
+        automated_decision=outcome.automated, territories=outcome.territories)
+    session.add(StatementOfReasons(puid=puid, content_id=item.content_id, account_id=item.account_id,
+                                   decided_by=outcome.decided_by, body=body, created_at=mod.clock.now()))
+    _log(session, content_subject(item.content_id), EventKind.STATEMENT_ISSUED, outcome.decided_by, mod.clock,
+         {"puid": puid})
     return puid
 
 
@@ -436,15 +445,26 @@ def _open_case(mod: Moderation, session: Session, item: ContentItem, *, category
 
 
 def record_notice(mod: Moderation, content_id: str, *, category: Category, explanation: str, trusted_flagger: bool,
-                  notifier: str, actor: Principal) -> int:
-    """A report opens a case (or raises the open one); trusted flaggers' reports rank higher (DSA Art. 22)."""
-    with mod.db.write() as session:
-        item = get_item(session, content_id)
-        _log(session, content_subject(content_id), EventKind.NOTICE, actor.actor, mod.clock,
-             {"category": category.value, "explanation": explanation[:2000], "trusted_flagger": trusted_flagger,
-              "notifier": notifier})
-        return _open_case(mod, session, item, category=category, reason=CaseReason.NOTICE,
-                          severity=4 if trusted_flagger else 2).id
+                  notifier: str, actor: Principal, external_id: str | None = None) -> int | None:
+    """A report opens a case (or raises the open one); trusted flaggers' reports rank higher (DSA Art. 22).
+
+    ``external_id`` makes it idempotent: a notice recorded under it before is not recorded again (``None``).
+    """
+    try:
+        with mod.db.write() as session:
+            item = get_item(session, content_id)
+            if external_id is not None and session.scalar(select(ModerationEvent.id).where(
+                    ModerationEvent.external_id == external_id)) is not None:
+                return None
+            _log(session, content_subject(content_id), EventKind.NOTICE, actor.actor, mod.clock,
+                 {"category": category.value, "explanation": explanation[:2000], "trusted_flagger": trusted_flagger,
+                  "notifier": notifier}, external_id=external_id)
+            return _open_case(mod, session, item, category=category, reason=CaseReason.NOTICE,
+                              severity=4 if trusted_flagger else 2).id
+    except IntegrityError:
+        if external_id is None:
+            raise
+        return None  # recorded at the same moment by another worker
 
 
 def record_metrics(mod: Moderation, content_id: str, *, views: int, shares: int, actor: Principal) -> list[int]:
@@ -689,34 +709,52 @@ def _decide_appeal(mod: Moderation, session: Session, item: ContentItem, case: C
 ORDER_SOURCE = "SOURCE_TYPE_OTHER_NOTIFICATION"
 
 
+def _order_outcome(order: str, facts: str, territories: Sequence[str], *, withhold_statement: bool = False
+                   ) -> Outcome:
+    actions = [Action.DISABLE_IN_TERRITORIES] if territories else [Action.REMOVE]
+    return Outcome(actions=actions, category=Category.TERRORIST_CONTENT, territories=list(territories), facts=facts,
+                   decided_by=f"order:{order}", automated_detection=False, automated=True, source=ORDER_SOURCE,
+                   change=change_for_actions(actions), withhold_statement=withhold_statement)
+
+
 def enforce_order(mod: Moderation, session: Session, content_id: str, *, order: str, facts: str,
-                  territories: Sequence[str] = (), reinstate: bool = False) -> ContentItem | None:
+                  territories: Sequence[str] = (), reinstate: bool = False,
+                  withhold_statement: bool = False) -> bool:
     """Carry out a removal order (TCO Art. 3) in the caller's transaction, through the same actions as moderation.
 
     Removes the content, or disables it in ``territories`` when given; ``reinstate`` restores it (the order was
-    found to infringe the Regulation). Returns ``None`` when no such content was submitted; content already down
-    (or already up, for a reinstatement) is left as it is. The caller guards against doing one order twice.
+    found to infringe the Regulation). ``withhold_statement``: the order forbids telling the uploader for now
+    (Art. 11(3)); the platform is told to act, with no statement, and ``issue_order_statement`` follows later.
+    Returns whether the content changed: content missing, already down (or already up, for a reinstatement) is
+    left as it is, so an order reinstates only what it removed. The caller guards against doing one order twice.
     """
     item = session.get(ContentItem, content_id)
     if item is None:
-        return None
+        return False
     if reinstate:
-        if ContentStatus(item.status) in (ContentStatus.REMOVED, ContentStatus.RESTRICTED, ContentStatus.BLOCKED):
-            item.status = next_status(ContentStatus(item.status), Change.REINSTATE).value
-            item.restrictions = []
-            item.updated_at = mod.clock.now()
-            _log(session, content_subject(content_id), EventKind.REINSTATED, f"order:{order}", mod.clock,
-                 {"order": order})
-            _notify(mod, session, item, "moderation.reinstated", None)
-        return item
+        if ContentStatus(item.status) not in (ContentStatus.REMOVED, ContentStatus.RESTRICTED, ContentStatus.BLOCKED):
+            return False
+        item.status = next_status(ContentStatus(item.status), Change.REINSTATE).value
+        item.restrictions = []
+        item.updated_at = mod.clock.now()
+        _log(session, content_subject(content_id), EventKind.REINSTATED, f"order:{order}", mod.clock,
+             {"order": order})
+        _notify(mod, session, item, "moderation.reinstated", None)
+        return True
     if ContentStatus(item.status) in (ContentStatus.REMOVED, ContentStatus.BLOCKED):
-        return item
-    actions = [Action.DISABLE_IN_TERRITORIES] if territories else [Action.REMOVE]
-    _apply(mod, session, item, Outcome(
-        actions=actions, category=Category.TERRORIST_CONTENT, territories=list(territories), facts=facts,
-        decided_by=f"order:{order}", automated_detection=False, automated=True, source=ORDER_SOURCE,
-        change=change_for_actions(actions)))
-    return item
+        return False
+    _apply(mod, session, item, _order_outcome(order, facts, territories, withhold_statement=withhold_statement))
+    return True
+
+
+def issue_order_statement(mod: Moderation, session: Session, content_id: str, *, order: str, facts: str,
+                          territories: Sequence[str] = ()) -> str | None:
+    """The statement of reasons withheld while an order's non-disclosure period ran, issued once it has ended."""
+    item = session.get(ContentItem, content_id)
+    if item is None:
+        return None
+    outcome = _order_outcome(order, facts, territories)
+    return _issue_statement(mod, session, item, outcome.actions, outcome)
 
 
 @dataclass

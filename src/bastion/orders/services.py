@@ -178,6 +178,9 @@ class ContactPoint:
     preservation_days: int = 183
     #: Art. 14(5) reports go here when no Member State's authority is registered (Europol).
     europol_url: str | None = None
+    #: This contact point's URL; when set, orders naming another contact point are refused (no cross-provider
+    #: replay of a captured order: the signature covers the body, which names its contact point).
+    own_url: str | None = None
 
     @property
     def db(self) -> Database:
@@ -212,7 +215,10 @@ def receive(cp: ContactPoint, verified: Verified, message: RemovalOrder | Referr
         return reinstate(cp, verified, message)
     ack = _record_receipt(cp, verified, message, body)
     if isinstance(message, RemovalOrder) and cp.auto_execute and ack.state == OrderState.RECEIVED:
-        execute(cp, message.reference, actor="contact-point")
+        try:
+            execute(cp, message.reference, actor="contact-point")
+        except Exception:  # the receipt stands and is acknowledged; the clock worker retries and escalates
+            log.exception("order %s was received but could not be executed yet", message.reference)
         ack = status_ack(cp, message.reference)
     elif isinstance(message, Referral) and ack.state == OrderState.REFERRED:
         refer_to_moderators(cp, message.reference)
@@ -240,6 +246,10 @@ def _record_receipt(cp: ContactPoint, verified: Verified, message: RemovalOrder 
             sender = trusted_key(session, verified.key_id)
             if sender is None:  # revoked between the signature check and now
                 raise Refused(RefusalReason.UNKNOWN_KEY, "the signing key is not registered", verified.key_id)
+            if cp.own_url and isinstance(message, RemovalOrder) \
+                    and str(message.contact_point).rstrip("/") != cp.own_url.rstrip("/"):
+                raise Refused(RefusalReason.NOT_ALLOWED, "the order is addressed to another contact point",
+                              verified.key_id)
             if sender.role == SenderRole.AUTHORITY and sender.member_state != message.issuing_member_state:
                 raise Refused(RefusalReason.NOT_ALLOWED, "an authority may only issue for its own Member State",
                               verified.key_id)
@@ -267,6 +277,8 @@ def _record_receipt(cp: ContactPoint, verified: Verified, message: RemovalOrder 
 def _repeat(session: Session, cp: ContactPoint, existing: ReceivedOrder, message: RemovalOrder | Referral,
             verified: Verified) -> Ack:
     """A retry of an order already received: the same answer, unless the body differs (then it is refused)."""
+    if existing.sender_key != verified.key_id:
+        raise Refused(RefusalReason.NOT_ALLOWED, "this reference was received from another sender", verified.key_id)
     if existing.body != message.model_dump(mode="json"):
         raise OrderConflict(f"order {existing.reference!r} was received before with different content")
     _event(session, cp, existing.reference, OrderEventKind.REPEATED, f"key:{verified.key_id}",
@@ -315,15 +327,17 @@ def execute(cp: ContactPoint, reference: str, *, actor: str) -> OrderState:
         territories = sorted(MEMBER_STATES) if cp.disable_only else []
         facts = f"Removal order {parsed.reference} of {parsed.authority.name} ({parsed.issuing_member_state}): " \
                 f"{parsed.reasons}"[:5000]
-        done = []
-        for item in items:
-            moderation.enforce_order(cp.mod, session, item.content_id, order=reference, facts=facts,
-                                     territories=territories)
-            done.append({"content_id": item.content_id, "status": item.status})
         now = cp.clock.now()
+        withheld = parsed.non_disclosure_until is not None and parsed.non_disclosure_until > now
+        done: list[dict[str, Any]] = []
+        for item in items:
+            acted = moderation.enforce_order(cp.mod, session, item.content_id, order=reference, facts=facts,
+                                             territories=territories, withhold_statement=withheld)
+            done.append({"content_id": item.content_id, "status": item.status, "acted": acted})
         action = ActionTaken.DISABLED if cp.disable_only else ActionTaken.REMOVED
         order.state, order.action, order.action_at, order.updated_at = OrderState.EXECUTED.value, action.value, now, now
-        order.content_ids = [item.content_id for item in items]
+        # only what this order took down: a reinstatement must not bring back what was down for other reasons
+        order.content_ids = [d["content_id"] for d in done if d["acted"]]
         _event(session, cp, reference, OrderEventKind.EXECUTED, actor,
                {"action": action.value, "content": done, "seconds_since_receipt":
                 round((now - order.received_at).total_seconds(), 3),
@@ -399,7 +413,7 @@ def reinstate(cp: ContactPoint, verified: Verified, message: Reinstatement) -> A
         if order is None:
             raise OrderNotFound(f"no order {message.order_reference!r}")
         sender = trusted_key(session, verified.key_id)
-        if sender is None or (order.sender_key != verified.key_id and sender.role != SenderRole.HUB):
+        if sender is None or order.sender_key != verified.key_id:
             raise Refused(RefusalReason.NOT_ALLOWED, "only the order's sender may end it", verified.key_id)
         if order.state != OrderState.REINSTATED:
             for content_id in order.content_ids:
@@ -422,10 +436,11 @@ def refer_to_moderators(cp: ContactPoint, reference: str) -> None:
         referral = Referral.model_validate(order.body)
         items = [i.content_id for i in _find_content(session, list(referral.urls), list(referral.content_ids))]
     actor = Principal("system", 0, f"referral:{reference}", Role.PLATFORM)
-    for content_id in items:
+    for content_id in items:  # keyed on the referral: a tick running at the same time, or a rerun, adds nothing
         moderation.record_notice(cp.mod, content_id, category=Category.TERRORIST_CONTENT,
                                  explanation=referral.reasons, trusted_flagger=True,
-                                 notifier=f"{referral.authority.name} ({referral.issuing_member_state})", actor=actor)
+                                 notifier=f"{referral.authority.name} ({referral.issuing_member_state})", actor=actor,
+                                 external_id=f"referral:{reference}:{hashlib.sha256(content_id.encode()).hexdigest()}")
     with cp.db.write() as session:
         order = session.get(ReceivedOrder, reference)
         if order is not None and order.state == OrderState.REFERRED:
@@ -450,9 +465,19 @@ def inform_content_provider(session: Session, cp: ContactPoint, order: ReceivedO
     now = cp.clock.now()
     for content_id in order.content_ids:
         item = session.get(ContentItem, content_id)
-        if item is None or cp.mod.webhook_url is None:
+        if item is None:
             continue
-        payload = {"content_id": content_id, "account_id": item.account_id, "order_reference": order.reference,
+        puid = None
+        if parsed.non_disclosure:  # the statement of reasons was withheld with everything else: issue it now
+            facts = f"Removal order {parsed.reference} of {parsed.authority.name} " \
+                    f"({parsed.issuing_member_state}): {parsed.reasons}"[:5000]
+            territories = sorted(MEMBER_STATES) if order.action == ActionTaken.DISABLED.value else []
+            puid = moderation.issue_order_statement(cp.mod, session, content_id, order=order.reference, facts=facts,
+                                                    territories=territories)
+        if cp.mod.webhook_url is None:
+            continue
+        payload = {"statement_puid": puid, "content_id": content_id, "account_id": item.account_id,
+                   "order_reference": order.reference,
                    "issuing_authority": parsed.authority.name, "member_state": parsed.issuing_member_state,
                    "reasons": parsed.reasons, "material_types": [m.value for m in parsed.material_types],
                    "legal_basis": parsed.legal_basis, "action": order.action,
@@ -505,11 +530,12 @@ def report_threat_to_life(cp: ContactPoint, content_id: str, *, member_state: st
         report = ThreatToLife(content_id=content_id, url=item.url, member_state=member_state and member_state.upper(),
                               explanation=explanation, detected_at=cp.clock.now(), provider=cp.provider,
                               contact_email=cp.contact_email)
-        enqueue(session, kind=THREAT_KIND, destination=destination, payload=envelope(report),
-                idempotency_key=f"{THREAT_KIND}:{content_id}", clock=cp.clock)
         recipient = authority.name if authority is not None else "Europol"
-        _event(session, cp, f"threat:{content_id}", OrderEventKind.THREAT_REPORTED, actor,
-               {"recipient": recipient, "member_state": member_state})
+        digest = hashlib.sha256(content_id.encode()).hexdigest()[:32]
+        enqueue(session, kind=THREAT_KIND, destination=destination, payload=envelope(report),
+                idempotency_key=f"{THREAT_KIND}:{digest}:{recipient}", clock=cp.clock)
+        _event(session, cp, f"threat:{digest}", OrderEventKind.THREAT_REPORTED, actor,
+               {"content_id": content_id, "recipient": recipient, "member_state": member_state})
         return {"content_id": content_id, "sent_to": recipient}
 
 
@@ -603,34 +629,51 @@ def tick(cp: ContactPoint) -> TickReport:
             ReceivedOrder.state == OrderState.REFERRED.value)))
     executed = escalated = overdue = 0
     for reference in referred:
-        refer_to_moderators(cp, reference)
+        try:
+            refer_to_moderators(cp, reference)
+        except Exception:
+            log.exception("referral %s could not be passed to moderators; retried next round", reference)
     for reference in waiting:
-        if cp.auto_execute and execute(cp, reference, actor="contact-point") != OrderState.RECEIVED:
-            executed += 1
-            continue
-        with cp.db.write() as session:
-            order = session.get(ReceivedOrder, reference)
-            if order is None or order.state != OrderState.RECEIVED:
+        try:
+            if cp.auto_execute and execute(cp, reference, actor="contact-point") != OrderState.RECEIVED:
+                executed += 1
                 continue
-            elapsed = (now - order.clock_started_at).total_seconds() / 60
-            due = [m for m in sorted(cp.escalation_minutes) if elapsed >= m]
-            for minutes in due[order.escalations:]:
-                _event(session, cp, reference, OrderEventKind.ESCALATED, "contact-point", {"minutes": minutes})
-                for notifier in cp.notifiers:
-                    notifier.escalate(session, order, minutes, overdue=False)
-                escalated += 1
-            order.escalations = max(order.escalations, len(due))
-            if now >= order.deadline_at and not order.overdue:
-                order.overdue = True
-                _event(session, cp, reference, OrderEventKind.OVERDUE, "contact-point",
-                       {"minutes": round(elapsed, 1)})
-                for notifier in cp.notifiers:
-                    notifier.escalate(session, order, 60, overdue=True)
-                overdue += 1
-    forget_nonces(cp.db, clock=cp.clock, window_seconds=cp.window_seconds)
-    purge_preserved(cp)
-    _inform_when_disclosure_allows(cp)
+        except Exception:  # one order that cannot be executed must not stop the others, nor its own escalation
+            log.exception("order %s could not be executed; it stays waiting and is escalated", reference)
+        e, o = _escalate(cp, reference, now)
+        escalated, overdue = escalated + e, overdue + o
+    for housekeeping in (lambda: forget_nonces(cp.db, clock=cp.clock, window_seconds=cp.window_seconds),
+                         lambda: purge_preserved(cp), lambda: _inform_when_disclosure_allows(cp)):
+        try:
+            housekeeping()
+        except Exception:
+            log.exception("contact-point housekeeping failed; retried next round")
     return TickReport(executed, escalated, overdue)
+
+
+def _escalate(cp: ContactPoint, reference: str, now: dt.datetime) -> tuple[int, int]:
+    """Tell people as an order's hour runs out; returns (escalations sent, newly overdue)."""
+    escalated = overdue = 0
+    with cp.db.write() as session:
+        order = session.get(ReceivedOrder, reference)
+        if order is None or order.state != OrderState.RECEIVED:
+            return 0, 0
+        elapsed = (now - order.clock_started_at).total_seconds() / 60
+        due = [m for m in sorted(cp.escalation_minutes) if elapsed >= m]
+        for minutes in due[order.escalations:]:
+            _event(session, cp, reference, OrderEventKind.ESCALATED, "contact-point", {"minutes": minutes})
+            for notifier in cp.notifiers:
+                notifier.escalate(session, order, minutes, overdue=False)
+            escalated += 1
+        order.escalations = max(order.escalations, len(due))
+        if now >= order.deadline_at and not order.overdue:
+            order.overdue = True
+            _event(session, cp, reference, OrderEventKind.OVERDUE, "contact-point",
+                   {"minutes": round(elapsed, 1)})
+            for notifier in cp.notifiers:
+                notifier.escalate(session, order, 60, overdue=True)
+            overdue += 1
+    return escalated, overdue
 
 
 class ClockWorker:
@@ -684,12 +727,18 @@ def order_view(order: ReceivedOrder, now: dt.datetime) -> dict[str, Any]:
 
 def received_orders(db: Database, now: dt.datetime, *, state: str | None = None,
                     limit: int = 200) -> list[dict[str, Any]]:
-    """Orders, overdue first, then by deadline: what the people on duty look at."""
+    """Every order still waiting for action (overdue first, then by deadline), then the rest, newest first, up to
+    ``limit`` in all: a new order never drops off the list behind old finished ones."""
     with db.read() as session:
-        query = select(ReceivedOrder).order_by(ReceivedOrder.overdue.desc(), ReceivedOrder.deadline_at).limit(limit)
+        waiting = select(ReceivedOrder).where(ReceivedOrder.state == OrderState.RECEIVED.value) \
+            .order_by(ReceivedOrder.overdue.desc(), ReceivedOrder.deadline_at)
+        rest = select(ReceivedOrder).where(ReceivedOrder.state != OrderState.RECEIVED.value) \
+            .order_by(ReceivedOrder.received_at.desc())
         if state:
-            query = query.where(ReceivedOrder.state == state)
-        return [order_view(o, now) for o in session.scalars(query)]
+            waiting, rest = waiting.where(ReceivedOrder.state == state), rest.where(ReceivedOrder.state == state)
+        first = list(session.scalars(waiting))
+        more = list(session.scalars(rest.limit(max(0, limit - len(first)))))
+        return [order_view(o, now) for o in first + more]
 
 
 def list_orders(cp: ContactPoint, *, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
@@ -723,6 +772,11 @@ def tco_signers(key_text: str) -> dict[str, BodySigner]:
 
 
 def contact_point_for(settings: Settings, mod: moderation.Moderation) -> ContactPoint:
+    """The contact point as configured; a Member State that Annex II/III could not carry stops the start now,
+    rather than every order failing at its first answer."""
+    if settings.orders_member_state not in MEMBER_STATES:
+        raise InvalidOrderRequest(f"BASTION_ORDERS_MEMBER_STATE: {settings.orders_member_state!r} is not an EU "
+                                  f"Member State code ({', '.join(sorted(MEMBER_STATES))})")
     notifiers: list[Notifier] = []
     if settings.orders_escalation_url:
         notifiers.append(OutboxNotifier(settings.orders_escalation_url, mod.clock))
@@ -731,4 +785,4 @@ def contact_point_for(settings: Settings, mod: moderation.Moderation) -> Contact
                         escalation_minutes=settings.orders_escalation_minutes,
                         auto_execute=settings.orders_auto_execute, notifiers=notifiers,
                         preservation_days=settings.orders_preservation_days,
-                        europol_url=settings.orders_europol_url)
+                        europol_url=settings.orders_europol_url, own_url=settings.orders_contact_point_url)

@@ -15,6 +15,7 @@ import binascii
 import datetime as dt
 import enum
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -446,9 +447,15 @@ def _fields(header: str) -> dict[str, str]:
         if not sep or name in fields or not value:
             raise Refused(RefusalReason.MALFORMED, f"the {SIGNATURE_HEADER} header is not key=,t=,nonce=,sig=")
         fields[name] = value
-    if set(fields) != {"key", "t", "nonce", "sig"} or not fields["t"].isdigit() or len(fields["nonce"]) > 64:
+    if set(fields) != {"key", "t", "nonce", "sig"} or not _TIMESTAMP.fullmatch(fields["t"]) \
+            or not _TOKEN.fullmatch(fields["nonce"]) or not _TOKEN.fullmatch(fields["key"]):
         raise Refused(RefusalReason.MALFORMED, f"the {SIGNATURE_HEADER} header is not key=,t=,nonce=,sig=")
     return fields
+
+
+#: ASCII only: ``str.isdigit`` accepts digits ``int`` refuses (superscripts), which would end as a 500.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_TOKEN = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 
 
 def verify(headers: Mapping[str, str], body: bytes, *, keys: Callable[[str], Ed25519PublicKey | None],

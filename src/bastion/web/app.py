@@ -62,7 +62,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                                                ClassifierContext(db, settings.classifier_token))
     mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=settings.media_sealer(),
                      classifiers=tuple(classifiers))
-    sender = WebhookSender(settings.webhook_secret, signers=tco_signers(settings.orders_signing_key))
+    sender = WebhookSender(settings.webhook_secret, signers=tco_signers(settings.orders_signing_key),
+                           clock=clock)
     reporting = reports.Reporting(db, clock, settings.media_sealer(), settings)
     outbox = OutboxWorker(db, SenderByKind(sender, {"report.": ReportSender(reporting)}),
                           settings.outbox_interval_seconds, clock)

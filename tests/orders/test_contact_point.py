@@ -208,6 +208,11 @@ def test_content_not_found_answers_annex_iii_and_a_clarification_restarts_the_cl
         assert order.deadline_at == START + dt.timedelta(minutes=130) and order.content_ids == ["vid-9"]
         item = session.get(ContentItem, "vid-9")
         assert item is not None and item.status == "removed"
+        # the order as received is kept as it was; the clarification is beside it
+        assert order.body == make_order("HUB-1", urls=["https://video.example/v/unknown"]).model_dump(mode="json")
+        assert order.clarified == {"urls": [], "content_ids": ["vid-9"]}
+    again = cp.send(make_order("HUB-1", urls=["https://video.example/v/unknown"]))  # a late retry of the original
+    assert again.status_code == 200 and again.json()["state"] == "executed"
 
 
 def test_escalations_at_15_45_55_minutes_then_overdue(manual_cp: Platform, auth_header: Header) -> None:

@@ -58,6 +58,8 @@ class ReceivedOrder(Base):
     clock_started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     deadline_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     content_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Identification added by clarifications (after an Annex III), kept apart: ``body`` stays what was received.
+    clarified: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
     action: Mapped[str] = mapped_column(String(16), default="")
     action_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     #: How many escalation steps have been sent for the running clock.

@@ -258,7 +258,8 @@ def _record_receipt(cp: ContactPoint, verified: Verified, message: RemovalOrder 
                 provider_reference=f"cp-{uuid.uuid4().hex[:16]}", sender_key=verified.key_id,
                 body=message.model_dump(mode="json"), body_sha256=digest,
                 state=(OrderState.RECEIVED if is_order else OrderState.REFERRED).value, received_at=now,
-                clock_started_at=now, deadline_at=now + ONE_HOUR, content_ids=[], answer_url=sender.answer_url,
+                clock_started_at=now, deadline_at=now + ONE_HOUR, content_ids=[], clarified={},
+                answer_url=sender.answer_url,
                 updated_at=now)
             session.add(order)
             session.flush()
@@ -317,7 +318,9 @@ def execute(cp: ContactPoint, reference: str, *, actor: str) -> OrderState:
         if order.state != OrderState.RECEIVED:
             return OrderState(order.state)
         parsed = RemovalOrder.model_validate(order.body)
-        items = _find_content(session, list(parsed.urls), list(parsed.content_ids))
+        clarified = order.clarified or {}
+        items = _find_content(session, [*parsed.urls, *clarified.get("urls", [])],
+                              [*parsed.content_ids, *clarified.get("content_ids", [])])
         if not items:
             explanation = ("No content on this service matches the URLs or content identifiers of the order; "
                            "please send the exact URL or the content identifier.")
@@ -390,10 +393,11 @@ def clarify(cp: ContactPoint, verified: Verified, message: Clarification) -> Ack
             raise Refused(RefusalReason.NOT_ALLOWED, "only the order's sender may clarify it", verified.key_id)
         if order.state == OrderState.UNABLE:
             now = cp.clock.now()
-            body = dict(order.body)
-            body["urls"] = list(dict.fromkeys([*body["urls"], *message.urls]))
-            body["content_ids"] = list(dict.fromkeys([*body.get("content_ids", []), *message.content_ids]))
-            order.body = body
+            before = dict(order.clarified or {})
+            order.clarified = {
+                "urls": list(dict.fromkeys([*before.get("urls", []), *message.urls])),
+                "content_ids": list(dict.fromkeys([*before.get("content_ids", []), *message.content_ids])),
+            }
             order.state, order.clock_started_at, order.deadline_at = OrderState.RECEIVED.value, now, now + ONE_HOUR
             order.escalations, order.overdue, order.updated_at = 0, False, now
             _event(session, cp, order.reference, OrderEventKind.CLARIFIED, f"key:{verified.key_id}",

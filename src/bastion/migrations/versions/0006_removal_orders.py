@@ -144,6 +144,7 @@ def upgrade() -> None:
     sa.Column('clock_started_at', bastion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('deadline_at', bastion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('content_ids', sa.JSON(), nullable=False),
+    sa.Column('clarified', sa.JSON(), nullable=False),
     sa.Column('action', sa.String(length=16), nullable=False),
     sa.Column('action_at', bastion.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('escalations', sa.Integer(), nullable=False),

@@ -43,6 +43,7 @@ from bastion.hashing.services import hash_path
 from bastion.matching import services as banks
 from bastion.matching.matcher import Matcher, queries_for
 from bastion.matching.models import Bank, BankChange, BankEntry, ChangeOp
+from stats import percentile
 
 
 def log(message: str) -> None:
@@ -67,10 +68,6 @@ def seed_bank(db: Database, size: int) -> None:
         log(f"inserted {size:,} hashes in {time.time() - now:.1f} s")
         session.add(BankChange(op=ChangeOp.BANK.value, bank_id=bank_id, at=SystemClock().now()))
 
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -188,8 +185,8 @@ def main() -> None:
         "uploads": args.uploads,
         "clients": args.clients,
         "uploads_per_s": round(len(latencies) / wall, 1),
-        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
-        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "server_cpu_s": round(server_cpu, 2),
         "uploads_per_server_cpu_s": round(len(latencies) / server_cpu, 1),
         "baseline_hash_match_per_cpu_s": round(len(base) / base_cpu, 1),

@@ -46,6 +46,7 @@ from bastion.moderation.services import Moderation
 from bastion.orders import services as orders
 from bastion.orders.interfaces import SenderRole
 from bastion.orders.wire import AuthorityType, RemovalOrder, SigningKey, signed_request
+from stats import percentile
 
 CLOCK = SystemClock()
 
@@ -124,10 +125,6 @@ def wait_up(url: str) -> None:
         time.sleep(0.1)
     raise SystemExit(f"{url} did not start")
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:

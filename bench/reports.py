@@ -6,7 +6,7 @@ Every report is validated before it is sent, so validation is on the sending pat
 - ``build+validate``: the same, then ``ncmec.validate`` with lxml against the XSD (schema loaded once, cached);
 - ``schema load``: loading and compiling the XSD once (what the first send of a process pays).
 
-    python bench/reports.py [--reports 2000] [--files 20] [--xsd ../shared/reference/ncmec/cybertipline-report.xsd]
+    python bench/reports.py [--reports 2000] [--files 20] [--xsd tests/data/ncmec/cybertipline-report.xsd]
 
 Prints figures and the ratio against the baseline, then one JSON line.
 """
@@ -23,7 +23,7 @@ from lxml import etree
 
 from bastion.reporting import ncmec
 
-DEFAULT_XSD = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "ncmec" / "cybertipline-report.xsd"
+DEFAULT_XSD = Path(__file__).resolve().parents[1] / "tests" / "data" / "ncmec" / "cybertipline-report.xsd"
 
 
 def _facts(i: int, files: int) -> ncmec.ReportFacts:

@@ -130,7 +130,9 @@ def token_revoke(token_id: int) -> None:
 
 @user_app.command("create")
 def user_create(username: str, role: Annotated[str, typer.Option(help="moderator, curator, ...")],
-                password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False) -> None:
+                password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False,
+                hub: Annotated[bool, typer.Option("--hub", help="a user of the hub's console "
+                                                  "(BASTION_HUB_DATABASE_URL)")] = False) -> None:
     """Create a console user; the password is prompted for (or read from stdin), never taken as an argument."""
     parsed = guarded(lambda: parse_role(role))
     if password_stdin:
@@ -139,7 +141,7 @@ def user_create(username: str, role: Annotated[str, typer.Option(help="moderator
         password = getpass.getpass("password: ")
         if getpass.getpass("again: ") != password:
             fail("passwords differ")
-    db = open_db()
+    db = open_db(Settings.from_env().hub_database_url if hub else None)
     guarded(lambda: auth.create_user(db, username=username, password=password, role=parsed,
                                      actor=cli_actor().actor))
     err.print(f"user {username} created with role {parsed.value}")
@@ -563,12 +565,13 @@ def hub_serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
     import uvicorn
 
     from bastion.hub.app import create_hub_app
+    from bastion.web.hub_pages import with_console
 
     settings = Settings.from_env()
     if not settings.hub_signing_key:
         fail("BASTION_HUB_SIGNING_KEY is not set (make one with: bastion orders keygen)")
     open_db(settings.hub_database_url)
-    uvicorn.run(create_hub_app(settings), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(with_console(create_hub_app(settings)), host=host, port=port, log_level="info", access_log=False)
 
 
 @hub_app.command("authority")
@@ -591,6 +594,20 @@ def hub_authority(name: str,
         fail(str(exc))
     print(done.token)
     err.print(f"authority {name!r} ({done.authority.member_state}) registered")
+
+
+@hub_app.command("authority-user")
+def hub_authority_user(username: str, authority: str) -> None:
+    """Let a hub console user (bastion user create NAME --role authority --hub) act for a registered authority."""
+    from bastion.core.clock import SystemClock
+    from bastion.hub.services import HubError, link_user
+
+    db = open_db(Settings.from_env().hub_database_url)
+    try:
+        found = link_user(db, username, authority, clock=SystemClock(), actor=cli_actor().actor)
+    except HubError as exc:
+        fail(str(exc))
+    err.print(f"user {username!r} acts for {found.name} ({found.member_state}) in the hub's console")
 
 
 @hub_app.command("provider")
@@ -660,10 +677,15 @@ def reports_list(state: Annotated[str | None, typer.Option(help="draft, queued, 
 @reports_app.command("export")
 def reports_export(directory: Path) -> None:
     """Write each report as it was (or would be) sent: NCMEC XML and EU Centre JSON, one file each."""
+    from bastion.reporting.interfaces import ReportingError
+
     rep = _reporting()
-    with progress_bar("exporting reports", None) as advance:
-        written = reports.export(rep, directory, advance=advance)
-    err.print(f"{len(written)} file(s) written to {directory}")
+    try:
+        with progress_bar("exporting reports", None) as advance:
+            written = reports.export(rep, directory, advance=advance, actor=cli_actor().actor)
+    except ReportingError as exc:
+        fail(f"export stopped: {exc}")
+    err.print(f"{len(written)} file(s) written to {directory} (owner-only)")
 
 
 @reports_app.command("purge")

@@ -6,7 +6,7 @@ from bastion.core.audit.models import AuditEntry
 from bastion.core.auth.models import ApiToken, ConsoleSession, User
 from bastion.core.db import Base
 from bastion.core.outbox.models import OutboxMessage
-from bastion.hub.models import Authority, HubEvent, HubOrder, HubOrderUrl, Provider
+from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.matching.models import Bank, BankChange, BankEntry
 from bastion.moderation.models import (
     Account,
@@ -29,3 +29,4 @@ __all__ += ["Authority", "HubEvent", "HubOrder", "HubOrderUrl", "OrderEvent", "P
             "TrustedKey"]
 __all__ += ["PreservedContent"]
 __all__ += ["CentreMaterial", "CentreReport", "ChildSafetyReport", "ReportDelivery", "ReportedFile"]
+__all__ += ["AuthorityUser"]

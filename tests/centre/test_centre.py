@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from bastion.centre import services as centre
-from bastion.centre.app import create_centre_app
+from bastion.centre.app import CentreOutbox, create_centre_app
+from bastion.centre.models import CentreReport
 from bastion.core.auth import services as auth
 from bastion.core.auth.roles import Role
 from bastion.core.clock import FrozenClock
@@ -24,10 +29,12 @@ from bastion.core.outbox.models import OutboxMessage
 from bastion.core.outbox.services import RetryPolicy, deliver_due
 from bastion.core.outbox.webhooks import WebhookSender, verify_signature
 from bastion.reporting import services
+from bastion.reporting.interfaces import CentreName, NotADraft
+from bastion.reporting.tasks import ReportSender
 from tests.factories.live import serve
 from tests.factories.ncmec import FakeNcmec
 from tests.factories.receiver import Receiver
-from tests.reporting.conftest import NOW, SPECIALIST, World, make_settings, make_world
+from tests.reporting.conftest import NO_JITTER, NOW, SPECIALIST, World, make_settings, make_world
 
 SECRET = b"centre-forwarding-secret"
 
@@ -128,7 +135,7 @@ def test_the_centre_requires_a_provider_token_and_valid_reports(centre_db: Datab
 
 def test_urgent_reports_are_forwarded_first(centre_db: Database, receiver: Receiver) -> None:
     clock = FrozenClock(NOW)
-    c = centre.Centre(centre_db, clock, {"FR": receiver.url})
+    c = centre.Centre(centre_db, clock, {"FR": receiver.url, "EUROPOL": f"{receiver.url}/europol"})
     base: dict[str, Any] = {"users": [{"account_id": "u"}], "geography": {"account_country": "FR"},
                             "also_reported_to": []}
     for i, urgent in enumerate([False, False, True]):
@@ -160,3 +167,121 @@ def test_a_provider_with_a_wrong_centre_token_sees_the_failure(
     assert view["centres"]["eu_centre"] == {"state": "failed", "id": None, "error": "EU Centre: HTTP 401",
                                             "centre_status": None}
     assert receiver.requests == []
+
+
+def _post(centre_url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(f"{centre_url}/v1/centre/reports", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _body(reference: str, content: list[dict[str, str]], **extra: Any) -> dict[str, Any]:
+    return {"provider": {"name": "C"}, "provider_reference": reference, "reported_at": NOW.isoformat(),
+            "content": content, "material_kind": "new", "removed": True, "urgent": False, "legal_basis": "Art. 12",
+            "users": [{"account_id": "u"}], "geography": {"account_country": "DE"}, **extra}
+
+
+def test_duplicates_are_recognised_per_file_by_any_of_its_hashes(centre_db: Database, centre_url: str) -> None:
+    token = auth.create_token(centre_db, role=Role.PLATFORM, name="Platform D", actor="test")
+    x, y, z, m, n = "a1" * 32, "b2" * 32, "c3" * 32, "d4" * 16, "e5" * 16
+    first = _post(centre_url, token, _body("r-1", [{"content_id": "1", "sha256": x, "md5": m}]))
+    assert first["status"] == "forwarded"
+    # The same file, hashed by another provider's tool: its MD5 matches, its SHA-256 was never seen.
+    same = _post(centre_url, token, _body("r-2", [{"content_id": "2", "sha256": y, "md5": m}]))
+    assert (same["status"], same["duplicate_of"]) == ("duplicate", first["id"])
+    by_new_hash = _post(centre_url, token, _body("r-3", [{"content_id": "3", "sha256": y}]))
+    assert by_new_hash["status"] == "duplicate"  # all the known file's hashes were claimed
+    mixed = _post(centre_url, token, _body("r-4", [{"content_id": "4", "sha256": x},
+                                                   {"content_id": "5", "sha256": z, "md5": n}]))
+    assert mixed["status"] == "forwarded" and mixed["reason"] == "1 of 2 files were already known"
+
+
+def test_an_unfounded_report_does_not_make_a_valid_one_with_its_ncmec_id_a_duplicate(
+        centre_db: Database, centre_url: str) -> None:
+    token = auth.create_token(centre_db, role=Role.PLATFORM, name="Platform E", actor="test")
+    ncmec_id = [{"body": "NCMEC", "country": "US", "report_id": "4242"}]
+    unfounded = _post(centre_url, token, _body("r-1", [{"content_id": "1", "sha256": "f6" * 32}],
+                                               users=[], also_reported_to=ncmec_id))
+    assert unfounded["status"] == "unfounded"
+    valid = _post(centre_url, token, _body("r-2", [{"content_id": "1", "sha256": "f6" * 32}],
+                                           also_reported_to=ncmec_id))
+    assert valid["status"] == "forwarded"
+    again = _post(centre_url, token, _body("r-3", [{"content_id": "9", "sha256": "07" * 32}],
+                                           also_reported_to=ncmec_id))
+    assert (again["status"], again["duplicate_of"]) == ("duplicate", valid["id"])
+
+
+def test_the_centre_refuses_to_start_without_a_europol_endpoint(centre_db: Database, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="EUROPOL"):
+        centre.parse_forwarding("DE=https://lea.example/in")
+    with pytest.raises(ValueError, match="EUROPOL"):
+        centre.Centre(centre_db, FrozenClock(NOW), {"DE": "https://lea.example/in"})
+    with pytest.raises(ValueError, match="EUROPOL"):
+        create_centre_app(Settings(centre_forward="DE=https://lea.example/in"), db=centre_db)
+    env = {**os.environ, "BASTION_CENTRE_DATABASE_URL": centre_db.url, "BASTION_CENTRE_FORWARD_SECRET": "s",
+           "BASTION_CENTRE_FORWARD": "DE=https://lea.example/in", "CI": "true"}
+    run = subprocess.run([sys.executable, "-m", "bastion", "centre", "serve", "--port", "9"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "EUROPOL" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_the_centre_caps_bodies_stores_only_known_fields_and_reports_its_status(
+        centre_db: Database, centre_url: str) -> None:
+    token = auth.create_token(centre_db, role=Role.PLATFORM, name="Platform F", actor="test")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    huge = httpx.post(f"{centre_url}/v1/centre/reports", content=b" " * (9 * 1024 * 1024), headers=headers)
+    assert huge.status_code == 413 and huge.headers["content-type"].startswith("application/problem+json")
+    filed = _post(centre_url, token, _body("r-1", [{"content_id": "1", "sha256": "18" * 32}],
+                                           smuggled={"anything": "at all"}))
+    with centre_db.read() as session:
+        stored = session.get(CentreReport, filed["id"])
+        assert stored is not None and "smuggled" not in stored.body
+    status = httpx.get(f"{centre_url}/status").json()
+    assert status["status"] == "ok" and status["database"] == "ok" and set(status["outbox"]) >= {"pending"}
+
+
+def test_a_failed_eu_centre_delivery_can_be_sent_again(
+        db: Database, database_url: str, centre_db: Database, centre_url: str, fake_ncmec: FakeNcmec,
+        receiver: Receiver, tmp_path: Path) -> None:
+    world = _platform(db, database_url, tmp_path, fake_ncmec, centre_url, "not-a-token")
+    world.known("k-1", "acct-a", seed=12)
+    (report_id,) = services.draft_pending(world.rep)
+    services.send(world.rep, report_id, actor=SPECIALIST)
+    assert world.deliver().delivered == 1
+    assert world.deliver().dead == 1  # wrong token
+    token = auth.create_token(centre_db, role=Role.PLATFORM, name="Platform G", actor="test")
+    world.rep = services.Reporting(db, world.clock, world.rep.sealer,
+                                   replace(world.rep.settings, eu_centre_token=token))
+    world.sender = ReportSender(world.rep, policy=NO_JITTER)
+    with pytest.raises(NotADraft):  # NCMEC's delivery did not fail: nothing to send again there
+        services.resend(world.rep, report_id, actor=SPECIALIST)
+    services.resend(world.rep, report_id, actor=SPECIALIST, centre=CentreName.EU_CENTRE)
+    assert world.deliver().delivered == 1
+    with world.rep.db.read() as session:
+        view = services.report_view(session, services.get_report(session, report_id))
+    assert view["centres"]["eu_centre"]["state"] == "finished"
+    assert view["centres"]["eu_centre"]["centre_status"] == "forwarded"
+
+
+def test_an_urgent_report_that_failed_once_still_goes_before_the_backlog(
+        centre_db: Database, receiver: Receiver) -> None:
+    clock = FrozenClock(NOW)
+    c = centre.Centre(centre_db, clock, {"FR": receiver.url, "EUROPOL": f"{receiver.url}/europol"})
+    base: dict[str, Any] = {"users": [{"account_id": "u"}], "geography": {"account_country": "FR"},
+                            "also_reported_to": []}
+    outbox = CentreOutbox(centre_db, WebhookSender(SECRET, clock=clock), 1.0, clock, limit=1,
+                          policy=RetryPolicy(base_seconds=2.0, jitter=0))
+    centre.receive(c, "provider", {**base, "provider_reference": "urgent", "urgent": True,
+                                   "content": [{"sha256": "99" * 32}]})
+    receiver.answer_next(1, 503)
+    assert outbox.run_once().retrying == 1  # the authority's endpoint hiccups
+    for i in range(2):  # a backlog arrives during its back-off (2 s)
+        clock.advance(seconds=0.5)
+        centre.receive(c, "provider", {**base, "provider_reference": f"r-{i}", "urgent": False,
+                                       "content": [{"sha256": f"{i:064x}"}]})
+    assert outbox.run_once().claimed == 1
+    assert [json.loads(r.body)["urgent"] for r in receiver.requests] == [True, False]  # hiccup, then backlog
+    clock.advance(seconds=2)  # the urgent report's back-off has passed: it goes before the rest of the backlog
+    assert outbox.run_once().delivered == 1
+    assert json.loads(receiver.requests[-1].body)["urgent"] is True

@@ -2,7 +2,8 @@
 
 It checks HTTP Basic auth, validates ``<report>`` and ``<fileDetails>`` against the reference XSD (4100 when they
 do not), hands out report ids and file ids, computes the MD5 of uploads, and answers 5101/5102 to a second retract
-or finish. Tests script errors per call: a response code for the next n calls, or a dropped connection.
+or finish. Tests script errors per call: a response code for the next n calls,
+or a dropped connection, or a wrong MD5 in the next upload answers (a corrupted transfer).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from urllib.parse import parse_qs
 import pytest
 from lxml import etree
 
-XSD = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "ncmec" / "cybertipline-report.xsd"
+XSD = Path(__file__).resolve().parents[1] / "data" / "ncmec" / "cybertipline-report.xsd"  # see its README
 USERNAME, PASSWORD = "esp-test", "s3cret-pass"
 
 
@@ -45,6 +46,8 @@ class FakeNcmec:
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(100_001))
     schema: Any = None
+    #: Upload answers still to come with an MD5 that is not the file's.
+    wrong_md5: int = 0
 
     def fail_next(self, path: str, code: int, times: int = 1) -> None:
         with self.lock:
@@ -157,6 +160,10 @@ class _Handler(BaseHTTPRequestHandler):
         assert isinstance(data, bytes)
         file_id = hashlib.sha1(data + str(len(report.files)).encode()).hexdigest()[:16]
         md5 = hashlib.md5(data).hexdigest()
+        with self.server.fake.lock:
+            if self.server.fake.wrong_md5 > 0:
+                self.server.fake.wrong_md5 -= 1
+                md5 = hashlib.md5(data + b"corrupted").hexdigest()
         report.files[file_id] = {"md5": md5, "size": len(data), "details": None}
         return _response(0, reportId=str(self._id(report)), fileId=file_id, hash=md5)
 

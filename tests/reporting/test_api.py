@@ -72,7 +72,8 @@ def test_a_specialist_reviews_supplies_sends_and_opens_a_report(
     assert wrong.status_code == 422 and "hashes differ" in wrong.json()["detail"]
     assert client.get(url, headers=cs).json()["files"][0]["material_held"] is False  # nothing changed
     held = client.put(f"{url}/files/c-1", files={"file": ("c-1.jpg", original)}, headers=platform)
-    assert held.json()["files"][0]["material_held"] is True
+    assert held.json() == {"content_id": "c-1", "material_held": True}  # nothing else of the report
+    assert client.get(url, headers=cs).json()["files"][0]["material_held"] is True
     assert client.put(f"{url}/files/c-1", files={"file": ("c-1.jpg", original)},
                       headers=auth_header(Role.MODERATOR)).status_code == 403
     assert client.get(f"{url}/files/c-1", headers=auth_header(Role.PLATFORM)).status_code == 403
@@ -115,3 +116,15 @@ def test_cli_exports_each_report_as_sent(app_world: tuple[TestClient, World], db
                                                                       f"{report_id}.ncmec.xml"]
     schema = etree.XMLSchema(etree.parse(str(XSD)))
     assert schema.validate(etree.parse(str(tmp_path / "audit" / f"{report_id}.ncmec.xml")))
+
+
+def test_control_characters_in_an_urgency_reason_get_a_problem_not_a_500(
+        app_world: tuple[TestClient, World], auth_header: Header) -> None:
+    client, world = app_world
+    world.confirmed("c-1", "acct-b", seed=2)
+    cs = auth_header(Role.CHILD_SAFETY)
+    (report_id,) = client.post("/v1/reports/drafts", headers=cs).json()["drafted"]
+    bad = client.patch(f"/v1/reports/{report_id}", json={"urgent_reason": "child at risk\u0000"}, headers=cs)
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+    assert "control characters" in bad.json()["detail"]
+    assert client.get(f"/v1/reports/{report_id}", headers=cs).json()["urgent"] is False  # nothing changed

@@ -41,7 +41,7 @@ def _ready(world: World, content_ids: list[str]) -> str:
 
 
 @pytest.mark.parametrize("code, outcome", [
-    (0, CodeOutcome.OK), (1000, CodeOutcome.RETRY), (1111, CodeOutcome.RETRY), (1210, CodeOutcome.GONE),
+    (0, CodeOutcome.OK), (1000, CodeOutcome.RETRY), (1111, CodeOutcome.RETRY), (1210, CodeOutcome.RETRY),
     (2000, CodeOutcome.AUTH), (3100, CodeOutcome.AUTH), (4100, CodeOutcome.REJECTED), (4110, CodeOutcome.REJECTED),
     (4200, CodeOutcome.REJECTED), (5001, CodeOutcome.GONE), (5101, CodeOutcome.ALREADY_RETRACTED),
     (5102, CodeOutcome.ALREADY_FINISHED), (9999, CodeOutcome.RETRY)])

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from lxml import etree
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bastion.core.audit.models import AuditEntry
 from bastion.core.audit.services import verify
 from bastion.core.outbox.models import OutboxMessage
 from bastion.reporting import services
 from bastion.reporting.interfaces import InvalidReport, MaterialGone, MaterialMismatch, NotADraft, ReportingError
-from bastion.reporting.models import ReportedFile
+from bastion.reporting.models import ChildSafetyReport, ReportedFile
 from tests.factories.ncmec import XSD, FakeNcmec
 from tests.reporting.conftest import MODERATOR, SPECIALIST, World
 
@@ -132,3 +137,95 @@ def test_a_report_that_cannot_be_validated_is_not_sent_and_nothing_changes(
         assert services.get_report(session, report_id).state == "draft"
         assert services.deliveries_of(session, report_id) == {}
         assert session.scalars(select(OutboxMessage)).all() == []
+
+
+def test_drafting_rounds_racing_put_each_piece_of_material_into_one_report(world: World) -> None:
+    world.known("k-1", "acct-a", seed=1)
+    world.confirmed("c-1", "acct-a", seed=2)
+    barrier = threading.Barrier(4)
+
+    def round_() -> list[str]:
+        barrier.wait()
+        return services.draft_pending(world.rep)
+
+    with ThreadPoolExecutor(4) as pool:
+        rounds = list(pool.map(lambda _: round_(), range(4)))
+    assert sum(len(r) for r in rounds) == 1  # one round drafted, the others found it reported
+    with world.rep.db.read() as session:
+        assert len(services.list_reports(session)) == 1
+        assert sorted(f.content_id for f in session.scalars(select(ReportedFile))) == ["c-1", "k-1"]
+    (report_id,) = next(r for r in rounds if r)
+    with pytest.raises(IntegrityError), world.rep.db.write() as session:  # the schema holds the line too
+        twin = ChildSafetyReport(
+            id="twin", account_id="acct-a", account_country="DE", incident_type="x", incident_at=world.clock.now(),
+            trigger="specialist", urgent_reason="", removed=True, fingerprint="", state="draft",
+            created_at=world.clock.now(), sent_by="", preserve_until=world.clock.now())
+        session.add(twin)
+        session.flush()
+        session.add(ReportedFile(report_id="twin", content_id="c-1", account_id="acct-a", trigger="specialist",
+                                 content_type="image", md5="", sha256="", classification="",
+                                 uploaded_at=world.clock.now(), file_name="", sealed=None, size=0,
+                                 ncmec_file_id="", ncmec_md5="", ncmec_details_sent=False, attached=False))
+    assert report_id
+
+
+def test_a_purged_draft_takes_neither_material_nor_new_files(world: World) -> None:
+    world.confirmed("c-1", "acct-b", seed=2)
+    (report_id,) = services.draft_pending(world.rep)
+    world.clock.advance(days=91)
+    assert services.purge_expired(world.rep) == [report_id]
+    with pytest.raises(MaterialGone, match="purged"):
+        services.supply_material(world.rep, report_id, "c-1", world.files["c-1"].read_bytes(), "c-1.jpg")
+    world.confirmed("c-2", "acct-b", seed=3)
+    (fresh,) = services.draft_pending(world.rep)
+    assert fresh != report_id
+    with world.rep.db.read() as session:
+        assert [f.content_id for f in services.files_of(session, report_id)] == ["c-1"]
+
+
+def test_preservation_runs_from_the_sending_and_never_purges_a_report_on_its_way(
+        world: World, fake_ncmec: FakeNcmec) -> None:
+    world.confirmed("c-1", "acct-b", seed=2)
+    (report_id,) = services.draft_pending(world.rep)
+    services.supply_material(world.rep, report_id, "c-1", world.files["c-1"].read_bytes(), "c-1.jpg")
+    world.clock.advance(days=80)  # reviewed slowly
+    services.send(world.rep, report_id, actor=SPECIALIST)
+    fake_ncmec.fail_next("/submit", 1000)
+    assert world.deliver().retrying == 1
+    world.clock.advance(days=200)  # still queued (NCMEC down for months): its material must stay
+    assert services.purge_expired(world.rep) == []
+    assert world.deliver().delivered == 1
+    with world.rep.db.read() as session:
+        report = services.get_report(session, report_id)
+        assert report.preserve_until == report.sent_at + dt.timedelta(days=90)  # type: ignore[operator]
+    assert services.purge_expired(world.rep) == [report_id]  # finished and past its period
+
+
+def test_text_xml_cannot_carry_is_refused_or_stripped_never_a_500(world: World, tmp_path: Path) -> None:
+    world.confirmed("c-1", "acct-b", seed=2, url="https://video.example/v/\x01c-1")
+    (report_id,) = services.draft_pending(world.rep)
+    with pytest.raises(InvalidReport, match="control characters"):
+        services.revise(world.rep, report_id, urgent_reason="child\x00 at risk")
+    services.supply_material(world.rep, report_id, "c-1", world.files["c-1"].read_bytes(), "c\x07-1\x1b.jpg")
+    with world.rep.db.read() as session:
+        report = services.get_report(session, report_id)
+        assert report.urgent_reason == ""
+        assert services.files_of(session, report_id)[0].file_name == "c-1.jpg"
+        document = services.ncmec_document(session, world.rep, report)
+    assert SCHEMA.validate(etree.fromstring(document))
+    assert [u.text for u in etree.fromstring(document).iter("url")] == ["https://video.example/v/c-1"]
+    with world.rep.db.write() as session:  # whatever else slips in is an invalid report, not a crash
+        services.get_report(session, report_id).account_id = "acct\x02b"
+    with pytest.raises(InvalidReport, match="cannot be written as XML"):
+        services.export(world.rep, tmp_path / "out")
+
+
+def test_export_files_are_owner_only_and_the_export_is_audited(world: World, tmp_path: Path) -> None:
+    world.known("k-1", "acct-a", seed=1)
+    (report_id,) = services.draft_pending(world.rep)
+    written = services.export(world.rep, tmp_path / "out", actor="auditor-1")
+    assert len(written) == 2 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in written)
+    with world.rep.db.read() as session:
+        (entry,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "reports.exported")).all()
+    assert entry.actor == "auditor-1" and entry.details["reports"] == [report_id]
+    assert verify(world.rep.db).ok

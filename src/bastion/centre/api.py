@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from bastion.centre import services
 from bastion.centre.services import Centre
@@ -31,6 +31,7 @@ class ContentData(BaseModel):
     classification: str | None = None
     uploaded_at: str | None = None
     material_held: bool = False
+    material_kind: str = Field(default="", pattern=r"^(known|new|solicitation)?$")
 
 
 class OtherCentre(BaseModel):
@@ -40,9 +41,10 @@ class OtherCentre(BaseModel):
 
 
 class ProviderReport(BaseModel):
-    """Art. 13 of the proposal (provisional): what a provider's report must carry to be filed at all."""
+    """Art. 13 of the proposal (provisional): what a provider's report must carry to be filed at all.
 
-    model_config = ConfigDict(extra="allow")
+    Fields it does not name are dropped, not stored: the Centre keeps what the Regulation asks for.
+    """
 
     provider: dict[str, str]
     provider_reference: str = Field(min_length=1, max_length=100)

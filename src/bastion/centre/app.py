@@ -10,14 +10,26 @@ from fastapi import FastAPI
 
 from bastion import __version__
 from bastion.centre.api import router
-from bastion.centre.services import Centre, parse_forwarding
+from bastion.centre.services import Centre, keep_urgent_first, parse_forwarding
 from bastion.core.clock import Clock, SystemClock
 from bastion.core.config import Settings
 from bastion.core.context import AppContext
 from bastion.core.db import Database
 from bastion.core.http import install_problem_handlers
-from bastion.core.outbox.services import OutboxWorker, RetryPolicy, pending_counts
+from bastion.core.outbox.services import DeliveryReport, OutboxWorker, RetryPolicy, outbox_status
 from bastion.core.outbox.webhooks import WebhookSender
+from bastion.core.uploads import BodyLimit
+
+#: The largest provider report the Centre reads: 10,000 files' hashes with room to spare; more is refused (413).
+MAX_REPORT_BYTES = 8 * 1024 * 1024
+
+
+class CentreOutbox(OutboxWorker):
+    """The Centre's deliverer: each round first puts urgent forwards that are due again ahead of the backlog."""
+
+    def run_once(self) -> DeliveryReport:
+        keep_urgent_first(self.db, self.clock)
+        return super().run_once()
 
 
 def create_centre_app(settings: Settings, *, db: Database | None = None, clock: Clock | None = None,
@@ -27,7 +39,7 @@ def create_centre_app(settings: Settings, *, db: Database | None = None, clock: 
     clock = clock or SystemClock()
     c = Centre(db, clock, parse_forwarding(settings.centre_forward))
     sender = WebhookSender(settings.centre_forward_secret, clock=clock)
-    outbox = OutboxWorker(db, sender, settings.outbox_interval_seconds, clock,
+    outbox = CentreOutbox(db, sender, settings.outbox_interval_seconds, clock,
                           policy=retry or RetryPolicy(base_seconds=1.0, cap_seconds=300.0, max_attempts=1000))
 
     @asynccontextmanager
@@ -43,18 +55,12 @@ def create_centre_app(settings: Settings, *, db: Database | None = None, clock: 
     app.state.centre = c
     app.state.outbox = outbox
     install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=MAX_REPORT_BYTES)
     app.include_router(router)
 
     @app.get("/status", tags=["operations"], summary="Liveness and the forwarding backlog (no secrets)")
     def status() -> dict[str, Any]:
-        try:
-            with db.read() as session:
-                counts = {state.value: n for state, n in pending_counts(session).items()}
-            database = "ok"
-        except Exception:
-            counts, database = {}, "unreachable"
-        return {"status": "ok" if database == "ok" else "degraded", "version": __version__, "database": database,
-                "outbox": counts}
+        return {"version": __version__, **outbox_status(db)}
 
     return app
 

@@ -94,3 +94,18 @@ class HubEvent(Base):
     actor: Mapped[str] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AuthorityUser(Base):
+    """A console user of role ``authority`` at the hub, and the competent authority they act for.
+
+    The console authenticates a person by their login; this row says for which authority (and so which Member
+    State) that person may issue and follow orders. One authority has any number of users; a user acts for one.
+    """
+
+    __tablename__ = "hub_authority_users"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    authority_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    linked_by: Mapped[str] = mapped_column(String(200))
+    linked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

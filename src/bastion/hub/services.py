@@ -18,16 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bastion.core.auth import services as auth
+from bastion.core.auth.models import User
 from bastion.core.auth.roles import Role
 from bastion.core.clock import Clock
 from bastion.core.db import Database
 from bastion.core.outbox.services import Claim, Sender, SendResult, enqueue
-from bastion.hub.models import Authority, HubEvent, HubOrder, HubOrderUrl, Provider
+from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.orders.wire import (
     MEMBER_STATES,
     AuthorityType,
@@ -164,6 +165,47 @@ def authority_of(db: Database, actor: str) -> Authority:
     return authority
 
 
+def link_user(db: Database, username: str, authority_name: str, *, clock: Clock, actor: str) -> Authority:
+    """Let the console user ``username`` (role authority) act for the authority ``authority_name``.
+
+    Linking again moves the user to the new authority; the hub's audit trail is the event log of the orders
+    they issue, each naming the user.
+    """
+    with db.write() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise HubNotFound(f"no console user {username!r} (create one with: bastion user create --hub)")
+        if user.role != Role.AUTHORITY:
+            raise HubConflict(f"user {username!r} has role {user.role}; only a user of role authority acts for one")
+        authority = session.scalar(select(Authority).where(Authority.name == authority_name))
+        if authority is None:
+            raise HubNotFound(f"no registered authority {authority_name!r}")
+        link = session.get(AuthorityUser, user.id)
+        if link is None:
+            session.add(AuthorityUser(user_id=user.id, authority_id=authority.id, linked_by=actor,
+                                      linked_at=clock.now()))
+        else:
+            link.authority_id, link.linked_by, link.linked_at = authority.id, actor, clock.now()
+        return authority
+
+
+def authority_of_user(db: Database, user_id: int) -> Authority:
+    """The authority a console user acts for; ``HubForbidden`` for a user linked to none."""
+    with db.read() as session:
+        authority = session.scalar(select(Authority).join(AuthorityUser, AuthorityUser.authority_id == Authority.id)
+                                   .where(AuthorityUser.user_id == user_id))
+    if authority is None:
+        raise HubForbidden("your account acts for no registered authority; ask the hub's admin to link it "
+                           "(bastion hub authority-user)")
+    return authority
+
+
+def providers(db: Database) -> list[Provider]:
+    """Every registered provider, by name: the addressees an authority chooses from."""
+    with db.read() as session:
+        return list(session.scalars(select(Provider).order_by(Provider.name)))
+
+
 def key_lookup(public_keys: list[str]) -> Mapping[str, Ed25519PublicKey]:
     keys = [load_public_key(k) for k in public_keys]
     return {key_id(k): k for k in keys}
@@ -199,9 +241,13 @@ def _earlier_order(session: Session, provider_id: int, urls: list[str]) -> HubOr
         .order_by(HubOrder.issued_at, HubOrder.hub_reference).limit(1))
 
 
-def issue(db: Database, authority: Authority, verified: Verified, message: RemovalOrder | Referral, *,
-          clock: Clock) -> tuple[dict[str, Any], bool]:
-    """Accept an order or referral from ``authority`` (signed with one of its keys). Returns (view, created)."""
+def issue(db: Database, authority: Authority, verified: Verified | None, message: RemovalOrder | Referral, *,
+          clock: Clock, console_user: str = "") -> tuple[dict[str, Any], bool]:
+    """Accept an order or referral from ``authority``. Returns (view, created).
+
+    By API it comes signed with one of the authority's keys (``verified``); from the console it comes from a
+    logged-in user acting for the authority (``console_user``, recorded on the issued event) and no signature.
+    """
     if message.issuing_member_state != authority.member_state:
         raise HubForbidden(f"{authority.name} issues for {authority.member_state}, not {message.issuing_member_state}")
     now = clock.now()
@@ -222,7 +268,9 @@ def issue(db: Database, authority: Authority, verified: Verified, message: Remov
                          updated_at=now)
         session.add(order)
         actor = f"authority:{authority.name}"
-        _event(session, reference, HubEventKind.ISSUED, actor, now, {"kind": kind, "urls": len(message.urls)})
+        via = ({"via": "console", "user": console_user} if console_user
+               else {"via": "api", "key": verified.key_id if verified else ""})
+        _event(session, reference, HubEventKind.ISSUED, actor, now, {"kind": kind, "urls": len(message.urls), **via})
         earlier = _earlier_order(session, provider.id, list(message.urls)) if kind == "removal_order" else None
         session.add_all([HubOrderUrl(hub_reference=reference, provider_id=provider.id, url=url)
                          for url in message.urls])
@@ -330,8 +378,10 @@ def _own_order(session: Session, authority: Authority, reference: str) -> HubOrd
     return order
 
 
-def clarify(db: Database, authority: Authority, message: Clarification, *, clock: Clock) -> dict[str, Any]:
-    """Forward the authority's clarification after an Annex III; the provider's clock restarts on receipt."""
+def clarify(db: Database, authority: Authority, message: Clarification, *, clock: Clock,
+            console_user: str = "") -> dict[str, Any]:
+    """Forward the authority's clarification after an Annex III; the provider's clock restarts on receipt.
+    ``console_user`` names the console user who sent it (by API it is signed instead)."""
     now = clock.now()
     with db.write() as session:
         order = _own_order(session, authority, message.order_reference)
@@ -346,13 +396,15 @@ def clarify(db: Database, authority: Authority, message: Clarification, *, clock
                 clock=clock)
         order.state, order.updated_at = HubState.DELIVERED.value, now
         _event(session, order.hub_reference, HubEventKind.CLARIFIED, f"authority:{authority.name}", now,
-               {"explanation": message.explanation})
+               {"explanation": message.explanation, **({"via": "console", "user": console_user}
+                                                       if console_user else {})})
         return order_view(session, order)
 
 
 def scrutinise(db: Database, authority: Authority, reference: str, *, infringement: bool, reasons: str,
-               clock: Clock) -> dict[str, Any]:
-    """Art. 4: the host Member State's authority decides within 72 hours; an infringement ends the order."""
+               clock: Clock, console_user: str = "") -> dict[str, Any]:
+    """Art. 4: the host Member State's authority decides within 72 hours; an infringement ends the order.
+    ``console_user`` names the console user who decided (by API the token says who)."""
     now = clock.now()
     with db.write() as session:
         order = session.get(HubOrder, reference)
@@ -363,13 +415,14 @@ def scrutinise(db: Database, authority: Authority, reference: str, *, infringeme
         if order.state == HubState.ENDED:
             return order_view(session, order)
         actor = f"authority:{authority.name}"
+        via = {"via": "console", "user": console_user} if console_user else {}
         if not infringement:
-            _event(session, reference, HubEventKind.SCRUTINY_CLEARED, actor, now, {"reasons": reasons})
+            _event(session, reference, HubEventKind.SCRUTINY_CLEARED, actor, now, {"reasons": reasons, **via})
             return order_view(session, order)
         provider = session.get(Provider, order.provider_id)
         assert provider is not None
         order.state, order.updated_at = HubState.ENDED.value, now
-        _event(session, reference, HubEventKind.ENDED, actor, now, {"reasons": reasons})
+        _event(session, reference, HubEventKind.ENDED, actor, now, {"reasons": reasons, **via})
         notice = Reinstatement(order_reference=reference, member_state=authority.member_state, reasons=reasons,
                                decided_at=now)
         enqueue(session, kind="tco.reinstatement", destination=provider.contact_point_url + "/v1/orders",
@@ -398,3 +451,46 @@ def get_order(db: Database, authority: Authority | None, reference: str) -> dict
         return {**order_view(session, order), "order": order.body,
                 "events": [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "data": e.data}
                            for e in events]}
+
+
+# --- the console's views ------------------------------------------------------------------------------------------
+
+#: Art. 3(3): the provider acts within one hour of receipt.
+ONE_HOUR = dt.timedelta(hours=1)
+
+
+def deadlines(db: Database, views: list[dict[str, Any]]) -> dict[str, dt.datetime]:
+    """When each delivered removal order's hour runs out, as the hub sees it.
+
+    The hour starts when the contact point acknowledged the order, or restarts when the authority's last
+    clarification was sent (the platform's own clock, from its receipt, is the legal one and may be a little later).
+    """
+    running = [v for v in views if v["kind"] == "removal_order" and v["state"] == HubState.DELIVERED
+               and v["acknowledged_at"]]
+    if not running:
+        return {}
+    with db.read() as session:
+        clarified = {reference: at for reference, at in session.execute(
+            select(HubEvent.hub_reference, func.max(HubEvent.at))
+            .where(HubEvent.kind == HubEventKind.CLARIFIED.value,
+                   HubEvent.hub_reference.in_([v["hub_reference"] for v in running]))
+            .group_by(HubEvent.hub_reference))}
+    out = {}
+    for view in running:
+        start = dt.datetime.fromisoformat(view["acknowledged_at"])
+        again = clarified.get(view["hub_reference"])
+        out[view["hub_reference"]] = max(start, again) + ONE_HOUR if again else start + ONE_HOUR
+    return out
+
+
+def actioned(db: Database, authority: Authority | None, *, limit: int = 40,
+             ) -> list[tuple[str, dt.datetime, dt.datetime | None]]:
+    """(order, received by the provider, actioned) of the last executed orders the caller may see, oldest first."""
+    with db.read() as session:
+        query = (select(HubOrder.hub_reference, HubOrder.received_at, HubOrder.action_at)
+                 .where(HubOrder.action_at.is_not(None), HubOrder.received_at.is_not(None))
+                 .order_by(HubOrder.action_at.desc()).limit(limit))
+        if authority is not None:
+            query = query.where(HubOrder.authority_id == authority.id)
+        rows = [(ref, received, acted) for ref, received, acted in session.execute(query) if received is not None]
+    return list(reversed(rows))

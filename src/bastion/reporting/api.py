@@ -14,7 +14,7 @@ from bastion.core.auth.services import Principal
 from bastion.core.http import Problem, require
 from bastion.core.sealing import SealError
 from bastion.reporting import services
-from bastion.reporting.interfaces import Classification, ReportingError, ReportState
+from bastion.reporting.interfaces import CentreName, Classification, ReportingError, ReportState
 from bastion.reporting.services import Reporting
 
 router = APIRouter(prefix="/v1/reports", tags=["child-safety reports"])
@@ -78,8 +78,9 @@ def supply(report_id: str, content_id: str, request: Request,
            file: Annotated[UploadFile, File()]) -> dict[str, Any]:
     rep = reporting(request)
     data = file.file.read()
-    checked(lambda: services.supply_material(rep, report_id, content_id, data, file.filename or content_id))
-    return _view(rep, report_id)
+    row = checked(lambda: services.supply_material(rep, report_id, content_id, data, file.filename or content_id))
+    # The platform learns what it handed in, nothing of the report (other files, hashes, classifications).
+    return {"content_id": row.content_id, "material_held": row.sealed is not None}
 
 
 @router.get("/{report_id}/files/{content_id}", summary="Open preserved material (child-safety only; audited)")
@@ -97,9 +98,10 @@ def send(report_id: str, request: Request, principal: Specialist) -> dict[str, A
 
 
 @router.post("/{report_id}/resend", status_code=202, summary="Send a failed report again (resumes where it stopped)")
-def resend(report_id: str, request: Request, principal: Specialist) -> dict[str, Any]:
+def resend(report_id: str, request: Request, principal: Specialist,
+           centre: CentreName = CentreName.NCMEC) -> dict[str, Any]:
     rep = reporting(request)
-    checked(lambda: services.resend(rep, report_id, actor=principal))
+    checked(lambda: services.resend(rep, report_id, actor=principal, centre=centre))
     return _view(rep, report_id)
 
 

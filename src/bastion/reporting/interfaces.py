@@ -85,6 +85,12 @@ class AlreadyReported(ReportingError):
     status = 409
 
 
+class DestinationRefused(ReportingError):
+    """The centre's URL is not one reports may go to (production not switched on, or not HTTPS)."""
+
+    status = 409
+
+
 class InvalidReport(ReportingError):
     """The report does not validate against the centre's schema: nothing is sent."""
 

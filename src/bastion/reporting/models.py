@@ -45,15 +45,19 @@ class ReportedFile(Base):
     """One piece of material in a report: its hashes, its classification, and the sealed bytes while preserved.
 
     Bastion never keeps uploads; the bytes come from the platform, checked against the hashes taken at upload.
+    A content item is in at most one report (``content_id`` is unique): two drafting rounds racing on
+    PostgreSQL cannot put the same material into two reports.
     """
 
     __tablename__ = "reported_files"
-    __table_args__ = (UniqueConstraint("report_id", "content_id"),)
+    __table_args__ = (UniqueConstraint("content_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     report_id: Mapped[str] = mapped_column(ForeignKey("child_safety_reports.id", ondelete="CASCADE"), index=True)
-    content_id: Mapped[str] = mapped_column(String(200), index=True)
+    content_id: Mapped[str] = mapped_column(String(200))
     account_id: Mapped[str] = mapped_column(String(200))
+    #: Why this file was drafted (``Trigger``): NCMEC's ``fileViewedByEsp`` and the EU Centre's kind are per file.
+    trigger: Mapped[str] = mapped_column(String(16), default="")
     content_type: Mapped[str] = mapped_column(String(16))
     md5: Mapped[str] = mapped_column(String(32), default="")
     sha256: Mapped[str] = mapped_column(String(64), default="", index=True)
@@ -66,6 +70,8 @@ class ReportedFile(Base):
     #: The MD5 NCMEC computed on upload; it must equal ``md5``.
     ncmec_md5: Mapped[str] = mapped_column(String(32), default="")
     ncmec_details_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Its bytes were held when the report was sent, so NCMEC must get them (not just the hashes).
+    attached: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ReportDelivery(Base):

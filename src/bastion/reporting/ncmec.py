@@ -14,18 +14,25 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-from collections.abc import Sequence
+import ipaddress
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import httpx
 from lxml import etree
 
-from bastion.reporting.interfaces import InvalidReport
+from bastion.core.outbox.services import RETRYABLE_4XX
+from bastion.reporting.interfaces import DestinationRefused, InvalidReport
 
 PRODUCTION_URL = "https://report.cybertip.org/ispws"
 TEST_URL = "https://exttest.cybertip.org/ispws"
+PRODUCTION_HOST = "report.cybertip.org"
+#: ``/fileinfo`` for a file NCMEC does not have: upload that file again, not the whole report.
+FILE_GONE = 5002
 CSAM_INCIDENT = "Child Pornography (possession, manufacture, and distribution)"
 #: lxml parser for everything NCMEC answers: no entities, no network, no huge trees.
 _SAFE = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
@@ -33,23 +40,46 @@ _SAFE = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False
 
 class CodeOutcome(enum.StrEnum):
     OK = "ok"
-    RETRY = "retry"  # 1000, 1100, 1110, 1111, 1300: NCMEC's side failed; try again later
+    RETRY = "retry"  # 1000, 1100, 1110, 1111, 1210, 1300: NCMEC's side failed; try again later
     AUTH = "auth"  # 2000, 3000, 3100, 3300: credentials or permissions; a person must fix them
     REJECTED = "rejected"  # 4000, 4100, 4110, 4200: the request is wrong; it will never pass as it is
-    GONE = "gone"  # 1210, 5001, 5002: the report or file does not exist (e.g. deleted unfinished after 24 h)
+    GONE = "gone"  # 5001, 5002: the report or file does not exist (e.g. deleted unfinished after 24 h)
     ALREADY_FINISHED = "already_finished"  # 5102
     ALREADY_RETRACTED = "already_retracted"  # 5101
 
 
 _CODES: dict[int, CodeOutcome] = {
     0: CodeOutcome.OK,
+    # 1210 "not found" is listed among NCMEC's server-side failures (a lookup that failed): try again.
     1000: CodeOutcome.RETRY, 1100: CodeOutcome.RETRY, 1110: CodeOutcome.RETRY, 1111: CodeOutcome.RETRY,
-    1300: CodeOutcome.RETRY,
-    1210: CodeOutcome.GONE, 5001: CodeOutcome.GONE, 5002: CodeOutcome.GONE,
+    1210: CodeOutcome.RETRY, 1300: CodeOutcome.RETRY,
+    5001: CodeOutcome.GONE, 5002: CodeOutcome.GONE,
     2000: CodeOutcome.AUTH, 3000: CodeOutcome.AUTH, 3100: CodeOutcome.AUTH, 3300: CodeOutcome.AUTH,
     4000: CodeOutcome.REJECTED, 4100: CodeOutcome.REJECTED, 4110: CodeOutcome.REJECTED, 4200: CodeOutcome.REJECTED,
     5101: CodeOutcome.ALREADY_RETRACTED, 5102: CodeOutcome.ALREADY_FINISHED,
 }
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, production: bool) -> str:
+    """``url`` when reports may go there: HTTPS (plain HTTP only on loopback, for a local fake), and NCMEC's
+    production system only when an operator switched it on (``BASTION_NCMEC_PRODUCTION=1``)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host or parts.scheme not in ("https", "http") or (parts.scheme == "http" and not _loopback(host)):
+        raise DestinationRefused(f"NCMEC URL {parts.scheme}://{host} refused: HTTPS is required off loopback")
+    if (host == PRODUCTION_HOST or host.endswith("." + PRODUCTION_HOST)) and not production:
+        raise DestinationRefused("the NCMEC URL is the production system, which is not switched on "
+                                 "(BASTION_NCMEC_PRODUCTION=1)")
+    return url
 
 
 def code_outcome(code: int) -> CodeOutcome:
@@ -58,6 +88,21 @@ def code_outcome(code: int) -> CodeOutcome:
 
 
 # --- the XML ------------------------------------------------------------------------------------------------------
+
+#: Characters XML 1.0 cannot carry at all (lxml raises ValueError on them): C0 controls but tab, LF and CR,
+#: surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_unsafe(text: str) -> bool:
+    """Whether ``text`` holds a character no XML document can carry (refuse it where a person typed it)."""
+    return _NOT_XML.search(text) is not None
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML cannot carry (for names and URLs that come from elsewhere)."""
+    return _NOT_XML.sub("", text)
+
 
 
 @functools.lru_cache(maxsize=4)
@@ -121,8 +166,20 @@ class ReportFacts:
     account_disabled: bool = False
 
 
+def _built(build: Callable[[], bytes]) -> bytes:
+    """A document that cannot be built (lxml's ValueError on a character XML cannot carry) is an invalid report."""
+    try:
+        return build()
+    except ValueError as exc:
+        raise InvalidReport(f"the report cannot be written as XML: {exc}") from None
+
+
 def report_xml(facts: ReportFacts, reporter: Reporter) -> bytes:
     """The ``<report>`` document, elements in the schema's order."""
+    return _built(lambda: _report_xml(facts, reporter))
+
+
+def _report_xml(facts: ReportFacts, reporter: Reporter) -> bytes:
     root = etree.Element("report")
     summary = _sub(root, "incidentSummary")
     _sub(summary, "incidentType", facts.incident_type)
@@ -171,6 +228,10 @@ class FileFacts:
 
 
 def file_details_xml(facts: FileFacts) -> bytes:
+    return _built(lambda: _file_details_xml(facts))
+
+
+def _file_details_xml(facts: FileFacts) -> bytes:
     root = etree.Element("fileDetails")
     _sub(root, "reportId", facts.report_id)
     _sub(root, "fileId", facts.file_id)
@@ -230,7 +291,8 @@ def parse_answer(response: httpx.Response) -> Answer:
         tree = etree.fromstring(response.content, _SAFE)
         code = int(_text(tree, "responseCode"))
     except (etree.XMLSyntaxError, ValueError):
-        code = 1000 if response.status_code >= 500 else 4000
+        retry = response.status_code >= 500 or response.status_code in RETRYABLE_4XX
+        code = 1000 if retry else 4000
         return Answer(code, f"unreadable answer (HTTP {response.status_code})", request_id=request_id)
     files = tree.find("files")
     file_ids = tuple(str(f.text or "") for f in files.findall("fileId")) if files is not None else ()

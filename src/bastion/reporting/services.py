@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -32,7 +33,10 @@ from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.config import Settings
 from bastion.core.db import Database
+from bastion.core.outbox.models import DeliveryState as OutboxState
+from bastion.core.outbox.models import OutboxMessage
 from bastion.core.outbox.services import enqueue
+from bastion.core.outbox.webhooks import canonical_body
 from bastion.core.sealing import Sealer
 from bastion.moderation.events import ContentStatus, EventKind
 from bastion.moderation.models import ContentItem, ModerationEvent
@@ -62,6 +66,10 @@ EU_CENTRE_KIND = "report.eu_centre"
 LEGAL_BASIS = "Art. 12 and 13 of the proposed Regulation laying down rules to prevent and combat child sexual " \
               "abuse, COM(2022) 209 (provisional text)"
 REMOVED_STATUSES = frozenset({ContentStatus.BLOCKED.value, ContentStatus.REMOVED.value})
+#: Advisory lock that orders drafting rounds on PostgreSQL (SQLite has one writer at a time already).
+DRAFTING_LOCK = 0x5245504F5254
+#: Reports in the outbox or half-way through NCMEC's procedure: their material must still be there to upload.
+IN_FLIGHT = frozenset({ReportState.QUEUED.value, ReportState.SUBMITTED.value})
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,9 @@ def draft_pending(rep: Reporting) -> list[str]:
         if not candidates(session):
             return touched
     with rep.db.write() as session:
+        # Two rounds racing (the app's loop and a specialist's click, on two replicas) must not both draft the
+        # same material: the second waits here and then finds it reported (``content_id`` is unique as well).
+        rep.db.serialize_writers(session, DRAFTING_LOCK)
         by_account: dict[str, list[Candidate]] = defaultdict(list)
         for candidate in candidates(session):
             by_account[candidate.item.account_id].append(candidate)
@@ -185,7 +196,8 @@ def draft_pending(rep: Reporting) -> list[str]:
             known = set(session.scalars(select(ReportedFile.sha256).where(
                 ReportedFile.account_id == account_id, ReportedFile.sha256 != "")))
             report = session.scalar(select(ChildSafetyReport).where(
-                ChildSafetyReport.account_id == account_id, ChildSafetyReport.state == ReportState.DRAFT.value)
+                ChildSafetyReport.account_id == account_id, ChildSafetyReport.state == ReportState.DRAFT.value,
+                ChildSafetyReport.purged_at.is_(None))  # a purged draft takes no new material
                 .order_by(ChildSafetyReport.created_at).limit(1))
             now = rep.clock.now()
             added = 0
@@ -205,9 +217,9 @@ def draft_pending(rep: Reporting) -> list[str]:
                     session.flush()
                 session.add(ReportedFile(
                     report_id=report.id, content_id=candidate.item.content_id, account_id=account_id,
-                    content_type=candidate.item.content_type, md5=md5, sha256=sha256,
+                    trigger=candidate.trigger.value, content_type=candidate.item.content_type, md5=md5, sha256=sha256,
                     classification=candidate.classification, uploaded_at=candidate.item.created_at, file_name="",
-                    sealed=None, size=0, ncmec_file_id="", ncmec_md5="", ncmec_details_sent=False))
+                    sealed=None, size=0, ncmec_file_id="", ncmec_md5="", ncmec_details_sent=False, attached=False))
                 added += 1
             if report is not None and added:
                 session.flush()
@@ -246,7 +258,8 @@ def report_view(session: Session, report: ChildSafetyReport) -> dict[str, Any]:
         "sent_at": report.sent_at.isoformat() if report.sent_at else None, "sent_by": report.sent_by,
         "preserve_until": report.preserve_until.isoformat(),
         "purged_at": report.purged_at.isoformat() if report.purged_at else None,
-        "files": [{"content_id": f.content_id, "content_type": f.content_type, "md5": f.md5, "sha256": f.sha256,
+        "files": [{"content_id": f.content_id, "content_type": f.content_type, "trigger": f.trigger,
+                   "md5": f.md5, "sha256": f.sha256,
                    "classification": f.classification or None, "material_held": f.sealed is not None,
                    "ncmec_file_id": f.ncmec_file_id or None} for f in files_of(session, report.id)],
         "centres": {c.value: {"state": d.state, "id": d.remote_id or None, "error": d.error or None,
@@ -286,6 +299,8 @@ def revise(rep: Reporting, report_id: str, *, urgent_reason: str | None = None,
     with rep.db.write() as session:
         report = _draft(session, report_id)
         if urgent_reason is not None:
+            if ncmec.xml_unsafe(urgent_reason):
+                raise InvalidReport("the urgency reason contains control characters an XML report cannot carry")
             report.urgent_reason = urgent_reason.strip()[:2000]
         for content_id, code in (classifications or {}).items():
             _file(session, report_id, content_id).classification = code.value
@@ -296,6 +311,9 @@ def supply_material(rep: Reporting, report_id: str, content_id: str, data: bytes
     md5, sha256 = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
     with rep.db.write() as session:
         report = _draft(session, report_id)
+        if report.purged_at is not None:
+            raise MaterialGone(f"report {report_id} was purged at the end of its preservation period: it holds "
+                               "no material any more")
         row = _file(session, report_id, content_id)
         if not row.md5 and not row.sha256:
             raise MaterialMismatch(f"no exact hash was taken of {content_id} at upload: the bytes cannot be checked")
@@ -303,7 +321,7 @@ def supply_material(rep: Reporting, report_id: str, content_id: str, data: bytes
             raise MaterialMismatch(f"these bytes are not {content_id}: their hashes differ from the upload's")
         row.sealed = rep.sealer.seal(data, f"{_material(report)}:{content_id}")
         row.size = len(data)
-        row.file_name = Path(file_name).name[:300]
+        row.file_name = ncmec.xml_safe(Path(file_name).name)[:300]
         return row
 
 
@@ -323,11 +341,15 @@ def open_material(rep: Reporting, report_id: str, content_id: str, *, actor: Pri
 
 
 def purge_expired(rep: Reporting) -> list[str]:
-    """Delete preserved material whose period has ended; each purge is audited. Hashes and documents stay."""
+    """Delete preserved material whose period has ended; each purge is audited. Hashes and documents stay.
+
+    A report still in the outbox or half-way through NCMEC's procedure keeps its material until it is done.
+    """
     purged: list[str] = []
     now = rep.clock.now()
     expired = select(ChildSafetyReport).where(ChildSafetyReport.preserve_until <= now,
-                                              ChildSafetyReport.purged_at.is_(None))
+                                              ChildSafetyReport.purged_at.is_(None),
+                                              ChildSafetyReport.state.not_in(IN_FLIGHT))
     with rep.db.read() as session:
         if session.scalar(expired.limit(1)) is None:
             return purged
@@ -360,7 +382,7 @@ def tick(rep: Reporting) -> Tick:
 
 def ncmec_facts(session: Session, rep: Reporting, report: ChildSafetyReport) -> ncmec.ReportFacts:
     files = files_of(session, report.id)
-    urls = sorted({u for u in session.scalars(select(ContentItem.url).where(
+    urls = sorted({ncmec.xml_safe(u) for u in session.scalars(select(ContentItem.url).where(
         ContentItem.content_id.in_([f.content_id for f in files]))) if u})
     described = [f"{f.content_id} md5={f.md5 or '-'} sha256={f.sha256 or '-'}" for f in files if f.sealed is None]
     also = "Also reported to the EU Centre under this provider reference." if rep.eu_centre else ""
@@ -374,10 +396,14 @@ def ncmec_document(session: Session, rep: Reporting, report: ChildSafetyReport) 
     return ncmec.report_xml(ncmec_facts(session, rep, report), rep.reporter)
 
 
+def _kind(trigger: str) -> str:
+    return "known" if trigger == Trigger.KNOWN_HASH.value else "new"
+
+
 def file_details(report: ChildSafetyReport, f: ReportedFile, ncmec_report_id: str, status: str) -> bytes:
     return ncmec.file_details_xml(ncmec.FileFacts(
         report_id=ncmec_report_id, file_id=f.ncmec_file_id, file_name=f.file_name, uploaded_at=f.uploaded_at,
-        viewed_by_esp=report.trigger == Trigger.SPECIALIST.value,
+        viewed_by_esp=(f.trigger or report.trigger) == Trigger.SPECIALIST.value,
         publicly_available=status not in (ContentStatus.BLOCKED.value, ContentStatus.HELD.value),
         classification=f.classification, md5=f.md5, sha256=f.sha256))
 
@@ -396,9 +422,11 @@ def eu_centre_document(session: Session, rep: Reporting, report: ChildSafetyRepo
         "reported_at": rep.clock.now().isoformat(),  # (b); the request itself is authenticated
         "content": [{"content_id": f.content_id, "content_type": f.content_type, "md5": f.md5, "sha256": f.sha256,
                      "classification": f.classification or None, "uploaded_at": f.uploaded_at.isoformat(),
-                     "material_held": f.sealed is not None} for f in files],  # (c)
+                     "material_held": f.sealed is not None, "material_kind": _kind(f.trigger or report.trigger)}
+                    for f in files],  # (c)
         "incident": {"type": report.incident_type, "at": report.incident_at.isoformat()},  # (d)
-        "material_kind": "known" if report.trigger == Trigger.KNOWN_HASH.value else "new",  # (e)
+        # (e) per file above; the report is "known" only when every file is known material.
+        "material_kind": "known" if all(_kind(f.trigger or report.trigger) == "known" for f in files) else "new",
         "geography": {"account_country": report.account_country},  # (f)
         "users": [{"account_id": report.account_id, "role": "uploader"}],  # (g)
         "also_reported_to": also,  # (h)
@@ -426,6 +454,7 @@ def send(rep: Reporting, report_id: str, *, actor: Principal) -> None:
         report = _draft(session, report_id)
         if not files_of(session, report_id):
             raise InvalidReport("the report has no files")
+        destination = ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
         document = ncmec_document(session, rep, report)
         ncmec.validate(document, rep.settings.ncmec_xsd)
         centres = [CentreName.NCMEC] + ([CentreName.EU_CENTRE] if rep.eu_centre else [])
@@ -435,31 +464,61 @@ def send(rep: Reporting, report_id: str, *, actor: Principal) -> None:
             if earlier is not None:
                 raise AlreadyReported(f"this material was already reported to {centre.value} (report {earlier})")
         now = rep.clock.now()
+        for f in files_of(session, report_id):
+            f.attached = f.sealed is not None  # from now on its bytes must reach NCMEC, or the delivery fails
+        # Preservation runs from the sending (Art. 22 of the proposal: kept for the report's sake), never shorter.
+        report.preserve_until = max(report.preserve_until,
+                                    now + dt.timedelta(days=rep.settings.reports_preservation_days))
         session.add(_delivery(report, CentreName.NCMEC, now, document.decode()))
         if rep.eu_centre:
             session.add(_delivery(report, CentreName.EU_CENTRE, now, ""))
         report.state, report.sent_at, report.sent_by = ReportState.QUEUED.value, now, actor.actor
-        enqueue(session, kind=NCMEC_KIND, destination=rep.ncmec_url, payload={"report_id": report.id},
+        enqueue(session, kind=NCMEC_KIND, destination=destination, payload={"report_id": report.id},
                 idempotency_key=f"{NCMEC_KIND}:{report.id}", clock=rep.clock)
         record(rep.db, session, actor=actor.actor, action=AuditAction.REPORT_SENT, subject=f"report:{report.id}",
                details={"centres": [c.value for c in centres], "fingerprint": report.fingerprint}, clock=rep.clock)
 
 
-def resend(rep: Reporting, report_id: str, *, actor: Principal) -> None:
-    """Queue a failed NCMEC delivery again (after fixing credentials, say); it resumes where it stopped."""
+def _tries(kind: str, report_id: str) -> Any:
+    return select(OutboxMessage).where(OutboxMessage.kind == kind, OutboxMessage.idempotency_key.startswith(
+        f"{kind}:{report_id}", autoescape=True))
+
+
+def _waiting(session: Session, kind: str, report_id: str) -> bool:
+    live = (OutboxState.PENDING.value, OutboxState.DELIVERING.value)
+    return session.scalar(_tries(kind, report_id).where(OutboxMessage.state.in_(live)).limit(1)) is not None
+
+
+def _attempt_key(session: Session, kind: str, report_id: str) -> str:
+    """A fresh idempotency key for one more try of ``kind``: the fixed key would return the dead message."""
+    earlier = session.scalars(_tries(kind, report_id)).all()
+    return f"{kind}:{report_id}:{len(earlier) + 1}"
+
+
+def resend(rep: Reporting, report_id: str, *, actor: Principal, centre: CentreName = CentreName.NCMEC) -> None:
+    """Queue a failed delivery again (after fixing credentials, say); NCMEC's resumes where it stopped."""
     with rep.db.write() as session:
         report = get_report(session, report_id)
-        delivery = deliveries_of(session, report_id).get(CentreName.NCMEC)
+        delivery = deliveries_of(session, report_id).get(centre)
         if delivery is None or delivery.state != DeliveryState.FAILED.value:
-            raise NotADraft("only a failed delivery can be sent again")
+            raise NotADraft(f"only a failed delivery can be sent again ({centre.value})")
         delivery.state = DeliveryState.SUBMITTED.value if delivery.remote_id else DeliveryState.QUEUED.value
         delivery.updated_at = rep.clock.now()
-        report.state = delivery.state
-        attempt = int(rep.clock.now().timestamp() * 1000)
-        enqueue(session, kind=NCMEC_KIND, destination=rep.ncmec_url, payload={"report_id": report.id},
-                idempotency_key=f"{NCMEC_KIND}:{report.id}:{attempt}", clock=rep.clock)
+        if centre is CentreName.NCMEC:
+            report.state = delivery.state
+            kind = NCMEC_KIND
+            destination = ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
+        else:
+            if not rep.settings.eu_centre_url:
+                raise ReportingError("no EU Centre is configured (BASTION_EU_CENTRE_URL)")
+            delivery.state = DeliveryState.QUEUED.value
+            if not delivery.document:  # NCMEC never finished: the Centre's report goes without its id
+                delivery.document = canonical_body(eu_centre_document(session, rep, report)).decode()
+            kind, destination = EU_CENTRE_KIND, rep.settings.eu_centre_url
+        enqueue(session, kind=kind, destination=destination, payload={"report_id": report.id},
+                idempotency_key=_attempt_key(session, kind, report.id), clock=rep.clock)
         record(rep.db, session, actor=actor.actor, action=AuditAction.REPORT_SENT, subject=f"report:{report.id}",
-               details={"resend": True}, clock=rep.clock)
+               details={"resend": True, "centre": centre.value}, clock=rep.clock)
 
 
 def retract(rep: Reporting, report_id: str, *, actor: Principal) -> None:
@@ -471,8 +530,11 @@ def retract(rep: Reporting, report_id: str, *, actor: Principal) -> None:
             raise NotADraft("NCMEC has no id for this report yet: nothing to retract")
         if delivery.state == DeliveryState.RETRACTED.value:
             return
-        enqueue(session, kind=NCMEC_RETRACT_KIND, destination=rep.ncmec_url, payload={"report_id": report.id},
-                idempotency_key=f"{NCMEC_RETRACT_KIND}:{report.id}", clock=rep.clock)
+        if _waiting(session, NCMEC_RETRACT_KIND, report.id):
+            return  # one retract is on its way already
+        destination = ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
+        enqueue(session, kind=NCMEC_RETRACT_KIND, destination=destination, payload={"report_id": report.id},
+                idempotency_key=_attempt_key(session, NCMEC_RETRACT_KIND, report.id), clock=rep.clock)
         record(rep.db, session, actor=actor.actor, action=AuditAction.REPORT_RETRACTED,
                subject=f"report:{report.id}", details={"ncmec_report_id": delivery.remote_id}, clock=rep.clock)
 
@@ -480,14 +542,25 @@ def retract(rep: Reporting, report_id: str, *, actor: Principal) -> None:
 # --- export -------------------------------------------------------------------------------------------------------
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Owner-only (0600) from the first byte: the documents name accounts and hashes of abuse material."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    path.chmod(0o600)  # an older file keeps its mode through O_TRUNC
+
+
 def export(rep: Reporting, directory: Path, report_ids: Sequence[str] | None = None,
-           advance: Callable[[float], None] | None = None, total: Callable[[int], None] | None = None) -> list[Path]:
+           advance: Callable[[float], None] | None = None, total: Callable[[int], None] | None = None,
+           *, actor: str = "system:export") -> list[Path]:
     """Write each report as it was sent (or, for a draft, as it would be): NCMEC XML and EU Centre JSON.
 
-    ``total`` hears the number of reports first and ``advance`` each one done (the CLI's progress bar).
+    ``total`` hears the number of reports first and ``advance`` each one done (the CLI's progress bar). The files
+    are owner-only, and the export is audited (who, where, which reports) once every file is written.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     written: list[Path] = []
+    exported: list[str] = []
     with rep.db.read() as session:
         reports = [get_report(session, i) for i in report_ids] if report_ids else list_reports(session, limit=10**9)
         if total is not None:
@@ -499,12 +572,16 @@ def export(rep: Reporting, directory: Path, report_ids: Sequence[str] | None = N
             sent = deliveries.get(CentreName.NCMEC)
             xml = sent.document.encode() if sent is not None and sent.document else ncmec_document(session, rep, report)
             path = directory / f"{report.id}.ncmec.xml"
-            path.write_bytes(xml)
+            _write_private(path, xml)
             written.append(path)
             eu = deliveries.get(CentreName.EU_CENTRE)
             body = json.loads(eu.document) if eu is not None and eu.document \
                 else eu_centre_document(session, rep, report)
             path = directory / f"{report.id}.eu-centre.json"
-            path.write_text(json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+            _write_private(path, (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
             written.append(path)
+            exported.append(report.id)
+    with rep.db.write() as session:
+        record(rep.db, session, actor=actor, action=AuditAction.REPORTS_EXPORTED, subject="reports",
+               details={"directory": str(directory.resolve()), "reports": exported}, clock=rep.clock)
     return written

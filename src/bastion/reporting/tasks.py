@@ -12,6 +12,11 @@ When NCMEC's delivery finishes (or is rejected as invalid, which no retry can me
 queued in the same transaction, carrying NCMEC's report id (Art. 13(h)); the Centre answers with its own id and
 its verdict. After an authentication failure or a report NCMEC no longer has, the EU Centre's report waits for the
 person who sends it again, so that it can still carry NCMEC's id.
+
+Every step is fenced by the outbox lease (``renew_lease``): a deliverer that lost its claim (it stalled past the
+lease and another took the message over) makes no further call and writes nothing. A delivery never stays queued
+for ever: a message on its last attempt, or one that cannot be built or opened, leaves the delivery ``failed``
+with the reason, for a person to send again.
 """
 
 from __future__ import annotations
@@ -24,15 +29,27 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from bastion.core.outbox.services import Claim, Sender, SendResult, enqueue, is_permanent_status, short_error
+from bastion.core.outbox.services import (
+    DEFAULT_LEASE_SECONDS,
+    Claim,
+    RetryPolicy,
+    Sender,
+    SendResult,
+    enqueue,
+    is_permanent_status,
+    renew_lease,
+    short_error,
+)
 from bastion.core.outbox.webhooks import IDEMPOTENCY_HEADER, canonical_body
+from bastion.core.sealing import SealError
 from bastion.reporting import ncmec, services
-from bastion.reporting.interfaces import CentreName, DeliveryState, InvalidReport, ReportState
+from bastion.reporting.interfaces import CentreName, DeliveryState, InvalidReport, ReportingError, ReportState
 from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
 from bastion.reporting.ncmec import Answer, CodeOutcome, NcmecClient
 from bastion.reporting.services import Reporting
 
 log = logging.getLogger(__name__)
+Then = Callable[[Session, ChildSafetyReport, ReportDelivery], None]
 
 
 class Stop(Exception):
@@ -43,47 +60,94 @@ class Stop(Exception):
         self.result = result
 
 
+class LeaseLost(Exception):
+    """Another deliverer holds the message now: this one stops without a call or a write."""
+
+
 class ReportSender(Sender):
     """Sends ``report.ncmec``, ``report.ncmec_retract`` and ``report.eu_centre`` messages.
 
-    ``client`` builds the NCMEC client (tests point it at a local fake); the credentials come from the settings.
+    ``client`` builds the NCMEC client for a URL (tests point it at a local fake); the credentials come from the
+    settings. ``policy`` must be the outbox worker's, so the sender knows an attempt is the last.
     """
 
-    def __init__(self, rep: Reporting, *, client: Callable[[], NcmecClient] | None = None,
-                 http: httpx.Client | None = None) -> None:
+    def __init__(self, rep: Reporting, *, client: Callable[[str], NcmecClient] | None = None,
+                 http: httpx.Client | None = None, policy: RetryPolicy | None = None,
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self.rep = rep
         s = rep.settings
-        self._client_factory = client or (lambda: NcmecClient(rep.ncmec_url, s.ncmec_username, s.ncmec_password))
+        self._client_factory = client or (lambda url: NcmecClient(url, s.ncmec_username, s.ncmec_password))
         self._http = http or httpx.Client(timeout=30, follow_redirects=False)
+        self.policy = policy or RetryPolicy()
+        self.lease_seconds = lease_seconds
 
     def __repr__(self) -> str:
         return "ReportSender()"
 
+    @staticmethod
+    def _centre(claim: Claim) -> CentreName:
+        return CentreName.EU_CENTRE if claim.kind == services.EU_CENTRE_KIND else CentreName.NCMEC
+
     def send(self, claim: Claim) -> SendResult:
         report_id = str(claim.payload.get("report_id", ""))
         try:
+            result = self._dispatch(claim, report_id)
+        except LeaseLost:
+            return SendResult.retry("lease lost to another deliverer")
+        if result.ok or result.permanent or claim.attempts < self.policy.max_attempts:
+            return result
+        # The outbox gives up after this attempt: say so on the delivery, or it would show queued for ever.
+        error = short_error(f"{result.error} (gave up after {claim.attempts} attempts; send again)")
+        if claim.kind != services.NCMEC_RETRACT_KIND:
+            self._settle(claim, report_id, DeliveryState.FAILED, error)
+        return SendResult.give_up(error, result.status)
+
+    def _dispatch(self, claim: Claim, report_id: str) -> SendResult:
+        try:
             if claim.kind == services.NCMEC_KIND:
-                return self._ncmec(report_id)
+                return self._ncmec(claim, report_id)
             if claim.kind == services.NCMEC_RETRACT_KIND:
-                return self._retract(report_id)
+                return self._retract(claim, report_id)
             if claim.kind == services.EU_CENTRE_KIND:
-                return self._eu_centre(report_id, claim)
+                return self._eu_centre(claim, report_id)
         except Stop as stop:
             return stop.result
         except httpx.HTTPError as exc:
             error = f"network: {type(exc).__name__}"
-            self._note(report_id, CentreName.EU_CENTRE if claim.kind == services.EU_CENTRE_KIND
-                       else CentreName.NCMEC, error=error)
+            self._note(claim, report_id, self._centre(claim), error=error)
             return SendResult.retry(error)
+        except (ReportingError, SealError, ValueError) as exc:
+            # No retry can mend a report that cannot be built, material that does not open, a bad destination.
+            error = short_error(f"{type(exc).__name__}: {exc}")
+            if claim.kind != services.NCMEC_RETRACT_KIND:
+                self._settle(claim, report_id, DeliveryState.FAILED, error)
+            return SendResult.give_up(error)
         return SendResult.give_up(f"not a report kind: {claim.kind}")
+
+    def _settle(self, claim: Claim, report_id: str, state: DeliveryState, error: str) -> None:
+        """Write a final state when the report and its delivery still exist (a vanished report has nothing)."""
+        try:
+            self._note(claim, report_id, self._centre(claim), state=state, error=error)
+        except (ReportingError, KeyError, LeaseLost):
+            log.warning("report delivery %s gave up with no delivery row to mark", claim.id)
 
     # --- state ----------------------------------------------------------------------------------------------
 
-    def _note(self, report_id: str, centre: CentreName, *, state: DeliveryState | None = None,
-              then: Callable[[Session, ChildSafetyReport, ReportDelivery], None] | None = None,
-              **values: Any) -> None:
-        """Write a delivery's new facts (and the report's state, which follows NCMEC's) in one transaction."""
+    def _fence(self, claim: Claim) -> None:
+        """Before each call to a centre: still ours? Renew the lease for the call, or stop."""
         with self.rep.db.write() as session:
+            self._hold(session, claim)
+
+    def _hold(self, session: Session, claim: Claim) -> None:
+        if not renew_lease(session, claim, clock=self.rep.clock, lease_seconds=self.lease_seconds):
+            raise LeaseLost()
+
+    def _note(self, claim: Claim, report_id: str, centre: CentreName, *, state: DeliveryState | None = None,
+              then: Then | None = None, **values: Any) -> None:
+        """Write a delivery's new facts (and the report's state, which follows NCMEC's) in one transaction,
+        only while this claim still holds its message."""
+        with self.rep.db.write() as session:
+            self._hold(session, claim)
             report = services.get_report(session, report_id)
             delivery = services.deliveries_of(session, report_id)[centre]
             for name, value in values.items():
@@ -96,16 +160,19 @@ class ReportSender(Sender):
             if then is not None:
                 then(session, report, delivery)
 
-    def _answer(self, report_id: str, answer: Answer, step: str) -> None:
+    def _answer(self, claim: Claim, report_id: str, answer: Answer, step: str) -> None:
         """Carry on after a success; otherwise write the failure and stop with the matching outbox result."""
         outcome = answer.outcome
         if outcome is CodeOutcome.OK:
             return
         error = short_error(f"{step}: {answer.summary()}")
         if outcome is CodeOutcome.RETRY:
-            self._note(report_id, CentreName.NCMEC, error=error)
+            self._note(claim, report_id, CentreName.NCMEC, error=error)
             raise Stop(SendResult.retry(error))
-        then: Callable[[Session, ChildSafetyReport, ReportDelivery], None] | None = None
+        if outcome is CodeOutcome.ALREADY_RETRACTED:  # someone retracted it at NCMEC: nothing more to send
+            self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.RETRACTED, error=error)
+            raise Stop(SendResult.delivered())
+        then: Then | None = None
         if outcome is CodeOutcome.AUTH:
             error = short_error(f"{step}: {answer.summary()}: check the NCMEC credentials, then send again")
         elif outcome is CodeOutcome.GONE:
@@ -113,7 +180,7 @@ class ReportSender(Sender):
             then = self._forget_remote
         else:  # rejected as it is: it will never pass, so the EU Centre need not wait for an NCMEC id
             then = self._queue_eu
-        self._note(report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error, then=then)
+        self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error, then=then)
         raise Stop(SendResult.give_up(error))
 
     @staticmethod
@@ -128,20 +195,26 @@ class ReportSender(Sender):
         eu = services.deliveries_of(session, report.id).get(CentreName.EU_CENTRE)
         if eu is None or eu.document:
             return
+        destination = self.rep.settings.eu_centre_url
+        if not destination:  # configured when the report was sent, gone since: a person must send it again
+            eu.state, eu.error = DeliveryState.FAILED.value, "no EU Centre configured (BASTION_EU_CENTRE_URL)"
+            return
         body = services.eu_centre_document(session, self.rep, report)
         eu.document = canonical_body(body).decode()
-        assert self.rep.settings.eu_centre_url is not None
-        enqueue(session, kind=services.EU_CENTRE_KIND, destination=self.rep.settings.eu_centre_url,
+        enqueue(session, kind=services.EU_CENTRE_KIND, destination=destination,
                 payload={"report_id": report.id}, idempotency_key=f"{services.EU_CENTRE_KIND}:{report.id}",
                 clock=self.rep.clock)
 
     # --- NCMEC ----------------------------------------------------------------------------------------------
 
-    def _ncmec(self, report_id: str) -> SendResult:
+    def _ncmec(self, claim: Claim, report_id: str) -> SendResult:
         if not self.rep.settings.ncmec_username:
             # Retryable, like an unset webhook secret: configuring the credentials within the retry window sends it.
-            self._note(report_id, CentreName.NCMEC, error="NCMEC credentials not configured (BASTION_NCMEC_USERNAME)")
+            self._note(claim, report_id, CentreName.NCMEC,
+                       error="NCMEC credentials not configured (BASTION_NCMEC_USERNAME)")
             return SendResult.retry("NCMEC credentials not configured")
+        # The claim's stored destination, checked again: production only when switched on, HTTPS off loopback.
+        url = ncmec.check_url(claim.destination, production=self.rep.settings.ncmec_production)
         with self.rep.db.read() as session:
             report = services.get_report(session, report_id)
             delivery = services.deliveries_of(session, report_id)[CentreName.NCMEC]
@@ -150,71 +223,97 @@ class ReportSender(Sender):
             document, remote_id = delivery.document.encode(), delivery.remote_id
             files = services.files_of(session, report_id)
             statuses = {f.content_id: services.content_status(session, f.content_id) for f in files}
-            sealed = {f.content_id: f.sealed for f in files}
             session.expunge_all()
-        client = self._client_factory()
+        client = self._client_factory(url)
         try:
             if not remote_id:
                 try:
                     ncmec.validate(document, self.rep.settings.ncmec_xsd)
                 except InvalidReport as exc:
-                    self._note(report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=str(exc))
+                    self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=str(exc))
                     return SendResult.give_up(short_error(str(exc)))
+                self._fence(claim)
                 answer = client.submit(document)
-                self._answer(report_id, answer, "submit")
+                self._answer(claim, report_id, answer, "submit")
                 remote_id = answer.report_id
-                self._note(report_id, CentreName.NCMEC, state=DeliveryState.SUBMITTED, remote_id=remote_id, error="")
+                self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.SUBMITTED, remote_id=remote_id,
+                           error="")
             for f in files:
-                blob = sealed[f.content_id]
-                if blob is None:
-                    continue  # reported by its hashes in additionalInfo
-                if not f.ncmec_file_id:
-                    data = self.rep.sealer.open(blob, f"report-file:{report_id}:{f.content_id}")
-                    answer = client.upload(remote_id, f.file_name or f.content_id, data)
-                    self._answer(report_id, answer, f"upload {f.content_id}")
-                    if answer.md5 and answer.md5 != hashlib.md5(data).hexdigest():
-                        self._note(report_id, CentreName.NCMEC, error=f"upload {f.content_id}: MD5 differs")
-                        return SendResult.retry(f"upload {f.content_id}: NCMEC's MD5 differs from ours")
-                    f.ncmec_file_id, f.ncmec_md5 = answer.file_id, answer.md5
-                    self._file(f.id, ncmec_file_id=answer.file_id, ncmec_md5=answer.md5)
-                if not f.ncmec_details_sent:
-                    details = services.file_details(report, f, remote_id, statuses[f.content_id])
-                    ncmec.validate(details, self.rep.settings.ncmec_xsd)
-                    self._answer(report_id, client.file_info(details), f"fileinfo {f.content_id}")
-                    self._file(f.id, ncmec_details_sent=True)
+                self._send_file(claim, client, report, f, remote_id, statuses[f.content_id])
+            self._fence(claim)
             answer = client.finish(remote_id)
             if answer.outcome is not CodeOutcome.ALREADY_FINISHED:
-                self._answer(report_id, answer, "finish")
-            self._note(report_id, CentreName.NCMEC, state=DeliveryState.FINISHED, error="", then=self._queue_eu)
+                self._answer(claim, report_id, answer, "finish")
+            self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FINISHED, error="",
+                       then=self._queue_eu)
             return SendResult.delivered()
         finally:
             client.close()
 
-    def _file(self, file_id: int, **values: Any) -> None:
+    def _send_file(self, claim: Claim, client: NcmecClient, report: ChildSafetyReport, f: ReportedFile,
+                   remote_id: str, status: str) -> None:
+        """Upload one file (unless NCMEC has it) and send its details (unless sent); stop on any failure."""
+        report_id = report.id
+        if f.sealed is None:
+            if f.attached:  # held when the report was sent, gone since: NCMEC would never get it
+                error = f"upload {f.content_id}: its material is no longer held (purged?); a person must act"
+                self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error)
+                raise Stop(SendResult.give_up(error))
+            return  # reported by its hashes in additionalInfo
+        if not f.ncmec_file_id:
+            data = self.rep.sealer.open(f.sealed, f"report-file:{report_id}:{f.content_id}")
+            self._fence(claim)
+            answer = client.upload(remote_id, f.file_name or f.content_id, data)
+            self._answer(claim, report_id, answer, f"upload {f.content_id}")
+            if answer.md5 and answer.md5 != hashlib.md5(data).hexdigest():
+                # Uploading again would loop on the same corruption: stop and ask a person.
+                error = f"upload {f.content_id}: NCMEC's MD5 differs from ours; check the link, then send again"
+                self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error)
+                raise Stop(SendResult.give_up(error))
+            f.ncmec_file_id, f.ncmec_md5 = answer.file_id, answer.md5
+            self._file(claim, f.id, ncmec_file_id=answer.file_id, ncmec_md5=answer.md5)
+        if not f.ncmec_details_sent:
+            details = services.file_details(report, f, remote_id, status)
+            ncmec.validate(details, self.rep.settings.ncmec_xsd)
+            self._fence(claim)
+            answer = client.file_info(details)
+            if answer.code == ncmec.FILE_GONE:  # NCMEC lost that file: upload it again, and only it
+                error = short_error(f"fileinfo {f.content_id}: {answer.summary()}: uploading the file again")
+                self._file(claim, f.id, ncmec_file_id="", ncmec_md5="")
+                self._note(claim, report_id, CentreName.NCMEC, error=error)
+                raise Stop(SendResult.retry(error))
+            self._answer(claim, report_id, answer, f"fileinfo {f.content_id}")
+            self._file(claim, f.id, ncmec_details_sent=True)
+
+    def _file(self, claim: Claim, file_id: int, **values: Any) -> None:
         with self.rep.db.write() as session:
+            self._hold(session, claim)
             row = session.get(ReportedFile, file_id)
-            assert row is not None
+            if row is None:
+                raise ReportingError(f"reported file {file_id} vanished during delivery")
             for name, value in values.items():
                 setattr(row, name, value)
 
-    def _retract(self, report_id: str) -> SendResult:
+    def _retract(self, claim: Claim, report_id: str) -> SendResult:
+        url = ncmec.check_url(claim.destination, production=self.rep.settings.ncmec_production)
         with self.rep.db.read() as session:
             remote_id = services.deliveries_of(session, report_id)[CentreName.NCMEC].remote_id
-        client = self._client_factory()
+        client = self._client_factory(url)
         try:
+            self._fence(claim)
             answer = client.retract(remote_id)
         finally:
             client.close()
         if answer.outcome in (CodeOutcome.OK, CodeOutcome.ALREADY_RETRACTED):
-            self._note(report_id, CentreName.NCMEC, state=DeliveryState.RETRACTED, error="")
+            self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.RETRACTED, error="")
             return SendResult.delivered()
         error = short_error(f"retract: {answer.summary()}")
-        self._note(report_id, CentreName.NCMEC, error=error)
+        self._note(claim, report_id, CentreName.NCMEC, error=error)
         return SendResult.retry(error) if answer.outcome is CodeOutcome.RETRY else SendResult.give_up(error)
 
     # --- the EU Centre --------------------------------------------------------------------------------------
 
-    def _eu_centre(self, report_id: str, claim: Claim) -> SendResult:
+    def _eu_centre(self, claim: Claim, report_id: str) -> SendResult:
         with self.rep.db.read() as session:
             body = services.deliveries_of(session, report_id)[CentreName.EU_CENTRE].document.encode()
         token = self.rep.settings.eu_centre_token
@@ -222,16 +321,17 @@ class ReportSender(Sender):
             return SendResult.retry("EU Centre token not configured")
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                    IDEMPOTENCY_HEADER: claim.idempotency_key}
+        self._fence(claim)
         response = self._http.post(claim.destination, content=body, headers=headers)
         if response.status_code in (200, 201):
             answer = response.json()
-            self._note(report_id, CentreName.EU_CENTRE, state=DeliveryState.FINISHED,
+            self._note(claim, report_id, CentreName.EU_CENTRE, state=DeliveryState.FINISHED,
                        remote_id=str(answer.get("id", "")), centre_status=str(answer.get("status", "")),
                        error=short_error(str(answer.get("reason", ""))))
             return SendResult.delivered(response.status_code)
         error = f"EU Centre: HTTP {response.status_code}"
         if is_permanent_status(response.status_code):
-            self._note(report_id, CentreName.EU_CENTRE, state=DeliveryState.FAILED, error=error)
+            self._note(claim, report_id, CentreName.EU_CENTRE, state=DeliveryState.FAILED, error=error)
             return SendResult.give_up(error, response.status_code)
-        self._note(report_id, CentreName.EU_CENTRE, error=error)
+        self._note(claim, report_id, CentreName.EU_CENTRE, error=error)
         return SendResult.retry(error, response.status_code)

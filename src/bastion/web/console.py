@@ -132,6 +132,8 @@ class _ConsoleRoute(APIRoute):
 
 
 router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
+#: Login, logout and the landing redirect alone, for an app with its own pages (the hub); ``router`` has them too.
+session_router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
 
 
 # --- sessions, roles and CSRF -------------------------------------------------------------------------------
@@ -217,21 +219,27 @@ def _role_label(role: Role) -> str:
     return role.value.replace("_", " ")
 
 
+#: The platform console's menu: label, address, roles that see it. Another app (the hub) sets ``app.state.console_nav``.
+NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
+    ("Queues", "/console/queues", roles.READ_QUEUES),
+    ("Banks", "/console/banks", roles.READ_BANKS),
+    ("Match", "/console/match", roles.MATCH),
+    ("Classifiers", "/console/classifiers", roles.CLASSIFIERS),
+    ("Policy", "/console/policy", roles.READ_QUEUES),
+    ("Orders", "/console/orders", roles.ORDERS_READ),
+    ("Reports", "/console/reports", roles.REPORTS),
+    ("Settings", "/console/settings", roles.REVIEW),
+)
+
+
 def _page(request: Request, template: str, user: SessionUser | None, *, status_code: int = 200,
           **values: Any) -> HTMLResponse:
     flash = _take_flash(request) if user is not None else None
     nav = []
     if user is not None:
         role = user.principal.role
-        nav = [(label, href) for label, href, allowed in (("Queues", "/console/queues", roles.READ_QUEUES),
-                                                          ("Banks", "/console/banks", roles.READ_BANKS),
-                                                          ("Match", "/console/match", roles.MATCH),
-                                                          ("Classifiers", "/console/classifiers", roles.CLASSIFIERS),
-                                                          ("Policy", "/console/policy", roles.READ_QUEUES),
-                                                          ("Orders", "/console/orders", roles.ORDERS_READ),
-                                                          ("Reports", "/console/reports", roles.REPORTS),
-                                                          ("Settings", "/console/settings", roles.REVIEW))
-               if role in allowed]
+        menu = getattr(request.app.state, "console_nav", NAV)
+        nav = [(label, href) for label, href, allowed in menu if role in allowed]
     response = _templates.TemplateResponse(request, template, {
         "user": user,
         "role_label": _role_label(user.principal.role) if user is not None else "",
@@ -249,6 +257,12 @@ def _page(request: Request, template: str, user: SessionUser | None, *, status_c
 _REVIEWING = frozenset({Role.MODERATOR, Role.SENIOR_MODERATOR, Role.CHILD_SAFETY, Role.ANALYST})
 
 
+def _landing(request: Request, role: Role) -> str:
+    """Where a user lands: the app's own home when it sets ``app.state.console_home`` (the hub), else by role."""
+    home = getattr(request.app.state, "console_home", None)
+    return home if isinstance(home, str) else _home(role)
+
+
 def _home(role: Role) -> str:
     if role in _REVIEWING:
         return "/console/queues"
@@ -260,17 +274,17 @@ def _home(role: Role) -> str:
 # --- login and logout ---------------------------------------------------------------------------------------
 
 
-@router.get("/")
+@session_router.get("/")
 def root(request: Request) -> RedirectResponse:
     user = _session(request)
-    return RedirectResponse("/login" if user is None else _home(user.principal.role), status_code=303)
+    return RedirectResponse("/login" if user is None else _landing(request, user.principal.role), status_code=303)
 
 
-@router.get("/login")
+@session_router.get("/login")
 def login_form(request: Request) -> Response:
     user = _session(request)
     if user is not None:
-        return RedirectResponse(_home(user.principal.role), status_code=303)
+        return RedirectResponse(_landing(request, user.principal.role), status_code=303)
     return _login_page(request)
 
 
@@ -282,7 +296,7 @@ def _login_page(request: Request, *, error: str = "", username: str = "", status
     return response
 
 
-@router.post("/login")
+@session_router.post("/login")
 def login(request: Request, csrf_token: CsrfField = "", username: Annotated[str, Form()] = "",
           password: Annotated[str, Form()] = "") -> Response:
     ctx = context(request)
@@ -297,13 +311,13 @@ def login(request: Request, csrf_token: CsrfField = "", username: Annotated[str,
     if previous:  # a fresh session for every login; the browser's old one ends
         close_session(ctx.db, previous)
     new = open_session(ctx.db, user, ctx.settings.session_ttl_seconds, ctx.clock)
-    response = RedirectResponse(_home(Role(user.role)), status_code=303)
+    response = RedirectResponse(_landing(request, Role(user.role)), status_code=303)
     _set_cookie(response, request, SESSION_COOKIE, new.cookie)
     _delete_cookie(response, request, LOGIN_CSRF_COOKIE, path="/login")
     return response
 
 
-@router.post("/logout")
+@session_router.post("/logout")
 def logout(request: Request, csrf_token: CsrfField = "") -> Response:
     ctx = context(request)
     user = _session(request)
@@ -314,6 +328,9 @@ def logout(request: Request, csrf_token: CsrfField = "") -> Response:
     response = RedirectResponse("/login", status_code=303)
     _delete_cookie(response, request, SESSION_COOKIE)
     return response
+
+
+router.include_router(session_router)
 
 
 # --- banks --------------------------------------------------------------------------------------------------

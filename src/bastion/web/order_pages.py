@@ -6,6 +6,8 @@ each row's deadline; the chart of receipt-to-action times is an SVG drawn here, 
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -40,8 +42,14 @@ def receipt_to_action(db: Database, limit: int = CHART_ORDERS) -> list[dict[str,
         rows = list(session.execute(
             select(ReceivedOrder.reference, ReceivedOrder.received_at, ReceivedOrder.action_at)
             .where(ReceivedOrder.action_at.is_not(None)).order_by(ReceivedOrder.action_at.desc()).limit(limit)))
+    return chart_bars([(reference, received, acted) for reference, received, acted in reversed(rows)])
+
+
+def chart_bars(rows: Iterable[tuple[str, dt.datetime, dt.datetime | None]]) -> list[dict[str, Any]]:
+    """Bars of ``templates/_receipt_chart.html`` from (order, received, actioned), oldest first; the hub draws its
+    own orders' chart with it too."""
     bars = []
-    for i, (reference, received, acted) in enumerate(reversed(rows)):
+    for i, (reference, received, acted) in enumerate(rows):
         seconds = max(0.0, (acted - received).total_seconds()) if acted is not None else 0.0
         bars.append({"reference": reference, "seconds": round(seconds, 1), "y": i * 14,
                      "width": max(1, round(min(seconds, 3600) / 3600 * CHART_WIDTH)), "late": seconds > 3600})

@@ -275,6 +275,20 @@ def record_outcome(
     return outcome if written else Outcome.LOST
 
 
+def renew_lease(session: Session, claim: Claim, *, clock: Clock,
+                lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
+    """Extend ``claim``'s lease, in the caller's transaction, if it still holds it; ``False`` when it was lost.
+
+    For senders whose message is several calls (NCMEC's submit, upload, finish): fence each step with it, so a
+    deliverer whose lease ran out and was taken over never makes the next call or writes over the new one's work.
+    """
+    held = and_(OutboxMessage.id == claim.id, OutboxMessage.state == DeliveryState.DELIVERING.value,
+                OutboxMessage.attempts == claim.attempts, OutboxMessage.locked_until >= clock.now())
+    until = clock.now() + dt.timedelta(seconds=lease_seconds)
+    done = cast(CursorResult[Any], session.execute(update(OutboxMessage).where(held).values(locked_until=until)))
+    return done.rowcount == 1
+
+
 def _release(db: Database, claim: Claim, *, clock: Clock) -> None:
     """Hand back an unsent claim: due again at once, and the attempt it never made does not count."""
     with db.write() as session:
@@ -410,6 +424,20 @@ def pending_counts(session: Session) -> dict[DeliveryState, int]:
     for state, n in session.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)):
         counts[DeliveryState(state)] = n
     return counts
+
+
+def outbox_status(db: Database) -> dict[str, Any]:
+    """The ``/status`` body of an app whose work is its outbox: ``status``, ``database`` and messages per state.
+
+    A database that does not answer makes the app ``degraded`` (never an error page): the check must stay cheap
+    and say nothing but the reachability and the counts.
+    """
+    try:
+        with db.read() as session:
+            counts = {state.value: n for state, n in pending_counts(session).items()}
+    except Exception:
+        return {"status": "degraded", "database": "unreachable", "outbox": {}}
+    return {"status": "ok", "database": "ok", "outbox": counts}
 
 
 class SenderByKind:

@@ -93,6 +93,7 @@ def upgrade() -> None:
     sa.Column('report_id', sa.String(length=36), nullable=False),
     sa.Column('content_id', sa.String(length=200), nullable=False),
     sa.Column('account_id', sa.String(length=200), nullable=False),
+    sa.Column('trigger', sa.String(length=16), nullable=False),
     sa.Column('content_type', sa.String(length=16), nullable=False),
     sa.Column('md5', sa.String(length=32), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
@@ -104,13 +105,13 @@ def upgrade() -> None:
     sa.Column('ncmec_file_id', sa.String(length=100), nullable=False),
     sa.Column('ncmec_md5', sa.String(length=32), nullable=False),
     sa.Column('ncmec_details_sent', sa.Boolean(), nullable=False),
+    sa.Column('attached', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['report_id'], ['child_safety_reports.id'],
         name=op.f('fk_reported_files_report_id_child_safety_reports'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reported_files')),
-    sa.UniqueConstraint('report_id', 'content_id', name=op.f('uq_reported_files_report_id'))
+    sa.UniqueConstraint('content_id', name=op.f('uq_reported_files_content_id'))
     )
     with op.batch_alter_table('reported_files', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_reported_files_content_id'), ['content_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_reported_files_report_id'), ['report_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_reported_files_sha256'), ['sha256'], unique=False)
 
@@ -122,7 +123,6 @@ def downgrade() -> None:
     with op.batch_alter_table('reported_files', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reported_files_sha256'))
         batch_op.drop_index(batch_op.f('ix_reported_files_report_id'))
-        batch_op.drop_index(batch_op.f('ix_reported_files_content_id'))
 
     op.drop_table('reported_files')
     with op.batch_alter_table('report_deliveries', schema=None) as batch_op:

@@ -1,0 +1,361 @@
+"""The hub's console over HTTP: who sees which orders, issuing with every Annex I field, CSRF, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from bastion.core.auth import services as auth
+from bastion.core.auth.models import User
+from bastion.core.auth.roles import Role
+from bastion.core.clock import FrozenClock, SystemClock
+from bastion.core.config import Settings
+from bastion.core.db import Database
+from bastion.core.outbox.models import OutboxMessage
+from bastion.hub import services
+from bastion.hub.app import create_hub_app
+from bastion.hub.models import Authority, HubEvent, HubOrder
+from bastion.hub.services import HubConflict, HubNotFound
+from bastion.orders.wire import AuthorityType, Clarification, SigningKey
+from bastion.web.hub_pages import with_console
+from tests.factories.orders import make_order
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CLOCK = SystemClock()
+
+
+@pytest.fixture
+def hub(settings: Settings, hub_db: Database) -> Iterator[TestClient]:
+    app = with_console(create_hub_app(replace(settings, hub_database_url=hub_db.url), db=hub_db, deliver=False))
+    with TestClient(app) as client:
+        yield client
+
+
+def _authority(db: Database, name: str, member_state: str) -> Authority:
+    return services.register_authority(db, name=name, member_state=member_state,
+                                       authority_type=AuthorityType.LAW_ENFORCEMENT,
+                                       public_keys=[SigningKey.generate().public_text], clock=CLOCK,
+                                       actor="test").authority
+
+
+@pytest.fixture
+def registered(hub_db: Database) -> dict[str, Any]:
+    """A provider established in Ireland, the French and German authorities, and one console user for each."""
+    provider = services.register_provider(hub_db, name="Bastion Video Ltd", member_state="IE", languages=["en"],
+                                          contact_point_url="http://127.0.0.1:9",
+                                          public_keys=[SigningKey.generate().public_text], clock=CLOCK)
+    out: dict[str, Any] = {"provider": provider}
+    for user, name, state in (("fr-officer", "OCLCTIC", "FR"), ("de-officer", "BKA", "DE")):
+        out[name] = _authority(hub_db, name, state)
+        auth.create_user(hub_db, username=user, password=PASSWORD, role=Role.AUTHORITY, actor="test")
+        services.link_user(hub_db, user, name, clock=CLOCK, actor="test")
+    return out
+
+
+def _login(client: TestClient, db: Database, username: str, role: Role | None = None) -> str:
+    """Log in (creating the user when a role is given); returns the session's CSRF token."""
+    if role is not None:
+        auth.create_user(db, username=username, password=PASSWORD, role=role, actor="test")
+    token = CSRF.search(client.get("/login").text)
+    assert token is not None
+    r = client.post("/login", data={"csrf_token": token.group(1), "username": username, "password": PASSWORD},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/console/hub/orders"  # the hub's home, whatever the role
+    found = CSRF.search(client.get("/console/hub/orders").text)  # the logout form, on error pages too
+    assert found is not None
+    return found.group(1)
+
+
+def _issue_by_service(db: Database, authority: Authority, reference: str, url: str) -> str:
+    order = make_order(reference, urls=[url], member_state=authority.member_state, authority_name=authority.name,
+                       contact_point="http://127.0.0.1:9")
+    view, _ = services.issue(db, authority, None, order, clock=CLOCK, console_user="someone")
+    return str(view["hub_reference"])
+
+
+def _form(provider_id: int, **overrides: Any) -> dict[str, Any]:
+    """Every Annex I field as the console's form sends it."""
+    return {"kind": "removal_order", "reference": "FR-CONSOLE-1", "provider": str(provider_id),
+            "urls": "https://video.example/v/abc123\nhttps://video.example/v/abc124",
+            "content_ids": "vid-1", "reasons": "Video glorifying an attack and calling for further attacks.",
+            "material_types": ["incites", "threatens"], "additional_reasons": "Posted during a crisis.",
+            "non_disclosure": "on", "non_disclosure_until": "2099-01-01T10:00",
+            "authority.file_number": "PN-2026-17", "authority.representative": "Commissaire A. Martin",
+            "authority.address": "1 rue de l'Exemple, Paris", "authority.telephone": "+33 1 00 00 00 00",
+            "authority.email": "tco@authority.example", "follow_up_contact": "tco@authority.example",
+            "redress.body": "Tribunal administratif de Paris", "redress.deadline": "two months from receipt",
+            "redress.law": "https://www.legifrance.gouv.fr/", **overrides}
+
+
+def _count(db: Database, model: Any) -> int:
+    with db.read() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_an_authority_sees_only_its_own_orders_and_an_admin_sees_all(hub: TestClient, hub_db: Database,
+                                                                      registered: dict[str, Any]) -> None:
+    fr_order = _issue_by_service(hub_db, registered["OCLCTIC"], "FR-1", "https://video.example/v/1")
+    de_order = _issue_by_service(hub_db, registered["BKA"], "DE-1", "https://video.example/v/2")
+    _login(hub, hub_db, "fr-officer")
+    page = hub.get("/console/hub/orders")
+    assert page.status_code == 200 and fr_order in page.text and de_order not in page.text
+    assert "'self'" in page.headers["content-security-policy"] and "<script>" not in page.text
+    assert hub.get(f"/console/hub/orders/{fr_order}").status_code == 200
+    other = hub.get(f"/console/hub/orders/{de_order}")
+    assert other.status_code == 404 and "FR-1" not in other.text
+
+    hub.cookies.clear()
+    _login(hub, hub_db, "hub-admin", Role.ADMIN)
+    page = hub.get("/console/hub/orders")
+    assert fr_order in page.text and de_order in page.text
+    detail = hub.get(f"/console/hub/orders/{de_order}")
+    assert detail.status_code == 200 and "copy to IE for scrutiny" in detail.text
+    assert "Send a clarification" not in detail.text
+    assert hub.get("/console/hub/orders/new").status_code == 403  # an admin registers; authorities issue
+
+
+@pytest.mark.parametrize("role", [Role.MODERATOR, Role.CURATOR, Role.ANALYST, Role.PLATFORM])
+def test_other_roles_are_refused(hub: TestClient, hub_db: Database, registered: dict[str, Any], role: Role) -> None:
+    csrf = _login(hub, hub_db, "someone", role)
+    assert hub.get("/console/hub/orders").status_code == 403
+    assert hub.get("/console/hub/orders/new").status_code == 403
+    r = hub.post("/console/hub/orders", data={**_form(registered["provider"].id), "csrf_token": csrf})
+    assert r.status_code == 403 and _count(hub_db, HubOrder) == 0
+
+
+def test_anonymous_visitors_are_sent_to_login_and_unlinked_authorities_are_refused(
+        hub: TestClient, hub_db: Database, registered: dict[str, Any]) -> None:
+    r = hub.get("/console/hub/orders", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert hub.post("/console/hub/orders", data=_form(1), follow_redirects=False).status_code == 303
+    _login(hub, hub_db, "stray", Role.AUTHORITY)
+    r = hub.get("/console/hub/orders")
+    assert r.status_code == 403 and "bastion hub authority-user" in r.text
+
+
+def test_an_order_issued_in_the_console_is_queued_with_who_issued_it(hub: TestClient, hub_db: Database,
+                                                                   registered: dict[str, Any]) -> None:
+    csrf = _login(hub, hub_db, "fr-officer")
+    form = hub.get("/console/hub/orders/new")
+    assert form.status_code == 200
+    for field in ("reference", "urls", "content_ids", "reasons", "material_types", "additional_reasons",
+                  "non_disclosure", "non_disclosure_until", "authority.file_number", "authority.representative",
+                  "authority.address", "authority.telephone", "authority.email", "follow_up_contact",
+                  "redress.body", "redress.deadline", "redress.law", "provider", "kind"):
+        assert f'name="{field}"' in form.text, field
+    r = hub.post("/console/hub/orders", data={**_form(registered["provider"].id), "csrf_token": csrf},
+                 follow_redirects=False)
+    assert r.status_code == 303, r.text
+    reference = r.headers["location"].rsplit("/", 1)[1]
+    with hub_db.read() as session:
+        order = session.get(HubOrder, reference)
+        assert order is not None and order.state == "queued" and order.authority_reference == "FR-CONSOLE-1"
+        body = order.body
+        assert body["contact_point"] == "http://127.0.0.1:9" and body["establishment_member_state"] == "IE"
+        assert body["urls"] == ["https://video.example/v/abc123", "https://video.example/v/abc124"]
+        assert body["authority"]["name"] == "OCLCTIC" and body["authority"]["type"] == "law_enforcement"
+        assert body["non_disclosure_until"].startswith("2099-01-01T10:00:00")
+        assert body["redress"]["body"] == "Tribunal administratif de Paris"
+        issued = session.scalar(select(HubEvent).where(HubEvent.hub_reference == reference,
+                                                       HubEvent.kind == "order.issued"))
+        assert issued is not None and issued.data["via"] == "console" and issued.data["user"] == "fr-officer"
+        sent = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "tco.order"))
+        assert sent is not None and sent.payload["message"]["reference"] == reference
+    page = hub.get(r.headers["location"])
+    assert f"Issued as {reference}" in page.text and "via console by user fr-officer" in page.text
+
+    # The same content again, by another authority's user: linked to the first, not sent again.
+    hub.cookies.clear()
+    csrf = _login(hub, hub_db, "de-officer")
+    again = hub.post("/console/hub/orders", data={**_form(registered["provider"].id, reference="DE-9"),
+                                                  "csrf_token": csrf})
+    assert again.status_code == 200 and "linked to it and not sent again" in again.text
+    assert _count(hub_db, OutboxMessage) == 1
+
+
+def test_a_referral_from_the_console(hub: TestClient, hub_db: Database, registered: dict[str, Any]) -> None:
+    csrf = _login(hub, hub_db, "fr-officer")
+    form = _form(registered["provider"].id, kind="referral", reference="FR-REF-1", material_types=[])
+    r = hub.post("/console/hub/orders", data={**form, "csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    with hub_db.read() as session:
+        order = session.scalar(select(HubOrder))
+        assert order is not None and order.kind == "referral" and "material_types" not in order.body
+    page = hub.get(r.headers["location"])
+    assert page.status_code == 200 and "Referral TCO-" in page.text and "Type of material" not in page.text
+
+
+def test_a_form_without_its_csrf_token_changes_nothing(hub: TestClient, hub_db: Database,
+                                                       registered: dict[str, Any]) -> None:
+    _login(hub, hub_db, "fr-officer")
+    for token in ("", "forged"):
+        r = hub.post("/console/hub/orders", data={**_form(registered["provider"].id), "csrf_token": token})
+        assert r.status_code == 403 and "did not come from this console" in r.text
+    assert _count(hub_db, HubOrder) == 0 and _count(hub_db, OutboxMessage) == 0 and _count(hub_db, HubEvent) == 0
+
+
+@pytest.mark.parametrize(("overrides", "field", "message"), [
+    ({"reasons": ""}, "f-reasons", "at least 1 character"),
+    ({"urls": "not-a-url"}, "f-urls", "absolute http(s) URL"),
+    ({"urls": ""}, "f-urls", "at least 1 item"),
+    ({"material_types": []}, "material_types", "at least 1 item"),
+    ({"authority.email": ""}, "f-authority-email", "at least 1 character"),
+    ({"provider": ""}, "f-provider", "at least 1 character"),
+    ({"reference": "has spaces"}, "f-reference", "should match pattern"),
+    ({"non_disclosure": ""}, "form-error", "non_disclosure and non_disclosure_until go together"),
+    ({"non_disclosure_until": "tomorrow"}, "f-non_disclosure_until", "Invalid isoformat"),
+])
+def test_bad_input_is_shown_beside_its_field_and_nothing_is_written(
+        hub: TestClient, hub_db: Database, registered: dict[str, Any], overrides: dict[str, Any], field: str,
+        message: str) -> None:
+    csrf = _login(hub, hub_db, "fr-officer")
+    r = hub.post("/console/hub/orders", data={**_form(registered["provider"].id, **overrides), "csrf_token": csrf})
+    assert r.status_code == 422, r.text
+    assert message in r.text
+    if field.startswith("f-"):
+        assert re.search(rf'id="{re.escape(field)}"[^>]*aria-invalid="true"', r.text), field
+    assert 'value="Tribunal administratif de Paris"' in r.text  # what was typed is kept
+    assert _count(hub_db, HubOrder) == 0 and _count(hub_db, OutboxMessage) == 0 and _count(hub_db, HubEvent) == 0
+
+
+def test_a_clarification_after_an_annex_iii_is_sent_from_the_order_page(hub: TestClient, hub_db: Database,
+                                                                        registered: dict[str, Any]) -> None:
+    reference = _issue_by_service(hub_db, registered["OCLCTIC"], "FR-3", "https://video.example/v/3")
+    with hub_db.write() as session:
+        order = session.get(HubOrder, reference)
+        assert order is not None
+        order.state = "unable"
+        order.answer = {"reason": "insufficient_information", "explanation": "No such video at that address.",
+                        "authorised_person": "x", "contact_email": "x@y", "signed_at": "2026-11-29T10:00:00+00:00"}
+    csrf = _login(hub, hub_db, "fr-officer")
+    listed = hub.get("/console/hub/orders").text
+    assert "No such video at that address." in listed and "Send a clarification" in listed
+    url = f"/console/hub/orders/{reference}/clarification"
+    empty = hub.post(url, data={"csrf_token": csrf, "explanation": ""})
+    assert empty.status_code == 422 and "at least 1 character" in empty.text
+    assert _count(hub_db, OutboxMessage) == 1  # the order only
+    r = hub.post(url, data={"csrf_token": csrf, "explanation": "It is vid-3.", "content_ids": "vid-3"},
+                 follow_redirects=False)
+    assert r.status_code == 303
+    with hub_db.read() as session:
+        message = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "tco.clarification"))
+        assert message is not None and message.payload["message"]["content_ids"] == ["vid-3"]
+        clarified = session.scalar(select(HubEvent).where(HubEvent.kind == "order.clarified"))
+        assert clarified is not None and clarified.data["user"] == "fr-officer"
+    # The other authority cannot clarify it (not its order).
+    hub.cookies.clear()
+    csrf = _login(hub, hub_db, "de-officer")
+    assert hub.post(url, data={"csrf_token": csrf, "explanation": "x"}).status_code == 404
+
+
+def test_linking_a_user_to_an_authority(hub_db: Database, registered: dict[str, Any]) -> None:
+    auth.create_user(hub_db, username="mod", password=PASSWORD, role=Role.MODERATOR, actor="test")
+    with pytest.raises(HubConflict):
+        services.link_user(hub_db, "mod", "OCLCTIC", clock=CLOCK, actor="test")
+    with pytest.raises(HubNotFound):
+        services.link_user(hub_db, "nobody", "OCLCTIC", clock=CLOCK, actor="test")
+    # Moving a user to another authority: it now acts for that one only.
+    services.link_user(hub_db, "fr-officer", "BKA", clock=CLOCK, actor="test")
+    with hub_db.read() as session:
+        user_id = session.scalar(select(User.id).where(User.username == "fr-officer"))
+    assert user_id is not None and services.authority_of_user(hub_db, user_id).name == "BKA"
+
+
+def _bastion(db: Database, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """``bastion`` with the hub's database configured and the platform's pointing nowhere: it must not be used."""
+    env = {**os.environ, "BASTION_DATABASE_URL": "sqlite:////nonexistent/never.db",
+           "BASTION_HUB_DATABASE_URL": db.url, "CI": "true"}
+    return subprocess.run([sys.executable, "-m", "bastion", *args], env=env, input=stdin, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_the_cli_creates_a_hub_user_and_links_it(hub_db: Database) -> None:
+    _authority(hub_db, "OCLCTIC", "FR")
+    made = _bastion(hub_db, "user", "create", "ana", "--role", "authority", "--hub", "--password-stdin",
+                          stdin=PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    linked = _bastion(hub_db, "hub", "authority-user", "ana", "OCLCTIC")
+    assert linked.returncode == 0 and "acts for OCLCTIC (FR)" in linked.stderr
+    wrong = _bastion(hub_db, "hub", "authority-user", "ana", "Nobody")
+    assert wrong.returncode == 1 and "no registered authority 'Nobody'" in wrong.stderr
+    assert wrong.stderr.count("\n") == 1
+
+
+
+def test_the_one_hour_clock_runs_from_acknowledgement_and_restarts_with_a_clarification(
+        settings: Settings, hub_db: Database, registered: dict[str, Any]) -> None:
+    clock = FrozenClock(dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC))
+    reference = _issue_by_service(hub_db, registered["OCLCTIC"], "FR-4", "https://video.example/v/4")
+    with hub_db.write() as session:
+        order = session.get(HubOrder, reference)
+        assert order is not None
+        order.state, order.acknowledged_at = "delivered", clock.now()
+    app = with_console(create_hub_app(replace(settings, hub_database_url=hub_db.url), db=hub_db, deliver=False,
+                                      clock=clock))
+    with TestClient(app) as hub:
+        _login(hub, hub_db, "fr-officer")
+        clock.advance(minutes=15)
+        row = _row(hub.get("/console/hub/orders").text, reference)
+        assert 'data-deadline="2026-11-29T11:00:00+00:00"' in row and "45:00 left" in row
+        assert 'src="/static/orders.js"' in hub.get("/console/hub/orders").text
+        clock.advance(minutes=50)
+        row = _row(hub.get("/console/hub/orders").text, reference)
+        assert "overdue by 5:00" in row and 'class="overdue"' in row
+        # An Annex III stops the clock; the authority's clarification starts a new hour.
+        with hub_db.write() as session:
+            order = session.get(HubOrder, reference)
+            assert order is not None
+            order.state = "unable"
+        assert 'class="countdown"' not in _row(hub.get("/console/hub/orders").text, reference)
+        services.clarify(hub_db, registered["OCLCTIC"], Clarification(order_reference=reference, explanation="x"),
+                         clock=clock)
+        row = _row(hub.get("/console/hub/orders").text, reference)
+        assert 'data-deadline="2026-11-29T12:05:00+00:00"' in row and "60:00 left" in row
+        assert hub.get("/static/orders.js").status_code == 200 and hub.get("/static/live.js").status_code == 200
+
+
+def _row(html: str, reference: str) -> str:
+    start = html.index(f'<tr data-order="{reference}"')
+    return html[start:html.index("</tr>", start)]
+
+
+def test_the_host_member_state_scrutinises_an_order_in_the_console(hub: TestClient, hub_db: Database,
+                                                                   registered: dict[str, Any]) -> None:
+    reference = _issue_by_service(hub_db, registered["OCLCTIC"], "FR-5", "https://video.example/v/5")
+    _authority(hub_db, "Garda", "IE")
+    auth.create_user(hub_db, username="ie-officer", password=PASSWORD, role=Role.AUTHORITY, actor="test")
+    services.link_user(hub_db, "ie-officer", "Garda", clock=CLOCK, actor="test")
+    url = f"/console/hub/orders/{reference}/scrutiny"
+    # The issuing authority does not scrutinise its own order: no form, and a post is refused.
+    csrf = _login(hub, hub_db, "fr-officer")
+    assert 'id="scrutiny"' not in hub.get(f"/console/hub/orders/{reference}").text
+    refused = hub.post(url, data={"csrf_token": csrf, "finding": "infringement", "reasons": "x"})
+    assert refused.status_code == 404
+    hub.cookies.clear()
+    csrf = _login(hub, hub_db, "ie-officer")
+    assert reference in hub.get("/console/hub/orders").text  # listed to the host State
+    assert 'id="scrutiny"' in hub.get(f"/console/hub/orders/{reference}").text
+    bad = hub.post(url, data={"csrf_token": csrf, "finding": "", "reasons": ""})
+    assert bad.status_code == 422 and "Give your reasons" in bad.text and "Choose whether" in bad.text
+    assert hub.post(url, data={"finding": "infringement", "reasons": "x"}).status_code == 403  # no CSRF token
+    assert _count(hub_db, OutboxMessage) == 1  # the order only: nothing written by the refused posts
+    done = hub.post(url, data={"csrf_token": csrf, "finding": "infringement", "reasons": "News reporting."})
+    assert done.status_code == 200 and "The order is ended" in done.text
+    with hub_db.read() as session:
+        order = session.get(HubOrder, reference)
+        assert order is not None and order.state == "ended"
+        ended = session.scalar(select(HubEvent).where(HubEvent.kind == "order.ended"))
+        assert ended is not None and ended.data["user"] == "ie-officer"
+        assert session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "tco.reinstatement")) is not None

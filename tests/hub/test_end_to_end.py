@@ -186,6 +186,11 @@ def test_an_order_is_executed_and_its_feedback_recorded_at_the_hub(world: World)
             headers={"Authorization": f"Bearer {ie.token}"})
         assert ended.status_code == 200 and ended.json()["state"] == "ended"
         wait_for(lambda: world.content_status("vid-1") == "published", "reinstatement")
+        # BKA's order, linked until now, stands on its own: queued to be sent after the reinstatement
+        standing = httpx.get(f"{world.hub_url}/v1/hub/orders/{later.json()['hub_reference']}",
+                             headers={"Authorization": f"Bearer {de.token}"}).json()
+        assert standing["state"] == "queued" and standing["linked_to"] is None
+        assert [e["kind"] for e in standing["events"]][-1] == "order.unlinked"
 
 
 def test_unsigned_tampered_replayed_and_foreign_key_orders_are_refused_at_the_hub(world: World) -> None:

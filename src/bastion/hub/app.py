@@ -14,7 +14,7 @@ from bastion.core.config import Settings
 from bastion.core.context import AppContext
 from bastion.core.db import Database
 from bastion.core.http import install_problem_handlers
-from bastion.core.outbox.services import OutboxWorker, RetryPolicy, pending_counts
+from bastion.core.outbox.services import OutboxWorker, RetryPolicy, outbox_status
 from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.uploads import BodyLimit
 from bastion.hub.api import router
@@ -31,8 +31,9 @@ def create_hub_app(settings: Settings, *, db: Database | None = None, clock: Clo
     db = db or Database(settings.hub_database_url)
     clock = clock or SystemClock()
     signed = WebhookSender(b"", signers=tco_signers(settings.hub_signing_key), clock=clock)
-    outbox = OutboxWorker(db, HubSender(db, signed, clock), settings.outbox_interval_seconds, clock,
-                          policy=retry or RetryPolicy(base_seconds=1.0, cap_seconds=60.0, max_attempts=1000))
+    policy = retry or RetryPolicy(base_seconds=1.0, cap_seconds=60.0, max_attempts=1000)
+    outbox = OutboxWorker(db, HubSender(db, signed, clock, policy), settings.outbox_interval_seconds, clock,
+                          policy=policy)
 
     # Spent nonces are only needed while a signature could still pass the time window.
     sweeper = ClockWorker(lambda: forget_nonces(db, clock=clock), 60.0, "bastion-hub-nonces")
@@ -55,14 +56,7 @@ def create_hub_app(settings: Settings, *, db: Database | None = None, clock: Clo
 
     @app.get("/status", tags=["operations"], summary="Liveness and the outbox's backlog (no secrets)")
     def status() -> dict[str, Any]:
-        try:
-            with db.read() as session:
-                counts = {state.value: n for state, n in pending_counts(session).items()}
-            database = "ok"
-        except Exception:
-            counts, database = {}, "unreachable"
-        return {"status": "ok" if database == "ok" else "degraded", "version": __version__, "database": database,
-                "outbox": counts}
+        return {"version": __version__, **outbox_status(db)}
 
     return app
 

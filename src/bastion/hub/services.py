@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from bastion.core.auth.models import User
 from bastion.core.auth.roles import Role
 from bastion.core.clock import Clock
 from bastion.core.db import Database
-from bastion.core.outbox.services import Claim, Sender, SendResult, enqueue
+from bastion.core.outbox.services import Claim, RetryPolicy, Sender, SendResult, enqueue, is_permanent_status
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.orders.wire import (
     MEMBER_STATES,
@@ -70,6 +71,8 @@ class HubForbidden(HubError):
     title = "Forbidden"
 
 
+log = logging.getLogger(__name__)
+
 class HubState(enum.StrEnum):
     """Where an order stands at the hub. Values are storage keys: never rename."""
 
@@ -79,6 +82,7 @@ class HubState(enum.StrEnum):
     UNABLE = "unable"  # Annex III received; waiting for the authority's clarification
     LINKED = "linked"  # same content as an earlier order: not sent
     ENDED = "ended"  # scrutiny found an infringement; reinstatement sent
+    FAILED = "failed"  # the contact point refused it for good, or every attempt failed: a person must act
 
 
 class HubEventKind(enum.StrEnum):
@@ -93,6 +97,8 @@ class HubEventKind(enum.StrEnum):
     CLARIFIED = "order.clarified"
     SCRUTINY_CLEARED = "order.scrutiny_cleared"
     ENDED = "order.ended"
+    UNLINKED = "order.unlinked"  # the order it was linked to ended: sent on its own
+    FAILED = "order.delivery_failed"  # the contact point refused it for good, or every attempt failed
 
 
 def _event(session: Session, reference: str, kind: HubEventKind, actor: str, at: dt.datetime,
@@ -134,10 +140,14 @@ def register_authority(db: Database, *, name: str, member_state: str, authority_
     token = auth.create_token(db, role=Role.AUTHORITY, name=f"authority {name}", actor=actor, clock=clock)
     principal = auth.authenticate_token(db, token)
     assert principal is not None
-    with db.write() as session:
-        authority = Authority(name=name, member_state=state, authority_type=authority_type.value,
-                              token_actor=principal.actor, public_keys=keys, created_at=clock.now())
-        session.add(authority)
+    try:
+        with db.write() as session:
+            authority = Authority(name=name, member_state=state, authority_type=authority_type.value,
+                                  token_actor=principal.actor, public_keys=keys, created_at=clock.now())
+            session.add(authority)
+    except IntegrityError:  # registered at the same moment by someone else: their registration stands
+        auth.revoke_token(db, principal.id, actor=actor, clock=clock)  # no token left without an authority
+        raise HubConflict(f"an authority named {name!r} is registered already") from None
     return Registered(authority, token)
 
 
@@ -234,10 +244,16 @@ def order_view(session: Session, order: HubOrder) -> dict[str, Any]:
 
 
 def _earlier_order(session: Session, provider_id: int, urls: list[str]) -> HubOrder | None:
+    """An order in force for the same provider that names every one of ``urls``: the new order adds nothing to
+    send. An order naming some new content too is sent (the contact point leaves content already down alone)."""
+    wanted = set(urls)
+    covering = (select(HubOrderUrl.hub_reference)
+                .where(HubOrderUrl.provider_id == provider_id, HubOrderUrl.url.in_(wanted))
+                .group_by(HubOrderUrl.hub_reference)
+                .having(func.count(func.distinct(HubOrderUrl.url)) == len(wanted)))
     return session.scalar(
-        select(HubOrder).join(HubOrderUrl, HubOrderUrl.hub_reference == HubOrder.hub_reference)
-        .where(HubOrderUrl.provider_id == provider_id, HubOrderUrl.url.in_(urls), HubOrder.linked_to.is_(None),
-               HubOrder.kind == "removal_order", HubOrder.state != HubState.ENDED.value)
+        select(HubOrder).where(HubOrder.hub_reference.in_(covering), HubOrder.linked_to.is_(None),
+                               HubOrder.kind == "removal_order", HubOrder.state != HubState.ENDED.value)
         .order_by(HubOrder.issued_at, HubOrder.hub_reference).limit(1))
 
 
@@ -318,12 +334,34 @@ class HubSender:
     knows the reference, answers the same: the acknowledgement is then recorded.
     """
 
-    def __init__(self, db: Database, inner: Sender, clock: Clock) -> None:
+    def __init__(self, db: Database, inner: Sender, clock: Clock, policy: RetryPolicy | None = None) -> None:
         self.db, self.inner, self.clock = db, inner, clock
+        self.policy = policy or RetryPolicy()
 
     def send(self, claim: Claim) -> SendResult:
         if claim.kind != ORDER_KIND:
             return self.inner.send(claim)
+        result = self._send_order(claim)
+        if result.ok:
+            return result
+        if result.status == 401:  # a stale signature (clock skew) or a key not registered there yet: worth retrying
+            result = SendResult(ok=False, error=f"HTTP 401 {result.error or ''}".strip())
+        if result.permanent or is_permanent_status(result.status) or claim.attempts >= self.policy.max_attempts:
+            self._failed(claim, result)
+        return result
+
+    def _failed(self, claim: Claim, result: SendResult) -> None:
+        """The outbox gives up on this order: say so on the order, where the authority looks, not only in a log."""
+        reference = str(claim.payload["message"]["reference"])
+        with self.db.write() as session:
+            order = session.get(HubOrder, reference)
+            if order is not None and order.state == HubState.QUEUED:
+                order.state, order.updated_at = HubState.FAILED.value, self.clock.now()
+            _event(session, reference, HubEventKind.FAILED, "hub", self.clock.now(),
+                   {"attempt": claim.attempts, "status": result.status, "error": (result.error or "")[:500]})
+        log.error("order %s could not be delivered: %s", reference, result.error or result.status)
+
+    def _send_order(self, claim: Claim) -> SendResult:
         reference = str(claim.payload["message"]["reference"])
         with self.db.write() as session:
             order = session.get(HubOrder, reference)
@@ -357,6 +395,11 @@ def record_answer(db: Database, verified: Verified, message: Feedback | Inabilit
         if provider is None or verified.key_id not in key_lookup(provider.public_keys):
             raise HubForbidden("only the order's provider may answer it")
         answer = message.model_dump(mode="json")
+        if order.state == HubState.EXECUTED and not isinstance(message, Feedback):
+            # a late or reordered Annex III never undoes an Annex II: the content was removed
+            _event(session, order.hub_reference, HubEventKind.INABILITY, f"provider:{provider.name}", now,
+                   {"answer": answer, "ignored": "the order was executed already"})
+            return order_view(session, order)
         if order.answer != answer:
             executed = isinstance(message, Feedback)
             order.answer, order.answered_at, order.received_at = answer, now, message.received_at
@@ -421,13 +464,35 @@ def scrutinise(db: Database, authority: Authority, reference: str, *, infringeme
             return order_view(session, order)
         provider = session.get(Provider, order.provider_id)
         assert provider is not None
+        was_linked = order.state == HubState.LINKED
         order.state, order.updated_at = HubState.ENDED.value, now
         _event(session, reference, HubEventKind.ENDED, actor, now, {"reasons": reasons, **via})
-        notice = Reinstatement(order_reference=reference, member_state=authority.member_state, reasons=reasons,
-                               decided_at=now)
-        enqueue(session, kind="tco.reinstatement", destination=provider.contact_point_url + "/v1/orders",
-                payload=envelope(notice), idempotency_key=f"tco.reinstatement:{reference}", clock=clock)
+        if not was_linked:  # a linked order never reached the provider: there is nothing there to reinstate
+            notice = Reinstatement(order_reference=reference, member_state=authority.member_state, reasons=reasons,
+                                   decided_at=now)
+            enqueue(session, kind="tco.reinstatement", destination=provider.contact_point_url + "/v1/orders",
+                    payload=envelope(notice), idempotency_key=f"tco.reinstatement:{reference}", clock=clock)
+        for waiting in session.scalars(select(HubOrder).where(HubOrder.linked_to == reference,
+                                                              HubOrder.state == HubState.LINKED.value)):
+            _send_linked(session, waiting, provider, now, clock)  # the later authorities' orders now stand alone
         return order_view(session, order)
+
+
+#: How long an order that stood linked to an ended one waits before it is sent on its own.
+UNLINKED_DELAY = dt.timedelta(seconds=60)
+
+
+def _send_linked(session: Session, order: HubOrder, provider: Provider, now: dt.datetime, clock: Clock) -> None:
+    message = RemovalOrder.model_validate(order.body)
+    sent = message.model_copy(update={"reference": order.hub_reference, "contact_point": provider.contact_point_url})
+    order.state, order.linked_to, order.updated_at = HubState.QUEUED.value, None, now
+    message_row = enqueue(session, kind=ORDER_KIND, destination=provider.contact_point_url + "/v1/orders",
+                          payload=envelope(sent), idempotency_key=f"{ORDER_KIND}:{order.hub_reference}", clock=clock)
+    # after the reinstatement of the ended order, not before it: the content comes back, then this order takes it
+    # down again under its own authority (a reinstatement arriving second would undo this order's removal)
+    message_row.next_attempt_at = now + UNLINKED_DELAY
+    _event(session, order.hub_reference, HubEventKind.UNLINKED, "hub", now,
+           {"reason": "the order it was linked to ended"})
 
 
 def list_orders(db: Database, authority: Authority | None, *, limit: int = 500) -> list[dict[str, Any]]:

@@ -28,10 +28,9 @@ from bastion.hub.models import Authority, HubEvent, HubOrder
 from bastion.hub.services import HubConflict, HubNotFound
 from bastion.orders.wire import AuthorityType, Clarification, SigningKey
 from bastion.web.hub_pages import with_console
+from tests.factories.console import PASSWORD, login
 from tests.factories.orders import make_order
 
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 CLOCK = SystemClock()
 
 
@@ -63,19 +62,6 @@ def registered(hub_db: Database) -> dict[str, Any]:
     return out
 
 
-def _login(client: TestClient, db: Database, username: str, role: Role | None = None) -> str:
-    """Log in (creating the user when a role is given); returns the session's CSRF token."""
-    if role is not None:
-        auth.create_user(db, username=username, password=PASSWORD, role=role, actor="test")
-    token = CSRF.search(client.get("/login").text)
-    assert token is not None
-    r = client.post("/login", data={"csrf_token": token.group(1), "username": username, "password": PASSWORD},
-                    follow_redirects=False)
-    assert r.status_code == 303, r.text
-    assert r.headers["location"] == "/console/hub/orders"  # the hub's home, whatever the role
-    found = CSRF.search(client.get("/console/hub/orders").text)  # the logout form, on error pages too
-    assert found is not None
-    return found.group(1)
 
 
 def _issue_by_service(db: Database, authority: Authority, reference: str, url: str) -> str:
@@ -359,3 +345,8 @@ def test_the_host_member_state_scrutinises_an_order_in_the_console(hub: TestClie
         ended = session.scalar(select(HubEvent).where(HubEvent.kind == "order.ended"))
         assert ended is not None and ended.data["user"] == "ie-officer"
         assert session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "tco.reinstatement")) is not None
+
+
+def _login(client: TestClient, db: Database, username: str, role: Role | None = None) -> str:
+    """The hub's home is its orders page, whatever the role."""
+    return login(client, db, username, role, home="/console/hub/orders")

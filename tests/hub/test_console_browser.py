@@ -18,10 +18,10 @@ from bastion.core.clock import SystemClock
 from bastion.hub import services
 from bastion.hub.app import create_hub_app
 from bastion.web.hub_pages import with_console
+from tests.factories.console import PASSWORD
 from tests.factories.live import browser, needs_chromium, serve
 from tests.hub.test_end_to_end import URL, World, world  # noqa: F401 - a shared fixture
 
-PASSWORD = "correct horse battery"
 pytestmark = needs_chromium
 
 

@@ -10,10 +10,10 @@ from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
 from bastion.reporting import services
 from bastion.web.app import create_app
+from tests.factories.console import PASSWORD
 from tests.factories.live import browser, needs_chromium, serve
 from tests.factories.ncmec import FakeNcmec
 from tests.reporting.conftest import NOW, make_settings, make_world
-from tests.reporting.test_console import PASSWORD
 
 pytestmark = needs_chromium
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,17 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bastion.core.auth.roles import Role
-from bastion.core.auth.services import create_user
 from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
 from bastion.reporting import services
 from bastion.reporting.tasks import ReportSender
 from bastion.web.app import create_app
+from tests.factories.console import login as _login
 from tests.factories.ncmec import FakeNcmec
 from tests.reporting.conftest import NOW, World, make_settings
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -34,16 +30,6 @@ def app_world(db: Database, database_url: str, tmp_path: Path, fake_ncmec: FakeN
         yield client, World(state.moderation, state.reporting, clock, tmp_path, ReportSender(state.reporting))
 
 
-def _login(client: TestClient, db: Database, username: str, role: Role) -> str:
-    create_user(db, username=username, password=PASSWORD, role=role, actor="test")
-    token = CSRF.search(client.get("/login").text)
-    assert token
-    r = client.post("/login", data={"csrf_token": token.group(1), "username": username, "password": PASSWORD},
-                    follow_redirects=False)
-    assert r.status_code == 303, r.text
-    found = CSRF.search(client.get("/console/queues").text)
-    assert found
-    return found.group(1)
 
 
 def test_specialists_send_drafts_from_the_console_with_csrf(

@@ -20,10 +20,9 @@ from bastion.core.db import Database
 from bastion.hashing.services import hash_path
 from bastion.matching import services
 from bastion.web.app import create_app
+from tests.factories.console import PASSWORD
 from tests.factories.live import browser, needs_chromium, serve
 from tests.factories.media import make_image
-
-PASSWORD = "correct horse battery"
 
 pytestmark = needs_chromium
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -18,9 +17,9 @@ from bastion.core.clock import FrozenClock
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.web.app import create_app
+from tests.factories.console import PASSWORD, login
 from tests.factories.live import browser, needs_chromium, serve
 
-PASSWORD = "correct horse battery"
 CLOCK = FrozenClock(dt.datetime(2026, 6, 1, 9, 30, tzinfo=dt.UTC))
 
 
@@ -31,13 +30,6 @@ def _trained(db: Database) -> services.TrainedModel:
                           actor="ana")
 
 
-def _login(client: TestClient, db: Database, username: str, role: Role) -> None:
-    create_user(db, username=username, password=PASSWORD, role=role, actor="test")
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-    assert found
-    r = client.post("/login", data={"csrf_token": found.group(1), "username": username, "password": PASSWORD},
-                    follow_redirects=False)
-    assert r.status_code == 303
 
 
 @pytest.fixture
@@ -86,3 +78,7 @@ def test_the_page_in_a_browser_with_no_console_errors(settings: Settings, db: Da
         expect(page).to_have_url(f"{base}/console/classifiers")
         expect(page.locator('tr[data-category="hate_speech"] td').first).to_have_text("hate_speech")
         assert errors == []
+
+
+def _login(client: TestClient, db: Database, username: str, role: Role) -> None:
+    login(client, db, username, role)

@@ -22,24 +22,18 @@ from bastion.hashing.services import hash_path
 from bastion.matching import services
 from bastion.web.app import create_app
 from bastion.web.console import FLASH_COOKIE, LOGIN_CSRF_COOKIE, LOGIN_FAILED, SECURITY_HEADERS, SESSION_COOKIE
+from tests.factories.console import PASSWORD, csrf_of
 from tests.factories.media import make_image, make_video
-
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def _user(db: Database, username: str, role: Role) -> None:
     create_user(db, username=username, password=PASSWORD, role=role, actor="test")
 
 
-def _csrf(html: str) -> str:
-    found = CSRF.search(html)
-    assert found, "no csrf_token field on the page"
-    return found.group(1)
 
 
 def _login(client: TestClient, username: str, password: str = PASSWORD) -> httpx.Response:
-    token = _csrf(client.get("/login").text)
+    token = csrf_of(client.get("/login").text)
     r: httpx.Response = client.post("/login", follow_redirects=False,
                                     data={"csrf_token": token, "username": username, "password": password})
     return r
@@ -50,7 +44,7 @@ def _logged_in(client: TestClient, db: Database, username: str, role: Role) -> s
     _user(db, username, role)
     r = _login(client, username)
     assert r.status_code == 303, r.text
-    return _csrf(client.get("/console/banks" if role in roles.READ_BANKS else "/console/match").text)
+    return csrf_of(client.get("/console/banks" if role in roles.READ_BANKS else "/console/match").text)
 
 
 def _pdq(path: Path) -> str:
@@ -441,7 +435,7 @@ def test_logging_in_again_ends_the_previous_session(client: TestClient, db: Data
     form = TestClient(client.app).get("/login")  # a login form loaded elsewhere (this browser is logged in)
     client.cookies.set(LOGIN_CSRF_COOKIE, form.cookies[LOGIN_CSRF_COOKIE], path="/login")
     r = client.post("/login", follow_redirects=False,
-                    data={"csrf_token": _csrf(form.text), "username": "carla", "password": PASSWORD})
+                    data={"csrf_token": csrf_of(form.text), "username": "carla", "password": PASSWORD})
     assert r.status_code == 303
     assert client.cookies[SESSION_COOKIE] != old
     stale = TestClient(client.app)

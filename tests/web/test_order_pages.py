@@ -21,10 +21,10 @@ from bastion.orders.interfaces import SenderRole
 from bastion.orders.wire import SigningKey, signed_request
 from bastion.web.app import create_app
 from bastion.web.order_pages import clock_label
+from tests.factories.console import PASSWORD
 from tests.factories.live import browser, needs_chromium, serve
 from tests.factories.orders import make_order
 
-PASSWORD = "correct horse battery"
 URL = "https://video.example/v/abc123"
 
 

@@ -23,13 +23,14 @@ from bastion.core.auth.services import create_token, create_user
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.web.app import create_app
+from tests.factories.console import PASSWORD
 from tests.factories.live import browser, needs_chromium, serve
 from tests.factories.media import make_image
 from tests.factories.receiver import Receiver
 from tests.moderation.test_flow import _flip, _pdq
 
 pytestmark = needs_chromium
-PASSWORD = "correct horse battery"
+
 SECRET = b"platform-webhook-secret"
 
 

@@ -16,17 +16,15 @@ from sqlalchemy import select
 
 from bastion.core.audit.models import AuditEntry
 from bastion.core.auth.roles import Role
-from bastion.core.auth.services import create_user
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.matching.models import BankEntry
 from bastion.moderation.models import ContentItem, MediaPreview
 from bastion.web.app import create_app
+from tests.factories.console import login
 from tests.factories.media import make_image
 from tests.moderation.test_flow import _bank, _flip, _pdq, _upload
 
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 Header = Callable[[Role], dict[str, str]]
 
 
@@ -41,18 +39,6 @@ def _client(settings: Settings, db: Database) -> TestClient:
     return TestClient(create_app(settings, db=db))
 
 
-def _login(client: TestClient, db: Database, username: str, role: Role) -> str:
-    create_user(db, username=username, password=PASSWORD, role=role, actor="test")
-    token = CSRF.search(client.get("/login").text)
-    assert token
-    r = client.post("/login", data={"csrf_token": token.group(1), "username": username, "password": PASSWORD},
-                    follow_redirects=False)
-    assert r.status_code == 303, r.text
-    assert r.headers["location"] == "/console/queues"
-    page = client.get("/console/queues")
-    found = CSRF.search(page.text)
-    assert found
-    return found.group(1)
 
 
 def _held_upload(client: TestClient, h: Header, tmp_path: Path, content_id: str = "up-1", seed: int = 31,
@@ -345,3 +331,7 @@ def test_earlier_cases_about_restricted_content_are_left_out_for_moderators(
         assert "cs-prior" in specialist.get(f"/console/cases/{held['case_id']}").text
     policy = app_client.get("/console/policy").text
     assert "csam-known-hash" not in policy and 'data-rule="terror-known-close"' in policy
+
+
+def _login(client: TestClient, db: Database, username: str, role: Role) -> str:
+    return login(client, db, username, role, home="/console/queues")

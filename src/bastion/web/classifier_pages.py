@@ -10,13 +10,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from bastion.classifiers.api import overview
 from bastion.core.auth import roles
 from bastion.core.auth.services import SessionUser
-from bastion.web.console import _ConsoleRoute, _page, _role
+from bastion.web.console import ConsoleRoute, page, role_required
 
-router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
-Analyst = Annotated[SessionUser, Depends(_role(roles.CLASSIFIERS))]
+Analyst = Annotated[SessionUser, Depends(role_required(roles.CLASSIFIERS))]
 
 
 @router.get("/console/classifiers")
 def classifiers_page(request: Request, user: Analyst) -> Response:
-    return _page(request, "classifiers.html", user, **overview(request))
+    return page(request, "classifiers.html", user, **overview(request))

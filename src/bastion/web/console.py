@@ -93,7 +93,7 @@ class _LoginRequired(Exception):
     """No valid session: answered with a redirect to the login page."""
 
 
-class _PageError(Exception):
+class PageError(Exception):
     """Answered with the error page: ``status`` and ``title`` (403 Forbidden, 404 Not found) and a message."""
 
     def __init__(self, status: int, title: str, message: str, user: SessionUser | None = None) -> None:
@@ -104,11 +104,11 @@ class _PageError(Exception):
         self.user = user
 
 
-def _denied(message: str, user: SessionUser | None = None) -> _PageError:
-    return _PageError(403, "Forbidden", message, user)
+def _denied(message: str, user: SessionUser | None = None) -> PageError:
+    return PageError(403, "Forbidden", message, user)
 
 
-class _ConsoleRoute(APIRoute):
+class ConsoleRoute(APIRoute):
     """Turns the console's own exceptions into pages and puts the security headers on every response."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -119,11 +119,11 @@ class _ConsoleRoute(APIRoute):
                 response = await handler(request)
             except _LoginRequired:
                 response = RedirectResponse("/login", status_code=303)
-            except _PageError as exc:
-                response = _page(request, "error.html", exc.user, status_code=exc.status,
+            except PageError as exc:
+                response = page(request, "error.html", exc.user, status_code=exc.status,
                                  title=exc.title, message=exc.message)
             except RequestValidationError:  # an address that cannot be right (a case id that is not a number...)
-                response = _page(request, "error.html", _session(request), status_code=404, title="Not found",
+                response = page(request, "error.html", _session(request), status_code=404, title="Not found",
                                  message="There is no such page.")
             response.headers.update(SECURITY_HEADERS)
             return response
@@ -131,9 +131,9 @@ class _ConsoleRoute(APIRoute):
         return route
 
 
-router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 #: Login, logout and the landing redirect alone, for an app with its own pages (the hub); ``router`` has them too.
-session_router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
+session_router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 
 # --- sessions, roles and CSRF -------------------------------------------------------------------------------
@@ -147,7 +147,7 @@ def _session(request: Request) -> SessionUser | None:
     return session_user(ctx.db, cookie, ctx.settings.session_ttl_seconds, ctx.clock)
 
 
-def _role(allowed: Iterable[Role]) -> Callable[[Request], SessionUser]:
+def role_required(allowed: Iterable[Role]) -> Callable[[Request], SessionUser]:
     """A dependency admitting a logged-in user of one of ``allowed`` (/login without one, else 403)."""
     allowed = frozenset(allowed)
 
@@ -162,15 +162,15 @@ def _role(allowed: Iterable[Role]) -> Callable[[Request], SessionUser]:
     return dependency
 
 
-def _check_csrf(user: SessionUser, presented: str) -> None:
+def check_csrf(user: SessionUser, presented: str) -> None:
     if not presented or not hmac.compare_digest(presented.encode(), user.csrf_token.encode()):
         raise _denied("The form was stale or did not come from this console. Reload the page and try again.",
                       user)
 
 
-Viewer = Annotated[SessionUser, Depends(_role(roles.READ_BANKS))]
-Curator = Annotated[SessionUser, Depends(_role(roles.CURATE_BANKS))]
-MatchUser = Annotated[SessionUser, Depends(_role(roles.MATCH))]
+Viewer = Annotated[SessionUser, Depends(role_required(roles.READ_BANKS))]
+Curator = Annotated[SessionUser, Depends(role_required(roles.CURATE_BANKS))]
+MatchUser = Annotated[SessionUser, Depends(role_required(roles.MATCH))]
 CsrfField = Annotated[str, Form()]
 
 
@@ -192,7 +192,7 @@ def _delete_cookie(response: Response, request: Request, key: str, *, path: str 
 # --- flash messages (one message carried across a redirect in a short-lived cookie) -------------------------
 
 
-def _flash(response: Response, request: Request, kind: str, text: str) -> None:
+def flash(response: Response, request: Request, kind: str, text: str) -> None:
     payload = base64.urlsafe_b64encode(json.dumps({"kind": kind, "text": text[:500]}).encode()).decode()
     _set_cookie(response, request, FLASH_COOKIE, payload, path="/console", max_age=60)
 
@@ -232,7 +232,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
 )
 
 
-def _page(request: Request, template: str, user: SessionUser | None, *, status_code: int = 200,
+def page(request: Request, template: str, user: SessionUser | None, *, status_code: int = 200,
           **values: Any) -> HTMLResponse:
     flash = _take_flash(request) if user is not None else None
     nav = []
@@ -290,7 +290,7 @@ def login_form(request: Request) -> Response:
 
 def _login_page(request: Request, *, error: str = "", username: str = "", status_code: int = 200) -> Response:
     token = secrets.token_urlsafe(32)
-    response = _page(request, "login.html", None, status_code=status_code, csrf_token=token, error=error,
+    response = page(request, "login.html", None, status_code=status_code, csrf_token=token, error=error,
                      username=username)
     _set_cookie(response, request, LOGIN_CSRF_COOKIE, token, path="/login", max_age=3600)
     return response
@@ -323,7 +323,7 @@ def logout(request: Request, csrf_token: CsrfField = "") -> Response:
     user = _session(request)
     if user is None:
         raise _LoginRequired
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     close_session(ctx.db, request.cookies[SESSION_COOKIE])
     response = RedirectResponse("/login", status_code=303)
     _delete_cookie(response, request, SESSION_COOKIE)
@@ -342,7 +342,7 @@ def banks_page(request: Request, user: Viewer) -> Response:
         summaries = services.list_banks(session)
         rows = [_bank_row(s, user.principal) for s in summaries]
     may_curate = user.principal.role in roles.CURATE_BANKS
-    return _page(request, "banks.html", user, banks=rows, may_curate=may_curate)
+    return page(request, "banks.html", user, banks=rows, may_curate=may_curate)
 
 
 def _bank_row(summary: services.BankSummary, principal: Principal) -> dict[str, Any]:
@@ -362,13 +362,13 @@ def bank_page(request: Request, name: str, user: Viewer) -> Response:
         try:
             bank = services.get_bank(session, name)
         except BankError:
-            raise _PageError(404, "Not found", f"There is no bank named {name}.", user) from None
+            raise PageError(404, "Not found", f"There is no bank named {name}.", user) from None
         (summary,) = services.list_banks(session, bank_id=bank.id)
         row = _bank_row(summary, user.principal)
         entries: list[dict[str, Any]] = []
         if row["can_see"]:  # a restricted bank's entries only for child-safety roles
             entries = [_entry_row(e) for e in services.recent_entries(session, bank, RECENT_ENTRIES)]
-    return _page(request, "bank.html", user, bank=row, entries=entries,
+    return page(request, "bank.html", user, bank=row, entries=entries,
                  may_curate=user.principal.role in roles.CURATE_BANKS)
 
 
@@ -387,20 +387,20 @@ def _truncate(value: str, chars: int) -> str:
 @router.post("/console/banks/{name}/enabled")
 def set_bank_enabled(request: Request, name: str, user: Curator, csrf_token: CsrfField = "",
                      enabled: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "") -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     ctx = context(request)
     to_bank = back == "bank" and services.BANK_NAME.match(name) is not None
     response = RedirectResponse(f"/console/banks/{name}" if to_bank else "/console/banks", status_code=303)
     if enabled not in ("true", "false"):
-        _flash(response, request, "error", "Choose whether to enable or disable the bank.")
+        flash(response, request, "error", "Choose whether to enable or disable the bank.")
         return response
     try:
         services.update_bank(ctx.db, name, actor=user.principal, enabled=enabled == "true", clock=ctx.clock)
     except BankError as exc:
-        _flash(response, request, "error", str(exc))
+        flash(response, request, "error", str(exc))
         return response
     matcher(request).refresh()  # live in this process at once; other processes within a refresh interval
-    _flash(response, request, "ok", f"Bank {name} {'enabled' if enabled == 'true' else 'disabled'}.")
+    flash(response, request, "ok", f"Bank {name} {'enabled' if enabled == 'true' else 'disabled'}.")
     return response
 
 
@@ -424,7 +424,7 @@ def match_form(request: Request, user: MatchUser) -> Response:
 
 def _match_page(request: Request, user: SessionUser, *, status_code: int = 200, **values: Any) -> Response:
     limit = context(request).settings.max_upload_bytes
-    return _page(request, "match.html", user, status_code=status_code, limit=_size_label(limit),
+    return page(request, "match.html", user, status_code=status_code, limit=_size_label(limit),
                  **{"result": None, "error": None, **values})
 
 
@@ -437,7 +437,7 @@ async def match_upload(request: Request, user: MatchUser) -> Response:
     except StarletteHTTPException as exc:  # a malformed or oversized multipart body
         detail = f"The upload could not be read: {exc.detail}"
         return _match_page(request, user, status_code=400, error={"title": "Bad upload", "detail": detail})
-    _check_csrf(user, str(form.get("csrf_token") or ""))
+    check_csrf(user, str(form.get("csrf_token") or ""))
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return _match_page(request, user, status_code=422,

@@ -32,19 +32,19 @@ from bastion.hub.models import Authority, Provider
 from bastion.hub.services import HubError
 from bastion.orders.wire import LEGAL_BASIS, Clarification, MaterialType, Referral, RemovalOrder
 from bastion.web.console import (
-    _check_csrf,
-    _ConsoleRoute,
-    _flash,
-    _page,
-    _PageError,
-    _role,
+    ConsoleRoute,
+    PageError,
+    check_csrf,
+    flash,
+    page,
+    role_required,
     session_router,
 )
 from bastion.web.order_pages import CHART_WIDTH, chart_bars, clock_label
 
-router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
-Reader = Annotated[SessionUser, Depends(_role(roles.HUB_READ))]
-Issuer = Annotated[SessionUser, Depends(_role(roles.HUB_ISSUE))]
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+Reader = Annotated[SessionUser, Depends(role_required(roles.HUB_READ))]
+Issuer = Annotated[SessionUser, Depends(role_required(roles.HUB_ISSUE))]
 HOME = "/console/hub/orders"
 NAV = (("Orders", HOME, roles.HUB_READ), ("Issue an order", "/console/hub/orders/new", roles.HUB_ISSUE))
 STATIC = Path(__file__).parent / "static"
@@ -79,13 +79,13 @@ def _authority(request: Request, user: SessionUser) -> Authority | None:
     try:
         return services.authority_of_user(context(request).db, user.principal.id)
     except HubError as exc:
-        raise _PageError(exc.status, exc.title, str(exc), user) from None
+        raise PageError(exc.status, exc.title, str(exc), user) from None
 
 
 def _own_authority(request: Request, user: SessionUser) -> Authority:
     authority = _authority(request, user)
     if authority is None:
-        raise _PageError(403, "Forbidden", "Only an authority issues orders.", user)
+        raise PageError(403, "Forbidden", "Only an authority issues orders.", user)
     return authority
 
 
@@ -111,7 +111,7 @@ async def orders_page(request: Request, user: Reader) -> Response:
     now = ctx.clock.now()
     rows = await run_in_threadpool(_rows, ctx.db, authority, now)
     bars = chart_bars(await run_in_threadpool(lambda: services.actioned(ctx.db, authority)))
-    return _page(request, "hub_orders.html", user, orders=rows, authority=authority, now=now.isoformat(),
+    return page(request, "hub_orders.html", user, orders=rows, authority=authority, now=now.isoformat(),
                  bars=bars, chart_width=CHART_WIDTH, chart_height=max(14, len(bars) * 14))
 
 
@@ -124,7 +124,7 @@ async def new_order(request: Request, user: Issuer) -> Response:
 async def _form_page(request: Request, user: SessionUser, authority: Authority, values: dict[str, Any],
                      errors: dict[str, str], *, status_code: int = 200) -> Response:
     providers = await run_in_threadpool(services.providers, context(request).db)
-    return _page(request, "hub_issue.html", user, status_code=status_code, authority=authority, values=values,
+    return page(request, "hub_issue.html", user, status_code=status_code, authority=authority, values=values,
                  errors=errors, providers=providers, materials=MATERIAL_LABELS, legal_basis=LEGAL_BASIS)
 
 
@@ -194,7 +194,7 @@ _FIELDS = frozenset({*TEXT_FIELDS, "provider", "urls", "content_ids", "material_
 async def issue_order(request: Request, user: Issuer) -> Response:
     ctx = context(request)
     form = await request.form(max_files=0, max_fields=80)
-    _check_csrf(user, str(form.get("csrf_token") or ""))
+    check_csrf(user, str(form.get("csrf_token") or ""))
     authority = await run_in_threadpool(_own_authority, request, user)
     values = _form_values(form)
     chosen = [p for p in await run_in_threadpool(services.providers, ctx.db) if str(p.id) == values["provider"]]
@@ -219,7 +219,7 @@ async def issue_order(request: Request, user: Issuer) -> Response:
                "was linked to it and not sent again."
     else:
         text = f"Issued as {reference}; the hub is delivering it to {view['provider']}."
-    _flash(response, request, "ok", text)
+    flash(response, request, "ok", text)
     return response
 
 
@@ -256,11 +256,11 @@ async def _order_page(request: Request, user: SessionUser, reference: str, value
     try:
         order = await run_in_threadpool(_detail, ctx.db, authority, reference, now)
     except HubError as exc:
-        raise _PageError(exc.status, exc.title, str(exc), user) from None
+        raise PageError(exc.status, exc.title, str(exc), user) from None
     until = order["scrutiny_until"]
     may_scrutinise = (authority is not None and order["scrutiny_member_state"] == authority.member_state
                       and order["state"] != "ended" and until is not None and now <= dt.datetime.fromisoformat(until))
-    return _page(request, "hub_order.html", user, status_code=status_code, order=order, now=now.isoformat(),
+    return page(request, "hub_order.html", user, status_code=status_code, order=order, now=now.isoformat(),
                  may_clarify=authority is not None and order["own"] and order["state"] == "unable",
                  may_scrutinise=may_scrutinise, values=values, errors=errors, materials=MATERIAL_LABELS)
 
@@ -269,7 +269,7 @@ async def _order_page(request: Request, user: SessionUser, reference: str, value
 async def clarify(request: Request, reference: str, user: Issuer) -> Response:
     ctx = context(request)
     form = await request.form(max_files=0, max_fields=10)
-    _check_csrf(user, str(form.get("csrf_token") or ""))
+    check_csrf(user, str(form.get("csrf_token") or ""))
     authority = await run_in_threadpool(_own_authority, request, user)
     values = {name: str(form.get(name) or "") for name in ("explanation", "urls", "content_ids")}
     try:
@@ -284,7 +284,7 @@ async def clarify(request: Request, reference: str, user: Issuer) -> Response:
     except HubError as exc:
         return await _order_page(request, user, reference, values, {"": str(exc)}, status_code=exc.status)
     response = RedirectResponse(f"/console/hub/orders/{reference}", status_code=303)
-    _flash(response, request, "ok", "Clarification sent; the provider's hour restarts when it arrives.")
+    flash(response, request, "ok", "Clarification sent; the provider's hour restarts when it arrives.")
     return response
 
 
@@ -293,7 +293,7 @@ async def scrutinise(request: Request, reference: str, user: Issuer) -> Response
     """Art. 4: an authority of the provider's Member State finds the order sound, or infringing (it then ends)."""
     ctx = context(request)
     form = await request.form(max_files=0, max_fields=10)
-    _check_csrf(user, str(form.get("csrf_token") or ""))
+    check_csrf(user, str(form.get("csrf_token") or ""))
     authority = await run_in_threadpool(_own_authority, request, user)
     values = {"finding": str(form.get("finding") or ""), "scrutiny_reasons": str(form.get("reasons") or "").strip()}
     errors = {}
@@ -308,8 +308,8 @@ async def scrutinise(request: Request, reference: str, user: Issuer) -> Response
             ctx.db, authority, reference, infringement=values["finding"] == "infringement",
             reasons=values["scrutiny_reasons"], clock=ctx.clock, console_user=user.principal.name))
     except HubError as exc:
-        raise _PageError(exc.status, exc.title, str(exc), user) from None
+        raise PageError(exc.status, exc.title, str(exc), user) from None
     response = RedirectResponse(f"/console/hub/orders/{reference}", status_code=303)
-    _flash(response, request, "ok", "The order is ended; the provider is told to reinstate the content."
+    flash(response, request, "ok", "The order is ended; the provider is told to reinstate the content."
            if view["state"] == "ended" else "Recorded: no infringement found.")
     return response

@@ -20,10 +20,10 @@ from bastion.core.context import context
 from bastion.core.db import Database
 from bastion.orders.models import ReceivedOrder
 from bastion.orders.services import received_orders
-from bastion.web.console import _ConsoleRoute, _page, _role
+from bastion.web.console import ConsoleRoute, page, role_required
 
-router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
-Reader = Annotated[SessionUser, Depends(_role(roles.ORDERS_READ))]
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+Reader = Annotated[SessionUser, Depends(role_required(roles.ORDERS_READ))]
 #: Bars in the chart: the most recent executed orders.
 CHART_ORDERS = 40
 CHART_WIDTH = 600
@@ -64,7 +64,7 @@ async def orders_page(request: Request, user: Reader) -> Response:
     for order in orders:
         order["clock"] = clock_label(order["seconds_left"]) if order["seconds_left"] is not None else ""
     bars = await run_in_threadpool(receipt_to_action, ctx.db)
-    return _page(request, "orders.html", user, orders=orders, bars=bars, chart_width=CHART_WIDTH,
+    return page(request, "orders.html", user, orders=orders, bars=bars, chart_width=CHART_WIDTH,
                  chart_height=max(14, len(bars) * 14), now=now.isoformat(),
                  waiting=sum(1 for o in orders if o["state"] == "received"),
                  overdue=sum(1 for o in orders if o["overdue"] and o["state"] == "received"))

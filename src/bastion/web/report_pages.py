@@ -16,10 +16,10 @@ from bastion.core.auth import roles
 from bastion.core.auth.services import SessionUser
 from bastion.reporting import services as reports
 from bastion.reporting.interfaces import Classification, ReportingError
-from bastion.web.console import CsrfField, _check_csrf, _ConsoleRoute, _flash, _page, _role
+from bastion.web.console import ConsoleRoute, CsrfField, check_csrf, flash, page, role_required
 
-router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
-Specialist = Annotated[SessionUser, Depends(_role(roles.REPORTS))]
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+Specialist = Annotated[SessionUser, Depends(role_required(roles.REPORTS))]
 
 
 def _reporting(request: Request) -> reports.Reporting:
@@ -36,16 +36,16 @@ async def reports_page(request: Request, user: Specialist) -> Response:
         with rep.db.read() as session:
             return [reports.report_view(session, r) for r in reports.list_reports(session)]
 
-    return _page(request, "reports.html", user, reports=await run_in_threadpool(load),
+    return page(request, "reports.html", user, reports=await run_in_threadpool(load),
                  classifications=[c.value for c in Classification])
 
 
 @router.post("/console/reports/draft")
 async def draft_now(request: Request, user: Specialist, csrf_token: CsrfField = "") -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     drafted = await run_in_threadpool(reports.draft_pending, _reporting(request))
     response = RedirectResponse("/console/reports", status_code=303)
-    _flash(response, request, "ok", f"{len(drafted)} report(s) drafted or extended.")
+    flash(response, request, "ok", f"{len(drafted)} report(s) drafted or extended.")
     return response
 
 
@@ -53,33 +53,33 @@ async def draft_now(request: Request, user: Specialist, csrf_token: CsrfField = 
 async def revise_report(report_id: str, request: Request, user: Specialist) -> Response:
     """A draft's urgency and each file's industry classification (fields ``urgent_reason`` and ``class:<id>``)."""
     form = await request.form()
-    _check_csrf(user, str(form.get("csrf_token", "")))
+    check_csrf(user, str(form.get("csrf_token", "")))
     response = RedirectResponse("/console/reports", status_code=303)
     try:
         classes = {str(k)[len("class:"):]: Classification(str(v)) for k, v in form.items()
                    if str(k).startswith("class:") and v}
     except ValueError:
-        _flash(response, request, "error", "Not saved: a classification is A1, A2, B1 or B2.")
+        flash(response, request, "error", "Not saved: a classification is A1, A2, B1 or B2.")
         return response
     try:
         await run_in_threadpool(lambda: reports.revise(_reporting(request), report_id,
                                                        urgent_reason=str(form.get("urgent_reason", "")),
                                                        classifications=classes))
     except ReportingError as exc:
-        _flash(response, request, "error", f"Not saved: {exc}")
+        flash(response, request, "error", f"Not saved: {exc}")
         return response
-    _flash(response, request, "ok", f"Report {report_id[:8]} saved.")
+    flash(response, request, "ok", f"Report {report_id[:8]} saved.")
     return response
 
 
 @router.post("/console/reports/{report_id}/send")
 async def send_report(report_id: str, request: Request, user: Specialist, csrf_token: CsrfField = "") -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     response = RedirectResponse("/console/reports", status_code=303)
     try:
         await run_in_threadpool(reports.send, _reporting(request), report_id, actor=user.principal)
     except ReportingError as exc:
-        _flash(response, request, "error", f"Not sent: {exc}")
+        flash(response, request, "error", f"Not sent: {exc}")
         return response
-    _flash(response, request, "ok", f"Report {report_id[:8]} queued for the centres.")
+    flash(response, request, "ok", f"Report {report_id[:8]} queued for the centres.")
     return response

@@ -28,20 +28,20 @@ from bastion.review import services as review
 from bastion.review.interfaces import ReviewError
 from bastion.review.models import CaseReason, CaseState
 from bastion.web.console import (
+    ConsoleRoute,
     CsrfField,
-    _check_csrf,
-    _ConsoleRoute,
-    _flash,
-    _page,
-    _PageError,
-    _role,
+    PageError,
+    check_csrf,
+    flash,
+    page,
+    role_required,
 )
 
-router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
-Reader = Annotated[SessionUser, Depends(_role(roles.READ_QUEUES))]
-Reviewer = Annotated[SessionUser, Depends(_role(roles.REVIEW))]
-Curator = Annotated[SessionUser, Depends(_role(roles.CURATE_FROM_CASE))]
+Reader = Annotated[SessionUser, Depends(role_required(roles.READ_QUEUES))]
+Reviewer = Annotated[SessionUser, Depends(role_required(roles.REVIEW))]
+Curator = Annotated[SessionUser, Depends(role_required(roles.CURATE_FROM_CASE))]
 #: Case ids in paths: bounded, so an absurd id is a clear "not found", not a database overflow.
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 #: Outcomes the decision form posts; an appeal's "uphold" keeps the decision, "reverse" reinstates.
@@ -84,7 +84,7 @@ def queues_page(request: Request, user: Reader) -> Response:
             "next_due": _duration((status.next_due_at - now).total_seconds()) if status.next_due_at else "",
             "overdue": status.next_due_at is not None and status.next_due_at < now,
         })
-    return _page(request, "queues.html", user, queues=rows, chart=_deadline_chart(buckets),
+    return page(request, "queues.html", user, queues=rows, chart=_deadline_chart(buckets),
                  may_claim=user.principal.role in roles.REVIEW)
 
 
@@ -112,7 +112,7 @@ def _deadline_chart(buckets: dict[str, list[int]]) -> dict[str, Any]:
 
 @router.post("/console/queues/{queue}/claim")
 def claim_page(request: Request, queue: str, user: Reviewer, csrf_token: CsrfField = "") -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     return _take_next(request, queue, user)
 
 
@@ -120,18 +120,18 @@ def _take_next(request: Request, queue: str, user: SessionUser, done: str = "") 
     """Claim the next case of ``queue`` and go to it; ``done`` is what to tell the reviewer about the last one."""
     mod = app_moderation(request)
     if queue not in {q.name for q in mod.policy.queues}:
-        raise _PageError(404, "Not found", f"There is no queue named {queue}.", user)
+        raise PageError(404, "Not found", f"There is no queue named {queue}.", user)
     try:
         case = moderation.claim_next(mod, queue, user.principal)
     except moderation.NotAllowed as exc:
-        raise _PageError(403, "Forbidden", str(exc), user) from None
+        raise PageError(403, "Forbidden", str(exc), user) from None
     if case is None:
         response = RedirectResponse("/console/queues", status_code=303)
-        _flash(response, request, "ok", f"{done} No case is waiting in {queue}.".strip())
+        flash(response, request, "ok", f"{done} No case is waiting in {queue}.".strip())
         return response
     response = RedirectResponse(f"/console/cases/{case.id}", status_code=303)
     if done:
-        _flash(response, request, "ok", done)
+        flash(response, request, "ok", done)
     return response
 
 
@@ -145,7 +145,7 @@ def case_page(request: Request, case_id: CaseId, user: Reader) -> Response:
         try:
             file = casefile.load(mod, session, case_id, user.principal)
         except (ReviewError, moderation.ModerationError) as exc:
-            raise _PageError(exc.status, exc.title, str(exc), user) from None
+            raise PageError(exc.status, exc.title, str(exc), user) from None
         restricted = moderation.restricted_content(mod, session, file.item)
         reveal = _reveals_at_once(session, user) and not mod.restricted_queue(file.case.queue) and not restricted
         bank_names = _curation_banks(session, user, restricted=restricted)
@@ -154,7 +154,7 @@ def case_page(request: Request, case_id: CaseId, user: Reader) -> Response:
         confirmed = moderation.confirmed_violation(session, file.item.content_id) is not None
     now = mod.clock.now()
     case = file.case
-    return _page(
+    return page(
         request, "case.html", user, file=file, case=case, item=file.item,
         mine=casefile.is_open_for(case, user.principal) and user.principal.role in roles.REVIEW,
         appeal=case.reason == CaseReason.APPEAL.value, decided=decided[-1].data if decided else None,
@@ -188,13 +188,13 @@ def case_media(request: Request, case_id: CaseId, user: Reader, view: str = "blu
     mod = app_moderation(request)
     clear = view == "clear"
     if clear and user.principal.role not in roles.REVIEW:
-        raise _PageError(403, "Forbidden", "Analysts see media blurred only.", user)
+        raise PageError(403, "Forbidden", "Analysts see media blurred only.", user)
     try:
         jpeg = casefile.preview_jpeg(mod, case_id, user.principal, clear=clear)
     except (ReviewError, moderation.ModerationError) as exc:
-        raise _PageError(exc.status, exc.title, str(exc), user) from None
+        raise PageError(exc.status, exc.title, str(exc), user) from None
     if jpeg is None:
-        raise _PageError(404, "Not found", "No preview was kept for this case.", user)
+        raise PageError(404, "Not found", "No preview was kept for this case.", user)
     if clear:
         _log_clear_view(request, case_id, user)
     return Response(jpeg, media_type="image/jpeg")
@@ -215,7 +215,7 @@ def _log_clear_view(request: Request, case_id: int, user: SessionUser) -> None:
 @router.post("/console/cases/{case_id}/decision")
 async def decision_page(request: Request, case_id: CaseId, user: Reviewer) -> Response:
     form = await request.form(max_fields=60)
-    _check_csrf(user, str(form.get("csrf_token") or ""))
+    check_csrf(user, str(form.get("csrf_token") or ""))
     quick = str(form.get("quick") or "")
     outcome = _QUICK.get(quick, str(form.get("outcome") or ""))
     chosen = [str(a) for a in form.getlist("actions")]
@@ -225,13 +225,13 @@ async def decision_page(request: Request, case_id: CaseId, user: Reviewer) -> Re
     try:
         decision = _decision(outcome, chosen, form)
     except ValueError as exc:
-        _flash(back, request, "error", str(exc))
+        flash(back, request, "error", str(exc))
         return back
     mod = app_moderation(request)
     try:
         result = await run_in_threadpool(moderation.decide, mod, case_id, decision, reviewer=user.principal)
     except (ReviewError, moderation.ModerationError) as exc:
-        _flash(back, request, "error", str(exc))
+        flash(back, request, "error", str(exc))
         return back
     message = f"Case {case_id} decided: the content is now {result['status']}."
     bank = str(form.get("bank") or "")
@@ -240,7 +240,7 @@ async def decision_page(request: Request, case_id: CaseId, user: Reviewer) -> Re
     queue = str(form.get("queue") or "")
     if form.get("next") and queue in {q.name for q in mod.policy.queues}:
         return await run_in_threadpool(_take_next, request, queue, user, message)
-    _flash(back, request, "ok", message)
+    flash(back, request, "ok", message)
     return back
 
 
@@ -274,43 +274,43 @@ def _curate_message(request: Request, content_id: str, bank: str, user: SessionU
 @router.post("/console/cases/{case_id}/curate")
 def curate_page(request: Request, case_id: CaseId, user: Curator, csrf_token: CsrfField = "",
                 bank: Annotated[str, Form()] = "") -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     with app_moderation(request).db.read() as session:
         try:
             content_id = review.get_case(session, case_id).content_id
         except ReviewError as exc:
-            raise _PageError(exc.status, exc.title, str(exc), user) from None
+            raise PageError(exc.status, exc.title, str(exc), user) from None
     response = RedirectResponse(f"/console/cases/{case_id}", status_code=303)
-    _flash(response, request, "ok", _curate_message(request, content_id, bank, user))
+    flash(response, request, "ok", _curate_message(request, content_id, bank, user))
     return response
 
 
 @router.post("/console/cases/{case_id}/escalate")
 def escalate_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token: CsrfField = "",
                   note: Annotated[str, Form()] = "", queue: Annotated[str, Form()] = "") -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     try:
         moderation.escalate(app_moderation(request), case_id, note, reviewer=user.principal)
     except (ReviewError, moderation.ModerationError) as exc:
         response = RedirectResponse(f"/console/cases/{case_id}", status_code=303)
-        _flash(response, request, "error", str(exc))
+        flash(response, request, "error", str(exc))
         return response
     response = RedirectResponse("/console/queues", status_code=303)
-    _flash(response, request, "ok", f"Case {case_id} escalated to senior reviewers.")
+    flash(response, request, "ok", f"Case {case_id} escalated to senior reviewers.")
     return response
 
 
 @router.post("/console/cases/{case_id}/release")
 def release_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token: CsrfField = "") -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     mod = app_moderation(request)
     response = RedirectResponse("/console/queues", status_code=303)
     try:
         review.release(mod.db, case_id, reviewer=user.principal.actor, clock=mod.clock)
     except ReviewError as exc:
-        _flash(response, request, "error", str(exc))
+        flash(response, request, "error", str(exc))
         return response
-    _flash(response, request, "ok", f"Case {case_id} is back in its queue.")
+    flash(response, request, "ok", f"Case {case_id} is back in its queue.")
     return response
 
 
@@ -321,13 +321,13 @@ def release_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token: 
 def settings_page(request: Request, user: Reviewer) -> Response:
     with context(request).db.read() as session:
         reveal = _reveals_at_once(session, user)
-    return _page(request, "settings.html", user, reveal_media=reveal)
+    return page(request, "settings.html", user, reveal_media=reveal)
 
 
 @router.post("/console/settings")
 def save_settings(request: Request, user: Reviewer, csrf_token: CsrfField = "",
                   reveal_media: Annotated[str, Form()] = "") -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     ctx = context(request)
     wanted = reveal_media == "on"
     with ctx.db.write() as session:
@@ -337,7 +337,7 @@ def save_settings(request: Request, user: Reviewer, csrf_token: CsrfField = "",
             record(ctx.db, session, actor=user.principal.actor, action=AuditAction.SETTING_CHANGED,
                    subject=f"user:{user.principal.name}", details={"reveal_media": wanted})
     response = RedirectResponse("/console/settings", status_code=303)
-    _flash(response, request, "ok", "Media will be shown at once (never in restricted queues)." if wanted
+    flash(response, request, "ok", "Media will be shown at once (never in restricted queues)." if wanted
            else "Media will be shown blurred until you reveal it.")
     return response
 
@@ -357,5 +357,5 @@ def policy_page(request: Request, user: Reader) -> Response:
               "queue": policy.queue_for(r).name, "shadow": shadow.get(r.name)}
              for r in moderation.visible_rules(mod, user.principal)]
     queues = [q for q in policy.queues if moderation.may_review(mod, q.name, user.principal)]
-    return _page(request, "policy.html", user, policy=policy.label, rules=rules,
+    return page(request, "policy.html", user, policy=policy.label, rules=rules,
                  queues=queues, thresholds=policy.view_thresholds)

@@ -112,3 +112,17 @@ def test_media_matching_a_restricted_bank_is_never_sent_to_a_classifier(
     assert len(host.requests) == 1  # the caption was scored ...
     headers, body = host.requests[0]
     assert headers["content-type"] == "application/json" and image.read_bytes()[:64] not in body  # ... the file not
+
+
+def test_a_classifier_outage_is_in_the_reasons_but_not_in_the_uploaders_statement(
+        client: TestClient, auth_header: Header, host: Host, tmp_path: Path) -> None:
+    from tests.moderation.test_flow import _bank, _pdq
+
+    image = make_image(tmp_path / "known.jpg", seed=83, size=(640, 480))
+    _bank(client, auth_header, "TERRORIST_CONTENT", _pdq(image), "terrorist_content")
+    client.app.state.matcher.refresh()  # type: ignore[attr-defined]
+    host.answer(500)
+    result = _post(client, auth_header, "t-9", "caption", media=image)
+    assert result["verdict"] == "block" and any("gave no score" in r for r in result["reasons"])
+    statement = client.get(f"/v1/statements/{result['statement_puid']}", headers=auth_header(Role.ANALYST)).json()
+    assert "terror-known-close" in statement["decision_facts"] and "no score" not in statement["decision_facts"]

@@ -129,3 +129,18 @@ def test_an_order_is_frozen() -> None:
     with pytest.raises(ValueError):
         order.reference = "other"  # type: ignore[misc]
     assert isinstance(order, RemovalOrder)
+
+
+def test_non_disclosure_is_capped_at_twelve_weeks() -> None:
+    import pydantic
+
+    from bastion.orders.wire import RemovalOrder
+    from tests.factories.orders import order_fields
+
+    fields = order_fields("FR-1")
+    issued = dt.datetime.fromisoformat(fields["issued_at"])
+    ok = {**fields, "non_disclosure": True, "non_disclosure_until": (issued + dt.timedelta(weeks=12)).isoformat()}
+    assert RemovalOrder.model_validate(ok).non_disclosure
+    too_long = {**ok, "non_disclosure_until": (issued + dt.timedelta(weeks=13)).isoformat()}
+    with pytest.raises(pydantic.ValidationError, match="twelve weeks"):
+        RemovalOrder.model_validate(too_long)

@@ -130,6 +130,10 @@ class Redress(_Message):
     law: str = Field(default="", max_length=2000)  # link to the national law
 
 
+#: Art. 11(3): the content provider may be kept uninformed for six weeks, extended by six at most.
+MAX_NON_DISCLOSURE = dt.timedelta(weeks=12)
+
+
 class RemovalOrder(_Message):
     """Every field of Annex I. ``reference`` is the authority's number; the hub sends its own (unique) one."""
 
@@ -165,6 +169,9 @@ class RemovalOrder(_Message):
             raise ValueError("non_disclosure and non_disclosure_until go together")
         if self.non_disclosure_until is not None and self.non_disclosure_until <= self.issued_at:
             raise ValueError("non_disclosure_until must be after issued_at")
+        if self.non_disclosure_until is not None and self.non_disclosure_until - self.issued_at > MAX_NON_DISCLOSURE:
+            raise ValueError("non_disclosure_until may be at most six weeks after issued_at, plus one extension "
+                             "of six weeks (Art. 11(3)): twelve weeks in all")
         return self
 
     @property

@@ -273,7 +273,8 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
             assert decision.category is not None
             puid = _apply(mod, session, item, Outcome(
                 actions=list(decision.actions), category=decision.category, territories=list(decision.territories),
-                facts="; ".join(str(r) for r in decision.reasons), decided_by=f"policy:{decision.policy}", automated_detection=True,
+                facts="; ".join(str(r) for r in decision.reasons),  # not the classifier outages: the uploader's
+                decided_by=f"policy:{decision.policy}", automated_detection=True,
                 automated=True, source=statements.Source.OWN_INITIATIVE,
                 change=None if item.status == ContentStatus.BLOCKED.value else change_for_actions(decision.actions)))
         else:

@@ -273,7 +273,7 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
             assert decision.category is not None
             puid = _apply(mod, session, item, Outcome(
                 actions=list(decision.actions), category=decision.category, territories=list(decision.territories),
-                facts="; ".join(str(r) for r in decision.reasons),  # not the classifier outages: the uploader's
+                facts="; ".join(str(r) for r in decision.reasons),  # the rules that held, not classifier outages
                 decided_by=f"policy:{decision.policy}", automated_detection=True,
                 automated=True, source=statements.Source.OWN_INITIATIVE,
                 change=None if item.status == ContentStatus.BLOCKED.value else change_for_actions(decision.actions)))

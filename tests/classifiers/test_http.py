@@ -8,12 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from bastion.classifiers.http import HttpClassifier
 from bastion.classifiers.interfaces import Accepts, ClassifierContext, ClassifierError, ClassifierFailed, Content
 from bastion.classifiers.services import score
+from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.hashing.interfaces import MediaKind
+from bastion.web.app import create_app
 from tests.factories.media import make_image
 from tests.factories.model_host import Answer, Host
 
@@ -108,3 +111,14 @@ def test_configure_validates_the_entry(db: Database) -> None:
     for entry, message in cases:
         with pytest.raises(ClassifierError, match=message):
             HttpClassifier.configure({"kind": "http", "name": "v", **entry}, ctx)
+
+
+def test_the_app_closes_the_connection_pool_at_shutdown(settings: Settings, db: Database, host: Host) -> None:
+    host.answer(body='{"scores": {"hate_speech": 0.2}}')
+    c = _classifier(host)
+    with TestClient(create_app(settings, db=db, classifiers=[c])):
+        assert c.classify(Content("while the app runs")) == {"hate_speech": 0.2}
+    with pytest.raises(ClassifierFailed, match="closed"):  # a clear failure reason, not a crash
+        c.classify(Content("after shutdown"))
+    assert len(host.requests) == 1
+    c.close()  # twice is harmless

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from bastion.classifiers import services
 from bastion.classifiers.decisions import DecisionsClassifier
 from bastion.classifiers.features import HashedNgrams
-from bastion.classifiers.interfaces import Content
-from bastion.classifiers.logistic import held_out, metrics
+from bastion.classifiers.interfaces import Content, LabelledText
+from bastion.classifiers.logistic import best_threshold, held_out, metrics
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
 from bastion.core.clock import FrozenClock
@@ -97,7 +97,7 @@ def test_train_measures_on_held_out_decisions_stores_a_version_and_scores(client
     test = [e for e in decided if held_out(e.key, seed=services.SEED, fraction=services.HELD_OUT_FRACTION)]
     model = DecisionsClassifier("decisions:hate_speech", db, "hate_speech")
     scores = [model.classify(Content(e.text))["decisions:hate_speech"] for e in test]
-    expected = metrics([e.violation for e in test], scores, row.threshold)
+    expected = metrics([e.violation for e in test], scores, 0.5)  # the served score reads the threshold as 0.5
     assert row.metrics["support"] == expected.support == sum(e.violation for e in test) > 0
     assert (row.metrics["precision"], row.metrics["recall"]) == pytest.approx((expected.precision, expected.recall))
     assert row.metrics["held_out"] == len(test) and row.metrics["trained_on"] == 40 - len(test)
@@ -110,6 +110,32 @@ def test_train_measures_on_held_out_decisions_stores_a_version_and_scores(client
     assert again.version == 2 and again.metrics == row.metrics  # the same decisions give the same model
     with db.read() as session:
         assert [(m.category, m.version) for m in services.latest_models(session)] == [("hate_speech", 2)]
+
+
+def test_the_threshold_is_chosen_on_held_out_decisions_stored_and_served_as_one_half(db: Database) -> None:
+    # Some clean posts were decided as violations (moderators disagree): no threshold separates the held-out set.
+    examples = [LabelledText(f"c-{i}", text, "hate_speech", bad or i % 10 == 3)
+                for i, (text, bad) in enumerate(_texts(120))]
+    row = services.train(db, examples, category="hate_speech", features=HashedNgrams(), clock=FrozenClock(NOW),
+                         actor="a")
+    test = [e for e in examples if held_out(e.key, seed=services.SEED, fraction=services.HELD_OUT_FRACTION)]
+    labels = [e.violation for e in test]
+    features, weights = services.weights_of(row)
+    raw = weights.scores(features.rows([e.text for e in test]))
+    assert row.threshold == best_threshold(labels, raw) and row.threshold != 0.5
+    at_threshold = metrics(labels, raw, row.threshold)
+    assert row.metrics["threshold"] == row.threshold
+    assert (row.metrics["precision"], row.metrics["recall"], row.metrics["f1"]) == pytest.approx(
+        (at_threshold.precision, at_threshold.recall, at_threshold.f1))
+    assert row.metrics["f1"] >= max(metrics(labels, raw, float(t)).f1 for t in raw) - 1e-9
+    assert row.metrics["f1"] >= metrics(labels, raw, 0.5).f1  # never worse than the fixed threshold it replaces
+    # The policy sees the score recentred on the threshold: >= 0.5 exactly where the model says "violation".
+    served = DecisionsClassifier("d", db, "hate_speech")
+    policy_scores = [served.classify(Content(e.text))["d"] for e in test]
+    assert [s >= 0.5 for s in policy_scores] == [float(r) >= row.threshold for r in raw]
+    again = services.train(db, examples, category="hate_speech", features=HashedNgrams(), clock=FrozenClock(NOW),
+                           actor="a")
+    assert (again.threshold, again.metrics) == (row.threshold, row.metrics)  # deterministic
 
 
 def test_too_few_decisions_are_refused_and_nothing_is_stored(client: TestClient, db: Database) -> None:

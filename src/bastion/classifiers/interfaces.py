@@ -13,7 +13,9 @@ Don't:
 - raise from ``classify`` for an outage: raise ``ClassifierFailed`` with a short reason, so intake goes on without
   the score and says why;
 - log a token, or the text of an upload, in a failure reason;
-- load a model at import time: load it on first use, once, under a lock.
+- load a model at import time: load it on first use, once, under a lock (and in ``warm``, which the app calls in
+  a background thread at start-up so that the first upload does not pay for it);
+- leave a connection open: ``close`` (called at the app's shutdown) releases what the classifier holds.
 """
 
 from __future__ import annotations
@@ -109,6 +111,14 @@ class Classifier(abc.ABC):
     @abc.abstractmethod
     def classify(self, content: Content) -> dict[str, float]:
         """Scores between 0 and 1 by name (a subset of ``score_names``); ``ClassifierFailed`` on an outage."""
+
+    def warm(self) -> None:  # noqa: B027 - optional: a no-op unless the kind has something to load
+        """Load what the first ``classify`` would otherwise load (a model, embeddings of a corpus). The app calls it
+        once, in a background thread, at start-up: it must never be needed for ``classify`` to work, and a failure
+        here is only logged (the first upload then tries again and says why in its reasons)."""
+
+    def close(self) -> None:  # noqa: B027 - optional: a no-op unless the kind holds something
+        """Release what the classifier holds (an HTTP connection pool); called once, at the app's shutdown."""
 
     def describe(self) -> dict[str, object]:
         """What the analyst's view shows about it (held-out metrics for trained models)."""

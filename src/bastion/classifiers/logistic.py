@@ -22,8 +22,13 @@ class Weights:
     w: F32
     bias: float
 
-    def scores(self, x: Rows) -> F32:
-        return sigmoid(x.dot(self.w) + np.float32(self.bias))
+    def scores(self, x: Rows, threshold: float = 0.5) -> F32:
+        """Probabilities, recentred so that ``threshold`` reads 0.5 (the default leaves them as they are)."""
+        return sigmoid(x.dot(self.w) + np.float32(self.bias - logit(threshold)))
+
+
+def logit(p: float) -> float:
+    return float(np.log(p / (1.0 - p)))
 
 
 def sigmoid(z: F32) -> F32:
@@ -78,6 +83,34 @@ class Metrics:
 
     def to_json(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
+
+
+#: A chosen threshold stays this far inside (0, 1), so that its logit is finite.
+THRESHOLD_MARGIN = 1e-6
+
+
+def best_threshold(labels: Sequence[bool] | npt.NDArray[np.bool_], scores: Sequence[float] | F32) -> float:
+    """The threshold that maximises F1 on held-out decisions ("score >= threshold means violation").
+
+    F1 rather than a precision target: it needs no setting, and weighs a missed violation and a wrongly removed post
+    alike, which suits a model whose positives are sent to review rather than removed. Among thresholds with the same
+    F1 the highest wins (fewer posts flagged); the value returned is midway between the lowest score it flags and the
+    next score below, so that a new text scoring a hair under the last violation is not flipped by rounding. The
+    same scores always give the same threshold."""
+    truth = np.asarray(labels, dtype=bool)
+    values = np.asarray(scores, dtype=np.float64)
+    if not truth.any():
+        return 0.5
+    order = np.argsort(-values, kind="stable")
+    ranked, hits = values[order], truth[order]
+    ends = np.append(ranked[1:] != ranked[:-1], True)  # the last of each run of equal scores
+    cuts = ranked[ends]
+    tp = np.cumsum(hits)[ends]
+    flagged = (np.arange(len(ranked)) + 1)[ends]
+    f1 = 2 * tp / (flagged + int(truth.sum()))  # 2TP / (2TP + FP + FN)
+    best = int(np.argmax(f1))  # the first maximum: the highest threshold among ties
+    below = cuts[best + 1] if best + 1 < len(cuts) else cuts[best]
+    return float(np.clip((cuts[best] + below) / 2, THRESHOLD_MARGIN, 1 - THRESHOLD_MARGIN))
 
 
 def metrics(labels: Sequence[bool] | npt.NDArray[np.bool_], scores: Sequence[float] | F32,

@@ -22,7 +22,7 @@ from bastion.core.http import Problem, require
 from bastion.orders import services
 from bastion.orders.interfaces import OrderError
 from bastion.orders.services import ContactPoint
-from bastion.orders.wire import InabilityReason, InvalidMessage, MessageType, Refused, parse
+from bastion.orders.wire import InabilityReason, InvalidMessage, MessageType, Refused, attestation, parse
 
 router = APIRouter(prefix="/v1/orders", tags=["removal orders"])
 T = TypeVar("T")
@@ -44,28 +44,32 @@ def checked(fn: Callable[[], T]) -> T:
         raise Problem(exc.status, exc.title, str(exc)) from None
 
 
-async def signed_message(request: Request, cp: ContactPoint, expect: tuple[MessageType, ...]) -> tuple[Any, Any]:
-    """Read the raw body, check its signature and nonce, then parse it: (verified, message) or a problem."""
+async def signed_message(request: Request, cp: ContactPoint,
+                         expect: tuple[MessageType, ...]) -> tuple[Any, Any, Any]:
+    """Read the raw body, check its signature and nonce, then parse it: (verified, message, the issuing
+    authority's signature a hub forwarded, or ``None``), or a problem."""
     body = await request.body()
     # Database work runs in the thread pool, never on the event loop.
     verified = await run_in_threadpool(checked, lambda: services.accept_signed(
         cp.db, request.headers, body, keys=cp.keys, clock=cp.clock, window_seconds=cp.window_seconds))
     try:
-        message = parse(json.loads(body), expect=expect)
+        envelope = json.loads(body)
+        message, signature = parse(envelope, expect=expect, attested=True), attestation(envelope)
     except (InvalidMessage, ValueError) as exc:
         errors = exc.errors if isinstance(exc, InvalidMessage) else []
         raise Problem(422, "Invalid message", str(exc) if isinstance(exc, InvalidMessage) else "the body is not JSON",
                       errors=errors) from None
-    return verified, message
+    return verified, message, signature
 
 
 @router.post("", summary="Receive a signed removal order, referral, clarification or reinstatement")
 async def receive(request: Request) -> JSONResponse:
     cp = contact_point(request)
-    verified, message = await signed_message(request, cp, (MessageType.REMOVAL_ORDER, MessageType.REFERRAL,
-                                                           MessageType.CLARIFICATION, MessageType.REINSTATEMENT))
+    verified, message, signature = await signed_message(
+        request, cp, (MessageType.REMOVAL_ORDER, MessageType.REFERRAL, MessageType.CLARIFICATION,
+                      MessageType.REINSTATEMENT))
     body = await request.body()
-    ack = await run_in_threadpool(checked, lambda: services.receive(cp, verified, message, body))
+    ack = await run_in_threadpool(checked, lambda: services.receive(cp, verified, message, body, signature))
     return JSONResponse(ack.model_dump(mode="json"))
 
 

@@ -49,6 +49,7 @@ from bastion.orders.wire import (
     MEMBER_STATES,
     Ack,
     ActionTaken,
+    AuthoritySignature,
     Clarification,
     Feedback,
     Inability,
@@ -61,6 +62,7 @@ from bastion.orders.wire import (
     SigningKey,
     ThreatToLife,
     Verified,
+    check_authority_signature,
     envelope,
     key_id,
     load_public_key,
@@ -207,13 +209,16 @@ def _ack(order: ReceivedOrder) -> Ack:
 
 
 def receive(cp: ContactPoint, verified: Verified, message: RemovalOrder | Referral | Clarification | Reinstatement,
-            body: bytes) -> Ack:
-    """Take a verified message from a trusted sender; acts on it after the receipt is committed."""
+            body: bytes, signature: AuthoritySignature | None = None) -> Ack:
+    """Take a verified message from a trusted sender; acts on it after the receipt is committed. ``signature``:
+    the issuing authority's own, when a hub forwards an order issued by API (``wire.AuthoritySignature``)."""
+    if signature is not None and not isinstance(message, RemovalOrder | Referral):
+        raise InvalidOrderRequest("authority_signature: only an order or a referral carries one")
     if isinstance(message, Clarification):
         return clarify(cp, verified, message)
     if isinstance(message, Reinstatement):
         return reinstate(cp, verified, message)
-    ack = _record_receipt(cp, verified, message, body)
+    ack = _record_receipt(cp, verified, message, body, signature)
     if isinstance(message, RemovalOrder) and cp.auto_execute and ack.state == OrderState.RECEIVED:
         try:
             execute(cp, message.reference, actor="contact-point")
@@ -234,7 +239,37 @@ def status_ack(cp: ContactPoint, reference: str) -> Ack:
         return _ack(order)
 
 
-def _record_receipt(cp: ContactPoint, verified: Verified, message: RemovalOrder | Referral, body: bytes) -> Ack:
+def _authority_signature(session: Session, message: RemovalOrder | Referral,
+                         signature: AuthoritySignature | None) -> dict[str, str]:
+    """What the receipt records of the issuing authority's own signature on a forwarded order.
+
+    Checked when this platform trusts the authority's key (``bastion orders trust --role authority``); a key it does
+    not know leaves the hub's signature as the proof of origin, as for an order issued in the hub's console (none).
+    A trusted key that does not match, or that belongs to another Member State, refuses the order.
+    """
+    if signature is None:
+        return {"authority_signature": "none"}
+
+    def authority_key(key: str) -> Ed25519PublicKey | None:
+        row = trusted_key(session, key)
+        return load_public_key(row.public_key) if row is not None and row.role == SenderRole.AUTHORITY else None
+
+    try:
+        check_authority_signature(signature, message, authority_key)
+        row = trusted_key(session, signature.key_id)
+        if row is None or row.member_state != message.issuing_member_state:
+            raise Refused(RefusalReason.AUTHORITY_SIGNATURE, "the authority's key is trusted here for another "
+                          "Member State than the issuing one", signature.key_id)
+    except Refused as refused:
+        if refused.reason is not RefusalReason.UNKNOWN_KEY:
+            log.warning("forwarded order refused: %s (authority key %s)", refused.reason.value, signature.key_id)
+            raise
+        return {"authority_signature": "not checked (key not trusted here)", "authority_key": signature.key_id}
+    return {"authority_signature": "verified", "authority_key": signature.key_id}
+
+
+def _record_receipt(cp: ContactPoint, verified: Verified, message: RemovalOrder | Referral, body: bytes,
+                    signature: AuthoritySignature | None = None) -> Ack:
     digest = hashlib.sha256(body).hexdigest()
     now = cp.clock.now()
     is_order = isinstance(message, RemovalOrder)
@@ -253,6 +288,7 @@ def _record_receipt(cp: ContactPoint, verified: Verified, message: RemovalOrder 
             if sender.role == SenderRole.AUTHORITY and sender.member_state != message.issuing_member_state:
                 raise Refused(RefusalReason.NOT_ALLOWED, "an authority may only issue for its own Member State",
                               verified.key_id)
+            authority_signature = _authority_signature(session, message, signature)
             order = ReceivedOrder(
                 reference=message.reference, kind="removal_order" if is_order else "referral",
                 provider_reference=f"cp-{uuid.uuid4().hex[:16]}", sender_key=verified.key_id,
@@ -266,7 +302,7 @@ def _record_receipt(cp: ContactPoint, verified: Verified, message: RemovalOrder 
             _event(session, cp, order.reference,
                    OrderEventKind.RECEIVED if is_order else OrderEventKind.REFERRAL_RECEIVED, f"key:{sender.key_id}",
                    {"sender": sender.name, "issuing_member_state": message.issuing_member_state,
-                    "urls": len(message.urls), "nonce": verified.nonce})
+                    "urls": len(message.urls), "nonce": verified.nonce, **authority_signature})
             return _ack(order)
     except IntegrityError:  # the same reference arrived twice at once: the other request recorded it
         with cp.db.write() as session:
@@ -299,7 +335,8 @@ def _find_content(session: Session, urls: list[str], content_ids: list[str]) -> 
 
 
 def _answer_header(cp: ContactPoint, order: ReceivedOrder, parsed: RemovalOrder) -> dict[str, Any]:
-    return {"order_reference": order.reference, "authority_file_number": parsed.authority.file_number,
+    return {"order_reference": order.reference, "addressee": parsed.addressee,
+            "issuing_authority": parsed.authority.name, "authority_file_number": parsed.authority.file_number,
             "provider_reference": order.provider_reference, "received_at": order.received_at,
             "provider": cp.provider, "member_state": cp.member_state, "authorised_person": cp.authorised_person,
             "contact_email": cp.contact_email, "signed_at": cp.clock.now()}
@@ -511,11 +548,20 @@ def _inform_when_disclosure_allows(cp: ContactPoint) -> None:
 THREAT_KIND = "tco.threat_to_life"
 
 
+def _authority_of(session: Session, member_state: str) -> TrustedKey | None:
+    """The registered competent authority of ``member_state`` that can be written to, the first registered."""
+    return session.scalar(select(TrustedKey).where(
+        TrustedKey.role == SenderRole.AUTHORITY.value, TrustedKey.member_state == member_state.upper(),
+        TrustedKey.revoked_at.is_(None), TrustedKey.answer_url != "").order_by(TrustedKey.created_at).limit(1))
+
+
 def report_threat_to_life(cp: ContactPoint, content_id: str, *, member_state: str | None, explanation: str,
                           actor: str) -> dict[str, Any]:
     """Send, signed and through the outbox, a report of content showing an imminent threat to life.
 
-    It goes to the registered authority of the Member State concerned, else to Europol; once per content item
+    It goes to the registered authority of the Member State concerned. When that State is not identified (or has
+    no authority registered here), it goes to the authority of the Member State where this provider is established
+    (``ContactPoint.member_state``) and to Europol, each that is configured. Once per content item and recipient
     (a second report of the same item is the same message).
     """
     if member_state is not None and member_state.upper() not in MEMBER_STATES:
@@ -524,23 +570,30 @@ def report_threat_to_life(cp: ContactPoint, content_id: str, *, member_state: st
         item = session.get(ContentItem, content_id)
         if item is None:
             raise OrderNotFound(f"no content {content_id!r}")
-        authority = session.scalar(select(TrustedKey).where(
-            TrustedKey.role == SenderRole.AUTHORITY.value, TrustedKey.member_state == (member_state or "").upper(),
-            TrustedKey.revoked_at.is_(None), TrustedKey.answer_url != "").order_by(TrustedKey.created_at).limit(1))
-        destination = authority.answer_url if authority is not None else cp.europol_url
-        if not destination:
-            raise NoAuthority(f"no authority registered for {member_state or 'an unidentified Member State'} and "
-                              "no Europol contact (BASTION_ORDERS_EUROPOL_URL)")
+        concerned = _authority_of(session, member_state) if member_state else None
+        recipients: list[tuple[str, str]] = []
+        if concerned is not None:
+            recipients.append((concerned.name, concerned.answer_url))
+        else:
+            established = _authority_of(session, cp.member_state)
+            if established is not None:
+                recipients.append((established.name, established.answer_url))
+            if cp.europol_url:
+                recipients.append(("Europol", cp.europol_url))
+        if not recipients:
+            raise NoAuthority(f"no authority registered for {member_state or 'an unidentified Member State'} nor "
+                              f"for {cp.member_state} (where this provider is established), and no Europol contact "
+                              "(BASTION_ORDERS_EUROPOL_URL)")
         report = ThreatToLife(content_id=content_id, url=item.url, member_state=member_state and member_state.upper(),
                               explanation=explanation, detected_at=cp.clock.now(), provider=cp.provider,
                               contact_email=cp.contact_email)
-        recipient = authority.name if authority is not None else "Europol"
         digest = hashlib.sha256(content_id.encode()).hexdigest()[:32]
-        enqueue(session, kind=THREAT_KIND, destination=destination, payload=envelope(report),
-                idempotency_key=f"{THREAT_KIND}:{digest}:{recipient}", clock=cp.clock)
-        _event(session, cp, f"threat:{digest}", OrderEventKind.THREAT_REPORTED, actor,
-               {"content_id": content_id, "recipient": recipient, "member_state": member_state})
-        return {"content_id": content_id, "sent_to": recipient}
+        for recipient, destination in recipients:
+            enqueue(session, kind=THREAT_KIND, destination=destination, payload=envelope(report),
+                    idempotency_key=f"{THREAT_KIND}:{digest}:{recipient}", clock=cp.clock)
+            _event(session, cp, f"threat:{digest}", OrderEventKind.THREAT_REPORTED, actor,
+                   {"content_id": content_id, "recipient": recipient, "member_state": member_state})
+        return {"content_id": content_id, "sent_to": [name for name, _ in recipients]}
 
 
 # --- preservation (Art. 6) ----------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import binascii
 import datetime as dt
 import enum
 import hashlib
+import json
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -197,9 +198,13 @@ class Referral(_Message):
 
 
 class _Answer(_Message):
-    """Section A of Annexes II and III, and the provider's section C."""
+    """Section A of Annexes II and III (addressee, issuing authority, its file reference, the addressee's file
+    reference, time of receipt), and the provider's section C. ``order_reference`` is the reference the order came
+    under (the hub's), so the answer finds its order."""
 
     order_reference: Reference
+    addressee: Line  # the provider or its legal representative, as the order names it
+    issuing_authority: Line  # as Annex I section E names it
     authority_file_number: Line
     provider_reference: Line
     received_at: UtcTime
@@ -253,11 +258,12 @@ class Ack(_Message):
 
 class ThreatToLife(_Message):
     """Art. 14(5): content that involves an imminent threat to life, reported at once to the competent authority
-    of the Member State concerned, or, when none can be identified, to Europol."""
+    of the Member State concerned, or, when none can be identified, to the contact point of the Member State where
+    the provider is established and to Europol."""
 
     content_id: Line
     url: str = Field(default="", max_length=2000)
-    member_state: MemberState | None = None  # None: not identified, so the report goes to Europol
+    member_state: MemberState | None = None  # None: not identified (then: the establishment State and Europol)
     explanation: Prose
     detected_at: UtcTime
     provider: Line
@@ -304,9 +310,11 @@ def envelope(message: WireMessage) -> dict[str, Any]:
     return {"type": _TYPES[type(message)].value, "message": message.model_dump(mode="json")}
 
 
-def parse(body: Any, *, expect: tuple[MessageType, ...] = tuple(MessageType)) -> WireMessage:
-    """Validate an envelope; raises ``InvalidMessage`` naming the first bad field."""
-    if not isinstance(body, dict) or set(body) != {"type", "message"}:
+def parse(body: Any, *, expect: tuple[MessageType, ...] = tuple(MessageType), attested: bool = False) -> WireMessage:
+    """Validate an envelope; raises ``InvalidMessage`` naming the first bad field. ``attested``: the envelope may
+    also carry the issuing authority's signature (``AUTHORITY_SIGNATURE``), as the hub forwards an order."""
+    allowed = {"type", "message", AUTHORITY_SIGNATURE} if attested else {"type", "message"}
+    if not isinstance(body, dict) or not {"type", "message"} <= set(body) <= allowed:
         raise InvalidMessage('the body must be {"type": ..., "message": {...}}')
     try:
         kind = MessageType(body["type"])
@@ -414,6 +422,7 @@ class RefusalReason(enum.StrEnum):
     STALE = "outside_time_window"
     REPLAYED = "replayed"
     NOT_ALLOWED = "not_allowed"  # a known key that may not send this
+    AUTHORITY_SIGNATURE = "bad_authority_signature"  # a forwarded order its trusted authority did not sign so
 
 
 _REFUSAL_TITLES = {
@@ -424,6 +433,7 @@ _REFUSAL_TITLES = {
     RefusalReason.STALE: (401, "Signature outside the time window"),
     RefusalReason.REPLAYED: (409, "Replayed message"),
     RefusalReason.NOT_ALLOWED: (403, "Sender not allowed"),
+    RefusalReason.AUTHORITY_SIGNATURE: (403, "The issuing authority's signature does not match"),
 }
 
 
@@ -465,12 +475,8 @@ _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _TOKEN = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 
 
-def verify(headers: Mapping[str, str], body: bytes, *, keys: Callable[[str], Ed25519PublicKey | None],
-           now: dt.datetime, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> Verified:
-    """Check the signature on ``body``; raises ``Refused``. The nonce is the caller's to remember."""
-    header = headers.get(SIGNATURE_HEADER) or headers.get(SIGNATURE_HEADER.lower())
-    if not header:
-        raise Refused(RefusalReason.UNSIGNED, f"a {SIGNATURE_HEADER} signature header is required")
+def _signed_by(header: str, body: bytes, keys: Callable[[str], Ed25519PublicKey | None]) -> Verified:
+    """Who signed ``body`` with ``header``, whenever that was; raises ``Refused``."""
     fields = _fields(header)
     public = keys(fields["key"])
     if public is None:
@@ -480,6 +486,93 @@ def verify(headers: Mapping[str, str], body: bytes, *, keys: Callable[[str], Ed2
         public.verify(_unb64(fields["sig"]), _statement(fields["key"], timestamp, fields["nonce"], body))
     except (InvalidSignature, ValueError, binascii.Error):
         raise Refused(RefusalReason.BAD_SIGNATURE, "the signature does not match the body", fields["key"]) from None
-    if abs(now.timestamp() - timestamp) > window_seconds:
-        raise Refused(RefusalReason.STALE, f"signed more than {window_seconds:.0f} s from now", fields["key"])
     return Verified(fields["key"], fields["nonce"], dt.datetime.fromtimestamp(timestamp, dt.UTC))
+
+
+def verify(headers: Mapping[str, str], body: bytes, *, keys: Callable[[str], Ed25519PublicKey | None],
+           now: dt.datetime, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> Verified:
+    """Check the signature on ``body``; raises ``Refused``. The nonce is the caller's to remember."""
+    header = headers.get(SIGNATURE_HEADER) or headers.get(SIGNATURE_HEADER.lower())
+    if not header:
+        raise Refused(RefusalReason.UNSIGNED, f"a {SIGNATURE_HEADER} signature header is required")
+    verified = _signed_by(header, body, keys)
+    if abs(now.timestamp() - verified.sent_at.timestamp()) > window_seconds:
+        raise Refused(RefusalReason.STALE, f"signed more than {window_seconds:.0f} s from now", verified.key_id)
+    return verified
+
+
+# --- the issuing authority's signature, carried by the hub (Annex I section E) ------------------------------------
+
+#: The envelope's optional third member: the authority's own signature on the order as it issued it.
+AUTHORITY_SIGNATURE: Final = "authority_signature"
+
+
+class AuthoritySignature(_Message):
+    """Annex I section E's electronic signature: the authority's signature header and the exact body it signed.
+
+    The hub sends an order under its own reference and to the provider's registered contact point, so the body it
+    forwards is not the one the authority signed; it carries that body beside it. A contact point that trusts the
+    authority's key checks the signature and that the forwarded order is the signed one, reference and contact point
+    apart. The time window and nonce of the authority's signature are the hub's to check at issue, not the
+    receiver's: the order may reach the provider hours later, after retries.
+    """
+
+    key_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+    header: Annotated[str, StringConstraints(min_length=1, max_length=400)]
+    signed_body: Annotated[str, StringConstraints(min_length=1, max_length=2 * 1024 * 1024)]  # URL-safe base64
+
+    @classmethod
+    def of(cls, verified: Verified, header: str, body: bytes) -> AuthoritySignature:
+        return cls(key_id=verified.key_id, header=header, signed_body=_b64(body))
+
+
+def signature_header(headers: Mapping[str, str]) -> str:
+    """The ``Bastion-Ed25519`` header of a request, as sent (empty when absent)."""
+    return headers.get(SIGNATURE_HEADER) or headers.get(SIGNATURE_HEADER.lower()) or ""
+
+
+def attestation(body: Any) -> AuthoritySignature | None:
+    """The authority's signature an envelope carries, if any; raises ``InvalidMessage`` when malformed."""
+    if not isinstance(body, dict) or body.get(AUTHORITY_SIGNATURE) is None:
+        return None
+    try:
+        return AuthoritySignature.model_validate(body[AUTHORITY_SIGNATURE])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in (AUTHORITY_SIGNATURE, *first["loc"]))
+        raise InvalidMessage(f"{where}: {first['msg']}") from None
+
+
+def check_authority_signature(signature: AuthoritySignature, forwarded: RemovalOrder | Referral,
+                              keys: Callable[[str], Ed25519PublicKey | None]) -> Verified:
+    """Check that the authority whose key is in ``keys`` signed ``forwarded`` (reference and contact point apart).
+
+    Raises ``Refused``: ``unknown_key`` when the key is not trusted here (the caller may then rely on the hub's
+    signature alone), ``bad_authority_signature`` when the signature or the order does not match.
+    """
+    def refuse(detail: str) -> Refused:
+        return Refused(RefusalReason.AUTHORITY_SIGNATURE, detail, signature.key_id)
+
+    try:
+        named = _fields(signature.header)["key"]
+    except Refused:
+        raise refuse("the authority's signature header is not key=,t=,nonce=,sig=") from None
+    if named != signature.key_id:
+        raise refuse("the authority's signature header names another key")
+    try:
+        body = _unb64(signature.signed_body)
+        signed = parse(json.loads(body), expect=(_TYPES[type(forwarded)],))
+    except (ValueError, binascii.Error):  # InvalidMessage and JSONDecodeError are ValueErrors
+        raise refuse("the body the authority signed is not an order of this kind") from None
+    try:
+        verified = _signed_by(signature.header, body, keys)
+    except Refused as refused:
+        if refused.reason is RefusalReason.UNKNOWN_KEY:
+            raise
+        raise refuse("the authority's signature does not match the body it signed") from None
+    same = {"reference": forwarded.reference}
+    if isinstance(forwarded, RemovalOrder):
+        same["contact_point"] = forwarded.contact_point
+    if signed.model_copy(update=same) != forwarded:
+        raise refuse("the forwarded order differs from the one the authority signed")
+    return verified

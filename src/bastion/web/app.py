@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bastion import __version__
 from bastion.classifiers import registry as classifier_registry
+from bastion.classifiers import services as classifier_services
 from bastion.classifiers.api import router as classifiers_router
 from bastion.classifiers.interfaces import Classifier, ClassifierContext
 from bastion.core.auth import roles
@@ -80,11 +81,14 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
             outbox.start()
             order_clock.start()
             report_clock.start()
+        # Models load in the background: neither the start nor an upload waits for them (classifiers/similarity.py).
+        _app.state.classifiers_warming = classifier_services.warm_in_background(mod.classifiers)
         yield
         report_clock.stop()
         order_clock.stop()
         outbox.stop()
         matcher.stop()
+        classifier_services.close_all(mod.classifiers)
 
     app = FastAPI(title="Bastion", version=__version__, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None)

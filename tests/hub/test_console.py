@@ -26,12 +26,26 @@ from bastion.hub import services
 from bastion.hub.app import create_hub_app
 from bastion.hub.models import Authority, HubEvent, HubOrder
 from bastion.hub.services import HubConflict, HubNotFound
-from bastion.orders.wire import AuthorityType, Clarification, SigningKey
+from bastion.orders.wire import (
+    SIGNATURE_HEADER,
+    ActionTaken,
+    AuthoritySignature,
+    AuthorityType,
+    Clarification,
+    Feedback,
+    SigningKey,
+    Verified,
+    key_id,
+    load_public_key,
+    signed_request,
+)
 from bastion.web.hub_pages import with_console
 from tests.factories.console import PASSWORD, login
 from tests.factories.orders import make_order
 
 CLOCK = SystemClock()
+#: Six weeks on (Art. 11(3) allows twelve at most), as the form's ``datetime-local`` field sends it.
+NON_DISCLOSURE_UNTIL = (dt.datetime.now(dt.UTC) + dt.timedelta(weeks=6)).strftime("%Y-%m-%dT%H:%M")
 
 
 @pytest.fixture
@@ -77,7 +91,7 @@ def _form(provider_id: int, **overrides: Any) -> dict[str, Any]:
             "urls": "https://video.example/v/abc123\nhttps://video.example/v/abc124",
             "content_ids": "vid-1", "reasons": "Video glorifying an attack and calling for further attacks.",
             "material_types": ["incites", "threatens"], "additional_reasons": "Posted during a crisis.",
-            "non_disclosure": "on", "non_disclosure_until": "2099-01-01T10:00",
+            "non_disclosure": "on", "non_disclosure_until": NON_DISCLOSURE_UNTIL,
             "authority.file_number": "PN-2026-17", "authority.representative": "Commissaire A. Martin",
             "authority.address": "1 rue de l'Exemple, Paris", "authority.telephone": "+33 1 00 00 00 00",
             "authority.email": "tco@authority.example", "follow_up_contact": "tco@authority.example",
@@ -152,7 +166,7 @@ def test_an_order_issued_in_the_console_is_queued_with_who_issued_it(hub: TestCl
         assert body["contact_point"] == "http://127.0.0.1:9" and body["establishment_member_state"] == "IE"
         assert body["urls"] == ["https://video.example/v/abc123", "https://video.example/v/abc124"]
         assert body["authority"]["name"] == "OCLCTIC" and body["authority"]["type"] == "law_enforcement"
-        assert body["non_disclosure_until"].startswith("2099-01-01T10:00:00")
+        assert body["non_disclosure_until"].startswith(f"{NON_DISCLOSURE_UNTIL}:00")
         assert body["redress"]["body"] == "Tribunal administratif de Paris"
         issued = session.scalar(select(HubEvent).where(HubEvent.hub_reference == reference,
                                                        HubEvent.kind == "order.issued"))
@@ -350,3 +364,40 @@ def test_the_host_member_state_scrutinises_an_order_in_the_console(hub: TestClie
 def _login(client: TestClient, db: Database, username: str, role: Role | None = None) -> str:
     """The hub's home is its orders page, whatever the role."""
     return login(client, db, username, role, home="/console/hub/orders")
+
+
+def test_the_order_page_shows_the_authority_s_signature_the_answer_s_section_a_and_a_linked_order_s_outcome(
+        hub: TestClient, hub_db: Database, registered: dict[str, Any]) -> None:
+    fr, key = registered["OCLCTIC"], SigningKey.generate()
+    order = make_order("FR-SIGNED", urls=["https://video.example/v/8"], authority_name="OCLCTIC",
+                       contact_point="http://127.0.0.1:9")
+    body, headers = signed_request(key, order, dt.datetime.now(dt.UTC))
+    signature = AuthoritySignature.of(key.key_id, headers[SIGNATURE_HEADER], body)
+    view, _ = services.issue(hub_db, fr, Verified(key.key_id, "n", dt.datetime.now(dt.UTC)), order, clock=CLOCK,
+                             signature=signature)
+    reference = view["hub_reference"]
+    with hub_db.read() as session:
+        sent = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "tco.order"))
+        assert sent is not None and sent.payload["authority_signature"] == signature.model_dump()
+    provider_key = key_id(load_public_key(registered["provider"].public_keys[0]))
+    now = dt.datetime.now(dt.UTC)
+    services.record_answer(hub_db, Verified(provider_key, "n", now), Feedback(
+        order_reference=reference, addressee="Bastion Video Ltd", issuing_authority="OCLCTIC",
+        authority_file_number="PN-FR-SIGNED", provider_reference="cp-77", received_at=now, provider="Bastion Video",
+        member_state="IE", authorised_person="On duty", contact_email="cp@example.invalid", signed_at=now,
+        action=ActionTaken.REMOVED, action_at=now), clock=CLOCK)
+    linked = _issue_by_service(hub_db, registered["BKA"], "DE-LATER", "https://video.example/v/8")
+
+    _login(hub, hub_db, "fr-officer")
+    page = hub.get(f"/console/hub/orders/{reference}").text
+    assert f"signed by key <code>{key.key_id}</code>" in page
+    assert 'class="answer-addressee">Bastion Video Ltd<' in page
+    assert 'class="answer-authority">OCLCTIC, file PN-FR-SIGNED<' in page
+    hub.cookies.clear()
+    _login(hub, hub_db, "de-officer")
+    page = hub.get(f"/console/hub/orders/{linked}").text
+    assert "none: issued in the console" in page  # the console order carries no authority signature
+    outcome = page[page.index('id="linked-order"'):page.index("</section>", page.index('id="linked-order"'))]
+    assert reference in outcome and 'class="linked-state">executed<' in outcome
+    assert f"removed at {now.isoformat()[:19].replace('T', ' ')} UTC" in outcome and "cp-77" in outcome
+    assert "PN-FR-SIGNED" not in page  # the first authority's file number is not the later one's to see

@@ -266,3 +266,36 @@ def test_an_annex_iii_then_the_authority_s_clarification_gets_the_order_executed
         again = httpx.post(url, content=signed_request(fr.key, clarification, dt.datetime.now(dt.UTC))[0],
                            headers={"Authorization": f"Bearer {fr.token}"})
         assert again.status_code == 401  # unsigned
+
+
+def test_the_authority_s_signature_travels_and_a_linked_authority_sees_the_first_order_s_outcome(
+        world: World) -> None:
+    with world.platform(), world.hub():
+        authorities = world.connect({"OCLCTIC": "FR", "BKA": "DE"})
+        fr, de = authorities["OCLCTIC"], authorities["BKA"]
+        # The platform trusts the French authority's key too, so it checks that authority's own signature.
+        orders.trust_key(world.db, name="OCLCTIC", role=SenderRole.AUTHORITY, public_key=fr.key.public_text,
+                         member_state="FR", clock=SystemClock(), answer_url=f"{world.hub_url}/v1/hub/answers")
+        world.upload("vid-1")
+        reference = world.issue(fr, "FR-2026-1").json()["hub_reference"]
+        done = wait_for(lambda: (o := world.hub_order(fr, reference))["state"] == "executed" and o, "feedback")
+        assert done["authority_key_id"] == fr.key.key_id  # Annex I section E, kept with the hub's record
+        with world.db.read() as session:
+            received = session.scalar(select(OrderEvent).where(OrderEvent.reference == reference,
+                                                               OrderEvent.kind == "order.received"))
+            assert received is not None and received.data["authority_signature"] == "verified"
+        # Annex II section A as the reference names it
+        answer = done["answer"]
+        assert (answer["addressee"], answer["issuing_authority"], answer["authority_file_number"]) == (
+            "Bastion Video Ltd", "authority FR", "PN-FR-2026-1")
+
+        later = world.issue(de, "DE-77")
+        assert later.status_code == 201 and later.json()["state"] == "linked"
+        seen = world.hub_order(de, later.json()["hub_reference"])
+        first = seen["linked_order"]
+        assert first["hub_reference"] == reference and first["state"] == "executed"
+        assert first["action_at"] == done["action_at"] and first["received_at"] == done["received_at"]
+        assert first["answer"]["action"] == "removed" and first["answer"]["provider"] == done["answer"]["provider"]
+        assert "authority_file_number" not in first["answer"]  # the first authority's own file stays its own
+        assert httpx.get(f"{world.hub_url}/v1/hub/orders/{reference}",
+                         headers={"Authorization": f"Bearer {de.token}"}).status_code == 404

@@ -56,7 +56,8 @@ def test_an_annex_iii_after_an_annex_ii_changes_nothing(hub_db: Database) -> Non
     clock, fr, _, provider_key = _world(hub_db)
     reference = _issue(hub_db, fr, "FR-1", ["https://v.example/a"], clock)["hub_reference"]
     verified = Verified(provider_key.key_id, "n1", NOW)
-    header = {"order_reference": reference, "authority_file_number": "2026/42", "provider_reference": "cp-1",
+    header = {"order_reference": reference, "addressee": "Bastion Video Ltd", "issuing_authority": "OCLCTIC",
+              "authority_file_number": "2026/42", "provider_reference": "cp-1",
               "received_at": NOW, "provider": "Bastion Video Ltd", "member_state": "FR",
               "authorised_person": "On duty", "contact_email": "cp@example.invalid", "signed_at": NOW}
     hub.record_answer(hub_db, verified, Feedback(**header, action="removed", action_at=NOW), clock=clock)

@@ -18,13 +18,16 @@ from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.core.outbox.models import OutboxMessage
 from bastion.core.outbox.services import OutboxWorker
-from bastion.core.outbox.webhooks import WebhookSender
+from bastion.core.outbox.webhooks import WebhookSender, canonical_body
 from bastion.core.sealing import new_key
 from bastion.moderation.models import ContentItem, ModerationEvent, StatementOfReasons
 from bastion.orders import services
 from bastion.orders.interfaces import SenderRole
 from bastion.orders.models import OrderEvent, PreservedContent, ReceivedOrder
 from bastion.orders.wire import (
+    AUTHORITY_SIGNATURE,
+    SIGNATURE_HEADER,
+    AuthoritySignature,
     Clarification,
     Feedback,
     Inability,
@@ -33,6 +36,7 @@ from bastion.orders.wire import (
     RemovalOrder,
     SigningKey,
     WireMessage,
+    envelope,
     parse,
     signed_request,
     verify,
@@ -127,6 +131,9 @@ def test_an_order_removes_the_content_through_moderation_and_answers_with_annex_
     assert isinstance(feedback, Feedback)
     assert feedback.order_reference == "HUB-1" and feedback.action == "removed" and feedback.action_at == START
     assert feedback.provider_reference == ack["provider_reference"]
+    # Annex II section A: the addressee and the issuing authority as the order names them, with its file number
+    assert (feedback.addressee, feedback.issuing_authority, feedback.authority_file_number) == (
+        "Bastion Video Ltd", "OCLCTIC", "PN-HUB-1")
     assert cp.receiver.requests[0].headers["Bastion-Event"] == "tco.feedback"
 
 
@@ -458,11 +465,11 @@ def test_an_imminent_threat_to_life_goes_to_the_state_concerned_else_europol(
         senior = auth_header(Role.SENIOR_MODERATOR)
         report = {"content_id": "vid-1", "member_state": "FR", "explanation": "Live threat to attack a school."}
         r = cp.client.post("/v1/orders/threats", json=report, headers=senior)
-        assert r.status_code == 202 and r.json()["sent_to"] == "OCLCTIC"
+        assert r.status_code == 202 and r.json()["sent_to"] == ["OCLCTIC"]
         assert cp.client.post("/v1/orders/threats", json=report, headers=senior).status_code == 202  # same message
         r = cp.client.post("/v1/orders/threats", json={**report, "content_id": "vid-2", "member_state": None},
                            headers=senior)
-        assert r.json()["sent_to"] == "Europol"
+        assert r.json()["sent_to"] == ["Europol"]
         assert cp.client.post("/v1/orders/threats", json={**report, "member_state": "XX"},
                               headers=senior).status_code == 422
         assert cp.client.post("/v1/orders/threats", json={**report, "content_id": "nope"},
@@ -501,3 +508,79 @@ def test_an_order_for_another_contact_point_is_refused_when_ours_is_configured(
         r = cp.send(order)  # captured on its way to the provider it names, replayed here
         assert r.status_code == 403 and "another contact point" in r.json()["detail"]
         assert _count(cp.db, ReceivedOrder) == 0
+
+
+def test_with_no_member_state_identified_a_threat_goes_to_the_establishment_state_and_europol(
+        settings: Settings, db: Database, receiver: Receiver, auth_header: Header) -> None:
+    europol = receiver.url.replace("/hooks/", "/europol/")
+    for cp in _platform(settings, db, receiver, orders_europol_url=europol, orders_member_state="IE"):
+        irish = SigningKey.generate()
+        services.trust_key(cp.db, name="Garda", role=SenderRole.AUTHORITY, public_key=irish.public_text,
+                           member_state="IE", clock=cp.clock, answer_url=receiver.url.replace("/hooks/", "/ie/"))
+        cp.upload(auth_header, "vid-1")
+        senior = auth_header(Role.SENIOR_MODERATOR)
+        report = {"content_id": "vid-1", "member_state": None, "explanation": "Live threat to attack a school."}
+        for _ in range(2):  # a second report of the same item is the same two messages
+            r = cp.client.post("/v1/orders/threats", json=report, headers=senior)
+            assert r.status_code == 202 and r.json()["sent_to"] == ["Garda", "Europol"]
+        assert _count(cp.db, OutboxMessage, OutboxMessage.kind == services.THREAT_KIND) == 2
+        cp.deliver()
+        sent = sorted((r.path.split("/")[1], parse(json.loads(r.body)).content_id)  # type: ignore[union-attr]
+                      for r in receiver.requests)
+        assert sent == [("europol", "vid-1"), ("ie", "vid-1")]
+        with cp.db.read() as session:
+            recipients = [e.data["recipient"] for e in session.scalars(
+                select(OrderEvent).where(OrderEvent.kind == "threat.reported").order_by(OrderEvent.id))]
+        assert recipients[:2] == ["Garda", "Europol"]
+
+
+def _forward(cp: Platform, order: RemovalOrder, authority: SigningKey, *, forwarded: RemovalOrder | None = None,
+             carried: Any = None) -> Any:
+    """The order as a hub forwards one issued by API: under its own reference, signed by the hub, with the
+    authority's own signature over the order it issued beside it."""
+    signed_body, signed_headers = signed_request(authority, order, cp.clock.now() - dt.timedelta(hours=2))
+    sent = forwarded or order.model_copy(update={"reference": f"HUB-{order.reference}"})
+    signature = AuthoritySignature.of(authority.key_id, signed_headers[SIGNATURE_HEADER], signed_body)
+    body = canonical_body({**envelope(sent), AUTHORITY_SIGNATURE: carried or signature.model_dump()})
+    return cp.client.post("/v1/orders", content=body,
+                          headers={"Content-Type": "application/json", **cp.hub.headers(body, cp.clock.now())})
+
+
+def _received_event(cp: Platform, reference: str) -> dict[str, Any]:
+    with cp.db.read() as session:
+        event = session.scalar(select(OrderEvent).where(OrderEvent.reference == reference,
+                                                        OrderEvent.kind == "order.received"))
+        assert event is not None
+        return dict(event.data)
+
+
+def test_a_forwarded_order_s_authority_signature_is_checked_when_its_key_is_trusted(
+        cp: Platform, auth_header: Header, caplog: pytest.LogCaptureFixture) -> None:
+    french, unknown = SigningKey.generate(), SigningKey.generate()
+    services.trust_key(cp.db, name="OCLCTIC", role=SenderRole.AUTHORITY, public_key=french.public_text,
+                       member_state="FR", clock=cp.clock, answer_url=cp.receiver.url)
+    cp.upload(auth_header, "vid-1")
+    r = _forward(cp, make_order("FR-1", urls=[URL]), french)  # signed two hours ago: no time window applies
+    assert r.status_code == 200 and r.json()["state"] == "executed", r.text
+    assert _received_event(cp, "HUB-FR-1")["authority_signature"] == "verified"
+    assert _received_event(cp, "HUB-FR-1")["authority_key"] == french.key_id
+    # The hub (or someone between) changed what the authority ordered: refused, nothing recorded.
+    altered = make_order("HUB-FR-2", urls=[URL]).model_copy(update={"reasons": "Something else entirely."})
+    r = _forward(cp, make_order("FR-2", urls=[URL]), french, forwarded=altered)
+    assert r.status_code == 403 and r.json()["reason"] == "bad_authority_signature"
+    assert "forwarded order refused: bad_authority_signature" in caplog.text
+    # A trusted key of another Member State does not vouch for a French order.
+    german = SigningKey.generate()
+    services.trust_key(cp.db, name="BKA", role=SenderRole.AUTHORITY, public_key=german.public_text,
+                       member_state="DE", clock=cp.clock, answer_url=cp.receiver.url)
+    assert _forward(cp, make_order("FR-3", urls=[URL]), german).status_code == 403
+    assert _count(cp.db, ReceivedOrder) == 1
+    # A key this platform does not trust: the hub's signature stands alone, and the receipt says so.
+    assert _forward(cp, make_order("FR-4", urls=[URL]), unknown).status_code == 200
+    assert _received_event(cp, "HUB-FR-4")["authority_signature"].startswith("not checked")
+    # An order issued in the hub's console carries none.
+    assert cp.send(make_order("HUB-5", urls=[URL])).status_code == 200
+    assert _received_event(cp, "HUB-5")["authority_signature"] == "none"
+    bad = _forward(cp, make_order("FR-6", urls=[URL]), french, carried={"key_id": "zz"})
+    assert bad.status_code == 422 and "authority_signature.key_id" in bad.json()["detail"]
+    assert _count(cp.db, ReceivedOrder) == 3

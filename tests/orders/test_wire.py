@@ -9,14 +9,19 @@ import pytest
 
 from bastion.core.outbox.webhooks import canonical_body
 from bastion.orders.wire import (
+    AUTHORITY_SIGNATURE,
     SIGNATURE_HEADER,
+    AuthoritySignature,
     Feedback,
+    Inability,
     InvalidMessage,
     MessageType,
     RefusalReason,
     Refused,
     RemovalOrder,
     SigningKey,
+    attestation,
+    check_authority_signature,
     envelope,
     load_public_key,
     parse,
@@ -73,7 +78,8 @@ def test_unknown_or_unexpected_message_types_are_refused() -> None:
 
 
 def test_feedback_needs_the_time_of_action() -> None:
-    fields = {"order_reference": "HUB-1", "authority_file_number": "PN-1", "provider_reference": "cp-1",
+    fields = {"order_reference": "HUB-1", "addressee": "P", "issuing_authority": "OCLCTIC",
+              "authority_file_number": "PN-1", "provider_reference": "cp-1",
               "received_at": NOW.isoformat(), "provider": "P", "member_state": "IE", "authorised_person": "A",
               "contact_email": "cp@p.example", "signed_at": NOW.isoformat(), "action": "removed"}
     with pytest.raises(InvalidMessage, match="action_at"):
@@ -144,3 +150,57 @@ def test_non_disclosure_is_capped_at_twelve_weeks() -> None:
     too_long = {**ok, "non_disclosure_until": (issued + dt.timedelta(weeks=13)).isoformat()}
     with pytest.raises(pydantic.ValidationError, match="twelve weeks"):
         RemovalOrder.model_validate(too_long)
+
+
+def test_annex_ii_and_iii_name_the_addressee_and_the_issuing_authority() -> None:
+    fields = {"order_reference": "HUB-1", "addressee": "Bastion Video Ltd", "issuing_authority": "OCLCTIC",
+              "authority_file_number": "PN-1", "provider_reference": "cp-1", "received_at": NOW.isoformat(),
+              "provider": "P", "member_state": "IE", "authorised_person": "A", "contact_email": "cp@p.example",
+              "signed_at": NOW.isoformat(), "reason": "manifest_error", "explanation": "The URL is not ours."}
+    for missing in ("addressee", "issuing_authority"):
+        with pytest.raises(InvalidMessage, match=rf"message\.{missing}: Field required"):
+            parse({"type": "inability", "message": {k: v for k, v in fields.items() if k != missing}})
+    with pytest.raises(InvalidMessage, match=r"message\.addressee"):
+        parse({"type": "inability", "message": {**fields, "addressee": ""}})
+    parsed = parse({"type": "inability", "message": fields})
+    assert isinstance(parsed, Inability) and (parsed.addressee, parsed.issuing_authority) == ("Bastion Video Ltd",
+                                                                                             "OCLCTIC")
+
+
+def _forwarded(order: RemovalOrder) -> RemovalOrder:
+    """The order as a hub forwards it: under the hub's reference, to the provider's registered contact point."""
+    return order.model_copy(update={"reference": "TCO-0001", "contact_point": "https://cp.example"})
+
+
+def test_the_authority_s_signature_is_checked_against_the_forwarded_order() -> None:
+    authority, stranger = SigningKey.generate(), SigningKey.generate()
+    order = make_order()
+    body, headers = signed_request(authority, order, NOW)
+    signature = AuthoritySignature.of(authority.key_id, headers[SIGNATURE_HEADER], body)
+    trusted = _keys(authority).get
+    verified = check_authority_signature(signature, _forwarded(order), trusted)  # type: ignore[arg-type]
+    assert verified.key_id == authority.key_id and verified.sent_at == NOW  # hours later still fine: no window
+    altered = _forwarded(order).model_copy(update={"urls": ["https://video.example/v/other"]})
+    with pytest.raises(Refused) as refused:
+        check_authority_signature(signature, altered, trusted)  # type: ignore[arg-type]
+    assert refused.value.reason is RefusalReason.AUTHORITY_SIGNATURE and refused.value.status == 403
+    with pytest.raises(Refused) as refused:  # a key this receiver does not trust: the caller decides
+        check_authority_signature(signature, _forwarded(order), _keys(stranger).get)  # type: ignore[arg-type]
+    assert refused.value.reason is RefusalReason.UNKNOWN_KEY
+    other_body, _ = signed_request(authority, make_order("FR-OTHER"), NOW)
+    swapped = AuthoritySignature.of(authority.key_id, headers[SIGNATURE_HEADER], other_body)  # header of another body
+    with pytest.raises(Refused, match="does not match the body"):
+        check_authority_signature(swapped, _forwarded(make_order("FR-OTHER")), trusted)  # type: ignore[arg-type]
+
+
+def test_only_a_forwarded_envelope_may_carry_the_authority_s_signature() -> None:
+    key = SigningKey.generate()
+    body, headers = signed_request(key, make_order(), NOW)
+    carried = {**envelope(_forwarded(make_order())),
+               AUTHORITY_SIGNATURE: AuthoritySignature.of(key.key_id, headers[SIGNATURE_HEADER], body).model_dump()}
+    with pytest.raises(InvalidMessage, match="body must be"):
+        parse(carried)
+    assert parse(carried, attested=True) == _forwarded(make_order())
+    assert attestation(carried) is not None and attestation(envelope(make_order())) is None
+    with pytest.raises(InvalidMessage, match=r"authority_signature\.key_id"):
+        attestation({**carried, AUTHORITY_SIGNATURE: {**carried[AUTHORITY_SIGNATURE], "key_id": "not hex"}})

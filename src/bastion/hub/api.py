@@ -22,6 +22,7 @@ from bastion.hub.models import Authority
 from bastion.hub.services import HubError
 from bastion.orders.services import accept_signed
 from bastion.orders.wire import (
+    AuthoritySignature,
     AuthorityType,
     Clarification,
     Feedback,
@@ -34,6 +35,7 @@ from bastion.orders.wire import (
     Verified,
     WireMessage,
     parse,
+    signature_header,
 )
 
 router = APIRouter(prefix="/v1/hub", tags=["hub"])
@@ -117,8 +119,10 @@ async def issue(principal: Annotated[Principal, Depends(require(roles.HUB_ISSUE)
                                       (MessageType.REMOVAL_ORDER, MessageType.REFERRAL))
     assert isinstance(message, RemovalOrder | Referral)
     ctx = context(request)
+    # Annex I section E: the authority's own signature is kept with the order and forwarded with it.
+    signature = AuthoritySignature.of(verified.key_id, signature_header(request.headers), await request.body())
     view, created = await run_in_threadpool(
-        checked, lambda: services.issue(ctx.db, authority, verified, message, clock=ctx.clock))
+        checked, lambda: services.issue(ctx.db, authority, verified, message, clock=ctx.clock, signature=signature))
     return JSONResponse(view, status_code=201 if created else 200)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
@@ -68,6 +68,12 @@ class HubOrder(Base):
     scrutiny_member_state: Mapped[str] = mapped_column(String(2), default="")
     scrutiny_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: Annex I section E: the issuing authority's own Ed25519 signature on an order issued by API (its key id, its
+    #: ``Bastion-Ed25519`` header and the exact body it signed), forwarded to the provider. Empty for an order issued
+    #: in the console, which the authority's login stands behind instead.
+    authority_key_id: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    authority_signature: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    authority_signed_body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class HubOrderUrl(Base):

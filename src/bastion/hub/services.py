@@ -31,7 +31,9 @@ from bastion.core.db import Database
 from bastion.core.outbox.services import Claim, RetryPolicy, Sender, SendResult, enqueue, is_permanent_status
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.orders.wire import (
+    AUTHORITY_SIGNATURE,
     MEMBER_STATES,
+    AuthoritySignature,
     AuthorityType,
     Clarification,
     Feedback,
@@ -240,7 +242,41 @@ def order_view(session: Session, order: HubOrder) -> dict[str, Any]:
     return {"hub_reference": order.hub_reference, "kind": order.kind, "state": order.state,
             "authority": authority.name if authority else None, "authority_reference": order.authority_reference,
             "provider": provider.name if provider else None, "linked_to": order.linked_to, "answer": order.answer,
-            "scrutiny_member_state": order.scrutiny_member_state or None, **iso}
+            "scrutiny_member_state": order.scrutiny_member_state or None,
+            "authority_key_id": order.authority_key_id or None, **iso}
+
+
+#: What a later authority is not shown of the answer to the order its own was linked to: the first authority's own
+#: file number is that authority's business; the state, the times and the provider's answer are what it needs.
+_NOT_SHOWN_TO_LATER = frozenset({"authority_file_number"})
+
+
+def linked_outcome(session: Session, order: HubOrder) -> dict[str, Any] | None:
+    """The outcome of the earlier order ``order`` is linked to, as its (later) authority sees it: the earlier
+    order's state, when the provider received it and acted, and its Annex II or III answer. ``None`` if unlinked."""
+    earlier = session.get(HubOrder, order.linked_to) if order.linked_to else None
+    if earlier is None:
+        return None
+    authority = session.get(Authority, earlier.authority_id)
+    answer = {k: v for k, v in (earlier.answer or {}).items() if k not in _NOT_SHOWN_TO_LATER}
+    return {"hub_reference": earlier.hub_reference, "authority": authority.name if authority else None,
+            "state": earlier.state, "received_at": earlier.received_at.isoformat() if earlier.received_at else None,
+            "action_at": earlier.action_at.isoformat() if earlier.action_at else None,
+            "answered_at": earlier.answered_at.isoformat() if earlier.answered_at else None,
+            "answer": answer or None}
+
+
+def _forwarded(order: HubOrder, provider: Provider) -> dict[str, Any]:
+    """The envelope the hub sends the provider: the order under the hub's reference and to the provider's registered
+    contact point, with the issuing authority's own signature beside it when it was issued by API."""
+    message = (RemovalOrder if order.kind == "removal_order" else Referral).model_validate(order.body)
+    sent = message.model_copy(update={"reference": order.hub_reference, **(
+        {"contact_point": provider.contact_point_url} if isinstance(message, RemovalOrder) else {})})
+    payload = envelope(sent)
+    if order.authority_key_id and order.authority_signed_body is not None:
+        payload[AUTHORITY_SIGNATURE] = AuthoritySignature.of(order.authority_key_id, order.authority_signature,
+                                                             order.authority_signed_body).model_dump()
+    return payload
 
 
 def _earlier_order(session: Session, provider_id: int, urls: list[str]) -> HubOrder | None:
@@ -258,12 +294,17 @@ def _earlier_order(session: Session, provider_id: int, urls: list[str]) -> HubOr
 
 
 def issue(db: Database, authority: Authority, verified: Verified | None, message: RemovalOrder | Referral, *,
-          clock: Clock, console_user: str = "") -> tuple[dict[str, Any], bool]:
+          clock: Clock, console_user: str = "", signature: AuthoritySignature | None = None,
+          ) -> tuple[dict[str, Any], bool]:
     """Accept an order or referral from ``authority``. Returns (view, created).
 
-    By API it comes signed with one of the authority's keys (``verified``); from the console it comes from a
-    logged-in user acting for the authority (``console_user``, recorded on the issued event) and no signature.
+    By API it comes signed with one of the authority's keys (``verified``, and ``signature``: the header and the
+    exact body, kept and forwarded so the provider can check the authority's signature too); from the console it
+    comes from a logged-in user acting for the authority (``console_user``, recorded on the issued event) and no
+    signature.
     """
+    if signature is not None and (verified is None or signature.key_id != verified.key_id):
+        raise HubForbidden("the authority's signature must be the verified one")
     if message.issuing_member_state != authority.member_state:
         raise HubForbidden(f"{authority.name} issues for {authority.member_state}, not {message.issuing_member_state}")
     now = clock.now()
@@ -282,6 +323,9 @@ def issue(db: Database, authority: Authority, verified: Verified | None, message
                          authority_reference=message.reference, provider_id=provider.id,
                          body=message.model_dump(mode="json"), state=HubState.QUEUED.value, issued_at=now,
                          updated_at=now)
+        if signature is not None:
+            order.authority_key_id, order.authority_signature = signature.key_id, signature.header
+            order.authority_signed_body = signature.body
         session.add(order)
         actor = f"authority:{authority.name}"
         via = ({"via": "console", "user": console_user} if console_user
@@ -296,10 +340,8 @@ def issue(db: Database, authority: Authority, verified: Verified | None, message
             _event(session, earlier.hub_reference, HubEventKind.ALSO_ORDERED, "hub", now,
                    {"by": authority.name, "hub_reference": reference})
         else:
-            sent = message.model_copy(update={"reference": reference, **(
-                {"contact_point": provider.contact_point_url} if isinstance(message, RemovalOrder) else {})})
             enqueue(session, kind=ORDER_KIND, destination=provider.contact_point_url + "/v1/orders",
-                    payload=envelope(sent), idempotency_key=f"{ORDER_KIND}:{reference}", clock=clock)
+                    payload=_forwarded(order, provider), idempotency_key=f"{ORDER_KIND}:{reference}", clock=clock)
         if isinstance(message, RemovalOrder) and provider.member_state != message.issuing_member_state:
             order.scrutiny_member_state = provider.member_state
             order.scrutiny_until = now + dt.timedelta(hours=SCRUTINY_HOURS)
@@ -308,7 +350,7 @@ def issue(db: Database, authority: Authority, verified: Verified | None, message
         session.flush()
         view = order_view(session, order)
         if earlier is not None:
-            view["linked_order"] = order_view(session, earlier)
+            view["linked_order"] = linked_outcome(session, order)
         return view, True
 
 
@@ -483,11 +525,10 @@ UNLINKED_DELAY = dt.timedelta(seconds=60)
 
 
 def _send_linked(session: Session, order: HubOrder, provider: Provider, now: dt.datetime, clock: Clock) -> None:
-    message = RemovalOrder.model_validate(order.body)
-    sent = message.model_copy(update={"reference": order.hub_reference, "contact_point": provider.contact_point_url})
     order.state, order.linked_to, order.updated_at = HubState.QUEUED.value, None, now
     message_row = enqueue(session, kind=ORDER_KIND, destination=provider.contact_point_url + "/v1/orders",
-                          payload=envelope(sent), idempotency_key=f"{ORDER_KIND}:{order.hub_reference}", clock=clock)
+                          payload=_forwarded(order, provider), idempotency_key=f"{ORDER_KIND}:{order.hub_reference}",
+                          clock=clock)
     # after the reinstatement of the ended order, not before it: the content comes back, then this order takes it
     # down again under its own authority (a reinstatement arriving second would undo this order's removal)
     message_row.next_attempt_at = now + UNLINKED_DELAY
@@ -513,7 +554,7 @@ def get_order(db: Database, authority: Authority | None, reference: str) -> dict
         if order is None or not visible:
             raise HubNotFound(f"no order {reference!r}")
         events = session.scalars(select(HubEvent).where(HubEvent.hub_reference == reference).order_by(HubEvent.id))
-        return {**order_view(session, order), "order": order.body,
+        return {**order_view(session, order), "order": order.body, "linked_order": linked_outcome(session, order),
                 "events": [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "data": e.data}
                            for e in events]}
 

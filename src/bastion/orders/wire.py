@@ -522,8 +522,13 @@ class AuthoritySignature(_Message):
     signed_body: Annotated[str, StringConstraints(min_length=1, max_length=2 * 1024 * 1024)]  # URL-safe base64
 
     @classmethod
-    def of(cls, verified: Verified, header: str, body: bytes) -> AuthoritySignature:
-        return cls(key_id=verified.key_id, header=header, signed_body=_b64(body))
+    def of(cls, key_id: str, header: str, body: bytes) -> AuthoritySignature:
+        return cls(key_id=key_id, header=header, signed_body=_b64(body))
+
+    @property
+    def body(self) -> bytes:
+        """The exact bytes the authority signed."""
+        return _unb64(self.signed_body)
 
 
 def signature_header(headers: Mapping[str, str]) -> str:
@@ -560,7 +565,7 @@ def check_authority_signature(signature: AuthoritySignature, forwarded: RemovalO
     if named != signature.key_id:
         raise refuse("the authority's signature header names another key")
     try:
-        body = _unb64(signature.signed_body)
+        body = signature.body
         signed = parse(json.loads(body), expect=(_TYPES[type(forwarded)],))
     except (ValueError, binascii.Error):  # InvalidMessage and JSONDecodeError are ValueErrors
         raise refuse("the body the authority signed is not an order of this kind") from None

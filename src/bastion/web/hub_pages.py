@@ -233,13 +233,6 @@ def _detail(db: Database, authority: Authority | None, reference: str, now: dt.d
     order["clock"] = clock_label((deadline - now).total_seconds()) if deadline else ""
     order["overdue"] = bool(deadline and deadline < now)
     order["own"] = authority is None or order["authority"] == authority.name
-    if order["linked_to"]:
-        try:
-            order["linked_order"] = services.get_order(db, None, order["linked_to"])
-        except HubError:
-            order["linked_order"] = None
-    else:
-        order["linked_order"] = None
     return order
 
 

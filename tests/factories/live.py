@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,20 @@ def serve(app: Any, health_path: str = "/status", port: int = 0) -> Iterator[str
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def loopback(server: ThreadingHTTPServer) -> Iterator[str]:
+    """Serve a stdlib HTTP server (bound to ``127.0.0.1:0``) on a daemon thread: a fake of some service a test
+    talks to over real HTTP. Yields its base URL; shuts it down afterwards."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 @contextmanager

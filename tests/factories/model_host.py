@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.factories.live import loopback
+
 
 @dataclass
 class Answer:
@@ -75,10 +77,6 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def host() -> Iterator[Host]:
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.host = Host(url=f"http://127.0.0.1:{server.server_address[1]}/score")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server.host
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with loopback(server) as base:
+        server.host = Host(url=f"{base}/score")
+        yield server.host

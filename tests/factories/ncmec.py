@@ -24,6 +24,8 @@ from urllib.parse import parse_qs
 import pytest
 from lxml import etree
 
+from tests.factories.live import loopback
+
 XSD = Path(__file__).resolve().parents[1] / "data" / "ncmec" / "cybertipline-report.xsd"  # see its README
 USERNAME, PASSWORD = "esp-test", "s3cret-pass"
 
@@ -214,11 +216,6 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def fake_ncmec() -> Iterator[FakeNcmec]:
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.fake = FakeNcmec(url=f"http://127.0.0.1:{server.server_address[1]}/ispws",
-                            schema=etree.XMLSchema(etree.parse(str(XSD))))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server.fake
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with loopback(server) as base:
+        server.fake = FakeNcmec(url=f"{base}/ispws", schema=etree.XMLSchema(etree.parse(str(XSD))))
+        yield server.fake

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.factories.live import loopback
+
 
 @dataclass
 class Request:
@@ -64,10 +66,6 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.receiver = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hooks/bastion")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server.receiver
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with loopback(server) as base:
+        server.receiver = Receiver(url=f"{base}/hooks/bastion")
+        yield server.receiver

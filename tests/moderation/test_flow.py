@@ -262,6 +262,7 @@ def test_policy_edits_take_effect_without_a_restart_and_a_broken_edit_is_refused
     image = make_image(tmp_path / "near.jpg", seed=54, size=(640, 480))
     configured = Settings(**{**settings.__dict__, "policy_path": policy})
     with TestClient(create_app(configured, db=db)) as client:
+        client.app.state.moderation.policy_source.check_every = 0  # type: ignore[attr-defined]  # look every time
         _bank(client, auth_header, "TERRORIST_CONTENT", _flip(_pdq(image), 16), "terrorist_content")
         client.app.state.matcher.refresh()  # type: ignore[attr-defined]
         assert _upload(client, auth_header, image, "p-1")["verdict"] == "review"

@@ -611,7 +611,7 @@ def test_strike_outcome(default: Policy, strikes: int, outcome: Action | None) -
 def test_policy_file_reloads_on_change_and_keeps_the_last_good_policy(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
     path.write_text(MINIMAL)
-    source = PolicyFile(path)
+    source = PolicyFile(path, check_every=0)  # look at the file on every read
     assert source.policy.version == "1" and source.reload() is False
 
     path.write_text(MINIMAL.replace('version = "1"', 'version = "2"') + "\n# a longer file\n")
@@ -625,6 +625,15 @@ def test_policy_file_reloads_on_change_and_keeps_the_last_good_policy(tmp_path: 
     path.write_text(MINIMAL.replace('version = "1"', 'version = "4"'))
     assert source.reload(force=True) is True
     assert source.policy.version == "4" and source.error is None
+
+
+def test_policy_file_is_looked_at_once_per_interval(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(MINIMAL)
+    source = PolicyFile(path, check_every=3600)
+    path.write_text(MINIMAL.replace('version = "1"', 'version = "2"') + "\n# a longer file\n")
+    assert source.policy.version == "1"  # not looked at again within the interval
+    assert source.reload() is True and source.policy.version == "2"
 
 
 def test_policy_file_needs_a_valid_first_load(tmp_path: Path) -> None:

@@ -31,15 +31,13 @@ from sqlalchemy.orm import Session
 from bastion.centre.models import CentreMaterial, CentreReport
 from bastion.core.clock import Clock
 from bastion.core.db import Database
+from bastion.core.eu import MEMBER_STATES
 from bastion.core.outbox.models import DeliveryState, OutboxMessage
 from bastion.core.outbox.services import enqueue
 
 FORWARD_KIND = "centre.forward"
 EUROPOL = "EUROPOL"
 URGENT_HEAD_START = dt.timedelta(days=1)
-MEMBER_STATES = frozenset({
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
-    "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"})
 
 
 class Status(enum.StrEnum):

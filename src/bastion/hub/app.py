@@ -17,9 +17,10 @@ from bastion.core.http import install_problem_handlers
 from bastion.core.outbox.services import OutboxWorker, RetryPolicy, outbox_status
 from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.uploads import BodyLimit
+from bastion.core.worker import ClockWorker
 from bastion.hub.api import router
 from bastion.hub.services import HubSender
-from bastion.orders.services import ClockWorker, forget_nonces, tco_signers
+from bastion.orders.services import forget_nonces, tco_signers
 
 #: The largest message the hub accepts: an order of 100 URLs with every field is well under this.
 MAX_BODY_BYTES = 1024 * 1024

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bastion.core import eu
 from bastion.core.auth import services as auth
 from bastion.core.auth.models import User
 from bastion.core.auth.roles import Role
@@ -32,7 +33,6 @@ from bastion.core.outbox.services import Claim, RetryPolicy, Sender, SendResult,
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.orders.wire import (
     AUTHORITY_SIGNATURE,
-    MEMBER_STATES,
     AuthoritySignature,
     AuthorityType,
     Clarification,
@@ -116,11 +116,6 @@ def _check_keys(keys: list[str]) -> list[str]:
     return [k.strip() for k in keys]
 
 
-def _member_state(code: str) -> str:
-    if code.upper() not in MEMBER_STATES:
-        raise ValueError(f"{code!r} is not a Member State (ISO 3166-1 alpha-2, e.g. FR)")
-    return code.upper()
-
 
 # --- registration -------------------------------------------------------------------------------------------------
 
@@ -135,7 +130,7 @@ class Registered:
 
 def register_authority(db: Database, *, name: str, member_state: str, authority_type: AuthorityType,
                        public_keys: list[str], clock: Clock, actor: str) -> Registered:
-    keys, state = _check_keys(public_keys), _member_state(member_state)
+    keys, state = _check_keys(public_keys), eu.member_state(member_state)
     with db.read() as session:
         if session.scalar(select(Authority.id).where(Authority.name == name)) is not None:
             raise HubConflict(f"an authority named {name!r} is registered already")
@@ -155,7 +150,7 @@ def register_authority(db: Database, *, name: str, member_state: str, authority_
 
 def register_provider(db: Database, *, name: str, contact_point_url: str, member_state: str, languages: list[str],
                       public_keys: list[str], clock: Clock) -> Provider:
-    keys, state = _check_keys(public_keys), _member_state(member_state)
+    keys, state = _check_keys(public_keys), eu.member_state(member_state)
     if not contact_point_url.startswith(("http://", "https://")):
         raise ValueError("the contact point must be an absolute http(s) URL")
     try:

@@ -28,6 +28,7 @@ import difflib
 import enum
 import re
 import threading
+import time
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -779,11 +780,14 @@ class PolicyFile:
     never leaves the platform without a policy. The first load must succeed (it raises ``PolicyError``).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, check_every: float = 1.0) -> None:
         self.path = Path(path)
         self.error: str | None = None
+        #: Seconds between looks at the file: every upload reads the policy several times, the disk need not.
+        self.check_every = check_every
         self._lock = threading.Lock()
         self._stamp = self._stat()
+        self._checked = time.monotonic()
         self._policy = load_policy(self.path)
 
     def _stat(self) -> tuple[int, int] | None:
@@ -795,13 +799,15 @@ class PolicyFile:
 
     @property
     def policy(self) -> Policy:
-        """The policy in force, re-read first if the file changed."""
-        self.reload()
+        """The policy in force, re-read first if the file changed (looked at once per ``check_every`` at most)."""
+        if time.monotonic() - self._checked >= self.check_every:
+            self.reload()
         return self._policy
 
     def reload(self, force: bool = False) -> bool:
         """Re-read the file if it changed (or ``force``); True when a different policy took effect."""
         stamp = self._stat()
+        self._checked = time.monotonic()
         with self._lock:
             if stamp == self._stamp and not force:
                 return False

@@ -267,8 +267,9 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
         review_of = _review_asked(decision)
         if review_of is not None:
             queue, category, severity = review_of
+            restricted = item.category == Category.CSAM.value or any(m.restricted for m in matches)
             case_id = _open_case(mod, session, item, category=category, reason=CaseReason.UPLOAD,
-                                 severity=severity, queue=queue).id
+                                 severity=severity, queue=queue, restricted=restricted).id
         if decision.verdict is Verdict.BLOCK:
             assert decision.category is not None
             puid = _apply(mod, session, item, Outcome(
@@ -430,11 +431,14 @@ def may_see(mod: Moderation, session: Session, item: ContentItem, viewer: Princi
 
 
 def _open_case(mod: Moderation, session: Session, item: ContentItem, *, category: Category, reason: CaseReason,
-               severity: int, queue: str | None = None, excluded_reviewer: str | None = None) -> Case:
+               severity: int, queue: str | None = None, excluded_reviewer: str | None = None,
+               restricted: bool | None = None) -> Case:
     """Open (or raise) a case about ``item`` where the policy routes it. Content suspected to be child sexual
     abuse material always goes to the restricted queue, and takes every other open case about it along."""
     queue = queue or mod.queue_for(category, item, severity)
-    if not mod.restricted_queue(queue) and restricted_content(mod, session, item):
+    if restricted is None:  # the caller may know already (intake has its matches in hand): no second look
+        restricted = restricted_content(mod, session, item)
+    if not mod.restricted_queue(queue) and restricted:
         queue, category = mod.queue_for(Category.CSAM, item, severity), Category.CSAM
     case = review.open_or_raise(session, content_id=item.content_id, queue=queue, category=category.value,
                                 reason=reason, severity=severity, reach=item.views,

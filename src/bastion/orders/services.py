@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.config import Settings
 from bastion.core.db import Database
+from bastion.core.eu import MEMBER_STATES
 from bastion.core.outbox.services import enqueue
 from bastion.core.outbox.webhooks import BodySigner, canonical_body
 from bastion.moderation import services as moderation
@@ -46,7 +46,6 @@ from bastion.orders.interfaces import (
 from bastion.orders.models import OrderEvent, PreservedContent, ReceivedOrder, SeenNonce, TrustedKey
 from bastion.orders.wire import (
     DEFAULT_WINDOW_SECONDS,
-    MEMBER_STATES,
     Ack,
     ActionTaken,
     AuthoritySignature,
@@ -733,36 +732,6 @@ def _escalate(cp: ContactPoint, reference: str, now: dt.datetime) -> tuple[int, 
     return escalated, overdue
 
 
-class ClockWorker:
-    """Runs a tick function every ``interval`` seconds on a daemon thread; an error is logged, never fatal."""
-
-    def __init__(self, run: Callable[[], object], interval: float, name: str) -> None:
-        self._run = run
-        self.interval = interval
-        self._name = name
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._run()
-            except Exception:
-                log.exception("%s round failed", self._name)
-            self._stop.wait(self.interval)
 
 
 # --- reading ------------------------------------------------------------------------------------------------------

@@ -27,27 +27,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from bastion.core.eu import member_state
 from bastion.core.outbox.webhooks import canonical_body
 
 SIGNATURE_HEADER = "Bastion-Ed25519"
 LEGAL_BASIS: Final = "Regulation (EU) 2021/784, Article 3"
 #: The 27 Member States, by ISO 3166-1 alpha-2 code (Greece as ``GR``, not ``EL``).
-MEMBER_STATES = frozenset({
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV",
-    "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
-})
 #: How far a signature's time may be from the receiver's clock (seconds).
 DEFAULT_WINDOW_SECONDS = 300
 
 
 # --- field types --------------------------------------------------------------------------------------------------
 
-
-def _member_state(value: str) -> str:
-    code = value.upper()
-    if code not in MEMBER_STATES:
-        raise ValueError(f"{value!r} is not a Member State (ISO 3166-1 alpha-2, e.g. FR)")
-    return code
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -62,7 +53,7 @@ def _web_url(value: str) -> str:
     return value
 
 
-MemberState = Annotated[str, AfterValidator(_member_state)]
+MemberState = Annotated[str, AfterValidator(member_state)]
 UtcTime = Annotated[dt.datetime, AfterValidator(_aware)]
 WebUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_web_url)]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]

@@ -27,6 +27,7 @@ from bastion.core.http import install_problem_handlers, require
 from bastion.core.outbox.services import OutboxWorker, SenderByKind
 from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit
+from bastion.core.worker import ClockWorker
 from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.matcher import Matcher
@@ -34,7 +35,7 @@ from bastion.moderation.api import router as moderation_router
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
 from bastion.moderation.services import Moderation
 from bastion.orders.api import router as orders_router
-from bastion.orders.services import ClockWorker, contact_point_for, tco_signers, tick
+from bastion.orders.services import contact_point_for, tco_signers, tick
 from bastion.reporting import services as reports
 from bastion.reporting.api import router as reports_router
 from bastion.reporting.tasks import ReportSender
@@ -61,11 +62,12 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     if classifiers is None:  # the classifiers file, validated now: a broken one stops the start with its reason
         classifiers = classifier_registry.load(settings.classifiers_path,
                                                ClassifierContext(db, settings.classifier_token))
-    mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=settings.media_sealer(),
+    sealer = settings.media_sealer()  # one key read, shared by previews, preserved orders and reports
+    mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=sealer,
                      classifiers=tuple(classifiers))
     sender = WebhookSender(settings.webhook_secret, signers=tco_signers(settings.orders_signing_key),
                            clock=clock)
-    reporting = reports.Reporting(db, clock, settings.media_sealer(), settings)
+    reporting = reports.Reporting(db, clock, sealer, settings)
     outbox = OutboxWorker(db, SenderByKind(sender, {"report.": ReportSender(reporting)}),
                           settings.outbox_interval_seconds, clock)
     report_clock = ClockWorker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports")

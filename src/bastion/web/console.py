@@ -253,8 +253,6 @@ def page(request: Request, template: str, user: SessionUser | None, *, status_co
     return response
 
 
-#: Roles whose work is the review queues: they land there after login.
-_REVIEWING = frozenset({Role.MODERATOR, Role.SENIOR_MODERATOR, Role.CHILD_SAFETY, Role.ANALYST})
 
 
 def _landing(request: Request, role: Role) -> str:
@@ -264,7 +262,7 @@ def _landing(request: Request, role: Role) -> str:
 
 
 def _home(role: Role) -> str:
-    if role in _REVIEWING:
+    if role in roles.REVIEW_HOME:
         return "/console/queues"
     if role in roles.READ_BANKS or role not in roles.MATCH:
         return "/console/banks"

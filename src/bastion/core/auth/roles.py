@@ -37,6 +37,8 @@ CLASSIFIERS = frozenset({Role.ADMIN, Role.ANALYST})
 REVIEW = frozenset({Role.MODERATOR, Role.SENIOR_MODERATOR, Role.CHILD_SAFETY, Role.ADMIN})
 #: Who sees queues and case pages (analysts read, never decide).
 READ_QUEUES = REVIEW | {Role.ANALYST}
+#: Roles whose work is the review queues: the console opens on them after login.
+REVIEW_HOME = READ_QUEUES - {Role.ADMIN}
 #: Who takes escalated cases (child-safety specialists too, in the queues only they see).
 ESCALATIONS = frozenset({Role.SENIOR_MODERATOR, Role.ADMIN})
 #: Who may add human-confirmed media to a bank from a case (the curation loop).

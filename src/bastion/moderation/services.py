@@ -21,9 +21,11 @@ from bastion.core.auth.roles import CHILD_SAFETY_ROLES, ESCALATIONS
 from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.db import Database
+from bastion.core.idempotency import fingerprint
 from bastion.core.outbox.services import enqueue
 from bastion.core.sealing import Sealer
 from bastion.hashing import registry
+from bastion.hashing.exact import Sha256Signal, digest_file
 from bastion.hashing.interfaces import HashResult
 from bastion.hashing.services import FileSignals, hash_text, signal_json
 from bastion.matching import services as bank_services
@@ -93,6 +95,18 @@ class InvalidDecision(ModerationError):
 class NotAllowed(ModerationError):
     status = 403
     title = "Forbidden"
+
+
+class SubmissionConflict(ModerationError):
+    """The content_id was submitted before with a different request. The new request was judged and recorded on
+    the content (and acted on, if the policy says so), but its answer is this refusal, never the old verdict."""
+
+    status = 409
+    title = "Conflict"
+
+    def __init__(self, message: str, verdict: Verdict) -> None:
+        super().__init__(message)
+        self.verdict = verdict
 
 
 class CurationRefused(ModerationError):
@@ -186,13 +200,17 @@ class IntakeResult:
 
 def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor: Principal,
            media_path: Path | None = None) -> IntakeResult:
-    """Judge an upload before it is published. Idempotent on ``content_id``.
+    """Judge an upload before it is published. Idempotent on ``content_id`` for the same request only.
 
-    ``media_path`` (the spooled upload) lets a held or blocked upload keep a preview for its reviewers.
+    The same content_id with the same request (fields and media bytes) returns the stored answer. With a different
+    request it is ``SubmissionConflict``: the new media is still hashed, matched, judged and recorded on the content
+    (a banked file cannot slip in under an id that was clean). ``media_path`` (the spooled upload) lets a held or
+    blocked upload keep a preview for its reviewers.
     """
+    request = request_fingerprint(sub, media)
     stored = _stored_result(mod, sub.content_id)
-    if stored is not None:
-        return stored
+    if stored is not None and stored[1] == request:
+        return stored[0]
     signals = (media.signals if media else []) + hash_text(" ".join(t for t in (sub.text, sub.url) if t))
     queries = (queries_for(media) if media else []) + [Query(s) for s in signals if not media or s not in media.signals]
     matches = mod.matcher.match(queries)
@@ -205,39 +223,105 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
                   account_country=sub.account_country, matches=[MatchFact.from_match(m) for m in matches],
                   scores=scoring.scores)
     decision = evaluate(mod.policy, facts)
-    preview = None
-    if media is not None and media_path is not None and mod.sealer is not None \
-            and decision.verdict is not Verdict.ALLOW:
-        preview = make_preview(media_path, media.kind)
-    try:
-        return _record_submission(mod, sub, signals, decision, actor, matches=matches, preview=preview,
-                                  notes=[str(f) for f in scoring.failures])
-    except IntegrityError:  # the same content_id submitted concurrently: the other request won
-        stored = _stored_result(mod, sub.content_id)
-        assert stored is not None
-        return stored
+    notes = [str(f) for f in scoring.failures]
+    if stored is None:
+        preview = None
+        if media is not None and media_path is not None and mod.sealer is not None \
+                and decision.verdict is not Verdict.ALLOW:
+            preview = make_preview(media_path, media.kind)
+        try:
+            return _record_submission(mod, sub, signals, decision, actor, matches=matches, preview=preview,
+                                      notes=notes, request=request)
+        except IntegrityError:  # the same content_id submitted concurrently: the other request won
+            stored = _stored_result(mod, sub.content_id)
+            assert stored is not None
+            if stored[1] == request:
+                return stored[0]
+    _record_resubmission(mod, sub, signals, decision, actor, matches=matches, notes=notes, request=request)
+    raise SubmissionConflict(
+        f"content_id {sub.content_id!r} was submitted before with a different request (media, account or another "
+        f"field); the new request was judged ({decision.verdict.value}) and recorded on that content: send new "
+        "content under a new content_id", decision.verdict)
 
 
-def _stored_result(mod: Moderation, content_id: str) -> IntakeResult | None:
+def request_fingerprint(sub: Submission, media: FileSignals | None) -> str:
+    """What makes two submissions the same request: every field, and the media's bytes (by their SHA-256)."""
+    return fingerprint({
+        "content_id": sub.content_id, "account_id": sub.account_id, "uploader_age": float(sub.uploader_age),
+        "account_country": sub.account_country, "content_type": sub.content_type.value, "text": sub.text,
+        "url": sub.url, "media_sha256": digest_file(media.path, "sha256") if media is not None else ""})
+
+
+def _stored_result(mod: Moderation, content_id: str) -> tuple[IntakeResult, str] | None:
+    """The stored answer for ``content_id`` and the fingerprint of the request that got it."""
     with mod.db.read() as session:
         item = session.get(ContentItem, content_id)
         if item is None:
             return None
         verdict_event = session.scalar(select(ModerationEvent).where(
             ModerationEvent.subject == content_subject(content_id), ModerationEvent.kind == EventKind.VERDICT.value))
+        submitted = session.scalar(select(ModerationEvent.data).where(
+            ModerationEvent.subject == content_subject(content_id),
+            ModerationEvent.kind == EventKind.SUBMITTED.value))
         case_id = session.scalar(select(Case.id).where(Case.content_id == content_id,
                                                        Case.reason == CaseReason.UPLOAD.value))
         puid = session.scalar(select(StatementOfReasons.puid).where(StatementOfReasons.content_id == content_id)
                               .order_by(StatementOfReasons.created_at).limit(1))
         reasons = verdict_event.data.get("reasons") if verdict_event else None
-        return IntakeResult(content_id, Verdict(item.verdict), ContentStatus(item.status),
-                            [str(r) for r in reasons] if isinstance(reasons, list) else [],
-                            case_id, puid, replay=True, signals=list(item.signals))
+        request = submitted.get("request_sha256") if isinstance(submitted, dict) else None
+        result = IntakeResult(content_id, Verdict(item.verdict), ContentStatus(item.status),
+                              [str(r) for r in reasons] if isinstance(reasons, list) else [],
+                              case_id, puid, replay=True, signals=list(item.signals))
+        return result, str(request) if request else _legacy_fingerprint(item)
+
+
+def _legacy_fingerprint(item: ContentItem) -> str:
+    """The fingerprint of content recorded before fingerprints were stored, rebuilt from its row (its fields and
+    the SHA-256 its media was hashed to)."""
+    digest = next((str(s.get("value")) for s in item.signals if s.get("signal_type") == Sha256Signal.name), "")
+    return fingerprint({
+        "content_id": item.content_id, "account_id": item.account_id, "uploader_age": float(item.uploader_age),
+        "account_country": item.account_country, "content_type": item.content_type, "text": item.text,
+        "url": item.url, "media_sha256": digest})
+
+
+def _record_resubmission(mod: Moderation, sub: Submission, signals: list[HashResult], decision: Decision,
+                         actor: Principal, *, matches: Sequence[Match], notes: Sequence[str], request: str) -> None:
+    """Record a conflicting request on the content it named, and act on it as an upload: the platform may publish
+    the new media under the old id, so a block removes the content and a review opens a case about it."""
+    with mod.db.write() as session:
+        item = get_item(session, sub.content_id)
+        restricted = decision.category is Category.CSAM or any(m.restricted for m in matches)
+        _log(session, content_subject(sub.content_id), EventKind.RESUBMITTED, actor.actor, mod.clock,
+             {"account_id": sub.account_id, "request_sha256": request, "signals": [signal_json(s) for s in signals],
+              "verdict": decision.verdict.value, "rule": decision.rule,
+              "reasons": [str(r) for r in decision.reasons] + list(notes),
+              "matches": [{**m.to_json(), "restricted": m.restricted} for m in matches]})
+        if decision.verdict is Verdict.ALLOW:
+            return
+        known = {(s.get("signal_type"), s.get("value")) for s in item.signals}
+        item.signals = list(item.signals) + [signal_json(s) for s in signals
+                                             if (s.signal_type, s.value) not in known]  # what reviewers judge
+        item.updated_at = mod.clock.now()
+        review_of = _review_asked(decision)
+        if review_of is not None:
+            queue, category, severity = review_of
+            _open_case(mod, session, item, category=category, reason=CaseReason.UPLOAD, severity=severity,
+                       queue=queue, restricted=True if restricted else None)
+        if decision.verdict is Verdict.BLOCK and ContentStatus(item.status) not in (ContentStatus.BLOCKED,
+                                                                                     ContentStatus.REMOVED):
+            assert decision.category is not None
+            _apply(mod, session, item, Outcome(
+                actions=list(decision.actions), category=decision.category, territories=list(decision.territories),
+                facts="; ".join(str(r) for r in decision.reasons), decided_by=f"policy:{decision.policy}",
+                automated_detection=True, automated=True, source=statements.Source.OWN_INITIATIVE,
+                change=change_for_actions(decision.actions)))
 
 
 def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResult], decision: Decision,
                        actor: Principal, *, matches: Sequence[Match] = (),
-                       preview: Preview | None = None, notes: Sequence[str] = ()) -> IntakeResult:
+                       preview: Preview | None = None, notes: Sequence[str] = (), request: str = ""
+                       ) -> IntakeResult:
     now = mod.clock.now()
     reasons = [str(r) for r in decision.reasons] + list(notes)
     with mod.db.write() as session:
@@ -250,7 +334,8 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
         session.flush()  # a second submission of the same content_id fails here, before any event is written
         subject = content_subject(sub.content_id)
         _log(session, subject, EventKind.SUBMITTED, actor.actor, mod.clock,
-             {"account_id": sub.account_id, "content_type": sub.content_type.value, "signals": len(signals)})
+             {"account_id": sub.account_id, "content_type": sub.content_type.value, "signals": len(signals),
+              "request_sha256": request})
         _log(session, subject, EventKind.VERDICT, f"policy:{decision.policy}", mod.clock,
              {"verdict": decision.verdict.value, "rule": decision.rule, "reasons": reasons,
               "actions": [a.value for a in decision.actions],
@@ -420,10 +505,13 @@ def restricted_content(mod: Moderation, session: Session, item: ContentItem) -> 
     queues = session.scalars(select(Case.queue).where(Case.content_id == item.content_id)).all()
     if any(mod.restricted_queue(q) for q in queues):
         return True
-    verdict = session.scalar(select(ModerationEvent.data).where(
-        ModerationEvent.subject == content_subject(item.content_id), ModerationEvent.kind == EventKind.VERDICT.value))
-    matches = verdict.get("matches") if isinstance(verdict, dict) else None
-    return isinstance(matches, list) and any(isinstance(m, dict) and m.get("restricted") for m in matches)
+    for judged in session.scalars(select(ModerationEvent.data).where(  # at upload, and any conflicting resubmission
+            ModerationEvent.subject == content_subject(item.content_id),
+            ModerationEvent.kind.in_([EventKind.VERDICT.value, EventKind.RESUBMITTED.value]))):
+        matches = judged.get("matches") if isinstance(judged, dict) else None
+        if isinstance(matches, list) and any(isinstance(m, dict) and m.get("restricted") for m in matches):
+            return True
+    return False
 
 
 def may_see(mod: Moderation, session: Session, item: ContentItem, viewer: Principal) -> bool:

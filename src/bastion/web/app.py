@@ -26,7 +26,7 @@ from bastion.core.db import Database
 from bastion.core.http import install_problem_handlers, require
 from bastion.core.outbox.services import OutboxWorker, SenderByKind
 from bastion.core.outbox.webhooks import WebhookSender
-from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit
+from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit, close_spool, open_spool
 from bastion.core.worker import ClockWorker
 from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
@@ -76,6 +76,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        open_spool(settings.spool_dir)  # sweeps uploads a killed process left behind, before anything else runs
         if not matcher.freshness.loaded:
             matcher.load()
         if refresh:
@@ -91,6 +92,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         outbox.stop()
         matcher.stop()
         classifier_services.close_all(mod.classifiers)
+        close_spool(settings.spool_dir)
 
     app = FastAPI(title="Bastion", version=__version__, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None)

@@ -28,6 +28,7 @@ from bastion.core.outbox.services import OutboxWorker, SenderByKind
 from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit, close_spool, open_spool
 from bastion.core.worker import ClockWorker
+from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.matcher import Matcher
@@ -56,6 +57,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                classifiers: Sequence[Classifier] | None = None) -> FastAPI:
     """Build the app. ``refresh`` starts the thread that replays the bank change log (off in some tests)."""
     db = db or Database(settings.database_url)
+    media_budget.configure(media_budget.MediaBudget.from_settings(settings))
     matcher = matcher or Matcher(db)
     clock = clock or SystemClock()
     policy = PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH)

@@ -12,7 +12,7 @@ from bastion.centre import services
 from bastion.centre.services import Centre
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
-from bastion.core.http import Problem, require
+from bastion.core.http import require
 
 router = APIRouter(prefix="/v1/centre", tags=["EU Centre"])
 
@@ -65,10 +65,7 @@ class ProviderReport(BaseModel):
 async def receive(body: ProviderReport, request: Request,
                   principal: Annotated[Principal, Depends(require(roles.CENTRE_SUBMIT))]) -> dict[str, Any]:
     c = centre(request)
-    try:
-        report = await run_in_threadpool(services.receive, c, principal.actor, body.model_dump(mode="json"))
-    except services.ReportConflict as exc:
-        raise Problem(409, "Conflict", str(exc)) from None
+    report = await run_in_threadpool(services.receive, c, principal.actor, body.model_dump(mode="json"))
     return services.report_view(report)
 
 

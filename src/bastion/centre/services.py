@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from bastion.centre.models import CentreMaterial, CentreReport
 from bastion.core.clock import Clock
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
 from bastion.core.eu import MEMBER_STATES
 from bastion.core.idempotency import fingerprint
 from bastion.core.outbox.models import DeliveryState, OutboxMessage
@@ -137,8 +138,11 @@ def _claim_file(session: Session, report_id: str, hashes: list[str], now: dt.dat
     return first
 
 
-class ReportConflict(Exception):
+class ReportConflict(DomainError):
     """A provider reference received before with a different report: the first stands, the new one is refused."""
+
+    status = 409
+    title = "Conflict"
 
 
 def receive(centre: Centre, provider: str, body: dict[str, Any]) -> CentreReport:

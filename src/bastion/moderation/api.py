@@ -46,8 +46,6 @@ def _guard(call: Callable[[], T]) -> T:
     """Domain errors become problem+json with their own status and title."""
     try:
         return call()
-    except services.SubmissionConflict as exc:  # the platform learns what the new request's verdict was
-        raise Problem(exc.status, exc.title, str(exc), verdict=exc.verdict.value) from None
     except (services.ModerationError, ReviewError) as exc:
         raise Problem(exc.status, exc.title, str(exc)) from None
 
@@ -95,7 +93,7 @@ async def submit_content(request: Request, principal: Annotated[Principal, Depen
         async with spooled(media, settings.max_upload_bytes, settings.spool_dir) as path:
             result = await run_in_threadpool(_judge_file, mod, sub, path, principal)
     else:
-        result = await run_in_threadpool(_guard, lambda: services.submit(mod, sub, None, actor=principal))
+        result = await run_in_threadpool(services.submit, mod, sub, None, actor=principal)
     return {"content_id": result.content_id, "verdict": result.verdict.value, "status": result.status.value,
             "reasons": result.reasons, "case_id": result.case_id, "statement_puid": result.statement_puid,
             "signals": result.signals, "replay": result.replay}
@@ -108,7 +106,7 @@ def _judge_file(mod: services.Moderation, sub: services.Submission, path: Path, 
     if signals.kind.value != sub.content_type.value:
         raise Problem(422, "Invalid request",
                       f"content_type says {sub.content_type.value} but the file is {signals.kind.value}")
-    return _guard(lambda: services.submit(mod, sub, signals, actor=principal, media_path=path))
+    return services.submit(mod, sub, signals, actor=principal, media_path=path)
 
 
 @router.get("/content/{content_id}", summary="An upload's status and its moderation history")

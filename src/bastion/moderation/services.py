@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,7 @@ from bastion.core.auth.roles import CHILD_SAFETY_ROLES, ESCALATIONS
 from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
 from bastion.core.idempotency import fingerprint
 from bastion.core.outbox.services import enqueue
 from bastion.core.sealing import Sealer
@@ -72,7 +74,7 @@ from bastion.review import services as review
 from bastion.review.models import Case, CaseReason
 
 
-class ModerationError(Exception):
+class ModerationError(DomainError):
     status = 400
     title = "Bad request"
 
@@ -107,6 +109,9 @@ class SubmissionConflict(ModerationError):
     def __init__(self, message: str, verdict: Verdict) -> None:
         super().__init__(message)
         self.verdict = verdict
+
+    def problem_extra(self) -> dict[str, Any]:
+        return {"verdict": self.verdict.value}  # the platform learns what the new request's verdict was
 
 
 class CurationRefused(ModerationError):

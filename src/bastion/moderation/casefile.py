@@ -18,7 +18,7 @@ from bastion.core.auth.roles import CHILD_SAFETY_ROLES
 from bastion.core.auth.services import Principal
 from bastion.core.sealing import SealError
 from bastion.moderation import previews
-from bastion.moderation.events import EventKind
+from bastion.moderation.events import ContentStatus, EventKind
 from bastion.moderation.models import Account, Appeal, ContentItem, MediaPreview, ModerationEvent
 from bastion.moderation.policy import Action
 from bastion.moderation.services import (
@@ -52,6 +52,26 @@ class PriorCase:
 
 
 @dataclass(frozen=True)
+class ReachCrossing:
+    """A view threshold of the policy the content crossed: why a views case is here."""
+
+    threshold: int
+    views: int
+    shares: int | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class TakenDown:
+    """Who took the content down, when it is down: an order (``order:REF``), a moderator's case, or the policy."""
+
+    by: str
+    status: str
+    at: dt.datetime
+    case_id: int | None
+
+
+@dataclass(frozen=True)
 class CaseFile:
     case: Case
     item: ContentItem
@@ -69,6 +89,14 @@ class CaseFile:
     prior: list[PriorCase]
     has_preview: bool
     events: list[ModerationEvent] = field(default_factory=list)
+    #: View thresholds crossed (a views case), with the reach at that moment.
+    reach: list[ReachCrossing] = field(default_factory=list)
+    #: Decisions on the same content in its other cases, oldest first (what was decided before).
+    earlier_decisions: list[dict[str, Any]] = field(default_factory=list)
+    #: Set when the content is already down: the case may be moot, or was closed for it (``closed``).
+    taken_down: TakenDown | None = None
+    #: Set when this case was closed unreviewed because the content was down already.
+    closed: dict[str, Any] | None = None
 
     @property
     def scores(self) -> list[str]:
@@ -92,7 +120,41 @@ def load(mod: Moderation, session: Session, case_id: int, viewer: Principal) -> 
         appeal=session.scalar(select(Appeal).where(Appeal.case_id == case.id)),
         strikes=account.strikes if account else 0, account_status=account.status if account else "active",
         prior=_prior_cases(mod, session, item, case.id, viewer),
-        has_preview=session.get(MediaPreview, item.content_id) is not None, events=events)
+        has_preview=session.get(MediaPreview, item.content_id) is not None, events=events,
+        reach=[_crossing(e) for e in events if e.kind == EventKind.VIEWS_THRESHOLD.value],
+        earlier_decisions=[dict(e.data, at=e.at, by=e.actor) for e in events if e.kind == EventKind.DECISION.value
+                           and e.data.get("case_id") != case.id],
+        taken_down=_taken_down(item, events),
+        closed=next((dict(e.data, at=e.at) for e in events if e.kind == EventKind.CASE_CLOSED.value
+                     and e.data.get("case_id") == case.id), None))
+
+
+def _crossing(event: ModerationEvent) -> ReachCrossing:
+    shares = event.data.get("shares")
+    return ReachCrossing(_int(event.data.get("threshold")), _int(event.data.get("views")),
+                         shares if isinstance(shares, int) else None, event.at)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+_DOWN = (ContentStatus.REMOVED.value, ContentStatus.BLOCKED.value)
+
+
+def _taken_down(item: ContentItem, events: list[ModerationEvent]) -> TakenDown | None:
+    """The last action that took the content down, if it is down; the case that decided it, if a moderator did."""
+    if item.status not in _DOWN:
+        return None
+    applied = next((e for e in reversed(events) if e.kind == EventKind.ACTIONS_APPLIED.value
+                    and e.data.get("status") in _DOWN), None)
+    if applied is None:
+        return None
+    decision = next((e for e in reversed(events) if e.kind == EventKind.DECISION.value and e.id < applied.id
+                     and e.actor == applied.actor), None)
+    case_id = decision.data.get("case_id") if decision is not None else None
+    return TakenDown(applied.actor, str(applied.data.get("status")), applied.at,
+                     case_id if isinstance(case_id, int) else None)
 
 
 def _strings(value: object) -> list[str]:

@@ -116,20 +116,26 @@ def claim_page(request: Request, queue: str, user: Reviewer, csrf_token: CsrfFie
     return _take_next(request, queue, user)
 
 
-def _take_next(request: Request, queue: str, user: SessionUser, done: str = "") -> Response:
-    """Claim the next case of ``queue`` and go to it; ``done`` is what to tell the reviewer about the last one."""
+def _take_next(request: Request, queue: str, user: SessionUser, done: str = "", *,
+               passing: list[int] | None = None) -> Response:
+    """Claim the next case of ``queue`` and go to it; ``done`` is what to tell the reviewer about the last one.
+
+    ``passing``: the cases skipped in a row, left out, and carried on the next case's address for its skip button.
+    """
     mod = app_moderation(request)
     if queue not in {q.name for q in mod.policy.queues}:
         raise PageError(404, "Not found", f"There is no queue named {queue}.", user)
     try:
-        case = moderation.claim_next(mod, queue, user.principal)
+        case = moderation.claim_next(mod, queue, user.principal, passing=passing or ())
     except moderation.NotAllowed as exc:
         raise PageError(403, "Forbidden", str(exc), user) from None
     if case is None:
         response = RedirectResponse("/console/queues", status_code=303)
-        flash(response, request, "ok", f"{done} No case is waiting in {queue}.".strip())
+        waiting = f"No other case is waiting in {queue}." if passing else f"No case is waiting in {queue}."
+        flash(response, request, "ok", f"{done} {waiting}".strip())
         return response
-    response = RedirectResponse(f"/console/cases/{case.id}", status_code=303)
+    query = f"?skipped={','.join(str(i) for i in passing)}" if passing else ""
+    response = RedirectResponse(f"/console/cases/{case.id}{query}", status_code=303)
     if done:
         flash(response, request, "ok", done)
     return response
@@ -138,8 +144,18 @@ def _take_next(request: Request, queue: str, user: SessionUser, done: str = "") 
 # --- the case page ------------------------------------------------------------------------------------------------
 
 
+#: Skipped cases remembered in a row (on the case's address): enough for a shift's run of skips, bounded.
+MAX_SKIPPED = 50
+
+
+def _skipped(raw: str) -> list[int]:
+    """The case ids of a ``skipped`` list, junk dropped; the most recent ``MAX_SKIPPED`` kept."""
+    ids = [int(p) for p in raw.split(",") if p.strip().isdigit() and 0 < int(p) < 2**63]
+    return list(dict.fromkeys(ids))[-MAX_SKIPPED:]
+
+
 @router.get("/console/cases/{case_id}")
-def case_page(request: Request, case_id: CaseId, user: Reader) -> Response:
+def case_page(request: Request, case_id: CaseId, user: Reader, skipped: str = "") -> Response:
     mod = app_moderation(request)
     with mod.db.read() as session:
         try:
@@ -154,9 +170,12 @@ def case_page(request: Request, case_id: CaseId, user: Reader) -> Response:
         confirmed = moderation.confirmed_violation(session, file.item.content_id) is not None
     now = mod.clock.now()
     case = file.case
+    mine = casefile.is_open_for(case, user.principal) and user.principal.role in roles.REVIEW
+    claim_left = _duration((case.claim_expires_at - now).total_seconds()) \
+        if mine and case.claim_expires_at is not None else ""
     return page(
-        request, "case.html", user, file=file, case=case, item=file.item,
-        mine=casefile.is_open_for(case, user.principal) and user.principal.role in roles.REVIEW,
+        request, "case.html", user, file=file, case=case, item=file.item, mine=mine, claim_left=claim_left,
+        category_label=_category_label(file), skipped=",".join(str(i) for i in _skipped(skipped)),
         appeal=case.reason == CaseReason.APPEAL.value, decided=decided[-1].data if decided else None,
         reveal=reveal, time_left=_duration((case.due_at - now).total_seconds()), overdue=case.due_at < now,
         opened=case.opened_at.strftime("%Y-%m-%d %H:%M UTC"), categories=[c.value for c in Category],
@@ -164,6 +183,14 @@ def case_page(request: Request, case_id: CaseId, user: Reader) -> Response:
         may_escalate=not case.escalated and user.principal.role not in roles.ESCALATIONS,
         curation_banks=bank_names, may_curate=bool(bank_names) and confirmed and case.state == CaseState.DECIDED,
         state_label=_state_label(case.state, case.escalated))
+
+
+def _category_label(file: casefile.CaseFile) -> str:
+    """A views case about content no one has classified is routed as borderline; say so rather than claim it."""
+    case = file.case
+    if case.reason == CaseReason.VIEWS.value and not file.item.category:
+        return "not classified yet (sent back for its reach)"
+    return case.category.replace("_", " ")
 
 
 def _state_label(state: str, escalated: bool) -> str:
@@ -298,6 +325,24 @@ def escalate_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token:
     response = RedirectResponse("/console/queues", status_code=303)
     flash(response, request, "ok", f"Case {case_id} escalated to senior reviewers.")
     return response
+
+
+@router.post("/console/cases/{case_id}/skip")
+def skip_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token: CsrfField = "",
+              skipped: Annotated[str, Form()] = "") -> Response:
+    """Give the case back and take another: the skipped ones are left out while the reviewer skips in a row."""
+    check_csrf(user, csrf_token)
+    mod = app_moderation(request)
+    try:
+        with mod.db.read() as session:
+            queue = review.get_case(session, case_id).queue
+        review.release(mod.db, case_id, reviewer=user.principal.actor, clock=mod.clock)
+    except ReviewError as exc:
+        response = RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+        flash(response, request, "error", str(exc))
+        return response
+    passing = _skipped(f"{skipped},{case_id}")
+    return _take_next(request, queue, user, f"Case {case_id} skipped: it is back in its queue.", passing=passing)
 
 
 @router.post("/console/cases/{case_id}/release")

@@ -146,3 +146,33 @@ def test_a_removal_on_one_case_closes_the_content_s_other_waiting_case(
     with db.read() as session:
         case = session.get(Case, views_case)
         assert case is not None and (case.state, case.decided_by) == ("decided", f"case:{notice_case}")
+
+
+def test_the_case_list_filters_and_hides_restricted_cases_from_senior_moderators(
+        app_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
+    _published(app_client, auth_header, tmp_path, "find-1", seed=67)
+    _published(app_client, auth_header, tmp_path, "other-2", seed=68)
+    first = _notice(app_client, auth_header, "find-1")
+    second = _notice(app_client, auth_header, "other-2")
+    hidden = _notice(app_client, auth_header, "other-2", category="csam")  # takes other-2 into child_safety
+    login(app_client, db, "mo", Role.MODERATOR, home="/console/queues")
+    assert app_client.get("/console/cases").status_code == 403
+    assert app_client.get("/console/accounts/acct-1").status_code == 403
+
+    senior = TestClient(app_client.app)
+    login(senior, db, "sam", Role.SENIOR_MODERATOR, home="/console/queues")
+    listed = re.findall(r'<tr data-case="(\d+)"', senior.get("/console/cases").text)
+    assert listed == [str(first)]  # other-2 is suspected abuse material now: none of its cases is listed
+    assert str(hidden) not in listed and str(second) not in listed
+    assert re.findall(r'<tr data-case="(\d+)"', senior.get("/console/cases?content=find").text) == [str(first)]
+    assert re.findall(r'<tr data-case="(\d+)"', senior.get("/console/cases?content=nope").text) == []
+    assert re.findall(r'<tr data-case="(\d+)"', senior.get("/console/cases?state=decided").text) == []
+    assert senior.get("/console/cases?page=0").status_code == 404  # the console answers bad parameters so
+    account = senior.get("/console/accounts/acct-1").text
+    assert 'data-content="find-1"' in account and "other-2" not in account
+    assert senior.get("/console/accounts/nobody").status_code == 404
+
+    admin = TestClient(app_client.app)
+    login(admin, db, "ada", Role.ADMIN)
+    assert set(re.findall(r'<tr data-case="(\d+)"', admin.get("/console/cases").text)) == {
+        str(first), str(second), str(hidden)}

@@ -1,4 +1,4 @@
-"""The case page for a long shift, in a real browser at a laptop's 1366×800: the media large, the decision form and
+"""The case page for a long shift, in a real browser at a laptop's 1366 by 800: the media large, the decision form and
 the clocks on the first screen, removal by one key confirmed by a second, and a skip that moves on.
 
 Set BASTION_CONSOLE_SCREENSHOT=/some/file.png to keep a screenshot of the case page (as file-shift.png).
@@ -121,3 +121,30 @@ def test_a_shift_on_a_laptop_screen_decide_confirm_and_skip(live_server: str, db
         expect(page).to_have_url(f"{live_server}/console/queues")
         expect(page.locator(".flash-ok")).to_contain_text("No other case is waiting in terrorism.")
         assert errors == [], errors
+
+
+def test_a_senior_moderator_searches_cases_and_opens_the_uploader_s_history(
+        live_server: str, db: Database, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    first, second = _held_uploads(live_server, db, tmp_path, 2)
+    create_user(db, username="sam", password=PASSWORD, role=Role.SENIOR_MODERATOR, actor="test")
+    with browser() as chromium:
+        page = chromium.new_page(viewport=VIEWPORT)
+        page.goto(f"{live_server}/login")
+        page.get_by_label("Username").fill("sam")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("link", name="Cases").click()
+        expect(page.locator("table.cases tbody tr")).to_have_count(2)
+        page.get_by_label("Content").fill("held-1")
+        page.get_by_label("State").select_option("open")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("table.cases tbody tr")).to_have_count(1)
+        expect(page.locator(f'tr[data-case="{second}"]')).to_be_visible()
+        page.locator(f'tr[data-case="{second}"]').get_by_role("link", name="acct-7").click()
+        expect(page.locator("h1")).to_contain_text("acct-7")
+        expect(page.locator("table.uploads tbody tr")).to_have_count(2)
+        expect(page.locator("table.account-cases tbody tr")).to_have_count(2)
+        page.get_by_role("link", name=str(first), exact=True).click()
+        expect(page).to_have_url(f"{live_server}/console/cases/{first}")

@@ -233,3 +233,114 @@ class PreviewUnreadable(ModerationError):
 def is_open_for(case: Case, viewer: Principal) -> bool:
     """Whether ``viewer`` holds the live claim on ``case`` (the decision form is shown to them only)."""
     return case.state == CaseState.CLAIMED.value and case.claimed_by == viewer.actor
+
+
+# --- searching cases, an account's history ------------------------------------------------------------------------
+
+#: Rows per page of the case list.
+PAGE_SIZE = 50
+#: Rows of each kind on an account page, newest first.
+ACCOUNT_ROWS = 200
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What the case list is narrowed to; empty fields filter nothing. ``content`` matches a content id's start."""
+
+    content: str = ""
+    account: str = ""
+    queue: str = ""
+    state: str = ""
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case: Case
+    account_id: str
+    content_status: str
+
+
+@dataclass(frozen=True)
+class CasePage:
+    rows: list[CaseRow]
+    has_next: bool
+
+
+def _visible_queues(mod: Moderation, viewer: Principal) -> list[str]:
+    return [q.name for q in mod.policy.queues if may_review(mod, q.name, viewer)]
+
+
+def search(mod: Moderation, session: Session, viewer: Principal, wanted: CaseFilter) -> CasePage:
+    """Cases matching ``wanted``, newest first, one page; what the viewer may not see is never listed."""
+    query = (select(Case, ContentItem).join(ContentItem, ContentItem.content_id == Case.content_id)
+             .order_by(Case.opened_at.desc(), Case.id.desc()))
+    if viewer.role not in CHILD_SAFETY_ROLES:
+        query = query.where(Case.queue.in_(_visible_queues(mod, viewer)))
+    if wanted.content:
+        escaped = wanted.content.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Case.content_id.like(f"{escaped}%", escape="\\"))
+    if wanted.account:
+        query = query.where(ContentItem.account_id == wanted.account)
+    if wanted.queue:
+        query = query.where(Case.queue == wanted.queue)
+    if wanted.state == "escalated":
+        query = query.where(Case.escalated.is_(True), Case.state != CaseState.DECIDED.value)
+    elif wanted.state:
+        query = query.where(Case.state == wanted.state)
+    start = (max(1, wanted.page) - 1) * PAGE_SIZE
+    found = session.execute(query.offset(start).limit(PAGE_SIZE + 1)).all()
+    rows = [CaseRow(case, item.account_id, item.status) for case, item in found[:PAGE_SIZE]
+            if may_see(mod, session, item, viewer)]
+    return CasePage(rows, len(found) > PAGE_SIZE)
+
+
+@dataclass(frozen=True)
+class AccountHistory:
+    """Everything Bastion knows of one uploader, as Ozone's account view: what they posted and what was decided."""
+
+    account_id: str
+    strikes: int
+    status: str
+    suspended_until: dt.datetime | None
+    uploads: list[ContentItem]
+    cases: list[Case]
+    decisions: list[ModerationEvent]
+    #: Strikes and suspensions, from the account's own events.
+    account_events: list[ModerationEvent]
+    #: Uploads restricted to child-safety roles are left out for others, without a trace (not even a count).
+    appeals: list[Appeal]
+
+
+def account_history(mod: Moderation, session: Session, account_id: str, viewer: Principal) -> AccountHistory:
+    """The account's uploads, cases, decisions, strikes and appeals; restricted content only for child-safety roles.
+
+    Raises ``AccountNotFound`` when Bastion has never seen the account.
+    """
+    account = session.get(Account, account_id)
+    items = list(session.scalars(select(ContentItem).where(ContentItem.account_id == account_id)
+                                 .order_by(ContentItem.created_at.desc()).limit(ACCOUNT_ROWS)))
+    if account is None and not items:
+        raise AccountNotFound(f"no account {account_id!r} has uploaded anything")
+    visible = [i for i in items if may_see(mod, session, i, viewer)]
+    ids = [i.content_id for i in visible]
+    queues = set(_visible_queues(mod, viewer))
+    cases = [c for c in session.scalars(select(Case).where(Case.content_id.in_(ids))
+                                        .order_by(Case.opened_at.desc()).limit(ACCOUNT_ROWS))
+             if c.queue in queues or viewer.role in CHILD_SAFETY_ROLES]
+    decisions = list(session.scalars(select(ModerationEvent).where(
+        ModerationEvent.subject.in_([content_subject(i) for i in ids]),
+        ModerationEvent.kind == EventKind.DECISION.value).order_by(ModerationEvent.id.desc()).limit(ACCOUNT_ROWS)))
+    account_events = list(session.scalars(select(ModerationEvent).where(
+        ModerationEvent.subject == f"account:{account_id}").order_by(ModerationEvent.id.desc())
+        .limit(ACCOUNT_ROWS)))
+    appeals = list(session.scalars(select(Appeal).where(Appeal.account_id == account_id, Appeal.content_id.in_(ids))
+                                   .order_by(Appeal.filed_at.desc()).limit(ACCOUNT_ROWS)))
+    return AccountHistory(account_id, account.strikes if account else 0, account.status if account else "active",
+                          account.suspended_until if account else None, visible, cases, decisions, account_events,
+                          appeals)
+
+
+class AccountNotFound(ModerationError):
+    status = 404
+    title = "Account not found"

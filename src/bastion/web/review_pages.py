@@ -8,8 +8,9 @@ media in a restricted queue is written to the audit log.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Path, Request, Response
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -42,6 +43,7 @@ router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Reader = Annotated[SessionUser, Depends(role_required(roles.READ_QUEUES))]
 Reviewer = Annotated[SessionUser, Depends(role_required(roles.REVIEW))]
 Curator = Annotated[SessionUser, Depends(role_required(roles.CURATE_FROM_CASE))]
+Searcher = Annotated[SessionUser, Depends(role_required(roles.CASE_SEARCH))]
 #: Case ids in paths: bounded, so an absurd id is a clear "not found", not a database overflow.
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 #: Outcomes the decision form posts; an appeal's "uphold" keeps the decision, "reverse" reinstates.
@@ -141,6 +143,45 @@ def _take_next(request: Request, queue: str, user: SessionUser, done: str = "", 
     return response
 
 
+# --- the case list and an account's history ----------------------------------------------------------------------
+
+#: States the case list filters on ("escalated": undecided and handed up).
+_STATES = ("open", "claimed", "decided", "escalated")
+
+
+@router.get("/console/cases")
+def cases_page(request: Request, user: Searcher, content: str = "", account: str = "", queue: str = "",
+               state: str = "", page_no: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1) -> Response:
+    mod = app_moderation(request)
+    queues = [q.name for q in mod.policy.queues if moderation.may_review(mod, q.name, user.principal)]
+    wanted = casefile.CaseFilter(content=content.strip()[:200], account=account.strip()[:200],
+                                 queue=queue if queue in queues else "", state=state if state in _STATES else "",
+                                 page=page_no)
+    with mod.db.read() as session:
+        found = casefile.search(mod, session, user.principal, wanted)
+    now = mod.clock.now()
+    rows = [{"case": r.case, "account": r.account_id, "status": r.content_status,
+             "opened": r.case.opened_at.strftime("%Y-%m-%d %H:%M"),
+             "due": "" if r.case.state == CaseState.DECIDED.value else _duration((r.case.due_at - now).total_seconds())}
+            for r in found.rows]
+    keep = {k: v for k, v in (("content", wanted.content), ("account", wanted.account), ("queue", wanted.queue),
+                              ("state", wanted.state)) if v}
+    return page(request, "cases.html", user, rows=rows, wanted=wanted, queues=queues, states=_STATES,
+                 previous=urlencode({**keep, "page": wanted.page - 1}) if wanted.page > 1 else "",
+                 next=urlencode({**keep, "page": wanted.page + 1}) if found.has_next else "")
+
+
+@router.get("/console/accounts/{account_id}")
+def account_page(request: Request, account_id: Annotated[str, Path(max_length=200)], user: Searcher) -> Response:
+    mod = app_moderation(request)
+    with mod.db.read() as session:
+        try:
+            history = casefile.account_history(mod, session, account_id, user.principal)
+        except moderation.ModerationError as exc:
+            raise PageError(exc.status, exc.title, str(exc), user) from None
+    return page(request, "account.html", user, history=history)
+
+
 # --- the case page ------------------------------------------------------------------------------------------------
 
 
@@ -175,7 +216,8 @@ def case_page(request: Request, case_id: CaseId, user: Reader, skipped: str = ""
         if mine and case.claim_expires_at is not None else ""
     return page(
         request, "case.html", user, file=file, case=case, item=file.item, mine=mine, claim_left=claim_left,
-        category_label=_category_label(file), skipped=",".join(str(i) for i in _skipped(skipped)),
+        category_label=_category_label(file), may_search=user.principal.role in roles.CASE_SEARCH,
+        skipped=",".join(str(i) for i in _skipped(skipped)),
         appeal=case.reason == CaseReason.APPEAL.value, decided=decided[-1].data if decided else None,
         reveal=reveal, time_left=_duration((case.due_at - now).total_seconds()), overdue=case.due_at < now,
         opened=case.opened_at.strftime("%Y-%m-%d %H:%M UTC"), categories=[c.value for c in Category],

@@ -40,6 +40,7 @@ from bastion.orders.services import contact_point_for, tco_signers, tick
 from bastion.reporting import services as reports
 from bastion.reporting.api import router as reports_router
 from bastion.reporting.tasks import ReportSender
+from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
 from bastion.web.metrics import Metrics
@@ -119,6 +120,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.include_router(classifiers_router)
     app.include_router(classifier_pages_router)
     app.include_router(console_router)
+    app.include_router(bank_pages_router)
     app.include_router(review_pages_router)
     app.include_router(orders_router)
     app.include_router(reports_router)

@@ -10,9 +10,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bastion.core.auth.roles import Role
+from bastion.core.config import Settings
 from bastion.core.db import Database
+from bastion.core.sealing import Sealer, decode_key
+from bastion.hashing.pdq import PdqSignal
 from bastion.moderation.events import EventKind
-from bastion.moderation.models import ContentItem, ModerationEvent
+from bastion.moderation.models import ContentItem, MediaPreview, ModerationEvent
 from tests.factories.media import make_image
 from tests.moderation.test_flow import Header, _bank, _pdq, _upload
 
@@ -33,7 +36,7 @@ def _events(db: Database, kind: EventKind) -> list[ModerationEvent]:
 
 
 def test_banked_media_under_a_clean_content_id_is_a_conflict_and_is_still_acted_on(
-        client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
+        client: TestClient, auth_header: Header, db: Database, settings: Settings, tmp_path: Path) -> None:
     clean = make_image(tmp_path / "clean.jpg", seed=42, size=(640, 480))
     banked = make_image(tmp_path / "banked.jpg", seed=41, size=(640, 480))
     _bank(client, auth_header, "TERRORIST_CONTENT", _pdq(banked), "terrorist_content")
@@ -50,6 +53,12 @@ def test_banked_media_under_a_clean_content_id_is_a_conflict_and_is_still_acted_
         item = session.get(ContentItem, "dup-1")
         assert item is not None and item.status == "removed"  # published under the old id: taken down
         assert any(s["value"] == _pdq(banked) for s in item.signals)  # what its reviewers and curators see
+        preview = session.get(MediaPreview, "dup-1")
+        assert preview is not None
+        shown = tmp_path / "preview.jpg"
+        shown.write_bytes(Sealer(decode_key(settings.media_key)).open(preview.sealed, "dup-1"))
+    # reviewers see the media that may now be online under that id, not the clean file first sent
+    assert PdqSignal.distance(_pdq(shown), _pdq(banked)) < PdqSignal.distance(_pdq(shown), _pdq(clean))
     # the same request as the first is still a replay, with the content's current status
     replay = _post(client, auth_header, clean)
     assert replay.status_code == 200 and replay.json()["replay"] is True

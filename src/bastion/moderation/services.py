@@ -139,6 +139,9 @@ class Moderation:
     sealer: Sealer | None = None
     #: Models that score each upload (``classifiers/registry.py``); their scores are facts for the policy.
     classifiers: Sequence[Classifier] = ()
+    #: Keep a sealed preview of published uploads too: a notice or their reach may bring them back to a reviewer,
+    #: who must see what they judge. ``prune_previews`` drops the ones no case needs after a while.
+    keep_published_previews: bool = True
 
     @property
     def policy(self) -> Policy:
@@ -209,8 +212,9 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
 
     The same content_id with the same request (fields and media bytes) returns the stored answer. With a different
     request it is ``SubmissionConflict``: the new media is still hashed, matched, judged and recorded on the content
-    (a banked file cannot slip in under an id that was clean). ``media_path`` (the spooled upload) lets a held or
-    blocked upload keep a preview for its reviewers.
+    (a banked file cannot slip in under an id that was clean). ``media_path`` (the spooled upload) lets the upload
+    keep a sealed preview for its reviewers: held or blocked uploads always, published ones too
+    (``keep_published_previews``), since a notice or their reach may bring them back for review.
     """
     request = request_fingerprint(sub, media)
     stored = _stored_result(mod, sub.content_id)
@@ -229,11 +233,11 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
                   scores=scoring.scores)
     decision = evaluate(mod.policy, facts)
     notes = [str(f) for f in scoring.failures]
+    preview = None
+    if media is not None and media_path is not None and mod.sealer is not None \
+            and (decision.verdict is not Verdict.ALLOW or mod.keep_published_previews):
+        preview = make_preview(media_path, media.kind)
     if stored is None:
-        preview = None
-        if media is not None and media_path is not None and mod.sealer is not None \
-                and decision.verdict is not Verdict.ALLOW:
-            preview = make_preview(media_path, media.kind)
         try:
             return _record_submission(mod, sub, signals, decision, actor, matches=matches, preview=preview,
                                       notes=notes, request=request)
@@ -242,7 +246,8 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
             assert stored is not None
             if stored[1] == request:
                 return stored[0]
-    _record_resubmission(mod, sub, signals, decision, actor, matches=matches, notes=notes, request=request)
+    _record_resubmission(mod, sub, signals, decision, actor, matches=matches, notes=notes, request=request,
+                         preview=preview)
     raise SubmissionConflict(
         f"content_id {sub.content_id!r} was submitted before with a different request (media, account or another "
         f"field); the new request was judged ({decision.verdict.value}) and recorded on that content: send new "
@@ -291,9 +296,11 @@ def _legacy_fingerprint(item: ContentItem) -> str:
 
 
 def _record_resubmission(mod: Moderation, sub: Submission, signals: list[HashResult], decision: Decision,
-                         actor: Principal, *, matches: Sequence[Match], notes: Sequence[str], request: str) -> None:
+                         actor: Principal, *, matches: Sequence[Match], notes: Sequence[str], request: str,
+                         preview: Preview | None = None) -> None:
     """Record a conflicting request on the content it named, and act on it as an upload: the platform may publish
-    the new media under the old id, so a block removes the content and a review opens a case about it."""
+    the new media under the old id, so a block removes the content and a review opens a case about it (with the
+    new media's preview: reviewers judge what may now be online, not the first file)."""
     with mod.db.write() as session:
         item = get_item(session, sub.content_id)
         restricted = decision.category is Category.CSAM or any(m.restricted for m in matches)
@@ -304,6 +311,11 @@ def _record_resubmission(mod: Moderation, sub: Submission, signals: list[HashRes
               "matches": [{**m.to_json(), "restricted": m.restricted} for m in matches]})
         if decision.verdict is Verdict.ALLOW:
             return
+        if preview is not None and mod.sealer is not None:
+            kept = session.get(MediaPreview, sub.content_id) or MediaPreview(content_id=sub.content_id)
+            kept.sealed = mod.sealer.seal(preview.jpeg, sub.content_id)
+            kept.width, kept.height, kept.created_at = preview.width, preview.height, mod.clock.now()
+            session.add(kept)
         known = {(s.get("signal_type"), s.get("value")) for s in item.signals}
         item.signals = list(item.signals) + [signal_json(s) for s in signals
                                              if (s.signal_type, s.value) not in known]  # what reviewers judge
@@ -575,7 +587,8 @@ def record_metrics(mod: Moderation, content_id: str, *, views: int, shares: int,
         live = item.status in (ContentStatus.PUBLISHED.value, ContentStatus.RESTRICTED.value)
         for threshold in crossed if live else []:
             _log(session, content_subject(content_id), EventKind.VIEWS_THRESHOLD, actor.actor, mod.clock,
-                 {"threshold": threshold, "views": item.views}, external_id=f"views:{content_id}:{threshold}")
+                 {"threshold": threshold, "views": item.views, "shares": item.shares},
+                 external_id=f"views:{content_id}:{threshold}")
             category = Category(item.category) if item.category else Category.BORDERLINE
             _open_case(mod, session, item, category=category, reason=CaseReason.VIEWS, severity=3)
         return crossed if live else []
@@ -604,11 +617,12 @@ def takes_escalations(mod: Moderation, queue: str, reviewer: Principal) -> bool:
     return reviewer.role in ESCALATIONS
 
 
-def claim_next(mod: Moderation, queue: str, reviewer: Principal) -> Case | None:
+def claim_next(mod: Moderation, queue: str, reviewer: Principal, *, passing: Sequence[int] = ()) -> Case | None:
+    """The next case of ``queue`` for ``reviewer``; ``passing`` are cases they skipped (``review.claim_next``)."""
     if not may_review(mod, queue, reviewer):
         raise NotAllowed(f"queue {queue} is restricted to child-safety specialists")
     return review.claim_next(mod.db, queues=[queue], reviewer=reviewer.actor, clock=mod.clock,
-                             escalations=takes_escalations(mod, queue, reviewer))
+                             escalations=takes_escalations(mod, queue, reviewer), passing=passing)
 
 
 def escalate(mod: Moderation, case_id: int, note: str, *, reviewer: Principal) -> Case:
@@ -657,6 +671,7 @@ def _decide(mod: Moderation, case_id: int, decision: ReviewDecision, reviewer: P
                 decided_by=reviewer.actor, automated=False, source=source,
                 automated_detection=case.reason == CaseReason.UPLOAD.value,
                 change=_violation_change(item, decision.actions)))
+            _close_moot_cases(mod, session, item, by=f"case:{case_id}", keep=case_id)
         else:
             if _clears(item, case):
                 item.status = next_status(ContentStatus(item.status), Change.CLEAR).value
@@ -842,7 +857,20 @@ def enforce_order(mod: Moderation, session: Session, content_id: str, *, order: 
     if ContentStatus(item.status) in (ContentStatus.REMOVED, ContentStatus.BLOCKED):
         return False
     _apply(mod, session, item, _order_outcome(order, facts, territories, withhold_statement=withhold_statement))
+    _close_moot_cases(mod, session, item, by=f"order:{order}")
     return True
+
+
+def _close_moot_cases(mod: Moderation, session: Session, item: ContentItem, *, by: str,
+                      keep: int | None = None) -> None:
+    """Once content is down, its other waiting cases have nothing left to decide: close them, with an event saying
+    who took it down. Cases in restricted queues stay open: a child-safety specialist still confirms and reports."""
+    if ContentStatus(item.status) not in (ContentStatus.REMOVED, ContentStatus.BLOCKED):
+        return
+    queues = [q.name for q in mod.policy.queues if not q.restricted]
+    for case_id in review.close_moot(session, item.content_id, by=by, queues=queues, clock=mod.clock, keep=keep):
+        _log(session, content_subject(item.content_id), EventKind.CASE_CLOSED, "system", mod.clock,
+             {"case_id": case_id, "removed_by": by, "status": item.status})
 
 
 def issue_order_statement(mod: Moderation, session: Session, content_id: str, *, order: str, facts: str,

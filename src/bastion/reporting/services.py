@@ -38,6 +38,7 @@ from bastion.core.outbox.models import OutboxMessage
 from bastion.core.outbox.services import enqueue
 from bastion.core.outbox.webhooks import canonical_body
 from bastion.core.sealing import Sealer
+from bastion.core.signing import SigningKey
 from bastion.moderation.events import ContentStatus, EventKind
 from bastion.moderation.models import ContentItem, ModerationEvent
 from bastion.moderation.policy import Category, Verdict
@@ -84,6 +85,13 @@ class Reporting:
     @property
     def reporter(self) -> ncmec.Reporter:
         return ncmec.Reporter(platform=self.settings.orders_provider, email=self.settings.reports_reporter_email)
+
+    @property
+    def signing_key(self) -> SigningKey | None:
+        """The platform's Ed25519 key (``BASTION_ORDERS_SIGNING_KEY``, the one its order answers are signed with):
+        it signs the EU Centre's report (Art. 13(b)). ``ValueError`` when set but malformed."""
+        text = self.settings.orders_signing_key
+        return SigningKey.from_text(text) if text else None
 
     @property
     def eu_centre(self) -> bool:

@@ -17,10 +17,13 @@ from lxml import etree
 from bastion.core.auth.roles import Role
 from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
+from bastion.moderation import services as moderation
+from bastion.moderation.policy import Action, Category
 from bastion.reporting.tasks import ReportSender
 from bastion.web.app import create_app
+from tests.factories.media import make_image
 from tests.factories.ncmec import XSD, FakeNcmec
-from tests.reporting.conftest import NOW, World, make_settings
+from tests.reporting.conftest import NOW, PLATFORM, SPECIALIST, World, make_settings
 
 Header = Callable[[Role], dict[str, str]]
 
@@ -128,3 +131,31 @@ def test_control_characters_in_an_urgency_reason_get_a_problem_not_a_500(
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
     assert "control characters" in bad.json()["detail"]
     assert client.get(f"/v1/reports/{report_id}", headers=cs).json()["urgent"] is False  # nothing changed
+
+
+def test_the_platform_may_give_the_users_file_name_at_intake_and_the_report_carries_it(
+        app_world: tuple[TestClient, World], auth_header: Header, tmp_path: Path) -> None:
+    client, world = app_world
+    image = make_image(tmp_path / "upload.jpg", seed=31)
+    form = {"content_id": "n-1", "account_id": "acct-n", "account_age": "30", "account_country": "DE",
+            "content_type": "image", "file_name": "IMG_0042.jpg"}
+    with image.open("rb") as f:
+        answer = client.post("/v1/content", data=form, files={"media": ("upload.jpg", f, "image/jpeg")},
+                             headers=auth_header(Role.PLATFORM))
+    assert answer.status_code == 200, answer.text
+    too_long = {**form, "content_id": "n-2", "file_name": "x" * 301}
+    with image.open("rb") as f:
+        refused = client.post("/v1/content", data=too_long, files={"media": ("upload.jpg", f, "image/jpeg")},
+                              headers=auth_header(Role.PLATFORM))
+    assert refused.status_code == 422 and "file_name" in refused.json()["detail"]
+    world.files["n-1"] = image
+    case_id = moderation.record_notice(world.mod, "n-1", category=Category.CSAM, explanation="report",
+                                       trusted_flagger=False, notifier="user-1", actor=PLATFORM)
+    case = moderation.claim_next(world.mod, "child_safety", SPECIALIST)
+    assert case is not None and case.id == case_id
+    moderation.decide(world.mod, case_id, moderation.ReviewDecision(True, [Action.REMOVE], Category.CSAM),
+                      reviewer=SPECIALIST)
+    cs = auth_header(Role.CHILD_SAFETY)
+    (report_id,) = client.post("/v1/reports/drafts", headers=cs).json()["drafted"]
+    (f,) = client.get(f"/v1/reports/{report_id}", headers=cs).json()["files"]
+    assert f["original_file_name"] == "IMG_0042.jpg"

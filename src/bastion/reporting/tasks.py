@@ -284,7 +284,7 @@ class ReportSender(Sender):
                 self._note(claim, report_id, CentreName.NCMEC, error=error)
                 raise Stop(SendResult.retry(error))
             self._answer(claim, report_id, answer, f"fileinfo {f.content_id}")
-            self._file(claim, f.id, ncmec_details_sent=True)
+            self._file(claim, f.id, ncmec_details_sent=True, ncmec_details=details.decode())
 
     def _file(self, claim: Claim, file_id: int, **values: Any) -> None:
         with self.rep.db.write() as session:

@@ -391,3 +391,26 @@ def test_the_platform_signs_the_eu_centre_report_and_waits_for_a_signing_key(
     assert eu.state == "finished" and eu.centre_status == "forwarded"
     keys = centre.provider_keys(centre_db, "Platform K")
     assert signing.signed_by(signature, document, keys).key_id == provider.key.key_id
+
+
+def test_cli_registers_a_provider_with_its_key_and_creates_the_centres_admin_token(
+        centre_db: Database, centre_url: str) -> None:
+    env = {**os.environ, "BASTION_CENTRE_DATABASE_URL": centre_db.url, "CI": "true"}
+
+    def bastion(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bastion", "centre", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    key = SigningKey.generate()
+    bad = bastion("provider", "Platform Q", "--public-key", "not-a-key")
+    assert bad.returncode == 1 and "not an Ed25519 public key" in bad.stderr and bad.stdout == ""
+    registered = bastion("provider", "Platform Q", "--public-key", key.public_text)
+    assert registered.returncode == 0, registered.stderr
+    provider = Provider("Platform Q", registered.stdout.strip(), key)
+    filed = _post(centre_url, provider, _body("r-1", [{"content_id": "1", "sha256": "4d" * 32}]))
+    assert filed["status"] == "forwarded"
+    assert bastion("token", "staff-1", "--role", "platform").returncode == 1
+    admin = bastion("token", "staff-1", "--role", "admin")
+    assert admin.returncode == 0, admin.stderr
+    listed = httpx.get(f"{centre_url}/v1/centre/reports", headers={"Authorization": f"Bearer {admin.stdout.strip()}"})
+    assert [r["id"] for r in listed.json()["reports"]] == [filed["id"]]

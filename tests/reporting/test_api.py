@@ -19,6 +19,7 @@ from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
 from bastion.moderation import services as moderation
 from bastion.moderation.policy import Action, Category
+from bastion.reporting import services
 from bastion.reporting.tasks import ReportSender
 from bastion.web.app import create_app
 from tests.factories.media import make_image
@@ -159,3 +160,29 @@ def test_the_platform_may_give_the_users_file_name_at_intake_and_the_report_carr
     (report_id,) = client.post("/v1/reports/drafts", headers=cs).json()["drafted"]
     (f,) = client.get(f"/v1/reports/{report_id}", headers=cs).json()["files"]
     assert f["original_file_name"] == "IMG_0042.jpg"
+
+
+def test_cli_sends_a_reviewed_report_and_refuses_what_it_cannot_send(
+        app_world: tuple[TestClient, World], db: Database, fake_ncmec: FakeNcmec, auth_header: Header) -> None:
+    client, world = app_world
+    world.known("k-1", "acct-a", seed=1)
+    (report_id,) = services.draft_pending(world.rep)
+    env = {**os.environ, "BASTION_DATABASE_URL": db.url, "BASTION_MEDIA_KEY": world.rep.settings.media_key,
+           "BASTION_NCMEC_URL": fake_ncmec.url, "BASTION_NCMEC_XSD": str(XSD), "CI": "true"}
+
+    def bastion(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bastion", *args], env={**env, **extra}, capture_output=True,
+                              text=True, timeout=120)
+
+    no_schema = bastion("reports", "send", report_id, BASTION_NCMEC_XSD="")
+    assert no_schema.returncode == 1 and "BASTION_NCMEC_XSD" in no_schema.stderr
+    assert "Traceback" not in no_schema.stderr
+    missing = bastion("reports", "send", "no-such-report")
+    assert missing.returncode == 1 and "no report" in missing.stderr
+    sent = bastion("reports", "send", report_id)
+    assert sent.returncode == 0, sent.stderr
+    assert "queued for ncmec" in sent.stderr and "0 of 1 file(s) with their bytes" in sent.stderr
+    view = client.get(f"/v1/reports/{report_id}", headers=auth_header(Role.CHILD_SAFETY)).json()
+    assert view["state"] == "queued" and view["sent_by"].startswith("cli:")  # the outbox takes it from here
+    again = bastion("reports", "send", report_id)
+    assert again.returncode == 1 and "was sent already" in again.stderr

@@ -110,14 +110,19 @@ def _schema(path: str) -> Any:
     return etree.XMLSchema(etree.parse(path, _SAFE))
 
 
-def validate(document: bytes, xsd: Path | None) -> None:
-    """Raise ``InvalidReport`` with the schema's first complaints unless ``document`` is valid."""
+def load_schema(xsd: Path | None) -> Any:
+    """The CyberTipline schema, or ``InvalidReport`` saying why there is none (not configured, does not load)."""
     if xsd is None:
         raise InvalidReport("no CyberTipline schema configured (BASTION_NCMEC_XSD): nothing is sent unvalidated")
     try:
-        schema = _schema(str(xsd))
+        return _schema(str(xsd))
     except (OSError, etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
         raise InvalidReport(f"the CyberTipline schema at {xsd} does not load: {type(exc).__name__}") from None
+
+
+def validate(document: bytes, xsd: Path | None) -> None:
+    """Raise ``InvalidReport`` with the schema's first complaints unless ``document`` is valid."""
+    schema = load_schema(xsd)
     tree = etree.fromstring(document, _SAFE)
     if not schema.validate(tree):
         errors = "; ".join(f"line {e.line}: {e.message}" for e in list(schema.error_log)[:3])

@@ -506,6 +506,19 @@ def _delivery(report: ChildSafetyReport, centre: CentreName, now: dt.datetime, d
                           document=document, created_at=now, updated_at=now)
 
 
+def send_blocker(rep: Reporting) -> str:
+    """Why no report can be sent with this configuration (no schema, a refused NCMEC URL), or "" when one can.
+
+    The console disables its send buttons and shows this, rather than letting a specialist find out per report.
+    """
+    try:
+        ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
+        ncmec.load_schema(rep.settings.ncmec_xsd)
+    except ReportingError as exc:
+        return str(exc)
+    return ""
+
+
 def send(rep: Reporting, report_id: str, *, actor: Principal) -> None:
     """Validate and queue a reviewed draft for NCMEC (and then the EU Centre), in one transaction.
 

@@ -414,3 +414,33 @@ def test_cli_registers_a_provider_with_its_key_and_creates_the_centres_admin_tok
     assert admin.returncode == 0, admin.stderr
     listed = httpx.get(f"{centre_url}/v1/centre/reports", headers={"Authorization": f"Bearer {admin.stdout.strip()}"})
     assert [r["id"] for r in listed.json()["reports"]] == [filed["id"]]
+
+
+def test_reports_forwarded_before_the_upgrade_still_make_the_same_report_again_a_duplicate(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+
+    from bastion.core.db import UTCDateTime, alembic_config, migrate
+
+    url = f"sqlite:///{tmp_path}/centre-0009.db"
+    command.upgrade(alembic_config(url), "0009")
+    old = Database(url)
+    body = _body("r-1", [{"content_id": "1", "sha256": "6e" * 32, "md5": "7f" * 16}])
+    columns = ("id", "provider", "provider_reference", "ncmec_report_id", "member_state", "urgent", "status",
+               "reason", "duplicate_of", "forwarded_to")
+    before = sa.table("centre_reports", *(sa.column(c) for c in columns), sa.column("body", sa.JSON()),
+                      sa.column("received_at", UTCDateTime()))
+    with old.write() as session:  # as the Centre filed it before 0010
+        session.execute(before.insert().values(
+            id="before", provider="token:1:P", provider_reference="r-1", ncmec_report_id="", member_state="DE",
+            urgent=False, status="forwarded", reason="", duplicate_of="", forwarded_to="DE", body=body,
+            received_at=NOW))
+    old.dispose()
+    migrate(url)
+    db = Database(url)
+    try:
+        c = centre.Centre(db, FrozenClock(NOW), {"EUROPOL": "https://le.example/europol"})
+        again = centre.receive(c, "token:1:P", {**body, "provider_reference": "r-2"})
+        assert (again.status, again.duplicate_of) == ("duplicate", "before")
+    finally:
+        db.dispose()

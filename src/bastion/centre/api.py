@@ -12,8 +12,7 @@ from bastion.centre import services
 from bastion.centre.services import Centre
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
-from bastion.core.http import Problem, require
-from bastion.core.signing import Refused
+from bastion.core.http import require
 
 router = APIRouter(prefix="/v1/centre", tags=["EU Centre"])
 
@@ -70,10 +69,8 @@ async def receive(body: ProviderReport, request: Request,
     13(b)); the signature and the exact bytes it covers are kept with the report."""
     c = centre(request)
     raw = await request.body()
-    try:
-        signed = await run_in_threadpool(services.check_signature, c, principal.name, request.headers, raw)
-    except Refused as exc:
-        raise Problem(exc.status, exc.title, exc.detail, reason=exc.reason.value) from None
+    # A refused signature (core/signing.py: Refused) is answered by the one problem+json handler, with its reason.
+    signed = await run_in_threadpool(services.check_signature, c, principal.name, request.headers, raw)
     report = await run_in_threadpool(services.receive, c, principal.actor, body.model_dump(mode="json"), signed)
     return services.report_view(report)
 

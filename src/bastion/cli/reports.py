@@ -78,13 +78,8 @@ def reports_send(report_id: str) -> None:
     The platform hands in each file's bytes first (``PUT /v1/reports/ID/files/CONTENT``); a file without them is
     reported by its hashes alone.
     """
-    from bastion.reporting.interfaces import ReportingError
-
     rep = _reporting()
-    try:
-        reports.send(rep, report_id, actor=cli_actor())
-    except ReportingError as exc:
-        fail(str(exc))
+    reports.send(rep, report_id, actor=cli_actor())  # a refusal is one line and exit 1 (cli/app.py)
     with rep.db.read() as session:
         view = reports.report_view(session, reports.get_report(session, report_id))
     held = sum(1 for f in view["files"] if f["material_held"])

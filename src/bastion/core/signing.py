@@ -18,11 +18,13 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from bastion.core.errors import DomainError
 from bastion.core.outbox.webhooks import canonical_body
 
 SIGNATURE_HEADER = "Bastion-Ed25519"
@@ -127,7 +129,7 @@ _REFUSAL_TITLES = {
 }
 
 
-class Refused(Exception):
+class Refused(DomainError):
     """A message that is not accepted, and why; ``status`` and ``title`` are its problem+json answer."""
 
     def __init__(self, reason: RefusalReason, detail: str, key: str = "") -> None:
@@ -136,6 +138,9 @@ class Refused(Exception):
         self.detail = detail
         self.key = key
         self.status, self.title = _REFUSAL_TITLES[reason]
+
+    def problem_extra(self) -> dict[str, Any]:
+        return {"reason": self.reason.value}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from bastion.core import signing
+from bastion.core.errors import DomainError
 from bastion.core.eu import member_state
 from bastion.core.outbox.webhooks import canonical_body
 from bastion.core.signing import b64, header_fields, signed_by, unb64
@@ -292,8 +293,11 @@ MODELS: dict[MessageType, type[WireMessage]] = {
 _TYPES: dict[type[WireMessage], MessageType] = {model: kind for kind, model in MODELS.items()}
 
 
-class InvalidMessage(ValueError):
+class InvalidMessage(DomainError, ValueError):
     """The body is not a well-formed message: answered 422 with the first problem."""
+
+    status = 422
+    title = "Invalid request"
 
     def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)

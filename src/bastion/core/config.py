@@ -28,6 +28,19 @@ def _positive(name: str, default: int) -> int:
     return value
 
 
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise SystemExit(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 def _minutes(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     raw = os.environ.get(name)
     if not raw:
@@ -170,6 +183,7 @@ class Settings:
             hub_signing_key=os.environ.get("BASTION_HUB_SIGNING_KEY", ""),
             reports_preservation_days=_int("BASTION_REPORTS_PRESERVATION_DAYS", cls.reports_preservation_days),
             reports_reporter_email=os.environ.get("BASTION_REPORTS_EMAIL") or cls.reports_reporter_email,
+            reports_tick_seconds=_seconds("BASTION_REPORTS_TICK_SECONDS", cls.reports_tick_seconds),
             ncmec_username=os.environ.get("BASTION_NCMEC_USERNAME", ""),
             ncmec_password=os.environ.get("BASTION_NCMEC_PASSWORD", ""),
             ncmec_production=os.environ.get("BASTION_NCMEC_PRODUCTION", "") in ("1", "true", "yes"),

@@ -76,7 +76,8 @@ def _submission(form: Any) -> services.Submission:
         content_id=_field(form, "content_id", pattern=_ID), account_id=_field(form, "account_id", pattern=_ID),
         uploader_age=age, account_country=_field(form, "account_country", pattern=_COUNTRY, max_len=2),
         content_type=content_type, text=_field(form, "text", required=False, max_len=100_000),
-        url=_field(form, "url", required=False, max_len=4000))
+        url=_field(form, "url", required=False, max_len=4000),
+        file_name=_field(form, "file_name", required=False, max_len=300))
 
 
 @router.post("/content", summary="Register an upload before publication and get its verdict")

@@ -191,6 +191,8 @@ class Submission:
     content_type: ContentType
     text: str = ""
     url: str = ""
+    #: The name the user uploaded the file under (optional; child-safety reports carry it).
+    file_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -346,7 +348,8 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
             content_id=sub.content_id, account_id=sub.account_id, uploader_age=sub.uploader_age,
             account_country=sub.account_country, content_type=sub.content_type.value, text=sub.text, url=sub.url,
             signals=[signal_json(s) for s in signals], verdict=decision.verdict.value, status="",
-            category=decision.category.value if decision.category else "", created_at=now, updated_at=now)
+            category=decision.category.value if decision.category else "", created_at=now, updated_at=now,
+            file_name=sub.file_name)
         session.add(item)
         session.flush()  # a second submission of the same content_id fails here, before any event is written
         subject = content_subject(sub.content_id)

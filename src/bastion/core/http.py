@@ -19,27 +19,31 @@ PROBLEM_JSON = "application/problem+json"
 class Problem(Exception):
     """An error the client can act on, answered as RFC 9457 problem+json."""
 
-    def __init__(self, status: int, title: str, detail: str = "", **extra: Any) -> None:
+    def __init__(self, status: int, title: str, detail: str = "", *, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(detail or title)
         self.status = status
         self.title = title
         self.detail = detail
+        #: Response headers the answer needs (``Retry-After`` on a 429, say).
+        self.headers = headers or {}
         self.extra = extra
 
 
-def problem_response(status: int, title: str, detail: str = "", **extra: Any) -> JSONResponse:
+def problem_response(status: int, title: str, detail: str = "", *, headers: dict[str, str] | None = None,
+                     **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    sent = {**({"WWW-Authenticate": "Bearer"} if status == 401 else {}), **(headers or {})}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=sent or None)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+        return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers, **exc.extra)
 
     async def on_http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -67,6 +71,7 @@ _TITLES = {
     413: "Content too large",
     415: "Unsupported media type",
     422: "Invalid request",
+    429: "Too many requests",
 }
 
 

@@ -229,7 +229,8 @@ def _stored_result(mod: Moderation, content_id: str) -> IntakeResult | None:
                                                        Case.reason == CaseReason.UPLOAD.value))
         puid = session.scalar(select(StatementOfReasons.puid).where(StatementOfReasons.content_id == content_id)
                               .order_by(StatementOfReasons.created_at).limit(1))
-        reasons = verdict_event.data.get("reasons") if verdict_event else None
+        data = verdict_event.data if verdict_event else {}
+        reasons = data.get("public_reasons", data.get("reasons"))  # the platform's wording, as first answered
         return IntakeResult(content_id, Verdict(item.verdict), ContentStatus(item.status),
                             [str(r) for r in reasons] if isinstance(reasons, list) else [],
                             case_id, puid, replay=True, signals=list(item.signals))
@@ -239,7 +240,8 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
                        actor: Principal, *, matches: Sequence[Match] = (),
                        preview: Preview | None = None, notes: Sequence[str] = ()) -> IntakeResult:
     now = mod.clock.now()
-    reasons = [str(r) for r in decision.reasons] + list(notes)
+    reasons = [str(r) for r in decision.reasons] + list(notes)  # for reviewers who may see the case
+    answered = decision.public_reasons + list(notes)  # for the platform: no bank, rule, distance or score
     with mod.db.write() as session:
         item = ContentItem(
             content_id=sub.content_id, account_id=sub.account_id, uploader_age=sub.uploader_age,
@@ -253,7 +255,7 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
              {"account_id": sub.account_id, "content_type": sub.content_type.value, "signals": len(signals)})
         _log(session, subject, EventKind.VERDICT, f"policy:{decision.policy}", mod.clock,
              {"verdict": decision.verdict.value, "rule": decision.rule, "reasons": reasons,
-              "actions": [a.value for a in decision.actions],
+              "public_reasons": answered, "actions": [a.value for a in decision.actions],
               "matches": [{**m.to_json(), "restricted": m.restricted} for m in matches]})
         if preview is not None and mod.sealer is not None:
             session.add(MediaPreview(content_id=sub.content_id, sealed=mod.sealer.seal(preview.jpeg, sub.content_id),
@@ -274,13 +276,13 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
             assert decision.category is not None
             puid = _apply(mod, session, item, Outcome(
                 actions=list(decision.actions), category=decision.category, territories=list(decision.territories),
-                facts="; ".join(str(r) for r in decision.reasons),  # the rules that held, not classifier outages
+                facts=decision.public_facts,  # what was found and how, never bank, rule or distance
                 decided_by=f"policy:{decision.policy}", automated_detection=True,
                 automated=True, source=statements.Source.OWN_INITIATIVE,
                 change=None if item.status == ContentStatus.BLOCKED.value else change_for_actions(decision.actions)))
         else:
             _notify(mod, session, item, "content.verdict", None)
-        return IntakeResult(sub.content_id, decision.verdict, ContentStatus(item.status), reasons, case_id, puid,
+        return IntakeResult(sub.content_id, decision.verdict, ContentStatus(item.status), answered, case_id, puid,
                             signals=list(item.signals))
 
 

@@ -608,8 +608,8 @@ def curate(mod: Moderation, content_id: str, bank_name: str, *, actor: Principal
         decision = confirmed_violation(session, content_id)
         if decision is None:
             raise InvalidDecision("only media a moderator confirmed as a violation can be added to a bank")
-        try:
-            bank = bank_services.get_bank(session, bank_name)
+        try:  # a restricted bank the actor may not see is refused as one that does not exist
+            bank = bank_services.visible_bank(session, bank_name, actor)
         except BankError as exc:
             raise CurationRefused(str(exc), exc.status) from None
         if restricted_content(mod, session, item):

@@ -59,6 +59,9 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     #: Largest upload accepted by /v1/hash, /v1/match and the console (bytes).
     max_upload_bytes: int = 64 * 1024 * 1024
+    #: Bank lookups (``/v1/match``, the console's match page) per token or console user per minute, in bursts up to
+    #: the same number (``BASTION_MATCH_RATE_PER_MINUTE``; per process; 0: no limit). Intake is not counted.
+    match_rate_per_minute: int = 120
     #: How often each process pulls the bank change log into its in-memory indexes (seconds).
     index_refresh_seconds: float = 0.25
     #: Console sessions expire after this many seconds without use.
@@ -152,6 +155,7 @@ class Settings:
             database_url=os.environ.get("BASTION_DATABASE_URL") or DEFAULT_DATABASE_URL,
             max_upload_bytes=_int("BASTION_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             index_refresh_seconds=_int("BASTION_INDEX_REFRESH_MS", 250) / 1000,
+            match_rate_per_minute=_int("BASTION_MATCH_RATE_PER_MINUTE", cls.match_rate_per_minute),
             session_ttl_seconds=_int("BASTION_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
             spool_dir=Path(spool) if spool else None,
             max_image_pixels=_positive("BASTION_MAX_IMAGE_PIXELS", cls.max_image_pixels),

@@ -31,6 +31,7 @@ from bastion.core.worker import Worker
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
+from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
 from bastion.moderation.api import router as moderation_router
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
@@ -109,6 +110,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                   docs_url="/docs", redoc_url=None)
     app.state.ctx = AppContext(settings=settings, db=db, clock=clock)
     app.state.matcher = matcher
+    app.state.match_budget = LookupBudget(settings.match_rate_per_minute)
     app.state.moderation = mod
     app.state.classifiers = mod.classifiers
     app.state.outbox = outbox

@@ -98,7 +98,7 @@ class Matcher:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.RLock()
-        self.indexes: dict[str, SignalIndex] = {t.name: t.index_class()() for t in registry.SIGNAL_TYPES}
+        self.indexes: dict[str, SignalIndex] = {t.name: t.index_class()() for t in registry.signal_types()}
         self.banks: dict[int, BankInfo] = {}
         self.freshness = Freshness()
         self._stop = threading.Event()

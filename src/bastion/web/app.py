@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bastion import __version__
+from bastion import __version__, extensions
 from bastion.classifiers import registry as classifier_registry
 from bastion.classifiers import services as classifier_services
 from bastion.classifiers.api import router as classifiers_router
@@ -55,6 +55,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                clock: Clock | None = None, refresh: bool = True,
                classifiers: Sequence[Classifier] | None = None) -> FastAPI:
     """Build the app. ``refresh`` starts the thread that replays the bank change log (off in some tests)."""
+    extensions.activate(settings.extensions)  # first: the matcher and the classifiers file use what they add
     db = db or Database(settings.database_url)
     matcher = matcher or Matcher(db)
     clock = clock or SystemClock()

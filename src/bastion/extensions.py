@@ -101,7 +101,7 @@ def _from_module(name: str) -> Loaded:
         raise ExtensionError(f"{origin}: not a module name ({SETTING} lists importable modules, comma separated)")
     try:
         module = importlib.import_module(name)
-    except Exception as exc:  # an extension may fail in any way at import; the start stops with its reason
+    except (Exception, SystemExit) as exc:  # an extension may fail in any way at import: said with its name
         raise ExtensionError(f"{origin}: cannot import it ({type(exc).__name__}: {exc})") from exc
     return Loaded(origin, _manifest(origin, module))
 
@@ -112,7 +112,7 @@ def _from_entry_points() -> list[Loaded]:
         origin = f"entry point {point.name!r} ({point.value})"
         try:
             found = point.load()
-        except Exception as exc:  # as above: any failure to load is the extension's, said with its name
+        except (Exception, SystemExit) as exc:  # as above
             raise ExtensionError(f"{origin}: cannot load it ({type(exc).__name__}: {exc})") from exc
         loaded.append(Loaded(origin, _manifest(origin, found)))
     return loaded

@@ -19,11 +19,15 @@ import pytest
 from bastion import extensions
 from bastion.classifiers import registry as classifier_registry
 from bastion.core.auth.roles import Role
+from bastion.core.auth.services import Principal
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.extensions import ExtensionError
 from bastion.hashing import registry as signal_registry
+from bastion.hashing.interfaces import HashResult
 from bastion.hashing.services import hash_path
+from bastion.matching import services
+from bastion.matching.matcher import Matcher, Query
 from bastion.web.app import create_app
 from tests.factories.live import serve
 from tests.factories.media import make_image
@@ -305,6 +309,26 @@ def test_the_first_use_activates_what_the_environment_names(plugin: Path, tmp_pa
     monkeypatch.setenv(extensions.SETTING, f" {PLUGIN} , ")
     image = make_image(tmp_path / "a.jpg", seed=3, size=(64, 64))
     assert {s.signal_type for s in hash_path(image).signals} >= {"crc32", "pdq", "sha256"}
+
+
+def test_entries_of_a_type_whose_extension_is_gone_do_not_stop_the_index_refresh(
+        plugin: Path, db: Database, admin: Principal) -> None:
+    """A process started without the extension (a replica configured apart) skips those entries and goes on
+    replaying the bank change log: the entries after them are matched."""
+    extensions.reset()
+    matcher = Matcher(db)
+    matcher.load()
+    assert "crc32" not in matcher.indexes
+    extensions.activate((PLUGIN,))  # another process, with the extension, adds entries
+    services.create_bank(db, "ACME", actor=admin)
+    crc = services.add_entry(db, "ACME", services.NewEntry.parse("crc32", "cbf43926", "terrorist_content"),
+                             actor=admin)
+    md5 = services.add_entry(db, "ACME", services.NewEntry.parse("md5", "d41d8cd98f00b204e9800998ecf8427e",
+                                                                 "terrorist_content"), actor=admin)
+    services.remove_entry(db, "ACME", crc.id, actor=admin)
+    assert matcher.refresh() == 4
+    found = matcher.match([Query(HashResult("md5", "d41d8cd98f00b204e9800998ecf8427e"))])
+    assert [m.entry_id for m in found] == [md5.id]
 
 
 BAD_EXTENSIONS = [

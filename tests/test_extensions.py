@@ -1,4 +1,4 @@
-"""Extensions from outside the package (``bastion/extensions.py``): a plug-in written here, in a temporary folder,
+"""Extensions from outside the package (``core/extensions.py``): a plug-in written here, in a temporary folder,
 adds a signal type (the CRC-32 of a file) and a classifier kind (keywords); it is configured through
 ``BASTION_EXTENSIONS`` and the classifiers file, and used end to end: CLI, a real server, its own contract tests."""
 
@@ -16,13 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bastion import extensions
+from bastion.core import extensions
 from bastion.classifiers import registry as classifier_registry
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
 from bastion.core.config import Settings
 from bastion.core.db import Database
-from bastion.extensions import ExtensionError
+from bastion.core.extensions import ExtensionError
 from bastion.hashing import registry as signal_registry
 from bastion.hashing.interfaces import HashResult
 from bastion.hashing.services import hash_path
@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from bastion.classifiers.interfaces import Accepts, Classifier, ClassifierContext, ClassifierError, Content
-from bastion.extensions import Extension
+from bastion.core.extensions import Extension
 from bastion.hashing.interfaces import (FileHasher, HashResult, IndexHit, InvalidSignalValue, MediaKind,
                                         SignalIndex, SignalType)
 
@@ -333,37 +333,37 @@ def test_entries_of_a_type_whose_extension_is_gone_do_not_stop_the_index_refresh
 
 BAD_EXTENSIONS = [
     ("import sys; sys.exit(3)", "extension 'bad_ext': cannot import it (SystemExit: 3)"),
-    ("X = 1", "extension 'bad_ext': the module has no BASTION_EXTENSION (set it to a bastion.extensions.Extension)"),
+    ("X = 1", "extension 'bad_ext': the module has no BASTION_EXTENSION (set it to a bastion.core.extensions.Extension)"),
     ("BASTION_EXTENSION = {'signal_types': ()}",
-     "extension 'bad_ext': BASTION_EXTENSION is a dict, not a bastion.extensions.Extension"),
-    ("from bastion.extensions import Extension\nBASTION_EXTENSION = Extension()",
+     "extension 'bad_ext': BASTION_EXTENSION is a dict, not a bastion.core.extensions.Extension"),
+    ("from bastion.core.extensions import Extension\nBASTION_EXTENSION = Extension()",
      "extension 'bad_ext': the manifest adds no signal type and no classifier kind"),
-    ("from bastion.extensions import Extension\nfrom acme_plugin import Crc32Signal\n"
+    ("from bastion.core.extensions import Extension\nfrom acme_plugin import Crc32Signal\n"
      "BASTION_EXTENSION = Extension(signal_types=Crc32Signal)",
      "extension 'bad_ext': signal_types must be a tuple of classes, got <class 'acme_plugin.Crc32Signal'>"),
-    ("from bastion.extensions import Extension\nBASTION_EXTENSION = Extension(signal_types=(dict,))",
+    ("from bastion.core.extensions import Extension\nBASTION_EXTENSION = Extension(signal_types=(dict,))",
      "extension 'bad_ext': <class 'dict'> is not a subclass of bastion.hashing.interfaces.SignalType"),
-    ("from bastion.extensions import Extension\nfrom bastion.hashing.interfaces import SignalType\n"
+    ("from bastion.core.extensions import Extension\nfrom bastion.hashing.interfaces import SignalType\n"
      "class Half(SignalType):\n    name = 'half'\nBASTION_EXTENSION = Extension(signal_types=(Half,))",
      "extension 'bad_ext': signal type Half does not implement distance, examples, index_class, validate"),
-    ("from bastion.extensions import Extension\nfrom acme_plugin import Crc32Signal\n"
+    ("from bastion.core.extensions import Extension\nfrom acme_plugin import Crc32Signal\n"
      "class Shouty(Crc32Signal):\n    name = 'CRC'\nBASTION_EXTENSION = Extension(signal_types=(Shouty,))",
      "extension 'bad_ext': signal type Shouty has an invalid name 'CRC' (2-32 of a-z, 0-9 and _, starting with a "
      "letter)"),
-    ("from bastion.extensions import Extension\nfrom acme_plugin import Crc32Signal\n"
+    ("from bastion.core.extensions import Extension\nfrom acme_plugin import Crc32Signal\n"
      "class Wide(Crc32Signal):\n    name = 'wide'\n    default_threshold = 5\n"
      "BASTION_EXTENSION = Extension(signal_types=(Wide,))",
      "extension 'bad_ext': signal type 'wide' needs 0 <= default_threshold <= max_threshold (integers), got 5 and 0"),
-    ("from bastion.extensions import Extension\nfrom acme_plugin import Crc32Signal\n"
+    ("from bastion.core.extensions import Extension\nfrom acme_plugin import Crc32Signal\n"
      "class Sha(Crc32Signal):\n    name = 'sha256'\nBASTION_EXTENSION = Extension(signal_types=(Sha,))",
      "extension 'bad_ext': signal type name 'sha256' is already declared by bastion (Sha256Signal)"),
-    ("from bastion.extensions import Extension\nfrom acme_plugin import Crc32Signal\n"
+    ("from bastion.core.extensions import Extension\nfrom acme_plugin import Crc32Signal\n"
      "class Again(Crc32Signal):\n    pass\nBASTION_EXTENSION = Extension(signal_types=(Again,))",
      "extension 'bad_ext': signal type name 'crc32' is already declared by extension 'acme_plugin' (Crc32Signal)"),
-    ("from bastion.extensions import Extension\nfrom acme_plugin import KeywordClassifier\n"
+    ("from bastion.core.extensions import Extension\nfrom acme_plugin import KeywordClassifier\n"
      "class Http(KeywordClassifier):\n    kind = 'http'\nBASTION_EXTENSION = Extension(classifier_kinds=(Http,))",
      "extension 'bad_ext': classifier kind 'http' is already declared by bastion (HttpClassifier)"),
-    ("from bastion.extensions import Extension\nBASTION_EXTENSION = Extension(classifier_kinds=(int,))",
+    ("from bastion.core.extensions import Extension\nBASTION_EXTENSION = Extension(classifier_kinds=(int,))",
      "extension 'bad_ext': <class 'int'> is not a subclass of bastion.classifiers.interfaces.Classifier"),
 ]
 

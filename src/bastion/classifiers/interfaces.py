@@ -3,7 +3,7 @@
 A *classifier* reads an upload (its text, or its media file) and gives one or more *scores* between 0 and 1, each
 under a name the moderation policy tests (``when.classifier = {name = "terror_text", min_score = 0.9}``). Intake,
 the policy and the analyst's view only ever talk to this interface, so a new model is one class (in ``registry.py``,
-or declared by an extension: ``bastion/extensions.py``) and an entry in the classifiers file; nothing switches on a
+or declared by an extension: ``core/extensions.py``) and an entry in the classifiers file; nothing switches on a
 classifier's name.
 
 Unlike a signal type, a classifier is configured (a URL, a corpus category, a trained model), so it is an instance
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
 from bastion.hashing.interfaces import MediaKind
 
 #: The policy's rule for classifier names (``moderation/policy.py: ClassifierName``), repeated so that this domain,
@@ -39,8 +40,11 @@ SCORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 ML_EXTRA_HINT = "pip install '.[ml]' (after a CPU torch: pip install torch)"
 
 
-class ClassifierError(ValueError):
+class ClassifierError(DomainError, ValueError):
     """A classifiers file or a classifier request that cannot be used; the message says what to fix."""
+
+    status = 422
+    title = "Classifier not usable"
 
 
 class MissingExtra(ClassifierError):

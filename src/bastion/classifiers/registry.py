@@ -1,5 +1,5 @@
 """The one place where classifier kinds are declared (the built-in ones, then those extensions add, checked once at
-start-up: ``bastion/extensions.py``), and the classifiers file that says which ones run.
+start-up: ``bastion/core/extensions.py``), and the classifiers file that says which ones run.
 
 The file (``BASTION_CLASSIFIERS``, TOML) is a list of entries, each naming its ``kind`` and the fields that kind
 reads; it is validated as a whole at start-up: an unknown kind or field, a name used twice, or two classifiers
@@ -33,18 +33,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 
-from bastion import extensions
 from bastion.classifiers.decisions import DecisionsClassifier
 from bastion.classifiers.http import HttpClassifier
 from bastion.classifiers.interfaces import Classifier, ClassifierContext, ClassifierError
 from bastion.classifiers.similarity import SimilarityClassifier
-from bastion.extensions import ExtensionError, Loaded
+from bastion.core import extensions
+from bastion.core.extensions import ExtensionError, Loaded
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 #: Where the built-in kinds come from, in errors about a kind an extension takes again.
 BUILT_IN_ORIGIN = "bastion"
 
-#: Bastion's own classifier kinds, always present; extensions add theirs (``bastion/extensions.py``).
+#: Bastion's own classifier kinds, always present; extensions add theirs (``bastion/core/extensions.py``).
 BUILT_IN: tuple[type[Classifier], ...] = (
     HttpClassifier,
     SimilarityClassifier,
@@ -91,25 +91,37 @@ def check(loaded: Sequence[Loaded]) -> Declared:
 
 
 _BUILT_IN = check(())
-_current = _BUILT_IN
-_installed = False
 #: The classifier kinds in force (built-in first); read through ``kinds()``/``get``, which activate on first use.
 CLASSIFIER_KINDS: tuple[type[Classifier], ...] = _BUILT_IN.kinds
 BY_KIND: Mapping[str, type[Classifier]] = _BUILT_IN.by_kind
+_in_use: tuple[int, Declared] = (-1, _BUILT_IN)
 
 
-def install(declared: Declared | None) -> None:
-    """Put ``declared`` in force (``bastion.extensions.activate``); ``None``: back to the built-in ones (reset)."""
-    global _current, _installed, CLASSIFIER_KINDS, BY_KIND
-    _current = declared or _BUILT_IN
-    _installed = declared is not None
-    CLASSIFIER_KINDS, BY_KIND = _current.kinds, _current.by_kind
+def _use(generation: int, declared: Declared) -> Declared:
+    global _in_use, CLASSIFIER_KINDS, BY_KIND
+    _in_use = (generation, declared)
+    CLASSIFIER_KINDS, BY_KIND = declared.kinds, declared.by_kind
+    return declared
+
+
+def _prepare(loaded: tuple[Loaded, ...]) -> extensions.Apply:
+    declared = check(loaded)
+
+    def apply(generation: int) -> None:
+        _use(generation, declared)
+
+    return apply
+
+
+extensions.on_activate(_prepare)
 
 
 def _in_force() -> Declared:
-    if not _installed:
-        extensions.active()
-    return _current
+    state = extensions.state()
+    generation, declared = _in_use
+    if generation != state.generation:  # activated before this module was imported
+        declared = _use(state.generation, check(state.loaded))
+    return declared
 
 
 def kinds() -> tuple[type[Classifier], ...]:

@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bastion.core.extensions import SETTING as EXTENSIONS_SETTING
+from bastion.core.extensions import names_from
 from bastion.core.sealing import Sealer, decode_key, load_or_create_key
-from bastion.extensions import SETTING as EXTENSIONS_SETTING
-from bastion.extensions import names_from
 
 DEFAULT_DATABASE_URL = "sqlite:///./bastion.db"
 
@@ -62,7 +62,7 @@ class Settings:
     #: Bearer token sent to HTTP classifiers (``BASTION_CLASSIFIER_TOKEN``). Never logged.
     classifier_token: str = field(default="", repr=False)
     #: Modules adding signal types and classifier kinds (``BASTION_EXTENSIONS=acme_hashes,acme_models``; installed
-    #: packages' ``bastion.extensions`` entry points are added too), checked at start-up (``bastion/extensions.py``).
+    #: packages' ``bastion.extensions`` entry points are added too), checked at start-up (``core/extensions.py``).
     extensions: tuple[str, ...] = ()
     #: Key that encrypts kept media at rest (base64 of 32 bytes; ``BASTION_MEDIA_KEY``). Never logged.
     media_key: str = field(default="", repr=False)

@@ -1,5 +1,5 @@
 """The one place where Bastion's signal types are declared: the built-in ones, then those extensions add
-(``bastion/extensions.py``), checked once at start-up: well-formed classes, unique, well-formed names.
+(``bastion/core/extensions.py``), checked once at start-up: well-formed classes, unique, well-formed names.
 
 Read the set in force through ``signal_types()``, ``get``, ``file_hashers`` and ``text_hashers``: on first use
 they activate the extensions the environment names, if the start-up has not already done so. A lookup is then a
@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 
-from bastion import extensions
-from bastion.extensions import ExtensionError, Loaded
+from bastion.core import extensions
+from bastion.core.extensions import ExtensionError, Loaded
 from bastion.hashing.exact import Md5Signal, Sha256Signal
 from bastion.hashing.interfaces import FileHasher, SignalType, TextHasher
 from bastion.hashing.pdq import PdqSignal
@@ -88,25 +88,37 @@ def check(loaded: Sequence[Loaded]) -> Declared:
 
 
 _BUILT_IN = check(())
-_current = _BUILT_IN
-_installed = False
 #: The signal types in force (built-in first); read through ``signal_types()``, which activates on first use.
 SIGNAL_TYPES: tuple[type[SignalType], ...] = _BUILT_IN.types
 BY_NAME: Mapping[str, type[SignalType]] = _BUILT_IN.by_name
+_in_use: tuple[int, Declared] = (-1, _BUILT_IN)
 
 
-def install(declared: Declared | None) -> None:
-    """Put ``declared`` in force (``bastion.extensions.activate``); ``None``: back to the built-in ones (reset)."""
-    global _current, _installed, SIGNAL_TYPES, BY_NAME
-    _current = declared or _BUILT_IN
-    _installed = declared is not None
-    SIGNAL_TYPES, BY_NAME = _current.types, _current.by_name
+def _use(generation: int, declared: Declared) -> Declared:
+    global _in_use, SIGNAL_TYPES, BY_NAME
+    _in_use = (generation, declared)
+    SIGNAL_TYPES, BY_NAME = declared.types, declared.by_name
+    return declared
+
+
+def _prepare(loaded: tuple[Loaded, ...]) -> extensions.Apply:
+    declared = check(loaded)
+
+    def apply(generation: int) -> None:
+        _use(generation, declared)
+
+    return apply
+
+
+extensions.on_activate(_prepare)
 
 
 def _in_force() -> Declared:
-    if not _installed:
-        extensions.active()
-    return _current
+    state = extensions.state()
+    generation, declared = _in_use
+    if generation != state.generation:  # activated before this module was imported
+        declared = _use(state.generation, check(state.loaded))
+    return declared
 
 
 def signal_types() -> tuple[type[SignalType], ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from bastion import extensions
+from bastion.core import extensions
 
 
 @contextmanager

@@ -12,11 +12,12 @@ from fastapi import Depends, FastAPI, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bastion import __version__, extensions
+from bastion import __version__
 from bastion.classifiers import registry as classifier_registry
 from bastion.classifiers import services as classifier_services
 from bastion.classifiers.api import router as classifiers_router
 from bastion.classifiers.interfaces import Classifier, ClassifierContext
+from bastion.core import extensions
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock, SystemClock
@@ -27,7 +28,7 @@ from bastion.core.http import install_problem_handlers, require
 from bastion.core.outbox.services import OutboxWorker, SenderByKind
 from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit
-from bastion.core.worker import ClockWorker
+from bastion.core.worker import Worker
 from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.matcher import Matcher
@@ -71,9 +72,9 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     reporting = reports.Reporting(db, clock, sealer, settings)
     outbox = OutboxWorker(db, SenderByKind(sender, {"report.": ReportSender(reporting)}),
                           settings.outbox_interval_seconds, clock)
-    report_clock = ClockWorker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports")
+    report_clock = Worker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports")
     contact_point = contact_point_for(settings, mod)
-    order_clock = ClockWorker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders")
+    order_clock = Worker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -7,7 +7,7 @@ separated, e.g. ``BASTION_EXTENSIONS=acme_hashes,acme_models``) and the installe
 point in the group ``bastion.extensions`` (its value: the module, or ``module:BASTION_EXTENSION``)::
 
     # acme_hashes.py
-    from bastion.extensions import Extension
+    from bastion.core.extensions import Extension
     BASTION_EXTENSION = Extension(signal_types=(Crc32Signal,), classifier_kinds=(KeywordClassifier,))
 
 They are loaded and checked once, at start-up (``activate``, called by the app factory and the CLI): a module that
@@ -15,6 +15,10 @@ cannot be imported, a missing or malformed manifest, a class that does not imple
 name or a name already taken (by a built-in or another extension) stops the start with a message naming the
 extension. Nothing is looked up by module name afterwards: the registries (``hashing/registry.py``,
 ``classifiers/registry.py``) hold the classes, and a lookup by signal type or classifier kind is a dictionary read.
+
+It sits in ``core`` so that every domain may read it; it knows nothing of signal types or classifiers.
+Each registry hands it a check when it is imported (``on_activate``), runs it on what ``activate`` loads (all checks
+pass before anything is in force), and re-indexes when ``state().generation`` changes.
 
 Each added class should pass the shared contract tests: subclass ``bastion.testing.SignalTypeContract`` or
 ``bastion.testing.ClassifierContract`` in the extension's own tests.
@@ -31,14 +35,12 @@ import importlib.metadata
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from bastion.classifiers.interfaces import Classifier
-    from bastion.hashing.interfaces import SignalType
+from bastion.core.errors import DomainError
 
 #: The setting naming extension modules, comma separated.
 SETTING = "BASTION_EXTENSIONS"
@@ -50,8 +52,11 @@ MANIFEST = "BASTION_EXTENSION"
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-class ExtensionError(ValueError):
+class ExtensionError(DomainError, ValueError):
     """An extension that cannot be used; the message names it and says what is wrong. Stops the start."""
+
+    status = 500
+    title = "Extension refused"
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,9 @@ class Extension:
     """What an extension adds. Each class is checked at start-up against its interface and for a free name."""
 
     #: Subclasses of ``bastion.hashing.interfaces.SignalType`` (with ``FileHasher``/``TextHasher`` as they can).
-    signal_types: Sequence[type[SignalType]] = ()
+    signal_types: Sequence[type[Any]] = ()
     #: Subclasses of ``bastion.classifiers.interfaces.Classifier``, used by ``kind`` in the classifiers file.
-    classifier_kinds: Sequence[type[Classifier]] = ()
+    classifier_kinds: Sequence[type[Any]] = ()
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,12 @@ def _manifest(origin: str, found: object) -> Extension:
     """The manifest a module (or an entry point's object) provides, checked for shape."""
     if isinstance(found, ModuleType):
         if not hasattr(found, MANIFEST):
-            raise ExtensionError(f"{origin}: the module has no {MANIFEST} (set it to a bastion.extensions.Extension)")
+            raise ExtensionError(f"{origin}: the module has no {MANIFEST} "
+                                 "(set it to a bastion.core.extensions.Extension)")
         found = getattr(found, MANIFEST)
     if not isinstance(found, Extension):
-        raise ExtensionError(f"{origin}: {MANIFEST} is a {type(found).__name__}, not a bastion.extensions.Extension")
+        raise ExtensionError(f"{origin}: {MANIFEST} is a {type(found).__name__}, "
+                             "not a bastion.core.extensions.Extension")
     for field_name in ("signal_types", "classifier_kinds"):
         value = getattr(found, field_name)
         if not isinstance(value, (tuple, list)) or not all(isinstance(c, type) for c in value):
@@ -136,59 +143,77 @@ def load(names: Sequence[str], *, entry_points: bool = True) -> tuple[Loaded, ..
 
 
 @dataclass(frozen=True)
-class _State:
-    key: tuple[tuple[str, ...], bool]
+class State:
+    """The extensions in force, as ``activate`` left them; ``generation`` changes at each activation or reset."""
+
+    key: tuple[tuple[str, ...], bool] | None
     loaded: tuple[Loaded, ...]
+    generation: int
 
 
 _lock = threading.RLock()
-_state: _State | None = None
+_state: State | None = None
+_generation = 0
+#: Put in force what a check accepted, tagged with the generation it belongs to.
+Apply = Callable[[int], None]
+#: The registries' checks, in the order they were imported: each raises ``ExtensionError`` for what it refuses,
+#: or returns how to put what it accepted in force.
+_checks: list[Callable[[tuple[Loaded, ...]], Apply]] = []
+
+
+def on_activate(check: Callable[[tuple[Loaded, ...]], Apply]) -> None:
+    """Run ``check`` on what each ``activate`` loads, before anything is in force (a registry calls it at import)."""
+    with _lock:
+        _checks.append(check)
+
+
+def _put(key: tuple[tuple[str, ...], bool] | None, loaded: tuple[Loaded, ...]) -> State:
+    global _state, _generation
+    _generation += 1
+    _state = State(key, loaded, _generation)
+    return _state
 
 
 def activate(names: Sequence[str], *, entry_points: bool = True) -> tuple[Loaded, ...]:
-    """Load the extensions, check every class they add, and put them in the registries: all or nothing.
+    """Load the extensions, check every class they add, and put them in force: all or nothing.
 
     Called once at start-up (``web/app.py: create_app``, the CLI); calling it again with the same names does
     nothing, with other names replaces the extended set (tests; a process serves one configuration).
     """
-    global _state
     key = (tuple(names), entry_points)
     with _lock:
         if _state is not None and _state.key == key:
             return _state.loaded
         loaded = load(names, entry_points=entry_points)
-        from bastion.classifiers import registry as classifier_registry
-        from bastion.hashing import registry as signal_registry
-
-        signals = signal_registry.check(loaded)  # raises before anything is installed
-        kinds = classifier_registry.check(loaded)
-        signal_registry.install(signals)
-        classifier_registry.install(kinds)
-        _state = _State(key, loaded)
+        applies = [check(loaded) for check in _checks]  # raises before anything is in force
+        generation = _put(key, loaded).generation
+        for apply in applies:
+            apply(generation)
         return loaded
 
 
 def activated() -> tuple[tuple[str, ...], bool] | None:
-    """The names and entry-point choice of the last ``activate`` in force; ``None`` before any (or after ``reset``)."""
+    """The names and entry-point choice of the ``activate`` in force; ``None`` before any (or after ``reset``)."""
     with _lock:
         return None if _state is None else _state.key
 
 
-def active() -> tuple[Loaded, ...]:
+def state() -> State:
     """The extensions in force; on first use without ``activate``, those the environment names (and installed)."""
+    current = _state
+    if current is not None and current.key is not None:
+        return current
     with _lock:
-        if _state is not None:
-            return _state.loaded
-        return activate(names_from(os.environ.get(SETTING)))
+        if _state is None or _state.key is None:
+            activate(names_from(os.environ.get(SETTING)))
+        assert _state is not None
+        return _state
 
 
 def reset() -> None:
     """Back to the built-in signal types and classifier kinds only; the next use activates again (for tests)."""
-    global _state
     with _lock:
-        from bastion.classifiers import registry as classifier_registry
-        from bastion.hashing import registry as signal_registry
-
-        signal_registry.install(None)
-        classifier_registry.install(None)
-        _state = None
+        applies = [check(()) for check in _checks]
+        generation = _put(None, ()).generation
+        for apply in applies:
+            apply(generation)

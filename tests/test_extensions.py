@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bastion.core import extensions
 from bastion.classifiers import registry as classifier_registry
+from bastion.core import extensions
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
 from bastion.core.config import Settings
@@ -333,7 +333,8 @@ def test_entries_of_a_type_whose_extension_is_gone_do_not_stop_the_index_refresh
 
 BAD_EXTENSIONS = [
     ("import sys; sys.exit(3)", "extension 'bad_ext': cannot import it (SystemExit: 3)"),
-    ("X = 1", "extension 'bad_ext': the module has no BASTION_EXTENSION (set it to a bastion.core.extensions.Extension)"),
+    ("X = 1",
+     "extension 'bad_ext': the module has no BASTION_EXTENSION (set it to a bastion.core.extensions.Extension)"),
     ("BASTION_EXTENSION = {'signal_types': ()}",
      "extension 'bad_ext': BASTION_EXTENSION is a dict, not a bastion.core.extensions.Extension"),
     ("from bastion.core.extensions import Extension\nBASTION_EXTENSION = Extension()",

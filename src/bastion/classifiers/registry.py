@@ -95,20 +95,24 @@ _BUILT_IN = check(())
 CLASSIFIER_KINDS: tuple[type[Classifier], ...] = _BUILT_IN.kinds
 BY_KIND: Mapping[str, type[Classifier]] = _BUILT_IN.by_kind
 _in_use: tuple[int, Declared] = (-1, _BUILT_IN)
+#: What is in force once the extensions are activated; ``None`` until then (and after a reset): the next use
+#: activates them. The one check on the way of a lookup.
+_ready: Declared | None = None
 
 
-def _use(generation: int, declared: Declared) -> Declared:
-    global _in_use, CLASSIFIER_KINDS, BY_KIND
-    _in_use = (generation, declared)
+def _use(state: extensions.State, declared: Declared) -> Declared:
+    global _in_use, _ready, CLASSIFIER_KINDS, BY_KIND
+    _in_use = (state.generation, declared)
     CLASSIFIER_KINDS, BY_KIND = declared.kinds, declared.by_kind
+    _ready = declared if state.key is not None else None
     return declared
 
 
 def _prepare(loaded: tuple[Loaded, ...]) -> extensions.Apply:
     declared = check(loaded)
 
-    def apply(generation: int) -> None:
-        _use(generation, declared)
+    def apply(state: extensions.State) -> None:
+        _use(state, declared)
 
     return apply
 
@@ -117,10 +121,13 @@ extensions.on_activate(_prepare)
 
 
 def _in_force() -> Declared:
-    state = extensions.state()
+    ready = _ready
+    if ready is not None:
+        return ready
+    state = extensions.state()  # activates on first use
     generation, declared = _in_use
     if generation != state.generation:  # activated before this module was imported
-        declared = _use(state.generation, check(state.loaded))
+        declared = _use(state, check(state.loaded))
     return declared
 
 

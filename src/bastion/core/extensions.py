@@ -154,8 +154,8 @@ class State:
 _lock = threading.RLock()
 _state: State | None = None
 _generation = 0
-#: Put in force what a check accepted, tagged with the generation it belongs to.
-Apply = Callable[[int], None]
+#: Put in force what a check accepted, with the state it belongs to.
+Apply = Callable[["State"], None]
 #: The registries' checks, in the order they were imported: each raises ``ExtensionError`` for what it refuses,
 #: or returns how to put what it accepted in force.
 _checks: list[Callable[[tuple[Loaded, ...]], Apply]] = []
@@ -186,9 +186,9 @@ def activate(names: Sequence[str], *, entry_points: bool = True) -> tuple[Loaded
             return _state.loaded
         loaded = load(names, entry_points=entry_points)
         applies = [check(loaded) for check in _checks]  # raises before anything is in force
-        generation = _put(key, loaded).generation
+        new = _put(key, loaded)
         for apply in applies:
-            apply(generation)
+            apply(new)
         return loaded
 
 
@@ -214,6 +214,6 @@ def reset() -> None:
     """Back to the built-in signal types and classifier kinds only; the next use activates again (for tests)."""
     with _lock:
         applies = [check(()) for check in _checks]
-        generation = _put(None, ()).generation
+        new = _put(None, ())
         for apply in applies:
-            apply(generation)
+            apply(new)

@@ -92,20 +92,24 @@ _BUILT_IN = check(())
 SIGNAL_TYPES: tuple[type[SignalType], ...] = _BUILT_IN.types
 BY_NAME: Mapping[str, type[SignalType]] = _BUILT_IN.by_name
 _in_use: tuple[int, Declared] = (-1, _BUILT_IN)
+#: What is in force once the extensions are activated; ``None`` until then (and after a reset): the next use
+#: activates them. The one check on the way of a lookup.
+_ready: Declared | None = None
 
 
-def _use(generation: int, declared: Declared) -> Declared:
-    global _in_use, SIGNAL_TYPES, BY_NAME
-    _in_use = (generation, declared)
+def _use(state: extensions.State, declared: Declared) -> Declared:
+    global _in_use, _ready, SIGNAL_TYPES, BY_NAME
+    _in_use = (state.generation, declared)
     SIGNAL_TYPES, BY_NAME = declared.types, declared.by_name
+    _ready = declared if state.key is not None else None
     return declared
 
 
 def _prepare(loaded: tuple[Loaded, ...]) -> extensions.Apply:
     declared = check(loaded)
 
-    def apply(generation: int) -> None:
-        _use(generation, declared)
+    def apply(state: extensions.State) -> None:
+        _use(state, declared)
 
     return apply
 
@@ -114,10 +118,13 @@ extensions.on_activate(_prepare)
 
 
 def _in_force() -> Declared:
-    state = extensions.state()
+    ready = _ready
+    if ready is not None:
+        return ready
+    state = extensions.state()  # activates on first use
     generation, declared = _in_use
     if generation != state.generation:  # activated before this module was imported
-        declared = _use(state.generation, check(state.loaded))
+        declared = _use(state, check(state.loaded))
     return declared
 
 
@@ -133,7 +140,7 @@ def origin(name: str) -> str:
 
 def get(name: str) -> type[SignalType]:
     try:
-        return _in_force().by_name[name]
+        return (_ready or _in_force()).by_name[name]  # called per query: no call once activated
     except KeyError:
         raise UnknownSignalType(name) from None
 

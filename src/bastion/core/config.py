@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bastion.core.extensions import SETTING as EXTENSIONS_SETTING
+from bastion.core.extensions import names_from
 from bastion.core.sealing import Sealer, decode_key, load_or_create_key
 
 DEFAULT_DATABASE_URL = "sqlite:///./bastion.db"
@@ -91,6 +93,9 @@ class Settings:
     classifiers_path: Path | None = None
     #: Bearer token sent to HTTP classifiers (``BASTION_CLASSIFIER_TOKEN``). Never logged.
     classifier_token: str = field(default="", repr=False)
+    #: Modules adding signal types and classifier kinds (``BASTION_EXTENSIONS=acme_hashes,acme_models``; installed
+    #: packages' ``bastion.extensions`` entry points are added too), checked at start-up (``core/extensions.py``).
+    extensions: tuple[str, ...] = ()
     #: Key that encrypts kept media at rest (base64 of 32 bytes; ``BASTION_MEDIA_KEY``). Never logged.
     media_key: str = field(default="", repr=False)
     #: Where the media key is kept when ``media_key`` is unset; created (mode 0600) on first use.
@@ -170,6 +175,7 @@ class Settings:
             webhook_secret=os.environ.get("BASTION_WEBHOOK_SECRET", "").encode(),
             classifiers_path=Path(path) if (path := os.environ.get("BASTION_CLASSIFIERS")) else None,
             classifier_token=os.environ.get("BASTION_CLASSIFIER_TOKEN", ""),
+            extensions=names_from(os.environ.get(EXTENSIONS_SETTING)),
             media_key=os.environ.get("BASTION_MEDIA_KEY", ""),
             media_key_file=Path(os.environ.get("BASTION_MEDIA_KEY_FILE") or cls.media_key_file),
             published_preview_days=_int("BASTION_PUBLISHED_PREVIEW_DAYS", cls.published_preview_days),

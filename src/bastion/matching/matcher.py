@@ -112,7 +112,7 @@ class Matcher:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.RLock()
-        self.indexes: dict[str, SignalIndex] = {t.name: t.index_class()() for t in registry.SIGNAL_TYPES}
+        self.indexes: dict[str, SignalIndex] = {t.name: t.index_class()() for t in registry.signal_types()}
         self.banks: dict[int, BankInfo] = {}
         self.freshness = Freshness()
         self._refresher: Worker | None = None
@@ -187,13 +187,14 @@ class Matcher:
         elif op is ChangeOp.REMOVE:
             assert change.signal_type is not None and change.entry_id is not None
             with self._lock:
-                self.indexes[change.signal_type].remove(change.entry_id)
+                if (index := self.indexes.get(change.signal_type)) is not None:  # None: its extension is gone
+                    index.remove(change.entry_id)
         elif op is ChangeOp.ADD:
             assert change.signal_type is not None and change.entry_id is not None
             entry = session.get(BankEntry, change.entry_id)
             with self._lock:
-                if entry is not None and entry.enabled:
-                    self.indexes[entry.signal_type].add(entry.id, entry.value)
+                if entry is not None and entry.enabled and (index := self.indexes.get(entry.signal_type)) is not None:
+                    index.add(entry.id, entry.value)
         elif op is ChangeOp.ADD_RANGE:
             assert change.entry_id is not None and change.last_entry_id is not None
             for signal_type, index in self.indexes.items():

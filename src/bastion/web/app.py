@@ -17,6 +17,7 @@ from bastion.classifiers import registry as classifier_registry
 from bastion.classifiers import services as classifier_services
 from bastion.classifiers.api import router as classifiers_router
 from bastion.classifiers.interfaces import Classifier, ClassifierContext
+from bastion.core import extensions
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock, SystemClock
@@ -61,6 +62,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                clock: Clock | None = None, refresh: bool = True,
                classifiers: Sequence[Classifier] | None = None) -> FastAPI:
     """Build the app. ``refresh`` starts the thread that replays the bank change log (off in some tests)."""
+    extensions.activate(settings.extensions)  # first: the matcher and the classifiers file use what they add
     db = db or Database(settings.database_url)
     media_budget.configure(media_budget.MediaBudget.from_settings(settings))
     matcher = matcher or Matcher(db)

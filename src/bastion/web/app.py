@@ -19,6 +19,7 @@ from bastion.classifiers.api import router as classifiers_router
 from bastion.classifiers.interfaces import Classifier, ClassifierContext
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
+from bastion.core.auth.throttle import LoginGuard
 from bastion.core.clock import Clock, SystemClock
 from bastion.core.config import Settings
 from bastion.core.context import AppContext
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.state.outbox = outbox
     app.state.contact_point = contact_point
     app.state.reporting = reporting
+    app.state.login_guard = LoginGuard.from_settings(db, settings, clock)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     metrics = Metrics(matcher)

@@ -34,7 +34,7 @@ def test_settings_stop_the_start_with_the_reason(tmp_path: Path) -> None:
     assert len(settings.audit_mac_key()) == 32 and audit.stat().st_mode & 0o777 == 0o600
     media.chmod(0o644)
     audit.chmod(0o644)
-    with pytest.raises(SystemExit, match="media key: the key file .* may be read by others"):
+    with pytest.raises(SystemExit, match=r"media key: the key file .* may be read by others"):
         settings.media_sealer()
     with pytest.raises(SystemExit, match="audit key: the key file"):
         settings.audit_mac_key()

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bastion.core.sealing import SealError, Sealer, decode_key, load_or_create_key
+from bastion.core.sealing import Sealer, SealError, decode_key, load_or_create_key
 
 DEFAULT_DATABASE_URL = "sqlite:///./bastion.db"
 

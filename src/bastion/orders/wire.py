@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from bastion.core.eu import member_state
-from bastion.core.validators import http_url
 from bastion.core.outbox.webhooks import canonical_body
+from bastion.core.validators import http_url
 
 SIGNATURE_HEADER = "Bastion-Ed25519"
 LEGAL_BASIS: Final = "Regulation (EU) 2021/784, Article 3"

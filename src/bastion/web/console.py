@@ -44,7 +44,7 @@ from bastion.core.auth.services import (
 )
 from bastion.core.auth.throttle import LoginGuard, Outcome
 from bastion.core.context import AppContext, context
-from bastion.core.http import Problem
+from bastion.core.http import SECURITY_HEADERS, Problem
 from bastion.core.uploads import spooled
 from bastion.hashing.api import checked
 from bastion.hashing.interfaces import MediaKind
@@ -66,18 +66,6 @@ VALUE_CHARS = 72
 LOGIN_FAILED = "Invalid username or password."
 LOGIN_LOCKED = "Too many failed logins. Try again in {seconds} seconds."
 LOGIN_BUSY = "The console is busy checking other logins. Try again in a moment."
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    # Pages can show match results and previews of uploads: keep them out of every cache.
-    "Cache-Control": "no-store",
-}
 
 _templates = Jinja2Templates(
     env=jinja2.Environment(

@@ -54,5 +54,5 @@ def http_url(value: str) -> str:
     except ValueError:
         raise ValueError(f"{value[:100]!r} is not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https") or not host:
-        raise ValueError("must be an absolute http:// or https:// URL with a host (e.g. https://example.com/post/1)")
+        raise ValueError("must be an absolute http(s) URL with a host (e.g. https://example.com/post/1)")
     return value

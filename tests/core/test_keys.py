@@ -27,14 +27,14 @@ def test_a_key_file_others_may_read_is_refused(tmp_path: Path, mode: int) -> Non
         load_or_create_key(path)
 
 
-def test_settings_stop_the_start_with_the_reason(tmp_path: Path) -> None:
+def test_settings_name_the_key_that_cannot_be_used(tmp_path: Path) -> None:
     media, audit = tmp_path / "media.key", tmp_path / "audit.key"
     settings = replace(Settings(), media_key_file=media, audit_key_file=audit)
     settings.media_sealer()
     assert len(settings.audit_mac_key()) == 32 and audit.stat().st_mode & 0o777 == 0o600
     media.chmod(0o644)
     audit.chmod(0o644)
-    with pytest.raises(SystemExit, match=r"media key: the key file .* may be read by others"):
+    with pytest.raises(SealError, match=r"media key: the key file .* may be read by others"):
         settings.media_sealer()
-    with pytest.raises(SystemExit, match="audit key: the key file"):
+    with pytest.raises(SealError, match="audit key: the key file"):
         settings.audit_mac_key()

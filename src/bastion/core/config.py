@@ -125,14 +125,14 @@ class Settings:
         """The audit checkpoint key: ``audit_key``, else the key file (created on first use, refused if shared)."""
         try:
             return decode_key(self.audit_key) if self.audit_key else load_or_create_key(self.audit_key_file)
-        except SealError as exc:  # a setting that cannot be used stops the start with its reason
-            raise SystemExit(f"audit key: {exc}") from None
+        except SealError as exc:  # which key, so the one-line error says what to fix
+            raise SealError(f"audit key: {exc}") from None
 
     def media_sealer(self) -> Sealer:
         try:
             return Sealer(decode_key(self.media_key) if self.media_key else load_or_create_key(self.media_key_file))
         except SealError as exc:
-            raise SystemExit(f"media key: {exc}") from None
+            raise SealError(f"media key: {exc}") from None
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -57,12 +57,14 @@ def install_docs(app: FastAPI) -> None:
     openapi = app.openapi_url or "/openapi.json"
     app.mount(f"{DOCS}/assets", StaticFiles(directory=ASSETS), name="docs-assets")
 
-    @app.get(DOCS, include_in_schema=False)
-    def docs_page(request: Request) -> HTMLResponse:
+    # Plain routes, as FastAPI's own /docs and /openapi.json are: public pages about the API, not API operations.
+    async def docs_page(request: Request) -> Response:
         root = html.escape(str(request.scope.get("root_path", "")))
         return HTMLResponse(_PAGE.format(title=html.escape(app.title), root=root, docs=DOCS,
                                          openapi=html.escape(openapi)))
 
-    @app.get(f"{DOCS}/start.js", include_in_schema=False)
-    def docs_start() -> Response:
+    async def docs_start(_request: Request) -> Response:
         return Response(_START, media_type="text/javascript")
+
+    app.add_route(DOCS, docs_page, methods=["GET"], include_in_schema=False)
+    app.add_route(f"{DOCS}/start.js", docs_start, methods=["GET"], include_in_schema=False)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
@@ -17,6 +17,9 @@ from bastion.core.auth.services import Principal, authenticate_token
 from bastion.core.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
+
+#: A database row id in a path: bounded to a 64-bit integer, so an absurd id is a 422, never a 5xx from the driver.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 #: On every response of every app (console pages, the API, /docs, static files): nothing from another origin, no
 #: framing, no sniffing, no referrer, no caching of what may show match results or previews.
@@ -133,5 +136,5 @@ def require(roles: Iterable[Role]) -> Callable[[Request], Principal]:
     return dependency
 
 
-__all__ = ["SECURITY_HEADERS", "HTTPException", "Problem", "SecurityHeaders", "install_problem_handlers",
+__all__ = ["SECURITY_HEADERS", "HTTPException", "Problem", "RowId", "SecurityHeaders", "install_problem_handlers",
            "problem_response", "require"]

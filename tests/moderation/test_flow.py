@@ -184,6 +184,11 @@ def test_notices_and_view_thresholds_open_cases_once(
 @pytest.mark.parametrize(("form", "detail"), [
     ({"content_id": ""}, "content_id is required"),
     ({"account_country": "France"}, "account_country is not valid"),
+    ({"account_country": "ZZ"}, "'ZZ' is not an ISO 3166-1 alpha-2 code"),
+    ({"account_country": "XX"}, "account_country is not valid"),
+    ({"url": "javascript:alert(1)"}, "url is not valid: must be an absolute http(s) URL with a host"),
+    ({"url": "file:///etc/passwd"}, "url is not valid"),
+    ({"url": "https:///no-host"}, "url is not valid"),
     ({"account_age": "old"}, "account_age must be a number"),
     ({"account_age": "-3"}, "between 0 and 150"),
     ({"content_type": "video"}, "content_type says video but the file is image"),

@@ -25,6 +25,7 @@ from bastion.core.errors import DomainError
 from bastion.core.eu import member_state
 from bastion.core.outbox.webhooks import canonical_body
 from bastion.core.signing import b64, header_fields, signed_by, unb64
+from bastion.core.validators import http_url
 
 LEGAL_BASIS: Final = "Regulation (EU) 2021/784, Article 3"
 
@@ -52,15 +53,9 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def _web_url(value: str) -> str:
-    if not value.startswith(("https://", "http://")) or len(value) < 10 or any(c.isspace() for c in value):
-        raise ValueError("must be an absolute http(s) URL without spaces")
-    return value
-
-
 MemberState = Annotated[str, AfterValidator(member_state)]
 UtcTime = Annotated[dt.datetime, AfterValidator(_aware)]
-WebUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_web_url)]
+WebUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(http_url)]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 Line = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 Prose = Annotated[str, StringConstraints(min_length=1, max_length=5000)]

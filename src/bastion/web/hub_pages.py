@@ -25,6 +25,7 @@ from starlette.datastructures import FormData
 from bastion.core.auth import roles
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import SessionUser
+from bastion.core.auth.throttle import LoginGuard
 from bastion.core.context import context
 from bastion.core.db import Database
 from bastion.hub import services
@@ -66,6 +67,8 @@ def with_console(app: FastAPI) -> FastAPI:
     """Add the console to a hub app (``hub/app.py: create_hub_app``): login, these pages, the static files."""
     app.state.console_home = HOME
     app.state.console_nav = NAV
+    ctx = app.state.ctx
+    app.state.login_guard = LoginGuard.from_settings(ctx.db, ctx.settings, ctx.clock)
     app.include_router(session_router)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

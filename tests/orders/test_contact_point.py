@@ -584,3 +584,22 @@ def test_a_forwarded_order_s_authority_signature_is_checked_when_its_key_is_trus
     bad = _forward(cp, make_order("FR-6", urls=[URL]), french, carried={"key_id": "zz"})
     assert bad.status_code == 422 and "authority_signature.key_id" in bad.json()["detail"]
     assert _count(cp.db, ReceivedOrder) == 3
+
+
+@pytest.mark.parametrize(("length", "status"), [(64, 200), (65, 401), (128, 401)])
+def test_a_nonce_longer_than_64_characters_is_malformed_not_a_server_error(cp: Platform, length: int,
+                                                                           status: int) -> None:
+    """Receivers keep nonces in a column of 64 (``signed_nonces.nonce``): the header rule says the same."""
+    body = canonical_body(envelope(make_order(f"HUB-N{length}", urls=[URL])))
+    header = cp.hub.headers(body, cp.clock.now(), nonce="n" * 64)[SIGNATURE_HEADER]
+    if length > 64:  # signed as a sender that does not use Bastion's own client would
+        from bastion.orders.wire import _b64, _statement
+        timestamp, nonce = int(cp.clock.now().timestamp()), "n" * length
+        signature = cp.hub._private.sign(_statement(cp.hub.key_id, timestamp, nonce, body))
+        header = f"key={cp.hub.key_id},t={timestamp},nonce={nonce},sig={_b64(signature)}"
+    r = cp.client.post("/v1/orders", content=body,
+                       headers={"Content-Type": "application/json", SIGNATURE_HEADER: header})
+    assert r.status_code == status, r.text
+    if status == 401:
+        assert r.json()["reason"] == "malformed_signature"
+        assert _count(cp.db, ReceivedOrder) == 0

@@ -43,7 +43,7 @@ from bastion.orders.wire import (
 )
 from bastion.review.models import Case
 from bastion.web.app import create_app
-from tests.factories.orders import make_order, order_fields
+from tests.factories.orders import make_order, order_fields, raw_signature_header
 from tests.factories.receiver import Receiver
 
 START = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
@@ -591,15 +591,20 @@ def test_a_nonce_longer_than_64_characters_is_malformed_not_a_server_error(cp: P
                                                                            status: int) -> None:
     """Receivers keep nonces in a column of 64 (``signed_nonces.nonce``): the header rule says the same."""
     body = canonical_body(envelope(make_order(f"HUB-N{length}", urls=[URL])))
-    header = cp.hub.headers(body, cp.clock.now(), nonce="n" * 64)[SIGNATURE_HEADER]
-    if length > 64:  # signed as a sender that does not use Bastion's own client would
-        from bastion.orders.wire import _b64, _statement
-        timestamp, nonce = int(cp.clock.now().timestamp()), "n" * length
-        signature = cp.hub._private.sign(_statement(cp.hub.key_id, timestamp, nonce, body))
-        header = f"key={cp.hub.key_id},t={timestamp},nonce={nonce},sig={_b64(signature)}"
+    header = raw_signature_header(cp.hub, body, int(cp.clock.now().timestamp()), "n" * length)
     r = cp.client.post("/v1/orders", content=body,
                        headers={"Content-Type": "application/json", SIGNATURE_HEADER: header})
     assert r.status_code == status, r.text
     if status == 401:
         assert r.json()["reason"] == "malformed_signature"
         assert _count(cp.db, ReceivedOrder) == 0
+
+
+@pytest.mark.parametrize("named", ["https://platform.example", "https://platform.example/v1/orders/"])
+def test_an_order_may_name_the_contact_point_by_its_base_url_or_its_endpoint(
+        settings: Settings, db: Database, receiver: Receiver, named: str) -> None:
+    """``docs/wire.md``: ``contact_point`` is the base URL; the endpoint's URL is read as the same contact point."""
+    for cp in _platform(settings, db, receiver, orders_contact_point_url="https://platform.example/"):
+        assert cp.send(make_order("HUB-B", urls=[URL], contact_point=named)).status_code == 200
+        other = cp.send(make_order("HUB-O", urls=[URL], contact_point="https://other.example/v1/orders"))
+        assert other.status_code == 403 and other.json()["reason"] == "not_allowed"

@@ -42,6 +42,7 @@ from bastion.orders.wire import (
     Reinstatement,
     RemovalOrder,
     Verified,
+    contact_point_base,
     envelope,
     key_id,
     load_public_key,
@@ -155,7 +156,7 @@ def register_provider(db: Database, *, name: str, contact_point_url: str, member
         raise ValueError("the contact point must be an absolute http(s) URL")
     try:
         with db.write() as session:
-            provider = Provider(name=name, contact_point_url=contact_point_url.rstrip("/"), member_state=state,
+            provider = Provider(name=name, contact_point_url=contact_point_base(contact_point_url), member_state=state,
                                 languages=[lang.lower() for lang in languages] or ["en"], public_keys=keys,
                                 created_at=clock.now())
             session.add(provider)
@@ -363,7 +364,8 @@ def issue(db: Database, authority: Authority, verified: Verified | None, message
 
 def _provider_for(session: Session, message: RemovalOrder | Referral) -> Provider:
     if isinstance(message, RemovalOrder):
-        found = session.scalar(select(Provider).where(Provider.contact_point_url == message.contact_point.rstrip("/")))
+        found = session.scalar(select(Provider).where(
+            Provider.contact_point_url == contact_point_base(message.contact_point)))
         if found is not None:
             return found
     found = session.scalar(select(Provider).where(Provider.name == message.addressee))

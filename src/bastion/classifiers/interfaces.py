@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
 from bastion.hashing.interfaces import MediaKind
 
 #: The policy's rule for classifier names (``moderation/policy.py: ClassifierName``), repeated so that this domain,
@@ -38,8 +39,11 @@ SCORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 ML_EXTRA_HINT = "pip install '.[ml]' (after a CPU torch: pip install torch)"
 
 
-class ClassifierError(ValueError):
+class ClassifierError(DomainError, ValueError):
     """A classifiers file or a classifier request that cannot be used; the message says what to fix."""
+
+    status = 422
+    title = "Classifier not usable"
 
 
 class MissingExtra(ClassifierError):

@@ -29,6 +29,7 @@ from bastion.core.auth.models import User
 from bastion.core.auth.roles import Role
 from bastion.core.clock import Clock
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
 from bastion.core.outbox.services import Claim, RetryPolicy, Sender, SendResult, enqueue, is_permanent_status
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.orders.wire import (
@@ -54,7 +55,7 @@ SCRUTINY_HOURS = 72
 ISSUE_LOCK = 0x7C0_0004
 
 
-class HubError(Exception):
+class HubError(DomainError):
     status = 400
     title = "Bad request"
 

@@ -21,6 +21,7 @@ from bastion.core.auth.roles import CHILD_SAFETY_ROLES, ESCALATIONS
 from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
 from bastion.core.outbox.services import enqueue
 from bastion.core.sealing import Sealer
 from bastion.hashing import registry
@@ -70,7 +71,7 @@ from bastion.review import services as review
 from bastion.review.models import Case, CaseReason
 
 
-class ModerationError(Exception):
+class ModerationError(DomainError):
     status = 400
     title = "Bad request"
 

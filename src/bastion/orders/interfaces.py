@@ -7,10 +7,11 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from bastion.core.errors import DomainError
 from bastion.orders.models import ReceivedOrder
 
 
-class OrderError(Exception):
+class OrderError(DomainError):
     status = 400
     title = "Bad request"
 

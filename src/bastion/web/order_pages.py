@@ -27,7 +27,7 @@ from bastion.orders.interfaces import OrderError, OrderState
 from bastion.orders.models import ReceivedOrder
 from bastion.orders.services import ContactPoint, received_orders
 from bastion.orders.wire import InabilityReason
-from bastion.web.console import ConsoleRoute, PageError, check_csrf, flash, page, role_required
+from bastion.web.console import ConsoleRoute, check_csrf, flash, page, role_required
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Reader = Annotated[SessionUser, Depends(role_required(roles.ORDERS_READ))]
@@ -112,10 +112,7 @@ async def order_page(request: Request, reference: str, user: Reader) -> Response
 async def _order_page(request: Request, user: SessionUser, reference: str, values: dict[str, str],
                       errors: dict[str, str], *, status_code: int = 200) -> Response:
     cp = _contact_point(request)
-    try:
-        order = await run_in_threadpool(services.get_order, cp, reference)
-    except OrderError as exc:
-        raise PageError(exc.status, exc.title, str(exc), user) from None
+    order = await run_in_threadpool(services.get_order, cp, reference)  # no such order: ConsoleRoute's 404 page
     if order["seconds_left"] is not None:
         order["clock"] = clock_label(order["seconds_left"])
     may_act = user.principal.role in roles.ORDERS_ACT and order["kind"] == "removal_order" \
@@ -130,10 +127,7 @@ async def execute(request: Request, reference: str, user: Actor) -> Response:
     form = await request.form(max_files=0, max_fields=5)
     check_csrf(user, str(form.get("csrf_token") or ""))
     cp = _contact_point(request)
-    try:
-        state = await run_in_threadpool(lambda: services.execute(cp, reference, actor=user.principal.actor))
-    except OrderError as exc:
-        raise PageError(exc.status, exc.title, str(exc), user) from None
+    state = await run_in_threadpool(lambda: services.execute(cp, reference, actor=user.principal.actor))
     response = RedirectResponse(f"/console/orders/{reference}", status_code=303)
     if state == OrderState.EXECUTED:
         flash(response, request, "ok", f"Order {reference} executed; the Annex II feedback is on its way.")

@@ -67,7 +67,7 @@ def test_an_authority_issues_an_order_in_the_console_and_sees_the_feedback(world
             page.get_by_label("Competent body or court").fill("Tribunal administratif de Paris")
             # Forgotten field first: the error is shown beside it and the rest is kept.
             page.get_by_role("button", name="Issue").click()
-            expect(page.locator("#redress-deadline-error")).to_contain_text("at least 1 character")
+            expect(page.locator("#redress-deadline-error")).to_have_text("Deadline for a challenge: fill this in.")
             expect(page.get_by_label("File number")).to_have_value("PN-2026-17")
             errors.clear()  # the browser logs the 422 of that answer as a failed load
             page.get_by_label("Deadline for a challenge").fill("two months from receipt")

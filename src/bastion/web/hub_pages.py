@@ -40,7 +40,7 @@ from bastion.web.console import (
     role_required,
     session_router,
 )
-from bastion.web.order_pages import CHART_WIDTH, chart_bars, clock_label
+from bastion.web.order_pages import CHART_WIDTH, chart_bars, clock_label, when
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Reader = Annotated[SessionUser, Depends(role_required(roles.HUB_READ))]
@@ -111,7 +111,7 @@ async def orders_page(request: Request, user: Reader) -> Response:
     now = ctx.clock.now()
     rows = await run_in_threadpool(_rows, ctx.db, authority, now)
     bars = chart_bars(await run_in_threadpool(lambda: services.actioned(ctx.db, authority)))
-    return page(request, "hub_orders.html", user, orders=rows, authority=authority, now=now.isoformat(),
+    return page(request, "hub_orders.html", user, orders=rows, authority=authority, now=now.isoformat(), when=when,
                  bars=bars, chart_width=CHART_WIDTH, chart_height=max(14, len(bars) * 14))
 
 
@@ -311,7 +311,7 @@ async def _order_page(request: Request, user: SessionUser, reference: str, value
                       and order["state"] != "ended" and until is not None and now <= dt.datetime.fromisoformat(until))
     return page(request, "hub_order.html", user, status_code=status_code, order=order, now=now.isoformat(),
                  may_clarify=authority is not None and order["own"] and order["state"] == "unable",
-                 may_scrutinise=may_scrutinise, values=values, errors=errors, materials=MATERIAL_LABELS)
+                 may_scrutinise=may_scrutinise, values=values, errors=errors, materials=MATERIAL_LABELS, when=when)
 
 
 @router.post("/console/hub/orders/{reference}/clarification")

@@ -63,6 +63,9 @@ class Settings:
     media_key: str = field(default="", repr=False)
     #: Where the media key is kept when ``media_key`` is unset; created (mode 0600) on first use.
     media_key_file: Path = Path("bastion-media.key")
+    #: Days the sealed preview of a published upload is kept for a later notice or reach review (``0``: none kept;
+    #: held, blocked and removed content keeps its preview regardless).
+    published_preview_days: int = 90
     #: Removal orders (TCO): the contact point's Ed25519 key for answers (``BASTION_ORDERS_SIGNING_KEY``). Never logged.
     orders_signing_key: str = field(default="", repr=False)
     #: Who answers orders (Annex II/III section C), and in which Member State the platform is established.
@@ -130,6 +133,7 @@ class Settings:
             classifier_token=os.environ.get("BASTION_CLASSIFIER_TOKEN", ""),
             media_key=os.environ.get("BASTION_MEDIA_KEY", ""),
             media_key_file=Path(os.environ.get("BASTION_MEDIA_KEY_FILE") or cls.media_key_file),
+            published_preview_days=_int("BASTION_PUBLISHED_PREVIEW_DAYS", cls.published_preview_days),
             orders_signing_key=os.environ.get("BASTION_ORDERS_SIGNING_KEY", ""),
             orders_provider=os.environ.get("BASTION_ORDERS_PROVIDER") or cls.orders_provider,
             orders_member_state=os.environ.get("BASTION_ORDERS_MEMBER_STATE") or cls.orders_member_state,

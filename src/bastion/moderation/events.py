@@ -28,6 +28,7 @@ class EventKind(enum.StrEnum):
     APPEAL_DECIDED = "content.appeal_decided"
     REINSTATED = "content.reinstated"
     CASE_ESCALATED = "case.escalated"  # a moderator handed a case up to senior reviewers
+    CASE_CLOSED = "case.closed"  # closed unreviewed: an order or another case had taken the content down already
     CURATED = "content.curated"  # confirmed media added to a bank (the curation loop)
     STRIKE = "account.strike"
     SUSPENDED = "account.suspended"

@@ -121,6 +121,9 @@ class Moderation:
     sealer: Sealer | None = None
     #: Models that score each upload (``classifiers/registry.py``); their scores are facts for the policy.
     classifiers: Sequence[Classifier] = ()
+    #: Keep a sealed preview of published uploads too: a notice or their reach may bring them back to a reviewer,
+    #: who must see what they judge. ``prune_previews`` drops the ones no case needs after a while.
+    keep_published_previews: bool = True
 
     @property
     def policy(self) -> Policy:
@@ -189,7 +192,9 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
            media_path: Path | None = None) -> IntakeResult:
     """Judge an upload before it is published. Idempotent on ``content_id``.
 
-    ``media_path`` (the spooled upload) lets a held or blocked upload keep a preview for its reviewers.
+    ``media_path`` (the spooled upload) lets the upload keep a sealed preview for its reviewers: held or blocked
+    uploads always, published ones too (``keep_published_previews``), since a notice or their reach may bring them
+    back for review.
     """
     stored = _stored_result(mod, sub.content_id)
     if stored is not None:
@@ -208,7 +213,7 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
     decision = evaluate(mod.policy, facts)
     preview = None
     if media is not None and media_path is not None and mod.sealer is not None \
-            and decision.verdict is not Verdict.ALLOW:
+            and (decision.verdict is not Verdict.ALLOW or mod.keep_published_previews):
         preview = make_preview(media_path, media.kind)
     try:
         return _record_submission(mod, sub, signals, decision, actor, matches=matches, preview=preview,
@@ -483,7 +488,8 @@ def record_metrics(mod: Moderation, content_id: str, *, views: int, shares: int,
         live = item.status in (ContentStatus.PUBLISHED.value, ContentStatus.RESTRICTED.value)
         for threshold in crossed if live else []:
             _log(session, content_subject(content_id), EventKind.VIEWS_THRESHOLD, actor.actor, mod.clock,
-                 {"threshold": threshold, "views": item.views}, external_id=f"views:{content_id}:{threshold}")
+                 {"threshold": threshold, "views": item.views, "shares": item.shares},
+                 external_id=f"views:{content_id}:{threshold}")
             category = Category(item.category) if item.category else Category.BORDERLINE
             _open_case(mod, session, item, category=category, reason=CaseReason.VIEWS, severity=3)
         return crossed if live else []
@@ -512,11 +518,12 @@ def takes_escalations(mod: Moderation, queue: str, reviewer: Principal) -> bool:
     return reviewer.role in ESCALATIONS
 
 
-def claim_next(mod: Moderation, queue: str, reviewer: Principal) -> Case | None:
+def claim_next(mod: Moderation, queue: str, reviewer: Principal, *, passing: Sequence[int] = ()) -> Case | None:
+    """The next case of ``queue`` for ``reviewer``; ``passing`` are cases they skipped (``review.claim_next``)."""
     if not may_review(mod, queue, reviewer):
         raise NotAllowed(f"queue {queue} is restricted to child-safety specialists")
     return review.claim_next(mod.db, queues=[queue], reviewer=reviewer.actor, clock=mod.clock,
-                             escalations=takes_escalations(mod, queue, reviewer))
+                             escalations=takes_escalations(mod, queue, reviewer), passing=passing)
 
 
 def escalate(mod: Moderation, case_id: int, note: str, *, reviewer: Principal) -> Case:
@@ -565,6 +572,7 @@ def _decide(mod: Moderation, case_id: int, decision: ReviewDecision, reviewer: P
                 decided_by=reviewer.actor, automated=False, source=source,
                 automated_detection=case.reason == CaseReason.UPLOAD.value,
                 change=_violation_change(item, decision.actions)))
+            _close_moot_cases(mod, session, item, by=f"case:{case_id}", keep=case_id)
         else:
             if _clears(item, case):
                 item.status = next_status(ContentStatus(item.status), Change.CLEAR).value
@@ -750,7 +758,20 @@ def enforce_order(mod: Moderation, session: Session, content_id: str, *, order: 
     if ContentStatus(item.status) in (ContentStatus.REMOVED, ContentStatus.BLOCKED):
         return False
     _apply(mod, session, item, _order_outcome(order, facts, territories, withhold_statement=withhold_statement))
+    _close_moot_cases(mod, session, item, by=f"order:{order}")
     return True
+
+
+def _close_moot_cases(mod: Moderation, session: Session, item: ContentItem, *, by: str,
+                      keep: int | None = None) -> None:
+    """Once content is down, its other waiting cases have nothing left to decide: close them, with an event saying
+    who took it down. Cases in restricted queues stay open: a child-safety specialist still confirms and reports."""
+    if ContentStatus(item.status) not in (ContentStatus.REMOVED, ContentStatus.BLOCKED):
+        return
+    queues = [q.name for q in mod.policy.queues if not q.restricted]
+    for case_id in review.close_moot(session, item.content_id, by=by, queues=queues, clock=mod.clock, keep=keep):
+        _log(session, content_subject(item.content_id), EventKind.CASE_CLOSED, "system", mod.clock,
+             {"case_id": case_id, "removed_by": by, "status": item.status})
 
 
 def issue_order_statement(mod: Moderation, session: Session, content_id: str, *, order: str, facts: str,

@@ -227,6 +227,7 @@ def _role_label(role: Role) -> str:
 #: The platform console's menu: label, address, roles that see it. Another app (the hub) sets ``app.state.console_nav``.
 NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Queues", "/console/queues", roles.READ_QUEUES),
+    ("Cases", "/console/cases", roles.CASE_SEARCH),
     ("Banks", "/console/banks", roles.READ_BANKS),
     ("Match", "/console/match", roles.MATCH),
     ("Classifiers", "/console/classifiers", roles.CLASSIFIERS),

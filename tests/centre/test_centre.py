@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from bastion.centre import services as centre
-from bastion.centre.app import CentreOutbox, create_centre_app
+from bastion.centre.app import create_centre_app
 from bastion.centre.models import CentreReport
 from bastion.core import signing
 from bastion.core.auth import services as auth
@@ -27,7 +27,7 @@ from bastion.core.clock import FrozenClock
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.core.outbox.models import OutboxMessage
-from bastion.core.outbox.services import RetryPolicy, deliver_due
+from bastion.core.outbox.services import OutboxWorker, RetryPolicy, deliver_due
 from bastion.core.outbox.webhooks import WebhookSender, canonical_body, verify_signature
 from bastion.core.signing import SigningKey
 from bastion.reporting import services
@@ -36,7 +36,7 @@ from bastion.reporting.tasks import ReportSender
 from tests.factories.live import serve
 from tests.factories.ncmec import FakeNcmec
 from tests.factories.receiver import Receiver
-from tests.reporting.conftest import NO_JITTER, NOW, SPECIALIST, World, make_settings, make_world
+from tests.reporting.conftest import NOW, SPECIALIST, World, make_settings, make_world
 
 SECRET = b"centre-forwarding-secret"
 
@@ -303,7 +303,7 @@ def test_a_failed_eu_centre_delivery_can_be_sent_again(
     world.rep = services.Reporting(db, world.clock, world.rep.sealer,
                                    replace(world.rep.settings, eu_centre_token=provider.token,
                                            orders_signing_key=provider.key.to_text()))
-    world.sender = ReportSender(world.rep, policy=NO_JITTER)
+    world.sender = ReportSender(world.rep)
     with pytest.raises(NotADraft):  # NCMEC's delivery did not fail: nothing to send again there
         services.resend(world.rep, report_id, actor=SPECIALIST)
     services.resend(world.rep, report_id, actor=SPECIALIST, centre=CentreName.EU_CENTRE)
@@ -320,7 +320,7 @@ def test_an_urgent_report_that_failed_once_still_goes_before_the_backlog(
     c = centre.Centre(centre_db, clock, {"FR": receiver.url, "EUROPOL": f"{receiver.url}/europol"})
     base: dict[str, Any] = {"users": [{"account_id": "u"}], "geography": {"account_country": "FR"},
                             "also_reported_to": []}
-    outbox = CentreOutbox(centre_db, WebhookSender(SECRET, clock=clock), 1.0, clock, limit=1,
+    outbox = OutboxWorker(centre_db, WebhookSender(SECRET, clock=clock), 1.0, clock, limit=1,
                           policy=RetryPolicy(base_seconds=2.0, jitter=0))
     centre.receive(c, "provider", {**base, "provider_reference": "urgent", "urgent": True,
                                    "content": [{"sha256": "99" * 32}]})
@@ -375,7 +375,7 @@ def test_the_platform_signs_the_eu_centre_report_and_waits_for_a_signing_key(
     world = _platform(db, database_url, tmp_path, fake_ncmec, centre_url, provider.token)
     world.rep = services.Reporting(db, world.clock, world.rep.sealer,
                                    replace(world.rep.settings, orders_signing_key=""))
-    world.sender = ReportSender(world.rep, policy=NO_JITTER)
+    world.sender = ReportSender(world.rep)
     world.known("k-1", "acct-a", seed=12)
     (report_id,) = services.draft_pending(world.rep)
     services.send(world.rep, report_id, actor=SPECIALIST)
@@ -386,7 +386,7 @@ def test_the_platform_signs_the_eu_centre_report_and_waits_for_a_signing_key(
         assert eu.state == "queued" and "BASTION_ORDERS_SIGNING_KEY" in eu.error
     world.rep = services.Reporting(db, world.clock, world.rep.sealer,
                                    replace(world.rep.settings, orders_signing_key=provider.key.to_text()))
-    world.sender = ReportSender(world.rep, policy=NO_JITTER)
+    world.sender = ReportSender(world.rep)
     world.clock.advance(seconds=60)
     assert world.deliver().delivered == 1
     with world.rep.db.read() as session:

@@ -19,6 +19,7 @@ from bastion.core.db import Database
 from bastion.core.outbox import services as outbox
 from bastion.core.outbox.models import DeliveryState, OutboxMessage
 from bastion.core.outbox.webhooks import WebhookSender, canonical_body, sign, verify_signature
+from tests.factories.outbox import SampleMessage
 from tests.factories.receiver import Receiver
 
 SECRET = b"s3cret-webhook-key"
@@ -38,7 +39,7 @@ def sender(clock: FrozenClock) -> Iterator[WebhookSender]:
 
 def _enqueue(db: Database, clock: FrozenClock, destination: str, key: str = "action:1", **payload: Any) -> int:
     with db.write() as session:
-        return outbox.enqueue(session, kind="moderation.action", destination=destination,
+        return outbox.enqueue(session, kind=SampleMessage.ACTION, destination=destination,
                               payload=payload or {"action": "remove", "content_id": "c-1"}, idempotency_key=key,
                               clock=clock).id
 
@@ -65,7 +66,7 @@ NO_JITTER = outbox.RetryPolicy(jitter=0.0)
 
 def test_enqueue_in_a_rolled_back_transaction_leaves_nothing(db: Database, clock: FrozenClock) -> None:
     with pytest.raises(RuntimeError), db.write() as session:
-        outbox.enqueue(session, kind="moderation.action", destination="http://x.invalid/", payload={"a": 1},
+        outbox.enqueue(session, kind=SampleMessage.ACTION, destination="http://x.invalid/", payload={"a": 1},
                        idempotency_key="k", clock=clock)
         session.flush()
         raise RuntimeError("the decision failed")
@@ -76,7 +77,7 @@ def test_enqueue_in_a_rolled_back_transaction_leaves_nothing(db: Database, clock
 
 def test_enqueue_commits_with_the_caller_and_never_on_its_own(db: Database, clock: FrozenClock) -> None:
     with db.write() as session:
-        message = outbox.enqueue(session, kind="k", destination="http://x.invalid/", payload={"a": 1},
+        message = outbox.enqueue(session, kind=SampleMessage.K, destination="http://x.invalid/", payload={"a": 1},
                                  idempotency_key="k", clock=clock)
         with db.read() as other:  # not visible before the caller commits
             assert other.scalars(select(OutboxMessage)).all() == []
@@ -87,11 +88,11 @@ def test_enqueue_commits_with_the_caller_and_never_on_its_own(db: Database, cloc
 def test_same_idempotency_key_is_one_message(db: Database, clock: FrozenClock) -> None:
     first = _enqueue(db, clock, "http://x.invalid/", key="action:7")
     with db.write() as session:  # twice in one transaction, once more in another
-        a = outbox.enqueue(session, kind="moderation.action", destination="http://y.invalid/", payload={"b": 2},
+        a = outbox.enqueue(session, kind=SampleMessage.ACTION, destination="http://y.invalid/", payload={"b": 2},
                            idempotency_key="action:8", clock=clock)
-        b = outbox.enqueue(session, kind="moderation.action", destination="http://y.invalid/", payload={"b": 2},
+        b = outbox.enqueue(session, kind=SampleMessage.ACTION, destination="http://y.invalid/", payload={"b": 2},
                            idempotency_key="action:8", clock=clock)
-        c = outbox.enqueue(session, kind="moderation.action", destination="http://z.invalid/", payload={"c": 3},
+        c = outbox.enqueue(session, kind=SampleMessage.ACTION, destination="http://z.invalid/", payload={"c": 3},
                            idempotency_key="action:7", clock=clock)
         assert a.id == b.id
         assert c.id == first and c.destination == "http://x.invalid/"
@@ -107,13 +108,13 @@ def test_racing_enqueuers_of_one_key_get_one_message(db: Database, clock: Frozen
     def second() -> None:
         try:
             with db.write() as session:
-                seen.append(outbox.enqueue(session, kind="k", destination="http://b.invalid/", payload={},
+                seen.append(outbox.enqueue(session, kind=SampleMessage.K, destination="http://b.invalid/", payload={},
                                            idempotency_key="race", clock=clock).id)
         except BaseException as exc:
             errors.append(exc)
 
     with db.write() as session:
-        first = outbox.enqueue(session, kind="k", destination="http://a.invalid/", payload={},
+        first = outbox.enqueue(session, kind=SampleMessage.K, destination="http://a.invalid/", payload={},
                                idempotency_key="race", clock=clock)
         thread = threading.Thread(target=second)
         thread.start()
@@ -127,10 +128,10 @@ def test_racing_enqueuers_of_one_key_get_one_message(db: Database, clock: Frozen
 
 def test_enqueue_rejects_what_could_never_be_sent(db: Database, clock: FrozenClock) -> None:
     with pytest.raises((TypeError, ValueError)), db.write() as session:
-        outbox.enqueue(session, kind="k", destination="http://x.invalid/", payload={"when": T0},
+        outbox.enqueue(session, kind=SampleMessage.K, destination="http://x.invalid/", payload={"when": T0},
                        idempotency_key="k", clock=clock)
     with pytest.raises(ValueError), db.write() as session:
-        outbox.enqueue(session, kind="k", destination="http://x.invalid/", payload={}, idempotency_key="",
+        outbox.enqueue(session, kind=SampleMessage.K, destination="http://x.invalid/", payload={}, idempotency_key="",
                        clock=clock)
 
 

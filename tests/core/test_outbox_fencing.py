@@ -8,14 +8,15 @@ from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
 from bastion.core.outbox import services as outbox
 from bastion.core.outbox.models import DeliveryState
+from tests.factories.outbox import SampleMessage
 
 NOW = dt.datetime(2026, 11, 29, 1, 0, tzinfo=dt.UTC)
 
 
 def _queue(db: Database, clock: FrozenClock) -> None:
     with db.write() as session:
-        outbox.enqueue(session, kind="test.step", destination="http://127.0.0.1:9/", payload={}, idempotency_key="k-1",
-                       clock=clock)
+        outbox.enqueue(session, kind=SampleMessage.STEP, destination="http://127.0.0.1:9/", payload={},
+                       idempotency_key="k-1", clock=clock)
 
 
 def test_a_lease_is_renewed_while_held_and_refused_once_taken_over(db: Database) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
 from bastion.core.outbox.models import OutboxMessage
-from bastion.core.outbox.services import Claim, RetryPolicy, SendResult
+from bastion.core.outbox.services import Claim, DeliveryReport, RetryPolicy, SendResult, deliver_due
 from bastion.hub import services as hub
 from bastion.orders.wire import AuthorityType, Feedback, Inability, InabilityReason, SigningKey, Verified
 from tests.factories.orders import make_order
@@ -79,12 +79,16 @@ def _claim(reference: str, attempts: int) -> Claim:
                  NOW + dt.timedelta(minutes=5))
 
 
+def _deliver(db: Database, result: SendResult, clock: FrozenClock, max_attempts: int) -> DeliveryReport:
+    """One outbox round through the hub's sender, every send answered with ``result``."""
+    return deliver_due(db, hub.HubSender(db, _Refusing(result), clock), clock=clock,
+                       policy=RetryPolicy(base_seconds=1.0, jitter=0.0, max_attempts=max_attempts))
+
+
 def test_an_order_the_contact_point_refuses_for_good_is_marked_failed(hub_db: Database) -> None:
     clock, fr, _, _ = _world(hub_db)
     reference = _issue(hub_db, fr, "FR-1", ["https://v.example/a"], clock)["hub_reference"]
-    sender = hub.HubSender(hub_db, _Refusing(SendResult(ok=False, status=422, error="invalid")), clock,
-                           RetryPolicy(max_attempts=5))
-    assert not sender.send(_claim(reference, 1)).ok
+    assert _deliver(hub_db, SendResult(ok=False, status=422, error="invalid"), clock, 5).dead == 1
     view = hub.get_order(hub_db, None, reference)
     assert view["state"] == "failed" and view["events"][-1]["kind"] == "order.delivery_failed"
 
@@ -92,12 +96,14 @@ def test_an_order_the_contact_point_refuses_for_good_is_marked_failed(hub_db: Da
 def test_a_stale_signature_is_retried_and_the_last_attempt_fails_the_order(hub_db: Database) -> None:
     clock, fr, _, _ = _world(hub_db)
     reference = _issue(hub_db, fr, "FR-1", ["https://v.example/a"], clock)["hub_reference"]
-    sender = hub.HubSender(hub_db, _Refusing(SendResult(ok=False, status=401, error="outside_time_window")), clock,
-                           RetryPolicy(max_attempts=3))
-    first = sender.send(_claim(reference, 1))
+    stale = SendResult(ok=False, status=401, error="outside_time_window")
+    first = hub.HubSender(hub_db, _Refusing(stale), clock).send(_claim(reference, 1))
     assert first.status is None and not first.permanent  # the outbox will try again
+    assert _deliver(hub_db, stale, clock, 3).retrying == 1
     assert hub.get_order(hub_db, None, reference)["state"] == "queued"
-    sender.send(_claim(reference, 3))
+    for _ in range(2):  # the second and the last attempt, each after its back-off
+        clock.advance(seconds=60)
+        _deliver(hub_db, stale, clock, 3)
     assert hub.get_order(hub_db, None, reference)["state"] == "failed"
 
 
@@ -110,8 +116,7 @@ def _queued(db: Database, reference: str) -> bool:
 def test_a_new_order_for_content_whose_order_failed_is_sent_not_linked(hub_db: Database) -> None:
     clock, fr, de, _ = _world(hub_db)
     failed = _issue(hub_db, fr, "FR-1", ["https://v.example/a"], clock)["hub_reference"]
-    hub.HubSender(hub_db, _Refusing(SendResult(ok=False, status=404, error="misconfigured")), clock,
-                  RetryPolicy(max_attempts=5)).send(_claim(failed, 1))
+    _deliver(hub_db, SendResult(ok=False, status=404, error="misconfigured"), clock, 5)
     assert hub.get_order(hub_db, None, failed)["state"] == "failed"
     again = _issue(hub_db, de, "DE-1", ["https://v.example/a"], clock)
     assert again["state"] == "queued" and again["linked_to"] is None and _queued(hub_db, again["hub_reference"])
@@ -122,8 +127,8 @@ def test_orders_linked_to_one_that_then_fails_are_sent_on_their_own(hub_db: Data
     first = _issue(hub_db, fr, "FR-1", ["https://v.example/a"], clock)["hub_reference"]
     later = _issue(hub_db, de, "DE-1", ["https://v.example/a"], clock)
     assert later["state"] == "linked" and not _queued(hub_db, later["hub_reference"])
-    hub.HubSender(hub_db, _Refusing(SendResult(ok=False, status=410, error="gone")), clock,
-                  RetryPolicy(max_attempts=5)).send(_claim(first, 1))
+    _deliver(hub_db, SendResult(ok=False, status=410, error="gone"), clock, 5)
+    assert hub.get_order(hub_db, None, first)["state"] == "failed"
     view = hub.get_order(hub_db, None, later["hub_reference"])
     assert view["state"] == "queued" and view["linked_to"] is None and _queued(hub_db, later["hub_reference"])
     assert view["events"][-1]["kind"] == "order.unlinked"

@@ -42,7 +42,7 @@ from bastion.orders.wire import (
     verify,
 )
 from bastion.review.models import Case
-from bastion.web.app import create_app
+from bastion.web.app import create_app, outbox_routes
 from tests.factories.orders import make_order, order_fields, raw_signature_header
 from tests.factories.receiver import Receiver
 
@@ -66,9 +66,9 @@ class Platform:
         return self.client.post("/v1/orders", content=body, headers=headers)
 
     def deliver(self) -> None:
-        sender = WebhookSender(b"hmac-secret", signers=services.tco_signers(self.settings.orders_signing_key),
-                               clock=self.clock)
-        OutboxWorker(self.db, sender, clock=self.clock).run_once()
+        routes = outbox_routes(replace(self.settings, webhook_secret=b"hmac-secret"), self.clock,
+                               reports=WebhookSender(b"", clock=self.clock))  # no report is queued here
+        OutboxWorker(self.db, routes, clock=self.clock).run_once()
 
     def answers(self) -> list[WireMessage]:
         keys = {self.platform.key_id: self.platform.public}

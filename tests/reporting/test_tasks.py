@@ -190,7 +190,7 @@ def test_the_sender_uses_the_claims_destination_and_fails_one_it_may_not_use(
     _sent(world, ["k-1"])
     moved = Reporting(world.rep.db, world.clock, world.rep.sealer,
                       replace(world.rep.settings, ncmec_url="http://127.0.0.1:9/ispws"))
-    world.sender = ReportSender(moved, policy=NO_JITTER)  # the configuration changed after queueing
+    world.sender = ReportSender(moved)  # the configuration changed after queueing
     assert world.deliver().delivered == 1 and fake_ncmec.count("/submit") == 1  # where it was queued to
     world.known("k-2", "acct-b", seed=2)
     other = _sent(world, ["k-2"])
@@ -208,7 +208,7 @@ def test_no_eu_centre_any_more_fails_its_delivery_instead_of_crashing_the_sender
     world.known("k-1", "acct-a", seed=1)
     report_id = _sent(world, ["k-1"])
     gone = Reporting(db, world.clock, world.rep.sealer, replace(world.rep.settings, eu_centre_url=None))
-    world.sender = ReportSender(gone, policy=NO_JITTER)
+    world.sender = ReportSender(gone)
     assert world.deliver().delivered == 1
     view = _view(world, report_id)
     assert view["state"] == "finished"

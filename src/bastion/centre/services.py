@@ -18,10 +18,9 @@ Forwarding needs somewhere to go: the Centre refuses to start without a Europol 
 whose Member State has none (``parse_forwarding``), so a report is never marked forwarded with nothing queued.
 
 Forwarding goes through the outbox (signed, retried, at least once, with an idempotency key the receiving
-authority drops repeats by). Urgent reports are queued ahead of any backlog: the outbox delivers in order of
-``next_attempt_at``, so an urgent report's message is dated ``URGENT_HEAD_START`` earlier. A failed attempt dates
-the message by its back-off; ``keep_urgent_first`` (before each delivery round) dates it early again once that
-back-off has passed, so an urgent report that failed once still goes before the backlog, without hammering.
+authority drops repeats by). Urgent reports are queued ahead of any backlog with the outbox's ``Priority.URGENT``:
+of the messages due, the outbox claims the highest priority first, so an urgent report that failed once waits out
+its back-off and then still goes before the backlog, without hammering.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import literal, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,12 +45,18 @@ from bastion.core.db import Base, Database
 from bastion.core.errors import DomainError
 from bastion.core.eu import MEMBER_STATES
 from bastion.core.idempotency import fingerprint
-from bastion.core.outbox.models import DeliveryState, OutboxMessage
+from bastion.core.outbox.kinds import MessageKind, Priority
 from bastion.core.outbox.services import enqueue
 
-FORWARD_KIND = "centre.forward"
+
+class CentreMessage(MessageKind):
+    """What the Centre sends: one kind, signed with the forwarding secret. Values are storage keys."""
+
+    FORWARD = "centre.forward"
+
+
+FORWARD_KIND = CentreMessage.FORWARD
 EUROPOL = "EUROPOL"
-URGENT_HEAD_START = dt.timedelta(days=1)
 
 
 class Status(enum.StrEnum):
@@ -281,29 +286,9 @@ def _forward(centre: Centre, session: Session, report: CentreReport, hashes: lis
                "material_kind": body.get("material_kind"), "removed": body.get("removed"),
                "users": body.get("users") or [], "incident": body.get("incident") or {},
                "files": files, "files_known_before": already, "signed_by_provider": bool(report.signature)}
-    message = enqueue(session, kind=FORWARD_KIND, destination=destination, payload=payload,
-                      idempotency_key=f"{FORWARD_KIND}:{report.id}", clock=centre.clock)
-    if report.urgent:
-        message.next_attempt_at = centre.clock.now() - URGENT_HEAD_START
-
-
-def keep_urgent_first(db: Database, clock: Clock) -> int:
-    """Date urgent forwards that are due again (their back-off after a failure has passed) ahead of the backlog.
-
-    Only messages due now and not already ahead are touched, so the back-off itself is kept; returns how many.
-    """
-    now = clock.now()
-    urgent = select(literal(f"{FORWARD_KIND}:") + CentreReport.id).where(CentreReport.urgent.is_(True))
-    behind = (OutboxMessage.kind == FORWARD_KIND, OutboxMessage.state == DeliveryState.PENDING.value,
-              OutboxMessage.attempts > 0, OutboxMessage.next_attempt_at <= now,
-              OutboxMessage.next_attempt_at > now - URGENT_HEAD_START, OutboxMessage.idempotency_key.in_(urgent))
-    with db.read() as session:  # the usual round finds none: no write lock for that
-        if session.scalar(select(OutboxMessage.id).where(*behind).limit(1)) is None:
-            return 0
-    with db.write() as session:
-        done = session.execute(update(OutboxMessage).where(*behind).values(next_attempt_at=now - URGENT_HEAD_START)
-                               .execution_options(synchronize_session=False))
-        return int(getattr(done, "rowcount", 0))
+    enqueue(session, kind=FORWARD_KIND, destination=destination, payload=payload,
+            idempotency_key=f"{FORWARD_KIND}:{report.id}", clock=centre.clock,
+            priority=Priority.URGENT if report.urgent else Priority.NORMAL)
 
 
 def report_view(report: CentreReport) -> dict[str, Any]:

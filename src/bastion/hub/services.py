@@ -30,7 +30,8 @@ from bastion.core.auth.roles import Role
 from bastion.core.clock import Clock
 from bastion.core.db import Database
 from bastion.core.errors import DomainError
-from bastion.core.outbox.services import Claim, RetryPolicy, Sender, SendResult, enqueue, is_permanent_status
+from bastion.core.outbox.kinds import MessageKind
+from bastion.core.outbox.services import Claim, Sender, SendResult, enqueue
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.orders.wire import (
     AUTHORITY_SIGNATURE,
@@ -49,7 +50,16 @@ from bastion.orders.wire import (
     load_public_key,
 )
 
-ORDER_KIND = "tco.order"
+
+class HubMessage(MessageKind):
+    """What the hub sends to contact points, each signed with the hub's Ed25519 key. Values are storage keys."""
+
+    ORDER = "tco.order"
+    CLARIFICATION = "tco.clarification"
+    REINSTATEMENT = "tco.reinstatement"
+
+
+ORDER_KIND = HubMessage.ORDER
 SCRUTINY_HOURS = 72
 #: Serialises order issue on PostgreSQL, so two authorities ordering the same URL at once are linked, not both sent.
 ISSUE_LOCK = 0x7C0_0004
@@ -386,24 +396,21 @@ class HubSender:
     knows the reference, answers the same: the acknowledgement is then recorded.
     """
 
-    def __init__(self, db: Database, inner: Sender, clock: Clock, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, db: Database, inner: Sender, clock: Clock) -> None:
         self.db, self.inner, self.clock = db, inner, clock
-        self.policy = policy or RetryPolicy()
 
     def send(self, claim: Claim) -> SendResult:
         if claim.kind != ORDER_KIND:
             return self.inner.send(claim)
         result = self._send_order(claim)
-        if result.ok:
-            return result
         if result.status == 401:  # a stale signature (clock skew) or a key not registered there yet: worth retrying
             result = SendResult(ok=False, error=f"HTTP 401 {result.error or ''}".strip())
-        if result.permanent or is_permanent_status(result.status) or claim.attempts >= self.policy.max_attempts:
-            self._failed(claim, result)
         return result
 
-    def _failed(self, claim: Claim, result: SendResult) -> None:
-        """The outbox gives up on this order: say so on the order, where the authority looks, not only in a log."""
+    def on_dead(self, claim: Claim, result: SendResult) -> None:
+        """The outbox gave up on this order: say so on the order, where the authority looks, not only in a log."""
+        if claim.kind != ORDER_KIND:
+            return
         reference = str(claim.payload["message"]["reference"])
         with self.db.write() as session:
             self.db.serialize_writers(session, ISSUE_LOCK)
@@ -493,7 +500,7 @@ def clarify(db: Database, authority: Authority, message: Clarification, *, clock
         assert provider is not None
         count = len(list(session.scalars(select(HubEvent.id).where(
             HubEvent.hub_reference == order.hub_reference, HubEvent.kind == HubEventKind.CLARIFIED.value))))
-        enqueue(session, kind="tco.clarification", destination=provider.contact_point_url + "/v1/orders",
+        enqueue(session, kind=HubMessage.CLARIFICATION, destination=provider.contact_point_url + "/v1/orders",
                 payload=envelope(message), idempotency_key=f"tco.clarification:{order.hub_reference}:{count + 1}",
                 clock=clock)
         order.state, order.updated_at = HubState.DELIVERED.value, now
@@ -530,7 +537,7 @@ def scrutinise(db: Database, authority: Authority, reference: str, *, infringeme
         if not was_linked:  # a linked order never reached the provider: there is nothing there to reinstate
             notice = Reinstatement(order_reference=reference, member_state=authority.member_state, reasons=reasons,
                                    decided_at=now)
-            enqueue(session, kind="tco.reinstatement", destination=provider.contact_point_url + "/v1/orders",
+            enqueue(session, kind=HubMessage.REINSTATEMENT, destination=provider.contact_point_url + "/v1/orders",
                     payload=envelope(notice), idempotency_key=f"tco.reinstatement:{reference}", clock=clock)
         # the later authorities' orders now stand alone: after the reinstatement of the ended order, not before it
         # (the content comes back, then each takes it down again under its own authority; a reinstatement arriving

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
+from bastion.core.outbox.kinds import MessageKind
 from bastion.moderation.policy import Action
 
 
@@ -101,3 +102,12 @@ def change_for_actions(actions: Iterable[Action]) -> Change | None:
 
 def content_restrictions(actions: Iterable[Action]) -> list[str]:
     return sorted(a.value for a in actions if a in _RESTRICTING)
+
+
+class PlatformMessage(MessageKind):
+    """What moderation tells the platform's webhook (signed with the webhook secret). Values are storage keys."""
+
+    VERDICT = "content.verdict"
+    ACTION = "moderation.action"
+    CLEARED = "moderation.cleared"
+    REINSTATED = "moderation.reinstated"

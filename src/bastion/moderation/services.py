@@ -41,6 +41,7 @@ from bastion.moderation.events import (
     ContentStatus,
     EventKind,
     InvalidTransition,
+    PlatformMessage,
     change_for_actions,
     content_restrictions,
     next_status,
@@ -386,7 +387,7 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
                 automated=True, source=statements.Source.OWN_INITIATIVE,
                 change=None if item.status == ContentStatus.BLOCKED.value else change_for_actions(decision.actions)))
         else:
-            _notify(mod, session, item, "content.verdict", None)
+            _notify(mod, session, item, PlatformMessage.VERDICT, None)
         return IntakeResult(sub.content_id, decision.verdict, ContentStatus(item.status), answered, case_id, puid,
                             signals=list(item.signals))
 
@@ -450,7 +451,7 @@ def _apply(mod: Moderation, session: Session, item: ContentItem, outcome: Outcom
     puid = None
     if set(actions) - {Action.STRIKE} and not outcome.withhold_statement:
         puid = _issue_statement(mod, session, item, actions, outcome)
-    _notify(mod, session, item, "moderation.action", puid, actions=actions, territories=outcome.territories)
+    _notify(mod, session, item, PlatformMessage.ACTION, puid, actions=actions, territories=outcome.territories)
     return puid
 
 
@@ -494,7 +495,7 @@ def _strike(mod: Moderation, session: Session, account_id: str, outcome: Outcome
     return [chosen] if chosen not in outcome.actions else []
 
 
-def _notify(mod: Moderation, session: Session, item: ContentItem, kind: str, puid: str | None, *,
+def _notify(mod: Moderation, session: Session, item: ContentItem, kind: PlatformMessage, puid: str | None, *,
             actions: Sequence[Action] = (), territories: Sequence[str] = ()) -> None:
     """Tell the platform through the outbox, in the same transaction as the change it reports."""
     if mod.webhook_url is None:
@@ -682,7 +683,7 @@ def _decide(mod: Moderation, case_id: int, decision: ReviewDecision, reviewer: P
             if _clears(item, case):
                 item.status = next_status(ContentStatus(item.status), Change.CLEAR).value
                 item.restrictions = []
-            _notify(mod, session, item, "moderation.cleared", None)
+            _notify(mod, session, item, PlatformMessage.CLEARED, None)
         return {"case_id": case_id, "content_id": item.content_id, "status": item.status, "statement_puid": puid}
 
 
@@ -820,7 +821,7 @@ def _decide_appeal(mod: Moderation, session: Session, item: ContentItem, case: C
         item.restrictions = []
         _log(session, content_subject(item.content_id), EventKind.REINSTATED, reviewer.actor, mod.clock,
              {"appeal_id": appeal.id})
-        _notify(mod, session, item, "moderation.reinstated", appeal.statement_puid)
+        _notify(mod, session, item, PlatformMessage.REINSTATED, appeal.statement_puid)
     return {"case_id": case.id, "content_id": item.content_id, "status": item.status, "appeal": appeal.state}
 
 
@@ -858,7 +859,7 @@ def enforce_order(mod: Moderation, session: Session, content_id: str, *, order: 
         item.updated_at = mod.clock.now()
         _log(session, content_subject(content_id), EventKind.REINSTATED, f"order:{order}", mod.clock,
              {"order": order})
-        _notify(mod, session, item, "moderation.reinstated", None)
+        _notify(mod, session, item, PlatformMessage.REINSTATED, None)
         return True
     if ContentStatus(item.status) in (ContentStatus.REMOVED, ContentStatus.BLOCKED):
         return False

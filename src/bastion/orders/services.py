@@ -28,6 +28,7 @@ from bastion.core.clock import Clock
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.core.eu import MEMBER_STATES
+from bastion.core.outbox.kinds import MessageKind
 from bastion.core.outbox.services import enqueue
 from bastion.core.outbox.webhooks import BodySigner, canonical_body
 from bastion.moderation import services as moderation
@@ -74,10 +75,23 @@ log = logging.getLogger(__name__)
 
 ONE_HOUR = dt.timedelta(hours=1)
 DEFAULT_ESCALATION_MINUTES = (15, 45, 55)
-#: Outbox kinds: ``tco.`` messages are signed with the platform's Ed25519 key (see ``web/app.py``).
-FEEDBACK_KIND = "tco.feedback"
-INABILITY_KIND = "tco.inability"
-ESCALATION_KIND = "orders.escalation"
+
+
+class OrderMessage(MessageKind):
+    """What the contact point sends through the outbox. Values are storage keys and the ``Bastion-Event`` header."""
+
+    FEEDBACK = "tco.feedback"  # Annex II, to the hub
+    INABILITY = "tco.inability"  # Annex III, to the hub
+    THREAT_TO_LIFE = "tco.threat_to_life"  # Art. 14(5), to the hub and the authorities
+    ESCALATION = "orders.escalation"  # an order's deadline nears, to the platform's escalation endpoint
+    CONTENT_PROVIDER_NOTICE = "orders.content_provider_notice"  # Art. 11, to the platform's webhook
+
+
+#: Signed with this end's Ed25519 key (the TCO wire); the other kinds with the platform's webhook secret.
+TCO_SIGNED = frozenset({OrderMessage.FEEDBACK, OrderMessage.INABILITY, OrderMessage.THREAT_TO_LIFE})
+FEEDBACK_KIND = OrderMessage.FEEDBACK
+INABILITY_KIND = OrderMessage.INABILITY
+ESCALATION_KIND = OrderMessage.ESCALATION
 
 
 # --- keys and signed messages -------------------------------------------------------------------------------------
@@ -493,7 +507,7 @@ def refer_to_moderators(cp: ContactPoint, reference: str) -> None:
 # --- telling the content provider (Art. 11) -----------------------------------------------------------------------
 
 
-PROVIDER_NOTICE_KIND = "orders.content_provider_notice"
+PROVIDER_NOTICE_KIND = OrderMessage.CONTENT_PROVIDER_NOTICE
 
 
 def inform_content_provider(session: Session, cp: ContactPoint, order: ReceivedOrder) -> None:
@@ -545,7 +559,7 @@ def _inform_when_disclosure_allows(cp: ContactPoint) -> None:
 # --- imminent threat to life (Art. 14(5)) ---------------------------------------------------------------------------
 
 
-THREAT_KIND = "tco.threat_to_life"
+THREAT_KIND = OrderMessage.THREAT_TO_LIFE
 
 
 def _authority_of(session: Session, member_state: str) -> TrustedKey | None:
@@ -793,9 +807,9 @@ class MissingSigningKey:
         raise RuntimeError("no Ed25519 signing key is configured")
 
 
-def tco_signers(key_text: str) -> dict[str, BodySigner]:
-    """The outbox's signer for ``tco.`` messages (orders, answers): this end's Ed25519 key."""
-    return {"tco.": SigningKey.from_text(key_text) if key_text else MissingSigningKey()}
+def tco_signer(key_text: str) -> BodySigner:
+    """The outbox's signer for TCO wire messages (orders, answers): this end's Ed25519 key."""
+    return SigningKey.from_text(key_text) if key_text else MissingSigningKey()
 
 
 def contact_point_for(settings: Settings, mod: moderation.Moderation) -> ContactPoint:

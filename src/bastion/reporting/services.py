@@ -34,6 +34,7 @@ from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.config import Settings
 from bastion.core.db import Database
+from bastion.core.outbox.kinds import MessageKind
 from bastion.core.outbox.models import DeliveryState as OutboxState
 from bastion.core.outbox.models import OutboxMessage
 from bastion.core.outbox.services import enqueue
@@ -61,10 +62,18 @@ from bastion.reporting.interfaces import (
 )
 from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile, ReportedRepeat
 
-#: Outbox kinds; ``tasks.ReportSender`` delivers them.
-NCMEC_KIND = "report.ncmec"
-NCMEC_RETRACT_KIND = "report.ncmec_retract"
-EU_CENTRE_KIND = "report.eu_centre"
+
+class ReportMessage(MessageKind):
+    """Outbox kinds; ``tasks.ReportSender`` delivers them all. Values are storage keys."""
+
+    NCMEC = "report.ncmec"
+    NCMEC_RETRACT = "report.ncmec_retract"
+    EU_CENTRE = "report.eu_centre"
+
+
+NCMEC_KIND = ReportMessage.NCMEC
+NCMEC_RETRACT_KIND = ReportMessage.NCMEC_RETRACT
+EU_CENTRE_KIND = ReportMessage.EU_CENTRE
 LEGAL_BASIS = "Art. 12 and 13 of the proposed Regulation laying down rules to prevent and combat child sexual " \
               "abuse, COM(2022) 209 (provisional text)"
 REMOVED_STATUSES = frozenset({ContentStatus.BLOCKED.value, ContentStatus.REMOVED.value})

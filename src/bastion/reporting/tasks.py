@@ -15,8 +15,9 @@ person who sends it again, so that it can still carry NCMEC's id.
 
 Every step is fenced by the outbox lease (``renew_lease``): a deliverer that lost its claim (it stalled past the
 lease and another took the message over) makes no further call and writes nothing. A delivery never stays queued
-for ever: a message on its last attempt, or one that cannot be built or opened, leaves the delivery ``failed``
-with the reason, for a person to send again.
+for ever: one that cannot be built or opened is ``failed`` at once with the reason, and any message the outbox gives
+up on (out of attempts, refused, its deliverer dead on the last attempt) reaches ``on_dead``, which fails a delivery
+still in flight, for a person to send again.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from bastion.core import signing
 from bastion.core.outbox.services import (
     DEFAULT_LEASE_SECONDS,
     Claim,
-    RetryPolicy,
     Sender,
     SendResult,
     enqueue,
@@ -69,17 +69,15 @@ class ReportSender(Sender):
     """Sends ``report.ncmec``, ``report.ncmec_retract`` and ``report.eu_centre`` messages.
 
     ``client`` builds the NCMEC client for a URL (tests point it at a local fake); the credentials come from the
-    settings. ``policy`` must be the outbox worker's, so the sender knows an attempt is the last.
+    settings.
     """
 
     def __init__(self, rep: Reporting, *, client: Callable[[str], NcmecClient] | None = None,
-                 http: httpx.Client | None = None, policy: RetryPolicy | None = None,
-                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+                 http: httpx.Client | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self.rep = rep
         s = rep.settings
         self._client_factory = client or (lambda url: NcmecClient(url, s.ncmec_username, s.ncmec_password))
         self._http = http or httpx.Client(timeout=30, follow_redirects=False)
-        self.policy = policy or RetryPolicy()
         self.lease_seconds = lease_seconds
 
     def __repr__(self) -> str:
@@ -92,16 +90,34 @@ class ReportSender(Sender):
     def send(self, claim: Claim) -> SendResult:
         report_id = str(claim.payload.get("report_id", ""))
         try:
-            result = self._dispatch(claim, report_id)
+            return self._dispatch(claim, report_id)
         except LeaseLost:
             return SendResult.retry("lease lost to another deliverer")
-        if result.ok or result.permanent or claim.attempts < self.policy.max_attempts:
-            return result
-        # The outbox gives up after this attempt: say so on the delivery, or it would show queued for ever.
-        error = short_error(f"{result.error} (gave up after {claim.attempts} attempts; send again)")
-        if claim.kind != services.NCMEC_RETRACT_KIND:
-            self._settle(claim, report_id, DeliveryState.FAILED, error)
-        return SendResult.give_up(error, result.status)
+
+    def on_dead(self, claim: Claim, result: SendResult) -> None:
+        """The outbox gave up on this message: a delivery still in flight says so, or it would show queued for ever.
+
+        No lease fence here: the message is dead, so no other deliverer holds it, and a delivery that ended itself
+        (refused with its reason, finished, retracted) is left as it is. A retract has no delivery to mark.
+        """
+        if claim.kind == services.NCMEC_RETRACT_KIND:
+            return
+        error = f"{result.error}; send again" if result.permanent or is_permanent_status(result.status) \
+            else f"{result.error} (gave up after {claim.attempts} attempts; send again)"
+        report_id, centre = str(claim.payload.get("report_id", "")), self._centre(claim)
+        with self.rep.db.write() as session:
+            try:
+                report = services.get_report(session, report_id)
+                delivery = services.deliveries_of(session, report_id)[centre]
+            except (ReportingError, KeyError):
+                log.warning("report delivery %s gave up with no delivery row to mark", claim.id)
+                return
+            if delivery.state not in (DeliveryState.QUEUED, DeliveryState.SUBMITTED):
+                return
+            delivery.state, delivery.error = DeliveryState.FAILED.value, short_error(error)
+            delivery.updated_at = self.rep.clock.now()
+            if centre is CentreName.NCMEC:
+                report.state = ReportState.FAILED.value
 
     def _dispatch(self, claim: Claim, report_id: str) -> SendResult:
         try:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bastion import __version__
 from bastion.classifiers import registry as classifier_registry
 from bastion.classifiers import services as classifier_services
 from bastion.classifiers.api import router as classifiers_router
@@ -23,13 +21,12 @@ from bastion.core.auth.services import Principal
 from bastion.core.auth.throttle import LoginGuard
 from bastion.core.clock import Clock, SystemClock
 from bastion.core.config import Settings
-from bastion.core.context import AppContext
 from bastion.core.db import Database
-from bastion.core.docs import install_docs
-from bastion.core.http import SecurityHeaders, install_problem_handlers, require
-from bastion.core.outbox.services import OutboxWorker, SenderByKind
+from bastion.core.http import require
+from bastion.core.outbox.services import MessageKind, OutboxWorker, Routes, Sender
 from bastion.core.outbox.webhooks import WebhookSender
-from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit, close_spool, open_spool
+from bastion.core.service import Background, Health, Service, create_service
+from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
 from bastion.core.worker import Worker
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
@@ -37,13 +34,15 @@ from bastion.matching.api import router as matching_router
 from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
 from bastion.moderation.api import router as moderation_router
+from bastion.moderation.events import PlatformMessage
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
 from bastion.moderation.services import Moderation
 from bastion.moderation.tasks import prune_previews
 from bastion.orders.api import router as orders_router
-from bastion.orders.services import contact_point_for, tco_signers, tick
+from bastion.orders.services import TCO_SIGNED, OrderMessage, contact_point_for, tco_signer, tick
 from bastion.reporting import services as reports
 from bastion.reporting.api import router as reports_router
+from bastion.reporting.services import ReportMessage
 from bastion.reporting.tasks import ReportSender
 from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
@@ -60,10 +59,54 @@ STALE_AFTER_SECONDS = 5.0
 PREVIEW_PRUNE_SECONDS = 3600.0
 
 
+class _IndexRefresher:
+    """The matcher's replay of the bank change log, as one of the app's workers."""
+
+    def __init__(self, matcher: Matcher, interval: float) -> None:
+        self.matcher, self.interval = matcher, interval
+
+    def start(self) -> None:
+        self.matcher.start(self.interval)
+
+    def stop(self) -> None:
+        self.matcher.stop()
+
+
+def outbox_routes(settings: Settings, clock: Clock, reports: Sender) -> Routes:
+    """Who delivers each message the platform sends: the TCO wire's kinds signed with this end's Ed25519 key, the
+    platform's own notifications with its webhook secret, child-safety reports by ``reports`` (NCMEC's procedure)."""
+    hmac = WebhookSender(settings.webhook_secret, clock=clock)
+    tco = WebhookSender(b"", signer=tco_signer(settings.orders_signing_key), clock=clock)
+    table: dict[MessageKind, Sender] = dict.fromkeys(PlatformMessage, hmac)
+    table.update({kind: tco if kind in TCO_SIGNED else hmac for kind in OrderMessage})
+    table.update(dict.fromkeys(ReportMessage, reports))
+    return Routes(table)
+
+
+def _index_health(matcher: Matcher) -> Health:
+    age = time.time() - matcher.freshness.last_refresh if matcher.freshness.last_refresh else None
+    try:
+        lag = matcher.lag()
+        database = "ok"
+    except Exception:  # the process is alive even when its database is not
+        lag, database = -1, "unreachable"
+    fresh = age is not None and age < STALE_AFTER_SECONDS and lag == 0
+    return Health(ok=fresh and database == "ok", fields={
+        "database": database,
+        "index": {
+            "applied_change_id": matcher.freshness.applied_change_id,
+            "changes_behind": lag,
+            "seconds_since_refresh": None if age is None else round(age, 3),
+            "errors": list(matcher.freshness.errors),
+        },
+    })
+
+
 def create_app(settings: Settings, *, db: Database | None = None, matcher: Matcher | None = None,
                clock: Clock | None = None, refresh: bool = True,
                classifiers: Sequence[Classifier] | None = None) -> FastAPI:
-    """Build the app. ``refresh`` starts the thread that replays the bank change log (off in some tests)."""
+    """Build the app. ``refresh`` starts the workers (the change log's replay, the outbox, the clocks; off in some
+    tests, which drive them by hand)."""
     extensions.activate(settings.extensions)  # first: the matcher and the classifiers file use what they add
     db = db or Database(settings.database_url)
     media_budget.configure(media_budget.MediaBudget.from_settings(settings))
@@ -76,91 +119,47 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     sealer = settings.media_sealer()  # one key read, shared by previews, preserved orders and reports
     mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=sealer,
                      classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0)
-    sender = WebhookSender(settings.webhook_secret, signers=tco_signers(settings.orders_signing_key),
-                           clock=clock)
     reporting = reports.Reporting(db, clock, sealer, settings)
-    outbox = OutboxWorker(db, SenderByKind(sender, {"report.": ReportSender(reporting)}),
+    outbox = OutboxWorker(db, outbox_routes(settings, clock, ReportSender(reporting)),
                           settings.outbox_interval_seconds, clock)
-    report_clock = Worker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports")
     contact_point = contact_point_for(settings, mod)
-    order_clock = Worker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders")
-    preview_clock = Worker(
-        lambda: prune_previews(db, clock.now(), settings.published_preview_days), PREVIEW_PRUNE_SECONDS,
-        "bastion-previews")
+    workers: list[Background] = [
+        _IndexRefresher(matcher, settings.index_refresh_seconds),
+        outbox,
+        Worker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders"),
+        Worker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports"),
+        Worker(lambda: prune_previews(db, clock.now(), settings.published_preview_days), PREVIEW_PRUNE_SECONDS,
+               "bastion-previews"),
+    ]
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    def open_up(app: FastAPI) -> None:
         open_spool(settings.spool_dir)  # sweeps uploads a killed process left behind, before anything else runs
         if not matcher.freshness.loaded:
             matcher.load()
-        if refresh:
-            matcher.start(settings.index_refresh_seconds)
-            outbox.start()
-            order_clock.start()
-            report_clock.start()
-            preview_clock.start()
         # Models load in the background: neither the start nor an upload waits for them (classifiers/similarity.py).
-        _app.state.classifiers_warming = classifier_services.warm_in_background(mod.classifiers)
-        yield
-        preview_clock.stop()
-        report_clock.stop()
-        order_clock.stop()
-        outbox.stop()
-        matcher.stop()
-        classifier_services.close_all(mod.classifiers)
+        app.state.classifiers_warming = classifier_services.warm_in_background(mod.classifiers)
+
+    def close_down() -> None:
         close_spool(settings.spool_dir)
 
-    app = FastAPI(title="Bastion", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.ctx = AppContext(settings=settings, db=db, clock=clock)
-    app.state.matcher = matcher
-    app.state.match_budget = LookupBudget(settings.match_rate_per_minute)
-    app.state.moderation = mod
-    app.state.classifiers = mod.classifiers
-    app.state.outbox = outbox
-    app.state.contact_point = contact_point
-    app.state.reporting = reporting
-    app.state.login_guard = LoginGuard.from_settings(db, settings, clock)
-    install_problem_handlers(app)
-    install_docs(app)
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app = create_service(Service(
+        title="Bastion", settings=settings, db=db, clock=clock,
+        routers=[hashing_router, matching_router, moderation_router, classifiers_router, classifier_pages_router,
+                 console_router, bank_pages_router, review_pages_router, orders_router, reports_router,
+                 report_pages_router, order_pages_router],
+        max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+        status=[lambda: _index_health(matcher),
+                lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}})],
+        status_summary="Liveness and index freshness (no secrets; for health checks)",
+        workers=workers, run_workers=refresh,
+        on_start=[open_up], on_stop=[close_down, lambda: classifier_services.close_all(mod.classifiers)],
+        state={"matcher": matcher, "match_budget": LookupBudget(settings.match_rate_per_minute),
+               "moderation": mod, "classifiers": mod.classifiers, "outbox": outbox,
+               "contact_point": contact_point, "reporting": reporting,
+               "login_guard": LoginGuard.from_settings(db, settings, clock)}))
     metrics = Metrics(matcher)
     metrics.install(app)
-    app.include_router(hashing_router)
-    app.include_router(matching_router)
-    app.include_router(moderation_router)
-    app.include_router(classifiers_router)
-    app.include_router(classifier_pages_router)
-    app.include_router(console_router)
-    app.include_router(bank_pages_router)
-    app.include_router(review_pages_router)
-    app.include_router(orders_router)
-    app.include_router(reports_router)
-    app.include_router(report_pages_router)
-    app.include_router(order_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.get("/status", tags=["operations"], summary="Liveness and index freshness (no secrets; for health checks)")
-    def status() -> dict[str, Any]:
-        age = time.time() - matcher.freshness.last_refresh if matcher.freshness.last_refresh else None
-        try:
-            lag = matcher.lag()
-            database = "ok"
-        except Exception:  # the process is alive even when its database is not
-            lag, database = -1, "unreachable"
-        fresh = age is not None and age < STALE_AFTER_SECONDS and lag == 0
-        return {
-            "status": "ok" if fresh and database == "ok" else "degraded",
-            "version": __version__,
-            "database": database,
-            "index": {
-                "applied_change_id": matcher.freshness.applied_change_id,
-                "changes_behind": lag,
-                "seconds_since_refresh": None if age is None else round(age, 3),
-                "errors": list(matcher.freshness.errors),
-            },
-            "policy": {"in_force": mod.policy.label, "error": policy.error},
-        }
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (token of role admin or analyst)")
     def prometheus(principal: Annotated[Principal, Depends(require(roles.METRICS))]) -> Response:

@@ -35,6 +35,8 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING.value)
+    #: Due messages are claimed highest first (``kinds.Priority``: an urgent forward before the backlog).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: Attempts started so far (counted at claim, so a message that crashes its deliverer still runs out).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

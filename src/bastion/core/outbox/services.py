@@ -15,8 +15,9 @@ import json
 import logging
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,70 +25,36 @@ from sqlalchemy.orm import Session
 
 from bastion.core.clock import Clock, SystemClock
 from bastion.core.db import Database
+from bastion.core.outbox.delivery import (
+    MAX_ERROR_CHARS,
+    RETRYABLE_4XX,
+    Claim,
+    SendResult,
+    Step,
+    is_permanent_status,
+    next_delivery,
+    short_error,
+    sources,
+    step_for,
+)
+from bastion.core.outbox.kinds import GivesUp, MessageKind, Priority, Routes, Sender, UnknownKind
 from bastion.core.outbox.models import DeliveryState, OutboxMessage
 from bastion.core.worker import STOP_TIMEOUT_SECONDS, Worker
+
+__all__ = [  # the outbox's public face: the delivery data and the kinds live in their own modules
+    "DEFAULT_LEASE_SECONDS", "DEFAULT_MAX_ATTEMPTS", "MAX_ERROR_CHARS", "RETRYABLE_4XX", "Claim", "DeadHook",
+    "DeliveryReport", "GivesUp", "MessageKind", "OutboxWorker", "Outcome", "Priority", "RetryPolicy", "Routes",
+    "SendResult", "Sender", "UnknownKind", "claim_due", "deliver_due", "enqueue", "is_permanent_status",
+    "outbox_status", "pending_counts", "record_outcome", "renew_lease", "short_error",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 12
 #: Long enough for a full batch of slow sends; a crashed deliverer's messages wait this long before a retry.
 DEFAULT_LEASE_SECONDS = 300.0
-#: 4xx answers that mean "try again later" rather than "this request is wrong".
-RETRYABLE_4XX = frozenset({408, 425, 429})
-MAX_ERROR_CHARS = 200
-
-
-def is_permanent_status(status: int | None) -> bool:
-    """A 4xx other than 408/425/429: sending the same request again cannot succeed."""
-    return status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX
-
-
-def short_error(text: str) -> str:
-    """One line, at most ``MAX_ERROR_CHARS``: ``last_error`` is a hint for operators, not a log."""
-    line = " ".join(text.split())
-    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A leased message, detached from any session so it can travel to a sender with no transaction open."""
-
-    id: int
-    kind: str
-    destination: str
-    payload: dict[str, Any]
-    idempotency_key: str
-    #: The number of this attempt (1 for the first); also the fencing token ``record_outcome`` checks.
-    attempts: int
-    locked_until: dt.datetime
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """What a sender saw. ``permanent`` means retrying the same request cannot help."""
-
-    ok: bool
-    status: int | None = None
-    error: str | None = None
-    permanent: bool = False
-
-    @classmethod
-    def delivered(cls, status: int | None = None) -> SendResult:
-        return cls(ok=True, status=status)
-
-    @classmethod
-    def retry(cls, error: str, status: int | None = None) -> SendResult:
-        return cls(ok=False, status=status, error=error)
-
-    @classmethod
-    def give_up(cls, error: str, status: int | None = None) -> SendResult:
-        return cls(ok=False, status=status, error=error, permanent=True)
-
-
-class Sender(Protocol):
-    """Delivers one claim. Return a result for every failure you understand; an exception counts as retryable."""
-
-    def send(self, claim: Claim) -> SendResult: ...
+#: Called once when the outbox gives up on a message for good, with the result that ended it.
+DeadHook = Callable[[Claim, SendResult], None]
 
 
 @dataclass
@@ -136,17 +103,22 @@ def _by_key(session: Session, idempotency_key: str) -> OutboxMessage | None:
 def enqueue(
     session: Session,
     *,
-    kind: str,
+    kind: MessageKind,
     destination: str,
     payload: dict[str, Any],
     idempotency_key: str,
     clock: Clock,
+    priority: Priority = Priority.NORMAL,
 ) -> OutboxMessage:
     """Add a message to the caller's transaction (never commits). A key already in the outbox returns that row.
 
     Derive the key from the decision (e.g. ``f"action:{action_id}"``), so a retried request cannot queue a second
     message. The unique constraint backs up the look-up when two transactions race; the loser gets the winner's row.
+    ``kind`` must be a declared ``MessageKind``: a loose string is refused, so every kind has a sender somewhere.
+    ``priority`` puts a message ahead of every due message of a lower one (an urgent forward before a backlog).
     """
+    if not isinstance(kind, MessageKind):
+        raise UnknownKind(f"outbox kind {kind!r} is not a declared MessageKind")
     if not idempotency_key or len(idempotency_key) > 200:
         raise ValueError("idempotency_key must be 1 to 200 characters")
     if not kind or len(kind) > 64:
@@ -158,11 +130,12 @@ def enqueue(
     body = json.loads(json.dumps(payload, allow_nan=False))
     now = clock.now()
     message = OutboxMessage(
-        kind=kind,
+        kind=kind.value,
         destination=destination,
         payload=body,
         idempotency_key=idempotency_key,
         state=DeliveryState.PENDING.value,
+        priority=int(priority),
         attempts=0,
         next_attempt_at=now,
         locked_until=None,
@@ -181,21 +154,20 @@ def enqueue(
     return message
 
 
-def claim_due(
-    db: Database,
-    *,
-    limit: int,
-    lease_seconds: float,
-    clock: Clock,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-) -> list[Claim]:
-    """Lease up to ``limit`` due messages in one short transaction.
+def _claim(message: OutboxMessage, lease_end: dt.datetime) -> Claim:
+    return Claim(id=message.id, kind=message.kind, destination=message.destination, payload=message.payload,
+                 idempotency_key=message.idempotency_key, attempts=message.attempts, locked_until=lease_end)
 
-    Due means pending with ``next_attempt_at`` reached, or delivering with an expired lease (its deliverer died).
-    On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets any number of deliverers take disjoint batches without waiting on
-    each other; SQLite runs one writer at a time (``BEGIN IMMEDIATE``). The attempt is counted here, so a message
-    that kills its deliverer every time still runs out of attempts instead of looping for ever.
-    """
+
+@dataclass(frozen=True)
+class _Round:
+    """One claim's leases, and the messages it found out of attempts (their deliverer died on the last one)."""
+
+    claims: list[Claim]
+    dead: list[tuple[Claim, SendResult]]
+
+
+def _claim_round(db: Database, *, limit: int, lease_seconds: float, clock: Clock, max_attempts: int) -> _Round:
     now = clock.now()
     lease_end = now + dt.timedelta(seconds=lease_seconds)
     due = or_(
@@ -205,74 +177,92 @@ def claim_due(
     query = (
         select(OutboxMessage)
         .where(due)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .order_by(OutboxMessage.priority.desc(), OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    claims: list[Claim] = []
+    found = _Round([], [])
     with db.write() as session:
         for message in session.scalars(query):
-            if message.attempts >= max_attempts:  # only reachable through expired leases
-                message.state = DeliveryState.DEAD.value
-                message.locked_until = None
+            state = next_delivery(DeliveryState(message.state), Step.CLAIM, attempts=message.attempts,
+                                  max_attempts=max_attempts)
+            message.state, message.locked_until = state.value, None
+            if state is DeliveryState.DEAD:  # only reachable through expired leases
                 message.last_error = short_error(f"lease expired on attempt {message.attempts}; out of attempts")
+                found.dead.append((_claim(message, now), SendResult.give_up(message.last_error)))
                 continue
-            message.state = DeliveryState.DELIVERING.value
             message.attempts += 1
             message.locked_until = lease_end
-            claims.append(
-                Claim(
-                    id=message.id,
-                    kind=message.kind,
-                    destination=message.destination,
-                    payload=message.payload,
-                    idempotency_key=message.idempotency_key,
-                    attempts=message.attempts,
-                    locked_until=lease_end,
-                )
-            )
-    return claims
+            found.claims.append(_claim(message, lease_end))
+    return found
+
+
+def claim_due(
+    db: Database,
+    *,
+    limit: int,
+    lease_seconds: float,
+    clock: Clock,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> list[Claim]:
+    """Lease up to ``limit`` due messages in one short transaction, highest priority first, then longest due.
+
+    Due means pending with ``next_attempt_at`` reached, or delivering with an expired lease (its deliverer died).
+    On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets any number of deliverers take disjoint batches without waiting on
+    each other; SQLite runs one writer at a time (``BEGIN IMMEDIATE``). The attempt is counted here, so a message
+    that kills its deliverer every time still runs out of attempts instead of looping for ever.
+    """
+    return _claim_round(db, limit=limit, lease_seconds=lease_seconds, clock=clock, max_attempts=max_attempts).claims
+
+
+def _record(db: Database, claim: Claim, result: SendResult, *, clock: Clock, policy: RetryPolicy) -> Outcome:
+    now = clock.now()
+    step = step_for(result)
+    state = next_delivery(DeliveryState.DELIVERING, step, attempts=claim.attempts, max_attempts=policy.max_attempts)
+    guard: ColumnElement[bool] = OutboxMessage.state.in_([s.value for s in sources(step)])
+    values: dict[str, Any] = {"state": state.value, "locked_until": None}
+    if step is Step.DELIVERED:
+        outcome = Outcome.DELIVERED
+        values["delivered_at"] = now
+    else:
+        guard = and_(guard, OutboxMessage.attempts == claim.attempts)  # still this deliverer's message
+        error = result.error or (f"HTTP {result.status}" if result.status is not None else "failed")
+        if state is DeliveryState.DEAD:
+            outcome = Outcome.DEAD
+            if step is Step.FAILED:
+                error = f"{error} (gave up after {claim.attempts} attempts)"
+        else:
+            outcome = Outcome.RETRY
+            values["next_attempt_at"] = now + policy.delay(claim.attempts)
+        values["last_error"] = short_error(error)
+    with db.write() as session:
+        done = cast(CursorResult[Any], session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == claim.id, guard).values(**values)))
+        written = done.rowcount
+    return outcome if written else Outcome.LOST
 
 
 def record_outcome(
-    db: Database, claim: Claim, result: SendResult, *, clock: Clock, policy: RetryPolicy | None = None
+    db: Database, claim: Claim, result: SendResult, *, clock: Clock, policy: RetryPolicy | None = None,
+    on_dead: DeadHook | None = None,
 ) -> Outcome:
-    """Write what a send achieved: delivered, retry later with back-off, or dead.
+    """Write what a send achieved: delivered, retry later with back-off, or dead (then ``on_dead`` hears it).
 
     A failure is written only while this claim still holds the lease (same ``attempts``), so a deliverer that was
     too slow cannot undo the work of the one that took over. A success is always written: it is a fact.
     """
-    policy = policy or RetryPolicy()
-    now = clock.now()
-    row = OutboxMessage.id == claim.id
-    values: dict[str, Any]
-    guard: ColumnElement[bool]
-    if result.ok:
-        outcome = Outcome.DELIVERED
-        guard = OutboxMessage.state.in_([DeliveryState.PENDING.value, DeliveryState.DELIVERING.value])
-        values = {"state": DeliveryState.DELIVERED.value, "delivered_at": now, "locked_until": None}
-    else:
-        guard = and_(OutboxMessage.state == DeliveryState.DELIVERING.value, OutboxMessage.attempts == claim.attempts)
-        error = result.error or (f"HTTP {result.status}" if result.status is not None else "failed")
-        if result.permanent or is_permanent_status(result.status):
-            outcome = Outcome.DEAD
-            values = {"state": DeliveryState.DEAD.value, "locked_until": None, "last_error": short_error(error)}
-        elif claim.attempts >= policy.max_attempts:
-            outcome = Outcome.DEAD
-            error = f"{error} (gave up after {claim.attempts} attempts)"
-            values = {"state": DeliveryState.DEAD.value, "locked_until": None, "last_error": short_error(error)}
-        else:
-            outcome = Outcome.RETRY
-            values = {
-                "state": DeliveryState.PENDING.value,
-                "locked_until": None,
-                "next_attempt_at": now + policy.delay(claim.attempts),
-                "last_error": short_error(error),
-            }
-    with db.write() as session:
-        done = cast(CursorResult[Any], session.execute(update(OutboxMessage).where(row, guard).values(**values)))
-        written = done.rowcount
-    return outcome if written else Outcome.LOST
+    outcome = _record(db, claim, result, clock=clock, policy=policy or RetryPolicy())
+    if outcome is Outcome.DEAD and on_dead is not None:
+        _tell_dead(on_dead, claim, result)
+    return outcome
+
+
+def _tell_dead(on_dead: DeadHook, claim: Claim, result: SendResult) -> None:
+    """The message is dead already, whatever the hook does: a failing hook is logged and the round goes on."""
+    try:
+        on_dead(claim, result)
+    except Exception as exc:
+        log.error("outbox on_dead hook raised %s on message %s (%s)", type(exc).__name__, claim.id, claim.kind)
 
 
 def renew_lease(session: Session, claim: Claim, *, clock: Clock,
@@ -291,21 +281,26 @@ def renew_lease(session: Session, claim: Claim, *, clock: Clock,
 
 def _release(db: Database, claim: Claim, *, clock: Clock) -> None:
     """Hand back an unsent claim: due again at once, and the attempt it never made does not count."""
+    state = next_delivery(DeliveryState.DELIVERING, Step.RELEASE, attempts=claim.attempts, max_attempts=claim.attempts)
     with db.write() as session:
         session.execute(
             update(OutboxMessage)
             .where(
                 OutboxMessage.id == claim.id,
-                OutboxMessage.state == DeliveryState.DELIVERING.value,
+                OutboxMessage.state.in_([s.value for s in sources(Step.RELEASE)]),
                 OutboxMessage.attempts == claim.attempts,
             )
             .values(
-                state=DeliveryState.PENDING.value,
+                state=state.value,
                 attempts=claim.attempts - 1,
                 locked_until=None,
                 next_attempt_at=clock.now(),
             )
         )
+
+
+def _hook_of(sender: Sender) -> DeadHook | None:
+    return sender.on_dead if isinstance(sender, GivesUp) else None
 
 
 def deliver_due(
@@ -319,15 +314,21 @@ def deliver_due(
 ) -> DeliveryReport:
     """Claim a batch, send each message with no transaction open, and record each outcome.
 
+    A message the outbox gives up on for good (refused, out of attempts, or its deliverer died on the last one) is
+    handed to the sender's ``on_dead`` when it has one (``GivesUp``; ``Routes`` passes it to the kind's sender).
     Claims whose lease is in its last fifth are handed back unsent rather than risk a second deliverer sending
     the same message in parallel; keep ``lease_seconds`` well above ``limit`` times the sender's timeout.
     """
     policy = policy or RetryPolicy()
-    claims = claim_due(db, limit=limit, lease_seconds=lease_seconds, clock=clock, max_attempts=policy.max_attempts)
+    on_dead = _hook_of(sender)
+    found = _claim_round(db, limit=limit, lease_seconds=lease_seconds, clock=clock, max_attempts=policy.max_attempts)
+    for claim, result in found.dead:
+        if on_dead is not None:
+            _tell_dead(on_dead, claim, result)
     margin = dt.timedelta(seconds=lease_seconds / 5)
     counts: Counter[Outcome] = Counter()
     released = 0
-    for claim in claims:
+    for claim in found.claims:
         if clock.now() >= claim.locked_until - margin:
             _release(db, claim, clock=clock)
             released += 1
@@ -338,9 +339,9 @@ def deliver_due(
             # Only the type: an exception's text may carry a URL with credentials or a piece of the payload.
             log.warning("outbox sender raised %s on message %s (%s)", type(exc).__name__, claim.id, claim.kind)
             result = SendResult.retry(f"sender raised {type(exc).__name__}")
-        counts[record_outcome(db, claim, result, clock=clock, policy=policy)] += 1
+        counts[record_outcome(db, claim, result, clock=clock, policy=policy, on_dead=on_dead)] += 1
     return DeliveryReport(
-        claimed=len(claims),
+        claimed=len(found.claims),
         delivered=counts[Outcome.DELIVERED],
         retrying=counts[Outcome.RETRY],
         dead=counts[Outcome.DEAD],
@@ -353,7 +354,8 @@ class OutboxWorker:
     """Runs ``deliver_due`` every ``interval`` seconds on a daemon thread, and at once again after a full batch.
 
     A failing round (database down, say) is counted and logged, and the next round tries again: the outbox is the
-    retry mechanism, so the worker itself must never die of an error.
+    retry mechanism, so the worker itself must never die of an error. ``start`` checks a ``Routes`` sender against
+    the database first (``Routes.check``): undelivered messages of a kind nobody here delivers stop the start.
     """
 
     def __init__(
@@ -388,6 +390,8 @@ class OutboxWorker:
         return report
 
     def start(self) -> None:
+        if isinstance(self.sender, Routes):
+            self.sender.check(self.db)
         self._worker.start()
 
     def stop(self, timeout: float | None = STOP_TIMEOUT_SECONDS) -> None:
@@ -426,23 +430,3 @@ def outbox_status(db: Database) -> dict[str, Any]:
     except Exception:
         return {"status": "degraded", "database": "unreachable", "outbox": {}}
     return {"status": "ok", "database": "ok", "outbox": counts}
-
-
-class SenderByKind:
-    """Hands each claim to the sender registered for its kind prefix (e.g. ``"report."``), else to ``default``.
-
-    For messages that are not one signed POST (a multi-step upload to NCMEC, say): one outbox, one worker, and
-    each domain brings its own way of delivering. Prefixes are checked at construction: none may shadow another.
-    """
-
-    def __init__(self, default: Sender, by_prefix: dict[str, Sender]) -> None:
-        for a in by_prefix:
-            for b in by_prefix:
-                if a != b and b.startswith(a):
-                    raise ValueError(f"outbox sender prefix {b!r} is shadowed by {a!r}")
-        self.default = default
-        self.by_prefix = dict(by_prefix)
-
-    def send(self, claim: Claim) -> SendResult:
-        sender = next((s for prefix, s in self.by_prefix.items() if claim.kind.startswith(prefix)), self.default)
-        return sender.send(claim)

@@ -11,14 +11,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
 import httpx
 
 from bastion.core.clock import Clock, SystemClock
-from bastion.core.outbox.services import Claim, SendResult, is_permanent_status, short_error
+from bastion.core.outbox.delivery import Claim, SendResult, is_permanent_status, short_error
 
 SIGNATURE_HEADER = "Bastion-Signature"
 EVENT_HEADER = "Bastion-Event"
@@ -77,9 +76,8 @@ class BodySigner(Protocol):
 
 
 class WebhookSender:
-    """POSTs each claim's payload as signed canonical JSON.
-
-    ``signers`` maps a message kind prefix (e.g. ``"tco."``) to a ``BodySigner`` used instead of the HMAC secret.
+    """POSTs each claim's payload as signed canonical JSON: with ``signer`` when given (this end's Ed25519 key for
+    the TCO wire), else with the HMAC ``secret``. Which kinds go through which sender is the app's ``Routes`` table.
 
     Network errors, 5xx, 408, 425 and 429 are retryable; other 4xx are permanent; a bad URL is permanent.
     Without a secret it sends nothing (a retryable failure), so an unconfigured install can still start.
@@ -94,11 +92,11 @@ class WebhookSender:
         client: httpx.Client | None = None,
         *,
         clock: Clock | None = None,
-        signers: Mapping[str, BodySigner] | None = None,
+        signer: BodySigner | None = None,
     ) -> None:
         self.timeout = timeout
         self._secret = secret
-        self._signers = dict(signers or {})
+        self._signer = signer
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
         self._clock: Clock = clock or SystemClock()
@@ -110,11 +108,8 @@ class WebhookSender:
     def configured(self) -> bool:
         return bool(self._secret)
 
-    def _signer(self, kind: str) -> BodySigner | None:
-        return next((s for prefix, s in self._signers.items() if kind.startswith(prefix)), None)
-
     def send(self, claim: Claim) -> SendResult:
-        signer = self._signer(claim.kind)
+        signer = self._signer
         if not self._secret and signer is None:
             # Never send unsigned. Retryable, so setting the secret within the retry window still delivers it.
             return SendResult.retry("webhook secret not configured")

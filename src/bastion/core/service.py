@@ -1,0 +1,129 @@
+"""The service kernel: what every Bastion app is made of, built in one place.
+
+The platform (``web/app.py``), the hub (``hub/app.py``) and the EU Centre (``centre/app.py``) are each a FastAPI app
+with the same skeleton: problem+json for every error, ``/docs`` served offline, the security headers on every
+response, a cap on request bodies, a ``/status`` for health checks, and background workers (the outbox, clocks,
+housekeeping) started and stopped with the app. ``create_service`` builds that skeleton from what differs: the
+title, the routers, the workers, the body limit and the sections of ``/status``. An app factory then only wires its
+domain's objects, so a fix to the skeleton (a header, the lifespan's order) reaches all three at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fastapi import APIRouter, FastAPI
+
+from bastion import __version__
+from bastion.core.clock import Clock
+from bastion.core.config import Settings
+from bastion.core.context import AppContext
+from bastion.core.db import Database
+from bastion.core.docs import install_docs
+from bastion.core.http import SecurityHeaders, install_problem_handlers
+from bastion.core.outbox.services import outbox_status
+from bastion.core.uploads import BodyLimit
+
+log = logging.getLogger(__name__)
+
+
+class Background(Protocol):
+    """Something the app runs beside its requests: started after the app's start hooks, stopped before its stop hooks,
+    in reverse order (``core/worker.py: Worker``, ``core/outbox: OutboxWorker``)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Health:
+    """One section of ``/status``: whether this part is well, and the fields it adds (never a secret)."""
+
+    ok: bool
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+StatusSection = Callable[[], Health]
+
+
+def outbox_section(db: Database) -> StatusSection:
+    """``/status`` of an app whose work is its outbox: the database's reachability and the messages per state."""
+
+    def section() -> Health:
+        body = outbox_status(db)
+        return Health(ok=body.pop("status") == "ok", fields=body)
+
+    return section
+
+
+@dataclass(frozen=True)
+class Service:
+    """What an app is made of, beyond the kernel's skeleton."""
+
+    title: str
+    settings: Settings
+    db: Database
+    clock: Clock
+    routers: Sequence[APIRouter]
+    #: Request bodies above this many bytes are refused (413) before a route reads them.
+    max_body_bytes: int
+    #: ``/status`` says ``ok`` when every section is; their fields are merged into one body.
+    status: Sequence[StatusSection] = ()
+    status_summary: str = "Liveness (no secrets; for health checks)"
+    workers: Sequence[Background] = ()
+    #: False in tests that drive the workers by hand (``run_once``): the start and stop hooks still run.
+    run_workers: bool = True
+    #: Run before the workers start (open a spool, load an index); given the app, to put what they make on its state.
+    on_start: Sequence[Callable[[FastAPI], None]] = ()
+    #: Run after the workers stopped, in reverse order.
+    on_stop: Sequence[Callable[[], None]] = ()
+    #: Set on ``app.state`` besides ``ctx`` (what routes and pages read: ``outbox``, ``centre``, ``moderation``...).
+    state: Mapping[str, Any] = field(default_factory=dict)
+
+
+def create_service(service: Service) -> FastAPI:
+    """Build the app: FastAPI with offline docs, problem+json handlers, security headers, the body limit, ``/status``
+    and a lifespan that starts and stops the workers. Middleware added afterwards wraps these (metrics, say)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in service.on_start:
+            hook(app)
+        started: list[Background] = []
+        try:
+            if service.run_workers:
+                for worker in service.workers:
+                    worker.start()  # may refuse (an outbox holding kinds nobody here delivers): the app does not start
+                    started.append(worker)
+            yield
+        finally:
+            for worker in reversed(started):
+                worker.stop()
+            for stop in reversed(service.on_stop):
+                stop()
+
+    app = FastAPI(title=service.title, version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.ctx = AppContext(settings=service.settings, db=service.db, clock=service.clock)
+    for name, value in service.state.items():
+        setattr(app.state, name, value)
+    install_problem_handlers(app)
+    install_docs(app)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=service.max_body_bytes)
+    for router in service.routers:
+        app.include_router(router)
+
+    @app.get("/status", tags=["operations"], summary=service.status_summary)
+    def status() -> dict[str, Any]:
+        parts = [section() for section in service.status]
+        body: dict[str, Any] = {"status": "ok" if all(p.ok for p in parts) else "degraded", "version": __version__}
+        for part in parts:
+            body.update(part.fields)
+        return body
+
+    return app

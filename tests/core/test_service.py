@@ -1,0 +1,89 @@
+"""The service kernel every app is built on: headers, problems, body limit, /status sections, workers' life."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+
+from bastion import __version__
+from bastion.core.clock import SystemClock
+from bastion.core.config import Settings
+from bastion.core.db import Database
+from bastion.core.http import SECURITY_HEADERS, Problem
+from bastion.core.service import Health, Service, create_service
+
+
+class Recorder:
+    def __init__(self, name: str, log: list[str], *, refuse: bool = False) -> None:
+        self.name, self.log, self.refuse = name, log, refuse
+
+    def start(self) -> None:
+        if self.refuse:
+            raise RuntimeError(f"{self.name} refuses to start")
+        self.log.append(f"start {self.name}")
+
+    def stop(self) -> None:
+        self.log.append(f"stop {self.name}")
+
+
+router = APIRouter()
+
+
+@router.post("/echo")
+def echo() -> dict[str, str]:
+    raise Problem(409, "Conflict", "already there")
+
+
+def _app(tmp_path: Path, log: list[str], **extra: object) -> FastAPI:
+    url = f"sqlite:///{tmp_path / 'kernel.db'}"
+    fields: dict[str, object] = {
+        "title": "Test", "settings": Settings(database_url=url), "db": Database(url), "clock": SystemClock(),
+        "routers": [router], "max_body_bytes": 100,
+        "on_start": [lambda app: log.append("open")], "on_stop": [lambda: log.append("close")],
+        **extra,
+    }
+    return create_service(Service(**fields))  # type: ignore[arg-type]
+
+
+def test_workers_start_after_the_start_hooks_and_stop_before_the_stop_hooks_in_reverse(tmp_path: Path) -> None:
+    log: list[str] = []
+    with TestClient(_app(tmp_path, log, workers=[Recorder("a", log), Recorder("b", log)])):
+        assert log == ["open", "start a", "start b"]
+    assert log == ["open", "start a", "start b", "stop b", "stop a", "close"]
+
+
+def test_without_run_workers_only_the_hooks_run(tmp_path: Path) -> None:
+    log: list[str] = []
+    with TestClient(_app(tmp_path, log, workers=[Recorder("a", log)], run_workers=False)):
+        pass
+    assert log == ["open", "close"]
+
+
+def test_a_worker_that_refuses_to_start_stops_the_app_and_those_started_before_it(tmp_path: Path) -> None:
+    log: list[str] = []
+    app = _app(tmp_path, log, workers=[Recorder("a", log), Recorder("b", log, refuse=True)])
+    with pytest.raises(RuntimeError, match="b refuses"), TestClient(app):
+        pass
+    assert log == ["open", "start a", "stop a", "close"]
+
+
+def test_status_is_ok_only_when_every_section_is_and_merges_their_fields(tmp_path: Path) -> None:
+    sections = [lambda: Health(ok=True, fields={"database": "ok"}), lambda: Health(ok=False, fields={"index": 3})]
+    with TestClient(_app(tmp_path, [], status=sections)) as client:
+        assert client.get("/status").json() == {"status": "degraded", "version": __version__, "database": "ok",
+                                                "index": 3}
+    with TestClient(_app(tmp_path, [], status=sections[:1])) as client:
+        assert client.get("/status").json()["status"] == "ok"
+
+
+def test_every_answer_has_the_security_headers_errors_are_problems_and_big_bodies_are_refused(
+        tmp_path: Path) -> None:
+    with TestClient(_app(tmp_path, [])) as client:
+        refused = client.post("/echo")
+        assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
+        assert all(refused.headers[name] == value for name, value in SECURITY_HEADERS.items())
+        assert client.post("/echo", content=b"x" * 101).status_code == 413
+        assert client.get("/docs").status_code == 200

@@ -18,7 +18,7 @@ from bastion.core.clock import SystemClock
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.hashing.services import hash_path
-from bastion.matching.matcher import Matcher
+from bastion.matching.matcher import Match, Matcher, queries_for
 from bastion.moderation import services
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, Action, ContentType, PolicyFile
 
@@ -36,7 +36,7 @@ def _contrasted_copy(known: Path, workdir: Path) -> Path:
 
 
 def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], uploads: Path, settings: Settings,
-                        *, out: Console, err: Console) -> None:
+                        *, console: Console) -> None:
     mod = services.Moderation(db, matcher, PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH), SystemClock(),
                               sealer=settings.media_sealer())
     samples = [
@@ -46,20 +46,20 @@ def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], 
         ("demo-video", uploads / "video_reencoded.mp4", ContentType.VIDEO, ""),
         ("demo-csam-standin", uploads / "reupload_of_known_csam_standin.png", ContentType.IMAGE, ""),
     ]
-    err.print("\n[bold]Moderation[/bold]: the same uploads registered before publication (POST /v1/content) ...")
-    table = Table("content", "verdict", "status", "why", "case", title=f"intake under policy {mod.policy.label}")
+    console.print("\n[bold]Moderation[/bold]: uploads judged before publication (POST /v1/content) ...")
+    table = Table("content", "verdict", "status", "why (rule, nearest match)", "case",
+                  title=f"intake under policy {mod.policy.label}")
     held: list[int] = []
     for content_id, path, content_type, text in samples:
         media = hash_path(path, variants=matcher.wants_variants())
         sub = services.Submission(content_id=content_id, account_id="demo-account-1", uploader_age=26,
                                   account_country="BE", content_type=content_type, text=text)
         result = services.submit(mod, sub, media, actor=PLATFORM, media_path=path)
-        reasons = result.reasons[0] if result.reasons else "no rule held"
         if result.case_id is not None and result.verdict.value == "review":
             held.append(result.case_id)
-        table.add_row(content_id, result.verdict.value, result.status.value, reasons,
-                      str(result.case_id or "-"))
-    out.print(table)
+        table.add_row(content_id, result.verdict.value, result.status.value,
+                      why(result.reasons, matcher.match(queries_for(media))), str(result.case_id or "-"))
+    console.print(table)
     for case_id in held:
         case = services.claim_next(mod, "terrorism", MODERATOR)
         if case is None or case.id != case_id:
@@ -67,7 +67,15 @@ def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], 
         decided = services.decide(mod, case.id, services.ReviewDecision(
             violation=True, actions=[Action.REMOVE, Action.STRIKE], note="Known propaganda with altered contrast."),
             reviewer=MODERATOR)
-        err.print(f"a moderator decided case {case.id}: the content is now {decided['status']}; "
-                  f"statement of reasons {decided['statement_puid']} issued, appeal path open (POST /v1/appeals)")
-    err.print("Review held uploads in the console: [bold]bastion user create mona --role moderator[/bold], "
-              "then [bold]bastion serve[/bold] and open http://127.0.0.1:8000/console/queues")
+        console.print(f"a moderator decided case {case.id}: the content is now {decided['status']}; "
+                      f"statement of reasons {decided['statement_puid']} issued, appeal path open (POST /v1/appeals)")
+
+
+def why(reasons: list[str], matches: list[Match]) -> str:
+    """The deciding rule's name over the nearest match: two short lines where the full reason takes six at 80
+    columns (the full wording, category and all, is what moderators and statements of reasons show)."""
+    if not reasons:
+        return "no rule held"
+    rule = reasons[0].split(" (", 1)[0]  # a reason reads "rule (category): what held"
+    nearest = min(matches, key=lambda m: (m.distance, m.bank), default=None)
+    return rule if nearest is None else f"{rule}\n{nearest.bank} d={nearest.distance}"

@@ -33,6 +33,7 @@ from bastion.hub.app import create_hub_app
 from bastion.orders import services as orders
 from bastion.orders.interfaces import SenderRole
 from bastion.orders.wire import AuthorityType, RemovalOrder, SigningKey, signed_request
+from bastion.web.app import create_app
 
 CLOCK = SystemClock()
 #: How long the demo waits for the feedback before saying it did not come (it takes well under a second).
@@ -73,10 +74,8 @@ def _order(reference: str, url: str, contact_point: str) -> RemovalOrder:
         "redress": {"body": "Demo administrative court", "deadline": "two months from receipt"}})
 
 
-def run_orders_demo(db: Database, workdir: Path, settings: Settings, *, out: Console, err: Console) -> dict[str, Any]:
+def run_orders_demo(db: Database, workdir: Path, settings: Settings, *, console: Console) -> dict[str, Any]:
     """Carry one removal order from an authority through the hub to this platform and back; returns the hub's view."""
-    from bastion.web.app import create_app
-
     hub_file = workdir / "hub.db"
     hub_file.unlink(missing_ok=True)
     hub_url = f"sqlite:///{hub_file}"
@@ -91,7 +90,9 @@ def run_orders_demo(db: Database, workdir: Path, settings: Settings, *, out: Con
             replace(fast, database_url=db.url, orders_signing_key=platform_key.to_text()), db=db)))
         hub_base = stack.enter_context(_serve(create_hub_app(
             replace(fast, hub_database_url=hub_url, hub_signing_key=hub_key.to_text()), db=hub_db)))
-        err.print(f"[bold]removal orders[/bold]: hub at {hub_base}, platform contact point at {platform}")
+        console.print(f"\n[bold]Removal orders[/bold]: a hub ({hub_base}) and this platform's contact point "
+                      f"({platform}), both inside this demo: they stop when it ends (run your own with "
+                      "bastion hub serve and bastion serve) ...")
         orders.trust_key(db, name=f"demo hub {run}", role=SenderRole.HUB, public_key=hub_key.public_text,
                          clock=CLOCK, answer_url=f"{hub_base}/v1/hub/answers")
         hub.register_provider(hub_db, name="Bastion demo platform", contact_point_url=platform, member_state="IE",
@@ -115,20 +116,30 @@ def run_orders_demo(db: Database, workdir: Path, settings: Settings, *, out: Con
             time.sleep(0.05)
             view = hub.get_order(hub_db, None, reference)
     hub_db.dispose()
-    _show(view, out=out, err=err)
+    _show(view, console=console)
     return view
 
 
-def _show(view: dict[str, Any], *, out: Console, err: Console) -> None:
+#: The hub's view of an order: each step's label and the key of its time.
+STEPS = (("issued by the authority", "issued_at"), ("sent by the hub", "sent_at"),
+         ("received (contact point's clock)", "received_at"), ("content removed", "action_at"),
+         ("acknowledged by the contact point", "acknowledged_at"), ("Annex II feedback at the hub", "answered_at"))
+
+
+def timeline(view: dict[str, Any]) -> list[tuple[str, str]]:
+    """The steps in the order they happened (the contact point acknowledges after it has acted, since it acts on
+    receipt); steps that have not happened come last, in their usual order."""
+    done = sorted(((str(view[key]), label) for label, key in STEPS if view.get(key)), key=lambda step: step[0])
+    return [(label, at[:26]) for at, label in done] + [(label, "-") for label, key in STEPS if not view.get(key)]
+
+
+def _show(view: dict[str, Any], *, console: Console) -> None:
     table = Table("step", "at (UTC)", title=f"removal order {view['hub_reference']} ({view['state']})")
-    for label, key in (("issued by the authority", "issued_at"), ("sent by the hub", "sent_at"),
-                       ("acknowledged by the contact point", "acknowledged_at"),
-                       ("received (contact point's clock)", "received_at"), ("content removed", "action_at"),
-                       ("Annex II feedback at the hub", "answered_at")):
-        table.add_row(label, str(view.get(key) or "-")[:26])
-    out.print(table)
+    for label, at in timeline(view):
+        table.add_row(label, at)
+    console.print(table)
     if view["state"] != hub.HubState.EXECUTED:
-        err.print("[red]the feedback did not arrive in time[/red]")
+        console.print("[red]the feedback did not arrive in time[/red]")
         return
     seconds = (dt.datetime.fromisoformat(view["answered_at"]) - dt.datetime.fromisoformat(view["issued_at"]))
-    err.print(f"order executed and answered in {seconds.total_seconds():.2f} s (the law allows one hour)")
+    console.print(f"order executed and answered in {seconds.total_seconds():.2f} s (the law allows one hour)")

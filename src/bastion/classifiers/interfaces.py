@@ -20,6 +20,8 @@ Don't:
 
 from __future__ import annotations
 
+from bastion.core.errors import DomainError
+
 import abc
 import enum
 import re
@@ -38,8 +40,11 @@ SCORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 ML_EXTRA_HINT = "pip install '.[ml]' (after a CPU torch: pip install torch)"
 
 
-class ClassifierError(ValueError):
+class ClassifierError(DomainError, ValueError):
     """A classifiers file or a classifier request that cannot be used; the message says what to fix."""
+
+    status = 422
+    title = "Classifier not usable"
 
 
 class MissingExtra(ClassifierError):

@@ -17,7 +17,7 @@ from bastion.core.http import install_problem_handlers
 from bastion.core.outbox.services import OutboxWorker, RetryPolicy, outbox_status
 from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.uploads import BodyLimit
-from bastion.core.worker import ClockWorker
+from bastion.core.worker import Worker
 from bastion.hub.api import router
 from bastion.hub.services import HubSender
 from bastion.orders.services import forget_nonces, tco_signers
@@ -37,7 +37,7 @@ def create_hub_app(settings: Settings, *, db: Database | None = None, clock: Clo
                           policy=policy)
 
     # Spent nonces are only needed while a signature could still pass the time window.
-    sweeper = ClockWorker(lambda: forget_nonces(db, clock=clock), 60.0, "bastion-hub-nonces")
+    sweeper = Worker(lambda: forget_nonces(db, clock=clock), 60.0, "bastion-hub-nonces")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -10,6 +10,8 @@ finding of infringement ends the order and the provider is told to reinstate the
 
 from __future__ import annotations
 
+from bastion.core.errors import DomainError
+
 import datetime as dt
 import enum
 import logging
@@ -53,7 +55,7 @@ SCRUTINY_HOURS = 72
 ISSUE_LOCK = 0x7C0_0004
 
 
-class HubError(Exception):
+class HubError(DomainError):
     status = 400
     title = "Bad request"
 

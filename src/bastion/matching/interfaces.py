@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bastion.core.errors import DomainError
 
-class BankError(Exception):
+
+class BankError(DomainError):
     """Base of the domain's errors; ``status`` is the HTTP status the API answers with."""
 
     status = 400

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bastion.core.db import Database
+from bastion.core.worker import Worker
 from bastion.hashing import registry
 from bastion.hashing.interfaces import HashResult, SignalIndex
 from bastion.hashing.services import FileSignals
@@ -101,8 +102,7 @@ class Matcher:
         self.indexes: dict[str, SignalIndex] = {t.name: t.index_class()() for t in registry.SIGNAL_TYPES}
         self.banks: dict[int, BankInfo] = {}
         self.freshness = Freshness()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._refresher: Worker | None = None
 
     # --- loading and refreshing --------------------------------------------------------------------------------
 
@@ -194,23 +194,22 @@ class Matcher:
                     index.add_many(rows)
 
     def start(self, interval: float) -> None:
-        """Refresh in a daemon thread until ``stop``; errors are kept for /status, never fatal."""
-
-        def run() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.refresh()
-                    self.freshness.errors.clear()
-                except Exception as exc:  # the database may be briefly away; keep serving what we have
-                    self.freshness.errors[:] = [f"{type(exc).__name__}: {exc}"]
-
-        self._thread = threading.Thread(target=run, name="bastion-matcher-refresh", daemon=True)
-        self._thread.start()
+        """Refresh on the shared worker loop until ``stop``; errors are kept for /status, never fatal."""
+        self._refresher = Worker(self._refresh_round, interval, "bastion-matcher-refresh",
+                                 on_error=self._refresh_failed)
+        self._refresher.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._refresher is not None:
+            self._refresher.stop()
+
+    def _refresh_round(self) -> None:
+        self.refresh()
+        self.freshness.errors.clear()
+
+    def _refresh_failed(self, exc: Exception) -> None:
+        # The database may be briefly away: keep serving what we have, and say why on /status.
+        self.freshness.errors[:] = [f"{type(exc).__name__}: {exc}"]
 
     def lag(self) -> int:
         """How many logged changes this process has not applied yet (0 when current)."""

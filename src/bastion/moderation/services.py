@@ -6,6 +6,8 @@ in one transaction; messages leave through the outbox after commit. ``next_statu
 
 from __future__ import annotations
 
+from bastion.core.errors import DomainError
+
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +72,7 @@ from bastion.review import services as review
 from bastion.review.models import Case, CaseReason
 
 
-class ModerationError(Exception):
+class ModerationError(DomainError):
     status = 400
     title = "Bad request"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bastion.core.errors import DomainError
+
 import enum
 from typing import Protocol
 
@@ -10,7 +12,7 @@ from sqlalchemy.orm import Session
 from bastion.orders.models import ReceivedOrder
 
 
-class OrderError(Exception):
+class OrderError(DomainError):
     status = 400
     title = "Bad request"
 

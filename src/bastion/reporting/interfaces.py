@@ -5,6 +5,8 @@ Values are storage keys: never rename one; retire a value by keeping it reserved
 
 from __future__ import annotations
 
+from bastion.core.errors import DomainError
+
 import enum
 
 
@@ -53,45 +55,53 @@ class Trigger(enum.StrEnum):
     KNOWN_HASH = "known_hash"  # it matched a restricted bank of known material and was blocked
 
 
-class ReportingError(Exception):
+class ReportingError(DomainError):
     """Base of the domain's errors; ``status`` is the HTTP status the API answers with."""
 
     status = 400
+    title = "Bad request"
 
 
 class ReportNotFound(ReportingError):
     status = 404
+    title = "Report not found"
 
 
 class NotADraft(ReportingError):
     status = 409
+    title = "Not a draft"
 
 
 class MaterialMismatch(ReportingError):
     """Bytes offered for a reported file do not have the hashes recorded when it was uploaded."""
 
     status = 422
+    title = "Material does not match"
 
 
 class MaterialGone(ReportingError):
     """The preserved material was purged (its preservation period ended) or never supplied."""
 
     status = 410
+    title = "Material gone"
 
 
 class AlreadyReported(ReportingError):
     """The same material of the same account has already gone to this centre (same fingerprint)."""
 
     status = 409
+    title = "Already reported"
 
 
 class DestinationRefused(ReportingError):
     """The centre's URL is not one reports may go to (production not switched on, or not HTTPS)."""
 
     status = 409
+    title = "Destination refused"
 
 
 class InvalidReport(ReportingError):
     """The report does not validate against the centre's schema: nothing is sent."""
 
     status = 422
+    title = "Invalid report"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bastion.core.errors import DomainError
 
-class ReviewError(Exception):
+
+class ReviewError(DomainError):
     status = 400
     title = "Bad request"
 

@@ -27,7 +27,7 @@ from bastion.core.http import install_problem_handlers, require
 from bastion.core.outbox.services import OutboxWorker, SenderByKind
 from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit
-from bastion.core.worker import ClockWorker
+from bastion.core.worker import Worker
 from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.matcher import Matcher
@@ -70,9 +70,9 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     reporting = reports.Reporting(db, clock, sealer, settings)
     outbox = OutboxWorker(db, SenderByKind(sender, {"report.": ReportSender(reporting)}),
                           settings.outbox_interval_seconds, clock)
-    report_clock = ClockWorker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports")
+    report_clock = Worker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports")
     contact_point = contact_point_for(settings, mod)
-    order_clock = ClockWorker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders")
+    order_clock = Worker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -14,7 +14,6 @@ import enum
 import json
 import logging
 import random
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 from bastion.core.clock import Clock, SystemClock
 from bastion.core.db import Database
 from bastion.core.outbox.models import DeliveryState, OutboxMessage
+from bastion.core.worker import STOP_TIMEOUT_SECONDS, Worker
 
 log = logging.getLogger(__name__)
 
@@ -377,8 +377,7 @@ class OutboxWorker:
         self.failures = 0
         self.last_error: str | None = None
         self.last_report: DeliveryReport | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(self._round, interval, "bastion-outbox", on_error=self._failed)
 
     def run_once(self) -> DeliveryReport:
         report = deliver_due(
@@ -389,33 +388,22 @@ class OutboxWorker:
         return report
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="bastion-outbox", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
-    def stop(self, timeout: float | None = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    def stop(self, timeout: float | None = STOP_TIMEOUT_SECONDS) -> None:
+        self._worker.stop(timeout)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._worker.running
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            full = False
-            try:
-                full = self.run_once().claimed >= self.limit
-            except Exception as exc:
-                self.failures += 1
-                self.last_error = short_error(type(exc).__name__)
-                log.exception("outbox delivery round failed")
-            if not full:
-                self._stop.wait(self.interval)
+    def _round(self) -> bool:
+        """One delivery round; ``True`` when the batch was full, so the next round starts at once."""
+        return self.run_once().claimed >= self.limit
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        self.last_error = short_error(type(exc).__name__)
 
 
 def pending_counts(session: Session) -> dict[DeliveryState, int]:

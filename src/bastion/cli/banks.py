@@ -1,0 +1,191 @@
+"""Commands for banks of known content, hashing files and scanning folders."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bastion.cli.app import app
+from bastion.cli.common import cli_actor, err, fail, guarded, open_db, out, progress_bar
+from bastion.core.db import Database
+from bastion.hashing.services import hash_path, signal_json
+from bastion.matching import services as banks
+from bastion.matching.interfaces import BankError
+from bastion.matching.matcher import Matcher
+from bastion.matching.scan import ScanSummary, scan_files, walk
+
+bank_app = typer.Typer(help="Banks of known content.", no_args_is_help=True)
+app.add_typer(bank_app, name="bank")
+
+
+def _parse_thresholds(raw: list[str]) -> dict[str, int]:
+    thresholds: dict[str, int] = {}
+    for item in raw:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().lstrip("-").isdigit():
+            fail(f"--threshold takes SIGNAL_TYPE=DISTANCE, e.g. pdq=31, got {item!r}")
+        thresholds[name.strip()] = int(value)
+    return thresholds
+
+
+@bank_app.command("create")
+def bank_create(
+    name: str,
+    description: Annotated[str, typer.Option()] = "",
+    restricted: Annotated[bool, typer.Option(help="child-abuse hashes: child-safety roles only")] = False,
+    dihedral: Annotated[bool, typer.Option(help="also match flipped and rotated copies")] = False,
+    threshold: Annotated[list[str] | None, typer.Option(help="SIGNAL_TYPE=DISTANCE, repeatable")] = None,
+) -> None:
+    db = open_db()
+    thresholds = _parse_thresholds(threshold or [])
+    guarded(lambda: banks.create_bank(db, name, actor=cli_actor(), description=description, restricted=restricted,
+                                      dihedral=dihedral, thresholds=thresholds))
+    err.print(f"bank {name} created")
+
+
+@bank_app.command("list")
+def bank_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    db = open_db()
+    with db.read() as session:
+        summaries = banks.list_banks(session)
+    if as_json:
+        for s in summaries:
+            print(json.dumps({"name": s.bank.name, "enabled": s.bank.enabled, "restricted": s.bank.restricted,
+                              "entries": s.entries, "by_signal_type": s.by_signal_type}))
+        return
+    table = Table("bank", "entries", "by signal type", "enabled", "restricted", "dihedral", "thresholds")
+    for s in summaries:
+        by_type = ", ".join(f"{k} {v}" for k, v in sorted(s.by_signal_type.items()))
+        table.add_row(s.bank.name, f"{s.entries:,}", by_type, _yes(s.bank.enabled), _yes(s.bank.restricted),
+                      _yes(s.bank.dihedral), json.dumps(s.bank.thresholds) if s.bank.thresholds else "defaults")
+    out.print(table)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+@bank_app.command("enable")
+def bank_enable(name: str) -> None:
+    db = open_db()
+    guarded(lambda: banks.update_bank(db, name, actor=cli_actor(), enabled=True))
+
+
+@bank_app.command("disable")
+def bank_disable(name: str) -> None:
+    db = open_db()
+    guarded(lambda: banks.update_bank(db, name, actor=cli_actor(), enabled=False))
+
+
+@bank_app.command("import")
+def bank_import(name: str, file: Path) -> None:
+    """Import a CSV (header signal_type,value[,category,source,note]); one bad line and nothing is imported."""
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    db = open_db()
+    size = file.stat().st_size
+    with file.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f, \
+            progress_bar(f"import {file.name}", size, unit="bytes") as advance:
+        position = 0
+
+        def on_batch(_rows: int) -> None:
+            nonlocal position
+            now = raw.tell()
+            advance(now - position)
+            position = now
+
+        try:
+            result = banks.import_csv(db, name, f, actor=cli_actor(), progress=on_batch)
+        except UnicodeDecodeError as exc:
+            fail(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing imported")
+        except BankError as exc:
+            fail(f"{file}: {exc}; nothing imported")
+        advance(size - position)
+    by_type = ", ".join(f"{k} {v}" for k, v in sorted(result.by_signal_type.items()))
+    err.print(f"imported {result.added:,} entries into {name} ({result.duplicates:,} duplicates skipped; {by_type})")
+
+
+@bank_app.command("export")
+def bank_export(name: str,
+                output: Annotated[Path | None, typer.Option("--output", "-o", help="file (default stdout)")] = None
+                ) -> None:
+    db = open_db()
+    rows = banks.export_rows(db, name, actor=cli_actor())
+    try:
+        first = next(rows)
+    except BankError as exc:
+        fail(str(exc))
+    target = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        for line in banks.csv_lines([first]):
+            target.write(line)
+        for line in banks.csv_lines(rows):
+            target.write(line)
+    finally:
+        if output:
+            target.close()
+
+
+# --- hashing and scanning -----------------------------------------------------------------------------------------
+
+
+@app.command("hash")
+def hash_files(files: list[Path]) -> None:
+    """Print one JSON object per signal: path, signal_type, value, quality (where one applies)."""
+    status = 0
+    for file in files:
+        if not file.is_file():
+            err.print(f"[red]error:[/red] {file}: no such file", highlight=False)
+            status = 1
+            continue
+        result = hash_path(file)
+        for e in result.errors:
+            err.print(f"[yellow]warning:[/yellow] {file}: {e}", highlight=False)
+        for s in result.signals:
+            print(json.dumps({"path": str(file), **signal_json(s)}))
+    raise typer.Exit(status)
+
+
+@app.command("scan")
+def scan(paths: list[Path],
+         bank: Annotated[list[str] | None, typer.Option(help="only these banks (repeatable)")] = None,
+         as_json: Annotated[bool, typer.Option("--json", help="one JSON object per file")] = False) -> None:
+    """Hash and match every file under PATHS; a summary at the end (JSON lines with --json)."""
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        fail(f"{missing[0]}: no such file or directory")
+    db = open_db()
+    matcher = load_matcher(db)
+    files = list(walk(paths))
+    with progress_bar("scan", len(files)) as advance:
+        summary = scan_files(files, matcher, banks=set(bank) if bank else None,
+                             on_file=lambda r: (advance(1), print(json.dumps(r.to_json())) if as_json else None))
+    _print_summary(summary)
+
+
+def load_matcher(db: Database) -> Matcher:
+    matcher = Matcher(db)
+    with db.read() as session:
+        total = sum(s.entries for s in banks.list_banks(session))
+    with progress_bar("load banks", total) as advance:
+        matcher.load(progress=advance)
+    return matcher
+
+
+def _print_summary(summary: ScanSummary) -> None:
+    table = Table("files", "matched", "unreadable", title="scan summary")
+    table.add_row(f"{summary.files:,}", f"{summary.matched:,}", f"{summary.unreadable:,}")
+    err.print(table)
+    if summary.by_bank:
+        by_bank = Table("bank", "files matched", title="matches by bank")
+        for name, n in sorted(summary.by_bank.items()):
+            by_bank.add_row(name, f"{n:,}")
+        err.print(by_bank)
+
+

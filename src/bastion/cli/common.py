@@ -1,0 +1,75 @@
+"""What every command shares: one-line errors, the acting admin, the database, progress bars."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bastion.core.auth import services as auth
+from bastion.core.auth.roles import Role
+from bastion.core.config import Settings
+from bastion.core.db import Database, migrate
+from bastion.matching.interfaces import BankError
+
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+out = Console()
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)  # "[ml]" is not markup
+    raise typer.Exit(code)
+
+
+def cli_actor() -> auth.Principal:
+    """Whoever runs the CLI on the server holds the database already: they act as an admin, named in the audit."""
+    return auth.Principal("cli", 0, os.environ.get("BASTION_ACTOR") or getpass.getuser(), Role.ADMIN)
+
+
+def open_db(url: str | None = None) -> Database:
+    """The platform's database, or another (the hub's) when ``url`` is given; migrated to the current schema."""
+    url = url or Settings.from_env().database_url
+    try:
+        migrate(url)
+    except Exception as exc:
+        fail(f"cannot open the database {_redact(url)}: {type(exc).__name__}: {exc}")
+    return Database(url)
+
+
+def _redact(url: str) -> str:
+    """Never print a password from a database URL."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except (BankError, ValueError) as exc:
+        fail(str(exc))
+
+
+@contextmanager
+def progress_bar(description: str, total: float | None, unit: str = "") -> Iterator[Callable[[float], None]]:
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(),
+               MofNCompleteColumn() if unit != "bytes" else TextColumn("{task.percentage:>3.0f}%"),
+               TimeRemainingColumn()]
+    # Bars go to stderr, and only to a terminal: piped output and --json stay clean.
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(n: float) -> None:
+            progress.update(task, advance=n)
+
+        yield advance
+

@@ -1,0 +1,163 @@
+"""Commands for removal orders (TCO): the platform's contact point and the hub."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bastion.cli.app import app
+from bastion.cli.common import cli_actor, err, fail, guarded, open_db, out
+from bastion.core.config import Settings
+
+orders_app = typer.Typer(help="Removal orders at this platform's contact point: signing key, trusted senders.",
+                         no_args_is_help=True)
+hub_app = typer.Typer(help="The hub that carries removal orders from authorities to contact points.",
+                      no_args_is_help=True)
+app.add_typer(orders_app, name="orders")
+app.add_typer(hub_app, name="hub")
+
+
+@orders_app.command("keygen")
+def orders_keygen() -> None:
+    """Make an Ed25519 key: the private key alone on stdout (keep it secret), the public key on stderr."""
+    from bastion.orders.wire import SigningKey
+
+    key = SigningKey.generate()
+    print(key.to_text())
+    err.print(f"public key: {key.public_text}  (key id {key.key_id})")
+
+
+@orders_app.command("public-key")
+def orders_public_key(hub: Annotated[bool, typer.Option("--hub", help="the hub's key, not the platform's")] = False,
+                      ) -> None:
+    """Print the public key of BASTION_ORDERS_SIGNING_KEY (or BASTION_HUB_SIGNING_KEY), to register elsewhere."""
+    from bastion.orders.wire import SigningKey
+
+    settings = Settings.from_env()
+    text = settings.hub_signing_key if hub else settings.orders_signing_key
+    if not text:
+        fail(f"{'BASTION_HUB_SIGNING_KEY' if hub else 'BASTION_ORDERS_SIGNING_KEY'} is not set "
+             "(make one with: bastion orders keygen)")
+    print(guarded(lambda: SigningKey.from_text(text)).public_text)
+
+
+@orders_app.command("trust")
+def orders_trust(name: str,
+                 key: Annotated[str, typer.Option(help="the sender's Ed25519 public key")],
+                 answer_url: Annotated[str, typer.Option(help="where Annex II/III answers go")],
+                 role: Annotated[str, typer.Option(help="hub or authority")] = "hub",
+                 member_state: Annotated[str, typer.Option(help="an authority's Member State")] = "") -> None:
+    """Accept signed orders from a hub's or an authority's key."""
+    from bastion.core.clock import SystemClock
+    from bastion.orders.interfaces import SenderRole
+    from bastion.orders.services import trust_key
+
+    sender = guarded(lambda: SenderRole(role))
+    db = open_db()
+    row = guarded(lambda: trust_key(db, name=name, role=sender, public_key=key, clock=SystemClock(),
+                                    member_state=member_state, answer_url=answer_url))
+    err.print(f"trusted {row.role} {row.name!r} (key id {row.key_id})")
+
+
+@orders_app.command("untrust")
+def orders_untrust(key_id: str) -> None:
+    from bastion.core.clock import SystemClock
+    from bastion.orders.services import revoke_key
+
+    if not revoke_key(open_db(), key_id, clock=SystemClock()):
+        fail(f"no trusted key {key_id}")
+    err.print(f"key {key_id} no longer trusted")
+
+
+@orders_app.command("list")
+def orders_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Orders received, overdue first, with the time left on their hour."""
+    from bastion.core.clock import SystemClock
+    from bastion.orders.services import received_orders
+
+    rows = received_orders(open_db(), SystemClock().now())
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("reference", "state", "received", "seconds left", "overdue", "action")
+    for r in rows:
+        table.add_row(str(r["reference"]), str(r["state"]), str(r["received_at"])[:19], str(r["seconds_left"] or ""),
+                      "yes" if r["overdue"] else "", str(r["action"] or ""))
+    out.print(table)
+
+
+@hub_app.command("serve")
+def hub_serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
+              port: Annotated[int, typer.Option()] = 8100) -> None:
+    """Run the hub (BASTION_HUB_DATABASE_URL, BASTION_HUB_SIGNING_KEY)."""
+    import uvicorn
+
+    from bastion.hub.app import create_hub_app
+    from bastion.web.hub_pages import with_console
+
+    settings = Settings.from_env()
+    if not settings.hub_signing_key:
+        fail("BASTION_HUB_SIGNING_KEY is not set (make one with: bastion orders keygen)")
+    open_db(settings.hub_database_url)
+    uvicorn.run(with_console(create_hub_app(settings)), host=host, port=port, log_level="info", access_log=False)
+
+
+@hub_app.command("authority")
+def hub_authority(name: str,
+                  member_state: Annotated[str, typer.Option(help="e.g. FR")],
+                  key: Annotated[list[str], typer.Option(help="Ed25519 public key (repeatable)")],
+                  authority_type: Annotated[str, typer.Option("--type", help="judicial, law_enforcement, other")]
+                  = "law_enforcement") -> None:
+    """Register a competent authority; its API token (role authority) is printed alone on stdout, once."""
+    from bastion.core.clock import SystemClock
+    from bastion.hub.services import HubError, register_authority
+    from bastion.orders.wire import AuthorityType
+
+    kind = guarded(lambda: AuthorityType(authority_type))
+    db = open_db(Settings.from_env().hub_database_url)
+    try:
+        done = register_authority(db, name=name, member_state=member_state, authority_type=kind, public_keys=key,
+                                  clock=SystemClock(), actor=cli_actor().actor)
+    except (HubError, ValueError) as exc:
+        fail(str(exc))
+    print(done.token)
+    err.print(f"authority {name!r} ({done.authority.member_state}) registered")
+
+
+@hub_app.command("authority-user")
+def hub_authority_user(username: str, authority: str) -> None:
+    """Let a hub console user (bastion user create NAME --role authority --hub) act for a registered authority."""
+    from bastion.core.clock import SystemClock
+    from bastion.hub.services import HubError, link_user
+
+    db = open_db(Settings.from_env().hub_database_url)
+    try:
+        found = link_user(db, username, authority, clock=SystemClock(), actor=cli_actor().actor)
+    except HubError as exc:
+        fail(str(exc))
+    err.print(f"user {username!r} acts for {found.name} ({found.member_state}) in the hub's console")
+
+
+@hub_app.command("provider")
+def hub_provider(name: str,
+                 contact_point: Annotated[str, typer.Option(help="the platform's base URL")],
+                 member_state: Annotated[str, typer.Option(help="Member State of establishment")],
+                 key: Annotated[list[str], typer.Option(help="Ed25519 public key (repeatable)")],
+                 language: Annotated[list[str] | None, typer.Option(help="accepted language (repeatable)")] = None,
+                 ) -> None:
+    """Register a hosting service provider and its contact point."""
+    from bastion.core.clock import SystemClock
+    from bastion.hub.services import HubError, register_provider
+
+    db = open_db(Settings.from_env().hub_database_url)
+    try:
+        provider = register_provider(db, name=name, contact_point_url=contact_point, member_state=member_state,
+                                     languages=language or ["en"], public_keys=key, clock=SystemClock())
+    except (HubError, ValueError) as exc:
+        fail(str(exc))
+    err.print(f"provider {provider.name!r} registered; orders go to {provider.contact_point_url}/v1/orders")
+
+

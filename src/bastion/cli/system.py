@@ -1,0 +1,63 @@
+"""Commands for the audit log, the database schema, the server and the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bastion.cli.app import app
+from bastion.cli.banks import _print_summary, load_matcher
+from bastion.cli.common import err, fail, guarded, open_db, out
+from bastion.core.audit import services as audit
+from bastion.core.config import Settings
+
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(db_app, name="db")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 and name each altered or missing entry."""
+    result = audit.verify(open_db())
+    for p in result.problems:
+        err.print(f"[red]entry {p.entry_id}:[/red] {p.reason}", highlight=False)
+    if not result.ok:
+        fail(f"audit log is broken: {len(result.problems)} problem(s) in {result.checked} entries")
+    err.print(f"audit log intact: {result.checked} entries verified")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    open_db()
+    err.print("database schema is current")
+
+
+@app.command("serve")
+def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
+          port: Annotated[int, typer.Option()] = 8000) -> None:
+    """Run the API and the console."""
+    import uvicorn
+
+    from bastion.web.app import create_app
+
+    open_db()
+    uvicorn.run(guarded(lambda: create_app(Settings.from_env())), host=host, port=port, log_level="info",
+                access_log=False)  # access logs would carry query strings; metrics count requests instead
+
+
+@app.command("demo")
+def demo(workdir: Annotated[Path, typer.Option(help="where demo media is written")] = Path("bastion-demo"),
+         serve_after: Annotated[bool, typer.Option("--serve", help="then run the console")] = False) -> None:
+    """Seed sample banks, scan sample uploads against them, and show what matched."""
+    from bastion.demo import run_demo
+
+    db = open_db()
+    run_demo(db, workdir, out=out, err=err, load_matcher=load_matcher, print_summary=_print_summary)
+    if serve_after:
+        serve()
+
+

@@ -26,6 +26,7 @@ from bastion.core.db import Database
 from bastion.core.http import install_problem_handlers, require
 from bastion.core.outbox.services import OutboxWorker, SenderByKind
 from bastion.core.outbox.webhooks import WebhookSender
+from bastion.core.production import Service, gaps, warn
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit
 from bastion.core.worker import Worker
 from bastion.hashing.api import router as hashing_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        warn(settings, Service.PLATFORM)  # once per start, in the server's log
         if not matcher.freshness.loaded:
             matcher.load()
         if refresh:
@@ -118,6 +120,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.include_router(order_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    missing_settings = [gap.setting for gap in gaps(settings, Service.PLATFORM)]
+
     @app.get("/status", tags=["operations"], summary="Liveness and index freshness (no secrets; for health checks)")
     def status() -> dict[str, Any]:
         age = time.time() - matcher.freshness.last_refresh if matcher.freshness.last_refresh else None
@@ -138,6 +142,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                 "errors": list(matcher.freshness.errors),
             },
             "policy": {"in_force": mod.policy.label, "error": policy.error},
+            # names only: what each gap weakens is in the server's log, not for anyone who can reach /status
+            "missing_settings": missing_settings,
         }
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (token of role admin or analyst)")

@@ -9,7 +9,18 @@ import typer
 from rich.table import Table
 
 from bastion.cli.app import app
-from bastion.cli.common import cli_actor, err, fail, guarded, open_db, out, progress_bar
+from bastion.cli.common import (
+    HostOption,
+    PortOption,
+    cli_actor,
+    err,
+    fail,
+    guarded,
+    open_db,
+    out,
+    progress_bar,
+    require_free_port,
+)
 from bastion.core.auth import services as auth
 from bastion.core.auth.roles import Role
 from bastion.core.config import Settings
@@ -58,7 +69,7 @@ def reports_list(state: Annotated[str | None, typer.Option(help="draft, queued, 
 
 
 @reports_app.command("export")
-def reports_export(directory: Path) -> None:
+def reports_export(directory: Annotated[Path, typer.Argument(help="where the files go (made owner-only)")]) -> None:
     """Write each report as it was (or would be) sent: NCMEC XML and EU Centre JSON, one file each."""
     from bastion.reporting.interfaces import ReportingError
 
@@ -79,8 +90,7 @@ def reports_purge() -> None:
 
 
 @centre_app.command("serve")
-def centre_serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
-                 port: Annotated[int, typer.Option()] = 8200) -> None:
+def centre_serve(host: HostOption = "127.0.0.1", port: PortOption = 8200) -> None:
     """Run the EU Centre (BASTION_CENTRE_DATABASE_URL, BASTION_CENTRE_FORWARD, BASTION_CENTRE_FORWARD_SECRET)."""
     import uvicorn
 
@@ -91,12 +101,13 @@ def centre_serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
     guarded(lambda: parse_forwarding(settings.centre_forward))
     if settings.centre_forward and not settings.centre_forward_secret:
         fail("BASTION_CENTRE_FORWARD_SECRET is not set: forwarded reports would go unsigned")
+    require_free_port(host, port)
     open_db(settings.centre_database_url)
     uvicorn.run(create_centre_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
 @centre_app.command("provider")
-def centre_provider(name: str) -> None:
+def centre_provider(name: Annotated[str, typer.Argument(help="the provider's name, e.g. Video Ltd")]) -> None:
     """Register a provider at the Centre; its API token (role platform) is printed alone on stdout, once."""
     db = open_db(Settings.from_env().centre_database_url)
     token = guarded(lambda: auth.create_token(db, role=Role.PLATFORM, name=name, actor=cli_actor().actor))

@@ -43,9 +43,8 @@ def gaps(settings: Settings, service: Service) -> list[Gap]:
     found: list[Gap] = []
     if service is Service.PLATFORM:
         found += _platform(settings)
-    elif service is Service.CENTRE and not settings.centre_forward:
-        found.append(Gap("BASTION_CENTRE_FORWARD", "reports are received and kept, but forwarded to no authority"))
-    if service is not Service.CENTRE and not settings.secure_cookies:  # the centre has no console
+    # the Centre has no console, and refuses to start without its forwarding and its secret (bastion centre serve)
+    if service is not Service.CENTRE and not settings.secure_cookies:
         found.append(Gap("BASTION_SECURE_COOKIES", "console cookies are marked Secure only on requests that reach "
                                                    "Bastion over HTTPS; behind a TLS proxy set it to 1"))
     return found

@@ -8,6 +8,7 @@ upload; the platform removes it through the moderation actions and its Annex II 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 import threading
 import time
@@ -23,6 +24,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from bastion.core import production
 from bastion.core.auth import services as auth
 from bastion.core.auth.roles import Role
 from bastion.core.clock import SystemClock
@@ -62,6 +64,17 @@ def _serve(app: Any) -> Iterator[str]:
         sock.close()
 
 
+@contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """Silence ``logger``'s warnings for a while."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _order(reference: str, url: str, contact_point: str) -> RemovalOrder:
     return RemovalOrder.model_validate({
         "reference": reference, "issuing_member_state": "FR", "addressee": "Bastion demo platform",
@@ -86,6 +99,7 @@ def run_orders_demo(db: Database, workdir: Path, settings: Settings, *, console:
     content_url = f"https://bastion-demo.example/v/{run}"
     fast = replace(settings, outbox_interval_seconds=0.05)
     with ExitStack() as stack:
+        stack.enter_context(_quiet(logging.getLogger(production.__name__)))  # a demo is not a production start
         platform = stack.enter_context(_serve(create_app(
             replace(fast, database_url=db.url, orders_signing_key=platform_key.to_text()), db=db)))
         hub_base = stack.enter_context(_serve(create_hub_app(

@@ -109,6 +109,10 @@ def test_reports_already_received_under_an_ncmec_id_or_unfounded_are_not_forward
     assert first.json()["forwarded_to"] == "EUROPOL"  # not an EU Member State: Europol
     again = httpx.post(f"{centre_url}/v1/centre/reports", json=body, headers=headers)
     assert again.json()["id"] == first.json()["id"]  # a retried delivery files nothing new
+    other = {**body, "content": [{"content_id": "x", "sha256": "ef" * 32}]}  # the same reference, another file
+    conflict = httpx.post(f"{centre_url}/v1/centre/reports", json=other, headers=headers)
+    assert conflict.status_code == 409 and "r-1" in conflict.json()["detail"]
+    assert conflict.headers["content-type"].startswith("application/problem+json")
     renamed = {**body, "provider_reference": "r-2", "content": [{"content_id": "y", "sha256": "cd" * 32}]}
     dup = httpx.post(f"{centre_url}/v1/centre/reports", json=renamed, headers=headers).json()
     assert (dup["status"], dup["duplicate_of"]) == ("duplicate", first.json()["id"])

@@ -85,7 +85,8 @@ def test_similarity_without_the_ml_extra_says_how_to_install_it(
     # Whatever else of the extra is missing on this machine (nothing in CI's extended run, all of it on a newcomer's),
     # the message names the blocked module and says how to install the extra.
     with pytest.raises(MissingExtra, match=r"classifier 'terror_text' \(similarity\) needs the ml extra "
-                                           r"\([^)]*sentence_transformers[^)]* not installed\): pip install '\.\[ml\]'"):
+                                           r"\([^)]*sentence_transformers[^)]* not installed\): "
+                                           r"pip install '\.\[ml\]'"):
         _load(tmp_path, db, "[[classifiers]]\nkind = 'similarity'\nname = 'terror_text'\n"
                             "category = 'terrorist_content'")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -86,3 +88,44 @@ def browser() -> Iterator[Browser]:
             yield b
         finally:
             b.close()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_process(env: dict[str, str], *args: str, port: int = 0,
+                  health_path: str = "/status") -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``python -m bastion <args> --port P`` as a real child process (what an operator runs), yielding its base URL
+    and the process once ``health_path`` answers 200; a test may kill it (SIGKILL) to play a crash."""
+    port = port or free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bastion", *(args or ("serve",)), "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60  # imports and index loading on a busy machine, not a speed check
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base}{health_path}", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                _, err = proc.communicate(timeout=10)
+                pytest.fail(f"bastion {' '.join(args)} did not start: {err.decode(errors='replace')[-2000:]}")
+            time.sleep(0.1)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -105,7 +105,8 @@ def test_a_moderator_removes_a_held_upload_and_another_reverses_it_on_appeal(
         page.wait_for_function("e => e.complete && e.naturalWidth > 0", arg=media.element_handle())
         if shot:
             page.screenshot(path=shot.replace(".png", "-case.png"), full_page=True)
-        page.get_by_role("button", name="Remove (X)").click()
+        page.get_by_role("button", name="Remove (X)").click()  # a first click arms the removal
+        page.get_by_role("button", name="Press X again to remove (Esc cancels)").click()
         expect(page).to_have_url(f"{live_server}/console/queues")
         expect(page.locator(".flash-ok")).to_contain_text(f"Case {case_id} decided: the content is now removed.")
 
@@ -129,7 +130,10 @@ def test_a_moderator_removes_a_held_upload_and_another_reverses_it_on_appeal(
         page.locator('tr[data-queue="terrorism"]').get_by_role("button", name="Take next case").click()
         expect(page).to_have_url(f"{live_server}/console/cases/{appeal_case}")
         expect(page.locator(".appeal-text")).to_have_text("This is news reporting.")
-        page.keyboard.press("x")  # on an appeal, X reverses and reinstates
+        page.keyboard.press("x")  # on an appeal, X reverses and reinstates, once confirmed by a second X
+        expect(page.locator("button[data-key='x']")).to_have_text(
+            "Press X again to reverse and reinstate (Esc cancels)")
+        page.keyboard.press("x")
         expect(page.locator(".flash-ok")).to_contain_text(f"Case {appeal_case} decided: the content is now published.")
         assert errors == [], errors  # no CSP violations, no script errors
 

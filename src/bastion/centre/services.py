@@ -31,7 +31,9 @@ from sqlalchemy.orm import Session
 from bastion.centre.models import CentreMaterial, CentreReport
 from bastion.core.clock import Clock
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
 from bastion.core.eu import MEMBER_STATES
+from bastion.core.idempotency import fingerprint
 from bastion.core.outbox.models import DeliveryState, OutboxMessage
 from bastion.core.outbox.services import enqueue
 
@@ -136,14 +138,25 @@ def _claim_file(session: Session, report_id: str, hashes: list[str], now: dt.dat
     return first
 
 
+class ReportConflict(DomainError):
+    """A provider reference received before with a different report: the first stands, the new one is refused."""
+
+    status = 409
+    title = "Conflict"
+
+
 def receive(centre: Centre, provider: str, body: dict[str, Any]) -> CentreReport:
-    """File one provider report and decide: unfounded, duplicate, or forwarded. Idempotent per provider reference."""
+    """File one provider report and decide: unfounded, duplicate, or forwarded. Idempotent per provider reference
+    for the same report; the same reference with another body is ``ReportConflict`` (never the first's answer)."""
     reference = str(body["provider_reference"])
     now = centre.clock.now()
     with centre.db.write() as session:
         existing = session.scalar(select(CentreReport).where(CentreReport.provider == provider,
                                                              CentreReport.provider_reference == reference))
         if existing is not None:
+            if fingerprint(existing.body) != fingerprint(body):
+                raise ReportConflict(f"provider reference {reference!r} was received before with a different "
+                                     "report; send a new report under a new reference")
             return existing
         report = CentreReport(id=str(uuid.uuid4()), provider=provider, provider_reference=reference,
                               ncmec_report_id=next(iter(_ncmec_ids(body)), "")[:100],

@@ -20,8 +20,6 @@ Don't:
 
 from __future__ import annotations
 
-from bastion.core.errors import DomainError
-
 import abc
 import enum
 import re
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
 from bastion.hashing.interfaces import MediaKind
 
 #: The policy's rule for classifier names (``moderation/policy.py: ClassifierName``), repeated so that this domain,

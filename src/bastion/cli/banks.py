@@ -14,12 +14,14 @@ from rich.table import Table
 
 from bastion.cli.app import app
 from bastion.cli.common import cli_actor, err, fail, guarded, open_db, out, progress_bar
+from bastion.core.config import Settings
 from bastion.core.db import Database
+from bastion.hashing import budget
 from bastion.hashing.services import hash_path, signal_json
 from bastion.matching import services as banks
 from bastion.matching.interfaces import BankError, BankNotFound
 from bastion.matching.matcher import Matcher
-from bastion.matching.scan import ScanSummary, scan_files, walk
+from bastion.matching.scan import FileResult, ScanSummary, scan_files, walk
 
 bank_app = typer.Typer(help="Banks of known content.", no_args_is_help=True)
 app.add_typer(bank_app, name="bank")
@@ -230,11 +232,19 @@ def scan(paths: Annotated[list[Path], typer.Argument(help="files and folders (fo
     if missing:
         fail(f"{missing[0]}: no such file or directory")
     db = open_db()
+    budget.configure(budget.MediaBudget.from_settings(Settings.from_env()))  # BASTION_MAX_IMAGE_PIXELS, ...
     matcher = load_matcher(db)
     files = list(walk(paths))
+
+    def on_file(result: FileResult) -> None:
+        advance(1)
+        if as_json:
+            print(json.dumps(result.to_json()))
+        if result.error is not None:  # named, not only counted: a damaged image may be one a bank would match
+            err.print(f"unreadable: {result.path}: {result.error}", highlight=False, markup=False)
+
     with progress_bar("scan", len(files)) as advance:
-        summary = scan_files(files, matcher, banks=set(bank) if bank else None,
-                             on_file=lambda r: (advance(1), print(json.dumps(r.to_json())) if as_json else None))
+        summary = scan_files(files, matcher, banks=set(bank) if bank else None, on_file=on_file)
     _print_summary(summary)
 
 

@@ -12,14 +12,15 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from bastion.cli.app import err as err
+from bastion.cli.app import print_error
 from bastion.core.auth import services as auth
 from bastion.core.auth.roles import Role
 from bastion.core.config import Settings
 from bastion.core.db import Database, migrate
-from bastion.matching.interfaces import BankError
+from bastion.core.errors import DomainError
 
 #: Every role, from the enum itself: help text never falls behind a new role.
 ROLES = ", ".join(r.value for r in Role)
@@ -27,13 +28,12 @@ ROLES = ", ".join(r.value for r in Role)
 HostOption = Annotated[str, typer.Option(help="address to listen on (0.0.0.0: every interface)")]
 PortOption = Annotated[int, typer.Option(help="TCP port to listen on")]
 
-err = Console(stderr=True, soft_wrap=True, highlight=False)
 out = Console()
 T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)  # "[ml]" is not markup
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -61,9 +61,10 @@ def _redact(url: str) -> str:
 
 
 def guarded(fn: Callable[[], T]) -> T:
+    """For a value a command checks before it starts (a role, a threshold): a refusal as one line."""
     try:
         return fn()
-    except (BankError, ValueError) as exc:
+    except (DomainError, ValueError) as exc:
         fail(str(exc))
 
 

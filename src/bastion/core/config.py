@@ -21,6 +21,13 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _positive(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise SystemExit(f"{name} must be a positive integer, got {value}")
+    return value
+
+
 def _minutes(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     raw = os.environ.get(name)
     if not raw:
@@ -43,8 +50,17 @@ class Settings:
     index_refresh_seconds: float = 0.25
     #: Console sessions expire after this many seconds without use.
     session_ttl_seconds: int = 8 * 3600
-    #: Where uploads are spooled while being hashed; never kept after the request.
+    #: Where uploads are spooled while being hashed (each process in its own directory under it, swept at start-up
+    #: when its process is gone); never kept after the request. The system's temporary directory when unset.
     spool_dir: Path | None = None
+    #: What one file may cost to decode (``hashing/budget.py``): pixels of an image or a video frame, seconds,
+    #: frames and pixels of a video; beyond, it is refused (413) naming the setting. And decodes run at once.
+    max_image_pixels: int = 50_000_000
+    max_video_seconds: int = 3600
+    max_video_frames: int = 216_000
+    max_video_pixels: int = 100_000_000_000
+    image_decodes: int = 4
+    video_decodes: int = 2
     #: Whether the console sets the Secure flag on cookies (off for http://localhost).
     secure_cookies: bool = False
     #: The platform's moderation policy (TOML); the package's default policy when unset.
@@ -63,6 +79,9 @@ class Settings:
     media_key: str = field(default="", repr=False)
     #: Where the media key is kept when ``media_key`` is unset; created (mode 0600) on first use.
     media_key_file: Path = Path("bastion-media.key")
+    #: Days the sealed preview of a published upload is kept for a later notice or reach review (``0``: none kept;
+    #: held, blocked and removed content keeps its preview regardless).
+    published_preview_days: int = 90
     #: Removal orders (TCO): the contact point's Ed25519 key for answers (``BASTION_ORDERS_SIGNING_KEY``). Never logged.
     orders_signing_key: str = field(default="", repr=False)
     #: Who answers orders (Annex II/III section C), and in which Member State the platform is established.
@@ -122,6 +141,12 @@ class Settings:
             index_refresh_seconds=_int("BASTION_INDEX_REFRESH_MS", 250) / 1000,
             session_ttl_seconds=_int("BASTION_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
             spool_dir=Path(spool) if spool else None,
+            max_image_pixels=_positive("BASTION_MAX_IMAGE_PIXELS", cls.max_image_pixels),
+            max_video_seconds=_positive("BASTION_MAX_VIDEO_SECONDS", cls.max_video_seconds),
+            max_video_frames=_positive("BASTION_MAX_VIDEO_FRAMES", cls.max_video_frames),
+            max_video_pixels=_positive("BASTION_MAX_VIDEO_PIXELS", cls.max_video_pixels),
+            image_decodes=_positive("BASTION_IMAGE_DECODES", cls.image_decodes),
+            video_decodes=_positive("BASTION_VIDEO_DECODES", cls.video_decodes),
             secure_cookies=os.environ.get("BASTION_SECURE_COOKIES", "") in ("1", "true", "yes"),
             policy_path=Path(policy) if (policy := os.environ.get("BASTION_POLICY")) else None,
             platform_webhook_url=os.environ.get("BASTION_PLATFORM_WEBHOOK_URL") or None,
@@ -130,6 +155,7 @@ class Settings:
             classifier_token=os.environ.get("BASTION_CLASSIFIER_TOKEN", ""),
             media_key=os.environ.get("BASTION_MEDIA_KEY", ""),
             media_key_file=Path(os.environ.get("BASTION_MEDIA_KEY_FILE") or cls.media_key_file),
+            published_preview_days=_int("BASTION_PUBLISHED_PREVIEW_DAYS", cls.published_preview_days),
             orders_signing_key=os.environ.get("BASTION_ORDERS_SIGNING_KEY", ""),
             orders_provider=os.environ.get("BASTION_ORDERS_PROVIDER") or cls.orders_provider,
             orders_member_state=os.environ.get("BASTION_ORDERS_MEMBER_STATE") or cls.orders_member_state,

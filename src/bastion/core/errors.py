@@ -5,7 +5,7 @@ catches its own domain's errors."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 
 class DomainError(Exception):
@@ -15,14 +15,9 @@ class DomainError(Exception):
     it to the caller as it is.
     """
 
-    status: ClassVar[int] = 400
-    title: ClassVar[str] = "Bad request"
+    status: int = 400
+    title: str = "Bad request"
 
-    @property
-    def detail(self) -> str:
-        return str(self)
-
-    @property
-    def extra(self) -> dict[str, Any]:
+    def problem_extra(self) -> dict[str, Any]:
         """Further members of the problem+json answer (e.g. a refusal's machine-readable ``reason``)."""
         return {}

@@ -18,12 +18,17 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bastion.core.errors import DomainError
+
 KEY_BYTES = 32
 NONCE_BYTES = 12
 
 
-class SealError(Exception):
+class SealError(DomainError):
     """A key that is not a key, or a blob that was altered, moved or sealed with another key."""
+
+    status = 500
+    title = "Sealed material does not open"
 
 
 class Sealer:

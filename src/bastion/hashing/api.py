@@ -21,10 +21,13 @@ ACCEPTED_KINDS = (MediaKind.IMAGE, MediaKind.VIDEO, MediaKind.TEXT)
 
 
 def checked(signals: FileSignals) -> FileSignals:
-    """Refuse files that are no media we handle, or that every media hasher failed on."""
+    """Refuse files that are no media we handle, that would cost more to decode than the budget allows, or that
+    every media hasher failed on."""
     if signals.kind not in ACCEPTED_KINDS:
         accepted = ", ".join(k.value for k in ACCEPTED_KINDS)
         raise Problem(415, "Unsupported media type", f"the file is not an image, video or text (accepted: {accepted})")
+    if signals.over_budget is not None:
+        raise Problem(413, "Media too large to decode", str(signals.over_budget), limit=signals.over_budget.setting)
     if signals.errors:
         raise Problem(415, "Unreadable media", f"the {signals.kind.value} could not be decoded: {signals.errors[0]}")
     return signals

@@ -7,10 +7,11 @@ from pathlib import Path
 from bastion.hashing.interfaces import MediaKind
 
 _IMAGE_MAGIC: tuple[bytes, ...] = (
-    b"\xff\xd8\xff",  # JPEG
-    b"\x89PNG\r\n\x1a\n",
-    b"GIF87a",
-    b"GIF89a",
+    # The shortest prefix each format is known by, so a damaged header still says "image" (and the file is then
+    # reported unreadable), never "other" (which nothing decodes and nobody is told about).
+    b"\xff\xd8",  # JPEG: start of image
+    b"\x89PNG",
+    b"GIF8",
     b"BM",  # BMP
     b"II*\x00",  # TIFF little-endian
     b"MM\x00*",  # TIFF big-endian

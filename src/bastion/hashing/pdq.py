@@ -42,6 +42,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from bastion.hashing import budget
+from bastion.hashing.budget import MediaOverBudget
 from bastion.hashing.exact import validate_hex
 from bastion.hashing.interfaces import (
     HashResult,
@@ -185,11 +187,14 @@ class PdqHash:
 
 
 def hash_image(path: Path) -> PdqHash:
-    """PDQ of an image file by the fast path; ``UnsupportedMedia`` when it is not a readable image."""
-    with _reading_image(path), Image.open(path) as img:
+    """PDQ of an image file by the fast path; ``UnsupportedMedia`` when it is not a readable image, and
+    ``MediaOverBudget`` (before any pixel is decoded) when it would decode to more pixels than the budget allows."""
+    with budget.image_slot() as limits, _reading_image(path), Image.open(path) as img:
         full_size = img.size
-        orientation = _orientation(img)
-        luma, scale = _decode_luma(img)
+        luma, scale = _decode_luma(img, limits)
+        orientation = _orientation(img)  # after the budget check: a PNG's EXIF is read by decoding all of it
+        decoded = img.width * img.height  # after a draft, the reduced size
+    budget.give_back(decoded)
     return hash_luma(luma, full_size, scale=scale, orientation=orientation)
 
 
@@ -215,7 +220,8 @@ def _reading_image(path: Path) -> Iterator[None]:
     try:
         yield
     except Image.DecompressionBombError as exc:
-        raise UnsupportedMedia(f"image refused as a possible decompression bomb: {short_reason(exc)}") from None
+        raise MediaOverBudget(f"image refused as a possible decompression bomb: {short_reason(exc)}",
+                              "Pillow's MAX_IMAGE_PIXELS") from None
     except UnsupportedMedia:
         raise
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
@@ -232,11 +238,12 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and value in _ORIENTATIONS else 1
 
 
-def _decode_luma(img: Image.Image) -> tuple[F32, int]:
+def _decode_luma(img: Image.Image, limits: budget.MediaBudget | None = None) -> tuple[F32, int]:
     """Decode at the smallest useful scale; returns PDQ's float luma and the scale (full size / decoded size).
 
     JPEGs scale in the decoder (1/2, 1/4, 1/8); whatever is still more than twice ``MIN_DECODED_SIDE`` (every
-    non-JPEG, and JPEGs beyond 1/8) is box-reduced by a whole factor.
+    non-JPEG, and JPEGs beyond 1/8) is box-reduced by a whole factor. The size to decode is checked against
+    ``limits`` first: a 12,000-pixel-square PNG is refused from its header, a JPEG of that size decodes at 1/8.
     """
     width, height = img.size
     scale = 1
@@ -246,6 +253,7 @@ def _decode_luma(img: Image.Image) -> tuple[F32, int]:
         drafted = img.draft("RGB", (width // power, height // power))
         if drafted is not None:
             scale = round(width / drafted[1][2])
+    (limits or budget.current()).check_image(*img.size)  # after a draft, the size it will decode at
     if img.mode in ("L", "RGB"):
         pixels = img
     elif img.mode in _WIDE_MODES:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bastion.hashing import registry
+from bastion.hashing.budget import MediaOverBudget
 from bastion.hashing.interfaces import HashResult, MediaKind, UnsupportedMedia, VariantHasher
 from bastion.hashing.media import sniff
 
@@ -22,6 +23,8 @@ class FileSignals:
     signals: list[HashResult] = field(default_factory=list)
     variants: list[HashResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: Why the file was not decoded at all: over the decoding budget (also listed in ``errors``).
+    over_budget: MediaOverBudget | None = None
 
     def to_json(self) -> list[dict[str, object]]:
         return [signal_json(s) for s in self.signals]
@@ -35,7 +38,11 @@ def signal_json(s: HashResult) -> dict[str, object]:
 
 
 def hash_path(path: Path, *, variants: bool = False) -> FileSignals:
-    """Hash a file; one hasher failing (a corrupt frame, say) is recorded and the others still run."""
+    """Hash a file; one hasher failing (a corrupt frame, say) is recorded and the others still run.
+
+    An image or video that no hasher of its kind could decode is unreadable: its ``errors`` say why, and callers
+    refuse it (the API) or count it (``bastion scan``); its exact hashes are still there.
+    """
     kind = sniff(path)
     out = FileSignals(path, kind)
     for hasher in registry.file_hashers():
@@ -48,6 +55,9 @@ def hash_path(path: Path, *, variants: bool = False) -> FileSignals:
                 out.variants.extend(variant_signals)
             else:
                 out.signals.extend(hasher.hash_file(path, kind))
+        except MediaOverBudget as exc:
+            out.over_budget = out.over_budget or exc
+            out.errors.append(str(exc))
         except UnsupportedMedia as exc:
             out.errors.append(str(exc))
     if kind is MediaKind.TEXT:

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, ClassVar, Final
 import numpy as np
 import numpy.typing as npt
 
+from bastion.hashing import budget
+from bastion.hashing.budget import MediaOverBudget
 from bastion.hashing.interfaces import (
     FileHasher,
     HashResult,
@@ -171,7 +173,13 @@ def hash_video(path: Path) -> tuple[list[str], int]:
 
 
 def _sampled_frames(path: Path) -> Generator[PdqHash, None, None]:
-    """PDQ of the first frame at or after each whole second, decoding sequentially (no seeks)."""
+    """PDQ of the first frame at or after each whole second, decoding sequentially (no seeks), in one of the video
+    decode slots and within the budget: checked from the header first, then frame by frame as decoded."""
+    with budget.video_slot() as limits:
+        yield from _budgeted_frames(path, limits)
+
+
+def _budgeted_frames(path: Path, limits: budget.MediaBudget) -> Generator[PdqHash, None, None]:
     import av
 
     try:
@@ -184,33 +192,60 @@ def _sampled_frames(path: Path) -> Generator[PdqHash, None, None]:
             raise UnsupportedMedia("the file has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        _decode_small(stream)
+        level = _decode_small(stream)
         rate = float(stream.average_rate or stream.guessed_rate or 25)
+        _check_header(container, stream, rate, level, limits)
         start: float | None = None
         due = 0.0
+        pixels = 0
         try:
             for number, frame in enumerate(container.decode(stream)):
+                pixels += frame.width * frame.height
                 at = frame.time if frame.time is not None else number / rate
                 start = at if start is None else start
                 offset = at - start
+                limits.check_video_frames(number + 1)  # the header may have lied: the decode itself is counted
+                limits.check_video_pixels(pixels)
+                limits.check_video_seconds(offset)
                 if offset + 1e-6 < due:
                     continue
                 due = math.floor(offset + 1e-6) + 1.0
                 produced = True
                 yield hash_rgb(_upright(_small_rgb(frame), frame.rotation))
+        except MediaOverBudget:
+            raise
         except (av.FFmpegError, ValueError) as exc:
             if not produced:  # a truncated upload still hashes the seconds it has
                 raise UnsupportedMedia(f"not a readable video: {short_reason(exc)}") from None
+        finally:
+            budget.give_back(pixels)
 
 
-def _decode_small(stream: av.VideoStream) -> None:
-    """Ask decoders that can (MPEG-4 part 2, MJPEG, ...) to decode at reduced size."""
+def _check_header(container: av.container.InputContainer, stream: av.VideoStream, rate: float, level: int,
+                  limits: budget.MediaBudget) -> None:
+    """Refuse, before decoding anything, a video whose header says it is over the budget."""
+    ctx = stream.codec_context
+    width, height = (ctx.width or 0) >> level, (ctx.height or 0) >> level
+    limits.check_image(width, height, "a frame of the video")
+    seconds = container.duration / 1_000_000 if container.duration else 0.0
+    if not seconds and stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    limits.check_video_seconds(seconds)
+    frames = stream.frames or int(seconds * rate)
+    limits.check_video_frames(frames)
+    limits.check_video_pixels(frames * width * height)
+
+
+def _decode_small(stream: av.VideoStream) -> int:
+    """Ask decoders that can (MPEG-4 part 2, MJPEG, ...) to decode at reduced size; returns the level (the frame's
+    sides are divided by 2 ** level), 0 when the decoder cannot or the frame is small already."""
     ctx = stream.codec_context
     side = min(ctx.width or 0, ctx.height or 0)
     if ctx.name not in _LOWRES_DECODERS or side < 2 * FRAME_SIDE:
-        return
+        return 0
     level = min(3, (side // FRAME_SIDE).bit_length() - 1)
     ctx.options = {**ctx.options, "lowres": str(level)}
+    return level
 
 
 def _small_rgb(frame: av.VideoFrame) -> U8:

@@ -10,8 +10,6 @@ finding of infringement ends the order and the provider is told to reinstate the
 
 from __future__ import annotations
 
-from bastion.core.errors import DomainError
-
 import datetime as dt
 import enum
 import logging
@@ -31,6 +29,7 @@ from bastion.core.auth.models import User
 from bastion.core.auth.roles import Role
 from bastion.core.clock import Clock
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
 from bastion.core.outbox.services import Claim, RetryPolicy, Sender, SendResult, enqueue, is_permanent_status
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.orders.wire import (

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
 from bastion.core.context import context
-from bastion.core.http import Problem, require
+from bastion.core.http import Problem, RowId, require
 from bastion.core.uploads import spooled
 from bastion.hashing import registry
 from bastion.hashing.api import checked
@@ -147,7 +147,7 @@ def add_entry(request: Request, name: str, body: NewEntryBody,
 
 
 @router.delete("/banks/{name}/entries/{entry_id}", status_code=204, summary="Remove an entry from a bank")
-def remove_entry(request: Request, name: str, entry_id: int,
+def remove_entry(request: Request, name: str, entry_id: RowId,
                  principal: Annotated[Principal, Depends(require(roles.CURATE_BANKS))]) -> None:
     ctx = context(request)
     try:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -295,6 +295,28 @@ def recent_entries(session: Session, bank: Bank, limit: int = 20) -> Sequence[Ba
     return session.scalars(
         select(BankEntry).where(BankEntry.bank_id == bank.id).order_by(BankEntry.id.desc()).limit(limit)
     ).all()
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    entries: Sequence[BankEntry]
+    has_next: bool
+
+
+def search_entries(session: Session, bank: Bank, *, text: str = "", page: int = 1,
+                   per_page: int = 50) -> EntryPage:
+    """One page of a bank's entries, newest first; ``text`` matches the start of a value, a category, a source or
+    anywhere in a note. The caller checks the viewer may see the bank."""
+    query = select(BankEntry).where(BankEntry.bank_id == bank.id)
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(or_(BankEntry.value.like(f"{escaped}%", escape="\\"),
+                                BankEntry.category.like(f"{escaped}%", escape="\\"),
+                                BankEntry.source.like(f"{escaped}%", escape="\\"),
+                                BankEntry.note.like(f"%{escaped}%", escape="\\")))
+    rows = session.scalars(query.order_by(BankEntry.id.desc()).offset((max(1, page) - 1) * per_page)
+                           .limit(per_page + 1)).all()
+    return EntryPage(rows[:per_page], len(rows) > per_page)
 
 
 # --- CSV import and export --------------------------------------------------------------------------------------

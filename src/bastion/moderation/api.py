@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from bastion.core.auth import roles
 from bastion.core.auth.roles import CHILD_SAFETY_ROLES, Role
 from bastion.core.auth.services import Principal
-from bastion.core.http import Problem, require
+from bastion.core.http import Problem, RowId, require
 from bastion.core.uploads import spooled
 from bastion.hashing.api import checked
 from bastion.hashing.services import hash_path
@@ -228,7 +228,7 @@ def claim(request: Request, queue: str, principal: Annotated[Principal, Depends(
 
 
 @router.post("/cases/{case_id}/release", tags=["review"], status_code=204, summary="Give a claimed case back")
-def release(request: Request, case_id: int, principal: Annotated[Principal, Depends(require(REVIEWERS))]) -> None:
+def release(request: Request, case_id: RowId, principal: Annotated[Principal, Depends(require(REVIEWERS))]) -> None:
     mod = moderation(request)
     _guard(lambda: review.release(mod.db, case_id, reviewer=principal.actor, clock=mod.clock))
 
@@ -242,7 +242,7 @@ class DecisionBody(BaseModel):
 
 
 @router.post("/cases/{case_id}/decision", tags=["review"], summary="Decide a claimed case (or an appeal)")
-def post_decision(request: Request, case_id: int, body: DecisionBody,
+def post_decision(request: Request, case_id: RowId, body: DecisionBody,
                   principal: Annotated[Principal, Depends(require(REVIEWERS))]) -> dict[str, Any]:
     decision = services.ReviewDecision(violation=body.violation, actions=body.actions, category=body.category,
                                        territories=body.territories, note=body.note)
@@ -256,7 +256,7 @@ class EscalationBody(BaseModel):
 
 
 @router.post("/cases/{case_id}/escalate", tags=["review"], summary="Hand a claimed case up to senior reviewers")
-def post_escalation(request: Request, case_id: int, body: EscalationBody,
+def post_escalation(request: Request, case_id: RowId, body: EscalationBody,
                     principal: Annotated[Principal, Depends(require(REVIEWERS))]) -> dict[str, Any]:
     mod = moderation(request)
     case = _guard(lambda: services.escalate(mod, case_id, body.note, reviewer=principal))

@@ -18,7 +18,7 @@ from bastion.core.auth.roles import CHILD_SAFETY_ROLES
 from bastion.core.auth.services import Principal
 from bastion.core.sealing import SealError
 from bastion.moderation import previews
-from bastion.moderation.events import EventKind
+from bastion.moderation.events import ContentStatus, EventKind
 from bastion.moderation.models import Account, Appeal, ContentItem, MediaPreview, ModerationEvent
 from bastion.moderation.policy import Action
 from bastion.moderation.services import (
@@ -52,6 +52,26 @@ class PriorCase:
 
 
 @dataclass(frozen=True)
+class ReachCrossing:
+    """A view threshold of the policy the content crossed: why a views case is here."""
+
+    threshold: int
+    views: int
+    shares: int | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class TakenDown:
+    """Who took the content down, when it is down: an order (``order:REF``), a moderator's case, or the policy."""
+
+    by: str
+    status: str
+    at: dt.datetime
+    case_id: int | None
+
+
+@dataclass(frozen=True)
 class CaseFile:
     case: Case
     item: ContentItem
@@ -69,6 +89,14 @@ class CaseFile:
     prior: list[PriorCase]
     has_preview: bool
     events: list[ModerationEvent] = field(default_factory=list)
+    #: View thresholds crossed (a views case), with the reach at that moment.
+    reach: list[ReachCrossing] = field(default_factory=list)
+    #: Decisions on the same content in its other cases, oldest first (what was decided before).
+    earlier_decisions: list[dict[str, Any]] = field(default_factory=list)
+    #: Set when the content is already down: the case may be moot, or was closed for it (``closed``).
+    taken_down: TakenDown | None = None
+    #: Set when this case was closed unreviewed because the content was down already.
+    closed: dict[str, Any] | None = None
 
     @property
     def scores(self) -> list[str]:
@@ -92,7 +120,41 @@ def load(mod: Moderation, session: Session, case_id: int, viewer: Principal) -> 
         appeal=session.scalar(select(Appeal).where(Appeal.case_id == case.id)),
         strikes=account.strikes if account else 0, account_status=account.status if account else "active",
         prior=_prior_cases(mod, session, item, case.id, viewer),
-        has_preview=session.get(MediaPreview, item.content_id) is not None, events=events)
+        has_preview=session.get(MediaPreview, item.content_id) is not None, events=events,
+        reach=[_crossing(e) for e in events if e.kind == EventKind.VIEWS_THRESHOLD.value],
+        earlier_decisions=[dict(e.data, at=e.at, by=e.actor) for e in events if e.kind == EventKind.DECISION.value
+                           and e.data.get("case_id") != case.id],
+        taken_down=_taken_down(item, events),
+        closed=next((dict(e.data, at=e.at) for e in events if e.kind == EventKind.CASE_CLOSED.value
+                     and e.data.get("case_id") == case.id), None))
+
+
+def _crossing(event: ModerationEvent) -> ReachCrossing:
+    shares = event.data.get("shares")
+    return ReachCrossing(_int(event.data.get("threshold")), _int(event.data.get("views")),
+                         shares if isinstance(shares, int) else None, event.at)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+_DOWN = (ContentStatus.REMOVED.value, ContentStatus.BLOCKED.value)
+
+
+def _taken_down(item: ContentItem, events: list[ModerationEvent]) -> TakenDown | None:
+    """The last action that took the content down, if it is down; the case that decided it, if a moderator did."""
+    if item.status not in _DOWN:
+        return None
+    applied = next((e for e in reversed(events) if e.kind == EventKind.ACTIONS_APPLIED.value
+                    and e.data.get("status") in _DOWN), None)
+    if applied is None:
+        return None
+    decision = next((e for e in reversed(events) if e.kind == EventKind.DECISION.value and e.id < applied.id
+                     and e.actor == applied.actor), None)
+    case_id = decision.data.get("case_id") if decision is not None else None
+    return TakenDown(applied.actor, str(applied.data.get("status")), applied.at,
+                     case_id if isinstance(case_id, int) else None)
 
 
 def _strings(value: object) -> list[str]:
@@ -171,3 +233,114 @@ class PreviewUnreadable(ModerationError):
 def is_open_for(case: Case, viewer: Principal) -> bool:
     """Whether ``viewer`` holds the live claim on ``case`` (the decision form is shown to them only)."""
     return case.state == CaseState.CLAIMED.value and case.claimed_by == viewer.actor
+
+
+# --- searching cases, an account's history ------------------------------------------------------------------------
+
+#: Rows per page of the case list.
+PAGE_SIZE = 50
+#: Rows of each kind on an account page, newest first.
+ACCOUNT_ROWS = 200
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What the case list is narrowed to; empty fields filter nothing. ``content`` matches a content id's start."""
+
+    content: str = ""
+    account: str = ""
+    queue: str = ""
+    state: str = ""
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case: Case
+    account_id: str
+    content_status: str
+
+
+@dataclass(frozen=True)
+class CasePage:
+    rows: list[CaseRow]
+    has_next: bool
+
+
+def _visible_queues(mod: Moderation, viewer: Principal) -> list[str]:
+    return [q.name for q in mod.policy.queues if may_review(mod, q.name, viewer)]
+
+
+def search(mod: Moderation, session: Session, viewer: Principal, wanted: CaseFilter) -> CasePage:
+    """Cases matching ``wanted``, newest first, one page; what the viewer may not see is never listed."""
+    query = (select(Case, ContentItem).join(ContentItem, ContentItem.content_id == Case.content_id)
+             .order_by(Case.opened_at.desc(), Case.id.desc()))
+    if viewer.role not in CHILD_SAFETY_ROLES:
+        query = query.where(Case.queue.in_(_visible_queues(mod, viewer)))
+    if wanted.content:
+        escaped = wanted.content.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Case.content_id.like(f"{escaped}%", escape="\\"))
+    if wanted.account:
+        query = query.where(ContentItem.account_id == wanted.account)
+    if wanted.queue:
+        query = query.where(Case.queue == wanted.queue)
+    if wanted.state == "escalated":
+        query = query.where(Case.escalated.is_(True), Case.state != CaseState.DECIDED.value)
+    elif wanted.state:
+        query = query.where(Case.state == wanted.state)
+    start = (max(1, wanted.page) - 1) * PAGE_SIZE
+    found = session.execute(query.offset(start).limit(PAGE_SIZE + 1)).all()
+    rows = [CaseRow(case, item.account_id, item.status) for case, item in found[:PAGE_SIZE]
+            if may_see(mod, session, item, viewer)]
+    return CasePage(rows, len(found) > PAGE_SIZE)
+
+
+@dataclass(frozen=True)
+class AccountHistory:
+    """Everything Bastion knows of one uploader, as Ozone's account view: what they posted and what was decided."""
+
+    account_id: str
+    strikes: int
+    status: str
+    suspended_until: dt.datetime | None
+    uploads: list[ContentItem]
+    cases: list[Case]
+    decisions: list[ModerationEvent]
+    #: Strikes and suspensions, from the account's own events.
+    account_events: list[ModerationEvent]
+    #: Uploads restricted to child-safety roles are left out for others, without a trace (not even a count).
+    appeals: list[Appeal]
+
+
+def account_history(mod: Moderation, session: Session, account_id: str, viewer: Principal) -> AccountHistory:
+    """The account's uploads, cases, decisions, strikes and appeals; restricted content only for child-safety roles.
+
+    Raises ``AccountNotFound`` when Bastion has never seen the account.
+    """
+    account = session.get(Account, account_id)
+    items = list(session.scalars(select(ContentItem).where(ContentItem.account_id == account_id)
+                                 .order_by(ContentItem.created_at.desc()).limit(ACCOUNT_ROWS)))
+    if account is None and not items:
+        raise AccountNotFound(f"no account {account_id!r} has uploaded anything")
+    visible = [i for i in items if may_see(mod, session, i, viewer)]
+    ids = [i.content_id for i in visible]
+    queues = set(_visible_queues(mod, viewer))
+    cases = [c for c in session.scalars(select(Case).where(Case.content_id.in_(ids))
+                                        .order_by(Case.opened_at.desc()).limit(ACCOUNT_ROWS))
+             if c.queue in queues or viewer.role in CHILD_SAFETY_ROLES]
+    decisions = list(session.scalars(select(ModerationEvent).where(
+        ModerationEvent.subject.in_([content_subject(i) for i in ids]),
+        ModerationEvent.kind == EventKind.DECISION.value).order_by(ModerationEvent.id.desc()).limit(ACCOUNT_ROWS)))
+    account_events = list(session.scalars(select(ModerationEvent).where(
+        ModerationEvent.subject == f"account:{account_id}").order_by(ModerationEvent.id.desc())
+        .limit(ACCOUNT_ROWS)))
+    appeals = list(session.scalars(select(Appeal).where(Appeal.account_id == account_id, Appeal.content_id.in_(ids))
+                                   .order_by(Appeal.filed_at.desc()).limit(ACCOUNT_ROWS)))
+    return AccountHistory(account_id, account.strikes if account else 0, account.status if account else "active",
+                          account.suspended_until if account else None, visible, cases, decisions, account_events,
+                          appeals)
+
+
+class AccountNotFound(ModerationError):
+    status = 404
+    title = "Account not found"

@@ -16,6 +16,8 @@ class EventKind(enum.StrEnum):
     """Values are storage keys: never rename; retire a value by keeping it reserved here."""
 
     SUBMITTED = "content.submitted"
+    #: The content_id again with a different request (other media, account, text...): judged, recorded, refused.
+    RESUBMITTED = "content.resubmitted"
     VERDICT = "content.verdict"  # the policy's automatic verdict at upload
     SHADOW_VERDICT = "content.shadow_verdict"  # a shadow rule held: recorded and counted, never applied
     NOTICE = "content.notice"  # a report by a user or trusted flagger
@@ -28,6 +30,7 @@ class EventKind(enum.StrEnum):
     APPEAL_DECIDED = "content.appeal_decided"
     REINSTATED = "content.reinstated"
     CASE_ESCALATED = "case.escalated"  # a moderator handed a case up to senior reviewers
+    CASE_CLOSED = "case.closed"  # closed unreviewed: an order or another case had taken the content down already
     CURATED = "content.curated"  # confirmed media added to a bank (the curation loop)
     STRIKE = "account.strike"
     SUSPENDED = "account.suspended"

@@ -56,7 +56,12 @@ def _jpeg(img: Image.Image) -> Preview:
 
 def _image_preview(path: Path) -> Preview:
     with Image.open(path) as img:
-        img.draft("RGB", (PREVIEW_PX, PREVIEW_PX))  # JPEG: decode at reduced scale
+        # JPEG: decode at the smallest scale that still covers the preview. Asking for the preview's own shape, not
+        # a square, lets a wide image decode at half or less (a square request keeps 1280x720 at full size: twice
+        # the CPU, now that every upload keeps a preview).
+        scale = PREVIEW_PX / max(img.size)
+        if scale < 1:
+            img.draft("RGB", (max(1, int(img.width * scale)), max(1, int(img.height * scale))))
         small = ImageOps.exif_transpose(img).convert("RGB")
         small.thumbnail((PREVIEW_PX, PREVIEW_PX))
         return _jpeg(small)

@@ -6,12 +6,11 @@ in one transaction; messages leave through the outbox after commit. ``next_statu
 
 from __future__ import annotations
 
-from bastion.core.errors import DomainError
-
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.exc import IntegrityError
@@ -23,9 +22,12 @@ from bastion.core.auth.roles import CHILD_SAFETY_ROLES, ESCALATIONS
 from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
+from bastion.core.idempotency import fingerprint
 from bastion.core.outbox.services import enqueue
 from bastion.core.sealing import Sealer
 from bastion.hashing import registry
+from bastion.hashing.exact import Sha256Signal, digest_file
 from bastion.hashing.interfaces import HashResult
 from bastion.hashing.services import FileSignals, hash_text, signal_json
 from bastion.matching import services as bank_services
@@ -97,6 +99,21 @@ class NotAllowed(ModerationError):
     title = "Forbidden"
 
 
+class SubmissionConflict(ModerationError):
+    """The content_id was submitted before with a different request. The new request was judged and recorded on
+    the content (and acted on, if the policy says so), but its answer is this refusal, never the old verdict."""
+
+    status = 409
+    title = "Conflict"
+
+    def __init__(self, message: str, verdict: Verdict) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+
+    def problem_extra(self) -> dict[str, Any]:
+        return {"verdict": self.verdict.value}  # the platform learns what the new request's verdict was
+
+
 class CurationRefused(ModerationError):
     """The bank is missing, or closed to this reviewer; carries the bank error's status."""
 
@@ -122,6 +139,9 @@ class Moderation:
     sealer: Sealer | None = None
     #: Models that score each upload (``classifiers/registry.py``); their scores are facts for the policy.
     classifiers: Sequence[Classifier] = ()
+    #: Keep a sealed preview of published uploads too: a notice or their reach may bring them back to a reviewer,
+    #: who must see what they judge. ``prune_previews`` drops the ones no case needs after a while.
+    keep_published_previews: bool = True
 
     @property
     def policy(self) -> Policy:
@@ -188,13 +208,18 @@ class IntakeResult:
 
 def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor: Principal,
            media_path: Path | None = None) -> IntakeResult:
-    """Judge an upload before it is published. Idempotent on ``content_id``.
+    """Judge an upload before it is published. Idempotent on ``content_id`` for the same request only.
 
-    ``media_path`` (the spooled upload) lets a held or blocked upload keep a preview for its reviewers.
+    The same content_id with the same request (fields and media bytes) returns the stored answer. With a different
+    request it is ``SubmissionConflict``: the new media is still hashed, matched, judged and recorded on the content
+    (a banked file cannot slip in under an id that was clean). ``media_path`` (the spooled upload) lets the upload
+    keep a sealed preview for its reviewers: held or blocked uploads always, published ones too
+    (``keep_published_previews``), since a notice or their reach may bring them back for review.
     """
+    request = request_fingerprint(sub, media)
     stored = _stored_result(mod, sub.content_id)
-    if stored is not None:
-        return stored
+    if stored is not None and stored[1] == request:
+        return stored[0]
     signals = (media.signals if media else []) + hash_text(" ".join(t for t in (sub.text, sub.url) if t))
     queries = (queries_for(media) if media else []) + [Query(s) for s in signals if not media or s not in media.signals]
     matches = mod.matcher.match(queries)
@@ -207,39 +232,113 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
                   account_country=sub.account_country, matches=[MatchFact.from_match(m) for m in matches],
                   scores=scoring.scores)
     decision = evaluate(mod.policy, facts)
+    notes = [str(f) for f in scoring.failures]
     preview = None
     if media is not None and media_path is not None and mod.sealer is not None \
-            and decision.verdict is not Verdict.ALLOW:
+            and (decision.verdict is not Verdict.ALLOW or mod.keep_published_previews):
         preview = make_preview(media_path, media.kind)
-    try:
-        return _record_submission(mod, sub, signals, decision, actor, matches=matches, preview=preview,
-                                  notes=[str(f) for f in scoring.failures])
-    except IntegrityError:  # the same content_id submitted concurrently: the other request won
-        stored = _stored_result(mod, sub.content_id)
-        assert stored is not None
-        return stored
+    if stored is None:
+        try:
+            return _record_submission(mod, sub, signals, decision, actor, matches=matches, preview=preview,
+                                      notes=notes, request=request)
+        except IntegrityError:  # the same content_id submitted concurrently: the other request won
+            stored = _stored_result(mod, sub.content_id)
+            assert stored is not None
+            if stored[1] == request:
+                return stored[0]
+    _record_resubmission(mod, sub, signals, decision, actor, matches=matches, notes=notes, request=request,
+                         preview=preview)
+    raise SubmissionConflict(
+        f"content_id {sub.content_id!r} was submitted before with a different request (media, account or another "
+        f"field); the new request was judged ({decision.verdict.value}) and recorded on that content: send new "
+        "content under a new content_id", decision.verdict)
 
 
-def _stored_result(mod: Moderation, content_id: str) -> IntakeResult | None:
+def request_fingerprint(sub: Submission, media: FileSignals | None) -> str:
+    """What makes two submissions the same request: every field, and the media's bytes (by their SHA-256)."""
+    return fingerprint({
+        "content_id": sub.content_id, "account_id": sub.account_id, "uploader_age": float(sub.uploader_age),
+        "account_country": sub.account_country, "content_type": sub.content_type.value, "text": sub.text,
+        "url": sub.url, "media_sha256": digest_file(media.path, "sha256") if media is not None else ""})
+
+
+def _stored_result(mod: Moderation, content_id: str) -> tuple[IntakeResult, str] | None:
+    """The stored answer for ``content_id`` and the fingerprint of the request that got it."""
     with mod.db.read() as session:
         item = session.get(ContentItem, content_id)
         if item is None:
             return None
         verdict_event = session.scalar(select(ModerationEvent).where(
             ModerationEvent.subject == content_subject(content_id), ModerationEvent.kind == EventKind.VERDICT.value))
+        submitted = session.scalar(select(ModerationEvent.data).where(
+            ModerationEvent.subject == content_subject(content_id),
+            ModerationEvent.kind == EventKind.SUBMITTED.value))
         case_id = session.scalar(select(Case.id).where(Case.content_id == content_id,
                                                        Case.reason == CaseReason.UPLOAD.value))
         puid = session.scalar(select(StatementOfReasons.puid).where(StatementOfReasons.content_id == content_id)
                               .order_by(StatementOfReasons.created_at).limit(1))
         reasons = verdict_event.data.get("reasons") if verdict_event else None
-        return IntakeResult(content_id, Verdict(item.verdict), ContentStatus(item.status),
-                            [str(r) for r in reasons] if isinstance(reasons, list) else [],
-                            case_id, puid, replay=True, signals=list(item.signals))
+        request = submitted.get("request_sha256") if isinstance(submitted, dict) else None
+        result = IntakeResult(content_id, Verdict(item.verdict), ContentStatus(item.status),
+                              [str(r) for r in reasons] if isinstance(reasons, list) else [],
+                              case_id, puid, replay=True, signals=list(item.signals))
+        return result, str(request) if request else _legacy_fingerprint(item)
+
+
+def _legacy_fingerprint(item: ContentItem) -> str:
+    """The fingerprint of content recorded before fingerprints were stored, rebuilt from its row (its fields and
+    the SHA-256 its media was hashed to)."""
+    digest = next((str(s.get("value")) for s in item.signals if s.get("signal_type") == Sha256Signal.name), "")
+    return fingerprint({
+        "content_id": item.content_id, "account_id": item.account_id, "uploader_age": float(item.uploader_age),
+        "account_country": item.account_country, "content_type": item.content_type, "text": item.text,
+        "url": item.url, "media_sha256": digest})
+
+
+def _record_resubmission(mod: Moderation, sub: Submission, signals: list[HashResult], decision: Decision,
+                         actor: Principal, *, matches: Sequence[Match], notes: Sequence[str], request: str,
+                         preview: Preview | None = None) -> None:
+    """Record a conflicting request on the content it named, and act on it as an upload: the platform may publish
+    the new media under the old id, so a block removes the content and a review opens a case about it (with the
+    new media's preview: reviewers judge what may now be online, not the first file)."""
+    with mod.db.write() as session:
+        item = get_item(session, sub.content_id)
+        restricted = decision.category is Category.CSAM or any(m.restricted for m in matches)
+        _log(session, content_subject(sub.content_id), EventKind.RESUBMITTED, actor.actor, mod.clock,
+             {"account_id": sub.account_id, "request_sha256": request, "signals": [signal_json(s) for s in signals],
+              "verdict": decision.verdict.value, "rule": decision.rule,
+              "reasons": [str(r) for r in decision.reasons] + list(notes),
+              "matches": [{**m.to_json(), "restricted": m.restricted} for m in matches]})
+        if decision.verdict is Verdict.ALLOW:
+            return
+        if preview is not None and mod.sealer is not None:
+            kept = session.get(MediaPreview, sub.content_id) or MediaPreview(content_id=sub.content_id)
+            kept.sealed = mod.sealer.seal(preview.jpeg, sub.content_id)
+            kept.width, kept.height, kept.created_at = preview.width, preview.height, mod.clock.now()
+            session.add(kept)
+        known = {(s.get("signal_type"), s.get("value")) for s in item.signals}
+        item.signals = list(item.signals) + [signal_json(s) for s in signals
+                                             if (s.signal_type, s.value) not in known]  # what reviewers judge
+        item.updated_at = mod.clock.now()
+        review_of = _review_asked(decision)
+        if review_of is not None:
+            queue, category, severity = review_of
+            _open_case(mod, session, item, category=category, reason=CaseReason.UPLOAD, severity=severity,
+                       queue=queue, restricted=True if restricted else None)
+        if decision.verdict is Verdict.BLOCK and ContentStatus(item.status) not in (ContentStatus.BLOCKED,
+                                                                                     ContentStatus.REMOVED):
+            assert decision.category is not None
+            _apply(mod, session, item, Outcome(
+                actions=list(decision.actions), category=decision.category, territories=list(decision.territories),
+                facts="; ".join(str(r) for r in decision.reasons), decided_by=f"policy:{decision.policy}",
+                automated_detection=True, automated=True, source=statements.Source.OWN_INITIATIVE,
+                change=change_for_actions(decision.actions)))
 
 
 def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResult], decision: Decision,
                        actor: Principal, *, matches: Sequence[Match] = (),
-                       preview: Preview | None = None, notes: Sequence[str] = ()) -> IntakeResult:
+                       preview: Preview | None = None, notes: Sequence[str] = (), request: str = ""
+                       ) -> IntakeResult:
     now = mod.clock.now()
     reasons = [str(r) for r in decision.reasons] + list(notes)
     with mod.db.write() as session:
@@ -252,7 +351,8 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
         session.flush()  # a second submission of the same content_id fails here, before any event is written
         subject = content_subject(sub.content_id)
         _log(session, subject, EventKind.SUBMITTED, actor.actor, mod.clock,
-             {"account_id": sub.account_id, "content_type": sub.content_type.value, "signals": len(signals)})
+             {"account_id": sub.account_id, "content_type": sub.content_type.value, "signals": len(signals),
+              "request_sha256": request})
         _log(session, subject, EventKind.VERDICT, f"policy:{decision.policy}", mod.clock,
              {"verdict": decision.verdict.value, "rule": decision.rule, "reasons": reasons,
               "actions": [a.value for a in decision.actions],
@@ -422,10 +522,13 @@ def restricted_content(mod: Moderation, session: Session, item: ContentItem) -> 
     queues = session.scalars(select(Case.queue).where(Case.content_id == item.content_id)).all()
     if any(mod.restricted_queue(q) for q in queues):
         return True
-    verdict = session.scalar(select(ModerationEvent.data).where(
-        ModerationEvent.subject == content_subject(item.content_id), ModerationEvent.kind == EventKind.VERDICT.value))
-    matches = verdict.get("matches") if isinstance(verdict, dict) else None
-    return isinstance(matches, list) and any(isinstance(m, dict) and m.get("restricted") for m in matches)
+    for judged in session.scalars(select(ModerationEvent.data).where(  # at upload, and any conflicting resubmission
+            ModerationEvent.subject == content_subject(item.content_id),
+            ModerationEvent.kind.in_([EventKind.VERDICT.value, EventKind.RESUBMITTED.value]))):
+        matches = judged.get("matches") if isinstance(judged, dict) else None
+        if isinstance(matches, list) and any(isinstance(m, dict) and m.get("restricted") for m in matches):
+            return True
+    return False
 
 
 def may_see(mod: Moderation, session: Session, item: ContentItem, viewer: Principal) -> bool:
@@ -484,7 +587,8 @@ def record_metrics(mod: Moderation, content_id: str, *, views: int, shares: int,
         live = item.status in (ContentStatus.PUBLISHED.value, ContentStatus.RESTRICTED.value)
         for threshold in crossed if live else []:
             _log(session, content_subject(content_id), EventKind.VIEWS_THRESHOLD, actor.actor, mod.clock,
-                 {"threshold": threshold, "views": item.views}, external_id=f"views:{content_id}:{threshold}")
+                 {"threshold": threshold, "views": item.views, "shares": item.shares},
+                 external_id=f"views:{content_id}:{threshold}")
             category = Category(item.category) if item.category else Category.BORDERLINE
             _open_case(mod, session, item, category=category, reason=CaseReason.VIEWS, severity=3)
         return crossed if live else []
@@ -513,11 +617,12 @@ def takes_escalations(mod: Moderation, queue: str, reviewer: Principal) -> bool:
     return reviewer.role in ESCALATIONS
 
 
-def claim_next(mod: Moderation, queue: str, reviewer: Principal) -> Case | None:
+def claim_next(mod: Moderation, queue: str, reviewer: Principal, *, passing: Sequence[int] = ()) -> Case | None:
+    """The next case of ``queue`` for ``reviewer``; ``passing`` are cases they skipped (``review.claim_next``)."""
     if not may_review(mod, queue, reviewer):
         raise NotAllowed(f"queue {queue} is restricted to child-safety specialists")
     return review.claim_next(mod.db, queues=[queue], reviewer=reviewer.actor, clock=mod.clock,
-                             escalations=takes_escalations(mod, queue, reviewer))
+                             escalations=takes_escalations(mod, queue, reviewer), passing=passing)
 
 
 def escalate(mod: Moderation, case_id: int, note: str, *, reviewer: Principal) -> Case:
@@ -566,6 +671,7 @@ def _decide(mod: Moderation, case_id: int, decision: ReviewDecision, reviewer: P
                 decided_by=reviewer.actor, automated=False, source=source,
                 automated_detection=case.reason == CaseReason.UPLOAD.value,
                 change=_violation_change(item, decision.actions)))
+            _close_moot_cases(mod, session, item, by=f"case:{case_id}", keep=case_id)
         else:
             if _clears(item, case):
                 item.status = next_status(ContentStatus(item.status), Change.CLEAR).value
@@ -751,7 +857,20 @@ def enforce_order(mod: Moderation, session: Session, content_id: str, *, order: 
     if ContentStatus(item.status) in (ContentStatus.REMOVED, ContentStatus.BLOCKED):
         return False
     _apply(mod, session, item, _order_outcome(order, facts, territories, withhold_statement=withhold_statement))
+    _close_moot_cases(mod, session, item, by=f"order:{order}")
     return True
+
+
+def _close_moot_cases(mod: Moderation, session: Session, item: ContentItem, *, by: str,
+                      keep: int | None = None) -> None:
+    """Once content is down, its other waiting cases have nothing left to decide: close them, with an event saying
+    who took it down. Cases in restricted queues stay open: a child-safety specialist still confirms and reports."""
+    if ContentStatus(item.status) not in (ContentStatus.REMOVED, ContentStatus.BLOCKED):
+        return
+    queues = [q.name for q in mod.policy.queues if not q.restricted]
+    for case_id in review.close_moot(session, item.content_id, by=by, queues=queues, clock=mod.clock, keep=keep):
+        _log(session, content_subject(item.content_id), EventKind.CASE_CLOSED, "system", mod.clock,
+             {"case_id": case_id, "removed_by": by, "status": item.status})
 
 
 def issue_order_statement(mod: Moderation, session: Session, content_id: str, *, order: str, facts: str,

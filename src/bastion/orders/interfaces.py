@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from bastion.core.errors import DomainError
-
 import enum
 from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from bastion.core.errors import DomainError
 from bastion.orders.models import ReceivedOrder
 
 

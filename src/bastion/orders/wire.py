@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from bastion.core.errors import DomainError
 from bastion.core.eu import member_state
 from bastion.core.outbox.webhooks import canonical_body
 
@@ -288,8 +289,11 @@ MODELS: dict[MessageType, type[WireMessage]] = {
 _TYPES: dict[type[WireMessage], MessageType] = {model: kind for kind, model in MODELS.items()}
 
 
-class InvalidMessage(ValueError):
+class InvalidMessage(DomainError, ValueError):
     """The body is not a well-formed message: answered 422 with the first problem."""
+
+    status = 422
+    title = "Invalid request"
 
     def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
@@ -428,7 +432,7 @@ _REFUSAL_TITLES = {
 }
 
 
-class Refused(Exception):
+class Refused(DomainError):
     """A message that is not accepted, and why; ``status`` and ``title`` are its problem+json answer."""
 
     def __init__(self, reason: RefusalReason, detail: str, key: str = "") -> None:
@@ -437,6 +441,9 @@ class Refused(Exception):
         self.detail = detail
         self.key = key
         self.status, self.title = _REFUSAL_TITLES[reason]
+
+    def problem_extra(self) -> dict[str, Any]:
+        return {"reason": self.reason.value}
 
 
 @dataclass(frozen=True)

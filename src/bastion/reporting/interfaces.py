@@ -5,9 +5,9 @@ Values are storage keys: never rename one; retire a value by keeping it reserved
 
 from __future__ import annotations
 
-from bastion.core.errors import DomainError
-
 import enum
+
+from bastion.core.errors import DomainError
 
 
 class CentreName(enum.StrEnum):

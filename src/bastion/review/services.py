@@ -99,10 +99,12 @@ def _claimable(now: dt.datetime, reviewer: str) -> ColumnElement[bool]:
 
 
 def claim_next(db: Database, *, queues: Sequence[str], reviewer: str, clock: Clock,
-               lease_seconds: int = DEFAULT_LEASE_SECONDS, escalations: bool = False) -> Case | None:
+               lease_seconds: int = DEFAULT_LEASE_SECONDS, escalations: bool = False,
+               passing: Sequence[int] = ()) -> Case | None:
     """The reviewer's live claim if they hold one, else the most urgent claimable case of ``queues``.
 
     Escalated cases go only to reviewers who take ``escalations`` (senior moderators), and to them first.
+    ``passing``: cases this reviewer skipped, left to others (a skip that handed back the same case is no skip).
     """
     now = clock.now()
     with db.write() as session:
@@ -114,6 +116,8 @@ def claim_next(db: Database, *, queues: Sequence[str], reviewer: str, clock: Clo
             return held
         order = (Case.rank_at, Case.id)
         query = select(Case).where(Case.queue.in_(queues), _claimable(now, reviewer))
+        if passing:
+            query = query.where(Case.id.not_in(list(passing)))
         query = query.order_by(Case.escalated.desc(), *order) if escalations \
             else query.where(Case.escalated.is_(False)).order_by(*order)
         case = session.scalar(query.limit(1).with_for_update(skip_locked=True))
@@ -169,6 +173,25 @@ def finish(session: Session, case_id: int, *, reviewer: str, clock: Clock) -> Ca
     case = session.get(Case, case_id, populate_existing=True)
     assert case is not None
     return case
+
+
+def close_moot(session: Session, content_id: str, *, by: str, queues: Sequence[str], clock: Clock,
+               keep: int | None = None) -> list[int]:
+    """Close the undecided cases of ``queues`` about content another path has already taken down (an order, another
+    case), inside the caller's transaction; ``by`` is recorded as who decided. Appeals stay open: they contest the
+    removal itself. Returns the closed cases' ids."""
+    now = clock.now()
+    query = select(Case.id).where(Case.content_id == content_id, Case.state != CaseState.DECIDED.value,
+                                  Case.reason != CaseReason.APPEAL.value, Case.queue.in_(queues))
+    if keep is not None:
+        query = query.where(Case.id != keep)
+    ids = list(session.scalars(query))
+    if ids:
+        session.execute(update(Case).where(Case.id.in_(ids), Case.state != CaseState.DECIDED.value)
+                        .values(state=CaseState.DECIDED.value, decided_by=by, decided_at=now, claimed_by=None,
+                                claim_expires_at=None)
+                        .execution_options(synchronize_session=False))
+    return ids
 
 
 def _rowcount(result: object) -> int:

@@ -27,19 +27,22 @@ from bastion.core.http import install_problem_handlers, require
 from bastion.core.outbox.services import OutboxWorker, SenderByKind
 from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.production import Service, gaps, warn
-from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit
+from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit, close_spool, open_spool
 from bastion.core.worker import Worker
+from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.matcher import Matcher
 from bastion.moderation.api import router as moderation_router
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
 from bastion.moderation.services import Moderation
+from bastion.moderation.tasks import prune_previews
 from bastion.orders.api import router as orders_router
 from bastion.orders.services import contact_point_for, tco_signers, tick
 from bastion.reporting import services as reports
 from bastion.reporting.api import router as reports_router
 from bastion.reporting.tasks import ReportSender
+from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
 from bastion.web.metrics import Metrics
@@ -50,6 +53,8 @@ from bastion.web.review_pages import router as review_pages_router
 STATIC = Path(__file__).parent / "static"
 #: /status says "degraded" when this process has not caught up with the bank change log for this long.
 STALE_AFTER_SECONDS = 5.0
+#: How often the sealed previews of published uploads past their retention are dropped (seconds).
+PREVIEW_PRUNE_SECONDS = 3600.0
 
 
 def create_app(settings: Settings, *, db: Database | None = None, matcher: Matcher | None = None,
@@ -57,6 +62,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                classifiers: Sequence[Classifier] | None = None) -> FastAPI:
     """Build the app. ``refresh`` starts the thread that replays the bank change log (off in some tests)."""
     db = db or Database(settings.database_url)
+    media_budget.configure(media_budget.MediaBudget.from_settings(settings))
     matcher = matcher or Matcher(db)
     clock = clock or SystemClock()
     policy = PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH)
@@ -65,7 +71,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                                                ClassifierContext(db, settings.classifier_token))
     sealer = settings.media_sealer()  # one key read, shared by previews, preserved orders and reports
     mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=sealer,
-                     classifiers=tuple(classifiers))
+                     classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0)
     sender = WebhookSender(settings.webhook_secret, signers=tco_signers(settings.orders_signing_key),
                            clock=clock)
     reporting = reports.Reporting(db, clock, sealer, settings)
@@ -74,9 +80,13 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     report_clock = Worker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports")
     contact_point = contact_point_for(settings, mod)
     order_clock = Worker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders")
+    preview_clock = Worker(
+        lambda: prune_previews(db, clock.now(), settings.published_preview_days), PREVIEW_PRUNE_SECONDS,
+        "bastion-previews")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        open_spool(settings.spool_dir)  # sweeps uploads a killed process left behind, before anything else runs
         warn(settings, Service.PLATFORM)  # once per start, in the server's log
         if not matcher.freshness.loaded:
             matcher.load()
@@ -85,14 +95,17 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
             outbox.start()
             order_clock.start()
             report_clock.start()
+            preview_clock.start()
         # Models load in the background: neither the start nor an upload waits for them (classifiers/similarity.py).
         _app.state.classifiers_warming = classifier_services.warm_in_background(mod.classifiers)
         yield
+        preview_clock.stop()
         report_clock.stop()
         order_clock.stop()
         outbox.stop()
         matcher.stop()
         classifier_services.close_all(mod.classifiers)
+        close_spool(settings.spool_dir)
 
     app = FastAPI(title="Bastion", version=__version__, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None)
@@ -113,6 +126,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.include_router(classifiers_router)
     app.include_router(classifier_pages_router)
     app.include_router(console_router)
+    app.include_router(bank_pages_router)
     app.include_router(review_pages_router)
     app.include_router(orders_router)
     app.include_router(reports_router)

@@ -44,6 +44,7 @@ from bastion.core.auth.services import (
     session_user,
 )
 from bastion.core.context import AppContext, context
+from bastion.core.errors import DomainError
 from bastion.core.http import Problem
 from bastion.core.uploads import spooled
 from bastion.hashing.api import checked
@@ -122,6 +123,9 @@ class ConsoleRoute(APIRoute):
             except PageError as exc:
                 response = page(request, "error.html", exc.user, status_code=exc.status,
                                  title=exc.title, message=exc.message)
+            except DomainError as exc:  # the console's one handler of domain errors: the error page
+                response = page(request, "error.html", _session(request), status_code=exc.status,
+                                 title=exc.title, message=str(exc))
             except RequestValidationError:  # an address that cannot be right (a case id that is not a number...)
                 response = page(request, "error.html", _session(request), status_code=404, title="Not found",
                                  message="There is no such page.")
@@ -159,6 +163,7 @@ def role_required(allowed: Iterable[Role]) -> Callable[[Request], SessionUser]:
             raise _denied(f"Your role ({_role_label(user.principal.role)}) may not open this page.", user)
         return user
 
+    dependency.allowed_roles = allowed  # type: ignore[attr-defined]  # read by the route x role matrix test
     return dependency
 
 
@@ -222,6 +227,7 @@ def _role_label(role: Role) -> str:
 #: The platform console's menu: label, address, roles that see it. Another app (the hub) sets ``app.state.console_nav``.
 NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Queues", "/console/queues", roles.READ_QUEUES),
+    ("Cases", "/console/cases", roles.CASE_SEARCH),
     ("Banks", "/console/banks", roles.READ_BANKS),
     ("Match", "/console/match", roles.MATCH),
     ("Classifiers", "/console/classifiers", roles.CLASSIFIERS),

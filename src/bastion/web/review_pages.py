@@ -8,8 +8,9 @@ media in a restricted queue is written to the audit log.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Path, Request, Response
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -42,6 +43,7 @@ router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Reader = Annotated[SessionUser, Depends(role_required(roles.READ_QUEUES))]
 Reviewer = Annotated[SessionUser, Depends(role_required(roles.REVIEW))]
 Curator = Annotated[SessionUser, Depends(role_required(roles.CURATE_FROM_CASE))]
+Searcher = Annotated[SessionUser, Depends(role_required(roles.CASE_SEARCH))]
 #: Case ids in paths: bounded, so an absurd id is a clear "not found", not a database overflow.
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 #: Outcomes the decision form posts; an appeal's "uphold" keeps the decision, "reverse" reinstates.
@@ -116,30 +118,85 @@ def claim_page(request: Request, queue: str, user: Reviewer, csrf_token: CsrfFie
     return _take_next(request, queue, user)
 
 
-def _take_next(request: Request, queue: str, user: SessionUser, done: str = "") -> Response:
-    """Claim the next case of ``queue`` and go to it; ``done`` is what to tell the reviewer about the last one."""
+def _take_next(request: Request, queue: str, user: SessionUser, done: str = "", *,
+               passing: list[int] | None = None) -> Response:
+    """Claim the next case of ``queue`` and go to it; ``done`` is what to tell the reviewer about the last one.
+
+    ``passing``: the cases skipped in a row, left out, and carried on the next case's address for its skip button.
+    """
     mod = app_moderation(request)
     if queue not in {q.name for q in mod.policy.queues}:
         raise PageError(404, "Not found", f"There is no queue named {queue}.", user)
     try:
-        case = moderation.claim_next(mod, queue, user.principal)
+        case = moderation.claim_next(mod, queue, user.principal, passing=passing or ())
     except moderation.NotAllowed as exc:
         raise PageError(403, "Forbidden", str(exc), user) from None
     if case is None:
         response = RedirectResponse("/console/queues", status_code=303)
-        flash(response, request, "ok", f"{done} No case is waiting in {queue}.".strip())
+        waiting = f"No other case is waiting in {queue}." if passing else f"No case is waiting in {queue}."
+        flash(response, request, "ok", f"{done} {waiting}".strip())
         return response
-    response = RedirectResponse(f"/console/cases/{case.id}", status_code=303)
+    query = f"?skipped={','.join(str(i) for i in passing)}" if passing else ""
+    response = RedirectResponse(f"/console/cases/{case.id}{query}", status_code=303)
     if done:
         flash(response, request, "ok", done)
     return response
 
 
+# --- the case list and an account's history ----------------------------------------------------------------------
+
+#: States the case list filters on ("escalated": undecided and handed up).
+_STATES = ("open", "claimed", "decided", "escalated")
+
+
+@router.get("/console/cases")
+def cases_page(request: Request, user: Searcher, content: str = "", account: str = "", queue: str = "",
+               state: str = "", page_no: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1) -> Response:
+    mod = app_moderation(request)
+    queues = [q.name for q in mod.policy.queues if moderation.may_review(mod, q.name, user.principal)]
+    wanted = casefile.CaseFilter(content=content.strip()[:200], account=account.strip()[:200],
+                                 queue=queue if queue in queues else "", state=state if state in _STATES else "",
+                                 page=page_no)
+    with mod.db.read() as session:
+        found = casefile.search(mod, session, user.principal, wanted)
+    now = mod.clock.now()
+    rows = [{"case": r.case, "account": r.account_id, "status": r.content_status,
+             "opened": r.case.opened_at.strftime("%Y-%m-%d %H:%M"),
+             "due": "" if r.case.state == CaseState.DECIDED.value else _duration((r.case.due_at - now).total_seconds())}
+            for r in found.rows]
+    keep = {k: v for k, v in (("content", wanted.content), ("account", wanted.account), ("queue", wanted.queue),
+                              ("state", wanted.state)) if v}
+    return page(request, "cases.html", user, rows=rows, wanted=wanted, queues=queues, states=_STATES,
+                 previous=urlencode({**keep, "page": wanted.page - 1}) if wanted.page > 1 else "",
+                 next=urlencode({**keep, "page": wanted.page + 1}) if found.has_next else "")
+
+
+@router.get("/console/accounts/{account_id}")
+def account_page(request: Request, account_id: Annotated[str, Path(max_length=200)], user: Searcher) -> Response:
+    mod = app_moderation(request)
+    with mod.db.read() as session:
+        try:
+            history = casefile.account_history(mod, session, account_id, user.principal)
+        except moderation.ModerationError as exc:
+            raise PageError(exc.status, exc.title, str(exc), user) from None
+    return page(request, "account.html", user, history=history)
+
+
 # --- the case page ------------------------------------------------------------------------------------------------
 
 
+#: Skipped cases remembered in a row (on the case's address): enough for a shift's run of skips, bounded.
+MAX_SKIPPED = 50
+
+
+def _skipped(raw: str) -> list[int]:
+    """The case ids of a ``skipped`` list, junk dropped; the most recent ``MAX_SKIPPED`` kept."""
+    ids = [int(p) for p in raw.split(",") if p.strip().isdigit() and 0 < int(p) < 2**63]
+    return list(dict.fromkeys(ids))[-MAX_SKIPPED:]
+
+
 @router.get("/console/cases/{case_id}")
-def case_page(request: Request, case_id: CaseId, user: Reader) -> Response:
+def case_page(request: Request, case_id: CaseId, user: Reader, skipped: str = "") -> Response:
     mod = app_moderation(request)
     with mod.db.read() as session:
         try:
@@ -154,9 +211,13 @@ def case_page(request: Request, case_id: CaseId, user: Reader) -> Response:
         confirmed = moderation.confirmed_violation(session, file.item.content_id) is not None
     now = mod.clock.now()
     case = file.case
+    mine = casefile.is_open_for(case, user.principal) and user.principal.role in roles.REVIEW
+    claim_left = _duration((case.claim_expires_at - now).total_seconds()) \
+        if mine and case.claim_expires_at is not None else ""
     return page(
-        request, "case.html", user, file=file, case=case, item=file.item,
-        mine=casefile.is_open_for(case, user.principal) and user.principal.role in roles.REVIEW,
+        request, "case.html", user, file=file, case=case, item=file.item, mine=mine, claim_left=claim_left,
+        category_label=_category_label(file), may_search=user.principal.role in roles.CASE_SEARCH,
+        skipped=",".join(str(i) for i in _skipped(skipped)),
         appeal=case.reason == CaseReason.APPEAL.value, decided=decided[-1].data if decided else None,
         reveal=reveal, time_left=_duration((case.due_at - now).total_seconds()), overdue=case.due_at < now,
         opened=case.opened_at.strftime("%Y-%m-%d %H:%M UTC"), categories=[c.value for c in Category],
@@ -164,6 +225,14 @@ def case_page(request: Request, case_id: CaseId, user: Reader) -> Response:
         may_escalate=not case.escalated and user.principal.role not in roles.ESCALATIONS,
         curation_banks=bank_names, may_curate=bool(bank_names) and confirmed and case.state == CaseState.DECIDED,
         state_label=_state_label(case.state, case.escalated))
+
+
+def _category_label(file: casefile.CaseFile) -> str:
+    """A views case about content no one has classified is routed as borderline; say so rather than claim it."""
+    case = file.case
+    if case.reason == CaseReason.VIEWS.value and not file.item.category:
+        return "not classified yet (sent back for its reach)"
+    return case.category.replace("_", " ")
 
 
 def _state_label(state: str, escalated: bool) -> str:
@@ -298,6 +367,24 @@ def escalate_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token:
     response = RedirectResponse("/console/queues", status_code=303)
     flash(response, request, "ok", f"Case {case_id} escalated to senior reviewers.")
     return response
+
+
+@router.post("/console/cases/{case_id}/skip")
+def skip_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token: CsrfField = "",
+              skipped: Annotated[str, Form()] = "") -> Response:
+    """Give the case back and take another: the skipped ones are left out while the reviewer skips in a row."""
+    check_csrf(user, csrf_token)
+    mod = app_moderation(request)
+    try:
+        with mod.db.read() as session:
+            queue = review.get_case(session, case_id).queue
+        review.release(mod.db, case_id, reviewer=user.principal.actor, clock=mod.clock)
+    except ReviewError as exc:
+        response = RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+        flash(response, request, "error", str(exc))
+        return response
+    passing = _skipped(f"{skipped},{case_id}")
+    return _take_next(request, queue, user, f"Case {case_id} skipped: it is back in its queue.", passing=passing)
 
 
 @router.post("/console/cases/{case_id}/release")

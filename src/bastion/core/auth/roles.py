@@ -41,6 +41,8 @@ READ_QUEUES = REVIEW | {Role.ANALYST}
 REVIEW_HOME = READ_QUEUES - {Role.ADMIN}
 #: Who takes escalated cases (child-safety specialists too, in the queues only they see).
 ESCALATIONS = frozenset({Role.SENIOR_MODERATOR, Role.ADMIN})
+#: Who searches all cases and reads an account's whole history (restricted content still for child-safety roles).
+CASE_SEARCH = frozenset({Role.SENIOR_MODERATOR, Role.ADMIN})
 #: Who may add human-confirmed media to a bank from a case (the curation loop).
 CURATE_FROM_CASE = CURATE_BANKS | {Role.SENIOR_MODERATOR}
 ADMIN = frozenset({Role.ADMIN})

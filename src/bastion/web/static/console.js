@@ -52,7 +52,37 @@
     return tag === "input" || tag === "textarea" || tag === "select" || (target && target.isContentEditable);
   }
 
+  // A one-key removal is one slip away from a wrong removal: the first press (or click) arms the button, the
+  // second one submits, Escape disarms.
+  function disarm() {
+    var armed = document.querySelectorAll("[data-confirm][data-armed]");
+    for (var i = 0; i < armed.length; i++) {
+      armed[i].textContent = armed[i].getAttribute("data-label");
+      armed[i].removeAttribute("data-armed");
+      armed[i].classList.remove("armed");
+    }
+  }
+
+  function guard(button) {
+    button.setAttribute("data-label", button.textContent);
+    button.addEventListener("click", function (event) {
+      if (button.hasAttribute("data-armed")) {
+        return;  // confirmed: the form submits
+      }
+      event.preventDefault();
+      disarm();
+      button.setAttribute("data-armed", "");
+      button.classList.add("armed");
+      button.textContent = button.getAttribute("data-confirm") + " (Esc cancels)";
+      button.focus();
+    });
+  }
+
   function init() {
+    var confirms = document.querySelectorAll("[data-confirm]");
+    for (var c = 0; c < confirms.length; c++) {
+      guard(confirms[c]);
+    }
     var media = document.querySelector("[data-reveal-media]");
     if (media) {
       media.addEventListener("click", function () {
@@ -63,6 +93,10 @@
       return;
     }
     document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") {
+        disarm();
+        return;
+      }
       if (event.ctrlKey || event.metaKey || event.altKey || event.repeat || typing(event.target)) {
         return;  // a held key must not submit twice
       }

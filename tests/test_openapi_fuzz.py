@@ -7,10 +7,12 @@ the fuzzing reaches the handlers rather than stopping at 403.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -20,10 +22,13 @@ from schemathesis.checks import not_a_server_error
 from sqlalchemy import func, select
 
 from bastion.centre.app import create_centre_app
+from bastion.centre.services import register_key
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import create_token
+from bastion.core.clock import FrozenClock
 from bastion.core.config import Settings
 from bastion.core.db import Database, migrate
+from bastion.core.signing import SigningKey
 from bastion.hub.app import create_hub_app
 from bastion.models import metadata
 from bastion.web.app import create_app
@@ -52,6 +57,35 @@ class Target:
                     for t in metadata.sorted_tables if t.name not in AUDIT_TABLES}
 
 
+class SignedReports:
+    """The Centre refuses unsigned reports (Art. 13(b)): this signs each POST to it, as a provider's sender does,
+    with a key registered for the fuzzing platform token, so the fuzzing reaches the handler past the signature."""
+
+    def __init__(self, app: FastAPI, db: Database) -> None:
+        self.app, self.key = app, SigningKey.generate()
+        register_key(db, Role.PLATFORM.value, self.key.public_text, FrozenClock(dt.datetime.now(dt.UTC)))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/centre/reports":
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        signed = self.key.headers(body, dt.datetime.now(dt.UTC))
+        headers = [*scope["headers"], *((k.lower().encode(), v.encode()) for k, v in signed.items())]
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app({**scope, "headers": headers}, replay, send)
+
+
 def _target(name: str, settings_: Settings, db: Database, tmp_path: Path) -> Target:
     if name == "platform":
         return Target(create_app(settings_, db=db, refresh=False), db)
@@ -62,7 +96,9 @@ def _target(name: str, settings_: Settings, db: Database, tmp_path: Path) -> Tar
                          centre_forward="EUROPOL=https://127.0.0.1:9/europol")
     if name == "hub":
         return Target(create_hub_app(configured, db=other, deliver=False), other)
-    return Target(create_centre_app(configured, db=other, deliver=False), other)
+    target = Target(create_centre_app(configured, db=other, deliver=False), other)
+    target.app = SignedReports(target.app, other)  # type: ignore[assignment]
+    return target
 
 
 @pytest.fixture(params=["platform", "hub", "centre"])

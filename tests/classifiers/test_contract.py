@@ -1,20 +1,20 @@
-"""The contract every classifier kind keeps, checked on each kind registered (a new kind gets it by being listed)."""
+"""The contract every classifier kind keeps (``bastion.testing.ClassifierContract``), run on each built-in kind: an
+extension's kind gets the same checks by subclassing it (tests/test_extensions.py does so from outside)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
-from collections.abc import Callable
 
 import pytest
 
 from bastion.classifiers import embeddings, registry, services
 from bastion.classifiers.features import HashedNgrams
-from bastion.classifiers.interfaces import SCORE_NAME, Classifier, ClassifierContext, Content, LabelledText
+from bastion.classifiers.interfaces import Classifier, ClassifierContext, Content, LabelledText
 from bastion.classifiers.models import TrainedModel
 from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
+from bastion.testing import ClassifierContract
 from tests.classifiers.test_training import _texts
 from tests.factories.model_host import Host
 
@@ -43,31 +43,33 @@ def _decisions(db: Database, host: Host) -> Classifier:
                                                    ClassifierContext(db))
 
 
-MAKERS: dict[str, Callable[[Database, Host], Classifier]] = {
-    "http": _http, "similarity": _similarity, "decisions": _decisions}
+class TestHttp(ClassifierContract):
+    kind = "http"
+
+    @pytest.fixture
+    def classifier(self, db: Database, host: Host) -> Classifier:
+        return _http(db, host)
+
+
+class TestSimilarity(ClassifierContract):
+    kind = "similarity"
+
+    @pytest.fixture
+    def classifier(self, db: Database, host: Host) -> Classifier:
+        return _similarity(db, host)
+
+
+class TestDecisions(ClassifierContract):
+    kind = "decisions"
+
+    @pytest.fixture
+    def classifier(self, db: Database, host: Host) -> Classifier:
+        return _decisions(db, host)
 
 
 def test_every_registered_kind_is_checked_here() -> None:
-    assert set(MAKERS) == set(registry.BY_KIND)
-
-
-@pytest.mark.parametrize("kind", sorted(MAKERS))
-def test_contract(kind: str, db: Database, host: Host) -> None:
-    classifier = MAKERS[kind](db, host)
-    assert classifier.kind == kind and registry.BY_KIND[kind] is type(classifier)
-    classifier.warm()  # optional, and never needed: the app calls it in the background at start-up
-    names = list(classifier.score_names())
-    assert names and all(SCORE_NAME.match(n) for n in names) and len(set(names)) == len(names)
-    assert classifier.accepts()
-    content = Content("strike the unbelievers, they are vermin")
-    assert classifier.wants(content)
-    scores = classifier.classify(content)
-    assert scores and set(scores) <= set(names)
-    assert all(isinstance(v, float) and math.isfinite(v) and 0.0 <= v <= 1.0 for v in scores.values())
-    described = classifier.describe()
-    assert (described["name"], described["kind"], described["scores"]) == (classifier.name, kind, names)
-    assert not classifier.wants(Content("   "))  # nothing to read: not asked
-    classifier.close()
+    checked = {c.kind for c in ClassifierContract.__subclasses__() if c.__module__ == __name__}
+    assert checked == set(registry.BY_KIND) == {k.kind for k in registry.BUILT_IN}
 
 
 def test_a_classifier_that_cannot_warm_up_is_logged_and_says_why_on_its_uploads(

@@ -142,3 +142,21 @@ def test_a_queue_removed_by_a_policy_edit_leaves_its_cases_to_child_safety() -> 
     assert mod.restricted_queue("terrorism") is False
     assert mod.restricted_queue("renamed-away") is True
     assert mod.sla_minutes("renamed-away") == min(q.sla_minutes for q in mod.policy.queues)
+
+
+def test_curating_into_a_restricted_bank_one_may_not_see_is_answered_as_an_unknown_bank(
+        app: TestClient, auth_header: Header, tmp_path: Path) -> None:
+    image = make_image(tmp_path / "f.jpg", seed=95, size=(320, 240))
+    assert _upload(app, auth_header, image, "h-1")["verdict"] == "allow"
+    case_id = _notice(app, auth_header, "h-1", "hate_speech")
+    moderator = auth_header(Role.MODERATOR)
+    assert app.post("/v1/queues/general/claim", headers=moderator).json()["id"] == case_id
+    assert app.post(f"/v1/cases/{case_id}/decision", headers=moderator,
+                    json={"violation": True, "actions": ["remove"]}).status_code == 200
+    assert app.post("/v1/banks", json={"name": "NCMEC_HASHES", "restricted": True},
+                    headers=auth_header(Role.CHILD_SAFETY)).status_code == 201
+    senior = auth_header(Role.SENIOR_MODERATOR)
+    answers = [app.post("/v1/content/h-1/curate", json={"bank": name}, headers=senior)
+               for name in ("NCMEC_HASHES", "NCMEC_ABSENT")]
+    assert [(r.status_code, r.json()["detail"].replace("HASHES", "X").replace("ABSENT", "X")) for r in answers] \
+        == [(404, "no bank named 'NCMEC_X'")] * 2

@@ -45,11 +45,12 @@ class World:
     sender: ReportSender
     files: dict[str, Path] = field(default_factory=dict)
 
-    def _submit(self, content_id: str, account_id: str, seed: int, url: str = "") -> Path:
+    def _submit(self, content_id: str, account_id: str, seed: int, url: str = "", file_name: str = "") -> Path:
         image = make_image(self.tmp / f"{content_id}.jpg", seed=seed)
         self.files[content_id] = image
         moderation.submit(self.mod, moderation.Submission(content_id, account_id, 31, "DE", ContentType.IMAGE,
-                                                          url=url), hash_path(image), actor=PLATFORM)
+                                                          url=url, file_name=file_name),
+                          hash_path(image), actor=PLATFORM)
         return image
 
     def known(self, content_id: str, account_id: str, seed: int, category: str = "csam-A1") -> Path:
@@ -64,9 +65,9 @@ class World:
         self.mod.matcher.refresh()
         return self._submit(content_id, account_id, seed)
 
-    def confirmed(self, content_id: str, account_id: str, seed: int, url: str = "") -> Path:
+    def confirmed(self, content_id: str, account_id: str, seed: int, url: str = "", file_name: str = "") -> Path:
         """An upload reported by a user and confirmed as CSAM by a child-safety specialist."""
-        image = self._submit(content_id, account_id, seed, url)
+        image = self._submit(content_id, account_id, seed, url, file_name)
         case_id = moderation.record_notice(self.mod, content_id, category=Category.CSAM, explanation="report",
                                            trusted_flagger=False, notifier="user-1", actor=PLATFORM)
         case = moderation.claim_next(self.mod, "child_safety", SPECIALIST)

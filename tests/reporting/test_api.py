@@ -17,10 +17,14 @@ from lxml import etree
 from bastion.core.auth.roles import Role
 from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
+from bastion.moderation import services as moderation
+from bastion.moderation.policy import Action, Category
+from bastion.reporting import services
 from bastion.reporting.tasks import ReportSender
 from bastion.web.app import create_app
+from tests.factories.media import make_image
 from tests.factories.ncmec import XSD, FakeNcmec
-from tests.reporting.conftest import NOW, World, make_settings
+from tests.reporting.conftest import NOW, PLATFORM, SPECIALIST, World, make_settings
 
 Header = Callable[[Role], dict[str, str]]
 
@@ -128,3 +132,57 @@ def test_control_characters_in_an_urgency_reason_get_a_problem_not_a_500(
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
     assert "control characters" in bad.json()["detail"]
     assert client.get(f"/v1/reports/{report_id}", headers=cs).json()["urgent"] is False  # nothing changed
+
+
+def test_the_platform_may_give_the_users_file_name_at_intake_and_the_report_carries_it(
+        app_world: tuple[TestClient, World], auth_header: Header, tmp_path: Path) -> None:
+    client, world = app_world
+    image = make_image(tmp_path / "upload.jpg", seed=31)
+    form = {"content_id": "n-1", "account_id": "acct-n", "account_age": "30", "account_country": "DE",
+            "content_type": "image", "file_name": "IMG_0042.jpg"}
+    with image.open("rb") as f:
+        answer = client.post("/v1/content", data=form, files={"media": ("upload.jpg", f, "image/jpeg")},
+                             headers=auth_header(Role.PLATFORM))
+    assert answer.status_code == 200, answer.text
+    too_long = {**form, "content_id": "n-2", "file_name": "x" * 301}
+    with image.open("rb") as f:
+        refused = client.post("/v1/content", data=too_long, files={"media": ("upload.jpg", f, "image/jpeg")},
+                              headers=auth_header(Role.PLATFORM))
+    assert refused.status_code == 422 and "file_name" in refused.json()["detail"]
+    world.files["n-1"] = image
+    case_id = moderation.record_notice(world.mod, "n-1", category=Category.CSAM, explanation="report",
+                                       trusted_flagger=False, notifier="user-1", actor=PLATFORM)
+    case = moderation.claim_next(world.mod, "child_safety", SPECIALIST)
+    assert case is not None and case.id == case_id
+    moderation.decide(world.mod, case_id, moderation.ReviewDecision(True, [Action.REMOVE], Category.CSAM),
+                      reviewer=SPECIALIST)
+    cs = auth_header(Role.CHILD_SAFETY)
+    (report_id,) = client.post("/v1/reports/drafts", headers=cs).json()["drafted"]
+    (f,) = client.get(f"/v1/reports/{report_id}", headers=cs).json()["files"]
+    assert f["original_file_name"] == "IMG_0042.jpg"
+
+
+def test_cli_sends_a_reviewed_report_and_refuses_what_it_cannot_send(
+        app_world: tuple[TestClient, World], db: Database, fake_ncmec: FakeNcmec, auth_header: Header) -> None:
+    client, world = app_world
+    world.known("k-1", "acct-a", seed=1)
+    (report_id,) = services.draft_pending(world.rep)
+    env = {**os.environ, "BASTION_DATABASE_URL": db.url, "BASTION_MEDIA_KEY": world.rep.settings.media_key,
+           "BASTION_NCMEC_URL": fake_ncmec.url, "BASTION_NCMEC_XSD": str(XSD), "CI": "true"}
+
+    def bastion(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bastion", *args], env={**env, **extra}, capture_output=True,
+                              text=True, timeout=120)
+
+    no_schema = bastion("reports", "send", report_id, BASTION_NCMEC_XSD="")
+    assert no_schema.returncode == 1 and "BASTION_NCMEC_XSD" in no_schema.stderr
+    assert "Traceback" not in no_schema.stderr
+    missing = bastion("reports", "send", "no-such-report")
+    assert missing.returncode == 1 and "no report" in missing.stderr
+    sent = bastion("reports", "send", report_id)
+    assert sent.returncode == 0, sent.stderr
+    assert "queued for ncmec" in sent.stderr and "0 of 1 file(s) with their bytes" in sent.stderr
+    view = client.get(f"/v1/reports/{report_id}", headers=auth_header(Role.CHILD_SAFETY)).json()
+    assert view["state"] == "queued" and view["sent_by"].startswith("cli:")  # the outbox takes it from here
+    again = bastion("reports", "send", report_id)
+    assert again.returncode == 1 and "was sent already" in again.stderr

@@ -225,3 +225,33 @@ def test_a_report_ncmec_no_longer_has_is_submitted_anew_on_resend(world: World, 
     assert world.deliver().delivered == 1
     assert fake_ncmec.count("/submit") == 2 and fake_ncmec.count("/upload") == 2
     assert _view(world, report_id)["state"] == "finished"
+
+
+def test_original_file_name_is_the_users_name_from_intake_and_file_name_the_platforms(
+        world: World, fake_ncmec: FakeNcmec) -> None:
+    world.confirmed("c-1", "acct-b", seed=2, file_name="holiday 2026 (1).JPG")
+    world.confirmed("c-2", "acct-b", seed=3)  # the platform gave no name at intake
+    (report_id,) = services.draft_pending(world.rep)
+    services.supply_material(world.rep, report_id, "c-1", world.files["c-1"].read_bytes(), "blob-7f3a.bin")
+    services.supply_material(world.rep, report_id, "c-2", world.files["c-2"].read_bytes(), "blob-9c1e.bin")
+    services.send(world.rep, report_id, actor=SPECIALIST)
+    assert world.deliver().delivered == 1
+    ((_, received),) = fake_ncmec.reports.items()
+    names = {}
+    for f in received.files.values():
+        tree = etree.fromstring(f["details"])
+        assert SCHEMA.validate(tree), SCHEMA.error_log
+        names[tree.findtext("fileName")] = tree.findtext("originalFileName")
+    assert names == {"blob-7f3a.bin": "holiday 2026 (1).JPG", "blob-9c1e.bin": None}
+
+
+def test_a_report_without_a_url_still_says_where_the_incident_happened(world: World) -> None:
+    world.known("k-1", "acct-a", seed=1)  # blocked at upload: never had a public URL
+    (report_id,) = services.draft_pending(world.rep)
+    with world.rep.db.read() as session:
+        document = services.ncmec_document(session, world.rep, services.get_report(session, report_id))
+    tree = etree.fromstring(document)
+    assert SCHEMA.validate(tree), SCHEMA.error_log
+    (details,) = tree.findall("internetDetails")  # the schema's annotation: at least one per report
+    assert details.find("webPageIncident/url") is None
+    assert "Example Video Platform" in details.findtext("webPageIncident/additionalInfo")

@@ -229,3 +229,59 @@ def test_export_files_are_owner_only_and_the_export_is_audited(world: World, tmp
         (entry,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "reports.exported")).all()
     assert entry.actor == "auditor-1" and entry.details["reports"] == [report_id]
     assert verify(world.rep.db).ok
+
+
+def test_export_carries_each_files_details_as_sent_to_ncmec(world: World, fake_ncmec: FakeNcmec,
+                                                            tmp_path: Path) -> None:
+    world.confirmed("c-1", "acct-b", seed=2)
+    world.confirmed("c-2", "acct-b", seed=3)
+    (report_id,) = services.draft_pending(world.rep)
+    services.supply_material(world.rep, report_id, "c-1", world.files["c-1"].read_bytes(), "c-1.jpg")
+    services.send(world.rep, report_id, actor=SPECIALIST)  # c-2 goes by its hashes alone: no <fileDetails>
+    world.deliver()
+    world.clock.advance(days=1)
+    written = services.export(world.rep, tmp_path / "out")
+    assert sorted(p.name for p in written) == sorted(
+        [f"{report_id}.ncmec.xml", f"{report_id}.ncmec.c-1.file.xml", f"{report_id}.eu-centre.json"])
+    ((_, received),) = fake_ncmec.reports.items()
+    ((_, sent),) = received.files.items()
+    exported = (tmp_path / "out" / f"{report_id}.ncmec.c-1.file.xml").read_bytes()
+    assert exported == sent["details"]
+    assert SCHEMA.validate(etree.fromstring(exported)), SCHEMA.error_log
+
+
+def test_the_same_file_uploaded_again_by_the_account_is_recorded_and_no_longer_a_candidate(
+        world: World, fake_ncmec: FakeNcmec) -> None:
+    world.known("k-1", "acct-a", seed=1)
+    world.known("k-2", "acct-a", seed=1)  # the same file again, in the same round
+    world.known("k-3", "acct-b", seed=1)  # the same file, another account: its own report
+    drafted = services.draft_pending(world.rep)
+    assert len(drafted) == 2
+    with world.rep.db.read() as session:
+        assert services.candidates(session) == []
+        report = next(r for r in services.list_reports(session) if r.account_id == "acct-a")
+        view = services.report_view(session, report)
+        document = etree.fromstring(services.ncmec_document(session, world.rep, report))
+        body = services.eu_centre_document(session, world.rep, report)
+    assert [f["content_id"] for f in view["files"]] == ["k-1"]  # the same bytes are not a second file
+    assert [(r["content_id"], r["repeat_of"], r["after_sending"]) for r in view["repeats"]] == [
+        ("k-2", "k-1", False)]
+    assert "k-2 at " in document.findtext("additionalInfo") and SCHEMA.validate(document)
+    assert [r["content_id"] for r in body["incident"]["repeated_uploads"]] == ["k-2"]
+
+
+def test_the_same_file_uploaded_again_after_the_report_went_is_covered_by_it(
+        world: World, fake_ncmec: FakeNcmec) -> None:
+    world.known("k-1", "acct-a", seed=1)
+    (report_id,) = services.draft_pending(world.rep)
+    services.send(world.rep, report_id, actor=SPECIALIST)
+    world.deliver()
+    world.clock.advance(hours=1)
+    world.known("k-2", "acct-a", seed=1)  # the same file again, after the report went
+    assert services.draft_pending(world.rep) == []
+    with world.rep.db.read() as session:
+        assert services.candidates(session) == []  # was a candidate for ever
+        view = services.report_view(session, services.get_report(session, report_id))
+    assert [(r["content_id"], r["repeat_of"], r["after_sending"]) for r in view["repeats"]] == [
+        ("k-2", "k-1", True)]
+    assert len(fake_ncmec.reports) == 1

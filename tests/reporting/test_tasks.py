@@ -11,6 +11,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
+from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.core.outbox.models import DeliveryState as OutboxState
 from bastion.core.outbox.models import OutboxMessage
@@ -230,3 +231,14 @@ def test_each_file_says_whether_the_platform_viewed_it(world: World, fake_ncmec:
         body = services.eu_centre_document(session, world.rep, services.get_report(session, report_id))
     assert {c["content_id"]: c["material_kind"] for c in body["content"]} == {"k-1": "known", "c-1": "new"}
     assert body["material_kind"] == "new"
+
+
+def test_the_drafting_round_interval_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASTION_REPORTS_TICK_SECONDS", "7.5")
+    assert Settings.from_env().reports_tick_seconds == 7.5
+    monkeypatch.delenv("BASTION_REPORTS_TICK_SECONDS")
+    assert Settings.from_env().reports_tick_seconds == 30.0
+    for bad in ("soon", "0", "-3", "nan"):
+        monkeypatch.setenv("BASTION_REPORTS_TICK_SECONDS", bad)
+        with pytest.raises(SystemExit, match="BASTION_REPORTS_TICK_SECONDS"):
+            Settings.from_env()

@@ -61,11 +61,17 @@ class ProviderReport(BaseModel):
     legal_basis: str = Field(min_length=1, max_length=500)
 
 
-@router.post("/reports", status_code=201, summary="Receive a provider's report (duplicate / unfounded / forwarded)")
+@router.post("/reports", status_code=201, summary="Receive a provider's signed report (duplicate / unfounded / "
+                                                  "forwarded)")
 async def receive(body: ProviderReport, request: Request,
                   principal: Annotated[Principal, Depends(require(roles.CENTRE_SUBMIT))]) -> dict[str, Any]:
+    """The body must carry the provider's ``Bastion-Ed25519`` signature by a key registered for its name (Art.
+    13(b)); the signature and the exact bytes it covers are kept with the report."""
     c = centre(request)
-    report = await run_in_threadpool(services.receive, c, principal.actor, body.model_dump(mode="json"))
+    raw = await request.body()
+    # A refused signature (core/signing.py: Refused) is answered by the one problem+json handler, with its reason.
+    signed = await run_in_threadpool(services.check_signature, c, principal.name, request.headers, raw)
+    report = await run_in_threadpool(services.receive, c, principal.actor, body.model_dump(mode="json"), signed)
     return services.report_view(report)
 
 

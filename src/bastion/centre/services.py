@@ -1,10 +1,18 @@
-"""The Centre's intake: filter duplicates and manifestly unfounded reports, forward the rest, urgent ones first.
+"""The Centre's intake: check the provider's signature, filter duplicates and manifestly unfounded reports, forward
+the rest, urgent ones first.
 
-Duplicates are recognised two ways (the briefing's "indicate whether also submitted to the other Centre, then
-filter"): a report naming an NCMEC report id of a report the Centre already forwarded, and a report whose every
-file was already brought by another report, from any provider. A file is known when any of its exact hashes
-(SHA-256, MD5) is; all its hashes are then claimed, in ``centre_material`` with one row per hash, so two providers
-racing with the same file still forward once, and a file known by its MD5 is known by its SHA-256 from then on.
+Every report is signed by its provider (Art. 13(b): date, time stamp and electronic signature): an Ed25519
+``Bastion-Ed25519`` header over the exact body (``core/signing.py``), checked against the keys registered for the
+provider (``bastion centre provider NAME --public-key KEY``) and kept with the report, with the bytes it covers.
+
+A duplicate is the same report arriving twice, never another suspect's report about the same material: two
+accounts sharing known material are two leads for law enforcement, and most reports concern known material. So a
+report is a duplicate when it names an NCMEC report id the Centre already forwarded (the same report, directly and
+through NCMEC), or when the same provider already reported every one of its files for the same suspect (the
+accounts it names; ``suspect_key``). A file is matched by any of its exact hashes (SHA-256, MD5); all its hashes
+are then claimed for the suspect in ``centre_suspect_material``, one row per hash, so two copies of one report
+racing still forward once. ``centre_material`` keeps which report first brought each file from anyone, so the
+Centre can tell law enforcement how much of a forwarded report was already known.
 
 Forwarding needs somewhere to go: the Centre refuses to start without a Europol endpoint, which takes every report
 whose Member State has none (``parse_forwarding``), so a report is never marked forwarded with nothing queued.
@@ -20,17 +28,21 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bastion.centre.models import CentreMaterial, CentreReport
+from bastion.centre.models import CentreMaterial, CentreReport, ProviderKey, SuspectMaterial
+from bastion.core import signing
 from bastion.core.clock import Clock
-from bastion.core.db import Database
+from bastion.core.db import Base, Database
 from bastion.core.errors import DomainError
 from bastion.core.eu import MEMBER_STATES
 from bastion.core.idempotency import fingerprint
@@ -117,24 +129,27 @@ def unfounded_reason(body: dict[str, Any]) -> str:
     return ""
 
 
-def _owner(session: Session, media_hash: str) -> str | None:
-    return session.scalar(select(CentreMaterial.report_id).where(CentreMaterial.media_hash == media_hash))
+def suspect_key(provider: str, body: dict[str, Any]) -> str:
+    """Who a report is about, for one provider: the provider and the sorted account ids it names (Art. 13(g))."""
+    accounts = sorted({str(u.get("account_id", "")) for u in body.get("users") or [] if isinstance(u, dict)})
+    return hashlib.sha256("\n".join([provider, *accounts]).encode()).hexdigest()
 
 
-def _claim_file(session: Session, report_id: str, hashes: list[str], now: dt.datetime) -> str | None:
-    """Claim every hash of one file; returns the report that brought the file first, or ``None`` when it is new.
+def _claim(session: Session, hashes: list[str], owner: Callable[[str], str | None],
+           row: Callable[[str, str], Base], report_id: str) -> str | None:
+    """Claim every hash of one file; returns the report that had the file first, or ``None`` when it is new.
 
-    A known file's unclaimed hashes go to the report that brought it, so it is known by all of them next time.
+    A known file's unclaimed hashes go to the report that had it, so it is known by all of them next time.
     """
-    first = next((o for h in hashes if (o := _owner(session, h)) is not None), None)
+    first = next((o for h in hashes if (o := owner(h)) is not None), None)
     for media_hash in hashes:
-        if _owner(session, media_hash) is not None:
+        if owner(media_hash) is not None:
             continue
         try:
             with session.begin_nested():
-                session.add(CentreMaterial(media_hash=media_hash, report_id=first or report_id, first_seen_at=now))
-        except IntegrityError:  # another provider's report claimed it in the meantime
-            first = first or _owner(session, media_hash)
+                session.add(row(media_hash, first or report_id))
+        except IntegrityError:  # another report claimed it in the meantime
+            first = first or owner(media_hash)
     return first
 
 
@@ -145,9 +160,71 @@ class ReportConflict(DomainError):
     title = "Conflict"
 
 
-def receive(centre: Centre, provider: str, body: dict[str, Any]) -> CentreReport:
+def _known_anywhere(session: Session, report_id: str, hashes: list[str], now: dt.datetime) -> str | None:
+    return _claim(session, hashes,
+                  lambda h: session.scalar(select(CentreMaterial.report_id).where(CentreMaterial.media_hash == h)),
+                  lambda h, owner: CentreMaterial(media_hash=h, report_id=owner, first_seen_at=now), report_id)
+
+
+def _known_for_suspect(session: Session, suspect: str, report_id: str, hashes: list[str],
+                       now: dt.datetime) -> str | None:
+    return _claim(session, hashes,
+                  lambda h: session.scalar(select(SuspectMaterial.report_id).where(
+                      SuspectMaterial.suspect == suspect, SuspectMaterial.media_hash == h)),
+                  lambda h, owner: SuspectMaterial(suspect=suspect, media_hash=h, report_id=owner, first_seen_at=now),
+                  report_id)
+
+
+# --- signatures (Art. 13(b)) --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A report's signature as received: the header, the key that made it, and the exact bytes it covers."""
+
+    header: str
+    key_id: str
+    body: bytes
+
+
+def register_key(db: Database, provider: str, public_key: str, clock: Clock) -> str:
+    """Register a provider's Ed25519 public key (as ``bastion keygen`` prints it); returns its key id."""
+    public = signing.load_public_key(public_key)
+    kid = signing.key_id(public)
+    with db.write() as session:
+        existing = session.get(ProviderKey, kid)
+        if existing is not None and existing.provider != provider:
+            raise ValueError(f"key {kid} is registered for another provider")
+        if existing is None:
+            session.add(ProviderKey(key_id=kid, provider=provider, public_key=signing.public_key_text(public),
+                                    created_at=clock.now()))
+    return kid
+
+
+def provider_keys(db: Database, provider: str) -> Callable[[str], Ed25519PublicKey | None]:
+    """The lookup ``signing.verify`` needs: a key id to the public key, when it is this provider's."""
+    def lookup(kid: str) -> Ed25519PublicKey | None:
+        with db.read() as session:
+            row = session.get(ProviderKey, kid)
+            return signing.load_public_key(row.public_key) if row is not None and row.provider == provider else None
+    return lookup
+
+
+def check_signature(centre: Centre, provider: str, headers: Mapping[str, str], raw: bytes) -> Signed:
+    """The provider's signature on the raw body, checked; raises ``signing.Refused`` (unsigned, unknown key, ...)."""
+    verified = signing.verify(headers, raw, keys=provider_keys(centre.db, provider), now=centre.clock.now())
+    return Signed(signing.signature_header(headers), verified.key_id, raw)
+
+
+# --- receiving ----------------------------------------------------------------------------------------------------
+
+
+def receive(centre: Centre, provider: str, body: dict[str, Any], signed: Signed | None = None) -> CentreReport:
     """File one provider report and decide: unfounded, duplicate, or forwarded. Idempotent per provider reference
-    for the same report; the same reference with another body is ``ReportConflict`` (never the first's answer)."""
+    for the same report; the same reference with another body is ``ReportConflict`` (never the first's answer).
+
+    ``signed`` is the checked signature, kept with the report (the API requires one).
+    """
     reference = str(body["provider_reference"])
     now = centre.clock.now()
     with centre.db.write() as session:
@@ -162,7 +239,9 @@ def receive(centre: Centre, provider: str, body: dict[str, Any]) -> CentreReport
                               ncmec_report_id=next(iter(_ncmec_ids(body)), "")[:100],
                               member_state=str((body.get("geography") or {}).get("account_country", ""))[:8],
                               urgent=bool(body.get("urgent")), status="", reason="", duplicate_of="",
-                              forwarded_to="", body=body, received_at=now)
+                              forwarded_to="", body=body, received_at=now,
+                              signature=signed.header if signed else "", key_id=signed.key_id if signed else "",
+                              signed_body=signed.body if signed else None)
         session.add(report)
         session.flush()
         reason = unfounded_reason(body)
@@ -178,12 +257,14 @@ def receive(centre: Centre, provider: str, body: dict[str, Any]) -> CentreReport
             report.reason = "already received with the same NCMEC report id"
             return report
         files = file_hashes(body)
-        earlier = [o for o in (_claim_file(session, report.id, hashes, now) for hashes in files) if o is not None]
-        if len(earlier) == len(files):
-            report.status, report.duplicate_of = Status.DUPLICATE.value, earlier[0]
-            report.reason = "all of its files were already reported (by this or another provider)"
+        suspect = suspect_key(provider, body)
+        before = [o for o in (_known_for_suspect(session, suspect, report.id, h, now) for h in files) if o is not None]
+        known = sum(_known_anywhere(session, report.id, h, now) is not None for h in files)
+        if len(before) == len(files):
+            report.status, report.duplicate_of = Status.DUPLICATE.value, before[0]
+            report.reason = "this provider already reported all of its files for the same accounts"
             return report
-        _forward(centre, session, report, media_hashes(body), already=len(earlier), files=len(files))
+        _forward(centre, session, report, media_hashes(body), already=known, files=len(files))
         return report
 
 
@@ -198,7 +279,8 @@ def _forward(centre: Centre, session: Session, report: CentreReport, hashes: lis
                "provider": report.provider, "provider_reference": report.provider_reference,
                "material": hashes, "also_reported_to": body.get("also_reported_to") or [],
                "material_kind": body.get("material_kind"), "removed": body.get("removed"),
-               "users": body.get("users") or [], "incident": body.get("incident") or {}}
+               "users": body.get("users") or [], "incident": body.get("incident") or {},
+               "files": files, "files_known_before": already, "signed_by_provider": bool(report.signature)}
     message = enqueue(session, kind=FORWARD_KIND, destination=destination, payload=payload,
                       idempotency_key=f"{FORWARD_KIND}:{report.id}", clock=centre.clock)
     if report.urgent:

@@ -2,8 +2,9 @@
 
 A *classifier* reads an upload (its text, or its media file) and gives one or more *scores* between 0 and 1, each
 under a name the moderation policy tests (``when.classifier = {name = "terror_text", min_score = 0.9}``). Intake,
-the policy and the analyst's view only ever talk to this interface, so a new model is one class in
-``registry.py`` and an entry in the classifiers file; nothing switches on a classifier's name.
+the policy and the analyst's view only ever talk to this interface, so a new model is one class (in ``registry.py``,
+or declared by an extension: ``core/extensions.py``) and an entry in the classifiers file; nothing switches on a
+classifier's name.
 
 Unlike a signal type, a classifier is configured (a URL, a corpus category, a trained model), so it is an instance
 built by its class's ``configure`` from one ``[[classifiers]]`` entry. ``kind`` is the class's storage key (the

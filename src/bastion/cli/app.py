@@ -1,5 +1,6 @@
 """The root ``bastion`` command; each domain's module adds its commands to it."""
 
+import os
 import sys
 from typing import Any
 
@@ -7,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bastion.core import extensions
 from bastion.core.errors import DomainError
 
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -29,3 +31,10 @@ class Bastion(typer.Typer):
 
 app = Bastion(help="Bastion: hash matching, moderation, removal orders and child-safety reporting.",
               no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+
+
+@app.callback()
+def _start() -> None:
+    # Every command sees the signal types and classifier kinds extensions add (BASTION_EXTENSIONS, entry points);
+    # a broken extension stops it, in one line (ExtensionError is a DomainError).
+    extensions.activate(extensions.names_from(os.environ.get(extensions.SETTING)))

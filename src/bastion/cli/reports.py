@@ -82,6 +82,22 @@ def reports_export(directory: Annotated[Path, typer.Argument(help="where the fil
     err.print(f"{len(written)} file(s) written to {directory} (owner-only)")
 
 
+@reports_app.command("send")
+def reports_send(report_id: Annotated[str, typer.Argument(help="the id from bastion reports list")]) -> None:
+    """Validate a reviewed draft and queue it for NCMEC (then the EU Centre); the running app delivers it.
+
+    The platform hands in each file's bytes first (``PUT /v1/reports/ID/files/CONTENT``); a file without them is
+    reported by its hashes alone.
+    """
+    rep = _reporting()
+    reports.send(rep, report_id, actor=cli_actor())  # a refusal is one line and exit 1 (cli/app.py)
+    with rep.db.read() as session:
+        view = reports.report_view(session, reports.get_report(session, report_id))
+    held = sum(1 for f in view["files"] if f["material_held"])
+    err.print(f"report {report_id} queued for {', '.join(view['centres'])} ({held} of {len(view['files'])} "
+              "file(s) with their bytes; the rest by their hashes)")
+
+
 @reports_app.command("purge")
 def reports_purge() -> None:
     """Delete preserved material whose preservation period has ended (each purge is audited)."""
@@ -107,9 +123,40 @@ def centre_serve(host: HostOption = "127.0.0.1", port: PortOption = 8200) -> Non
 
 
 @centre_app.command("provider")
-def centre_provider(name: Annotated[str, typer.Argument(help="the provider's name, e.g. Video Ltd")]) -> None:
-    """Register a provider at the Centre; its API token (role platform) is printed alone on stdout, once."""
+def centre_provider(name: Annotated[str, typer.Argument(help="the provider's name, e.g. Video Ltd")],
+                    public_key: Annotated[str, typer.Option(
+                        help="the provider's Ed25519 public key (bastion orders public-key): its reports must be "
+                             "signed with it (Art. 13(b))")] = "",
+                    token: Annotated[bool, typer.Option(help="issue an API token (--no-token: only register a "
+                                                             "key)")] = True) -> None:
+    """Register a provider at the Centre: its signing key, and its API token (role platform), printed alone on
+    stdout, once."""
+    from bastion.centre.services import register_key
+    from bastion.core.clock import SystemClock
+
     db = open_db(Settings.from_env().centre_database_url)
-    token = guarded(lambda: auth.create_token(db, role=Role.PLATFORM, name=name, actor=cli_actor().actor))
-    print(token)
-    err.print(f"provider {name!r} may now submit reports to /v1/centre/reports")
+    if not public_key and not token:
+        fail("nothing to do: give --public-key, or leave out --no-token")
+    if public_key:
+        key_id = guarded(lambda: register_key(db, name, public_key, SystemClock()))
+        err.print(f"key {key_id} registered for provider {name!r}")
+    if token:
+        print(guarded(lambda: auth.create_token(db, role=Role.PLATFORM, name=name, actor=cli_actor().actor)))
+        err.print(f"provider {name!r} may now submit reports to /v1/centre/reports")
+    if not public_key:
+        err.print(f"[yellow]no key registered:[/yellow] the Centre refuses {name!r}'s reports until one is "
+                  f"(bastion centre provider {name!r} --no-token --public-key KEY)")
+
+
+@centre_app.command("token")
+def centre_token(name: Annotated[str, typer.Argument(help="who the token is for")],
+                 role: Annotated[str, typer.Option(help="admin: reads what came in (GET /v1/centre/reports)")]
+                 = "admin") -> None:
+    """Create a token for the Centre's own staff; printed alone on stdout, once. Providers get theirs from
+    ``bastion centre provider``."""
+    wanted = guarded(lambda: Role(role))
+    if wanted is not Role.ADMIN:
+        fail(f"the Centre's staff tokens are admin tokens (got {role!r}); providers: bastion centre provider NAME")
+    db = open_db(Settings.from_env().centre_database_url)
+    print(guarded(lambda: auth.create_token(db, role=wanted, name=name, actor=cli_actor().actor)))
+    err.print(f"admin token {name!r} created at the Centre")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +49,26 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     open_db()
     uvicorn.run(guarded(lambda: create_app(Settings.from_env())), host=host, port=port, log_level="info",
                 access_log=False)  # access logs would carry query strings; metrics count requests instead
+
+
+@app.command("extensions")
+def extensions_list(as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False) -> None:
+    """The signal types and classifier kinds in force, and who declares each (bastion, or an extension)."""
+    from rich.table import Table
+
+    from bastion.classifiers import registry as classifier_registry
+    from bastion.hashing import registry as signal_registry
+
+    rows = [("signal type", t.name, signal_registry.origin(t.name)) for t in signal_registry.signal_types()]
+    rows += [("classifier kind", k.kind, classifier_registry.origin(k.kind)) for k in classifier_registry.kinds()]
+    if as_json:
+        for what, name, origin in rows:
+            print(json.dumps({"what": what, "name": name, "from": origin}))
+        return
+    table = Table("what", "name", "from")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
 
 
 @app.command("demo")

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bastion.core.extensions import SETTING as EXTENSIONS_SETTING
+from bastion.core.extensions import names_from
 from bastion.core.sealing import Sealer, decode_key, load_or_create_key
 
 DEFAULT_DATABASE_URL = "sqlite:///./bastion.db"
@@ -28,6 +30,19 @@ def _positive(name: str, default: int) -> int:
     return value
 
 
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise SystemExit(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 def _minutes(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     raw = os.environ.get(name)
     if not raw:
@@ -46,6 +61,9 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     #: Largest upload accepted by /v1/hash, /v1/match and the console (bytes).
     max_upload_bytes: int = 64 * 1024 * 1024
+    #: Bank lookups (``/v1/match``, the console's match page) per token or console user per minute, in bursts up to
+    #: the same number (``BASTION_MATCH_RATE_PER_MINUTE``; per process; 0: no limit). Intake is not counted.
+    match_rate_per_minute: int = 120
     #: How often each process pulls the bank change log into its in-memory indexes (seconds).
     index_refresh_seconds: float = 0.25
     #: Console sessions expire after this many seconds without use.
@@ -75,6 +93,9 @@ class Settings:
     classifiers_path: Path | None = None
     #: Bearer token sent to HTTP classifiers (``BASTION_CLASSIFIER_TOKEN``). Never logged.
     classifier_token: str = field(default="", repr=False)
+    #: Modules adding signal types and classifier kinds (``BASTION_EXTENSIONS=acme_hashes,acme_models``; installed
+    #: packages' ``bastion.extensions`` entry points are added too), checked at start-up (``core/extensions.py``).
+    extensions: tuple[str, ...] = ()
     #: Key that encrypts kept media at rest (base64 of 32 bytes; ``BASTION_MEDIA_KEY``). Never logged.
     media_key: str = field(default="", repr=False)
     #: Where the media key is kept when ``media_key`` is unset; created (mode 0600) on first use.
@@ -139,6 +160,7 @@ class Settings:
             database_url=os.environ.get("BASTION_DATABASE_URL") or DEFAULT_DATABASE_URL,
             max_upload_bytes=_int("BASTION_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             index_refresh_seconds=_int("BASTION_INDEX_REFRESH_MS", 250) / 1000,
+            match_rate_per_minute=_int("BASTION_MATCH_RATE_PER_MINUTE", cls.match_rate_per_minute),
             session_ttl_seconds=_int("BASTION_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
             spool_dir=Path(spool) if spool else None,
             max_image_pixels=_positive("BASTION_MAX_IMAGE_PIXELS", cls.max_image_pixels),
@@ -153,6 +175,7 @@ class Settings:
             webhook_secret=os.environ.get("BASTION_WEBHOOK_SECRET", "").encode(),
             classifiers_path=Path(path) if (path := os.environ.get("BASTION_CLASSIFIERS")) else None,
             classifier_token=os.environ.get("BASTION_CLASSIFIER_TOKEN", ""),
+            extensions=names_from(os.environ.get(EXTENSIONS_SETTING)),
             media_key=os.environ.get("BASTION_MEDIA_KEY", ""),
             media_key_file=Path(os.environ.get("BASTION_MEDIA_KEY_FILE") or cls.media_key_file),
             published_preview_days=_int("BASTION_PUBLISHED_PREVIEW_DAYS", cls.published_preview_days),
@@ -170,6 +193,7 @@ class Settings:
             hub_signing_key=os.environ.get("BASTION_HUB_SIGNING_KEY", ""),
             reports_preservation_days=_int("BASTION_REPORTS_PRESERVATION_DAYS", cls.reports_preservation_days),
             reports_reporter_email=os.environ.get("BASTION_REPORTS_EMAIL") or cls.reports_reporter_email,
+            reports_tick_seconds=_seconds("BASTION_REPORTS_TICK_SECONDS", cls.reports_tick_seconds),
             ncmec_username=os.environ.get("BASTION_NCMEC_USERNAME", ""),
             ncmec_password=os.environ.get("BASTION_NCMEC_PASSWORD", ""),
             ncmec_production=os.environ.get("BASTION_NCMEC_PRODUCTION", "") in ("1", "true", "yes"),

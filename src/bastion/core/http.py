@@ -23,24 +23,28 @@ RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 class Problem(DomainError):
     """An HTTP-level refusal a route raises itself (a missing field, a bad token), answered as problem+json."""
 
-    def __init__(self, status: int, title: str, detail: str = "", **extra: Any) -> None:
+    def __init__(self, status: int, title: str, detail: str = "", *, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(detail or title)
         self.status = status
         self.title = title
         self.detail = detail
+        #: Response headers the answer needs (``Retry-After`` on a 429, say).
+        self.headers = headers or {}
         self.extra = extra
 
     def problem_extra(self) -> dict[str, Any]:
         return self.extra
 
 
-def problem_response(status: int, title: str, detail: str = "", **extra: Any) -> JSONResponse:
+def problem_response(status: int, title: str, detail: str = "", *, headers: dict[str, str] | None = None,
+                     **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    sent = {**({"WWW-Authenticate": "Bearer"} if status == 401 else {}), **(headers or {})}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=sent or None)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -48,7 +52,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         """The API's one handler of domain errors: problem+json with the error's own status and title."""
         assert isinstance(exc, DomainError)
         return problem_response(exc.status, exc.title, str(exc) if str(exc) != exc.title else "",
-                                **exc.problem_extra())
+                                headers=exc.headers if isinstance(exc, Problem) else None, **exc.problem_extra())
 
     async def on_http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -76,6 +80,7 @@ _TITLES = {
     413: "Content too large",
     415: "Unsupported media type",
     422: "Invalid request",
+    429: "Too many requests",
 }
 
 

@@ -3,7 +3,8 @@
 A *signal* is a compact fingerprint of a piece of content (a PDQ hash of a photo, the SHA-256 of a file, the
 canonical form of a URL). A *signal type* is the class that knows how to make, validate and compare one kind of
 signal, and which index finds near neighbours among millions of them. Banks, the matcher, the API and the CLI only
-ever talk to this interface, so adding a hash type means adding one class to ``registry.py`` and nothing else.
+ever talk to this interface, so adding a hash type means one class, declared in ``registry.py`` (built-in) or by an
+extension's manifest (``core/extensions.py``), and nothing else.
 
 Optional abilities are mixins checked with ``issubclass``: ``FileHasher`` (hashes bytes of a media file) and
 ``TextHasher`` (hashes a text). The ``name`` of a signal type is a storage key: never rename one.

@@ -1,11 +1,20 @@
-"""The one place where Bastion's signal types are declared. Checked once at import: unique, well-formed names."""
+"""The one place where Bastion's signal types are declared: the built-in ones, then those extensions add
+(``bastion/core/extensions.py``), checked once at start-up: well-formed classes, unique, well-formed names.
+
+Read the set in force through ``signal_types()``, ``get``, ``file_hashers`` and ``text_hashers``: on first use
+they activate the extensions the environment names, if the start-up has not already done so. A lookup is then a
+dictionary read: nothing is imported or searched for by name while content is hashed or matched.
+"""
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 
+from bastion.core import extensions
+from bastion.core.extensions import ExtensionError, Loaded
 from bastion.hashing.exact import Md5Signal, Sha256Signal
 from bastion.hashing.interfaces import FileHasher, SignalType, TextHasher
 from bastion.hashing.pdq import PdqSignal
@@ -14,8 +23,11 @@ from bastion.hashing.url import UrlSignal
 from bastion.hashing.video_pdq import VideoPdqSignal
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+#: Where the built-in types come from, in errors about a name an extension takes again.
+BUILT_IN_ORIGIN = "bastion"
 
-SIGNAL_TYPES: tuple[type[SignalType], ...] = (
+#: Bastion's own signal types, always present.
+BUILT_IN: tuple[type[SignalType], ...] = (
     PdqSignal,
     VideoPdqSignal,
     Md5Signal,
@@ -31,34 +43,111 @@ class UnknownSignalType(KeyError):
         return f"unknown signal type {self.args[0]!r} (known: {known})"
 
 
-def _index(types: tuple[type[SignalType], ...]) -> Mapping[str, type[SignalType]]:
-    by_name: dict[str, type[SignalType]] = {}
-    for t in types:
-        if not _NAME.match(t.name):
-            raise RuntimeError(f"signal type {t.__qualname__} has an invalid name {t.name!r}")
-        if t.name in by_name:
-            raise RuntimeError(f"signal type name {t.name!r} declared twice")
-        by_name[t.name] = t
-    return MappingProxyType(by_name)
+class Declared:
+    """The signal types in force, indexed once: by name, and which of them hash files and texts."""
+
+    def __init__(self, declared: Sequence[tuple[str, type[SignalType]]]) -> None:
+        by_name: dict[str, type[SignalType]] = {}
+        origin_of: dict[str, str] = {}
+        for origin, t in declared:
+            _check_class(origin, t)
+            if t.name in by_name:
+                raise ExtensionError(f"{origin}: signal type name {t.name!r} is already declared by "
+                                     f"{origin_of[t.name]} ({by_name[t.name].__qualname__})")
+            by_name[t.name] = t
+            origin_of[t.name] = origin
+        self.types = tuple(by_name.values())
+        self.by_name: Mapping[str, type[SignalType]] = MappingProxyType(by_name)
+        self.origin_of: Mapping[str, str] = MappingProxyType(origin_of)
+        self.file_hashers = tuple(t for t in self.types if issubclass(t, FileHasher))
+        self.text_hashers = tuple(t for t in self.types if issubclass(t, TextHasher))
 
 
-BY_NAME = _index(SIGNAL_TYPES)
+def _check_class(origin: str, t: object) -> None:
+    """That ``t`` is a usable signal type: a concrete ``SignalType`` with a well-formed name and thresholds."""
+    if not (isinstance(t, type) and issubclass(t, SignalType)):
+        raise ExtensionError(f"{origin}: {t!r} is not a subclass of bastion.hashing.interfaces.SignalType")
+    if inspect.isabstract(t):
+        missing = ", ".join(sorted(getattr(t, "__abstractmethods__", ())))
+        raise ExtensionError(f"{origin}: signal type {t.__qualname__} does not implement {missing}")
+    name = getattr(t, "name", None)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ExtensionError(f"{origin}: signal type {t.__qualname__} has an invalid name {name!r} "
+                             "(2-32 of a-z, 0-9 and _, starting with a letter)")
+    low, high = t.default_threshold, t.max_threshold
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or not 0 <= low <= high:
+        raise ExtensionError(f"{origin}: signal type {name!r} needs 0 <= default_threshold <= max_threshold "
+                             f"(integers), got {low!r} and {high!r}")
+
+
+def check(loaded: Sequence[Loaded]) -> Declared:
+    """The built-in types and those of ``loaded``, checked together; raises ``ExtensionError`` naming the culprit."""
+    declared = [(BUILT_IN_ORIGIN, t) for t in BUILT_IN]
+    declared += [(item.origin, t) for item in loaded for t in item.extension.signal_types]
+    return Declared(declared)
+
+
+_BUILT_IN = check(())
+#: The signal types in force (built-in first); read through ``signal_types()``, which activates on first use.
+SIGNAL_TYPES: tuple[type[SignalType], ...] = _BUILT_IN.types
+BY_NAME: Mapping[str, type[SignalType]] = _BUILT_IN.by_name
+_in_use: tuple[int, Declared] = (-1, _BUILT_IN)
+#: What is in force once the extensions are activated; ``None`` until then (and after a reset): the next use
+#: activates them. The one check on the way of a lookup.
+_ready: Declared | None = None
+
+
+def _use(state: extensions.State, declared: Declared) -> Declared:
+    global _in_use, _ready, SIGNAL_TYPES, BY_NAME
+    _in_use = (state.generation, declared)
+    SIGNAL_TYPES, BY_NAME = declared.types, declared.by_name
+    _ready = declared if state.key is not None else None
+    return declared
+
+
+def _prepare(loaded: tuple[Loaded, ...]) -> extensions.Apply:
+    declared = check(loaded)
+
+    def apply(state: extensions.State) -> None:
+        _use(state, declared)
+
+    return apply
+
+
+extensions.on_activate(_prepare)
+
+
+def _in_force() -> Declared:
+    ready = _ready
+    if ready is not None:
+        return ready
+    state = extensions.state()  # activates on first use
+    generation, declared = _in_use
+    if generation != state.generation:  # activated before this module was imported
+        declared = _use(state, check(state.loaded))
+    return declared
+
+
+def signal_types() -> tuple[type[SignalType], ...]:
+    """Every signal type in force: the built-in ones, then the extensions' in the order they were declared."""
+    return _in_force().types
+
+
+def origin(name: str) -> str:
+    """Who declared a signal type: ``bastion`` or the extension (for ``bastion extensions`` and errors)."""
+    return _in_force().origin_of[get(name).name]
 
 
 def get(name: str) -> type[SignalType]:
     try:
-        return BY_NAME[name]
+        return (_ready or _in_force()).by_name[name]  # called per query: no call once activated
     except KeyError:
         raise UnknownSignalType(name) from None
 
 
 def file_hashers() -> Iterator[type[FileHasher]]:
-    for t in SIGNAL_TYPES:
-        if issubclass(t, FileHasher):
-            yield t
+    return iter(_in_force().file_hashers)
 
 
 def text_hashers() -> Iterator[type[TextHasher]]:
-    for t in SIGNAL_TYPES:
-        if issubclass(t, TextHasher):
-            yield t
+    return iter(_in_force().text_hashers)

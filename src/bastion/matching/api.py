@@ -1,4 +1,9 @@
-"""Banks and matching over HTTP: /v1/match, /v1/banks and their entries."""
+"""Banks and matching over HTTP: /v1/match, /v1/banks and their entries.
+
+Restricted banks (child sexual abuse material) do not exist for callers outside the child-safety roles: they are
+left out of lists, a restricted bank's name is answered as unknown, and a lookup that matches only a restricted bank
+answers exactly as one that matches nothing. Every lookup is counted against the caller's budget and audited.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from bastion.hashing.api import checked
 from bastion.hashing.interfaces import HashResult, InvalidSignalValue
 from bastion.hashing.services import hash_path, signal_json
 from bastion.matching import services
+from bastion.matching.budget import LookupBudget
 from bastion.matching.interfaces import BankError
 from bastion.matching.matcher import Match, Matcher, Query, queries_for
 
@@ -31,6 +37,17 @@ def matcher(request: Request) -> Matcher:
     m = request.app.state.matcher
     assert isinstance(m, Matcher)
     return m
+
+
+def spend_lookup(request: Request, principal: Principal) -> None:
+    """Count one lookup against the caller's budget; 429 with ``Retry-After`` once it is spent."""
+    budget = request.app.state.match_budget
+    assert isinstance(budget, LookupBudget)
+    spent = budget.take(principal.actor)
+    if spent is not None:
+        raise Problem(429, "Too many requests",
+                      f"this credential's lookup budget ({budget.per_minute} a minute) is spent; "
+                      f"try again in {spent.retry_after} s", headers={"Retry-After": str(spent.retry_after)})
 
 
 def as_problem(exc: BankError) -> Problem:
@@ -51,6 +68,7 @@ class SignalQuery(BaseModel):
 async def match(request: Request, principal: Annotated[Principal, Depends(require(roles.MATCH))]) -> dict[str, Any]:
     ctx = context(request)
     m = matcher(request)
+    spend_lookup(request, principal)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=10)
@@ -60,17 +78,33 @@ async def match(request: Request, principal: Annotated[Principal, Depends(requir
         bank_filter = {str(b) for b in form.getlist("bank")} or None
         async with spooled(upload, ctx.settings.max_upload_bytes, ctx.settings.spool_dir) as path:
             signals = checked(await run_in_threadpool(hash_path, path, variants=m.wants_variants()))
-        found = await run_in_threadpool(m.match, queries_for(signals), bank_filter)
-        return match_json(signals.to_json(), found)
+        queries = queries_for(signals)
+        shown = await run_in_threadpool(_lookup, request, principal, queries, bank_filter)
+        return match_json(signals.to_json(), shown)
     if content_type.startswith("application/json"):
         try:
             query = SignalQuery.model_validate_json(await request.body())
         except ValueError as exc:
             raise Problem(422, "Invalid request", str(exc).splitlines()[0]) from None
         signal = _parse_signal(query.signal_type, query.value)
-        found = await run_in_threadpool(m.match, [Query(signal)], set(query.banks) if query.banks else None)
-        return match_json([signal_json(signal)], found)
+        shown = await run_in_threadpool(_lookup, request, principal, [Query(signal)],
+                                        set(query.banks) if query.banks else None)
+        return match_json([signal_json(signal)], shown)
     raise Problem(415, "Unsupported media type", "send multipart/form-data with a file, or JSON {signal_type, value}")
+
+
+def audited_match(request: Request, principal: Principal, queries: list[Query], banks: set[str] | None, *,
+                  via: str) -> list[Match]:
+    """Every match, restricted ones included, once the lookup is audited (a lookup that cannot be audited is not
+    answered). What the caller may be shown is ``services.visible_matches`` of this."""
+    ctx = context(request)
+    found = matcher(request).match(queries, banks)
+    services.record_lookup(ctx.db, principal, [q.signal for q in queries], found, via=via, clock=ctx.clock)
+    return found
+
+
+def _lookup(request: Request, principal: Principal, queries: list[Query], banks: set[str] | None) -> list[Match]:
+    return services.visible_matches(audited_match(request, principal, queries, banks, via="api"), principal)
 
 
 def _parse_signal(signal_type: str, value: str) -> HashResult:
@@ -98,7 +132,7 @@ def bank_json(summary: services.BankSummary) -> dict[str, Any]:
 def list_banks(request: Request, principal: Annotated[Principal, Depends(require(roles.READ_BANKS))]
                ) -> dict[str, Any]:
     with context(request).db.read() as session:
-        return {"banks": [bank_json(s) for s in services.list_banks(session)]}
+        return {"banks": [bank_json(s) for s in services.list_banks(session, viewer=principal)]}
 
 
 class NewBank(BaseModel):

@@ -10,6 +10,7 @@ bank's threshold are looked up for the few hits a query returns, so memory stays
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +27,16 @@ from bastion.hashing.services import FileSignals
 from bastion.matching.models import Bank, BankChange, BankEntry, ChangeOp
 
 _LOAD_BATCH = 20_000
+
+
+def restricted_category(category: str) -> bool:
+    """Whether an entry's own category says child sexual abuse material (``csam``, ``csam_a1``, ``CSAM-B2``...).
+
+    Such an entry is restricted material wherever it is banked: a curator who files one in an open bank by mistake
+    must not open it to every role, nor let an upload matching it through.
+    """
+    head = re.split(r"[\s_.:/-]", category.strip().lower(), maxsplit=1)[0]
+    return head == "csam"
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,8 @@ class Match:
     #: The query value that matched (for a dihedral match: the hash of the flipped or rotated copy).
     query_value: str
     variant: bool = False
+    #: Child sexual abuse material: the bank is restricted, or the entry's own category says so. Outside the
+    #: child-safety roles such a match is never shown, not even as a yes or no.
     restricted: bool = False
 
     def to_json(self) -> dict[str, object]:
@@ -99,7 +112,7 @@ class Matcher:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.RLock()
-        self.indexes: dict[str, SignalIndex] = {t.name: t.index_class()() for t in registry.SIGNAL_TYPES}
+        self.indexes: dict[str, SignalIndex] = {t.name: t.index_class()() for t in registry.signal_types()}
         self.banks: dict[int, BankInfo] = {}
         self.freshness = Freshness()
         self._refresher: Worker | None = None
@@ -174,13 +187,14 @@ class Matcher:
         elif op is ChangeOp.REMOVE:
             assert change.signal_type is not None and change.entry_id is not None
             with self._lock:
-                self.indexes[change.signal_type].remove(change.entry_id)
+                if (index := self.indexes.get(change.signal_type)) is not None:  # None: its extension is gone
+                    index.remove(change.entry_id)
         elif op is ChangeOp.ADD:
             assert change.signal_type is not None and change.entry_id is not None
             entry = session.get(BankEntry, change.entry_id)
             with self._lock:
-                if entry is not None and entry.enabled:
-                    self.indexes[entry.signal_type].add(entry.id, entry.value)
+                if entry is not None and entry.enabled and (index := self.indexes.get(entry.signal_type)) is not None:
+                    index.add(entry.id, entry.value)
         elif op is ChangeOp.ADD_RANGE:
             assert change.entry_id is not None and change.last_entry_id is not None
             for signal_type, index in self.indexes.items():
@@ -220,7 +234,10 @@ class Matcher:
     # --- matching ----------------------------------------------------------------------------------------------
 
     def match(self, queries: Iterable[Query], banks: set[str] | None = None) -> list[Match]:
-        """Every enabled bank entry within its bank's threshold of a query signal, best first, each entry once."""
+        """Every enabled bank entry within its bank's threshold of a query signal, best first, each entry once.
+
+        Restricted matches are included: what a caller may be told is ``matching.services.visible_matches``.
+        """
         with self._lock:
             bank_infos = dict(self.banks)
             candidates: dict[int, tuple[Query, int]] = {}
@@ -260,7 +277,7 @@ class Matcher:
             if distance > bank.threshold(signal_type) or (query.variant and not bank.dihedral):
                 continue
             matches.append(Match(bank.name, entry_id, signal_type, category, distance, query.signal.value,
-                                 query.variant, bank.restricted))
+                                 query.variant, bank.restricted or restricted_category(category)))
         return sorted(matches, key=lambda m: (m.distance, m.bank, m.entry_id))
 
     def wants_variants(self) -> bool:

@@ -25,7 +25,7 @@ from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock, SystemClock
 from bastion.core.db import Database
 from bastion.hashing import registry
-from bastion.hashing.interfaces import InvalidSignalValue, SignalType
+from bastion.hashing.interfaces import HashResult, InvalidSignalValue, SignalType
 from bastion.matching.interfaces import (
     BankExists,
     BankNotFound,
@@ -36,6 +36,7 @@ from bastion.matching.interfaces import (
     InvalidEntry,
     RestrictedBank,
 )
+from bastion.matching.matcher import Match, restricted_category
 from bastion.matching.models import Bank, BankChange, BankEntry, ChangeOp
 
 BANK_NAME = re.compile(r"^[A-Z][A-Z0-9_]{1,99}$")
@@ -55,15 +56,21 @@ def can_see(bank: Bank, principal: Principal) -> bool:
     return not bank.restricted or principal.role in CHILD_SAFETY_ROLES
 
 
+def _not_found(name: str) -> BankNotFound:
+    """The one answer for a bank that does not exist and for a restricted bank the caller may not see: two
+    answers would tell anyone which restricted banks exist."""
+    return BankNotFound(f"no bank named {name!r}")
+
+
 def _require_access(bank: Bank, principal: Principal) -> None:
     if not can_see(bank, principal):
-        raise RestrictedBank(f"bank {bank.name} is restricted to child-safety specialists")
+        raise _not_found(bank.name)
 
 
 def get_bank(session: Session, name: str) -> Bank:
     bank = session.scalar(select(Bank).where(Bank.name == name))
     if bank is None:
-        raise BankNotFound(f"no bank named {name!r}")
+        raise _not_found(name)
     return bank
 
 
@@ -75,6 +82,39 @@ def close_bank_names(session: Session, name: str, principal: Principal, *, limit
     visible = [bank.name for bank in session.scalars(select(Bank).order_by(Bank.name)) if can_see(bank, principal)]
     wanted = name.strip().upper()
     return difflib.get_close_matches(wanted, visible, n=limit, cutoff=0.6)
+
+
+def visible_bank(session: Session, name: str, principal: Principal) -> Bank:
+    """The bank ``principal`` may see, or ``BankNotFound``, the same whether it is missing or restricted."""
+    bank = get_bank(session, name)
+    _require_access(bank, principal)
+    return bank
+
+
+def visible_matches(matches: Iterable[Match], principal: Principal) -> list[Match]:
+    """The matches ``principal`` may be told of: outside the child-safety roles, restricted matches (child sexual
+    abuse material) are left out, so the answer is the same as for a file no bank holds."""
+    if principal.role in CHILD_SAFETY_ROLES:
+        return list(matches)
+    return [m for m in matches if not m.restricted]
+
+
+def record_lookup(db: Database, principal: Principal, queries: Sequence[HashResult], found: Sequence[Match], *,
+                  via: str, clock: Clock | None = None) -> None:
+    """Audit one bank lookup (``/v1/match``, the console's match page): who asked, when, what matched, and how
+    many restricted matches were withheld from them. Query values are kept as SHA-256 digests, never in clear: a
+    digest ties a lookup to a bank entry's ``value_digest`` without the audit log becoming a copy of the banks."""
+    shown = visible_matches(found, principal)
+    details: dict[str, object] = {
+        "via": via,
+        "signal_types": sorted({q.signal_type for q in queries}),
+        "query_digests": sorted({value_digest(q.value) for q in queries}),
+        "matches": [{"bank": m.bank, "entry_id": m.entry_id, "distance": m.distance} for m in shown],
+        "restricted_withheld": len(found) - len(shown),
+    }
+    with db.write() as session:
+        record(db, session, actor=principal.actor, action=AuditAction.MATCH_LOOKUP, subject="banks",
+               details=details, clock=clock)
 
 
 def _validate_thresholds(thresholds: dict[str, Any]) -> dict[str, int]:
@@ -166,8 +206,11 @@ class BankSummary:
     by_signal_type: dict[str, int]
 
 
-def list_banks(session: Session, bank_id: int | None = None) -> list[BankSummary]:
-    """Every bank with its enabled entries counted by signal type; only the bank ``bank_id`` when given."""
+def list_banks(session: Session, bank_id: int | None = None, *,
+               viewer: Principal | None = None) -> list[BankSummary]:
+    """Every bank with its enabled entries counted by signal type; only the bank ``bank_id`` when given. With a
+    ``viewer``, only the banks they may see: a restricted bank's name, description and size are child-safety
+    matters too."""
     counts: dict[int, dict[str, int]] = {}
     count_query = (
         select(BankEntry.bank_id, BankEntry.signal_type, func.count())
@@ -180,7 +223,7 @@ def list_banks(session: Session, bank_id: int | None = None) -> list[BankSummary
         bank_query = bank_query.where(Bank.id == bank_id)
     for entry_bank_id, signal_type, n in session.execute(count_query):
         counts.setdefault(entry_bank_id, {})[signal_type] = n
-    banks = session.scalars(bank_query)
+    banks = [b for b in session.scalars(bank_query) if viewer is None or can_see(b, viewer)]
     return [BankSummary(b, sum(counts.get(b.id, {}).values()), counts.get(b.id, {})) for b in banks]
 
 
@@ -237,6 +280,7 @@ def add_entry_in(db: Database, session: Session, bank: Bank, entry: NewEntry, *,
     write its own record of why in the same commit. A duplicate raises ``DuplicateEntry``; the caller's
     transaction stays usable (the insert runs in a savepoint)."""
     _require_access(bank, actor)
+    _check_restricted_home(bank, entry)
     row = BankEntry(**entry.row(bank.id, actor.actor, clock))
     try:
         with session.begin_nested():
@@ -249,6 +293,13 @@ def add_entry_in(db: Database, session: Session, bank: Bank, entry: NewEntry, *,
            details={"entry_id": row.id, "signal_type": entry.signal_type, "category": entry.category,
                     "source": entry.source}, clock=clock)
     return row
+
+
+def _check_restricted_home(bank: Bank, entry: NewEntry) -> None:
+    """Child sexual abuse material goes only into restricted banks: in an open bank, every curator could read it."""
+    if restricted_category(entry.category) and not bank.restricted:
+        raise InvalidEntry(f"category {entry.category!r} is child sexual abuse material: it goes only into a "
+                           "restricted bank")
 
 
 def _entry_of(session: Session, bank: Bank, entry_id: int) -> BankEntry:
@@ -343,7 +394,7 @@ def _read_header(reader: Iterator[list[str]]) -> list[str]:
     return header
 
 
-def _parse_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[NewEntry]:
+def _parse_rows(reader: Iterator[list[str]], header: list[str], bank: Bank) -> Iterator[NewEntry]:
     line = 1
     while True:
         line += 1
@@ -359,9 +410,11 @@ def _parse_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[NewE
             raise CsvImportError(line, f"expected {len(header)} fields, got {len(raw)}")
         fields = dict(zip(header, raw, strict=True))
         try:
-            yield NewEntry.parse(**fields)
+            entry = NewEntry.parse(**fields)
+            _check_restricted_home(bank, entry)
         except InvalidEntry as exc:
             raise CsvImportError(line, str(exc)) from None
+        yield entry
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -403,8 +456,9 @@ def import_csv(
         count_before = session.scalar(select(func.count()).where(BankEntry.bank_id == bank.id)) or 0
         header = _read_header(reader)
         batch: list[dict[str, Any]] = []
-        for entry in _parse_rows(reader, header):
+        for entry in _parse_rows(reader, header, bank):
             result.lines += 1
+
             result.by_signal_type[entry.signal_type] = result.by_signal_type.get(entry.signal_type, 0) + 1
             batch.append(entry.row(bank.id, actor.actor, clock))
             if len(batch) >= IMPORT_BATCH:

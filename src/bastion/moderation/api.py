@@ -76,7 +76,8 @@ def _submission(form: Any) -> services.Submission:
         content_id=_field(form, "content_id", pattern=_ID), account_id=_field(form, "account_id", pattern=_ID),
         uploader_age=age, account_country=_field(form, "account_country", pattern=_COUNTRY, max_len=2),
         content_type=content_type, text=_field(form, "text", required=False, max_len=100_000),
-        url=_field(form, "url", required=False, max_len=4000))
+        url=_field(form, "url", required=False, max_len=4000),
+        file_name=_field(form, "file_name", required=False, max_len=300))
 
 
 @router.post("/content", summary="Register an upload before publication and get its verdict")
@@ -126,8 +127,19 @@ def get_content(request: Request, content_id: str, principal: Annotated[Principa
         return {"content_id": item.content_id, "account_id": item.account_id, "status": item.status,
                 "verdict": item.verdict, "restrictions": item.restrictions, "category": item.category,
                 "views": item.views,
-                "events": [{"id": e.id, "kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "data": e.data}
+                "events": [{"id": e.id, "kind": e.kind, "actor": e.actor, "at": e.at.isoformat(),
+                            "data": _platform_view(e.data) if principal.role is Role.PLATFORM else e.data}
                            for e in events]}
+
+
+#: What of an event's data the platform is told: the outcome it acts on, never which bank, rule, distance or score
+#: found it (the uploader would learn how close they came, and banks shared under an exchange's terms would leak).
+_PLATFORM_FIELDS = frozenset({"verdict", "public_reasons", "actions", "territories", "status", "puid", "views",
+                              "shares", "account_id", "content_type", "until", "strikes"})
+
+
+def _platform_view(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k in _PLATFORM_FIELDS}
 
 
 class NoticeBody(BaseModel):

@@ -41,6 +41,8 @@ class ContentItem(Base):
     content_type: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text, default="")
     url: Mapped[str] = mapped_column(Text, default="")
+    #: The name the user uploaded the file under, when the platform gives it (NCMEC's ``originalFileName``).
+    file_name: Mapped[str] = mapped_column(String(300), default="")
     signals: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     verdict: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))

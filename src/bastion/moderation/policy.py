@@ -13,6 +13,16 @@ given as a reason a moderator and a statement of reasons can show. A rule in ``s
 in ``Decision.shadow`` so that it can be counted and compared with what moderators decide, but it never changes the
 verdict: that is how a new automatic rule earns trust before it is enforced.
 
+Two rules are Bastion's own and no file can turn them off, because safety must follow what a match is, never what a
+file happens to name: a match that is child sexual abuse material (a restricted bank, or an entry whose category
+says so) is always blocked, removed and sent to the restricted queue, whatever the file says (``RESTRICTED_MATERIAL``);
+and a bank match no enforced rule of the file dealt with is held for review rather than let through by omission
+(``UNHANDLED_MATCH``). A file that tries to allow child sexual abuse material is refused when it is loaded.
+
+Every reason has two wordings: ``description`` (bank, rule, distance, score) for moderators allowed to see the case,
+and ``public`` (what was found and how, nothing an evader could tune against) for statements of reasons and the
+platform's intake answer.
+
 Condition parts are small classes, each with ``holds(facts)`` and ``describe(facts)``; adding one is a class and a
 field on ``Condition``, and nothing else changes.
 
@@ -121,19 +131,25 @@ class MatchLike(Protocol):
     @property
     def signal_type(self) -> str: ...
 
+    @property
+    def restricted(self) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchFact:
-    """A bank match, reduced to what rules test. ``category`` is the bank entry's own (free text)."""
+    """A bank match, reduced to what rules test. ``category`` is the bank entry's own (free text); ``restricted``
+    says it is child sexual abuse material (a restricted bank, or an entry of that category): the fact policy
+    follows, never the bank's name."""
 
     bank: str
     category: str
     distance: int
     signal_type: str
+    restricted: bool = False
 
     @classmethod
     def from_match(cls, match: MatchLike) -> MatchFact:
-        return cls(match.bank, match.category, match.distance, match.signal_type)
+        return cls(match.bank, match.category, match.distance, match.signal_type, match.restricted)
 
 
 @dataclass(frozen=True)
@@ -198,11 +214,13 @@ def _listed(values: Iterable[str]) -> str:
 
 
 class BankMatch(_Strict):
-    """A match in the banks. Left out, ``banks`` and ``categories`` mean any; ``max_distance`` narrows the bank's
-    own threshold (a match further than the bank's threshold is never reported at all)."""
+    """A match in the banks. Left out, ``banks``, ``categories`` and ``restricted`` mean any; ``restricted = true``
+    takes only child sexual abuse material (restricted banks, or entries of that category), ``false`` only the
+    rest; ``max_distance`` narrows the bank's own threshold (a match further than that is never reported at all)."""
 
     banks: Annotated[list[BankName], Field(min_length=1)] | None = None
     categories: Annotated[list[Category], Field(min_length=1)] | None = None
+    restricted: bool | None = None
     max_distance: Annotated[int, Field(ge=0)] | None = None
 
     def hits(self, facts: Facts) -> list[MatchFact]:
@@ -211,6 +229,7 @@ class BankMatch(_Strict):
             m for m in facts.matches
             if (self.banks is None or m.bank in self.banks)
             and (self.categories is None or m.category in self.categories)
+            and (self.restricted is None or m.restricted is self.restricted)
             and (self.max_distance is None or m.distance <= self.max_distance)
         ]
         return sorted(found, key=lambda m: (m.distance, m.bank))
@@ -225,6 +244,8 @@ class BankMatch(_Strict):
             category = f" ({best.category})" if best.category else ""
             return f"matched bank {best.bank}{category} at distance {best.distance}"
         where = f"bank {_listed(self.banks)}" if self.banks else "any bank"
+        if self.restricted is not None:
+            where = f"{where} ({'restricted' if self.restricted else 'not restricted'})"
         categories = f" ({_listed(self.categories)})" if self.categories else ""
         within = f" within distance {self.max_distance}" if self.max_distance is not None else ""
         return f"a match in {where}{categories}{within}"
@@ -386,7 +407,30 @@ class Rule(_Strict):
 
     def reason(self, facts: Facts) -> Reason:
         return Reason(self.name, self.category, self.verdict, self.severity, self.when.describe(facts),
-                      shadow=self.mode is Mode.SHADOW)
+                      shadow=self.mode is Mode.SHADOW, public=public_wording(self.category, self.when))
+
+
+#: How each category is named to the uploader and in statements of reasons.
+CATEGORY_WORDS = {
+    Category.TERRORIST_CONTENT: "terrorist content",
+    Category.CSAM: "child sexual abuse material",
+    Category.VIOLENT_EXTREMISM: "violent extremist content",
+    Category.HATE_SPEECH: "hate speech",
+    Category.DISINFORMATION: "disinformation",
+    Category.BORDERLINE: "borderline content",
+}
+
+
+def public_wording(category: Category, when: Condition) -> str:
+    """What was found and how, for the uploader: never the bank, the rule, the distance or the score, which would
+    tell an evader how close they came and what to change (and would name banks shared under an exchange's terms).
+    """
+    words = CATEGORY_WORDS[category]
+    if when.bank_match is not None:
+        return f"known {words}, matched automatically"
+    if when.classifier is not None:
+        return f"likely {words}, found by an automated classifier"
+    return f"{words}, found by an automated check of the platform's rules"
 
 
 @dataclass(frozen=True)
@@ -494,6 +538,7 @@ class Policy(_Strict):
             problems.append((("default_queue",), f"'{default.name}' is restricted; unrouted content would be "
                                                  "hidden from most moderators"))
         for i, rule in enumerate(self.rules):
+            problems += [(("rules", i, *where), message) for where, message in _child_safety_problems(rule)]
             if rule.queue is not None and rule.queue not in queues:
                 problems.append((("rules", i, "queue"), f"no queue named '{rule.queue}'; {defined}"))
             elif rule.category is Category.CSAM and rule.verdict is not Verdict.ALLOW and default is not None:
@@ -537,6 +582,27 @@ class Policy(_Strict):
         return self.route(rule.category, routing)
 
 
+def _child_safety_problems(rule: Rule) -> list[_Problem]:
+    """A rule that would let child sexual abuse material through, or publish it while a case waits. The built-in
+    rule blocks such material anyway; a file that says otherwise is refused, so no one believes it does."""
+    problems: list[_Problem] = []
+    if rule.name in BUILT_IN_RULES:
+        problems.append((("name",), f"'{rule.name}' is the name of one of Bastion's own rules; choose another"))
+    match = rule.when.bank_match
+    takes_csam = rule.category is Category.CSAM or (match is not None and (
+        match.restricted is True or Category.CSAM in (match.categories or ())))
+    if not takes_csam:
+        return problems
+    if rule.verdict is Verdict.ALLOW:
+        problems.append((("verdict",), "child sexual abuse material cannot be allowed: a match in a restricted bank "
+                                       "is always blocked; remove this rule"))
+    elif rule.verdict is Verdict.BLOCK and Action.REMOVE not in rule.actions:
+        problems.append((("actions",), "a block of child sexual abuse material must remove it: add 'remove'"))
+    if rule.while_in_review is not None:
+        problems.append((("while_in_review",), "child sexual abuse material is never published while in review"))
+    return problems
+
+
 # --- evaluation ------------------------------------------------------------------------------------------------------
 
 
@@ -550,6 +616,9 @@ class Reason:
     severity: int
     description: str
     shadow: bool = False
+    #: The same, worded for the uploader and statements of reasons: what was found and how, no bank, rule,
+    #: distance or score.
+    public: str = ""
 
     def __str__(self) -> str:
         return f"{self.rule} ({self.category}): {self.description}"
@@ -593,18 +662,101 @@ class Decision:
         held = list(shadow_reasons)
         return cls(policy, Verdict.ALLOW, shadow=[r.rule for r in held], shadow_reasons=held)
 
+    @property
+    def public_reasons(self) -> list[str]:
+        """The reasons worded for the uploader and the platform, each once, deciding rule's first."""
+        return list(dict.fromkeys(r.public or CATEGORY_WORDS[r.category] for r in self.reasons))
+
+    @property
+    def public_facts(self) -> str:
+        """A statement of reasons' facts: what was found and how, never the bank, rule or distance."""
+        text = "; ".join(self.public_reasons)
+        return f"{text[:1].upper()}{text[1:]}." if text else ""
+
+
+#: Bastion's own rules (``_restricted_material``, ``_unhandled_match``); files may not use their names.
+RESTRICTED_MATERIAL = "restricted-material"
+UNHANDLED_MATCH = "unhandled-match"
+BUILT_IN_RULES = frozenset({RESTRICTED_MATERIAL, UNHANDLED_MATCH})
+
+
+class _BuiltInRule(Rule):
+    """One of Bastion's own rules, made for one upload: it holds for ``hits`` and says so in its reason."""
+
+    hits: list[MatchFact] = Field(default_factory=list)
+    public_text: str = ""
+
+    def holds(self, facts: Facts) -> bool:
+        return bool(self.hits)
+
+    def reason(self, facts: Facts) -> Reason:
+        best = min(self.hits, key=lambda m: (m.distance, m.bank))
+        category = f" ({best.category})" if best.category else ""
+        description = f"matched bank {best.bank}{category} at distance {best.distance}"
+        if self.name == UNHANDLED_MATCH:
+            description += ", which no rule of the policy deals with: held for review"
+        return Reason(self.name, self.category, self.verdict, self.severity, description, public=self.public_text)
+
+
+def _restricted_material(facts: Facts) -> _BuiltInRule | None:
+    """Child sexual abuse material is blocked, removed and sent to the restricted queue, whatever the file says."""
+    hits = [m for m in facts.matches if m.restricted]
+    if not hits:
+        return None
+    return _BuiltInRule(name=RESTRICTED_MATERIAL, category=Category.CSAM,
+                        when=Condition(bank_match=BankMatch(restricted=True)), verdict=Verdict.BLOCK,
+                        actions=[Action.REMOVE], severity=5, hits=hits,
+                        public_text=public_wording(Category.CSAM, Condition(bank_match=BankMatch())))
+
+
+def _unhandled_match(policy: Policy, facts: Facts, enforced: list[Rule]) -> _BuiltInRule | None:
+    """A bank match that no enforced rule held for (a category the file does not name, a bank it does not know, a
+    distance past its limits) is held for review: a bank holds an entry because someone judged it harmful, and
+    letting its matches through by omission would fail open."""
+    handled = {(m.bank, m.category, m.distance, m.signal_type)
+               for rule in enforced if rule.when.bank_match is not None
+               for m in rule.when.bank_match.hits(facts)}
+    hits = [m for m in facts.matches
+            if not m.restricted and (m.bank, m.category, m.distance, m.signal_type) not in handled]
+    if not hits:
+        return None
+    category = _category_of(min(hits, key=lambda m: (m.distance, m.bank)).category)
+    return _BuiltInRule(name=UNHANDLED_MATCH, category=category or Category.BORDERLINE,
+                        when=Condition(bank_match=BankMatch()), verdict=Verdict.REVIEW, actions=[Action.REMOVE],
+                        severity=3, queue=None if category else policy.default_queue, hits=hits,
+                        public_text="a match with known harmful material, held for review by a person")
+
+
+def _category_of(text: str) -> Category | None:
+    """A bank entry's free-text category as one of the policy's, when it is one."""
+    try:
+        return Category(text.strip().lower())
+    except ValueError:
+        return None
+
 
 def evaluate(policy: Policy, facts: Facts) -> Decision:
-    """Judge one upload. Pure: no I/O, no clock; the same policy and facts always give the same decision."""
+    """Judge one upload. Pure: no I/O, no clock; the same policy and facts always give the same decision.
+
+    Bastion's own rules join the file's: ``restricted-material`` decides whenever child sexual abuse material
+    matched (unless a file rule that blocks and removes it as ``csam`` held: then that rule decides), and
+    ``unhandled-match`` asks for review of any bank match no enforced rule dealt with.
+    """
     enforced: list[Rule] = []
     shadow: list[Rule] = []
     for rule in policy.rules:
         if rule.holds(facts):
             (shadow if rule.mode is Mode.SHADOW else enforced).append(rule)
     shadow_reasons = [rule.reason(facts) for rule in shadow]
-    if not enforced:
+    unhandled = _unhandled_match(policy, facts, enforced)
+    if unhandled is not None:
+        enforced.append(unhandled)
+    if not enforced and not any(m.restricted for m in facts.matches):
         return Decision.allow(policy.label, shadow_reasons)
     ranked = sorted(enforced, key=lambda r: (-r.verdict.rank, -r.severity))  # stable: file order breaks ties
+    lead = _restricted_lead(ranked, facts)
+    if lead is not None:  # child sexual abuse material decides, whatever the severities say
+        ranked = [lead] + [r for r in ranked if r is not lead]
     decider = ranked[0]
     winners = [r for r in ranked if r.verdict is decider.verdict]
     queue: QueueSpec | None = None
@@ -635,6 +787,19 @@ def evaluate(policy: Policy, facts: Facts) -> Decision:
         also_review_queue=(queue.name if queue and queue.restricted else policy.queue_for(also, facts).name)
         if also else None,
     )
+
+
+def _restricted_lead(ranked: list[Rule], facts: Facts) -> Rule | None:
+    """The rule that decides when child sexual abuse material matched: the file's own rule if one held that blocks
+    and removes it as ``csam``, else Bastion's; ``None`` when no such material matched."""
+    if not any(m.restricted for m in facts.matches):
+        return None
+    for rule in ranked:
+        match = rule.when.bank_match
+        if rule.category is Category.CSAM and rule.verdict is Verdict.BLOCK and Action.REMOVE in rule.actions \
+                and match is not None and any(m.restricted for m in match.hits(facts)):
+            return rule
+    return _restricted_material(facts)
 
 
 def _while_in_review(winners: list[Rule]) -> list[Action]:

@@ -191,6 +191,8 @@ class Submission:
     content_type: ContentType
     text: str = ""
     url: str = ""
+    #: The name the user uploaded the file under (optional; child-safety reports carry it).
+    file_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,8 @@ def _stored_result(mod: Moderation, content_id: str) -> tuple[IntakeResult, str]
                                                        Case.reason == CaseReason.UPLOAD.value))
         puid = session.scalar(select(StatementOfReasons.puid).where(StatementOfReasons.content_id == content_id)
                               .order_by(StatementOfReasons.created_at).limit(1))
-        reasons = verdict_event.data.get("reasons") if verdict_event else None
+        data = verdict_event.data if verdict_event else {}
+        reasons = data.get("public_reasons", data.get("reasons"))  # the platform's wording, as first answered
         request = submitted.get("request_sha256") if isinstance(submitted, dict) else None
         result = IntakeResult(content_id, Verdict(item.verdict), ContentStatus(item.status),
                               [str(r) for r in reasons] if isinstance(reasons, list) else [],
@@ -330,7 +333,7 @@ def _record_resubmission(mod: Moderation, sub: Submission, signals: list[HashRes
             assert decision.category is not None
             _apply(mod, session, item, Outcome(
                 actions=list(decision.actions), category=decision.category, territories=list(decision.territories),
-                facts="; ".join(str(r) for r in decision.reasons), decided_by=f"policy:{decision.policy}",
+                facts=decision.public_facts, decided_by=f"policy:{decision.policy}",
                 automated_detection=True, automated=True, source=statements.Source.OWN_INITIATIVE,
                 change=change_for_actions(decision.actions)))
 
@@ -340,13 +343,15 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
                        preview: Preview | None = None, notes: Sequence[str] = (), request: str = ""
                        ) -> IntakeResult:
     now = mod.clock.now()
-    reasons = [str(r) for r in decision.reasons] + list(notes)
+    reasons = [str(r) for r in decision.reasons] + list(notes)  # for reviewers who may see the case
+    answered = decision.public_reasons + list(notes)  # for the platform: no bank, rule, distance or score
     with mod.db.write() as session:
         item = ContentItem(
             content_id=sub.content_id, account_id=sub.account_id, uploader_age=sub.uploader_age,
             account_country=sub.account_country, content_type=sub.content_type.value, text=sub.text, url=sub.url,
             signals=[signal_json(s) for s in signals], verdict=decision.verdict.value, status="",
-            category=decision.category.value if decision.category else "", created_at=now, updated_at=now)
+            category=decision.category.value if decision.category else "", created_at=now, updated_at=now,
+            file_name=sub.file_name)
         session.add(item)
         session.flush()  # a second submission of the same content_id fails here, before any event is written
         subject = content_subject(sub.content_id)
@@ -355,7 +360,7 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
               "request_sha256": request})
         _log(session, subject, EventKind.VERDICT, f"policy:{decision.policy}", mod.clock,
              {"verdict": decision.verdict.value, "rule": decision.rule, "reasons": reasons,
-              "actions": [a.value for a in decision.actions],
+              "public_reasons": answered, "actions": [a.value for a in decision.actions],
               "matches": [{**m.to_json(), "restricted": m.restricted} for m in matches]})
         if preview is not None and mod.sealer is not None:
             session.add(MediaPreview(content_id=sub.content_id, sealed=mod.sealer.seal(preview.jpeg, sub.content_id),
@@ -376,13 +381,13 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
             assert decision.category is not None
             puid = _apply(mod, session, item, Outcome(
                 actions=list(decision.actions), category=decision.category, territories=list(decision.territories),
-                facts="; ".join(str(r) for r in decision.reasons),  # the rules that held, not classifier outages
+                facts=decision.public_facts,  # what was found and how, never bank, rule or distance
                 decided_by=f"policy:{decision.policy}", automated_detection=True,
                 automated=True, source=statements.Source.OWN_INITIATIVE,
                 change=None if item.status == ContentStatus.BLOCKED.value else change_for_actions(decision.actions)))
         else:
             _notify(mod, session, item, "content.verdict", None)
-        return IntakeResult(sub.content_id, decision.verdict, ContentStatus(item.status), reasons, case_id, puid,
+        return IntakeResult(sub.content_id, decision.verdict, ContentStatus(item.status), answered, case_id, puid,
                             signals=list(item.signals))
 
 
@@ -714,8 +719,8 @@ def curate(mod: Moderation, content_id: str, bank_name: str, *, actor: Principal
         decision = confirmed_violation(session, content_id)
         if decision is None:
             raise InvalidDecision("only media a moderator confirmed as a violation can be added to a bank")
-        try:
-            bank = bank_services.get_bank(session, bank_name)
+        try:  # a restricted bank the actor may not see is refused as one that does not exist
+            bank = bank_services.visible_bank(session, bank_name, actor)
         except BankError as exc:
             raise CurationRefused(str(exc), exc.status) from None
         if restricted_content(mod, session, item):

@@ -63,15 +63,40 @@ class ReportedFile(Base):
     sha256: Mapped[str] = mapped_column(String(64), default="", index=True)
     classification: Mapped[str] = mapped_column(String(2), default="")
     uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: The name of the file the platform handed in (``PUT .../files/{id}``): NCMEC's ``fileName``.
     file_name: Mapped[str] = mapped_column(String(300), default="")
+    #: The name the user uploaded it under, as the platform gave it at intake: NCMEC's ``originalFileName``.
+    original_file_name: Mapped[str] = mapped_column(String(300), default="")
     sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     ncmec_file_id: Mapped[str] = mapped_column(String(100), default="")
     #: The MD5 NCMEC computed on upload; it must equal ``md5``.
     ncmec_md5: Mapped[str] = mapped_column(String(32), default="")
     ncmec_details_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The ``<fileDetails>`` as sent to NCMEC, for the export (what left, not what would be built today).
+    ncmec_details: Mapped[str] = mapped_column(Text, default="")
     #: Its bytes were held when the report was sent, so NCMEC must get them (not just the hashes).
     attached: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReportedRepeat(Base):
+    """Another upload of a file already in a report, by the same account: another incident of the same material.
+
+    It is not a second file (the same bytes are not reported twice) but it is recorded, so the report names every
+    time the account uploaded it and the upload is no longer a drafting candidate.
+    """
+
+    __tablename__ = "report_repeats"
+    __table_args__ = (UniqueConstraint("content_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("child_safety_reports.id", ondelete="CASCADE"), index=True)
+    content_id: Mapped[str] = mapped_column(String(200))
+    #: The reported file it repeats (its ``content_id``).
+    repeat_of: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: Recorded after the report was sent: the report as sent does not name it (it is covered by it).
+    after_sending: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ReportDelivery(Base):
@@ -90,5 +115,7 @@ class ReportDelivery(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     #: The document as sent (NCMEC XML, EU Centre JSON), for audits and the authorities' questions.
     document: Mapped[str] = mapped_column(Text, default="")
+    #: The ``Bastion-Ed25519`` signature header the document was last sent with (EU Centre: Art. 13(b)).
+    signature: Mapped[str] = mapped_column(String(400), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

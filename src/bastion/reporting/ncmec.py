@@ -110,21 +110,26 @@ def _schema(path: str) -> Any:
     return etree.XMLSchema(etree.parse(path, _SAFE))
 
 
-def validate(document: bytes, xsd: Path | None) -> None:
-    """Raise ``InvalidReport`` with the schema's first complaints unless ``document`` is valid."""
+def load_schema(xsd: Path | None) -> Any:
+    """The CyberTipline schema, or ``InvalidReport`` saying why there is none (not configured, does not load)."""
     if xsd is None:
         raise InvalidReport("no CyberTipline schema configured (BASTION_NCMEC_XSD): nothing is sent unvalidated")
     try:
-        schema = _schema(str(xsd))
+        return _schema(str(xsd))
     except (OSError, etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
         raise InvalidReport(f"the CyberTipline schema at {xsd} does not load: {type(exc).__name__}") from None
+
+
+def validate(document: bytes, xsd: Path | None) -> None:
+    """Raise ``InvalidReport`` with the schema's first complaints unless ``document`` is valid."""
+    schema = load_schema(xsd)
     tree = etree.fromstring(document, _SAFE)
     if not schema.validate(tree):
         errors = "; ".join(f"line {e.line}: {e.message}" for e in list(schema.error_log)[:3])
         raise InvalidReport(f"the report does not validate against the CyberTipline schema: {errors}")
 
 
-def _iso(moment: dt.datetime) -> str:
+def iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -164,6 +169,8 @@ class ReportFacts:
     described_files: Sequence[str] = field(default_factory=tuple)
     also_reported_to: str = ""
     account_disabled: bool = False
+    #: Other uploads of a reported file by the same account (other incidents of the same material).
+    repeated_uploads: Sequence[str] = field(default_factory=tuple)
 
 
 def _built(build: Callable[[], bytes]) -> bytes:
@@ -186,11 +193,15 @@ def _report_xml(facts: ReportFacts, reporter: Reporter) -> bytes:
     _sub(summary, "platform", reporter.platform)
     if facts.urgent_reason:
         _sub(summary, "escalateToHighPriority", facts.urgent_reason)
-    _sub(summary, "incidentDateTime", _iso(facts.incident_at))
-    if facts.urls:
-        page = _sub(_sub(root, "internetDetails"), "webPageIncident")
-        for url in facts.urls:
-            _sub(page, "url", url)
+    _sub(summary, "incidentDateTime", iso(facts.incident_at))
+    # The schema asks for at least one ``internetDetails`` per report: without a public URL (blocked at upload,
+    # never published) it says where the incident happened, the platform, and why there is no URL.
+    page = _sub(_sub(root, "internetDetails"), "webPageIncident")
+    for url in facts.urls:
+        _sub(page, "url", url)
+    if not facts.urls:
+        _sub(page, "additionalInfo", f"Uploaded to {reporter.platform}; no public URL (the material was blocked or "
+                                     "removed before it was published).")
     who = _sub(root, "reporter")
     person = _sub(who, "reportingPerson")
     if reporter.first_name:
@@ -210,6 +221,8 @@ def _report_xml(facts: ReportFacts, reporter: Reporter) -> bytes:
         notes.append(facts.also_reported_to)
     if facts.described_files:
         notes.append("Files not attached (hashes only): " + "; ".join(facts.described_files) + ".")
+    if facts.repeated_uploads:
+        notes.append("The account uploaded a reported file again: " + "; ".join(facts.repeated_uploads) + ".")
     _sub(root, "additionalInfo", " ".join(notes))
     return cast(bytes, etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
@@ -218,6 +231,7 @@ def _report_xml(facts: ReportFacts, reporter: Reporter) -> bytes:
 class FileFacts:
     report_id: str
     file_id: str
+    #: The name of the file as the platform handed it in (``fileName``).
     file_name: str
     uploaded_at: dt.datetime
     viewed_by_esp: bool
@@ -225,6 +239,8 @@ class FileFacts:
     classification: str
     md5: str
     sha256: str
+    #: The name the user uploaded it under (``originalFileName``), when the platform gave it at intake.
+    original_file_name: str = ""
 
 
 def file_details_xml(facts: FileFacts) -> bytes:
@@ -236,8 +252,10 @@ def _file_details_xml(facts: FileFacts) -> bytes:
     _sub(root, "reportId", facts.report_id)
     _sub(root, "fileId", facts.file_id)
     if facts.file_name:
-        _sub(root, "originalFileName", facts.file_name)
-    _sub(root, "uploadedToEspTimestamp", _iso(facts.uploaded_at))
+        _sub(root, "fileName", facts.file_name)
+    if facts.original_file_name:
+        _sub(root, "originalFileName", facts.original_file_name)
+    _sub(root, "uploadedToEspTimestamp", iso(facts.uploaded_at))
     _sub(root, "fileViewedByEsp", _bool(facts.viewed_by_esp))
     _sub(root, "publiclyAvailable", _bool(facts.publicly_available))
     _sub(root, "fileRelevance", "Reported")

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +39,7 @@ from bastion.core.outbox.models import OutboxMessage
 from bastion.core.outbox.services import enqueue
 from bastion.core.outbox.webhooks import canonical_body
 from bastion.core.sealing import Sealer
+from bastion.core.signing import SigningKey
 from bastion.moderation.events import ContentStatus, EventKind
 from bastion.moderation.models import ContentItem, ModerationEvent
 from bastion.moderation.policy import Category, Verdict
@@ -57,7 +59,7 @@ from bastion.reporting.interfaces import (
     ReportState,
     Trigger,
 )
-from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
+from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile, ReportedRepeat
 
 #: Outbox kinds; ``tasks.ReportSender`` delivers them.
 NCMEC_KIND = "report.ncmec"
@@ -84,6 +86,13 @@ class Reporting:
     @property
     def reporter(self) -> ncmec.Reporter:
         return ncmec.Reporter(platform=self.settings.orders_provider, email=self.settings.reports_reporter_email)
+
+    @property
+    def signing_key(self) -> SigningKey | None:
+        """The platform's Ed25519 key (``BASTION_ORDERS_SIGNING_KEY``, the one its order answers are signed with):
+        it signs the EU Centre's report (Art. 13(b)). ``ValueError`` when set but malformed."""
+        text = self.settings.orders_signing_key
+        return SigningKey.from_text(text) if text else None
 
     @property
     def eu_centre(self) -> bool:
@@ -144,8 +153,10 @@ def _known_match(session: Session, content_id: str) -> list[dict[str, Any]] | No
 
 def candidates(session: Session) -> list[Candidate]:
     reported = select(ReportedFile.content_id)
+    repeated = select(ReportedRepeat.content_id)  # recorded as another upload of a reported file: covered
     items = session.scalars(select(ContentItem).where(
-        ContentItem.category == Category.CSAM.value, ContentItem.content_id.not_in(reported))
+        ContentItem.category == Category.CSAM.value, ContentItem.content_id.not_in(reported),
+        ContentItem.content_id.not_in(repeated))
         .order_by(ContentItem.created_at, ContentItem.content_id)).all()
     found: list[Candidate] = []
     for item in items:
@@ -178,7 +189,8 @@ def content_status(session: Session, content_id: str) -> str:
 def draft_pending(rep: Reporting) -> list[str]:
     """Draft reports for every confirmed piece of material not yet reported; returns the ids of drafts touched.
 
-    Material the same account was already reported for (same hash) is skipped: it is the same material.
+    Material the same account was already reported for (same hash) is not a second file: it is recorded as
+    another upload of that file (``ReportedRepeat``), which its report names while it is a draft.
     Idempotent: run it as often as you like (the API, the CLI and the app's drafting loop all do).
     """
     touched: list[str] = []
@@ -193,8 +205,7 @@ def draft_pending(rep: Reporting) -> list[str]:
         for candidate in candidates(session):
             by_account[candidate.item.account_id].append(candidate)
         for account_id, found in by_account.items():
-            known = set(session.scalars(select(ReportedFile.sha256).where(
-                ReportedFile.account_id == account_id, ReportedFile.sha256 != "")))
+            known = _known_files(session, account_id)
             report = session.scalar(select(ChildSafetyReport).where(
                 ChildSafetyReport.account_id == account_id, ChildSafetyReport.state == ReportState.DRAFT.value,
                 ChildSafetyReport.purged_at.is_(None))  # a purged draft takes no new material
@@ -204,8 +215,10 @@ def draft_pending(rep: Reporting) -> list[str]:
             for candidate in found:
                 md5, sha256 = _hashes(candidate.item)
                 if sha256 and sha256 in known:
+                    repeat = _record_repeat(session, known[sha256], candidate.item)
+                    if not repeat.after_sending:
+                        touched.append(repeat.report_id)
                     continue
-                known.add(sha256)
                 if report is None:
                     report = ChildSafetyReport(
                         id=str(uuid.uuid4()), account_id=account_id, account_country=candidate.item.account_country,
@@ -215,17 +228,46 @@ def draft_pending(rep: Reporting) -> list[str]:
                         preserve_until=now + dt.timedelta(days=rep.settings.reports_preservation_days))
                     session.add(report)
                     session.flush()
-                session.add(ReportedFile(
+                row = ReportedFile(
                     report_id=report.id, content_id=candidate.item.content_id, account_id=account_id,
                     trigger=candidate.trigger.value, content_type=candidate.item.content_type, md5=md5, sha256=sha256,
                     classification=candidate.classification, uploaded_at=candidate.item.created_at, file_name="",
-                    sealed=None, size=0, ncmec_file_id="", ncmec_md5="", ncmec_details_sent=False, attached=False))
+                    original_file_name=ncmec.xml_safe(candidate.item.file_name)[:300], sealed=None, size=0,
+                    ncmec_file_id="", ncmec_md5="", ncmec_details_sent=False, ncmec_details="", attached=False)
+                session.add(row)
+                if sha256:
+                    known[sha256] = row
                 added += 1
             if report is not None and added:
                 session.flush()
                 _refresh_fingerprint(session, report)
                 touched.append(report.id)
-    return touched
+    return list(dict.fromkeys(touched))
+
+
+def _known_files(session: Session, account_id: str) -> dict[str, ReportedFile]:
+    """The account's reported files by SHA-256 (the first of each, should a hash repeat)."""
+    rows = session.scalars(select(ReportedFile).where(ReportedFile.account_id == account_id,
+                                                      ReportedFile.sha256 != "").order_by(ReportedFile.id))
+    known: dict[str, ReportedFile] = {}
+    for row in rows:
+        known.setdefault(row.sha256, row)
+    return known
+
+
+def _record_repeat(session: Session, first: ReportedFile, item: ContentItem) -> ReportedRepeat:
+    """The same account uploaded a reported file again: another incident of it, recorded with its report.
+
+    In a draft, the report will name it; once the report was sent, the report as sent covers it (recorded, so it
+    is no longer a candidate and the console can show it).
+    """
+    session.flush()  # ``first`` may be new in this round
+    report = session.get(ChildSafetyReport, first.report_id)
+    sent = report is None or report.state != ReportState.DRAFT.value
+    repeat = ReportedRepeat(report_id=first.report_id, content_id=item.content_id, repeat_of=first.content_id,
+                            uploaded_at=item.created_at, after_sending=sent)
+    session.add(repeat)
+    return repeat
 
 
 # --- reading ------------------------------------------------------------------------------------------------------
@@ -241,6 +283,11 @@ def get_report(session: Session, report_id: str) -> ChildSafetyReport:
 def files_of(session: Session, report_id: str) -> list[ReportedFile]:
     return list(session.scalars(select(ReportedFile).where(ReportedFile.report_id == report_id)
                                 .order_by(ReportedFile.uploaded_at, ReportedFile.content_id)))
+
+
+def repeats_of(session: Session, report_id: str) -> list[ReportedRepeat]:
+    return list(session.scalars(select(ReportedRepeat).where(ReportedRepeat.report_id == report_id)
+                                .order_by(ReportedRepeat.uploaded_at, ReportedRepeat.content_id)))
 
 
 def deliveries_of(session: Session, report_id: str) -> dict[CentreName, ReportDelivery]:
@@ -261,7 +308,10 @@ def report_view(session: Session, report: ChildSafetyReport) -> dict[str, Any]:
         "files": [{"content_id": f.content_id, "content_type": f.content_type, "trigger": f.trigger,
                    "md5": f.md5, "sha256": f.sha256,
                    "classification": f.classification or None, "material_held": f.sealed is not None,
-                   "ncmec_file_id": f.ncmec_file_id or None} for f in files_of(session, report.id)],
+                   "ncmec_file_id": f.ncmec_file_id or None, "original_file_name": f.original_file_name or None}
+                  for f in files_of(session, report.id)],
+        "repeats": [{"content_id": r.content_id, "repeat_of": r.repeat_of, "uploaded_at": r.uploaded_at.isoformat(),
+                     "after_sending": r.after_sending} for r in repeats_of(session, report.id)],
         "centres": {c.value: {"state": d.state, "id": d.remote_id or None, "error": d.error or None,
                               "centre_status": d.centre_status or None}
                     for c, d in deliveries_of(session, report.id).items()},
@@ -380,16 +430,23 @@ def tick(rep: Reporting) -> Tick:
 # --- documents ----------------------------------------------------------------------------------------------------
 
 
+def _named_repeats(session: Session, report: ChildSafetyReport) -> list[ReportedRepeat]:
+    """The repeats a document names: those recorded while the report was a draft."""
+    return [r for r in repeats_of(session, report.id) if not r.after_sending]
+
+
 def ncmec_facts(session: Session, rep: Reporting, report: ChildSafetyReport) -> ncmec.ReportFacts:
     files = files_of(session, report.id)
+    repeats = _named_repeats(session, report)
     urls = sorted({ncmec.xml_safe(u) for u in session.scalars(select(ContentItem.url).where(
-        ContentItem.content_id.in_([f.content_id for f in files]))) if u})
+        ContentItem.content_id.in_([f.content_id for f in files] + [r.content_id for r in repeats]))) if u})
     described = [f"{f.content_id} md5={f.md5 or '-'} sha256={f.sha256 or '-'}" for f in files if f.sealed is None]
+    again = [f"{r.content_id} at {ncmec.iso(r.uploaded_at)} (the same file as {r.repeat_of})" for r in repeats]
     also = "Also reported to the EU Centre under this provider reference." if rep.eu_centre else ""
     return ncmec.ReportFacts(
         incident_type=report.incident_type, incident_at=report.incident_at, account_id=report.account_id,
         urgent_reason=report.urgent_reason, urls=urls, reference=report.id, described_files=described,
-        also_reported_to=also)
+        also_reported_to=also, repeated_uploads=again)
 
 
 def ncmec_document(session: Session, rep: Reporting, report: ChildSafetyReport) -> bytes:
@@ -402,7 +459,8 @@ def _kind(trigger: str) -> str:
 
 def file_details(report: ChildSafetyReport, f: ReportedFile, ncmec_report_id: str, status: str) -> bytes:
     return ncmec.file_details_xml(ncmec.FileFacts(
-        report_id=ncmec_report_id, file_id=f.ncmec_file_id, file_name=f.file_name, uploaded_at=f.uploaded_at,
+        report_id=ncmec_report_id, file_id=f.ncmec_file_id, file_name=f.file_name,
+        original_file_name=f.original_file_name, uploaded_at=f.uploaded_at,
         viewed_by_esp=(f.trigger or report.trigger) == Trigger.SPECIALIST.value,
         publicly_available=status not in (ContentStatus.BLOCKED.value, ContentStatus.HELD.value),
         classification=f.classification, md5=f.md5, sha256=f.sha256))
@@ -424,7 +482,10 @@ def eu_centre_document(session: Session, rep: Reporting, report: ChildSafetyRepo
                      "classification": f.classification or None, "uploaded_at": f.uploaded_at.isoformat(),
                      "material_held": f.sealed is not None, "material_kind": _kind(f.trigger or report.trigger)}
                     for f in files],  # (c)
-        "incident": {"type": report.incident_type, "at": report.incident_at.isoformat()},  # (d)
+        "incident": {"type": report.incident_type, "at": report.incident_at.isoformat(),  # (d)
+                     "repeated_uploads": [{"content_id": r.content_id, "repeat_of": r.repeat_of,
+                                           "uploaded_at": r.uploaded_at.isoformat()}
+                                          for r in _named_repeats(session, report)]},
         # (e) per file above; the report is "known" only when every file is known material.
         "material_kind": "known" if all(_kind(f.trigger or report.trigger) == "known" for f in files) else "new",
         "geography": {"account_country": report.account_country},  # (f)
@@ -443,6 +504,19 @@ def _delivery(report: ChildSafetyReport, centre: CentreName, now: dt.datetime, d
     return ReportDelivery(report_id=report.id, centre=centre.value, fingerprint=report.fingerprint,
                           state=DeliveryState.QUEUED.value, remote_id="", centre_status="", error="",
                           document=document, created_at=now, updated_at=now)
+
+
+def send_blocker(rep: Reporting) -> str:
+    """Why no report can be sent with this configuration (no schema, a refused NCMEC URL), or "" when one can.
+
+    The console disables its send buttons and shows this, rather than letting a specialist find out per report.
+    """
+    try:
+        ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
+        ncmec.load_schema(rep.settings.ncmec_xsd)
+    except ReportingError as exc:
+        return str(exc)
+    return ""
 
 
 def send(rep: Reporting, report_id: str, *, actor: Principal) -> None:
@@ -550,10 +624,22 @@ def _write_private(path: Path, data: bytes) -> None:
     path.chmod(0o600)  # an older file keeps its mode through O_TRUNC
 
 
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _file_documents(session: Session, report: ChildSafetyReport) -> list[tuple[str, bytes]]:
+    """Each file's ``<fileDetails>`` as sent to NCMEC. A file not detailed yet (a draft: NCMEC has given no report
+    or file id) or reported by its hashes alone (only the ``additionalInfo`` line names it) has none."""
+    return [(_UNSAFE_NAME.sub("_", f.content_id), f.ncmec_details.encode())
+            for f in files_of(session, report.id) if f.ncmec_details]
+
+
 def export(rep: Reporting, directory: Path, report_ids: Sequence[str] | None = None,
            advance: Callable[[float], None] | None = None, total: Callable[[int], None] | None = None,
            *, actor: str = "system:export") -> list[Path]:
-    """Write each report as it was sent (or, for a draft, as it would be): NCMEC XML and EU Centre JSON.
+    """Write each report as it was sent (or, for a draft, as it would be): NCMEC XML, each file's
+    ``<fileDetails>`` (``ID.ncmec.CONTENT.file.xml``), the EU Centre JSON and its signature (``ID.eu-centre.sig``:
+    the ``Bastion-Ed25519`` header, over the canonical JSON of the ``.json``).
 
     ``total`` hears the number of reports first and ``advance`` each one done (the CLI's progress bar). The files
     are owner-only, and the export is audited (who, where, which reports) once every file is written.
@@ -574,12 +660,20 @@ def export(rep: Reporting, directory: Path, report_ids: Sequence[str] | None = N
             path = directory / f"{report.id}.ncmec.xml"
             _write_private(path, xml)
             written.append(path)
+            for name, details in _file_documents(session, report):
+                path = directory / f"{report.id}.ncmec.{name}.file.xml"
+                _write_private(path, details)
+                written.append(path)
             eu = deliveries.get(CentreName.EU_CENTRE)
             body = json.loads(eu.document) if eu is not None and eu.document \
                 else eu_centre_document(session, rep, report)
             path = directory / f"{report.id}.eu-centre.json"
             _write_private(path, (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
             written.append(path)
+            if eu is not None and eu.signature:
+                path = directory / f"{report.id}.eu-centre.sig"
+                _write_private(path, (eu.signature + "\n").encode())
+                written.append(path)
             exported.append(report.id)
     with rep.db.write() as session:
         record(rep.db, session, actor=actor, action=AuditAction.REPORTS_EXPORTED, subject="reports",

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
+from bastion.core import signing
 from bastion.core.outbox.services import (
     DEFAULT_LEASE_SECONDS,
     Claim,
@@ -283,7 +284,7 @@ class ReportSender(Sender):
                 self._note(claim, report_id, CentreName.NCMEC, error=error)
                 raise Stop(SendResult.retry(error))
             self._answer(claim, report_id, answer, f"fileinfo {f.content_id}")
-            self._file(claim, f.id, ncmec_details_sent=True)
+            self._file(claim, f.id, ncmec_details_sent=True, ncmec_details=details.decode())
 
     def _file(self, claim: Claim, file_id: int, **values: Any) -> None:
         with self.rep.db.write() as session:
@@ -319,19 +320,44 @@ class ReportSender(Sender):
         token = self.rep.settings.eu_centre_token
         if not token:
             return SendResult.retry("EU Centre token not configured")
+        key = self.rep.signing_key  # ValueError on a malformed key: a person must fix it (given up, shown)
+        if key is None:
+            # Retryable, like the token: configuring the key within the retry window sends it.
+            self._note(claim, report_id, CentreName.EU_CENTRE,
+                       error="no signing key for the EU Centre's report (BASTION_ORDERS_SIGNING_KEY)")
+            return SendResult.retry("EU Centre signing key not configured")
+        # Art. 13(b): signed when it is sent (a retry gets a fresh time stamp), over the exact bytes stored.
+        signature = key.headers(body, self.rep.clock.now())
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                   IDEMPOTENCY_HEADER: claim.idempotency_key}
+                   IDEMPOTENCY_HEADER: claim.idempotency_key, **signature}
         self._fence(claim)
         response = self._http.post(claim.destination, content=body, headers=headers)
         if response.status_code in (200, 201):
             answer = response.json()
             self._note(claim, report_id, CentreName.EU_CENTRE, state=DeliveryState.FINISHED,
-                       remote_id=str(answer.get("id", "")), centre_status=str(answer.get("status", "")),
-                       error=short_error(str(answer.get("reason", ""))))
+                       remote_id=_text(answer.get("id")), centre_status=_text(answer.get("status")),
+                       error=short_error(_text(answer.get("reason"))),
+                       signature=signature[signing.SIGNATURE_HEADER])
             return SendResult.delivered(response.status_code)
         error = f"EU Centre: HTTP {response.status_code}"
+        if response.status_code == 401 and _problem_reason(response):  # the signature, not the token
+            error += f" ({_problem_reason(response)})"
         if is_permanent_status(response.status_code):
             self._note(claim, report_id, CentreName.EU_CENTRE, state=DeliveryState.FAILED, error=error)
             return SendResult.give_up(error, response.status_code)
         self._note(claim, report_id, CentreName.EU_CENTRE, error=error)
         return SendResult.retry(error, response.status_code)
+
+
+def _text(value: Any) -> str:
+    """A field of the Centre's answer as text; a null is empty, not the word "None"."""
+    return "" if value is None else str(value)
+
+
+def _problem_reason(response: httpx.Response) -> str:
+    """The ``reason`` of a problem+json answer (``unknown_key``, ``bad_signature``...), or ""."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return _text(body.get("reason"))[:40] if isinstance(body, dict) else ""

@@ -17,6 +17,7 @@ from bastion.classifiers import registry as classifier_registry
 from bastion.classifiers import services as classifier_services
 from bastion.classifiers.api import router as classifiers_router
 from bastion.classifiers.interfaces import Classifier, ClassifierContext
+from bastion.core import extensions
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock, SystemClock
@@ -32,6 +33,7 @@ from bastion.core.worker import Worker
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
+from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
 from bastion.moderation.api import router as moderation_router
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
@@ -61,6 +63,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                clock: Clock | None = None, refresh: bool = True,
                classifiers: Sequence[Classifier] | None = None) -> FastAPI:
     """Build the app. ``refresh`` starts the thread that replays the bank change log (off in some tests)."""
+    extensions.activate(settings.extensions)  # first: the matcher and the classifiers file use what they add
     db = db or Database(settings.database_url)
     media_budget.configure(media_budget.MediaBudget.from_settings(settings))
     matcher = matcher or Matcher(db)
@@ -111,6 +114,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                   docs_url="/docs", redoc_url=None)
     app.state.ctx = AppContext(settings=settings, db=db, clock=clock)
     app.state.matcher = matcher
+    app.state.match_budget = LookupBudget(settings.match_rate_per_minute)
     app.state.moderation = mod
     app.state.classifiers = mod.classifiers
     app.state.outbox = outbox

@@ -51,7 +51,7 @@ from bastion.hashing.api import checked
 from bastion.hashing.interfaces import MediaKind
 from bastion.hashing.services import hash_path
 from bastion.matching import services
-from bastion.matching.api import matcher
+from bastion.matching.api import audited_match, matcher, spend_lookup
 from bastion.matching.interfaces import BankError
 from bastion.matching.matcher import Match, queries_for
 
@@ -343,7 +343,7 @@ router.include_router(session_router)
 @router.get("/console/banks")
 def banks_page(request: Request, user: Viewer) -> Response:
     with context(request).db.read() as session:
-        summaries = services.list_banks(session)
+        summaries = services.list_banks(session, viewer=user.principal)  # restricted banks: child safety only
         rows = [_bank_row(s, user.principal) for s in summaries]
     may_curate = user.principal.role in roles.CURATE_BANKS
     return page(request, "banks.html", user, banks=rows, may_curate=may_curate)
@@ -363,8 +363,8 @@ def _bank_row(summary: services.BankSummary, principal: Principal) -> dict[str, 
 @router.get("/console/banks/{name}")
 def bank_page(request: Request, name: str, user: Viewer) -> Response:
     with context(request).db.read() as session:
-        try:
-            bank = services.get_bank(session, name)
+        try:  # a restricted bank the viewer may not see is answered exactly as one that does not exist
+            bank = services.visible_bank(session, name, user.principal)
         except BankError:
             raise PageError(404, "Not found", f"There is no bank named {name}.", user) from None
         (summary,) = services.list_banks(session, bank_id=bank.id)
@@ -446,12 +446,20 @@ async def match_upload(request: Request, user: MatchUser) -> Response:
     if not isinstance(upload, UploadFile) or not upload.filename:
         return _match_page(request, user, status_code=422,
                            error={"title": "No file", "detail": "Choose a file to match."})
+    child_safety = user.principal.role in roles.CHILD_SAFETY_ROLES
     try:
+        spend_lookup(request, user.principal)
         async with spooled(upload, ctx.settings.max_upload_bytes, ctx.settings.spool_dir) as path:
             signals = checked(await run_in_threadpool(hash_path, path, variants=m.wants_variants()))
-            found = await run_in_threadpool(m.match, queries_for(signals), None)
-            if any(match.restricted for match in found):
+            found = await run_in_threadpool(lambda: audited_match(request, user.principal, queries_for(signals),
+                                                                  None, via="console"))
+            restricted = any(match.restricted for match in found)
+            if restricted and child_safety:
                 preview = _Preview(withheld=True)  # child-abuse material: never decoded for display
+            elif restricted:
+                # Never decoded either; for other roles it looks like any file without a preview, so the page is
+                # no yes-or-no oracle on the restricted banks.
+                preview = _Preview()
             elif signals.kind is MediaKind.IMAGE:
                 preview = await run_in_threadpool(_thumbnail, path)
             else:
@@ -459,13 +467,14 @@ async def match_upload(request: Request, user: MatchUser) -> Response:
     except Problem as exc:
         return _match_page(request, user, status_code=exc.status,
                            error={"title": exc.title, "detail": _problem_detail(exc, ctx)})
+    found = services.visible_matches(found, user.principal)
     result = {
         "kind": signals.kind.value,
         "signals": [
             {"signal_type": s.signal_type, "value": _truncate(s.value, VALUE_CHARS), "quality": s.quality}
             for s in signals.signals
         ],
-        "matches": [_match_row(match, user.principal) for match in found],
+        "matches": [_match_row(match) for match in found],
         "restricted": preview.withheld,
         "preview": preview,
     }
@@ -479,11 +488,9 @@ def _problem_detail(exc: Problem, ctx: AppContext) -> str:
     return detail if detail.endswith(".") else detail + "."
 
 
-def _match_row(match: Match, principal: Principal) -> dict[str, Any]:
-    row = {**match.to_json(), "restricted": match.restricted}
-    if match.restricted and principal.role not in roles.CHILD_SAFETY_ROLES:
-        row["category"] = ""  # as on the bank page: a restricted bank's categories are for child safety only
-    return row
+def _match_row(match: Match) -> dict[str, Any]:
+    """Restricted matches reach this only for child-safety roles (``services.visible_matches``)."""
+    return {**match.to_json(), "restricted": match.restricted}
 
 
 def _thumbnail(path: Path) -> _Preview:

@@ -37,7 +37,8 @@ async def reports_page(request: Request, user: Specialist) -> Response:
             return [reports.report_view(session, r) for r in reports.list_reports(session)]
 
     return page(request, "reports.html", user, reports=await run_in_threadpool(load),
-                 classifications=[c.value for c in Classification])
+                 classifications=[c.value for c in Classification],
+                 send_blocked=await run_in_threadpool(reports.send_blocker, rep))
 
 
 @router.post("/console/reports/draft")

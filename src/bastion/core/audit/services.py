@@ -44,6 +44,7 @@ class AuditAction(enum.StrEnum):
     REPORT_MATERIAL_OPENED = "report.material_opened"  # preserved reported material opened by a specialist
     REPORT_PURGED = "report.purged"  # preserved material deleted at the end of its preservation period
     REPORTS_EXPORTED = "reports.exported"  # child-safety reports written to files (``bastion reports export``)
+    MATCH_LOOKUP = "match.lookup"  # a lookup in the banks (/v1/match, the console): query digests, never values
 
 
 def _digest(prev_hash: str, entry: AuditEntry) -> str:

@@ -3,7 +3,7 @@
 from bastion.centre.models import CentreMaterial, CentreReport
 from bastion.classifiers.models import CorpusText, TrainedModel
 from bastion.core.audit.models import AuditEntry
-from bastion.core.auth.models import ApiToken, ConsoleSession, User
+from bastion.core.auth.models import ApiToken, ConsoleSession, LoginFailures, User
 from bastion.core.db import Base
 from bastion.core.outbox.models import OutboxMessage
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
@@ -30,3 +30,4 @@ __all__ += ["Authority", "HubEvent", "HubOrder", "HubOrderUrl", "OrderEvent", "P
 __all__ += ["PreservedContent"]
 __all__ += ["CentreMaterial", "CentreReport", "ChildSafetyReport", "ReportDelivery", "ReportedFile"]
 __all__ += ["AuthorityUser"]
+__all__ += ["LoginFailures"]

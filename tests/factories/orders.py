@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import json
 from typing import Any
 
-from bastion.orders.wire import RemovalOrder
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bastion.orders.wire import RemovalOrder, SigningKey
 
 
 def order_fields(reference: str = "FR-2026-0001", *, urls: list[str] | None = None,
@@ -39,3 +44,13 @@ def order_fields(reference: str = "FR-2026-0001", *, urls: list[str] | None = No
 
 def make_order(reference: str = "FR-2026-0001", **overrides: Any) -> RemovalOrder:
     return RemovalOrder.model_validate(order_fields(reference, **overrides))
+
+
+def raw_signature_header(key: SigningKey, body: bytes, t: int, nonce: str) -> str:
+    """A ``Bastion-Ed25519`` header built as ``docs/wire.md`` says, without Bastion's own checks on the nonce: what
+    a sender with a client of its own might send."""
+    private = Ed25519PrivateKey.from_private_bytes(base64.urlsafe_b64decode(key.to_text() + "="))
+    statement = json.dumps({"body_sha256": hashlib.sha256(body).hexdigest(), "key": key.key_id, "nonce": nonce,
+                            "t": t, "v": 1}, sort_keys=True, separators=(",", ":")).encode()
+    signature = base64.urlsafe_b64encode(private.sign(statement)).decode().rstrip("=")
+    return f"key={key.key_id},t={t},nonce={nonce},sig={signature}"

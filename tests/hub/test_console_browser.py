@@ -6,20 +6,29 @@ the order travels through the hub's outbox to the contact point, which removes t
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import httpx
+import pytest
 
 from bastion.core.auth import services as auth
 from bastion.core.auth.roles import Role
 from bastion.core.clock import SystemClock
+from bastion.core.config import Settings
+from bastion.core.db import Database
+from bastion.core.outbox.services import Claim, SendResult
 from bastion.hub import services
 from bastion.hub.app import create_hub_app
+from bastion.hub.models import Provider
+from bastion.orders.wire import AuthorityType, Feedback, Inability, InabilityReason, SigningKey, Verified
 from bastion.web.hub_pages import with_console
 from tests.factories.console import PASSWORD
 from tests.factories.live import browser, needs_chromium, serve
+from tests.factories.orders import make_order
 from tests.hub.test_end_to_end import URL, World, world  # noqa: F401 - a shared fixture
 
 pytestmark = needs_chromium
@@ -67,7 +76,7 @@ def test_an_authority_issues_an_order_in_the_console_and_sees_the_feedback(world
             page.get_by_label("Competent body or court").fill("Tribunal administratif de Paris")
             # Forgotten field first: the error is shown beside it and the rest is kept.
             page.get_by_role("button", name="Issue").click()
-            expect(page.locator("#redress-deadline-error")).to_contain_text("at least 1 character")
+            expect(page.locator("#redress-deadline-error")).to_have_text("Deadline for a challenge: fill this in.")
             expect(page.get_by_label("File number")).to_have_value("PN-2026-17")
             errors.clear()  # the browser logs the 422 of that answer as a failed load
             page.get_by_label("Deadline for a challenge").fill("two months from receipt")
@@ -103,3 +112,85 @@ def test_an_authority_issues_an_order_in_the_console_and_sees_the_feedback(world
             expect(bar).to_have_count(1)
             assert float(bar.get_attribute("data-seconds") or "-1") >= 0
             assert errors == []
+
+
+class _Acknowledging:
+    """A contact point that acknowledges every order at once (the outbox's sender, for a page of many orders)."""
+
+    def send(self, claim: Claim) -> SendResult:
+        return SendResult.delivered(200)
+
+
+def _many_orders(db: Database, settings: Settings) -> list[str]:
+    """Orders in every state a list shows at once: delivered (the clock runs), unable with a long Annex III, executed
+    with its feedback, linked; long authority references and provider names, as real ones are."""
+    clock = SystemClock()
+    provider = services.register_provider(
+        db, name="Bastion Video Sharing Platform International Ltd", contact_point_url="http://127.0.0.1:9",
+        member_state="IE", languages=["en"], public_keys=[SigningKey.generate().public_text], clock=clock)
+    fr = services.register_authority(db, name="OCLCTIC", member_state="FR", authority_type=AuthorityType.JUDICIAL,
+                                     public_keys=[SigningKey.generate().public_text], clock=clock,
+                                     actor="t").authority
+    auth.create_user(db, username="fr-officer", password=PASSWORD, role=Role.AUTHORITY, actor="t")
+    services.link_user(db, "fr-officer", "OCLCTIC", clock=clock, actor="t")
+    references = []
+    for i in range(4):
+        order = make_order(f"PN-2026-OCLCTIC-TERRORISME-{i:04d}", urls=[f"https://video.example/v/{i}"],
+                           contact_point=provider.contact_point_url, establishment="IE")
+        view, _ = services.issue(db, fr, None, order, clock=clock, console_user="fr-officer")
+        references.append(view["hub_reference"])
+        services.HubSender(db, _Acknowledging(), clock).send(Claim(
+            i + 1, services.ORDER_KIND, "http://127.0.0.1:9/v1/orders", {"message": {"reference": view[
+                "hub_reference"]}}, "k", 1, dt.datetime.now(dt.UTC)))
+    answer = {"addressee": "Bastion Video Sharing Platform International Ltd", "issuing_authority": "OCLCTIC",
+              "authority_file_number": "PN-1", "provider_reference": "cp-1", "received_at": dt.datetime.now(dt.UTC),
+              "provider": "Bastion Video Sharing Platform International Ltd", "member_state": "IE",
+              "authorised_person": "On duty", "contact_email": "cp@example.invalid",
+              "signed_at": dt.datetime.now(dt.UTC)}
+    key = SigningKey.from_text(SigningKey.generate().to_text())
+    with db.write() as session:
+        row = session.get(Provider, provider.id)
+        assert row is not None
+        row.public_keys = [key.public_text]
+    verified = Verified(key.key_id, "n", dt.datetime.now(dt.UTC))
+    services.record_answer(db, verified, Inability(order_reference=references[1], **answer,
+                                                   reason=InabilityReason.INSUFFICIENT_INFORMATION,
+                                                   explanation="No content at this address; " * 12), clock=clock)
+    services.record_answer(db, verified, Feedback(order_reference=references[2], **answer, action="removed",
+                                                  action_at=dt.datetime.now(dt.UTC)), clock=clock)
+    return references
+
+
+@pytest.mark.parametrize("width", [1366, 1920])
+def test_the_hour_of_every_order_is_in_view_without_scrolling(settings: Settings, hub_db: Database,
+                                                              width: int) -> None:
+    """The list fits its page: the one-hour clock and the feedback are never hidden behind horizontal scrolling."""
+    from playwright.sync_api import expect
+
+    references = _many_orders(hub_db, settings)
+    configured = replace(settings, hub_signing_key=SigningKey.generate().to_text())
+    with serve(with_console(create_hub_app(configured, db=hub_db, deliver=False))) as hub, browser() as chromium:
+        page = chromium.new_page(viewport={"width": width, "height": 800})
+        page.goto(f"{hub}/login")
+        page.get_by_label("Username").fill("fr-officer")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(f"{hub}/console/hub/orders")
+        wrap = page.locator(".table-wrap").first
+        assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), "the list scrolls sideways"
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        running = page.locator(f'tr[data-order="{references[0]}"] .countdown')
+        expect(running).to_have_text(re.compile(r"^59:\d\d left$"))
+        box = running.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+        feedback = page.locator(f'tr[data-order="{references[2]}"] .feedback')
+        expect(feedback).to_contain_text("Annex II received")
+        box = feedback.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= width, box
+        expect(page.locator(f'tr[data-order="{references[0]}"] .acknowledged')).to_have_text(
+            re.compile(r"^Received by the provider \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"))
+
+        page.goto(f"{hub}/console/hub/orders/{references[0]}")
+        received = page.locator("#order-state td.received")
+        expect(received).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"))  # acknowledged: received
+        expect(page.locator("#order-state")).not_to_contain_text("—")

@@ -99,3 +99,59 @@ def test_a_stale_signature_is_retried_and_the_last_attempt_fails_the_order(hub_d
     assert hub.get_order(hub_db, None, reference)["state"] == "queued"
     sender.send(_claim(reference, 3))
     assert hub.get_order(hub_db, None, reference)["state"] == "failed"
+
+
+def _queued(db: Database, reference: str) -> bool:
+    with db.read() as session:
+        return any(m.payload["message"]["reference"] == reference for m in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == hub.ORDER_KIND)))
+
+
+def test_a_new_order_for_content_whose_order_failed_is_sent_not_linked(hub_db: Database) -> None:
+    clock, fr, de, _ = _world(hub_db)
+    failed = _issue(hub_db, fr, "FR-1", ["https://v.example/a"], clock)["hub_reference"]
+    hub.HubSender(hub_db, _Refusing(SendResult(ok=False, status=404, error="misconfigured")), clock,
+                  RetryPolicy(max_attempts=5)).send(_claim(failed, 1))
+    assert hub.get_order(hub_db, None, failed)["state"] == "failed"
+    again = _issue(hub_db, de, "DE-1", ["https://v.example/a"], clock)
+    assert again["state"] == "queued" and again["linked_to"] is None and _queued(hub_db, again["hub_reference"])
+
+
+def test_orders_linked_to_one_that_then_fails_are_sent_on_their_own(hub_db: Database) -> None:
+    clock, fr, de, _ = _world(hub_db)
+    first = _issue(hub_db, fr, "FR-1", ["https://v.example/a"], clock)["hub_reference"]
+    later = _issue(hub_db, de, "DE-1", ["https://v.example/a"], clock)
+    assert later["state"] == "linked" and not _queued(hub_db, later["hub_reference"])
+    hub.HubSender(hub_db, _Refusing(SendResult(ok=False, status=410, error="gone")), clock,
+                  RetryPolicy(max_attempts=5)).send(_claim(first, 1))
+    view = hub.get_order(hub_db, None, later["hub_reference"])
+    assert view["state"] == "queued" and view["linked_to"] is None and _queued(hub_db, later["hub_reference"])
+    assert view["events"][-1]["kind"] == "order.unlinked"
+
+
+def _inability(db: Database, reference: str, provider_key: SigningKey, clock: FrozenClock) -> dict:
+    header = {"order_reference": reference, "addressee": "Bastion Video Ltd", "issuing_authority": "OCLCTIC",
+              "authority_file_number": "2026/42", "provider_reference": "cp-1", "received_at": NOW,
+              "provider": "Bastion Video Ltd", "member_state": "FR", "authorised_person": "On duty",
+              "contact_email": "cp@example.invalid", "signed_at": NOW}
+    return hub.record_answer(db, Verified(provider_key.key_id, "n1", NOW), Inability(
+        **header, reason=InabilityReason.INSUFFICIENT_INFORMATION, explanation="not found"), clock=clock)
+
+
+def test_an_unable_order_carries_no_later_order(hub_db: Database) -> None:
+    clock, fr, de, provider_key = _world(hub_db)
+    first = _issue(hub_db, fr, "FR-1", ["https://v.example/a"], clock)["hub_reference"]
+    linked = _issue(hub_db, de, "DE-1", ["https://v.example/a"], clock)["hub_reference"]
+    assert _inability(hub_db, first, provider_key, clock)["state"] == "unable"
+    assert hub.get_order(hub_db, None, linked)["state"] == "queued" and _queued(hub_db, linked)
+    after = _issue(hub_db, de, "DE-2", ["https://v.example/a"], clock)
+    assert after["linked_to"] != first  # never linked to the unable order (DE-1 carries it now)
+
+
+def test_an_order_naming_content_ids_the_earlier_one_lacks_is_sent(hub_db: Database) -> None:
+    clock, fr, de, _ = _world(hub_db)
+    _issue(hub_db, fr, "FR-1", ["https://v.example/a"], clock)
+    order = make_order("DE-1", urls=["https://v.example/a"], content_ids=["video-42"],
+                       contact_point=f"{CP}/v1/orders", member_state="DE", establishment="FR", authority_name="BKA")
+    view = hub.issue(hub_db, de, None, order, clock=clock, console_user="test")[0]
+    assert view["state"] == "queued" and view["linked_to"] is None

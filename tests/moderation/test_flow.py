@@ -19,7 +19,7 @@ from bastion.core.db import Database
 from bastion.core.outbox.webhooks import verify_signature
 from bastion.hashing.services import hash_path
 from bastion.moderation import statements
-from bastion.moderation.models import ContentItem, ModerationEvent
+from bastion.moderation.models import Account, ContentItem, ModerationEvent
 from bastion.web.app import create_app
 from tests.factories.media import make_image
 from tests.factories.receiver import Receiver
@@ -184,6 +184,11 @@ def test_notices_and_view_thresholds_open_cases_once(
 @pytest.mark.parametrize(("form", "detail"), [
     ({"content_id": ""}, "content_id is required"),
     ({"account_country": "France"}, "account_country is not valid"),
+    ({"account_country": "ZZ"}, "'ZZ' is not an ISO 3166-1 alpha-2 code"),
+    ({"account_country": "XX"}, "account_country is not valid"),
+    ({"url": "javascript:alert(1)"}, "url is not valid: must be an absolute http(s) URL with a host"),
+    ({"url": "file:///etc/passwd"}, "url is not valid"),
+    ({"url": "https:///no-host"}, "url is not valid"),
     ({"account_age": "old"}, "account_age must be a number"),
     ({"account_age": "-3"}, "between 0 and 150"),
     ({"content_type": "video"}, "content_type says video but the file is image"),
@@ -318,3 +323,19 @@ def test_a_violation_decision_adds_to_the_automatic_geo_block(
     assert r.status_code == 200 and r.json()["status"] == "restricted"
     item = platform_client.get("/v1/content/geo-2", headers=moderator).json()
     assert item["restrictions"] == ["age_restrict", "disable_in_territories"]
+
+
+def test_the_third_strike_suspends_the_account_and_records_until_when(
+        platform_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
+    """The default policy strikes on known child abuse material and suspends at three strikes; the suspension event's
+    ``until`` is written as ISO 8601 text (a datetime in the JSON column made the third strike fail)."""
+    img = make_image(tmp_path / "known.jpg", seed=41, size=(640, 480))
+    _bank(platform_client, auth_header, "CSAM_KNOWN", _pdq(img), "csam", role=Role.CHILD_SAFETY)
+    for n in range(3):
+        assert _upload(platform_client, auth_header, img, f"strike-{n}", account_id="acct-3")["verdict"] == "block"
+    with db.read() as session:
+        account = session.get(Account, "acct-3")
+        assert account is not None and (account.strikes, account.status) == (3, "suspended")
+        (event,) = session.scalars(select(ModerationEvent).where(ModerationEvent.subject == "account:acct-3",
+                                                                 ModerationEvent.kind == "account.suspended"))
+    assert dt.datetime.fromisoformat(str(event.data["until"])) == account.suspended_until

@@ -159,6 +159,14 @@ def test_minimal_policy_is_valid() -> None:
                 'actions = ["disable_in_territories"]\nterritories = ["DE", "de"]\nseverity = 2\n'),
      "policy.toml: rules[1] (\"geo\"): territories[1]: 'de' is not an ISO 3166-1 alpha-2 code "
      "(two capital letters, e.g. DE)"),
+    (extra_rule('name = "geo"\ncategory = "hate_speech"\nwhen.account_countries = ["XX"]\nverdict = "block"\n'
+                'actions = ["disable_in_territories"]\nterritories = ["DE"]\nseverity = 2\n'),
+     "policy.toml: rules[1] (\"geo\"): when.account_countries[0]: 'XX' is not an ISO 3166-1 alpha-2 code "
+     "(two capital letters, e.g. DE)"),
+    (extra_rule('name = "geo"\ncategory = "hate_speech"\nwhen.min_views = 1\nverdict = "block"\n'
+                'actions = ["disable_in_territories"]\nterritories = ["ZZ"]\nseverity = 2\n'),
+     "policy.toml: rules[1] (\"geo\"): territories[0]: 'ZZ' is not an ISO 3166-1 alpha-2 code "
+     "(two capital letters, e.g. DE)"),
     (extra_rule('name = "geo"\ncategory = "hate_speech"\nwhen.min_views = 1\nverdict = "block"\n'
                 'actions = ["remove"]\nterritories = ["DE"]\nseverity = 2\n'),
      "policy.toml: rules[1] (\"geo\"): territories: territories are only for action 'disable_in_territories'"),

@@ -43,7 +43,7 @@ from bastion.orders.wire import (
 )
 from bastion.review.models import Case
 from bastion.web.app import create_app
-from tests.factories.orders import make_order, order_fields
+from tests.factories.orders import make_order, order_fields, raw_signature_header
 from tests.factories.receiver import Receiver
 
 START = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
@@ -584,3 +584,27 @@ def test_a_forwarded_order_s_authority_signature_is_checked_when_its_key_is_trus
     bad = _forward(cp, make_order("FR-6", urls=[URL]), french, carried={"key_id": "zz"})
     assert bad.status_code == 422 and "authority_signature.key_id" in bad.json()["detail"]
     assert _count(cp.db, ReceivedOrder) == 3
+
+
+@pytest.mark.parametrize(("length", "status"), [(64, 200), (65, 401), (128, 401)])
+def test_a_nonce_longer_than_64_characters_is_malformed_not_a_server_error(cp: Platform, length: int,
+                                                                           status: int) -> None:
+    """Receivers keep nonces in a column of 64 (``signed_nonces.nonce``): the header rule says the same."""
+    body = canonical_body(envelope(make_order(f"HUB-N{length}", urls=[URL])))
+    header = raw_signature_header(cp.hub, body, int(cp.clock.now().timestamp()), "n" * length)
+    r = cp.client.post("/v1/orders", content=body,
+                       headers={"Content-Type": "application/json", SIGNATURE_HEADER: header})
+    assert r.status_code == status, r.text
+    if status == 401:
+        assert r.json()["reason"] == "malformed_signature"
+        assert _count(cp.db, ReceivedOrder) == 0
+
+
+@pytest.mark.parametrize("named", ["https://platform.example", "https://platform.example/v1/orders/"])
+def test_an_order_may_name_the_contact_point_by_its_base_url_or_its_endpoint(
+        settings: Settings, db: Database, receiver: Receiver, named: str) -> None:
+    """``docs/wire.md``: ``contact_point`` is the base URL; the endpoint's URL is read as the same contact point."""
+    for cp in _platform(settings, db, receiver, orders_contact_point_url="https://platform.example/"):
+        assert cp.send(make_order("HUB-B", urls=[URL], contact_point=named)).status_code == 200
+        other = cp.send(make_order("HUB-O", urls=[URL], contact_point="https://other.example/v1/orders"))
+        assert other.status_code == 403 and other.json()["reason"] == "not_allowed"

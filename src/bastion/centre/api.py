@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from bastion.centre import services
 from bastion.centre.services import Centre
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
 from bastion.core.http import require
+from bastion.core.validators import country_code
 
 router = APIRouter(prefix="/v1/centre", tags=["EU Centre"])
 
@@ -36,7 +37,7 @@ class ContentData(BaseModel):
 
 class OtherCentre(BaseModel):
     body: str = Field(max_length=100)
-    country: str = Field(default="", max_length=8)
+    country: Annotated[str, AfterValidator(lambda v: country_code(v) if v else v)] = ""
     report_id: str = Field(max_length=100)
 
 

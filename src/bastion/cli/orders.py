@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,12 +12,17 @@ from bastion.cli.app import app
 from bastion.cli.common import HostOption, PortOption, cli_actor, err, fail, guarded, open_db, out, require_free_port
 from bastion.core.config import Settings
 
+if TYPE_CHECKING:
+    from bastion.orders.services import ContactPoint
+    from bastion.orders.wire import InabilityReason
+
 orders_app = typer.Typer(help="Removal orders at this platform's contact point: signing key, trusted senders.",
                          no_args_is_help=True)
 hub_app = typer.Typer(help="The hub that carries removal orders from authorities to contact points.",
                       no_args_is_help=True)
 app.add_typer(orders_app, name="orders")
 app.add_typer(hub_app, name="hub")
+Reference = Annotated[str, typer.Argument(help="the order's reference, from bastion orders list")]
 
 
 @orders_app.command("keygen")
@@ -88,6 +93,73 @@ def orders_list(as_json: Annotated[bool, typer.Option("--json", help="the orders
         table.add_row(str(r["reference"]), str(r["state"]), str(r["received_at"])[:19], str(r["seconds_left"] or ""),
                       "yes" if r["overdue"] else "", str(r["action"] or ""))
     out.print(table)
+
+
+def _contact_point() -> ContactPoint:
+    """The contact point as the server configures it (``BASTION_ORDERS_*``), on the platform's database."""
+    from bastion.core.clock import SystemClock
+    from bastion.matching.matcher import Matcher
+    from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
+    from bastion.moderation.services import Moderation
+    from bastion.orders.services import contact_point_for
+
+    settings = Settings.from_env()
+    db = open_db()
+    mod = Moderation(db, Matcher(db), PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH), SystemClock(),
+                     settings.platform_webhook_url, sealer=guarded(settings.media_sealer))
+    return guarded(lambda: contact_point_for(settings, mod))
+
+
+def _waiting(cp: ContactPoint, reference: str) -> None:
+    """Refuse, in one line, an order that is not waiting for action (already executed, answered, a referral)."""
+    from bastion.orders.services import get_order
+
+    order = guarded(lambda: get_order(cp, reference))
+    if order["kind"] != "removal_order" or order["state"] != "received":
+        fail(f"order {reference} is {order['state']}{' (a referral)' if order['kind'] == 'referral' else ''}, "
+             "not waiting for action; nothing was done")
+
+
+@orders_app.command("execute")
+def orders_execute(reference: Reference) -> None:
+    """Carry out a received order now: remove (or disable) its content and send the Annex II feedback.
+
+    For a contact point with BASTION_ORDERS_AUTO_EXECUTE=0, where a person confirms each order within its hour.
+    """
+    from bastion.orders.services import execute
+
+    cp = _contact_point()
+    _waiting(cp, reference)
+    state = guarded(lambda: execute(cp, reference, actor=cli_actor().actor))
+    if state == "unable":
+        fail(f"no content on this service matches order {reference}: an Annex III (insufficient information) was "
+             "sent instead; the hour waits for the authority's clarification")
+    err.print(f"order {reference} {state}; the Annex II feedback is queued for the sender")
+
+
+@orders_app.command("inability")
+def orders_inability(reference: Reference,
+                     reason: Annotated[str, typer.Option(
+                         help="force_majeure, manifest_error or insufficient_information (Annex III section B)")],
+                     explanation: Annotated[str, typer.Option(help="what stops you; the authority reads it")]) -> None:
+    """Answer a received order with Annex III: it cannot be executed, and why. The hour waits for a clarification."""
+    from bastion.orders.services import declare_inability
+    from bastion.orders.wire import InabilityReason
+
+    why = guarded(lambda: _inability_reason(reason, InabilityReason))
+    if not 1 <= len(explanation.strip()) <= 5000:
+        fail("--explanation: say what stops you executing the order (1 to 5,000 characters)")
+    cp = _contact_point()
+    _waiting(cp, reference)
+    guarded(lambda: declare_inability(cp, reference, why, explanation.strip(), actor=cli_actor().actor))
+    err.print(f"order {reference}: Annex III ({why.value}) queued for the sender")
+
+
+def _inability_reason(text: str, reasons: type[InabilityReason]) -> InabilityReason:
+    try:
+        return reasons(text)
+    except ValueError:
+        raise ValueError(f"--reason: {text!r} is not one of {', '.join(r.value for r in reasons)}") from None
 
 
 @hub_app.command("serve")

@@ -20,15 +20,50 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 
 
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Print a checkpoint of the chain's head (one JSON line, MAC'd with the audit key): append it to a file kept
+    away from the database, to verify against later (``audit verify --checkpoint FILE``)."""
+    db = open_db()
+    mark = audit.checkpoint(db, Settings.from_env().audit_mac_key())
+    out.print(mark.to_line(), markup=False, highlight=False, soft_wrap=True)
+    err.print(f"checkpoint of {mark.seq} entries")
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain; exit 1 and name each altered or missing entry."""
-    result = audit.verify(open_db())
+def audit_verify(
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="a file of checkpoints (one a line): also detect cut-off or rewritten entries")] = None,
+) -> None:
+    """Walk the hash chain; exit 1 and name each altered or missing entry, and each checkpoint that does not hold."""
+    marks: list[audit.Checkpoint] = []
+    key: bytes | None = None
+    if checkpoint is not None:
+        marks = _read_checkpoints(checkpoint)
+        settings = Settings.from_env()
+        if not settings.audit_key and not settings.audit_key_file.exists():
+            fail(f"no audit key to check {checkpoint} with: set BASTION_AUDIT_KEY, or BASTION_AUDIT_KEY_FILE "
+                 f"(now {settings.audit_key_file}), to the key the checkpoints were made with")
+        key = settings.audit_mac_key()
+    result = audit.verify(open_db(), marks, key)
     for p in result.problems:
         err.print(f"[red]entry {p.entry_id}:[/red] {p.reason}", highlight=False)
     if not result.ok:
         fail(f"audit log is broken: {len(result.problems)} problem(s) in {result.checked} entries")
-    err.print(f"audit log intact: {result.checked} entries verified")
+    anchored = f", {len(marks)} checkpoint(s) hold" if marks else ""
+    err.print(f"audit log intact: {result.checked} entries verified{anchored}")
+
+
+def _read_checkpoints(path: Path) -> list[audit.Checkpoint]:
+    try:
+        marks = audit.read_checkpoints(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        fail(f"{path}: {exc}")
+    if not marks:
+        fail(f"{path} holds no checkpoint")
+    return marks
 
 
 @db_app.command("upgrade")

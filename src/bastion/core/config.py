@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bastion.core.extensions import SETTING as EXTENSIONS_SETTING
 from bastion.core.extensions import names_from
-from bastion.core.sealing import Sealer, decode_key, load_or_create_key
+from bastion.core.sealing import Sealer, SealError, decode_key, load_or_create_key
 
 DEFAULT_DATABASE_URL = "sqlite:///./bastion.db"
 
@@ -81,6 +81,17 @@ class Settings:
     video_decodes: int = 2
     #: Whether the console sets the Secure flag on cookies (off for http://localhost).
     secure_cookies: bool = False
+    #: Console logins (``core/auth/throttle.py``): failures of one account, and from one address, before each
+    #: further failure locks it for twice as long as the last (1 s, 2 s, 4 s...), up to the cap (seconds).
+    login_account_attempts: int = 5
+    login_address_attempts: int = 20
+    login_lockout_max_seconds: int = 900
+    #: Password checks (argon2id, 64 MiB each) running at once in one process; one more is answered 503 at once.
+    login_max_concurrent: int = 4
+    #: Key of the audit chain's checkpoints (``bastion audit checkpoint``; base64 of 32 bytes). Never logged.
+    audit_key: str = field(default="", repr=False)
+    #: Where the audit key is kept when ``audit_key`` is unset; created (mode 0600) on first use.
+    audit_key_file: Path = Path("bastion-audit.key")
     #: The platform's moderation policy (TOML); the package's default policy when unset.
     policy_path: Path | None = None
     #: Where moderation actions are sent (the platform's webhook); nothing is sent when unset.
@@ -150,8 +161,18 @@ class Settings:
     centre_forward: str = ""
     centre_forward_secret: bytes = field(default=b"", repr=False)
 
+    def audit_mac_key(self) -> bytes:
+        """The audit checkpoint key: ``audit_key``, else the key file (created on first use, refused if shared)."""
+        try:
+            return decode_key(self.audit_key) if self.audit_key else load_or_create_key(self.audit_key_file)
+        except SealError as exc:  # which key, so the one-line error says what to fix
+            raise SealError(f"audit key: {exc}") from None
+
     def media_sealer(self) -> Sealer:
-        return Sealer(decode_key(self.media_key) if self.media_key else load_or_create_key(self.media_key_file))
+        try:
+            return Sealer(decode_key(self.media_key) if self.media_key else load_or_create_key(self.media_key_file))
+        except SealError as exc:
+            raise SealError(f"media key: {exc}") from None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -170,6 +191,12 @@ class Settings:
             image_decodes=_positive("BASTION_IMAGE_DECODES", cls.image_decodes),
             video_decodes=_positive("BASTION_VIDEO_DECODES", cls.video_decodes),
             secure_cookies=os.environ.get("BASTION_SECURE_COOKIES", "") in ("1", "true", "yes"),
+            login_account_attempts=_int("BASTION_LOGIN_ACCOUNT_ATTEMPTS", cls.login_account_attempts),
+            login_address_attempts=_int("BASTION_LOGIN_ADDRESS_ATTEMPTS", cls.login_address_attempts),
+            login_lockout_max_seconds=_int("BASTION_LOGIN_LOCKOUT_MAX_SECONDS", cls.login_lockout_max_seconds),
+            login_max_concurrent=_int("BASTION_LOGIN_MAX_CONCURRENT", cls.login_max_concurrent),
+            audit_key=os.environ.get("BASTION_AUDIT_KEY", ""),
+            audit_key_file=Path(os.environ.get("BASTION_AUDIT_KEY_FILE") or cls.audit_key_file),
             policy_path=Path(policy) if (policy := os.environ.get("BASTION_POLICY")) else None,
             platform_webhook_url=os.environ.get("BASTION_PLATFORM_WEBHOOK_URL") or None,
             webhook_secret=os.environ.get("BASTION_WEBHOOK_SECRET", "").encode(),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from bastion.core.validators import COUNTRIES
+
 MEMBER_STATES = frozenset({
     "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV",
     "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 })
+assert MEMBER_STATES <= COUNTRIES
 
 
 def member_state(value: str) -> str:

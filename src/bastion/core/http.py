@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal, authenticate_token
@@ -18,6 +20,41 @@ PROBLEM_JSON = "application/problem+json"
 
 #: A database row id in a path: bounded to a 64-bit integer, so an absurd id is a 422, never a 5xx from the driver.
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+#: On every response of every app (console pages, the API, /docs, static files): nothing from another origin, no
+#: framing, no sniffing, no referrer, no caching of what may show match results or previews.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware adding ``SECURITY_HEADERS`` to every response that does not set its own value."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class Problem(DomainError):
@@ -104,4 +141,5 @@ def require(roles: Iterable[Role]) -> Callable[[Request], Principal]:
     return dependency
 
 
-__all__ = ["HTTPException", "Problem", "RowId", "install_problem_handlers", "problem_response", "require"]
+__all__ = ["SECURITY_HEADERS", "HTTPException", "Problem", "RowId", "SecurityHeaders", "install_problem_handlers",
+           "problem_response", "require"]

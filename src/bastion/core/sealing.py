@@ -13,6 +13,7 @@ import binascii
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -66,11 +67,21 @@ def new_key() -> str:
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The key in ``path``; a new one, written with mode 0600, when the file does not exist yet."""
+    """The key in ``path``; a new one, written with mode 0600, when the file does not exist yet.
+
+    An existing key file that its group or others may read is refused (fail closed): whoever reads the key opens
+    everything sealed with it, so a copy made world-readable by a careless ``cp`` or backup restore must be fixed
+    before the key is used.
+    """
     try:
-        return decode_key(path.read_text())
+        mode = path.stat().st_mode
     except FileNotFoundError:
         pass
+    else:
+        if mode & 0o077:
+            raise SealError(f"the key file {path} may be read by others (mode {stat.S_IMODE(mode):04o}); "
+                            f"make it private first: chmod 600 {path}")
+        return decode_key(path.read_text())
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written whole under a private name, then linked into place: a process starting at the same moment either
     # finds no file or a complete one, never a half-written key.

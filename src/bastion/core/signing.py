@@ -40,7 +40,13 @@ def unb64(text: str) -> bytes:
 
 
 def key_id(public: Ed25519PublicKey) -> str:
-    """A short, stable name for a public key: the first 16 hex digits of the SHA-256 of its raw bytes."""
+    """A short, stable name for a public key: the first 16 lowercase hex digits of the SHA-256 of its text form
+    (``public_key_text``: the URL-safe base64 of the 32 raw bytes, without ``=`` padding, as ASCII).
+
+    The text, not the raw bytes, because the text is what people exchange and register (``--key``), so anyone can
+    work out a key id from what they were given; ``docs/wire.md`` shows one worked out. Key ids are stored (trusted
+    keys, received orders, the Centre's provider keys): never change this derivation.
+    """
     return hashlib.sha256(public_key_text(public).encode()).hexdigest()[:16]
 
 
@@ -96,6 +102,8 @@ class SigningKey:
         """The signature header for ``body`` sent at ``now``; a fresh nonce unless one is given (tests)."""
         timestamp = int(now.timestamp())
         nonce = nonce or secrets.token_hex(16)
+        if not NONCE.fullmatch(nonce):
+            raise ValueError("a nonce is 1 to 64 characters of A-Z a-z 0-9 . _ : + / = -")
         signature = self._private.sign(statement(self.key_id, timestamp, nonce, body))
         return {SIGNATURE_HEADER: f"key={self.key_id},t={timestamp},nonce={nonce},sig={b64(signature)}"}
 
@@ -160,7 +168,7 @@ def header_fields(header: str) -> dict[str, str]:
             raise Refused(RefusalReason.MALFORMED, f"the {SIGNATURE_HEADER} header is not key=,t=,nonce=,sig=")
         fields[name] = value
     if set(fields) != {"key", "t", "nonce", "sig"} or not _TIMESTAMP.fullmatch(fields["t"]) \
-            or not _TOKEN.fullmatch(fields["nonce"]) or not _TOKEN.fullmatch(fields["key"]):
+            or not NONCE.fullmatch(fields["nonce"]) or not _TOKEN.fullmatch(fields["key"]):
         raise Refused(RefusalReason.MALFORMED, f"the {SIGNATURE_HEADER} header is not key=,t=,nonce=,sig=")
     return fields
 
@@ -168,6 +176,8 @@ def header_fields(header: str) -> dict[str, str]:
 #: ASCII only: ``str.isdigit`` accepts digits ``int`` refuses (superscripts), which would end as a 500.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _TOKEN = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
+#: A nonce: 1 to 64 of these characters (receivers keep each for the time window, in a column of 64).
+NONCE = re.compile(r"[A-Za-z0-9._:+/=-]{1,64}")
 
 
 def signed_by(header: str, body: bytes, keys: Callable[[str], Ed25519PublicKey | None]) -> Verified:

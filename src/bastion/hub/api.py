@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -19,7 +19,7 @@ from bastion.core.context import context
 from bastion.core.http import Problem, require
 from bastion.hub import services
 from bastion.hub.models import Authority
-from bastion.hub.services import HubError
+from bastion.hub.services import HubError, HubState
 from bastion.orders.services import accept_signed
 from bastion.orders.wire import (
     AuthoritySignature,
@@ -36,6 +36,7 @@ from bastion.orders.wire import (
     WireMessage,
     parse,
     signature_header,
+    signed_body,
 )
 
 router = APIRouter(prefix="/v1/hub", tags=["hub"])
@@ -65,6 +66,63 @@ async def _signed(request: Request, keys: Any, expect: tuple[MessageType, ...]) 
         raise Problem(422, "Invalid message", str(exc), errors=exc.errors) from None
     except ValueError:
         raise Problem(422, "Invalid message", "the body is not JSON") from None
+
+
+#: A time as the hub writes it: ISO 8601 with its UTC offset (``2026-11-29T10:00:00+00:00``).
+UtcText = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class HubOrderView(BaseModel):
+    """An order as the hub carries it (``hub/services.py: order_view``); times are the record Art. 3(5) asks for."""
+
+    hub_reference: str = Field(description="The hub's reference, sent to the provider as the order reference")
+    kind: Literal["removal_order", "referral"]
+    state: HubState
+    authority: str | None
+    authority_reference: str = Field(description="The issuing authority's own reference (Annex I section A)")
+    provider: str | None
+    linked_to: str | None = Field(description="The earlier order for the same content this one rides on (linked)")
+    answer: dict[str, Any] | None = Field(description="The provider's Annex II feedback or Annex III, as received")
+    scrutiny_member_state: str | None = Field(description="Art. 4: the host Member State that may scrutinise")
+    authority_key_id: str | None = Field(description="The key that signed the order (issued by API); null: console")
+    issued_at: UtcText
+    sent_at: UtcText | None = Field(description="First attempt to deliver it to the contact point")
+    acknowledged_at: UtcText | None = Field(description="When the contact point answered 2xx")
+    received_at: UtcText | None = Field(description="Receipt by the provider, by its clock (from its answer)")
+    answered_at: UtcText | None = Field(description="When the Annex II or III arrived")
+    action_at: UtcText | None = Field(description="When the provider removed or disabled the content")
+    scrutiny_until: UtcText | None
+
+
+class LinkedOutcome(BaseModel):
+    """The earlier order a linked one rides on, as the later authority may see it (its file number left out)."""
+
+    hub_reference: str
+    authority: str | None
+    state: HubState
+    received_at: UtcText | None
+    action_at: UtcText | None
+    answered_at: UtcText | None
+    answer: dict[str, Any] | None
+
+
+class HubOrderIssued(HubOrderView):
+    """The answer to an issued order; ``linked_order`` only when it was linked to an earlier one."""
+
+    linked_order: LinkedOutcome | None = None
+
+
+class HubEventView(BaseModel):
+    kind: str
+    actor: str
+    at: UtcText
+    data: dict[str, Any]
+
+
+class HubOrderDetail(HubOrderView):
+    order: dict[str, Any] = Field(description="The order or referral as the authority issued it (Annex I)")
+    linked_order: LinkedOutcome | None
+    events: list[HubEventView]
 
 
 class AuthorityIn(BaseModel):
@@ -110,7 +168,11 @@ def _authority(request: Request, principal: Principal) -> Authority | None:
     return checked(lambda: services.authority_of(context(request).db, principal.actor))
 
 
-@router.post("/orders", summary="Issue a signed removal order or referral (Annex I)")
+@router.post("/orders", summary="Issue a signed removal order or referral (Annex I)", status_code=201,
+             response_model=HubOrderIssued, responses={200: {"model": HubOrderIssued,
+                                                             "description": "The same reference and body again"}},
+             openapi_extra=signed_body((MessageType.REMOVAL_ORDER, MessageType.REFERRAL), description=(
+                 "The authority's order, signed with one of its registered keys; with its bearer token too.")))
 async def issue(principal: Annotated[Principal, Depends(require(roles.HUB_ISSUE))],
                 request: Request) -> JSONResponse:
     authority = await run_in_threadpool(_authority, request, principal)
@@ -126,7 +188,8 @@ async def issue(principal: Annotated[Principal, Depends(require(roles.HUB_ISSUE)
     return JSONResponse(view, status_code=201 if created else 200)
 
 
-@router.post("/orders/{reference}/clarification", summary="Answer a provider's Annex III (signed)")
+@router.post("/orders/{reference}/clarification", summary="Answer a provider's Annex III (signed)",
+             response_model=HubOrderView, openapi_extra=signed_body((MessageType.CLARIFICATION,)))
 async def clarify(reference: str, principal: Annotated[Principal, Depends(require(roles.HUB_ISSUE))],
                   request: Request) -> dict[str, Any]:
     authority = await run_in_threadpool(_authority, request, principal)
@@ -145,7 +208,8 @@ class ScrutinyIn(BaseModel):
     reasons: str = Field(min_length=1, max_length=5000)
 
 
-@router.post("/orders/{reference}/scrutiny", summary="Art. 4 scrutiny by the host Member State (within 72 h)")
+@router.post("/orders/{reference}/scrutiny", summary="Art. 4 scrutiny by the host Member State (within 72 h)",
+             response_model=HubOrderView)
 def scrutinise(reference: str, body: ScrutinyIn, principal: Annotated[Principal, Depends(require(roles.HUB_ISSUE))],
                request: Request) -> dict[str, Any]:
     authority = _authority(request, principal)
@@ -155,20 +219,25 @@ def scrutinise(reference: str, body: ScrutinyIn, principal: Annotated[Principal,
                                                reasons=body.reasons, clock=ctx.clock))
 
 
-@router.get("/orders", summary="Orders the caller issued or may scrutinise (admins: all)")
+@router.get("/orders", summary="Orders the caller issued or may scrutinise (admins: all)",
+            response_model=list[HubOrderView])
 def list_orders(principal: Annotated[Principal, Depends(require(roles.HUB_READ))],
                 request: Request) -> list[dict[str, Any]]:
     return services.list_orders(context(request).db, _authority(request, principal))
 
 
-@router.get("/orders/{reference}", summary="One order with its record of sending, acknowledgement and answer")
+@router.get("/orders/{reference}", summary="One order with its record of sending, acknowledgement and answer",
+            response_model=HubOrderDetail)
 def get_order(reference: str, principal: Annotated[Principal, Depends(require(roles.HUB_READ))],
               request: Request) -> dict[str, Any]:
     authority = _authority(request, principal)
     return checked(lambda: services.get_order(context(request).db, authority, reference))
 
 
-@router.post("/answers", summary="A provider's signed Annex II feedback or Annex III (signature, no token)")
+@router.post("/answers", summary="A provider's signed Annex II feedback or Annex III (signature, no token)",
+             response_model=HubOrderView,
+             openapi_extra=signed_body((MessageType.FEEDBACK, MessageType.INABILITY), description=(
+                 "The provider's answer, signed with a key registered for the order's provider; no token.")))
 async def answer(request: Request) -> dict[str, Any]:
     ctx = context(request)
     keys = await run_in_threadpool(services.provider_key_lookup, ctx.db)

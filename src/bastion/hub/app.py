@@ -13,7 +13,8 @@ from bastion.core.clock import Clock, SystemClock
 from bastion.core.config import Settings
 from bastion.core.context import AppContext
 from bastion.core.db import Database
-from bastion.core.http import install_problem_handlers
+from bastion.core.docs import install_docs
+from bastion.core.http import SecurityHeaders, install_problem_handlers
 from bastion.core.outbox.services import OutboxWorker, RetryPolicy, outbox_status
 from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.production import Service, gaps, warn
@@ -50,10 +51,12 @@ def create_hub_app(settings: Settings, *, db: Database | None = None, clock: Clo
         sweeper.stop()
         outbox.stop()
 
-    app = FastAPI(title="Bastion hub", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="Bastion hub", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.ctx = AppContext(settings=settings, db=db, clock=clock)
     app.state.outbox = outbox
     install_problem_handlers(app)
+    install_docs(app)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.include_router(router)
 

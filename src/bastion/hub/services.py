@@ -43,6 +43,7 @@ from bastion.orders.wire import (
     Reinstatement,
     RemovalOrder,
     Verified,
+    contact_point_base,
     envelope,
     key_id,
     load_public_key,
@@ -100,7 +101,7 @@ class HubEventKind(enum.StrEnum):
     CLARIFIED = "order.clarified"
     SCRUTINY_CLEARED = "order.scrutiny_cleared"
     ENDED = "order.ended"
-    UNLINKED = "order.unlinked"  # the order it was linked to ended: sent on its own
+    UNLINKED = "order.unlinked"  # the order it was linked to ended, failed or could not be executed: sent on its own
     FAILED = "order.delivery_failed"  # the contact point refused it for good, or every attempt failed
 
 
@@ -156,7 +157,7 @@ def register_provider(db: Database, *, name: str, contact_point_url: str, member
         raise ValueError("the contact point must be an absolute http(s) URL")
     try:
         with db.write() as session:
-            provider = Provider(name=name, contact_point_url=contact_point_url.rstrip("/"), member_state=state,
+            provider = Provider(name=name, contact_point_url=contact_point_base(contact_point_url), member_state=state,
                                 languages=[lang.lower() for lang in languages] or ["en"], public_keys=keys,
                                 created_at=clock.now())
             session.add(provider)
@@ -275,18 +276,29 @@ def _forwarded(order: HubOrder, provider: Provider) -> dict[str, Any]:
     return payload
 
 
-def _earlier_order(session: Session, provider_id: int, urls: list[str]) -> HubOrder | None:
-    """An order in force for the same provider that names every one of ``urls``: the new order adds nothing to
-    send. An order naming some new content too is sent (the contact point leaves content already down alone)."""
+#: The states of an order that a later order for the same content may ride on: it is on its way to the provider,
+#: there, or executed. A failed, unable or ended order takes nothing down, so nothing may wait on it.
+CARRIES = frozenset({HubState.QUEUED, HubState.DELIVERED, HubState.EXECUTED})
+
+
+def _earlier_order(session: Session, provider_id: int, urls: list[str], content_ids: list[str]) -> HubOrder | None:
+    """An order in force for the same provider that names every one of ``urls`` and ``content_ids``: the new order
+    adds nothing to send. An order naming some new content too is sent (the contact point leaves content already
+    down alone), and so is one whose earlier order failed, could not be executed or ended (``CARRIES``)."""
     wanted = set(urls)
     covering = (select(HubOrderUrl.hub_reference)
                 .where(HubOrderUrl.provider_id == provider_id, HubOrderUrl.url.in_(wanted))
                 .group_by(HubOrderUrl.hub_reference)
                 .having(func.count(func.distinct(HubOrderUrl.url)) == len(wanted)))
-    return session.scalar(
+    candidates = session.scalars(
         select(HubOrder).where(HubOrder.hub_reference.in_(covering), HubOrder.linked_to.is_(None),
-                               HubOrder.kind == "removal_order", HubOrder.state != HubState.ENDED.value)
-        .order_by(HubOrder.issued_at, HubOrder.hub_reference).limit(1))
+                               HubOrder.kind == "removal_order",
+                               HubOrder.state.in_([state.value for state in CARRIES]))
+        .order_by(HubOrder.issued_at, HubOrder.hub_reference))
+    for candidate in candidates:
+        if set(content_ids) <= set(candidate.body.get("content_ids") or []):
+            return candidate
+    return None
 
 
 def issue(db: Database, authority: Authority, verified: Verified | None, message: RemovalOrder | Referral, *,
@@ -327,7 +339,8 @@ def issue(db: Database, authority: Authority, verified: Verified | None, message
         via = ({"via": "console", "user": console_user} if console_user
                else {"via": "api", "key": verified.key_id if verified else ""})
         _event(session, reference, HubEventKind.ISSUED, actor, now, {"kind": kind, "urls": len(message.urls), **via})
-        earlier = _earlier_order(session, provider.id, list(message.urls)) if kind == "removal_order" else None
+        earlier = (_earlier_order(session, provider.id, list(message.urls), list(message.content_ids))
+                   if isinstance(message, RemovalOrder) else None)
         session.add_all([HubOrderUrl(hub_reference=reference, provider_id=provider.id, url=url)
                          for url in message.urls])
         if earlier is not None:
@@ -352,7 +365,8 @@ def issue(db: Database, authority: Authority, verified: Verified | None, message
 
 def _provider_for(session: Session, message: RemovalOrder | Referral) -> Provider:
     if isinstance(message, RemovalOrder):
-        found = session.scalar(select(Provider).where(Provider.contact_point_url == message.contact_point.rstrip("/")))
+        found = session.scalar(select(Provider).where(
+            Provider.contact_point_url == contact_point_base(message.contact_point)))
         if found is not None:
             return found
     found = session.scalar(select(Provider).where(Provider.name == message.addressee))
@@ -392,11 +406,14 @@ class HubSender:
         """The outbox gives up on this order: say so on the order, where the authority looks, not only in a log."""
         reference = str(claim.payload["message"]["reference"])
         with self.db.write() as session:
+            self.db.serialize_writers(session, ISSUE_LOCK)
             order = session.get(HubOrder, reference)
-            if order is not None and order.state == HubState.QUEUED:
-                order.state, order.updated_at = HubState.FAILED.value, self.clock.now()
             _event(session, reference, HubEventKind.FAILED, "hub", self.clock.now(),
                    {"attempt": claim.attempts, "status": result.status, "error": (result.error or "")[:500]})
+            if order is not None and order.state == HubState.QUEUED:
+                order.state, order.updated_at = HubState.FAILED.value, self.clock.now()
+                _release_linked(session, order, self.clock.now(), self.clock,
+                                reason="the order it was linked to could not be delivered")
         log.error("order %s could not be delivered: %s", reference, result.error or result.status)
 
     def _send_order(self, claim: Claim) -> SendResult:
@@ -426,6 +443,7 @@ def record_answer(db: Database, verified: Verified, message: Feedback | Inabilit
     """An Annex II or III from the order's provider (checked by key). A repeat changes nothing."""
     now = clock.now()
     with db.write() as session:
+        db.serialize_writers(session, ISSUE_LOCK)
         order = session.get(HubOrder, message.order_reference)
         if order is None:
             raise HubNotFound(f"no order {message.order_reference!r}")
@@ -449,6 +467,9 @@ def record_answer(db: Database, verified: Verified, message: Feedback | Inabilit
             order.updated_at = now
             _event(session, order.hub_reference, HubEventKind.FEEDBACK if executed else HubEventKind.INABILITY,
                    f"provider:{provider.name}", now, {"answer": answer})
+            if order.state == HubState.UNABLE:  # the content is still up: each later order goes on its own
+                _release_linked(session, order, now, clock,
+                                reason="the provider could not execute the order it was linked to")
         return order_view(session, order)
 
 
@@ -488,6 +509,7 @@ def scrutinise(db: Database, authority: Authority, reference: str, *, infringeme
     ``console_user`` names the console user who decided (by API the token says who)."""
     now = clock.now()
     with db.write() as session:
+        db.serialize_writers(session, ISSUE_LOCK)
         order = session.get(HubOrder, reference)
         if order is None or order.scrutiny_member_state != authority.member_state:
             raise HubNotFound(f"no order {reference!r} awaiting scrutiny by {authority.member_state}")
@@ -510,9 +532,10 @@ def scrutinise(db: Database, authority: Authority, reference: str, *, infringeme
                                    decided_at=now)
             enqueue(session, kind="tco.reinstatement", destination=provider.contact_point_url + "/v1/orders",
                     payload=envelope(notice), idempotency_key=f"tco.reinstatement:{reference}", clock=clock)
-        for waiting in session.scalars(select(HubOrder).where(HubOrder.linked_to == reference,
-                                                              HubOrder.state == HubState.LINKED.value)):
-            _send_linked(session, waiting, provider, now, clock)  # the later authorities' orders now stand alone
+        # the later authorities' orders now stand alone: after the reinstatement of the ended order, not before it
+        # (the content comes back, then each takes it down again under its own authority; a reinstatement arriving
+        # second would undo their removal)
+        _release_linked(session, order, now, clock, reason="the order it was linked to ended", delay=UNLINKED_DELAY)
         return order_view(session, order)
 
 
@@ -520,16 +543,24 @@ def scrutinise(db: Database, authority: Authority, reference: str, *, infringeme
 UNLINKED_DELAY = dt.timedelta(seconds=60)
 
 
-def _send_linked(session: Session, order: HubOrder, provider: Provider, now: dt.datetime, clock: Clock) -> None:
-    order.state, order.linked_to, order.updated_at = HubState.QUEUED.value, None, now
-    message_row = enqueue(session, kind=ORDER_KIND, destination=provider.contact_point_url + "/v1/orders",
-                          payload=_forwarded(order, provider), idempotency_key=f"{ORDER_KIND}:{order.hub_reference}",
-                          clock=clock)
-    # after the reinstatement of the ended order, not before it: the content comes back, then this order takes it
-    # down again under its own authority (a reinstatement arriving second would undo this order's removal)
-    message_row.next_attempt_at = now + UNLINKED_DELAY
-    _event(session, order.hub_reference, HubEventKind.UNLINKED, "hub", now,
-           {"reason": "the order it was linked to ended"})
+def _release_linked(session: Session, earlier: HubOrder, now: dt.datetime, clock: Clock, *, reason: str,
+                    delay: dt.timedelta = dt.timedelta(0)) -> None:
+    """Send on its own every order that stood linked to ``earlier``, which no longer carries them (``CARRIES``).
+
+    The caller holds ``ISSUE_LOCK``, so no order is linked to ``earlier`` after its state changed and before this.
+    """
+    provider = session.get(Provider, earlier.provider_id)
+    assert provider is not None
+    for waiting in session.scalars(select(HubOrder).where(HubOrder.linked_to == earlier.hub_reference,
+                                                          HubOrder.state == HubState.LINKED.value)):
+        waiting.state, waiting.linked_to, waiting.updated_at = HubState.QUEUED.value, None, now
+        message_row = enqueue(session, kind=ORDER_KIND, destination=provider.contact_point_url + "/v1/orders",
+                              payload=_forwarded(waiting, provider),
+                              idempotency_key=f"{ORDER_KIND}:{waiting.hub_reference}", clock=clock)
+        if delay:
+            message_row.next_attempt_at = now + delay
+        _event(session, waiting.hub_reference, HubEventKind.UNLINKED, "hub", now,
+               {"reason": reason, "was_linked_to": earlier.hub_reference})
 
 
 def list_orders(db: Database, authority: Authority | None, *, limit: int = 500) -> list[dict[str, Any]]:

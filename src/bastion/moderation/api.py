@@ -17,6 +17,7 @@ from bastion.core.auth.roles import CHILD_SAFETY_ROLES, Role
 from bastion.core.auth.services import Principal
 from bastion.core.http import Problem, RowId, require
 from bastion.core.uploads import spooled
+from bastion.core.validators import country_code, http_url
 from bastion.hashing.api import checked
 from bastion.hashing.services import hash_path
 from bastion.moderation import services
@@ -32,7 +33,6 @@ PLATFORM = frozenset({Role.PLATFORM, Role.ADMIN})
 REVIEWERS = roles.REVIEW
 READERS = REVIEWERS | {Role.ANALYST, Role.PLATFORM}
 _ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 T = TypeVar("T")
 
 
@@ -74,10 +74,18 @@ def _submission(form: Any) -> services.Submission:
         raise Problem(422, "Invalid request", "account_age must be between 0 and 150")
     return services.Submission(
         content_id=_field(form, "content_id", pattern=_ID), account_id=_field(form, "account_id", pattern=_ID),
-        uploader_age=age, account_country=_field(form, "account_country", pattern=_COUNTRY, max_len=2),
+        uploader_age=age, account_country=_checked("account_country", country_code, _field(form, "account_country")),
         content_type=content_type, text=_field(form, "text", required=False, max_len=100_000),
-        url=_field(form, "url", required=False, max_len=4000),
+        url=_checked("url", http_url, _field(form, "url", required=False, max_len=4000)),
         file_name=_field(form, "file_name", required=False, max_len=300))
+
+
+def _checked(name: str, check: Callable[[str], str], value: str) -> str:
+    """A field through one of core's validators (an empty optional field stays empty); 422 with the reason."""
+    try:
+        return check(value) if value else value
+    except ValueError as exc:
+        raise Problem(422, "Invalid request", f"{name} is not valid: {exc}") from None
 
 
 @router.post("/content", summary="Register an upload before publication and get its verdict")

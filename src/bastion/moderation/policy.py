@@ -47,6 +47,8 @@ from typing import Annotated, Any, Protocol, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
+from bastion.core.validators import country_code
+
 #: The policy shipped with Bastion: a sensible starting point for a video platform, meant to be copied and edited.
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policies") / "default.toml"
 
@@ -183,12 +185,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _country(code: str) -> str:
-    if not re.fullmatch(r"[A-Z]{2}", code):
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code (two capital letters, e.g. DE)")
-    return code
-
-
 def _shaped(pattern: str, rule: str) -> AfterValidator:
     """A string check whose error says the rule in words rather than as a regular expression."""
 
@@ -200,7 +196,7 @@ def _shaped(pattern: str, rule: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-CountryCode = Annotated[str, AfterValidator(_country)]
+CountryCode = Annotated[str, AfterValidator(country_code)]
 # The same rule as matching's bank names, repeated so that moderation does not import the matcher.
 BankName = Annotated[str, _shaped(r"[A-Z][A-Z0-9_]{1,99}",
                                   "bank names are capital letters, digits and _ (e.g. CSAM_KNOWN)")]

@@ -489,7 +489,8 @@ def _strike(mod: Moderation, session: Session, account_id: str, outcome: Outcome
         account.status = "suspended"
         account.suspended_until = mod.clock.now() + dt.timedelta(days=mod.policy.strikes.temporary_suspension_days)
     _log(session, f"account:{account_id}", EventKind.SUSPENDED, outcome.decided_by, mod.clock,
-         {"action": chosen.value, "until": account.suspended_until})
+         {"action": chosen.value,
+          "until": account.suspended_until.isoformat() if account.suspended_until else None})
     return [chosen] if chosen not in outcome.actions else []
 
 

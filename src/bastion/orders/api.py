@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,9 +20,19 @@ from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
 from bastion.core.http import Problem, require
 from bastion.orders import services
-from bastion.orders.interfaces import OrderError
+from bastion.orders.interfaces import OrderError, OrderState
 from bastion.orders.services import ContactPoint
-from bastion.orders.wire import InabilityReason, InvalidMessage, MessageType, Refused, attestation, parse
+from bastion.orders.wire import (
+    Ack,
+    ActionTaken,
+    InabilityReason,
+    InvalidMessage,
+    MessageType,
+    Refused,
+    attestation,
+    parse,
+    signed_body,
+)
 
 router = APIRouter(prefix="/v1/orders", tags=["removal orders"])
 T = TypeVar("T")
@@ -62,7 +72,45 @@ async def signed_message(request: Request, cp: ContactPoint,
     return verified, message, signature
 
 
-@router.post("", summary="Receive a signed removal order, referral, clarification or reinstatement")
+#: A time as the contact point writes it: ISO 8601 with its UTC offset (``2026-11-29T10:00:00+00:00``).
+UtcText = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class OrderView(BaseModel):
+    """A received order and its one-hour clock (``orders/services.py: order_view``)."""
+
+    reference: str = Field(description="The sender's order reference (the hub's, for an order through the hub)")
+    kind: Literal["removal_order", "referral"]
+    state: OrderState
+    provider_reference: str = Field(description="This platform's reference (Annex II/III section A)")
+    received_at: UtcText
+    deadline_at: UtcText = Field(description="One hour after receipt, or after the last clarification")
+    seconds_left: int | None = Field(description="Of the hour, while waiting for action; negative when overdue")
+    overdue: bool
+    action: ActionTaken | None
+    action_at: UtcText | None
+    content_ids: list[str] = Field(description="The content this order took down")
+    escalations: int
+
+
+class OrderEventView(BaseModel):
+    kind: str
+    actor: str
+    at: UtcText
+    data: dict[str, Any]
+
+
+class OrderDetail(OrderView):
+    order: dict[str, Any] = Field(description="The order as received (Annex I)")
+    events: list[OrderEventView]
+
+
+@router.post("", summary="Receive a signed removal order, referral, clarification or reinstatement",
+             response_model=Ack, openapi_extra=signed_body(
+                 (MessageType.REMOVAL_ORDER, MessageType.REFERRAL, MessageType.CLARIFICATION,
+                  MessageType.REINSTATEMENT), attested=True, description=(
+                     "Signed by a key this platform trusts (bastion orders trust): a hub's, or an authority's for "
+                     "its own Member State. The same reference again is the same order: the same answer.")))
 async def receive(request: Request) -> JSONResponse:
     cp = contact_point(request)
     verified, message, signature = await signed_message(
@@ -87,20 +135,21 @@ def report_threat(body: ThreatIn, principal: Annotated[Principal, Depends(requir
                                                           explanation=body.explanation, actor=principal.actor))
 
 
-@router.get("", summary="Orders, overdue first, then by deadline")
+@router.get("", summary="Orders, overdue first, then by deadline", response_model=list[OrderView])
 def list_orders(principal: Annotated[Principal, Depends(require(roles.ORDERS_READ))], request: Request,
                 state: str | None = None) -> list[dict[str, Any]]:
     return services.list_orders(contact_point(request), state=state)
 
 
-@router.get("/{reference}", summary="One order, its clock and its events")
+@router.get("/{reference}", summary="One order, its clock and its events", response_model=OrderDetail)
 def get_order(reference: str, principal: Annotated[Principal, Depends(require(roles.ORDERS_READ))],
               request: Request) -> dict[str, Any]:
     cp = contact_point(request)
     return checked(lambda: services.get_order(cp, reference))
 
 
-@router.post("/{reference}/execute", summary="Carry out a received order now (when not executed automatically)")
+@router.post("/{reference}/execute", summary="Carry out a received order now (when not executed automatically)",
+             response_model=OrderDetail)
 def execute(reference: str, principal: Annotated[Principal, Depends(require(roles.ORDERS_ACT))],
             request: Request) -> dict[str, Any]:
     cp = contact_point(request)
@@ -113,7 +162,8 @@ class InabilityIn(BaseModel):
     explanation: str = Field(min_length=1, max_length=5000)
 
 
-@router.post("/{reference}/inability", summary="Answer with Annex III: the order cannot be executed, and why")
+@router.post("/{reference}/inability", summary="Answer with Annex III: the order cannot be executed, and why",
+             response_model=OrderDetail)
 def inability(reference: str, body: InabilityIn, principal: Annotated[Principal, Depends(require(roles.ORDERS_ACT))],
               request: Request) -> dict[str, Any]:
     cp = contact_point(request)

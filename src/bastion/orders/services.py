@@ -62,6 +62,7 @@ from bastion.orders.wire import (
     ThreatToLife,
     Verified,
     check_authority_signature,
+    contact_point_base,
     envelope,
     key_id,
     load_public_key,
@@ -281,7 +282,7 @@ def _record_receipt(cp: ContactPoint, verified: Verified, message: RemovalOrder 
             if sender is None:  # revoked between the signature check and now
                 raise Refused(RefusalReason.UNKNOWN_KEY, "the signing key is not registered", verified.key_id)
             if cp.own_url and isinstance(message, RemovalOrder) \
-                    and str(message.contact_point).rstrip("/") != cp.own_url.rstrip("/"):
+                    and contact_point_base(message.contact_point) != contact_point_base(cp.own_url):
                 raise Refused(RefusalReason.NOT_ALLOWED, "the order is addressed to another contact point",
                               verified.key_id)
             if sender.role == SenderRole.AUTHORITY and sender.member_state != message.issuing_member_state:

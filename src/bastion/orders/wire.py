@@ -14,7 +14,7 @@ import binascii
 import datetime as dt
 import enum
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Final, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -25,6 +25,7 @@ from bastion.core.errors import DomainError
 from bastion.core.eu import member_state
 from bastion.core.outbox.webhooks import canonical_body
 from bastion.core.signing import b64, header_fields, signed_by, unb64
+from bastion.core.validators import http_url
 
 LEGAL_BASIS: Final = "Regulation (EU) 2021/784, Article 3"
 
@@ -52,15 +53,9 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def _web_url(value: str) -> str:
-    if not value.startswith(("https://", "http://")) or len(value) < 10 or any(c.isspace() for c in value):
-        raise ValueError("must be an absolute http(s) URL without spaces")
-    return value
-
-
 MemberState = Annotated[str, AfterValidator(member_state)]
 UtcTime = Annotated[dt.datetime, AfterValidator(_aware)]
-WebUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_web_url)]
+WebUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(http_url)]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 Line = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 Prose = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
@@ -309,6 +304,17 @@ def envelope(message: WireMessage) -> dict[str, Any]:
     return {"type": _TYPES[type(message)].value, "message": message.model_dump(mode="json")}
 
 
+#: Where a contact point takes messages, below its base URL.
+ORDERS_PATH: Final = "/v1/orders"
+
+
+def contact_point_base(url: str) -> str:
+    """A contact point's base URL, the form the hub registers and sends: ``https://platform.example`` for that and
+    for ``https://platform.example/v1/orders`` alike (an order may name either)."""
+    url = url.rstrip("/")
+    return url.removesuffix(ORDERS_PATH).rstrip("/") if url.endswith(ORDERS_PATH) else url
+
+
 def parse(body: Any, *, expect: tuple[MessageType, ...] = tuple(MessageType), attested: bool = False) -> WireMessage:
     """Validate an envelope; raises ``InvalidMessage`` naming the first bad field. ``attested``: the envelope may
     also carry the issuing authority's signature (``AUTHORITY_SIGNATURE``), as the hub forwards an order."""
@@ -413,3 +419,54 @@ def check_authority_signature(signature: AuthoritySignature, forwarded: RemovalO
     if signed.model_copy(update=same) != forwarded:
         raise refuse("the forwarded order differs from the one the authority signed")
     return verified
+
+
+# --- the request bodies, for the OpenAPI document -----------------------------------------------------------------
+
+#: What ``Bastion-Ed25519`` carries; the format and the signed statement are in ``docs/wire.md``.
+SIGNATURE_PARAMETER: Final[dict[str, Any]] = {
+    "name": SIGNATURE_HEADER, "in": "header", "required": True,
+    "description": "key=<key id>,t=<Unix seconds>,nonce=<1-64 of A-Z a-z 0-9 . _ : + / = ->,sig=<Ed25519 signature, "
+                   "URL-safe base64 without padding> over the canonical statement (docs/wire.md).",
+    "schema": {"type": "string", "pattern": r"^key=[0-9a-f]{16},t=[0-9]{1,12},nonce=[A-Za-z0-9._:+/=-]{1,64},"
+                                            r"sig=[A-Za-z0-9_-]{86}$"}}
+
+
+def _inline(schema: Any, defs: Mapping[str, Any]) -> Any:
+    """``schema`` with its ``$defs`` references written out, so it stands alone inside an OpenAPI operation."""
+    if isinstance(schema, list):
+        return [_inline(item, defs) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return _inline({**defs[ref.removeprefix("#/$defs/")], **rest}, defs)
+    return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+
+
+def _standalone(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    inlined: dict[str, Any] = _inline(schema, schema.get("$defs", {}))
+    return inlined
+
+
+def signed_body(kinds: tuple[MessageType, ...], *, attested: bool = False, description: str = "") -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads a signed envelope from the raw body.
+
+    Such a route cannot declare a pydantic body (the signature covers the exact bytes, checked before parsing),
+    so the schema is written here from the same models ``parse`` validates with.
+    """
+    variants = []
+    for kind in kinds:
+        properties: dict[str, Any] = {"type": {"const": kind.value}, "message": _standalone(MODELS[kind])}
+        if attested and kind in (MessageType.REMOVAL_ORDER, MessageType.REFERRAL):
+            properties[AUTHORITY_SIGNATURE] = {
+                "anyOf": [_standalone(AuthoritySignature), {"type": "null"}],
+                "description": "The issuing authority's own signature, forwarded by a hub (Annex I section E)."}
+        variants.append({"title": f"{MODELS[kind].__name__} envelope", "type": "object",
+                         "required": ["type", "message"], "additionalProperties": False,
+                         "properties": properties})
+    return {"parameters": [SIGNATURE_PARAMETER], "requestBody": {
+        "required": True, "description": description or "A signed envelope (docs/wire.md), sent as exact bytes.",
+        "content": {"application/json": {"schema": variants[0] if len(variants) == 1 else {"oneOf": variants}}}}}

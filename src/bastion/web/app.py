@@ -20,11 +20,13 @@ from bastion.classifiers.interfaces import Classifier, ClassifierContext
 from bastion.core import extensions
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
+from bastion.core.auth.throttle import LoginGuard
 from bastion.core.clock import Clock, SystemClock
 from bastion.core.config import Settings
 from bastion.core.context import AppContext
 from bastion.core.db import Database
-from bastion.core.http import install_problem_handlers, require
+from bastion.core.docs import install_docs
+from bastion.core.http import SecurityHeaders, install_problem_handlers, require
 from bastion.core.outbox.services import OutboxWorker, SenderByKind
 from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.production import Service, gaps, warn
@@ -110,8 +112,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         classifier_services.close_all(mod.classifiers)
         close_spool(settings.spool_dir)
 
-    app = FastAPI(title="Bastion", version=__version__, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="Bastion", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.ctx = AppContext(settings=settings, db=db, clock=clock)
     app.state.matcher = matcher
     app.state.match_budget = LookupBudget(settings.match_rate_per_minute)
@@ -120,7 +121,10 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.state.outbox = outbox
     app.state.contact_point = contact_point
     app.state.reporting = reporting
+    app.state.login_guard = LoginGuard.from_settings(db, settings, clock)
     install_problem_handlers(app)
+    install_docs(app)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     metrics = Metrics(matcher)
     metrics.install(app)

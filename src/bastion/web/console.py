@@ -38,14 +38,14 @@ from bastion.core.auth.roles import Role
 from bastion.core.auth.services import (
     Principal,
     SessionUser,
-    check_password,
     close_session,
     open_session,
     session_user,
 )
+from bastion.core.auth.throttle import LoginGuard, Outcome
 from bastion.core.context import AppContext, context
 from bastion.core.errors import DomainError
-from bastion.core.http import Problem
+from bastion.core.http import SECURITY_HEADERS, Problem
 from bastion.core.uploads import spooled
 from bastion.hashing.api import checked
 from bastion.hashing.interfaces import MediaKind
@@ -65,18 +65,8 @@ RECENT_ENTRIES = 50
 #: Long signal values (a video's frame list) are cut to this many characters on the page.
 VALUE_CHARS = 72
 LOGIN_FAILED = "Invalid username or password."
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    # Pages can show match results and previews of uploads: keep them out of every cache.
-    "Cache-Control": "no-store",
-}
+LOGIN_LOCKED = "Too many failed logins. Try again in {seconds} seconds."
+LOGIN_BUSY = "The console is busy checking other logins. Try again in a moment."
 
 _templates = Jinja2Templates(
     env=jinja2.Environment(
@@ -308,7 +298,21 @@ def login(request: Request, csrf_token: CsrfField = "", username: Annotated[str,
     if not expected or not csrf_token or not hmac.compare_digest(expected.encode(), csrf_token.encode()):
         raise _denied("The login form was stale or did not come from this console. "
                       "Reload the page and try again.")
-    user = check_password(ctx.db, username, password) if username and password else None
+    if not username or not password:
+        return _login_page(request, error=LOGIN_FAILED, username=username[:200], status_code=401)
+    guard: LoginGuard = request.app.state.login_guard
+    address = request.client.host if request.client else "unknown"
+    attempt = guard.attempt(username, password, address)
+    if attempt.outcome is Outcome.LOCKED:
+        response = _login_page(request, error=LOGIN_LOCKED.format(seconds=attempt.retry_after),
+                               username=username[:200], status_code=429)
+        response.headers["Retry-After"] = str(attempt.retry_after)
+        return response
+    if attempt.outcome is Outcome.BUSY:
+        response = _login_page(request, error=LOGIN_BUSY, username=username[:200], status_code=503)
+        response.headers["Retry-After"] = str(attempt.retry_after)
+        return response
+    user = attempt.user
     if user is None:
         return _login_page(request, error=LOGIN_FAILED, username=username[:200], status_code=401)
     previous = request.cookies.get(SESSION_COOKIE)

@@ -25,6 +25,7 @@ from starlette.datastructures import FormData
 from bastion.core.auth import roles
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import SessionUser
+from bastion.core.auth.throttle import LoginGuard
 from bastion.core.context import context
 from bastion.core.db import Database
 from bastion.hub import services
@@ -40,7 +41,7 @@ from bastion.web.console import (
     role_required,
     session_router,
 )
-from bastion.web.order_pages import CHART_WIDTH, chart_bars, clock_label
+from bastion.web.order_pages import CHART_WIDTH, chart_bars, clock_label, when
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Reader = Annotated[SessionUser, Depends(role_required(roles.HUB_READ))]
@@ -66,6 +67,8 @@ def with_console(app: FastAPI) -> FastAPI:
     """Add the console to a hub app (``hub/app.py: create_hub_app``): login, these pages, the static files."""
     app.state.console_home = HOME
     app.state.console_nav = NAV
+    ctx = app.state.ctx
+    app.state.login_guard = LoginGuard.from_settings(ctx.db, ctx.settings, ctx.clock)
     app.include_router(session_router)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -111,7 +114,7 @@ async def orders_page(request: Request, user: Reader) -> Response:
     now = ctx.clock.now()
     rows = await run_in_threadpool(_rows, ctx.db, authority, now)
     bars = chart_bars(await run_in_threadpool(lambda: services.actioned(ctx.db, authority)))
-    return page(request, "hub_orders.html", user, orders=rows, authority=authority, now=now.isoformat(),
+    return page(request, "hub_orders.html", user, orders=rows, authority=authority, now=now.isoformat(), when=when,
                  bars=bars, chart_width=CHART_WIDTH, chart_height=max(14, len(bars) * 14))
 
 
@@ -174,20 +177,76 @@ def _form_values(form: FormData) -> dict[str, Any]:
     return values
 
 
+#: The form's fields as the officer reads them (the labels of ``templates/hub_issue.html`` and the clarification).
+LABELS = {
+    "reference": "Your reference", "provider": "Hosting service provider", "urls": "Exact URLs",
+    "content_ids": "Further identification of the content", "reasons": "Reasons",
+    "material_types": "Type of material", "additional_reasons": "Additional information",
+    "non_disclosure_until": "Non-disclosure until", "authority.file_number": "File number",
+    "authority.representative": "Name of the representative", "authority.address": "Address",
+    "authority.telephone": "Telephone", "authority.email": "Email", "follow_up_contact": "Contact point for follow-up",
+    "redress.body": "Competent body or court", "redress.deadline": "Deadline for a challenge",
+    "redress.law": "Link to the national law", "contact_point": "Hosting service provider",
+    "establishment_member_state": "Hosting service provider", "issuing_member_state": "Issuing Member State",
+    "explanation": "Explanation",
+}
+#: The order's own checks (``wire.RemovalOrder._consistent``), said for the officer.
+_WHOLE_ORDER = {
+    "non_disclosure and non_disclosure_until go together":
+        "Non-disclosure: tick the box and give the date until which the provider must not tell, or do neither.",
+    "non_disclosure_until must be after issued_at": "Non-disclosure: the date must be in the future.",
+    "non_disclosure_until may be at most": "Non-disclosure: at most twelve weeks from now (six weeks, extended "
+                                           "once by six, Art. 11(3)).",
+    "authority.member_state must be the issuing Member State":
+        "Your authority's Member State must be the issuing Member State.",
+}
+
+
+def _plain(error: Any, label: str, name: str) -> str:
+    """One pydantic error as a sentence an officer can act on: the field's label, then what to do."""
+    kind, context, text = error["type"], error.get("ctx") or {}, str(error["msg"]).removeprefix("Value error, ")
+    if name == "provider" and kind in ("string_too_short", "missing"):
+        return f"{label}: choose the provider the order is addressed to."
+    if kind == "string_too_short":
+        wanted = context.get("min_length", 1)
+        return f"{label}: fill this in." if wanted == 1 else f"{label}: at least {wanted} characters."
+    if kind == "string_too_long":
+        return f"{label}: at most {context.get('max_length')} characters."
+    if kind == "too_short":
+        return f"{label}: tick at least one." if name == "material_types" else \
+            f"{label}: give at least one, one per line."
+    if kind == "too_long":
+        return f"{label}: at most {context.get('max_length')}, one per line."
+    if kind == "string_pattern_mismatch":
+        return f"{label}: letters, digits and . _ : / - only, starting with a letter or a digit; no spaces."
+    if kind == "missing":
+        return f"{label}: fill this in."
+    line = next((part for part in error["loc"] if isinstance(part, int)), None)
+    where = f" (line {line + 1})" if line is not None and name in ("urls", "content_ids") else ""
+    if kind == "value_error" and text.startswith("must be an absolute"):
+        return f"{label}{where}: each must be a full web address starting with https:// or http://, without spaces."
+    return f"{label}{where}: {text[:1].lower()}{text[1:]}" if text else f"{label}: check this."
+
+
 def _field_errors(exc: ValidationError) -> dict[str, str]:
-    """Pydantic's errors by form field (``authority.email``, ``urls``...); errors of the whole order under ``""``."""
+    """Pydantic's errors by form field (``authority.email``, ``urls``...) in an officer's words; errors of the whole
+    order under ``""``."""
     errors: dict[str, str] = {}
     for error in exc.errors():
         name = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
-        if name == "addressee":
+        if name in ("addressee", "contact_point", "establishment_member_state"):
             name = "provider"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        errors.setdefault(name if name in _FIELDS else "", message)
+        if name not in _FIELDS:
+            text = str(error["msg"]).removeprefix("Value error, ")
+            errors.setdefault("", next((plain for start, plain in _WHOLE_ORDER.items() if text.startswith(start)),
+                                       text))
+            continue
+        errors.setdefault(name, _plain(error, LABELS.get(name, name), name))
     return errors
 
 
 _FIELDS = frozenset({*TEXT_FIELDS, "provider", "urls", "content_ids", "material_types", "non_disclosure_until",
-                     "issuing_member_state", "contact_point", "establishment_member_state"})
+                     "explanation"})
 
 
 @router.post("/console/hub/orders")
@@ -202,9 +261,9 @@ async def issue_order(request: Request, user: Issuer) -> Response:
         message = _message(values, authority, chosen[0] if chosen else None, ctx.clock.now())
     except ValidationError as exc:
         return await _form_page(request, user, authority, values, _field_errors(exc), status_code=422)
-    except ValueError as exc:  # a date that is not one
-        return await _form_page(request, user, authority, values, {"non_disclosure_until": str(exc)},
-                                status_code=422)
+    except ValueError:  # a date that is not one
+        return await _form_page(request, user, authority, values, {"non_disclosure_until": (
+            "Non-disclosure until: a date and time, e.g. 2026-12-31 12:00 (UTC).")}, status_code=422)
     try:
         view, created = await run_in_threadpool(lambda: services.issue(
             ctx.db, authority, None, message, clock=ctx.clock, console_user=user.principal.name))
@@ -255,7 +314,7 @@ async def _order_page(request: Request, user: SessionUser, reference: str, value
                       and order["state"] != "ended" and until is not None and now <= dt.datetime.fromisoformat(until))
     return page(request, "hub_order.html", user, status_code=status_code, order=order, now=now.isoformat(),
                  may_clarify=authority is not None and order["own"] and order["state"] == "unable",
-                 may_scrutinise=may_scrutinise, values=values, errors=errors, materials=MATERIAL_LABELS)
+                 may_scrutinise=may_scrutinise, values=values, errors=errors, materials=MATERIAL_LABELS, when=when)
 
 
 @router.post("/console/hub/orders/{reference}/clarification")
@@ -269,7 +328,8 @@ async def clarify(request: Request, reference: str, user: Issuer) -> Response:
         message = Clarification(order_reference=reference, explanation=values["explanation"],
                                 urls=_lines(values["urls"]), content_ids=_lines(values["content_ids"]))
     except ValidationError as exc:
-        errors = {str(e["loc"][0]): str(e["msg"]) for e in exc.errors()}
+        errors = {name: text.replace(LABELS["urls"], "Corrected URLs").replace(LABELS["content_ids"], "Content ids")
+                  for name, text in _field_errors(exc).items()}
         return await _order_page(request, user, reference, values, errors, status_code=422)
     try:
         await run_in_threadpool(lambda: services.clarify(ctx.db, authority, message, clock=ctx.clock,

@@ -1,16 +1,25 @@
-"""Append to and verify the audit chain.
+"""Append to and verify the audit chain, and anchor it with keyed checkpoints.
 
 Each entry stores the hash of the one before, so editing or deleting any entry breaks every hash after it;
 ``verify`` walks the chain and names the first entry that does not fit. Appends happen in the caller's transaction,
 so a change and its audit entry commit together or not at all.
+
+The chain alone cannot show that its last entries were deleted, or that someone with write access to the database
+edited an entry and recomputed every hash after it: both leave a chain that fits. A **checkpoint** anchors it: the
+sequence number and hash of the head at one moment, with an HMAC-SHA256 under a key kept outside the database
+(``BASTION_AUDIT_KEY`` or the key file). Kept somewhere the database's writers cannot rewrite, a checkpoint shows
+truncation below its sequence number and any rewrite of the entries it covers; its MAC shows that it was made by a
+holder of the key. It proves nothing about entries appended after it, and nothing against a holder of the key who
+can also rewrite the place the checkpoints are kept (docs/architecture.md, "The audit chain's anchor").
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -45,6 +54,8 @@ class AuditAction(enum.StrEnum):
     REPORT_PURGED = "report.purged"  # preserved material deleted at the end of its preservation period
     REPORTS_EXPORTED = "reports.exported"  # child-safety reports written to files (``bastion reports export``)
     MATCH_LOOKUP = "match.lookup"  # a lookup in the banks (/v1/match, the console): query digests, never values
+    LOGIN_FAILED = "auth.login_failed"  # a console login with a wrong username or password (never the password)
+    LOGIN_LOCKED = "auth.login_locked"  # an account or address locked out after repeated failures
 
 
 def _digest(prev_hash: str, entry: AuditEntry) -> str:
@@ -111,9 +122,84 @@ def _walk(session: Session) -> Iterator[AuditEntry]:
     yield from session.scalars(select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=2000))
 
 
-def verify(db: Database) -> VerifyResult:
-    """Recompute the chain; report altered entries (hash mismatch) and deleted ones (gap or broken link)."""
+@dataclass(frozen=True)
+class Checkpoint:
+    """The chain's head at one moment (``seq`` entries, the last hashing to ``head``), MAC'd with the audit key."""
+
+    seq: int
+    head: str
+    at: str
+    mac: str
+
+    @staticmethod
+    def _message(seq: int, head: str, at: str) -> bytes:
+        return f"bastion-audit-checkpoint:v1:{seq}:{head}:{at}".encode()
+
+    @classmethod
+    def make(cls, seq: int, head: str, at: str, key: bytes) -> Checkpoint:
+        return cls(seq, head, at, hmac.new(key, cls._message(seq, head, at), hashlib.sha256).hexdigest())
+
+    def mac_ok(self, key: bytes) -> bool:
+        expected = hmac.new(key, self._message(self.seq, self.head, self.at), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, self.mac)
+
+    def to_line(self) -> str:
+        """One line of JSON: checkpoints are appended to a file, one a line."""
+        return json.dumps({"seq": self.seq, "head": self.head, "at": self.at, "mac": self.mac}, sort_keys=True)
+
+    @classmethod
+    def from_line(cls, line: str) -> Checkpoint:
+        """Parse one line; ``ValueError`` naming what is wrong."""
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON ({exc.msg})") from None
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        seq, head, at, mac = (data.get(k) for k in ("seq", "head", "at", "mac"))
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise ValueError("seq must be a whole number of entries")
+        if not all(isinstance(v, str) and v for v in (head, at, mac)):
+            raise ValueError("head, at and mac must be non-empty strings")
+        assert isinstance(head, str) and isinstance(at, str) and isinstance(mac, str)
+        return cls(seq, head, at, mac)
+
+
+def read_checkpoints(text: str) -> list[Checkpoint]:
+    """Every checkpoint in a file's text (one a line, blank lines skipped); ``ValueError`` names the bad line."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                found.append(Checkpoint.from_line(line))
+            except ValueError as exc:
+                raise ValueError(f"line {number}: {exc}") from None
+    return found
+
+
+def checkpoint(db: Database, key: bytes, clock: Clock | None = None) -> Checkpoint:
+    """A checkpoint of the chain's head now (``seq`` 0 and the genesis hash for an empty log)."""
+    with db.read() as session:
+        last = session.execute(select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc())
+                               .limit(1)).first()
+    at = (clock or SystemClock()).now().isoformat()
+    return Checkpoint.make(last.id if last else 0, last.entry_hash if last else GENESIS, at, key)
+
+
+def verify(db: Database, checkpoints: Sequence[Checkpoint] = (), key: bytes | None = None) -> VerifyResult:
+    """Recompute the chain; report altered entries (hash mismatch) and deleted ones (gap or broken link).
+
+    With ``checkpoints`` (and the ``key`` they were made with), also report a checkpoint that is not genuine, and
+    every one whose entry is gone (the log was cut back) or hashes differently (rewritten and recomputed).
+    """
+    if checkpoints and key is None:
+        raise ValueError("checking checkpoints needs the audit key")
     problems: list[ChainProblem] = []
+    genuine = [c for c in checkpoints if key is not None and c.mac_ok(key)]
+    problems += [ChainProblem(c.seq, f"the checkpoint of {c.at} is not genuine (its MAC does not match: altered, "
+                                     "forged, or made with another key)") for c in checkpoints if c not in genuine]
+    wanted = {c.seq for c in genuine}
+    heads: dict[int, str] = {0: GENESIS}
     expected_prev = GENESIS
     expected_id = 1
     checked = 0
@@ -128,4 +214,13 @@ def verify(db: Database) -> VerifyResult:
                 problems.append(ChainProblem(entry.id, "content does not match its hash (altered)"))
             expected_prev = entry.entry_hash
             expected_id = entry.id + 1
+            if entry.id in wanted:
+                heads[entry.id] = entry.entry_hash
+    for c in genuine:
+        if c.seq not in heads:
+            problems.append(ChainProblem(c.seq, f"entry {c.seq}, covered by the checkpoint of {c.at}, is missing "
+                                                f"(the log ends at entry {expected_id - 1}: cut back)"))
+        elif heads[c.seq] != c.head:
+            problems.append(ChainProblem(c.seq, f"entry {c.seq} differs from the checkpoint of {c.at} "
+                                                "(rewritten and its chain recomputed)"))
     return VerifyResult(checked, problems)

@@ -47,3 +47,16 @@ class ConsoleSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class LoginFailures(Base):
+    """Failed console logins of one account or one address, kept in the database so every replica and a restart
+    see the same count; ``locked_until`` is when the next attempt may be checked (``core/auth/throttle.py``)."""
+
+    __tablename__ = "login_failures"
+
+    #: ``account:<username>`` or ``address:<client address>``.
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

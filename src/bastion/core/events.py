@@ -1,0 +1,73 @@
+"""One event shape for every domain's append-only log, and one writer.
+
+Every stateful subject (a content item, an order at the contact point, an order at the hub, a child-safety report,
+an outbox delivery) keeps its history as rows of the same shape: on which ``subject``, which ``kind`` (a ``StrEnum``
+value), by which ``actor``, ``at`` what time, with a typed payload in ``data``, and an optional ``external_id`` that
+makes a retried write a no-op (Ozone's ``moderation_event``). Transparency counts all of them with one query shape.
+
+A domain declares its table with ``class OrderEvent(EventLog, Base): __tablename__ = "order_events"``, its kinds as a
+``StrEnum``, its payloads as pydantic models, and writes only through ``record``. Reads go through ``payload``, which
+validates the stored JSON against the model, so a changed payload fails loudly at the read, not silently downstream.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import JSON, BigInteger, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+
+from bastion.core.db import UTCDateTime
+
+#: The widest subject: a kind prefix (``content:``, ``account:``) and an id of up to 200 characters.
+SUBJECT_LENGTH = 260
+
+
+class EventLog:
+    """The columns every event table shares (a declarative mixin: ``class XEvent(EventLog, Base)``)."""
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(SUBJECT_LENGTH))
+    kind: Mapped[str] = mapped_column(String(48))
+    actor: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    @declared_attr
+    def external_id(cls) -> Mapped[str | None]:
+        """A retry's key: a second write with the same ``external_id`` is not written again."""
+        return mapped_column(String(300), unique=True, nullable=True)
+
+
+E = TypeVar("E", bound=EventLog)
+P = TypeVar("P", bound=BaseModel)
+
+
+def record(session: Session, table: type[E], *, subject: str, kind: enum.StrEnum, actor: str, at: dt.datetime,
+           data: BaseModel | None = None, external_id: str | None = None) -> E:
+    """Append one event in the caller's transaction, or return the one already written under ``external_id``.
+
+    The payload is a pydantic model, stored as its JSON (``mode="json"``: datetimes as ISO 8601 text).
+    """
+    if external_id is not None:
+        existing = session.scalar(select(table).where(table.external_id == external_id))
+        if existing is not None:
+            return existing
+    event = table()  # the mixin declares no constructor; the mapped class's own takes keywords, set them here
+    event.subject, event.kind, event.actor, event.at, event.external_id = subject, kind.value, actor, at, external_id
+    event.data = data.model_dump(mode="json") if data is not None else {}
+    session.add(event)  # flushed with the rest of the transaction, in the order added
+    return event
+
+
+def payload(event: EventLog, model: type[P]) -> P:
+    """An event's data read back as its payload model (validated: a payload that changed shape fails here)."""
+    return model.model_validate(event.data)
+
+
+def history(session: Session, table: type[E], subject: str) -> list[E]:
+    """A subject's events, oldest first."""
+    return list(session.scalars(select(table).where(table.subject == subject).order_by(table.id)))

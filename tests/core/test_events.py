@@ -1,0 +1,63 @@
+"""The one event shape: the writer appends typed payloads, a retried write is the same event, reads validate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import pytest
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import create_engine
+from sqlalchemy.orm import DeclarativeBase, Session
+
+from bastion.core.events import EventLog, history, payload, record
+
+AT = dt.datetime(2026, 12, 6, 10, 0, tzinfo=dt.UTC)
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class ThingEvent(EventLog, _Base):
+    __tablename__ = "thing_events"
+
+
+class ThingKind(enum.StrEnum):
+    MADE = "thing.made"
+
+
+class Made(BaseModel):
+    size: int
+    until: dt.datetime
+
+
+@pytest.fixture
+def session() -> Session:
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    return Session(engine)
+
+
+def test_a_payload_is_written_as_json_and_read_back_as_its_model(session: Session) -> None:
+    record(session, ThingEvent, subject="thing:1", kind=ThingKind.MADE, actor="test", at=AT,
+           data=Made(size=3, until=AT))
+    session.commit()
+    (event,) = history(session, ThingEvent, "thing:1")
+    assert (event.kind, event.data) == ("thing.made", {"size": 3, "until": "2026-12-06T10:00:00Z"})
+    assert payload(event, Made) == Made(size=3, until=AT)
+
+
+def test_a_retried_write_with_the_same_external_id_is_the_same_event(session: Session) -> None:
+    first = record(session, ThingEvent, subject="thing:1", kind=ThingKind.MADE, actor="a", at=AT,
+                   data=Made(size=1, until=AT), external_id="req-1")
+    session.flush()
+    again = record(session, ThingEvent, subject="thing:1", kind=ThingKind.MADE, actor="a", at=AT,
+                   data=Made(size=1, until=AT), external_id="req-1")
+    assert again.id == first.id and len(history(session, ThingEvent, "thing:1")) == 1
+
+
+def test_a_payload_that_changed_shape_fails_at_the_read(session: Session) -> None:
+    event = ThingEvent(subject="thing:2", kind="thing.made", actor="a", at=AT, data={"size": "big"})
+    with pytest.raises(ValidationError):
+        payload(event, Made)

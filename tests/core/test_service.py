@@ -13,7 +13,8 @@ from bastion.core.clock import SystemClock
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.core.http import SECURITY_HEADERS, Problem
-from bastion.core.service import Health, Service, create_service
+from bastion.core.production import Service
+from bastion.core.service import Health, ServiceSpec, create_service
 
 
 class Recorder:
@@ -45,7 +46,7 @@ def _app(tmp_path: Path, log: list[str], **extra: object) -> FastAPI:
         "on_start": [lambda app: log.append("open")], "on_stop": [lambda: log.append("close")],
         **extra,
     }
-    return create_service(Service(**fields))  # type: ignore[arg-type]
+    return create_service(ServiceSpec(service=Service.CENTRE, **fields))  # type: ignore[arg-type]
 
 
 def test_workers_start_after_the_start_hooks_and_stop_before_the_stop_hooks_in_reverse(tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_status_is_ok_only_when_every_section_is_and_merges_their_fields(tmp_pat
     sections = [lambda: Health(ok=True, fields={"database": "ok"}), lambda: Health(ok=False, fields={"index": 3})]
     with TestClient(_app(tmp_path, [], status=sections)) as client:
         assert client.get("/status").json() == {"status": "degraded", "version": __version__, "database": "ok",
-                                                "index": 3}
+                                                "index": 3, "missing_settings": []}
     with TestClient(_app(tmp_path, [], status=sections[:1])) as client:
         assert client.get("/status").json()["status"] == "ok"
 

@@ -11,7 +11,8 @@ from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.core.outbox.services import OutboxWorker, RetryPolicy, Routes
 from bastion.core.outbox.webhooks import WebhookSender
-from bastion.core.service import Service, create_service, outbox_section
+from bastion.core.production import Service
+from bastion.core.service import ServiceSpec, create_service, outbox_section
 
 #: The largest provider report the Centre reads: 10,000 files' hashes with room to spare; more is refused (413).
 MAX_REPORT_BYTES = 8 * 1024 * 1024
@@ -27,8 +28,8 @@ def create_centre_app(settings: Settings, *, db: Database | None = None, clock: 
     routes = Routes({CentreMessage.FORWARD: WebhookSender(settings.centre_forward_secret, clock=clock)})
     outbox = OutboxWorker(db, routes, settings.outbox_interval_seconds, clock,
                           policy=retry or RetryPolicy(base_seconds=1.0, cap_seconds=300.0, max_attempts=1000))
-    return create_service(Service(
-        title="Bastion EU Centre", settings=settings, db=db, clock=clock, routers=[router],
+    return create_service(ServiceSpec(
+        service=Service.CENTRE, title="Bastion EU Centre", settings=settings, db=db, clock=clock, routers=[router],
         max_body_bytes=MAX_REPORT_BYTES, status=[outbox_section(db)],
         status_summary="Liveness and the forwarding backlog (no secrets)", workers=[outbox], run_workers=deliver,
         state={"centre": c, "outbox": outbox}))

@@ -4,7 +4,8 @@ The platform (``web/app.py``), the hub (``hub/app.py``) and the EU Centre (``cen
 with the same skeleton: problem+json for every error, ``/docs`` served offline, the security headers on every
 response, a cap on request bodies, a ``/status`` for health checks, and background workers (the outbox, clocks,
 housekeeping) started and stopped with the app. ``create_service`` builds that skeleton from what differs: the
-title, the routers, the workers, the body limit and the sections of ``/status``. An app factory then only wires its
+title, the routers, the workers, the body limit and the sections of ``/status`` (plus, for every app, the production
+settings it lacks: ``core/production.py``). An app factory then only wires its
 domain's objects, so a fix to the skeleton (a header, the lifespan's order) reaches all three at once.
 """
 
@@ -26,6 +27,7 @@ from bastion.core.db import Database
 from bastion.core.docs import install_docs
 from bastion.core.http import SecurityHeaders, install_problem_handlers
 from bastion.core.outbox.services import outbox_status
+from bastion.core.production import Service, gaps, warn
 from bastion.core.uploads import BodyLimit
 
 log = logging.getLogger(__name__)
@@ -62,9 +64,11 @@ def outbox_section(db: Database) -> StatusSection:
 
 
 @dataclass(frozen=True)
-class Service:
+class ServiceSpec:
     """What an app is made of, beyond the kernel's skeleton."""
 
+    #: Which server this is: the production settings it must have are said at start and on ``/status``.
+    service: Service
     title: str
     settings: Settings
     db: Database
@@ -86,12 +90,15 @@ class Service:
     state: Mapping[str, Any] = field(default_factory=dict)
 
 
-def create_service(service: Service) -> FastAPI:
+def create_service(service: ServiceSpec) -> FastAPI:
     """Build the app: FastAPI with offline docs, problem+json handlers, security headers, the body limit, ``/status``
     and a lifespan that starts and stops the workers. Middleware added afterwards wraps these (metrics, say)."""
+    # Names only: what each gap weakens goes to the server's log, not to anyone who can reach /status.
+    missing_settings = [gap.setting for gap in gaps(service.settings, service.service)]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warn(service.settings, service.service)  # once per start, in the server's log
         for hook in service.on_start:
             hook(app)
         started: list[Background] = []
@@ -124,6 +131,7 @@ def create_service(service: Service) -> FastAPI:
         body: dict[str, Any] = {"status": "ok" if all(p.ok for p in parts) else "degraded", "version": __version__}
         for part in parts:
             body.update(part.fields)
+        body["missing_settings"] = missing_settings
         return body
 
     return app

@@ -9,7 +9,8 @@ from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.core.outbox.services import OutboxWorker, RetryPolicy, Routes
 from bastion.core.outbox.webhooks import WebhookSender
-from bastion.core.service import Service, create_service, outbox_section
+from bastion.core.production import Service
+from bastion.core.service import ServiceSpec, create_service, outbox_section
 from bastion.core.worker import Worker
 from bastion.hub.api import router
 from bastion.hub.services import HubMessage, HubSender
@@ -32,8 +33,9 @@ def create_hub_app(settings: Settings, *, db: Database | None = None, clock: Clo
                           policy=retry or RetryPolicy(base_seconds=1.0, cap_seconds=60.0, max_attempts=1000))
     # Spent nonces are only needed while a signature could still pass the time window.
     sweeper = Worker(lambda: forget_nonces(db, clock=clock), 60.0, "bastion-hub-nonces")
-    return create_service(Service(
-        title="Bastion hub", settings=settings, db=db, clock=clock, routers=[router], max_body_bytes=MAX_BODY_BYTES,
+    return create_service(ServiceSpec(
+        service=Service.HUB, title="Bastion hub", settings=settings, db=db, clock=clock, routers=[router],
+        max_body_bytes=MAX_BODY_BYTES,
         status=[outbox_section(db)], status_summary="Liveness and the outbox's backlog (no secrets)",
         workers=[outbox, sweeper], run_workers=deliver, state={"outbox": outbox}))
 

@@ -25,7 +25,8 @@ from bastion.core.db import Database
 from bastion.core.http import require
 from bastion.core.outbox.services import MessageKind, OutboxWorker, Routes, Sender
 from bastion.core.outbox.webhooks import WebhookSender
-from bastion.core.service import Background, Health, Service, create_service
+from bastion.core.production import Service
+from bastion.core.service import Background, Health, ServiceSpec, create_service
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
 from bastion.core.worker import Worker
 from bastion.hashing import budget as media_budget
@@ -142,8 +143,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     def close_down() -> None:
         close_spool(settings.spool_dir)
 
-    app = create_service(Service(
-        title="Bastion", settings=settings, db=db, clock=clock,
+    app = create_service(ServiceSpec(
+        service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
         routers=[hashing_router, matching_router, moderation_router, classifiers_router, classifier_pages_router,
                  console_router, bank_pages_router, review_pages_router, orders_router, reports_router,
                  report_pages_router, order_pages_router],

@@ -160,6 +160,12 @@ class Settings:
     centre_database_url: str = "sqlite:///./bastion-centre.db"
     centre_forward: str = ""
     centre_forward_secret: bytes = field(default=b"", repr=False)
+    #: HMA's API (``hma/``): the hosts its ``?url=`` forms may fetch from (``BASTION_HMA_FETCH_HOSTS=media.example,
+    #: cdn.example``); none, fetching is off. A listed host that resolves to an internal address is refused anyway.
+    hma_fetch_hosts: tuple[str, ...] = ()
+    #: Make every bank created through HMA's API restricted (``BASTION_HMA_RESTRICTED_BANKS=1``): for a deployment
+    #: whose HMA clients bank child sexual abuse material. Creating one then needs a child-safety role.
+    hma_restricted_banks: bool = False
 
     def audit_mac_key(self) -> bytes:
         """The audit checkpoint key: ``audit_key``, else the key file (created on first use, refused if shared)."""
@@ -231,4 +237,7 @@ class Settings:
             centre_database_url=os.environ.get("BASTION_CENTRE_DATABASE_URL") or cls.centre_database_url,
             centre_forward=os.environ.get("BASTION_CENTRE_FORWARD", ""),
             centre_forward_secret=os.environ.get("BASTION_CENTRE_FORWARD_SECRET", "").encode(),
+            hma_fetch_hosts=tuple(h.strip() for h in os.environ.get("BASTION_HMA_FETCH_HOSTS", "").split(",")
+                                  if h.strip()),
+            hma_restricted_banks=os.environ.get("BASTION_HMA_RESTRICTED_BANKS", "") in ("1", "true", "yes"),
         )

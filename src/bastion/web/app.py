@@ -33,6 +33,7 @@ from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit, close_spool, op
 from bastion.core.worker import Worker
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
+from bastion.hma.api import router as hma_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
@@ -128,6 +129,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     metrics.install(app)
     app.include_router(hashing_router)
     app.include_router(matching_router)
+    app.include_router(hma_router)
     app.include_router(moderation_router)
     app.include_router(classifiers_router)
     app.include_router(classifier_pages_router)

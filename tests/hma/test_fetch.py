@@ -34,7 +34,7 @@ class MediaHost(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: MediaHost
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         self.server.requests.append((self.path, self.headers.get("Host", "")))
         if self.path == "/moved":
             self.send_response(302)

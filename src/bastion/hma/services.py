@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bastion.core.auth.services import Principal
@@ -98,7 +98,8 @@ def selected_signals(signals: FileSignals, ctype: ContentType, types: str | None
     """HMA's ``/h/hash`` answer: HMA signal type name to value, for the content type's defaults or for ``types``
     (comma-separated; HMA's names or Bastion's)."""
     if signals.kind is not ctype.kind:
-        raise HmaError(400, f"the {ctype.name} is not a {ctype.kind.value} (Bastion read a {signals.kind.value})")
+        raise HmaError(400, f"the {ctype.name} part holds no {ctype.kind.value} (Bastion read it as "
+                            f"{signals.kind.value})")
     by_type = {s.signal_type: s.value for s in signals.signals}
     if types is None:
         return {n: by_type[signal_type_for(n)] for n in ctype.default_signals if signal_type_for(n) in by_type}
@@ -338,18 +339,24 @@ def delete_content(db: Database, bank_name: str, content_id: int, *, actor: Prin
 
 def index_status(session: Session, viewer: Principal, *, loaded: bool, applied_change_id: int,
                  only: str | None) -> dict[str, dict[str, Any]]:
-    """HMA's ``/m/index/status``: per signal type, whether the index is built, up to when (the Unix time of the
-    last bank change this process applied) and its size, counting only the banks ``viewer`` may see."""
+    """HMA's ``/m/index/status``: per signal type, whether the index is built, up to when and its size.
+
+    Both count only the banks ``viewer`` may see: ``size`` their enabled hashes, ``built_to`` the Unix time of the
+    last change to one of them that this process has applied (0 when none has changed). A restricted bank's
+    activity must not move either number for a caller outside the child-safety roles.
+    """
     names = [hma_name(t.name) for t in registry.signal_types()]
     if only is not None:
-        signal_type_for(only)
         names = [hma_name(signal_type_for(only))]
     sizes: dict[str, int] = {}
+    visible: list[int] = []
     for summary in banks.list_banks(session, viewer=viewer):
+        visible.append(summary.bank.id)
         for signal_type, n in summary.by_signal_type.items():
             sizes[hma_name(signal_type)] = sizes.get(hma_name(signal_type), 0) + n
-    at = session.scalar(select(BankChange.at).where(BankChange.id == applied_change_id)) if applied_change_id else None
-    built_to = int(at.timestamp()) if isinstance(at, dt.datetime) else (int(time.time()) if loaded else -1)
+    last = session.scalar(select(func.max(BankChange.at)).where(
+        BankChange.id <= applied_change_id, BankChange.bank_id.in_(visible))) if visible else None
+    built_to = int(last.timestamp()) if isinstance(last, dt.datetime) else 0
     return {name: {"present": loaded, "built_to": built_to if loaded else -1, "size": sizes.get(name, 0)}
             for name in names}
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0015'
-down_revision = '0011'  # LOCAL-ONLY
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

@@ -18,13 +18,23 @@ vPDQ's 80 %.
 That distance is directional: ``distance(query, banked)`` asks how much of the *query* is in the banked
 video (a clip cut from a banked film matches it; a film containing a banked clip does not).
 ``symmetric_distance`` says so.
+
+Exchanges carry vPDQ's own format: every sampled frame with its quality and timestamp (``docs/interop.md``).
+``parse_vpdq`` reads the three forms in use (threatexchange's JSON list, its older JSON object, the vPDQ
+command line's lines) and ``validate`` accepts each, keeping what vPDQ's matcher keeps (frames of quality >= 50,
+each distinct hash once); ``hash_video_features`` lists a file's frames the way vPDQ's hasher does, and
+``to_vpdq_json`` / ``to_vpdq_lines`` write them. ``vpdq_match`` gives vPDQ's two percentages; ``distance`` is
+its rule at the thresholds HMA uses (query >= 80 %, compared >= 0 %).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Generator, Iterable, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Final
 
@@ -63,7 +73,14 @@ __all__ = [
     "MAX_FRAMES",
     "VideoPdqIndex",
     "VideoPdqSignal",
+    "VpdqFeature",
+    "VpdqMatch",
     "hash_video",
+    "hash_video_features",
+    "parse_vpdq",
+    "to_vpdq_json",
+    "to_vpdq_lines",
+    "vpdq_match",
 ]
 
 #: Consecutive samples this close (bits) are one shot: vPDQ-style de-duplication, well under a match.
@@ -84,6 +101,36 @@ _LOWRES_DECODERS: Final = frozenset(
 )
 
 
+#: vPDQ's rule, as HMA runs it: a match needs this share of the query's frames in the compared video ...
+VPDQ_QUERY_PERCENT: Final = 80.0
+#: ... and this share of the compared video's frames in the query (0: any clip of a banked video matches).
+VPDQ_COMPARED_PERCENT: Final = 0.0
+_HEX64: Final = re.compile(r"[0-9a-fA-F]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class VpdqFeature:
+    """One sampled frame as vPDQ lists it: its PDQ hash, quality (0-100), time in seconds and frame number (the
+    frame's place among the sampled ones, as vPDQ's command line numbers them)."""
+
+    hash: str
+    quality: int
+    timestamp: float
+    frame_number: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VpdqMatch:
+    """vPDQ's two figures: the share (%) of the query's frames found in the compared video, and the reverse."""
+
+    query_percent: float
+    compared_percent: float
+
+    def matches(self, query_percent: float = VPDQ_QUERY_PERCENT,
+                compared_percent: float = VPDQ_COMPARED_PERCENT) -> bool:
+        return self.query_percent >= query_percent and self.compared_percent >= compared_percent
+
+
 class VideoPdqSignal(SignalType, FileHasher):
     """Per-second PDQ hashes; distance 0-100 = 100 - % of the query's frames found in the banked video."""
 
@@ -96,6 +143,10 @@ class VideoPdqSignal(SignalType, FileHasher):
 
     @classmethod
     def validate(cls, value: str) -> str:
+        """Bastion's form (frame hashes joined by commas), or any of vPDQ's forms (``parse_vpdq``), which keep
+        the frames vPDQ's matcher keeps."""
+        if _looks_like_vpdq(value):
+            return _value_from_features(parse_vpdq(value))
         parts = [p.strip() for p in value.split(",")]
         if parts == [""]:
             raise InvalidSignalValue("a video_pdq value lists at least one frame hash")
@@ -150,7 +201,7 @@ def hash_video(path: Path) -> tuple[list[str], int]:
     fallback: tuple[str, int] | None = None
     last: int | None = None
     with closing(_sampled_frames(path)) as frames:  # stopping early closes the container now, not at GC
-        for frame in frames:
+        for frame, _ in frames:
             value, quality = frame.hex(), frame.quality
             if quality < MIN_MATCH_QUALITY:
                 if fallback is None or quality > fallback[1]:
@@ -172,14 +223,22 @@ def hash_video(path: Path) -> tuple[list[str], int]:
     raise UnsupportedMedia("the video has no decodable frame")
 
 
-def _sampled_frames(path: Path) -> Generator[PdqHash, None, None]:
-    """PDQ of the first frame at or after each whole second, decoding sequentially (no seeks), in one of the video
-    decode slots and within the budget: checked from the header first, then frame by frame as decoded."""
+def hash_video_features(path: Path) -> list[VpdqFeature]:
+    """Every sampled frame (one a second, low quality and repeats included) with its quality and time, as vPDQ's
+    hasher lists them; ``to_vpdq_json`` writes them in the form exchanges carry."""
+    with closing(_sampled_frames(path)) as frames:
+        return [VpdqFeature(frame.hex(), frame.quality, round(at, 3), n) for n, (frame, at) in enumerate(frames)]
+
+
+def _sampled_frames(path: Path) -> Generator[tuple[PdqHash, float], None, None]:
+    """PDQ of the first frame at or after each whole second, and its time from the first frame, decoding
+    sequentially (no seeks), in one of the video decode slots and within the budget: checked from the header
+    first, then frame by frame as decoded."""
     with budget.video_slot() as limits:
         yield from _budgeted_frames(path, limits)
 
 
-def _budgeted_frames(path: Path, limits: budget.MediaBudget) -> Generator[PdqHash, None, None]:
+def _budgeted_frames(path: Path, limits: budget.MediaBudget) -> Generator[tuple[PdqHash, float], None, None]:
     import av
 
     try:
@@ -211,7 +270,7 @@ def _budgeted_frames(path: Path, limits: budget.MediaBudget) -> Generator[PdqHas
                     continue
                 due = math.floor(offset + 1e-6) + 1.0
                 produced = True
-                yield hash_rgb(_upright(_small_rgb(frame), frame.rotation))
+                yield hash_rgb(_upright(_small_rgb(frame), frame.rotation)), offset
         except MediaOverBudget:
             raise
         except (av.FFmpegError, ValueError) as exc:
@@ -261,6 +320,121 @@ def _upright(pixels: U8, rotation: int) -> U8:
     """Apply the display matrix (phone videos are stored sideways); ``rotation`` is counter-clockwise."""
     turns = round(rotation / 90) % 4
     return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
+
+
+# ------------------------------------------------------------------------------------------------------------
+# vPDQ's format
+
+
+def to_vpdq_json(features: Iterable[VpdqFeature]) -> str:
+    """threatexchange's vPDQ signal string (what ThreatExchange and HMA store and exchange): a JSON list of
+    ``"hash,quality,timestamp"``, the timestamp with 3 significant digits as threatexchange writes it."""
+    return json.dumps([f"{f.hash},{f.quality},{f.timestamp:.3}" for f in features])
+
+
+def to_vpdq_lines(features: Iterable[VpdqFeature]) -> str:
+    """The vPDQ command line's hash file: one ``frame_number,quality,hash,timestamp`` line a frame."""
+    return "".join(f"{f.frame_number},{f.quality},{f.hash},{f.timestamp:.3f}\n" for f in features)
+
+
+def parse_vpdq(text: str) -> list[VpdqFeature]:
+    """A vPDQ hash in any of its forms: threatexchange's JSON list of ``"hash,quality,timestamp"``, its older
+    JSON object ``{frame: {"hash", "quality", "timestamp"}}``, or the command line's ``frame,quality,hash,time``
+    lines. ``InvalidSignalValue`` names the first bad frame."""
+    stripped = text.strip()
+    if stripped.startswith(("[", "{")):
+        try:
+            data = json.loads(stripped)
+        except ValueError as exc:
+            raise InvalidSignalValue(f"a vPDQ hash is not valid JSON: {short_reason(exc)}") from None
+        if isinstance(data, list):
+            features = [_feature_from_compact(n, item) for n, item in enumerate(data)]
+        else:
+            features = [_feature_from_object(key, item) for key, item in data.items()]
+    else:
+        features = [_feature_from_line(n, line) for n, line in enumerate(stripped.splitlines()) if line.strip()]
+    if not features:
+        raise InvalidSignalValue("a vPDQ hash lists at least one frame")
+    return features
+
+
+def _feature_from_compact(n: int, item: object) -> VpdqFeature:
+    parts = item.split(",") if isinstance(item, str) else []
+    if len(parts) != 3:
+        raise InvalidSignalValue(f"vPDQ frame {n + 1}: expected \"hash,quality,timestamp\"")
+    return _feature(n, parts[0], parts[1], parts[2], n)
+
+
+def _feature_from_object(key: str, item: object) -> VpdqFeature:
+    if not isinstance(item, dict) or not {"hash", "quality", "timestamp"} <= item.keys():
+        raise InvalidSignalValue(f"vPDQ frame {key}: expected hash, quality and timestamp")
+    return _feature(key, item["hash"], item["quality"], item["timestamp"], key)
+
+
+def _feature_from_line(n: int, line: str) -> VpdqFeature:
+    parts = line.split(",")
+    if len(parts) != 4:
+        raise InvalidSignalValue(f"vPDQ line {n + 1}: expected frame_number,quality,hash,timestamp")
+    return _feature(n, parts[2], parts[1], parts[3], parts[0])
+
+
+def _feature(where: object, hash_: object, quality: object, timestamp: object, number: object) -> VpdqFeature:
+    """One frame from loosely typed parts, checked as threatexchange checks them (quality 0-100, time >= 0)."""
+    try:
+        value = str(hash_).strip()
+        if not _HEX64.fullmatch(value):
+            raise ValueError("the hash is not 64 hex digits")
+        q, at, frame = int(str(quality).strip()), float(str(timestamp).strip()), int(str(number).strip())
+        if not 0 <= q <= 100:
+            raise ValueError("quality is not within 0-100")
+        if not (math.isfinite(at) and at >= 0):
+            raise ValueError("the timestamp is not a time >= 0")
+    except ValueError as exc:
+        raise InvalidSignalValue(f"vPDQ frame {where}: {short_reason(exc)}") from None
+    return VpdqFeature(value.lower(), q, at, frame)
+
+
+def _looks_like_vpdq(value: str) -> bool:
+    """vPDQ's JSON, or its lines (a first field that is a frame number, not a 64-digit hash)."""
+    stripped = value.strip()
+    if stripped.startswith(("[", "{")):
+        return True
+    first = stripped.split(",", 1)[0].strip()
+    return first.isdigit() and len(first) < 64
+
+
+def _value_from_features(features: Sequence[VpdqFeature]) -> str:
+    """Bastion's value of a vPDQ hash: the frames vPDQ's matcher keeps (quality >= 50, each hash once), in order;
+    beyond ``MAX_FRAMES``, consecutive frames within ``DUPLICATE_FRAME_DISTANCE`` are one shot, as when hashing."""
+    kept = list(dict.fromkeys(f.hash for f in features if f.quality >= MIN_MATCH_QUALITY))
+    if not kept:
+        raise InvalidSignalValue(f"no frame of this vPDQ hash has quality >= {MIN_MATCH_QUALITY}: nothing to match")
+    if len(kept) > MAX_FRAMES:
+        kept = _one_per_shot(kept)
+    if len(kept) > MAX_FRAMES:
+        raise InvalidSignalValue(f"a video_pdq value lists at most {MAX_FRAMES} distinct frames, got {len(kept)}")
+    return ",".join(kept)
+
+
+def _one_per_shot(frames: Sequence[str]) -> list[str]:
+    kept: list[str] = []
+    last: int | None = None
+    for frame in frames:
+        bits = int(frame, 16)
+        if last is None or (bits ^ last).bit_count() > DUPLICATE_FRAME_DISTANCE:
+            kept.append(frame)
+            last = bits
+    return kept
+
+
+def vpdq_match(query: str, compared: str) -> VpdqMatch:
+    """vPDQ's two percentages between two validated values: the share of the query's frames within
+    ``FRAME_MATCH_DISTANCE`` of some frame of the compared video, and the share of the compared video's frames
+    within it of some query frame."""
+    q, c = _frames_array(query), _frames_array(compared)
+    found_in_compared = int(np.count_nonzero(_min_distances(q, c) <= FRAME_MATCH_DISTANCE))
+    found_in_query = int(np.count_nonzero(_min_distances(c, q) <= FRAME_MATCH_DISTANCE))
+    return VpdqMatch(100.0 * found_in_compared / len(q), 100.0 * found_in_query / len(c))
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ frame decoded at full size, one each ``fps`` frames, hashed by ``pdqhash``.
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -93,8 +94,8 @@ def test_the_command_line_s_lines_and_the_older_json_are_read() -> None:
     lines = to_vpdq_lines(features)
     assert lines.splitlines()[1] == f"1,73,{HEX[::-1]},1.040"
     assert parse_vpdq(lines) == features
-    older = ('{"0": {"quality": 100, "hash": "%s", "timestamp": 0.0},'
-             ' "1": {"quality": 73, "hash": "%s", "timestamp": 1.04}}' % (HEX.upper(), HEX[::-1]))
+    older = json.dumps({"0": {"quality": 100, "hash": HEX.upper(), "timestamp": 0.0},
+                        "1": {"quality": 73, "hash": HEX[::-1], "timestamp": 1.04}})
     assert parse_vpdq(older) == features
 
 

@@ -8,7 +8,8 @@ extension's manifest (``core/extensions.py``), and nothing else.
 
 Optional abilities are mixins checked with ``issubclass``: ``FileHasher`` (hashes bytes of a media file),
 ``TextHasher`` (hashes a text), ``VariantHasher`` (flipped and rotated copies, for dihedral banks) and
-``AlternateHasher`` (the file as other tools decode it, so partners' hashes match). The ``name`` of a signal type is a storage key: never rename one.
+``AlternateHasher`` (the file as other tools decode it, so partners' hashes match). The ``name`` of a signal type
+is a storage key: never rename one.
 
 Don't:
 - switch on ``signal_type.name`` outside the signal type itself;

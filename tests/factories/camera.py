@@ -101,3 +101,17 @@ def file_of_kind(directory: Path, kind: str, *, seed: int = 12, size: tuple[int,
     path = directory / f"{kind}.{suffix}"
     write(path, scene(seed, size))
     return path
+
+
+def with_display_rotation(path: Path) -> Path:
+    """Mark an MP4 as a phone marks a portrait recording: frames stored sideways, and a display matrix (in the
+    track header) that turns them a quarter clockwise to show them upright."""
+    data = bytearray(path.read_bytes())
+    box = data.find(b"tkhd")
+    version = data[box + 4]
+    # After the box type: version and flags, 2 times, track id, reserved, duration, 8 reserved, layer, group,
+    # volume, reserved; then the 3x3 matrix (16.16 fixed point, the last column 2.30).
+    matrix = box + 4 + 4 + (8 * 2 + 4 + 4 + 8 if version == 1 else 4 * 2 + 4 + 4 + 4) + 8 + 2 + 2 + 2 + 2
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+    return path

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from bastion.core.auth.roles import Role
 from bastion.hashing.interfaces import InvalidSignalValue, MediaKind
+from bastion.hashing.services import hash_path
 from bastion.hashing.video_pdq import (
     VideoPdqSignal,
     VpdqFeature,
@@ -32,7 +33,8 @@ from bastion.hashing.video_pdq import (
     to_vpdq_lines,
     vpdq_match,
 )
-from tests.factories.media import make_video, transcode
+from tests.factories.camera import with_display_rotation
+from tests.factories.media import make_video, transcode, video_frames, write_video
 
 Header = Callable[[Role], dict[str, str]]
 HEX = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
@@ -68,11 +70,11 @@ def partner_vpdq(tx: Any, path: Path) -> str:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 25)
-        every = max(1, round(fps))
+        every = max(1, int(fps))  # vPDQ truncates seconds-per-hash x frame rate
         for n, frame in enumerate(container.decode(stream)):
             if n % every:
                 continue
-            vector, quality = pdqhash.compute(frame.to_ndarray(format="rgb24"))
+            vector, quality = pdqhash.compute(frame.to_ndarray(format="rgb24"))  # no display rotation, as vPDQ
             value = np.packbits(np.asarray(vector, dtype=np.uint8)).tobytes().hex()
             features.append(tx.util.VpdqCompactFeature(value, int(quality), n / fps))
     return str(tx.util.vpdq_to_json(features))
@@ -80,7 +82,7 @@ def partner_vpdq(tx: Any, path: Path) -> str:
 
 def test_features_are_written_in_threatexchange_s_form(tx: Any, videos: dict[str, Path]) -> None:
     features = hash_video_features(videos["original"])
-    assert [f.frame_number for f in features] == list(range(8))  # one a second, repeats included
+    assert [f.frame_number for f in features] == list(range(0, 80, 10))  # one a second (10 fps), repeats kept
     assert [f.timestamp for f in features] == pytest.approx([float(n) for n in range(8)], abs=0.11)
     written = to_vpdq_json(features)
     theirs = tx.util.json_to_vpdq(written)  # their parser reads ours ...
@@ -161,3 +163,36 @@ def test_a_vpdq_hash_banked_over_http_matches_an_upload(client: TestClient, auth
                         headers=auth_header(Role.PLATFORM))
     assert r.status_code == 200, r.text
     assert [(m["bank"], m["signal_type"]) for m in r.json()["matches"]] == [("PARTNER_VIDEOS", "video_pdq")]
+
+
+def test_a_phone_video_stored_sideways_matches_the_partner_s_vpdq(client: TestClient, auth_header: Header,
+                                                                   tx: Any, tmp_path: Path) -> None:
+    """vPDQ hashes frames as stored; Bastion's hash is upright, and the stored frames' hash is its alternate."""
+    frames = list(video_frames(41, 8, (320, 240)))
+    phone = with_display_rotation(write_video(tmp_path / "VID_0001.mp4", iter(frames)))
+    upright = write_video(tmp_path / "upright.mp4", (np.ascontiguousarray(np.rot90(f, -1)) for f in frames))
+    partner = VideoPdqSignal.validate(partner_vpdq(tx, phone))
+    result = hash_path(phone)
+    (ours,) = [s for s in result.signals if s.signal_type == "video_pdq"]
+    (stored,) = [s for s in result.alternates if s.signal_type == "video_pdq"]
+    (shown_upright,) = VideoPdqSignal.hash_file(upright, MediaKind.VIDEO)
+    assert VideoPdqSignal.distance(ours.value, shown_upright.value) <= VideoPdqSignal.default_threshold
+    assert VideoPdqSignal.distance(ours.value, partner) > VideoPdqSignal.default_threshold  # the alternate is needed
+    assert VideoPdqSignal.distance(stored.value, partner) <= VideoPdqSignal.default_threshold
+    assert [f.hash for f in hash_video_features(phone)] != [f.hash for f in hash_video_features(phone, upright=True)]
+
+    curator = auth_header(Role.CURATOR)
+    assert client.post("/v1/banks", json={"name": "PARTNER_VIDEOS"}, headers=curator).status_code == 201
+    r = client.post("/v1/banks/PARTNER_VIDEOS/entries", headers=curator,
+                    json={"signal_type": "video_pdq", "value": partner, "category": "terrorist_content"})
+    assert r.status_code == 201, r.text
+    with phone.open("rb") as f:
+        r = client.post("/v1/match", files={"file": ("VID_0001.mp4", f, "video/mp4")},
+                        headers=auth_header(Role.PLATFORM))
+    assert r.status_code == 200, r.text
+    (match,) = r.json()["matches"]
+    assert match["bank"] == "PARTNER_VIDEOS" and not match["variant"]
+
+
+def test_an_upright_video_has_no_alternate(videos: dict[str, Path]) -> None:
+    assert hash_path(videos["original"]).alternates == []

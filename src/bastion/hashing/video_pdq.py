@@ -44,7 +44,8 @@ import numpy.typing as npt
 from bastion.hashing import budget
 from bastion.hashing.budget import MediaOverBudget
 from bastion.hashing.interfaces import (
-    FileHasher,
+    AlternateHasher,
+    FileHashes,
     HashResult,
     IndexHit,
     InvalidSignalValue,
@@ -77,6 +78,7 @@ __all__ = [
     "VpdqMatch",
     "hash_video",
     "hash_video_features",
+    "hash_video_with_alternates",
     "parse_vpdq",
     "to_vpdq_json",
     "to_vpdq_lines",
@@ -131,7 +133,7 @@ class VpdqMatch:
         return self.query_percent >= query_percent and self.compared_percent >= compared_percent
 
 
-class VideoPdqSignal(SignalType, FileHasher):
+class VideoPdqSignal(SignalType, AlternateHasher):
     """Per-second PDQ hashes; distance 0-100 = 100 - % of the query's frames found in the banked video."""
 
     name = "video_pdq"
@@ -188,6 +190,12 @@ class VideoPdqSignal(SignalType, FileHasher):
         frames, quality = hash_video(path)
         return [HashResult(cls.name, ",".join(frames), quality)]
 
+    @classmethod
+    def hash_with_alternates(cls, path: Path, kind: MediaKind, *, variants: bool = False) -> FileHashes:
+        (frames, quality), stored = hash_video_with_alternates(path)
+        alternates = [HashResult(cls.name, ",".join(stored[0]), stored[1])] if stored else []
+        return FileHashes([HashResult(cls.name, ",".join(frames), quality)], alternates)
+
 
 def hash_video(path: Path) -> tuple[list[str], int]:
     """The distinct per-second frame hashes of a video and the lowest quality among them.
@@ -195,50 +203,103 @@ def hash_video(path: Path) -> tuple[list[str], int]:
     Frames below PDQ's quality floor (black frames, fades) are left out, unless nothing else is left, in which
     case the best of them stands alone and the low quality makes the result unmatchable.
     """
-    kept: list[str] = []
-    qualities: list[int] = []
-    seen: set[str] = set()
-    fallback: tuple[str, int] | None = None
-    last: int | None = None
-    with closing(_sampled_frames(path)) as frames:  # stopping early closes the container now, not at GC
-        for frame, _ in frames:
-            value, quality = frame.hex(), frame.quality
-            if quality < MIN_MATCH_QUALITY:
-                if fallback is None or quality > fallback[1]:
-                    fallback = (value, quality)
-                continue
-            bits = int(value, 16)
-            if value in seen or (last is not None and (bits ^ last).bit_count() <= DUPLICATE_FRAME_DISTANCE):
-                continue
-            kept.append(value)
-            qualities.append(quality)
-            seen.add(value)
-            last = bits
-            if len(kept) == MAX_FRAMES:
+    picked = _FramePicker()
+    with closing(_sampled_frames(path)) as samples:  # stopping early closes the container now, not at GC
+        for sample in samples:
+            if picked.add(sample.hash):
                 break
-    if kept:
-        return kept, min(qualities)
-    if fallback is not None:
-        return [fallback[0]], fallback[1]
-    raise UnsupportedMedia("the video has no decodable frame")
+    return picked.result()
 
 
-def hash_video_features(path: Path) -> list[VpdqFeature]:
-    """Every sampled frame (one a second, low quality and repeats included) with its quality and time, as vPDQ's
-    hasher lists them; ``to_vpdq_json`` writes them in the form exchanges carry."""
-    with closing(_sampled_frames(path)) as frames:
-        return [VpdqFeature(frame.hex(), frame.quality, round(at, 3), n) for n, (frame, at) in enumerate(frames)]
+def hash_video_with_alternates(path: Path) -> tuple[tuple[list[str], int], tuple[list[str], int] | None]:
+    """``hash_video`` of the upright video and, from the same decode, of its frames as stored, when a display
+    rotation makes them differ: vPDQ's hasher does not apply the rotation, so a partner's hash of a phone video
+    filmed upright is of the sideways frames."""
+    upright, stored = _FramePicker(), _FramePicker()
+    rotated = False
+    with closing(_sampled_frames(path, stored_too=True)) as samples:
+        for sample in samples:
+            rotated = rotated or sample.stored is not None
+            full = upright.add(sample.hash)
+            full = stored.add(sample.hash if sample.stored is None else sample.stored) or full
+            if full:
+                break
+    ours = upright.result()
+    if not rotated:
+        return ours, None
+    theirs = stored.result()
+    return ours, (None if theirs[0] == ours[0] else theirs)
 
 
-def _sampled_frames(path: Path) -> Generator[tuple[PdqHash, float], None, None]:
+class _FramePicker:
+    """``hash_video``'s choice of frames, fed one sampled frame at a time: the distinct ones of matchable quality
+    (a repeat, or one within ``DUPLICATE_FRAME_DISTANCE`` of the last kept, is the same shot), up to
+    ``MAX_FRAMES``."""
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.qualities: list[int] = []
+        self.seen: set[str] = set()
+        self.fallback: tuple[str, int] | None = None
+        self.last: int | None = None
+
+    def add(self, frame: PdqHash) -> bool:
+        """Consider one frame; True once ``MAX_FRAMES`` are kept (the caller may stop decoding)."""
+        value, quality = frame.hex(), frame.quality
+        if quality < MIN_MATCH_QUALITY:
+            if self.fallback is None or quality > self.fallback[1]:
+                self.fallback = (value, quality)
+            return False
+        bits = int(value, 16)
+        if value in self.seen or (self.last is not None
+                                  and (bits ^ self.last).bit_count() <= DUPLICATE_FRAME_DISTANCE):
+            return False
+        self.kept.append(value)
+        self.qualities.append(quality)
+        self.seen.add(value)
+        self.last = bits
+        return len(self.kept) >= MAX_FRAMES
+
+    def result(self) -> tuple[list[str], int]:
+        if self.kept:
+            return self.kept, min(self.qualities)
+        if self.fallback is not None:
+            return [self.fallback[0]], self.fallback[1]
+        raise UnsupportedMedia("the video has no decodable frame")
+
+
+def hash_video_features(path: Path, *, upright: bool = False) -> list[VpdqFeature]:
+    """Every sampled frame (one a second, low quality and repeats included) with its quality, time and frame
+    number, as vPDQ's hasher lists them: of the frames as stored (vPDQ ignores a display rotation), or upright.
+    ``to_vpdq_json`` writes them in the form exchanges carry."""
+    features = []
+    with closing(_sampled_frames(path, stored_too=not upright)) as samples:
+        for sample in samples:
+            frame = sample.hash if upright or sample.stored is None else sample.stored
+            features.append(VpdqFeature(frame.hex(), frame.quality, round(sample.at, 3), sample.number))
+    return features
+
+
+@dataclass(frozen=True, slots=True)
+class _Sample:
+    """One sampled frame: its PDQ upright, as stored (only when asked for and a rotation applies), when (seconds
+    from the first frame) and its number among the decoded frames."""
+
+    hash: PdqHash
+    stored: PdqHash | None
+    at: float
+    number: int
+
+
+def _sampled_frames(path: Path, *, stored_too: bool = False) -> Generator[_Sample, None, None]:
     """PDQ of the first frame at or after each whole second, and its time from the first frame, decoding
     sequentially (no seeks), in one of the video decode slots and within the budget: checked from the header
     first, then frame by frame as decoded."""
     with budget.video_slot() as limits:
-        yield from _budgeted_frames(path, limits)
+        yield from _budgeted_frames(path, limits, stored_too)
 
 
-def _budgeted_frames(path: Path, limits: budget.MediaBudget) -> Generator[tuple[PdqHash, float], None, None]:
+def _budgeted_frames(path: Path, limits: budget.MediaBudget, stored_too: bool) -> Generator[_Sample, None, None]:
     import av
 
     try:
@@ -270,7 +331,10 @@ def _budgeted_frames(path: Path, limits: budget.MediaBudget) -> Generator[tuple[
                     continue
                 due = math.floor(offset + 1e-6) + 1.0
                 produced = True
-                yield hash_rgb(_upright(_small_rgb(frame), frame.rotation)), offset
+                rgb = _small_rgb(frame)
+                upright = _upright(rgb, frame.rotation)
+                stored = hash_rgb(rgb) if stored_too and upright is not rgb else None
+                yield _Sample(hash_rgb(upright), stored, offset, number)
         except MediaOverBudget:
             raise
         except (av.FFmpegError, ValueError) as exc:

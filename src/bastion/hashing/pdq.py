@@ -207,6 +207,12 @@ class ImageHashes:
 
     hash: PdqHash
     alternates: tuple[PdqHash, ...] = ()
+    #: The hash HMA (threatexchange's ``pdq_from_file``) computes of this file, by the fast path: ``hash`` or one of
+    #: the alternates. What an HMA-compatible ``/h/hash`` answers.
+    hma: PdqHash | None = None
+
+    def as_hma(self) -> PdqHash:
+        return self.hma or self.hash
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -239,15 +245,18 @@ def _hash_image(path: Path, *, alternates: bool) -> ImageHashes:
         orientation = _orientation(img)  # after the budget check: a PNG's EXIF is read by decoding all of it
         primary = hash_luma(luma, full_size, scale=scale * factor, orientation=orientation)
         others: list[PdqHash] = []
+        as_hma = primary
         if alternates:
             if orientation != 1:
-                others.append(hash_luma(luma, full_size, scale=scale * factor))
+                as_hma = hash_luma(luma, full_size, scale=scale * factor)
+                others.append(as_hma)
             if (hma := _hma_pixels(img)) is not None:
                 hma_luma, hma_factor = _reduced_luma(hma)
-                others.append(hash_luma(hma_luma, full_size, scale=scale * hma_factor))
+                as_hma = hash_luma(hma_luma, full_size, scale=scale * hma_factor)
+                others.append(as_hma)
         decoded = img.width * img.height  # after a draft, the reduced size
     budget.give_back(decoded)
-    return ImageHashes(primary, _distinct(primary, others))
+    return ImageHashes(primary, _distinct(primary, others), as_hma)
 
 
 def _distinct(primary: PdqHash, others: Sequence[PdqHash]) -> tuple[PdqHash, ...]:

@@ -25,6 +25,10 @@ photos (640 px to 12 MP, JPEG quality 70-98, 4:4:4 and 4:2:0), 0.6 on average.
 
 EXIF orientation is applied the way ``ImageOps.exif_transpose`` would, but on the small decoded array (a view)
 and folded into the filter matrices, so it costs nothing. Alpha is ignored, as ThreatExchange does.
+
+Partners' hashes come from other loaders: HMA's (threatexchange's ``pdq_from_file``) ignores the EXIF orientation
+and reads palette and CMYK pixels otherwise. ``hash_image_with_alternates`` also computes, from the same decode,
+the hashes those readings give where they differ (``docs/interop.md``); they are matched, never stored.
 """
 
 from __future__ import annotations
@@ -206,13 +210,10 @@ class ImageHashes:
     """
 
     hash: PdqHash
-    alternates: tuple[PdqHash, ...] = ()
+    alternates: tuple[PdqHash, ...]
     #: The hash HMA (threatexchange's ``pdq_from_file``) computes of this file, by the fast path: ``hash`` or one of
     #: the alternates. What an HMA-compatible ``/h/hash`` answers.
-    hma: PdqHash | None = None
-
-    def as_hma(self) -> PdqHash:
-        return self.hma or self.hash
+    hma: PdqHash
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -231,8 +232,8 @@ def hash_image_with_alternates(path: Path) -> ImageHashes:
     A partner's hash was made by their loader, not ours: threatexchange's ``pdq_from_file`` (what HMA runs)
     ignores the EXIF orientation, reads a palette image's colour indices as grey levels and a CMYK image's
     C, M, Y channels as R, G, B, and clips 16-bit greyscale at 255; most other tools ignore the orientation
-    too. Each such reading that gives a different hash is an alternate (see ``Reading``), matched like the
-    hash itself so the partner's hash of this very file is found.
+    too. Each such reading that gives a different hash is an alternate, matched like the hash itself so the
+    partner's hash of this very file is found. An upright RGB or greyscale image has none.
     """
     return _hash_image(path, alternates=True)
 

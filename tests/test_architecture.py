@@ -24,6 +24,7 @@ BELOW: dict[str, frozenset[str]] = {
     "reporting": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "hub": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "orders"}),
     "centre": frozenset({"core"}),
+    "minors": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
 }
 TOP = frozenset({"cli", "web", "demo", "testing", "migrations"})
 

@@ -36,6 +36,7 @@ from bastion.hashing.api import router as hashing_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
+from bastion.minors.api import router as minors_router
 from bastion.moderation.api import router as moderation_router
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
 from bastion.moderation.services import Moderation
@@ -129,6 +130,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.include_router(hashing_router)
     app.include_router(matching_router)
     app.include_router(moderation_router)
+    app.include_router(minors_router)
     app.include_router(classifiers_router)
     app.include_router(classifier_pages_router)
     app.include_router(console_router)

@@ -19,7 +19,7 @@ from bastion.minors.interfaces import (
     Decision,
     RulesError,
 )
-from bastion.minors.rules import DEFAULT_RULES_PATH, Facts, RulesFile, RuleSet, load_rules, parse_rules
+from bastion.minors.rules import DEFAULT_RULES_PATH, Facts, RuleSet, RulesFile, load_rules, parse_rules
 
 DEFAULT_TEXT = DEFAULT_RULES_PATH.read_text()
 DEFAULTS_ONLY = DEFAULT_TEXT[DEFAULT_TEXT.index("[grooming]"):]
@@ -96,7 +96,7 @@ def test_an_allow_that_the_floor_cannot_meet_loads() -> None:
 
 def test_defaults_below_the_floor_are_refused() -> None:
     text = _file().replace('[defaults.13_15]\nprivate_account = true', '[defaults.13_15]\nprivate_account = false')
-    with pytest.raises(RulesError, match="defaults.13_15.private_account = false is below Bastion's floor"):
+    with pytest.raises(RulesError, match=r"defaults\.13_15\.private_account = false is below Bastion's floor"):
         parse_rules(text)
 
 

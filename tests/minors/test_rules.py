@@ -217,3 +217,10 @@ def test_a_file_is_refused_when_one_of_its_allow_rules_meets_the_floor(
         return
     (rule,) = rules.rules
     assert not (rule.decision is Decision.ALLOW and action in rule.actions and rule.matches(f)), (rule, f)
+
+
+def test_docs_list_every_default_rule() -> None:
+    """docs/minors.md's table is the reader's view of the defaults: a rule added to the file must appear there."""
+    docs = (Path(__file__).parents[2] / "docs" / "minors.md").read_text()
+    rules = load_rules(DEFAULT_RULES_PATH)
+    assert [r.id for r in rules.rules if f"`{r.id}`" not in docs] == []

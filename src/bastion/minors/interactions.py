@@ -28,7 +28,7 @@ from bastion.minors.interfaces import (
     Decision,
     MinorsError,
 )
-from bastion.minors.models import AgeRecord, MinorEvent, MinorsCase
+from bastion.minors.models import MinorEvent, MinorsCase
 from bastion.minors.rules import Facts, Rule, Verdict
 from bastion.minors.services import Minors, account_subject, log
 
@@ -86,7 +86,7 @@ class Checked:
     target_band: Band | None
 
 
-def band_of(ref: AccountRef, stored: dict[str, AgeRecord]) -> Band:
+def band_of(ref: AccountRef, stored: dict[str, ages.StoredBand]) -> Band:
     """A stored verified age wins; otherwise an age given inline (declared); otherwise the stored one; else unknown."""
     row = stored.get(ref.account_id)
     if row is not None and (row.basis == AgeBasis.VERIFIED.value or ref.age is None):
@@ -146,9 +146,12 @@ def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked
                     target_band=answer.target_band.value if answer.target_band else ""), at=now)
             if reaches_minor:
                 watched.add(check.actor.account_id)
-        session.flush()
-        for account_id in sorted(watched):
-            grooming_signal(m, session, account_id)
+        if watched:
+            session.flush()
+            spec = m.rules.spec.grooming
+            found = attempts_at_minors(session, watched, now - dt.timedelta(hours=spec.window_hours))
+            for account_id in sorted(watched):
+                grooming_signal(m, session, account_id, found.get(account_id, []))
         return answers
 
 
@@ -161,29 +164,34 @@ class Attempt:
     rule: str
 
 
-def attempts_at_minors(session: Session, account_id: str, since: dt.datetime) -> list[Attempt]:
-    """An account's denied attempts at minors and its unconnected contacts of minors since ``since``, oldest first."""
-    rows = session.scalars(select(MinorEvent).where(
-        MinorEvent.subject == account_subject(account_id),
+_MINOR_VALUES = frozenset(b.value for b in MINOR_BANDS)
+_ADULT_VALUES = frozenset(b.value for b in ADULT_PLAUSIBLE)
+
+
+def attempts_at_minors(session: Session, account_ids: set[str], since: dt.datetime) -> dict[str, list[Attempt]]:
+    """Accounts' denied attempts at minors and unconnected contacts of minors since ``since``, oldest first (one
+    query for all of them)."""
+    subjects = {account_subject(a): a for a in account_ids}
+    rows = session.execute(select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
+        MinorEvent.subject.in_(subjects),
         MinorEvent.kind.in_([EventKind.DENIED.value, EventKind.CONTACT.value]), MinorEvent.at >= since,
     ).order_by(MinorEvent.id))
-    found: list[Attempt] = []
-    for row in rows:
-        data = row.data
-        if data.get("target_band") not in {b.value for b in MINOR_BANDS} or not data.get("target"):
+    found: dict[str, list[Attempt]] = {}
+    for subject, kind, at, data in rows:
+        if data.get("target_band") not in _MINOR_VALUES or not data.get("target"):
             continue
-        if row.kind == EventKind.DENIED.value and data.get("actor_band") not in {b.value for b in ADULT_PLAUSIBLE}:
+        denied = kind == EventKind.DENIED.value
+        if denied and data.get("actor_band") not in _ADULT_VALUES:
             continue
-        denied = row.kind == EventKind.DENIED.value
-        found.append(Attempt(row.at, str(data["action"]), str(data["target"]), "deny" if denied else "allow",
-                             str(data.get("rule", "")) if denied else ""))
+        found.setdefault(subjects[subject], []).append(Attempt(
+            at, str(data["action"]), str(data["target"]), "deny" if denied else "allow",
+            str(data.get("rule", "")) if denied else ""))
     return found
 
 
-def grooming_signal(m: Minors, session: Session, account_id: str) -> MinorsCase | None:
-    """Open or raise the account's grooming case when its attempts in the window pass a threshold."""
+def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list[Attempt]) -> MinorsCase | None:
+    """Open or raise the account's grooming case when its ``attempts`` in the window pass a threshold."""
     spec = m.rules.spec.grooming
-    attempts = attempts_at_minors(session, account_id, m.clock.now() - dt.timedelta(hours=spec.window_hours))
     denied = sum(1 for a in attempts if a.decision == "deny")
     minors = len({a.target for a in attempts})
     reasons = []

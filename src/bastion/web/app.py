@@ -50,6 +50,7 @@ from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
 from bastion.web.metrics import Metrics
+from bastion.web.minors_pages import router as minors_pages_router
 from bastion.web.order_pages import router as order_pages_router
 from bastion.web.report_pages import router as report_pages_router
 from bastion.web.review_pages import router as review_pages_router
@@ -140,6 +141,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.include_router(reports_router)
     app.include_router(report_pages_router)
     app.include_router(order_pages_router)
+    app.include_router(minors_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/status", tags=["operations"], summary="Liveness and index freshness (no secrets; for health checks)")

@@ -230,3 +230,36 @@ def test_the_rules_table_lists_the_floor_first(api: TestClient, auth_header: Hea
     table = api.get("/v1/minors/rules", headers=auth_header(Role.MODERATOR)).json()
     assert [r["mode"] for r in table["rules"][:2]] == ["floor", "floor"]
     assert table["error"] is None and any(r["mode"] == "shadow" for r in table["rules"])
+
+
+def test_a_confirmed_under_13_case_sends_the_platform_its_statement_once(api: TestClient, platform: dict[str, str],
+                                                                         auth_header: Header, db: Database) -> None:
+    _age(api, platform, "kid", 11)
+    specialist = auth_header(Role.CHILD_SAFETY)
+    (case,) = api.get("/v1/minors/cases", headers=specialist).json()
+    url = f"/v1/minors/cases/{case['id']}/decision"
+    assert api.post(url, json={"confirmed": True}, headers=auth_header(Role.MODERATOR)).status_code == 403
+    decided = api.post(url, json={"confirmed": True, "note": "declared 11"}, headers=specialist)
+    assert decided.json()["state"] == "confirmed"
+    again = api.post(url, json={"confirmed": False}, headers=specialist)
+    assert again.status_code == 409 and "already confirmed" in again.json()["detail"]
+    assert api.get("/v1/minors/cases", headers=specialist).json() == []
+    with db.read() as session:
+        (message,) = session.scalars(select(OutboxMessage)).all()
+    assert message.kind == "minors.case.decided"
+    assert message.payload["statement"]["puid"] == case["statement"]["puid"]
+    assert api.post("/v1/minors/cases/999/decision", json={"confirmed": True}, headers=specialist).status_code == 404
+
+
+def test_a_decided_grooming_case_tells_the_platform_nothing_about_the_children(
+        api: TestClient, platform: dict[str, str], auth_header: Header, db: Database) -> None:
+    checks = [{"actor": {"account_id": "p", "age": 40}, "target": {"account_id": f"k{i}", "age": 12}, "action": "dm"}
+              for i in range(5)]
+    api.post("/v1/interactions/check-batch", headers=platform, json={"checks": checks})
+    specialist = auth_header(Role.CHILD_SAFETY)
+    (case,) = api.get("/v1/minors/cases?kind=grooming", headers=specialist).json()
+    api.post(f"/v1/minors/cases/{case['id']}/decision", json={"confirmed": True}, headers=specialist)
+    with db.read() as session:
+        (message,) = session.scalars(select(OutboxMessage)).all()
+    assert message.payload == {"kind": "case.decided", "case_id": case["id"], "account_id": "p",
+                               "case_kind": "grooming", "state": "confirmed"}

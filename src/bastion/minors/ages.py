@@ -10,7 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.minors import bands
-from bastion.minors.events import AgeContestDecided, AgeContested, AgeRecorded, CaseKind, CaseOpened, EventKind
+from bastion.minors.events import (
+    AgeContestDecided,
+    AgeContested,
+    AgeRecorded,
+    CaseKind,
+    CaseOpened,
+    CaseState,
+    EventKind,
+)
 from bastion.minors.interfaces import AgeBasis, AgeNotRecorded, Band, InvalidAge
 from bastion.minors.models import AgeRecord, MinorsCase
 from bastion.minors.services import Minors, log
@@ -111,14 +119,15 @@ def decide_contest(m: Minors, account_id: str, *, upheld: bool, new_age: Age | N
 def _flag_under_13(m: Minors, session: Session, row: AgeRecord) -> MinorsCase:
     existing = session.scalar(select(MinorsCase).where(
         MinorsCase.account_id == row.account_id, MinorsCase.kind == CaseKind.UNDER_13.value,
-        MinorsCase.state == "open"))
+        MinorsCase.state == CaseState.OPEN.value))
     detail = {"basis": row.basis, "years": row.years, "method": row.method, "confidence": row.confidence}
     now = m.clock.now()
     if existing is not None:
         existing.detail, existing.updated_at = detail, now
         return existing
-    case = MinorsCase(account_id=row.account_id, kind=CaseKind.UNDER_13.value, queue=UNDER_13_QUEUE, state="open",
-                      detail=detail, statement=under_13_statement(row, now), opened_at=now, updated_at=now)
+    case = MinorsCase(account_id=row.account_id, kind=CaseKind.UNDER_13.value, queue=UNDER_13_QUEUE,
+                      state=CaseState.OPEN.value, detail=detail, statement=under_13_statement(row, now),
+                      opened_at=now, updated_at=now)
     session.add(case)
     session.flush()
     log(m, session, row.account_id, EventKind.CASE_OPENED, "system",

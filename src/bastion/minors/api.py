@@ -18,7 +18,7 @@ from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
 from bastion.core.context import context
 from bastion.core.http import RowId, require
-from bastion.minors import accounts, ages, family, interactions
+from bastion.minors import accounts, ages, cases, family, interactions
 from bastion.minors.events import CaseKind
 from bastion.minors.interfaces import Action, AgeBasis, Audience, Band, Decision
 from bastion.minors.models import AgeRecord, FamilyLink, MinorsCase
@@ -381,3 +381,13 @@ class CaseOut(BaseModel):
 def list_cases(m: M, _p: CaseReader, kind: CaseKind | None = None) -> list[CaseOut]:
     with m.db.read() as session:
         return [CaseOut.of(c) for c in interactions.cases(session, kind=kind)]
+
+
+class CaseDecisionIn(_In):
+    confirmed: bool = Field(description="under 13: remove the account; grooming: the signals are real")
+    note: str = Field(default="", max_length=2000)
+
+
+@router.post("/minors/cases/{case_id}/decision", summary="Confirm or dismiss a minors case (once)")
+def decide_case(case_id: RowId, body: CaseDecisionIn, m: M, principal: CaseReader) -> CaseOut:
+    return CaseOut.of(cases.decide(m, case_id, confirmed=body.confirmed, note=body.note, actor=principal.actor))

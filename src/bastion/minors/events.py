@@ -19,7 +19,8 @@ class EventKind(enum.StrEnum):
     CONTACT = "interaction.contact"
     SETTING_CHANGED = "setting.changed"
     CASE_OPENED = "case.opened"
-    CASE_RAISED = "case.raised"
+    CASE_RAISED = "case.raised"  # reserved
+    CASE_DECIDED = "case.decided"
     PAIRING_OFFERED = "family.offered"
     LINKED = "family.linked"
     LIMITS_SET = "family.limits_set"
@@ -29,6 +30,23 @@ class EventKind(enum.StrEnum):
 class CaseKind(enum.StrEnum):
     UNDER_13 = "under_13"
     GROOMING = "grooming"
+
+
+class CaseState(enum.StrEnum):
+    OPEN = "open"
+    CONFIRMED = "confirmed"  # under 13: the account is to be removed; grooming: the signals are real
+    DISMISSED = "dismissed"
+
+
+def next_case_state(current: CaseState, confirmed: bool) -> CaseState:
+    """A case is decided once: open to confirmed or dismissed."""
+    if current is not CaseState.OPEN:
+        raise InvalidCaseTransition(f"the case is already {current.value}")
+    return CaseState.CONFIRMED if confirmed else CaseState.DISMISSED
+
+
+class InvalidCaseTransition(ValueError):
+    pass
 
 
 class LinkState(enum.StrEnum):
@@ -118,3 +136,10 @@ class FamilyChange(BaseModel):
     teen_id: str | None
     limits: dict[str, Any] = {}
     by: str = ""
+
+
+class CaseDecided(BaseModel):
+    case_id: int
+    kind: str
+    state: str
+    note: str = ""

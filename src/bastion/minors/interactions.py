@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.minors import ages, bands
-from bastion.minors.events import CaseKind, CaseOpened, Contact, Denied, EventKind
+from bastion.minors.events import CaseKind, CaseOpened, CaseState, Contact, Denied, EventKind
 from bastion.minors.family import limit_rules, linked_limits
 from bastion.minors.interfaces import (
     ADULT_PLAUSIBLE,
@@ -206,11 +206,12 @@ def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list
     detail = {"reasons": reasons, "denied_attempts": denied, "unconnected_minors": minors, "attempts": listed}
     now = m.clock.now()
     case = session.scalar(select(MinorsCase).where(
-        MinorsCase.account_id == account_id, MinorsCase.kind == CaseKind.GROOMING.value, MinorsCase.state == "open"))
+        MinorsCase.account_id == account_id, MinorsCase.kind == CaseKind.GROOMING.value,
+        MinorsCase.state == CaseState.OPEN.value))
     if case is not None:
         case.detail, case.updated_at = detail, now
         return case
-    case = MinorsCase(account_id=account_id, kind=CaseKind.GROOMING.value, queue=spec.queue, state="open",
+    case = MinorsCase(account_id=account_id, kind=CaseKind.GROOMING.value, queue=spec.queue, state=CaseState.OPEN.value,
                       detail=detail, statement=None, opened_at=now, updated_at=now)
     session.add(case)
     session.flush()
@@ -219,8 +220,8 @@ def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list
     return case
 
 
-def cases(session: Session, *, kind: CaseKind | None = None, state: str = "open") -> list[MinorsCase]:
-    query = select(MinorsCase).where(MinorsCase.state == state).order_by(MinorsCase.opened_at.desc())
+def cases(session: Session, *, kind: CaseKind | None = None, state: CaseState = CaseState.OPEN) -> list[MinorsCase]:
+    query = select(MinorsCase).where(MinorsCase.state == state.value).order_by(MinorsCase.opened_at.desc())
     if kind is not None:
         query = query.where(MinorsCase.kind == kind.value)
     return list(session.scalars(query.limit(500)))

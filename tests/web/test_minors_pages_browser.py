@@ -76,10 +76,10 @@ def test_a_moderator_reads_the_rules_and_asks_what_a_can_do_to_b(live_server: st
         expect(page.locator(".band-a")).to_have_text("18_plus")
         expect(page.locator(".band-b")).to_have_text("13_15")
         dm = page.locator("tr[data-action='dm']")
-        expect(dm.locator(".decision")).to_have_text("deny")
+        expect(dm.locator(".outcome")).to_have_text("deny")
         expect(dm).to_contain_text("floor-adult-dm-unconnected-under-16")
-        expect(page.locator("tr[data-action='follow'] .decision")).to_have_text("allow")
-        expect(page.locator("tr[data-action='live'] .decision")).to_have_text("allow")  # A alone: an adult
+        expect(page.locator("tr[data-action='follow'] .outcome")).to_have_text("allow")
+        expect(page.locator("tr[data-action='live'] .outcome")).to_have_text("allow")  # A alone: an adult
 
         # the parent's limit shows in the answer about the linked teen, between friends too
         page.get_by_label("Account B", exact=True).fill("teen2")

@@ -17,7 +17,7 @@ from bastion.core.auth import roles
 from bastion.core.auth.services import SessionUser
 from bastion.minors import family, interactions
 from bastion.minors.api import minors, rule_table
-from bastion.minors.interfaces import SOLO_ACTIONS, Action, MinorsError
+from bastion.minors.interfaces import SOLO_ACTIONS, Action, Band, MinorsError
 from bastion.minors.rules import Rule
 from bastion.minors.services import Minors
 from bastion.web.console import ConsoleRoute, page, role_required
@@ -36,8 +36,8 @@ _WHEN_WORDS = {"mutual": ("they follow each other", "they do not follow each oth
 
 
 def _bands(bands: frozenset[Any]) -> str:
-    named = sorted(b.value for b in bands if b is not None)
-    return "anyone" if len(named) == 5 else ", ".join(named)
+    named = [b.value for b in Band if b in bands]  # youngest first, unknown last
+    return "anyone" if len(named) == len(Band) else ", ".join(named)
 
 
 def _when(rule: Rule) -> str:

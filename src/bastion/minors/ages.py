@@ -56,21 +56,25 @@ class Age:
 def record_age(m: Minors, account_id: str, age: Age, *, actor: str) -> AgeRecord:
     """Record what the platform knows now; an under-13 band opens (or keeps) a removal case with its statement."""
     age.check()
+    with m.db.write() as session:
+        return _record(m, session, account_id, age, actor)
+
+
+def _record(m: Minors, session: Session, account_id: str, age: Age, actor: str) -> AgeRecord:
     now = m.clock.now()
     observed = age.observed_at or now
-    with m.db.write() as session:
-        row = session.get(AgeRecord, account_id)
-        if row is None:
-            row = AgeRecord(account_id=account_id)
-            session.add(row)
-        row.basis, row.years, row.method, row.confidence = age.basis.value, age.years, age.method, age.confidence
-        row.band, row.observed_at, row.recorded_at = age.band.value, observed, now
-        log(m, session, account_id, EventKind.AGE_RECORDED, actor,
-            AgeRecorded(basis=row.basis, years=row.years, method=row.method, confidence=row.confidence,
-                        band=row.band, observed_at=observed.isoformat()))
-        if age.band is Band.UNDER_13:
-            _flag_under_13(m, session, row)
-        return row
+    row = session.get(AgeRecord, account_id)
+    if row is None:
+        row = AgeRecord(account_id=account_id)
+        session.add(row)
+    row.basis, row.years, row.method, row.confidence = age.basis.value, age.years, age.method, age.confidence
+    row.band, row.observed_at, row.recorded_at = age.band.value, observed, now
+    log(m, session, account_id, EventKind.AGE_RECORDED, actor,
+        AgeRecorded(basis=row.basis, years=row.years, method=row.method, confidence=row.confidence,
+                    band=row.band, observed_at=observed.isoformat()))
+    if age.band is Band.UNDER_13:
+        _flag_under_13(m, session, row)
+    return row
 
 
 def get_age(session: Session, account_id: str) -> AgeRecord:
@@ -106,11 +110,12 @@ def decide_contest(m: Minors, account_id: str, *, upheld: bool, new_age: Age | N
     """The outcome of a contest is an event; an upheld contest records the new age (e.g. verified) with it."""
     if upheld and new_age is None:
         raise InvalidAge("an upheld contest needs the age it establishes")
-    with m.db.read() as session:
-        before = get_age(session, account_id).band
-    row = record_age(m, account_id, new_age, actor=actor) if upheld and new_age is not None else None
+    if new_age is not None:
+        new_age.check()
     with m.db.write() as session:
-        current = row or get_age(session, account_id)
+        before = get_age(session, account_id).band
+        current = _record(m, session, account_id, new_age, actor) if upheld and new_age is not None \
+            else get_age(session, account_id)
         log(m, session, account_id, EventKind.AGE_CONTEST_DECIDED, actor,
             AgeContestDecided(upheld=upheld, band_before=before, band_after=current.band, note=note))
         return current

@@ -6,14 +6,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from bastion.minors.events import CaseDecided, CaseKind, CaseState, EventKind, InvalidCaseTransition, next_case_state
-from bastion.minors.interfaces import CaseNotFound, MinorsError
+from bastion.minors.interfaces import CaseAlreadyDecided, CaseNotFound
 from bastion.minors.models import MinorsCase
 from bastion.minors.services import Minors, log, notify
-
-
-class CaseAlreadyDecided(MinorsError):
-    status = 409
-    title = "Case already decided"
 
 
 def get_case(session: Session, case_id: int) -> MinorsCase:

@@ -26,7 +26,7 @@ from bastion.minors.interfaces import (
     Audience,
     Band,
     Decision,
-    MinorsError,
+    InvalidCheck,
 )
 from bastion.minors.models import MinorEvent, MinorsCase
 from bastion.minors.rules import Facts, Rule, Verdict
@@ -34,11 +34,6 @@ from bastion.minors.services import Minors, account_subject, log
 
 #: How many attempts a grooming case lists (the newest).
 CASE_ATTEMPTS = 200
-
-
-class InvalidCheck(MinorsError):
-    status = 422
-    title = "Invalid interaction check"
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,13 @@ class LinkNotFound(MinorsError):
 class CaseNotFound(MinorsError):
     status = 404
     title = "No such minors case"
+
+
+class CaseAlreadyDecided(MinorsError):
+    status = 409
+    title = "Case already decided"
+
+
+class InvalidCheck(MinorsError):
+    status = 422
+    title = "Invalid interaction check"

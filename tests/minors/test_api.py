@@ -263,3 +263,13 @@ def test_a_decided_grooming_case_tells_the_platform_nothing_about_the_children(
         (message,) = session.scalars(select(OutboxMessage)).all()
     assert message.payload == {"kind": "case.decided", "case_id": case["id"], "account_id": "p",
                                "case_kind": "grooming", "state": "confirmed"}
+
+
+def test_a_teen_cannot_undo_a_parents_limit(api: TestClient, platform: dict[str, str], db: Database) -> None:
+    link = _pair(api, platform)
+    api.put(f"/v1/family/links/{link}/limits", headers=platform, json={"parent_id": "mum", "limits": {"dm": "nobody"}})
+    refused = api.patch("/v1/accounts/teen/settings", json={"dm": "friends"}, headers=platform)
+    assert refused.status_code == 422 and "set by a parent (parent:mum)" in refused.json()["detail"]
+    assert _events(db, "setting.changed") == []
+    api.post(f"/v1/family/links/{link}/unlink", json={"account_id": "mum"}, headers=platform)
+    assert api.get("/v1/accounts/teen/defaults", headers=platform).json()["set_by"]["dm"] == "default"

@@ -13,7 +13,7 @@ from alembic import op
 import bastion.core.db
 
 revision = '0014'
-down_revision = '0011'  # FIXME-MINORS: '0013' at hand-over
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

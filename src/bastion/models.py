@@ -9,6 +9,7 @@ from bastion.core.outbox.models import OutboxMessage
 from bastion.hma.models import HmaContent
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.matching.models import Bank, BankChange, BankEntry
+from bastion.minors.models import AccountSettings, AgeRecord, FamilyLink, MinorEvent, MinorsCase
 from bastion.moderation.models import (
     Account,
     Appeal,
@@ -33,3 +34,4 @@ __all__ += ["CentreMaterial", "CentreReport", "ChildSafetyReport", "ReportDelive
 __all__ += ["AuthorityUser"]
 __all__ += ["LoginFailures"]
 __all__ += ["HmaContent"]
+__all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase"]

@@ -94,6 +94,8 @@ class Settings:
     audit_key_file: Path = Path("bastion-audit.key")
     #: The platform's moderation policy (TOML); the package's default policy when unset.
     policy_path: Path | None = None
+    #: The minors interaction rules file (``BASTION_MINORS_RULES``); Bastion's default rules when unset.
+    minors_rules_path: Path | None = None
     #: Where moderation actions are sent (the platform's webhook); nothing is sent when unset.
     platform_webhook_url: str | None = None
     #: HMAC key that signs webhooks. Never logged.
@@ -204,6 +206,7 @@ class Settings:
             audit_key=os.environ.get("BASTION_AUDIT_KEY", ""),
             audit_key_file=Path(os.environ.get("BASTION_AUDIT_KEY_FILE") or cls.audit_key_file),
             policy_path=Path(policy) if (policy := os.environ.get("BASTION_POLICY")) else None,
+            minors_rules_path=Path(rules) if (rules := os.environ.get("BASTION_MINORS_RULES")) else None,
             platform_webhook_url=os.environ.get("BASTION_PLATFORM_WEBHOOK_URL") or None,
             webhook_secret=os.environ.get("BASTION_WEBHOOK_SECRET", "").encode(),
             classifiers_path=Path(path) if (path := os.environ.get("BASTION_CLASSIFIERS")) else None,

@@ -38,6 +38,7 @@ from bastion.hma.api import router as hma_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
+from bastion.minors.api import router as minors_router
 from bastion.moderation.api import router as moderation_router
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
 from bastion.moderation.services import Moderation
@@ -51,6 +52,7 @@ from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
 from bastion.web.metrics import Metrics
+from bastion.web.minors_pages import router as minors_pages_router
 from bastion.web.order_pages import router as order_pages_router
 from bastion.web.report_pages import router as report_pages_router
 from bastion.web.review_pages import router as review_pages_router
@@ -133,6 +135,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.include_router(matching_router)
     app.include_router(hma_router)
     app.include_router(moderation_router)
+    app.include_router(minors_router)
     app.include_router(classifiers_router)
     app.include_router(classifier_pages_router)
     app.include_router(console_router)
@@ -142,6 +145,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.include_router(reports_router)
     app.include_router(report_pages_router)
     app.include_router(order_pages_router)
+    app.include_router(minors_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     missing_settings = [gap.setting for gap in gaps(settings, Service.PLATFORM)]

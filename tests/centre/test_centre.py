@@ -31,7 +31,7 @@ from bastion.core.outbox.services import RetryPolicy, deliver_due
 from bastion.core.outbox.webhooks import WebhookSender, canonical_body, verify_signature
 from bastion.core.signing import SigningKey
 from bastion.reporting import services
-from bastion.reporting.interfaces import CentreName, NotADraft
+from bastion.reporting.interfaces import CentreName, InvalidTransition
 from bastion.reporting.tasks import ReportSender
 from tests.factories.live import serve
 from tests.factories.ncmec import FakeNcmec
@@ -304,7 +304,7 @@ def test_a_failed_eu_centre_delivery_can_be_sent_again(
                                    replace(world.rep.settings, eu_centre_token=provider.token,
                                            orders_signing_key=provider.key.to_text()))
     world.sender = ReportSender(world.rep, policy=NO_JITTER)
-    with pytest.raises(NotADraft):  # NCMEC's delivery did not fail: nothing to send again there
+    with pytest.raises(InvalidTransition):  # NCMEC's delivery did not fail: nothing to send again there
         services.resend(world.rep, report_id, actor=SPECIALIST)
     services.resend(world.rep, report_id, actor=SPECIALIST, centre=CentreName.EU_CENTRE)
     assert world.deliver().delivered == 1

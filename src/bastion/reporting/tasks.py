@@ -44,12 +44,15 @@ from bastion.core.outbox.services import (
 from bastion.core.outbox.webhooks import IDEMPOTENCY_HEADER, canonical_body
 from bastion.core.sealing import SealError
 from bastion.reporting import ncmec, services
-from bastion.reporting.interfaces import CentreName, DeliveryState, InvalidReport, ReportingError, ReportState
+from bastion.reporting.events import DeliveryChanged, ReportEventKind
+from bastion.reporting.interfaces import CentreName, DeliveryState, InvalidReport, ReportingError
 from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
 from bastion.reporting.ncmec import Answer, CodeOutcome, NcmecClient
 from bastion.reporting.services import Reporting
 
 log = logging.getLogger(__name__)
+#: Who the deliveries' events name.
+ACTOR = "system:report-sender"
 Then = Callable[[Session, ChildSafetyReport, ReportDelivery], None]
 
 
@@ -100,7 +103,7 @@ class ReportSender(Sender):
         # The outbox gives up after this attempt: say so on the delivery, or it would show queued for ever.
         error = short_error(f"{result.error} (gave up after {claim.attempts} attempts; send again)")
         if claim.kind != services.NCMEC_RETRACT_KIND:
-            self._settle(claim, report_id, DeliveryState.FAILED, error)
+            self._settle(claim, report_id, error)
         return SendResult.give_up(error, result.status)
 
     def _dispatch(self, claim: Claim, report_id: str) -> SendResult:
@@ -121,14 +124,14 @@ class ReportSender(Sender):
             # No retry can mend a report that cannot be built, material that does not open, a bad destination.
             error = short_error(f"{type(exc).__name__}: {exc}")
             if claim.kind != services.NCMEC_RETRACT_KIND:
-                self._settle(claim, report_id, DeliveryState.FAILED, error)
+                self._settle(claim, report_id, error)
             return SendResult.give_up(error)
         return SendResult.give_up(f"not a report kind: {claim.kind}")
 
-    def _settle(self, claim: Claim, report_id: str, state: DeliveryState, error: str) -> None:
-        """Write a final state when the report and its delivery still exist (a vanished report has nothing)."""
+    def _settle(self, claim: Claim, report_id: str, error: str) -> None:
+        """Mark the delivery failed when the report and its delivery still exist (a vanished report has nothing)."""
         try:
-            self._note(claim, report_id, self._centre(claim), state=state, error=error)
+            self._note(claim, report_id, self._centre(claim), event=ReportEventKind.FAILED, error=error)
         except (ReportingError, KeyError, LeaseLost):
             log.warning("report delivery %s gave up with no delivery row to mark", claim.id)
 
@@ -143,21 +146,21 @@ class ReportSender(Sender):
         if not renew_lease(session, claim, clock=self.rep.clock, lease_seconds=self.lease_seconds):
             raise LeaseLost()
 
-    def _note(self, claim: Claim, report_id: str, centre: CentreName, *, state: DeliveryState | None = None,
+    def _note(self, claim: Claim, report_id: str, centre: CentreName, *, event: ReportEventKind | None = None,
               then: Then | None = None, **values: Any) -> None:
-        """Write a delivery's new facts (and the report's state, which follows NCMEC's) in one transaction,
-        only while this claim still holds its message."""
+        """Write a delivery's new facts, and its transition by ``event`` (recorded; the report follows NCMEC's),
+        in one transaction, only while this claim still holds its message."""
         with self.rep.db.write() as session:
             self._hold(session, claim)
             report = services.get_report(session, report_id)
             delivery = services.deliveries_of(session, report_id)[centre]
             for name, value in values.items():
                 setattr(delivery, name, value)
-            if state is not None:
-                delivery.state = state.value
-                if centre is CentreName.NCMEC:
-                    report.state = ReportState(state.value).value
             delivery.updated_at = self.rep.clock.now()
+            if event is not None:
+                services.transition(session, self.rep.clock, report, event, actor=ACTOR, delivery=delivery,
+                                    data=DeliveryChanged(centre=centre.value, remote_id=delivery.remote_id,
+                                                         error=delivery.error))
             if then is not None:
                 then(session, report, delivery)
 
@@ -171,7 +174,7 @@ class ReportSender(Sender):
             self._note(claim, report_id, CentreName.NCMEC, error=error)
             raise Stop(SendResult.retry(error))
         if outcome is CodeOutcome.ALREADY_RETRACTED:  # someone retracted it at NCMEC: nothing more to send
-            self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.RETRACTED, error=error)
+            self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.RETRACTED, error=error)
             raise Stop(SendResult.delivered())
         then: Then | None = None
         if outcome is CodeOutcome.AUTH:
@@ -181,7 +184,7 @@ class ReportSender(Sender):
             then = self._forget_remote
         else:  # rejected as it is: it will never pass, so the EU Centre need not wait for an NCMEC id
             then = self._queue_eu
-        self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error, then=then)
+        self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.FAILED, error=error, then=then)
         raise Stop(SendResult.give_up(error))
 
     @staticmethod
@@ -198,7 +201,9 @@ class ReportSender(Sender):
             return
         destination = self.rep.settings.eu_centre_url
         if not destination:  # configured when the report was sent, gone since: a person must send it again
-            eu.state, eu.error = DeliveryState.FAILED.value, "no EU Centre configured (BASTION_EU_CENTRE_URL)"
+            eu.error = "no EU Centre configured (BASTION_EU_CENTRE_URL)"
+            services.transition(session, self.rep.clock, report, ReportEventKind.FAILED, actor=ACTOR, delivery=eu,
+                                data=DeliveryChanged(centre=CentreName.EU_CENTRE.value, error=eu.error))
             return
         body = services.eu_centre_document(session, self.rep, report)
         eu.document = canonical_body(body).decode()
@@ -231,13 +236,13 @@ class ReportSender(Sender):
                 try:
                     ncmec.validate(document, self.rep.settings.ncmec_xsd)
                 except InvalidReport as exc:
-                    self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=str(exc))
+                    self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.FAILED, error=str(exc))
                     return SendResult.give_up(short_error(str(exc)))
                 self._fence(claim)
                 answer = client.submit(document)
                 self._answer(claim, report_id, answer, "submit")
                 remote_id = answer.report_id
-                self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.SUBMITTED, remote_id=remote_id,
+                self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.SUBMITTED, remote_id=remote_id,
                            error="")
             for f in files:
                 self._send_file(claim, client, report, f, remote_id, statuses[f.content_id])
@@ -245,7 +250,7 @@ class ReportSender(Sender):
             answer = client.finish(remote_id)
             if answer.outcome is not CodeOutcome.ALREADY_FINISHED:
                 self._answer(claim, report_id, answer, "finish")
-            self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FINISHED, error="",
+            self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.FINISHED, error="",
                        then=self._queue_eu)
             return SendResult.delivered()
         finally:
@@ -258,7 +263,7 @@ class ReportSender(Sender):
         if f.sealed is None:
             if f.attached:  # held when the report was sent, gone since: NCMEC would never get it
                 error = f"upload {f.content_id}: its material is no longer held (purged?); a person must act"
-                self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error)
+                self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.FAILED, error=error)
                 raise Stop(SendResult.give_up(error))
             return  # reported by its hashes in additionalInfo
         if not f.ncmec_file_id:
@@ -269,7 +274,7 @@ class ReportSender(Sender):
             if answer.md5 and answer.md5 != hashlib.md5(data).hexdigest():
                 # Uploading again would loop on the same corruption: stop and ask a person.
                 error = f"upload {f.content_id}: NCMEC's MD5 differs from ours; check the link, then send again"
-                self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error)
+                self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.FAILED, error=error)
                 raise Stop(SendResult.give_up(error))
             f.ncmec_file_id, f.ncmec_md5 = answer.file_id, answer.md5
             self._file(claim, f.id, ncmec_file_id=answer.file_id, ncmec_md5=answer.md5)
@@ -298,7 +303,10 @@ class ReportSender(Sender):
     def _retract(self, claim: Claim, report_id: str) -> SendResult:
         url = ncmec.check_url(claim.destination, production=self.rep.settings.ncmec_production)
         with self.rep.db.read() as session:
-            remote_id = services.deliveries_of(session, report_id)[CentreName.NCMEC].remote_id
+            delivery = services.deliveries_of(session, report_id)[CentreName.NCMEC]
+            if delivery.state == DeliveryState.RETRACTED.value:  # NCMEC said so while delivering it
+                return SendResult.delivered()
+            remote_id = delivery.remote_id
         client = self._client_factory(url)
         try:
             self._fence(claim)
@@ -306,7 +314,7 @@ class ReportSender(Sender):
         finally:
             client.close()
         if answer.outcome in (CodeOutcome.OK, CodeOutcome.ALREADY_RETRACTED):
-            self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.RETRACTED, error="")
+            self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.RETRACTED, error="")
             return SendResult.delivered()
         error = short_error(f"retract: {answer.summary()}")
         self._note(claim, report_id, CentreName.NCMEC, error=error)
@@ -334,7 +342,7 @@ class ReportSender(Sender):
         response = self._http.post(claim.destination, content=body, headers=headers)
         if response.status_code in (200, 201):
             answer = response.json()
-            self._note(claim, report_id, CentreName.EU_CENTRE, state=DeliveryState.FINISHED,
+            self._note(claim, report_id, CentreName.EU_CENTRE, event=ReportEventKind.FINISHED,
                        remote_id=_text(answer.get("id")), centre_status=_text(answer.get("status")),
                        error=short_error(_text(answer.get("reason"))),
                        signature=signature[signing.SIGNATURE_HEADER])
@@ -343,7 +351,7 @@ class ReportSender(Sender):
         if response.status_code == 401 and _problem_reason(response):  # the signature, not the token
             error += f" ({_problem_reason(response)})"
         if is_permanent_status(response.status_code):
-            self._note(claim, report_id, CentreName.EU_CENTRE, state=DeliveryState.FAILED, error=error)
+            self._note(claim, report_id, CentreName.EU_CENTRE, event=ReportEventKind.FAILED, error=error)
             return SendResult.give_up(error, response.status_code)
         self._note(claim, report_id, CentreName.EU_CENTRE, error=error)
         return SendResult.retry(error, response.status_code)

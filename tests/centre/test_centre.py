@@ -448,3 +448,15 @@ def test_reports_forwarded_before_the_upgrade_still_make_the_same_report_again_a
         assert (again.status, again.duplicate_of) == ("duplicate", "before")
     finally:
         db.dispose()
+
+
+def test_the_centres_openapi_document_names_each_answers_fields(centre_url: str) -> None:
+    document = httpx.get(f"{centre_url}/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    received = document["paths"]["/v1/centre/reports"]["post"]["responses"]["201"]["content"]["application/json"]
+    listed = document["paths"]["/v1/centre/reports"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert received["schema"]["$ref"].endswith("/ReceivedReport")
+    assert listed["schema"]["$ref"].endswith("/ReceivedReports")
+    assert set(schemas["ReceivedReport"]["properties"]) == {
+        "id", "status", "reason", "duplicate_of", "forwarded_to", "urgent", "provider_reference", "received_at"}
+    assert schemas["ReceivedReports"]["properties"]["reports"]["items"]["$ref"].endswith("/ReceivedReport")

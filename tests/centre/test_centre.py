@@ -36,7 +36,7 @@ from bastion.reporting.tasks import ReportSender
 from tests.factories.live import serve
 from tests.factories.ncmec import FakeNcmec
 from tests.factories.receiver import Receiver
-from tests.reporting.conftest import NO_JITTER, NOW, SPECIALIST, World, make_settings, make_world
+from tests.reporting.conftest import NOW, SPECIALIST, World, make_settings, make_world
 
 SECRET = b"centre-forwarding-secret"
 
@@ -303,7 +303,7 @@ def test_a_failed_eu_centre_delivery_can_be_sent_again(
     world.rep = services.Reporting(db, world.clock, world.rep.sealer,
                                    replace(world.rep.settings, eu_centre_token=provider.token,
                                            orders_signing_key=provider.key.to_text()))
-    world.sender = ReportSender(world.rep, policy=NO_JITTER)
+    world.sender = ReportSender(world.rep)
     with pytest.raises(InvalidTransition):  # NCMEC's delivery did not fail: nothing to send again there
         services.resend(world.rep, report_id, actor=SPECIALIST)
     services.resend(world.rep, report_id, actor=SPECIALIST, centre=CentreName.EU_CENTRE)
@@ -375,7 +375,7 @@ def test_the_platform_signs_the_eu_centre_report_and_waits_for_a_signing_key(
     world = _platform(db, database_url, tmp_path, fake_ncmec, centre_url, provider.token)
     world.rep = services.Reporting(db, world.clock, world.rep.sealer,
                                    replace(world.rep.settings, orders_signing_key=""))
-    world.sender = ReportSender(world.rep, policy=NO_JITTER)
+    world.sender = ReportSender(world.rep)
     world.known("k-1", "acct-a", seed=12)
     (report_id,) = services.draft_pending(world.rep)
     services.send(world.rep, report_id, actor=SPECIALIST)
@@ -386,7 +386,7 @@ def test_the_platform_signs_the_eu_centre_report_and_waits_for_a_signing_key(
         assert eu.state == "queued" and "BASTION_ORDERS_SIGNING_KEY" in eu.error
     world.rep = services.Reporting(db, world.clock, world.rep.sealer,
                                    replace(world.rep.settings, orders_signing_key=provider.key.to_text()))
-    world.sender = ReportSender(world.rep, policy=NO_JITTER)
+    world.sender = ReportSender(world.rep)
     world.clock.advance(seconds=60)
     assert world.deliver().delivered == 1
     with world.rep.db.read() as session:

@@ -15,8 +15,9 @@ person who sends it again, so that it can still carry NCMEC's id.
 
 Every step is fenced by the outbox lease (``renew_lease``): a deliverer that lost its claim (it stalled past the
 lease and another took the message over) makes no further call and writes nothing. A delivery never stays queued
-for ever: a message on its last attempt, or one that cannot be built or opened, leaves the delivery ``failed``
-with the reason, for a person to send again.
+for ever: when the outbox gives up on its message (out of attempts, or refused: a report that cannot be built,
+material that does not open), ``on_dead`` leaves the delivery ``failed`` with the reason, for a person to send
+again. The sender does not count attempts: that rule is the outbox's alone.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.core import signing
+from bastion.core.outbox.models import OutboxMessage
 from bastion.core.outbox.services import (
     DEFAULT_LEASE_SECONDS,
     Claim,
-    RetryPolicy,
     Sender,
     SendResult,
     enqueue,
@@ -44,8 +46,8 @@ from bastion.core.outbox.services import (
 from bastion.core.outbox.webhooks import IDEMPOTENCY_HEADER, canonical_body
 from bastion.core.sealing import SealError
 from bastion.reporting import ncmec, services
-from bastion.reporting.events import DeliveryChanged, ReportEventKind
-from bastion.reporting.interfaces import CentreName, DeliveryState, InvalidReport, ReportingError
+from bastion.reporting.events import DeliveryChanged, ReportEventKind, allowed_from
+from bastion.reporting.interfaces import CentreName, DeliveryState, InvalidReport, ReportingError, ReportState
 from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
 from bastion.reporting.ncmec import Answer, CodeOutcome, NcmecClient
 from bastion.reporting.services import Reporting
@@ -72,17 +74,15 @@ class ReportSender(Sender):
     """Sends ``report.ncmec``, ``report.ncmec_retract`` and ``report.eu_centre`` messages.
 
     ``client`` builds the NCMEC client for a URL (tests point it at a local fake); the credentials come from the
-    settings. ``policy`` must be the outbox worker's, so the sender knows an attempt is the last.
+    settings.
     """
 
     def __init__(self, rep: Reporting, *, client: Callable[[str], NcmecClient] | None = None,
-                 http: httpx.Client | None = None, policy: RetryPolicy | None = None,
-                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+                 http: httpx.Client | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self.rep = rep
         s = rep.settings
         self._client_factory = client or (lambda url: NcmecClient(url, s.ncmec_username, s.ncmec_password))
         self._http = http or httpx.Client(timeout=30, follow_redirects=False)
-        self.policy = policy or RetryPolicy()
         self.lease_seconds = lease_seconds
 
     def __repr__(self) -> str:
@@ -93,18 +93,33 @@ class ReportSender(Sender):
         return CentreName.EU_CENTRE if claim.kind == services.EU_CENTRE_KIND else CentreName.NCMEC
 
     def send(self, claim: Claim) -> SendResult:
-        report_id = str(claim.payload.get("report_id", ""))
         try:
-            result = self._dispatch(claim, report_id)
+            return self._dispatch(claim, str(claim.payload.get("report_id", "")))
         except LeaseLost:
             return SendResult.retry("lease lost to another deliverer")
-        if result.ok or result.permanent or claim.attempts < self.policy.max_attempts:
-            return result
-        # The outbox gives up after this attempt: say so on the delivery, or it would show queued for ever.
-        error = short_error(f"{result.error} (gave up after {claim.attempts} attempts; send again)")
-        if claim.kind != services.NCMEC_RETRACT_KIND:
-            self._settle(claim, report_id, error)
-        return SendResult.give_up(error, result.status)
+
+    def on_dead(self, claim: Claim, result: SendResult) -> None:
+        """The outbox gave up on this message for good: a delivery still in flight is failed with the outbox's
+        reason, or it would show queued for ever. One failed already (with its own reason) is left as it is; a
+        retract that failed leaves the report where it was (its error is on the delivery)."""
+        if claim.kind == services.NCMEC_RETRACT_KIND:
+            return
+        report_id = str(claim.payload.get("report_id", ""))
+        centre = self._centre(claim)
+        with self.rep.db.write() as session:
+            report = session.get(ChildSafetyReport, report_id)
+            delivery = services.deliveries_of(session, report_id).get(centre) if report is not None else None
+            if report is None or delivery is None:
+                log.warning("report delivery %s gave up with no delivery row to mark", claim.id)
+                return
+            if ReportState(delivery.state) not in allowed_from(ReportEventKind.FAILED):
+                return
+            why = session.scalar(select(OutboxMessage.last_error).where(OutboxMessage.id == claim.id))
+            delivery.error = short_error(f"{why or result.error or 'failed'}; send again")
+            services.transition(session, self.rep.clock, report, ReportEventKind.FAILED, actor=ACTOR,
+                                delivery=delivery, data=DeliveryChanged(centre=centre.value,
+                                                                        remote_id=delivery.remote_id,
+                                                                        error=delivery.error))
 
     def _dispatch(self, claim: Claim, report_id: str) -> SendResult:
         try:
@@ -121,19 +136,10 @@ class ReportSender(Sender):
             self._note(claim, report_id, self._centre(claim), error=error)
             return SendResult.retry(error)
         except (ReportingError, SealError, ValueError) as exc:
-            # No retry can mend a report that cannot be built, material that does not open, a bad destination.
-            error = short_error(f"{type(exc).__name__}: {exc}")
-            if claim.kind != services.NCMEC_RETRACT_KIND:
-                self._settle(claim, report_id, error)
-            return SendResult.give_up(error)
+            # No retry can mend a report that cannot be built, material that does not open, a bad destination:
+            # the outbox gives up, and ``on_dead`` fails the delivery with this reason.
+            return SendResult.give_up(short_error(f"{type(exc).__name__}: {exc}"))
         return SendResult.give_up(f"not a report kind: {claim.kind}")
-
-    def _settle(self, claim: Claim, report_id: str, error: str) -> None:
-        """Mark the delivery failed when the report and its delivery still exist (a vanished report has nothing)."""
-        try:
-            self._note(claim, report_id, self._centre(claim), event=ReportEventKind.FAILED, error=error)
-        except (ReportingError, KeyError, LeaseLost):
-            log.warning("report delivery %s gave up with no delivery row to mark", claim.id)
 
     # --- state ----------------------------------------------------------------------------------------------
 

@@ -122,8 +122,8 @@ def list_reports(rep: Rep, _p: Specialist, state: ReportState | None = None) -> 
 
 
 @router.post("/drafts", summary="Draft reports for confirmed material not yet reported (one per account)")
-def draft(rep: Rep, _p: Specialist) -> Drafts:
-    return Drafts(drafted=services.draft_pending(rep))
+def draft(rep: Rep, principal: Specialist) -> Drafts:
+    return Drafts(drafted=services.draft_pending(rep, actor=principal.actor))
 
 
 @router.get("/{report_id}", summary="One report")

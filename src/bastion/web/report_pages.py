@@ -39,7 +39,7 @@ async def reports_page(request: Request, user: Specialist, rep: Rep) -> Response
 @router.post("/console/reports/draft")
 async def draft_now(request: Request, user: Specialist, rep: Rep, csrf_token: CsrfField = "") -> Response:
     check_csrf(user, csrf_token)
-    drafted = await run_in_threadpool(reports.draft_pending, rep)
+    drafted = await run_in_threadpool(lambda: reports.draft_pending(rep, actor=user.principal.actor))
     response = RedirectResponse("/console/reports", status_code=303)
     flash(response, request, "ok", f"{len(drafted)} report(s) drafted or extended.")
     return response

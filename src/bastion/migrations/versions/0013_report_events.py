@@ -18,7 +18,7 @@ from alembic import op
 import bastion.core.db
 
 revision = '0013'
-down_revision = '0011'  # TEMP
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

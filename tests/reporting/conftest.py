@@ -96,7 +96,7 @@ def make_world(db: Database, tmp: Path, settings: Settings) -> World:
     matcher.load()
     mod = moderation.Moderation(db, matcher, PolicyFile(DEFAULT_POLICY_PATH), clock)
     rep = Reporting(db, clock, settings.media_sealer(), settings)
-    return World(mod, rep, clock, tmp, ReportSender(rep, policy=NO_JITTER))
+    return World(mod, rep, clock, tmp, ReportSender(rep))
 
 
 @pytest.fixture

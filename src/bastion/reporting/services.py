@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from bastion.core.audit.services import AuditAction, record
 from bastion.core.auth.roles import CHILD_SAFETY_ROLES
@@ -34,6 +35,7 @@ from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.config import Settings
 from bastion.core.db import Database
+from bastion.core.events import record as record_event
 from bastion.core.outbox.models import DeliveryState as OutboxState
 from bastion.core.outbox.models import OutboxMessage
 from bastion.core.outbox.services import enqueue
@@ -45,21 +47,32 @@ from bastion.moderation.models import ContentItem, ModerationEvent
 from bastion.moderation.policy import Category, Verdict
 from bastion.moderation.services import confirmed_violation, content_subject
 from bastion.reporting import ncmec
+from bastion.reporting.events import (
+    DeliveryChanged,
+    Drafted,
+    MaterialSupplied,
+    Purged,
+    ReportEventKind,
+    Revised,
+    Sent,
+    allowed_from,
+    next_state,
+)
 from bastion.reporting.interfaces import (
     AlreadyReported,
     CentreName,
     Classification,
     DeliveryState,
     InvalidReport,
+    InvalidTransition,
     MaterialGone,
     MaterialMismatch,
-    NotADraft,
     ReportingError,
     ReportNotFound,
     ReportState,
     Trigger,
 )
-from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile, ReportedRepeat
+from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile, ReportedRepeat, ReportEvent
 
 #: Outbox kinds; ``tasks.ReportSender`` delivers them.
 NCMEC_KIND = "report.ncmec"
@@ -71,7 +84,7 @@ REMOVED_STATUSES = frozenset({ContentStatus.BLOCKED.value, ContentStatus.REMOVED
 #: Advisory lock that orders drafting rounds on PostgreSQL (SQLite has one writer at a time already).
 DRAFTING_LOCK = 0x5245504F5254
 #: Reports in the outbox or half-way through NCMEC's procedure: their material must still be there to upload.
-IN_FLIGHT = frozenset({ReportState.QUEUED.value, ReportState.SUBMITTED.value})
+IN_FLIGHT = frozenset(s.value for s in ReportState if s not in allowed_from(ReportEventKind.PURGED))
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,28 @@ def _media_hash(f: ReportedFile) -> str:
 
 def _material(report: ChildSafetyReport) -> str:
     return f"report-file:{report.id}"
+
+
+def transition(session: Session, clock: Clock, report: ChildSafetyReport, kind: ReportEventKind, *, actor: str,
+               data: BaseModel | None = None, delivery: ReportDelivery | None = None) -> ReportEvent:
+    """Move the report, or one of its deliveries, by ``kind`` (``events.next_state``: ``InvalidTransition`` when
+    it may not happen now) and record the event, in the caller's transaction. The report follows NCMEC's delivery.
+    """
+    now = clock.now()
+    if delivery is None:
+        current = ReportState(report.state) if report.state else None
+        report.state = next_state(current, kind).value
+    else:
+        delivery.state = next_state(ReportState(delivery.state), kind).value
+        delivery.updated_at = now
+        if delivery.centre == CentreName.NCMEC.value:
+            report.state = delivery.state
+    return record_event(session, ReportEvent, subject=report.id, kind=kind, actor=actor, at=now, data=data)
+
+
+def report_history(session: Session, report_id: str) -> list[ReportEvent]:
+    """The report's events, oldest first."""
+    return list(session.scalars(select(ReportEvent).where(ReportEvent.subject == report_id).order_by(ReportEvent.id)))
 
 
 # --- drafting -----------------------------------------------------------------------------------------------------
@@ -186,7 +221,7 @@ def content_status(session: Session, content_id: str) -> str:
     return session.scalar(select(ContentItem.status).where(ContentItem.content_id == content_id)) or ""
 
 
-def draft_pending(rep: Reporting) -> list[str]:
+def draft_pending(rep: Reporting, *, actor: str = "system:drafting") -> list[str]:
     """Draft reports for every confirmed piece of material not yet reported; returns the ids of drafts touched.
 
     Material the same account was already reported for (same hash) is not a second file: it is recorded as
@@ -224,9 +259,11 @@ def draft_pending(rep: Reporting) -> list[str]:
                         id=str(uuid.uuid4()), account_id=account_id, account_country=candidate.item.account_country,
                         incident_type=ncmec.CSAM_INCIDENT, incident_at=candidate.item.created_at,
                         trigger=candidate.trigger.value, urgent_reason="", removed=True, fingerprint="",
-                        state=ReportState.DRAFT.value, created_at=now, sent_by="",
+                        state="", created_at=now, sent_by="",
                         preserve_until=now + dt.timedelta(days=rep.settings.reports_preservation_days))
                     session.add(report)
+                    transition(session, rep.clock, report, ReportEventKind.DRAFTED, actor=actor,
+                               data=Drafted(account_id=account_id, trigger=candidate.trigger.value))
                     session.flush()
                 row = ReportedFile(
                     report_id=report.id, content_id=candidate.item.content_id, account_id=account_id,
@@ -297,7 +334,37 @@ def deliveries_of(session: Session, report_id: str) -> dict[CentreName, ReportDe
 
 def report_view(session: Session, report: ChildSafetyReport) -> dict[str, Any]:
     """The API and console shape: state, files (hashes, never bytes), and each centre's id, state and error."""
-    return {
+    (view,) = report_views(session, [report])
+    return view
+
+
+def report_views(session: Session, reports: Sequence[ChildSafetyReport]) -> list[dict[str, Any]]:
+    """``report_view`` of many reports in four statements, however many there are (the console's list).
+
+    Files are read without their sealed bytes: a list says whether material is held, it never carries it.
+    """
+    ids = [r.id for r in reports]
+    files: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    repeats: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    centres: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    if ids:
+        held = ReportedFile.sealed.is_not(None).label("held")
+        for f, is_held in session.execute(
+                select(ReportedFile, held).where(ReportedFile.report_id.in_(ids)).options(defer(ReportedFile.sealed))
+                .order_by(ReportedFile.uploaded_at, ReportedFile.content_id)):
+            files[f.report_id].append({
+                "content_id": f.content_id, "content_type": f.content_type, "trigger": f.trigger, "md5": f.md5,
+                "sha256": f.sha256, "classification": f.classification or None, "material_held": bool(is_held),
+                "ncmec_file_id": f.ncmec_file_id or None, "original_file_name": f.original_file_name or None})
+        for r in session.scalars(select(ReportedRepeat).where(ReportedRepeat.report_id.in_(ids))
+                                 .order_by(ReportedRepeat.uploaded_at, ReportedRepeat.content_id)):
+            repeats[r.report_id].append({"content_id": r.content_id, "repeat_of": r.repeat_of,
+                                         "uploaded_at": r.uploaded_at.isoformat(), "after_sending": r.after_sending})
+        for d in session.scalars(select(ReportDelivery).where(ReportDelivery.report_id.in_(ids))
+                                 .options(defer(ReportDelivery.document)).order_by(ReportDelivery.id)):
+            centres[d.report_id][d.centre] = {"state": d.state, "id": d.remote_id or None, "error": d.error or None,
+                                              "centre_status": d.centre_status or None}
+    return [{
         "id": report.id, "account_id": report.account_id, "state": report.state, "trigger": report.trigger,
         "incident_type": report.incident_type, "incident_at": report.incident_at.isoformat(),
         "urgent": bool(report.urgent_reason), "urgent_reason": report.urgent_reason, "removed": report.removed,
@@ -305,17 +372,8 @@ def report_view(session: Session, report: ChildSafetyReport) -> dict[str, Any]:
         "sent_at": report.sent_at.isoformat() if report.sent_at else None, "sent_by": report.sent_by,
         "preserve_until": report.preserve_until.isoformat(),
         "purged_at": report.purged_at.isoformat() if report.purged_at else None,
-        "files": [{"content_id": f.content_id, "content_type": f.content_type, "trigger": f.trigger,
-                   "md5": f.md5, "sha256": f.sha256,
-                   "classification": f.classification or None, "material_held": f.sealed is not None,
-                   "ncmec_file_id": f.ncmec_file_id or None, "original_file_name": f.original_file_name or None}
-                  for f in files_of(session, report.id)],
-        "repeats": [{"content_id": r.content_id, "repeat_of": r.repeat_of, "uploaded_at": r.uploaded_at.isoformat(),
-                     "after_sending": r.after_sending} for r in repeats_of(session, report.id)],
-        "centres": {c.value: {"state": d.state, "id": d.remote_id or None, "error": d.error or None,
-                              "centre_status": d.centre_status or None}
-                    for c, d in deliveries_of(session, report.id).items()},
-    }
+        "files": files[report.id], "repeats": repeats[report.id], "centres": centres[report.id],
+    } for report in reports]
 
 
 def list_reports(session: Session, state: ReportState | None = None, limit: int = 200) -> list[ChildSafetyReport]:
@@ -328,13 +386,6 @@ def list_reports(session: Session, state: ReportState | None = None, limit: int 
 # --- reviewing a draft --------------------------------------------------------------------------------------------
 
 
-def _draft(session: Session, report_id: str) -> ChildSafetyReport:
-    report = get_report(session, report_id)
-    if report.state != ReportState.DRAFT.value:
-        raise NotADraft(f"report {report_id} was sent already ({report.state}); it can no longer change")
-    return report
-
-
 def _file(session: Session, report_id: str, content_id: str) -> ReportedFile:
     row = session.scalar(select(ReportedFile).where(ReportedFile.report_id == report_id,
                                                     ReportedFile.content_id == content_id))
@@ -344,10 +395,14 @@ def _file(session: Session, report_id: str, content_id: str) -> ReportedFile:
 
 
 def revise(rep: Reporting, report_id: str, *, urgent_reason: str | None = None,
-           classifications: dict[str, Classification] | None = None) -> None:
+           classifications: dict[str, Classification] | None = None, actor: str = "system:review") -> None:
     """A specialist's review of a draft: urgency (with the reason) and each file's industry classification."""
     with rep.db.write() as session:
-        report = _draft(session, report_id)
+        report = get_report(session, report_id)
+        urgent = bool(urgent_reason.strip()) if urgent_reason is not None else bool(report.urgent_reason)
+        # First, so a sent report is refused before anything is checked (a refusal below rolls the event back).
+        transition(session, rep.clock, report, ReportEventKind.REVISED, actor=actor, data=Revised(
+            urgent=urgent, classifications={k: v.value for k, v in (classifications or {}).items()}))
         if urgent_reason is not None:
             if ncmec.xml_unsafe(urgent_reason):
                 raise InvalidReport("the urgency reason contains control characters an XML report cannot carry")
@@ -356,11 +411,15 @@ def revise(rep: Reporting, report_id: str, *, urgent_reason: str | None = None,
             _file(session, report_id, content_id).classification = code.value
 
 
-def supply_material(rep: Reporting, report_id: str, content_id: str, data: bytes, file_name: str) -> ReportedFile:
+def supply_material(rep: Reporting, report_id: str, content_id: str, data: bytes, file_name: str, *,
+                    actor: str = "system:platform") -> ReportedFile:
     """Seal the platform's copy of a reported file, once its hashes prove it is the file that was uploaded."""
     md5, sha256 = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
     with rep.db.write() as session:
-        report = _draft(session, report_id)
+        report = get_report(session, report_id)
+        # First, so a sent report is refused before anything is checked (a refusal below rolls the event back).
+        transition(session, rep.clock, report, ReportEventKind.MATERIAL_SUPPLIED, actor=actor,
+                   data=MaterialSupplied(content_id=content_id, size=len(data)))
         if report.purged_at is not None:
             raise MaterialGone(f"report {report_id} was purged at the end of its preservation period: it holds "
                                "no material any more")
@@ -410,6 +469,8 @@ def purge_expired(rep: Reporting) -> list[str]:
             for f in files:
                 f.sealed = None
             report.purged_at = now
+            transition(session, rep.clock, report, ReportEventKind.PURGED, actor="system:preservation",
+                       data=Purged(files=len(files)))
             record(rep.db, session, actor="system:preservation", action=AuditAction.REPORT_PURGED,
                    subject=f"report:{report.id}", details={"files": len(files)}, clock=rep.clock)
             purged.append(report.id)
@@ -501,8 +562,9 @@ def eu_centre_document(session: Session, rep: Reporting, report: ChildSafetyRepo
 
 
 def _delivery(report: ChildSafetyReport, centre: CentreName, now: dt.datetime, document: str) -> ReportDelivery:
+    """A centre's delivery of a report just sent: it starts where the report is now (queued)."""
     return ReportDelivery(report_id=report.id, centre=centre.value, fingerprint=report.fingerprint,
-                          state=DeliveryState.QUEUED.value, remote_id="", centre_status="", error="",
+                          state=report.state, remote_id="", centre_status="", error="",
                           document=document, created_at=now, updated_at=now)
 
 
@@ -525,13 +587,16 @@ def send(rep: Reporting, report_id: str, *, actor: Principal) -> None:
     Refused, with nothing changed, when the XML does not validate or a centre already has this fingerprint.
     """
     with rep.db.write() as session:
-        report = _draft(session, report_id)
+        report = get_report(session, report_id)
+        centres = [CentreName.NCMEC] + ([CentreName.EU_CENTRE] if rep.eu_centre else [])
+        # First, so a sent report is refused before anything is checked (a refusal below rolls it all back).
+        transition(session, rep.clock, report, ReportEventKind.SENT, actor=actor.actor,
+                   data=Sent(centres=[c.value for c in centres], fingerprint=report.fingerprint))
         if not files_of(session, report_id):
             raise InvalidReport("the report has no files")
         destination = ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
         document = ncmec_document(session, rep, report)
         ncmec.validate(document, rep.settings.ncmec_xsd)
-        centres = [CentreName.NCMEC] + ([CentreName.EU_CENTRE] if rep.eu_centre else [])
         for centre in centres:
             earlier = session.scalar(select(ReportDelivery.report_id).where(
                 ReportDelivery.centre == centre.value, ReportDelivery.fingerprint == report.fingerprint))
@@ -546,7 +611,7 @@ def send(rep: Reporting, report_id: str, *, actor: Principal) -> None:
         session.add(_delivery(report, CentreName.NCMEC, now, document.decode()))
         if rep.eu_centre:
             session.add(_delivery(report, CentreName.EU_CENTRE, now, ""))
-        report.state, report.sent_at, report.sent_by = ReportState.QUEUED.value, now, actor.actor
+        report.sent_at, report.sent_by = now, actor.actor
         enqueue(session, kind=NCMEC_KIND, destination=destination, payload={"report_id": report.id},
                 idempotency_key=f"{NCMEC_KIND}:{report.id}", clock=rep.clock)
         record(rep.db, session, actor=actor.actor, action=AuditAction.REPORT_SENT, subject=f"report:{report.id}",
@@ -574,18 +639,19 @@ def resend(rep: Reporting, report_id: str, *, actor: Principal, centre: CentreNa
     with rep.db.write() as session:
         report = get_report(session, report_id)
         delivery = deliveries_of(session, report_id).get(centre)
-        if delivery is None or delivery.state != DeliveryState.FAILED.value:
-            raise NotADraft(f"only a failed delivery can be sent again ({centre.value})")
-        delivery.state = DeliveryState.SUBMITTED.value if delivery.remote_id else DeliveryState.QUEUED.value
-        delivery.updated_at = rep.clock.now()
+        if delivery is None:
+            raise InvalidTransition(f"the report was never sent to {centre.value}: nothing to send again")
+        # NCMEC's procedure resumes where it stopped when NCMEC holds the report; anything else starts anew.
+        resume = centre is CentreName.NCMEC and bool(delivery.remote_id)
+        transition(session, rep.clock, report, ReportEventKind.RESUMED if resume else ReportEventKind.RESENT,
+                   actor=actor.actor, delivery=delivery,
+                   data=DeliveryChanged(centre=centre.value, remote_id=delivery.remote_id))
         if centre is CentreName.NCMEC:
-            report.state = delivery.state
             kind = NCMEC_KIND
             destination = ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
         else:
             if not rep.settings.eu_centre_url:
                 raise ReportingError("no EU Centre is configured (BASTION_EU_CENTRE_URL)")
-            delivery.state = DeliveryState.QUEUED.value
             if not delivery.document:  # NCMEC never finished: the Centre's report goes without its id
                 delivery.document = canonical_body(eu_centre_document(session, rep, report)).decode()
             kind, destination = EU_CENTRE_KIND, rep.settings.eu_centre_url
@@ -601,11 +667,13 @@ def retract(rep: Reporting, report_id: str, *, actor: Principal) -> None:
         report = get_report(session, report_id)
         delivery = deliveries_of(session, report_id).get(CentreName.NCMEC)
         if delivery is None or not delivery.remote_id:
-            raise NotADraft("NCMEC has no id for this report yet: nothing to retract")
+            raise InvalidTransition("NCMEC has no id for this report yet: nothing to retract")
         if delivery.state == DeliveryState.RETRACTED.value:
             return
         if _waiting(session, NCMEC_RETRACT_KIND, report.id):
             return  # one retract is on its way already
+        transition(session, rep.clock, report, ReportEventKind.RETRACT_REQUESTED, actor=actor.actor,
+                   delivery=delivery, data=DeliveryChanged(centre=CentreName.NCMEC.value, remote_id=delivery.remote_id))
         destination = ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
         enqueue(session, kind=NCMEC_RETRACT_KIND, destination=destination, payload={"report_id": report.id},
                 idempotency_key=_attempt_key(session, NCMEC_RETRACT_KIND, report.id), clock=rep.clock)

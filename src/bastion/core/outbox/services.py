@@ -16,7 +16,7 @@ import logging
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -88,6 +88,14 @@ class Sender(Protocol):
     """Delivers one claim. Return a result for every failure you understand; an exception counts as retryable."""
 
     def send(self, claim: Claim) -> SendResult: ...
+
+
+@runtime_checkable
+class GivesUp(Protocol):
+    """A sender that must hear when the outbox gives up on one of its messages for good (refused, or out of
+    attempts), to say so where people look (a report's delivery): senders never count attempts themselves."""
+
+    def on_dead(self, claim: Claim, result: SendResult) -> None: ...
 
 
 @dataclass
@@ -338,7 +346,14 @@ def deliver_due(
             # Only the type: an exception's text may carry a URL with credentials or a piece of the payload.
             log.warning("outbox sender raised %s on message %s (%s)", type(exc).__name__, claim.id, claim.kind)
             result = SendResult.retry(f"sender raised {type(exc).__name__}")
-        counts[record_outcome(db, claim, result, clock=clock, policy=policy)] += 1
+        outcome = record_outcome(db, claim, result, clock=clock, policy=policy)
+        if outcome is Outcome.DEAD and isinstance(sender, GivesUp):
+            try:
+                sender.on_dead(claim, result)
+            except Exception as exc:  # the message is dead whatever the hook does; the batch goes on
+                log.error("outbox on_dead hook raised %s on message %s (%s)", type(exc).__name__, claim.id,
+                          claim.kind)
+        counts[outcome] += 1
     return DeliveryReport(
         claimed=len(claims),
         delivered=counts[Outcome.DELIVERED],
@@ -444,5 +459,12 @@ class SenderByKind:
         self.by_prefix = dict(by_prefix)
 
     def send(self, claim: Claim) -> SendResult:
-        sender = next((s for prefix, s in self.by_prefix.items() if claim.kind.startswith(prefix)), self.default)
-        return sender.send(claim)
+        return self._sender(claim).send(claim)
+
+    def on_dead(self, claim: Claim, result: SendResult) -> None:
+        sender = self._sender(claim)
+        if isinstance(sender, GivesUp):
+            sender.on_dead(claim, result)
+
+    def _sender(self, claim: Claim) -> Sender:
+        return next((s for prefix, s in self.by_prefix.items() if claim.kind.startswith(prefix)), self.default)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bastion.core.config import Settings
 from bastion.core.db import Database
-from bastion.hub.demo import run_orders_demo
+from bastion.demo.orders import run_orders_demo
 from bastion.moderation.models import ContentItem
 
 

@@ -19,8 +19,8 @@ from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.demo.media import make_image, make_video, video_frames, write_video
 from bastion.demo.moderation import run_moderation_demo
+from bastion.demo.orders import run_orders_demo
 from bastion.hashing.services import hash_path
-from bastion.hub.demo import run_orders_demo
 from bastion.matching import services as banks
 from bastion.matching.interfaces import BankExists
 from bastion.matching.matcher import Matcher

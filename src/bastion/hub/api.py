@@ -50,7 +50,10 @@ def _authority(ctx: Ctx, principal: Reader) -> Authority | None:
     return None if principal.role is Role.ADMIN else services.authority_of(ctx.db, principal.actor)
 
 
-def _issuer(ctx: Ctx, principal: Annotated[Principal, Depends(require(roles.HUB_ISSUE))]) -> Authority:
+IssuerToken = Annotated[Principal, Depends(require(roles.HUB_ISSUE))]
+
+
+def _issuer(ctx: Ctx, principal: IssuerToken) -> Authority:
     """The authority whose token issues (the role gate admits authorities alone)."""
     return services.authority_of(ctx.db, principal.actor)
 
@@ -233,7 +236,8 @@ class ScrutinyIn(BaseModel):
 
 @router.post("/orders/{reference}/scrutiny", summary="Art. 4 scrutiny by the host Member State (within 72 h)",
              response_model=HubOrderView)
-def scrutinise(reference: str, body: ScrutinyIn, ctx: Ctx, authority: Issuer) -> HubOrderView:
+def scrutinise(reference: str, body: ScrutinyIn, ctx: Ctx, principal: IssuerToken) -> HubOrderView:
+    authority = services.authority_of(ctx.db, principal.actor)  # after the body is validated: a bad one is a 422
     return HubOrderView.model_validate(services.scrutinise(
         ctx.db, authority, reference, infringement=body.infringement, reasons=body.reasons, clock=ctx.clock))
 

@@ -1,7 +1,7 @@
 """minors: ages, events, settings, family links, cases
 
 Revision ID: 0014
-Revises: 0015
+Revises: 0013
 Create Date: 2026-12-06 05:17:22.666186
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import bastion.core.db
 
 revision = '0014'
-down_revision = '0015'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -290,15 +290,18 @@ def test_policy_edits_take_effect_without_a_restart_and_a_broken_edit_is_refused
 def test_shadow_rules_are_counted_against_what_moderators_decided(
         platform_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
     from bastion.core.clock import SystemClock
-    from bastion.moderation.services import EventKind, _log, content_subject
+    from bastion.core.events import record
+    from bastion.moderation.events import Decided, EventKind, ShadowVerdict
+    from bastion.moderation.kernel import content_subject
 
+    now = SystemClock().now()
     with db.write() as session:  # two uploads a shadow rule held on; a moderator later found one a violation
         for content_id, violation in (("s-1", True), ("s-2", False), ("s-3", None)):
-            _log(session, content_subject(content_id), EventKind.SHADOW_VERDICT, "policy:test", SystemClock(),
-                 {"rule": "terror-text-autoblock", "would_be": "block"})
+            record(session, ModerationEvent, subject=content_subject(content_id), kind=EventKind.SHADOW_VERDICT,
+                   actor="policy:test", at=now, data=ShadowVerdict(rule="terror-text-autoblock", would_be="block"))
             if violation is not None:
-                _log(session, content_subject(content_id), EventKind.DECISION, "user:mo", SystemClock(),
-                     {"case_id": 1, "violation": violation, "reason": "upload"})
+                record(session, ModerationEvent, subject=content_subject(content_id), kind=EventKind.DECISION,
+                       actor="user:mo", at=now, data=Decided(case_id=1, violation=violation, reason="upload"))
     report = platform_client.get("/v1/policy", headers=auth_header(Role.ANALYST)).json()
     assert report["policy"] == "bastion-default@2025-06-01"
     assert {"name": "terror-text-autoblock", "category": "terrorist_content", "verdict": "block", "mode": "shadow",

@@ -17,7 +17,7 @@ from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
 from bastion.core.config import Settings
 from bastion.core.db import Database
-from bastion.moderation import services as moderation
+from bastion.moderation import actions, decisions
 from bastion.moderation.models import MediaPreview, ModerationEvent
 from bastion.moderation.policy import Action, Category
 from bastion.moderation.tasks import prune_previews
@@ -119,7 +119,7 @@ def test_an_order_closes_the_waiting_cases_of_the_content_it_removes(
     views_case = _views_case(app_client, db, auth_header, "ord-1", views=20_000, shares=5)
     mod = app_client.app.state.moderation  # type: ignore[attr-defined]
     with db.write() as session:
-        assert moderation.enforce_order(mod, session, "ord-1", order="TCO-7", facts="terrorist content")
+        assert actions.enforce_order(mod, session, "ord-1", order="TCO-7", facts="terrorist content")
     with db.read() as session:
         case = session.get(Case, views_case)
         assert case is not None and (case.state, case.decided_by) == ("decided", "order:TCO-7")
@@ -138,9 +138,9 @@ def test_a_removal_on_one_case_closes_the_content_s_other_waiting_case(
     notice_case = _notice(app_client, auth_header, "two-1")
     mod = app_client.app.state.moderation  # type: ignore[attr-defined]
     mo = Principal("user", 1, "mo", Role.MODERATOR)
-    claimed = moderation.claim_next(mod, "general", mo, passing=[views_case])
+    claimed = decisions.claim_next(mod, "general", mo, passing=[views_case])
     assert claimed is not None and claimed.id == notice_case
-    result = moderation.decide(mod, notice_case, moderation.ReviewDecision(
+    result = decisions.decide(mod, notice_case, decisions.ReviewDecision(
         violation=True, actions=[Action.REMOVE], category=Category.HATE_SPEECH), reviewer=mo)
     assert result["status"] == "removed"
     with db.read() as session:

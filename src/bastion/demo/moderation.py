@@ -19,7 +19,9 @@ from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.hashing.services import hash_path
 from bastion.matching.matcher import Matcher
-from bastion.moderation import services
+from bastion.moderation import decisions, intake
+from bastion.moderation.interfaces import SubmissionConflict
+from bastion.moderation.kernel import Moderation
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, Action, ContentType, PolicyFile
 
 PLATFORM = Principal("cli", 0, "demo-platform", Role.PLATFORM)
@@ -37,7 +39,7 @@ def _contrasted_copy(known: Path, workdir: Path) -> Path:
 
 def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], uploads: Path, settings: Settings,
                         *, out: Console, err: Console) -> None:
-    mod = services.Moderation(db, matcher, PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH), SystemClock(),
+    mod = Moderation(db, matcher, PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH), SystemClock(),
                               sealer=settings.media_sealer())
     samples = [
         ("demo-photo-resized", uploads / "photo_resized.jpg", ContentType.IMAGE, ""),
@@ -51,11 +53,11 @@ def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], 
     held: list[int] = []
     for content_id, path, content_type, text in samples:
         media = hash_path(path, variants=matcher.wants_variants())
-        sub = services.Submission(content_id=content_id, account_id="demo-account-1", uploader_age=26,
+        sub = intake.Submission(content_id=content_id, account_id="demo-account-1", uploader_age=26,
                                   account_country="BE", content_type=content_type, text=text)
         try:
-            result = services.submit(mod, sub, media, actor=PLATFORM, media_path=path)
-        except services.SubmissionConflict as exc:  # a re-run re-encodes the video: other bytes under the same id
+            result = intake.submit(mod, sub, media, actor=PLATFORM, media_path=path)
+        except SubmissionConflict as exc:  # a re-run re-encodes the video: other bytes under the same id
             table.add_row(content_id, exc.verdict.value, "409", "submitted before with other bytes", "-")
             continue
         reasons = result.reasons[0] if result.reasons else "no rule held"
@@ -65,10 +67,10 @@ def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], 
                       str(result.case_id or "-"))
     out.print(table)
     for case_id in held:
-        case = services.claim_next(mod, "terrorism", MODERATOR)
+        case = decisions.claim_next(mod, "terrorism", MODERATOR)
         if case is None or case.id != case_id:
             continue
-        decided = services.decide(mod, case.id, services.ReviewDecision(
+        decided = decisions.decide(mod, case.id, decisions.ReviewDecision(
             violation=True, actions=[Action.REMOVE, Action.STRIKE], note="Known propaganda with altered contrast."),
             reviewer=MODERATOR)
         err.print(f"a moderator decided case {case.id}: the content is now {decided['status']}; "

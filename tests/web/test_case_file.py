@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import event
 
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
@@ -176,3 +179,37 @@ def test_the_case_list_filters_and_hides_restricted_cases_from_senior_moderators
     login(admin, db, "ada", Role.ADMIN)
     assert set(re.findall(r'<tr data-case="(\d+)"', admin.get("/console/cases").text)) == {
         str(first), str(second), str(hidden)}
+
+
+@contextmanager
+def _statements(db: Database) -> Iterator[list[tuple[str, str]]]:
+    """Every query (with its parameters) the engine runs inside the block, but the matcher's background polling."""
+    seen: list[tuple[str, str]] = []
+
+    def count(_conn: object, _cursor: object, statement: str, parameters: object, _context: object,
+              _many: bool) -> None:
+        if statement.startswith("SELECT") and "bank_changes" not in statement:  # not the matcher's own polling
+            seen.append((statement, repr(parameters)))
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_the_case_page_reads_each_row_once_however_long_the_uploader_s_history(
+        app_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
+    """One read of each thing per page: no statement runs twice, and the uploader's earlier cases are read in a
+    fixed number of statements (not one or two per case)."""
+    login(app_client, db, "mo", Role.MODERATOR, home="/console/queues")
+    counts = []
+    for n in range(1, 6):
+        _published(app_client, auth_header, tmp_path, f"hist-{n}", seed=70 + n)
+        case_id = _notice(app_client, auth_header, f"hist-{n}")
+        with _statements(db) as seen:
+            assert app_client.get(f"/console/cases/{case_id}").status_code == 200
+        repeated = [s for s, times in Counter(seen).items() if times > 1]
+        assert repeated == [], repeated
+        counts.append(len(seen))
+    assert counts[1] == counts[-1], counts  # 1 earlier case or 4: the same statements

@@ -182,6 +182,18 @@ class Suspended(BaseModel):
     until: str | None = None
 
 
+#: Each kind's payload model: what ``record`` writes and ``payload`` reads for it.
+PAYLOADS: dict[EventKind, type[BaseModel]] = {
+    EventKind.SUBMITTED: Submitted, EventKind.RESUBMITTED: Resubmitted, EventKind.VERDICT: VerdictGiven,
+    EventKind.SHADOW_VERDICT: ShadowVerdict, EventKind.NOTICE: NoticeReceived, EventKind.VIEWS_THRESHOLD: ViewsCrossed,
+    EventKind.CASE_OPENED: CaseOpened, EventKind.DECISION: Decided, EventKind.ACTIONS_APPLIED: ActionsApplied,
+    EventKind.STATEMENT_ISSUED: StatementIssued, EventKind.APPEAL_FILED: AppealFiled,
+    EventKind.APPEAL_DECIDED: AppealDecided, EventKind.REINSTATED: Reinstated, EventKind.CASE_ESCALATED: CaseEscalated,
+    EventKind.CASE_CLOSED: CaseClosed, EventKind.CURATED: Curated, EventKind.STRIKE: StrikeCounted,
+    EventKind.SUSPENDED: Suspended,
+}
+
+
 class ContentStatus(enum.StrEnum):
     PUBLISHED = "published"  # visible, no restriction
     HELD = "held"  # waiting for review, not visible

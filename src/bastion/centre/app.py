@@ -19,6 +19,7 @@ from bastion.core.docs import install_docs
 from bastion.core.http import SecurityHeaders, install_problem_handlers
 from bastion.core.outbox.services import DeliveryReport, OutboxWorker, RetryPolicy, outbox_status
 from bastion.core.outbox.webhooks import WebhookSender
+from bastion.core.production import Service, gaps, warn
 from bastion.core.uploads import BodyLimit
 
 #: The largest provider report the Centre reads: 10,000 files' hashes with room to spare; more is refused (413).
@@ -45,6 +46,7 @@ def create_centre_app(settings: Settings, *, db: Database | None = None, clock: 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        warn(settings, Service.CENTRE)  # once per start, in the server's log
         if deliver:
             outbox.start()
         yield
@@ -61,9 +63,11 @@ def create_centre_app(settings: Settings, *, db: Database | None = None, clock: 
     app.add_middleware(BodyLimit, max_bytes=MAX_REPORT_BYTES)
     app.include_router(router)
 
+    missing_settings = [gap.setting for gap in gaps(settings, Service.CENTRE)]  # names only: effects are logged
+
     @app.get("/status", tags=["operations"], summary="Liveness and the forwarding backlog (no secrets)")
     def status() -> dict[str, Any]:
-        return {"version": __version__, **outbox_status(db)}
+        return {"version": __version__, **outbox_status(db), "missing_settings": missing_settings}
 
     return app
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from bastion.cli.app import app
-from bastion.cli.common import cli_actor, err, fail, guarded, open_db, out
+from bastion.cli.common import ROLES, cli_actor, err, fail, guarded, open_db, out
 from bastion.core.auth import services as auth
 from bastion.core.auth.roles import parse_role
 from bastion.core.config import Settings
@@ -22,7 +22,7 @@ app.add_typer(user_app, name="user")
 
 
 @token_app.command("create")
-def token_create(role: Annotated[str, typer.Option(help="admin, curator, moderator, ...")],
+def token_create(role: Annotated[str, typer.Option(help=f"one of: {ROLES}")],
                  name: Annotated[str, typer.Option(help="what the token is for")] = "") -> None:
     """Create an API token and print it alone on standard output (shown once; stored hashed)."""
     parsed = guarded(lambda: parse_role(role))
@@ -33,6 +33,7 @@ def token_create(role: Annotated[str, typer.Option(help="admin, curator, moderat
 
 @token_app.command("list")
 def token_list() -> None:
+    """Every token: id, name, role, who made it and when, and whether it is revoked (never the token itself)."""
     db = open_db()
     table = Table("id", "name", "role", "created", "by", "revoked")
     with db.read() as session:
@@ -43,7 +44,8 @@ def token_list() -> None:
 
 
 @token_app.command("revoke")
-def token_revoke(token_id: int) -> None:
+def token_revoke(token_id: Annotated[int, typer.Argument(help="the id from bastion token list")]) -> None:
+    """Revoke a token: it stops working at once (the row stays, for the audit)."""
     db = open_db()
     if not auth.revoke_token(db, token_id, actor=cli_actor().actor):
         fail(f"no active token {token_id}")
@@ -51,7 +53,8 @@ def token_revoke(token_id: int) -> None:
 
 
 @user_app.command("create")
-def user_create(username: str, role: Annotated[str, typer.Option(help="moderator, curator, ...")],
+def user_create(username: Annotated[str, typer.Argument(help="the login name")],
+                role: Annotated[str, typer.Option(help=f"one of: {ROLES}")],
                 password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False,
                 hub: Annotated[bool, typer.Option("--hub", help="a user of the hub's console "
                                                   "(BASTION_HUB_DATABASE_URL)")] = False) -> None:

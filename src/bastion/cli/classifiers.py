@@ -109,7 +109,7 @@ def classifier_list() -> None:
 
 
 @classifier_app.command("metrics")
-def classifier_metrics(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def classifier_metrics(as_json: Annotated[bool, typer.Option("--json", help="one JSON array")] = False) -> None:
     """Each category's model in force: held-out precision, recall, F1 and support."""
     from bastion.classifiers import services as classifiers
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +21,12 @@ from bastion.core.auth.roles import Role
 from bastion.core.config import Settings
 from bastion.core.db import Database, migrate
 from bastion.core.errors import DomainError
+
+#: Every role, from the enum itself: help text never falls behind a new role.
+ROLES = ", ".join(r.value for r in Role)
+#: The options every server command takes.
+HostOption = Annotated[str, typer.Option(help="address to listen on (0.0.0.0: every interface)")]
+PortOption = Annotated[int, typer.Option(help="TCP port to listen on")]
 
 out = Console()
 T = TypeVar("T")
@@ -74,3 +82,20 @@ def progress_bar(description: str, total: float | None, unit: str = "") -> Itera
 
         yield advance
 
+
+
+def require_free_port(host: str, port: int) -> None:
+    """Fail in one line, before anything starts, when ``host:port`` cannot be listened on (another server holds it,
+    a port under 1024 without the right, an address this machine does not have), instead of uvicorn's trace."""
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        fail(f"cannot listen on {host}:{port}: {exc}")
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no clash
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is in use (another server?): stop it or choose another with --port")
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")

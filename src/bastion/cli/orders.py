@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from bastion.cli.app import app
-from bastion.cli.common import cli_actor, err, fail, guarded, open_db, out
+from bastion.cli.common import HostOption, PortOption, cli_actor, err, fail, guarded, open_db, out, require_free_port
 from bastion.core.config import Settings
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ hub_app = typer.Typer(help="The hub that carries removal orders from authorities
                       no_args_is_help=True)
 app.add_typer(orders_app, name="orders")
 app.add_typer(hub_app, name="hub")
+Reference = Annotated[str, typer.Argument(help="the order's reference, from bastion orders list")]
 
 
 @orders_app.command("keygen")
@@ -49,7 +50,7 @@ def orders_public_key(hub: Annotated[bool, typer.Option("--hub", help="the hub's
 
 
 @orders_app.command("trust")
-def orders_trust(name: str,
+def orders_trust(name: Annotated[str, typer.Argument(help="a name for the sender, e.g. eu-hub")],
                  key: Annotated[str, typer.Option(help="the sender's Ed25519 public key")],
                  answer_url: Annotated[str, typer.Option(help="where Annex II/III answers go")],
                  role: Annotated[str, typer.Option(help="hub or authority")] = "hub",
@@ -67,7 +68,8 @@ def orders_trust(name: str,
 
 
 @orders_app.command("untrust")
-def orders_untrust(key_id: str) -> None:
+def orders_untrust(key_id: Annotated[str, typer.Argument(help="the key id that orders trust printed")]) -> None:
+    """Stop accepting orders signed by a key (orders already received are kept)."""
     from bastion.core.clock import SystemClock
     from bastion.orders.services import revoke_key
 
@@ -77,7 +79,7 @@ def orders_untrust(key_id: str) -> None:
 
 
 @orders_app.command("list")
-def orders_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def orders_list(as_json: Annotated[bool, typer.Option("--json", help="the orders as one JSON array")] = False) -> None:
     """Orders received, overdue first, with the time left on their hour."""
     from bastion.core.clock import SystemClock
     from bastion.orders.services import received_orders
@@ -119,7 +121,7 @@ def _waiting(cp: ContactPoint, reference: str) -> None:
 
 
 @orders_app.command("execute")
-def orders_execute(reference: str) -> None:
+def orders_execute(reference: Reference) -> None:
     """Carry out a received order now: remove (or disable) its content and send the Annex II feedback.
 
     For a contact point with BASTION_ORDERS_AUTO_EXECUTE=0, where a person confirms each order within its hour.
@@ -136,7 +138,7 @@ def orders_execute(reference: str) -> None:
 
 
 @orders_app.command("inability")
-def orders_inability(reference: str,
+def orders_inability(reference: Reference,
                      reason: Annotated[str, typer.Option(
                          help="force_majeure, manifest_error or insufficient_information (Annex III section B)")],
                      explanation: Annotated[str, typer.Option(help="what stops you; the authority reads it")]) -> None:
@@ -161,8 +163,7 @@ def _inability_reason(text: str, reasons: type[InabilityReason]) -> InabilityRea
 
 
 @hub_app.command("serve")
-def hub_serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
-              port: Annotated[int, typer.Option()] = 8100) -> None:
+def hub_serve(host: HostOption = "127.0.0.1", port: PortOption = 8100) -> None:
     """Run the hub (BASTION_HUB_DATABASE_URL, BASTION_HUB_SIGNING_KEY)."""
     import uvicorn
 
@@ -172,12 +173,13 @@ def hub_serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
     settings = Settings.from_env()
     if not settings.hub_signing_key:
         fail("BASTION_HUB_SIGNING_KEY is not set (make one with: bastion orders keygen)")
+    require_free_port(host, port)
     open_db(settings.hub_database_url)
     uvicorn.run(with_console(create_hub_app(settings)), host=host, port=port, log_level="info", access_log=False)
 
 
 @hub_app.command("authority")
-def hub_authority(name: str,
+def hub_authority(name: Annotated[str, typer.Argument(help="the authority's name, e.g. OCLCTIC")],
                   member_state: Annotated[str, typer.Option(help="e.g. FR")],
                   key: Annotated[list[str], typer.Option(help="Ed25519 public key (repeatable)")],
                   authority_type: Annotated[str, typer.Option("--type", help="judicial, law_enforcement, other")]
@@ -199,7 +201,8 @@ def hub_authority(name: str,
 
 
 @hub_app.command("authority-user")
-def hub_authority_user(username: str, authority: str) -> None:
+def hub_authority_user(username: Annotated[str, typer.Argument(help="a hub console user (role authority)")],
+                       authority: Annotated[str, typer.Argument(help="a registered authority's name")]) -> None:
     """Let a hub console user (bastion user create NAME --role authority --hub) act for a registered authority."""
     from bastion.core.clock import SystemClock
     from bastion.hub.services import HubError, link_user
@@ -213,7 +216,7 @@ def hub_authority_user(username: str, authority: str) -> None:
 
 
 @hub_app.command("provider")
-def hub_provider(name: str,
+def hub_provider(name: Annotated[str, typer.Argument(help="the provider's name, as orders address it")],
                  contact_point: Annotated[str, typer.Option(help="the platform's base URL")],
                  member_state: Annotated[str, typer.Option(help="Member State of establishment")],
                  key: Annotated[list[str], typer.Option(help="Ed25519 public key (repeatable)")],

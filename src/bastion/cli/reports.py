@@ -9,7 +9,18 @@ import typer
 from rich.table import Table
 
 from bastion.cli.app import app
-from bastion.cli.common import cli_actor, err, fail, guarded, open_db, out, progress_bar
+from bastion.cli.common import (
+    HostOption,
+    PortOption,
+    cli_actor,
+    err,
+    fail,
+    guarded,
+    open_db,
+    out,
+    progress_bar,
+    require_free_port,
+)
 from bastion.core.auth import services as auth
 from bastion.core.auth.roles import Role
 from bastion.core.config import Settings
@@ -58,7 +69,7 @@ def reports_list(state: Annotated[str | None, typer.Option(help="draft, queued, 
 
 
 @reports_app.command("export")
-def reports_export(directory: Path) -> None:
+def reports_export(directory: Annotated[Path, typer.Argument(help="where the files go (made owner-only)")]) -> None:
     """Write each report as it was (or would be) sent: NCMEC XML and EU Centre JSON, one file each."""
     from bastion.reporting.interfaces import ReportingError
 
@@ -72,7 +83,7 @@ def reports_export(directory: Path) -> None:
 
 
 @reports_app.command("send")
-def reports_send(report_id: str) -> None:
+def reports_send(report_id: Annotated[str, typer.Argument(help="the id from bastion reports list")]) -> None:
     """Validate a reviewed draft and queue it for NCMEC (then the EU Centre); the running app delivers it.
 
     The platform hands in each file's bytes first (``PUT /v1/reports/ID/files/CONTENT``); a file without them is
@@ -95,8 +106,7 @@ def reports_purge() -> None:
 
 
 @centre_app.command("serve")
-def centre_serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
-                 port: Annotated[int, typer.Option()] = 8200) -> None:
+def centre_serve(host: HostOption = "127.0.0.1", port: PortOption = 8200) -> None:
     """Run the EU Centre (BASTION_CENTRE_DATABASE_URL, BASTION_CENTRE_FORWARD, BASTION_CENTRE_FORWARD_SECRET)."""
     import uvicorn
 
@@ -107,12 +117,13 @@ def centre_serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
     guarded(lambda: parse_forwarding(settings.centre_forward))
     if settings.centre_forward and not settings.centre_forward_secret:
         fail("BASTION_CENTRE_FORWARD_SECRET is not set: forwarded reports would go unsigned")
+    require_free_port(host, port)
     open_db(settings.centre_database_url)
     uvicorn.run(create_centre_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
 @centre_app.command("provider")
-def centre_provider(name: str,
+def centre_provider(name: Annotated[str, typer.Argument(help="the provider's name, e.g. Video Ltd")],
                     public_key: Annotated[str, typer.Option(
                         help="the provider's Ed25519 public key (bastion orders public-key): its reports must be "
                              "signed with it (Art. 13(b))")] = "",
@@ -138,7 +149,7 @@ def centre_provider(name: str,
 
 
 @centre_app.command("token")
-def centre_token(name: str,
+def centre_token(name: Annotated[str, typer.Argument(help="who the token is for")],
                  role: Annotated[str, typer.Option(help="admin: reads what came in (GET /v1/centre/reports)")]
                  = "admin") -> None:
     """Create a token for the Centre's own staff; printed alone on stdout, once. Providers get theirs from

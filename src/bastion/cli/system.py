@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from bastion.cli.app import app
-from bastion.cli.banks import _print_summary, load_matcher
-from bastion.cli.common import err, fail, guarded, open_db, out
+from bastion.cli.banks import load_matcher
+from bastion.cli.common import HostOption, PortOption, err, fail, guarded, open_db, out, require_free_port
 from bastion.core.audit import services as audit
 from bastion.core.config import Settings
 
@@ -68,25 +68,26 @@ def _read_checkpoints(path: Path) -> list[audit.Checkpoint]:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
+    """Bring the database (BASTION_DATABASE_URL) to the current schema; every command does this on its own too."""
     open_db()
     err.print("database schema is current")
 
 
 @app.command("serve")
-def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
-          port: Annotated[int, typer.Option()] = 8000) -> None:
-    """Run the API and the console."""
+def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
+    """Run the API and the console; settings production still needs are logged as it starts."""
     import uvicorn
 
     from bastion.web.app import create_app
 
+    require_free_port(host, port)
     open_db()
     uvicorn.run(guarded(lambda: create_app(Settings.from_env())), host=host, port=port, log_level="info",
                 access_log=False)  # access logs would carry query strings; metrics count requests instead
 
 
 @app.command("extensions")
-def extensions_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def extensions_list(as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False) -> None:
     """The signal types and classifier kinds in force, and who declares each (bastion, or an extension)."""
     from rich.table import Table
 
@@ -112,7 +113,7 @@ def demo(workdir: Annotated[Path, typer.Option(help="where demo media is written
     from bastion.demo import run_demo
 
     db = open_db()
-    run_demo(db, workdir, out=out, err=err, load_matcher=load_matcher, print_summary=_print_summary)
+    run_demo(db, workdir, console=out, load_matcher=load_matcher)  # one stream: in order when redirected
     if serve_after:
         serve()
 

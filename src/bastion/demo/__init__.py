@@ -19,8 +19,8 @@ from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.demo.media import make_image, make_video, video_frames, write_video
 from bastion.demo.moderation import run_moderation_demo
+from bastion.demo.orders import run_orders_demo
 from bastion.hashing.services import hash_path
-from bastion.hub.demo import run_orders_demo
 from bastion.matching import services as banks
 from bastion.matching.interfaces import BankExists
 from bastion.matching.matcher import Matcher
@@ -104,29 +104,57 @@ def _seed(db: Database, known: dict[str, Path]) -> bool:
     return True
 
 
-def run_demo(db: Database, workdir: Path, *, out: Console, err: Console,
-             load_matcher: Callable[[Database], Matcher],
-             print_summary: Callable[[ScanSummary], None]) -> ScanSummary:
-    err.print(f"[bold]Bastion demo[/bold]: making sample media in {workdir}/ ...")
+#: What ``d=`` means in the tables, said once: a new operator has not met a PDQ distance before.
+DISTANCE_LEGEND = (
+    "d = distance to the banked hash: pdq and video_pdq count differing bits of 256 (0 = the same picture; "
+    "a match up to 31 by default), text is the percentage of differing five-letter shingles (match up to 30), "
+    "md5, sha256 and url match only when equal (d=0)."
+)
+
+
+def run_demo(db: Database, workdir: Path, *, console: Console,
+             load_matcher: Callable[[Database], Matcher]) -> ScanSummary:
+    """Run every step, narrating on ``console``: one stream, so tables and words stay in order when redirected."""
+    console.print(f"[bold]Bastion demo[/bold]: making sample media in {workdir}/ ...")
     known = _known_media(workdir)
     uploads = _uploads(workdir, known)
     if _seed(db, known):
-        err.print("seeded banks TERRORIST_CONTENT and CSAM_KNOWN")
+        console.print("seeded banks TERRORIST_CONTENT and CSAM_KNOWN")
     else:
-        err.print("demo banks exist already; scanning against them")
+        console.print("demo banks exist already; scanning against them")
     matcher = load_matcher(db)
     results: list[FileResult] = []
     summary = scan_files(list(walk([uploads])), matcher, on_file=results.append)
-    table = Table("upload", "kind", "matches (bank, category, signal, distance)", title="scan of sample uploads")
+    console.print(scan_table(results))
+    console.print(summary_line(summary))
+    console.print(DISTANCE_LEGEND)
+    run_moderation_demo(db, matcher, known, uploads, Settings.from_env(), console=console)
+    run_orders_demo(db, workdir, Settings.from_env(), console=console)
+    console.print(NEXT_STEPS)
+    return summary
+
+
+def scan_table(results: list[FileResult]) -> Table:
+    """One row per upload, one line per match: bank, signal type and distance (the category is the bank's)."""
+    table = Table("upload", "kind", "matches (bank, signal, distance)", title="scan of sample uploads")
     for r in results:
-        found = "\n".join(f"{m.bank} {m.category} {m.signal_type} d={m.distance}{' mirrored' if m.variant else ''}"
+        found = "\n".join(f"{m.bank} {m.signal_type} d={m.distance}{' mirrored' if m.variant else ''}"
                           for m in r.matches) or "-"
         table.add_row(r.path.name, r.signals.kind.value if r.signals else "?", found)
-    out.print(table)
-    print_summary(summary)
-    run_moderation_demo(db, matcher, known, uploads, Settings.from_env(), out=out, err=err)
-    err.print("Next: [bold]bastion serve[/bold], then create a token with "
-              "[bold]bastion token create --role platform[/bold] and POST a file to /v1/match "
-              "(API docs at http://127.0.0.1:8000/docs).")
-    run_orders_demo(db, workdir, Settings.from_env(), out=out, err=err)
-    return summary
+    return table
+
+
+def summary_line(summary: ScanSummary) -> str:
+    by_bank = ", ".join(f"{name} {n}" for name, n in sorted(summary.by_bank.items()))
+    return (f"{summary.files} files scanned: {summary.matched} matched ({by_bank or 'none'}), "
+            f"{summary.unreadable} unreadable")
+
+
+#: Said once, at the end, so that no hint is lost between tables.
+NEXT_STEPS = """
+[bold]Next[/bold]
+  bastion serve                              the API and console on port 8000
+  bastion token create --role platform       a token for /v1/content, /v1/match
+  bastion user create mona --role moderator  a login for the review queues
+  (API reference: http://127.0.0.1:8000/docs once bastion serve runs)
+"""

@@ -38,9 +38,9 @@ def _contrasted_copy(known: Path, workdir: Path) -> Path:
 
 
 def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], uploads: Path, settings: Settings,
-                        *, out: Console, err: Console) -> None:
+                        *, console: Console) -> None:
     mod = Moderation(db, matcher, PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH), SystemClock(),
-                              sealer=settings.media_sealer())
+                     sealer=settings.media_sealer())
     samples = [
         ("demo-photo-resized", uploads / "photo_resized.jpg", ContentType.IMAGE, ""),
         ("demo-photo-contrast", _contrasted_copy(known["photo4"], uploads.parent / "intake"), ContentType.IMAGE, ""),
@@ -48,24 +48,26 @@ def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], 
         ("demo-video", uploads / "video_reencoded.mp4", ContentType.VIDEO, ""),
         ("demo-csam-standin", uploads / "reupload_of_known_csam_standin.png", ContentType.IMAGE, ""),
     ]
-    err.print("\n[bold]Moderation[/bold]: the same uploads registered before publication (POST /v1/content) ...")
-    table = Table("content", "verdict", "status", "why", "case", title=f"intake under policy {mod.policy.label}")
+    console.print("\n[bold]Moderation[/bold]: uploads judged before publication (POST /v1/content) ...")
+    # the answer as the platform reads it: what was found, never the bank, rule or distance (the scan above has
+    # those); the case a held upload waits in is in the narration below, so the reason has room at 80 columns
+    table = Table("content", "verdict: status", "why (as the platform is told)",
+                  title=f"intake under policy {mod.policy.label}")
     held: list[int] = []
     for content_id, path, content_type, text in samples:
         media = hash_path(path, variants=matcher.wants_variants())
         sub = intake.Submission(content_id=content_id, account_id="demo-account-1", uploader_age=26,
-                                  account_country="BE", content_type=content_type, text=text)
+                                account_country="BE", content_type=content_type, text=text)
         try:
             result = intake.submit(mod, sub, media, actor=PLATFORM, media_path=path)
         except SubmissionConflict as exc:  # a re-run re-encodes the video: other bytes under the same id
-            table.add_row(content_id, exc.verdict.value, "409", "submitted before with other bytes", "-")
+            table.add_row(content_id, f"{exc.verdict.value}: 409", "submitted before with other bytes")
             continue
-        reasons = result.reasons[0] if result.reasons else "no rule held"
         if result.case_id is not None and result.verdict.value == "review":
             held.append(result.case_id)
-        table.add_row(content_id, result.verdict.value, result.status.value, reasons,
-                      str(result.case_id or "-"))
-    out.print(table)
+        table.add_row(content_id, f"{result.verdict.value}: {result.status.value}",
+                      result.reasons[0] if result.reasons else "nothing found")
+    console.print(table)
     for case_id in held:
         case = decisions.claim_next(mod, "terrorism", MODERATOR)
         if case is None or case.id != case_id:
@@ -73,7 +75,7 @@ def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], 
         decided = decisions.decide(mod, case.id, decisions.ReviewDecision(
             violation=True, actions=[Action.REMOVE, Action.STRIKE], note="Known propaganda with altered contrast."),
             reviewer=MODERATOR)
-        err.print(f"a moderator decided case {case.id}: the content is now {decided['status']}; "
-                  f"statement of reasons {decided['statement_puid']} issued, appeal path open (POST /v1/appeals)")
-    err.print("Review held uploads in the console: [bold]bastion user create mona --role moderator[/bold], "
-              "then [bold]bastion serve[/bold] and open http://127.0.0.1:8000/console/queues")
+        console.print(f"a moderator decided case {case.id}: the content is now {decided['status']} "
+                      f"({case.content_id}, held above); "
+                      f"statement of reasons {decided['statement_puid']} issued, appeal path open (POST /v1/appeals)")
+

@@ -17,6 +17,7 @@ from bastion.core.docs import install_docs
 from bastion.core.http import SecurityHeaders, install_problem_handlers
 from bastion.core.outbox.services import OutboxWorker, RetryPolicy, outbox_status
 from bastion.core.outbox.webhooks import WebhookSender
+from bastion.core.production import Service, gaps, warn
 from bastion.core.uploads import BodyLimit
 from bastion.core.worker import Worker
 from bastion.hub.api import router
@@ -42,6 +43,7 @@ def create_hub_app(settings: Settings, *, db: Database | None = None, clock: Clo
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        warn(settings, Service.HUB)  # once per start, in the server's log
         if deliver:
             outbox.start()
             sweeper.start()
@@ -58,9 +60,11 @@ def create_hub_app(settings: Settings, *, db: Database | None = None, clock: Clo
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.include_router(router)
 
+    missing_settings = [gap.setting for gap in gaps(settings, Service.HUB)]  # names only: effects are logged
+
     @app.get("/status", tags=["operations"], summary="Liveness and the outbox's backlog (no secrets)")
     def status() -> dict[str, Any]:
-        return {"version": __version__, **outbox_status(db)}
+        return {"version": __version__, **outbox_status(db), "missing_settings": missing_settings}
 
     return app
 

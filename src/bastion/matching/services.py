@@ -7,6 +7,7 @@ matchers of every process replay to stay current) and an audit entry. Either all
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -71,6 +72,16 @@ def get_bank(session: Session, name: str) -> Bank:
     if bank is None:
         raise _not_found(name)
     return bank
+
+
+def close_bank_names(session: Session, name: str, principal: Principal, *, limit: int = 3) -> list[str]:
+    """Names of banks ``principal`` may see that look like ``name`` (a typo, a lower-case name), closest first.
+
+    Only banks ``principal`` may see are offered: a restricted bank's name is never suggested to a role that could
+    not open it. Meant for the operator's CLI; the API says only that a bank was not found."""
+    visible = [bank.name for bank in session.scalars(select(Bank).order_by(Bank.name)) if can_see(bank, principal)]
+    wanted = name.strip().upper()
+    return difflib.get_close_matches(wanted, visible, n=limit, cutoff=0.6)
 
 
 def visible_bank(session: Session, name: str, principal: Principal) -> Bank:

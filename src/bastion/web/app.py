@@ -29,6 +29,7 @@ from bastion.core.docs import install_docs
 from bastion.core.http import SecurityHeaders, install_problem_handlers, require
 from bastion.core.outbox.services import OutboxWorker, SenderByKind
 from bastion.core.outbox.webhooks import WebhookSender
+from bastion.core.production import Service, gaps, warn
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, BodyLimit, close_spool, open_spool
 from bastion.core.worker import Worker
 from bastion.hashing import budget as media_budget
@@ -91,6 +92,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         open_spool(settings.spool_dir)  # sweeps uploads a killed process left behind, before anything else runs
+        warn(settings, Service.PLATFORM)  # once per start, in the server's log
         if not matcher.freshness.loaded:
             matcher.load()
         if refresh:
@@ -140,6 +142,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.include_router(order_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    missing_settings = [gap.setting for gap in gaps(settings, Service.PLATFORM)]
+
     @app.get("/status", tags=["operations"], summary="Liveness and index freshness (no secrets; for health checks)")
     def status() -> dict[str, Any]:
         age = time.time() - matcher.freshness.last_refresh if matcher.freshness.last_refresh else None
@@ -160,6 +164,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                 "errors": list(matcher.freshness.errors),
             },
             "policy": {"in_force": mod.policy.label, "error": policy.error},
+            # names only: what each gap weakens is in the server's log, not for anyone who can reach /status
+            "missing_settings": missing_settings,
         }
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (token of role admin or analyst)")

@@ -8,6 +8,7 @@ upload; the platform removes it through the moderation actions and its Annex II 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 import threading
 import time
@@ -23,6 +24,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from bastion.core import production
 from bastion.core.auth import services as auth
 from bastion.core.auth.roles import Role
 from bastion.core.clock import SystemClock
@@ -33,6 +35,7 @@ from bastion.hub.app import create_hub_app
 from bastion.orders import services as orders
 from bastion.orders.interfaces import SenderRole
 from bastion.orders.wire import AuthorityType, RemovalOrder, SigningKey, signed_request
+from bastion.web.app import create_app
 
 CLOCK = SystemClock()
 #: How long the demo waits for the feedback before saying it did not come (it takes well under a second).
@@ -61,6 +64,17 @@ def _serve(app: Any) -> Iterator[str]:
         sock.close()
 
 
+@contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """Silence ``logger``'s warnings for a while."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _order(reference: str, url: str, contact_point: str) -> RemovalOrder:
     return RemovalOrder.model_validate({
         "reference": reference, "issuing_member_state": "FR", "addressee": "Bastion demo platform",
@@ -73,10 +87,8 @@ def _order(reference: str, url: str, contact_point: str) -> RemovalOrder:
         "redress": {"body": "Demo administrative court", "deadline": "two months from receipt"}})
 
 
-def run_orders_demo(db: Database, workdir: Path, settings: Settings, *, out: Console, err: Console) -> dict[str, Any]:
+def run_orders_demo(db: Database, workdir: Path, settings: Settings, *, console: Console) -> dict[str, Any]:
     """Carry one removal order from an authority through the hub to this platform and back; returns the hub's view."""
-    from bastion.web.app import create_app
-
     hub_file = workdir / "hub.db"
     hub_file.unlink(missing_ok=True)
     hub_url = f"sqlite:///{hub_file}"
@@ -87,11 +99,14 @@ def run_orders_demo(db: Database, workdir: Path, settings: Settings, *, out: Con
     content_url = f"https://bastion-demo.example/v/{run}"
     fast = replace(settings, outbox_interval_seconds=0.05)
     with ExitStack() as stack:
+        stack.enter_context(_quiet(logging.getLogger(production.__name__)))  # a demo is not a production start
         platform = stack.enter_context(_serve(create_app(
             replace(fast, database_url=db.url, orders_signing_key=platform_key.to_text()), db=db)))
         hub_base = stack.enter_context(_serve(create_hub_app(
             replace(fast, hub_database_url=hub_url, hub_signing_key=hub_key.to_text()), db=hub_db)))
-        err.print(f"[bold]removal orders[/bold]: hub at {hub_base}, platform contact point at {platform}")
+        console.print(f"\n[bold]Removal orders[/bold]: a hub ({hub_base}) and this platform's contact point "
+                      f"({platform}), both inside this demo: they stop when it ends (run your own with "
+                      "bastion hub serve and bastion serve) ...")
         orders.trust_key(db, name=f"demo hub {run}", role=SenderRole.HUB, public_key=hub_key.public_text,
                          clock=CLOCK, answer_url=f"{hub_base}/v1/hub/answers")
         hub.register_provider(hub_db, name="Bastion demo platform", contact_point_url=platform, member_state="IE",
@@ -115,20 +130,30 @@ def run_orders_demo(db: Database, workdir: Path, settings: Settings, *, out: Con
             time.sleep(0.05)
             view = hub.get_order(hub_db, None, reference)
     hub_db.dispose()
-    _show(view, out=out, err=err)
+    _show(view, console=console)
     return view
 
 
-def _show(view: dict[str, Any], *, out: Console, err: Console) -> None:
+#: The hub's view of an order: each step's label and the key of its time.
+STEPS = (("issued by the authority", "issued_at"), ("sent by the hub", "sent_at"),
+         ("received (contact point's clock)", "received_at"), ("content removed", "action_at"),
+         ("acknowledged by the contact point", "acknowledged_at"), ("Annex II feedback at the hub", "answered_at"))
+
+
+def timeline(view: dict[str, Any]) -> list[tuple[str, str]]:
+    """The steps in the order they happened (the contact point acknowledges after it has acted, since it acts on
+    receipt); steps that have not happened come last, in their usual order."""
+    done = sorted(((str(view[key]), label) for label, key in STEPS if view.get(key)), key=lambda step: step[0])
+    return [(label, at[:26]) for at, label in done] + [(label, "-") for label, key in STEPS if not view.get(key)]
+
+
+def _show(view: dict[str, Any], *, console: Console) -> None:
     table = Table("step", "at (UTC)", title=f"removal order {view['hub_reference']} ({view['state']})")
-    for label, key in (("issued by the authority", "issued_at"), ("sent by the hub", "sent_at"),
-                       ("acknowledged by the contact point", "acknowledged_at"),
-                       ("received (contact point's clock)", "received_at"), ("content removed", "action_at"),
-                       ("Annex II feedback at the hub", "answered_at")):
-        table.add_row(label, str(view.get(key) or "-")[:26])
-    out.print(table)
+    for label, at in timeline(view):
+        table.add_row(label, at)
+    console.print(table)
     if view["state"] != hub.HubState.EXECUTED:
-        err.print("[red]the feedback did not arrive in time[/red]")
+        console.print("[red]the feedback did not arrive in time[/red]")
         return
     seconds = (dt.datetime.fromisoformat(view["answered_at"]) - dt.datetime.fromisoformat(view["issued_at"]))
-    err.print(f"order executed and answered in {seconds.total_seconds():.2f} s (the law allows one hour)")
+    console.print(f"order executed and answered in {seconds.total_seconds():.2f} s (the law allows one hour)")

@@ -17,7 +17,7 @@ from lxml import etree
 from bastion.core.auth.roles import Role
 from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
-from bastion.moderation import services as moderation
+from bastion.moderation import decisions, notices
 from bastion.moderation.policy import Action, Category
 from bastion.reporting import services
 from bastion.reporting.tasks import ReportSender
@@ -150,11 +150,11 @@ def test_the_platform_may_give_the_users_file_name_at_intake_and_the_report_carr
                               headers=auth_header(Role.PLATFORM))
     assert refused.status_code == 422 and "file_name" in refused.json()["detail"]
     world.files["n-1"] = image
-    case_id = moderation.record_notice(world.mod, "n-1", category=Category.CSAM, explanation="report",
+    case_id = notices.record_notice(world.mod, "n-1", category=Category.CSAM, explanation="report",
                                        trusted_flagger=False, notifier="user-1", actor=PLATFORM)
-    case = moderation.claim_next(world.mod, "child_safety", SPECIALIST)
+    case = decisions.claim_next(world.mod, "child_safety", SPECIALIST)
     assert case is not None and case.id == case_id
-    moderation.decide(world.mod, case_id, moderation.ReviewDecision(True, [Action.REMOVE], Category.CSAM),
+    decisions.decide(world.mod, case_id, decisions.ReviewDecision(True, [Action.REMOVE], Category.CSAM),
                       reviewer=SPECIALIST)
     cs = auth_header(Role.CHILD_SAFETY)
     (report_id,) = client.post("/v1/reports/drafts", headers=cs).json()["drafted"]

@@ -99,8 +99,8 @@ def _contact_point() -> ContactPoint:
     """The contact point as the server configures it (``BASTION_ORDERS_*``), on the platform's database."""
     from bastion.core.clock import SystemClock
     from bastion.matching.matcher import Matcher
+    from bastion.moderation.kernel import Moderation
     from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
-    from bastion.moderation.services import Moderation
     from bastion.orders.services import contact_point_for
 
     settings = Settings.from_env()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,8 +31,10 @@ from bastion.core.eu import MEMBER_STATES
 from bastion.core.events import history
 from bastion.core.outbox.services import enqueue
 from bastion.core.outbox.webhooks import BodySigner, canonical_body
-from bastion.moderation import services as moderation
-from bastion.moderation.models import ContentItem
+from bastion.moderation import actions as moderation
+from bastion.moderation import queries as moderated
+from bastion.moderation.kernel import Moderation
+from bastion.moderation.notices import record_notice
 from bastion.moderation.policy import Category
 from bastion.orders import events
 from bastion.orders.events import OrderChange, OrderState, next_state
@@ -186,7 +188,7 @@ class OutboxNotifier:
 class ContactPoint:
     """The platform's designated contact point: who answers, how it acts and whom it tells as the hour runs."""
 
-    mod: moderation.Moderation
+    mod: Moderation
     provider: str = "Bastion platform"
     member_state: str = "IE"
     authorised_person: str = "Contact point on duty"
@@ -350,15 +352,8 @@ def _repeat(session: Session, cp: ContactPoint, existing: ReceivedOrder, message
     return _ack(existing)
 
 
-def _find_content(session: Session, urls: list[str], content_ids: list[str]) -> list[ContentItem]:
-    conditions = []
-    if content_ids:
-        conditions.append(ContentItem.content_id.in_(content_ids))
-    if urls:
-        conditions.append(ContentItem.url.in_(urls))
-    if not conditions:
-        return []
-    return list(session.scalars(select(ContentItem).where(or_(*conditions)).order_by(ContentItem.content_id)))
+def _find_content(session: Session, urls: list[str], content_ids: list[str]) -> list[moderated.ContentView]:
+    return moderated.find_content(session, content_ids=content_ids, urls=urls)
 
 
 def _answer_header(cp: ContactPoint, order: ReceivedOrder, parsed: RemovalOrder) -> dict[str, Any]:
@@ -505,7 +500,7 @@ def refer_to_moderators(cp: ContactPoint, reference: str) -> None:
         items = [i.content_id for i in _find_content(session, list(referral.urls), list(referral.content_ids))]
     actor = Principal("system", 0, f"referral:{reference}", Role.PLATFORM)
     for content_id in items:  # keyed on the referral: a tick running at the same time, or a rerun, adds nothing
-        moderation.record_notice(cp.mod, content_id, category=Category.TERRORIST_CONTENT,
+        record_notice(cp.mod, content_id, category=Category.TERRORIST_CONTENT,
                                  explanation=referral.reasons, trusted_flagger=True,
                                  notifier=f"{referral.authority.name} ({referral.issuing_member_state})", actor=actor,
                                  external_id=f"referral:{reference}:{hashlib.sha256(content_id.encode()).hexdigest()}")
@@ -533,7 +528,7 @@ def inform_content_provider(session: Session, cp: ContactPoint, order: ReceivedO
     parsed = RemovalOrder.model_validate(order.body)
     now = cp.clock.now()
     for content_id in order.content_ids:
-        item = session.get(ContentItem, content_id)
+        item = moderated.content(session, content_id)
         if item is None:
             continue
         puid = None
@@ -595,7 +590,7 @@ def report_threat_to_life(cp: ContactPoint, content_id: str, *, member_state: st
     if member_state is not None and member_state.upper() not in MEMBER_STATES:
         raise InvalidOrderRequest(f"member_state: {member_state!r} is not a Member State")
     with cp.db.write() as session:
-        item = session.get(ContentItem, content_id)
+        item = moderated.content(session, content_id)
         if item is None:
             raise OrderNotFound(f"no content {content_id!r}")
         concerned = _authority_of(session, member_state) if member_state else None
@@ -631,7 +626,8 @@ def _seal_context(reference: str, content_id: str) -> str:
     return f"preserved:{reference}:{content_id}"
 
 
-def _preserve(session: Session, cp: ContactPoint, order: ReceivedOrder, items: list[ContentItem]) -> None:
+def _preserve(session: Session, cp: ContactPoint, order: ReceivedOrder, items: list[moderated.ContentView]
+              ) -> None:
     """Keep what was removed, sealed with the media key, in the transaction that removed it."""
     sealer = cp.mod.sealer
     if sealer is None:
@@ -824,7 +820,7 @@ def tco_signers(key_text: str) -> dict[str, BodySigner]:
     return {"tco.": SigningKey.from_text(key_text) if key_text else MissingSigningKey()}
 
 
-def contact_point_for(settings: Settings, mod: moderation.Moderation) -> ContactPoint:
+def contact_point_for(settings: Settings, mod: Moderation) -> ContactPoint:
     """The contact point as configured; a Member State that Annex II/III could not carry stops the start now,
     rather than every order failing at its first answer."""
     if settings.orders_member_state not in MEMBER_STATES:

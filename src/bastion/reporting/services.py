@@ -42,10 +42,9 @@ from bastion.core.outbox.services import enqueue
 from bastion.core.outbox.webhooks import canonical_body
 from bastion.core.sealing import Sealer
 from bastion.core.signing import SigningKey
-from bastion.moderation.events import ContentStatus, EventKind
-from bastion.moderation.models import ContentItem, ModerationEvent
-from bastion.moderation.policy import Category, Verdict
-from bastion.moderation.services import confirmed_violation, content_subject
+from bastion.moderation import queries as moderated
+from bastion.moderation.events import ContentStatus
+from bastion.moderation.policy import Category
 from bastion.reporting import ncmec
 from bastion.reporting.events import (
     DeliveryChanged,
@@ -161,7 +160,7 @@ def report_history(session: Session, report_id: str) -> list[ReportEvent]:
 class Candidate:
     """Confirmed material not yet in any report."""
 
-    item: ContentItem
+    item: moderated.ContentView
     trigger: Trigger
     classification: str
 
@@ -175,39 +174,23 @@ def _classification(categories: Iterable[object]) -> str:
     return ""
 
 
-def _known_match(session: Session, content_id: str) -> list[dict[str, Any]] | None:
-    """The restricted-bank matches that blocked this upload, or ``None`` when it was not blocked by one."""
-    verdict = session.scalar(select(ModerationEvent).where(
-        ModerationEvent.subject == content_subject(content_id), ModerationEvent.kind == EventKind.VERDICT.value))
-    if verdict is None or verdict.data.get("verdict") != Verdict.BLOCK.value:
-        return None
-    raw = verdict.data.get("matches")
-    matches = [m for m in raw if isinstance(m, dict) and m.get("restricted")] if isinstance(raw, list) else []
-    return matches or None
-
-
 def candidates(session: Session) -> list[Candidate]:
     reported = select(ReportedFile.content_id)
     repeated = select(ReportedRepeat.content_id)  # recorded as another upload of a reported file: covered
-    items = session.scalars(select(ContentItem).where(
-        ContentItem.category == Category.CSAM.value, ContentItem.content_id.not_in(reported),
-        ContentItem.content_id.not_in(repeated))
-        .order_by(ContentItem.created_at, ContentItem.content_id)).all()
     found: list[Candidate] = []
-    for item in items:
-        decision = confirmed_violation(session, item.content_id)
-        if decision is not None and decision.data.get("category") == Category.CSAM.value:
+    for item in moderated.suspected_csam(session, excluding=[reported, repeated]):
+        decision = moderated.confirmed_violation(session, item.content_id)
+        if decision is not None and decision.category == Category.CSAM.value:
             found.append(Candidate(item, Trigger.SPECIALIST, ""))
             continue
-        matches = _known_match(session, item.content_id)
+        matches = moderated.blocked_by_restricted_match(session, item.content_id)
         if matches is not None:
-            found.append(Candidate(item, Trigger.KNOWN_HASH, _classification(m.get("category") for m in matches)))
+            found.append(Candidate(item, Trigger.KNOWN_HASH, _classification(m.category for m in matches)))
     return found
 
 
-def _hashes(item: ContentItem) -> tuple[str, str]:
-    values = {str(s.get("signal_type")): str(s.get("value")) for s in item.signals if isinstance(s, dict)}
-    return values.get("md5", ""), values.get("sha256", "")
+def _hashes(item: moderated.ContentView) -> tuple[str, str]:
+    return item.signal("md5"), item.signal("sha256")
 
 
 def _refresh_fingerprint(session: Session, report: ChildSafetyReport) -> None:
@@ -218,7 +201,7 @@ def _refresh_fingerprint(session: Session, report: ChildSafetyReport) -> None:
 
 
 def content_status(session: Session, content_id: str) -> str:
-    return session.scalar(select(ContentItem.status).where(ContentItem.content_id == content_id)) or ""
+    return moderated.content_status(session, content_id)
 
 
 def draft_pending(rep: Reporting, *, actor: str = "system:drafting") -> list[str]:
@@ -292,7 +275,7 @@ def _known_files(session: Session, account_id: str) -> dict[str, ReportedFile]:
     return known
 
 
-def _record_repeat(session: Session, first: ReportedFile, item: ContentItem) -> ReportedRepeat:
+def _record_repeat(session: Session, first: ReportedFile, item: moderated.ContentView) -> ReportedRepeat:
     """The same account uploaded a reported file again: another incident of it, recorded with its report.
 
     In a draft, the report will name it; once the report was sent, the report as sent covers it (recorded, so it
@@ -499,8 +482,8 @@ def _named_repeats(session: Session, report: ChildSafetyReport) -> list[Reported
 def ncmec_facts(session: Session, rep: Reporting, report: ChildSafetyReport) -> ncmec.ReportFacts:
     files = files_of(session, report.id)
     repeats = _named_repeats(session, report)
-    urls = sorted({ncmec.xml_safe(u) for u in session.scalars(select(ContentItem.url).where(
-        ContentItem.content_id.in_([f.content_id for f in files] + [r.content_id for r in repeats]))) if u})
+    urls = sorted({ncmec.xml_safe(u) for u in moderated.content_urls(
+        session, [f.content_id for f in files] + [r.content_id for r in repeats])})
     described = [f"{f.content_id} md5={f.md5 or '-'} sha256={f.sha256 or '-'}" for f in files if f.sealed is None]
     again = [f"{r.content_id} at {ncmec.iso(r.uploaded_at)} (the same file as {r.repeat_of})" for r in repeats]
     also = "Also reported to the EU Centre under this provider reference." if rep.eu_centre else ""

@@ -40,8 +40,8 @@ from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
 from bastion.minors.api import router as minors_router
 from bastion.moderation.api import router as moderation_router
+from bastion.moderation.kernel import Moderation
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
-from bastion.moderation.services import Moderation
 from bastion.moderation.tasks import prune_previews
 from bastion.orders.api import router as orders_router
 from bastion.orders.services import contact_point_for, tco_signers, tick

@@ -40,9 +40,9 @@ from bastion.core.db import Database, migrate
 from bastion.hub import services as hub
 from bastion.hub.models import HubOrder
 from bastion.matching.matcher import Matcher
+from bastion.moderation.kernel import Moderation
 from bastion.moderation.models import ContentItem, ModerationEvent
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, load_policy
-from bastion.moderation.services import Moderation
 from bastion.orders import services as orders
 from bastion.orders.interfaces import SenderRole
 from bastion.orders.wire import AuthorityType, RemovalOrder, SigningKey, signed_request

@@ -24,6 +24,8 @@ BELOW: dict[str, frozenset[str]] = {
     "reporting": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "hub": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "orders"}),
     "centre": frozenset({"core"}),
+    "hma": frozenset({"core", "hashing", "matching"}),
+    "minors": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
 }
 TOP = frozenset({"cli", "web", "demo", "testing", "migrations"})
 
@@ -69,3 +71,40 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from bastion.web.app import create_app\n    import bastion.orders.wire\n")
     assert _imported_domains(module) == {"web", "orders"}
+
+
+#: Where moderation's tables may be read: moderation itself, the top (which wires and shows everything) and the
+#: metadata that gathers every table (``bastion/models.py``, the migrations). Other domains call
+#: ``moderation/queries.py`` (STYLE.md 16: read through a domain's query functions, never its tables).
+MODERATION_TABLES_READERS = frozenset({"moderation", "web", "cli", "demo", "testing", "migrations", "models.py"})
+
+
+def _imports_module(path: Path, module: str) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import) and any(a.name == module for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module is not None and (
+                node.module == module or any(f"{node.module}.{a.name}" == module for a in node.names)):
+            return True
+    return False
+
+
+def _readers_of(module: str, allowed: frozenset[str], root: Path = SRC) -> list[str]:
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*.py")
+                  if path.relative_to(root).parts[0] not in allowed and _imports_module(path, module))
+
+
+def test_only_moderation_reads_its_tables() -> None:
+    assert _readers_of("bastion.moderation.models", MODERATION_TABLES_READERS) == []
+
+
+def test_the_table_check_sees_a_reader(tmp_path: Path) -> None:
+    """The check itself: a domain importing moderation's models (either spelling) is found, queries are not."""
+    for name, source in (("orders", "from bastion.moderation.models import ContentItem\n"),
+                         ("reporting", "def f():\n    from bastion.moderation import models\n"),
+                         ("hub", "from bastion.moderation import queries\n"),
+                         ("web", "from bastion.moderation.models import ContentItem\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "m.py").write_text(source)
+    assert _readers_of("bastion.moderation.models", MODERATION_TABLES_READERS, tmp_path) == \
+        ["orders/m.py", "reporting/m.py"]

@@ -25,12 +25,14 @@ from bastion.centre.app import create_centre_app
 from bastion.centre.services import register_key
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import create_token
-from bastion.core.clock import FrozenClock
+from bastion.core.clock import FrozenClock, SystemClock
 from bastion.core.config import Settings
 from bastion.core.db import Database, migrate
 from bastion.core.signing import SigningKey
+from bastion.hub import services as hub
 from bastion.hub.app import create_hub_app
 from bastion.models import metadata
+from bastion.orders.wire import AuthorityType
 from bastion.web.app import create_app
 from tests.test_route_roles import _operations
 
@@ -95,7 +97,12 @@ def _target(name: str, settings_: Settings, db: Database, tmp_path: Path) -> Tar
     configured = replace(settings_, hub_database_url=url, centre_database_url=url,
                          centre_forward="EUROPOL=https://127.0.0.1:9/europol")
     if name == "hub":
-        return Target(create_hub_app(configured, db=other, deliver=False), other)
+        target = Target(create_hub_app(configured, db=other, deliver=False), other)
+        # an authority's token acts for a registered authority, so its requests reach the handlers
+        target.tokens[Role.AUTHORITY] = hub.register_authority(
+            other, name="OCLCTIC", member_state="FR", authority_type=AuthorityType.LAW_ENFORCEMENT,
+            public_keys=[SigningKey.generate().public_text], clock=SystemClock(), actor="fuzz").token
+        return target
     target = Target(create_centre_app(configured, db=other, deliver=False), other)
     target.app = SignedReports(target.app, other)  # type: ignore[assignment]
     return target

@@ -31,7 +31,7 @@ from bastion.core.outbox.services import OutboxWorker, RetryPolicy, deliver_due
 from bastion.core.outbox.webhooks import WebhookSender, canonical_body, verify_signature
 from bastion.core.signing import SigningKey
 from bastion.reporting import services
-from bastion.reporting.interfaces import CentreName, NotADraft
+from bastion.reporting.interfaces import CentreName, InvalidTransition
 from bastion.reporting.tasks import ReportSender
 from tests.factories.live import serve
 from tests.factories.ncmec import FakeNcmec
@@ -304,7 +304,7 @@ def test_a_failed_eu_centre_delivery_can_be_sent_again(
                                    replace(world.rep.settings, eu_centre_token=provider.token,
                                            orders_signing_key=provider.key.to_text()))
     world.sender = ReportSender(world.rep)
-    with pytest.raises(NotADraft):  # NCMEC's delivery did not fail: nothing to send again there
+    with pytest.raises(InvalidTransition):  # NCMEC's delivery did not fail: nothing to send again there
         services.resend(world.rep, report_id, actor=SPECIALIST)
     services.resend(world.rep, report_id, actor=SPECIALIST, centre=CentreName.EU_CENTRE)
     assert world.deliver().delivered == 1
@@ -448,3 +448,15 @@ def test_reports_forwarded_before_the_upgrade_still_make_the_same_report_again_a
         assert (again.status, again.duplicate_of) == ("duplicate", "before")
     finally:
         db.dispose()
+
+
+def test_the_centres_openapi_document_names_each_answers_fields(centre_url: str) -> None:
+    document = httpx.get(f"{centre_url}/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    received = document["paths"]["/v1/centre/reports"]["post"]["responses"]["201"]["content"]["application/json"]
+    listed = document["paths"]["/v1/centre/reports"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert received["schema"]["$ref"].endswith("/ReceivedReport")
+    assert listed["schema"]["$ref"].endswith("/ReceivedReports")
+    assert set(schemas["ReceivedReport"]["properties"]) == {
+        "id", "status", "reason", "duplicate_of", "forwarded_to", "urgent", "provider_reference", "received_at"}
+    assert schemas["ReceivedReports"]["properties"]["reports"]["items"]["$ref"].endswith("/ReceivedReport")

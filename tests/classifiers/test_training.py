@@ -22,7 +22,8 @@ from bastion.core.auth.services import Principal
 from bastion.core.clock import FrozenClock
 from bastion.core.config import Settings
 from bastion.core.db import Database
-from bastion.moderation import services as moderation
+from bastion.moderation import decisions, intake, notices, queries
+from bastion.moderation.kernel import Moderation
 from bastion.moderation.policy import Action, Category, ContentType
 from bastion.review.services import claim_next, get_case
 from bastion.web.app import create_app
@@ -50,26 +51,26 @@ def client(settings: Settings, db: Database) -> Iterator[TestClient]:
         yield c
 
 
-def _mod(client: TestClient) -> moderation.Moderation:
+def _mod(client: TestClient) -> Moderation:
     mod = client.app.state.moderation  # type: ignore[attr-defined]
-    assert isinstance(mod, moderation.Moderation)
+    assert isinstance(mod, Moderation)
     return mod
 
 
-def _decide_all(mod: moderation.Moderation, examples: list[tuple[str, bool]], category: Category,
+def _decide_all(mod: Moderation, examples: list[tuple[str, bool]], category: Category,
                 prefix: str = "post") -> None:
     """Upload, report, claim and decide each text, as the platform and a moderator would."""
     for i, (text, violation) in enumerate(examples):
         content_id = f"{prefix}-{i}"
-        sub = moderation.Submission(content_id, "acct-1", 30, "FR", ContentType.TEXT, text=text)
-        assert moderation.submit(mod, sub, None, actor=PLATFORM).verdict.value == "allow"
-        case_id = moderation.record_notice(mod, content_id, category=category, explanation="reported",
+        sub = intake.Submission(content_id, "acct-1", 30, "FR", ContentType.TEXT, text=text)
+        assert intake.submit(mod, sub, None, actor=PLATFORM).verdict.value == "allow"
+        case_id = notices.record_notice(mod, content_id, category=category, explanation="reported",
                                            trusted_flagger=False, notifier="user-1", actor=PLATFORM)
         with mod.db.read() as session:
             queue = get_case(session, case_id).queue  # wherever the policy routed the report
         case = claim_next(mod.db, queues=[queue], reviewer=MONA.actor, clock=mod.clock)
         assert case is not None and case.id == case_id
-        moderation.decide(mod, case_id, moderation.ReviewDecision(
+        decisions.decide(mod, case_id, decisions.ReviewDecision(
             violation, [Action.REMOVE] if violation else []), reviewer=MONA)
 
 
@@ -77,7 +78,7 @@ def test_decisions_become_labelled_texts(client: TestClient, db: Database) -> No
     mod = _mod(client)
     _decide_all(mod, _texts(4), Category.HATE_SPEECH)
     with db.read() as session:
-        found = moderation.decided_texts(session)
+        found = queries.decided_texts(session)
     assert [(e.key, e.category, e.violation) for e in found] == [
         ("post-0", "hate_speech", True), ("post-1", "hate_speech", False),
         ("post-2", "hate_speech", True), ("post-3", "hate_speech", False)]
@@ -89,7 +90,7 @@ def test_train_measures_on_held_out_decisions_stores_a_version_and_scores(client
     examples = _texts(40)
     _decide_all(mod, examples, Category.HATE_SPEECH)
     with db.read() as session:
-        decided = moderation.decided_texts(session)
+        decided = queries.decided_texts(session)
     row = services.train(db, decided, category="hate_speech", features=HashedNgrams(), clock=mod.clock,
                          actor="analyst-1")
     assert (row.version, row.decisions, row.feature_kind, row.trained_at) == (1, 40, "ngrams", NOW)
@@ -142,7 +143,7 @@ def test_too_few_decisions_are_refused_and_nothing_is_stored(client: TestClient,
     mod = _mod(client)
     _decide_all(mod, _texts(6), Category.HATE_SPEECH)
     with db.read() as session:
-        decided = moderation.decided_texts(session)
+        decided = queries.decided_texts(session)
     with pytest.raises(services.NotEnoughDecisions, match=r"6 decisions with text .* needs at least 20"):
         services.train(db, decided, category="hate_speech", features=HashedNgrams(), clock=mod.clock, actor="a")
     with db.read() as session:
@@ -155,7 +156,7 @@ def test_analysts_see_classifiers_and_held_out_figures(client: TestClient, db: D
     mod = _mod(client)
     _decide_all(mod, _texts(24), Category.HATE_SPEECH)
     with db.read() as session:
-        decided = moderation.decided_texts(session)
+        decided = queries.decided_texts(session)
     services.train(db, decided, category="hate_speech", features=HashedNgrams(), clock=mod.clock, actor="a")
     services.add_corpus(db, ["a known text", "another"], category="terrorist_content", source="t", actor="a",
                         clock=mod.clock)

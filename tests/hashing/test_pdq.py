@@ -279,16 +279,21 @@ def test_hash_with_variants_decodes_once(tmp_path: Path, monkeypatch: pytest.Mon
     path = make_image(tmp_path / "a.jpg", seed=8, size=(640, 480))
     expected = (PdqSignal.hash_file(path, IMAGE), PdqSignal.hash_variants(path, IMAGE))
     decodes: list[Path] = []
-    real = pdq_module.hash_image
+    real, real_with_alternates = pdq_module.hash_image, pdq_module.hash_image_with_alternates
 
     def counting(p: Path) -> pdq_module.PdqHash:
         decodes.append(p)
         return real(p)
 
+    def counting_with_alternates(p: Path) -> pdq_module.ImageHashes:
+        decodes.append(p)
+        return real_with_alternates(p)
+
     monkeypatch.setattr(pdq_module, "hash_image", counting)
+    monkeypatch.setattr(pdq_module, "hash_image_with_alternates", counting_with_alternates)
     assert PdqSignal.hash_with_variants(path, IMAGE) == expected
     assert decodes == [path]
-    result = services.hash_path(path, variants=True)
+    result = services.hash_path(path, variants=True)  # the hash, its alternates and its variants: one decode
     assert decodes == [path, path]
     assert [s for s in result.signals if s.signal_type == "pdq"] == expected[0]
     assert result.variants == expected[1]

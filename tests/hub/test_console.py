@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bastion.core.auth import services as auth
 from bastion.core.auth.models import User
@@ -168,7 +168,7 @@ def test_an_order_issued_in_the_console_is_queued_with_who_issued_it(hub: TestCl
         assert body["authority"]["name"] == "OCLCTIC" and body["authority"]["type"] == "law_enforcement"
         assert body["non_disclosure_until"].startswith(f"{NON_DISCLOSURE_UNTIL}:00")
         assert body["redress"]["body"] == "Tribunal administratif de Paris"
-        issued = session.scalar(select(HubEvent).where(HubEvent.hub_reference == reference,
+        issued = session.scalar(select(HubEvent).where(HubEvent.subject == reference,
                                                        HubEvent.kind == "order.issued"))
         assert issued is not None and issued.data["via"] == "console" and issued.data["user"] == "fr-officer"
         sent = session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "tco.order"))
@@ -403,3 +403,35 @@ def test_the_order_page_shows_the_authority_s_signature_the_answer_s_section_a_a
     assert reference in outcome and 'class="linked-state">executed<' in outcome
     assert f"removed at {now.isoformat()[:19].replace('T', ' ')} UTC" in outcome and "cp-77" in outcome
     assert "PN-FR-SIGNED" not in page  # the first authority's file number is not the later one's to see
+
+
+class _Transactions:
+    """Counts the transactions begun on a database's engine (each read or write is one)."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine, self.count = db.engine, 0
+
+    def _begun(self, _conn: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _Transactions:
+        event.listen(self.engine, "begin", self._begun)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "begin", self._begun)
+
+
+def test_a_live_refresh_of_the_console_reads_in_one_transaction(hub: TestClient, hub_db: Database,
+                                                                 settings: Settings,
+                                                                 registered: dict[str, Any]) -> None:
+    """Each open tab fetches its page every two seconds: beside the session check, one read transaction."""
+    reference = _issue_by_service(hub_db, registered["OCLCTIC"], "FR-1", "https://video.example/v/1")
+    _login(hub, hub_db, "fr-officer")
+    cookie = hub.cookies["bastion_session"]
+    with _Transactions(hub_db) as session_check:
+        assert auth.session_user(hub_db, cookie, settings.session_ttl_seconds, CLOCK) is not None
+    for path in ("/console/hub/orders", f"/console/hub/orders/{reference}"):
+        with _Transactions(hub_db) as refresh:
+            assert hub.get(path).status_code == 200
+        assert refresh.count == session_check.count + 1, path

@@ -281,7 +281,7 @@ def test_the_authority_s_signature_travels_and_a_linked_authority_sees_the_first
         done = wait_for(lambda: (o := world.hub_order(fr, reference))["state"] == "executed" and o, "feedback")
         assert done["authority_key_id"] == fr.key.key_id  # Annex I section E, kept with the hub's record
         with world.db.read() as session:
-            received = session.scalar(select(OrderEvent).where(OrderEvent.reference == reference,
+            received = session.scalar(select(OrderEvent).where(OrderEvent.subject == reference,
                                                                OrderEvent.kind == "order.received"))
             assert received is not None and received.data["authority_signature"] == "verified"
         # Annex II section A as the reference names it

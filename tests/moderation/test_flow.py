@@ -16,9 +16,11 @@ from sqlalchemy import func, select
 from bastion.core.auth.roles import Role
 from bastion.core.config import Settings
 from bastion.core.db import Database
+from bastion.core.events import payload
 from bastion.core.outbox.webhooks import verify_signature
 from bastion.hashing.services import hash_path
 from bastion.moderation import statements
+from bastion.moderation.events import PAYLOADS, EventKind
 from bastion.moderation.models import Account, ContentItem, ModerationEvent
 from bastion.web.app import create_app
 from tests.factories.media import make_image
@@ -290,15 +292,18 @@ def test_policy_edits_take_effect_without_a_restart_and_a_broken_edit_is_refused
 def test_shadow_rules_are_counted_against_what_moderators_decided(
         platform_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
     from bastion.core.clock import SystemClock
-    from bastion.moderation.services import EventKind, _log, content_subject
+    from bastion.core.events import record
+    from bastion.moderation.events import Decided, EventKind, ShadowVerdict
+    from bastion.moderation.kernel import content_subject
 
+    now = SystemClock().now()
     with db.write() as session:  # two uploads a shadow rule held on; a moderator later found one a violation
         for content_id, violation in (("s-1", True), ("s-2", False), ("s-3", None)):
-            _log(session, content_subject(content_id), EventKind.SHADOW_VERDICT, "policy:test", SystemClock(),
-                 {"rule": "terror-text-autoblock", "would_be": "block"})
+            record(session, ModerationEvent, subject=content_subject(content_id), kind=EventKind.SHADOW_VERDICT,
+                   actor="policy:test", at=now, data=ShadowVerdict(rule="terror-text-autoblock", would_be="block"))
             if violation is not None:
-                _log(session, content_subject(content_id), EventKind.DECISION, "user:mo", SystemClock(),
-                     {"case_id": 1, "violation": violation, "reason": "upload"})
+                record(session, ModerationEvent, subject=content_subject(content_id), kind=EventKind.DECISION,
+                       actor="user:mo", at=now, data=Decided(case_id=1, violation=violation, reason="upload"))
     report = platform_client.get("/v1/policy", headers=auth_header(Role.ANALYST)).json()
     assert report["policy"] == "bastion-default@2025-06-01"
     assert {"name": "terror-text-autoblock", "category": "terrorist_content", "verdict": "block", "mode": "shadow",
@@ -339,3 +344,29 @@ def test_the_third_strike_suspends_the_account_and_records_until_when(
         (event,) = session.scalars(select(ModerationEvent).where(ModerationEvent.subject == "account:acct-3",
                                                                  ModerationEvent.kind == "account.suspended"))
     assert dt.datetime.fromisoformat(str(event.data["until"])) == account.suspended_until
+
+
+def test_every_kind_has_a_payload_model() -> None:
+    assert set(PAYLOADS) == set(EventKind)
+
+
+def test_a_review_an_appeal_and_a_strike_write_only_typed_payloads(
+        platform_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
+    img = make_image(tmp_path / "near.jpg", seed=43, size=(640, 480))
+    _bank(platform_client, auth_header, "TERRORIST_CONTENT", _flip(_pdq(img), 20), "terrorist_content")
+    assert _upload(platform_client, auth_header, img, "typed-1")["verdict"] == "review"
+    mona, omar = auth_header(Role.MODERATOR), auth_header(Role.MODERATOR)
+    case = platform_client.post("/v1/queues/terrorism/claim", headers=mona).json()
+    decided = platform_client.post(f"/v1/cases/{case['id']}/decision",
+                                   json={"violation": True, "actions": ["remove", "strike"]}, headers=mona).json()
+    platform_client.post("/v1/appeals", json={"statement_puid": decided["statement_puid"], "text": "news"},
+                         headers=auth_header(Role.PLATFORM))
+    appeal_case = platform_client.post("/v1/queues/terrorism/claim", headers=omar).json()
+    platform_client.post(f"/v1/cases/{appeal_case['id']}/decision", json={"violation": False}, headers=omar)
+    with db.read() as session:
+        events = session.scalars(select(ModerationEvent).order_by(ModerationEvent.id)).all()
+    assert {e.kind for e in events} >= {"content.submitted", "content.verdict", "case.opened", "content.decision",
+                                         "content.actions_applied", "content.statement_issued", "account.strike",
+                                         "content.appeal_filed", "content.appeal_decided", "content.reinstated"}
+    for event in events:  # nothing stored beyond (or other than) what the kind's model says
+        assert payload(event, PAYLOADS[EventKind(event.kind)]).model_dump(mode="json") == event.data, event.kind

@@ -135,8 +135,8 @@ def test_an_upheld_appeal_keeps_the_violation_confirmed_and_held_content_needs_a
 
 def test_a_queue_removed_by_a_policy_edit_leaves_its_cases_to_child_safety() -> None:
     from bastion.core.clock import SystemClock
+    from bastion.moderation.kernel import Moderation
     from bastion.moderation.policy import DEFAULT_POLICY_PATH, load_policy
-    from bastion.moderation.services import Moderation
 
     mod = Moderation(None, None, load_policy(DEFAULT_POLICY_PATH), SystemClock())  # type: ignore[arg-type]
     assert mod.restricted_queue("terrorism") is False

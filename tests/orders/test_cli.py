@@ -120,7 +120,7 @@ def test_a_person_executes_or_answers_annex_iii_from_the_cli(settings: Settings,
     assert said.returncode == 0, said.stderr
     assert _state(db, "HUB-III") == "unable"
     with db.read() as session:
-        event = session.scalar(select(OrderEvent).where(OrderEvent.reference == "HUB-III",
+        event = session.scalar(select(OrderEvent).where(OrderEvent.subject == "HUB-III",
                                                         OrderEvent.kind == "order.unable"))
         assert event is not None and event.actor == "cli:dana" and event.data["reason"] == "manifest_error"
     missing = bastion(db, "orders", "execute", "NO-SUCH", **env)

@@ -548,7 +548,7 @@ def _forward(cp: Platform, order: RemovalOrder, authority: SigningKey, *, forwar
 
 def _received_event(cp: Platform, reference: str) -> dict[str, Any]:
     with cp.db.read() as session:
-        event = session.scalar(select(OrderEvent).where(OrderEvent.reference == reference,
+        event = session.scalar(select(OrderEvent).where(OrderEvent.subject == reference,
                                                         OrderEvent.kind == "order.received"))
         assert event is not None
         return dict(event.data)

@@ -19,7 +19,8 @@ from bastion.core.outbox.services import DeliveryReport, RetryPolicy, deliver_du
 from bastion.hashing.services import hash_path
 from bastion.matching import services as banks
 from bastion.matching.matcher import Matcher
-from bastion.moderation import services as moderation
+from bastion.moderation import decisions, intake, notices
+from bastion.moderation.kernel import Moderation
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, Action, Category, ContentType, PolicyFile
 from bastion.reporting.services import Reporting
 from bastion.reporting.tasks import ReportSender
@@ -38,7 +39,7 @@ NO_JITTER = RetryPolicy(base_seconds=2.0, jitter=0.0, max_attempts=5)
 class World:
     """The platform's side: moderation decides, reporting drafts and sends, the fake NCMEC receives."""
 
-    mod: moderation.Moderation
+    mod: Moderation
     rep: Reporting
     clock: FrozenClock
     tmp: Path
@@ -48,7 +49,7 @@ class World:
     def _submit(self, content_id: str, account_id: str, seed: int, url: str = "", file_name: str = "") -> Path:
         image = make_image(self.tmp / f"{content_id}.jpg", seed=seed)
         self.files[content_id] = image
-        moderation.submit(self.mod, moderation.Submission(content_id, account_id, 31, "DE", ContentType.IMAGE,
+        intake.submit(self.mod, intake.Submission(content_id, account_id, 31, "DE", ContentType.IMAGE,
                                                           url=url, file_name=file_name),
                           hash_path(image), actor=PLATFORM)
         return image
@@ -68,11 +69,11 @@ class World:
     def confirmed(self, content_id: str, account_id: str, seed: int, url: str = "", file_name: str = "") -> Path:
         """An upload reported by a user and confirmed as CSAM by a child-safety specialist."""
         image = self._submit(content_id, account_id, seed, url, file_name)
-        case_id = moderation.record_notice(self.mod, content_id, category=Category.CSAM, explanation="report",
+        case_id = notices.record_notice(self.mod, content_id, category=Category.CSAM, explanation="report",
                                            trusted_flagger=False, notifier="user-1", actor=PLATFORM)
-        case = moderation.claim_next(self.mod, "child_safety", SPECIALIST)
+        case = decisions.claim_next(self.mod, "child_safety", SPECIALIST)
         assert case is not None and case.id == case_id
-        moderation.decide(self.mod, case_id, moderation.ReviewDecision(True, [Action.REMOVE], Category.CSAM),
+        decisions.decide(self.mod, case_id, decisions.ReviewDecision(True, [Action.REMOVE], Category.CSAM),
                           reviewer=SPECIALIST)
         return image
 
@@ -94,7 +95,7 @@ def make_world(db: Database, tmp: Path, settings: Settings) -> World:
     clock = FrozenClock(NOW)
     matcher = Matcher(db)
     matcher.load()
-    mod = moderation.Moderation(db, matcher, PolicyFile(DEFAULT_POLICY_PATH), clock)
+    mod = Moderation(db, matcher, PolicyFile(DEFAULT_POLICY_PATH), clock)
     rep = Reporting(db, clock, settings.media_sealer(), settings)
     return World(mod, rep, clock, tmp, ReportSender(rep))
 

@@ -17,7 +17,7 @@ from lxml import etree
 from bastion.core.auth.roles import Role
 from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
-from bastion.moderation import services as moderation
+from bastion.moderation import decisions, notices
 from bastion.moderation.policy import Action, Category
 from bastion.reporting import services
 from bastion.reporting.tasks import ReportSender
@@ -150,11 +150,11 @@ def test_the_platform_may_give_the_users_file_name_at_intake_and_the_report_carr
                               headers=auth_header(Role.PLATFORM))
     assert refused.status_code == 422 and "file_name" in refused.json()["detail"]
     world.files["n-1"] = image
-    case_id = moderation.record_notice(world.mod, "n-1", category=Category.CSAM, explanation="report",
+    case_id = notices.record_notice(world.mod, "n-1", category=Category.CSAM, explanation="report",
                                        trusted_flagger=False, notifier="user-1", actor=PLATFORM)
-    case = moderation.claim_next(world.mod, "child_safety", SPECIALIST)
+    case = decisions.claim_next(world.mod, "child_safety", SPECIALIST)
     assert case is not None and case.id == case_id
-    moderation.decide(world.mod, case_id, moderation.ReviewDecision(True, [Action.REMOVE], Category.CSAM),
+    decisions.decide(world.mod, case_id, decisions.ReviewDecision(True, [Action.REMOVE], Category.CSAM),
                       reviewer=SPECIALIST)
     cs = auth_header(Role.CHILD_SAFETY)
     (report_id,) = client.post("/v1/reports/drafts", headers=cs).json()["drafted"]
@@ -186,3 +186,47 @@ def test_cli_sends_a_reviewed_report_and_refuses_what_it_cannot_send(
     assert view["state"] == "queued" and view["sent_by"].startswith("cli:")  # the outbox takes it from here
     again = bastion("reports", "send", report_id)
     assert again.returncode == 1 and "was sent already" in again.stderr
+
+
+def _answer_schema(document: dict[str, Any], path: str, method: str, status: str) -> dict[str, Any]:
+    """The named schema of an operation's JSON answer, resolved from ``components``."""
+    ref = document["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+    schema: dict[str, Any] = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return schema
+
+
+def test_the_openapi_document_names_each_answers_fields(app_world: tuple[TestClient, World]) -> None:
+    client, _ = app_world
+    document = client.get("/openapi.json").json()
+    listed = _answer_schema(document, "/v1/reports", "get", "200")
+    report = document["components"]["schemas"]["Report"]
+    assert listed["properties"]["reports"]["items"]["$ref"].endswith("/Report")
+    assert {"id", "state", "files", "repeats", "centres", "preserve_until", "urgent_reason"} <= set(
+        report["properties"])
+    for path, method, status in [("/v1/reports/{report_id}", "get", "200"), ("/v1/reports/{report_id}", "patch",
+                                                                            "200"),
+                                 ("/v1/reports/{report_id}/send", "post", "202"),
+                                 ("/v1/reports/{report_id}/resend", "post", "202"),
+                                 ("/v1/reports/{report_id}/retract", "post", "202")]:
+        assert _answer_schema(document, path, method, status) == report
+    assert set(_answer_schema(document, "/v1/reports/drafts", "post", "200")["properties"]) == {"drafted"}
+    assert set(_answer_schema(document, "/v1/reports/{report_id}/files/{content_id}", "put", "200")[
+        "properties"]) == {"content_id", "material_held"}
+    centre = document["components"]["schemas"]["CentreDelivery"]
+    assert set(centre["properties"]) == {"state", "id", "error", "centre_status"}
+
+
+def test_refusals_are_answered_by_the_one_handler_with_the_errors_own_title(
+        app_world: tuple[TestClient, World], auth_header: Header, fake_ncmec: FakeNcmec) -> None:
+    client, world = app_world
+    world.known("k-1", "acct-a", seed=1)
+    cs = auth_header(Role.CHILD_SAFETY)
+    (report_id,) = client.post("/v1/reports/drafts", headers=cs).json()["drafted"]
+    assert client.post(f"/v1/reports/{report_id}/send", headers=cs).status_code == 202
+    refused = client.patch(f"/v1/reports/{report_id}", json={"urgent_reason": "late"}, headers=cs)
+    assert refused.status_code == 409 and refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["title"] == "Invalid transition" and "was sent already" in refused.json()["detail"]
+    again = client.post(f"/v1/reports/{report_id}/resend", headers=cs)
+    assert again.status_code == 409 and "only a failed delivery" in again.json()["detail"]
+    missing = client.get("/v1/reports/nope", headers=cs).json()
+    assert missing["title"] == "Report not found" and missing["status"] == 404

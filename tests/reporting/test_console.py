@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from bastion.core.auth.roles import Role
 from bastion.core.clock import FrozenClock
@@ -74,3 +76,40 @@ def test_moderators_may_not_open_the_reports_page(app_world: tuple[TestClient, W
     _login(client, db, "mo", Role.MODERATOR)
     assert client.get("/console/reports").status_code == 403
     assert 'href="/console/reports"' not in client.get("/console/queues").text
+
+
+def _statements(db: Database) -> Iterator[list[str]]:
+    """Every statement the database runs while the context is open."""
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def _page_statements(client: TestClient, db: Database) -> int:
+    with contextlib.contextmanager(_statements)(db) as seen:
+        page = client.get("/console/reports")
+    assert page.status_code == 200
+    return len([s for s in seen if "report" in s])
+
+
+def test_the_reports_page_reads_its_list_in_the_same_statements_however_many_reports(
+        app_world: tuple[TestClient, World], db: Database) -> None:
+    client, world = app_world
+    _login(client, db, "cs", Role.CHILD_SAFETY)
+    world.known("k-1", "acct-a", seed=1)
+    services.draft_pending(world.rep)
+    one = _page_statements(client, db)
+    for n in range(2, 6):
+        world.known(f"k-{n}", f"acct-{n}", seed=n)
+        world.confirmed(f"c-{n}", f"acct-{n}", seed=10 + n)  # a second file in the same report
+    services.draft_pending(world.rep)
+    with db.read() as session:
+        assert len(services.list_reports(session)) == 5
+    assert _page_statements(client, db) == one <= 4  # the reports, their files, repeats and deliveries

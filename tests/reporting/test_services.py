@@ -19,7 +19,13 @@ from bastion.core.audit.models import AuditEntry
 from bastion.core.audit.services import verify
 from bastion.core.outbox.models import OutboxMessage
 from bastion.reporting import services
-from bastion.reporting.interfaces import InvalidReport, MaterialGone, MaterialMismatch, NotADraft, ReportingError
+from bastion.reporting.interfaces import (
+    InvalidReport,
+    InvalidTransition,
+    MaterialGone,
+    MaterialMismatch,
+    ReportingError,
+)
 from bastion.reporting.models import ChildSafetyReport, ReportedFile
 from tests.factories.ncmec import XSD, FakeNcmec
 from tests.reporting.conftest import MODERATOR, SPECIALIST, World
@@ -94,9 +100,9 @@ def test_a_sent_report_can_no_longer_change(world: World, fake_ncmec: FakeNcmec)
     world.known("k-1", "acct-a", seed=1)
     (report_id,) = services.draft_pending(world.rep)
     services.send(world.rep, report_id, actor=SPECIALIST)
-    with pytest.raises(NotADraft):
+    with pytest.raises(InvalidTransition):
         services.revise(world.rep, report_id, urgent_reason="late")
-    with pytest.raises(NotADraft):
+    with pytest.raises(InvalidTransition):
         services.send(world.rep, report_id, actor=SPECIALIST)
 
 

@@ -15,8 +15,9 @@ from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.core.outbox.models import DeliveryState as OutboxState
 from bastion.core.outbox.models import OutboxMessage
-from bastion.core.outbox.services import claim_due
+from bastion.core.outbox.services import RetryPolicy, Routes, claim_due, deliver_due
 from bastion.reporting import ncmec, services
+from bastion.reporting.events import ReportEventKind
 from bastion.reporting.interfaces import CentreName, DestinationRefused
 from bastion.reporting.models import ReportedFile
 from bastion.reporting.ncmec import CodeOutcome
@@ -66,6 +67,26 @@ def test_a_delivery_whose_message_runs_out_of_attempts_is_failed_and_can_be_rese
     assert view["state"] == "failed" and "gave up after 5 attempts" in _ncmec(world, report_id)["error"]
     services.resend(world.rep, report_id, actor=SPECIALIST)
     assert world.deliver().delivered == 1 and _view(world, report_id)["state"] == "finished"
+
+
+def test_the_outbox_alone_decides_when_to_give_up_and_the_delivery_hears_it(
+        world: World, fake_ncmec: FakeNcmec) -> None:
+    """The sender keeps no attempt count: an outbox with its own limit (2 here), routing by kind as the app's does,
+    fails the delivery when it gives up, with its reason, and only then."""
+    world.known("k-1", "acct-a", seed=1)
+    report_id = _sent(world, ["k-1"])
+    fake_ncmec.fail_next("/submit", 1000, times=2)
+    policy = RetryPolicy(base_seconds=2.0, jitter=0.0, max_attempts=2)
+    routed = Routes(dict.fromkeys(services.ReportMessage, world.sender))
+    assert deliver_due(world.rep.db, routed, clock=world.clock, policy=policy).retrying == 1
+    assert _view(world, report_id)["state"] == "queued"
+    world.clock.advance(seconds=60)
+    assert deliver_due(world.rep.db, routed, clock=world.clock, policy=policy).dead == 1
+    assert _view(world, report_id)["state"] == "failed"
+    assert "gave up after 2 attempts" in _ncmec(world, report_id)["error"]
+    with world.rep.db.read() as session:
+        kinds = [e.kind for e in services.report_history(session, report_id)]
+    assert kinds[-1] == ReportEventKind.FAILED and kinds.count(ReportEventKind.FAILED) == 1
 
 
 def test_material_that_does_not_open_fails_the_delivery_at_once(world: World, fake_ncmec: FakeNcmec) -> None:

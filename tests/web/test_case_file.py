@@ -6,18 +6,22 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import event
 
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
 from bastion.core.config import Settings
 from bastion.core.db import Database
-from bastion.moderation import services as moderation
+from bastion.moderation import actions, decisions
 from bastion.moderation.models import MediaPreview, ModerationEvent
 from bastion.moderation.policy import Action, Category
 from bastion.moderation.tasks import prune_previews
@@ -119,7 +123,7 @@ def test_an_order_closes_the_waiting_cases_of_the_content_it_removes(
     views_case = _views_case(app_client, db, auth_header, "ord-1", views=20_000, shares=5)
     mod = app_client.app.state.moderation  # type: ignore[attr-defined]
     with db.write() as session:
-        assert moderation.enforce_order(mod, session, "ord-1", order="TCO-7", facts="terrorist content")
+        assert actions.enforce_order(mod, session, "ord-1", order="TCO-7", facts="terrorist content")
     with db.read() as session:
         case = session.get(Case, views_case)
         assert case is not None and (case.state, case.decided_by) == ("decided", "order:TCO-7")
@@ -138,9 +142,9 @@ def test_a_removal_on_one_case_closes_the_content_s_other_waiting_case(
     notice_case = _notice(app_client, auth_header, "two-1")
     mod = app_client.app.state.moderation  # type: ignore[attr-defined]
     mo = Principal("user", 1, "mo", Role.MODERATOR)
-    claimed = moderation.claim_next(mod, "general", mo, passing=[views_case])
+    claimed = decisions.claim_next(mod, "general", mo, passing=[views_case])
     assert claimed is not None and claimed.id == notice_case
-    result = moderation.decide(mod, notice_case, moderation.ReviewDecision(
+    result = decisions.decide(mod, notice_case, decisions.ReviewDecision(
         violation=True, actions=[Action.REMOVE], category=Category.HATE_SPEECH), reviewer=mo)
     assert result["status"] == "removed"
     with db.read() as session:
@@ -176,3 +180,38 @@ def test_the_case_list_filters_and_hides_restricted_cases_from_senior_moderators
     login(admin, db, "ada", Role.ADMIN)
     assert set(re.findall(r'<tr data-case="(\d+)"', admin.get("/console/cases").text)) == {
         str(first), str(second), str(hidden)}
+
+
+@contextmanager
+def _statements(db: Database) -> Iterator[list[tuple[str, str]]]:
+    """Every query (with its parameters) the requests served inside the block run."""
+    seen: list[tuple[str, str]] = []
+
+    def count(_conn: object, _cursor: object, statement: str, parameters: object, _context: object,
+              _many: bool) -> None:
+        # the request's own queries: the app's background workers (outbox, matcher, clocks) have their own threads
+        if statement.startswith("SELECT") and threading.current_thread().name.startswith("AnyIO worker"):
+            seen.append((statement, repr(parameters)))
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_the_case_page_reads_each_row_once_however_long_the_uploader_s_history(
+        app_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
+    """One read of each thing per page: no statement runs twice, and the uploader's earlier cases are read in a
+    fixed number of statements (not one or two per case)."""
+    login(app_client, db, "mo", Role.MODERATOR, home="/console/queues")
+    counts = []
+    for n in range(1, 6):
+        _published(app_client, auth_header, tmp_path, f"hist-{n}", seed=70 + n)
+        case_id = _notice(app_client, auth_header, f"hist-{n}")
+        with _statements(db) as seen:
+            assert app_client.get(f"/console/cases/{case_id}").status_code == 200
+        repeated = [s for s, times in Counter(seen).items() if times > 1]
+        assert repeated == [], repeated
+        counts.append(len(seen))
+    assert counts[1] == counts[-1], counts  # 1 earlier case or 4: the same statements

@@ -96,14 +96,17 @@ def test_a_shift_on_a_laptop_screen_decide_confirm_and_skip(live_server: str, db
             page.screenshot(path=shot.replace(".png", "-shift.png"))
 
         # skip moves on, and a run of skips does not come back to the skipped ones
+        page.wait_for_load_state("load")  # the keys are read once the page has loaded
         page.keyboard.press("k")
         expect(page).to_have_url(f"{live_server}/console/cases/{second}?skipped={first}")
         expect(page.locator(".flash-ok")).to_contain_text(f"Case {first} skipped")
+        page.wait_for_load_state("load")  # the keys are read once the page has loaded
         page.keyboard.press("k")
         expect(page).to_have_url(f"{live_server}/console/cases/{third}?skipped={first},{second}")
 
         # X arms the removal; Escape disarms; X twice removes and opens the next case
         remove = page.locator("button[data-key='x']")
+        page.wait_for_load_state("load")  # the keys are read once the page has loaded
         page.keyboard.press("x")
         expect(remove).to_have_text("Press X again to remove (Esc cancels)")
         expect(page).to_have_url(f"{live_server}/console/cases/{third}?skipped={first},{second}")
@@ -115,8 +118,10 @@ def test_a_shift_on_a_laptop_screen_decide_confirm_and_skip(live_server: str, db
         expect(page).to_have_url(f"{live_server}/console/cases/{first}")  # the skips are over: back to the first
 
         # skipping the last waiting case hands it back and says there is no other
+        page.wait_for_load_state("load")  # the keys are read once the page has loaded
         page.keyboard.press("k")
         expect(page).to_have_url(f"{live_server}/console/cases/{second}?skipped={first}")
+        page.wait_for_load_state("load")  # the keys are read once the page has loaded
         page.keyboard.press("k")
         expect(page).to_have_url(f"{live_server}/console/queues")
         expect(page.locator(".flash-ok")).to_contain_text("No other case is waiting in terrorism.")

@@ -156,7 +156,7 @@ def test_a_person_executes_an_order_or_answers_annex_iii_from_its_page(live: tup
         assert errors == []
     with db.read() as session:
         from bastion.orders.models import OrderEvent
-        unable = session.query(OrderEvent).filter_by(reference="HUB-CANNOT", kind="order.unable").one()
+        unable = session.query(OrderEvent).filter_by(subject="HUB-CANNOT", kind="order.unable").one()
         assert unable.data["reason"] == "manifest_error" and unable.actor == "user:sam"
 
 

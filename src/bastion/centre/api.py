@@ -1,4 +1,8 @@
-"""The Centre's HTTP intake: providers (role platform at the Centre) submit reports; admins read them."""
+"""The Centre's HTTP intake: providers (role platform at the Centre) submit reports; admins read them.
+
+Refusals (a refused signature, a reference reused for another report) are domain errors, answered as problem+json
+by the app's one handler: no route catches them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, BaseModel, Field
 
 from bastion.centre import services
-from bastion.centre.services import Centre
+from bastion.centre.services import Centre, Status
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
 from bastion.core.http import require
@@ -22,6 +26,11 @@ def centre(request: Request) -> Centre:
     c = request.app.state.centre
     assert isinstance(c, Centre)
     return c
+
+
+CentreDep = Annotated[Centre, Depends(centre)]
+Provider = Annotated[Principal, Depends(require(roles.CENTRE_SUBMIT))]
+Reader = Annotated[Principal, Depends(require(roles.CENTRE_READ))]
 
 
 class ContentData(BaseModel):
@@ -62,21 +71,38 @@ class ProviderReport(BaseModel):
     legal_basis: str = Field(min_length=1, max_length=500)
 
 
+class ReceivedReport(BaseModel):
+    """What the Centre did with a report: forwarded (to whom), duplicate (of which), or unfounded (why)."""
+
+    id: str
+    status: Status
+    reason: str | None
+    duplicate_of: str | None
+    forwarded_to: str | None
+    urgent: bool
+    provider_reference: str
+    #: ISO 8601.
+    received_at: str
+
+
+class ReceivedReports(BaseModel):
+    reports: list[ReceivedReport]
+
+
 @router.post("/reports", status_code=201, summary="Receive a provider's signed report (duplicate / unfounded / "
                                                   "forwarded)")
-async def receive(body: ProviderReport, request: Request,
-                  principal: Annotated[Principal, Depends(require(roles.CENTRE_SUBMIT))]) -> dict[str, Any]:
+async def receive(body: ProviderReport, request: Request, c: CentreDep, principal: Provider) -> ReceivedReport:
     """The body must carry the provider's ``Bastion-Ed25519`` signature by a key registered for its name (Art.
     13(b)); the signature and the exact bytes it covers are kept with the report."""
-    c = centre(request)
     raw = await request.body()
     # A refused signature (core/signing.py: Refused) is answered by the one problem+json handler, with its reason.
     signed = await run_in_threadpool(services.check_signature, c, principal.name, request.headers, raw)
     report = await run_in_threadpool(services.receive, c, principal.actor, body.model_dump(mode="json"), signed)
-    return services.report_view(report)
+    return ReceivedReport.model_validate(services.report_view(report))
 
 
 @router.get("/reports", summary="What came in and what happened to it")
-def list_reports(request: Request, _p: Annotated[Principal, Depends(require(roles.CENTRE_READ))]) -> dict[str, Any]:
-    with centre(request).db.read() as session:
-        return {"reports": [services.report_view(r) for r in services.list_reports(session)]}
+def list_reports(c: CentreDep, _p: Reader) -> ReceivedReports:
+    with c.db.read() as session:
+        return ReceivedReports.model_validate({"reports": [services.report_view(r)
+                                                           for r in services.list_reports(session)]})

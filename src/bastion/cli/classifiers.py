@@ -63,7 +63,7 @@ def classifier_train(category: Annotated[list[str] | None, typer.Option(help="on
     from bastion.classifiers import features as featurisers
     from bastion.classifiers import services as classifiers
     from bastion.core.clock import SystemClock
-    from bastion.moderation.services import decided_texts
+    from bastion.moderation.queries import decided_texts
 
     chosen = guarded(lambda: featurisers.best_available() if features == "auto" else featurisers.featuriser(features))
     if chosen.kind == "minilm":

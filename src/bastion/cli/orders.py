@@ -62,8 +62,8 @@ def orders_trust(name: Annotated[str, typer.Argument(help="a name for the sender
 
     sender = guarded(lambda: SenderRole(role))
     db = open_db()
-    row = guarded(lambda: trust_key(db, name=name, role=sender, public_key=key, clock=SystemClock(),
-                                    member_state=member_state, answer_url=answer_url))
+    row = trust_key(db, name=name, role=sender, public_key=key, clock=SystemClock(), member_state=member_state,
+                    answer_url=answer_url)
     err.print(f"trusted {row.role} {row.name!r} (key id {row.key_id})")
 
 
@@ -99,8 +99,8 @@ def _contact_point() -> ContactPoint:
     """The contact point as the server configures it (``BASTION_ORDERS_*``), on the platform's database."""
     from bastion.core.clock import SystemClock
     from bastion.matching.matcher import Matcher
+    from bastion.moderation.kernel import Moderation
     from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
-    from bastion.moderation.services import Moderation
     from bastion.orders.services import contact_point_for
 
     settings = Settings.from_env()
@@ -114,7 +114,7 @@ def _waiting(cp: ContactPoint, reference: str) -> None:
     """Refuse, in one line, an order that is not waiting for action (already executed, answered, a referral)."""
     from bastion.orders.services import get_order
 
-    order = guarded(lambda: get_order(cp, reference))
+    order = get_order(cp, reference)
     if order["kind"] != "removal_order" or order["state"] != "received":
         fail(f"order {reference} is {order['state']}{' (a referral)' if order['kind'] == 'referral' else ''}, "
              "not waiting for action; nothing was done")
@@ -130,7 +130,7 @@ def orders_execute(reference: Reference) -> None:
 
     cp = _contact_point()
     _waiting(cp, reference)
-    state = guarded(lambda: execute(cp, reference, actor=cli_actor().actor))
+    state = execute(cp, reference, actor=cli_actor().actor)
     if state == "unable":
         fail(f"no content on this service matches order {reference}: an Annex III (insufficient information) was "
              "sent instead; the hour waits for the authority's clarification")
@@ -151,7 +151,7 @@ def orders_inability(reference: Reference,
         fail("--explanation: say what stops you executing the order (1 to 5,000 characters)")
     cp = _contact_point()
     _waiting(cp, reference)
-    guarded(lambda: declare_inability(cp, reference, why, explanation.strip(), actor=cli_actor().actor))
+    declare_inability(cp, reference, why, explanation.strip(), actor=cli_actor().actor)
     err.print(f"order {reference}: Annex III ({why.value}) queued for the sender")
 
 
@@ -186,16 +186,13 @@ def hub_authority(name: Annotated[str, typer.Argument(help="the authority's name
                   = "law_enforcement") -> None:
     """Register a competent authority; its API token (role authority) is printed alone on stdout, once."""
     from bastion.core.clock import SystemClock
-    from bastion.hub.services import HubError, register_authority
+    from bastion.hub.services import register_authority
     from bastion.orders.wire import AuthorityType
 
     kind = guarded(lambda: AuthorityType(authority_type))
     db = open_db(Settings.from_env().hub_database_url)
-    try:
-        done = register_authority(db, name=name, member_state=member_state, authority_type=kind, public_keys=key,
-                                  clock=SystemClock(), actor=cli_actor().actor)
-    except (HubError, ValueError) as exc:
-        fail(str(exc))
+    done = register_authority(db, name=name, member_state=member_state, authority_type=kind, public_keys=key,
+                              clock=SystemClock(), actor=cli_actor().actor)
     print(done.token)
     err.print(f"authority {name!r} ({done.authority.member_state}) registered")
 
@@ -205,13 +202,10 @@ def hub_authority_user(username: Annotated[str, typer.Argument(help="a hub conso
                        authority: Annotated[str, typer.Argument(help="a registered authority's name")]) -> None:
     """Let a hub console user (bastion user create NAME --role authority --hub) act for a registered authority."""
     from bastion.core.clock import SystemClock
-    from bastion.hub.services import HubError, link_user
+    from bastion.hub.services import link_user
 
     db = open_db(Settings.from_env().hub_database_url)
-    try:
-        found = link_user(db, username, authority, clock=SystemClock(), actor=cli_actor().actor)
-    except HubError as exc:
-        fail(str(exc))
+    found = link_user(db, username, authority, clock=SystemClock(), actor=cli_actor().actor)
     err.print(f"user {username!r} acts for {found.name} ({found.member_state}) in the hub's console")
 
 
@@ -224,14 +218,11 @@ def hub_provider(name: Annotated[str, typer.Argument(help="the provider's name, 
                  ) -> None:
     """Register a hosting service provider and its contact point."""
     from bastion.core.clock import SystemClock
-    from bastion.hub.services import HubError, register_provider
+    from bastion.hub.services import register_provider
 
     db = open_db(Settings.from_env().hub_database_url)
-    try:
-        provider = register_provider(db, name=name, contact_point_url=contact_point, member_state=member_state,
-                                     languages=language or ["en"], public_keys=key, clock=SystemClock())
-    except (HubError, ValueError) as exc:
-        fail(str(exc))
+    provider = register_provider(db, name=name, contact_point_url=contact_point, member_state=member_state,
+                                 languages=language or ["en"], public_keys=key, clock=SystemClock())
     err.print(f"provider {provider.name!r} registered; orders go to {provider.contact_point_url}/v1/orders")
 
 

@@ -59,8 +59,8 @@ def reports_list(state: Annotated[str | None, typer.Option(help="draft, queued, 
     rep = _reporting()
     table = Table("report", "account", "state", "files", "NCMEC", "EU Centre")
     with rep.db.read() as session:
-        for report in reports.list_reports(session, wanted):
-            view = reports.report_view(session, report)
+        listed = reports.list_reports(session, wanted)
+        for report, view in zip(listed, reports.report_views(session, listed), strict=True):
             centres = view["centres"]
             cells = [" ".join(str(v) for v in (c.get("state"), c.get("id") or "", c.get("error") or "") if v)
                      for c in (centres.get("ncmec", {}), centres.get("eu_centre", {}))]
@@ -71,14 +71,9 @@ def reports_list(state: Annotated[str | None, typer.Option(help="draft, queued, 
 @reports_app.command("export")
 def reports_export(directory: Annotated[Path, typer.Argument(help="where the files go (made owner-only)")]) -> None:
     """Write each report as it was (or would be) sent: NCMEC XML and EU Centre JSON, one file each."""
-    from bastion.reporting.interfaces import ReportingError
-
     rep = _reporting()
-    try:
-        with progress_bar("exporting reports", None) as advance:
-            written = reports.export(rep, directory, advance=advance, actor=cli_actor().actor)
-    except ReportingError as exc:
-        fail(f"export stopped: {exc}")
+    with progress_bar("exporting reports", None) as advance:  # a refusal is one line and exit 1 (cli/app.py)
+        written = reports.export(rep, directory, advance=advance, actor=cli_actor().actor)
     err.print(f"{len(written)} file(s) written to {directory} (owner-only)")
 
 

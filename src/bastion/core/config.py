@@ -94,6 +94,8 @@ class Settings:
     audit_key_file: Path = Path("bastion-audit.key")
     #: The platform's moderation policy (TOML); the package's default policy when unset.
     policy_path: Path | None = None
+    #: The minors interaction rules file (``BASTION_MINORS_RULES``); Bastion's default rules when unset.
+    minors_rules_path: Path | None = None
     #: Where moderation actions are sent (the platform's webhook); nothing is sent when unset.
     platform_webhook_url: str | None = None
     #: HMAC key that signs webhooks. Never logged.
@@ -160,6 +162,12 @@ class Settings:
     centre_database_url: str = "sqlite:///./bastion-centre.db"
     centre_forward: str = ""
     centre_forward_secret: bytes = field(default=b"", repr=False)
+    #: HMA's API (``hma/``): the hosts its ``?url=`` forms may fetch from (``BASTION_HMA_FETCH_HOSTS=media.example,
+    #: cdn.example``); none, fetching is off. A listed host that resolves to an internal address is refused anyway.
+    hma_fetch_hosts: tuple[str, ...] = ()
+    #: Make every bank created through HMA's API restricted (``BASTION_HMA_RESTRICTED_BANKS=1``): for a deployment
+    #: whose HMA clients bank child sexual abuse material. Creating one then needs a child-safety role.
+    hma_restricted_banks: bool = False
 
     def audit_mac_key(self) -> bytes:
         """The audit checkpoint key: ``audit_key``, else the key file (created on first use, refused if shared)."""
@@ -198,6 +206,7 @@ class Settings:
             audit_key=os.environ.get("BASTION_AUDIT_KEY", ""),
             audit_key_file=Path(os.environ.get("BASTION_AUDIT_KEY_FILE") or cls.audit_key_file),
             policy_path=Path(policy) if (policy := os.environ.get("BASTION_POLICY")) else None,
+            minors_rules_path=Path(rules) if (rules := os.environ.get("BASTION_MINORS_RULES")) else None,
             platform_webhook_url=os.environ.get("BASTION_PLATFORM_WEBHOOK_URL") or None,
             webhook_secret=os.environ.get("BASTION_WEBHOOK_SECRET", "").encode(),
             classifiers_path=Path(path) if (path := os.environ.get("BASTION_CLASSIFIERS")) else None,
@@ -231,4 +240,7 @@ class Settings:
             centre_database_url=os.environ.get("BASTION_CENTRE_DATABASE_URL") or cls.centre_database_url,
             centre_forward=os.environ.get("BASTION_CENTRE_FORWARD", ""),
             centre_forward_secret=os.environ.get("BASTION_CENTRE_FORWARD_SECRET", "").encode(),
+            hma_fetch_hosts=tuple(h.strip() for h in os.environ.get("BASTION_HMA_FETCH_HOSTS", "").split(",")
+                                  if h.strip()),
+            hma_restricted_banks=os.environ.get("BASTION_HMA_RESTRICTED_BANKS", "") in ("1", "true", "yes"),
         )

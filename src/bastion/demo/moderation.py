@@ -19,7 +19,9 @@ from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.hashing.services import hash_path
 from bastion.matching.matcher import Matcher
-from bastion.moderation import services
+from bastion.moderation import decisions, intake
+from bastion.moderation.interfaces import SubmissionConflict
+from bastion.moderation.kernel import Moderation
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, Action, ContentType, PolicyFile
 
 PLATFORM = Principal("cli", 0, "demo-platform", Role.PLATFORM)
@@ -37,8 +39,8 @@ def _contrasted_copy(known: Path, workdir: Path) -> Path:
 
 def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], uploads: Path, settings: Settings,
                         *, console: Console) -> None:
-    mod = services.Moderation(db, matcher, PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH), SystemClock(),
-                              sealer=settings.media_sealer())
+    mod = Moderation(db, matcher, PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH), SystemClock(),
+                     sealer=settings.media_sealer())
     samples = [
         ("demo-photo-resized", uploads / "photo_resized.jpg", ContentType.IMAGE, ""),
         ("demo-photo-contrast", _contrasted_copy(known["photo4"], uploads.parent / "intake"), ContentType.IMAGE, ""),
@@ -54,11 +56,11 @@ def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], 
     held: list[int] = []
     for content_id, path, content_type, text in samples:
         media = hash_path(path, variants=matcher.wants_variants())
-        sub = services.Submission(content_id=content_id, account_id="demo-account-1", uploader_age=26,
-                                  account_country="BE", content_type=content_type, text=text)
+        sub = intake.Submission(content_id=content_id, account_id="demo-account-1", uploader_age=26,
+                                account_country="BE", content_type=content_type, text=text)
         try:
-            result = services.submit(mod, sub, media, actor=PLATFORM, media_path=path)
-        except services.SubmissionConflict as exc:  # a re-run re-encodes the video: other bytes under the same id
+            result = intake.submit(mod, sub, media, actor=PLATFORM, media_path=path)
+        except SubmissionConflict as exc:  # a re-run re-encodes the video: other bytes under the same id
             table.add_row(content_id, f"{exc.verdict.value}: 409", "submitted before with other bytes")
             continue
         if result.case_id is not None and result.verdict.value == "review":
@@ -67,10 +69,10 @@ def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], 
                       result.reasons[0] if result.reasons else "nothing found")
     console.print(table)
     for case_id in held:
-        case = services.claim_next(mod, "terrorism", MODERATOR)
+        case = decisions.claim_next(mod, "terrorism", MODERATOR)
         if case is None or case.id != case_id:
             continue
-        decided = services.decide(mod, case.id, services.ReviewDecision(
+        decided = decisions.decide(mod, case.id, decisions.ReviewDecision(
             violation=True, actions=[Action.REMOVE, Action.STRIKE], note="Known propaganda with altered contrast."),
             reviewer=MODERATOR)
         console.print(f"a moderator decided case {case.id}: the content is now {decided['status']} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from bastion.core.auth import roles
@@ -33,7 +34,19 @@ def checked(signals: FileSignals) -> FileSignals:
     return signals
 
 
-@router.post("/hash", summary="Hash a file with every signal type that can read it")
+class SignalAnswer(BaseModel):
+    signal_type: str = Field(description="a signal type name, e.g. pdq")
+    value: str
+    quality: int | None = Field(default=None, description="the hasher's quality score, where it gives one")
+
+
+class HashAnswer(BaseModel):
+    kind: str = Field(description="image, video or text")
+    signals: list[SignalAnswer]
+
+
+@router.post("/hash", summary="Hash a file with every signal type that can read it", response_model=HashAnswer,
+             response_model_exclude_none=True)
 async def hash_file(
     request: Request,
     file: Annotated[UploadFile, File(description="image, video or text file")],

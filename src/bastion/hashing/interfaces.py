@@ -6,8 +6,10 @@ signal, and which index finds near neighbours among millions of them. Banks, the
 ever talk to this interface, so adding a hash type means one class, declared in ``registry.py`` (built-in) or by an
 extension's manifest (``core/extensions.py``), and nothing else.
 
-Optional abilities are mixins checked with ``issubclass``: ``FileHasher`` (hashes bytes of a media file) and
-``TextHasher`` (hashes a text). The ``name`` of a signal type is a storage key: never rename one.
+Optional abilities are mixins checked with ``issubclass``: ``FileHasher`` (hashes bytes of a media file),
+``TextHasher`` (hashes a text), ``VariantHasher`` (flipped and rotated copies, for dihedral banks) and
+``AlternateHasher`` (the file as other tools decode it, so partners' hashes match). The ``name`` of a signal type
+is a storage key: never rename one.
 
 Don't:
 - switch on ``signal_type.name`` outside the signal type itself;
@@ -20,7 +22,7 @@ import abc
 import enum
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -186,3 +188,27 @@ class VariantHasher(FileHasher):
     def hash_with_variants(cls, path: Path, kind: MediaKind) -> tuple[list[HashResult], list[HashResult]]:
         """``(hash_file, hash_variants)`` of one file; types that can, override it to read the file once."""
         return cls.hash_file(path, kind), cls.hash_variants(path, kind)
+
+
+@dataclass(frozen=True, slots=True)
+class FileHashes:
+    """One file's hashes from one decode: its own, the alternates other tools compute of it, dihedral variants."""
+
+    signals: list[HashResult]
+    #: The same file as reference tools decode it, where their hash differs (PDQ: EXIF orientation ignored, a
+    #: palette read as grey levels). Matched in every bank; never stored or shown as the file's hash.
+    alternates: list[HashResult] = field(default_factory=list)
+    #: Hashes of flipped and rotated copies, matched by dihedral banks only.
+    variants: list[HashResult] = field(default_factory=list)
+
+
+class AlternateHasher(FileHasher):
+    """Mixin: other tools hash some files differently from this type (they decode them otherwise), and those hashes
+    are what partners share; the type computes them too, from the same decode, so a partner's hash of the very
+    file uploaded matches in an ordinary bank.
+    """
+
+    @classmethod
+    @abc.abstractmethod
+    def hash_with_alternates(cls, path: Path, kind: MediaKind, *, variants: bool = False) -> FileHashes:
+        """The file's hashes and its alternates (and, when asked and the type can, its dihedral variants)."""

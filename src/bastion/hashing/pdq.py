@@ -25,6 +25,10 @@ photos (640 px to 12 MP, JPEG quality 70-98, 4:4:4 and 4:2:0), 0.6 on average.
 
 EXIF orientation is applied the way ``ImageOps.exif_transpose`` would, but on the small decoded array (a view)
 and folded into the filter matrices, so it costs nothing. Alpha is ignored, as ThreatExchange does.
+
+Partners' hashes come from other loaders: HMA's (threatexchange's ``pdq_from_file``) ignores the EXIF orientation
+and reads palette and CMYK pixels otherwise. ``hash_image_with_alternates`` also computes, from the same decode,
+the hashes those readings give where they differ (``docs/interop.md``); they are matched, never stored.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ from bastion.hashing import budget
 from bastion.hashing.budget import MediaOverBudget
 from bastion.hashing.exact import validate_hex
 from bastion.hashing.interfaces import (
+    AlternateHasher,
+    FileHashes,
     HashResult,
     MediaKind,
     SignalIndex,
@@ -58,10 +64,12 @@ from bastion.hashing.interfaces import (
 __all__ = [
     "MATCH_THRESHOLD",
     "MIN_MATCH_QUALITY",
+    "ImageHashes",
     "PdqHash",
     "PdqSignal",
     "hash_image",
     "hash_image_full_decode",
+    "hash_image_with_alternates",
     "hash_luma",
     "hash_rgb",
     "meets_quality_floor",
@@ -81,6 +89,8 @@ _LUMA: Final = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _ORIENTATION_TAG: Final = 0x0112
 # Greyscale modes wider than 8 bits: converting them to RGB clips every value at 255 (see ``_to_8bit``).
 _WIDE_MODES: Final = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+# Modes whose first three channels pdqhash weighs as R, G, B when handed Pillow's array (see ``_hma_pixels``).
+_HMA_CHANNEL_MODES: Final = frozenset({"CMYK", "YCbCr", "LAB", "HSV"})
 # EXIF orientation -> (transpose, flip rows, flip columns), applied as flips first, then the transpose.
 _ORIENTATIONS: Final[dict[int, tuple[bool, bool, bool]]] = {
     2: (False, False, True),
@@ -98,7 +108,7 @@ U8 = npt.NDArray[np.uint8]
 Bits = npt.NDArray[np.bool_]
 
 
-class PdqSignal(SignalType, VariantHasher):
+class PdqSignal(SignalType, VariantHasher, AlternateHasher):
     """PDQ photo hashes. Thresholds are Hamming distances out of 256 bits; past 63, near anything matches."""
 
     name = "pdq"
@@ -150,6 +160,13 @@ class PdqSignal(SignalType, VariantHasher):
         return cls._results(h), cls._variant_results(h)
 
     @classmethod
+    def hash_with_alternates(cls, path: Path, kind: MediaKind, *, variants: bool = False) -> FileHashes:
+        hashes = hash_image_with_alternates(path)  # one decode for the hash, its alternates and its variants
+        alternates = [HashResult(cls.name, a.hex(), a.quality) for a in hashes.alternates]
+        return FileHashes(cls._results(hashes.hash), alternates,
+                          cls._variant_results(hashes.hash) if variants else [])
+
+    @classmethod
     def _results(cls, h: PdqHash) -> list[HashResult]:
         return [HashResult(cls.name, h.hex(), h.quality)]
 
@@ -182,6 +199,23 @@ class PdqHash:
         return [bits_to_hex(_bits(d)) for d in _dihedral(self.dct)]
 
 
+@dataclass(frozen=True, slots=True)
+class ImageHashes:
+    """An image's PDQ as Bastion computes it, and the distinct other hashes other tools compute of the same file.
+
+    ``hash`` is what Bastion stores and shows (the picture as it is displayed: EXIF orientation applied, colours
+    through the palette or the CMYK conversion). ``alternates`` are how the file's stored pixels hash where a
+    reference loader reads them differently (``hash_image_with_alternates`` says which); they are looked up in
+    every bank, never stored as the file's hash.
+    """
+
+    hash: PdqHash
+    alternates: tuple[PdqHash, ...]
+    #: The hash HMA (threatexchange's ``pdq_from_file``) computes of this file, by the fast path: ``hash`` or one of
+    #: the alternates. What an HMA-compatible ``/h/hash`` answers.
+    hma: PdqHash
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Files
 
@@ -189,13 +223,52 @@ class PdqHash:
 def hash_image(path: Path) -> PdqHash:
     """PDQ of an image file by the fast path; ``UnsupportedMedia`` when it is not a readable image, and
     ``MediaOverBudget`` (before any pixel is decoded) when it would decode to more pixels than the budget allows."""
+    return _hash_image(path, alternates=False).hash
+
+
+def hash_image_with_alternates(path: Path) -> ImageHashes:
+    """Bastion's PDQ of an image and, from the same decode, the different hashes other tools compute of the file.
+
+    A partner's hash was made by their loader, not ours: threatexchange's ``pdq_from_file`` (what HMA runs)
+    ignores the EXIF orientation, reads a palette image's colour indices as grey levels and a CMYK image's
+    C, M, Y channels as R, G, B, and clips 16-bit greyscale at 255; most other tools ignore the orientation
+    too. Each such reading that gives a different hash is an alternate, matched like the hash itself so the
+    partner's hash of this very file is found. An upright RGB or greyscale image has none.
+    """
+    return _hash_image(path, alternates=True)
+
+
+def _hash_image(path: Path, *, alternates: bool) -> ImageHashes:
     with budget.image_slot() as limits, _reading_image(path), Image.open(path) as img:
         full_size = img.size
-        luma, scale = _decode_luma(img, limits)
+        scale = _decode(img, limits)
+        luma, factor = _reduced_luma(_bastion_pixels(img))
         orientation = _orientation(img)  # after the budget check: a PNG's EXIF is read by decoding all of it
+        primary = hash_luma(luma, full_size, scale=scale * factor, orientation=orientation)
+        others: list[PdqHash] = []
+        as_hma = primary
+        if alternates:
+            if orientation != 1:
+                as_hma = hash_luma(luma, full_size, scale=scale * factor)
+                others.append(as_hma)
+            if (hma := _hma_pixels(img)) is not None:
+                hma_luma, hma_factor = _reduced_luma(hma)
+                as_hma = hash_luma(hma_luma, full_size, scale=scale * hma_factor)
+                others.append(as_hma)
         decoded = img.width * img.height  # after a draft, the reduced size
     budget.give_back(decoded)
-    return hash_luma(luma, full_size, scale=scale, orientation=orientation)
+    return ImageHashes(primary, _distinct(primary, others), as_hma)
+
+
+def _distinct(primary: PdqHash, others: Sequence[PdqHash]) -> tuple[PdqHash, ...]:
+    """The alternates whose bits differ from the primary's and from each other's, in order."""
+    seen = {primary.hex()}
+    kept: list[PdqHash] = []
+    for other in others:
+        if (value := other.hex()) not in seen:
+            seen.add(value)
+            kept.append(other)
+    return tuple(kept)
 
 
 def hash_image_full_decode(path: Path) -> tuple[str, int]:
@@ -238,12 +311,13 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and value in _ORIENTATIONS else 1
 
 
-def _decode_luma(img: Image.Image, limits: budget.MediaBudget | None = None) -> tuple[F32, int]:
-    """Decode at the smallest useful scale; returns PDQ's float luma and the scale (full size / decoded size).
+def _decode(img: Image.Image, limits: budget.MediaBudget | None = None) -> int:
+    """Ask the decoder for the smallest useful scale; returns it (full size / decoded size).
 
     JPEGs scale in the decoder (1/2, 1/4, 1/8); whatever is still more than twice ``MIN_DECODED_SIDE`` (every
-    non-JPEG, and JPEGs beyond 1/8) is box-reduced by a whole factor. The size to decode is checked against
-    ``limits`` first: a 12,000-pixel-square PNG is refused from its header, a JPEG of that size decodes at 1/8.
+    non-JPEG, and JPEGs beyond 1/8) is box-reduced later by ``_reduced_luma``. The size to decode is checked
+    against ``limits`` first: a 12,000-pixel-square PNG is refused from its header, a JPEG of that size decodes
+    at 1/8.
     """
     width, height = img.size
     scale = 1
@@ -254,19 +328,46 @@ def _decode_luma(img: Image.Image, limits: budget.MediaBudget | None = None) -> 
         if drafted is not None:
             scale = round(width / drafted[1][2])
     (limits or budget.current()).check_image(*img.size)  # after a draft, the size it will decode at
+    return scale
+
+
+def _bastion_pixels(img: Image.Image) -> Image.Image:
+    """The decoded image in colours: palettes through their palette, CMYK to RGB, wide greyscale scaled to 8 bits."""
     if img.mode in ("L", "RGB"):
-        pixels = img
-    elif img.mode in _WIDE_MODES:
-        pixels = _to_8bit(img)
-    else:
-        pixels = img.convert("RGB")
+        return img
+    if img.mode in _WIDE_MODES:
+        return _to_8bit(img)
+    return img.convert("RGB")
+
+
+def _hma_pixels(img: Image.Image) -> Image.Image | None:
+    """The decoded image as threatexchange's ``pdq_from_file`` (so HMA) reads it, where that differs from ours.
+
+    It hands Pillow's own array to ``pdqhash``, which weighs its first three channels as R, G, B: a palette
+    image's indices count as grey levels, CMYK's C, M, Y as R, G, B; 16-bit greyscale is first converted to RGB,
+    which clips at 255. ``None`` where the result is ours (L, RGB, RGBA, LA, bilevel, whose 0/1 levels give our
+    bits) or where that loader fails (PA, 32-bit, float), so no partner has such a hash.
+    """
+    if img.mode == "P":
+        return Image.fromarray(np.asarray(img))  # the indices, as an L image
+    if img.mode in _HMA_CHANNEL_MODES:
+        return img
+    if img.mode == "I;16":
+        return img.convert("RGB")
+    return None
+
+
+def _reduced_luma(pixels: Image.Image) -> tuple[F32, int]:
+    """PDQ's float luma of decoded pixels, box-reduced by the whole factor that keeps ``MIN_DECODED_SIDE``; returns
+    it and the factor. Multi-channel pixels are weighed on their first three channels, as ``pdqhash`` does."""
     factor = min(pixels.size) // MIN_DECODED_SIDE
     if factor >= 2:
         pixels = pixels.reduce(factor)
-        scale *= factor
+    else:
+        factor = 1
     if pixels.mode == "L":
-        return np.asarray(pixels, dtype=np.float32), scale
-    return np.asarray(pixels, dtype=np.float32) @ _LUMA, scale
+        return np.asarray(pixels, dtype=np.float32), factor
+    return np.asarray(pixels, dtype=np.float32)[..., :3] @ _LUMA, factor
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:

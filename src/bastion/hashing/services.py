@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bastion.hashing import registry
 from bastion.hashing.budget import MediaOverBudget
-from bastion.hashing.interfaces import HashResult, MediaKind, UnsupportedMedia, VariantHasher
+from bastion.hashing.interfaces import AlternateHasher, HashResult, MediaKind, UnsupportedMedia, VariantHasher
 from bastion.hashing.media import sniff
 
 #: Text files larger than this are hashed exactly but not as text (a manifesto is far smaller).
@@ -16,11 +16,13 @@ MAX_TEXT_BYTES = 5 * 1024 * 1024
 
 @dataclass
 class FileSignals:
-    """What hashing one file produced: its kind, its signals, variants for dihedral banks, and any failures."""
+    """What hashing one file produced: its kind, its signals, alternates (the file as reference tools decode it,
+    matched in every bank), variants for dihedral banks, and any failures."""
 
     path: Path
     kind: MediaKind
     signals: list[HashResult] = field(default_factory=list)
+    alternates: list[HashResult] = field(default_factory=list)
     variants: list[HashResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     #: Why the file was not decoded at all: over the decoding budget (also listed in ``errors``).
@@ -49,7 +51,12 @@ def hash_path(path: Path, *, variants: bool = False) -> FileSignals:
         if not hasher.accepts(kind):
             continue
         try:
-            if variants and issubclass(hasher, VariantHasher):
+            if issubclass(hasher, AlternateHasher):
+                hashes = hasher.hash_with_alternates(path, kind, variants=variants)
+                out.signals.extend(hashes.signals)
+                out.alternates.extend(hashes.alternates)
+                out.variants.extend(hashes.variants)
+            elif variants and issubclass(hasher, VariantHasher):
                 signals, variant_signals = hasher.hash_with_variants(path, kind)
                 out.signals.extend(signals)
                 out.variants.extend(variant_signals)

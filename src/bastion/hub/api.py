@@ -1,12 +1,14 @@
 """The hub over HTTP. Authorities issue with a token of role ``authority`` *and* a signature by one of their keys;
-providers answer with a signature by one of theirs; admins register both."""
+providers answer with a signature by one of theirs; admins register both. Routes raise domain errors as they come:
+the app's one handler answers them as problem+json."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -15,57 +17,82 @@ from pydantic import BaseModel, Field
 from bastion.core.auth import roles
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
-from bastion.core.context import context
-from bastion.core.http import Problem, require
+from bastion.core.context import AppContext, context
+from bastion.core.http import require
 from bastion.hub import services
+from bastion.hub.interfaces import InvalidHubRequest
 from bastion.hub.models import Authority
-from bastion.hub.services import HubError, HubState
-from bastion.orders.services import accept_signed
+from bastion.hub.services import HubState
+from bastion.orders.services import read_signed
 from bastion.orders.wire import (
     AuthoritySignature,
     AuthorityType,
     Clarification,
     Feedback,
     Inability,
-    InvalidMessage,
     MessageType,
     Referral,
-    Refused,
     RemovalOrder,
-    Verified,
-    WireMessage,
-    parse,
+    SignedMessage,
     signature_header,
     signed_body,
 )
 
 router = APIRouter(prefix="/v1/hub", tags=["hub"])
-T = TypeVar("T")
+
+Ctx = Annotated[AppContext, Depends(context)]
+Admin = Annotated[Principal, Depends(require(roles.ADMIN))]
+Reader = Annotated[Principal, Depends(require(roles.HUB_READ))]
 
 
-def checked(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except Refused as exc:
-        raise Problem(exc.status, exc.title, exc.detail, reason=exc.reason.value) from None
-    except HubError as exc:
-        raise Problem(exc.status, exc.title, str(exc)) from None
-    except ValueError as exc:
-        raise Problem(422, "Invalid request", str(exc)) from None
+def _authority(ctx: Ctx, principal: Reader) -> Authority | None:
+    """The caller's authority; ``None`` for an admin, who sees everything and issues nothing."""
+    return None if principal.role is Role.ADMIN else services.authority_of(ctx.db, principal.actor)
 
 
-async def _signed(request: Request, keys: Any, expect: tuple[MessageType, ...]) -> tuple[Verified, WireMessage]:
-    ctx = context(request)
+IssuerToken = Annotated[Principal, Depends(require(roles.HUB_ISSUE))]
+
+
+def _issuer(ctx: Ctx, principal: IssuerToken) -> Authority:
+    """The authority whose token issues (the role gate admits authorities alone)."""
+    return services.authority_of(ctx.db, principal.actor)
+
+
+Visible = Annotated[Authority | None, Depends(_authority)]
+Issuer = Annotated[Authority, Depends(_issuer)]
+
+
+async def _read(request: Request, ctx: AppContext, keys: Mapping[str, Ed25519PublicKey],
+                expect: tuple[MessageType, ...]) -> SignedMessage:
     body = await request.body()
     # Database work runs in the thread pool, never on the event loop.
-    verified = await run_in_threadpool(checked, lambda: accept_signed(ctx.db, request.headers, body, keys=keys.get,
-                                                                       clock=ctx.clock))
-    try:
-        return verified, parse(json.loads(body), expect=expect)
-    except InvalidMessage as exc:
-        raise Problem(422, "Invalid message", str(exc), errors=exc.errors) from None
-    except ValueError:
-        raise Problem(422, "Invalid message", "the body is not JSON") from None
+    return await run_in_threadpool(lambda: read_signed(ctx.db, request.headers, body, keys=keys.get, clock=ctx.clock,
+                                                       expect=expect))
+
+
+@dataclass(frozen=True)
+class FromAuthority:
+    """A message signed by one of the keys of the authority whose token sent it."""
+
+    authority: Authority
+    signed: SignedMessage
+
+
+def _signed_by_issuer(*expect: MessageType) -> Callable[..., Awaitable[FromAuthority]]:
+    async def dependency(request: Request, ctx: Ctx, authority: Issuer) -> FromAuthority:
+        return FromAuthority(authority, await _read(request, ctx, services.key_lookup(authority.public_keys), expect))
+
+    return dependency
+
+
+Issued = Annotated[FromAuthority, Depends(_signed_by_issuer(MessageType.REMOVAL_ORDER, MessageType.REFERRAL))]
+Clarifying = Annotated[FromAuthority, Depends(_signed_by_issuer(MessageType.CLARIFICATION))]
+
+
+async def _answer(request: Request, ctx: Ctx) -> SignedMessage:
+    """An Annex II or III signed by a registered provider's key (whose order it answers is checked after)."""
+    keys = await run_in_threadpool(services.provider_key_lookup, ctx.db)
+    return await _read(request, ctx, keys, (MessageType.FEEDBACK, MessageType.INABILITY))
 
 
 #: A time as the hub writes it: ISO 8601 with its UTC offset (``2026-11-29T10:00:00+00:00``).
@@ -140,32 +167,38 @@ class ProviderIn(BaseModel):
     public_keys: list[str] = Field(min_length=1, max_length=10)
 
 
-@router.post("/authorities", status_code=201, summary="Register a competent authority; returns its API token once")
-def add_authority(body: AuthorityIn, principal: Annotated[Principal, Depends(require(roles.ADMIN))],
-                  request: Request) -> dict[str, Any]:
-    ctx = context(request)
-    done = checked(lambda: services.register_authority(
+class Registered(BaseModel):
+    """A registered authority; ``token`` is its API token (role authority), shown this once."""
+
+    id: int
+    name: str
+    member_state: str
+    token: str
+
+
+class ProviderView(BaseModel):
+    id: int
+    name: str
+    contact_point_url: str
+
+
+@router.post("/authorities", status_code=201, summary="Register a competent authority; returns its API token once",
+             response_model=Registered)
+def add_authority(body: AuthorityIn, principal: Admin, ctx: Ctx) -> Registered:
+    done = services.register_authority(
         ctx.db, name=body.name, member_state=body.member_state, authority_type=body.authority_type,
-        public_keys=body.public_keys, clock=ctx.clock, actor=principal.actor))
-    return {"id": done.authority.id, "name": done.authority.name, "member_state": done.authority.member_state,
-            "token": done.token}
+        public_keys=body.public_keys, clock=ctx.clock, actor=principal.actor)
+    return Registered(id=done.authority.id, name=done.authority.name, member_state=done.authority.member_state,
+                      token=done.token)
 
 
-@router.post("/providers", status_code=201, summary="Register a hosting service provider and its contact point")
-def add_provider(body: ProviderIn, principal: Annotated[Principal, Depends(require(roles.ADMIN))],
-                 request: Request) -> dict[str, Any]:
-    ctx = context(request)
-    provider = checked(lambda: services.register_provider(
+@router.post("/providers", status_code=201, summary="Register a hosting service provider and its contact point",
+             response_model=ProviderView)
+def add_provider(body: ProviderIn, principal: Admin, ctx: Ctx) -> ProviderView:
+    provider = services.register_provider(
         ctx.db, name=body.name, contact_point_url=body.contact_point_url, member_state=body.member_state,
-        languages=body.languages, public_keys=body.public_keys, clock=ctx.clock))
-    return {"id": provider.id, "name": provider.name, "contact_point_url": provider.contact_point_url}
-
-
-def _authority(request: Request, principal: Principal) -> Authority | None:
-    """The caller's authority; ``None`` for an admin, who sees everything and issues nothing."""
-    if principal.role is Role.ADMIN:
-        return None
-    return checked(lambda: services.authority_of(context(request).db, principal.actor))
+        languages=body.languages, public_keys=body.public_keys, clock=ctx.clock)
+    return ProviderView(id=provider.id, name=provider.name, contact_point_url=provider.contact_point_url)
 
 
 @router.post("/orders", summary="Issue a signed removal order or referral (Annex I)", status_code=201,
@@ -173,34 +206,27 @@ def _authority(request: Request, principal: Principal) -> Authority | None:
                                                              "description": "The same reference and body again"}},
              openapi_extra=signed_body((MessageType.REMOVAL_ORDER, MessageType.REFERRAL), description=(
                  "The authority's order, signed with one of its registered keys; with its bearer token too.")))
-async def issue(principal: Annotated[Principal, Depends(require(roles.HUB_ISSUE))],
-                request: Request) -> JSONResponse:
-    authority = await run_in_threadpool(_authority, request, principal)
-    assert authority is not None
-    verified, message = await _signed(request, services.key_lookup(authority.public_keys),
-                                      (MessageType.REMOVAL_ORDER, MessageType.REFERRAL))
-    assert isinstance(message, RemovalOrder | Referral)
-    ctx = context(request)
+async def issue(request: Request, ctx: Ctx, issued: Issued) -> JSONResponse:
+    authority, signed = issued.authority, issued.signed
+    message = signed.message
+    assert isinstance(message, RemovalOrder | Referral)  # Issued expects nothing else
     # Annex I section E: the authority's own signature is kept with the order and forwarded with it.
-    signature = AuthoritySignature.of(verified.key_id, signature_header(request.headers), await request.body())
-    view, created = await run_in_threadpool(
-        checked, lambda: services.issue(ctx.db, authority, verified, message, clock=ctx.clock, signature=signature))
-    return JSONResponse(view, status_code=201 if created else 200)
+    signature = AuthoritySignature.of(signed.signer.key_id, signature_header(request.headers), signed.body)
+    view, created = await run_in_threadpool(lambda: services.issue(
+        ctx.db, authority, signed.signer, message, clock=ctx.clock, signature=signature))
+    return JSONResponse(HubOrderIssued.model_validate(view).model_dump(mode="json"),
+                        status_code=201 if created else 200)
 
 
 @router.post("/orders/{reference}/clarification", summary="Answer a provider's Annex III (signed)",
              response_model=HubOrderView, openapi_extra=signed_body((MessageType.CLARIFICATION,)))
-async def clarify(reference: str, principal: Annotated[Principal, Depends(require(roles.HUB_ISSUE))],
-                  request: Request) -> dict[str, Any]:
-    authority = await run_in_threadpool(_authority, request, principal)
-    assert authority is not None
-    _verified, message = await _signed(request, services.key_lookup(authority.public_keys),
-                                       (MessageType.CLARIFICATION,))
-    assert isinstance(message, Clarification)
+async def clarify(reference: str, ctx: Ctx, clarifying: Clarifying) -> HubOrderView:
+    authority, message = clarifying.authority, clarifying.signed.message
+    assert isinstance(message, Clarification)  # Clarifying expects nothing else
     if message.order_reference != reference:
-        raise Problem(422, "Invalid message", "order_reference must be the order in the path")
-    ctx = context(request)
-    return await run_in_threadpool(checked, lambda: services.clarify(ctx.db, authority, message, clock=ctx.clock))
+        raise InvalidHubRequest("order_reference must be the order in the path")
+    return HubOrderView.model_validate(
+        await run_in_threadpool(lambda: services.clarify(ctx.db, authority, message, clock=ctx.clock)))
 
 
 class ScrutinyIn(BaseModel):
@@ -210,38 +236,30 @@ class ScrutinyIn(BaseModel):
 
 @router.post("/orders/{reference}/scrutiny", summary="Art. 4 scrutiny by the host Member State (within 72 h)",
              response_model=HubOrderView)
-def scrutinise(reference: str, body: ScrutinyIn, principal: Annotated[Principal, Depends(require(roles.HUB_ISSUE))],
-               request: Request) -> dict[str, Any]:
-    authority = _authority(request, principal)
-    assert authority is not None
-    ctx = context(request)
-    return checked(lambda: services.scrutinise(ctx.db, authority, reference, infringement=body.infringement,
-                                               reasons=body.reasons, clock=ctx.clock))
+def scrutinise(reference: str, body: ScrutinyIn, ctx: Ctx, principal: IssuerToken) -> HubOrderView:
+    authority = services.authority_of(ctx.db, principal.actor)  # after the body is validated: a bad one is a 422
+    return HubOrderView.model_validate(services.scrutinise(
+        ctx.db, authority, reference, infringement=body.infringement, reasons=body.reasons, clock=ctx.clock))
 
 
 @router.get("/orders", summary="Orders the caller issued or may scrutinise (admins: all)",
             response_model=list[HubOrderView])
-def list_orders(principal: Annotated[Principal, Depends(require(roles.HUB_READ))],
-                request: Request) -> list[dict[str, Any]]:
-    return services.list_orders(context(request).db, _authority(request, principal))
+def list_orders(ctx: Ctx, authority: Visible) -> list[HubOrderView]:
+    return [HubOrderView.model_validate(view) for view in services.list_orders(ctx.db, authority)]
 
 
 @router.get("/orders/{reference}", summary="One order with its record of sending, acknowledgement and answer",
             response_model=HubOrderDetail)
-def get_order(reference: str, principal: Annotated[Principal, Depends(require(roles.HUB_READ))],
-              request: Request) -> dict[str, Any]:
-    authority = _authority(request, principal)
-    return checked(lambda: services.get_order(context(request).db, authority, reference))
+def get_order(reference: str, ctx: Ctx, authority: Visible) -> HubOrderDetail:
+    return HubOrderDetail.model_validate(services.get_order(ctx.db, authority, reference))
 
 
 @router.post("/answers", summary="A provider's signed Annex II feedback or Annex III (signature, no token)",
              response_model=HubOrderView,
              openapi_extra=signed_body((MessageType.FEEDBACK, MessageType.INABILITY), description=(
                  "The provider's answer, signed with a key registered for the order's provider; no token.")))
-async def answer(request: Request) -> dict[str, Any]:
-    ctx = context(request)
-    keys = await run_in_threadpool(services.provider_key_lookup, ctx.db)
-    verified, message = await _signed(request, keys, (MessageType.FEEDBACK, MessageType.INABILITY))
-    assert isinstance(message, Feedback | Inability)
-    return await run_in_threadpool(checked, lambda: services.record_answer(ctx.db, verified, message,
-                                                                           clock=ctx.clock))
+async def answer(ctx: Ctx, signed: Annotated[SignedMessage, Depends(_answer)]) -> HubOrderView:
+    message = signed.message
+    assert isinstance(message, Feedback | Inability)  # _answer expects nothing else
+    return HubOrderView.model_validate(
+        await run_in_threadpool(lambda: services.record_answer(ctx.db, signed.signer, message, clock=ctx.clock)))

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Un
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
+from bastion.core.events import EventLog
 
 
 class Authority(Base):
@@ -88,18 +89,11 @@ class HubOrderUrl(Base):
     url: Mapped[str] = mapped_column(String(2000))
 
 
-class HubEvent(Base):
-    """Every step the hub takes, never updated."""
+class HubEvent(EventLog, Base):
+    """Every step the hub takes, never updated (``hub/events.py``). ``subject`` is the order's hub reference."""
 
     __tablename__ = "hub_events"
-    __table_args__ = (Index("ix_hub_events_reference", "hub_reference", "id"),)
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    hub_reference: Mapped[str] = mapped_column(String(120))
-    kind: Mapped[str] = mapped_column(String(48))
-    actor: Mapped[str] = mapped_column(String(200))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    __table_args__ = (Index("ix_hub_events_subject", "subject", "id"),)
 
 
 class AuthorityUser(Base):

@@ -11,12 +11,11 @@ finding of infringement ends the order and the provider is told to reinstate the
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select
@@ -29,9 +28,12 @@ from bastion.core.auth.models import User
 from bastion.core.auth.roles import Role
 from bastion.core.clock import Clock
 from bastion.core.db import Database
-from bastion.core.errors import DomainError
+from bastion.core.events import history
 from bastion.core.outbox.kinds import MessageKind
 from bastion.core.outbox.services import Claim, Sender, SendResult, enqueue
+from bastion.hub import events
+from bastion.hub.events import HubChange, HubEventKind, HubState, next_state
+from bastion.hub.interfaces import HubConflict, HubError, HubForbidden, HubNotFound, InvalidHubRequest
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.orders.wire import (
     AUTHORITY_SIGNATURE,
@@ -50,6 +52,8 @@ from bastion.orders.wire import (
     load_public_key,
 )
 
+__all__ = ["HubConflict", "HubError", "HubForbidden", "HubNotFound", "HubState", "InvalidHubRequest"]
+
 
 class HubMessage(MessageKind):
     """What the hub sends to contact points, each signed with the hub's Ed25519 key. Values are storage keys."""
@@ -65,67 +69,33 @@ SCRUTINY_HOURS = 72
 ISSUE_LOCK = 0x7C0_0004
 
 
-class HubError(DomainError):
-    status = 400
-    title = "Bad request"
-
-
-class HubNotFound(HubError):
-    status = 404
-    title = "Not found"
-
-
-class HubConflict(HubError):
-    status = 409
-    title = "Conflict"
-
-
-class HubForbidden(HubError):
-    status = 403
-    title = "Forbidden"
-
-
 log = logging.getLogger(__name__)
 
-class HubState(enum.StrEnum):
-    """Where an order stands at the hub. Values are storage keys: never rename."""
-
-    QUEUED = "queued"  # in the outbox, not yet acknowledged
-    DELIVERED = "delivered"  # the contact point acknowledged it
-    EXECUTED = "executed"  # Annex II received
-    UNABLE = "unable"  # Annex III received; waiting for the authority's clarification
-    LINKED = "linked"  # same content as an earlier order: not sent
-    ENDED = "ended"  # scrutiny found an infringement; reinstatement sent
-    FAILED = "failed"  # the contact point refused it for good, or every attempt failed: a person must act
+def _event(session: Session, reference: str, actor: str, at: dt.datetime, data: events.HubPayload) -> None:
+    events.write(session, reference, actor, at, data)
 
 
-class HubEventKind(enum.StrEnum):
-    ISSUED = "order.issued"
-    LINKED = "order.linked"
-    ALSO_ORDERED = "order.also_ordered"  # on the first order: a later authority asked for the same content
-    COPY_TO_HOST = "order.copy_to_host_state"
-    SENT = "order.sent"
-    ACKNOWLEDGED = "order.acknowledged"
-    FEEDBACK = "order.feedback"
-    INABILITY = "order.inability"
-    CLARIFIED = "order.clarified"
-    SCRUTINY_CLEARED = "order.scrutiny_cleared"
-    ENDED = "order.ended"
-    UNLINKED = "order.unlinked"  # the order it was linked to ended, failed or could not be executed: sent on its own
-    FAILED = "order.delivery_failed"  # the contact point refused it for good, or every attempt failed
-
-
-def _event(session: Session, reference: str, kind: HubEventKind, actor: str, at: dt.datetime,
-           data: dict[str, Any] | None = None) -> None:
-    session.add(HubEvent(hub_reference=reference, kind=kind.value, actor=actor, data=data or {}, at=at))
+def _via(console_user: str) -> dict[str, Any]:
+    """Who took a step in the console (an authority's person); nothing by API, where a key or token says who."""
+    return {"via": "console", "user": console_user} if console_user else {}
 
 
 def _check_keys(keys: list[str]) -> list[str]:
     if not keys:
-        raise ValueError("at least one Ed25519 public key is needed")
+        raise InvalidHubRequest("at least one Ed25519 public key is needed")
     for key in keys:
-        load_public_key(key)
+        try:
+            load_public_key(key)
+        except ValueError as exc:
+            raise InvalidHubRequest(str(exc)) from None
     return [k.strip() for k in keys]
+
+
+def _member_state(text: str) -> str:
+    try:
+        return eu.member_state(text)
+    except ValueError as exc:
+        raise InvalidHubRequest(str(exc)) from None
 
 
 
@@ -142,7 +112,7 @@ class Registered:
 
 def register_authority(db: Database, *, name: str, member_state: str, authority_type: AuthorityType,
                        public_keys: list[str], clock: Clock, actor: str) -> Registered:
-    keys, state = _check_keys(public_keys), eu.member_state(member_state)
+    keys, state = _check_keys(public_keys), _member_state(member_state)
     with db.read() as session:
         if session.scalar(select(Authority.id).where(Authority.name == name)) is not None:
             raise HubConflict(f"an authority named {name!r} is registered already")
@@ -162,9 +132,9 @@ def register_authority(db: Database, *, name: str, member_state: str, authority_
 
 def register_provider(db: Database, *, name: str, contact_point_url: str, member_state: str, languages: list[str],
                       public_keys: list[str], clock: Clock) -> Provider:
-    keys, state = _check_keys(public_keys), eu.member_state(member_state)
+    keys, state = _check_keys(public_keys), _member_state(member_state)
     if not contact_point_url.startswith(("http://", "https://")):
-        raise ValueError("the contact point must be an absolute http(s) URL")
+        raise InvalidHubRequest("the contact point must be an absolute http(s) URL")
     try:
         with db.write() as session:
             provider = Provider(name=name, contact_point_url=contact_point_base(contact_point_url), member_state=state,
@@ -211,8 +181,12 @@ def link_user(db: Database, username: str, authority_name: str, *, clock: Clock,
 def authority_of_user(db: Database, user_id: int) -> Authority:
     """The authority a console user acts for; ``HubForbidden`` for a user linked to none."""
     with db.read() as session:
-        authority = session.scalar(select(Authority).join(AuthorityUser, AuthorityUser.authority_id == Authority.id)
-                                   .where(AuthorityUser.user_id == user_id))
+        return _authority_of_user(session, user_id)
+
+
+def _authority_of_user(session: Session, user_id: int) -> Authority:
+    authority = session.scalar(select(Authority).join(AuthorityUser, AuthorityUser.authority_id == Authority.id)
+                               .where(AuthorityUser.user_id == user_id))
     if authority is None:
         raise HubForbidden("your account acts for no registered authority; ask the hub's admin to link it "
                            "(bastion hub authority-user)")
@@ -326,7 +300,7 @@ def issue(db: Database, authority: Authority, verified: Verified | None, message
     if message.issuing_member_state != authority.member_state:
         raise HubForbidden(f"{authority.name} issues for {authority.member_state}, not {message.issuing_member_state}")
     now = clock.now()
-    kind = "removal_order" if isinstance(message, RemovalOrder) else "referral"
+    kind: Literal["removal_order", "referral"] = "removal_order" if isinstance(message, RemovalOrder) else "referral"
     with db.write() as session:
         db.serialize_writers(session, ISSUE_LOCK)
         existing = session.scalar(select(HubOrder).where(HubOrder.authority_id == authority.id,
@@ -339,33 +313,33 @@ def issue(db: Database, authority: Authority, verified: Verified | None, message
         reference = f"TCO-{uuid.uuid4().hex[:16].upper()}"
         order = HubOrder(hub_reference=reference, kind=kind, authority_id=authority.id,
                          authority_reference=message.reference, provider_id=provider.id,
-                         body=message.model_dump(mode="json"), state=HubState.QUEUED.value, issued_at=now,
-                         updated_at=now)
+                         body=message.model_dump(mode="json"), state=next_state(None, HubChange.ISSUE).value,
+                         issued_at=now, updated_at=now)
         if signature is not None:
             order.authority_key_id, order.authority_signature = signature.key_id, signature.header
             order.authority_signed_body = signature.body
         session.add(order)
         actor = f"authority:{authority.name}"
-        via = ({"via": "console", "user": console_user} if console_user
-               else {"via": "api", "key": verified.key_id if verified else ""})
-        _event(session, reference, HubEventKind.ISSUED, actor, now, {"kind": kind, "urls": len(message.urls), **via})
+        via = _via(console_user) or {"via": "api", "key": verified.key_id if verified else ""}
+        _event(session, reference, actor, now, events.Issued(kind=kind, urls=len(message.urls), **via))
         earlier = (_earlier_order(session, provider.id, list(message.urls), list(message.content_ids))
                    if isinstance(message, RemovalOrder) else None)
         session.add_all([HubOrderUrl(hub_reference=reference, provider_id=provider.id, url=url)
                          for url in message.urls])
         if earlier is not None:
-            order.state, order.linked_to = HubState.LINKED.value, earlier.hub_reference
-            _event(session, reference, HubEventKind.LINKED, "hub", now, {"linked_to": earlier.hub_reference})
-            _event(session, earlier.hub_reference, HubEventKind.ALSO_ORDERED, "hub", now,
-                   {"by": authority.name, "hub_reference": reference})
+            order.state = next_state(HubState(order.state), HubChange.LINK).value
+            order.linked_to = earlier.hub_reference
+            _event(session, reference, "hub", now, events.Linked(linked_to=earlier.hub_reference))
+            _event(session, earlier.hub_reference, "hub", now, events.AlsoOrdered(by=authority.name,
+                                                                                  hub_reference=reference))
         else:
             enqueue(session, kind=ORDER_KIND, destination=provider.contact_point_url + "/v1/orders",
                     payload=_forwarded(order, provider), idempotency_key=f"{ORDER_KIND}:{reference}", clock=clock)
         if isinstance(message, RemovalOrder) and provider.member_state != message.issuing_member_state:
             order.scrutiny_member_state = provider.member_state
             order.scrutiny_until = now + dt.timedelta(hours=SCRUTINY_HOURS)
-            _event(session, reference, HubEventKind.COPY_TO_HOST, "hub", now,
-                   {"member_state": provider.member_state, "until": order.scrutiny_until.isoformat()})
+            _event(session, reference, "hub", now, events.CopyToHost(member_state=provider.member_state,
+                                                                     until=order.scrutiny_until))
         session.flush()
         view = order_view(session, order)
         if earlier is not None:
@@ -415,10 +389,11 @@ class HubSender:
         with self.db.write() as session:
             self.db.serialize_writers(session, ISSUE_LOCK)
             order = session.get(HubOrder, reference)
-            _event(session, reference, HubEventKind.FAILED, "hub", self.clock.now(),
-                   {"attempt": claim.attempts, "status": result.status, "error": (result.error or "")[:500]})
-            if order is not None and order.state == HubState.QUEUED:
-                order.state, order.updated_at = HubState.FAILED.value, self.clock.now()
+            _event(session, reference, "hub", self.clock.now(), events.DeliveryFailed(
+                attempt=claim.attempts, status=result.status, error=(result.error or "")[:500]))
+            current = HubState(order.state) if order is not None else None
+            if order is not None and current is not None and next_state(current, HubChange.FAIL) is not current:
+                order.state, order.updated_at = next_state(current, HubChange.FAIL).value, self.clock.now()
                 _release_linked(session, order, self.clock.now(), self.clock,
                                 reason="the order it was linked to could not be delivered")
         log.error("order %s could not be delivered: %s", reference, result.error or result.status)
@@ -429,17 +404,15 @@ class HubSender:
             order = session.get(HubOrder, reference)
             if order is not None and order.sent_at is None:
                 order.sent_at = self.clock.now()
-            _event(session, reference, HubEventKind.SENT, "hub", self.clock.now(), {"attempt": claim.attempts})
+            _event(session, reference, "hub", self.clock.now(), events.Sent(attempt=claim.attempts))
         result = self.inner.send(claim)
         if result.ok:
             with self.db.write() as session:
                 order = session.get(HubOrder, reference)
                 if order is not None and order.acknowledged_at is None:
                     order.acknowledged_at = self.clock.now()
-                    if order.state == HubState.QUEUED:
-                        order.state = HubState.DELIVERED.value
-                    _event(session, reference, HubEventKind.ACKNOWLEDGED, "hub", self.clock.now(),
-                           {"status": result.status})
+                    order.state = next_state(HubState(order.state), HubChange.ACKNOWLEDGE).value
+                    _event(session, reference, "hub", self.clock.now(), events.Acknowledged(status=result.status))
         return result
 
 
@@ -458,22 +431,22 @@ def record_answer(db: Database, verified: Verified, message: Feedback | Inabilit
         if provider is None or verified.key_id not in key_lookup(provider.public_keys):
             raise HubForbidden("only the order's provider may answer it")
         answer = message.model_dump(mode="json")
-        if order.state == HubState.EXECUTED and not isinstance(message, Feedback):
+        current = HubState(order.state)
+        if current is HubState.EXECUTED and isinstance(message, Inability):
             # a late or reordered Annex III never undoes an Annex II: the content was removed
-            _event(session, order.hub_reference, HubEventKind.INABILITY, f"provider:{provider.name}", now,
-                   {"answer": answer, "ignored": "the order was executed already"})
+            _event(session, order.hub_reference, f"provider:{provider.name}", now, events.InabilityReceived(
+                answer=message, ignored="the order was executed already"))
             return order_view(session, order)
         if order.answer != answer:
-            executed = isinstance(message, Feedback)
             order.answer, order.answered_at, order.received_at = answer, now, message.received_at
             if order.acknowledged_at is None:  # the answer proves receipt even if the 2xx was lost
                 order.acknowledged_at = now
             order.action_at = message.action_at if isinstance(message, Feedback) else None
-            if order.state != HubState.ENDED:
-                order.state = (HubState.EXECUTED if executed else HubState.UNABLE).value
-            order.updated_at = now
-            _event(session, order.hub_reference, HubEventKind.FEEDBACK if executed else HubEventKind.INABILITY,
-                   f"provider:{provider.name}", now, {"answer": answer})
+            change = HubChange.FEEDBACK if isinstance(message, Feedback) else HubChange.INABILITY
+            order.state, order.updated_at = next_state(current, change).value, now
+            _event(session, order.hub_reference, f"provider:{provider.name}", now,
+                   events.FeedbackReceived(answer=message) if isinstance(message, Feedback)
+                   else events.InabilityReceived(answer=message))
             if order.state == HubState.UNABLE:  # the content is still up: each later order goes on its own
                 _release_linked(session, order, now, clock,
                                 reason="the provider could not execute the order it was linked to")
@@ -494,19 +467,17 @@ def clarify(db: Database, authority: Authority, message: Clarification, *, clock
     now = clock.now()
     with db.write() as session:
         order = _own_order(session, authority, message.order_reference)
-        if order.state != HubState.UNABLE:
-            raise HubConflict(f"order {order.hub_reference} is {order.state}; only an unexecutable order is clarified")
+        state = next_state(HubState(order.state), HubChange.CLARIFY, reference=order.hub_reference)
         provider = session.get(Provider, order.provider_id)
         assert provider is not None
         count = len(list(session.scalars(select(HubEvent.id).where(
-            HubEvent.hub_reference == order.hub_reference, HubEvent.kind == HubEventKind.CLARIFIED.value))))
+            HubEvent.subject == order.hub_reference, HubEvent.kind == HubEventKind.CLARIFIED.value))))
         enqueue(session, kind=HubMessage.CLARIFICATION, destination=provider.contact_point_url + "/v1/orders",
                 payload=envelope(message), idempotency_key=f"tco.clarification:{order.hub_reference}:{count + 1}",
                 clock=clock)
-        order.state, order.updated_at = HubState.DELIVERED.value, now
-        _event(session, order.hub_reference, HubEventKind.CLARIFIED, f"authority:{authority.name}", now,
-               {"explanation": message.explanation, **({"via": "console", "user": console_user}
-                                                       if console_user else {})})
+        order.state, order.updated_at = state.value, now
+        _event(session, order.hub_reference, f"authority:{authority.name}", now,
+               events.Clarified(explanation=message.explanation, **_via(console_user)))
         return order_view(session, order)
 
 
@@ -522,18 +493,19 @@ def scrutinise(db: Database, authority: Authority, reference: str, *, infringeme
             raise HubNotFound(f"no order {reference!r} awaiting scrutiny by {authority.member_state}")
         if order.scrutiny_until is None or now > order.scrutiny_until:
             raise HubConflict(f"the 72 hours to scrutinise {reference} have passed")
-        if order.state == HubState.ENDED:
+        current = HubState(order.state)
+        ended = next_state(current, HubChange.END)
+        if ended is current:  # ended already: a second finding changes nothing
             return order_view(session, order)
         actor = f"authority:{authority.name}"
-        via = {"via": "console", "user": console_user} if console_user else {}
         if not infringement:
-            _event(session, reference, HubEventKind.SCRUTINY_CLEARED, actor, now, {"reasons": reasons, **via})
+            _event(session, reference, actor, now, events.ScrutinyCleared(reasons=reasons, **_via(console_user)))
             return order_view(session, order)
         provider = session.get(Provider, order.provider_id)
         assert provider is not None
-        was_linked = order.state == HubState.LINKED
-        order.state, order.updated_at = HubState.ENDED.value, now
-        _event(session, reference, HubEventKind.ENDED, actor, now, {"reasons": reasons, **via})
+        was_linked = current is HubState.LINKED
+        order.state, order.updated_at = ended.value, now
+        _event(session, reference, actor, now, events.Ended(reasons=reasons, **_via(console_user)))
         if not was_linked:  # a linked order never reached the provider: there is nothing there to reinstate
             notice = Reinstatement(order_reference=reference, member_state=authority.member_state, reasons=reasons,
                                    decided_at=now)
@@ -560,37 +532,46 @@ def _release_linked(session: Session, earlier: HubOrder, now: dt.datetime, clock
     assert provider is not None
     for waiting in session.scalars(select(HubOrder).where(HubOrder.linked_to == earlier.hub_reference,
                                                           HubOrder.state == HubState.LINKED.value)):
-        waiting.state, waiting.linked_to, waiting.updated_at = HubState.QUEUED.value, None, now
+        waiting.state = next_state(HubState(waiting.state), HubChange.UNLINK, reference=waiting.hub_reference).value
+        waiting.linked_to, waiting.updated_at = None, now
         message_row = enqueue(session, kind=ORDER_KIND, destination=provider.contact_point_url + "/v1/orders",
                               payload=_forwarded(waiting, provider),
                               idempotency_key=f"{ORDER_KIND}:{waiting.hub_reference}", clock=clock)
         if delay:
             message_row.next_attempt_at = now + delay
-        _event(session, waiting.hub_reference, HubEventKind.UNLINKED, "hub", now,
-               {"reason": reason, "was_linked_to": earlier.hub_reference})
+        _event(session, waiting.hub_reference, "hub", now, events.Unlinked(reason=reason,
+                                                                           was_linked_to=earlier.hub_reference))
 
 
 def list_orders(db: Database, authority: Authority | None, *, limit: int = 500) -> list[dict[str, Any]]:
     """An authority sees its own orders and those it may scrutinise; an admin (``None``) sees all."""
     with db.read() as session:
-        query = select(HubOrder).order_by(HubOrder.issued_at.desc()).limit(limit)
-        if authority is not None:
-            query = query.where((HubOrder.authority_id == authority.id)
-                                | (HubOrder.scrutiny_member_state == authority.member_state))
-        return [order_view(session, o) for o in session.scalars(query)]
+        return _orders(session, authority, limit)
+
+
+def _orders(session: Session, authority: Authority | None, limit: int = 500) -> list[dict[str, Any]]:
+    query = select(HubOrder).order_by(HubOrder.issued_at.desc()).limit(limit)
+    if authority is not None:
+        query = query.where((HubOrder.authority_id == authority.id)
+                            | (HubOrder.scrutiny_member_state == authority.member_state))
+    return [order_view(session, o) for o in session.scalars(query)]
 
 
 def get_order(db: Database, authority: Authority | None, reference: str) -> dict[str, Any]:
     with db.read() as session:
-        order = session.get(HubOrder, reference)
-        visible = order is not None and (authority is None or order.authority_id == authority.id
-                                         or order.scrutiny_member_state == authority.member_state)
-        if order is None or not visible:
-            raise HubNotFound(f"no order {reference!r}")
-        events = session.scalars(select(HubEvent).where(HubEvent.hub_reference == reference).order_by(HubEvent.id))
-        return {**order_view(session, order), "order": order.body, "linked_order": linked_outcome(session, order),
-                "events": [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "data": e.data}
-                           for e in events]}
+        return _order(session, authority, reference)
+
+
+def _order(session: Session, authority: Authority | None, reference: str) -> dict[str, Any]:
+    order = session.get(HubOrder, reference)
+    visible = order is not None and (authority is None or order.authority_id == authority.id
+                                     or order.scrutiny_member_state == authority.member_state)
+    if order is None or not visible:
+        raise HubNotFound(f"no order {reference!r}")
+    return {**order_view(session, order), "order": order.body, "linked_order": linked_outcome(session, order),
+            "events": [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(),
+                        "data": events.read(e).model_dump(mode="json", exclude_none=True)}
+                       for e in history(session, HubEvent, reference)]}
 
 
 # --- the console's views ------------------------------------------------------------------------------------------
@@ -605,16 +586,26 @@ def deadlines(db: Database, views: list[dict[str, Any]]) -> dict[str, dt.datetim
     The hour starts when the contact point acknowledged the order, or restarts when the authority's last
     clarification was sent (the platform's own clock, from its receipt, is the legal one and may be a little later).
     """
-    running = [v for v in views if v["kind"] == "removal_order" and v["state"] == HubState.DELIVERED
-               and v["acknowledged_at"]]
-    if not running:
+    if not _running(views):
         return {}
     with db.read() as session:
-        clarified = {reference: at for reference, at in session.execute(
-            select(HubEvent.hub_reference, func.max(HubEvent.at))
-            .where(HubEvent.kind == HubEventKind.CLARIFIED.value,
-                   HubEvent.hub_reference.in_([v["hub_reference"] for v in running]))
-            .group_by(HubEvent.hub_reference))}
+        return _deadlines(session, views)
+
+
+def _running(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [v for v in views if v["kind"] == "removal_order" and v["state"] == HubState.DELIVERED
+            and v["acknowledged_at"]]
+
+
+def _deadlines(session: Session, views: list[dict[str, Any]]) -> dict[str, dt.datetime]:
+    running = _running(views)
+    if not running:
+        return {}
+    clarified = {reference: at for reference, at in session.execute(
+        select(HubEvent.subject, func.max(HubEvent.at))
+        .where(HubEvent.kind == HubEventKind.CLARIFIED.value,
+               HubEvent.subject.in_([v["hub_reference"] for v in running]))
+        .group_by(HubEvent.subject))}
     out = {}
     for view in running:
         start = dt.datetime.fromisoformat(view["acknowledged_at"])
@@ -627,10 +618,54 @@ def actioned(db: Database, authority: Authority | None, *, limit: int = 40,
              ) -> list[tuple[str, dt.datetime, dt.datetime | None]]:
     """(order, received by the provider, actioned) of the last executed orders the caller may see, oldest first."""
     with db.read() as session:
-        query = (select(HubOrder.hub_reference, HubOrder.received_at, HubOrder.action_at)
-                 .where(HubOrder.action_at.is_not(None), HubOrder.received_at.is_not(None))
-                 .order_by(HubOrder.action_at.desc()).limit(limit))
-        if authority is not None:
-            query = query.where(HubOrder.authority_id == authority.id)
-        rows = [(ref, received, acted) for ref, received, acted in session.execute(query) if received is not None]
+        return _actioned(session, authority, limit)
+
+
+def _actioned(session: Session, authority: Authority | None, limit: int = 40,
+              ) -> list[tuple[str, dt.datetime, dt.datetime | None]]:
+    query = (select(HubOrder.hub_reference, HubOrder.received_at, HubOrder.action_at)
+             .where(HubOrder.action_at.is_not(None), HubOrder.received_at.is_not(None))
+             .order_by(HubOrder.action_at.desc()).limit(limit))
+    if authority is not None:
+        query = query.where(HubOrder.authority_id == authority.id)
+    rows = [(ref, received, acted) for ref, received, acted in session.execute(query) if received is not None]
     return list(reversed(rows))
+
+
+# --- the console's pages, each read in one transaction (a tab refreshes its page every two seconds) --------------
+
+
+@dataclass(frozen=True)
+class Board:
+    """The console's list of orders: whom the user acts for (``None``: an admin, who sees all), the orders it may
+    see, when each delivered order's hour runs out, and the receipt-to-action times of its last executed ones."""
+
+    authority: Authority | None
+    orders: list[dict[str, Any]]
+    deadlines: dict[str, dt.datetime]
+    actioned: list[tuple[str, dt.datetime, dt.datetime | None]]
+
+
+def board(db: Database, user_id: int | None) -> Board:
+    """The list page of the console user ``user_id`` (``None``: an admin), in one read transaction."""
+    with db.read() as session:
+        authority = _authority_of_user(session, user_id) if user_id is not None else None
+        views = _orders(session, authority)
+        return Board(authority, views, _deadlines(session, views), _actioned(session, authority))
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One order's page: whom the user acts for, the order with its events, when its hour runs out."""
+
+    authority: Authority | None
+    order: dict[str, Any]
+    deadline: dt.datetime | None
+
+
+def sheet(db: Database, user_id: int | None, reference: str) -> Sheet:
+    """One order's page for the console user ``user_id`` (``None``: an admin), in one read transaction."""
+    with db.read() as session:
+        authority = _authority_of_user(session, user_id) if user_id is not None else None
+        order = _order(session, authority, reference)
+        return Sheet(authority, order, _deadlines(session, [order]).get(reference))

@@ -27,8 +27,8 @@ from bastion.hashing.interfaces import HashResult, InvalidSignalValue
 from bastion.hashing.services import hash_path, signal_json
 from bastion.matching import services
 from bastion.matching.budget import LookupBudget
-from bastion.matching.interfaces import BankError
 from bastion.matching.matcher import Match, Matcher, Query, queries_for
+from bastion.matching.schemas import MATCH_BODY, BankAnswer, BanksAnswer, EntryAnswer, MatchResult
 
 router = APIRouter(prefix="/v1", tags=["banks and matching"])
 
@@ -50,10 +50,6 @@ def spend_lookup(request: Request, principal: Principal) -> None:
                       f"try again in {spent.retry_after} s", headers={"Retry-After": str(spent.retry_after)})
 
 
-def as_problem(exc: BankError) -> Problem:
-    return Problem(exc.status, exc.title, str(exc))
-
-
 def match_json(signals: list[dict[str, object]], matches: list[Match]) -> dict[str, Any]:
     return {"signals": signals, "matches": [m.to_json() for m in matches]}
 
@@ -64,7 +60,8 @@ class SignalQuery(BaseModel):
     banks: list[str] | None = Field(default=None, description="only these banks (default: all enabled)")
 
 
-@router.post("/match", summary="Match a file (multipart) or a signal ({signal_type, value}) against the banks")
+@router.post("/match", summary="Match a file (multipart) or a signal ({signal_type, value}) against the banks",
+             openapi_extra=MATCH_BODY, response_model=MatchResult, response_model_exclude_none=True)
 async def match(request: Request, principal: Annotated[Principal, Depends(require(roles.MATCH))]) -> dict[str, Any]:
     ctx = context(request)
     m = matcher(request)
@@ -128,7 +125,7 @@ def bank_json(summary: services.BankSummary) -> dict[str, Any]:
     }
 
 
-@router.get("/banks", summary="List banks with their sizes")
+@router.get("/banks", summary="List banks with their sizes", response_model=BanksAnswer)
 def list_banks(request: Request, principal: Annotated[Principal, Depends(require(roles.READ_BANKS))]
                ) -> dict[str, Any]:
     with context(request).db.read() as session:
@@ -143,16 +140,13 @@ class NewBank(BaseModel):
     thresholds: dict[str, int] = Field(default_factory=dict)
 
 
-@router.post("/banks", status_code=201, summary="Create a bank")
+@router.post("/banks", status_code=201, summary="Create a bank", response_model=BankAnswer)
 def create_bank(request: Request, body: NewBank,
                 principal: Annotated[Principal, Depends(require(roles.CURATE_BANKS))]) -> dict[str, Any]:
     ctx = context(request)
-    try:
-        bank = services.create_bank(ctx.db, body.name, actor=principal, description=body.description,
-                                    restricted=body.restricted, dihedral=body.dihedral,
-                                    thresholds=body.thresholds, clock=ctx.clock)
-    except BankError as exc:
-        raise as_problem(exc) from None
+    bank = services.create_bank(ctx.db, body.name, actor=principal, description=body.description,
+                                restricted=body.restricted, dihedral=body.dihedral, thresholds=body.thresholds,
+                                clock=ctx.clock)
     matcher(request).refresh()
     return bank_json(services.BankSummary(bank, 0, {}))
 
@@ -165,15 +159,13 @@ class NewEntryBody(BaseModel):
     note: str = ""
 
 
-@router.post("/banks/{name}/entries", status_code=201, summary="Add an entry to a bank")
+@router.post("/banks/{name}/entries", status_code=201, summary="Add an entry to a bank",
+             response_model=EntryAnswer)
 def add_entry(request: Request, name: str, body: NewEntryBody,
               principal: Annotated[Principal, Depends(require(roles.CURATE_BANKS))]) -> dict[str, Any]:
     ctx = context(request)
-    try:
-        entry = services.NewEntry.parse(body.signal_type, body.value, body.category, body.source, body.note)
-        row = services.add_entry(ctx.db, name, entry, actor=principal, clock=ctx.clock)
-    except BankError as exc:
-        raise as_problem(exc) from None
+    entry = services.NewEntry.parse(body.signal_type, body.value, body.category, body.source, body.note)
+    row = services.add_entry(ctx.db, name, entry, actor=principal, clock=ctx.clock)
     matcher(request).refresh()  # live in this process at once; other processes within a refresh interval
     return {"id": row.id, "bank": name, "signal_type": row.signal_type, "value": row.value,
             "category": row.category, "source": row.source, "note": row.note,
@@ -184,10 +176,7 @@ def add_entry(request: Request, name: str, body: NewEntryBody,
 def remove_entry(request: Request, name: str, entry_id: RowId,
                  principal: Annotated[Principal, Depends(require(roles.CURATE_BANKS))]) -> None:
     ctx = context(request)
-    try:
-        services.remove_entry(ctx.db, name, entry_id, actor=principal, clock=ctx.clock)
-    except BankError as exc:
-        raise as_problem(exc) from None
+    services.remove_entry(ctx.db, name, entry_id, actor=principal, clock=ctx.clock)
     matcher(request).refresh()
 
 
@@ -195,10 +184,7 @@ def remove_entry(request: Request, name: str, entry_id: RowId,
 def export_bank(request: Request, name: str,
                 principal: Annotated[Principal, Depends(require(roles.CURATE_BANKS))]) -> StreamingResponse:
     rows = services.export_rows(context(request).db, name, actor=principal)
-    try:
-        header = next(rows)  # raises before the response starts if the bank is unknown or restricted
-    except BankError as exc:
-        raise as_problem(exc) from None
+    header = next(rows)  # raises (BankError) before the response starts if the bank is unknown or restricted
 
     def lines() -> Iterator[str]:
         yield from services.csv_lines([header])

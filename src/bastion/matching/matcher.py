@@ -94,8 +94,10 @@ class Query:
 
 
 def queries_for(signals: FileSignals) -> list[Query]:
-    """A file's signals, and its variants flagged as such, ready to match."""
-    return [Query(s) for s in signals.signals] + [Query(s, variant=True) for s in signals.variants]
+    """A file's signals and alternates (the file as reference tools decode it: matched in every bank, like the
+    signals), and its variants flagged as such, ready to match."""
+    return ([Query(s) for s in signals.signals + signals.alternates]
+            + [Query(s, variant=True) for s in signals.variants])
 
 
 @dataclass

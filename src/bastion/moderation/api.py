@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -20,11 +20,27 @@ from bastion.core.uploads import spooled
 from bastion.core.validators import country_code, http_url
 from bastion.hashing.api import checked
 from bastion.hashing.services import hash_path
-from bastion.moderation import services
+from bastion.moderation import appeals, curation, decisions, intake, notices, queries
+from bastion.moderation.interfaces import StatementNotFound
+from bastion.moderation.kernel import Moderation, get_item, may_see
 from bastion.moderation.models import StatementOfReasons
 from bastion.moderation.policy import Action, Category, ContentType
+from bastion.moderation.schemas import (
+    CONTENT_FORM,
+    AppealAnswer,
+    CaseAnswer,
+    ContentAnswer,
+    ContentEvent,
+    ContentRecord,
+    CurationAnswer,
+    DecisionAnswer,
+    MetricsAnswer,
+    NoticeAnswer,
+    PolicyAnswer,
+    QueuesAnswer,
+    StatementAnswer,
+)
 from bastion.review import services as review
-from bastion.review.interfaces import ReviewError
 from bastion.review.models import Case
 
 router = APIRouter(prefix="/v1", tags=["moderation"])
@@ -33,21 +49,19 @@ PLATFORM = frozenset({Role.PLATFORM, Role.ADMIN})
 REVIEWERS = roles.REVIEW
 READERS = REVIEWERS | {Role.ANALYST, Role.PLATFORM}
 _ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
-T = TypeVar("T")
 
 
-def moderation(request: Request) -> services.Moderation:
+def moderation(request: Request) -> Moderation:
     mod = request.app.state.moderation
-    assert isinstance(mod, services.Moderation)
+    assert isinstance(mod, Moderation)
     return mod
 
 
-def _guard(call: Callable[[], T]) -> T:
-    """Domain errors become problem+json with their own status and title."""
-    try:
-        return call()
-    except (services.ModerationError, ReviewError) as exc:
-        raise Problem(exc.status, exc.title, str(exc)) from None
+#: The app's moderation services, as a dependency (tests override ``moderation``).
+Mod = Annotated[Moderation, Depends(moderation)]
+Platform = Annotated[Principal, Depends(require(PLATFORM))]
+Reader = Annotated[Principal, Depends(require(READERS))]
+Reviewer = Annotated[Principal, Depends(require(REVIEWERS))]
 
 
 def _field(form: Any, name: str, *, required: bool = True, pattern: re.Pattern[str] | None = None,
@@ -63,7 +77,7 @@ def _field(form: Any, name: str, *, required: bool = True, pattern: re.Pattern[s
     return text
 
 
-def _submission(form: Any) -> services.Submission:
+def _submission(form: Any) -> intake.Submission:
     try:
         age = float(_field(form, "account_age", max_len=10))
         content_type = ContentType(_field(form, "content_type", max_len=10))
@@ -72,7 +86,7 @@ def _submission(form: Any) -> services.Submission:
                                               "image, video, text") from None
     if not 0 <= age <= 150:
         raise Problem(422, "Invalid request", "account_age must be between 0 and 150")
-    return services.Submission(
+    return intake.Submission(
         content_id=_field(form, "content_id", pattern=_ID), account_id=_field(form, "account_id", pattern=_ID),
         uploader_age=age, account_country=_checked("account_country", country_code, _field(form, "account_country")),
         content_type=content_type, text=_field(form, "text", required=False, max_len=100_000),
@@ -88,10 +102,9 @@ def _checked(name: str, check: Callable[[str], str], value: str) -> str:
         raise Problem(422, "Invalid request", f"{name} is not valid: {exc}") from None
 
 
-@router.post("/content", summary="Register an upload before publication and get its verdict")
-async def submit_content(request: Request, principal: Annotated[Principal, Depends(require(PLATFORM))]
-                         ) -> dict[str, Any]:
-    mod = moderation(request)
+@router.post("/content", summary="Register an upload before publication and get its verdict",
+             openapi_extra=CONTENT_FORM)
+async def submit_content(request: Request, mod: Mod, principal: Platform) -> ContentAnswer:
     form = await request.form(max_files=1, max_fields=20)
     sub = _submission(form)
     media = form.get("media")
@@ -102,42 +115,36 @@ async def submit_content(request: Request, principal: Annotated[Principal, Depen
         async with spooled(media, settings.max_upload_bytes, settings.spool_dir) as path:
             result = await run_in_threadpool(_judge_file, mod, sub, path, principal)
     else:
-        result = await run_in_threadpool(services.submit, mod, sub, None, actor=principal)
-    return {"content_id": result.content_id, "verdict": result.verdict.value, "status": result.status.value,
-            "reasons": result.reasons, "case_id": result.case_id, "statement_puid": result.statement_puid,
-            "signals": result.signals, "replay": result.replay}
+        result = await run_in_threadpool(intake.submit, mod, sub, None, actor=principal)
+    return ContentAnswer(content_id=result.content_id, verdict=result.verdict.value, status=result.status.value,
+                         reasons=result.reasons, case_id=result.case_id, statement_puid=result.statement_puid,
+                         signals=result.signals, replay=result.replay)
 
 
-def _judge_file(mod: services.Moderation, sub: services.Submission, path: Path, principal: Principal
-                ) -> services.IntakeResult:
+def _judge_file(mod: Moderation, sub: intake.Submission, path: Path, principal: Principal) -> intake.IntakeResult:
     """Hash and judge in one worker thread: one hop off the event loop per upload, not two."""
     signals = checked(hash_path(path, variants=mod.matcher.wants_variants()))
     if signals.kind.value != sub.content_type.value:
         raise Problem(422, "Invalid request",
                       f"content_type says {sub.content_type.value} but the file is {signals.kind.value}")
-    return services.submit(mod, sub, signals, actor=principal, media_path=path)
+    return intake.submit(mod, sub, signals, actor=principal, media_path=path)
 
 
 @router.get("/content/{content_id}", summary="An upload's status and its moderation history")
-def get_content(request: Request, content_id: str, principal: Annotated[Principal, Depends(require(READERS))]
-                ) -> dict[str, Any]:
-    mod = moderation(request)
+def get_content(content_id: str, mod: Mod, principal: Reader) -> ContentRecord:
     with mod.db.read() as session:
-        item = _guard(lambda: services.get_item(session, content_id))
-        if not services.may_see(mod, session, item, principal):
+        item = get_item(session, content_id)
+        record = ContentRecord(content_id=item.content_id, account_id=item.account_id, status=item.status,
+                               verdict=item.verdict, restrictions=item.restrictions, category=item.category,
+                               views=item.views, events=[])
+        if not may_see(mod, session, item, principal):
             if principal.role is not Role.PLATFORM:
                 raise Problem(403, "Forbidden", "this content is restricted to child-safety specialists")
-            # the platform that uploaded it learns its status, not which bank or rule found it
-            return {"content_id": item.content_id, "account_id": item.account_id, "status": item.status,
-                    "verdict": item.verdict, "restrictions": item.restrictions, "category": item.category,
-                    "views": item.views, "events": []}
-        events = services.history(session, content_id)
-        return {"content_id": item.content_id, "account_id": item.account_id, "status": item.status,
-                "verdict": item.verdict, "restrictions": item.restrictions, "category": item.category,
-                "views": item.views,
-                "events": [{"id": e.id, "kind": e.kind, "actor": e.actor, "at": e.at.isoformat(),
-                            "data": _platform_view(e.data) if principal.role is Role.PLATFORM else e.data}
-                           for e in events]}
+            return record  # the platform that uploaded it learns its status, not which bank or rule found it
+        record.events = [ContentEvent(id=e.id, kind=e.kind, actor=e.actor, at=e.at.isoformat(),
+                                      data=_platform_view(e.data) if principal.role is Role.PLATFORM else e.data)
+                         for e in queries.history(session, content_id)]
+        return record
 
 
 #: What of an event's data the platform is told: the outcome it acts on, never which bank, rule, distance or score
@@ -159,13 +166,10 @@ class NoticeBody(BaseModel):
 
 
 @router.post("/notices", status_code=201, summary="A report by a user or trusted flagger (DSA Art. 16)")
-def post_notice(request: Request, body: NoticeBody, principal: Annotated[Principal, Depends(require(PLATFORM))]
-                ) -> dict[str, Any]:
-    mod = moderation(request)
-    case_id = _guard(lambda: services.record_notice(
-        mod, body.content_id, category=body.category, explanation=body.explanation,
-        trusted_flagger=body.trusted_flagger, notifier=body.notifier, actor=principal))
-    return {"content_id": body.content_id, "case_id": case_id}
+def post_notice(body: NoticeBody, mod: Mod, principal: Platform) -> NoticeAnswer:
+    case_id = notices.record_notice(mod, body.content_id, category=body.category, explanation=body.explanation,
+                                    trusted_flagger=body.trusted_flagger, notifier=body.notifier, actor=principal)
+    return NoticeAnswer(content_id=body.content_id, case_id=case_id)
 
 
 class MetricsBody(BaseModel):
@@ -174,11 +178,9 @@ class MetricsBody(BaseModel):
 
 
 @router.post("/content/{content_id}/metrics", summary="Views and shares; crossing a view threshold re-opens review")
-def post_metrics(request: Request, content_id: str, body: MetricsBody,
-                 principal: Annotated[Principal, Depends(require(PLATFORM))]) -> dict[str, Any]:
-    crossed = _guard(lambda: services.record_metrics(moderation(request), content_id, views=body.views,
-                                                     shares=body.shares, actor=principal))
-    return {"content_id": content_id, "thresholds_crossed": crossed}
+def post_metrics(content_id: str, body: MetricsBody, mod: Mod, principal: Platform) -> MetricsAnswer:
+    crossed = notices.record_metrics(mod, content_id, views=body.views, shares=body.shares, actor=principal)
+    return MetricsAnswer(content_id=content_id, thresholds_crossed=crossed)
 
 
 class AppealBody(BaseModel):
@@ -187,70 +189,66 @@ class AppealBody(BaseModel):
 
 
 @router.post("/appeals", status_code=201, summary="The uploader contests a decision (DSA Art. 20)")
-def post_appeal(request: Request, body: AppealBody, principal: Annotated[Principal, Depends(require(PLATFORM))]
-                ) -> dict[str, Any]:
-    appeal = _guard(lambda: services.file_appeal(moderation(request), body.statement_puid, body.text,
-                                                 actor=principal))
-    return {"appeal_id": appeal.id, "case_id": appeal.case_id, "state": appeal.state}
+def post_appeal(body: AppealBody, mod: Mod, principal: Platform) -> AppealAnswer:
+    appeal = appeals.file_appeal(mod, body.statement_puid, body.text, actor=principal)
+    return AppealAnswer(appeal_id=appeal.id, case_id=appeal.case_id, state=appeal.state)
 
 
-@router.get("/statements/{puid}", summary="A statement of reasons, in the Transparency Database's fields")
-def get_statement(request: Request, puid: str, principal: Annotated[Principal, Depends(require(READERS))]
-                  ) -> dict[str, Any]:
-    with moderation(request).db.read() as session:
+@router.get("/statements/{puid}", summary="A statement of reasons, in the Transparency Database's fields",
+            response_model=StatementAnswer, response_model_exclude_unset=True)
+def get_statement(puid: str, mod: Mod, principal: Reader) -> dict[str, Any]:
+    with mod.db.read() as session:
         statement = session.get(StatementOfReasons, puid)
         if statement is None:
-            raise Problem(404, "Statement not found", f"no statement {puid!r}")
+            raise StatementNotFound(f"no statement {puid!r}")
         return dict(statement.body)
 
 
 # --- review -------------------------------------------------------------------------------------------------------
 
 
-def _visible_queues(mod: services.Moderation, principal: Principal) -> list[str]:
+def _visible_queues(mod: Moderation, principal: Principal) -> list[str]:
     return [q.name for q in mod.policy.queues if not q.restricted or principal.role in CHILD_SAFETY_ROLES]
 
 
-def case_json(case: Case, mod: services.Moderation) -> dict[str, Any]:
+def case_json(case: Case, mod: Moderation) -> CaseAnswer:
     now = mod.clock.now()
-    return {"id": case.id, "content_id": case.content_id, "queue": case.queue, "category": case.category,
-            "reason": case.reason, "severity": case.severity, "reach": case.reach, "state": case.state,
-            "opened_at": case.opened_at.isoformat(), "due_at": case.due_at.isoformat(),
-            "seconds_left": int((case.due_at - now).total_seconds()), "claimed_by": case.claimed_by,
-            "claim_expires_at": case.claim_expires_at.isoformat() if case.claim_expires_at else None,
-            "escalated": case.escalated, "escalation_note": case.escalation_note}
+    return CaseAnswer(
+        id=case.id, content_id=case.content_id, queue=case.queue, category=case.category, reason=case.reason,
+        severity=case.severity, reach=case.reach, state=case.state, opened_at=case.opened_at.isoformat(),
+        due_at=case.due_at.isoformat(), seconds_left=int((case.due_at - now).total_seconds()),
+        claimed_by=case.claimed_by,
+        claim_expires_at=case.claim_expires_at.isoformat() if case.claim_expires_at else None,
+        escalated=case.escalated, escalation_note=case.escalation_note)
 
 
 @router.get("/queues", tags=["review"], summary="Queues with counts, oldest case and next deadline")
-def get_queues(request: Request, principal: Annotated[Principal, Depends(require(REVIEWERS | {Role.ANALYST}))]
-               ) -> dict[str, Any]:
-    mod = moderation(request)
+def get_queues(mod: Mod, principal: Annotated[Principal, Depends(require(REVIEWERS | {Role.ANALYST}))]
+               ) -> QueuesAnswer:
     visible = _visible_queues(mod, principal)
     with mod.db.read() as session:
         overview = review.queue_overview(session, visible)
-    return {"queues": [{"name": q.queue, "open": q.open, "claimed": q.claimed, "escalated": q.escalated,
-                        "sla_minutes": mod.sla_minutes(q.queue),
-                        "oldest_opened_at": q.oldest_opened_at.isoformat() if q.oldest_opened_at else None,
-                        "next_due_at": q.next_due_at.isoformat() if q.next_due_at else None}
-                       for q in overview if q.queue in visible]}
+    return QueuesAnswer.model_validate({"queues": [
+        {"name": q.queue, "open": q.open, "claimed": q.claimed, "escalated": q.escalated,
+         "sla_minutes": mod.sla_minutes(q.queue),
+         "oldest_opened_at": q.oldest_opened_at.isoformat() if q.oldest_opened_at else None,
+         "next_due_at": q.next_due_at.isoformat() if q.next_due_at else None}
+        for q in overview if q.queue in visible]})
 
 
 @router.post("/queues/{queue}/claim", tags=["review"], summary="Claim the most urgent case of a queue")
-def claim(request: Request, queue: str, principal: Annotated[Principal, Depends(require(REVIEWERS))]
-          ) -> dict[str, Any]:
-    mod = moderation(request)
+def claim(queue: str, mod: Mod, principal: Reviewer) -> CaseAnswer:
     if queue not in [q.name for q in mod.policy.queues]:
         raise Problem(404, "Queue not found", f"no queue {queue!r}")
-    case = _guard(lambda: services.claim_next(mod, queue, principal))
+    case = decisions.claim_next(mod, queue, principal)
     if case is None:
         raise Problem(404, "Queue empty", f"no case to claim in {queue}")
     return case_json(case, mod)
 
 
 @router.post("/cases/{case_id}/release", tags=["review"], status_code=204, summary="Give a claimed case back")
-def release(request: Request, case_id: RowId, principal: Annotated[Principal, Depends(require(REVIEWERS))]) -> None:
-    mod = moderation(request)
-    _guard(lambda: review.release(mod.db, case_id, reviewer=principal.actor, clock=mod.clock))
+def release(case_id: RowId, mod: Mod, principal: Reviewer) -> None:
+    review.release(mod.db, case_id, reviewer=principal.actor, clock=mod.clock)
 
 
 class DecisionBody(BaseModel):
@@ -261,14 +259,12 @@ class DecisionBody(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
-@router.post("/cases/{case_id}/decision", tags=["review"], summary="Decide a claimed case (or an appeal)")
-def post_decision(request: Request, case_id: RowId, body: DecisionBody,
-                  principal: Annotated[Principal, Depends(require(REVIEWERS))]) -> dict[str, Any]:
-    decision = services.ReviewDecision(violation=body.violation, actions=body.actions, category=body.category,
-                                       territories=body.territories, note=body.note)
-    return _guard(lambda: services.decide(moderation(request), case_id, decision, reviewer=principal))
-
-
+@router.post("/cases/{case_id}/decision", tags=["review"], summary="Decide a claimed case (or an appeal)",
+             response_model=DecisionAnswer, response_model_exclude_unset=True)
+def post_decision(case_id: RowId, body: DecisionBody, mod: Mod, principal: Reviewer) -> dict[str, object]:
+    decision = decisions.ReviewDecision(violation=body.violation, actions=body.actions, category=body.category,
+                                        territories=body.territories, note=body.note)
+    return decisions.decide(mod, case_id, decision, reviewer=principal)
 
 
 class EscalationBody(BaseModel):
@@ -276,11 +272,8 @@ class EscalationBody(BaseModel):
 
 
 @router.post("/cases/{case_id}/escalate", tags=["review"], summary="Hand a claimed case up to senior reviewers")
-def post_escalation(request: Request, case_id: RowId, body: EscalationBody,
-                    principal: Annotated[Principal, Depends(require(REVIEWERS))]) -> dict[str, Any]:
-    mod = moderation(request)
-    case = _guard(lambda: services.escalate(mod, case_id, body.note, reviewer=principal))
-    return case_json(case, mod)
+def post_escalation(case_id: RowId, body: EscalationBody, mod: Mod, principal: Reviewer) -> CaseAnswer:
+    return case_json(decisions.escalate(mod, case_id, body.note, reviewer=principal), mod)
 
 
 class CurationBody(BaseModel):
@@ -289,24 +282,22 @@ class CurationBody(BaseModel):
 
 @router.post("/content/{content_id}/curate", tags=["review"],
              summary="Add a human-confirmed violation's media to a bank (the curation loop)")
-def post_curation(request: Request, content_id: str, body: CurationBody,
-                  principal: Annotated[Principal, Depends(require(roles.CURATE_FROM_CASE))]) -> dict[str, Any]:
-    done = _guard(lambda: services.curate(moderation(request), content_id, body.bank, actor=principal))
-    return {"content_id": content_id, "bank": done.bank, "added": done.added, "skipped": done.skipped}
+def post_curation(content_id: str, body: CurationBody, mod: Mod,
+                  principal: Annotated[Principal, Depends(require(roles.CURATE_FROM_CASE))]) -> CurationAnswer:
+    done = curation.curate(mod, content_id, body.bank, actor=principal)
+    return CurationAnswer(content_id=content_id, bank=done.bank, added=done.added, skipped=done.skipped)
 
 
 @router.get("/policy", tags=["moderation"], summary="The policy in force, and how each shadow rule would have done")
-def get_policy(request: Request, principal: Annotated[Principal, Depends(require(roles.READ_QUEUES))]
-               ) -> dict[str, Any]:
-    mod = moderation(request)
+def get_policy(mod: Mod, principal: Annotated[Principal, Depends(require(roles.READ_QUEUES))]) -> PolicyAnswer:
     with mod.db.read() as session:
-        report = services.shadow_report(session)
-    rules = services.visible_rules(mod, principal)
+        report = queries.shadow_report(session)
+    rules = queries.visible_rules(mod, principal)
     names = {r.name for r in rules}
-    return {
+    return PolicyAnswer.model_validate({
         "policy": mod.policy.label,
         "rules": [{"name": r.name, "category": r.category.value, "verdict": r.verdict.value, "mode": r.mode.value,
                    "severity": r.severity} for r in rules],
         "shadow": [{"rule": s.rule, "would_be": s.would_be, "held": s.held, "reviewed": s.reviewed,
                     "agreed": s.agreed, "agreement": s.agreement} for s in report if s.rule in names],
-    }
+    })

@@ -16,20 +16,33 @@ from sqlalchemy.orm import Session
 
 from bastion.core.auth.roles import CHILD_SAFETY_ROLES
 from bastion.core.auth.services import Principal
+from bastion.core.events import payload
 from bastion.core.sealing import SealError
 from bastion.moderation import previews
-from bastion.moderation.events import ContentStatus, EventKind
-from bastion.moderation.models import Account, Appeal, ContentItem, MediaPreview, ModerationEvent
-from bastion.moderation.policy import Action
-from bastion.moderation.services import (
+from bastion.moderation.events import (
+    ActionsApplied,
+    CaseClosed,
+    ContentStatus,
+    Decided,
+    EventKind,
+    MatchRecord,
+    NoticeReceived,
+    VerdictGiven,
+    ViewsCrossed,
+)
+from bastion.moderation.interfaces import AccountNotFound, NotAllowed, PreviewUnreadable
+from bastion.moderation.kernel import (
     Moderation,
-    ModerationError,
-    NotAllowed,
     content_subject,
     get_item,
+    judged_restricted,
     may_review,
     may_see,
+    restricted_among,
 )
+from bastion.moderation.models import Account, Appeal, ContentItem, MediaPreview, ModerationEvent
+from bastion.moderation.policy import Action, Category
+from bastion.moderation.queries import confirmed_in
 from bastion.review import services as review
 from bastion.review.models import Case, CaseState
 
@@ -88,7 +101,6 @@ class CaseFile:
     account_status: str
     prior: list[PriorCase]
     has_preview: bool
-    events: list[ModerationEvent] = field(default_factory=list)
     #: View thresholds crossed (a views case), with the reach at that moment.
     reach: list[ReachCrossing] = field(default_factory=list)
     #: Decisions on the same content in its other cases, oldest first (what was decided before).
@@ -97,6 +109,12 @@ class CaseFile:
     taken_down: TakenDown | None = None
     #: Set when this case was closed unreviewed because the content was down already.
     closed: dict[str, Any] | None = None
+    #: Suspected child sexual abuse material (``kernel.restricted_content``).
+    restricted: bool = False
+    #: This case's decision, once decided.
+    decided: Decided | None = None
+    #: A moderator's finding of a violation stands (what the curation loop needs).
+    confirmed: bool = False
 
     @property
     def scores(self) -> list[str]:
@@ -105,38 +123,49 @@ class CaseFile:
 
 
 def load(mod: Moderation, session: Session, case_id: int, viewer: Principal) -> CaseFile:
-    case, item = _open(mod, session, case_id, viewer)
+    """The case file, in the caller's read transaction: each row read once (the content's events serve the verdict,
+    notices, decisions, reach, whether it is restricted and whether a violation stands)."""
+    case = review.get_case(session, case_id)
+    if not may_review(mod, case.queue, viewer):
+        raise NotAllowed(f"queue {case.queue} is restricted to child-safety specialists")
+    item = get_item(session, case.content_id)
     events = list(session.scalars(select(ModerationEvent)
                                   .where(ModerationEvent.subject == content_subject(item.content_id))
                                   .order_by(ModerationEvent.id)))
-    verdict = next((e.data for e in events if e.kind == EventKind.VERDICT.value), {})
-    proposed = [Action(a) for a in _strings(verdict.get("actions")) if a in Action._value2member_map_]
+    queues = session.scalars(select(Case.queue).where(Case.content_id == item.content_id)).all()
+    restricted = item.category == Category.CSAM.value or any(mod.restricted_queue(q) for q in queues) \
+        or judged_restricted(events)
+    if restricted and viewer.role not in CHILD_SAFETY_ROLES:
+        raise NotAllowed("this content is restricted to child-safety specialists")
+    verdict_event = next((e for e in events if e.kind == EventKind.VERDICT.value), None)
+    verdict = payload(verdict_event, VerdictGiven) if verdict_event else None
+    proposed = [Action(a) for a in (verdict.actions if verdict else []) if a in Action._value2member_map_]
+    decisions = [(e, payload(e, Decided)) for e in events if e.kind == EventKind.DECISION.value]
+    closed = next((dict(payload(e, CaseClosed).model_dump(), at=e.at) for e in events
+                   if e.kind == EventKind.CASE_CLOSED.value and payload(e, CaseClosed).case_id == case.id), None)
     account = session.get(Account, item.account_id)
     return CaseFile(
-        case=case, item=item, rule=str(verdict.get("rule") or ""), verdict=str(verdict.get("verdict") or ""),
-        reasons=_strings(verdict.get("reasons")), matches=_visible_matches(verdict.get("matches"), viewer),
+        case=case, item=item, rule=verdict.rule or "" if verdict else "", verdict=verdict.verdict if verdict else "",
+        reasons=list(verdict.reasons) if verdict else [],
+        matches=_visible_matches(verdict.matches if verdict else [], viewer),
         offered=proposed + [a for a in Action if a not in proposed],
-        notices=[dict(e.data, at=e.at) for e in events if e.kind == EventKind.NOTICE.value],
+        notices=[dict(payload(e, NoticeReceived).model_dump(), at=e.at) for e in events
+                 if e.kind == EventKind.NOTICE.value],
         appeal=session.scalar(select(Appeal).where(Appeal.case_id == case.id)),
         strikes=account.strikes if account else 0, account_status=account.status if account else "active",
         prior=_prior_cases(mod, session, item, case.id, viewer),
-        has_preview=session.get(MediaPreview, item.content_id) is not None, events=events,
+        has_preview=session.scalar(select(MediaPreview.content_id).where(
+            MediaPreview.content_id == item.content_id)) is not None,
         reach=[_crossing(e) for e in events if e.kind == EventKind.VIEWS_THRESHOLD.value],
-        earlier_decisions=[dict(e.data, at=e.at, by=e.actor) for e in events if e.kind == EventKind.DECISION.value
-                           and e.data.get("case_id") != case.id],
-        taken_down=_taken_down(item, events),
-        closed=next((dict(e.data, at=e.at) for e in events if e.kind == EventKind.CASE_CLOSED.value
-                     and e.data.get("case_id") == case.id), None))
+        earlier_decisions=[dict(d.model_dump(), at=e.at, by=e.actor) for e, d in decisions if d.case_id != case.id],
+        taken_down=_taken_down(item, events), closed=closed, restricted=restricted,
+        decided=next((d for _e, d in reversed(decisions) if d.case_id == case.id), None),
+        confirmed=confirmed_in(reversed(events)) is not None)
 
 
 def _crossing(event: ModerationEvent) -> ReachCrossing:
-    shares = event.data.get("shares")
-    return ReachCrossing(_int(event.data.get("threshold")), _int(event.data.get("views")),
-                         shares if isinstance(shares, int) else None, event.at)
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) else 0
+    crossed = payload(event, ViewsCrossed)
+    return ReachCrossing(crossed.threshold, crossed.views, crossed.shares, event.at)
 
 
 _DOWN = (ContentStatus.REMOVED.value, ContentStatus.BLOCKED.value)
@@ -147,25 +176,24 @@ def _taken_down(item: ContentItem, events: list[ModerationEvent]) -> TakenDown |
     if item.status not in _DOWN:
         return None
     applied = next((e for e in reversed(events) if e.kind == EventKind.ACTIONS_APPLIED.value
-                    and e.data.get("status") in _DOWN), None)
+                    and payload(e, ActionsApplied).status in _DOWN), None)
     if applied is None:
         return None
     decision = next((e for e in reversed(events) if e.kind == EventKind.DECISION.value and e.id < applied.id
                      and e.actor == applied.actor), None)
-    case_id = decision.data.get("case_id") if decision is not None else None
-    return TakenDown(applied.actor, str(applied.data.get("status")), applied.at,
-                     case_id if isinstance(case_id, int) else None)
+    return TakenDown(applied.actor, payload(applied, ActionsApplied).status, applied.at,
+                     payload(decision, Decided).case_id if decision is not None else None)
 
 
 def _strings(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _visible_matches(value: object, viewer: Principal) -> list[dict[str, Any]]:
+def _visible_matches(matches: list[MatchRecord], viewer: Principal) -> list[dict[str, Any]]:
     """A restricted bank's categories are for child-safety roles only, as on the bank pages."""
-    rows = [dict(m) for m in value if isinstance(m, dict)] if isinstance(value, list) else []
+    rows = [m.model_dump() for m in matches]
     for row in rows:
-        if row.get("restricted") and viewer.role not in CHILD_SAFETY_ROLES:
+        if row["restricted"] and viewer.role not in CHILD_SAFETY_ROLES:
             row["category"] = ""
     return rows
 
@@ -185,24 +213,23 @@ def _open(mod: Moderation, session: Session, case_id: int, viewer: Principal) ->
 def _prior_cases(mod: Moderation, session: Session, item: ContentItem, this_case: int,
                  viewer: Principal) -> list[PriorCase]:
     """The uploader's other cases the viewer may open (cases about restricted content are left out)."""
-    rows = [c for c in session.execute(
-        select(Case).join(ContentItem, ContentItem.content_id == Case.content_id)
+    found = [(c, i) for c, i in session.execute(
+        select(Case, ContentItem).join(ContentItem, ContentItem.content_id == Case.content_id)
         .where(ContentItem.account_id == item.account_id, Case.id != this_case)
-        .order_by(Case.opened_at.desc()).limit(HISTORY_CASES)
-    ).scalars().all() if viewer.role in CHILD_SAFETY_ROLES or not mod.restricted_queue(c.queue)]
-    hidden = {i.content_id for i in session.scalars(select(ContentItem).where(
-        ContentItem.content_id.in_([c.content_id for c in rows]))) if not may_see(mod, session, i, viewer)}
-    rows = [c for c in rows if c.content_id not in hidden]
-    decisions = {
-        int(str(e.data.get("case_id"))): e.data
-        for e in session.scalars(select(ModerationEvent).where(
-            ModerationEvent.subject.in_([content_subject(c.content_id) for c in rows]),
-            ModerationEvent.kind == EventKind.DECISION.value))
-        if e.data.get("case_id") is not None
-    }
+        .order_by(Case.opened_at.desc()).limit(HISTORY_CASES)).tuples()
+        if viewer.role in CHILD_SAFETY_ROLES or not mod.restricted_queue(c.queue)]
+    hidden = set() if viewer.role in CHILD_SAFETY_ROLES else restricted_among(mod, session, [i for _c, i in found])
+    rows = [c for c, i in found if i.content_id not in hidden]
+    decisions: dict[int, Decided] = {}
+    if rows:
+        for event in session.scalars(select(ModerationEvent).where(
+                ModerationEvent.subject.in_({content_subject(c.content_id) for c in rows}),
+                ModerationEvent.kind == EventKind.DECISION.value)):
+            decided = payload(event, Decided)
+            decisions[decided.case_id] = decided
     return [PriorCase(c.id, c.content_id, c.reason, c.category, c.state,
-                      bool(decisions[c.id]["violation"]) if c.id in decisions else None,
-                      _strings(decisions.get(c.id, {}).get("actions")), c.decided_at)
+                      decisions[c.id].violation if c.id in decisions else None,
+                      list(decisions[c.id].actions) if c.id in decisions else [], c.decided_at)
             for c in rows]
 
 
@@ -223,11 +250,6 @@ def preview_jpeg(mod: Moderation, case_id: int, viewer: Principal, *, clear: boo
             raise PreviewUnreadable("the preview cannot be opened: the media key has changed (BASTION_MEDIA_KEY or "
                                     "its key file) or the stored preview was altered") from None
     return jpeg if clear else previews.blurred(jpeg)
-
-
-class PreviewUnreadable(ModerationError):
-    status = 500
-    title = "Preview unreadable"
 
 
 def is_open_for(case: Case, viewer: Principal) -> bool:
@@ -290,8 +312,10 @@ def search(mod: Moderation, session: Session, viewer: Principal, wanted: CaseFil
         query = query.where(Case.state == wanted.state)
     start = (max(1, wanted.page) - 1) * PAGE_SIZE
     found = session.execute(query.offset(start).limit(PAGE_SIZE + 1)).all()
+    hidden = set() if viewer.role in CHILD_SAFETY_ROLES else \
+        restricted_among(mod, session, [item for _case, item in found[:PAGE_SIZE]])
     rows = [CaseRow(case, item.account_id, item.status) for case, item in found[:PAGE_SIZE]
-            if may_see(mod, session, item, viewer)]
+            if item.content_id not in hidden]
     return CasePage(rows, len(found) > PAGE_SIZE)
 
 
@@ -322,7 +346,8 @@ def account_history(mod: Moderation, session: Session, account_id: str, viewer: 
                                  .order_by(ContentItem.created_at.desc()).limit(ACCOUNT_ROWS)))
     if account is None and not items:
         raise AccountNotFound(f"no account {account_id!r} has uploaded anything")
-    visible = [i for i in items if may_see(mod, session, i, viewer)]
+    hidden = set() if viewer.role in CHILD_SAFETY_ROLES else restricted_among(mod, session, items)
+    visible = [i for i in items if i.content_id not in hidden]
     ids = [i.content_id for i in visible]
     queues = set(_visible_queues(mod, viewer))
     cases = [c for c in session.scalars(select(Case).where(Case.content_id.in_(ids))
@@ -339,8 +364,3 @@ def account_history(mod: Moderation, session: Session, account_id: str, viewer: 
     return AccountHistory(account_id, account.strikes if account else 0, account.status if account else "active",
                           account.suspended_until if account else None, visible, cases, decisions, account_events,
                           appeals)
-
-
-class AccountNotFound(ModerationError):
-    status = 404
-    title = "Account not found"

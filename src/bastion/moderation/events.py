@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
+from pydantic import BaseModel, Field
+
 from bastion.core.outbox.kinds import MessageKind
 from bastion.moderation.policy import Action
 
@@ -35,6 +37,162 @@ class EventKind(enum.StrEnum):
     CURATED = "content.curated"  # confirmed media added to a bank (the curation loop)
     STRIKE = "account.strike"
     SUSPENDED = "account.suspended"
+
+
+# --- payloads: what each kind of event carries (written with ``core.events.record``, read with ``payload``) --------
+# Enum values are stored as their text (a retired category or action still reads back); lists default to empty, so
+# an event written before a field existed reads back too.
+
+
+class MatchRecord(BaseModel):
+    """A bank match as judged at upload: the bank, entry and distance are for reviewers, never for the platform."""
+
+    bank: str
+    entry_id: int
+    signal_type: str
+    category: str = ""
+    distance: int
+    #: Matched a flipped or rotated copy (dihedral matching).
+    variant: bool = False
+    #: A restricted (child sexual abuse material) bank: the content is for child-safety roles only.
+    restricted: bool = False
+
+
+class Submitted(BaseModel):
+    account_id: str
+    content_type: str
+    signals: int
+    #: The fingerprint of the request (``intake.request_fingerprint``); empty for content recorded before it.
+    request_sha256: str = ""
+
+
+class VerdictGiven(BaseModel):
+    """The policy's verdict at upload (``content.verdict``)."""
+
+    verdict: str
+    rule: str | None = None
+    #: For reviewers: rules, banks, distances, scores.
+    reasons: list[str] = Field(default_factory=list)
+    #: For the platform: what was found and how, nothing more; ``None`` on events written before it existed.
+    public_reasons: list[str] | None = None
+    actions: list[str] = Field(default_factory=list)
+    matches: list[MatchRecord] = Field(default_factory=list)
+
+
+class Resubmitted(BaseModel):
+    """A conflicting request for a content id, judged and recorded on it (``content.resubmitted``)."""
+
+    account_id: str
+    request_sha256: str
+    signals: list[dict[str, object]] = Field(default_factory=list)
+    verdict: str
+    rule: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    matches: list[MatchRecord] = Field(default_factory=list)
+
+
+class ShadowVerdict(BaseModel):
+    rule: str
+    would_be: str
+    reason: str = ""
+
+
+class NoticeReceived(BaseModel):
+    category: str
+    explanation: str
+    trusted_flagger: bool
+    notifier: str
+
+
+class ViewsCrossed(BaseModel):
+    threshold: int
+    views: int
+    shares: int | None = None
+
+
+class CaseOpened(BaseModel):
+    case_id: int
+    queue: str
+    reason: str
+
+
+class Decided(BaseModel):
+    """A moderator's decision (``content.decision``); on an appeal case ``violation`` means the decision stands."""
+
+    case_id: int
+    violation: bool
+    actions: list[str] = Field(default_factory=list)
+    category: str = ""
+    note: str = ""
+    reason: str = ""
+
+
+class ActionsApplied(BaseModel):
+    actions: list[str]
+    territories: list[str] = Field(default_factory=list)
+    #: The content's status once the actions were carried out.
+    status: str
+
+
+class StatementIssued(BaseModel):
+    puid: str
+
+
+class AppealFiled(BaseModel):
+    appeal_id: int
+    case_id: int
+    statement_puid: str
+
+
+class AppealDecided(BaseModel):
+    appeal_id: int
+    outcome: str
+
+
+class Reinstated(BaseModel):
+    """Content put back: by an appeal reversed (``appeal_id``) or an order found to infringe (``order``)."""
+
+    appeal_id: int | None = None
+    order: str | None = None
+
+
+class CaseEscalated(BaseModel):
+    case_id: int
+    note: str
+
+
+class CaseClosed(BaseModel):
+    case_id: int
+    removed_by: str
+    status: str
+
+
+class Curated(BaseModel):
+    bank: str
+    entry_ids: list[int]
+    skipped: list[str]
+
+
+class StrikeCounted(BaseModel):
+    strikes: int
+
+
+class Suspended(BaseModel):
+    action: str
+    #: ISO 8601 text; ``None`` for a permanent suspension.
+    until: str | None = None
+
+
+#: Each kind's payload model: what ``record`` writes and ``payload`` reads for it.
+PAYLOADS: dict[EventKind, type[BaseModel]] = {
+    EventKind.SUBMITTED: Submitted, EventKind.RESUBMITTED: Resubmitted, EventKind.VERDICT: VerdictGiven,
+    EventKind.SHADOW_VERDICT: ShadowVerdict, EventKind.NOTICE: NoticeReceived, EventKind.VIEWS_THRESHOLD: ViewsCrossed,
+    EventKind.CASE_OPENED: CaseOpened, EventKind.DECISION: Decided, EventKind.ACTIONS_APPLIED: ActionsApplied,
+    EventKind.STATEMENT_ISSUED: StatementIssued, EventKind.APPEAL_FILED: AppealFiled,
+    EventKind.APPEAL_DECIDED: AppealDecided, EventKind.REINSTATED: Reinstated, EventKind.CASE_ESCALATED: CaseEscalated,
+    EventKind.CASE_CLOSED: CaseClosed, EventKind.CURATED: Curated, EventKind.STRIKE: StrikeCounted,
+    EventKind.SUSPENDED: Suspended,
+}
 
 
 class ContentStatus(enum.StrEnum):

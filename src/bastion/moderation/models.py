@@ -8,24 +8,15 @@ from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, Str
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
+from bastion.core.events import EventLog
 
 
-class ModerationEvent(Base):
-    """Who did what to which subject, when and why. Never updated, never deleted.
-
-    ``external_id`` makes writes idempotent: a retried request that would write the same event finds it instead.
-    """
+class ModerationEvent(EventLog, Base):
+    """Who did what to which subject (``content:<id>`` or ``account:<id>``), when and why. Never updated, never
+    deleted. Written with ``core.events.record`` (kinds: ``events.EventKind``; payloads: the models in ``events``)."""
 
     __tablename__ = "moderation_events"
     __table_args__ = (Index("ix_moderation_events_subject", "subject", "id"),)
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    subject: Mapped[str] = mapped_column(String(260))  # "content:<id>" or "account:<id>"
-    kind: Mapped[str] = mapped_column(String(48))
-    actor: Mapped[str] = mapped_column(String(200))
-    data: Mapped[dict[str, object]] = mapped_column(JSON)
-    external_id: Mapped[str | None] = mapped_column(String(300), unique=True, nullable=True)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class ContentItem(Base):

@@ -1,41 +1,35 @@
 """The contact point over HTTP: ``POST /v1/orders`` takes signed messages; people read and act with tokens.
 
 ``POST /v1/orders`` is authenticated by its Ed25519 signature, not a bearer token: the sender is whoever holds a key
-registered with ``bastion orders trust`` (a hub, or an authority for its own Member State), and nobody else.
+registered with ``bastion orders trust`` (a hub, or an authority for its own Member State), and nobody else. Routes
+raise domain errors as they come: the app's one handler answers them as problem+json.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
-from bastion.core.http import Problem, require
+from bastion.core.http import require
 from bastion.orders import services
-from bastion.orders.interfaces import OrderError, OrderState
+from bastion.orders.events import OrderState
 from bastion.orders.services import ContactPoint
 from bastion.orders.wire import (
     Ack,
     ActionTaken,
     InabilityReason,
-    InvalidMessage,
     MessageType,
-    Refused,
-    attestation,
-    parse,
+    SignedMessage,
     signed_body,
 )
 
 router = APIRouter(prefix="/v1/orders", tags=["removal orders"])
-T = TypeVar("T")
 
 
 def contact_point(request: Request) -> ContactPoint:
@@ -44,32 +38,19 @@ def contact_point(request: Request) -> ContactPoint:
     return cp
 
 
-def checked(fn: Callable[[], T]) -> T:
-    """Domain errors and refusals as problem+json."""
-    try:
-        return fn()
-    except Refused as exc:
-        raise Problem(exc.status, exc.title, exc.detail, reason=exc.reason.value) from None
-    except OrderError as exc:
-        raise Problem(exc.status, exc.title, str(exc)) from None
-
-
-async def signed_message(request: Request, cp: ContactPoint,
-                         expect: tuple[MessageType, ...]) -> tuple[Any, Any, Any]:
-    """Read the raw body, check its signature and nonce, then parse it: (verified, message, the issuing
-    authority's signature a hub forwarded, or ``None``), or a problem."""
+async def signed_message(request: Request, cp: Annotated[ContactPoint, Depends(contact_point)]) -> SignedMessage:
+    """The signed body, its signature and nonce checked, then parsed (``services.read_signed``)."""
     body = await request.body()
     # Database work runs in the thread pool, never on the event loop.
-    verified = await run_in_threadpool(checked, lambda: services.accept_signed(
-        cp.db, request.headers, body, keys=cp.keys, clock=cp.clock, window_seconds=cp.window_seconds))
-    try:
-        envelope = json.loads(body)
-        message, signature = parse(envelope, expect=expect, attested=True), attestation(envelope)
-    except (InvalidMessage, ValueError) as exc:
-        errors = exc.errors if isinstance(exc, InvalidMessage) else []
-        raise Problem(422, "Invalid message", str(exc) if isinstance(exc, InvalidMessage) else "the body is not JSON",
-                      errors=errors) from None
-    return verified, message, signature
+    return await run_in_threadpool(lambda: services.read_signed(
+        cp.db, request.headers, body, keys=cp.keys, clock=cp.clock, window_seconds=cp.window_seconds,
+        expect=services.RECEIVED_TYPES, attested=True))
+
+
+CP = Annotated[ContactPoint, Depends(contact_point)]
+Signed = Annotated[SignedMessage, Depends(signed_message)]
+Reader = Annotated[Principal, Depends(require(roles.ORDERS_READ))]
+Actor = Annotated[Principal, Depends(require(roles.ORDERS_ACT))]
 
 
 #: A time as the contact point writes it: ISO 8601 with its UTC offset (``2026-11-29T10:00:00+00:00``).
@@ -111,14 +92,8 @@ class OrderDetail(OrderView):
                   MessageType.REINSTATEMENT), attested=True, description=(
                      "Signed by a key this platform trusts (bastion orders trust): a hub's, or an authority's for "
                      "its own Member State. The same reference again is the same order: the same answer.")))
-async def receive(request: Request) -> JSONResponse:
-    cp = contact_point(request)
-    verified, message, signature = await signed_message(
-        request, cp, (MessageType.REMOVAL_ORDER, MessageType.REFERRAL, MessageType.CLARIFICATION,
-                      MessageType.REINSTATEMENT))
-    body = await request.body()
-    ack = await run_in_threadpool(checked, lambda: services.receive(cp, verified, message, body, signature))
-    return JSONResponse(ack.model_dump(mode="json"))
+async def receive(cp: CP, signed: Signed) -> Ack:
+    return await run_in_threadpool(services.receive, cp, signed)
 
 
 class ThreatIn(BaseModel):
@@ -127,34 +102,35 @@ class ThreatIn(BaseModel):
     explanation: str = Field(min_length=1, max_length=5000)
 
 
-@router.post("/threats", status_code=202, summary="Art. 14(5): report an imminent threat to life at once")
-def report_threat(body: ThreatIn, principal: Annotated[Principal, Depends(require(roles.ORDERS_ACT))],
-                  request: Request) -> dict[str, Any]:
-    cp = contact_point(request)
-    return checked(lambda: services.report_threat_to_life(cp, body.content_id, member_state=body.member_state,
-                                                          explanation=body.explanation, actor=principal.actor))
+class ThreatSent(BaseModel):
+    """Where an Art. 14(5) report went (each through the outbox, signed)."""
+
+    content_id: str
+    sent_to: list[str] = Field(description="The authorities (and Europol) the report is sent to")
+
+
+@router.post("/threats", status_code=202, summary="Art. 14(5): report an imminent threat to life at once",
+             response_model=ThreatSent)
+def report_threat(body: ThreatIn, principal: Actor, cp: CP) -> ThreatSent:
+    return ThreatSent.model_validate(services.report_threat_to_life(
+        cp, body.content_id, member_state=body.member_state, explanation=body.explanation, actor=principal.actor))
 
 
 @router.get("", summary="Orders, overdue first, then by deadline", response_model=list[OrderView])
-def list_orders(principal: Annotated[Principal, Depends(require(roles.ORDERS_READ))], request: Request,
-                state: str | None = None) -> list[dict[str, Any]]:
-    return services.list_orders(contact_point(request), state=state)
+def list_orders(principal: Reader, cp: CP, state: str | None = None) -> list[OrderView]:
+    return [OrderView.model_validate(view) for view in services.list_orders(cp, state=state)]
 
 
 @router.get("/{reference}", summary="One order, its clock and its events", response_model=OrderDetail)
-def get_order(reference: str, principal: Annotated[Principal, Depends(require(roles.ORDERS_READ))],
-              request: Request) -> dict[str, Any]:
-    cp = contact_point(request)
-    return checked(lambda: services.get_order(cp, reference))
+def get_order(reference: str, principal: Reader, cp: CP) -> OrderDetail:
+    return OrderDetail.model_validate(services.get_order(cp, reference))
 
 
 @router.post("/{reference}/execute", summary="Carry out a received order now (when not executed automatically)",
              response_model=OrderDetail)
-def execute(reference: str, principal: Annotated[Principal, Depends(require(roles.ORDERS_ACT))],
-            request: Request) -> dict[str, Any]:
-    cp = contact_point(request)
-    checked(lambda: services.execute(cp, reference, actor=principal.actor))
-    return checked(lambda: services.get_order(cp, reference))
+def execute(reference: str, principal: Actor, cp: CP) -> OrderDetail:
+    services.execute(cp, reference, actor=principal.actor)
+    return OrderDetail.model_validate(services.get_order(cp, reference))
 
 
 class InabilityIn(BaseModel):
@@ -164,23 +140,38 @@ class InabilityIn(BaseModel):
 
 @router.post("/{reference}/inability", summary="Answer with Annex III: the order cannot be executed, and why",
              response_model=OrderDetail)
-def inability(reference: str, body: InabilityIn, principal: Annotated[Principal, Depends(require(roles.ORDERS_ACT))],
-              request: Request) -> dict[str, Any]:
-    cp = contact_point(request)
-    checked(lambda: services.declare_inability(cp, reference, body.reason, body.explanation, actor=principal.actor))
-    return checked(lambda: services.get_order(cp, reference))
+def inability(reference: str, body: InabilityIn, principal: Actor, cp: CP) -> OrderDetail:
+    services.declare_inability(cp, reference, body.reason, body.explanation, actor=principal.actor)
+    return OrderDetail.model_validate(services.get_order(cp, reference))
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError("a date and time needs its UTC offset")
+    return value
 
 
 class PreservationIn(BaseModel):
-    until: dt.datetime
+    until: Annotated[dt.datetime, AfterValidator(_aware)]
 
 
-@router.post("/{reference}/preservation", summary="Keep an order's removed content longer (on request)")
-def extend_preservation(reference: str, body: PreservationIn,
-                        principal: Annotated[Principal, Depends(require(roles.ORDERS_ACT))],
-                        request: Request) -> dict[str, Any]:
-    if body.until.tzinfo is None:
-        raise Problem(422, "Invalid request", "until: a date and time needs its UTC offset")
-    cp = contact_point(request)
-    checked(lambda: services.extend_preservation(cp, reference, body.until, actor=principal.actor))
-    return {"reference": reference, "preserved": checked(lambda: services.preserved(cp, reference))}
+class PreservedItem(BaseModel):
+    """One removed item kept sealed for an order, opened; ``data`` is null once purged."""
+
+    content_id: str
+    keep_until: UtcText
+    purged_at: UtcText | None
+    data: dict[str, Any] | None = Field(description="The item as it was removed, and the order")
+
+
+class PreservedView(BaseModel):
+    reference: str
+    preserved: list[PreservedItem]
+
+
+@router.post("/{reference}/preservation", summary="Keep an order's removed content longer (on request)",
+             response_model=PreservedView)
+def extend_preservation(reference: str, body: PreservationIn, principal: Actor, cp: CP) -> PreservedView:
+    services.extend_preservation(cp, reference, body.until, actor=principal.actor)
+    return PreservedView(reference=reference, preserved=[PreservedItem.model_validate(item)
+                                                         for item in services.preserved(cp, reference)])

@@ -1,4 +1,5 @@
-"""The contact point's errors, states, event kinds and its escalation notifier interface."""
+"""The contact point's errors, sender roles and its escalation notifier interface (states and event kinds:
+``orders/events.py``)."""
 
 from __future__ import annotations
 
@@ -43,38 +44,6 @@ class NoAuthority(OrderError):
 class SenderRole(enum.StrEnum):
     HUB = "hub"
     AUTHORITY = "authority"
-
-
-class OrderState(enum.StrEnum):
-    """Where a received order stands. Values are storage keys: never rename."""
-
-    RECEIVED = "received"  # the one-hour clock runs
-    EXECUTED = "executed"  # removed or disabled; Annex II sent
-    UNABLE = "unable"  # Annex III sent; the clock waits for a clarification
-    REINSTATED = "reinstated"  # scrutiny found an infringement; the content is back
-    REFERRED = "referred"  # a voluntary referral, waiting to be put to moderators
-    REFERRAL_IN_REVIEW = "referral_in_review"
-
-
-class OrderEventKind(enum.StrEnum):
-    """Values are storage keys: never rename; retire a value by keeping it reserved here."""
-
-    RECEIVED = "order.received"
-    REPEATED = "order.repeated"  # the same order again (a retry): same answer
-    EXECUTED = "order.executed"
-    UNABLE = "order.unable"
-    CLARIFIED = "order.clarified"
-    ESCALATED = "order.escalated"
-    OVERDUE = "order.overdue"
-    REINSTATED = "order.reinstated"
-    REFERRAL_RECEIVED = "referral.received"
-    REFERRAL_IN_REVIEW = "referral.in_review"
-    PRESERVED = "order.preserved"  # removed content sealed and kept (Art. 6)
-    PRESERVATION_EXTENDED = "order.preservation_extended"
-    PURGED = "order.purged"
-    NOT_PRESERVED = "order.not_preserved"  # no media key configured: nothing could be kept sealed
-    PROVIDER_INFORMED = "order.content_provider_informed"  # Art. 11: reasons and redress sent to the uploader
-    THREAT_REPORTED = "threat.reported"  # Art. 14(5): reference is "threat:<content id>"
 
 
 class Notifier(Protocol):

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, LargeBinary, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
+from bastion.core.events import EventLog
 
 
 class TrustedKey(Base):
@@ -72,19 +73,12 @@ class ReceivedOrder(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
-class OrderEvent(Base):
-    """Every step of every order, never updated: the Art. 7 transparency numbers are counted from these."""
+class OrderEvent(EventLog, Base):
+    """Every step of every order, never updated (``orders/events.py``): the Art. 7 transparency numbers are counted
+    from these. ``subject`` is the order's reference."""
 
     __tablename__ = "order_events"
-    __table_args__ = (Index("ix_order_events_reference", "reference", "id"),)
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    reference: Mapped[str] = mapped_column(String(120))
-    kind: Mapped[str] = mapped_column(String(48))
-    actor: Mapped[str] = mapped_column(String(200))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    external_id: Mapped[str | None] = mapped_column(String(300), unique=True, nullable=True)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    __table_args__ = (Index("ix_order_events_subject", "subject", "id"),)
 
 
 class PreservedContent(Base):

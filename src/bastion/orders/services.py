@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,20 +28,23 @@ from bastion.core.clock import Clock
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.core.eu import MEMBER_STATES
+from bastion.core.events import history
 from bastion.core.outbox.kinds import MessageKind
 from bastion.core.outbox.services import enqueue
 from bastion.core.outbox.webhooks import BodySigner, canonical_body
-from bastion.moderation import services as moderation
-from bastion.moderation.models import ContentItem
+from bastion.moderation import actions as moderation
+from bastion.moderation import queries as moderated
+from bastion.moderation.kernel import Moderation
+from bastion.moderation.notices import record_notice
 from bastion.moderation.policy import Category
+from bastion.orders import events
+from bastion.orders.events import OrderChange, OrderState, next_state
 from bastion.orders.interfaces import (
     InvalidOrderRequest,
     NoAuthority,
     Notifier,
     OrderConflict,
-    OrderEventKind,
     OrderNotFound,
-    OrderState,
     SenderRole,
 )
 from bastion.orders.models import OrderEvent, PreservedContent, ReceivedOrder, SeenNonce, TrustedKey
@@ -54,11 +57,13 @@ from bastion.orders.wire import (
     Feedback,
     Inability,
     InabilityReason,
+    MessageType,
     Referral,
     RefusalReason,
     Refused,
     Reinstatement,
     RemovalOrder,
+    SignedMessage,
     SigningKey,
     ThreatToLife,
     Verified,
@@ -68,6 +73,7 @@ from bastion.orders.wire import (
     key_id,
     load_public_key,
     public_key_text,
+    read_envelope,
     verify,
 )
 
@@ -97,18 +103,26 @@ ESCALATION_KIND = OrderMessage.ESCALATION
 # --- keys and signed messages -------------------------------------------------------------------------------------
 
 
+def sender_key(text: str) -> Ed25519PublicKey:
+    """A sender's public key as registered; ``InvalidOrderRequest`` when the text is not one."""
+    try:
+        return load_public_key(text)
+    except ValueError as exc:
+        raise InvalidOrderRequest(str(exc)) from None
+
+
 def trust_key(db: Database, *, name: str, role: SenderRole, public_key: str, clock: Clock, member_state: str = "",
               answer_url: str = "") -> TrustedKey:
     """Register a hub's or an authority's public key. A hub needs ``answer_url``; an authority its Member State."""
-    key = load_public_key(public_key)
+    key = sender_key(public_key)
     if role is SenderRole.AUTHORITY and member_state.upper() not in MEMBER_STATES:
-        raise ValueError("an authority's key needs its Member State (e.g. --member-state FR)")
+        raise InvalidOrderRequest("an authority's key needs its Member State (e.g. --member-state FR)")
     if not answer_url.startswith(("http://", "https://")):
-        raise ValueError("answers go to answer_url, an absolute http(s) URL")
+        raise InvalidOrderRequest("answers go to answer_url, an absolute http(s) URL")
     with db.write() as session:
         row = session.get(TrustedKey, key_id(key))
         if row is not None and row.revoked_at is None:
-            raise ValueError(f"key {row.key_id} is already trusted as {row.name!r}")
+            raise OrderConflict(f"key {row.key_id} is already trusted as {row.name!r}")
         row = row or TrustedKey(key_id=key_id(key))
         row.name, row.role, row.member_state = name, role.value, member_state.upper()
         row.public_key, row.answer_url = public_key_text(key), answer_url
@@ -148,6 +162,16 @@ def accept_signed(db: Database, headers: Mapping[str, str], body: bytes, *,
     return verified
 
 
+def read_signed(db: Database, headers: Mapping[str, str], body: bytes, *,
+                keys: Callable[[str], Ed25519PublicKey | None], clock: Clock, expect: tuple[MessageType, ...],
+                attested: bool = False, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> SignedMessage:
+    """The one reader of signed requests (the contact point's and the hub's): the signature checked and its nonce
+    spent first, then the message parsed. Raises ``Refused`` (401, 403, 409) or ``InvalidMessage`` (422).
+    ``attested``: the body may carry the issuing authority's own signature beside an order (from a hub)."""
+    signer = accept_signed(db, headers, body, keys=keys, clock=clock, window_seconds=window_seconds)
+    return read_envelope(signer, body, expect=expect, attested=attested)
+
+
 def forget_nonces(db: Database, *, clock: Clock, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> int:
     """Nonces older than twice the window can go: a signature that old fails the time check anyway."""
     cutoff = clock.now() - dt.timedelta(seconds=2 * window_seconds)
@@ -178,7 +202,7 @@ class OutboxNotifier:
 class ContactPoint:
     """The platform's designated contact point: who answers, how it acts and whom it tells as the hour runs."""
 
-    mod: moderation.Moderation
+    mod: Moderation
     provider: str = "Bastion platform"
     member_state: str = "IE"
     authorised_person: str = "Contact point on duty"
@@ -212,9 +236,8 @@ class ContactPoint:
             return load_public_key(row.public_key) if row is not None else None
 
 
-def _event(session: Session, cp: ContactPoint, reference: str, kind: OrderEventKind, actor: str,
-           data: dict[str, Any] | None = None) -> None:
-    session.add(OrderEvent(reference=reference, kind=kind.value, actor=actor, data=data or {}, at=cp.clock.now()))
+def _event(session: Session, cp: ContactPoint, reference: str, actor: str, data: events.OrderPayload) -> None:
+    events.write(session, reference, actor, cp.clock.now(), data)
 
 
 def _ack(order: ReceivedOrder) -> Ack:
@@ -222,10 +245,17 @@ def _ack(order: ReceivedOrder) -> Ack:
                received_at=order.received_at, state=order.state)
 
 
-def receive(cp: ContactPoint, verified: Verified, message: RemovalOrder | Referral | Clarification | Reinstatement,
-            body: bytes, signature: AuthoritySignature | None = None) -> Ack:
-    """Take a verified message from a trusted sender; acts on it after the receipt is committed. ``signature``:
-    the issuing authority's own, when a hub forwards an order issued by API (``wire.AuthoritySignature``)."""
+#: What ``POST /v1/orders`` takes.
+RECEIVED_TYPES = (MessageType.REMOVAL_ORDER, MessageType.REFERRAL, MessageType.CLARIFICATION,
+                  MessageType.REINSTATEMENT)
+
+
+def receive(cp: ContactPoint, signed: SignedMessage) -> Ack:
+    """Take a signed message from a trusted sender; acts on it after the receipt is committed. The issuing
+    authority's own signature comes with an order a hub forwards, when it was issued by API."""
+    verified, message, signature, body = signed.signer, signed.message, signed.authority_signature, signed.body
+    if not isinstance(message, RemovalOrder | Referral | Clarification | Reinstatement):
+        raise InvalidOrderRequest(f"a {type(message).__name__} is not taken here")
     if signature is not None and not isinstance(message, RemovalOrder | Referral):
         raise InvalidOrderRequest("authority_signature: only an order or a referral carries one")
     if isinstance(message, Clarification):
@@ -254,7 +284,7 @@ def status_ack(cp: ContactPoint, reference: str) -> Ack:
 
 
 def _authority_signature(session: Session, message: RemovalOrder | Referral,
-                         signature: AuthoritySignature | None) -> dict[str, str]:
+                         signature: AuthoritySignature | None) -> tuple[str, str | None]:
     """What the receipt records of the issuing authority's own signature on a forwarded order.
 
     Checked when this platform trusts the authority's key (``bastion orders trust --role authority``); a key it does
@@ -262,7 +292,7 @@ def _authority_signature(session: Session, message: RemovalOrder | Referral,
     A trusted key that does not match, or that belongs to another Member State, refuses the order.
     """
     if signature is None:
-        return {"authority_signature": "none"}
+        return "none", None
 
     def authority_key(key: str) -> Ed25519PublicKey | None:
         row = trusted_key(session, key)
@@ -278,8 +308,8 @@ def _authority_signature(session: Session, message: RemovalOrder | Referral,
         if refused.reason is not RefusalReason.UNKNOWN_KEY:
             log.warning("forwarded order refused: %s (authority key %s)", refused.reason.value, signature.key_id)
             raise
-        return {"authority_signature": "not checked (key not trusted here)", "authority_key": signature.key_id}
-    return {"authority_signature": "verified", "authority_key": signature.key_id}
+        return "not checked (key not trusted here)", signature.key_id
+    return "verified", signature.key_id
 
 
 def _record_receipt(cp: ContactPoint, verified: Verified, message: RemovalOrder | Referral, body: bytes,
@@ -302,21 +332,21 @@ def _record_receipt(cp: ContactPoint, verified: Verified, message: RemovalOrder 
             if sender.role == SenderRole.AUTHORITY and sender.member_state != message.issuing_member_state:
                 raise Refused(RefusalReason.NOT_ALLOWED, "an authority may only issue for its own Member State",
                               verified.key_id)
-            authority_signature = _authority_signature(session, message, signature)
+            checked, authority_key = _authority_signature(session, message, signature)
+            state = next_state(None, OrderChange.RECEIVE_ORDER if is_order else OrderChange.RECEIVE_REFERRAL)
             order = ReceivedOrder(
                 reference=message.reference, kind="removal_order" if is_order else "referral",
                 provider_reference=f"cp-{uuid.uuid4().hex[:16]}", sender_key=verified.key_id,
-                body=message.model_dump(mode="json"), body_sha256=digest,
-                state=(OrderState.RECEIVED if is_order else OrderState.REFERRED).value, received_at=now,
+                body=message.model_dump(mode="json"), body_sha256=digest, state=state.value, received_at=now,
                 clock_started_at=now, deadline_at=now + ONE_HOUR, content_ids=[], clarified={},
                 answer_url=sender.answer_url,
                 updated_at=now)
             session.add(order)
             session.flush()
-            _event(session, cp, order.reference,
-                   OrderEventKind.RECEIVED if is_order else OrderEventKind.REFERRAL_RECEIVED, f"key:{sender.key_id}",
-                   {"sender": sender.name, "issuing_member_state": message.issuing_member_state,
-                    "urls": len(message.urls), "nonce": verified.nonce, **authority_signature})
+            receipt = events.Received if is_order else events.ReferralReceived
+            _event(session, cp, order.reference, f"key:{sender.key_id}", receipt(
+                sender=sender.name, issuing_member_state=message.issuing_member_state, urls=len(message.urls),
+                nonce=verified.nonce, authority_signature=checked, authority_key=authority_key))
             return _ack(order)
     except IntegrityError:  # the same reference arrived twice at once: the other request recorded it
         with cp.db.write() as session:
@@ -332,20 +362,12 @@ def _repeat(session: Session, cp: ContactPoint, existing: ReceivedOrder, message
         raise Refused(RefusalReason.NOT_ALLOWED, "this reference was received from another sender", verified.key_id)
     if existing.body != message.model_dump(mode="json"):
         raise OrderConflict(f"order {existing.reference!r} was received before with different content")
-    _event(session, cp, existing.reference, OrderEventKind.REPEATED, f"key:{verified.key_id}",
-           {"nonce": verified.nonce})
+    _event(session, cp, existing.reference, f"key:{verified.key_id}", events.Repeated(nonce=verified.nonce))
     return _ack(existing)
 
 
-def _find_content(session: Session, urls: list[str], content_ids: list[str]) -> list[ContentItem]:
-    conditions = []
-    if content_ids:
-        conditions.append(ContentItem.content_id.in_(content_ids))
-    if urls:
-        conditions.append(ContentItem.url.in_(urls))
-    if not conditions:
-        return []
-    return list(session.scalars(select(ContentItem).where(or_(*conditions)).order_by(ContentItem.content_id)))
+def _find_content(session: Session, urls: list[str], content_ids: list[str]) -> list[moderated.ContentView]:
+    return moderated.find_content(session, content_ids=content_ids, urls=urls)
 
 
 def _answer_header(cp: ContactPoint, order: ReceivedOrder, parsed: RemovalOrder) -> dict[str, Any]:
@@ -366,8 +388,9 @@ def execute(cp: ContactPoint, reference: str, *, actor: str) -> OrderState:
         order = session.scalar(select(ReceivedOrder).where(ReceivedOrder.reference == reference).with_for_update())
         if order is None:
             raise OrderNotFound(f"no order {reference!r}")
-        if order.state != OrderState.RECEIVED:
-            return OrderState(order.state)
+        current = OrderState(order.state)
+        if next_state(current, OrderChange.EXECUTE, reference=reference) is current:
+            return current
         parsed = RemovalOrder.model_validate(order.body)
         clarified = order.clarified or {}
         items = _find_content(session, [*parsed.urls, *clarified.get("urls", [])],
@@ -383,19 +406,19 @@ def execute(cp: ContactPoint, reference: str, *, actor: str) -> OrderState:
                 f"{parsed.reasons}"[:5000]
         now = cp.clock.now()
         withheld = parsed.non_disclosure_until is not None and parsed.non_disclosure_until > now
-        done: list[dict[str, Any]] = []
+        done: list[events.ActedOn] = []
         for item in items:
             acted = moderation.enforce_order(cp.mod, session, item.content_id, order=reference, facts=facts,
                                              territories=territories, withhold_statement=withheld)
-            done.append({"content_id": item.content_id, "status": item.status, "acted": acted})
+            done.append(events.ActedOn(content_id=item.content_id, status=item.status, acted=acted))
         action = ActionTaken.DISABLED if cp.disable_only else ActionTaken.REMOVED
-        order.state, order.action, order.action_at, order.updated_at = OrderState.EXECUTED.value, action.value, now, now
+        order.state = next_state(current, OrderChange.EXECUTE).value
+        order.action, order.action_at, order.updated_at = action.value, now, now
         # only what this order took down: a reinstatement must not bring back what was down for other reasons
-        order.content_ids = [d["content_id"] for d in done if d["acted"]]
-        _event(session, cp, reference, OrderEventKind.EXECUTED, actor,
-               {"action": action.value, "content": done, "seconds_since_receipt":
-                round((now - order.received_at).total_seconds(), 3),
-                "within_hour": now <= order.deadline_at, "category": Category.TERRORIST_CONTENT.value})
+        order.content_ids = [d.content_id for d in done if d.acted]
+        _event(session, cp, reference, actor, events.Executed(
+            action=action, content=done, seconds_since_receipt=round((now - order.received_at).total_seconds(), 3),
+            within_hour=now <= order.deadline_at, category=Category.TERRORIST_CONTENT.value))
         _preserve(session, cp, order, items)
         order.notify_provider_at = parsed.non_disclosure_until or now
         if order.notify_provider_at <= now:
@@ -410,9 +433,9 @@ def execute(cp: ContactPoint, reference: str, *, actor: str) -> OrderState:
 def _answer_inability(session: Session, cp: ContactPoint, order: ReceivedOrder, parsed: RemovalOrder,
                       reason: InabilityReason, explanation: str, actor: str) -> None:
     now = cp.clock.now()
-    order.state, order.updated_at = OrderState.UNABLE.value, now
-    _event(session, cp, order.reference, OrderEventKind.UNABLE, actor,
-           {"reason": reason.value, "explanation": explanation})
+    order.state = next_state(OrderState(order.state), OrderChange.DECLARE_UNABLE, reference=order.reference).value
+    order.updated_at = now
+    _event(session, cp, order.reference, actor, events.Unable(reason=reason, explanation=explanation))
     if order.answer_url:
         inability = Inability(**_answer_header(cp, order, parsed), reason=reason, explanation=explanation)
         started = int(order.clock_started_at.timestamp())
@@ -427,8 +450,6 @@ def declare_inability(cp: ContactPoint, reference: str, reason: InabilityReason,
         order = session.scalar(select(ReceivedOrder).where(ReceivedOrder.reference == reference).with_for_update())
         if order is None:
             raise OrderNotFound(f"no order {reference!r}")
-        if order.state != OrderState.RECEIVED:
-            raise OrderConflict(f"order {reference!r} is {order.state}, not waiting for action")
         _answer_inability(session, cp, order, RemovalOrder.model_validate(order.body), reason, explanation, actor)
         return OrderState.UNABLE
 
@@ -442,18 +463,19 @@ def clarify(cp: ContactPoint, verified: Verified, message: Clarification) -> Ack
             raise OrderNotFound(f"no order {message.order_reference!r}")
         if order.sender_key != verified.key_id:
             raise Refused(RefusalReason.NOT_ALLOWED, "only the order's sender may clarify it", verified.key_id)
-        if order.state == OrderState.UNABLE:
+        current = OrderState(order.state)
+        if next_state(current, OrderChange.CLARIFY) is not current:
             now = cp.clock.now()
             before = dict(order.clarified or {})
             order.clarified = {
                 "urls": list(dict.fromkeys([*before.get("urls", []), *message.urls])),
                 "content_ids": list(dict.fromkeys([*before.get("content_ids", []), *message.content_ids])),
             }
-            order.state, order.clock_started_at, order.deadline_at = OrderState.RECEIVED.value, now, now + ONE_HOUR
+            order.state = next_state(current, OrderChange.CLARIFY).value
+            order.clock_started_at, order.deadline_at = now, now + ONE_HOUR
             order.escalations, order.overdue, order.updated_at = 0, False, now
-            _event(session, cp, order.reference, OrderEventKind.CLARIFIED, f"key:{verified.key_id}",
-                   {"explanation": message.explanation, "urls": len(message.urls),
-                    "content_ids": len(message.content_ids)})
+            _event(session, cp, order.reference, f"key:{verified.key_id}", events.Clarified(
+                explanation=message.explanation, urls=len(message.urls), content_ids=len(message.content_ids)))
         state = order.state
     if cp.auto_execute and state == OrderState.RECEIVED:
         execute(cp, message.order_reference, actor="contact-point")
@@ -470,15 +492,15 @@ def reinstate(cp: ContactPoint, verified: Verified, message: Reinstatement) -> A
         sender = trusted_key(session, verified.key_id)
         if sender is None or order.sender_key != verified.key_id:
             raise Refused(RefusalReason.NOT_ALLOWED, "only the order's sender may end it", verified.key_id)
-        if order.state != OrderState.REINSTATED:
+        current = OrderState(order.state)
+        if next_state(current, OrderChange.REINSTATE) is not current:
             for content_id in order.content_ids:
                 moderation.enforce_order(cp.mod, session, content_id, order=order.reference,
                                          facts=message.reasons, reinstate=True)
             now = cp.clock.now()
-            order.state, order.updated_at = OrderState.REINSTATED.value, now
-            _event(session, cp, order.reference, OrderEventKind.REINSTATED, f"key:{verified.key_id}",
-                   {"member_state": message.member_state, "reasons": message.reasons,
-                    "content_ids": order.content_ids})
+            order.state, order.updated_at = next_state(current, OrderChange.REINSTATE).value, now
+            _event(session, cp, order.reference, f"key:{verified.key_id}", events.Reinstated(
+                member_state=message.member_state, reasons=message.reasons, content_ids=order.content_ids))
         return _ack(order)
 
 
@@ -486,22 +508,23 @@ def refer_to_moderators(cp: ContactPoint, reference: str) -> None:
     """A voluntary referral becomes a trusted notice on each item it names: moderators judge it by the terms."""
     with cp.db.read() as session:
         order = session.get(ReceivedOrder, reference)
-        if order is None or order.state != OrderState.REFERRED:
+        if order is None or next_state(OrderState(order.state), OrderChange.REFER) is OrderState(order.state):
             return
         referral = Referral.model_validate(order.body)
         items = [i.content_id for i in _find_content(session, list(referral.urls), list(referral.content_ids))]
     actor = Principal("system", 0, f"referral:{reference}", Role.PLATFORM)
     for content_id in items:  # keyed on the referral: a tick running at the same time, or a rerun, adds nothing
-        moderation.record_notice(cp.mod, content_id, category=Category.TERRORIST_CONTENT,
+        record_notice(cp.mod, content_id, category=Category.TERRORIST_CONTENT,
                                  explanation=referral.reasons, trusted_flagger=True,
                                  notifier=f"{referral.authority.name} ({referral.issuing_member_state})", actor=actor,
                                  external_id=f"referral:{reference}:{hashlib.sha256(content_id.encode()).hexdigest()}")
     with cp.db.write() as session:
         order = session.get(ReceivedOrder, reference)
-        if order is not None and order.state == OrderState.REFERRED:
-            order.state, order.content_ids, order.updated_at = OrderState.REFERRAL_IN_REVIEW.value, items, \
+        current = OrderState(order.state) if order is not None else None
+        if order is not None and current is not None and next_state(current, OrderChange.REFER) is not current:
+            order.state, order.content_ids, order.updated_at = next_state(current, OrderChange.REFER).value, items, \
                 cp.clock.now()
-            _event(session, cp, reference, OrderEventKind.REFERRAL_IN_REVIEW, "contact-point", {"content_ids": items})
+            _event(session, cp, reference, "contact-point", events.ReferralInReview(content_ids=items))
 
 
 # --- telling the content provider (Art. 11) -----------------------------------------------------------------------
@@ -519,7 +542,7 @@ def inform_content_provider(session: Session, cp: ContactPoint, order: ReceivedO
     parsed = RemovalOrder.model_validate(order.body)
     now = cp.clock.now()
     for content_id in order.content_ids:
-        item = session.get(ContentItem, content_id)
+        item = moderated.content(session, content_id)
         if item is None:
             continue
         puid = None
@@ -542,8 +565,8 @@ def inform_content_provider(session: Session, cp: ContactPoint, order: ReceivedO
         enqueue(session, kind=PROVIDER_NOTICE_KIND, destination=cp.mod.webhook_url, payload=payload,
                 idempotency_key=f"{PROVIDER_NOTICE_KIND}:{order.reference}:{content_id}", clock=cp.clock)
     order.provider_notified_at = now
-    _event(session, cp, order.reference, OrderEventKind.PROVIDER_INFORMED, "contact-point",
-           {"content_ids": order.content_ids, "sent": cp.mod.webhook_url is not None})
+    _event(session, cp, order.reference, "contact-point", events.ProviderInformed(
+        content_ids=order.content_ids, sent=cp.mod.webhook_url is not None))
 
 
 def _inform_when_disclosure_allows(cp: ContactPoint) -> None:
@@ -581,7 +604,7 @@ def report_threat_to_life(cp: ContactPoint, content_id: str, *, member_state: st
     if member_state is not None and member_state.upper() not in MEMBER_STATES:
         raise InvalidOrderRequest(f"member_state: {member_state!r} is not a Member State")
     with cp.db.write() as session:
-        item = session.get(ContentItem, content_id)
+        item = moderated.content(session, content_id)
         if item is None:
             raise OrderNotFound(f"no content {content_id!r}")
         concerned = _authority_of(session, member_state) if member_state else None
@@ -605,8 +628,8 @@ def report_threat_to_life(cp: ContactPoint, content_id: str, *, member_state: st
         for recipient, destination in recipients:
             enqueue(session, kind=THREAT_KIND, destination=destination, payload=envelope(report),
                     idempotency_key=f"{THREAT_KIND}:{digest}:{recipient}", clock=cp.clock)
-            _event(session, cp, f"threat:{digest}", OrderEventKind.THREAT_REPORTED, actor,
-                   {"content_id": content_id, "recipient": recipient, "member_state": member_state})
+            _event(session, cp, f"threat:{digest}", actor, events.ThreatReported(
+                content_id=content_id, recipient=recipient, member_state=member_state))
         return {"content_id": content_id, "sent_to": [name for name, _ in recipients]}
 
 
@@ -617,12 +640,12 @@ def _seal_context(reference: str, content_id: str) -> str:
     return f"preserved:{reference}:{content_id}"
 
 
-def _preserve(session: Session, cp: ContactPoint, order: ReceivedOrder, items: list[ContentItem]) -> None:
+def _preserve(session: Session, cp: ContactPoint, order: ReceivedOrder, items: list[moderated.ContentView]
+              ) -> None:
     """Keep what was removed, sealed with the media key, in the transaction that removed it."""
     sealer = cp.mod.sealer
     if sealer is None:
-        _event(session, cp, order.reference, OrderEventKind.NOT_PRESERVED, "contact-point",
-               {"reason": "no media key configured"})
+        _event(session, cp, order.reference, "contact-point", events.NotPreserved(reason="no media key configured"))
         return
     now = cp.clock.now()
     keep_until = now + dt.timedelta(days=cp.preservation_days)
@@ -633,8 +656,8 @@ def _preserve(session: Session, cp: ContactPoint, order: ReceivedOrder, items: l
         sealed = sealer.seal(canonical_body(data), _seal_context(order.reference, item.content_id))
         session.add(PreservedContent(order_reference=order.reference, content_id=item.content_id, sealed=sealed,
                                      preserved_at=now, keep_until=keep_until))
-    _event(session, cp, order.reference, OrderEventKind.PRESERVED, "contact-point",
-           {"content_ids": [i.content_id for i in items], "keep_until": keep_until.isoformat()})
+    _event(session, cp, order.reference, "contact-point", events.Preserved(
+        content_ids=[i.content_id for i in items], keep_until=keep_until))
 
 
 def preserved(cp: ContactPoint, reference: str) -> list[dict[str, Any]]:
@@ -662,7 +685,7 @@ def extend_preservation(cp: ContactPoint, reference: str, until: dt.datetime, *,
             raise OrderNotFound(f"nothing is preserved for order {reference!r}")
         for row in rows:
             row.keep_until = max(row.keep_until, until)
-        _event(session, cp, reference, OrderEventKind.PRESERVATION_EXTENDED, actor, {"until": until.isoformat()})
+        _event(session, cp, reference, actor, events.PreservationExtended(until=until))
         return len(rows)
 
 
@@ -674,8 +697,8 @@ def purge_preserved(cp: ContactPoint) -> int:
                                                                    PreservedContent.purged_at.is_(None))))
         for row in rows:
             row.sealed, row.purged_at = b"", now
-            _event(session, cp, row.order_reference, OrderEventKind.PURGED, "contact-point",
-                   {"content_id": row.content_id, "kept_since": row.preserved_at.isoformat()})
+            _event(session, cp, row.order_reference, "contact-point", events.Purged(
+                content_id=row.content_id, kept_since=row.preserved_at))
             log.info("purged preserved content %s of order %s", row.content_id, row.order_reference)
         return len(rows)
 
@@ -732,15 +755,14 @@ def _escalate(cp: ContactPoint, reference: str, now: dt.datetime) -> tuple[int, 
         elapsed = (now - order.clock_started_at).total_seconds() / 60
         due = [m for m in sorted(cp.escalation_minutes) if elapsed >= m]
         for minutes in due[order.escalations:]:
-            _event(session, cp, reference, OrderEventKind.ESCALATED, "contact-point", {"minutes": minutes})
+            _event(session, cp, reference, "contact-point", events.Escalated(minutes=minutes))
             for notifier in cp.notifiers:
                 notifier.escalate(session, order, minutes, overdue=False)
             escalated += 1
         order.escalations = max(order.escalations, len(due))
         if now >= order.deadline_at and not order.overdue:
             order.overdue = True
-            _event(session, cp, reference, OrderEventKind.OVERDUE, "contact-point",
-                   {"minutes": round(elapsed, 1)})
+            _event(session, cp, reference, "contact-point", events.Overdue(minutes=round(elapsed, 1)))
             for notifier in cp.notifiers:
                 notifier.escalate(session, order, 60, overdue=True)
             overdue += 1
@@ -791,10 +813,10 @@ def get_order(cp: ContactPoint, reference: str) -> dict[str, Any]:
         order = session.get(ReceivedOrder, reference)
         if order is None:
             raise OrderNotFound(f"no order {reference!r}")
-        events = session.scalars(select(OrderEvent).where(OrderEvent.reference == reference).order_by(OrderEvent.id))
         return {**order_view(order, cp.clock.now()), "order": order.body,
-                "events": [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "data": e.data}
-                           for e in events]}
+                "events": [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(),
+                            "data": events.read(e).model_dump(mode="json")} for e in history(session, OrderEvent,
+                                                                                            reference)]}
 
 
 # --- wiring -------------------------------------------------------------------------------------------------------
@@ -812,7 +834,7 @@ def tco_signer(key_text: str) -> BodySigner:
     return SigningKey.from_text(key_text) if key_text else MissingSigningKey()
 
 
-def contact_point_for(settings: Settings, mod: moderation.Moderation) -> ContactPoint:
+def contact_point_for(settings: Settings, mod: Moderation) -> ContactPoint:
     """The contact point as configured; a Member State that Annex II/III could not carry stops the start now,
     rather than every order failing at its first answer."""
     if settings.orders_member_state not in MEMBER_STATES:

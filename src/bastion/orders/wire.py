@@ -15,6 +15,7 @@ import datetime as dt
 import enum
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -289,14 +290,17 @@ _TYPES: dict[type[WireMessage], MessageType] = {model: kind for kind, model in M
 
 
 class InvalidMessage(DomainError, ValueError):
-    """The body is not a well-formed message: answered 422 with the first problem."""
+    """The body is not a well-formed message: answered 422 with the first problem, and every problem in ``errors``."""
 
     status = 422
-    title = "Invalid request"
+    title = "Invalid message"
 
     def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
         self.errors = errors or []
+
+    def problem_extra(self) -> dict[str, Any]:
+        return {"errors": self.errors}
 
 
 def envelope(message: WireMessage) -> dict[str, Any]:
@@ -419,6 +423,31 @@ def check_authority_signature(signature: AuthoritySignature, forwarded: RemovalO
     if signed.model_copy(update=same) != forwarded:
         raise refuse("the forwarded order differs from the one the authority signed")
     return verified
+
+
+# --- a signed request, read ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedMessage:
+    """A signed request as the contact point and the hub read it: who signed it (signature checked, nonce spent),
+    the message, and the issuing authority's own signature a hub forwarded beside an order (``None``: none)."""
+
+    signer: Verified
+    message: WireMessage
+    authority_signature: AuthoritySignature | None
+    body: bytes
+
+
+def read_envelope(signer: Verified, body: bytes, *, expect: tuple[MessageType, ...],
+                  attested: bool = False) -> SignedMessage:
+    """The message of a body whose signature ``signer`` says was checked; raises ``InvalidMessage`` (422)."""
+    try:
+        received = json.loads(body)
+    except ValueError:  # not JSON, or not UTF-8
+        raise InvalidMessage("the body is not JSON") from None
+    message = parse(received, expect=expect, attested=attested)
+    return SignedMessage(signer, message, attestation(received) if attested else None, body)
 
 
 # --- the request bodies, for the OpenAPI document -----------------------------------------------------------------

@@ -1,9 +1,12 @@
-"""Child-safety reports over HTTP: specialists review drafts and send them; the platform hands in file bytes."""
+"""Child-safety reports over HTTP: specialists review drafts and send them; the platform hands in file bytes.
+
+Refusals are the domain's errors (``interfaces.py``; a seal that does not open is ``SealError``), answered as
+problem+json by the app's one handler: no route catches them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import Response
@@ -11,15 +14,12 @@ from pydantic import BaseModel, Field
 
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
-from bastion.core.http import Problem, require
-from bastion.core.sealing import SealError
+from bastion.core.http import require
 from bastion.reporting import services
-from bastion.reporting.interfaces import CentreName, Classification, ReportingError, ReportState
+from bastion.reporting.interfaces import CentreName, Classification, ReportState
 from bastion.reporting.services import Reporting
 
 router = APIRouter(prefix="/v1/reports", tags=["child-safety reports"])
-Specialist = Annotated[Principal, Depends(require(roles.REPORTS))]
-T = TypeVar("T")
 
 
 def reporting(request: Request) -> Reporting:
@@ -28,18 +28,9 @@ def reporting(request: Request) -> Reporting:
     return rep
 
 
-def checked(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except ReportingError as exc:
-        raise Problem(exc.status, type(exc).__name__, str(exc)) from None
-    except SealError:
-        raise Problem(500, "Sealed material does not open", "the media key does not open this material") from None
-
-
-def _view(rep: Reporting, report_id: str) -> dict[str, Any]:
-    with rep.db.read() as session:
-        return services.report_view(session, services.get_report(session, report_id))
+Rep = Annotated[Reporting, Depends(reporting)]
+Specialist = Annotated[Principal, Depends(require(roles.REPORTS))]
+Platform = Annotated[Principal, Depends(require(roles.REPORT_MATERIAL))]
 
 
 class Revision(BaseModel):
@@ -47,66 +38,135 @@ class Revision(BaseModel):
     classifications: dict[str, Classification] = Field(default_factory=dict)
 
 
-@router.get("", summary="Reports with their state, files' hashes, and each centre's id and error")
-def list_reports(request: Request, _p: Specialist, state: ReportState | None = None) -> dict[str, Any]:
-    rep = reporting(request)
+class ReportFile(BaseModel):
+    """A reported file: its hashes and classification, never its bytes."""
+
+    content_id: str
+    content_type: str
+    trigger: str
+    md5: str
+    sha256: str
+    classification: str | None
+    material_held: bool
+    ncmec_file_id: str | None
+    original_file_name: str | None
+
+
+class RepeatedUpload(BaseModel):
+    """Another upload of a reported file by the same account."""
+
+    content_id: str
+    repeat_of: str
+    uploaded_at: str
+    after_sending: bool
+
+
+class CentreDelivery(BaseModel):
+    """The report at one centre: its state, the centre's id of it, the last error and the centre's verdict."""
+
+    state: str
+    id: str | None
+    error: str | None
+    centre_status: str | None
+
+
+class Report(BaseModel):
+    """A report as the API and the console show it (``services.report_view``); times are ISO 8601."""
+
+    id: str
+    account_id: str
+    state: ReportState
+    trigger: str
+    incident_type: str
+    incident_at: str
+    urgent: bool
+    urgent_reason: str
+    removed: bool
+    fingerprint: str
+    created_at: str
+    sent_at: str | None
+    sent_by: str
+    preserve_until: str
+    purged_at: str | None
+    files: list[ReportFile]
+    repeats: list[RepeatedUpload]
+    centres: dict[CentreName, CentreDelivery]
+
+
+class Reports(BaseModel):
+    reports: list[Report]
+
+
+class Drafts(BaseModel):
+    #: The ids of the drafts made or extended.
+    drafted: list[str]
+
+
+class MaterialReceipt(BaseModel):
+    """What the platform learns of what it handed in: nothing of the report (other files, hashes, classes)."""
+
+    content_id: str
+    material_held: bool
+
+
+def _view(rep: Reporting, report_id: str) -> Report:
     with rep.db.read() as session:
-        return {"reports": [services.report_view(session, r) for r in services.list_reports(session, state)]}
+        return Report.model_validate(services.report_view(session, services.get_report(session, report_id)))
+
+
+@router.get("", summary="Reports with their state, files' hashes, and each centre's id and error")
+def list_reports(rep: Rep, _p: Specialist, state: ReportState | None = None) -> Reports:
+    with rep.db.read() as session:
+        return Reports.model_validate({"reports": services.report_views(session, services.list_reports(session,
+                                                                                                        state))})
 
 
 @router.post("/drafts", summary="Draft reports for confirmed material not yet reported (one per account)")
-def draft(request: Request, _p: Specialist) -> dict[str, Any]:
-    return {"drafted": services.draft_pending(reporting(request))}
+def draft(rep: Rep, principal: Specialist) -> Drafts:
+    return Drafts(drafted=services.draft_pending(rep, actor=principal.actor))
 
 
 @router.get("/{report_id}", summary="One report")
-def get_report(report_id: str, request: Request, _p: Specialist) -> dict[str, Any]:
-    return checked(lambda: _view(reporting(request), report_id))
+def get_report(report_id: str, rep: Rep, _p: Specialist) -> Report:
+    return _view(rep, report_id)
 
 
 @router.patch("/{report_id}", summary="Review a draft: urgency and each file's industry classification")
-def revise(report_id: str, body: Revision, request: Request, _p: Specialist) -> dict[str, Any]:
-    rep = reporting(request)
-    checked(lambda: services.revise(rep, report_id, urgent_reason=body.urgent_reason,
-                                    classifications=body.classifications))
+def revise(report_id: str, body: Revision, rep: Rep, principal: Specialist) -> Report:
+    services.revise(rep, report_id, urgent_reason=body.urgent_reason, classifications=body.classifications,
+                    actor=principal.actor)
     return _view(rep, report_id)
 
 
 @router.put("/{report_id}/files/{content_id}", summary="Hand in a reported file's bytes (checked, then sealed)")
-def supply(report_id: str, content_id: str, request: Request,
-           _p: Annotated[Principal, Depends(require(roles.REPORT_MATERIAL))],
-           file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    rep = reporting(request)
-    data = file.file.read()
-    row = checked(lambda: services.supply_material(rep, report_id, content_id, data, file.filename or content_id))
-    # The platform learns what it handed in, nothing of the report (other files, hashes, classifications).
-    return {"content_id": row.content_id, "material_held": row.sealed is not None}
+def supply(report_id: str, content_id: str, rep: Rep, principal: Platform,
+           file: Annotated[UploadFile, File()]) -> MaterialReceipt:
+    row = services.supply_material(rep, report_id, content_id, file.file.read(), file.filename or content_id,
+                                   actor=principal.actor)
+    return MaterialReceipt(content_id=row.content_id, material_held=row.sealed is not None)
 
 
-@router.get("/{report_id}/files/{content_id}", summary="Open preserved material (child-safety only; audited)")
-def open_material(report_id: str, content_id: str, request: Request, principal: Specialist) -> Response:
-    data = checked(lambda: services.open_material(reporting(request), report_id, content_id, actor=principal))
+@router.get("/{report_id}/files/{content_id}", summary="Open preserved material (child-safety only; audited)",
+            response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}})
+def open_material(report_id: str, content_id: str, rep: Rep, principal: Specialist) -> Response:
+    data = services.open_material(rep, report_id, content_id, actor=principal)
     return Response(data, media_type="application/octet-stream",
                     headers={"Cache-Control": "no-store", "Content-Disposition": "attachment"})
 
 
 @router.post("/{report_id}/send", status_code=202, summary="Validate and send a reviewed draft to the centres")
-def send(report_id: str, request: Request, principal: Specialist) -> dict[str, Any]:
-    rep = reporting(request)
-    checked(lambda: services.send(rep, report_id, actor=principal))
+def send(report_id: str, rep: Rep, principal: Specialist) -> Report:
+    services.send(rep, report_id, actor=principal)
     return _view(rep, report_id)
 
 
 @router.post("/{report_id}/resend", status_code=202, summary="Send a failed report again (resumes where it stopped)")
-def resend(report_id: str, request: Request, principal: Specialist,
-           centre: CentreName = CentreName.NCMEC) -> dict[str, Any]:
-    rep = reporting(request)
-    checked(lambda: services.resend(rep, report_id, actor=principal, centre=centre))
+def resend(report_id: str, rep: Rep, principal: Specialist, centre: CentreName = CentreName.NCMEC) -> Report:
+    services.resend(rep, report_id, actor=principal, centre=centre)
     return _view(rep, report_id)
 
 
 @router.post("/{report_id}/retract", status_code=202, summary="Ask NCMEC to retract the report")
-def retract(report_id: str, request: Request, principal: Specialist) -> dict[str, Any]:
-    rep = reporting(request)
-    checked(lambda: services.retract(rep, report_id, actor=principal))
+def retract(report_id: str, rep: Rep, principal: Specialist) -> Report:
+    services.retract(rep, report_id, actor=principal)
     return _view(rep, report_id)

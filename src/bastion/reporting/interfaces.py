@@ -67,9 +67,11 @@ class ReportNotFound(ReportingError):
     title = "Report not found"
 
 
-class NotADraft(ReportingError):
+class InvalidTransition(ReportingError):
+    """What was asked cannot happen in the report's (or delivery's) state: ``events.next_state`` refused it."""
+
     status = 409
-    title = "Not a draft"
+    title = "Invalid transition"
 
 
 class MaterialMismatch(ReportingError):

@@ -1,19 +1,22 @@
 """Reports, their files and their deliveries to each centre.
 
 A report groups one offending account's confirmed material (one report per account, as real teams file them).
-A delivery is the report at one centre: its state, the centre's id, the last error and the document as sent, so
-``bastion reports export`` can show an auditor exactly what left. ``(centre, fingerprint)`` is unique: the same
-material of the same account is never reported twice to one centre, whatever retries or races happen.
+Every change of a report or a delivery is an event in ``report_events`` (``reporting/events.py``); the ``state``
+columns are its projection. A delivery is the report at one centre: its state, the centre's id, the last error and
+the document as sent, so ``bastion reports export`` can show an auditor exactly what left. ``(centre, fingerprint)``
+is unique: the same material of the same account is never reported twice to one centre, whatever retries or races
+happen.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
+from bastion.core.events import EventLog
 
 
 class ChildSafetyReport(Base):
@@ -119,3 +122,10 @@ class ReportDelivery(Base):
     signature: Mapped[str] = mapped_column(String(400), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ReportEvent(EventLog, Base):
+    """A report's history (``subject`` is the report id): drafted, revised, sent, and each centre's delivery."""
+
+    __tablename__ = "report_events"
+    __table_args__ = (Index("ix_report_events_subject", "subject", "id"),)

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from bastion.core.audit.services import AuditAction, record
 from bastion.core.auth.roles import CHILD_SAFETY_ROLES
@@ -34,6 +35,7 @@ from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.config import Settings
 from bastion.core.db import Database
+from bastion.core.events import record as record_event
 from bastion.core.outbox.kinds import MessageKind
 from bastion.core.outbox.models import DeliveryState as OutboxState
 from bastion.core.outbox.models import OutboxMessage
@@ -41,26 +43,36 @@ from bastion.core.outbox.services import enqueue
 from bastion.core.outbox.webhooks import canonical_body
 from bastion.core.sealing import Sealer
 from bastion.core.signing import SigningKey
-from bastion.moderation.events import ContentStatus, EventKind
-from bastion.moderation.models import ContentItem, ModerationEvent
-from bastion.moderation.policy import Category, Verdict
-from bastion.moderation.services import confirmed_violation, content_subject
+from bastion.moderation import queries as moderated
+from bastion.moderation.events import ContentStatus
+from bastion.moderation.policy import Category
 from bastion.reporting import ncmec
+from bastion.reporting.events import (
+    DeliveryChanged,
+    Drafted,
+    MaterialSupplied,
+    Purged,
+    ReportEventKind,
+    Revised,
+    Sent,
+    allowed_from,
+    next_state,
+)
 from bastion.reporting.interfaces import (
     AlreadyReported,
     CentreName,
     Classification,
     DeliveryState,
     InvalidReport,
+    InvalidTransition,
     MaterialGone,
     MaterialMismatch,
-    NotADraft,
     ReportingError,
     ReportNotFound,
     ReportState,
     Trigger,
 )
-from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile, ReportedRepeat
+from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile, ReportedRepeat, ReportEvent
 
 
 class ReportMessage(MessageKind):
@@ -80,7 +92,7 @@ REMOVED_STATUSES = frozenset({ContentStatus.BLOCKED.value, ContentStatus.REMOVED
 #: Advisory lock that orders drafting rounds on PostgreSQL (SQLite has one writer at a time already).
 DRAFTING_LOCK = 0x5245504F5254
 #: Reports in the outbox or half-way through NCMEC's procedure: their material must still be there to upload.
-IN_FLIGHT = frozenset({ReportState.QUEUED.value, ReportState.SUBMITTED.value})
+IN_FLIGHT = frozenset(s.value for s in ReportState if s not in allowed_from(ReportEventKind.PURGED))
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,28 @@ def _material(report: ChildSafetyReport) -> str:
     return f"report-file:{report.id}"
 
 
+def transition(session: Session, clock: Clock, report: ChildSafetyReport, kind: ReportEventKind, *, actor: str,
+               data: BaseModel | None = None, delivery: ReportDelivery | None = None) -> ReportEvent:
+    """Move the report, or one of its deliveries, by ``kind`` (``events.next_state``: ``InvalidTransition`` when
+    it may not happen now) and record the event, in the caller's transaction. The report follows NCMEC's delivery.
+    """
+    now = clock.now()
+    if delivery is None:
+        current = ReportState(report.state) if report.state else None
+        report.state = next_state(current, kind).value
+    else:
+        delivery.state = next_state(ReportState(delivery.state), kind).value
+        delivery.updated_at = now
+        if delivery.centre == CentreName.NCMEC.value:
+            report.state = delivery.state
+    return record_event(session, ReportEvent, subject=report.id, kind=kind, actor=actor, at=now, data=data)
+
+
+def report_history(session: Session, report_id: str) -> list[ReportEvent]:
+    """The report's events, oldest first."""
+    return list(session.scalars(select(ReportEvent).where(ReportEvent.subject == report_id).order_by(ReportEvent.id)))
+
+
 # --- drafting -----------------------------------------------------------------------------------------------------
 
 
@@ -135,7 +169,7 @@ def _material(report: ChildSafetyReport) -> str:
 class Candidate:
     """Confirmed material not yet in any report."""
 
-    item: ContentItem
+    item: moderated.ContentView
     trigger: Trigger
     classification: str
 
@@ -149,39 +183,23 @@ def _classification(categories: Iterable[object]) -> str:
     return ""
 
 
-def _known_match(session: Session, content_id: str) -> list[dict[str, Any]] | None:
-    """The restricted-bank matches that blocked this upload, or ``None`` when it was not blocked by one."""
-    verdict = session.scalar(select(ModerationEvent).where(
-        ModerationEvent.subject == content_subject(content_id), ModerationEvent.kind == EventKind.VERDICT.value))
-    if verdict is None or verdict.data.get("verdict") != Verdict.BLOCK.value:
-        return None
-    raw = verdict.data.get("matches")
-    matches = [m for m in raw if isinstance(m, dict) and m.get("restricted")] if isinstance(raw, list) else []
-    return matches or None
-
-
 def candidates(session: Session) -> list[Candidate]:
     reported = select(ReportedFile.content_id)
     repeated = select(ReportedRepeat.content_id)  # recorded as another upload of a reported file: covered
-    items = session.scalars(select(ContentItem).where(
-        ContentItem.category == Category.CSAM.value, ContentItem.content_id.not_in(reported),
-        ContentItem.content_id.not_in(repeated))
-        .order_by(ContentItem.created_at, ContentItem.content_id)).all()
     found: list[Candidate] = []
-    for item in items:
-        decision = confirmed_violation(session, item.content_id)
-        if decision is not None and decision.data.get("category") == Category.CSAM.value:
+    for item in moderated.suspected_csam(session, excluding=[reported, repeated]):
+        decision = moderated.confirmed_violation(session, item.content_id)
+        if decision is not None and decision.category == Category.CSAM.value:
             found.append(Candidate(item, Trigger.SPECIALIST, ""))
             continue
-        matches = _known_match(session, item.content_id)
+        matches = moderated.blocked_by_restricted_match(session, item.content_id)
         if matches is not None:
-            found.append(Candidate(item, Trigger.KNOWN_HASH, _classification(m.get("category") for m in matches)))
+            found.append(Candidate(item, Trigger.KNOWN_HASH, _classification(m.category for m in matches)))
     return found
 
 
-def _hashes(item: ContentItem) -> tuple[str, str]:
-    values = {str(s.get("signal_type")): str(s.get("value")) for s in item.signals if isinstance(s, dict)}
-    return values.get("md5", ""), values.get("sha256", "")
+def _hashes(item: moderated.ContentView) -> tuple[str, str]:
+    return item.signal("md5"), item.signal("sha256")
 
 
 def _refresh_fingerprint(session: Session, report: ChildSafetyReport) -> None:
@@ -192,10 +210,10 @@ def _refresh_fingerprint(session: Session, report: ChildSafetyReport) -> None:
 
 
 def content_status(session: Session, content_id: str) -> str:
-    return session.scalar(select(ContentItem.status).where(ContentItem.content_id == content_id)) or ""
+    return moderated.content_status(session, content_id)
 
 
-def draft_pending(rep: Reporting) -> list[str]:
+def draft_pending(rep: Reporting, *, actor: str = "system:drafting") -> list[str]:
     """Draft reports for every confirmed piece of material not yet reported; returns the ids of drafts touched.
 
     Material the same account was already reported for (same hash) is not a second file: it is recorded as
@@ -233,9 +251,11 @@ def draft_pending(rep: Reporting) -> list[str]:
                         id=str(uuid.uuid4()), account_id=account_id, account_country=candidate.item.account_country,
                         incident_type=ncmec.CSAM_INCIDENT, incident_at=candidate.item.created_at,
                         trigger=candidate.trigger.value, urgent_reason="", removed=True, fingerprint="",
-                        state=ReportState.DRAFT.value, created_at=now, sent_by="",
+                        state="", created_at=now, sent_by="",
                         preserve_until=now + dt.timedelta(days=rep.settings.reports_preservation_days))
                     session.add(report)
+                    transition(session, rep.clock, report, ReportEventKind.DRAFTED, actor=actor,
+                               data=Drafted(account_id=account_id, trigger=candidate.trigger.value))
                     session.flush()
                 row = ReportedFile(
                     report_id=report.id, content_id=candidate.item.content_id, account_id=account_id,
@@ -264,7 +284,7 @@ def _known_files(session: Session, account_id: str) -> dict[str, ReportedFile]:
     return known
 
 
-def _record_repeat(session: Session, first: ReportedFile, item: ContentItem) -> ReportedRepeat:
+def _record_repeat(session: Session, first: ReportedFile, item: moderated.ContentView) -> ReportedRepeat:
     """The same account uploaded a reported file again: another incident of it, recorded with its report.
 
     In a draft, the report will name it; once the report was sent, the report as sent covers it (recorded, so it
@@ -306,7 +326,37 @@ def deliveries_of(session: Session, report_id: str) -> dict[CentreName, ReportDe
 
 def report_view(session: Session, report: ChildSafetyReport) -> dict[str, Any]:
     """The API and console shape: state, files (hashes, never bytes), and each centre's id, state and error."""
-    return {
+    (view,) = report_views(session, [report])
+    return view
+
+
+def report_views(session: Session, reports: Sequence[ChildSafetyReport]) -> list[dict[str, Any]]:
+    """``report_view`` of many reports in four statements, however many there are (the console's list).
+
+    Files are read without their sealed bytes: a list says whether material is held, it never carries it.
+    """
+    ids = [r.id for r in reports]
+    files: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    repeats: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    centres: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    if ids:
+        held = ReportedFile.sealed.is_not(None).label("held")
+        for f, is_held in session.execute(
+                select(ReportedFile, held).where(ReportedFile.report_id.in_(ids)).options(defer(ReportedFile.sealed))
+                .order_by(ReportedFile.uploaded_at, ReportedFile.content_id)):
+            files[f.report_id].append({
+                "content_id": f.content_id, "content_type": f.content_type, "trigger": f.trigger, "md5": f.md5,
+                "sha256": f.sha256, "classification": f.classification or None, "material_held": bool(is_held),
+                "ncmec_file_id": f.ncmec_file_id or None, "original_file_name": f.original_file_name or None})
+        for r in session.scalars(select(ReportedRepeat).where(ReportedRepeat.report_id.in_(ids))
+                                 .order_by(ReportedRepeat.uploaded_at, ReportedRepeat.content_id)):
+            repeats[r.report_id].append({"content_id": r.content_id, "repeat_of": r.repeat_of,
+                                         "uploaded_at": r.uploaded_at.isoformat(), "after_sending": r.after_sending})
+        for d in session.scalars(select(ReportDelivery).where(ReportDelivery.report_id.in_(ids))
+                                 .options(defer(ReportDelivery.document)).order_by(ReportDelivery.id)):
+            centres[d.report_id][d.centre] = {"state": d.state, "id": d.remote_id or None, "error": d.error or None,
+                                              "centre_status": d.centre_status or None}
+    return [{
         "id": report.id, "account_id": report.account_id, "state": report.state, "trigger": report.trigger,
         "incident_type": report.incident_type, "incident_at": report.incident_at.isoformat(),
         "urgent": bool(report.urgent_reason), "urgent_reason": report.urgent_reason, "removed": report.removed,
@@ -314,17 +364,8 @@ def report_view(session: Session, report: ChildSafetyReport) -> dict[str, Any]:
         "sent_at": report.sent_at.isoformat() if report.sent_at else None, "sent_by": report.sent_by,
         "preserve_until": report.preserve_until.isoformat(),
         "purged_at": report.purged_at.isoformat() if report.purged_at else None,
-        "files": [{"content_id": f.content_id, "content_type": f.content_type, "trigger": f.trigger,
-                   "md5": f.md5, "sha256": f.sha256,
-                   "classification": f.classification or None, "material_held": f.sealed is not None,
-                   "ncmec_file_id": f.ncmec_file_id or None, "original_file_name": f.original_file_name or None}
-                  for f in files_of(session, report.id)],
-        "repeats": [{"content_id": r.content_id, "repeat_of": r.repeat_of, "uploaded_at": r.uploaded_at.isoformat(),
-                     "after_sending": r.after_sending} for r in repeats_of(session, report.id)],
-        "centres": {c.value: {"state": d.state, "id": d.remote_id or None, "error": d.error or None,
-                              "centre_status": d.centre_status or None}
-                    for c, d in deliveries_of(session, report.id).items()},
-    }
+        "files": files[report.id], "repeats": repeats[report.id], "centres": centres[report.id],
+    } for report in reports]
 
 
 def list_reports(session: Session, state: ReportState | None = None, limit: int = 200) -> list[ChildSafetyReport]:
@@ -337,13 +378,6 @@ def list_reports(session: Session, state: ReportState | None = None, limit: int 
 # --- reviewing a draft --------------------------------------------------------------------------------------------
 
 
-def _draft(session: Session, report_id: str) -> ChildSafetyReport:
-    report = get_report(session, report_id)
-    if report.state != ReportState.DRAFT.value:
-        raise NotADraft(f"report {report_id} was sent already ({report.state}); it can no longer change")
-    return report
-
-
 def _file(session: Session, report_id: str, content_id: str) -> ReportedFile:
     row = session.scalar(select(ReportedFile).where(ReportedFile.report_id == report_id,
                                                     ReportedFile.content_id == content_id))
@@ -353,10 +387,14 @@ def _file(session: Session, report_id: str, content_id: str) -> ReportedFile:
 
 
 def revise(rep: Reporting, report_id: str, *, urgent_reason: str | None = None,
-           classifications: dict[str, Classification] | None = None) -> None:
+           classifications: dict[str, Classification] | None = None, actor: str = "system:review") -> None:
     """A specialist's review of a draft: urgency (with the reason) and each file's industry classification."""
     with rep.db.write() as session:
-        report = _draft(session, report_id)
+        report = get_report(session, report_id)
+        urgent = bool(urgent_reason.strip()) if urgent_reason is not None else bool(report.urgent_reason)
+        # First, so a sent report is refused before anything is checked (a refusal below rolls the event back).
+        transition(session, rep.clock, report, ReportEventKind.REVISED, actor=actor, data=Revised(
+            urgent=urgent, classifications={k: v.value for k, v in (classifications or {}).items()}))
         if urgent_reason is not None:
             if ncmec.xml_unsafe(urgent_reason):
                 raise InvalidReport("the urgency reason contains control characters an XML report cannot carry")
@@ -365,11 +403,15 @@ def revise(rep: Reporting, report_id: str, *, urgent_reason: str | None = None,
             _file(session, report_id, content_id).classification = code.value
 
 
-def supply_material(rep: Reporting, report_id: str, content_id: str, data: bytes, file_name: str) -> ReportedFile:
+def supply_material(rep: Reporting, report_id: str, content_id: str, data: bytes, file_name: str, *,
+                    actor: str = "system:platform") -> ReportedFile:
     """Seal the platform's copy of a reported file, once its hashes prove it is the file that was uploaded."""
     md5, sha256 = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
     with rep.db.write() as session:
-        report = _draft(session, report_id)
+        report = get_report(session, report_id)
+        # First, so a sent report is refused before anything is checked (a refusal below rolls the event back).
+        transition(session, rep.clock, report, ReportEventKind.MATERIAL_SUPPLIED, actor=actor,
+                   data=MaterialSupplied(content_id=content_id, size=len(data)))
         if report.purged_at is not None:
             raise MaterialGone(f"report {report_id} was purged at the end of its preservation period: it holds "
                                "no material any more")
@@ -419,6 +461,8 @@ def purge_expired(rep: Reporting) -> list[str]:
             for f in files:
                 f.sealed = None
             report.purged_at = now
+            transition(session, rep.clock, report, ReportEventKind.PURGED, actor="system:preservation",
+                       data=Purged(files=len(files)))
             record(rep.db, session, actor="system:preservation", action=AuditAction.REPORT_PURGED,
                    subject=f"report:{report.id}", details={"files": len(files)}, clock=rep.clock)
             purged.append(report.id)
@@ -447,8 +491,8 @@ def _named_repeats(session: Session, report: ChildSafetyReport) -> list[Reported
 def ncmec_facts(session: Session, rep: Reporting, report: ChildSafetyReport) -> ncmec.ReportFacts:
     files = files_of(session, report.id)
     repeats = _named_repeats(session, report)
-    urls = sorted({ncmec.xml_safe(u) for u in session.scalars(select(ContentItem.url).where(
-        ContentItem.content_id.in_([f.content_id for f in files] + [r.content_id for r in repeats]))) if u})
+    urls = sorted({ncmec.xml_safe(u) for u in moderated.content_urls(
+        session, [f.content_id for f in files] + [r.content_id for r in repeats])})
     described = [f"{f.content_id} md5={f.md5 or '-'} sha256={f.sha256 or '-'}" for f in files if f.sealed is None]
     again = [f"{r.content_id} at {ncmec.iso(r.uploaded_at)} (the same file as {r.repeat_of})" for r in repeats]
     also = "Also reported to the EU Centre under this provider reference." if rep.eu_centre else ""
@@ -510,8 +554,9 @@ def eu_centre_document(session: Session, rep: Reporting, report: ChildSafetyRepo
 
 
 def _delivery(report: ChildSafetyReport, centre: CentreName, now: dt.datetime, document: str) -> ReportDelivery:
+    """A centre's delivery of a report just sent: it starts where the report is now (queued)."""
     return ReportDelivery(report_id=report.id, centre=centre.value, fingerprint=report.fingerprint,
-                          state=DeliveryState.QUEUED.value, remote_id="", centre_status="", error="",
+                          state=report.state, remote_id="", centre_status="", error="",
                           document=document, created_at=now, updated_at=now)
 
 
@@ -534,13 +579,16 @@ def send(rep: Reporting, report_id: str, *, actor: Principal) -> None:
     Refused, with nothing changed, when the XML does not validate or a centre already has this fingerprint.
     """
     with rep.db.write() as session:
-        report = _draft(session, report_id)
+        report = get_report(session, report_id)
+        centres = [CentreName.NCMEC] + ([CentreName.EU_CENTRE] if rep.eu_centre else [])
+        # First, so a sent report is refused before anything is checked (a refusal below rolls it all back).
+        transition(session, rep.clock, report, ReportEventKind.SENT, actor=actor.actor,
+                   data=Sent(centres=[c.value for c in centres], fingerprint=report.fingerprint))
         if not files_of(session, report_id):
             raise InvalidReport("the report has no files")
         destination = ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
         document = ncmec_document(session, rep, report)
         ncmec.validate(document, rep.settings.ncmec_xsd)
-        centres = [CentreName.NCMEC] + ([CentreName.EU_CENTRE] if rep.eu_centre else [])
         for centre in centres:
             earlier = session.scalar(select(ReportDelivery.report_id).where(
                 ReportDelivery.centre == centre.value, ReportDelivery.fingerprint == report.fingerprint))
@@ -555,7 +603,7 @@ def send(rep: Reporting, report_id: str, *, actor: Principal) -> None:
         session.add(_delivery(report, CentreName.NCMEC, now, document.decode()))
         if rep.eu_centre:
             session.add(_delivery(report, CentreName.EU_CENTRE, now, ""))
-        report.state, report.sent_at, report.sent_by = ReportState.QUEUED.value, now, actor.actor
+        report.sent_at, report.sent_by = now, actor.actor
         enqueue(session, kind=NCMEC_KIND, destination=destination, payload={"report_id": report.id},
                 idempotency_key=f"{NCMEC_KIND}:{report.id}", clock=rep.clock)
         record(rep.db, session, actor=actor.actor, action=AuditAction.REPORT_SENT, subject=f"report:{report.id}",
@@ -583,18 +631,19 @@ def resend(rep: Reporting, report_id: str, *, actor: Principal, centre: CentreNa
     with rep.db.write() as session:
         report = get_report(session, report_id)
         delivery = deliveries_of(session, report_id).get(centre)
-        if delivery is None or delivery.state != DeliveryState.FAILED.value:
-            raise NotADraft(f"only a failed delivery can be sent again ({centre.value})")
-        delivery.state = DeliveryState.SUBMITTED.value if delivery.remote_id else DeliveryState.QUEUED.value
-        delivery.updated_at = rep.clock.now()
+        if delivery is None:
+            raise InvalidTransition(f"the report was never sent to {centre.value}: nothing to send again")
+        # NCMEC's procedure resumes where it stopped when NCMEC holds the report; anything else starts anew.
+        resume = centre is CentreName.NCMEC and bool(delivery.remote_id)
+        transition(session, rep.clock, report, ReportEventKind.RESUMED if resume else ReportEventKind.RESENT,
+                   actor=actor.actor, delivery=delivery,
+                   data=DeliveryChanged(centre=centre.value, remote_id=delivery.remote_id))
         if centre is CentreName.NCMEC:
-            report.state = delivery.state
             kind = NCMEC_KIND
             destination = ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
         else:
             if not rep.settings.eu_centre_url:
                 raise ReportingError("no EU Centre is configured (BASTION_EU_CENTRE_URL)")
-            delivery.state = DeliveryState.QUEUED.value
             if not delivery.document:  # NCMEC never finished: the Centre's report goes without its id
                 delivery.document = canonical_body(eu_centre_document(session, rep, report)).decode()
             kind, destination = EU_CENTRE_KIND, rep.settings.eu_centre_url
@@ -610,11 +659,13 @@ def retract(rep: Reporting, report_id: str, *, actor: Principal) -> None:
         report = get_report(session, report_id)
         delivery = deliveries_of(session, report_id).get(CentreName.NCMEC)
         if delivery is None or not delivery.remote_id:
-            raise NotADraft("NCMEC has no id for this report yet: nothing to retract")
+            raise InvalidTransition("NCMEC has no id for this report yet: nothing to retract")
         if delivery.state == DeliveryState.RETRACTED.value:
             return
         if _waiting(session, NCMEC_RETRACT_KIND, report.id):
             return  # one retract is on its way already
+        transition(session, rep.clock, report, ReportEventKind.RETRACT_REQUESTED, actor=actor.actor,
+                   delivery=delivery, data=DeliveryChanged(centre=CentreName.NCMEC.value, remote_id=delivery.remote_id))
         destination = ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
         enqueue(session, kind=NCMEC_RETRACT_KIND, destination=destination, payload={"report_id": report.id},
                 idempotency_key=_attempt_key(session, NCMEC_RETRACT_KIND, report.id), clock=rep.clock)

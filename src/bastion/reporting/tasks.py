@@ -15,9 +15,9 @@ person who sends it again, so that it can still carry NCMEC's id.
 
 Every step is fenced by the outbox lease (``renew_lease``): a deliverer that lost its claim (it stalled past the
 lease and another took the message over) makes no further call and writes nothing. A delivery never stays queued
-for ever: one that cannot be built or opened is ``failed`` at once with the reason, and any message the outbox gives
-up on (out of attempts, refused, its deliverer dead on the last attempt) reaches ``on_dead``, which fails a delivery
-still in flight, for a person to send again.
+for ever: when the outbox gives up on its message (out of attempts, or refused: a report that cannot be built,
+material that does not open), ``on_dead`` leaves the delivery ``failed`` with the reason, for a person to send
+again. The sender does not count attempts: that rule is the outbox's alone.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.core import signing
+from bastion.core.outbox.models import OutboxMessage
 from bastion.core.outbox.services import (
     DEFAULT_LEASE_SECONDS,
     Claim,
@@ -44,12 +46,15 @@ from bastion.core.outbox.services import (
 from bastion.core.outbox.webhooks import IDEMPOTENCY_HEADER, canonical_body
 from bastion.core.sealing import SealError
 from bastion.reporting import ncmec, services
+from bastion.reporting.events import DeliveryChanged, ReportEventKind, allowed_from
 from bastion.reporting.interfaces import CentreName, DeliveryState, InvalidReport, ReportingError, ReportState
 from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
 from bastion.reporting.ncmec import Answer, CodeOutcome, NcmecClient
 from bastion.reporting.services import Reporting
 
 log = logging.getLogger(__name__)
+#: Who the deliveries' events name.
+ACTOR = "system:report-sender"
 Then = Callable[[Session, ChildSafetyReport, ReportDelivery], None]
 
 
@@ -88,36 +93,33 @@ class ReportSender(Sender):
         return CentreName.EU_CENTRE if claim.kind == services.EU_CENTRE_KIND else CentreName.NCMEC
 
     def send(self, claim: Claim) -> SendResult:
-        report_id = str(claim.payload.get("report_id", ""))
         try:
-            return self._dispatch(claim, report_id)
+            return self._dispatch(claim, str(claim.payload.get("report_id", "")))
         except LeaseLost:
             return SendResult.retry("lease lost to another deliverer")
 
     def on_dead(self, claim: Claim, result: SendResult) -> None:
-        """The outbox gave up on this message: a delivery still in flight says so, or it would show queued for ever.
-
-        No lease fence here: the message is dead, so no other deliverer holds it, and a delivery that ended itself
-        (refused with its reason, finished, retracted) is left as it is. A retract has no delivery to mark.
-        """
+        """The outbox gave up on this message for good: a delivery still in flight is failed with the outbox's
+        reason, or it would show queued for ever. One failed already (with its own reason) is left as it is; a
+        retract that failed leaves the report where it was (its error is on the delivery)."""
         if claim.kind == services.NCMEC_RETRACT_KIND:
             return
-        error = f"{result.error}; send again" if result.permanent or is_permanent_status(result.status) \
-            else f"{result.error} (gave up after {claim.attempts} attempts; send again)"
-        report_id, centre = str(claim.payload.get("report_id", "")), self._centre(claim)
+        report_id = str(claim.payload.get("report_id", ""))
+        centre = self._centre(claim)
         with self.rep.db.write() as session:
-            try:
-                report = services.get_report(session, report_id)
-                delivery = services.deliveries_of(session, report_id)[centre]
-            except (ReportingError, KeyError):
+            report = session.get(ChildSafetyReport, report_id)
+            delivery = services.deliveries_of(session, report_id).get(centre) if report is not None else None
+            if report is None or delivery is None:
                 log.warning("report delivery %s gave up with no delivery row to mark", claim.id)
                 return
-            if delivery.state not in (DeliveryState.QUEUED, DeliveryState.SUBMITTED):
+            if ReportState(delivery.state) not in allowed_from(ReportEventKind.FAILED):
                 return
-            delivery.state, delivery.error = DeliveryState.FAILED.value, short_error(error)
-            delivery.updated_at = self.rep.clock.now()
-            if centre is CentreName.NCMEC:
-                report.state = ReportState.FAILED.value
+            why = session.scalar(select(OutboxMessage.last_error).where(OutboxMessage.id == claim.id))
+            delivery.error = short_error(f"{why or result.error or 'failed'}; send again")
+            services.transition(session, self.rep.clock, report, ReportEventKind.FAILED, actor=ACTOR,
+                                delivery=delivery, data=DeliveryChanged(centre=centre.value,
+                                                                        remote_id=delivery.remote_id,
+                                                                        error=delivery.error))
 
     def _dispatch(self, claim: Claim, report_id: str) -> SendResult:
         try:
@@ -134,19 +136,10 @@ class ReportSender(Sender):
             self._note(claim, report_id, self._centre(claim), error=error)
             return SendResult.retry(error)
         except (ReportingError, SealError, ValueError) as exc:
-            # No retry can mend a report that cannot be built, material that does not open, a bad destination.
-            error = short_error(f"{type(exc).__name__}: {exc}")
-            if claim.kind != services.NCMEC_RETRACT_KIND:
-                self._settle(claim, report_id, DeliveryState.FAILED, error)
-            return SendResult.give_up(error)
+            # No retry can mend a report that cannot be built, material that does not open, a bad destination:
+            # the outbox gives up, and ``on_dead`` fails the delivery with this reason.
+            return SendResult.give_up(short_error(f"{type(exc).__name__}: {exc}"))
         return SendResult.give_up(f"not a report kind: {claim.kind}")
-
-    def _settle(self, claim: Claim, report_id: str, state: DeliveryState, error: str) -> None:
-        """Write a final state when the report and its delivery still exist (a vanished report has nothing)."""
-        try:
-            self._note(claim, report_id, self._centre(claim), state=state, error=error)
-        except (ReportingError, KeyError, LeaseLost):
-            log.warning("report delivery %s gave up with no delivery row to mark", claim.id)
 
     # --- state ----------------------------------------------------------------------------------------------
 
@@ -159,21 +152,21 @@ class ReportSender(Sender):
         if not renew_lease(session, claim, clock=self.rep.clock, lease_seconds=self.lease_seconds):
             raise LeaseLost()
 
-    def _note(self, claim: Claim, report_id: str, centre: CentreName, *, state: DeliveryState | None = None,
+    def _note(self, claim: Claim, report_id: str, centre: CentreName, *, event: ReportEventKind | None = None,
               then: Then | None = None, **values: Any) -> None:
-        """Write a delivery's new facts (and the report's state, which follows NCMEC's) in one transaction,
-        only while this claim still holds its message."""
+        """Write a delivery's new facts, and its transition by ``event`` (recorded; the report follows NCMEC's),
+        in one transaction, only while this claim still holds its message."""
         with self.rep.db.write() as session:
             self._hold(session, claim)
             report = services.get_report(session, report_id)
             delivery = services.deliveries_of(session, report_id)[centre]
             for name, value in values.items():
                 setattr(delivery, name, value)
-            if state is not None:
-                delivery.state = state.value
-                if centre is CentreName.NCMEC:
-                    report.state = ReportState(state.value).value
             delivery.updated_at = self.rep.clock.now()
+            if event is not None:
+                services.transition(session, self.rep.clock, report, event, actor=ACTOR, delivery=delivery,
+                                    data=DeliveryChanged(centre=centre.value, remote_id=delivery.remote_id,
+                                                         error=delivery.error))
             if then is not None:
                 then(session, report, delivery)
 
@@ -187,7 +180,7 @@ class ReportSender(Sender):
             self._note(claim, report_id, CentreName.NCMEC, error=error)
             raise Stop(SendResult.retry(error))
         if outcome is CodeOutcome.ALREADY_RETRACTED:  # someone retracted it at NCMEC: nothing more to send
-            self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.RETRACTED, error=error)
+            self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.RETRACTED, error=error)
             raise Stop(SendResult.delivered())
         then: Then | None = None
         if outcome is CodeOutcome.AUTH:
@@ -197,7 +190,7 @@ class ReportSender(Sender):
             then = self._forget_remote
         else:  # rejected as it is: it will never pass, so the EU Centre need not wait for an NCMEC id
             then = self._queue_eu
-        self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error, then=then)
+        self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.FAILED, error=error, then=then)
         raise Stop(SendResult.give_up(error))
 
     @staticmethod
@@ -214,7 +207,9 @@ class ReportSender(Sender):
             return
         destination = self.rep.settings.eu_centre_url
         if not destination:  # configured when the report was sent, gone since: a person must send it again
-            eu.state, eu.error = DeliveryState.FAILED.value, "no EU Centre configured (BASTION_EU_CENTRE_URL)"
+            eu.error = "no EU Centre configured (BASTION_EU_CENTRE_URL)"
+            services.transition(session, self.rep.clock, report, ReportEventKind.FAILED, actor=ACTOR, delivery=eu,
+                                data=DeliveryChanged(centre=CentreName.EU_CENTRE.value, error=eu.error))
             return
         body = services.eu_centre_document(session, self.rep, report)
         eu.document = canonical_body(body).decode()
@@ -247,13 +242,13 @@ class ReportSender(Sender):
                 try:
                     ncmec.validate(document, self.rep.settings.ncmec_xsd)
                 except InvalidReport as exc:
-                    self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=str(exc))
+                    self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.FAILED, error=str(exc))
                     return SendResult.give_up(short_error(str(exc)))
                 self._fence(claim)
                 answer = client.submit(document)
                 self._answer(claim, report_id, answer, "submit")
                 remote_id = answer.report_id
-                self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.SUBMITTED, remote_id=remote_id,
+                self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.SUBMITTED, remote_id=remote_id,
                            error="")
             for f in files:
                 self._send_file(claim, client, report, f, remote_id, statuses[f.content_id])
@@ -261,7 +256,7 @@ class ReportSender(Sender):
             answer = client.finish(remote_id)
             if answer.outcome is not CodeOutcome.ALREADY_FINISHED:
                 self._answer(claim, report_id, answer, "finish")
-            self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FINISHED, error="",
+            self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.FINISHED, error="",
                        then=self._queue_eu)
             return SendResult.delivered()
         finally:
@@ -274,7 +269,7 @@ class ReportSender(Sender):
         if f.sealed is None:
             if f.attached:  # held when the report was sent, gone since: NCMEC would never get it
                 error = f"upload {f.content_id}: its material is no longer held (purged?); a person must act"
-                self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error)
+                self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.FAILED, error=error)
                 raise Stop(SendResult.give_up(error))
             return  # reported by its hashes in additionalInfo
         if not f.ncmec_file_id:
@@ -285,7 +280,7 @@ class ReportSender(Sender):
             if answer.md5 and answer.md5 != hashlib.md5(data).hexdigest():
                 # Uploading again would loop on the same corruption: stop and ask a person.
                 error = f"upload {f.content_id}: NCMEC's MD5 differs from ours; check the link, then send again"
-                self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.FAILED, error=error)
+                self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.FAILED, error=error)
                 raise Stop(SendResult.give_up(error))
             f.ncmec_file_id, f.ncmec_md5 = answer.file_id, answer.md5
             self._file(claim, f.id, ncmec_file_id=answer.file_id, ncmec_md5=answer.md5)
@@ -314,7 +309,10 @@ class ReportSender(Sender):
     def _retract(self, claim: Claim, report_id: str) -> SendResult:
         url = ncmec.check_url(claim.destination, production=self.rep.settings.ncmec_production)
         with self.rep.db.read() as session:
-            remote_id = services.deliveries_of(session, report_id)[CentreName.NCMEC].remote_id
+            delivery = services.deliveries_of(session, report_id)[CentreName.NCMEC]
+            if delivery.state == DeliveryState.RETRACTED.value:  # NCMEC said so while delivering it
+                return SendResult.delivered()
+            remote_id = delivery.remote_id
         client = self._client_factory(url)
         try:
             self._fence(claim)
@@ -322,7 +320,7 @@ class ReportSender(Sender):
         finally:
             client.close()
         if answer.outcome in (CodeOutcome.OK, CodeOutcome.ALREADY_RETRACTED):
-            self._note(claim, report_id, CentreName.NCMEC, state=DeliveryState.RETRACTED, error="")
+            self._note(claim, report_id, CentreName.NCMEC, event=ReportEventKind.RETRACTED, error="")
             return SendResult.delivered()
         error = short_error(f"retract: {answer.summary()}")
         self._note(claim, report_id, CentreName.NCMEC, error=error)
@@ -350,7 +348,7 @@ class ReportSender(Sender):
         response = self._http.post(claim.destination, content=body, headers=headers)
         if response.status_code in (200, 201):
             answer = response.json()
-            self._note(claim, report_id, CentreName.EU_CENTRE, state=DeliveryState.FINISHED,
+            self._note(claim, report_id, CentreName.EU_CENTRE, event=ReportEventKind.FINISHED,
                        remote_id=_text(answer.get("id")), centre_status=_text(answer.get("status")),
                        error=short_error(_text(answer.get("reason"))),
                        signature=signature[signing.SIGNATURE_HEADER])
@@ -359,7 +357,7 @@ class ReportSender(Sender):
         if response.status_code == 401 and _problem_reason(response):  # the signature, not the token
             error += f" ({_problem_reason(response)})"
         if is_permanent_status(response.status_code):
-            self._note(claim, report_id, CentreName.EU_CENTRE, state=DeliveryState.FAILED, error=error)
+            self._note(claim, report_id, CentreName.EU_CENTRE, event=ReportEventKind.FAILED, error=error)
             return SendResult.give_up(error, response.status_code)
         self._note(claim, report_id, CentreName.EU_CENTRE, error=error)
         return SendResult.retry(error, response.status_code)

@@ -31,13 +31,16 @@ from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
 from bastion.core.worker import Worker
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
+from bastion.hma.api import router as hma_router
 from bastion.matching.api import router as matching_router
 from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
+from bastion.minors.api import router as minors_router
+from bastion.minors.events import MinorsMessage
 from bastion.moderation.api import router as moderation_router
 from bastion.moderation.events import PlatformMessage
+from bastion.moderation.kernel import Moderation
 from bastion.moderation.policy import DEFAULT_POLICY_PATH, PolicyFile
-from bastion.moderation.services import Moderation
 from bastion.moderation.tasks import prune_previews
 from bastion.orders.api import router as orders_router
 from bastion.orders.services import TCO_SIGNED, OrderMessage, contact_point_for, tco_signer, tick
@@ -49,6 +52,7 @@ from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
 from bastion.web.metrics import Metrics
+from bastion.web.minors_pages import router as minors_pages_router
 from bastion.web.order_pages import router as order_pages_router
 from bastion.web.report_pages import router as report_pages_router
 from bastion.web.review_pages import router as review_pages_router
@@ -78,7 +82,7 @@ def outbox_routes(settings: Settings, clock: Clock, reports: Sender) -> Routes:
     platform's own notifications with its webhook secret, child-safety reports by ``reports`` (NCMEC's procedure)."""
     hmac = WebhookSender(settings.webhook_secret, clock=clock)
     tco = WebhookSender(b"", signer=tco_signer(settings.orders_signing_key), clock=clock)
-    table: dict[MessageKind, Sender] = dict.fromkeys(PlatformMessage, hmac)
+    table: dict[MessageKind, Sender] = {**dict.fromkeys(PlatformMessage, hmac), **dict.fromkeys(MinorsMessage, hmac)}
     table.update({kind: tco if kind in TCO_SIGNED else hmac for kind in OrderMessage})
     table.update(dict.fromkeys(ReportMessage, reports))
     return Routes(table)
@@ -145,9 +149,9 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
 
     app = create_service(ServiceSpec(
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
-        routers=[hashing_router, matching_router, moderation_router, classifiers_router, classifier_pages_router,
-                 console_router, bank_pages_router, review_pages_router, orders_router, reports_router,
-                 report_pages_router, order_pages_router],
+        routers=[hashing_router, matching_router, hma_router, moderation_router, minors_router, classifiers_router,
+                 classifier_pages_router, console_router, bank_pages_router, review_pages_router, orders_router,
+                 reports_router, report_pages_router, order_pages_router, minors_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}})],

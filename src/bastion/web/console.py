@@ -224,6 +224,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Policy", "/console/policy", roles.READ_QUEUES),
     ("Orders", "/console/orders", roles.ORDERS_READ),
     ("Reports", "/console/reports", roles.REPORTS),
+    ("Minors", "/console/minors", roles.MINORS_READ - {Role.PLATFORM}),
     ("Settings", "/console/settings", roles.REVIEW),
 )
 

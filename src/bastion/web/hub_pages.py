@@ -27,14 +27,12 @@ from bastion.core.auth.roles import Role
 from bastion.core.auth.services import SessionUser
 from bastion.core.auth.throttle import LoginGuard
 from bastion.core.context import context
-from bastion.core.db import Database
 from bastion.hub import services
+from bastion.hub.interfaces import HubError, HubForbidden
 from bastion.hub.models import Authority, Provider
-from bastion.hub.services import HubError
 from bastion.orders.wire import LEGAL_BASIS, Clarification, MaterialType, Referral, RemovalOrder
 from bastion.web.console import (
     ConsoleRoute,
-    PageError,
     check_csrf,
     flash,
     page,
@@ -75,47 +73,42 @@ def with_console(app: FastAPI) -> FastAPI:
     return app
 
 
-def _authority(request: Request, user: SessionUser) -> Authority | None:
-    """The authority the user acts for; ``None`` for an admin, who sees every order and issues none."""
-    if user.principal.role is Role.ADMIN:
-        return None
-    try:
-        return services.authority_of_user(context(request).db, user.principal.id)
-    except HubError as exc:
-        raise PageError(exc.status, exc.title, str(exc), user) from None
+def _acting_for(user: SessionUser) -> int | None:
+    """The user whose authority scopes what they see; ``None`` for an admin, who sees every order."""
+    return None if user.principal.role is Role.ADMIN else user.principal.id
 
 
 def _own_authority(request: Request, user: SessionUser) -> Authority:
-    authority = _authority(request, user)
-    if authority is None:
-        raise PageError(403, "Forbidden", "Only an authority issues orders.", user)
-    return authority
+    """The authority the user issues for (``HubForbidden``, the error page, for one acting for none)."""
+    if user.principal.role is Role.ADMIN:
+        raise HubForbidden("Only an authority issues orders.")
+    return services.authority_of_user(context(request).db, user.principal.id)
 
 
 # --- the list of orders -------------------------------------------------------------------------------------------
 
 
-def _rows(db: Database, authority: Authority | None, now: dt.datetime) -> list[dict[str, Any]]:
-    views = services.list_orders(db, authority)
-    ends = services.deadlines(db, views)
-    for view in views:
-        deadline = ends.get(view["hub_reference"])
-        view["deadline_at"] = deadline.isoformat() if deadline else ""
-        view["clock"] = clock_label((deadline - now).total_seconds()) if deadline else ""
-        view["overdue"] = bool(deadline and deadline < now)
-        view["own"] = authority is None or view["authority"] == authority.name
-    return views
+def _with_clock(view: dict[str, Any], deadline: dt.datetime | None, authority: Authority | None,
+                now: dt.datetime) -> dict[str, Any]:
+    """An order's view with its one-hour clock (as the hub sees it) and whether it is the user's own."""
+    view["deadline_at"] = deadline.isoformat() if deadline else ""
+    view["clock"] = clock_label((deadline - now).total_seconds()) if deadline else ""
+    view["overdue"] = bool(deadline and deadline < now)
+    view["own"] = authority is None or view["authority"] == authority.name
+    return view
 
 
 @router.get("/console/hub/orders")
 async def orders_page(request: Request, user: Reader) -> Response:
+    """Refreshed every two seconds by each open tab (``static/live.js``): one read transaction."""
     ctx = context(request)
-    authority = await run_in_threadpool(_authority, request, user)
+    board = await run_in_threadpool(services.board, ctx.db, _acting_for(user))
     now = ctx.clock.now()
-    rows = await run_in_threadpool(_rows, ctx.db, authority, now)
-    bars = chart_bars(await run_in_threadpool(lambda: services.actioned(ctx.db, authority)))
-    return page(request, "hub_orders.html", user, orders=rows, authority=authority, now=now.isoformat(), when=when,
-                 bars=bars, chart_width=CHART_WIDTH, chart_height=max(14, len(bars) * 14))
+    rows = [_with_clock(view, board.deadlines.get(view["hub_reference"]), board.authority, now)
+            for view in board.orders]
+    bars = chart_bars(board.actioned)
+    return page(request, "hub_orders.html", user, orders=rows, authority=board.authority, now=now.isoformat(),
+                 when=when, bars=bars, chart_width=CHART_WIDTH, chart_height=max(14, len(bars) * 14))
 
 
 @router.get("/console/hub/orders/new")
@@ -285,16 +278,6 @@ async def issue_order(request: Request, user: Issuer) -> Response:
 # --- one order ----------------------------------------------------------------------------------------------------
 
 
-def _detail(db: Database, authority: Authority | None, reference: str, now: dt.datetime) -> dict[str, Any]:
-    order = services.get_order(db, authority, reference)
-    deadline = services.deadlines(db, [order]).get(reference)
-    order["deadline_at"] = deadline.isoformat() if deadline else ""
-    order["clock"] = clock_label((deadline - now).total_seconds()) if deadline else ""
-    order["overdue"] = bool(deadline and deadline < now)
-    order["own"] = authority is None or order["authority"] == authority.name
-    return order
-
-
 @router.get("/console/hub/orders/{reference}")
 async def order_page(request: Request, reference: str, user: Reader) -> Response:
     return await _order_page(request, user, reference, {}, {})
@@ -302,13 +285,11 @@ async def order_page(request: Request, reference: str, user: Reader) -> Response
 
 async def _order_page(request: Request, user: SessionUser, reference: str, values: dict[str, str],
                       errors: dict[str, str], *, status_code: int = 200) -> Response:
+    """Refreshed every two seconds by each open tab (``static/live.js``): one read transaction."""
     ctx = context(request)
-    authority = await run_in_threadpool(_authority, request, user)
+    sheet = await run_in_threadpool(services.sheet, ctx.db, _acting_for(user), reference)
     now = ctx.clock.now()
-    try:
-        order = await run_in_threadpool(_detail, ctx.db, authority, reference, now)
-    except HubError as exc:
-        raise PageError(exc.status, exc.title, str(exc), user) from None
+    authority, order = sheet.authority, _with_clock(sheet.order, sheet.deadline, sheet.authority, now)
     until = order["scrutiny_until"]
     may_scrutinise = (authority is not None and order["scrutiny_member_state"] == authority.member_state
                       and order["state"] != "ended" and until is not None and now <= dt.datetime.fromisoformat(until))
@@ -356,12 +337,9 @@ async def scrutinise(request: Request, reference: str, user: Issuer) -> Response
         errors["scrutiny_reasons"] = "Give your reasons (up to 5,000 characters)."
     if errors:
         return await _order_page(request, user, reference, values, errors, status_code=422)
-    try:
-        view = await run_in_threadpool(lambda: services.scrutinise(
-            ctx.db, authority, reference, infringement=values["finding"] == "infringement",
-            reasons=values["scrutiny_reasons"], clock=ctx.clock, console_user=user.principal.name))
-    except HubError as exc:
-        raise PageError(exc.status, exc.title, str(exc), user) from None
+    view = await run_in_threadpool(lambda: services.scrutinise(
+        ctx.db, authority, reference, infringement=values["finding"] == "infringement",
+        reasons=values["scrutiny_reasons"], clock=ctx.clock, console_user=user.principal.name))
     response = RedirectResponse(f"/console/hub/orders/{reference}", status_code=303)
     flash(response, request, "ok", "The order is ended; the provider is told to reinstate the content."
            if view["state"] == "ended" else "Recorded: no infringement found.")

@@ -23,7 +23,8 @@ from bastion.core.auth.services import SessionUser
 from bastion.core.context import context
 from bastion.core.db import Database
 from bastion.orders import services
-from bastion.orders.interfaces import OrderError, OrderState
+from bastion.orders.events import OrderState
+from bastion.orders.interfaces import OrderError
 from bastion.orders.models import ReceivedOrder
 from bastion.orders.services import ContactPoint, received_orders
 from bastion.orders.wire import InabilityReason

@@ -1,7 +1,8 @@
 """Console page of child-safety reports: drafts to review and send, and each report's state at each centre.
 
 Only child-safety specialists and admins see it. The page shows hashes and states, never the material; opening
-preserved material goes through ``GET /v1/reports/{id}/files/{content_id}``, which is audited.
+preserved material goes through ``GET /v1/reports/{id}/files/{content_id}``, which is audited. A refusal (a report
+sent already, one that does not validate) is the domain's error, shown by the console's one handler.
 """
 
 from __future__ import annotations
@@ -15,26 +16,20 @@ from starlette.concurrency import run_in_threadpool
 from bastion.core.auth import roles
 from bastion.core.auth.services import SessionUser
 from bastion.reporting import services as reports
-from bastion.reporting.interfaces import Classification, ReportingError
+from bastion.reporting.api import reporting
+from bastion.reporting.interfaces import Classification
 from bastion.web.console import ConsoleRoute, CsrfField, check_csrf, flash, page, role_required
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Specialist = Annotated[SessionUser, Depends(role_required(roles.REPORTS))]
-
-
-def _reporting(request: Request) -> reports.Reporting:
-    rep = request.app.state.reporting
-    assert isinstance(rep, reports.Reporting)
-    return rep
+Rep = Annotated[reports.Reporting, Depends(reporting)]
 
 
 @router.get("/console/reports")
-async def reports_page(request: Request, user: Specialist) -> Response:
-    rep = _reporting(request)
-
+async def reports_page(request: Request, user: Specialist, rep: Rep) -> Response:
     def load() -> list[dict[str, object]]:
         with rep.db.read() as session:
-            return [reports.report_view(session, r) for r in reports.list_reports(session)]
+            return reports.report_views(session, reports.list_reports(session))
 
     return page(request, "reports.html", user, reports=await run_in_threadpool(load),
                  classifications=[c.value for c in Classification],
@@ -42,16 +37,16 @@ async def reports_page(request: Request, user: Specialist) -> Response:
 
 
 @router.post("/console/reports/draft")
-async def draft_now(request: Request, user: Specialist, csrf_token: CsrfField = "") -> Response:
+async def draft_now(request: Request, user: Specialist, rep: Rep, csrf_token: CsrfField = "") -> Response:
     check_csrf(user, csrf_token)
-    drafted = await run_in_threadpool(reports.draft_pending, _reporting(request))
+    drafted = await run_in_threadpool(lambda: reports.draft_pending(rep, actor=user.principal.actor))
     response = RedirectResponse("/console/reports", status_code=303)
     flash(response, request, "ok", f"{len(drafted)} report(s) drafted or extended.")
     return response
 
 
 @router.post("/console/reports/{report_id}/revise")
-async def revise_report(report_id: str, request: Request, user: Specialist) -> Response:
+async def revise_report(report_id: str, request: Request, user: Specialist, rep: Rep) -> Response:
     """A draft's urgency and each file's industry classification (fields ``urgent_reason`` and ``class:<id>``)."""
     form = await request.form()
     check_csrf(user, str(form.get("csrf_token", "")))
@@ -62,25 +57,17 @@ async def revise_report(report_id: str, request: Request, user: Specialist) -> R
     except ValueError:
         flash(response, request, "error", "Not saved: a classification is A1, A2, B1 or B2.")
         return response
-    try:
-        await run_in_threadpool(lambda: reports.revise(_reporting(request), report_id,
-                                                       urgent_reason=str(form.get("urgent_reason", "")),
-                                                       classifications=classes))
-    except ReportingError as exc:
-        flash(response, request, "error", f"Not saved: {exc}")
-        return response
+    await run_in_threadpool(lambda: reports.revise(rep, report_id, urgent_reason=str(form.get("urgent_reason", "")),
+                                                   classifications=classes, actor=user.principal.actor))
     flash(response, request, "ok", f"Report {report_id[:8]} saved.")
     return response
 
 
 @router.post("/console/reports/{report_id}/send")
-async def send_report(report_id: str, request: Request, user: Specialist, csrf_token: CsrfField = "") -> Response:
+async def send_report(report_id: str, request: Request, user: Specialist, rep: Rep,
+                      csrf_token: CsrfField = "") -> Response:
     check_csrf(user, csrf_token)
+    await run_in_threadpool(reports.send, rep, report_id, actor=user.principal)
     response = RedirectResponse("/console/reports", status_code=303)
-    try:
-        await run_in_threadpool(reports.send, _reporting(request), report_id, actor=user.principal)
-    except ReportingError as exc:
-        flash(response, request, "error", f"Not sent: {exc}")
-        return response
     flash(response, request, "ok", f"Report {report_id[:8]} queued for the centres.")
     return response

@@ -20,13 +20,13 @@ from bastion.core.auth import roles
 from bastion.core.auth.models import User
 from bastion.core.auth.services import SessionUser
 from bastion.core.context import context
+from bastion.core.errors import DomainError
 from bastion.matching import services as banks
-from bastion.moderation import casefile
-from bastion.moderation import services as moderation
+from bastion.moderation import casefile, curation, decisions, queries
 from bastion.moderation.api import moderation as app_moderation
+from bastion.moderation.kernel import may_review
 from bastion.moderation.policy import Action, Category
 from bastion.review import services as review
-from bastion.review.interfaces import ReviewError
 from bastion.review.models import CaseReason, CaseState
 from bastion.web.console import (
     ConsoleRoute,
@@ -72,7 +72,7 @@ def _duration(seconds: float) -> str:
 def queues_page(request: Request, user: Reader) -> Response:
     mod = app_moderation(request)
     now = mod.clock.now()
-    visible = [q for q in mod.policy.queues if moderation.may_review(mod, q.name, user.principal)]
+    visible = [q for q in mod.policy.queues if may_review(mod, q.name, user.principal)]
     with mod.db.read() as session:
         overview = {s.queue: s for s in review.queue_overview(session, [q.name for q in visible])}
         buckets = review.deadline_buckets(session, [q.name for q in visible], now)
@@ -127,10 +127,7 @@ def _take_next(request: Request, queue: str, user: SessionUser, done: str = "", 
     mod = app_moderation(request)
     if queue not in {q.name for q in mod.policy.queues}:
         raise PageError(404, "Not found", f"There is no queue named {queue}.", user)
-    try:
-        case = moderation.claim_next(mod, queue, user.principal, passing=passing or ())
-    except moderation.NotAllowed as exc:
-        raise PageError(403, "Forbidden", str(exc), user) from None
+    case = decisions.claim_next(mod, queue, user.principal, passing=passing or ())
     if case is None:
         response = RedirectResponse("/console/queues", status_code=303)
         waiting = f"No other case is waiting in {queue}." if passing else f"No case is waiting in {queue}."
@@ -153,7 +150,7 @@ _STATES = ("open", "claimed", "decided", "escalated")
 def cases_page(request: Request, user: Searcher, content: str = "", account: str = "", queue: str = "",
                state: str = "", page_no: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1) -> Response:
     mod = app_moderation(request)
-    queues = [q.name for q in mod.policy.queues if moderation.may_review(mod, q.name, user.principal)]
+    queues = [q.name for q in mod.policy.queues if may_review(mod, q.name, user.principal)]
     wanted = casefile.CaseFilter(content=content.strip()[:200], account=account.strip()[:200],
                                  queue=queue if queue in queues else "", state=state if state in _STATES else "",
                                  page=page_no)
@@ -175,10 +172,7 @@ def cases_page(request: Request, user: Searcher, content: str = "", account: str
 def account_page(request: Request, account_id: Annotated[str, Path(max_length=200)], user: Searcher) -> Response:
     mod = app_moderation(request)
     with mod.db.read() as session:
-        try:
-            history = casefile.account_history(mod, session, account_id, user.principal)
-        except moderation.ModerationError as exc:
-            raise PageError(exc.status, exc.title, str(exc), user) from None
+        history = casefile.account_history(mod, session, account_id, user.principal)
     return page(request, "account.html", user, history=history)
 
 
@@ -199,16 +193,10 @@ def _skipped(raw: str) -> list[int]:
 def case_page(request: Request, case_id: CaseId, user: Reader, skipped: str = "") -> Response:
     mod = app_moderation(request)
     with mod.db.read() as session:
-        try:
-            file = casefile.load(mod, session, case_id, user.principal)
-        except (ReviewError, moderation.ModerationError) as exc:
-            raise PageError(exc.status, exc.title, str(exc), user) from None
-        restricted = moderation.restricted_content(mod, session, file.item)
-        reveal = _reveals_at_once(session, user) and not mod.restricted_queue(file.case.queue) and not restricted
-        bank_names = _curation_banks(session, user, restricted=restricted)
-        decided = [e for e in file.events if e.kind == "content.decision"
-                   and e.data.get("case_id") == case_id]
-        confirmed = moderation.confirmed_violation(session, file.item.content_id) is not None
+        file = casefile.load(mod, session, case_id, user.principal)
+        reveal = _reveals_at_once(session, user) and not mod.restricted_queue(file.case.queue) \
+            and not file.restricted
+        bank_names = _curation_banks(session, user, restricted=file.restricted)
     now = mod.clock.now()
     case = file.case
     mine = casefile.is_open_for(case, user.principal) and user.principal.role in roles.REVIEW
@@ -218,12 +206,12 @@ def case_page(request: Request, case_id: CaseId, user: Reader, skipped: str = ""
         request, "case.html", user, file=file, case=case, item=file.item, mine=mine, claim_left=claim_left,
         category_label=_category_label(file), may_search=user.principal.role in roles.CASE_SEARCH,
         skipped=",".join(str(i) for i in _skipped(skipped)),
-        appeal=case.reason == CaseReason.APPEAL.value, decided=decided[-1].data if decided else None,
+        appeal=case.reason == CaseReason.APPEAL.value, decided=file.decided,
         reveal=reveal, time_left=_duration((case.due_at - now).total_seconds()), overdue=case.due_at < now,
         opened=case.opened_at.strftime("%Y-%m-%d %H:%M UTC"), categories=[c.value for c in Category],
         actions=[a.value for a in file.offered], proposed={a.value for a in file.offered[:1]},
         may_escalate=not case.escalated and user.principal.role not in roles.ESCALATIONS,
-        curation_banks=bank_names, may_curate=bool(bank_names) and confirmed and case.state == CaseState.DECIDED,
+        curation_banks=bank_names, may_curate=bool(bank_names) and file.confirmed and case.state == CaseState.DECIDED,
         state_label=_state_label(case.state, case.escalated))
 
 
@@ -258,10 +246,7 @@ def case_media(request: Request, case_id: CaseId, user: Reader, view: str = "blu
     clear = view == "clear"
     if clear and user.principal.role not in roles.REVIEW:
         raise PageError(403, "Forbidden", "Analysts see media blurred only.", user)
-    try:
-        jpeg = casefile.preview_jpeg(mod, case_id, user.principal, clear=clear)
-    except (ReviewError, moderation.ModerationError) as exc:
-        raise PageError(exc.status, exc.title, str(exc), user) from None
+    jpeg = casefile.preview_jpeg(mod, case_id, user.principal, clear=clear)
     if jpeg is None:
         raise PageError(404, "Not found", "No preview was kept for this case.", user)
     if clear:
@@ -298,8 +283,8 @@ async def decision_page(request: Request, case_id: CaseId, user: Reviewer) -> Re
         return back
     mod = app_moderation(request)
     try:
-        result = await run_in_threadpool(moderation.decide, mod, case_id, decision, reviewer=user.principal)
-    except (ReviewError, moderation.ModerationError) as exc:
+        result = await run_in_threadpool(decisions.decide, mod, case_id, decision, reviewer=user.principal)
+    except DomainError as exc:  # the refusal is shown on the case page, the form kept
         flash(back, request, "error", str(exc))
         return back
     message = f"Case {case_id} decided: the content is now {result['status']}."
@@ -313,7 +298,7 @@ async def decision_page(request: Request, case_id: CaseId, user: Reviewer) -> Re
     return back
 
 
-def _decision(outcome: str, chosen: list[str], form: Any) -> moderation.ReviewDecision:
+def _decision(outcome: str, chosen: list[str], form: Any) -> decisions.ReviewDecision:
     if outcome not in _VIOLATION:
         raise ValueError("Choose an outcome.")
     try:
@@ -325,7 +310,7 @@ def _decision(outcome: str, chosen: list[str], form: Any) -> moderation.ReviewDe
                    if t.strip()]
     if any(len(t) != 2 or not t.isalpha() for t in territories):
         raise ValueError("Territories are two-letter country codes, separated by commas.")
-    return moderation.ReviewDecision(violation=_VIOLATION[outcome], actions=actions, category=category,
+    return decisions.ReviewDecision(violation=_VIOLATION[outcome], actions=actions, category=category,
                                      territories=territories, note=str(form.get("note") or "")[:2000])
 
 
@@ -333,8 +318,8 @@ def _curate_message(request: Request, content_id: str, bank: str, user: SessionU
     if user.principal.role not in roles.CURATE_FROM_CASE:
         return "Adding to a bank needs a senior moderator, curator or child-safety role."
     try:
-        done = moderation.curate(app_moderation(request), content_id, bank, actor=user.principal)
-    except moderation.ModerationError as exc:
+        done = curation.curate(app_moderation(request), content_id, bank, actor=user.principal)
+    except DomainError as exc:  # said in the flash message beside the decision it follows
         return f"Not added to {bank}: {exc}."
     skipped = f" ({len(done.skipped)} skipped: {'; '.join(done.skipped)})" if done.skipped else ""
     return f"Added {len(done.added)} signal(s) to {bank}{skipped}."
@@ -345,10 +330,7 @@ def curate_page(request: Request, case_id: CaseId, user: Curator, csrf_token: Cs
                 bank: Annotated[str, Form()] = "") -> Response:
     check_csrf(user, csrf_token)
     with app_moderation(request).db.read() as session:
-        try:
-            content_id = review.get_case(session, case_id).content_id
-        except ReviewError as exc:
-            raise PageError(exc.status, exc.title, str(exc), user) from None
+        content_id = review.get_case(session, case_id).content_id
     response = RedirectResponse(f"/console/cases/{case_id}", status_code=303)
     flash(response, request, "ok", _curate_message(request, content_id, bank, user))
     return response
@@ -359,8 +341,8 @@ def escalate_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token:
                   note: Annotated[str, Form()] = "", queue: Annotated[str, Form()] = "") -> Response:
     check_csrf(user, csrf_token)
     try:
-        moderation.escalate(app_moderation(request), case_id, note, reviewer=user.principal)
-    except (ReviewError, moderation.ModerationError) as exc:
+        decisions.escalate(app_moderation(request), case_id, note, reviewer=user.principal)
+    except DomainError as exc:
         response = RedirectResponse(f"/console/cases/{case_id}", status_code=303)
         flash(response, request, "error", str(exc))
         return response
@@ -379,7 +361,7 @@ def skip_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token: Csr
         with mod.db.read() as session:
             queue = review.get_case(session, case_id).queue
         review.release(mod.db, case_id, reviewer=user.principal.actor, clock=mod.clock)
-    except ReviewError as exc:
+    except DomainError as exc:
         response = RedirectResponse(f"/console/cases/{case_id}", status_code=303)
         flash(response, request, "error", str(exc))
         return response
@@ -394,7 +376,7 @@ def release_page(request: Request, case_id: CaseId, user: Reviewer, csrf_token: 
     response = RedirectResponse("/console/queues", status_code=303)
     try:
         review.release(mod.db, case_id, reviewer=user.principal.actor, clock=mod.clock)
-    except ReviewError as exc:
+    except DomainError as exc:
         flash(response, request, "error", str(exc))
         return response
     flash(response, request, "ok", f"Case {case_id} is back in its queue.")
@@ -437,12 +419,12 @@ def save_settings(request: Request, user: Reviewer, csrf_token: CsrfField = "",
 def policy_page(request: Request, user: Reader) -> Response:
     mod = app_moderation(request)
     with mod.db.read() as session:
-        shadow = {s.rule: s for s in moderation.shadow_report(session)}
+        shadow = {s.rule: s for s in queries.shadow_report(session)}
     policy = mod.policy
     rules = [{"name": r.name, "category": r.category.value, "verdict": r.verdict.value, "mode": r.mode.value,
               "severity": r.severity, "when": r.when.describe(), "actions": [a.value for a in r.actions],
               "queue": policy.queue_for(r).name, "shadow": shadow.get(r.name)}
-             for r in moderation.visible_rules(mod, user.principal)]
-    queues = [q for q in policy.queues if moderation.may_review(mod, q.name, user.principal)]
+             for r in queries.visible_rules(mod, user.principal)]
+    queues = [q for q in policy.queues if may_review(mod, q.name, user.principal)]
     return page(request, "policy.html", user, policy=policy.label, rules=rules,
                  queues=queues, thresholds=policy.view_thresholds)

@@ -60,6 +60,13 @@ REPORT_MATERIAL = CHILD_SAFETY_ROLES | {Role.PLATFORM}
 CENTRE_SUBMIT = frozenset({Role.PLATFORM})
 CENTRE_READ = frozenset({Role.ADMIN})
 
+#: Minors: the platform asks (ages, interaction checks, settings, family pairing); people read.
+MINORS_PLATFORM = frozenset({Role.PLATFORM, Role.ADMIN})
+#: Who reads the minors rules, ages, account settings and family links (read-only for moderators).
+MINORS_READ = READ_QUEUES | {Role.PLATFORM}
+#: Who reads minors cases (grooming signals list who tried to reach which child): child-safety specialists.
+MINORS_CASES = CHILD_SAFETY_ROLES
+
 
 def parse_role(raw: str) -> Role:
     try:

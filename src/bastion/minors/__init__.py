@@ -1,0 +1,1 @@
+"""Safety by design for minors: age bands, who may reach a child, account defaults, family pairing."""

@@ -1,0 +1,39 @@
+"""Minors cases decided by child-safety specialists: an under-13 account confirmed for removal (the platform is sent
+the statement of reasons to act on), or grooming signals confirmed or dismissed."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from bastion.minors.events import CaseDecided, CaseKind, CaseState, EventKind, InvalidCaseTransition, next_case_state
+from bastion.minors.interfaces import CaseAlreadyDecided, CaseNotFound
+from bastion.minors.models import MinorsCase
+from bastion.minors.services import Minors, log, notify
+
+
+def get_case(session: Session, case_id: int) -> MinorsCase:
+    case = session.get(MinorsCase, case_id)
+    if case is None:
+        raise CaseNotFound(f"no minors case {case_id}")
+    return case
+
+
+def decide(m: Minors, case_id: int, *, confirmed: bool, note: str, actor: str) -> MinorsCase:
+    """Decide a case once. The platform learns the outcome by webhook: for a confirmed under-13 account, with the
+    statement of reasons; for grooming, the account and the outcome only (never which children it tried to reach)."""
+    with m.db.write() as session:
+        case = get_case(session, case_id)
+        try:
+            state = next_case_state(CaseState(case.state), confirmed)
+        except InvalidCaseTransition as exc:
+            raise CaseAlreadyDecided(str(exc)) from None
+        case.state, case.updated_at = state.value, m.clock.now()
+        event = log(m, session, case.account_id, EventKind.CASE_DECIDED, actor,
+                    CaseDecided(case_id=case.id, kind=case.kind, state=state.value, note=note))
+        session.flush()
+        body: dict[str, object] = {"case_id": case.id, "account_id": case.account_id, "case_kind": case.kind,
+                                   "state": state.value}
+        if state is CaseState.CONFIRMED and case.kind == CaseKind.UNDER_13.value:
+            body["statement"] = case.statement
+        notify(m, session, EventKind.CASE_DECIDED, f"case:{case.id}:{event.id}", body)
+        return case

@@ -1,0 +1,222 @@
+"""``may A do this to B?``: bands resolved, rules applied, every deny recorded, grooming signals raised.
+
+A batch is resolved with one query for ages and one for family links, decided in memory, and recorded in one
+transaction: the checks of a feed or a comment thread cost about what one does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bastion.minors import ages, bands
+from bastion.minors.events import CaseKind, CaseOpened, CaseState, Contact, Denied, EventKind
+from bastion.minors.family import limit_rules, linked_limits
+from bastion.minors.interfaces import (
+    ADULT_PLAUSIBLE,
+    CONTACT_ACTIONS,
+    MINOR_BANDS,
+    SOLO_ACTIONS,
+    Action,
+    AgeBasis,
+    Audience,
+    Band,
+    Decision,
+    InvalidCheck,
+)
+from bastion.minors.models import MinorEvent, MinorsCase
+from bastion.minors.rules import Facts, Rule, Verdict
+from bastion.minors.services import Minors, account_subject, log
+
+#: How many attempts a grooming case lists (the newest).
+CASE_ATTEMPTS = 200
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """An account named in a check; ``age`` in years (as the platform knows them, treated as declared) if given."""
+
+    account_id: str
+    age: float | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    follows: bool = False
+    followed_by: bool = False
+    conversation: bool = False
+    group_consent: bool = False
+    age_restricted: bool = False
+    borderline: bool = False
+    audience: Audience | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    actor: AccountRef
+    action: Action
+    target: AccountRef | None = None
+    context: Context = Context()
+    content_id: str | None = None
+
+    def validate(self) -> None:
+        if self.action in SOLO_ACTIONS and self.target is not None:
+            raise InvalidCheck(f"{self.action.value} is done by the actor alone: leave target out")
+        if self.action not in SOLO_ACTIONS and self.target is None:
+            raise InvalidCheck(f"{self.action.value} needs a target account")
+        if self.target is not None and self.target.account_id == self.actor.account_id:
+            raise InvalidCheck("actor and target are the same account")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One check's answer, with the bands it was decided on."""
+
+    verdict: Verdict
+    actor_band: Band
+    target_band: Band | None
+
+
+def band_of(ref: AccountRef, stored: dict[str, ages.StoredBand]) -> Band:
+    """A stored verified age wins; otherwise an age given inline (declared); otherwise the stored one; else unknown."""
+    row = stored.get(ref.account_id)
+    if row is not None and (row.basis == AgeBasis.VERIFIED.value or ref.age is None):
+        return Band(row.band)
+    if ref.age is not None:
+        return bands.band_for(AgeBasis.DECLARED, ref.age)
+    return Band.UNKNOWN
+
+
+def facts_for(check: Check, actor: Band, target: Band | None) -> Facts:
+    c = check.context
+    return Facts(actor, target, c.follows, c.followed_by, c.conversation, c.group_consent, c.age_restricted,
+                 c.borderline, c.audience)
+
+
+def decide(m: Minors, session: Session, checks: Sequence[Check]) -> list[Checked]:
+    """Decide without recording (the console's "what can A do to B?" and the batch's first half)."""
+    for check in checks:
+        check.validate()
+    ids = {c.actor.account_id for c in checks} | {c.target.account_id for c in checks if c.target is not None}
+    stored = ages.bands_of(session, ids)
+    limits = linked_limits(session, ids)
+    rules = m.rules
+    answers: list[Checked] = []
+    for check in checks:
+        actor = band_of(check.actor, stored)
+        target = band_of(check.target, stored) if check.target is not None else None
+        extra: list[Rule] = []
+        if check.target is not None and check.target.account_id in limits:
+            extra += limit_rules(limits[check.target.account_id], side="target")
+        if check.actor.account_id in limits:
+            extra += limit_rules(limits[check.actor.account_id], side="actor")
+        verdict = rules.decide(check.action, facts_for(check, actor, target), extra)
+        answers.append(Checked(verdict, actor, target))
+    return answers
+
+
+def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked]:
+    """Decide, record every deny (and every unconnected contact of a minor by a possible adult), and raise a
+    grooming case for an actor whose attempts in the window pass the file's thresholds."""
+    with m.db.write() as session:
+        answers = decide(m, session, checks)
+        watched: set[str] = set()
+        now = m.clock.now()
+        for check, answer in zip(checks, answers, strict=True):
+            reaches_minor = (answer.actor_band in ADULT_PLAUSIBLE and answer.target_band in MINOR_BANDS
+                             and not (check.context.follows and check.context.followed_by))
+            if answer.verdict.decision is Decision.DENY:
+                log(m, session, check.actor.account_id, EventKind.DENIED, actor, Denied(
+                    action=check.action.value, target=check.target.account_id if check.target else None,
+                    actor_band=answer.actor_band.value,
+                    target_band=answer.target_band.value if answer.target_band else None,
+                    rule=answer.verdict.rule, content_id=check.content_id), at=now)
+            elif reaches_minor and check.action in CONTACT_ACTIONS and check.target is not None:
+                log(m, session, check.actor.account_id, EventKind.CONTACT, actor, Contact(
+                    action=check.action.value, target=check.target.account_id,
+                    target_band=answer.target_band.value if answer.target_band else ""), at=now)
+            if reaches_minor:
+                watched.add(check.actor.account_id)
+        if watched:
+            session.flush()
+            spec = m.rules.spec.grooming
+            found = attempts_at_minors(session, watched, now - dt.timedelta(hours=spec.window_hours))
+            for account_id in sorted(watched):
+                grooming_signal(m, session, account_id, found.get(account_id, []))
+        return answers
+
+
+@dataclass(frozen=True)
+class Attempt:
+    at: dt.datetime
+    action: str
+    target: str
+    decision: str
+    rule: str
+
+
+_MINOR_VALUES = frozenset(b.value for b in MINOR_BANDS)
+_ADULT_VALUES = frozenset(b.value for b in ADULT_PLAUSIBLE)
+
+
+def attempts_at_minors(session: Session, account_ids: set[str], since: dt.datetime) -> dict[str, list[Attempt]]:
+    """Accounts' denied attempts at minors and unconnected contacts of minors since ``since``, oldest first (one
+    query for all of them)."""
+    subjects = {account_subject(a): a for a in account_ids}
+    rows = session.execute(select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
+        MinorEvent.subject.in_(subjects),
+        MinorEvent.kind.in_([EventKind.DENIED.value, EventKind.CONTACT.value]), MinorEvent.at >= since,
+    ).order_by(MinorEvent.id))
+    found: dict[str, list[Attempt]] = {}
+    for subject, kind, at, data in rows:
+        if data.get("target_band") not in _MINOR_VALUES or not data.get("target"):
+            continue
+        denied = kind == EventKind.DENIED.value
+        if denied and data.get("actor_band") not in _ADULT_VALUES:
+            continue
+        found.setdefault(subjects[subject], []).append(Attempt(
+            at, str(data["action"]), str(data["target"]), "deny" if denied else "allow",
+            str(data.get("rule", "")) if denied else ""))
+    return found
+
+
+def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list[Attempt]) -> MinorsCase | None:
+    """Open or raise the account's grooming case when its ``attempts`` in the window pass a threshold."""
+    spec = m.rules.spec.grooming
+    denied = sum(1 for a in attempts if a.decision == "deny")
+    minors = len({a.target for a in attempts})
+    reasons = []
+    if denied >= spec.denied_attempts:
+        reasons.append(f"{denied} denied attempts to reach minors in {spec.window_hours} h")
+    if minors >= spec.unconnected_minors:
+        reasons.append(f"contacts with {minors} unconnected minors in {spec.window_hours} h")
+    if not reasons:
+        return None
+    listed = [{"at": a.at.isoformat(), "action": a.action, "target": a.target, "decision": a.decision,
+               "rule": a.rule} for a in attempts[-CASE_ATTEMPTS:]]
+    detail = {"reasons": reasons, "denied_attempts": denied, "unconnected_minors": minors, "attempts": listed}
+    now = m.clock.now()
+    case = session.scalar(select(MinorsCase).where(
+        MinorsCase.account_id == account_id, MinorsCase.kind == CaseKind.GROOMING.value,
+        MinorsCase.state == CaseState.OPEN.value))
+    if case is not None:
+        case.detail, case.updated_at = detail, now
+        return case
+    case = MinorsCase(account_id=account_id, kind=CaseKind.GROOMING.value, queue=spec.queue, state=CaseState.OPEN.value,
+                      detail=detail, statement=None, opened_at=now, updated_at=now)
+    session.add(case)
+    session.flush()
+    log(m, session, account_id, EventKind.CASE_OPENED, "system",
+        CaseOpened(case_id=case.id, kind=case.kind, queue=case.queue, reason="; ".join(reasons)))
+    return case
+
+
+def cases(session: Session, *, kind: CaseKind | None = None, state: CaseState = CaseState.OPEN) -> list[MinorsCase]:
+    query = select(MinorsCase).where(MinorsCase.state == state.value).order_by(MinorsCase.opened_at.desc())
+    if kind is not None:
+        query = query.where(MinorsCase.kind == kind.value)
+    return list(session.scalars(query.limit(500)))

@@ -1,0 +1,131 @@
+"""Human review: claiming the next case, escalating it, and deciding it (an appeal case goes to ``appeals``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bastion.core.auth.services import Principal
+from bastion.moderation import statements
+from bastion.moderation.actions import Outcome, apply, close_moot_cases
+from bastion.moderation.appeals import decide_appeal
+from bastion.moderation.events import (
+    CaseEscalated,
+    Change,
+    ContentStatus,
+    Decided,
+    EventKind,
+    InvalidTransition,
+    PlatformMessage,
+    change_for_actions,
+    next_status,
+)
+from bastion.moderation.interfaces import InvalidDecision, NotAllowed
+from bastion.moderation.kernel import (
+    Moderation,
+    content_subject,
+    get_item,
+    log,
+    may_review,
+    notify,
+    takes_escalations,
+)
+from bastion.moderation.models import ContentItem
+from bastion.moderation.policy import Action, Category, Verdict
+from bastion.review import services as review
+from bastion.review.models import Case, CaseReason
+
+
+@dataclass(frozen=True)
+class ReviewDecision:
+    violation: bool
+    actions: list[Action]
+    category: Category | None = None
+    territories: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+def claim_next(mod: Moderation, queue: str, reviewer: Principal, *, passing: Sequence[int] = ()) -> Case | None:
+    """The next case of ``queue`` for ``reviewer``; ``passing`` are cases they skipped (``review.claim_next``)."""
+    if not may_review(mod, queue, reviewer):
+        raise NotAllowed(f"queue {queue} is restricted to child-safety specialists")
+    return review.claim_next(mod.db, queues=[queue], reviewer=reviewer.actor, clock=mod.clock,
+                             escalations=takes_escalations(mod, queue, reviewer), passing=passing)
+
+
+def escalate(mod: Moderation, case_id: int, note: str, *, reviewer: Principal) -> Case:
+    """Hand a claimed case up to senior reviewers, with the reason; it keeps its place in the queue."""
+    if not note.strip():
+        raise InvalidDecision("say why the case needs a senior reviewer")
+    with mod.db.write() as session:
+        case = review.escalate(session, case_id, reviewer=reviewer.actor, note=note, clock=mod.clock)
+        log(mod, session, content_subject(case.content_id), EventKind.CASE_ESCALATED, reviewer.actor,
+            CaseEscalated(case_id=case_id, note=note[:2000]))
+        return case
+
+
+def decide(mod: Moderation, case_id: int, decision: ReviewDecision, *, reviewer: Principal) -> dict[str, object]:
+    """A moderator's decision on a claimed case; for an appeal case, ``violation`` means the decision stands."""
+    if Action.DISABLE_IN_TERRITORIES in decision.actions and not decision.territories:
+        raise InvalidDecision("disable_in_territories needs territories")
+    try:
+        return _decide(mod, case_id, decision, reviewer)
+    except InvalidTransition as exc:  # rolled back: nothing of the decision was written
+        raise InvalidDecision(str(exc)) from None
+
+
+def _decide(mod: Moderation, case_id: int, decision: ReviewDecision, reviewer: Principal) -> dict[str, object]:
+    with mod.db.write() as session:
+        case = review.get_case(session, case_id)
+        if not may_review(mod, case.queue, reviewer):
+            raise NotAllowed(f"queue {case.queue} is restricted to child-safety specialists")
+        if decision.violation and not decision.actions and case.reason != CaseReason.APPEAL.value:
+            raise InvalidDecision("a violation needs at least one action")
+        case = review.finish(session, case_id, reviewer=reviewer.actor, clock=mod.clock)
+        item = get_item(session, case.content_id)
+        category = decision.category or Category(case.category)
+        log(mod, session, content_subject(item.content_id), EventKind.DECISION, reviewer.actor, Decided(
+            case_id=case_id, violation=decision.violation, actions=[a.value for a in decision.actions],
+            category=category.value, note=decision.note[:2000], reason=case.reason))
+        if case.reason == CaseReason.APPEAL.value:
+            return decide_appeal(mod, session, item, case, upheld=decision.violation, reviewer=reviewer)
+        puid = None
+        if decision.violation:
+            source = statements.Source.NOTICE if case.reason == CaseReason.NOTICE.value \
+                else statements.Source.OWN_INITIATIVE
+            puid = apply(mod, session, item, Outcome(
+                actions=decision.actions, category=category, territories=decision.territories,
+                facts=decision.note or f"Reviewed by a moderator: {category.value.replace('_', ' ')}.",
+                decided_by=reviewer.actor, automated=False, source=source,
+                automated_detection=case.reason == CaseReason.UPLOAD.value,
+                change=_violation_change(item, decision.actions)))
+            close_moot_cases(mod, session, item, by=f"case:{case_id}", keep=case_id)
+        else:
+            if _clears(item, case):
+                item.status = next_status(ContentStatus(item.status), Change.CLEAR).value
+                item.restrictions = []
+            notify(mod, session, item, PlatformMessage.CLEARED, None)
+        return {"case_id": case_id, "content_id": item.content_id, "status": item.status, "statement_puid": puid}
+
+
+def _violation_change(item: ContentItem, actions: Sequence[Action]) -> Change | None:
+    """How a confirmed violation moves the content. Content already down stays down (the decision still records
+    its actions, strikes and statement); held content needs a content action, or it would wait forever."""
+    change = change_for_actions(actions)
+    status = ContentStatus(item.status)
+    if status in (ContentStatus.BLOCKED, ContentStatus.REMOVED):
+        return None
+    if change is None and status is ContentStatus.HELD:
+        raise InvalidDecision("held content needs a content action (remove or a restriction); "
+                              "account actions alone would leave it held")
+    return change
+
+
+def _clears(item: ContentItem, case: Case) -> bool:
+    """Whether "no violation" lifts the content's limits: a held upload, or one published with limits while this
+    upload case waited. Automatic blocks, earlier human decisions and removals are not what the case was about."""
+    status = ContentStatus(item.status)
+    if status is ContentStatus.HELD:
+        return True
+    return status is ContentStatus.RESTRICTED and case.reason == CaseReason.UPLOAD.value \
+        and item.verdict == Verdict.REVIEW.value

@@ -1,0 +1,244 @@
+"""Moderation's read API: what other domains (orders, reporting, the CLI) may know of moderated content.
+
+Other domains call these typed functions instead of reading moderation's tables or its event payloads, so a change
+of either stays inside ``moderation/``. Results are frozen dataclasses, detached from the session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from bastion.classifiers.interfaces import LabelledText
+from bastion.core import events as event_log
+from bastion.core.auth.roles import CHILD_SAFETY_ROLES
+from bastion.core.auth.services import Principal
+from bastion.moderation.events import Decided, EventKind, ShadowVerdict, VerdictGiven
+from bastion.moderation.kernel import Moderation, content_subject
+from bastion.moderation.models import ContentItem, ModerationEvent
+from bastion.moderation.policy import Category, Rule, Verdict
+from bastion.review.models import CaseReason
+
+
+@dataclass(frozen=True)
+class ContentView:
+    """An upload as moderation registered it, and where it stands now."""
+
+    content_id: str
+    account_id: str
+    account_country: str
+    content_type: str
+    text: str
+    url: str
+    #: The name the user uploaded the file under, when the platform gave it.
+    file_name: str
+    #: Its signals as hashed at upload (``signal_type``, ``value``, ``quality``).
+    signals: list[dict[str, object]]
+    verdict: str
+    status: str
+    restrictions: list[str]
+    category: str
+    created_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, row: ContentItem) -> ContentView:
+        return cls(row.content_id, row.account_id, row.account_country, row.content_type, row.text, row.url,
+                   row.file_name, [dict(s) for s in row.signals], row.verdict, row.status, list(row.restrictions),
+                   row.category, row.created_at)
+
+    def signal(self, signal_type: str) -> str:
+        """The value of one of its signals (``md5``, ``sha256``...), or ``""``."""
+        return next((str(s.get("value")) for s in self.signals if s.get("signal_type") == signal_type), "")
+
+
+def content(session: Session, content_id: str) -> ContentView | None:
+    row = session.get(ContentItem, content_id)
+    return ContentView.from_row(row) if row is not None else None
+
+
+def content_status(session: Session, content_id: str) -> str:
+    """The content's status (``events.ContentStatus``), or ``""`` for content never submitted."""
+    return session.scalar(select(ContentItem.status).where(ContentItem.content_id == content_id)) or ""
+
+
+def find_content(session: Session, *, content_ids: Sequence[str] = (), urls: Sequence[str] = ()
+                 ) -> list[ContentView]:
+    """Content named by id or by its URL (an order names either), ordered by id."""
+    conditions = []
+    if content_ids:
+        conditions.append(ContentItem.content_id.in_(content_ids))
+    if urls:
+        conditions.append(ContentItem.url.in_(urls))
+    if not conditions:
+        return []
+    rows = session.scalars(select(ContentItem).where(or_(*conditions)).order_by(ContentItem.content_id))
+    return [ContentView.from_row(r) for r in rows]
+
+
+def content_urls(session: Session, content_ids: Iterable[str]) -> list[str]:
+    """The URLs the content was posted at, as the platform gave them (empty ones left out), sorted."""
+    return sorted({u for u in session.scalars(select(ContentItem.url).where(
+        ContentItem.content_id.in_(list(content_ids)))) if u})
+
+
+def suspected_csam(session: Session, *, excluding: Sequence[Select[Any]] = ()) -> list[ContentView]:
+    """Content classified as child sexual abuse material, oldest first; ``excluding``: content id subqueries of
+    content already dealt with (reported, say), left out in the database."""
+    query = select(ContentItem).where(ContentItem.category == Category.CSAM.value)
+    for ids in excluding:
+        query = query.where(ContentItem.content_id.not_in(ids))
+    rows = session.scalars(query.order_by(ContentItem.created_at, ContentItem.content_id))
+    return [ContentView.from_row(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A moderator's decision that found a violation, and still stands."""
+
+    case_id: int
+    category: str
+    actions: list[str]
+    decided_by: str
+    at: dt.datetime
+
+
+def confirmed_violation(session: Session, content_id: str) -> Violation | None:
+    """The latest human decision on the content, if it found a violation and nothing reinstated the content since
+    (an upheld appeal confirms it)."""
+    return confirmed_in(session.scalars(select(ModerationEvent).where(
+        ModerationEvent.subject == content_subject(content_id),
+        ModerationEvent.kind.in_([EventKind.DECISION.value, EventKind.REINSTATED.value]))
+        .order_by(ModerationEvent.id.desc())))
+
+
+def confirmed_in(newest_first: Iterable[ModerationEvent]) -> Violation | None:
+    """``confirmed_violation`` over a content's events already read, newest first."""
+    for event in newest_first:
+        if event.kind == EventKind.REINSTATED.value:
+            return None
+        if event.kind != EventKind.DECISION.value:
+            continue
+        decided = event_log.payload(event, Decided)
+        if decided.reason == CaseReason.APPEAL.value:
+            continue  # an upheld appeal: the decision it upheld is further back
+        if not decided.violation:
+            return None
+        return Violation(decided.case_id, decided.category, list(decided.actions), event.actor, event.at)
+    return None
+
+
+@dataclass(frozen=True)
+class KnownMatch:
+    """A restricted bank's entry an upload matched at intake (known child sexual abuse material)."""
+
+    bank: str
+    entry_id: int
+    signal_type: str
+    #: The entry's category (a class such as ``csam-A1`` when the bank gives one).
+    category: str
+    distance: int
+
+
+def blocked_by_restricted_match(session: Session, content_id: str) -> list[KnownMatch] | None:
+    """The restricted-bank matches that blocked this upload at intake, or ``None`` when it was not blocked by one."""
+    event = session.scalar(select(ModerationEvent).where(
+        ModerationEvent.subject == content_subject(content_id), ModerationEvent.kind == EventKind.VERDICT.value))
+    if event is None:
+        return None
+    verdict = event_log.payload(event, VerdictGiven)
+    if verdict.verdict != Verdict.BLOCK.value:
+        return None
+    found = [KnownMatch(m.bank, m.entry_id, m.signal_type, m.category, m.distance)
+             for m in verdict.matches if m.restricted]
+    return found or None
+
+
+def history(session: Session, content_id: str) -> list[ModerationEvent]:
+    """The content's events, oldest first (for the API's content view: the module that shows them)."""
+    return event_log.history(session, ModerationEvent, content_subject(content_id))
+
+
+def decided_texts(session: Session) -> list[LabelledText]:
+    """Each content item's latest moderator decision, with its text: what ``bastion classifier train`` learns from.
+
+    On an appeal case ``violation`` means the first decision stands, so the latest decision is always the label.
+    """
+    latest = (select(func.max(ModerationEvent.id)).where(ModerationEvent.kind == EventKind.DECISION.value)
+              .group_by(ModerationEvent.subject))
+    rows = session.execute(
+        select(ContentItem.content_id, ContentItem.text, ModerationEvent)
+        .join(ModerationEvent, ModerationEvent.subject == literal("content:") + ContentItem.content_id)
+        .where(ModerationEvent.id.in_(latest), ContentItem.text != "").order_by(ModerationEvent.id))
+    labelled = []
+    for content_id, text, event in rows:
+        decided = event_log.payload(event, Decided)
+        labelled.append(LabelledText(content_id, text, decided.category, decided.violation))
+    return labelled
+
+
+# --- the policy's shadow rules ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ShadowStat:
+    """How a shadow rule would have done: how often it held, and how often a moderator agreed with it."""
+
+    rule: str
+    would_be: str
+    held: int = 0
+    #: Of the uploads it held on, how many a moderator has since decided, and how many of those the moderator
+    #: decided as the rule would have (a violation for block or review, none for allow).
+    reviewed: int = 0
+    agreed: int = 0
+
+    @property
+    def agreement(self) -> float | None:
+        return self.agreed / self.reviewed if self.reviewed else None
+
+
+def visible_rules(mod: Moderation, viewer: Principal) -> list[Rule]:
+    """The policy's rules a viewer may read: rules about child sexual abuse material, or routed to a restricted
+    queue, are for child-safety roles, like the queue itself."""
+    policy = mod.policy
+    if viewer.role in CHILD_SAFETY_ROLES:
+        return list(policy.rules)
+    return [r for r in policy.rules if r.category is not Category.CSAM and not policy.queue_for(r).restricted]
+
+
+def shadow_report(session: Session) -> list[ShadowStat]:
+    """Each shadow rule's record, to judge whether to enforce it (the event log is the only source)."""
+    stats: dict[str, ShadowStat] = {}
+    held_on: dict[str, list[ShadowStat]] = {}
+    for event in session.scalars(select(ModerationEvent).where(ModerationEvent.kind == EventKind.SHADOW_VERDICT.value)
+                                 .order_by(ModerationEvent.id)):
+        shadow = event_log.payload(event, ShadowVerdict)
+        stat = stats.setdefault(shadow.rule, ShadowStat(shadow.rule, shadow.would_be))
+        stat.held += 1
+        held_on.setdefault(event.subject, []).append(stat)
+    latest: dict[str, bool] = {}  # the final human word: a decision, unless an appeal reversed it
+    for subject_chunk in _chunks(list(held_on), 500):
+        for event in session.scalars(select(ModerationEvent).where(
+                ModerationEvent.kind.in_([EventKind.DECISION.value, EventKind.REINSTATED.value]),
+                ModerationEvent.subject.in_(subject_chunk),
+        ).order_by(ModerationEvent.id)):
+            if event.kind == EventKind.REINSTATED.value:
+                latest[event.subject] = False
+                continue
+            decided = event_log.payload(event, Decided)
+            if decided.reason != CaseReason.APPEAL.value:
+                latest[event.subject] = decided.violation
+    for subject, violation in latest.items():
+        for stat in held_on[subject]:
+            stat.reviewed += 1
+            stat.agreed += violation == (stat.would_be != Verdict.ALLOW.value)
+    return sorted(stats.values(), key=lambda s: s.rule)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

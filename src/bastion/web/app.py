@@ -51,6 +51,7 @@ from bastion.reporting.tasks import ReportSender
 from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
+from bastion.web.match_pages import router as match_pages_router
 from bastion.web.metrics import Metrics
 from bastion.web.minors_pages import router as minors_pages_router
 from bastion.web.order_pages import router as order_pages_router
@@ -140,6 +141,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     app.include_router(classifier_pages_router)
     app.include_router(console_router)
     app.include_router(bank_pages_router)
+    app.include_router(match_pages_router)
     app.include_router(review_pages_router)
     app.include_router(orders_router)
     app.include_router(reports_router)

@@ -22,7 +22,7 @@ from bastion.core.auth.services import (
 from bastion.core.context import AppContext, context
 from bastion.core.http import Problem
 from bastion.core.uploads import spooled
-from bastion.hashing.api import checked
+from bastion.hashing.api import readable_media
 from bastion.hashing.interfaces import MediaKind
 from bastion.hashing.services import hash_path
 from bastion.matching import services
@@ -83,7 +83,7 @@ async def match_upload(request: Request, user: MatchUser) -> Response:
     try:
         spend_lookup(request, user.principal)
         async with spooled(upload, ctx.settings.max_upload_bytes, ctx.settings.spool_dir) as path:
-            signals = checked(await run_in_threadpool(hash_path, path, variants=m.wants_variants()))
+            signals = readable_media(await run_in_threadpool(hash_path, path, variants=m.wants_variants()))
             found = await run_in_threadpool(lambda: audited_match(request, user.principal, queries_for(signals),
                                                                   None, via="console"))
             restricted = any(match.restricted for match in found)

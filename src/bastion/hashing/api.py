@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["hashing"])
 ACCEPTED_KINDS = (MediaKind.IMAGE, MediaKind.VIDEO, MediaKind.TEXT)
 
 
-def checked(signals: FileSignals) -> FileSignals:
+def readable_media(signals: FileSignals) -> FileSignals:
     """Refuse files that are no media we handle, that would cost more to decode than the budget allows, or that
     every media hasher failed on."""
     if signals.kind not in ACCEPTED_KINDS:
@@ -54,5 +54,5 @@ async def hash_file(
 ) -> dict[str, Any]:
     ctx = context(request)
     async with spooled(file, ctx.settings.max_upload_bytes, ctx.settings.spool_dir) as path:
-        signals = checked(await run_in_threadpool(hash_path, path))
+        signals = readable_media(await run_in_threadpool(hash_path, path))
     return {"kind": signals.kind.value, "signals": signals.to_json()}

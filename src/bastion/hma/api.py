@@ -21,7 +21,7 @@ from bastion.core.auth.services import Principal
 from bastion.core.context import context
 from bastion.core.http import RowId, require
 from bastion.core.uploads import close_spool, open_spool, spooled
-from bastion.hashing.api import checked
+from bastion.hashing.api import readable_media
 from bastion.hashing.services import FileSignals, hash_path
 from bastion.hma import services
 from bastion.hma.fetch import UrlFetcher
@@ -67,7 +67,7 @@ async def _upload_signals(request: Request, types: str | None, *, variants: bool
     ctype = services.content_type(part)
     settings = context(request).settings
     async with spooled(upload, settings.max_upload_bytes, settings.spool_dir) as path:
-        signals = checked(await run_in_threadpool(hash_path, path, variants=variants))
+        signals = readable_media(await run_in_threadpool(hash_path, path, variants=variants))
     return services.selected_signals(signals, ctype, types), signals
 
 
@@ -81,7 +81,7 @@ async def _url_signals(request: Request, url: str, hint: str | None, types: str 
     def work() -> tuple[dict[str, str], FileSignals]:
         with get.fetch(url, directory) as fetched:
             ctype = services.content_type_of(fetched.content_type, hint)
-            signals = checked(hash_path(fetched.path, variants=variants))
+            signals = readable_media(hash_path(fetched.path, variants=variants))
             return services.selected_signals(signals, ctype, types), signals
 
     try:

@@ -22,7 +22,7 @@ from bastion.core.context import context
 from bastion.core.http import Problem, RowId, require
 from bastion.core.uploads import spooled
 from bastion.hashing import registry
-from bastion.hashing.api import checked
+from bastion.hashing.api import readable_media
 from bastion.hashing.interfaces import HashResult, InvalidSignalValue
 from bastion.hashing.services import hash_path, signal_json
 from bastion.matching import services
@@ -74,7 +74,7 @@ async def match(request: Request, principal: Annotated[Principal, Depends(requir
             raise Problem(422, "Invalid request", "multipart body needs a file part named 'file'")
         bank_filter = {str(b) for b in form.getlist("bank")} or None
         async with spooled(upload, ctx.settings.max_upload_bytes, ctx.settings.spool_dir) as path:
-            signals = checked(await run_in_threadpool(hash_path, path, variants=m.wants_variants()))
+            signals = readable_media(await run_in_threadpool(hash_path, path, variants=m.wants_variants()))
         queries = queries_for(signals)
         shown = await run_in_threadpool(_lookup, request, principal, queries, bank_filter)
         return match_json(signals.to_json(), shown)

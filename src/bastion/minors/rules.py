@@ -14,8 +14,6 @@ Evaluation is a dictionary look-up by action and a short scan of that action's r
 from __future__ import annotations
 
 import re
-import threading
-import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bastion.core.livefile import LiveFile
 from bastion.minors.interfaces import (
     ADULT_PLAUSIBLE,
     MINOR_BANDS,
@@ -366,46 +365,17 @@ def load_rules(path: Path | str) -> RuleSet:
     return parse_rules(text, source=str(path))
 
 
-class RulesFile:
-    """A rules file re-read when it changes on disk. A broken edit is refused: the last good rules stay in force and
-    ``error`` says why. The first load must succeed (it raises ``RulesError``)."""
+class RulesFile(LiveFile[RuleSet]):
+    """The rules file, re-read when it changes on disk (``core/livefile.py``); a broken edit is refused and the last
+    good rules stay in force."""
 
     def __init__(self, path: Path | str, *, check_every: float = 1.0) -> None:
-        self.path = Path(path)
-        self.error: str | None = None
-        self.check_every = check_every
-        self._lock = threading.Lock()
-        self._stamp = self._stat()
-        self._checked = time.monotonic()
-        self._rules = load_rules(self.path)
-
-    def _stat(self) -> tuple[int, int] | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        return stat.st_mtime_ns, stat.st_size
+        super().__init__(path, load_rules, RulesError, check_every=check_every)
 
     @property
     def rules(self) -> RuleSet:
-        if time.monotonic() - self._checked >= self.check_every:
-            self.reload()
-        return self._rules
+        return self.current
 
-    def reload(self, force: bool = False) -> bool:
-        """Re-read the file if it changed (or ``force``); True when different rules took effect."""
-        stamp = self._stat()
-        self._checked = time.monotonic()
-        with self._lock:
-            if stamp == self._stamp and not force:
-                return False
-            self._stamp = stamp
-            try:
-                rules = load_rules(self.path)
-            except RulesError as exc:
-                self.error = str(exc)
-                return False
-            self.error = None
-            changed = rules.spec != self._rules.spec
-            self._rules = rules
-            return changed
+    def _differs(self, new: RuleSet, old: RuleSet) -> bool:
+        return new.spec != old.spec
+

@@ -18,7 +18,7 @@ from bastion.core.auth.services import Principal
 from bastion.core.http import Problem, RowId, require
 from bastion.core.uploads import spooled
 from bastion.core.validators import country_code, http_url
-from bastion.hashing.api import checked
+from bastion.hashing.api import readable_media
 from bastion.hashing.services import hash_path
 from bastion.moderation import appeals, curation, decisions, intake, notices, queries
 from bastion.moderation.interfaces import StatementNotFound
@@ -123,7 +123,7 @@ async def submit_content(request: Request, mod: Mod, principal: Platform) -> Con
 
 def _judge_file(mod: Moderation, sub: intake.Submission, path: Path, principal: Principal) -> intake.IntakeResult:
     """Hash and judge in one worker thread: one hop off the event loop per upload, not two."""
-    signals = checked(hash_path(path, variants=mod.matcher.wants_variants()))
+    signals = readable_media(hash_path(path, variants=mod.matcher.wants_variants()))
     if signals.kind.value != sub.content_type.value:
         raise Problem(422, "Invalid request",
                       f"content_type says {sub.content_type.value} but the file is {signals.kind.value}")

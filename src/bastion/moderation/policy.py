@@ -37,8 +37,6 @@ from __future__ import annotations
 import difflib
 import enum
 import re
-import threading
-import time
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -47,6 +45,7 @@ from typing import Annotated, Any, Protocol, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
+from bastion.core.livefile import LiveFile
 from bastion.core.validators import country_code
 
 #: The policy shipped with Bastion: a sensible starting point for a video platform, meant to be copied and edited.
@@ -934,51 +933,15 @@ def _suggest(name: str) -> list[str]:
     return difflib.get_close_matches(name, sorted({f for model in models for f in model.model_fields}), n=1)
 
 
-class PolicyFile:
-    """A policy file that is re-read when it changes on disk, so that edits take effect without a restart.
-
-    An edit that does not validate is refused: the last good policy stays in force and ``error`` says why, so a typo
-    never leaves the platform without a policy. The first load must succeed (it raises ``PolicyError``).
-    """
+class PolicyFile(LiveFile[Policy]):
+    """The policy file, re-read when it changes on disk (``core/livefile.py``); a broken edit is refused and the last
+    good policy stays in force."""
 
     def __init__(self, path: Path | str, *, check_every: float = 1.0) -> None:
-        self.path = Path(path)
-        self.error: str | None = None
-        #: Seconds between looks at the file: every upload reads the policy several times, the disk need not.
-        self.check_every = check_every
-        self._lock = threading.Lock()
-        self._stamp = self._stat()
-        self._checked = time.monotonic()
-        self._policy = load_policy(self.path)
-
-    def _stat(self) -> tuple[int, int] | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        return stat.st_mtime_ns, stat.st_size
+        super().__init__(path, load_policy, PolicyError, check_every=check_every)
 
     @property
     def policy(self) -> Policy:
-        """The policy in force, re-read first if the file changed (looked at once per ``check_every`` at most)."""
-        if time.monotonic() - self._checked >= self.check_every:
-            self.reload()
-        return self._policy
+        """The policy in force, re-read first if the file changed."""
+        return self.current
 
-    def reload(self, force: bool = False) -> bool:
-        """Re-read the file if it changed (or ``force``); True when a different policy took effect."""
-        stamp = self._stat()
-        self._checked = time.monotonic()
-        with self._lock:
-            if stamp == self._stamp and not force:
-                return False
-            self._stamp = stamp
-            try:
-                policy = load_policy(self.path)
-            except PolicyError as exc:
-                self.error = str(exc)
-                return False
-            self.error = None
-            changed = policy != self._policy
-            self._policy = policy
-            return changed

@@ -1,5 +1,5 @@
-"""Console pages to keep a bank's entries without the CLI: search and page them with their notes, add one, import a
-CSV, remove one.
+"""The console's bank pages: the list of banks, one bank, enabling it; and a bank's entries kept without the CLI:
+search and page them with their notes, add one, import a CSV, remove one.
 
 Curators, child-safety specialists and admins change entries; a restricted bank (child sexual abuse material) is
 seen and changed by child-safety roles only (``matching.services`` enforces the same). Every form carries the
@@ -19,16 +19,95 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from bastion.core.auth import roles
-from bastion.core.auth.services import SessionUser
+from bastion.core.auth.services import Principal, SessionUser
 from bastion.core.context import context
 from bastion.hashing import registry
 from bastion.matching import services
 from bastion.matching.api import matcher
 from bastion.matching.interfaces import BankError
 from bastion.matching.models import Bank, BankEntry
-from bastion.web.console import ConsoleRoute, CsrfField, Curator, PageError, Viewer, check_csrf, flash, page
+from bastion.web.console import (
+    RECENT_ENTRIES,
+    ConsoleRoute,
+    CsrfField,
+    Curator,
+    PageError,
+    Viewer,
+    check_csrf,
+    flash,
+    page,
+    truncate,
+)
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+
+
+# --- banks --------------------------------------------------------------------------------------------------
+
+
+@router.get("/console/banks")
+def banks_page(request: Request, user: Viewer) -> Response:
+    with context(request).db.read() as session:
+        summaries = services.list_banks(session, viewer=user.principal)  # restricted banks: child safety only
+        rows = [_bank_row(s, user.principal) for s in summaries]
+    may_curate = user.principal.role in roles.CURATE_BANKS
+    return page(request, "banks.html", user, banks=rows, may_curate=may_curate)
+
+
+def _bank_row(summary: services.BankSummary, principal: Principal) -> dict[str, Any]:
+    bank = summary.bank
+    return {
+        "name": bank.name, "description": bank.description, "enabled": bank.enabled,
+        "restricted": bank.restricted, "dihedral": bank.dihedral,
+        "thresholds": dict(sorted(bank.thresholds.items())),
+        "entries": summary.entries, "by_signal_type": dict(sorted(summary.by_signal_type.items())),
+        "can_see": services.can_see(bank, principal),
+    }
+
+
+@router.get("/console/banks/{name}")
+def bank_page(request: Request, name: str, user: Viewer) -> Response:
+    with context(request).db.read() as session:
+        try:  # a restricted bank the viewer may not see is answered exactly as one that does not exist
+            bank = services.visible_bank(session, name, user.principal)
+        except BankError:
+            raise PageError(404, "Not found", f"There is no bank named {name}.", user) from None
+        (summary,) = services.list_banks(session, bank_id=bank.id)
+        row = _bank_row(summary, user.principal)
+        entries: list[dict[str, Any]] = []
+        if row["can_see"]:  # a restricted bank's entries only for child-safety roles
+            entries = [_entry_row(e) for e in services.recent_entries(session, bank, RECENT_ENTRIES)]
+    return page(request, "bank.html", user, bank=row, entries=entries,
+                 may_curate=user.principal.role in roles.CURATE_BANKS)
+
+
+def _entry_row(entry: Any) -> dict[str, Any]:
+    return {
+        "id": entry.id, "signal_type": entry.signal_type, "value": truncate(entry.value, 24),
+        "category": entry.category, "source": entry.source, "enabled": entry.enabled,
+        "added_by": entry.added_by, "added_at": entry.added_at.strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+@router.post("/console/banks/{name}/enabled")
+def set_bank_enabled(request: Request, name: str, user: Curator, csrf_token: CsrfField = "",
+                     enabled: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "") -> Response:
+    check_csrf(user, csrf_token)
+    ctx = context(request)
+    to_bank = back == "bank" and services.BANK_NAME.match(name) is not None
+    response = RedirectResponse(f"/console/banks/{name}" if to_bank else "/console/banks", status_code=303)
+    if enabled not in ("true", "false"):
+        flash(response, request, "error", "Choose whether to enable or disable the bank.")
+        return response
+    try:
+        services.update_bank(ctx.db, name, actor=user.principal, enabled=enabled == "true", clock=ctx.clock)
+    except BankError as exc:
+        flash(response, request, "error", str(exc))
+        return response
+    matcher(request).refresh()  # live in this process at once; other processes within a refresh interval
+    flash(response, request, "ok", f"Bank {name} {'enabled' if enabled == 'true' else 'disabled'}.")
+    return response
+
 
 BankName = Annotated[str, Path(max_length=100)]
 #: Entries per page of the entries page.

@@ -1,12 +1,11 @@
-"""The web console: server-rendered pages for curators, moderators and child-safety specialists.
+"""The console's kernel: sessions, role gates, CSRF, flash messages, rendering, login and logout, and the one
+handler that turns errors into pages (``ConsoleRoute``). Each domain's pages sit beside it (``bank_pages``,
+``match_pages``, ``review_pages``, ``order_pages``, ``report_pages``, ``minors_pages``, ``hub_pages``...).
 
 Pages need a console session (cookie); anonymous visitors are sent to /login. Each page checks the session
 user's role against the same policy as the API (``bastion.core.auth.roles``). Every POST carries the session's
 CSRF token in a hidden ``csrf_token`` field; the login form, which has no session yet, uses a double-submit
 cookie.
-
-Uploaded media is never stored: an uploaded image is shown as a small, blurred, greyscale thumbnail embedded
-in the page, and a file that matches a restricted bank (child sexual abuse material) is never shown at all.
 """
 
 from __future__ import annotations
@@ -14,11 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import io
 import json
 import secrets
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,32 +25,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from PIL import Image, ImageOps
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bastion.core.auth import roles
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import (
-    Principal,
     SessionUser,
     close_session,
     open_session,
     session_user,
 )
 from bastion.core.auth.throttle import LoginGuard, Outcome
-from bastion.core.context import AppContext, context
+from bastion.core.context import context
 from bastion.core.errors import DomainError
-from bastion.core.http import SECURITY_HEADERS, Problem
-from bastion.core.uploads import spooled
-from bastion.hashing.api import checked
-from bastion.hashing.interfaces import MediaKind
-from bastion.hashing.services import hash_path
-from bastion.matching import services
-from bastion.matching.api import audited_match, matcher, spend_lookup
-from bastion.matching.interfaces import BankError
-from bastion.matching.matcher import Match, queries_for
+from bastion.core.http import SECURITY_HEADERS
 
 SESSION_COOKIE = "bastion_session"
 LOGIN_CSRF_COOKIE = "bastion_login_csrf"
@@ -266,6 +250,11 @@ def _home(role: Role) -> str:
     return "/console/match"
 
 
+def truncate(value: str, chars: int) -> str:
+    """A long value (a video's frame list) cut for a table cell."""
+    return value if len(value) <= chars else value[:chars] + "…"
+
+
 # --- login and logout ---------------------------------------------------------------------------------------
 
 
@@ -340,186 +329,3 @@ def logout(request: Request, csrf_token: CsrfField = "") -> Response:
 
 
 router.include_router(session_router)
-
-
-# --- banks --------------------------------------------------------------------------------------------------
-
-
-@router.get("/console/banks")
-def banks_page(request: Request, user: Viewer) -> Response:
-    with context(request).db.read() as session:
-        summaries = services.list_banks(session, viewer=user.principal)  # restricted banks: child safety only
-        rows = [_bank_row(s, user.principal) for s in summaries]
-    may_curate = user.principal.role in roles.CURATE_BANKS
-    return page(request, "banks.html", user, banks=rows, may_curate=may_curate)
-
-
-def _bank_row(summary: services.BankSummary, principal: Principal) -> dict[str, Any]:
-    bank = summary.bank
-    return {
-        "name": bank.name, "description": bank.description, "enabled": bank.enabled,
-        "restricted": bank.restricted, "dihedral": bank.dihedral,
-        "thresholds": dict(sorted(bank.thresholds.items())),
-        "entries": summary.entries, "by_signal_type": dict(sorted(summary.by_signal_type.items())),
-        "can_see": services.can_see(bank, principal),
-    }
-
-
-@router.get("/console/banks/{name}")
-def bank_page(request: Request, name: str, user: Viewer) -> Response:
-    with context(request).db.read() as session:
-        try:  # a restricted bank the viewer may not see is answered exactly as one that does not exist
-            bank = services.visible_bank(session, name, user.principal)
-        except BankError:
-            raise PageError(404, "Not found", f"There is no bank named {name}.", user) from None
-        (summary,) = services.list_banks(session, bank_id=bank.id)
-        row = _bank_row(summary, user.principal)
-        entries: list[dict[str, Any]] = []
-        if row["can_see"]:  # a restricted bank's entries only for child-safety roles
-            entries = [_entry_row(e) for e in services.recent_entries(session, bank, RECENT_ENTRIES)]
-    return page(request, "bank.html", user, bank=row, entries=entries,
-                 may_curate=user.principal.role in roles.CURATE_BANKS)
-
-
-def _entry_row(entry: Any) -> dict[str, Any]:
-    return {
-        "id": entry.id, "signal_type": entry.signal_type, "value": _truncate(entry.value, 24),
-        "category": entry.category, "source": entry.source, "enabled": entry.enabled,
-        "added_by": entry.added_by, "added_at": entry.added_at.strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
-
-def _truncate(value: str, chars: int) -> str:
-    return value if len(value) <= chars else value[:chars] + "…"
-
-
-@router.post("/console/banks/{name}/enabled")
-def set_bank_enabled(request: Request, name: str, user: Curator, csrf_token: CsrfField = "",
-                     enabled: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "") -> Response:
-    check_csrf(user, csrf_token)
-    ctx = context(request)
-    to_bank = back == "bank" and services.BANK_NAME.match(name) is not None
-    response = RedirectResponse(f"/console/banks/{name}" if to_bank else "/console/banks", status_code=303)
-    if enabled not in ("true", "false"):
-        flash(response, request, "error", "Choose whether to enable or disable the bank.")
-        return response
-    try:
-        services.update_bank(ctx.db, name, actor=user.principal, enabled=enabled == "true", clock=ctx.clock)
-    except BankError as exc:
-        flash(response, request, "error", str(exc))
-        return response
-    matcher(request).refresh()  # live in this process at once; other processes within a refresh interval
-    flash(response, request, "ok", f"Bank {name} {'enabled' if enabled == 'true' else 'disabled'}.")
-    return response
-
-
-# --- matching -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Preview:
-    """What the match page may show of the upload: a data: URI, or the reason there is none."""
-
-    data_uri: str = ""
-    width: int = 0
-    height: int = 0
-    withheld: bool = False
-
-
-@router.get("/console/match")
-def match_form(request: Request, user: MatchUser) -> Response:
-    return _match_page(request, user)
-
-
-def _match_page(request: Request, user: SessionUser, *, status_code: int = 200, **values: Any) -> Response:
-    limit = context(request).settings.max_upload_bytes
-    return page(request, "match.html", user, status_code=status_code, limit=_size_label(limit),
-                 **{"result": None, "error": None, **values})
-
-
-@router.post("/console/match")
-async def match_upload(request: Request, user: MatchUser) -> Response:
-    ctx = context(request)
-    m = matcher(request)
-    try:
-        form = await request.form(max_files=1, max_fields=10)
-    except StarletteHTTPException as exc:  # a malformed or oversized multipart body
-        detail = f"The upload could not be read: {exc.detail}"
-        return _match_page(request, user, status_code=400, error={"title": "Bad upload", "detail": detail})
-    check_csrf(user, str(form.get("csrf_token") or ""))
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        return _match_page(request, user, status_code=422,
-                           error={"title": "No file", "detail": "Choose a file to match."})
-    child_safety = user.principal.role in roles.CHILD_SAFETY_ROLES
-    try:
-        spend_lookup(request, user.principal)
-        async with spooled(upload, ctx.settings.max_upload_bytes, ctx.settings.spool_dir) as path:
-            signals = checked(await run_in_threadpool(hash_path, path, variants=m.wants_variants()))
-            found = await run_in_threadpool(lambda: audited_match(request, user.principal, queries_for(signals),
-                                                                  None, via="console"))
-            restricted = any(match.restricted for match in found)
-            if restricted and child_safety:
-                preview = _Preview(withheld=True)  # child-abuse material: never decoded for display
-            elif restricted:
-                # Never decoded either; for other roles it looks like any file without a preview, so the page is
-                # no yes-or-no oracle on the restricted banks.
-                preview = _Preview()
-            elif signals.kind is MediaKind.IMAGE:
-                preview = await run_in_threadpool(_thumbnail, path)
-            else:
-                preview = _Preview()
-    except Problem as exc:
-        return _match_page(request, user, status_code=exc.status,
-                           error={"title": exc.title, "detail": _problem_detail(exc, ctx)})
-    found = services.visible_matches(found, user.principal)
-    result = {
-        "kind": signals.kind.value,
-        "signals": [
-            {"signal_type": s.signal_type, "value": _truncate(s.value, VALUE_CHARS), "quality": s.quality}
-            for s in signals.signals
-        ],
-        "matches": [_match_row(match) for match in found],
-        "restricted": preview.withheld,
-        "preview": preview,
-    }
-    return _match_page(request, user, result=result)
-
-
-def _problem_detail(exc: Problem, ctx: AppContext) -> str:
-    if exc.status == 413:
-        return f"The file is larger than the upload limit of {_size_label(ctx.settings.max_upload_bytes)}."
-    detail = exc.detail[:1].upper() + exc.detail[1:]
-    return detail if detail.endswith(".") else detail + "."
-
-
-def _match_row(match: Match) -> dict[str, Any]:
-    """Restricted matches reach this only for child-safety roles (``services.visible_matches``)."""
-    return {**match.to_json(), "restricted": match.restricted}
-
-
-def _thumbnail(path: Path) -> _Preview:
-    """A JPEG at most THUMBNAIL_PX on a side, in memory only; no preview if the image will not decode."""
-    try:
-        with Image.open(path) as img:
-            img.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))  # JPEG: decode at a reduced scale, much faster
-            oriented = ImageOps.exif_transpose(img)
-            small = oriented.convert("RGB")
-            small.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
-            out = io.BytesIO()
-            small.save(out, format="JPEG", quality=70)
-    except Exception:  # a preview is a courtesy: hashing has already accepted the file
-        return _Preview()
-    data = base64.b64encode(out.getvalue()).decode()
-    return _Preview(f"data:image/jpeg;base64,{data}", small.width, small.height)
-
-
-def _size_label(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    size = float(n)
-    for unit in ("KiB", "MiB"):
-        size /= 1024
-        if size < 1024:
-            return f"{size:.3g} {unit}"
-    return f"{size / 1024:.3g} GiB"

@@ -99,6 +99,7 @@ def test_a_moderator_removes_a_held_upload_and_another_reverses_it_on_appeal(
         media = page.locator("img.media")
         expect(media).to_have_attribute("src", f"/console/cases/{case_id}/media?view=blurred")
         page.wait_for_function("e => e.complete && e.naturalWidth > 0", arg=media.element_handle())
+        page.wait_for_load_state("load")  # the keys are read once the page has loaded
         page.keyboard.press("v")  # the shortcut reveals: the clear preview is fetched only now
         expect(media).to_have_attribute("src", f"/console/cases/{case_id}/media?view=clear")
         expect(page.locator("[data-reveal-label]")).to_have_text("Blur again (V)")
@@ -130,6 +131,7 @@ def test_a_moderator_removes_a_held_upload_and_another_reverses_it_on_appeal(
         page.locator('tr[data-queue="terrorism"]').get_by_role("button", name="Take next case").click()
         expect(page).to_have_url(f"{live_server}/console/cases/{appeal_case}")
         expect(page.locator(".appeal-text")).to_have_text("This is news reporting.")
+        page.wait_for_load_state("load")  # the keys are read once the page has loaded
         page.keyboard.press("x")  # on an appeal, X reverses and reinstates, once confirmed by a second X
         expect(page.locator("button[data-key='x']")).to_have_text(
             "Press X again to reverse and reinstate (Esc cancels)")

@@ -130,7 +130,13 @@ def request_fingerprint(sub: Submission, media: FileSignals | None) -> str:
     return fingerprint({
         "content_id": sub.content_id, "account_id": sub.account_id, "uploader_age": float(sub.uploader_age),
         "account_country": sub.account_country, "content_type": sub.content_type.value, "text": sub.text,
-        "url": sub.url, "media_sha256": digest_file(media.path, "sha256") if media is not None else ""})
+        "url": sub.url, "media_sha256": _media_sha256(media) if media is not None else ""})
+
+
+def _media_sha256(media: FileSignals) -> str:
+    """The media's SHA-256: the sha256 signal hashing already computed, else read from the file."""
+    return next((s.value for s in media.signals if s.signal_type == Sha256Signal.name), None) \
+        or digest_file(media.path, "sha256")
 
 
 def _stored_result(mod: Moderation, content_id: str) -> tuple[IntakeResult, str] | None:

@@ -32,7 +32,7 @@ _LOCK = threading.Lock()
 
 
 def minors(request: Request) -> Minors:
-    """The app's minors service, built on first use from its settings (a broken rules file answers 422)."""
+    """The app's minors service (``web/app.py`` builds it at start; an app without one builds it on first use)."""
     service = getattr(request.app.state, "minors", None)
     if service is None:
         with _LOCK:

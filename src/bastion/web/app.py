@@ -37,6 +37,8 @@ from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
 from bastion.minors.api import router as minors_router
 from bastion.minors.events import MinorsMessage
+from bastion.minors.rules import DEFAULT_RULES_PATH, RulesFile
+from bastion.minors.services import Minors
 from bastion.moderation.api import router as moderation_router
 from bastion.moderation.events import PlatformMessage
 from bastion.moderation.kernel import Moderation
@@ -162,6 +164,9 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         state={"matcher": matcher, "match_budget": LookupBudget(settings.match_rate_per_minute),
                "moderation": mod, "classifiers": mod.classifiers, "outbox": outbox,
                "contact_point": contact_point, "reporting": reporting,
+               # built at start, like the policy: a broken minors rules file refuses the start, never a request
+               "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
+                                settings.platform_webhook_url),
                "login_guard": LoginGuard.from_settings(db, settings, clock)}))
     metrics = Metrics(matcher)
     metrics.install(app)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -343,12 +344,17 @@ def dsa_ground(category: str) -> tuple[str, str, bool]:
     return ground.statement_category, ground.keyword or "", ground.illegal_ground is not None
 
 
-def moderation_facts(session: Session, *, after: int, limit: int) -> tuple[list[ModerationFact], int]:
+def moderation_facts(session: Session, *, after: int, limit: int, until: dt.datetime | None = None
+                     ) -> tuple[list[ModerationFact], int]:
     """The facts of up to ``limit`` moderation events with ids above ``after``, and the last id read (``after`` when
     none): transparency's roll-up worker follows the log with it. Each event is judged with the content's events
-    before it (read in one query per 500 subjects), so a fact never changes once the event is written."""
+    before it (read in one query per 500 subjects), so a fact never changes once the event is written. ``until``:
+    stop at the first event written at or after it (the worker leaves recent events to settle: a transaction that
+    took a lower id may not have committed yet)."""
     events = list(session.scalars(select(ModerationEvent).where(ModerationEvent.id > after)
                                   .order_by(ModerationEvent.id).limit(limit)))
+    if until is not None:
+        events = list(itertools.takewhile(lambda e: e.at < until, events))
     if not events:
         return [], after
     last = events[-1].id

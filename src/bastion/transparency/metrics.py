@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.core import events as event_log
+from bastion.core.events import EventLog
 from bastion.moderation import queries
 from bastion.orders.events import Executed, OrderEventKind, Received, Unable
 from bastion.orders.models import OrderEvent
@@ -154,8 +157,9 @@ def add(into: dict[Cell, Tally], facts: Iterable[Fact]) -> None:
 # --- facts from each log ------------------------------------------------------------------------------------------
 
 
-def moderation_facts(session: Session, *, after: int, limit: int) -> tuple[list[Fact], int]:
-    found, last = queries.moderation_facts(session, after=after, limit=limit)
+def moderation_facts(session: Session, *, after: int, limit: int, until: dt.datetime | None = None
+                     ) -> tuple[list[Fact], int]:
+    found, last = queries.moderation_facts(session, after=after, limit=limit, until=until)
     return [Fact("moderation_events", f.event_id, Metric(f.kind.value), f.at, f.category, f.country, f.territory,
                  f.content_type, f.language, f.source, f.path, f.action, f.proactive, f.before_view, f.seconds)
             for f in found], last
@@ -165,10 +169,11 @@ def moderation_facts(session: Session, *, after: int, limit: int) -> tuple[list[
 ORDER_CATEGORY = "terrorist_content"
 
 
-def order_facts(session: Session, *, after: int, limit: int) -> tuple[list[Fact], int]:
+def order_facts(session: Session, *, after: int, limit: int, until: dt.datetime | None = None
+                ) -> tuple[list[Fact], int]:
     """Orders received (with their URLs as items), executed (with the time from receipt), and Annex III answers."""
-    events = list(session.scalars(select(OrderEvent).where(OrderEvent.id > after).order_by(OrderEvent.id)
-                                  .limit(limit)))
+    events = _settled(list(session.scalars(select(OrderEvent).where(OrderEvent.id > after).order_by(OrderEvent.id)
+                                           .limit(limit))), until)
     if not events:
         return [], after
     states: dict[str, str] = {}
@@ -196,10 +201,11 @@ def order_facts(session: Session, *, after: int, limit: int) -> tuple[list[Fact]
     return facts, events[-1].id
 
 
-def report_facts(session: Session, *, after: int, limit: int) -> tuple[list[Fact], int]:
+def report_facts(session: Session, *, after: int, limit: int, until: dt.datetime | None = None
+                 ) -> tuple[list[Fact], int]:
     """Child-safety reports sent, one fact per centre (``ncmec``, ``eu_centre``)."""
-    events = list(session.scalars(select(ReportEvent).where(ReportEvent.id > after).order_by(ReportEvent.id)
-                                  .limit(limit)))
+    events = _settled(list(session.scalars(select(ReportEvent).where(ReportEvent.id > after)
+                                           .order_by(ReportEvent.id).limit(limit))), until)
     if not events:
         return [], after
     facts = [Fact("report_events", e.id, Metric.REPORT_SENT, e.at, category="csam", action=centre)
@@ -208,7 +214,21 @@ def report_facts(session: Session, *, after: int, limit: int) -> tuple[list[Fact
     return facts, events[-1].id
 
 
-READERS = {"moderation_events": moderation_facts, "order_events": order_facts, "report_events": report_facts}
+E = TypeVar("E", bound=EventLog)
+
+
+def _settled(events: list[E], until: dt.datetime | None) -> list[E]:
+    """The events before the first written at or after ``until`` (see ``queries.moderation_facts``)."""
+    return events if until is None else list(itertools.takewhile(lambda e: e.at < until, events))
+
+
+class Reader(Protocol):
+    def __call__(self, session: Session, *, after: int, limit: int, until: dt.datetime | None = None
+                 ) -> tuple[list[Fact], int]: ...
+
+
+READERS: dict[str, Reader] = {"moderation_events": moderation_facts, "order_events": order_facts,
+                              "report_events": report_facts}
 
 
 def all_facts(session: Session, *, batch: int = 5000) -> Iterator[Fact]:
@@ -234,9 +254,10 @@ def direct_cells(session: Session, start: dt.date, end: dt.date) -> dict[Cell, T
 
 
 class Durations(BaseModel):
-    """A distribution of durations, in seconds, from the fixed buckets (upper bounds, nearest rank)."""
+    """A distribution of durations, in seconds, from the fixed buckets (upper bounds, nearest rank); all ``None``
+    when suppressed for a researcher."""
 
-    count: int
+    count: int | None
     median_s: int | None = None
     p90_s: int | None = None
     p99_s: int | None = None
@@ -268,43 +289,44 @@ class Durations(BaseModel):
 class Figures(BaseModel):
     """Every figure of issue 10 for one group of a period (all of it when ``group`` is ``""``).
 
-    Shares are fractions (0 to 1) of the count they name; ``None`` where the base is zero, or where the figure has
+    Shares are fractions (0 to 1) of the count they name; ``None`` where the base is zero, where the figure has
     no meaning for the grouping (uploads carry no category: ``share_of_uploads`` is given only when grouping by
-    country, content type or language, or not grouping).
+    country, content type or language, or not grouping), or where a count was suppressed for a researcher
+    (``suppress``).
     """
 
     group: str = Field(description="the value of the grouping dimension; '' when not grouped")
     uploads: int | None
-    actioned: int = Field(description="actions restricting content (one per action event)")
-    by_action: dict[str, int]
+    actioned: int | None = Field(description="actions restricting content (one per action event)")
+    by_action: dict[str, int | None]
     share_of_uploads: float | None
-    proactive: int = Field(description="actioned before any notice or order (own initiative)")
+    proactive: int | None = Field(description="actioned before any notice or order (own initiative)")
     proactive_share: float | None
     proactive_within_24h: float | None = Field(description="share of proactive actions taken within 24 h of upload")
     upload_to_action: Durations
     before_view_share: float | None = Field(description="share of actions on content never published (blocked or "
                                                         "held at upload, no notice, no views threshold)")
-    notices: int
-    notices_trusted: int
+    notices: int | None
+    notices_trusted: int | None
     notice_to_action: Durations
     notice_to_decision: Durations = Field(description="first decision after a notice; within_24h is the hate-speech "
                                                       "Code of Conduct's 'reviewed within 24 h'")
-    appeals_filed: int
-    appeals_upheld: int
-    appeals_partly_reversed: int
-    appeals_reversed: int
+    appeals_filed: int | None
+    appeals_upheld: int | None
+    appeals_partly_reversed: int | None
+    appeals_reversed: int | None
     appeal_to_decision: Durations
-    suspensions: dict[str, int]
-    orders_received: int
-    order_items: int
-    orders_executed: int
-    orders_executed_within_1h: int
-    orders_annex_iii: int
+    suspensions: dict[str, int | None]
+    orders_received: int | None
+    order_items: int | None
+    orders_executed: int | None
+    orders_executed_within_1h: int | None
+    orders_annex_iii: int | None
     order_to_execution: Durations
-    reports_sent: dict[str, int] = Field(description="child-safety reports sent, by centre")
-    automated_actions: int = Field(description="own-initiative actions decided by automated means alone (hash match, "
-                                               "classifier)")
-    automated_reversed: int = Field(description="of those, reversed later (appeal or order reinstatement)")
+    reports_sent: dict[str, int | None] = Field(description="child-safety reports sent, by centre")
+    automated_actions: int | None = Field(description="own-initiative actions decided by automated means alone "
+                                                      "(hash match, classifier)")
+    automated_reversed: int | None = Field(description="of those, reversed later (appeal or order reinstatement)")
     automated_error_rate: float | None
     automated_precision: float | None
 
@@ -348,7 +370,7 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
         return sum(t.count for c, t in cells.items() if c.metric == metric.value
                    and all(getattr(c, k) == v for k, v in match.items()))
 
-    def by_field(metric: Metric, field: str) -> dict[str, int]:
+    def by_field(metric: Metric, field: str) -> dict[str, int | None]:
         out: Counter[str] = Counter()
         for c, t in cells.items():
             if c.metric == metric.value:
@@ -408,3 +430,44 @@ def undated(cells: Cells) -> dict[Cell, Tally]:
         was = out.get(key)
         out[key] = Tally(tally.count + (was.count if was else 0), tally.items + (was.items if was else 0))
     return out
+
+
+# --- what a researcher or regulator sees ------------------------------------------------------------------------
+
+
+def suppress(f: Figures, k: int) -> Figures:
+    """``f`` with every count from 1 to ``k`` - 1 hidden (``None``), with the shares, durations and rates computed
+    from such a count: a researcher sees aggregates, never a cell small enough to point at a person (DSA Art. 40)."""
+    def small(n: int | None) -> bool:
+        return n is None or 0 < n < k
+
+    def count(n: int | None) -> int | None:
+        return None if small(n) else n
+
+    def share(value: float | None, *bases: int | None) -> float | None:
+        return None if any(small(b) for b in bases) else value
+
+    def durations(d: Durations) -> Durations:
+        return Durations(count=None, within_1h=None, within_24h=None) if small(d.count) else d
+
+    return Figures(
+        group=f.group, uploads=count(f.uploads), actioned=count(f.actioned),
+        by_action={a: count(n) for a, n in f.by_action.items()},
+        share_of_uploads=share(f.share_of_uploads, f.actioned, f.uploads), proactive=count(f.proactive),
+        proactive_share=share(f.proactive_share, f.proactive, f.actioned),
+        proactive_within_24h=share(f.proactive_within_24h, f.proactive),
+        upload_to_action=durations(f.upload_to_action), before_view_share=share(f.before_view_share, f.actioned),
+        notices=count(f.notices), notices_trusted=count(f.notices_trusted),
+        notice_to_action=durations(f.notice_to_action), notice_to_decision=durations(f.notice_to_decision),
+        appeals_filed=count(f.appeals_filed), appeals_upheld=count(f.appeals_upheld),
+        appeals_partly_reversed=count(f.appeals_partly_reversed), appeals_reversed=count(f.appeals_reversed),
+        appeal_to_decision=durations(f.appeal_to_decision),
+        suspensions={a: count(n) for a, n in f.suspensions.items()}, orders_received=count(f.orders_received),
+        order_items=count(f.order_items), orders_executed=count(f.orders_executed),
+        orders_executed_within_1h=count(f.orders_executed_within_1h), orders_annex_iii=count(f.orders_annex_iii),
+        order_to_execution=durations(f.order_to_execution),
+        reports_sent={c: count(n) for c, n in f.reports_sent.items()},
+        automated_actions=count(f.automated_actions), automated_reversed=count(f.automated_reversed),
+        automated_error_rate=share(f.automated_error_rate, f.automated_actions, f.automated_reversed),
+        automated_precision=share(f.automated_precision, f.automated_actions, f.automated_reversed),
+    )

@@ -50,6 +50,8 @@ from bastion.reporting import services as reports
 from bastion.reporting.api import router as reports_router
 from bastion.reporting.services import ReportMessage
 from bastion.reporting.tasks import ReportSender
+from bastion.transparency.api import router as transparency_router
+from bastion.transparency.rollups import roll_up
 from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
@@ -138,6 +140,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         Worker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports"),
         Worker(lambda: prune_previews(db, clock.now(), settings.published_preview_days), PREVIEW_PRUNE_SECONDS,
                "bastion-previews"),
+        Worker(lambda: roll_up(db, now=clock.now()), settings.transparency_rollup_seconds, "bastion-transparency"),
     ]
 
     def open_up(app: FastAPI) -> None:
@@ -154,7 +157,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
         routers=[hashing_router, matching_router, hma_router, moderation_router, minors_router, classifiers_router,
                  classifier_pages_router, console_router, bank_pages_router, match_pages_router, review_pages_router,
-                 orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router],
+                 orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
+                 transparency_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}})],

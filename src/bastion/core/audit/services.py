@@ -56,6 +56,7 @@ class AuditAction(enum.StrEnum):
     MATCH_LOOKUP = "match.lookup"  # a lookup in the banks (/v1/match, the console): query digests, never values
     LOGIN_FAILED = "auth.login_failed"  # a console login with a wrong username or password (never the password)
     LOGIN_LOCKED = "auth.login_locked"  # an account or address locked out after repeated failures
+    TRANSPARENCY_QUERIED = "transparency.queried"  # figures or a report read (who asked what: DSA Art. 40 access)
 
 
 def _digest(prev_hash: str, entry: AuditEntry) -> str:

@@ -14,6 +14,8 @@ class Role(enum.StrEnum):
     ANALYST = "analyst"
     AUTHORITY = "authority"
     PLATFORM = "platform"
+    #: A regulator or vetted researcher (DSA Art. 40): aggregates only, small cells suppressed, every query audited.
+    RESEARCHER = "researcher"
 
 
 #: Roles allowed to see and change banks marked ``restricted`` (child sexual abuse material).
@@ -66,6 +68,10 @@ MINORS_PLATFORM = frozenset({Role.PLATFORM, Role.ADMIN})
 MINORS_READ = READ_QUEUES | {Role.PLATFORM}
 #: Who reads minors cases (grooming signals list who tried to reach which child): child-safety specialists.
 MINORS_CASES = CHILD_SAFETY_ROLES
+
+#: Transparency figures (``transparency/``): analysts and admins see every cell; researchers aggregates only.
+TRANSPARENCY = frozenset({Role.ADMIN, Role.ANALYST, Role.RESEARCHER})
+TRANSPARENCY_FULL = frozenset({Role.ADMIN, Role.ANALYST})
 
 
 def parse_role(raw: str) -> Role:

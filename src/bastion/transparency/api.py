@@ -9,16 +9,17 @@ written to the audit log: who asked for which period and grouping.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from bastion.core.audit import services as audit
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
 from bastion.core.http import Problem, require
-from bastion.transparency import metrics, rollups
+from bastion.transparency import metrics, reports, rollups
 from bastion.transparency.metrics import Dimension, Figures
 
 router = APIRouter(prefix="/v1/transparency", tags=["transparency"])
@@ -64,9 +65,67 @@ def read_metrics(request: Request, principal: Reader,
         marks = rollups.marks(session)
     if k is not None:
         groups = [metrics.suppress(g, k) for g in groups]
+    _audit(request, principal, "metrics", {"from": start.isoformat(), "to": end.isoformat(),
+                                           "by": by.value if by else None, "suppressed_below": k})
+    return MetricsAnswer(start=start, end=end, by=by, suppressed_below=k, counted_up_to=marks, groups=groups)
+
+
+def _audit(request: Request, principal: Principal, subject: str, details: dict[str, object]) -> None:
+    ctx = request.app.state.ctx
     with ctx.db.write() as session:
         audit.record(ctx.db, session, actor=principal.actor, action=audit.AuditAction.TRANSPARENCY_QUERIED,
-                     subject="metrics", details={"from": start.isoformat(), "to": end.isoformat(),
-                                                 "by": by.value if by else None, "role": principal.role.value,
-                                                 "suppressed_below": k}, clock=ctx.clock)
-    return MetricsAnswer(start=start, end=end, by=by, suppressed_below=k, counted_up_to=marks, groups=groups)
+                     subject=subject, details={**details, "role": principal.role.value}, clock=ctx.clock)
+
+
+class ReportFormat(enum.StrEnum):
+    JSON = "json"
+    CSV = "csv"
+    MD = "md"
+
+
+class DsaReport(BaseModel):
+    """The DSA transparency report: each part's rows (header first) under its template's file name."""
+
+    parts: dict[str, list[list[str]]]
+
+
+Publisher = Annotated[Principal, Depends(require(roles.TRANSPARENCY_FULL))]
+
+
+@router.get("/reports/dsa", summary="The DSA transparency report for a period: the eleven templates filled "
+                                    "(json; csv: a ZIP of the eleven files; md) (analysts)",
+            response_model=DsaReport,
+            responses={200: {"content": {"application/zip": {}, "text/markdown": {}}}})
+def dsa_report(request: Request, principal: Publisher,
+               start: Annotated[dt.date, Query(alias="from", description="first day, YYYY-MM-DD (UTC)")],
+               end: Annotated[dt.date, Query(alias="to", description="last day, YYYY-MM-DD, inclusive")],
+               fmt: Annotated[ReportFormat, Query(alias="format", description="json, csv (ZIP) or md")]
+               = ReportFormat.JSON) -> DsaReport | Response:
+    """Published reports carry every figure, so only analysts and admins produce them (researchers read metrics)."""
+    start, end = period(start, end)
+    ctx = request.app.state.ctx
+    config = reports.ReportConfig.load(ctx.settings.transparency_report_path)
+    with ctx.db.read() as session:
+        report = reports.dsa_report(rollups.cells(session, start, end), start, end, config,
+                                    today=ctx.clock.now().date())
+    _audit(request, principal, "report:dsa", {"from": start.isoformat(), "to": end.isoformat(),
+                                              "format": fmt.value})
+    name = f"dsa-transparency-{start.isoformat()}-{end.isoformat()}"
+    if fmt is ReportFormat.CSV:
+        return Response(reports.archive(report), media_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})
+    if fmt is ReportFormat.MD:
+        return Response(reports.markdown(report), media_type="text/markdown; charset=utf-8")
+    return DsaReport(parts=report)
+
+
+@router.get("/reports/tco", summary="TCO Art. 7: the provider's figures for a calendar year (analysts)",
+            response_model=reports.TcoProviderReport)
+def tco_report(request: Request, principal: Publisher,
+               year: Annotated[int, Query(ge=2021, le=2999, description="the calendar year")]
+               ) -> reports.TcoProviderReport:
+    ctx = request.app.state.ctx
+    with ctx.db.read() as session:
+        cells = rollups.cells(session, dt.date(year, 1, 1), dt.date(year, 12, 31))
+    _audit(request, principal, "report:tco", {"year": year})
+    return reports.tco_provider(cells, year)

@@ -57,10 +57,13 @@ def test_the_shipped_templates_are_the_commissions() -> None:
 
 def test_the_report_fills_the_templates_and_reconciles_with_the_metrics(db: Database) -> None:
     _written(db)
+    config = reports.ReportConfig(provider="Example", service="ExampleTube")
     with db.read() as session:
         cells = rollups.cells(session, *JANUARY)
-    report = reports.dsa_report(cells, *JANUARY, reports.ReportConfig(provider="Example", service="ExampleTube"),
-                                today=dt.date(2026, 2, 1))
+        report = reports.dsa_report(rollups.cells_for(session, *JANUARY), *JANUARY, config, today=dt.date(2026, 2, 1))
+        scanned = reports.dsa_report(reports.from_cells(metrics.direct_cells(session, *JANUARY)), *JANUARY, config,
+                                     today=dt.date(2026, 2, 1))
+    assert report == scanned  # the roll-ups' cuts, summed in SQL, and a scan of the events, summed in Python
     [f] = metrics.figures(cells)
     label_columns = {"1_summary": (2,), "2_categories_names": (0, 1, 2), "3_member_states_orders": (3, 5),
                      "4_notices": (3,), "5_own_initiative_illegal": (3,), "6_own_initiative_TC": (3,),

@@ -59,7 +59,7 @@ def transparency_report(
     db = open_db(settings.database_url)
     rollups.catch_up(db)
     with db.read() as session:
-        report = reports.dsa_report(rollups.cells(session, first, last), first, last, config)
+        report = reports.dsa_report(rollups.cells_for(session, first, last), first, last, config)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"dsa-transparency-{first.isoformat()}-{last.isoformat()}"
     if fmt is Format.CSV:
@@ -91,5 +91,5 @@ def transparency_tco(
     db = open_db(settings.database_url)
     rollups.catch_up(db)
     with db.read() as session:
-        cells = rollups.cells(session, dt.date(year, 1, 1), dt.date(year, 12, 31))
+        cells = rollups.cells(session, dt.date(year, 1, 1), dt.date(year, 12, 31), ("category",))
     print(reports.tco_provider(cells, year).model_dump_json(indent=1))

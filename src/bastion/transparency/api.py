@@ -61,7 +61,7 @@ def read_metrics(request: Request, principal: Reader,
     ctx = request.app.state.ctx
     k = None if principal.role in roles.TRANSPARENCY_FULL else max(1, ctx.settings.transparency_min_cell)
     with ctx.db.read() as session:
-        groups = metrics.figures(rollups.cells(session, start, end), by)
+        groups = metrics.figures(rollups.cells(session, start, end, metrics.kept_for(by)), by)
         marks = rollups.marks(session)
     if k is not None:
         groups = [metrics.suppress(g, k) for g in groups]
@@ -106,7 +106,7 @@ def dsa_report(request: Request, principal: Publisher,
     ctx = request.app.state.ctx
     config = reports.ReportConfig.load(ctx.settings.transparency_report_path)
     with ctx.db.read() as session:
-        report = reports.dsa_report(rollups.cells(session, start, end), start, end, config,
+        report = reports.dsa_report(rollups.cells_for(session, start, end), start, end, config,
                                     today=ctx.clock.now().date())
     _audit(request, principal, "report:dsa", {"from": start.isoformat(), "to": end.isoformat(),
                                               "format": fmt.value})
@@ -126,6 +126,6 @@ def tco_report(request: Request, principal: Publisher,
                ) -> reports.TcoProviderReport:
     ctx = request.app.state.ctx
     with ctx.db.read() as session:
-        cells = rollups.cells(session, dt.date(year, 1, 1), dt.date(year, 12, 31))
+        cells = rollups.cells(session, dt.date(year, 1, 1), dt.date(year, 12, 31), ("category",))
     _audit(request, principal, "report:tco", {"year": year})
     return reports.tco_provider(cells, year)

@@ -19,9 +19,9 @@ import enum
 import itertools
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -366,21 +366,26 @@ def figures(cells: Cells, by: Dimension | None = None) -> list[Figures]:
 
 
 def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Figures:
+    split: dict[str, list[tuple[Cell, Tally]]] = {}  # one pass; each figure then walks its own metric's cells
+    for cell, tally in cells.items():
+        split.setdefault(cell.metric, []).append((cell, tally))
+
+    def of(metric: Metric) -> list[tuple[Cell, Tally]]:
+        return split.get(metric.value, [])
+
     def count(metric: Metric, **match: object) -> int:
-        return sum(t.count for c, t in cells.items() if c.metric == metric.value
-                   and all(getattr(c, k) == v for k, v in match.items()))
+        return sum(t.count for c, t in of(metric) if all(getattr(c, k) == v for k, v in match.items()))
 
     def by_field(metric: Metric, field: str) -> dict[str, int | None]:
         out: Counter[str] = Counter()
-        for c, t in cells.items():
-            if c.metric == metric.value:
-                out[getattr(c, field)] += t.count
+        for c, t in of(metric):
+            out[getattr(c, field)] += t.count
         return dict(sorted(out.items()))
 
     def durations(metric: Metric, **match: object) -> Durations:
         found: Counter[int] = Counter()
-        for c, t in cells.items():
-            if c.metric == metric.value and all(getattr(c, k) == v for k, v in match.items()):
+        for c, t in of(metric):
+            if all(getattr(c, k) == v for k, v in match.items()):
                 found[c.bucket] += t.count
         return Durations.of(found)
 
@@ -388,10 +393,10 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
     actioned = count(Metric.ACTION)
     proactive = count(Metric.ACTION, proactive=True)
     own_initiative = {s.value for s in queries.OWN_INITIATIVE}
-    automated_own = sum(t.count for c, t in cells.items() if c.metric == Metric.ACTION.value
-                        and c.path == queries.Path.AUTOMATED.value and c.source in own_initiative)
-    reversed_own = sum(t.count for c, t in cells.items() if c.metric == Metric.REVERSAL.value
-                       and c.path == queries.Path.AUTOMATED.value and c.source in own_initiative)
+    automated_own = sum(t.count for c, t in of(Metric.ACTION)
+                        if c.path == queries.Path.AUTOMATED.value and c.source in own_initiative)
+    reversed_own = sum(t.count for c, t in of(Metric.REVERSAL)
+                       if c.path == queries.Path.AUTOMATED.value and c.source in own_initiative)
     executed = durations(Metric.ORDER_EXECUTED)
     return Figures(
         group=name, uploads=uploads, actioned=actioned, by_action=by_field(Metric.ACTION, "action"),
@@ -407,15 +412,37 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
         appeals_reversed=count(Metric.APPEAL_DECIDED, action="reversed"),
         appeal_to_decision=durations(Metric.APPEAL_DECIDED), suspensions=by_field(Metric.SUSPENSION, "action"),
         orders_received=count(Metric.ORDER_RECEIVED),
-        order_items=sum(t.items for c, t in cells.items() if c.metric == Metric.ORDER_RECEIVED.value),
+        order_items=sum(t.items for _, t in of(Metric.ORDER_RECEIVED)),
         orders_executed=executed.count,
-        orders_executed_within_1h=sum(t.count for c, t in cells.items()
-                                      if c.metric == Metric.ORDER_EXECUTED.value and 0 <= c.bucket <= 3600),
+        orders_executed_within_1h=sum(t.count for c, t in of(Metric.ORDER_EXECUTED) if 0 <= c.bucket <= 3600),
         orders_annex_iii=count(Metric.ORDER_UNABLE), order_to_execution=executed,
         reports_sent=by_field(Metric.REPORT_SENT, "action"), automated_actions=automated_own,
         automated_reversed=reversed_own, automated_error_rate=_share(reversed_own, automated_own),
         automated_precision=1 - reversed_own / automated_own if automated_own else None,
     )
+
+
+#: The dimensions a figure may be grouped by; every other key column is what every figure needs.
+DIMENSION_COLUMNS = ("category", "country", "territory", "content_type", "language")
+CellsFor = Callable[[tuple[str, ...]], Cells]
+
+
+def kept_for(by: Dimension | None) -> tuple[str, ...]:
+    """The dimension columns figures grouped ``by`` need (the others may be summed away first, in SQL)."""
+    if by is None or by in (Dimension.SOURCE, Dimension.PATH):
+        return ()
+    return ("category",) if by is Dimension.KEYWORD else (by.value,)
+
+
+def project(cells: Cells, keep: tuple[str, ...]) -> dict[Cell, Tally]:
+    """``cells`` summed over their days and over the dimensions not in ``keep`` (set to "")."""
+    blank: dict[str, Any] = {d: "" for d in DIMENSION_COLUMNS if d not in keep}
+    out: dict[Cell, Tally] = {}
+    for cell, tally in cells.items():
+        key = replace(cell, day=dt.date.min, **blank)
+        was = out.get(key)
+        out[key] = Tally(tally.count + (was.count if was else 0), tally.items + (was.items if was else 0))
+    return out
 
 
 def in_period(cells: Cells, start: dt.date, end: dt.date) -> dict[Cell, Tally]:

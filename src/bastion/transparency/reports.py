@@ -31,7 +31,7 @@ from bastion.core.errors import DomainError
 from bastion.hub.events import HubEventKind, Issued
 from bastion.hub.models import Authority, HubEvent, HubOrder
 from bastion.moderation import queries
-from bastion.transparency.metrics import Cell, Cells, Durations, Figures, Metric, figures
+from bastion.transparency.metrics import Cell, Cells, CellsFor, Durations, Figures, Metric, Tally, figures, project
 
 TEMPLATES = Path(__file__).with_name("templates")
 PREFIX = "4_EN_Annex_I__Templates_for_Transparency_Reports_CSV_Part_"
@@ -104,12 +104,12 @@ class _Labels:
             self.grounds[category] = queries.dsa_ground(category)
         return self.grounds[category]
 
-    def matches(self, cell: Cell, statement: str, label: str) -> bool:
+    def matches(self, category: str, statement: str, label: str) -> bool:
         if label == "TOTAL":
             return True
-        if not cell.category:
+        if not category:
             return False
-        cell_statement, keyword, _ = self.ground(cell.category)
+        cell_statement, keyword, _ = self.ground(category)
         return cell_statement == statement and label in (statement, keyword)
 
 
@@ -118,12 +118,17 @@ def _figures(cells: Cells, keep: Callable[[Cell], bool]) -> Figures:
     return f
 
 
-def dsa_report(cells: Cells, start: dt.date, end: dt.date, config: ReportConfig,
+def dsa_report(cells_for: CellsFor, start: dt.date, end: dt.date, config: ReportConfig,
                today: dt.date | None = None) -> dict[str, list[list[str]]]:
-    """The eleven parts, as rows (header first), keyed by file name."""
+    """The eleven parts, as rows (header first), keyed by file name. ``cells_for(keep)``: the period's cells with
+    the dimension columns ``keep`` (``rollups.cells_for``, or ``from_cells`` over cells already counted); the report
+    asks for three cuts (by category; category and Member State for orders; language for Part 8), each summed in the
+    database."""
     period = f"{start.isoformat()}/{end.isoformat()}"
     labels = _Labels()
     out: dict[str, list[list[str]]] = {}
+    cells = cells_for(("category",))
+    under = _Under(cells, labels)
 
     def head(row: list[str]) -> list[str]:
         return [row[0], config.service, period, *row[3:]]
@@ -140,14 +145,16 @@ def dsa_report(cells: Cells, start: dt.date, end: dt.date, config: ReportConfig,
 
     # Part 3: orders from Member States (TCO removal orders), by category and issuing Member State
     rows = template(PARTS[2])
-    states = sorted({c.country for c in cells if c.metric.startswith("order_") and c.country})
+    orders = _Under({c: t for c, t in cells_for(("category", "country")).items() if c.metric.startswith("order_")},
+                    labels)
+    states = sorted({c.country for c in orders.cells if c.country})
 
     def part3(statement: str, label: str, row: list[str]) -> list[list[str]]:
         scopes = states if row[5] in PLACEHOLDERS else [row[5]]
         filled = []
         for scope in scopes:
-            f = _figures(cells, lambda c, scope=scope: labels.matches(c, statement, label)  # type: ignore[misc]
-                         and (scope == "TOTAL" or c.country == scope))
+            f = _figures(orders(statement, label),
+                         lambda c, scope=scope: scope == "TOTAL" or c.country == scope)  # type: ignore[misc]
             filled.append([*head(row)[:5], scope, _n(f.orders_received), _n(f.order_items), "0.00",
                            _hours(f.order_to_execution), "0", "", "", *row[13:]])
         return filled
@@ -158,15 +165,16 @@ def dsa_report(cells: Cells, start: dt.date, end: dt.date, config: ReportConfig,
     rows = template(PARTS[3])
 
     def part4(statement: str, label: str, row: list[str]) -> list[list[str]]:
+        taken = under(statement, label)
+
         def f(trusted: bool) -> Figures:
-            return _figures(cells, lambda c: labels.matches(c, statement, label)
-                            and (not trusted or c.source == queries.Source.TRUSTED_FLAGGER.value))
+            return _figures(taken, lambda c: not trusted or c.source == queries.Source.TRUSTED_FLAGGER.value)
 
         every, tf = f(False), f(True)
 
         def acted(trusted: bool, illegal: bool) -> str:
-            return str(sum(t.count for c, t in cells.items() if c.metric == Metric.NOTICE_ACTIONED.value
-                           and labels.matches(c, statement, label) and labels.ground(c.category)[2] == illegal
+            return str(sum(t.count for c, t in taken.items() if c.metric == Metric.NOTICE_ACTIONED.value
+                           and bool(c.category) and labels.ground(c.category)[2] == illegal
                            and (not trusted or c.source == queries.Source.TRUSTED_FLAGGER.value)))
 
         return [[*head(row)[:5], _n(every.notices), _n(tf.notices), _n(every.notices), _n(tf.notices),
@@ -182,13 +190,14 @@ def dsa_report(cells: Cells, start: dt.date, end: dt.date, config: ReportConfig,
 
         def part56(statement: str, label: str, row: list[str], illegal: bool = illegal) -> list[list[str]]:
             def own(c: Cell) -> bool:
-                return (c.metric == Metric.ACTION.value and c.proactive and labels.matches(c, statement, label)
-                        and bool(c.category) and labels.ground(c.category)[2] == illegal)
+                return (c.metric == Metric.ACTION.value and c.proactive and bool(c.category)
+                        and labels.ground(c.category)[2] == illegal)
 
-            f = _figures(cells, own)
+            taken = under(statement, label)
+            f = _figures(taken, own)
             acts = f.by_action
             demoted = (acts.get("demote") or 0) + (acts.get("not_recommended") or 0)
-            auto = sum(t.count for c, t in cells.items() if own(c) and c.path == queries.Path.AUTOMATED.value)
+            auto = sum(t.count for c, t in taken.items() if own(c) and c.path == queries.Path.AUTOMATED.value)
             account = ["", ""] if label != "TOTAL" else [_n(suspensions.get("suspend_temporarily", 0)),
                                                          _n(suspensions.get("suspend_permanently", 0))]
             return [[*head(row)[:5], _n(f.actioned), str(auto), _n(acts.get("remove", 0)),
@@ -223,13 +232,14 @@ def dsa_report(cells: Cells, start: dt.date, end: dt.date, config: ReportConfig,
     out[PARTS[6]] = filled
 
     # Part 8: automated means (precision and error rate estimated from reversals: docs/transparency.md)
-    languages = sorted({c.language for c in cells if c.metric == Metric.ACTION.value and c.language})
+    by_language = cells_for(("language",))
+    languages = sorted({c.language for c in by_language if c.metric == Metric.ACTION.value and c.language})
     rows = template(PARTS[7])
     filled = [rows[0]]
     for row in rows[1:]:
         scopes = [s for s in languages if s not in ("bg", "sv")] if row[5] in PLACEHOLDERS else [row[5]]
         for scope in scopes:
-            filled.append([*head(row)[:5], scope, _part8(cells, row[4], scope), row[7]])
+            filled.append([*head(row)[:5], scope, _part8(by_language, row[4], scope), row[7]])
     out[PARTS[7]] = filled
 
     # Part 9: moderators (from the report file)
@@ -269,6 +279,31 @@ def dsa_report(cells: Cells, start: dt.date, end: dt.date, config: ReportConfig,
     out[PARTS[10]] = [rows[0]] + [[*head(row)[:4], config.qualitative[i] if i < len(config.qualitative) else ""]
                                   for i, row in enumerate(rows[1:])]
     return out
+
+
+class _Under:
+    """The cells a row's category label takes (a keyword row its own, a statement category its keywords too, TOTAL
+    every cell), computed once per label."""
+
+    def __init__(self, cells: Cells, labels: _Labels) -> None:
+        self.cells = cells
+        self.labels = labels
+        self.by_category: dict[str, dict[Cell, Tally]] = {}
+        for cell, tally in cells.items():
+            self.by_category.setdefault(cell.category, {})[cell] = tally
+        self.memo: dict[tuple[str, str], dict[Cell, Tally]] = {}
+
+    def __call__(self, statement: str, label: str) -> dict[Cell, Tally]:
+        key = ("", "TOTAL") if label == "TOTAL" else (statement, label)
+        if key not in self.memo:
+            self.memo[key] = {c: t for category, sub in self.by_category.items()
+                              if self.labels.matches(category, statement, label) for c, t in sub.items()}
+        return self.memo[key]
+
+
+def from_cells(cells: Cells) -> CellsFor:
+    """``dsa_report``'s reader over cells already counted (the direct scan): each cut summed in Python."""
+    return lambda keep: project(cells, keep)
 
 
 def _flatten(rows: list[list[str]], column: int, fill: Callable[[str, str, list[str]], list[list[str]]]

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bastion.core.db import Database, is_sqlite
-from bastion.transparency.metrics import CELL_COLUMNS, LOGS, READERS, Cell, Tally, add
+from bastion.transparency.metrics import CELL_COLUMNS, DIMENSION_COLUMNS, LOGS, READERS, Cell, CellsFor, Tally, add
 from bastion.transparency.models import Mark, Rollup
 
 #: Events this young are left for the next round (seconds).
@@ -78,16 +78,27 @@ def _increment(db: Database, session: Session, cells: dict[Cell, Tally]) -> None
             set_={"count": Rollup.count + excluded["count"], "items": Rollup.items + excluded["items"]}))
 
 
-def cells(session: Session, start: dt.date, end: dt.date) -> dict[Cell, Tally]:
-    """The period's cells summed over its days (``day`` set to ``date.min``), from the roll-ups alone."""
-    keys = [getattr(Rollup, c) for c in CELL_COLUMNS if c != "day"]
+def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] | None = None
+          ) -> dict[Cell, Tally]:
+    """The period's cells summed over its days (``day`` set to ``date.min``), from the roll-ups alone. ``keep``: the
+    dimension columns to keep (``metrics.kept_for``); the others are summed away in the database (``""``), so a
+    dashboard's query returns a few hundred rows, not every cell of the month. ``None`` keeps them all."""
+    dropped = set() if keep is None else set(DIMENSION_COLUMNS) - set(keep)
+    names = [c for c in CELL_COLUMNS if c != "day" and c not in dropped]
+    keys = [getattr(Rollup, c) for c in names]
     rows = session.execute(select(*keys, func.sum(Rollup.count), func.sum(Rollup.items))
                            .where(Rollup.day >= start, Rollup.day <= end).group_by(*keys))
+    blank: dict[str, Any] = dict.fromkeys(dropped, "")
     out: dict[Cell, Tally] = {}
     for row in rows:
         *key, count, items = row
-        out[Cell(dt.date.min, *key)] = Tally(int(count), int(items))
+        out[Cell(day=dt.date.min, **blank, **dict(zip(names, key, strict=True)))] = Tally(int(count), int(items))
     return out
+
+
+def cells_for(session: Session, start: dt.date, end: dt.date) -> CellsFor:
+    """What ``reports.dsa_report`` reads: the period's cells keeping the dimensions it asks for."""
+    return lambda keep: cells(session, start, end, keep)
 
 
 def marks(session: Session) -> dict[str, int]:

@@ -19,9 +19,9 @@ import enum
 import itertools
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any, Protocol, TypeVar
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -109,9 +109,8 @@ class Fact:
     items: int = 1
 
 
-@dataclass(frozen=True)
-class Cell:
-    """Where facts are summed: the roll-up table's key."""
+class Cell(NamedTuple):
+    """Where facts are summed: the roll-up table's key (a named tuple: a report builds a hundred thousand)."""
 
     day: dt.date
     metric: str
@@ -135,7 +134,7 @@ class Cell:
 
 
 #: The cell's key columns, in the roll-up table's order.
-CELL_COLUMNS = tuple(f.name for f in fields(Cell))
+CELL_COLUMNS = Cell._fields
 
 
 @dataclass(frozen=True)
@@ -371,7 +370,7 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
         split.setdefault(cell.metric, []).append((cell, tally))
 
     def of(metric: Metric) -> list[tuple[Cell, Tally]]:
-        return split.get(metric.value, [])
+        return split.get(metric, [])
 
     def count(metric: Metric, **match: object) -> int:
         return sum(t.count for c, t in of(metric) if all(getattr(c, k) == v for k, v in match.items()))
@@ -392,11 +391,11 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
     uploads = count(Metric.UPLOAD) if by is None or by in UPLOAD_DIMENSIONS else None
     actioned = count(Metric.ACTION)
     proactive = count(Metric.ACTION, proactive=True)
-    own_initiative = {s.value for s in queries.OWN_INITIATIVE}
+    own_initiative = queries.OWN_INITIATIVE
     automated_own = sum(t.count for c, t in of(Metric.ACTION)
-                        if c.path == queries.Path.AUTOMATED.value and c.source in own_initiative)
+                        if c.path == queries.Path.AUTOMATED and c.source in own_initiative)
     reversed_own = sum(t.count for c, t in of(Metric.REVERSAL)
-                       if c.path == queries.Path.AUTOMATED.value and c.source in own_initiative)
+                       if c.path == queries.Path.AUTOMATED and c.source in own_initiative)
     executed = durations(Metric.ORDER_EXECUTED)
     return Figures(
         group=name, uploads=uploads, actioned=actioned, by_action=by_field(Metric.ACTION, "action"),
@@ -405,7 +404,7 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
         upload_to_action=durations(Metric.ACTION),
         before_view_share=_share(count(Metric.ACTION, before_view=True), actioned),
         notices=count(Metric.NOTICE),
-        notices_trusted=count(Metric.NOTICE, source=queries.Source.TRUSTED_FLAGGER.value),
+        notices_trusted=count(Metric.NOTICE, source=queries.Source.TRUSTED_FLAGGER),
         notice_to_action=durations(Metric.NOTICE_ACTIONED), notice_to_decision=durations(Metric.NOTICE_HANDLED),
         appeals_filed=count(Metric.APPEAL_FILED), appeals_upheld=count(Metric.APPEAL_DECIDED, action="upheld"),
         appeals_partly_reversed=count(Metric.APPEAL_DECIDED, action="partly_reversed"),
@@ -424,7 +423,12 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
 
 #: The dimensions a figure may be grouped by; every other key column is what every figure needs.
 DIMENSION_COLUMNS = ("category", "country", "territory", "content_type", "language")
-CellsFor = Callable[[tuple[str, ...]], Cells]
+
+
+class CellsFor(Protocol):
+    """A period's cells keeping the dimension columns ``keep``, of the metrics ``only`` (all when empty)."""
+
+    def __call__(self, keep: tuple[str, ...], only: tuple[str, ...] = ()) -> Cells: ...
 
 
 def kept_for(by: Dimension | None) -> tuple[str, ...]:
@@ -434,12 +438,15 @@ def kept_for(by: Dimension | None) -> tuple[str, ...]:
     return ("category",) if by is Dimension.KEYWORD else (by.value,)
 
 
-def project(cells: Cells, keep: tuple[str, ...]) -> dict[Cell, Tally]:
-    """``cells`` summed over their days and over the dimensions not in ``keep`` (set to "")."""
+def project(cells: Cells, keep: tuple[str, ...], only: tuple[str, ...] = ()) -> dict[Cell, Tally]:
+    """``cells`` (of the metrics ``only``, all when empty) summed over their days and over the dimensions not in
+    ``keep`` (set to "")."""
     blank: dict[str, Any] = {d: "" for d in DIMENSION_COLUMNS if d not in keep}
     out: dict[Cell, Tally] = {}
     for cell, tally in cells.items():
-        key = replace(cell, day=dt.date.min, **blank)
+        if only and cell.metric not in only:
+            continue
+        key = cell._replace(day=dt.date.min, **blank)
         was = out.get(key)
         out[key] = Tally(tally.count + (was.count if was else 0), tally.items + (was.items if was else 0))
     return out
@@ -453,7 +460,7 @@ def undated(cells: Cells) -> dict[Cell, Tally]:
     """The same cells summed over their days (what a period's figures need; fewer cells to walk)."""
     out: dict[Cell, Tally] = {}
     for cell, tally in cells.items():
-        key = replace(cell, day=dt.date.min)
+        key = cell._replace(day=dt.date.min)
         was = out.get(key)
         out[key] = Tally(tally.count + (was.count if was else 0), tally.items + (was.items if was else 0))
     return out

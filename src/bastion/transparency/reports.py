@@ -39,6 +39,8 @@ PREFIX = "4_EN_Annex_I__Templates_for_Transparency_Reports_CSV_Part_"
 PARTS = ("1_summary", "2_categories_names", "3_member_states_orders", "4_notices", "5_own_initiative_illegal",
          "6_own_initiative_TC", "7_appeals_and_recidivism", "8_automated_means", "9_human_resources", "10_AMAR",
          "11_qualitative")
+ORDER_METRICS = (Metric.ORDER_RECEIVED.value, Metric.ORDER_EXECUTED.value, Metric.ORDER_UNABLE.value)
+NOTICE_METRICS = frozenset({Metric.NOTICE, Metric.NOTICE_ACTIONED})
 PLACEHOLDERS = frozenset({"[...]", "[…]", "AT, […], SE", "AT, [...], SE"})
 
 
@@ -145,8 +147,7 @@ def dsa_report(cells_for: CellsFor, start: dt.date, end: dt.date, config: Report
 
     # Part 3: orders from Member States (TCO removal orders), by category and issuing Member State
     rows = template(PARTS[2])
-    orders = _Under({c: t for c, t in cells_for(("category", "country")).items() if c.metric.startswith("order_")},
-                    labels)
+    orders = _Under(cells_for(("category", "country"), ORDER_METRICS), labels)
     states = sorted({c.country for c in orders.cells if c.country})
 
     def part3(statement: str, label: str, row: list[str]) -> list[list[str]]:
@@ -168,14 +169,15 @@ def dsa_report(cells_for: CellsFor, start: dt.date, end: dt.date, config: Report
         taken = under(statement, label)
 
         def f(trusted: bool) -> Figures:
-            return _figures(taken, lambda c: not trusted or c.source == queries.Source.TRUSTED_FLAGGER.value)
+            return _figures(taken, lambda c: c.metric in NOTICE_METRICS
+                            and (not trusted or c.source == queries.Source.TRUSTED_FLAGGER))
 
         every, tf = f(False), f(True)
 
         def acted(trusted: bool, illegal: bool) -> str:
-            return str(sum(t.count for c, t in taken.items() if c.metric == Metric.NOTICE_ACTIONED.value
+            return str(sum(t.count for c, t in taken.items() if c.metric == Metric.NOTICE_ACTIONED
                            and bool(c.category) and labels.ground(c.category)[2] == illegal
-                           and (not trusted or c.source == queries.Source.TRUSTED_FLAGGER.value)))
+                           and (not trusted or c.source == queries.Source.TRUSTED_FLAGGER)))
 
         return [[*head(row)[:5], _n(every.notices), _n(tf.notices), _n(every.notices), _n(tf.notices),
                  _hours(every.notice_to_action), _hours(tf.notice_to_action), acted(False, True), acted(True, True),
@@ -190,14 +192,14 @@ def dsa_report(cells_for: CellsFor, start: dt.date, end: dt.date, config: Report
 
         def part56(statement: str, label: str, row: list[str], illegal: bool = illegal) -> list[list[str]]:
             def own(c: Cell) -> bool:
-                return (c.metric == Metric.ACTION.value and c.proactive and bool(c.category)
+                return (c.metric == Metric.ACTION and c.proactive and bool(c.category)
                         and labels.ground(c.category)[2] == illegal)
 
             taken = under(statement, label)
             f = _figures(taken, own)
             acts = f.by_action
             demoted = (acts.get("demote") or 0) + (acts.get("not_recommended") or 0)
-            auto = sum(t.count for c, t in taken.items() if own(c) and c.path == queries.Path.AUTOMATED.value)
+            auto = sum(t.count for c, t in taken.items() if own(c) and c.path == queries.Path.AUTOMATED)
             account = ["", ""] if label != "TOTAL" else [_n(suspensions.get("suspend_temporarily", 0)),
                                                          _n(suspensions.get("suspend_permanently", 0))]
             return [[*head(row)[:5], _n(f.actioned), str(auto), _n(acts.get("remove", 0)),
@@ -232,14 +234,15 @@ def dsa_report(cells_for: CellsFor, start: dt.date, end: dt.date, config: Report
     out[PARTS[6]] = filled
 
     # Part 8: automated means (precision and error rate estimated from reversals: docs/transparency.md)
-    by_language = cells_for(("language",))
-    languages = sorted({c.language for c in by_language if c.metric == Metric.ACTION.value and c.language})
+    by_language = cells_for(("language",), (Metric.ACTION.value, Metric.REVERSAL.value, Metric.NOTICE.value))
+    languages = sorted({c.language for c in by_language if c.metric == Metric.ACTION and c.language})
     rows = template(PARTS[7])
+    part8 = _Part8(by_language)
     filled = [rows[0]]
     for row in rows[1:]:
         scopes = [s for s in languages if s not in ("bg", "sv")] if row[5] in PLACEHOLDERS else [row[5]]
         for scope in scopes:
-            filled.append([*head(row)[:5], scope, _part8(by_language, row[4], scope), row[7]])
+            filled.append([*head(row)[:5], scope, part8.value(row[4], scope), row[7]])
     out[PARTS[7]] = filled
 
     # Part 9: moderators (from the report file)
@@ -303,7 +306,10 @@ class _Under:
 
 def from_cells(cells: Cells) -> CellsFor:
     """``dsa_report``'s reader over cells already counted (the direct scan): each cut summed in Python."""
-    return lambda keep: project(cells, keep)
+    def read(keep: tuple[str, ...], only: tuple[str, ...] = ()) -> Cells:
+        return project(cells, keep, only)
+
+    return read
 
 
 def _flatten(rows: list[list[str]], column: int, fill: Callable[[str, str, list[str]], list[list[str]]]
@@ -317,31 +323,47 @@ def _flatten(rows: list[list[str]], column: int, fill: Callable[[str, str, list[
     return out
 
 
-def _part8(cells: Cells, indicator: str, scope: str) -> str:
-    """One Part 8 value: measures by automated means or not, and the precision estimated from reversals."""
-    own = scope.startswith("Own-initiative")
-    if scope.startswith("NAM"):
-        trusted = scope == "NAM Trusted Flagger"
-        notices = sum(t.count for c, t in cells.items() if c.metric == Metric.NOTICE.value
-                      and (not trusted or c.source == queries.Source.TRUSTED_FLAGGER.value))
-        if indicator.startswith("Number of notices solely"):
-            return "0"  # every notice goes to a person
-        if indicator.startswith("Number of notices not"):
-            return str(notices)
-        return ""
-    language = None if scope in ("Total number",) or own else scope
-    f = _figures(cells, lambda c: (language is None or c.language == language)
-                 and (not own or c.metric != Metric.ACTION.value or c.proactive))
-    automated = sum(t.count for c, t in cells.items() if c.metric == Metric.ACTION.value
-                    and c.path == queries.Path.AUTOMATED.value and (language is None or c.language == language)
-                    and (not own or c.proactive))
-    if indicator.startswith("Number of measures solely"):
-        return str(automated)
-    if indicator.startswith("Number of measures not"):
-        return str((f.actioned or 0) - automated)
-    if indicator.endswith("Precision"):
-        return _rate(f.automated_precision)
-    return ""  # accuracy and recall need the content automated means missed: not estimable from decisions alone
+class _Part8:
+    """Part 8's values: measures by automated means or not, and the precision estimated from reversals, per scope
+    (total, own initiative, notices, each language), each computed once from the cells by language."""
+
+    def __init__(self, cells: Cells) -> None:
+        self.cells = cells
+        self.by_language: dict[str, dict[Cell, Tally]] = {}
+        for cell, tally in cells.items():
+            self.by_language.setdefault(cell.language, {})[cell] = tally
+        self.memo: dict[str, tuple[Figures, int]] = {}
+
+    def scope(self, scope: str) -> tuple[Figures, int]:
+        if scope not in self.memo:
+            own = scope.startswith("Own-initiative")
+            taken = self.cells if scope == "Total number" or own else self.by_language.get(scope, {})
+            if own:
+                taken = {c: t for c, t in taken.items() if c.metric != Metric.ACTION or c.proactive}
+            automated = sum(t.count for c, t in taken.items()
+                            if c.metric == Metric.ACTION and c.path == queries.Path.AUTOMATED)
+            [f] = figures(taken)
+            self.memo[scope] = f, automated
+        return self.memo[scope]
+
+    def value(self, indicator: str, scope: str) -> str:
+        if scope.startswith("NAM"):
+            trusted = scope == "NAM Trusted Flagger"
+            notices = sum(t.count for c, t in self.cells.items() if c.metric == Metric.NOTICE
+                          and (not trusted or c.source == queries.Source.TRUSTED_FLAGGER))
+            if indicator.startswith("Number of notices solely"):
+                return "0"  # every notice goes to a person
+            if indicator.startswith("Number of notices not"):
+                return str(notices)
+            return ""
+        f, automated = self.scope(scope.strip())
+        if indicator.startswith("Number of measures solely"):
+            return str(automated)
+        if indicator.startswith("Number of measures not"):
+            return str((f.actioned or 0) - automated)
+        if indicator.endswith("Precision"):
+            return _rate(f.automated_precision)
+        return ""  # accuracy and recall need the content automated means missed: not estimable from decisions alone
 
 
 # --- TCO ----------------------------------------------------------------------------------------------------------
@@ -368,10 +390,10 @@ class TcoProviderReport(BaseModel):
 def tco_provider(cells: Cells, year: int) -> TcoProviderReport:
     terrorist = _figures(cells, lambda c: c.category in ("terrorist_content", ""))
     orders = _figures(cells, lambda c: c.metric.startswith("order_"))
-    executed_items = sum(t.items for c, t in cells.items() if c.metric == Metric.ORDER_EXECUTED.value)
-    reupload = sum(t.count for c, t in cells.items() if c.metric == Metric.ACTION.value
-                   and c.category == "terrorist_content" and c.source == queries.Source.HASH_MATCH.value)
-    reinstated = sum(t.count for c, t in cells.items() if c.metric == Metric.REVERSAL.value
+    executed_items = sum(t.items for c, t in cells.items() if c.metric == Metric.ORDER_EXECUTED)
+    reupload = sum(t.count for c, t in cells.items() if c.metric == Metric.ACTION
+                   and c.category == "terrorist_content" and c.source == queries.Source.HASH_MATCH)
+    reinstated = sum(t.count for c, t in cells.items() if c.metric == Metric.REVERSAL
                      and c.category == "terrorist_content")
     return TcoProviderReport(
         year=year, orders_received=orders.orders_received, items_in_orders=orders.order_items,

@@ -78,16 +78,20 @@ def _increment(db: Database, session: Session, cells: dict[Cell, Tally]) -> None
             set_={"count": Rollup.count + excluded["count"], "items": Rollup.items + excluded["items"]}))
 
 
-def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] | None = None
-          ) -> dict[Cell, Tally]:
+def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] | None = None,
+          only: tuple[str, ...] = ()) -> dict[Cell, Tally]:
     """The period's cells summed over its days (``day`` set to ``date.min``), from the roll-ups alone. ``keep``: the
     dimension columns to keep (``metrics.kept_for``); the others are summed away in the database (``""``), so a
-    dashboard's query returns a few hundred rows, not every cell of the month. ``None`` keeps them all."""
+    dashboard's query returns a few hundred rows, not every cell of the month. ``None`` keeps them all. ``only``:
+    these metrics alone (all when empty)."""
     dropped = set() if keep is None else set(DIMENSION_COLUMNS) - set(keep)
     names = [c for c in CELL_COLUMNS if c != "day" and c not in dropped]
     keys = [getattr(Rollup, c) for c in names]
-    rows = session.execute(select(*keys, func.sum(Rollup.count), func.sum(Rollup.items))
-                           .where(Rollup.day >= start, Rollup.day <= end).group_by(*keys))
+    query = select(*keys, func.sum(Rollup.count), func.sum(Rollup.items)).where(Rollup.day >= start,
+                                                                                Rollup.day <= end)
+    if only:
+        query = query.where(Rollup.metric.in_(only))
+    rows = session.execute(query.group_by(*keys))
     blank: dict[str, Any] = dict.fromkeys(dropped, "")
     out: dict[Cell, Tally] = {}
     for row in rows:
@@ -98,7 +102,10 @@ def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] 
 
 def cells_for(session: Session, start: dt.date, end: dt.date) -> CellsFor:
     """What ``reports.dsa_report`` reads: the period's cells keeping the dimensions it asks for."""
-    return lambda keep: cells(session, start, end, keep)
+    def read(keep: tuple[str, ...], only: tuple[str, ...] = ()) -> dict[Cell, Tally]:
+        return cells(session, start, end, keep, only)
+
+    return read
 
 
 def marks(session: Session) -> dict[str, int]:

@@ -166,7 +166,7 @@ def main() -> None:
         took = time.perf_counter() - began
         print(f"synthetic roll-ups: {rows:,} rows for {args.synthetic:,} decisions in {took:.1f} s")
         with db.read() as session:
-            counted = session.scalar(select(func.sum(Rollup.count)).where(Rollup.metric == "action"))
+            counted = int(session.scalar(select(func.sum(Rollup.count)).where(Rollup.metric == "action")) or 0)
         big, _ = timed(from_rollups)
         month_end = first + dt.timedelta(days=30)
 

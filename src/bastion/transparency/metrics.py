@@ -381,9 +381,13 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
             out[getattr(c, field)] += t.count
         return dict(sorted(out.items()))
 
+    def timed(metric: Metric) -> list[tuple[Cell, Tally]]:
+        """Cells that carry the metric's durations: its own, and its histogram cells in a cut (``histogram``)."""
+        return of(metric) + split.get(histogram(metric), [])
+
     def durations(metric: Metric, **match: object) -> Durations:
         found: Counter[int] = Counter()
-        for c, t in of(metric):
+        for c, t in timed(metric):
             if all(getattr(c, k) == v for k, v in match.items()):
                 found[c.bucket] += t.count
         return Durations.of(found)
@@ -413,7 +417,7 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
         orders_received=count(Metric.ORDER_RECEIVED),
         order_items=sum(t.items for _, t in of(Metric.ORDER_RECEIVED)),
         orders_executed=executed.count,
-        orders_executed_within_1h=sum(t.count for c, t in of(Metric.ORDER_EXECUTED) if 0 <= c.bucket <= 3600),
+        orders_executed_within_1h=sum(t.count for c, t in timed(Metric.ORDER_EXECUTED) if 0 <= c.bucket <= 3600),
         orders_annex_iii=count(Metric.ORDER_UNABLE), order_to_execution=executed,
         reports_sent=by_field(Metric.REPORT_SENT, "action"), automated_actions=automated_own,
         automated_reversed=reversed_own, automated_error_rate=_share(reversed_own, automated_own),
@@ -438,17 +442,36 @@ def kept_for(by: Dimension | None) -> tuple[str, ...]:
     return ("category",) if by is Dimension.KEYWORD else (by.value,)
 
 
+def histogram(metric: str) -> str:
+    """The metric name a cut gives its duration cells (see ``project``)."""
+    return f"{metric}#h"
+
+
+#: What a cut keeps besides the dimensions: for counts (every duration summed away), and for durations.
+COUNT_COLUMNS = ("metric", "source", "path", "action", "proactive", "before_view")
+HISTOGRAM_COLUMNS = ("metric", "source", "path", "proactive", "bucket")
+
+
 def project(cells: Cells, keep: tuple[str, ...], only: tuple[str, ...] = ()) -> dict[Cell, Tally]:
-    """``cells`` (of the metrics ``only``, all when empty) summed over their days and over the dimensions not in
-    ``keep`` (set to "")."""
+    """A cut of ``cells`` (of the metrics ``only``, all when empty): summed over their days and the dimensions not in
+    ``keep``, in two parts — counts with every duration summed away (``bucket`` -1), and the duration histograms
+    under ``histogram(metric)`` with only the source, the path and the proactive flag kept. Without the bucket
+    multiplying every cell, a period's cut is a few hundred cells; ``figures`` reads either shape.
+    ``rollups.cells`` makes the same cut in SQL."""
     blank: dict[str, Any] = {d: "" for d in DIMENSION_COLUMNS if d not in keep}
     out: dict[Cell, Tally] = {}
+
+    def put(key: Cell, count: int, items: int) -> None:
+        was = out.get(key)
+        out[key] = Tally(count + (was.count if was else 0), items + (was.items if was else 0))
+
     for cell, tally in cells.items():
         if only and cell.metric not in only:
             continue
-        key = cell._replace(day=dt.date.min, **blank)
-        was = out.get(key)
-        out[key] = Tally(tally.count + (was.count if was else 0), tally.items + (was.items if was else 0))
+        put(cell._replace(day=dt.date.min, bucket=NO_DURATION, **blank), tally.count, tally.items)
+        if cell.bucket != NO_DURATION:
+            put(cell._replace(day=dt.date.min, metric=histogram(cell.metric), action="",
+                              before_view=False, **blank), tally.count, 0)
     return out
 
 

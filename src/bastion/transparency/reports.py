@@ -31,7 +31,18 @@ from bastion.core.errors import DomainError
 from bastion.hub.events import HubEventKind, Issued
 from bastion.hub.models import Authority, HubEvent, HubOrder
 from bastion.moderation import queries
-from bastion.transparency.metrics import Cell, Cells, CellsFor, Durations, Figures, Metric, Tally, figures, project
+from bastion.transparency.metrics import (
+    Cell,
+    Cells,
+    CellsFor,
+    Durations,
+    Figures,
+    Metric,
+    Tally,
+    figures,
+    histogram,
+    project,
+)
 
 TEMPLATES = Path(__file__).with_name("templates")
 PREFIX = "4_EN_Annex_I__Templates_for_Transparency_Reports_CSV_Part_"
@@ -40,7 +51,7 @@ PARTS = ("1_summary", "2_categories_names", "3_member_states_orders", "4_notices
          "6_own_initiative_TC", "7_appeals_and_recidivism", "8_automated_means", "9_human_resources", "10_AMAR",
          "11_qualitative")
 ORDER_METRICS = (Metric.ORDER_RECEIVED.value, Metric.ORDER_EXECUTED.value, Metric.ORDER_UNABLE.value)
-NOTICE_METRICS = frozenset({Metric.NOTICE, Metric.NOTICE_ACTIONED})
+NOTICE_METRICS = frozenset({Metric.NOTICE, Metric.NOTICE_ACTIONED, histogram(Metric.NOTICE_ACTIONED)})
 PLACEHOLDERS = frozenset({"[...]", "[…]", "AT, […], SE", "AT, [...], SE"})
 
 

@@ -22,7 +22,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bastion.core.db import Database, is_sqlite
-from bastion.transparency.metrics import CELL_COLUMNS, DIMENSION_COLUMNS, LOGS, READERS, Cell, CellsFor, Tally, add
+from bastion.transparency.metrics import (
+    CELL_COLUMNS,
+    COUNT_COLUMNS,
+    DIMENSION_COLUMNS,
+    HISTOGRAM_COLUMNS,
+    LOGS,
+    NO_DURATION,
+    READERS,
+    Cell,
+    CellsFor,
+    Tally,
+    add,
+    histogram,
+)
 from bastion.transparency.models import Mark, Rollup
 
 #: Events this young are left for the next round (seconds).
@@ -80,23 +93,40 @@ def _increment(db: Database, session: Session, cells: dict[Cell, Tally]) -> None
 
 def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] | None = None,
           only: tuple[str, ...] = ()) -> dict[Cell, Tally]:
-    """The period's cells summed over its days (``day`` set to ``date.min``), from the roll-ups alone. ``keep``: the
-    dimension columns to keep (``metrics.kept_for``); the others are summed away in the database (``""``), so a
-    dashboard's query returns a few hundred rows, not every cell of the month. ``None`` keeps them all. ``only``:
-    these metrics alone (all when empty)."""
-    dropped = set() if keep is None else set(DIMENSION_COLUMNS) - set(keep)
-    names = [c for c in CELL_COLUMNS if c != "day" and c not in dropped]
-    keys = [getattr(Rollup, c) for c in names]
-    query = select(*keys, func.sum(Rollup.count), func.sum(Rollup.items)).where(Rollup.day >= start,
-                                                                                Rollup.day <= end)
-    if only:
-        query = query.where(Rollup.metric.in_(only))
-    rows = session.execute(query.group_by(*keys))
-    blank: dict[str, Any] = dict.fromkeys(dropped, "")
+    """The period's cells summed over its days (``day`` set to ``date.min``), from the roll-ups alone.
+
+    ``keep``: a cut (``metrics.project``) keeping these dimension columns (``metrics.kept_for``), summed in the
+    database in two queries (counts without durations; duration histograms), so a dashboard's query returns a few
+    hundred rows, not every cell of the month. ``None``: every cell as stored. ``only``: these metrics alone."""
+    def query(names: list[str], *where: Any) -> Any:
+        keys = [getattr(Rollup, c) for c in names]
+        statement = select(*keys, func.sum(Rollup.count), func.sum(Rollup.items)).where(
+            Rollup.day >= start, Rollup.day <= end, *where)
+        if only:
+            statement = statement.where(Rollup.metric.in_(only))
+        return session.execute(statement.group_by(*keys))
+
     out: dict[Cell, Tally] = {}
-    for row in rows:
+    if keep is None:
+        names = [c for c in CELL_COLUMNS if c != "day"]
+        for row in query(names):
+            *key, count, items = row
+            out[Cell(dt.date.min, *key)] = Tally(int(count), int(items))
+        return out
+    kept = [c for c in DIMENSION_COLUMNS if c in keep]
+    blank: dict[str, Any] = dict.fromkeys(DIMENSION_COLUMNS, "")
+    blank.update(action="", before_view=False, bucket=NO_DURATION)
+    names = [*COUNT_COLUMNS, *kept]
+    for row in query(names):
         *key, count, items = row
-        out[Cell(day=dt.date.min, **blank, **dict(zip(names, key, strict=True)))] = Tally(int(count), int(items))
+        out[Cell(**{**blank, "day": dt.date.min, **dict(zip(names, key, strict=True))})] = Tally(int(count),
+                                                                                                 int(items))
+    names = [*HISTOGRAM_COLUMNS, *kept]
+    for row in query(names, Rollup.bucket != NO_DURATION):
+        *key, count, _ = row
+        values = dict(zip(names, key, strict=True))
+        values["metric"] = histogram(values["metric"])
+        out[Cell(**{**blank, "day": dt.date.min, **values})] = Tally(int(count), 0)
     return out
 
 

@@ -3,6 +3,7 @@ other roles nothing; bad periods refused; every query audited."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
@@ -71,3 +72,22 @@ def test_other_roles_and_bad_periods_are_refused(client: TestClient, auth_header
         answer = client.get("/v1/transparency/metrics", params=params, headers=auth_header(Role.ANALYST))
         assert answer.status_code == 422, params
         assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_upload_and_a_notice_through_the_platform_api_are_counted(client: TestClient, db: Database,
+                                                                     auth_header: Header) -> None:
+    """The real path: the platform's upload (with its new ``language`` field) and notice, counted by the worker."""
+    p = auth_header(Role.PLATFORM)
+    form = {"content_id": "post-1", "account_id": "acct-1", "account_age": "27", "account_country": "FR",
+            "content_type": "text", "text": "bonjour tout le monde", "language": "FR"}
+    assert client.post("/v1/content", data=form, headers=p).status_code == 200, "upload refused"
+    assert client.post("/v1/content", data={**form, "content_id": "post-2", "language": "f1"},
+                       headers=p).status_code == 422
+    notice = client.post("/v1/notices", json={"content_id": "post-1", "category": "hate_speech", "explanation": "x",
+                                              "notifier": "user-9", "trusted_flagger": True}, headers=p)
+    assert notice.status_code == 201
+    rollups.catch_up(db)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    groups = client.get("/v1/transparency/metrics", params={"from": today, "to": today, "by": "language"},
+                        headers=auth_header(Role.ANALYST)).json()["groups"]
+    assert [(g["group"], g["uploads"], g["notices"], g["notices_trusted"]) for g in groups] == [("fr", 1, 1, 1)]

@@ -432,7 +432,8 @@ def tco_authorities(session: Session, year: int) -> list[TcoAuthorityFigures]:
     """Each authority's orders issued in ``year`` and what became of them (the hub's event log)."""
     start = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
     end = dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC)
-    owner = dict(session.execute(select(HubOrder.hub_reference, HubOrder.authority_id)).tuples().all())
+    owner = {ref: authority for ref, authority in session.execute(select(HubOrder.hub_reference,
+                                                                          HubOrder.authority_id))}
     authorities = {a.id: a for a in session.scalars(select(Authority))}
     found: dict[int, TcoAuthorityFigures] = {
         a.id: TcoAuthorityFigures(authority=a.name, member_state=a.member_state, removal_orders=0, referrals=0,

@@ -41,6 +41,7 @@ def upgrade() -> None:
                             name='uq_transparency_rollups_cell'),
     )
     op.create_index('ix_transparency_rollups_day', 'transparency_rollups', ['day'])
+    op.create_index('ix_transparency_rollups_metric_day', 'transparency_rollups', ['metric', 'day'])
     op.create_table(
         'transparency_marks',
         sa.Column('log', sa.String(length=48), nullable=False),
@@ -51,5 +52,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('transparency_marks')
+    op.drop_index('ix_transparency_rollups_metric_day', table_name='transparency_rollups')
     op.drop_index('ix_transparency_rollups_day', table_name='transparency_rollups')
     op.drop_table('transparency_rollups')

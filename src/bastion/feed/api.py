@@ -13,10 +13,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
-from bastion.core.http import RowId, require
+from bastion.core.http import Problem, RowId, require
+from bastion.core.uploads import spooled
 from bastion.feed import crisis
 from bastion.feed.crisis import Crises, CrisisProtocol, CrisisState
 from bastion.feed.gate import MAX_CANDIDATES, FeedGate
@@ -41,8 +44,10 @@ def crises(request: Request) -> Crises:
 
 
 def _refresh(request: Request) -> None:
-    """A crisis change is in force in this process at once (the others follow within a refresh interval)."""
+    """A crisis change, and material banked, are in force in this process at once (the others follow within a
+    refresh interval)."""
     request.app.state.feed_gate.view.refresh()
+    request.app.state.matcher.refresh()
 
 
 Gate = Annotated[FeedGate, Depends(feed_gate)]
@@ -234,8 +239,30 @@ class BankedOut(BaseModel):
 
 @router.post("/crises/{crisis_id}/material", summary="Bank more known material (variants found, shared hashes)",
              response_model=BankedOut)
-def bank_material(crisis_id: RowId, body: MaterialIn, c: C, principal: Actor) -> BankedOut:
+def bank_material(crisis_id: RowId, body: MaterialIn, c: C, principal: Actor, request: Request) -> BankedOut:
     banked = crisis.bank_material(c, crisis_id, [(m.signal_type, m.value) for m in body.material], actor=principal)
+    _refresh(request)
+    return BankedOut(entry_ids=banked.entry_ids, skipped=banked.skipped)
+
+
+MATERIAL_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["media"],
+    "properties": {"media": {"type": "string", "format": "binary",
+                             "description": "an image or video of the known material"}}}}}}}
+
+
+@router.post("/crises/{crisis_id}/material-file", openapi_extra=MATERIAL_FORM, response_model=BankedOut,
+             summary="Bank a file of known material: its hashes, and for an image those of its border crops")
+async def bank_material_file(crisis_id: RowId, request: Request, c: C, principal: Actor) -> BankedOut:
+    form = await request.form(max_files=1, max_fields=2)
+    media = form.get("media")
+    if not isinstance(media, UploadFile):
+        raise Problem(422, "Invalid request", "a file part named 'media' is required")
+    settings = request.app.state.ctx.settings
+    async with spooled(media, settings.max_upload_bytes, settings.spool_dir) as path:
+        material = await run_in_threadpool(crisis.material_from_file, path)
+    banked = await run_in_threadpool(lambda: crisis.bank_material(c, crisis_id, material, actor=principal))
+    await run_in_threadpool(_refresh, request)
     return BankedOut(entry_ids=banked.entry_ids, skipped=banked.skipped)
 
 
@@ -246,8 +273,9 @@ class ContentIn(_In):
 @router.post("/crises/{crisis_id}/perpetrator-content",
              summary="Bank confirmed perpetrator content at once (a moderator's confirmed violation)",
              response_model=BankedOut)
-def bank_perpetrator(crisis_id: RowId, body: ContentIn, c: C, principal: Actor) -> BankedOut:
+def bank_perpetrator(crisis_id: RowId, body: ContentIn, c: C, principal: Actor, request: Request) -> BankedOut:
     banked = crisis.bank_perpetrator_content(c, crisis_id, body.content_id, actor=principal)
+    _refresh(request)
     return BankedOut(entry_ids=banked.entry_ids, skipped=banked.skipped)
 
 

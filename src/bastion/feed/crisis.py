@@ -21,10 +21,13 @@ import contextlib
 import datetime as dt
 import enum
 import re
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from PIL import Image
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +39,10 @@ from bastion.core.db import Database
 from bastion.core.validators import country_code
 from bastion.feed.interfaces import CrisisConflict, CrisisNotFound, InvalidCrisis
 from bastion.feed.models import Crisis, CrisisEvent
+from bastion.hashing import registry
+from bastion.hashing.interfaces import MediaKind
+from bastion.hashing.pdq import PdqSignal
+from bastion.hashing.services import hash_path
 from bastion.matching import services as bank_services
 from bastion.matching.interfaces import BankExists, DuplicateEntry, InvalidEntry
 from bastion.matching.models import Bank
@@ -372,6 +379,33 @@ def _bank_values(c: Crises, session: Session, crisis: Crisis, material: Sequence
                 raise InvalidCrisis(f"material: {exc}") from None
             skipped.append(f"{signal_type}: {exc}")
     return added, skipped
+
+
+#: Border crops banked beside an image of known material (fractions cut from each side): PDQ moves some 16 bits per
+#: 1% cropped, so a re-upload cropped by up to about 9% stays within the threshold of one of them (bench/crisis.py).
+CROP_STEPS = (0.02, 0.04, 0.06, 0.08, 0.10)
+
+
+def material_from_file(path: Path) -> list[tuple[str, str]]:
+    """The hashes to bank for a file of known material: its matchable signals and, for an image, the PDQ of its
+    border crops (mirrored copies need nothing: the crisis bank is dihedral). A video is banked as it is (its
+    crops are not: that would mean re-encoding it once per step)."""
+    signals = hash_path(path)
+    if signals.kind not in (MediaKind.IMAGE, MediaKind.VIDEO) or signals.errors:
+        raise InvalidCrisis(f"material: the file is no readable image or video ({'; '.join(signals.errors)})")
+    found = [(s.signal_type, s.value) for s in signals.signals if registry.get(s.signal_type).matchable(s)]
+    if signals.kind is MediaKind.IMAGE:
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+        w, h = image.size
+        with tempfile.TemporaryDirectory(prefix="bastion-crisis-") as tmp:
+            for step in CROP_STEPS:
+                dx, dy = int(w * step), int(h * step)
+                cropped = Path(tmp) / f"crop-{step}.png"
+                image.crop((dx, dy, w - dx, h - dy)).save(cropped)
+                found += [(s.signal_type, s.value) for s in hash_path(cropped).signals
+                          if s.signal_type == PdqSignal.name and registry.get(s.signal_type).matchable(s)]
+    return list(dict.fromkeys(found))
 
 
 def _get(session: Session, crisis_id: int) -> Crisis:

@@ -90,9 +90,13 @@ class FilterOut(BaseModel):
 
 @router.post("/feed/filter", summary="Which candidates a viewer's feed may show, and why not the others",
              response_model=FilterOut)
-def filter_feed(body: FilterIn, gate: Gate, principal: Platform) -> Response:
+async def filter_feed(body: FilterIn, gate: Gate, principal: Platform) -> Response:
+    # On the event loop: judging is a few hundred microseconds of dictionary lookups, less than a hop to a thread;
+    # only a viewer whose age must be read from the database goes to one.
     if isinstance(body.viewer, str):
-        viewer = gate.viewer(body.viewer)
+        viewer = await run_in_threadpool(gate.viewer, body.viewer)
+    elif body.viewer.age is None:
+        viewer = await run_in_threadpool(gate.viewer, body.viewer.account_id)
     else:
         viewer = gate.viewer(body.viewer.account_id, body.viewer.age)
     result = gate.filter(viewer, body.candidates)

@@ -46,7 +46,7 @@ class Exclusion:
     reasons: tuple[Reason, ...]
 
     def to_json(self) -> dict[str, object]:
-        return {"content_id": self.content_id, "reasons": [r.value for r in self.reasons]}
+        return {"content_id": self.content_id, "reasons": list(self.reasons)}  # StrEnum: written as its text
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def start_server(url: str, work: Path, media_key: str) -> tuple[subprocess.Popen
 
 
 def upload_all(base: str, headers: dict[str, str], images: list[tuple[str, bytes]], uploads: int,
-               clients: int) -> tuple[list[float], dict[str, int], float]:
+               clients: int, prefix: str = "bench") -> tuple[list[float], dict[str, int], float]:
     """Send ``uploads`` uploads over ``clients`` keep-alive connections; latencies, verdict counts, wall time."""
     latencies: list[float] = []
     verdicts: dict[str, int] = {}
@@ -116,7 +116,7 @@ def upload_all(base: str, headers: dict[str, str], images: list[tuple[str, bytes
                 if i is None:
                     return
                 name, body = images[i % len(images)]
-                data = {"content_id": f"bench-{os.getpid()}-{i}", "account_id": f"acct-{i % 97}",
+                data = {"content_id": f"{prefix}-{os.getpid()}-{i}", "account_id": f"acct-{i % 97}",
                         "account_age": "29", "account_country": "DE", "content_type": "image"}
                 t = time.perf_counter()
                 response = client.post("/v1/content", data=data, files={"media": (name, body, "image/jpeg")})

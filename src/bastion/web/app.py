@@ -185,7 +185,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
         # The feed gate first: routes are matched in order, and it is the hottest path (a feed request per page).
         routers=[feed_router, hashing_router, matching_router, hma_router, moderation_router, minors_router,
-                 classifiers_router, classifier_pages_router, console_router, bank_pages_router, match_pages_router, review_pages_router,
+                 classifiers_router, classifier_pages_router, console_router, bank_pages_router, match_pages_router,
+                 review_pages_router,
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
                  crisis_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,

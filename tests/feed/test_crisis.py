@@ -165,8 +165,8 @@ def test_a_crisis_end_to_end(crisis_client: TestClient, auth_header: Header, tmp
 def test_perpetrator_content_confirmed_by_a_moderator_is_banked(
         crisis_client: TestClient, auth_header: Header, tmp_path: Path) -> None:
     client, senior = crisis_client, auth_header(Role.SENIOR_MODERATOR)
-    crisis = client.post("/v1/crises", json={"protocol": "internal", "reference": "INT-1", "countries": ["BE"]},
-                         headers=senior).json()
+    crisis = client.post("/v1/crises", json={"protocol": "internal", "reference": "INT-1", "countries": ["BE"],
+                                             "bank_confirmed": False}, headers=senior).json()
     clip = make_image(tmp_path / "clip.jpg", seed=72, size=(640, 480))
     upload(client, auth_header, "clip-1", clip)
     path = f"/v1/crises/{crisis['id']}/perpetrator-content"
@@ -186,6 +186,35 @@ def test_perpetrator_content_confirmed_by_a_moderator_is_banked(
     assert banked.status_code == 200, banked.text
     assert banked.json()["entry_ids"]
     assert upload(client, auth_header, "clip-2", clip)["status"] == "blocked"
+
+
+def test_removals_confirmed_during_a_crisis_are_banked_by_the_worker(
+        crisis_client: TestClient, auth_header: Header, tmp_path: Path) -> None:
+    client, senior = crisis_client, auth_header(Role.SENIOR_MODERATOR)
+    crisis = client.post("/v1/crises", json={"protocol": "eu_crisis_protocol", "reference": "ECP-9",
+                                             "countries": ["DE"]}, headers=senior).json()
+    clip = make_image(tmp_path / "clip.jpg", seed=73, size=(640, 480))
+    other = make_image(tmp_path / "other.jpg", seed=74, size=(640, 480))
+    upload(client, auth_header, "clip-1", clip)
+    upload(client, auth_header, "other-1", other)
+    p, mod = auth_header(Role.PLATFORM), auth_header(Role.MODERATOR)
+    for content_id, category in (("clip-1", "terrorist_content"), ("other-1", "hate_speech")):
+        assert client.post("/v1/notices", json={"content_id": content_id, "category": category,
+                                                "explanation": "x", "notifier": "u"}, headers=p).status_code == 201
+    for queue in ("terrorism", "general"):
+        case = client.post(f"/v1/queues/{queue}/claim", headers=mod).json()
+        assert client.post(f"/v1/cases/{case['id']}/decision", json={"violation": True, "actions": ["remove"]},
+                           headers=mod).status_code == 200
+
+    def banked() -> list[str]:
+        events = client.get(f"/v1/crises/{crisis['id']}", headers=senior).json()["events"]
+        return [e["summary"] for e in events if e["kind"] == "crisis.perpetrator_banked"]
+
+    summaries = until(banked)
+    assert len(summaries) == 1 and "clip-1" in summaries[0]  # hate speech is not what the crisis is about
+    client.app.state.matcher.refresh()  # type: ignore[attr-defined]
+    assert upload(client, auth_header, "clip-2", clip)["status"] == "blocked"
+    assert upload(client, auth_header, "other-2", other)["status"] == "published"
 
 
 @pytest.mark.parametrize(("change", "detail"), [

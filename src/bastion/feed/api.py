@@ -139,6 +139,8 @@ class CrisisIn(_In):
     exclude_live: bool = Field(default=True, description="keep livestreams from the countries out of feeds")
     review_threshold_factor: float = Field(default=0.8, ge=0.1, le=1.0)
     severity_boost: int = Field(default=1, ge=0, le=4)
+    bank_confirmed: bool = Field(default=True, description="bank every removal moderators confirm in the crisis "
+                                                           "categories while it is active")
 
 
 class CrisisOut(BaseModel):
@@ -153,6 +155,7 @@ class CrisisOut(BaseModel):
     exclude_live: bool
     review_threshold_factor: float
     severity_boost: int
+    bank_confirmed: bool
     state: str
     activated_by: str
     activated_at: dt.datetime
@@ -163,7 +166,8 @@ class CrisisOut(BaseModel):
         return cls(id=row.id, protocol=row.protocol, reference=row.reference, level=row.level, title=row.title,
                    countries=list(row.countries), categories=list(row.categories), bank=row.bank,
                    exclude_live=row.exclude_live, review_threshold_factor=row.review_threshold_factor,
-                   severity_boost=row.severity_boost, state=row.state, activated_by=row.activated_by,
+                   severity_boost=row.severity_boost, bank_confirmed=row.bank_confirmed, state=row.state,
+                   activated_by=row.activated_by,
                    activated_at=row.activated_at, deactivated_at=row.deactivated_at)
 
 
@@ -203,7 +207,7 @@ def activate_crisis(body: CrisisIn, c: C, principal: Actor, request: Request) ->
         protocol=body.protocol, reference=body.reference, countries=body.countries, level=body.level,
         title=body.title, categories=body.categories, material=[(m.signal_type, m.value) for m in body.material],
         exclude_live=body.exclude_live, review_threshold_factor=body.review_threshold_factor,
-        severity_boost=body.severity_boost), actor=principal)
+        severity_boost=body.severity_boost, bank_confirmed=body.bank_confirmed), actor=principal)
     _refresh(request)
     return CrisisOut.of(row)
 

@@ -33,9 +33,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.core import events as event_log
+from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
 from bastion.core.validators import country_code
 from bastion.feed.interfaces import CrisisConflict, CrisisNotFound, InvalidCrisis
 from bastion.feed.models import Crisis, CrisisEvent
@@ -170,11 +172,12 @@ class ActiveCrisis:
     exclude_live: bool
     review_threshold_factor: float
     severity_boost: int
+    bank_confirmed: bool = False
 
     @classmethod
     def from_row(cls, row: Crisis) -> ActiveCrisis:
         return cls(row.id, row.reference, tuple(row.countries), tuple(row.categories), row.bank, row.exclude_live,
-                   row.review_threshold_factor, row.severity_boost)
+                   row.review_threshold_factor, row.severity_boost, bool(row.bank_confirmed))
 
 
 def active_crises(session: Session) -> list[ActiveCrisis]:
@@ -190,6 +193,8 @@ def rules_in_words(crisis: ActiveCrisis) -> list[str]:
                  f"{crisis.review_threshold_factor:g} of their value")
     if crisis.severity_boost:
         words.append(f"cases of {', '.join(crisis.categories)} open {crisis.severity_boost} severity higher")
+    if crisis.bank_confirmed:
+        words.append(f"removals moderators confirm in {', '.join(crisis.categories)} are banked at once")
     words.append(f"any match in bank {crisis.bank} is blocked at upload")
     return words
 
@@ -283,6 +288,8 @@ class NewCrisis:
     exclude_live: bool = True
     review_threshold_factor: float = 0.8
     severity_boost: int = 1
+    #: Bank every removal a moderator confirms in its categories while it lasts (as perpetrator content).
+    bank_confirmed: bool = True
 
 
 def crisis_subject(crisis_id: int) -> str:
@@ -323,7 +330,8 @@ def _checked(new: NewCrisis) -> NewCrisis:
     if not 0 <= new.severity_boost <= 4:
         raise InvalidCrisis("severity_boost: between 0 and 4")
     return NewCrisis(new.protocol, reference, countries, new.level.strip(), new.title.strip(), categories,
-                     list(new.material), new.exclude_live, new.review_threshold_factor, new.severity_boost)
+                     list(new.material), new.exclude_live, new.review_threshold_factor, new.severity_boost,
+                     new.bank_confirmed)
 
 
 def activate(c: Crises, new: NewCrisis, *, actor: Principal) -> Crisis:
@@ -348,7 +356,9 @@ def activate(c: Crises, new: NewCrisis, *, actor: Principal) -> Crisis:
         crisis = Crisis(protocol=new.protocol.value, reference=new.reference, level=new.level, title=new.title,
                         countries=list(new.countries), categories=list(new.categories), bank=bank_name,
                         exclude_live=new.exclude_live, review_threshold_factor=new.review_threshold_factor,
-                        severity_boost=new.severity_boost, state="", activated_by=actor.actor, activated_at=now)
+                        severity_boost=new.severity_boost, bank_confirmed=new.bank_confirmed,
+                        decisions_seen=moderated.last_event_id(session), state="", activated_by=actor.actor,
+                        activated_at=now)
         session.add(crisis)
         session.flush()
         _log(c, session, crisis, CrisisEventKind.ACTIVATED, actor.actor, Activated(
@@ -442,6 +452,53 @@ def bank_perpetrator_content(c: Crises, crisis_id: int, content_id: str, *, acto
         banked = PerpetratorBanked(content_id=content_id, entry_ids=curated.added, skipped=curated.skipped)
         _log(c, session, crisis, CrisisEventKind.PERPETRATOR_BANKED, actor.actor, banked)
         return banked
+
+
+#: Who banks confirmed removals automatically (named in the audit log and on the timeline).
+CURATOR = Principal("system", 0, "crisis-curator", Role.ADMIN)
+
+
+def bank_confirmed_removals(c: Crises) -> bool:
+    """For each active crisis that asks for it, bank the media of removals moderators confirmed in its categories
+    since it last looked (a worker calls this every refresh interval). Safe in many processes at once: a hash
+    already banked is skipped, and the timeline event is written once per decision (its external id).
+
+    Returns ``True`` when a full batch was read (more may be waiting).
+    """
+    more = False
+    with c.db.read() as session:
+        crises = [(r.id, r.decisions_seen, tuple(r.categories)) for r in session.scalars(
+            select(Crisis).where(Crisis.state == CrisisState.ACTIVE.value, Crisis.bank_confirmed.is_(True)))]
+    for crisis_id, seen, categories in crises:
+        with c.db.read() as session:
+            decided = moderated.removals_decided_after(session, seen)
+        more = more or len(decided) == 200
+        for d in decided:
+            if d.category in categories:
+                _bank_confirmed(c, crisis_id, d)
+        if decided:
+            with c.db.write() as session:
+                row = _get(session, crisis_id)
+                row.decisions_seen = max(row.decisions_seen, decided[-1].event_id)
+    return more
+
+
+def _bank_confirmed(c: Crises, crisis_id: int, decided: moderated.ConfirmedDecision) -> None:
+    with c.db.read() as session:
+        bank = _get(session, crisis_id).bank
+    try:
+        curated = curation.curate(c.mod, decided.content_id, bank, actor=CURATOR)
+        banked = PerpetratorBanked(content_id=decided.content_id, entry_ids=curated.added, skipped=curated.skipped)
+    except DomainError as exc:  # child sexual abuse material, media with no signal...: said on the timeline
+        banked = PerpetratorBanked(content_id=decided.content_id, skipped=[str(exc)])
+    with c.db.write() as session:
+        crisis = _get(session, crisis_id)
+        if crisis.state != CrisisState.ACTIVE.value:
+            return
+        next_state(CrisisState(crisis.state), CrisisChange.BANK_PERPETRATOR_CONTENT)
+        event_log.record(session, CrisisEvent, subject=crisis_subject(crisis_id),
+                         kind=CrisisEventKind.PERPETRATOR_BANKED, actor=CURATOR.actor, at=c.clock.now(),
+                         data=banked, external_id=f"crisis:{crisis_id}:decision:{decided.event_id}")
 
 
 def record_threat(c: Crises, crisis_id: int, content_id: str, sent_to: Sequence[str], *, actor: str) -> None:

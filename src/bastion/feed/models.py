@@ -38,6 +38,10 @@ class Crisis(Base):
     exclude_live: Mapped[bool] = mapped_column(Boolean, default=True)
     review_threshold_factor: Mapped[float] = mapped_column(Float, default=0.8)
     severity_boost: Mapped[int] = mapped_column(Integer, default=1)
+    #: Bank the media of every removal a moderator confirms in the crisis categories while it is active.
+    bank_confirmed: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The last moderation event the crisis looked at for confirmed removals (``crisis.bank_confirmed_removals``).
+    decisions_seen: Mapped[int] = mapped_column(BigInteger, default=0)
     state: Mapped[str] = mapped_column(String(16))
     activated_by: Mapped[str] = mapped_column(String(200))
     activated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

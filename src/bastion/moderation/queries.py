@@ -330,3 +330,25 @@ def bank_hits(session: Session, bank: str, since: dt.datetime) -> list[BankHit]:
             hits.append(BankHit(event.subject.removeprefix("content:"), event.at, verdict.verdict,
                                 all(m.variant for m in matched)))
     return hits
+
+
+@dataclass(frozen=True)
+class ConfirmedDecision:
+    """A moderator's decision that found a violation and removed the content (not an appeal's)."""
+
+    event_id: int
+    content_id: str
+    category: str
+
+
+def removals_decided_after(session: Session, after_id: int, limit: int = 200) -> list[ConfirmedDecision]:
+    """Decisions after event ``after_id`` that confirmed a violation with a removal, oldest first (a crisis banks
+    them as perpetrator content)."""
+    found: list[ConfirmedDecision] = []
+    for event in session.scalars(select(ModerationEvent).where(
+            ModerationEvent.id > after_id, ModerationEvent.kind == EventKind.DECISION.value)
+            .order_by(ModerationEvent.id).limit(limit)):
+        decided = event_log.payload(event, Decided)
+        if decided.violation and decided.reason != CaseReason.APPEAL.value and "remove" in decided.actions:
+            found.append(ConfirmedDecision(event.id, event.subject.removeprefix("content:"), decided.category))
+    return found

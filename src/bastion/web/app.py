@@ -30,7 +30,7 @@ from bastion.core.service import Background, Health, ServiceSpec, create_service
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
 from bastion.core.worker import Worker
 from bastion.feed.api import router as feed_router
-from bastion.feed.crisis import Crises, CrisisAdjuster
+from bastion.feed.crisis import Crises, CrisisAdjuster, bank_confirmed_removals
 from bastion.feed.gate import FeedGate
 from bastion.feed.interfaces import ReasonSource
 from bastion.feed.view import EligibilityView
@@ -151,6 +151,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=sealer,
                      classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0,
                      adjuster=adjuster)
+    crises = Crises(db, clock, mod)
     feed_view = EligibilityView(db, [make(db) for make in FEED_REASON_SOURCES])
     feed_view.on_crises(adjuster.update)
     gate = FeedGate(db, feed_view)
@@ -162,6 +163,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         _IndexRefresher(matcher, settings.index_refresh_seconds),
         Worker(lambda: feed_view.refresh() if feed_view.freshness.loaded else None, settings.index_refresh_seconds,
                "bastion-feed"),
+        Worker(lambda: bank_confirmed_removals(crises), settings.index_refresh_seconds, "bastion-crisis-curator"),
         outbox,
         Worker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders"),
         Worker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports"),
@@ -200,7 +202,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         state={"matcher": matcher, "match_budget": LookupBudget(settings.match_rate_per_minute),
                "moderation": mod, "classifiers": mod.classifiers, "outbox": outbox,
                "contact_point": contact_point, "reporting": reporting,
-               "feed_gate": gate, "crises": Crises(db, clock, mod),
+               "feed_gate": gate, "crises": crises,
                # built at start, like the policy: a broken minors rules file refuses the start, never a request
                "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
                                 settings.platform_webhook_url),

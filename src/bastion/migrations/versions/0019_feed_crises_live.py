@@ -31,6 +31,8 @@ def upgrade() -> None:
     sa.Column('exclude_live', sa.Boolean(), nullable=False),
     sa.Column('review_threshold_factor', sa.Float(), nullable=False),
     sa.Column('severity_boost', sa.Integer(), nullable=False),
+    sa.Column('bank_confirmed', sa.Boolean(), nullable=False),
+    sa.Column('decisions_seen', sa.BigInteger(), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('activated_by', sa.String(length=200), nullable=False),
     sa.Column('activated_at', bastion.core.db.UTCDateTime(timezone=True), nullable=False),

@@ -232,3 +232,35 @@ def test_bad_activations_change_nothing(crisis_client: TestClient, auth_header: 
     assert r.status_code == 422, r.text
     assert detail in r.json()["detail"]
     assert crisis_client.get("/v1/crises", headers=auth_header(Role.ADMIN)).json() == []
+
+
+def test_edited_copies_of_a_crisis_video_are_blocked(crisis_client: TestClient, auth_header: Header,
+                                                     tmp_path: Path) -> None:
+    import numpy as np
+
+    from tests.factories.media import make_video, read_frames, write_video
+
+    client, senior = crisis_client, auth_header(Role.SENIOR_MODERATOR)
+    crisis = client.post("/v1/crises", json={"protocol": "internal", "reference": "VID-1", "countries": ["FR"]},
+                         headers=senior).json()
+    video = make_video(tmp_path / "attack.mp4", seed=9, seconds=6, size=(320, 240))
+    with video.open("rb") as f:
+        r = client.post(f"/v1/crises/{crisis['id']}/material-file", files={"media": ("attack.mp4", f, "video/mp4")},
+                        headers=senior)
+    assert r.status_code == 200, r.text
+
+    def crop(frame: np.ndarray, share: float) -> np.ndarray:  # type: ignore[type-arg]
+        h, w = frame.shape[:2]
+        return np.ascontiguousarray(frame[int(h * share):h - int(h * share), int(w * share):w - int(w * share)])
+
+    edits = {"reencoded": lambda f: f, "cropped": lambda f: crop(f, 0.05),
+             "mirrored": lambda f: np.ascontiguousarray(f[:, ::-1]),
+             "cropped-mirrored": lambda f: np.ascontiguousarray(crop(f, 0.03)[:, ::-1])}
+    for name, edit in edits.items():
+        path = write_video(tmp_path / f"{name}.mp4", (edit(f) for f in read_frames(video)), bit_rate=300_000)
+        with path.open("rb") as f:
+            answer = client.post("/v1/content", files={"media": (path.name, f, "video/mp4")}, headers=auth_header(
+                Role.PLATFORM), data={"content_id": f"re-{name}", "account_id": "a", "account_age": "30",
+                                      "account_country": "FR", "content_type": "video"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "blocked", name

@@ -25,8 +25,12 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
+import av
+import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -45,6 +49,7 @@ from bastion.hashing import registry
 from bastion.hashing.interfaces import MediaKind
 from bastion.hashing.pdq import PdqSignal
 from bastion.hashing.services import hash_path
+from bastion.hashing.video_pdq import VideoPdqSignal
 from bastion.matching import services as bank_services
 from bastion.matching.interfaces import BankExists, DuplicateEntry, InvalidEntry
 from bastion.matching.models import Bank
@@ -397,9 +402,11 @@ CROP_STEPS = (0.02, 0.04, 0.06, 0.08, 0.10)
 
 
 def material_from_file(path: Path) -> list[tuple[str, str]]:
-    """The hashes to bank for a file of known material: its matchable signals and, for an image, the PDQ of its
-    border crops (mirrored copies need nothing: the crisis bank is dihedral). A video is banked as it is (its
-    crops are not: that would mean re-encoding it once per step)."""
+    """The hashes to bank for a file of known material: its matchable signals, and those of its edits a surge
+    would make. For an image, the PDQ of its border crops (mirrored copies need nothing: the crisis bank is
+    dihedral, and PDQ hashes the upload's flips). For a video, the ``video_pdq`` of its mirror, its border crops
+    and their mirrors (``video_pdq`` has no flipped variants): each is a re-encode, about a second for every
+    8 seconds of 320x240 video, so a long video takes a while to bank."""
     signals = hash_path(path)
     if signals.kind not in (MediaKind.IMAGE, MediaKind.VIDEO) or signals.errors:
         raise InvalidCrisis(f"material: the file is no readable image or video ({'; '.join(signals.errors)})")
@@ -415,7 +422,43 @@ def material_from_file(path: Path) -> list[tuple[str, str]]:
                 image.crop((dx, dy, w - dx, h - dy)).save(cropped)
                 found += [(s.signal_type, s.value) for s in hash_path(cropped).signals
                           if s.signal_type == PdqSignal.name and registry.get(s.signal_type).matchable(s)]
+    elif signals.kind is MediaKind.VIDEO:
+        with tempfile.TemporaryDirectory(prefix="bastion-crisis-") as tmp:
+            edits = [(0.0, True)] + [(step, mirror) for step in VIDEO_CROP_STEPS for mirror in (False, True)]
+            for step, mirror in edits:
+                edited = _edit_video(path, Path(tmp) / f"edit-{step}-{mirror}.mp4", step, mirror)
+                found += [(s.signal_type, s.value) for s in hash_path(edited).signals
+                          if s.signal_type == VideoPdqSignal.name and registry.get(s.signal_type).matchable(s)]
     return list(dict.fromkeys(found))
+
+
+#: Border crops banked beside a video of known material (each with its mirror).
+VIDEO_CROP_STEPS = (0.02, 0.04, 0.06, 0.08)
+
+
+def _edit_video(src: Path, dst: Path, crop: float, mirror: bool) -> Path:
+    """``src`` re-encoded with ``crop`` of each side cut and mirrored if asked (H.264, the source's frame rate)."""
+    with av.open(str(src)) as source, av.open(str(dst), mode="w") as out:
+        video = source.streams.video[0]
+        stream: av.VideoStream | None = None
+        for frame in source.decode(video=0):
+            pixels: np.ndarray[Any, np.dtype[np.uint8]] = np.asarray(frame.to_ndarray(format="rgb24"), np.uint8)
+            h, w = pixels.shape[:2]
+            dy, dx = int(h * crop), int(w * crop)
+            pixels = pixels[dy:h - dy, dx:w - dx]
+            if mirror:
+                pixels = pixels[:, ::-1]
+            pixels = np.ascontiguousarray(pixels[: pixels.shape[0] // 2 * 2, : pixels.shape[1] // 2 * 2])
+            if stream is None:
+                stream = out.add_stream("libx264", rate=video.average_rate or Fraction(10))
+                stream.pix_fmt = "yuv420p"
+                stream.height, stream.width = pixels.shape[:2]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                out.mux(packet)
+        if stream is not None:
+            for packet in stream.encode():
+                out.mux(packet)
+    return dst
 
 
 def _get(session: Session, crisis_id: int) -> Crisis:

@@ -532,8 +532,9 @@ def _bank_confirmed(c: Crises, crisis_id: int, decided: moderated.ConfirmedDecis
     try:
         curated = curation.curate(c.mod, decided.content_id, bank, actor=CURATOR)
         banked = PerpetratorBanked(content_id=decided.content_id, entry_ids=curated.added, skipped=curated.skipped)
-    except DomainError as exc:  # child sexual abuse material, media with no signal...: said on the timeline
-        banked = PerpetratorBanked(content_id=decided.content_id, skipped=[str(exc)])
+    except DomainError:  # media with no signal, or suspected child sexual abuse material (restricted banks only):
+        # the timeline is read by analysts, so it says no more than that curation refused it
+        banked = PerpetratorBanked(content_id=decided.content_id, skipped=["not banked: curation refused it"])
     with c.db.write() as session:
         crisis = _get(session, crisis_id)
         if crisis.state != CrisisState.ACTIVE.value:

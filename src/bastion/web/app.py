@@ -29,6 +29,7 @@ from bastion.core.production import Service
 from bastion.core.service import Background, Health, ServiceSpec, create_service
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
 from bastion.core.worker import Worker
+from bastion.feed.audit.api import router as feed_audits_router
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
 from bastion.hma.api import router as hma_router
@@ -53,6 +54,7 @@ from bastion.reporting.tasks import ReportSender
 from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
+from bastion.web.feed_audit_pages import router as feed_audit_pages_router
 from bastion.web.match_pages import router as match_pages_router
 from bastion.web.metrics import Metrics
 from bastion.web.minors_pages import router as minors_pages_router
@@ -154,7 +156,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
         routers=[hashing_router, matching_router, hma_router, moderation_router, minors_router, classifiers_router,
                  classifier_pages_router, console_router, bank_pages_router, match_pages_router, review_pages_router,
-                 orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router],
+                 orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
+                 feed_audits_router, feed_audit_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}})],

@@ -50,7 +50,7 @@ def loopback_bastion(catalogue_size: int, seed: int) -> Iterator[tuple[str, Toke
     from bastion.core.db import Database, migrate
     from bastion.core.sealing import new_key
     from bastion.feed.audit import catalogue
-    from bastion.feed.audit.gates import Tokens, register_catalogue
+    from bastion.feed.audit.gates import Tokens, register_catalogue, serves_gate
     from bastion.web.app import create_app
 
     with tempfile.TemporaryDirectory(prefix="bastion-feed-audit-") as tmp:
@@ -61,8 +61,6 @@ def loopback_bastion(catalogue_size: int, seed: int) -> Iterator[tuple[str, Toke
                         moderator=auth.create_token(db, role=Role.MODERATOR, name="feed audit", actor="feed-audit"))
         application = create_app(Settings(database_url=url, spool_dir=Path(tmp), media_key=new_key(),
                                           media_key_file=Path(tmp) / "media.key"), db=db)
-        if not any(getattr(r, "path", "") == "/v1/feed/filter" for r in application.routes):
-            fail("this Bastion has no feed gate (/v1/feed/filter); use --gate off, or --gate bastion with --bastion")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         server = uvicorn.Server(uvicorn.Config(application, log_level="warning", lifespan="on"))
@@ -74,6 +72,9 @@ def loopback_bastion(catalogue_size: int, seed: int) -> Iterator[tuple[str, Toke
                 if not thread.is_alive():
                     fail("the loopback Bastion did not start")
                 time.sleep(0.05)
+            if not serves_gate(base, tokens.platform):
+                fail("this Bastion has no feed gate (/v1/feed/filter); use --gate off, or --gate bastion with "
+                     "--bastion")
             err.print(f"registering {catalogue_size} catalogue items in a loopback Bastion at {base}",
                       highlight=False)
             done = register_catalogue(base, tokens, catalogue.build(seed, catalogue_size))
@@ -94,7 +95,9 @@ def feed_audit(
         seed: Annotated[int, typer.Option(help="seed of the catalogue, the recommender and the personas")] = 9,
         catalogue_size: Annotated[int, typer.Option(help="items in the synthetic catalogue")] = 1500,
         slate: Annotated[int, typer.Option(help="items per recommendation slate")] = 8,
-        bucket_minutes: Annotated[float, typer.Option(help="width of a time bucket in the figures (minutes)")] = 5.0,
+        bucket_minutes: Annotated[float | None, typer.Option(
+            help="width of a time bucket in the figures (minutes; default 5, or 1 for runs under 10 minutes)")]
+        = None,
         recommender: Annotated[str, typer.Option(help="'reference' (bundled, offline) or the URL of the "
                                                       "platform's recommender (POST {url}/recommend)")] = "reference",
         recommender_token: Annotated[str, typer.Option(help="bearer token for the platform's recommender",
@@ -116,6 +119,8 @@ def feed_audit(
     from bastion.feed.audit.personas import SCENARIOS
     from bastion.feed.audit.recommender import HttpRecommender, RecommenderError, ReferenceRecommender
 
+    if bucket_minutes is None:
+        bucket_minutes = 5.0 if minutes >= 10 else 1.0
     if not 0 < minutes <= 24 * 60 or not 0 < bucket_minutes <= minutes:
         fail("--minutes is between 0 and 1440, and --bucket-minutes between 0 and --minutes")
     if not 10 <= catalogue_size <= 100_000 or not 1 <= slate <= 100:

@@ -60,3 +60,20 @@ def test_only_analysts_and_admins_read_runs_and_bad_input_changes_nothing(
         r = runner.invoke(app, [*ARGS, *args], env=env)
         assert r.exit_code == 1 and message in r.output, r.output
     assert client.get("/v1/feed/audits", headers=auth_header(Role.ANALYST)).json()["runs"] == []
+
+
+def test_the_offline_audit_starts_its_own_bastion_as_the_gate(database_url: str) -> None:
+    """``--gate loopback``: a Bastion on 127.0.0.1 with the catalogue registered through its API, its gate called
+    over HTTP. Until the gate (``/v1/feed/filter``) is merged, the command refuses in one line instead."""
+    from bastion.core.config import Settings
+    from bastion.web.app import create_app
+
+    has_gate = "/v1/feed/filter" in create_app(Settings(database_url=database_url), refresh=False).openapi()["paths"]
+    r = CliRunner().invoke(app, ["feed", "audit", "--scenario", "amnesty", "--minutes", "2", "--seed", "4",
+                                 "--catalogue-size", "60"], env={"BASTION_DATABASE_URL": database_url,
+                                                                 "COLUMNS": "200"})
+    if not has_gate:
+        assert r.exit_code == 1 and "no feed gate (/v1/feed/filter)" in r.output
+        return
+    assert r.exit_code == 0, r.output
+    assert "registered 60 items" in r.output and "with gate" in r.output

@@ -57,6 +57,20 @@ class HttpGate:
         return excluded
 
 
+def serves_gate(base_url: str, token: str) -> bool:
+    """Whether the Bastion at ``base_url`` serves the gate: an empty question, answered (True) or 404 (False)."""
+    try:
+        r = httpx.post(f"{base_url.rstrip('/')}/v1/feed/filter", timeout=30,
+                       headers={"Authorization": f"Bearer {token}"},
+                       json={"viewer": {"account_id": "audit-probe", "age": 30}, "candidates": []})
+    except httpx.HTTPError as exc:
+        raise GateError(f"the gate at {base_url} failed: {type(exc).__name__}: {exc}") from None
+    if r.status_code == 404:
+        return False
+    _ok(r)
+    return True
+
+
 @dataclass(frozen=True)
 class Tokens:
     """What registering needs: a platform's token (uploads, notices) and a moderator's (decisions)."""

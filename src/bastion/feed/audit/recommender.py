@@ -112,6 +112,20 @@ class ReferenceRecommender:
                 for i in (self.catalogue.items[n] for n in chosen)]
 
 
+def request_from_json(data: dict[str, Any]) -> RecommendRequest:
+    """A contract request as a recommender receives it (the reference recommender served over HTTP uses it)."""
+    history = [Watched(str(h["content_id"]), str(h.get("topic", "")), float(h["watched_seconds"]),
+                       float(h["fraction"])) for h in data.get("history", [])]
+    return RecommendRequest(str(data["persona_id"]), float(data["session_minute"]), history,
+                            [str(c) for c in data.get("exclude", [])])
+
+
+def answer_json(slate: Sequence[Candidate]) -> dict[str, Any]:
+    """A slate in the contract's answer shape."""
+    return {"items": [{"content_id": c.content_id, "topic": c.topic, "seconds": c.seconds}
+                      | ({"label": c.label.value} if c.label is not Label.UNLABELLED else {}) for c in slate]}
+
+
 class HttpRecommender:
     """A platform's recommender: ``POST {url}/recommend`` with the request, answered ``{"items": [...]}``."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 import socket
 import tempfile
 import threading
@@ -53,6 +54,8 @@ def loopback_bastion(catalogue_size: int, seed: int) -> Iterator[tuple[str, Toke
     from bastion.feed.audit.gates import Tokens, register_catalogue, serves_gate
     from bastion.web.app import create_app
 
+    # a throwaway instance: its production gaps (no webhook, no signing key) are by design, not worth a warning
+    logging.getLogger("bastion.core.production").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="bastion-feed-audit-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'audit.db'}"
         migrate(url)

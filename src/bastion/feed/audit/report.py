@@ -27,6 +27,11 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _withheld(figures: dict[str, Any]) -> str:
+    reasons = ", ".join(f"{escape(code)} {n}" for code, n in figures["withheld"]["reasons"].items())
+    return f"{figures['withheld']['items']}" + (f" <small>({reasons})</small>" if reasons else "")
+
+
 def chart(persona: dict[str, Any], minutes: float) -> str:
     """Share of harmful and borderline items per time bucket, one line per label and condition."""
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
@@ -93,7 +98,7 @@ def fragment(run_id: int | None, settings: dict[str, Any], results: dict[str, An
                        f'<td class="num">{f["items"]}</td><td class="num first-harmful">'
                        f'{_minutes(f["first_harmful_minute"])}</td>'
                        f'<td class="num">{_pct(f["harmful_share"])}</td><td class="num">{_pct(f["borderline_share"])}'
-                       f'</td><td class="num">{f["withheld"]["items"] if condition == WITH_GATE else "-"}</td></tr>')
+                       f'</td><td class="num withheld">{_withheld(f) if condition == WITH_GATE else "-"}</td></tr>')
     out.append("</tbody></table></div>")
     if earlier is not None:
         out.append(_comparison(settings.get("compared_to"), earlier, results))

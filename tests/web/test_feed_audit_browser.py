@@ -57,7 +57,11 @@ def test_an_analyst_reads_the_audit_report(live_server: str, db: Database) -> No
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)  # CSP refusals land here
         _login(page, live_server, "ana")
-        page.goto(f"{live_server}/console/feed/audits/{run_id}")
+        page.get_by_role("link", name="Feed audits").click()
+        expect(page.locator("table.audit-runs tbody tr")).to_have_count(2)
+        expect(page.locator(f"tr[data-run='{run_id}']")).to_contain_text(f"#{earlier}")
+        page.get_by_role("link", name=f"#{run_id}", exact=True).click()
+        expect(page).to_have_url(f"{live_server}/console/feed/audits/{run_id}")
         expect(page.get_by_role("heading", level=1)).to_contain_text(f"Feed audit #{run_id}: amnesty")
         rows = page.locator("table.audit-summary tbody tr")
         expect(rows).to_have_count(3)
@@ -79,5 +83,6 @@ def test_an_analyst_reads_the_audit_report(live_server: str, db: Database) -> No
         response = other.goto(f"{live_server}/console/feed/audits/{run_id}")
         assert response is not None and response.status == 403
         expect(other.locator("svg.audit-chart")).to_have_count(0)
+        expect(other.get_by_role("link", name="Feed audits")).to_have_count(0)
         missing = page.goto(f"{live_server}/console/feed/audits/999999")
         assert missing is not None and missing.status == 404

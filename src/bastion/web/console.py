@@ -209,6 +209,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Orders", "/console/orders", roles.ORDERS_READ),
     ("Reports", "/console/reports", roles.REPORTS),
     ("Minors", "/console/minors", roles.MINORS_READ - {Role.PLATFORM}),
+    ("Feed audits", "/console/feed/audits", roles.FEED_AUDITS),
     ("Settings", "/console/settings", roles.REVIEW),
 )
 

@@ -1,4 +1,5 @@
-"""Console page of a stored feed audit run: the HTML report (summary, charts, comparison with an earlier run)."""
+"""Console pages of stored feed audit runs: the list, and one run's HTML report (summary, charts, comparison with an
+earlier run)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ from bastion.web.console import ConsoleRoute, page, role_required
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Reader = Annotated[SessionUser, Depends(role_required(roles.FEED_AUDITS))]
+
+
+@router.get("/console/feed/audits")
+async def feed_audits_page(request: Request, user: Reader) -> Response:
+    db = database(request)
+    runs = await run_in_threadpool(store.latest, db, 100)
+    return page(request, "feed_audits.html", user, runs=[{
+        "id": r.id, "scenario": r.scenario, "seed": r.seed, "minutes": r.settings["minutes"],
+        "recommender": r.settings["recommender"], "gate": r.settings["gate"],
+        "compared_to": r.settings.get("compared_to"), "finished_at": r.finished_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "created_by": r.created_by} for r in runs])
 
 
 @router.get("/console/feed/audits/{run_id}")

@@ -30,6 +30,7 @@ from bastion.core.service import Background, Health, ServiceSpec, create_service
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
 from bastion.core.worker import Worker
 from bastion.feed.api import router as feed_router
+from bastion.feed.audit.api import router as feed_audits_router
 from bastion.feed.crisis import Crises, CrisisAdjuster, bank_confirmed_removals
 from bastion.feed.gate import FeedGate
 from bastion.feed.interfaces import ReasonSource
@@ -59,6 +60,7 @@ from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
 from bastion.web.crisis_pages import router as crisis_pages_router
+from bastion.web.feed_audit_pages import router as feed_audit_pages_router
 from bastion.web.match_pages import router as match_pages_router
 from bastion.web.metrics import Metrics
 from bastion.web.minors_pages import router as minors_pages_router
@@ -190,7 +192,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                  classifiers_router, classifier_pages_router, console_router, bank_pages_router, match_pages_router,
                  review_pages_router,
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
-                 crisis_pages_router],
+                 crisis_pages_router, feed_audits_router, feed_audit_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.intake_policy.label,

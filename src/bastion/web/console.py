@@ -210,6 +210,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Reports", "/console/reports", roles.REPORTS),
     ("Minors", "/console/minors", roles.MINORS_READ - {Role.PLATFORM}),
     ("Crises", "/console/crises", roles.CRISIS_READ),
+    ("Feed audits", "/console/feed/audits", roles.FEED_AUDITS),
     ("Settings", "/console/settings", roles.REVIEW),
 )
 

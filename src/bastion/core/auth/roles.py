@@ -66,6 +66,8 @@ MINORS_PLATFORM = frozenset({Role.PLATFORM, Role.ADMIN})
 MINORS_READ = READ_QUEUES | {Role.PLATFORM}
 #: Who reads minors cases (grooming signals list who tried to reach which child): child-safety specialists.
 MINORS_CASES = CHILD_SAFETY_ROLES
+#: Who reads stored feed audit runs (sock-puppet audits of the recommender; DSA Art. 34/37 risk assessment).
+FEED_AUDITS = frozenset({Role.ADMIN, Role.ANALYST})
 
 #: The feed gate: the platform's recommender asks which candidates a viewer may be shown.
 FEED = frozenset({Role.PLATFORM, Role.ADMIN})

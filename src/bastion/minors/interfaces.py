@@ -51,10 +51,14 @@ class Action(enum.StrEnum):
     LIVE_GIFT = "live_gift"
     VIEW = "view"  # age-restricted content
     SUGGEST = "suggest"  # the target appears in the actor's "suggested accounts"
+    NOTIFY = "notify"  # a push notification to the actor's own account (quiet hours), no target
 
 
 #: Actions by the actor alone: no target account.
-SOLO_ACTIONS = frozenset({Action.LIVE, Action.LIVE_GIFT})
+SOLO_ACTIONS = frozenset({Action.LIVE, Action.LIVE_GIFT, Action.NOTIFY})
+#: The actions "what can A do to B?" answers (the console, ``bastion minors ask``): ``notify`` depends on the
+#: hour at the account, not on another account.
+QUESTION_ACTIONS = tuple(a for a in Action if a is not Action.NOTIFY)
 #: Actions by which an adult reaches a minor: counted for grooming signals when not mutual.
 CONTACT_ACTIONS = frozenset({Action.DM, Action.DM_MEDIA, Action.FOLLOW, Action.ADD_TO_GROUP, Action.MENTION,
                              Action.COMMENT, Action.REPLY})

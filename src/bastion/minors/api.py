@@ -430,8 +430,11 @@ def list_cases(m: M, _p: CaseReader, kind: CaseKind | None = None) -> list[CaseO
 class CaseDecisionIn(_In):
     confirmed: bool = Field(description="under 13: remove the account; grooming: the signals are real")
     note: str = Field(default="", max_length=2000)
+    report: bool = Field(default=True, description="grooming, confirmed: draft a report to NCMEC of online "
+                                                   "enticement of a child (its id in detail.report_id)")
 
 
 @router.post("/minors/cases/{case_id}/decision", summary="Confirm or dismiss a minors case (once)")
 def decide_case(case_id: RowId, body: CaseDecisionIn, m: M, principal: CaseReader) -> CaseOut:
-    return CaseOut.of(cases.decide(m, case_id, confirmed=body.confirmed, note=body.note, actor=principal.actor))
+    return CaseOut.of(cases.decide(m, case_id, confirmed=body.confirmed, note=body.note, actor=principal.actor,
+                                   report=body.report))

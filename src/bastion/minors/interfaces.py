@@ -5,7 +5,13 @@ Values are storage keys and wire names: never rename one; retire a value by keep
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.orm import Session
 
 from bastion.core.errors import DomainError
 
@@ -131,3 +137,35 @@ class CaseAlreadyDecided(MinorsError):
 class InvalidCheck(MinorsError):
     status = 422
     title = "Invalid interaction check"
+
+
+class ReportingUnavailable(MinorsError):
+    status = 503
+    title = "No reporting to NCMEC here"
+
+
+@dataclass(frozen=True)
+class ContactAttempt:
+    """One attempt listed in a grooming case: when, which action, which account, and the decision."""
+
+    at: dt.datetime
+    action: str
+    target: str
+    decision: str
+
+
+@dataclass(frozen=True)
+class EnticementCase:
+    """A confirmed grooming case, as the report of online enticement needs it: the adult, the case, the attempts."""
+
+    account_id: str
+    case_id: int
+    attempts: Sequence[ContactAttempt]
+
+
+class EnticementReporter(Protocol):
+    """Drafts a report to NCMEC of online enticement of a child from a confirmed grooming case, in the caller's
+    transaction, and returns the draft's id. ``reporting/`` sits beside ``minors/``, not below it: ``web/app.py``
+    wires ``reporting.services.draft_enticement`` in through this."""
+
+    def __call__(self, session: Session, case: EnticementCase, *, actor: str) -> str: ...

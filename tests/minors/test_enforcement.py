@@ -237,6 +237,13 @@ def test_a_confirmed_grooming_case_drafts_a_report_of_online_enticement_sent_to_
         fake_ncmec: FakeNcmec) -> None:
     specialist = auth_header(Role.CHILD_SAFETY)
     case = _groom(api, platform, specialist)
+    assert len(case["detail"]["attempts"]) == 5
+    # the open case lists the attempts made since it opened when it is read, and the report those up to the decision
+    clock.advance(minutes=5)
+    _check(api, platform, actor="predator", target={"account_id": "kid5", "age": 12}, action="dm")
+    (case,) = api.get("/v1/minors/cases?kind=grooming", headers=specialist).json()
+    assert [a["target"] for a in case["detail"]["attempts"]] == [f"kid{i}" for i in range(6)]
+    assert case["detail"]["denied_attempts"] == 6
     for role in (Role.MODERATOR, Role.PLATFORM, Role.ANALYST):  # restricted: child-safety roles only
         assert api.post(f"/v1/minors/cases/{case['id']}/decision", json={"confirmed": True},
                         headers=auth_header(role)).status_code == 403
@@ -257,9 +264,10 @@ def test_a_confirmed_grooming_case_drafts_a_report_of_online_enticement_sent_to_
     assert SCHEMA.validate(tree), SCHEMA.error_log
     assert tree.findtext("incidentSummary/incidentType") == "Online Enticement of Children for Sexual Acts"
     assert tree.findtext("personOrUserReported/espIdentifier") == "predator"
-    assert [v.findtext("espIdentifier") for v in tree.iter("victim")] == [f"kid{i}" for i in range(5)]
+    assert [v.findtext("espIdentifier") for v in tree.iter("victim")] == [f"kid{i}" for i in range(6)]
     info = tree.findtext("additionalInfo")
-    assert "2026-12-01T22:30:00Z dm to kid0 (stopped)" in info and "13_15" not in info
+    assert "2026-12-01T22:30:00Z dm to kid0 (stopped)" in info and "22:35:00Z dm to kid5" in info
+    assert "13_15" not in info and "under_13" not in info
     # sent like any draft: validated, queued, delivered to NCMEC (no files to upload)
     assert api.post(f"/v1/reports/{report_id}/send", headers=specialist).status_code == 202
     deliver_due(db, ReportSender(api.app.state.reporting), clock=clock)  # type: ignore[attr-defined]

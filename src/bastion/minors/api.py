@@ -416,15 +416,18 @@ class CaseOut(BaseModel):
     updated_at: dt.datetime
 
     @classmethod
-    def of(cls, c: MinorsCase) -> CaseOut:
+    def of(cls, c: MinorsCase, detail: dict[str, Any] | None = None) -> CaseOut:
         return cls(id=c.id, account_id=c.account_id, kind=CaseKind(c.kind), queue=c.queue, state=c.state,
-                   detail=c.detail, statement=c.statement, opened_at=c.opened_at, updated_at=c.updated_at)
+                   detail=c.detail if detail is None else detail, statement=c.statement, opened_at=c.opened_at,
+                   updated_at=c.updated_at)
 
 
 @router.get("/minors/cases", summary="Open under-13 and grooming cases, newest first (child-safety specialists)")
 def list_cases(m: M, _p: CaseReader, kind: CaseKind | None = None) -> list[CaseOut]:
     with m.db.read() as session:
-        return [CaseOut.of(c) for c in interactions.cases(session, kind=kind)]
+        found = interactions.cases(session, kind=kind)
+        details = interactions.current_details(m, session, found)
+        return [CaseOut.of(c, details.get(c.id)) for c in found]
 
 
 class CaseDecisionIn(_In):

@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from bastion.minors.events import CaseDecided, CaseKind, CaseState, EventKind, InvalidCaseTransition, next_case_state
+from bastion.minors.interactions import current_details
 from bastion.minors.interfaces import (
     CaseAlreadyDecided,
     CaseNotFound,
@@ -40,6 +41,8 @@ def decide(m: Minors, case_id: int, *, confirmed: bool, note: str, actor: str, r
             state = next_case_state(CaseState(case.state), confirmed)
         except InvalidCaseTransition as exc:
             raise CaseAlreadyDecided(str(exc)) from None
+        if case.kind == CaseKind.GROOMING.value:  # the attempts up to the decision are what it decided on
+            case.detail = current_details(m, session, [case]).get(case.id, case.detail)
         case.state, case.updated_at = state.value, m.clock.now()
         report_id = None
         if state is CaseState.CONFIRMED and case.kind == CaseKind.GROOMING.value and report:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -180,9 +181,15 @@ def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked
     with m.db.write() as session:
         record_many(session, MinorEvent, events)
         if watched:
+            # An actor whose case is open already needs nothing more here: its events are recorded, and the case
+            # lists them when it is read or decided (``current_details``). The others' windows are read at once.
             spec = m.rules.spec.grooming
-            found = attempts_at_minors(session, watched, now - dt.timedelta(hours=spec.window_hours))
-            raise_grooming_cases(m, session, found)
+            pending = watched - set(session.scalars(select(MinorsCase.account_id).where(
+                MinorsCase.account_id.in_(watched), MinorsCase.kind == CaseKind.GROOMING.value,
+                MinorsCase.state == CaseState.OPEN.value)))
+            if pending:
+                found = attempts_at_minors(session, pending, now - dt.timedelta(hours=spec.window_hours))
+                raise_grooming_cases(m, session, found)
     return answers
 
 
@@ -245,14 +252,32 @@ def raise_grooming_cases(m: Minors, session: Session, found: dict[str, list[Atte
             for account_id in sorted(due)]
 
 
+def _detail(m: Minors, attempts: list[Attempt]) -> dict[str, Any]:
+    reasons, denied, minors = _reasons(m, attempts)
+    listed = [{"at": a.at.isoformat(), "action": a.action, "target": a.target, "decision": a.decision,
+               "rule": a.rule} for a in attempts[-CASE_ATTEMPTS:]]
+    return {"reasons": reasons, "denied_attempts": denied, "unconnected_minors": minors, "attempts": listed}
+
+
+def current_details(m: Minors, session: Session, found: Sequence[MinorsCase]) -> dict[int, dict[str, Any]]:
+    """The open grooming cases among ``found`` brought up to date: every attempt from the window before the case
+    opened until now, the newest ``CASE_ATTEMPTS`` listed (one query for all of them). Keys the case ids."""
+    live = [c for c in found if c.kind == CaseKind.GROOMING.value and c.state == CaseState.OPEN.value]
+    if not live:
+        return {}
+    window = dt.timedelta(hours=m.rules.spec.grooming.window_hours)
+    attempts = attempts_at_minors(session, {c.account_id for c in live}, min(c.opened_at for c in live) - window)
+    return {c.id: {**c.detail, **_detail(m, [a for a in attempts.get(c.account_id, [])
+                                               if a.at >= c.opened_at - window])}
+            for c in live}
+
+
 def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list[Attempt],
                     case: MinorsCase | None) -> MinorsCase:
     """Open the account's grooming case with ``attempts`` listed, or bring its open ``case`` up to date."""
     spec = m.rules.spec.grooming
-    reasons, denied, minors = _reasons(m, attempts)
-    listed = [{"at": a.at.isoformat(), "action": a.action, "target": a.target, "decision": a.decision,
-               "rule": a.rule} for a in attempts[-CASE_ATTEMPTS:]]
-    detail = {"reasons": reasons, "denied_attempts": denied, "unconnected_minors": minors, "attempts": listed}
+    reasons = _reasons(m, attempts)[0]
+    detail = _detail(m, attempts)
     now = m.clock.now()
     if case is not None:
         case.detail, case.updated_at = detail, now

@@ -109,10 +109,12 @@ async def minors_page(request: Request, user: Reader) -> Response:
         with m.db.read() as session:
             links = [{"id": link.id, "parent": link.parent_id, "teen": link.teen_id, "state": link.state,
                       "limits": link.limits, "updated": link.updated_at} for link in family.all_links(session)]
+            found = interactions.cases(session) if specialist else []
+            details = interactions.current_details(m, session, found)
             cases = [{"id": c.id, "account": c.account_id, "kind": c.kind, "queue": c.queue,
-                      "reasons": c.detail.get("reasons", [f"age {c.detail.get('years')} ({c.detail.get('basis')})"]),
-                      "attempts": c.detail.get("attempts", []), "opened": c.opened_at}
-                     for c in interactions.cases(session)] if specialist else []
+                      "reasons": d.get("reasons", [f"age {d.get('years')} ({d.get('basis')})"]),
+                      "attempts": d.get("attempts", []), "opened": c.opened_at}
+                     for c in found for d in [details.get(c.id, c.detail)]]
         return {"answers": answers, "question_error": problem, "links": links, "cases": cases}
 
     values = await run_in_threadpool(load)

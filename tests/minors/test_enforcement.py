@@ -299,3 +299,15 @@ def test_a_confirmed_case_drafts_one_report_and_a_dismissed_one_none(api: TestCl
         assert reports.draft_enticement(rep, session, request, actor="t") == first
     with db.write() as session, pytest.raises(reports.InvalidReport):
         reports.draft_enticement(rep, session, dataclasses.replace(request, attempts=[]), actor="t")
+
+
+def test_a_batch_answers_like_single_checks(api: TestClient, platform: dict[str, str]) -> None:
+    """The batch writes its answers itself (no model per answer): the same fields and values as the single check."""
+    _age(api, platform, "teen", 16)
+    checks: list[dict[str, Any]] = [
+        {"actor": {"account_id": "a1", "age": 30}, "target": "teen", "action": "mention"},  # a shadow rule holds
+        {"actor": "teen", "action": "live"}, {"actor": "teen", "target": "a1", "action": "dm_media"},
+        {"actor": "a1", "target": "teen", "action": "comment", "context": {"follows": True}}]
+    batch = api.post("/v1/interactions/check-batch", json={"checks": checks}, headers=platform).json()["results"]
+    assert batch == [_check(api, platform, **c) for c in checks]
+    assert batch[0]["shadow"] == ["adult-mentions-minor"] and batch[2]["floor"] is True

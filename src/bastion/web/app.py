@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.orm import Session
 
 from bastion.classifiers import registry as classifier_registry
 from bastion.classifiers import services as classifier_services
@@ -43,6 +44,7 @@ from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
 from bastion.minors.api import router as minors_router
 from bastion.minors.events import MinorsMessage
+from bastion.minors.interfaces import EnticementCase, EnticementReporter
 from bastion.minors.rules import DEFAULT_RULES_PATH, RulesFile
 from bastion.minors.services import Minors
 from bastion.moderation.api import router as moderation_router
@@ -90,6 +92,18 @@ class _IndexRefresher:
 
     def stop(self) -> None:
         self.matcher.stop()
+
+
+def _enticement_reporter(reporting: reports.Reporting) -> EnticementReporter:
+    """Minors' confirmed grooming case drafts its NCMEC report through reporting (beside minors, not below it)."""
+
+    def draft(session: Session, case: EnticementCase, *, actor: str) -> str:
+        return reports.draft_enticement(reporting, session, reports.EnticementRequest(
+            account_id=case.account_id, source=f"minors-case:{case.case_id}",
+            attempts=[reports.EnticementAttempt(a.at, a.action, a.target, a.decision) for a in case.attempts]),
+            actor=actor)
+
+    return draft
 
 
 def outbox_routes(settings: Settings, clock: Clock, reports: Sender) -> Routes:
@@ -207,7 +221,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                "feed_gate": gate, "crises": crises,
                # built at start, like the policy: a broken minors rules file refuses the start, never a request
                "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
-                                settings.platform_webhook_url),
+                                settings.platform_webhook_url, enticement=_enticement_reporter(reporting)),
                "login_guard": LoginGuard.from_settings(db, settings, clock)}))
     metrics = Metrics(matcher)
     metrics.install(app)

@@ -21,6 +21,7 @@ from bastion.moderation.models import (
 from bastion.orders.models import OrderEvent, PreservedContent, ReceivedOrder, SeenNonce, TrustedKey
 from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
 from bastion.review.models import Case
+from bastion.transparency.sor_models import SorEvent, SorSubmission
 
 metadata = Base.metadata
 
@@ -35,3 +36,4 @@ __all__ += ["AuthorityUser"]
 __all__ += ["LoginFailures"]
 __all__ += ["HmaContent"]
 __all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase"]
+__all__ += ["SorEvent", "SorSubmission"]

@@ -10,7 +10,7 @@ transaction; messages leave through the outbox after commit. ``events.next_statu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -52,6 +52,9 @@ class Moderation:
     #: Keep a sealed preview of published uploads too: a notice or their reach may bring them back to a reviewer,
     #: who must see what they judge. ``prune_previews`` drops the ones no case needs after a while.
     keep_published_previews: bool = True
+    #: Told of each statement of reasons in the transaction that issues it (the transparency domain queues it for
+    #: the DSA Transparency Database there, so a crash loses neither); ``None`` when submission is off.
+    on_statement: Callable[[Session, str], None] | None = None
 
     @property
     def policy(self) -> Policy:

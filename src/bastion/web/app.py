@@ -50,6 +50,9 @@ from bastion.reporting import services as reports
 from bastion.reporting.api import router as reports_router
 from bastion.reporting.services import ReportMessage
 from bastion.reporting.tasks import ReportSender
+from bastion.transparency import submission as sor_submission
+from bastion.transparency.sor_client import TransparencyClient
+from bastion.transparency.submission_api import router as sor_router
 from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
@@ -125,8 +128,11 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         classifiers = classifier_registry.load(settings.classifiers_path,
                                                ClassifierContext(db, settings.classifier_token))
     sealer = settings.media_sealer()  # one key read, shared by previews, preserved orders and reports
+    # Statements of reasons are queued for the DSA Transparency Database with the decision, when it is configured.
+    on_statement = sor_submission.queue_hook(clock) if settings.submits_statements else None
     mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=sealer,
-                     classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0)
+                     classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0,
+                     on_statement=on_statement)
     reporting = reports.Reporting(db, clock, sealer, settings)
     outbox = OutboxWorker(db, outbox_routes(settings, clock, ReportSender(reporting)),
                           settings.outbox_interval_seconds, clock)
@@ -139,6 +145,10 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         Worker(lambda: prune_previews(db, clock.now(), settings.published_preview_days), PREVIEW_PRUNE_SECONDS,
                "bastion-previews"),
     ]
+    if settings.submits_statements and settings.transparency_db_url:
+        submitter = sor_submission.Submitter(
+            db, TransparencyClient(settings.transparency_db_url, settings.transparency_db_token), clock)
+        workers.append(Worker(submitter.run, settings.transparency_interval_seconds, "bastion-transparency"))
 
     def open_up(app: FastAPI) -> None:
         open_spool(settings.spool_dir)  # sweeps uploads a killed process left behind, before anything else runs
@@ -154,10 +164,13 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
         routers=[hashing_router, matching_router, hma_router, moderation_router, minors_router, classifiers_router,
                  classifier_pages_router, console_router, bank_pages_router, match_pages_router, review_pages_router,
-                 orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router],
+                 orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
+                 sor_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
-                lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}})],
+                lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}}),
+                lambda: Health(ok=True, fields={"transparency_database": sor_submission.status(
+                    db, enabled=settings.submits_statements)})],
         status_summary="Liveness and index freshness (no secrets; for health checks)",
         workers=workers, run_workers=refresh,
         on_start=[open_up], on_stop=[close_down, lambda: classifier_services.close_all(mod.classifiers)],

@@ -209,11 +209,10 @@ def create_fake(options: FakeOptions) -> FastAPI:
     def permalink(request: Request, value: str) -> str:
         return f"{str(request.base_url).rstrip('/')}/statement/{value}"
 
-    def after_store() -> None:
-        store.batches += 1
-        if options.die_after_store and store.batches >= options.die_after_store:
+    def after_store(batch: int) -> None:
+        if options.die_after_store and batch >= options.die_after_store:
             os._exit(3)  # stored, and killed before a byte of the answer leaves
-        if options.stall_after_store and store.batches == options.stall_after_store:
+        if options.stall_after_store and batch == options.stall_after_store:
             time.sleep(options.stall_seconds)
 
     @app.get("/fake/health")
@@ -257,7 +256,9 @@ def create_fake(options: FakeOptions) -> FastAPI:
                 return JSONResponse({"message": "The statements were not created.", "errors": errors,
                                      "existing": existing}, 422)
             made = store.create(statements)
-            after_store()
+            store.batches += 1
+            batch = store.batches
+        after_store(batch)  # outside the lock: a stalled answer holds up no other request
         return {"statements": [{**m, "permalink": permalink(request, m["uuid"])} for m in made]}
 
     @app.post("/api/v1/statement", dependencies=[Depends(authorised)], status_code=201)
@@ -280,7 +281,9 @@ def create_fake(options: FakeOptions) -> FastAPI:
             if errors:
                 return JSONResponse({"message": "The statement was not created.", "errors": errors}, 422)
             [made] = store.create([statement])
-            after_store()
+            store.batches += 1
+            batch = store.batches
+        after_store(batch)
         return {**made, "permalink": permalink(request, made["uuid"])}
 
     @app.get("/api/v1/statement/existing-puid/{puid}", dependencies=[Depends(authorised)])

@@ -162,6 +162,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS statements (puid TEXT PRIMARY KEY, uuid TEXT, body TEXT, "
                          "created_at TEXT)")
         self._db.execute("CREATE TABLE IF NOT EXISTS receipts (puid TEXT PRIMARY KEY, received INTEGER, "

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, insert, or_, select, update
+from sqlalchemy import JSON, Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bastion.core.clock import Clock
@@ -40,6 +40,9 @@ from bastion.transparency.sor_states import (
 )
 
 ACTOR = "system:transparency"
+#: The tables, for Core statements: a batch is written with executemany, not object by object.
+_SUBMISSIONS = cast(Table, SorSubmission.__table__)
+_EVENTS = cast(Table, SorEvent.__table__)
 DEFAULT_LEASE_SECONDS = 60.0
 #: Back-off between tries of a statement whose request failed: 2 s doubling to 10 minutes, never giving up.
 RETRY = RetryPolicy(base_seconds=2.0, cap_seconds=600.0, max_attempts=1 << 30)
@@ -58,12 +61,12 @@ def _queue_rows(session: Session, puids: Sequence[str], *, clock: Clock, via: st
     if not new:
         return 0
     now = clock.now()
-    session.execute(insert(SorSubmission), [
+    session.connection().execute(insert(_SUBMISSIONS), [
         {"puid": p, "state": SubmissionState.QUEUED.value, "attempts": 0, "lease": 0, "next_attempt_at": now,
          "locked_until": None, "errors": {}, "last_error": "", "uuid": "", "queued_at": now, "done_at": None}
         for p in new])
     data = Queued(via=via).model_dump(mode="json")
-    session.execute(insert(SorEvent), [
+    session.connection().execute(insert(_EVENTS), [
         {"subject": subject(p), "kind": SorEventKind.QUEUED.value, "actor": ACTOR, "data": data, "at": now,
          "external_id": None} for p in new])
     return len(new)
@@ -119,24 +122,28 @@ class RoundReport:
 
 def claim(db: Database, *, limit: int, lease_seconds: float, clock: Clock) -> list[Lease]:
     """Lease up to ``limit`` due statements, oldest first: queued and due, or sending with an expired lease (its
-    deliverer died). ``FOR UPDATE SKIP LOCKED`` on PostgreSQL lets deliverers take disjoint batches."""
+    deliverer died, and that try counts). ``FOR UPDATE SKIP LOCKED`` on PostgreSQL lets deliverers take disjoint
+    batches; one ``UPDATE`` leases the whole batch."""
     now = clock.now()
     until = now + dt.timedelta(seconds=lease_seconds)
     due = or_(and_(SorSubmission.state == SubmissionState.QUEUED.value, SorSubmission.next_attempt_at <= now),
               and_(SorSubmission.state == SubmissionState.SENDING.value, SorSubmission.locked_until < now))
-    query = (select(SorSubmission).where(due).order_by(SorSubmission.next_attempt_at, SorSubmission.puid)
+    query = (select(SorSubmission.puid, SorSubmission.state, SorSubmission.lease, SorSubmission.attempts,
+                    SorSubmission.locked_until)
+             .where(due).order_by(SorSubmission.next_attempt_at, SorSubmission.puid)
              .limit(limit).with_for_update(skip_locked=True))
-    leases: list[Lease] = []
     with db.write() as session:
-        rows = list(session.scalars(query))
+        rows = session.execute(query).all()
+        if not rows:
+            return []
         for row in rows:
-            row.state = next_state(SubmissionState(row.state), Step.CLAIM).value
-            if row.locked_until is not None:  # its last deliverer died holding it: that try counts
-                row.attempts += 1
-            row.lease += 1
-            row.locked_until = until
-            leases.append(Lease(row.puid, row.lease, row.attempts, until))
-    return leases
+            next_state(SubmissionState(row.state), Step.CLAIM)  # the rule, asked: raises on a state it forbids
+        crashed = case((SorSubmission.locked_until.is_not(None), 1), else_=0)
+        session.connection().execute(
+            update(_SUBMISSIONS).where(SorSubmission.puid.in_([r.puid for r in rows]))
+            .values(state=SubmissionState.SENDING.value, lease=SorSubmission.lease + 1, locked_until=until,
+                    attempts=SorSubmission.attempts + crashed))
+    return [Lease(r.puid, r.lease + 1, r.attempts + (r.locked_until is not None), until) for r in rows]
 
 
 @dataclass
@@ -185,42 +192,57 @@ def prepare(session: Session, leases: Sequence[Lease]) -> tuple[list[dict[str, o
     return bodies, outcomes
 
 
+_FENCED = (Step.REJECTED, Step.FAILED, Step.REQUEUE)
+#: One ``UPDATE`` per step, run as an executemany over the batch (bind names differ from the columns').
+_WRITES: dict[Step, dict[str, Any]] = {
+    Step.ACCEPTED: {"uuid": bindparam("b_uuid"), "done_at": bindparam("b_now"), "last_error": ""},
+    Step.EXISTING: {"uuid": bindparam("b_uuid"), "done_at": bindparam("b_now"), "last_error": ""},
+    Step.REJECTED: {"errors": bindparam("b_errors", type_=JSON), "done_at": bindparam("b_now")},
+    Step.FAILED: {"attempts": bindparam("b_attempts"), "last_error": bindparam("b_error"),
+                  "next_attempt_at": bindparam("b_next")},
+    Step.REQUEUE: {"next_attempt_at": bindparam("b_now")},
+}
+
+
 def record(db: Database, leases: Sequence[Lease], outcomes: _Outcomes, *, clock: Clock,
            policy: RetryPolicy = RETRY) -> Counter[str]:
-    """Write each statement's step in one transaction, each guarded by its lease (an acceptance always: a fact)."""
+    """Write each statement's step in one transaction: an acceptance always (a fact), anything else only while this
+    deliverer still holds the statement's lease. The rows are locked and read first, then one executemany per step."""
     now = clock.now()
     counts: Counter[str] = Counter()
+    params: dict[Step, list[dict[str, Any]]] = {}
     events: list[dict[str, Any]] = []
     with db.write() as session:
+        current = {puid: (state, lease) for puid, state, lease in session.execute(
+            select(SorSubmission.puid, SorSubmission.state, SorSubmission.lease)
+            .where(SorSubmission.puid.in_([lease.puid for lease in leases])).with_for_update())}
         for lease in leases:
             step = outcomes.steps.get(lease.puid, Step.FAILED)
-            state = next_state(SubmissionState.SENDING, step)
-            guard: ColumnElement[bool] = SorSubmission.state.in_([s.value for s in sources(step)])
-            values: dict[str, Any] = {"state": state.value, "locked_until": None}
-            if step in (Step.ACCEPTED, Step.EXISTING):
-                values.update(uuid=outcomes.uuids.get(lease.puid, ""), done_at=now, last_error="")
-            else:
-                guard = and_(guard, SorSubmission.lease == lease.lease)
-                if step is Step.REJECTED:
-                    values.update(errors=outcomes.errors.get(lease.puid, {}), done_at=now)
-                elif step is Step.FAILED:
-                    values.update(attempts=lease.attempts + 1, last_error=short_error(outcomes.failure),
-                                  next_attempt_at=now + policy.delay(lease.attempts + 1))
-                else:
-                    values.update(next_attempt_at=now)
-            done = cast(CursorResult[Any], session.execute(
-                update(SorSubmission).where(SorSubmission.puid == lease.puid, guard).values(**values)))
-            written = done.rowcount
-            if not written:
+            state, held = current.get(lease.puid, ("", -1))
+            if state not in {s.value for s in sources(step)} or (step in _FENCED and held != lease.lease):
                 counts["lost"] += 1
                 continue
             counts[step.value] += 1
+            row: dict[str, Any] = {"b_puid": lease.puid, "b_lease": lease.lease, "b_now": now,
+                                   "b_uuid": outcomes.uuids.get(lease.puid, ""),
+                                   "b_errors": outcomes.errors.get(lease.puid, {})}
+            if step is Step.FAILED:
+                row.update(b_attempts=lease.attempts + 1, b_error=short_error(outcomes.failure or "failed"),
+                           b_next=now + policy.delay(lease.attempts + 1))
+            params.setdefault(step, []).append(row)
             kind, data = _event(step, outcomes, lease.puid)
             if kind is not None:
                 events.append({"subject": subject(lease.puid), "kind": kind.value, "actor": ACTOR, "data": data,
                                "at": now, "external_id": None})
+        for step, rows in params.items():
+            guard = SorSubmission.puid == bindparam("b_puid")
+            if step in _FENCED:
+                guard = and_(guard, SorSubmission.lease == bindparam("b_lease"))
+            state = next_state(SubmissionState.SENDING, step)
+            session.connection().execute(update(_SUBMISSIONS).where(guard).values(
+                state=state.value, locked_until=None, **_WRITES[step]), rows)
         if events:
-            session.execute(insert(SorEvent), events)
+            session.connection().execute(insert(_EVENTS), events)
     return counts
 
 

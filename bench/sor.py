@@ -9,9 +9,11 @@ In one run, on a fresh SQLite database (WAL) in a temporary directory, with the 
   ``POST /api/v1/statements`` and writes each outcome, until every statement is accepted;
 - **baseline**: the same submitter with batches of 1, i.e. one POST per statement (``--baseline`` statements).
 
+``--submitters N`` runs N deliverers at once for the batches (threads sharing the database, as replicas would).
+
 Every statement is then checked accepted here and created exactly once at the fake.
 
-    python bench/sor.py [--statements 20000] [--baseline 1000]
+    python bench/sor.py [--statements 20000] [--baseline 1000] [--submitters 1]
 
 Prints figures and the ratio against the baseline, then one JSON line.
 """
@@ -26,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -70,24 +73,36 @@ def _issue(db: Database, n: int, prefix: str) -> float:
     return time.perf_counter() - start
 
 
-def _submit(db: Database, url: str, batch: int) -> tuple[float, int]:
-    """Run one submitter until nothing is due; seconds taken and requests made."""
-    sub = submission.Submitter(db, TransparencyClient(url, TOKEN), SystemClock(), batch_size=batch)
-    requests = 0
+def _submit(db: Database, url: str, batch: int, submitters: int = 1) -> tuple[float, int]:
+    """Run ``submitters`` deliverers (threads, as replicas would be) until nothing is due; seconds and requests."""
+    requests: list[int] = []
+
+    def run() -> None:
+        sub = submission.Submitter(db, TransparencyClient(url, TOKEN), SystemClock(), batch_size=batch)
+        made = 0
+        while True:
+            report = sub.round()
+            if report.claimed == 0:
+                break
+            if report.error:
+                raise SystemExit(f"submission failed: {report.error}")
+            made += 1
+        requests.append(made)
+
     start = time.perf_counter()
-    while True:
-        report = sub.round()
-        if report.claimed == 0:
-            return time.perf_counter() - start, requests
-        if report.error:
-            raise SystemExit(f"submission failed: {report.error}")
-        requests += 1
+    threads = [threading.Thread(target=run) for _ in range(submitters)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start, sum(requests)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--statements", type=int, default=20_000)
     parser.add_argument("--baseline", type=int, default=1_000)
+    parser.add_argument("--submitters", type=int, default=1, help="deliverers at once (threads), for the batches")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url_db = f"sqlite:///{Path(tmp) / 'bastion.db'}"
@@ -109,7 +124,7 @@ def main() -> None:
             issue_base = _issue(db, args.baseline, "base")
             send_base, req_base = _submit(db, base, 1)
             issue = _issue(db, args.statements, "sor")
-            send, req = _submit(db, base, 100)
+            send, req = _submit(db, base, 100, args.submitters)
             receipts = httpx.get(f"{base}/fake/receipts", headers={"Authorization": f"Bearer {TOKEN}"},
                                  timeout=60).json()
         finally:
@@ -125,13 +140,15 @@ def main() -> None:
     rate, rate_base = args.statements / send, args.baseline / send_base
     figures = {
         "date": dt.date.today().isoformat(), "statements": args.statements, "baseline_statements": args.baseline,
+        "submitters": args.submitters,
         "submitted_per_s": round(rate), "requests": req, "baseline_submitted_per_s": round(rate_base),
         "baseline_requests": req_base, "ratio": round(rate / rate_base, 1),
         "issued_per_s": round(args.statements / issue), "end_to_end_per_s": round(args.statements / (issue + send)),
         "baseline_issued_per_s": round(args.baseline / issue_base),
     }
     print(f"issued (statement + queue row, one transaction each): {figures['issued_per_s']:,}/s")
-    print(f"Bastion  batches of 100: {args.statements:,} statements in {send:.2f} s, {req} requests: "
+    print(f"Bastion  batches of 100, {args.submitters} submitter(s): {args.statements:,} statements in {send:.2f} s, "
+          f"{req} requests: "
           f"{figures['submitted_per_s']:,} statements/s submitted")
     print(f"baseline one POST each : {args.baseline:,} statements in {send_base:.2f} s, {req_base} requests: "
           f"{figures['baseline_submitted_per_s']:,} statements/s submitted")

@@ -18,6 +18,7 @@ from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.transparency import submission
 from bastion.web.app import create_app
+from tests.factories.console import login
 from tests.factories.media import make_image
 from tests.moderation.test_flow import _bank, _pdq, _upload
 from tests.transparency.conftest import TOKEN, AddStatements, Fake
@@ -84,3 +85,26 @@ def test_nothing_is_queued_while_submission_is_off(client: TestClient, auth_head
     _bank(client, auth_header, "TERRORIST_CONTENT", _pdq(img), "terrorist_content")
     assert _upload(client, auth_header, img, "vid-1")["statement_puid"]
     assert _listing(client, auth_header)["counts"]["queued"] == 0  # the backfill takes it once switched on
+
+
+def test_the_console_page_shows_refusals_to_admins_and_analysts(client: TestClient, db: Database, fake: Fake,
+                                                                add_statements: AddStatements) -> None:
+    clock = FrozenClock(START)
+    add_statements(2)
+    bad = add_statements(1, prefix="bad", territorial_scope=["US"])
+    submission.backfill(db, clock=clock)
+    _drain(_submitter(db, fake.url, clock))
+    login(client, db, "ana", Role.ANALYST)
+    html = client.get("/console/transparency/statements").text
+    assert 'href="/console/transparency/statements"' in html and 'id="submission-off"' in html
+    assert f'data-puid="{bad[0]}"' in html and "must be EU/EEA ISO 3166-1 alpha-2 codes" in html
+    assert 'data-state="accepted"' in html and "accepted: <span class=\"count\">2</span>" in html
+    accepted = client.get("/console/transparency/statements", params={"state": "accepted"}).text
+    assert accepted.count("data-puid=") == 2 and bad[0] not in accepted
+
+
+def test_the_console_page_is_refused_to_moderators(client: TestClient, db: Database) -> None:
+    login(client, db, "mo", Role.MODERATOR)
+    page = client.get("/console/transparency/statements")
+    assert page.status_code == 403 and 'href="/console/transparency/statements"' not in client.get(
+        "/console/queues").text

@@ -62,6 +62,7 @@ from bastion.web.minors_pages import router as minors_pages_router
 from bastion.web.order_pages import router as order_pages_router
 from bastion.web.report_pages import router as report_pages_router
 from bastion.web.review_pages import router as review_pages_router
+from bastion.web.sor_pages import router as sor_pages_router
 
 STATIC = Path(__file__).parent / "static"
 #: /status says "degraded" when this process has not caught up with the bank change log for this long.
@@ -165,7 +166,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         routers=[hashing_router, matching_router, hma_router, moderation_router, minors_router, classifiers_router,
                  classifier_pages_router, console_router, bank_pages_router, match_pages_router, review_pages_router,
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
-                 sor_router],
+                 sor_router, sor_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}}),

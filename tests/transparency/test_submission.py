@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
 from bastion.transparency import submission
-from bastion.transparency.sor_client import BatchAnswer, TransparencyClient
+from bastion.transparency.sor_client import BatchAnswer, TransparencyClient, Unanswered
 from bastion.transparency.sor_models import SorEvent, SorSubmission
 from bastion.transparency.sor_states import SorEventKind, SubmissionState
 from tests.transparency.conftest import SRC, TOKEN, AddStatements, Fake, fake_process, free_port
@@ -140,25 +140,57 @@ class _CrashAfterSending:
         self.api.submit(statements)
         raise SystemExit("killed")
 
+    def known(self, puid: str) -> str | None:
+        return self.api.known(puid)
 
-def test_a_submitter_dying_after_sending_doubles_nothing(db: Database, fake: Fake,
-                                                         add_statements: AddStatements) -> None:
-    clock = FrozenClock(START)
-    puids = add_statements(150)
-    submission.backfill(db, clock=clock)
+
+class _CannotTell(_CrashAfterSending):
+    """A database whose ``existing-puid`` look-up does not answer: the batch's ``existing`` answer must do."""
+
+    def submit(self, statements: Sequence[dict[str, object]]) -> BatchAnswer:
+        return self.api.submit(statements)
+
+    def known(self, puid: str) -> str | None:
+        raise Unanswered("HTTP 503")
+
+
+def _crash_first_batch(db: Database, fake: Fake, clock: FrozenClock) -> None:
     dying = submission.Submitter(db, _CrashAfterSending(TransparencyClient(fake.url, TOKEN)), clock)
     with pytest.raises(SystemExit):
         dying.round()
     assert list(_states(db).values()).count("sending") == 100
     clock.advance(seconds=submission.DEFAULT_LEASE_SECONDS + 1)  # its lease runs out; another deliverer takes over
+
+
+def _existing_events(db: Database) -> int:
+    with db.read() as session:
+        return len(list(session.scalars(select(SorEvent.subject).where(SorEvent.kind == SorEventKind.EXISTING.value))))
+
+
+def test_a_submitter_dying_after_sending_sends_nothing_twice(db: Database, fake: Fake,
+                                                             add_statements: AddStatements) -> None:
+    clock = FrozenClock(START)
+    puids = add_statements(150)
+    submission.backfill(db, clock=clock)
+    _crash_first_batch(db, fake, clock)
     _drain(_submitter(db, fake.url, clock))
-    assert set(_states(db).values()) == {"accepted"}
+    assert set(_states(db).values()) == {"accepted"} and _existing_events(db) == 100
+    receipts = fake.receipts()
+    # the first 100 were looked up (existing-puid), found, and not sent again
+    assert receipts["received"] == receipts["created"] == dict.fromkeys(puids, 1)
+
+
+def test_when_the_look_up_cannot_tell_the_database_s_existing_answer_keeps_them_single(
+        db: Database, fake: Fake, add_statements: AddStatements) -> None:
+    clock = FrozenClock(START)
+    puids = add_statements(150)
+    submission.backfill(db, clock=clock)
+    _crash_first_batch(db, fake, clock)
+    _drain(submission.Submitter(db, _CannotTell(TransparencyClient(fake.url, TOKEN)), clock))
+    assert set(_states(db).values()) == {"accepted"} and _existing_events(db) == 100
     receipts = fake.receipts()
     assert receipts["created"] == dict.fromkeys(puids, 1)  # none doubled
-    assert sorted(set(receipts["received"].values())) == [1, 2]  # the first 100 were sent twice, stored once
-    with db.read() as session:
-        existing = session.scalars(select(SorEvent.subject).where(SorEvent.kind == SorEventKind.EXISTING.value))
-        assert len(list(existing)) == 100
+    assert sorted(set(receipts["received"].values())) == [1, 2]  # the first 100 were sent again, answered existing
 
 
 def test_a_submitter_process_killed_mid_batch_loses_and_doubles_nothing(
@@ -184,7 +216,7 @@ def test_a_submitter_process_killed_mid_batch_loses_and_doubles_nothing(
         _drain(_submitter(db, fake.url, later))
         receipts = fake.receipts()
     assert set(_states(db).values()) == {"accepted"}
-    assert receipts["created"] == dict.fromkeys(puids, 1)
+    assert receipts["created"] == receipts["received"] == dict.fromkeys(puids, 1)
 
 
 def test_the_database_dying_mid_batch_loses_and_doubles_nothing(db: Database, tmp_path: Path,
@@ -204,6 +236,6 @@ def test_the_database_dying_mid_batch_loses_and_doubles_nothing(db: Database, tm
         _drain(sub)
         receipts = Fake(f"http://127.0.0.1:{port}").receipts()
     assert set(_states(db).values()) == {"accepted"}
-    assert receipts["created"] == dict.fromkeys(puids, 1)
+    assert receipts["created"] == receipts["received"] == dict.fromkeys(puids, 1)
     with db.read() as session:
         assert len(submission.listing(session, state=SubmissionState.ACCEPTED, limit=500)) == 200

@@ -91,10 +91,19 @@ class BatchAnswer:
     failure: str | None = None
 
 
+class Unanswered(Exception):
+    """The database could not say whether it holds a puid (no answer, or an unexpected one)."""
+
+
 class StatementsApi(Protocol):
     """Sends one batch (at most ``MAX_BATCH`` statements, already scrubbed) and reads the answer per statement."""
 
     def submit(self, statements: Sequence[dict[str, object]]) -> BatchAnswer: ...
+
+    def known(self, puid: str) -> str | None:
+        """The database's ``uuid`` for ``puid`` when it holds it ("" if it gives none), ``None`` when it does not;
+        raises ``Unanswered`` when it cannot tell."""
+        ...
 
 
 _INDEXED = re.compile(r"^statements?[._](\d+)(?:\.(.+))?$")
@@ -144,7 +153,8 @@ class TransparencyClient:
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0,
                  http: httpx.Client | None = None) -> None:
-        self.url = base_url.rstrip("/") + "/api/v1/statements"
+        self.base = base_url.rstrip("/") + "/api/v1"
+        self.url = self.base + "/statements"
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json",
                          "Content-Type": "application/json"}
         self._http = http or httpx.Client(timeout=timeout, follow_redirects=False)
@@ -164,6 +174,19 @@ class TransparencyClient:
         if response.status_code in RETRYABLE_4XX or response.status_code >= 500:
             return BatchAnswer(failure=f"the Transparency Database answered HTTP {response.status_code}")
         return read_batch_answer(puids, response.status_code, body)
+
+    def known(self, puid: str) -> str | None:
+        """``GET /api/v1/statement/existing-puid/{puid}``: 302 to the statement when held, 404 when not."""
+        try:
+            response = self._http.get(f"{self.base}/statement/existing-puid/{puid}", headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise Unanswered(type(exc).__name__) from None
+        if response.status_code == 404:
+            return None
+        if response.status_code in (301, 302, 303, 307, 308):
+            location = str(response.headers.get("location", ""))
+            return location.rstrip("/").rsplit("/", 1)[-1]
+        raise Unanswered(f"HTTP {response.status_code}")
 
     def close(self) -> None:
         self._http.close()

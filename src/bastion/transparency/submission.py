@@ -4,8 +4,9 @@ The queue (``sor_submissions``) is an outbox of its own: a statement is queued i
 (``queue_hook``, wired as ``Moderation.on_statement``) or by ``backfill`` for those issued before submission was
 switched on. ``submit_round`` leases up to 100 due statements in one short transaction, sends them in one request
 with no transaction open, and writes each statement's outcome in one more. A deliverer that dies after sending and
-before writing loses nothing: its lease expires, the statements are sent again, and the database answers
-``existing`` for each ``puid`` it holds, which counts as accepted, so none is doubled. Transient failures are retried
+before writing loses nothing: its lease expires, another deliverer looks each statement up
+(``existing-puid``) and sends only those the database does not hold; and should the look-up fail, the database
+answers ``existing`` for a ``puid`` it holds, which counts as accepted, so none is doubled. Transient failures are retried
 with back-off for ever (a statement is owed to the database, it never expires); a statement the database refuses
 is kept ``rejected`` with its errors for a person to see.
 """
@@ -26,7 +27,14 @@ from bastion.core.db import Database
 from bastion.core.outbox.services import RetryPolicy, short_error
 from bastion.moderation import queries
 from bastion.moderation import statements as sor_rules
-from bastion.transparency.sor_client import MAX_BATCH, BatchAnswer, PersonalData, StatementsApi, scrub
+from bastion.transparency.sor_client import (
+    MAX_BATCH,
+    BatchAnswer,
+    PersonalData,
+    StatementsApi,
+    Unanswered,
+    scrub,
+)
 from bastion.transparency.sor_models import SorEvent, SorSubmission
 from bastion.transparency.sor_states import (
     Accepted,
@@ -280,6 +288,7 @@ class Submitter:
             return self.last_report
         with self.db.read() as session:
             bodies, outcomes = prepare(session, leases)
+        bodies = self._not_held(leases, bodies, outcomes)
         margin = dt.timedelta(seconds=self.lease_seconds / 5)
         if bodies and self.clock.now() >= leases[0].locked_until - margin:  # too slow: another may take them now
             outcomes.take(BatchAnswer(unsent=[str(b["puid"]) for b in bodies]))
@@ -294,6 +303,25 @@ class Submitter:
             rejected=counts[Step.REJECTED.value], retrying=counts[Step.FAILED.value],
             requeued=counts[Step.REQUEUE.value], lost=counts["lost"], error=outcomes.failure or None)
         return self.last_report
+
+    def _not_held(self, leases: Sequence[Lease], bodies: list[dict[str, object]],
+                  outcomes: _Outcomes) -> list[dict[str, object]]:
+        """Ask the database about each statement an earlier try may have delivered (it ended with no answer, or its
+        deliverer died), and send only those it does not hold: a known puid is never sent twice. When it cannot
+        tell, the rest go as they are; its ``existing`` answer still keeps them from being doubled."""
+        uncertain = {lease.puid for lease in leases if lease.attempts > 0}
+        if not uncertain:
+            return bodies
+        held: dict[str, str] = {}
+        try:
+            for body in bodies:
+                puid = str(body["puid"])
+                if puid in uncertain and (uuid := self.api.known(puid)) is not None:
+                    held[puid] = uuid
+        except Unanswered:
+            pass
+        outcomes.take(BatchAnswer(existing=held))
+        return [b for b in bodies if str(b["puid"]) not in held]
 
     def run(self) -> bool:
         """A ``core.worker.Worker`` round: ``True`` when the batch was full and sent, so the next starts at once."""

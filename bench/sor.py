@@ -7,7 +7,8 @@ In one run, on a fresh SQLite database (WAL) in a temporary directory, with the 
   transaction per statement, through ``Moderation.on_statement``'s hook);
 - **Bastion**: one ``Submitter`` leases 100 due statements, scrubs and checks them, sends them in one
   ``POST /api/v1/statements`` and writes each outcome, until every statement is accepted;
-- **baseline**: the same submitter with batches of 1, i.e. one POST per statement (``--baseline`` statements).
+- **baseline**: the same submitter with batches of 1, i.e. one POST per statement (``--baseline`` statements,
+  issued with submission off and queued by ``backfill``, both timed).
 
 ``--submitters N`` runs N deliverers at once for the batches (threads sharing the database, as replicas would).
 
@@ -53,10 +54,11 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _issue(db: Database, n: int, prefix: str) -> float:
-    """Write ``n`` statements as ``moderation.actions.issue_statement`` does, one transaction each; seconds taken."""
+def _issue(db: Database, n: int, prefix: str, *, queue: bool = True) -> float:
+    """Write ``n`` statements as ``moderation.actions.issue_statement`` does, one transaction each (queued through
+    ``Moderation.on_statement``'s hook, or not, as when submission is off); seconds taken."""
     clock = SystemClock()
-    hook = submission.queue_hook(clock)
+    hook = submission.queue_hook(clock) if queue else None
     now = clock.now()
     start = time.perf_counter()
     for i in range(n):
@@ -69,7 +71,8 @@ def _issue(db: Database, n: int, prefix: str) -> float:
         with db.write() as session:
             session.add(StatementOfReasons(puid=puid, content_id=f"c-{i}", account_id=f"acct-{i}",
                                            decided_by="mod-1", body=body, created_at=now))
-            hook(session, puid)
+            if hook is not None:
+                hook(session, puid)
     return time.perf_counter() - start
 
 
@@ -121,7 +124,10 @@ def main() -> None:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            issue_base = _issue(db, args.baseline, "base")
+            issue_base = _issue(db, args.baseline, "base", queue=False)  # issued while submission was off
+            start = time.perf_counter()
+            submission.backfill(db, clock=SystemClock())
+            backfill = time.perf_counter() - start
             send_base, req_base = _submit(db, base, 1)
             issue = _issue(db, args.statements, "sor")
             send, req = _submit(db, base, 100, args.submitters)
@@ -144,9 +150,10 @@ def main() -> None:
         "submitted_per_s": round(rate), "requests": req, "baseline_submitted_per_s": round(rate_base),
         "baseline_requests": req_base, "ratio": round(rate / rate_base, 1),
         "issued_per_s": round(args.statements / issue), "end_to_end_per_s": round(args.statements / (issue + send)),
-        "baseline_issued_per_s": round(args.baseline / issue_base),
+        "issued_unqueued_per_s": round(args.baseline / issue_base), "backfill_per_s": round(args.baseline / backfill),
     }
-    print(f"issued (statement + queue row, one transaction each): {figures['issued_per_s']:,}/s")
+    print(f"issued (statement + queue row, one transaction each): {figures['issued_per_s']:,}/s; without the queue "
+          f"row {figures['issued_unqueued_per_s']:,}/s; backfill {figures['backfill_per_s']:,}/s")
     print(f"Bastion  batches of 100, {args.submitters} submitter(s): {args.statements:,} statements in {send:.2f} s, "
           f"{req} requests: "
           f"{figures['submitted_per_s']:,} statements/s submitted")

@@ -175,6 +175,8 @@ class Settings:
     transparency_db_token: str = field(default="", repr=False)
     #: How often the submitter looks for statements to send when the last batch was not full (seconds).
     transparency_interval_seconds: float = 1.0
+    #: Deliverers per process (``BASTION_TRANSPARENCY_SUBMITTERS``): one writes while another waits for an answer.
+    transparency_submitters: int = 2
 
     @property
     def submits_statements(self) -> bool:
@@ -258,4 +260,5 @@ class Settings:
             transparency_db_token=os.environ.get("BASTION_TRANSPARENCY_DB_TOKEN", ""),
             transparency_interval_seconds=_seconds("BASTION_TRANSPARENCY_INTERVAL_SECONDS",
                                                    cls.transparency_interval_seconds),
+            transparency_submitters=_positive("BASTION_TRANSPARENCY_SUBMITTERS", cls.transparency_submitters),
         )

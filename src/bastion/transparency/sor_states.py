@@ -76,7 +76,9 @@ class SorEventKind(enum.StrEnum):
 
 
 class Queued(BaseModel):
-    #: ``decision`` (issued while submission was on) or ``backfill``.
+    """Written by the backfill only: a statement queued with its decision has moderation's ``statement.issued``."""
+
+    #: ``backfill``.
     via: str
 
 

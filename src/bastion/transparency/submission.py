@@ -4,11 +4,11 @@ The queue (``sor_submissions``) is an outbox of its own: a statement is queued i
 (``queue_hook``, wired as ``Moderation.on_statement``) or by ``backfill`` for those issued before submission was
 switched on. ``submit_round`` leases up to 100 due statements in one short transaction, sends them in one request
 with no transaction open, and writes each statement's outcome in one more. A deliverer that dies after sending and
-before writing loses nothing: its lease expires, another deliverer looks each statement up
-(``existing-puid``) and sends only those the database does not hold; and should the look-up fail, the database
-answers ``existing`` for a ``puid`` it holds, which counts as accepted, so none is doubled. Transient failures are retried
-with back-off for ever (a statement is owed to the database, it never expires); a statement the database refuses
-is kept ``rejected`` with its errors for a person to see.
+before writing loses nothing: its lease expires, another deliverer looks each statement up (``existing-puid``) and
+sends only those the database does not hold; and should the look-up fail, the database answers ``existing`` for a
+``puid`` it holds, which counts as accepted, so none is doubled. Transient failures are retried with back-off for
+ever (a statement is owed to the database, it never expires); a statement the database refuses is kept
+``rejected`` with its errors for a person to see.
 """
 
 from __future__ import annotations
@@ -60,8 +60,14 @@ def subject(puid: str) -> str:
     return f"sor:{puid}"
 
 
-def _queue_rows(session: Session, puids: Sequence[str], *, clock: Clock, via: str) -> int:
-    """Queue the statements not queued yet (in the caller's transaction); returns how many were new."""
+def _row(puid: str, now: dt.datetime) -> dict[str, Any]:
+    return {"puid": puid, "state": SubmissionState.QUEUED.value, "attempts": 0, "lease": 0, "next_attempt_at": now,
+            "locked_until": None, "errors": {}, "last_error": "", "uuid": "", "queued_at": now, "done_at": None}
+
+
+def _queue_rows(session: Session, puids: Sequence[str], *, clock: Clock) -> int:
+    """Queue the statements not queued yet (in the caller's transaction), each with a ``sor.queued`` event saying it
+    came by the backfill; returns how many were new."""
     if not puids:
         return 0
     known = set(session.scalars(select(SorSubmission.puid).where(SorSubmission.puid.in_(puids))))
@@ -69,11 +75,8 @@ def _queue_rows(session: Session, puids: Sequence[str], *, clock: Clock, via: st
     if not new:
         return 0
     now = clock.now()
-    session.connection().execute(insert(_SUBMISSIONS), [
-        {"puid": p, "state": SubmissionState.QUEUED.value, "attempts": 0, "lease": 0, "next_attempt_at": now,
-         "locked_until": None, "errors": {}, "last_error": "", "uuid": "", "queued_at": now, "done_at": None}
-        for p in new])
-    data = Queued(via=via).model_dump(mode="json")
+    session.connection().execute(insert(_SUBMISSIONS), [_row(p, now) for p in new])
+    data = Queued(via="backfill").model_dump(mode="json")
     session.connection().execute(insert(_EVENTS), [
         {"subject": subject(p), "kind": SorEventKind.QUEUED.value, "actor": ACTOR, "data": data, "at": now,
          "external_id": None} for p in new])
@@ -81,10 +84,11 @@ def _queue_rows(session: Session, puids: Sequence[str], *, clock: Clock, via: st
 
 
 def queue_hook(clock: Clock) -> Callable[[Session, str], None]:
-    """``Moderation.on_statement``: queue each statement in the transaction that issues it."""
+    """``Moderation.on_statement``: queue each statement in the transaction that issues it, with one insert (the
+    puid is new, and the moderation event ``statement.issued`` already records the issue, so no event here: this is
+    on every restriction's write path)."""
     def on_statement(session: Session, puid: str) -> None:
-        session.flush()  # the statement row first, so a reader never sees a queued puid without its statement
-        _queue_rows(session, [puid], clock=clock, via="decision")
+        session.connection().execute(insert(_SUBMISSIONS), [_row(puid, clock.now())])
     return on_statement
 
 
@@ -98,7 +102,7 @@ def backfill(db: Database, *, clock: Clock, page: int = 1000,
             puids = queries.statement_puids(session, after=after, limit=page)
             if not puids:
                 return queued
-            queued += _queue_rows(session, puids, clock=clock, via="backfill")
+            queued += _queue_rows(session, puids, clock=clock)
         after, seen = puids[-1], seen + len(puids)
         if progress is not None:
             progress(seen, queued)

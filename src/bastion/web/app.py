@@ -147,9 +147,10 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                "bastion-previews"),
     ]
     if settings.submits_statements and settings.transparency_db_url:
-        submitter = sor_submission.Submitter(
-            db, TransparencyClient(settings.transparency_db_url, settings.transparency_db_token), clock)
-        workers.append(Worker(submitter.run, settings.transparency_interval_seconds, "bastion-transparency"))
+        for n in range(settings.transparency_submitters):  # they lease disjoint batches
+            submitter = sor_submission.Submitter(
+                db, TransparencyClient(settings.transparency_db_url, settings.transparency_db_token), clock)
+            workers.append(Worker(submitter.run, settings.transparency_interval_seconds, f"bastion-transparency-{n}"))
 
     def open_up(app: FastAPI) -> None:
         open_spool(settings.spool_dir)  # sweeps uploads a killed process left behind, before anything else runs

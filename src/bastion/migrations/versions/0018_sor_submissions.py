@@ -1,7 +1,7 @@
 """transparency: statements of reasons' submission to the DSA Transparency Database (sor_submissions, sor_events)
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0019
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import bastion.core.db
 
 revision = '0018'
-down_revision = '0016'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 

@@ -23,6 +23,7 @@ from bastion.moderation.models import (
 from bastion.orders.models import OrderEvent, PreservedContent, ReceivedOrder, SeenNonce, TrustedKey
 from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
 from bastion.review.models import Case
+from bastion.transparency.sor_models import SorEvent, SorSubmission
 
 metadata = Base.metadata
 
@@ -39,3 +40,4 @@ __all__ += ["HmaContent"]
 __all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase"]
 __all__ += ["Crisis", "CrisisEvent"]
 __all__ += ["FeedAuditRun"]
+__all__ += ["SorEvent", "SorSubmission"]

@@ -10,6 +10,7 @@ from bastion.cli import (  # noqa: F401 - they register commands
     minors,
     orders,
     reports,
+    statements,
     system,
 )
 from bastion.cli.app import app

@@ -117,11 +117,57 @@ def timed_loop(queries: Sequence[Any], run: Callable[[Any], Any], budget_s: floa
     return out, len(out) / (time.perf_counter() - start)
 
 
+def threaded_qps(queries: Sequence[Any], run: Callable[[Any], Any], threads: int, lock: bool) -> float:
+    """Lookups per second with ``threads`` threads sharing the queries; ``lock``: every lookup holds one shared
+    lock, as the matcher did before lookups were made concurrent (the baseline)."""
+    import threading
+
+    gate = threading.Lock()
+    barrier = threading.Barrier(threads + 1)
+    parts = [queries[i::threads] for i in range(threads)]
+
+    def worker(part: Sequence[Any]) -> None:
+        barrier.wait()
+        for q in part:
+            if lock:
+                with gate:
+                    run(q)
+            else:
+                run(q)
+
+    pool = [threading.Thread(target=worker, args=(part,)) for part in parts]
+    for t in pool:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in pool:
+        t.join()
+    return len(queries) / (time.perf_counter() - start)
+
+
+def bench_threads(index: PdqIndex, hexes: Sequence[str], threshold: int, counts: Sequence[int]) -> dict[str, Any]:
+    """Lookups/s at each thread count, without a lock and with the old single lock, same queries."""
+    out: dict[str, Any] = {}
+    for n in counts:
+        free = threaded_qps(hexes, lambda h: index.query(h, threshold), n, lock=False)
+        locked = threaded_qps(hexes, lambda h: index.query(h, threshold), n, lock=True)
+        out[f"threads_{n}"] = {"lookups_per_s": round(free), "one_lock_lookups_per_s": round(locked)}
+        log(f"bastion: {n} thread(s): {free:,.0f} lookups/s; with one lock {locked:,.0f}")
+    if len(counts) > 1:
+        lo, hi = out[f"threads_{counts[0]}"], out[f"threads_{counts[-1]}"]
+        out["scaling"] = round(hi["lookups_per_s"] / lo["lookups_per_s"], 2)
+        out["scaling_one_lock"] = round(hi["one_lock_lookups_per_s"] / lo["one_lock_lookups_per_s"], 2)
+    return out
+
+
 # ---- Bastion -----------------------------------------------------------------------------------------------
 
 
 def bench_bastion(
-    w: Workload, threshold: int, check: tuple[Workload, list[set[tuple[int, int]]]] | None
+    w: Workload,
+    threshold: int,
+    check: tuple[Workload, list[set[tuple[int, int]]]] | None,
+    threads: Sequence[int] = (),
 ) -> dict[str, Any]:
     """``check``: queries with the flat scan's (key, distance) sets, to compare result sets exactly."""
     size = len(w.keys)
@@ -145,6 +191,7 @@ def bench_bastion(
     batch_qps = len(w.queries) / (time.perf_counter() - start)
     assert batch == results, "query_batch disagrees with query"
     log(f"bastion: {qps:,.0f} lookups/s single, {batch_qps:,.0f} batched")
+    threaded = bench_threads(index, hexes, threshold, threads) if threads else None
 
     found = [[hit.key for hit in hits] for hits in results]
     false_hits = 0
@@ -206,6 +253,8 @@ def bench_bastion(
         "chunk_bits": stats["chunk_bits"],
         "dir_bits": stats["dir_bits"][:1],
     }
+    if threaded is not None:
+        figures["threads"] = threaded
     return figures
 
 
@@ -286,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-threatexchange", action="store_true")
     parser.add_argument("--skip-flat", action="store_true")
+    parser.add_argument("--threads", default="", help="also measure lookups/s at these thread counts, e.g. 1,2")
     args = parser.parse_args(argv)
 
     runs = []
@@ -298,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.skip_flat:
             run["faiss_flat"], truth = bench_faiss_flat(base, args.threshold, args.baseline_seconds)
             settle()
-        bastion = bench_bastion(w, args.threshold, (base, truth) if truth is not None else None)
+        threads = [int(n) for n in args.threads.split(",") if n]
+        bastion = bench_bastion(w, args.threshold, (base, truth) if truth is not None else None, threads)
         run["bastion"] = bastion
         settle()
         if not args.skip_threatexchange:

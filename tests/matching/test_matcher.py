@@ -105,3 +105,51 @@ def test_refresher_thread_picks_up_a_change_from_another_process(db: Database, a
         assert matcher.match(pdq_query(PDQ))[0].bank == "TERRORIST_CONTENT"
     finally:
         matcher.stop()
+
+
+def test_lookups_from_many_threads_while_changes_are_replayed(db: Database, admin: Principal) -> None:
+    """Lookups share no lock: four threads match a stable entry (PDQ and MD5) while the log adds and removes others
+    and bank settings change; every lookup finds it exactly once, and the replayed changes all land."""
+    import threading
+
+    banks.create_bank(db, "STABLE", actor=admin)
+    banks.create_bank(db, "CHURN", actor=admin)
+    md5 = "0123456789abcdef" * 2
+    banks.add_entry(db, "STABLE", banks.NewEntry.parse("pdq", PDQ), actor=admin)
+    banks.add_entry(db, "STABLE", banks.NewEntry.parse("md5", md5), actor=admin)
+    matcher = Matcher(db)
+    matcher.load()
+    stop = threading.Event()
+    errors: list[str] = []
+    looked = [0]
+
+    def lookups() -> None:
+        query = [*pdq_query(flip(PDQ, 3)), Query(HashResult("md5", md5))]
+        while not stop.is_set():
+            found = [(m.bank, m.signal_type) for m in matcher.match(query) if m.bank == "STABLE"]
+            if sorted(found) != [("STABLE", "md5"), ("STABLE", "pdq")]:
+                errors.append(repr(found))
+            looked[0] += 1
+
+    threads = [threading.Thread(target=lookups) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        added = []
+        for i in range(40):
+            value = f"{i + 1:064x}"
+            added.append(banks.add_entry(db, "CHURN", banks.NewEntry.parse("pdq", value), actor=admin).id)
+            banks.add_entry(db, "CHURN", banks.NewEntry.parse("md5", value[32:]), actor=admin)
+            if i % 2:
+                banks.remove_entry(db, "CHURN", added[-2], actor=admin)
+            if i % 10 == 0:
+                banks.update_bank(db, "CHURN", actor=admin, thresholds={"pdq": 10 + i % 20})
+            matcher.refresh()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:5]
+    assert looked[0] > 0
+    assert matcher.sizes()["pdq"] == 1 + 20 and matcher.sizes()["md5"] == 1 + 40
+    assert matcher.lag() == 0

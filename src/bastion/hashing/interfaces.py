@@ -86,6 +86,11 @@ class SignalIndex(abc.ABC):
     every entry within ``threshold`` of the query is returned (100 % recall).
     """
 
+    #: True when ``query`` may run in any number of threads while another thread adds and removes (the index
+    #: does its own locking). The matcher then takes no lock around it, so lookups scale with cores; otherwise
+    #: it holds a readers-writer lock (lookups share it, changes take it alone).
+    concurrent: ClassVar[bool] = False
+
     @abc.abstractmethod
     def add(self, key: int, value: str) -> None:
         """Insert one entry; ``value`` is already validated. Re-adding a key replaces its value."""

@@ -276,8 +276,11 @@ class PdqIndex(SignalIndex):
     then key.
 
     Thread safety: any number of threads may query while others add and remove; changes are serialised by a
-    lock held for microseconds, and merges run in a background thread without blocking either.
+    lock held for microseconds, and merges run in a background thread without blocking either. The kernel
+    releases the GIL while it searches, so queries from several threads run on several cores.
     """
+
+    concurrent = True
 
     def __init__(self, *, delta_limit: int | None = None) -> None:
         """``delta_limit``: rows in the delta (or tombstones) that trigger a background merge; by default it

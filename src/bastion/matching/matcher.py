@@ -14,12 +14,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bastion.core.db import Database
+from bastion.core.rwlock import RWLock
 from bastion.core.worker import Worker
 from bastion.hashing import registry
 from bastion.hashing.interfaces import HashResult, SignalIndex
@@ -109,11 +111,18 @@ class Freshness:
 
 
 class Matcher:
-    """Thread-safe: queries may run from many threads while a refresher thread applies changes."""
+    """Thread-safe: queries may run from many threads at once while a refresher thread applies changes.
+
+    No lock serialises lookups. An index that says it is ``concurrent`` (PDQ) is queried and changed with no
+    matcher lock at all; the others sit behind a readers-writer lock that lookups share. ``banks`` is never
+    changed in place, only replaced, so a lookup reads it with one attribute load.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._lock = threading.RLock()
+        self._lock = RWLock()
+        self._bank_lock = threading.Lock()  # serialises replacements of ``banks``
+        self._refresh_lock = threading.Lock()  # one refresh at a time (start-up and the refresher thread)
         self.indexes: dict[str, SignalIndex] = {t.name: t.index_class()() for t in registry.signal_types()}
         self.banks: dict[int, BankInfo] = {}
         self.freshness = Freshness()
@@ -132,11 +141,11 @@ class Matcher:
             for signal_type, index in self.indexes.items():
                 # One stream per index: an index that builds in bulk (PDQ) builds once, not once per batch.
                 rows = _counted(self._stream(session, BankEntry.signal_type == signal_type), progress)
-                with self._lock:
+                with self._writing(index):
                     before = len(index)
                     index.add_many(rows)
                     loaded += len(index) - before
-        with self._lock:
+        with self._refresh_lock:
             self.freshness.applied_change_id = max(self.freshness.applied_change_id, version)
             self.freshness.loaded = True
         self.refresh()
@@ -144,8 +153,15 @@ class Matcher:
 
     def _load_banks(self, session: Session) -> None:
         banks = {b.id: BankInfo.from_row(b) for b in session.scalars(select(Bank))}
-        with self._lock:
+        with self._bank_lock:
             self.banks = banks
+
+    def _writing(self, index: SignalIndex) -> AbstractContextManager[object]:
+        """The lock a change to ``index`` takes: none for an index that locks for itself."""
+        return nullcontext() if index.concurrent else self._lock.write()
+
+    def _reading(self, index: SignalIndex) -> AbstractContextManager[object]:
+        return nullcontext() if index.concurrent else self._lock.read()
 
     @staticmethod
     def _stream(session: Session, *where: object) -> Iterator[tuple[int, str]]:
@@ -160,7 +176,7 @@ class Matcher:
     def refresh(self) -> int:
         """Apply every change logged since the last refresh; returns how many were applied."""
         applied = 0
-        with self._db.read() as session:
+        with self._refresh_lock, self._db.read() as session:
             while True:
                 changes = session.scalars(
                     select(BankChange)
@@ -181,21 +197,23 @@ class Matcher:
         op = ChangeOp(change.op)
         if op is ChangeOp.BANK:
             bank = session.get(Bank, change.bank_id)
-            with self._lock:
+            with self._bank_lock:
+                banks = dict(self.banks)
                 if bank is None:
-                    self.banks.pop(change.bank_id, None)
+                    banks.pop(change.bank_id, None)
                 else:
-                    self.banks[bank.id] = BankInfo.from_row(bank)
+                    banks[bank.id] = BankInfo.from_row(bank)
+                self.banks = banks
         elif op is ChangeOp.REMOVE:
             assert change.signal_type is not None and change.entry_id is not None
-            with self._lock:
-                if (index := self.indexes.get(change.signal_type)) is not None:  # None: its extension is gone
+            if (index := self.indexes.get(change.signal_type)) is not None:  # None: its extension is gone
+                with self._writing(index):
                     index.remove(change.entry_id)
         elif op is ChangeOp.ADD:
             assert change.signal_type is not None and change.entry_id is not None
             entry = session.get(BankEntry, change.entry_id)
-            with self._lock:
-                if entry is not None and entry.enabled and (index := self.indexes.get(entry.signal_type)) is not None:
+            if entry is not None and entry.enabled and (index := self.indexes.get(entry.signal_type)) is not None:
+                with self._writing(index):
                     index.add(entry.id, entry.value)
         elif op is ChangeOp.ADD_RANGE:
             assert change.entry_id is not None and change.last_entry_id is not None
@@ -206,7 +224,7 @@ class Matcher:
                     BankEntry.signal_type == signal_type,
                     BankEntry.id.between(change.entry_id, change.last_entry_id),
                 )
-                with self._lock:
+                with self._writing(index):
                     index.add_many(rows)
 
     def start(self, interval: float) -> None:
@@ -240,20 +258,22 @@ class Matcher:
 
         Restricted matches are included: what a caller may be told is ``matching.services.visible_matches``.
         """
-        with self._lock:
-            bank_infos = dict(self.banks)
-            candidates: dict[int, tuple[Query, int]] = {}
-            for query in queries:
-                signal_type = registry.get(query.signal.signal_type)
-                if not signal_type.matchable(query.signal):
-                    continue
-                threshold = self._widest_threshold(bank_infos, signal_type.name, banks)
-                if threshold is None:
-                    continue
-                for hit in self.indexes[signal_type.name].query(query.signal.value, threshold):
-                    best = candidates.get(hit.key)
-                    if best is None or (hit.distance, query.variant) < (best[1], best[0].variant):
-                        candidates[hit.key] = (query, hit.distance)
+        bank_infos = self.banks  # replaced, never changed in place
+        candidates: dict[int, tuple[Query, int]] = {}
+        for query in queries:
+            signal_type = registry.get(query.signal.signal_type)
+            if not signal_type.matchable(query.signal):
+                continue
+            threshold = self._widest_threshold(bank_infos, signal_type.name, banks)
+            if threshold is None:
+                continue
+            index = self.indexes[signal_type.name]
+            with self._reading(index):
+                hits = index.query(query.signal.value, threshold)
+            for hit in hits:
+                best = candidates.get(hit.key)
+                if best is None or (hit.distance, query.variant) < (best[1], best[0].variant):
+                    candidates[hit.key] = (query, hit.distance)
         if not candidates:
             return []
         return self._resolve(candidates, bank_infos, banks)
@@ -283,15 +303,14 @@ class Matcher:
         return sorted(matches, key=lambda m: (m.distance, m.bank, m.entry_id))
 
     def wants_variants(self) -> bool:
-        with self._lock:
-            return any(b.enabled and b.dihedral for b in self.banks.values())
+        return any(b.enabled and b.dihedral for b in self.banks.values())
 
     def sizes(self) -> dict[str, int]:
-        with self._lock:
+        with self._lock.read():
             return {name: len(index) for name, index in self.indexes.items()}
 
     def memory(self) -> dict[str, int]:
-        with self._lock:
+        with self._lock.read():
             return {name: index.nbytes() for name, index in self.indexes.items()}
 
 

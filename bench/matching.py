@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Matching benchmark: Bastion's PdqIndex against threatexchange's PDQIndex and faiss IndexBinaryFlat.
 
-Everything runs in one process on one thread, on random PDQ hashes. Queries: half are indexed hashes with 0-31
-random bits flipped (each must find its source), half are random misses. Progress goes to stderr; the last
-line on stdout is one JSON object with every figure and the Bastion/baseline ratios.
+Everything runs in one process on one thread (``--threads 1,2`` adds a threaded measurement), on random PDQ
+hashes or (``--dataset clustered|natural``) on hash sets modelled on real banks: bench/pdq_datasets.py.
+Queries: half are indexed hashes with 0-31 random bits flipped (each must find its source), half are misses
+drawn from the same model. Progress goes to stderr; the last line on stdout is one JSON object with every figure
+and the Bastion/baseline ratios.
 
     python bench/matching.py [--sizes 1000000,10000000] [--queries 2000] [--baseline-queries 300] [--seed 1]
 
@@ -84,19 +86,52 @@ class Workload:
         return Workload(self.keys, self.hashes, self.queries[pick], self.sources[pick])
 
 
-def make_workload(size: int, queries: int, threshold: int, seed: int) -> Workload:
+def make_workload(size: int, queries: int, threshold: int, seed: int, dataset: str = "random",
+                  factor_share: float = 0.0) -> tuple[Workload, dict[str, Any]]:
+    """``dataset``: ``random`` (uniform bits), ``clustered`` (half the rows in clusters of 10-1,000 measured
+    edits, independent bits) or ``natural`` (the same clusters, bits from a copula fitted to PDQ of crops,
+    plus ``factor_share`` of common factors); see bench/pdq_datasets.py. Misses come from the same model."""
     rng = np.random.default_rng(seed)
-    hashes = rng.integers(0, 256, (size, 32), dtype=np.uint8)
+    info: dict[str, Any] = {"dataset": dataset}
+    miss_source: Callable[[int], U8]
+    if dataset == "random":
+        hashes = rng.integers(0, 256, (size, 32), dtype=np.uint8)
+        miss_source = lambda n: rng.integers(0, 256, (n, 32), dtype=np.uint8)  # noqa: E731
+    else:
+        import pdq_datasets as pd
+
+        start = time.perf_counter()
+        edits = pd.measured_edit_distances()
+        info["edit_distance_percentiles_0_25_50_75_90_100"] = np.percentile(edits, [0, 25, 50, 75, 90, 100]).tolist()
+        if dataset == "natural":
+            copula, info["fitted_crops"] = pd.natural_copula()
+            if factor_share:
+                copula = copula.with_factors(factor_share, rng)
+        else:
+            copula = pd.Copula.independent()
+        info["factor_share"] = factor_share
+        log(f"{dataset}: model ready in {time.perf_counter() - start:.0f} s, generating")
+        start = time.perf_counter()
+        hashes, cluster = pd.generate(size, copula, edits, rng)
+        log(f"{dataset}: {size:,} hashes in {time.perf_counter() - start:.0f} s")
+        sizes = np.bincount(cluster[cluster >= 0])
+        info["clusters"] = len(sizes)
+        info["clustered_rows"] = int(sizes.sum())
+        sample = np.unpackbits(hashes[: min(size, 20_000)], axis=1).astype(np.float64)
+        r = np.corrcoef(sample, rowvar=False)[~np.eye(256, dtype=bool)]
+        info["generated_bit_corr_mean_abs"] = round(float(np.nanmean(np.abs(r))), 4)
+        info["generated_bit_bias_mean_abs"] = round(float(np.abs(sample.mean(axis=0) - 0.5).mean()), 4)
+        miss_source = lambda n: pd._pack(copula.sample(rng, n))  # noqa: E731
     keys = np.arange(KEY_BASE, KEY_BASE + size, dtype=np.int64)
     near = queries // 2
     sources = np.full(queries, -1, dtype=np.int64)
     sources[:near] = rng.integers(0, size, near)
-    out = rng.integers(0, 256, (queries, 32), dtype=np.uint8)
+    out = miss_source(queries)
     for i in range(near):
         bits = np.unpackbits(hashes[sources[i]])
         bits[rng.choice(256, int(rng.integers(0, threshold + 1)), replace=False)] ^= 1
         out[i] = np.packbits(bits)
-    return Workload(keys, hashes, out, sources)
+    return Workload(keys, hashes, out, sources), info
 
 
 def recall(results: Sequence[Sequence[int]], sources: npt.NDArray[np.int64]) -> float:
@@ -242,6 +277,8 @@ def bench_bastion(
         "lookups_per_s_full_delta": round(full_delta_qps),
         "full_delta_rows": fill + 1,
         "recall": recall(found, w.sources),
+        "hits_per_query_mean": round(sum(len(f) for f in found) / len(found), 1),
+        "hits_per_query_max": max(len(f) for f in found),
         "exact_vs_flat": exact,
         "false_or_wrong_hits": false_hits,
         "bytes_per_hash_nbytes": round(nbytes / size, 1),
@@ -335,15 +372,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-threatexchange", action="store_true")
     parser.add_argument("--skip-flat", action="store_true")
+    parser.add_argument("--dataset", choices=("random", "clustered", "natural"), default="random")
+    parser.add_argument("--factor-share", type=float, default=0.0,
+                        help="natural: share of latent variance from common factors (a correlation stress test)")
     parser.add_argument("--threads", default="", help="also measure lookups/s at these thread counts, e.g. 1,2")
     args = parser.parse_args(argv)
 
     runs = []
     for size in (int(s) for s in args.sizes.split(",")):
         log(f"size {size:,}: generating {size:,} hashes and {args.queries} queries")
-        w = make_workload(size, args.queries, args.threshold, args.seed)
+        w, info = make_workload(size, args.queries, args.threshold, args.seed, args.dataset, args.factor_share)
         base = w.subset(min(args.baseline_queries, args.queries))
-        run: dict[str, Any] = {"size": size}
+        run: dict[str, Any] = {"size": size, "data": info}
         truth = None
         if not args.skip_flat:
             run["faiss_flat"], truth = bench_faiss_flat(base, args.threshold, args.baseline_seconds)

@@ -205,6 +205,9 @@ class FileHashes:
     alternates: list[HashResult] = field(default_factory=list)
     #: Hashes of flipped and rotated copies, matched by dihedral banks only.
     variants: list[HashResult] = field(default_factory=list)
+    #: The hash the reference tool (HMA's hasher) computes of the file, when it differs from ``signals``' (one of
+    #: the alternates): what an HMA-compatible ``/h/hash`` answers.
+    reference: HashResult | None = None
 
 
 class AlternateHasher(FileHasher):

@@ -375,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dataset", choices=("random", "clustered", "natural"), default="random")
     parser.add_argument("--factor-share", type=float, default=0.0,
                         help="natural: share of latent variance from common factors (a correlation stress test)")
+    parser.add_argument("--skip-random-baseline", action="store_true",
+                        help="with --dataset: do not also measure the same size on random hashes")
     parser.add_argument("--threads", default="", help="also measure lookups/s at these thread counts, e.g. 1,2")
     args = parser.parse_args(argv)
 
@@ -392,6 +394,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         bastion = bench_bastion(w, args.threshold, (base, truth) if truth is not None else None, threads)
         run["bastion"] = bastion
         settle()
+        if args.dataset != "random" and not args.skip_random_baseline:
+            # The named baseline for a modelled set: the same index on uniform random hashes, in this process.
+            rw, _ = make_workload(size, args.queries, args.threshold, args.seed)
+            log("baseline: the same size on uniformly random hashes")
+            random_run = bench_bastion(rw, args.threshold, None)
+            run["bastion_random"] = {k: random_run[k] for k in ("build_s", "lookups_per_s", "lookups_per_s_batch",
+                                                                 "lookups_per_s_full_delta", "hits_per_query_mean")}
+            del rw
+            settle()
         if not args.skip_threatexchange:
             run["threatexchange"] = bench_threatexchange(base, args.baseline_seconds)
             settle()
@@ -399,6 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in ("threatexchange", "faiss_flat"):
             if name in run and run[name]["lookups_per_s"]:
                 ratios[f"lookups_vs_{name}"] = round(bastion["lookups_per_s"] / run[name]["lookups_per_s"], 1)
+        if "bastion_random" in run:
+            ratios["lookups_vs_random_hashes"] = round(
+                bastion["lookups_per_s"] / run["bastion_random"]["lookups_per_s"], 3)
         if "threatexchange" in run:
             te = run["threatexchange"]
             ratios["build_time_vs_threatexchange"] = round(bastion["build_s"] / te["build_s"], 3)

@@ -425,7 +425,9 @@ def _copy_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> N
     """PostgreSQL: COPY the batch into a temporary table, then one INSERT ... SELECT that skips duplicates. COPY
     sends rows as one stream instead of statements (bench/import.py: several times the executemany's rate)."""
     cols = ", ".join(_COPY_COLUMNS)
-    with session.connection().connection.driver_connection.cursor() as cur:  # psycopg's own cursor
+    driver = session.connection().connection.driver_connection  # psycopg's own connection
+    assert driver is not None
+    with driver.cursor() as cur:
         # the columns' types without bank_entries' id default: the rows get their ids once, on the INSERT
         cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS bank_import_rows ON COMMIT DROP "
                     f"AS SELECT {cols} FROM bank_entries WITH NO DATA")

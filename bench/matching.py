@@ -152,9 +152,12 @@ def timed_loop(queries: Sequence[Any], run: Callable[[Any], Any], budget_s: floa
     return out, len(out) / (time.perf_counter() - start)
 
 
-def threaded_qps(queries: Sequence[Any], run: Callable[[Any], Any], threads: int, lock: bool) -> float:
-    """Lookups per second with ``threads`` threads sharing the queries; ``lock``: every lookup holds one shared
-    lock, as the matcher did before lookups were made concurrent (the baseline)."""
+def threaded_qps(queries: Sequence[Any], run: Callable[[Any], Any], threads: int, lock: bool
+                 ) -> tuple[float, float]:
+    """Lookups per second with ``threads`` threads sharing the queries, and the process's CPU seconds per wall
+    second meanwhile (above 1 only when lookups really ran at once; on a loaded machine it also shows how much
+    CPU there was to have). ``lock``: every lookup holds one shared lock, as the matcher did before lookups were
+    made concurrent (the baseline)."""
     import threading
 
     gate = threading.Lock()
@@ -174,20 +177,23 @@ def threaded_qps(queries: Sequence[Any], run: Callable[[Any], Any], threads: int
     for t in pool:
         t.start()
     barrier.wait()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for t in pool:
         t.join()
-    return len(queries) / (time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    return len(queries) / wall, (time.process_time() - cpu) / wall
 
 
 def bench_threads(index: PdqIndex, hexes: Sequence[str], threshold: int, counts: Sequence[int]) -> dict[str, Any]:
     """Lookups/s at each thread count, without a lock and with the old single lock, same queries."""
     out: dict[str, Any] = {}
     for n in counts:
-        free = threaded_qps(hexes, lambda h: index.query(h, threshold), n, lock=False)
-        locked = threaded_qps(hexes, lambda h: index.query(h, threshold), n, lock=True)
-        out[f"threads_{n}"] = {"lookups_per_s": round(free), "one_lock_lookups_per_s": round(locked)}
-        log(f"bastion: {n} thread(s): {free:,.0f} lookups/s; with one lock {locked:,.0f}")
+        free, free_cpu = threaded_qps(hexes, lambda h: index.query(h, threshold), n, lock=False)
+        locked, locked_cpu = threaded_qps(hexes, lambda h: index.query(h, threshold), n, lock=True)
+        out[f"threads_{n}"] = {"lookups_per_s": round(free), "cpu_per_wall": round(free_cpu, 2),
+                               "one_lock_lookups_per_s": round(locked), "one_lock_cpu_per_wall": round(locked_cpu, 2)}
+        log(f"bastion: {n} thread(s): {free:,.0f} lookups/s (CPU/wall {free_cpu:.2f}); "
+            f"with one lock {locked:,.0f} ({locked_cpu:.2f})")
     if len(counts) > 1:
         lo, hi = out[f"threads_{counts[0]}"], out[f"threads_{counts[-1]}"]
         out["scaling"] = round(hi["lookups_per_s"] / lo["lookups_per_s"], 2)

@@ -55,6 +55,7 @@ def drop_from_page_cache(directory: Path) -> None:
     for f in directory.iterdir():
         fd = os.open(f, os.O_RDONLY)
         try:
+            os.fsync(fd)  # dirty pages cannot be dropped: write them first
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)

@@ -431,3 +431,13 @@ def test_a_missing_or_damaged_snapshot_is_refused(data: tuple[np.ndarray, np.nda
     empty = PdqIndex()
     empty.save_snapshot(tmp_path / "empty")
     assert len(PdqIndex.from_snapshot(tmp_path / "empty")[0]) == 0
+
+
+def test_the_kernel_builds_the_hits_itself(index: PdqIndex, data: tuple[np.ndarray, np.ndarray]) -> None:
+    keys, hashes = data
+    (hit,) = index.query_bytes(hashes[5], 0)
+    assert type(hit) is IndexHit and hit == IndexHit(int(keys[5]), 0) and (hit.key, hit.distance) == hit
+    assert all(type(h) is IndexHit for hits in index.query_batch(hashes[:3], 31) for h in hits)
+    for bad in (list, int, "x"):
+        with pytest.raises(TypeError, match="hit_type"):
+            _mih.search(index._sources, hashes[5].tobytes(), 0, False, bad)

@@ -877,7 +877,10 @@ fail:
     return -1;
 }
 
-static PyObject *hits_to_list(const Hit *v, size_t n)
+/* hit_type: NULL for plain (key, distance) tuples, or a tuple subclass of two fields (a NamedTuple such as
+ * IndexHit) built the way tuple.__new__ builds one: a query near a large cluster returns hundreds of hits, and
+ * converting plain tuples in Python cost more than the search. */
+static PyObject *hits_to_list(const Hit *v, size_t n, PyTypeObject *hit_type)
 {
     PyObject *list = PyList_New((Py_ssize_t)n);
     if (list == NULL)
@@ -885,7 +888,15 @@ static PyObject *hits_to_list(const Hit *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         PyObject *key = PyLong_FromLongLong(v[i].key);
         PyObject *dist = PyLong_FromLong(v[i].dist);
-        PyObject *pair = (key && dist) ? PyTuple_Pack(2, key, dist) : NULL;
+        PyObject *pair = NULL;
+        if (key && dist) {
+            pair = hit_type ? hit_type->tp_alloc(hit_type, 2) : PyTuple_New(2);
+            if (pair != NULL) { /* the tuple steals both references */
+                PyTuple_SET_ITEM(pair, 0, key);
+                PyTuple_SET_ITEM(pair, 1, dist);
+                key = dist = NULL;
+            }
+        }
         Py_XDECREF(key);
         Py_XDECREF(dist);
         if (pair == NULL) {
@@ -897,16 +908,26 @@ static PyObject *hits_to_list(const Hit *v, size_t n)
     return list;
 }
 
-/* search(sources, queries, threshold, batch) -> list of (key, distance) sorted by (distance, key), or with
- * batch=True a list of such lists, one per 32-byte query. */
+/* search(sources, queries, threshold, batch[, hit_type]) -> list of (key, distance) sorted by (distance, key), or
+ * with batch=True a list of such lists, one per 32-byte query; each pair a hit_type when given. */
 static PyObject *mih_search(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *sources_obj;
+    PyObject *sources_obj, *hit_obj = Py_None;
     Py_buffer qview;
     int T, batch;
-    if (!PyArg_ParseTuple(args, "Oy*ip:search", &sources_obj, &qview, &T, &batch))
+    if (!PyArg_ParseTuple(args, "Oy*ip|O:search", &sources_obj, &qview, &T, &batch, &hit_obj))
         return NULL;
+    PyTypeObject *hit_type = NULL;
+    if (hit_obj != Py_None) {
+        if (!PyType_Check(hit_obj) || !PyType_IsSubtype((PyTypeObject *)hit_obj, &PyTuple_Type) ||
+            ((PyTypeObject *)hit_obj)->tp_basicsize != PyTuple_Type.tp_basicsize) {
+            PyBuffer_Release(&qview);
+            PyErr_SetString(PyExc_TypeError, "hit_type must be a plain tuple subclass (a NamedTuple)");
+            return NULL;
+        }
+        hit_type = (PyTypeObject *)hit_obj;
+    }
     if (T < 0 || T > MAX_THRESHOLD) {
         PyBuffer_Release(&qview);
         PyErr_Format(PyExc_ValueError, "threshold must be 0..%d, got %d", MAX_THRESHOLD, T);
@@ -950,7 +971,7 @@ static PyObject *mih_search(PyObject *self, PyObject *args)
 
     PyObject *result;
     if (!batch) {
-        result = hits_to_list(hb.v, hb.n);
+        result = hits_to_list(hb.v, hb.n, hit_type);
     } else {
         result = PyList_New((Py_ssize_t)nq);
         size_t i = 0;
@@ -958,7 +979,7 @@ static PyObject *mih_search(PyObject *self, PyObject *args)
             size_t start = i;
             while (i < hb.n && hb.v[i].q == qi)
                 i++;
-            PyObject *one = hits_to_list(hb.v + start, i - start);
+            PyObject *one = hits_to_list(hb.v + start, i - start, hit_type);
             if (one == NULL)
                 Py_CLEAR(result);
             else
@@ -1013,7 +1034,7 @@ static PyMethodDef mih_methods[] = {
     {"estimate", mih_estimate, METH_VARARGS,
      "estimate(chunk_bits, dir_bits, rows, threshold) -> modelled ns per query"},
     {"search", mih_search, METH_VARARGS,
-     "search(sources, queries, threshold, batch) -> hits sorted by (distance, key); see pdq_index.py"},
+     "search(sources, queries, threshold, batch[, hit_type]) -> hits sorted by (distance, key); see pdq_index.py"},
     {NULL, NULL, 0, NULL},
 };
 

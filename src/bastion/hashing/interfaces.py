@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 
 class InvalidSignalValue(ValueError):
@@ -70,9 +70,12 @@ class HashResult:
     quality: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class IndexHit:
-    """An index entry near a query: the caller's key for the entry and how far it is (0 = identical)."""
+class IndexHit(NamedTuple):
+    """An index entry near a query: the caller's key for the entry and how far it is (0 = identical).
+
+    A named tuple, not a dataclass: the PDQ kernel builds these itself (``_mih.search(..., IndexHit)``), and a
+    query near a cluster of a thousand near-duplicates returns a thousand of them.
+    """
 
     key: int
     distance: int

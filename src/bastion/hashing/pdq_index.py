@@ -318,8 +318,9 @@ class PdqIndex(SignalIndex):
         """Like ``query`` for 32 raw hash bytes (``bytes.fromhex`` of the value)."""
         _check_threshold(threshold)
         raw = np.ascontiguousarray(h, dtype=np.uint8) if isinstance(h, np.ndarray) else h
-        # the kernel checks the length (ValueError unless 32 bytes)
-        return [IndexHit(key, dist) for key, dist in _mih.search(self._sources, raw, threshold, False)]
+        # the kernel checks the length (ValueError unless 32 bytes) and builds the IndexHit tuples itself
+        hits: list[IndexHit] = _mih.search(self._sources, raw, threshold, False, IndexHit)
+        return hits
 
     def query_batch(self, hashes: U8Array, threshold: int) -> list[list[IndexHit]]:
         """One result list per row of an ``(Q, 32)`` uint8 array, in one call to the kernel."""
@@ -327,8 +328,8 @@ class PdqIndex(SignalIndex):
         queries = np.ascontiguousarray(hashes, dtype=np.uint8)
         if queries.ndim != 2 or queries.shape[1] != HASH_BYTES:
             raise ValueError(f"queries must have shape (Q, {HASH_BYTES})")
-        batch = _mih.search(self._sources, queries, threshold, True)
-        return [[IndexHit(key, dist) for key, dist in hits] for hits in batch]
+        batch: list[list[IndexHit]] = _mih.search(self._sources, queries, threshold, True, IndexHit)
+        return batch
 
     def __len__(self) -> int:
         with self._lock:

@@ -209,6 +209,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Orders", "/console/orders", roles.ORDERS_READ),
     ("Reports", "/console/reports", roles.REPORTS),
     ("Minors", "/console/minors", roles.MINORS_READ - {Role.PLATFORM}),
+    ("Crises", "/console/crises", roles.CRISIS_READ),
     ("Settings", "/console/settings", roles.REVIEW),
 )
 

@@ -67,6 +67,12 @@ MINORS_READ = READ_QUEUES | {Role.PLATFORM}
 #: Who reads minors cases (grooming signals list who tried to reach which child): child-safety specialists.
 MINORS_CASES = CHILD_SAFETY_ROLES
 
+#: The feed gate: the platform's recommender asks which candidates a viewer may be shown.
+FEED = frozenset({Role.PLATFORM, Role.ADMIN})
+#: Crisis mode: who activates and deactivates a crisis, banks its material and reports its threats; who reads it.
+CRISIS_ACT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
+CRISIS_READ = CRISIS_ACT | {Role.ANALYST}
+
 
 def parse_role(raw: str) -> Role:
     try:

@@ -5,9 +5,12 @@ from bastion.cli import (  # noqa: F401 - they register commands
     accounts,
     banks,
     classifiers,
+    crises,
+    feed,
     minors,
     orders,
     reports,
+    statements,
     system,
     transparency,
 )

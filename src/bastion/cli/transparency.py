@@ -10,14 +10,10 @@ from typing import Annotated
 
 import typer
 
-from bastion.cli.app import app
 from bastion.cli.common import err, fail, guarded, open_db
+from bastion.cli.statements import transparency_app  # one ``transparency`` group for both modules
 from bastion.core.config import Settings
 from bastion.transparency import reports, rollups
-
-transparency_app = typer.Typer(help="Transparency figures and the DSA and TCO reports, counted from the event logs.",
-                               no_args_is_help=True)
-app.add_typer(transparency_app, name="transparency")
 
 
 class Format(enum.StrEnum):

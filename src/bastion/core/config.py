@@ -71,6 +71,9 @@ class Settings:
     #: Where uploads are spooled while being hashed (each process in its own directory under it, swept at start-up
     #: when its process is gone); never kept after the request. The system's temporary directory when unset.
     spool_dir: Path | None = None
+    #: Where the PDQ index's memory-mapped snapshot lives (``BASTION_INDEX_SNAPSHOT_DIR``): read at start-up, then
+    #: the change log is replayed from it; written again when the process stops cleanly. Unset: no snapshot.
+    index_snapshot_dir: Path | None = None
     #: What one file may cost to decode (``hashing/budget.py``): pixels of an image or a video frame, seconds,
     #: frames and pixels of a video; beyond, it is refused (413) naming the setting. And decodes run at once.
     max_image_pixels: int = 50_000_000
@@ -175,6 +178,19 @@ class Settings:
     #: Make every bank created through HMA's API restricted (``BASTION_HMA_RESTRICTED_BANKS=1``): for a deployment
     #: whose HMA clients bank child sexual abuse material. Creating one then needs a child-safety role.
     hma_restricted_banks: bool = False
+    #: The DSA Transparency Database (``https://transparency.dsa.ec.europa.eu``, or its sandbox) and this platform's
+    #: API token there (never logged): statements of reasons are submitted only when both are set
+    #: (``transparency/submission.py``); ``bastion transparency backfill`` queues those issued before.
+    transparency_db_url: str | None = None
+    transparency_db_token: str = field(default="", repr=False)
+    #: How often the submitter looks for statements to send when the last batch was not full (seconds).
+    transparency_interval_seconds: float = 1.0
+    #: Deliverers per process (``BASTION_TRANSPARENCY_SUBMITTERS``): one writes while another waits for an answer.
+    transparency_submitters: int = 2
+
+    @property
+    def submits_statements(self) -> bool:
+        return bool(self.transparency_db_url and self.transparency_db_token)
 
     def audit_mac_key(self) -> bytes:
         """The audit checkpoint key: ``audit_key``, else the key file (created on first use, refused if shared)."""
@@ -192,6 +208,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         spool = os.environ.get("BASTION_SPOOL_DIR")
+        snapshot = os.environ.get("BASTION_INDEX_SNAPSHOT_DIR")
         return cls(
             database_url=os.environ.get("BASTION_DATABASE_URL") or DEFAULT_DATABASE_URL,
             max_upload_bytes=_int("BASTION_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
@@ -199,6 +216,7 @@ class Settings:
             match_rate_per_minute=_int("BASTION_MATCH_RATE_PER_MINUTE", cls.match_rate_per_minute),
             session_ttl_seconds=_int("BASTION_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
             spool_dir=Path(spool) if spool else None,
+            index_snapshot_dir=Path(snapshot) if snapshot else None,
             max_image_pixels=_positive("BASTION_MAX_IMAGE_PIXELS", cls.max_image_pixels),
             max_video_seconds=_positive("BASTION_MAX_VIDEO_SECONDS", cls.max_video_seconds),
             max_video_frames=_positive("BASTION_MAX_VIDEO_FRAMES", cls.max_video_frames),
@@ -255,4 +273,9 @@ class Settings:
             hma_fetch_hosts=tuple(h.strip() for h in os.environ.get("BASTION_HMA_FETCH_HOSTS", "").split(",")
                                   if h.strip()),
             hma_restricted_banks=os.environ.get("BASTION_HMA_RESTRICTED_BANKS", "") in ("1", "true", "yes"),
+            transparency_db_url=os.environ.get("BASTION_TRANSPARENCY_DB_URL") or None,
+            transparency_db_token=os.environ.get("BASTION_TRANSPARENCY_DB_TOKEN", ""),
+            transparency_interval_seconds=_seconds("BASTION_TRANSPARENCY_INTERVAL_SECONDS",
+                                                   cls.transparency_interval_seconds),
+            transparency_submitters=_positive("BASTION_TRANSPARENCY_SUBMITTERS", cls.transparency_submitters),
         )

@@ -66,6 +66,8 @@ class Submitted(BaseModel):
     request_sha256: str = ""
     #: The content's language as the platform gave it (ISO 639); empty when not given or recorded before it existed.
     language: str = ""
+    #: A livestream (``Submission.live``).
+    live: bool = False
 
 
 class VerdictGiven(BaseModel):

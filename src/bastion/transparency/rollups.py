@@ -31,6 +31,7 @@ from bastion.transparency.metrics import (
     NO_DURATION,
     READERS,
     Cell,
+    Metric,
     CellsFor,
     Tally,
     add,
@@ -141,3 +142,18 @@ def cells_for(session: Session, start: dt.date, end: dt.date) -> CellsFor:
 def marks(session: Session) -> dict[str, int]:
     """Each log's high-water mark (for /status and the dashboard: how far the counting has come)."""
     return {m.log: m.last_id for m in session.scalars(select(Mark))}
+
+
+def daily_actions(session: Session, start: dt.date, end: dt.date, category: str | None = None
+                  ) -> dict[dt.date, tuple[int, int]]:
+    """Actions and proactive actions on each day of the period (the dashboard's series over time): one ``GROUP BY``
+    of the roll-ups by day, which they are kept by. ``category``: that category's actions alone."""
+    statement = select(Rollup.day, Rollup.proactive, func.sum(Rollup.count)).where(
+        Rollup.day >= start, Rollup.day <= end, Rollup.metric == Metric.ACTION.value)
+    if category is not None:
+        statement = statement.where(Rollup.category == category)
+    out: dict[dt.date, tuple[int, int]] = {}
+    for day, proactive, count in session.execute(statement.group_by(Rollup.day, Rollup.proactive)):
+        actioned, proactive_count = out.get(day, (0, 0))
+        out[day] = (actioned + int(count), proactive_count + (int(count) if proactive else 0))
+    return out

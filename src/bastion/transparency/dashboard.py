@@ -96,10 +96,10 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
 
     series: dict[dt.date, tuple[int, int]] = {}
     weekly = (f.end - f.start).days >= DAILY_UP_TO
-    for day, (actioned, proactive) in sorted(days.items()):
+    for day, (actioned, own) in sorted(days.items()):
         key = day - dt.timedelta(days=day.weekday()) if weekly else day
         was = series.get(key, (0, 0))
-        series[key] = (was[0] + actioned, was[1] + proactive)
+        series[key] = (was[0] + actioned, was[1] + own)
     proactive = Chart(
         "proactive", f"Proactive share of actions, per {'week' if weekly else 'day'}",
         ("week from" if weekly else "day", "proactive share", "actions", "proactive"),

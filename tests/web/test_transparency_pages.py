@@ -17,7 +17,8 @@ from bastion.core.audit.models import AuditEntry
 from bastion.core.auth.roles import Role
 from bastion.core.db import Database
 from bastion.testing.transparency import Scenario
-from bastion.transparency import dashboard, rollups
+from bastion.transparency import dashboard, metrics, rollups
+from bastion.transparency.metrics import Dimension
 from tests.factories.console import login
 from tests.transparency.test_metrics import briefing
 
@@ -54,13 +55,14 @@ def test_an_analyst_sees_every_chart_and_each_csv_is_what_it_draws(client: TestC
     page = client.get("/console/transparency", params=params)
     assert page.status_code == 200, page.text
     assert 'href="/console/transparency" aria-current="page"' in page.text
+    with db.read() as session:
+        board = dashboard.build(session, dashboard.Filters(dt.date(2026, 1, 1), dt.date(2026, 1, 31),
+                                                           Dimension.SOURCE), None)
     for chart in dashboard.CHARTS:
         rows = csv_rows(client, chart, params)
-        drawn_bars = drawn(page.text, chart)
-        header, body = rows[0], rows[1:]
-        bar = 1
-        assert [(r[0], r[bar]) for r in body] == drawn_bars, chart
-        assert header[0]
+        built = next(c for c in board.charts if c.name == chart)
+        assert rows[0] == list(built.columns)
+        assert [(r[0], r[built.bar]) for r in rows[1:]] == drawn(page.text, chart), chart  # label, drawn value
     assert drawn(page.text, "time_to_action")[:5] == [("at upload", "900"), ("1 min", "0"), ("10 min", "0"),
                                                       ("1 h", "0"), ("24 h", "81")]
     assert dict(drawn(page.text, "actions")) == {"classifier": "71", "hash_match": "900", "trusted_flagger": "9",
@@ -122,3 +124,18 @@ def test_other_roles_and_bad_filters_are_refused(client: TestClient, db: Databas
         assert session.scalar(select(AuditEntry).where(AuditEntry.subject.like("dashboard%"))
                               .order_by(AuditEntry.id.desc())).details["from"] == (
             dt.date.today() - dt.timedelta(days=29)).isoformat()
+
+
+def test_the_daily_series_agrees_with_a_plain_count_of_the_events(db: Database) -> None:
+    scenario(db)
+    start, end = dt.date(2026, 1, 1), dt.date(2026, 1, 31)
+    with db.read() as session:
+        direct = metrics.direct_cells(session, start, end)
+        series = rollups.daily_actions(session, start, end)
+        csam = rollups.daily_actions(session, start, end, "csam")
+    expected: dict[dt.date, tuple[int, int]] = {}
+    for cell, tally in direct.items():
+        if cell.metric == "action":
+            a, p = expected.get(cell.day, (0, 0))
+            expected[cell.day] = (a + tally.count, p + (tally.count if cell.proactive else 0))
+    assert series == expected and len(series) >= 2 and csam == expected

@@ -1,8 +1,9 @@
 """The analyst dashboard's charts (issue 10): each one a table of rows, computed from the roll-ups alone, so the
 console draws exactly what its CSV gives (``web/transparency_pages.py``).
 
-Four reads per answer, all ``GROUP BY``s over the period's roll-ups (``rollups.cells``, ``rollups.daily_actions``):
-the period's cut by category, the cut by the chosen dimension, the cut by Member State and the actions per day. For
+Four reads per answer, all ``GROUP BY``s over the period's roll-ups: the cut by the chosen dimension
+(``rollups.cells``; the totals and the time-to-action histogram are summed from it too), the cut by Member State,
+the actions per day (``rollups.daily_actions``) and the categories counted (for the filter). For
 a researcher (``k`` set) every count from 1 to ``k`` - 1 is hidden (``None``), and so is every share computed from
 one: the same rule as ``metrics.suppress``.
 """
@@ -65,17 +66,19 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
     f = filters
 
     def cut(keep: tuple[str, ...]) -> dict[Cell, Tally]:
-        keep = tuple(dict.fromkeys(("category", *keep)))
-        found = rollups.cells(session, f.start, f.end, keep)
-        return {c: t for c, t in found.items() if c.category == f.category} if f.category else found
+        """A cut keeping ``keep`` (and the category, when filtered on: only then, as it multiplies the rows)."""
+        if not f.category:
+            return rollups.cells(session, f.start, f.end, keep)
+        found = rollups.cells(session, f.start, f.end, tuple(dict.fromkeys(("category", *keep))))
+        return {c: t for c, t in found.items() if c.category == f.category}
 
-    by_category = rollups.cells(session, f.start, f.end, ("category",))
-    categories = sorted({c.category for c in by_category if c.category})
-    overall = {c: t for c, t in by_category.items() if c.category == f.category} if f.category else by_category
+    # the grouped cut holds every fact of the period, so the totals and the histogram are summed from it too
+    overall = cut(metrics.kept_for(f.by))
     [total] = metrics.figures(overall, None)
-    grouped = metrics.figures(cut(metrics.kept_for(f.by)), f.by)
-    countries = metrics.figures(cut(("country",)), Dimension.COUNTRY)
+    grouped = metrics.figures(overall, f.by)
+    countries = grouped if f.by is Dimension.COUNTRY else metrics.figures(cut(("country",)), Dimension.COUNTRY)
     days = rollups.daily_actions(session, f.start, f.end, f.category or None)
+    categories = rollups.categories(session, f.start, f.end)
 
     def count(n: int | None) -> int | None:
         return None if n is None or (k is not None and 0 < n < k) else n

@@ -157,3 +157,9 @@ def daily_actions(session: Session, start: dt.date, end: dt.date, category: str 
         actioned, proactive_count = out.get(day, (0, 0))
         out[day] = (actioned + int(count), proactive_count + (int(count) if proactive else 0))
     return out
+
+
+def categories(session: Session, start: dt.date, end: dt.date) -> list[str]:
+    """The categories actions of the period were counted under (the dashboard's filter offers these)."""
+    return sorted(c for c in session.scalars(select(Rollup.category).distinct().where(
+        Rollup.day >= start, Rollup.day <= end, Rollup.metric == Metric.ACTION.value)) if c)

@@ -1,9 +1,10 @@
 """The analyst dashboard's charts (issue 10): each one a table of rows, computed from the roll-ups alone, so the
 console draws exactly what its CSV gives (``web/transparency_pages.py``).
 
-Four reads per answer, all ``GROUP BY``s over the period's roll-ups: the cut by the chosen dimension
-(``rollups.cells``; the totals and the time-to-action histogram are summed from it too), the cut by Member State,
-the actions per day (``rollups.daily_actions``) and the categories counted (for the filter). For
+Three reads per answer, all ``GROUP BY``s over the period's roll-ups: the cut by the chosen dimension
+(``rollups.cells``; the totals and the time-to-action histogram are summed from it too), the cut by Member State
+(none when grouping by it) and the actions per day and category (``rollups.daily_actions``: the series, and the
+categories the filter offers). For
 a researcher (``k`` set) every count from 1 to ``k`` - 1 is hidden (``None``), and so is every share computed from
 one: the same rule as ``metrics.suppress``.
 """
@@ -77,8 +78,8 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
     [total] = metrics.figures(overall, None)
     grouped = metrics.figures(overall, f.by)
     countries = grouped if f.by is Dimension.COUNTRY else metrics.figures(cut(("country",)), Dimension.COUNTRY)
-    days = rollups.daily_actions(session, f.start, f.end, f.category or None)
-    categories = rollups.categories(session, f.start, f.end)
+    per_category = rollups.daily_actions(session, f.start, f.end)
+    categories = sorted({category for _, category in per_category if category})
 
     def count(n: int | None) -> int | None:
         return None if n is None or (k is not None and 0 < n < k) else n
@@ -99,7 +100,9 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
 
     series: dict[dt.date, tuple[int, int]] = {}
     weekly = (f.end - f.start).days >= DAILY_UP_TO
-    for day, (actioned, own) in sorted(days.items()):
+    for (day, category), (actioned, own) in sorted(per_category.items()):
+        if f.category and category != f.category:
+            continue
         key = day - dt.timedelta(days=day.weekday()) if weekly else day
         was = series.get(key, (0, 0))
         series[key] = (was[0] + actioned, was[1] + own)

@@ -144,22 +144,15 @@ def marks(session: Session) -> dict[str, int]:
     return {m.log: m.last_id for m in session.scalars(select(Mark))}
 
 
-def daily_actions(session: Session, start: dt.date, end: dt.date, category: str | None = None
-                  ) -> dict[dt.date, tuple[int, int]]:
-    """Actions and proactive actions on each day of the period (the dashboard's series over time): one ``GROUP BY``
-    of the roll-ups by day, which they are kept by. ``category``: that category's actions alone."""
-    statement = select(Rollup.day, Rollup.proactive, func.sum(Rollup.count)).where(
+
+def daily_actions(session: Session, start: dt.date, end: dt.date) -> dict[tuple[dt.date, str], tuple[int, int]]:
+    """Actions and proactive actions on each day of the period, per category (the dashboard's series over time, and
+    the categories its filter offers): one ``GROUP BY`` of the roll-ups by day, which they are kept by."""
+    statement = select(Rollup.day, Rollup.category, Rollup.proactive, func.sum(Rollup.count)).where(
         Rollup.day >= start, Rollup.day <= end, Rollup.metric == Metric.ACTION.value)
-    if category is not None:
-        statement = statement.where(Rollup.category == category)
-    out: dict[dt.date, tuple[int, int]] = {}
-    for day, proactive, count in session.execute(statement.group_by(Rollup.day, Rollup.proactive)):
-        actioned, proactive_count = out.get(day, (0, 0))
-        out[day] = (actioned + int(count), proactive_count + (int(count) if proactive else 0))
+    out: dict[tuple[dt.date, str], tuple[int, int]] = {}
+    for day, category, proactive, count in session.execute(
+            statement.group_by(Rollup.day, Rollup.category, Rollup.proactive)):
+        actioned, proactive_count = out.get((day, category), (0, 0))
+        out[day, category] = (actioned + int(count), proactive_count + (int(count) if proactive else 0))
     return out
-
-
-def categories(session: Session, start: dt.date, end: dt.date) -> list[str]:
-    """The categories actions of the period were counted under (the dashboard's filter offers these)."""
-    return sorted(c for c in session.scalars(select(Rollup.category).distinct().where(
-        Rollup.day >= start, Rollup.day <= end, Rollup.metric == Metric.ACTION.value)) if c)

@@ -6,6 +6,8 @@ from bastion.core.audit.models import AuditEntry
 from bastion.core.auth.models import ApiToken, ConsoleSession, LoginFailures, User
 from bastion.core.db import Base
 from bastion.core.outbox.models import OutboxMessage
+from bastion.designations.models import DesignatedEntity, DesignationChange, DesignationEvent
+from bastion.factchecks.models import FactcheckEvent, FactcheckPartner, FactcheckRating, FactcheckRequest
 from bastion.hma.models import HmaContent
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.matching.models import Bank, BankChange, BankEntry
@@ -35,3 +37,5 @@ __all__ += ["AuthorityUser"]
 __all__ += ["LoginFailures"]
 __all__ += ["HmaContent"]
 __all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase"]
+__all__ += ["FactcheckEvent", "FactcheckPartner", "FactcheckRating", "FactcheckRequest"]
+__all__ += ["DesignatedEntity", "DesignationChange", "DesignationEvent"]

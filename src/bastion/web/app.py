@@ -29,6 +29,11 @@ from bastion.core.production import Service
 from bastion.core.service import Background, Health, ServiceSpec, create_service
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
 from bastion.core.worker import Worker
+from bastion.designations.api import router as designations_router
+from bastion.factchecks import policy as factcheck_policy
+from bastion.factchecks.api import router as factchecks_router
+from bastion.factchecks.events import FactcheckMessage
+from bastion.factchecks.services import FactChecks
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
 from bastion.hma.api import router as hma_router
@@ -87,6 +92,7 @@ def outbox_routes(settings: Settings, clock: Clock, reports: Sender) -> Routes:
     tco = WebhookSender(b"", signer=tco_signer(settings.orders_signing_key), clock=clock)
     table: dict[MessageKind, Sender] = {**dict.fromkeys(PlatformMessage, hmac), **dict.fromkeys(MinorsMessage, hmac)}
     table.update({kind: tco if kind in TCO_SIGNED else hmac for kind in OrderMessage})
+    table.update(dict.fromkeys(FactcheckMessage, tco))  # partners verify with this platform's Ed25519 key
     table.update(dict.fromkeys(ReportMessage, reports))
     return Routes(table)
 
@@ -154,7 +160,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
         routers=[hashing_router, matching_router, hma_router, moderation_router, minors_router, classifiers_router,
                  classifier_pages_router, console_router, bank_pages_router, match_pages_router, review_pages_router,
-                 orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router],
+                 orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
+                 factchecks_router, designations_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}})],
@@ -167,6 +174,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                # built at start, like the policy: a broken minors rules file refuses the start, never a request
                "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
                                 settings.platform_webhook_url),
+               # the fact-check policy is validated at start too: an unknown rating or action refuses the start
+               "factchecks": FactChecks(mod, factcheck_policy.load()),
                "login_guard": LoginGuard.from_settings(db, settings, clock)}))
     metrics = Metrics(matcher)
     metrics.install(app)

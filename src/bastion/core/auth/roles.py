@@ -67,6 +67,15 @@ MINORS_READ = READ_QUEUES | {Role.PLATFORM}
 #: Who reads minors cases (grooming signals list who tried to reach which child): child-safety specialists.
 MINORS_CASES = CHILD_SAFETY_ROLES
 
+#: Fact-checking: moderators send items to partners; admins register partners; queue readers read ratings.
+FACTCHECK_SEND = REVIEW
+FACTCHECK_READ = READ_QUEUES
+FACTCHECK_PARTNERS = ADMIN
+#: Designated entities: queue readers read the list; senior moderators and admins add entities, propose a change of
+#: category and confirm it (nothing is applied before a person confirms the preview).
+DESIGNATIONS_READ = READ_QUEUES
+DESIGNATIONS_EDIT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
+
 
 def parse_role(raw: str) -> Role:
     try:

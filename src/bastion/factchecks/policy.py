@@ -56,5 +56,7 @@ def load(path: Path = DEFAULT_FACTCHECK_POLICY_PATH) -> FactcheckPolicy:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise InvalidPolicy(f"{path}: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             + (f" (got {e['input']!r})" if isinstance(e["input"], str) else "")
+                             for e in exc.errors())
         raise InvalidPolicy(f"{path}: {problems}") from None

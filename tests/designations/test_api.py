@@ -1,0 +1,198 @@
+"""Designated entities end to end over HTTP: an entity linked to a bank and keywords; a change of its category is
+previewed (open cases to move, past decisions it would alter), changes nothing until a senior moderator confirms,
+then moves the open cases to the new category's queue, recategorises the bank for future matches, and is an event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from bastion.core.auth.roles import Role
+from bastion.core.db import Database
+from bastion.designations.events import ChangeState, InvalidStep, Step, next_state
+from bastion.matching.models import BankEntry
+from bastion.moderation.models import ModerationEvent
+
+Header = Callable[[Role], dict[str, str]]
+HATE = "The Black Banner Front says outsiders must leave our town."
+
+
+def _post(client: TestClient, h: Header, content_id: str, text: str) -> dict[str, Any]:
+    r = client.post("/v1/content", headers=h(Role.PLATFORM), data={
+        "content_id": content_id, "account_id": "acct-1", "account_age": "30", "account_country": "FR",
+        "content_type": "text", "text": text})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _notice(client: TestClient, h: Header, content_id: str) -> int:
+    r = client.post("/v1/notices", headers=h(Role.PLATFORM), json={
+        "content_id": content_id, "category": "hate_speech", "explanation": "hateful", "notifier": "user-9"})
+    assert r.status_code == 201, r.text
+    return int(r.json()["case_id"])
+
+
+def _queue_of(client: TestClient, h: Header, content_id: str) -> list[str]:
+    record = client.get(f"/v1/content/{content_id}", headers=h(Role.SENIOR_MODERATOR)).json()
+    return [e["data"]["queue"] for e in record["events"] if e["kind"] == "case.opened"] + \
+        [e["data"]["to_queue"] for e in record["events"] if e["kind"] == "case.moved"]
+
+
+@pytest.fixture
+def world(client: TestClient, auth_header: Header) -> dict[str, Any]:
+    """A bank of the group's material, a past decision on one of its texts, and an open case about another."""
+    h = auth_header
+    sample = _post(client, h, "sample", "Join the Black Banner Front march on Saturday.")
+    text_signal = next(s for s in sample["signals"] if s["signal_type"] == "text")
+    assert client.post("/v1/banks", headers=h(Role.CURATOR), json={"name": "BLACK_BANNER"}).status_code == 201
+    entry = client.post("/v1/banks/BLACK_BANNER/entries", headers=h(Role.CURATOR), json={
+        "signal_type": "text", "value": text_signal["value"], "category": "hate_speech"})
+    assert entry.status_code == 201, entry.text
+
+    # a past decision: BBF content a moderator found to be hate speech
+    _post(client, h, "old", "BBF: outsiders out.")
+    _notice(client, h, "old")
+    moderator = h(Role.MODERATOR)
+    case = client.post("/v1/queues/general/claim", headers=moderator).json()
+    assert case["content_id"] == "old"
+    decided = client.post(f"/v1/cases/{case['id']}/decision", headers=moderator, json={
+        "violation": True, "actions": ["remove"], "category": "hate_speech"})
+    assert decided.status_code == 200, decided.text
+
+    # an open case: a copy of the banked text, held by the bank match
+    copy = _post(client, h, "copy", "Join the Black Banner Front march on Saturday!")
+    assert copy["case_id"] is not None
+    # an open case linked by a keyword only, and one linked by nothing
+    _post(client, h, "named", HATE)
+    _notice(client, h, "named")
+    _post(client, h, "unrelated", "Outsiders must leave, says a rival club.")
+    unrelated = _notice(client, h, "unrelated")
+
+    senior = h(Role.SENIOR_MODERATOR)
+    entity = client.post("/v1/designations", headers=senior, json={
+        "name": "Black Banner Front", "aliases": ["BBF"], "keywords": [], "designating_body": "EU Council",
+        "designated_on": "2026-03-01", "category": "hate_speech", "banks": ["BLACK_BANNER"]})
+    assert entity.status_code == 201, entity.text
+    return {"entity": entity.json(), "copy_case": copy["case_id"], "unrelated_case": unrelated, "senior": senior}
+
+
+def test_a_change_is_previewed_then_applied_only_when_confirmed(client: TestClient, auth_header: Header,
+                                                               db: Database, world: dict[str, Any]) -> None:
+    h, senior, entity = auth_header, world["senior"], world["entity"]
+    before = {c: _queue_of(client, h, c) for c in ("copy", "named", "unrelated")}
+    proposed = client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
+                           json={"category": "violent_extremism", "note": "re-designated by the EU Council"})
+    assert proposed.status_code == 201, proposed.text
+    change = proposed.json()
+    assert change["state"] == "proposed"
+    preview = change["preview"]
+    assert {c["content_id"]: (c["from_queue"], c["to_queue"]) for c in preview["open_cases"]} == {
+        "copy": ("general", "terrorism"), "named": ("general", "terrorism")}
+    assert {c["content_id"]: c["links"] for c in preview["open_cases"]} == {
+        "copy": ["bank:BLACK_BANNER", "keyword:Black Banner Front"], "named": ["keyword:Black Banner Front"]}
+    assert [(d["content_id"], d["category"], d["actions"]) for d in preview["past_decisions"]] == [
+        ("old", "hate_speech", ["remove"])]
+    # nothing has moved yet
+    assert {c: _queue_of(client, h, c) for c in ("copy", "named", "unrelated")} == before
+    assert client.get("/v1/designations", headers=senior).json()[0]["category"] == "hate_speech"
+
+    # a moderator may read, not confirm
+    assert client.post(f"/v1/designations/changes/{change['id']}/confirm",
+                       headers=h(Role.MODERATOR)).status_code == 403
+    confirmed = client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=h(Role.ADMIN))
+    assert confirmed.status_code == 200, confirmed.text
+    result = confirmed.json()["result"]
+    assert confirmed.json()["state"] == "confirmed"
+    assert sorted(result["moved_cases"].values()) == ["terrorism", "terrorism"]
+    assert result["past_decisions"] == ["old"] and result["bank_entries"] == {"BLACK_BANNER": 1}
+
+    assert _queue_of(client, h, "copy")[-1] == "terrorism"
+    assert _queue_of(client, h, "named")[-1] == "terrorism"
+    assert _queue_of(client, h, "unrelated") == before["unrelated"]
+    with db.read() as session:
+        assert set(session.scalars(select(BankEntry.category))) == {"violent_extremism"}
+        moved = session.scalars(select(ModerationEvent).where(ModerationEvent.kind == "case.moved")).all()
+        assert {e.data["category"] for e in moved} == {"violent_extremism"}
+    # the case is claimable from its new queue
+    claimed = client.post("/v1/queues/terrorism/claim", headers=senior)
+    assert claimed.status_code == 200 and claimed.json()["category"] == "violent_extremism"
+
+    detail = client.get(f"/v1/designations/{entity['id']}", headers=h(Role.ANALYST)).json()
+    assert detail["category"] == "violent_extremism"
+    assert [e["kind"] for e in detail["events"]] == ["entity.designated", "entity.change_proposed",
+                                                     "entity.category_changed"]
+    # a change is decided once
+    assert client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=senior).status_code == 409
+    assert client.post(f"/v1/designations/changes/{change['id']}/reject", headers=senior).status_code == 409
+
+
+def test_future_matches_follow_the_new_category(client: TestClient, auth_header: Header,
+                                                world: dict[str, Any]) -> None:
+    h, senior = auth_header, world["senior"]
+    change = client.post(f"/v1/designations/{world['entity']['id']}/changes", headers=senior,
+                         json={"category": "violent_extremism"}).json()
+    assert client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=senior).status_code == 200
+    later = _post(client, h, "later", "Join the Black Banner Front march on Saturday!!")
+    assert later["case_id"] is not None
+    assert _queue_of(client, h, "later") == ["terrorism"]
+
+
+def test_rejected_and_superseded_changes_apply_nothing(client: TestClient, auth_header: Header,
+                                                       world: dict[str, Any]) -> None:
+    h, senior, entity = auth_header, world["senior"], world["entity"]
+    first = client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
+                        json={"category": "violent_extremism"}).json()
+    second = client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
+                         json={"category": "terrorist_content"}).json()
+    rejected = client.post(f"/v1/designations/changes/{first['id']}/reject", headers=senior)
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
+    assert _queue_of(client, h, "copy") == ["general"]
+    third = client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
+                        json={"category": "violent_extremism"}).json()
+    assert client.post(f"/v1/designations/changes/{second['id']}/confirm", headers=senior).status_code == 200
+    assert client.post(f"/v1/designations/changes/{third['id']}/confirm", headers=senior).status_code == 409
+    detail = client.get(f"/v1/designations/{entity['id']}", headers=senior).json()
+    assert {c["id"]: c["state"] for c in detail["changes"]} == {
+        first["id"]: "rejected", second["id"]: "confirmed", third["id"]: "superseded"}
+    assert detail["category"] == "terrorist_content"
+
+
+def test_bad_designations_are_refused(client: TestClient, auth_header: Header, world: dict[str, Any]) -> None:
+    h, senior = auth_header, world["senior"]
+    base = {"name": "Other Group", "designating_body": "UN Security Council", "designated_on": "2020-01-01",
+            "category": "terrorist_content"}
+    assert client.post("/v1/designations", headers=senior, json={**base, "category": "csam"}).status_code == 422
+    assert client.post("/v1/designations", headers=senior, json={**base, "category": "spam"}).status_code == 422
+    assert client.post("/v1/designations", headers=senior, json={**base, "banks": ["NOPE"]}).status_code == 404
+    assert client.post("/v1/banks", headers=h(Role.CHILD_SAFETY),
+                       json={"name": "CSAM_KNOWN", "restricted": True}).status_code == 201
+    # a restricted bank does not exist for a senior moderator, and an admin may not link it either
+    assert client.post("/v1/designations", headers=senior, json={**base, "banks": ["CSAM_KNOWN"]}).status_code == 404
+    assert client.post("/v1/designations", headers=h(Role.ADMIN),
+                       json={**base, "banks": ["CSAM_KNOWN"]}).status_code == 422
+    assert client.post("/v1/designations", headers=senior,
+                       json={**base, "name": "Black Banner Front"}).status_code == 409
+    assert client.post("/v1/designations", headers=h(Role.MODERATOR), json=base).status_code == 403
+    assert client.post(f"/v1/designations/{world['entity']['id']}/changes", headers=senior,
+                       json={"category": "hate_speech"}).status_code == 422
+    assert client.post("/v1/designations/999/changes", headers=senior,
+                       json={"category": "hate_speech"}).status_code == 404
+    assert [e["name"] for e in client.get("/v1/designations", headers=senior).json()] == ["Black Banner Front"]
+
+
+@pytest.mark.parametrize(("state", "step", "result"), [
+    (ChangeState.PROPOSED, Step.CONFIRM, ChangeState.CONFIRMED),
+    (ChangeState.PROPOSED, Step.REJECT, ChangeState.REJECTED),
+    (ChangeState.PROPOSED, Step.SUPERSEDE, ChangeState.SUPERSEDED),
+    *[(s, step, None) for s in (ChangeState.CONFIRMED, ChangeState.REJECTED, ChangeState.SUPERSEDED) for step in Step],
+])
+def test_a_change_is_decided_once(state: ChangeState, step: Step, result: ChangeState | None) -> None:
+    if result is None:
+        with pytest.raises(InvalidStep):
+            next_state(state, step)
+    else:
+        assert next_state(state, step) is result

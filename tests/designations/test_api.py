@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bastion.core.auth.roles import Role
 from bastion.core.db import Database
 from bastion.designations.events import ChangeState, InvalidStep, Step, next_state
+from bastion.designations.queries import designated_content
 from bastion.matching.models import BankEntry
 from bastion.moderation.models import ModerationEvent
 
@@ -196,3 +197,9 @@ def test_a_change_is_decided_once(state: ChangeState, step: Step, result: Change
             next_state(state, step)
     else:
         assert next_state(state, step) is result
+
+
+def test_the_feed_gate_query_names_linked_content(db: Database, world: dict[str, Any]) -> None:
+    with db.read() as session:
+        found = designated_content(session, ["copy", "named", "old", "unrelated", "never-submitted"])
+    assert found == {"copy": ["Black Banner Front"], "named": ["Black Banner Front"], "old": ["Black Banner Front"]}

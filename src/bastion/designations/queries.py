@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.designations.models import DesignatedEntity
+from bastion.moderation import queries as moderated
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,22 @@ def entities_named_in(session: Session, text: str) -> list[Entity]:
     """Entities a text names by a keyword, an alias or its name (whole words, case-insensitive)."""
     return [e for e in entities(session) if any(
         re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.IGNORECASE) for w in e.words if w.strip())]
+
+
+def designated_content(session: Session, content_ids: Iterable[str]) -> dict[str, list[str]]:
+    """Of ``content_ids``, those linked to a designated entity (a match in one of its banks at upload, or one of its
+    words in the text), each with the entities' names: the feed gate's ``designated_entity``. Three queries per 500
+    ids, whatever the number of entities. Restricted material is the child-safety path's, not this one's."""
+    listed = entities(session)
+    by_link: dict[str, set[str]] = {}
+    for entity in listed:
+        for bank in entity.banks:
+            by_link.setdefault(f"bank:{bank}", set()).add(entity.name)
+        for word in entity.words:
+            by_link.setdefault(f"keyword:{word}", set()).add(entity.name)
+    if not by_link:
+        return {}
+    links = moderated.linked(session, list(dict.fromkeys(content_ids)),
+                             banks=sorted({b for e in listed for b in e.banks}),
+                             keywords=sorted({w for e in listed for w in e.words}))
+    return {c: sorted(set().union(*(by_link.get(link, set()) for link in found))) for c, found in links.items()}

@@ -281,7 +281,7 @@ class LinkedDecision:
     links: list[str]
 
 
-def _links(session: Session, content_ids: Sequence[str], banks: Sequence[str],
+def linked(session: Session, content_ids: Sequence[str], *, banks: Sequence[str],
            keywords: Sequence[str]) -> dict[str, list[str]]:
     """For each content id, what links it to ``banks`` (its matches at upload) or ``keywords`` (its text, as words,
     case-insensitive); content with no link is left out."""
@@ -312,7 +312,7 @@ def open_cases_linked(mod: Moderation, session: Session, *, banks: Sequence[str]
     """Undecided cases whose content links to ``banks`` or ``keywords``, oldest first. Restricted content (child
     sexual abuse material) is left out: nothing outside child safety moves or lists it."""
     cases = list(session.scalars(select(Case).where(Case.state != CaseState.DECIDED.value).order_by(Case.id)))
-    links = _links(session, sorted({c.content_id for c in cases}), banks, keywords)
+    links = linked(session, sorted({c.content_id for c in cases}), banks=banks, keywords=keywords)
     items = list(session.scalars(select(ContentItem).where(ContentItem.content_id.in_(list(links)))))
     hidden = restricted_among(mod, session, items)
     return [LinkedCase(c.id, c.content_id, c.queue, c.category, c.reason, links[c.content_id]) for c in cases
@@ -325,7 +325,7 @@ def decisions_linked(mod: Moderation, session: Session, *, banks: Sequence[str],
     past decisions a change of the link's category would alter, for a person to look at. Restricted content is left
     out."""
     decided = sorted(set(session.scalars(select(Case.content_id).where(Case.state == CaseState.DECIDED.value))))
-    links = _links(session, decided, banks, keywords)
+    links = linked(session, decided, banks=banks, keywords=keywords)
     items = list(session.scalars(select(ContentItem).where(ContentItem.content_id.in_(list(links)))))
     hidden = restricted_among(mod, session, items)
     found = []

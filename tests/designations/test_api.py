@@ -4,7 +4,6 @@ then moves the open cases to the new category's queue, recategorises the bank fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,74 +16,13 @@ from bastion.designations.events import ChangeState, InvalidStep, Step, next_sta
 from bastion.designations.queries import designated_content
 from bastion.matching.models import BankEntry
 from bastion.moderation.models import ModerationEvent
-
-Header = Callable[[Role], dict[str, str]]
-HATE = "The Black Banner Front says outsiders must leave our town."
-
-
-def _post(client: TestClient, h: Header, content_id: str, text: str) -> dict[str, Any]:
-    r = client.post("/v1/content", headers=h(Role.PLATFORM), data={
-        "content_id": content_id, "account_id": "acct-1", "account_age": "30", "account_country": "FR",
-        "content_type": "text", "text": text})
-    assert r.status_code == 200, r.text
-    return dict(r.json())
-
-
-def _notice(client: TestClient, h: Header, content_id: str) -> int:
-    r = client.post("/v1/notices", headers=h(Role.PLATFORM), json={
-        "content_id": content_id, "category": "hate_speech", "explanation": "hateful", "notifier": "user-9"})
-    assert r.status_code == 201, r.text
-    return int(r.json()["case_id"])
-
-
-def _queue_of(client: TestClient, h: Header, content_id: str) -> list[str]:
-    record = client.get(f"/v1/content/{content_id}", headers=h(Role.SENIOR_MODERATOR)).json()
-    return [e["data"]["queue"] for e in record["events"] if e["kind"] == "case.opened"] + \
-        [e["data"]["to_queue"] for e in record["events"] if e["kind"] == "case.moved"]
-
-
-@pytest.fixture
-def world(client: TestClient, auth_header: Header) -> dict[str, Any]:
-    """A bank of the group's material, a past decision on one of its texts, and an open case about another."""
-    h = auth_header
-    sample = _post(client, h, "sample", "Join the Black Banner Front march on Saturday.")
-    text_signal = next(s for s in sample["signals"] if s["signal_type"] == "text")
-    assert client.post("/v1/banks", headers=h(Role.CURATOR), json={"name": "BLACK_BANNER"}).status_code == 201
-    entry = client.post("/v1/banks/BLACK_BANNER/entries", headers=h(Role.CURATOR), json={
-        "signal_type": "text", "value": text_signal["value"], "category": "hate_speech"})
-    assert entry.status_code == 201, entry.text
-
-    # a past decision: BBF content a moderator found to be hate speech
-    _post(client, h, "old", "BBF: outsiders out.")
-    _notice(client, h, "old")
-    moderator = h(Role.MODERATOR)
-    case = client.post("/v1/queues/general/claim", headers=moderator).json()
-    assert case["content_id"] == "old"
-    decided = client.post(f"/v1/cases/{case['id']}/decision", headers=moderator, json={
-        "violation": True, "actions": ["remove"], "category": "hate_speech"})
-    assert decided.status_code == 200, decided.text
-
-    # an open case: a copy of the banked text, held by the bank match
-    copy = _post(client, h, "copy", "Join the Black Banner Front march on Saturday!")
-    assert copy["case_id"] is not None
-    # an open case linked by a keyword only, and one linked by nothing
-    _post(client, h, "named", HATE)
-    _notice(client, h, "named")
-    _post(client, h, "unrelated", "Outsiders must leave, says a rival club.")
-    unrelated = _notice(client, h, "unrelated")
-
-    senior = h(Role.SENIOR_MODERATOR)
-    entity = client.post("/v1/designations", headers=senior, json={
-        "name": "Black Banner Front", "aliases": ["BBF"], "keywords": [], "designating_body": "EU Council",
-        "designated_on": "2026-03-01", "category": "hate_speech", "banks": ["BLACK_BANNER"]})
-    assert entity.status_code == 201, entity.text
-    return {"entity": entity.json(), "copy_case": copy["case_id"], "unrelated_case": unrelated, "senior": senior}
+from tests.designations.conftest import Header, post_text, queue_of
 
 
 def test_a_change_is_previewed_then_applied_only_when_confirmed(client: TestClient, auth_header: Header,
                                                                db: Database, world: dict[str, Any]) -> None:
     h, senior, entity = auth_header, world["senior"], world["entity"]
-    before = {c: _queue_of(client, h, c) for c in ("copy", "named", "unrelated")}
+    before = {c: queue_of(client, h, c) for c in ("copy", "named", "unrelated")}
     proposed = client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
                            json={"category": "violent_extremism", "note": "re-designated by the EU Council"})
     assert proposed.status_code == 201, proposed.text
@@ -98,7 +36,7 @@ def test_a_change_is_previewed_then_applied_only_when_confirmed(client: TestClie
     assert [(d["content_id"], d["category"], d["actions"]) for d in preview["past_decisions"]] == [
         ("old", "hate_speech", ["remove"])]
     # nothing has moved yet
-    assert {c: _queue_of(client, h, c) for c in ("copy", "named", "unrelated")} == before
+    assert {c: queue_of(client, h, c) for c in ("copy", "named", "unrelated")} == before
     assert client.get("/v1/designations", headers=senior).json()[0]["category"] == "hate_speech"
 
     # a moderator may read, not confirm
@@ -111,9 +49,9 @@ def test_a_change_is_previewed_then_applied_only_when_confirmed(client: TestClie
     assert sorted(result["moved_cases"].values()) == ["terrorism", "terrorism"]
     assert result["past_decisions"] == ["old"] and result["bank_entries"] == {"BLACK_BANNER": 1}
 
-    assert _queue_of(client, h, "copy")[-1] == "terrorism"
-    assert _queue_of(client, h, "named")[-1] == "terrorism"
-    assert _queue_of(client, h, "unrelated") == before["unrelated"]
+    assert queue_of(client, h, "copy")[-1] == "terrorism"
+    assert queue_of(client, h, "named")[-1] == "terrorism"
+    assert queue_of(client, h, "unrelated") == before["unrelated"]
     with db.read() as session:
         assert set(session.scalars(select(BankEntry.category))) == {"violent_extremism"}
         moved = session.scalars(select(ModerationEvent).where(ModerationEvent.kind == "case.moved")).all()
@@ -137,9 +75,9 @@ def test_future_matches_follow_the_new_category(client: TestClient, auth_header:
     change = client.post(f"/v1/designations/{world['entity']['id']}/changes", headers=senior,
                          json={"category": "violent_extremism"}).json()
     assert client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=senior).status_code == 200
-    later = _post(client, h, "later", "Join the Black Banner Front march on Saturday!!")
+    later = post_text(client, h, "later", "Join the Black Banner Front march on Saturday!!")
     assert later["case_id"] is not None
-    assert _queue_of(client, h, "later") == ["terrorism"]
+    assert queue_of(client, h, "later") == ["terrorism"]
 
 
 def test_rejected_and_superseded_changes_apply_nothing(client: TestClient, auth_header: Header,
@@ -151,7 +89,7 @@ def test_rejected_and_superseded_changes_apply_nothing(client: TestClient, auth_
                          json={"category": "terrorist_content"}).json()
     rejected = client.post(f"/v1/designations/changes/{first['id']}/reject", headers=senior)
     assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
-    assert _queue_of(client, h, "copy") == ["general"]
+    assert queue_of(client, h, "copy") == ["general"]
     third = client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
                         json={"category": "violent_extremism"}).json()
     assert client.post(f"/v1/designations/changes/{second['id']}/confirm", headers=senior).status_code == 200

@@ -58,6 +58,7 @@ from bastion.reporting.tasks import ReportSender
 from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
+from bastion.web.designation_pages import router as designation_pages_router
 from bastion.web.match_pages import router as match_pages_router
 from bastion.web.metrics import Metrics
 from bastion.web.minors_pages import router as minors_pages_router
@@ -161,7 +162,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         routers=[hashing_router, matching_router, hma_router, moderation_router, minors_router, classifiers_router,
                  classifier_pages_router, console_router, bank_pages_router, match_pages_router, review_pages_router,
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
-                 factchecks_router, designations_router],
+                 factchecks_router, designations_router, designation_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}})],

@@ -208,3 +208,24 @@ def test_partners_are_registered_by_admins_with_a_real_key(world: World) -> None
     ).status_code == 403
     listed = world.client.get("/v1/factchecks/partners", headers=h(Role.MODERATOR)).json()
     assert [p["name"] for p in listed] == ["checkers-eu"]
+
+
+def test_held_content_is_rated_but_not_published_by_a_restriction(world: World) -> None:
+    c, h = world.client, world.h
+    sample = c.post("/v1/content", headers=h(Role.PLATFORM), data={
+        "content_id": "sample", "account_id": "acct-1", "account_age": "30", "account_country": "FR",
+        "content_type": "text", "text": "A miracle cure the doctors hide from you."}).json()
+    value = next(s["value"] for s in sample["signals"] if s["signal_type"] == "text")
+    assert c.post("/v1/banks", headers=h(Role.CURATOR), json={"name": "HOAXES"}).status_code == 201
+    assert c.post("/v1/banks/HOAXES/entries", headers=h(Role.CURATOR), json={
+        "signal_type": "text", "value": value, "category": "hate_speech"}).status_code == 201
+    held = c.post("/v1/content", headers=h(Role.PLATFORM), data={
+        "content_id": "held", "account_id": "acct-2", "account_age": "30", "account_country": "FR",
+        "content_type": "text", "text": "A miracle cure the doctors hide from you!"}).json()
+    assert held["status"] == "held"
+    _send(world, "held")
+    answer = world.rate({"rating_id": "r-9", "content_id": "held", "rating": "false"}).json()
+    assert answer["applied"] is False and answer["status"] == "held" and answer["statement_puid"] is None
+    with world.db.read() as session:
+        assert queries.false_rated(session, ["held"]) == {"held"}  # the feed gate still knows the rating
+        assert session.scalar(select(ContentItem.status).where(ContentItem.content_id == "held")) == "held"

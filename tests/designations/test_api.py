@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bastion.core.auth.roles import Role
 from bastion.core.db import Database
 from bastion.designations.events import ChangeState, InvalidStep, Step, next_state
-from bastion.designations.queries import designated_content
+from bastion.designations.queries import DesignatedFollower, designated_content
 from bastion.matching.models import BankEntry
 from bastion.moderation.models import ModerationEvent
 from tests.designations.conftest import Header, post_text, queue_of
@@ -141,3 +141,23 @@ def test_the_feed_gate_query_names_linked_content(db: Database, world: dict[str,
     with db.read() as session:
         found = designated_content(session, ["copy", "named", "old", "unrelated", "never-submitted"])
     assert found == {"copy": ["Black Banner Front"], "named": ["Black Banner Front"], "old": ["Black Banner Front"]}
+
+
+def test_a_follower_sees_new_content_and_new_designations(client: TestClient, auth_header: Header, db: Database,
+                                                          world: dict[str, Any]) -> None:
+    follower = DesignatedFollower()
+    with db.read() as session:
+        start = follower.since(session, 0)
+        assert start.content == {c: ["Black Banner Front"] for c in ("copy", "named", "old", "sample")}
+        assert follower.since(session, start.cursor).content == {}
+    post_text(client, auth_header, "fresh", "BBF meets tonight.")
+    post_text(client, auth_header, "quiet", "The Green Hand meets tonight.")
+    with db.read() as session:
+        later = follower.since(session, start.cursor)
+    assert later.content == {"fresh": ["Black Banner Front"]}
+    assert client.post("/v1/designations", headers=world["senior"], json={
+        "name": "Green Hand", "designating_body": "UN Security Council", "designated_on": "2025-01-01",
+        "category": "violent_extremism"}).status_code == 201
+    with db.read() as session:
+        rescanned = follower.since(session, later.cursor)
+    assert rescanned.content["quiet"] == ["Green Hand"] and rescanned.cursor == later.cursor

@@ -229,3 +229,21 @@ def test_held_content_is_rated_but_not_published_by_a_restriction(world: World) 
     with world.db.read() as session:
         assert queries.false_rated(session, ["held"]) == {"held"}  # the feed gate still knows the rating
         assert session.scalar(select(ContentItem.status).where(ContentItem.content_id == "held")) == "held"
+
+
+def test_a_follower_sees_each_rating_once_with_the_items_state_now(world: World) -> None:
+    for content_id in ("c1", "c2"):
+        _post(world, content_id)
+        _send(world, content_id)
+    with world.db.read() as session:
+        assert queries.false_rated_since(session, 0) == queries.RatedSince(0, {})
+    world.rate({"rating_id": "r-1", "content_id": "c1", "rating": "false"})
+    world.rate({"rating_id": "r-2", "content_id": "c2", "rating": "missing_context"})
+    with world.db.read() as session:
+        first = queries.false_rated_since(session, 0)
+        assert first.false == {"c1": True, "c2": False}
+        assert queries.false_rated_since(session, first.cursor) == queries.RatedSince(first.cursor, {})
+    world.rate({"rating_id": "r-3", "content_id": "c1", "rating": "true"})  # the partner's correction
+    with world.db.read() as session:
+        second = queries.false_rated_since(session, first.cursor)
+    assert second.false == {"c1": False} and second.cursor > first.cursor

@@ -6,10 +6,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bastion.designations.models import DesignatedEntity
+from bastion.designations.events import DesignationKind
+from bastion.designations.models import DesignatedEntity, DesignationEvent
 from bastion.moderation import queries as moderated
 
 
@@ -57,3 +58,32 @@ def designated_content(session: Session, content_ids: Iterable[str]) -> dict[str
                              banks=sorted({b for e in listed for b in e.banks}),
                              keywords=sorted({w for e in listed for w in e.words}))
     return {c: sorted(set().union(*(by_link.get(link, set()) for link in found))) for c, found in links.items()}
+
+
+@dataclass(frozen=True)
+class DesignatedSince:
+    """Content newly linked to a designated entity, with the entities' names, and the cursor to ask from next (a
+    ``moderation_events`` id)."""
+
+    cursor: int
+    content: dict[str, list[str]]
+
+
+class DesignatedFollower:
+    """Follows what makes content designated, for a poller such as the feed gate's reason source: new content
+    (moderation's submissions since the cursor) and new designations (then every item is looked at again, once per
+    designation: rare). Links only grow (an entity is not de-listed, a change of category keeps its links), so an
+    item once reported stays designated. One follower per poller: it remembers the designations it has seen."""
+
+    def __init__(self) -> None:
+        self._designations_seen = -1
+
+    def since(self, session: Session, cursor: int) -> DesignatedSince:
+        latest = session.scalar(select(func.max(DesignationEvent.id)).where(
+            DesignationEvent.kind == DesignationKind.DESIGNATED.value)) or 0
+        if latest != self._designations_seen or cursor == 0:
+            new = moderated.submitted_since(session, 0, limit=None)
+            self._designations_seen = latest
+        else:
+            new = moderated.submitted_since(session, cursor)
+        return DesignatedSince(new.cursor, designated_content(session, new.content_ids) if new.content_ids else {})

@@ -55,6 +55,9 @@ from bastion.moderation import queries as moderated
 from bastion.moderation.kernel import Moderation
 from bastion.moderation.statements import Source
 
+#: Orders writers of ``factcheck_ratings`` on PostgreSQL, so a follower that saw id N never later finds N-1.
+RATINGS_LOCK = 0x46434B52
+
 #: Where partners send ratings, named in each request so a partner needs no other configuration.
 RATINGS_PATH = "/v1/factchecks/ratings"
 
@@ -225,6 +228,7 @@ def receive(fc: FactChecks, headers: Mapping[str, str], body: bytes) -> RatingAn
 
 def _record(fc: FactChecks, key_id: str, rating: RatingIn, digest: str) -> RatingAnswer:
     with fc.db.write() as session:
+        fc.db.serialize_writers(session, RATINGS_LOCK)
         partner = session.scalar(select(FactcheckPartner.name).where(FactcheckPartner.key_id == key_id))
         assert partner is not None  # the signature was just checked against its key
         seen = session.scalar(select(FactcheckRating).where(FactcheckRating.partner == partner,

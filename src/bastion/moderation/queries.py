@@ -335,3 +335,20 @@ def decisions_linked(mod: Moderation, session: Session, *, banks: Sequence[str],
             found.append(LinkedDecision(content_id, violation.case_id, violation.category, violation.actions,
                                         violation.decided_by, violation.at, links[content_id]))
     return found
+
+
+@dataclass(frozen=True)
+class SubmittedSince:
+    """Content first submitted after a cursor (a ``moderation_events`` id), and the cursor to ask from next."""
+
+    cursor: int
+    content_ids: list[str]
+
+
+def submitted_since(session: Session, cursor: int, *, limit: int | None = 10_000) -> SubmittedSince:
+    """New content, for a follower keeping its own view of it (``designations/queries.py``); ``limit=None`` from 0
+    lists every submission."""
+    query = select(ModerationEvent.id, ModerationEvent.subject).where(
+        ModerationEvent.kind == EventKind.SUBMITTED.value, ModerationEvent.id > cursor).order_by(ModerationEvent.id)
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
+    return SubmittedSince(rows[-1][0] if rows else cursor, [s.removeprefix("content:") for _, s in rows])

@@ -247,3 +247,21 @@ def test_a_follower_sees_each_rating_once_with_the_items_state_now(world: World)
     with world.db.read() as session:
         second = queries.false_rated_since(session, first.cursor)
     assert second.false == {"c1": False} and second.cursor > first.cursor
+
+
+def test_a_disabled_partner_is_neither_heard_nor_sent_to(world: World) -> None:
+    _post(world, "c1")
+    _send(world, "c1")
+    assert world.client.post("/v1/factchecks/partners/checkers-eu/disable",
+                             headers=world.h(Role.SENIOR_MODERATOR)).status_code == 403
+    disabled = world.client.post("/v1/factchecks/partners/checkers-eu/disable", headers=world.h(Role.ADMIN))
+    assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+    refused = world.rate({"rating_id": "r-1", "content_id": "c1", "rating": "false"})
+    assert refused.status_code == 401 and refused.json()["reason"] == "unknown_key"
+    assert world.client.post("/v1/factchecks/requests", headers=world.h(Role.MODERATOR),
+                             json={"content_id": "c1", "partner": "checkers-eu"}).status_code == 404
+    assert world.client.post("/v1/factchecks/partners/nobody/disable", headers=world.h(Role.ADMIN)).status_code == 404
+    with world.db.read() as session:
+        assert session.scalar(select(ContentItem.status).where(ContentItem.content_id == "c1")) == "published"
+        kinds = list(session.scalars(select(FactcheckEvent.kind).order_by(FactcheckEvent.id)))
+    assert kinds == ["partner.added", "item.sent", "partner.disabled"]

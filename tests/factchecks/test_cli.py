@@ -20,8 +20,10 @@ def test_partner_add_and_list(db: Database) -> None:
     assert len(again.stderr.strip().splitlines()) == 1
     bad = bastion(db, "factcheck", "partner", "add", "x", "--key", "nope", "--url", "https://x.example")
     assert bad.returncode == 1 and "Ed25519" in bad.stderr
+    disabled = bastion(db, "factcheck", "partner", "disable", "checkers-eu")
+    assert disabled.returncode == 0 and "no longer accepted" in disabled.stderr, disabled.stderr
     listed = bastion(db, "factcheck", "partner", "list", "--json")
-    assert [p["name"] for p in json.loads(listed.stdout)] == ["checkers-eu"]
+    assert [(p["name"], p["enabled"]) for p in json.loads(listed.stdout)] == [("checkers-eu", False)]
 
 
 def test_designation_add_list_change_confirm(db: Database) -> None:

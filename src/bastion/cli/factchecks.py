@@ -52,6 +52,16 @@ def partner_add(name: Annotated[str, typer.Argument(help="the partner's name, e.
     err.print(f"partner {view.name!r} registered (key id {view.key_id})", highlight=False)
 
 
+@partner_app.command("disable")
+def partner_disable(name: Annotated[str, typer.Argument(help="the partner's name, from partner list")]) -> None:
+    """Stop accepting the partner's key and sending it items (its past ratings stay)."""
+    from bastion.factchecks import policy
+    from bastion.factchecks.services import FactChecks, disable_partner
+
+    view = disable_partner(FactChecks(_moderation(), guarded(policy.load)), name, actor=cli_actor())
+    err.print(f"partner {view.name!r} disabled (key id {view.key_id} no longer accepted)", highlight=False)
+
+
 @partner_app.command("list")
 def partner_list(as_json: AsJson = False) -> None:
     """The registered partners, their key ids and URLs."""

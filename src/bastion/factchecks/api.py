@@ -76,6 +76,12 @@ def add_partner(body: PartnerIn, principal: Admin, fc: FC) -> PartnerOut:
     return PartnerOut.model_validate(services.as_dict(view))
 
 
+@router.post("/partners/{name}/disable", summary="Stop accepting a partner's key and sending it items",
+             response_model=PartnerOut)
+def disable_partner(name: str, principal: Admin, fc: FC) -> PartnerOut:
+    return PartnerOut.model_validate(services.as_dict(services.disable_partner(fc, name, actor=principal)))
+
+
 @router.get("/partners", summary="Fact-checking partners", response_model=list[PartnerOut])
 def list_partners(principal: Reader, fc: FC) -> list[PartnerOut]:
     return [PartnerOut.model_validate(services.as_dict(p)) for p in services.list_partners(fc.db)]

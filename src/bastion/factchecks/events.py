@@ -24,6 +24,7 @@ FALSE_RATINGS = frozenset({Rating.FALSE, Rating.PARTLY_FALSE})
 
 class FactcheckKind(enum.StrEnum):
     PARTNER_ADDED = "partner.added"
+    PARTNER_DISABLED = "partner.disabled"  # its key no longer accepted, nothing more sent to it
     SENT = "item.sent"  # subject content:<id>
     RATED = "item.rated"  # subject content:<id>; external_id rating:<partner>:<rating id>
 
@@ -32,6 +33,11 @@ class PartnerAdded(BaseModel):
     name: str
     key_id: str
     url: str
+
+
+class PartnerDisabled(BaseModel):
+    name: str
+    key_id: str
 
 
 class Sent(BaseModel):
@@ -53,7 +59,8 @@ class Rated(BaseModel):
 
 
 PAYLOADS: dict[FactcheckKind, type[BaseModel]] = {
-    FactcheckKind.PARTNER_ADDED: PartnerAdded, FactcheckKind.SENT: Sent, FactcheckKind.RATED: Rated,
+    FactcheckKind.PARTNER_ADDED: PartnerAdded, FactcheckKind.PARTNER_DISABLED: PartnerDisabled,
+    FactcheckKind.SENT: Sent, FactcheckKind.RATED: Rated,
 }
 
 

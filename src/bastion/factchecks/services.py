@@ -35,6 +35,7 @@ from bastion.factchecks.events import (
     FactcheckKind,
     FactcheckMessage,
     PartnerAdded,
+    PartnerDisabled,
     Rated,
     Rating,
     Sent,
@@ -126,6 +127,20 @@ def add_partner(fc: FactChecks, *, name: str, public_key: str, url: str, actor: 
         session.add(row)
         _log(fc, session, f"partner:{name}", FactcheckKind.PARTNER_ADDED, actor.actor,
              PartnerAdded(name=name, key_id=kid, url=url))
+        return PartnerView.from_row(row)
+
+
+def disable_partner(fc: FactChecks, name: str, *, actor: Principal) -> PartnerView:
+    """Stop accepting a partner's key and sending it items (a key leaked, a contract ended). Its ratings so far
+    and the restrictions they led to stay; a new key means registering the partner again under another name."""
+    with fc.db.write() as session:
+        row = session.get(FactcheckPartner, name)
+        if row is None:
+            raise PartnerNotFound(f"no partner {name!r}")
+        if row.enabled:
+            row.enabled = False
+            _log(fc, session, f"partner:{name}", FactcheckKind.PARTNER_DISABLED, actor.actor,
+                 PartnerDisabled(name=name, key_id=row.key_id))
         return PartnerView.from_row(row)
 
 

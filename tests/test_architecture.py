@@ -28,6 +28,7 @@ BELOW: dict[str, frozenset[str]] = {
     "minors": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "factchecks": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "designations": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
+    "feed": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "minors", "orders"}),
 }
 TOP = frozenset({"cli", "web", "demo", "testing", "migrations"})
 

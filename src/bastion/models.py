@@ -8,6 +8,7 @@ from bastion.core.db import Base
 from bastion.core.outbox.models import OutboxMessage
 from bastion.designations.models import DesignatedEntity, DesignationChange, DesignationEvent
 from bastion.factchecks.models import FactcheckEvent, FactcheckPartner, FactcheckRating, FactcheckRequest
+from bastion.feed.models import Crisis, CrisisEvent
 from bastion.hma.models import HmaContent
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.matching.models import Bank, BankChange, BankEntry
@@ -39,3 +40,4 @@ __all__ += ["HmaContent"]
 __all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase"]
 __all__ += ["FactcheckEvent", "FactcheckPartner", "FactcheckRating", "FactcheckRequest"]
 __all__ += ["DesignatedEntity", "DesignationChange", "DesignationEvent"]
+__all__ += ["Crisis", "CrisisEvent"]

@@ -4,6 +4,7 @@ then moves the open cases to the new category's queue, recategorises the bank fo
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -161,3 +162,19 @@ def test_a_follower_sees_new_content_and_new_designations(client: TestClient, au
     with db.read() as session:
         rescanned = follower.since(session, later.cursor)
     assert rescanned.content["quiet"] == ["Green Hand"] and rescanned.cursor == later.cursor
+
+
+def test_designated_content_reaches_the_feed_gate(client: TestClient, auth_header: Header,
+                                                  world: dict[str, Any]) -> None:
+    platform = auth_header(Role.PLATFORM)
+    post_text(client, auth_header, "fresh", "BBF meets tonight.")
+    deadline = time.monotonic() + 10  # the feed's view follows the logs every refresh: eventual, not a speed check
+    while True:
+        answer = client.post("/v1/feed/filter", headers=platform, json={
+            "viewer": {"account_id": "viewer-1", "age": 30}, "candidates": ["fresh", "unrelated"]}).json()
+        excluded = {e["content_id"]: e["reasons"] for e in answer["excluded"]}
+        if "designated_entity" in excluded.get("fresh", []) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert excluded["fresh"] == ["designated_entity"]
+    assert "designated_entity" not in excluded.get("unrelated", [])

@@ -265,3 +265,32 @@ def test_a_disabled_partner_is_neither_heard_nor_sent_to(world: World) -> None:
         assert session.scalar(select(ContentItem.status).where(ContentItem.content_id == "c1")) == "published"
         kinds = list(session.scalars(select(FactcheckEvent.kind).order_by(FactcheckEvent.id)))
     assert kinds == ["partner.added", "item.sent", "partner.disabled"]
+
+
+def _filtered(w: World, candidates: list[str], wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    deadline = time.monotonic() + 10  # the feed's view follows the logs every refresh: eventual, not a speed check
+    while True:
+        r = w.client.post("/v1/feed/filter", headers=w.h(Role.PLATFORM),
+                          json={"viewer": {"account_id": "viewer-1", "age": 30}, "candidates": candidates})
+        assert r.status_code == 200, r.text
+        answer = dict(r.json())
+        if wanted(answer) or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.05)
+
+
+def test_ratings_reach_the_feed_gate(world: World) -> None:
+    for content_id in ("c1", "c2"):
+        _post(world, content_id)
+        _send(world, content_id)
+    world.rate({"rating_id": "r-1", "content_id": "c1", "rating": "false"})
+    answer = _filtered(world, ["c1", "c2"], lambda a: bool(a["excluded"]))
+    assert answer["eligible"] == ["c2"]
+    [excluded] = answer["excluded"]
+    assert excluded["content_id"] == "c1"
+    assert {"fact_checked_false", "not_recommended"} <= set(excluded["reasons"])
+    # a correction: the rating no longer excludes it (the restriction stays until an appeal or a moderator)
+    world.rate({"rating_id": "r-2", "content_id": "c1", "rating": "true"})
+    answer = _filtered(world, ["c1"], lambda a: "fact_checked_false" not in json.dumps(a["excluded"]))
+    assert "fact_checked_false" not in json.dumps(answer["excluded"])
+    assert "not_recommended" in json.dumps(answer["excluded"])

@@ -5,6 +5,7 @@ from bastion.cli import (  # noqa: F401 - they register commands
     accounts,
     banks,
     classifiers,
+    crises,
     factchecks,
     minors,
     orders,

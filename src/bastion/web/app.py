@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.orm import Session
 
 from bastion.classifiers import registry as classifier_registry
 from bastion.classifiers import services as classifier_services
@@ -30,10 +31,17 @@ from bastion.core.service import Background, Health, ServiceSpec, create_service
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
 from bastion.core.worker import Worker
 from bastion.designations.api import router as designations_router
+from bastion.designations.queries import DesignatedFollower
 from bastion.factchecks import policy as factcheck_policy
+from bastion.factchecks import queries as factcheck_queries
 from bastion.factchecks.api import router as factchecks_router
 from bastion.factchecks.events import FactcheckMessage
 from bastion.factchecks.services import FactChecks
+from bastion.feed.api import router as feed_router
+from bastion.feed.crisis import Crises, CrisisAdjuster, bank_confirmed_removals
+from bastion.feed.gate import FeedGate
+from bastion.feed.interfaces import Reason, ReasonChanges, ReasonSource
+from bastion.feed.view import EligibilityView
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
 from bastion.hma.api import router as hma_router
@@ -58,6 +66,7 @@ from bastion.reporting.tasks import ReportSender
 from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
+from bastion.web.crisis_pages import router as crisis_pages_router
 from bastion.web.designation_pages import router as designation_pages_router
 from bastion.web.match_pages import router as match_pages_router
 from bastion.web.metrics import Metrics
@@ -71,6 +80,37 @@ STATIC = Path(__file__).parent / "static"
 STALE_AFTER_SECONDS = 5.0
 #: How often the sealed previews of published uploads past their retention are dropped (seconds).
 PREVIEW_PRUNE_SECONDS = 3600.0
+
+#: The feed's reason sources (``feed/interfaces.py: ReasonSource``): each domain that holds reasons to keep content
+#: out of feeds (fact-checks, designated entities) adds its factory here, the one place; names are checked at start.
+
+
+class _FactcheckReasons:
+    """``fact_checked_false``: items whose latest fact-check rating is false or partly false."""
+
+    name = "factchecks"
+
+    def changes(self, session: Session, cursor: int) -> ReasonChanges:
+        found = factcheck_queries.false_rated_since(session, cursor)
+        return ReasonChanges(found.cursor, {c: frozenset({Reason.FACT_CHECKED_FALSE}) if false else frozenset()
+                                            for c, false in found.false.items()})
+
+
+class _DesignationReasons:
+    """``designated_entity``: content linked to a designated entity by a bank match or a word of its text."""
+
+    name = "designations"
+
+    def __init__(self) -> None:
+        self._follower = DesignatedFollower()
+
+    def changes(self, session: Session, cursor: int) -> ReasonChanges:
+        found = self._follower.since(session, cursor)
+        return ReasonChanges(found.cursor, {c: frozenset({Reason.DESIGNATED_ENTITY}) for c in found.content})
+
+
+FEED_REASON_SOURCES: list[Callable[[Database], ReasonSource]] = [
+    lambda db: _FactcheckReasons(), lambda db: _DesignationReasons()]
 
 
 class _IndexRefresher:
@@ -117,6 +157,18 @@ def _index_health(matcher: Matcher) -> Health:
     })
 
 
+def _feed_health(view: EligibilityView) -> Health:
+    age = time.time() - view.freshness.last_refresh if view.freshness.last_refresh else None
+    try:
+        lag = view.lag()
+    except Exception:  # reported by the index's check already
+        lag = -1
+    return Health(ok=age is not None and age < STALE_AFTER_SECONDS and lag == 0, fields={"feed": {
+        "applied_event_id": view.freshness.applied_event_id, "events_behind": lag, "content_items": len(view.entries),
+        "active_crises": [c.reference for c in view.crises],
+        "seconds_since_refresh": None if age is None else round(age, 3)}})
+
+
 def create_app(settings: Settings, *, db: Database | None = None, matcher: Matcher | None = None,
                clock: Clock | None = None, refresh: bool = True,
                classifiers: Sequence[Classifier] | None = None) -> FastAPI:
@@ -132,14 +184,23 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         classifiers = classifier_registry.load(settings.classifiers_path,
                                                ClassifierContext(db, settings.classifier_token))
     sealer = settings.media_sealer()  # one key read, shared by previews, preserved orders and reports
+    adjuster = CrisisAdjuster()  # the crises in force change intake (moderation defines the hook, not feed)
     mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=sealer,
-                     classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0)
+                     classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0,
+                     adjuster=adjuster)
+    crises = Crises(db, clock, mod)
+    feed_view = EligibilityView(db, [make(db) for make in FEED_REASON_SOURCES])
+    feed_view.on_crises(adjuster.update)
+    gate = FeedGate(db, feed_view)
     reporting = reports.Reporting(db, clock, sealer, settings)
     outbox = OutboxWorker(db, outbox_routes(settings, clock, ReportSender(reporting)),
                           settings.outbox_interval_seconds, clock)
     contact_point = contact_point_for(settings, mod)
     workers: list[Background] = [
         _IndexRefresher(matcher, settings.index_refresh_seconds),
+        Worker(lambda: feed_view.refresh() if feed_view.freshness.loaded else None, settings.index_refresh_seconds,
+               "bastion-feed"),
+        Worker(lambda: bank_confirmed_removals(crises), settings.index_refresh_seconds, "bastion-crisis-curator"),
         outbox,
         Worker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders"),
         Worker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports"),
@@ -151,6 +212,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         open_spool(settings.spool_dir)  # sweeps uploads a killed process left behind, before anything else runs
         if not matcher.freshness.loaded:
             matcher.load()
+        if not feed_view.freshness.loaded:
+            feed_view.load()
         # Models load in the background: neither the start nor an upload waits for them (classifiers/similarity.py).
         app.state.classifiers_warming = classifier_services.warm_in_background(mod.classifiers)
 
@@ -159,19 +222,24 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
 
     app = create_service(ServiceSpec(
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
-        routers=[hashing_router, matching_router, hma_router, moderation_router, minors_router, classifiers_router,
-                 classifier_pages_router, console_router, bank_pages_router, match_pages_router, review_pages_router,
+        # The feed gate first: routes are matched in order, and it is the hottest path (a feed request per page).
+        routers=[feed_router, hashing_router, matching_router, hma_router, moderation_router, minors_router,
+                 classifiers_router, classifier_pages_router, console_router, bank_pages_router, match_pages_router,
+                 review_pages_router,
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
-                 factchecks_router, designations_router, designation_pages_router],
+                 crisis_pages_router, factchecks_router, designations_router, designation_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
-                lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}})],
+                lambda: Health(ok=True, fields={"policy": {"in_force": mod.intake_policy.label,
+                                                           "error": policy.error}}),
+                lambda: _feed_health(feed_view)],
         status_summary="Liveness and index freshness (no secrets; for health checks)",
         workers=workers, run_workers=refresh,
         on_start=[open_up], on_stop=[close_down, lambda: classifier_services.close_all(mod.classifiers)],
         state={"matcher": matcher, "match_budget": LookupBudget(settings.match_rate_per_minute),
                "moderation": mod, "classifiers": mod.classifiers, "outbox": outbox,
                "contact_point": contact_point, "reporting": reporting,
+               "feed_gate": gate, "crises": crises,
                # built at start, like the policy: a broken minors rules file refuses the start, never a request
                "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
                                 settings.platform_webhook_url),

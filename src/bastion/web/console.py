@@ -210,6 +210,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Reports", "/console/reports", roles.REPORTS),
     ("Minors", "/console/minors", roles.MINORS_READ - {Role.PLATFORM}),
     ("Designations", "/console/designations", roles.DESIGNATIONS_READ),
+    ("Crises", "/console/crises", roles.CRISIS_READ),
     ("Settings", "/console/settings", roles.REVIEW),
 )
 

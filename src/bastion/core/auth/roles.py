@@ -75,6 +75,11 @@ FACTCHECK_PARTNERS = ADMIN
 #: category and confirm it (nothing is applied before a person confirms the preview).
 DESIGNATIONS_READ = READ_QUEUES
 DESIGNATIONS_EDIT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
+#: The feed gate: the platform's recommender asks which candidates a viewer may be shown.
+FEED = frozenset({Role.PLATFORM, Role.ADMIN})
+#: Crisis mode: who activates and deactivates a crisis, banks its material and reports its threats; who reads it.
+CRISIS_ACT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
+CRISIS_READ = CRISIS_ACT | {Role.ANALYST}
 
 
 def parse_role(raw: str) -> Role:

@@ -29,6 +29,8 @@ BELOW: dict[str, frozenset[str]] = {
     "factchecks": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "designations": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "feed": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "minors", "orders"}),
+    "transparency": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "orders",
+                               "reporting", "minors"}),
 }
 TOP = frozenset({"cli", "web", "demo", "testing", "migrations"})
 

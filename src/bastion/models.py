@@ -8,6 +8,7 @@ from bastion.core.db import Base
 from bastion.core.outbox.models import OutboxMessage
 from bastion.designations.models import DesignatedEntity, DesignationChange, DesignationEvent
 from bastion.factchecks.models import FactcheckEvent, FactcheckPartner, FactcheckRating, FactcheckRequest
+from bastion.feed.audit.models import FeedAuditRun
 from bastion.feed.models import Crisis, CrisisEvent
 from bastion.hma.models import HmaContent
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
@@ -24,6 +25,7 @@ from bastion.moderation.models import (
 from bastion.orders.models import OrderEvent, PreservedContent, ReceivedOrder, SeenNonce, TrustedKey
 from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
 from bastion.review.models import Case
+from bastion.transparency.sor_models import SorEvent, SorSubmission
 
 metadata = Base.metadata
 
@@ -41,3 +43,5 @@ __all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsC
 __all__ += ["FactcheckEvent", "FactcheckPartner", "FactcheckRating", "FactcheckRequest"]
 __all__ += ["DesignatedEntity", "DesignationChange", "DesignationEvent"]
 __all__ += ["Crisis", "CrisisEvent"]
+__all__ += ["FeedAuditRun"]
+__all__ += ["SorEvent", "SorSubmission"]

@@ -7,9 +7,11 @@ from bastion.cli import (  # noqa: F401 - they register commands
     classifiers,
     crises,
     factchecks,
+    feed,
     minors,
     orders,
     reports,
+    statements,
     system,
 )
 from bastion.cli.app import app

@@ -10,7 +10,7 @@ transaction; messages leave through the outbox after commit. ``events.next_statu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,6 +68,9 @@ class Moderation:
     keep_published_previews: bool = True
     #: Changes intake while a crisis lasts (lower thresholds, crisis bank rule, case priority); ``None``: nothing.
     adjuster: IntakeAdjuster | None = None
+    #: Told of each statement of reasons in the transaction that issues it (the transparency domain queues it for
+    #: the DSA Transparency Database there, so a crash loses neither); ``None`` when submission is off.
+    on_statement: Callable[[Session, str], None] | None = None
 
     @property
     def policy(self) -> Policy:

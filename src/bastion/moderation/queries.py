@@ -21,7 +21,7 @@ from bastion.core.auth.roles import CHILD_SAFETY_ROLES
 from bastion.core.auth.services import Principal
 from bastion.moderation.events import Decided, EventKind, Resubmitted, ShadowVerdict, VerdictGiven
 from bastion.moderation.kernel import Moderation, content_subject, restricted_among, restricted_content
-from bastion.moderation.models import ContentItem, ModerationEvent
+from bastion.moderation.models import ContentItem, ModerationEvent, StatementOfReasons
 from bastion.moderation.policy import Category, Rule, Verdict
 from bastion.review.models import Case, CaseReason, CaseState
 
@@ -238,6 +238,40 @@ def shadow_report(session: Session) -> list[ShadowStat]:
             stat.reviewed += 1
             stat.agreed += violation == (stat.would_be != Verdict.ALLOW.value)
     return sorted(stats.values(), key=lambda s: s.rule)
+
+
+@dataclass(frozen=True)
+class StatementForSubmission:
+    """A statement of reasons as the transparency domain submits it: its body, and who it concerns, so that
+    identity can be kept out of what leaves (DSA Art. 24(5): without personal data)."""
+
+    puid: str
+    body: dict[str, object]
+    #: The account the statement concerns: to be scrubbed from every text of the body before it is sent.
+    account_id: str
+    created_at: dt.datetime
+
+
+def statements_for_submission(session: Session, puids: Sequence[str]) -> dict[str, StatementForSubmission]:
+    """The statements named, by ``puid`` (unknown ones are absent)."""
+    found: dict[str, StatementForSubmission] = {}
+    for chunk in _chunks(list(puids), 500):
+        rows = session.execute(select(StatementOfReasons.puid, StatementOfReasons.body, StatementOfReasons.account_id,
+                                      StatementOfReasons.created_at).where(StatementOfReasons.puid.in_(chunk)))
+        for puid, body, account_id, created_at in rows:  # columns, not objects: a batch of 100 at a time, often
+            found[puid] = StatementForSubmission(puid, dict(body), account_id, created_at)
+    return found
+
+
+def statement_puids(session: Session, *, after: str = "", limit: int = 1000) -> list[str]:
+    """Every statement's ``puid`` in ``puid`` order, a page at a time (``after`` the last one seen): the backfill's
+    walk, which stays cheap on millions of rows and sees statements issued while it runs."""
+    return list(session.scalars(select(StatementOfReasons.puid).where(StatementOfReasons.puid > after)
+                                .order_by(StatementOfReasons.puid).limit(limit)))
+
+
+def statement_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(StatementOfReasons)) or 0
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -38,6 +38,7 @@ from bastion.factchecks.api import router as factchecks_router
 from bastion.factchecks.events import FactcheckMessage
 from bastion.factchecks.services import FactChecks
 from bastion.feed.api import router as feed_router
+from bastion.feed.audit.api import router as feed_audits_router
 from bastion.feed.crisis import Crises, CrisisAdjuster, bank_confirmed_removals
 from bastion.feed.gate import FeedGate
 from bastion.feed.interfaces import Reason, ReasonChanges, ReasonSource
@@ -50,6 +51,7 @@ from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
 from bastion.minors.api import router as minors_router
 from bastion.minors.events import MinorsMessage
+from bastion.minors.interfaces import EnticementCase, EnticementReporter
 from bastion.minors.rules import DEFAULT_RULES_PATH, RulesFile
 from bastion.minors.services import Minors
 from bastion.moderation.api import router as moderation_router
@@ -63,17 +65,22 @@ from bastion.reporting import services as reports
 from bastion.reporting.api import router as reports_router
 from bastion.reporting.services import ReportMessage
 from bastion.reporting.tasks import ReportSender
+from bastion.transparency import submission as sor_submission
+from bastion.transparency.sor_client import TransparencyClient
+from bastion.transparency.submission_api import router as sor_router
 from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
 from bastion.web.crisis_pages import router as crisis_pages_router
 from bastion.web.designation_pages import router as designation_pages_router
+from bastion.web.feed_audit_pages import router as feed_audit_pages_router
 from bastion.web.match_pages import router as match_pages_router
 from bastion.web.metrics import Metrics
 from bastion.web.minors_pages import router as minors_pages_router
 from bastion.web.order_pages import router as order_pages_router
 from bastion.web.report_pages import router as report_pages_router
 from bastion.web.review_pages import router as review_pages_router
+from bastion.web.sor_pages import router as sor_pages_router
 
 STATIC = Path(__file__).parent / "static"
 #: /status says "degraded" when this process has not caught up with the bank change log for this long.
@@ -124,6 +131,18 @@ class _IndexRefresher:
 
     def stop(self) -> None:
         self.matcher.stop()
+
+
+def _enticement_reporter(reporting: reports.Reporting) -> EnticementReporter:
+    """Minors' confirmed grooming case drafts its NCMEC report through reporting (beside minors, not below it)."""
+
+    def draft(session: Session, case: EnticementCase, *, actor: str) -> str:
+        return reports.draft_enticement(reporting, session, reports.EnticementRequest(
+            account_id=case.account_id, source=f"minors-case:{case.case_id}",
+            attempts=[reports.EnticementAttempt(a.at, a.action, a.target, a.decision) for a in case.attempts]),
+            actor=actor)
+
+    return draft
 
 
 def outbox_routes(settings: Settings, clock: Clock, reports: Sender) -> Routes:
@@ -185,9 +204,11 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                                                ClassifierContext(db, settings.classifier_token))
     sealer = settings.media_sealer()  # one key read, shared by previews, preserved orders and reports
     adjuster = CrisisAdjuster()  # the crises in force change intake (moderation defines the hook, not feed)
+    # Statements of reasons are queued for the DSA Transparency Database with the decision, when it is configured.
+    on_statement = sor_submission.queue_hook(clock) if settings.submits_statements else None
     mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=sealer,
                      classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0,
-                     adjuster=adjuster)
+                     adjuster=adjuster, on_statement=on_statement)
     crises = Crises(db, clock, mod)
     feed_view = EligibilityView(db, [make(db) for make in FEED_REASON_SOURCES])
     feed_view.on_crises(adjuster.update)
@@ -207,6 +228,11 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         Worker(lambda: prune_previews(db, clock.now(), settings.published_preview_days), PREVIEW_PRUNE_SECONDS,
                "bastion-previews"),
     ]
+    if settings.submits_statements and settings.transparency_db_url:
+        for n in range(settings.transparency_submitters):  # they lease disjoint batches
+            submitter = sor_submission.Submitter(
+                db, TransparencyClient(settings.transparency_db_url, settings.transparency_db_token), clock)
+            workers.append(Worker(submitter.run, settings.transparency_interval_seconds, f"bastion-transparency-{n}"))
 
     def open_up(app: FastAPI) -> None:
         open_spool(settings.spool_dir)  # sweeps uploads a killed process left behind, before anything else runs
@@ -227,12 +253,15 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                  classifiers_router, classifier_pages_router, console_router, bank_pages_router, match_pages_router,
                  review_pages_router,
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
-                 crisis_pages_router, factchecks_router, designations_router, designation_pages_router],
+                 crisis_pages_router, feed_audits_router, feed_audit_pages_router,
+                 sor_router, sor_pages_router, factchecks_router, designations_router, designation_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.intake_policy.label,
                                                            "error": policy.error}}),
-                lambda: _feed_health(feed_view)],
+                lambda: _feed_health(feed_view),
+                lambda: Health(ok=True, fields={"transparency_database": sor_submission.status(
+                    db, enabled=settings.submits_statements)})],
         status_summary="Liveness and index freshness (no secrets; for health checks)",
         workers=workers, run_workers=refresh,
         on_start=[open_up], on_stop=[close_down, lambda: classifier_services.close_all(mod.classifiers)],
@@ -242,7 +271,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                "feed_gate": gate, "crises": crises,
                # built at start, like the policy: a broken minors rules file refuses the start, never a request
                "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
-                                settings.platform_webhook_url),
+                                settings.platform_webhook_url, enticement=_enticement_reporter(reporting)),
                # the fact-check policy is validated at start too: an unknown rating or action refuses the start
                "factchecks": FactChecks(mod, factcheck_policy.load()),
                "login_guard": LoginGuard.from_settings(db, settings, clock)}))

@@ -211,6 +211,8 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Minors", "/console/minors", roles.MINORS_READ - {Role.PLATFORM}),
     ("Designations", "/console/designations", roles.DESIGNATIONS_READ),
     ("Crises", "/console/crises", roles.CRISIS_READ),
+    ("Feed audits", "/console/feed/audits", roles.FEED_AUDITS),
+    ("Statements", "/console/transparency/statements", roles.SOR_SUBMISSIONS),
     ("Settings", "/console/settings", roles.REVIEW),
 )
 

@@ -2,7 +2,7 @@
 the two domains' event logs
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0018
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import bastion.core.db
 
 revision = '0021'
-down_revision = '0019'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

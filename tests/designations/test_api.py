@@ -173,7 +173,7 @@ def test_designated_content_reaches_the_feed_gate(client: TestClient, auth_heade
         answer = client.post("/v1/feed/filter", headers=platform, json={
             "viewer": {"account_id": "viewer-1", "age": 30}, "candidates": ["fresh", "unrelated"]}).json()
         excluded = {e["content_id"]: e["reasons"] for e in answer["excluded"]}
-        if "designated_entity" in excluded.get("fresh", []) or time.monotonic() > deadline:
+        if excluded.get("fresh") == ["designated_entity"] or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert excluded["fresh"] == ["designated_entity"]

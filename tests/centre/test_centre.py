@@ -460,3 +460,33 @@ def test_the_centres_openapi_document_names_each_answers_fields(centre_url: str)
     assert set(schemas["ReceivedReport"]["properties"]) == {
         "id", "status", "reason", "duplicate_of", "forwarded_to", "urgent", "provider_reference", "received_at"}
     assert schemas["ReceivedReports"]["properties"]["reports"]["items"]["$ref"].endswith("/ReceivedReport")
+
+
+def _flip(value: str, bits: int, offset: int = 0) -> str:
+    n = int(value, 16)
+    for i in range(bits):
+        n ^= 1 << (i * 5 + offset)
+    return f"{n:064x}"
+
+
+def test_a_re_encoded_copy_is_a_duplicate_by_its_pdq_within_the_threshold(
+        centre_db: Database, centre_url: str) -> None:
+    """Same suspect, same provider: a file whose exact hashes are new but whose PDQ is within 31 bits of one
+    already reported is the same material; at 32 bits (from every PDQ the suspect's reports carried), or for
+    another suspect, it is a new lead."""
+    token = _provider(centre_db, "Platform P")
+    pdq = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+    first = _post(centre_url, token, _body("p-1", [{"content_id": "1", "sha256": "a1" * 32, "pdq": pdq}]))
+    assert first["status"] == "forwarded"
+    copy = _post(centre_url, token, _body("p-2", [{"content_id": "2", "sha256": "b2" * 32, "pdq": _flip(pdq, 31)}]))
+    assert (copy["status"], copy["duplicate_of"]) == ("duplicate", first["id"])
+    # the copy's own hashes were claimed for the first report: its SHA-256 alone is now known too
+    by_sha = _post(centre_url, token, _body("p-3", [{"content_id": "3", "sha256": "b2" * 32}]))
+    assert (by_sha["status"], by_sha["duplicate_of"]) == ("duplicate", first["id"])
+    other_picture = _post(centre_url, token, _body("p-4", [{"content_id": "4", "pdq": _flip(pdq, 32, 2)}]))
+    assert other_picture["status"] == "forwarded"
+    another_suspect = _post(centre_url, token, _body("p-5", [{"content_id": "5", "pdq": pdq}],
+                                                     users=[{"account_id": "someone-else"}]))
+    assert another_suspect["status"] == "forwarded"
+    bad = _send(centre_url, token, _body("p-6", [{"content_id": "6", "pdq": "zz" * 32}]))
+    assert bad.status_code == 422

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -387,3 +388,56 @@ def test_add_arrays_into_non_empty_index(data: tuple[np.ndarray, np.ndarray], de
     all_hashes = np.stack(list(model.values()))
     for q in [*near_queries(rng, all_hashes, 10, 31), hashes[0], hashes[1], more_hashes[0]]:
         assert as_pairs(idx.query_bytes(q, 31)) == brute(all_keys, all_hashes, q, 31)
+
+
+def test_a_snapshot_serves_the_same_answers_memory_mapped_and_takes_changes(
+        data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    keys, hashes = data
+    idx = PdqIndex()
+    idx.add_arrays(keys, hashes)
+    idx.remove(int(keys[0]))
+    idx.add(2**50, "ab" * 32)  # in the delta: the snapshot folds it in
+    meta = idx.save_snapshot(tmp_path / "snap", {"change_id": 42})
+    assert meta["rows"] == N_MIH and meta["change_id"] == 42 and len(meta["chunk_bits"]) > 1
+    loaded, info = PdqIndex.from_snapshot(tmp_path / "snap")
+    assert info == meta and len(loaded) == len(idx) == N_MIH
+    assert loaded.stats()["delta"] == 0 and loaded._static is not None and loaded._static.tables.borrowed
+    rng = np.random.default_rng(3)
+    queries = hashes[rng.choice(N_MIH, 200)].copy()
+    queries[:, :3] ^= rng.integers(0, 256, (200, 3), dtype=np.uint8)
+    assert loaded.query_batch(queries, 31) == idx.query_batch(queries, 31)
+    assert loaded.query_bytes(hashes[0], 0) == [] and loaded.query("ab" * 32, 0) == [IndexHit(2**50, 0)]
+    loaded.remove(int(keys[1]))  # tombstones are the process's own copy, not the file's
+    loaded.add(2**51, "cd" * 32)
+    assert loaded.query_bytes(hashes[1], 0) == [] and loaded.query("cd" * 32, 0) == [IndexHit(2**51, 0)]
+    assert PdqIndex.from_snapshot(tmp_path / "snap")[0].query_bytes(hashes[1], 0) == [IndexHit(int(keys[1]), 0)]
+    loaded.compact()  # the next segment is built in ordinary memory
+    assert loaded._static is not None and not loaded._static.tables.borrowed and len(loaded) == N_MIH
+
+
+def test_a_missing_or_damaged_snapshot_is_refused(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    keys, hashes = data
+    with pytest.raises(ValueError, match="no readable"):
+        PdqIndex.from_snapshot(tmp_path / "none")
+    idx = PdqIndex()
+    idx.add_arrays(keys, hashes)
+    idx.save_snapshot(tmp_path / "snap")
+    np.save(tmp_path / "snap" / "ent_0.npy", np.zeros(10, np.uint32))
+    with pytest.raises(ValueError, match="damaged"):
+        PdqIndex.from_snapshot(tmp_path / "snap")
+    (tmp_path / "snap" / "meta.json").write_text('{"format": 99}')
+    with pytest.raises(ValueError, match="format 99"):
+        PdqIndex.from_snapshot(tmp_path / "snap")
+    empty = PdqIndex()
+    empty.save_snapshot(tmp_path / "empty")
+    assert len(PdqIndex.from_snapshot(tmp_path / "empty")[0]) == 0
+
+
+def test_the_kernel_builds_the_hits_itself(index: PdqIndex, data: tuple[np.ndarray, np.ndarray]) -> None:
+    keys, hashes = data
+    (hit,) = index.query_bytes(hashes[5], 0)
+    assert type(hit) is IndexHit and hit == IndexHit(int(keys[5]), 0) and (hit.key, hit.distance) == hit
+    assert all(type(h) is IndexHit for hits in index.query_batch(hashes[:3], 31) for h in hits)
+    for bad in (list, int, "x"):
+        with pytest.raises(TypeError, match="hit_type"):
+            _mih.search(index._sources, hashes[5].tobytes(), 0, False, bad)

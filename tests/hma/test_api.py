@@ -230,3 +230,28 @@ def test_banks_made_through_hma_are_restricted_when_configured(settings: Setting
         assert curator.bank("CSAM_HASHES").status_code == 404
         curator.close()
         child_safety.close()
+
+
+def test_hash_answers_the_hash_hma_itself_computes(hma: Clients, tmp_path: Path) -> None:
+    """A phone photo held upright by its EXIF tag: HMA hashes the stored pixels, Bastion the picture as shown.
+    ``/h/hash`` answers HMA's reading (within the interop tolerance of threatexchange's ``pdq_from_file``);
+    an upright photo's answer is Bastion's own hash, as before."""
+    from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_file
+
+    from bastion.hashing.pdq import MATCH_THRESHOLD, PdqSignal
+    from tests.factories.camera import phone_jpeg
+    from tests.hashing.test_interop import COMPATIBLE_BITS
+
+    platform = hma(Role.PLATFORM)
+    rotated = phone_jpeg(tmp_path / "IMG_0006.jpg", 6)
+    partner, _ = pdq_from_file(rotated)
+    signals = hash_path(rotated)
+    ours = next(s.value for s in signals.signals if s.signal_type == "pdq")
+    answer = platform.hash_file("photo", rotated).json()["pdq"]
+    assert answer == signals.reference["pdq"] != ours
+    assert PdqSignal.distance(answer, partner) <= COMPATIBLE_BITS
+    assert PdqSignal.distance(ours, partner) > MATCH_THRESHOLD
+    assert platform.hash_file("photo", rotated, types="pdq").json() == {"pdq": answer}
+    upright = phone_jpeg(tmp_path / "IMG_0001.jpg", 1)
+    own = next(s.value for s in hash_path(upright).signals if s.signal_type == "pdq")
+    assert platform.hash_file("photo", upright).json()["pdq"] == own

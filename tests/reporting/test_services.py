@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from bastion.core.audit.models import AuditEntry
 from bastion.core.audit.services import verify
 from bastion.core.outbox.models import OutboxMessage
+from bastion.moderation import queries as moderated
 from bastion.reporting import services
 from bastion.reporting.interfaces import (
     InvalidReport,
@@ -274,6 +275,9 @@ def test_the_same_file_uploaded_again_by_the_account_is_recorded_and_no_longer_a
         ("k-2", "k-1", False)]
     assert "k-2 at " in document.findtext("additionalInfo") and SCHEMA.validate(document)
     assert [r["content_id"] for r in body["incident"]["repeated_uploads"]] == ["k-2"]
+    with world.rep.db.read() as session:
+        pdq = moderated.content(session, "k-1")
+    assert pdq is not None and len(body["content"][0]["pdq"]) == 64 and body["content"][0]["pdq"] == pdq.signal("pdq")
 
 
 def test_the_same_file_uploaded_again_after_the_report_went_is_covered_by_it(

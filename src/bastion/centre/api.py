@@ -38,6 +38,8 @@ class ContentData(BaseModel):
     content_type: str = Field(default="", max_length=16)
     md5: str = Field(default="", pattern=r"^([0-9a-f]{32})?$")
     sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+    #: The picture's PDQ hash (64 hex digits): a copy within 31 bits of one already reported is the same material.
+    pdq: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
     classification: str | None = None
     uploaded_at: str | None = None
     material_held: bool = False

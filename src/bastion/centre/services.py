@@ -9,7 +9,9 @@ A duplicate is the same report arriving twice, never another suspect's report ab
 accounts sharing known material are two leads for law enforcement, and most reports concern known material. So a
 report is a duplicate when it names an NCMEC report id the Centre already forwarded (the same report, directly and
 through NCMEC), or when the same provider already reported every one of its files for the same suspect (the
-accounts it names; ``suspect_key``). A file is matched by any of its exact hashes (SHA-256, MD5); all its hashes
+accounts it names; ``suspect_key``). A file is matched by any of its exact hashes (SHA-256, MD5), or by its PDQ
+hash within ``Centre.pdq_threshold`` bits (31, PDQ's usual match threshold) of a PDQ the suspect's material
+already has: a re-encoded, resized or slightly cropped copy of a picture is the same material. All its hashes
 are then claimed for the suspect in ``centre_suspect_material``, one row per hash, so two copies of one report
 racing still forward once. ``centre_material`` keeps which report first brought each file from anyone, so the
 Centre can tell law enforcement how much of a forwarded report was already known.
@@ -57,6 +59,9 @@ class CentreMessage(MessageKind):
 
 FORWARD_KIND = CentreMessage.FORWARD
 EUROPOL = "EUROPOL"
+#: PDQ's usual match threshold (``hashing.pdq.MATCH_THRESHOLD``; the Centre imports only ``core``).
+PDQ_THRESHOLD = 31
+_PDQ = "pdq:"
 
 
 class Status(enum.StrEnum):
@@ -95,6 +100,8 @@ class Centre:
     clock: Clock
     #: Where each Member State's competent law-enforcement authority (and Europol) receives reports.
     forwarding: dict[str, str] = field(default_factory=dict)
+    #: A file whose PDQ is within this many bits of one already reported for the suspect is the same material.
+    pdq_threshold: int = PDQ_THRESHOLD
 
     def __post_init__(self) -> None:
         require_europol(self.forwarding)
@@ -106,11 +113,11 @@ class Centre:
 
 
 def file_hashes(body: dict[str, Any]) -> list[list[str]]:
-    """Each content item's exact hashes (``sha256:…``, ``md5:…``); items with none are left out."""
+    """Each content item's hashes (``sha256:…``, ``md5:…``, ``pdq:…``); items with none are left out."""
     files: list[list[str]] = []
     for item in body.get("content") or []:
         if isinstance(item, dict):
-            hashes = [f"{kind}:{str(item[kind]).lower()}" for kind in ("sha256", "md5") if item.get(kind)]
+            hashes = [f"{kind}:{str(item[kind]).lower()}" for kind in ("sha256", "md5", "pdq") if item.get(kind)]
             if hashes:
                 files.append(hashes)
     return files
@@ -141,12 +148,17 @@ def suspect_key(provider: str, body: dict[str, Any]) -> str:
 
 
 def _claim(session: Session, hashes: list[str], owner: Callable[[str], str | None],
-           row: Callable[[str, str], Base], report_id: str) -> str | None:
+           row: Callable[[str, str], Base], report_id: str,
+           near: Callable[[str], str | None] | None = None) -> str | None:
     """Claim every hash of one file; returns the report that had the file first, or ``None`` when it is new.
 
-    A known file's unclaimed hashes go to the report that had it, so it is known by all of them next time.
+    ``near``: the report that had a perceptually near copy, asked only when no hash is known exactly. A known
+    file's unclaimed hashes (a near copy's own PDQ among them) go to the report that had it, so it is known by all
+    of them next time.
     """
     first = next((o for h in hashes if (o := owner(h)) is not None), None)
+    if first is None and near is not None:
+        first = next((o for h in hashes if h.startswith(_PDQ) and (o := near(h)) is not None), None)
     for media_hash in hashes:
         if owner(media_hash) is not None:
             continue
@@ -171,13 +183,34 @@ def _known_anywhere(session: Session, report_id: str, hashes: list[str], now: dt
                   lambda h, owner: CentreMaterial(media_hash=h, report_id=owner, first_seen_at=now), report_id)
 
 
+def pdq_distance(a: str, b: str) -> int:
+    """Bits in which two 64-hex-digit PDQ hashes differ."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def _near_for_suspect(session: Session, suspect: str, report_id: str, threshold: int
+                      ) -> Callable[[str], str | None]:
+    """The earlier report of the suspect's nearest PDQ within ``threshold`` of a ``pdq:`` hash (this report's own
+    files do not count). One suspect's material is a few rows, so they are compared in Python; the Centre keeps no
+    PDQ index."""
+    def near(media_hash: str) -> str | None:
+        rows = session.execute(select(SuspectMaterial.media_hash, SuspectMaterial.report_id).where(
+            SuspectMaterial.suspect == suspect, SuspectMaterial.report_id != report_id,
+            SuspectMaterial.media_hash.startswith(_PDQ))).all()
+        value = media_hash.removeprefix(_PDQ)
+        found = [(d, report) for known, report in rows
+                 if (d := pdq_distance(value, known.removeprefix(_PDQ))) <= threshold]
+        return min(found)[1] if found else None
+    return near
+
+
 def _known_for_suspect(session: Session, suspect: str, report_id: str, hashes: list[str],
-                       now: dt.datetime) -> str | None:
+                       now: dt.datetime, pdq_threshold: int) -> str | None:
     return _claim(session, hashes,
                   lambda h: session.scalar(select(SuspectMaterial.report_id).where(
                       SuspectMaterial.suspect == suspect, SuspectMaterial.media_hash == h)),
                   lambda h, owner: SuspectMaterial(suspect=suspect, media_hash=h, report_id=owner, first_seen_at=now),
-                  report_id)
+                  report_id, _near_for_suspect(session, suspect, report_id, pdq_threshold))
 
 
 # --- signatures (Art. 13(b)) --------------------------------------------------------------------------------------
@@ -263,7 +296,8 @@ def receive(centre: Centre, provider: str, body: dict[str, Any], signed: Signed 
             return report
         files = file_hashes(body)
         suspect = suspect_key(provider, body)
-        before = [o for o in (_known_for_suspect(session, suspect, report.id, h, now) for h in files) if o is not None]
+        before = [o for o in (_known_for_suspect(session, suspect, report.id, h, now, centre.pdq_threshold)
+                              for h in files) if o is not None]
         known = sum(_known_anywhere(session, report.id, h, now) is not None for h in files)
         if len(before) == len(files):
             report.status, report.duplicate_of = Status.DUPLICATE.value, before[0]

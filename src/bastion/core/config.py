@@ -71,6 +71,9 @@ class Settings:
     #: Where uploads are spooled while being hashed (each process in its own directory under it, swept at start-up
     #: when its process is gone); never kept after the request. The system's temporary directory when unset.
     spool_dir: Path | None = None
+    #: Where the PDQ index's memory-mapped snapshot lives (``BASTION_INDEX_SNAPSHOT_DIR``): read at start-up, then
+    #: the change log is replayed from it; written again when the process stops cleanly. Unset: no snapshot.
+    index_snapshot_dir: Path | None = None
     #: What one file may cost to decode (``hashing/budget.py``): pixels of an image or a video frame, seconds,
     #: frames and pixels of a video; beyond, it is refused (413) naming the setting. And decodes run at once.
     max_image_pixels: int = 50_000_000
@@ -198,6 +201,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         spool = os.environ.get("BASTION_SPOOL_DIR")
+        snapshot = os.environ.get("BASTION_INDEX_SNAPSHOT_DIR")
         return cls(
             database_url=os.environ.get("BASTION_DATABASE_URL") or DEFAULT_DATABASE_URL,
             max_upload_bytes=_int("BASTION_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
@@ -205,6 +209,7 @@ class Settings:
             match_rate_per_minute=_int("BASTION_MATCH_RATE_PER_MINUTE", cls.match_rate_per_minute),
             session_ttl_seconds=_int("BASTION_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
             spool_dir=Path(spool) if spool else None,
+            index_snapshot_dir=Path(snapshot) if snapshot else None,
             max_image_pixels=_positive("BASTION_MAX_IMAGE_PIXELS", cls.max_image_pixels),
             max_video_seconds=_positive("BASTION_MAX_VIDEO_SECONDS", cls.max_video_seconds),
             max_video_frames=_positive("BASTION_MAX_VIDEO_FRAMES", cls.max_video_frames),

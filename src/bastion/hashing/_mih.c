@@ -152,12 +152,26 @@ typedef struct {
     uint32_t *ent[MAX_CHUNKS];
     size_t dir_bytes[MAX_CHUNKS];
     size_t ent_bytes;
+    /* Tables.load: the arrays are the caller's (memory-mapped snapshot files), pinned by these views; nothing is
+     * freed but the views. */
+    int borrowed;
+    int nviews;
+    Py_buffer views[2 * MAX_CHUNKS + 1];
 } TablesObject;
 
 static PyTypeObject TablesType;
 
 static void tables_free_arrays(TablesObject *t)
 {
+    if (t->borrowed) {
+        for (int i = 0; i < t->nviews; i++)
+            PyBuffer_Release(&t->views[i]);
+        t->nviews = 0;
+        t->hashes = NULL;
+        for (int j = 0; j < t->m; j++)
+            t->dir[j] = t->ent[j] = NULL;
+        return;
+    }
     for (int j = 0; j < t->m; j++) {
         big_free(t->dir[j], t->dir_bytes[j]);
         big_free(t->ent[j], t->ent_bytes);
@@ -361,7 +375,135 @@ static PyObject *tables_get_dir_bits(TablesObject *t, void *closure)
     return int_tuple(t->dbits, t->m);
 }
 
+/* Tables.load(hashes, chunk_bits, dir_bits, dirs, ents): tables over arrays saved from another Tables (its
+ * hashes, dir_array(j) and ent_array(j)), typically memory-mapped from a snapshot: nothing is built or copied, so a
+ * restarted process answers at once. The sizes are checked; the contents are trusted to be what was saved. */
+static PyObject *tables_load(PyObject *cls, PyObject *args)
+{
+    PyObject *hashes, *bits_obj, *dirs_obj, *ents_obj;
+    int dir_bits;
+    if (!PyArg_ParseTuple(args, "OOiOO:load", &hashes, &bits_obj, &dir_bits, &dirs_obj, &ents_obj))
+        return NULL;
+    TablesObject *t = (TablesObject *)((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 0);
+    if (t == NULL)
+        return NULL;
+    t->borrowed = 1;
+    PyObject *bits = NULL, *dirs = NULL, *ents = NULL;
+    Py_buffer *v = &t->views[t->nviews];
+    if (PyObject_GetBuffer(hashes, v, PyBUF_C_CONTIGUOUS) != 0)
+        goto fail;
+    t->nviews++;
+    if (v->len % HASH_BYTES != 0 || v->len / HASH_BYTES >= MAX_ROWS) {
+        PyErr_SetString(PyExc_ValueError, "hashes must be a whole number of 32-byte rows, fewer than 2**30");
+        goto fail;
+    }
+    t->hashes = v->buf;
+    t->n = v->len / HASH_BYTES;
+    t->hashes_bytes = (size_t)v->len;
+    t->ent_bytes = (size_t)t->n * sizeof(uint32_t);
+    bits = PySequence_Fast(bits_obj, "chunk_bits must be a sequence of ints");
+    dirs = bits ? PySequence_Fast(dirs_obj, "dirs must be a sequence of buffers") : NULL;
+    ents = dirs ? PySequence_Fast(ents_obj, "ents must be a sequence of buffers") : NULL;
+    if (ents == NULL)
+        goto fail;
+    Py_ssize_t m = PySequence_Fast_GET_SIZE(bits);
+    if (m > MAX_CHUNKS || PySequence_Fast_GET_SIZE(dirs) != m || PySequence_Fast_GET_SIZE(ents) != m ||
+        (m > 0 && (dir_bits < 1 || dir_bits > MAX_CHUNK_BITS))) {
+        PyErr_SetString(PyExc_ValueError, "one directory and one entry array per chunk, at most 64 chunks");
+        goto fail;
+    }
+    int total = 0;
+    t->m = 0;
+    for (Py_ssize_t j = 0; j < m; j++) {
+        long b = PyLong_AsLong(PySequence_Fast_GET_ITEM(bits, j));
+        if (b == -1 && PyErr_Occurred())
+            goto fail;
+        if (b < MIN_CHUNK_BITS || b > MAX_CHUNK_BITS || b - (b < dir_bits ? b : dir_bits) > 32) {
+            PyErr_Format(PyExc_ValueError, "chunk widths must be %d..%d bits", MIN_CHUNK_BITS, MAX_CHUNK_BITS);
+            goto fail;
+        }
+        t->bits[j] = (int)b;
+        t->dbits[j] = (int)b < dir_bits ? (int)b : dir_bits;
+        t->off[j] = total;
+        total += (int)b;
+        if (t->n > ((Py_ssize_t)1 << (32 - (t->bits[j] - t->dbits[j])))) {
+            PyErr_SetString(PyExc_ValueError, "too many rows for the low bits kept in each entry");
+            goto fail;
+        }
+        Py_buffer *dv = &t->views[t->nviews];
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(dirs, j), dv, PyBUF_C_CONTIGUOUS) != 0)
+            goto fail;
+        t->nviews++;
+        Py_buffer *ev = &t->views[t->nviews];
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(ents, j), ev, PyBUF_C_CONTIGUOUS) != 0)
+            goto fail;
+        t->nviews++;
+        t->m = (int)j + 1; /* counted only once both views are held, so a failure frees nothing twice */
+        const size_t dir_bytes = (((size_t)1 << t->dbits[j]) + 1) * sizeof(uint32_t);
+        if ((size_t)dv->len != dir_bytes || (size_t)ev->len != t->ent_bytes) {
+            PyErr_SetString(PyExc_ValueError, "a directory or entry array has the wrong size for its chunk");
+            goto fail;
+        }
+        const uint32_t *dir = dv->buf;
+        if (dir[(size_t)1 << t->dbits[j]] != (uint32_t)t->n) {
+            PyErr_SetString(PyExc_ValueError, "a directory does not end at the row count");
+            goto fail;
+        }
+        t->dir[j] = dv->buf;
+        t->ent[j] = ev->buf;
+        t->dir_bytes[j] = dir_bytes;
+    }
+    if (m > 0 && total != HASH_BYTES * 8) {
+        PyErr_SetString(PyExc_ValueError, "chunk widths must add up to 256 bits");
+        goto fail;
+    }
+    Py_DECREF(bits);
+    Py_DECREF(dirs);
+    Py_DECREF(ents);
+    return (PyObject *)t;
+fail:
+    Py_XDECREF(bits);
+    Py_XDECREF(dirs);
+    Py_XDECREF(ents);
+    Py_DECREF(t);
+    return NULL;
+}
+
+/* dir_array(j) / ent_array(j): read-only memoryviews of chunk j's arrays (uint32), for writing a snapshot. They
+ * do not keep the Tables alive: copy them out (np.save does) while holding it. */
+static PyObject *tables_array(TablesObject *t, PyObject *arg, int ent)
+{
+    long j = PyLong_AsLong(arg);
+    if (j == -1 && PyErr_Occurred())
+        return NULL;
+    if (j < 0 || j >= t->m) {
+        PyErr_SetString(PyExc_IndexError, "no such chunk");
+        return NULL;
+    }
+    char *p = (char *)(ent ? t->ent[j] : t->dir[j]);
+    Py_ssize_t len = (Py_ssize_t)(ent ? t->ent_bytes : t->dir_bytes[j]);
+    return PyMemoryView_FromMemory(p, len, PyBUF_READ);
+}
+
+static PyObject *tables_dir_array(TablesObject *t, PyObject *arg) { return tables_array(t, arg, 0); }
+static PyObject *tables_ent_array(TablesObject *t, PyObject *arg) { return tables_array(t, arg, 1); }
+
+static PyMethodDef tables_methods[] = {
+    {"load", (PyCFunction)tables_load, METH_VARARGS | METH_CLASS,
+     "load(hashes, chunk_bits, dir_bits, dirs, ents) -> Tables over saved arrays (no copy, no build)"},
+    {"dir_array", (PyCFunction)tables_dir_array, METH_O, "dir_array(j) -> memoryview of chunk j's directory"},
+    {"ent_array", (PyCFunction)tables_ent_array, METH_O, "ent_array(j) -> memoryview of chunk j's entries"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *tables_get_borrowed(TablesObject *t, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(t->borrowed);
+}
+
 static PyGetSetDef tables_getset[] = {
+    {"borrowed", (getter)tables_get_borrowed, NULL, "whether the arrays are a caller's (a loaded snapshot)", NULL},
     {"nbytes", (getter)tables_get_nbytes, NULL, "bytes held (hashes, directories, entries)", NULL},
     {"rows", (getter)tables_get_rows, NULL, "number of rows", NULL},
     {"chunk_bits", (getter)tables_get_chunk_bits, NULL, "chunk widths; empty when queries scan linearly", NULL},
@@ -735,7 +877,10 @@ fail:
     return -1;
 }
 
-static PyObject *hits_to_list(const Hit *v, size_t n)
+/* hit_type: NULL for plain (key, distance) tuples, or a tuple subclass of two fields (a NamedTuple such as
+ * IndexHit) built the way tuple.__new__ builds one: a query near a large cluster returns hundreds of hits, and
+ * converting plain tuples in Python cost more than the search. */
+static PyObject *hits_to_list(const Hit *v, size_t n, PyTypeObject *hit_type)
 {
     PyObject *list = PyList_New((Py_ssize_t)n);
     if (list == NULL)
@@ -743,7 +888,15 @@ static PyObject *hits_to_list(const Hit *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         PyObject *key = PyLong_FromLongLong(v[i].key);
         PyObject *dist = PyLong_FromLong(v[i].dist);
-        PyObject *pair = (key && dist) ? PyTuple_Pack(2, key, dist) : NULL;
+        PyObject *pair = NULL;
+        if (key && dist) {
+            pair = hit_type ? hit_type->tp_alloc(hit_type, 2) : PyTuple_New(2);
+            if (pair != NULL) { /* the tuple steals both references */
+                PyTuple_SET_ITEM(pair, 0, key);
+                PyTuple_SET_ITEM(pair, 1, dist);
+                key = dist = NULL;
+            }
+        }
         Py_XDECREF(key);
         Py_XDECREF(dist);
         if (pair == NULL) {
@@ -755,16 +908,26 @@ static PyObject *hits_to_list(const Hit *v, size_t n)
     return list;
 }
 
-/* search(sources, queries, threshold, batch) -> list of (key, distance) sorted by (distance, key), or with
- * batch=True a list of such lists, one per 32-byte query. */
+/* search(sources, queries, threshold, batch[, hit_type]) -> list of (key, distance) sorted by (distance, key), or
+ * with batch=True a list of such lists, one per 32-byte query; each pair a hit_type when given. */
 static PyObject *mih_search(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *sources_obj;
+    PyObject *sources_obj, *hit_obj = Py_None;
     Py_buffer qview;
     int T, batch;
-    if (!PyArg_ParseTuple(args, "Oy*ip:search", &sources_obj, &qview, &T, &batch))
+    if (!PyArg_ParseTuple(args, "Oy*ip|O:search", &sources_obj, &qview, &T, &batch, &hit_obj))
         return NULL;
+    PyTypeObject *hit_type = NULL;
+    if (hit_obj != Py_None) {
+        if (!PyType_Check(hit_obj) || !PyType_IsSubtype((PyTypeObject *)hit_obj, &PyTuple_Type) ||
+            ((PyTypeObject *)hit_obj)->tp_basicsize != PyTuple_Type.tp_basicsize) {
+            PyBuffer_Release(&qview);
+            PyErr_SetString(PyExc_TypeError, "hit_type must be a plain tuple subclass (a NamedTuple)");
+            return NULL;
+        }
+        hit_type = (PyTypeObject *)hit_obj;
+    }
     if (T < 0 || T > MAX_THRESHOLD) {
         PyBuffer_Release(&qview);
         PyErr_Format(PyExc_ValueError, "threshold must be 0..%d, got %d", MAX_THRESHOLD, T);
@@ -808,7 +971,7 @@ static PyObject *mih_search(PyObject *self, PyObject *args)
 
     PyObject *result;
     if (!batch) {
-        result = hits_to_list(hb.v, hb.n);
+        result = hits_to_list(hb.v, hb.n, hit_type);
     } else {
         result = PyList_New((Py_ssize_t)nq);
         size_t i = 0;
@@ -816,7 +979,7 @@ static PyObject *mih_search(PyObject *self, PyObject *args)
             size_t start = i;
             while (i < hb.n && hb.v[i].q == qi)
                 i++;
-            PyObject *one = hits_to_list(hb.v + start, i - start);
+            PyObject *one = hits_to_list(hb.v + start, i - start, hit_type);
             if (one == NULL)
                 Py_CLEAR(result);
             else
@@ -871,7 +1034,7 @@ static PyMethodDef mih_methods[] = {
     {"estimate", mih_estimate, METH_VARARGS,
      "estimate(chunk_bits, dir_bits, rows, threshold) -> modelled ns per query"},
     {"search", mih_search, METH_VARARGS,
-     "search(sources, queries, threshold, batch) -> hits sorted by (distance, key); see pdq_index.py"},
+     "search(sources, queries, threshold, batch[, hit_type]) -> hits sorted by (distance, key); see pdq_index.py"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -884,6 +1047,7 @@ static PyTypeObject TablesType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Tables(hashes, chunk_bits, dir_bits): immutable MIH tables over an aligned copy of 32-byte hashes.",
     .tp_getset = tables_getset,
+    .tp_methods = tables_methods,
     .tp_new = tables_new,
 };
 

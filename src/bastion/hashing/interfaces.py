@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 
 class InvalidSignalValue(ValueError):
@@ -70,9 +70,12 @@ class HashResult:
     quality: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class IndexHit:
-    """An index entry near a query: the caller's key for the entry and how far it is (0 = identical)."""
+class IndexHit(NamedTuple):
+    """An index entry near a query: the caller's key for the entry and how far it is (0 = identical).
+
+    A named tuple, not a dataclass: the PDQ kernel builds these itself (``_mih.search(..., IndexHit)``), and a
+    query near a cluster of a thousand near-duplicates returns a thousand of them.
+    """
 
     key: int
     distance: int
@@ -85,6 +88,11 @@ class SignalIndex(abc.ABC):
     under a second, without a full rebuild, because banks change while uploads are being matched; it is exact:
     every entry within ``threshold`` of the query is returned (100 % recall).
     """
+
+    #: True when ``query`` may run in any number of threads while another thread adds and removes (the index
+    #: does its own locking). The matcher then takes no lock around it, so lookups scale with cores; otherwise
+    #: it holds a readers-writer lock (lookups share it, changes take it alone).
+    concurrent: ClassVar[bool] = False
 
     @abc.abstractmethod
     def add(self, key: int, value: str) -> None:
@@ -200,6 +208,9 @@ class FileHashes:
     alternates: list[HashResult] = field(default_factory=list)
     #: Hashes of flipped and rotated copies, matched by dihedral banks only.
     variants: list[HashResult] = field(default_factory=list)
+    #: The hash the reference tool (HMA's hasher) computes of the file, when it differs from ``signals``' (one of
+    #: the alternates): what an HMA-compatible ``/h/hash`` answers.
+    reference: HashResult | None = None
 
 
 class AlternateHasher(FileHasher):

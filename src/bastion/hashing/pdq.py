@@ -163,8 +163,10 @@ class PdqSignal(SignalType, VariantHasher, AlternateHasher):
     def hash_with_alternates(cls, path: Path, kind: MediaKind, *, variants: bool = False) -> FileHashes:
         hashes = hash_image_with_alternates(path)  # one decode for the hash, its alternates and its variants
         alternates = [HashResult(cls.name, a.hex(), a.quality) for a in hashes.alternates]
+        hma = hashes.hma
+        reference = HashResult(cls.name, hma.hex(), hma.quality) if hma.hex() != hashes.hash.hex() else None
         return FileHashes(cls._results(hashes.hash), alternates,
-                          cls._variant_results(hashes.hash) if variants else [])
+                          cls._variant_results(hashes.hash) if variants else [], reference)
 
     @classmethod
     def _results(cls, h: PdqHash) -> list[HashResult]:

@@ -15,14 +15,23 @@ removals made during the merge are logged and replayed onto the new segment befo
 
 Readers never take a lock: they read ``self._sources`` (one attribute load), a tuple rebuilt under the lock
 after every change, and the kernel holds buffer views of what it reads until it returns.
+
+Snapshots (``save_snapshot`` / ``from_snapshot``): the segment's arrays, as the kernel reads them, in ``.npy``
+files. A restarted process memory-maps them (``np.load(mmap_mode="r")``) and answers at once: nothing is parsed,
+sorted or built, and pages are read from the file as queries touch them. The next merge rebuilds the segment in
+ordinary memory.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -51,6 +60,8 @@ MAX_KEY: Final = 2**63 - 1
 DESIGN_THRESHOLD: Final = MATCH_THRESHOLD
 #: Below this many rows a linear scan is as fast as it needs to be and holds no tables.
 LINEAR_BELOW: Final = 32_768
+#: Version of the snapshot layout (``meta.json``'s ``format``); another version is not loaded.
+SNAPSHOT_FORMAT: Final = 1
 
 U8Array = npt.NDArray[np.uint8]
 I64Array = npt.NDArray[np.int64]
@@ -276,8 +287,11 @@ class PdqIndex(SignalIndex):
     then key.
 
     Thread safety: any number of threads may query while others add and remove; changes are serialised by a
-    lock held for microseconds, and merges run in a background thread without blocking either.
+    lock held for microseconds, and merges run in a background thread without blocking either. The kernel
+    releases the GIL while it searches, so queries from several threads run on several cores.
     """
+
+    concurrent = True
 
     def __init__(self, *, delta_limit: int | None = None) -> None:
         """``delta_limit``: rows in the delta (or tombstones) that trigger a background merge; by default it
@@ -304,8 +318,9 @@ class PdqIndex(SignalIndex):
         """Like ``query`` for 32 raw hash bytes (``bytes.fromhex`` of the value)."""
         _check_threshold(threshold)
         raw = np.ascontiguousarray(h, dtype=np.uint8) if isinstance(h, np.ndarray) else h
-        # the kernel checks the length (ValueError unless 32 bytes)
-        return [IndexHit(key, dist) for key, dist in _mih.search(self._sources, raw, threshold, False)]
+        # the kernel checks the length (ValueError unless 32 bytes) and builds the IndexHit tuples itself
+        hits: list[IndexHit] = _mih.search(self._sources, raw, threshold, False, IndexHit)
+        return hits
 
     def query_batch(self, hashes: U8Array, threshold: int) -> list[list[IndexHit]]:
         """One result list per row of an ``(Q, 32)`` uint8 array, in one call to the kernel."""
@@ -313,8 +328,8 @@ class PdqIndex(SignalIndex):
         queries = np.ascontiguousarray(hashes, dtype=np.uint8)
         if queries.ndim != 2 or queries.shape[1] != HASH_BYTES:
             raise ValueError(f"queries must have shape (Q, {HASH_BYTES})")
-        batch = _mih.search(self._sources, queries, threshold, True)
-        return [[IndexHit(key, dist) for key, dist in hits] for hits in batch]
+        batch: list[list[IndexHit]] = _mih.search(self._sources, queries, threshold, True, IndexHit)
+        return batch
 
     def __len__(self) -> int:
         with self._lock:
@@ -435,6 +450,74 @@ class PdqIndex(SignalIndex):
             thread.join(timeout)
             if thread.is_alive():
                 return False
+
+    # ---- snapshots -----------------------------------------------------------------------------------------
+
+    def save_snapshot(self, path: Path, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Fold everything into one segment and write it to the directory ``path`` (replaced whole), with ``meta``
+        (JSON) beside it. The caller keeps changes away meanwhile (the matcher holds its refresh lock): a change
+        arriving between the fold and the write raises ``RuntimeError`` and nothing is replaced."""
+        self.compact()
+        with self._merge_lock:  # no merge swaps the segment while it is written
+            with self._lock:
+                if self._frozen is not None or self._delta.count:
+                    raise RuntimeError("the index changed while its snapshot was being taken")
+                static = self._static
+                dead = static.dead.copy() if static is not None else np.zeros(0, np.uint8)
+                ndead = static.ndead if static is not None else 0
+            tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            info: dict[str, Any] = {"format": SNAPSHOT_FORMAT, "rows": 0, "chunk_bits": [], "dir_bits": 0,
+                                    "ndead": ndead, **(meta or {})}
+            if static is not None and static.rows:
+                tables = static.tables
+                info.update(rows=static.rows, chunk_bits=list(tables.chunk_bits),
+                            dir_bits=max(tables.dir_bits, default=0))
+                np.save(tmp / "hashes.npy", static.hashes())
+                np.save(tmp / "keys.npy", static.keys)
+                for j in range(len(tables.chunk_bits)):
+                    np.save(tmp / f"dir_{j}.npy", np.frombuffer(tables.dir_array(j), dtype=np.uint32))
+                    np.save(tmp / f"ent_{j}.npy", np.frombuffer(tables.ent_array(j), dtype=np.uint32))
+            np.save(tmp / "dead.npy", dead)
+            (tmp / "meta.json").write_text(json.dumps(info))
+            old = path.with_name(f"{path.name}.old-{os.getpid()}")
+            if path.exists():
+                path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old, ignore_errors=True)
+            return info
+
+    @classmethod
+    def from_snapshot(cls, path: Path) -> tuple[PdqIndex, dict[str, Any]]:
+        """An index serving from the memory-mapped snapshot in ``path`` at once, and the snapshot's meta.
+        ``ValueError`` when it is missing, of another format or inconsistent (the caller then loads in full)."""
+        try:
+            info: dict[str, Any] = json.loads((path / "meta.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"no readable PDQ snapshot in {path}: {exc}") from None
+        if info.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"PDQ snapshot {path} has format {info.get('format')}, not {SNAPSHOT_FORMAT}")
+        index = cls()
+        rows = int(info["rows"])
+        if rows:
+            try:
+                hashes = np.load(path / "hashes.npy", mmap_mode="r")
+                keys = np.load(path / "keys.npy", mmap_mode="r")
+                dead = np.load(path / "dead.npy")  # tombstones are written to: a private copy
+                m = len(info["chunk_bits"])
+                dirs = [np.load(path / f"dir_{j}.npy", mmap_mode="r") for j in range(m)]
+                ents = [np.load(path / f"ent_{j}.npy", mmap_mode="r") for j in range(m)]
+                tables = _mih.Tables.load(hashes, info["chunk_bits"], int(info["dir_bits"]), dirs, ents)
+            except (OSError, ValueError, TypeError) as exc:
+                raise ValueError(f"PDQ snapshot {path} is damaged: {exc}") from None
+            if len(keys) != rows or tables.rows != rows or len(dead) != (rows + 7) // 8 or keys.dtype not in (
+                    np.uint32, np.int64):
+                raise ValueError(f"PDQ snapshot {path} is inconsistent")
+            with index._lock:
+                index._static = _Segment(tables, keys, dead, int(info["ndead"]))
+                index._publish_locked()
+        return index, info
 
     # ---- internals -----------------------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ class FileSignals:
     signals: list[HashResult] = field(default_factory=list)
     alternates: list[HashResult] = field(default_factory=list)
     variants: list[HashResult] = field(default_factory=list)
+    #: Signal type -> the value the reference tool (HMA's hasher) computes, where it differs from ``signals``'.
+    reference: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     #: Why the file was not decoded at all: over the decoding budget (also listed in ``errors``).
     over_budget: MediaOverBudget | None = None
@@ -56,6 +58,8 @@ def hash_path(path: Path, *, variants: bool = False) -> FileSignals:
                 out.signals.extend(hashes.signals)
                 out.alternates.extend(hashes.alternates)
                 out.variants.extend(hashes.variants)
+                if hashes.reference is not None:
+                    out.reference[hashes.reference.signal_type] = hashes.reference.value
             elif variants and issubclass(hasher, VariantHasher):
                 signals, variant_signals = hasher.hash_with_variants(path, kind)
                 out.signals.extend(signals)

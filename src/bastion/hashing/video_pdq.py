@@ -194,7 +194,9 @@ class VideoPdqSignal(SignalType, AlternateHasher):
     def hash_with_alternates(cls, path: Path, kind: MediaKind, *, variants: bool = False) -> FileHashes:
         (frames, quality), stored = hash_video_with_alternates(path)
         alternates = [HashResult(cls.name, ",".join(stored[0]), stored[1])] if stored else []
-        return FileHashes([HashResult(cls.name, ",".join(frames), quality)], alternates)
+        # vPDQ's hasher (HMA's) reads the frames as stored: the alternate, when there is one
+        return FileHashes([HashResult(cls.name, ",".join(frames), quality)], alternates, [],
+                          alternates[0] if alternates else None)
 
 
 def hash_video(path: Path) -> tuple[list[str], int]:

@@ -96,11 +96,13 @@ def content_type_of(declared: str, hint: str | None) -> ContentType:
 
 def selected_signals(signals: FileSignals, ctype: ContentType, types: str | None) -> dict[str, str]:
     """HMA's ``/h/hash`` answer: HMA signal type name to value, for the content type's defaults or for ``types``
-    (comma-separated; HMA's names or Bastion's)."""
+    (comma-separated; HMA's names or Bastion's). Each value is the hash HMA itself computes of the file (an EXIF
+    photo's stored pixels, a palette read as grey levels, a phone video's sideways frames; docs/interop.md), so a
+    client that banks what ``/h/hash`` answers banks what HMA would have."""
     if signals.kind is not ctype.kind:
         raise HmaError(400, f"the {ctype.name} part holds no {ctype.kind.value} (Bastion read it as "
                             f"{signals.kind.value})")
-    by_type = {s.signal_type: s.value for s in signals.signals}
+    by_type = {s.signal_type: s.value for s in signals.signals} | signals.reference
     if types is None:
         return {n: by_type[signal_type_for(n)] for n in ctype.default_signals if signal_type_for(n) in by_type}
     chosen: dict[str, str] = {}

@@ -434,11 +434,37 @@ def _parse_rows(reader: Iterator[list[str]], header: list[str], bank: Bank) -> I
         yield entry
 
 
+_COPY_COLUMNS = ("bank_id", "signal_type", "value", "value_digest", "category", "source", "note", "enabled",
+                 "added_by", "added_at")
+
+
+def _copy_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY the batch into a temporary table, then one INSERT ... SELECT that skips duplicates. COPY
+    sends rows as one stream instead of statements (bench/import.py: several times the executemany's rate)."""
+    cols = ", ".join(_COPY_COLUMNS)
+    driver = session.connection().connection.driver_connection  # psycopg's own connection
+    assert driver is not None
+    with driver.cursor() as cur:
+        # the columns' types without bank_entries' id default: the rows get their ids once, on the INSERT
+        cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS bank_import_rows ON COMMIT DROP "
+                    f"AS SELECT {cols} FROM bank_entries WITH NO DATA")
+        with cur.copy(f"COPY bank_import_rows ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(row[c] for c in _COPY_COLUMNS))
+        cur.execute(f"INSERT INTO bank_entries ({cols}) SELECT {cols} FROM bank_import_rows "
+                    "ON CONFLICT DO NOTHING")
+        cur.execute("TRUNCATE bank_import_rows")
+
+
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
-    """A Core executemany (the ORM's bulk path costs a third of the import); duplicates are skipped, not errors."""
+    """A Core executemany (the ORM's bulk path costs a third of the import); duplicates are skipped, not errors.
+    On PostgreSQL a COPY (``_copy_ignoring_duplicates``)."""
     table = cast(Table, BankEntry.__table__)
     dialect = session.get_bind().dialect.name
     stmt: Any
+    if dialect == "postgresql":
+        _copy_ignoring_duplicates(session, rows)
+        return
     if dialect == "sqlite":
         stmt = sqlite.insert(table).on_conflict_do_nothing()
     elif dialect == "postgresql":

@@ -589,6 +589,12 @@ def file_details(report: ChildSafetyReport, f: ReportedFile, ncmec_report_id: st
         classification=f.classification, md5=f.md5, sha256=f.sha256))
 
 
+def _pdq(session: Session, content_id: str) -> str:
+    """The file's PDQ as hashed at upload ("" for a video, or when the item is gone)."""
+    view = moderated.content(session, content_id)
+    return view.signal("pdq") if view is not None else ""
+
+
 def eu_centre_document(session: Session, rep: Reporting, report: ChildSafetyReport) -> dict[str, Any]:
     """The provider report of Art. 13 of the proposal, as JSON; (h) carries NCMEC's report id when there is one."""
     files = files_of(session, report.id)
@@ -601,10 +607,12 @@ def eu_centre_document(session: Session, rep: Reporting, report: ChildSafetyRepo
                      "contact": rep.settings.reports_reporter_email},  # (a)
         "provider_reference": report.id,
         "reported_at": rep.clock.now().isoformat(),  # (b); the request itself is authenticated
+        # (c); the PDQ lets the Centre recognise a re-encoded copy of a file it already has as a duplicate
         "content": [{"content_id": f.content_id, "content_type": f.content_type, "md5": f.md5, "sha256": f.sha256,
+                     "pdq": _pdq(session, f.content_id),
                      "classification": f.classification or None, "uploaded_at": f.uploaded_at.isoformat(),
                      "material_held": f.sealed is not None, "material_kind": _kind(f.trigger or report.trigger)}
-                    for f in files],  # (c)
+                    for f in files],
         "incident": {"type": report.incident_type, "at": report.incident_at.isoformat(),  # (d)
                      "repeated_uploads": [{"content_id": r.content_id, "repeat_of": r.repeat_of,
                                            "uploaded_at": r.uploaded_at.isoformat()}

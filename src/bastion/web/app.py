@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -87,6 +88,7 @@ STATIC = Path(__file__).parent / "static"
 STALE_AFTER_SECONDS = 5.0
 #: How often the sealed previews of published uploads past their retention are dropped (seconds).
 PREVIEW_PRUNE_SECONDS = 3600.0
+log = logging.getLogger(__name__)
 
 #: The feed's reason sources (``feed/interfaces.py: ReasonSource``): each domain that holds reasons to keep content
 #: out of feeds (fact-checks, designated entities) adds its factory here, the one place; names are checked at start.
@@ -196,7 +198,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     extensions.activate(settings.extensions)  # first: the matcher and the classifiers file use what they add
     db = db or Database(settings.database_url)
     media_budget.configure(media_budget.MediaBudget.from_settings(settings))
-    matcher = matcher or Matcher(db)
+    matcher = matcher or Matcher(db, settings.index_snapshot_dir)
     clock = clock or SystemClock()
     policy = PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH)
     if classifiers is None:  # the classifiers file, validated now: a broken one stops the start with its reason
@@ -245,6 +247,11 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
 
     def close_down() -> None:
         close_spool(settings.spool_dir)
+        if settings.index_snapshot_dir is not None and matcher.freshness.loaded:
+            try:  # the next start maps it and replays only the changes since (matching/matcher.py)
+                matcher.save_snapshot()
+            except (OSError, RuntimeError, ValueError):
+                log.exception("the PDQ index snapshot was not written; the next start loads in full")
 
     app = create_service(ServiceSpec(
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,

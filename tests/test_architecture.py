@@ -26,6 +26,8 @@ BELOW: dict[str, frozenset[str]] = {
     "centre": frozenset({"core"}),
     "hma": frozenset({"core", "hashing", "matching"}),
     "minors": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
+    "factchecks": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
+    "designations": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "feed": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "minors", "orders"}),
     "transparency": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "orders",
                                "reporting", "hub", "minors"}),

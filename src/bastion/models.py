@@ -6,6 +6,8 @@ from bastion.core.audit.models import AuditEntry
 from bastion.core.auth.models import ApiToken, ConsoleSession, LoginFailures, User
 from bastion.core.db import Base
 from bastion.core.outbox.models import OutboxMessage
+from bastion.designations.models import DesignatedEntity, DesignationChange, DesignationEvent
+from bastion.factchecks.models import FactcheckEvent, FactcheckPartner, FactcheckRating, FactcheckRequest
 from bastion.feed.audit.models import FeedAuditRun
 from bastion.feed.models import Crisis, CrisisEvent
 from bastion.hma.models import HmaContent
@@ -40,6 +42,8 @@ __all__ += ["LoginFailures"]
 __all__ += ["HmaContent"]
 __all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase"]
 __all__ += ["Mark", "Rollup"]
+__all__ += ["FactcheckEvent", "FactcheckPartner", "FactcheckRating", "FactcheckRequest"]
+__all__ += ["DesignatedEntity", "DesignationChange", "DesignationEvent"]
 __all__ += ["Crisis", "CrisisEvent"]
 __all__ += ["FeedAuditRun"]
 __all__ += ["SorEvent", "SorSubmission"]

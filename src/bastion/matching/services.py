@@ -199,6 +199,23 @@ def update_bank(
         return bank
 
 
+def recategorise_entries(db: Database, session: Session, name: str, *, old: str, new: str, actor: Principal,
+                         clock: Clock) -> int:
+    """Give the bank's entries of category ``old`` the category ``new`` (a designated entity moved from one policy
+    to another), in the caller's transaction, with an audit entry; returns how many changed. Matchers read an entry's
+    category for each hit (``matcher.py``), so future matches follow at once and no change-log row is needed.
+    Restricted banks are refused like any change by a role that may not see them."""
+    bank = get_bank(session, name)
+    _require_access(bank, actor)
+    entries = list(session.scalars(select(BankEntry).where(BankEntry.bank_id == bank.id, BankEntry.category == old)))
+    for entry in entries:
+        entry.category = new
+    if entries:
+        record(db, session, actor=actor.actor, action=AuditAction.BANK_UPDATED, subject=f"bank:{name}",
+               details={"category": {"from": old, "to": new, "entries": len(entries)}}, clock=clock)
+    return len(entries)
+
+
 @dataclass(frozen=True)
 class BankSummary:
     bank: Bank

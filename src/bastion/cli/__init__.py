@@ -1,7 +1,7 @@
 """The ``bastion`` command, one module per domain. Errors are one line on stderr with a non-zero exit; long work
 shows a progress bar."""
 
-from bastion.cli import accounts, banks, classifiers, minors, orders, reports, system  # noqa: F401 - they register commands
+from bastion.cli import accounts, banks, classifiers, exchanges, minors, orders, reports, system  # noqa: F401 - they register commands
 from bastion.cli.app import app
 from bastion.cli.banks import _print_summary, load_matcher
 

@@ -29,6 +29,9 @@ from bastion.core.production import Service
 from bastion.core.service import Background, Health, ServiceSpec, create_service
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
 from bastion.core.worker import Worker
+from bastion.exchanges import tasks as exchange_tasks
+from bastion.exchanges.api import router as exchanges_router
+from bastion.exchanges.services import ExchangeMessage
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
 from bastion.hma.api import router as hma_router
@@ -53,6 +56,7 @@ from bastion.reporting.tasks import ReportSender
 from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
+from bastion.web.exchange_pages import router as exchange_pages_router
 from bastion.web.match_pages import router as match_pages_router
 from bastion.web.metrics import Metrics
 from bastion.web.minors_pages import router as minors_pages_router
@@ -80,14 +84,17 @@ class _IndexRefresher:
         self.matcher.stop()
 
 
-def outbox_routes(settings: Settings, clock: Clock, reports: Sender) -> Routes:
+def outbox_routes(settings: Settings, clock: Clock, reports: Sender, exchanges: Sender | None = None) -> Routes:
     """Who delivers each message the platform sends: the TCO wire's kinds signed with this end's Ed25519 key, the
-    platform's own notifications with its webhook secret, child-safety reports by ``reports`` (NCMEC's procedure)."""
+    platform's own notifications with its webhook secret, child-safety reports by ``reports`` (NCMEC's procedure),
+    feedback to hash exchanges by ``exchanges`` (each exchange's own client)."""
     hmac = WebhookSender(settings.webhook_secret, clock=clock)
     tco = WebhookSender(b"", signer=tco_signer(settings.orders_signing_key), clock=clock)
     table: dict[MessageKind, Sender] = {**dict.fromkeys(PlatformMessage, hmac), **dict.fromkeys(MinorsMessage, hmac)}
     table.update({kind: tco if kind in TCO_SIGNED else hmac for kind in OrderMessage})
     table.update(dict.fromkeys(ReportMessage, reports))
+    if exchanges is not None:
+        table.update(dict.fromkeys(ExchangeMessage, exchanges))
     return Routes(table)
 
 
@@ -128,8 +135,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=sealer,
                      classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0)
     reporting = reports.Reporting(db, clock, sealer, settings)
-    outbox = OutboxWorker(db, outbox_routes(settings, clock, ReportSender(reporting)),
-                          settings.outbox_interval_seconds, clock)
+    routes = outbox_routes(settings, clock, ReportSender(reporting), exchange_tasks.FeedbackSender(db))
+    outbox = OutboxWorker(db, routes, settings.outbox_interval_seconds, clock)
     contact_point = contact_point_for(settings, mod)
     workers: list[Background] = [
         _IndexRefresher(matcher, settings.index_refresh_seconds),
@@ -138,6 +145,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         Worker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports"),
         Worker(lambda: prune_previews(db, clock.now(), settings.published_preview_days), PREVIEW_PRUNE_SECONDS,
                "bastion-previews"),
+        exchange_tasks.scheduler(db, clock),
     ]
 
     def open_up(app: FastAPI) -> None:
@@ -154,7 +162,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
         routers=[hashing_router, matching_router, hma_router, moderation_router, minors_router, classifiers_router,
                  classifier_pages_router, console_router, bank_pages_router, match_pages_router, review_pages_router,
-                 orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router],
+                 orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
+                 exchanges_router, exchange_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}})],

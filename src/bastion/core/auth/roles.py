@@ -67,6 +67,11 @@ MINORS_READ = READ_QUEUES | {Role.PLATFORM}
 #: Who reads minors cases (grooming signals list who tried to reach which child): child-safety specialists.
 MINORS_CASES = CHILD_SAFETY_ROLES
 
+#: Hash exchanges: who reads their state, fetches now and sends feedback (restricted ones: child-safety roles
+#: only, checked by the exchanges' services); who configures one (credentials' variable, URLs): admins.
+EXCHANGES = CURATE_BANKS
+EXCHANGES_CONFIGURE = ADMIN
+
 
 def parse_role(raw: str) -> Role:
     try:

@@ -1,0 +1,276 @@
+"""Fake hash exchanges on loopback, each speaking its API as python-threatexchange's client calls it.
+
+``FakeThreatExchange``: the Graph API's ``/<privacy group>/threat_updates`` (access token checked, updates since
+``start_time`` in update order, paged with ``paging.next`` as full URLs carrying the token, as Meta's do) and the
+reactions POST on a descriptor. ``FakeNcmec``: NCMEC hash sharing's ``/v2/entries`` (HTTP Basic auth, a time range
+``from``/``to``, XML pages with ``paging/next`` relative to the environment's URL, deleted entries as
+``deletedImage``) and the feedback PUT. Tests script failures: an HTTP status for the next n calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+from xml.sax.saxutils import escape
+
+import pytest
+
+from tests.factories.live import loopback
+
+TE_APP_ID = 1234567890
+TE_TOKEN = f"{TE_APP_ID}|abcdefghijklmnopqrstuvwx"
+TE_GROUP = 303
+NCMEC_USER, NCMEC_PASSWORD = "esp-user", "hash-pass"
+NCMEC_DATE = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass
+class Script:
+    """Failures to answer: each call takes the first status off ``fail`` (0: answer normally)."""
+
+    fail: list[int] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_failure(self, path: str) -> int:
+        with self.lock:
+            self.calls.append(path)
+            return self.fail.pop(0) if self.fail else 0
+
+
+# --- ThreatExchange -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeThreatExchange:
+    base: str = ""
+    page_size: int = 2
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    reactions: list[tuple[str, str]] = field(default_factory=list)
+    script: Script = field(default_factory=Script)
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/v26.0"
+
+    def put(self, indicator_id: int, indicator: str, *, time: int, type_: str = "HASH_PDQ",
+            tags: tuple[str, ...] = ("terrorism",), status: str = "MALICIOUS", delete: bool = False,
+            descriptor_id: int | None = None, owner: int = 555) -> None:
+        """Add or replace the update of one indicator (an indicator appears once, at its last update)."""
+        self.updates = [u for u in self.updates if u["id"] != str(indicator_id)]
+        update: dict[str, Any] = {"id": str(indicator_id), "indicator": indicator, "type": type_,
+                                  "last_updated": time, "should_delete": delete}
+        if not delete:
+            update["descriptors"] = {"data": [{"id": str(descriptor_id or indicator_id * 10), "owner": {"id": str(owner)},
+                                               "status": status, "tags": list(tags), "reactions": []}]}
+        self.updates.append(update)
+
+
+class _TeServer(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeThreatExchange
+
+
+class _TeHandler(BaseHTTPRequestHandler):
+    server: _TeServer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _checked(self) -> tuple[FakeThreatExchange, list[str], dict[str, list[str]]] | None:
+        fake = self.server.fake
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        failure = fake.script.next_failure(parts.path)
+        if failure:
+            self._json(failure, {"error": {"message": "An unexpected error has occurred.", "type": "OAuthException",
+                                           "code": 2, "is_transient": True}})
+            return None
+        if query.get("access_token") != [TE_TOKEN]:
+            self._json(400, {"error": {"message": "Invalid OAuth access token.", "type": "OAuthException",
+                                       "code": 190}})
+            return None
+        segments = [s for s in parts.path.split("/") if s]
+        if not segments or segments[0] != "v26.0":
+            self._json(400, {"error": {"message": "Unknown path components", "type": "OAuthException",
+                                       "code": 2500}})
+            return None
+        return fake, segments[1:], query
+
+    def do_GET(self) -> None:
+        checked = self._checked()
+        if checked is None:
+            return
+        fake, segments, query = checked
+        if segments != [str(TE_GROUP), "threat_updates"]:
+            self._json(400, {"error": {"message": "Unsupported get request.", "type": "GraphMethodException",
+                                       "code": 100}})
+            return
+        start = int(query.get("start_time", ["0"])[0] or 0)
+        after = int(query.get("after", ["0"])[0])
+        ordered = sorted((u for u in fake.updates if u["last_updated"] >= start),
+                         key=lambda u: (u["last_updated"], int(u["id"])))
+        page = ordered[after:after + fake.page_size]
+        body: dict[str, Any] = {"data": page}
+        if after + fake.page_size < len(ordered):
+            more = {"access_token": TE_TOKEN, "start_time": start, "limit": fake.page_size,
+                    "after": after + fake.page_size}
+            body["paging"] = {"cursors": {"after": str(after + fake.page_size)},
+                              "next": f"{fake.url}/{TE_GROUP}/threat_updates/?{urlencode(more)}"}
+        self._json(200, body)
+
+    def do_POST(self) -> None:
+        checked = self._checked()
+        if checked is None:
+            return
+        fake, segments, query = checked
+        known = {d["id"] for u in fake.updates for d in u.get("descriptors", {}).get("data", [])}
+        if len(segments) != 1 or segments[0] not in known:
+            self._json(400, {"error": {"message": "Unsupported post request.", "type": "GraphMethodException",
+                                       "code": 100}})
+            return
+        length = int(self.headers.get("Content-Length", "0"))
+        form = parse_qs(self.rfile.read(length).decode())
+        reaction = (query.get("reactions") or form.get("reactions") or [""])[0]
+        fake.reactions.append((segments[0], reaction))
+        self._json(200, {"success": True})
+
+
+@pytest.fixture
+def threatexchange() -> Iterator[FakeThreatExchange]:
+    server = _TeServer(("127.0.0.1", 0), _TeHandler)
+    server.fake = FakeThreatExchange()
+    with loopback(server) as base:
+        server.fake.base = base
+        yield server.fake
+
+
+# --- NCMEC hash sharing --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NcmecEntry:
+    id: str
+    member: int
+    ts: int
+    fingerprints: dict[str, str]
+    classification: str = "A1"
+    kind: str = "image"
+    deleted: bool = False
+
+
+@dataclass
+class FakeNcmec:
+    base: str = ""
+    page_size: int = 2
+    entries: list[NcmecEntry] = field(default_factory=list)
+    feedback: list[tuple[str, bytes]] = field(default_factory=list)
+    script: Script = field(default_factory=Script)
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/npo"
+
+
+def _ts(text: str) -> int:
+    # The client formats local time with a literal Z (pytx's ``_date_format``); read it back the same way.
+    return int(dt.datetime.strptime(text, NCMEC_DATE).timestamp())
+
+
+def _date(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime(NCMEC_DATE)
+
+
+class _NcmecServer(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeNcmec
+
+
+class _NcmecHandler(BaseHTTPRequestHandler):
+    server: _NcmecServer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _xml(self, status: int, body: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _checked(self) -> bool:
+        failure = self.server.fake.script.next_failure(urlsplit(self.path).path)
+        if failure:
+            self._xml(failure, "<error>scripted</error>")
+            return False
+        expected = base64.b64encode(f"{NCMEC_USER}:{NCMEC_PASSWORD}".encode()).decode()
+        if self.headers.get("Authorization") != f"Basic {expected}":
+            self._xml(401, "<error>Unauthorized</error>")
+            return False
+        return True
+
+    def do_GET(self) -> None:
+        if not self._checked():
+            return
+        fake = self.server.fake
+        parts = urlsplit(self.path)
+        if parts.path != "/npo/v2/entries":
+            self._xml(404, "<error>not found</error>")
+            return
+        query = parse_qs(parts.query)
+        start, end = _ts(query["from"][0]), _ts(query["to"][0])
+        offset = int(query.get("start", ["0"])[0])
+        found = sorted((e for e in fake.entries if start <= e.ts < end), key=lambda e: e.id)
+        page = found[offset:offset + fake.page_size]
+        images = [e for e in page if e.kind == "image"]
+        xml = ['<?xml version="1.0" encoding="UTF-8"?>',
+               '<queryResult xmlns="https://hashsharing.ncmec.org/hashsharing/v2">']
+        if images:
+            xml.append(f'<images count="{len(images)}" maxTimestamp="{_date(max(e.ts for e in page))}">')
+            for e in images:
+                tag = "deletedImage" if e.deleted else "image"
+                prints = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in e.fingerprints.items())
+                xml.append(f'<{tag}><id>{e.id}</id><member id="{e.member}">ESP {e.member}</member>'
+                           f'<timestamp>{_date(e.ts)}</timestamp>'
+                           + ("" if e.deleted else f"<classification>{e.classification}</classification>"
+                              f"<fingerprints>{prints}</fingerprints>") + f"</{tag}>")
+            xml.append("</images>")
+        if offset + fake.page_size < len(found):
+            more = urlencode({"from": query["from"][0], "to": query["to"][0], "start": offset + fake.page_size,
+                              "size": fake.page_size, "max": len(found)})
+            xml.append(f"<paging><next>{escape('/v2/entries?' + more)}</next></paging>")
+        xml.append("</queryResult>")
+        self._xml(200, "".join(xml))
+
+    def do_PUT(self) -> None:
+        if not self._checked():
+            return
+        length = int(self.headers.get("Content-Length", "0"))
+        self.server.fake.feedback.append((urlsplit(self.path).path, self.rfile.read(length)))
+        self._xml(200, "<feedbackResult/>")
+
+
+@pytest.fixture
+def ncmec_hashes() -> Iterator[FakeNcmec]:
+    server = _NcmecServer(("127.0.0.1", 0), _NcmecHandler)
+    server.fake = FakeNcmec()
+    with loopback(server) as base:
+        server.fake.base = base
+        yield server.fake

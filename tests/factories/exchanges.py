@@ -33,15 +33,22 @@ NCMEC_DATE = "%Y-%m-%dT%H:%M:%SZ"
 
 @dataclass
 class Script:
-    """Failures to answer: each call takes the first status off ``fail`` (0: answer normally)."""
+    """Failures to answer: each call takes the first status off ``fail`` (0: answer normally), or the one
+    ``fail_on`` gives for a text in its path and query."""
 
     fail: list[int] = field(default_factory=list)
+    #: A status for the first call whose path and query hold the text (once each).
+    fail_on: dict[str, int] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_failure(self, path: str) -> int:
         with self.lock:
             self.calls.append(path)
+            for text, status in list(self.fail_on.items()):
+                if text in path:
+                    del self.fail_on[text]
+                    return status
             return self.fail.pop(0) if self.fail else 0
 
 
@@ -216,7 +223,7 @@ class _NcmecHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _checked(self) -> bool:
-        failure = self.server.fake.script.next_failure(urlsplit(self.path).path)
+        failure = self.server.fake.script.next_failure(self.path)
         if failure:
             self._xml(failure, "<error>scripted</error>")
             return False

@@ -75,8 +75,9 @@ class FakeThreatExchange:
         update: dict[str, Any] = {"id": str(indicator_id), "indicator": indicator, "type": type_,
                                   "last_updated": time, "should_delete": delete}
         if not delete:
-            update["descriptors"] = {"data": [{"id": str(descriptor_id or indicator_id * 10), "owner": {"id": str(owner)},
-                                               "status": status, "tags": list(tags), "reactions": []}]}
+            descriptor = {"id": str(descriptor_id or indicator_id * 10), "owner": {"id": str(owner)},
+                          "status": status, "tags": list(tags), "reactions": []}
+            update["descriptors"] = {"data": [descriptor]}
         self.updates.append(update)
 
 

@@ -158,6 +158,20 @@ def blocked_by_restricted_match(session: Session, content_id: str) -> list[Known
     return found or None
 
 
+def restricted_matches_of(session: Session, content_ids: Sequence[str]) -> dict[str, list[KnownMatch]]:
+    """Each content's restricted-bank matches at intake, blocked or not, in one statement (a list of reports)."""
+    if not content_ids:
+        return {}
+    subjects = {content_subject(c): c for c in content_ids}
+    found: dict[str, list[KnownMatch]] = {}
+    for event in session.scalars(select(ModerationEvent).where(
+            ModerationEvent.subject.in_(list(subjects)), ModerationEvent.kind == EventKind.VERDICT.value)):
+        verdict = event_log.payload(event, VerdictGiven)
+        found[subjects[event.subject]] = [KnownMatch(m.bank, m.entry_id, m.signal_type, m.category, m.distance)
+                                          for m in verdict.matches if m.restricted]
+    return found
+
+
 def history(session: Session, content_id: str) -> list[ModerationEvent]:
     """The content's events, oldest first (for the API's content view: the module that shows them)."""
     return event_log.history(session, ModerationEvent, content_subject(content_id))

@@ -16,7 +16,7 @@ from bastion.exchanges.interfaces import ExchangeKind, Opinion
 exchange_app = typer.Typer(help="Hash exchanges (ThreatExchange, NCMEC) feeding banks.", no_args_is_help=True)
 app.add_typer(exchange_app, name="exchange")
 ExchangeName = Annotated[str, typer.Argument(help="the exchange's name, e.g. te-terror")]
-JsonOption = Annotated[bool, typer.Option("--json", help="JSON instead of a table")]
+JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object per exchange")]
 
 
 def _settings(raw: list[str]) -> dict[str, object]:
@@ -65,7 +65,7 @@ def exchange_list(as_json: JsonOption = False) -> None:
     found = services.list_exchanges(open_db(), cli_actor())
     if as_json:
         for status in found:
-            out.print_json(json.dumps(status.to_json()))
+            print(json.dumps(status.to_json()))
         return
     table = Table("exchange", "kind", "bank", "enabled", "last fetch", "records", "entries", "error")
     for s in found:
@@ -79,7 +79,7 @@ def exchange_status(name: ExchangeName, as_json: JsonOption = False) -> None:
     """One exchange's settings and state (never its credentials)."""
     status = guarded(lambda: services.exchange_status(open_db(), name, cli_actor()))
     if as_json:
-        out.print_json(json.dumps(status.to_json()))
+        print(json.dumps(status.to_json()))
         return
     for key, value in status.to_json().items():
         out.print(f"{key}: {value}", highlight=False)

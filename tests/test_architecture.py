@@ -25,7 +25,7 @@ BELOW: dict[str, frozenset[str]] = {
     "hub": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "orders"}),
     "centre": frozenset({"core"}),
     "hma": frozenset({"core", "hashing", "matching"}),
-    "exchanges": frozenset({"core", "hashing", "matching"}),
+    "exchanges": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "minors": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
 }
 TOP = frozenset({"cli", "web", "demo", "testing", "migrations"})

@@ -6,7 +6,7 @@ from bastion.core.audit.models import AuditEntry
 from bastion.core.auth.models import ApiToken, ConsoleSession, LoginFailures, User
 from bastion.core.db import Base
 from bastion.core.outbox.models import OutboxMessage
-from bastion.exchanges.models import Exchange
+from bastion.exchanges.models import Exchange, ExchangeCursor
 from bastion.hma.models import HmaContent
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.matching.models import Bank, BankChange, BankEntry, EntryOrigin
@@ -36,4 +36,4 @@ __all__ += ["AuthorityUser"]
 __all__ += ["LoginFailures"]
 __all__ += ["HmaContent"]
 __all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase"]
-__all__ += ["EntryOrigin", "Exchange"]
+__all__ += ["EntryOrigin", "Exchange", "ExchangeCursor"]

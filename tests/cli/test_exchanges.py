@@ -11,7 +11,7 @@ from bastion.core.auth.services import Principal
 from bastion.core.db import Database
 from bastion.matching import services as banks
 from tests.factories.exchanges import TE_GROUP, TE_TOKEN, FakeThreatExchange
-from tests.factories.exchanges import threatexchange as threatexchange  # noqa: F401 - the fake's fixture
+from tests.factories.exchanges import threatexchange as threatexchange
 
 
 def bastion(db: Database, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,5 @@
 """Provenance end to end: a hash fetched from an exchange matches an upload, and the review console's case file and
-the child-safety report name the exchange and its record."""
+the child-safety report name the exchange and its record; a moderator's decision becomes the exchange's feedback."""
 
 from __future__ import annotations
 
@@ -11,17 +11,27 @@ import pytest
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
 from bastion.core.db import Database
+from bastion.core.outbox.services import Routes, deliver_due
 from bastion.exchanges import services
 from bastion.exchanges.interfaces import ExchangeKind
+from bastion.exchanges.services import ExchangeMessage
+from bastion.exchanges.tasks import FeedbackSender
 from bastion.hashing.services import hash_path
 from bastion.matching import services as banks
 from bastion.moderation import casefile, decisions
 from bastion.reporting import services as reports
-from tests.factories.exchanges import NCMEC_PASSWORD, NCMEC_USER, TE_GROUP, TE_TOKEN, FakeNcmec, FakeThreatExchange
-from tests.factories.exchanges import NcmecEntry
+from tests.factories.exchanges import (
+    NCMEC_PASSWORD,
+    NCMEC_USER,
+    TE_GROUP,
+    TE_TOKEN,
+    FakeNcmec,
+    FakeThreatExchange,
+    NcmecEntry,
+)
 from tests.factories.media import make_image
 from tests.factories.ncmec import FakeNcmec as FakeCybertipline
-from tests.factories.ncmec import fake_ncmec as fake_ncmec  # noqa: F401 - the CyberTipline the reports go to
+from tests.factories.ncmec import fake_ncmec as fake_ncmec
 from tests.reporting.conftest import SPECIALIST, World, make_settings, make_world
 
 MODERATOR = Principal("token", 9, "moderator", Role.MODERATOR)
@@ -78,3 +88,11 @@ def test_the_case_file_names_the_exchange_and_record_of_a_match(world: World, ad
         file = casefile.load(world.mod, session, case.id, MODERATOR)
     [match] = file.matches
     assert match["bank"] == "SHARED" and match["origin"] == f"te record HASH_PDQ:{pdq_of(image)}"
+
+    # The moderator finds no violation: the exchange hears its record was a false positive, once.
+    decisions.decide(world.mod, case.id, decisions.ReviewDecision(False, []), reviewer=MODERATOR)
+    assert services.feedback_from_decisions(db, world.clock) == 1
+    assert services.feedback_from_decisions(db, world.clock) == 0  # the cursor moved with the messages
+    report = deliver_due(db, Routes({ExchangeMessage.FEEDBACK: FeedbackSender(db, {"TE": TE_TOKEN})}),
+                         clock=world.clock)
+    assert report.delivered == 1 and threatexchange.reactions == [("110", "NOT_HELPFUL")]

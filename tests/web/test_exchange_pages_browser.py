@@ -17,8 +17,8 @@ from bastion.matching import services as banks
 from bastion.web.app import create_app
 from tests.factories.console import PASSWORD
 from tests.factories.exchanges import TE_GROUP, TE_TOKEN, FakeNcmec, FakeThreatExchange
-from tests.factories.exchanges import ncmec_hashes as ncmec_hashes  # noqa: F401 - the fakes' fixtures
-from tests.factories.exchanges import threatexchange as threatexchange  # noqa: F401
+from tests.factories.exchanges import ncmec_hashes as ncmec_hashes
+from tests.factories.exchanges import threatexchange as threatexchange
 from tests.factories.live import browser, needs_chromium, serve
 
 pytestmark = needs_chromium

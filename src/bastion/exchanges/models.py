@@ -47,3 +47,12 @@ class Exchange(Base):
     entries_removed: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
+
+
+class ExchangeCursor(Base):
+    """How far a background round has read a log: ``decisions`` is the last moderation event turned into feedback."""
+
+    __tablename__ = "exchange_cursors"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)

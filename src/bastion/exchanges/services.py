@@ -40,10 +40,11 @@ from bastion.exchanges.interfaces import (
     Opinion,
     RecordUpdate,
 )
-from bastion.exchanges.models import Exchange
+from bastion.exchanges.models import Exchange, ExchangeCursor
 from bastion.matching import services as banks
 from bastion.matching.interfaces import BankError
 from bastion.matching.models import Bank, BankEntry, EntryOrigin
+from bastion.moderation import queries as moderated
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{1,63}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
@@ -392,6 +393,7 @@ def tick(db: Database, clock: Clock, env: Mapping[str, str] | None = None, *, ma
     the others); a failure is recorded on its exchange and the round goes on. True when one has more waiting."""
     if not clients.available():
         return False
+    feedback_from_decisions(db, clock)
     more = False
     for name in due(db, clock.now().timestamp()):
         try:
@@ -438,6 +440,44 @@ def send_feedback(db: Database, entry_id: int, opinion: Opinion, *, actor: Princ
         record(db, session, actor=actor.actor, action=AuditAction.EXCHANGE_FEEDBACK, subject=f"bank:{bank.name}",
                details={"entry_id": entry_id, "opinion": opinion.value, "exchanges": queued}, clock=clock)
         return queued
+
+
+#: A moderator's decision on a content that matched an exchange's entry, as the opinion sent back.
+DECISION_OPINIONS = {True: Opinion.TRUE_POSITIVE, False: Opinion.FALSE_POSITIVE}
+DECISIONS_CURSOR = "decisions"
+
+
+def feedback_from_decisions(db: Database, clock: Clock, *, limit: int = 200) -> int:
+    """Turn moderators' decisions on matched uploads into feedback: a violation confirms the matched entries' records
+    (true positive), no violation disputes them (false positive), for every exchange they came from that takes it.
+
+    Reads the moderation log from a cursor and moves it in the same transaction as the messages it queues: a crash
+    queues nothing twice (the idempotency key would refuse it anyway) and skips nothing.
+    Returns how many decisions with matches it read.
+    """
+    with db.write() as session:
+        cursor = session.get(ExchangeCursor, DECISIONS_CURSOR, with_for_update=True)
+        if cursor is None:
+            cursor = ExchangeCursor(name=DECISIONS_CURSOR, position=0)
+            session.add(cursor)
+            session.flush()
+        found, last = moderated.decisions_on_matches(session, cursor.position, limit)
+        for decision in found:
+            opinion = DECISION_OPINIONS[decision.violation]
+            rows = session.execute(
+                select(EntryOrigin, Exchange, BankEntry).join(Exchange, Exchange.name == EntryOrigin.exchange)
+                .join(BankEntry, BankEntry.id == EntryOrigin.entry_id)
+                .where(EntryOrigin.entry_id.in_(decision.entry_ids)).order_by(EntryOrigin.id)).all()
+            for origin, exchange, entry in rows:
+                if opinion not in clients.OPINIONS[ExchangeKind(exchange.kind)]:
+                    continue
+                enqueue(session, kind=ExchangeMessage.FEEDBACK, destination=source_of(exchange.name),
+                        payload={"exchange": exchange.name, "record": origin.record, "detail": origin.detail,
+                                 "signal_type": entry.signal_type, "value": entry.value, "opinion": opinion.value,
+                                 "content_id": decision.content_id},
+                        idempotency_key=f"exchange-feedback:{origin.id}:{opinion.value}", clock=clock)
+        cursor.position = last
+        return len(found)
 
 
 def feedback_target(payload: Mapping[str, Any]) -> FeedbackTarget:

@@ -1,4 +1,4 @@
-"""exchanges: configured hash exchanges with their checkpoints; where each bank entry came from
+"""exchanges: configured hash exchanges with their checkpoints; where each bank entry came from; cursors
 
 Revision ID: 0023
 Revises: 0016
@@ -48,6 +48,12 @@ def upgrade() -> None:
     with op.batch_alter_table('exchanges', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_exchanges_bank_id'), ['bank_id'], unique=False)
 
+    op.create_table('exchange_cursors',
+    sa.Column('name', sa.String(length=32), nullable=False),
+    sa.Column('position', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_exchange_cursors'))
+    )
+
     op.create_table('bank_entry_origins',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('entry_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -70,6 +76,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_bank_entry_origins_record')
         batch_op.drop_index(batch_op.f('ix_bank_entry_origins_entry_id'))
     op.drop_table('bank_entry_origins')
+    op.drop_table('exchange_cursors')
     with op.batch_alter_table('exchanges', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_exchanges_bank_id'))
     op.drop_table('exchanges')

@@ -282,3 +282,99 @@ def ncmec_hashes() -> Iterator[FakeNcmec]:
     with loopback(server) as base:
         server.fake.base = base
         yield server.fake
+
+
+# --- StopNCII ------------------------------------------------------------------------------------------------------
+
+NCII_FETCH_KEY, NCII_SUBSCRIPTION, NCII_FEEDBACK_KEY = "fetch-key", "subscription-key", "feedback-key"
+
+
+@dataclass
+class FakeStopNcii:
+    """StopNCII.org's ``/v1/FetchHashes`` (function key and APIM subscription key headers, ``startTimestamp``,
+    ``nextPageToken`` pages, ``nextSetTimestamp``) and ``/v1/SubmitFeedback``."""
+
+    base: str = ""
+    page_size: int = 2
+    records: list[dict[str, Any]] = field(default_factory=list)
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+    script: Script = field(default_factory=Script)
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/v1"
+
+    def put(self, value: str, *, time: int, kind: str = "ImagePDQ", status: str = "Active",
+            tags: tuple[str, ...] = ()) -> None:
+        self.records = [r for r in self.records if r["hashValue"] != value]
+        self.records.append({"lastModtimestamp": time, "signalType": kind, "hashValue": value, "hashStatus": status,
+                             "caseNumbers": {f"case-{value[:6]}": status},
+                             "CSPFeedbacks": [{"feedbackValue": "Blocked", "tags": list(tags), "source": "csp-1"}]
+                             if tags else []})
+
+
+class _NciiServer(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeStopNcii
+
+
+class _NciiHandler(BaseHTTPRequestHandler):
+    server: _NciiServer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _checked(self, function_key: str) -> bool:
+        failure = self.server.fake.script.next_failure(self.path)
+        if failure:
+            self._json(failure, {"error": "scripted"})
+            return False
+        if self.headers.get("Ocp-Apim-Subscription-Key") != NCII_SUBSCRIPTION:
+            self._json(401, {"statusCode": 401, "message": "Access denied due to invalid subscription key."})
+            return False
+        if self.headers.get("x-functions-key") != function_key:
+            self._json(401, {"error": "invalid function key"})
+            return False
+        return True
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path != "/v1/FetchHashes" or not self._checked(NCII_FETCH_KEY):
+            if parts.path != "/v1/FetchHashes":
+                self._json(404, {"error": "not found"})
+            return
+        fake = self.server.fake
+        query = parse_qs(parts.query)
+        start = int(query["startTimestamp"][0])
+        offset = int(query.get("nextPageToken", ["0"])[0])
+        found = sorted((r for r in fake.records if r["lastModtimestamp"] >= start),
+                       key=lambda r: (r["lastModtimestamp"], r["hashValue"]))
+        page = found[offset:offset + fake.page_size]
+        more = offset + fake.page_size < len(found)
+        self._json(200, {"count": len(page), "hashRecords": page, "hasMoreRecords": more,
+                         "nextPageToken": str(offset + fake.page_size) if more else None,
+                         "nextSetTimestamp": max([start, *(r["lastModtimestamp"] for r in page)])})
+
+    def do_POST(self) -> None:
+        if urlsplit(self.path).path != "/v1/SubmitFeedback" or not self._checked(NCII_FEEDBACK_KEY):
+            return
+        length = int(self.headers.get("Content-Length", "0"))
+        self.server.fake.feedback.append(json.loads(self.rfile.read(length)))
+        self._json(200, {})
+
+
+@pytest.fixture
+def stop_ncii() -> Iterator[FakeStopNcii]:
+    server = _NciiServer(("127.0.0.1", 0), _NciiHandler)
+    server.fake = FakeStopNcii()
+    with loopback(server) as base:
+        server.fake.base = base
+        yield server.fake

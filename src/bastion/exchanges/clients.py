@@ -267,28 +267,94 @@ class NcmecClient:
             raise http_failure("NCMEC", exc) from None
 
 
+# --- StopNCII -------------------------------------------------------------------------------------------------------
+
+
+class StopNciiClient:
+    """StopNCII.org's ``FetchHashes`` (JSON pages by ``nextPageToken`` from a timestamp): pytx's client, with the
+    deletion pytx misses (it compares a hash's value, not its status, with ``Withdrawn``/``Deleted``, so a withdrawn
+    hash is never deleted). Credentials: ``FETCH_FUNCTION_KEY,SUBSCRIPTION_KEY[,FEEDBACK_FUNCTION_KEY]``."""
+
+    opinions = frozenset(Opinion)
+    NAMES: ClassVar[dict[str, str]] = {"ImagePDQ": "pdq", "VideoMD5": "md5"}
+
+    def __init__(self, config: Config, credentials: str) -> None:
+        require_pytx()
+        from threatexchange.exchanges.clients.stopncii import api
+
+        parts = [p.strip() for p in credentials.strip().split(",")]
+        if len(parts) not in (2, 3) or not all(parts):
+            raise InvalidExchange("the StopNCII credentials are FETCH_FUNCTION_KEY,SUBSCRIPTION_KEY"
+                                  "[,FEEDBACK_FUNCTION_KEY]")
+        extra = {api.StopNCIIEndpoint.SubmitFeedback: parts[2]} if len(parts) == 3 else {}
+        self.config = config
+        self.client = api.StopNCIIAPI(parts[1], parts[0], additional_function_keys=extra,
+                                      base_url_override=config.settings.get("base_url") or None)
+
+    def batches(self, checkpoint: dict[str, Any] | None) -> Iterator[Batch]:
+        from threatexchange.exchanges.impl.stop_ncii_api import StopNCIICheckpoint
+
+        start = int(checkpoint["update_time"]) if checkpoint else self.client.DEFAULT_START_TIME
+        for response in self.client.fetch_hashes_iter(start_timestamp=start):
+            records = [self._record(r) for r in response.hashRecords]
+            yield Batch(records, dataclasses.asdict(StopNCIICheckpoint.from_stopncii_fetch(response)))
+
+    def _record(self, record: Any) -> RecordUpdate:
+        from threatexchange.exchanges.clients.stopncii import api
+
+        kind = record.signalType.value
+        rkey = record_key(f"{kind}:{record.hashValue}")
+        name = self.NAMES.get(kind)
+        gone = record.hashStatus in (api.StopNCIICaseStatus.Withdrawn, api.StopNCIICaseStatus.Deleted)
+        if name is None or gone or name not in self.config.signal_types:
+            return RecordUpdate(rkey, (), kind)
+        ok, category = _wanted(self.config, {tag for f in record.CSPFeedbacks for tag in f.tags})
+        if not ok:
+            return RecordUpdate(rkey, (), kind)
+        return RecordUpdate(rkey, (Signal(name, record.hashValue.strip().lower(), category or "ncii"),), kind)
+
+    def send_feedback(self, target: FeedbackTarget) -> None:
+        from threatexchange.exchanges.clients.stopncii import api
+
+        value = {Opinion.SEEN: api.StopNCIICSPFeedbackValue.PendingReview,
+                 Opinion.TRUE_POSITIVE: api.StopNCIICSPFeedbackValue.Blocked,
+                 Opinion.FALSE_POSITIVE: api.StopNCIICSPFeedbackValue.NotBlocked}[target.opinion]
+        try:
+            self.client.submit_feedback(api.StopNCIISignalType(target.detail), target.record.partition(":")[2],
+                                        value)
+        except ValueError:
+            raise FetchFailed("StopNCII feedback needs FEEDBACK_FUNCTION_KEY in the credentials") from None
+        except Exception as exc:
+            raise http_failure("StopNCII", exc) from None
+
+
 FACTORIES: dict[ExchangeKind, Callable[[Config, str], ExchangeClient]] = {
     ExchangeKind.THREATEXCHANGE: ThreatExchangeClient,
     ExchangeKind.NCMEC: NcmecClient,
+    ExchangeKind.STOP_NCII: StopNciiClient,
 }
 #: The opinions each kind can send back, known without pytx (for refusing a request before queueing it).
 OPINIONS: dict[ExchangeKind, frozenset[Opinion]] = {
     ExchangeKind.THREATEXCHANGE: ThreatExchangeClient.opinions,
     ExchangeKind.NCMEC: NcmecClient.opinions,
+    ExchangeKind.STOP_NCII: StopNciiClient.opinions,
 }
 #: The signal types each kind can bring (Bastion's names).
 SIGNAL_TYPES: dict[ExchangeKind, tuple[str, ...]] = {
     ExchangeKind.THREATEXCHANGE: ("pdq", "md5"),
     ExchangeKind.NCMEC: ("pdq", "md5"),
+    ExchangeKind.STOP_NCII: ("pdq", "md5"),
 }
 #: Each kind's required settings, and the environment variable its credentials are read from by default.
 REQUIRED_SETTINGS: dict[ExchangeKind, tuple[str, ...]] = {
     ExchangeKind.THREATEXCHANGE: ("privacy_group",),
     ExchangeKind.NCMEC: (),
+    ExchangeKind.STOP_NCII: (),
 }
 DEFAULT_CREDENTIALS_ENV: dict[ExchangeKind, str] = {
     ExchangeKind.THREATEXCHANGE: "TX_ACCESS_TOKEN",
     ExchangeKind.NCMEC: "TX_NCMEC_CREDENTIALS",
+    ExchangeKind.STOP_NCII: "TX_STOPNCII_KEYS",
 }
 
 

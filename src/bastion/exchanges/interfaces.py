@@ -59,10 +59,12 @@ class ExchangeKind(enum.StrEnum):
 
     THREATEXCHANGE = "fb_threatexchange"
     NCMEC = "ncmec"
+    STOP_NCII = "stop_ncii"
 
 
-#: Kinds whose hashes are child sexual abuse material: they feed restricted banks only.
-RESTRICTED_KINDS = frozenset({ExchangeKind.NCMEC})
+#: Kinds whose hashes are child sexual abuse material or intimate images shared without consent: they feed
+#: restricted banks only, and are child-safety matters.
+RESTRICTED_KINDS = frozenset({ExchangeKind.NCMEC, ExchangeKind.STOP_NCII})
 
 
 class Opinion(enum.StrEnum):

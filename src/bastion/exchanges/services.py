@@ -138,8 +138,8 @@ def add_exchange(db: Database, new: NewExchange, *, actor: Principal, clock: Clo
     with db.write() as session:
         bank = banks.visible_bank(session, new.bank, actor)
         if new.kind in RESTRICTED_KINDS and not bank.restricted:
-            raise InvalidExchange(f"{new.kind.value} shares child sexual abuse material: it feeds a restricted bank "
-                                  "only")
+            raise InvalidExchange(f"{new.kind.value} shares material only child-safety roles may see: it feeds a "
+                                  "restricted bank only")
         if new.kind in RESTRICTED_KINDS and actor.role not in CHILD_SAFETY_ROLES:
             raise ExchangeNotFound("no such exchange kind for this role")
         if session.scalar(select(Exchange.id).where(Exchange.name == new.name)) is not None:

@@ -21,7 +21,7 @@ from bastion.exchanges.tasks import FeedbackSender
 from bastion.matching import services as banks
 from bastion.matching.models import BankEntry
 from tests.factories.exchanges import NCII_FEEDBACK_KEY, NCII_FETCH_KEY, NCII_SUBSCRIPTION, FakeStopNcii
-from tests.factories.exchanges import stop_ncii as stop_ncii  # noqa: F401 - the fake's fixture
+from tests.factories.exchanges import stop_ncii as stop_ncii
 
 ENV = {"NCII_KEYS": f"{NCII_FETCH_KEY},{NCII_SUBSCRIPTION},{NCII_FEEDBACK_KEY}"}
 SPECIALIST = Principal("user", 3, "cs", Role.CHILD_SAFETY)

@@ -378,3 +378,100 @@ def stop_ncii() -> Iterator[FakeStopNcii]:
     with loopback(server) as base:
         server.fake.base = base
         yield server.fake
+
+
+# --- Tech Against Terrorism ---------------------------------------------------------------------------------------
+
+TAT_USER, TAT_PASSWORD, TAT_JWT = "tcap-user", "tcap-pass", "jwt-for-tcap-user"
+
+
+@dataclass
+class FakeTat:
+    """TCAP's ``token-auth/tcap/`` (form login answering a JWT) and ``api/hash-list/v2/all`` (Bearer JWT, records
+    after a ``"<updated_on>,<id>"`` checkpoint in ascending order, ``limit``/``offset`` pages whose ``next`` is the
+    query the client appends)."""
+
+    base: str = ""
+    page_size: int = 2
+    records: list[dict[str, Any]] = field(default_factory=list)
+    script: Script = field(default_factory=Script)
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/"
+
+    def put(self, record_id: int, digest: str, *, updated: float, algorithm: str = "PDQ",
+            ideology: str = "islamist", deleted: bool = False) -> None:
+        self.records = [r for r in self.records if r["id"] != record_id]
+        self.records.append({"hash_digest": digest, "algorithm": algorithm, "ideology": ideology,
+                             "file_type": "mp4" if algorithm == "MD5" else "jpg", "deleted": deleted,
+                             "updated_on": updated, "created_on": "2026-01-01T00:00:00Z", "id": record_id})
+
+
+class _TatServer(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeTat
+
+
+class _TatHandler(BaseHTTPRequestHandler):
+    server: _TatServer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        form = parse_qs(self.rfile.read(length).decode())
+        if self.server.fake.script.next_failure(self.path):
+            self._json(503, {"detail": "scripted"})
+        elif urlsplit(self.path).path != "/token-auth/tcap/":
+            self._json(404, {"detail": "Not found."})
+        elif form.get("username") != [TAT_USER] or form.get("password") != [TAT_PASSWORD]:
+            self._json(400, {"non_field_errors": ["Unable to log in with provided credentials."]})
+        else:
+            self._json(200, {"token": TAT_JWT, "user": {"username": TAT_USER}})
+
+    def do_GET(self) -> None:
+        fake = self.server.fake
+        parts = urlsplit(self.path)
+        failure = fake.script.next_failure(self.path)
+        if failure:
+            self._json(failure, {"detail": "scripted"})
+            return
+        if parts.path != "/api/hash-list/v2/all":
+            self._json(404, {"detail": "Not found."})
+            return
+        if self.headers.get("Authorization") != f"Bearer {TAT_JWT}":
+            self._json(401, {"detail": "Authentication credentials were not provided."})
+            return
+        query = parse_qs(parts.query)
+        after = query.get("after", [""])[0]
+        mark = (float(after.split(",")[0]), int(after.split(",")[1])) if after else (float("-inf"), -1)
+        offset = int(query.get("offset", ["0"])[0])
+        found = sorted((r for r in fake.records if (r["updated_on"], r["id"]) > mark),
+                       key=lambda r: (r["updated_on"], r["id"]))
+        page = found[offset:offset + fake.page_size]
+        more = offset + fake.page_size < len(found)
+        last = page[-1] if page else None
+        self._json(200, {"count": len(found), "results": page,
+                         "next": urlencode({"limit": fake.page_size, "offset": offset + fake.page_size})
+                         if more else None,
+                         "previous": None,
+                         "checkpoint": f"{last['updated_on']},{last['id']}" if last else ""})
+
+
+@pytest.fixture
+def tat() -> Iterator[FakeTat]:
+    server = _TatServer(("127.0.0.1", 0), _TatHandler)
+    server.fake = FakeTat()
+    with loopback(server) as base:
+        server.fake.base = base
+        yield server.fake

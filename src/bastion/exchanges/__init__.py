@@ -1,1 +1,2 @@
-"""Hash exchanges: ThreatExchange and NCMEC hash sharing pulled into banks, feedback pushed back (docs/exchanges.md)."""
+"""Hash exchanges (ThreatExchange, NCMEC, StopNCII, Tech Against Terrorism) pulled into banks, feedback pushed
+back (docs/exchanges.md)."""

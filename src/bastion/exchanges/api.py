@@ -1,6 +1,6 @@
 """Hash exchanges over HTTP: /v1/exchanges (list, configure, status, fetch now, feedback).
 
-An exchange feeding a restricted bank (NCMEC's always do) does not exist outside the child-safety roles: left out of
+An exchange feeding a restricted bank (NCMEC's and StopNCII's always do) does not exist outside the child-safety roles: left out of
 lists, answered as unknown. Credentials are never accepted nor answered: an exchange names the environment variable
 the server reads them from, and says only whether it is set.
 """
@@ -64,7 +64,8 @@ class NewExchangeBody(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict, description="privacy_group (ThreatExchange); environment, "
                                      "only_esp_ids (NCMEC); base_url (a test environment)")
     credentials_env: str = Field(default="", max_length=100, description="default: TX_ACCESS_TOKEN (ThreatExchange, "
-                                 "APPID|SECRET), TX_NCMEC_CREDENTIALS (NCMEC, USER:PASSWORD)")
+                                 "APPID|SECRET), TX_NCMEC_CREDENTIALS (NCMEC, USER:PASSWORD), TX_STOPNCII_KEYS "
+                                 "(FETCH_KEY,SUBSCRIPTION_KEY[,FEEDBACK_KEY]), TX_TAT_CREDENTIALS (USER:PASSWORD)")
     interval_seconds: int = Field(default=3600, ge=services.MIN_INTERVAL_SECONDS, le=30 * 86400)
 
 

@@ -60,6 +60,7 @@ class ExchangeKind(enum.StrEnum):
     THREATEXCHANGE = "fb_threatexchange"
     NCMEC = "ncmec"
     STOP_NCII = "stop_ncii"
+    TAT = "tech_against_terrorism"
 
 
 #: Kinds whose hashes are child sexual abuse material or intimate images shared without consent: they feed

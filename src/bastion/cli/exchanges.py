@@ -13,7 +13,8 @@ from bastion.cli.common import cli_actor, err, fail, guarded, open_db, out, prog
 from bastion.exchanges import services
 from bastion.exchanges.interfaces import ExchangeKind, Opinion
 
-exchange_app = typer.Typer(help="Hash exchanges (ThreatExchange, NCMEC, StopNCII, Tech Against Terrorism) feeding banks.", no_args_is_help=True)
+exchange_app = typer.Typer(help="Hash exchanges (ThreatExchange, NCMEC, StopNCII, Tech Against Terrorism) feeding "
+                                 "banks.", no_args_is_help=True)
 app.add_typer(exchange_app, name="exchange")
 ExchangeName = Annotated[str, typer.Argument(help="the exchange's name, e.g. te-terror")]
 JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object per exchange")]
@@ -48,7 +49,8 @@ def exchange_add(
     setting: Annotated[list[str] | None, typer.Option(help="KEY=VALUE: privacy_group (fb_threatexchange), "
                                                            "environment, only_esp_ids (ncmec), base_url")] = None,
     credentials_env: Annotated[str, typer.Option(help="the environment variable holding the credentials "
-                                                      "(default TX_ACCESS_TOKEN, TX_NCMEC_CREDENTIALS, TX_STOPNCII_KEYS, TX_TAT_CREDENTIALS)")] = "",
+                                                      "(default TX_ACCESS_TOKEN, TX_NCMEC_CREDENTIALS, "
+                                                      "TX_STOPNCII_KEYS, TX_TAT_CREDENTIALS)")] = "",
     interval: Annotated[int, typer.Option(help="seconds between scheduled fetches")] = 3600,
 ) -> None:
     """Configure an exchange feeding a bank. Credentials are never stored: set the variable for the server."""

@@ -1,7 +1,7 @@
 """Hash exchanges over HTTP: /v1/exchanges (list, configure, status, fetch now, feedback).
 
-An exchange feeding a restricted bank (NCMEC's and StopNCII's always do) does not exist outside the child-safety roles: left out of
-lists, answered as unknown. Credentials are never accepted nor answered: an exchange names the environment variable
+An exchange feeding a restricted bank (NCMEC's and StopNCII's always do) does not exist outside the child-safety
+roles: left out of lists, answered as unknown. Credentials are never accepted nor answered: an exchange names the environment variable
 the server reads them from, and says only whether it is set.
 """
 

@@ -5,8 +5,8 @@ the change log moves and every matcher follows), the records' origins, and the e
 between two pages resumes from the last page committed; a page is applied by comparing what the record holds now
 with what Bastion holds for it, so applying one twice changes nothing.
 
-Restricted exchanges (NCMEC: child sexual abuse material; StopNCII: intimate images) feed restricted banks only, and reveal nothing, not even
-that they exist, outside the child-safety roles.
+Restricted exchanges (NCMEC: child sexual abuse material; StopNCII: intimate images) feed restricted banks only,
+and reveal nothing, not even that they exist, outside the child-safety roles.
 """
 
 from __future__ import annotations

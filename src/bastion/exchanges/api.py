@@ -1,8 +1,8 @@
 """Hash exchanges over HTTP: /v1/exchanges (list, configure, status, fetch now, feedback).
 
 An exchange feeding a restricted bank (NCMEC's and StopNCII's always do) does not exist outside the child-safety
-roles: left out of lists, answered as unknown. Credentials are never accepted nor answered: an exchange names the environment variable
-the server reads them from, and says only whether it is set.
+roles: left out of lists, answered as unknown. Credentials are never accepted nor answered: an exchange names the
+environment variable the server reads them from, and says only whether it is set.
 """
 
 from __future__ import annotations

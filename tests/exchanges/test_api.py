@@ -113,3 +113,19 @@ def test_without_the_extra_a_fetch_is_a_clear_503(client: TestClient, configured
     assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
     assert r.json()["detail"] == "exchanges need python-threatexchange: pip install 'bastion[exchanges]'"
     assert client.get("/v1/exchanges", headers=auth_header(Role.CURATOR)).json()["available"] is False
+
+
+def test_hma_s_exchange_routes_show_bastion_s_exchanges(client: TestClient, db: Database, admin: Principal,
+                                                        configured: FakeThreatExchange, ncmec_hashes: FakeNcmec,
+                                                        auth_header: Headers) -> None:
+    banks.create_bank(db, "CSAM_NCMEC", actor=admin, restricted=True)
+    client.post("/v1/exchanges", headers=auth_header(Role.ADMIN), json={
+        "name": "ncmec", "kind": "ncmec", "bank": "CSAM_NCMEC", "settings": {"base_url": ncmec_hashes.url}})
+    curator = auth_header(Role.CURATOR)
+    assert client.get("/c/exchanges", headers=curator).json() == ["te"]
+    assert client.get("/c/exchanges", headers=auth_header(Role.CHILD_SAFETY)).json() == ["ncmec", "te"]
+    assert "fb_threatexchange" in client.get("/c/exchanges/apis", headers=curator).json()
+    te = client.get("/c/exchange/te", headers=curator).json()
+    assert (te["api"], te["bank"], te["api_json"]["privacy_group"]) == ("fb_threatexchange", "TERROR", TE_GROUP)
+    hidden = client.get("/c/exchange/ncmec", headers=curator)
+    assert hidden.status_code == 404 and hidden.json()["message"] == "Exchange 'ncmec' not found"

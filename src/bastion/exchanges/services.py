@@ -487,3 +487,28 @@ def feedback_target(payload: Mapping[str, Any]) -> FeedbackTarget:
 
 def origins_for(session: Session, entry_ids: Sequence[int]) -> dict[int, list[banks.Origin]]:
     return banks.origins_of(session, entry_ids)
+
+
+class HmaDirectory:
+    """The exchanges as HMA's ``/c/exchanges`` and ``/c/exchange/<name>`` show them (``hma.interfaces``'s
+    ``ExchangeDirectory``): names, the APIs this server can fetch, one exchange's settings and state."""
+
+    def __init__(self, db: Database, env: Mapping[str, str] | None = None) -> None:
+        self.db = db
+        self.env = env
+
+    def names(self, viewer: Principal) -> list[str]:
+        return [s.name for s in list_exchanges(self.db, viewer, self.env)]
+
+    def apis(self) -> list[str]:
+        return [kind.value for kind in ExchangeKind] if clients.available() else []
+
+    def describe(self, name: str, viewer: Principal) -> dict[str, Any] | None:
+        try:
+            status = exchange_status(self.db, name, viewer, self.env)
+        except ExchangeNotFound:
+            return None
+        return {"name": status.name, "api": status.kind, "enabled": status.enabled, "bank": status.bank,
+                "api_json": status.settings, "fetch_status": {
+                    "last_fetch_complete_ts": status.last_success_at, "last_fetch_succeeded": not status.last_error,
+                    "checkpoint_ts": status.progress, "fetched_items": status.records_fetched}}

@@ -31,7 +31,7 @@ from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
 from bastion.core.worker import Worker
 from bastion.exchanges import tasks as exchange_tasks
 from bastion.exchanges.api import router as exchanges_router
-from bastion.exchanges.services import ExchangeMessage
+from bastion.exchanges.services import ExchangeMessage, HmaDirectory
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
 from bastion.hma.api import router as hma_router
@@ -176,7 +176,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                # built at start, like the policy: a broken minors rules file refuses the start, never a request
                "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
                                 settings.platform_webhook_url),
-               "login_guard": LoginGuard.from_settings(db, settings, clock)}))
+               "login_guard": LoginGuard.from_settings(db, settings, clock),
+               "hma_exchanges": HmaDirectory(db)}))
     metrics = Metrics(matcher)
     metrics.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -129,3 +129,8 @@ def test_hma_s_exchange_routes_show_bastion_s_exchanges(client: TestClient, db: 
     assert (te["api"], te["bank"], te["api_json"]["privacy_group"]) == ("fb_threatexchange", "TERROR", TE_GROUP)
     hidden = client.get("/c/exchange/ncmec", headers=curator)
     assert hidden.status_code == 404 and hidden.json()["message"] == "Exchange 'ncmec' not found"
+    client.post("/v1/exchanges/te/fetch", headers=curator)
+    with db.read() as session:
+        entry_id = session.scalar(select(BankEntry.id).where(BankEntry.value == "a" * 64))
+    content = client.get(f"/c/bank/TERROR/content/{entry_id}", headers=curator).json()
+    assert content["collab_metadata"] == {"te": [f"HASH_PDQ:{'a' * 64}"]}  # where HMA's clients look for it

@@ -64,7 +64,10 @@ def test_only_admins_configure_and_bad_input_changes_nothing(client: TestClient,
                         ({**body, "signal_types": ["url"]}, "fb_threatexchange brings only pdq, md5; not url"),
                         ({**body, "bank": "NOPE"}, "no bank named 'NOPE'"),
                         ({**body, "name": "te"}, "exchange te exists already"),
-                        ({**body, "settings": {"privacy_group": 1, "token": "x"}}, "unknown settings: token")):
+                        ({**body, "settings": {"privacy_group": 1, "token": "x"}}, "unknown settings: token"),
+                        ({**body, "credentials_env": "BASTION_MEDIA_KEY"},  # never sent to an exchange's URL
+                         "credentials_env may not name one of Bastion's own settings (BASTION_...); use TX_... or "
+                         "BASTION_EXCHANGE_...")):
         r = client.post("/v1/exchanges", headers=auth_header(Role.ADMIN), json=bad)
         assert r.status_code in (404, 409, 422) and r.headers["content-type"] == "application/problem+json", r.text
         if detail:

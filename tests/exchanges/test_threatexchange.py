@@ -144,6 +144,9 @@ def test_a_bad_token_is_an_error_without_the_token(db: Database, te: FakeThreatE
     assert other not in services.exchange_status(db, "te", services.SYSTEM, ENV).last_error
     with pytest.raises(InvalidExchange, match="TEST_TE_TOKEN"):
         services.fetch(db, "te", actor=services.SYSTEM, env={})
+    assert "TEST_TE_TOKEN" in services.exchange_status(db, "te", services.SYSTEM, {}).last_error  # says why
+    with pytest.raises(InvalidExchange, match="not an app access token"):
+        services.fetch(db, "te", actor=services.SYSTEM, env={"TEST_TE_TOKEN": "not-a-token"})
     assert entries(db) == {}
 
 

@@ -122,6 +122,10 @@ class NewExchange:
         env = self.credentials_env or clients.DEFAULT_CREDENTIALS_ENV[self.kind]
         if not ENV_NAME.match(env):
             raise InvalidExchange("credentials_env is the name of an environment variable (A-Z, 0-9, _)")
+        if env.startswith("BASTION_") and not env.startswith("BASTION_EXCHANGE_"):
+            # Bastion's own secrets (the database URL, the media key) must never be sent to an exchange's URL.
+            raise InvalidExchange("credentials_env may not name one of Bastion's own settings (BASTION_...); "
+                                  "use TX_... or BASTION_EXCHANGE_...")
         if self.interval_seconds < MIN_INTERVAL_SECONDS:
             raise InvalidExchange(f"interval_seconds is at least {MIN_INTERVAL_SECONDS}")
         categories = tuple(c.strip() for c in self.categories if c.strip())
@@ -273,7 +277,15 @@ def fetch(db: Database, name: str, *, actor: Principal, clock: Clock | None = No
         exchange, _ = _visible(session, name, actor)
         exchange_id, version, checkpoint = exchange.id, exchange.checkpoint_version, exchange.checkpoint
         config = config_of(exchange)
-        credentials = credentials_of(exchange, env)
+        try:
+            credentials = credentials_of(exchange, env)
+        except InvalidExchange as exc:
+            missing: InvalidExchange | None = exc
+        else:
+            missing = None
+    if missing is not None:  # shown on the exchange, so a scheduled fetch that cannot start says why
+        _failed(db, exchange_id, str(missing), clock)
+        raise missing
     result = FetchResult()
     try:
         client = client_factory(config, credentials)
@@ -311,7 +323,7 @@ def fetch(db: Database, name: str, *, actor: Principal, clock: Clock | None = No
             if max_pages is not None and result.pages >= max_pages:
                 result.complete = False
                 break
-    except (FetchRaced, InvalidExchange):
+    except FetchRaced:
         raise
     except ExchangeError as exc:
         _failed(db, exchange_id, str(exc), clock)

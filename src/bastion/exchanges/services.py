@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bastion.core.audit.services import AuditAction, record
@@ -43,6 +43,7 @@ from bastion.exchanges.interfaces import (
 from bastion.exchanges.models import Exchange, ExchangeCursor
 from bastion.matching import services as banks
 from bastion.matching.interfaces import BankError
+from bastion.matching.matcher import restricted_category
 from bastion.matching.models import Bank, BankEntry, EntryOrigin
 from bastion.moderation import queries as moderated
 
@@ -303,8 +304,7 @@ def fetch(db: Database, name: str, *, actor: Principal, clock: Clock | None = No
                 assert row is not None and bank is not None
                 exchange = row
                 page = FetchResult()
-                for update_ in batch.records:
-                    _apply(db, session, exchange, bank, update_, actor=SYSTEM, clock=clock, result=page)
+                _apply(db, session, exchange, bank, batch.records, actor=SYSTEM, clock=clock, result=page)
                 exchange.records_fetched += len(batch.records)
                 exchange.entries_added += page.added
                 exchange.entries_removed += page.removed
@@ -344,49 +344,86 @@ def _failed(db: Database, exchange_id: int, error: str, clock: Clock) -> None:
                         .values(last_fetch_at=clock.now(), last_error=error[:500]))
 
 
-def _apply(db: Database, session: Session, exchange: Exchange, bank: Bank, update_: RecordUpdate, *,
+def _apply(db: Database, session: Session, exchange: Exchange, bank: Bank, updates: Sequence[RecordUpdate], *,
            actor: Principal, clock: Clock, result: FetchResult) -> None:
-    """Make the bank hold what the record holds now: new signals added (or linked, when the bank has the value
-    already), signals it no longer has unlinked, and an entry this exchange added removed with its last origin."""
+    """Make the bank hold what a page's records hold now: new signals added (or linked, when the bank has the value
+    already), signals a record no longer has unlinked, and an entry this exchange added removed with its last origin.
+
+    A page at a time, in a few statements: the records' origins read at once, the new entries inserted as a batch
+    (one ``add_range`` change-log row), the new origins inserted together."""
     source = source_of(exchange.name)
-    held = session.execute(select(EntryOrigin, BankEntry).join(BankEntry, BankEntry.id == EntryOrigin.entry_id)
-                           .where(EntryOrigin.exchange == exchange.name, EntryOrigin.record == update_.key)).all()
-    have = {(entry.signal_type, entry.value_digest): (origin, entry) for origin, entry in held}
-    want: dict[tuple[str, str], banks.NewEntry] = {}
-    for signal in update_.signals:
-        try:
-            new = banks.NewEntry.parse(signal.signal_type, signal.value, category=signal.category, source=source)
-        except BankError:
-            result.skipped += 1
-            continue
-        want[(new.signal_type, banks.value_digest(new.value))] = new
-    for key, (origin, entry) in have.items():
-        if key in want:
-            origin.detail = update_.detail
-            if entry.source == source and entry.category != want[key].category:
-                entry.category = want[key].category
-            continue
-        session.delete(origin)
-        session.flush()
-        others = session.scalar(select(func.count()).where(EntryOrigin.entry_id == entry.id)) or 0
-        if not others and entry.source == source:
-            banks.remove_entry_in(db, session, bank, entry.id, actor=actor, clock=clock)
-            result.removed += 1
-    for key, new in want.items():
-        if key in have:
-            continue
-        entry_id = session.scalar(select(BankEntry.id).where(
-            BankEntry.bank_id == bank.id, BankEntry.signal_type == key[0], BankEntry.value_digest == key[1]))
-        if entry_id is None:
+    wanted: dict[str, dict[tuple[str, str], banks.NewEntry]] = {}
+    details: dict[str, str] = {}
+    for update_ in updates:
+        want = wanted.setdefault(update_.key, {})
+        details[update_.key] = update_.detail
+        for signal in update_.signals:
             try:
-                entry_id = banks.add_entry_in(db, session, bank, new, actor=actor, clock=clock).id
+                new = banks.NewEntry.parse(signal.signal_type, signal.value, category=signal.category, source=source)
             except BankError:
-                result.skipped += 1  # e.g. a category of child sexual abuse material for an open bank
+                result.skipped += 1
                 continue
-            result.added += 1
-        session.add(EntryOrigin(entry_id=entry_id, exchange=exchange.name, record=update_.key,
-                                detail=update_.detail, at=clock.now()))
-        session.flush()
+            want[(new.signal_type, banks.value_digest(new.value))] = new
+    held: dict[str, dict[tuple[str, str], tuple[EntryOrigin, BankEntry]]] = {}
+    for chunk in _chunks(list(wanted)):
+        for origin, entry in session.execute(
+                select(EntryOrigin, BankEntry).join(BankEntry, BankEntry.id == EntryOrigin.entry_id)
+                .where(EntryOrigin.exchange == exchange.name, EntryOrigin.record.in_(chunk))):
+            held.setdefault(origin.record, {})[(entry.signal_type, entry.value_digest)] = (origin, entry)
+    orphans: dict[int, BankEntry] = {}
+    for key, have in held.items():
+        for signal_key, (origin, entry) in have.items():
+            new_ = wanted[key].get(signal_key)
+            if new_ is not None:
+                origin.detail = details[key]
+                if entry.source == source and entry.category != new_.category:
+                    entry.category = new_.category
+                continue
+            session.delete(origin)
+            if entry.source == source:
+                orphans[entry.id] = entry
+    session.flush()
+    for entry_id in sorted(orphans):
+        if not session.scalar(select(func.count()).where(EntryOrigin.entry_id == entry_id)):
+            banks.remove_entry_in(db, session, bank, entry_id, actor=actor, clock=clock)
+            result.removed += 1
+    links = [(key, signal_key, new) for key, want in wanted.items() for signal_key, new in want.items()
+             if signal_key not in held.get(key, {})]
+    if not links:
+        return
+    ids = _entry_ids(session, bank, {signal_key for _, signal_key, _ in links})
+    missing: dict[tuple[str, str], banks.NewEntry] = {}
+    for _, signal_key, new in links:
+        if signal_key not in ids and signal_key not in missing:
+            if restricted_category(new.category) and not bank.restricted:
+                continue  # child sexual abuse material never goes into an open bank: skipped below
+            missing[signal_key] = new
+    if missing:
+        result.added += banks.add_entries_in(db, session, bank, list(missing.values()), actor=actor, clock=clock,
+                                             why=source)
+        ids.update(_entry_ids(session, bank, set(missing)))
+    now = clock.now()
+    rows = [{"entry_id": ids[signal_key], "exchange": exchange.name, "record": key, "detail": details[key], "at": now}
+            for key, signal_key, _ in links if signal_key in ids]
+    result.skipped += len(links) - len(rows)
+    if rows:
+        session.execute(insert(EntryOrigin), rows)
+
+
+def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _entry_ids(session: Session, bank: Bank, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The bank's entry ids of these (signal type, value digest) pairs, where it holds them."""
+    found: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(sorted({digest for _, digest in keys})):
+        for entry_id, signal_type, digest in session.execute(
+                select(BankEntry.id, BankEntry.signal_type, BankEntry.value_digest)
+                .where(BankEntry.bank_id == bank.id, BankEntry.value_digest.in_(chunk))):
+            if (signal_type, digest) in keys:
+                found[(signal_type, digest)] = entry_id
+    return found
 
 
 # --- schedule ------------------------------------------------------------------------------------------------------

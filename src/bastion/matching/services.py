@@ -295,6 +295,31 @@ def add_entry_in(db: Database, session: Session, bank: Bank, entry: NewEntry, *,
     return row
 
 
+def add_entries_in(db: Database, session: Session, bank: Bank, entries: Sequence[NewEntry], *, actor: Principal,
+                   clock: Clock, why: str) -> int:
+    """Add many entries inside the caller's transaction as an import does: batched inserts (values the bank holds
+    already are skipped), one ``add_range`` change-log row and one audit entry for them all (``why`` says what
+    brought them). Returns how many were added. Each entry must be fit for the bank (``InvalidEntry`` otherwise)."""
+    _require_access(bank, actor)
+    for entry in entries:
+        _check_restricted_home(bank, entry)
+    if not entries:
+        return 0
+    db.serialize_writers(session, CHANGE_LOG_LOCK)
+    before = session.scalar(select(func.max(BankEntry.id))) or 0
+    count_before = session.scalar(select(func.count()).where(BankEntry.bank_id == bank.id)) or 0
+    rows = [entry.row(bank.id, actor.actor, clock) for entry in entries]
+    for start in range(0, len(rows), IMPORT_BATCH):
+        _insert_ignoring_duplicates(session, rows[start:start + IMPORT_BATCH])
+    added = (session.scalar(select(func.count()).where(BankEntry.bank_id == bank.id)) or 0) - count_before
+    if added:
+        last = session.scalar(select(func.max(BankEntry.id))) or 0
+        _log_change(db, session, ChangeOp.ADD_RANGE, bank.id, clock, entry_id=before + 1, last_entry_id=last)
+        record(db, session, actor=actor.actor, action=AuditAction.BANK_IMPORTED, subject=f"bank:{bank.name}",
+               details={"added": added, "via": why}, clock=clock)
+    return added
+
+
 def _check_restricted_home(bank: Bank, entry: NewEntry) -> None:
     """Child sexual abuse material goes only into restricted banks: in an open bank, every curator could read it."""
     if restricted_category(entry.category) and not bank.restricted:

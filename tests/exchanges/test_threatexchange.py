@@ -204,3 +204,20 @@ def test_two_fetchers_of_one_exchange_never_both_apply_a_page(db: Database, te: 
 def test_an_open_exchange_is_listed_for_curators(db: Database, te: FakeThreatExchange) -> None:
     curator = Principal("user", 1, "cura", Role.CURATOR)
     assert [s.name for s in services.list_exchanges(db, curator, ENV)] == ["te"]
+
+
+def test_the_schedule_fetches_what_is_due_and_records_failures(db: Database, te: FakeThreatExchange) -> None:
+    clock = FrozenClock(dt.datetime.fromtimestamp(T0 + 100, dt.UTC))
+    assert services.due(db, clock.now().timestamp()) == ["te"]  # never fetched
+    assert services.tick(db, clock, ENV) is False  # fetched to the end: nothing more waiting
+    assert len(entries(db)) == 5
+    assert services.due(db, clock.now().timestamp()) == []
+    clock.advance(seconds=3600)  # the default interval
+    te.script.fail = [500]
+    assert services.tick(db, clock, ENV) is False  # a failure is the exchange's, never the worker's
+    status = services.exchange_status(db, "te", services.SYSTEM, ENV)
+    assert status.last_error == "fb_threatexchange answered HTTP 500"
+    assert status.last_fetch_at == clock.now().isoformat()
+    services.set_enabled(db, "te", False, actor=services.SYSTEM)
+    clock.advance(seconds=7200)
+    assert services.due(db, clock.now().timestamp()) == []

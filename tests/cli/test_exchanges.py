@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import time
 
 from bastion.core.auth.services import Principal
 from bastion.core.db import Database
@@ -54,3 +56,44 @@ def test_bad_input_is_one_line_and_changes_nothing(db: Database, admin: Principa
         r = bastion(db, *args)
         assert r.returncode == 1 and r.stderr.strip().splitlines() == [message], r.stderr
     assert bastion(db, "exchange", "list", "--json").stdout == ""
+
+
+def test_a_fetch_killed_between_pages_resumes_without_loss_or_duplicates(db: Database, admin: Principal,
+                                                                          threatexchange: FakeThreatExchange) -> None:
+    """``kill -9`` of the fetching process while it waits for a page: the pages it committed stay with their
+    checkpoint; the next fetch takes the rest, and nothing is banked twice."""
+    from sqlalchemy import func, select
+
+    from bastion.exchanges import services
+    from bastion.exchanges.interfaces import ExchangeKind
+    from bastion.matching.models import BankEntry, EntryOrigin
+
+    banks.create_bank(db, "TERROR", actor=admin)
+    for n in range(1, 6):
+        threatexchange.put(n, hashlib.sha256(str(n).encode()).hexdigest(), time=1_760_000_000 + n)
+    services.add_exchange(db, services.NewExchange(
+        "te", ExchangeKind.THREATEXCHANGE, "TERROR",
+        settings={"privacy_group": TE_GROUP, "base_url": threatexchange.url}, credentials_env="TEST_TE_TOKEN"),
+        actor=admin)
+    threatexchange.hold_after = 2  # the third page waits
+    process = subprocess.Popen([sys.executable, "-m", "bastion", "exchange", "fetch", "te"],
+                               env={**os.environ, "BASTION_DATABASE_URL": db.url, "TEST_TE_TOKEN": TE_TOKEN},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(threatexchange.script.calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(threatexchange.script.calls) == 3
+    finally:
+        process.kill()
+        process.wait(10)
+    threatexchange.gate.set()
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(BankEntry)) == 4  # two pages of two committed
+    status = services.exchange_status(db, "te", admin, {})
+    assert status.progress == 1_760_000_004
+    result = services.fetch(db, "te", actor=admin, env={"TEST_TE_TOKEN": TE_TOKEN})
+    assert result.added == 1
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(BankEntry)) == 5
+        assert session.scalar(select(func.count()).select_from(EntryOrigin)) == 5

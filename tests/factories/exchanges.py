@@ -62,6 +62,9 @@ class FakeThreatExchange:
     updates: list[dict[str, Any]] = field(default_factory=list)
     reactions: list[tuple[str, str]] = field(default_factory=list)
     script: Script = field(default_factory=Script)
+    #: Calls after the first ``hold_after`` wait until ``gate`` is set (a client to kill in mid-fetch).
+    hold_after: int | None = None
+    gate: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -125,6 +128,8 @@ class _TeHandler(BaseHTTPRequestHandler):
         if checked is None:
             return
         fake, segments, query = checked
+        if fake.hold_after is not None and len(fake.script.calls) > fake.hold_after:
+            fake.gate.wait(30)
         if segments != [str(TE_GROUP), "threat_updates"]:
             self._json(400, {"error": {"message": "Unsupported get request.", "type": "GraphMethodException",
                                        "code": 100}})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from bastion.core.outbox.services import enqueue
 from bastion.exchanges import clients
 from bastion.exchanges.interfaces import (
     RESTRICTED_KINDS,
+    Batch,
     ExchangeError,
     ExchangeExists,
     ExchangeKind,
@@ -288,54 +289,65 @@ def fetch(db: Database, name: str, *, actor: Principal, clock: Clock | None = No
         _failed(db, exchange_id, str(missing), clock)
         raise missing
     result = FetchResult()
-    try:
-        client = client_factory(config, credentials)
-        pages = client.batches(checkpoint)
-        for batch in pages:
-            with db.write() as session:
-                moved = session.execute(
-                    update(Exchange).where(Exchange.id == exchange_id, Exchange.checkpoint_version == version)
-                    .values(checkpoint=batch.checkpoint, checkpoint_version=version + 1, last_fetch_at=clock.now())
-                )
-                if getattr(moved, "rowcount", 0) != 1:
-                    raise FetchRaced(f"another fetch of exchange {name} moved its checkpoint: this one stops")
-                row = session.get(Exchange, exchange_id)
-                bank = session.get(Bank, row.bank_id) if row is not None else None
-                assert row is not None and bank is not None
-                exchange = row
-                page = FetchResult()
-                _apply(db, session, exchange, bank, batch.records, actor=SYSTEM, clock=clock, result=page)
-                exchange.records_fetched += len(batch.records)
-                exchange.entries_added += page.added
-                exchange.entries_removed += page.removed
-                if page.added or page.removed:
-                    record(db, session, actor=actor.actor, action=AuditAction.EXCHANGE_FETCHED,
-                           subject=f"exchange:{name}", details={"records": len(batch.records), "added": page.added,
-                                                                "removed": page.removed}, clock=clock)
-            version += 1
-            result.pages += 1
-            result.records += len(batch.records)
-            result.added += page.added
-            result.removed += page.removed
-            result.skipped += page.skipped
-            if progress is not None:
-                progress(len(batch.records))
-            if max_pages is not None and result.pages >= max_pages:
-                result.complete = False
-                break
-    except FetchRaced:
-        raise
-    except ExchangeError as exc:
-        _failed(db, exchange_id, str(exc), clock)
-        raise
-    except Exception as exc:
-        failure = clients.http_failure(config.kind.value, exc)
-        _failed(db, exchange_id, str(failure), clock)
-        raise failure from None
+    pages = _pages(db, exchange_id, config, credentials, checkpoint, client_factory, clock)
+    for batch in pages:
+        with db.write() as session:
+            moved = session.execute(
+                update(Exchange).where(Exchange.id == exchange_id, Exchange.checkpoint_version == version)
+                .values(checkpoint=batch.checkpoint, checkpoint_version=version + 1, last_fetch_at=clock.now()))
+            if getattr(moved, "rowcount", 0) != 1:
+                raise FetchRaced(f"another fetch of exchange {name} moved its checkpoint: this one stops")
+            row = session.get(Exchange, exchange_id)
+            bank = session.get(Bank, row.bank_id) if row is not None else None
+            assert row is not None and bank is not None
+            page = FetchResult()
+            _apply(db, session, row, bank, batch.records, actor=SYSTEM, clock=clock, result=page)
+            row.records_fetched += len(batch.records)
+            row.entries_added += page.added
+            row.entries_removed += page.removed
+            if page.added or page.removed:
+                record(db, session, actor=actor.actor, action=AuditAction.EXCHANGE_FETCHED,
+                       subject=f"exchange:{name}", details={"records": len(batch.records), "added": page.added,
+                                                            "removed": page.removed}, clock=clock)
+        version += 1
+        result.pages += 1
+        result.records += len(batch.records)
+        result.added += page.added
+        result.removed += page.removed
+        result.skipped += page.skipped
+        if progress is not None:
+            progress(len(batch.records))
+        if max_pages is not None and result.pages >= max_pages:
+            result.complete = False
+            break
     with db.write() as session:
         session.execute(update(Exchange).where(Exchange.id == exchange_id)
                         .values(last_fetch_at=clock.now(), last_success_at=clock.now(), last_error=""))
     return result
+
+
+def _pages(db: Database, exchange_id: int, config: clients.Config, credentials: str,
+           checkpoint: dict[str, Any] | None,
+           client_factory: Callable[[clients.Config, str], clients.ExchangeClient], clock: Clock) -> Iterator[Batch]:
+    """The client's pages; what goes wrong in the client (not in applying a page: that is Bastion's own error and
+    propagates as it is) is recorded on the exchange and raised as an ``ExchangeError`` without credentials."""
+    try:
+        iterator = iter(client_factory(config, credentials).batches(checkpoint))
+        while True:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            yield batch
+    except GeneratorExit:
+        raise
+    except ExchangeError as exc:
+        _failed(db, exchange_id, str(exc), clock)
+        raise
+    except Exception as exc:  # requests' errors name the URL, which may hold a token: never passed on
+        failure = clients.http_failure(config.kind.value, exc)
+        _failed(db, exchange_id, str(failure), clock)
+        raise failure from None
 
 
 def _failed(db: Database, exchange_id: int, error: str, clock: Clock) -> None:

@@ -74,6 +74,13 @@ def test_only_admins_configure_and_bad_input_changes_nothing(client: TestClient,
             assert r.json()["detail"] == detail
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(Exchange)) == 1
+    r = client.patch("/v1/exchanges/te", headers=auth_header(Role.ADMIN), json={"interval_seconds": 5})
+    assert r.status_code == 422
+    r = client.patch("/v1/exchanges/te", headers=auth_header(Role.ADMIN),
+                     json={"enabled": False, "interval_seconds": 600, "categories": []})
+    assert r.status_code == 200 and (r.json()["enabled"], r.json()["interval_seconds"], r.json()["categories"]) == \
+        (False, 600, [])
+    assert client.patch("/v1/exchanges/te", headers=auth_header(Role.CURATOR), json={}).status_code == 403
 
 
 def test_an_exchange_feeding_a_restricted_bank_is_unknown_outside_child_safety(

@@ -221,3 +221,16 @@ def test_the_schedule_fetches_what_is_due_and_records_failures(db: Database, te:
     services.set_enabled(db, "te", False, actor=services.SYSTEM)
     clock.advance(seconds=7200)
     assert services.due(db, clock.now().timestamp()) == []
+
+
+def test_new_filters_with_a_refetch_apply_to_what_was_fetched_already(db: Database, te: FakeThreatExchange) -> None:
+    fetch(db)
+    te.put(6, pdq(6), time=T0 + 6, tags=("spam",))
+    services.update_exchange(db, "te", actor=services.SYSTEM, categories=["spam"], refetch=True)
+    status = services.exchange_status(db, "te", services.SYSTEM, ENV)
+    assert (status.categories, status.fetched) == (["spam"], False)
+    result = fetch(db)
+    assert (result.records, result.added, result.removed) == (6, 1, 5)
+    assert entries(db) == {pdq(6): "spam"}
+    with pytest.raises(InvalidExchange, match="interval_seconds is at least 60"):
+        services.update_exchange(db, "te", actor=services.SYSTEM, interval_seconds=5)

@@ -113,6 +113,25 @@ def exchange_feedback(
     err.print(f"{opinion.value} queued for {', '.join(queued)}")
 
 
+@exchange_app.command("set")
+def exchange_set(
+    name: ExchangeName,
+    interval: Annotated[int | None, typer.Option(help="seconds between scheduled fetches")] = None,
+    category: Annotated[list[str] | None, typer.Option(help="take only records with this tag or classification; "
+                                                             "repeatable (replaces the list)")] = None,
+    all_categories: Annotated[bool, typer.Option(help="take records whatever their tags")] = False,
+    entry_category: Annotated[str | None, typer.Option(help="the category entries get ('' : the record's tag)")]
+    = None,
+    refetch: Annotated[bool, typer.Option(help="forget the checkpoint: the next fetch reads every record again")]
+    = False,
+) -> None:
+    """Change an exchange's schedule or filters; --refetch applies new filters to what was fetched already."""
+    categories = [] if all_categories else category
+    guarded(lambda: services.update_exchange(open_db(), name, actor=cli_actor(), interval_seconds=interval,
+                                             categories=categories, entry_category=entry_category, refetch=refetch))
+    err.print(f"exchange {name} updated" + ("; the next fetch reads every record again" if refetch else ""))
+
+
 @exchange_app.command("enable")
 def exchange_enable(name: ExchangeName) -> None:
     """Resume an exchange's scheduled fetches."""

@@ -70,7 +70,12 @@ class NewExchangeBody(BaseModel):
 
 
 class ExchangeChange(BaseModel):
-    enabled: bool
+    enabled: bool | None = None
+    interval_seconds: int | None = Field(default=None, ge=services.MIN_INTERVAL_SECONDS, le=30 * 86400)
+    categories: list[str] | None = Field(default=None, max_length=100)
+    entry_category: str | None = Field(default=None, max_length=64)
+    refetch: bool = Field(default=False, description="forget the checkpoint: the next fetch reads every record "
+                          "again and applies the filters as they are now")
 
 
 class FetchAnswer(BaseModel):
@@ -111,10 +116,13 @@ def get_exchange(request: Request, name: str, principal: Reader) -> dict[str, An
     return services.exchange_status(context(request).db, name, principal).to_json()
 
 
-@router.patch("/{name}", summary="Enable or disable an exchange's scheduled fetches", response_model=ExchangeAnswer)
+@router.patch("/{name}", summary="Enable or disable an exchange, change its schedule or filters, refetch",
+              response_model=ExchangeAnswer)
 def change_exchange(request: Request, name: str, body: ExchangeChange, principal: Admin) -> dict[str, Any]:
     ctx = context(request)
-    services.set_enabled(ctx.db, name, body.enabled, actor=principal, clock=ctx.clock)
+    services.update_exchange(ctx.db, name, actor=principal, enabled=body.enabled,
+                             interval_seconds=body.interval_seconds, categories=body.categories,
+                             entry_category=body.entry_category, refetch=body.refetch, clock=ctx.clock)
     return services.exchange_status(ctx.db, name, principal).to_json()
 
 

@@ -165,13 +165,39 @@ def add_exchange(db: Database, new: NewExchange, *, actor: Principal, clock: Clo
 
 
 def set_enabled(db: Database, name: str, enabled: bool, *, actor: Principal, clock: Clock | None = None) -> None:
+    update_exchange(db, name, actor=actor, enabled=enabled, clock=clock)
+
+
+def update_exchange(db: Database, name: str, *, actor: Principal, enabled: bool | None = None,
+                    interval_seconds: int | None = None, categories: Sequence[str] | None = None,
+                    entry_category: str | None = None, refetch: bool = False, clock: Clock | None = None) -> None:
+    """Change an exchange's schedule or filters. ``refetch`` forgets the checkpoint, so the next fetch reads every
+    record again and applies the filters as they are now (records no longer taken leave the bank)."""
     clock = clock or SystemClock()
     with db.write() as session:
         exchange, _ = _visible(session, name, actor)
-        if exchange.enabled != enabled:
-            exchange.enabled = enabled
+        current = NewExchange(exchange.name, ExchangeKind(exchange.kind), "", tuple(exchange.signal_types),
+                              tuple(exchange.categories) if categories is None else tuple(categories),
+                              exchange.entry_category if entry_category is None else entry_category,
+                              dict(exchange.settings), exchange.credentials_env,
+                              exchange.interval_seconds if interval_seconds is None else interval_seconds).checked()
+        changed: dict[str, object] = {}
+        if enabled is not None and enabled != exchange.enabled:
+            exchange.enabled = changed["enabled"] = enabled
+        if current.interval_seconds != exchange.interval_seconds:
+            exchange.interval_seconds = changed["interval_seconds"] = current.interval_seconds
+        if list(current.categories) != list(exchange.categories):
+            exchange.categories = list(current.categories)
+            changed["categories"] = list(current.categories)
+        if current.entry_category != exchange.entry_category:
+            exchange.entry_category = changed["entry_category"] = current.entry_category
+        if refetch and exchange.checkpoint is not None:
+            exchange.checkpoint = None
+            exchange.checkpoint_version += 1  # a fetch in progress stops at its next page
+            changed["refetch"] = True
+        if changed:
             record(db, session, actor=actor.actor, action=AuditAction.EXCHANGE_UPDATED, subject=f"exchange:{name}",
-                   details={"enabled": enabled}, clock=clock)
+                   details=changed, clock=clock)
 
 
 @dataclass(frozen=True)

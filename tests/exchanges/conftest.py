@@ -1,4 +1,4 @@
-"""Shared set-up: a bank, an exchange configured against a fake on loopback, the environment with its credentials."""
+"""The fake exchanges on loopback, shared by the tests of every exchange."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bastion.core.errors import DomainError
 
@@ -112,4 +112,3 @@ class FeedbackTarget:
     signal_type: str
     value: str
     opinion: Opinion
-    extra: dict[str, str] = field(default_factory=dict)

@@ -572,9 +572,6 @@ def feedback_target(payload: Mapping[str, Any]) -> FeedbackTarget:
                           str(payload["value"]), Opinion(str(payload["opinion"])))
 
 
-def origins_for(session: Session, entry_ids: Sequence[int]) -> dict[int, list[banks.Origin]]:
-    return banks.origins_of(session, entry_ids)
-
 
 class HmaDirectory:
     """The exchanges as HMA's ``/c/exchanges`` and ``/c/exchange/<name>`` show them (``hma.interfaces``'s

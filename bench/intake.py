@@ -101,12 +101,14 @@ def start_server(url: str, work: Path, media_key: str) -> tuple[subprocess.Popen
 
 
 def upload_all(base: str, headers: dict[str, str], images: list[tuple[str, bytes]], uploads: int,
-               clients: int) -> tuple[list[float], dict[str, int], float]:
+               clients: int, prefix: str = "bench", content_type: str = "image"
+               ) -> tuple[list[float], dict[str, int], float]:
     """Send ``uploads`` uploads over ``clients`` keep-alive connections; latencies, verdict counts, wall time."""
     latencies: list[float] = []
     verdicts: dict[str, int] = {}
     lock = threading.Lock()
     pending = iter(range(uploads))
+    mime = "video/mp4" if content_type == "video" else "image/jpeg"
 
     def worker() -> None:
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
@@ -116,10 +118,10 @@ def upload_all(base: str, headers: dict[str, str], images: list[tuple[str, bytes
                 if i is None:
                     return
                 name, body = images[i % len(images)]
-                data = {"content_id": f"bench-{os.getpid()}-{i}", "account_id": f"acct-{i % 97}",
-                        "account_age": "29", "account_country": "DE", "content_type": "image"}
+                data = {"content_id": f"{prefix}-{os.getpid()}-{i}", "account_id": f"acct-{i % 97}",
+                        "account_age": "29", "account_country": "DE", "content_type": content_type}
                 t = time.perf_counter()
-                response = client.post("/v1/content", data=data, files={"media": (name, body, "image/jpeg")})
+                response = client.post("/v1/content", data=data, files={"media": (name, body, mime)})
                 elapsed = time.perf_counter() - t
                 if response.status_code != 200:
                     raise SystemExit(f"upload {i} failed: {response.status_code} {response.text}")

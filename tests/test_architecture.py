@@ -27,6 +27,9 @@ BELOW: dict[str, frozenset[str]] = {
     "hma": frozenset({"core", "hashing", "matching"}),
     "exchanges": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "minors": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
+    "feed": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "minors", "orders"}),
+    "transparency": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "orders",
+                               "reporting", "minors"}),
 }
 TOP = frozenset({"cli", "web", "demo", "testing", "migrations"})
 

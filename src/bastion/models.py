@@ -7,6 +7,8 @@ from bastion.core.auth.models import ApiToken, ConsoleSession, LoginFailures, Us
 from bastion.core.db import Base
 from bastion.core.outbox.models import OutboxMessage
 from bastion.exchanges.models import Exchange, ExchangeCursor
+from bastion.feed.audit.models import FeedAuditRun
+from bastion.feed.models import Crisis, CrisisEvent
 from bastion.hma.models import HmaContent
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.matching.models import Bank, BankChange, BankEntry, EntryOrigin
@@ -22,6 +24,7 @@ from bastion.moderation.models import (
 from bastion.orders.models import OrderEvent, PreservedContent, ReceivedOrder, SeenNonce, TrustedKey
 from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
 from bastion.review.models import Case
+from bastion.transparency.sor_models import SorEvent, SorSubmission
 
 metadata = Base.metadata
 
@@ -37,3 +40,6 @@ __all__ += ["LoginFailures"]
 __all__ += ["HmaContent"]
 __all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase"]
 __all__ += ["EntryOrigin", "Exchange", "ExchangeCursor"]
+__all__ += ["Crisis", "CrisisEvent"]
+__all__ += ["FeedAuditRun"]
+__all__ += ["SorEvent", "SorSubmission"]

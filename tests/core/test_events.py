@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import create_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from bastion.core.events import EventLog, history, payload, record
+from bastion.core.events import EventLog, NewEvent, history, payload, record, record_many
 
 AT = dt.datetime(2026, 12, 6, 10, 0, tzinfo=dt.UTC)
 
@@ -61,3 +61,17 @@ def test_a_payload_that_changed_shape_fails_at_the_read(session: Session) -> Non
     event = ThingEvent(subject="thing:2", kind="thing.made", actor="a", at=AT, data={"size": "big"})
     with pytest.raises(ValidationError):
         payload(event, Made)
+
+
+def test_many_events_are_one_insert_in_order_and_read_back_like_one(session: Session) -> None:
+    record(session, ThingEvent, subject="thing:1", kind=ThingKind.MADE, actor="a", at=AT,
+           data=Made(size=0, until=AT))
+    session.flush()
+    record_many(session, ThingEvent, [NewEvent("thing:1", ThingKind.MADE, "b", AT, Made(size=i, until=AT))
+                                      for i in range(1, 4)])
+    record_many(session, ThingEvent, [])
+    events = history(session, ThingEvent, "thing:1")
+    assert [payload(e, Made).size for e in events] == [0, 1, 2, 3]
+    assert [e.actor for e in events] == ["a", "b", "b", "b"] and events[-1].at == AT
+    session.rollback()  # in the caller's transaction: rolled back with it
+    assert history(session, ThingEvent, "thing:1") == []

@@ -22,7 +22,8 @@ def _production(settings: Settings) -> Settings:
     return replace(settings, orders_contact_email="tco@video.example",
                    orders_contact_point_url="https://tco.video.example", orders_signing_key=SigningKey.generate()
                    .to_text(), platform_webhook_url="https://video.example/hooks", webhook_secret=b"s3cret",
-                   media_key=new_key(), reports_reporter_email="child-safety@video.example", secure_cookies=True)
+                   media_key=new_key(), reports_reporter_email="child-safety@video.example", secure_cookies=True,
+                   transparency_db_url="https://transparency.example", transparency_db_token="t0ken")
 
 
 def _names(settings: Settings, service: Service = Service.PLATFORM) -> list[str]:
@@ -33,7 +34,7 @@ def test_a_default_platform_is_told_every_setting_production_needs(tmp_path: Pat
     assert _names(Settings(media_key_file=tmp_path / "k")) == [
         "BASTION_ORDERS_CONTACT_EMAIL", "BASTION_ORDERS_CONTACT_POINT_URL", "BASTION_ORDERS_SIGNING_KEY",
         "BASTION_PLATFORM_WEBHOOK_URL", "BASTION_WEBHOOK_SECRET", "BASTION_MEDIA_KEY", "BASTION_REPORTS_EMAIL",
-        "BASTION_SECURE_COOKIES"]
+        "BASTION_TRANSPARENCY_DB_URL", "BASTION_SECURE_COOKIES"]
     email = next(g for g in gaps(Settings(), Service.PLATFORM) if g.setting == "BASTION_ORDERS_CONTACT_EMAIL")
     assert "contact-point@example.invalid" in email.effect  # what the authority would otherwise read
 
@@ -48,6 +49,7 @@ def test_a_configured_platform_has_no_gap_until_reporting_is_half_configured(set
     assert gap.setting == "BASTION_NCMEC_XSD" and "none.xsd is not a file" in gap.effect
     assert _names(replace(ready, eu_centre_url="https://centre.example/v1/centre/reports")) == [
         "BASTION_EU_CENTRE_TOKEN"]
+    assert _names(replace(ready, transparency_db_token="")) == ["BASTION_TRANSPARENCY_DB_TOKEN"]
 
 
 def test_the_hub_and_the_centre_are_checked_for_their_own_settings(settings: Settings) -> None:

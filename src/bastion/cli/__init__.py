@@ -1,7 +1,19 @@
 """The ``bastion`` command, one module per domain. Errors are one line on stderr with a non-zero exit; long work
 shows a progress bar."""
 
-from bastion.cli import accounts, banks, classifiers, exchanges, minors, orders, reports, system  # noqa: F401 - they register commands
+from bastion.cli import (  # noqa: F401 - they register commands
+    accounts,
+    banks,
+    classifiers,
+    crises,
+    exchanges,
+    feed,
+    minors,
+    orders,
+    reports,
+    statements,
+    system,
+)
 from bastion.cli.app import app
 from bastion.cli.banks import _print_summary, load_matcher
 

@@ -46,7 +46,7 @@ def minors_ask(actor: Annotated[str, typer.Argument(help="account A (the one act
     from bastion.core.clock import SystemClock
     from bastion.core.config import Settings
     from bastion.minors import interactions
-    from bastion.minors.interfaces import SOLO_ACTIONS, Action
+    from bastion.minors.interfaces import QUESTION_ACTIONS, SOLO_ACTIONS
     from bastion.minors.rules import DEFAULT_RULES_PATH, RulesFile
     from bastion.minors.services import Minors
 
@@ -58,7 +58,8 @@ def minors_ask(actor: Annotated[str, typer.Argument(help="account A (the one act
     m = Minors(db, SystemClock(), RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH))
     a, b = interactions.AccountRef(actor, actor_age), interactions.AccountRef(target, target_age)
     context = interactions.Context(follows=follows, followed_by=followed_by)
-    checks = [interactions.Check(a, action, None if action in SOLO_ACTIONS else b, context) for action in Action]
+    checks = [interactions.Check(a, action, None if action in SOLO_ACTIONS else b, context)
+              for action in QUESTION_ACTIONS]
     with db.read() as session:
         answers = interactions.decide(m, session, checks)
     err.print(f"{actor} is {answers[0].actor_band.value}, {target} is "

@@ -168,6 +168,19 @@ class Settings:
     #: Make every bank created through HMA's API restricted (``BASTION_HMA_RESTRICTED_BANKS=1``): for a deployment
     #: whose HMA clients bank child sexual abuse material. Creating one then needs a child-safety role.
     hma_restricted_banks: bool = False
+    #: The DSA Transparency Database (``https://transparency.dsa.ec.europa.eu``, or its sandbox) and this platform's
+    #: API token there (never logged): statements of reasons are submitted only when both are set
+    #: (``transparency/submission.py``); ``bastion transparency backfill`` queues those issued before.
+    transparency_db_url: str | None = None
+    transparency_db_token: str = field(default="", repr=False)
+    #: How often the submitter looks for statements to send when the last batch was not full (seconds).
+    transparency_interval_seconds: float = 1.0
+    #: Deliverers per process (``BASTION_TRANSPARENCY_SUBMITTERS``): one writes while another waits for an answer.
+    transparency_submitters: int = 2
+
+    @property
+    def submits_statements(self) -> bool:
+        return bool(self.transparency_db_url and self.transparency_db_token)
 
     def audit_mac_key(self) -> bytes:
         """The audit checkpoint key: ``audit_key``, else the key file (created on first use, refused if shared)."""
@@ -243,4 +256,9 @@ class Settings:
             hma_fetch_hosts=tuple(h.strip() for h in os.environ.get("BASTION_HMA_FETCH_HOSTS", "").split(",")
                                   if h.strip()),
             hma_restricted_banks=os.environ.get("BASTION_HMA_RESTRICTED_BANKS", "") in ("1", "true", "yes"),
+            transparency_db_url=os.environ.get("BASTION_TRANSPARENCY_DB_URL") or None,
+            transparency_db_token=os.environ.get("BASTION_TRANSPARENCY_DB_TOKEN", ""),
+            transparency_interval_seconds=_seconds("BASTION_TRANSPARENCY_INTERVAL_SECONDS",
+                                                   cls.transparency_interval_seconds),
+            transparency_submitters=_positive("BASTION_TRANSPARENCY_SUBMITTERS", cls.transparency_submitters),
         )

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, Integer, String, select
+from sqlalchemy import JSON, BigInteger, Integer, String, insert, select
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from bastion.core.db import UTCDateTime
@@ -61,6 +63,33 @@ def record(session: Session, table: type[E], *, subject: str, kind: enum.StrEnum
     event.data = data.model_dump(mode="json") if data is not None else {}
     session.add(event)  # flushed with the rest of the transaction, in the order added
     return event
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """One event for ``record_many``: the columns ``record`` takes, without an ``external_id``."""
+
+    subject: str
+    kind: enum.StrEnum
+    actor: str
+    at: dt.datetime
+    data: BaseModel | None = None
+
+
+def record_many(session: Session, table: type[EventLog], events: Sequence[NewEvent]) -> None:
+    """Append many events in the caller's transaction with one multi-row INSERT (no ORM object per row).
+
+    For hot paths that write an event per item of a batch (a feed's denied interactions): the rows commit or roll
+    back with the caller's transaction, like ``record``'s, but cost one statement instead of one ORM flush each.
+    No ``external_id``: a retried batch is a new batch. Rows are inserted in the order given (ids grow with it).
+    """
+    if not events:
+        return
+    columns = table.__table__  # type: ignore[attr-defined]  # Core's executemany: no ORM bookkeeping per row
+    session.execute(insert(columns), [
+        {"subject": e.subject, "kind": e.kind.value, "actor": e.actor, "at": e.at,
+         "data": e.data.model_dump(mode="json") if e.data is not None else {}, "external_id": None}
+        for e in events])
 
 
 def payload(event: EventLog, model: type[P]) -> P:

@@ -74,6 +74,12 @@ def _platform(s: Settings) -> list[Gap]:
         found.append(Gap("BASTION_REPORTS_EMAIL", f"child-safety reports name {s.reports_reporter_email} as the "
                                                   "reporter"))
     found += _reporting(s)
+    if not s.transparency_db_url:
+        found.append(Gap("BASTION_TRANSPARENCY_DB_URL", "statements of reasons are kept but not submitted to the DSA "
+                                                        "Transparency Database (Art. 24(5))"))
+    elif not s.transparency_db_token:
+        found.append(Gap("BASTION_TRANSPARENCY_DB_TOKEN", "no statement of reasons is submitted to the DSA "
+                                                          "Transparency Database"))
     return found
 
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bastion.core.events import history
 from bastion.minors.events import EventKind, LinkState, SettingChanged
-from bastion.minors.family import STRICTNESS, Limits
-from bastion.minors.interfaces import MINOR_BANDS, Audience, Band, SettingRefused
+from bastion.minors.family import STRICTNESS, Limits, audience_rules, covers, deny_rule
+from bastion.minors.interfaces import MINOR_BANDS, Action, Audience, Band, SettingRefused
 from bastion.minors.models import AccountSettings, AgeRecord, FamilyLink, MinorEvent
-from bastion.minors.rules import DEFAULTS_FLOOR, BandDefaults
+from bastion.minors.rules import DEFAULTS_FLOOR, BandDefaults, Rule
 from bastion.minors.services import Minors, account_subject, log
 
 #: Limits a parent may set that are also account settings, and how each maps onto one.
@@ -82,6 +84,8 @@ def change_settings(m: Minors, account_id: str, changes: dict[str, Any], *, acto
         problems += [f"{name} is set by a parent ({now.set_by[name]}): only the parent can change it"
                      for name in changes if now.set_by.get(name, "").startswith("parent:")
                      and changes[name] != now.settings[name]]
+        if now.band in MINOR_BANDS:  # a minor's compulsive-use protections only tighten
+            problems += _loosened_time(now.defaults, merged, changes)
         if problems:
             raise SettingRefused("; ".join(problems))
         row = session.get(AccountSettings, account_id)
@@ -109,3 +113,156 @@ def _shown(value: Any) -> str:
 def setting_changes(session: Session, account_id: str) -> list[MinorEvent]:
     return [e for e in history(session, MinorEvent, account_subject(account_id))
             if e.kind == EventKind.SETTING_CHANGED.value]
+
+
+def _loosened_time(defaults: BandDefaults, merged: BandDefaults, changes: dict[str, Any]) -> list[str]:
+    """A minor's screen-time prompt may come sooner and quiet hours grow, never the reverse."""
+    found: list[str] = []
+    prompt, mine = defaults.screen_time_prompt_minutes, merged.screen_time_prompt_minutes
+    if "screen_time_prompt_minutes" in changes and prompt is not None and (mine is None or mine > prompt):
+        found.append(f"screen_time_prompt_minutes = {mine} is more than the band's {prompt}: a minor may only "
+                     "lower it")
+    if "quiet_hours" in changes and defaults.quiet_hours and merged.quiet_hours \
+            and not covers(merged.quiet_hours, defaults.quiet_hours):
+        found.append(f"quiet_hours = {merged.quiet_hours} does not cover the band's {defaults.quiet_hours}: a minor "
+                     "may only widen them")
+    return found
+
+
+# --- the account's own settings in the checks ----------------------------------------------------------------------
+
+
+#: Built once (``ages._BANDS_OF`` says why).
+_OWN_SETTINGS = select(AccountSettings.account_id, AccountSettings.values).where(
+    AccountSettings.account_id.in_(bindparam("ids", expanding=True)))
+
+
+def own_settings(session: Session, account_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The settings recorded by the account holders among ``account_ids`` (one query)."""
+    if not account_ids:
+        return {}
+    rows = session.execute(_OWN_SETTINGS, {"ids": list(account_ids)})
+    return {account_id: dict(values) for account_id, values in rows if values}
+
+
+def _own(rule_id: str, actions: set[Action], explanation: str, **when: Any) -> Rule:
+    return deny_rule(rule_id, actions, explanation, source="the account's own settings", **when)
+
+
+@functools.lru_cache(maxsize=4096)
+def _setting_rules(key: tuple[tuple[str, Any], ...], side: str) -> tuple[Rule, ...]:
+    values = dict(key)
+    rules: list[Rule] = []
+    if side == "target":
+        if values.get("dm") is not None:
+            rules += audience_rules("setting-dm", Audience(values["dm"]), {Action.DM, Action.DM_MEDIA},
+                                    "direct messages", by="This account has")
+        if values.get("private_account") is True:
+            rules.append(_own("setting-private-account", {Action.COMMENT, Action.REPLY, Action.DUET, Action.STITCH,
+                                                           Action.DOWNLOAD},
+                              "This account is private: only its followers can see and use its videos.",
+                              follows=False))
+        if values.get("comments") is not None:
+            rules += audience_rules("setting-comments", Audience(values["comments"]), {Action.COMMENT, Action.REPLY},
+                                    "comments", by="This account has")
+        if values.get("downloads") is False:
+            rules.append(_own("setting-downloads-off", {Action.DOWNLOAD},
+                              "This account does not allow its videos to be downloaded."))
+        if values.get("duet_stitch") is False:
+            rules.append(_own("setting-duet-stitch-off", {Action.DUET, Action.STITCH},
+                              "This account does not allow duets or stitches of its videos."))
+        if values.get("discoverable") is False:
+            rules.append(_own("setting-not-discoverable", {Action.SUGGEST},
+                              "This account has chosen not to be suggested to others."))
+    else:
+        if values.get("live") is False:
+            rules.append(_own("setting-live-off", {Action.LIVE}, "This account has turned live streaming off."))
+        if values.get("gifts") is False:
+            rules.append(_own("setting-gifts-off", {Action.LIVE_GIFT}, "This account has turned gifts off."))
+    return tuple(rules)
+
+
+def setting_rules(values: dict[str, Any], side: Literal["target", "actor"]) -> tuple[Rule, ...]:
+    """The deny rules an account's own recorded settings add when it is the target, or the actor, of a check.
+
+    Only deny rules, evaluated after the floor and before the platform's rules: a setting can stop what the rules
+    allow, never allow what the floor or the rules deny (so a setting can never loosen anything).
+    """
+    return _setting_rules(tuple(sorted((k, v) for k, v in values.items() if not isinstance(v, (list, dict)))), side)
+
+
+# --- quiet hours and screen time -----------------------------------------------------------------------------------
+
+
+def in_hours(hours: str, minute: int) -> bool:
+    """Whether ``minute`` of the day (0-1439) falls within ``HH:MM-HH:MM`` (which may run past midnight)."""
+    start, end = (int(h) * 60 + int(m) for h, m in (part.split(":") for part in hours.split("-")))
+    if start == end:
+        return True
+    return start <= minute < end if start < end else minute >= start or minute < end
+
+
+def local_time(now: dt.datetime, utc_offset_minutes: int) -> dt.datetime:
+    return now.astimezone(dt.timezone(dt.timedelta(minutes=utc_offset_minutes)))
+
+
+def quiet_hours_in_force(band_default: str | None, own: dict[str, Any], limits: dict[str, Any]
+                         ) -> list[tuple[str, str]]:
+    """Every quiet-hours window in force for an account, with who set it: the band's default, the account's own,
+    a parent's. A notification is held back if any holds (each only adds quiet time)."""
+    found = []
+    if band_default:
+        found.append(("default", band_default))
+    if own.get("quiet_hours"):
+        found.append(("account", str(own["quiet_hours"])))
+    if limits.get("quiet_hours"):
+        found.append(("parent", str(limits["quiet_hours"])))
+    return found
+
+
+def quiet_rule(windows: list[tuple[str, str]], at: dt.datetime) -> Rule | None:
+    """The deny rule for a notification at local time ``at``, or None outside every window."""
+    minute = at.hour * 60 + at.minute
+    for who, hours in windows:
+        if in_hours(hours, minute):
+            rule_id = {"default": "quiet-hours", "account": "setting-quiet-hours", "parent": "family-quiet-hours"}[who]
+            return _own(rule_id, {Action.NOTIFY},
+                        f"Notifications are paused during quiet hours ({hours}, the account's local time).")
+    return None
+
+
+@dataclass(frozen=True)
+class ScreenTime:
+    """What the app should do now, given the minutes the platform says the account used today."""
+
+    account_id: str
+    band: Band
+    used_minutes: int
+    limit_minutes: int | None
+    remaining_minutes: int | None
+    set_by: str
+    #: ``none``; ``prompt`` (the band's or the account's own daily prompt: a reminder the user can dismiss);
+    #: ``stop`` (a parent's daily limit: the app ends the session until the next local day).
+    action: Literal["none", "prompt", "stop"]
+    local_time: dt.datetime
+    quiet_hours: list[tuple[str, str]]
+    in_quiet_hours: bool
+
+
+def screen_time(m: Minors, session: Session, account_id: str, used_minutes: int, utc_offset_minutes: int
+                ) -> ScreenTime:
+    e = effective(m, session, account_id)
+    limit = e.settings.get("screen_time_prompt_minutes")
+    set_by = e.set_by.get("screen_time_prompt_minutes", "default")
+    action: Literal["none", "prompt", "stop"] = "none"
+    if limit is not None and used_minutes >= limit:
+        action = "stop" if set_by.startswith("parent:") else "prompt"
+    own = session.get(AccountSettings, account_id)
+    link = session.scalar(select(FamilyLink).where(FamilyLink.teen_id == account_id,
+                                                   FamilyLink.state == LinkState.LINKED.value))
+    windows = quiet_hours_in_force(e.defaults.quiet_hours, dict(own.values) if own else {},
+                                   dict(link.limits) if link is not None and link.limits else {})
+    at = local_time(m.clock.now(), utc_offset_minutes)
+    return ScreenTime(account_id, e.band, used_minutes, limit, max(limit - used_minutes, 0) if limit else None,
+                      set_by if limit is not None else "", action, at, windows,
+                      quiet_rule(windows, at) is not None)

@@ -3,10 +3,19 @@ the statement of reasons to act on), or grooming signals confirmed or dismissed.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy.orm import Session
 
 from bastion.minors.events import CaseDecided, CaseKind, CaseState, EventKind, InvalidCaseTransition, next_case_state
-from bastion.minors.interfaces import CaseAlreadyDecided, CaseNotFound
+from bastion.minors.interactions import current_details
+from bastion.minors.interfaces import (
+    CaseAlreadyDecided,
+    CaseNotFound,
+    ContactAttempt,
+    EnticementCase,
+    ReportingUnavailable,
+)
 from bastion.minors.models import MinorsCase
 from bastion.minors.services import Minors, log, notify
 
@@ -18,18 +27,32 @@ def get_case(session: Session, case_id: int) -> MinorsCase:
     return case
 
 
-def decide(m: Minors, case_id: int, *, confirmed: bool, note: str, actor: str) -> MinorsCase:
+def decide(m: Minors, case_id: int, *, confirmed: bool, note: str, actor: str, report: bool = True) -> MinorsCase:
     """Decide a case once. The platform learns the outcome by webhook: for a confirmed under-13 account, with the
-    statement of reasons; for grooming, the account and the outcome only (never which children it tried to reach)."""
+    statement of reasons; for grooming, the account and the outcome only (never which children it tried to reach).
+
+    A confirmed grooming case drafts, in the same transaction, a report to NCMEC of online enticement of a child
+    (unless ``report`` is false); its id goes in the case's ``detail.report_id``. Where no reporting is wired, the
+    decision is refused rather than taken without the report asked for (fail closed).
+    """
     with m.db.write() as session:
         case = get_case(session, case_id)
         try:
             state = next_case_state(CaseState(case.state), confirmed)
         except InvalidCaseTransition as exc:
             raise CaseAlreadyDecided(str(exc)) from None
+        if case.kind == CaseKind.GROOMING.value:  # the attempts up to the decision are what it decided on
+            case.detail = current_details(m, session, [case]).get(case.id, case.detail)
         case.state, case.updated_at = state.value, m.clock.now()
+        report_id = None
+        if state is CaseState.CONFIRMED and case.kind == CaseKind.GROOMING.value and report:
+            if m.enticement is None:
+                raise ReportingUnavailable("this app drafts no reports to NCMEC: decide with report = false, or "
+                                           "decide on the platform app")
+            report_id = m.enticement(session, enticement_case(case), actor=actor)
+            case.detail = {**case.detail, "report_id": report_id}
         event = log(m, session, case.account_id, EventKind.CASE_DECIDED, actor,
-                    CaseDecided(case_id=case.id, kind=case.kind, state=state.value, note=note))
+                    CaseDecided(case_id=case.id, kind=case.kind, state=state.value, note=note, report_id=report_id))
         session.flush()
         body: dict[str, object] = {"case_id": case.id, "account_id": case.account_id, "case_kind": case.kind,
                                    "state": state.value}
@@ -37,3 +60,10 @@ def decide(m: Minors, case_id: int, *, confirmed: bool, note: str, actor: str) -
             body["statement"] = case.statement
         notify(m, session, EventKind.CASE_DECIDED, f"case:{case.id}:{event.id}", body)
         return case
+
+
+def enticement_case(case: MinorsCase) -> EnticementCase:
+    """The grooming case's listed attempts, as the report needs them (time, action, target, decision)."""
+    attempts = [ContactAttempt(dt.datetime.fromisoformat(a["at"]), str(a["action"]), str(a["target"]),
+                               str(a["decision"])) for a in case.detail.get("attempts", [])]
+    return EnticementCase(case.account_id, case.id, attempts)

@@ -160,3 +160,5 @@ class CaseDecided(BaseModel):
     kind: str
     state: str
     note: str = ""
+    #: The draft report to NCMEC of online enticement a confirmed grooming case gave (child-safety roles only).
+    report_id: str | None = None

@@ -14,7 +14,7 @@ import secrets
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from bastion.minors.events import EventKind, FamilyChange, LinkChange, LinkState, next_link_state
@@ -63,8 +63,7 @@ def loosening(limits: Limits, defaults: BandDefaults) -> list[str]:
     prompt = defaults.screen_time_prompt_minutes
     if limits.screen_time_minutes is not None and prompt is not None and limits.screen_time_minutes > prompt:
         found.append(f"screen_time_minutes = {limits.screen_time_minutes} is more than the default ({prompt})")
-    if limits.quiet_hours and defaults.quiet_hours and not _minutes(limits.quiet_hours) >= _minutes(
-            defaults.quiet_hours):
+    if limits.quiet_hours and defaults.quiet_hours and not covers(limits.quiet_hours, defaults.quiet_hours):
         found.append(f"quiet_hours = {limits.quiet_hours} does not cover the default ({defaults.quiet_hours})")
     for name in ("search", "discoverable"):
         if getattr(limits, name) is True and not defaults.discoverable:
@@ -72,21 +71,35 @@ def loosening(limits: Limits, defaults: BandDefaults) -> list[str]:
     return found
 
 
-def _rule(rule_id: str, actions: set[Action], explanation: str, **when: Any) -> Rule:
+def covers(hours: str, other: str) -> bool:
+    """Whether the window ``hours`` holds every minute of ``other``."""
+    return _minutes(hours) >= _minutes(other)
+
+
+def deny_rule(rule_id: str, actions: set[Action], explanation: str, *, source: str = "family pairing",
+              **when: Any) -> Rule:
+    """A deny rule for any bands (limits and settings are an account's own, whatever its band)."""
     return Rule(id=rule_id, actions=frozenset(actions), actors=ALL_BANDS, targets=frozenset({*ALL_BANDS, None}),
-                decision=Decision.DENY, explanation=explanation, source="family pairing", **when)
+                decision=Decision.DENY, explanation=explanation, source=source, **when)
 
 
-def _audience_rules(prefix: str, audience: Audience, actions: set[Action], what: str) -> list[Rule]:
+
+def audience_rules(prefix: str, audience: Audience, actions: set[Action], what: str,
+                   by: str = "A parent has") -> list[Rule]:
+    """Who may reach the account by ``actions``: friends (mutual follows), followers (the actor follows it), nobody.
+
+    "Followers" are the target's followers: the actor follows the target (``follows``)."""
+    source = "family pairing" if by.startswith("A parent") else "the account's own settings"
     if audience is Audience.NOBODY:
-        return [_rule(f"{prefix}-nobody", actions, f"A parent has turned off {what} for this account.")]
+        return [deny_rule(f"{prefix}-nobody", actions, f"{by} turned off {what} for this account.", source=source)]
     if audience is Audience.FRIENDS:
-        return [_rule(f"{prefix}-friends", actions, f"A parent has limited {what} for this account to friends.",
-                      mutual=False)]
+        return [deny_rule(f"{prefix}-friends", actions, f"{by} limited {what} for this account to friends.",
+                          source=source, mutual=False)]
     if audience is Audience.FOLLOWERS:
-        return [_rule(f"{prefix}-followers", actions,
-                      f"A parent has limited {what} for this account to its followers.", follows=False)]
+        return [deny_rule(f"{prefix}-followers", actions, f"{by} limited {what} for this account to its followers.",
+                          source=source, follows=False)]
     return []
+
 
 
 @functools.lru_cache(maxsize=4096)
@@ -95,16 +108,16 @@ def _rules_for(key: tuple[tuple[str, Any], ...], side: str) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     if side == "target":
         if limits.dm is not None:
-            rules += _audience_rules("family-dm", limits.dm, {Action.DM, Action.DM_MEDIA}, "direct messages")
+            rules += audience_rules("family-dm", limits.dm, {Action.DM, Action.DM_MEDIA}, "direct messages")
         if limits.comments is not None:
-            rules += _audience_rules("family-comments", limits.comments, {Action.COMMENT, Action.REPLY}, "comments")
+            rules += audience_rules("family-comments", limits.comments, {Action.COMMENT, Action.REPLY}, "comments")
         if limits.discoverable is False:
-            rules.append(_rule("family-not-suggested", {Action.SUGGEST},
+            rules.append(deny_rule("family-not-suggested", {Action.SUGGEST},
                                "A parent has turned off suggesting this account to others."))
     elif limits.restricted_mode:
-        rules.append(_rule("family-restricted-mode", {Action.VIEW}, "Restricted mode is on for this account.",
+        rules.append(deny_rule("family-restricted-mode", {Action.VIEW}, "Restricted mode is on for this account.",
                            age_restricted=True))
-        rules.append(_rule("family-restricted-mode-borderline", {Action.VIEW},
+        rules.append(deny_rule("family-restricted-mode-borderline", {Action.VIEW},
                            "Restricted mode is on for this account.", borderline=True))
     return tuple(rules)
 
@@ -114,12 +127,16 @@ def limit_rules(limits: dict[str, Any], side: Literal["target", "actor"]) -> tup
     return _rules_for(tuple(sorted((k, v) for k, v in limits.items() if v is not None)), side)
 
 
+#: Built once (``ages._BANDS_OF`` says why).
+_LINKED_LIMITS = select(FamilyLink.teen_id, FamilyLink.limits).where(
+    FamilyLink.teen_id.in_(bindparam("ids", expanding=True)), FamilyLink.state == LinkState.LINKED.value)
+
+
 def linked_limits(session: Session, account_ids: set[str]) -> dict[str, dict[str, Any]]:
     """The limits in force for those of ``account_ids`` that are linked teens (one query)."""
     if not account_ids:
         return {}
-    rows = session.execute(select(FamilyLink.teen_id, FamilyLink.limits).where(
-        FamilyLink.teen_id.in_(account_ids), FamilyLink.state == LinkState.LINKED.value))
+    rows = session.execute(_LINKED_LIMITS, {"ids": list(account_ids)})
     return {teen: dict(limits) for teen, limits in rows if teen is not None and limits}
 
 

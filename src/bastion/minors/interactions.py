@@ -1,7 +1,9 @@
 """``may A do this to B?``: bands resolved, rules applied, every deny recorded, grooming signals raised.
 
-A batch is resolved with one query for ages and one for family links, decided in memory, and recorded in one
-transaction: the checks of a feed or a comment thread cost about what one does.
+A batch is resolved with one query each for ages, family links and the accounts' own settings, decided in memory
+in a read transaction, and its denies and watched contacts are written with one multi-row INSERT in one write
+transaction (``core/events.py: record_many``), committed before the answer leaves: a deny that was answered is
+recorded. A batch with nothing to record takes no write lock. The checks of a feed cost about what one does.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bastion.core.events import NewEvent, record_many
 from bastion.minors import ages, bands
+from bastion.minors.accounts import local_time, own_settings, quiet_hours_in_force, quiet_rule, setting_rules
 from bastion.minors.events import CaseKind, CaseOpened, CaseState, Contact, Denied, EventKind
 from bastion.minors.family import limit_rules, linked_limits
 from bastion.minors.interfaces import (
@@ -53,6 +58,8 @@ class Context:
     age_restricted: bool = False
     borderline: bool = False
     audience: Audience | None = None
+    #: The account's offset from UTC in minutes now (its local time), for quiet hours: needed by ``notify``.
+    utc_offset_minutes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ class Check:
             raise InvalidCheck(f"{self.action.value} needs a target account")
         if self.target is not None and self.target.account_id == self.actor.account_id:
             raise InvalidCheck("actor and target are the same account")
+        if self.action is Action.NOTIFY and self.context.utc_offset_minutes is None:
+            raise InvalidCheck("notify needs context.utc_offset_minutes (the account's local time, for quiet hours)")
 
 
 @dataclass(frozen=True)
@@ -98,22 +107,42 @@ def facts_for(check: Check, actor: Band, target: Band | None) -> Facts:
 
 
 def decide(m: Minors, session: Session, checks: Sequence[Check]) -> list[Checked]:
-    """Decide without recording (the console's "what can A do to B?" and the batch's first half)."""
+    """Decide without recording (the console's "what can A do to B?" and the batch's first half).
+
+    Before the platform's rules come, after the floor, the deny rules of a parent's limits and of the accounts' own
+    recorded settings (the target's: who may reach it; the actor's: what it turned off), and for ``notify`` the
+    quiet hours in force at the account's local time.
+    """
     for check in checks:
         check.validate()
     ids = {c.actor.account_id for c in checks} | {c.target.account_id for c in checks if c.target is not None}
     stored = ages.bands_of(session, ids)
     limits = linked_limits(session, ids)
+    own = own_settings(session, ids)
     rules = m.rules
+    now = m.clock.now()
     answers: list[Checked] = []
     for check in checks:
         actor = band_of(check.actor, stored)
         target = band_of(check.target, stored) if check.target is not None else None
         extra: list[Rule] = []
-        if check.target is not None and check.target.account_id in limits:
-            extra += limit_rules(limits[check.target.account_id], side="target")
-        if check.actor.account_id in limits:
-            extra += limit_rules(limits[check.actor.account_id], side="actor")
+        if check.target is not None:
+            target_id = check.target.account_id
+            if target_id in limits:
+                extra += limit_rules(limits[target_id], side="target")
+            if target_id in own:
+                extra += setting_rules(own[target_id], side="target")
+        actor_id = check.actor.account_id
+        if actor_id in limits:
+            extra += limit_rules(limits[actor_id], side="actor")
+        if actor_id in own:
+            extra += setting_rules(own[actor_id], side="actor")
+        if check.action is Action.NOTIFY and check.context.utc_offset_minutes is not None:
+            windows = quiet_hours_in_force(rules.defaults_for(actor).quiet_hours, own.get(actor_id, {}),
+                                           limits.get(actor_id, {}))
+            quiet = quiet_rule(windows, local_time(now, check.context.utc_offset_minutes))
+            if quiet is not None:
+                extra.append(quiet)
         verdict = rules.decide(check.action, facts_for(check, actor, target), extra)
         answers.append(Checked(verdict, actor, target))
     return answers
@@ -121,33 +150,47 @@ def decide(m: Minors, session: Session, checks: Sequence[Check]) -> list[Checked
 
 def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked]:
     """Decide, record every deny (and every unconnected contact of a minor by a possible adult), and raise a
-    grooming case for an actor whose attempts in the window pass the file's thresholds."""
-    with m.db.write() as session:
+    grooming case for an actor whose attempts in the window pass the file's thresholds.
+
+    Decided in a read transaction; what is to be recorded is written in one write transaction, committed before
+    this returns (so before the platform hears the answer).
+    """
+    with m.db.read() as session:
         answers = decide(m, session, checks)
-        watched: set[str] = set()
-        now = m.clock.now()
-        for check, answer in zip(checks, answers, strict=True):
-            reaches_minor = (answer.actor_band in ADULT_PLAUSIBLE and answer.target_band in MINOR_BANDS
-                             and not (check.context.follows and check.context.followed_by))
-            if answer.verdict.decision is Decision.DENY:
-                log(m, session, check.actor.account_id, EventKind.DENIED, actor, Denied(
-                    action=check.action.value, target=check.target.account_id if check.target else None,
-                    actor_band=answer.actor_band.value,
-                    target_band=answer.target_band.value if answer.target_band else None,
-                    rule=answer.verdict.rule, content_id=check.content_id), at=now)
-            elif reaches_minor and check.action in CONTACT_ACTIONS and check.target is not None:
-                log(m, session, check.actor.account_id, EventKind.CONTACT, actor, Contact(
-                    action=check.action.value, target=check.target.account_id,
-                    target_band=answer.target_band.value if answer.target_band else ""), at=now)
-            if reaches_minor:
-                watched.add(check.actor.account_id)
-        if watched:
-            session.flush()
-            spec = m.rules.spec.grooming
-            found = attempts_at_minors(session, watched, now - dt.timedelta(hours=spec.window_hours))
-            for account_id in sorted(watched):
-                grooming_signal(m, session, account_id, found.get(account_id, []))
+    now = m.clock.now()
+    events: list[NewEvent] = []
+    watched: set[str] = set()
+    for check, answer in zip(checks, answers, strict=True):
+        reaches_minor = (answer.actor_band in ADULT_PLAUSIBLE and answer.target_band in MINOR_BANDS
+                         and not (check.context.follows and check.context.followed_by))
+        subject = account_subject(check.actor.account_id)
+        if answer.verdict.decision is Decision.DENY:
+            events.append(NewEvent(subject, EventKind.DENIED, actor, now, Denied(
+                action=check.action.value, target=check.target.account_id if check.target else None,
+                actor_band=answer.actor_band.value,
+                target_band=answer.target_band.value if answer.target_band else None,
+                rule=answer.verdict.rule, content_id=check.content_id)))
+        elif reaches_minor and check.action in CONTACT_ACTIONS and check.target is not None:
+            events.append(NewEvent(subject, EventKind.CONTACT, actor, now, Contact(
+                action=check.action.value, target=check.target.account_id,
+                target_band=answer.target_band.value if answer.target_band else "")))
+        if reaches_minor:
+            watched.add(check.actor.account_id)
+    if not events:
         return answers
+    with m.db.write() as session:
+        record_many(session, MinorEvent, events)
+        if watched:
+            # An actor whose case is open already needs nothing more here: its events are recorded, and the case
+            # lists them when it is read or decided (``current_details``). The others' windows are read at once.
+            spec = m.rules.spec.grooming
+            pending = watched - set(session.scalars(select(MinorsCase.account_id).where(
+                MinorsCase.account_id.in_(watched), MinorsCase.kind == CaseKind.GROOMING.value,
+                MinorsCase.state == CaseState.OPEN.value)))
+            if pending:
+                found = attempts_at_minors(session, pending, now - dt.timedelta(hours=spec.window_hours))
+                raise_grooming_cases(m, session, found)
+    return answers
 
 
 @dataclass(frozen=True)
@@ -184,8 +227,7 @@ def attempts_at_minors(session: Session, account_ids: set[str], since: dt.dateti
     return found
 
 
-def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list[Attempt]) -> MinorsCase | None:
-    """Open or raise the account's grooming case when its ``attempts`` in the window pass a threshold."""
+def _reasons(m: Minors, attempts: list[Attempt]) -> tuple[list[str], int, int]:
     spec = m.rules.spec.grooming
     denied = sum(1 for a in attempts if a.decision == "deny")
     minors = len({a.target for a in attempts})
@@ -194,15 +236,49 @@ def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list
         reasons.append(f"{denied} denied attempts to reach minors in {spec.window_hours} h")
     if minors >= spec.unconnected_minors:
         reasons.append(f"contacts with {minors} unconnected minors in {spec.window_hours} h")
-    if not reasons:
-        return None
+    return reasons, denied, minors
+
+
+def raise_grooming_cases(m: Minors, session: Session, found: dict[str, list[Attempt]]) -> list[MinorsCase]:
+    """Open or bring up to date the grooming case of each account whose attempts in the window pass a threshold
+    (one query for the open cases of all of them)."""
+    due = {account_id: attempts for account_id, attempts in found.items() if _reasons(m, attempts)[0]}
+    if not due:
+        return []
+    open_cases = {c.account_id: c for c in session.scalars(select(MinorsCase).where(
+        MinorsCase.account_id.in_(due), MinorsCase.kind == CaseKind.GROOMING.value,
+        MinorsCase.state == CaseState.OPEN.value))}
+    return [grooming_signal(m, session, account_id, due[account_id], open_cases.get(account_id))
+            for account_id in sorted(due)]
+
+
+def _detail(m: Minors, attempts: list[Attempt]) -> dict[str, Any]:
+    reasons, denied, minors = _reasons(m, attempts)
     listed = [{"at": a.at.isoformat(), "action": a.action, "target": a.target, "decision": a.decision,
                "rule": a.rule} for a in attempts[-CASE_ATTEMPTS:]]
-    detail = {"reasons": reasons, "denied_attempts": denied, "unconnected_minors": minors, "attempts": listed}
+    return {"reasons": reasons, "denied_attempts": denied, "unconnected_minors": minors, "attempts": listed}
+
+
+def current_details(m: Minors, session: Session, found: Sequence[MinorsCase]) -> dict[int, dict[str, Any]]:
+    """The open grooming cases among ``found`` brought up to date: every attempt from the window before the case
+    opened until now, the newest ``CASE_ATTEMPTS`` listed (one query for all of them). Keys the case ids."""
+    live = [c for c in found if c.kind == CaseKind.GROOMING.value and c.state == CaseState.OPEN.value]
+    if not live:
+        return {}
+    window = dt.timedelta(hours=m.rules.spec.grooming.window_hours)
+    attempts = attempts_at_minors(session, {c.account_id for c in live}, min(c.opened_at for c in live) - window)
+    return {c.id: {**c.detail, **_detail(m, [a for a in attempts.get(c.account_id, [])
+                                               if a.at >= c.opened_at - window])}
+            for c in live}
+
+
+def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list[Attempt],
+                    case: MinorsCase | None) -> MinorsCase:
+    """Open the account's grooming case with ``attempts`` listed, or bring its open ``case`` up to date."""
+    spec = m.rules.spec.grooming
+    reasons = _reasons(m, attempts)[0]
+    detail = _detail(m, attempts)
     now = m.clock.now()
-    case = session.scalar(select(MinorsCase).where(
-        MinorsCase.account_id == account_id, MinorsCase.kind == CaseKind.GROOMING.value,
-        MinorsCase.state == CaseState.OPEN.value))
     if case is not None:
         case.detail, case.updated_at = detail, now
         return case

@@ -5,7 +5,13 @@ Values are storage keys and wire names: never rename one; retire a value by keep
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.orm import Session
 
 from bastion.core.errors import DomainError
 
@@ -51,10 +57,14 @@ class Action(enum.StrEnum):
     LIVE_GIFT = "live_gift"
     VIEW = "view"  # age-restricted content
     SUGGEST = "suggest"  # the target appears in the actor's "suggested accounts"
+    NOTIFY = "notify"  # a push notification to the actor's own account (quiet hours), no target
 
 
 #: Actions by the actor alone: no target account.
-SOLO_ACTIONS = frozenset({Action.LIVE, Action.LIVE_GIFT})
+SOLO_ACTIONS = frozenset({Action.LIVE, Action.LIVE_GIFT, Action.NOTIFY})
+#: The actions "what can A do to B?" answers (the console, ``bastion minors ask``): ``notify`` depends on the
+#: hour at the account, not on another account.
+QUESTION_ACTIONS = tuple(a for a in Action if a is not Action.NOTIFY)
 #: Actions by which an adult reaches a minor: counted for grooming signals when not mutual.
 CONTACT_ACTIONS = frozenset({Action.DM, Action.DM_MEDIA, Action.FOLLOW, Action.ADD_TO_GROUP, Action.MENTION,
                              Action.COMMENT, Action.REPLY})
@@ -127,3 +137,35 @@ class CaseAlreadyDecided(MinorsError):
 class InvalidCheck(MinorsError):
     status = 422
     title = "Invalid interaction check"
+
+
+class ReportingUnavailable(MinorsError):
+    status = 503
+    title = "No reporting to NCMEC here"
+
+
+@dataclass(frozen=True)
+class ContactAttempt:
+    """One attempt listed in a grooming case: when, which action, which account, and the decision."""
+
+    at: dt.datetime
+    action: str
+    target: str
+    decision: str
+
+
+@dataclass(frozen=True)
+class EnticementCase:
+    """A confirmed grooming case, as the report of online enticement needs it: the adult, the case, the attempts."""
+
+    account_id: str
+    case_id: int
+    attempts: Sequence[ContactAttempt]
+
+
+class EnticementReporter(Protocol):
+    """Drafts a report to NCMEC of online enticement of a child from a confirmed grooming case, in the caller's
+    transaction, and returns the draft's id. ``reporting/`` sits beside ``minors/``, not below it: ``web/app.py``
+    wires ``reporting.services.draft_enticement`` in through this."""
+
+    def __call__(self, session: Session, case: EnticementCase, *, actor: str) -> str: ...

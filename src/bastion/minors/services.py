@@ -14,6 +14,7 @@ from bastion.core.db import Database
 from bastion.core.events import record
 from bastion.core.outbox.services import enqueue
 from bastion.minors.events import MESSAGE_FOR, EventKind
+from bastion.minors.interfaces import EnticementReporter
 from bastion.minors.models import MinorEvent
 from bastion.minors.rules import RuleSet, RulesFile
 
@@ -25,6 +26,8 @@ class Minors:
     rules_file: RulesFile
     #: The platform's webhook (``BASTION_PLATFORM_WEBHOOK_URL``); events only when unset.
     webhook_url: str | None = None
+    #: Drafts the NCMEC report of a confirmed grooming case (``web/app.py`` wires reporting's); None: none here.
+    enticement: EnticementReporter | None = None
 
     @property
     def rules(self) -> RuleSet:

@@ -79,6 +79,8 @@ def issue_statement(mod: Moderation, session: Session, item: ContentItem, action
                                    decided_by=outcome.decided_by, body=body, created_at=mod.clock.now()))
     log(mod, session, content_subject(item.content_id), EventKind.STATEMENT_ISSUED, outcome.decided_by,
         StatementIssued(puid=puid))
+    if mod.on_statement is not None:
+        mod.on_statement(session, puid)
     return puid
 
 

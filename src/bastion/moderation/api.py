@@ -86,12 +86,15 @@ def _submission(form: Any) -> intake.Submission:
                                               "image, video, text") from None
     if not 0 <= age <= 150:
         raise Problem(422, "Invalid request", "account_age must be between 0 and 150")
+    live = _field(form, "live", required=False, max_len=5).lower() or "false"
+    if live not in ("true", "false"):
+        raise Problem(422, "Invalid request", "live must be true or false")
     return intake.Submission(
         content_id=_field(form, "content_id", pattern=_ID), account_id=_field(form, "account_id", pattern=_ID),
         uploader_age=age, account_country=_checked("account_country", country_code, _field(form, "account_country")),
         content_type=content_type, text=_field(form, "text", required=False, max_len=100_000),
         url=_checked("url", http_url, _field(form, "url", required=False, max_len=4000)),
-        file_name=_field(form, "file_name", required=False, max_len=300))
+        file_name=_field(form, "file_name", required=False, max_len=300), live=live == "true")
 
 
 def _checked(name: str, check: Callable[[str], str], value: str) -> str:

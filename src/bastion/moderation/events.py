@@ -64,6 +64,8 @@ class Submitted(BaseModel):
     signals: int
     #: The fingerprint of the request (``intake.request_fingerprint``); empty for content recorded before it.
     request_sha256: str = ""
+    #: A livestream (``Submission.live``).
+    live: bool = False
 
 
 class VerdictGiven(BaseModel):

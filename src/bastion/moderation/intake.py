@@ -62,6 +62,8 @@ class Submission:
     url: str = ""
     #: The name the user uploaded the file under (optional; child-safety reports carry it).
     file_name: str = ""
+    #: A livestream (or its recording) rather than an upload: a crisis may keep those of some countries out of feeds.
+    live: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
     facts = Facts(content_type=sub.content_type, user_age_years=sub.uploader_age,
                   account_country=sub.account_country, matches=[MatchFact.from_match(m) for m in matches],
                   scores=scoring.scores)
-    decision = evaluate(mod.policy, facts)
+    decision = evaluate(mod.intake_policy, facts)
     notes = [str(f) for f in scoring.failures]
     preview = None
     if media is not None and media_path is not None and mod.sealer is not None \
@@ -130,7 +132,8 @@ def request_fingerprint(sub: Submission, media: FileSignals | None) -> str:
     return fingerprint({
         "content_id": sub.content_id, "account_id": sub.account_id, "uploader_age": float(sub.uploader_age),
         "account_country": sub.account_country, "content_type": sub.content_type.value, "text": sub.text,
-        "url": sub.url, "media_sha256": _media_sha256(media) if media is not None else ""})
+        "url": sub.url, "media_sha256": _media_sha256(media) if media is not None else "",
+        **({"live": True} if sub.live else {})})  # only when set: fingerprints stored before it stay equal
 
 
 def _media_sha256(media: FileSignals) -> str:
@@ -224,13 +227,13 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
             account_country=sub.account_country, content_type=sub.content_type.value, text=sub.text, url=sub.url,
             signals=[signal_json(s) for s in signals], verdict=decision.verdict.value, status="",
             category=decision.category.value if decision.category else "", created_at=now, updated_at=now,
-            file_name=sub.file_name)
+            file_name=sub.file_name, live=sub.live)
         session.add(item)
         session.flush()  # a second submission of the same content_id fails here, before any event is written
         subject = content_subject(sub.content_id)
         log(mod, session, subject, EventKind.SUBMITTED, actor.actor, Submitted(
             account_id=sub.account_id, content_type=sub.content_type.value, signals=len(signals),
-            request_sha256=request))
+            request_sha256=request, live=sub.live))
         log(mod, session, subject, EventKind.VERDICT, f"policy:{decision.policy}", VerdictGiven(
             verdict=decision.verdict.value, rule=decision.rule, reasons=reasons, public_reasons=answered,
             actions=[a.value for a in decision.actions], matches=_match_records(matches)))

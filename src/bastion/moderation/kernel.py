@@ -10,8 +10,9 @@ transaction; messages leave through the outbox after commit. ``events.next_statu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -34,6 +35,19 @@ from bastion.review import services as review
 from bastion.review.models import Case, CaseReason
 
 
+class IntakeAdjuster(Protocol):
+    """What something above moderation may change in intake while it lasts (a crisis: ``feed/crisis.py``, wired in
+    ``web/app.py``), so that moderation never imports it. Both are called on every upload: keep them cheap."""
+
+    def policy(self, policy: Policy) -> Policy:
+        """The policy to judge uploads with now (the one given when nothing applies; a derived copy otherwise)."""
+        ...
+
+    def severity(self, category: str, severity: int) -> int:
+        """A new case's severity (1-5): raised for the categories a crisis is about, else as it was."""
+        ...
+
+
 @dataclass(frozen=True)
 class Moderation:
     """What the moderation services need besides the database: the policy, the matcher and where to tell the
@@ -52,11 +66,26 @@ class Moderation:
     #: Keep a sealed preview of published uploads too: a notice or their reach may bring them back to a reviewer,
     #: who must see what they judge. ``prune_previews`` drops the ones no case needs after a while.
     keep_published_previews: bool = True
+    #: Changes intake while a crisis lasts (lower thresholds, crisis bank rule, case priority); ``None``: nothing.
+    adjuster: IntakeAdjuster | None = None
+    #: Told of each statement of reasons in the transaction that issues it (the transparency domain queues it for
+    #: the DSA Transparency Database there, so a crash loses neither); ``None`` when submission is off.
+    on_statement: Callable[[Session, str], None] | None = None
 
     @property
     def policy(self) -> Policy:
         source = self.policy_source
         return source.policy if isinstance(source, PolicyFile) else source
+
+    @property
+    def intake_policy(self) -> Policy:
+        """The policy uploads are judged with now: the file's, as the adjuster (a crisis) changes it."""
+        return self.adjuster.policy(self.policy) if self.adjuster is not None else self.policy
+
+    def case_severity(self, category: Category, severity: int) -> int:
+        if self.adjuster is None:
+            return severity
+        return max(1, min(5, self.adjuster.severity(category.value, severity)))
 
     def sla_minutes(self, queue: str) -> int:
         try:
@@ -165,6 +194,7 @@ def open_case(mod: Moderation, session: Session, item: ContentItem, *, category:
               restricted: bool | None = None) -> Case:
     """Open (or raise) a case about ``item`` where the policy routes it. Content suspected to be child sexual
     abuse material always goes to the restricted queue, and takes every other open case about it along."""
+    severity = mod.case_severity(category, severity)
     queue = queue or mod.queue_for(category, item, severity)
     if restricted is None:  # the caller may know already (intake has its matches in hand): no second look
         restricted = restricted_content(mod, session, item)

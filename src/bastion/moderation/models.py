@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
@@ -40,6 +40,8 @@ class ContentItem(Base):
     #: Restrictions in force (age_restrict, demote, ...), for the platform and the statement of reasons.
     restrictions: Mapped[list[str]] = mapped_column(JSON, default=list)
     category: Mapped[str] = mapped_column(String(64), default="")
+    #: A livestream (or its recording): a crisis may keep those from some countries out of feeds (``feed/``).
+    live: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     views: Mapped[int] = mapped_column(BigInteger, default=0)
     shares: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -20,7 +20,7 @@ from bastion.core.auth.roles import CHILD_SAFETY_ROLES
 from bastion.core.auth.services import Principal
 from bastion.moderation.events import Decided, EventKind, ShadowVerdict, VerdictGiven
 from bastion.moderation.kernel import Moderation, content_subject
-from bastion.moderation.models import ContentItem, ModerationEvent
+from bastion.moderation.models import ContentItem, ModerationEvent, StatementOfReasons
 from bastion.moderation.policy import Category, Rule, Verdict
 from bastion.review.models import CaseReason
 
@@ -286,6 +286,150 @@ def shadow_report(session: Session) -> list[ShadowStat]:
     return sorted(stats.values(), key=lambda s: s.rule)
 
 
+@dataclass(frozen=True)
+class StatementForSubmission:
+    """A statement of reasons as the transparency domain submits it: its body, and who it concerns, so that
+    identity can be kept out of what leaves (DSA Art. 24(5): without personal data)."""
+
+    puid: str
+    body: dict[str, object]
+    #: The account the statement concerns: to be scrubbed from every text of the body before it is sent.
+    account_id: str
+    created_at: dt.datetime
+
+
+def statements_for_submission(session: Session, puids: Sequence[str]) -> dict[str, StatementForSubmission]:
+    """The statements named, by ``puid`` (unknown ones are absent)."""
+    found: dict[str, StatementForSubmission] = {}
+    for chunk in _chunks(list(puids), 500):
+        rows = session.execute(select(StatementOfReasons.puid, StatementOfReasons.body, StatementOfReasons.account_id,
+                                      StatementOfReasons.created_at).where(StatementOfReasons.puid.in_(chunk)))
+        for puid, body, account_id, created_at in rows:  # columns, not objects: a batch of 100 at a time, often
+            found[puid] = StatementForSubmission(puid, dict(body), account_id, created_at)
+    return found
+
+
+def statement_puids(session: Session, *, after: str = "", limit: int = 1000) -> list[str]:
+    """Every statement's ``puid`` in ``puid`` order, a page at a time (``after`` the last one seen): the backfill's
+    walk, which stays cheap on millions of rows and sees statements issued while it runs."""
+    return list(session.scalars(select(StatementOfReasons.puid).where(StatementOfReasons.puid > after)
+                                .order_by(StatementOfReasons.puid).limit(limit)))
+
+
+def statement_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(StatementOfReasons)) or 0
+
+
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+# --- the feed's eligibility view (``feed/view.py``) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFacts:
+    """What the feed gate needs of a content item: where it stands and what restricts it, nothing of its media."""
+
+    content_id: str
+    status: str
+    restrictions: tuple[str, ...]
+    category: str
+    content_type: str
+    account_country: str
+    live: bool
+
+
+_FEED_COLUMNS = (ContentItem.content_id, ContentItem.status, ContentItem.restrictions, ContentItem.category,
+                 ContentItem.content_type, ContentItem.account_country, ContentItem.live)
+
+
+def _feed_facts(row: Any) -> FeedFacts:
+    return FeedFacts(row[0], row[1], tuple(row[2] or ()), row[3], row[4], row[5], bool(row[6]))
+
+
+def feed_facts(session: Session, content_ids: Iterable[str]) -> list[FeedFacts]:
+    """The feed facts of the content named (those never submitted are left out)."""
+    found: list[FeedFacts] = []
+    ids = list(dict.fromkeys(content_ids))
+    for chunk in _chunks(ids, 500):
+        found += [_feed_facts(r) for r in session.execute(select(*_FEED_COLUMNS)
+                                                          .where(ContentItem.content_id.in_(chunk)))]
+    return found
+
+
+def all_feed_facts(session: Session, batch: int = 20_000) -> Iterator[FeedFacts]:
+    """Every content item's feed facts, streamed (what a view loads at start)."""
+    for row in session.execute(select(*_FEED_COLUMNS).execution_options(yield_per=batch)):
+        yield _feed_facts(row)
+
+
+def last_event_id(session: Session) -> int:
+    """The newest moderation event's id (0 when there is none): where a follower starts after a full load."""
+    return session.scalar(select(func.max(ModerationEvent.id))) or 0
+
+
+def content_events_after(session: Session, after_id: int, limit: int = 1000) -> list[tuple[int, str]]:
+    """``(event id, content id)`` of the moderation events after ``after_id``, oldest first; account events are
+    skipped but their ids still count (a follower's high-water mark passes them)."""
+    rows = session.execute(select(ModerationEvent.id, ModerationEvent.subject)
+                           .where(ModerationEvent.id > after_id).order_by(ModerationEvent.id).limit(limit))
+    return [(event_id, subject) for event_id, subject in rows]
+
+
+def content_events_among(session: Session, event_ids: Iterable[int]) -> list[tuple[int, str]]:
+    """The events with these ids that exist now (a follower's gaps: ids skipped because their transaction had not
+    committed yet), as ``content_events_after`` gives them."""
+    ids = list(event_ids)
+    if not ids:
+        return []
+    rows = session.execute(select(ModerationEvent.id, ModerationEvent.subject).where(ModerationEvent.id.in_(ids)))
+    return [(event_id, subject) for event_id, subject in rows]
+
+
+@dataclass(frozen=True)
+class BankHit:
+    """An upload judged at intake that matched a given bank: when, its verdict, and whether a variant matched."""
+
+    content_id: str
+    at: dt.datetime
+    verdict: str
+    variant: bool
+
+
+def bank_hits(session: Session, bank: str, since: dt.datetime) -> list[BankHit]:
+    """Uploads judged since ``since`` whose verdict matched ``bank`` (a crisis bank's timeline), oldest first.
+
+    Never use it for a restricted bank outside child-safety roles: it says which uploads matched it."""
+    hits: list[BankHit] = []
+    for event in session.scalars(select(ModerationEvent).where(
+            ModerationEvent.kind == EventKind.VERDICT.value, ModerationEvent.at >= since).order_by(ModerationEvent.id)):
+        verdict = event_log.payload(event, VerdictGiven)
+        matched = [m for m in verdict.matches if m.bank == bank]
+        if matched:
+            hits.append(BankHit(event.subject.removeprefix("content:"), event.at, verdict.verdict,
+                                all(m.variant for m in matched)))
+    return hits
+
+
+@dataclass(frozen=True)
+class ConfirmedDecision:
+    """A moderator's decision that found a violation and removed the content (not an appeal's)."""
+
+    event_id: int
+    content_id: str
+    category: str
+
+
+def removals_decided_after(session: Session, after_id: int, limit: int = 200) -> list[ConfirmedDecision]:
+    """Decisions after event ``after_id`` that confirmed a violation with a removal, oldest first (a crisis banks
+    them as perpetrator content)."""
+    found: list[ConfirmedDecision] = []
+    for event in session.scalars(select(ModerationEvent).where(
+            ModerationEvent.id > after_id, ModerationEvent.kind == EventKind.DECISION.value)
+            .order_by(ModerationEvent.id).limit(limit)):
+        decided = event_log.payload(event, Decided)
+        if decided.violation and decided.reason != CaseReason.APPEAL.value and "remove" in decided.actions:
+            found.append(ConfirmedDecision(event.id, event.subject.removeprefix("content:"), decided.category))
+    return found

@@ -166,5 +166,8 @@ CONTENT_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"m
         "text": {"type": "string", "maxLength": 100000},
         "url": {"type": "string", "maxLength": 4000, "description": "an http(s) URL where it is posted"},
         "file_name": {"type": "string", "maxLength": 300},
+        "live": {"type": "string", "enum": ["true", "false"], "default": "false",
+                 "description": "a livestream (or its recording): a crisis may keep those of some countries out of "
+                                "feeds"},
         "media": {"type": "string", "format": "binary", "description": "the file (unless text)"},
     }}}}}}

@@ -94,9 +94,21 @@ def allowed_from(kind: ReportEventKind) -> frozenset[ReportState]:
 # --- payloads -----------------------------------------------------------------------------------------------------
 
 
+class Attempt(BaseModel):
+    """One attempt of a reported adult to reach a minor, as an enticement report names it: when, how, whom."""
+
+    at: str
+    action: str
+    target: str
+    decision: str
+
+
 class Drafted(BaseModel):
     account_id: str
     trigger: str
+    #: An enticement report's source (``minors-case:<id>``) and the attempts it reports; empty for material.
+    source: str = ""
+    attempts: list[Attempt] = []
 
 
 class Revised(BaseModel):

@@ -53,6 +53,7 @@ class Trigger(enum.StrEnum):
 
     SPECIALIST = "specialist"  # a child-safety specialist confirmed it on a case
     KNOWN_HASH = "known_hash"  # it matched a restricted bank of known material and was blocked
+    GROOMING_CASE = "grooming_case"  # a specialist confirmed an adult's attempts to reach minors (online enticement)
 
 
 class ReportingError(DomainError):

@@ -34,6 +34,7 @@ PRODUCTION_HOST = "report.cybertip.org"
 #: ``/fileinfo`` for a file NCMEC does not have: upload that file again, not the whole report.
 FILE_GONE = 5002
 CSAM_INCIDENT = "Child Pornography (possession, manufacture, and distribution)"
+ENTICEMENT_INCIDENT = "Online Enticement of Children for Sexual Acts"
 #: lxml parser for everything NCMEC answers: no entities, no network, no huge trees.
 _SAFE = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
 
@@ -171,6 +172,9 @@ class ReportFacts:
     account_disabled: bool = False
     #: Other uploads of a reported file by the same account (other incidents of the same material).
     repeated_uploads: Sequence[str] = field(default_factory=tuple)
+    #: Online enticement: the minors the reported user tried to reach (ESP ids only), and each attempt in words.
+    victims: Sequence[str] = field(default_factory=tuple)
+    attempts: Sequence[str] = field(default_factory=tuple)
 
 
 def _built(build: Callable[[], bytes]) -> bytes:
@@ -199,7 +203,10 @@ def _report_xml(facts: ReportFacts, reporter: Reporter) -> bytes:
     page = _sub(_sub(root, "internetDetails"), "webPageIncident")
     for url in facts.urls:
         _sub(page, "url", url)
-    if not facts.urls:
+    if not facts.urls and facts.victims:
+        _sub(page, "additionalInfo", f"Contacts between accounts on {reporter.platform} (messages, follows, "
+                                     "comments, mentions, group invitations); no public URL.")
+    elif not facts.urls:
         _sub(page, "additionalInfo", f"Uploaded to {reporter.platform}; no public URL (the material was blocked or "
                                      "removed before it was published).")
     who = _sub(root, "reporter")
@@ -216,6 +223,11 @@ def _report_xml(facts: ReportFacts, reporter: Reporter) -> bytes:
     _sub(user, "espService", reporter.platform)
     if facts.account_disabled:
         _sub(user, "accountPermanentlyDisabled", "true")
+    for victim in facts.victims:  # the ids only: NCMEC can ask the platform for more under legal process
+        child = _sub(root, "victim")
+        _sub(child, "victimPerson")
+        _sub(child, "espIdentifier", victim)
+        _sub(child, "espService", reporter.platform)
     notes = [f"Provider reference {facts.reference}."]
     if facts.also_reported_to:
         notes.append(facts.also_reported_to)
@@ -223,6 +235,9 @@ def _report_xml(facts: ReportFacts, reporter: Reporter) -> bytes:
         notes.append("Files not attached (hashes only): " + "; ".join(facts.described_files) + ".")
     if facts.repeated_uploads:
         notes.append("The account uploaded a reported file again: " + "; ".join(facts.repeated_uploads) + ".")
+    if facts.attempts:
+        notes.append("The reported user's attempts to reach minors (UTC; the minors are the victims named by their "
+                     "ids): " + "; ".join(facts.attempts) + ".")
     _sub(root, "additionalInfo", " ".join(notes))
     return cast(bytes, etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 

@@ -49,6 +49,7 @@ from bastion.moderation.events import ContentStatus
 from bastion.moderation.policy import Category
 from bastion.reporting import ncmec
 from bastion.reporting.events import (
+    Attempt,
     DeliveryChanged,
     Drafted,
     MaterialSupplied,
@@ -300,6 +301,71 @@ def _record_repeat(session: Session, first: ReportedFile, item: moderated.Conten
     return repeat
 
 
+# --- online enticement -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnticementAttempt:
+    """One attempt to reach a minor: when, by which action (``dm``, ``follow``...), which account, and whether the
+    platform let it through (``allow``) or Bastion stopped it (``deny``)."""
+
+    at: dt.datetime
+    action: str
+    target: str
+    decision: str
+
+
+@dataclass(frozen=True)
+class EnticementRequest:
+    """What a confirmed grooming case gives a report of online enticement: the adult, where it comes from
+    (``minors-case:<id>``, one report per source) and the attempts. Nothing else about the children."""
+
+    account_id: str
+    source: str
+    attempts: Sequence[EnticementAttempt]
+
+
+def draft_enticement(rep: Reporting, session: Session, request: EnticementRequest, *, actor: str) -> str:
+    """Draft a report to NCMEC of online enticement of a child, in the caller's transaction (the confirmation of
+    the case that raised it); returns its id. A second request from the same source returns the first report.
+
+    The report has no files: it names the adult as the reported user, each minor reached as a victim (the
+    platform's account id only) and each attempt in ``additionalInfo``. A specialist reviews and sends it like any
+    other draft.
+    """
+    if not request.attempts:
+        raise InvalidReport("an enticement report needs the attempts it reports")
+    if any(ncmec.xml_unsafe(t) for a in request.attempts for t in (a.action, a.target)) or ncmec.xml_unsafe(
+            request.account_id):
+        raise InvalidReport("an attempt holds characters an XML report cannot carry")
+    mark = fingerprint(request.account_id, ncmec.ENTICEMENT_INCIDENT, [request.source])
+    earlier = session.scalar(select(ChildSafetyReport.id).where(ChildSafetyReport.fingerprint == mark))
+    if earlier is not None:
+        return earlier
+    now = rep.clock.now()
+    report = ChildSafetyReport(
+        id=str(uuid.uuid4()), account_id=request.account_id, account_country="",
+        incident_type=ncmec.ENTICEMENT_INCIDENT, incident_at=min(a.at for a in request.attempts),
+        trigger=Trigger.GROOMING_CASE.value, urgent_reason="", removed=False, fingerprint=mark, state="",
+        created_at=now, sent_by="", preserve_until=now + dt.timedelta(days=rep.settings.reports_preservation_days))
+    session.add(report)
+    transition(session, rep.clock, report, ReportEventKind.DRAFTED, actor=actor, data=Drafted(
+        account_id=request.account_id, trigger=Trigger.GROOMING_CASE.value, source=request.source,
+        attempts=[Attempt(at=ncmec.iso(a.at), action=a.action, target=a.target, decision=a.decision)
+                  for a in sorted(request.attempts, key=lambda a: a.at)]))
+    session.flush()
+    return report.id
+
+
+def enticement_attempts(session: Session, report: ChildSafetyReport) -> list[Attempt]:
+    """The attempts an enticement report names (recorded with its drafting); none for a report of material."""
+    if report.incident_type != ncmec.ENTICEMENT_INCIDENT:
+        return []
+    drafted = session.scalar(select(ReportEvent).where(ReportEvent.subject == report.id,
+                                                       ReportEvent.kind == ReportEventKind.DRAFTED.value).limit(1))
+    return Drafted.model_validate(drafted.data).attempts if drafted is not None else []
+
+
 # --- reading ------------------------------------------------------------------------------------------------------
 
 
@@ -505,10 +571,14 @@ def ncmec_facts(session: Session, rep: Reporting, report: ChildSafetyReport) -> 
     described = [f"{f.content_id} md5={f.md5 or '-'} sha256={f.sha256 or '-'}" for f in files if f.sealed is None]
     again = [f"{r.content_id} at {ncmec.iso(r.uploaded_at)} (the same file as {r.repeat_of})" for r in repeats]
     also = "Also reported to the EU Centre under this provider reference." if rep.eu_centre else ""
+    attempts = enticement_attempts(session, report)
     return ncmec.ReportFacts(
         incident_type=report.incident_type, incident_at=report.incident_at, account_id=report.account_id,
         urgent_reason=report.urgent_reason, urls=urls, reference=report.id, described_files=described,
-        also_reported_to=also, repeated_uploads=again)
+        also_reported_to=also, repeated_uploads=again,
+        victims=list(dict.fromkeys(ncmec.xml_safe(a.target) for a in attempts)),
+        attempts=[f"{a.at} {a.action} to {ncmec.xml_safe(a.target)} "
+                  f"({'stopped' if a.decision == 'deny' else 'let through'})" for a in attempts])
 
 
 def ncmec_document(session: Session, rep: Reporting, report: ChildSafetyReport) -> bytes:
@@ -551,7 +621,10 @@ def eu_centre_document(session: Session, rep: Reporting, report: ChildSafetyRepo
         # (e) per file above; the report is "known" only when every file is known material.
         "material_kind": "known" if all(_kind(f.trigger or report.trigger) == "known" for f in files) else "new",
         "geography": {"account_country": report.account_country},  # (f)
-        "users": [{"account_id": report.account_id, "role": "uploader"}],  # (g)
+        "users": [{"account_id": report.account_id,
+                   "role": "reported" if report.incident_type == ncmec.ENTICEMENT_INCIDENT else "uploader"}]
+        + [{"account_id": a, "role": "victim"}
+           for a in dict.fromkeys(x.target for x in enticement_attempts(session, report))],  # (g)
         "also_reported_to": also,  # (h)
         "removed": report.removed,  # (i)
         "urgent": bool(report.urgent_reason), "urgency_reason": report.urgent_reason,  # (j)
@@ -593,7 +666,7 @@ def send(rep: Reporting, report_id: str, *, actor: Principal) -> None:
         # First, so a sent report is refused before anything is checked (a refusal below rolls it all back).
         transition(session, rep.clock, report, ReportEventKind.SENT, actor=actor.actor,
                    data=Sent(centres=[c.value for c in centres], fingerprint=report.fingerprint))
-        if not files_of(session, report_id):
+        if not files_of(session, report_id) and report.incident_type != ncmec.ENTICEMENT_INCIDENT:
             raise InvalidReport("the report has no files")
         destination = ncmec.check_url(rep.ncmec_url, production=rep.settings.ncmec_production)
         document = ncmec_document(session, rep, report)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.orm import Session
 
 from bastion.classifiers import registry as classifier_registry
 from bastion.classifiers import services as classifier_services
@@ -32,6 +33,12 @@ from bastion.core.worker import Worker
 from bastion.exchanges import tasks as exchange_tasks
 from bastion.exchanges.api import router as exchanges_router
 from bastion.exchanges.services import ExchangeMessage, HmaDirectory
+from bastion.feed.api import router as feed_router
+from bastion.feed.audit.api import router as feed_audits_router
+from bastion.feed.crisis import Crises, CrisisAdjuster, bank_confirmed_removals
+from bastion.feed.gate import FeedGate
+from bastion.feed.interfaces import ReasonSource
+from bastion.feed.view import EligibilityView
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
 from bastion.hma.api import router as hma_router
@@ -40,6 +47,7 @@ from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
 from bastion.minors.api import router as minors_router
 from bastion.minors.events import MinorsMessage
+from bastion.minors.interfaces import EnticementCase, EnticementReporter
 from bastion.minors.rules import DEFAULT_RULES_PATH, RulesFile
 from bastion.minors.services import Minors
 from bastion.moderation.api import router as moderation_router
@@ -53,22 +61,32 @@ from bastion.reporting import services as reports
 from bastion.reporting.api import router as reports_router
 from bastion.reporting.services import ReportMessage
 from bastion.reporting.tasks import ReportSender
+from bastion.transparency import submission as sor_submission
+from bastion.transparency.sor_client import TransparencyClient
+from bastion.transparency.submission_api import router as sor_router
 from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
+from bastion.web.crisis_pages import router as crisis_pages_router
 from bastion.web.exchange_pages import router as exchange_pages_router
+from bastion.web.feed_audit_pages import router as feed_audit_pages_router
 from bastion.web.match_pages import router as match_pages_router
 from bastion.web.metrics import Metrics
 from bastion.web.minors_pages import router as minors_pages_router
 from bastion.web.order_pages import router as order_pages_router
 from bastion.web.report_pages import router as report_pages_router
 from bastion.web.review_pages import router as review_pages_router
+from bastion.web.sor_pages import router as sor_pages_router
 
 STATIC = Path(__file__).parent / "static"
 #: /status says "degraded" when this process has not caught up with the bank change log for this long.
 STALE_AFTER_SECONDS = 5.0
 #: How often the sealed previews of published uploads past their retention are dropped (seconds).
 PREVIEW_PRUNE_SECONDS = 3600.0
+
+#: The feed's reason sources (``feed/interfaces.py: ReasonSource``): each domain that holds reasons to keep content
+#: out of feeds (fact-checks, designated entities) adds its factory here, the one place; names are checked at start.
+FEED_REASON_SOURCES: list[Callable[[Database], ReasonSource]] = []
 
 
 class _IndexRefresher:
@@ -82,6 +100,18 @@ class _IndexRefresher:
 
     def stop(self) -> None:
         self.matcher.stop()
+
+
+def _enticement_reporter(reporting: reports.Reporting) -> EnticementReporter:
+    """Minors' confirmed grooming case drafts its NCMEC report through reporting (beside minors, not below it)."""
+
+    def draft(session: Session, case: EnticementCase, *, actor: str) -> str:
+        return reports.draft_enticement(reporting, session, reports.EnticementRequest(
+            account_id=case.account_id, source=f"minors-case:{case.case_id}",
+            attempts=[reports.EnticementAttempt(a.at, a.action, a.target, a.decision) for a in case.attempts]),
+            actor=actor)
+
+    return draft
 
 
 def outbox_routes(settings: Settings, clock: Clock, reports: Sender, exchanges: Sender | None = None) -> Routes:
@@ -117,6 +147,18 @@ def _index_health(matcher: Matcher) -> Health:
     })
 
 
+def _feed_health(view: EligibilityView) -> Health:
+    age = time.time() - view.freshness.last_refresh if view.freshness.last_refresh else None
+    try:
+        lag = view.lag()
+    except Exception:  # reported by the index's check already
+        lag = -1
+    return Health(ok=age is not None and age < STALE_AFTER_SECONDS and lag == 0, fields={"feed": {
+        "applied_event_id": view.freshness.applied_event_id, "events_behind": lag, "content_items": len(view.entries),
+        "active_crises": [c.reference for c in view.crises],
+        "seconds_since_refresh": None if age is None else round(age, 3)}})
+
+
 def create_app(settings: Settings, *, db: Database | None = None, matcher: Matcher | None = None,
                clock: Clock | None = None, refresh: bool = True,
                classifiers: Sequence[Classifier] | None = None) -> FastAPI:
@@ -132,14 +174,25 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         classifiers = classifier_registry.load(settings.classifiers_path,
                                                ClassifierContext(db, settings.classifier_token))
     sealer = settings.media_sealer()  # one key read, shared by previews, preserved orders and reports
+    adjuster = CrisisAdjuster()  # the crises in force change intake (moderation defines the hook, not feed)
+    # Statements of reasons are queued for the DSA Transparency Database with the decision, when it is configured.
+    on_statement = sor_submission.queue_hook(clock) if settings.submits_statements else None
     mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=sealer,
-                     classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0)
+                     classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0,
+                     adjuster=adjuster, on_statement=on_statement)
+    crises = Crises(db, clock, mod)
+    feed_view = EligibilityView(db, [make(db) for make in FEED_REASON_SOURCES])
+    feed_view.on_crises(adjuster.update)
+    gate = FeedGate(db, feed_view)
     reporting = reports.Reporting(db, clock, sealer, settings)
     routes = outbox_routes(settings, clock, ReportSender(reporting), exchange_tasks.FeedbackSender(db))
     outbox = OutboxWorker(db, routes, settings.outbox_interval_seconds, clock)
     contact_point = contact_point_for(settings, mod)
     workers: list[Background] = [
         _IndexRefresher(matcher, settings.index_refresh_seconds),
+        Worker(lambda: feed_view.refresh() if feed_view.freshness.loaded else None, settings.index_refresh_seconds,
+               "bastion-feed"),
+        Worker(lambda: bank_confirmed_removals(crises), settings.index_refresh_seconds, "bastion-crisis-curator"),
         outbox,
         Worker(lambda: tick(contact_point), settings.orders_tick_seconds, "bastion-orders"),
         Worker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports"),
@@ -147,11 +200,18 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                "bastion-previews"),
         exchange_tasks.scheduler(db, clock),
     ]
+    if settings.submits_statements and settings.transparency_db_url:
+        for n in range(settings.transparency_submitters):  # they lease disjoint batches
+            submitter = sor_submission.Submitter(
+                db, TransparencyClient(settings.transparency_db_url, settings.transparency_db_token), clock)
+            workers.append(Worker(submitter.run, settings.transparency_interval_seconds, f"bastion-transparency-{n}"))
 
     def open_up(app: FastAPI) -> None:
         open_spool(settings.spool_dir)  # sweeps uploads a killed process left behind, before anything else runs
         if not matcher.freshness.loaded:
             matcher.load()
+        if not feed_view.freshness.loaded:
+            feed_view.load()
         # Models load in the background: neither the start nor an upload waits for them (classifiers/similarity.py).
         app.state.classifiers_warming = classifier_services.warm_in_background(mod.classifiers)
 
@@ -160,22 +220,30 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
 
     app = create_service(ServiceSpec(
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
-        routers=[hashing_router, matching_router, hma_router, moderation_router, minors_router, classifiers_router,
-                 classifier_pages_router, console_router, bank_pages_router, match_pages_router, review_pages_router,
+        # The feed gate first: routes are matched in order, and it is the hottest path (a feed request per page).
+        routers=[feed_router, hashing_router, matching_router, hma_router, moderation_router, minors_router,
+                 classifiers_router, classifier_pages_router, console_router, bank_pages_router, match_pages_router,
+                 review_pages_router,
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
-                 exchanges_router, exchange_pages_router],
+                 crisis_pages_router, feed_audits_router, feed_audit_pages_router,
+                 sor_router, sor_pages_router, exchanges_router, exchange_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
-                lambda: Health(ok=True, fields={"policy": {"in_force": mod.policy.label, "error": policy.error}})],
+                lambda: Health(ok=True, fields={"policy": {"in_force": mod.intake_policy.label,
+                                                           "error": policy.error}}),
+                lambda: _feed_health(feed_view),
+                lambda: Health(ok=True, fields={"transparency_database": sor_submission.status(
+                    db, enabled=settings.submits_statements)})],
         status_summary="Liveness and index freshness (no secrets; for health checks)",
         workers=workers, run_workers=refresh,
         on_start=[open_up], on_stop=[close_down, lambda: classifier_services.close_all(mod.classifiers)],
         state={"matcher": matcher, "match_budget": LookupBudget(settings.match_rate_per_minute),
                "moderation": mod, "classifiers": mod.classifiers, "outbox": outbox,
                "contact_point": contact_point, "reporting": reporting,
+               "feed_gate": gate, "crises": crises,
                # built at start, like the policy: a broken minors rules file refuses the start, never a request
                "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
-                                settings.platform_webhook_url),
+                                settings.platform_webhook_url, enticement=_enticement_reporter(reporting)),
                "login_guard": LoginGuard.from_settings(db, settings, clock),
                "hma_exchanges": HmaDirectory(db)}))
     metrics = Metrics(matcher)

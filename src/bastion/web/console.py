@@ -210,6 +210,9 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Orders", "/console/orders", roles.ORDERS_READ),
     ("Reports", "/console/reports", roles.REPORTS),
     ("Minors", "/console/minors", roles.MINORS_READ - {Role.PLATFORM}),
+    ("Crises", "/console/crises", roles.CRISIS_READ),
+    ("Feed audits", "/console/feed/audits", roles.FEED_AUDITS),
+    ("Statements", "/console/transparency/statements", roles.SOR_SUBMISSIONS),
     ("Settings", "/console/settings", roles.REVIEW),
 )
 

@@ -17,7 +17,7 @@ from bastion.core.auth import roles
 from bastion.core.auth.services import SessionUser
 from bastion.minors import family, interactions
 from bastion.minors.api import minors, rule_table
-from bastion.minors.interfaces import SOLO_ACTIONS, Action, Band, MinorsError
+from bastion.minors.interfaces import QUESTION_ACTIONS, SOLO_ACTIONS, Band, MinorsError
 from bastion.minors.rules import Rule
 from bastion.minors.services import Minors
 from bastion.web.console import ConsoleRoute, page, role_required
@@ -70,7 +70,7 @@ def _answers(m: Minors, q: Question) -> list[dict[str, str]]:
     target = interactions.AccountRef(q.b, q.b_age)
     context = interactions.Context(follows=q.follows, followed_by=q.followed_by)
     checks = [interactions.Check(actor, action, None if action in SOLO_ACTIONS else target, context)
-              for action in Action]
+              for action in QUESTION_ACTIONS]
     with m.db.read() as session:
         answers = interactions.decide(m, session, checks)
     return [{"action": c.action.value, "decision": a.verdict.decision.value, "rule": a.verdict.rule,
@@ -109,10 +109,12 @@ async def minors_page(request: Request, user: Reader) -> Response:
         with m.db.read() as session:
             links = [{"id": link.id, "parent": link.parent_id, "teen": link.teen_id, "state": link.state,
                       "limits": link.limits, "updated": link.updated_at} for link in family.all_links(session)]
+            found = interactions.cases(session) if specialist else []
+            details = interactions.current_details(m, session, found)
             cases = [{"id": c.id, "account": c.account_id, "kind": c.kind, "queue": c.queue,
-                      "reasons": c.detail.get("reasons", [f"age {c.detail.get('years')} ({c.detail.get('basis')})"]),
-                      "attempts": c.detail.get("attempts", []), "opened": c.opened_at}
-                     for c in interactions.cases(session)] if specialist else []
+                      "reasons": d.get("reasons", [f"age {d.get('years')} ({d.get('basis')})"]),
+                      "attempts": d.get("attempts", []), "opened": c.opened_at}
+                     for c in found for d in [details.get(c.id, c.detail)]]
         return {"answers": answers, "question_error": problem, "links": links, "cases": cases}
 
     values = await run_in_threadpool(load)

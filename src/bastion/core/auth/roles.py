@@ -47,6 +47,8 @@ CASE_SEARCH = frozenset({Role.SENIOR_MODERATOR, Role.ADMIN})
 CURATE_FROM_CASE = CURATE_BANKS | {Role.SENIOR_MODERATOR}
 ADMIN = frozenset({Role.ADMIN})
 #: Who sees removal orders received at the contact point, and who acts on them by hand (TCO Art. 3).
+#: Statements of reasons' submission to the DSA Transparency Database: its states and the database's errors.
+SOR_SUBMISSIONS = frozenset({Role.ADMIN, Role.ANALYST})
 ORDERS_READ = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR, Role.ANALYST})
 ORDERS_ACT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
 #: At the hub: competent authorities issue and scrutinise orders; admins register authorities and providers.
@@ -66,6 +68,14 @@ MINORS_PLATFORM = frozenset({Role.PLATFORM, Role.ADMIN})
 MINORS_READ = READ_QUEUES | {Role.PLATFORM}
 #: Who reads minors cases (grooming signals list who tried to reach which child): child-safety specialists.
 MINORS_CASES = CHILD_SAFETY_ROLES
+#: Who reads stored feed audit runs (sock-puppet audits of the recommender; DSA Art. 34/37 risk assessment).
+FEED_AUDITS = frozenset({Role.ADMIN, Role.ANALYST})
+
+#: The feed gate: the platform's recommender asks which candidates a viewer may be shown.
+FEED = frozenset({Role.PLATFORM, Role.ADMIN})
+#: Crisis mode: who activates and deactivates a crisis, banks its material and reports its threats; who reads it.
+CRISIS_ACT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
+CRISIS_READ = CRISIS_ACT | {Role.ANALYST}
 
 #: Hash exchanges: who reads their state, fetches now and sends feedback (restricted ones: child-safety roles
 #: only, checked by the exchanges' services); who configures one (credentials' variable, URLs): admins.

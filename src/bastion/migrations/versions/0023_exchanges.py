@@ -1,7 +1,7 @@
 """exchanges: configured hash exchanges with their checkpoints; where each bank entry came from; cursors
 
 Revision ID: 0023
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import bastion.core.db
 
 revision = '0023'
-down_revision = '0016'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

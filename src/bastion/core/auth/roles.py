@@ -85,6 +85,11 @@ FEED = frozenset({Role.PLATFORM, Role.ADMIN})
 CRISIS_ACT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
 CRISIS_READ = CRISIS_ACT | {Role.ANALYST}
 
+#: Hash exchanges: who reads their state, fetches now and sends feedback (restricted ones: child-safety roles
+#: only, checked by the exchanges' services); who configures one (credentials' variable, URLs): admins.
+EXCHANGES = CURATE_BANKS
+EXCHANGES_CONFIGURE = ADMIN
+
 
 def parse_role(raw: str) -> Role:
     try:

@@ -185,6 +185,13 @@ def _classification(categories: Iterable[object]) -> str:
     return ""
 
 
+#: Restricted-bank categories that are not child sexual abuse material: intimate images shared without consent
+#: (StopNCII's ``ncii``). Blocked and kept to child-safety specialists like the rest of a restricted bank, but a
+#: report to NCMEC or the EU Centre is drafted from them only when a specialist confirms CSAM. Named here, in what the
+#: entry is, so that any other category (or none) still drafts a report: the protective outcome.
+NOT_CHILD_ABUSE = frozenset({"ncii"})
+
+
 def candidates(session: Session) -> list[Candidate]:
     reported = select(ReportedFile.content_id)
     repeated = select(ReportedRepeat.content_id)  # recorded as another upload of a reported file: covered
@@ -195,7 +202,7 @@ def candidates(session: Session) -> list[Candidate]:
             found.append(Candidate(item, Trigger.SPECIALIST, ""))
             continue
         matches = moderated.blocked_by_restricted_match(session, item.content_id)
-        if matches is not None:
+        if matches is not None and not all(m.category in NOT_CHILD_ABUSE for m in matches):
             found.append(Candidate(item, Trigger.KNOWN_HASH, _classification(m.category for m in matches)))
     return found
 

@@ -25,6 +25,7 @@ BELOW: dict[str, frozenset[str]] = {
     "hub": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "orders"}),
     "centre": frozenset({"core"}),
     "hma": frozenset({"core", "hashing", "matching"}),
+    "exchanges": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "minors": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "factchecks": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "designations": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),

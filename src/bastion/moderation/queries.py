@@ -175,6 +175,53 @@ def blocked_by_restricted_match(session: Session, content_id: str) -> list[Known
     return found or None
 
 
+def restricted_matches_of(session: Session, content_ids: Sequence[str]) -> dict[str, list[KnownMatch]]:
+    """Each content's restricted-bank matches at intake, blocked or not, in one statement (a list of reports)."""
+    if not content_ids:
+        return {}
+    subjects = {content_subject(c): c for c in content_ids}
+    found: dict[str, list[KnownMatch]] = {}
+    for event in session.scalars(select(ModerationEvent).where(
+            ModerationEvent.subject.in_(list(subjects)), ModerationEvent.kind == EventKind.VERDICT.value)):
+        verdict = event_log.payload(event, VerdictGiven)
+        found[subjects[event.subject]] = [KnownMatch(m.bank, m.entry_id, m.signal_type, m.category, m.distance)
+                                          for m in verdict.matches if m.restricted]
+    return found
+
+
+@dataclass(frozen=True)
+class DecidedMatches:
+    """A moderator's first decision on a content that matched bank entries at upload (appeals left out: they judge
+    the decision, not the match)."""
+
+    event_id: int
+    content_id: str
+    violation: bool
+    entry_ids: tuple[int, ...]
+
+
+def decisions_on_matches(session: Session, after_id: int, limit: int = 200) -> tuple[list[DecidedMatches], int]:
+    """Decisions after event ``after_id`` on contents with bank matches, oldest first, and the last event id read
+    (a cursor for the next call, moved past decisions without matches too)."""
+    events = session.scalars(select(ModerationEvent).where(ModerationEvent.id > after_id,
+                                                           ModerationEvent.kind == EventKind.DECISION.value)
+                             .order_by(ModerationEvent.id).limit(limit)).all()
+    found: list[DecidedMatches] = []
+    for event in events:
+        decided = event_log.payload(event, Decided)
+        if decided.reason == CaseReason.APPEAL.value:
+            continue
+        verdict_event = session.scalar(select(ModerationEvent).where(
+            ModerationEvent.subject == event.subject, ModerationEvent.kind == EventKind.VERDICT.value))
+        if verdict_event is None:
+            continue
+        entry_ids = tuple(m.entry_id for m in event_log.payload(verdict_event, VerdictGiven).matches)
+        if entry_ids:
+            found.append(DecidedMatches(event.id, event.subject.removeprefix("content:"), decided.violation,
+                                        entry_ids))
+    return found, events[-1].id if events else after_id
+
+
 def history(session: Session, content_id: str) -> list[ModerationEvent]:
     """The content's events, oldest first (for the API's content view: the module that shows them)."""
     return event_log.history(session, ModerationEvent, content_subject(content_id))

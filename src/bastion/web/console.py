@@ -203,6 +203,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Queues", "/console/queues", roles.READ_QUEUES),
     ("Cases", "/console/cases", roles.CASE_SEARCH),
     ("Banks", "/console/banks", roles.READ_BANKS),
+    ("Exchanges", "/console/exchanges", roles.EXCHANGES),
     ("Match", "/console/match", roles.MATCH),
     ("Classifiers", "/console/classifiers", roles.CLASSIFIERS),
     ("Policy", "/console/policy", roles.READ_QUEUES),

@@ -87,6 +87,10 @@ FEED = frozenset({Role.PLATFORM, Role.ADMIN})
 CRISIS_ACT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
 CRISIS_READ = CRISIS_ACT | {Role.ANALYST}
 
+#: Hash exchanges: who reads their state, fetches now and sends feedback (restricted ones: child-safety roles
+#: only, checked by the exchanges' services); who configures one (credentials' variable, URLs): admins.
+EXCHANGES = CURATE_BANKS
+EXCHANGES_CONFIGURE = ADMIN
 #: Transparency figures (``transparency/``): analysts and admins see every cell; researchers aggregates only.
 TRANSPARENCY = frozenset({Role.ADMIN, Role.ANALYST, Role.RESEARCHER})
 TRANSPARENCY_FULL = frozenset({Role.ADMIN, Role.ANALYST})

@@ -35,7 +35,7 @@ from tests.factories.console import login
 #: Open to anyone: the login form, the landing redirect, health.
 PUBLIC = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/status")}
 #: Authenticated by an Ed25519 signature over the body (docs/wire.md), not by a token.
-SIGNED = {("POST", "/v1/orders"), ("POST", "/v1/hub/answers")}
+SIGNED = {("POST", "/v1/orders"), ("POST", "/v1/hub/answers"), ("POST", "/v1/factchecks/ratings")}
 MATRIX = Path(__file__).parent / "data" / "route_roles.txt"
 API_GATE = "may not do this"  # core/http.py: require's 403
 PAGE_GATE = "may not open this page"  # web/console.py: role_required's 403

@@ -6,11 +6,14 @@ from bastion.core.audit.models import AuditEntry
 from bastion.core.auth.models import ApiToken, ConsoleSession, LoginFailures, User
 from bastion.core.db import Base
 from bastion.core.outbox.models import OutboxMessage
+from bastion.designations.models import DesignatedEntity, DesignationChange, DesignationEvent
+from bastion.exchanges.models import Exchange, ExchangeCursor
+from bastion.factchecks.models import FactcheckEvent, FactcheckPartner, FactcheckRating, FactcheckRequest
 from bastion.feed.audit.models import FeedAuditRun
 from bastion.feed.models import Crisis, CrisisEvent
 from bastion.hma.models import HmaContent
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
-from bastion.matching.models import Bank, BankChange, BankEntry
+from bastion.matching.models import Bank, BankChange, BankEntry, EntryOrigin
 from bastion.minors.models import AccountSettings, AgeRecord, FamilyLink, MinorEvent, MinorsCase
 from bastion.moderation.models import (
     Account,
@@ -40,6 +43,9 @@ __all__ += ["LoginFailures"]
 __all__ += ["HmaContent"]
 __all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase"]
 __all__ += ["Mark", "Rollup"]
+__all__ += ["FactcheckEvent", "FactcheckPartner", "FactcheckRating", "FactcheckRequest"]
+__all__ += ["DesignatedEntity", "DesignationChange", "DesignationEvent"]
+__all__ += ["EntryOrigin", "Exchange", "ExchangeCursor"]
 __all__ += ["Crisis", "CrisisEvent"]
 __all__ += ["FeedAuditRun"]
 __all__ += ["SorEvent", "SorSubmission"]

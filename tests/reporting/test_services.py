@@ -58,6 +58,17 @@ def test_confirmed_material_is_drafted_into_one_report_per_account(world: World)
     assert len(view["files"]) == 3 and view["fingerprint"] != reports["acct-a"]["fingerprint"]
 
 
+def test_intimate_images_from_stopncii_are_blocked_but_not_reported_as_child_abuse(world: World) -> None:
+    world.known("ncii-1", "acct-n", seed=11, category="ncii")
+    world.known("k-2", "acct-k", seed=12, category="csam-A1")
+    world.known("unnamed-1", "acct-u", seed=13, category="")  # a category the rule does not name: reported
+    services.draft_pending(world.rep)
+    with world.rep.db.read() as session:
+        reported = {r.account_id for r in services.list_reports(session)}
+        assert moderated.content_status(session, "ncii-1") == "blocked"
+    assert reported == {"acct-k", "acct-u"}
+
+
 def test_material_is_checked_sealed_opened_by_specialists_only_and_audited(world: World) -> None:
     world.confirmed("c-1", "acct-b", seed=2)
     (report_id,) = services.draft_pending(world.rep)

@@ -6,6 +6,8 @@ from bastion.cli import (  # noqa: F401 - they register commands
     banks,
     classifiers,
     crises,
+    exchanges,
+    factchecks,
     feed,
     minors,
     orders,

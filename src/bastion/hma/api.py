@@ -25,7 +25,7 @@ from bastion.hashing.api import readable_media
 from bastion.hashing.services import FileSignals, hash_path
 from bastion.hma import services
 from bastion.hma.fetch import UrlFetcher
-from bastion.hma.interfaces import HmaError
+from bastion.hma.interfaces import ExchangeDirectory, HmaError
 from bastion.matching import services as banks
 from bastion.matching.api import audited_match, matcher, spend_lookup
 from bastion.matching.matcher import Query as MatchQuery
@@ -332,14 +332,22 @@ def delete_content(request: Request, principal: Curator, bank_name: str, content
     return {"deleted": deleted}
 
 
-@router.get("/c/exchanges", summary="HMA: configured exchanges (none: see docs/hma.md)")
-def list_exchanges(principal: Curator) -> list[str]:
-    return []
+def directory(request: Request) -> ExchangeDirectory | None:
+    """Bastion's exchanges, when the app wired them (``web/app.py``); HMA's answers for none otherwise."""
+    found: ExchangeDirectory | None = getattr(request.app.state, "hma_exchanges", None)
+    return found
 
 
-@router.get("/c/exchanges/apis", summary="HMA: exchange APIs installed (none: see docs/hma.md)")
-def list_exchange_apis(principal: Curator) -> list[str]:
-    return []
+@router.get("/c/exchanges", summary="HMA: configured exchanges' names (Bastion's /v1/exchanges, docs/exchanges.md)")
+def list_exchanges(request: Request, principal: Curator) -> list[str]:
+    found = directory(request)
+    return found.names(principal) if found is not None else []
+
+
+@router.get("/c/exchanges/apis", summary="HMA: the exchange APIs this server can fetch")
+def list_exchange_apis(request: Request, principal: Curator) -> list[str]:
+    found = directory(request)
+    return found.apis() if found is not None else []
 
 
 class ExchangeCreate(BaseModel):
@@ -348,16 +356,21 @@ class ExchangeCreate(BaseModel):
     api_json: dict[str, Any] = Field(default_factory=dict)
 
 
-@router.post("/c/exchanges", status_code=201, summary="HMA: configure an exchange (no exchange API is installed)")
+@router.post("/c/exchanges", status_code=201, summary="HMA: configure an exchange (refused: use /v1/exchanges)")
 def create_exchange(principal: Curator, body: ExchangeCreate) -> Answer:
     if body.api is None:
         raise HmaError(400, "Field `api_type` is required")
-    raise HmaError(400, f"No such exchange type '{body.api}'")
+    raise HmaError(400, f"Exchanges are configured through Bastion's POST /v1/exchanges, not HMA's API "
+                        f"(type '{body.api}')")
 
 
-@router.get("/c/exchange/{exchange_name}", summary="HMA: one exchange (none is configured)")
-def get_exchange(principal: Curator, exchange_name: str) -> Answer:
-    raise HmaError(404, f"Exchange '{exchange_name}' not found")
+@router.get("/c/exchange/{exchange_name}", summary="HMA: one exchange's settings and fetch state")
+def get_exchange(request: Request, principal: Curator, exchange_name: str) -> Answer:
+    found = directory(request)
+    described = found.describe(exchange_name, principal) if found is not None else None
+    if described is None:
+        raise HmaError(404, f"Exchange '{exchange_name}' not found")
+    return described
 
 
 @router.get("/c/signal_type", summary="HMA: the signal types, all enabled")

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
+from bastion.core.auth.services import Principal
 from bastion.core.errors import DomainError
+
+
+class ExchangeDirectory(Protocol):
+    """Bastion's exchanges as HMA's ``/c/exchanges`` shows them (wired by the app: ``exchanges/`` sits beside HMA,
+    not below it). Restricted exchanges are left out for roles that may not see them."""
+
+    def names(self, viewer: Principal) -> list[str]: ...
+
+    def apis(self) -> list[str]: ...
+
+    def describe(self, name: str, viewer: Principal) -> dict[str, Any] | None: ...
 
 
 class HmaError(DomainError):

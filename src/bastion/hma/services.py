@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -221,9 +221,12 @@ class BankedContent:
     entries: tuple[BankEntry, ...]
     disable_until_ts: int
     original_media_uri: str | None
+    #: HMA's ``collab_metadata``: the exchanges its entries came from, each with its records' ids.
+    collab_metadata: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self, include_signals: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "disable_until_ts": self.disable_until_ts, "collab_metadata": {},
+        out: dict[str, Any] = {"id": self.id, "disable_until_ts": self.disable_until_ts,
+                               "collab_metadata": self.collab_metadata,
                                "original_media_uri": self.original_media_uri, "bank": bank_json(self.bank)}
         if include_signals:
             out["signals"] = {hma_name(e.signal_type): e.value for e in self.entries}
@@ -247,7 +250,13 @@ def get_content(session: Session, bank: Bank, content_id: int) -> BankedContent:
         ts, uri = (ENABLED_TS if entries[0].enabled else DISABLED_TS), None
     if ts in (ENABLED_TS, DISABLED_TS):  # the entries' state wins: /v1 and the console may have changed it
         ts = ENABLED_TS if any(e.enabled for e in entries) else DISABLED_TS
-    return BankedContent(content_id, bank, entries, ts, uri)
+    collab: dict[str, list[str]] = {}
+    for found in banks.origins_of(session, [e.id for e in entries]).values():
+        for origin in found:
+            records = collab.setdefault(origin.exchange, [])
+            if origin.record not in records:
+                records.append(origin.record)
+    return BankedContent(content_id, bank, entries, ts, uri, collab)
 
 
 def add_content(db: Database, bank_name: str, signals: Mapping[str, str], *, actor: Principal, clock: Clock,

@@ -72,3 +72,27 @@ class BankChange(Base):
     entry_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_entry_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class EntryOrigin(Base):
+    """Where an entry came from outside Bastion: the exchange (by its configured name) and the exchange's own record
+    id. An entry may have several (two records, or two exchanges, sharing a hash); it goes when its last origin
+    does, if an exchange added it. Kept here, beside the entries, so every domain that shows a match (the review
+    console, child-safety reports) can name its origin without importing the exchanges."""
+
+    __tablename__ = "bank_entry_origins"
+    __table_args__ = (
+        UniqueConstraint("entry_id", "exchange", "record", name="uq_bank_entry_origins"),
+        Index("ix_bank_entry_origins_record", "exchange", "record"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("bank_entries.id", ondelete="CASCADE"), index=True)
+    exchange: Mapped[str] = mapped_column(String(64))
+    #: The exchange's id of the record (ThreatExchange: ``HASH_PDQ:<hash>``; NCMEC: ``<esp id>-<entry id>``).
+    record: Mapped[str] = mapped_column(String(300))
+    #: What feedback needs to name the record at the exchange (ThreatExchange's descriptor ids), as the exchange
+    #: gave it.
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

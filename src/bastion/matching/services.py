@@ -37,7 +37,7 @@ from bastion.matching.interfaces import (
     RestrictedBank,
 )
 from bastion.matching.matcher import Match, restricted_category
-from bastion.matching.models import Bank, BankChange, BankEntry, ChangeOp
+from bastion.matching.models import Bank, BankChange, BankEntry, ChangeOp, EntryOrigin
 
 BANK_NAME = re.compile(r"^[A-Z][A-Z0-9_]{1,99}$")
 CSV_HEADER = ("signal_type", "value", "category", "source", "note")
@@ -199,6 +199,23 @@ def update_bank(
         return bank
 
 
+def recategorise_entries(db: Database, session: Session, name: str, *, old: str, new: str, actor: Principal,
+                         clock: Clock) -> int:
+    """Give the bank's entries of category ``old`` the category ``new`` (a designated entity moved from one policy
+    to another), in the caller's transaction, with an audit entry; returns how many changed. Matchers read an entry's
+    category for each hit (``matcher.py``), so future matches follow at once and no change-log row is needed.
+    Restricted banks are refused like any change by a role that may not see them."""
+    bank = get_bank(session, name)
+    _require_access(bank, actor)
+    entries = list(session.scalars(select(BankEntry).where(BankEntry.bank_id == bank.id, BankEntry.category == old)))
+    for entry in entries:
+        entry.category = new
+    if entries:
+        record(db, session, actor=actor.actor, action=AuditAction.BANK_UPDATED, subject=f"bank:{name}",
+               details={"category": {"from": old, "to": new, "entries": len(entries)}}, clock=clock)
+    return len(entries)
+
+
 @dataclass(frozen=True)
 class BankSummary:
     bank: Bank
@@ -295,6 +312,31 @@ def add_entry_in(db: Database, session: Session, bank: Bank, entry: NewEntry, *,
     return row
 
 
+def add_entries_in(db: Database, session: Session, bank: Bank, entries: Sequence[NewEntry], *, actor: Principal,
+                   clock: Clock, why: str) -> int:
+    """Add many entries inside the caller's transaction as an import does: batched inserts (values the bank holds
+    already are skipped), one ``add_range`` change-log row and one audit entry for them all (``why`` says what
+    brought them). Returns how many were added. Each entry must be fit for the bank (``InvalidEntry`` otherwise)."""
+    _require_access(bank, actor)
+    for entry in entries:
+        _check_restricted_home(bank, entry)
+    if not entries:
+        return 0
+    db.serialize_writers(session, CHANGE_LOG_LOCK)
+    before = session.scalar(select(func.max(BankEntry.id))) or 0
+    count_before = session.scalar(select(func.count()).where(BankEntry.bank_id == bank.id)) or 0
+    rows = [entry.row(bank.id, actor.actor, clock) for entry in entries]
+    for start in range(0, len(rows), IMPORT_BATCH):
+        _insert_ignoring_duplicates(session, rows[start:start + IMPORT_BATCH])
+    added = (session.scalar(select(func.count()).where(BankEntry.bank_id == bank.id)) or 0) - count_before
+    if added:
+        last = session.scalar(select(func.max(BankEntry.id))) or 0
+        _log_change(db, session, ChangeOp.ADD_RANGE, bank.id, clock, entry_id=before + 1, last_entry_id=last)
+        record(db, session, actor=actor.actor, action=AuditAction.BANK_IMPORTED, subject=f"bank:{bank.name}",
+               details={"added": added, "via": why}, clock=clock)
+    return added
+
+
 def _check_restricted_home(bank: Bank, entry: NewEntry) -> None:
     """Child sexual abuse material goes only into restricted banks: in an open bank, every curator could read it."""
     if restricted_category(entry.category) and not bank.restricted:
@@ -314,15 +356,20 @@ def remove_entry(db: Database, bank_name: str, entry_id: int, *, actor: Principa
     """Delete an entry. The change log and the audit chain keep the record that it existed."""
     clock = clock or SystemClock()
     with db.write() as session:
-        bank = get_bank(session, bank_name)
-        _require_access(bank, actor)
-        entry = _entry_of(session, bank, entry_id)
-        details = {"entry_id": entry_id, "signal_type": entry.signal_type, "value_digest": entry.value_digest}
-        session.delete(entry)
-        _log_change(db, session, ChangeOp.REMOVE, bank.id, clock, signal_type=entry.signal_type,
-                    entry_id=entry_id)
-        record(db, session, actor=actor.actor, action=AuditAction.ENTRY_REMOVED, subject=f"bank:{bank_name}",
-               details=details, clock=clock)
+        remove_entry_in(db, session, get_bank(session, bank_name), entry_id, actor=actor, clock=clock)
+
+
+def remove_entry_in(db: Database, session: Session, bank: Bank, entry_id: int, *, actor: Principal,
+                    clock: Clock) -> None:
+    """Delete an entry inside the caller's transaction, with its change-log row and audit entry (an exchange's
+    deletion lands in the same commit as the exchange's checkpoint)."""
+    _require_access(bank, actor)
+    entry = _entry_of(session, bank, entry_id)
+    details = {"entry_id": entry_id, "signal_type": entry.signal_type, "value_digest": entry.value_digest}
+    session.delete(entry)
+    _log_change(db, session, ChangeOp.REMOVE, bank.id, clock, signal_type=entry.signal_type, entry_id=entry_id)
+    record(db, session, actor=actor.actor, action=AuditAction.ENTRY_REMOVED, subject=f"bank:{bank.name}",
+           details=details, clock=clock)
 
 
 def set_entry_enabled(db: Database, bank_name: str, entry_id: int, enabled: bool, *, actor: Principal,
@@ -540,3 +587,31 @@ def csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:
         writer.writerow(row)
         yield buf.value
 
+
+
+# --- origins: where an exchange's entries came from ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Origin:
+    """An entry's source outside Bastion: the exchange's configured name and its id of the record."""
+
+    exchange: str
+    record: str
+
+    def label(self) -> str:
+        return f"{self.exchange} record {self.record}"
+
+
+def origins_of(session: Session, entry_ids: Iterable[int]) -> dict[int, list[Origin]]:
+    """Each entry's origins (entries banked by hand have none), for the pages and reports that name a match's
+    source. The caller has already decided the viewer may see these entries."""
+    ids = sorted(set(entry_ids))
+    found: dict[int, list[Origin]] = {}
+    if not ids:
+        return found
+    rows = session.execute(select(EntryOrigin.entry_id, EntryOrigin.exchange, EntryOrigin.record)
+                           .where(EntryOrigin.entry_id.in_(ids)).order_by(EntryOrigin.id))
+    for entry_id, exchange, record_id in rows:
+        found.setdefault(entry_id, []).append(Origin(exchange, record_id))
+    return found

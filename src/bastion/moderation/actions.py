@@ -25,7 +25,7 @@ from bastion.moderation.events import (
     content_restrictions,
     next_status,
 )
-from bastion.moderation.kernel import Moderation, account_subject, content_subject, log, notify
+from bastion.moderation.kernel import Moderation, account_subject, content_subject, get_item, log, notify
 from bastion.moderation.models import Account, ContentItem, StatementOfReasons
 from bastion.moderation.policy import Action, Category, strike_outcome
 from bastion.review import services as review
@@ -175,3 +175,41 @@ def issue_order_statement(mod: Moderation, session: Session, content_id: str, *,
         return None
     outcome = _order_outcome(order, facts, territories)
     return issue_statement(mod, session, item, outcome.actions, outcome)
+
+
+# --- restrictions another domain asks for (a fact-checker's rating) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Restricted:
+    """What ``restrict`` did: whether the content changed, its status now, and the statement of reasons issued."""
+
+    applied: bool
+    status: str
+    statement_puid: str | None
+
+
+#: Restrictions another domain may ask for: they limit reach, never take content down (that is a moderator's or an
+#: order's decision, through the review queues or ``enforce_order``).
+REACH_ACTIONS = frozenset({Action.LABEL, Action.DEMOTE, Action.NOT_RECOMMENDED})
+
+
+def restrict(mod: Moderation, session: Session, content_id: str, *, actions: Sequence[Action], category: Category,
+             facts: str, decided_by: str, source: str) -> Restricted:
+    """Limit live content's reach (label, demote, not recommended) in the caller's transaction, through ``apply``:
+    the same status change, ``content.actions_applied`` event, statement of reasons (so an appeal can follow) and
+    platform webhook as any other restriction.
+
+    Only published or already restricted content is limited; held, blocked or removed content is left as it is
+    (``applied`` false): limiting held content would publish it. Raises ``ValueError`` for an action that is not a
+    reach limit, and ``ContentNotFound`` for content never submitted.
+    """
+    if not actions or set(actions) - REACH_ACTIONS:
+        raise ValueError(f"only {', '.join(sorted(a.value for a in REACH_ACTIONS))} may be asked for here")
+    item = get_item(session, content_id)
+    if ContentStatus(item.status) not in (ContentStatus.PUBLISHED, ContentStatus.RESTRICTED):
+        return Restricted(False, item.status, None)
+    puid = apply(mod, session, item, Outcome(
+        actions=list(actions), category=category, territories=[], facts=facts, decided_by=decided_by,
+        automated_detection=False, automated=True, source=source, change=Change.RESTRICT))
+    return Restricted(True, item.status, puid)

@@ -18,6 +18,7 @@ from bastion.core.auth.roles import CHILD_SAFETY_ROLES
 from bastion.core.auth.services import Principal
 from bastion.core.events import payload
 from bastion.core.sealing import SealError
+from bastion.matching.services import origins_of
 from bastion.moderation import previews
 from bastion.moderation.events import (
     ActionsApplied,
@@ -147,7 +148,7 @@ def load(mod: Moderation, session: Session, case_id: int, viewer: Principal) -> 
     return CaseFile(
         case=case, item=item, rule=verdict.rule or "" if verdict else "", verdict=verdict.verdict if verdict else "",
         reasons=list(verdict.reasons) if verdict else [],
-        matches=_visible_matches(verdict.matches if verdict else [], viewer),
+        matches=_visible_matches(session, verdict.matches if verdict else [], viewer),
         offered=proposed + [a for a in Action if a not in proposed],
         notices=[dict(payload(e, NoticeReceived).model_dump(), at=e.at) for e in events
                  if e.kind == EventKind.NOTICE.value],
@@ -189,12 +190,16 @@ def _strings(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _visible_matches(matches: list[MatchRecord], viewer: Principal) -> list[dict[str, Any]]:
-    """A restricted bank's categories are for child-safety roles only, as on the bank pages."""
+def _visible_matches(session: Session, matches: list[MatchRecord], viewer: Principal) -> list[dict[str, Any]]:
+    """A restricted bank's categories and origins are for child-safety roles only, as on the bank pages. Each
+    match names where its entry came from (``origin``: the exchange and its record), when it came from one."""
     rows = [m.model_dump() for m in matches]
+    origins = origins_of(session, [m.entry_id for m in matches])
     for row in rows:
+        row["origin"] = ", ".join(o.label() for o in origins.get(row["entry_id"], []))
         if row["restricted"] and viewer.role not in CHILD_SAFETY_ROLES:
             row["category"] = ""
+            row["origin"] = ""
     return rows
 
 

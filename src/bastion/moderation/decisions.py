@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy.orm import Session
+
 from bastion.core.auth.services import Principal
 from bastion.moderation import statements
 from bastion.moderation.actions import Outcome, apply, close_moot_cases
 from bastion.moderation.appeals import decide_appeal
 from bastion.moderation.events import (
     CaseEscalated,
+    CaseMoved,
     Change,
     ContentStatus,
     Decided,
@@ -33,7 +36,7 @@ from bastion.moderation.kernel import (
 from bastion.moderation.models import ContentItem
 from bastion.moderation.policy import Action, Category, Verdict
 from bastion.review import services as review
-from bastion.review.models import Case, CaseReason
+from bastion.review.models import Case, CaseReason, CaseState
 
 
 @dataclass(frozen=True)
@@ -129,3 +132,32 @@ def _clears(item: ContentItem, case: Case) -> bool:
         return True
     return status is ContentStatus.RESTRICTED and case.reason == CaseReason.UPLOAD.value \
         and item.verdict == Verdict.REVIEW.value
+
+
+def queue_after_move(mod: Moderation, session: Session, case_id: int, category: Category) -> str | None:
+    """Where ``move_case`` would send a case (a preview changes nothing), or ``None`` when it would stay: decided,
+    already there, or in a restricted queue (child-safety cases never leave it, and nothing else enters it)."""
+    case = review.get_case(session, case_id)
+    if case.state == CaseState.DECIDED.value or mod.restricted_queue(case.queue):
+        return None
+    queue = mod.queue_for(category, get_item(session, case.content_id), case.severity)
+    if mod.restricted_queue(queue) or (queue == case.queue and case.category == category.value):
+        return None
+    return queue
+
+
+def move_case(mod: Moderation, session: Session, case_id: int, category: Category, *, by: str,
+              reason: str) -> str | None:
+    """Send an undecided case to the queue the policy gives ``category`` (a designation changed, say), in the
+    caller's transaction, with a ``case.moved`` event. Returns the new queue, or ``None`` when it stays
+    (``queue_after_move``)."""
+    queue = queue_after_move(mod, session, case_id, category)
+    if queue is None:
+        return None
+    case = review.get_case(session, case_id)
+    before = case.queue
+    review.move(session, case_id, queue=queue, category=category.value, sla_minutes=mod.sla_minutes(queue),
+                clock=mod.clock)
+    log(mod, session, content_subject(case.content_id), EventKind.CASE_MOVED, by,
+        CaseMoved(case_id=case_id, from_queue=before, to_queue=queue, category=category.value, reason=reason[:500]))
+    return queue

@@ -35,6 +35,7 @@ class EventKind(enum.StrEnum):
     CASE_ESCALATED = "case.escalated"  # a moderator handed a case up to senior reviewers
     CASE_CLOSED = "case.closed"  # closed unreviewed: an order or another case had taken the content down already
     CURATED = "content.curated"  # confirmed media added to a bank (the curation loop)
+    CASE_MOVED = "case.moved"  # an open case sent to another category's queue (a designation changed, say)
     STRIKE = "account.strike"
     SUSPENDED = "account.suspended"
 
@@ -179,6 +180,15 @@ class Curated(BaseModel):
     skipped: list[str]
 
 
+class CaseMoved(BaseModel):
+    case_id: int
+    from_queue: str
+    to_queue: str
+    category: str
+    #: Why, in words: which change moved it (``designation 3: hate_speech -> violent_extremism``).
+    reason: str = ""
+
+
 class StrikeCounted(BaseModel):
     strikes: int
 
@@ -196,8 +206,8 @@ PAYLOADS: dict[EventKind, type[BaseModel]] = {
     EventKind.CASE_OPENED: CaseOpened, EventKind.DECISION: Decided, EventKind.ACTIONS_APPLIED: ActionsApplied,
     EventKind.STATEMENT_ISSUED: StatementIssued, EventKind.APPEAL_FILED: AppealFiled,
     EventKind.APPEAL_DECIDED: AppealDecided, EventKind.REINSTATED: Reinstated, EventKind.CASE_ESCALATED: CaseEscalated,
-    EventKind.CASE_CLOSED: CaseClosed, EventKind.CURATED: Curated, EventKind.STRIKE: StrikeCounted,
-    EventKind.SUSPENDED: Suspended,
+    EventKind.CASE_CLOSED: CaseClosed, EventKind.CURATED: Curated, EventKind.CASE_MOVED: CaseMoved,
+    EventKind.STRIKE: StrikeCounted, EventKind.SUSPENDED: Suspended,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import itertools
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,15 +30,16 @@ from bastion.moderation.events import (
     EventKind,
     NoticeReceived,
     Reinstated,
+    Resubmitted,
     ShadowVerdict,
     Submitted,
     Suspended,
     VerdictGiven,
 )
-from bastion.moderation.kernel import Moderation, content_subject
+from bastion.moderation.kernel import Moderation, content_subject, restricted_among, restricted_content
 from bastion.moderation.models import ContentItem, ModerationEvent, StatementOfReasons
 from bastion.moderation.policy import Category, Rule, Verdict
-from bastion.review.models import CaseReason
+from bastion.review.models import Case, CaseReason, CaseState
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,53 @@ def blocked_by_restricted_match(session: Session, content_id: str) -> list[Known
     found = [KnownMatch(m.bank, m.entry_id, m.signal_type, m.category, m.distance)
              for m in verdict.matches if m.restricted]
     return found or None
+
+
+def restricted_matches_of(session: Session, content_ids: Sequence[str]) -> dict[str, list[KnownMatch]]:
+    """Each content's restricted-bank matches at intake, blocked or not, in one statement (a list of reports)."""
+    if not content_ids:
+        return {}
+    subjects = {content_subject(c): c for c in content_ids}
+    found: dict[str, list[KnownMatch]] = {}
+    for event in session.scalars(select(ModerationEvent).where(
+            ModerationEvent.subject.in_(list(subjects)), ModerationEvent.kind == EventKind.VERDICT.value)):
+        verdict = event_log.payload(event, VerdictGiven)
+        found[subjects[event.subject]] = [KnownMatch(m.bank, m.entry_id, m.signal_type, m.category, m.distance)
+                                          for m in verdict.matches if m.restricted]
+    return found
+
+
+@dataclass(frozen=True)
+class DecidedMatches:
+    """A moderator's first decision on a content that matched bank entries at upload (appeals left out: they judge
+    the decision, not the match)."""
+
+    event_id: int
+    content_id: str
+    violation: bool
+    entry_ids: tuple[int, ...]
+
+
+def decisions_on_matches(session: Session, after_id: int, limit: int = 200) -> tuple[list[DecidedMatches], int]:
+    """Decisions after event ``after_id`` on contents with bank matches, oldest first, and the last event id read
+    (a cursor for the next call, moved past decisions without matches too)."""
+    events = session.scalars(select(ModerationEvent).where(ModerationEvent.id > after_id,
+                                                           ModerationEvent.kind == EventKind.DECISION.value)
+                             .order_by(ModerationEvent.id).limit(limit)).all()
+    found: list[DecidedMatches] = []
+    for event in events:
+        decided = event_log.payload(event, Decided)
+        if decided.reason == CaseReason.APPEAL.value:
+            continue
+        verdict_event = session.scalar(select(ModerationEvent).where(
+            ModerationEvent.subject == event.subject, ModerationEvent.kind == EventKind.VERDICT.value))
+        if verdict_event is None:
+            continue
+        entry_ids = tuple(m.entry_id for m in event_log.payload(verdict_event, VerdictGiven).matches)
+        if entry_ids:
+            found.append(DecidedMatches(event.id, event.subject.removeprefix("content:"), decided.violation,
+                                        entry_ids))
+    return found, events[-1].id if events else after_id
 
 
 def history(session: Session, content_id: str) -> list[ModerationEvent]:
@@ -565,6 +614,113 @@ def _last_category(prior: Sequence[ModerationEvent]) -> str:
     return ""
 
 
+# --- what a designated entity links to (designations/) --------------------------------------------------------------
+
+
+def restricted(mod: Moderation, session: Session, content_id: str) -> bool:
+    """Whether the content is suspected child sexual abuse material (never to leave Bastion, never shown outside the
+    child-safety roles); content never submitted counts as restricted, so a caller that checks fails closed."""
+    row = session.get(ContentItem, content_id)
+    return row is None or restricted_content(mod, session, row)
+
+
+@dataclass(frozen=True)
+class LinkedCase:
+    """An undecided case about content that matched one of the given banks or says one of the given keywords."""
+
+    case_id: int
+    content_id: str
+    queue: str
+    category: str
+    reason: str
+    #: What links it: ``bank:NAME`` or ``keyword:WORD``.
+    links: list[str]
+
+
+@dataclass(frozen=True)
+class LinkedDecision:
+    """A standing human decision about linked content: what a change of its category would alter."""
+
+    content_id: str
+    case_id: int
+    category: str
+    actions: list[str]
+    decided_by: str
+    at: dt.datetime
+    links: list[str]
+
+
+def linked(session: Session, content_ids: Sequence[str], *, banks: Sequence[str],
+           keywords: Sequence[str]) -> dict[str, list[str]]:
+    """For each content id, what links it to ``banks`` (its matches at upload) or ``keywords`` (its text, as words,
+    case-insensitive); content with no link is left out."""
+    found: dict[str, set[str]] = {}
+    wanted = set(banks)
+    patterns = [(k, re.compile(rf"(?<!\w){re.escape(k)}(?!\w)", re.IGNORECASE)) for k in keywords if k.strip()]
+    for chunk in _chunks(list(content_ids), 500):
+        if wanted:
+            for event in session.scalars(select(ModerationEvent).where(
+                    ModerationEvent.subject.in_([content_subject(c) for c in chunk]),
+                    ModerationEvent.kind.in_([EventKind.VERDICT.value, EventKind.RESUBMITTED.value]))):
+                matches = event_log.payload(event, VerdictGiven).matches if event.kind == EventKind.VERDICT.value \
+                    else event_log.payload(event, Resubmitted).matches
+                for match in matches:
+                    if match.bank in wanted:
+                        found.setdefault(event.subject.removeprefix("content:"), set()).add(f"bank:{match.bank}")
+        if patterns:
+            for content_id, text in session.execute(select(ContentItem.content_id, ContentItem.text)
+                                                    .where(ContentItem.content_id.in_(chunk))):
+                for word, pattern in patterns:
+                    if text and pattern.search(text):
+                        found.setdefault(content_id, set()).add(f"keyword:{word}")
+    return {c: sorted(links) for c, links in found.items()}
+
+
+def open_cases_linked(mod: Moderation, session: Session, *, banks: Sequence[str],
+                      keywords: Sequence[str]) -> list[LinkedCase]:
+    """Undecided cases whose content links to ``banks`` or ``keywords``, oldest first. Restricted content (child
+    sexual abuse material) is left out: nothing outside child safety moves or lists it."""
+    cases = list(session.scalars(select(Case).where(Case.state != CaseState.DECIDED.value).order_by(Case.id)))
+    links = linked(session, sorted({c.content_id for c in cases}), banks=banks, keywords=keywords)
+    items = list(session.scalars(select(ContentItem).where(ContentItem.content_id.in_(list(links)))))
+    hidden = restricted_among(mod, session, items)
+    return [LinkedCase(c.id, c.content_id, c.queue, c.category, c.reason, links[c.content_id]) for c in cases
+            if c.content_id in links and c.content_id not in hidden and not mod.restricted_queue(c.queue)]
+
+
+def decisions_linked(mod: Moderation, session: Session, *, banks: Sequence[str], keywords: Sequence[str],
+                     category: str) -> list[LinkedDecision]:
+    """Standing violations of ``category`` decided by a person on content linked to ``banks`` or ``keywords``: the
+    past decisions a change of the link's category would alter, for a person to look at. Restricted content is left
+    out."""
+    decided = sorted(set(session.scalars(select(Case.content_id).where(Case.state == CaseState.DECIDED.value))))
+    links = linked(session, decided, banks=banks, keywords=keywords)
+    items = list(session.scalars(select(ContentItem).where(ContentItem.content_id.in_(list(links)))))
+    hidden = restricted_among(mod, session, items)
+    found = []
+    for content_id in sorted(set(links) - hidden):
+        violation = confirmed_violation(session, content_id)
+        if violation is not None and violation.category == category:
+            found.append(LinkedDecision(content_id, violation.case_id, violation.category, violation.actions,
+                                        violation.decided_by, violation.at, links[content_id]))
+    return found
+
+
+@dataclass(frozen=True)
+class SubmittedSince:
+    """Content first submitted after a cursor (a ``moderation_events`` id), and the cursor to ask from next."""
+
+    cursor: int
+    content_ids: list[str]
+
+
+def submitted_since(session: Session, cursor: int, *, limit: int | None = 10_000) -> SubmittedSince:
+    """New content, for a follower keeping its own view of it (``designations/queries.py``); ``limit=None`` from 0
+    lists every submission."""
+    query = select(ModerationEvent.id, ModerationEvent.subject).where(
+        ModerationEvent.kind == EventKind.SUBMITTED.value, ModerationEvent.id > cursor).order_by(ModerationEvent.id)
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
+    return SubmittedSince(rows[-1][0] if rows else cursor, [s.removeprefix("content:") for _, s in rows])
 # --- the feed's eligibility view (``feed/view.py``) ----------------------------------------------------------------
 
 

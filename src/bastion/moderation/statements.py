@@ -58,6 +58,8 @@ class Source:
     OWN_INITIATIVE = "SOURCE_VOLUNTARY"
     NOTICE = "SOURCE_ARTICLE_16"
     TRUSTED_FLAGGER = "SOURCE_TRUSTED_FLAGGER"
+    #: Neither a notice nor own initiative: an authority's order, a fact-checking partner's rating.
+    OTHER_NOTIFICATION = "SOURCE_TYPE_OTHER_NOTIFICATION"
 
 
 def new_puid() -> str:

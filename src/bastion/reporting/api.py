@@ -50,6 +50,8 @@ class ReportFile(BaseModel):
     material_held: bool
     ncmec_file_id: str | None
     original_file_name: str | None
+    known_from: list[str] = Field(default_factory=list, description="the restricted bank entries it matched at upload, "
+                                  "each with the exchange and record it came from")
 
 
 class RepeatedUpload(BaseModel):

@@ -43,6 +43,7 @@ from bastion.core.outbox.services import enqueue
 from bastion.core.outbox.webhooks import canonical_body
 from bastion.core.sealing import Sealer
 from bastion.core.signing import SigningKey
+from bastion.matching import services as banks
 from bastion.moderation import queries as moderated
 from bastion.moderation.events import ContentStatus
 from bastion.moderation.policy import Category
@@ -184,6 +185,13 @@ def _classification(categories: Iterable[object]) -> str:
     return ""
 
 
+#: Restricted-bank categories that are not child sexual abuse material: intimate images shared without consent
+#: (StopNCII's ``ncii``). Blocked and kept to child-safety specialists like the rest of a restricted bank, but a
+#: report to NCMEC or the EU Centre is drafted from them only when a specialist confirms CSAM. Named here, in what the
+#: entry is, so that any other category (or none) still drafts a report: the protective outcome.
+NOT_CHILD_ABUSE = frozenset({"ncii"})
+
+
 def candidates(session: Session) -> list[Candidate]:
     reported = select(ReportedFile.content_id)
     repeated = select(ReportedRepeat.content_id)  # recorded as another upload of a reported file: covered
@@ -194,7 +202,7 @@ def candidates(session: Session) -> list[Candidate]:
             found.append(Candidate(item, Trigger.SPECIALIST, ""))
             continue
         matches = moderated.blocked_by_restricted_match(session, item.content_id)
-        if matches is not None:
+        if matches is not None and not all(m.category in NOT_CHILD_ABUSE for m in matches):
             found.append(Candidate(item, Trigger.KNOWN_HASH, _classification(m.category for m in matches)))
     return found
 
@@ -397,9 +405,10 @@ def report_view(session: Session, report: ChildSafetyReport) -> dict[str, Any]:
 
 
 def report_views(session: Session, reports: Sequence[ChildSafetyReport]) -> list[dict[str, Any]]:
-    """``report_view`` of many reports in four statements, however many there are (the console's list).
+    """``report_view`` of many reports in six statements, however many there are (the console's list).
 
-    Files are read without their sealed bytes: a list says whether material is held, it never carries it.
+    Files are read without their sealed bytes: a list says whether material is held, it never carries it. Each file
+    names the bank entries it matched and where they came from (``known_from``: an exchange and its record).
     """
     ids = [r.id for r in reports]
     files: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -414,6 +423,13 @@ def report_views(session: Session, reports: Sequence[ChildSafetyReport]) -> list
                 "content_id": f.content_id, "content_type": f.content_type, "trigger": f.trigger, "md5": f.md5,
                 "sha256": f.sha256, "classification": f.classification or None, "material_held": bool(is_held),
                 "ncmec_file_id": f.ncmec_file_id or None, "original_file_name": f.original_file_name or None})
+        views = [view for per_report in files.values() for view in per_report]
+        matched = moderated.restricted_matches_of(session, [view["content_id"] for view in views])
+        origins = banks.origins_of(session, [m.entry_id for ms in matched.values() for m in ms])
+        for view in views:
+            view["known_from"] = [f"{m.bank} entry {m.entry_id}" + "".join(f" from {o.label()}"
+                                                                            for o in origins.get(m.entry_id, []))
+                                  for m in matched.get(view["content_id"], [])]
         for r in session.scalars(select(ReportedRepeat).where(ReportedRepeat.report_id.in_(ids))
                                  .order_by(ReportedRepeat.uploaded_at, ReportedRepeat.content_id)):
             repeats[r.report_id].append({"content_id": r.content_id, "repeat_of": r.repeat_of,

@@ -67,6 +67,13 @@ def open_or_raise(
     return case
 
 
+def move(session: Session, case_id: int, *, queue: str, category: str, sla_minutes: int, clock: Clock) -> Case:
+    """Send an undecided case to another queue and category (claims dropped; its deadline never later)."""
+    case = get_case(session, case_id)
+    _move(case, queue, category, clock.now() + dt.timedelta(minutes=sla_minutes))
+    return case
+
+
 def _move(case: Case, queue: str, category: str, due_at: dt.datetime) -> None:
     case.queue, case.category = queue, category
     case.state, case.claimed_by, case.claim_expires_at = CaseState.OPEN.value, None, None

@@ -31,11 +31,21 @@ from bastion.core.production import Service
 from bastion.core.service import Background, Health, ServiceSpec, create_service
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
 from bastion.core.worker import Worker
+from bastion.designations.api import router as designations_router
+from bastion.designations.queries import DesignatedFollower
+from bastion.exchanges import tasks as exchange_tasks
+from bastion.exchanges.api import router as exchanges_router
+from bastion.exchanges.services import ExchangeMessage, HmaDirectory
+from bastion.factchecks import policy as factcheck_policy
+from bastion.factchecks import queries as factcheck_queries
+from bastion.factchecks.api import router as factchecks_router
+from bastion.factchecks.events import FactcheckMessage
+from bastion.factchecks.services import FactChecks
 from bastion.feed.api import router as feed_router
 from bastion.feed.audit.api import router as feed_audits_router
 from bastion.feed.crisis import Crises, CrisisAdjuster, bank_confirmed_removals
 from bastion.feed.gate import FeedGate
-from bastion.feed.interfaces import ReasonSource
+from bastion.feed.interfaces import Reason, ReasonChanges, ReasonSource
 from bastion.feed.view import EligibilityView
 from bastion.hashing import budget as media_budget
 from bastion.hashing.api import router as hashing_router
@@ -68,6 +78,8 @@ from bastion.web.bank_pages import router as bank_pages_router
 from bastion.web.classifier_pages import router as classifier_pages_router
 from bastion.web.console import router as console_router
 from bastion.web.crisis_pages import router as crisis_pages_router
+from bastion.web.designation_pages import router as designation_pages_router
+from bastion.web.exchange_pages import router as exchange_pages_router
 from bastion.web.feed_audit_pages import router as feed_audit_pages_router
 from bastion.web.match_pages import router as match_pages_router
 from bastion.web.metrics import Metrics
@@ -87,7 +99,34 @@ log = logging.getLogger(__name__)
 
 #: The feed's reason sources (``feed/interfaces.py: ReasonSource``): each domain that holds reasons to keep content
 #: out of feeds (fact-checks, designated entities) adds its factory here, the one place; names are checked at start.
-FEED_REASON_SOURCES: list[Callable[[Database], ReasonSource]] = []
+
+
+class _FactcheckReasons:
+    """``fact_checked_false``: items whose latest fact-check rating is false or partly false."""
+
+    name = "factchecks"
+
+    def changes(self, session: Session, cursor: int) -> ReasonChanges:
+        found = factcheck_queries.false_rated_since(session, cursor)
+        return ReasonChanges(found.cursor, {c: frozenset({Reason.FACT_CHECKED_FALSE}) if false else frozenset()
+                                            for c, false in found.false.items()})
+
+
+class _DesignationReasons:
+    """``designated_entity``: content linked to a designated entity by a bank match or a word of its text."""
+
+    name = "designations"
+
+    def __init__(self) -> None:
+        self._follower = DesignatedFollower()
+
+    def changes(self, session: Session, cursor: int) -> ReasonChanges:
+        found = self._follower.since(session, cursor)
+        return ReasonChanges(found.cursor, {c: frozenset({Reason.DESIGNATED_ENTITY}) for c in found.content})
+
+
+FEED_REASON_SOURCES: list[Callable[[Database], ReasonSource]] = [
+    lambda db: _FactcheckReasons(), lambda db: _DesignationReasons()]
 
 
 class _IndexRefresher:
@@ -115,14 +154,18 @@ def _enticement_reporter(reporting: reports.Reporting) -> EnticementReporter:
     return draft
 
 
-def outbox_routes(settings: Settings, clock: Clock, reports: Sender) -> Routes:
+def outbox_routes(settings: Settings, clock: Clock, reports: Sender, exchanges: Sender | None = None) -> Routes:
     """Who delivers each message the platform sends: the TCO wire's kinds signed with this end's Ed25519 key, the
-    platform's own notifications with its webhook secret, child-safety reports by ``reports`` (NCMEC's procedure)."""
+    platform's own notifications with its webhook secret, child-safety reports by ``reports`` (NCMEC's procedure),
+    feedback to hash exchanges by ``exchanges`` (each exchange's own client)."""
     hmac = WebhookSender(settings.webhook_secret, clock=clock)
     tco = WebhookSender(b"", signer=tco_signer(settings.orders_signing_key), clock=clock)
     table: dict[MessageKind, Sender] = {**dict.fromkeys(PlatformMessage, hmac), **dict.fromkeys(MinorsMessage, hmac)}
     table.update({kind: tco if kind in TCO_SIGNED else hmac for kind in OrderMessage})
+    table.update(dict.fromkeys(FactcheckMessage, tco))  # partners verify with this platform's Ed25519 key
     table.update(dict.fromkeys(ReportMessage, reports))
+    if exchanges is not None:
+        table.update(dict.fromkeys(ExchangeMessage, exchanges))
     return Routes(table)
 
 
@@ -183,8 +226,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     feed_view.on_crises(adjuster.update)
     gate = FeedGate(db, feed_view)
     reporting = reports.Reporting(db, clock, sealer, settings)
-    outbox = OutboxWorker(db, outbox_routes(settings, clock, ReportSender(reporting)),
-                          settings.outbox_interval_seconds, clock)
+    routes = outbox_routes(settings, clock, ReportSender(reporting), exchange_tasks.FeedbackSender(db))
+    outbox = OutboxWorker(db, routes, settings.outbox_interval_seconds, clock)
     contact_point = contact_point_for(settings, mod)
     workers: list[Background] = [
         _IndexRefresher(matcher, settings.index_refresh_seconds),
@@ -196,6 +239,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         Worker(lambda: reports.tick(reporting), settings.reports_tick_seconds, "bastion-reports"),
         Worker(lambda: prune_previews(db, clock.now(), settings.published_preview_days), PREVIEW_PRUNE_SECONDS,
                "bastion-previews"),
+        exchange_tasks.scheduler(db, clock),
         Worker(lambda: roll_up(db, now=clock.now()), settings.transparency_rollup_seconds, "bastion-transparency"),
     ]
     if settings.submits_statements and settings.transparency_db_url:
@@ -229,7 +273,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                  review_pages_router,
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
                  crisis_pages_router, feed_audits_router, feed_audit_pages_router,
-                 sor_router, sor_pages_router, transparency_router, transparency_pages_router],
+                 sor_router, sor_pages_router, factchecks_router, designations_router, designation_pages_router,
+                 exchanges_router, exchange_pages_router, transparency_router, transparency_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.intake_policy.label,
@@ -247,7 +292,10 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                # built at start, like the policy: a broken minors rules file refuses the start, never a request
                "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
                                 settings.platform_webhook_url, enticement=_enticement_reporter(reporting)),
-               "login_guard": LoginGuard.from_settings(db, settings, clock)}))
+               # the fact-check policy is validated at start too: an unknown rating or action refuses the start
+               "factchecks": FactChecks(mod, factcheck_policy.load()),
+               "login_guard": LoginGuard.from_settings(db, settings, clock),
+               "hma_exchanges": HmaDirectory(db)}))
     metrics = Metrics(matcher)
     metrics.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

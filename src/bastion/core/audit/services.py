@@ -56,6 +56,10 @@ class AuditAction(enum.StrEnum):
     MATCH_LOOKUP = "match.lookup"  # a lookup in the banks (/v1/match, the console): query digests, never values
     LOGIN_FAILED = "auth.login_failed"  # a console login with a wrong username or password (never the password)
     LOGIN_LOCKED = "auth.login_locked"  # an account or address locked out after repeated failures
+    EXCHANGE_ADDED = "exchange.added"  # a hash exchange configured (never its credentials)
+    EXCHANGE_UPDATED = "exchange.updated"
+    EXCHANGE_FETCHED = "exchange.fetched"  # a page of an exchange's records changed a bank
+    EXCHANGE_FEEDBACK = "exchange.feedback"  # an opinion on an entry queued for the exchanges it came from
     TRANSPARENCY_QUERIED = "transparency.queried"  # figures or a report read (who asked what: DSA Art. 40 access)
 
 

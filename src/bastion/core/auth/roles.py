@@ -73,12 +73,24 @@ MINORS_CASES = CHILD_SAFETY_ROLES
 #: Who reads stored feed audit runs (sock-puppet audits of the recommender; DSA Art. 34/37 risk assessment).
 FEED_AUDITS = frozenset({Role.ADMIN, Role.ANALYST})
 
+#: Fact-checking: moderators send items to partners; admins register partners; queue readers read ratings.
+FACTCHECK_SEND = REVIEW
+FACTCHECK_READ = READ_QUEUES
+FACTCHECK_PARTNERS = ADMIN
+#: Designated entities: queue readers read the list; senior moderators and admins add entities, propose a change of
+#: category and confirm it (nothing is applied before a person confirms the preview).
+DESIGNATIONS_READ = READ_QUEUES
+DESIGNATIONS_EDIT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
 #: The feed gate: the platform's recommender asks which candidates a viewer may be shown.
 FEED = frozenset({Role.PLATFORM, Role.ADMIN})
 #: Crisis mode: who activates and deactivates a crisis, banks its material and reports its threats; who reads it.
 CRISIS_ACT = frozenset({Role.ADMIN, Role.SENIOR_MODERATOR})
 CRISIS_READ = CRISIS_ACT | {Role.ANALYST}
 
+#: Hash exchanges: who reads their state, fetches now and sends feedback (restricted ones: child-safety roles
+#: only, checked by the exchanges' services); who configures one (credentials' variable, URLs): admins.
+EXCHANGES = CURATE_BANKS
+EXCHANGES_CONFIGURE = ADMIN
 #: Transparency figures (``transparency/``): analysts and admins see every cell; researchers aggregates only.
 TRANSPARENCY = frozenset({Role.ADMIN, Role.ANALYST, Role.RESEARCHER})
 TRANSPARENCY_FULL = frozenset({Role.ADMIN, Role.ANALYST})

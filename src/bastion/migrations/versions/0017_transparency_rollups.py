@@ -1,7 +1,7 @@
 """transparency: per-day roll-ups of the event logs' facts, and a high-water mark per log
 
 Revision ID: 0017
-Revises: 0018
+Revises: 0023
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0017'
-down_revision = '0018'
+down_revision = '0023'
 branch_labels = None
 depends_on = None
 

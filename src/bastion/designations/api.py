@@ -1,0 +1,111 @@
+"""Designated entities over HTTP: the list, and changes of category proposed with a preview, then confirmed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from bastion.core.auth import roles
+from bastion.core.auth.services import Principal
+from bastion.core.http import require
+from bastion.designations import services
+from bastion.moderation.kernel import Moderation
+
+router = APIRouter(prefix="/v1/designations", tags=["designated entities"])
+
+
+def moderation(request: Request) -> Moderation:
+    mod = request.app.state.moderation
+    assert isinstance(mod, Moderation)
+    return mod
+
+
+Mod = Annotated[Moderation, Depends(moderation)]
+Reader = Annotated[Principal, Depends(require(roles.DESIGNATIONS_READ))]
+Editor = Annotated[Principal, Depends(require(roles.DESIGNATIONS_EDIT))]
+
+
+class EntityIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    designating_body: str = Field(min_length=1, max_length=200, description="e.g. UN Security Council")
+    designated_on: dt.date
+    category: str = Field(description="A policy category: terrorist_content, violent_extremism, hate_speech...")
+    aliases: list[str] = Field(default_factory=list, max_length=500)
+    keywords: list[str] = Field(default_factory=list, max_length=500)
+    banks: list[str] = Field(default_factory=list, max_length=100, description="Banks of the entity's material")
+
+
+class EntityOut(BaseModel):
+    id: int
+    name: str
+    aliases: list[str]
+    keywords: list[str]
+    designating_body: str
+    designated_on: str
+    category: str
+    banks: list[str]
+    created_by: str
+    updated_at: str
+
+
+class ChangeOut(BaseModel):
+    id: int
+    entity_id: int
+    from_category: str
+    to_category: str
+    state: str = Field(description="proposed, confirmed, rejected or superseded")
+    note: str
+    preview: dict[str, Any] = Field(description="open_cases (to move), past_decisions (it would alter), banks")
+    result: dict[str, Any] = Field(description="Once confirmed: moved_cases, past_decisions, bank_entries")
+    proposed_by: str
+    proposed_at: str
+    decided_by: str | None
+    decided_at: str | None
+
+
+class EntityDetail(EntityOut):
+    changes: list[ChangeOut]
+    events: list[dict[str, Any]]
+
+
+class ChangeIn(BaseModel):
+    category: str
+    note: str = Field(default="", max_length=2000)
+
+
+@router.post("", status_code=201, summary="Designate an entity", response_model=EntityOut)
+def designate(body: EntityIn, principal: Editor, mod: Mod) -> EntityOut:
+    return EntityOut.model_validate(services.designate(mod, services.NewEntity(
+        name=body.name, designating_body=body.designating_body, designated_on=body.designated_on,
+        category=body.category, aliases=body.aliases, keywords=body.keywords, banks=body.banks), actor=principal))
+
+
+@router.get("", summary="Designated entities, by name", response_model=list[EntityOut])
+def list_entities(principal: Reader, mod: Mod) -> list[EntityOut]:
+    return [EntityOut.model_validate(e) for e in services.list_entities(mod)]
+
+
+@router.get("/{entity_id}", summary="An entity, its changes and its events", response_model=EntityDetail)
+def get_entity(entity_id: int, principal: Reader, mod: Mod) -> EntityDetail:
+    return EntityDetail.model_validate(services.get_entity(mod, entity_id))
+
+
+@router.post("/{entity_id}/changes", status_code=201, response_model=ChangeOut,
+             summary="Propose a new category: the preview lists the open cases and past decisions it affects")
+def propose(entity_id: int, body: ChangeIn, principal: Editor, mod: Mod) -> ChangeOut:
+    return ChangeOut.model_validate(services.propose_change(mod, entity_id, body.category, note=body.note,
+                                                            actor=principal))
+
+
+@router.post("/changes/{change_id}/confirm", response_model=ChangeOut,
+             summary="Confirm a proposed change: the category changes and the open cases move")
+def confirm(change_id: int, principal: Editor, mod: Mod) -> ChangeOut:
+    return ChangeOut.model_validate(services.confirm_change(mod, change_id, actor=principal))
+
+
+@router.post("/changes/{change_id}/reject", response_model=ChangeOut, summary="Reject a proposed change")
+def reject(change_id: int, principal: Editor, mod: Mod) -> ChangeOut:
+    return ChangeOut.model_validate(services.reject_change(mod, change_id, actor=principal))

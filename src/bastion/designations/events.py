@@ -1,0 +1,87 @@
+"""Event kinds, payloads and the one pure function that moves a change of category. Values are storage keys."""
+
+from __future__ import annotations
+
+import enum
+
+from pydantic import BaseModel, Field
+
+
+class DesignationKind(enum.StrEnum):
+    DESIGNATED = "entity.designated"
+    CHANGE_PROPOSED = "entity.change_proposed"
+    CATEGORY_CHANGED = "entity.category_changed"  # a confirmed change, applied
+    CHANGE_REJECTED = "entity.change_rejected"
+
+
+class Designated(BaseModel):
+    name: str
+    category: str
+    designating_body: str
+    designated_on: str
+    banks: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+
+
+class ChangeProposed(BaseModel):
+    change_id: int
+    from_category: str
+    to_category: str
+    open_cases: int
+    past_decisions: int
+    note: str = ""
+
+
+class CategoryChanged(BaseModel):
+    change_id: int
+    from_category: str
+    to_category: str
+    #: Case id -> the queue it was moved to.
+    moved_cases: dict[str, str] = Field(default_factory=dict)
+    #: Content ids of the past decisions the change would alter, as confirmed (for people to revisit).
+    past_decisions: list[str] = Field(default_factory=list)
+    #: Bank name -> entries recategorised (future matches follow the new category).
+    bank_entries: dict[str, int] = Field(default_factory=dict)
+
+
+class ChangeRejected(BaseModel):
+    change_id: int
+
+
+PAYLOADS: dict[DesignationKind, type[BaseModel]] = {
+    DesignationKind.DESIGNATED: Designated, DesignationKind.CHANGE_PROPOSED: ChangeProposed,
+    DesignationKind.CATEGORY_CHANGED: CategoryChanged, DesignationKind.CHANGE_REJECTED: ChangeRejected,
+}
+
+
+class ChangeState(enum.StrEnum):
+    PROPOSED = "proposed"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    #: Another change of the same entity was confirmed first: this one's preview no longer holds.
+    SUPERSEDED = "superseded"
+
+
+class Step(enum.StrEnum):
+    CONFIRM = "confirm"
+    REJECT = "reject"
+    SUPERSEDE = "supersede"
+
+
+class InvalidStep(ValueError):
+    pass
+
+
+_TRANSITIONS: dict[Step, tuple[frozenset[ChangeState], ChangeState]] = {
+    Step.CONFIRM: (frozenset({ChangeState.PROPOSED}), ChangeState.CONFIRMED),
+    Step.REJECT: (frozenset({ChangeState.PROPOSED}), ChangeState.REJECTED),
+    Step.SUPERSEDE: (frozenset({ChangeState.PROPOSED}), ChangeState.SUPERSEDED),
+}
+
+
+def next_state(current: ChangeState, step: Step) -> ChangeState:
+    """A change is decided once: only a proposed change may be confirmed, rejected or superseded."""
+    allowed, result = _TRANSITIONS[step]
+    if current not in allowed:
+        raise InvalidStep(f"cannot {step.value} a change that is {current.value}")
+    return result

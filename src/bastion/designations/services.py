@@ -1,0 +1,249 @@
+"""Designated entities and changes of their category.
+
+A change of category (from the hate-speech policy to the violent-extremism policy, say) is proposed with a preview:
+the open cases it would move to the new category's queue, the past decisions it would alter, and the linked banks'
+entries it would recategorise. Nothing applies until a senior moderator or an admin confirms it; then, in one
+transaction, the entity's category changes, the open cases move (``moderation.decisions.move_case``, found afresh),
+the linked banks' entries of the old category take the new one (so future matches are judged under the new policy)
+and the change is an event. Past decisions are shown for people to revisit, never rewritten.
+
+Links are bank names (content that matched one of the banks at upload) and keywords (whole words of the content's
+text, aliases included). Child sexual abuse material is out of scope: restricted banks cannot be linked, restricted
+content and queues are never listed or moved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bastion.core import events as event_log
+from bastion.core.auth.services import Principal
+from bastion.designations.events import (
+    CategoryChanged,
+    ChangeProposed,
+    ChangeRejected,
+    ChangeState,
+    Designated,
+    DesignationKind,
+    InvalidStep,
+    Step,
+    next_state,
+)
+from bastion.designations.interfaces import (
+    ChangeConflict,
+    ChangeNotFound,
+    EntityExists,
+    EntityNotFound,
+    InvalidDesignation,
+)
+from bastion.designations.models import DesignatedEntity, DesignationChange, DesignationEvent
+from bastion.matching import services as banks
+from bastion.moderation import decisions
+from bastion.moderation import queries as moderated
+from bastion.moderation.kernel import Moderation
+from bastion.moderation.policy import Category
+
+
+def _log(mod: Moderation, session: Session, entity_id: int, kind: DesignationKind, actor: str,
+         data: Any) -> None:
+    event_log.record(session, DesignationEvent, subject=f"entity:{entity_id}", kind=kind, actor=actor,
+                     at=mod.clock.now(), data=data)
+
+
+def _category(value: str) -> Category:
+    try:
+        category = Category(value)
+    except ValueError:
+        known = ", ".join(c.value for c in Category if c is not Category.CSAM)
+        raise InvalidDesignation(f"unknown category {value!r} (known: {known})") from None
+    if category is Category.CSAM:
+        raise InvalidDesignation("designations are not for child sexual abuse material")
+    return category
+
+
+def _words(values: list[str], what: str) -> list[str]:
+    cleaned = list(dict.fromkeys(v.strip() for v in values if v.strip()))
+    if any(len(v) > 200 for v in cleaned) or len(cleaned) > 500:
+        raise InvalidDesignation(f"{what}: at most 500, each at most 200 characters")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class NewEntity:
+    name: str
+    designating_body: str
+    designated_on: dt.date
+    category: str
+    aliases: list[str]
+    keywords: list[str]
+    banks: list[str]
+
+
+def entity_view(row: DesignatedEntity) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "aliases": list(row.aliases), "keywords": list(row.keywords),
+            "designating_body": row.designating_body, "designated_on": row.designated_on.isoformat(),
+            "category": row.category, "banks": list(row.banks), "created_by": row.created_by,
+            "updated_at": row.updated_at.isoformat()}
+
+
+def change_view(row: DesignationChange) -> dict[str, Any]:
+    return {"id": row.id, "entity_id": row.entity_id, "from_category": row.from_category,
+            "to_category": row.to_category, "state": row.state, "note": row.note, "preview": dict(row.preview),
+            "result": dict(row.result), "proposed_by": row.proposed_by, "proposed_at": row.proposed_at.isoformat(),
+            "decided_by": row.decided_by, "decided_at": row.decided_at.isoformat() if row.decided_at else None}
+
+
+def designate(mod: Moderation, entity: NewEntity, *, actor: Principal) -> dict[str, Any]:
+    """Add an entity to the list. Its banks must exist and must not be restricted (child sexual abuse material)."""
+    name, body = entity.name.strip(), entity.designating_body.strip()
+    if not name or len(name) > 200 or not body or len(body) > 200:
+        raise InvalidDesignation("name and designating_body are 1 to 200 characters")
+    category = _category(entity.category)
+    linked = _words(entity.banks, "banks")
+    with mod.db.write() as session:
+        for bank_name in linked:
+            bank = banks.visible_bank(session, bank_name, actor)
+            if bank.restricted:
+                raise InvalidDesignation(f"bank {bank_name!r} is restricted: designations never link to it")
+        if session.scalar(select(DesignatedEntity.id).where(DesignatedEntity.name == name)) is not None:
+            raise EntityExists(f"{name!r} is already designated")
+        now = mod.clock.now()
+        row = DesignatedEntity(name=name, aliases=_words(entity.aliases, "aliases"),
+                               keywords=_words(entity.keywords, "keywords"), designating_body=body,
+                               designated_on=entity.designated_on, category=category.value, banks=linked,
+                               created_by=actor.actor, created_at=now, updated_at=now)
+        session.add(row)
+        session.flush()
+        _log(mod, session, row.id, DesignationKind.DESIGNATED, actor.actor, Designated(
+            name=name, category=category.value, designating_body=body,
+            designated_on=entity.designated_on.isoformat(), banks=linked, keywords=list(row.keywords)))
+        return entity_view(row)
+
+
+def list_entities(mod: Moderation) -> list[dict[str, Any]]:
+    with mod.db.read() as session:
+        return [entity_view(r) for r in session.scalars(select(DesignatedEntity).order_by(DesignatedEntity.name))]
+
+
+def _entity(session: Session, entity_id: int) -> DesignatedEntity:
+    row = session.get(DesignatedEntity, entity_id)
+    if row is None:
+        raise EntityNotFound(f"no designated entity {entity_id}")
+    return row
+
+
+def entity_by_name(mod: Moderation, name: str) -> dict[str, Any]:
+    with mod.db.read() as session:
+        row = session.scalar(select(DesignatedEntity).where(DesignatedEntity.name == name))
+        if row is None:
+            raise EntityNotFound(f"no designated entity named {name!r}")
+        return entity_view(row)
+
+
+def get_entity(mod: Moderation, entity_id: int) -> dict[str, Any]:
+    """The entity, its changes (newest first) and its events."""
+    with mod.db.read() as session:
+        row = _entity(session, entity_id)
+        changes = session.scalars(select(DesignationChange).where(DesignationChange.entity_id == entity_id)
+                                  .order_by(DesignationChange.id.desc()))
+        events = event_log.history(session, DesignationEvent, f"entity:{entity_id}")
+        return {**entity_view(row), "changes": [change_view(c) for c in changes],
+                "events": [{"kind": e.kind, "actor": e.actor, "at": e.at.isoformat(), "data": e.data}
+                           for e in events]}
+
+
+def _preview(mod: Moderation, session: Session, row: DesignatedEntity, to: Category) -> dict[str, Any]:
+    """What changing ``row`` to ``to`` would do, as a person is shown it before confirming."""
+    words = list(row.keywords) + list(row.aliases) + [row.name]
+    cases = []
+    for case in moderated.open_cases_linked(mod, session, banks=row.banks, keywords=words):
+        queue = decisions.queue_after_move(mod, session, case.case_id, to)
+        if queue is not None:
+            cases.append({"case_id": case.case_id, "content_id": case.content_id, "from_queue": case.queue,
+                          "to_queue": queue, "category": case.category, "links": case.links})
+    past = [{"content_id": d.content_id, "case_id": d.case_id, "category": d.category, "actions": d.actions,
+             "decided_by": d.decided_by, "at": d.at.isoformat(), "links": d.links}
+            for d in moderated.decisions_linked(mod, session, banks=row.banks, keywords=words, category=row.category)]
+    return {"open_cases": cases, "past_decisions": past, "banks": list(row.banks)}
+
+
+def propose_change(mod: Moderation, entity_id: int, category: str, *, note: str, actor: Principal
+                   ) -> dict[str, Any]:
+    """Propose a new category for an entity, with its preview; nothing changes until it is confirmed."""
+    to = _category(category)
+    with mod.db.write() as session:
+        row = _entity(session, entity_id)
+        if to.value == row.category:
+            raise InvalidDesignation(f"{row.name} is already {row.category}")
+        preview = _preview(mod, session, row, to)
+        change = DesignationChange(entity_id=entity_id, from_category=row.category, to_category=to.value,
+                                   state=ChangeState.PROPOSED.value, note=note[:2000], preview=preview, result={},
+                                   proposed_by=actor.actor, proposed_at=mod.clock.now())
+        session.add(change)
+        session.flush()
+        _log(mod, session, entity_id, DesignationKind.CHANGE_PROPOSED, actor.actor, ChangeProposed(
+            change_id=change.id, from_category=row.category, to_category=to.value,
+            open_cases=len(preview["open_cases"]), past_decisions=len(preview["past_decisions"]), note=note[:2000]))
+        return change_view(change)
+
+
+def _step(change: DesignationChange, step: Step) -> None:
+    try:
+        change.state = next_state(ChangeState(change.state), step).value
+    except InvalidStep as exc:
+        raise ChangeConflict(str(exc)) from None
+
+
+def _change(session: Session, change_id: int) -> DesignationChange:
+    change = session.get(DesignationChange, change_id)
+    if change is None:
+        raise ChangeNotFound(f"no designation change {change_id}")
+    return change
+
+
+def confirm_change(mod: Moderation, change_id: int, *, actor: Principal) -> dict[str, Any]:
+    """Apply a proposed change: the entity's category, its open cases (found afresh), its banks' entries; one event.
+    Other proposals for the entity are superseded: their previews assumed the old category."""
+    with mod.db.write() as session:
+        change = _change(session, change_id)
+        row = _entity(session, change.entity_id)
+        _step(change, Step.CONFIRM)
+        if row.category != change.from_category:  # defensive: a confirmed change supersedes the others
+            raise ChangeConflict(f"{row.name} is {row.category} now, not {change.from_category}; propose again")
+        to = Category(change.to_category)
+        past = [d["content_id"] for d in _preview(mod, session, row, to)["past_decisions"]]
+        words = list(row.keywords) + list(row.aliases) + [row.name]
+        reason = f"designation change {change.id}: {row.name}, {change.from_category} -> {change.to_category}"
+        moved: dict[str, str] = {}
+        for case in moderated.open_cases_linked(mod, session, banks=row.banks, keywords=words):
+            queue = decisions.move_case(mod, session, case.case_id, to, by=actor.actor, reason=reason)
+            if queue is not None:
+                moved[str(case.case_id)] = queue
+        entries = {b: banks.recategorise_entries(mod.db, session, b, old=change.from_category, new=to.value,
+                                                 actor=actor, clock=mod.clock) for b in row.banks}
+        row.category, row.updated_at = to.value, mod.clock.now()
+        change.decided_by, change.decided_at = actor.actor, mod.clock.now()
+        result = CategoryChanged(change_id=change.id, from_category=change.from_category, to_category=to.value,
+                                 moved_cases=moved, past_decisions=past, bank_entries=entries)
+        change.result = result.model_dump(mode="json")
+        for other in session.scalars(select(DesignationChange).where(
+                DesignationChange.entity_id == row.id, DesignationChange.id != change.id,
+                DesignationChange.state == ChangeState.PROPOSED.value)):
+            _step(other, Step.SUPERSEDE)
+        _log(mod, session, row.id, DesignationKind.CATEGORY_CHANGED, actor.actor, result)
+        return change_view(change)
+
+
+def reject_change(mod: Moderation, change_id: int, *, actor: Principal) -> dict[str, Any]:
+    with mod.db.write() as session:
+        change = _change(session, change_id)
+        _step(change, Step.REJECT)
+        change.decided_by, change.decided_at = actor.actor, mod.clock.now()
+        _log(mod, session, change.entity_id, DesignationKind.CHANGE_REJECTED, actor.actor,
+             ChangeRejected(change_id=change.id))
+        return change_view(change)

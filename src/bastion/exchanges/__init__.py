@@ -1,0 +1,2 @@
+"""Hash exchanges (ThreatExchange, NCMEC, StopNCII, Tech Against Terrorism) pulled into banks, feedback pushed
+back (docs/exchanges.md)."""

@@ -1,0 +1,44 @@
+"""The CLI, run as a user would (a subprocess): partners and designated entities, refusals in one line."""
+
+from __future__ import annotations
+
+import json
+
+from bastion.core import signing
+from bastion.core.db import Database
+from tests.test_cli import bastion
+
+
+def test_partner_add_and_list(db: Database) -> None:
+    key = signing.SigningKey.generate()
+    added = bastion(db, "factcheck", "partner", "add", "checkers-eu", "--key", key.public_text,
+                    "--url", "https://checkers.example/in")
+    assert added.returncode == 0, added.stderr
+    assert key.key_id in added.stderr
+    again = bastion(db, "factcheck", "partner", "add", "other", "--key", key.public_text, "--url", "https://x.example")
+    assert again.returncode == 1 and "already another partner's" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    bad = bastion(db, "factcheck", "partner", "add", "x", "--key", "nope", "--url", "https://x.example")
+    assert bad.returncode == 1 and "Ed25519" in bad.stderr
+    disabled = bastion(db, "factcheck", "partner", "disable", "checkers-eu")
+    assert disabled.returncode == 0 and "no longer accepted" in disabled.stderr, disabled.stderr
+    listed = bastion(db, "factcheck", "partner", "list", "--json")
+    assert [(p["name"], p["enabled"]) for p in json.loads(listed.stdout)] == [("checkers-eu", False)]
+
+
+def test_designation_add_list_change_confirm(db: Database) -> None:
+    added = bastion(db, "designation", "add", "Black Banner Front", "--body", "EU Council", "--date", "2026-03-01",
+                    "--category", "hate_speech", "--alias", "BBF")
+    assert added.returncode == 0, added.stderr
+    bad = bastion(db, "designation", "add", "X", "--body", "EU", "--date", "2026-03-01", "--category", "spam")
+    assert bad.returncode == 1 and "unknown category 'spam'" in bad.stderr
+    changed = bastion(db, "designation", "change", "Black Banner Front", "--category", "violent_extremism")
+    assert changed.returncode == 0, changed.stderr
+    assert "hate_speech -> violent_extremism" in changed.stderr and "nothing applied yet" in changed.stderr
+    listed = json.loads(bastion(db, "designation", "list", "--json").stdout)
+    assert [(e["name"], e["category"]) for e in listed] == [("Black Banner Front", "hate_speech")]
+    confirmed = bastion(db, "designation", "confirm", "1")
+    assert confirmed.returncode == 0 and "change 1 applied" in confirmed.stderr, confirmed.stderr
+    assert bastion(db, "designation", "confirm", "1").returncode == 1
+    listed = json.loads(bastion(db, "designation", "list", "--json").stdout)
+    assert listed[0]["category"] == "violent_extremism"

@@ -31,7 +31,7 @@ BELOW: dict[str, frozenset[str]] = {
     "designations": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation"}),
     "feed": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "minors", "orders"}),
     "transparency": frozenset({"core", "hashing", "matching", "classifiers", "review", "moderation", "orders",
-                               "reporting", "minors"}),
+                               "reporting", "hub", "minors"}),
 }
 TOP = frozenset({"cli", "web", "demo", "testing", "migrations"})
 

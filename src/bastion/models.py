@@ -26,6 +26,7 @@ from bastion.moderation.models import (
 from bastion.orders.models import OrderEvent, PreservedContent, ReceivedOrder, SeenNonce, TrustedKey
 from bastion.reporting.models import ChildSafetyReport, ReportDelivery, ReportedFile
 from bastion.review.models import Case
+from bastion.transparency.models import Mark, Rollup
 from bastion.transparency.sor_models import SorEvent, SorSubmission
 
 metadata = Base.metadata
@@ -41,6 +42,7 @@ __all__ += ["AuthorityUser"]
 __all__ += ["LoginFailures"]
 __all__ += ["HmaContent"]
 __all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase"]
+__all__ += ["Mark", "Rollup"]
 __all__ += ["FactcheckEvent", "FactcheckPartner", "FactcheckRating", "FactcheckRequest"]
 __all__ += ["DesignatedEntity", "DesignationChange", "DesignationEvent"]
 __all__ += ["EntryOrigin", "Exchange", "ExchangeCursor"]

@@ -14,6 +14,7 @@ from bastion.cli import (  # noqa: F401 - they register commands
     reports,
     statements,
     system,
+    transparency,
 )
 from bastion.cli.app import app
 from bastion.cli.banks import _print_summary, load_matcher

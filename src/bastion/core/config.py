@@ -149,6 +149,13 @@ class Settings:
     reports_reporter_email: str = "child-safety@example.invalid"
     #: How often new confirmed material is drafted and expired material purged (seconds).
     reports_tick_seconds: float = 30.0
+    #: Transparency: how often the roll-up worker counts new events (seconds; ``transparency/rollups.py``).
+    transparency_rollup_seconds: float = 5.0
+    #: The smallest count a researcher or regulator is shown (DSA Art. 40 access): smaller cells are suppressed.
+    transparency_min_cell: int = 10
+    #: The TOML file with what the DSA report needs and events cannot give (provider, service, monthly active
+    #: recipients, moderators by language, the free-text parts): see docs/transparency.md.
+    transparency_report_path: Path | None = None
     #: NCMEC CyberTipline: Basic-auth credentials (never logged), and the test environment unless production is
     #: switched on explicitly (``BASTION_NCMEC_PRODUCTION=1``); ``ncmec_url`` overrides both (a local fake, say).
     ncmec_username: str = field(default="", repr=False)
@@ -248,6 +255,11 @@ class Settings:
             reports_preservation_days=_int("BASTION_REPORTS_PRESERVATION_DAYS", cls.reports_preservation_days),
             reports_reporter_email=os.environ.get("BASTION_REPORTS_EMAIL") or cls.reports_reporter_email,
             reports_tick_seconds=_seconds("BASTION_REPORTS_TICK_SECONDS", cls.reports_tick_seconds),
+            transparency_rollup_seconds=_seconds("BASTION_TRANSPARENCY_ROLLUP_SECONDS",
+                                                 cls.transparency_rollup_seconds),
+            transparency_min_cell=_int("BASTION_TRANSPARENCY_MIN_CELL", cls.transparency_min_cell),
+            transparency_report_path=(Path(report) if (report := os.environ.get("BASTION_TRANSPARENCY_REPORT"))
+                                      else None),
             ncmec_username=os.environ.get("BASTION_NCMEC_USERNAME", ""),
             ncmec_password=os.environ.get("BASTION_NCMEC_PASSWORD", ""),
             ncmec_production=os.environ.get("BASTION_NCMEC_PRODUCTION", "") in ("1", "true", "yes"),

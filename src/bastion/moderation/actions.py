@@ -59,7 +59,8 @@ def apply(mod: Moderation, session: Session, item: ContentItem, outcome: Outcome
     item.updated_at = mod.clock.now()
     actions = list(outcome.actions) + _strike(mod, session, item.account_id, outcome)
     log(mod, session, content_subject(item.content_id), EventKind.ACTIONS_APPLIED, outcome.decided_by,
-        ActionsApplied(actions=[a.value for a in actions], territories=outcome.territories, status=item.status))
+        ActionsApplied(actions=[a.value for a in actions], territories=outcome.territories, status=item.status,
+                       category=outcome.category.value))
     puid = None
     if set(actions) - {Action.STRIKE} and not outcome.withhold_statement:
         puid = issue_statement(mod, session, item, actions, outcome)

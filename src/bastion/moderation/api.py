@@ -49,6 +49,7 @@ PLATFORM = frozenset({Role.PLATFORM, Role.ADMIN})
 REVIEWERS = roles.REVIEW
 READERS = REVIEWERS | {Role.ANALYST, Role.PLATFORM}
 _ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}$")
 
 
 def moderation(request: Request) -> Moderation:
@@ -94,7 +95,8 @@ def _submission(form: Any) -> intake.Submission:
         uploader_age=age, account_country=_checked("account_country", country_code, _field(form, "account_country")),
         content_type=content_type, text=_field(form, "text", required=False, max_len=100_000),
         url=_checked("url", http_url, _field(form, "url", required=False, max_len=4000)),
-        file_name=_field(form, "file_name", required=False, max_len=300), live=live == "true")
+        file_name=_field(form, "file_name", required=False, max_len=300), live=live == "true",
+        language=_field(form, "language", required=False, pattern=_LANGUAGE).lower())
 
 
 def _checked(name: str, check: Callable[[str], str], value: str) -> str:

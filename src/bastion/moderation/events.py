@@ -65,6 +65,8 @@ class Submitted(BaseModel):
     signals: int
     #: The fingerprint of the request (``intake.request_fingerprint``); empty for content recorded before it.
     request_sha256: str = ""
+    #: The content's language as the platform gave it (ISO 639); empty when not given or recorded before it existed.
+    language: str = ""
     #: A livestream (``Submission.live``).
     live: bool = False
 
@@ -135,6 +137,8 @@ class ActionsApplied(BaseModel):
     territories: list[str] = Field(default_factory=list)
     #: The content's status once the actions were carried out.
     status: str
+    #: The category the actions were taken under; empty on events written before it was recorded.
+    category: str = ""
 
 
 class StatementIssued(BaseModel):

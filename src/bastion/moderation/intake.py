@@ -62,6 +62,8 @@ class Submission:
     url: str = ""
     #: The name the user uploaded the file under (optional; child-safety reports carry it).
     file_name: str = ""
+    #: The content's language as the platform gives it (ISO 639-1, lower case; "" unknown): transparency counts it.
+    language: str = ""
     #: A livestream (or its recording) rather than an upload: a crisis may keep those of some countries out of feeds.
     live: bool = False
 
@@ -233,7 +235,7 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
         subject = content_subject(sub.content_id)
         log(mod, session, subject, EventKind.SUBMITTED, actor.actor, Submitted(
             account_id=sub.account_id, content_type=sub.content_type.value, signals=len(signals),
-            request_sha256=request, live=sub.live))
+            request_sha256=request, live=sub.live, language=sub.language))
         log(mod, session, subject, EventKind.VERDICT, f"policy:{decision.policy}", VerdictGiven(
             verdict=decision.verdict.value, rule=decision.rule, reasons=reasons, public_reasons=answered,
             actions=[a.value for a in decision.actions], matches=_match_records(matches)))

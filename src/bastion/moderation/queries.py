@@ -7,6 +7,8 @@ of either stays inside ``moderation/``. Results are frozen dataclasses, detached
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +21,21 @@ from bastion.classifiers.interfaces import LabelledText
 from bastion.core import events as event_log
 from bastion.core.auth.roles import CHILD_SAFETY_ROLES
 from bastion.core.auth.services import Principal
-from bastion.moderation.events import Decided, EventKind, Resubmitted, ShadowVerdict, VerdictGiven
+from bastion.moderation.events import (
+    ActionsApplied,
+    AppealDecided,
+    AppealFiled,
+    CaseOpened,
+    Decided,
+    EventKind,
+    NoticeReceived,
+    Reinstated,
+    Resubmitted,
+    ShadowVerdict,
+    Submitted,
+    Suspended,
+    VerdictGiven,
+)
 from bastion.moderation.kernel import Moderation, content_subject, restricted_among, restricted_content
 from bastion.moderation.models import ContentItem, ModerationEvent, StatementOfReasons
 from bastion.moderation.policy import Category, Rule, Verdict
@@ -324,6 +340,278 @@ def statement_count(session: Session) -> int:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+# --- transparency: what each moderation event counts as --------------------------------------------------------------
+
+
+class FactKind(enum.StrEnum):
+    """What a moderation event counts as in transparency figures. Values are storage keys (roll-ups keep them)."""
+
+    UPLOAD = "upload"
+    ACTION = "action"  # a restriction of the content (removal, disabling, age gate, demotion, label)
+    NOTICE = "notice"
+    NOTICE_HANDLED = "notice_handled"  # the first decision (or action, or closing) after pending notices
+    NOTICE_ACTIONED = "notice_actioned"  # the first action after pending notices
+    APPEAL_FILED = "appeal_filed"
+    APPEAL_DECIDED = "appeal_decided"
+    SUSPENSION = "suspension"
+    REVERSAL = "reversal"  # a restriction undone (appeal reversed, order reinstated): the action it undid
+
+
+class Source(enum.StrEnum):
+    """What brought the content to the action (the issue's detection sources, and ``reach``: a views threshold)."""
+
+    HASH_MATCH = "hash_match"
+    CLASSIFIER = "classifier"
+    USER_NOTICE = "user_notice"
+    TRUSTED_FLAGGER = "trusted_flagger"
+    AUTHORITY_ORDER = "authority_order"
+    REFERRAL = "referral"
+    REACH = "reach"
+
+
+#: Detected at the provider's own initiative (DSA Art. 15(1)(c)): no notice, no order came first.
+OWN_INITIATIVE = frozenset({Source.HASH_MATCH, Source.CLASSIFIER, Source.REACH})
+
+
+class Path(enum.StrEnum):
+    """How the decision was taken: by the policy alone, by a person on an automated detection, by a person."""
+
+    AUTOMATED = "automated"
+    PARTLY = "partly_automated"
+    HUMAN = "human"
+
+
+@dataclass(frozen=True)
+class ModerationFact:
+    """One counted fact, read from one moderation event and the content's earlier events. Empty text: not known or
+    not applicable; ``seconds``: the duration the fact measures (upload to action, notice to decision, appeal filed
+    to decided), ``None`` where none."""
+
+    event_id: int
+    kind: FactKind
+    at: dt.datetime
+    category: str = ""
+    country: str = ""
+    territory: str = ""
+    content_type: str = ""
+    language: str = ""
+    source: str = ""
+    path: str = ""
+    action: str = ""
+    proactive: bool = False
+    before_view: bool = False
+    seconds: float | None = None
+
+
+#: Content actions, strongest first: the one an action event is counted under.
+_CONTENT_ACTIONS = ("remove", "disable_in_territories", "age_restrict", "demote", "not_recommended", "label")
+_CONTEXT_KINDS = frozenset({EventKind.SUBMITTED, EventKind.VERDICT, EventKind.NOTICE, EventKind.CASE_OPENED,
+                            EventKind.DECISION, EventKind.ACTIONS_APPLIED, EventKind.APPEAL_FILED,
+                            EventKind.VIEWS_THRESHOLD, EventKind.CASE_CLOSED})
+_NO_CONTEXT_KINDS = frozenset({EventKind.SUBMITTED.value, EventKind.VERDICT.value, EventKind.SHADOW_VERDICT.value,
+                               EventKind.RESUBMITTED.value, EventKind.STATEMENT_ISSUED.value,
+                               EventKind.CURATED.value})
+
+
+def dsa_ground(category: str) -> tuple[str, str, bool]:
+    """A category's DSA statement category, keyword (``""`` when none) and whether it is illegal content (else
+    incompatible with the terms): how the transparency report files it."""
+    from bastion.moderation.statements import GROUNDS
+
+    try:
+        ground = GROUNDS[Category(category)]
+    except ValueError:
+        return "STATEMENT_CATEGORY_OTHER_VIOLATION_TC", "", False
+    return ground.statement_category, ground.keyword or "", ground.illegal_ground is not None
+
+
+def moderation_facts(session: Session, *, after: int, limit: int, until: dt.datetime | None = None
+                     ) -> tuple[list[ModerationFact], int]:
+    """The facts of up to ``limit`` moderation events with ids above ``after``, and the last id read (``after`` when
+    none): transparency's roll-up worker follows the log with it. Each event is judged with the content's events
+    before it (read in one query per 500 subjects), so a fact never changes once the event is written. ``until``:
+    stop at the first event written at or after it (the worker leaves recent events to settle: a transaction that
+    took a lower id may not have committed yet)."""
+    events = list(session.scalars(select(ModerationEvent).where(ModerationEvent.id > after)
+                                  .order_by(ModerationEvent.id).limit(limit)))
+    if until is not None:
+        events = list(itertools.takewhile(lambda e: e.at < until, events))
+    if not events:
+        return [], after
+    last = events[-1].id
+    subjects = sorted({e.subject for e in events if e.subject.startswith("content:")})
+    # an upload's fact needs no earlier event: most of a busy log is uploads, so only the rest read their history
+    judged = sorted({e.subject for e in events if e.subject.startswith("content:")
+                     and e.kind not in _NO_CONTEXT_KINDS})
+    context: dict[str, list[ModerationEvent]] = {}
+    for chunk in _chunks(judged, 500):
+        for event in session.scalars(select(ModerationEvent).where(
+                ModerationEvent.subject.in_(chunk), ModerationEvent.id <= last,
+                ModerationEvent.kind.in_([k.value for k in _CONTEXT_KINDS])).order_by(ModerationEvent.id)):
+            context.setdefault(event.subject, []).append(event)
+    countries: dict[str, str] = {}
+    ids = [s.removeprefix("content:") for s in subjects]
+    for chunk in _chunks(ids, 500):
+        countries.update((content_id, country) for content_id, country in session.execute(
+            select(ContentItem.content_id, ContentItem.account_country).where(ContentItem.content_id.in_(chunk))))
+    facts: list[ModerationFact] = []
+    for event in events:
+        if event.kind in _NO_CONTEXT_KINDS and event.kind != EventKind.SUBMITTED.value:
+            continue
+        prior = [e for e in context.get(event.subject, []) if e.id < event.id]
+        facts.extend(_facts_of(event, prior, countries.get(event.subject.removeprefix("content:"), "")))
+    return facts, last
+
+
+@dataclass(frozen=True)
+class _Content:
+    """What a content's earlier events say about it."""
+
+    uploaded: dt.datetime | None
+    content_type: str
+    language: str
+    country: str
+
+
+def _content_of(prior: Sequence[ModerationEvent], country: str) -> _Content:
+    for e in prior:
+        if e.kind == EventKind.SUBMITTED.value:
+            submitted = event_log.payload(e, Submitted)
+            return _Content(e.at, submitted.content_type, submitted.language, country)
+    return _Content(None, "", "", country)
+
+
+def _pending_notices(prior: Sequence[ModerationEvent], handled: frozenset[str]) -> list[ModerationEvent]:
+    """Notices after the last event of a ``handled`` kind (a decision on an appeal handles no notice)."""
+    pending: list[ModerationEvent] = []
+    for e in prior:
+        if e.kind == EventKind.NOTICE.value:
+            pending.append(e)
+        elif e.kind in handled and not (e.kind == EventKind.DECISION.value
+                                        and event_log.payload(e, Decided).reason == CaseReason.APPEAL.value):
+            pending = []
+    return pending
+
+
+def _notice_source(notice: ModerationEvent) -> Source:
+    if notice.actor.startswith("referral:"):
+        return Source.REFERRAL
+    return Source.TRUSTED_FLAGGER if event_log.payload(notice, NoticeReceived).trusted_flagger else Source.USER_NOTICE
+
+
+def _verdict_source(prior: Sequence[ModerationEvent]) -> Source:
+    verdict = next((e for e in prior if e.kind == EventKind.VERDICT.value), None)
+    if verdict is not None and event_log.payload(verdict, VerdictGiven).matches:
+        return Source.HASH_MATCH
+    return Source.CLASSIFIER
+
+
+def _action_origin(event: ModerationEvent, prior: Sequence[ModerationEvent]) -> tuple[Source, Path, str]:
+    """Where an action came from: its detection source, decision path and category (for events written before
+    ``ActionsApplied.category``, the latest decision's)."""
+    applied = event_log.payload(event, ActionsApplied)
+    category = applied.category
+    if event.actor.startswith("order:"):
+        return Source.AUTHORITY_ORDER, Path.AUTOMATED, category or Category.TERRORIST_CONTENT.value
+    if event.actor.startswith("policy:"):
+        return _verdict_source(prior), Path.AUTOMATED, category
+    opened = next((event_log.payload(e, CaseOpened) for e in reversed(prior) if e.kind == EventKind.CASE_OPENED.value
+                   and event_log.payload(e, CaseOpened).reason != CaseReason.APPEAL.value), None)
+    notices = [e for e in prior if e.kind == EventKind.NOTICE.value]
+    if opened is not None and opened.reason == CaseReason.NOTICE.value and notices:
+        source = _notice_source(notices[0])
+    elif opened is not None and opened.reason == CaseReason.VIEWS.value:
+        source = Source.REACH
+    else:
+        source = _verdict_source(prior)
+    if not category:
+        category = next((event_log.payload(e, Decided).category for e in reversed(prior)
+                         if e.kind == EventKind.DECISION.value), "")
+    return source, Path.PARTLY if source in (Source.HASH_MATCH, Source.CLASSIFIER) else Path.HUMAN, category
+
+
+def _facts_of(event: ModerationEvent, prior: Sequence[ModerationEvent], country: str) -> list[ModerationFact]:
+    kind = event.kind
+    if kind == EventKind.SUSPENDED.value:
+        return [ModerationFact(event.id, FactKind.SUSPENSION, event.at,
+                               action=event_log.payload(event, Suspended).action)]
+    if not event.subject.startswith("content:"):
+        return []
+    content = _content_of(prior, country)
+    dims: dict[str, Any] = {"country": content.country, "content_type": content.content_type,
+                            "language": content.language}
+    if kind == EventKind.SUBMITTED.value:
+        submitted = event_log.payload(event, Submitted)
+        return [ModerationFact(event.id, FactKind.UPLOAD, event.at, country=country,
+                               content_type=submitted.content_type, language=submitted.language)]
+    facts: list[ModerationFact] = []
+    handled = _pending_notices(prior, frozenset({EventKind.DECISION.value, EventKind.ACTIONS_APPLIED.value,
+                                                 EventKind.CASE_CLOSED.value}))
+    if kind in (EventKind.DECISION.value, EventKind.CASE_CLOSED.value, EventKind.ACTIONS_APPLIED.value) and handled \
+            and not (kind == EventKind.DECISION.value
+                     and event_log.payload(event, Decided).reason == CaseReason.APPEAL.value):
+        first = handled[0]
+        facts.append(ModerationFact(event.id, FactKind.NOTICE_HANDLED, event.at,
+                                    category=event_log.payload(first, NoticeReceived).category,
+                                    source=_notice_source(first).value,
+                                    seconds=(event.at - first.at).total_seconds(), **dims))
+    if kind == EventKind.NOTICE.value:
+        notice = event_log.payload(event, NoticeReceived)
+        facts.append(ModerationFact(event.id, FactKind.NOTICE, event.at, category=notice.category,
+                                    source=_notice_source(event).value, **dims))
+    elif kind == EventKind.ACTIONS_APPLIED.value:
+        applied = event_log.payload(event, ActionsApplied)
+        action = next((a for a in _CONTENT_ACTIONS if a in applied.actions), None)
+        if action is not None:
+            source, path, category = _action_origin(event, prior)
+            notified = any(e.kind == EventKind.NOTICE.value for e in prior)
+            viewed = notified or any(e.kind == EventKind.VIEWS_THRESHOLD.value for e in prior) or not any(
+                e.kind == EventKind.VERDICT.value and event_log.payload(e, VerdictGiven).verdict != Verdict.ALLOW.value
+                for e in prior)
+            seconds = (event.at - content.uploaded).total_seconds() if content.uploaded else None
+            facts.append(ModerationFact(
+                event.id, FactKind.ACTION, event.at, category=category, territory=",".join(sorted(applied.territories)),
+                source=source.value, path=path.value, action=action, proactive=source in OWN_INITIATIVE,
+                before_view=not viewed, seconds=seconds, **dims))
+            pending = _pending_notices(prior, frozenset({EventKind.ACTIONS_APPLIED.value}))
+            if pending:
+                first = pending[0]
+                facts.append(ModerationFact(event.id, FactKind.NOTICE_ACTIONED, event.at, category=category,
+                                            source=_notice_source(first).value, action=action,
+                                            seconds=(event.at - first.at).total_seconds(), **dims))
+    elif kind == EventKind.APPEAL_FILED.value:
+        facts.append(ModerationFact(event.id, FactKind.APPEAL_FILED, event.at, category=_last_category(prior), **dims))
+    elif kind == EventKind.APPEAL_DECIDED.value:
+        decided = event_log.payload(event, AppealDecided)
+        filed = next((e for e in prior if e.kind == EventKind.APPEAL_FILED.value
+                      and event_log.payload(e, AppealFiled).appeal_id == decided.appeal_id), None)
+        facts.append(ModerationFact(event.id, FactKind.APPEAL_DECIDED, event.at, category=_last_category(prior),
+                                    action=decided.outcome,
+                                    seconds=(event.at - filed.at).total_seconds() if filed else None, **dims))
+    elif kind == EventKind.REINSTATED.value:
+        undone = next((e for e in reversed(prior) if e.kind == EventKind.ACTIONS_APPLIED.value), None)
+        if undone is not None:
+            source, path, category = _action_origin(undone, [e for e in prior if e.id < undone.id])
+            reinstated = event_log.payload(event, Reinstated)
+            facts.append(ModerationFact(event.id, FactKind.REVERSAL, event.at, category=category, source=source.value,
+                                        path=path.value, action="appeal" if reinstated.appeal_id else "order",
+                                        **dims))
+    return facts
+
+
+def _last_category(prior: Sequence[ModerationEvent]) -> str:
+    for e in reversed(prior):
+        if e.kind == EventKind.ACTIONS_APPLIED.value:
+            category = event_log.payload(e, ActionsApplied).category
+            if category:
+                return category
+        if e.kind == EventKind.DECISION.value:
+            category = event_log.payload(e, Decided).category
+            if category:
+                return category
+    return ""
 
 
 # --- what a designated entity links to (designations/) --------------------------------------------------------------

@@ -166,6 +166,8 @@ CONTENT_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"m
         "text": {"type": "string", "maxLength": 100000},
         "url": {"type": "string", "maxLength": 4000, "description": "an http(s) URL where it is posted"},
         "file_name": {"type": "string", "maxLength": 300},
+        "language": {"type": "string", "pattern": "^[A-Za-z]{2,3}$",
+                     "description": "ISO 639 code of the content's language (counted in transparency reports)"},
         "live": {"type": "string", "enum": ["true", "false"], "default": "false",
                  "description": "a livestream (or its recording): a crisis may keep those of some countries out of "
                                 "feeds"},

@@ -70,6 +70,8 @@ from bastion.reporting.api import router as reports_router
 from bastion.reporting.services import ReportMessage
 from bastion.reporting.tasks import ReportSender
 from bastion.transparency import submission as sor_submission
+from bastion.transparency.api import router as transparency_router
+from bastion.transparency.rollups import roll_up
 from bastion.transparency.sor_client import TransparencyClient
 from bastion.transparency.submission_api import router as sor_router
 from bastion.web.bank_pages import router as bank_pages_router
@@ -237,6 +239,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         Worker(lambda: prune_previews(db, clock.now(), settings.published_preview_days), PREVIEW_PRUNE_SECONDS,
                "bastion-previews"),
         exchange_tasks.scheduler(db, clock),
+        Worker(lambda: roll_up(db, now=clock.now()), settings.transparency_rollup_seconds, "bastion-transparency"),
     ]
     if settings.submits_statements and settings.transparency_db_url:
         for n in range(settings.transparency_submitters):  # they lease disjoint batches
@@ -270,7 +273,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
                  crisis_pages_router, feed_audits_router, feed_audit_pages_router,
                  sor_router, sor_pages_router, factchecks_router, designations_router, designation_pages_router,
-                 exchanges_router, exchange_pages_router],
+                 exchanges_router, exchange_pages_router, transparency_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.intake_policy.label,

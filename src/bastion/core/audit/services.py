@@ -60,6 +60,7 @@ class AuditAction(enum.StrEnum):
     EXCHANGE_UPDATED = "exchange.updated"
     EXCHANGE_FETCHED = "exchange.fetched"  # a page of an exchange's records changed a bank
     EXCHANGE_FEEDBACK = "exchange.feedback"  # an opinion on an entry queued for the exchanges it came from
+    TRANSPARENCY_QUERIED = "transparency.queried"  # figures or a report read (who asked what: DSA Art. 40 access)
 
 
 def _digest(prev_hash: str, entry: AuditEntry) -> str:

@@ -14,6 +14,8 @@ class Role(enum.StrEnum):
     ANALYST = "analyst"
     AUTHORITY = "authority"
     PLATFORM = "platform"
+    #: A regulator or vetted researcher (DSA Art. 40): aggregates only, small cells suppressed, every query audited.
+    RESEARCHER = "researcher"
 
 
 #: Roles allowed to see and change banks marked ``restricted`` (child sexual abuse material).
@@ -89,6 +91,9 @@ CRISIS_READ = CRISIS_ACT | {Role.ANALYST}
 #: only, checked by the exchanges' services); who configures one (credentials' variable, URLs): admins.
 EXCHANGES = CURATE_BANKS
 EXCHANGES_CONFIGURE = ADMIN
+#: Transparency figures (``transparency/``): analysts and admins see every cell; researchers aggregates only.
+TRANSPARENCY = frozenset({Role.ADMIN, Role.ANALYST, Role.RESEARCHER})
+TRANSPARENCY_FULL = frozenset({Role.ADMIN, Role.ANALYST})
 
 
 def parse_role(raw: str) -> Role:

@@ -1,0 +1,188 @@
+"""Transparency: the DSA report and the dashboard's figures from the roll-ups, against a plain scan of the events.
+
+Two parts, on a temporary SQLite database (or ``--url``, an empty PostgreSQL database):
+
+1. Real events: ``--decisions`` actions written as moderation writes them (``testing/transparency.py``: 90 % blocked
+   at upload by a hash match, 7 % held and removed by a moderator, 3 % removed on a notice; ``--uploads-per-decision``
+   clean uploads each), over 182 days. Timed: the roll-up worker catching up (events per second), then the full DSA
+   report from the roll-ups against the named baseline, **the same report from a plain scan of the event logs**
+   (``metrics.direct_cells``: every event read and judged now). Both reports are asserted equal.
+2. Scale: roll-up rows standing for ``--synthetic`` decisions over 182 days (``--cells-per-day`` distinct cells a
+   day, random dimensions), written straight into ``transparency_rollups``. Timed: the full DSA report for the
+   half-year, and the dashboard's query (one month, no grouping and by Member State).
+
+    python bench/transparency.py [--decisions 20000] [--synthetic 10000000] [--cells-per-day 3000] [--url URL]
+
+Prints figures and the ratio, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+
+from bastion.core.db import Database, migrate
+from bastion.testing.transparency import Scenario
+from bastion.transparency import metrics, reports, rollups
+from bastion.transparency.metrics import CELL_COLUMNS, Dimension
+from bastion.transparency.models import Rollup
+
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+DAYS = 182
+END = (START + dt.timedelta(days=DAYS - 1)).date()
+COUNTRIES = ["DE", "FR", "IT", "ES", "PL", "NL", "BE", "RO", "SE", "AT", "CZ", "PT", "GR", "HU", "DK", "FI", "IE"]
+LANGUAGES = ["de", "fr", "it", "es", "pl", "nl", "ro", "sv", "cs", "pt", "el", "hu", "da", "fi", "en"]
+CATEGORIES = ["csam", "terrorist_content", "hate_speech", "violent_extremism", "disinformation", "borderline"]
+
+
+def write_events(db: Database, decisions: int, uploads_per_decision: int, seed: int) -> int:
+    rng = random.Random(seed)
+    scenario, written = Scenario(), 0
+    for i in range(decisions):
+        at = START + dt.timedelta(seconds=rng.randrange(DAYS * 86400 - 86400 * 3))
+        where = {"country": rng.choice(COUNTRIES), "language": rng.choice(LANGUAGES),
+                 "content_type": rng.choice(["video", "image", "text"])}
+        category = rng.choice(CATEGORIES)
+        roll = rng.random()
+        if roll < 0.9:
+            scenario.block_at_upload(f"d{i}", at, category=category, **where)
+        elif roll < 0.97:
+            scenario.upload(f"d{i}", at, verdict="review", category=category, **where)
+            scenario.review(f"d{i}", at, at + dt.timedelta(minutes=rng.randrange(10, 3000)), reason="upload",
+                            category=category)
+        else:
+            scenario.upload(f"d{i}", at, **where)
+            notice = at + dt.timedelta(minutes=rng.randrange(1, 600))
+            scenario.notice(f"d{i}", notice, category=category, trusted=rng.random() < 0.3)
+            scenario.review(f"d{i}", notice, notice + dt.timedelta(minutes=rng.randrange(5, 2000)),
+                            reason="notice", category=category)
+        for j in range(uploads_per_decision):
+            scenario.upload(f"c{i}-{j}", at + dt.timedelta(seconds=j), **where)
+        if i % 2000 == 1999:
+            written += sum(len(v) for v in scenario.events.values())
+            with db.write() as session:
+                scenario.flush(session)
+    written += sum(len(v) for v in scenario.events.values())
+    with db.write() as session:
+        scenario.flush(session)
+    return written
+
+
+def synthetic_rollups(db: Database, decisions: int, cells_per_day: int, seed: int) -> int:
+    """Roll-up rows standing for ``decisions`` actions (and 100 uploads each) over the half-year."""
+    rng = random.Random(seed)
+    per_day = decisions // DAYS
+    buckets = sorted({metrics.bucket(rng.lognormvariate(8, 2.5)) for _ in range(400)})
+    rows = 0
+    for day in range(DAYS):
+        date = (START + dt.timedelta(days=day)).date()
+        cells: dict[tuple[object, ...], int] = {}
+        for _ in range(cells_per_day):
+            source = rng.choice(["hash_match", "hash_match", "classifier", "user_notice", "trusted_flagger",
+                                 "authority_order", "referral"])
+            path = "automated" if source in ("hash_match", "authority_order") else (
+                "partly_automated" if source == "classifier" else "human")
+            key = (date, "action", rng.choice(CATEGORIES), rng.choice(COUNTRIES), "",
+                   rng.choice(["video", "image", "text"]), rng.choice(LANGUAGES), source, path,
+                   rng.choice(["remove", "remove", "remove", "age_restrict", "demote", "label"]),
+                   source in ("hash_match", "classifier"), source == "hash_match",
+                   0 if source == "hash_match" else rng.choice(buckets))
+            cells[key] = cells.get(key, 0) + 1
+        for country in COUNTRIES:
+            for language in LANGUAGES[:3]:
+                cells[(date, "upload", "", country, "", "video", language, "", "", "", False, False, -1)] = 1
+        scale = per_day / sum(n for k, n in cells.items() if k[1] == "action")
+        batch = [{**dict(zip(CELL_COLUMNS, key, strict=True)),
+                  "count": max(1, round(n * (scale if key[1] == "action" else per_day * 100 / (len(COUNTRIES) * 3)))),
+                  "items": 1} for key, n in cells.items()]
+        with db.write() as session:
+            session.execute(insert(Rollup), batch)
+        rows += len(batch)
+    return rows
+
+
+def timed(fn: object, runs: int = 1) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(runs):
+        began = time.perf_counter()
+        result = fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - began)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--decisions", type=int, default=20_000)
+    parser.add_argument("--uploads-per-decision", type=int, default=2)
+    parser.add_argument("--synthetic", type=int, default=10_000_000)
+    parser.add_argument("--cells-per-day", type=int, default=3000)
+    parser.add_argument("--url", help="an empty PostgreSQL database (default: SQLite in a temporary directory)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        migrate(url)
+        db = Database(url)
+        figures: dict[str, object] = {"database": db.engine.dialect.name, "decisions": args.decisions}
+
+        began = time.perf_counter()
+        events = write_events(db, args.decisions, args.uploads_per_decision, seed=1)
+        figures["events"] = events
+        print(f"wrote {events:,} events for {args.decisions:,} decisions in {time.perf_counter() - began:.1f} s")
+        rolled, _ = timed(lambda: rollups.catch_up(db))
+        figures["rollup_events_per_s"] = round(events / rolled)
+        print(f"roll-up worker: caught up in {rolled:.2f} s ({events / rolled:,.0f} events/s)")
+        config = reports.ReportConfig(provider="Bench", service="Bench")
+        first = START.date()
+
+        def from_rollups() -> object:
+            with db.read() as session:
+                return reports.dsa_report(rollups.cells_for(session, first, END), first, END, config, today=END)
+
+        def from_scan() -> object:
+            with db.read() as session:
+                cells = metrics.direct_cells(session, first, END)
+            return reports.dsa_report(reports.from_cells(cells), first, END, config, today=END)
+
+        ours, report = timed(from_rollups, runs=3)
+        base, scanned = timed(from_scan)
+        assert report == scanned, "the roll-ups and the scan disagree"
+        figures.update(report_rollups_s=round(ours, 3), report_scan_s=round(base, 3), ratio=round(base / ours, 1))
+        print(f"DSA report, {args.decisions:,} decisions: roll-ups {ours * 1000:.0f} ms; baseline (plain scan of the "
+              f"events) {base * 1000:.0f} ms; {base / ours:.1f}x")
+
+        with db.write() as session:
+            session.execute(Rollup.__table__.delete())
+        began = time.perf_counter()
+        rows = synthetic_rollups(db, args.synthetic, args.cells_per_day, seed=2)
+        took = time.perf_counter() - began
+        print(f"synthetic roll-ups: {rows:,} rows for {args.synthetic:,} decisions in {took:.1f} s")
+        with db.read() as session:
+            counted = int(session.scalar(select(func.sum(Rollup.count)).where(Rollup.metric == "action")) or 0)
+        big, _ = timed(from_rollups)
+        month_end = first + dt.timedelta(days=30)
+
+        def dashboard(by: Dimension | None) -> object:
+            with db.read() as session:
+                return metrics.figures(rollups.cells(session, first, month_end, metrics.kept_for(by)), by)
+
+        plain, _ = timed(lambda: dashboard(None), runs=5)
+        grouped, _ = timed(lambda: dashboard(Dimension.COUNTRY), runs=5)
+        figures.update(synthetic_decisions=counted, rollup_rows=rows, report_10m_s=round(big, 3),
+                       dashboard_month_ms=round(plain * 1000), dashboard_month_by_country_ms=round(grouped * 1000))
+        print(f"DSA report, {counted:,} decisions over {DAYS} days from {rows:,} roll-up rows: {big:.2f} s")
+        print(f"dashboard, one month: {plain * 1000:.0f} ms; by Member State {grouped * 1000:.0f} ms (median of 5)")
+        db.dispose()
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

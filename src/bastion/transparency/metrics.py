@@ -1,0 +1,530 @@
+"""The transparency figures, counted from the event logs and nothing else (issue 10).
+
+Every event of the moderation, order and child-safety report logs becomes zero or more ``Fact``s (moderation's are
+judged by ``moderation/queries.py: moderation_facts``; orders' and reports' here). A fact falls into one ``Cell``:
+its day, its metric, its dimensions and the bucket of the duration it measures. Figures (``Figures``) are computed
+from cells only, so the same function serves the direct computation (``direct_cells``: read the logs for a period
+now) and the roll-ups (``rollups.cells``: the sums a worker kept): the two agree by construction, and a test holds
+them to it.
+
+Durations are counted in fixed buckets (``bucket``): a median, p90 or p99 is the upper bound of the bucket that
+holds it (nearest rank), exact to the minute under two hours, ten minutes under two days, the hour under sixty days,
+then the day. One and 24 hours are bucket bounds, so "within 1 h" and "within 24 h" are exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import itertools
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple, Protocol, TypeVar
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bastion.core import events as event_log
+from bastion.core.events import EventLog
+from bastion.moderation import queries
+from bastion.orders.events import Executed, OrderEventKind, Received, Unable
+from bastion.orders.models import OrderEvent
+from bastion.reporting.events import ReportEventKind, Sent
+from bastion.reporting.models import ReportEvent
+
+
+class Metric(enum.StrEnum):
+    """What a fact counts. Values are storage keys of the roll-ups: never rename."""
+
+    UPLOAD = "upload"
+    ACTION = "action"
+    NOTICE = "notice"
+    NOTICE_HANDLED = "notice_handled"
+    NOTICE_ACTIONED = "notice_actioned"
+    APPEAL_FILED = "appeal_filed"
+    APPEAL_DECIDED = "appeal_decided"
+    SUSPENSION = "suspension"
+    REVERSAL = "reversal"
+    ORDER_RECEIVED = "order_received"
+    ORDER_EXECUTED = "order_executed"
+    ORDER_UNABLE = "order_unable"  # an Annex III answer
+    REPORT_SENT = "report_sent"  # a child-safety report sent to one centre (``action``: the centre)
+
+
+class Dimension(enum.StrEnum):
+    """What figures may be grouped by (``?by=``)."""
+
+    CATEGORY = "category"
+    KEYWORD = "keyword"  # the DSA keyword of the category (``moderation.statements.GROUNDS``)
+    COUNTRY = "country"  # the uploader's Member State; for orders, the issuing Member State
+    TERRITORY = "territory"  # the territorial scope of the action ("" : everywhere)
+    CONTENT_TYPE = "content_type"
+    LANGUAGE = "language"
+    SOURCE = "source"
+    PATH = "path"
+
+
+#: The logs the figures are counted from: the roll-up worker keeps one high-water mark for each.
+LOGS = ("moderation_events", "order_events", "report_events")
+
+#: Bucket bound for facts with no duration.
+NO_DURATION = -1
+
+
+def bucket(seconds: float | None) -> int:
+    """The upper bound, in whole seconds, of the fixed bucket a duration falls in (see the module's docstring)."""
+    if seconds is None:
+        return NO_DURATION
+    if seconds <= 0:
+        return 0
+    for limit, step in ((2 * 3600, 60), (48 * 3600, 600), (60 * 86400, 3600)):
+        if seconds <= limit:
+            return math.ceil(seconds / step) * step
+    return math.ceil(seconds / 86400) * 86400
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One counted fact, from one event (an event may give several). ``items``: how many items it carries (the URLs
+    of an order), 1 otherwise."""
+
+    log: str
+    event_id: int
+    metric: Metric
+    at: dt.datetime
+    category: str = ""
+    country: str = ""
+    territory: str = ""
+    content_type: str = ""
+    language: str = ""
+    source: str = ""
+    path: str = ""
+    action: str = ""
+    proactive: bool = False
+    before_view: bool = False
+    seconds: float | None = None
+    items: int = 1
+
+
+class Cell(NamedTuple):
+    """Where facts are summed: the roll-up table's key (a named tuple: a report builds a hundred thousand)."""
+
+    day: dt.date
+    metric: str
+    category: str
+    country: str
+    territory: str
+    content_type: str
+    language: str
+    source: str
+    path: str
+    action: str
+    proactive: bool
+    before_view: bool
+    bucket: int
+
+    @classmethod
+    def of(cls, fact: Fact) -> Cell:
+        return cls(fact.at.date(), fact.metric.value, fact.category, fact.country, fact.territory, fact.content_type,
+                   fact.language, fact.source, fact.path, fact.action, fact.proactive, fact.before_view,
+                   bucket(fact.seconds))
+
+
+#: The cell's key columns, in the roll-up table's order.
+CELL_COLUMNS = Cell._fields
+
+
+@dataclass(frozen=True)
+class Tally:
+    count: int
+    items: int
+
+
+Cells = Mapping[Cell, Tally]
+
+
+def add(into: dict[Cell, Tally], facts: Iterable[Fact]) -> None:
+    for fact in facts:
+        cell = Cell.of(fact)
+        was = into.get(cell)
+        into[cell] = Tally(1 + (was.count if was else 0), fact.items + (was.items if was else 0))
+
+
+# --- facts from each log ------------------------------------------------------------------------------------------
+
+
+def moderation_facts(session: Session, *, after: int, limit: int, until: dt.datetime | None = None
+                     ) -> tuple[list[Fact], int]:
+    found, last = queries.moderation_facts(session, after=after, limit=limit, until=until)
+    return [Fact("moderation_events", f.event_id, Metric(f.kind.value), f.at, f.category, f.country, f.territory,
+                 f.content_type, f.language, f.source, f.path, f.action, f.proactive, f.before_view, f.seconds)
+            for f in found], last
+
+
+#: An order is counted under terrorist content: TCO removal orders are the only orders Bastion receives.
+ORDER_CATEGORY = "terrorist_content"
+
+
+def order_facts(session: Session, *, after: int, limit: int, until: dt.datetime | None = None
+                ) -> tuple[list[Fact], int]:
+    """Orders received (with their URLs as items), executed (with the time from receipt), and Annex III answers."""
+    events = _settled(list(session.scalars(select(OrderEvent).where(OrderEvent.id > after).order_by(OrderEvent.id)
+                                           .limit(limit))), until)
+    if not events:
+        return [], after
+    states: dict[str, str] = {}
+    subjects = sorted({e.subject for e in events})
+    for start in range(0, len(subjects), 500):
+        for event in session.scalars(select(OrderEvent).where(
+                OrderEvent.subject.in_(subjects[start:start + 500]),
+                OrderEvent.kind == OrderEventKind.RECEIVED.value)):
+            states[event.subject] = event_log.payload(event, Received).issuing_member_state
+    facts: list[Fact] = []
+    for event in events:
+        country = states.get(event.subject, "")
+        common = Fact("order_events", event.id, Metric.ORDER_RECEIVED, event.at, category=ORDER_CATEGORY,
+                      country=country, source=queries.Source.AUTHORITY_ORDER.value)
+        if event.kind == OrderEventKind.RECEIVED.value:
+            facts.append(replace(common, items=event_log.payload(event, Received).urls))
+        elif event.kind == OrderEventKind.EXECUTED.value:
+            executed = event_log.payload(event, Executed)
+            facts.append(replace(common, metric=Metric.ORDER_EXECUTED, action=executed.action.value,
+                                 seconds=executed.seconds_since_receipt,
+                                 items=sum(1 for c in executed.content if c.acted)))
+        elif event.kind == OrderEventKind.UNABLE.value:
+            facts.append(replace(common, metric=Metric.ORDER_UNABLE,
+                                 action=event_log.payload(event, Unable).reason.value))
+    return facts, events[-1].id
+
+
+def report_facts(session: Session, *, after: int, limit: int, until: dt.datetime | None = None
+                 ) -> tuple[list[Fact], int]:
+    """Child-safety reports sent, one fact per centre (``ncmec``, ``eu_centre``)."""
+    events = _settled(list(session.scalars(select(ReportEvent).where(ReportEvent.id > after)
+                                           .order_by(ReportEvent.id).limit(limit))), until)
+    if not events:
+        return [], after
+    facts = [Fact("report_events", e.id, Metric.REPORT_SENT, e.at, category="csam", action=centre)
+             for e in events if e.kind == ReportEventKind.SENT.value
+             for centre in event_log.payload(e, Sent).centres]
+    return facts, events[-1].id
+
+
+E = TypeVar("E", bound=EventLog)
+
+
+def _settled(events: list[E], until: dt.datetime | None) -> list[E]:
+    """The events before the first written at or after ``until`` (see ``queries.moderation_facts``)."""
+    return events if until is None else list(itertools.takewhile(lambda e: e.at < until, events))
+
+
+class Reader(Protocol):
+    def __call__(self, session: Session, *, after: int, limit: int, until: dt.datetime | None = None
+                 ) -> tuple[list[Fact], int]: ...
+
+
+READERS: dict[str, Reader] = {"moderation_events": moderation_facts, "order_events": order_facts,
+                              "report_events": report_facts}
+
+
+def all_facts(session: Session, *, batch: int = 5000) -> Iterator[Fact]:
+    """Every fact of every log, read in batches (the direct computation, and the baseline the roll-ups beat)."""
+    for name in LOGS:
+        reader, after = READERS[name], 0
+        while True:
+            facts, last = reader(session, after=after, limit=batch)
+            yield from facts
+            if last == after:
+                break
+            after = last
+
+
+def direct_cells(session: Session, start: dt.date, end: dt.date) -> dict[Cell, Tally]:
+    """Cells for the days ``start`` to ``end`` (inclusive), counted from the logs now: no roll-up involved."""
+    cells: dict[Cell, Tally] = {}
+    add(cells, (f for f in all_facts(session) if start <= f.at.date() <= end))
+    return cells
+
+
+# --- figures ------------------------------------------------------------------------------------------------------
+
+
+class Durations(BaseModel):
+    """A distribution of durations, in seconds, from the fixed buckets (upper bounds, nearest rank); all ``None``
+    when suppressed for a researcher."""
+
+    count: int | None
+    median_s: int | None = None
+    p90_s: int | None = None
+    p99_s: int | None = None
+    within_1h: float | None = Field(None, description="share of durations of at most one hour")
+    within_24h: float | None = Field(None, description="share of durations of at most 24 hours")
+
+    @classmethod
+    def of(cls, buckets: Counter[int]) -> Durations:
+        total = sum(n for b, n in buckets.items() if b != NO_DURATION)
+        if total == 0:
+            return cls(count=0, within_1h=None, within_24h=None)
+        ordered = sorted((b, n) for b, n in buckets.items() if b != NO_DURATION)
+
+        def rank(p: float) -> int:
+            wanted, seen = math.ceil(p * total), 0
+            for b, n in ordered:
+                seen += n
+                if seen >= wanted:
+                    return b
+            return ordered[-1][0]
+
+        def within(limit: int) -> float:
+            return sum(n for b, n in ordered if b <= limit) / total
+
+        return cls(count=total, median_s=rank(0.5), p90_s=rank(0.9), p99_s=rank(0.99), within_1h=within(3600),
+                   within_24h=within(86400))
+
+
+class Figures(BaseModel):
+    """Every figure of issue 10 for one group of a period (all of it when ``group`` is ``""``).
+
+    Shares are fractions (0 to 1) of the count they name; ``None`` where the base is zero, where the figure has
+    no meaning for the grouping (uploads carry no category: ``share_of_uploads`` is given only when grouping by
+    country, content type or language, or not grouping), or where a count was suppressed for a researcher
+    (``suppress``).
+    """
+
+    group: str = Field(description="the value of the grouping dimension; '' when not grouped")
+    uploads: int | None
+    actioned: int | None = Field(description="actions restricting content (one per action event)")
+    by_action: dict[str, int | None]
+    share_of_uploads: float | None
+    proactive: int | None = Field(description="actioned before any notice or order (own initiative)")
+    proactive_share: float | None
+    proactive_within_24h: float | None = Field(description="share of proactive actions taken within 24 h of upload")
+    upload_to_action: Durations
+    before_view_share: float | None = Field(description="share of actions on content never published (blocked or "
+                                                        "held at upload, no notice, no views threshold)")
+    notices: int | None
+    notices_trusted: int | None
+    notice_to_action: Durations
+    notice_to_decision: Durations = Field(description="first decision after a notice; within_24h is the hate-speech "
+                                                      "Code of Conduct's 'reviewed within 24 h'")
+    appeals_filed: int | None
+    appeals_upheld: int | None
+    appeals_partly_reversed: int | None
+    appeals_reversed: int | None
+    appeal_to_decision: Durations
+    suspensions: dict[str, int | None]
+    orders_received: int | None
+    order_items: int | None
+    orders_executed: int | None
+    orders_executed_within_1h: int | None
+    orders_annex_iii: int | None
+    order_to_execution: Durations
+    reports_sent: dict[str, int | None] = Field(description="child-safety reports sent, by centre")
+    automated_actions: int | None = Field(description="own-initiative actions decided by automated means alone "
+                                                      "(hash match, classifier)")
+    automated_reversed: int | None = Field(description="of those, reversed later (appeal or order reinstatement)")
+    automated_error_rate: float | None
+    automated_precision: float | None
+
+
+#: Dimensions uploads carry: ``share_of_uploads`` is computed only for these groupings.
+UPLOAD_DIMENSIONS = frozenset({Dimension.COUNTRY, Dimension.CONTENT_TYPE, Dimension.LANGUAGE})
+
+
+def group_of(cell: Cell, by: Dimension | None) -> str:
+    if by is None:
+        return ""
+    if by is Dimension.KEYWORD:
+        return keyword(cell.category)
+    return str(getattr(cell, by.value))
+
+
+def keyword(category: str) -> str:
+    """The DSA statement category and keyword a Bastion category is reported under (``CATEGORY/KEYWORD``)."""
+    if not category:
+        return ""
+    statement, kw, _ = queries.dsa_ground(category)
+    return f"{statement}/{kw}" if kw else statement
+
+
+def _share(part: int, whole: int | None) -> float | None:
+    return part / whole if whole else None
+
+
+def figures(cells: Cells, by: Dimension | None = None) -> list[Figures]:
+    """The figures of each group (sorted by group), from summed cells."""
+    groups: dict[str, dict[Cell, Tally]] = {}
+    for cell, tally in cells.items():
+        groups.setdefault(group_of(cell, by), {})[cell] = tally
+    if by is None and not groups:
+        groups[""] = {}
+    return [_figures(name, group, by) for name, group in sorted(groups.items())]
+
+
+def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Figures:
+    split: dict[str, list[tuple[Cell, Tally]]] = {}  # one pass; each figure then walks its own metric's cells
+    for cell, tally in cells.items():
+        split.setdefault(cell.metric, []).append((cell, tally))
+
+    def of(metric: Metric) -> list[tuple[Cell, Tally]]:
+        return split.get(metric, [])
+
+    def count(metric: Metric, **match: object) -> int:
+        return sum(t.count for c, t in of(metric) if all(getattr(c, k) == v for k, v in match.items()))
+
+    def by_field(metric: Metric, field: str) -> dict[str, int | None]:
+        out: Counter[str] = Counter()
+        for c, t in of(metric):
+            out[getattr(c, field)] += t.count
+        return dict(sorted(out.items()))
+
+    def timed(metric: Metric) -> list[tuple[Cell, Tally]]:
+        """Cells that carry the metric's durations: its own, and its histogram cells in a cut (``histogram``)."""
+        return of(metric) + split.get(histogram(metric), [])
+
+    def durations(metric: Metric, **match: object) -> Durations:
+        found: Counter[int] = Counter()
+        for c, t in timed(metric):
+            if all(getattr(c, k) == v for k, v in match.items()):
+                found[c.bucket] += t.count
+        return Durations.of(found)
+
+    uploads = count(Metric.UPLOAD) if by is None or by in UPLOAD_DIMENSIONS else None
+    actioned = count(Metric.ACTION)
+    proactive = count(Metric.ACTION, proactive=True)
+    own_initiative = queries.OWN_INITIATIVE
+    automated_own = sum(t.count for c, t in of(Metric.ACTION)
+                        if c.path == queries.Path.AUTOMATED and c.source in own_initiative)
+    reversed_own = sum(t.count for c, t in of(Metric.REVERSAL)
+                       if c.path == queries.Path.AUTOMATED and c.source in own_initiative)
+    executed = durations(Metric.ORDER_EXECUTED)
+    return Figures(
+        group=name, uploads=uploads, actioned=actioned, by_action=by_field(Metric.ACTION, "action"),
+        share_of_uploads=_share(actioned, uploads), proactive=proactive, proactive_share=_share(proactive, actioned),
+        proactive_within_24h=durations(Metric.ACTION, proactive=True).within_24h,
+        upload_to_action=durations(Metric.ACTION),
+        before_view_share=_share(count(Metric.ACTION, before_view=True), actioned),
+        notices=count(Metric.NOTICE),
+        notices_trusted=count(Metric.NOTICE, source=queries.Source.TRUSTED_FLAGGER),
+        notice_to_action=durations(Metric.NOTICE_ACTIONED), notice_to_decision=durations(Metric.NOTICE_HANDLED),
+        appeals_filed=count(Metric.APPEAL_FILED), appeals_upheld=count(Metric.APPEAL_DECIDED, action="upheld"),
+        appeals_partly_reversed=count(Metric.APPEAL_DECIDED, action="partly_reversed"),
+        appeals_reversed=count(Metric.APPEAL_DECIDED, action="reversed"),
+        appeal_to_decision=durations(Metric.APPEAL_DECIDED), suspensions=by_field(Metric.SUSPENSION, "action"),
+        orders_received=count(Metric.ORDER_RECEIVED),
+        order_items=sum(t.items for _, t in of(Metric.ORDER_RECEIVED)),
+        orders_executed=executed.count,
+        orders_executed_within_1h=sum(t.count for c, t in timed(Metric.ORDER_EXECUTED) if 0 <= c.bucket <= 3600),
+        orders_annex_iii=count(Metric.ORDER_UNABLE), order_to_execution=executed,
+        reports_sent=by_field(Metric.REPORT_SENT, "action"), automated_actions=automated_own,
+        automated_reversed=reversed_own, automated_error_rate=_share(reversed_own, automated_own),
+        automated_precision=1 - reversed_own / automated_own if automated_own else None,
+    )
+
+
+#: The dimensions a figure may be grouped by; every other key column is what every figure needs.
+DIMENSION_COLUMNS = ("category", "country", "territory", "content_type", "language")
+
+
+class CellsFor(Protocol):
+    """A period's cells keeping the dimension columns ``keep``, of the metrics ``only`` (all when empty)."""
+
+    def __call__(self, keep: tuple[str, ...], only: tuple[str, ...] = ()) -> Cells: ...
+
+
+def kept_for(by: Dimension | None) -> tuple[str, ...]:
+    """The dimension columns figures grouped ``by`` need (the others may be summed away first, in SQL)."""
+    if by is None or by in (Dimension.SOURCE, Dimension.PATH):
+        return ()
+    return ("category",) if by is Dimension.KEYWORD else (by.value,)
+
+
+def histogram(metric: str) -> str:
+    """The metric name a cut gives its duration cells (see ``project``)."""
+    return f"{metric}#h"
+
+
+#: What a cut keeps besides the dimensions: for counts (every duration summed away), and for durations.
+COUNT_COLUMNS = ("metric", "source", "path", "action", "proactive", "before_view")
+HISTOGRAM_COLUMNS = ("metric", "source", "path", "proactive", "bucket")
+
+
+def project(cells: Cells, keep: tuple[str, ...], only: tuple[str, ...] = ()) -> dict[Cell, Tally]:
+    """A cut of ``cells`` (of the metrics ``only``, all when empty): summed over their days and the dimensions not in
+    ``keep``, in two parts — counts with every duration summed away (``bucket`` -1), and the duration histograms
+    under ``histogram(metric)`` with only the source, the path and the proactive flag kept. Without the bucket
+    multiplying every cell, a period's cut is a few hundred cells; ``figures`` reads either shape.
+    ``rollups.cells`` makes the same cut in SQL."""
+    blank: dict[str, Any] = {d: "" for d in DIMENSION_COLUMNS if d not in keep}
+    out: dict[Cell, Tally] = {}
+
+    def put(key: Cell, count: int, items: int) -> None:
+        was = out.get(key)
+        out[key] = Tally(count + (was.count if was else 0), items + (was.items if was else 0))
+
+    for cell, tally in cells.items():
+        if only and cell.metric not in only:
+            continue
+        put(cell._replace(day=dt.date.min, bucket=NO_DURATION, **blank), tally.count, tally.items)
+        if cell.bucket != NO_DURATION:
+            put(cell._replace(day=dt.date.min, metric=histogram(cell.metric), action="",
+                              before_view=False, **blank), tally.count, 0)
+    return out
+
+
+def in_period(cells: Cells, start: dt.date, end: dt.date) -> dict[Cell, Tally]:
+    return {c: t for c, t in cells.items() if start <= c.day <= end}
+
+
+def undated(cells: Cells) -> dict[Cell, Tally]:
+    """The same cells summed over their days (what a period's figures need; fewer cells to walk)."""
+    out: dict[Cell, Tally] = {}
+    for cell, tally in cells.items():
+        key = cell._replace(day=dt.date.min)
+        was = out.get(key)
+        out[key] = Tally(tally.count + (was.count if was else 0), tally.items + (was.items if was else 0))
+    return out
+
+
+# --- what a researcher or regulator sees ------------------------------------------------------------------------
+
+
+def suppress(f: Figures, k: int) -> Figures:
+    """``f`` with every count from 1 to ``k`` - 1 hidden (``None``), with the shares, durations and rates computed
+    from such a count: a researcher sees aggregates, never a cell small enough to point at a person (DSA Art. 40)."""
+    def small(n: int | None) -> bool:
+        return n is None or 0 < n < k
+
+    def count(n: int | None) -> int | None:
+        return None if small(n) else n
+
+    def share(value: float | None, *bases: int | None) -> float | None:
+        return None if any(small(b) for b in bases) else value
+
+    def durations(d: Durations) -> Durations:
+        return Durations(count=None, within_1h=None, within_24h=None) if small(d.count) else d
+
+    return Figures(
+        group=f.group, uploads=count(f.uploads), actioned=count(f.actioned),
+        by_action={a: count(n) for a, n in f.by_action.items()},
+        share_of_uploads=share(f.share_of_uploads, f.actioned, f.uploads), proactive=count(f.proactive),
+        proactive_share=share(f.proactive_share, f.proactive, f.actioned),
+        proactive_within_24h=share(f.proactive_within_24h, f.proactive),
+        upload_to_action=durations(f.upload_to_action), before_view_share=share(f.before_view_share, f.actioned),
+        notices=count(f.notices), notices_trusted=count(f.notices_trusted),
+        notice_to_action=durations(f.notice_to_action), notice_to_decision=durations(f.notice_to_decision),
+        appeals_filed=count(f.appeals_filed), appeals_upheld=count(f.appeals_upheld),
+        appeals_partly_reversed=count(f.appeals_partly_reversed), appeals_reversed=count(f.appeals_reversed),
+        appeal_to_decision=durations(f.appeal_to_decision),
+        suspensions={a: count(n) for a, n in f.suspensions.items()}, orders_received=count(f.orders_received),
+        order_items=count(f.order_items), orders_executed=count(f.orders_executed),
+        orders_executed_within_1h=count(f.orders_executed_within_1h), orders_annex_iii=count(f.orders_annex_iii),
+        order_to_execution=durations(f.order_to_execution),
+        reports_sent={c: count(n) for c, n in f.reports_sent.items()},
+        automated_actions=count(f.automated_actions), automated_reversed=count(f.automated_reversed),
+        automated_error_rate=share(f.automated_error_rate, f.automated_actions, f.automated_reversed),
+        automated_precision=share(f.automated_precision, f.automated_actions, f.automated_reversed),
+    )

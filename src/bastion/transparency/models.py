@@ -1,0 +1,53 @@
+"""Transparency's roll-ups: per-day counts of every fact, kept by a worker that follows the event logs.
+
+The event logs stay the only truth: a roll-up row is a sum of facts read from them, and ``transparency_marks`` says
+which events have been counted (one high-water mark per log, moved in the same transaction as the counts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bastion.core.db import Base
+
+
+class Rollup(Base):
+    """How many facts of one kind, on one day, with the same dimensions and the same duration bucket."""
+
+    __tablename__ = "transparency_rollups"
+    __table_args__ = (UniqueConstraint(
+        "day", "metric", "category", "country", "territory", "content_type", "language", "source", "path", "action",
+        "proactive", "before_view", "bucket", name="uq_transparency_rollups_cell"),
+        # a report's cut of a few metrics (orders) reads their rows alone
+        Index("ix_transparency_rollups_metric_day", "metric", "day"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+    metric: Mapped[str] = mapped_column(String(24))
+    category: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(8))
+    territory: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(24))
+    path: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(32))
+    proactive: Mapped[bool] = mapped_column(Boolean)
+    before_view: Mapped[bool] = mapped_column(Boolean)
+    #: The upper bound, in seconds, of the duration bucket (``metrics.bucket``); -1 for a fact with no duration.
+    bucket: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(BigInteger)
+    #: Items a fact carries (an order's URLs); equal to ``count`` for facts of one item each.
+    items: Mapped[int] = mapped_column(BigInteger)
+
+
+class Mark(Base):
+    """The id of the last event of one log counted into the roll-ups."""
+
+    __tablename__ = "transparency_marks"
+
+    log: Mapped[str] = mapped_column(String(48), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger)

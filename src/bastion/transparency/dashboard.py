@@ -1,10 +1,10 @@
 """The analyst dashboard's charts (issue 10): each one a table of rows, computed from the roll-ups alone, so the
 console draws exactly what its CSV gives (``web/transparency_pages.py``).
 
-Three reads per answer, all ``GROUP BY``s over the period's roll-ups: the cut by the chosen dimension
-(``rollups.cells``; the totals and the time-to-action histogram are summed from it too), the cut by Member State
-(none when grouping by it) and the actions per day and category (``rollups.daily_actions``: the series, and the
-categories the filter offers). For
+Five ``GROUP BY``s over the period's roll-ups per answer: the period's totals with their duration histograms
+(``rollups.cells``, two), the actions' counts by the chosen dimension and by Member State (one each, no durations:
+no chart draws a duration per group; none for Member States when grouping by them) and the actions per day and
+category (``rollups.daily_actions``: the series, and the categories the filter offers). For
 a researcher (``k`` set) every count from 1 to ``k`` - 1 is hidden (``None``), and so is every share computed from
 one: the same rule as ``metrics.suppress``.
 """
@@ -66,18 +66,20 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
     """Every chart for ``filters``; ``k``: a researcher's small-cell threshold (``None``: nothing suppressed)."""
     f = filters
 
-    def cut(keep: tuple[str, ...]) -> dict[Cell, Tally]:
-        """A cut keeping ``keep`` (and the category, when filtered on: only then, as it multiplies the rows)."""
-        if not f.category:
-            return rollups.cells(session, f.start, f.end, keep)
-        found = rollups.cells(session, f.start, f.end, tuple(dict.fromkeys(("category", *keep))))
-        return {c: t for c, t in found.items() if c.category == f.category}
+    def cut(keep: tuple[str, ...], *only: str) -> dict[Cell, Tally]:
+        """A cut keeping ``keep`` (and the category, when filtered on: only then, as it multiplies the rows); with
+        ``only`` (the grouped charts' actions), counts alone: no duration is drawn per group."""
+        if f.category:
+            keep = tuple(dict.fromkeys(("category", *keep)))
+        found = rollups.cells(session, f.start, f.end, keep, only, durations=not only)
+        return {c: t for c, t in found.items() if c.category == f.category} if f.category else found
 
-    # the grouped cut holds every fact of the period, so the totals and the histogram are summed from it too
-    overall = cut(metrics.kept_for(f.by))
+    overall = cut(())
     [total] = metrics.figures(overall, None)
-    grouped = metrics.figures(overall, f.by)
-    countries = grouped if f.by is Dimension.COUNTRY else metrics.figures(cut(("country",)), Dimension.COUNTRY)
+    action = (Metric.ACTION.value,)
+    grouped = metrics.figures(cut(metrics.kept_for(f.by), *action), f.by)
+    countries = grouped if f.by is Dimension.COUNTRY else metrics.figures(cut(("country",), *action),
+                                                                          Dimension.COUNTRY)
     per_category = rollups.daily_actions(session, f.start, f.end)
     categories = sorted({category for _, category in per_category if category})
 

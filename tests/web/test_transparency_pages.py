@@ -78,6 +78,10 @@ def test_an_analyst_sees_every_chart_and_each_csv_is_what_it_draws(client: TestC
 
     filtered = client.get("/console/transparency", params={**JANUARY, "category": "terrorist_content"})
     assert drawn(filtered.text, "actions") == [] and drawn(filtered.text, "orders")[0] == ("executed within 1 h", "1")
+    assert ('href="/console/transparency/data/orders.csv?from=2026-01-01&amp;to=2026-01-31&amp;by=category&amp;'
+            'category=terrorist_content"') in filtered.text
+    odd = client.get("/console/transparency", params={**JANUARY, "category": "x&by=path"})
+    assert odd.status_code == 200 and "category=x%26by%3Dpath" in odd.text and "Actions by category" in odd.text
 
 
 def test_a_researcher_lands_on_the_dashboard_and_sees_small_cells_suppressed(client: TestClient,

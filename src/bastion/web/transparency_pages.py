@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -68,8 +69,9 @@ def _read(request: Request, user: SessionUser, subject: str) -> Dashboard:
 
 
 def _query(f: Filters) -> str:
-    query = f"from={f.start.isoformat()}&to={f.end.isoformat()}&by={f.by.value}"
-    return query + (f"&category={f.category}" if f.category else "")
+    """The filters as a query string (the CSV links: the same data as the page)."""
+    query = {"from": f.start.isoformat(), "to": f.end.isoformat(), "by": f.by.value}
+    return urlencode({**query, "category": f.category} if f.category else query)
 
 
 def _text(value: object, k: int | None) -> str:

@@ -9,7 +9,8 @@ Two parts, on a temporary SQLite database (or ``--url``, an empty PostgreSQL dat
    (``metrics.direct_cells``: every event read and judged now). Both reports are asserted equal.
 2. Scale: roll-up rows standing for ``--synthetic`` decisions over 182 days (``--cells-per-day`` distinct cells a
    day, random dimensions), written straight into ``transparency_rollups``. Timed: the full DSA report for the
-   half-year, and the dashboard's query (one month, no grouping and by Member State).
+   half-year, the dashboard's query (one month, no grouping and by Member State), and the console dashboard's page
+   (``/console/transparency``, one month, by category and by Member State) over HTTP as an analyst gets it.
 
     python bench/transparency.py [--decisions 20000] [--synthetic 10000000] [--cells-per-day 3000] [--url URL]
 
@@ -30,11 +31,17 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
+from bastion.core.auth.roles import Role
+from bastion.core.auth.services import create_user
+from bastion.core.config import Settings
 from bastion.core.db import Database, migrate
 from bastion.testing.transparency import Scenario
-from bastion.transparency import metrics, reports, rollups
+from bastion.transparency import dashboard, metrics, reports, rollups
 from bastion.transparency.metrics import CELL_COLUMNS, Dimension
 from bastion.transparency.models import Rollup
+from bastion.web.app import create_app
+
+PASSWORD = "bench password, long enough"
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DAYS = 182
@@ -119,6 +126,37 @@ def timed(fn: object, runs: int = 1) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def console_page(url: str, db: Database, tmp: Path, first: dt.date, last: dt.date) -> dict[str, int]:
+    """The console dashboard's answer for one month (all six charts: four reads of the roll-ups, the SVG, the audit
+    row), over HTTP as an analyst sees it, and its reads alone (``dashboard.build``); median of 5 each."""
+    from fastapi.testclient import TestClient
+
+    create_user(db, username="bench", password=PASSWORD, role=Role.ANALYST, actor="bench")
+    app = create_app(Settings(database_url=url, spool_dir=tmp), db=db, refresh=False)
+    query = {"from": first.isoformat(), "to": last.isoformat()}
+    with TestClient(app) as client:
+        form = client.get("/login").text
+        token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        client.post("/login", data={"csrf_token": token, "username": "bench", "password": PASSWORD})
+        out: dict[str, int] = {}
+        for by in ("category", "country"):
+            def read(by: str = by) -> object:
+                with db.read() as session:
+                    return dashboard.build(session, dashboard.Filters(first, last, Dimension(by)), None)
+
+            def get(by: str = by) -> object:
+                answer = client.get("/console/transparency", params={**query, "by": by})
+                assert answer.status_code == 200 and "Actions by" in answer.text, answer.status_code
+                return answer
+
+            reads, _ = timed(read, runs=5)
+            page, _ = timed(get, runs=5)
+            out[f"console_page_by_{by}_ms"], out[f"console_reads_by_{by}_ms"] = round(page * 1000), round(reads * 1000)
+            print(f"console dashboard, one month by {by}: page over HTTP {page * 1000:.0f} ms, of which the "
+                  f"roll-up reads {reads * 1000:.0f} ms (median of 5)")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--decisions", type=int, default=20_000)
@@ -180,6 +218,7 @@ def main() -> None:
                        dashboard_month_ms=round(plain * 1000), dashboard_month_by_country_ms=round(grouped * 1000))
         print(f"DSA report, {counted:,} decisions over {DAYS} days from {rows:,} roll-up rows: {big:.2f} s")
         print(f"dashboard, one month: {plain * 1000:.0f} ms; by Member State {grouped * 1000:.0f} ms (median of 5)")
+        figures.update(console_page(url, db, Path(tmp), first, month_end))
         db.dispose()
     print(json.dumps(figures))
 

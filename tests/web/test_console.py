@@ -155,7 +155,7 @@ def test_the_root_sends_each_role_to_a_page_it_may_open(client: TestClient, db: 
     r = client.get("/", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == login.headers["location"]
     home = client.get(r.headers["location"])
-    if role in roles.READ_BANKS | roles.MATCH:
+    if role in roles.READ_BANKS | roles.MATCH | roles.TRANSPARENCY_HOME:
         assert home.status_code == 200
     else:  # no console page for this role: the page says so
         assert home.status_code == 403 and "may not open this page" in home.text

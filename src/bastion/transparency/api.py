@@ -65,12 +65,13 @@ def read_metrics(request: Request, principal: Reader,
         marks = rollups.marks(session)
     if k is not None:
         groups = [metrics.suppress(g, k) for g in groups]
-    _audit(request, principal, "metrics", {"from": start.isoformat(), "to": end.isoformat(),
+    audit_query(request, principal, "metrics", {"from": start.isoformat(), "to": end.isoformat(),
                                            "by": by.value if by else None, "suppressed_below": k})
     return MetricsAnswer(start=start, end=end, by=by, suppressed_below=k, counted_up_to=marks, groups=groups)
 
 
-def _audit(request: Request, principal: Principal, subject: str, details: dict[str, object]) -> None:
+def audit_query(request: Request, principal: Principal, subject: str, details: dict[str, object]) -> None:
+    """Every transparency read, the API's and the console dashboard's, is written here (``transparency.queried``)."""
     ctx = request.app.state.ctx
     with ctx.db.write() as session:
         audit.record(ctx.db, session, actor=principal.actor, action=audit.AuditAction.TRANSPARENCY_QUERIED,
@@ -108,7 +109,7 @@ def dsa_report(request: Request, principal: Publisher,
     with ctx.db.read() as session:
         report = reports.dsa_report(rollups.cells_for(session, start, end), start, end, config,
                                     today=ctx.clock.now().date())
-    _audit(request, principal, "report:dsa", {"from": start.isoformat(), "to": end.isoformat(),
+    audit_query(request, principal, "report:dsa", {"from": start.isoformat(), "to": end.isoformat(),
                                               "format": fmt.value})
     name = f"dsa-transparency-{start.isoformat()}-{end.isoformat()}"
     if fmt is ReportFormat.CSV:
@@ -127,5 +128,5 @@ def tco_report(request: Request, principal: Publisher,
     ctx = request.app.state.ctx
     with ctx.db.read() as session:
         cells = rollups.cells(session, dt.date(year, 1, 1), dt.date(year, 12, 31), ("category",))
-    _audit(request, principal, "report:tco", {"year": year})
+    audit_query(request, principal, "report:tco", {"year": year})
     return reports.tco_provider(cells, year)

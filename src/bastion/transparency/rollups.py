@@ -32,6 +32,7 @@ from bastion.transparency.metrics import (
     READERS,
     Cell,
     CellsFor,
+    Metric,
     Tally,
     add,
     histogram,
@@ -92,12 +93,13 @@ def _increment(db: Database, session: Session, cells: dict[Cell, Tally]) -> None
 
 
 def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] | None = None,
-          only: tuple[str, ...] = ()) -> dict[Cell, Tally]:
+          only: tuple[str, ...] = (), *, durations: bool = True) -> dict[Cell, Tally]:
     """The period's cells summed over its days (``day`` set to ``date.min``), from the roll-ups alone.
 
     ``keep``: a cut (``metrics.project``) keeping these dimension columns (``metrics.kept_for``), summed in the
     database in two queries (counts without durations; duration histograms), so a dashboard's query returns a few
-    hundred rows, not every cell of the month. ``None``: every cell as stored. ``only``: these metrics alone."""
+    hundred rows, not every cell of the month. ``None``: every cell as stored. ``only``: these metrics alone.
+    ``durations``: with a cut, read the duration histograms too (``False``: counts alone, one query)."""
     def query(names: list[str], *where: Any) -> Any:
         keys = [getattr(Rollup, c) for c in names]
         statement = select(*keys, func.sum(Rollup.count), func.sum(Rollup.items)).where(
@@ -121,6 +123,8 @@ def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] 
         *key, count, items = row
         out[Cell(**{**blank, "day": dt.date.min, **dict(zip(names, key, strict=True))})] = Tally(int(count),
                                                                                                  int(items))
+    if not durations:
+        return out
     names = [*HISTOGRAM_COLUMNS, *kept]
     for row in query(names, Rollup.bucket != NO_DURATION):
         *key, count, _ = row
@@ -141,3 +145,17 @@ def cells_for(session: Session, start: dt.date, end: dt.date) -> CellsFor:
 def marks(session: Session) -> dict[str, int]:
     """Each log's high-water mark (for /status and the dashboard: how far the counting has come)."""
     return {m.log: m.last_id for m in session.scalars(select(Mark))}
+
+
+
+def daily_actions(session: Session, start: dt.date, end: dt.date) -> dict[tuple[dt.date, str], tuple[int, int]]:
+    """Actions and proactive actions on each day of the period, per category (the dashboard's series over time, and
+    the categories its filter offers): one ``GROUP BY`` of the roll-ups by day, which they are kept by."""
+    statement = select(Rollup.day, Rollup.category, Rollup.proactive, func.sum(Rollup.count)).where(
+        Rollup.day >= start, Rollup.day <= end, Rollup.metric == Metric.ACTION.value)
+    out: dict[tuple[dt.date, str], tuple[int, int]] = {}
+    for day, category, proactive, count in session.execute(
+            statement.group_by(Rollup.day, Rollup.category, Rollup.proactive)):
+        actioned, proactive_count = out.get((day, category), (0, 0))
+        out[day, category] = (actioned + int(count), proactive_count + (int(count) if proactive else 0))
+    return out

@@ -88,6 +88,7 @@ from bastion.web.order_pages import router as order_pages_router
 from bastion.web.report_pages import router as report_pages_router
 from bastion.web.review_pages import router as review_pages_router
 from bastion.web.sor_pages import router as sor_pages_router
+from bastion.web.transparency_pages import router as transparency_pages_router
 
 STATIC = Path(__file__).parent / "static"
 #: /status says "degraded" when this process has not caught up with the bank change log for this long.
@@ -273,7 +274,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,
                  crisis_pages_router, feed_audits_router, feed_audit_pages_router,
                  sor_router, sor_pages_router, factchecks_router, designations_router, designation_pages_router,
-                 exchanges_router, exchange_pages_router, transparency_router],
+                 exchanges_router, exchange_pages_router, transparency_router, transparency_pages_router],
         max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         status=[lambda: _index_health(matcher),
                 lambda: Health(ok=True, fields={"policy": {"in_force": mod.intake_policy.label,

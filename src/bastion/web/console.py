@@ -213,6 +213,7 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Designations", "/console/designations", roles.DESIGNATIONS_READ),
     ("Crises", "/console/crises", roles.CRISIS_READ),
     ("Feed audits", "/console/feed/audits", roles.FEED_AUDITS),
+    ("Transparency", "/console/transparency", roles.TRANSPARENCY),
     ("Statements", "/console/transparency/statements", roles.SOR_SUBMISSIONS),
     ("Settings", "/console/settings", roles.REVIEW),
 )
@@ -226,10 +227,13 @@ def page(request: Request, template: str, user: SessionUser | None, *, status_co
         role = user.principal.role
         menu = getattr(request.app.state, "console_nav", NAV)
         nav = [(label, href) for label, href, allowed in menu if role in allowed]
+    # the longest entry the address starts with is current (Statements under /console/transparency/...)
+    current = max((href for _, href in nav if request.url.path.startswith(href)), key=len, default="")
     response = _templates.TemplateResponse(request, template, {
         "user": user,
         "role_label": _role_label(user.principal.role) if user is not None else "",
         "nav": nav,
+        "current": current,
         "path": request.url.path,
         "flash": flash,
         **values,
@@ -250,6 +254,8 @@ def _landing(request: Request, role: Role) -> str:
 def _home(role: Role) -> str:
     if role in roles.REVIEW_HOME:
         return "/console/queues"
+    if role in roles.TRANSPARENCY_HOME:
+        return "/console/transparency"
     if role in roles.READ_BANKS or role not in roles.MATCH:
         return "/console/banks"
     return "/console/match"

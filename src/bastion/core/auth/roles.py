@@ -94,6 +94,8 @@ EXCHANGES_CONFIGURE = ADMIN
 #: Transparency figures (``transparency/``): analysts and admins see every cell; researchers aggregates only.
 TRANSPARENCY = frozenset({Role.ADMIN, Role.ANALYST, Role.RESEARCHER})
 TRANSPARENCY_FULL = frozenset({Role.ADMIN, Role.ANALYST})
+#: Roles whose only console page is the transparency dashboard: they land on it after login.
+TRANSPARENCY_HOME = TRANSPARENCY - READ_QUEUES
 
 
 def parse_role(raw: str) -> Role:

@@ -1,0 +1,150 @@
+"""The analyst dashboard's charts (issue 10): each one a table of rows, computed from the roll-ups alone, so the
+console draws exactly what its CSV gives (``web/transparency_pages.py``).
+
+Four ``GROUP BY``s over the period's roll-ups per answer: the period's totals with their duration histograms
+(``rollups.cells``, two), the actions' counts by the chosen dimension and Member State together (one, no durations:
+no chart draws a duration per group) and the actions per day and category (``rollups.daily_actions``: the series,
+and the categories the filter offers). For
+a researcher (``k`` set) every count from 1 to ``k`` - 1 is hidden (``None``), and so is every share computed from
+one: the same rule as ``metrics.suppress``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from bastion.transparency import metrics, rollups
+from bastion.transparency.metrics import Cell, Dimension, Metric, Tally
+
+#: The dimensions the dashboard groups actions by.
+GROUPINGS = (Dimension.CATEGORY, Dimension.KEYWORD, Dimension.COUNTRY, Dimension.TERRITORY, Dimension.CONTENT_TYPE,
+             Dimension.LANGUAGE, Dimension.SOURCE, Dimension.PATH)
+#: The time-to-action histogram's bins: label and upper bound in seconds (fixed buckets fall wholly in one).
+TIME_BINS: tuple[tuple[str, float], ...] = (
+    ("at upload", 0), ("1 min", 60), ("10 min", 600), ("1 h", 3600), ("24 h", 86400), ("7 days", 7 * 86400),
+    ("30 days", 30 * 86400), ("later", math.inf))
+#: Periods longer than this many days are drawn per ISO week (from Monday), not per day.
+DAILY_UP_TO = 92
+
+Value = int | float | None
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart's data: ``columns`` name each row's values (the first: its label); ``bar`` is the column drawn."""
+
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str | Value, ...]]
+    bar: int = 1
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: dt.date
+    end: dt.date
+    by: Dimension = Dimension.CATEGORY
+    category: str = ""
+
+
+@dataclass
+class Dashboard:
+    filters: Filters
+    suppressed_below: int | None
+    charts: list[Chart]
+    categories: list[str] = field(default_factory=list)
+
+
+def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
+    """Every chart for ``filters``; ``k``: a researcher's small-cell threshold (``None``: nothing suppressed)."""
+    f = filters
+
+    def cut(keep: tuple[str, ...], *only: str) -> dict[Cell, Tally]:
+        """A cut keeping ``keep`` (and the category, when filtered on: only then, as it multiplies the rows); with
+        ``only`` (the grouped charts' actions), counts alone: no duration is drawn per group."""
+        if f.category:
+            keep = tuple(dict.fromkeys(("category", *keep)))
+        found = rollups.cells(session, f.start, f.end, keep, only, durations=not only)
+        return {c: t for c, t in found.items() if c.category == f.category} if f.category else found
+
+    overall = cut(())
+    [total] = metrics.figures(overall, None)
+    # one count-only cut serves both grouped charts: a few thousand rows even keeping two dimensions
+    counts = cut(("country", *metrics.kept_for(f.by)), Metric.ACTION.value)
+    grouped = metrics.figures(counts, f.by)
+    countries = metrics.figures(counts, Dimension.COUNTRY)
+    per_category = rollups.daily_actions(session, f.start, f.end)
+    categories = sorted({category for _, category in per_category if category})
+
+    def count(n: int | None) -> int | None:
+        return None if n is None or (k is not None and 0 < n < k) else n
+
+    def share(part: int | None, whole: int | None) -> float | None:
+        shown, base = count(part), count(whole)
+        return None if shown is None or not base else round(shown / base, 4)
+
+    histogram: Counter[str] = Counter()
+    for cell, tally in overall.items():
+        if cell.metric == metrics.histogram(Metric.ACTION) and cell.bucket != metrics.NO_DURATION:
+            histogram[next(label for label, bound in TIME_BINS if cell.bucket <= bound)] += tally.count
+    time_to_action = Chart(
+        "time_to_action", "Time from upload to action", ("up to", "actions"),
+        [(label, count(histogram[label])) for label, _ in TIME_BINS],
+        note=f"median {_duration(total.upload_to_action.median_s)}, p90 {_duration(total.upload_to_action.p90_s)}"
+             if count(total.upload_to_action.count) else "")
+
+    series: dict[dt.date, tuple[int, int]] = {}
+    weekly = (f.end - f.start).days >= DAILY_UP_TO
+    for (day, category), (actioned, own) in sorted(per_category.items()):
+        if f.category and category != f.category:
+            continue
+        key = day - dt.timedelta(days=day.weekday()) if weekly else day
+        was = series.get(key, (0, 0))
+        series[key] = (was[0] + actioned, was[1] + own)
+    proactive = Chart(
+        "proactive", f"Proactive share of actions, per {'week' if weekly else 'day'}",
+        ("week from" if weekly else "day", "proactive share", "actions", "proactive"),
+        [(day.isoformat(), share(p, a), count(a), count(p)) for day, (a, p) in sorted(series.items())])
+
+    def actions(name: str, title: str, label: str, groups: list[metrics.Figures]) -> Chart:
+        return Chart(name, title, (label, "actions", "proactive", "proactive share"),
+                     [(g.group or "(none)", count(g.actioned), count(g.proactive), share(g.proactive, g.actioned))
+                      for g in groups if g.actioned])
+
+    executed, within = total.orders_executed or 0, total.orders_executed_within_1h or 0
+    orders = Chart("orders", "Removal orders: deadline compliance", ("outcome", "orders"), [
+        ("executed within 1 h", count(within)), ("executed later", count(executed - within)),
+        ("not executed (Annex III)", count(total.orders_annex_iii))],
+        note=f"{_shown(count(total.orders_received), k)} received")
+    appeals = Chart("appeals", "Appeal outcomes", ("outcome", "appeals"), [
+        ("filed", count(total.appeals_filed)), ("upheld", count(total.appeals_upheld)),
+        ("partly reversed", count(total.appeals_partly_reversed)), ("reversed", count(total.appeals_reversed))])
+    charts = [time_to_action, proactive,
+              actions("actions", f"Actions by {f.by.value.replace('_', ' ')}", f.by.value, grouped),
+              actions("countries", "Actions by Member State", "country", countries), orders, appeals]
+    return Dashboard(filters, k, charts, categories)
+
+
+#: The charts, by name (the CSV addresses).
+CHARTS = ("time_to_action", "proactive", "actions", "countries", "orders", "appeals")
+
+
+def _shown(n: int | None, k: int | None) -> str:
+    return f"<{k}" if n is None else f"{n:,}"
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 3600:
+        return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds / 86400:g} days"

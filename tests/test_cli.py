@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from bastion.core.audit.models import AuditEntry
+from bastion.core.auth.roles import Role
 from bastion.core.auth.services import authenticate_token
 from bastion.core.db import Database
 from tests.factories.media import make_image
@@ -38,8 +39,9 @@ def test_bad_role_is_one_line_and_non_zero(db: Database) -> None:
     r = bastion(db, "token", "create", "--role", "janitor")
     assert r.returncode == 1
     assert r.stdout == ""
-    assert r.stderr.strip().splitlines() == ["error: unknown role 'janitor' (known: admin, curator, moderator, "
-                                             "senior_moderator, child_safety, analyst, authority, platform)"]
+    known = ", ".join(role.value for role in Role)  # the CLI lists roles from the enum: a new role needs no edit here
+    assert r.stderr.strip().splitlines() == [f"error: unknown role 'janitor' (known: {known})"]
+    assert "admin, curator, moderator" in known
 
 
 def test_bank_import_export_and_bad_line(db: Database, tmp_path: Path) -> None:

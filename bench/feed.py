@@ -41,6 +41,7 @@ from bastion.feed.gate import FeedGate, Viewer
 from bastion.feed.view import EligibilityView
 from bastion.minors.interfaces import Band
 from bastion.moderation import queries
+from bastion.moderation.events import Submitted
 from bastion.moderation.models import ContentItem, ModerationEvent
 from intake import cpu_seconds, start_server
 from stats import percentile
@@ -54,6 +55,10 @@ MIX = (("published", [], "", 0.80), ("removed", [], "terrorist_content", 0.04), 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+#: A valid payload: the transparency roll-up reads these events too, and a malformed one stops it.
+SUBMITTED = Submitted(account_id="a", content_type="video", signals=0).model_dump(mode="json")
 
 
 def seed(db: Database, items: int) -> list[str]:
@@ -72,7 +77,7 @@ def seed(db: Database, items: int) -> list[str]:
                              "live": rng.random() < 0.05, "views": 0, "shares": 0, "created_at": NOW,
                              "updated_at": NOW})
                 events.append({"subject": f"content:{content_id}", "kind": "content.submitted", "actor": "bench",
-                               "data": {}, "at": NOW})
+                               "data": SUBMITTED, "at": NOW})
             session.execute(insert(ContentItem), rows)
             session.execute(insert(ModerationEvent), events)
     return ids

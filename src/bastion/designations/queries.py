@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -27,18 +26,6 @@ class Entity:
 def entities(session: Session) -> list[Entity]:
     return [Entity(r.id, r.name, r.category, list(r.banks), list(r.keywords) + list(r.aliases) + [r.name])
             for r in session.scalars(select(DesignatedEntity).order_by(DesignatedEntity.id))]
-
-
-def entities_linked_to_banks(session: Session, bank_names: Iterable[str]) -> list[Entity]:
-    """Entities whose material is in any of ``bank_names`` (a match's bank names an entity's content)."""
-    wanted = set(bank_names)
-    return [e for e in entities(session) if wanted & set(e.banks)]
-
-
-def entities_named_in(session: Session, text: str) -> list[Entity]:
-    """Entities a text names by a keyword, an alias or its name (whole words, case-insensitive)."""
-    return [e for e in entities(session) if any(
-        re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.IGNORECASE) for w in e.words if w.strip())]
 
 
 def designated_content(session: Session, content_ids: Iterable[str]) -> dict[str, list[str]]:
@@ -81,6 +68,8 @@ class DesignatedFollower:
     def since(self, session: Session, cursor: int) -> DesignatedSince:
         latest = session.scalar(select(func.max(DesignationEvent.id)).where(
             DesignationEvent.kind == DesignationKind.DESIGNATED.value)) or 0
+        if latest == 0:  # nothing designated yet: nothing to link, and no reason to read the submissions
+            return DesignatedSince(cursor, {})
         if latest != self._designations_seen or cursor == 0:
             new = moderated.submitted_since(session, 0, limit=None)
             self._designations_seen = latest

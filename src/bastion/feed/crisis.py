@@ -510,15 +510,15 @@ def bank_confirmed_removals(c: Crises) -> bool:
     """
     more = False
     with c.db.read() as session:
-        crises = [(r.id, r.decisions_seen, tuple(r.categories)) for r in session.scalars(
+        crises = [(r.id, r.decisions_seen, tuple(r.categories), r.bank) for r in session.scalars(
             select(Crisis).where(Crisis.state == CrisisState.ACTIVE.value, Crisis.bank_confirmed.is_(True)))]
-    for crisis_id, seen, categories in crises:
+    for crisis_id, seen, categories, bank in crises:
         with c.db.read() as session:
             decided = moderated.removals_decided_after(session, seen)
         more = more or len(decided) == 200
         for d in decided:
             if d.category in categories:
-                _bank_confirmed(c, crisis_id, d)
+                _bank_confirmed(c, crisis_id, bank, d)
         if decided:
             with c.db.write() as session:
                 row = _get(session, crisis_id)
@@ -526,9 +526,7 @@ def bank_confirmed_removals(c: Crises) -> bool:
     return more
 
 
-def _bank_confirmed(c: Crises, crisis_id: int, decided: moderated.ConfirmedDecision) -> None:
-    with c.db.read() as session:
-        bank = _get(session, crisis_id).bank
+def _bank_confirmed(c: Crises, crisis_id: int, bank: str, decided: moderated.ConfirmedDecision) -> None:
     try:
         curated = curation.curate(c.mod, decided.content_id, bank, actor=CURATOR)
         banked = PerpetratorBanked(content_id=decided.content_id, entry_ids=curated.added, skipped=curated.skipped)

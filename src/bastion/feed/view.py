@@ -31,6 +31,9 @@ from bastion.moderation import queries as moderated
 from bastion.moderation.events import ContentStatus
 from bastion.moderation.policy import Action, Category
 
+#: Every reason the gate defines: what a reason source may give (checked on each change it reports).
+REASONS = frozenset(Reason)
+
 #: How long an event id the follower skipped is asked for again (a transaction still open when it passed by).
 GAP_SECONDS = 10.0
 _BATCH = 1000
@@ -159,7 +162,7 @@ class EligibilityView:
         found = source.changes(session, self._cursors.get(source.name, 0))
         held = self._extra[source.name]
         for content_id, reasons in found.reasons.items():
-            unknown = set(reasons) - set(Reason)
+            unknown = set(reasons) - REASONS
             if unknown:
                 raise ValueError(f"reason source {source.name} gave reasons the feed does not define: {unknown}")
             if reasons:

@@ -19,11 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from pydantic import BaseModel
 from sqlalchemy import JSON, Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bastion.core.clock import Clock
 from bastion.core.db import Database
+from bastion.core.events import NewEvent, record_many
 from bastion.core.outbox.services import RetryPolicy, short_error
 from bastion.moderation import queries
 from bastion.moderation import statements as sor_rules
@@ -50,7 +52,6 @@ from bastion.transparency.sor_states import (
 ACTOR = "system:transparency"
 #: The tables, for Core statements: a batch is written with executemany, not object by object.
 _SUBMISSIONS = cast(Table, SorSubmission.__table__)
-_EVENTS = cast(Table, SorEvent.__table__)
 DEFAULT_LEASE_SECONDS = 60.0
 #: Back-off between tries of a statement whose request failed: 2 s doubling to 10 minutes, never giving up.
 RETRY = RetryPolicy(base_seconds=2.0, cap_seconds=600.0, max_attempts=1 << 30)
@@ -76,10 +77,8 @@ def _queue_rows(session: Session, puids: Sequence[str], *, clock: Clock) -> int:
         return 0
     now = clock.now()
     session.connection().execute(insert(_SUBMISSIONS), [_row(p, now) for p in new])
-    data = Queued(via="backfill").model_dump(mode="json")
-    session.connection().execute(insert(_EVENTS), [
-        {"subject": subject(p), "kind": SorEventKind.QUEUED.value, "actor": ACTOR, "data": data, "at": now,
-         "external_id": None} for p in new])
+    queued = Queued(via="backfill")
+    record_many(session, SorEvent, [NewEvent(subject(p), SorEventKind.QUEUED, ACTOR, now, queued) for p in new])
     return len(new)
 
 
@@ -223,7 +222,7 @@ def record(db: Database, leases: Sequence[Lease], outcomes: _Outcomes, *, clock:
     now = clock.now()
     counts: Counter[str] = Counter()
     params: dict[Step, list[dict[str, Any]]] = {}
-    events: list[dict[str, Any]] = []
+    events: list[NewEvent] = []
     with db.write() as session:
         current = {puid: (state, lease) for puid, state, lease in session.execute(
             select(SorSubmission.puid, SorSubmission.state, SorSubmission.lease)
@@ -244,8 +243,7 @@ def record(db: Database, leases: Sequence[Lease], outcomes: _Outcomes, *, clock:
             params.setdefault(step, []).append(row)
             kind, data = _event(step, outcomes, lease.puid)
             if kind is not None:
-                events.append({"subject": subject(lease.puid), "kind": kind.value, "actor": ACTOR, "data": data,
-                               "at": now, "external_id": None})
+                events.append(NewEvent(subject(lease.puid), kind, ACTOR, now, data))
         for step, rows in params.items():
             guard = SorSubmission.puid == bindparam("b_puid")
             if step in _FENCED:
@@ -253,19 +251,18 @@ def record(db: Database, leases: Sequence[Lease], outcomes: _Outcomes, *, clock:
             state = next_state(SubmissionState.SENDING, step)
             session.connection().execute(update(_SUBMISSIONS).where(guard).values(
                 state=state.value, locked_until=None, **_WRITES[step]), rows)
-        if events:
-            session.connection().execute(insert(_EVENTS), events)
+        record_many(session, SorEvent, events)
     return counts
 
 
-def _event(step: Step, outcomes: _Outcomes, puid: str) -> tuple[SorEventKind | None, dict[str, Any]]:
+def _event(step: Step, outcomes: _Outcomes, puid: str) -> tuple[SorEventKind | None, BaseModel | None]:
     if step is Step.ACCEPTED:
-        return SorEventKind.ACCEPTED, Accepted(uuid=outcomes.uuids.get(puid, "")).model_dump(mode="json")
+        return SorEventKind.ACCEPTED, Accepted(uuid=outcomes.uuids.get(puid, ""))
     if step is Step.EXISTING:
-        return SorEventKind.EXISTING, Accepted(uuid=outcomes.uuids.get(puid, "")).model_dump(mode="json")
+        return SorEventKind.EXISTING, Accepted(uuid=outcomes.uuids.get(puid, ""))
     if step is Step.REJECTED:
-        return SorEventKind.REJECTED, Rejected(errors=outcomes.errors.get(puid, {})).model_dump(mode="json")
-    return None, {}
+        return SorEventKind.REJECTED, Rejected(errors=outcomes.errors.get(puid, {}))
+    return None, None
 
 
 @dataclass

@@ -234,6 +234,20 @@ def test_bad_activations_change_nothing(crisis_client: TestClient, auth_header: 
     assert crisis_client.get("/v1/crises", headers=auth_header(Role.ADMIN)).json() == []
 
 
+def test_a_crisis_never_takes_over_a_bank_it_did_not_make(crisis_client: TestClient,
+                                                         auth_header: Header) -> None:
+    specialist, senior = auth_header(Role.CHILD_SAFETY), auth_header(Role.SENIOR_MODERATOR)
+    for name, restricted in (("CRISIS_X1", True), ("CRISIS_X2", False)):
+        assert crisis_client.post("/v1/banks", json={"name": name, "restricted": restricted},
+                                  headers=specialist).status_code == 201
+    answers = [crisis_client.post("/v1/crises", json={"protocol": "internal", "reference": ref, "countries": ["FR"]},
+                                  headers=senior) for ref in ("X1", "X2")]
+    assert [a.status_code for a in answers] == [422, 422]
+    # the same words whether the bank is restricted or not: nothing tells a restricted bank apart
+    assert answers[0].json()["detail"].replace("X1", "X2") == answers[1].json()["detail"]
+    assert crisis_client.get("/v1/crises", headers=auth_header(Role.ADMIN)).json() == []
+
+
 def test_edited_copies_of_a_crisis_video_are_blocked(crisis_client: TestClient, auth_header: Header,
                                                      tmp_path: Path) -> None:
     import numpy as np

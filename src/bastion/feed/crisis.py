@@ -348,7 +348,15 @@ def activate(c: Crises, new: NewCrisis, *, actor: Principal) -> Crisis:
     new = _checked(new)
     bank_name = bank_name_for(new.reference)
     with c.db.read() as session:
-        exists = session.scalar(select(Bank.id).where(Bank.name == bank_name)) is not None
+        bank = session.scalar(select(Bank).where(Bank.name == bank_name))
+        ours = session.scalar(select(Crisis.id).where(Crisis.bank == bank_name).limit(1)) is not None
+    # A crisis banks into a bank it made (or an earlier crisis of the same reference made), never into one that
+    # happens to share the name: a restricted bank would take terrorist content into child-safety material, and its
+    # name would show to analysts. The refusal does not say which kind of bank it is.
+    if bank is not None and (bank.restricted or not ours):
+        raise InvalidCrisis(f"reference: a bank named {bank_name} exists and was not made by a crisis; "
+                            "choose another reference")
+    exists = bank is not None
     if not exists:  # its own transaction first: an activation that then fails leaves an empty bank, nothing else
         with contextlib.suppress(BankExists):  # created meanwhile by a concurrent activation: the check below
             bank_services.create_bank(c.db, bank_name, actor=actor, dihedral=True, clock=c.clock,

@@ -121,6 +121,9 @@ def test_bad_designations_are_refused(client: TestClient, auth_header: Header, w
                        json={"category": "hate_speech"}).status_code == 422
     assert client.post("/v1/designations/999/changes", headers=senior,
                        json={"category": "hate_speech"}).status_code == 404
+    big = 10 ** 23  # beyond any row id: refused as input, never a 500
+    assert client.get(f"/v1/designations/{big}", headers=senior).status_code == 422
+    assert client.post(f"/v1/designations/changes/{big}/confirm", headers=senior).status_code == 422
     assert [e["name"] for e in client.get("/v1/designations", headers=senior).json()] == ["Black Banner Front"]
 
 

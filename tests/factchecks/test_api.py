@@ -195,6 +195,19 @@ def test_restricted_material_is_never_sent(world: World) -> None:
     assert world.receiver.requests == []
 
 
+def test_a_rating_of_content_found_restricted_since_reveals_nothing(world: World) -> None:
+    _post(world, "c1")
+    _send(world, "c1")
+    with world.db.write() as session:  # found to be child sexual abuse material after it was sent
+        session.execute(update(ContentItem).where(ContentItem.content_id == "c1").values(category="csam"))
+    r = world.rate({"rating_id": "r-9", "content_id": "c1", "rating": "false"})
+    never = world.rate({"rating_id": "r-10", "content_id": "never", "rating": "false"})
+    assert r.status_code == never.status_code == 403
+    assert r.json()["detail"] == never.json()["detail"].replace("never", "c1") and "restricted" not in r.text
+    with world.db.read() as session:
+        assert session.scalar(select(FactcheckEvent).where(FactcheckEvent.kind == "item.rated")) is None
+
+
 def test_partners_are_registered_by_admins_with_a_real_key(world: World) -> None:
     h = world.h
     bad = world.client.post("/v1/factchecks/partners", headers=h(Role.ADMIN),

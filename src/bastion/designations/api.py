@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
-from bastion.core.http import require
+from bastion.core.http import RowId, require
 from bastion.designations import services
 from bastion.moderation.kernel import Moderation
 
@@ -89,23 +89,23 @@ def list_entities(principal: Reader, mod: Mod) -> list[EntityOut]:
 
 
 @router.get("/{entity_id}", summary="An entity, its changes and its events", response_model=EntityDetail)
-def get_entity(entity_id: int, principal: Reader, mod: Mod) -> EntityDetail:
+def get_entity(entity_id: RowId, principal: Reader, mod: Mod) -> EntityDetail:
     return EntityDetail.model_validate(services.get_entity(mod, entity_id))
 
 
 @router.post("/{entity_id}/changes", status_code=201, response_model=ChangeOut,
              summary="Propose a new category: the preview lists the open cases and past decisions it affects")
-def propose(entity_id: int, body: ChangeIn, principal: Editor, mod: Mod) -> ChangeOut:
+def propose(entity_id: RowId, body: ChangeIn, principal: Editor, mod: Mod) -> ChangeOut:
     return ChangeOut.model_validate(services.propose_change(mod, entity_id, body.category, note=body.note,
                                                             actor=principal))
 
 
 @router.post("/changes/{change_id}/confirm", response_model=ChangeOut,
              summary="Confirm a proposed change: the category changes and the open cases move")
-def confirm(change_id: int, principal: Editor, mod: Mod) -> ChangeOut:
+def confirm(change_id: RowId, principal: Editor, mod: Mod) -> ChangeOut:
     return ChangeOut.model_validate(services.confirm_change(mod, change_id, actor=principal))
 
 
 @router.post("/changes/{change_id}/reject", response_model=ChangeOut, summary="Reject a proposed change")
-def reject(change_id: int, principal: Editor, mod: Mod) -> ChangeOut:
+def reject(change_id: RowId, principal: Editor, mod: Mod) -> ChangeOut:
     return ChangeOut.model_validate(services.reject_change(mod, change_id, actor=principal))

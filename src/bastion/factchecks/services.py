@@ -254,7 +254,9 @@ def _record(fc: FactChecks, key_id: str, rating: RatingIn, digest: str) -> Ratin
             return RatingAnswer.model_validate({**seen.answer, "replay": True})
         if session.scalar(select(FactcheckRequest.request_id).where(
                 FactcheckRequest.partner == partner, FactcheckRequest.content_id == rating.content_id)
-                .limit(1)) is None:
+                .limit(1)) is None or moderated.restricted(fc.mod, session, rating.content_id):
+            # suspected child sexual abuse material since it was sent: answered as content never sent, so the partner
+            # learns nothing of it (not even its status)
             raise NotRequested(f"content {rating.content_id!r} was not sent to {partner} for fact-checking")
         actions = fc.policy.actions(rating.rating)
         if actions:

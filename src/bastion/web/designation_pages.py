@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bastion.core.auth import roles
 from bastion.core.auth.services import SessionUser
+from bastion.core.http import RowId
 from bastion.designations import services
 from bastion.designations.api import moderation
 from bastion.moderation.kernel import Moderation
@@ -36,7 +37,7 @@ async def designations_page(request: Request, user: Reader, mod: Mod) -> Respons
 
 
 @router.post(HOME + "/{entity_id}/changes")
-async def propose(entity_id: int, request: Request, user: Editor, mod: Mod, csrf_token: CsrfField = "",
+async def propose(entity_id: RowId, request: Request, user: Editor, mod: Mod, csrf_token: CsrfField = "",
                   category: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "") -> Response:
     check_csrf(user, csrf_token)
     change = await run_in_threadpool(lambda: services.propose_change(mod, entity_id, category, note=note,
@@ -47,7 +48,7 @@ async def propose(entity_id: int, request: Request, user: Editor, mod: Mod, csrf
 
 
 @router.post(HOME + "/changes/{change_id}/confirm")
-async def confirm(change_id: int, request: Request, user: Editor, mod: Mod, csrf_token: CsrfField = "") -> Response:
+async def confirm(change_id: RowId, request: Request, user: Editor, mod: Mod, csrf_token: CsrfField = "") -> Response:
     check_csrf(user, csrf_token)
     change = await run_in_threadpool(lambda: services.confirm_change(mod, change_id, actor=user.principal))
     result = change["result"]
@@ -58,7 +59,7 @@ async def confirm(change_id: int, request: Request, user: Editor, mod: Mod, csrf
 
 
 @router.post(HOME + "/changes/{change_id}/reject")
-async def reject(change_id: int, request: Request, user: Editor, mod: Mod, csrf_token: CsrfField = "") -> Response:
+async def reject(change_id: RowId, request: Request, user: Editor, mod: Mod, csrf_token: CsrfField = "") -> Response:
     check_csrf(user, csrf_token)
     await run_in_threadpool(lambda: services.reject_change(mod, change_id, actor=user.principal))
     response = RedirectResponse(HOME, status_code=303)

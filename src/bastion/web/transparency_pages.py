@@ -46,7 +46,7 @@ def _filters(request: Request) -> Filters:
         end = dt.date.fromisoformat(q["to"]) if q.get("to") else today
         start = dt.date.fromisoformat(q["from"]) if q.get("from") else end - dt.timedelta(days=DEFAULT_DAYS - 1)
         by = Dimension(q.get("by") or Dimension.CATEGORY.value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a "to" so early that the default "from" is before year 1
         raise Problem(422, "Invalid request", "from and to are dates (YYYY-MM-DD); by is one of "
                       + ", ".join(d.value for d in dashboard.GROUPINGS)) from None
     if by not in dashboard.GROUPINGS:

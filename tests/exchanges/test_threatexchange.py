@@ -234,3 +234,19 @@ def test_new_filters_with_a_refetch_apply_to_what_was_fetched_already(db: Databa
     assert entries(db) == {pdq(6): "spam"}
     with pytest.raises(InvalidExchange, match="interval_seconds is at least 60"):
         services.update_exchange(db, "te", actor=services.SYSTEM, interval_seconds=5)
+
+
+def test_a_record_retagged_as_child_abuse_material_leaves_the_open_bank(db: Database, admin: Principal,
+                                                                       threatexchange: FakeThreatExchange) -> None:
+    banks.create_bank(db, "OPEN", actor=admin)
+    services.add_exchange(db, services.NewExchange(
+        "te", ExchangeKind.THREATEXCHANGE, "OPEN", categories=("terrorism", "csam"),
+        settings={"privacy_group": str(TE_GROUP), "base_url": threatexchange.url}, credentials_env="TEST_TE_TOKEN"),
+        actor=admin)
+    threatexchange.put(1, pdq(1), time=T0 + 1)
+    threatexchange.put(2, pdq(2), time=T0 + 2, tags=("csam",))  # never enters an open bank
+    fetch(db)
+    assert entries(db) == {pdq(1): "terrorism"}
+    threatexchange.put(1, pdq(1), time=T0 + 3, tags=("csam",))  # re-tagged: it leaves, it is not recategorised
+    assert fetch(db).removed == 1
+    assert entries(db) == {}

@@ -412,6 +412,8 @@ def _apply(db: Database, session: Session, exchange: Exchange, bank: Bank, updat
     for key, have in held.items():
         for signal_key, (origin, entry) in have.items():
             new_ = wanted[key].get(signal_key)
+            if new_ is not None and restricted_category(new_.category) and not bank.restricted:
+                new_ = None  # now child sexual abuse material: it leaves the open bank, as a new one never enters it
             if new_ is not None:
                 origin.detail = details[key]
                 if entry.source == source and entry.category != new_.category:

@@ -131,6 +131,10 @@ class SignalType(abc.ABC):
     max_threshold: ClassVar[int] = 0
     #: False where distance is directional, query to banked (a clip is "in" the film, not the reverse).
     symmetric_distance: ClassVar[bool] = True
+    #: Set where the canonical values are exactly this many lowercase hex digits and ``validate`` returns such a
+    #: value unchanged (PDQ, MD5, SHA-256): a bank import then checks a whole column of them at once and calls
+    #: ``validate`` only on the lines that are not canonical already.
+    hex_length: ClassVar[int | None] = None
 
     @classmethod
     @abc.abstractmethod

@@ -40,7 +40,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -115,10 +115,11 @@ class PdqSignal(SignalType, VariantHasher, AlternateHasher):
     default_threshold = MATCH_THRESHOLD
     #: A quarter of the bits, twice Meta's recommendation: past it unrelated photos start to match each other.
     max_threshold = 63
+    hex_length: ClassVar[int] = 64
 
     @classmethod
     def validate(cls, value: str) -> str:
-        return validate_hex(value, 64, "a pdq hash")
+        return validate_hex(value, cls.hex_length, "a pdq hash")
 
     @classmethod
     def distance(cls, a: str, b: str) -> int:

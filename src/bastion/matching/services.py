@@ -6,14 +6,17 @@ matchers of every process replay to stay current) and an audit entry. Either all
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import difflib
 import hashlib
 import itertools
+import queue
 import re
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -298,7 +301,7 @@ def add_entry_in(db: Database, session: Session, bank: Bank, entry: NewEntry, *,
     write its own record of why in the same commit. A duplicate raises ``DuplicateEntry``; the caller's
     transaction stays usable (the insert runs in a savepoint)."""
     _require_access(bank, actor)
-    _check_restricted_home(bank, entry)
+    _check_restricted_home(bank.restricted, entry)
     row = BankEntry(**entry.row(bank.id, actor.actor, clock))
     try:
         with session.begin_nested():
@@ -320,7 +323,7 @@ def add_entries_in(db: Database, session: Session, bank: Bank, entries: Sequence
     brought them). Returns how many were added. Each entry must be fit for the bank (``InvalidEntry`` otherwise)."""
     _require_access(bank, actor)
     for entry in entries:
-        _check_restricted_home(bank, entry)
+        _check_restricted_home(bank.restricted, entry)
     if not entries:
         return 0
     db.serialize_writers(session, CHANGE_LOG_LOCK)
@@ -336,9 +339,9 @@ def add_entries_in(db: Database, session: Session, bank: Bank, entries: Sequence
     return added
 
 
-def _check_restricted_home(bank: Bank, entry: NewEntry) -> None:
+def _check_restricted_home(restricted_bank: bool, entry: NewEntry) -> None:
     """Child sexual abuse material goes only into restricted banks: in an open bank, every curator could read it."""
-    if restricted_category(entry.category) and not bank.restricted:
+    if restricted_category(entry.category) and not restricted_bank:
         raise InvalidEntry(f"category {entry.category!r} is child sexual abuse material: it goes only into a "
                            "restricted bank")
 
@@ -466,7 +469,8 @@ def _read_header(reader: Iterator[list[str]]) -> list[str]:
     return header
 
 
-def _parse_rows(reader: Iterator[list[str]], header: list[str], bank: Bank, first_line: int) -> Iterator[NewEntry]:
+def _parse_rows(reader: Iterator[list[str]], header: list[str], restricted: bool,
+                first_line: int) -> Iterator[NewEntry]:
     """Line by line: the reference for what a line means, and the path that names a bad line and says why."""
     line = first_line - 1
     while True:
@@ -484,13 +488,13 @@ def _parse_rows(reader: Iterator[list[str]], header: list[str], bank: Bank, firs
         fields = dict(zip(header, raw, strict=True))
         try:
             entry = NewEntry.parse(**fields)
-            _check_restricted_home(bank, entry)
+            _check_restricted_home(restricted, entry)
         except InvalidEntry as exc:
             raise CsvImportError(line, str(exc)) from None
         yield entry
 
 
-def _read_chunks(stream: Iterable[str], bank: Bank) -> Iterator[_Chunk]:
+def _read_chunks(stream: Iterable[str], restricted: bool) -> Iterator[_Chunk]:
     """The file's entries, validated, ``IMPORT_CHUNK`` lines at a time.
 
     A chunk without quotes is checked a column at a time (``_bulk_chunk``); one it cannot pass whole (a blank line,
@@ -505,19 +509,19 @@ def _read_chunks(stream: Iterable[str], bank: Bank) -> Iterator[_Chunk]:
         if "\r" in text:
             text = text.replace("\r\n", "\n")
         if '"' in text or "\r" in text or "\x00" in text:
-            rest = _parse_rows(csv.reader(itertools.chain(lines, lines_in)), header, bank, line)
+            rest = _parse_rows(csv.reader(itertools.chain(lines, lines_in)), header, restricted, line)
             while entries := list(itertools.islice(rest, IMPORT_CHUNK)):
                 yield _Chunk.of_entries(entries)
             return
-        chunk = _bulk_chunk(text, header, bank)
+        chunk = _bulk_chunk(text, header, restricted)
         if chunk is None:
-            chunk = _Chunk.of_entries(list(_parse_rows(csv.reader(lines), header, bank, line)))
+            chunk = _Chunk.of_entries(list(_parse_rows(csv.reader(lines), header, restricted, line)))
         line += len(lines)
         if chunk.count:
             yield chunk
 
 
-def _bulk_chunk(text: str, header: list[str], bank: Bank) -> _Chunk | None:
+def _bulk_chunk(text: str, header: list[str], restricted: bool) -> _Chunk | None:
     """Unquoted lines checked a column at a time: every line has the header's fields, known signal types whose
     values are canonical hex already (``SignalType.hex_length``), short and stripped text fields, no child sexual
     abuse material in an open bank. The set of distinct texts is checked, not each line. ``None`` when a line
@@ -550,11 +554,49 @@ def _bulk_chunk(text: str, header: list[str], bank: Bank) -> _Chunk | None:
         for distinct in set(given.get(name, ())):
             if len(distinct) > limit or distinct != distinct.strip():
                 return None
-            if name == "category" and restricted_category(distinct) and not bank.restricted:
+            if name == "category" and restricted_category(distinct) and not restricted:
                 return None
     by_type = {next(iter(lengths)): count} if len(lengths) == 1 else dict(Counter(given["signal_type"]))
     columns = {name: given.get(name, ("",) * count) for name in CSV_HEADER}
     return _Chunk(columns, count, by_type, text if text.endswith("\n") else text + "\n", tuple(header))
+
+
+def _read_ahead(chunks: Iterator[_Chunk], depth: int = 2) -> Generator[_Chunk]:
+    """``chunks`` as a thread reads and validates them ahead, so that Python parses the next chunk while the
+    database (PostgreSQL on its own core) writes this one. The thread's error (a bad line) is raised here, in
+    order; closing this generator (the writer failed) stops the thread."""
+    ready: queue.Queue[_Chunk | BaseException | None] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def hand_over(item: _Chunk | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not hand_over(chunk):
+                    return
+        except BaseException as exc:  # raised again in the writer's thread
+            hand_over(exc)
+            return
+        hand_over(None)
+
+    reader = threading.Thread(target=read, name="bastion-import-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _write_chunk(session: Session, bank_id: int, chunk: _Chunk, actor: str, now: dt.datetime) -> int:
@@ -629,13 +671,14 @@ def import_csv(
         _require_access(bank, actor)
         db.serialize_writers(session, CHANGE_LOG_LOCK)
         before = session.scalar(select(func.max(BankEntry.id))) or 0
-        for chunk in _read_chunks(stream, bank):
-            result.lines += chunk.count
-            for signal_type, n in chunk.by_signal_type.items():
-                result.by_signal_type[signal_type] = result.by_signal_type.get(signal_type, 0) + n
-            result.added += _write_chunk(session, bank.id, chunk, actor.actor, now)
-            if progress:
-                progress(chunk.count)
+        with contextlib.closing(_read_ahead(_read_chunks(stream, bank.restricted))) as chunks:
+            for chunk in chunks:
+                result.lines += chunk.count
+                for signal_type, n in chunk.by_signal_type.items():
+                    result.by_signal_type[signal_type] = result.by_signal_type.get(signal_type, 0) + n
+                result.added += _write_chunk(session, bank.id, chunk, actor.actor, now)
+                if progress:
+                    progress(chunk.count)
         result.duplicates = result.lines - result.added
         if result.added:
             last = session.scalar(select(func.max(BankEntry.id))) or 0

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from bastion.core.auth.services import Principal
 from bastion.core.db import Database
@@ -202,3 +205,29 @@ def test_a_snapshot_ahead_of_the_log_is_ignored(db: Database, admin: Principal, 
     matcher = Matcher(db, snap)
     matcher.load()
     assert [m.entry_id for m in matcher.match(pdq_query(PDQ))] == [entry.id]
+
+
+def test_a_running_matcher_picks_up_every_chunk_of_a_large_import(db: Database, admin: Principal,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks checked a column at a time, line by line and by the csv module all land under the one ``add_range``
+    row that a matcher already running follows."""
+    monkeypatch.setattr(banks, "IMPORT_CHUNK", 7)
+    banks.create_bank(db, "BULK", actor=admin)
+    matcher = Matcher(db)
+    matcher.load()
+    matcher.start(interval=0.05)
+    try:
+        values = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(40)]  # random: far apart
+        lines = [f"pdq,{v},tco," for v in values[:20]] + [f"pdq,{values[20].upper()},tco,", ""]
+        lines += [f"pdq,{v},tco," for v in values[21:30]] + [f'pdq,{values[30]},tco,"a, b"']
+        lines += [f"pdq,{v},tco," for v in values[31:]]
+        banks.import_csv(db, "BULK", io.StringIO("signal_type,value,category,note\n" + "\n".join(lines)),
+                         actor=admin)
+        deadline = time.monotonic() + 10  # generous: this asserts eventual visibility, not speed
+        while matcher.sizes().get("pdq", 0) < len(values) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        matcher.stop()
+    assert matcher.sizes()["pdq"] == len(values)
+    for value in (values[0], values[20], values[30], values[-1]):
+        assert [(m.bank, m.distance) for m in matcher.match(pdq_query(value))] == [("BULK", 0)]

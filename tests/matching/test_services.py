@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -176,6 +178,29 @@ def test_a_bad_line_in_the_middle_refuses_the_whole_import(db: Database, admin: 
         banks.import_csv(db, "TERRORIST_CONTENT", io.StringIO(body), actor=admin)
     assert (info.value.line, reason in info.value.reason) == (12, True), info.value
     assert (_count(db, BankEntry), _count(db, BankChange), audit.verify(db).checked) == (entries, changes, audits)
+    assert not [t for t in threading.enumerate() if t.name == "bastion-import-reader"]
+
+
+def test_a_failed_write_stops_the_reader_and_keeps_nothing(db: Database, admin: Principal, small_chunks: int,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database fails on the third chunk (a crash, a lost connection): the reader thread, reading ahead,
+    stops, and the chunks already written roll back with the rest."""
+    banks.create_bank(db, "TERRORIST_CONTENT", actor=admin)
+    write, calls = banks._write_chunk, []
+
+    def failing(*args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("connection lost")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(banks, "_write_chunk", failing)
+    body = "signal_type,value\n" + "".join(f"pdq,{_pdq(n)}\n" for n in range(1, 200))
+    entries, changes = _count(db, BankEntry), _count(db, BankChange)
+    with pytest.raises(OSError, match="connection lost"):
+        banks.import_csv(db, "TERRORIST_CONTENT", io.StringIO(body), actor=admin)
+    assert (_count(db, BankEntry), _count(db, BankChange)) == (entries, changes)
+    assert not [t for t in threading.enumerate() if t.name == "bastion-import-reader"]
 
 
 def test_import_reads_every_line_as_line_by_line_would(db: Database, admin: Principal, small_chunks: int) -> None:

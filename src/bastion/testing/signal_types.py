@@ -122,6 +122,19 @@ class SignalTypeContract:
                 continue
             raise AssertionError(f"{self.signal_type.name} accepted {value!r}: it must raise InvalidSignalValue")
 
+    def test_hex_values_are_canonical_as_given(self) -> None:
+        """A type declaring ``hex_length`` promises that such values need no ``validate`` (a bank import skips it
+        for them) and that its examples are of that form; other lengths and upper case go through ``validate``."""
+        t = self.signal_type
+        if t.hex_length is None:
+            _skip(f"{t.name} values are not plain hex")
+            return
+        for value in ("0" * t.hex_length, "f" * t.hex_length, ("0123456789abcdef" * t.hex_length)[:t.hex_length],
+                      *t.examples()):
+            assert len(value) == t.hex_length and set(value) <= set("0123456789abcdef")
+            assert t.validate(value) == value
+        assert t.validate("A" * t.hex_length) == "a" * t.hex_length
+
     def test_file_hashers_say_what_they_read(self) -> None:
         t = self.signal_type
         if not issubclass(t, FileHasher):

@@ -1,13 +1,16 @@
 #!/usr/bin/env python
 """Bank import: CSV lines per second into a bank, on SQLite and PostgreSQL, against one entry per transaction.
 
-Bastion's path is ``matching/services.py: import_csv`` (``bastion bank import``): the file is streamed, validated
-and inserted in batches with a Core ``executemany``, in one transaction, with one ``add_range`` change-log row.
+Bastion's path is ``matching/services.py: import_csv`` (``bastion bank import``): the file is streamed in chunks, a
+reader thread validating the next (a column at a time where it can) while the database writes this one (SQLite: an
+executemany of tuples; PostgreSQL: COPY of the file's own text, then one INSERT ... SELECT), in one transaction,
+with one ``add_range`` change-log row. Besides wall time it reports this process's CPU seconds and, where the
+PostgreSQL server runs on this machine, its backend's, to say which side is the limit.
 The named baseline is HMA's shape of adding to a bank: one signal per request, each its own insert and commit
 (HMA's ``POST /c/bank/<name>/signal`` -> ``bank_add_content``); here Bastion's own ``add_entry``, which is that
 (HMA itself is not installed on this machine), on ``--baseline-lines`` lines in the same process.
 
-    python bench/import.py [--lines 1000000] [--baseline-lines 2000] [--postgres postgresql://...]
+    python bench/import.py [--lines 1000000] [--baseline-lines 2000] [--postgres postgresql://...] [--skip-sqlite]
 
 Without ``--postgres`` only SQLite is measured. The PostgreSQL database's ``public`` schema is DROPPED and
 recreated: give it a scratch database. Progress goes to stderr; the last line on stdout is one JSON object.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import tempfile
 import time
@@ -73,14 +77,31 @@ def fresh(url: str) -> Database:
     return Database(url)
 
 
+def server_cpu(db: Database) -> float | None:
+    """CPU seconds of the PostgreSQL backend the pool hands out next (the import's), when it runs on this machine."""
+    if db.url.startswith("sqlite"):
+        return None
+    with db.engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(url: str, lines: int, baseline_lines: int) -> dict[str, object]:
     db = fresh(url)
     banks.create_bank(db, "IMPORT", actor=ADMIN)
-    start = time.perf_counter()
+    server_before = server_cpu(db)
+    start, cpu = time.perf_counter(), time.process_time()
     result = banks.import_csv(db, "IMPORT", CsvLines(lines, seed=1), actor=ADMIN)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    server_after = server_cpu(db)
+    server = None if server_before is None or server_after is None else round(server_after - server_before, 1)
     assert result.added == lines, result
-    log(f"{db.url.split(':')[0]}: import_csv {lines:,} lines in {seconds:.1f} s = {lines / seconds:,.0f} lines/s")
+    log(f"{db.url.split(':')[0]}: import_csv {lines:,} lines in {seconds:.1f} s = {lines / seconds:,.0f} lines/s "
+        f"(CPU: this process {cpu:.1f} s, database server {server} s)")
     banks.create_bank(db, "ONE_BY_ONE", actor=ADMIN)
     rng = np.random.default_rng(2)
     values = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(baseline_lines)]
@@ -92,6 +113,7 @@ def measure(url: str, lines: int, baseline_lines: int) -> dict[str, object]:
     db.dispose()
     rate = lines / seconds
     return {"lines": lines, "seconds": round(seconds, 1), "lines_per_s": round(rate),
+            "python_cpu_s": round(cpu, 1), "server_cpu_s": server,
             "baseline_one_per_transaction_lines_per_s": round(baseline_lines / base),
             "ratio": round(rate / (baseline_lines / base), 1),
             "projected_10m_lines_s": round(10_000_000 / rate)}
@@ -102,10 +124,12 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--baseline-lines", type=int, default=2000)
     parser.add_argument("--postgres", default="", help="a scratch PostgreSQL database (its schema is dropped)")
+    parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     out: dict[str, object] = {"benchmark": "import"}
     with tempfile.TemporaryDirectory(prefix="bastion-import-") as tmp:
-        out["sqlite"] = measure(f"sqlite:///{Path(tmp) / 'bench.db'}", args.lines, args.baseline_lines)
+        if not args.skip_sqlite:
+            out["sqlite"] = measure(f"sqlite:///{Path(tmp) / 'bench.db'}", args.lines, args.baseline_lines)
     if args.postgres:
         out["postgresql"] = measure(args.postgres, args.lines, args.baseline_lines)
     print(json.dumps(out))

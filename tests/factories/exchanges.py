@@ -1,11 +1,12 @@
 """Fake hash exchanges on loopback, each speaking its API as python-threatexchange's client calls it.
 
 ``FakeThreatExchange``: the Graph API's ``/<privacy group>/threat_updates`` (access token checked, updates since
-``start_time`` in update order, paged with ``paging.next`` as full URLs carrying the token, as Meta's do) and the
+``start_time`` in update order, paged with ``paging.next`` as full URLs carrying the token, as Meta's do), the
 reactions POST on a descriptor, and the ``/threat_descriptors`` POST that shares a new hash (its required fields
-checked, the privacy group too; answers the new descriptor's id). ``FakeNcmec``: NCMEC hash sharing's ``/v2/entries`` (HTTP Basic auth, a time range
-``from``/``to``, XML pages with ``paging/next`` relative to the environment's URL, deleted entries as
-``deletedImage``) and the feedback PUT. Tests script failures: an HTTP status for the next n calls.
+checked, the privacy group too; answers the new descriptor's id). ``FakeNcmec``: NCMEC hash sharing's
+``/v2/entries`` (HTTP Basic auth, a time range ``from``/``to``, XML pages with ``paging/next`` relative to the
+environment's URL, deleted entries as ``deletedImage``) and the feedback PUT. Tests script failures: an HTTP status
+for the next n calls.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def test_future_matches_follow_the_new_category(client: TestClient, auth_header:
     h, senior = auth_header, world["senior"]
     change = client.post(f"/v1/designations/{world['entity']['id']}/changes", headers=senior,
                          json={"category": "violent_extremism"}).json()
-    assert client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=senior).status_code == 200
+    assert client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=world["second"]).status_code == 200
     later = post_text(client, h, "later", "Join the Black Banner Front march on Saturday!!")
     assert later["case_id"] is not None
     assert queue_of(client, h, "later") == ["terrorism"]
@@ -93,12 +93,28 @@ def test_rejected_and_superseded_changes_apply_nothing(client: TestClient, auth_
     assert queue_of(client, h, "copy") == ["general"]
     third = client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
                         json={"category": "violent_extremism"}).json()
-    assert client.post(f"/v1/designations/changes/{second['id']}/confirm", headers=senior).status_code == 200
-    assert client.post(f"/v1/designations/changes/{third['id']}/confirm", headers=senior).status_code == 409
+    other = world["second"]
+    assert client.post(f"/v1/designations/changes/{second['id']}/confirm", headers=other).status_code == 200
+    assert client.post(f"/v1/designations/changes/{third['id']}/confirm", headers=other).status_code == 409
     detail = client.get(f"/v1/designations/{entity['id']}", headers=senior).json()
     assert {c["id"]: c["state"] for c in detail["changes"]} == {
         first["id"]: "rejected", second["id"]: "confirmed", third["id"]: "superseded"}
     assert detail["category"] == "terrorist_content"
+
+
+def test_four_eyes_the_proposer_cannot_confirm_but_may_withdraw(client: TestClient, auth_header: Header,
+                                                                 world: dict[str, Any]) -> None:
+    h, senior, entity = auth_header, world["senior"], world["entity"]
+    change = client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
+                         json={"category": "violent_extremism"}).json()
+    refused = client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=senior)
+    assert refused.status_code == 403 and refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["title"] == "Another person must confirm"
+    detail = client.get(f"/v1/designations/{entity['id']}", headers=senior).json()
+    assert detail["category"] == "hate_speech" and detail["changes"][0]["state"] == "proposed"  # nothing applied
+    assert queue_of(client, h, "copy") == ["general"]
+    withdrawn = client.post(f"/v1/designations/changes/{change['id']}/reject", headers=senior)
+    assert withdrawn.status_code == 200 and withdrawn.json()["state"] == "rejected"
 
 
 def test_bad_designations_are_refused(client: TestClient, auth_header: Header, world: dict[str, Any]) -> None:

@@ -2,7 +2,8 @@
 
 A change of category (from the hate-speech policy to the violent-extremism policy, say) is proposed with a preview:
 the open cases it would move to the new category's queue, the past decisions it would alter, and the linked banks'
-entries it would recategorise. Nothing applies until a senior moderator or an admin confirms it; then, in one
+entries it would recategorise. Nothing applies until a senior moderator or an admin *other than the proposer* confirms
+it (four eyes: one credential cannot re-designate an entity alone); then, in one
 transaction, the entity's category changes, the open cases move (``moderation.decisions.move_case``, found afresh),
 the linked banks' entries of the old category take the new one (so future matches are judged under the new policy)
 and the change is an event. Past decisions are shown for people to revisit, never rewritten.
@@ -40,6 +41,7 @@ from bastion.designations.interfaces import (
     EntityExists,
     EntityNotFound,
     InvalidDesignation,
+    SamePerson,
 )
 from bastion.designations.models import DesignatedEntity, DesignationChange, DesignationEvent
 from bastion.matching import services as banks
@@ -213,6 +215,9 @@ def confirm_change(mod: Moderation, change_id: int, *, actor: Principal) -> dict
         change = _change(session, change_id)
         row = _entity(session, change.entity_id)
         _step(change, Step.CONFIRM)
+        if change.proposed_by == actor.actor:
+            raise SamePerson(f"change {change.id} was proposed by {actor.actor}: another senior moderator or an "
+                             "admin confirms it")
         if row.category != change.from_category:  # defensive: a confirmed change supersedes the others
             raise ChangeConflict(f"{row.name} is {row.category} now, not {change.from_category}; propose again")
         to = Category(change.to_category)

@@ -57,3 +57,11 @@ def test_a_moderator_reads_without_buttons(client: TestClient, db: Database, wor
     refused = client.post(f"/console/designations/{world['entity']['id']}/changes",
                           data={"csrf_token": csrf, "category": "violent_extremism"}, follow_redirects=False)
     assert refused.status_code == 403
+
+
+def test_a_delisted_entity_is_marked(client: TestClient, db: Database, world: dict[str, Any]) -> None:
+    assert client.post(f"/v1/designations/{world['entity']['id']}/delist", headers=world["senior"],
+                       json={"delisted_on": "2026-12-01"}).status_code == 200
+    login(client, db, "mo", Role.MODERATOR)
+    page = client.get("/console/designations").text
+    assert 'class="badge delisted">delisted 2026-12-01<' in page

@@ -44,3 +44,6 @@ def test_designation_add_list_change_confirm(db: Database) -> None:
     assert bastion(db, "designation", "confirm", "1", actor="second-officer").returncode == 1
     listed = json.loads(bastion(db, "designation", "list", "--json").stdout)
     assert listed[0]["category"] == "violent_extremism"
+    delisted = bastion(db, "designation", "delist", "Black Banner Front", "--date", "2026-12-01", "--note", "revoked")
+    assert delisted.returncode == 0 and "delisted on 2026-12-01" in delisted.stderr, delisted.stderr
+    assert json.loads(bastion(db, "designation", "list", "--json").stdout)[0]["delisted_on"] == "2026-12-01"

@@ -1,7 +1,7 @@
 """feed: the exchanges a crisis shares its confirmed perpetrator content with
 
 Revision ID: 0027
-Revises: 0017
+Revises: 0030
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0027'
-down_revision = '0017'
+down_revision = '0030'
 branch_labels = None
 depends_on = None
 

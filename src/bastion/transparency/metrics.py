@@ -23,8 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from pydantic import BaseModel, Field
-from sqlalchemy import select
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import column, func, select, table
 from sqlalchemy.orm import Session
 
 from bastion.core import events as event_log
@@ -230,12 +230,66 @@ READERS: dict[str, Reader] = {"moderation_events": moderation_facts, "order_even
                               "report_events": report_facts}
 
 
+class Read(NamedTuple):
+    """A batch of one log's facts: ``last``, the last event id read; ``skipped``, the events that could not be read
+    (their id and why), each counted as nothing."""
+
+    facts: list[Fact]
+    last: int
+    skipped: list[tuple[int, str]]
+
+
+def read(session: Session, log: str, *, after: int, limit: int, until: dt.datetime | None = None) -> Read:
+    """Up to ``limit`` events of ``log`` after ``after`` as facts, skipping each event that cannot be judged.
+
+    An event cannot be judged when a payload its facts need does not validate (its own, or an earlier event's of the
+    same subject): the reader raises ``ValidationError``, and a binary search over the batch's length finds the first
+    event whose reading fails (reading the first n events fails from some n on, whatever the batch: an event's facts
+    depend on it and its subject's earlier events alone). That event is skipped and reading goes on after it, so the
+    roll-ups and the direct count skip the same events. Any other error is raised: a round that fails counts
+    nothing."""
+    reader = READERS[log]
+    facts: list[Fact] = []
+    skipped: list[tuple[int, str]] = []
+    while True:
+        try:
+            found, last = reader(session, after=after, limit=limit, until=until)
+            return Read(facts + found, last, skipped)
+        except ValidationError as failed:
+            error = failed
+        good, bad = 0, limit  # the first ``good`` events read; the first ``bad`` do not
+        done: tuple[list[Fact], int] = ([], after)
+        while bad - good > 1:
+            middle = (good + bad) // 2
+            try:
+                done, good = reader(session, after=after, limit=middle, until=until), middle
+            except ValidationError as failed:
+                error, bad = failed, middle
+        facts += done[0]
+        culprit = _next_id(session, log, done[1])
+        skipped.append((culprit, f"{error.title}: {error.error_count()} error(s): "
+                                 + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                             for e in error.errors()[:5])))
+        after, limit = culprit, limit - bad
+        if limit <= 0:
+            return Read(facts, after, skipped)
+
+
+def _next_id(session: Session, log: str, after: int) -> int:
+    """The id of the log's first event after ``after`` (the logs are tables of that name, each with an ``id``)."""
+    found = session.scalar(select(func.min(column("id"))).select_from(table(log, column("id")))
+                           .where(column("id") > after))
+    assert found is not None, (log, after)  # a reader failed on an event that is there
+    return int(found)
+
+
 def all_facts(session: Session, *, batch: int = 5000) -> Iterator[Fact]:
-    """Every fact of every log, read in batches (the direct computation, and the baseline the roll-ups beat)."""
+    """Every fact of every log, read in batches (the direct computation, and the baseline the roll-ups beat); events
+    that cannot be read are skipped, as the roll-up worker skips them (``read``)."""
     for name in LOGS:
-        reader, after = READERS[name], 0
+        after = 0
         while True:
-            facts, last = reader(session, after=after, limit=batch)
+            facts, last, _ = read(session, name, after=after, limit=batch)
             yield from facts
             if last == after:
                 break

@@ -72,6 +72,7 @@ from bastion.reporting.tasks import ReportSender
 from bastion.transparency import submission as sor_submission
 from bastion.transparency.api import router as transparency_router
 from bastion.transparency.rollups import roll_up
+from bastion.transparency.rollups import status as rollup_status
 from bastion.transparency.sor_client import TransparencyClient
 from bastion.transparency.submission_api import router as sor_router
 from bastion.web.bank_pages import router as bank_pages_router
@@ -281,7 +282,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                                                            "error": policy.error}}),
                 lambda: _feed_health(feed_view),
                 lambda: Health(ok=True, fields={"transparency_database": sor_submission.status(
-                    db, enabled=settings.submits_statements)})],
+                    db, enabled=settings.submits_statements)}),
+                lambda: Health(ok=True, fields={"transparency_rollups": rollup_status(db)})],
         status_summary="Liveness and index freshness (no secrets; for health checks)",
         workers=workers, run_workers=refresh,
         on_start=[open_up], on_stop=[close_down, lambda: classifier_services.close_all(mod.classifiers)],

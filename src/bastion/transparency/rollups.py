@@ -129,13 +129,17 @@ def cut_rows(cells: Mapping[Cell, Tally]) -> list[dict[str, Any]]:
 
 def _upsert(db: Database, session: Session, table: type[Rollup] | type[Cut], key: list[str],
             rows: list[dict[str, Any]]) -> None:
+    """Add ``rows`` to the table's counts: one statement run for every row (compiled once; a multi-row ``VALUES``
+    would be compiled again for each batch, which cost more than the writing)."""
+    if not rows:
+        return
     dialect: Any = sqlite if is_sqlite(db.engine) else postgresql
-    for start in range(0, len(rows), 1000):
-        statement = dialect.insert(table).values(rows[start:start + 1000])
-        excluded = statement.excluded
-        session.execute(statement.on_conflict_do_update(
-            index_elements=key,
-            set_={"count": table.count + excluded["count"], "items": table.items + excluded["items"]}))
+    columns = table.__table__.c
+    statement = dialect.insert(table.__table__)
+    excluded = statement.excluded
+    session.connection().execute(statement.on_conflict_do_update(
+        index_elements=key, set_={"count": columns["count"] + excluded["count"],
+                                  "items": columns["items"] + excluded["items"]}), rows)
 
 
 def _quarantine(db: Database, session: Session, name: str, skipped: Iterable[tuple[int, str]],

@@ -253,17 +253,22 @@ def _summed(session: Session, days: list[tuple[dt.date, dt.date]], names: list[s
 
 def _from_cuts(session: Session, months: list[dt.date], kept: tuple[str, ...], only: tuple[str, ...],
                durations: bool) -> dict[Cell, Tally]:
-    """The cut ``kept`` of these whole months, from the monthly cuts (summed in the database when several)."""
-    names = list(CUT_COLUMNS)
+    """The cut ``kept`` of these whole months, from the monthly cuts: one month's rows as stored, several summed in
+    the database by the columns a cut may hold (the others are blank in every row of it)."""
+    names = [*COUNT_COLUMNS, "bucket", *kept]
     keys = [getattr(Cut, c) for c in names]
-    statement = select(*keys, func.sum(Cut.count), func.sum(Cut.items)).where(
-        Cut.month.in_(months), Cut.keep == ",".join(kept))
+    where = [Cut.month.in_(months), Cut.keep == ",".join(kept)]
     if only:
-        statement = statement.where(Cut.metric.in_([*only, *(histogram(m) for m in only)] if durations else only))
+        where.append(Cut.metric.in_([*only, *(histogram(m) for m in only)] if durations else only))
     elif not durations:
-        statement = statement.where(Cut.bucket == NO_DURATION)
-    return {Cell(dt.date.min, *key): Tally(int(count), int(items))
-            for *key, count, items in session.execute(statement.group_by(*keys))}
+        where.append(Cut.bucket == NO_DURATION)
+    if len(months) == 1:
+        statement = select(*keys, Cut.count, Cut.items).where(*where)
+    else:
+        statement = select(*keys, func.sum(Cut.count), func.sum(Cut.items)).where(*where).group_by(*keys)
+    blank = dict.fromkeys(DIMENSION_COLUMNS, "")
+    return {Cell(**{**blank, "day": dt.date.min, **dict(zip(names, key, strict=True))}): Tally(int(count), int(items))
+            for *key, count, items in session.execute(statement)}
 
 
 def cells_for(session: Session, start: dt.date, end: dt.date) -> CellsFor:

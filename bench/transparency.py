@@ -8,7 +8,8 @@ Two parts, on a temporary SQLite database (or ``--url``, an empty PostgreSQL dat
    report from the roll-ups against the named baseline, **the same report from a plain scan of the event logs**
    (``metrics.direct_cells``: every event read and judged now). Both reports are asserted equal.
 2. Scale: roll-up rows standing for ``--synthetic`` decisions over 182 days (``--cells-per-day`` distinct cells a
-   day, random dimensions), written straight into ``transparency_rollups``. Timed: the full DSA report for the
+   day, random dimensions), written straight into ``transparency_rollups``, and the monthly cuts summed from them as
+   the worker would have kept them (``rollups.rebuild_cuts``). Timed: the full DSA report for the
    half-year, the API's query (``/v1/transparency/metrics``: one calendar month, a year, and 30 days across two
    months; ungrouped, by Member State and by category), and the console dashboard's page (``/console/transparency``,
    one month and a year, by category and by Member State) over HTTP as an analyst gets it. Each against the named

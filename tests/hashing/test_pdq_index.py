@@ -398,10 +398,10 @@ def test_a_snapshot_serves_the_same_answers_memory_mapped_and_takes_changes(
     idx.remove(int(keys[0]))
     idx.add(2**50, "ab" * 32)  # in the delta: the snapshot folds it in
     meta = idx.save_snapshot(tmp_path / "snap", {"change_id": 42})
-    assert meta["rows"] == N_MIH and meta["change_id"] == 42 and len(meta["chunk_bits"]) > 1
+    assert meta["rows"] == N_MIH and meta["change_id"] == 42 and len(meta["segments"][0]["chunk_bits"]) > 1
     loaded, info = PdqIndex.from_snapshot(tmp_path / "snap")
     assert info == meta and len(loaded) == len(idx) == N_MIH
-    assert loaded.stats()["delta"] == 0 and loaded._static is not None and loaded._static.tables.borrowed
+    assert loaded.stats()["delta"] == 0 and loaded._segments[0].tables.borrowed
     rng = np.random.default_rng(3)
     queries = hashes[rng.choice(N_MIH, 200)].copy()
     queries[:, :3] ^= rng.integers(0, 256, (200, 3), dtype=np.uint8)
@@ -412,7 +412,7 @@ def test_a_snapshot_serves_the_same_answers_memory_mapped_and_takes_changes(
     assert loaded.query_bytes(hashes[1], 0) == [] and loaded.query("cd" * 32, 0) == [IndexHit(2**51, 0)]
     assert PdqIndex.from_snapshot(tmp_path / "snap")[0].query_bytes(hashes[1], 0) == [IndexHit(int(keys[1]), 0)]
     loaded.compact()  # the next segment is built in ordinary memory
-    assert loaded._static is not None and not loaded._static.tables.borrowed and len(loaded) == N_MIH
+    assert not any(s.tables.borrowed for s in loaded._segments) and len(loaded) == N_MIH
 
 
 def test_a_missing_or_damaged_snapshot_is_refused(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
@@ -422,7 +422,7 @@ def test_a_missing_or_damaged_snapshot_is_refused(data: tuple[np.ndarray, np.nda
     idx = PdqIndex()
     idx.add_arrays(keys, hashes)
     idx.save_snapshot(tmp_path / "snap")
-    np.save(tmp_path / "snap" / "ent_0.npy", np.zeros(10, np.uint32))
+    np.save(tmp_path / "snap" / "seg_0" / "ent_0.npy", np.zeros(10, np.uint32))
     with pytest.raises(ValueError, match="damaged"):
         PdqIndex.from_snapshot(tmp_path / "snap")
     (tmp_path / "snap" / "meta.json").write_text('{"format": 99}')

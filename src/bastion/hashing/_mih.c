@@ -41,7 +41,7 @@
 #define MIN_CHUNK_BITS 3
 #define MAX_CHUNK_BITS 30
 #define MAX_ROWS ((Py_ssize_t)1 << 30)
-#define MAX_SOURCES 8
+#define MAX_SOURCES 256 /* sealed segments (PdqIndex keeps a handful), the frozen delta and the delta */
 #define MAX_THRESHOLD 256
 /* Probe blocks: large enough to keep ~all line-fill buffers busy, small enough that what was prefetched is
  * still in L1/L2 when it is read. */

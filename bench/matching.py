@@ -111,7 +111,7 @@ class Workload:
     queries: U8
     sources: npt.NDArray[np.int64]  # row each query was made from, -1 for a miss
     #: streamed: the hashes are not held (``keys``/``hashes`` empty); ``parts`` makes them again, chunk by chunk
-    streamed: Callable[[], Iterator[tuple[npt.NDArray[np.int64], U8]]] | None = None
+    streamed: Callable[[int], Iterator[tuple[npt.NDArray[np.int64], U8]]] | None = None
     size: int = 0
 
     def __post_init__(self) -> None:
@@ -122,10 +122,10 @@ class Workload:
     def near(self) -> int:
         return int((self.sources >= 0).sum())
 
-    def parts(self) -> Iterator[tuple[npt.NDArray[np.int64], U8]]:
-        """The indexed rows: in one piece, or streamed a chunk at a time (the same rows every call)."""
+    def parts(self, chunk: int = 1 << 62) -> Iterator[tuple[npt.NDArray[np.int64], U8]]:
+        """The indexed rows: in one piece, or streamed ``chunk`` rows at a time (the same rows every call)."""
         if self.streamed is not None:
-            yield from self.streamed()
+            yield from self.streamed(min(chunk, 1 << 62))
         else:
             yield self.keys, self.hashes
 
@@ -138,23 +138,37 @@ class Workload:
         return Workload(self.keys, self.hashes, self.queries[pick], self.sources[pick], self.streamed, self.size)
 
 
-def streamed_workload(size: int, queries: int, threshold: int, seed: int, chunk: int) -> Workload:
-    """Random hashes made ``chunk`` rows at a time from per-chunk seeds, so they can be made again (to check
-    hits) without being held; the near queries are taken from their sources as the chunks pass."""
+_BLOCK = 65_536  # rows made from one seed: the hashes are the same whatever the chunk size
+
+
+def streamed_workload(size: int, queries: int, threshold: int, seed: int) -> Workload:
+    """Random hashes made a block at a time from per-block seeds and handed on in chunks of any size, so they can
+    be made again (to check hits) without being held; the near queries are taken from their sources as the
+    blocks pass."""
     rng = np.random.default_rng(seed)
     near = queries // 2
     sources = np.full(queries, -1, dtype=np.int64)
     sources[:near] = rng.integers(0, size, near)
     out = rng.integers(0, 256, (queries, 32), dtype=np.uint8)
 
-    def parts() -> Iterator[tuple[npt.NDArray[np.int64], U8]]:
-        for i, start in enumerate(range(0, size, chunk)):
+    def block(i: int) -> U8:
+        n = min(_BLOCK, size - i * _BLOCK)
+        return np.random.default_rng([seed, i]).integers(0, 256, (n, 32), dtype=np.uint8)
+
+    def parts(chunk: int) -> Iterator[tuple[npt.NDArray[np.int64], U8]]:
+        start = 0
+        while start < size:
             n = min(chunk, size - start)
-            hashes = np.random.default_rng([seed, i]).integers(0, 256, (n, 32), dtype=np.uint8)
+            first, last = start // _BLOCK, (start + n - 1) // _BLOCK
+            joined = np.concatenate([block(i) for i in range(first, last + 1)])
+            offset = start - first * _BLOCK
+            hashes = joined[offset : offset + n]
             yield np.arange(KEY_BASE + start, KEY_BASE + start + n, dtype=np.int64), hashes
+            del joined, hashes
+            start += n
 
     flips = np.random.default_rng([seed, 2**32])
-    for keys, hashes in parts():
+    for keys, hashes in parts(_BLOCK):
         first = int(keys[0]) - KEY_BASE
         for i in np.nonzero((sources[:near] >= first) & (sources[:near] < first + len(keys)))[0]:
             bits = np.unpackbits(hashes[sources[i] - first])
@@ -308,7 +322,7 @@ def bench_bastion(
     reset_peak()
     index = PdqIndex(segment_rows=segment_rows)
     build_s = 0.0
-    for keys, hashes in w.parts():  # streamed: making the hashes is not timed as building
+    for keys, hashes in w.parts(segment_rows):  # streamed: a segment at a time; making them is not timed
         start = time.perf_counter()
         index.add_arrays(keys, hashes)
         build_s += time.perf_counter() - start
@@ -337,7 +351,7 @@ def bench_bastion(
 
     found = [[hit.key for hit in hits] for hits in results]
     false_hits = 0
-    for keys, hashes in w.parts():  # streamed: the chunks are made again, one at a time
+    for keys, hashes in w.parts(segment_rows):  # streamed: the chunks are made again, one at a time
         first, last = int(keys[0]), int(keys[-1])
         for q, hits in zip(w.queries, results, strict=True):
             for hit in hits:
@@ -377,7 +391,7 @@ def bench_bastion(
         index.add_bytes(2**41 + i, extra[i].tobytes())
     _, full_delta_qps = timed_loop(hexes[:1000], lambda h: index.query(h, threshold), float("inf"))
     open_rows = min((r for r in index.stats()["segment_sizes"] if r < segment_rows), default=0)
-    settle()
+    rss_merge0 = settle()
     reset_peak()
     start = time.perf_counter()
     index.compact()  # the delta folded into the open segment
@@ -386,9 +400,8 @@ def bench_bastion(
     # The worst merge: a whole segment of the bound rebuilt (what a compaction of a sealed one costs, and what
     # folding the delta costs when the open segment is nearly full).
     largest = max(index.stats()["segment_sizes"])
-    victim = next(s for s in index._segments if s.rows == largest)
-    index.remove(int(victim.keys[0]))
-    settle()
+    index.remove(next(int(s.keys[0]) for s in index._segments if s.rows == largest))
+    rss_rebuild0 = settle()
     reset_peak()
     start = time.perf_counter()
     index.compact()
@@ -426,7 +439,10 @@ def bench_bastion(
         "rss_gib_built": gib(rss1),
         "peak_rss_gib_build": gib(build_peak),
         "peak_rss_gib_merge": gib(merge_peak),
+        "merge_transient_bytes_per_open_row": per_row(rss_merge0, merge_peak, open_rows) if open_rows else None,
         "peak_rss_gib_rebuild_segment": gib(rebuild_peak),
+        "rebuild_transient_bytes_per_row": per_row(rss_rebuild0, rebuild_peak, largest),
+        "rss_gib_end": gib(rss2),
         "chunk_bits": stats["chunk_bits"],
         "dir_bits": stats["dir_bits"][:1],
     }
@@ -534,8 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for size in (int(s) for s in args.sizes.split(",")):
         log(f"size {size:,}: generating {size:,} hashes and {args.queries} queries")
         if args.stream:
-            w = streamed_workload(size, args.queries, args.threshold, args.seed, min(bounds))
-            info = {"dataset": "random", "streamed_chunk_rows": min(bounds)}
+            w = streamed_workload(size, args.queries, args.threshold, args.seed)
+            info = {"dataset": "random", "streamed": True}
         else:
             w, info = make_workload(size, args.queries, args.threshold, args.seed, args.dataset,
                                     args.factor_share)

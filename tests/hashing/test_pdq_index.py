@@ -580,6 +580,8 @@ def test_a_format_1_snapshot_still_loads(data: tuple[np.ndarray, np.ndarray], tm
     old = {"format": 1, "rows": seg["rows"], "chunk_bits": seg["chunk_bits"], "dir_bits": seg["dir_bits"],
            "ndead": seg["ndead"], "change_id": 7}
     (snap / "meta.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="format 1 with one segment above"):  # a matcher then loads in full
+        PdqIndex.from_snapshot(snap, segment_rows=N_MIH // 2)
     loaded, info = PdqIndex.from_snapshot(snap)
     assert info["change_id"] == 7 and len(loaded) == N_MIH - 1
     assert loaded.query_bytes(hashes[3], 0) == [] and loaded.query_bytes(hashes[4], 0) == [IndexHit(int(keys[4]), 0)]

@@ -577,7 +577,8 @@ class PdqIndex(SignalIndex):
     def from_snapshot(cls, path: Path, *, segment_rows: int = SEGMENT_ROWS) -> tuple[PdqIndex, dict[str, Any]]:
         """An index serving from the memory-mapped snapshot in ``path`` at once, and the snapshot's meta.
         ``ValueError`` when it is missing, of an unknown format or inconsistent (the caller then loads in full).
-        A format-1 snapshot (one segment, written before segments existed) loads as one sealed segment."""
+        A format-1 snapshot (one segment, written before segments existed) loads as one segment when it is within
+        ``segment_rows``, and is refused otherwise."""
         try:
             info: dict[str, Any] = json.loads((path / "meta.json").read_text())
         except (OSError, ValueError) as exc:
@@ -586,6 +587,9 @@ class PdqIndex(SignalIndex):
         if fmt == 1:
             described = [{k: info.get(k) for k in ("rows", "chunk_bits", "dir_bits", "ndead")}]
             places = [path]
+            if not isinstance(info.get("rows"), int) or info["rows"] > segment_rows:
+                # its compaction would rebuild it whole (the 2x peak segments avoid): load in full instead
+                raise ValueError(f"PDQ snapshot {path} has format 1 with one segment above {segment_rows} rows")
         elif fmt == SNAPSHOT_FORMAT and isinstance(info.get("segments"), list):
             described = info["segments"]
             places = [path / f"seg_{i}" for i in range(len(described))]

@@ -73,22 +73,30 @@ def reset_peak() -> None:
         pass
 
 
-def peak_bytes() -> int | None:
+_phase_peaks = [0]  # the highest phase peak seen: resetting VmHWM also resets what getrusage reports
+
+
+def peak_bytes() -> int:
     """RSS high-water mark since the last ``reset_peak`` (VmHWM); else the process's (getrusage)."""
+    peak = None
     try:
         with open("/proc/self/status") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
+                    peak = int(line.split()[1]) * 1024
     except OSError:
         pass
-    return process_peak_bytes()
+    if peak is None:
+        peak = process_peak_bytes()
+    _phase_peaks[0] = max(_phase_peaks[0], peak)
+    return peak
 
 
 def process_peak_bytes() -> int:
-    """The process's peak RSS since it started (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    """The process's peak RSS since it started: ``ru_maxrss`` (KiB on Linux, bytes on macOS), or the highest
+    phase peak when a reset has cut it (Linux resets both together)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+    return max(peak if sys.platform == "darwin" else peak * 1024, _phase_peaks[0])
 
 
 def gib(n: int | None) -> float | None:

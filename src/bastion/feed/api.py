@@ -69,11 +69,14 @@ class ViewerIn(_In):
     age: float | None = Field(default=None, ge=0, le=150,
                               description="the viewer's age in years now; left out: the band the minors domain "
                                           "recorded, else unknown (treated as a minor)")
+    country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$",
+                                description="where the viewer is (ISO 3166-1 alpha-2); left out: content disabled "
+                                            "in any territory is excluded (disabled_in_territory)")
 
 
 class FilterIn(_In):
     viewer: Annotated[str, Field(pattern=_ID)] | ViewerIn = Field(
-        description="an account id, or {account_id, age}")
+        description="an account id, or {account_id, age, country}")
     candidates: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(max_length=MAX_CANDIDATES)
 
 
@@ -99,6 +102,8 @@ async def filter_feed(body: FilterIn, gate: Gate, principal: Platform) -> Respon
         viewer = await run_in_threadpool(gate.viewer, body.viewer.account_id)
     else:
         viewer = gate.viewer(body.viewer.account_id, body.viewer.age)
+    if not isinstance(body.viewer, str):
+        viewer = viewer.in_country(body.viewer.country)
     result = gate.filter(viewer, body.candidates)
     # Written directly: a 500-candidate answer validated field by field would cost more than judging it.
     answer = {"eligible": result.eligible, "excluded": [e.to_json() for e in result.excluded],

@@ -24,6 +24,7 @@ class Reason(enum.StrEnum):
     BORDERLINE = "borderline"
     AGE_RESTRICTED = "age_restricted"  # age-restricted, and the viewer is (or may be) a minor
     CRISIS_EXCLUSION = "crisis_exclusion"  # a livestream from a country an active crisis excludes
+    DISABLED_IN_TERRITORY = "disabled_in_territory"  # disabled where the viewer is, or the viewer's country unknown
     FACT_CHECKED_FALSE = "fact_checked_false"  # rated false by a fact-checker (a reason source)
     DESIGNATED_ENTITY = "designated_entity"  # by or about a designated dangerous entity (a reason source)
     UNKNOWN = "unknown"  # never submitted to Bastion: nothing vouches for it
@@ -37,6 +38,8 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.BORDERLINE: "The content is borderline: allowed, but not recommended.",
     Reason.AGE_RESTRICTED: "The content is age-restricted and the viewer is, or may be, a minor.",
     Reason.CRISIS_EXCLUSION: "Livestreams from this country are kept out of feeds during an active crisis.",
+    Reason.DISABLED_IN_TERRITORY: ("The content is disabled in the viewer's country (or the viewer's country was not "
+                                   "given, and it is disabled somewhere)."),
     Reason.FACT_CHECKED_FALSE: "An independent fact-checker rated the content false.",
     Reason.DESIGNATED_ENTITY: "The content is by or about a designated dangerous organisation or individual.",
     Reason.UNKNOWN: "The content is unknown to moderation: it was never submitted.",

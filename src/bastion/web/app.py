@@ -122,7 +122,8 @@ class _DesignationReasons:
 
     def changes(self, session: Session, cursor: int) -> ReasonChanges:
         found = self._follower.since(session, cursor)
-        return ReasonChanges(found.cursor, {c: frozenset({Reason.DESIGNATED_ENTITY}) for c in found.content})
+        return ReasonChanges(found.cursor, {c: frozenset({Reason.DESIGNATED_ENTITY}) if names else frozenset()
+                                            for c, names in found.content.items()})
 
 
 FEED_REASON_SOURCES: list[Callable[[Database], ReasonSource]] = [

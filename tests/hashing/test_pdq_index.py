@@ -588,3 +588,19 @@ def test_a_format_1_snapshot_still_loads(data: tuple[np.ndarray, np.ndarray], tm
     loaded.add(2**50, "ab" * 32)
     loaded.save_snapshot(snap)  # rewritten in the current format
     assert json.loads((snap / "meta.json").read_text())["format"] == 2
+
+
+def test_the_kernel_gathers_rows_from_several_buffers_into_the_same_tables() -> None:
+    """What merges build with: rows taken from several buffers, numbered one after another."""
+    rng = np.random.default_rng(6)
+    a, b = random_hashes(rng, 40_000), random_hashes(rng, 5_000)
+    rows = rng.permutation(45_000)[:41_000].astype(np.int64)
+    chunk_bits, dir_bits = choose_layout(len(rows))
+    gathered = _mih.Tables([a, b], chunk_bits, dir_bits, rows)
+    copied = _mih.Tables(np.concatenate([a, b])[rows], chunk_bits, dir_bits)
+    assert bytes(gathered) == bytes(copied)
+    assert all(bytes(gathered.ent_array(j)) == bytes(copied.ent_array(j)) for j in range(len(chunk_bits)))
+    with pytest.raises(ValueError, match="outside"):
+        _mih.Tables([a, b], chunk_bits, dir_bits, np.array([45_000], np.int64))
+    with pytest.raises(ValueError, match="int64"):
+        _mih.Tables([a], (), 0, np.array([1], np.int32))

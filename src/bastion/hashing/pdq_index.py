@@ -176,15 +176,19 @@ class _Segment:
     ndead: int = 0
 
     @classmethod
-    def build(cls, keys: I64Array, hashes: U8Array) -> _Segment:
-        """``keys`` strictly increasing; ``hashes`` (N, 32) in the same order."""
-        rows = len(keys)
-        chunk_bits, dir_bits = choose_layout(rows)
-        tables = _mih.Tables(np.ascontiguousarray(hashes, dtype=np.uint8), chunk_bits, dir_bits)
-        small = rows == 0 or int(keys[-1]) <= np.iinfo(np.uint32).max
+    def build(cls, keys: I64Array, hashes: U8Array | Sequence[Any], rows: I64Array | None = None) -> _Segment:
+        """``keys`` strictly increasing; ``hashes`` (N, 32) in the same order, or with ``rows`` the buffers of
+        hashes (numbered one after another) that the kernel gathers ``rows`` from, in the keys' order."""
+        count = len(keys)
+        chunk_bits, dir_bits = choose_layout(count)
+        if rows is None:
+            tables = _mih.Tables(np.ascontiguousarray(hashes, dtype=np.uint8), chunk_bits, dir_bits)
+        else:
+            tables = _mih.Tables(hashes, chunk_bits, dir_bits, np.ascontiguousarray(rows, dtype=np.int64))
+        small = count == 0 or int(keys[-1]) <= np.iinfo(np.uint32).max
         # a copy either way: ``keys`` may be a slice of a larger array that must not stay alive with the segment
         stored: KeyArray = keys.astype(np.uint32) if small else np.array(keys, dtype=np.int64)
-        return cls(tables, stored, np.zeros((rows + 7) // 8, dtype=np.uint8))
+        return cls(tables, stored, np.zeros((count + 7) // 8, dtype=np.uint8))
 
     @property
     def rows(self) -> int:
@@ -238,12 +242,14 @@ class _Segment:
         found: I64Array = pos[self.keys[pos] == inside].astype(np.int64)
         return found
 
-    def live_parts(self) -> tuple[I64Array, U8Array]:
-        keys, hashes = self.keys.astype(np.int64), self.hashes()
+    def live_rows(self) -> tuple[I64Array, I64Array, Any, int]:
+        """Keys and row numbers of the live rows, the buffer of hashes they index, and its row count."""
         if self.ndead:
-            alive = _live_mask(self.dead, self.rows)
-            return keys[alive], hashes[alive]
-        return keys, hashes
+            rows: I64Array = np.flatnonzero(_live_mask(self.dead, self.rows)).astype(np.int64)
+            keys: I64Array = self.keys[rows].astype(np.int64)
+        else:
+            rows, keys = np.arange(self.rows, dtype=np.int64), self.keys.astype(np.int64)
+        return keys, rows, self.tables, self.rows
 
     def source(self) -> Source:
         return (None, self.keys, self.dead, self.rows, self.tables)
@@ -296,9 +302,10 @@ class _Delta:
     def live(self) -> int:
         return len(self.pos)
 
-    def live_parts(self) -> tuple[I64Array, U8Array]:
+    def live_rows(self) -> tuple[I64Array, I64Array, Any, int]:
+        """As ``_Segment.live_rows``: rows in the order they were added."""
         rows = np.fromiter(sorted(self.pos.values()), dtype=np.int64, count=len(self.pos))
-        return self.keys[rows], self.hashes.reshape(-1, HASH_BYTES)[rows]
+        return self.keys[rows], rows, self.hashes, len(self.keys)
 
     def source(self) -> Source:
         return (self.hashes, self.keys, self.dead, self.count, None)
@@ -308,8 +315,9 @@ class _Delta:
         return self.keys.nbytes + self.hashes.nbytes + self.dead.nbytes + 100 * len(self.pos)
 
 
-def _sorted_unique(keys: I64Array, hashes: U8Array) -> tuple[I64Array, U8Array]:
-    """Sort rows by key; of rows with equal keys keep the last one (later parts replace earlier ones)."""
+def _sorted_unique(keys: I64Array, hashes: npt.NDArray[Any]) -> tuple[I64Array, npt.NDArray[Any]]:
+    """Sort rows by key; of rows with equal keys keep the last one (later parts replace earlier ones).
+    ``hashes``: the rows' hashes, or their row numbers."""
     if len(keys) < 2 or bool(np.all(keys[1:] > keys[:-1])):
         return keys, hashes
     order = np.argsort(keys, kind="stable")
@@ -694,7 +702,7 @@ class PdqIndex(SignalIndex):
         """Rebuild the segments ``replace`` (+ the delta, + ``extra`` rows) into new segments of at most the
         bound and swap them in; blocks no reader or writer. The caller holds ``_merge_lock``.
 
-        Memory: the live rows of ``replace`` and ``extra`` (copied once), and the new segments beside the old."""
+        Memory: the new segments beside the old, and 16 bytes a row (keys and row numbers) while they are built."""
         with self._lock:
             frozen = self._delta if fold_delta and self._delta.count else None
             if frozen is not None:
@@ -703,27 +711,26 @@ class PdqIndex(SignalIndex):
             others = tuple(s for s in self._segments if not any(s is r for r in replace))
             self._publish_locked()
         try:
-            # Oldest first, so that the last row of a repeated key is the newest value.
-            parts = [p.live_parts() for p in (*replace, frozen) if p is not None and p.live]
+            # Oldest first, so that the last row of a repeated key is the newest value. Each part: the keys and
+            # row numbers of its live rows in a buffer of hashes; the kernel gathers the rows from the buffers
+            # (numbered one after another) straight into the new tables, so no hashes are copied out first.
+            parts = [p.live_rows() for p in (*replace, frozen) if p is not None and p.live]
             kills: list[tuple[_Segment, I64Array]] = []
             if extra is not None and len(extra[0]):
-                extra_keys, extra_hashes = _sorted_unique(*extra)
-                parts.append((extra_keys, extra_hashes))
+                extra_hashes = np.ascontiguousarray(extra[1], dtype=np.uint8)
+                parts.append((extra[0], np.arange(len(extra[0]), dtype=np.int64), extra_hashes, len(extra[0])))
                 # the new rows replace live rows of these keys in segments that are not rebuilt
-                kills = [(s, s._rows_of(extra_keys)) for s in others]
-            if len(parts) == 1:
-                keys, hashes = parts[0]
-            elif parts:
-                keys = np.concatenate([k for k, _ in parts])
-                hashes = np.concatenate([h for _, h in parts])
-            else:
-                keys, hashes = np.zeros(0, np.int64), np.zeros((0, HASH_BYTES), np.uint8)
+                kills = [(s, s._rows_of(extra[0])) for s in others]
+            buffers = [buffer for _, _, buffer, _ in parts]
+            offsets = np.cumsum([0] + [size for _, _, _, size in parts])
+            keys = np.concatenate([k for k, _, _, _ in parts]) if parts else np.zeros(0, np.int64)
+            rows = np.concatenate([r + offsets[i] for i, (_, r, _, _) in enumerate(parts)]) if parts else keys
             del parts
-            keys, hashes = _sorted_unique(keys, hashes)
+            keys, rows = _sorted_unique(keys, rows)
             bound = self._segment_rows
-            built = tuple(_Segment.build(keys[i : i + bound], hashes[i : i + bound])
+            built = tuple(_Segment.build(keys[i : i + bound], buffers, rows[i : i + bound])
                           for i in range(0, len(keys), bound))
-            del keys, hashes
+            del keys, rows, buffers
             if len(others) + len(built) > _MAX_SEGMENTS:
                 raise RuntimeError(f"more than {_MAX_SEGMENTS} segments: raise segment_rows")
         except BaseException:

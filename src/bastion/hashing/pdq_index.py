@@ -69,9 +69,9 @@ LINEAR_BELOW: Final = 32_768
 #: segment, files at the top) still loads; another version is refused.
 SNAPSHOT_FORMAT: Final = 2
 #: Most rows in one segment. A query searches every segment, so fewer, larger segments answer faster, while a
-#: merge holds one segment's rebuild (~140 B a row) beside the index: at 100M rows, 5 segments of 20M are
-#: modelled at 1,069 lookups per core-second (the kernel's cost model; one 100M segment: 2,072) and peak at
-#: ~8.3 GiB + 2.6 GiB. docs/matching-scale.md has the arithmetic.
+#: merge holds one segment's rebuild (100-120 B a row, measured) beside the index: at 100M rows, 5 segments of 20M
+#: are modelled at 1,069 lookups per core-second (the kernel's cost model; one 100M segment: 2,072) and peak at
+#: ~8.3 GiB + 2.2 GiB, under 12 GB. docs/matching-scale.md has the arithmetic.
 SEGMENT_ROWS: Final = 20_000_000
 
 U8Array = npt.NDArray[np.uint8]

@@ -604,3 +604,13 @@ def test_the_kernel_gathers_rows_from_several_buffers_into_the_same_tables() -> 
         _mih.Tables([a, b], chunk_bits, dir_bits, np.array([45_000], np.int64))
     with pytest.raises(ValueError, match="int64"):
         _mih.Tables([a], (), 0, np.array([1], np.int32))
+
+
+def test_more_segments_than_the_kernel_takes_are_refused_and_nothing_is_lost() -> None:
+    rng = np.random.default_rng(12)
+    idx = PdqIndex(segment_rows=10)
+    hashes = random_hashes(rng, 700)
+    with pytest.raises(RuntimeError, match="segments"):
+        idx.add_arrays(np.arange(700), hashes)
+    assert idx.stats()["segments"] == _mih.MAX_SOURCES - 2 and len(idx) == 10 * idx.stats()["segments"]
+    assert idx.query_bytes(hashes[5], 0) == [IndexHit(5, 0)]

@@ -41,7 +41,7 @@
 #define MIN_CHUNK_BITS 3
 #define MAX_CHUNK_BITS 30
 #define MAX_ROWS ((Py_ssize_t)1 << 30)
-#define MAX_SOURCES 256 /* sealed segments (PdqIndex keeps a handful), the frozen delta and the delta */
+#define MAX_SOURCES 64 /* segments (PdqIndex keeps a handful), the frozen delta and the delta; on the stack */
 #define MAX_THRESHOLD 256
 /* Probe blocks: large enough to keep ~all line-fill buffers busy, small enough that what was prefetched is
  * still in L1/L2 when it is read. */
@@ -1171,7 +1171,8 @@ PyMODINIT_FUNC PyInit__mih(void)
     if (PyModule_AddIntConstant(mod, "MAX_ROWS", (long)MAX_ROWS) < 0 ||
         PyModule_AddIntConstant(mod, "MIN_CHUNK_BITS", MIN_CHUNK_BITS) < 0 ||
         PyModule_AddIntConstant(mod, "MAX_CHUNKS", MAX_CHUNKS) < 0 ||
-        PyModule_AddIntConstant(mod, "MAX_CHUNK_BITS", MAX_CHUNK_BITS) < 0) {
+        PyModule_AddIntConstant(mod, "MAX_CHUNK_BITS", MAX_CHUNK_BITS) < 0 ||
+        PyModule_AddIntConstant(mod, "MAX_SOURCES", MAX_SOURCES) < 0) {
         Py_DECREF(mod);
         return NULL;
     }

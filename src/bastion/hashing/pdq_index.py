@@ -763,7 +763,7 @@ class PdqIndex(SignalIndex):
 
 
 #: Sources the kernel takes in one search (its MAX_SOURCES), less the frozen delta and the delta.
-_MAX_SEGMENTS: Final = 254
+_MAX_SEGMENTS: Final[int] = _mih.MAX_SOURCES - 2
 
 
 def _load_segment(where: Path, described: Mapping[str, Any]) -> _Segment | None:

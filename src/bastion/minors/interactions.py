@@ -295,8 +295,9 @@ def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list
     return case
 
 
-def cases(session: Session, *, kind: CaseKind | None = None, state: CaseState = CaseState.OPEN) -> list[MinorsCase]:
+def cases(session: Session, *, kind: CaseKind | None = None, state: CaseState = CaseState.OPEN,
+          limit: int = 500) -> list[MinorsCase]:
     query = select(MinorsCase).where(MinorsCase.state == state.value).order_by(MinorsCase.opened_at.desc())
     if kind is not None:
         query = query.where(MinorsCase.kind == kind.value)
-    return list(session.scalars(query.limit(500)))
+    return list(session.scalars(query.limit(limit)))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -89,3 +89,34 @@ class InvalidCrisis(FeedError):
 
 class CrisisConflict(FeedError):
     status, title = 409, "Crisis conflict"
+
+
+class CrisisForbidden(FeedError):
+    """Naming the exchanges a crisis shares with is the exchanges' administrators' decision."""
+
+    status, title = 403, "Forbidden"
+
+
+class SharedHash(NamedTuple):
+    """A hash of the crisis bank to share: its value, its category, and whether its bank is restricted."""
+
+    signal_type: str
+    value: str
+    category: str
+    restricted: bool
+
+
+class HashSharing(Protocol):
+    """Sharing a crisis's confirmed perpetrator content with hash exchanges (the exchanges domain's
+    ``CrisisSharing`` satisfies it, wired in ``web/app.py`` and the CLI; feed never imports that domain).
+
+    Don't: send anything from here. ``queue`` writes outbox messages in the caller's transaction."""
+
+    def check_targets(self, session: Session, names: Sequence[str]) -> list[str]:
+        """The names, each an exchange that takes shared hashes; refuses (a ``DomainError``) any other."""
+        ...
+
+    def queue(self, session: Session, *, subject: str, names: Sequence[str], hashes: Sequence[SharedHash],
+              tags: Sequence[str], description: str) -> list[str]:
+        """Queue the hashes to the exchanges; returns what was done, in words for the timeline."""
+        ...

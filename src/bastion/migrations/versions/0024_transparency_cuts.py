@@ -2,7 +2,7 @@
 daily rows already counted; events the worker skipped as unreadable
 
 Revision ID: 0024
-Revises: 0030
+Revises: 0027
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import bastion.core.db
 
 revision = '0024'
-down_revision = '0030'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 

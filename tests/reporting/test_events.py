@@ -33,6 +33,7 @@ TABLE = [
     *_only(K.MATERIAL_SUPPLIED, {D: D}),
     *_only(K.SENT, {D: Q}),
     *_only(K.PURGED, {D: D, F: F, X: X, R: R}),  # never while queued or half-way through NCMEC's procedure
+    *_only(K.REPEAT_RECORDED, {D: D, Q: Q, S: S, F: F, X: X, R: R}),  # named by a draft, covered once sent
     *_only(K.SUBMITTED, {Q: S}),
     *_only(K.FINISHED, {Q: F, S: F}),
     *_only(K.FAILED, {Q: X, S: X}),

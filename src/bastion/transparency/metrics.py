@@ -32,7 +32,7 @@ from bastion.core.events import EventLog
 from bastion.moderation import queries
 from bastion.orders.events import Executed, OrderEventKind, Received, Unable
 from bastion.orders.models import OrderEvent
-from bastion.reporting.events import ReportEventKind, Sent
+from bastion.reporting.events import RepeatRecorded, ReportEventKind, Sent
 from bastion.reporting.models import ReportEvent
 
 
@@ -52,6 +52,7 @@ class Metric(enum.StrEnum):
     ORDER_EXECUTED = "order_executed"
     ORDER_UNABLE = "order_unable"  # an Annex III answer
     REPORT_SENT = "report_sent"  # a child-safety report sent to one centre (``action``: the centre)
+    REPORT_DUPLICATE_AVOIDED = "report_duplicate"  # a reported file uploaded again, not reported twice
 
 
 class Dimension(enum.StrEnum):
@@ -202,14 +203,22 @@ def order_facts(session: Session, *, after: int, limit: int, until: dt.datetime 
 
 def report_facts(session: Session, *, after: int, limit: int, until: dt.datetime | None = None
                  ) -> tuple[list[Fact], int]:
-    """Child-safety reports sent, one fact per centre (``ncmec``, ``eu_centre``)."""
+    """Child-safety reports sent, one fact per centre (``ncmec``, ``eu_centre``), and duplicates avoided: each
+    repeat upload of a reported file recorded with its report instead of reported again (``action``: ``draft``
+    when the report still to be sent names it, ``sent`` when the report already sent covers it)."""
     events = _settled(list(session.scalars(select(ReportEvent).where(ReportEvent.id > after)
                                            .order_by(ReportEvent.id).limit(limit))), until)
     if not events:
         return [], after
-    facts = [Fact("report_events", e.id, Metric.REPORT_SENT, e.at, category="csam", action=centre)
-             for e in events if e.kind == ReportEventKind.SENT.value
-             for centre in event_log.payload(e, Sent).centres]
+    facts: list[Fact] = []
+    for e in events:
+        if e.kind == ReportEventKind.SENT.value:
+            facts.extend(Fact("report_events", e.id, Metric.REPORT_SENT, e.at, category="csam", action=centre)
+                         for centre in event_log.payload(e, Sent).centres)
+        elif e.kind == ReportEventKind.REPEAT_RECORDED.value:
+            after_sending = event_log.payload(e, RepeatRecorded).after_sending
+            facts.append(Fact("report_events", e.id, Metric.REPORT_DUPLICATE_AVOIDED, e.at, category="csam",
+                              action="sent" if after_sending else "draft"))
     return facts, events[-1].id
 
 
@@ -323,6 +332,9 @@ class Figures(BaseModel):
     orders_annex_iii: int | None
     order_to_execution: Durations
     reports_sent: dict[str, int | None] = Field(description="child-safety reports sent, by centre")
+    reports_duplicates_avoided: int | None = Field(description="uploads of already-reported child sexual abuse "
+                                                               "material recorded with their report, not reported "
+                                                               "again")
     automated_actions: int | None = Field(description="own-initiative actions decided by automated means alone "
                                                       "(hash match, classifier)")
     automated_reversed: int | None = Field(description="of those, reversed later (appeal or order reinstatement)")
@@ -419,7 +431,8 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
         orders_executed=executed.count,
         orders_executed_within_1h=sum(t.count for c, t in timed(Metric.ORDER_EXECUTED) if 0 <= c.bucket <= 3600),
         orders_annex_iii=count(Metric.ORDER_UNABLE), order_to_execution=executed,
-        reports_sent=by_field(Metric.REPORT_SENT, "action"), automated_actions=automated_own,
+        reports_sent=by_field(Metric.REPORT_SENT, "action"),
+        reports_duplicates_avoided=count(Metric.REPORT_DUPLICATE_AVOIDED), automated_actions=automated_own,
         automated_reversed=reversed_own, automated_error_rate=_share(reversed_own, automated_own),
         automated_precision=1 - reversed_own / automated_own if automated_own else None,
     )
@@ -524,6 +537,7 @@ def suppress(f: Figures, k: int) -> Figures:
         orders_executed_within_1h=count(f.orders_executed_within_1h), orders_annex_iii=count(f.orders_annex_iii),
         order_to_execution=durations(f.order_to_execution),
         reports_sent={c: count(n) for c, n in f.reports_sent.items()},
+        reports_duplicates_avoided=count(f.reports_duplicates_avoided),
         automated_actions=count(f.automated_actions), automated_reversed=count(f.automated_reversed),
         automated_error_rate=share(f.automated_error_rate, f.automated_actions, f.automated_reversed),
         automated_precision=share(f.automated_precision, f.automated_actions, f.automated_reversed),

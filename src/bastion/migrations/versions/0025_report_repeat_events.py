@@ -1,0 +1,42 @@
+"""reporting: a ``report.repeat_recorded`` event for every repeat upload recorded before the event existed
+
+Transparency counts duplicates avoided from the report events, never from ``report_repeats``; repeats recorded
+before this revision get their event now (at the repeat's upload time, the nearest known), so the count covers
+them. Idempotent through ``external_id`` (``repeat:<content_id>``).
+
+Revision ID: 0025
+Revises: 0017
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0025'
+down_revision = '0017'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    repeats = bind.execute(sa.text(
+        "SELECT r.report_id, r.content_id, r.repeat_of, r.after_sending, r.uploaded_at FROM report_repeats r "
+        "WHERE NOT EXISTS (SELECT 1 FROM report_events e WHERE e.external_id = 'repeat:' || r.content_id) "
+        "ORDER BY r.id")).all()
+    events = sa.table('report_events', sa.column('subject', sa.String), sa.column('kind', sa.String),
+                      sa.column('actor', sa.String), sa.column('data', sa.JSON), sa.column('at'),
+                      sa.column('external_id', sa.String))
+    rows = [{"subject": r.report_id, "kind": "report.repeat_recorded", "actor": "system:migration-0025",
+             "data": {"content_id": r.content_id, "repeat_of": r.repeat_of,
+                      "after_sending": bool(r.after_sending)},
+             "at": r.uploaded_at, "external_id": f"repeat:{r.content_id}"} for r in repeats]
+    if rows:
+        op.bulk_insert(events, rows)
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM report_events WHERE kind = 'report.repeat_recorded'")

@@ -15,8 +15,8 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bastion.core.audit.models import AuditEntry
 from bastion.core import events as event_log
+from bastion.core.audit.models import AuditEntry
 from bastion.core.audit.services import verify
 from bastion.core.outbox.models import OutboxMessage
 from bastion.moderation import queries as moderated

@@ -143,7 +143,7 @@ def test_the_migration_gives_repeats_recorded_before_their_event_and_confirmed_u
     url = f"sqlite:///{tmp_path}/repeats.db"
     migrate(url)
     config = alembic_config(url)
-    command.downgrade(config, "0017")
+    command.downgrade(config, "0027")
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text(

@@ -9,7 +9,7 @@ A confirmed under-13 case's statement of reasons was never submitted: ``statemen
 filled here for cases confirmed before (the submission backfill then queues them).
 
 Revision ID: 0025
-Revises: 0017
+Revises: 0027
 Create Date: 2026-12-06
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0025'
-down_revision = '0017'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 

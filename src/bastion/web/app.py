@@ -305,7 +305,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                "feed_gate": gate, "crises": crises,
                # built at start, like the policy: a broken minors rules file refuses the start, never a request
                "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
-                                settings.platform_webhook_url, enticement=_enticement_reporter(reporting)),
+                                settings.platform_webhook_url, enticement=_enticement_reporter(reporting),
+                                on_statement=on_statement),
                # the fact-check policy is validated at start too: an unknown rating or action refuses the start
                "factchecks": FactChecks(mod, factcheck_policy.load()),
                "login_guard": LoginGuard.from_settings(db, settings, clock),

@@ -282,7 +282,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                 lambda: _feed_health(feed_view),
                 lambda: Health(ok=True, fields={"transparency_database": sor_submission.status(
                     db, enabled=settings.submits_statements)})],
-        status_summary="Liveness and index freshness (no secrets; for health checks)",
+        status_summary="Health for anyone; index freshness and every section's details for admins",
         workers=workers, run_workers=refresh,
         on_start=[open_up], on_stop=[close_down, lambda: classifier_services.close_all(mod.classifiers)],
         state={"matcher": matcher, "match_budget": LookupBudget(settings.match_rate_per_minute),

@@ -211,10 +211,10 @@ def decisions_on_matches(session: Session, after_id: int, limit: int = 200) -> t
     verdicts: dict[str, ModerationEvent] = {}  # read in one query, not one per decision
     subjects = sorted({event.subject for event, _ in decisions})
     for chunk in _chunks(subjects, 500):
-        for verdict_event in session.scalars(select(ModerationEvent).where(
+        for given in session.scalars(select(ModerationEvent).where(
                 ModerationEvent.subject.in_(chunk), ModerationEvent.kind == EventKind.VERDICT.value)
                 .order_by(ModerationEvent.id)):
-            verdicts.setdefault(verdict_event.subject, verdict_event)
+            verdicts.setdefault(given.subject, given)
     found: list[DecidedMatches] = []
     for event, decided in decisions:
         verdict_event = verdicts.get(event.subject)

@@ -125,8 +125,7 @@ class _DesignationReasons:
         return ReasonChanges(found.cursor, {c: frozenset({Reason.DESIGNATED_ENTITY}) for c in found.content})
 
 
-FEED_REASON_SOURCES: list[Callable[[Database], ReasonSource]] = [
-    lambda db: _FactcheckReasons(), lambda db: _DesignationReasons()]
+FEED_REASON_SOURCES: list[Callable[[], ReasonSource]] = [_FactcheckReasons, _DesignationReasons]
 
 
 class _IndexRefresher:
@@ -222,7 +221,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                      classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0,
                      adjuster=adjuster, on_statement=on_statement)
     crises = Crises(db, clock, mod)
-    feed_view = EligibilityView(db, [make(db) for make in FEED_REASON_SOURCES])
+    feed_view = EligibilityView(db, [make() for make in FEED_REASON_SOURCES])
     feed_view.on_crises(adjuster.update)
     gate = FeedGate(db, feed_view)
     reporting = reports.Reporting(db, clock, sealer, settings)

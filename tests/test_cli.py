@@ -20,8 +20,10 @@ from tests.factories.media import make_image
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
 
-def bastion(db: Database, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BASTION_DATABASE_URL": db.url, "CI": "true"}
+def bastion(db: Database, *args: str, stdin: str | None = None, actor: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would; ``actor``: who runs it (``BASTION_ACTOR``), else the OS user."""
+    env = {**os.environ, "BASTION_DATABASE_URL": db.url, "CI": "true", **({"BASTION_ACTOR": actor} if actor else {})}
     return subprocess.run([sys.executable, "-m", "bastion", *args], env=env, input=stdin, capture_output=True,
                           text=True, timeout=120)
 

@@ -7,9 +7,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from bastion.cli import app
+from bastion.core.auth.services import Principal
 from bastion.core.db import Database
+from bastion.exchanges import services as exchanges
+from bastion.exchanges.interfaces import ExchangeKind
 from bastion.feed.models import Crisis
-from bastion.matching.models import BankEntry
+from bastion.matching import services as banks
+from bastion.matching.models import Bank, BankEntry
 from tests.factories.media import make_image
 
 
@@ -38,3 +42,20 @@ def test_bad_input_is_one_line_and_changes_nothing(db: Database, database_url: s
         assert r.exit_code == 1, (args, r.output)
     with db.read() as session:
         assert session.query(Crisis).count() == 0
+
+
+def test_activate_shares_with_an_exchange_and_refuses_one_that_takes_nothing(db: Database, database_url: str,
+                                                                             admin: Principal) -> None:
+    banks.create_bank(db, "TERROR", actor=admin)
+    exchanges.add_exchange(db, exchanges.NewExchange("te", ExchangeKind.THREATEXCHANGE, "TERROR",
+                                                     settings={"privacy_group": "303"}), actor=admin)
+    exchanges.add_exchange(db, exchanges.NewExchange("tat", ExchangeKind.TAT, "TERROR"), actor=admin)
+    runner, env = CliRunner(), {"BASTION_DATABASE_URL": database_url, "COLUMNS": "200"}
+    refused = runner.invoke(app, ["crisis", "activate", "ECP-5", "--country", "FR", "--share-with", "tat"], env=env)
+    assert refused.exit_code == 1 and "takes no shared hashes" in refused.output
+    with db.read() as session:
+        assert session.query(Crisis).count() == 0 and session.query(Bank).filter_by(name="CRISIS_ECP_5").count() == 0
+    r = runner.invoke(app, ["crisis", "activate", "ECP-5", "--country", "FR", "--share-with", "te"], env=env)
+    assert r.exit_code == 0 and "shared with te" in r.output, r.output
+    with db.read() as session:
+        assert session.query(Crisis).one().share_with == ["te"]

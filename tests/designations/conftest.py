@@ -70,4 +70,6 @@ def world(client: TestClient, auth_header: Header) -> dict[str, Any]:
         "name": "Black Banner Front", "aliases": ["BBF"], "keywords": [], "designating_body": "EU Council",
         "designated_on": "2026-03-01", "category": "hate_speech", "banks": ["BLACK_BANNER"]})
     assert entity.status_code == 201, entity.text
-    return {"entity": entity.json(), "copy_case": copy["case_id"], "unrelated_case": unrelated, "senior": senior}
+    return {"entity": entity.json(), "copy_case": copy["case_id"], "unrelated_case": unrelated, "senior": senior,
+            # four eyes: a second senior moderator's credential confirms what ``senior`` proposes
+            "second": h(Role.SENIOR_MODERATOR)}

@@ -80,7 +80,7 @@ def test_future_matches_follow_the_new_category(client: TestClient, auth_header:
     h, senior = auth_header, world["senior"]
     change = client.post(f"/v1/designations/{world['entity']['id']}/changes", headers=senior,
                          json={"category": "violent_extremism"}).json()
-    assert client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=senior).status_code == 200
+    assert client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=world["second"]).status_code == 200
     later = post_text(client, h, "later", "Join the Black Banner Front march on Saturday!!")
     assert later["case_id"] is not None
     assert queue_of(client, h, "later") == ["terrorism"]
@@ -98,12 +98,28 @@ def test_rejected_and_superseded_changes_apply_nothing(client: TestClient, auth_
     assert queue_of(client, h, "copy") == ["general"]
     third = client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
                         json={"category": "violent_extremism"}).json()
-    assert client.post(f"/v1/designations/changes/{second['id']}/confirm", headers=senior).status_code == 200
-    assert client.post(f"/v1/designations/changes/{third['id']}/confirm", headers=senior).status_code == 409
+    other = world["second"]
+    assert client.post(f"/v1/designations/changes/{second['id']}/confirm", headers=other).status_code == 200
+    assert client.post(f"/v1/designations/changes/{third['id']}/confirm", headers=other).status_code == 409
     detail = client.get(f"/v1/designations/{entity['id']}", headers=senior).json()
     assert {c["id"]: c["state"] for c in detail["changes"]} == {
         first["id"]: "rejected", second["id"]: "confirmed", third["id"]: "superseded"}
     assert detail["category"] == "terrorist_content"
+
+
+def test_four_eyes_the_proposer_cannot_confirm_but_may_withdraw(client: TestClient, auth_header: Header,
+                                                                 world: dict[str, Any]) -> None:
+    h, senior, entity = auth_header, world["senior"], world["entity"]
+    change = client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
+                         json={"category": "violent_extremism"}).json()
+    refused = client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=senior)
+    assert refused.status_code == 403 and refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["title"] == "Another person must confirm"
+    detail = client.get(f"/v1/designations/{entity['id']}", headers=senior).json()
+    assert detail["category"] == "hate_speech" and detail["changes"][0]["state"] == "proposed"  # nothing applied
+    assert queue_of(client, h, "copy") == ["general"]
+    withdrawn = client.post(f"/v1/designations/changes/{change['id']}/reject", headers=senior)
+    assert withdrawn.status_code == 200 and withdrawn.json()["state"] == "rejected"
 
 
 def test_bad_designations_are_refused(client: TestClient, auth_header: Header, world: dict[str, Any]) -> None:
@@ -186,3 +202,70 @@ def test_designated_content_reaches_the_feed_gate(client: TestClient, auth_heade
         time.sleep(0.05)
     assert excluded["fresh"] == ["designated_entity"]
     assert "designated_entity" not in excluded.get("unrelated", [])
+
+
+def _feed_excluded(client: TestClient, platform: dict[str, str], ids: list[str]) -> dict[str, list[str]]:
+    answer = client.post("/v1/feed/filter", headers=platform, json={
+        "viewer": {"account_id": "viewer-1", "age": 30}, "candidates": ids}).json()
+    return {e["content_id"]: e["reasons"] for e in answer["excluded"]}
+
+
+def _until(check: Any, seconds: float = 10.0) -> Any:
+    deadline = time.monotonic() + seconds  # the view follows the logs every refresh: eventual, not a speed check
+    while not (value := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
+def test_edited_links_and_delisting_reach_the_feed_gate_both_ways(client: TestClient, auth_header: Header,
+                                                                 world: dict[str, Any]) -> None:
+    h, senior, entity = auth_header, world["senior"], world["entity"]
+    platform = h(Role.PLATFORM)
+    post_text(client, h, "fresh", "BBF meets tonight.")
+    post_text(client, h, "nickname", "The Banner Boys meet tonight.")
+    assert _until(lambda: _feed_excluded(client, platform, ["fresh", "nickname"]) == {
+        "fresh": ["designated_entity"]})
+    # a new keyword links content already there; dropping the alias unlinks what only the alias linked
+    edited = client.patch(f"/v1/designations/{entity['id']}", headers=senior,
+                          json={"keywords": ["Banner Boys"], "aliases": []})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["keywords"] == ["Banner Boys"] and edited.json()["aliases"] == []
+    assert _until(lambda: _feed_excluded(client, platform, ["fresh", "nickname"]) == {
+        "nickname": ["designated_entity"]})
+    # delisted: nothing is designated by it any more, its record and history stay, and it takes no changes
+    delisted = client.post(f"/v1/designations/{entity['id']}/delist", headers=senior,
+                           json={"delisted_on": "2026-12-01", "note": "revoked by the EU Council"})
+    assert delisted.status_code == 200 and delisted.json()["delisted_on"] == "2026-12-01"
+    assert _until(lambda: _feed_excluded(client, platform, ["fresh", "nickname"]) == {})
+    detail = client.get(f"/v1/designations/{entity['id']}", headers=h(Role.ANALYST)).json()
+    assert [e["kind"] for e in detail["events"]] == ["entity.designated", "entity.links_changed", "entity.delisted"]
+    assert detail["events"][1]["data"]["before"]["aliases"] == ["BBF"]
+    for refused in (client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
+                                json={"category": "violent_extremism"}),
+                    client.patch(f"/v1/designations/{entity['id']}", headers=senior, json={"keywords": []}),
+                    client.post(f"/v1/designations/{entity['id']}/delist", headers=senior,
+                                json={"delisted_on": "2026-12-02"})):
+        assert refused.status_code == 409, refused.text
+
+
+def test_delisting_supersedes_proposed_changes_and_bad_edits_are_refused(client: TestClient, auth_header: Header,
+                                                                          world: dict[str, Any]) -> None:
+    h, senior, entity = auth_header, world["senior"], world["entity"]
+    change = client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
+                         json={"category": "violent_extremism"}).json()
+    assert client.post("/v1/banks", headers=h(Role.CHILD_SAFETY),
+                       json={"name": "CSAM_KNOWN", "restricted": True}).status_code == 201
+    for body in ({"banks": ["CSAM_KNOWN"]}, {"banks": ["NOPE"]}, {"keywords": ["x" * 201]}, {"colour": "red"}):
+        r = client.patch(f"/v1/designations/{entity['id']}", headers=senior, json=body)
+        assert r.status_code in (404, 422), (body, r.text)
+    assert client.patch(f"/v1/designations/{entity['id']}", headers=h(Role.MODERATOR),
+                        json={"keywords": []}).status_code == 403
+    early = client.post(f"/v1/designations/{entity['id']}/delist", headers=senior, json={"delisted_on": "2020-01-01"})
+    assert early.status_code == 422  # before it was designated
+    assert client.get(f"/v1/designations/{entity['id']}", headers=senior).json()["banks"] == ["BLACK_BANNER"]
+    assert client.post(f"/v1/designations/{entity['id']}/delist", headers=senior,
+                       json={"delisted_on": "2026-12-01"}).status_code == 200
+    detail = client.get(f"/v1/designations/{entity['id']}", headers=senior).json()
+    assert {c["id"]: c["state"] for c in detail["changes"]} == {change["id"]: "superseded"}
+    assert detail["events"][-1]["data"]["superseded_changes"] == [change["id"]]
+    assert client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=world["second"]).status_code == 409

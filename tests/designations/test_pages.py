@@ -28,9 +28,16 @@ def test_a_change_previewed_and_confirmed_in_the_console(client: TestClient, db:
     assert change is not None
     preview = page[page.index('class="open-cases"'):page.index('class="past-decisions"')]
     assert "copy" in preview and "named" in preview and "terrorism" in preview and "unrelated" not in preview
-    assert "Confirm and apply" in page
     assert queue_of(client, auth_header, "copy") == ["general"]  # nothing applied by the preview
 
+    # four eyes: the proposer is told another person confirms, and has no button for it
+    assert "Confirm and apply" not in page and "another senior moderator or an admin confirms it" in page
+    refused = client.post(f"/console/designations/changes/{change.group(1)}/confirm", data={"csrf_token": csrf},
+                          follow_redirects=False)
+    assert queue_of(client, auth_header, "copy") == ["general"] and refused.status_code in (303, 403)
+    client.post("/logout", data={"csrf_token": csrf})
+    csrf = login(client, db, "kim", Role.SENIOR_MODERATOR)
+    assert "Confirm and apply" in client.get("/console/designations").text
     without_token = client.post(f"/console/designations/changes/{change.group(1)}/confirm", data={},
                                 follow_redirects=False)
     assert without_token.status_code in (400, 403)
@@ -50,3 +57,11 @@ def test_a_moderator_reads_without_buttons(client: TestClient, db: Database, wor
     refused = client.post(f"/console/designations/{world['entity']['id']}/changes",
                           data={"csrf_token": csrf, "category": "violent_extremism"}, follow_redirects=False)
     assert refused.status_code == 403
+
+
+def test_a_delisted_entity_is_marked(client: TestClient, db: Database, world: dict[str, Any]) -> None:
+    assert client.post(f"/v1/designations/{world['entity']['id']}/delist", headers=world["senior"],
+                       json={"delisted_on": "2026-12-01"}).status_code == 200
+    login(client, db, "mo", Role.MODERATOR)
+    page = client.get("/console/designations").text
+    assert 'class="badge delisted">delisted 2026-12-01<' in page

@@ -134,7 +134,7 @@ def test_feedback_votes_through_the_outbox_and_seen_is_refused(db: Database, ncm
         services.send_feedback(db, entry_id, Opinion.TRUE_POSITIVE, actor=CURATOR)
     clock = FrozenClock(dt.datetime(2026, 12, 6, tzinfo=dt.UTC))
     assert services.send_feedback(db, entry_id, Opinion.TRUE_POSITIVE, actor=SPECIALIST, clock=clock) == ["ncmec"]
-    report = deliver_due(db, Routes({ExchangeMessage.FEEDBACK: FeedbackSender(db, ENV)}), clock=clock, limit=10,
+    report = deliver_due(db, Routes(dict.fromkeys(ExchangeMessage, FeedbackSender(db, ENV))), clock=clock, limit=10,
                          lease_seconds=30)
     assert report.delivered == 1
     [(path, body)] = ncmec.feedback

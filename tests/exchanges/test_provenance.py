@@ -93,6 +93,6 @@ def test_the_case_file_names_the_exchange_and_record_of_a_match(world: World, ad
     decisions.decide(world.mod, case.id, decisions.ReviewDecision(False, []), reviewer=MODERATOR)
     assert services.feedback_from_decisions(db, world.clock) == 1
     assert services.feedback_from_decisions(db, world.clock) == 0  # the cursor moved with the messages
-    report = deliver_due(db, Routes({ExchangeMessage.FEEDBACK: FeedbackSender(db, {"TE": TE_TOKEN})}),
+    report = deliver_due(db, Routes(dict.fromkeys(ExchangeMessage, FeedbackSender(db, {"TE": TE_TOKEN}))),
                          clock=world.clock)
     assert report.delivered == 1 and threatexchange.reactions == [("110", "NOT_HELPFUL")]

@@ -74,7 +74,7 @@ def test_feedback_is_sent_as_csp_feedback(db: Database, ncii: FakeStopNcii) -> N
     assert entry_id is not None
     clock = FrozenClock(dt.datetime(2026, 12, 6, tzinfo=dt.UTC))
     services.send_feedback(db, entry_id, Opinion.FALSE_POSITIVE, actor=SPECIALIST, clock=clock)
-    report = deliver_due(db, Routes({ExchangeMessage.FEEDBACK: FeedbackSender(db, ENV)}), clock=clock)
+    report = deliver_due(db, Routes(dict.fromkeys(ExchangeMessage, FeedbackSender(db, ENV))), clock=clock)
     assert report.delivered == 1
     assert ncii.feedback == [{"count": 1, "hashFeedbacks": [{"tags": [], "feedbackValue": "NotBlocked",
                                                              "hashValue": pdq(4)}]}]

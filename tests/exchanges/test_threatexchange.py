@@ -169,7 +169,7 @@ def test_feedback_is_posted_as_reactions_through_the_outbox(db: Database, te: Fa
     services.send_feedback(db, entry_id, Opinion.TRUE_POSITIVE, actor=services.SYSTEM, clock=clock)  # same key
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
-    report = deliver_due(db, Routes({ExchangeMessage.FEEDBACK: FeedbackSender(db, ENV)}), clock=clock, limit=10,
+    report = deliver_due(db, Routes(dict.fromkeys(ExchangeMessage, FeedbackSender(db, ENV))), clock=clock, limit=10,
                          lease_seconds=30)
     assert report.delivered == 1
     assert te.reactions == [("20", "HELPFUL")]

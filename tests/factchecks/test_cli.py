@@ -37,8 +37,13 @@ def test_designation_add_list_change_confirm(db: Database) -> None:
     assert "hate_speech -> violent_extremism" in changed.stderr and "nothing applied yet" in changed.stderr
     listed = json.loads(bastion(db, "designation", "list", "--json").stdout)
     assert [(e["name"], e["category"]) for e in listed] == [("Black Banner Front", "hate_speech")]
-    confirmed = bastion(db, "designation", "confirm", "1")
+    own = bastion(db, "designation", "confirm", "1")  # four eyes: not by whoever proposed it
+    assert own.returncode == 1 and "another senior moderator or an admin confirms it" in own.stderr, own.stderr
+    confirmed = bastion(db, "designation", "confirm", "1", actor="second-officer")
     assert confirmed.returncode == 0 and "change 1 applied" in confirmed.stderr, confirmed.stderr
-    assert bastion(db, "designation", "confirm", "1").returncode == 1
+    assert bastion(db, "designation", "confirm", "1", actor="second-officer").returncode == 1
     listed = json.loads(bastion(db, "designation", "list", "--json").stdout)
     assert listed[0]["category"] == "violent_extremism"
+    delisted = bastion(db, "designation", "delist", "Black Banner Front", "--date", "2026-12-01", "--note", "revoked")
+    assert delisted.returncode == 0 and "delisted on 2026-12-01" in delisted.stderr, delisted.stderr
+    assert json.loads(bastion(db, "designation", "list", "--json").stdout)[0]["delisted_on"] == "2026-12-01"

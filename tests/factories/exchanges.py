@@ -1,10 +1,12 @@
 """Fake hash exchanges on loopback, each speaking its API as python-threatexchange's client calls it.
 
 ``FakeThreatExchange``: the Graph API's ``/<privacy group>/threat_updates`` (access token checked, updates since
-``start_time`` in update order, paged with ``paging.next`` as full URLs carrying the token, as Meta's do) and the
-reactions POST on a descriptor. ``FakeNcmec``: NCMEC hash sharing's ``/v2/entries`` (HTTP Basic auth, a time range
-``from``/``to``, XML pages with ``paging/next`` relative to the environment's URL, deleted entries as
-``deletedImage``) and the feedback PUT. Tests script failures: an HTTP status for the next n calls.
+``start_time`` in update order, paged with ``paging.next`` as full URLs carrying the token, as Meta's do), the
+reactions POST on a descriptor, and the ``/threat_descriptors`` POST that shares a new hash (its required fields
+checked, the privacy group too; answers the new descriptor's id). ``FakeNcmec``: NCMEC hash sharing's
+``/v2/entries`` (HTTP Basic auth, a time range ``from``/``to``, XML pages with ``paging/next`` relative to the
+environment's URL, deleted entries as ``deletedImage``) and the feedback PUT. Tests script failures: an HTTP status
+for the next n calls.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class FakeThreatExchange:
     page_size: int = 2
     updates: list[dict[str, Any]] = field(default_factory=list)
     reactions: list[tuple[str, str]] = field(default_factory=list)
+    #: Descriptors shared with the group (the POSTed form, one value per field), in order.
+    uploads: list[dict[str, str]] = field(default_factory=list)
     script: Script = field(default_factory=Script)
     #: Calls after the first ``hold_after`` wait until ``gate`` is set (a client to kill in mid-fetch).
     hold_after: int | None = None
@@ -152,6 +156,9 @@ class _TeHandler(BaseHTTPRequestHandler):
         if checked is None:
             return
         fake, segments, query = checked
+        if segments == ["threat_descriptors"]:
+            self._upload(fake)
+            return
         known = {d["id"] for u in fake.updates for d in u.get("descriptors", {}).get("data", [])}
         if len(segments) != 1 or segments[0] not in known:
             self._json(400, {"error": {"message": "Unsupported post request.", "type": "GraphMethodException",
@@ -162,6 +169,20 @@ class _TeHandler(BaseHTTPRequestHandler):
         reaction = (query.get("reactions") or form.get("reactions") or [""])[0]
         fake.reactions.append((segments[0], reaction))
         self._json(200, {"success": True})
+
+
+    def _upload(self, fake: FakeThreatExchange) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        missing = [f for f in ("indicator", "type", "description", "share_level", "status", "privacy_type")
+                   if not form.get(f)]
+        if missing or form["type"] not in ("HASH_PDQ", "HASH_MD5") or form["privacy_type"] != "HAS_PRIVACY_GROUP" \
+                or form.get("privacy_members") != str(TE_GROUP):
+            self._json(400, {"error": {"message": f"Invalid parameter {missing or form.get('type')}",
+                                       "type": "OAuthException", "code": 100}})
+            return
+        fake.uploads.append(form)
+        self._json(200, {"success": True, "id": str(9_000_000 + len(fake.uploads))})
 
 
 @pytest.fixture

@@ -47,10 +47,11 @@ def upload(client: TestClient, h: Header, content_id: str, path: Path | None = N
     return dict(r.json())
 
 
-def decide(client: TestClient, h: Header, queue: str, actions: list[str]) -> dict[str, Any]:
+def decide(client: TestClient, h: Header, queue: str, actions: list[str], **extra: object) -> dict[str, Any]:
     mod = h(Role.MODERATOR)
     case = client.post(f"/v1/queues/{queue}/claim", headers=mod).json()
-    r = client.post(f"/v1/cases/{case['id']}/decision", json={"violation": True, "actions": actions}, headers=mod)
+    r = client.post(f"/v1/cases/{case['id']}/decision", json={"violation": True, "actions": actions, **extra},
+                    headers=mod)
     assert r.status_code == 200, r.text
     return dict(r.json())
 

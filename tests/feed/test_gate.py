@@ -66,6 +66,30 @@ def test_viewer_by_account_uses_the_recorded_age_and_unknown_is_a_minor(
     assert _excluded(feed(client, auth_header, "stranger", ["aged"])) == {"aged": ["age_restricted"]}  # fail closed
 
 
+def test_content_disabled_in_territories_is_kept_from_viewers_there_and_from_viewers_placed_nowhere(
+        client: TestClient, auth_header: Header, tmp_path: Path) -> None:
+    near = make_image(tmp_path / "near.jpg", seed=66, size=(640, 480))
+    bank(client, auth_header, "TERRORIST_CONTENT", flip(pdq(near), 20), "terrorist_content")
+    upload(client, auth_header, "geo", near)
+    upload(client, auth_header, "plain")
+    assert decide(client, auth_header, "terrorism", ["disable_in_territories"],
+                  territories=["DE", "AT"])["status"] == "restricted"
+    german = {"account_id": "v-de", "age": 30, "country": "de"}
+    assert until(lambda: _excluded(feed(client, auth_header, german, ["geo", "plain"]))
+                 == {"geo": ["disabled_in_territory"]})
+    french = {"account_id": "v-fr", "age": 30, "country": "FR"}
+    assert feed(client, auth_header, french, ["geo", "plain"])["eligible"] == ["geo", "plain"]
+    # where the viewer is was not said: content disabled anywhere stays out (fail closed)
+    for nowhere in ({"account_id": "v-x", "age": 30}, "v-x"):
+        assert _excluded(feed(client, auth_header, nowhere, ["geo", "plain"])) == {"geo": ["disabled_in_territory"]}
+    content = client.get("/v1/content/geo", headers=auth_header(Role.PLATFORM)).json()
+    assert content["territories"] == ["AT", "DE"]
+    assert content["restrictions"] == ["disable_in_territories"]
+    bad = client.post("/v1/feed/filter", json={"viewer": {"account_id": "v", "country": "DEU"}, "candidates": []},
+                      headers=auth_header(Role.PLATFORM))
+    assert bad.status_code == 422
+
+
 def test_bad_requests_are_refused(client: TestClient, auth_header: Header) -> None:
     p = auth_header(Role.PLATFORM)
     for body in ({"viewer": "v"}, {"viewer": "bad id!", "candidates": []}, {"viewer": {"account_id": "v", "age": -1},
@@ -80,4 +104,4 @@ def test_bad_requests_are_refused(client: TestClient, auth_header: Header) -> No
     reasons = client.get("/v1/feed/reasons", headers=p).json()
     assert {r["code"] for r in reasons} >= {"removed", "held_for_review", "not_recommended", "borderline",
                                             "age_restricted", "crisis_exclusion", "fact_checked_false",
-                                            "designated_entity", "unknown"}
+                                            "designated_entity", "unknown", "disabled_in_territory"}

@@ -24,6 +24,7 @@ app.add_typer(crisis_app, name="crisis")
 def _crises(db: Database) -> Crises:
     from bastion.core.clock import SystemClock
     from bastion.core.config import Settings
+    from bastion.exchanges.services import CrisisSharing
     from bastion.feed.crisis import Crises
     from bastion.matching.matcher import Matcher
     from bastion.moderation.kernel import Moderation
@@ -31,7 +32,7 @@ def _crises(db: Database) -> Crises:
 
     settings = Settings.from_env()
     mod = Moderation(db, Matcher(db), PolicyFile(settings.policy_path or DEFAULT_POLICY_PATH), SystemClock())
-    return Crises(db, SystemClock(), mod)
+    return Crises(db, SystemClock(), mod, sharing=CrisisSharing())
 
 
 @crisis_app.command("activate")
@@ -52,6 +53,9 @@ def crisis_activate(
         threshold_factor: Annotated[float, typer.Option(
             help="review thresholds of the crisis categories are multiplied by this (0.1 to 1)")] = 0.8,
         severity_boost: Annotated[int, typer.Option(help="severity added to the crisis categories' cases (0-4)")] = 1,
+        share_with: Annotated[list[str] | None, typer.Option(
+            help="an exchange (by name) to share confirmed perpetrator content with; repeat for several "
+                 "(admins only; exchanges that take shared hashes only)")] = None,
 ) -> None:
     """Activate a crisis: its rules apply in every process within a second; known material is banked."""
     from bastion.feed import crisis
@@ -66,9 +70,11 @@ def crisis_activate(
     row = guarded(lambda: crisis.activate(c, crisis.NewCrisis(
         protocol=kind, reference=reference, countries=country or [], level=level, title=title,
         categories=category or list(crisis.DEFAULT_CATEGORIES), material=hashes, exclude_live=not keep_live,
-        review_threshold_factor=threshold_factor, severity_boost=severity_boost), actor=cli_actor()))
-    err.print(f"crisis {row.id} ({row.reference}) active; bank {row.bank}, {len(hashes)} hashes of known material",
-              highlight=False)
+        review_threshold_factor=threshold_factor, severity_boost=severity_boost, share_with=share_with or []),
+        actor=cli_actor()))
+    shared = f"; shared with {', '.join(row.share_with)}" if row.share_with else ""
+    err.print(f"crisis {row.id} ({row.reference}) active; bank {row.bank}, {len(hashes)} hashes of known material"
+              f"{shared}", highlight=False)
     out.print(row.id)
 
 

@@ -105,11 +105,41 @@ def designation_list(as_json: AsJson = False) -> None:
     if as_json:
         print(json.dumps(entities, indent=2))
         return
-    table = Table("id", "name", "category", "designated by", "on", "banks", "keywords")
+    table = Table("id", "name", "category", "designated by", "on", "banks", "keywords", "delisted")
     for e in entities:
         table.add_row(str(e["id"]), e["name"], e["category"], e["designating_body"], e["designated_on"],
-                      ", ".join(e["banks"]), ", ".join(e["keywords"] + e["aliases"]))
+                      ", ".join(e["banks"]), ", ".join(e["keywords"] + e["aliases"]), e["delisted_on"] or "")
     out.print(table)
+
+
+@designation_app.command("edit")
+def designation_edit(
+        name: Annotated[str, typer.Argument(help="the entity's name")],
+        alias: Annotated[list[str] | None, typer.Option(help="replaces the aliases (repeatable)")] = None,
+        keyword: Annotated[list[str] | None, typer.Option(help="replaces the keywords (repeatable)")] = None,
+        bank: Annotated[list[str] | None, typer.Option(help="replaces the banks (repeatable)")] = None) -> None:
+    """Replace an entity's aliases, keywords or banks (each option given replaces that list)."""
+    from bastion.designations.services import Links, edit_links, entity_by_name
+
+    mod = _moderation()
+    entity = edit_links(mod, entity_by_name(mod, name)["id"], Links(aliases=alias, keywords=keyword, banks=bank),
+                        actor=cli_actor())
+    err.print(f"{entity['name']!r}: banks {entity['banks']}, keywords {entity['keywords']}, aliases "
+              f"{entity['aliases']}", highlight=False)
+
+
+@designation_app.command("delist")
+def designation_delist(
+        name: Annotated[str, typer.Argument(help="the entity's name")],
+        date: Annotated[str, typer.Option("--date", help="when its designating body took it off (YYYY-MM-DD)")],
+        note: Annotated[str, typer.Option(help="why, e.g. the act that revoked it")] = "") -> None:
+    """Take an entity off the list: its record and history stay; its links no longer make content designated."""
+    from bastion.designations.services import delist, entity_by_name
+
+    mod = _moderation()
+    on = guarded(lambda: dt.date.fromisoformat(date))
+    entity = delist(mod, entity_by_name(mod, name)["id"], on=on, note=note, actor=cli_actor())
+    err.print(f"{entity['name']!r} delisted on {entity['delisted_on']}", highlight=False)
 
 
 def _print_change(change: dict[str, Any]) -> None:

@@ -49,6 +49,25 @@ class EntityOut(BaseModel):
     banks: list[str]
     created_by: str
     updated_at: str
+    delisted_on: str | None = Field(default=None, description="Taken off the list on this date: its links no "
+                                                              "longer make content designated")
+
+
+class LinksIn(BaseModel):
+    """Each list given replaces the entity's; a list left out is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    aliases: list[str] | None = Field(default=None, max_length=500)
+    keywords: list[str] | None = Field(default=None, max_length=500)
+    banks: list[str] | None = Field(default=None, max_length=100)
+
+
+class DelistIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delisted_on: dt.date = Field(description="When the designating body took it off its list")
+    note: str = Field(default="", max_length=2000)
 
 
 class CaseToMove(BaseModel):
@@ -143,6 +162,20 @@ def list_entities(principal: Reader, mod: Mod) -> list[EntityOut]:
 @router.get("/{entity_id}", summary="An entity, its changes and its events", response_model=EntityDetail)
 def get_entity(entity_id: RowId, principal: Reader, mod: Mod) -> EntityDetail:
     return EntityDetail.model_validate(services.get_entity(mod, entity_id))
+
+
+@router.patch("/{entity_id}", response_model=EntityOut,
+              summary="Edit an entity's aliases, keywords or banks: which content is linked follows at once")
+def edit(entity_id: RowId, body: LinksIn, principal: Editor, mod: Mod) -> EntityOut:
+    return EntityOut.model_validate(services.edit_links(mod, entity_id, services.Links(
+        aliases=body.aliases, keywords=body.keywords, banks=body.banks), actor=principal))
+
+
+@router.post("/{entity_id}/delist", response_model=EntityOut,
+             summary="Take an entity off the list: its record stays, its links no longer make content designated")
+def delist(entity_id: RowId, body: DelistIn, principal: Editor, mod: Mod) -> EntityOut:
+    return EntityOut.model_validate(services.delist(mod, entity_id, on=body.delisted_on, note=body.note,
+                                                    actor=principal))
 
 
 @router.post("/{entity_id}/changes", status_code=201, response_model=ChangeOut,

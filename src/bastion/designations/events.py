@@ -12,6 +12,8 @@ class DesignationKind(enum.StrEnum):
     CHANGE_PROPOSED = "entity.change_proposed"
     CATEGORY_CHANGED = "entity.category_changed"  # a confirmed change, applied
     CHANGE_REJECTED = "entity.change_rejected"
+    LINKS_CHANGED = "entity.links_changed"  # aliases, keywords or banks edited
+    DELISTED = "entity.delisted"  # taken off the list by its designating body: links no longer apply
 
 
 class Designated(BaseModel):
@@ -48,10 +50,30 @@ class ChangeRejected(BaseModel):
     change_id: int
 
 
+class LinksChanged(BaseModel):
+    """The entity's links after the edit, and what they were before."""
+
+    aliases: list[str]
+    keywords: list[str]
+    banks: list[str]
+    before: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Delisted(BaseModel):
+    delisted_on: str
+    note: str = ""
+    #: Proposed changes of category dropped with it (their previews no longer hold).
+    superseded_changes: list[int] = Field(default_factory=list)
+
+
 PAYLOADS: dict[DesignationKind, type[BaseModel]] = {
     DesignationKind.DESIGNATED: Designated, DesignationKind.CHANGE_PROPOSED: ChangeProposed,
     DesignationKind.CATEGORY_CHANGED: CategoryChanged, DesignationKind.CHANGE_REJECTED: ChangeRejected,
+    DesignationKind.LINKS_CHANGED: LinksChanged, DesignationKind.DELISTED: Delisted,
 }
+
+#: The kinds that change which content is linked to a designated entity (a follower looks at every item again).
+LINKING_KINDS = (DesignationKind.DESIGNATED, DesignationKind.LINKS_CHANGED, DesignationKind.DELISTED)
 
 
 class ChangeState(enum.StrEnum):

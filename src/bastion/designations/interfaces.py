@@ -35,3 +35,10 @@ class ChangeConflict(DesignationError):
 
     status = 409
     title = "Conflict"
+
+
+class SamePerson(DesignationError):
+    """Four eyes: whoever proposed a change may withdraw (reject) it, never confirm it."""
+
+    status = 403
+    title = "Another person must confirm"

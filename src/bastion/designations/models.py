@@ -37,6 +37,8 @@ class DesignatedEntity(Base):
     category: Mapped[str] = mapped_column(String(64))
     #: Names of the banks whose entries are the entity's material.
     banks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Taken off the list (the designating body revoked it): its links no longer make content designated.
+    delisted_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bastion.designations.events import DesignationKind
+from bastion.designations.events import LINKING_KINDS
 from bastion.designations.models import DesignatedEntity, DesignationEvent
 from bastion.moderation import queries as moderated
 
@@ -24,8 +24,10 @@ class Entity:
 
 
 def entities(session: Session) -> list[Entity]:
+    """The entities on the list now (delisted ones left out)."""
     return [Entity(r.id, r.name, r.category, list(r.banks), list(r.keywords) + list(r.aliases) + [r.name])
-            for r in session.scalars(select(DesignatedEntity).order_by(DesignatedEntity.id))]
+            for r in session.scalars(select(DesignatedEntity).where(DesignatedEntity.delisted_on.is_(None))
+                                     .order_by(DesignatedEntity.id))]
 
 
 def designated_content(session: Session, content_ids: Iterable[str]) -> dict[str, list[str]]:
@@ -49,8 +51,8 @@ def designated_content(session: Session, content_ids: Iterable[str]) -> dict[str
 
 @dataclass(frozen=True)
 class DesignatedSince:
-    """Content newly linked to a designated entity, with the entities' names, and the cursor to ask from next (a
-    ``moderation_events`` id)."""
+    """Content whose link to designated entities changed, each with the entities' names now (an empty list: no
+    longer designated), and the cursor to ask from next (a ``moderation_events`` id)."""
 
     cursor: int
     content: dict[str, list[str]]
@@ -58,21 +60,27 @@ class DesignatedSince:
 
 class DesignatedFollower:
     """Follows what makes content designated, for a poller such as the feed gate's reason source: new content
-    (moderation's submissions since the cursor) and new designations (then every item is looked at again, once per
-    designation: rare). Links only grow (an entity is not de-listed, a change of category keeps its links), so an
-    item once reported stays designated. One follower per poller: it remembers the designations it has seen."""
+    (moderation's submissions since the cursor), and any change of the list (an entity designated, its links edited,
+    or delisted): then every item is looked at again, once per change (rare), and the items it had reported that are
+    no longer linked are reported with no names. One follower per poller: it remembers what it has seen."""
 
     def __init__(self) -> None:
-        self._designations_seen = -1
+        self._list_seen = -1
+        self._reported: set[str] = set()
 
     def since(self, session: Session, cursor: int) -> DesignatedSince:
         latest = session.scalar(select(func.max(DesignationEvent.id)).where(
-            DesignationEvent.kind == DesignationKind.DESIGNATED.value)) or 0
+            DesignationEvent.kind.in_([k.value for k in LINKING_KINDS]))) or 0
         if latest == 0:  # nothing designated yet: nothing to link, and no reason to read the submissions
             return DesignatedSince(cursor, {})
-        if latest != self._designations_seen or cursor == 0:
+        if latest != self._list_seen or cursor == 0:
             new = moderated.submitted_since(session, 0, limit=None)
-            self._designations_seen = latest
-        else:
-            new = moderated.submitted_since(session, cursor)
-        return DesignatedSince(new.cursor, designated_content(session, new.content_ids) if new.content_ids else {})
+            self._list_seen = latest
+            found = designated_content(session, new.content_ids) if new.content_ids else {}
+            gone: dict[str, list[str]] = {c: [] for c in self._reported - set(found)}
+            self._reported = set(found)
+            return DesignatedSince(new.cursor, {**gone, **found})
+        new = moderated.submitted_since(session, cursor)
+        found = designated_content(session, new.content_ids) if new.content_ids else {}
+        self._reported |= set(found)
+        return DesignatedSince(new.cursor, found)

@@ -2,13 +2,16 @@
 
 A change of category (from the hate-speech policy to the violent-extremism policy, say) is proposed with a preview:
 the open cases it would move to the new category's queue, the past decisions it would alter, and the linked banks'
-entries it would recategorise. Nothing applies until a senior moderator or an admin confirms it; then, in one
+entries it would recategorise. Nothing applies until a senior moderator or an admin *other than the proposer* confirms
+it (four eyes: one credential cannot re-designate an entity alone); then, in one
 transaction, the entity's category changes, the open cases move (``moderation.decisions.move_case``, found afresh),
 the linked banks' entries of the old category take the new one (so future matches are judged under the new policy)
 and the change is an event. Past decisions are shown for people to revisit, never rewritten.
 
 Links are bank names (content that matched one of the banks at upload) and keywords (whole words of the content's
-text, aliases included). Child sexual abuse material is out of scope: restricted banks cannot be linked, restricted
+text, aliases included). Links can be edited, and an entity taken off the list (delisted) keeps its record and history
+but no longer makes content designated; each is an event, which the feed gate's follower re-reads everything on.
+Child sexual abuse material is out of scope: restricted banks cannot be linked, restricted
 content and queues are never listed or moved.
 """
 
@@ -28,9 +31,11 @@ from bastion.designations.events import (
     ChangeProposed,
     ChangeRejected,
     ChangeState,
+    Delisted,
     Designated,
     DesignationKind,
     InvalidStep,
+    LinksChanged,
     Step,
     next_state,
 )
@@ -40,6 +45,7 @@ from bastion.designations.interfaces import (
     EntityExists,
     EntityNotFound,
     InvalidDesignation,
+    SamePerson,
 )
 from bastion.designations.models import DesignatedEntity, DesignationChange, DesignationEvent
 from bastion.matching import services as banks
@@ -88,7 +94,8 @@ def entity_view(row: DesignatedEntity) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "aliases": list(row.aliases), "keywords": list(row.keywords),
             "designating_body": row.designating_body, "designated_on": row.designated_on.isoformat(),
             "category": row.category, "banks": list(row.banks), "created_by": row.created_by,
-            "updated_at": row.updated_at.isoformat()}
+            "updated_at": row.updated_at.isoformat(),
+            "delisted_on": row.delisted_on.isoformat() if row.delisted_on else None}
 
 
 def change_view(row: DesignationChange) -> dict[str, Any]:
@@ -106,10 +113,7 @@ def designate(mod: Moderation, entity: NewEntity, *, actor: Principal) -> dict[s
     category = _category(entity.category)
     linked = _words(entity.banks, "banks")
     with mod.db.write() as session:
-        for bank_name in linked:
-            bank = banks.visible_bank(session, bank_name, actor)
-            if bank.restricted:
-                raise InvalidDesignation(f"bank {bank_name!r} is restricted: designations never link to it")
+        _check_banks(session, linked, actor)
         if session.scalar(select(DesignatedEntity.id).where(DesignatedEntity.name == name)) is not None:
             raise EntityExists(f"{name!r} is already designated")
         now = mod.clock.now()
@@ -122,6 +126,71 @@ def designate(mod: Moderation, entity: NewEntity, *, actor: Principal) -> dict[s
         _log(mod, session, row.id, DesignationKind.DESIGNATED, actor.actor, Designated(
             name=name, category=category.value, designating_body=body,
             designated_on=entity.designated_on.isoformat(), banks=linked, keywords=list(row.keywords)))
+        return entity_view(row)
+
+
+def _check_banks(session: Session, names: list[str], actor: Principal) -> None:
+    for bank_name in names:
+        bank = banks.visible_bank(session, bank_name, actor)
+        if bank.restricted:
+            raise InvalidDesignation(f"bank {bank_name!r} is restricted: designations never link to it")
+
+
+def _listed(session: Session, entity_id: int) -> DesignatedEntity:
+    row = _entity(session, entity_id)
+    if row.delisted_on is not None:
+        raise ChangeConflict(f"{row.name} was delisted on {row.delisted_on.isoformat()}")
+    return row
+
+
+@dataclass(frozen=True)
+class Links:
+    """An edit of an entity's links: each field given replaces the list; ``None`` keeps it."""
+
+    aliases: list[str] | None = None
+    keywords: list[str] | None = None
+    banks: list[str] | None = None
+
+
+def edit_links(mod: Moderation, entity_id: int, links: Links, *, actor: Principal) -> dict[str, Any]:
+    """Replace an entity's aliases, keywords or banks (same checks as when designated); one event with before and
+    after. Which content is linked follows at once: the feed gate's follower looks at every item again."""
+    with mod.db.write() as session:
+        row = _listed(session, entity_id)
+        before = {"aliases": list(row.aliases), "keywords": list(row.keywords), "banks": list(row.banks)}
+        if links.banks is not None:
+            linked = _words(links.banks, "banks")
+            _check_banks(session, linked, actor)
+            row.banks = linked
+        if links.aliases is not None:
+            row.aliases = _words(links.aliases, "aliases")
+        if links.keywords is not None:
+            row.keywords = _words(links.keywords, "keywords")
+        after = {"aliases": list(row.aliases), "keywords": list(row.keywords), "banks": list(row.banks)}
+        if after == before:
+            return entity_view(row)
+        row.updated_at = mod.clock.now()
+        _log(mod, session, row.id, DesignationKind.LINKS_CHANGED, actor.actor, LinksChanged(**after, before=before))
+        return entity_view(row)
+
+
+def delist(mod: Moderation, entity_id: int, *, on: dt.date, note: str, actor: Principal) -> dict[str, Any]:
+    """Take an entity off the list (its designating body revoked it). Its record, links and history stay for the
+    past decisions that cite it; its links stop making content designated, its proposed changes are superseded, and
+    its banks keep their entries (the material may still break the rules: curating them is the banks' job)."""
+    with mod.db.write() as session:
+        row = _listed(session, entity_id)
+        if on < row.designated_on:
+            raise InvalidDesignation(f"delisted_on {on.isoformat()} is before designated_on "
+                                     f"{row.designated_on.isoformat()}")
+        dropped = []
+        for change in session.scalars(select(DesignationChange).where(
+                DesignationChange.entity_id == row.id, DesignationChange.state == ChangeState.PROPOSED.value)):
+            _step(change, Step.SUPERSEDE)
+            dropped.append(change.id)
+        row.delisted_on, row.updated_at = on, mod.clock.now()
+        _log(mod, session, row.id, DesignationKind.DELISTED, actor.actor,
+             Delisted(delisted_on=on.isoformat(), note=note[:2000], superseded_changes=dropped))
         return entity_view(row)
 
 
@@ -177,7 +246,7 @@ def propose_change(mod: Moderation, entity_id: int, category: str, *, note: str,
     """Propose a new category for an entity, with its preview; nothing changes until it is confirmed."""
     to = _category(category)
     with mod.db.write() as session:
-        row = _entity(session, entity_id)
+        row = _listed(session, entity_id)
         if to.value == row.category:
             raise InvalidDesignation(f"{row.name} is already {row.category}")
         preview = _preview(mod, session, row, to)
@@ -213,6 +282,9 @@ def confirm_change(mod: Moderation, change_id: int, *, actor: Principal) -> dict
         change = _change(session, change_id)
         row = _entity(session, change.entity_id)
         _step(change, Step.CONFIRM)
+        if change.proposed_by == actor.actor:
+            raise SamePerson(f"change {change.id} was proposed by {actor.actor}: another senior moderator or an "
+                             "admin confirms it")
         if row.category != change.from_category:  # defensive: a confirmed change supersedes the others
             raise ChangeConflict(f"{row.name} is {row.category} now, not {change.from_category}; propose again")
         to = Category(change.to_category)

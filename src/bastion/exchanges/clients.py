@@ -6,8 +6,9 @@ pytx is the ``exchanges`` extra: imported here only, lazily, so Bastion runs wit
 setting, ``base_url``) so a deployment can use a test environment and the tests a fake on loopback.
 
 What pytx lacks and Bastion adds: ThreatExchange's reactions as feedback (pytx leaves ``report_opinion`` out),
-NCMEC's image MD5 (pytx maps only video MD5), and errors that never carry the credentials (pytx's ``requests``
-errors name the URL, which carries ThreatExchange's token).
+contributing a new hash to ThreatExchange with the HTTP status kept (pytx's ``upload_threat_descriptor`` answers
+a 5xx and a 4xx alike, as a body), NCMEC's image MD5 (pytx maps only video MD5), and errors that never carry the
+credentials (pytx's ``requests`` errors name the URL, which carries ThreatExchange's token).
 
 Don't: log or raise anything that holds the credentials or a URL with them.
 """
@@ -21,6 +22,7 @@ from typing import Any, ClassVar, Protocol
 
 from bastion.exchanges.interfaces import (
     Batch,
+    Contribution,
     ExchangeKind,
     ExchangeUnavailable,
     FeedbackTarget,
@@ -77,6 +79,14 @@ class ExchangeClient(Protocol):
     def batches(self, checkpoint: dict[str, Any] | None) -> Iterator[Batch]: ...
 
     def send_feedback(self, target: FeedbackTarget) -> None: ...
+
+    def contribute(self, contribution: Contribution) -> str:
+        """Share a new hash; returns the exchange's id of what it accepted. Kinds not in ``CONTRIBUTES`` refuse."""
+        ...
+
+
+def _no_contributions(kind: str) -> FetchFailed:
+    return FetchFailed(f"{kind} takes no contributed hashes")
 
 
 def http_failure(kind: str, exc: Exception) -> FetchFailed:
@@ -186,6 +196,38 @@ class ThreatExchangeClient:
             if not isinstance(body, dict) or "error" in body or not body.get("success", False):
                 raise FetchFailed("ThreatExchange refused the reaction")
 
+    #: ThreatExchange's indicator type of each signal type Bastion shares (its names).
+    UPLOAD_TYPES: ClassVar[dict[str, str]] = {"pdq": "HASH_PDQ", "md5": "HASH_MD5"}
+
+    def contribute(self, contribution: Contribution) -> str:
+        """A new threat descriptor in the privacy group: the hash, ``MALICIOUS``, the tags, shared with the group
+        only. pytx builds the parameters and checks them; the POST is Bastion's, to keep the HTTP status (a 5xx is
+        retried, a 4xx is a refusal) and to say no URL (it carries the token)."""
+        kind = self.UPLOAD_TYPES.get(contribution.signal_type)
+        if kind is None:
+            raise FetchFailed(f"ThreatExchange takes no {contribution.signal_type} hashes", 422)
+        params = {"indicator": contribution.value, "type": kind, "description": contribution.description[:1000],
+                  "share_level": "AMBER", "status": "MALICIOUS", "privacy_type": "HAS_PRIVACY_GROUP",
+                  "privacy_members": str(self.collab.privacy_group), "tags": ",".join(contribution.tags)}
+        refused = self.client._validate_post_params_for_submit(params)  # type: ignore[no-untyped-call]
+        if refused is not None:
+            raise FetchFailed(f"ThreatExchange descriptor incomplete: {refused}", 422)
+        url = f"{self.client._base_url}/threat_descriptors"
+        try:
+            with self.client._get_session() as session:  # type: ignore[no-untyped-call]
+                response = session.post(url, params={"access_token": self.client.api_token}, data=params)
+        except Exception as exc:
+            raise http_failure("ThreatExchange", exc) from None
+        if response.status_code >= 400:
+            raise FetchFailed(f"ThreatExchange answered HTTP {response.status_code}", response.status_code)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not body.get("id") or body.get("success") is False:
+            raise FetchFailed("ThreatExchange answered no descriptor id")
+        return str(body["id"])[:200]
+
 
 # --- NCMEC hash sharing --------------------------------------------------------------------------------------------
 
@@ -254,6 +296,9 @@ class NcmecClient:
                         if name.lower() in NCMEC_NAMES and NCMEC_NAMES[name.lower()] in self.config.signal_types)
         return RecordUpdate(rkey, signals, detail)
 
+    def contribute(self, contribution: Contribution) -> str:
+        raise _no_contributions("NCMEC")
+
     def send_feedback(self, target: FeedbackTarget) -> None:
         from threatexchange.exchanges.clients.ncmec import hash_api
 
@@ -312,6 +357,9 @@ class StopNciiClient:
         if not ok:
             return RecordUpdate(rkey, (), kind)
         return RecordUpdate(rkey, (Signal(name, record.hashValue.strip().lower(), category or "ncii"),), kind)
+
+    def contribute(self, contribution: Contribution) -> str:
+        raise _no_contributions("StopNCII")
 
     def send_feedback(self, target: FeedbackTarget) -> None:
         from threatexchange.exchanges.clients.stopncii import api
@@ -373,6 +421,9 @@ class TatClient:
     def send_feedback(self, target: FeedbackTarget) -> None:
         raise FetchFailed("Tech Against Terrorism takes no feedback")
 
+    def contribute(self, contribution: Contribution) -> str:
+        raise _no_contributions("Tech Against Terrorism")
+
 
 FACTORIES: dict[ExchangeKind, Callable[[Config, str], ExchangeClient]] = {
     ExchangeKind.THREATEXCHANGE: ThreatExchangeClient,
@@ -387,6 +438,10 @@ OPINIONS: dict[ExchangeKind, frozenset[Opinion]] = {
     ExchangeKind.STOP_NCII: StopNciiClient.opinions,
     ExchangeKind.TAT: TatClient.opinions,
 }
+#: The kinds Bastion can share new hashes with, and the signal types each takes (Bastion's names). ThreatExchange
+#: only: NCMEC's and StopNCII's hashes are child-safety and intimate-image matters a crisis never shares, and neither
+#: pytx nor Tech Against Terrorism's documented API has an upload to its hash list.
+CONTRIBUTES: dict[ExchangeKind, tuple[str, ...]] = {ExchangeKind.THREATEXCHANGE: ("pdq", "md5")}
 #: The signal types each kind can bring (Bastion's names).
 SIGNAL_TYPES: dict[ExchangeKind, tuple[str, ...]] = {
     ExchangeKind.THREATEXCHANGE: ("pdq", "md5"),

@@ -112,3 +112,29 @@ class FeedbackTarget:
     signal_type: str
     value: str
     opinion: Opinion
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """A hash Bastion shares with an exchange as new (a crisis's confirmed perpetrator content): the value, the
+    tags it is shared under (the crisis's reference and categories) and a description for the exchange's members."""
+
+    signal_type: str
+    value: str
+    tags: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class ContributionOutcome:
+    """How sharing one hash ended: the exchange's id of what it accepted, or the error that ended it (a refusal,
+    or out of attempts). ``key`` is the outbox message's, so the outcome is recorded once however often it is told."""
+
+    subject: str
+    exchange: str
+    signal_type: str
+    value: str
+    key: str
+    accepted_id: str = ""
+    error: str = ""
+    http_status: int | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,11 +27,12 @@ from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock, SystemClock
 from bastion.core.db import Database
 from bastion.core.outbox.kinds import MessageKind
-from bastion.core.outbox.services import enqueue
+from bastion.core.outbox.services import body_key, enqueue
 from bastion.exchanges import clients
 from bastion.exchanges.interfaces import (
     RESTRICTED_KINDS,
     Batch,
+    Contribution,
     ExchangeError,
     ExchangeExists,
     ExchangeKind,
@@ -56,9 +58,11 @@ MIN_INTERVAL_SECONDS = 60
 
 
 class ExchangeMessage(MessageKind):
-    """Feedback to an exchange, delivered by ``tasks.FeedbackSender``."""
+    """What Bastion sends to an exchange: feedback (``tasks.FeedbackSender``) and contributed hashes."""
 
     FEEDBACK = "exchange.feedback"
+    #: A new hash shared with an exchange (a crisis's confirmed perpetrator content), by ``tasks.ContributionSender``.
+    CONTRIBUTION = "exchange.contribution"
 
 
 def source_of(name: str) -> str:
@@ -119,8 +123,7 @@ class NewExchange:
                 raise InvalidExchange("privacy_group is ThreatExchange's numeric privacy group id")
             settings["privacy_group"] = int(group)
         base_url = str(settings.get("base_url", ""))
-        if base_url and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", base_url):
-            raise InvalidExchange("base_url must be an http(s) URL with no query")
+        check_base_url(base_url)
         env = self.credentials_env or clients.DEFAULT_CREDENTIALS_ENV[self.kind]
         if not ENV_NAME.match(env):
             raise InvalidExchange("credentials_env is the name of an environment variable (A-Z, 0-9, _)")
@@ -135,6 +138,18 @@ class NewExchange:
             raise InvalidExchange("categories are at most 64 characters")
         return NewExchange(self.name, self.kind, self.bank, types, categories, self.entry_category.strip(),
                            settings, env, self.interval_seconds)
+
+
+def check_base_url(base_url: str) -> None:
+    """An http(s) URL with no query and no credentials: a ``user:pass@`` would be stored, shown to every operator
+    and written to logs, while credentials live only in the environment variable ``credentials_env`` names."""
+    if not base_url:
+        return
+    if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", base_url):
+        raise InvalidExchange("base_url must be an http(s) URL with no query")
+    if "@" in urllib.parse.urlsplit(base_url).netloc:
+        raise InvalidExchange("base_url may not carry credentials (user:password@): name the environment variable "
+                              "that holds them in credentials_env")
 
 
 def add_exchange(db: Database, new: NewExchange, *, actor: Principal, clock: Clock | None = None) -> Exchange:
@@ -277,6 +292,7 @@ class FetchResult:
 
 
 def config_of(exchange: Exchange) -> clients.Config:
+    check_base_url(str(exchange.settings.get("base_url") or ""))  # a row written before the rule: nothing is sent
     return clients.Config(exchange.name, ExchangeKind(exchange.kind), dict(exchange.settings),
                           tuple(exchange.signal_types), tuple(exchange.categories), exchange.entry_category)
 
@@ -517,10 +533,10 @@ def send_feedback(db: Database, entry_id: int, opinion: Opinion, *, actor: Princ
             if opinion not in clients.OPINIONS[ExchangeKind(exchange.kind)]:
                 refused.append(exchange.name)
                 continue
-            enqueue(session, kind=ExchangeMessage.FEEDBACK, destination=source_of(exchange.name),
-                    payload={"exchange": exchange.name, "record": origin.record, "detail": origin.detail,
-                             "signal_type": entry.signal_type, "value": entry.value, "opinion": opinion.value},
-                    idempotency_key=f"exchange-feedback:{origin.id}:{opinion.value}", clock=clock)
+            payload = {"exchange": exchange.name, "record": origin.record, "detail": origin.detail,
+                       "signal_type": entry.signal_type, "value": entry.value, "opinion": opinion.value}
+            enqueue(session, kind=ExchangeMessage.FEEDBACK, destination=source_of(exchange.name), payload=payload,
+                    idempotency_key=feedback_key(origin.id, opinion, payload), clock=clock, strict=True)
             queued.append(exchange.name)
         if not queued:
             why = (f"{', '.join(refused)} take no {opinion.value} feedback" if refused
@@ -529,6 +545,12 @@ def send_feedback(db: Database, entry_id: int, opinion: Opinion, *, actor: Princ
         record(db, session, actor=actor.actor, action=AuditAction.EXCHANGE_FEEDBACK, subject=f"bank:{bank.name}",
                details={"entry_id": entry_id, "opinion": opinion.value, "exchanges": queued}, clock=clock)
         return queued
+
+
+def feedback_key(origin_id: int, opinion: Opinion, payload: dict[str, Any]) -> str:
+    """One message per origin, opinion and body: asked twice, it is sent once; the record's descriptors changed
+    since (a new ``detail``), the opinion goes to the new ones too, where a key without the body dropped it."""
+    return body_key(f"exchange-feedback:{origin_id}:{opinion.value}", payload)
 
 
 #: A moderator's decision on a content that matched an exchange's entry, as the opinion sent back.
@@ -560,11 +582,11 @@ def feedback_from_decisions(db: Database, clock: Clock, *, limit: int = 200) -> 
             for origin, exchange, entry in rows:
                 if opinion not in clients.OPINIONS[ExchangeKind(exchange.kind)]:
                     continue
+                payload = {"exchange": exchange.name, "record": origin.record, "detail": origin.detail,
+                           "signal_type": entry.signal_type, "value": entry.value, "opinion": opinion.value}
                 enqueue(session, kind=ExchangeMessage.FEEDBACK, destination=source_of(exchange.name),
-                        payload={"exchange": exchange.name, "record": origin.record, "detail": origin.detail,
-                                 "signal_type": entry.signal_type, "value": entry.value, "opinion": opinion.value,
-                                 "content_id": decision.content_id},
-                        idempotency_key=f"exchange-feedback:{origin.id}:{opinion.value}", clock=clock)
+                        payload=payload, idempotency_key=feedback_key(origin.id, opinion, payload), clock=clock,
+                        strict=True)
         cursor.position = last
         return len(found)
 
@@ -598,3 +620,74 @@ class HmaDirectory:
                 "api_json": status.settings, "fetch_status": {
                     "last_fetch_complete_ts": status.last_success_at, "last_fetch_succeeded": not status.last_error,
                     "checkpoint_ts": status.progress, "fetched_items": status.records_fetched}}
+
+
+# --- contributions (a crisis's hashes shared with exchanges) ----------------------------------------------------------
+
+
+def _contributing(session: Session, name: str) -> Exchange:
+    """An exchange hashes may be shared with: it exists, it takes contributions, and it is no child-safety matter
+    (a restricted kind, or one feeding a restricted bank, is answered as missing: the same words either way)."""
+    exchange = session.scalar(select(Exchange).where(Exchange.name == name))
+    bank = session.get(Bank, exchange.bank_id) if exchange is not None else None
+    if exchange is None or bank is None or bank.restricted or exchange.kind in RESTRICTED_KINDS:
+        raise ExchangeNotFound(f"no exchange named {name!r} that takes shared hashes")
+    if ExchangeKind(exchange.kind) not in clients.CONTRIBUTES:
+        raise InvalidExchange(f"exchange {name} ({exchange.kind}) takes no shared hashes; only "
+                              f"{', '.join(k.value for k in clients.CONTRIBUTES)} do")
+    return exchange
+
+
+class CrisisSharing:
+    """Shares a crisis's confirmed perpetrator content with the exchanges an admin named for it (``feed``'s
+    ``HashSharing``, wired in ``web/app.py``: feed never imports this domain).
+
+    Fail closed: only the exchanges named, only kinds that take contributions, never a child-safety exchange, and
+    never a hash that is child sexual abuse material (from a restricted bank, or of a restricted category) to any of
+    them. Each hash is an outbox message in the caller's transaction, keyed by exchange, crisis and body.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
+
+    def check_targets(self, session: Session, names: Sequence[str]) -> list[str]:
+        """The names, deduplicated, each an exchange that takes shared hashes (else ``ExchangeNotFound``/422)."""
+        found = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+        for name in found:
+            _contributing(session, name)
+        return found
+
+    def queue(self, session: Session, *, subject: str, names: Sequence[str],
+              hashes: Sequence[tuple[str, str, str, bool]], tags: Sequence[str], description: str) -> list[str]:
+        """Queue each ``(signal type, value, category, from a restricted bank)`` hash to each exchange that takes
+        its type; returns what was done, in words for the crisis timeline (``"te: 2 queued"``)."""
+        said: list[str] = []
+        for name in names:
+            try:
+                exchange = _contributing(session, name)
+            except ExchangeError as exc:
+                said.append(f"{name}: not sent ({exc})")
+                continue
+            takes = set(clients.CONTRIBUTES[ExchangeKind(exchange.kind)]) & set(exchange.signal_types)
+            queued = refused = 0
+            withheld = any(restricted_category(t) for t in tags)
+            for signal_type, value, category, restricted in hashes:
+                if withheld or restricted or restricted_category(category):
+                    refused += 1  # child sexual abuse material: never to an exchange a crisis shares with
+                    continue
+                if signal_type not in takes:
+                    said.append(f"{name}: {signal_type} not taken")
+                    continue
+                payload = {"exchange": name, "subject": subject, "signal_type": signal_type, "value": value,
+                           "tags": list(tags), "description": description}
+                enqueue(session, kind=ExchangeMessage.CONTRIBUTION, destination=source_of(name), payload=payload,
+                        idempotency_key=body_key(f"exchange-contribution:{name}:{subject}", payload),
+                        clock=self.clock, strict=True)
+                queued += 1
+            said.append(f"{name}: {queued} queued" + (f", {refused} withheld (restricted)" if refused else ""))
+        return said
+
+
+def contribution_of(payload: Mapping[str, Any]) -> Contribution:
+    return Contribution(str(payload["signal_type"]), str(payload["value"]),
+                        tuple(str(t) for t in payload.get("tags", [])), str(payload.get("description", "")))

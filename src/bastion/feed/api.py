@@ -69,11 +69,14 @@ class ViewerIn(_In):
     age: float | None = Field(default=None, ge=0, le=150,
                               description="the viewer's age in years now; left out: the band the minors domain "
                                           "recorded, else unknown (treated as a minor)")
+    country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$",
+                                description="where the viewer is (ISO 3166-1 alpha-2); left out: content disabled "
+                                            "in any territory is excluded (disabled_in_territory)")
 
 
 class FilterIn(_In):
     viewer: Annotated[str, Field(pattern=_ID)] | ViewerIn = Field(
-        description="an account id, or {account_id, age}")
+        description="an account id, or {account_id, age, country}")
     candidates: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(max_length=MAX_CANDIDATES)
 
 
@@ -99,6 +102,8 @@ async def filter_feed(body: FilterIn, gate: Gate, principal: Platform) -> Respon
         viewer = await run_in_threadpool(gate.viewer, body.viewer.account_id)
     else:
         viewer = gate.viewer(body.viewer.account_id, body.viewer.age)
+    if not isinstance(body.viewer, str):
+        viewer = viewer.in_country(body.viewer.country)
     result = gate.filter(viewer, body.candidates)
     # Written directly: a 500-candidate answer validated field by field would cost more than judging it.
     answer = {"eligible": result.eligible, "excluded": [e.to_json() for e in result.excluded],
@@ -141,6 +146,9 @@ class CrisisIn(_In):
     severity_boost: int = Field(default=1, ge=0, le=4)
     bank_confirmed: bool = Field(default=True, description="bank every removal moderators confirm in the crisis "
                                                            "categories while it is active")
+    share_with: list[str] = Field(default_factory=list, max_length=20,
+                                  description="exchanges (by name) its confirmed perpetrator content is shared with; "
+                                              "admins only, exchanges that take shared hashes only")
 
 
 class CrisisOut(BaseModel):
@@ -156,6 +164,7 @@ class CrisisOut(BaseModel):
     review_threshold_factor: float
     severity_boost: int
     bank_confirmed: bool
+    share_with: list[str]
     state: str
     activated_by: str
     activated_at: dt.datetime
@@ -166,7 +175,8 @@ class CrisisOut(BaseModel):
         return cls(id=row.id, protocol=row.protocol, reference=row.reference, level=row.level, title=row.title,
                    countries=list(row.countries), categories=list(row.categories), bank=row.bank,
                    exclude_live=row.exclude_live, review_threshold_factor=row.review_threshold_factor,
-                   severity_boost=row.severity_boost, bank_confirmed=row.bank_confirmed, state=row.state,
+                   severity_boost=row.severity_boost, bank_confirmed=row.bank_confirmed,
+                   share_with=list(row.share_with or []), state=row.state,
                    activated_by=row.activated_by,
                    activated_at=row.activated_at, deactivated_at=row.deactivated_at)
 
@@ -207,7 +217,8 @@ def activate_crisis(body: CrisisIn, c: C, principal: Actor, request: Request) ->
         protocol=body.protocol, reference=body.reference, countries=body.countries, level=body.level,
         title=body.title, categories=body.categories, material=[(m.signal_type, m.value) for m in body.material],
         exclude_live=body.exclude_live, review_threshold_factor=body.review_threshold_factor,
-        severity_boost=body.severity_boost, bank_confirmed=body.bank_confirmed), actor=principal)
+        severity_boost=body.severity_boost, bank_confirmed=body.bank_confirmed, share_with=body.share_with),
+        actor=principal)
     _refresh(request)
     return CrisisOut.of(row)
 

@@ -9,6 +9,8 @@ While a crisis is active:
 - cases of its categories open with a higher severity (``severity_boost``), so their queues are served first;
 - its known material, and perpetrator content a moderator confirmed, go into its bank, so re-uploads are blocked at
   intake in every process within a refresh interval (the matcher follows the bank change log);
+- the confirmed perpetrator content's hashes are shared with the exchanges an admin named for it (``share_with``),
+  through the outbox (``HashSharing``, implemented by the exchanges domain); each outcome is a timeline event;
 - imminent threats to life go to the authorities through the Art. 14(5) path (``orders/services.py``).
 
 Moderation never imports this: ``CrisisAdjuster`` satisfies ``moderation.kernel.IntakeAdjuster``, wired in
@@ -17,7 +19,6 @@ Moderation never imports this: ``CrisisAdjuster`` satisfies ``moderation.kernel.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import enum
 import re
@@ -33,16 +34,25 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bastion.core import events as event_log
+from bastion.core.auth import roles
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal
 from bastion.core.clock import Clock
 from bastion.core.db import Database
 from bastion.core.errors import DomainError
 from bastion.core.validators import country_code
-from bastion.feed.interfaces import CrisisConflict, CrisisNotFound, InvalidCrisis
+from bastion.feed.interfaces import (
+    CrisisConflict,
+    CrisisForbidden,
+    CrisisNotFound,
+    HashSharing,
+    InvalidCrisis,
+    SharedHash,
+)
 from bastion.feed.models import Crisis, CrisisEvent
 from bastion.hashing import registry
 from bastion.hashing.interfaces import MediaKind
@@ -76,6 +86,7 @@ class CrisisChange(enum.StrEnum):
     BANK_MATERIAL = "bank_material"
     BANK_PERPETRATOR_CONTENT = "bank_perpetrator_content"
     REPORT_THREAT = "report_threat"
+    RECORD_SHARE = "record_share"
     NOTE = "note"
     DEACTIVATE = "deactivate"
 
@@ -91,6 +102,8 @@ _TRANSITIONS: dict[CrisisChange, tuple[frozenset[CrisisState | None], CrisisStat
     CrisisChange.BANK_MATERIAL: (frozenset(_ACTIVE), None),
     CrisisChange.BANK_PERPETRATOR_CONTENT: (frozenset(_ACTIVE), None),
     CrisisChange.REPORT_THREAT: (frozenset(_ACTIVE), None),
+    # an exchange's answer to a hash shared while it was active may come after it ended
+    CrisisChange.RECORD_SHARE: (frozenset({CrisisState.ACTIVE, CrisisState.ENDED}), None),
     CrisisChange.NOTE: (frozenset({CrisisState.ACTIVE, CrisisState.ENDED}), None),  # a post-mortem note too
     CrisisChange.DEACTIVATE: (frozenset(_ACTIVE), CrisisState.ENDED),
 }
@@ -113,6 +126,7 @@ class CrisisEventKind(enum.StrEnum):
     MATERIAL_BANKED = "crisis.material_banked"
     PERPETRATOR_BANKED = "crisis.perpetrator_banked"
     THREAT_REPORTED = "crisis.threat_reported"
+    HASH_SHARED = "crisis.hash_shared"
     NOTE = "crisis.note"
     DEACTIVATED = "crisis.deactivated"
 
@@ -125,6 +139,7 @@ class Activated(BaseModel):
     countries: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
     bank: str
+    share_with: list[str] = Field(default_factory=list)
     #: The rules in force, in words (for the timeline and the transparency report).
     rules: list[str] = Field(default_factory=list)
 
@@ -138,6 +153,19 @@ class PerpetratorBanked(BaseModel):
     content_id: str
     entry_ids: list[int] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
+    #: What was queued to each exchange the crisis shares with, in words.
+    shared: list[str] = Field(default_factory=list)
+
+
+class HashShared(BaseModel):
+    """An exchange's answer to one shared hash: the id it gave, or the error that ended the attempt for good."""
+
+    exchange: str
+    signal_type: str
+    value: str
+    accepted_id: str = ""
+    error: str = ""
+    http_status: int | None = None
 
 
 class ThreatReported(BaseModel):
@@ -157,6 +185,7 @@ CHANGE_OF: dict[CrisisEventKind, CrisisChange] = {
     CrisisEventKind.ACTIVATED: CrisisChange.ACTIVATE, CrisisEventKind.MATERIAL_BANKED: CrisisChange.BANK_MATERIAL,
     CrisisEventKind.PERPETRATOR_BANKED: CrisisChange.BANK_PERPETRATOR_CONTENT,
     CrisisEventKind.THREAT_REPORTED: CrisisChange.REPORT_THREAT, CrisisEventKind.NOTE: CrisisChange.NOTE,
+    CrisisEventKind.HASH_SHARED: CrisisChange.RECORD_SHARE,
     CrisisEventKind.DEACTIVATED: CrisisChange.DEACTIVATE,
 }
 
@@ -177,11 +206,13 @@ class ActiveCrisis:
     review_threshold_factor: float
     severity_boost: int
     bank_confirmed: bool = False
+    share_with: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: Crisis) -> ActiveCrisis:
         return cls(row.id, row.reference, tuple(row.countries), tuple(row.categories), row.bank, row.exclude_live,
-                   row.review_threshold_factor, row.severity_boost, bool(row.bank_confirmed))
+                   row.review_threshold_factor, row.severity_boost, bool(row.bank_confirmed),
+                   tuple(row.share_with or ()))
 
 
 def active_crises(session: Session) -> list[ActiveCrisis]:
@@ -199,6 +230,8 @@ def rules_in_words(crisis: ActiveCrisis) -> list[str]:
         words.append(f"cases of {', '.join(crisis.categories)} open {crisis.severity_boost} severity higher")
     if crisis.bank_confirmed:
         words.append(f"removals moderators confirm in {', '.join(crisis.categories)} are banked at once")
+    if crisis.share_with:
+        words.append(f"confirmed perpetrator content is shared with {', '.join(crisis.share_with)}")
     words.append(f"any match in bank {crisis.bank} is blocked at upload")
     return words
 
@@ -274,11 +307,13 @@ DEFAULT_CATEGORIES = (Category.TERRORIST_CONTENT.value, Category.VIOLENT_EXTREMI
 
 @dataclass(frozen=True)
 class Crises:
-    """What crisis services need: the database, the clock and moderation (its banks' curation)."""
+    """What crisis services need: the database, the clock, moderation (its banks' curation) and, where exchanges
+    are configured, the sharing of hashes with them (none: a crisis naming exchanges is refused)."""
 
     db: Database
     clock: Clock
     mod: Moderation
+    sharing: HashSharing | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +331,8 @@ class NewCrisis:
     severity_boost: int = 1
     #: Bank every removal a moderator confirms in its categories while it lasts (as perpetrator content).
     bank_confirmed: bool = True
+    #: The exchanges its confirmed perpetrator content is shared with (admins only).
+    share_with: Sequence[str] = ()
 
 
 def crisis_subject(crisis_id: int) -> str:
@@ -335,55 +372,73 @@ def _checked(new: NewCrisis) -> NewCrisis:
         raise InvalidCrisis("review_threshold_factor: between 0.1 and 1 (1 leaves thresholds as they are)")
     if not 0 <= new.severity_boost <= 4:
         raise InvalidCrisis("severity_boost: between 0 and 4")
+    if len(new.share_with) > 20:
+        raise InvalidCrisis("share_with: at most 20 exchanges")
     return NewCrisis(new.protocol, reference, countries, new.level.strip(), new.title.strip(), categories,
                      list(new.material), new.exclude_live, new.review_threshold_factor, new.severity_boost,
-                     new.bank_confirmed)
+                     new.bank_confirmed, list(dict.fromkeys(n.strip() for n in new.share_with if n.strip())))
 
 
 def activate(c: Crises, new: NewCrisis, *, actor: Principal) -> Crisis:
     """Declare a crisis: its rules apply in every process within a refresh interval, its known material is banked.
 
-    One transaction: the crisis, its ``crisis.activated`` event, the known material's bank entries (with their
-    change-log rows) and a ``crisis.material_banked`` event, or nothing. A bad hash refuses the whole activation.
+    Everything is checked first (the settings, every hash of the known material, the bank's name, the exchanges to
+    share with); then one transaction: the bank when it is new, the crisis, its ``crisis.activated`` event, the
+    known material's entries (with their change-log rows) and a ``crisis.material_banked`` event, or nothing. A
+    refused activation leaves nothing behind, not even an empty bank.
     """
     new = _checked(new)
     bank_name = bank_name_for(new.reference)
-    with c.db.read() as session:
-        bank = session.scalar(select(Bank).where(Bank.name == bank_name))
-        ours = session.scalar(select(Crisis.id).where(Crisis.bank == bank_name).limit(1)) is not None
-    # A crisis banks into a bank it made (or an earlier crisis of the same reference made), never into one that
-    # happens to share the name: a restricted bank would take terrorist content into child-safety material, and its
-    # name would show to analysts. The refusal does not say which kind of bank it is.
-    if bank is not None and (bank.restricted or not ours):
-        raise InvalidCrisis(f"reference: a bank named {bank_name} exists and was not made by a crisis; "
-                            "choose another reference")
-    exists = bank is not None
-    if not exists:  # its own transaction first: an activation that then fails leaves an empty bank, nothing else
-        with contextlib.suppress(BankExists):  # created meanwhile by a concurrent activation: the check below
-            bank_services.create_bank(c.db, bank_name, actor=actor, dihedral=True, clock=c.clock,
-                                      description=f"crisis {new.reference}: known material and perpetrator content")
-    with c.db.write() as session:
-        if session.scalar(select(Crisis.id).where(Crisis.reference == new.reference,
-                                                  Crisis.state == CrisisState.ACTIVE.value)) is not None:
-            raise CrisisConflict(f"a crisis with reference {new.reference!r} is active already")
-        now = c.clock.now()
-        crisis = Crisis(protocol=new.protocol.value, reference=new.reference, level=new.level, title=new.title,
-                        countries=list(new.countries), categories=list(new.categories), bank=bank_name,
-                        exclude_live=new.exclude_live, review_threshold_factor=new.review_threshold_factor,
-                        severity_boost=new.severity_boost, bank_confirmed=new.bank_confirmed,
-                        decisions_seen=moderated.last_event_id(session), state="", activated_by=actor.actor,
-                        activated_at=now)
-        session.add(crisis)
-        session.flush()
-        _log(c, session, crisis, CrisisEventKind.ACTIVATED, actor.actor, Activated(
-            protocol=crisis.protocol, reference=crisis.reference, level=crisis.level, title=crisis.title,
-            countries=crisis.countries, categories=crisis.categories, bank=bank_name,
-            rules=rules_in_words(ActiveCrisis.from_row(crisis))))
-        if new.material:
-            added, skipped = _bank_values(c, session, crisis, new.material, actor, strict=True)
-            _log(c, session, crisis, CrisisEventKind.MATERIAL_BANKED, actor.actor,
-                 MaterialBanked(entry_ids=added, skipped=skipped))
-        return crisis
+    for signal_type, value in new.material:
+        try:
+            bank_services.NewEntry.parse(signal_type, value, new.categories[0])
+        except InvalidEntry as exc:
+            raise InvalidCrisis(f"material: {exc}") from None
+    if new.share_with:
+        if actor.role not in roles.EXCHANGES_CONFIGURE:
+            raise CrisisForbidden("share_with: only the administrators of the exchanges may name them")
+        if c.sharing is None:
+            raise InvalidCrisis("share_with: no exchanges are configured in this process")
+    try:
+        with c.db.write() as session:
+            if new.share_with:
+                assert c.sharing is not None
+                c.sharing.check_targets(session, new.share_with)
+            bank = session.scalar(select(Bank).where(Bank.name == bank_name))
+            ours = session.scalar(select(Crisis.id).where(Crisis.bank == bank_name).limit(1)) is not None
+            # A crisis banks into a bank it made (or an earlier crisis of the same reference made), never into one
+            # that happens to share the name: a restricted bank would take terrorist content into child-safety
+            # material, and its name would show to analysts. The refusal does not say which kind of bank it is.
+            if bank is not None and (bank.restricted or not ours):
+                raise InvalidCrisis(f"reference: a bank named {bank_name} exists and was not made by a crisis; "
+                                    "choose another reference")
+            if session.scalar(select(Crisis.id).where(Crisis.reference == new.reference,
+                                                      Crisis.state == CrisisState.ACTIVE.value)) is not None:
+                raise CrisisConflict(f"a crisis with reference {new.reference!r} is active already")
+            if bank is None:
+                bank_services.create_bank_in(c.db, session, bank_name, actor=actor, dihedral=True, clock=c.clock,
+                                             description=f"crisis {new.reference}: known material and perpetrator "
+                                                         "content")
+            now = c.clock.now()
+            crisis = Crisis(protocol=new.protocol.value, reference=new.reference, level=new.level, title=new.title,
+                            countries=list(new.countries), categories=list(new.categories), bank=bank_name,
+                            exclude_live=new.exclude_live, review_threshold_factor=new.review_threshold_factor,
+                            severity_boost=new.severity_boost, bank_confirmed=new.bank_confirmed,
+                            share_with=list(new.share_with), decisions_seen=moderated.last_event_id(session),
+                            state="", activated_by=actor.actor, activated_at=now)
+            session.add(crisis)
+            session.flush()
+            _log(c, session, crisis, CrisisEventKind.ACTIVATED, actor.actor, Activated(
+                protocol=crisis.protocol, reference=crisis.reference, level=crisis.level, title=crisis.title,
+                countries=crisis.countries, categories=crisis.categories, bank=bank_name,
+                share_with=list(new.share_with), rules=rules_in_words(ActiveCrisis.from_row(crisis))))
+            if new.material:
+                added, skipped = _bank_values(c, session, crisis, new.material, actor, strict=True)
+                _log(c, session, crisis, CrisisEventKind.MATERIAL_BANKED, actor.actor,
+                     MaterialBanked(entry_ids=added, skipped=skipped))
+            return crisis
+    except (IntegrityError, BankExists):  # a concurrent activation of the same reference made the bank first
+        raise CrisisConflict(f"a crisis with reference {new.reference!r} is being activated already") from None
 
 
 def _bank_values(c: Crises, session: Session, crisis: Crisis, material: Sequence[tuple[str, str]],
@@ -501,9 +556,31 @@ def bank_perpetrator_content(c: Crises, crisis_id: int, content_id: str, *, acto
     curated = curation.curate(c.mod, content_id, bank, actor=actor)
     with c.db.write() as session:
         crisis = _get(session, crisis_id)
-        banked = PerpetratorBanked(content_id=content_id, entry_ids=curated.added, skipped=curated.skipped)
+        banked = PerpetratorBanked(content_id=content_id, entry_ids=curated.added, skipped=curated.skipped,
+                                   shared=_share(c, session, crisis, content_id))
         _log(c, session, crisis, CrisisEventKind.PERPETRATOR_BANKED, actor.actor, banked)
         return banked
+
+
+def _share(c: Crises, session: Session, crisis: Crisis, content_id: str) -> list[str]:
+    """Queue the content's hashes in the crisis bank to the crisis's exchanges, in the caller's transaction.
+
+    Every entry curation made of the content, not only those it made this time: after a crash between banking and
+    this step, a retry finds them banked already and still shares them (the outbox keys make a repeat one message).
+    """
+    if not crisis.share_with:
+        return []
+    if c.sharing is None:  # fail closed: nothing is sent, and the timeline says why
+        return [f"{name}: not sent (no exchanges configured in this process)" for name in crisis.share_with]
+    bank = bank_services.get_bank(session, crisis.bank)
+    hashes = [SharedHash(e.signal_type, e.value, e.category, bank.restricted)
+              for e in bank_services.entries_from(session, bank, f"content:{content_id}")]
+    if not hashes:
+        return []
+    tags = [f"crisis:{crisis.reference}", *crisis.categories]
+    return c.sharing.queue(session, subject=crisis_subject(crisis.id), names=list(crisis.share_with), hashes=hashes,
+                           tags=tags, description=f"{crisis.protocol} {crisis.reference}: perpetrator content "
+                                                  "confirmed by a moderator")
 
 
 #: Who banks confirmed removals automatically (named in the audit log and on the timeline).
@@ -536,20 +613,40 @@ def bank_confirmed_removals(c: Crises) -> bool:
 
 
 def _bank_confirmed(c: Crises, crisis_id: int, bank: str, decided: moderated.ConfirmedDecision) -> None:
+    curated = True
     try:
-        curated = curation.curate(c.mod, decided.content_id, bank, actor=CURATOR)
-        banked = PerpetratorBanked(content_id=decided.content_id, entry_ids=curated.added, skipped=curated.skipped)
+        done = curation.curate(c.mod, decided.content_id, bank, actor=CURATOR)
+        banked = PerpetratorBanked(content_id=decided.content_id, entry_ids=done.added, skipped=done.skipped)
     except DomainError:  # media with no signal, or suspected child sexual abuse material (restricted banks only):
-        # the timeline is read by analysts, so it says no more than that curation refused it
+        # the timeline is read by analysts, so it says no more than that curation refused it; nothing is shared
         banked = PerpetratorBanked(content_id=decided.content_id, skipped=["not banked: curation refused it"])
+        curated = False
     with c.db.write() as session:
         crisis = _get(session, crisis_id)
         if crisis.state != CrisisState.ACTIVE.value:
             return
         next_state(CrisisState(crisis.state), CrisisChange.BANK_PERPETRATOR_CONTENT)
+        if curated:
+            banked.shared = _share(c, session, crisis, decided.content_id)
         event_log.record(session, CrisisEvent, subject=crisis_subject(crisis_id),
                          kind=CrisisEventKind.PERPETRATOR_BANKED, actor=CURATOR.actor, at=c.clock.now(),
                          data=banked, external_id=f"crisis:{crisis_id}:decision:{decided.event_id}")
+
+
+def record_share(c: Crises, subject: str, shared: HashShared, *, key: str) -> None:
+    """Record on its crisis how sharing one hash ended (``exchanges.tasks.ContributionSender`` tells it, wired in
+    ``web/app.py``). Once per outbox message (``key``), however often it is told; a subject that is no crisis is
+    ignored (another domain's contribution)."""
+    prefix, _, number = subject.partition(":")
+    if prefix != "crisis" or not number.isdigit():
+        return
+    with c.db.write() as session:
+        crisis = session.get(Crisis, int(number))
+        if crisis is None:
+            return
+        next_state(CrisisState(crisis.state), CrisisChange.RECORD_SHARE)
+        event_log.record(session, CrisisEvent, subject=subject, kind=CrisisEventKind.HASH_SHARED,
+                         actor="exchanges", at=c.clock.now(), data=shared, external_id=f"share:{key}"[:300])
 
 
 def record_threat(c: Crises, crisis_id: int, content_id: str, sent_to: Sequence[str], *, actor: str) -> None:
@@ -629,7 +726,15 @@ def _summary(event: CrisisEvent) -> str:
         return f"{len(m.entry_ids)} known hashes banked" + (f", {len(m.skipped)} skipped" if m.skipped else "")
     if kind is CrisisEventKind.PERPETRATOR_BANKED:
         p = event_log.payload(event, PerpetratorBanked)
-        return f"perpetrator content {p.content_id}: {len(p.entry_ids)} hashes banked"
+        shared = f"; shared: {'; '.join(p.shared)}" if p.shared else ""
+        return f"perpetrator content {p.content_id}: {len(p.entry_ids)} hashes banked{shared}"
+    if kind is CrisisEventKind.HASH_SHARED:
+        h = event_log.payload(event, HashShared)
+        what = f"{h.signal_type} {h.value[:16]}…"
+        if h.accepted_id:
+            return f"{what} accepted by {h.exchange} as {h.accepted_id}"
+        status = f" (HTTP {h.http_status})" if h.http_status else ""
+        return f"{what} not accepted by {h.exchange}{status}: {h.error}"
     if kind is CrisisEventKind.THREAT_REPORTED:
         t = event_log.payload(event, ThreatReported)
         return f"imminent threat to life in {t.content_id} reported to {', '.join(t.sent_to)}"

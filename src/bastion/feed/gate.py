@@ -3,7 +3,8 @@
 ``FeedGate.filter(viewer, candidates)`` judges in process from the eligibility view (``view.py``): no database
 read per candidate, so a feed of 500 candidates costs a few hundred microseconds. ``FeedGate.viewer`` resolves a
 viewer once (their age band, from what the minors domain knows, unless the platform gives an age); an unknown age is
-treated as a minor's (fail closed: age-restricted content is kept out).
+treated as a minor's (fail closed: age-restricted content is kept out). Likewise a viewer whose country is not
+given is kept from content disabled in any territory: the platform that wants it shown says where the viewer is.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ MAX_CANDIDATES = 5000
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """Who the feed is for: their account and age band (``Band.UNKNOWN`` when nothing is known)."""
+    """Who the feed is for: their account, age band (``Band.UNKNOWN`` when nothing is known) and country (ISO 3166-1
+    alpha-2, upper case; ``None`` when not given)."""
 
     account_id: str
     band: Band = Band.UNKNOWN
+    country: str | None = None
 
     @property
     def minor(self) -> bool:
@@ -34,10 +37,18 @@ class Viewer:
         return self.band in MINOR_BANDS
 
     @classmethod
-    def of_age(cls, account_id: str, years: float) -> Viewer:
+    def of_age(cls, account_id: str, years: float, country: str | None = None) -> Viewer:
         if not 0 <= years <= 150:
             raise InvalidViewer("age must be between 0 and 150 years")
-        return cls(account_id, bands.band_of_years(years))
+        return cls(account_id, bands.band_of_years(years), country)
+
+    def in_country(self, country: str | None) -> Viewer:
+        """The same viewer, placed in ``country`` (two letters)."""
+        if country is None:
+            return self
+        if len(country) != 2 or not country.isascii() or not country.isalpha():
+            raise InvalidViewer("country must be an ISO 3166-1 alpha-2 code, e.g. DE")
+        return Viewer(self.account_id, self.band, country.upper())
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +76,7 @@ class FilterResult:
 _UNKNOWN = (Reason.UNKNOWN,)
 _AGE = (Reason.AGE_RESTRICTED,)
 _CRISIS = (Reason.CRISIS_EXCLUSION,)
+_TERRITORY = (Reason.DISABLED_IN_TERRITORY,)
 
 
 class FeedGate:
@@ -92,6 +104,7 @@ class FeedGate:
         entries = self.view.entries
         live_excluded = self.view.live_excluded
         minor = viewer.minor
+        country = viewer.country
         eligible: list[str] = []
         excluded: list[Exclusion] = []
         for content_id in candidates:
@@ -104,6 +117,8 @@ class FeedGate:
                 reasons = reasons + _AGE
             if entry.live_country is not None and entry.live_country in live_excluded:
                 reasons = reasons + _CRISIS
+            if entry.territories and (country is None or country in entry.territories):
+                reasons = reasons + _TERRITORY
             if reasons:
                 excluded.append(Exclusion(content_id, reasons))
             else:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ class Reason(enum.StrEnum):
     BORDERLINE = "borderline"
     AGE_RESTRICTED = "age_restricted"  # age-restricted, and the viewer is (or may be) a minor
     CRISIS_EXCLUSION = "crisis_exclusion"  # a livestream from a country an active crisis excludes
+    DISABLED_IN_TERRITORY = "disabled_in_territory"  # disabled where the viewer is, or the viewer's country unknown
     FACT_CHECKED_FALSE = "fact_checked_false"  # rated false by a fact-checker (a reason source)
     DESIGNATED_ENTITY = "designated_entity"  # by or about a designated dangerous entity (a reason source)
     UNKNOWN = "unknown"  # never submitted to Bastion: nothing vouches for it
@@ -37,6 +38,8 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.BORDERLINE: "The content is borderline: allowed, but not recommended.",
     Reason.AGE_RESTRICTED: "The content is age-restricted and the viewer is, or may be, a minor.",
     Reason.CRISIS_EXCLUSION: "Livestreams from this country are kept out of feeds during an active crisis.",
+    Reason.DISABLED_IN_TERRITORY: ("The content is disabled in the viewer's country (or the viewer's country was not "
+                                   "given, and it is disabled somewhere)."),
     Reason.FACT_CHECKED_FALSE: "An independent fact-checker rated the content false.",
     Reason.DESIGNATED_ENTITY: "The content is by or about a designated dangerous organisation or individual.",
     Reason.UNKNOWN: "The content is unknown to moderation: it was never submitted.",
@@ -86,3 +89,34 @@ class InvalidCrisis(FeedError):
 
 class CrisisConflict(FeedError):
     status, title = 409, "Crisis conflict"
+
+
+class CrisisForbidden(FeedError):
+    """Naming the exchanges a crisis shares with is the exchanges' administrators' decision."""
+
+    status, title = 403, "Forbidden"
+
+
+class SharedHash(NamedTuple):
+    """A hash of the crisis bank to share: its value, its category, and whether its bank is restricted."""
+
+    signal_type: str
+    value: str
+    category: str
+    restricted: bool
+
+
+class HashSharing(Protocol):
+    """Sharing a crisis's confirmed perpetrator content with hash exchanges (the exchanges domain's
+    ``CrisisSharing`` satisfies it, wired in ``web/app.py`` and the CLI; feed never imports that domain).
+
+    Don't: send anything from here. ``queue`` writes outbox messages in the caller's transaction."""
+
+    def check_targets(self, session: Session, names: Sequence[str]) -> list[str]:
+        """The names, each an exchange that takes shared hashes; refuses (a ``DomainError``) any other."""
+        ...
+
+    def queue(self, session: Session, *, subject: str, names: Sequence[str], hashes: Sequence[SharedHash],
+              tags: Sequence[str], description: str) -> list[str]:
+        """Queue the hashes to the exchanges; returns what was done, in words for the timeline."""
+        ...

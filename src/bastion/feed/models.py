@@ -40,6 +40,8 @@ class Crisis(Base):
     severity_boost: Mapped[int] = mapped_column(Integer, default=1)
     #: Bank the media of every removal a moderator confirms in the crisis categories while it is active.
     bank_confirmed: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The exchanges its confirmed perpetrator content is shared with (names; empty: none), set by an admin.
+    share_with: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     #: The last moderation event the crisis looked at for confirmed removals (``crisis.bank_confirmed_removals``).
     decisions_seen: Mapped[int] = mapped_column(BigInteger, default=0)
     state: Mapped[str] = mapped_column(String(16))

@@ -41,13 +41,15 @@ _BATCH = 1000
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One content item as the gate judges it: reasons that hold for every viewer, and the two that depend on the
-    viewer (age-restricted) or on the crises in force (a livestream's country)."""
+    """One content item as the gate judges it: reasons that hold for every viewer, and those that depend on the
+    viewer (age-restricted, territories) or on the crises in force (a livestream's country)."""
 
     reasons: tuple[Reason, ...]
     age_restricted: bool
     #: The uploader's country when the content is a livestream; ``None`` otherwise.
     live_country: str | None
+    #: Where the content is disabled (an order's or a moderator's territorial restriction); empty: nowhere.
+    territories: frozenset[str] = frozenset()
 
 
 _STATUS_REASONS = {
@@ -73,7 +75,7 @@ def entry_for(facts: moderated.FeedFacts, extra: Iterable[Reason] = ()) -> Entry
         if reason not in reasons:
             reasons.append(reason)
     return Entry(tuple(reasons), Action.AGE_RESTRICT.value in facts.restrictions,
-                 facts.account_country.upper() if facts.live else None)
+                 facts.account_country.upper() if facts.live else None, frozenset(facts.territories))
 
 
 @dataclass

@@ -149,23 +149,32 @@ def create_bank(
     thresholds: dict[str, Any] | None = None,
     clock: Clock | None = None,
 ) -> Bank:
+    with db.write() as session:
+        return create_bank_in(db, session, name, actor=actor, description=description, restricted=restricted,
+                              dihedral=dihedral, thresholds=thresholds, clock=clock)
+
+
+def create_bank_in(db: Database, session: Session, name: str, *, actor: Principal, description: str = "",
+                   restricted: bool = False, dihedral: bool = False, thresholds: dict[str, Any] | None = None,
+                   clock: Clock | None = None) -> Bank:
+    """``create_bank`` in the caller's transaction, so a bank made for something else (a crisis) is made with it
+    or not at all."""
     clock = clock or SystemClock()
     if not BANK_NAME.match(name):
         raise InvalidBank("bank names are 2-100 characters: capital letters, digits and _, starting with a letter")
     if restricted and actor.role not in CHILD_SAFETY_ROLES:
         raise RestrictedBank("only admins and child-safety specialists may create a restricted bank")
     clean = _validate_thresholds(thresholds or {})
-    with db.write() as session:
-        if session.scalar(select(Bank.id).where(Bank.name == name)) is not None:
-            raise BankExists(f"bank {name} exists already")
-        bank = Bank(name=name, description=description, restricted=restricted, dihedral=dihedral,
-                    thresholds=clean, enabled=True, created_at=clock.now(), created_by=actor.actor)
-        session.add(bank)
-        session.flush()
-        _log_change(db, session, ChangeOp.BANK, bank.id, clock)
-        record(db, session, actor=actor.actor, action=AuditAction.BANK_CREATED, subject=f"bank:{name}",
-               details={"restricted": restricted, "dihedral": dihedral, "thresholds": clean}, clock=clock)
-        return bank
+    if session.scalar(select(Bank.id).where(Bank.name == name)) is not None:
+        raise BankExists(f"bank {name} exists already")
+    bank = Bank(name=name, description=description, restricted=restricted, dihedral=dihedral,
+                thresholds=clean, enabled=True, created_at=clock.now(), created_by=actor.actor)
+    session.add(bank)
+    session.flush()
+    _log_change(db, session, ChangeOp.BANK, bank.id, clock)
+    record(db, session, actor=actor.actor, action=AuditAction.BANK_CREATED, subject=f"bank:{name}",
+           details={"restricted": restricted, "dihedral": dihedral, "thresholds": clean}, clock=clock)
+    return bank
 
 
 def update_bank(
@@ -335,6 +344,12 @@ def add_entries_in(db: Database, session: Session, bank: Bank, entries: Sequence
         record(db, session, actor=actor.actor, action=AuditAction.BANK_IMPORTED, subject=f"bank:{bank.name}",
                details={"added": added, "via": why}, clock=clock)
     return added
+
+
+def entries_from(session: Session, bank: Bank, source: str) -> list[BankEntry]:
+    """The bank's entries added from one source (``content:<id>``: a content's curated media), oldest first."""
+    return list(session.scalars(select(BankEntry).where(BankEntry.bank_id == bank.id, BankEntry.source == source)
+                                .order_by(BankEntry.id)))
 
 
 def _check_restricted_home(bank: Bank, entry: NewEntry) -> None:

@@ -54,6 +54,9 @@ def apply(mod: Moderation, session: Session, item: ContentItem, outcome: Outcome
     """Carry out ``outcome``: status, strikes, suspension, the statement of reasons and the platform webhook."""
     if outcome.change is not None:
         item.status = next_status(ContentStatus(item.status), outcome.change).value
+    if Action.DISABLE_IN_TERRITORIES in outcome.actions:
+        held = set(item.territories or ()) if Action.DISABLE_IN_TERRITORIES.value in item.restrictions else set()
+        item.territories = sorted(held | {t.upper() for t in outcome.territories})
     item.restrictions = sorted(set(item.restrictions) | set(content_restrictions(outcome.actions)))
     item.category = outcome.category.value
     item.updated_at = mod.clock.now()

@@ -142,6 +142,8 @@ def get_content(content_id: str, mod: Mod, principal: Reader) -> ContentRecord:
         item = get_item(session, content_id)
         record = ContentRecord(content_id=item.content_id, account_id=item.account_id, status=item.status,
                                verdict=item.verdict, restrictions=item.restrictions, category=item.category,
+                               territories=item.territories if Action.DISABLE_IN_TERRITORIES.value
+                               in item.restrictions else [],
                                views=item.views, events=[])
         if not may_see(mod, session, item, principal):
             if principal.role is not Role.PLATFORM:

@@ -40,6 +40,9 @@ class ContentItem(Base):
     #: Restrictions in force (age_restrict, demote, ...), for the platform and the statement of reasons.
     restrictions: Mapped[list[str]] = mapped_column(JSON, default=list)
     category: Mapped[str] = mapped_column(String(64), default="")
+    #: Where the content is disabled (ISO 3166-1 alpha-2), while ``disable_in_territories`` is among the restrictions;
+    #: stale otherwise (whatever lifts restrictions need not clear it: readers check the restriction first).
+    territories: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     #: A livestream (or its recording): a crisis may keep those from some countries out of feeds (``feed/``).
     live: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     views: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -38,7 +38,7 @@ from bastion.moderation.events import (
 )
 from bastion.moderation.kernel import Moderation, content_subject, restricted_among, restricted_content
 from bastion.moderation.models import ContentItem, ModerationEvent, StatementOfReasons
-from bastion.moderation.policy import Category, Rule, Verdict
+from bastion.moderation.policy import Action, Category, Rule, Verdict
 from bastion.review.models import Case, CaseReason, CaseState
 
 
@@ -748,14 +748,18 @@ class FeedFacts:
     content_type: str
     account_country: str
     live: bool
+    #: Where it is disabled (empty unless ``disable_in_territories`` is in force).
+    territories: tuple[str, ...] = ()
 
 
 _FEED_COLUMNS = (ContentItem.content_id, ContentItem.status, ContentItem.restrictions, ContentItem.category,
-                 ContentItem.content_type, ContentItem.account_country, ContentItem.live)
+                 ContentItem.content_type, ContentItem.account_country, ContentItem.live, ContentItem.territories)
 
 
 def _feed_facts(row: Any) -> FeedFacts:
-    return FeedFacts(row[0], row[1], tuple(row[2] or ()), row[3], row[4], row[5], bool(row[6]))
+    restrictions = tuple(row[2] or ())
+    territories = tuple(row[7] or ()) if Action.DISABLE_IN_TERRITORIES.value in restrictions else ()
+    return FeedFacts(row[0], row[1], restrictions, row[3], row[4], row[5], bool(row[6]), territories)
 
 
 def feed_facts(session: Session, content_ids: Iterable[str]) -> list[FeedFacts]:

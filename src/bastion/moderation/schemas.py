@@ -37,6 +37,8 @@ class ContentRecord(BaseModel):
     verdict: str
     restrictions: list[str]
     category: str
+    territories: list[str] = Field(default_factory=list, description="where it is disabled (ISO 3166-1 alpha-2), "
+                                   "while disable_in_territories is among the restrictions")
     views: int
     events: list[ContentEvent]
 

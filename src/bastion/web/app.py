@@ -35,7 +35,8 @@ from bastion.designations.api import router as designations_router
 from bastion.designations.queries import DesignatedFollower
 from bastion.exchanges import tasks as exchange_tasks
 from bastion.exchanges.api import router as exchanges_router
-from bastion.exchanges.services import ExchangeMessage, HmaDirectory
+from bastion.exchanges.interfaces import ContributionOutcome
+from bastion.exchanges.services import CrisisSharing, ExchangeMessage, HmaDirectory
 from bastion.factchecks import policy as factcheck_policy
 from bastion.factchecks import queries as factcheck_queries
 from bastion.factchecks.api import router as factchecks_router
@@ -43,7 +44,7 @@ from bastion.factchecks.events import FactcheckMessage
 from bastion.factchecks.services import FactChecks
 from bastion.feed.api import router as feed_router
 from bastion.feed.audit.api import router as feed_audits_router
-from bastion.feed.crisis import Crises, CrisisAdjuster, bank_confirmed_removals
+from bastion.feed.crisis import Crises, CrisisAdjuster, HashShared, bank_confirmed_removals, record_share
 from bastion.feed.gate import FeedGate
 from bastion.feed.interfaces import Reason, ReasonChanges, ReasonSource
 from bastion.feed.view import EligibilityView
@@ -122,7 +123,8 @@ class _DesignationReasons:
 
     def changes(self, session: Session, cursor: int) -> ReasonChanges:
         found = self._follower.since(session, cursor)
-        return ReasonChanges(found.cursor, {c: frozenset({Reason.DESIGNATED_ENTITY}) for c in found.content})
+        return ReasonChanges(found.cursor, {c: frozenset({Reason.DESIGNATED_ENTITY}) if names else frozenset()
+                                            for c, names in found.content.items()})
 
 
 FEED_REASON_SOURCES: list[Callable[[], ReasonSource]] = [_FactcheckReasons, _DesignationReasons]
@@ -151,6 +153,15 @@ def _enticement_reporter(reporting: reports.Reporting) -> EnticementReporter:
             actor=actor)
 
     return draft
+
+
+def crisis_share(crises: Crises) -> Callable[[ContributionOutcome], None]:
+    """How an exchange answered a crisis's shared hash, onto the crisis's timeline (the two domains meet here)."""
+    def told(o: ContributionOutcome) -> None:
+        record_share(crises, o.subject, HashShared(exchange=o.exchange, signal_type=o.signal_type, value=o.value,
+                                                   accepted_id=o.accepted_id, error=o.error,
+                                                   http_status=o.http_status), key=o.key)
+    return told
 
 
 def outbox_routes(settings: Settings, clock: Clock, reports: Sender, exchanges: Sender | None = None) -> Routes:
@@ -220,12 +231,13 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
     mod = Moderation(db, matcher, policy, clock, settings.platform_webhook_url, sealer=sealer,
                      classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0,
                      adjuster=adjuster, on_statement=on_statement)
-    crises = Crises(db, clock, mod)
+    crises = Crises(db, clock, mod, sharing=CrisisSharing(clock))  # exchanges implement feed's hook
     feed_view = EligibilityView(db, [make() for make in FEED_REASON_SOURCES])
     feed_view.on_crises(adjuster.update)
     gate = FeedGate(db, feed_view)
     reporting = reports.Reporting(db, clock, sealer, settings)
-    routes = outbox_routes(settings, clock, ReportSender(reporting), exchange_tasks.FeedbackSender(db))
+    routes = outbox_routes(settings, clock, ReportSender(reporting), exchange_tasks.ExchangeSender(
+        exchange_tasks.FeedbackSender(db), exchange_tasks.ContributionSender(db, on_outcome=crisis_share(crises))))
     outbox = OutboxWorker(db, routes, settings.outbox_interval_seconds, clock)
     contact_point = contact_point_for(settings, mod)
     workers: list[Background] = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import json
 import logging
 import random
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bastion.core.clock import Clock, SystemClock
 from bastion.core.db import Database
+from bastion.core.errors import DomainError
 from bastion.core.outbox.delivery import (
     MAX_ERROR_CHARS,
     RETRYABLE_4XX,
@@ -43,9 +45,10 @@ from bastion.core.worker import STOP_TIMEOUT_SECONDS, Worker
 
 __all__ = [  # the outbox's public face: the delivery data and the kinds live in their own modules
     "DEFAULT_LEASE_SECONDS", "DEFAULT_MAX_ATTEMPTS", "MAX_ERROR_CHARS", "RETRYABLE_4XX", "Claim", "DeadHook",
-    "DeliveryReport", "GivesUp", "MessageKind", "OutboxWorker", "Outcome", "Priority", "RetryPolicy", "Routes",
-    "SendResult", "Sender", "UnknownKind", "claim_due", "deliver_due", "enqueue", "is_permanent_status",
-    "outbox_status", "pending_counts", "record_outcome", "renew_lease", "short_error",
+    "DeliveryReport", "GivesUp", "MessageKind", "OutboxConflict", "OutboxWorker", "Outcome", "Priority",
+    "RetryPolicy", "Routes", "SendResult", "Sender", "UnknownKind", "body_key", "claim_due", "deliver_due",
+    "enqueue", "is_permanent_status", "outbox_status", "pending_counts", "record_outcome", "renew_lease",
+    "short_error",
 ]
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,27 @@ class DeliveryReport:
     released: int = 0
 
 
+class OutboxConflict(DomainError):
+    """A key already queued with another body: a retry must send what was decided, never something else."""
+
+    status = 409
+    title = "Outbox conflict"
+
+
+def _canonical(payload: dict[str, Any]) -> Any:
+    """The body as stored (JSON's own values), so a body read back compares equal to the one queued."""
+    return json.loads(json.dumps(payload, allow_nan=False))
+
+
+def body_key(prefix: str, payload: dict[str, Any]) -> str:
+    """An idempotency key that covers the body: ``prefix`` (what the message is about) and a digest of the canonical
+    JSON body. The same decision queued twice is one message; a changed body (a record's new descriptors) is a new
+    one, never dropped as a repeat of the old. At most 200 characters (``prefix`` is cut to fit)."""
+    digest = hashlib.sha256(json.dumps(_canonical(payload), sort_keys=True, separators=(",", ":")).encode()
+                            ).hexdigest()[:32]
+    return f"{prefix[:200 - 33]}:{digest}"
+
+
 def _by_key(session: Session, idempotency_key: str) -> OutboxMessage | None:
     return session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))
 
@@ -109,6 +133,7 @@ def enqueue(
     idempotency_key: str,
     clock: Clock,
     priority: Priority = Priority.NORMAL,
+    strict: bool = False,
 ) -> OutboxMessage:
     """Add a message to the caller's transaction (never commits). A key already in the outbox returns that row.
 
@@ -116,6 +141,8 @@ def enqueue(
     message. The unique constraint backs up the look-up when two transactions race; the loser gets the winner's row.
     ``kind`` must be a declared ``MessageKind``: a loose string is refused, so every kind has a sender somewhere.
     ``priority`` puts a message ahead of every due message of a lower one (an urgent forward before a backlog).
+    ``strict``: the key stands for this body only; the same key queued with another body (or kind, or destination)
+    is an ``OutboxConflict`` (409), not a silent return of the first message (use ``body_key`` for such keys).
     """
     if not isinstance(kind, MessageKind):
         raise UnknownKind(f"outbox kind {kind!r} is not a declared MessageKind")
@@ -123,11 +150,11 @@ def enqueue(
         raise ValueError("idempotency_key must be 1 to 200 characters")
     if not kind or len(kind) > 64:
         raise ValueError("kind must be 1 to 64 characters")
+    # Fail now, in the deciding transaction, on what could never be sent.
+    body = _canonical(payload)
     existing = _by_key(session, idempotency_key)
     if existing is not None:
-        return existing
-    # Fail now, in the deciding transaction, on what could never be sent.
-    body = json.loads(json.dumps(payload, allow_nan=False))
+        return _same(existing, kind, destination, body) if strict else existing
     now = clock.now()
     message = OutboxMessage(
         kind=kind.value,
@@ -150,8 +177,14 @@ def enqueue(
         existing = _by_key(session, idempotency_key)
         if existing is None:
             raise
-        return existing
+        return _same(existing, kind, destination, body) if strict else existing
     return message
+
+
+def _same(existing: OutboxMessage, kind: MessageKind, destination: str, body: Any) -> OutboxMessage:
+    if (existing.kind, existing.destination, existing.payload) != (kind.value, destination, body):
+        raise OutboxConflict(f"outbox key {existing.idempotency_key} is queued already with another message")
+    return existing
 
 
 def _claim(message: OutboxMessage, lease_end: dt.datetime) -> Claim:

@@ -281,10 +281,11 @@ def test_policy_edits_take_effect_without_a_restart_and_a_broken_edit_is_refused
         assert stricter != text
         policy.write_text(stricter.replace('version = "2025-06-01"', 'version = "2025-06-02"', 1))
         assert _upload(client, auth_header, image, "p-2")["verdict"] == "block"
-        assert client.get("/status").json()["policy"] == {"in_force": "bastion-default@2025-06-02", "error": None}
+        in_force = client.get("/status", headers=auth_header(Role.ADMIN)).json()["policy"]
+        assert in_force == {"in_force": "bastion-default@2025-06-02", "error": None}
         policy.write_text(stricter.replace('severity = 5', 'severity = 50', 1))  # a broken edit
         assert _upload(client, auth_header, image, "p-3")["verdict"] == "block"  # the last good policy stays
-        status = client.get("/status").json()["policy"]
+        status = client.get("/status", headers=auth_header(Role.ADMIN)).json()["policy"]
         assert status["in_force"] == "bastion-default@2025-06-02" and "severity" in status["error"]
         verdicts = client.get("/v1/content/p-2", headers=auth_header(Role.ANALYST)).json()["events"]
         assert any(e["actor"] == "policy:bastion-default@2025-06-02" for e in verdicts)

@@ -129,7 +129,8 @@ async def submit_content(request: Request, mod: Mod, principal: Platform) -> Con
 
 def _judge_file(mod: Moderation, sub: intake.Submission, path: Path, principal: Principal) -> intake.IntakeResult:
     """Hash and judge in one worker thread: one hop off the event loop per upload, not two."""
-    signals = readable_media(hash_path(path, variants=mod.matcher.wants_variants()))
+    signals = readable_media(hash_path(path, variants=mod.matcher.wants_variants(),
+                                       picture_px=intake.picture_px(mod)))
     if signals.kind.value != sub.content_type.value:
         raise Problem(422, "Invalid request",
                       f"content_type says {sub.content_type.value} but the file is {signals.kind.value}")

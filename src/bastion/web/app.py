@@ -128,8 +128,7 @@ class _DesignationReasons:
                                             for c, names in found.content.items()})
 
 
-FEED_REASON_SOURCES: list[Callable[[Database], ReasonSource]] = [
-    lambda db: _FactcheckReasons(), lambda db: _DesignationReasons()]
+FEED_REASON_SOURCES: list[Callable[[], ReasonSource]] = [_FactcheckReasons, _DesignationReasons]
 
 
 class _IndexRefresher:
@@ -234,7 +233,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                      classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0,
                      adjuster=adjuster, on_statement=on_statement)
     crises = Crises(db, clock, mod, sharing=CrisisSharing(clock))  # exchanges implement feed's hook
-    feed_view = EligibilityView(db, [make(db) for make in FEED_REASON_SOURCES])
+    feed_view = EligibilityView(db, [make() for make in FEED_REASON_SOURCES])
     feed_view.on_crises(adjuster.update)
     gate = FeedGate(db, feed_view)
     reporting = reports.Reporting(db, clock, sealer, settings)
@@ -296,7 +295,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                 lambda: Health(ok=True, fields={"transparency_database": sor_submission.status(
                     db, enabled=settings.submits_statements)}),
                 lambda: Health(ok=True, fields={"transparency_rollups": rollup_status(db)})],
-        status_summary="Liveness and index freshness (no secrets; for health checks)",
+        status_summary="Health for anyone; index freshness and every section's details for admins",
         workers=workers, run_workers=refresh,
         on_start=[open_up], on_stop=[close_down, lambda: classifier_services.close_all(mod.classifiers)],
         state={"matcher": matcher, "match_budget": LookupBudget(settings.match_rate_per_minute),

@@ -8,6 +8,12 @@ drawn from the same model. Progress goes to stderr; the last line on stdout is o
 and the Bastion/baseline ratios.
 
     python bench/matching.py [--sizes 1000000,10000000] [--queries 2000] [--baseline-queries 300] [--seed 1]
+        [--segment-rows 20000000,1000000] [--stream]
+
+``--segment-rows``: the index's segment bound (a list measures each on the same hashes and queries, one after
+the other in this process). ``--stream``: generate the random hashes a segment at a time and hand each to the
+index as it is made, so that the benchmark holds one segment's input (40 B a row), not all of it (for 100M).
+Peak RSS is reported per phase (Linux: the high-water mark is reset before each phase) and for the process.
 
 Needs the ``bench`` extra (threatexchange, faiss-cpu). See docs/benchmarks.md for recorded figures.
 """
@@ -25,17 +31,18 @@ import datetime  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
-from bastion.hashing.pdq_index import PdqIndex  # noqa: E402
+from bastion.hashing.pdq_index import SEGMENT_ROWS, PdqIndex  # noqa: E402
 
 U8 = npt.NDArray[np.uint8]
 POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
@@ -57,6 +64,45 @@ def rss_bytes() -> int | None:
     return None
 
 
+def reset_peak() -> None:
+    """Start a new high-water mark of RSS (Linux >= 4.0: writing 5 to clear_refs resets VmHWM)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+
+
+_phase_peaks = [0]  # the highest phase peak seen: resetting VmHWM also resets what getrusage reports
+
+
+def peak_bytes() -> int:
+    """RSS high-water mark since the last ``reset_peak`` (VmHWM); else the process's (getrusage)."""
+    peak = None
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if peak is None:
+        peak = process_peak_bytes()
+    _phase_peaks[0] = max(_phase_peaks[0], peak)
+    return peak
+
+
+def process_peak_bytes() -> int:
+    """The process's peak RSS since it started: ``ru_maxrss`` (KiB on Linux, bytes on macOS), or the highest
+    phase peak when a reset has cut it (Linux resets both together)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(peak if sys.platform == "darwin" else peak * 1024, _phase_peaks[0])
+
+
+def gib(n: int | None) -> float | None:
+    return round(n / 2**30, 3) if n is not None else None
+
+
 def per_row(before: int | None, after: int | None, rows: int) -> float | None:
     return round((after - before) / rows, 1) if before is not None and after is not None else None
 
@@ -72,10 +118,24 @@ class Workload:
     hashes: U8
     queries: U8
     sources: npt.NDArray[np.int64]  # row each query was made from, -1 for a miss
+    #: streamed: the hashes are not held (``keys``/``hashes`` empty); ``parts`` makes them again, chunk by chunk
+    streamed: Callable[[int], Iterator[tuple[npt.NDArray[np.int64], U8]]] | None = None
+    size: int = 0
+
+    def __post_init__(self) -> None:
+        if self.streamed is None:
+            self.size = len(self.keys)
 
     @property
     def near(self) -> int:
         return int((self.sources >= 0).sum())
+
+    def parts(self, chunk: int = 1 << 62) -> Iterator[tuple[npt.NDArray[np.int64], U8]]:
+        """The indexed rows: in one piece, or streamed ``chunk`` rows at a time (the same rows every call)."""
+        if self.streamed is not None:
+            yield from self.streamed(min(chunk, 1 << 62))
+        else:
+            yield self.keys, self.hashes
 
     def subset(self, count: int) -> Workload:
         """``count`` queries with the same near/miss mix."""
@@ -83,7 +143,47 @@ class Workload:
         near = np.nonzero(self.sources >= 0)[0][:half]
         miss = np.nonzero(self.sources < 0)[0][: count - half]
         pick = np.concatenate([near, miss])
-        return Workload(self.keys, self.hashes, self.queries[pick], self.sources[pick])
+        return Workload(self.keys, self.hashes, self.queries[pick], self.sources[pick], self.streamed, self.size)
+
+
+_BLOCK = 65_536  # rows made from one seed: the hashes are the same whatever the chunk size
+
+
+def streamed_workload(size: int, queries: int, threshold: int, seed: int) -> Workload:
+    """Random hashes made a block at a time from per-block seeds and handed on in chunks of any size, so they can
+    be made again (to check hits) without being held; the near queries are taken from their sources as the
+    blocks pass."""
+    rng = np.random.default_rng(seed)
+    near = queries // 2
+    sources = np.full(queries, -1, dtype=np.int64)
+    sources[:near] = rng.integers(0, size, near)
+    out = rng.integers(0, 256, (queries, 32), dtype=np.uint8)
+
+    def block(i: int) -> U8:
+        n = min(_BLOCK, size - i * _BLOCK)
+        return np.random.default_rng([seed, i]).integers(0, 256, (n, 32), dtype=np.uint8)
+
+    def parts(chunk: int) -> Iterator[tuple[npt.NDArray[np.int64], U8]]:
+        start = 0
+        while start < size:
+            n = min(chunk, size - start)
+            first, last = start // _BLOCK, (start + n - 1) // _BLOCK
+            joined = np.concatenate([block(i) for i in range(first, last + 1)])
+            offset = start - first * _BLOCK
+            hashes = joined[offset : offset + n]
+            yield np.arange(KEY_BASE + start, KEY_BASE + start + n, dtype=np.int64), hashes
+            del joined, hashes
+            start += n
+
+    flips = np.random.default_rng([seed, 2**32])
+    for keys, hashes in parts(_BLOCK):
+        first = int(keys[0]) - KEY_BASE
+        for i in np.nonzero((sources[:near] >= first) & (sources[:near] < first + len(keys)))[0]:
+            bits = np.unpackbits(hashes[sources[i] - first])
+            bits[flips.choice(256, int(flips.integers(0, threshold + 1)), replace=False)] ^= 1
+            out[i] = np.packbits(bits)
+    empty = np.zeros(0, np.int64), np.zeros((0, 32), np.uint8)
+    return Workload(empty[0], empty[1], out, sources, parts, size)
 
 
 def make_workload(size: int, queries: int, threshold: int, seed: int, dataset: str = "random",
@@ -222,19 +322,26 @@ def bench_bastion(
     threshold: int,
     check: tuple[Workload, list[set[tuple[int, int]]]] | None,
     threads: Sequence[int] = (),
+    segment_rows: int = SEGMENT_ROWS,
 ) -> dict[str, Any]:
     """``check``: queries with the flat scan's (key, distance) sets, to compare result sets exactly."""
-    size = len(w.keys)
+    size = w.size
     rss0 = settle()
-    index = PdqIndex()
-    start = time.perf_counter()
-    index.add_arrays(w.keys, w.hashes)
-    build_s = time.perf_counter() - start
+    reset_peak()
+    index = PdqIndex(segment_rows=segment_rows)
+    build_s = 0.0
+    for keys, hashes in w.parts(segment_rows):  # streamed: a segment at a time; making them is not timed
+        start = time.perf_counter()
+        index.add_arrays(keys, hashes)
+        build_s += time.perf_counter() - start
+        del keys, hashes
+    build_peak = peak_bytes()
     rss1 = settle()
     nbytes = index.nbytes()
     stats = index.stats()
-    layout = f"chunks {stats['chunk_bits']}, dir bits {stats['dir_bits'][:1]}"
-    log(f"bastion: built {size:,} in {build_s:.1f} s, {layout}")
+    layout = f"chunks {stats['chunk_bits']}, dir bits {stats['dir_bits'][:1]}, segments {stats['segment_sizes']}"
+    log(f"bastion: built {size:,} in {build_s:.1f} s, {layout}; rss {gib(rss1)} GiB, "
+        f"peak while building {gib(build_peak)} GiB")
 
     hexes = [bytes(q).hex() for q in w.queries]
     for h in hexes[:50]:  # warm caches and page tables the way a running service would have them
@@ -252,10 +359,14 @@ def bench_bastion(
 
     found = [[hit.key for hit in hits] for hits in results]
     false_hits = 0
-    for q, hits in zip(w.queries, results, strict=True):
-        for hit in hits:
-            real = int(POPCOUNT[w.hashes[hit.key - KEY_BASE] ^ q].sum())
-            false_hits += real != hit.distance or real > threshold
+    for keys, hashes in w.parts(segment_rows):  # streamed: the chunks are made again, one at a time
+        first, last = int(keys[0]), int(keys[-1])
+        for q, hits in zip(w.queries, results, strict=True):
+            for hit in hits:
+                if first <= hit.key <= last:
+                    real = int(POPCOUNT[hashes[hit.key - first] ^ q].sum())
+                    false_hits += real != hit.distance or real > threshold
+        del keys, hashes
     exact = None
     if check is not None:
         queries, truth = check
@@ -287,10 +398,27 @@ def bench_bastion(
     for i in range(fill):
         index.add_bytes(2**41 + i, extra[i].tobytes())
     _, full_delta_qps = timed_loop(hexes[:1000], lambda h: index.query(h, threshold), float("inf"))
+    open_rows = min((r for r in index.stats()["segment_sizes"] if r < segment_rows), default=0)
+    rss_merge0 = settle()
+    reset_peak()
+    start = time.perf_counter()
+    index.compact()  # the delta folded into the open segment
+    merge_s = time.perf_counter() - start
+    merge_peak = peak_bytes()
+    # The worst merge: a whole segment of the bound rebuilt (what a compaction of a sealed one costs, and what
+    # folding the delta costs when the open segment is nearly full).
+    largest = max(index.stats()["segment_sizes"])
+    index.remove(next(int(s.keys[0]) for s in index._segments if s.rows == largest))
+    rss_rebuild0 = settle()
+    reset_peak()
     start = time.perf_counter()
     index.compact()
-    merge_s = time.perf_counter() - start
-    log(f"bastion: add+query {statistics.median(add_ms):.3f} ms, merge of {size + fill:,}: {merge_s:.1f} s")
+    rebuild_s = time.perf_counter() - start
+    rebuild_peak = peak_bytes()
+    rss2 = settle()
+    log(f"bastion: add+query {statistics.median(add_ms):.3f} ms; merge of the delta ({fill:,}) into the open "
+        f"segment ({open_rows:,}): {merge_s:.1f} s, peak {gib(merge_peak)} GiB; rebuild of a {largest:,}-row "
+        f"segment: {rebuild_s:.1f} s, peak {gib(rebuild_peak)} GiB (rss after {gib(rss2)} GiB)")
 
     figures = {
         "build_s": round(build_s, 2),
@@ -310,6 +438,19 @@ def bench_bastion(
         "add_visible_ms_max": round(max(add_ms), 4),
         "remove_hidden_ms_median": round(statistics.median(remove_ms), 4),
         "merge_s": round(merge_s, 2),
+        "merge_open_segment_rows": open_rows,
+        "rebuild_largest_segment_s": round(rebuild_s, 2),
+        "rebuild_largest_segment_rows": largest,
+        "segment_rows": segment_rows,
+        "segment_sizes": stats["segment_sizes"],
+        "rss_gib_before": gib(rss0),
+        "rss_gib_built": gib(rss1),
+        "peak_rss_gib_build": gib(build_peak),
+        "peak_rss_gib_merge": gib(merge_peak),
+        "merge_transient_bytes_per_open_row": per_row(rss_merge0, merge_peak, open_rows) if open_rows else None,
+        "peak_rss_gib_rebuild_segment": gib(rebuild_peak),
+        "rebuild_transient_bytes_per_row": per_row(rss_rebuild0, rebuild_peak, largest),
+        "rss_gib_end": gib(rss2),
         "chunk_bits": stats["chunk_bits"],
         "dir_bits": stats["dir_bits"][:1],
     }
@@ -403,12 +544,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-random-baseline", action="store_true",
                         help="with --dataset: do not also measure the same size on random hashes")
     parser.add_argument("--threads", default="", help="also measure lookups/s at these thread counts, e.g. 1,2")
+    parser.add_argument("--segment-rows", default=str(SEGMENT_ROWS),
+                        help="the index's segment bound; a comma-separated list measures each in turn")
+    parser.add_argument("--stream", action="store_true",
+                        help="random hashes made and indexed a segment at a time (with --skip-flat and "
+                             "--skip-threatexchange): the benchmark holds one segment's input, not all of it")
     args = parser.parse_args(argv)
+    bounds = [int(b) for b in args.segment_rows.split(",")]
+    if args.stream and (args.dataset != "random" or not args.skip_flat or not args.skip_threatexchange):
+        parser.error("--stream needs --dataset random, --skip-flat and --skip-threatexchange")
 
     runs = []
     for size in (int(s) for s in args.sizes.split(",")):
         log(f"size {size:,}: generating {size:,} hashes and {args.queries} queries")
-        w, info = make_workload(size, args.queries, args.threshold, args.seed, args.dataset, args.factor_share)
+        if args.stream:
+            w = streamed_workload(size, args.queries, args.threshold, args.seed)
+            info = {"dataset": "random", "streamed": True}
+        else:
+            w, info = make_workload(size, args.queries, args.threshold, args.seed, args.dataset,
+                                    args.factor_share)
         base = w.subset(min(args.baseline_queries, args.queries))
         run: dict[str, Any] = {"size": size, "data": info}
         truth = None
@@ -416,14 +570,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             run["faiss_flat"], truth = bench_faiss_flat(base, args.threshold, args.baseline_seconds)
             settle()
         threads = [int(n) for n in args.threads.split(",") if n]
-        bastion = bench_bastion(w, args.threshold, (base, truth) if truth is not None else None, threads)
+        bastion = bench_bastion(w, args.threshold, (base, truth) if truth is not None else None, threads,
+                                bounds[0])
         run["bastion"] = bastion
         settle()
+        for bound in bounds[1:]:  # the same hashes and queries, another segment bound
+            log(f"bastion with segments of at most {bound:,} rows")
+            other = bench_bastion(w, args.threshold, None, (), bound)
+            run[f"bastion_segment_rows_{bound}"] = other
+            ratios_key = f"cpu_lookups_segments_{bound}_vs_{bounds[0]}"
+            run.setdefault("segment_ratios", {})[ratios_key] = round(
+                other["lookups_per_cpu_s"] / bastion["lookups_per_cpu_s"], 3)
+            settle()
         if args.dataset != "random" and not args.skip_random_baseline:
             # The named baseline for a modelled set: the same index on uniform random hashes, in this process.
             rw, _ = make_workload(size, args.queries, args.threshold, args.seed)
             log("baseline: the same size on uniformly random hashes")
-            random_run = bench_bastion(rw, args.threshold, None)
+            random_run = bench_bastion(rw, args.threshold, None, (), bounds[0])
             run["bastion_random"] = {k: random_run[k] for k in ("build_s", "lookups_per_s", "lookups_per_cpu_s",
                                                                  "lookups_per_s_batch",
                                                                  "lookups_per_s_full_delta", "hits_per_query_mean")}
@@ -465,6 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "queries": args.queries,
                 "baseline_queries": args.baseline_queries,
                 "seed": args.seed,
+                "peak_rss_gib_process": gib(process_peak_bytes()),
                 "runs": runs,
             }
         )

@@ -52,7 +52,9 @@ def log(message: str) -> None:
 
 
 def drop_from_page_cache(directory: Path) -> None:
-    for f in directory.iterdir():
+    for f in directory.rglob("*"):  # one sub-directory per segment
+        if not f.is_file():
+            continue
         fd = os.open(f, os.O_RDONLY)
         try:
             os.fsync(fd)  # dirty pages cannot be dropped: write them first
@@ -79,7 +81,7 @@ def main() -> int:
     start = time.perf_counter()
     index.save_snapshot(snap, {"change_id": 1})
     save_s = time.perf_counter() - start
-    size = sum(f.stat().st_size for f in snap.iterdir())
+    size = sum(f.stat().st_size for f in snap.rglob("*") if f.is_file())
     log(f"snapshot written in {save_s:.1f} s, {size / 1e6:,.0f} MB")
     target = int(rng.integers(0, args.size))
     near = hashes[target].copy()

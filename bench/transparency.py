@@ -8,11 +8,16 @@ Two parts, on a temporary SQLite database (or ``--url``, an empty PostgreSQL dat
    report from the roll-ups against the named baseline, **the same report from a plain scan of the event logs**
    (``metrics.direct_cells``: every event read and judged now). Both reports are asserted equal.
 2. Scale: roll-up rows standing for ``--synthetic`` decisions over 182 days (``--cells-per-day`` distinct cells a
-   day, random dimensions), written straight into ``transparency_rollups``. Timed: the full DSA report for the
-   half-year, the dashboard's query (one month, no grouping and by Member State), and the console dashboard's page
-   (``/console/transparency``, one month, by category and by Member State) over HTTP as an analyst gets it.
+   day, random dimensions), written straight into ``transparency_rollups``, and the monthly cuts summed from them as
+   the worker would have kept them (``rollups.rebuild_cuts``). Timed: the full DSA report for the
+   half-year, the API's query (``/v1/transparency/metrics``: one calendar month, a year, and 30 days across two
+   months; ungrouped, by Member State and by category), and the console dashboard's page (``/console/transparency``,
+   one month and a year, by category and by Member State) over HTTP as an analyst gets it. Each against the named
+   baseline: **the same answer from the daily rows alone** (``rollups.CUTS`` emptied: no monthly cut read).
 
     python bench/transparency.py [--decisions 20000] [--synthetic 10000000] [--cells-per-day 3000] [--url URL]
+
+On PostgreSQL, ``--url`` must name an empty database (drop and create it between runs).
 
 Prints figures and the ratio, then one JSON line.
 """
@@ -38,7 +43,7 @@ from bastion.core.db import Database, migrate
 from bastion.testing.transparency import Scenario
 from bastion.transparency import dashboard, metrics, reports, rollups
 from bastion.transparency.metrics import CELL_COLUMNS, Dimension
-from bastion.transparency.models import Rollup
+from bastion.transparency.models import Cut, Rollup
 from bastion.web.app import create_app
 
 PASSWORD = "bench password, long enough"
@@ -126,34 +131,75 @@ def timed(fn: object, runs: int = 1) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def console_page(url: str, db: Database, tmp: Path, first: dt.date, last: dt.date) -> dict[str, int]:
-    """The console dashboard's answer for one month (all six charts: four reads of the roll-ups, the SVG, the audit
-    row), over HTTP as an analyst sees it, and its reads alone (``dashboard.build``); median of 5 each."""
+class Baseline:
+    """Within it, no monthly cut is read (``rollups.CUTS`` emptied): every query sums the daily rows, as before."""
+
+    def __enter__(self) -> None:
+        self.saved = dict(rollups.CUTS)
+        rollups.CUTS.clear()
+
+    def __exit__(self, *_: object) -> None:
+        rollups.CUTS.update(self.saved)
+
+
+def both(name: str, fn: object, runs: int = 5) -> dict[str, int]:
+    """``fn`` timed with the monthly cuts and against the baseline (daily rows alone); median of ``runs``."""
+    ours, _ = timed(fn, runs=runs)
+    with Baseline():
+        base, _ = timed(fn, runs=runs)
+    print(f"{name}: {ours * 1000:.0f} ms; baseline (daily rows alone) {base * 1000:.0f} ms; {base / ours:.1f}x "
+          f"(median of {runs})")
+    key = name.split(":")[0].replace(" ", "_").replace(",", "")
+    return {f"{key}_ms": round(ours * 1000), f"{key}_baseline_ms": round(base * 1000)}
+
+
+def api_queries(db: Database, first: dt.date) -> dict[str, int]:
+    """What ``/v1/transparency/metrics`` reads and computes, for each period and grouping."""
+    out: dict[str, int] = {}
+    for label, start, end in periods(first):
+        for by in (None, Dimension.COUNTRY, Dimension.CATEGORY):
+            def query(start: dt.date = start, end: dt.date = end, by: Dimension | None = by) -> object:
+                with db.read() as session:
+                    return metrics.figures(rollups.cells(session, start, end, metrics.kept_for(by)), by)
+
+            out.update(both(f"api {label} {by.value if by else 'ungrouped'}: {start}..{end}", query,
+                            runs=3 if label == "year" else 5))
+    return out
+
+
+def periods(first: dt.date) -> list[tuple[str, dt.date, dt.date]]:
+    """A calendar month, a year (whole months), and 30 days across two months (partly from the daily rows)."""
+    return [("month", first, first.replace(day=31)), ("year", first, first.replace(month=12, day=31)),
+            ("30 days", first.replace(day=15), first.replace(month=2, day=13))]
+
+
+def console_page(url: str, db: Database, tmp: Path, first: dt.date) -> dict[str, int]:
+    """The console dashboard's answer (all six charts: the reads of the roll-ups, the SVG, the audit row), over HTTP
+    as an analyst sees it, and its reads alone (``dashboard.build``); median of 5 each."""
     from fastapi.testclient import TestClient
 
     create_user(db, username="bench", password=PASSWORD, role=Role.ANALYST, actor="bench")
     app = create_app(Settings(database_url=url, spool_dir=tmp), db=db, refresh=False)
-    query = {"from": first.isoformat(), "to": last.isoformat()}
     with TestClient(app) as client:
         form = client.get("/login").text
         token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
         client.post("/login", data={"csrf_token": token, "username": "bench", "password": PASSWORD})
         out: dict[str, int] = {}
-        for by in ("category", "country"):
-            def read(by: str = by) -> object:
-                with db.read() as session:
-                    return dashboard.build(session, dashboard.Filters(first, last, Dimension(by)), None)
+        for label, start, end in periods(first):
+            for by in ("category", "country"):
+                def read(by: str = by, start: dt.date = start, end: dt.date = end) -> object:
+                    with db.read() as session:
+                        return dashboard.build(session, dashboard.Filters(start, end, Dimension(by)), None)
 
-            def get(by: str = by) -> object:
-                answer = client.get("/console/transparency", params={**query, "by": by})
-                assert answer.status_code == 200 and "Actions by" in answer.text, answer.status_code
-                return answer
+                def get(by: str = by, start: dt.date = start, end: dt.date = end) -> object:
+                    answer = client.get("/console/transparency",
+                                        params={"from": start.isoformat(), "to": end.isoformat(), "by": by})
+                    assert answer.status_code == 200 and "Actions by" in answer.text, answer.status_code
+                    return answer
 
-            reads, _ = timed(read, runs=5)
-            page, _ = timed(get, runs=5)
-            out[f"console_page_by_{by}_ms"], out[f"console_reads_by_{by}_ms"] = round(page * 1000), round(reads * 1000)
-            print(f"console dashboard, one month by {by}: page over HTTP {page * 1000:.0f} ms, of which the "
-                  f"roll-up reads {reads * 1000:.0f} ms (median of 5)")
+                runs = 3 if label == "year" else 5
+                out.update(both(f"console page {label} by {by}: {start}..{end}", get, runs))
+                out.update(both(f"console reads {label} by {by}: {start}..{end}", read, runs))
     return out
 
 
@@ -203,22 +249,16 @@ def main() -> None:
         rows = synthetic_rollups(db, args.synthetic, args.cells_per_day, seed=2)
         took = time.perf_counter() - began
         print(f"synthetic roll-ups: {rows:,} rows for {args.synthetic:,} decisions in {took:.1f} s")
+        cut, _ = timed(lambda: rollups.rebuild_cuts(db))
         with db.read() as session:
             counted = int(session.scalar(select(func.sum(Rollup.count)).where(Rollup.metric == "action")) or 0)
+            cut_rows = int(session.scalar(select(func.count()).select_from(Cut)) or 0)
+        print(f"monthly cuts: {cut_rows:,} rows summed from the daily rows in {cut:.1f} s")
         big, _ = timed(from_rollups)
-        month_end = first + dt.timedelta(days=30)
-
-        def dashboard(by: Dimension | None) -> object:
-            with db.read() as session:
-                return metrics.figures(rollups.cells(session, first, month_end, metrics.kept_for(by)), by)
-
-        plain, _ = timed(lambda: dashboard(None), runs=5)
-        grouped, _ = timed(lambda: dashboard(Dimension.COUNTRY), runs=5)
-        figures.update(synthetic_decisions=counted, rollup_rows=rows, report_10m_s=round(big, 3),
-                       dashboard_month_ms=round(plain * 1000), dashboard_month_by_country_ms=round(grouped * 1000))
+        figures.update(synthetic_decisions=counted, rollup_rows=rows, cut_rows=cut_rows, report_10m_s=round(big, 3))
         print(f"DSA report, {counted:,} decisions over {DAYS} days from {rows:,} roll-up rows: {big:.2f} s")
-        print(f"dashboard, one month: {plain * 1000:.0f} ms; by Member State {grouped * 1000:.0f} ms (median of 5)")
-        figures.update(console_page(url, db, Path(tmp), first, month_end))
+        figures.update(api_queries(db, first))
+        figures.update(console_page(url, db, Path(tmp), first))
         db.dispose()
     print(json.dumps(figures))
 

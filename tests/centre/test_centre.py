@@ -286,8 +286,10 @@ def test_the_centre_caps_bodies_stores_only_known_fields_and_reports_its_status(
     with centre_db.read() as session:
         stored = session.get(CentreReport, filed["id"])
         assert stored is not None and "smuggled" not in stored.body
-    status = httpx.get(f"{centre_url}/status").json()
+    admin = auth.create_token(centre_db, role=Role.ADMIN, name="operator", actor="test")
+    status = httpx.get(f"{centre_url}/status", headers={"Authorization": f"Bearer {admin}"}).json()
     assert status["status"] == "ok" and status["database"] == "ok" and set(status["outbox"]) >= {"pending"}
+    assert httpx.get(f"{centre_url}/status").json() == {"status": "ok"}
 
 
 def test_a_failed_eu_centre_delivery_can_be_sent_again(

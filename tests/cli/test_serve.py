@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bastion.core.auth import services as auth
+from bastion.core.auth.roles import Role
 from bastion.core.db import Database
 from bastion.orders.wire import SigningKey
 from tests.test_cli import bastion
@@ -63,7 +65,9 @@ def test_serve_says_what_production_still_needs_as_it_starts(db: Database, tmp_p
         assert "Application startup complete" in said, said
         assert "BASTION_ORDERS_CONTACT_EMAIL" in said and "contact-point@example.invalid" in said
         assert "BASTION_WEBHOOK_SECRET" in said and "BASTION_SECURE_COOKIES" in said
-        status = httpx.get(f"http://127.0.0.1:{port}/status", timeout=10).json()
+        admin = auth.create_token(db, role=Role.ADMIN, name="operator", actor="test")
+        status = httpx.get(f"http://127.0.0.1:{port}/status", timeout=10,
+                           headers={"Authorization": f"Bearer {admin}"}).json()
         assert "BASTION_ORDERS_CONTACT_EMAIL" in status["missing_settings"]
     finally:
         server.terminate()

@@ -23,6 +23,7 @@ def test_token_round_trip_and_storage_is_hashed(db: Database) -> None:
     lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # wrong secret
     lambda t: t.replace("bst_", "xyz_", 1),  # wrong prefix
     lambda t: "bst_999_" + t.split("_", 2)[2],  # unknown id
+    lambda t: "bst_" + "9" * 25 + "_" + t.split("_", 2)[2],  # an id past 64 bits: refused, not a driver error
     lambda t: "garbage",
     lambda t: "",
 ])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
 from bastion import __version__
+from bastion.core.auth.roles import Role
 from bastion.core.clock import SystemClock
 from bastion.core.config import Settings
 from bastion.core.db import Database
@@ -71,13 +73,19 @@ def test_a_worker_that_refuses_to_start_stops_the_app_and_those_started_before_i
     assert log == ["open", "start a", "stop a", "close"]
 
 
-def test_status_is_ok_only_when_every_section_is_and_merges_their_fields(tmp_path: Path) -> None:
+def test_status_is_ok_only_when_every_section_is_and_merges_their_fields_for_admins(
+        tmp_path: Path, db: Database, make_token: Callable[[Role], str]) -> None:
     sections = [lambda: Health(ok=True, fields={"database": "ok"}), lambda: Health(ok=False, fields={"index": 3})]
-    with TestClient(_app(tmp_path, [], status=sections)) as client:
-        assert client.get("/status").json() == {"status": "degraded", "version": __version__, "database": "ok",
-                                                "index": 3, "missing_settings": []}
-    with TestClient(_app(tmp_path, [], status=sections[:1])) as client:
-        assert client.get("/status").json()["status"] == "ok"
+    admin = {"Authorization": f"Bearer {make_token(Role.ADMIN)}"}
+    with TestClient(_app(tmp_path, [], status=sections, db=db)) as client:
+        assert client.get("/status", headers=admin).json() == {
+            "status": "degraded", "version": __version__, "database": "ok", "index": 3, "missing_settings": []}
+        # anyone else: the overall health, for a load balancer; not the fields, the version or what is missing
+        assert client.get("/status").json() == {"status": "degraded"}
+        other = {"Authorization": f"Bearer {make_token(Role.ANALYST)}"}
+        assert client.get("/status", headers=other).json() == {"status": "degraded"}
+    with TestClient(_app(tmp_path, [], status=sections[:1], db=db)) as client:
+        assert client.get("/status").json() == {"status": "ok"}
 
 
 def test_every_answer_has_the_security_headers_errors_are_problems_and_big_bodies_are_refused(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bastion.core.auth.roles import Role
 from bastion.core.db import Database
+from bastion.designations import services
 from bastion.designations.events import ChangeState, InvalidStep, Step, next_state
 from bastion.designations.queries import DesignatedFollower, designated_content
 from bastion.matching.models import BankEntry
@@ -63,6 +64,10 @@ def test_a_change_is_previewed_then_applied_only_when_confirmed(client: TestClie
 
     detail = client.get(f"/v1/designations/{entity['id']}", headers=h(Role.ANALYST)).json()
     assert detail["category"] == "violent_extremism"
+    # the typed answer is the stored view, field for field: {} for a change not confirmed, the preview as shown
+    stored = services.get_entity(client.app.state.moderation, entity["id"])  # type: ignore[attr-defined]
+    assert detail == stored and confirmed.json() == stored["changes"][0] and change["result"] == {}
+    assert change["preview"] == stored["changes"][0]["preview"]
     assert [e["kind"] for e in detail["events"]] == ["entity.designated", "entity.change_proposed",
                                                      "entity.category_changed"]
     # a change is decided once

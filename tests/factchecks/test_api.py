@@ -109,6 +109,8 @@ def test_a_false_rating_restricts_through_moderation_with_a_statement_and_an_app
     assert answer["actions"] == ["label", "demote", "not_recommended"]
     assert answer["applied"] is True and answer["status"] == "restricted" and answer["replay"] is False
     puid = answer["statement_puid"]
+    listed = world.client.get("/v1/factchecks/content/c1", headers=world.h(Role.MODERATOR))
+    assert listed.status_code == 200 and listed.json()[0]["answer"] == answer  # as the partner was answered
 
     content = world.client.get("/v1/content/c1", headers=world.h(Role.MODERATOR)).json()
     assert content["status"] == "restricted"

@@ -285,9 +285,9 @@ def test_hash_with_variants_decodes_once(tmp_path: Path, monkeypatch: pytest.Mon
         decodes.append(p)
         return real(p)
 
-    def counting_with_alternates(p: Path) -> pdq_module.ImageHashes:
+    def counting_with_alternates(p: Path, **kwargs: int) -> pdq_module.ImageHashes:
         decodes.append(p)
-        return real_with_alternates(p)
+        return real_with_alternates(p, **kwargs)
 
     monkeypatch.setattr(pdq_module, "hash_image", counting)
     monkeypatch.setattr(pdq_module, "hash_image_with_alternates", counting_with_alternates)

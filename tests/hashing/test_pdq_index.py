@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from bastion.hashing import _mih
 from bastion.hashing.interfaces import IndexHit
 from bastion.hashing.pdq_index import (
     LINEAR_BELOW,
+    SEGMENT_ROWS,
     PdqIndex,
     choose_layout,
     hex_to_array,
@@ -325,10 +327,11 @@ def test_memory_per_entry(index: PdqIndex) -> None:
     assert index.nbytes() / len(index) < 200  # small index; ~90 bytes at 10M (see docs/benchmarks.md)
 
 
-def test_concurrent_queries_during_merges(data: tuple[np.ndarray, np.ndarray]) -> None:
+@pytest.mark.parametrize("segment_rows", [SEGMENT_ROWS, 33_000])  # one segment; a sealed one and an open one
+def test_concurrent_queries_during_merges(data: tuple[np.ndarray, np.ndarray], segment_rows: int) -> None:
     """Readers must see every stable entry exactly once while writers add, remove and merge."""
     keys, hashes = data
-    idx = PdqIndex(delta_limit=500)
+    idx = PdqIndex(delta_limit=500, segment_rows=segment_rows)
     idx.add_arrays(keys, hashes)
     stable = list(range(0, N_MIH, 997))
     stop = threading.Event()
@@ -398,10 +401,10 @@ def test_a_snapshot_serves_the_same_answers_memory_mapped_and_takes_changes(
     idx.remove(int(keys[0]))
     idx.add(2**50, "ab" * 32)  # in the delta: the snapshot folds it in
     meta = idx.save_snapshot(tmp_path / "snap", {"change_id": 42})
-    assert meta["rows"] == N_MIH and meta["change_id"] == 42 and len(meta["chunk_bits"]) > 1
+    assert meta["rows"] == N_MIH and meta["change_id"] == 42 and len(meta["segments"][0]["chunk_bits"]) > 1
     loaded, info = PdqIndex.from_snapshot(tmp_path / "snap")
     assert info == meta and len(loaded) == len(idx) == N_MIH
-    assert loaded.stats()["delta"] == 0 and loaded._static is not None and loaded._static.tables.borrowed
+    assert loaded.stats()["delta"] == 0 and loaded._segments[0].tables.borrowed
     rng = np.random.default_rng(3)
     queries = hashes[rng.choice(N_MIH, 200)].copy()
     queries[:, :3] ^= rng.integers(0, 256, (200, 3), dtype=np.uint8)
@@ -412,7 +415,7 @@ def test_a_snapshot_serves_the_same_answers_memory_mapped_and_takes_changes(
     assert loaded.query_bytes(hashes[1], 0) == [] and loaded.query("cd" * 32, 0) == [IndexHit(2**51, 0)]
     assert PdqIndex.from_snapshot(tmp_path / "snap")[0].query_bytes(hashes[1], 0) == [IndexHit(int(keys[1]), 0)]
     loaded.compact()  # the next segment is built in ordinary memory
-    assert loaded._static is not None and not loaded._static.tables.borrowed and len(loaded) == N_MIH
+    assert not any(s.tables.borrowed for s in loaded._segments) and len(loaded) == N_MIH
 
 
 def test_a_missing_or_damaged_snapshot_is_refused(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
@@ -422,7 +425,7 @@ def test_a_missing_or_damaged_snapshot_is_refused(data: tuple[np.ndarray, np.nda
     idx = PdqIndex()
     idx.add_arrays(keys, hashes)
     idx.save_snapshot(tmp_path / "snap")
-    np.save(tmp_path / "snap" / "ent_0.npy", np.zeros(10, np.uint32))
+    np.save(tmp_path / "snap" / "seg_0" / "ent_0.npy", np.zeros(10, np.uint32))
     with pytest.raises(ValueError, match="damaged"):
         PdqIndex.from_snapshot(tmp_path / "snap")
     (tmp_path / "snap" / "meta.json").write_text('{"format": 99}')
@@ -441,3 +444,173 @@ def test_the_kernel_builds_the_hits_itself(index: PdqIndex, data: tuple[np.ndarr
     for bad in (list, int, "x"):
         with pytest.raises(TypeError, match="hit_type"):
             _mih.search(index._sources, hashes[5].tobytes(), 0, False, bad)
+
+
+# ---- segments ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_segmented_index_matches_brute_force_through_every_kind_of_change(seed: int, tmp_path: Path) -> None:
+    """A differential test: small segments (some with tables, some scanned), bulk loads that top up the open
+    segment and replace keys in sealed ones, adds, re-adds, removals, background merges, compactions and a
+    snapshot round trip, each step checked against a brute-force scan of a model."""
+    rng = np.random.default_rng(seed)
+    idx = PdqIndex(delta_limit=200, segment_rows=40_000)
+    model: dict[int, np.ndarray] = {}
+    next_key = [0]
+
+    def new_keys(n: int) -> np.ndarray:
+        out = np.arange(next_key[0], next_key[0] + n, dtype=np.int64) * 3 + 2**33 * int(rng.integers(0, 2))
+        next_key[0] += n
+        return out
+
+    def bulk(n: int) -> None:
+        fresh = new_keys(n)
+        known = np.array(list(model), np.int64)
+        again = rng.choice(known, min(len(known), n // 10), replace=False) if len(known) else known[:0]
+        keys = np.concatenate([fresh, again, fresh[:5]])  # replaced keys, and repeats within the batch
+        order = rng.permutation(len(keys))
+        keys = keys[order]
+        hashes = random_hashes(rng, len(keys))
+        hashes[: len(keys) // 4] = hashes[0]  # bit-identical copies under different keys
+        idx.add_arrays(keys, hashes)
+        model.update(zip(keys.tolist(), hashes, strict=True))
+
+    def check(count: int = 12) -> None:
+        idx.wait_for_merge()
+        assert len(idx) == len(model)
+        keys = np.array(list(model), np.int64)
+        hashes = np.stack(list(model.values()))
+        queries = near_queries(rng, hashes, count, 40)
+        for threshold in (0, 31, 40):
+            got = idx.query_batch(np.stack(queries), threshold)
+            for q, hits in zip(queries, got, strict=True):
+                assert as_pairs(hits) == brute(keys, hashes, q, threshold)
+
+    bulk(70_000)  # 40,000 + 30,000 (open), built segment by segment
+    assert 39_900 <= idx.stats()["segment_sizes"][0] <= 40_000  # less the keys repeated in the slice
+    check()
+    bulk(25_000)  # tops up the open segment, then starts another
+    assert max(idx.stats()["segment_sizes"]) <= 40_000 and idx.stats()["segments"] >= 3
+    check()
+    for step in range(4_000):
+        action = rng.random()
+        keys = list(model)
+        if action < 0.45:
+            key = int(new_keys(1)[0])
+            model[key] = random_hashes(rng, 1)[0]
+            idx.add(key, bytes(model[key]).hex())
+        elif action < 0.65:  # re-add a key (live or removed) with a nearby value
+            key = keys[int(rng.integers(len(keys)))]
+            model[key] = flip(rng, model[key], int(rng.integers(0, 8)))
+            idx.add(key, bytes(model[key]).hex())
+        else:  # removals concentrated on the oldest keys, so a sealed segment passes its tombstone share
+            key = keys[int(rng.integers(min(len(keys), 8_000)))]
+            del model[key]
+            idx.remove(key)
+        if step == 2_000:
+            check()
+    check()
+    stats = idx.stats()
+    assert stats["merges"] > 5 and all(rows <= 40_000 for rows in stats["segment_sizes"])
+    meta = idx.save_snapshot(tmp_path / "snap", {"change_id": 1})
+    assert meta["format"] == 2 and len(meta["segments"]) == stats["segments"]
+    loaded, _ = PdqIndex.from_snapshot(tmp_path / "snap", segment_rows=40_000)
+    assert loaded.stats()["segment_sizes"] == idx.stats()["segment_sizes"]
+    idx = loaded
+    check()
+    bulk(5_000)
+    for key in list(model)[:3_000]:
+        del model[key]
+        idx.remove(key)
+    check()
+    idx.compact()
+    assert idx.stats()["tombstones"] == 0 and idx.stats()["delta"] == 0
+    check()
+
+
+def test_merges_rebuild_only_the_open_segment_and_compact_one_at_a_time() -> None:
+    rng = np.random.default_rng(4)
+    idx = PdqIndex(delta_limit=100, segment_rows=1_000)
+    keys = np.arange(4_500, dtype=np.int64)
+    idx.add_arrays(keys, random_hashes(rng, 4_500))
+    assert idx.stats()["segment_sizes"] == [1_000, 1_000, 1_000, 1_000, 500]
+    sealed = idx._segments[:4]
+    for i in range(150):  # 150 adds: a background merge folds them into the open segment
+        idx.add(10_000 + i, bytes(random_hashes(rng, 1)[0]).hex())
+    idx.wait_for_merge()
+    assert all(a is b for a, b in zip(sealed, idx._segments[:4], strict=True))
+    assert idx.stats()["segment_sizes"][4] >= 600
+    for key in range(1_000, 1_200):  # a fifth of the second segment
+        idx.remove(key)
+    idx.wait_for_merge()
+    assert idx._segments[0] is sealed[0] and all(s is not sealed[1] for s in idx._segments)
+    # compacted at an eighth (125 dead); the removals after that wait as tombstones for the next eighth
+    assert idx.stats()["tombstones"] < 125 and len(idx) == 4_500 + 150 - 200
+    assert idx.stats()["rows"] < 4_650
+
+
+def test_add_many_hands_on_a_segment_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bastion.hashing.pdq_index as module
+
+    monkeypatch.setattr(module, "_PACK_CHUNK", 100)
+    seen: list[int] = []
+    idx = PdqIndex(segment_rows=250)
+    real = idx.add_arrays
+    monkeypatch.setattr(idx, "add_arrays", lambda k, h: (seen.append(len(k)), real(k, h)))
+    rng = np.random.default_rng(5)
+    values = [bytes(h).hex() for h in random_hashes(rng, 1_000)]
+    idx.add_many(enumerate(values))
+    assert seen == [300, 300, 300, 100] and len(idx) == 1_000
+    assert idx.query(values[999], 0) == [IndexHit(999, 0)]
+
+
+def test_a_format_1_snapshot_still_loads(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    """Written before segments: the files of its one segment at the top of the directory."""
+    keys, hashes = data
+    idx = PdqIndex()
+    idx.add_arrays(keys, hashes)
+    idx.remove(int(keys[3]))
+    meta = idx.save_snapshot(tmp_path / "snap", {"change_id": 7})
+    snap = tmp_path / "snap"
+    for f in (snap / "seg_0").iterdir():
+        f.rename(snap / f.name)
+    (snap / "seg_0").rmdir()
+    seg = meta["segments"][0]
+    old = {"format": 1, "rows": seg["rows"], "chunk_bits": seg["chunk_bits"], "dir_bits": seg["dir_bits"],
+           "ndead": seg["ndead"], "change_id": 7}
+    (snap / "meta.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="format 1 with one segment above"):  # a matcher then loads in full
+        PdqIndex.from_snapshot(snap, segment_rows=N_MIH // 2)
+    loaded, info = PdqIndex.from_snapshot(snap)
+    assert info["change_id"] == 7 and len(loaded) == N_MIH - 1
+    assert loaded.query_bytes(hashes[3], 0) == [] and loaded.query_bytes(hashes[4], 0) == [IndexHit(int(keys[4]), 0)]
+    loaded.add(2**50, "ab" * 32)
+    loaded.save_snapshot(snap)  # rewritten in the current format
+    assert json.loads((snap / "meta.json").read_text())["format"] == 2
+
+
+def test_the_kernel_gathers_rows_from_several_buffers_into_the_same_tables() -> None:
+    """What merges build with: rows taken from several buffers, numbered one after another."""
+    rng = np.random.default_rng(6)
+    a, b = random_hashes(rng, 40_000), random_hashes(rng, 5_000)
+    rows = rng.permutation(45_000)[:41_000].astype(np.int64)
+    chunk_bits, dir_bits = choose_layout(len(rows))
+    gathered = _mih.Tables([a, b], chunk_bits, dir_bits, rows)
+    copied = _mih.Tables(np.concatenate([a, b])[rows], chunk_bits, dir_bits)
+    assert bytes(gathered) == bytes(copied)
+    assert all(bytes(gathered.ent_array(j)) == bytes(copied.ent_array(j)) for j in range(len(chunk_bits)))
+    with pytest.raises(ValueError, match="outside"):
+        _mih.Tables([a, b], chunk_bits, dir_bits, np.array([45_000], np.int64))
+    with pytest.raises(ValueError, match="int64"):
+        _mih.Tables([a], (), 0, np.array([1], np.int32))
+
+
+def test_more_segments_than_the_kernel_takes_are_refused_and_nothing_is_lost() -> None:
+    rng = np.random.default_rng(12)
+    idx = PdqIndex(segment_rows=10)
+    hashes = random_hashes(rng, 700)
+    with pytest.raises(RuntimeError, match="segments"):
+        idx.add_arrays(np.arange(700), hashes)
+    assert idx.stats()["segments"] == _mih.MAX_SOURCES - 2 and len(idx) == 10 * idx.stats()["segments"]
+    assert idx.query_bytes(hashes[5], 0) == [IndexHit(5, 0)]

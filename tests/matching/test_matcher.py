@@ -186,7 +186,7 @@ def test_a_restart_serves_from_the_snapshot_and_catches_up_from_the_log(
     restarted = Matcher(db, snap)
     restarted.load()
     pdq = restarted.indexes["pdq"]
-    assert isinstance(pdq, PdqIndex) and pdq._static is not None and pdq._static.tables.borrowed
+    assert isinstance(pdq, PdqIndex) and pdq._segments[0].tables.borrowed
     assert restarted.freshness.applied_change_id == first.freshness.applied_change_id + 2 and restarted.lag() == 0
     assert [m.entry_id for m in restarted.match(pdq_query(flip(PDQ, 2)))] == [before.id]
     assert [m.entry_id for m in restarted.match(pdq_query(far(PDQ, 3)))] == [after.id]

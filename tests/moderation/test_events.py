@@ -5,7 +5,14 @@ import datetime as dt
 import pytest
 
 from bastion.moderation import statements
-from bastion.moderation.events import Change, ContentStatus, InvalidTransition, change_for_actions, next_status
+from bastion.moderation.events import (
+    Change,
+    ContentStatus,
+    InvalidTransition,
+    change_after_partial_reversal,
+    change_for_actions,
+    next_status,
+)
 from bastion.moderation.policy import Action, Category
 
 P, H, B, R, X = (ContentStatus.PUBLISHED, ContentStatus.HELD, ContentStatus.BLOCKED, ContentStatus.REMOVED,
@@ -13,11 +20,13 @@ P, H, B, R, X = (ContentStatus.PUBLISHED, ContentStatus.HELD, ContentStatus.BLOC
 # Every (status, change) pair: the resulting status, or None where the change is refused.
 TABLE: list[tuple[ContentStatus | None, Change, ContentStatus | None]] = [
     (None, Change.ALLOW, P), (None, Change.HOLD, H), (None, Change.BLOCK, B), (None, Change.PUBLISH_LIMITED, X),
-    *[(None, c, None) for c in (Change.REMOVE, Change.RESTRICT, Change.CLEAR, Change.REINSTATE)],
+    *[(None, c, None) for c in (Change.REMOVE, Change.RESTRICT, Change.CLEAR, Change.REINSTATE,
+                                Change.REINSTATE_LIMITED)],
     *[(s, Change.REMOVE, R) for s in (P, H, X)], *[(s, Change.REMOVE, None) for s in (B, R)],
     *[(s, Change.RESTRICT, X) for s in (P, H, X)], *[(s, Change.RESTRICT, None) for s in (B, R)],
     *[(s, Change.CLEAR, P) for s in (P, H, X)], *[(s, Change.CLEAR, None) for s in (B, R)],
     *[(s, Change.REINSTATE, P) for s in (B, R, X)], *[(s, Change.REINSTATE, None) for s in (P, H)],
+    *[(s, Change.REINSTATE_LIMITED, X) for s in (B, R, X)], *[(s, Change.REINSTATE_LIMITED, None) for s in (P, H)],
     *[(s, c, None) for s in (P, H, B, R, X)
       for c in (Change.ALLOW, Change.HOLD, Change.BLOCK, Change.PUBLISH_LIMITED)],
 ]
@@ -45,6 +54,17 @@ def test_table_is_complete() -> None:
 ])
 def test_change_for_actions(actions: list[Action], change: Change | None) -> None:
     assert change_for_actions(actions) is change
+
+
+@pytest.mark.parametrize(("standing", "change"), [
+    ([Action.REMOVE], None),  # a removal stands: the content stays down (a limit or account action was lifted)
+    ([Action.REMOVE, Action.STRIKE], None),
+    ([Action.NOT_RECOMMENDED], Change.REINSTATE_LIMITED),  # the removal lifted, kept out of recommendations
+    ([Action.AGE_RESTRICT, Action.STRIKE], Change.REINSTATE_LIMITED),
+    ([Action.STRIKE], Change.REINSTATE),  # only the account's strike stands: the content back whole
+])
+def test_change_after_partial_reversal(standing: list[Action], change: Change | None) -> None:
+    assert change_after_partial_reversal(standing) is change
 
 
 @pytest.mark.parametrize("category", list(Category))

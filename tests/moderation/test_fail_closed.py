@@ -206,7 +206,7 @@ def test_a_policy_edit_allowing_restricted_matches_is_refused_and_shown_on_statu
     policy_file.write_text(edited)
     mod = app.app.state.moderation  # type: ignore[attr-defined]
     mod.policy_source.reload(force=True)
-    status: dict[str, Any] = app.get("/status").json()
+    status: dict[str, Any] = app.get("/status", headers=auth_header(Role.ADMIN)).json()
     assert "child sexual abuse material cannot be allowed" in status["policy"]["error"]
     assert status["policy"]["in_force"] == "bastion-default@2025-06-01"  # the last good policy stays
     image = make_image(tmp_path / "standin.jpg", seed=74, size=(320, 240))

@@ -22,6 +22,7 @@ from bastion.hashing.services import hash_path
 from bastion.moderation import statements
 from bastion.moderation.events import PAYLOADS, EventKind
 from bastion.moderation.models import Account, ContentItem, ModerationEvent
+from bastion.transparency import rollups
 from bastion.web.app import create_app
 from tests.factories.media import make_image
 from tests.factories.receiver import Receiver
@@ -280,10 +281,11 @@ def test_policy_edits_take_effect_without_a_restart_and_a_broken_edit_is_refused
         assert stricter != text
         policy.write_text(stricter.replace('version = "2025-06-01"', 'version = "2025-06-02"', 1))
         assert _upload(client, auth_header, image, "p-2")["verdict"] == "block"
-        assert client.get("/status").json()["policy"] == {"in_force": "bastion-default@2025-06-02", "error": None}
+        in_force = client.get("/status", headers=auth_header(Role.ADMIN)).json()["policy"]
+        assert in_force == {"in_force": "bastion-default@2025-06-02", "error": None}
         policy.write_text(stricter.replace('severity = 5', 'severity = 50', 1))  # a broken edit
         assert _upload(client, auth_header, image, "p-3")["verdict"] == "block"  # the last good policy stays
-        status = client.get("/status").json()["policy"]
+        status = client.get("/status", headers=auth_header(Role.ADMIN)).json()["policy"]
         assert status["in_force"] == "bastion-default@2025-06-02" and "severity" in status["error"]
         verdicts = client.get("/v1/content/p-2", headers=auth_header(Role.ANALYST)).json()["events"]
         assert any(e["actor"] == "policy:bastion-default@2025-06-02" for e in verdicts)
@@ -370,3 +372,64 @@ def test_a_review_an_appeal_and_a_strike_write_only_typed_payloads(
                                          "content.appeal_filed", "content.appeal_decided", "content.reinstated"}
     for event in events:  # nothing stored beyond (or other than) what the kind's model says
         assert payload(event, PAYLOADS[EventKind(event.kind)]).model_dump(mode="json") == event.data, event.kind
+
+
+def test_an_appeal_partly_reversed_lifts_the_removal_keeps_the_rest_and_is_counted(
+        platform_client: TestClient, auth_header: Header, receiver: Receiver, db: Database, tmp_path: Path) -> None:
+    img = make_image(tmp_path / "near.jpg", seed=47, size=(640, 480))
+    _bank(platform_client, auth_header, "TERRORIST_CONTENT", _flip(_pdq(img), 20), "terrorist_content")
+    result = _upload(platform_client, auth_header, img, "vid-7")
+    mona, omar = auth_header(Role.MODERATOR), auth_header(Role.MODERATOR)
+    case = platform_client.post("/v1/queues/terrorism/claim", headers=mona).json()
+    decided = platform_client.post(f"/v1/cases/{case['id']}/decision", headers=mona, json={
+        "violation": True, "actions": ["remove", "not_recommended", "strike"], "note": "ISIS logo"}).json()
+    assert decided["status"] == "removed" and result["case_id"] == case["id"]
+    puid = decided["statement_puid"]
+    platform_client.post("/v1/appeals", json={"statement_puid": puid, "text": "It is a news report."},
+                         headers=auth_header(Role.PLATFORM))
+    appeal_case = platform_client.post("/v1/queues/terrorism/claim", headers=omar).json()
+
+    def decide(body: dict[str, Any]) -> Any:
+        return platform_client.post(f"/v1/cases/{appeal_case['id']}/decision", json=body, headers=omar)
+
+    # what stands must be among what was decided, and a partial reversal lifts some and keeps some
+    refused = decide({"violation": True, "appeal_outcome": "partly_reversed", "actions": ["age_restrict"]})
+    assert refused.status_code == 422 and "age_restrict" in refused.json()["detail"]
+    everything = ["remove", "not_recommended", "strike"]
+    assert decide({"violation": True, "appeal_outcome": "partly_reversed", "actions": everything}).status_code == 422
+    assert decide({"violation": True, "appeal_outcome": "partly_reversed", "actions": []}).status_code == 422
+    partly = decide({"violation": True, "appeal_outcome": "partly_reversed", "actions": ["not_recommended", "strike"],
+                     "note": "Newsworthy, but not for recommendation."})
+    assert partly.status_code == 200, partly.text
+    answer = partly.json()
+    assert (answer["appeal"], answer["status"]) == ("partly_reversed", "restricted")
+    assert (answer["lifted"], answer["standing"]) == (["remove"], ["not_recommended", "strike"])
+    # the new statement says what remains, and is valid for the Transparency Database
+    sor = platform_client.get(f"/v1/statements/{answer['statement_puid']}", headers=mona).json()
+    assert statements.problems(sor) == []
+    assert sor["decision_visibility"] == ["DECISION_VISIBILITY_CONTENT_DEMOTED"]
+    assert "remove lifted; not recommended, strike remains" in sor["decision_facts"]
+    assert puid in sor["decision_facts"] and "Newsworthy" in sor["decision_facts"]
+    hooks = _hooks(receiver, 4)
+    last = hooks[-1]
+    assert (last["_kind"], last["status"], last["restrictions"]) == (
+        "moderation.partly_reinstated", "restricted", ["not_recommended"])
+    assert (last["lifted"], last["actions"], last["statement_puid"]) == (
+        ["remove"], ["not_recommended", "strike"], answer["statement_puid"])
+    with db.read() as session:
+        item = session.get(ContentItem, "vid-7")
+        events = list(session.scalars(select(ModerationEvent).where(ModerationEvent.subject == "content:vid-7")
+                                      .order_by(ModerationEvent.id)))
+    assert item is not None and (item.status, item.restrictions) == ("restricted", ["not_recommended"])
+    decided_event = next(e for e in events if e.kind == EventKind.APPEAL_DECIDED.value)
+    recorded = payload(decided_event, PAYLOADS[EventKind.APPEAL_DECIDED]).model_dump()
+    assert {k: recorded[k] for k in ("outcome", "lifted", "standing")} == {
+        "outcome": "partly_reversed", "lifted": ["remove"], "standing": ["not_recommended", "strike"]}
+    assert [e.kind for e in events if e.id > decided_event.id] == ["content.statement_issued",
+                                                                   "content.partly_reinstated"]
+    rollups.catch_up(db)
+    month = {"from": events[0].at.date().replace(day=1).isoformat(), "to": events[-1].at.date().isoformat()}
+    [figures] = platform_client.get("/v1/transparency/metrics", params=month,
+                                    headers=auth_header(Role.ANALYST)).json()["groups"]
+    assert (figures["appeals_filed"], figures["appeals_upheld"], figures["appeals_partly_reversed"],
+            figures["appeals_reversed"]) == (1, 0, 1, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
@@ -9,8 +11,17 @@ from sqlalchemy import create_engine, text
 from bastion.core.db import Database, alembic_config, migrate
 from bastion.core.events import payload
 from bastion.reporting import services
-from bastion.reporting.events import DeliveryChanged, Drafted, ReportEventKind, Sent, allowed_from, next_state
+from bastion.reporting.events import (
+    DeliveryChanged,
+    Drafted,
+    RepeatRecorded,
+    ReportEventKind,
+    Sent,
+    allowed_from,
+    next_state,
+)
 from bastion.reporting.interfaces import InvalidTransition, ReportState
+from bastion.transparency import metrics
 from tests.factories.ncmec import FakeNcmec
 from tests.reporting.conftest import SPECIALIST, World
 
@@ -33,6 +44,7 @@ TABLE = [
     *_only(K.MATERIAL_SUPPLIED, {D: D}),
     *_only(K.SENT, {D: Q}),
     *_only(K.PURGED, {D: D, F: F, X: X, R: R}),  # never while queued or half-way through NCMEC's procedure
+    *_only(K.REPEAT_RECORDED, {D: D, Q: Q, S: S, F: F, X: X, R: R}),  # named by a draft, covered once sent
     *_only(K.SUBMITTED, {Q: S}),
     *_only(K.FINISHED, {Q: F, S: F}),
     *_only(K.FAILED, {Q: X, S: X}),
@@ -122,5 +134,43 @@ def test_the_migration_writes_the_history_existing_reports_had(tmp_path: object)
             assert [e.kind for e in draft] == [K.DRAFTED]
             assert payload(sent[1], Sent).centres == ["ncmec"] and sent[1].actor == "cs-1"
             assert payload(sent[2], DeliveryChanged).remote_id == "42"
+    finally:
+        db.dispose()
+
+
+def test_the_migration_gives_repeats_recorded_before_their_event_and_confirmed_under_13_cases_their_puid(
+        tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/repeats.db"
+    migrate(url)
+    config = alembic_config(url)
+    command.downgrade(config, "0027")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO child_safety_reports (id, account_id, account_country, incident_type, incident_at, trigger, "
+            "urgent_reason, removed, fingerprint, state, created_at, sent_at, sent_by, preserve_until) VALUES "
+            "('r-1', 'acct-a', 'DE', 'csam', '2026-11-01 00:00:00', 'known_hash', '', 1, 'fp', 'finished', "
+            "'2026-11-01 00:00:00', '2026-11-02 00:00:00', 'cs-1', '2027-11-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO report_repeats (report_id, content_id, repeat_of, uploaded_at, after_sending) VALUES "
+            "('r-1', 'k-2', 'k-1', '2026-11-01 03:00:00', 0), ('r-1', 'k-3', 'k-1', '2026-11-05 00:00:00', 1)"))
+        conn.execute(text(
+            "INSERT INTO minor_cases (account_id, kind, queue, state, detail, statement, opened_at, updated_at) VALUES "
+            "('kid', 'under_13', 'q', 'confirmed', '{}', '{\"puid\": \"sor-kid\"}', '2026-11-01 00:00:00', "
+            "'2026-11-01 00:00:00'), ('kid2', 'under_13', 'q', 'dismissed', '{}', '{\"puid\": \"sor-kid2\"}', "
+            "'2026-11-01 00:00:00', '2026-11-01 00:00:00')"))
+    engine.dispose()
+    command.upgrade(config, "head")
+    db = Database(url)
+    try:
+        with db.read() as session:
+            repeats = [payload(e, RepeatRecorded) for e in services.report_history(session, "r-1")
+                       if e.kind == K.REPEAT_RECORDED]
+            assert [(r.content_id, r.after_sending) for r in repeats] == [("k-2", False), ("k-3", True)]
+            puids = session.execute(text("SELECT account_id, statement_puid FROM minor_cases ORDER BY id")).all()
+            assert [tuple(p) for p in puids] == [("kid", "sor-kid"), ("kid2", None)]
+            [f] = metrics.figures(metrics.undated(metrics.direct_cells(session, dt.date(2026, 11, 1),
+                                                                       dt.date(2026, 11, 30))))
+            assert f.reports_duplicates_avoided == 2
     finally:
         db.dispose()

@@ -15,11 +15,13 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bastion.core import events as event_log
 from bastion.core.audit.models import AuditEntry
 from bastion.core.audit.services import verify
 from bastion.core.outbox.models import OutboxMessage
 from bastion.moderation import queries as moderated
 from bastion.reporting import services
+from bastion.reporting.events import RepeatRecorded, ReportEventKind
 from bastion.reporting.interfaces import (
     InvalidReport,
     InvalidTransition,
@@ -28,6 +30,7 @@ from bastion.reporting.interfaces import (
     ReportingError,
 )
 from bastion.reporting.models import ChildSafetyReport, ReportedFile
+from bastion.transparency import metrics
 from tests.factories.ncmec import XSD, FakeNcmec
 from tests.reporting.conftest import MODERATOR, SPECIALIST, World
 
@@ -306,3 +309,23 @@ def test_the_same_file_uploaded_again_after_the_report_went_is_covered_by_it(
     assert [(r["content_id"], r["repeat_of"], r["after_sending"]) for r in view["repeats"]] == [
         ("k-2", "k-1", True)]
     assert len(fake_ncmec.reports) == 1
+
+
+def test_each_duplicate_avoided_is_an_event_and_transparency_counts_it(world: World, fake_ncmec: FakeNcmec) -> None:
+    world.known("k-1", "acct-a", seed=1)
+    world.known("k-2", "acct-a", seed=1)  # again, while the report is a draft
+    (report_id,) = services.draft_pending(world.rep)
+    services.send(world.rep, report_id, actor=SPECIALIST)
+    world.deliver()
+    world.known("k-3", "acct-a", seed=1)  # again, after the report went
+    world.known("k-4", "acct-b", seed=2)  # another account's own material: a report, no duplicate
+    services.draft_pending(world.rep)
+    assert services.draft_pending(world.rep) == []  # a later round records nothing twice
+    with world.rep.db.read() as session:
+        recorded = [event_log.payload(e, RepeatRecorded) for e in services.report_history(session, report_id)
+                    if e.kind == ReportEventKind.REPEAT_RECORDED.value]
+        [f] = metrics.figures(metrics.undated(metrics.direct_cells(session, dt.date(2000, 1, 1),
+                                                                   dt.date(2100, 1, 1))))
+    assert [(r.content_id, r.repeat_of, r.after_sending) for r in recorded] == [
+        ("k-2", "k-1", False), ("k-3", "k-1", True)]
+    assert f.reports_duplicates_avoided == 2 and f.reports_sent == {"ncmec": 1}

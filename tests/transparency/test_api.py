@@ -52,7 +52,7 @@ def test_a_restriction_s_statement_reaches_the_database(submitting: TestClient, 
         time.sleep(0.05)
     assert [(i["puid"], i["state"]) for i in items] == [(puid, "accepted")] and items[0]["uuid"]
     assert fake.receipts()["created"] == {puid: 1}
-    status = submitting.get("/status").json()
+    status = submitting.get("/status", headers=auth_header(Role.ADMIN)).json()
     assert status["transparency_database"] == {
         "submitting": True, "statements": {"queued": 0, "sending": 0, "accepted": 1, "rejected": 0}}
 

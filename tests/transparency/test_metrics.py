@@ -21,7 +21,8 @@ def briefing(scenario: Scenario, *, clean: int = 99_100) -> None:
     """100,100 uploads; 1,000 removed for minor safety: 900 blocked by a hash match at upload, 71 held by a classifier
     and removed by a moderator (52 within 2 h, 19 after 30 h), 29 removed 3 h after upload on a notice sent after
     1 h (20 from users, 9 from trusted flaggers). Five appeals on blocked uploads (2 reversed), four suspensions, two
-    removal orders (one executed in 30 minutes, one answered with Annex III), one child-safety report to two centres.
+    removal orders (one executed in 30 minutes, one answered with Annex III), one child-safety report to two centres
+    and three uploads of its material again (duplicates avoided).
     """
     for i in range(clean):
         scenario.upload(f"clean-{i}", T0 + dt.timedelta(seconds=i % 80_000), country="FR" if i < 100 else "DE",
@@ -45,6 +46,9 @@ def briefing(scenario: Scenario, *, clean: int = 99_100) -> None:
     scenario.order("ORD-1", T0 + HOUR, member_state="DE", urls=3, executed_after=dt.timedelta(minutes=30))
     scenario.order("ORD-2", T0 + 2 * HOUR, member_state="FR", urls=1, unable=True)
     scenario.report("R-1", T0 + 5 * HOUR, centres=["ncmec", "eu_centre"])
+    scenario.repeat("R-1", "again-1", T0 + 4 * HOUR)  # duplicates avoided: two named by the draft, one after sending
+    scenario.repeat("R-1", "again-2", T0 + 4 * HOUR)
+    scenario.repeat("R-1", "again-3", T0 + 6 * HOUR, after_sending=True)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +90,7 @@ def test_every_figure_of_the_briefing_scenario(briefing_figures: dict[Dimension 
         == (2, 4, 1, 1, 1)
     assert f.order_to_execution.median_s == 1800
     assert f.reports_sent == {"eu_centre": 1, "ncmec": 1}
+    assert f.reports_duplicates_avoided == 3
     assert (f.automated_actions, f.automated_reversed) == (900, 2)
     assert f.automated_error_rate == 2 / 900 and f.automated_precision == 898 / 900
 

@@ -3,24 +3,29 @@ retries, and no statement lost or doubled when either side dies mid-batch."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from bastion.core.auth.roles import Role
 from bastion.core.clock import FrozenClock
+from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.transparency import submission
 from bastion.transparency.sor_client import BatchAnswer, TransparencyClient, Unanswered
 from bastion.transparency.sor_models import SorEvent, SorSubmission
 from bastion.transparency.sor_states import SorEventKind, SubmissionState
+from bastion.web.app import create_app
 from tests.transparency.conftest import SRC, TOKEN, AddStatements, Fake, fake_process, free_port
 
 START = dt.datetime(2026, 12, 2, 9, tzinfo=dt.UTC)
@@ -239,3 +244,47 @@ def test_the_database_dying_mid_batch_loses_and_doubles_nothing(db: Database, tm
     assert receipts["created"] == receipts["received"] == dict.fromkeys(puids, 1)
     with db.read() as session:
         assert len(submission.listing(session, state=SubmissionState.ACCEPTED, limit=500)) == 200
+
+
+def test_an_under_13_removal_is_submitted_once_confirmed_naming_no_one(
+        db: Database, fake: Fake, settings: Settings, auth_header: Callable[[Role], dict[str, str]]) -> None:
+    configured = dataclasses.replace(settings, transparency_db_url=fake.url, transparency_db_token=TOKEN,
+                                     transparency_submitters=0)  # drained here, not by the app's workers
+    platform, specialist = auth_header(Role.PLATFORM), auth_header(Role.CHILD_SAFETY)
+    with TestClient(create_app(configured, db=db, refresh=False)) as api:
+        for account in ("kid-4711", "kid-4712"):
+            assert api.put(f"/v1/accounts/{account}/age", json={"years": 11.5}, headers=platform).status_code == 200
+        cases = {c["account_id"]: c for c in api.get("/v1/minors/cases", headers=specialist).json()}
+        assert _states(db) == {}  # drafted only: no restriction yet, nothing owed to the database
+        for account, confirmed in (("kid-4711", True), ("kid-4712", False)):
+            decided = api.post(f"/v1/minors/cases/{cases[account]['id']}/decision", json={"confirmed": confirmed},
+                               headers=specialist)
+            assert decided.status_code == 200, decided.text
+    issued = cases["kid-4711"]["statement"]["puid"]
+    assert _states(db) == {issued: "queued"}  # the dismissed case restricted no one
+    later = FrozenClock(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))  # the app queued it on the real clock
+    assert submission.backfill(db, clock=later) == 0  # already queued with the decision
+    _drain(_submitter(db, fake.url, later))
+    assert _states(db) == {issued: "accepted"}
+    with db.read() as session:
+        row = session.get(SorSubmission, issued)
+    assert row is not None
+    body = httpx.get(f"{fake.url}/api/v1/statement/{row.uuid}", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert body["decision_account"] == "DECISION_ACCOUNT_TERMINATED"
+    assert body["category_specification"] == ["KEYWORD_AGE_SPECIFIC_RESTRICTIONS_MINORS"]
+    assert "kid-4711" not in str(body) and "11.5" not in str(body) and "11 " not in str(body)
+
+
+def test_the_backfill_queues_under_13_statements_issued_before_submission(
+        db: Database, fake: Fake, settings: Settings, auth_header: Callable[[Role], dict[str, str]],
+        add_statements: AddStatements) -> None:
+    specialist = auth_header(Role.CHILD_SAFETY)
+    with TestClient(create_app(settings, db=db, refresh=False)) as api:  # submission not switched on
+        api.put("/v1/accounts/kid-9/age", json={"years": 10}, headers=auth_header(Role.PLATFORM))
+        (case,) = api.get("/v1/minors/cases", headers=specialist).json()
+        api.post(f"/v1/minors/cases/{case['id']}/decision", json={"confirmed": True}, headers=specialist)
+    moderation = add_statements(2)
+    assert _states(db) == {}
+    assert submission.backfill(db, clock=FrozenClock(START), page=1) == 3
+    _drain(_submitter(db, fake.url, FrozenClock(START)))
+    assert _states(db) == dict.fromkeys([*moderation, case["statement"]["puid"]], "accepted")

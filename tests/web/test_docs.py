@@ -59,3 +59,22 @@ def test_docs_name_no_other_host_and_every_file_they_name_is_served(client: Test
 def test_every_response_carries_the_security_headers(client: TestClient) -> None:
     for path in ("/status", "/openapi.json", "/no-such-page", "/v1/nothing-here"):
         _assert_security_headers(client.get(path).headers)
+
+
+@pytest.mark.parametrize(("model", "fields"), [
+    ("RatingOut", ["answer"]),
+    ("ChangeOut", ["preview", "result"]),
+    ("RunAnswer", ["settings", "results"]),
+])
+def test_answers_outside_clients_read_have_schemas_not_bare_objects(settings: Settings, db: Database, model: str,
+                                                                    fields: list[str]) -> None:
+    """A client generated from the OpenAPI gets a type for these fields (they were ``dict[str, Any]``)."""
+    schemas = APPS["platform"](settings, db).openapi()["components"]["schemas"]
+
+    def typed(schema: dict[str, object]) -> bool:
+        options = schema.get("anyOf", [schema])
+        assert isinstance(options, list)
+        return all("$ref" in option for option in options)
+
+    for name in fields:
+        assert typed(schemas[model]["properties"][name]), (model, name, schemas[model]["properties"][name])

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from bastion.core.auth.roles import Role
-from bastion.core.auth.services import create_user
+from bastion.core.auth.services import create_token, create_user
 from bastion.core.clock import SystemClock
 from bastion.core.config import Settings
 from bastion.core.db import Database
@@ -115,3 +115,42 @@ def test_a_child_safety_specialist_sees_the_grooming_case(live_server: str, db: 
         expect(case).to_contain_text("grooming")
         expect(case).to_contain_text("5 denied attempts to reach minors in 24 h")
         expect(case.locator("td.num")).to_have_text("5")
+
+
+def test_a_confirmed_grooming_case_links_to_the_ncmec_report_it_drafted(live_server: str, db: Database) -> None:
+    import httpx
+    from playwright.sync_api import expect
+
+    _seed(db)
+    create_user(db, username="cs", password=PASSWORD, role=Role.CHILD_SAFETY, actor="test")
+    token = create_token(db, role=Role.CHILD_SAFETY, name="cs", actor="test")
+    headers = {"Authorization": f"Bearer {token}"}
+    (case,) = httpx.get(f"{live_server}/v1/minors/cases?kind=grooming", headers=headers).json()
+    decided = httpx.post(f"{live_server}/v1/minors/cases/{case['id']}/decision", headers=headers,
+                         json={"confirmed": True, "note": "five attempts at 13-year-olds"})
+    assert decided.status_code == 200, decided.text
+    report_id = decided.json()["detail"]["report_id"]
+    with browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1366, "height": 800})
+        _login(page, live_server, "cs")
+        page.goto(f"{live_server}/console/minors")
+        row = page.locator(f"tr[data-case='{case['id']}']")
+        expect(row.locator("td.case-state")).to_contain_text("confirmed")
+        link = row.get_by_role("link", name=f"NCMEC report {report_id[:8]}")
+        expect(link).to_have_attribute("href", f"/console/reports#report-{report_id}")
+        link.click()
+        page.wait_for_url(f"{live_server}/console/reports#report-{report_id}")
+        expect(page.locator(f"tr#report-{report_id}")).to_contain_text("adult1")
+    # a moderator reads the minors page but no case, so no link to a report either
+    mod_page = _moderator_minors_page(live_server, db)
+    assert "case-report" not in mod_page and report_id not in mod_page
+
+
+def _moderator_minors_page(base: str, db: Database) -> str:
+    create_user(db, username="mod2", password=PASSWORD, role=Role.MODERATOR, actor="test")
+    with browser() as chromium:
+        page = chromium.new_page()
+        _login(page, base, "mod2")
+        page.goto(f"{base}/console/minors")
+        html: str = page.content()
+        return html

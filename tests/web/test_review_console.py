@@ -19,7 +19,7 @@ from bastion.core.auth.roles import Role
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.matching.models import BankEntry
-from bastion.moderation.models import ContentItem, MediaPreview
+from bastion.moderation.models import ContentItem, MediaPreview, StatementOfReasons
 from bastion.web.app import create_app
 from tests.factories.console import login
 from tests.factories.media import make_image
@@ -335,3 +335,34 @@ def test_earlier_cases_about_restricted_content_are_left_out_for_moderators(
 
 def _login(client: TestClient, db: Database, username: str, role: Role) -> str:
     return login(client, db, username, role, home="/console/queues")
+
+
+def test_an_appeal_is_partly_reversed_from_the_case_page(app_client: TestClient, auth_header: Header, db: Database,
+                                                        settings: Settings, tmp_path: Path) -> None:
+    held, _ = _held_upload(app_client, auth_header, tmp_path)
+    csrf = _login(app_client, db, "mo", Role.MODERATOR)
+    _claim(app_client, csrf, "terrorism")
+    app_client.post(f"/console/cases/{held['case_id']}/decision", follow_redirects=False, data={
+        "csrf_token": csrf, "outcome": "violation", "actions": ["remove", "age_restrict"],
+        "category": "terrorist_content"})
+    with db.read() as session:
+        item = session.get(ContentItem, "up-1")
+        assert item is not None and item.status == "removed"
+    with db.read() as session:
+        puid = session.scalars(select(StatementOfReasons.puid).where(StatementOfReasons.content_id == "up-1")).one()
+    appeal = app_client.post("/v1/appeals", json={"statement_puid": puid, "text": "Context matters."},
+                             headers=auth_header(Role.PLATFORM)).json()
+    other = _client(settings, db)
+    csrf = _login(other, db, "omar", Role.MODERATOR)
+    _claim(other, csrf, "terrorism")
+    page = other.get(f"/console/cases/{appeal['case_id']}").text
+    assert 'name="standing" value="remove"' in page and 'name="standing" value="age_restrict"' in page
+    url = f"/console/cases/{appeal['case_id']}/decision"
+    r = other.post(url, follow_redirects=False, data={"csrf_token": csrf, "quick": "partly_reverse"})
+    assert "keeps at least one action" in _flash(other, r)  # nothing ticked: refused, the case still open
+    r = other.post(url, follow_redirects=False, data={"csrf_token": csrf, "quick": "partly_reverse",
+                                                      "standing": ["age_restrict"], "note": "For adults only."})
+    assert "the content is now restricted" in _flash(other, r)
+    with db.read() as session:
+        item = session.get(ContentItem, "up-1")
+        assert item is not None and (item.status, item.restrictions) == ("restricted", ["age_restrict"])

@@ -16,6 +16,8 @@ from sqlalchemy import select
 from bastion.core.audit.models import AuditEntry
 from bastion.core.auth.roles import Role
 from bastion.core.db import Database
+from bastion.moderation.events import EventKind
+from bastion.moderation.models import ModerationEvent
 from bastion.testing.transparency import Scenario
 from bastion.transparency import dashboard, metrics, rollups
 from bastion.transparency.metrics import Dimension
@@ -82,6 +84,24 @@ def test_an_analyst_sees_every_chart_and_each_csv_is_what_it_draws(client: TestC
             'category=terrorist_content"') in filtered.text
     odd = client.get("/console/transparency", params={**JANUARY, "category": "x&by=path"})
     assert odd.status_code == 200 and "category=x%26by%3Dpath" in odd.text and "Actions by category" in odd.text
+
+
+def test_an_unreadable_event_is_counted_in_no_figure_and_the_page_and_status_say_so(client: TestClient,
+                                                                                    db: Database) -> None:
+    scenario(db)
+    login(client, db, "ana", Role.ANALYST)
+    before = client.get("/console/transparency", params=JANUARY).text
+    assert 'id="quarantined"' not in before
+    with db.write() as session:  # an empty payload: the worker skips it and counts on
+        session.add(ModerationEvent(subject="content:held-0", kind=EventKind.ACTIONS_APPLIED.value, actor="system",
+                                    at=dt.datetime(2026, 1, 9, tzinfo=dt.UTC), data={}, external_id=None))
+    rollups.catch_up(db)
+    page = client.get("/console/transparency", params=JANUARY).text
+    assert "1 event could not be read" in page
+    assert drawn(page, "countries") == drawn(before, "countries") and drawn(page, "appeals") == drawn(before, "appeals")
+    status = client.get("/status").json()
+    assert status["transparency_rollups"]["quarantined"] == {"moderation_events": 1}
+    assert status["transparency_rollups"]["counted_up_to"]["moderation_events"] > 0
 
 
 def test_a_researcher_lands_on_the_dashboard_and_sees_small_cells_suppressed(client: TestClient,

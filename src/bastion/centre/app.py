@@ -31,7 +31,7 @@ def create_centre_app(settings: Settings, *, db: Database | None = None, clock: 
     return create_service(ServiceSpec(
         service=Service.CENTRE, title="Bastion EU Centre", settings=settings, db=db, clock=clock, routers=[router],
         max_body_bytes=MAX_REPORT_BYTES, status=[outbox_section(db)],
-        status_summary="Liveness and the forwarding backlog (no secrets)", workers=[outbox], run_workers=deliver,
+        status_summary="Health for anyone; the forwarding backlog for admins", workers=[outbox], run_workers=deliver,
         state={"centre": c, "outbox": outbox}))
 
 

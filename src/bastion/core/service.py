@@ -17,9 +17,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 
 from bastion import __version__
+from bastion.core.auth import roles
+from bastion.core.auth.services import authenticate_token
 from bastion.core.clock import Clock
 from bastion.core.config import Settings
 from bastion.core.context import AppContext
@@ -78,7 +80,7 @@ class ServiceSpec:
     max_body_bytes: int
     #: ``/status`` says ``ok`` when every section is; their fields are merged into one body.
     status: Sequence[StatusSection] = ()
-    status_summary: str = "Liveness (no secrets; for health checks)"
+    status_summary: str = "Health: overall for anyone (health checks); every section's details for admins"
     workers: Sequence[Background] = ()
     #: False in tests that drive the workers by hand (``run_once``): the start and stop hooks still run.
     run_workers: bool = True
@@ -126,12 +128,25 @@ def create_service(service: ServiceSpec) -> FastAPI:
         app.include_router(router)
 
     @app.get("/status", tags=["operations"], summary=service.status_summary)
-    def status() -> dict[str, Any]:
+    def status(request: Request) -> dict[str, Any]:
         parts = [section() for section in service.status]
-        body: dict[str, Any] = {"status": "ok" if all(p.ok for p in parts) else "degraded", "version": __version__}
+        health = "ok" if all(p.ok for p in parts) else "degraded"
+        if not _admin(request, service.db):  # a health check learns the health; the rest is for operators
+            return {"status": health}
+        body: dict[str, Any] = {"status": health, "version": __version__}
         for part in parts:
             body.update(part.fields)
         body["missing_settings"] = missing_settings
         return body
 
     return app
+
+
+def _admin(request: Request, db: Database) -> bool:
+    """Whether the request carries an admin's bearer token. No token, or another, is not an error here: ``/status``
+    answers everyone, and only admins see the version, the sections' fields and the production settings missing."""
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        return False
+    principal = authenticate_token(db, presented.strip())
+    return principal is not None and principal.role in roles.ADMIN

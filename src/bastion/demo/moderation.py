@@ -55,7 +55,7 @@ def run_moderation_demo(db: Database, matcher: Matcher, known: dict[str, Path], 
                   title=f"intake under policy {mod.policy.label}")
     held: list[int] = []
     for content_id, path, content_type, text in samples:
-        media = hash_path(path, variants=matcher.wants_variants())
+        media = hash_path(path, variants=matcher.wants_variants(), picture_px=intake.picture_px(mod))
         sub = intake.Submission(content_id=content_id, account_id="demo-account-1", uploader_age=26,
                                 account_country="BE", content_type=content_type, text=text)
         try:

@@ -70,6 +70,57 @@ class DelistIn(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
+class CaseToMove(BaseModel):
+    case_id: int
+    content_id: str
+    from_queue: str
+    to_queue: str
+    category: str
+    links: list[str] = Field(description="What links the content to the entity: bank:<name>, keyword:<word>")
+
+
+class DecisionAltered(BaseModel):
+    content_id: str
+    case_id: int
+    category: str
+    actions: list[str]
+    decided_by: str
+    at: str
+    links: list[str]
+
+
+class ChangePreview(BaseModel):
+    """What a change would do, as it was shown when proposed."""
+
+    open_cases: list[CaseToMove] = Field(description="Open cases it moves to another queue")
+    past_decisions: list[DecisionAltered] = Field(description="Standing decisions it would alter, for a person")
+    banks: list[str]
+
+
+class ChangeResult(BaseModel):
+    """What a confirmed change did."""
+
+    change_id: int
+    from_category: str
+    to_category: str
+    moved_cases: dict[str, str] = Field(description="Case id -> the queue it was moved to")
+    past_decisions: list[str] = Field(description="Content ids of the past decisions it alters")
+    bank_entries: dict[str, int] = Field(description="Bank name -> entries recategorised")
+
+
+class NoResult(BaseModel):
+    """``{}``: the change is not confirmed (yet)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EntityEvent(BaseModel):
+    kind: str
+    actor: str
+    at: str
+    data: dict[str, Any] = Field(description="The event's payload, by kind")
+
+
 class ChangeOut(BaseModel):
     id: int
     entity_id: int
@@ -77,8 +128,9 @@ class ChangeOut(BaseModel):
     to_category: str
     state: str = Field(description="proposed, confirmed, rejected or superseded")
     note: str
-    preview: dict[str, Any] = Field(description="open_cases (to move), past_decisions (it would alter), banks")
-    result: dict[str, Any] = Field(description="Once confirmed: moved_cases, past_decisions, bank_entries")
+    preview: ChangePreview = Field(description="open_cases (to move), past_decisions (it would alter), banks")
+    result: ChangeResult | NoResult = Field(description="Once confirmed: moved_cases, past_decisions, bank_entries; "
+                                                        "{} before")
     proposed_by: str
     proposed_at: str
     decided_by: str | None
@@ -87,7 +139,7 @@ class ChangeOut(BaseModel):
 
 class EntityDetail(EntityOut):
     changes: list[ChangeOut]
-    events: list[dict[str, Any]]
+    events: list[EntityEvent]
 
 
 class ChangeIn(BaseModel):

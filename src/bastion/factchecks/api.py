@@ -66,7 +66,7 @@ class RatingOut(BaseModel):
     rating_id: str
     rating: str
     received_at: str
-    answer: dict[str, Any]
+    answer: RatingAnswer = Field(description="What the partner was answered when it sent the rating")
 
 
 @router.post("/partners", status_code=201, summary="Register a fact-checking partner and its signing key",

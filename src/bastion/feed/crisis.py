@@ -23,7 +23,6 @@ import datetime as dt
 import enum
 import re
 import tempfile
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -269,12 +268,15 @@ def crisis_policy(policy: Policy, crises: Sequence[ActiveCrisis]) -> Policy:
 
 class CrisisAdjuster:
     """``moderation.kernel.IntakeAdjuster`` for the crises in force: the derived policy is built once per policy and
-    set of crises, so an upload pays a tuple comparison."""
+    set of crises, so an upload pays a tuple comparison.
+
+    No lock: the cache is one tuple, replaced whole (an atomic assignment), and deriving is pure, so two uploads that
+    race after a change at worst both derive the same policy once.
+    """
 
     def __init__(self) -> None:
         self.crises: tuple[ActiveCrisis, ...] = ()
         self._cache: tuple[Policy, tuple[ActiveCrisis, ...], Policy] | None = None
-        self._lock = threading.Lock()
 
     def update(self, crises: tuple[ActiveCrisis, ...]) -> None:
         self.crises = crises
@@ -286,9 +288,8 @@ class CrisisAdjuster:
         cached = self._cache
         if cached is not None and cached[0] is policy and cached[1] == crises:
             return cached[2]
-        with self._lock:
-            derived = crisis_policy(policy, crises)
-            self._cache = (policy, crises, derived)
+        derived = crisis_policy(policy, crises)
+        self._cache = (policy, crises, derived)
         return derived
 
     def severity(self, category: str, severity: int) -> int:

@@ -24,7 +24,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class InvalidSignalValue(ValueError):
@@ -215,6 +218,9 @@ class FileHashes:
     #: The hash the reference tool (HMA's hasher) computes of the file, when it differs from ``signals``' (one of
     #: the alternates): what an HMA-compatible ``/h/hash`` answers.
     reference: HashResult | None = None
+    #: The decoded picture, upright, RGB, at most ``picture_px`` on its longest side, when asked and the type decodes
+    #: pictures: what a reviewer's preview is made from, so an upload is decoded once (and within the budget).
+    picture: Image.Image | None = None
 
 
 class AlternateHasher(FileHasher):
@@ -225,5 +231,7 @@ class AlternateHasher(FileHasher):
 
     @classmethod
     @abc.abstractmethod
-    def hash_with_alternates(cls, path: Path, kind: MediaKind, *, variants: bool = False) -> FileHashes:
-        """The file's hashes and its alternates (and, when asked and the type can, its dihedral variants)."""
+    def hash_with_alternates(cls, path: Path, kind: MediaKind, *, variants: bool = False,
+                             picture_px: int = 0) -> FileHashes:
+        """The file's hashes and its alternates (and, when asked and the type can, its dihedral variants and, with
+        ``picture_px`` > 0, the decoded picture reduced to that size)."""

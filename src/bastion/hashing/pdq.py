@@ -161,13 +161,15 @@ class PdqSignal(SignalType, VariantHasher, AlternateHasher):
         return cls._results(h), cls._variant_results(h)
 
     @classmethod
-    def hash_with_alternates(cls, path: Path, kind: MediaKind, *, variants: bool = False) -> FileHashes:
-        hashes = hash_image_with_alternates(path)  # one decode for the hash, its alternates and its variants
+    def hash_with_alternates(cls, path: Path, kind: MediaKind, *, variants: bool = False,
+                             picture_px: int = 0) -> FileHashes:
+        # one decode for the hash, its alternates, its variants and the picture
+        hashes = hash_image_with_alternates(path, picture_px=picture_px)
         alternates = [HashResult(cls.name, a.hex(), a.quality) for a in hashes.alternates]
         hma = hashes.hma
         reference = HashResult(cls.name, hma.hex(), hma.quality) if hma.hex() != hashes.hash.hex() else None
         return FileHashes(cls._results(hashes.hash), alternates,
-                          cls._variant_results(hashes.hash) if variants else [], reference)
+                          cls._variant_results(hashes.hash) if variants else [], reference, hashes.picture)
 
     @classmethod
     def _results(cls, h: PdqHash) -> list[HashResult]:
@@ -217,6 +219,8 @@ class ImageHashes:
     #: The hash HMA (threatexchange's ``pdq_from_file``) computes of this file, by the fast path: ``hash`` or one of
     #: the alternates. What an HMA-compatible ``/h/hash`` answers.
     hma: PdqHash
+    #: The decoded picture for a preview, when asked (``_picture``).
+    picture: Image.Image | None = None
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -229,23 +233,25 @@ def hash_image(path: Path) -> PdqHash:
     return _hash_image(path, alternates=False).hash
 
 
-def hash_image_with_alternates(path: Path) -> ImageHashes:
+def hash_image_with_alternates(path: Path, *, picture_px: int = 0) -> ImageHashes:
     """Bastion's PDQ of an image and, from the same decode, the different hashes other tools compute of the file.
 
     A partner's hash was made by their loader, not ours: threatexchange's ``pdq_from_file`` (what HMA runs)
     ignores the EXIF orientation, reads a palette image's colour indices as grey levels and a CMYK image's
     C, M, Y channels as R, G, B, and clips 16-bit greyscale at 255; most other tools ignore the orientation
     too. Each such reading that gives a different hash is an alternate, matched like the hash itself so the
-    partner's hash of this very file is found. An upright RGB or greyscale image has none.
+    partner's hash of this very file is found. An upright RGB or greyscale image has none. With ``picture_px``, the
+    decoded pixels also come back as a picture of at most that size (``_picture``).
     """
-    return _hash_image(path, alternates=True)
+    return _hash_image(path, alternates=True, picture_px=picture_px)
 
 
-def _hash_image(path: Path, *, alternates: bool) -> ImageHashes:
+def _hash_image(path: Path, *, alternates: bool, picture_px: int = 0) -> ImageHashes:
     with budget.image_slot() as limits, _reading_image(path), Image.open(path) as img:
         full_size = img.size
         scale = _decode(img, limits)
-        luma, factor = _reduced_luma(_bastion_pixels(img))
+        pixels = _bastion_pixels(img)
+        luma, factor = _reduced_luma(pixels)
         orientation = _orientation(img)  # after the budget check: a PNG's EXIF is read by decoding all of it
         primary = hash_luma(luma, full_size, scale=scale * factor, orientation=orientation)
         others: list[PdqHash] = []
@@ -258,9 +264,35 @@ def _hash_image(path: Path, *, alternates: bool) -> ImageHashes:
                 hma_luma, hma_factor = _reduced_luma(hma)
                 as_hma = hash_luma(hma_luma, full_size, scale=scale * hma_factor)
                 others.append(as_hma)
+        picture = _picture(pixels, orientation, picture_px) if picture_px > 0 else None
         decoded = img.width * img.height  # after a draft, the reduced size
     budget.give_back(decoded)
-    return ImageHashes(primary, _distinct(primary, others), as_hma)
+    return ImageHashes(primary, _distinct(primary, others), as_hma, picture)
+
+
+#: EXIF orientation -> the transposition that makes the picture upright (as ``ImageOps.exif_transpose``).
+_UPRIGHT: Final = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                   7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _picture(pixels: Image.Image, orientation: int, longest: int) -> Image.Image:
+    """The decoded pixels as a picture to show: at most ``longest`` on a side, upright, RGB.
+
+    Made from the decode hashing did, not a second one: a JPEG was decoded at the scale that keeps 256 pixels on
+    its short side, so a picture of a large, nearly square JPEG can be smaller than ``longest`` (at least 256 on
+    its short side). Reduced before it is turned upright and converted, so those work on the small copy.
+    """
+    width, height = pixels.size
+    ratio = longest / max(width, height)
+    if ratio < 1:
+        size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
+        small = pixels.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)  # what ``thumbnail`` does
+    else:
+        small = pixels.copy()
+    if orientation in _UPRIGHT:
+        small = small.transpose(_UPRIGHT[orientation])
+    return small if small.mode == "RGB" else small.convert("RGB")
 
 
 def _distinct(primary: PdqHash, others: Sequence[PdqHash]) -> tuple[PdqHash, ...]:

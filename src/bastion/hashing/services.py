@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bastion.hashing import registry
 from bastion.hashing.budget import MediaOverBudget
 from bastion.hashing.interfaces import AlternateHasher, HashResult, MediaKind, UnsupportedMedia, VariantHasher
 from bastion.hashing.media import sniff
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: Text files larger than this are hashed exactly but not as text (a manifesto is far smaller).
 MAX_TEXT_BYTES = 5 * 1024 * 1024
@@ -29,6 +33,8 @@ class FileSignals:
     errors: list[str] = field(default_factory=list)
     #: Why the file was not decoded at all: over the decoding budget (also listed in ``errors``).
     over_budget: MediaOverBudget | None = None
+    #: The decoded picture, reduced, when ``hash_path`` was asked for one (``FileHashes.picture``).
+    picture: Image.Image | None = None
 
     def to_json(self) -> list[dict[str, object]]:
         return [signal_json(s) for s in self.signals]
@@ -41,11 +47,12 @@ def signal_json(s: HashResult) -> dict[str, object]:
     return out
 
 
-def hash_path(path: Path, *, variants: bool = False) -> FileSignals:
+def hash_path(path: Path, *, variants: bool = False, picture_px: int = 0) -> FileSignals:
     """Hash a file; one hasher failing (a corrupt frame, say) is recorded and the others still run.
 
     An image or video that no hasher of its kind could decode is unreadable: its ``errors`` say why, and callers
-    refuse it (the API) or count it (``bastion scan``); its exact hashes are still there.
+    refuse it (the API) or count it (``bastion scan``); its exact hashes are still there. With ``picture_px``, an
+    image's decoded pixels also come back as a picture of at most that size (for a preview: no second decode).
     """
     kind = sniff(path)
     out = FileSignals(path, kind)
@@ -54,7 +61,9 @@ def hash_path(path: Path, *, variants: bool = False) -> FileSignals:
             continue
         try:
             if issubclass(hasher, AlternateHasher):
-                hashes = hasher.hash_with_alternates(path, kind, variants=variants)
+                hashes = hasher.hash_with_alternates(path, kind, variants=variants, picture_px=picture_px)
+                if out.picture is None:
+                    out.picture = hashes.picture
                 out.signals.extend(hashes.signals)
                 out.alternates.extend(hashes.alternates)
                 out.variants.extend(hashes.variants)

@@ -191,7 +191,9 @@ class VideoPdqSignal(SignalType, AlternateHasher):
         return [HashResult(cls.name, ",".join(frames), quality)]
 
     @classmethod
-    def hash_with_alternates(cls, path: Path, kind: MediaKind, *, variants: bool = False) -> FileHashes:
+    def hash_with_alternates(cls, path: Path, kind: MediaKind, *, variants: bool = False,
+                             picture_px: int = 0) -> FileHashes:
+        # no picture: a video's preview is a sheet of frames spread over its length, which hashing never decodes
         (frames, quality), stored = hash_video_with_alternates(path)
         alternates = [HashResult(cls.name, ",".join(stored[0]), stored[1])] if stored else []
         # vPDQ's hasher (HMA's) reads the frames as stored: the alternate, when there is one

@@ -36,7 +36,7 @@ def create_hub_app(settings: Settings, *, db: Database | None = None, clock: Clo
     return create_service(ServiceSpec(
         service=Service.HUB, title="Bastion hub", settings=settings, db=db, clock=clock, routers=[router],
         max_body_bytes=MAX_BODY_BYTES,
-        status=[outbox_section(db)], status_summary="Liveness and the outbox's backlog (no secrets)",
+        status=[outbox_section(db)], status_summary="Health for anyone; the outbox's backlog for admins",
         workers=[outbox, sweeper], run_workers=deliver, state={"outbox": outbox}))
 
 

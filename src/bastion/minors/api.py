@@ -47,7 +47,14 @@ def minors(request: Request) -> Minors:
     return service
 
 
-M = Annotated[Minors, Depends(minors)]
+async def _minors_dependency(request: Request) -> Minors:
+    """``minors`` as a dependency. Async, though it awaits nothing: FastAPI runs a plain function dependency in its
+    thread pool, and that hop cost every minors request a thread switch for an attribute read (a bare app's first
+    use reads the rules file once, on the event loop)."""
+    return minors(request)
+
+
+M = Annotated[Minors, Depends(_minors_dependency)]
 Platform = Annotated[Principal, Depends(require(roles.MINORS_PLATFORM))]
 Reader = Annotated[Principal, Depends(require(roles.MINORS_READ))]
 CaseReader = Annotated[Principal, Depends(require(roles.MINORS_CASES))]

@@ -1,10 +1,13 @@
 """Minors cases decided by child-safety specialists: an under-13 account confirmed for removal (the platform is sent
-the statement of reasons to act on), or grooming signals confirmed or dismissed."""
+the statement of reasons to act on, and the statement is issued: queued for the DSA Transparency Database like every
+restriction's), or grooming signals confirmed or dismissed."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.minors.events import CaseDecided, CaseKind, CaseState, EventKind, InvalidCaseTransition, next_case_state
@@ -18,6 +21,7 @@ from bastion.minors.interfaces import (
 )
 from bastion.minors.models import MinorsCase
 from bastion.minors.services import Minors, log, notify
+from bastion.moderation.queries import StatementForSubmission
 
 
 def get_case(session: Session, case_id: int) -> MinorsCase:
@@ -56,10 +60,41 @@ def decide(m: Minors, case_id: int, *, confirmed: bool, note: str, actor: str, r
         session.flush()
         body: dict[str, object] = {"case_id": case.id, "account_id": case.account_id, "case_kind": case.kind,
                                    "state": state.value}
-        if state is CaseState.CONFIRMED and case.kind == CaseKind.UNDER_13.value:
+        if state is CaseState.CONFIRMED and case.kind == CaseKind.UNDER_13.value and case.statement is not None:
+            _issue_statement(m, session, case)
             body["statement"] = case.statement
         notify(m, session, EventKind.CASE_DECIDED, f"case:{case.id}:{event.id}", body)
         return case
+
+
+def _issue_statement(m: Minors, session: Session, case: MinorsCase) -> None:
+    """The removal is decided now: the drafted statement takes today's date, is marked issued (``statement_puid``)
+    and is queued for the Transparency Database (Art. 24(5)) in this transaction. Drafting alone queues nothing: a
+    dismissed case restricted no one."""
+    statement = dict(case.statement or {})
+    statement["application_date"] = m.clock.now().date().isoformat()
+    case.statement, case.statement_puid = statement, str(statement["puid"])
+    session.flush()
+    if m.on_statement is not None:
+        m.on_statement(session, case.statement_puid)
+
+
+def issued_statements(session: Session, puids: Sequence[str]) -> dict[str, StatementForSubmission]:
+    """Issued under-13 statements by ``puid`` (unknown ones absent), for the Transparency Database's submission."""
+    found: dict[str, StatementForSubmission] = {}
+    for start in range(0, len(puids), 500):
+        for case in session.scalars(select(MinorsCase).where(MinorsCase.statement_puid.in_(puids[start:start + 500]))):
+            assert case.statement_puid is not None and case.statement is not None
+            found[case.statement_puid] = StatementForSubmission(case.statement_puid, dict(case.statement),
+                                                                case.account_id, case.updated_at)
+    return found
+
+
+def issued_statement_puids(session: Session, *, after: str = "", limit: int = 1000) -> list[str]:
+    """Every issued under-13 statement's ``puid`` in order, a page at a time (the submission backfill's walk)."""
+    return list(session.scalars(select(MinorsCase.statement_puid).where(
+        MinorsCase.statement_puid.is_not(None), MinorsCase.statement_puid > after)
+        .order_by(MinorsCase.statement_puid).limit(limit)).all())  # type: ignore[arg-type]
 
 
 def enticement_case(case: MinorsCase) -> EnticementCase:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bastion.core.events import NewEvent, record_many
@@ -39,6 +39,17 @@ from bastion.minors.services import Minors, account_subject, log
 
 #: How many attempts a grooming case lists (the newest).
 CASE_ATTEMPTS = 200
+
+#: The statements a batch runs, built once with expanding ``IN`` parameters: an ``in_`` of a fresh list builds and
+#: coerces a literal per account on every call (a tenth of a millisecond a batch, for each of them).
+_OPEN_GROOMING = (MinorsCase.kind == CaseKind.GROOMING.value) & (MinorsCase.state == CaseState.OPEN.value)
+_OPEN_CASE_ACCOUNTS = select(MinorsCase.account_id).where(
+    MinorsCase.account_id.in_(bindparam("ids", expanding=True)), _OPEN_GROOMING)
+_OPEN_CASES = select(MinorsCase).where(MinorsCase.account_id.in_(bindparam("ids", expanding=True)), _OPEN_GROOMING)
+_ATTEMPTS = select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
+    MinorEvent.subject.in_(bindparam("subjects", expanding=True)),
+    MinorEvent.kind.in_([EventKind.DENIED.value, EventKind.CONTACT.value]), MinorEvent.at >= bindparam("since"),
+).order_by(MinorEvent.id)
 
 
 @dataclass(frozen=True)
@@ -184,9 +195,7 @@ def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked
             # An actor whose case is open already needs nothing more here: its events are recorded, and the case
             # lists them when it is read or decided (``current_details``). The others' windows are read at once.
             spec = m.rules.spec.grooming
-            pending = watched - set(session.scalars(select(MinorsCase.account_id).where(
-                MinorsCase.account_id.in_(watched), MinorsCase.kind == CaseKind.GROOMING.value,
-                MinorsCase.state == CaseState.OPEN.value)))
+            pending = watched - set(session.scalars(_OPEN_CASE_ACCOUNTS, {"ids": list(watched)}))
             if pending:
                 found = attempts_at_minors(session, pending, now - dt.timedelta(hours=spec.window_hours))
                 raise_grooming_cases(m, session, found)
@@ -210,10 +219,7 @@ def attempts_at_minors(session: Session, account_ids: set[str], since: dt.dateti
     """Accounts' denied attempts at minors and unconnected contacts of minors since ``since``, oldest first (one
     query for all of them)."""
     subjects = {account_subject(a): a for a in account_ids}
-    rows = session.execute(select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
-        MinorEvent.subject.in_(subjects),
-        MinorEvent.kind.in_([EventKind.DENIED.value, EventKind.CONTACT.value]), MinorEvent.at >= since,
-    ).order_by(MinorEvent.id))
+    rows = session.execute(_ATTEMPTS, {"subjects": list(subjects), "since": since})
     found: dict[str, list[Attempt]] = {}
     for subject, kind, at, data in rows:
         if data.get("target_band") not in _MINOR_VALUES or not data.get("target"):
@@ -245,9 +251,7 @@ def raise_grooming_cases(m: Minors, session: Session, found: dict[str, list[Atte
     due = {account_id: attempts for account_id, attempts in found.items() if _reasons(m, attempts)[0]}
     if not due:
         return []
-    open_cases = {c.account_id: c for c in session.scalars(select(MinorsCase).where(
-        MinorsCase.account_id.in_(due), MinorsCase.kind == CaseKind.GROOMING.value,
-        MinorsCase.state == CaseState.OPEN.value))}
+    open_cases = {c.account_id: c for c in session.scalars(_OPEN_CASES, {"ids": list(due)})}
     return [grooming_signal(m, session, account_id, due[account_id], open_cases.get(account_id))
             for account_id in sorted(due)]
 
@@ -291,8 +295,9 @@ def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list
     return case
 
 
-def cases(session: Session, *, kind: CaseKind | None = None, state: CaseState = CaseState.OPEN) -> list[MinorsCase]:
+def cases(session: Session, *, kind: CaseKind | None = None, state: CaseState = CaseState.OPEN,
+          limit: int = 500) -> list[MinorsCase]:
     query = select(MinorsCase).where(MinorsCase.state == state.value).order_by(MinorsCase.opened_at.desc())
     if kind is not None:
         query = query.where(MinorsCase.kind == kind.value)
-    return list(session.scalars(query.limit(500)))
+    return list(session.scalars(query.limit(limit)))

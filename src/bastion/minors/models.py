@@ -76,5 +76,8 @@ class MinorsCase(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: The statement of reasons drafted for the account holder (DSA Art. 17), Transparency Database fields.
     statement: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: The statement's ``puid`` once issued: set when a specialist confirms the removal (a restriction decided, so
+    #: its statement goes to the DSA Transparency Database); ``None`` while drafted, and for dismissed cases.
+    statement_puid: Mapped[str | None] = mapped_column(String(100), nullable=True, unique=True)
     opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -4,6 +4,7 @@ small helpers they share. The use cases live beside it: ``ages``, ``interactions
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -28,6 +29,9 @@ class Minors:
     webhook_url: str | None = None
     #: Drafts the NCMEC report of a confirmed grooming case (``web/app.py`` wires reporting's); None: none here.
     enticement: EnticementReporter | None = None
+    #: Queues an issued statement of reasons for the DSA Transparency Database in the caller's transaction (the
+    #: same hook as ``Moderation.on_statement``: ``web/app.py`` wires transparency's); None: not submitted here.
+    on_statement: Callable[[Session, str], None] | None = None
 
     @property
     def rules(self) -> RuleSet:

@@ -21,6 +21,7 @@ from bastion.core.validators import country_code, http_url
 from bastion.hashing.api import readable_media
 from bastion.hashing.services import hash_path
 from bastion.moderation import appeals, curation, decisions, intake, notices, queries
+from bastion.moderation.events import AppealOutcome
 from bastion.moderation.interfaces import StatementNotFound
 from bastion.moderation.kernel import Moderation, get_item, may_see
 from bastion.moderation.models import StatementOfReasons
@@ -128,7 +129,8 @@ async def submit_content(request: Request, mod: Mod, principal: Platform) -> Con
 
 def _judge_file(mod: Moderation, sub: intake.Submission, path: Path, principal: Principal) -> intake.IntakeResult:
     """Hash and judge in one worker thread: one hop off the event loop per upload, not two."""
-    signals = readable_media(hash_path(path, variants=mod.matcher.wants_variants()))
+    signals = readable_media(hash_path(path, variants=mod.matcher.wants_variants(),
+                                       picture_px=intake.picture_px(mod)))
     if signals.kind.value != sub.content_type.value:
         raise Problem(422, "Invalid request",
                       f"content_type says {sub.content_type.value} but the file is {signals.kind.value}")
@@ -260,17 +262,21 @@ def release(case_id: RowId, mod: Mod, principal: Reviewer) -> None:
 
 class DecisionBody(BaseModel):
     violation: bool
-    actions: list[Action] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list, description="the actions taken; on an appeal partly "
+                                                                     "reversed, the contested actions that stand")
     category: Category | None = None
     territories: list[str] = Field(default_factory=list)
     note: str = Field(default="", max_length=2000)
+    appeal_outcome: AppealOutcome | None = Field(default=None, description="an appeal case's outcome; when not given, "
+                                                 "violation means upheld and no violation reversed")
 
 
 @router.post("/cases/{case_id}/decision", tags=["review"], summary="Decide a claimed case (or an appeal)",
              response_model=DecisionAnswer, response_model_exclude_unset=True)
 def post_decision(case_id: RowId, body: DecisionBody, mod: Mod, principal: Reviewer) -> dict[str, object]:
     decision = decisions.ReviewDecision(violation=body.violation, actions=body.actions, category=body.category,
-                                        territories=body.territories, note=body.note)
+                                        territories=body.territories, note=body.note,
+                                        appeal_outcome=body.appeal_outcome)
     return decisions.decide(mod, case_id, decision, reviewer=principal)
 
 

@@ -19,7 +19,7 @@ from bastion.core.auth.services import Principal
 from bastion.core.events import payload
 from bastion.core.sealing import SealError
 from bastion.matching.services import origins_of
-from bastion.moderation import previews
+from bastion.moderation import appeals, previews
 from bastion.moderation.events import (
     ActionsApplied,
     CaseClosed,
@@ -116,6 +116,8 @@ class CaseFile:
     decided: Decided | None = None
     #: A moderator's finding of a violation stands (what the curation loop needs).
     confirmed: bool = False
+    #: An appeal case: the actions of the decision it contests (those a partial reversal may keep or lift).
+    appealed_actions: list[Action] = field(default_factory=list)
 
     @property
     def scores(self) -> list[str]:
@@ -145,6 +147,7 @@ def load(mod: Moderation, session: Session, case_id: int, viewer: Principal) -> 
     closed = next((dict(payload(e, CaseClosed).model_dump(), at=e.at) for e in events
                    if e.kind == EventKind.CASE_CLOSED.value and payload(e, CaseClosed).case_id == case.id), None)
     account = session.get(Account, item.account_id)
+    appeal = session.scalar(select(Appeal).where(Appeal.case_id == case.id))
     return CaseFile(
         case=case, item=item, rule=verdict.rule or "" if verdict else "", verdict=verdict.verdict if verdict else "",
         reasons=list(verdict.reasons) if verdict else [],
@@ -152,7 +155,9 @@ def load(mod: Moderation, session: Session, case_id: int, viewer: Principal) -> 
         offered=proposed + [a for a in Action if a not in proposed],
         notices=[dict(payload(e, NoticeReceived).model_dump(), at=e.at) for e in events
                  if e.kind == EventKind.NOTICE.value],
-        appeal=session.scalar(select(Appeal).where(Appeal.case_id == case.id)),
+        appeal=appeal,
+        appealed_actions=contested.actions if appeal is not None and (contested := appeals.contested_in(
+            events, appeal.statement_puid)) is not None else [],
         strikes=account.strikes if account else 0, account_status=account.status if account else "active",
         prior=_prior_cases(mod, session, item, case.id, viewer),
         has_preview=session.scalar(select(MediaPreview.content_id).where(

@@ -12,6 +12,7 @@ from bastion.moderation import statements
 from bastion.moderation.actions import Outcome, apply, close_moot_cases
 from bastion.moderation.appeals import decide_appeal
 from bastion.moderation.events import (
+    AppealOutcome,
     CaseEscalated,
     CaseMoved,
     Change,
@@ -41,11 +42,20 @@ from bastion.review.models import Case, CaseReason, CaseState
 
 @dataclass(frozen=True)
 class ReviewDecision:
+    """A moderator's decision. On an appeal case, ``appeal_outcome`` says how it ends (when not given, ``violation``
+    means upheld, its absence reversed); for ``partly_reversed``, ``actions`` are the contested actions that stand."""
+
     violation: bool
     actions: list[Action]
     category: Category | None = None
     territories: list[str] = field(default_factory=list)
     note: str = ""
+    appeal_outcome: AppealOutcome | None = None
+
+    def outcome_of_appeal(self) -> AppealOutcome:
+        if self.appeal_outcome is not None:
+            return self.appeal_outcome
+        return AppealOutcome.UPHELD if self.violation else AppealOutcome.REVERSED
 
 
 def claim_next(mod: Moderation, queue: str, reviewer: Principal, *, passing: Sequence[int] = ()) -> Case | None:
@@ -69,7 +79,8 @@ def escalate(mod: Moderation, case_id: int, note: str, *, reviewer: Principal) -
 
 def decide(mod: Moderation, case_id: int, decision: ReviewDecision, *, reviewer: Principal) -> dict[str, object]:
     """A moderator's decision on a claimed case; for an appeal case, ``violation`` means the decision stands."""
-    if Action.DISABLE_IN_TERRITORIES in decision.actions and not decision.territories:
+    partial = decision.appeal_outcome is AppealOutcome.PARTLY_REVERSED  # standing actions keep their territories
+    if Action.DISABLE_IN_TERRITORIES in decision.actions and not decision.territories and not partial:
         raise InvalidDecision("disable_in_territories needs territories")
     try:
         return _decide(mod, case_id, decision, reviewer)
@@ -82,16 +93,22 @@ def _decide(mod: Moderation, case_id: int, decision: ReviewDecision, reviewer: P
         case = review.get_case(session, case_id)
         if not may_review(mod, case.queue, reviewer):
             raise NotAllowed(f"queue {case.queue} is restricted to child-safety specialists")
-        if decision.violation and not decision.actions and case.reason != CaseReason.APPEAL.value:
+        appeal = case.reason == CaseReason.APPEAL.value
+        if decision.violation and not decision.actions and not appeal:
             raise InvalidDecision("a violation needs at least one action")
+        if decision.appeal_outcome is not None and not appeal:
+            raise InvalidDecision("an appeal outcome is for appeal cases only")
+        outcome = decision.outcome_of_appeal() if appeal else None
+        violation = outcome is not AppealOutcome.REVERSED if outcome is not None else decision.violation
         case = review.finish(session, case_id, reviewer=reviewer.actor, clock=mod.clock)
         item = get_item(session, case.content_id)
         category = decision.category or Category(case.category)
         log(mod, session, content_subject(item.content_id), EventKind.DECISION, reviewer.actor, Decided(
-            case_id=case_id, violation=decision.violation, actions=[a.value for a in decision.actions],
+            case_id=case_id, violation=violation, actions=[a.value for a in decision.actions],
             category=category.value, note=decision.note[:2000], reason=case.reason))
-        if case.reason == CaseReason.APPEAL.value:
-            return decide_appeal(mod, session, item, case, upheld=decision.violation, reviewer=reviewer)
+        if outcome is not None:
+            return decide_appeal(mod, session, item, case, outcome=outcome, standing=decision.actions,
+                                 note=decision.note[:2000], reviewer=reviewer)
         puid = None
         if decision.violation:
             source = statements.Source.NOTICE if case.reason == CaseReason.NOTICE.value \

@@ -32,6 +32,8 @@ class EventKind(enum.StrEnum):
     APPEAL_FILED = "content.appeal_filed"
     APPEAL_DECIDED = "content.appeal_decided"
     REINSTATED = "content.reinstated"
+    #: An appeal partly reversed the decision: some of its actions lifted, the others stand (a new statement says so).
+    PARTLY_REINSTATED = "content.partly_reinstated"
     CASE_ESCALATED = "case.escalated"  # a moderator handed a case up to senior reviewers
     CASE_CLOSED = "case.closed"  # closed unreviewed: an order or another case had taken the content down already
     CURATED = "content.curated"  # confirmed media added to a bank (the curation loop)
@@ -151,9 +153,21 @@ class AppealFiled(BaseModel):
     statement_puid: str
 
 
+class AppealOutcome(enum.StrEnum):
+    """How an appeal ends (DSA Art. 20; the transparency template's Part 7 counts each). Values are storage keys."""
+
+    UPHELD = "upheld"  # the decision stands whole
+    PARTLY_REVERSED = "partly_reversed"  # some of its actions lifted, the others stand
+    REVERSED = "reversed"  # the content reinstated
+
+
 class AppealDecided(BaseModel):
     appeal_id: int
+    #: An ``AppealOutcome`` value.
     outcome: str
+    #: A partial reversal: the contested decision's actions lifted and those that stand (empty otherwise).
+    lifted: list[str] = Field(default_factory=list)
+    standing: list[str] = Field(default_factory=list)
 
 
 class Reinstated(BaseModel):
@@ -161,6 +175,18 @@ class Reinstated(BaseModel):
 
     appeal_id: int | None = None
     order: str | None = None
+
+
+class PartlyReinstated(BaseModel):
+    """An appeal partly reversed: ``lifted`` undone, ``standing`` kept, the content's status and limits after it, and
+    the statement of reasons issued for what stands (empty when only account actions stand: nothing new to state)."""
+
+    appeal_id: int
+    lifted: list[str]
+    standing: list[str]
+    status: str
+    restrictions: list[str] = Field(default_factory=list)
+    statement_puid: str = ""
 
 
 class CaseEscalated(BaseModel):
@@ -205,7 +231,8 @@ PAYLOADS: dict[EventKind, type[BaseModel]] = {
     EventKind.SHADOW_VERDICT: ShadowVerdict, EventKind.NOTICE: NoticeReceived, EventKind.VIEWS_THRESHOLD: ViewsCrossed,
     EventKind.CASE_OPENED: CaseOpened, EventKind.DECISION: Decided, EventKind.ACTIONS_APPLIED: ActionsApplied,
     EventKind.STATEMENT_ISSUED: StatementIssued, EventKind.APPEAL_FILED: AppealFiled,
-    EventKind.APPEAL_DECIDED: AppealDecided, EventKind.REINSTATED: Reinstated, EventKind.CASE_ESCALATED: CaseEscalated,
+    EventKind.APPEAL_DECIDED: AppealDecided, EventKind.REINSTATED: Reinstated,
+    EventKind.PARTLY_REINSTATED: PartlyReinstated, EventKind.CASE_ESCALATED: CaseEscalated,
     EventKind.CASE_CLOSED: CaseClosed, EventKind.CURATED: Curated, EventKind.CASE_MOVED: CaseMoved,
     EventKind.STRIKE: StrikeCounted, EventKind.SUSPENDED: Suspended,
 }
@@ -230,6 +257,7 @@ class Change(enum.StrEnum):
     RESTRICT = "restrict"
     CLEAR = "clear"  # reviewed: no violation
     REINSTATE = "reinstate"  # an appeal or scrutiny reversed the decision
+    REINSTATE_LIMITED = "reinstate_limited"  # an appeal lifted a removal (or some limits) but some limits stand
 
 
 class InvalidTransition(ValueError):
@@ -249,6 +277,7 @@ _TRANSITIONS: dict[Change, tuple[frozenset[ContentStatus | None], ContentStatus]
     Change.RESTRICT: (frozenset(_LIVE), ContentStatus.RESTRICTED),
     Change.CLEAR: (frozenset(_LIVE), ContentStatus.PUBLISHED),
     Change.REINSTATE: (frozenset(_DOWN), ContentStatus.PUBLISHED),
+    Change.REINSTATE_LIMITED: (frozenset(_DOWN), ContentStatus.RESTRICTED),
 }
 
 
@@ -274,6 +303,17 @@ def change_for_actions(actions: Iterable[Action]) -> Change | None:
     return None
 
 
+def change_after_partial_reversal(standing: Iterable[Action]) -> Change | None:
+    """How the content moves when an appeal lifts some actions and ``standing`` stay: a standing removal keeps it
+    down (``None``); standing limits put it back with them; only account actions standing put it back whole."""
+    kept = set(standing)
+    if kept & _REMOVING:
+        return None
+    if kept & _RESTRICTING:
+        return Change.REINSTATE_LIMITED
+    return Change.REINSTATE
+
+
 def content_restrictions(actions: Iterable[Action]) -> list[str]:
     return sorted(a.value for a in actions if a in _RESTRICTING)
 
@@ -285,3 +325,5 @@ class PlatformMessage(MessageKind):
     ACTION = "moderation.action"
     CLEARED = "moderation.cleared"
     REINSTATED = "moderation.reinstated"
+    #: An appeal lifted some actions: ``actions`` are those that stand, ``lifted`` those undone.
+    PARTLY_REINSTATED = "moderation.partly_reinstated"

@@ -47,7 +47,7 @@ from bastion.moderation.policy import (
     Verdict,
     evaluate,
 )
-from bastion.moderation.previews import Preview, make_preview
+from bastion.moderation.previews import PREVIEW_PX, Preview, make_preview
 from bastion.review.models import Case, CaseReason
 
 
@@ -89,7 +89,8 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
     request it is ``SubmissionConflict``: the new media is still hashed, matched, judged and recorded on the content
     (a banked file cannot slip in under an id that was clean). ``media_path`` (the spooled upload) lets the upload
     keep a sealed preview for its reviewers: held or blocked uploads always, published ones too
-    (``keep_published_previews``), since a notice or their reach may bring them back for review.
+    (``keep_published_previews``), since a notice or their reach may bring them back for review. An image's
+    preview is made from ``media.picture``: hash it with ``picture_px=picture_px(mod)``.
     """
     request = request_fingerprint(sub, media)
     stored = _stored_result(mod, sub.content_id)
@@ -111,7 +112,7 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
     preview = None
     if media is not None and media_path is not None and mod.sealer is not None \
             and (decision.verdict is not Verdict.ALLOW or mod.keep_published_previews):
-        preview = make_preview(media_path, media.kind)
+        preview = make_preview(media)
     if stored is None:
         try:
             return _record_submission(mod, sub, signals, decision, actor, matches=matches, preview=preview,
@@ -127,6 +128,12 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
         f"content_id {sub.content_id!r} was submitted before with a different request (media, account or another "
         f"field); the new request was judged ({decision.verdict.value}) and recorded on that content: send new "
         "content under a new content_id", decision.verdict)
+
+
+def picture_px(mod: Moderation) -> int:
+    """The picture to ask hashing for (``hash_path(picture_px=...)``): a preview's size, or none when no preview
+    can be kept (no key to seal it with)."""
+    return PREVIEW_PX if mod.sealer is not None else 0
 
 
 def request_fingerprint(sub: Submission, media: FileSignals | None) -> str:

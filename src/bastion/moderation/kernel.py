@@ -210,8 +210,9 @@ def open_case(mod: Moderation, session: Session, item: ContentItem, *, category:
 
 
 def notify(mod: Moderation, session: Session, item: ContentItem, kind: PlatformMessage, puid: str | None, *,
-           actions: Sequence[Action] = (), territories: Sequence[str] = ()) -> None:
-    """Tell the platform through the outbox, in the same transaction as the change it reports."""
+           actions: Sequence[Action] = (), territories: Sequence[str] = (), lifted: Sequence[Action] = ()) -> None:
+    """Tell the platform through the outbox, in the same transaction as the change it reports. ``lifted``: the
+    actions an appeal undid while ``actions`` stand (a partial reversal; sent only then)."""
     if mod.webhook_url is None:
         return
     event_id = session.scalar(select(ModerationEvent.id)
@@ -222,5 +223,7 @@ def notify(mod: Moderation, session: Session, item: ContentItem, kind: PlatformM
         "restrictions": item.restrictions, "actions": [a.value for a in actions], "territories": list(territories),
         "statement_puid": puid, "event_id": event_id,
     }
+    if lifted:
+        message["lifted"] = [a.value for a in lifted]
     enqueue(session, kind=kind, destination=mod.webhook_url, payload=message,
             idempotency_key=f"{kind}:{item.content_id}:{event_id}", clock=mod.clock)

@@ -1,8 +1,10 @@
 """What a reviewer is shown of held media: a small JPEG made at upload, and its blurred, greyscale form.
 
 The blurred form is made on the server, so the browser of a reviewer who never reveals never receives the clear
-image at all; for child-abuse queues this is the point. A video becomes a sheet of up to four frames spread over
-its length. Previews are courtesy: media that will not decode for a preview was still hashed and judged.
+image at all; for child-abuse queues this is the point. An image's preview is made from the pixels hashing already
+decoded, within its budget (``hash_path(..., picture_px=PREVIEW_PX)``): an upload is decoded once. A video becomes
+a sheet of up to four frames spread over its length. Previews are courtesy: media that will not decode for a
+preview was still hashed and judged.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageFilter, ImageOps
 
 from bastion.hashing.interfaces import MediaKind
+from bastion.hashing.services import FileSignals
 
 #: Longest side of a preview, in pixels: enough to judge, small enough to keep for every held upload.
 PREVIEW_PX = 480
@@ -30,12 +33,14 @@ class Preview:
     height: int
 
 
-def make_preview(path: Path, kind: MediaKind) -> Preview | None:
+def make_preview(media: FileSignals) -> Preview | None:
+    """The preview of hashed media: an image's from the picture hashing kept (none if it was not asked for one),
+    a video's from a sheet of its frames."""
     try:
-        if kind is MediaKind.IMAGE:
-            return _image_preview(path)
-        if kind is MediaKind.VIDEO:
-            return _video_preview(path)
+        if media.kind is MediaKind.IMAGE:
+            return _jpeg(media.picture) if media.picture is not None else None
+        if media.kind is MediaKind.VIDEO:
+            return _video_preview(media.path)
     except Exception:  # a preview is a courtesy: hashing has accepted the file already
         return None
     return None
@@ -52,19 +57,6 @@ def _jpeg(img: Image.Image) -> Preview:
     out = io.BytesIO()
     img.save(out, format="JPEG", quality=JPEG_QUALITY)
     return Preview(out.getvalue(), img.width, img.height)
-
-
-def _image_preview(path: Path) -> Preview:
-    with Image.open(path) as img:
-        # JPEG: decode at the smallest scale that still covers the preview. Asking for the preview's own shape, not
-        # a square, lets a wide image decode at half or less (a square request keeps 1280x720 at full size: twice
-        # the CPU, now that every upload keeps a preview).
-        scale = PREVIEW_PX / max(img.size)
-        if scale < 1:
-            img.draft("RGB", (max(1, int(img.width * scale)), max(1, int(img.height * scale))))
-        small = ImageOps.exif_transpose(img).convert("RGB")
-        small.thumbnail((PREVIEW_PX, PREVIEW_PX))
-        return _jpeg(small)
 
 
 def _video_preview(path: Path) -> Preview | None:

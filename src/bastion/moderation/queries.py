@@ -206,13 +206,18 @@ def decisions_on_matches(session: Session, after_id: int, limit: int = 200) -> t
     events = session.scalars(select(ModerationEvent).where(ModerationEvent.id > after_id,
                                                            ModerationEvent.kind == EventKind.DECISION.value)
                              .order_by(ModerationEvent.id).limit(limit)).all()
+    decisions = [(event, decided) for event in events
+                 if (decided := event_log.payload(event, Decided)).reason != CaseReason.APPEAL.value]
+    verdicts: dict[str, ModerationEvent] = {}  # read in one query, not one per decision
+    subjects = sorted({event.subject for event, _ in decisions})
+    for chunk in _chunks(subjects, 500):
+        for given in session.scalars(select(ModerationEvent).where(
+                ModerationEvent.subject.in_(chunk), ModerationEvent.kind == EventKind.VERDICT.value)
+                .order_by(ModerationEvent.id)):
+            verdicts.setdefault(given.subject, given)
     found: list[DecidedMatches] = []
-    for event in events:
-        decided = event_log.payload(event, Decided)
-        if decided.reason == CaseReason.APPEAL.value:
-            continue
-        verdict_event = session.scalar(select(ModerationEvent).where(
-            ModerationEvent.subject == event.subject, ModerationEvent.kind == EventKind.VERDICT.value))
+    for event, decided in decisions:
+        verdict_event = verdicts.get(event.subject)
         if verdict_event is None:
             continue
         entry_ids = tuple(m.entry_id for m in event_log.payload(verdict_event, VerdictGiven).matches)
@@ -697,9 +702,17 @@ def decisions_linked(mod: Moderation, session: Session, *, banks: Sequence[str],
     links = linked(session, decided, banks=banks, keywords=keywords)
     items = list(session.scalars(select(ContentItem).where(ContentItem.content_id.in_(list(links)))))
     hidden = restricted_among(mod, session, items)
+    shown = sorted(set(links) - hidden)
+    newest_first: dict[str, list[ModerationEvent]] = {}  # every content's decisions in one query, not one each
+    for chunk in _chunks(shown, 500):
+        for event in session.scalars(select(ModerationEvent).where(
+                ModerationEvent.subject.in_([content_subject(c) for c in chunk]),
+                ModerationEvent.kind.in_([EventKind.DECISION.value, EventKind.REINSTATED.value]))
+                .order_by(ModerationEvent.id.desc())):
+            newest_first.setdefault(event.subject.removeprefix("content:"), []).append(event)
     found = []
-    for content_id in sorted(set(links) - hidden):
-        violation = confirmed_violation(session, content_id)
+    for content_id in shown:
+        violation = confirmed_in(newest_first.get(content_id, []))
         if violation is not None and violation.category == category:
             found.append(LinkedDecision(content_id, violation.case_id, violation.category, violation.actions,
                                         violation.decided_by, violation.at, links[content_id]))

@@ -122,7 +122,11 @@ class DecisionAnswer(BaseModel):
     content_id: str
     status: str = Field(description="the content's status after the decision")
     statement_puid: str | None = Field(default=None, description="the statement of reasons issued, if any")
-    appeal: str | None = Field(default=None, description="an appeal case's outcome: upheld or reversed")
+    appeal: str | None = Field(default=None, description="an appeal case's outcome: upheld, partly_reversed or "
+                                                         "reversed")
+    lifted: list[str] | None = Field(default=None, description="an appeal partly reversed: the actions lifted")
+    standing: list[str] | None = Field(default=None, description="an appeal partly reversed: the actions that stand "
+                                                                 "(restated in a new statement of reasons)")
 
 
 class CurationAnswer(BaseModel):

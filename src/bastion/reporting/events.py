@@ -26,6 +26,9 @@ class ReportEventKind(enum.StrEnum):
     MATERIAL_SUPPLIED = "report.material_supplied"  # the platform handed in a file's bytes (sealed)
     SENT = "report.sent"  # validated and queued for the centres
     PURGED = "report.purged"  # preservation ended: the material is deleted, hashes and documents stay
+    #: The account uploaded a reported file again: recorded with the report, not reported twice (a duplicate
+    #: avoided; transparency counts it). Written with the ``report_repeats`` row, in its transaction.
+    REPEAT_RECORDED = "report.repeat_recorded"
     SUBMITTED = "delivery.submitted"  # NCMEC gave its report id; files and finish still to come
     FINISHED = "delivery.finished"  # the centre has the whole report
     FAILED = "delivery.failed"  # a person must act
@@ -50,6 +53,8 @@ _TRANSITIONS: dict[ReportEventKind, tuple[frozenset[ReportState | None], ReportS
     ReportEventKind.SENT: (frozenset({D}), Q),
     # A report in the outbox or half-way through NCMEC's procedure keeps its material until it is done.
     ReportEventKind.PURGED: (frozenset(_SETTLED), None),
+    # Another upload of a reported file is recorded whatever the report's state: a draft names it, a sent one covers it.
+    ReportEventKind.REPEAT_RECORDED: (frozenset(_ANY), None),
     ReportEventKind.SUBMITTED: (frozenset({Q}), S),
     ReportEventKind.FINISHED: (frozenset({Q, S}), F),
     ReportEventKind.FAILED: (frozenset({Q, S}), X),
@@ -125,6 +130,14 @@ class MaterialSupplied(BaseModel):
 class Sent(BaseModel):
     centres: list[str]
     fingerprint: str
+
+
+class RepeatRecorded(BaseModel):
+    """A duplicate avoided: ``content_id`` is another upload of the reported file ``repeat_of``."""
+
+    content_id: str
+    repeat_of: str
+    after_sending: bool
 
 
 class Purged(BaseModel):

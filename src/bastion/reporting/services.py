@@ -54,6 +54,7 @@ from bastion.reporting.events import (
     Drafted,
     MaterialSupplied,
     Purged,
+    RepeatRecorded,
     ReportEventKind,
     Revised,
     Sent,
@@ -251,7 +252,7 @@ def draft_pending(rep: Reporting, *, actor: str = "system:drafting") -> list[str
             for candidate in found:
                 md5, sha256 = _hashes(candidate.item)
                 if sha256 and sha256 in known:
-                    repeat = _record_repeat(session, known[sha256], candidate.item)
+                    repeat = _record_repeat(session, rep.clock, known[sha256], candidate.item, actor=actor)
                     if not repeat.after_sending:
                         touched.append(repeat.report_id)
                     continue
@@ -293,18 +294,24 @@ def _known_files(session: Session, account_id: str) -> dict[str, ReportedFile]:
     return known
 
 
-def _record_repeat(session: Session, first: ReportedFile, item: moderated.ContentView) -> ReportedRepeat:
+def _record_repeat(session: Session, clock: Clock, first: ReportedFile, item: moderated.ContentView, *,
+                   actor: str) -> ReportedRepeat:
     """The same account uploaded a reported file again: another incident of it, recorded with its report.
 
     In a draft, the report will name it; once the report was sent, the report as sent covers it (recorded, so it
-    is no longer a candidate and the console can show it).
+    is no longer a candidate and the console can show it). Either way a duplicate report was avoided: the
+    ``report.repeat_recorded`` event, written here in the row's transaction, is what transparency counts (the
+    figures come from events, never from this table).
     """
     session.flush()  # ``first`` may be new in this round
     report = session.get(ChildSafetyReport, first.report_id)
-    sent = report is None or report.state != ReportState.DRAFT.value
+    assert report is not None  # ``report_id`` is a foreign key, and a report is never deleted while its files stay
+    sent = report.state != ReportState.DRAFT.value
     repeat = ReportedRepeat(report_id=first.report_id, content_id=item.content_id, repeat_of=first.content_id,
                             uploaded_at=item.created_at, after_sending=sent)
     session.add(repeat)
+    transition(session, clock, report, ReportEventKind.REPEAT_RECORDED, actor=actor,
+               data=RepeatRecorded(content_id=item.content_id, repeat_of=first.content_id, after_sending=sent))
     return repeat
 
 

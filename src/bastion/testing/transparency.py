@@ -122,6 +122,11 @@ class Scenario:
         self._event(ReportEvent, report_id, reports.ReportEventKind.SENT.value, "child-safety-1", at,
                     reports.Sent(centres=list(centres), fingerprint="f"))
 
+    def repeat(self, report_id: str, content_id: str, at: dt.datetime, *, after_sending: bool = False) -> None:
+        """A reported file uploaded again: recorded with the report, a duplicate avoided."""
+        self._event(ReportEvent, report_id, reports.ReportEventKind.REPEAT_RECORDED.value, "system:drafting", at,
+                    reports.RepeatRecorded(content_id=content_id, repeat_of="first", after_sending=after_sending))
+
     def flush(self, session: Session) -> None:
         """Write what was gathered (content first, then each log in the order given) and start afresh."""
         if self.items:

@@ -1,12 +1,12 @@
 """The analyst dashboard's charts (issue 10): each one a table of rows, computed from the roll-ups alone, so the
 console draws exactly what its CSV gives (``web/transparency_pages.py``).
 
-Four ``GROUP BY``s over the period's roll-ups per answer: the period's totals with their duration histograms
-(``rollups.cells``, two), the actions' counts by the chosen dimension and Member State together (one, no durations:
-no chart draws a duration per group) and the actions per day and category (``rollups.daily_actions``: the series,
-and the categories the filter offers). For
-a researcher (``k`` set) every count from 1 to ``k`` - 1 is hidden (``None``), and so is every share computed from
-one: the same rule as ``metrics.suppress``.
+Four reads of the roll-ups per answer (``rollups.cells``: whole months from the monthly cuts, other days summed from
+the daily rows): the period's totals with their duration histograms, the actions' counts by the chosen dimension and
+Member State together (no durations: no chart draws a duration per group) and the actions per day and category
+(``rollups.daily_actions``: the series, and the categories the filter offers); and how many events were skipped as
+unreadable. For a researcher (``k`` set) every count from 1 to ``k`` - 1 is hidden (``None``), and so is every share
+computed from one: the same rule as ``metrics.suppress``.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class Dashboard:
     suppressed_below: int | None
     charts: list[Chart]
     categories: list[str] = field(default_factory=list)
+    #: Events skipped as unreadable (``rollups.quarantined``): counted in no figure, so the page says how many.
+    quarantined: int = 0
 
 
 def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
@@ -129,7 +131,7 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
     charts = [time_to_action, proactive,
               actions("actions", f"Actions by {f.by.value.replace('_', ' ')}", f.by.value, grouped),
               actions("countries", "Actions by Member State", "country", countries), orders, appeals]
-    return Dashboard(filters, k, charts, categories)
+    return Dashboard(filters, k, charts, categories, sum(rollups.quarantined(session).values()))
 
 
 #: The charts, by name (the CSV addresses).

@@ -19,12 +19,13 @@ import enum
 import itertools
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
-from pydantic import BaseModel, Field
-from sqlalchemy import select
+import numpy
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import column, func, select, table
 from sqlalchemy.orm import Session
 
 from bastion.core import events as event_log
@@ -32,7 +33,7 @@ from bastion.core.events import EventLog
 from bastion.moderation import queries
 from bastion.orders.events import Executed, OrderEventKind, Received, Unable
 from bastion.orders.models import OrderEvent
-from bastion.reporting.events import ReportEventKind, Sent
+from bastion.reporting.events import RepeatRecorded, ReportEventKind, Sent
 from bastion.reporting.models import ReportEvent
 
 
@@ -52,6 +53,7 @@ class Metric(enum.StrEnum):
     ORDER_EXECUTED = "order_executed"
     ORDER_UNABLE = "order_unable"  # an Annex III answer
     REPORT_SENT = "report_sent"  # a child-safety report sent to one centre (``action``: the centre)
+    REPORT_DUPLICATE_AVOIDED = "report_duplicate"  # a reported file uploaded again, not reported twice
 
 
 class Dimension(enum.StrEnum):
@@ -202,14 +204,22 @@ def order_facts(session: Session, *, after: int, limit: int, until: dt.datetime 
 
 def report_facts(session: Session, *, after: int, limit: int, until: dt.datetime | None = None
                  ) -> tuple[list[Fact], int]:
-    """Child-safety reports sent, one fact per centre (``ncmec``, ``eu_centre``)."""
+    """Child-safety reports sent, one fact per centre (``ncmec``, ``eu_centre``), and duplicates avoided: each
+    repeat upload of a reported file recorded with its report instead of reported again (``action``: ``draft``
+    when the report still to be sent names it, ``sent`` when the report already sent covers it)."""
     events = _settled(list(session.scalars(select(ReportEvent).where(ReportEvent.id > after)
                                            .order_by(ReportEvent.id).limit(limit))), until)
     if not events:
         return [], after
-    facts = [Fact("report_events", e.id, Metric.REPORT_SENT, e.at, category="csam", action=centre)
-             for e in events if e.kind == ReportEventKind.SENT.value
-             for centre in event_log.payload(e, Sent).centres]
+    facts: list[Fact] = []
+    for e in events:
+        if e.kind == ReportEventKind.SENT.value:
+            facts.extend(Fact("report_events", e.id, Metric.REPORT_SENT, e.at, category="csam", action=centre)
+                         for centre in event_log.payload(e, Sent).centres)
+        elif e.kind == ReportEventKind.REPEAT_RECORDED.value:
+            after_sending = event_log.payload(e, RepeatRecorded).after_sending
+            facts.append(Fact("report_events", e.id, Metric.REPORT_DUPLICATE_AVOIDED, e.at, category="csam",
+                              action="sent" if after_sending else "draft"))
     return facts, events[-1].id
 
 
@@ -230,12 +240,66 @@ READERS: dict[str, Reader] = {"moderation_events": moderation_facts, "order_even
                               "report_events": report_facts}
 
 
+class Read(NamedTuple):
+    """A batch of one log's facts: ``last``, the last event id read; ``skipped``, the events that could not be read
+    (their id and why), each counted as nothing."""
+
+    facts: list[Fact]
+    last: int
+    skipped: list[tuple[int, str]]
+
+
+def read(session: Session, log: str, *, after: int, limit: int, until: dt.datetime | None = None) -> Read:
+    """Up to ``limit`` events of ``log`` after ``after`` as facts, skipping each event that cannot be judged.
+
+    An event cannot be judged when a payload its facts need does not validate (its own, or an earlier event's of the
+    same subject): the reader raises ``ValidationError``, and a binary search over the batch's length finds the first
+    event whose reading fails (reading the first n events fails from some n on, whatever the batch: an event's facts
+    depend on it and its subject's earlier events alone). That event is skipped and reading goes on after it, so the
+    roll-ups and the direct count skip the same events. Any other error is raised: a round that fails counts
+    nothing."""
+    reader = READERS[log]
+    facts: list[Fact] = []
+    skipped: list[tuple[int, str]] = []
+    while True:
+        try:
+            found, last = reader(session, after=after, limit=limit, until=until)
+            return Read(facts + found, last, skipped)
+        except ValidationError as failed:
+            error = failed
+        good, bad = 0, limit  # the first ``good`` events read; the first ``bad`` do not
+        done: tuple[list[Fact], int] = ([], after)
+        while bad - good > 1:
+            middle = (good + bad) // 2
+            try:
+                done, good = reader(session, after=after, limit=middle, until=until), middle
+            except ValidationError as failed:
+                error, bad = failed, middle
+        facts += done[0]
+        culprit = _next_id(session, log, done[1])
+        skipped.append((culprit, f"{error.title}: {error.error_count()} error(s): "
+                                 + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                             for e in error.errors()[:5])))
+        after, limit = culprit, limit - bad
+        if limit <= 0:
+            return Read(facts, after, skipped)
+
+
+def _next_id(session: Session, log: str, after: int) -> int:
+    """The id of the log's first event after ``after`` (the logs are tables of that name, each with an ``id``)."""
+    found = session.scalar(select(func.min(column("id"))).select_from(table(log, column("id")))
+                           .where(column("id") > after))
+    assert found is not None, (log, after)  # a reader failed on an event that is there
+    return int(found)
+
+
 def all_facts(session: Session, *, batch: int = 5000) -> Iterator[Fact]:
-    """Every fact of every log, read in batches (the direct computation, and the baseline the roll-ups beat)."""
+    """Every fact of every log, read in batches (the direct computation, and the baseline the roll-ups beat); events
+    that cannot be read are skipped, as the roll-up worker skips them (``read``)."""
     for name in LOGS:
-        reader, after = READERS[name], 0
+        after = 0
         while True:
-            facts, last = reader(session, after=after, limit=batch)
+            facts, last, _ = read(session, name, after=after, limit=batch)
             yield from facts
             if last == after:
                 break
@@ -323,6 +387,9 @@ class Figures(BaseModel):
     orders_annex_iii: int | None
     order_to_execution: Durations
     reports_sent: dict[str, int | None] = Field(description="child-safety reports sent, by centre")
+    reports_duplicates_avoided: int | None = Field(description="uploads of already-reported child sexual abuse "
+                                                               "material recorded with their report, not reported "
+                                                               "again")
     automated_actions: int | None = Field(description="own-initiative actions decided by automated means alone "
                                                       "(hash match, classifier)")
     automated_reversed: int | None = Field(description="of those, reversed later (appeal or order reinstatement)")
@@ -419,7 +486,8 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
         orders_executed=executed.count,
         orders_executed_within_1h=sum(t.count for c, t in timed(Metric.ORDER_EXECUTED) if 0 <= c.bucket <= 3600),
         orders_annex_iii=count(Metric.ORDER_UNABLE), order_to_execution=executed,
-        reports_sent=by_field(Metric.REPORT_SENT, "action"), automated_actions=automated_own,
+        reports_sent=by_field(Metric.REPORT_SENT, "action"),
+        reports_duplicates_avoided=count(Metric.REPORT_DUPLICATE_AVOIDED), automated_actions=automated_own,
         automated_reversed=reversed_own, automated_error_rate=_share(reversed_own, automated_own),
         automated_precision=1 - reversed_own / automated_own if automated_own else None,
     )
@@ -492,39 +560,236 @@ def undated(cells: Cells) -> dict[Cell, Tally]:
 # --- what a researcher or regulator sees ------------------------------------------------------------------------
 
 
+#: The plain counts of ``Figures`` (each one returned number); the dict fields and durations' counts are added per key.
+COUNT_FIELDS = ("uploads", "actioned", "proactive", "notices", "notices_trusted", "appeals_filed", "appeals_upheld",
+                "appeals_partly_reversed", "appeals_reversed", "orders_received", "order_items", "orders_executed",
+                "orders_executed_within_1h", "orders_annex_iii", "automated_actions", "automated_reversed",
+                "reports_duplicates_avoided")
+DICT_FIELDS = ("by_action", "suspensions", "reports_sent")
+DURATION_FIELDS = ("upload_to_action", "notice_to_action", "notice_to_decision", "appeal_to_decision",
+                   "order_to_execution")
+
+#: A returned count: (group index, field, key) — key is the dict key, ``count`` for durations, ``""`` otherwise.
+Key = tuple[int, str, str]
+
+
+@dataclass(frozen=True)
+class Margin:
+    """Counts whose sum is known to whoever reads the answer: ``total`` (a returned count), or, when ``None``, a
+    figure of another answer (the ungrouped query gives the sum over groups)."""
+
+    total: Key | None
+    members: tuple[Key, ...]
+
+    @property
+    def keys(self) -> tuple[Key, ...]:
+        return self.members if self.total is None else (self.total, *self.members)
+
+
+def _counts(f: Figures, g: int) -> dict[Key, int]:
+    found: dict[Key, int] = {}
+    for name in COUNT_FIELDS:
+        value = getattr(f, name)
+        if value is not None:
+            found[(g, name, "")] = value
+    for name in DICT_FIELDS:
+        for key, value in getattr(f, name).items():
+            if value is not None:
+                found[(g, name, key)] = value
+    for name in DURATION_FIELDS:
+        value = getattr(f, name).count
+        if value is not None:
+            found[(g, name, "count")] = value
+    return found
+
+
+def _row_margins(g: int, keys: Iterable[Key]) -> list[Margin]:
+    """Within group ``g`` (its counts ``keys``): the actions by kind add up to ``actioned``, and the durations from
+    upload to action count the same actions; appeals upheld, partly reversed and reversed add up to those decided
+    (``appeal_to_decision.count``); executions timed are those executed."""
+    actions = tuple(sorted(x for x in keys if x[0] == g and x[1] == "by_action"))
+    return [Margin((g, "actioned", ""), actions),
+            Margin((g, "actioned", ""), ((g, "upload_to_action", "count"),)),
+            Margin((g, "appeal_to_decision", "count"), tuple(
+                (g, name, "") for name in ("appeals_upheld", "appeals_partly_reversed", "appeals_reversed"))),
+            Margin((g, "orders_executed", ""), ((g, "order_to_execution", "count"),))]
+
+
+def margins(values: Mapping[Key, int], groups: int) -> list[Margin]:
+    """Every sum a reader knows of an answer of ``groups`` groups with the counts ``values``: each group's own
+    (``_row_margins``) and, across groups, each count adding up to the ungrouped answer's. Sums that need not hold
+    exactly (an action without a duration) only make the rule stricter."""
+    found = [m for g in range(groups) for m in _row_margins(g, values)]
+    if groups > 1:
+        columns: dict[tuple[str, str], list[Key]] = {}
+        for key in sorted(values):
+            columns.setdefault(key[1:], []).append(key)
+        found.extend(Margin(None, tuple(keys)) for keys in columns.values())
+    return found
+
+
+def hidden_counts(groups: Sequence[Figures], k: int) -> set[Key]:
+    """The counts a researcher must not see: each from 1 to ``k`` - 1 (primary suppression), and complementary ones
+    so that none of those can be worked out from what is shown (secondary suppression, docs/transparency.md). The
+    sums across groups are the ungrouped answer's counts: known to the reader unless that answer hides them too."""
+    values: dict[Key, int] = {}
+    for g, f in enumerate(groups):
+        values |= _counts(f, g)
+    found = margins(values, len(groups))
+    if len(groups) > 1:
+        totals: dict[Key, int] = {}
+        for (_, name, key), n in values.items():
+            totals[(0, name, key)] = totals.get((0, name, key), 0) + n
+        unknown = {key[1:] for key in _hide(totals, margins(totals, 1), k)}
+        found = [m for m in found if m.total is not None or m.members[0][1:] not in unknown]
+    return _hide(values, found, k)
+
+
+def _hide(values: Mapping[Key, int], margins_known: Sequence[Margin], k: int) -> set[Key]:
+    """Primary and secondary suppression of ``values`` under the sums ``margins_known``:
+
+    1. a margin never has exactly one hidden count: a non-zero count shown in it (its total included) is hidden with
+       it — one whose hiding leaves no other margin with a lone hidden count and nothing to pair it with, then one
+       that leaves the fewest margins with a lone hidden count, then the smallest — until every margin has none or
+       at least two, and hidden counts whose sum the margin gives (its total known) add up to at least ``k``;
+    2. then no hidden count may follow from the margins by arithmetic (``determined``: a linear system): while one
+       does, the smallest non-zero count shown in one of its margins is hidden too.
+
+    Don't hide zeros as complements: a zero shown is no disclosure, and hiding it protects nothing."""
+    hidden = {key for key, n in values.items() if 0 < n < k}
+    found = [Margin(m.total if m.total in values else None, tuple(x for x in m.members if x in values))
+             for m in margins_known]
+    found = [m for m in found if m.members]
+    within: dict[Key, list[Margin]] = {}
+    for m in found:
+        for x in m.keys:
+            within.setdefault(x, []).append(m)
+
+    def stranded(key: Key) -> bool:
+        """Hiding ``key`` would leave a margin with it as the one hidden count and nothing shown to hide with it."""
+        return any(sum(x in hidden for x in m.keys) == 0
+                   and not any(x != key and x not in hidden and values[x] > 0 for x in m.keys)
+                   for m in within[key])
+
+    def exposed(m: Margin) -> bool:
+        """One hidden count alone in the margin, or hidden counts whose sum (which the margin gives, its total being
+        known) is itself a small count."""
+        inside = [x for x in m.keys if x in hidden]
+        if len(inside) == 1:
+            return True
+        return (m.total is None or m.total not in hidden) and 0 < sum(values[x] for x in inside) < k
+
+    def lone(key: Key) -> int:
+        """How many margins hiding ``key`` would leave with it as their one hidden count (each needs a complement)."""
+        return sum(1 for m in within[key] if not any(x in hidden for x in m.keys))
+
+    def complement(margin: Margin) -> Key | None:
+        """A non-zero count shown in ``margin`` to hide with it: one that strands no other margin, then one that
+        leaves the fewest margins with a lone hidden count, then the smallest."""
+        shown = [x for x in margin.keys if x not in hidden and values[x] > 0]
+        return min(shown, key=lambda x: (stranded(x), lone(x), values[x], x)) if shown else None
+
+    while True:
+        # one at a time, the margin with the fewest counts left to pair with first: each choice changes the next
+        singles = [m for m in found if exposed(m) and complement(m) is not None]
+        if singles:
+            tightest = min(singles, key=lambda m: sum(1 for x in m.keys if x not in hidden and values[x] > 0))
+            hidden.add(cast(Key, complement(tightest)))
+            continue
+        solved = determined(found, hidden)
+        if not solved:
+            return hidden
+        key = min(solved)
+        chosen = next((c for m in found if key in m.keys if (c := complement(m)) is not None), None)
+        if chosen is None:  # its own margins are all hidden: the smallest count shown beside hidden ones that frees it
+            near = sorted({x for m in found if any(y in hidden for y in m.keys) for x in m.keys
+                           if x not in hidden and values[x] > 0}, key=lambda x: (values[x], x))
+            chosen = next((x for x in near if key not in determined(found, hidden | {x})), near[0] if near else None)
+        if chosen is None:
+            return hidden  # nothing non-zero is shown beside a hidden count: nothing more to hide
+        hidden.add(chosen)
+
+
+def determined(found: Sequence[Margin], hidden: set[Key]) -> set[Key]:
+    """The hidden counts the margins fix. Each margin is a linear equation over its hidden counts (the shown ones are
+    constants); a hidden count is fixed exactly when every solution of the homogeneous system leaves it at zero, i.e.
+    its coordinate is zero in every vector of the null space (from the SVD: the matrix is of -1, 0 and 1, small)."""
+    columns = sorted(hidden)
+    if not columns:
+        return set()
+    index = {key: i for i, key in enumerate(columns)}
+    rows: list[list[float]] = []
+    for m in found:
+        row = [0.0] * len(columns)
+        if m.total is not None and m.total in hidden:
+            row[index[m.total]] += 1
+        for x in m.members:
+            if x in hidden:
+                row[index[x]] -= 1
+        if any(row):
+            rows.append(row)
+    if not rows:
+        return set()
+    matrix = numpy.array(rows)
+    _, singular, vt = numpy.linalg.svd(matrix)
+    rank = int((singular > 1e-9 * max(1.0, float(singular[0]))).sum())
+    null = vt[rank:]
+    free = numpy.abs(null).max(axis=0) > 1e-9 if len(null) else numpy.zeros(len(columns), dtype=bool)
+    return {key for key, moves in zip(columns, free, strict=True) if not moves}
+
+
+def suppress_all(groups: Sequence[Figures], k: int) -> list[Figures]:
+    """The groups of one answer as a researcher sees them: ``hidden_counts`` hidden (``None``), with the shares,
+    durations and rates computed from a hidden count (DSA Art. 40: aggregates, never a cell small enough to point
+    at a person, nor one that arithmetic on the rest gives back)."""
+    hidden = hidden_counts(groups, k)
+    return [_suppressed(f, g, hidden) for g, f in enumerate(groups)]
+
+
 def suppress(f: Figures, k: int) -> Figures:
-    """``f`` with every count from 1 to ``k`` - 1 hidden (``None``), with the shares, durations and rates computed
-    from such a count: a researcher sees aggregates, never a cell small enough to point at a person (DSA Art. 40)."""
-    def small(n: int | None) -> bool:
-        return n is None or 0 < n < k
+    """One group on its own (``suppress_all`` of it alone)."""
+    [only] = suppress_all([f], k)
+    return only
 
-    def count(n: int | None) -> int | None:
-        return None if small(n) else n
 
-    def share(value: float | None, *bases: int | None) -> float | None:
-        return None if any(small(b) for b in bases) else value
+def _suppressed(f: Figures, g: int, hidden: set[Key]) -> Figures:
+    def gone(name: str, key: str = "") -> bool:
+        return (g, name, key) in hidden
 
-    def durations(d: Durations) -> Durations:
-        return Durations(count=None, within_1h=None, within_24h=None) if small(d.count) else d
+    def count(name: str) -> int | None:
+        value: int | None = getattr(f, name)
+        return None if gone(name) else value
 
+    def counts(name: str) -> dict[str, int | None]:
+        return {a: None if gone(name, a) else n for a, n in getattr(f, name).items()}
+
+    def share(value: float | None, *bases: str) -> float | None:
+        return None if any(gone(b) for b in bases) else value
+
+    def durations(name: str) -> Durations:
+        d: Durations = getattr(f, name)
+        return Durations(count=None, within_1h=None, within_24h=None) if gone(name, "count") else d
+
+    executed = durations("order_to_execution")
+    if gone("orders_executed_within_1h"):  # the share within 1 h times the count would give it back
+        executed = executed.model_copy(update={"within_1h": None})
     return Figures(
-        group=f.group, uploads=count(f.uploads), actioned=count(f.actioned),
-        by_action={a: count(n) for a, n in f.by_action.items()},
-        share_of_uploads=share(f.share_of_uploads, f.actioned, f.uploads), proactive=count(f.proactive),
-        proactive_share=share(f.proactive_share, f.proactive, f.actioned),
-        proactive_within_24h=share(f.proactive_within_24h, f.proactive),
-        upload_to_action=durations(f.upload_to_action), before_view_share=share(f.before_view_share, f.actioned),
-        notices=count(f.notices), notices_trusted=count(f.notices_trusted),
-        notice_to_action=durations(f.notice_to_action), notice_to_decision=durations(f.notice_to_decision),
-        appeals_filed=count(f.appeals_filed), appeals_upheld=count(f.appeals_upheld),
-        appeals_partly_reversed=count(f.appeals_partly_reversed), appeals_reversed=count(f.appeals_reversed),
-        appeal_to_decision=durations(f.appeal_to_decision),
-        suspensions={a: count(n) for a, n in f.suspensions.items()}, orders_received=count(f.orders_received),
-        order_items=count(f.order_items), orders_executed=count(f.orders_executed),
-        orders_executed_within_1h=count(f.orders_executed_within_1h), orders_annex_iii=count(f.orders_annex_iii),
-        order_to_execution=durations(f.order_to_execution),
-        reports_sent={c: count(n) for c, n in f.reports_sent.items()},
-        automated_actions=count(f.automated_actions), automated_reversed=count(f.automated_reversed),
-        automated_error_rate=share(f.automated_error_rate, f.automated_actions, f.automated_reversed),
-        automated_precision=share(f.automated_precision, f.automated_actions, f.automated_reversed),
+        group=f.group, uploads=count("uploads"), actioned=count("actioned"), by_action=counts("by_action"),
+        share_of_uploads=share(f.share_of_uploads, "actioned", "uploads"), proactive=count("proactive"),
+        proactive_share=share(f.proactive_share, "proactive", "actioned"),
+        proactive_within_24h=share(f.proactive_within_24h, "proactive"),
+        upload_to_action=durations("upload_to_action"),
+        before_view_share=share(f.before_view_share, "actioned"),
+        notices=count("notices"), notices_trusted=count("notices_trusted"),
+        notice_to_action=durations("notice_to_action"), notice_to_decision=durations("notice_to_decision"),
+        appeals_filed=count("appeals_filed"), appeals_upheld=count("appeals_upheld"),
+        appeals_partly_reversed=count("appeals_partly_reversed"), appeals_reversed=count("appeals_reversed"),
+        appeal_to_decision=durations("appeal_to_decision"), suspensions=counts("suspensions"),
+        orders_received=count("orders_received"), order_items=count("order_items"),
+        orders_executed=count("orders_executed"), orders_executed_within_1h=count("orders_executed_within_1h"),
+        orders_annex_iii=count("orders_annex_iii"), order_to_execution=executed,
+        reports_sent=counts("reports_sent"), reports_duplicates_avoided=count("reports_duplicates_avoided"),
+        automated_actions=count("automated_actions"), automated_reversed=count("automated_reversed"),
+        automated_error_rate=share(f.automated_error_rate, "automated_actions", "automated_reversed"),
+        automated_precision=share(f.automated_precision, "automated_actions", "automated_reversed"),
     )

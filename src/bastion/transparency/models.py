@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bastion.core.db import Base
+from bastion.core.db import Base, UTCDateTime
 
 
 class Rollup(Base):
@@ -51,3 +51,47 @@ class Mark(Base):
 
     log: Mapped[str] = mapped_column(String(48), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class Cut(Base):
+    """A month's roll-ups summed over its days and over the dimensions not in ``keep`` (``metrics.project``): what a
+    query for whole months reads instead of a month of daily rows, kept by the worker in the same transaction as
+    ``Rollup`` (``rollups.CUTS`` names the cuts kept)."""
+
+    __tablename__ = "transparency_cuts"
+    __table_args__ = (UniqueConstraint(
+        "month", "keep", "metric", "category", "country", "territory", "content_type", "language", "source", "path",
+        "action", "proactive", "before_view", "bucket", name="uq_transparency_cuts_cell"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    #: The month's first day.
+    month: Mapped[dt.date] = mapped_column(Date)
+    #: The dimension columns kept, comma-joined in ``metrics.DIMENSION_COLUMNS`` order ("" : none).
+    keep: Mapped[str] = mapped_column(String(64))
+    #: A metric, or ``metrics.histogram(metric)`` for its duration histogram.
+    metric: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(8))
+    territory: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(24))
+    path: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(32))
+    proactive: Mapped[bool] = mapped_column(Boolean)
+    before_view: Mapped[bool] = mapped_column(Boolean)
+    bucket: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(BigInteger)
+    items: Mapped[int] = mapped_column(BigInteger)
+
+
+class Quarantined(Base):
+    """An event the worker could not read (its payload does not validate): skipped, so counting goes on, and kept
+    here for an operator (``/status`` and the dashboard show how many)."""
+
+    __tablename__ = "transparency_quarantined"
+
+    log: Mapped[str] = mapped_column(String(48), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    error: Mapped[str] = mapped_column(String(500))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

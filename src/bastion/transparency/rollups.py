@@ -9,15 +9,23 @@ Events younger than ``settle`` are left for a later round: on PostgreSQL a trans
 commit after one with a higher id, and the mark must not pass it. Moderation's writes are short (no network call in
 a transaction, STYLE.md 7), so a few seconds suffice.
 
-Figures for a period are then one ``GROUP BY`` over the period's cells (``cells``): no event is read.
+Figures for a period are then one ``GROUP BY`` over the period's cells (``cells``): no event is read. A dashboard
+asks for a cut (a few dimensions kept, the rest summed away); for whole calendar months the worker also keeps the
+common cuts ready (``models.Cut``, ``CUTS``), in the same transaction as the daily rows, so such a month is read from
+a few thousand rows instead of every cell of each of its days, and the days of a partial month from the daily rows.
+
+An event whose payload does not validate is skipped and recorded (``models.Quarantined``, a warning with its id):
+the mark moves past it and counting goes on, and the direct count skips it too (``metrics.read``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,19 +37,30 @@ from bastion.transparency.metrics import (
     HISTOGRAM_COLUMNS,
     LOGS,
     NO_DURATION,
-    READERS,
     Cell,
     CellsFor,
     Metric,
     Tally,
     add,
     histogram,
+    project,
+    read,
 )
-from bastion.transparency.models import Mark, Rollup
+from bastion.transparency.models import Cut, Mark, Quarantined, Rollup
+
+log = logging.getLogger(__name__)
 
 #: Events this young are left for the next round (seconds).
 SETTLE_SECONDS = 10.0
 BATCH = 5000
+#: The cuts kept per month (dimension columns kept, in ``DIMENSION_COLUMNS`` order), and whether with their duration
+#: histograms: every grouping of the API (``metrics.kept_for``), and the dashboard's actions by Member State and one
+#: more dimension (counts alone: it draws no duration per group). Any other cut is summed from the daily rows.
+#: Adding one needs its months filled (as migration 0024 does).
+CUTS: dict[tuple[str, ...], bool] = {
+    (): True, **{(d,): True for d in DIMENSION_COLUMNS},
+    **{tuple(c for c in DIMENSION_COLUMNS if c in ("country", d)): False
+       for d in DIMENSION_COLUMNS if d != "country"}}
 
 
 def roll_up(db: Database, *, now: dt.datetime | None = None, settle: float = SETTLE_SECONDS,
@@ -50,19 +69,20 @@ def roll_up(db: Database, *, now: dt.datetime | None = None, settle: float = SET
     settling is measured from (``None``: count everything written, as tests and the CLI's ``--catch-up`` do)."""
     until = now - dt.timedelta(seconds=settle) if now is not None else None
     more = False
-    for log in LOGS:
+    for name in LOGS:
         with db.write() as session:
-            after = _locked_mark(db, session, log)
-            facts, last = READERS[log](session, after=after, limit=batch, until=until)
-            if last == after:
+            after = _locked_mark(db, session, name)
+            found = read(session, name, after=after, limit=batch, until=until)
+            if found.last == after:
                 continue
             cells: dict[Cell, Tally] = {}
-            add(cells, facts)
+            add(cells, found.facts)
             _increment(db, session, cells)
-            mark = session.get(Mark, log)
+            _quarantine(db, session, name, found.skipped, now)
+            mark = session.get(Mark, name)
             assert mark is not None
-            mark.last_id = last
-            more = more or last - after >= batch
+            mark.last_id = found.last
+            more = more or found.last - after >= batch
     return more
 
 
@@ -79,58 +99,183 @@ def _locked_mark(db: Database, session: Session, log: str) -> int:
 
 
 def _increment(db: Database, session: Session, cells: dict[Cell, Tally]) -> None:
+    """The daily rows and the monthly cuts, both incremented (one transaction: they never disagree)."""
     if not cells:
         return
-    dialect: Any = sqlite if is_sqlite(db.engine) else postgresql
     rows = [{**{c: getattr(cell, c) for c in CELL_COLUMNS}, "count": t.count, "items": t.items}
             for cell, t in cells.items()]
-    for start in range(0, len(rows), 1000):
-        statement = dialect.insert(Rollup).values(rows[start:start + 1000])
-        excluded = statement.excluded
-        session.execute(statement.on_conflict_do_update(
-            index_elements=list(CELL_COLUMNS),
-            set_={"count": Rollup.count + excluded["count"], "items": Rollup.items + excluded["items"]}))
+    _upsert(db, session, Rollup, list(CELL_COLUMNS), rows)
+    _upsert(db, session, Cut, ["month", "keep", *CUT_COLUMNS], cut_rows(cells))
+
+
+#: A cut row's cell columns (its month and keep besides).
+CUT_COLUMNS = tuple(c for c in CELL_COLUMNS if c != "day")
+
+
+def cut_rows(cells: Mapping[Cell, Tally]) -> list[dict[str, Any]]:
+    """The rows of ``CUTS`` that dated ``cells`` add to, per month (``metrics.project`` of each month's cells)."""
+    months: dict[dt.date, dict[Cell, Tally]] = {}
+    for cell, tally in cells.items():
+        months.setdefault(cell.day.replace(day=1), {})[cell] = tally
+    rows: list[dict[str, Any]] = []
+    for month, found in months.items():
+        for keep, durations in CUTS.items():
+            for cell, t in project(found, keep).items():
+                if durations or cell.bucket == NO_DURATION:
+                    rows.append({"month": month, "keep": ",".join(keep), **{c: getattr(cell, c) for c in CUT_COLUMNS},
+                                 "count": t.count, "items": t.items})
+    return rows
+
+
+def _upsert(db: Database, session: Session, table: type[Rollup] | type[Cut], key: list[str],
+            rows: list[dict[str, Any]]) -> None:
+    """Add ``rows`` to the table's counts: one statement run for every row (compiled once; a multi-row ``VALUES``
+    would be compiled again for each batch, which cost more than the writing)."""
+    if not rows:
+        return
+    dialect: Any = sqlite if is_sqlite(db.engine) else postgresql
+    columns = table.__table__.c
+    statement = dialect.insert(table.__table__)
+    excluded = statement.excluded
+    session.connection().execute(statement.on_conflict_do_update(
+        index_elements=key, set_={"count": columns["count"] + excluded["count"],
+                                  "items": columns["items"] + excluded["items"]}), rows)
+
+
+def _quarantine(db: Database, session: Session, name: str, skipped: Iterable[tuple[int, str]],
+                now: dt.datetime | None) -> None:
+    dialect: Any = sqlite if is_sqlite(db.engine) else postgresql
+    for event_id, error in skipped:
+        log.warning("transparency: %s event %d skipped, its payload does not validate: %s", name, event_id, error)
+        session.execute(dialect.insert(Quarantined).values(
+            log=name, event_id=event_id, error=error[:500], at=now or dt.datetime.now(dt.UTC)
+        ).on_conflict_do_nothing(index_elements=["log", "event_id"]))
+
+
+def rebuild_cuts(db: Database) -> None:
+    """Every month's cuts summed again from the daily rows (for rows written without the worker: the benchmark's)."""
+    with db.write() as session:
+        session.execute(delete(Cut))
+        days = [d for (d,) in session.execute(select(Rollup.day).distinct())]
+        for month in sorted({d.replace(day=1) for d in days}):
+            last = _month_end(month)
+            dated = {Cell(month, *key[1:]): t for key, t in cells(session, month, last).items()}
+            _upsert(db, session, Cut, ["month", "keep", *CUT_COLUMNS], cut_rows(dated))
+
+
+def _month_end(month: dt.date) -> dt.date:
+    if month.month == 12:  # and no overflow past 9999-12-31
+        return month.replace(day=31)
+    return month.replace(month=month.month + 1, day=1) - dt.timedelta(days=1)
+
+
+def split(start: dt.date, end: dt.date) -> tuple[list[dt.date], list[tuple[dt.date, dt.date]]]:
+    """The whole calendar months within ``start`` to ``end`` (their first days), and the runs of days left over (at
+    most one before them and one after)."""
+    months: list[dt.date] = []
+    days: list[tuple[dt.date, dt.date]] = []
+    month = start
+    if start.day != 1:
+        head = _month_end(start)
+        if head >= end:
+            return [], [(start, end)]
+        days.append((start, head))
+        month = head + dt.timedelta(days=1)
+    while True:  # never a day past ``end``: no overflow at 9999-12-31
+        last = _month_end(month)
+        if last > end:
+            days.append((month, end))
+            break
+        months.append(month)
+        if last == end:
+            break
+        month = last + dt.timedelta(days=1)
+    return months, days
 
 
 def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] | None = None,
           only: tuple[str, ...] = (), *, durations: bool = True) -> dict[Cell, Tally]:
     """The period's cells summed over its days (``day`` set to ``date.min``), from the roll-ups alone.
 
-    ``keep``: a cut (``metrics.project``) keeping these dimension columns (``metrics.kept_for``), summed in the
-    database in two queries (counts without durations; duration histograms), so a dashboard's query returns a few
-    hundred rows, not every cell of the month. ``None``: every cell as stored. ``only``: these metrics alone.
-    ``durations``: with a cut, read the duration histograms too (``False``: counts alone, one query)."""
-    def query(names: list[str], *where: Any) -> Any:
-        keys = [getattr(Rollup, c) for c in names]
-        statement = select(*keys, func.sum(Rollup.count), func.sum(Rollup.items)).where(
-            Rollup.day >= start, Rollup.day <= end, *where)
-        if only:
-            statement = statement.where(Rollup.metric.in_(only))
-        return session.execute(statement.group_by(*keys))
-
-    out: dict[Cell, Tally] = {}
+    ``keep``: a cut (``metrics.project``) keeping these dimension columns (``metrics.kept_for``), so a dashboard's
+    query returns a few hundred rows, not every cell of the month: its whole months read from the monthly cuts where
+    ``CUTS`` keeps it, the other days summed in the database in two queries (counts without durations; duration
+    histograms). ``None``: every cell as stored. ``only``: these metrics alone. ``durations``: with a cut, read the
+    duration histograms too (``False``: counts alone)."""
     if keep is None:
+        out: dict[Cell, Tally] = {}
         names = [c for c in CELL_COLUMNS if c != "day"]
-        for row in query(names):
+        for row in _summed(session, [(start, end)], names, only):
             *key, count, items = row
             out[Cell(dt.date.min, *key)] = Tally(int(count), int(items))
         return out
-    kept = [c for c in DIMENSION_COLUMNS if c in keep]
+    kept = tuple(c for c in DIMENSION_COLUMNS if c in keep)
+    months: list[dt.date] = []
+    days = [(start, end)]
+    if kept in CUTS and (CUTS[kept] or not durations):
+        months, days = split(start, end)
+    out = _from_cuts(session, months, kept, only, durations) if months else {}
+    if not days:
+        return out
     blank: dict[str, Any] = dict.fromkeys(DIMENSION_COLUMNS, "")
     blank.update(action="", before_view=False, bucket=NO_DURATION)
+
+    def put(values: dict[str, Any], count: int, items: int) -> None:
+        cell = Cell(**{**blank, "day": dt.date.min, **values})
+        was = out.get(cell)
+        out[cell] = Tally(count + was.count, items + was.items) if was else Tally(count, items)
+
     names = [*COUNT_COLUMNS, *kept]
-    for row in query(names):
+    for row in _summed(session, days, names, only):
         *key, count, items = row
-        out[Cell(**{**blank, "day": dt.date.min, **dict(zip(names, key, strict=True))})] = Tally(int(count),
-                                                                                                 int(items))
+        put(dict(zip(names, key, strict=True)), int(count), int(items))
     if not durations:
         return out
     names = [*HISTOGRAM_COLUMNS, *kept]
-    for row in query(names, Rollup.bucket != NO_DURATION):
+    for row in _summed(session, days, names, only, Rollup.bucket != NO_DURATION):
         *key, count, _ = row
         values = dict(zip(names, key, strict=True))
         values["metric"] = histogram(values["metric"])
-        out[Cell(**{**blank, "day": dt.date.min, **values})] = Tally(int(count), 0)
+        put(values, int(count), 0)
+    return out
+
+
+def _summed(session: Session, days: list[tuple[dt.date, dt.date]], names: list[str], only: tuple[str, ...],
+            *where: Any) -> Any:
+    """The daily rows of these runs of days, summed by the columns ``names``."""
+    keys = [getattr(Rollup, c) for c in names]
+    statement = select(*keys, func.sum(Rollup.count), func.sum(Rollup.items)).where(
+        or_(*(and_(Rollup.day >= first, Rollup.day <= last) for first, last in days)), *where)
+    if only:
+        statement = statement.where(Rollup.metric.in_(only))
+    return session.execute(statement.group_by(*keys))
+
+
+def _from_cuts(session: Session, months: list[dt.date], kept: tuple[str, ...], only: tuple[str, ...],
+               durations: bool) -> dict[Cell, Tally]:
+    """The cut ``kept`` of these whole months, from the monthly cuts: one month's rows as stored, several summed in
+    the database by the columns a cut may hold (the others are blank in every row of it)."""
+    names = [*COUNT_COLUMNS, "bucket", *kept]
+    keys = [getattr(Cut, c) for c in names]
+    where = [Cut.month.in_(months), Cut.keep == ",".join(kept)]
+    if only:
+        where.append(Cut.metric.in_([*only, *(histogram(m) for m in only)] if durations else only))
+    elif not durations:
+        where.append(Cut.bucket == NO_DURATION)
+    if len(months) == 1:
+        statement = select(*keys, Cut.count, Cut.items).where(*where)
+    else:
+        statement = select(*keys, func.sum(Cut.count), func.sum(Cut.items)).where(*where).group_by(*keys)
+    # built by position from a template: a month by Member State is some 15,000 rows, and building each cell from
+    # keyword arguments cost more than the query
+    template: list[Any] = [dt.date.min, *("" for _ in CUT_COLUMNS)]
+    at = [CELL_COLUMNS.index(c) for c in names]
+    out: dict[Cell, Tally] = {}
+    for row in session.connection().execute(statement):
+        values = template.copy()
+        for i, value in zip(at, row, strict=False):
+            values[i] = value
+        out[Cell._make(values)] = Tally(int(row[-2]), int(row[-1]))
     return out
 
 
@@ -146,6 +291,20 @@ def marks(session: Session) -> dict[str, int]:
     """Each log's high-water mark (for /status and the dashboard: how far the counting has come)."""
     return {m.log: m.last_id for m in session.scalars(select(Mark))}
 
+
+def quarantined(session: Session) -> dict[str, int]:
+    """How many events of each log were skipped as unreadable (``Quarantined``; for /status and the dashboard)."""
+    return {name: int(n) for name, n in session.execute(
+        select(Quarantined.log, func.count()).group_by(Quarantined.log))}
+
+
+def status(db: Database) -> dict[str, Any]:
+    """The ``/status`` fields: how far each log is counted, and how many events were skipped as unreadable."""
+    try:
+        with db.read() as session:
+            return {"counted_up_to": marks(session), "quarantined": quarantined(session)}
+    except Exception:  # /status answers even when the database does not
+        return {"counted_up_to": {}, "quarantined": {}}
 
 
 def daily_actions(session: Session, start: dt.date, end: dt.date) -> dict[tuple[dt.date, str], tuple[int, int]]:

@@ -27,6 +27,7 @@ from bastion.core.clock import Clock
 from bastion.core.db import Database
 from bastion.core.events import NewEvent, record_many
 from bastion.core.outbox.services import RetryPolicy, short_error
+from bastion.minors import cases as minor_cases
 from bastion.moderation import queries
 from bastion.moderation import statements as sor_rules
 from bastion.transparency.sor_client import (
@@ -91,20 +92,38 @@ def queue_hook(clock: Clock) -> Callable[[Session, str], None]:
     return on_statement
 
 
+#: Where statements of reasons are issued: moderation's (content) and minors' (an under-13 account's removal). Each
+#: gives the ``puid``s it issued, a page at a time, and the statements by ``puid``; a statement is in one of them.
+_PUIDS: tuple[Callable[..., list[str]], ...] = (queries.statement_puids, minor_cases.issued_statement_puids)
+
+
+def statements_for_submission(session: Session, puids: Sequence[str]) -> dict[str, queries.StatementForSubmission]:
+    """The statements named, by ``puid``, from every domain that issues them (unknown ones absent)."""
+    found = queries.statements_for_submission(session, puids)
+    missing = [p for p in puids if p not in found]
+    if missing:
+        found |= minor_cases.issued_statements(session, missing)
+    return found
+
+
 def backfill(db: Database, *, clock: Clock, page: int = 1000,
              progress: Callable[[int, int], None] | None = None) -> int:
-    """Queue every statement not queued yet (those issued before submission was switched on); safe to run again
-    and while the platform runs. ``progress(seen, queued)`` after each page. Returns how many it queued."""
-    after, seen, queued = "", 0, 0
-    while True:
-        with db.write() as session:
-            puids = queries.statement_puids(session, after=after, limit=page)
-            if not puids:
-                return queued
-            queued += _queue_rows(session, puids, clock=clock)
-        after, seen = puids[-1], seen + len(puids)
-        if progress is not None:
-            progress(seen, queued)
+    """Queue every statement not queued yet (those issued before submission was switched on), of every domain that
+    issues them; safe to run again and while the platform runs. ``progress(seen, queued)`` after each page. Returns
+    how many it queued."""
+    seen, queued = 0, 0
+    for walk in _PUIDS:
+        after = ""
+        while True:
+            with db.write() as session:
+                puids = walk(session, after=after, limit=page)
+                if not puids:
+                    break
+                queued += _queue_rows(session, puids, clock=clock)
+            after, seen = puids[-1], seen + len(puids)
+            if progress is not None:
+                progress(seen, queued)
+    return queued
 
 
 @dataclass(frozen=True)
@@ -180,7 +199,7 @@ class _Outcomes:
 def prepare(session: Session, leases: Sequence[Lease]) -> tuple[list[dict[str, object]], _Outcomes]:
     """The bodies to send, scrubbed, and the statements refused here already (the database's own rules, checked
     before sending, and personal data in the key): they never reach the wire."""
-    found = queries.statements_for_submission(session, [lease.puid for lease in leases])
+    found = statements_for_submission(session, [lease.puid for lease in leases])
     bodies: list[dict[str, object]] = []
     outcomes = _Outcomes()
     for lease in leases:

@@ -73,6 +73,7 @@ from bastion.reporting.tasks import ReportSender
 from bastion.transparency import submission as sor_submission
 from bastion.transparency.api import router as transparency_router
 from bastion.transparency.rollups import roll_up
+from bastion.transparency.rollups import status as rollup_status
 from bastion.transparency.sor_client import TransparencyClient
 from bastion.transparency.submission_api import router as sor_router
 from bastion.web.bank_pages import router as bank_pages_router
@@ -127,8 +128,7 @@ class _DesignationReasons:
                                             for c, names in found.content.items()})
 
 
-FEED_REASON_SOURCES: list[Callable[[Database], ReasonSource]] = [
-    lambda db: _FactcheckReasons(), lambda db: _DesignationReasons()]
+FEED_REASON_SOURCES: list[Callable[[], ReasonSource]] = [_FactcheckReasons, _DesignationReasons]
 
 
 class _IndexRefresher:
@@ -233,7 +233,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                      classifiers=tuple(classifiers), keep_published_previews=settings.published_preview_days > 0,
                      adjuster=adjuster, on_statement=on_statement)
     crises = Crises(db, clock, mod, sharing=CrisisSharing(clock))  # exchanges implement feed's hook
-    feed_view = EligibilityView(db, [make(db) for make in FEED_REASON_SOURCES])
+    feed_view = EligibilityView(db, [make() for make in FEED_REASON_SOURCES])
     feed_view.on_crises(adjuster.update)
     gate = FeedGate(db, feed_view)
     reporting = reports.Reporting(db, clock, sealer, settings)
@@ -293,8 +293,9 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                                                            "error": policy.error}}),
                 lambda: _feed_health(feed_view),
                 lambda: Health(ok=True, fields={"transparency_database": sor_submission.status(
-                    db, enabled=settings.submits_statements)})],
-        status_summary="Liveness and index freshness (no secrets; for health checks)",
+                    db, enabled=settings.submits_statements)}),
+                lambda: Health(ok=True, fields={"transparency_rollups": rollup_status(db)})],
+        status_summary="Health for anyone; index freshness and every section's details for admins",
         workers=workers, run_workers=refresh,
         on_start=[open_up], on_stop=[close_down, lambda: classifier_services.close_all(mod.classifiers)],
         state={"matcher": matcher, "match_budget": LookupBudget(settings.match_rate_per_minute),
@@ -303,7 +304,8 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                "feed_gate": gate, "crises": crises,
                # built at start, like the policy: a broken minors rules file refuses the start, never a request
                "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
-                                settings.platform_webhook_url, enticement=_enticement_reporter(reporting)),
+                                settings.platform_webhook_url, enticement=_enticement_reporter(reporting),
+                                on_statement=on_statement),
                # the fact-check policy is validated at start too: an unknown rating or action refuses the start
                "factchecks": FactChecks(mod, factcheck_policy.load()),
                "login_guard": LoginGuard.from_settings(db, settings, clock),

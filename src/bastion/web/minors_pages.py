@@ -1,6 +1,9 @@
 """Console page of minors' safety: the rules in force in plain words, "what can A do to B?", grooming cases (child-
 safety specialists only) and family links (read-only for moderators).
 
+Confirmed grooming cases are listed after the open ones (the newest ``REPORTED_CASES``) with a link to the NCMEC report
+each drafted, for those who may read reports (``roles.REPORTS``, as the reports page itself).
+
 The question form only asks: it decides with ``minors.interactions.decide`` and records nothing, so a moderator
 trying accounts leaves no deny events and raises no grooming case.
 """
@@ -17,6 +20,7 @@ from bastion.core.auth import roles
 from bastion.core.auth.services import SessionUser
 from bastion.minors import family, interactions
 from bastion.minors.api import minors, rule_table
+from bastion.minors.events import CaseKind, CaseState
 from bastion.minors.interfaces import QUESTION_ACTIONS, SOLO_ACTIONS, Band, MinorsError
 from bastion.minors.rules import Rule
 from bastion.minors.services import Minors
@@ -33,6 +37,8 @@ _WHEN_WORDS = {"mutual": ("they follow each other", "they do not follow each oth
                "group_consent": ("the target agreed", "the target did not agree"),
                "age_restricted": ("the content is age-restricted", "the content is not age-restricted"),
                "borderline": ("the content is borderline", "the content is not borderline")}
+#: How many confirmed grooming cases the page lists under the open ones (newest first), each with its report's link.
+REPORTED_CASES = 20
 
 
 def _bands(bands: frozenset[Any]) -> str:
@@ -97,6 +103,7 @@ async def minors_page(request: Request, user: Reader) -> Response:
     m = minors(request)
     question, error = _question(request)
     specialist = user.principal.role in roles.MINORS_CASES
+    reports_reader = user.principal.role in roles.REPORTS
 
     def load() -> dict[str, Any]:
         answers: list[dict[str, str]] = []
@@ -110,10 +117,14 @@ async def minors_page(request: Request, user: Reader) -> Response:
             links = [{"id": link.id, "parent": link.parent_id, "teen": link.teen_id, "state": link.state,
                       "limits": link.limits, "updated": link.updated_at} for link in family.all_links(session)]
             found = interactions.cases(session) if specialist else []
+            if specialist:
+                found += interactions.cases(session, kind=CaseKind.GROOMING, state=CaseState.CONFIRMED,
+                                            limit=REPORTED_CASES)
             details = interactions.current_details(m, session, found)
-            cases = [{"id": c.id, "account": c.account_id, "kind": c.kind, "queue": c.queue,
+            cases = [{"id": c.id, "account": c.account_id, "kind": c.kind, "queue": c.queue, "state": c.state,
                       "reasons": d.get("reasons", [f"age {d.get('years')} ({d.get('basis')})"]),
-                      "attempts": d.get("attempts", []), "opened": c.opened_at}
+                      "attempts": d.get("attempts", []), "opened": c.opened_at,
+                      "report_id": d.get("report_id") if reports_reader else None}
                      for c in found for d in [details.get(c.id, c.detail)]]
         return {"answers": answers, "question_error": problem, "links": links, "cases": cases}
 

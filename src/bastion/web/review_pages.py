@@ -24,6 +24,7 @@ from bastion.core.errors import DomainError
 from bastion.matching import services as banks
 from bastion.moderation import casefile, curation, decisions, queries
 from bastion.moderation.api import moderation as app_moderation
+from bastion.moderation.events import AppealOutcome
 from bastion.moderation.kernel import may_review
 from bastion.moderation.policy import Action, Category
 from bastion.review import services as review
@@ -46,10 +47,12 @@ Curator = Annotated[SessionUser, Depends(role_required(roles.CURATE_FROM_CASE))]
 Searcher = Annotated[SessionUser, Depends(role_required(roles.CASE_SEARCH))]
 #: Case ids in paths: bounded, so an absurd id is a clear "not found", not a database overflow.
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-#: Outcomes the decision form posts; an appeal's "uphold" keeps the decision, "reverse" reinstates.
-_VIOLATION = {"violation": True, "uphold": True, "no_violation": False, "reverse": False}
+#: Outcomes the decision form posts; an appeal's "uphold" keeps the decision, "reverse" reinstates, "partly_reverse"
+#: keeps the ticked actions (``standing``) and lifts the others.
+_VIOLATION = {"violation": True, "uphold": True, "no_violation": False, "reverse": False, "partly_reverse": True}
 #: One-key buttons of the case page and the outcome each stands for.
-_QUICK = {"remove": "violation", "clear": "no_violation", "uphold": "uphold", "reverse": "reverse"}
+_QUICK = {"remove": "violation", "clear": "no_violation", "uphold": "uphold", "reverse": "reverse",
+          "partly_reverse": "partly_reverse"}
 
 
 def _duration(seconds: float) -> str:
@@ -301,6 +304,9 @@ async def decision_page(request: Request, case_id: CaseId, user: Reviewer) -> Re
 def _decision(outcome: str, chosen: list[str], form: Any) -> decisions.ReviewDecision:
     if outcome not in _VIOLATION:
         raise ValueError("Choose an outcome.")
+    partly = outcome == "partly_reverse"
+    if partly:
+        chosen = [str(a) for a in form.getlist("standing")]
     try:
         actions = [Action(a) for a in chosen] if _VIOLATION[outcome] else []
         category = Category(str(form.get("category"))) if form.get("category") else None
@@ -311,7 +317,8 @@ def _decision(outcome: str, chosen: list[str], form: Any) -> decisions.ReviewDec
     if any(len(t) != 2 or not t.isalpha() for t in territories):
         raise ValueError("Territories are two-letter country codes, separated by commas.")
     return decisions.ReviewDecision(violation=_VIOLATION[outcome], actions=actions, category=category,
-                                     territories=territories, note=str(form.get("note") or "")[:2000])
+                                     territories=territories, note=str(form.get("note") or "")[:2000],
+                                     appeal_outcome=AppealOutcome.PARTLY_REVERSED if partly else None)
 
 
 def _curate_message(request: Request, content_id: str, bank: str, user: SessionUser) -> str:

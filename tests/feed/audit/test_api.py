@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from bastion.cli import app
 from bastion.core.auth.roles import Role
+from bastion.feed.audit import store
 
 Header = Callable[[Role], dict[str, str]]
 ARGS = ["feed", "audit", "--gate", "off", "--scenario", "amnesty", "--minutes", "2", "--bucket-minutes", "1",
@@ -38,6 +39,8 @@ def test_runs_are_stored_compared_and_read_back(client: TestClient, auth_header:
     assert one["settings"]["seed"] == 4 and one["settings"]["catalogue_size"] == 300
     assert [p["id"] for p in one["results"]["personas"]] == ["teen-13-lingers", "teen-15-fitness", "teen-14-control"]
     assert one["results"]["catalogue"]["harmful"] > 0
+    stored = store.get(client.app.state.ctx.db, run_id)  # type: ignore[attr-defined]
+    assert one["settings"] == stored.settings and one["results"] == stored.results  # typed, the same JSON
     later = client.get(f"/v1/feed/audits/{runs[0]['id']}", headers=auth_header(Role.ANALYST)).json()
     assert later["settings"]["compared_to"] == run_id
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
@@ -42,9 +42,77 @@ class RunList(BaseModel):
     runs: list[RunSummary]
 
 
+class PersonaOut(BaseModel):
+    id: str
+    description: str
+    age: int
+    band: str = Field(description="13-15, 16-17, 18-24 or 25+")
+    interests: list[str]
+    watch: dict[str, float] = Field(description="Topic -> the fraction of an item the persona watches, whatever it is")
+
+
+class SettingsOut(BaseModel):
+    """Everything that decided the run's figures (``runner.AuditSettings``): the same settings repeat it."""
+
+    scenario: str
+    personas: list[PersonaOut]
+    minutes: float
+    seed: int
+    catalogue_size: int
+    slate: int
+    bucket_minutes: float
+    recommender: str = Field(description="reference, or the platform recommender's URL")
+    gate: str = Field(description="off, loopback or the URL of the Bastion whose gate was used")
+    compared_to: int | None = Field(description="The run this one was compared with")
+
+
+class BucketFigures(BaseModel):
+    start: float = Field(description="Minute the bucket starts")
+    end: float
+    items: int
+    harmful: int
+    borderline: int
+    unlabelled: int
+    harmful_share: float
+    borderline_share: float
+
+
+class Withheld(BaseModel):
+    items: int = Field(description="Items the gate withheld")
+    reasons: dict[str, int] = Field(description="Reason code -> items withheld for it")
+    labels: dict[str, int] = Field(description="Catalogue label -> items withheld")
+
+
+class ConditionFigures(BaseModel):
+    """One persona's session under one condition (``runner.summarise``)."""
+
+    items: int
+    harmful: int
+    borderline: int
+    unlabelled: int
+    harmful_share: float
+    borderline_share: float
+    first_harmful_minute: float | None
+    first_borderline_minute: float | None
+    watched_minutes: float
+    buckets: list[BucketFigures]
+    withheld: Withheld
+    served: list[tuple[float, str, str, str, float]] = Field(
+        description="Each item served: [minute, content_id, topic, label, watched_seconds]")
+
+
+class PersonaResults(PersonaOut):
+    conditions: dict[str, ConditionFigures] = Field(description="without_gate, and with_gate when a gate was used")
+
+
+class ResultsOut(BaseModel):
+    personas: list[PersonaResults]
+    catalogue: dict[str, int] = Field(description="Items in the synthetic catalogue, by label")
+
+
 class RunAnswer(RunSummary):
-    settings: dict[str, Any]
-    results: dict[str, Any]
+    settings: SettingsOut
+    results: ResultsOut
 
 
 def _summary(run: store.StoredRun) -> dict[str, Any]:

@@ -643,8 +643,9 @@ def _copy_chunk(session: Session, bank_id: int, chunk: _Chunk, actor: str, now: 
     is sent as the file's own text, in COPY's CSV format (an empty field arrives as NULL, hence the coalesces).
 
     The rows go in the unique index's order and name it as the only arbiter: the index on random digests is then
-    walked once per chunk rather than at random, and no other index is checked first (about a third less server
-    CPU, measured with an 800k-entry bank; the database's work, not Python's, is now the import's limit)."""
+    walked once per chunk rather than at random, and no other index is checked first (a third less server CPU
+    into an 800k-entry bank; not confirmed at 1M from empty: docs/benchmarks.md. The database's work, not
+    Python's, is now the import's limit)."""
     driver = session.connection().connection.driver_connection  # psycopg's own connection
     assert driver is not None
     with driver.cursor() as cur:

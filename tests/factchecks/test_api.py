@@ -18,14 +18,16 @@ from bastion.core import signing
 from bastion.core.auth.roles import Role
 from bastion.core.config import Settings
 from bastion.core.db import Database
-from bastion.core.outbox.webhooks import canonical_body
+from bastion.core.outbox.webhooks import canonical_body, verify_signature
 from bastion.factchecks import queries
 from bastion.factchecks.models import FactcheckEvent, FactcheckRating
-from bastion.moderation.models import ContentItem, ModerationEvent
+from bastion.moderation import queries as moderated
+from bastion.moderation.models import ContentItem, ModerationEvent, StatementOfReasons
 from bastion.web.app import create_app
-from tests.factories.receiver import Receiver
+from tests.factories.receiver import Receiver, serving
 
 Header = Callable[[Role], dict[str, str]]
+SECRET = b"platform-webhook-secret"
 
 
 @dataclass
@@ -36,6 +38,8 @@ class World:
     partner: signing.SigningKey
     receiver: Receiver
     h: Header
+    #: The platform's webhook (moderation's messages), apart from the partner's endpoint.
+    platform: Receiver
 
     def rate(self, body: dict[str, Any] | bytes, key: signing.SigningKey | None = None,
              headers: dict[str, str] | None = None) -> Any:
@@ -48,14 +52,16 @@ class World:
 @pytest.fixture
 def world(settings: Settings, db: Database, receiver: Receiver, auth_header: Header) -> Iterator[World]:
     bastion, partner = signing.SigningKey.generate(), signing.SigningKey.generate()
-    configured = Settings(**{**settings.__dict__, "orders_signing_key": bastion.to_text(),
-                             "outbox_interval_seconds": 0.05})
-    with TestClient(create_app(configured, db=db)) as client:
-        r = client.post("/v1/factchecks/partners", headers=auth_header(Role.ADMIN), json={
-            "name": "checkers-eu", "public_key": partner.public_text, "url": receiver.url})
-        assert r.status_code == 201, r.text
-        assert r.json()["key_id"] == partner.key_id
-        yield World(client, db, bastion, partner, receiver, auth_header)
+    with serving() as platform:
+        configured = Settings(**{**settings.__dict__, "orders_signing_key": bastion.to_text(),
+                                 "outbox_interval_seconds": 0.05, "platform_webhook_url": platform.url,
+                                 "webhook_secret": SECRET})
+        with TestClient(create_app(configured, db=db)) as client:
+            r = client.post("/v1/factchecks/partners", headers=auth_header(Role.ADMIN), json={
+                "name": "checkers-eu", "public_key": partner.public_text, "url": receiver.url})
+            assert r.status_code == 201, r.text
+            assert r.json()["key_id"] == partner.key_id
+            yield World(client, db, bastion, partner, receiver, auth_header, platform)
 
 
 def _post(w: World, content_id: str, text: str = "The moon landing was staged in a studio.") -> None:
@@ -304,8 +310,143 @@ def test_ratings_reach_the_feed_gate(world: World) -> None:
     [excluded] = answer["excluded"]
     assert excluded["content_id"] == "c1"
     assert {"fact_checked_false", "not_recommended"} <= set(excluded["reasons"])
-    # a correction: the rating no longer excludes it (the restriction stays until an appeal or a moderator)
+    # a correction: the rating no longer excludes it, and the limits it led to are lifted
     world.rate({"rating_id": "r-2", "content_id": "c1", "rating": "true"})
-    answer = _filtered(world, ["c1"], lambda a: "fact_checked_false" not in json.dumps(a["excluded"]))
-    assert "fact_checked_false" not in json.dumps(answer["excluded"])
-    assert "not_recommended" in json.dumps(answer["excluded"])
+    answer = _filtered(world, ["c1"], lambda a: a["eligible"] == ["c1"])
+    assert answer["eligible"] == ["c1"] and answer["excluded"] == []
+
+
+# --- corrections: a later rating lifts the limits an earlier one applied ---------------------------------------------
+
+
+def _hook(w: World, kind: str) -> dict[str, Any]:
+    """The platform's last webhook of ``kind``, signed with the webhook secret."""
+    deadline = time.monotonic() + 10  # eventual delivery by the outbox worker, not a speed check
+    while time.monotonic() < deadline:
+        found = [r for r in list(w.platform.requests) if r.headers["Bastion-Event"] == kind]
+        if found:
+            last = found[-1]
+            assert verify_signature(SECRET, last.headers["Bastion-Signature"], last.body, now=dt.datetime.now(dt.UTC))
+            return dict(json.loads(last.body))
+        time.sleep(0.02)
+    raise AssertionError(f"no {kind} webhook")
+
+
+def _content(w: World, content_id: str) -> dict[str, Any]:
+    return dict(w.client.get(f"/v1/content/{content_id}", headers=w.h(Role.MODERATOR)).json())
+
+
+def _events(w: World, content_id: str) -> list[ModerationEvent]:
+    with w.db.read() as session:
+        return list(session.scalars(select(ModerationEvent).where(ModerationEvent.subject == f"content:{content_id}")
+                                    .order_by(ModerationEvent.id)))
+
+
+def test_a_correction_lifts_the_limits_the_rating_applied(world: World) -> None:
+    _post(world, "c1")
+    _send(world, "c1")
+    false = world.rate({"rating_id": "r-1", "content_id": "c1", "rating": "false"}).json()
+    assert false["applied"] is True and false["lifted"] == []
+    excluded = _filtered(world, ["c1"], lambda a: "not_recommended" in json.dumps(a["excluded"]))
+    assert "not_recommended" in excluded["excluded"][0]["reasons"]
+    with world.db.read() as session:
+        statements = session.scalar(select(func.count()).select_from(StatementOfReasons))
+
+    body = {"rating_id": "r-2", "content_id": "c1", "rating": "true", "explanation": "The studio claim was retracted."}
+    corrected = world.rate(body)
+    assert corrected.status_code == 200, corrected.text
+    answer = corrected.json()
+    assert answer["lifted"] == ["label", "demote", "not_recommended"]
+    assert (answer["actions"], answer["applied"], answer["status"], answer["statement_puid"]) == (
+        [], False, "published", None)
+    content = _content(world, "c1")
+    assert (content["status"], content["restrictions"]) == ("published", [])
+    # one event says what was lifted, why and by whom; no statement of reasons (a lift restricts nothing)
+    lift = _events(world, "c1")[-1]
+    assert (lift.kind, lift.actor) == ("content.restrictions_lifted", "factcheck:checkers-eu")
+    assert lift.data["lifted"] == ["label", "demote", "not_recommended"] and lift.data["kept"] == []
+    assert "rating r-2" in lift.data["reason"] and lift.data["status"] == "published"
+    with world.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(StatementOfReasons)) == statements
+        rated = session.scalars(select(FactcheckEvent).where(FactcheckEvent.kind == "item.rated")
+                                .order_by(FactcheckEvent.id)).all()[-1]
+        assert rated.data["lifted"] == answer["lifted"]
+        # transparency counts the lift as nothing: no action, no appeal's reversal
+        facts, _ = moderated.moderation_facts(session, after=0, limit=1000)
+    assert [f for f in facts if f.event_id == lift.id] == []
+    assert not any(f.kind is moderated.FactKind.REVERSAL for f in facts)
+    # the platform is told, and the feed gate follows moderation's events
+    hook = _hook(world, "moderation.restrictions_lifted")
+    assert (hook["content_id"], hook["status"], hook["restrictions"], hook["lifted"], hook["statement_puid"]) == (
+        "c1", "published", [], ["label", "demote", "not_recommended"], None)
+    assert _filtered(world, ["c1"], lambda a: a["eligible"] == ["c1"])["eligible"] == ["c1"]
+
+    # the correction replayed: the first answer, nothing lifted or written again
+    again = world.rate(body)
+    assert again.status_code == 200 and again.json() == {**answer, "replay": True}
+    assert _events(world, "c1")[-1].id == lift.id
+
+
+def test_a_correction_to_missing_context_keeps_the_label(world: World) -> None:
+    _post(world, "c1")
+    _send(world, "c1")
+    world.rate({"rating_id": "r-1", "content_id": "c1", "rating": "false"})
+    answer = world.rate({"rating_id": "r-2", "content_id": "c1", "rating": "missing_context"}).json()
+    assert (answer["actions"], answer["applied"], answer["lifted"], answer["status"]) == (
+        ["label"], True, ["demote", "not_recommended"], "restricted")
+    assert answer["statement_puid"]  # the label stands, now for missing context: stated again
+    content = _content(world, "c1")
+    assert (content["status"], content["restrictions"]) == ("restricted", ["label"])
+    hook = _hook(world, "moderation.restrictions_lifted")
+    assert (hook["status"], hook["restrictions"], hook["lifted"]) == ("restricted", ["label"],
+                                                                      ["demote", "not_recommended"])
+
+
+def test_a_moderators_own_limit_survives_a_correction(world: World) -> None:
+    _post(world, "c1")
+    _send(world, "c1")
+    notice = world.client.post("/v1/notices", headers=world.h(Role.PLATFORM), json={
+        "content_id": "c1", "category": "hate_speech", "explanation": "stirs hatred", "notifier": "user-9"})
+    assert notice.status_code == 201, notice.text
+    moderator = world.h(Role.MODERATOR)
+    case = world.client.post("/v1/queues/general/claim", headers=moderator).json()
+    decided = world.client.post(f"/v1/cases/{case['id']}/decision", headers=moderator,
+                                json={"violation": True, "actions": ["not_recommended"], "category": "hate_speech"})
+    assert decided.status_code == 200, decided.text
+    world.rate({"rating_id": "r-1", "content_id": "c1", "rating": "false"})
+    assert sorted(_content(world, "c1")["restrictions"]) == ["demote", "label", "not_recommended"]
+
+    answer = world.rate({"rating_id": "r-2", "content_id": "c1", "rating": "true"}).json()
+    assert (answer["lifted"], answer["status"]) == (["label", "demote"], "restricted")
+    content = _content(world, "c1")
+    assert (content["status"], content["restrictions"]) == ("restricted", ["not_recommended"])
+    lift = _events(world, "c1")[-1]
+    assert (lift.data["lifted"], lift.data["kept"]) == (["label", "demote"], ["not_recommended"])
+    filtered = _filtered(world, ["c1"], lambda a: "fact_checked_false" not in json.dumps(a["excluded"]))
+    assert filtered["excluded"][0]["reasons"] == ["not_recommended"]
+
+
+def test_another_partners_false_rating_still_holds_the_limits(world: World) -> None:
+    other = signing.SigningKey.generate()
+    r = world.client.post("/v1/factchecks/partners", headers=world.h(Role.ADMIN), json={
+        "name": "faits-fr", "public_key": other.public_text, "url": world.receiver.url})
+    assert r.status_code == 201, r.text
+    _post(world, "c1")
+    _send(world, "c1")
+    assert world.client.post("/v1/factchecks/requests", headers=world.h(Role.MODERATOR),
+                             json={"content_id": "c1", "partner": "faits-fr"}).status_code == 202
+    world.rate({"rating_id": "r-1", "content_id": "c1", "rating": "false"})
+    world.rate({"rating_id": "f-1", "content_id": "c1", "rating": "false"}, key=other)
+
+    corrected = world.rate({"rating_id": "r-2", "content_id": "c1", "rating": "true"}).json()
+    assert (corrected["lifted"], corrected["status"]) == ([], "restricted")
+    assert sorted(_content(world, "c1")["restrictions"]) == ["demote", "label", "not_recommended"]
+    assert _events(world, "c1")[-1].kind != "content.restrictions_lifted"  # nothing lifted, nothing recorded
+
+    # the other partner's correction to partly false: only what partly false calls for remains
+    partly = world.rate({"rating_id": "f-2", "content_id": "c1", "rating": "partly_false"}, key=other).json()
+    assert (partly["lifted"], partly["status"]) == (["not_recommended"], "restricted")
+    assert sorted(_content(world, "c1")["restrictions"]) == ["demote", "label"]
+    last = world.rate({"rating_id": "f-3", "content_id": "c1", "rating": "true"}, key=other).json()
+    assert (last["lifted"], last["status"]) == (["label", "demote"], "published")
+    assert _content(world, "c1")["restrictions"] == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,9 +64,16 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+@contextmanager
+def serving() -> Iterator[Receiver]:
+    """A receiver on its own loopback port, for a test that needs a second endpoint (a partner and the platform)."""
     server = _Server(("127.0.0.1", 0), _Handler)
     with loopback(server) as base:
         server.receiver = Receiver(url=f"{base}/hooks/bastion")
         yield server.receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with serving() as found:
+        yield found

@@ -21,12 +21,13 @@ P, H, B, R, X = (ContentStatus.PUBLISHED, ContentStatus.HELD, ContentStatus.BLOC
 TABLE: list[tuple[ContentStatus | None, Change, ContentStatus | None]] = [
     (None, Change.ALLOW, P), (None, Change.HOLD, H), (None, Change.BLOCK, B), (None, Change.PUBLISH_LIMITED, X),
     *[(None, c, None) for c in (Change.REMOVE, Change.RESTRICT, Change.CLEAR, Change.REINSTATE,
-                                Change.REINSTATE_LIMITED)],
+                                Change.REINSTATE_LIMITED, Change.LIFT)],
     *[(s, Change.REMOVE, R) for s in (P, H, X)], *[(s, Change.REMOVE, None) for s in (B, R)],
     *[(s, Change.RESTRICT, X) for s in (P, H, X)], *[(s, Change.RESTRICT, None) for s in (B, R)],
     *[(s, Change.CLEAR, P) for s in (P, H, X)], *[(s, Change.CLEAR, None) for s in (B, R)],
     *[(s, Change.REINSTATE, P) for s in (B, R, X)], *[(s, Change.REINSTATE, None) for s in (P, H)],
     *[(s, Change.REINSTATE_LIMITED, X) for s in (B, R, X)], *[(s, Change.REINSTATE_LIMITED, None) for s in (P, H)],
+    (X, Change.LIFT, P), *[(s, Change.LIFT, None) for s in (P, H, B, R)],  # a lift never publishes held content
     *[(s, c, None) for s in (P, H, B, R, X)
       for c in (Change.ALLOW, Change.HOLD, Change.BLOCK, Change.PUBLISH_LIMITED)],
 ]

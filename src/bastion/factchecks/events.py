@@ -56,6 +56,8 @@ class Rated(BaseModel):
     actions: list[str] = Field(default_factory=list)
     applied: bool = False
     statement_puid: str | None = None
+    #: Limits earlier ratings applied that this one lifted (``services._lift_superseded``).
+    lifted: list[str] = Field(default_factory=list)
 
 
 PAYLOADS: dict[FactcheckKind, type[BaseModel]] = {

@@ -6,6 +6,10 @@ event, signed with this platform's Ed25519 key. A rating comes back signed with 
 ``moderation.actions.restrict``, so it gets the same event, statement of reasons, appeal and platform webhook as any
 restriction. The rating itself is recorded here (``factcheck_events``, ``factcheck_ratings``).
 
+Corrections: a partner's later rating of the same item supersedes its earlier one. Each rating lifts the limits
+earlier ratings applied that no partner's latest rating needs any more (``_lift_superseded``), through
+``moderation.actions.lift_reach``, which keeps any limit a moderator, an appeal or another path applied too.
+
 Replays: the partner's ``rating_id`` is the idempotency key. The same id with the same body gets the first answer
 again (a replayed capture changes nothing); with another body, 409. Nonces are therefore not remembered.
 """
@@ -54,10 +58,14 @@ from bastion.factchecks.policy import FactcheckPolicy
 from bastion.moderation import actions as moderation
 from bastion.moderation import queries as moderated
 from bastion.moderation.kernel import Moderation
+from bastion.moderation.policy import Action
 from bastion.moderation.statements import Source
 
 #: Orders writers of ``factcheck_ratings`` on PostgreSQL, so a follower that saw id N never later finds N-1.
 RATINGS_LOCK = 0x46434B52
+
+#: The actor prefix of everything a partner's rating does in moderation (``factcheck:<partner>``).
+FACTCHECK_ACTOR = "factcheck:"
 
 #: Where partners send ratings, named in each request so a partner needs no other configuration.
 RATINGS_PATH = "/v1/factchecks/ratings"
@@ -208,6 +216,8 @@ class RatingAnswer(BaseModel):
     applied: bool = Field(description="Whether moderation applied them (only to published or restricted content)")
     status: str = Field(description="The content's status afterwards")
     statement_puid: str | None = Field(description="The statement of reasons issued, which the uploader may appeal")
+    lifted: list[str] = Field(default_factory=list, description="Limits earlier ratings applied that no partner's "
+                                                                "latest rating needs now, lifted by this one")
     replay: bool = Field(default=False, description="The same rating was received before: the first answer")
 
 
@@ -265,22 +275,47 @@ def _record(fc: FactChecks, key_id: str, rating: RatingIn, digest: str) -> Ratin
                 facts += f" {rating.explanation}"
             done = moderation.restrict(fc.mod, session, rating.content_id, actions=actions,
                                        category=fc.policy.category, facts=facts[:5000],
-                                       decided_by=f"factcheck:{partner}", source=Source.OTHER_NOTIFICATION)
+                                       decided_by=f"{FACTCHECK_ACTOR}{partner}", source=Source.OTHER_NOTIFICATION)
         else:
             done = moderation.Restricted(False, moderated.content_status(session, rating.content_id), None)
+        lift = _lift_superseded(fc, session, partner, rating)
         answer = RatingAnswer(rating_id=rating.rating_id, content_id=rating.content_id, rating=rating.rating,
-                              actions=[a.value for a in actions], applied=done.applied, status=done.status,
-                              statement_puid=done.statement_puid)
+                              actions=[a.value for a in actions], applied=done.applied,
+                              status=lift.status if lift else done.status, statement_puid=done.statement_puid,
+                              lifted=[a.value for a in lift.lifted] if lift else [])
         session.add(FactcheckRating(partner=partner, rating_id=rating.rating_id, content_id=rating.content_id,
                                     rating=rating.rating.value, body_sha256=digest,
                                     answer=answer.model_dump(mode="json"), received_at=fc.clock.now()))
-        _log(fc, session, content_subject(rating.content_id), FactcheckKind.RATED, f"factcheck:{partner}",
+        _log(fc, session, content_subject(rating.content_id), FactcheckKind.RATED, f"{FACTCHECK_ACTOR}{partner}",
              Rated(partner=partner, rating_id=rating.rating_id, rating=rating.rating.value, body_sha256=digest,
                    explanation=rating.explanation, review_url=rating.review_url, actions=answer.actions,
-                   applied=done.applied, statement_puid=done.statement_puid),
+                   applied=done.applied, statement_puid=done.statement_puid, lifted=answer.lifted),
              external_id=f"rating:{partner}:{rating.rating_id}")
         session.flush()
         return answer
+
+
+def _lift_superseded(fc: FactChecks, session: Session, partner: str, rating: RatingIn) -> moderation.Lifted | None:
+    """After ``partner``'s ``rating``: lift the limits earlier ratings of the item applied that no partner's latest
+    rating calls for now (``None`` when there are none).
+
+    Still needed: the policy's actions for each partner's latest rating of the item (``rating`` for ``partner``;
+    a disabled partner's ratings still stand). Lifted: those of earlier ratings' actions moderation applied (their
+    stored answers) that are not needed, less any a moderator, an appeal or another path applied too
+    (``lift_reach``: it keeps those).
+    """
+    rows = session.scalars(select(FactcheckRating).where(FactcheckRating.content_id == rating.content_id)
+                           .order_by(FactcheckRating.id)).all()
+    latest = {r.partner: Rating(r.rating) for r in rows} | {partner: rating.rating}
+    needed = {a for r in latest.values() for a in fc.policy.actions(r)}
+    applied = dict.fromkeys(Action(a) for r in rows if r.answer.get("applied") for a in r.answer.get("actions", ()))
+    stale = [a for a in applied if a not in needed and a in moderation.REACH_ACTIONS]
+    if not stale:
+        return None
+    said = f"Rated {rating.rating.value.replace('_', ' ')} by the fact-checking partner {partner} " \
+           f"(rating {rating.rating_id}): no partner's latest rating of the item calls for these limits any more."
+    return moderation.lift_reach(fc.mod, session, rating.content_id, actions=stale, owner=FACTCHECK_ACTOR,
+                                 decided_by=f"{FACTCHECK_ACTOR}{partner}", reason=said)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
 """Carrying out a restriction: the content's status, strikes and suspensions, the statement of reasons (DSA Art. 17)
-and the platform's webhook, whoever decided it (the policy at upload, a moderator, an authority's removal order)."""
+and the platform's webhook, whoever decided it (the policy at upload, a moderator, an authority's removal order);
+and lifting reach limits the path that asked for them no longer needs (``lift_reach``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bastion.core.events import payload
 from bastion.moderation import statements
 from bastion.moderation.events import (
     ActionsApplied,
@@ -16,8 +19,10 @@ from bastion.moderation.events import (
     Change,
     ContentStatus,
     EventKind,
+    PartlyReinstated,
     PlatformMessage,
     Reinstated,
+    RestrictionsLifted,
     StatementIssued,
     StrikeCounted,
     Suspended,
@@ -26,7 +31,7 @@ from bastion.moderation.events import (
     next_status,
 )
 from bastion.moderation.kernel import Moderation, account_subject, content_subject, get_item, log, notify
-from bastion.moderation.models import Account, ContentItem, StatementOfReasons
+from bastion.moderation.models import Account, ContentItem, ModerationEvent, StatementOfReasons
 from bastion.moderation.policy import Action, Category, strike_outcome
 from bastion.review import services as review
 
@@ -216,3 +221,80 @@ def restrict(mod: Moderation, session: Session, content_id: str, *, actions: Seq
         actions=list(actions), category=category, territories=[], facts=facts, decided_by=decided_by,
         automated_detection=False, automated=True, source=source, change=Change.RESTRICT))
     return Restricted(True, item.status, puid)
+
+
+@dataclass(frozen=True)
+class Lifted:
+    """What ``lift_reach`` did: the limits lifted, those asked for that another path holds, and the status now."""
+
+    lifted: list[Action]
+    kept: list[Action]
+    status: str
+
+
+_HOLDING_KINDS = (EventKind.ACTIONS_APPLIED.value, EventKind.REINSTATED.value, EventKind.PARTLY_REINSTATED.value,
+                  EventKind.RESTRICTIONS_LIFTED.value)
+
+
+def held_by_others(events: Iterable[ModerationEvent], owner: str) -> set[str]:
+    """The content limits a decider outside ``owner`` (an actor prefix, ``factcheck:``) applied and that still
+    stand, from the content's events oldest first.
+
+    What counts: ``content.actions_applied`` by any other actor (a moderator's decision, the policy at upload, an
+    order); an appeal partly reversed (its reviewer decided that what remains stands: every limit left after it);
+    ``content.reinstated`` forgets everything before it (the content was put back whole); a lift forgets what it
+    lifted. An appeal upheld applies nothing: it confirmed the path's own limits, which the path may still lift.
+    Conservative where the log is silent: a moderator's "no violation" that cleared limits leaves them
+    counted, so a later lift keeps a limit rather than lifting one a person may have applied.
+    """
+    held: set[str] = set()
+    for event in events:
+        if event.kind == EventKind.REINSTATED.value:
+            held = set()
+        elif event.kind == EventKind.PARTLY_REINSTATED.value:
+            held = set(payload(event, PartlyReinstated).restrictions)
+        elif event.kind == EventKind.RESTRICTIONS_LIFTED.value:
+            held -= set(payload(event, RestrictionsLifted).lifted)
+        elif event.kind == EventKind.ACTIONS_APPLIED.value and not event.actor.startswith(owner):
+            held |= set(payload(event, ActionsApplied).actions)
+    return held
+
+
+def lift_reach(mod: Moderation, session: Session, content_id: str, *, actions: Sequence[Action], owner: str,
+               decided_by: str, reason: str) -> Lifted:
+    """Lift reach limits that ``owner``'s path (an actor prefix: ``factcheck:``) applied and no longer needs, in
+    the caller's transaction: the inverse of ``restrict``.
+
+    Only restricted content changes, and only the limits in ``actions`` it has. A limit another path also applied
+    (``held_by_others``: a moderator, an appeal decision, the policy at upload) stays, and comes back in ``kept``.
+    The content's limits shrink; when none remain it is published again (``Change.LIFT``). One
+    ``content.restrictions_lifted`` event records what was lifted and kept, why and by whom, and the platform's
+    webhook says ``lifted`` (``moderation.restrictions_lifted``), so the feed gate and the platform follow.
+
+    Don't issue a statement of reasons here: statements state restrictions (DSA Art. 17) and a lift restricts
+    nothing. Don't count it as an appeal's reversal: it is none (``queries.moderation_facts`` skips it).
+    """
+    if set(actions) - REACH_ACTIONS:
+        raise ValueError(f"only {', '.join(sorted(a.value for a in REACH_ACTIONS))} may be lifted here")
+    if not owner or not decided_by.startswith(owner):
+        raise ValueError(f"{decided_by!r} is not of the path {owner!r} that applied the limits")
+    item = get_item(session, content_id)
+    wanted = [a for a in dict.fromkeys(actions) if a.value in item.restrictions]
+    if ContentStatus(item.status) is not ContentStatus.RESTRICTED or not wanted:
+        return Lifted([], [], item.status)
+    held = held_by_others(session.scalars(select(ModerationEvent).where(
+        ModerationEvent.subject == content_subject(content_id), ModerationEvent.kind.in_(_HOLDING_KINDS))
+        .order_by(ModerationEvent.id)), owner)
+    lifted = [a for a in wanted if a.value not in held]
+    kept = [a for a in wanted if a.value in held]
+    if not lifted:
+        return Lifted([], kept, item.status)
+    item.restrictions = sorted(set(item.restrictions) - {a.value for a in lifted})
+    if not item.restrictions:
+        item.status = next_status(ContentStatus(item.status), Change.LIFT).value
+    item.updated_at = mod.clock.now()
+    log(mod, session, content_subject(content_id), EventKind.RESTRICTIONS_LIFTED, decided_by,
+        RestrictionsLifted(lifted=[a.value for a in lifted], kept=[a.value for a in kept], reason=reason[:2000],
+                           status=item.status, restrictions=list(item.restrictions)))
+    notify(mod, session, item, PlatformMessage.RESTRICTIONS_LIFTED, None, lifted=lifted)
+    return Lifted(lifted, kept, item.status)

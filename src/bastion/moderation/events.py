@@ -34,6 +34,9 @@ class EventKind(enum.StrEnum):
     REINSTATED = "content.reinstated"
     #: An appeal partly reversed the decision: some of its actions lifted, the others stand (a new statement says so).
     PARTLY_REINSTATED = "content.partly_reinstated"
+    #: Reach limits lifted by the path that applied them, no longer needed (a fact-checker's correction): not an
+    #: appeal's reversal, and counted as none (``queries.moderation_facts``).
+    RESTRICTIONS_LIFTED = "content.restrictions_lifted"
     CASE_ESCALATED = "case.escalated"  # a moderator handed a case up to senior reviewers
     CASE_CLOSED = "case.closed"  # closed unreviewed: an order or another case had taken the content down already
     CURATED = "content.curated"  # confirmed media added to a bank (the curation loop)
@@ -189,6 +192,18 @@ class PartlyReinstated(BaseModel):
     statement_puid: str = ""
 
 
+class RestrictionsLifted(BaseModel):
+    """Reach limits lifted (``actions.lift_reach``): ``lifted`` undone, ``kept`` asked for but held by another path
+    (a moderator, an appeal, the policy at upload), why, and the content's status and limits after it. The actor is
+    who lifted them."""
+
+    lifted: list[str]
+    kept: list[str] = Field(default_factory=list)
+    reason: str = ""
+    status: str
+    restrictions: list[str] = Field(default_factory=list)
+
+
 class CaseEscalated(BaseModel):
     case_id: int
     note: str
@@ -232,7 +247,8 @@ PAYLOADS: dict[EventKind, type[BaseModel]] = {
     EventKind.CASE_OPENED: CaseOpened, EventKind.DECISION: Decided, EventKind.ACTIONS_APPLIED: ActionsApplied,
     EventKind.STATEMENT_ISSUED: StatementIssued, EventKind.APPEAL_FILED: AppealFiled,
     EventKind.APPEAL_DECIDED: AppealDecided, EventKind.REINSTATED: Reinstated,
-    EventKind.PARTLY_REINSTATED: PartlyReinstated, EventKind.CASE_ESCALATED: CaseEscalated,
+    EventKind.PARTLY_REINSTATED: PartlyReinstated, EventKind.RESTRICTIONS_LIFTED: RestrictionsLifted,
+    EventKind.CASE_ESCALATED: CaseEscalated,
     EventKind.CASE_CLOSED: CaseClosed, EventKind.CURATED: Curated, EventKind.CASE_MOVED: CaseMoved,
     EventKind.STRIKE: StrikeCounted, EventKind.SUSPENDED: Suspended,
 }
@@ -258,6 +274,9 @@ class Change(enum.StrEnum):
     CLEAR = "clear"  # reviewed: no violation
     REINSTATE = "reinstate"  # an appeal or scrutiny reversed the decision
     REINSTATE_LIMITED = "reinstate_limited"  # an appeal lifted a removal (or some limits) but some limits stand
+    #: The last limits lifted by the path that applied them (``actions.lift_reach``): restricted content is published
+    #: again. Neither CLEAR (it would publish held content) nor REINSTATE (removed or blocked content).
+    LIFT = "lift"
 
 
 class InvalidTransition(ValueError):
@@ -278,6 +297,7 @@ _TRANSITIONS: dict[Change, tuple[frozenset[ContentStatus | None], ContentStatus]
     Change.CLEAR: (frozenset(_LIVE), ContentStatus.PUBLISHED),
     Change.REINSTATE: (frozenset(_DOWN), ContentStatus.PUBLISHED),
     Change.REINSTATE_LIMITED: (frozenset(_DOWN), ContentStatus.RESTRICTED),
+    Change.LIFT: (frozenset({ContentStatus.RESTRICTED}), ContentStatus.PUBLISHED),
 }
 
 
@@ -327,3 +347,6 @@ class PlatformMessage(MessageKind):
     REINSTATED = "moderation.reinstated"
     #: An appeal lifted some actions: ``actions`` are those that stand, ``lifted`` those undone.
     PARTLY_REINSTATED = "moderation.partly_reinstated"
+    #: Reach limits lifted outside an appeal (a fact-checker's correction): ``lifted`` those undone, ``restrictions``
+    #: those in force; no statement of reasons.
+    RESTRICTIONS_LIFTED = "moderation.restrictions_lifted"

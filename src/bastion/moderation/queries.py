@@ -415,9 +415,11 @@ _CONTENT_ACTIONS = ("remove", "disable_in_territories", "age_restrict", "demote"
 _CONTEXT_KINDS = frozenset({EventKind.SUBMITTED, EventKind.VERDICT, EventKind.NOTICE, EventKind.CASE_OPENED,
                             EventKind.DECISION, EventKind.ACTIONS_APPLIED, EventKind.APPEAL_FILED,
                             EventKind.VIEWS_THRESHOLD, EventKind.CASE_CLOSED})
+#: Kinds whose fact needs no earlier event, or that give none (a lift of reach limits is no action and no appeal's
+#: reversal: ``actions.lift_reach``).
 _NO_CONTEXT_KINDS = frozenset({EventKind.SUBMITTED.value, EventKind.VERDICT.value, EventKind.SHADOW_VERDICT.value,
                                EventKind.RESUBMITTED.value, EventKind.STATEMENT_ISSUED.value,
-                               EventKind.CURATED.value})
+                               EventKind.CURATED.value, EventKind.RESTRICTIONS_LIFTED.value})
 
 
 def dsa_ground(category: str) -> tuple[str, str, bool]:

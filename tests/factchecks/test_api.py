@@ -422,8 +422,8 @@ def test_a_moderators_own_limit_survives_a_correction(world: World) -> None:
     assert (content["status"], content["restrictions"]) == ("restricted", ["not_recommended"])
     lift = _events(world, "c1")[-1]
     assert (lift.data["lifted"], lift.data["kept"]) == (["label", "demote"], ["not_recommended"])
-    filtered = _filtered(world, ["c1"], lambda a: "fact_checked_false" not in json.dumps(a["excluded"]))
-    assert filtered["excluded"][0]["reasons"] == ["not_recommended"]
+    filtered = _filtered(world, ["c1"], lambda a: [e["reasons"] for e in a["excluded"]] == [["not_recommended"]])
+    assert filtered["eligible"] == [] and filtered["excluded"][0]["reasons"] == ["not_recommended"]
 
 
 def test_another_partners_false_rating_still_holds_the_limits(world: World) -> None:

@@ -24,6 +24,7 @@ def test_token_round_trip_and_storage_is_hashed(db: Database) -> None:
     lambda t: t.replace("bst_", "xyz_", 1),  # wrong prefix
     lambda t: "bst_999_" + t.split("_", 2)[2],  # unknown id
     lambda t: "bst_" + "9" * 25 + "_" + t.split("_", 2)[2],  # an id past 64 bits: refused, not a driver error
+    lambda t: "bst_\u00b2_" + t.split("_", 2)[2],  # a superscript two is a digit to isdigit, not to int: refused
     lambda t: "garbage",
     lambda t: "",
 ])

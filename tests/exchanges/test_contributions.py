@@ -48,6 +48,15 @@ def add_te(db: Database, admin: Principal, fake: FakeThreatExchange, name: str =
         credentials_env="TEST_TE_TOKEN"), actor=admin)
 
 
+def banked(db: Database, admin: Principal, values: list[tuple[str, str]], bank: str = "CRISIS_ECP_1") -> list[int]:
+    """The crisis bank holding ``values`` (what a sender checks is still banked before each try)."""
+    with db.write() as session:
+        if session.scalar(select(Bank).where(Bank.name == bank)) is None:
+            banks.create_bank_in(db, session, bank, actor=admin)
+    return [banks.add_entry(db, bank, banks.NewEntry.parse(t, v, category="terrorist_content"), actor=admin).id
+            for t, v in values]
+
+
 def queue(db: Database, names: list[str], hashes: list[tuple[str, str, str, bool]],
           tags: tuple[str, ...] = ("crisis:ECP-1", "terrorist_content")) -> list[str]:
     with db.write() as session:
@@ -169,6 +178,7 @@ def test_a_shared_hash_is_retried_after_a_5xx_and_a_4xx_is_kept(db: Database, ad
     sender = ContributionSender(db, ENV, on_outcome=told.append)
     routes = Routes(dict.fromkeys(ExchangeMessage, ExchangeSender(FeedbackSender(db, ENV), sender)))
     clock = FrozenClock(CLOCK_START)
+    banked(db, admin, [("pdq", pdq(1)), ("md5", "a" * 32)])
     queue(db, ["te"], [("pdq", pdq(1), "terrorist_content", False), ("md5", "a" * 32, "terrorist_content", False)])
     threatexchange.script.fail = [503, 400]
     first = deliver_due(db, routes, clock=clock, limit=10, lease_seconds=30)
@@ -197,3 +207,24 @@ def test_an_exchange_that_became_restricted_receives_nothing(db: Database, admin
     report = deliver_due(db, routes, clock=FrozenClock(CLOCK_START), limit=10, lease_seconds=30)
     assert report.dead == 1 and threatexchange.uploads == [] and threatexchange.script.calls == []
     assert told[0].error == "exchange te takes no shared hashes"
+
+
+@pytest.mark.parametrize("change", ["restricted bank", "csam category", "taken out"])
+def test_a_queued_hash_is_checked_again_before_each_try(db: Database, admin: Principal,
+                                                         threatexchange: FakeThreatExchange, change: str) -> None:
+    add_te(db, admin, threatexchange)
+    [entry_id] = banked(db, admin, [("pdq", pdq(7))])
+    queue(db, ["te"], [("pdq", pdq(7), "terrorist_content", False)])
+    with db.write() as session:  # after it was queued, before it was sent
+        if change == "restricted bank":
+            session.execute(update(Bank).where(Bank.name == "CRISIS_ECP_1").values(restricted=True))
+        elif change == "csam category":
+            session.execute(update(BankEntry).where(BankEntry.id == entry_id).values(category="csam"))
+        else:
+            session.execute(update(BankEntry).where(BankEntry.id == entry_id).values(enabled=False))
+    told: list[ContributionOutcome] = []
+    routes = Routes(dict.fromkeys(ExchangeMessage, ExchangeSender(FeedbackSender(db, ENV),
+                                                                  ContributionSender(db, ENV, on_outcome=told.append))))
+    report = deliver_due(db, routes, clock=FrozenClock(CLOCK_START), limit=10, lease_seconds=30)
+    assert report.dead == 1 and threatexchange.uploads == [] and threatexchange.script.calls == []
+    assert told[0].error.startswith("withheld:")

@@ -23,8 +23,8 @@ NOW = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
 
 
 def _facts(status: str = "published", restrictions: tuple[str, ...] = (), category: str = "",
-           live: bool = False) -> FeedFacts:
-    return FeedFacts("c", status, restrictions, category, "video", "fr", live)
+           live: bool = False, territories: tuple[str, ...] = ()) -> FeedFacts:
+    return FeedFacts("c", status, restrictions, category, "video", "fr", live, territories)
 
 
 @pytest.mark.parametrize(("facts", "entry"), [
@@ -40,6 +40,10 @@ def _facts(status: str = "published", restrictions: tuple[str, ...] = (), catego
     (_facts("restricted", ("age_restrict", "not_recommended"), "borderline"),
      Entry((R.NOT_RECOMMENDED, R.BORDERLINE), True, None)),
     (_facts(live=True), Entry((), False, "FR")),
+    # disabled in some territories: judged per viewer; disabled with no territory recorded: everywhere (fail closed)
+    (_facts("restricted", ("disable_in_territories",), territories=("AT", "DE")),
+     Entry((), False, None, frozenset({"AT", "DE"}))),
+    (_facts("restricted", ("disable_in_territories",)), Entry((R.DISABLED_IN_TERRITORY,), False, None)),
 ])
 def test_entry_of_each_state(facts: FeedFacts, entry: Entry) -> None:
     assert entry_for(facts) == entry

@@ -374,6 +374,32 @@ def test_a_review_an_appeal_and_a_strike_write_only_typed_payloads(
         assert payload(event, PAYLOADS[EventKind(event.kind)]).model_dump(mode="json") == event.data, event.kind
 
 
+def test_a_partial_reversal_lifts_only_its_own_limits_and_leaves_a_later_removal_alone(
+        platform_client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
+    img = make_image(tmp_path / "near.jpg", seed=48, size=(640, 480))
+    _bank(platform_client, auth_header, "TERRORIST_CONTENT", _flip(_pdq(img), 20), "terrorist_content")
+    _upload(platform_client, auth_header, img, "vid-8")
+    mona, omar = auth_header(Role.MODERATOR), auth_header(Role.MODERATOR)
+    case = platform_client.post("/v1/queues/terrorism/claim", headers=mona).json()
+    decided = platform_client.post(f"/v1/cases/{case['id']}/decision", headers=mona, json={
+        "violation": True, "actions": ["demote", "not_recommended"]}).json()
+    assert decided["status"] == "restricted"
+    platform_client.post("/v1/appeals", json={"statement_puid": decided["statement_puid"], "text": "satire"},
+                         headers=auth_header(Role.PLATFORM))
+    with db.write() as session:  # meanwhile an order disabled it in Germany: a limit this appeal did not contest
+        item = session.get(ContentItem, "vid-8")
+        assert item is not None
+        item.restrictions, item.territories = sorted([*item.restrictions, "disable_in_territories"]), ["DE"]
+    appeal_case = platform_client.post("/v1/queues/terrorism/claim", headers=omar).json()
+    partly = platform_client.post(f"/v1/cases/{appeal_case['id']}/decision", headers=omar, json={
+        "violation": True, "appeal_outcome": "partly_reversed", "actions": ["not_recommended"]})
+    assert partly.status_code == 200, partly.text
+    with db.read() as session:
+        item = session.get(ContentItem, "vid-8")
+    assert item is not None and (item.status, item.restrictions) == (
+        "restricted", ["disable_in_territories", "not_recommended"])
+
+
 def test_an_appeal_partly_reversed_lifts_the_removal_keeps_the_rest_and_is_counted(
         platform_client: TestClient, auth_header: Header, receiver: Receiver, db: Database, tmp_path: Path) -> None:
     img = make_image(tmp_path / "near.jpg", seed=47, size=(640, 480))

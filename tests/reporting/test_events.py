@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from alembic import command
@@ -156,7 +157,9 @@ def test_the_migration_gives_repeats_recorded_before_their_event_and_confirmed_u
             "('r-1', 'k-2', 'k-1', '2026-11-01 03:00:00', 0), ('r-1', 'k-3', 'k-1', '2026-11-05 00:00:00', 1)"))
         conn.execute(text(
             "INSERT INTO minor_cases (account_id, kind, queue, state, detail, statement, opened_at, updated_at) VALUES "
-            "('kid', 'under_13', 'q', 'confirmed', '{}', '{\"puid\": \"sor-kid\"}', '2026-11-01 00:00:00', "
+            "('kid', 'under_13', 'q', 'confirmed', '{\"basis\": \"declared\", \"years\": 12}', "
+            "'{\"puid\": \"sor-kid\", \"decision_facts\": \"The account''s age is recorded as 12 years.\"}', "
+            "'2026-11-01 00:00:00', "
             "'2026-11-01 00:00:00'), ('kid2', 'under_13', 'q', 'dismissed', '{}', '{\"puid\": \"sor-kid2\"}', "
             "'2026-11-01 00:00:00', '2026-11-01 00:00:00')"))
     engine.dispose()
@@ -169,6 +172,11 @@ def test_the_migration_gives_repeats_recorded_before_their_event_and_confirmed_u
             assert [(r.content_id, r.after_sending) for r in repeats] == [("k-2", False), ("k-3", True)]
             puids = session.execute(text("SELECT account_id, statement_puid FROM minor_cases ORDER BY id")).all()
             assert [tuple(p) for p in puids] == [("kid", "sor-kid"), ("kid2", None)]
+            # a statement drafted with the old wording said the age: written again before it is ever submitted
+            statement = session.execute(text("SELECT statement FROM minor_cases WHERE account_id = 'kid'")).scalar()
+            body = json.loads(statement) if isinstance(statement, str) else statement
+            assert "12" not in json.dumps(body) and "(declared)" in body["decision_facts"]
+            assert body["incompatible_content_explanation"] == body["decision_facts"]
             [f] = metrics.figures(metrics.undated(metrics.direct_cells(session, dt.date(2026, 11, 1),
                                                                        dt.date(2026, 11, 30))))
             assert f.reports_duplicates_avoided == 2

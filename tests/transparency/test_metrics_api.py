@@ -63,6 +63,18 @@ def test_analysts_see_every_figure_researchers_aggregates(client: TestClient, db
         ("analyst", None, None), ("researcher", None, 10), ("researcher", "source", 10)]
 
 
+def test_a_researcher_reads_whole_calendar_months_only(client: TestClient, auth_header: Header) -> None:
+    """Two answers a few days apart would give away the small counts of those days by subtraction."""
+    researcher, analyst = auth_header(Role.RESEARCHER), auth_header(Role.ANALYST)
+    for params in ({"from": "2026-01-01", "to": "2026-01-30"}, {"from": "2026-01-02", "to": "2026-01-31"},
+                   {"from": "2026-01-15", "to": "2026-02-14"}):
+        refused = client.get("/v1/transparency/metrics", params=params, headers=researcher)
+        assert refused.status_code == 422 and "whole calendar months" in refused.json()["detail"]
+        assert client.get("/v1/transparency/metrics", params=params, headers=analyst).status_code == 200
+    for params in (JANUARY, {"from": "2024-02-01", "to": "2024-02-29"}, {"from": "2026-01-01", "to": "2026-12-31"}):
+        assert client.get("/v1/transparency/metrics", params=params, headers=researcher).status_code == 200
+
+
 def test_other_roles_and_bad_periods_are_refused(client: TestClient, auth_header: Header) -> None:
     for role in (Role.PLATFORM, Role.MODERATOR, Role.AUTHORITY):
         assert client.get("/v1/transparency/metrics", params=JANUARY, headers=auth_header(role)).status_code == 403

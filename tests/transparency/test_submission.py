@@ -21,6 +21,7 @@ from bastion.core.auth.roles import Role
 from bastion.core.clock import FrozenClock
 from bastion.core.config import Settings
 from bastion.core.db import Database
+from bastion.minors.models import MinorsCase
 from bastion.transparency import submission
 from bastion.transparency.sor_client import BatchAnswer, TransparencyClient, Unanswered
 from bastion.transparency.sor_models import SorEvent, SorSubmission
@@ -256,6 +257,11 @@ def test_an_under_13_removal_is_submitted_once_confirmed_naming_no_one(
             assert api.put(f"/v1/accounts/{account}/age", json={"years": 11.5}, headers=platform).status_code == 200
         cases = {c["account_id"]: c for c in api.get("/v1/minors/cases", headers=specialist).json()}
         assert _states(db) == {}  # drafted only: no restriction yet, nothing owed to the database
+        with db.write() as session:  # drafted by an older build, whose wording said the age
+            case = session.get(MinorsCase, cases["kid-4711"]["id"])
+            assert case is not None and case.statement is not None
+            old = "The account's age is recorded as 11.5 years (declared)."
+            case.statement = {**case.statement, "decision_facts": old, "incompatible_content_explanation": old}
         for account, confirmed in (("kid-4711", True), ("kid-4712", False)):
             decided = api.post(f"/v1/minors/cases/{cases[account]['id']}/decision", json={"confirmed": confirmed},
                                headers=specialist)

@@ -113,8 +113,10 @@ def test_a_researcher_lands_on_the_dashboard_and_sees_small_cells_suppressed(cli
     params = {**JANUARY, "by": "source"}
     page = client.get("/console/transparency", params=params)
     assert page.status_code == 200
+    # 9 is under k, and 20 is hidden with it: the column adds up to a total, so a lone hidden count could be
+    # worked out by subtraction
     assert dict(drawn(page.text, "actions")) == {"classifier": "71", "hash_match": "900", "trusted_flagger": "",
-                                                 "user_notice": "20"}
+                                                 "user_notice": ""}
     assert "&lt;10" in page.text
     assert drawn(page.text, "appeals") == [("filed", ""), ("upheld", ""), ("partly reversed", "0"), ("reversed", "")]
     assert csv_rows(client, "appeals", params)[1:] == [["filed", ""], ["upheld", ""], ["partly reversed", "0"],

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI, Request
+from sqlalchemy.exc import SQLAlchemyError
 
 from bastion import __version__
 from bastion.core.auth import roles
@@ -148,5 +149,8 @@ def _admin(request: Request, db: Database) -> bool:
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         return False
-    principal = authenticate_token(db, presented.strip())
+    try:
+        principal = authenticate_token(db, presented.strip())
+    except SQLAlchemyError:  # the database is down: /status still answers (degraded), as to anyone
+        return False
     return principal is not None and principal.role in roles.ADMIN

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Mapping
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bastion.core.clock import Clock
 from bastion.core.db import Database
@@ -16,7 +17,9 @@ from bastion.core.worker import Worker
 from bastion.exchanges import clients, services
 from bastion.exchanges.interfaces import RESTRICTED_KINDS, ContributionOutcome, ExchangeError, ExchangeKind, FetchFailed
 from bastion.exchanges.models import Exchange
-from bastion.matching.models import Bank
+from bastion.matching.matcher import restricted_category
+from bastion.matching.models import Bank, BankEntry
+from bastion.matching.services import value_digest
 
 #: How often the scheduler looks for exchanges due a fetch; each has its own interval.
 SCHEDULE_TICK_SECONDS = 60.0
@@ -104,6 +107,10 @@ class ContributionSender:
             kind = ExchangeKind(exchange.kind)
             if bank.restricted or kind in RESTRICTED_KINDS or kind not in clients.CONTRIBUTES:
                 return SendResult.give_up(f"exchange {name} takes no shared hashes")
+            withheld = _withheld(session, str(claim.payload.get("signal_type", "")),
+                                 str(claim.payload.get("value", "")))
+            if withheld:
+                return SendResult.give_up(withheld)
             try:
                 config = services.config_of(exchange)
                 credentials = services.credentials_of(exchange, os.environ if self.env is None else self.env)
@@ -122,6 +129,22 @@ class ContributionSender:
 
     def on_dead(self, claim: Claim, result: SendResult) -> None:
         self._tell(claim, error=result.error or "refused", status=result.status)
+
+
+def _withheld(session: Session, signal_type: str, value: str) -> str:
+    """Why a queued hash must not leave now (``""``: it may): checked again at each try, since the queue may be
+    old. Never once the value is held as child sexual abuse material anywhere (a restricted bank, or a restricted
+    category), nor once no open bank holds it enabled any more (the crisis bank's curators took it out)."""
+    bank_ids = list(session.scalars(select(Bank.id)))
+    rows = session.execute(select(Bank.restricted, BankEntry.category, BankEntry.enabled)
+                           .join(Bank, Bank.id == BankEntry.bank_id)
+                           .where(BankEntry.bank_id.in_(bank_ids), BankEntry.signal_type == signal_type,
+                                  BankEntry.value_digest == value_digest(value))).all()
+    if any(restricted or restricted_category(category) for restricted, category, _ in rows):
+        return "withheld: the hash is restricted material now"
+    if not any(enabled for _, _, enabled in rows):
+        return "withheld: no bank holds the hash any more"
+    return ""
 
 
 class ExchangeSender:

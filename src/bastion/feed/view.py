@@ -71,6 +71,8 @@ def entry_for(facts: moderated.FeedFacts, extra: Iterable[Reason] = ()) -> Entry
         reasons.append(Reason.NOT_RECOMMENDED)
     if facts.category == Category.BORDERLINE.value:
         reasons.append(Reason.BORDERLINE)
+    if Action.DISABLE_IN_TERRITORIES.value in facts.restrictions and not facts.territories:
+        reasons.append(Reason.DISABLED_IN_TERRITORY)  # disabled, but where is not recorded: everywhere (fail closed)
     for reason in extra:
         if reason not in reasons:
             reasons.append(reason)

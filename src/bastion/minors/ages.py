@@ -144,12 +144,17 @@ def _flag_under_13(m: Minors, session: Session, row: AgeRecord) -> MinorsCase:
     return case
 
 
+def under_13_facts(basis: str, method: str | None) -> str:
+    """The statement's facts: how the age was recorded, never the age itself (this goes to the public database)."""
+    return (f"The account holder's age, as recorded ({basis}{', ' + method if method else ''}), is below the minimum "
+            "age of 13 in the terms of service.")
+
+
 def under_13_statement(row: AgeRecord, now: dt.datetime) -> dict[str, object]:
     """The statement of reasons (DSA Art. 17) drafted for the removal, checked against the Transparency Database's
     rules; a moderator confirms the removal, so the decision is not automated. It is sent to the database as it is
     (less the account id, ``sor_client.scrub``), so it names no age, date of birth or account."""
-    facts = (f"The account holder's age, as recorded ({row.basis}{', ' + row.method if row.method else ''}), is below "
-             "the minimum age of 13 in the terms of service.")  # never the age itself: this goes to the database
+    facts = under_13_facts(row.basis, row.method)
     body: dict[str, object] = {
         "puid": statements.new_puid(), "decision_ground": "DECISION_GROUND_INCOMPATIBLE_CONTENT",
         "category": "STATEMENT_CATEGORY_PROTECTION_OF_MINORS",

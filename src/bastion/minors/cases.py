@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bastion.minors import ages
 from bastion.minors.events import CaseDecided, CaseKind, CaseState, EventKind, InvalidCaseTransition, next_case_state
 from bastion.minors.interactions import current_details
 from bastion.minors.interfaces import (
@@ -73,6 +74,10 @@ def _issue_statement(m: Minors, session: Session, case: MinorsCase) -> None:
     dismissed case restricted no one."""
     statement = dict(case.statement or {})
     statement["application_date"] = m.clock.now().date().isoformat()
+    # the facts written again from how the age was recorded: a statement drafted before the wording named no age
+    # said the years, and this one goes to the public database
+    facts = ages.under_13_facts(str(case.detail.get("basis", "")), case.detail.get("method") or None)
+    statement["decision_facts"] = statement["incompatible_content_explanation"] = facts
     case.statement, case.statement_puid = statement, str(statement["puid"])
     session.flush()
     if m.on_statement is not None:

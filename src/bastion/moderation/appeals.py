@@ -134,12 +134,21 @@ def _split(session: Session, appeal: Appeal, standing: Sequence[Action]) -> tupl
 
 def _partly_reverse(mod: Moderation, session: Session, item: ContentItem, appeal: Appeal, lifted: list[Action],
                     kept: Contested, *, note: str, reviewer: Principal) -> dict[str, object]:
-    """Lift ``lifted``: the content moves by ``change_after_partial_reversal``, its limits become those that stand,
-    a new statement of reasons states what remains (and is submitted like any other), and the platform is told."""
-    change = change_after_partial_reversal(kept.actions)
+    """Lift ``lifted``, and only those: limits other decisions or orders imposed stay, and content another decision
+    took down stays down. A lifted removal moves the content by ``change_after_partial_reversal``; lifted limits
+    that leave none put restricted content back whole. A new statement of reasons states what remains (and is
+    submitted like any other), and the platform is told."""
+    status = ContentStatus(item.status)
+    remaining = ((set(item.restrictions) - set(content_restrictions(lifted)))
+                 | set(content_restrictions(kept.actions)))
+    change: Change | None = None
+    if Action.REMOVE in lifted and status in (ContentStatus.REMOVED, ContentStatus.BLOCKED):
+        change = change_after_partial_reversal(kept.actions)
+    elif not remaining and status is ContentStatus.RESTRICTED:
+        change = Change.LIFT
     if change is not None:
-        item.status = next_status(ContentStatus(item.status), change).value
-    item.restrictions = content_restrictions(kept.actions)
+        item.status = next_status(status, change).value
+    item.restrictions = sorted(remaining)
     item.updated_at = mod.clock.now()
     original = session.get(StatementOfReasons, appeal.statement_puid)
     body = original.body if original is not None else {}

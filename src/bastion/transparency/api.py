@@ -51,6 +51,20 @@ def period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     return start, end
 
 
+def whole_months(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The calendar months the period touches, whole: what a researcher's dashboard shows, so two answers never
+    differ by a few days whose small counts their difference would give away."""
+    first = start.replace(day=1)
+    after = (end.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return first, after - dt.timedelta(days=1)
+
+
+def _researchers_read_whole_months(start: dt.date, end: dt.date) -> None:
+    if (start, end) != whole_months(start, end):
+        raise Problem(422, "Invalid request", "a researcher's period is whole calendar months: from the 1st of a "
+                      "month to the last day of a month (so two answers never differ by a few days)")
+
+
 @router.get("/metrics", summary="Transparency figures for a period, by one dimension (analysts, researchers)",
             response_model=MetricsAnswer, response_model_by_alias=True)
 def read_metrics(request: Request, principal: Reader,
@@ -61,6 +75,8 @@ def read_metrics(request: Request, principal: Reader,
     start, end = period(start, end)
     ctx = request.app.state.ctx
     k = None if principal.role in roles.TRANSPARENCY_FULL else max(1, ctx.settings.transparency_min_cell)
+    if k is not None:
+        _researchers_read_whole_months(start, end)
     with ctx.db.read() as session:
         groups = metrics.figures(rollups.cells(session, start, end, metrics.kept_for(by)), by)
         marks = rollups.marks(session)

@@ -83,6 +83,8 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
     grouped = metrics.figures(counts, f.by)
     countries = metrics.figures(counts, Dimension.COUNTRY)
     per_category = rollups.daily_actions(session, f.start, f.end)
+    if k is not None:  # a researcher: the API's suppression of the totals, complements included
+        [total] = metrics.suppress_all([total], k)
     categories = sorted({category for _, category in per_category if category})
 
     def count(n: int | None) -> int | None:
@@ -116,13 +118,17 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
         [(day.isoformat(), share(p, a), count(a), count(p)) for day, (a, p) in sorted(series.items())])
 
     def actions(name: str, title: str, label: str, groups: list[metrics.Figures]) -> Chart:
+        shown = [g for g in groups if g.actioned]
+        actioned = _column([g.actioned or 0 for g in shown], k)
+        proactive = _column([g.proactive or 0 for g in shown], k)
         return Chart(name, title, (label, "actions", "proactive", "proactive share"),
-                     [(g.group or "(none)", count(g.actioned), count(g.proactive), share(g.proactive, g.actioned))
-                      for g in groups if g.actioned])
+                     [(g.group or "(none)", a, p, None if a is None or p is None or not a else round(p / a, 4))
+                      for g, a, p in zip(shown, actioned, proactive, strict=True)])
 
-    executed, within = total.orders_executed or 0, total.orders_executed_within_1h or 0
+    executed, within = total.orders_executed, total.orders_executed_within_1h
+    later = None if executed is None or within is None else executed - within
     orders = Chart("orders", "Removal orders: deadline compliance", ("outcome", "orders"), [
-        ("executed within 1 h", count(within)), ("executed later", count(executed - within)),
+        ("executed within 1 h", count(within)), ("executed later", count(later)),
         ("not executed (Annex III)", count(total.orders_annex_iii))],
         note=f"{_shown(count(total.orders_received), k)} received")
     appeals = Chart("appeals", "Appeal outcomes", ("outcome", "appeals"), [
@@ -132,6 +138,21 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
               actions("actions", f"Actions by {f.by.value.replace('_', ' ')}", f.by.value, grouped),
               actions("countries", "Actions by Member State", "country", countries), orders, appeals]
     return Dashboard(filters, k, charts, categories, sum(rollups.quarantined(session).values()))
+
+
+def _column(values: list[int], k: int | None) -> list[int | None]:
+    """One column of a grouped chart as a researcher sees it: counts from 1 to ``k`` - 1 hidden, and, since the
+    column adds up to a total the reader may know, never one hidden count alone nor hidden counts adding up to less
+    than ``k``: the smallest shown non-zero counts are hidden with them (secondary suppression)."""
+    if k is None:
+        return list(values)
+    hidden = {i for i, n in enumerate(values) if 0 < n < k}
+    while hidden and (len(hidden) == 1 or sum(values[i] for i in hidden) < k):
+        rest = sorted((n, i) for i, n in enumerate(values) if i not in hidden and n > 0)
+        if not rest:
+            break
+        hidden.add(rest[0][1])
+    return [None if i in hidden else n for i, n in enumerate(values)]
 
 
 #: The charts, by name (the CSV addresses).

@@ -10,6 +10,7 @@ the server: no script, no style attribute, nothing fetched from outside (the con
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 from typing import Annotated, Any
@@ -22,7 +23,7 @@ from bastion.core.auth.services import SessionUser
 from bastion.core.context import context
 from bastion.core.http import Problem
 from bastion.transparency import dashboard
-from bastion.transparency.api import audit_query, period
+from bastion.transparency.api import audit_query, period, whole_months
 from bastion.transparency.dashboard import Chart, Dashboard, Filters
 from bastion.transparency.metrics import Dimension
 from bastion.web.console import ConsoleRoute, page, role_required
@@ -60,6 +61,9 @@ def _read(request: Request, user: SessionUser, subject: str) -> Dashboard:
     ctx = context(request)
     filters = _filters(request)
     k = None if user.principal.role in roles.TRANSPARENCY_FULL else max(1, ctx.settings.transparency_min_cell)
+    if k is not None:  # a researcher sees whole calendar months (the API refuses other periods to them)
+        start, end = period(*whole_months(filters.start, filters.end))
+        filters = dataclasses.replace(filters, start=start, end=end)
     with ctx.db.read() as session:
         board = dashboard.build(session, filters, k)
     audit_query(request, user.principal, subject, {

@@ -77,7 +77,8 @@ _TOKEN_CHECK = select(ApiToken.secret_sha256, ApiToken.revoked_at, ApiToken.name
 
 def authenticate_token(db: Database, presented: str, clock: Clock | None = None) -> Principal | None:
     parts = presented.split("_", 2)
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1].isdigit() or len(parts[1]) > 18:
+    if (len(parts) != 3 or parts[0] != TOKEN_PREFIX or not (parts[1].isascii() and parts[1].isdigit())
+            or len(parts[1]) > 18):
         return None
     token_id = int(parts[1])
     with db.read() as session:

@@ -45,14 +45,24 @@ def upgrade() -> None:
     with op.batch_alter_table('minor_cases') as batch_op:
         batch_op.add_column(sa.Column('statement_puid', sa.String(length=100), nullable=True))
         batch_op.create_unique_constraint('uq_minor_cases_statement_puid', ['statement_puid'])
-    confirmed = bind.execute(sa.text(
-        "SELECT id, statement FROM minor_cases WHERE kind = 'under_13' AND state = 'confirmed' "
-        "AND statement IS NOT NULL")).all()
-    for case_id, statement in confirmed:
+    # Statements drafted before the wording changed said the child's age in years: every drafted one (open or
+    # confirmed) is written again from how the age was recorded, before any is marked issued and submitted.
+    drafted = bind.execute(sa.text(
+        "SELECT id, state, statement, detail FROM minor_cases WHERE kind = 'under_13' AND statement IS NOT NULL")).all()
+    for case_id, state, statement, detail in drafted:
         body: Any = json.loads(statement) if isinstance(statement, str) else statement
-        if isinstance(body, dict) and body.get("puid"):
-            bind.execute(sa.text("UPDATE minor_cases SET statement_puid = :puid WHERE id = :id"),
-                         {"puid": str(body["puid"]), "id": case_id})
+        info: Any = json.loads(detail) if isinstance(detail, str) else (detail or {})
+        if not isinstance(body, dict):
+            continue
+        method = info.get("method") if isinstance(info, dict) else None
+        basis = info.get("basis", "") if isinstance(info, dict) else ""
+        facts = (f"The account holder's age, as recorded ({basis}{', ' + method if method else ''}), is below the "
+                 "minimum age of 13 in the terms of service.")
+        body = {**body, "decision_facts": facts, "incompatible_content_explanation": facts}
+        puid = str(body["puid"]) if state == "confirmed" and body.get("puid") else None
+        bind.execute(sa.text("UPDATE minor_cases SET statement = :statement, statement_puid = :puid WHERE id = :id")
+                     .bindparams(sa.bindparam("statement", type_=sa.JSON)),
+                     {"statement": body, "puid": puid, "id": case_id})
 
 
 def downgrade() -> None:

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from bastion.core.auth import services as auth
 from bastion.core.auth.roles import Role
+from bastion.core.db import Database
 
 Header = Callable[[Role], dict[str, str]]
 HATE = "The Black Banner Front says outsiders must leave our town."
@@ -36,7 +38,7 @@ def queue_of(client: TestClient, h: Header, content_id: str) -> list[str]:
 
 
 @pytest.fixture
-def world(client: TestClient, auth_header: Header) -> dict[str, Any]:
+def world(client: TestClient, auth_header: Header, db: Database) -> dict[str, Any]:
     """A bank of the group's material, a past decision on one of its texts, and an open case about another."""
     h = auth_header
     sample = post_text(client, h, "sample", "Join the Black Banner Front march on Saturday.")
@@ -71,5 +73,11 @@ def world(client: TestClient, auth_header: Header) -> dict[str, Any]:
         "designated_on": "2026-03-01", "category": "hate_speech", "banks": ["BLACK_BANNER"]})
     assert entity.status_code == 201, entity.text
     return {"entity": entity.json(), "copy_case": copy["case_id"], "unrelated_case": unrelated, "senior": senior,
-            # four eyes: a second senior moderator's credential confirms what ``senior`` proposes
-            "second": h(Role.SENIOR_MODERATOR)}
+            # four eyes: another person's credential confirms what ``senior`` proposes (every ``auth_header``
+            # token is minted by the same "test" person, so this one is minted by someone else)
+            "second": other_person(db, Role.SENIOR_MODERATOR)}
+
+
+def other_person(db: Database, role: Role, person: str = "user:second-officer") -> dict[str, str]:
+    """A bearer header for a token minted by ``person`` (not the tests' usual "test")."""
+    return {"Authorization": f"Bearer {auth.create_token(db, role=role, name='second', actor=person)}"}

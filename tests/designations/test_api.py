@@ -18,7 +18,7 @@ from bastion.designations.events import ChangeState, InvalidStep, Step, next_sta
 from bastion.designations.queries import DesignatedFollower, designated_content
 from bastion.matching.models import BankEntry
 from bastion.moderation.models import ModerationEvent
-from tests.designations.conftest import Header, post_text, queue_of
+from tests.designations.conftest import Header, other_person, post_text, queue_of
 
 
 def test_a_change_is_previewed_then_applied_only_when_confirmed(client: TestClient, auth_header: Header,
@@ -44,7 +44,10 @@ def test_a_change_is_previewed_then_applied_only_when_confirmed(client: TestClie
     # a moderator may read, not confirm
     assert client.post(f"/v1/designations/changes/{change['id']}/confirm",
                        headers=h(Role.MODERATOR)).status_code == 403
-    confirmed = client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=h(Role.ADMIN))
+    assert client.post(f"/v1/designations/changes/{change['id']}/confirm",  # another credential, the same person
+                       headers=h(Role.ADMIN)).status_code == 403
+    confirmed = client.post(f"/v1/designations/changes/{change['id']}/confirm",
+                            headers=other_person(db, Role.ADMIN, "user:admin-2"))
     assert confirmed.status_code == 200, confirmed.text
     result = confirmed.json()["result"]
     assert confirmed.json()["state"] == "confirmed"

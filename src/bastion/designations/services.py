@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.core import events as event_log
-from bastion.core.auth.services import Principal
+from bastion.core.auth.services import Principal, person_of
 from bastion.designations.events import (
     CategoryChanged,
     ChangeProposed,
@@ -282,9 +282,9 @@ def confirm_change(mod: Moderation, change_id: int, *, actor: Principal) -> dict
         change = _change(session, change_id)
         row = _entity(session, change.entity_id)
         _step(change, Step.CONFIRM)
-        if change.proposed_by == actor.actor:
-            raise SamePerson(f"change {change.id} was proposed by {actor.actor}: another senior moderator or an "
-                             "admin confirms it")
+        if person_of(session, change.proposed_by) == person_of(session, actor.actor):
+            raise SamePerson(f"change {change.id} was proposed by {change.proposed_by}: another person (a senior "
+                             "moderator or an admin) confirms it, not a credential of the same person")
         if row.category != change.from_category:  # defensive: a confirmed change supersedes the others
             raise ChangeConflict(f"{row.name} is {row.category} now, not {change.from_category}; propose again")
         to = Category(change.to_category)

@@ -40,6 +40,18 @@ class Principal:
         return f"token:{self.id}:{self.name}" if self.kind == "token" else f"{self.kind}:{self.name}"
 
 
+def person_of(session: Session, actor: str) -> str:
+    """The person behind an actor, for rules that need two people (four eyes): a token stands for whoever minted
+    it (``created_by``, itself a person's actor), so one person holding a session and a token of their own is still
+    one person. Anything else is its own person."""
+    kind, _, rest = actor.partition(":")
+    token_id = rest.partition(":")[0]
+    if kind != "token" or not (token_id.isascii() and token_id.isdigit()) or len(token_id) > 18:
+        return actor
+    minted_by = session.scalar(select(ApiToken.created_by).where(ApiToken.id == int(token_id)))
+    return person_of(session, minted_by) if minted_by and minted_by != actor else actor
+
+
 def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,15 +56,25 @@ class FeedbackSender:
                 credentials = services.credentials_of(exchange, os.environ if self.env is None else self.env)
             except ExchangeError as exc:
                 return SendResult.retry(str(exc))
-        try:
-            self.client_factory(config, credentials).send_feedback(services.feedback_target(claim.payload))
-        except FetchFailed as exc:
-            if is_permanent_status(exc.http_status):
-                return SendResult.give_up(str(exc), exc.http_status)
-            return SendResult.retry(str(exc), exc.http_status)
-        except ExchangeError as exc:
-            return SendResult.retry(str(exc))
-        return SendResult.delivered()
+        failed = _attempt(lambda: self.client_factory(config, credentials).send_feedback(
+            services.feedback_target(claim.payload)))
+        return failed if isinstance(failed, SendResult) else SendResult.delivered()
+
+
+T = TypeVar("T")
+
+
+def _attempt(call: Callable[[], T]) -> T | SendResult:
+    """One call to an exchange: its answer, or what its failure means for the outbox (a permanent HTTP status gives
+    up; any other failure is tried again later)."""
+    try:
+        return call()
+    except FetchFailed as exc:
+        if is_permanent_status(exc.http_status):
+            return SendResult.give_up(str(exc), exc.http_status)
+        return SendResult.retry(str(exc), exc.http_status)
+    except ExchangeError as exc:
+        return SendResult.retry(str(exc))
 
 
 #: Told how sharing a hash ended (``feed.crisis.record_share``, wired in ``web/app.py``).
@@ -116,14 +127,10 @@ class ContributionSender:
                 credentials = services.credentials_of(exchange, os.environ if self.env is None else self.env)
             except ExchangeError as exc:
                 return SendResult.retry(str(exc))
-        try:
-            accepted = self.client_factory(config, credentials).contribute(services.contribution_of(claim.payload))
-        except FetchFailed as exc:
-            if is_permanent_status(exc.http_status):
-                return SendResult.give_up(str(exc), exc.http_status)
-            return SendResult.retry(str(exc), exc.http_status)
-        except ExchangeError as exc:
-            return SendResult.retry(str(exc))
+        accepted = _attempt(lambda: self.client_factory(config, credentials).contribute(
+            services.contribution_of(claim.payload)))
+        if isinstance(accepted, SendResult):
+            return accepted
         self._tell(claim, accepted_id=accepted)
         return SendResult.delivered()
 

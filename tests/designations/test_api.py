@@ -230,19 +230,39 @@ def test_edited_links_and_delisting_reach_the_feed_gate_both_ways(client: TestCl
         "fresh": ["designated_entity"]})
     # a new keyword links content already there; dropping the alias unlinks what only the alias linked
     edited = client.patch(f"/v1/designations/{entity['id']}", headers=senior,
-                          json={"keywords": ["Banner Boys"], "aliases": []})
-    assert edited.status_code == 200, edited.text
-    assert edited.json()["keywords"] == ["Banner Boys"] and edited.json()["aliases"] == []
+                          json={"keywords": ["Banner Boys"], "aliases": [], "note": "the nickname is in use"})
+    assert edited.status_code == 202, edited.text
+    proposed = edited.json()
+    assert (proposed["kind"], proposed["state"]) == ("links", "proposed")
+    assert proposed["preview"]["links"]["after"]["keywords"] == ["Banner Boys"]
+    assert proposed["preview"]["links"]["before"]["aliases"] == ["BBF"]
+    # four eyes: nothing applies until another person confirms it, and the proposer cannot
+    assert client.get(f"/v1/designations/{entity['id']}", headers=senior).json()["aliases"] == ["BBF"]
+    own = client.post(f"/v1/designations/changes/{proposed['id']}/confirm", headers=senior)
+    assert own.status_code == 403 and "another person" in own.json()["detail"], own.text
+    confirmed = client.post(f"/v1/designations/changes/{proposed['id']}/confirm", headers=world["second"])
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["result"]["links"]["keywords"] == ["Banner Boys"]
     assert _until(lambda: _feed_excluded(client, platform, ["fresh", "nickname"]) == {
         "nickname": ["designated_entity"]})
     # delisted: nothing is designated by it any more, its record and history stay, and it takes no changes
     delisted = client.post(f"/v1/designations/{entity['id']}/delist", headers=senior,
                            json={"delisted_on": "2026-12-01", "note": "revoked by the EU Council"})
-    assert delisted.status_code == 200 and delisted.json()["delisted_on"] == "2026-12-01"
+    assert delisted.status_code == 202 and delisted.json()["kind"] == "delist", delisted.text
+    assert client.get(f"/v1/designations/{entity['id']}", headers=senior).json()["delisted_on"] is None
+    assert _feed_excluded(client, platform, ["fresh", "nickname"]) == {"nickname": ["designated_entity"]}
+    done = client.post(f"/v1/designations/changes/{delisted.json()['id']}/confirm", headers=world["second"])
+    assert done.status_code == 200 and done.json()["result"]["delisted_on"] == "2026-12-01", done.text
     assert _until(lambda: _feed_excluded(client, platform, ["fresh", "nickname"]) == {})
     detail = client.get(f"/v1/designations/{entity['id']}", headers=h(Role.ANALYST)).json()
-    assert [e["kind"] for e in detail["events"]] == ["entity.designated", "entity.links_changed", "entity.delisted"]
-    assert detail["events"][1]["data"]["before"]["aliases"] == ["BBF"]
+    assert detail["delisted_on"] == "2026-12-01"
+    kinds = [e["kind"] for e in detail["events"]]
+    assert kinds == ["entity.designated", "entity.change_proposed", "entity.links_changed",
+                     "entity.change_proposed", "entity.delisted"]
+    assert detail["events"][2]["data"]["before"]["aliases"] == ["BBF"]
+    assert detail["events"][2]["data"]["change_id"] == proposed["id"]
+    proposer, confirmer = detail["events"][1]["actor"], detail["events"][2]["actor"]
+    assert proposer != confirmer and detail["events"][4]["actor"] == confirmer
     for refused in (client.post(f"/v1/designations/{entity['id']}/changes", headers=senior,
                                 json={"category": "violent_extremism"}),
                     client.patch(f"/v1/designations/{entity['id']}", headers=senior, json={"keywords": []}),
@@ -265,10 +285,15 @@ def test_delisting_supersedes_proposed_changes_and_bad_edits_are_refused(client:
                         json={"keywords": []}).status_code == 403
     early = client.post(f"/v1/designations/{entity['id']}/delist", headers=senior, json={"delisted_on": "2020-01-01"})
     assert early.status_code == 422  # before it was designated
+    assert client.patch(f"/v1/designations/{entity['id']}", headers=senior,
+                        json={"banks": ["BLACK_BANNER"]}).status_code == 422  # nothing would change
     assert client.get(f"/v1/designations/{entity['id']}", headers=senior).json()["banks"] == ["BLACK_BANNER"]
-    assert client.post(f"/v1/designations/{entity['id']}/delist", headers=senior,
-                       json={"delisted_on": "2026-12-01"}).status_code == 200
+    delist = client.post(f"/v1/designations/{entity['id']}/delist", headers=senior, json={"delisted_on": "2026-12-01"})
+    assert delist.status_code == 202
+    assert client.post(f"/v1/designations/changes/{delist.json()['id']}/confirm",
+                       headers=world["second"]).status_code == 200
     detail = client.get(f"/v1/designations/{entity['id']}", headers=senior).json()
-    assert {c["id"]: c["state"] for c in detail["changes"]} == {change["id"]: "superseded"}
+    assert {c["id"]: c["state"] for c in detail["changes"]} == {change["id"]: "superseded",
+                                                               delist.json()["id"]: "confirmed"}
     assert detail["events"][-1]["data"]["superseded_changes"] == [change["id"]]
     assert client.post(f"/v1/designations/changes/{change['id']}/confirm", headers=world["second"]).status_code == 409

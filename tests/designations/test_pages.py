@@ -60,8 +60,13 @@ def test_a_moderator_reads_without_buttons(client: TestClient, db: Database, wor
 
 
 def test_a_delisted_entity_is_marked(client: TestClient, db: Database, world: dict[str, Any]) -> None:
-    assert client.post(f"/v1/designations/{world['entity']['id']}/delist", headers=world["senior"],
-                       json={"delisted_on": "2026-12-01"}).status_code == 200
+    proposed = client.post(f"/v1/designations/{world['entity']['id']}/delist", headers=world["senior"],
+                           json={"delisted_on": "2026-12-01"})
+    assert proposed.status_code == 202
     login(client, db, "mo", Role.MODERATOR)
     page = client.get("/console/designations").text
-    assert 'class="badge delisted">delisted 2026-12-01<' in page
+    assert "delist from 2026-12-01" in page and 'class="badge delisted"' not in page
+    assert client.post(f"/v1/designations/changes/{proposed.json()['id']}/confirm",
+                       headers=world["second"]).status_code == 200
+    page = client.get("/console/designations").text
+    assert 'class="badge delisted">delisted 2026-12-01<' in page and "Delisted from 2026-12-01." in page

@@ -44,6 +44,15 @@ def test_designation_add_list_change_confirm(db: Database) -> None:
     assert bastion(db, "designation", "confirm", "1", actor="second-officer").returncode == 1
     listed = json.loads(bastion(db, "designation", "list", "--json").stdout)
     assert listed[0]["category"] == "violent_extremism"
-    delisted = bastion(db, "designation", "delist", "Black Banner Front", "--date", "2026-12-01", "--note", "revoked")
+    edited = bastion(db, "designation", "edit", "Black Banner Front", "--keyword", "Banner Boys")
+    assert edited.returncode == 0 and "keywords: none -> Banner Boys" in edited.stderr, edited.stderr
+    assert "another person confirms with `bastion designation confirm 2`" in edited.stderr
+    assert bastion(db, "designation", "confirm", "2").returncode == 1  # four eyes for links too
+    applied = bastion(db, "designation", "confirm", "2", actor="second-officer")
+    assert applied.returncode == 0 and "keywords Banner Boys" in applied.stderr, applied.stderr
+    proposed = bastion(db, "designation", "delist", "Black Banner Front", "--date", "2026-12-01", "--note", "revoked")
+    assert proposed.returncode == 0 and "delist from 2026-12-01" in proposed.stderr, proposed.stderr
+    assert json.loads(bastion(db, "designation", "list", "--json").stdout)[0]["delisted_on"] is None
+    delisted = bastion(db, "designation", "confirm", "3", actor="second-officer")
     assert delisted.returncode == 0 and "delisted on 2026-12-01" in delisted.stderr, delisted.stderr
     assert json.loads(bastion(db, "designation", "list", "--json").stdout)[0]["delisted_on"] == "2026-12-01"

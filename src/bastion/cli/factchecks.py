@@ -117,15 +117,17 @@ def designation_edit(
         name: Annotated[str, typer.Argument(help="the entity's name")],
         alias: Annotated[list[str] | None, typer.Option(help="replaces the aliases (repeatable)")] = None,
         keyword: Annotated[list[str] | None, typer.Option(help="replaces the keywords (repeatable)")] = None,
-        bank: Annotated[list[str] | None, typer.Option(help="replaces the banks (repeatable)")] = None) -> None:
-    """Replace an entity's aliases, keywords or banks (each option given replaces that list)."""
-    from bastion.designations.services import Links, edit_links, entity_by_name
+        bank: Annotated[list[str] | None, typer.Option(help="replaces the banks (repeatable)")] = None,
+        note: Annotated[str, typer.Option(help="why (shown with the change)")] = "") -> None:
+    """Propose new aliases, keywords or banks (each option given replaces that list). Nothing applies until
+    another person runs `bastion designation confirm CHANGE_ID`."""
+    from bastion.designations.services import Links, entity_by_name, propose_links
 
     mod = _moderation()
-    entity = edit_links(mod, entity_by_name(mod, name)["id"], Links(aliases=alias, keywords=keyword, banks=bank),
-                        actor=cli_actor())
-    err.print(f"{entity['name']!r}: banks {entity['banks']}, keywords {entity['keywords']}, aliases "
-              f"{entity['aliases']}", highlight=False)
+    links = Links(aliases=alias, keywords=keyword, banks=bank)
+    change = propose_links(mod, entity_by_name(mod, name)["id"], links, note=note, actor=cli_actor())
+    _print_change(change)
+    _awaiting(change)
 
 
 @designation_app.command("delist")
@@ -133,17 +135,33 @@ def designation_delist(
         name: Annotated[str, typer.Argument(help="the entity's name")],
         date: Annotated[str, typer.Option("--date", help="when its designating body took it off (YYYY-MM-DD)")],
         note: Annotated[str, typer.Option(help="why, e.g. the act that revoked it")] = "") -> None:
-    """Take an entity off the list: its record and history stay; its links no longer make content designated."""
-    from bastion.designations.services import delist, entity_by_name
+    """Propose taking an entity off the list: once another person confirms it, its record and history stay and its
+    links no longer make content designated."""
+    from bastion.designations.services import entity_by_name, propose_delist
 
     mod = _moderation()
     on = guarded(lambda: dt.date.fromisoformat(date))
-    entity = delist(mod, entity_by_name(mod, name)["id"], on=on, note=note, actor=cli_actor())
-    err.print(f"{entity['name']!r} delisted on {entity['delisted_on']}", highlight=False)
+    change = propose_delist(mod, entity_by_name(mod, name)["id"], on=on, note=note, actor=cli_actor())
+    _print_change(change)
+    _awaiting(change)
+
+
+def _awaiting(change: dict[str, Any]) -> None:
+    err.print(f"nothing applied yet: another person confirms with `bastion designation confirm {change['id']}`",
+              highlight=False)
 
 
 def _print_change(change: dict[str, Any]) -> None:
     preview = change["preview"]
+    if change["kind"] == "links":
+        err.print(f"change {change['id']}: links ({change['state']})", highlight=False)
+        for k in ("banks", "keywords", "aliases"):
+            err.print(f"  {k}: {', '.join(preview['links']['before'][k]) or 'none'} -> "
+                      f"{', '.join(preview['links']['after'][k]) or 'none'}", highlight=False)
+        return
+    if change["kind"] == "delist":
+        err.print(f"change {change['id']}: delist from {preview['delisted_on']} ({change['state']})", highlight=False)
+        return
     err.print(f"change {change['id']}: {change['from_category']} -> {change['to_category']} ({change['state']})",
               highlight=False)
     for case in preview["open_cases"]:
@@ -167,20 +185,16 @@ def designation_change(
     entity = entity_by_name(mod, name)
     change = propose_change(mod, entity["id"], category, note=note, actor=cli_actor())
     _print_change(change)
-    err.print(f"nothing applied yet: confirm with `bastion designation confirm {change['id']}`", highlight=False)
+    _awaiting(change)
 
 
 @designation_app.command("confirm")
-def designation_confirm(change_id: Annotated[int, typer.Argument(help="the change's id, from designation change")]
-                        ) -> None:
-    """Apply a proposed change: the category, the open cases, the banks' entries."""
-    from bastion.designations.services import confirm_change
+def designation_confirm(change_id: Annotated[int, typer.Argument(help="the change's id, from designation change, "
+                                                                      "edit or delist")]) -> None:
+    """Apply a change another person proposed: a category (open cases, banks' entries), links, or a delisting."""
+    from bastion.designations.services import applied, confirm_change
 
-    change = confirm_change(_moderation(), change_id, actor=cli_actor())
-    result = change["result"]
-    err.print(f"change {change_id} applied: {len(result['moved_cases'])} open cases moved, "
-              f"{sum(result['bank_entries'].values())} bank entries recategorised, "
-              f"{len(result['past_decisions'])} past decisions to revisit", highlight=False)
+    err.print(applied(confirm_change(_moderation(), change_id, actor=cli_actor())), highlight=False)
 
 
 @designation_app.command("reject")

@@ -1,4 +1,5 @@
-"""Designated entities over HTTP: the list, and changes of category proposed with a preview, then confirmed."""
+"""Designated entities over HTTP: the list, and changes (of category, of links, delisting) proposed with a preview,
+then confirmed by another person."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ class LinksIn(BaseModel):
     aliases: list[str] | None = Field(default=None, max_length=500)
     keywords: list[str] | None = Field(default=None, max_length=500)
     banks: list[str] | None = Field(default=None, max_length=100)
+    note: str = Field(default="", max_length=2000, description="Why (shown with the proposed change)")
 
 
 class DelistIn(BaseModel):
@@ -89,12 +91,25 @@ class DecisionAltered(BaseModel):
     links: list[str]
 
 
+class Links(BaseModel):
+    aliases: list[str]
+    keywords: list[str]
+    banks: list[str]
+
+
+class LinksEdit(BaseModel):
+    before: Links
+    after: Links
+
+
 class ChangePreview(BaseModel):
     """What a change would do, as it was shown when proposed."""
 
-    open_cases: list[CaseToMove] = Field(description="Open cases it moves to another queue")
+    open_cases: list[CaseToMove] = Field(description="Open cases it moves to another queue (a change of category)")
     past_decisions: list[DecisionAltered] = Field(description="Standing decisions it would alter, for a person")
     banks: list[str]
+    links: LinksEdit | None = Field(default=None, description="A change of links: the links before and after")
+    delisted_on: str | None = Field(default=None, description="A delisting: the date it takes effect from")
 
 
 class ChangeResult(BaseModel):
@@ -106,6 +121,21 @@ class ChangeResult(BaseModel):
     moved_cases: dict[str, str] = Field(description="Case id -> the queue it was moved to")
     past_decisions: list[str] = Field(description="Content ids of the past decisions it alters")
     bank_entries: dict[str, int] = Field(description="Bank name -> entries recategorised")
+
+
+class LinksResult(BaseModel):
+    """What a confirmed change of links did."""
+
+    change_id: int
+    links: Links
+
+
+class DelistResult(BaseModel):
+    """What a confirmed delisting did."""
+
+    change_id: int
+    delisted_on: str
+    superseded_changes: list[int] = Field(description="Other proposed changes it dropped")
 
 
 class NoResult(BaseModel):
@@ -124,13 +154,16 @@ class EntityEvent(BaseModel):
 class ChangeOut(BaseModel):
     id: int
     entity_id: int
+    kind: str = Field(description="category (a new policy category), links (new aliases, keywords or banks) or "
+                                  "delist (taken off the list)")
     from_category: str
     to_category: str
     state: str = Field(description="proposed, confirmed, rejected or superseded")
     note: str
     preview: ChangePreview = Field(description="open_cases (to move), past_decisions (it would alter), banks")
-    result: ChangeResult | NoResult = Field(description="Once confirmed: moved_cases, past_decisions, bank_entries; "
-                                                        "{} before")
+    result: ChangeResult | LinksResult | DelistResult | NoResult = Field(
+        description="Once confirmed, by kind: moved_cases, past_decisions, bank_entries (category); links (links); "
+                    "delisted_on, superseded_changes (delist); {} before")
     proposed_by: str
     proposed_at: str
     decided_by: str | None
@@ -164,18 +197,20 @@ def get_entity(entity_id: RowId, principal: Reader, mod: Mod) -> EntityDetail:
     return EntityDetail.model_validate(services.get_entity(mod, entity_id))
 
 
-@router.patch("/{entity_id}", response_model=EntityOut,
-              summary="Edit an entity's aliases, keywords or banks: which content is linked follows at once")
-def edit(entity_id: RowId, body: LinksIn, principal: Editor, mod: Mod) -> EntityOut:
-    return EntityOut.model_validate(services.edit_links(mod, entity_id, services.Links(
-        aliases=body.aliases, keywords=body.keywords, banks=body.banks), actor=principal))
+@router.patch("/{entity_id}", status_code=202, response_model=ChangeOut,
+              summary="Propose new aliases, keywords or banks: another person confirms the change, then which "
+                      "content is linked follows at once")
+def edit(entity_id: RowId, body: LinksIn, principal: Editor, mod: Mod) -> ChangeOut:
+    return ChangeOut.model_validate(services.propose_links(mod, entity_id, services.Links(
+        aliases=body.aliases, keywords=body.keywords, banks=body.banks), note=body.note, actor=principal))
 
 
-@router.post("/{entity_id}/delist", response_model=EntityOut,
-             summary="Take an entity off the list: its record stays, its links no longer make content designated")
-def delist(entity_id: RowId, body: DelistIn, principal: Editor, mod: Mod) -> EntityOut:
-    return EntityOut.model_validate(services.delist(mod, entity_id, on=body.delisted_on, note=body.note,
-                                                    actor=principal))
+@router.post("/{entity_id}/delist", status_code=202, response_model=ChangeOut,
+             summary="Propose taking an entity off the list: once another person confirms it, its record stays and "
+                     "its links no longer make content designated")
+def delist(entity_id: RowId, body: DelistIn, principal: Editor, mod: Mod) -> ChangeOut:
+    return ChangeOut.model_validate(services.propose_delist(mod, entity_id, on=body.delisted_on, note=body.note,
+                                                            actor=principal))
 
 
 @router.post("/{entity_id}/changes", status_code=201, response_model=ChangeOut,
@@ -186,7 +221,8 @@ def propose(entity_id: RowId, body: ChangeIn, principal: Editor, mod: Mod) -> Ch
 
 
 @router.post("/changes/{change_id}/confirm", response_model=ChangeOut,
-             summary="Confirm a proposed change: the category changes and the open cases move")
+             summary="Confirm a change another person proposed: it applies (category and open cases, links, or "
+                     "delisting)")
 def confirm(change_id: RowId, principal: Editor, mod: Mod) -> ChangeOut:
     return ChangeOut.model_validate(services.confirm_change(mod, change_id, actor=principal))
 

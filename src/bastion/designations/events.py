@@ -25,6 +25,14 @@ class Designated(BaseModel):
     keywords: list[str] = Field(default_factory=list)
 
 
+class ChangeKind(enum.StrEnum):
+    """What a proposed change would do once another person confirms it (four eyes for each)."""
+
+    CATEGORY = "category"  # a new policy category: open cases move, banks' entries are recategorised
+    LINKS = "links"  # new aliases, keywords or banks: which content is designated follows
+    DELIST = "delist"  # taken off the list: its links no longer make content designated
+
+
 class ChangeProposed(BaseModel):
     change_id: int
     from_category: str
@@ -32,6 +40,7 @@ class ChangeProposed(BaseModel):
     open_cases: int
     past_decisions: int
     note: str = ""
+    kind: ChangeKind = ChangeKind.CATEGORY
 
 
 class CategoryChanged(BaseModel):
@@ -57,6 +66,8 @@ class LinksChanged(BaseModel):
     keywords: list[str]
     banks: list[str]
     before: dict[str, list[str]] = Field(default_factory=dict)
+    #: The confirmed change that applied the edit (``None`` for events written before edits needed four eyes).
+    change_id: int | None = None
 
 
 class Delisted(BaseModel):
@@ -64,6 +75,8 @@ class Delisted(BaseModel):
     note: str = ""
     #: Proposed changes of category dropped with it (their previews no longer hold).
     superseded_changes: list[int] = Field(default_factory=list)
+    #: The confirmed change that delisted it (``None`` for events written before delisting needed four eyes).
+    change_id: int | None = None
 
 
 PAYLOADS: dict[DesignationKind, type[BaseModel]] = {

@@ -45,12 +45,18 @@ class DesignatedEntity(Base):
 
 
 class DesignationChange(Base):
-    """A change of an entity's category: proposed with its preview, then confirmed (applied) or rejected."""
+    """A change of an entity (its category, its links, or delisting it): proposed with its preview, then confirmed
+    by another person (applied) or rejected."""
 
     __tablename__ = "designation_changes"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     entity_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    #: What it would do (``events.ChangeKind``): a new category, new links, or delisting.
+    kind: Mapped[str] = mapped_column(String(16), default="category", server_default="category")
+    #: What a ``links`` or ``delist`` change applies once confirmed: the links after the edit, or the date and note.
+    proposal: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    #: The entity's category when proposed; a ``links`` or ``delist`` change keeps it (``to_category`` equal).
     from_category: Mapped[str] = mapped_column(String(64))
     to_category: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))

@@ -1,16 +1,18 @@
-"""Designated entities and changes of their category.
+"""Designated entities and the changes made to them: their category, their links, taking them off the list.
 
 A change of category (from the hate-speech policy to the violent-extremism policy, say) is proposed with a preview:
 the open cases it would move to the new category's queue, the past decisions it would alter, and the linked banks'
 entries it would recategorise. Nothing applies until a senior moderator or an admin *other than the proposer* confirms
-it (four eyes: one credential cannot re-designate an entity alone); then, in one
+it (four eyes: one person cannot re-designate an entity alone); then, in one
 transaction, the entity's category changes, the open cases move (``moderation.decisions.move_case``, found afresh),
 the linked banks' entries of the old category take the new one (so future matches are judged under the new policy)
 and the change is an event. Past decisions are shown for people to revisit, never rewritten.
 
 Links are bank names (content that matched one of the banks at upload) and keywords (whole words of the content's
-text, aliases included). Links can be edited, and an entity taken off the list (delisted) keeps its record and history
-but no longer makes content designated; each is an event, which the feed gate's follower re-reads everything on.
+text, aliases included). Links decide which content is designated, so editing them and taking an entity off the list
+(delisting) are proposed changes too, confirmed by another person. A delisted entity keeps its record and history
+but no longer makes content designated; each applied change is an event, which the feed gate's follower re-reads
+everything on.
 Child sexual abuse material is out of scope: restricted banks cannot be linked, restricted
 content and queues are never listed or moved.
 """
@@ -28,6 +30,7 @@ from bastion.core import events as event_log
 from bastion.core.auth.services import Principal, person_of
 from bastion.designations.events import (
     CategoryChanged,
+    ChangeKind,
     ChangeProposed,
     ChangeRejected,
     ChangeState,
@@ -99,10 +102,24 @@ def entity_view(row: DesignatedEntity) -> dict[str, Any]:
 
 
 def change_view(row: DesignationChange) -> dict[str, Any]:
-    return {"id": row.id, "entity_id": row.entity_id, "from_category": row.from_category,
+    return {"id": row.id, "entity_id": row.entity_id, "kind": row.kind, "from_category": row.from_category,
             "to_category": row.to_category, "state": row.state, "note": row.note, "preview": dict(row.preview),
             "result": dict(row.result), "proposed_by": row.proposed_by, "proposed_at": row.proposed_at.isoformat(),
             "decided_by": row.decided_by, "decided_at": row.decided_at.isoformat() if row.decided_at else None}
+
+
+def applied(change: dict[str, Any]) -> str:
+    """One line on what a confirmed change did, as the console and the CLI say it."""
+    result = change["result"]
+    if change["kind"] == ChangeKind.LINKS.value:
+        links = result["links"]
+        return (f"change {change['id']} applied: banks {', '.join(links['banks']) or 'none'}; keywords "
+                f"{', '.join(links['keywords']) or 'none'}; aliases {', '.join(links['aliases']) or 'none'}")
+    if change["kind"] == ChangeKind.DELIST.value:
+        return f"change {change['id']} applied: delisted on {result['delisted_on']}"
+    return (f"change {change['id']} applied: {len(result['moved_cases'])} open cases moved, "
+            f"{sum(result['bank_entries'].values())} bank entries recategorised, "
+            f"{len(result['past_decisions'])} past decisions to revisit")
 
 
 def designate(mod: Moderation, entity: NewEntity, *, actor: Principal) -> dict[str, Any]:
@@ -152,46 +169,61 @@ class Links:
     banks: list[str] | None = None
 
 
-def edit_links(mod: Moderation, entity_id: int, links: Links, *, actor: Principal) -> dict[str, Any]:
-    """Replace an entity's aliases, keywords or banks (same checks as when designated); one event with before and
-    after. Which content is linked follows at once: the feed gate's follower looks at every item again."""
+def _links(row: DesignatedEntity) -> dict[str, list[str]]:
+    return {"aliases": list(row.aliases), "keywords": list(row.keywords), "banks": list(row.banks)}
+
+
+def _propose(mod: Moderation, session: Session, row: DesignatedEntity, kind: ChangeKind, *, to: str, note: str,
+             preview: dict[str, Any], proposal: dict[str, Any], actor: Principal) -> DesignationChange:
+    """Record a proposed change and its event; nothing else moves until another person confirms it."""
+    preview = {"links": None, "delisted_on": None, **preview}  # every kind's preview has the same keys
+    change = DesignationChange(entity_id=row.id, kind=kind.value, proposal=proposal, from_category=row.category,
+                               to_category=to, state=ChangeState.PROPOSED.value, note=note[:2000], preview=preview,
+                               result={}, proposed_by=actor.actor, proposed_at=mod.clock.now())
+    session.add(change)
+    session.flush()
+    _log(mod, session, row.id, DesignationKind.CHANGE_PROPOSED, actor.actor, ChangeProposed(
+        change_id=change.id, from_category=row.category, to_category=to, kind=kind,
+        open_cases=len(preview["open_cases"]), past_decisions=len(preview["past_decisions"]), note=note[:2000]))
+    return change
+
+
+def propose_links(mod: Moderation, entity_id: int, links: Links, *, note: str, actor: Principal) -> dict[str, Any]:
+    """Propose new aliases, keywords or banks (same checks as when designated). Links decide which content is
+    designated (and kept out of the feed), so an edit is confirmed by another person, as a change of category is."""
     with mod.db.write() as session:
         row = _listed(session, entity_id)
-        before = {"aliases": list(row.aliases), "keywords": list(row.keywords), "banks": list(row.banks)}
+        before = _links(row)
+        after = dict(before)
         if links.banks is not None:
-            linked = _words(links.banks, "banks")
-            _check_banks(session, linked, actor)
-            row.banks = linked
+            after["banks"] = _words(links.banks, "banks")
+            _check_banks(session, after["banks"], actor)
         if links.aliases is not None:
-            row.aliases = _words(links.aliases, "aliases")
+            after["aliases"] = _words(links.aliases, "aliases")
         if links.keywords is not None:
-            row.keywords = _words(links.keywords, "keywords")
-        after = {"aliases": list(row.aliases), "keywords": list(row.keywords), "banks": list(row.banks)}
+            after["keywords"] = _words(links.keywords, "keywords")
         if after == before:
-            return entity_view(row)
-        row.updated_at = mod.clock.now()
-        _log(mod, session, row.id, DesignationKind.LINKS_CHANGED, actor.actor, LinksChanged(**after, before=before))
-        return entity_view(row)
+            raise InvalidDesignation(f"{row.name} already has these links: nothing to change")
+        preview = {"open_cases": [], "past_decisions": [], "banks": after["banks"],
+                   "links": {"before": before, "after": after}}
+        return change_view(_propose(mod, session, row, ChangeKind.LINKS, to=row.category, note=note,
+                                    preview=preview, proposal=after, actor=actor))
 
 
-def delist(mod: Moderation, entity_id: int, *, on: dt.date, note: str, actor: Principal) -> dict[str, Any]:
-    """Take an entity off the list (its designating body revoked it). Its record, links and history stay for the
-    past decisions that cite it; its links stop making content designated, its proposed changes are superseded, and
-    its banks keep their entries (the material may still break the rules: curating them is the banks' job)."""
+def propose_delist(mod: Moderation, entity_id: int, *, on: dt.date, note: str, actor: Principal) -> dict[str, Any]:
+    """Propose taking an entity off the list (its designating body revoked it); another person confirms it. Once
+    confirmed, its record, links and history stay for the past decisions that cite it; its links stop making content
+    designated, its other proposed changes are superseded, and its banks keep their entries (the material may still
+    break the rules: curating them is the banks' job)."""
     with mod.db.write() as session:
         row = _listed(session, entity_id)
         if on < row.designated_on:
             raise InvalidDesignation(f"delisted_on {on.isoformat()} is before designated_on "
                                      f"{row.designated_on.isoformat()}")
-        dropped = []
-        for change in session.scalars(select(DesignationChange).where(
-                DesignationChange.entity_id == row.id, DesignationChange.state == ChangeState.PROPOSED.value)):
-            _step(change, Step.SUPERSEDE)
-            dropped.append(change.id)
-        row.delisted_on, row.updated_at = on, mod.clock.now()
-        _log(mod, session, row.id, DesignationKind.DELISTED, actor.actor,
-             Delisted(delisted_on=on.isoformat(), note=note[:2000], superseded_changes=dropped))
-        return entity_view(row)
+        preview = {"open_cases": [], "past_decisions": [], "banks": list(row.banks), "delisted_on": on.isoformat()}
+        return change_view(_propose(mod, session, row, ChangeKind.DELIST, to=row.category, note=note,
+                                    preview=preview, proposal={"delisted_on": on.isoformat(), "note": note[:2000]},
+                                    actor=actor))
 
 
 def list_entities(mod: Moderation) -> list[dict[str, Any]]:
@@ -249,16 +281,8 @@ def propose_change(mod: Moderation, entity_id: int, category: str, *, note: str,
         row = _listed(session, entity_id)
         if to.value == row.category:
             raise InvalidDesignation(f"{row.name} is already {row.category}")
-        preview = _preview(mod, session, row, to)
-        change = DesignationChange(entity_id=entity_id, from_category=row.category, to_category=to.value,
-                                   state=ChangeState.PROPOSED.value, note=note[:2000], preview=preview, result={},
-                                   proposed_by=actor.actor, proposed_at=mod.clock.now())
-        session.add(change)
-        session.flush()
-        _log(mod, session, entity_id, DesignationKind.CHANGE_PROPOSED, actor.actor, ChangeProposed(
-            change_id=change.id, from_category=row.category, to_category=to.value,
-            open_cases=len(preview["open_cases"]), past_decisions=len(preview["past_decisions"]), note=note[:2000]))
-        return change_view(change)
+        return change_view(_propose(mod, session, row, ChangeKind.CATEGORY, to=to.value, note=note,
+                                    preview=_preview(mod, session, row, to), proposal={}, actor=actor))
 
 
 def _step(change: DesignationChange, step: Step) -> None:
@@ -276,8 +300,8 @@ def _change(session: Session, change_id: int) -> DesignationChange:
 
 
 def confirm_change(mod: Moderation, change_id: int, *, actor: Principal) -> dict[str, Any]:
-    """Apply a proposed change: the entity's category, its open cases (found afresh), its banks' entries; one event.
-    Other proposals for the entity are superseded: their previews assumed the old category."""
+    """Apply a proposed change, confirmed by a person other than its proposer (four eyes); one event. Other
+    proposals for the entity are superseded: their previews assumed the entity as it was."""
     with mod.db.write() as session:
         change = _change(session, change_id)
         row = _entity(session, change.entity_id)
@@ -285,30 +309,71 @@ def confirm_change(mod: Moderation, change_id: int, *, actor: Principal) -> dict
         if person_of(session, change.proposed_by) == person_of(session, actor.actor):
             raise SamePerson(f"change {change.id} was proposed by {change.proposed_by}: another person (a senior "
                              "moderator or an admin) confirms it, not a credential of the same person")
+        if row.delisted_on is not None:  # defensive: delisting supersedes the others
+            raise ChangeConflict(f"{row.name} was delisted on {row.delisted_on.isoformat()}")
         if row.category != change.from_category:  # defensive: a confirmed change supersedes the others
             raise ChangeConflict(f"{row.name} is {row.category} now, not {change.from_category}; propose again")
-        to = Category(change.to_category)
-        past = [d["content_id"] for d in _preview(mod, session, row, to)["past_decisions"]]
-        words = list(row.keywords) + list(row.aliases) + [row.name]
-        reason = f"designation change {change.id}: {row.name}, {change.from_category} -> {change.to_category}"
-        moved: dict[str, str] = {}
-        for case in moderated.open_cases_linked(mod, session, banks=row.banks, keywords=words):
-            queue = decisions.move_case(mod, session, case.case_id, to, by=actor.actor, reason=reason)
-            if queue is not None:
-                moved[str(case.case_id)] = queue
-        entries = {b: banks.recategorise_entries(mod.db, session, b, old=change.from_category, new=to.value,
-                                                 actor=actor, clock=mod.clock) for b in row.banks}
-        row.category, row.updated_at = to.value, mod.clock.now()
-        change.decided_by, change.decided_at = actor.actor, mod.clock.now()
-        result = CategoryChanged(change_id=change.id, from_category=change.from_category, to_category=to.value,
-                                 moved_cases=moved, past_decisions=past, bank_entries=entries)
-        change.result = result.model_dump(mode="json")
+        superseded = []
         for other in session.scalars(select(DesignationChange).where(
                 DesignationChange.entity_id == row.id, DesignationChange.id != change.id,
                 DesignationChange.state == ChangeState.PROPOSED.value)):
             _step(other, Step.SUPERSEDE)
-        _log(mod, session, row.id, DesignationKind.CATEGORY_CHANGED, actor.actor, result)
+            superseded.append(other.id)
+        change.decided_by, change.decided_at = actor.actor, mod.clock.now()
+        kind = ChangeKind(change.kind)
+        if kind is ChangeKind.LINKS:
+            _apply_links(mod, session, row, change, actor)
+        elif kind is ChangeKind.DELIST:
+            _apply_delist(mod, session, row, change, superseded, actor)
+        else:
+            _apply_category(mod, session, row, change, actor)
         return change_view(change)
+
+
+def _apply_category(mod: Moderation, session: Session, row: DesignatedEntity, change: DesignationChange,
+                    actor: Principal) -> None:
+    """The entity's category, its open cases (found afresh), its banks' entries."""
+    to = Category(change.to_category)
+    past = [d["content_id"] for d in _preview(mod, session, row, to)["past_decisions"]]
+    words = list(row.keywords) + list(row.aliases) + [row.name]
+    reason = f"designation change {change.id}: {row.name}, {change.from_category} -> {change.to_category}"
+    moved: dict[str, str] = {}
+    for case in moderated.open_cases_linked(mod, session, banks=row.banks, keywords=words):
+        queue = decisions.move_case(mod, session, case.case_id, to, by=actor.actor, reason=reason)
+        if queue is not None:
+            moved[str(case.case_id)] = queue
+    entries = {b: banks.recategorise_entries(mod.db, session, b, old=change.from_category, new=to.value,
+                                             actor=actor, clock=mod.clock) for b in row.banks}
+    row.category, row.updated_at = to.value, mod.clock.now()
+    result = CategoryChanged(change_id=change.id, from_category=change.from_category, to_category=to.value,
+                             moved_cases=moved, past_decisions=past, bank_entries=entries)
+    change.result = result.model_dump(mode="json")
+    _log(mod, session, row.id, DesignationKind.CATEGORY_CHANGED, actor.actor, result)
+
+
+def _apply_links(mod: Moderation, session: Session, row: DesignatedEntity, change: DesignationChange,
+                 actor: Principal) -> None:
+    """The proposed links, checked again (a bank may have become restricted since). Which content is linked
+    follows at once: the feed gate's follower looks at every item again."""
+    before, after = _links(row), {k: list(v) for k, v in change.proposal.items()}
+    if before != change.preview["links"]["before"]:  # defensive: a confirmed change supersedes the others
+        raise ChangeConflict(f"{row.name}'s links changed since change {change.id} was proposed; propose again")
+    _check_banks(session, after["banks"], actor)
+    row.aliases, row.keywords, row.banks = after["aliases"], after["keywords"], after["banks"]
+    row.updated_at = mod.clock.now()
+    event = LinksChanged(**after, before=before, change_id=change.id)
+    change.result = {"change_id": change.id, "links": after}
+    _log(mod, session, row.id, DesignationKind.LINKS_CHANGED, actor.actor, event)
+
+
+def _apply_delist(mod: Moderation, session: Session, row: DesignatedEntity, change: DesignationChange,
+                  superseded: list[int], actor: Principal) -> None:
+    on = dt.date.fromisoformat(change.proposal["delisted_on"])
+    row.delisted_on, row.updated_at = on, mod.clock.now()
+    change.result = {"change_id": change.id, "delisted_on": on.isoformat(), "superseded_changes": superseded}
+    _log(mod, session, row.id, DesignationKind.DELISTED, actor.actor,
+         Delisted(delisted_on=on.isoformat(), note=change.proposal.get("note", ""), superseded_changes=superseded,
+                  change_id=change.id))
 
 
 def reject_change(mod: Moderation, change_id: int, *, actor: Principal) -> dict[str, Any]:

@@ -51,10 +51,8 @@ async def propose(entity_id: RowId, request: Request, user: Editor, mod: Mod, cs
 async def confirm(change_id: RowId, request: Request, user: Editor, mod: Mod, csrf_token: CsrfField = "") -> Response:
     check_csrf(user, csrf_token)
     change = await run_in_threadpool(lambda: services.confirm_change(mod, change_id, actor=user.principal))
-    result = change["result"]
     response = RedirectResponse(HOME, status_code=303)
-    flash(response, request, "ok", f"Change {change_id} applied: {len(result['moved_cases'])} open case(s) moved, "
-                                   f"{sum(result['bank_entries'].values())} bank entries recategorised.")
+    flash(response, request, "ok", services.applied(change).capitalize() + ".")
     return response
 
 

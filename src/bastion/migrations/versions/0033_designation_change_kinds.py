@@ -1,0 +1,28 @@
+"""designations: edits of links and delisting are proposed changes too, confirmed by another person
+
+Revision ID: 0033
+Revises: 0025
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0033'
+down_revision = '0025'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('designation_changes', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('kind', sa.String(length=16), nullable=False, server_default='category'))
+        batch_op.add_column(sa.Column('proposal', sa.JSON(), nullable=False, server_default='{}'))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('designation_changes', schema=None) as batch_op:
+        batch_op.drop_column('proposal')
+        batch_op.drop_column('kind')

@@ -387,6 +387,28 @@ def test_a_correction_lifts_the_limits_the_rating_applied(world: World) -> None:
     assert _events(world, "c1")[-1].id == lift.id
 
 
+def test_an_appeal_open_when_a_correction_lifts_everything_can_still_be_reversed(world: World) -> None:
+    _post(world, "c1")
+    _send(world, "c1")
+    puid = world.rate({"rating_id": "r-1", "content_id": "c1", "rating": "false"}).json()["statement_puid"]
+    assert world.client.post("/v1/appeals", headers=world.h(Role.PLATFORM),
+                             json={"statement_puid": puid, "text": "It is satire."}).status_code == 201
+    assert world.rate({"rating_id": "r-2", "content_id": "c1", "rating": "true"}).json()["status"] == "published"
+    moderator = world.h(Role.MODERATOR)
+    case = world.client.post("/v1/queues/general/claim", headers=moderator).json()
+    assert (case["content_id"], case["reason"]) == ("c1", "appeal")
+    decided = world.client.post(f"/v1/cases/{case['id']}/decision", headers=moderator, json={"violation": False})
+    assert decided.status_code == 200, decided.text
+    assert (decided.json()["appeal"], decided.json()["status"]) == ("reversed", "published")
+    kinds = [e.kind for e in _events(world, "c1")]
+    assert kinds[-1] == "content.appeal_decided" and "content.reinstated" not in kinds
+    assert _events(world, "c1")[-1].data["outcome"] == "reversed"
+    with world.db.read() as session:  # counted as an appeal reversed; the lift, not the appeal, undid the limits
+        facts, _ = moderated.moderation_facts(session, after=0, limit=1000)
+    assert [f.action for f in facts if f.kind is moderated.FactKind.APPEAL_DECIDED] == ["reversed"]
+    assert not any(f.kind is moderated.FactKind.REVERSAL for f in facts)
+
+
 def test_a_correction_to_missing_context_keeps_the_label(world: World) -> None:
     _post(world, "c1")
     _send(world, "c1")

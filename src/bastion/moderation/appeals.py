@@ -103,7 +103,9 @@ def decide_appeal(mod: Moderation, session: Session, item: ContentItem, case: Ca
     else:
         log(mod, session, content_subject(item.content_id), EventKind.APPEAL_DECIDED, reviewer.actor,
             AppealDecided(appeal_id=appeal.id, outcome=appeal.state))
-    if outcome is AppealOutcome.REVERSED:
+    if outcome is AppealOutcome.REVERSED and ContentStatus(item.status) is not ContentStatus.PUBLISHED:
+        # published already (a fact-check correction lifted the limits it contests): the reversal is recorded and
+        # counted, and there is nothing to put back
         item.status = next_status(ContentStatus(item.status), Change.REINSTATE).value
         item.restrictions = []
         log(mod, session, content_subject(item.content_id), EventKind.REINSTATED, reviewer.actor,

@@ -27,7 +27,6 @@ classifier runs and intake decides on bank matches alone::
 from __future__ import annotations
 
 import inspect
-import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,7 +39,6 @@ from bastion.classifiers.similarity import SimilarityClassifier
 from bastion.core import extensions
 from bastion.core.extensions import ExtensionError, Loaded
 
-_KIND = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 #: Where the built-in kinds come from, in errors about a kind an extension takes again.
 BUILT_IN_ORIGIN = "bastion"
 
@@ -56,15 +54,9 @@ class Declared:
     """The classifier kinds in force, indexed once by kind, with who declared each."""
 
     def __init__(self, declared: Sequence[tuple[str, type[Classifier]]]) -> None:
-        by_kind: dict[str, type[Classifier]] = {}
-        origin_of: dict[str, str] = {}
         for origin, k in declared:
             _check_class(origin, k)
-            if k.kind in by_kind:
-                raise ExtensionError(f"{origin}: classifier kind {k.kind!r} is already declared by "
-                                     f"{origin_of[k.kind]} ({by_kind[k.kind].__qualname__})")
-            by_kind[k.kind] = k
-            origin_of[k.kind] = origin
+        by_kind, origin_of = extensions.unique(declared, lambda k: k.kind, "classifier kind")
         self.kinds = tuple(by_kind.values())
         self.by_kind: Mapping[str, type[Classifier]] = MappingProxyType(by_kind)
         self.origin_of: Mapping[str, str] = MappingProxyType(origin_of)
@@ -78,7 +70,7 @@ def _check_class(origin: str, k: object) -> None:
         missing = ", ".join(sorted(getattr(k, "__abstractmethods__", ())))
         raise ExtensionError(f"{origin}: classifier {k.__qualname__} does not implement {missing}")
     kind = getattr(k, "kind", None)
-    if not isinstance(kind, str) or not _KIND.match(kind):
+    if not isinstance(kind, str) or not extensions.NAME.match(kind):
         raise ExtensionError(f"{origin}: classifier {k.__qualname__} has an invalid kind {kind!r} "
                              "(2-32 of a-z, 0-9 and _, starting with a letter)")
 
@@ -90,67 +82,39 @@ def check(loaded: Sequence[Loaded]) -> Declared:
     return Declared(declared)
 
 
-_BUILT_IN = check(())
 #: The classifier kinds in force (built-in first); read through ``kinds()``/``get``, which activate on first use.
-CLASSIFIER_KINDS: tuple[type[Classifier], ...] = _BUILT_IN.kinds
-BY_KIND: Mapping[str, type[Classifier]] = _BUILT_IN.by_kind
-_in_use: tuple[int, Declared] = (-1, _BUILT_IN)
-#: What is in force once the extensions are activated; ``None`` until then (and after a reset): the next use
-#: activates them. The one check on the way of a lookup.
-_ready: Declared | None = None
+CLASSIFIER_KINDS: tuple[type[Classifier], ...] = ()
+BY_KIND: Mapping[str, type[Classifier]] = MappingProxyType({})
 
 
-def _use(state: extensions.State, declared: Declared) -> Declared:
-    global _in_use, _ready, CLASSIFIER_KINDS, BY_KIND
-    _in_use = (state.generation, declared)
+def _publish(declared: Declared) -> None:
+    global CLASSIFIER_KINDS, BY_KIND
     CLASSIFIER_KINDS, BY_KIND = declared.kinds, declared.by_kind
-    _ready = declared if state.key is not None else None
-    return declared
 
 
-def _prepare(loaded: tuple[Loaded, ...]) -> extensions.Apply:
-    declared = check(loaded)
-
-    def apply(state: extensions.State) -> None:
-        _use(state, declared)
-
-    return apply
-
-
-extensions.on_activate(_prepare)
-
-
-def _in_force() -> Declared:
-    ready = _ready
-    if ready is not None:
-        return ready
-    state = extensions.state()  # activates on first use
-    generation, declared = _in_use
-    if generation != state.generation:  # activated before this module was imported
-        declared = _use(state, check(state.loaded))
-    return declared
+_in_force = extensions.InForce(check, _publish)
 
 
 def kinds() -> tuple[type[Classifier], ...]:
     """Every classifier kind in force: the built-in ones, then the extensions' in the order they were declared."""
-    return _in_force().kinds
+    return _in_force.get().kinds
 
 
 def origin(kind: str) -> str:
     """Who declared a kind: ``bastion`` or the extension."""
-    return _in_force().origin_of[kind]
+    return _in_force.get().origin_of[kind]
 
 
 def get(kind: str) -> type[Classifier]:
     """The class of a kind in force; ``KeyError`` for one that is not."""
-    return _in_force().by_kind[kind]
+    return _in_force.get().by_kind[kind]
 
 
 def build(entries: object, ctx: ClassifierContext) -> tuple[Classifier, ...]:
     """Classifiers from the ``classifiers`` list of a parsed file; every entry checked, names and scores unique."""
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ClassifierError("classifiers must be a list of [[classifiers]] tables")
-    by_kind = _in_force().by_kind
+    by_kind = _in_force.get().by_kind
     built: list[Classifier] = []
     owner: dict[str, str] = {}
     for number, entry in enumerate(entries, 1):

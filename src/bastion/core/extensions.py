@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bastion.core.errors import DomainError
 
@@ -217,3 +217,63 @@ def reset() -> None:
         new = _put(None, ())
         for apply in applies:
             apply(new)
+
+
+D = TypeVar("D")
+K = TypeVar("K")
+
+#: Names of signal types and classifier kinds: 2-32 of a-z, 0-9 and _, starting with a letter (a storage key).
+NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+
+
+def unique(declared: Sequence[tuple[str, K]], key: Callable[[K], str], what: str
+           ) -> tuple[dict[str, K], dict[str, str]]:
+    """``declared`` (origin, class) indexed by ``key``, and who declared each; a key declared twice is refused,
+    naming both origins."""
+    by_key: dict[str, K] = {}
+    origin_of: dict[str, str] = {}
+    for origin, k in declared:
+        name = key(k)
+        if name in by_key:
+            raise ExtensionError(f"{origin}: {what} {name!r} is already declared by {origin_of[name]} "
+                                 f"({getattr(by_key[name], '__qualname__', by_key[name])})")
+        by_key[name], origin_of[name] = k, origin
+    return by_key, origin_of
+
+
+class InForce(Generic[D]):
+    """What one registry has in force (its ``check`` of the built-in classes and the extensions' ones, ``D``),
+    activated on first use. Each activation re-checks; ``publish`` is told what is in force (a registry's
+    module-level views). Once activated, ``get`` is one attribute read: nothing is looked up per call."""
+
+    def __init__(self, check: Callable[[Sequence[Loaded]], D], publish: Callable[[D], None]) -> None:
+        self._check, self._publish = check, publish
+        self._in_use: tuple[int, D] = (-1, check(()))
+        #: What is in force once the extensions are activated; ``None`` until then (and after a reset).
+        self.ready: D | None = None
+        publish(self._in_use[1])
+        on_activate(self._prepare)
+
+    def _use(self, current: State, declared: D) -> D:
+        self._in_use = (current.generation, declared)
+        self._publish(declared)
+        self.ready = declared if current.key is not None else None
+        return declared
+
+    def _prepare(self, loaded: tuple[Loaded, ...]) -> Apply:
+        declared = self._check(loaded)
+
+        def apply(current: State) -> None:
+            self._use(current, declared)
+
+        return apply
+
+    def get(self) -> D:
+        ready = self.ready
+        if ready is not None:
+            return ready
+        current = state()  # activates on first use
+        generation, declared = self._in_use
+        if generation != current.generation:  # activated before the registry was imported
+            declared = self._use(current, self._check(current.loaded))
+        return declared

@@ -9,7 +9,6 @@ dictionary read: nothing is imported or searched for by name while content is ha
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 
@@ -22,7 +21,6 @@ from bastion.hashing.text import TextSignal
 from bastion.hashing.url import UrlSignal
 from bastion.hashing.video_pdq import VideoPdqSignal
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 #: Where the built-in types come from, in errors about a name an extension takes again.
 BUILT_IN_ORIGIN = "bastion"
 
@@ -47,15 +45,9 @@ class Declared:
     """The signal types in force, indexed once: by name, and which of them hash files and texts."""
 
     def __init__(self, declared: Sequence[tuple[str, type[SignalType]]]) -> None:
-        by_name: dict[str, type[SignalType]] = {}
-        origin_of: dict[str, str] = {}
         for origin, t in declared:
             _check_class(origin, t)
-            if t.name in by_name:
-                raise ExtensionError(f"{origin}: signal type name {t.name!r} is already declared by "
-                                     f"{origin_of[t.name]} ({by_name[t.name].__qualname__})")
-            by_name[t.name] = t
-            origin_of[t.name] = origin
+        by_name, origin_of = extensions.unique(declared, lambda t: t.name, "signal type name")
         self.types = tuple(by_name.values())
         self.by_name: Mapping[str, type[SignalType]] = MappingProxyType(by_name)
         self.origin_of: Mapping[str, str] = MappingProxyType(origin_of)
@@ -71,7 +63,7 @@ def _check_class(origin: str, t: object) -> None:
         missing = ", ".join(sorted(getattr(t, "__abstractmethods__", ())))
         raise ExtensionError(f"{origin}: signal type {t.__qualname__} does not implement {missing}")
     name = getattr(t, "name", None)
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not extensions.NAME.match(name):
         raise ExtensionError(f"{origin}: signal type {t.__qualname__} has an invalid name {name!r} "
                              "(2-32 of a-z, 0-9 and _, starting with a letter)")
     low, high = t.default_threshold, t.max_threshold
@@ -87,67 +79,39 @@ def check(loaded: Sequence[Loaded]) -> Declared:
     return Declared(declared)
 
 
-_BUILT_IN = check(())
 #: The signal types in force (built-in first); read through ``signal_types()``, which activates on first use.
-SIGNAL_TYPES: tuple[type[SignalType], ...] = _BUILT_IN.types
-BY_NAME: Mapping[str, type[SignalType]] = _BUILT_IN.by_name
-_in_use: tuple[int, Declared] = (-1, _BUILT_IN)
-#: What is in force once the extensions are activated; ``None`` until then (and after a reset): the next use
-#: activates them. The one check on the way of a lookup.
-_ready: Declared | None = None
+SIGNAL_TYPES: tuple[type[SignalType], ...] = ()
+BY_NAME: Mapping[str, type[SignalType]] = MappingProxyType({})
 
 
-def _use(state: extensions.State, declared: Declared) -> Declared:
-    global _in_use, _ready, SIGNAL_TYPES, BY_NAME
-    _in_use = (state.generation, declared)
+def _publish(declared: Declared) -> None:
+    global SIGNAL_TYPES, BY_NAME
     SIGNAL_TYPES, BY_NAME = declared.types, declared.by_name
-    _ready = declared if state.key is not None else None
-    return declared
 
 
-def _prepare(loaded: tuple[Loaded, ...]) -> extensions.Apply:
-    declared = check(loaded)
-
-    def apply(state: extensions.State) -> None:
-        _use(state, declared)
-
-    return apply
-
-
-extensions.on_activate(_prepare)
-
-
-def _in_force() -> Declared:
-    ready = _ready
-    if ready is not None:
-        return ready
-    state = extensions.state()  # activates on first use
-    generation, declared = _in_use
-    if generation != state.generation:  # activated before this module was imported
-        declared = _use(state, check(state.loaded))
-    return declared
+_in_force = extensions.InForce(check, _publish)
 
 
 def signal_types() -> tuple[type[SignalType], ...]:
     """Every signal type in force: the built-in ones, then the extensions' in the order they were declared."""
-    return _in_force().types
+    return _in_force.get().types
 
 
 def origin(name: str) -> str:
     """Who declared a signal type: ``bastion`` or the extension (for ``bastion extensions`` and errors)."""
-    return _in_force().origin_of[get(name).name]
+    return _in_force.get().origin_of[get(name).name]
 
 
 def get(name: str) -> type[SignalType]:
     try:
-        return (_ready or _in_force()).by_name[name]  # called per query: no call once activated
+        return (_in_force.ready or _in_force.get()).by_name[name]  # called per query: no call once activated
     except KeyError:
         raise UnknownSignalType(name) from None
 
 
 def file_hashers() -> Iterator[type[FileHasher]]:
-    return iter(_in_force().file_hashers)
+    return iter(_in_force.get().file_hashers)
 
 
 def text_hashers() -> Iterator[type[TextHasher]]:
-    return iter(_in_force().text_hashers)
+    return iter(_in_force.get().text_hashers)

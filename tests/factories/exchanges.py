@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
@@ -31,6 +31,42 @@ TE_TOKEN = f"{TE_APP_ID}|abcdefghijklmnopqrstuvwx"
 TE_GROUP = 303
 NCMEC_USER, NCMEC_PASSWORD = "esp-user", "hash-pass"
 NCMEC_DATE = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """What every fake's handler shares: it logs nothing, and answers a JSON or XML body."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        self._send(status, json.dumps(body).encode(), "application/json")
+
+    def _xml(self, status: int, body: str) -> None:
+        self._send(status, body.encode(), "application/xml")
+
+
+class _Fake(Protocol):
+    base: str
+
+
+FakeT = TypeVar("FakeT", bound=_Fake)
+
+
+def _serve(fake: FakeT, server_class: type[ThreadingHTTPServer], handler: type[_Handler]) -> Iterator[FakeT]:
+    """``fake`` served on loopback by ``handler`` for the length of a test; its ``base`` is the server's URL."""
+    server = server_class(("127.0.0.1", 0), handler)
+    server.fake = fake  # type: ignore[attr-defined]
+    with loopback(server) as base:
+        fake.base = base
+        yield fake
 
 
 @dataclass
@@ -93,19 +129,8 @@ class _TeServer(ThreadingHTTPServer):
     fake: FakeThreatExchange
 
 
-class _TeHandler(BaseHTTPRequestHandler):
+class _TeHandler(_Handler):
     server: _TeServer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _json(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _checked(self) -> tuple[FakeThreatExchange, list[str], dict[str, list[str]]] | None:
         fake = self.server.fake
@@ -187,11 +212,7 @@ class _TeHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def threatexchange() -> Iterator[FakeThreatExchange]:
-    server = _TeServer(("127.0.0.1", 0), _TeHandler)
-    server.fake = FakeThreatExchange()
-    with loopback(server) as base:
-        server.fake.base = base
-        yield server.fake
+    yield from _serve(FakeThreatExchange(), _TeServer, _TeHandler)
 
 
 # --- NCMEC hash sharing --------------------------------------------------------------------------------------------
@@ -235,19 +256,8 @@ class _NcmecServer(ThreadingHTTPServer):
     fake: FakeNcmec
 
 
-class _NcmecHandler(BaseHTTPRequestHandler):
+class _NcmecHandler(_Handler):
     server: _NcmecServer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _xml(self, status: int, body: str) -> None:
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _checked(self) -> bool:
         failure = self.server.fake.script.next_failure(self.path)
@@ -303,11 +313,7 @@ class _NcmecHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def ncmec_hashes() -> Iterator[FakeNcmec]:
-    server = _NcmecServer(("127.0.0.1", 0), _NcmecHandler)
-    server.fake = FakeNcmec()
-    with loopback(server) as base:
-        server.fake.base = base
-        yield server.fake
+    yield from _serve(FakeNcmec(), _NcmecServer, _NcmecHandler)
 
 
 # --- StopNCII ------------------------------------------------------------------------------------------------------
@@ -344,19 +350,8 @@ class _NciiServer(ThreadingHTTPServer):
     fake: FakeStopNcii
 
 
-class _NciiHandler(BaseHTTPRequestHandler):
+class _NciiHandler(_Handler):
     server: _NciiServer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _json(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _checked(self, function_key: str) -> bool:
         failure = self.server.fake.script.next_failure(self.path)
@@ -399,11 +394,7 @@ class _NciiHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stop_ncii() -> Iterator[FakeStopNcii]:
-    server = _NciiServer(("127.0.0.1", 0), _NciiHandler)
-    server.fake = FakeStopNcii()
-    with loopback(server) as base:
-        server.fake.base = base
-        yield server.fake
+    yield from _serve(FakeStopNcii(), _NciiServer, _NciiHandler)
 
 
 # --- Tech Against Terrorism ---------------------------------------------------------------------------------------
@@ -439,19 +430,8 @@ class _TatServer(ThreadingHTTPServer):
     fake: FakeTat
 
 
-class _TatHandler(BaseHTTPRequestHandler):
+class _TatHandler(_Handler):
     server: _TatServer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _json(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
@@ -496,8 +476,4 @@ class _TatHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def tat() -> Iterator[FakeTat]:
-    server = _TatServer(("127.0.0.1", 0), _TatHandler)
-    server.fake = FakeTat()
-    with loopback(server) as base:
-        server.fake.base = base
-        yield server.fake
+    yield from _serve(FakeTat(), _TatServer, _TatHandler)

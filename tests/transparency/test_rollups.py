@@ -15,6 +15,7 @@ import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from bastion.core.db import Database
 from bastion.moderation.events import EventKind
@@ -34,7 +35,9 @@ PERIODS = [(dt.date(2026, 1, 1), dt.date(2026, 1, 31)), (T0.date(), T0.date()),
            (dt.date(2025, 1, 1), dt.date(2025, 2, 1)),
            # a year of whole months; whole months with days on both sides; days of two months, no whole one
            (dt.date(2026, 1, 1), dt.date(2026, 12, 31)), (dt.date(2025, 11, 20), dt.date(2026, 2, 3)),
-           (dt.date(2025, 12, 30), dt.date(2026, 1, 6))]
+           (dt.date(2025, 12, 30), dt.date(2026, 1, 6)),
+           # a rolling 30 days (the console's default period) across two months
+           (dt.date(2025, 12, 18), dt.date(2026, 1, 16))]
 
 
 def assert_same(db: Database) -> None:
@@ -47,15 +50,39 @@ def assert_same(db: Database) -> None:
             rolled = rollups.cells(session, start, end)
             assert rolled == direct, (start, end)
             for by in [None, *Dimension]:
-                cut = rollups.cells(session, start, end, metrics.kept_for(by))  # what the API reads
+                cut = rollups.cells(session, start, end, metrics.kept_for(by))  # what the report reads
+                assert metrics.figures(cut, by) == metrics.figures(direct, by), by
+                cut = rollups.grouped(session, start, end, by)  # what the API reads
+                if by not in (Dimension.SOURCE, Dimension.PATH):  # histograms summed over sources
+                    assert cut == rollups.over_sources(metrics.project(direct, metrics.kept_for(by))), (start, end, by)
                 assert metrics.figures(cut, by) == metrics.figures(direct, by), by
             for keep, durations in rollups.CUTS.items():  # every cut kept monthly, as the dashboard reads it
                 expected = {c: t for c, t in metrics.project(direct, keep).items()
                             if durations or c.bucket == metrics.NO_DURATION}
                 assert rollups.cells(session, start, end, keep, durations=durations) == expected, (start, end, keep)
+                assert rollups.cells(session, start, end, keep, durations=durations, sources=False) == \
+                    rollups.over_sources(expected), (start, end, keep)
                 actions = {c: t for c, t in expected.items() if c.metric == metrics.Metric.ACTION.value}
                 assert rollups.cells(session, start, end, keep, (metrics.Metric.ACTION.value,),
                                      durations=False) == actions
+            assert_actions_by(session, direct, start, end)
+
+
+def assert_actions_by(session: Session, direct: metrics.Cells, start: dt.date, end: dt.date) -> None:
+    """The dashboard's grouped counts (``rollups.actions_by``) are the direct count's actions and proactive ones, for
+    every grouping it draws beside Member States, with and without a category filter."""
+    groupings = [("country",), *(("country", c) for c in ("category", "territory", "content_type", "language",
+                                                          "source", "path"))]
+    for columns in groupings:
+        for category in ("", "csam", "hate_speech"):
+            expected: dict[tuple[object, ...], tuple[int, int]] = {}
+            for cell, tally in direct.items():
+                if cell.metric == metrics.Metric.ACTION.value and (not category or cell.category == category):
+                    key = tuple(getattr(cell, c) for c in columns)
+                    a, p = expected.get(key, (0, 0))
+                    expected[key] = (a + tally.count, p + (tally.count if cell.proactive else 0))
+            found = rollups.actions_by(session, start, end, columns, category)
+            assert found == expected, (start, end, columns, category)
 
 
 def test_the_roll_ups_equal_the_direct_count(db: Database) -> None:

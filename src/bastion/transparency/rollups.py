@@ -25,7 +25,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,10 +39,12 @@ from bastion.transparency.metrics import (
     NO_DURATION,
     Cell,
     CellsFor,
+    Dimension,
     Metric,
     Tally,
     add,
     histogram,
+    kept_for,
     project,
     read,
 )
@@ -194,14 +196,18 @@ def split(start: dt.date, end: dt.date) -> tuple[list[dt.date], list[tuple[dt.da
 
 
 def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] | None = None,
-          only: tuple[str, ...] = (), *, durations: bool = True) -> dict[Cell, Tally]:
+          only: tuple[str, ...] = (), *, durations: bool = True, sources: bool = True) -> dict[Cell, Tally]:
     """The period's cells summed over its days (``day`` set to ``date.min``), from the roll-ups alone.
 
     ``keep``: a cut (``metrics.project``) keeping these dimension columns (``metrics.kept_for``), so a dashboard's
     query returns a few hundred rows, not every cell of the month: its whole months read from the monthly cuts where
     ``CUTS`` keeps it, the other days summed in the database in two queries (counts without durations; duration
     histograms). ``None``: every cell as stored. ``only``: these metrics alone. ``durations``: with a cut, read the
-    duration histograms too (``False``: counts alone)."""
+    duration histograms too (``False``: counts alone). ``sources``: the histograms kept by source and path, as
+    ``metrics.project`` makes them (the report's durations of trusted flaggers' notices); ``False``: summed over both
+    (``over_sources``), all that ``metrics.figures`` reads of them: a grouped period's histograms are the most rows
+    of its cut (a bucket for each source in each group), and summing them in the database is what a year by Member
+    State spent its time on."""
     if keep is None:
         out: dict[Cell, Tally] = {}
         names = [c for c in CELL_COLUMNS if c != "day"]
@@ -214,11 +220,11 @@ def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] 
     days = [(start, end)]
     if kept in CUTS and (CUTS[kept] or not durations):
         months, days = split(start, end)
-    out = _from_cuts(session, months, kept, only, durations) if months else {}
+    out = _from_cuts(session, months, kept, only, durations, sources) if months else {}
     if not days:
         return out
     blank: dict[str, Any] = dict.fromkeys(DIMENSION_COLUMNS, "")
-    blank.update(action="", before_view=False, bucket=NO_DURATION)
+    blank.update(source="", path="", action="", before_view=False, bucket=NO_DURATION)
 
     def put(values: dict[str, Any], count: int, items: int) -> None:
         cell = Cell(**{**blank, "day": dt.date.min, **values})
@@ -231,7 +237,7 @@ def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] 
         put(dict(zip(names, key, strict=True)), int(count), int(items))
     if not durations:
         return out
-    names = [*HISTOGRAM_COLUMNS, *kept]
+    names = [*(HISTOGRAM_COLUMNS if sources else BUCKET_COLUMNS), *kept]
     for row in _summed(session, days, names, only, Rollup.bucket != NO_DURATION):
         *key, count, _ = row
         values = dict(zip(names, key, strict=True))
@@ -252,23 +258,35 @@ def _summed(session: Session, days: list[tuple[dt.date, dt.date]], names: list[s
 
 
 def _from_cuts(session: Session, months: list[dt.date], kept: tuple[str, ...], only: tuple[str, ...],
-               durations: bool) -> dict[Cell, Tally]:
+               durations: bool, sources: bool = True) -> dict[Cell, Tally]:
     """The cut ``kept`` of these whole months, from the monthly cuts: one month's rows as stored, several summed in
-    the database by the columns a cut may hold (the others are blank in every row of it)."""
-    names = [*COUNT_COLUMNS, "bucket", *kept]
-    keys = [getattr(Cut, c) for c in names]
+    the database by the columns a cut may hold (the others are blank in every row of it); with ``sources`` false,
+    the histogram rows summed over source and path (``cells``)."""
     where = [Cut.month.in_(months), Cut.keep == ",".join(kept)]
     if only:
         where.append(Cut.metric.in_([*only, *(histogram(m) for m in only)] if durations else only))
-    elif not durations:
-        where.append(Cut.bucket == NO_DURATION)
-    if len(months) == 1:
-        statement = select(*keys, Cut.count, Cut.items).where(*where)
-    else:
+    if sources or not durations:
+        if not durations:
+            where.append(Cut.bucket == NO_DURATION)
+        return _cut_rows(session, [*COUNT_COLUMNS, "bucket", *kept], where, summed=len(months) > 1)
+    out = _cut_rows(session, [*COUNT_COLUMNS, "bucket", *kept], [*where, Cut.bucket == NO_DURATION],
+                    summed=len(months) > 1)
+    out.update(_cut_rows(session, [*BUCKET_COLUMNS, *kept], [*where, Cut.bucket != NO_DURATION], summed=True))
+    return out
+
+
+def _cut_rows(session: Session, names: list[str], where: list[Any], *, summed: bool) -> dict[Cell, Tally]:
+    """Cut rows by the columns ``names`` (the others blank): as stored, or ``summed`` in the database."""
+    keys = [getattr(Cut, c) for c in names]
+    if summed:
         statement = select(*keys, func.sum(Cut.count), func.sum(Cut.items)).where(*where).group_by(*keys)
+    else:
+        statement = select(*keys, Cut.count, Cut.items).where(*where)
     # built by position from a template: a month by Member State is some 15,000 rows, and building each cell from
     # keyword arguments cost more than the query
     template: list[Any] = [dt.date.min, *("" for _ in CUT_COLUMNS)]
+    template[CELL_COLUMNS.index("before_view")] = False
+    template[CELL_COLUMNS.index("proactive")] = False
     at = [CELL_COLUMNS.index(c) for c in names]
     out: dict[Cell, Tally] = {}
     for row in session.connection().execute(statement):
@@ -277,6 +295,26 @@ def _from_cuts(session: Session, months: list[dt.date], kept: tuple[str, ...], o
             values[i] = value
         out[Cell._make(values)] = Tally(int(row[-2]), int(row[-1]))
     return out
+
+
+#: The columns of a histogram summed over source and path (``cells`` with ``sources`` false).
+BUCKET_COLUMNS = ("metric", "proactive", "bucket")
+
+
+def over_sources(cut: Mapping[Cell, Tally]) -> dict[Cell, Tally]:
+    """A cut's histogram cells summed over source and path (what ``cells`` reads with ``sources`` false)."""
+    out: dict[Cell, Tally] = {}
+    for cell, tally in cut.items():
+        key = cell._replace(source="", path="") if cell.bucket != NO_DURATION else cell
+        was = out.get(key)
+        out[key] = Tally(tally.count + was.count, tally.items + was.items) if was else tally
+    return out
+
+
+def grouped(session: Session, start: dt.date, end: dt.date, by: Dimension | None) -> dict[Cell, Tally]:
+    """What ``metrics.figures`` grouped ``by`` needs of the period (the API's answer): the cut ``metrics.kept_for``,
+    its histograms summed over sources unless the groups are sources or paths."""
+    return cells(session, start, end, kept_for(by), sources=by in (Dimension.SOURCE, Dimension.PATH))
 
 
 def cells_for(session: Session, start: dt.date, end: dt.date) -> CellsFor:
@@ -317,4 +355,35 @@ def daily_actions(session: Session, start: dt.date, end: dt.date) -> dict[tuple[
             statement.group_by(Rollup.day, Rollup.category, Rollup.proactive)):
         actioned, proactive_count = out.get((day, category), (0, 0))
         out[day, category] = (actioned + int(count), proactive_count + (int(count) if proactive else 0))
+    return out
+
+
+def actions_by(session: Session, start: dt.date, end: dt.date, columns: tuple[str, ...], category: str = ""
+               ) -> dict[tuple[Any, ...], tuple[int, int]]:
+    """Actions and proactive actions in the period per value of ``columns`` (a cell's dimension, source or path
+    columns), of one category when ``category`` is given: the dashboard's grouped charts, which draw nothing else.
+
+    Summed in the database down to those few hundred rows (not a cut with every count column, which for a category
+    and a Member State is nearly as many rows as the days it sums): whole months from a monthly cut that keeps
+    the dimensions asked for, where ``CUTS`` has one, the other days from the daily rows."""
+    dimensions = {c for c in columns if c in DIMENSION_COLUMNS} | ({"category"} if category else set())
+    kept = tuple(c for c in DIMENSION_COLUMNS if c in dimensions)
+    months, days = split(start, end) if kept in CUTS else ([], [(start, end)])
+    out: dict[tuple[Any, ...], tuple[int, int]] = {}
+
+    def add(table: type[Rollup] | type[Cut], *where: Any) -> None:
+        keys = [getattr(table, c) for c in columns]
+        count = table.__table__.c["count"]
+        statement = select(*keys, func.sum(count), func.sum(case((table.proactive, count), else_=0))).where(
+            table.metric == Metric.ACTION.value, *where)
+        if category:
+            statement = statement.where(table.category == category)
+        for *key, actioned, proactive in session.execute(statement.group_by(*keys)):
+            was = out.get(tuple(key), (0, 0))
+            out[tuple(key)] = (was[0] + int(actioned), was[1] + int(proactive or 0))
+
+    if months:
+        add(Cut, Cut.month.in_(months), Cut.keep == ",".join(kept))
+    if days:
+        add(Rollup, or_(*(and_(Rollup.day >= first, Rollup.day <= last) for first, last in days)))
     return out

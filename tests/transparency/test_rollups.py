@@ -1,7 +1,7 @@
 """The roll-ups give the same cells, hence the same figures, as the direct count from the logs: in small batches
 that split a content's events, as events keep coming, after a round that failed half-way, and run twice; read from
-the monthly cuts for whole months and the daily rows for the other days alike; and an event that cannot be read is
-skipped and recorded, never halting the count."""
+the monthly cuts for whole months and the daily cuts or rows for the other days alike; and an event that cannot be
+read is skipped and recorded, never halting the count."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from bastion.reporting.models import ReportEvent
 from bastion.testing.transparency import Scenario
 from bastion.transparency import metrics, rollups
 from bastion.transparency.metrics import Dimension
-from bastion.transparency.models import Cut, Quarantined
+from bastion.transparency.models import Cut, DayCut, Quarantined, Rollup
 from tests.transparency.test_metrics import HOUR, T0, briefing
 
 PERIODS = [(dt.date(2026, 1, 1), dt.date(2026, 1, 31)), (T0.date(), T0.date()),
@@ -70,9 +70,9 @@ def assert_same(db: Database) -> None:
 
 def assert_actions_by(session: Session, direct: metrics.Cells, start: dt.date, end: dt.date) -> None:
     """The dashboard's grouped counts (``rollups.actions_by``) are the direct count's actions and proactive ones, for
-    every grouping it draws beside Member States, with and without a category filter."""
-    groupings = [("country",), *(("country", c) for c in ("category", "territory", "content_type", "language",
-                                                          "source", "path"))]
+    every grouping it draws, alone and beside Member States, with and without a category filter."""
+    others = ("category", "territory", "content_type", "language", "source", "path")
+    groupings = [("country",), *((c,) for c in others), *(("country", c) for c in others)]
     for columns in groupings:
         for category in ("", "csam", "hate_speech"):
             expected: dict[tuple[object, ...], tuple[int, int]] = {}
@@ -157,23 +157,22 @@ def test_periods_split_into_whole_months_and_the_days_around_them() -> None:
 
 
 def test_the_cuts_summed_again_from_the_daily_rows_are_the_workers(db: Database) -> None:
-    """``rebuild_cuts`` and migration 0024's fill (in SQL, for roll-ups counted before it) give the worker's rows."""
+    """``rebuild_cuts`` and the fills of migrations 0024 (monthly cuts) and 0026 (daily cuts), in SQL for roll-ups
+    counted before them, give the worker's rows."""
     scenario = Scenario()
     briefing(scenario, clean=100)
     scenario.order("ORD-9", T0 + dt.timedelta(days=40), member_state="AT", urls=3, executed_after=HOUR)
     with db.write() as session:
         scenario.flush(session)
     rollups.catch_up(db, batch=41)
-    kept = _cut_table(db)
+    kept, daily = _cut_table(db), _cut_table(db, DayCut)
     assert {row[0] for row in kept} == {dt.date(2026, 1, 1), dt.date(2026, 2, 1)}
+    with db.read() as session:  # a day's cut for every day counted
+        assert {row[0] for row in daily} == set(session.scalars(select(Rollup.day)))
     rollups.rebuild_cuts(db)
-    assert _cut_table(db) == kept
+    assert (_cut_table(db), _cut_table(db, DayCut)) == (kept, daily)
 
-    spec = importlib.util.spec_from_file_location(
-        "fill", Path(rollups.__file__).parents[1] / "migrations" / "versions" / "0024_transparency_cuts.py")
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    migration = _migration("0024_transparency_cuts.py")
     assert migration.CUTS == rollups.CUTS  # a cut added later needs a migration of its own to fill its months
     with db.engine.begin() as connection:
         connection.execute(delete(Cut))
@@ -181,10 +180,27 @@ def test_the_cuts_summed_again_from_the_daily_rows_are_the_workers(db: Database)
             migration._fill()
     assert _cut_table(db) == kept
 
+    days = _migration("0026_transparency_day_cuts.py")
+    assert days.DAY_CUTS == rollups.DAY_CUTS
+    with db.engine.begin() as connection:
+        connection.execute(delete(DayCut))
+        with Operations.context(MigrationContext.configure(connection)):
+            days._fill()
+    assert _cut_table(db, DayCut) == daily
 
-def _cut_table(db: Database) -> list[tuple[Any, ...]]:
+
+def _migration(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, Path(rollups.__file__).parents[1] / "migrations" / "versions"
+                                                  / name)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return migration
+
+
+def _cut_table(db: Database, table: type[Cut] | type[DayCut] = Cut) -> list[tuple[Any, ...]]:
     with db.read() as session:
-        return sorted(tuple(r) for r in session.execute(select(*[c for c in Cut.__table__.c if c.name != "id"])))
+        return sorted(tuple(r) for r in session.execute(select(*[c for c in table.__table__.c if c.name != "id"])))
 
 
 def _malformed(db: Database, table: type[Any], subject: str, kind: str, at: dt.datetime) -> int:

@@ -1,10 +1,10 @@
 """The analyst dashboard's charts (issue 10): each one a table of rows, computed from the roll-ups alone, so the
 console draws exactly what its CSV gives (``web/transparency_pages.py``).
 
-Four reads of the roll-ups per answer: the period's totals with their duration histograms summed over sources
-(``rollups.cells``: whole months from the monthly cuts, other days summed from the daily rows), the actions and
-proactive ones by the chosen dimension and Member State together, summed in the database (``rollups.actions_by``:
-no chart draws a duration or another count per group), and the actions per day and category
+Four or five reads of the roll-ups per answer: the period's totals with their duration histograms summed over
+sources (``rollups.cells``: whole months from the monthly cuts, other days from the daily cuts), the actions and
+proactive ones by Member State and by the chosen dimension, summed in the database (``rollups.actions_by``: no chart
+draws a duration or another count per group), and the actions per day and category
 (``rollups.daily_actions``: the series, and the categories the filter offers); and how many events were skipped as
 unreadable. For a researcher (``k`` set) every count from 1 to ``k`` - 1 is hidden (``None``), and so is every share
 computed from one: the same rule as ``metrics.suppress``.
@@ -77,13 +77,13 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
     if f.category:
         overall = {c: t for c, t in overall.items() if c.category == f.category}
     [total] = metrics.figures(overall, None)
-    # one read serves both grouped charts: actions and proactive ones by Member State and the grouping, summed in
-    # the database (a few hundred rows)
+    # the grouped charts: actions and proactive ones by Member State, and by the grouping, each summed in the
+    # database from the cuts that keep that one dimension (a few hundred rows)
     column = "category" if f.by is Dimension.KEYWORD else f.by.value
-    counts = rollups.actions_by(session, f.start, f.end, tuple(dict.fromkeys(("country", column))), f.category)
-    grouped = _groups(counts, 0 if column == "country" else 1,
-                      metrics.keyword if f.by is Dimension.KEYWORD else str)
-    countries = _groups(counts, 0, str)
+    countries = _groups(rollups.actions_by(session, f.start, f.end, ("country",), f.category), str)
+    grouped = countries if column == "country" else _groups(
+        rollups.actions_by(session, f.start, f.end, (column,), f.category),
+        metrics.keyword if f.by is Dimension.KEYWORD else str)
     per_category = rollups.daily_actions(session, f.start, f.end)
     if k is not None:  # a researcher: the API's suppression of the totals, complements included
         [total] = metrics.suppress_all([total], k)
@@ -142,13 +142,13 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
     return Dashboard(filters, k, charts, categories, sum(rollups.quarantined(session).values()))
 
 
-def _groups(counts: dict[tuple[Any, ...], tuple[int, int]], at: int, label: Callable[[str], str]
+def _groups(counts: dict[tuple[Any, ...], tuple[int, int]], label: Callable[[str], str]
             ) -> list[tuple[str, int, int]]:
-    """Actions and proactive ones per group (sorted by its name), the group being ``label`` of the key's value
-    ``at`` (``rollups.actions_by``): what ``metrics.figures`` gives as ``actioned`` and ``proactive``."""
+    """Actions and proactive ones per group (sorted by its name), the group being ``label`` of the one column's value
+    (``rollups.actions_by``): what ``metrics.figures`` gives as ``actioned`` and ``proactive``."""
     out: dict[str, tuple[int, int]] = {}
-    for key, (actioned, proactive) in counts.items():
-        name = label(str(key[at]))
+    for (value,), (actioned, proactive) in counts.items():
+        name = label(str(value))
         was = out.get(name, (0, 0))
         out[name] = (was[0] + actioned, was[1] + proactive)
     return [(name, a, p) for name, (a, p) in sorted(out.items())]

@@ -12,7 +12,8 @@ a transaction, STYLE.md 7), so a few seconds suffice.
 Figures for a period are then one ``GROUP BY`` over the period's cells (``cells``): no event is read. A dashboard
 asks for a cut (a few dimensions kept, the rest summed away); for whole calendar months the worker also keeps the
 common cuts ready (``models.Cut``, ``CUTS``), in the same transaction as the daily rows, so such a month is read from
-a few thousand rows instead of every cell of each of its days, and the days of a partial month from the daily rows.
+a few thousand rows instead of every cell of each of its days; and per day the cuts whose rows are few
+(``models.DayCut``, ``DAY_CUTS``: the totals, and each dimension's counts), which the days of a partial month read.
 
 An event whose payload does not validate is skipped and recorded (``models.Quarantined``, a warning with its id):
 the mark moves past it and counting goes on, and the direct count skips it too (``metrics.read``).
@@ -48,7 +49,7 @@ from bastion.transparency.metrics import (
     project,
     read,
 )
-from bastion.transparency.models import Cut, Mark, Quarantined, Rollup
+from bastion.transparency.models import Cut, DayCut, Mark, Quarantined, Rollup
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ CUTS: dict[tuple[str, ...], bool] = {
     (): True, **{(d,): True for d in DIMENSION_COLUMNS},
     **{tuple(c for c in DIMENSION_COLUMNS if c in ("country", d)): False
        for d in DIMENSION_COLUMNS if d != "country"}}
+#: The cuts kept per day (``models.DayCut``), for the days of a period outside its whole months: the totals with
+#: their duration histograms, and each dimension alone with counts (the dashboard's grouped charts and its series
+#: per category). A day's cut keeping a dimension's durations, or two dimensions, is nearly as many rows as the
+#: day's cells: those read the daily rows. Adding one needs its days filled (as migration 0026 does).
+DAY_CUTS: dict[tuple[str, ...], bool] = {(): True, **{(d,): False for d in DIMENSION_COLUMNS}}
 
 
 def roll_up(db: Database, *, now: dt.datetime | None = None, settle: float = SETTLE_SECONDS,
@@ -101,35 +107,37 @@ def _locked_mark(db: Database, session: Session, log: str) -> int:
 
 
 def _increment(db: Database, session: Session, cells: dict[Cell, Tally]) -> None:
-    """The daily rows and the monthly cuts, both incremented (one transaction: they never disagree)."""
+    """The daily rows and the monthly and daily cuts, all incremented (one transaction: they never disagree)."""
     if not cells:
         return
     rows = [{**{c: getattr(cell, c) for c in CELL_COLUMNS}, "count": t.count, "items": t.items}
             for cell, t in cells.items()]
     _upsert(db, session, Rollup, list(CELL_COLUMNS), rows)
     _upsert(db, session, Cut, ["month", "keep", *CUT_COLUMNS], cut_rows(cells))
+    _upsert(db, session, DayCut, ["day", "keep", *CUT_COLUMNS], cut_rows(cells, daily=True))
 
 
 #: A cut row's cell columns (its month and keep besides).
 CUT_COLUMNS = tuple(c for c in CELL_COLUMNS if c != "day")
 
 
-def cut_rows(cells: Mapping[Cell, Tally]) -> list[dict[str, Any]]:
-    """The rows of ``CUTS`` that dated ``cells`` add to, per month (``metrics.project`` of each month's cells)."""
-    months: dict[dt.date, dict[Cell, Tally]] = {}
+def cut_rows(cells: Mapping[Cell, Tally], *, daily: bool = False) -> list[dict[str, Any]]:
+    """The rows of ``CUTS`` that dated ``cells`` add to, per month (``metrics.project`` of each month's cells); with
+    ``daily``, those of ``DAY_CUTS``, per day."""
+    spans: dict[dt.date, dict[Cell, Tally]] = {}
     for cell, tally in cells.items():
-        months.setdefault(cell.day.replace(day=1), {})[cell] = tally
+        spans.setdefault(cell.day if daily else cell.day.replace(day=1), {})[cell] = tally
     rows: list[dict[str, Any]] = []
-    for month, found in months.items():
-        for keep, durations in CUTS.items():
+    for span, found in spans.items():
+        for keep, durations in (DAY_CUTS if daily else CUTS).items():
             for cell, t in project(found, keep).items():
                 if durations or cell.bucket == NO_DURATION:
-                    rows.append({"month": month, "keep": ",".join(keep), **{c: getattr(cell, c) for c in CUT_COLUMNS},
-                                 "count": t.count, "items": t.items})
+                    rows.append({"day" if daily else "month": span, "keep": ",".join(keep),
+                                 **{c: getattr(cell, c) for c in CUT_COLUMNS}, "count": t.count, "items": t.items})
     return rows
 
 
-def _upsert(db: Database, session: Session, table: type[Rollup] | type[Cut], key: list[str],
+def _upsert(db: Database, session: Session, table: type[Rollup] | type[Cut] | type[DayCut], key: list[str],
             rows: list[dict[str, Any]]) -> None:
     """Add ``rows`` to the table's counts: one statement run for every row (compiled once; a multi-row ``VALUES``
     would be compiled again for each batch, which cost more than the writing)."""
@@ -155,14 +163,19 @@ def _quarantine(db: Database, session: Session, name: str, skipped: Iterable[tup
 
 
 def rebuild_cuts(db: Database) -> None:
-    """Every month's cuts summed again from the daily rows (for rows written without the worker: the benchmark's)."""
+    """Every month's and day's cuts summed again from the daily rows (for rows written without the worker: the
+    benchmark's)."""
     with db.write() as session:
         session.execute(delete(Cut))
-        days = [d for (d,) in session.execute(select(Rollup.day).distinct())]
+        session.execute(delete(DayCut))
+        days = sorted(d for (d,) in session.execute(select(Rollup.day).distinct()))
         for month in sorted({d.replace(day=1) for d in days}):
             last = _month_end(month)
             dated = {Cell(month, *key[1:]): t for key, t in cells(session, month, last).items()}
             _upsert(db, session, Cut, ["month", "keep", *CUT_COLUMNS], cut_rows(dated))
+        for day in days:
+            dated = {Cell(day, *key[1:]): t for key, t in cells(session, day, day).items()}
+            _upsert(db, session, DayCut, ["day", "keep", *CUT_COLUMNS], cut_rows(dated, daily=True))
 
 
 def _month_end(month: dt.date) -> dt.date:
@@ -220,8 +233,16 @@ def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] 
     days = [(start, end)]
     if kept in CUTS and (CUTS[kept] or not durations):
         months, days = split(start, end)
-    out = _from_cuts(session, months, kept, only, durations, sources) if months else {}
+    out = _from_cuts(session, Cut, [Cut.month.in_(months)], kept, only, durations, sources,
+                     summed=len(months) > 1) if months else {}
     if not days:
+        return out
+    if kept in DAY_CUTS and (DAY_CUTS[kept] or not durations):
+        runs = [and_(DayCut.day >= first, DayCut.day <= last) for first, last in days]
+        for cell, tally in _from_cuts(session, DayCut, [or_(*runs)], kept, only, durations, sources,
+                                      summed=days[0][0] != days[-1][1]).items():
+            was = out.get(cell)
+            out[cell] = Tally(tally.count + was.count, tally.items + was.items) if was else tally
         return out
     blank: dict[str, Any] = dict.fromkeys(DIMENSION_COLUMNS, "")
     blank.update(source="", path="", action="", before_view=False, bucket=NO_DURATION)
@@ -257,31 +278,34 @@ def _summed(session: Session, days: list[tuple[dt.date, dt.date]], names: list[s
     return session.execute(statement.group_by(*keys))
 
 
-def _from_cuts(session: Session, months: list[dt.date], kept: tuple[str, ...], only: tuple[str, ...],
-               durations: bool, sources: bool = True) -> dict[Cell, Tally]:
-    """The cut ``kept`` of these whole months, from the monthly cuts: one month's rows as stored, several summed in
-    the database by the columns a cut may hold (the others are blank in every row of it); with ``sources`` false,
-    the histogram rows summed over source and path (``cells``)."""
-    where = [Cut.month.in_(months), Cut.keep == ",".join(kept)]
+def _from_cuts(session: Session, table: type[Cut] | type[DayCut], period: list[Any], kept: tuple[str, ...],
+               only: tuple[str, ...], durations: bool, sources: bool, *, summed: bool) -> dict[Cell, Tally]:
+    """The cut ``kept`` of the months or days ``period`` selects, from the monthly or daily cuts: one span's rows as
+    stored, several ``summed`` in the database by the columns a cut may hold (the others are blank in every row of
+    it); with ``sources`` false, the histogram rows summed over source and path (``cells``)."""
+    where = [*period, table.keep == ",".join(kept)]
     if only:
-        where.append(Cut.metric.in_([*only, *(histogram(m) for m in only)] if durations else only))
+        where.append(table.metric.in_([*only, *(histogram(m) for m in only)] if durations else only))
+    counts = [*COUNT_COLUMNS, "bucket", *kept]
     if sources or not durations:
         if not durations:
-            where.append(Cut.bucket == NO_DURATION)
-        return _cut_rows(session, [*COUNT_COLUMNS, "bucket", *kept], where, summed=len(months) > 1)
-    out = _cut_rows(session, [*COUNT_COLUMNS, "bucket", *kept], [*where, Cut.bucket == NO_DURATION],
-                    summed=len(months) > 1)
-    out.update(_cut_rows(session, [*BUCKET_COLUMNS, *kept], [*where, Cut.bucket != NO_DURATION], summed=True))
+            where.append(table.bucket == NO_DURATION)
+        return _cut_rows(session, table, counts, where, summed=summed)
+    out = _cut_rows(session, table, counts, [*where, table.bucket == NO_DURATION], summed=summed)
+    out.update(_cut_rows(session, table, [*BUCKET_COLUMNS, *kept], [*where, table.bucket != NO_DURATION],
+                         summed=True))
     return out
 
 
-def _cut_rows(session: Session, names: list[str], where: list[Any], *, summed: bool) -> dict[Cell, Tally]:
+def _cut_rows(session: Session, table: type[Cut] | type[DayCut], names: list[str], where: list[Any], *,
+              summed: bool) -> dict[Cell, Tally]:
     """Cut rows by the columns ``names`` (the others blank): as stored, or ``summed`` in the database."""
-    keys = [getattr(Cut, c) for c in names]
+    keys = [getattr(table, c) for c in names]
+    count, items = table.__table__.c["count"], table.__table__.c["items"]
     if summed:
-        statement = select(*keys, func.sum(Cut.count), func.sum(Cut.items)).where(*where).group_by(*keys)
+        statement = select(*keys, func.sum(count), func.sum(items)).where(*where).group_by(*keys)
     else:
-        statement = select(*keys, Cut.count, Cut.items).where(*where)
+        statement = select(*keys, count, items).where(*where)
     # built by position from a template: a month by Member State is some 15,000 rows, and building each cell from
     # keyword arguments cost more than the query
     template: list[Any] = [dt.date.min, *("" for _ in CUT_COLUMNS)]
@@ -347,12 +371,16 @@ def status(db: Database) -> dict[str, Any]:
 
 def daily_actions(session: Session, start: dt.date, end: dt.date) -> dict[tuple[dt.date, str], tuple[int, int]]:
     """Actions and proactive actions on each day of the period, per category (the dashboard's series over time, and
-    the categories its filter offers): one ``GROUP BY`` of the roll-ups by day, which they are kept by."""
-    statement = select(Rollup.day, Rollup.category, Rollup.proactive, func.sum(Rollup.count)).where(
-        Rollup.day >= start, Rollup.day <= end, Rollup.metric == Metric.ACTION.value)
+    the categories its filter offers): one ``GROUP BY`` of the daily cut by category (``DAY_CUTS``: a few hundred
+    rows a day, not every cell of it; the daily rows when it is not kept)."""
+    table: type[Rollup] | type[DayCut] = DayCut if ("category",) in DAY_CUTS else Rollup
+    statement = select(table.day, table.category, table.proactive, func.sum(table.__table__.c["count"])).where(
+        table.day >= start, table.day <= end, table.metric == Metric.ACTION.value)
+    if table is DayCut:
+        statement = statement.where(DayCut.keep == "category")
     out: dict[tuple[dt.date, str], tuple[int, int]] = {}
     for day, category, proactive, count in session.execute(
-            statement.group_by(Rollup.day, Rollup.category, Rollup.proactive)):
+            statement.group_by(table.day, table.category, table.proactive)):
         actioned, proactive_count = out.get((day, category), (0, 0))
         out[day, category] = (actioned + int(count), proactive_count + (int(count) if proactive else 0))
     return out
@@ -365,13 +393,14 @@ def actions_by(session: Session, start: dt.date, end: dt.date, columns: tuple[st
 
     Summed in the database down to those few hundred rows (not a cut with every count column, which for a category
     and a Member State is nearly as many rows as the days it sums): whole months from a monthly cut that keeps
-    the dimensions asked for, where ``CUTS`` has one, the other days from the daily rows."""
+    the dimensions asked for, where ``CUTS`` has one, the other days from the daily cut that does (``DAY_CUTS``: one
+    dimension, or none) or else from the daily rows."""
     dimensions = {c for c in columns if c in DIMENSION_COLUMNS} | ({"category"} if category else set())
     kept = tuple(c for c in DIMENSION_COLUMNS if c in dimensions)
     months, days = split(start, end) if kept in CUTS else ([], [(start, end)])
     out: dict[tuple[Any, ...], tuple[int, int]] = {}
 
-    def add(table: type[Rollup] | type[Cut], *where: Any) -> None:
+    def add(table: type[Rollup] | type[Cut] | type[DayCut], *where: Any) -> None:
         keys = [getattr(table, c) for c in columns]
         count = table.__table__.c["count"]
         statement = select(*keys, func.sum(count), func.sum(case((table.proactive, count), else_=0))).where(
@@ -384,6 +413,9 @@ def actions_by(session: Session, start: dt.date, end: dt.date, columns: tuple[st
 
     if months:
         add(Cut, Cut.month.in_(months), Cut.keep == ",".join(kept))
-    if days:
+    if days and kept in DAY_CUTS:
+        add(DayCut, or_(*(and_(DayCut.day >= first, DayCut.day <= last) for first, last in days)),
+            DayCut.keep == ",".join(kept))
+    elif days:
         add(Rollup, or_(*(and_(Rollup.day >= first, Rollup.day <= last) for first, last in days)))
     return out

@@ -214,13 +214,13 @@ def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] 
 
     ``keep``: a cut (``metrics.project``) keeping these dimension columns (``metrics.kept_for``), so a dashboard's
     query returns a few hundred rows, not every cell of the month: its whole months read from the monthly cuts where
-    ``CUTS`` keeps it, the other days summed in the database in two queries (counts without durations; duration
-    histograms). ``None``: every cell as stored. ``only``: these metrics alone. ``durations``: with a cut, read the
-    duration histograms too (``False``: counts alone). ``sources``: the histograms kept by source and path, as
-    ``metrics.project`` makes them (the report's durations of trusted flaggers' notices); ``False``: summed over both
-    (``over_sources``), all that ``metrics.figures`` reads of them: a grouped period's histograms are the most rows
-    of its cut (a bucket for each source in each group), and summing them in the database is what a year by Member
-    State spent its time on."""
+    ``CUTS`` keeps it, the other days from the daily cuts where ``DAY_CUTS`` keeps it, else summed from the daily
+    rows in the database in two queries (counts without durations; duration histograms). ``None``: every cell as
+    stored. ``only``: these metrics alone. ``durations``: with a cut, read the duration histograms too (``False``:
+    counts alone). ``sources``: the histograms kept by source and path, as ``metrics.project`` makes them (the
+    report's durations of trusted flaggers' notices); ``False``: summed over both (``over_sources``), all that
+    ``metrics.figures`` reads of them: a grouped period's histograms are the most rows of its cut (a bucket for each
+    source in each group), and summing them in the database is what a year by Member State spent its time on."""
     if keep is None:
         out: dict[Cell, Tally] = {}
         names = [c for c in CELL_COLUMNS if c != "day"]

@@ -1,7 +1,7 @@
 """The roll-ups give the same cells, hence the same figures, as the direct count from the logs: in small batches
 that split a content's events, as events keep coming, after a round that failed half-way, and run twice; read from
-the monthly cuts for whole months and the daily rows for the other days alike; and an event that cannot be read is
-skipped and recorded, never halting the count."""
+the monthly cuts for whole months and the daily cuts or rows for the other days alike; and an event that cannot be
+read is skipped and recorded, never halting the count."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from bastion.core.db import Database
 from bastion.moderation.events import EventKind
@@ -26,7 +27,7 @@ from bastion.reporting.models import ReportEvent
 from bastion.testing.transparency import Scenario
 from bastion.transparency import metrics, rollups
 from bastion.transparency.metrics import Dimension
-from bastion.transparency.models import Cut, Quarantined
+from bastion.transparency.models import Cut, DayCut, Quarantined, Rollup
 from tests.transparency.test_metrics import HOUR, T0, briefing
 
 PERIODS = [(dt.date(2026, 1, 1), dt.date(2026, 1, 31)), (T0.date(), T0.date()),
@@ -34,7 +35,9 @@ PERIODS = [(dt.date(2026, 1, 1), dt.date(2026, 1, 31)), (T0.date(), T0.date()),
            (dt.date(2025, 1, 1), dt.date(2025, 2, 1)),
            # a year of whole months; whole months with days on both sides; days of two months, no whole one
            (dt.date(2026, 1, 1), dt.date(2026, 12, 31)), (dt.date(2025, 11, 20), dt.date(2026, 2, 3)),
-           (dt.date(2025, 12, 30), dt.date(2026, 1, 6))]
+           (dt.date(2025, 12, 30), dt.date(2026, 1, 6)),
+           # a rolling 30 days (the console's default period) across two months
+           (dt.date(2025, 12, 18), dt.date(2026, 1, 16))]
 
 
 def assert_same(db: Database) -> None:
@@ -47,15 +50,39 @@ def assert_same(db: Database) -> None:
             rolled = rollups.cells(session, start, end)
             assert rolled == direct, (start, end)
             for by in [None, *Dimension]:
-                cut = rollups.cells(session, start, end, metrics.kept_for(by))  # what the API reads
+                cut = rollups.cells(session, start, end, metrics.kept_for(by))  # what the report reads
+                assert metrics.figures(cut, by) == metrics.figures(direct, by), by
+                cut = rollups.grouped(session, start, end, by)  # what the API reads
+                if by not in (Dimension.SOURCE, Dimension.PATH):  # histograms summed over sources
+                    assert cut == rollups.over_sources(metrics.project(direct, metrics.kept_for(by))), (start, end, by)
                 assert metrics.figures(cut, by) == metrics.figures(direct, by), by
             for keep, durations in rollups.CUTS.items():  # every cut kept monthly, as the dashboard reads it
                 expected = {c: t for c, t in metrics.project(direct, keep).items()
                             if durations or c.bucket == metrics.NO_DURATION}
                 assert rollups.cells(session, start, end, keep, durations=durations) == expected, (start, end, keep)
+                assert rollups.cells(session, start, end, keep, durations=durations, sources=False) == \
+                    rollups.over_sources(expected), (start, end, keep)
                 actions = {c: t for c, t in expected.items() if c.metric == metrics.Metric.ACTION.value}
                 assert rollups.cells(session, start, end, keep, (metrics.Metric.ACTION.value,),
                                      durations=False) == actions
+            assert_actions_by(session, direct, start, end)
+
+
+def assert_actions_by(session: Session, direct: metrics.Cells, start: dt.date, end: dt.date) -> None:
+    """The dashboard's grouped counts (``rollups.actions_by``) are the direct count's actions and proactive ones, for
+    every grouping it draws, alone and beside Member States, with and without a category filter."""
+    others = ("category", "territory", "content_type", "language", "source", "path")
+    groupings = [("country",), *((c,) for c in others), *(("country", c) for c in others)]
+    for columns in groupings:
+        for category in ("", "csam", "hate_speech"):
+            expected: dict[tuple[object, ...], tuple[int, int]] = {}
+            for cell, tally in direct.items():
+                if cell.metric == metrics.Metric.ACTION.value and (not category or cell.category == category):
+                    key = tuple(getattr(cell, c) for c in columns)
+                    a, p = expected.get(key, (0, 0))
+                    expected[key] = (a + tally.count, p + (tally.count if cell.proactive else 0))
+            found = rollups.actions_by(session, start, end, columns, category)
+            assert found == expected, (start, end, columns, category)
 
 
 def test_the_roll_ups_equal_the_direct_count(db: Database) -> None:
@@ -130,23 +157,22 @@ def test_periods_split_into_whole_months_and_the_days_around_them() -> None:
 
 
 def test_the_cuts_summed_again_from_the_daily_rows_are_the_workers(db: Database) -> None:
-    """``rebuild_cuts`` and migration 0024's fill (in SQL, for roll-ups counted before it) give the worker's rows."""
+    """``rebuild_cuts`` and the fills of migrations 0024 (monthly cuts) and 0026 (daily cuts), in SQL for roll-ups
+    counted before them, give the worker's rows."""
     scenario = Scenario()
     briefing(scenario, clean=100)
     scenario.order("ORD-9", T0 + dt.timedelta(days=40), member_state="AT", urls=3, executed_after=HOUR)
     with db.write() as session:
         scenario.flush(session)
     rollups.catch_up(db, batch=41)
-    kept = _cut_table(db)
+    kept, daily = _cut_table(db), _cut_table(db, DayCut)
     assert {row[0] for row in kept} == {dt.date(2026, 1, 1), dt.date(2026, 2, 1)}
+    with db.read() as session:  # a day's cut for every day counted
+        assert {row[0] for row in daily} == set(session.scalars(select(Rollup.day)))
     rollups.rebuild_cuts(db)
-    assert _cut_table(db) == kept
+    assert (_cut_table(db), _cut_table(db, DayCut)) == (kept, daily)
 
-    spec = importlib.util.spec_from_file_location(
-        "fill", Path(rollups.__file__).parents[1] / "migrations" / "versions" / "0024_transparency_cuts.py")
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    migration = _migration("0024_transparency_cuts.py")
     assert migration.CUTS == rollups.CUTS  # a cut added later needs a migration of its own to fill its months
     with db.engine.begin() as connection:
         connection.execute(delete(Cut))
@@ -154,10 +180,27 @@ def test_the_cuts_summed_again_from_the_daily_rows_are_the_workers(db: Database)
             migration._fill()
     assert _cut_table(db) == kept
 
+    days = _migration("0026_transparency_day_cuts.py")
+    assert days.DAY_CUTS == rollups.DAY_CUTS
+    with db.engine.begin() as connection:
+        connection.execute(delete(DayCut))
+        with Operations.context(MigrationContext.configure(connection)):
+            days._fill()
+    assert _cut_table(db, DayCut) == daily
 
-def _cut_table(db: Database) -> list[tuple[Any, ...]]:
+
+def _migration(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, Path(rollups.__file__).parents[1] / "migrations" / "versions"
+                                                  / name)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return migration
+
+
+def _cut_table(db: Database, table: type[Cut] | type[DayCut] = Cut) -> list[tuple[Any, ...]]:
     with db.read() as session:
-        return sorted(tuple(r) for r in session.execute(select(*[c for c in Cut.__table__.c if c.name != "id"])))
+        return sorted(tuple(r) for r in session.execute(select(*[c for c in table.__table__.c if c.name != "id"])))
 
 
 def _malformed(db: Database, table: type[Any], subject: str, kind: str, at: dt.datetime) -> int:

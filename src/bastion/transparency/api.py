@@ -78,7 +78,7 @@ def read_metrics(request: Request, principal: Reader,
     if k is not None:
         _researchers_read_whole_months(start, end)
     with ctx.db.read() as session:
-        groups = metrics.figures(rollups.cells(session, start, end, metrics.kept_for(by)), by)
+        groups = metrics.figures(rollups.grouped(session, start, end, by), by)
         marks = rollups.marks(session)
     if k is not None:
         groups = metrics.suppress_all(groups, k)

@@ -1,9 +1,10 @@
 """The analyst dashboard's charts (issue 10): each one a table of rows, computed from the roll-ups alone, so the
 console draws exactly what its CSV gives (``web/transparency_pages.py``).
 
-Four reads of the roll-ups per answer (``rollups.cells``: whole months from the monthly cuts, other days summed from
-the daily rows): the period's totals with their duration histograms, the actions' counts by the chosen dimension and
-Member State together (no durations: no chart draws a duration per group) and the actions per day and category
+Four or five reads of the roll-ups per answer: the period's totals with their duration histograms summed over
+sources (``rollups.cells``: whole months from the monthly cuts, other days from the daily cuts), the actions and
+proactive ones by Member State and by the chosen dimension, summed in the database (``rollups.actions_by``: no chart
+draws a duration or another count per group), and the actions per day and category
 (``rollups.daily_actions``: the series, and the categories the filter offers); and how many events were skipped as
 unreadable. For a researcher (``k`` set) every count from 1 to ``k`` - 1 is hidden (``None``), and so is every share
 computed from one: the same rule as ``metrics.suppress``.
@@ -14,12 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bastion.transparency import metrics, rollups
-from bastion.transparency.metrics import Cell, Dimension, Metric, Tally
+from bastion.transparency.metrics import Dimension, Metric
 
 #: The dimensions the dashboard groups actions by.
 GROUPINGS = (Dimension.CATEGORY, Dimension.KEYWORD, Dimension.COUNTRY, Dimension.TERRITORY, Dimension.CONTENT_TYPE,
@@ -68,20 +71,19 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
     """Every chart for ``filters``; ``k``: a researcher's small-cell threshold (``None``: nothing suppressed)."""
     f = filters
 
-    def cut(keep: tuple[str, ...], *only: str) -> dict[Cell, Tally]:
-        """A cut keeping ``keep`` (and the category, when filtered on: only then, as it multiplies the rows); with
-        ``only`` (the grouped charts' actions), counts alone: no duration is drawn per group."""
-        if f.category:
-            keep = tuple(dict.fromkeys(("category", *keep)))
-        found = rollups.cells(session, f.start, f.end, keep, only, durations=not only)
-        return {c: t for c, t in found.items() if c.category == f.category} if f.category else found
-
-    overall = cut(())
+    # the totals, with histograms summed over sources (nothing here draws a duration per source), and the category
+    # kept only when filtered on, as it multiplies the rows
+    overall = rollups.cells(session, f.start, f.end, ("category",) if f.category else (), sources=False)
+    if f.category:
+        overall = {c: t for c, t in overall.items() if c.category == f.category}
     [total] = metrics.figures(overall, None)
-    # one count-only cut serves both grouped charts: a few thousand rows even keeping two dimensions
-    counts = cut(("country", *metrics.kept_for(f.by)), Metric.ACTION.value)
-    grouped = metrics.figures(counts, f.by)
-    countries = metrics.figures(counts, Dimension.COUNTRY)
+    # the grouped charts: actions and proactive ones by Member State, and by the grouping, each summed in the
+    # database from the cuts that keep that one dimension (a few hundred rows)
+    column = "category" if f.by is Dimension.KEYWORD else f.by.value
+    countries = _groups(rollups.actions_by(session, f.start, f.end, ("country",), f.category), str)
+    grouped = countries if column == "country" else _groups(
+        rollups.actions_by(session, f.start, f.end, (column,), f.category),
+        metrics.keyword if f.by is Dimension.KEYWORD else str)
     per_category = rollups.daily_actions(session, f.start, f.end)
     if k is not None:  # a researcher: the API's suppression of the totals, complements included
         [total] = metrics.suppress_all([total], k)
@@ -117,12 +119,12 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
         ("week from" if weekly else "day", "proactive share", "actions", "proactive"),
         [(day.isoformat(), share(p, a), count(a), count(p)) for day, (a, p) in sorted(series.items())])
 
-    def actions(name: str, title: str, label: str, groups: list[metrics.Figures]) -> Chart:
-        shown = [g for g in groups if g.actioned]
-        actioned = _column([g.actioned or 0 for g in shown], k)
-        proactive = _column([g.proactive or 0 for g in shown], k)
+    def actions(name: str, title: str, label: str, groups: list[tuple[str, int, int]]) -> Chart:
+        shown = [g for g in groups if g[1]]
+        actioned = _column([g[1] for g in shown], k)
+        proactive = _column([g[2] for g in shown], k)
         return Chart(name, title, (label, "actions", "proactive", "proactive share"),
-                     [(g.group or "(none)", a, p, None if a is None or p is None or not a else round(p / a, 4))
+                     [(g[0] or "(none)", a, p, None if a is None or p is None or not a else round(p / a, 4))
                       for g, a, p in zip(shown, actioned, proactive, strict=True)])
 
     executed, within = total.orders_executed, total.orders_executed_within_1h
@@ -138,6 +140,18 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
               actions("actions", f"Actions by {f.by.value.replace('_', ' ')}", f.by.value, grouped),
               actions("countries", "Actions by Member State", "country", countries), orders, appeals]
     return Dashboard(filters, k, charts, categories, sum(rollups.quarantined(session).values()))
+
+
+def _groups(counts: dict[tuple[Any, ...], tuple[int, int]], label: Callable[[str], str]
+            ) -> list[tuple[str, int, int]]:
+    """Actions and proactive ones per group (sorted by its name), the group being ``label`` of the one column's value
+    (``rollups.actions_by``): what ``metrics.figures`` gives as ``actioned`` and ``proactive``."""
+    out: dict[str, tuple[int, int]] = {}
+    for (value,), (actioned, proactive) in counts.items():
+        name = label(str(value))
+        was = out.get(name, (0, 0))
+        out[name] = (was[0] + actioned, was[1] + proactive)
+    return [(name, a, p) for name, (a, p) in sorted(out.items())]
 
 
 def _column(values: list[int], k: int | None) -> list[int | None]:

@@ -95,3 +95,32 @@ class Quarantined(Base):
     event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     error: Mapped[str] = mapped_column(String(500))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class DayCut(Base):
+    """A day's roll-ups summed over the dimensions not in ``keep``, as ``Cut`` sums a month's (``rollups.DAY_CUTS``
+    names the cuts kept): what the days of a period outside its whole months read, a few hundred rows a day
+    instead of every cell of it (the console's default period, a rolling 30 days, is such days alone)."""
+
+    __tablename__ = "transparency_day_cuts"
+    __table_args__ = (UniqueConstraint(
+        "day", "keep", "metric", "category", "country", "territory", "content_type", "language", "source", "path",
+        "action", "proactive", "before_view", "bucket", name="uq_transparency_day_cuts_cell"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    keep: Mapped[str] = mapped_column(String(64))
+    metric: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(8))
+    territory: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(24))
+    path: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(32))
+    proactive: Mapped[bool] = mapped_column(Boolean)
+    before_view: Mapped[bool] = mapped_column(Boolean)
+    bucket: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(BigInteger)
+    items: Mapped[int] = mapped_column(BigInteger)

@@ -12,7 +12,8 @@ a transaction, STYLE.md 7), so a few seconds suffice.
 Figures for a period are then one ``GROUP BY`` over the period's cells (``cells``): no event is read. A dashboard
 asks for a cut (a few dimensions kept, the rest summed away); for whole calendar months the worker also keeps the
 common cuts ready (``models.Cut``, ``CUTS``), in the same transaction as the daily rows, so such a month is read from
-a few thousand rows instead of every cell of each of its days, and the days of a partial month from the daily rows.
+a few thousand rows instead of every cell of each of its days; and per day the cuts whose rows are few
+(``models.DayCut``, ``DAY_CUTS``: the totals, and each dimension's counts), which the days of a partial month read.
 
 An event whose payload does not validate is skipped and recorded (``models.Quarantined``, a warning with its id):
 the mark moves past it and counting goes on, and the direct count skips it too (``metrics.read``).
@@ -25,7 +26,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,14 +40,16 @@ from bastion.transparency.metrics import (
     NO_DURATION,
     Cell,
     CellsFor,
+    Dimension,
     Metric,
     Tally,
     add,
     histogram,
+    kept_for,
     project,
     read,
 )
-from bastion.transparency.models import Cut, Mark, Quarantined, Rollup
+from bastion.transparency.models import Cut, DayCut, Mark, Quarantined, Rollup
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,11 @@ CUTS: dict[tuple[str, ...], bool] = {
     (): True, **{(d,): True for d in DIMENSION_COLUMNS},
     **{tuple(c for c in DIMENSION_COLUMNS if c in ("country", d)): False
        for d in DIMENSION_COLUMNS if d != "country"}}
+#: The cuts kept per day (``models.DayCut``), for the days of a period outside its whole months: the totals with
+#: their duration histograms, and each dimension alone with counts (the dashboard's grouped charts and its series
+#: per category). A day's cut keeping a dimension's durations, or two dimensions, is nearly as many rows as the
+#: day's cells: those read the daily rows. Adding one needs its days filled (as migration 0026 does).
+DAY_CUTS: dict[tuple[str, ...], bool] = {(): True, **{(d,): False for d in DIMENSION_COLUMNS}}
 
 
 def roll_up(db: Database, *, now: dt.datetime | None = None, settle: float = SETTLE_SECONDS,
@@ -99,35 +107,37 @@ def _locked_mark(db: Database, session: Session, log: str) -> int:
 
 
 def _increment(db: Database, session: Session, cells: dict[Cell, Tally]) -> None:
-    """The daily rows and the monthly cuts, both incremented (one transaction: they never disagree)."""
+    """The daily rows and the monthly and daily cuts, all incremented (one transaction: they never disagree)."""
     if not cells:
         return
     rows = [{**{c: getattr(cell, c) for c in CELL_COLUMNS}, "count": t.count, "items": t.items}
             for cell, t in cells.items()]
     _upsert(db, session, Rollup, list(CELL_COLUMNS), rows)
     _upsert(db, session, Cut, ["month", "keep", *CUT_COLUMNS], cut_rows(cells))
+    _upsert(db, session, DayCut, ["day", "keep", *CUT_COLUMNS], cut_rows(cells, daily=True))
 
 
 #: A cut row's cell columns (its month and keep besides).
 CUT_COLUMNS = tuple(c for c in CELL_COLUMNS if c != "day")
 
 
-def cut_rows(cells: Mapping[Cell, Tally]) -> list[dict[str, Any]]:
-    """The rows of ``CUTS`` that dated ``cells`` add to, per month (``metrics.project`` of each month's cells)."""
-    months: dict[dt.date, dict[Cell, Tally]] = {}
+def cut_rows(cells: Mapping[Cell, Tally], *, daily: bool = False) -> list[dict[str, Any]]:
+    """The rows of ``CUTS`` that dated ``cells`` add to, per month (``metrics.project`` of each month's cells); with
+    ``daily``, those of ``DAY_CUTS``, per day."""
+    spans: dict[dt.date, dict[Cell, Tally]] = {}
     for cell, tally in cells.items():
-        months.setdefault(cell.day.replace(day=1), {})[cell] = tally
+        spans.setdefault(cell.day if daily else cell.day.replace(day=1), {})[cell] = tally
     rows: list[dict[str, Any]] = []
-    for month, found in months.items():
-        for keep, durations in CUTS.items():
+    for span, found in spans.items():
+        for keep, durations in (DAY_CUTS if daily else CUTS).items():
             for cell, t in project(found, keep).items():
                 if durations or cell.bucket == NO_DURATION:
-                    rows.append({"month": month, "keep": ",".join(keep), **{c: getattr(cell, c) for c in CUT_COLUMNS},
-                                 "count": t.count, "items": t.items})
+                    rows.append({"day" if daily else "month": span, "keep": ",".join(keep),
+                                 **{c: getattr(cell, c) for c in CUT_COLUMNS}, "count": t.count, "items": t.items})
     return rows
 
 
-def _upsert(db: Database, session: Session, table: type[Rollup] | type[Cut], key: list[str],
+def _upsert(db: Database, session: Session, table: type[Rollup] | type[Cut] | type[DayCut], key: list[str],
             rows: list[dict[str, Any]]) -> None:
     """Add ``rows`` to the table's counts: one statement run for every row (compiled once; a multi-row ``VALUES``
     would be compiled again for each batch, which cost more than the writing)."""
@@ -153,14 +163,19 @@ def _quarantine(db: Database, session: Session, name: str, skipped: Iterable[tup
 
 
 def rebuild_cuts(db: Database) -> None:
-    """Every month's cuts summed again from the daily rows (for rows written without the worker: the benchmark's)."""
+    """Every month's and day's cuts summed again from the daily rows (for rows written without the worker: the
+    benchmark's)."""
     with db.write() as session:
         session.execute(delete(Cut))
-        days = [d for (d,) in session.execute(select(Rollup.day).distinct())]
+        session.execute(delete(DayCut))
+        days = sorted(d for (d,) in session.execute(select(Rollup.day).distinct()))
         for month in sorted({d.replace(day=1) for d in days}):
             last = _month_end(month)
             dated = {Cell(month, *key[1:]): t for key, t in cells(session, month, last).items()}
             _upsert(db, session, Cut, ["month", "keep", *CUT_COLUMNS], cut_rows(dated))
+        for day in days:
+            dated = {Cell(day, *key[1:]): t for key, t in cells(session, day, day).items()}
+            _upsert(db, session, DayCut, ["day", "keep", *CUT_COLUMNS], cut_rows(dated, daily=True))
 
 
 def _month_end(month: dt.date) -> dt.date:
@@ -194,14 +209,18 @@ def split(start: dt.date, end: dt.date) -> tuple[list[dt.date], list[tuple[dt.da
 
 
 def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] | None = None,
-          only: tuple[str, ...] = (), *, durations: bool = True) -> dict[Cell, Tally]:
+          only: tuple[str, ...] = (), *, durations: bool = True, sources: bool = True) -> dict[Cell, Tally]:
     """The period's cells summed over its days (``day`` set to ``date.min``), from the roll-ups alone.
 
     ``keep``: a cut (``metrics.project``) keeping these dimension columns (``metrics.kept_for``), so a dashboard's
     query returns a few hundred rows, not every cell of the month: its whole months read from the monthly cuts where
-    ``CUTS`` keeps it, the other days summed in the database in two queries (counts without durations; duration
-    histograms). ``None``: every cell as stored. ``only``: these metrics alone. ``durations``: with a cut, read the
-    duration histograms too (``False``: counts alone)."""
+    ``CUTS`` keeps it, the other days from the daily cuts where ``DAY_CUTS`` keeps it, else summed from the daily
+    rows in the database in two queries (counts without durations; duration histograms). ``None``: every cell as
+    stored. ``only``: these metrics alone. ``durations``: with a cut, read the duration histograms too (``False``:
+    counts alone). ``sources``: the histograms kept by source and path, as ``metrics.project`` makes them (the
+    report's durations of trusted flaggers' notices); ``False``: summed over both (``over_sources``), all that
+    ``metrics.figures`` reads of them: a grouped period's histograms are the most rows of its cut (a bucket for each
+    source in each group), and summing them in the database is what a year by Member State spent its time on."""
     if keep is None:
         out: dict[Cell, Tally] = {}
         names = [c for c in CELL_COLUMNS if c != "day"]
@@ -214,11 +233,19 @@ def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] 
     days = [(start, end)]
     if kept in CUTS and (CUTS[kept] or not durations):
         months, days = split(start, end)
-    out = _from_cuts(session, months, kept, only, durations) if months else {}
+    out = _from_cuts(session, Cut, [Cut.month.in_(months)], kept, only, durations, sources,
+                     summed=len(months) > 1) if months else {}
     if not days:
         return out
+    if kept in DAY_CUTS and (DAY_CUTS[kept] or not durations):
+        runs = [and_(DayCut.day >= first, DayCut.day <= last) for first, last in days]
+        for cell, tally in _from_cuts(session, DayCut, [or_(*runs)], kept, only, durations, sources,
+                                      summed=days[0][0] != days[-1][1]).items():
+            was = out.get(cell)
+            out[cell] = Tally(tally.count + was.count, tally.items + was.items) if was else tally
+        return out
     blank: dict[str, Any] = dict.fromkeys(DIMENSION_COLUMNS, "")
-    blank.update(action="", before_view=False, bucket=NO_DURATION)
+    blank.update(source="", path="", action="", before_view=False, bucket=NO_DURATION)
 
     def put(values: dict[str, Any], count: int, items: int) -> None:
         cell = Cell(**{**blank, "day": dt.date.min, **values})
@@ -231,7 +258,7 @@ def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] 
         put(dict(zip(names, key, strict=True)), int(count), int(items))
     if not durations:
         return out
-    names = [*HISTOGRAM_COLUMNS, *kept]
+    names = [*(HISTOGRAM_COLUMNS if sources else BUCKET_COLUMNS), *kept]
     for row in _summed(session, days, names, only, Rollup.bucket != NO_DURATION):
         *key, count, _ = row
         values = dict(zip(names, key, strict=True))
@@ -251,24 +278,39 @@ def _summed(session: Session, days: list[tuple[dt.date, dt.date]], names: list[s
     return session.execute(statement.group_by(*keys))
 
 
-def _from_cuts(session: Session, months: list[dt.date], kept: tuple[str, ...], only: tuple[str, ...],
-               durations: bool) -> dict[Cell, Tally]:
-    """The cut ``kept`` of these whole months, from the monthly cuts: one month's rows as stored, several summed in
-    the database by the columns a cut may hold (the others are blank in every row of it)."""
-    names = [*COUNT_COLUMNS, "bucket", *kept]
-    keys = [getattr(Cut, c) for c in names]
-    where = [Cut.month.in_(months), Cut.keep == ",".join(kept)]
+def _from_cuts(session: Session, table: type[Cut] | type[DayCut], period: list[Any], kept: tuple[str, ...],
+               only: tuple[str, ...], durations: bool, sources: bool, *, summed: bool) -> dict[Cell, Tally]:
+    """The cut ``kept`` of the months or days ``period`` selects, from the monthly or daily cuts: one span's rows as
+    stored, several ``summed`` in the database by the columns a cut may hold (the others are blank in every row of
+    it); with ``sources`` false, the histogram rows summed over source and path (``cells``)."""
+    where = [*period, table.keep == ",".join(kept)]
     if only:
-        where.append(Cut.metric.in_([*only, *(histogram(m) for m in only)] if durations else only))
-    elif not durations:
-        where.append(Cut.bucket == NO_DURATION)
-    if len(months) == 1:
-        statement = select(*keys, Cut.count, Cut.items).where(*where)
+        where.append(table.metric.in_([*only, *(histogram(m) for m in only)] if durations else only))
+    counts = [*COUNT_COLUMNS, "bucket", *kept]
+    if sources or not durations:
+        if not durations:
+            where.append(table.bucket == NO_DURATION)
+        return _cut_rows(session, table, counts, where, summed=summed)
+    out = _cut_rows(session, table, counts, [*where, table.bucket == NO_DURATION], summed=summed)
+    out.update(_cut_rows(session, table, [*BUCKET_COLUMNS, *kept], [*where, table.bucket != NO_DURATION],
+                         summed=True))
+    return out
+
+
+def _cut_rows(session: Session, table: type[Cut] | type[DayCut], names: list[str], where: list[Any], *,
+              summed: bool) -> dict[Cell, Tally]:
+    """Cut rows by the columns ``names`` (the others blank): as stored, or ``summed`` in the database."""
+    keys = [getattr(table, c) for c in names]
+    count, items = table.__table__.c["count"], table.__table__.c["items"]
+    if summed:
+        statement = select(*keys, func.sum(count), func.sum(items)).where(*where).group_by(*keys)
     else:
-        statement = select(*keys, func.sum(Cut.count), func.sum(Cut.items)).where(*where).group_by(*keys)
+        statement = select(*keys, count, items).where(*where)
     # built by position from a template: a month by Member State is some 15,000 rows, and building each cell from
     # keyword arguments cost more than the query
     template: list[Any] = [dt.date.min, *("" for _ in CUT_COLUMNS)]
+    template[CELL_COLUMNS.index("before_view")] = False
+    template[CELL_COLUMNS.index("proactive")] = False
     at = [CELL_COLUMNS.index(c) for c in names]
     out: dict[Cell, Tally] = {}
     for row in session.connection().execute(statement):
@@ -277,6 +319,26 @@ def _from_cuts(session: Session, months: list[dt.date], kept: tuple[str, ...], o
             values[i] = value
         out[Cell._make(values)] = Tally(int(row[-2]), int(row[-1]))
     return out
+
+
+#: The columns of a histogram summed over source and path (``cells`` with ``sources`` false).
+BUCKET_COLUMNS = ("metric", "proactive", "bucket")
+
+
+def over_sources(cut: Mapping[Cell, Tally]) -> dict[Cell, Tally]:
+    """A cut's histogram cells summed over source and path (what ``cells`` reads with ``sources`` false)."""
+    out: dict[Cell, Tally] = {}
+    for cell, tally in cut.items():
+        key = cell._replace(source="", path="") if cell.bucket != NO_DURATION else cell
+        was = out.get(key)
+        out[key] = Tally(tally.count + was.count, tally.items + was.items) if was else tally
+    return out
+
+
+def grouped(session: Session, start: dt.date, end: dt.date, by: Dimension | None) -> dict[Cell, Tally]:
+    """What ``metrics.figures`` grouped ``by`` needs of the period (the API's answer): the cut ``metrics.kept_for``,
+    its histograms summed over sources unless the groups are sources or paths."""
+    return cells(session, start, end, kept_for(by), sources=by in (Dimension.SOURCE, Dimension.PATH))
 
 
 def cells_for(session: Session, start: dt.date, end: dt.date) -> CellsFor:
@@ -309,12 +371,51 @@ def status(db: Database) -> dict[str, Any]:
 
 def daily_actions(session: Session, start: dt.date, end: dt.date) -> dict[tuple[dt.date, str], tuple[int, int]]:
     """Actions and proactive actions on each day of the period, per category (the dashboard's series over time, and
-    the categories its filter offers): one ``GROUP BY`` of the roll-ups by day, which they are kept by."""
-    statement = select(Rollup.day, Rollup.category, Rollup.proactive, func.sum(Rollup.count)).where(
-        Rollup.day >= start, Rollup.day <= end, Rollup.metric == Metric.ACTION.value)
+    the categories its filter offers): one ``GROUP BY`` of the daily cut by category (``DAY_CUTS``: a few hundred
+    rows a day, not every cell of it; the daily rows when it is not kept)."""
+    table: type[Rollup] | type[DayCut] = DayCut if ("category",) in DAY_CUTS else Rollup
+    statement = select(table.day, table.category, table.proactive, func.sum(table.__table__.c["count"])).where(
+        table.day >= start, table.day <= end, table.metric == Metric.ACTION.value)
+    if table is DayCut:
+        statement = statement.where(DayCut.keep == "category")
     out: dict[tuple[dt.date, str], tuple[int, int]] = {}
     for day, category, proactive, count in session.execute(
-            statement.group_by(Rollup.day, Rollup.category, Rollup.proactive)):
+            statement.group_by(table.day, table.category, table.proactive)):
         actioned, proactive_count = out.get((day, category), (0, 0))
         out[day, category] = (actioned + int(count), proactive_count + (int(count) if proactive else 0))
+    return out
+
+
+def actions_by(session: Session, start: dt.date, end: dt.date, columns: tuple[str, ...], category: str = ""
+               ) -> dict[tuple[Any, ...], tuple[int, int]]:
+    """Actions and proactive actions in the period per value of ``columns`` (a cell's dimension, source or path
+    columns), of one category when ``category`` is given: the dashboard's grouped charts, which draw nothing else.
+
+    Summed in the database down to those few hundred rows (not a cut with every count column, which for a category
+    and a Member State is nearly as many rows as the days it sums): whole months from a monthly cut that keeps
+    the dimensions asked for, where ``CUTS`` has one, the other days from the daily cut that does (``DAY_CUTS``: one
+    dimension, or none) or else from the daily rows."""
+    dimensions = {c for c in columns if c in DIMENSION_COLUMNS} | ({"category"} if category else set())
+    kept = tuple(c for c in DIMENSION_COLUMNS if c in dimensions)
+    months, days = split(start, end) if kept in CUTS else ([], [(start, end)])
+    out: dict[tuple[Any, ...], tuple[int, int]] = {}
+
+    def add(table: type[Rollup] | type[Cut] | type[DayCut], *where: Any) -> None:
+        keys = [getattr(table, c) for c in columns]
+        count = table.__table__.c["count"]
+        statement = select(*keys, func.sum(count), func.sum(case((table.proactive, count), else_=0))).where(
+            table.metric == Metric.ACTION.value, *where)
+        if category:
+            statement = statement.where(table.category == category)
+        for *key, actioned, proactive in session.execute(statement.group_by(*keys)):
+            was = out.get(tuple(key), (0, 0))
+            out[tuple(key)] = (was[0] + int(actioned), was[1] + int(proactive or 0))
+
+    if months:
+        add(Cut, Cut.month.in_(months), Cut.keep == ",".join(kept))
+    if days and kept in DAY_CUTS:
+        add(DayCut, or_(*(and_(DayCut.day >= first, DayCut.day <= last) for first, last in days)),
+            DayCut.keep == ",".join(kept))
+    elif days:
+        add(Rollup, or_(*(and_(Rollup.day >= first, Rollup.day <= last) for first, last in days)))
     return out

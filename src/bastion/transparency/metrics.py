@@ -54,6 +54,7 @@ class Metric(enum.StrEnum):
     ORDER_UNABLE = "order_unable"  # an Annex III answer
     REPORT_SENT = "report_sent"  # a child-safety report sent to one centre (``action``: the centre)
     REPORT_DUPLICATE_AVOIDED = "report_duplicate"  # a reported file uploaded again, not reported twice
+    AUTOMATED_MISSED = "automated_missed"  # an action on content the upload policy let through (``reinstated``: undone)
 
 
 class Dimension(enum.StrEnum):
@@ -395,6 +396,16 @@ class Figures(BaseModel):
     automated_reversed: int | None = Field(description="of those, reversed later (appeal or order reinstatement)")
     automated_error_rate: float | None
     automated_precision: float | None
+    automated_detected: int | None = Field(description="actions on content automated means caught at upload (hash "
+                                                       "match, classifier), decided by them alone or by a person")
+    automated_detected_reversed: int | None = Field(description="of those, reversed later")
+    automated_missed: int | None = Field(description="actions by a person or an order on content the automated "
+                                                     "means let through at upload (verdict allow)")
+    automated_missed_reversed: int | None = Field(description="of those, reversed later")
+    automated_recall: float | None = Field(description="caught / (caught + missed), reversed actions left out of "
+                                                       "both (docs/transparency.md)")
+    automated_accuracy: float | None = Field(description="1 - (automated actions reversed + missed) / uploads: the "
+                                                         "share of upload verdicts not found wrong")
 
 
 #: Dimensions uploads carry: ``share_of_uploads`` is computed only for these groupings.
@@ -468,6 +479,10 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
     reversed_own = sum(t.count for c, t in of(Metric.REVERSAL)
                        if c.path == queries.Path.AUTOMATED and c.source in own_initiative)
     executed = durations(Metric.ORDER_EXECUTED)
+    detected = sum(t.count for c, t in of(Metric.ACTION) if c.source in AUTOMATED_SOURCES)
+    detected_reversed = sum(t.count for c, t in of(Metric.REVERSAL) if c.source in AUTOMATED_SOURCES)
+    missed_reversed = count(Metric.AUTOMATED_MISSED, action=REINSTATED)
+    missed = count(Metric.AUTOMATED_MISSED, action="")
     return Figures(
         group=name, uploads=uploads, actioned=actioned, by_action=by_field(Metric.ACTION, "action"),
         share_of_uploads=_share(actioned, uploads), proactive=proactive, proactive_share=_share(proactive, actioned),
@@ -490,7 +505,18 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
         reports_duplicates_avoided=count(Metric.REPORT_DUPLICATE_AVOIDED), automated_actions=automated_own,
         automated_reversed=reversed_own, automated_error_rate=_share(reversed_own, automated_own),
         automated_precision=1 - reversed_own / automated_own if automated_own else None,
+        automated_detected=detected, automated_detected_reversed=detected_reversed, automated_missed=missed,
+        automated_missed_reversed=missed_reversed,
+        automated_recall=_share(detected - detected_reversed,
+                                detected - detected_reversed + missed - missed_reversed),
+        automated_accuracy=1 - (reversed_own + missed - missed_reversed) / uploads if uploads else None,
     )
+
+
+#: The detection sources that are automated means (the upload policy's): an action of theirs was caught by them.
+AUTOMATED_SOURCES = frozenset({queries.Source.HASH_MATCH, queries.Source.CLASSIFIER})
+#: ``automated_missed``'s action when the missed action is undone.
+REINSTATED = "reinstated"
 
 
 #: The dimensions a figure may be grouped by; every other key column is what every figure needs.
@@ -564,7 +590,8 @@ def undated(cells: Cells) -> dict[Cell, Tally]:
 COUNT_FIELDS = ("uploads", "actioned", "proactive", "notices", "notices_trusted", "appeals_filed", "appeals_upheld",
                 "appeals_partly_reversed", "appeals_reversed", "orders_received", "order_items", "orders_executed",
                 "orders_executed_within_1h", "orders_annex_iii", "automated_actions", "automated_reversed",
-                "reports_duplicates_avoided")
+                "reports_duplicates_avoided", "automated_detected", "automated_detected_reversed", "automated_missed",
+                "automated_missed_reversed")
 DICT_FIELDS = ("by_action", "suspensions", "reports_sent")
 DURATION_FIELDS = ("upload_to_action", "notice_to_action", "notice_to_decision", "appeal_to_decision",
                    "order_to_execution")
@@ -792,4 +819,11 @@ def _suppressed(f: Figures, g: int, hidden: set[Key]) -> Figures:
         automated_actions=count("automated_actions"), automated_reversed=count("automated_reversed"),
         automated_error_rate=share(f.automated_error_rate, "automated_actions", "automated_reversed"),
         automated_precision=share(f.automated_precision, "automated_actions", "automated_reversed"),
+        automated_detected=count("automated_detected"),
+        automated_detected_reversed=count("automated_detected_reversed"),
+        automated_missed=count("automated_missed"), automated_missed_reversed=count("automated_missed_reversed"),
+        automated_recall=share(f.automated_recall, "automated_detected", "automated_detected_reversed",
+                               "automated_missed", "automated_missed_reversed"),
+        automated_accuracy=share(f.automated_accuracy, "uploads", "automated_reversed", "automated_missed",
+                                 "automated_missed_reversed"),
     )

@@ -827,3 +827,175 @@ def _suppressed(f: Figures, g: int, hidden: set[Key]) -> Figures:
         automated_accuracy=share(f.automated_accuracy, "uploads", "automated_reversed", "automated_missed",
                                  "automated_missed_reversed"),
     )
+
+
+# --- one period's answers together: what a researcher can put side by side ----------------------------------------
+
+#: The groupings a researcher may ask of one period: not grouped, and by each dimension.
+GROUPINGS: tuple[Dimension | None, ...] = (None, *Dimension)
+
+#: A count of one of the period's answers: (grouping, group index, field, key); the grouping ``""`` when not grouped.
+AnswerKey = tuple[str, int, str, str]
+
+
+def suppress_period(cells: Cells, k: int) -> dict[Dimension | None, list[Figures]]:
+    """Every answer a researcher can get for one period (``GROUPINGS``) as they see it, under one hiding pattern.
+
+    Each answer alone is suppressed as ``suppress_all`` does; but two groupings of the same period are sums of the
+    same facts, so a count one answer hides as a complement may be shown by another, and differencing them gives a
+    small count back. So the pattern is decided over all of them together (``hidden_across``): whatever a
+    researcher asks for the period, no linear combination of what is shown, in one answer or across answers, fixes
+    a hidden count. ``cells``: the period's cells as stored (``rollups.cells(keep=None)``), the finest sums the
+    answers are made of; the result is deterministic, so asking again changes nothing."""
+    answers = {by: figures(cells, by) for by in GROUPINGS}
+    hidden = {(_name(by), g, field, key) for by, groups in answers.items()
+              for g, field, key in hidden_counts(groups, k)}
+    values, rows = published(answers, cells)
+    hidden = hidden_across(values, rows, hidden)
+    out: dict[Dimension | None, list[Figures]] = {}
+    for by, groups in answers.items():
+        mine = {(g, field, key) for b, g, field, key in hidden if b == _name(by)}
+        out[by] = [_suppressed(f, g, mine) for g, f in enumerate(groups)]
+    return out
+
+
+def _name(by: Dimension | None) -> str:
+    return "" if by is None else by.value
+
+
+def published(answers: Mapping[Dimension | None, Sequence[Figures]], cells: Cells
+              ) -> tuple[dict[AnswerKey, int], dict[AnswerKey, dict[int, int]]]:
+    """Every count of ``answers`` and each as a sum over atoms: ``rows[key]`` maps atom to coefficient. An atom is
+    the sum of the cells that add to exactly the same counts of every answer (a cell's count and, for orders, its
+    items, are separate atoms): the finest unknowns a reader could solve for. A reader is assumed to know which atoms
+    are non-zero (the support): the strictest assumption, so the rule holds whatever they guess."""
+    values: dict[AnswerKey, int] = {}
+    index: dict[str, dict[str, int]] = {}
+    for by, groups in answers.items():
+        index[_name(by)] = {f.group: g for g, f in enumerate(groups)}
+        values |= {(_name(by), *key): n for g, f in enumerate(groups) for key, n in _counts(f, g).items()}
+    memo: dict[tuple[object, ...], list[tuple[tuple[str, str], int]]] = {}
+    atoms: dict[tuple[object, ...], int] = {}
+    rows: dict[AnswerKey, dict[int, int]] = {}
+    for cell, tally in cells.items():
+        for part, unit in (("count", Tally(1, 0)), ("items", Tally(0, 1))):
+            if (tally.count if part == "count" else tally.items) == 0:
+                continue
+            what = (part, cell.metric, cell.source, cell.path, cell.action, cell.proactive, cell.before_view,
+                    -1 if cell.bucket == NO_DURATION else 0 if cell.bucket <= 3600 else 1)
+            if what not in memo:
+                [alone] = figures({cell: unit})
+                memo[what] = sorted((key[1:], n) for key, n in _counts(alone, 0).items() if n)
+            adds = memo[what]
+            if not adds:
+                continue
+            groups = tuple(index[_name(by)].get(group_of(cell, by), -1) for by in GROUPINGS)
+            atom = atoms.setdefault((groups, tuple(adds)), len(atoms))
+            for by, g in zip(GROUPINGS, groups, strict=True):
+                for (field, key), n in adds:
+                    answer_key = (_name(by), g, field, key)
+                    if answer_key in values:
+                        row = rows.setdefault(answer_key, {})
+                        row[atom] = row.get(atom, 0) + n
+    return values, rows
+
+
+def hidden_across(values: Mapping[AnswerKey, int], rows: Mapping[AnswerKey, Mapping[int, int]],
+                  hidden: set[AnswerKey]) -> set[AnswerKey]:
+    """``hidden`` grown until no hidden count is a linear combination of the shown ones (over atoms: ``published``).
+    While one is, a non-zero count shown that shares an atom with it is hidden too, with every count shown that is
+    the same sum of atoms (the same figure under another name: hiding one alone would change nothing): among the
+    eight smallest of those the combination that fixes it uses, one that frees it, then one that leaves the fewest
+    hidden counts fixed, then the smallest."""
+    hidden = set(hidden)
+    parts = _components(rows)
+    alike: dict[frozenset[tuple[int, int]], set[AnswerKey]] = {}
+    for x, row in rows.items():
+        alike.setdefault(frozenset(row.items()), set()).add(x)
+    while True:
+        solved = sorted(fixed(rows, hidden, parts))
+        if not solved:
+            return hidden
+        key = solved[0]
+        near = sorted((x for x in _involved(rows, hidden, parts, key) if values[x] > 0), key=lambda x: (values[x], x))
+        if not near:
+            return hidden  # no shown count fixes it (unreachable)
+        classes = list({frozenset(alike[frozenset(rows[x].items())]): x for x in reversed(near)}.items())
+        classes.sort(key=lambda c: (values[c[1]], c[1]))
+
+        def left(same: frozenset[AnswerKey]) -> tuple[bool, int]:
+            """Hiding ``same``: is ``key`` still fixed, and how many hidden counts are then fixed in its component."""
+            still = fixed(rows, hidden | same, parts, parts[key])
+            return key in still, len(still)
+
+        chosen = min(classes[:8], key=lambda c: (*left(c[0]), values[c[1]], c[1]))
+        hidden |= chosen[0]
+
+
+def _involved(rows: Mapping[AnswerKey, Mapping[int, int]], hidden: set[AnswerKey], parts: Mapping[AnswerKey, int],
+              key: AnswerKey) -> list[AnswerKey]:
+    """The shown counts a linear combination giving ``key`` uses (least squares, minimum norm, over its
+    component): hiding one of them may free it."""
+    shown = [x for x, part in parts.items() if part == parts[key] and x not in hidden]
+    atoms = sorted({a for x in [*shown, key] for a in rows[x]})
+    column = {a: i for i, a in enumerate(atoms)}
+    matrix = numpy.zeros((len(atoms), len(shown)))
+    for j, x in enumerate(shown):
+        for a, n in rows[x].items():
+            matrix[column[a], j] = n
+    target = numpy.zeros(len(atoms))
+    for a, n in rows[key].items():
+        target[column[a]] = n
+    weights = numpy.linalg.lstsq(matrix, target, rcond=None)[0]
+    return [x for x, w in zip(shown, weights, strict=True) if abs(w) > 1e-9]
+
+
+def _components(rows: Mapping[AnswerKey, Mapping[int, int]]) -> dict[AnswerKey, int]:
+    """The counts in groups that share no atom with each other (each solved on its own: smaller systems)."""
+    parent: dict[int, int] = {}
+
+    def root(a: int) -> int:
+        while parent.setdefault(a, a) != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for row in rows.values():
+        atoms = list(row)
+        for a in atoms[1:]:
+            parent[root(a)] = root(atoms[0])
+    return {key: root(next(iter(row))) for key, row in rows.items() if row}
+
+
+def fixed(rows: Mapping[AnswerKey, Mapping[int, int]], hidden: set[AnswerKey], parts: Mapping[AnswerKey, int],
+          only: int | None = None) -> set[AnswerKey]:
+    """The hidden counts the shown ones fix: a hidden count's row (over atoms) lies in the span of the shown rows
+    (its residual after projecting on their row space is zero). ``only``: that component alone."""
+    found: set[AnswerKey] = set()
+    members: dict[int, list[AnswerKey]] = {}
+    for key, part in parts.items():
+        if only is None or part == only:
+            members.setdefault(part, []).append(key)
+    for keys in members.values():
+        asked = [x for x in keys if x in hidden]
+        if not asked:
+            continue
+        atoms = sorted({a for x in keys for a in rows[x]})
+        column = {a: i for i, a in enumerate(atoms)}
+
+        def matrix(chosen: list[AnswerKey]) -> numpy.ndarray[Any, Any]:
+            m = numpy.zeros((len(chosen), len(atoms)))
+            for i, x in enumerate(chosen):
+                for a, n in rows[x].items():
+                    m[i, column[a]] = n
+            return m
+
+        wanted = matrix(asked)
+        shown = [x for x in keys if x not in hidden]
+        if shown:
+            _, singular, vt = numpy.linalg.svd(matrix(shown), full_matrices=False)
+            basis = vt[singular > 1e-9 * max(1.0, float(singular[0]))]
+            wanted = wanted - (wanted @ basis.T) @ basis
+        left = numpy.abs(wanted).max(axis=1)
+        found |= {x for x, r in zip(asked, left, strict=True) if r < 1e-7}
+    return found

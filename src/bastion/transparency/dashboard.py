@@ -5,8 +5,12 @@ Four reads of the roll-ups per answer (``rollups.cells``: whole months from the 
 the daily rows): the period's totals with their duration histograms, the actions' counts by the chosen dimension and
 Member State together (no durations: no chart draws a duration per group) and the actions per day and category
 (``rollups.daily_actions``: the series, and the categories the filter offers); and how many events were skipped as
-unreadable. For a researcher (``k`` set) every count from 1 to ``k`` - 1 is hidden (``None``), and so is every share
-computed from one: the same rule as ``metrics.suppress``.
+unreadable. For a researcher (``k`` set) the totals and the grouped charts are the API's answers for the period as
+a researcher gets them (``metrics.suppress_period``: one pattern over every grouping, read from the period's cells
+as stored), and the histogram and the series are suppressed against the totals they add up to (``_against``): no
+count from 1 to ``k`` - 1 is shown, nor one that the rest and their total give back, nor a share computed from one.
+A researcher's dashboard is not filtered by category (a category's charts would be another table, not covered by
+the period's pattern).
 """
 
 from __future__ import annotations
@@ -76,16 +80,20 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
         found = rollups.cells(session, f.start, f.end, keep, only, durations=not only)
         return {c: t for c, t in found.items() if c.category == f.category} if f.category else found
 
+    if k is not None and f.category:
+        raise ValueError("a researcher's dashboard is not filtered by category")
     overall = cut(())
     [total] = metrics.figures(overall, None)
     # one count-only cut serves both grouped charts: a few thousand rows even keeping two dimensions
     counts = cut(("country", *metrics.kept_for(f.by)), Metric.ACTION.value)
     grouped = metrics.figures(counts, f.by)
     countries = metrics.figures(counts, Dimension.COUNTRY)
+    seen = {Dimension.COUNTRY: countries, f.by: grouped}
     per_category = rollups.daily_actions(session, f.start, f.end)
-    if k is not None:  # a researcher: the API's suppression of the totals, complements included
-        [total] = metrics.suppress_all([total], k)
-    categories = sorted({category for _, category in per_category if category})
+    if k is not None:  # a researcher: the API's answers for the period, every grouping suppressed together
+        period = metrics.suppress_period(rollups.cells(session, f.start, f.end), k)
+        [total], seen = period[None], period
+    categories = sorted({category for _, category in per_category if category}) if k is None else []
 
     def count(n: int | None) -> int | None:
         return None if n is None or (k is not None and 0 < n < k) else n
@@ -98,9 +106,10 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
     for cell, tally in overall.items():
         if cell.metric == metrics.histogram(Metric.ACTION) and cell.bucket != metrics.NO_DURATION:
             histogram[next(label for label, bound in TIME_BINS if cell.bucket <= bound)] += tally.count
+    bins = _against([histogram[label] for label, _ in TIME_BINS], total.upload_to_action.count, k)
     time_to_action = Chart(
         "time_to_action", "Time from upload to action", ("up to", "actions"),
-        [(label, count(histogram[label])) for label, _ in TIME_BINS],
+        [(label, n) for (label, _), n in zip(TIME_BINS, bins, strict=True)],
         note=f"median {_duration(total.upload_to_action.median_s)}, p90 {_duration(total.upload_to_action.p90_s)}"
              if count(total.upload_to_action.count) else "")
 
@@ -112,18 +121,24 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
         key = day - dt.timedelta(days=day.weekday()) if weekly else day
         was = series.get(key, (0, 0))
         series[key] = (was[0] + actioned, was[1] + own)
+    days = sorted(series)
+    day_actions = _against([series[d][0] for d in days], total.actioned, k)
+    day_proactive = _against([series[d][1] for d in days], total.proactive, k)
     proactive = Chart(
         "proactive", f"Proactive share of actions, per {'week' if weekly else 'day'}",
         ("week from" if weekly else "day", "proactive share", "actions", "proactive"),
-        [(day.isoformat(), share(p, a), count(a), count(p)) for day, (a, p) in sorted(series.items())])
+        [(day.isoformat(), None if a is None or p is None or not a else round(p / a, 4), a, p)
+         for day, a, p in zip(days, day_actions, day_proactive, strict=True)])
 
-    def actions(name: str, title: str, label: str, groups: list[metrics.Figures]) -> Chart:
-        shown = [g for g in groups if g.actioned]
-        actioned = _column([g.actioned or 0 for g in shown], k)
-        proactive = _column([g.proactive or 0 for g in shown], k)
+    def actions(name: str, title: str, label: str, groups: list[metrics.Figures],
+                shown_as: list[metrics.Figures]) -> Chart:
+        """A grouped chart's rows: the groups with actions, their counts as ``shown_as`` gives them (a researcher's
+        answer of the period, or the same figures)."""
+        rows = [(g, s) for g, s in zip(groups, shown_as, strict=True) if g.actioned]
         return Chart(name, title, (label, "actions", "proactive", "proactive share"),
-                     [(g.group or "(none)", a, p, None if a is None or p is None or not a else round(p / a, 4))
-                      for g, a, p in zip(shown, actioned, proactive, strict=True)])
+                     [(g.group or "(none)", s.actioned, s.proactive,
+                       None if s.actioned is None or s.proactive is None or not s.actioned
+                       else round(s.proactive / s.actioned, 4)) for g, s in rows])
 
     executed, within = total.orders_executed, total.orders_executed_within_1h
     later = None if executed is None or within is None else executed - within
@@ -135,24 +150,30 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
         ("filed", count(total.appeals_filed)), ("upheld", count(total.appeals_upheld)),
         ("partly reversed", count(total.appeals_partly_reversed)), ("reversed", count(total.appeals_reversed))])
     charts = [time_to_action, proactive,
-              actions("actions", f"Actions by {f.by.value.replace('_', ' ')}", f.by.value, grouped),
-              actions("countries", "Actions by Member State", "country", countries), orders, appeals]
+              actions("actions", f"Actions by {f.by.value.replace('_', ' ')}", f.by.value, grouped,
+                      _aligned(grouped, seen[f.by])),
+              actions("countries", "Actions by Member State", "country", countries,
+                      _aligned(countries, seen[Dimension.COUNTRY])), orders, appeals]
     return Dashboard(filters, k, charts, categories, sum(rollups.quarantined(session).values()))
 
 
-def _column(values: list[int], k: int | None) -> list[int | None]:
-    """One column of a grouped chart as a researcher sees it: counts from 1 to ``k`` - 1 hidden, and, since the
-    column adds up to a total the reader may know, never one hidden count alone nor hidden counts adding up to less
-    than ``k``: the smallest shown non-zero counts are hidden with them (secondary suppression)."""
+def _aligned(groups: list[metrics.Figures], seen: list[metrics.Figures]) -> list[metrics.Figures]:
+    """``seen``'s group for each of ``groups`` (the period's answer has every group of any metric; the chart's cut
+    only those with actions)."""
+    by_group = {s.group: s for s in seen}
+    return [by_group[g.group] for g in groups]
+
+
+def _against(values: list[int], total: int | None, k: int | None) -> list[int | None]:
+    """A column that adds up to a total (histogram bins, days of the series) as a researcher sees it: counts from 1
+    to ``k`` - 1 hidden, and complements so that the total shown never gives one back (no lone hidden count, hidden
+    counts adding up to at least ``k``: ``metrics._hide`` over the one margin); when the total is itself hidden (a
+    complement in the period's answers), one count at least is hidden too, or the column would add it up."""
     if k is None:
         return list(values)
-    hidden = {i for i, n in enumerate(values) if 0 < n < k}
-    while hidden and (len(hidden) == 1 or sum(values[i] for i in hidden) < k):
-        rest = sorted((n, i) for i, n in enumerate(values) if i not in hidden and n > 0)
-        if not rest:
-            break
-        hidden.add(rest[0][1])
-    return [None if i in hidden else n for i, n in enumerate(values)]
+    found = {(0, "n", f"{i:06d}"): n for i, n in enumerate(values)}
+    hidden = metrics.hide_in_margin(found, k, known=total is not None)
+    return [None if (0, "n", f"{i:06d}") in hidden else n for i, n in enumerate(values)]
 
 
 #: The charts, by name (the CSV addresses).

@@ -737,6 +737,17 @@ def _hide(values: Mapping[Key, int], margins_known: Sequence[Margin], k: int) ->
         hidden.add(chosen)
 
 
+def hide_in_margin(values: Mapping[Key, int], k: int, *, known: bool) -> set[Key]:
+    """Suppression of counts adding up to one total (a histogram's bins, a series' days). ``known``: the reader
+    sees the total, so ``_hide`` over that one margin; otherwise the total is hidden where it is shown, so the counts
+    must not add it up: counts from 1 to ``k`` - 1 hidden, and the smallest non-zero one if none is."""
+    if known:
+        return _hide(values, [Margin(None, tuple(sorted(values)))], k)
+    hidden = {key for key, n in values.items() if 0 < n < k}
+    rest = sorted((n, key) for key, n in values.items() if n > 0)
+    return hidden if hidden or not rest else {rest[0][1]}
+
+
 def determined(found: Sequence[Margin], hidden: set[Key]) -> set[Key]:
     """The hidden counts the margins fix. Each margin is a linear equation over its hidden counts (the shown ones are
     constants); a hidden count is fixed exactly when every solution of the homogeneous system leaves it at zero, i.e.
@@ -923,13 +934,15 @@ def hidden_across(values: Mapping[AnswerKey, int], rows: Mapping[AnswerKey, Mapp
         classes = list({frozenset(alike[frozenset(rows[x].items())]): x for x in reversed(near)}.items())
         classes.sort(key=lambda c: (values[c[1]], c[1]))
 
-        def left(same: frozenset[AnswerKey]) -> tuple[bool, int]:
-            """Hiding ``same``: is ``key`` still fixed, and how many hidden counts are then fixed in its component."""
-            still = fixed(rows, hidden | same, parts, parts[key])
-            return key in still, len(still)
-
-        chosen = min(classes[:8], key=lambda c: (*left(c[0]), values[c[1]], c[1]))
+        chosen = min(classes[:8], key=lambda c: (*_left(rows, hidden | c[0], parts, key), values[c[1]], c[1]))
         hidden |= chosen[0]
+
+
+def _left(rows: Mapping[AnswerKey, Mapping[int, int]], hidden: set[AnswerKey], parts: Mapping[AnswerKey, int],
+          key: AnswerKey) -> tuple[bool, int]:
+    """With ``hidden`` hidden: is ``key`` still fixed, and how many hidden counts are fixed in its component."""
+    still = fixed(rows, hidden, parts, parts[key])
+    return key in still, len(still)
 
 
 def _involved(rows: Mapping[AnswerKey, Mapping[int, int]], hidden: set[AnswerKey], parts: Mapping[AnswerKey, int],
@@ -980,22 +993,23 @@ def fixed(rows: Mapping[AnswerKey, Mapping[int, int]], hidden: set[AnswerKey], p
         asked = [x for x in keys if x in hidden]
         if not asked:
             continue
-        atoms = sorted({a for x in keys for a in rows[x]})
-        column = {a: i for i, a in enumerate(atoms)}
-
-        def matrix(chosen: list[AnswerKey]) -> numpy.ndarray[Any, Any]:
-            m = numpy.zeros((len(chosen), len(atoms)))
-            for i, x in enumerate(chosen):
-                for a, n in rows[x].items():
-                    m[i, column[a]] = n
-            return m
-
-        wanted = matrix(asked)
+        column = {a: i for i, a in enumerate(sorted({a for x in keys for a in rows[x]}))}
+        wanted = _matrix(rows, asked, column)
         shown = [x for x in keys if x not in hidden]
         if shown:
-            _, singular, vt = numpy.linalg.svd(matrix(shown), full_matrices=False)
+            _, singular, vt = numpy.linalg.svd(_matrix(rows, shown, column), full_matrices=False)
             basis = vt[singular > 1e-9 * max(1.0, float(singular[0]))]
             wanted = wanted - (wanted @ basis.T) @ basis
         left = numpy.abs(wanted).max(axis=1)
         found |= {x for x, r in zip(asked, left, strict=True) if r < 1e-7}
     return found
+
+
+def _matrix(rows: Mapping[AnswerKey, Mapping[int, int]], chosen: list[AnswerKey], column: Mapping[int, int]
+            ) -> numpy.ndarray[Any, Any]:
+    """The rows ``chosen`` as a dense matrix over the atoms ``column`` numbers."""
+    m = numpy.zeros((len(chosen), len(column)))
+    for i, x in enumerate(chosen):
+        for a, n in rows[x].items():
+            m[i, column[a]] = n
+    return m

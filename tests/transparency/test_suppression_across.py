@@ -136,10 +136,12 @@ drawn_cells = st.dictionaries(
     st.one_of(st.integers(1, 12), st.integers(1, 300)), min_size=1, max_size=14)
 
 
+Drawn = tuple[tuple[Metric, str], str, str, tuple[str, str], str]
+
+
 @settings(max_examples=60, deadline=None)
 @given(drawn_cells, st.integers(2, 15))
-def test_no_combination_of_a_periods_answers_fixes_a_hidden_count(drawn: dict[tuple[object, ...], int],
-                                                                   k: int) -> None:
+def test_no_combination_of_a_periods_answers_fixes_a_hidden_count(drawn: dict[Drawn, int], k: int) -> None:
     cells: dict[Cell, Tally] = {}
     for ((metric, action), category, country, (source, path), language), n in drawn.items():
         timed = metric in (Metric.ACTION, Metric.APPEAL_DECIDED)
@@ -153,9 +155,10 @@ def test_no_combination_of_a_periods_answers_fixes_a_hidden_count(drawn: dict[tu
     hidden: list[tuple[tuple[str, str, str, str], int]] = []
     for by in metrics.GROUPINGS:
         for f, s in zip(full[by], seen[by], strict=True):
-            for name, n in _values(f).items():
-                if n is None:
+            for name, value in _values(f).items():
+                if value is None:
                     continue
+                n = value
                 key = ("" if by is None else by.value, f.group, *name)
                 if _values(s)[name] is None:
                     hidden.append((key, n))

@@ -35,7 +35,7 @@ def _written(db: Database) -> None:
     rollups.catch_up(db)
 
 
-def _chart(board: dashboard.Dashboard, name: str) -> list[tuple[object, ...]]:
+def _chart(board: dashboard.Dashboard, name: str) -> list[tuple[str | dashboard.Value, ...]]:
     return next(c for c in board.charts if c.name == name).rows
 
 

@@ -88,7 +88,7 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
     counts = cut(("country", *metrics.kept_for(f.by)), Metric.ACTION.value)
     grouped = metrics.figures(counts, f.by)
     countries = metrics.figures(counts, Dimension.COUNTRY)
-    seen = {Dimension.COUNTRY: countries, f.by: grouped}
+    seen: dict[Dimension | None, list[metrics.Figures]] = {Dimension.COUNTRY: countries, f.by: grouped}
     per_category = rollups.daily_actions(session, f.start, f.end)
     if k is not None:  # a researcher: the API's answers for the period, every grouping suppressed together
         period = metrics.suppress_period(rollups.cells(session, f.start, f.end), k)

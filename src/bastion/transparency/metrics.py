@@ -900,9 +900,9 @@ def published(answers: Mapping[Dimension | None, Sequence[Figures]], cells: Cell
             adds = memo[what]
             if not adds:
                 continue
-            groups = tuple(index[_name(by)].get(group_of(cell, by), -1) for by in GROUPINGS)
-            atom = atoms.setdefault((groups, tuple(adds)), len(atoms))
-            for by, g in zip(GROUPINGS, groups, strict=True):
+            where = tuple(index[_name(by)].get(group_of(cell, by), -1) for by in GROUPINGS)
+            atom = atoms.setdefault((where, tuple(adds)), len(atoms))
+            for by, g in zip(GROUPINGS, where, strict=True):
                 for (field, key), n in adds:
                     answer_key = (_name(by), g, field, key)
                     if answer_key in values:

@@ -22,9 +22,10 @@ down_revision = '0025'
 branch_labels = None
 depends_on = None
 
-#: The metrics the moderation log gives (``moderation.queries.FactKind`` when this revision was written).
+#: The metrics the moderation log gives (``moderation.queries.FactKind`` when this revision was written; the new
+#: one too, in case a worker of this version counted before the upgrade ran: it is counted again like the rest).
 MODERATION_METRICS = ('upload', 'action', 'notice', 'notice_handled', 'notice_actioned', 'appeal_filed',
-                      'appeal_decided', 'suspension', 'reversal')
+                      'appeal_decided', 'suspension', 'reversal', 'automated_missed')
 
 
 def upgrade() -> None:

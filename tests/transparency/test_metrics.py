@@ -93,6 +93,11 @@ def test_every_figure_of_the_briefing_scenario(briefing_figures: dict[Dimension 
     assert f.reports_duplicates_avoided == 3
     assert (f.automated_actions, f.automated_reversed) == (900, 2)
     assert f.automated_error_rate == 2 / 900 and f.automated_precision == 898 / 900
+    # caught at upload: 900 blocked (2 reversed) and 71 held; missed: the 29 allowed and removed on a notice
+    assert (f.automated_detected, f.automated_detected_reversed, f.automated_missed, f.automated_missed_reversed) \
+        == (971, 2, 29, 0)
+    assert f.automated_recall == 969 / 998
+    assert f.automated_accuracy == 1 - (2 + 29) / 100_100
 
 
 def test_the_briefing_by_detection_source(briefing_figures: dict[Dimension | None, list[Figures]]) -> None:
@@ -111,6 +116,35 @@ def test_the_briefing_by_member_state_and_keyword(briefing_figures: dict[Dimensi
     assert countries["DE"].uploads == 100_000 and countries["DE"].actioned == 1000
     keywords = {f.group: f.actioned for f in briefing_figures[Dimension.KEYWORD]}
     assert keywords["STATEMENT_CATEGORY_PROTECTION_OF_MINORS/KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL"] == 1000
+
+
+def test_what_the_automated_means_missed(db: Database) -> None:
+    """Misses: content allowed at upload and actioned by a person (on a notice, or when its views crossed a
+    threshold); undone on appeal, counted as a reversed miss. Not misses: content held for review and actioned after
+    a notice, and content the policy itself took down later."""
+    scenario = Scenario()
+    for name, reason in (("noticed", "notice"), ("viral", "views"), ("appealed", "notice")):
+        scenario.upload(name, T0)
+        if reason == "notice":
+            scenario.notice(name, T0 + HOUR, category="hate_speech")
+        scenario.review(name, T0 + HOUR, T0 + 2 * HOUR, reason=reason, category="hate_speech")
+    scenario.appeal("appealed", T0 + 3 * HOUR, T0 + 4 * HOUR, upheld=False)
+    scenario.upload("held", T0, verdict="review")
+    scenario.notice("held", T0 + HOUR, category="hate_speech")
+    scenario.review("held", T0 + HOUR, T0 + 2 * HOUR, reason="notice", category="hate_speech")
+    scenario.block_at_upload("blocked", T0, category="hate_speech", matched=False)
+    with db.write() as session:
+        scenario.flush(session)
+    with db.read() as session:
+        cells = metrics.undated(metrics.direct_cells(session, T0.date(), T0.date()))
+    [f] = metrics.figures(cells)
+    assert (f.uploads, f.actioned, f.automated_actions) == (5, 5, 1)
+    assert (f.automated_detected, f.automated_detected_reversed, f.automated_missed, f.automated_missed_reversed) \
+        == (1, 0, 3, 1)
+    assert f.automated_recall == 1 / (1 + 3 - 1)
+    assert f.automated_accuracy == 1 - (0 + 3 - 1) / 5
+    by_source = {g.group: g.automated_missed for g in metrics.figures(cells, Dimension.SOURCE)}
+    assert by_source == {"": 0, "classifier": 0, "reach": 1, "user_notice": 2}
 
 
 @pytest.mark.parametrize(("seconds", "bucket"), [

@@ -126,6 +126,15 @@ def test_the_report_fills_the_templates_and_reconciles_with_the_metrics(db: Data
     assert automated[("Number of measures not taken by automated means", "Total number")] == "100"
     assert automated[("Accuracy of the automated means - Precision", "Total number")] == f"{898 / 900:.4f}"
     assert automated[("Number of notices not processed by automated means", "NAM Trusted Flagger")] == "9"
+    # recall: 969 caught and standing (900 blocked less 2 reversed, 71 held) of those plus the 29 let through;
+    # accuracy: 1 - (2 reversed + 29 missed) / 1,100 uploads; at own initiative nothing was missed (no reach)
+    assert automated[("Accuracy of the automated means - Recall", "Total number")] == f"{969 / 998:.4f}"
+    assert automated[("Accuracy of the automated means - Accuracy", "Total number")] == f"{1 - 31 / 1100:.4f}"
+    assert automated[("Accuracy of the automated means - Recall", "Own-initiative")] == "1.0000"
+    assert automated[("Accuracy of the automated means - Precision", "de")] == f"{898 / 900:.4f}"
+    assert automated[("Accuracy of the automated means - Recall", "sv")] == ""  # no figures in Swedish
+    nam = [r for r in report["8_automated_means"][1:] if r[5] == "NAM Total" and r[4].endswith("Recall")]
+    assert [(r[6], r[7]) for r in nam] == [("", "Not applicable: no notice is processed by automated means alone")]
     assert ("Number of measures solely taken by automated means", "de") in automated  # the [...] languages
 
 

@@ -362,6 +362,9 @@ class FactKind(enum.StrEnum):
     APPEAL_DECIDED = "appeal_decided"
     SUSPENSION = "suspension"
     REVERSAL = "reversal"  # a restriction undone (appeal reversed, order reinstated): the action it undid
+    #: a restriction by a person or an order on content the upload policy let through (verdict ``allow``): what the
+    #: automated means missed (recall, docs/transparency.md); ``action`` ``reinstated`` when such a one is undone
+    MISSED = "automated_missed"
 
 
 class Source(enum.StrEnum):
@@ -582,6 +585,10 @@ def _facts_of(event: ModerationEvent, prior: Sequence[ModerationEvent], country:
                 event.id, FactKind.ACTION, event.at, category=category, territory=",".join(sorted(applied.territories)),
                 source=source.value, path=path.value, action=action, proactive=source in OWN_INITIATIVE,
                 before_view=not viewed, seconds=seconds, **dims))
+            if _missed(event, prior):
+                facts.append(ModerationFact(event.id, FactKind.MISSED, event.at, category=category,
+                                            territory=",".join(sorted(applied.territories)), source=source.value,
+                                            path=path.value, proactive=source in OWN_INITIATIVE, **dims))
             pending = _pending_notices(prior, frozenset({EventKind.ACTIONS_APPLIED.value}))
             if pending:
                 first = pending[0]
@@ -605,7 +612,23 @@ def _facts_of(event: ModerationEvent, prior: Sequence[ModerationEvent], country:
             facts.append(ModerationFact(event.id, FactKind.REVERSAL, event.at, category=category, source=source.value,
                                         path=path.value, action="appeal" if reinstated.appeal_id else "order",
                                         **dims))
+            before = [e for e in prior if e.id < undone.id]
+            if _missed(undone, before):
+                facts.append(ModerationFact(event.id, FactKind.MISSED, event.at, category=category,
+                                            source=source.value, path=path.value, action="reinstated",
+                                            proactive=source in OWN_INITIATIVE, **dims))
     return facts
+
+
+def _missed(action: ModerationEvent, prior: Sequence[ModerationEvent]) -> bool:
+    """An action the automated means missed: taken by a person or an order (not the policy) on content whose upload
+    verdict was ``allow``, with no automated action before it (the policy acting on it later is a late catch)."""
+    if action.actor.startswith("policy:"):
+        return False
+    verdict = next((e for e in reversed(prior) if e.kind == EventKind.VERDICT.value), None)
+    if verdict is None or event_log.payload(verdict, VerdictGiven).verdict != Verdict.ALLOW.value:
+        return False
+    return not any(e.kind == EventKind.ACTIONS_APPLIED.value and e.actor.startswith("policy:") for e in prior)
 
 
 def _last_category(prior: Sequence[ModerationEvent]) -> str:

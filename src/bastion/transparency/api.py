@@ -2,9 +2,9 @@
 
 Read from the roll-ups only (``rollups.cells``: one ``GROUP BY`` over the period's days), so an answer never scans
 the logs. Analysts and admins see every cell; researchers and regulators (``Role.RESEARCHER``, DSA Art. 40) see the
-same figures with small counts suppressed, and the counts that would give them back (``metrics.suppress_all``,
-``Settings.transparency_min_cell``). Every query is written to the audit log: who asked for which period and
-grouping.
+same figures with small counts suppressed, and the counts that would give them back, in this answer or with any
+other grouping of the same period (``metrics.suppress_period``, ``Settings.transparency_min_cell``). Every query
+is written to the audit log: who asked for which period and grouping.
 """
 
 from __future__ import annotations
@@ -78,10 +78,11 @@ def read_metrics(request: Request, principal: Reader,
     if k is not None:
         _researchers_read_whole_months(start, end)
     with ctx.db.read() as session:
-        groups = metrics.figures(rollups.grouped(session, start, end, by), by)
+        if k is None:
+            groups = metrics.figures(rollups.grouped(session, start, end, by), by)
+        else:  # every grouping of the period suppressed together, so no two answers give a hidden count back
+            groups = metrics.suppress_period(rollups.cells(session, start, end), k)[by]
         marks = rollups.marks(session)
-    if k is not None:
-        groups = metrics.suppress_all(groups, k)
     audit_query(request, principal, "metrics", {"from": start.isoformat(), "to": end.isoformat(),
                                            "by": by.value if by else None, "suppressed_below": k})
     return MetricsAnswer(start=start, end=end, by=by, suppressed_below=k, counted_up_to=marks, groups=groups)

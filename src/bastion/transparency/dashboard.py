@@ -6,8 +6,12 @@ sources (``rollups.cells``: whole months from the monthly cuts, other days from 
 proactive ones by Member State and by the chosen dimension, summed in the database (``rollups.actions_by``: no chart
 draws a duration or another count per group), and the actions per day and category
 (``rollups.daily_actions``: the series, and the categories the filter offers); and how many events were skipped as
-unreadable. For a researcher (``k`` set) every count from 1 to ``k`` - 1 is hidden (``None``), and so is every share
-computed from one: the same rule as ``metrics.suppress``.
+unreadable. For a researcher (``k`` set) the totals and the grouped charts are the API's answers for the period as
+a researcher gets them (``metrics.suppress_period``: one pattern over every grouping, read from the period's cells
+as stored), and the histogram and the series are suppressed against the totals they add up to (``_against``): no
+count from 1 to ``k`` - 1 is shown, nor one that the rest and their total give back, nor a share computed from one.
+A researcher's dashboard is not filtered by category (a category's charts would be another table, not covered by
+the period's pattern).
 """
 
 from __future__ import annotations
@@ -85,24 +89,25 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
         rollups.actions_by(session, f.start, f.end, (column,), f.category),
         metrics.keyword if f.by is Dimension.KEYWORD else str)
     per_category = rollups.daily_actions(session, f.start, f.end)
-    if k is not None:  # a researcher: the API's suppression of the totals, complements included
-        [total] = metrics.suppress_all([total], k)
-    categories = sorted({category for _, category in per_category if category})
+    if k is not None and f.category:
+        raise ValueError("a researcher's dashboard is not filtered by category")
+    seen: dict[Dimension | None, list[metrics.Figures]] = {}
+    if k is not None:  # a researcher: the API's answers for the period, every grouping suppressed together
+        seen = metrics.suppress_period(rollups.cells(session, f.start, f.end), k)
+        [total] = seen[None]
+    categories = sorted({category for _, category in per_category if category}) if k is None else []
 
     def count(n: int | None) -> int | None:
         return None if n is None or (k is not None and 0 < n < k) else n
-
-    def share(part: int | None, whole: int | None) -> float | None:
-        shown, base = count(part), count(whole)
-        return None if shown is None or not base else round(shown / base, 4)
 
     histogram: Counter[str] = Counter()
     for cell, tally in overall.items():
         if cell.metric == metrics.histogram(Metric.ACTION) and cell.bucket != metrics.NO_DURATION:
             histogram[next(label for label, bound in TIME_BINS if cell.bucket <= bound)] += tally.count
+    bins = _against([histogram[label] for label, _ in TIME_BINS], total.upload_to_action.count, k)
     time_to_action = Chart(
         "time_to_action", "Time from upload to action", ("up to", "actions"),
-        [(label, count(histogram[label])) for label, _ in TIME_BINS],
+        [(label, n) for (label, _), n in zip(TIME_BINS, bins, strict=True)],
         note=f"median {_duration(total.upload_to_action.median_s)}, p90 {_duration(total.upload_to_action.p90_s)}"
              if count(total.upload_to_action.count) else "")
 
@@ -114,18 +119,26 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
         key = day - dt.timedelta(days=day.weekday()) if weekly else day
         was = series.get(key, (0, 0))
         series[key] = (was[0] + actioned, was[1] + own)
+    days = sorted(series)
+    day_actions = _against([series[d][0] for d in days], total.actioned, k)
+    day_proactive = _against([series[d][1] for d in days], total.proactive, k)
     proactive = Chart(
         "proactive", f"Proactive share of actions, per {'week' if weekly else 'day'}",
         ("week from" if weekly else "day", "proactive share", "actions", "proactive"),
-        [(day.isoformat(), share(p, a), count(a), count(p)) for day, (a, p) in sorted(series.items())])
+        [(day.isoformat(), None if a is None or p is None or not a else round(p / a, 4), a, p)
+         for day, a, p in zip(days, day_actions, day_proactive, strict=True)])
 
-    def actions(name: str, title: str, label: str, groups: list[tuple[str, int, int]]) -> Chart:
+    def actions(name: str, title: str, label: str, groups: list[tuple[str, int, int]], by: Dimension) -> Chart:
+        """A grouped chart's rows: the groups with actions, with their counts, or for a researcher the counts of
+        the period's answer grouped ``by`` (a group it lacks is hidden: fail closed)."""
         shown = [g for g in groups if g[1]]
-        actioned = _column([g[1] for g in shown], k)
-        proactive = _column([g[2] for g in shown], k)
+        counts: list[tuple[int | None, int | None]] = [(g[1], g[2]) for g in shown]
+        if k is not None:
+            answer = {s.group: (s.actioned, s.proactive) for s in seen[by]}
+            counts = [answer.get(g[0], (None, None)) for g in shown]
         return Chart(name, title, (label, "actions", "proactive", "proactive share"),
                      [(g[0] or "(none)", a, p, None if a is None or p is None or not a else round(p / a, 4))
-                      for g, a, p in zip(shown, actioned, proactive, strict=True)])
+                      for g, (a, p) in zip(shown, counts, strict=True)])
 
     executed, within = total.orders_executed, total.orders_executed_within_1h
     later = None if executed is None or within is None else executed - within
@@ -137,8 +150,9 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
         ("filed", count(total.appeals_filed)), ("upheld", count(total.appeals_upheld)),
         ("partly reversed", count(total.appeals_partly_reversed)), ("reversed", count(total.appeals_reversed))])
     charts = [time_to_action, proactive,
-              actions("actions", f"Actions by {f.by.value.replace('_', ' ')}", f.by.value, grouped),
-              actions("countries", "Actions by Member State", "country", countries), orders, appeals]
+              actions("actions", f"Actions by {f.by.value.replace('_', ' ')}", f.by.value, grouped, f.by),
+              actions("countries", "Actions by Member State", "country", countries, Dimension.COUNTRY), orders,
+              appeals]
     return Dashboard(filters, k, charts, categories, sum(rollups.quarantined(session).values()))
 
 
@@ -154,19 +168,16 @@ def _groups(counts: dict[tuple[Any, ...], tuple[int, int]], label: Callable[[str
     return [(name, a, p) for name, (a, p) in sorted(out.items())]
 
 
-def _column(values: list[int], k: int | None) -> list[int | None]:
-    """One column of a grouped chart as a researcher sees it: counts from 1 to ``k`` - 1 hidden, and, since the
-    column adds up to a total the reader may know, never one hidden count alone nor hidden counts adding up to less
-    than ``k``: the smallest shown non-zero counts are hidden with them (secondary suppression)."""
+def _against(values: list[int], total: int | None, k: int | None) -> list[int | None]:
+    """A column that adds up to a total (histogram bins, days of the series) as a researcher sees it: counts from 1
+    to ``k`` - 1 hidden, and complements so that the total shown never gives one back (no lone hidden count, hidden
+    counts adding up to at least ``k``: ``metrics._hide`` over the one margin); when the total is itself hidden (a
+    complement in the period's answers), one count at least is hidden too, or the column would add it up."""
     if k is None:
         return list(values)
-    hidden = {i for i, n in enumerate(values) if 0 < n < k}
-    while hidden and (len(hidden) == 1 or sum(values[i] for i in hidden) < k):
-        rest = sorted((n, i) for i, n in enumerate(values) if i not in hidden and n > 0)
-        if not rest:
-            break
-        hidden.add(rest[0][1])
-    return [None if i in hidden else n for i, n in enumerate(values)]
+    found = {(0, "n", f"{i:06d}"): n for i, n in enumerate(values)}
+    hidden = metrics.hide_in_margin(found, k, known=total is not None)
+    return [None if (0, "n", f"{i:06d}") in hidden else n for i, n in enumerate(values)]
 
 
 #: The charts, by name (the CSV addresses).

@@ -54,6 +54,7 @@ class Metric(enum.StrEnum):
     ORDER_UNABLE = "order_unable"  # an Annex III answer
     REPORT_SENT = "report_sent"  # a child-safety report sent to one centre (``action``: the centre)
     REPORT_DUPLICATE_AVOIDED = "report_duplicate"  # a reported file uploaded again, not reported twice
+    AUTOMATED_MISSED = "automated_missed"  # an action on content the upload policy let through (``reinstated``: undone)
 
 
 class Dimension(enum.StrEnum):
@@ -395,6 +396,16 @@ class Figures(BaseModel):
     automated_reversed: int | None = Field(description="of those, reversed later (appeal or order reinstatement)")
     automated_error_rate: float | None
     automated_precision: float | None
+    automated_detected: int | None = Field(description="actions on content automated means caught at upload (hash "
+                                                       "match, classifier), decided by them alone or by a person")
+    automated_detected_reversed: int | None = Field(description="of those, reversed later")
+    automated_missed: int | None = Field(description="actions by a person or an order on content the automated "
+                                                     "means let through at upload (verdict allow)")
+    automated_missed_reversed: int | None = Field(description="of those, reversed later")
+    automated_recall: float | None = Field(description="caught / (caught + missed), reversed actions left out of "
+                                                       "both (docs/transparency.md)")
+    automated_accuracy: float | None = Field(description="1 - (automated actions reversed + missed) / uploads: the "
+                                                         "share of upload verdicts not found wrong")
 
 
 #: Dimensions uploads carry: ``share_of_uploads`` is computed only for these groupings.
@@ -468,6 +479,10 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
     reversed_own = sum(t.count for c, t in of(Metric.REVERSAL)
                        if c.path == queries.Path.AUTOMATED and c.source in own_initiative)
     executed = durations(Metric.ORDER_EXECUTED)
+    detected = sum(t.count for c, t in of(Metric.ACTION) if c.source in AUTOMATED_SOURCES)
+    detected_reversed = sum(t.count for c, t in of(Metric.REVERSAL) if c.source in AUTOMATED_SOURCES)
+    missed_reversed = count(Metric.AUTOMATED_MISSED, action=REINSTATED)
+    missed = count(Metric.AUTOMATED_MISSED, action="")
     return Figures(
         group=name, uploads=uploads, actioned=actioned, by_action=by_field(Metric.ACTION, "action"),
         share_of_uploads=_share(actioned, uploads), proactive=proactive, proactive_share=_share(proactive, actioned),
@@ -490,7 +505,18 @@ def _figures(name: str, cells: Mapping[Cell, Tally], by: Dimension | None) -> Fi
         reports_duplicates_avoided=count(Metric.REPORT_DUPLICATE_AVOIDED), automated_actions=automated_own,
         automated_reversed=reversed_own, automated_error_rate=_share(reversed_own, automated_own),
         automated_precision=1 - reversed_own / automated_own if automated_own else None,
+        automated_detected=detected, automated_detected_reversed=detected_reversed, automated_missed=missed,
+        automated_missed_reversed=missed_reversed,
+        automated_recall=_share(detected - detected_reversed,
+                                detected - detected_reversed + missed - missed_reversed),
+        automated_accuracy=1 - (reversed_own + missed - missed_reversed) / uploads if uploads else None,
     )
+
+
+#: The detection sources that are automated means (the upload policy's): an action of theirs was caught by them.
+AUTOMATED_SOURCES = frozenset({queries.Source.HASH_MATCH, queries.Source.CLASSIFIER})
+#: ``automated_missed``'s action when the missed action is undone.
+REINSTATED = "reinstated"
 
 
 #: The dimensions a figure may be grouped by; every other key column is what every figure needs.
@@ -564,7 +590,8 @@ def undated(cells: Cells) -> dict[Cell, Tally]:
 COUNT_FIELDS = ("uploads", "actioned", "proactive", "notices", "notices_trusted", "appeals_filed", "appeals_upheld",
                 "appeals_partly_reversed", "appeals_reversed", "orders_received", "order_items", "orders_executed",
                 "orders_executed_within_1h", "orders_annex_iii", "automated_actions", "automated_reversed",
-                "reports_duplicates_avoided")
+                "reports_duplicates_avoided", "automated_detected", "automated_detected_reversed", "automated_missed",
+                "automated_missed_reversed")
 DICT_FIELDS = ("by_action", "suspensions", "reports_sent")
 DURATION_FIELDS = ("upload_to_action", "notice_to_action", "notice_to_decision", "appeal_to_decision",
                    "order_to_execution")
@@ -710,6 +737,17 @@ def _hide(values: Mapping[Key, int], margins_known: Sequence[Margin], k: int) ->
         hidden.add(chosen)
 
 
+def hide_in_margin(values: Mapping[Key, int], k: int, *, known: bool) -> set[Key]:
+    """Suppression of counts adding up to one total (a histogram's bins, a series' days). ``known``: the reader
+    sees the total, so ``_hide`` over that one margin; otherwise the total is hidden where it is shown, so the counts
+    must not add it up: counts from 1 to ``k`` - 1 hidden, and the smallest non-zero one if none is."""
+    if known:
+        return _hide(values, [Margin(None, tuple(sorted(values)))], k)
+    hidden = {key for key, n in values.items() if 0 < n < k}
+    rest = sorted((n, key) for key, n in values.items() if n > 0)
+    return hidden if hidden or not rest else {rest[0][1]}
+
+
 def determined(found: Sequence[Margin], hidden: set[Key]) -> set[Key]:
     """The hidden counts the margins fix. Each margin is a linear equation over its hidden counts (the shown ones are
     constants); a hidden count is fixed exactly when every solution of the homogeneous system leaves it at zero, i.e.
@@ -792,4 +830,186 @@ def _suppressed(f: Figures, g: int, hidden: set[Key]) -> Figures:
         automated_actions=count("automated_actions"), automated_reversed=count("automated_reversed"),
         automated_error_rate=share(f.automated_error_rate, "automated_actions", "automated_reversed"),
         automated_precision=share(f.automated_precision, "automated_actions", "automated_reversed"),
+        automated_detected=count("automated_detected"),
+        automated_detected_reversed=count("automated_detected_reversed"),
+        automated_missed=count("automated_missed"), automated_missed_reversed=count("automated_missed_reversed"),
+        automated_recall=share(f.automated_recall, "automated_detected", "automated_detected_reversed",
+                               "automated_missed", "automated_missed_reversed"),
+        automated_accuracy=share(f.automated_accuracy, "uploads", "automated_reversed", "automated_missed",
+                                 "automated_missed_reversed"),
     )
+
+
+# --- one period's answers together: what a researcher can put side by side ----------------------------------------
+
+#: The groupings a researcher may ask of one period: not grouped, and by each dimension.
+GROUPINGS: tuple[Dimension | None, ...] = (None, *Dimension)
+
+#: A count of one of the period's answers: (grouping, group index, field, key); the grouping ``""`` when not grouped.
+AnswerKey = tuple[str, int, str, str]
+
+
+def suppress_period(cells: Cells, k: int) -> dict[Dimension | None, list[Figures]]:
+    """Every answer a researcher can get for one period (``GROUPINGS``) as they see it, under one hiding pattern.
+
+    Each answer alone is suppressed as ``suppress_all`` does; but two groupings of the same period are sums of the
+    same facts, so a count one answer hides as a complement may be shown by another, and differencing them gives a
+    small count back. So the pattern is decided over all of them together (``hidden_across``): whatever a
+    researcher asks for the period, no linear combination of what is shown, in one answer or across answers, fixes
+    a hidden count. ``cells``: the period's cells as stored (``rollups.cells(keep=None)``), the finest sums the
+    answers are made of; the result is deterministic, so asking again changes nothing."""
+    answers = {by: figures(cells, by) for by in GROUPINGS}
+    hidden = {(_name(by), g, field, key) for by, groups in answers.items()
+              for g, field, key in hidden_counts(groups, k)}
+    values, rows = published(answers, cells)
+    hidden = hidden_across(values, rows, hidden)
+    out: dict[Dimension | None, list[Figures]] = {}
+    for by, groups in answers.items():
+        mine = {(g, field, key) for b, g, field, key in hidden if b == _name(by)}
+        out[by] = [_suppressed(f, g, mine) for g, f in enumerate(groups)]
+    return out
+
+
+def _name(by: Dimension | None) -> str:
+    return "" if by is None else by.value
+
+
+def published(answers: Mapping[Dimension | None, Sequence[Figures]], cells: Cells
+              ) -> tuple[dict[AnswerKey, int], dict[AnswerKey, dict[int, int]]]:
+    """Every count of ``answers`` and each as a sum over atoms: ``rows[key]`` maps atom to coefficient. An atom is
+    the sum of the cells that add to exactly the same counts of every answer (a cell's count and, for orders, its
+    items, are separate atoms): the finest unknowns a reader could solve for. A reader is assumed to know which atoms
+    are non-zero (the support): the strictest assumption, so the rule holds whatever they guess."""
+    values: dict[AnswerKey, int] = {}
+    index: dict[str, dict[str, int]] = {}
+    for by, groups in answers.items():
+        index[_name(by)] = {f.group: g for g, f in enumerate(groups)}
+        values |= {(_name(by), *key): n for g, f in enumerate(groups) for key, n in _counts(f, g).items()}
+    memo: dict[tuple[object, ...], list[tuple[tuple[str, str], int]]] = {}
+    atoms: dict[tuple[object, ...], int] = {}
+    rows: dict[AnswerKey, dict[int, int]] = {}
+    for cell, tally in cells.items():
+        for part, unit in (("count", Tally(1, 0)), ("items", Tally(0, 1))):
+            if (tally.count if part == "count" else tally.items) == 0:
+                continue
+            what = (part, cell.metric, cell.source, cell.path, cell.action, cell.proactive, cell.before_view,
+                    -1 if cell.bucket == NO_DURATION else 0 if cell.bucket <= 3600 else 1)
+            if what not in memo:
+                [alone] = figures({cell: unit})
+                memo[what] = sorted((key[1:], n) for key, n in _counts(alone, 0).items() if n)
+            adds = memo[what]
+            if not adds:
+                continue
+            where = tuple(index[_name(by)].get(group_of(cell, by), -1) for by in GROUPINGS)
+            atom = atoms.setdefault((where, tuple(adds)), len(atoms))
+            for by, g in zip(GROUPINGS, where, strict=True):
+                for (field, key), n in adds:
+                    answer_key = (_name(by), g, field, key)
+                    if answer_key in values:
+                        row = rows.setdefault(answer_key, {})
+                        row[atom] = row.get(atom, 0) + n
+    return values, rows
+
+
+def hidden_across(values: Mapping[AnswerKey, int], rows: Mapping[AnswerKey, Mapping[int, int]],
+                  hidden: set[AnswerKey]) -> set[AnswerKey]:
+    """``hidden`` grown until no hidden count is a linear combination of the shown ones (over atoms: ``published``).
+    While one is, a non-zero count shown that shares an atom with it is hidden too, with every count shown that is
+    the same sum of atoms (the same figure under another name: hiding one alone would change nothing): among the
+    eight smallest of those the combination that fixes it uses, one that frees it, then one that leaves the fewest
+    hidden counts fixed, then the smallest."""
+    hidden = set(hidden)
+    parts = _components(rows)
+    alike: dict[frozenset[tuple[int, int]], set[AnswerKey]] = {}
+    for x, row in rows.items():
+        alike.setdefault(frozenset(row.items()), set()).add(x)
+    while True:
+        solved = sorted(fixed(rows, hidden, parts))
+        if not solved:
+            return hidden
+        key = solved[0]
+        near = sorted((x for x in _involved(rows, hidden, parts, key) if values[x] > 0), key=lambda x: (values[x], x))
+        if not near:
+            return hidden  # no shown count fixes it (unreachable)
+        classes = list({frozenset(alike[frozenset(rows[x].items())]): x for x in reversed(near)}.items())
+        classes.sort(key=lambda c: (values[c[1]], c[1]))
+
+        chosen = min(classes[:8], key=lambda c: (*_left(rows, hidden | c[0], parts, key), values[c[1]], c[1]))
+        hidden |= chosen[0]
+
+
+def _left(rows: Mapping[AnswerKey, Mapping[int, int]], hidden: set[AnswerKey], parts: Mapping[AnswerKey, int],
+          key: AnswerKey) -> tuple[bool, int]:
+    """With ``hidden`` hidden: is ``key`` still fixed, and how many hidden counts are fixed in its component."""
+    still = fixed(rows, hidden, parts, parts[key])
+    return key in still, len(still)
+
+
+def _involved(rows: Mapping[AnswerKey, Mapping[int, int]], hidden: set[AnswerKey], parts: Mapping[AnswerKey, int],
+              key: AnswerKey) -> list[AnswerKey]:
+    """The shown counts a linear combination giving ``key`` uses (least squares, minimum norm, over its
+    component): hiding one of them may free it."""
+    shown = [x for x, part in parts.items() if part == parts[key] and x not in hidden]
+    atoms = sorted({a for x in [*shown, key] for a in rows[x]})
+    column = {a: i for i, a in enumerate(atoms)}
+    matrix = numpy.zeros((len(atoms), len(shown)))
+    for j, x in enumerate(shown):
+        for a, n in rows[x].items():
+            matrix[column[a], j] = n
+    target = numpy.zeros(len(atoms))
+    for a, n in rows[key].items():
+        target[column[a]] = n
+    weights = numpy.linalg.lstsq(matrix, target, rcond=None)[0]
+    return [x for x, w in zip(shown, weights, strict=True) if abs(w) > 1e-9]
+
+
+def _components(rows: Mapping[AnswerKey, Mapping[int, int]]) -> dict[AnswerKey, int]:
+    """The counts in groups that share no atom with each other (each solved on its own: smaller systems)."""
+    parent: dict[int, int] = {}
+
+    def root(a: int) -> int:
+        while parent.setdefault(a, a) != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for row in rows.values():
+        atoms = list(row)
+        for a in atoms[1:]:
+            parent[root(a)] = root(atoms[0])
+    return {key: root(next(iter(row))) for key, row in rows.items() if row}
+
+
+def fixed(rows: Mapping[AnswerKey, Mapping[int, int]], hidden: set[AnswerKey], parts: Mapping[AnswerKey, int],
+          only: int | None = None) -> set[AnswerKey]:
+    """The hidden counts the shown ones fix: a hidden count's row (over atoms) lies in the span of the shown rows
+    (its residual after projecting on their row space is zero). ``only``: that component alone."""
+    found: set[AnswerKey] = set()
+    members: dict[int, list[AnswerKey]] = {}
+    for key, part in parts.items():
+        if only is None or part == only:
+            members.setdefault(part, []).append(key)
+    for keys in members.values():
+        asked = [x for x in keys if x in hidden]
+        if not asked:
+            continue
+        column = {a: i for i, a in enumerate(sorted({a for x in keys for a in rows[x]}))}
+        wanted = _matrix(rows, asked, column)
+        shown = [x for x in keys if x not in hidden]
+        if shown:
+            _, singular, vt = numpy.linalg.svd(_matrix(rows, shown, column), full_matrices=False)
+            basis = vt[singular > 1e-9 * max(1.0, float(singular[0]))]
+            wanted = wanted - (wanted @ basis.T) @ basis
+        left = numpy.abs(wanted).max(axis=1)
+        found |= {x for x, r in zip(asked, left, strict=True) if r < 1e-7}
+    return found
+
+
+def _matrix(rows: Mapping[AnswerKey, Mapping[int, int]], chosen: list[AnswerKey], column: Mapping[int, int]
+            ) -> numpy.ndarray[Any, Any]:
+    """The rows ``chosen`` as a dense matrix over the atoms ``column`` numbers."""
+    m = numpy.zeros((len(chosen), len(column)))
+    for i, x in enumerate(chosen):
+        for a, n in rows[x].items():
+            m[i, column[a]] = n
+    return m

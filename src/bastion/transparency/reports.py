@@ -244,8 +244,10 @@ def dsa_report(cells_for: CellsFor, start: dt.date, end: dt.date, config: Report
         filled.append([*head(row)[:6], value, row[7]])
     out[PARTS[6]] = filled
 
-    # Part 8: automated means (precision and error rate estimated from reversals: docs/transparency.md)
-    by_language = cells_for(("language",), (Metric.ACTION.value, Metric.REVERSAL.value, Metric.NOTICE.value))
+    # Part 8: automated means (accuracy, precision and recall estimated from reversals and misses:
+    # docs/transparency.md)
+    by_language = cells_for(("language",), (Metric.ACTION.value, Metric.REVERSAL.value, Metric.NOTICE.value,
+                                            Metric.UPLOAD.value, Metric.AUTOMATED_MISSED.value))
     languages = sorted({c.language for c in by_language if c.metric == Metric.ACTION and c.language})
     rows = template(PARTS[7])
     part8 = _Part8(by_language)
@@ -253,7 +255,7 @@ def dsa_report(cells_for: CellsFor, start: dt.date, end: dt.date, config: Report
     for row in rows[1:]:
         scopes = [s for s in languages if s not in ("bg", "sv")] if row[5] in PLACEHOLDERS else [row[5]]
         for scope in scopes:
-            filled.append([*head(row)[:5], scope, part8.value(row[4], scope), row[7]])
+            filled.append([*head(row)[:5], scope, part8.value(row[4], scope), part8.context(row[4], scope, row[7])])
     out[PARTS[7]] = filled
 
     # Part 9: moderators (from the report file)
@@ -335,8 +337,9 @@ def _flatten(rows: list[list[str]], column: int, fill: Callable[[str, str, list[
 
 
 class _Part8:
-    """Part 8's values: measures by automated means or not, and the precision estimated from reversals, per scope
-    (total, own initiative, notices, each language), each computed once from the cells by language."""
+    """Part 8's values: measures by automated means or not, and accuracy, precision and recall estimated from
+    reversals and misses (``metrics.Figures``), per scope (total, own initiative, notices, each language), each
+    computed once from the cells by language."""
 
     def __init__(self, cells: Cells) -> None:
         self.cells = cells
@@ -349,8 +352,9 @@ class _Part8:
         if scope not in self.memo:
             own = scope.startswith("Own-initiative")
             taken = self.cells if scope == "Total number" or own else self.by_language.get(scope, {})
-            if own:
-                taken = {c: t for c, t in taken.items() if c.metric != Metric.ACTION or c.proactive}
+            if own:  # own-initiative actions, and misses found at own initiative (reach)
+                taken = {c: t for c, t in taken.items()
+                         if c.metric not in (Metric.ACTION, Metric.AUTOMATED_MISSED) or c.proactive}
             automated = sum(t.count for c, t in taken.items()
                             if c.metric == Metric.ACTION and c.path == queries.Path.AUTOMATED)
             [f] = figures(taken)
@@ -374,7 +378,18 @@ class _Part8:
             return str((f.actioned or 0) - automated)
         if indicator.endswith("Precision"):
             return _rate(f.automated_precision)
-        return ""  # accuracy and recall need the content automated means missed: not estimable from decisions alone
+        if indicator.endswith("Recall"):
+            return _rate(f.automated_recall)
+        if indicator.endswith("Accuracy"):
+            return _rate(f.automated_accuracy)
+        return ""
+
+    @staticmethod
+    def context(indicator: str, scope: str, given: str) -> str:
+        """The template's contextual information, or why a notice's accuracy is left empty."""
+        if scope.startswith("NAM") and indicator.startswith("Accuracy"):
+            return "Not applicable: no notice is processed by automated means alone"
+        return given
 
 
 # --- TCO ----------------------------------------------------------------------------------------------------------

@@ -61,6 +61,8 @@ def _read(request: Request, user: SessionUser, subject: str) -> Dashboard:
     ctx = context(request)
     filters = _filters(request)
     k = None if user.principal.role in roles.TRANSPARENCY_FULL else max(1, ctx.settings.transparency_min_cell)
+    if k is not None and filters.category:  # the period's suppression covers its groupings, not a category's table
+        raise Problem(422, "Invalid request", "a researcher's dashboard shows the whole period, not one category")
     if k is not None:  # a researcher sees whole calendar months (the API refuses other periods to them)
         start, end = period(*whole_months(filters.start, filters.end))
         filters = dataclasses.replace(filters, start=start, end=end)

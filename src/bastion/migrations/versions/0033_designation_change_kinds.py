@@ -1,7 +1,7 @@
 """designations: edits of links and delisting are proposed changes too, confirmed by another person
 
 Revision ID: 0033
-Revises: 0025
+Revises: 0031
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0033'
-down_revision = '0025'
+down_revision = '0031'
 branch_labels = None
 depends_on = None
 

@@ -158,9 +158,10 @@ class ContextIn(_In):
                     "notify, whose quiet hours are the account's local hours")
 
 
-#: An account id, or an account with its age inline. Left to right, the object first: pydantic's "smart" union
-#: tries both and cost 10 µs a check (a batch of 100 spent a millisecond here).
-AccountRefIn = Annotated[AccountIn | Annotated[str, Field(pattern=_ID)], Field(union_mode="left_to_right")]
+#: An account id, or an account with its age inline. Left to right, the id first: pydantic's "smart" union tries
+#: both and cost 10 µs a check (a batch of 100 spent a millisecond here); the object first built a failed model
+#: validation for every plain id (a sixth of a batch's validation).
+AccountRefIn = Annotated[Annotated[str, Field(pattern=_ID)] | AccountIn, Field(union_mode="left_to_right")]
 
 
 class CheckIn(_In):
@@ -173,14 +174,15 @@ class CheckIn(_In):
     content_id: str | None = Field(default=None, pattern=_ID)
 
     def check(self) -> interactions.Check:
-        c = self.context or _NO_CONTEXT
+        c = self.context
+        context = _NO_CONTEXT if c is None else interactions.Context(
+            c.follows, c.followed_by, c.conversation, c.group_consent, c.age_restricted, c.borderline, c.audience,
+            c.utc_offset_minutes)
         return interactions.Check(_ref(self.actor), self.action, _ref(self.target) if self.target else None,
-                                  interactions.Context(c.follows, c.followed_by, c.conversation, c.group_consent,
-                                                       c.age_restricted, c.borderline, c.audience,
-                                                       c.utc_offset_minutes), self.content_id)
+                                  context, self.content_id)
 
 
-_NO_CONTEXT = ContextIn()
+_NO_CONTEXT = interactions.Context()
 
 
 def _ref(value: str | AccountIn) -> interactions.AccountRef:

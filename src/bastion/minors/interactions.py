@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, bindparam, literal_column, null, select, type_coerce, union_all
+from sqlalchemy import JSON, BindParameter, bindparam, literal_column, null, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 
 from bastion.core.events import NewEvent, record_many
@@ -55,7 +55,7 @@ _ATTEMPTS = select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEven
 #: being ``_AGE`` (basis and band), ``_OWN`` (the account's own settings) or ``_LIMITS`` (a linked parent's limits).
 #: One round trip instead of three: each statement costs more to execute than its rows cost to read.
 _AGE, _OWN, _LIMITS = 0, 1, 2
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 _RECORDED = union_all(
     select(literal_column(str(_AGE)), AgeRecord.account_id, AgeRecord.basis, AgeRecord.band,
            type_coerce(null(), JSON)).where(AgeRecord.account_id.in_(_IDS)),

@@ -6,14 +6,16 @@ baseline, **a plain Python loop over the whole rule list** (the floor and the fi
 rule's actions, then its conditions): the same rules, the same answers (checked), no index by action.
 Goal: at least 100,000 decisions per second per core.
 
-Over HTTP: the platform app under uvicorn on loopback (SQLite in a temporary directory, ages recorded for the
-accounts), ``--batches`` sequential ``POST /v1/interactions/check-batch`` of 100 checks each from one keep-alive
-client; every deny in them is recorded as an event, as in production. p50, p99 and max. Then ``--batches / 2``
-batches of checks among adults (all allowed: nothing written), the read path of a feed. Goal: p99 under 5 ms.
-Also the process's CPU time per batch (server and client), steadier than wall time on a shared machine. With
+Over HTTP: the platform app under uvicorn on loopback (SQLite in a temporary directory, or ``--database-url``, an
+empty PostgreSQL database; ages recorded for the accounts), ``--batches`` sequential
+``POST /v1/interactions/check-batch`` of 100 checks each from one keep-alive client; every deny in them is recorded
+as an event, as in production. p50, p99 and max. Then ``--batches / 2`` batches of checks among adults (all allowed:
+nothing written), the read path of a feed. Goal: p99 under 5 ms. Also the process's CPU time per batch (server and
+client), steadier than wall time on a shared machine; ``server`` says what uvicorn ran on (httptools and uvloop
+when installed). With
 ``PYTHONPATH`` naming an older checkout's ``src``, this file measures that checkout (the baseline of a change).
 
-    python bench/interactions.py [--decisions 300000] [--batches 300] [--seed 1]
+    python bench/interactions.py [--decisions 300000] [--batches 300] [--seed 1] [--database-url postgresql://...]
 
 Ends with one JSON line of figures.
 """
@@ -21,6 +23,7 @@ Ends with one JSON line of figures.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import socket
@@ -92,6 +95,12 @@ def in_process(rules: RuleSet, checks: list[tuple[Action, Facts]]) -> dict[str, 
             "speedup": round(bastion / baseline, 2)}
 
 
+def server_kind() -> str:
+    """What uvicorn runs on here (its ``auto`` choice): httptools and uvloop when installed, else h11 and asyncio."""
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"{http}+{'uvloop' if importlib.util.find_spec('uvloop') else 'asyncio'}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -99,9 +108,9 @@ def free_port() -> int:
         return port
 
 
-def over_http(batches: int, rng: random.Random) -> dict[str, float]:
+def over_http(batches: int, rng: random.Random, database_url: str = "") -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         migrate(url)
         db = Database(url)
         token = create_token(db, role=Role.PLATFORM, name="bench", actor="bench")
@@ -168,14 +177,16 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=300_000)
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database-url", default="", help="an empty PostgreSQL database (default: SQLite in a "
+                                                             "temporary directory)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     rules = load_rules(DEFAULT_RULES_PATH)
-    figures: dict[str, float] = {"rules": len(FLOOR) + len(rules.rules)}
+    figures: dict[str, float | str] = {"rules": len(FLOOR) + len(rules.rules), "server": server_kind()}
     log("in process ...")
     figures |= in_process(rules, random_checks(args.decisions, rng))
     log(f"{figures}\nover HTTP ...")
-    figures |= over_http(args.batches, rng)
+    figures |= over_http(args.batches, rng, args.database_url)
     print(json.dumps(figures))
 
 

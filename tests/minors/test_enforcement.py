@@ -311,3 +311,27 @@ def test_a_batch_answers_like_single_checks(api: TestClient, platform: dict[str,
     batch = api.post("/v1/interactions/check-batch", json={"checks": checks}, headers=platform).json()["results"]
     assert batch == [_check(api, platform, **c) for c in checks]
     assert batch[0]["shadow"] == ["adult-mentions-minor"] and batch[2]["floor"] is True
+
+
+def test_one_batch_reads_ages_limits_and_own_settings_together(api: TestClient, platform: dict[str, str]) -> None:
+    """A batch reads what is recorded of all its accounts in one statement: a verified age beats an inline one, a
+    parent's limits and an account's own settings each decide the checks aimed at their account, and an account
+    named with neither falls to the rules."""
+    for account, years in (("mum", 40), ("teen", 16), ("adult", 30)):
+        _age(api, platform, account, years)
+    verified = {"basis": "verified", "years": 15, "method": "eu-age-app"}
+    assert api.put("/v1/accounts/kid/age", json=verified, headers=platform).status_code == 200
+    link = _pair(api, platform, "mum", "teen")
+    assert api.put(f"/v1/family/links/{link}/limits", headers=platform,
+                   json={"parent_id": "mum", "limits": {"comments": "nobody"}}).status_code == 200
+    assert _settings(api, platform, "adult", duet_stitch=False).status_code == 200
+    checks: list[dict[str, Any]] = [
+        {"actor": "adult", "target": "teen", "action": "comment", "context": {"follows": True, "followed_by": True}},
+        {"actor": "teen", "target": "adult", "action": "stitch"},
+        {"actor": {"account_id": "kid", "age": 30}, "action": "live"},
+        {"actor": "adult", "target": "mum", "action": "stitch"}]
+    results = api.post("/v1/interactions/check-batch", json={"checks": checks}, headers=platform).json()["results"]
+    assert [(r["decision"], r["rule"]) for r in results[:2]] == [
+        ("deny", "family-comments-nobody"), ("deny", "setting-duet-stitch-off")]
+    assert results[2]["actor_band"] == "13_15" and results[2]["decision"] == "deny"
+    assert results[3]["decision"] == "allow" and results[3]["rule"] == "default"

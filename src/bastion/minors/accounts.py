@@ -7,7 +7,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.core.events import history
@@ -130,19 +130,6 @@ def _loosened_time(defaults: BandDefaults, merged: BandDefaults, changes: dict[s
 
 
 # --- the account's own settings in the checks ----------------------------------------------------------------------
-
-
-#: Built once (``ages._BANDS_OF`` says why).
-_OWN_SETTINGS = select(AccountSettings.account_id, AccountSettings.values).where(
-    AccountSettings.account_id.in_(bindparam("ids", expanding=True)))
-
-
-def own_settings(session: Session, account_ids: set[str]) -> dict[str, dict[str, Any]]:
-    """The settings recorded by the account holders among ``account_ids`` (one query)."""
-    if not account_ids:
-        return {}
-    rows = session.execute(_OWN_SETTINGS, {"ids": list(account_ids)})
-    return {account_id: dict(values) for account_id, values in rows if values}
 
 
 def _own(rule_id: str, actions: set[Action], explanation: str, **when: Any) -> Rule:

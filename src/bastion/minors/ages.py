@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.minors import bands
@@ -82,24 +81,6 @@ def get_age(session: Session, account_id: str) -> AgeRecord:
     if row is None:
         raise AgeNotRecorded(f"no age has been recorded for account {account_id!r}")
     return row
-
-
-class StoredBand(NamedTuple):
-    basis: str
-    band: str
-
-
-#: Built once: an ``in_`` of a fresh list coerces each id into a literal every call (a millisecond a batch).
-_BANDS_OF = select(AgeRecord.account_id, AgeRecord.basis, AgeRecord.band).where(
-    AgeRecord.account_id.in_(bindparam("ids", expanding=True)))
-
-
-def bands_of(session: Session, account_ids: set[str]) -> dict[str, StoredBand]:
-    """Recorded bands of many accounts in one query of two columns (a batch of checks)."""
-    if not account_ids:
-        return {}
-    rows = session.execute(_BANDS_OF, {"ids": list(account_ids)})
-    return {account_id: StoredBand(basis, band) for account_id, basis, band in rows}
 
 
 def contest(m: Minors, account_id: str, statement: str, *, actor: str) -> None:

@@ -14,7 +14,7 @@ import secrets
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bastion.minors.events import EventKind, FamilyChange, LinkChange, LinkState, next_link_state
@@ -127,19 +127,6 @@ def limit_rules(limits: dict[str, Any], side: Literal["target", "actor"]) -> tup
     return _rules_for(tuple(sorted((k, v) for k, v in limits.items() if v is not None)), side)
 
 
-#: Built once (``ages._BANDS_OF`` says why).
-_LINKED_LIMITS = select(FamilyLink.teen_id, FamilyLink.limits).where(
-    FamilyLink.teen_id.in_(bindparam("ids", expanding=True)), FamilyLink.state == LinkState.LINKED.value)
-
-
-def linked_limits(session: Session, account_ids: set[str]) -> dict[str, dict[str, Any]]:
-    """The limits in force for those of ``account_ids`` that are linked teens (one query)."""
-    if not account_ids:
-        return {}
-    rows = session.execute(_LINKED_LIMITS, {"ids": list(account_ids)})
-    return {teen: dict(limits) for teen, limits in rows if teen is not None and limits}
-
-
 def _digest(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
@@ -245,4 +232,4 @@ def all_links(session: Session) -> list[FamilyLink]:
                                 .order_by(FamilyLink.id.desc()).limit(500)))
 
 
-__all__ = ["Limits", "confirm", "limit_rules", "linked_limits", "links_of", "offer", "set_limits", "unlink"]
+__all__ = ["Limits", "confirm", "limit_rules", "links_of", "offer", "set_limits", "unlink"]

@@ -53,8 +53,8 @@ def test_0031_turns_bank_digests_into_bytes_and_back(tmp_path: object) -> None:
     values = [f"{i:064x}" for i in range(3)]
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO banks (id, name, description, enabled, restricted, dihedral, thresholds, created_at, "
-                          "created_by) VALUES (1, 'B', '', 1, 0, 0, '{}', '2026-01-01 00:00:00', 'x')"))
+        conn.execute(text("INSERT INTO banks (id, name, description, enabled, restricted, dihedral, thresholds, "
+                          "created_at, created_by) VALUES (1, 'B', '', 1, 0, 0, '{}', '2026-01-01 00:00:00', 'x')"))
         for i, value in enumerate(values, 1):
             conn.execute(text("INSERT INTO bank_entries (id, bank_id, signal_type, value, value_digest, category, "
                               "source, note, enabled, added_by, added_at) VALUES (:id, 1, 'pdq', :value, :digest, "

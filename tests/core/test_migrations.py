@@ -35,3 +35,37 @@ def test_migrations_run_down_and_up_again(tmp_path: object) -> None:
         assert set(conn.dialect.get_table_names(conn)) <= {"alembic_version"}
     engine.dispose()
     migrate(url)
+
+
+def test_0031_turns_bank_digests_into_bytes_and_back(tmp_path: object) -> None:
+    """Entries banked before 0031 keep their keys: the hex digest becomes its bytes (which the import and the
+    exchanges look entries up by), and going down gives the hex again."""
+    import hashlib
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from bastion.core.db import alembic_config
+
+    url = f"sqlite:///{tmp_path}/digests.db"
+    config = alembic_config(url)
+    command.upgrade(config, "0025")
+    values = [f"{i:064x}" for i in range(3)]
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO banks (id, name, description, enabled, restricted, dihedral, thresholds, "
+                          "created_at, created_by) VALUES (1, 'B', '', 1, 0, 0, '{}', '2026-01-01 00:00:00', 'x')"))
+        for i, value in enumerate(values, 1):
+            conn.execute(text("INSERT INTO bank_entries (id, bank_id, signal_type, value, value_digest, category, "
+                              "source, note, enabled, added_by, added_at) VALUES (:id, 1, 'pdq', :value, :digest, "
+                              "'', '', '', 1, 'x', '2026-01-01 00:00:00')"),
+                         {"id": i, "value": value, "digest": hashlib.sha256(value.encode()).hexdigest()})
+    command.upgrade(config, "0031")
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT value, value_digest FROM bank_entries ORDER BY id")).all()
+    assert [(v, bytes(d)) for v, d in stored] == [(v, hashlib.sha256(v.encode()).digest()) for v in values]
+    command.downgrade(config, "0025")
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT value, value_digest FROM bank_entries ORDER BY id")).all()
+    assert stored == [(v, hashlib.sha256(v.encode()).hexdigest()) for v in values]
+    engine.dispose()

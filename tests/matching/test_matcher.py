@@ -212,6 +212,7 @@ def test_a_running_matcher_picks_up_every_chunk_of_a_large_import(db: Database, 
     """Chunks checked a column at a time, line by line and by the csv module all land under the one ``add_range``
     row that a matcher already running follows."""
     monkeypatch.setattr(banks, "IMPORT_CHUNK", 7)
+    monkeypatch.setattr(banks, "IMPORT_FLUSH_LINES", 14)
     banks.create_bank(db, "BULK", actor=admin)
     matcher = Matcher(db)
     matcher.load()

@@ -152,8 +152,10 @@ def _pdq(n: int) -> str:
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Chunks of four lines, so a few lines cross several chunks (and both readings)."""
+    """Chunks of four lines, so a few lines cross several chunks (and both readings); PostgreSQL writes two
+    chunks at a time, so duplicates meet both within one write and across writes, and the last is a partial one."""
     monkeypatch.setattr(banks, "IMPORT_CHUNK", 4)
+    monkeypatch.setattr(banks, "IMPORT_FLUSH_LINES", 8)
     return 4
 
 

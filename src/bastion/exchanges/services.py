@@ -406,7 +406,7 @@ def _apply(db: Database, session: Session, exchange: Exchange, bank: Bank, updat
     A page at a time, in a few statements: the records' origins read at once, the new entries inserted as a batch
     (one ``add_range`` change-log row), the new origins inserted together."""
     source = source_of(exchange.name)
-    wanted: dict[str, dict[tuple[str, str], banks.NewEntry]] = {}
+    wanted: dict[str, dict[tuple[str, bytes], banks.NewEntry]] = {}
     details: dict[str, str] = {}
     for update_ in updates:
         want = wanted.setdefault(update_.key, {})
@@ -418,7 +418,7 @@ def _apply(db: Database, session: Session, exchange: Exchange, bank: Bank, updat
                 result.skipped += 1
                 continue
             want[(new.signal_type, banks.value_digest(new.value))] = new
-    held: dict[str, dict[tuple[str, str], tuple[EntryOrigin, BankEntry]]] = {}
+    held: dict[str, dict[tuple[str, bytes], tuple[EntryOrigin, BankEntry]]] = {}
     for chunk in _chunks(list(wanted)):
         for origin, entry in session.execute(
                 select(EntryOrigin, BankEntry).join(BankEntry, BankEntry.id == EntryOrigin.entry_id)
@@ -448,7 +448,7 @@ def _apply(db: Database, session: Session, exchange: Exchange, bank: Bank, updat
     if not links:
         return
     ids = _entry_ids(session, bank, {signal_key for _, signal_key, _ in links})
-    missing: dict[tuple[str, str], banks.NewEntry] = {}
+    missing: dict[tuple[str, bytes], banks.NewEntry] = {}
     for _, signal_key, new in links:
         if signal_key not in ids and signal_key not in missing:
             if restricted_category(new.category) and not bank.restricted:
@@ -470,9 +470,9 @@ def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _entry_ids(session: Session, bank: Bank, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+def _entry_ids(session: Session, bank: Bank, keys: set[tuple[str, bytes]]) -> dict[tuple[str, bytes], int]:
     """The bank's entry ids of these (signal type, value digest) pairs, where it holds them."""
-    found: dict[tuple[str, str], int] = {}
+    found: dict[tuple[str, bytes], int] = {}
     for chunk in _chunks(sorted({digest for _, digest in keys})):
         for entry_id, signal_type, digest in session.execute(
                 select(BankEntry.id, BankEntry.signal_type, BankEntry.value_digest)

@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
@@ -41,8 +52,9 @@ class BankEntry(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"))
     signal_type: Mapped[str] = mapped_column(String(32))
     value: Mapped[str] = mapped_column(Text)
-    #: SHA-256 of the value: a short unique key even for long values (a video's frame list).
-    value_digest: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 of the value, its 32 bytes: a short unique key even for long values (a video's frame list); bytes,
+    #: not hex, so the unique index compares half as much, byte-wise (no collation), on every insert.
+    value_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
     category: Mapped[str] = mapped_column(String(64), default="")
     source: Mapped[str] = mapped_column(String(200), default="")
     note: Mapped[str] = mapped_column(Text, default="")

@@ -52,8 +52,9 @@ CHANGE_LOG_LOCK = 0x42414E4B
 _FIELD_LIMITS = {"category": 64, "source": 200, "note": 10_000}
 
 
-def value_digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+def value_digest(value: str) -> bytes:
+    """An entry's key within its bank and signal type (``BankEntry.value_digest``): the value's SHA-256."""
+    return hashlib.sha256(value.encode()).digest()
 
 
 def can_see(bank: Bank, principal: Principal) -> bool:
@@ -112,7 +113,7 @@ def record_lookup(db: Database, principal: Principal, queries: Sequence[HashResu
     details: dict[str, object] = {
         "via": via,
         "signal_types": sorted({q.signal_type for q in queries}),
-        "query_digests": sorted({value_digest(q.value) for q in queries}),
+        "query_digests": sorted({value_digest(q.value).hex() for q in queries}),
         "matches": [{"bank": m.bank, "entry_id": m.entry_id, "distance": m.distance} for m in shown],
         "restricted_withheld": len(found) - len(shown),
     }
@@ -382,7 +383,7 @@ def remove_entry_in(db: Database, session: Session, bank: Bank, entry_id: int, *
     deletion lands in the same commit as the exchange's checkpoint)."""
     _require_access(bank, actor)
     entry = _entry_of(session, bank, entry_id)
-    details = {"entry_id": entry_id, "signal_type": entry.signal_type, "value_digest": entry.value_digest}
+    details = {"entry_id": entry_id, "signal_type": entry.signal_type, "value_digest": entry.value_digest.hex()}
     session.delete(entry)
     _log_change(db, session, ChangeOp.REMOVE, bank.id, clock, signal_type=entry.signal_type, entry_id=entry_id)
     record(db, session, actor=actor.actor, action=AuditAction.ENTRY_REMOVED, subject=f"bank:{bank.name}",
@@ -439,6 +440,8 @@ def search_entries(session: Session, bank: Bank, *, text: str = "", page: int = 
 #: Lines read, validated and written together: large enough that per-chunk costs vanish, small enough that memory
 #: stays flat however long the file is.
 IMPORT_CHUNK = 65_536
+#: PostgreSQL: lines staged before one INSERT ... SELECT writes them (``_insert_staged``).
+IMPORT_FLUSH_LINES = 1_048_576
 _NOT_LOWER_HEX = re.compile(r"[^0-9a-f]")
 _ENTRY_COLUMNS = ("bank_id", "signal_type", "value", "value_digest", "category", "source", "note", "enabled",
                   "added_by", "added_at")
@@ -614,13 +617,17 @@ def _read_ahead(chunks: Iterator[_Chunk], depth: int = 2) -> Generator[_Chunk]:
         reader.join()
 
 
-def _write_chunk(session: Session, bank_id: int, chunk: _Chunk, actor: str, now: dt.datetime) -> int:
+def _write_chunk(session: Session, bank_id: int, chunk: _Chunk, actor: str, now: dt.datetime, *,
+                 flush: bool = True) -> int:
     """Insert a chunk's entries, skipping values the bank holds already (or that came earlier in the import), and
     return how many were added. SQLite: one executemany of plain tuples, the constant columns converted once
-    (SQLAlchemy's per-row conversion was a third of the time); PostgreSQL: ``_copy_chunk``."""
+    (SQLAlchemy's per-row conversion was a third of the time). PostgreSQL: the chunk is staged
+    (``_stage_chunk``) and, with ``flush``, everything staged is inserted (``_insert_staged``); without it the
+    rows wait for a later chunk's flush or ``_flush_staged``, and 0 is returned."""
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
-        return _copy_chunk(session, bank_id, chunk, actor, now)
+        _stage_chunk(session, chunk)
+        return _insert_staged(session, bank_id, actor, now) if flush else 0
     table = cast(Table, BankEntry.__table__)
 
     def stored(column: str, value: object) -> object:
@@ -637,15 +644,17 @@ def _write_chunk(session: Session, bank_id: int, chunk: _Chunk, actor: str, now:
     return added
 
 
-def _copy_chunk(session: Session, bank_id: int, chunk: _Chunk, actor: str, now: dt.datetime) -> int:
-    """PostgreSQL: COPY the lines into a temporary table, then one INSERT ... SELECT that takes each value's SHA-256
-    on the server (on its own core, not Python's) and skips duplicates. A chunk that came through ``_bulk_chunk``
-    is sent as the file's own text, in COPY's CSV format (an empty field arrives as NULL, hence the coalesces).
+def _flush_staged(session: Session, bank_id: int, actor: str, now: dt.datetime) -> int:
+    """Insert what ``_write_chunk`` staged without flushing (PostgreSQL); SQLite stages nothing."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 0
+    return _insert_staged(session, bank_id, actor, now)
 
-    The rows go in the unique index's order and name it as the only arbiter: the index on random digests is then
-    walked once per chunk rather than at random, and no other index is checked first (a third less server CPU
-    into an 800k-entry bank; not confirmed at 1M from empty: docs/benchmarks.md. The database's work, not
-    Python's, is now the import's limit)."""
+
+def _stage_chunk(session: Session, chunk: _Chunk) -> None:
+    """PostgreSQL: COPY a chunk's lines into the import's temporary table. A chunk that came through
+    ``_bulk_chunk`` is sent as the file's own text, in COPY's CSV format (an empty field arrives as NULL, hence the
+    coalesces in ``_insert_staged``)."""
     driver = session.connection().connection.driver_connection  # psycopg's own connection
     assert driver is not None
     with driver.cursor() as cur:
@@ -658,19 +667,40 @@ def _copy_chunk(session: Session, bank_id: int, chunk: _Chunk, actor: str, now: 
             with cur.copy(f"COPY bank_import_lines ({', '.join(CSV_HEADER)}) FROM STDIN") as copy:
                 for row in zip(*(chunk.columns[name] for name in CSV_HEADER), strict=True):
                     copy.write_row(row)
+
+
+def _insert_staged(session: Session, bank_id: int, actor: str, now: dt.datetime) -> int:
+    """PostgreSQL: one INSERT ... SELECT of the staged lines that takes each value's SHA-256 on the server (on its
+    own core, not Python's) and skips duplicates; returns how many were added.
+
+    The rows go in the unique index's order and name it as the only arbiter: the index on random digests is then
+    walked once per flush rather than at random, and no other index is checked first. The more lines a flush
+    holds (``IMPORT_FLUSH_LINES``), the more of them land on each index page it visits, which counts once the
+    index outgrows the server's buffers. The id sequence is named by its oid, a constant:
+    ``nextval(pg_get_serial_sequence(...))`` looked the sequence up again for every row."""
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cur:
+        row = cur.execute("SELECT pg_get_serial_sequence('bank_entries', 'id')::regclass::oid").fetchone()
+        assert row is not None
+        sequence = int(row[0])
         # ids drawn in the file's order (an export lists the bank as imported), rows inserted in the index's
         cur.execute(f"INSERT INTO bank_entries (id, {', '.join(_ENTRY_COLUMNS)}) "
                     "SELECT id, %(bank)s, signal_type, value, digest, coalesce(category, ''), coalesce(source, ''), "
                     "coalesce(note, ''), true, %(actor)s, %(now)s FROM (SELECT "
-                    "nextval(pg_get_serial_sequence('bank_entries', 'id')) AS id, *, "
-                    "encode(sha256(convert_to(value, 'UTF8')), 'hex') AS digest FROM bank_import_lines) AS lines "
-                    "ORDER BY signal_type, digest "
+                    f"nextval({sequence}::regclass) AS id, *, "
+                    "sha256(convert_to(value, 'UTF8')) AS digest FROM bank_import_lines) AS lines "
+                    "ORDER BY signal_type, digest, id "
                     "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING",
                     {"bank": bank_id, "actor": actor, "now": now})
         added: int = cur.rowcount
         cur.execute("TRUNCATE bank_import_lines")
     return added
 
+
+#: PostgreSQL's sort memory for the import's transaction (the default is 4 MB): a flush's rows are sorted in the
+#: index's order, about 260 bytes each.
+_IMPORT_WORK_MEM = "64MB"
 
 #: SQLite's page cache while importing, in KiB (its default is 2 MiB): the unique index on random digests is
 #: written all over, and past the cache each insert reads its pages back from the file.
@@ -680,8 +710,12 @@ SQLITE_IMPORT_CACHE_KIB = 256 * 1024
 @contextlib.contextmanager
 def _import_cache(session: Session) -> Iterator[None]:
     """On SQLite, a larger page cache for the import's connection, then its own size again (it goes back to the
-    pool). PostgreSQL's shared buffers are the server's to size."""
-    if session.get_bind().dialect.name != "sqlite":
+    pool). On PostgreSQL, room to sort a chunk for the import's transaction only (``SET LOCAL``); its shared buffers
+    are the server's to size."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.connection().exec_driver_sql(f"SET LOCAL work_mem = '{_IMPORT_WORK_MEM}'")
+    if dialect != "sqlite":
         yield
         return
     conn = session.connection()
@@ -717,14 +751,19 @@ def import_csv(
         _require_access(bank, actor)
         db.serialize_writers(session, CHANGE_LOG_LOCK)
         before = session.scalar(select(func.max(BankEntry.id))) or 0
+        staged = 0
         with _import_cache(session), contextlib.closing(_read_ahead(_read_chunks(stream, bank.restricted))) as chunks:
             for chunk in chunks:
                 result.lines += chunk.count
                 for signal_type, n in chunk.by_signal_type.items():
                     result.by_signal_type[signal_type] = result.by_signal_type.get(signal_type, 0) + n
-                result.added += _write_chunk(session, bank.id, chunk, actor.actor, now)
+                staged += chunk.count
+                flush = staged >= IMPORT_FLUSH_LINES
+                result.added += _write_chunk(session, bank.id, chunk, actor.actor, now, flush=flush)
+                staged = 0 if flush else staged
                 if progress:
                     progress(chunk.count)
+            result.added += _flush_staged(session, bank.id, actor.actor, now) if staged else 0
         result.duplicates = result.lines - result.added
         if result.added:
             last = session.scalar(select(func.max(BankEntry.id))) or 0

@@ -29,10 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import matching  # noqa: E402
-
-from bastion.hashing import _mih  # noqa: E402
-from bastion.hashing.pdq_index import IndexHit, choose_layout  # noqa: E402
+import matching
+from bastion.hashing import _mih
+from bastion.hashing.pdq_index import IndexHit, choose_layout
 
 
 def load_kernel(name: str, path: str) -> ModuleType:

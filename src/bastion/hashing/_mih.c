@@ -800,10 +800,10 @@ static void probe_block(const Query *Q, int j, const uint32_t *top, const uint8_
     for (int i = 0; i < np; i++) {
         lo[i] = dir[top[i]];
         hi[i] = dir[top[i] + 1];
-        if (lo[i] < hi[i]) {
-            PREFETCH(ent + lo[i]);
-            PREFETCH(ent + hi[i] - 1);
-        }
+        /* every line of the bucket: a bucket's middle lines are otherwise a miss each, one after another,
+         * while it is scanned (a line holds 16 entries) */
+        for (uint32_t e = lo[i] & ~(uint32_t)15; e < hi[i]; e += 16)
+            PREFETCH(ent + e);
     }
     /* The hash of each candidate is prefetched as soon as it is known; checking waits until the whole block (or
      * CAND_BLOCK candidates) is collected. A branch-free version of this loop measured slower. */

@@ -44,23 +44,29 @@ def load_kernel(name: str, path: str) -> ModuleType:
 
 
 def run(kernel: ModuleType, hashes: Any, queries: Any, chunks: tuple[int, ...], dir_bits: int, threshold: int,
-        repeat: int) -> tuple[float, list[Any], float]:
-    """Builds the tables, then returns (CPU-seconds per query, hits, build seconds)."""
+        repeat: int, segments: int = 1) -> tuple[float, float, list[Any], float]:
+    """Builds the tables (``segments`` copies, each a source of its own, like an index of that many segments),
+    then returns (CPU-seconds per query one at a time, the same in one batch, hits, build seconds)."""
     start = time.process_time()
-    tables = kernel.Tables(hashes, chunks, dir_bits)
+    tables = [kernel.Tables(hashes, chunks, dir_bits) for _ in range(segments)]
     built = time.process_time() - start
     keys = np.arange(len(hashes), dtype=np.int64)
-    sources = [(None, keys, None, len(hashes), tables)]
+    sources = [(None, keys, None, len(hashes), t) for t in tables]
     kernel.search(sources, b"".join(queries[:64]), threshold, True, IndexHit)  # warm up
-    best = float("inf")
+    best = best_batch = float("inf")
     hits: list[Any] = []
+    joined = b"".join(queries)
     for _ in range(repeat):
         start = time.process_time()
         hits = [kernel.search(sources, q, threshold, False, IndexHit) for q in queries]
         best = min(best, (time.process_time() - start) / len(queries))
+        start = time.process_time()
+        batch = kernel.search(sources, joined, threshold, True, IndexHit)
+        best_batch = min(best_batch, (time.process_time() - start) / len(queries))
+        assert batch == hits, "the batch disagrees with single lookups"
     del sources, tables
     gc.collect()
-    return best, hits, built
+    return best, best_batch, hits, built
 
 
 def main() -> int:
@@ -75,6 +81,7 @@ def main() -> int:
     parser.add_argument("--chunks", default="", help="chunk widths (default: choose_layout's)")
     parser.add_argument("--dir-bits", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--segments", type=int, default=1, help="sources of --rows each (copies of one table)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
@@ -87,28 +94,33 @@ def main() -> int:
         chunks = tuple(int(b) for b in args.chunks.split(","))
     if args.dir_bits:
         dir_bits = args.dir_bits
-    out: dict[str, Any] = {"rows": args.rows, "queries": len(queries), "dataset": info, "chunk_bits": chunks,
-                           "dir_bits": dir_bits, "model_ns": _mih.estimate(chunks, dir_bits, args.rows,
-                                                                           args.threshold),
+    model_ns = _mih.estimate(chunks, dir_bits, args.rows, args.threshold)
+    out: dict[str, Any] = {"rows": args.rows, "segments": args.segments, "queries": len(queries), "dataset": info,
+                           "chunk_bits": chunks, "dir_bits": dir_bits, "model_ns": model_ns,
                            "loadavg_before": Path("/proc/loadavg").read_text().split()[:3], "kernels": {}}
     kernels = [(name, load_kernel(name, path)) for name, path in (k.split("=", 1) for k in args.kernel)]
     kernels.append(("new", _mih))
     reference: list[Any] | None = None
     base: float | None = None
+    base_batch: float | None = None
     for name, kernel in kernels:
-        per_query, hits, built = run(kernel, hashes, queries, chunks, dir_bits, args.threshold, args.repeat)
+        per_query, per_batched, hits, built = run(kernel, hashes, queries, chunks, dir_bits, args.threshold,
+                                                  args.repeat, args.segments)
         if reference is None:
             reference = hits
         same = hits == reference
-        rate = 1.0 / per_query
+        rate, batch_rate = 1.0 / per_query, 1.0 / per_batched
         base = base or rate
+        base_batch = base_batch or batch_rate
         out["kernels"][name] = {"lookups_per_cpu_s": round(rate), "ratio": round(rate / base, 3),
+                                "batched_lookups_per_cpu_s": round(batch_rate),
+                                "batched_ratio": round(batch_rate / base_batch, 3),
                                 "build_cpu_s": round(built, 1), "same_hits": same}
         print(name, out["kernels"][name], file=sys.stderr, flush=True)
     if args.stats:
         kernel = load_kernel("stats", args.stats)
         kernel.stats(True)
-        per_query, _, _ = run(kernel, hashes, queries, chunks, dir_bits, args.threshold, 1)
+        per_query, _, _, _ = run(kernel, hashes, queries, chunks, dir_bits, args.threshold, 1)
         s = kernel.stats(True)
         n = len(queries) + 64  # the warm-up batch is counted too
         counters = {k: round(v / n, 1) for k, v in s.items()}

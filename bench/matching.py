@@ -42,6 +42,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
+from bastion.hashing import _mih  # noqa: E402
 from bastion.hashing.pdq_index import SEGMENT_ROWS, PdqIndex  # noqa: E402
 
 U8 = npt.NDArray[np.uint8]
@@ -58,6 +59,19 @@ def rss_bytes() -> int | None:
         with open("/proc/self/status") as status:
             for line in status:
                 if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def huge_page_bytes() -> int | None:
+    """Anonymous memory on transparent huge pages (AnonHugePages): random lookups over tables that are not on
+    huge pages miss the TLB, which at 100M (8+ GiB of tables) costs more than the cache misses themselves."""
+    try:
+        with open("/proc/self/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("AnonHugePages:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -317,6 +331,23 @@ def bench_threads(index: PdqIndex, hexes: Sequence[str], threshold: int, counts:
 # ---- Bastion -----------------------------------------------------------------------------------------------
 
 
+def one_segment_rate(index: PdqIndex, queries: U8, threshold: int) -> int | None:
+    """Lookups per CPU-second against the largest segment alone (the same kernel call, one source): compared
+    with the whole index's rate times the number of segments, it shows whether a query over all segments costs
+    more than the sum of its parts (address translation: 8+ GiB of tables is beyond what the TLB covers)."""
+    sources = [s for s in index._sources if s[4] is not None]
+    if len(sources) < 2:
+        return None
+    largest = max(sources, key=lambda s: s[4].rows)
+    raw = [bytes(q) for q in queries]
+    for q in raw[:50]:
+        _mih.search([largest], q, threshold, False)
+    start = time.process_time()
+    for q in raw:
+        _mih.search([largest], q, threshold, False)
+    return round(len(raw) / (time.process_time() - start))
+
+
 def bench_bastion(
     w: Workload,
     threshold: int,
@@ -337,10 +368,11 @@ def bench_bastion(
         del keys, hashes
     build_peak = peak_bytes()
     rss1 = settle()
+    huge_built = huge_page_bytes()
     nbytes = index.nbytes()
     stats = index.stats()
     layout = f"chunks {stats['chunk_bits']}, dir bits {stats['dir_bits'][:1]}, segments {stats['segment_sizes']}"
-    log(f"bastion: built {size:,} in {build_s:.1f} s, {layout}; rss {gib(rss1)} GiB, "
+    log(f"bastion: built {size:,} in {build_s:.1f} s, {layout}; rss {gib(rss1)} GiB ({gib(huge_built)} on huge pages), "
         f"peak while building {gib(build_peak)} GiB")
 
     hexes = [bytes(q).hex() for q in w.queries]
@@ -355,6 +387,7 @@ def bench_bastion(
     gc.enable()
     assert batch == results, "query_batch disagrees with query"
     log(f"bastion: {qps:,.0f} lookups/s single ({cpu_qps:,.0f} per CPU-second), {batch_qps:,.0f} batched")
+    one_segment_cpu_qps = one_segment_rate(index, w.queries, threshold)
     threaded = bench_threads(index, hexes, threshold, threads) if threads else None
 
     found = [[hit.key for hit in hits] for hits in results]
@@ -424,6 +457,7 @@ def bench_bastion(
         "build_s": round(build_s, 2),
         "lookups_per_s": round(qps),
         "lookups_per_cpu_s": round(cpu_qps),
+        "lookups_per_cpu_s_largest_segment_alone": one_segment_cpu_qps,
         "lookups_per_s_batch": round(batch_qps),
         "lookups_per_s_full_delta": round(full_delta_qps),
         "full_delta_rows": fill + 1,
@@ -445,6 +479,7 @@ def bench_bastion(
         "segment_sizes": stats["segment_sizes"],
         "rss_gib_before": gib(rss0),
         "rss_gib_built": gib(rss1),
+        "huge_pages_gib_built": gib(huge_built),
         "peak_rss_gib_build": gib(build_peak),
         "peak_rss_gib_merge": gib(merge_peak),
         "merge_transient_bytes_per_open_row": per_row(rss_merge0, merge_peak, open_rows) if open_rows else None,

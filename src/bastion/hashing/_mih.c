@@ -43,6 +43,20 @@
 #define MAX_ROWS ((Py_ssize_t)1 << 30)
 #define MAX_SOURCES 64 /* segments (PdqIndex keeps a handful), the frozen delta and the delta; on the stack */
 #define MAX_THRESHOLD 256
+
+/* Profiling build only (-DMIH_STATS, see bench/mih_profile.py): global counters, so not thread-safe; the shipped
+ * build compiles them away. */
+#ifdef MIH_STATS
+#include <x86intrin.h>
+static struct {
+    unsigned long long probes, entries, cands, passed, check_cycles, search_cycles, sources;
+} mih_stats;
+#define STAT(field, v) (mih_stats.field += (unsigned long long)(v))
+#define STAT_TSC() __rdtsc()
+#else
+#define STAT(field, v) ((void)0)
+#define STAT_TSC() 0ULL
+#endif
 /* Probe blocks: large enough to keep ~all line-fill buffers busy, small enough that what was prefetched is
  * still in L1/L2 when it is read. */
 #define PROBE_BLOCK 256
@@ -750,6 +764,9 @@ static void check_candidates(const Query *Q, int j, const uint32_t *cand, int nc
 {
     const TablesObject *t = Q->t;
     uint64_t w[4];
+    unsigned long long t0 = STAT_TSC();
+    (void)t0;
+    STAT(cands, nc);
     for (int c = 0; c < nc; c++) {
         const size_t row = cand[c];
         load_hash(t->hashes + row * HASH_BYTES, w);
@@ -762,7 +779,9 @@ static void check_candidates(const Query *Q, int j, const uint32_t *cand, int nc
                    POPCOUNT32(chunk_of(w, t->off[i], t->bits[i]) ^ Q->qc[i]) <= Q->radius[i];
         if (!seen)
             emit(Q->hb, Q->src, Q->qi, row, d);
+        STAT(passed, 1);
     }
+    STAT(check_cycles, STAT_TSC() - t0);
 }
 
 static void probe_block(const Query *Q, int j, const uint32_t *top, const uint8_t *tdist, int np,
@@ -775,6 +794,7 @@ static void probe_block(const Query *Q, int j, const uint32_t *top, const uint8_
     const int R = Q->radius[j];
     uint32_t lo[PROBE_BLOCK], hi[PROBE_BLOCK];
 
+    STAT(probes, np);
     for (int i = 0; i < np; i++)
         PREFETCH(dir + top[i]);
     for (int i = 0; i < np; i++) {
@@ -790,6 +810,7 @@ static void probe_block(const Query *Q, int j, const uint32_t *top, const uint8_
     int n = *nc;
     for (int i = 0; i < np; i++) {
         const int budget = R - tdist[i];
+        STAT(entries, hi[i] - lo[i]);
         for (uint32_t e = lo[i]; e < hi[i]; e++) {
             const uint32_t v = ent[e];
             if (POPCOUNT32((v ^ qlow) & low_mask) > budget)
@@ -862,8 +883,12 @@ static void search_source(const Source *s, uint32_t qi, const uint64_t q[4], int
     }
     for (int j = 0; j < t->m; j++)
         Q.qc[j] = chunk_of(q, t->off[j], t->bits[j]);
+    unsigned long long t0 = STAT_TSC();
+    (void)t0;
     for (int j = 0; j < t->m; j++)
         search_chunk(&Q, j);
+    STAT(search_cycles, STAT_TSC() - t0);
+    STAT(sources, 1);
 }
 
 static int hit_order(const void *a, const void *b)
@@ -1048,15 +1073,18 @@ static PyObject *mih_search(PyObject *self, PyObject *args)
     }
     HitBuf hb = {NULL, 0, 0, 0};
     Py_BEGIN_ALLOW_THREADS
+    /* Source by source, then query by query: a batch then works through one segment's tables at a time, whose
+     * pages the TLB can cover (a 25M-row segment is ~1,100 huge pages), instead of all segments' for every query
+     * (8+ GiB at 100M rows, beyond its reach). The hits are put in query order once at the end. */
     uint64_t q[4];
-    for (size_t qi = 0; qi < nq && !hb.oom; qi++) {
-        size_t first = hb.n;
-        load_hash((const uint8_t *)qview.buf + qi * HASH_BYTES, q);
-        for (int s = 0; s < S.nsrc; s++)
+    for (int s = 0; s < S.nsrc && !hb.oom; s++) {
+        for (size_t qi = 0; qi < nq && !hb.oom; qi++) {
+            load_hash((const uint8_t *)qview.buf + qi * HASH_BYTES, q);
             search_source(&S.src[s], (uint32_t)qi, q, T, &hb);
-        if (hb.n - first > 1)
-            qsort(hb.v + first, hb.n - first, sizeof(Hit), hit_order);
+        }
     }
+    if (!hb.oom && hb.n > 1)
+        qsort(hb.v, hb.n, sizeof(Hit), hit_order);
     Py_END_ALLOW_THREADS
     sources_release(&S);
     PyBuffer_Release(&qview);
@@ -1126,7 +1154,28 @@ static PyObject *mih_estimate(PyObject *self, PyObject *args)
     return PyFloat_FromDouble(cost < linear ? cost : linear);
 }
 
+#ifdef MIH_STATS
+/* stats(reset=False) -> dict of the counters since the last reset (profiling build only). */
+static PyObject *mih_stats_get(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int reset = 0;
+    if (!PyArg_ParseTuple(args, "|p:stats", &reset))
+        return NULL;
+    PyObject *d = Py_BuildValue("{sKsKsKsKsKsKsK}", "probes", mih_stats.probes, "entries", mih_stats.entries,
+                                "candidates", mih_stats.cands, "passed", mih_stats.passed, "check_cycles",
+                                mih_stats.check_cycles, "search_cycles", mih_stats.search_cycles, "sources",
+                                mih_stats.sources);
+    if (reset)
+        memset(&mih_stats, 0, sizeof(mih_stats));
+    return d;
+}
+#endif
+
 static PyMethodDef mih_methods[] = {
+#ifdef MIH_STATS
+    {"stats", mih_stats_get, METH_VARARGS, "stats(reset=False) -> counters (profiling build only)"},
+#endif
     {"estimate", mih_estimate, METH_VARARGS,
      "estimate(chunk_bits, dir_bits, rows, threshold) -> modelled ns per query"},
     {"search", mih_search, METH_VARARGS,

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bastion.core.auth import services as auth
 from bastion.core.auth.models import ApiToken
@@ -37,9 +39,24 @@ def test_wrong_tokens_are_refused(db: Database, mangle: object) -> None:
 def test_revoked_token_is_refused(db: Database) -> None:
     token = auth.create_token(db, role=Role.ADMIN, name="x", actor="test")
     token_id = int(token.split("_")[1])
+    assert auth.authenticate_token(db, token) is not None  # checked once, so cached
     assert auth.revoke_token(db, token_id, actor="test")
     assert auth.authenticate_token(db, token) is None
     assert not auth.revoke_token(db, token_id, actor="test")
+
+
+def test_a_revocation_by_another_process_holds_once_the_cache_expires(db: Database,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process's revocation reaches this one's cached check within ``TOKEN_CACHE_SECONDS``."""
+    token = auth.create_token(db, role=Role.PLATFORM, name="x", actor="test")
+    now = [1000.0]
+    monkeypatch.setattr(auth, "monotonic", lambda: now[0])
+    assert auth.authenticate_token(db, token) is not None
+    with db.write() as session:  # as another process would: the row, not this process's cache
+        session.execute(update(ApiToken).where(ApiToken.id == int(token.split("_")[1]))
+                        .values(revoked_at=dt.datetime.now(dt.UTC)))
+    now[0] += auth.TOKEN_CACHE_SECONDS
+    assert auth.authenticate_token(db, token) is None
 
 
 def test_passwords_are_argon2_and_checked(db: Database) -> None:

@@ -7,8 +7,8 @@ import hashlib
 import hmac
 import secrets
 import threading
-import time
 from dataclasses import dataclass
+from time import monotonic
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -105,11 +105,9 @@ def authenticate_token(db: Database, presented: str, clock: Clock | None = None)
     if (len(parts) != 3 or parts[0] != TOKEN_PREFIX or not (parts[1].isascii() and parts[1].isdigit())
             or len(parts[1]) > 18):
         return None
-    key = (db.url, _sha256(presented))
-    now = time.monotonic()
-    cached = _checked.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    cached = recently_checked(db, presented)
+    if cached is not None:
+        return cached
     token_id = int(parts[1])
     with db.read() as session:
         row = session.execute(_TOKEN_CHECK, {"id": token_id}).first()
@@ -121,8 +119,15 @@ def authenticate_token(db: Database, presented: str, clock: Clock | None = None)
     with _checked_lock:
         if len(_checked) >= _TOKEN_CACHE_MAX:
             _checked.clear()
-        _checked[key] = (now + TOKEN_CACHE_SECONDS, principal)
+        _checked[(db.url, _sha256(presented))] = (monotonic() + TOKEN_CACHE_SECONDS, principal)
     return principal
+
+
+def recently_checked(db: Database, presented: str) -> Principal | None:
+    """The principal of a token that passed ``authenticate_token`` less than ``TOKEN_CACHE_SECONDS`` ago, else None;
+    never reads the database (an async caller may use it on the event loop)."""
+    cached = _checked.get((db.url, _sha256(presented)))
+    return cached[1] if cached is not None and cached[0] > monotonic() else None
 
 
 def forget_checked_tokens() -> None:

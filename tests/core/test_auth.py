@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from bastion.core.auth import services as auth
@@ -79,3 +81,14 @@ def test_short_password_and_duplicate_user_refused(db: Database) -> None:
 def test_unknown_role_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown role 'janitor'"):
         parse_role("janitor")
+
+
+def test_a_token_revoked_in_this_process_is_refused_at_its_next_request(
+        client: TestClient, db: Database, make_token: Callable[[Role], str]) -> None:
+    """The check a request just cached does not outlive a revocation made in the same process."""
+    token = make_token(Role.ANALYST)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/v1/content/nothing-here", headers=headers).status_code == 404  # admitted, then not found
+    assert auth.revoke_token(db, int(token.split("_")[1]), actor="test")
+    refused = client.get("/v1/content/nothing-here", headers=headers)
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]

@@ -174,7 +174,7 @@ def main() -> None:
     server, base_url = start_server(url, work, new_key())
     try:
         headers = {"Authorization": f"Bearer {token}"}
-        upload_all(base_url, headers, images, min(100, args.uploads), args.clients)  # warm up
+        upload_all(base_url, headers, images, min(100, args.uploads), args.clients, prefix="warm")  # warm up (own ids)
         cpu_before = cpu_seconds(server.pid)
         latencies, verdicts, wall = upload_all(base_url, headers, images, args.uploads, args.clients)
         server_cpu = cpu_seconds(server.pid) - cpu_before

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 import pytest
-from sqlalchemy import select
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
 from bastion.core.auth import services as auth
 from bastion.core.auth.models import ApiToken
@@ -37,9 +41,24 @@ def test_wrong_tokens_are_refused(db: Database, mangle: object) -> None:
 def test_revoked_token_is_refused(db: Database) -> None:
     token = auth.create_token(db, role=Role.ADMIN, name="x", actor="test")
     token_id = int(token.split("_")[1])
+    assert auth.authenticate_token(db, token) is not None  # checked once, so cached
     assert auth.revoke_token(db, token_id, actor="test")
     assert auth.authenticate_token(db, token) is None
     assert not auth.revoke_token(db, token_id, actor="test")
+
+
+def test_a_revocation_by_another_process_holds_once_the_cache_expires(db: Database,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process's revocation reaches this one's cached check within ``TOKEN_CACHE_SECONDS``."""
+    token = auth.create_token(db, role=Role.PLATFORM, name="x", actor="test")
+    now = [1000.0]
+    monkeypatch.setattr(auth, "monotonic", lambda: now[0])
+    assert auth.authenticate_token(db, token) is not None
+    with db.write() as session:  # as another process would: the row, not this process's cache
+        session.execute(update(ApiToken).where(ApiToken.id == int(token.split("_")[1]))
+                        .values(revoked_at=dt.datetime.now(dt.UTC)))
+    now[0] += auth.TOKEN_CACHE_SECONDS
+    assert auth.authenticate_token(db, token) is None
 
 
 def test_passwords_are_argon2_and_checked(db: Database) -> None:
@@ -62,3 +81,14 @@ def test_short_password_and_duplicate_user_refused(db: Database) -> None:
 def test_unknown_role_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown role 'janitor'"):
         parse_role("janitor")
+
+
+def test_a_token_revoked_in_this_process_is_refused_at_its_next_request(
+        client: TestClient, db: Database, make_token: Callable[[Role], str]) -> None:
+    """The check a request just cached does not outlive a revocation made in the same process."""
+    token = make_token(Role.ANALYST)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/v1/content/nothing-here", headers=headers).status_code == 404  # admitted, then not found
+    assert auth.revoke_token(db, int(token.split("_")[1]), actor="test")
+    refused = client.get("/v1/content/nothing-here", headers=headers)
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]

@@ -45,7 +45,8 @@ def token_list() -> None:
 
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="the id from bastion token list")]) -> None:
-    """Revoke a token: it stops working at once (the row stays, for the audit)."""
+    """Revoke a token: running servers refuse it within a second (their token checks are cached for 1 s; the row
+    stays, for the audit)."""
     db = open_db()
     if not auth.revoke_token(db, token_id, actor=cli_actor().actor):
         fail(f"no active token {token_id}")

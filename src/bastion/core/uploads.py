@@ -11,6 +11,7 @@ belongs to a dead process and is deleted with what it holds.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 import tempfile
@@ -43,7 +44,13 @@ _spools_lock = threading.Lock()
 
 
 def _root(spool_dir: Path | None) -> Path:
-    return (spool_dir if spool_dir is not None else Path(tempfile.gettempdir())).resolve()
+    return _resolved(spool_dir if spool_dir is not None else Path(tempfile.gettempdir()))
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(root: Path) -> Path:
+    """A spool root resolved once (each upload opens and closes the spool: no path walk each time)."""
+    return root.resolve()
 
 
 def open_spool(spool_dir: Path | None) -> Path:

@@ -59,8 +59,13 @@ def moderation(request: Request) -> Moderation:
     return mod
 
 
-#: The app's moderation services, as a dependency (tests override ``moderation``).
-Mod = Annotated[Moderation, Depends(moderation)]
+async def _moderation(request: Request) -> Moderation:
+    """``moderation`` as a dependency: async, since it only reads an attribute (no hop to the thread pool)."""
+    return moderation(request)
+
+
+#: The app's moderation services, as a dependency.
+Mod = Annotated[Moderation, Depends(_moderation)]
 Platform = Annotated[Principal, Depends(require(PLATFORM))]
 Reader = Annotated[Principal, Depends(require(READERS))]
 Reviewer = Annotated[Principal, Depends(require(REVIEWERS))]

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from bastion.classifiers.interfaces import Content
 from bastion.classifiers.services import score as classify
 from bastion.core.auth.services import Principal
-from bastion.core.events import payload
+from bastion.core.events import NewEvent, payload, record_many
 from bastion.core.idempotency import fingerprint
 from bastion.hashing.exact import Sha256Signal, digest_file
 from bastion.hashing.interfaces import HashResult
@@ -93,9 +93,6 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
     preview is made from ``media.picture``: hash it with ``picture_px=picture_px(mod)``.
     """
     request = request_fingerprint(sub, media)
-    stored = _stored_result(mod, sub.content_id)
-    if stored is not None and stored[1] == request:
-        return stored[0]
     signals = (media.signals if media else []) + hash_text(" ".join(t for t in (sub.text, sub.url) if t))
     queries = (queries_for(media) if media else []) + [Query(s) for s in signals if not media or s not in media.signals]
     matches = mod.matcher.match(queries)
@@ -113,15 +110,15 @@ def submit(mod: Moderation, sub: Submission, media: FileSignals | None, *, actor
     if media is not None and media_path is not None and mod.sealer is not None \
             and (decision.verdict is not Verdict.ALLOW or mod.keep_published_previews):
         preview = make_preview(media)
-    if stored is None:
-        try:
-            return _record_submission(mod, sub, signals, decision, actor, matches=matches, preview=preview,
-                                      notes=notes, request=request)
-        except IntegrityError:  # the same content_id submitted concurrently: the other request won
-            stored = _stored_result(mod, sub.content_id)
-            assert stored is not None
-            if stored[1] == request:
-                return stored[0]
+    try:  # no read first: the content row's insert is the check (a new content_id, nearly always)
+        return _record_submission(mod, sub, signals, decision, actor, matches=matches, preview=preview,
+                                  notes=notes, request=request)
+    except IntegrityError:  # submitted before, or concurrently and the other request won: its answer decides
+        stored = _stored_result(mod, sub.content_id)
+        if stored is None:  # another constraint failed: not a repeat
+            raise
+        if stored[1] == request:
+            return stored[0]
     _record_resubmission(mod, sub, signals, decision, actor, matches=matches, notes=notes, request=request,
                          preview=preview)
     raise SubmissionConflict(
@@ -230,30 +227,34 @@ def _record_submission(mod: Moderation, sub: Submission, signals: list[HashResul
     now = mod.clock.now()
     reasons = [str(r) for r in decision.reasons] + list(notes)  # for reviewers who may see the case
     answered = decision.public_reasons + list(notes)  # for the platform: no bank, rule, distance or score
+    subject = content_subject(sub.content_id)
+    events = [NewEvent(subject, EventKind.SUBMITTED, actor.actor, now, Submitted(
+        account_id=sub.account_id, content_type=sub.content_type.value, signals=len(signals),
+        request_sha256=request, live=sub.live, language=sub.language)),
+        NewEvent(subject, EventKind.VERDICT, f"policy:{decision.policy}", now, VerdictGiven(
+            verdict=decision.verdict.value, rule=decision.rule, reasons=reasons, public_reasons=answered,
+            actions=[a.value for a in decision.actions], matches=_match_records(matches)))]
+    events += [NewEvent(subject, EventKind.SHADOW_VERDICT, f"policy:{decision.policy}", now,
+                        ShadowVerdict(rule=r.rule, would_be=r.verdict.value, reason=str(r)))
+               for r in decision.shadow_reasons]
+    sealed = mod.sealer.seal(preview.jpeg, sub.content_id) if preview is not None and mod.sealer is not None else None
     with mod.db.write() as session:
         item = ContentItem(
             content_id=sub.content_id, account_id=sub.account_id, uploader_age=sub.uploader_age,
             account_country=sub.account_country, content_type=sub.content_type.value, text=sub.text, url=sub.url,
-            signals=[signal_json(s) for s in signals], verdict=decision.verdict.value, status="",
+            signals=[signal_json(s) for s in signals], verdict=decision.verdict.value,
+            status=next_status(None, _intake_change(decision)).value,
+            restrictions=content_restrictions(decision.while_in_review),
             category=decision.category.value if decision.category else "", created_at=now, updated_at=now,
             file_name=sub.file_name, live=sub.live)
         session.add(item)
         session.flush()  # a second submission of the same content_id fails here, before any event is written
-        subject = content_subject(sub.content_id)
-        log(mod, session, subject, EventKind.SUBMITTED, actor.actor, Submitted(
-            account_id=sub.account_id, content_type=sub.content_type.value, signals=len(signals),
-            request_sha256=request, live=sub.live, language=sub.language))
-        log(mod, session, subject, EventKind.VERDICT, f"policy:{decision.policy}", VerdictGiven(
-            verdict=decision.verdict.value, rule=decision.rule, reasons=reasons, public_reasons=answered,
-            actions=[a.value for a in decision.actions], matches=_match_records(matches)))
-        if preview is not None and mod.sealer is not None:
-            session.add(MediaPreview(content_id=sub.content_id, sealed=mod.sealer.seal(preview.jpeg, sub.content_id),
-                                     width=preview.width, height=preview.height, created_at=now))
-        for reason in decision.shadow_reasons:
-            log(mod, session, subject, EventKind.SHADOW_VERDICT, f"policy:{decision.policy}",
-                ShadowVerdict(rule=reason.rule, would_be=reason.verdict.value, reason=str(reason)))
-        item.status = next_status(None, _intake_change(decision)).value
-        item.restrictions = content_restrictions(decision.while_in_review)
+        # the events and the preview as Core inserts in the same transaction: no ORM object to track for them
+        record_many(session, ModerationEvent, events)
+        if sealed is not None and preview is not None:
+            session.execute(insert(MediaPreview.__table__), {  # type: ignore[arg-type]
+                "content_id": sub.content_id, "sealed": sealed, "width": preview.width, "height": preview.height,
+                "created_at": now})
         case_id = puid = None
         review_of = _review_asked(decision)
         if review_of is not None:

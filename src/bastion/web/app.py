@@ -279,8 +279,9 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
 
     app = create_service(ServiceSpec(
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
-        # The feed gate first: routes are matched in order, and it is the hottest path (a feed request per page).
-        routers=[feed_router, hashing_router, matching_router, hma_router, moderation_router, minors_router,
+        # The feed gate first: routes are matched in order, and it is the hottest path (a feed request per page);
+        # intake (an upload each) next. No path of one router matches another's, so the order changes no answer.
+        routers=[feed_router, moderation_router, hashing_router, matching_router, hma_router, minors_router,
                  classifiers_router, classifier_pages_router, console_router, bank_pages_router, match_pages_router,
                  review_pages_router,
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,

@@ -2,10 +2,10 @@
 
 A new fact, ``automated_missed`` (an action by a person or an order on content the upload policy let through), is
 read from moderation events already counted. Its figures (recall and accuracy of automated means, DSA report Part 8)
-would be wrong for every period counted before this revision, so the moderation log's roll-ups and cuts (monthly
-and daily) are dropped and its mark set back to the start: the worker counts the whole log again, in its ordinary rounds (one transaction
-each: a crash loses nothing). Until it has caught up, ``counted_up_to`` shows how far it is. The order and report
-logs are left as they are. No schema change.
+would be wrong for every period counted before this revision, so the moderation log's roll-ups and cuts (monthly and
+daily) are dropped and its mark set back to the start: the worker counts the whole log again, in its ordinary rounds
+(one transaction each: a crash loses nothing). Until it has caught up, ``counted_up_to`` shows how far it is. The
+order and report logs are left as they are. No schema change.
 
 Revision ID: 0028
 Revises: 0026

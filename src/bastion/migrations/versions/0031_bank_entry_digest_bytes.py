@@ -5,7 +5,7 @@ where hex text compared by collation. PostgreSQL converts in place (``decode``);
 ``unhex``, has each digest rewritten from Python in batches before the column's type changes.
 
 Revision ID: 0031
-Revises: 0025
+Revises: 0028
 Create Date: 2026-12-06
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0031'
-down_revision = '0025'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,5 @@
-"""SQLite files hold the hash lists and the audit log: they are created readable by their owner only."""
+"""SQLite files hold the hash lists and the audit log: they are created readable by their owner only, and their WAL
+is copied back by a worker, not by a request's commit."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bastion.core.db import Database, migrate
+from bastion.core.db import WAL_AUTOCHECKPOINT_PAGES, Database, migrate
 
 
 def _mode(path: Path) -> int:
@@ -35,3 +36,21 @@ def test_an_existing_database_keeps_its_mode(tmp_path: Path) -> None:
     path.chmod(0o640)
     Database(f"sqlite:///{path}").dispose()
     assert _mode(path) == 0o640
+
+
+def test_the_wal_is_copied_back_by_the_checkpoint_not_by_a_commit(tmp_path: Path) -> None:
+    """Commits leave the WAL to the app's worker (``Database.checkpoint``) up to a high threshold, so no request
+    pays for copying it back; the checkpoint then puts every committed page in the database file."""
+    db = Database(f"sqlite:///{tmp_path}/b.db")
+    with db.write() as session:
+        session.execute(text("CREATE TABLE t (x BLOB)"))
+        for _ in range(2000):  # about 2,000 pages: past SQLite's default threshold of 1,000
+            session.execute(text("INSERT INTO t VALUES (randomblob(1000))"))
+    main, wal = tmp_path / "b.db", tmp_path / "b.db-wal"
+    assert main.stat().st_size < 100_000 < wal.stat().st_size  # committed, still in the WAL only
+    db.checkpoint()
+    assert main.stat().st_size > 2_000_000
+    with db.read() as session:
+        assert session.execute(text("PRAGMA wal_autocheckpoint")).scalar() == WAL_AUTOCHECKPOINT_PAGES
+        assert session.execute(text("SELECT count(*) FROM t")).scalar() == 2000
+    db.dispose()

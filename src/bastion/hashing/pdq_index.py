@@ -69,10 +69,10 @@ LINEAR_BELOW: Final = 32_768
 #: segment, files at the top) still loads; another version is refused.
 SNAPSHOT_FORMAT: Final = 2
 #: Most rows in one segment. A query searches every segment, so fewer, larger segments answer faster, while a
-#: merge holds one segment's rebuild (100-120 B a row, measured) beside the index: at 100M rows, 5 segments of 20M
-#: are modelled at 1,069 lookups per core-second (the kernel's cost model; one 100M segment: 2,072) and peak at
-#: ~8.3 GiB + 2.2 GiB, under 12 GB. docs/matching-scale.md has the arithmetic.
-SEGMENT_ROWS: Final = 20_000_000
+#: merge holds one segment's rebuild (100-120 B a row, measured) beside the index: at 100M rows, 4 segments of 25M
+#: measured 1,077 lookups per CPU-second on the quiet machine (20M: 690-835, short of 1,000) and peaked at 10.8 GiB
+#: (11.6 GB) while rebuilding one, under 12 GB. docs/matching-scale.md has the arithmetic and the measurements.
+SEGMENT_ROWS: Final = 25_000_000
 
 U8Array = npt.NDArray[np.uint8]
 I64Array = npt.NDArray[np.int64]

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from bastion.core.auth import services as auth
 from bastion.core.auth.models import ApiToken
@@ -81,6 +83,26 @@ def test_short_password_and_duplicate_user_refused(db: Database) -> None:
 def test_unknown_role_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown role 'janitor'"):
         parse_role("janitor")
+
+
+def test_a_check_that_read_its_row_before_a_revocation_does_not_keep_it(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request reads the token's row; the revocation commits before that request caches it: the request is
+    answered from what it read, but the next one reads the row again and is refused."""
+    token = auth.create_token(db, role=Role.ANALYST, name="raced", actor="test")
+    token_id = int(token.split("_")[1])
+    plain_read = db.read
+
+    @contextmanager
+    def read_then_revoke() -> Iterator[Session]:
+        with plain_read() as session:
+            yield session
+        monkeypatch.setattr(db, "read", plain_read)
+        assert auth.revoke_token(db, token_id, actor="test")  # commits and empties the cache, after the read
+
+    monkeypatch.setattr(db, "read", read_then_revoke)
+    assert auth.authenticate_token(db, token) is not None  # read before the revocation
+    assert auth.authenticate_token(db, token) is None
 
 
 def test_a_token_revoked_in_this_process_is_refused_at_its_next_request(

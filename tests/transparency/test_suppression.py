@@ -66,6 +66,19 @@ def test_an_order_executed_within_the_hour_hidden_hides_its_share() -> None:
     assert (seen.orders_executed, seen.orders_executed_within_1h, seen.order_to_execution.within_1h) == (43, None, None)
 
 
+def test_no_share_times_a_shown_count_gives_a_small_count_back() -> None:
+    """3 of 40 actions within the hour: the share (0.075) times the shown count (40) would give the 3 back, so a
+    researcher gets the count and the percentiles, never a share whose numerator the pattern does not cover."""
+    cells = {_cell(Metric.ACTION, "DE", "remove", 600): Tally(3, 3),
+             _cell(Metric.ACTION, "DE", "remove", 7200): Tally(37, 37)}
+    [full] = metrics.figures(cells, None)
+    [seen] = metrics.suppress_all([full], K)
+    assert (full.upload_to_action.count, full.upload_to_action.within_1h) == (40, 3 / 40)
+    assert seen.upload_to_action.count == 40 and seen.upload_to_action.median_s == full.upload_to_action.median_s
+    assert (seen.upload_to_action.within_1h, seen.upload_to_action.within_24h) == (None, None)
+    assert (seen.proactive_within_24h, seen.before_view_share) == (None, None)
+
+
 def _values(f: Figures) -> dict[str, int | None]:
     out: dict[str, int | None] = {name: getattr(f, name) for name in metrics.COUNT_FIELDS}
     out |= {f"{d}.{a}": n for d in metrics.DICT_FIELDS for a, n in getattr(f, d).items()}

@@ -97,6 +97,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+    cur.execute("PRAGMA journal_size_limit=67108864")  # the WAL file is cut back to 64 MB once it restarts
     cur.close()
 
 

@@ -332,7 +332,9 @@ def confirm_change(mod: Moderation, change_id: int, *, actor: Principal) -> dict
 
 def _apply_category(mod: Moderation, session: Session, row: DesignatedEntity, change: DesignationChange,
                     actor: Principal) -> None:
-    """The entity's category, its open cases (found afresh), its banks' entries."""
+    """The entity's category, its open cases (found afresh), its banks' entries; its banks checked again (one may
+    have been made again as a restricted bank since it was linked)."""
+    _check_banks(session, list(row.banks), actor)
     to = Category(change.to_category)
     past = [d["content_id"] for d in _preview(mod, session, row, to)["past_decisions"]]
     words = list(row.keywords) + list(row.aliases) + [row.name]

@@ -163,8 +163,9 @@ def _stored_result(mod: Moderation, content_id: str) -> tuple[IntakeResult, str]
         puid = session.scalar(select(StatementOfReasons.puid).where(StatementOfReasons.content_id == content_id)
                               .order_by(StatementOfReasons.created_at).limit(1))
         verdict = payload(verdict_event, VerdictGiven) if verdict_event else None
-        # the platform's wording, as first answered
-        reasons = (verdict.reasons if verdict.public_reasons is None else verdict.public_reasons) if verdict else []
+        # the platform's wording, as first answered; a verdict recorded before that wording was kept gives none (its
+        # internal reasons may name a bank, a rule or a distance: never replayed)
+        reasons = (verdict.public_reasons or []) if verdict else []
         request = payload(submitted, Submitted).request_sha256 if submitted else ""
         result = IntakeResult(content_id, Verdict(item.verdict), ContentStatus(item.status), list(reasons),
                               case_id, puid, replay=True, signals=list(item.signals))

@@ -805,19 +805,21 @@ def _suppressed(f: Figures, g: int, hidden: set[Key]) -> Figures:
         return None if any(gone(b) for b in bases) else value
 
     def durations(name: str) -> Durations:
+        """Percentiles and the count, never the shares within 1 h and 24 h: a share times its shown count gives a
+        count the period's pattern does not cover (3 of 40 within the hour)."""
         d: Durations = getattr(f, name)
-        return Durations(count=None, within_1h=None, within_24h=None) if gone(name, "count") else d
+        if gone(name, "count"):
+            return Durations(count=None, within_1h=None, within_24h=None)
+        return d.model_copy(update={"within_1h": None, "within_24h": None})
 
     executed = durations("order_to_execution")
-    if gone("orders_executed_within_1h"):  # the share within 1 h times the count would give it back
-        executed = executed.model_copy(update={"within_1h": None})
     return Figures(
         group=f.group, uploads=count("uploads"), actioned=count("actioned"), by_action=counts("by_action"),
         share_of_uploads=share(f.share_of_uploads, "actioned", "uploads"), proactive=count("proactive"),
         proactive_share=share(f.proactive_share, "proactive", "actioned"),
-        proactive_within_24h=share(f.proactive_within_24h, "proactive"),
+        proactive_within_24h=None,  # times ``proactive`` it gives a count outside the pattern (as ``durations``)
         upload_to_action=durations("upload_to_action"),
-        before_view_share=share(f.before_view_share, "actioned"),
+        before_view_share=None,  # likewise, times ``actioned``
         notices=count("notices"), notices_trusted=count("notices_trusted"),
         notice_to_action=durations("notice_to_action"), notice_to_decision=durations("notice_to_decision"),
         appeals_filed=count("appeals_filed"), appeals_upheld=count("appeals_upheld"),

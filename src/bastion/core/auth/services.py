@@ -96,6 +96,8 @@ _TOKEN_CACHE_MAX = 10_000
 #: (database URL, SHA-256 of the whole presented token) -> (monotonic expiry, principal). Only tokens that passed.
 _checked: dict[tuple[str, str], tuple[float, Principal]] = {}
 _checked_lock = threading.Lock()
+#: How many times the cache was emptied: a check caches its row only if no revocation came since it read it.
+_forgotten = 0
 
 
 def authenticate_token(db: Database, presented: str, clock: Clock | None = None) -> Principal | None:
@@ -109,6 +111,7 @@ def authenticate_token(db: Database, presented: str, clock: Clock | None = None)
     if cached is not None:
         return cached
     token_id = int(parts[1])
+    generation = _forgotten  # a revocation between this read and the caching below must win
     with db.read() as session:
         row = session.execute(_TOKEN_CHECK, {"id": token_id}).first()
     if row is None or row.revoked_at is not None:
@@ -117,9 +120,10 @@ def authenticate_token(db: Database, presented: str, clock: Clock | None = None)
         return None
     principal = Principal("token", token_id, row.name, Role(row.role))
     with _checked_lock:
-        if len(_checked) >= _TOKEN_CACHE_MAX:
-            _checked.clear()
-        _checked[(db.url, _sha256(presented))] = (monotonic() + TOKEN_CACHE_SECONDS, principal)
+        if generation == _forgotten:  # else the row may predate a revocation: answer it, do not keep it
+            if len(_checked) >= _TOKEN_CACHE_MAX:
+                _checked.clear()
+            _checked[(db.url, _sha256(presented))] = (monotonic() + TOKEN_CACHE_SECONDS, principal)
     return principal
 
 
@@ -131,9 +135,12 @@ def recently_checked(db: Database, presented: str) -> Principal | None:
 
 
 def forget_checked_tokens() -> None:
-    """Make the next request of every token read its row again (after a revocation in this process)."""
+    """Make the next request of every token read its row again (after a revocation in this process); a check that
+    read its row before this call does not keep it."""
+    global _forgotten
     with _checked_lock:
         _checked.clear()
+        _forgotten += 1
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

@@ -23,6 +23,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    changes = sa.table('designation_changes', sa.column('kind'), sa.column('state'))
+    # an edit or a delisting still proposed cannot be told from a change of category once the kind is gone
+    op.execute(sa.update(changes).where(changes.c.kind != 'category', changes.c.state == 'proposed')
+               .values(state='superseded'))
     with op.batch_alter_table('designation_changes', schema=None) as batch_op:
         batch_op.drop_column('proposal')
         batch_op.drop_column('kind')

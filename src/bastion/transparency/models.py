@@ -13,20 +13,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
 
+#: A cell's columns after its day (or month) and metric, in the order of its unique key.
+CELL_COLUMNS = ("category", "country", "territory", "content_type", "language", "source", "path", "action",
+                "proactive", "before_view", "bucket")
 
-class Rollup(Base):
-    """How many facts of one kind, on one day, with the same dimensions and the same duration bucket."""
 
-    __tablename__ = "transparency_rollups"
-    __table_args__ = (UniqueConstraint(
-        "day", "metric", "category", "country", "territory", "content_type", "language", "source", "path", "action",
-        "proactive", "before_view", "bucket", name="uq_transparency_rollups_cell"),
-        # a report's cut of a few metrics (orders) reads their rows alone
-        Index("ix_transparency_rollups_metric_day", "metric", "day"))
+class CellCounts:
+    """What a roll-up row and a cut row share: the dimensions of a cell, its duration bucket and its counts."""
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    day: Mapped[dt.date] = mapped_column(Date, index=True)
-    metric: Mapped[str] = mapped_column(String(24))
     category: Mapped[str] = mapped_column(String(64))
     country: Mapped[str] = mapped_column(String(8))
     territory: Mapped[str] = mapped_column(String(120))
@@ -44,6 +38,19 @@ class Rollup(Base):
     items: Mapped[int] = mapped_column(BigInteger)
 
 
+class Rollup(CellCounts, Base):
+    """How many facts of one kind, on one day, with the same dimensions and the same duration bucket."""
+
+    __tablename__ = "transparency_rollups"
+    __table_args__ = (UniqueConstraint("day", "metric", *CELL_COLUMNS, name="uq_transparency_rollups_cell"),
+        # a report's cut of a few metrics (orders) reads their rows alone
+        Index("ix_transparency_rollups_metric_day", "metric", "day"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+    metric: Mapped[str] = mapped_column(String(24))
+
+
 class Mark(Base):
     """The id of the last event of one log counted into the roll-ups."""
 
@@ -53,15 +60,13 @@ class Mark(Base):
     last_id: Mapped[int] = mapped_column(BigInteger)
 
 
-class Cut(Base):
+class Cut(CellCounts, Base):
     """A month's roll-ups summed over its days and over the dimensions not in ``keep`` (``metrics.project``): what a
     query for whole months reads instead of a month of daily rows, kept by the worker in the same transaction as
     ``Rollup`` (``rollups.CUTS`` names the cuts kept)."""
 
     __tablename__ = "transparency_cuts"
-    __table_args__ = (UniqueConstraint(
-        "month", "keep", "metric", "category", "country", "territory", "content_type", "language", "source", "path",
-        "action", "proactive", "before_view", "bucket", name="uq_transparency_cuts_cell"),)
+    __table_args__ = (UniqueConstraint("month", "keep", "metric", *CELL_COLUMNS, name="uq_transparency_cuts_cell"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     #: The month's first day.
@@ -70,19 +75,6 @@ class Cut(Base):
     keep: Mapped[str] = mapped_column(String(64))
     #: A metric, or ``metrics.histogram(metric)`` for its duration histogram.
     metric: Mapped[str] = mapped_column(String(32))
-    category: Mapped[str] = mapped_column(String(64))
-    country: Mapped[str] = mapped_column(String(8))
-    territory: Mapped[str] = mapped_column(String(120))
-    content_type: Mapped[str] = mapped_column(String(16))
-    language: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(24))
-    path: Mapped[str] = mapped_column(String(24))
-    action: Mapped[str] = mapped_column(String(32))
-    proactive: Mapped[bool] = mapped_column(Boolean)
-    before_view: Mapped[bool] = mapped_column(Boolean)
-    bucket: Mapped[int] = mapped_column(BigInteger)
-    count: Mapped[int] = mapped_column(BigInteger)
-    items: Mapped[int] = mapped_column(BigInteger)
 
 
 class Quarantined(Base):
@@ -97,30 +89,15 @@ class Quarantined(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
-class DayCut(Base):
+class DayCut(CellCounts, Base):
     """A day's roll-ups summed over the dimensions not in ``keep``, as ``Cut`` sums a month's (``rollups.DAY_CUTS``
     names the cuts kept): what the days of a period outside its whole months read, a few hundred rows a day
     instead of every cell of it (the console's default period, a rolling 30 days, is such days alone)."""
 
     __tablename__ = "transparency_day_cuts"
-    __table_args__ = (UniqueConstraint(
-        "day", "keep", "metric", "category", "country", "territory", "content_type", "language", "source", "path",
-        "action", "proactive", "before_view", "bucket", name="uq_transparency_day_cuts_cell"),)
+    __table_args__ = (UniqueConstraint("day", "keep", "metric", *CELL_COLUMNS, name="uq_transparency_day_cuts_cell"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date)
     keep: Mapped[str] = mapped_column(String(64))
     metric: Mapped[str] = mapped_column(String(32))
-    category: Mapped[str] = mapped_column(String(64))
-    country: Mapped[str] = mapped_column(String(8))
-    territory: Mapped[str] = mapped_column(String(120))
-    content_type: Mapped[str] = mapped_column(String(16))
-    language: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(24))
-    path: Mapped[str] = mapped_column(String(24))
-    action: Mapped[str] = mapped_column(String(32))
-    proactive: Mapped[bool] = mapped_column(Boolean)
-    before_view: Mapped[bool] = mapped_column(Boolean)
-    bucket: Mapped[int] = mapped_column(BigInteger)
-    count: Mapped[int] = mapped_column(BigInteger)
-    items: Mapped[int] = mapped_column(BigInteger)

@@ -90,6 +90,25 @@ def test_a_text_post_with_another_text_under_the_same_id_is_a_conflict(
     assert client.post("/v1/content", data={**data, "text": "bye"}, headers=h).status_code == 409
 
 
+def test_a_retry_gets_its_stored_answer_while_matching_fails(
+        client: TestClient, auth_header: Header, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored answer is found after the work (the insert is the check), so a repeat whose first answer was lost
+    would fail with the matcher; it is answered from what was stored, and anything else still fails."""
+    data = {**FORM, "content_type": "text", "text": "hello"}
+    h = auth_header(Role.PLATFORM)
+    first = client.post("/v1/content", data=data, headers=h)
+    assert first.status_code == 200
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the matcher is down")
+
+    monkeypatch.setattr(client.app.state.moderation.matcher, "match", down)  # type: ignore[attr-defined]
+    again = client.post("/v1/content", data=data, headers=h)
+    assert again.status_code == 200 and again.json() == {**first.json(), "replay": True}
+    with pytest.raises(RuntimeError):  # the test client re-raises the app's errors
+        client.post("/v1/content", data={**data, "content_id": "new-1"}, headers=h)
+
+
 def test_restricted_media_under_an_old_id_makes_the_content_restricted(
         client: TestClient, auth_header: Header, db: Database, tmp_path: Path) -> None:
     clean = make_image(tmp_path / "clean.jpg", seed=44, size=(640, 480))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import difflib
 import hashlib
@@ -515,8 +516,10 @@ def _parse_rows(reader: Iterator[list[str]], header: list[str], restricted: bool
         yield entry
 
 
-def _read_chunks(stream: Iterable[str], restricted: bool) -> Iterator[_Chunk]:
-    """The file's entries, validated, ``IMPORT_CHUNK`` lines at a time.
+def _read_chunks(stream: Iterable[str], restricted: bool, *, text_only: bool = False) -> Iterator[_Chunk]:
+    """The file's entries, validated, ``IMPORT_CHUNK`` lines at a time. With ``text_only`` (PostgreSQL, which
+    COPYs a chunk's text), a chunk that has its text keeps no columns: a flush's worth of chunks read ahead then
+    holds little more than the file's own bytes.
 
     A chunk without quotes is checked a column at a time (``_bulk_chunk``); one it cannot pass whole (a blank line,
     a value to canonicalise, a bad line) is read line by line, which gives the same entries or names the bad line.
@@ -539,7 +542,7 @@ def _read_chunks(stream: Iterable[str], restricted: bool) -> Iterator[_Chunk]:
             chunk = _Chunk.of_entries(list(_parse_rows(csv.reader(lines), header, restricted, line)))
         line += len(lines)
         if chunk.count:
-            yield chunk
+            yield dataclasses.replace(chunk, columns={}) if text_only and chunk.text is not None else chunk
 
 
 def _bulk_chunk(text: str, header: list[str], restricted: bool) -> _Chunk | None:
@@ -826,7 +829,12 @@ def import_csv(
         db.serialize_writers(session, CHANGE_LOG_LOCK)
         before = session.scalar(select(func.max(BankEntry.id))) or 0
         staged = 0
-        with _import_cache(session), contextlib.closing(_read_ahead(_read_chunks(stream, bank.restricted))) as chunks:
+        # PostgreSQL: a flush's chunks are read ahead while the last flush's INSERT runs on the server's core, so
+        # the server is not left idle while Python validates them after it (a sixth of the wall time at 10M).
+        postgres = session.get_bind().dialect.name == "postgresql"
+        read = _read_ahead(_read_chunks(stream, bank.restricted, text_only=postgres),
+                           depth=IMPORT_FLUSH_LINES // IMPORT_CHUNK + 1 if postgres else 2)
+        with _import_cache(session), contextlib.closing(read) as chunks:
             for chunk in chunks:
                 result.lines += chunk.count
                 for signal_type, n in chunk.by_signal_type.items():

@@ -5,7 +5,9 @@ Bastion's path is ``matching/services.py: import_csv`` (``bastion bank import``)
 reader thread validating the next (a column at a time where it can) while the database writes this one (SQLite: an
 executemany of tuples; PostgreSQL: COPY of the file's own text, then one INSERT ... SELECT), in one transaction,
 with one ``add_range`` change-log row. Besides wall time it reports this process's CPU seconds and, where the
-PostgreSQL server runs on this machine, its backend's, to say which side is the limit.
+PostgreSQL server runs on this machine, its backend's, to say which side is the limit, and how the import checked
+the bank (``foreign_key_check``: once by a lock on its row where the role may, else per row; give ``--postgres`` a
+URL with a non-superuser role to measure the latter).
 The named baseline is HMA's shape of adding to a bank: one signal per request, each its own insert and commit
 (HMA's ``POST /c/bank/<name>/signal`` -> ``bank_add_content``); here Bastion's own ``add_entry``, which is that
 (HMA itself is not installed on this machine), on ``--baseline-lines`` lines in the same process.
@@ -90,6 +92,18 @@ def server_cpu(db: Database) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def foreign_key_check(db: Database) -> str | None:
+    """How the PostgreSQL import checked the bank (``docs/matching-scale.md``): once, by locking its row, where the
+    role may set ``session_replication_role``; else per row, by the foreign key's trigger."""
+    if db.url.startswith("sqlite"):
+        return None
+    raw = db.engine.raw_connection()
+    try:
+        return "bank row lock" if banks._checks_bank_itself(raw.driver_connection) else "per row"
+    finally:
+        raw.close()
+
+
 def measure(url: str, lines: int, baseline_lines: int) -> dict[str, object]:
     db = fresh(url)
     banks.create_bank(db, "IMPORT", actor=ADMIN)
@@ -110,13 +124,15 @@ def measure(url: str, lines: int, baseline_lines: int) -> dict[str, object]:
         banks.add_entry(db, "ONE_BY_ONE", banks.NewEntry.parse("pdq", value, "tco"), actor=ADMIN)
     base = time.perf_counter() - start
     log(f"{db.url.split(':')[0]}: one entry per transaction: {baseline_lines / base:,.0f} lines/s")
-    db.dispose()
     rate = lines / seconds
-    return {"lines": lines, "seconds": round(seconds, 1), "lines_per_s": round(rate),
+    figures: dict[str, object] = {"lines": lines, "seconds": round(seconds, 1), "lines_per_s": round(rate),
+            "foreign_key_check": foreign_key_check(db),
             "python_cpu_s": round(cpu, 1), "server_cpu_s": server,
             "baseline_one_per_transaction_lines_per_s": round(baseline_lines / base),
             "ratio": round(rate / (baseline_lines / base), 1),
             "projected_10m_lines_s": round(10_000_000 / rate)}
+    db.dispose()
+    return figures
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
@@ -66,7 +66,10 @@ class Cut(CellCounts, Base):
     ``Rollup`` (``rollups.CUTS`` names the cuts kept)."""
 
     __tablename__ = "transparency_cuts"
-    __table_args__ = (UniqueConstraint("month", "keep", "metric", *CELL_COLUMNS, name="uq_transparency_cuts_cell"),)
+    __table_args__ = (UniqueConstraint("month", "keep", "metric", *CELL_COLUMNS, name="uq_transparency_cuts_cell"),
+        # the counts alone (no duration): a year's cut reads them without walking its histogram rows (migration 0034)
+        Index("ix_transparency_cuts_counts", "keep", "month", postgresql_where=text("bucket = -1"),
+              sqlite_where=text("bucket = -1")))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     #: The month's first day.

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy import and_, case, delete, func, literal_column, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -214,8 +214,9 @@ def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] 
 
     ``keep``: a cut (``metrics.project``) keeping these dimension columns (``metrics.kept_for``), so a dashboard's
     query returns a few hundred rows, not every cell of the month: its whole months read from the monthly cuts where
-    ``CUTS`` keeps it, the other days from the daily cuts where ``DAY_CUTS`` keeps it, else summed from the daily
-    rows in the database in two queries (counts without durations; duration histograms). ``None``: every cell as
+    ``CUTS`` keeps it, the other days from the daily cuts where ``DAY_CUTS`` keeps it (their counts alone where it
+    keeps no durations), else summed from the daily rows in the database (counts without durations; duration
+    histograms). ``None``: every cell as
     stored. ``only``: these metrics alone. ``durations``: with a cut, read the duration histograms too (``False``:
     counts alone). ``sources``: the histograms kept by source and path, as ``metrics.project`` makes them (the
     report's durations of trusted flaggers' notices); ``False``: summed over both (``over_sources``), all that
@@ -237,34 +238,40 @@ def cells(session: Session, start: dt.date, end: dt.date, keep: tuple[str, ...] 
                      summed=len(months) > 1) if months else {}
     if not days:
         return out
-    if kept in DAY_CUTS and (DAY_CUTS[kept] or not durations):
+    if kept in DAY_CUTS:  # its counts, and its histograms where it keeps them (else from the daily rows)
         runs = [and_(DayCut.day >= first, DayCut.day <= last) for first, last in days]
-        for cell, tally in _from_cuts(session, DayCut, [or_(*runs)], kept, only, durations, sources,
-                                      summed=days[0][0] != days[-1][1]).items():
-            was = out.get(cell)
-            out[cell] = Tally(tally.count + was.count, tally.items + was.items) if was else tally
-        return out
-    blank: dict[str, Any] = dict.fromkeys(DIMENSION_COLUMNS, "")
-    blank.update(source="", path="", action="", before_view=False, bucket=NO_DURATION)
-
-    def put(values: dict[str, Any], count: int, items: int) -> None:
-        cell = Cell(**{**blank, "day": dt.date.min, **values})
-        was = out.get(cell)
-        out[cell] = Tally(count + was.count, items + was.items) if was else Tally(count, items)
-
-    names = [*COUNT_COLUMNS, *kept]
-    for row in _summed(session, days, names, only):
-        *key, count, items = row
-        put(dict(zip(names, key, strict=True)), int(count), int(items))
-    if not durations:
-        return out
-    names = [*(HISTOGRAM_COLUMNS if sources else BUCKET_COLUMNS), *kept]
-    for row in _summed(session, days, names, only, Rollup.bucket != NO_DURATION):
-        *key, count, _ = row
-        values = dict(zip(names, key, strict=True))
-        values["metric"] = histogram(values["metric"])
-        put(values, int(count), 0)
+        with_durations = durations and DAY_CUTS[kept]
+        _merge(out, _from_cuts(session, DayCut, [or_(*runs)], kept, only, with_durations, sources,
+                               summed=days[0][0] != days[-1][1]))
+        if with_durations or not durations:
+            return out
+    else:
+        _merge(out, _from_daily_rows(session, days, [*COUNT_COLUMNS, *kept], only))
+    if durations:
+        _merge(out, _from_daily_rows(session, days, [*(HISTOGRAM_COLUMNS if sources else BUCKET_COLUMNS), *kept],
+                                     only, histograms=True))
     return out
+
+
+def _merge(into: dict[Cell, Tally], cells: Mapping[Cell, Tally]) -> None:
+    for cell, tally in cells.items():
+        was = into.get(cell)
+        into[cell] = Tally(tally.count + was.count, tally.items + was.items) if was else tally
+
+
+def _from_daily_rows(session: Session, days: list[tuple[dt.date, dt.date]], names: list[str],
+                     only: tuple[str, ...], *, histograms: bool = False) -> dict[Cell, Tally]:
+    """The daily rows of these runs of days summed by the columns ``names`` (the others blank): their counts, or
+    with ``histograms`` their duration histograms under ``metrics.histogram(metric)``, as a cut holds them."""
+    keys = [(Rollup.metric + histogram("")).label("metric") if histograms and c == "metric" else getattr(Rollup, c)
+            for c in names]
+    statement = select(*keys, func.sum(Rollup.count), literal_column("0") if histograms else func.sum(Rollup.items)
+                       ).where(or_(*(and_(Rollup.day >= first, Rollup.day <= last) for first, last in days)))
+    if histograms:
+        statement = statement.where(Rollup.bucket != NO_DURATION)
+    if only:
+        statement = statement.where(Rollup.metric.in_(only))
+    return _built(session, statement.group_by(*(getattr(Rollup, c) for c in names)), names)
 
 
 def _summed(session: Session, days: list[tuple[dt.date, dt.date]], names: list[str], only: tuple[str, ...],
@@ -306,11 +313,17 @@ def _cut_rows(session: Session, table: type[Cut] | type[DayCut], names: list[str
         statement = select(*keys, func.sum(count), func.sum(items)).where(*where).group_by(*keys)
     else:
         statement = select(*keys, count, items).where(*where)
+    return _built(session, statement, names)
+
+
+def _built(session: Session, statement: Any, names: list[str]) -> dict[Cell, Tally]:
+    """The cells of a query's rows: the columns ``names``, then the count and the items; the other columns blank."""
     # built by position from a template: a month by Member State is some 15,000 rows, and building each cell from
     # keyword arguments cost more than the query
     template: list[Any] = [dt.date.min, *("" for _ in CUT_COLUMNS)]
     template[CELL_COLUMNS.index("before_view")] = False
     template[CELL_COLUMNS.index("proactive")] = False
+    template[CELL_COLUMNS.index("bucket")] = NO_DURATION
     at = [CELL_COLUMNS.index(c) for c in names]
     out: dict[Cell, Tally] = {}
     for row in session.connection().execute(statement):

@@ -3,6 +3,7 @@ other roles nothing; bad periods refused; every query audited."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Callable
 
@@ -63,16 +64,37 @@ def test_analysts_see_every_figure_researchers_aggregates(client: TestClient, db
         ("analyst", None, None), ("researcher", None, 10), ("researcher", "source", 10)]
 
 
-def test_a_researcher_reads_whole_calendar_months_only(client: TestClient, auth_header: Header) -> None:
-    """Two answers a few days apart would give away the small counts of those days by subtraction."""
+def test_a_researcher_reads_one_closed_calendar_month_at_a_time(client: TestClient, db: Database,
+                                                                auth_header: Header) -> None:
+    """Two answers whose periods overlap (a few days apart, or a month and the two months holding it), or one month
+    asked before and after more of its events are counted, would give away small counts by subtraction. So a
+    researcher gets one calendar month, once it is over and counted; an analyst any period."""
     researcher, analyst = auth_header(Role.RESEARCHER), auth_header(Role.ANALYST)
+    today = dt.datetime.now(dt.UTC).date()
+    this_month = {"from": today.replace(day=1).isoformat(), "to": today.isoformat()}
     for params in ({"from": "2026-01-01", "to": "2026-01-30"}, {"from": "2026-01-02", "to": "2026-01-31"},
-                   {"from": "2026-01-15", "to": "2026-02-14"}):
+                   {"from": "2026-01-15", "to": "2026-02-14"}, {"from": "2026-01-01", "to": "2026-02-28"},
+                   {"from": "2026-01-01", "to": "2026-12-31"}, this_month):
         refused = client.get("/v1/transparency/metrics", params=params, headers=researcher)
-        assert refused.status_code == 422 and "whole calendar months" in refused.json()["detail"]
+        assert refused.status_code == 422 and "one calendar month" in refused.json()["detail"], params
         assert client.get("/v1/transparency/metrics", params=params, headers=analyst).status_code == 200
-    for params in (JANUARY, {"from": "2024-02-01", "to": "2024-02-29"}, {"from": "2026-01-01", "to": "2026-12-31"}):
+    *_, last_day = calendar.monthrange(today.year, today.month)
+    whole_this_month = {**this_month, "to": today.replace(day=last_day).isoformat()}
+    refused = client.get("/v1/transparency/metrics", params=whole_this_month, headers=researcher)
+    assert refused.status_code == 422 and "once it is over" in refused.json()["detail"]
+
+    scenario = Scenario()  # a February event the worker has not counted yet: February is not closed
+    scenario.upload("late-1", dt.datetime(2026, 2, 27, 12, tzinfo=dt.UTC))
+    with db.write() as session:
+        scenario.flush(session)
+    february = {"from": "2026-02-01", "to": "2026-02-28"}
+    refused = client.get("/v1/transparency/metrics", params=february, headers=researcher)
+    assert refused.status_code == 422 and "every event of it is counted" in refused.json()["detail"]
+    for params in (JANUARY, {"from": "2024-02-01", "to": "2024-02-29"}):  # closed: nothing of them waits
         assert client.get("/v1/transparency/metrics", params=params, headers=researcher).status_code == 200
+    rollups.catch_up(db)
+    answer = client.get("/v1/transparency/metrics", params=february, headers=researcher)
+    assert answer.status_code == 200 and answer.json()["groups"][0]["uploads"] is None  # 1 upload: under k
 
 
 def test_other_roles_and_bad_periods_are_refused(client: TestClient, auth_header: Header) -> None:

@@ -3,7 +3,8 @@
 Read from the roll-ups only (``rollups.cells``: one ``GROUP BY`` over the period's days), so an answer never scans
 the logs. Analysts and admins see every cell; researchers and regulators (``Role.RESEARCHER``, DSA Art. 40) see the
 same figures with small counts suppressed, and the counts that would give them back, in this answer or with any
-other grouping of the same period (``metrics.suppress_period``, ``Settings.transparency_min_cell``). Every query
+other grouping of the same period (``metrics.suppress_period``, ``Settings.transparency_min_cell``), for one
+closed calendar month at a time (so no two answers overlap or change). Every query
 is written to the audit log: who asked for which period and grouping.
 """
 
@@ -15,6 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from bastion.core.audit import services as audit
 from bastion.core.auth import roles
@@ -52,17 +54,44 @@ def period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def whole_months(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
-    """The calendar months the period touches, whole: what a researcher's dashboard shows, so two answers never
-    differ by a few days whose small counts their difference would give away."""
+    """The calendar months the period touches, whole."""
     first = start.replace(day=1)
     after = (end.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return first, after - dt.timedelta(days=1)
 
 
-def _researchers_read_whole_months(start: dt.date, end: dt.date) -> None:
-    if (start, end) != whole_months(start, end):
-        raise Problem(422, "Invalid request", "a researcher's period is whole calendar months: from the 1st of a "
-                      "month to the last day of a month (so two answers never differ by a few days)")
+def closed(session: Session, end: dt.date, today: dt.date) -> bool:
+    """Whether a period ending on ``end`` is over and every event of it is counted: its figures will not change."""
+    return end < today and rollups.counted_through(session, end)
+
+
+def researchers_month(session: Session, end: dt.date, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The one calendar month a researcher's dashboard shows for a period ending on ``end``: that day's month if it
+    is closed, else the latest closed month before it (a month is open until it is over and counted)."""
+    first, last = whole_months(end, end)
+    for _ in range(_MONTHS_BACK):
+        if closed(session, last, today):
+            return first, last
+        last = first - dt.timedelta(days=1)
+        first = last.replace(day=1)
+    raise Problem(503, "Counting in progress", "no month is counted yet for researchers; try again in a few minutes")
+
+
+#: How far back a researcher's dashboard looks for a closed month before saying the counting is behind.
+_MONTHS_BACK = 3
+
+
+def _researchers_read_one_closed_month(session: Session, start: dt.date, end: dt.date, today: dt.date) -> None:
+    """A researcher's period is one calendar month that is over and counted. Any two answers are then of months
+    that share no day, each fixed once given: no subtraction of two answers (overlapping periods, or one month
+    asked while it is still being counted) can give a hidden count back. Longer periods are the months' sums."""
+    if (start, end) != whole_months(start, start):
+        raise Problem(422, "Invalid request", "a researcher's period is one calendar month: from the 1st of a month "
+                      "to its last day (longer periods are the sums of months; two overlapping answers could be "
+                      "subtracted)")
+    if not closed(session, end, today):
+        raise Problem(422, "Invalid request", "a researcher reads a month once it is over and every event of it is "
+                      "counted (its figures would otherwise change between two answers)")
 
 
 @router.get("/metrics", summary="Transparency figures for a period, by one dimension (analysts, researchers)",
@@ -72,12 +101,15 @@ def read_metrics(request: Request, principal: Reader,
                  end: Annotated[dt.date, Query(alias="to", description="last day, YYYY-MM-DD, inclusive")],
                  by: Annotated[Dimension | None, Query(description="group by this dimension")] = None,
                  ) -> MetricsAnswer:
+    """Analysts and admins: any period of at most 3,700 days. Researchers: one calendar month (the 1st to its last
+    day) once it is over and every event of it is counted, with small counts hidden (``suppressed_below``); any
+    other period is a 422 that says why."""
     start, end = period(start, end)
     ctx = request.app.state.ctx
     k = None if principal.role in roles.TRANSPARENCY_FULL else max(1, ctx.settings.transparency_min_cell)
-    if k is not None:
-        _researchers_read_whole_months(start, end)
     with ctx.db.read() as session:
+        if k is not None:
+            _researchers_read_one_closed_month(session, start, end, ctx.clock.now().date())
         if k is None:
             groups = metrics.figures(rollups.grouped(session, start, end, by), by)
         else:  # every grouping of the period suppressed together, so no two answers give a hidden count back

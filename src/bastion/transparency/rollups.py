@@ -26,11 +26,11 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, literal_column, or_, select
+from sqlalchemy import and_, case, column, delete, func, literal_column, or_, select, table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bastion.core.db import Database, is_sqlite
+from bastion.core.db import Database, UTCDateTime, is_sqlite
 from bastion.transparency.metrics import (
     CELL_COLUMNS,
     COUNT_COLUMNS,
@@ -365,6 +365,19 @@ def cells_for(session: Session, start: dt.date, end: dt.date) -> CellsFor:
 def marks(session: Session) -> dict[str, int]:
     """Each log's high-water mark (for /status and the dashboard: how far the counting has come)."""
     return {m.log: m.last_id for m in session.scalars(select(Mark))}
+
+
+def counted_through(session: Session, day: dt.date) -> bool:
+    """Whether every event written so far that is dated on or before ``day`` is counted: no log holds one past its
+    mark (the backlog past a mark is short, so each look is a few index entries)."""
+    done = marks(session)
+    before = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    for name in LOGS:
+        log = table(name, column("id"), column("at", UTCDateTime()))
+        waiting = select(log.c.id).where(log.c.id > done.get(name, 0), log.c.at < before).limit(1)
+        if session.scalar(waiting) is not None:
+            return False
+    return True
 
 
 def quarantined(session: Session) -> dict[str, int]:

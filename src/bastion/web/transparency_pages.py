@@ -23,7 +23,7 @@ from bastion.core.auth.services import SessionUser
 from bastion.core.context import context
 from bastion.core.http import Problem
 from bastion.transparency import dashboard
-from bastion.transparency.api import audit_query, period, whole_months
+from bastion.transparency.api import audit_query, period, researchers_month
 from bastion.transparency.dashboard import Chart, Dashboard, Filters
 from bastion.transparency.metrics import Dimension
 from bastion.web.console import ConsoleRoute, page, role_required
@@ -63,10 +63,10 @@ def _read(request: Request, user: SessionUser, subject: str) -> Dashboard:
     k = None if user.principal.role in roles.TRANSPARENCY_FULL else max(1, ctx.settings.transparency_min_cell)
     if k is not None and filters.category:  # the period's suppression covers its groupings, not a category's table
         raise Problem(422, "Invalid request", "a researcher's dashboard shows the whole period, not one category")
-    if k is not None:  # a researcher sees whole calendar months (the API refuses other periods to them)
-        start, end = period(*whole_months(filters.start, filters.end))
-        filters = dataclasses.replace(filters, start=start, end=end)
     with ctx.db.read() as session:
+        if k is not None:  # a researcher sees one closed calendar month (the API refuses other periods to them)
+            start, end = researchers_month(session, filters.end, ctx.clock.now().date())
+            filters = dataclasses.replace(filters, start=start, end=end)
         board = dashboard.build(session, filters, k)
     audit_query(request, user.principal, subject, {
         "from": filters.start.isoformat(), "to": filters.end.isoformat(), "by": filters.by.value,

@@ -4,6 +4,10 @@ A batch is resolved with one query for what is recorded of its accounts (ages, f
 decided in memory in a read transaction, and its denies and watched contacts are written with one multi-row INSERT
 in one write transaction (``core/events.py: record_many``), committed before the answer leaves: a deny that was
 answered is recorded. A batch with nothing to record takes no write lock. The checks of a feed cost about what one does.
+
+Grooming signals are raised from those events by a watch that follows the event log (``watch_grooming``, the app's
+``bastion-grooming`` worker), not in the request: reading an actor's window of attempts and opening its case cost a
+batch with denies about a millisecond, and a case seconds later protects a child as well.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, BindParameter, bindparam, literal_column, null, select, type_coerce, union_all
+from sqlalchemy import JSON, BindParameter, bindparam, literal_column, null, select, type_coerce, union_all, update
 from sqlalchemy.orm import Session
 
-from bastion.core.events import NewEvent, record_many
+from bastion.core.db import is_sqlite
+from bastion.core.events import NewEvent, locked_mark, record_many
 from bastion.minors import bands
 from bastion.minors.accounts import local_time, quiet_hours_in_force, quiet_rule, setting_rules
 from bastion.minors.events import CaseKind, CaseOpened, CaseState, Contact, Denied, EventKind, LinkState
@@ -33,9 +38,9 @@ from bastion.minors.interfaces import (
     Decision,
     InvalidCheck,
 )
-from bastion.minors.models import AccountSettings, AgeRecord, FamilyLink, MinorEvent, MinorsCase
+from bastion.minors.models import AccountSettings, AgeRecord, FamilyLink, MinorEvent, MinorsCase, MinorsMark
 from bastion.minors.rules import Facts, Rule, Verdict
-from bastion.minors.services import Minors, account_subject, log
+from bastion.minors.services import ACCOUNT_PREFIX, Minors, account_subject, log
 
 #: How many attempts a grooming case lists (the newest).
 CASE_ATTEMPTS = 200
@@ -196,20 +201,17 @@ def decide(m: Minors, session: Session, checks: Sequence[Check]) -> list[Checked
 
 
 def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked]:
-    """Decide, record every deny (and every unconnected contact of a minor by a possible adult), and raise a
-    grooming case for an actor whose attempts in the window pass the file's thresholds.
+    """Decide, and record every deny (and every unconnected contact of a minor by a possible adult).
 
     Decided in a read transaction; what is to be recorded is written in one write transaction, committed before
-    this returns (so before the platform hears the answer).
+    this returns (so before the platform hears the answer). Grooming signals are raised from these events by the
+    watch (``watch_grooming``), seconds later, off the request path.
     """
     with m.db.read() as session:
         answers = decide(m, session, checks)
     now = m.clock.now()
     events: list[NewEvent] = []
-    watched: set[str] = set()
     for check, answer in zip(checks, answers, strict=True):
-        reaches_minor = (answer.actor_band in ADULT_PLAUSIBLE and answer.target_band in MINOR_BANDS
-                         and not (check.context.follows and check.context.followed_by))
         subject = account_subject(check.actor.account_id)
         if answer.verdict.decision is Decision.DENY:
             events.append(NewEvent(subject, EventKind.DENIED, actor, now, Denied(
@@ -217,25 +219,68 @@ def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked
                 actor_band=answer.actor_band.value,
                 target_band=answer.target_band.value if answer.target_band else None,
                 rule=answer.verdict.rule, content_id=check.content_id)))
-        elif reaches_minor and check.action in CONTACT_ACTIONS and check.target is not None:
+        elif (check.target is not None and check.action in CONTACT_ACTIONS and answer.actor_band in ADULT_PLAUSIBLE
+              and answer.target_band in MINOR_BANDS and not (check.context.follows and check.context.followed_by)):
             events.append(NewEvent(subject, EventKind.CONTACT, actor, now, Contact(
-                action=check.action.value, target=check.target.account_id,
-                target_band=answer.target_band.value if answer.target_band else "")))
-        if reaches_minor:
-            watched.add(check.actor.account_id)
-    if not events:
-        return answers
-    with m.db.write() as session:
-        record_many(session, MinorEvent, events)
-        if watched:
-            # An actor whose case is open already needs nothing more here: its events are recorded, and the case
-            # lists them when it is read or decided (``current_details``). The others' windows are read at once.
-            spec = m.rules.spec.grooming
-            pending = watched - set(session.scalars(_OPEN_CASE_ACCOUNTS, {"ids": list(watched)}))
-            if pending:
-                found = attempts_at_minors(session, pending, now - dt.timedelta(hours=spec.window_hours))
-                raise_grooming_cases(m, session, found)
+                action=check.action.value, target=check.target.account_id, target_band=answer.target_band.value)))
+    if events:
+        with m.db.write() as session:
+            record_many(session, MinorEvent, events)
     return answers
+
+
+#: The watch's row in ``MinorsMark``; how many events a round reads at most; and how young an event may be before a
+#: round on PostgreSQL takes it in (seconds): a transaction that took a lower id may commit after one with a higher
+#: id, and the mark must not pass it (``transparency/rollups.py``, the same rule). SQLite has one writer at a time,
+#: so its ids commit in order and a round takes in everything committed.
+GROOMING_LOG = "grooming"
+GROOMING_BATCH = 5000
+SETTLE_SECONDS = 10.0
+
+_WATCHED_KINDS = [EventKind.DENIED.value, EventKind.CONTACT.value]
+_NEW_ATTEMPTS = select(MinorEvent.id, MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
+    MinorEvent.id > bindparam("after"), MinorEvent.kind.in_(_WATCHED_KINDS)).order_by(MinorEvent.id).limit(
+    bindparam("limit"))
+
+
+def watch_grooming(m: Minors, *, now: dt.datetime | None = None, settle: float = SETTLE_SECONDS,
+                   batch: int = GROOMING_BATCH) -> bool:
+    """One round of the grooming watch: the deny and contact events after its mark, and for each possible adult
+    among their actors whose case is not open already, its attempts in the window before its newest one, a grooming
+    case raised where they pass the file's thresholds (``raise_grooming_cases``). Returns whether a full batch was
+    read (more is waiting).
+
+    The events and the windows are read in a read transaction; the cases and the moved mark are written in one write
+    transaction, which first checks that the mark has not moved since (another watch's round: this one then leaves
+    the work to the next), so a crash between any two steps raises no case twice and skips no event. ``now``: the
+    time PostgreSQL's settling is measured from (``None``: take in everything committed, as tests do).
+    """
+    until = now - dt.timedelta(seconds=settle) if now is not None and not is_sqlite(m.db.engine) else None
+    window = dt.timedelta(hours=m.rules.spec.grooming.window_hours)
+    with m.db.read() as session:
+        mark = session.get(MinorsMark, GROOMING_LOG)
+        after = mark.last_id if mark is not None else 0
+        rows = session.execute(_NEW_ATTEMPTS, {"after": after, "limit": batch}).all()
+        newest: dict[str, dt.datetime] = {}  # account -> the time of its newest new attempt at a minor
+        last = after
+        for event_id, subject, kind, at, data in rows:
+            if until is not None and at > until:
+                break  # this one and those after it wait for the next round
+            last = event_id
+            if _is_attempt(kind, data):
+                account_id = subject.removeprefix(ACCOUNT_PREFIX)
+                newest[account_id] = max(at, newest.get(account_id, at))
+        if last == after:
+            return False
+        pending = set(newest) - set(session.scalars(_OPEN_CASE_ACCOUNTS, {"ids": list(newest)})) if newest else set()
+        found = attempts_at_minors(session, pending, min(newest[a] for a in pending) - window) if pending else {}
+    windows = {a: [t for t in attempts if t.at >= newest[a] - window] for a, attempts in found.items()}
+    with m.db.write() as session:
+        if locked_mark(session, MinorsMark, GROOMING_LOG) != after:
+            return True  # another round took these in meanwhile: start again from its mark
+        raise_grooming_cases(m, session, windows)  # only the watch opens grooming cases: none opened meanwhile
+        session.execute(update(MinorsMark).where(MinorsMark.log == GROOMING_LOG).values(last_id=last))
+    return len(rows) >= batch
 
 
 @dataclass(frozen=True)
@@ -251,6 +296,13 @@ _MINOR_VALUES = frozenset(b.value for b in MINOR_BANDS)
 _ADULT_VALUES = frozenset(b.value for b in ADULT_PLAUSIBLE)
 
 
+def _is_attempt(kind: str, data: dict[str, Any]) -> bool:
+    """Whether a deny or contact event is an attempt at a minor: a contact, or a deny of a possible adult."""
+    if data.get("target_band") not in _MINOR_VALUES or not data.get("target"):
+        return False
+    return kind != EventKind.DENIED.value or data.get("actor_band") in _ADULT_VALUES
+
+
 def attempts_at_minors(session: Session, account_ids: set[str], since: dt.datetime) -> dict[str, list[Attempt]]:
     """Accounts' denied attempts at minors and unconnected contacts of minors since ``since``, oldest first (one
     query for all of them)."""
@@ -258,11 +310,9 @@ def attempts_at_minors(session: Session, account_ids: set[str], since: dt.dateti
     rows = session.execute(_ATTEMPTS, {"subjects": list(subjects), "since": since})
     found: dict[str, list[Attempt]] = {}
     for subject, kind, at, data in rows:
-        if data.get("target_band") not in _MINOR_VALUES or not data.get("target"):
+        if not _is_attempt(kind, data):
             continue
         denied = kind == EventKind.DENIED.value
-        if denied and data.get("actor_band") not in _ADULT_VALUES:
-            continue
         found.setdefault(subjects[subject], []).append(Attempt(
             at, str(data["action"]), str(data["target"]), "deny" if denied else "allow",
             str(data.get("rule", "")) if denied else ""))

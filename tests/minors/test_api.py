@@ -178,25 +178,27 @@ def test_the_grooming_watch_loses_and_doubles_nothing_across_a_failed_round(
     checks = [{"actor": {"account_id": "predator", "age": 40}, "target": {"account_id": f"kid{i}", "age": 14},
                "action": "dm"} for i in range(5)]
     api.post("/v1/interactions/check-batch", headers=platform, json={"checks": checks})
-    raise_cases = interactions.raise_grooming_cases
+    open_cases = interactions.open_grooming_cases
 
     def crash(*args: Any) -> Any:
-        raise_cases(*args)  # the case is written in the round's transaction, then the round dies before its commit
+        open_cases(*args)  # the case is written in the round's transaction, then the round dies before its commit
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(interactions, "raise_grooming_cases", crash)
+    monkeypatch.setattr(interactions, "open_grooming_cases", crash)
     with pytest.raises(RuntimeError):
         _watch(api)
     with db.read() as session:
         assert session.scalars(select(MinorsCase)).all() == []
         mark = session.get(MinorsMark, interactions.GROOMING_LOG)
     assert mark is None or mark.last_id < _events(db, "interaction.denied")[-1].id  # the mark did not move
-    monkeypatch.setattr(interactions, "raise_grooming_cases", raise_cases)
+    monkeypatch.setattr(interactions, "open_grooming_cases", open_cases)
     _watch(api)
     _watch(api)
     with db.read() as session:
         (case,) = session.scalars(select(MinorsCase)).all()
-    assert case.detail["denied_attempts"] == 5 and len(_events(db, "case.opened")) == 1
+    (opened,) = _events(db, "case.opened")
+    assert case.detail["denied_attempts"] == 5 and opened.data["case_id"] == case.id
+    assert opened.data["reason"] == "5 denied attempts to reach minors in 24 h" and opened.subject == "account:predator"
 
 
 def test_an_open_cases_account_is_not_raised_again_and_its_case_lists_new_attempts_when_read(

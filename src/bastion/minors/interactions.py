@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    insert,
     literal_column,
     null,
     select,
@@ -52,19 +53,18 @@ from bastion.minors.interfaces import (
 )
 from bastion.minors.models import AccountSettings, AgeRecord, FamilyLink, MinorEvent, MinorsCase, MinorsMark
 from bastion.minors.rules import Facts, Rule, Verdict
-from bastion.minors.services import ACCOUNT_PREFIX, Minors, account_subject, log
+from bastion.minors.services import ACCOUNT_PREFIX, Minors, account_subject
 
 #: How many attempts a grooming case lists (the newest).
 CASE_ATTEMPTS = 200
 _MINOR_VALUES = frozenset(b.value for b in MINOR_BANDS)
 _ADULT_VALUES = frozenset(b.value for b in ADULT_PLAUSIBLE)
 
-#: The statements a batch runs, built once with expanding ``IN`` parameters: an ``in_`` of a fresh list builds and
+#: The statements the watch runs, built once with expanding ``IN`` parameters: an ``in_`` of a fresh list builds and
 #: coerces a literal per account on every call (a tenth of a millisecond a batch, for each of them).
 _OPEN_GROOMING = (MinorsCase.kind == CaseKind.GROOMING.value) & (MinorsCase.state == CaseState.OPEN.value)
 _OPEN_CASE_ACCOUNTS = select(MinorsCase.account_id).where(
     MinorsCase.account_id.in_(bindparam("ids", expanding=True)), _OPEN_GROOMING)
-_OPEN_CASES = select(MinorsCase).where(MinorsCase.account_id.in_(bindparam("ids", expanding=True)), _OPEN_GROOMING)
 _ATTEMPTS = select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
     MinorEvent.subject.in_(bindparam("subjects", expanding=True)),
     MinorEvent.kind.in_([EventKind.DENIED.value, EventKind.CONTACT.value]), MinorEvent.at >= bindparam("since"),
@@ -283,7 +283,7 @@ def watch_grooming(m: Minors, *, now: dt.datetime | None = None, settle: float =
                    batch: int = GROOMING_BATCH) -> bool:
     """One round of the grooming watch: the deny and contact events after its mark, and for each possible adult
     among their actors whose case is not open already, its attempts in the window before its newest one, a grooming
-    case raised where they pass the file's thresholds (``raise_grooming_cases``). Returns whether a full batch was
+    case opened where they pass the file's thresholds (``open_grooming_cases``). Returns whether a full batch was
     read (more is waiting).
 
     The events and the windows are read in a read transaction; the cases and the moved mark are written in one write
@@ -307,11 +307,11 @@ def watch_grooming(m: Minors, *, now: dt.datetime | None = None, settle: float =
                 newest[account_id] = max(at, newest.get(account_id, at))
         pending = set(newest) - set(session.scalars(_OPEN_CASE_ACCOUNTS, {"ids": list(newest)})) if newest else set()
         found = attempts_at_minors(session, pending, min(newest[a] for a in pending) - window) if pending else {}
-    windows = {a: [t for t in attempts if t.at >= newest[a] - window] for a, attempts in found.items()}
+    due = grooming_due(m, {a: [t for t in attempts if t.at >= newest[a] - window] for a, attempts in found.items()})
     with m.db.write() as session:
         if locked_mark(session, MinorsMark, GROOMING_LOG) != after:
             return True  # another round took these in meanwhile: start again from its mark
-        raise_grooming_cases(m, session, windows)  # only the watch opens grooming cases: none opened meanwhile
+        open_grooming_cases(m, session, due)  # only the watch opens grooming cases: none opened meanwhile
         session.execute(update(MinorsMark).where(MinorsMark.log == GROOMING_LOG).values(last_id=last))
     return count >= batch
 
@@ -361,15 +361,30 @@ def _reasons(m: Minors, attempts: list[Attempt]) -> tuple[list[str], int, int]:
     return reasons, denied, minors
 
 
-def raise_grooming_cases(m: Minors, session: Session, found: dict[str, list[Attempt]]) -> list[MinorsCase]:
-    """Open or bring up to date the grooming case of each account whose attempts in the window pass a threshold
-    (one query for the open cases of all of them)."""
-    due = {account_id: attempts for account_id, attempts in found.items() if _reasons(m, attempts)[0]}
+def grooming_due(m: Minors, found: dict[str, list[Attempt]]) -> dict[str, tuple[list[str], dict[str, Any]]]:
+    """The accounts whose attempts in the window pass a threshold, each with its reasons and its case's detail."""
+    due = {}
+    for account_id, attempts in found.items():
+        reasons = _reasons(m, attempts)[0]
+        if reasons:
+            due[account_id] = (reasons, _detail(m, attempts))
+    return due
+
+
+def open_grooming_cases(m: Minors, session: Session, due: dict[str, tuple[list[str], dict[str, Any]]]) -> list[int]:
+    """Open a grooming case for each account of ``due`` (none has one open), with its ``case.opened`` event: two
+    multi-row INSERTs however many they are, so the watch's write transaction stays short. The new cases' ids."""
     if not due:
         return []
-    open_cases = {c.account_id: c for c in session.scalars(_OPEN_CASES, {"ids": list(due)})}
-    return [grooming_signal(m, session, account_id, due[account_id], open_cases.get(account_id))
-            for account_id in sorted(due)]
+    spec, now, accounts = m.rules.spec.grooming, m.clock.now(), sorted(due)
+    ids = list(session.scalars(insert(MinorsCase).returning(MinorsCase.id, sort_by_parameter_order=True), [
+        {"account_id": a, "kind": CaseKind.GROOMING.value, "queue": spec.queue, "state": CaseState.OPEN.value,
+         "detail": due[a][1], "statement": None, "opened_at": now, "updated_at": now} for a in accounts]))
+    record_many(session, MinorEvent, [
+        NewEvent(account_subject(a), EventKind.CASE_OPENED, "system", now, CaseOpened(
+            case_id=case_id, kind=CaseKind.GROOMING.value, queue=spec.queue, reason="; ".join(due[a][0])))
+        for a, case_id in zip(accounts, ids, strict=True)])
+    return ids
 
 
 def _detail(m: Minors, attempts: list[Attempt]) -> dict[str, Any]:
@@ -390,25 +405,6 @@ def current_details(m: Minors, session: Session, found: Sequence[MinorsCase]) ->
     return {c.id: {**c.detail, **_detail(m, [a for a in attempts.get(c.account_id, [])
                                                if a.at >= c.opened_at - window])}
             for c in live}
-
-
-def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list[Attempt],
-                    case: MinorsCase | None) -> MinorsCase:
-    """Open the account's grooming case with ``attempts`` listed, or bring its open ``case`` up to date."""
-    spec = m.rules.spec.grooming
-    reasons = _reasons(m, attempts)[0]
-    detail = _detail(m, attempts)
-    now = m.clock.now()
-    if case is not None:
-        case.detail, case.updated_at = detail, now
-        return case
-    case = MinorsCase(account_id=account_id, kind=CaseKind.GROOMING.value, queue=spec.queue, state=CaseState.OPEN.value,
-                      detail=detail, statement=None, opened_at=now, updated_at=now)
-    session.add(case)
-    session.flush()
-    log(m, session, account_id, EventKind.CASE_OPENED, "system",
-        CaseOpened(case_id=case.id, kind=case.kind, queue=case.queue, reason="; ".join(reasons)))
-    return case
 
 
 def cases(session: Session, *, kind: CaseKind | None = None, state: CaseState = CaseState.OPEN,

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -186,7 +187,7 @@ def _writes_workers(app: FastAPI, db: Database) -> list[Worker]:
     return workers
 
 
-def _encoded(body: dict[str, object]) -> bytes:
+def _encoded(body: Mapping[str, object]) -> bytes:
     """A batch's body as the JSON bytes sent: prepared before the clock starts, and not 100,000 objects that the
     server's garbage collector would walk in this shared process (a platform's client keeps them in its own)."""
     return json.dumps(body).encode()

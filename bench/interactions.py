@@ -8,14 +8,17 @@ Goal: at least 100,000 decisions per second per core.
 
 Over HTTP: the platform app under uvicorn on loopback (SQLite in a temporary directory, or ``--database-url``, an
 empty PostgreSQL database; ages recorded for the accounts), ``--batches`` sequential
-``POST /v1/interactions/check-batch`` of 100 checks each from one keep-alive client; every deny in them is recorded
-as an event, as in production. p50, p99 and max. Then ``--batches / 2`` batches of checks among adults (all allowed:
-nothing written), the read path of a feed. Goal: p99 under 5 ms. Also the process's CPU time per batch (server and
-client), steadier than wall time on a shared machine; ``server`` says what uvicorn ran on (httptools and uvloop
-when installed). With
-``PYTHONPATH`` naming an older checkout's ``src``, this file measures that checkout (the baseline of a change).
+``POST /v1/interactions/check-batch`` of 100 checks each from one keep-alive client, sent as JSON prepared
+beforehand; every deny in them is recorded as an event, as in production, and the app's workers that follow those
+writes run beside the server as in production (SQLite's WAL checkpoint, the grooming watch; ``--without-workers``:
+neither, as this bench ran before). p50, p99 and max. Then ``--batches / 2`` batches of checks among adults (all
+allowed: nothing written), the read path of a feed. Goal: p99 under 5 ms. Also the process's CPU time per batch
+(server, its workers and client), steadier than wall time on a shared machine; ``server`` says what uvicorn ran on
+(httptools and uvloop when installed). With ``PYTHONPATH`` naming an older checkout's ``src``, this file measures
+that checkout (the baseline of a change).
 
     python bench/interactions.py [--decisions 300000] [--batches 300] [--seed 1] [--database-url postgresql://...]
+                                 [--without-workers]
 
 Ends with one JSON line of figures.
 """
@@ -116,7 +119,8 @@ def free_port() -> int:
         return port
 
 
-def over_http(batches: int, rng: random.Random, database_url: str = "") -> dict[str, float]:
+def over_http(batches: int, rng: random.Random, database_url: str = "", *, workers: bool = True
+              ) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         migrate(url)
@@ -126,7 +130,7 @@ def over_http(batches: int, rng: random.Random, database_url: str = "") -> dict[
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         threading.Thread(target=server.run, daemon=True).start()
-        background = _writes_workers(app, db)
+        background = _writes_workers(app, db) if workers else []
         for worker in background:
             worker.start()
         base = f"http://127.0.0.1:{port}"
@@ -211,6 +215,8 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=300_000)
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--without-workers", action="store_true", help="no WAL checkpoint or grooming watch beside "
+                        "the server (the bench before 2026-12-06 evening)")
     parser.add_argument("--database-url", default="", help="an empty PostgreSQL database (default: SQLite in a "
                                                              "temporary directory)")
     args = parser.parse_args()
@@ -220,7 +226,7 @@ def main() -> None:
     log("in process ...")
     figures |= in_process(rules, random_checks(args.decisions, rng))
     log(f"{figures}\nover HTTP ...")
-    figures |= over_http(args.batches, rng, args.database_url)
+    figures |= over_http(args.batches, rng, args.database_url, workers=not args.without_workers)
     print(json.dumps(figures))
 
 

@@ -11,7 +11,6 @@ domain's objects, so a fix to the skeleton (a header, the lifespan's order) reac
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -111,13 +110,8 @@ def create_service(service: ServiceSpec) -> FastAPI:
                 for worker in service.workers:
                     worker.start()  # may refuse (an outbox holding kinds nobody here delivers): the app does not start
                     started.append(worker)
-            # What the start built (modules, the app, indexes: about 240,000 objects) lives as long as the process:
-            # out of the collector's sight, a full collection no longer walks it, and stops the requests in flight
-            # for well under a millisecond instead of 100 ms every few seconds under load.
-            gc.freeze()
             yield
         finally:
-            gc.unfreeze()  # a process that builds apps one after another (the tests) lets the old ones go
             for worker in reversed(started):
                 worker.stop()
             for stop in reversed(service.on_stop):

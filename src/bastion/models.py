@@ -14,7 +14,7 @@ from bastion.feed.models import Crisis, CrisisEvent
 from bastion.hma.models import HmaContent
 from bastion.hub.models import Authority, AuthorityUser, HubEvent, HubOrder, HubOrderUrl, Provider
 from bastion.matching.models import Bank, BankChange, BankEntry, EntryOrigin
-from bastion.minors.models import AccountSettings, AgeRecord, FamilyLink, MinorEvent, MinorsCase
+from bastion.minors.models import AccountSettings, AgeRecord, FamilyLink, MinorEvent, MinorsCase, MinorsMark
 from bastion.moderation.models import (
     Account,
     Appeal,
@@ -41,7 +41,7 @@ __all__ += ["CentreMaterial", "CentreReport", "ChildSafetyReport", "ReportDelive
 __all__ += ["AuthorityUser"]
 __all__ += ["LoginFailures"]
 __all__ += ["HmaContent"]
-__all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase"]
+__all__ += ["AccountSettings", "AgeRecord", "FamilyLink", "MinorEvent", "MinorsCase", "MinorsMark"]
 __all__ += ["Mark", "Rollup"]
 __all__ += ["FactcheckEvent", "FactcheckPartner", "FactcheckRating", "FactcheckRequest"]
 __all__ += ["DesignatedEntity", "DesignationChange", "DesignationEvent"]

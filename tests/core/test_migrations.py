@@ -69,3 +69,25 @@ def test_0031_turns_bank_digests_into_bytes_and_back(tmp_path: object) -> None:
         stored = conn.execute(text("SELECT value, value_digest FROM bank_entries ORDER BY id")).all()
     assert stored == [(v, hashlib.sha256(v.encode()).hexdigest()) for v in values]
     engine.dispose()
+
+
+def test_0035_starts_the_grooming_watch_after_the_events_already_written(tmp_path: object) -> None:
+    """Requests looked at the grooming of every event written before 0035: the watch starts after them, so it never
+    reopens, from old attempts, a case a specialist dismissed."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from bastion.core.db import alembic_config
+
+    url = f"sqlite:///{tmp_path}/marks.db"
+    config = alembic_config(url)
+    command.upgrade(config, "0033")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for i in (1, 2, 7):
+            conn.execute(text("INSERT INTO minor_events (id, subject, kind, actor, data, at) VALUES (:id, "
+                              "'account:a', 'interaction.denied', 'x', '{}', '2026-01-01 00:00:00')"), {"id": i})
+    command.upgrade(config, "0035")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT log, last_id FROM minor_marks")).all() == [("grooming", 7)]
+    engine.dispose()

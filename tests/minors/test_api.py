@@ -4,6 +4,7 @@ settings, family pairing with its webhooks."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,7 +16,8 @@ from bastion.core.auth.roles import Role
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.core.outbox.models import OutboxMessage
-from bastion.minors.models import FamilyLink, MinorEvent, MinorsCase
+from bastion.minors import interactions
+from bastion.minors.models import FamilyLink, MinorEvent, MinorsCase, MinorsMark
 from bastion.web.app import create_app
 
 Header = Callable[[Role], dict[str, str]]
@@ -38,6 +40,11 @@ def _age(api: TestClient, h: dict[str, str], account: str, years: float, **extra
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
+
+
+def _watch(api: TestClient) -> None:
+    """A round of the grooming watch (the app's ``bastion-grooming`` worker, which these tests do not run)."""
+    interactions.watch_grooming(api.app.state.minors)  # type: ignore[attr-defined]
 
 
 def _events(db: Database, kind: str) -> list[MinorEvent]:
@@ -139,10 +146,15 @@ def test_repeated_denied_attempts_at_minors_raise_a_grooming_case(api: TestClien
     checks = [{"actor": "predator", "target": {"account_id": f"kid{i}", "age": 14}, "action": "dm"}
               for i in range(4)]
     api.post("/v1/interactions/check-batch", headers=platform, json={"checks": checks})
+    _watch(api)
     with db.read() as session:
         assert session.scalars(select(MinorsCase)).all() == []  # four: under the threshold of five
     api.post("/v1/interactions/check", headers=platform,
              json={"actor": "predator", "target": {"account_id": "kid9", "age": 13}, "action": "dm_media"})
+    with db.read() as session:
+        assert session.scalars(select(MinorsCase)).all() == []  # raised by the watch, not in the request
+    _watch(api)
+    _watch(api)  # a second round finds nothing new
     (case,) = api.get("/v1/minors/cases?kind=grooming", headers=auth_header(Role.CHILD_SAFETY)).json()
     assert (case["account_id"], case["queue"], case["detail"]["denied_attempts"]) == ("predator", "child_safety", 5)
     assert [a["target"] for a in case["detail"]["attempts"]] == ["kid0", "kid1", "kid2", "kid3", "kid9"]
@@ -155,9 +167,67 @@ def test_collecting_unconnected_minors_raises_a_grooming_case(api: TestClient, p
                "action": "follow"} for i in range(10)]
     results = api.post("/v1/interactions/check-batch", headers=platform, json={"checks": checks}).json()["results"]
     assert {r["decision"] for r in results} == {"allow"}
+    _watch(api)
     with db.read() as session:
         (case,) = session.scalars(select(MinorsCase)).all()
     assert case.detail["unconnected_minors"] == 10 and case.kind == "grooming"
+
+
+def test_the_grooming_watch_loses_and_doubles_nothing_across_a_failed_round(
+        api: TestClient, platform: dict[str, str], db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    checks = [{"actor": {"account_id": "predator", "age": 40}, "target": {"account_id": f"kid{i}", "age": 14},
+               "action": "dm"} for i in range(5)]
+    api.post("/v1/interactions/check-batch", headers=platform, json={"checks": checks})
+    open_cases = interactions.open_grooming_cases
+
+    def crash(*args: Any) -> Any:
+        open_cases(*args)  # the case is written in the round's transaction, then the round dies before its commit
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(interactions, "open_grooming_cases", crash)
+    with pytest.raises(RuntimeError):
+        _watch(api)
+    with db.read() as session:
+        assert session.scalars(select(MinorsCase)).all() == []
+        mark = session.get(MinorsMark, interactions.GROOMING_LOG)
+    assert mark is None or mark.last_id < _events(db, "interaction.denied")[-1].id  # the mark did not move
+    monkeypatch.setattr(interactions, "open_grooming_cases", open_cases)
+    _watch(api)
+    _watch(api)
+    with db.read() as session:
+        (case,) = session.scalars(select(MinorsCase)).all()
+    (opened,) = _events(db, "case.opened")
+    assert case.detail["denied_attempts"] == 5 and opened.data["case_id"] == case.id
+    assert opened.data["reason"] == "5 denied attempts to reach minors in 24 h" and opened.subject == "account:predator"
+
+
+def test_an_open_cases_account_is_not_raised_again_and_its_case_lists_new_attempts_when_read(
+        api: TestClient, platform: dict[str, str], auth_header: Header, db: Database) -> None:
+    def attempts(first: int) -> None:
+        api.post("/v1/interactions/check-batch", headers=platform, json={"checks": [
+            {"actor": {"account_id": "predator", "age": 40}, "target": {"account_id": f"kid{i}", "age": 14},
+             "action": "dm"} for i in range(first, first + 5)]})
+        _watch(api)
+
+    attempts(0)
+    attempts(5)
+    (case,) = api.get("/v1/minors/cases?kind=grooming", headers=auth_header(Role.CHILD_SAFETY)).json()
+    assert case["detail"]["denied_attempts"] == 10 and len(_events(db, "case.opened")) == 1
+
+
+def test_on_postgresql_the_watch_leaves_events_younger_than_the_settling_time_for_a_later_round(
+        api: TestClient, platform: dict[str, str], db: Database) -> None:
+    checks = [{"actor": {"account_id": "predator", "age": 40}, "target": {"account_id": f"kid{i}", "age": 14},
+               "action": "dm"} for i in range(5)]
+    api.post("/v1/interactions/check-batch", headers=platform, json={"checks": checks})
+    written = _events(db, "interaction.denied")[-1].at
+    interactions.watch_grooming(api.app.state.minors, now=written)  # type: ignore[attr-defined]
+    with db.read() as session:  # SQLite's ids commit in order: nothing to wait for
+        assert len(session.scalars(select(MinorsCase)).all()) == (1 if db.engine.dialect.name == "sqlite" else 0)
+    interactions.watch_grooming(api.app.state.minors,  # type: ignore[attr-defined]
+                                now=written + dt.timedelta(seconds=interactions.SETTLE_SECONDS))
+    with db.read() as session:
+        assert len(session.scalars(select(MinorsCase)).all()) == 1
 
 
 def test_defaults_per_band_and_recorded_setting_changes(api: TestClient, platform: dict[str, str],
@@ -256,6 +326,7 @@ def test_a_decided_grooming_case_tells_the_platform_nothing_about_the_children(
     checks = [{"actor": {"account_id": "p", "age": 40}, "target": {"account_id": f"k{i}", "age": 12}, "action": "dm"}
               for i in range(5)]
     api.post("/v1/interactions/check-batch", headers=platform, json={"checks": checks})
+    _watch(api)
     specialist = auth_header(Role.CHILD_SAFETY)
     (case,) = api.get("/v1/minors/cases?kind=grooming", headers=specialist).json()
     api.post(f"/v1/minors/cases/{case['id']}/decision", json={"confirmed": True}, headers=specialist)

@@ -21,6 +21,7 @@ from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.core.outbox.models import OutboxMessage
 from bastion.core.outbox.services import deliver_due
+from bastion.minors import interactions
 from bastion.minors.accounts import in_hours, setting_rules
 from bastion.minors.interfaces import Action, Audience, Decision
 from bastion.minors.rules import DEFAULT_RULES_PATH, Facts, load_rules
@@ -228,6 +229,7 @@ def _groom(api: TestClient, platform: dict[str, str], child_safety: dict[str, st
     checks = [{"actor": "predator", "target": {"account_id": f"kid{i}", "age": 13}, "action": "dm"}
               for i in range(5)]
     api.post("/v1/interactions/check-batch", headers=platform, json={"checks": checks})
+    interactions.watch_grooming(api.app.state.minors)  # type: ignore[attr-defined]  # the app's worker, not run here
     (case,) = api.get("/v1/minors/cases?kind=grooming", headers=child_safety).json()
     return dict(case)
 

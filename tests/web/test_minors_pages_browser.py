@@ -41,6 +41,7 @@ def _seed(db: Database) -> None:
     interactions.check_all(m, [interactions.Check(interactions.AccountRef("adult1"), Action.DM,
                                                   interactions.AccountRef(f"kid{i}", 13)) for i in range(5)],
                            actor="test")
+    interactions.watch_grooming(m)  # the grooming case, raised now rather than by the server's worker
 
 
 def _login(page: object, base: str, username: str) -> None:

@@ -151,6 +151,8 @@ class Settings:
     reports_tick_seconds: float = 30.0
     #: Transparency: how often the roll-up worker counts new events (seconds; ``transparency/rollups.py``).
     transparency_rollup_seconds: float = 5.0
+    #: Minors: how often the grooming watch reads new deny and contact events (seconds; ``minors/interactions.py``).
+    minors_grooming_seconds: float = 1.0
     #: The smallest count a researcher or regulator is shown (DSA Art. 40 access): smaller cells are suppressed.
     transparency_min_cell: int = 10
     #: The TOML file with what the DSA report needs and events cannot give (provider, service, monthly active
@@ -257,6 +259,7 @@ class Settings:
             reports_tick_seconds=_seconds("BASTION_REPORTS_TICK_SECONDS", cls.reports_tick_seconds),
             transparency_rollup_seconds=_seconds("BASTION_TRANSPARENCY_ROLLUP_SECONDS",
                                                  cls.transparency_rollup_seconds),
+            minors_grooming_seconds=_seconds("BASTION_MINORS_GROOMING_SECONDS", cls.minors_grooming_seconds),
             transparency_min_cell=_int("BASTION_TRANSPARENCY_MIN_CELL", cls.transparency_min_cell),
             transparency_report_path=(Path(report) if (report := os.environ.get("BASTION_TRANSPARENCY_REPORT"))
                                       else None),

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import JSON, BigInteger, Integer, String, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from bastion.core.db import UTCDateTime
@@ -90,6 +91,24 @@ def record_many(session: Session, table: type[EventLog], events: Sequence[NewEve
         {"subject": e.subject, "kind": e.kind.value, "actor": e.actor, "at": e.at,
          "data": e.data.model_dump(mode="json") if e.data is not None else {}, "external_id": None}
         for e in events])
+
+
+class LogMark:
+    """How far a follower of an event log has read it: the id of the last event it took in, one row per log it
+    follows (a declarative mixin: ``class Mark(LogMark, Base)``). The follower moves it in the transaction that
+    writes what it made of the events, so a crash between the two loses or doubles nothing."""
+
+    log: Mapped[str] = mapped_column(String(48), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+
+
+def locked_mark(session: Session, table: type[LogMark], log: str) -> int:
+    """``log``'s mark in ``table`` (0 when it has none yet), locked to the end of the caller's write transaction
+    (``FOR UPDATE`` on PostgreSQL; SQLite has one writer), so two followers never take in an event twice."""
+    dialect: Any = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    session.execute(dialect.insert(table).values(log=log, last_id=0).on_conflict_do_nothing(index_elements=["log"]))
+    column: Any = table.last_id
+    return int(session.scalar(select(column).where(table.log == log).with_for_update()) or 0)
 
 
 def payload(event: EventLog, model: type[P]) -> P:

@@ -4,6 +4,10 @@ A batch is resolved with one query for what is recorded of its accounts (ages, f
 decided in memory in a read transaction, and its denies and watched contacts are written with one multi-row INSERT
 in one write transaction (``core/events.py: record_many``), committed before the answer leaves: a deny that was
 answered is recorded. A batch with nothing to record takes no write lock. The checks of a feed cost about what one does.
+
+Grooming signals are raised from those events by a watch that follows the event log (``watch_grooming``, the app's
+``bastion-grooming`` worker), not in the request: reading an actor's window of attempts and opening its case cost a
+batch with denies about a millisecond, and a case seconds later protects a child as well.
 """
 
 from __future__ import annotations
@@ -13,10 +17,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, BindParameter, bindparam, literal_column, null, select, type_coerce, union_all
+from sqlalchemy import (
+    JSON,
+    BindParameter,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from bastion.core.events import NewEvent, record_many
+from bastion.core.db import is_sqlite
+from bastion.core.events import NewEvent, locked_mark, record_many
 from bastion.minors import bands
 from bastion.minors.accounts import local_time, quiet_hours_in_force, quiet_rule, setting_rules
 from bastion.minors.events import CaseKind, CaseOpened, CaseState, Contact, Denied, EventKind, LinkState
@@ -33,19 +51,20 @@ from bastion.minors.interfaces import (
     Decision,
     InvalidCheck,
 )
-from bastion.minors.models import AccountSettings, AgeRecord, FamilyLink, MinorEvent, MinorsCase
+from bastion.minors.models import AccountSettings, AgeRecord, FamilyLink, MinorEvent, MinorsCase, MinorsMark
 from bastion.minors.rules import Facts, Rule, Verdict
-from bastion.minors.services import Minors, account_subject, log
+from bastion.minors.services import ACCOUNT_PREFIX, Minors, account_subject
 
 #: How many attempts a grooming case lists (the newest).
 CASE_ATTEMPTS = 200
+_MINOR_VALUES = frozenset(b.value for b in MINOR_BANDS)
+_ADULT_VALUES = frozenset(b.value for b in ADULT_PLAUSIBLE)
 
-#: The statements a batch runs, built once with expanding ``IN`` parameters: an ``in_`` of a fresh list builds and
+#: The statements the watch runs, built once with expanding ``IN`` parameters: an ``in_`` of a fresh list builds and
 #: coerces a literal per account on every call (a tenth of a millisecond a batch, for each of them).
 _OPEN_GROOMING = (MinorsCase.kind == CaseKind.GROOMING.value) & (MinorsCase.state == CaseState.OPEN.value)
 _OPEN_CASE_ACCOUNTS = select(MinorsCase.account_id).where(
     MinorsCase.account_id.in_(bindparam("ids", expanding=True)), _OPEN_GROOMING)
-_OPEN_CASES = select(MinorsCase).where(MinorsCase.account_id.in_(bindparam("ids", expanding=True)), _OPEN_GROOMING)
 _ATTEMPTS = select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
     MinorEvent.subject.in_(bindparam("subjects", expanding=True)),
     MinorEvent.kind.in_([EventKind.DENIED.value, EventKind.CONTACT.value]), MinorEvent.at >= bindparam("since"),
@@ -196,20 +215,17 @@ def decide(m: Minors, session: Session, checks: Sequence[Check]) -> list[Checked
 
 
 def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked]:
-    """Decide, record every deny (and every unconnected contact of a minor by a possible adult), and raise a
-    grooming case for an actor whose attempts in the window pass the file's thresholds.
+    """Decide, and record every deny (and every unconnected contact of a minor by a possible adult).
 
     Decided in a read transaction; what is to be recorded is written in one write transaction, committed before
-    this returns (so before the platform hears the answer).
+    this returns (so before the platform hears the answer). Grooming signals are raised from these events by the
+    watch (``watch_grooming``), seconds later, off the request path.
     """
     with m.db.read() as session:
         answers = decide(m, session, checks)
     now = m.clock.now()
     events: list[NewEvent] = []
-    watched: set[str] = set()
     for check, answer in zip(checks, answers, strict=True):
-        reaches_minor = (answer.actor_band in ADULT_PLAUSIBLE and answer.target_band in MINOR_BANDS
-                         and not (check.context.follows and check.context.followed_by))
         subject = account_subject(check.actor.account_id)
         if answer.verdict.decision is Decision.DENY:
             events.append(NewEvent(subject, EventKind.DENIED, actor, now, Denied(
@@ -217,25 +233,87 @@ def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked
                 actor_band=answer.actor_band.value,
                 target_band=answer.target_band.value if answer.target_band else None,
                 rule=answer.verdict.rule, content_id=check.content_id)))
-        elif reaches_minor and check.action in CONTACT_ACTIONS and check.target is not None:
+        elif (check.target is not None and check.action in CONTACT_ACTIONS and answer.actor_band in ADULT_PLAUSIBLE
+              and answer.target_band in MINOR_BANDS and not (check.context.follows and check.context.followed_by)):
             events.append(NewEvent(subject, EventKind.CONTACT, actor, now, Contact(
-                action=check.action.value, target=check.target.account_id,
-                target_band=answer.target_band.value if answer.target_band else "")))
-        if reaches_minor:
-            watched.add(check.actor.account_id)
-    if not events:
-        return answers
-    with m.db.write() as session:
-        record_many(session, MinorEvent, events)
-        if watched:
-            # An actor whose case is open already needs nothing more here: its events are recorded, and the case
-            # lists them when it is read or decided (``current_details``). The others' windows are read at once.
-            spec = m.rules.spec.grooming
-            pending = watched - set(session.scalars(_OPEN_CASE_ACCOUNTS, {"ids": list(watched)}))
-            if pending:
-                found = attempts_at_minors(session, pending, now - dt.timedelta(hours=spec.window_hours))
-                raise_grooming_cases(m, session, found)
+                action=check.action.value, target=check.target.account_id, target_band=answer.target_band.value)))
+    if events:
+        with m.db.write() as session:
+            record_many(session, MinorEvent, events)
     return answers
+
+
+#: The watch's row in ``MinorsMark``; how many events a round reads at most; and how young an event may be before a
+#: round on PostgreSQL takes it in (seconds): a transaction that took a lower id may commit after one with a higher
+#: id, and the mark must not pass it (``transparency/rollups.py``, the same rule). SQLite has one writer at a time,
+#: so its ids commit in order and a round takes in everything committed.
+GROOMING_LOG = "grooming"
+GROOMING_BATCH = 5000
+SETTLE_SECONDS = 10.0
+
+_WATCHED_KINDS = [EventKind.DENIED.value, EventKind.CONTACT.value]
+#: The new events' actors at minors, grouped by what ``_is_attempt`` reads of an event, with their newest time: a few
+#: rows per actor, counted by the database, instead of every event's payload decoded here (a round holds the
+#: interpreter, which the requests share, that much less).
+_ACTOR_BAND, _TARGET_BAND = MinorEvent.data["actor_band"].as_string(), MinorEvent.data["target_band"].as_string()
+_HAS_TARGET = case((func.coalesce(MinorEvent.data["target"].as_string(), "") == "", 0), else_=1)
+_NEW_ACTORS = select(
+    MinorEvent.subject, MinorEvent.kind, _ACTOR_BAND, _TARGET_BAND, _HAS_TARGET, func.max(MinorEvent.at),
+).where(MinorEvent.id > bindparam("after"), MinorEvent.id <= bindparam("last"), MinorEvent.kind.in_(_WATCHED_KINDS),
+        _TARGET_BAND.in_(sorted(_MINOR_VALUES)),  # what _is_attempt refuses, left in the database
+        (MinorEvent.kind == EventKind.CONTACT.value) | _ACTOR_BAND.in_(sorted(_ADULT_VALUES)),
+        ).group_by(MinorEvent.subject, MinorEvent.kind, _ACTOR_BAND, _TARGET_BAND, _HAS_TARGET)
+
+
+def _new_span(session: Session, after: int, until: dt.datetime | None, batch: int) -> tuple[int, int]:
+    """The id of the last event a round takes in, and how many it takes: up to ``batch`` deny and contact events
+    after ``after``, stopping before the first one written after ``until`` (PostgreSQL's settling)."""
+    ids = select(MinorEvent.id).where(MinorEvent.id > after, MinorEvent.kind.in_(_WATCHED_KINDS))
+    if until is not None:
+        young = session.scalar(select(func.min(MinorEvent.id)).where(
+            MinorEvent.id > after, MinorEvent.kind.in_(_WATCHED_KINDS), MinorEvent.at > until))
+        if young is not None:
+            ids = ids.where(MinorEvent.id < young)
+    span = ids.order_by(MinorEvent.id).limit(batch).subquery()
+    last, count = session.execute(select(func.max(span.c.id), func.count()).select_from(span)).one()
+    return (int(last), int(count)) if count else (after, 0)
+
+
+def watch_grooming(m: Minors, *, now: dt.datetime | None = None, settle: float = SETTLE_SECONDS,
+                   batch: int = GROOMING_BATCH) -> bool:
+    """One round of the grooming watch: the deny and contact events after its mark, and for each possible adult
+    among their actors whose case is not open already, its attempts in the window before its newest one, a grooming
+    case opened where they pass the file's thresholds (``open_grooming_cases``). Returns whether a full batch was
+    read (more is waiting).
+
+    The events and the windows are read in a read transaction; the cases and the moved mark are written in one write
+    transaction, which first checks that the mark has not moved since (another watch's round: this one then leaves
+    the work to the next), so a crash between any two steps raises no case twice and skips no event. ``now``: the
+    time PostgreSQL's settling is measured from (``None``: take in everything committed, as tests do).
+    """
+    until = now - dt.timedelta(seconds=settle) if now is not None and not is_sqlite(m.db.engine) else None
+    window = dt.timedelta(hours=m.rules.spec.grooming.window_hours)
+    with m.db.read() as session:
+        mark = session.get(MinorsMark, GROOMING_LOG)
+        after = mark.last_id if mark is not None else 0
+        last, count = _new_span(session, after, until, batch)
+        if not count:
+            return False
+        newest: dict[str, dt.datetime] = {}  # account -> the time of its newest new attempt at a minor
+        for subject, kind, actor_band, target_band, has_target, at in session.execute(
+                _NEW_ACTORS, {"after": after, "last": last}):
+            if _is_attempt(kind, {"actor_band": actor_band, "target_band": target_band, "target": has_target}):
+                account_id = subject.removeprefix(ACCOUNT_PREFIX)
+                newest[account_id] = max(at, newest.get(account_id, at))
+        pending = set(newest) - set(session.scalars(_OPEN_CASE_ACCOUNTS, {"ids": list(newest)})) if newest else set()
+        found = attempts_at_minors(session, pending, min(newest[a] for a in pending) - window) if pending else {}
+    due = grooming_due(m, {a: [t for t in attempts if t.at >= newest[a] - window] for a, attempts in found.items()})
+    with m.db.write() as session:
+        if locked_mark(session, MinorsMark, GROOMING_LOG) != after:
+            return True  # another round took these in meanwhile: start again from its mark
+        open_grooming_cases(m, session, due)  # only the watch opens grooming cases: none opened meanwhile
+        session.execute(update(MinorsMark).where(MinorsMark.log == GROOMING_LOG).values(last_id=last))
+    return count >= batch
 
 
 @dataclass(frozen=True)
@@ -247,8 +325,12 @@ class Attempt:
     rule: str
 
 
-_MINOR_VALUES = frozenset(b.value for b in MINOR_BANDS)
-_ADULT_VALUES = frozenset(b.value for b in ADULT_PLAUSIBLE)
+
+def _is_attempt(kind: str, data: dict[str, Any]) -> bool:
+    """Whether a deny or contact event is an attempt at a minor: a contact, or a deny of a possible adult."""
+    if data.get("target_band") not in _MINOR_VALUES or not data.get("target"):
+        return False
+    return kind != EventKind.DENIED.value or data.get("actor_band") in _ADULT_VALUES
 
 
 def attempts_at_minors(session: Session, account_ids: set[str], since: dt.datetime) -> dict[str, list[Attempt]]:
@@ -258,11 +340,9 @@ def attempts_at_minors(session: Session, account_ids: set[str], since: dt.dateti
     rows = session.execute(_ATTEMPTS, {"subjects": list(subjects), "since": since})
     found: dict[str, list[Attempt]] = {}
     for subject, kind, at, data in rows:
-        if data.get("target_band") not in _MINOR_VALUES or not data.get("target"):
+        if not _is_attempt(kind, data):
             continue
         denied = kind == EventKind.DENIED.value
-        if denied and data.get("actor_band") not in _ADULT_VALUES:
-            continue
         found.setdefault(subjects[subject], []).append(Attempt(
             at, str(data["action"]), str(data["target"]), "deny" if denied else "allow",
             str(data.get("rule", "")) if denied else ""))
@@ -281,15 +361,30 @@ def _reasons(m: Minors, attempts: list[Attempt]) -> tuple[list[str], int, int]:
     return reasons, denied, minors
 
 
-def raise_grooming_cases(m: Minors, session: Session, found: dict[str, list[Attempt]]) -> list[MinorsCase]:
-    """Open or bring up to date the grooming case of each account whose attempts in the window pass a threshold
-    (one query for the open cases of all of them)."""
-    due = {account_id: attempts for account_id, attempts in found.items() if _reasons(m, attempts)[0]}
+def grooming_due(m: Minors, found: dict[str, list[Attempt]]) -> dict[str, tuple[list[str], dict[str, Any]]]:
+    """The accounts whose attempts in the window pass a threshold, each with its reasons and its case's detail."""
+    due = {}
+    for account_id, attempts in found.items():
+        reasons = _reasons(m, attempts)[0]
+        if reasons:
+            due[account_id] = (reasons, _detail(m, attempts))
+    return due
+
+
+def open_grooming_cases(m: Minors, session: Session, due: dict[str, tuple[list[str], dict[str, Any]]]) -> list[int]:
+    """Open a grooming case for each account of ``due`` (none has one open), with its ``case.opened`` event: two
+    multi-row INSERTs however many they are, so the watch's write transaction stays short. The new cases' ids."""
     if not due:
         return []
-    open_cases = {c.account_id: c for c in session.scalars(_OPEN_CASES, {"ids": list(due)})}
-    return [grooming_signal(m, session, account_id, due[account_id], open_cases.get(account_id))
-            for account_id in sorted(due)]
+    spec, now, accounts = m.rules.spec.grooming, m.clock.now(), sorted(due)
+    ids = list(session.scalars(insert(MinorsCase).returning(MinorsCase.id, sort_by_parameter_order=True), [
+        {"account_id": a, "kind": CaseKind.GROOMING.value, "queue": spec.queue, "state": CaseState.OPEN.value,
+         "detail": due[a][1], "statement": None, "opened_at": now, "updated_at": now} for a in accounts]))
+    record_many(session, MinorEvent, [
+        NewEvent(account_subject(a), EventKind.CASE_OPENED, "system", now, CaseOpened(
+            case_id=case_id, kind=CaseKind.GROOMING.value, queue=spec.queue, reason="; ".join(due[a][0])))
+        for a, case_id in zip(accounts, ids, strict=True)])
+    return ids
 
 
 def _detail(m: Minors, attempts: list[Attempt]) -> dict[str, Any]:
@@ -310,25 +405,6 @@ def current_details(m: Minors, session: Session, found: Sequence[MinorsCase]) ->
     return {c.id: {**c.detail, **_detail(m, [a for a in attempts.get(c.account_id, [])
                                                if a.at >= c.opened_at - window])}
             for c in live}
-
-
-def grooming_signal(m: Minors, session: Session, account_id: str, attempts: list[Attempt],
-                    case: MinorsCase | None) -> MinorsCase:
-    """Open the account's grooming case with ``attempts`` listed, or bring its open ``case`` up to date."""
-    spec = m.rules.spec.grooming
-    reasons = _reasons(m, attempts)[0]
-    detail = _detail(m, attempts)
-    now = m.clock.now()
-    if case is not None:
-        case.detail, case.updated_at = detail, now
-        return case
-    case = MinorsCase(account_id=account_id, kind=CaseKind.GROOMING.value, queue=spec.queue, state=CaseState.OPEN.value,
-                      detail=detail, statement=None, opened_at=now, updated_at=now)
-    session.add(case)
-    session.flush()
-    log(m, session, account_id, EventKind.CASE_OPENED, "system",
-        CaseOpened(case_id=case.id, kind=case.kind, queue=case.queue, reason="; ".join(reasons)))
-    return case
 
 
 def cases(session: Session, *, kind: CaseKind | None = None, state: CaseState = CaseState.OPEN,

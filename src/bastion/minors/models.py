@@ -9,7 +9,7 @@ from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
-from bastion.core.events import EventLog
+from bastion.core.events import EventLog, LogMark
 
 
 class MinorEvent(EventLog, Base):
@@ -17,6 +17,12 @@ class MinorEvent(EventLog, Base):
 
     __tablename__ = "minor_events"
     __table_args__ = (Index("ix_minor_events_subject", "subject", "kind", "at"),)
+
+
+class MinorsMark(LogMark, Base):
+    """How far the grooming watch has read the event log (``interactions.watch_grooming``): one row, ``grooming``."""
+
+    __tablename__ = "minor_marks"
 
 
 class AgeRecord(Base):

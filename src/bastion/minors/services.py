@@ -38,8 +38,12 @@ class Minors:
         return self.rules_file.rules
 
 
+#: The prefix of an account's subject in the event log.
+ACCOUNT_PREFIX = "account:"
+
+
 def account_subject(account_id: str) -> str:
-    return f"account:{account_id}"
+    return f"{ACCOUNT_PREFIX}{account_id}"
 
 
 def log(m: Minors, session: Session, account_id: str, kind: EventKind, actor: str, data: BaseModel,

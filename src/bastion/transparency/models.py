@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, String, Unique
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
+from bastion.core.events import LogMark
 
 #: A cell's columns after its day (or month) and metric, in the order of its unique key.
 CELL_COLUMNS = ("category", "country", "territory", "content_type", "language", "source", "path", "action",
@@ -51,13 +52,10 @@ class Rollup(CellCounts, Base):
     metric: Mapped[str] = mapped_column(String(24))
 
 
-class Mark(Base):
+class Mark(LogMark, Base):
     """The id of the last event of one log counted into the roll-ups."""
 
     __tablename__ = "transparency_marks"
-
-    log: Mapped[str] = mapped_column(String(48), primary_key=True)
-    last_id: Mapped[int] = mapped_column(BigInteger)
 
 
 class Cut(CellCounts, Base):

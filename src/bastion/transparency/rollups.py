@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bastion.core.db import Database, UTCDateTime, is_sqlite
+from bastion.core.events import locked_mark
 from bastion.transparency.metrics import (
     CELL_COLUMNS,
     COUNT_COLUMNS,
@@ -79,7 +80,7 @@ def roll_up(db: Database, *, now: dt.datetime | None = None, settle: float = SET
     more = False
     for name in LOGS:
         with db.write() as session:
-            after = _locked_mark(db, session, name)
+            after = locked_mark(session, Mark, name)
             found = read(session, name, after=after, limit=batch, until=until)
             if found.last == after:
                 continue
@@ -98,12 +99,6 @@ def catch_up(db: Database, *, batch: int = BATCH) -> None:
     """Round after round until every written event is counted."""
     while roll_up(db, batch=batch):
         pass
-
-
-def _locked_mark(db: Database, session: Session, log: str) -> int:
-    dialect: Any = sqlite if is_sqlite(db.engine) else postgresql
-    session.execute(dialect.insert(Mark).values(log=log, last_id=0).on_conflict_do_nothing(index_elements=["log"]))
-    return int(session.scalar(select(Mark.last_id).where(Mark.log == log).with_for_update()) or 0)
 
 
 def _increment(db: Database, session: Session, cells: dict[Cell, Tally]) -> None:

@@ -56,6 +56,7 @@ from bastion.matching.budget import LookupBudget
 from bastion.matching.matcher import Matcher
 from bastion.minors.api import router as minors_router
 from bastion.minors.events import MinorsMessage
+from bastion.minors.interactions import watch_grooming
 from bastion.minors.interfaces import EnticementCase, EnticementReporter
 from bastion.minors.rules import DEFAULT_RULES_PATH, RulesFile
 from bastion.minors.services import Minors
@@ -241,6 +242,10 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
         exchange_tasks.FeedbackSender(db), exchange_tasks.ContributionSender(db, on_outcome=crisis_share(crises))))
     outbox = OutboxWorker(db, routes, settings.outbox_interval_seconds, clock)
     contact_point = contact_point_for(settings, mod)
+    # built at start, like the policy: a broken minors rules file refuses the start, never a request
+    minors = Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
+                    settings.platform_webhook_url, enticement=_enticement_reporter(reporting),
+                    on_statement=on_statement)
     workers: list[Background] = [
         _IndexRefresher(matcher, settings.index_refresh_seconds),
         Worker(lambda: feed_view.refresh() if feed_view.freshness.loaded else None, settings.index_refresh_seconds,
@@ -253,6 +258,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                "bastion-previews"),
         exchange_tasks.scheduler(db, clock),
         Worker(lambda: roll_up(db, now=clock.now()), settings.transparency_rollup_seconds, "bastion-transparency"),
+        Worker(lambda: watch_grooming(minors, now=clock.now()), settings.minors_grooming_seconds, "bastion-grooming"),
     ]
     if is_sqlite(db.engine):  # PostgreSQL checkpoints on its own: no thread for it
         workers.append(Worker(db.checkpoint, CHECKPOINT_SECONDS, "bastion-wal-checkpoint"))
@@ -305,10 +311,7 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                "moderation": mod, "classifiers": mod.classifiers, "outbox": outbox,
                "contact_point": contact_point, "reporting": reporting,
                "feed_gate": gate, "crises": crises,
-               # built at start, like the policy: a broken minors rules file refuses the start, never a request
-               "minors": Minors(db, clock, RulesFile(settings.minors_rules_path or DEFAULT_RULES_PATH),
-                                settings.platform_webhook_url, enticement=_enticement_reporter(reporting),
-                                on_statement=on_statement),
+               "minors": minors,
                # the fact-check policy is validated at start too: an unknown rating or action refuses the start
                "factchecks": FactChecks(mod, factcheck_policy.load()),
                "login_guard": LoginGuard.from_settings(db, settings, clock),

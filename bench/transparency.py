@@ -15,7 +15,8 @@ Two parts, on a temporary SQLite database (or ``--url``, an empty PostgreSQL dat
    across two months; ungrouped, by Member State and by category), and the console dashboard's page
    (``/console/transparency``, the same three periods, by category and by Member State) over HTTP as an analyst gets
    it. Each against the named baseline: **the same answer from the daily rows alone** (``rollups.CUTS`` and
-   ``rollups.DAY_CUTS`` emptied: no cut read).
+   ``rollups.DAY_CUTS`` emptied: no cut read). Then a researcher's query (one closed month, small counts hidden)
+   read from the month's release, against **the release cut on every query** (the first query, which makes it).
 
     python bench/transparency.py [--decisions 20000] [--synthetic 10000000] [--cells-per-day 3000] [--url URL]
 
@@ -40,10 +41,11 @@ from sqlalchemy import func, insert, select, text
 
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import create_user
+from bastion.core.clock import FrozenClock
 from bastion.core.config import Settings
 from bastion.core.db import Database, migrate
 from bastion.testing.transparency import Scenario
-from bastion.transparency import dashboard, metrics, reports, rollups
+from bastion.transparency import dashboard, metrics, releases, reports, rollups
 from bastion.transparency.metrics import CELL_COLUMNS, Dimension
 from bastion.transparency.models import Cut, DayCut, Rollup
 from bastion.web.app import create_app
@@ -172,6 +174,31 @@ def api_queries(db: Database, first: dt.date) -> dict[str, int]:
     return out
 
 
+def researcher_queries(db: Database, first: dt.date) -> dict[str, int]:
+    """What ``/v1/transparency/metrics`` does for a researcher (one closed month, small counts hidden): the month's
+    check that it is closed and counted, and its release read (``releases.answers``); against the named baseline,
+    **the release cut on every query** (``metrics.suppress_period``, as each query did before releases), timed as
+    the first query, which makes and keeps it."""
+    k = Settings().transparency_min_cell
+    clock = FrozenClock(dt.datetime.combine(END + dt.timedelta(days=40), dt.time(), tzinfo=dt.UTC))
+    end = releases.month_end(first)
+    cut, _ = timed(lambda: releases.answers(db, first, k, clock))
+    out = {"researcher_release_month_ms": round(cut * 1000)}
+    print(f"researcher release of {first:%Y-%m} (cut once, kept): {cut * 1000:.0f} ms")
+    for by in (None, Dimension.COUNTRY, Dimension.CATEGORY):
+        def query(by: Dimension | None = by) -> object:
+            with db.read() as session:
+                assert releases.closed(session, end, clock.now().date())
+            return releases.answers(db, first, k, clock)[by]
+
+        ours, _ = timed(query, runs=5)
+        name = f"api month {by.value if by else 'ungrouped'} as a researcher"
+        print(f"{name}: {ours * 1000:.0f} ms; baseline (the release cut on every query) {cut * 1000:.0f} ms; "
+              f"{cut / ours:.1f}x (median of 5)")
+        out[f"{name.replace(' ', '_')}_ms"] = round(ours * 1000)
+    return out
+
+
 def periods(first: dt.date) -> list[tuple[str, dt.date, dt.date]]:
     """A calendar month, a year (whole months), and 30 days across two months (partly from the daily rows)."""
     return [("month", first, first.replace(day=31)), ("year", first, first.replace(month=12, day=31)),
@@ -205,6 +232,21 @@ def console_page(url: str, db: Database, tmp: Path, first: dt.date) -> dict[str,
                 runs = 3 if label == "year" else 5
                 out.update(both(f"console page {label} by {by}: {start}..{end}", get, runs))
                 out.update(both(f"console reads {label} by {by}: {start}..{end}", read, runs))
+    create_user(db, username="bench-researcher", password=PASSWORD, role=Role.RESEARCHER, actor="bench")
+    with TestClient(app) as client:  # a researcher's page: the month's release (made above) and the cut reads
+        form = client.get("/login").text
+        token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        client.post("/login", data={"csrf_token": token, "username": "bench-researcher", "password": PASSWORD})
+        for by in ("category", "country"):
+            def researcher(by: str = by) -> object:
+                answer = client.get("/console/transparency", params={
+                    "from": first.isoformat(), "to": releases.month_end(first).isoformat(), "by": by})
+                assert answer.status_code == 200 and "Actions by" in answer.text, answer.status_code
+                return answer
+
+            took, _ = timed(researcher, runs=5)
+            print(f"console page month by {by} as a researcher (released): {took * 1000:.0f} ms (median of 5)")
+            out[f"console_page_month_by_{by}_researcher_ms"] = round(took * 1000)
     return out
 
 
@@ -268,6 +310,7 @@ def main() -> None:
                        report_10m_s=round(big, 3))
         print(f"DSA report, {counted:,} decisions over {DAYS} days from {rows:,} roll-up rows: {big:.2f} s")
         figures.update(api_queries(db, first))
+        figures.update(researcher_queries(db, first))
         figures.update(console_page(url, db, Path(tmp), first))
         db.dispose()
     print(json.dumps(figures))

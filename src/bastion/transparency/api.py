@@ -22,7 +22,7 @@ from bastion.core.audit import services as audit
 from bastion.core.auth import roles
 from bastion.core.auth.services import Principal
 from bastion.core.http import Problem, require
-from bastion.transparency import metrics, reports, rollups
+from bastion.transparency import metrics, releases, reports, rollups
 from bastion.transparency.metrics import Dimension, Figures
 
 router = APIRouter(prefix="/v1/transparency", tags=["transparency"])
@@ -55,14 +55,7 @@ def period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
 
 def whole_months(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     """The calendar months the period touches, whole."""
-    first = start.replace(day=1)
-    after = (end.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return first, after - dt.timedelta(days=1)
-
-
-def closed(session: Session, end: dt.date, today: dt.date) -> bool:
-    """Whether a period ending on ``end`` is over and every event of it is counted: its figures will not change."""
-    return end < today and rollups.counted_through(session, end)
+    return start.replace(day=1), releases.month_end(end.replace(day=1))
 
 
 def researchers_month(session: Session, end: dt.date, today: dt.date) -> tuple[dt.date, dt.date]:
@@ -70,7 +63,7 @@ def researchers_month(session: Session, end: dt.date, today: dt.date) -> tuple[d
     is closed, else the latest closed month before it (a month is open until it is over and counted)."""
     first, last = whole_months(end, end)
     for _ in range(_MONTHS_BACK):
-        if closed(session, last, today):
+        if releases.closed(session, last, today):
             return first, last
         last = first - dt.timedelta(days=1)
         first = last.replace(day=1)
@@ -89,7 +82,7 @@ def _researchers_read_one_closed_month(session: Session, start: dt.date, end: dt
         raise Problem(422, "Invalid request", "a researcher's period is one calendar month: from the 1st of a month "
                       "to its last day (longer periods are the sums of months; two overlapping answers could be "
                       "subtracted)")
-    if not closed(session, end, today):
+    if not releases.closed(session, end, today):
         raise Problem(422, "Invalid request", "a researcher reads a month once it is over and every event of it is "
                       "counted (its figures would otherwise change between two answers)")
 
@@ -110,11 +103,11 @@ def read_metrics(request: Request, principal: Reader,
     with ctx.db.read() as session:
         if k is not None:
             _researchers_read_one_closed_month(session, start, end, ctx.clock.now().date())
-        if k is None:
+        else:
             groups = metrics.figures(rollups.grouped(session, start, end, by), by)
-        else:  # every grouping of the period suppressed together, so no two answers give a hidden count back
-            groups = metrics.suppress_period(rollups.cells(session, start, end), k)[by]
         marks = rollups.marks(session)
+    if k is not None:  # the month's release: every grouping suppressed together, cut once (``releases``)
+        groups = releases.answers(ctx.db, start, k, ctx.clock)[by]
     audit_query(request, principal, "metrics", {"from": start.isoformat(), "to": end.isoformat(),
                                            "by": by.value if by else None, "suppressed_below": k})
     return MetricsAnswer(start=start, end=end, by=by, suppressed_below=k, counted_up_to=marks, groups=groups)

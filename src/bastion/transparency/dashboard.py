@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,8 +71,10 @@ class Dashboard:
     quarantined: int = 0
 
 
-def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
-    """Every chart for ``filters``; ``k``: a researcher's small-cell threshold (``None``: nothing suppressed)."""
+def build(session: Session, filters: Filters, k: int | None,
+          released: Mapping[Dimension | None, list[metrics.Figures]] | None = None) -> Dashboard:
+    """Every chart for ``filters``; ``k``: a researcher's small-cell threshold (``None``: nothing suppressed), and
+    ``released``: the period's answers as researchers get them (``releases.answers``; cut here when not given)."""
     f = filters
 
     # the totals, with histograms summed over sources (nothing here draws a duration per source), and the category
@@ -91,9 +93,9 @@ def build(session: Session, filters: Filters, k: int | None) -> Dashboard:
     per_category = rollups.daily_actions(session, f.start, f.end)
     if k is not None and f.category:
         raise ValueError("a researcher's dashboard is not filtered by category")
-    seen: dict[Dimension | None, list[metrics.Figures]] = {}
+    seen: Mapping[Dimension | None, list[metrics.Figures]] = {}
     if k is not None:  # a researcher: the API's answers for the period, every grouping suppressed together
-        seen = metrics.suppress_period(rollups.cells(session, f.start, f.end), k)
+        seen = released if released is not None else metrics.suppress_period(rollups.cells(session, f.start, f.end), k)
         [total] = seen[None]
     categories = sorted({category for _, category in per_category if category}) if k is None else []
 

@@ -7,8 +7,9 @@ which events have been counted (one high-water mark per log, moved in the same t
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.db import Base, UTCDateTime
@@ -102,3 +103,17 @@ class DayCut(CellCounts, Base):
     day: Mapped[dt.date] = mapped_column(Date)
     keep: Mapped[str] = mapped_column(String(64))
     metric: Mapped[str] = mapped_column(String(32))
+
+
+class Release(Base):
+    """What researchers read of one closed calendar month at one small-cell threshold: every grouping's answer as
+    ``metrics.suppress_period`` cut it, computed once (``releases``). A closed month's figures no longer change, so
+    neither does its release: two researchers, or one asking twice, get the same numbers, read and not recomputed."""
+
+    __tablename__ = "transparency_releases"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    min_cell: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Grouping ("" for none, else a ``metrics.Dimension`` value) -> that answer's groups (``Figures`` as JSON).
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    made_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -73,6 +73,7 @@ from bastion.reporting.services import ReportMessage
 from bastion.reporting.tasks import ReportSender
 from bastion.transparency import submission as sor_submission
 from bastion.transparency.api import router as transparency_router
+from bastion.transparency.releases import release_next
 from bastion.transparency.rollups import roll_up
 from bastion.transparency.rollups import status as rollup_status
 from bastion.transparency.sor_client import TransparencyClient
@@ -258,6 +259,9 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                "bastion-previews"),
         exchange_tasks.scheduler(db, clock),
         Worker(lambda: roll_up(db, now=clock.now()), settings.transparency_rollup_seconds, "bastion-transparency"),
+        # a closed month's answers for researchers, cut once (seconds of CPU a month) before anyone asks
+        Worker(lambda: release_next(db, max(1, settings.transparency_min_cell), clock),
+               settings.transparency_rollup_seconds, "bastion-transparency-releases"),
         Worker(lambda: watch_grooming(minors, now=clock.now()), settings.minors_grooming_seconds, "bastion-grooming"),
     ]
     if is_sqlite(db.engine):  # PostgreSQL checkpoints on its own: no thread for it

@@ -22,7 +22,7 @@ from bastion.core.auth import roles
 from bastion.core.auth.services import SessionUser
 from bastion.core.context import context
 from bastion.core.http import Problem
-from bastion.transparency import dashboard
+from bastion.transparency import dashboard, releases
 from bastion.transparency.api import audit_query, period, researchers_month
 from bastion.transparency.dashboard import Chart, Dashboard, Filters
 from bastion.transparency.metrics import Dimension
@@ -63,11 +63,14 @@ def _read(request: Request, user: SessionUser, subject: str) -> Dashboard:
     k = None if user.principal.role in roles.TRANSPARENCY_FULL else max(1, ctx.settings.transparency_min_cell)
     if k is not None and filters.category:  # the period's suppression covers its groupings, not a category's table
         raise Problem(422, "Invalid request", "a researcher's dashboard shows the whole period, not one category")
-    with ctx.db.read() as session:
-        if k is not None:  # a researcher sees one closed calendar month (the API refuses other periods to them)
+    released = None
+    if k is not None:  # a researcher sees one closed calendar month (the API refuses other periods to them)
+        with ctx.db.read() as session:
             start, end = researchers_month(session, filters.end, ctx.clock.now().date())
-            filters = dataclasses.replace(filters, start=start, end=end)
-        board = dashboard.build(session, filters, k)
+        filters = dataclasses.replace(filters, start=start, end=end)
+        released = releases.answers(ctx.db, start, k, ctx.clock)
+    with ctx.db.read() as session:
+        board = dashboard.build(session, filters, k, released)
     audit_query(request, user.principal, subject, {
         "from": filters.start.isoformat(), "to": filters.end.isoformat(), "by": filters.by.value,
         "category": filters.category or None, "suppressed_below": k})

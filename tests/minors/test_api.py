@@ -201,6 +201,26 @@ def test_the_grooming_watch_loses_and_doubles_nothing_across_a_failed_round(
     assert opened.data["reason"] == "5 denied attempts to reach minors in 24 h" and opened.subject == "account:predator"
 
 
+def test_a_round_catching_up_on_days_of_attempts_still_sees_a_burst_that_passed_the_threshold(
+        api: TestClient, platform: dict[str, str], db: Database) -> None:
+    """The watch was stopped: five denies three days ago and one now reach it in one round. The window ending at the
+    newest holds one attempt; the window ending at the fifth of the burst holds five, as the check saw then."""
+    checks = [{"actor": {"account_id": "predator", "age": 40}, "target": {"account_id": f"kid{i}", "age": 14},
+               "action": "dm"} for i in range(5)]
+    api.post("/v1/interactions/check-batch", headers=platform, json={"checks": checks})
+    with db.write() as session:  # the burst, three days back
+        for event in session.scalars(select(MinorEvent).where(MinorEvent.kind == "interaction.denied")):
+            event.at -= dt.timedelta(days=3)
+    api.post("/v1/interactions/check", headers=platform,
+             json={"actor": {"account_id": "predator", "age": 40}, "target": {"account_id": "kid9", "age": 14},
+                   "action": "dm"})
+    _watch(api)
+    with db.read() as session:
+        (case,) = session.scalars(select(MinorsCase)).all()
+    assert case.detail["denied_attempts"] == 5
+    assert [a["target"] for a in case.detail["attempts"]] == [f"kid{i}" for i in range(5)]
+
+
 def test_an_open_cases_account_is_not_raised_again_and_its_case_lists_new_attempts_when_read(
         api: TestClient, platform: dict[str, str], auth_header: Header, db: Database) -> None:
     def attempts(first: int) -> None:

@@ -258,7 +258,8 @@ _WATCHED_KINDS = [EventKind.DENIED.value, EventKind.CONTACT.value]
 _ACTOR_BAND, _TARGET_BAND = MinorEvent.data["actor_band"].as_string(), MinorEvent.data["target_band"].as_string()
 _HAS_TARGET = case((func.coalesce(MinorEvent.data["target"].as_string(), "") == "", 0), else_=1)
 _NEW_ACTORS = select(
-    MinorEvent.subject, MinorEvent.kind, _ACTOR_BAND, _TARGET_BAND, _HAS_TARGET, func.max(MinorEvent.at),
+    MinorEvent.subject, MinorEvent.kind, _ACTOR_BAND, _TARGET_BAND, _HAS_TARGET, func.min(MinorEvent.at),
+    func.max(MinorEvent.at),
 ).where(MinorEvent.id > bindparam("after"), MinorEvent.id <= bindparam("last"), MinorEvent.kind.in_(_WATCHED_KINDS),
         _TARGET_BAND.in_(sorted(_MINOR_VALUES)),  # what _is_attempt refuses, left in the database
         (MinorEvent.kind == EventKind.CONTACT.value) | _ACTOR_BAND.in_(sorted(_ADULT_VALUES)),
@@ -299,15 +300,18 @@ def watch_grooming(m: Minors, *, now: dt.datetime | None = None, settle: float =
         last, count = _new_span(session, after, until, batch)
         if not count:
             return False
-        newest: dict[str, dt.datetime] = {}  # account -> the time of its newest new attempt at a minor
-        for subject, kind, actor_band, target_band, has_target, at in session.execute(
+        oldest: dict[str, dt.datetime] = {}  # account -> the times of its oldest and newest new attempts at a minor
+        newest: dict[str, dt.datetime] = {}
+        for subject, kind, actor_band, target_band, has_target, first, at in session.execute(
                 _NEW_ACTORS, {"after": after, "last": last}):
             if _is_attempt(kind, {"actor_band": actor_band, "target_band": target_band, "target": has_target}):
                 account_id = subject.removeprefix(ACCOUNT_PREFIX)
+                oldest[account_id] = min(first, oldest.get(account_id, first))
                 newest[account_id] = max(at, newest.get(account_id, at))
         pending = set(newest) - set(session.scalars(_OPEN_CASE_ACCOUNTS, {"ids": list(newest)})) if newest else set()
-        found = attempts_at_minors(session, pending, min(newest[a] for a in pending) - window) if pending else {}
-    due = grooming_due(m, {a: [t for t in attempts if t.at >= newest[a] - window] for a, attempts in found.items()})
+        found = attempts_at_minors(session, pending, min(oldest[a] for a in pending) - window) if pending else {}
+    due = grooming_due(m, {a: _passing_window(m, attempts, oldest[a], newest[a], window)
+                           for a, attempts in found.items()})
     with m.db.write() as session:
         if locked_mark(session, MinorsMark, GROOMING_LOG) != after:
             return True  # another round took these in meanwhile: start again from its mark
@@ -359,6 +363,24 @@ def _reasons(m: Minors, attempts: list[Attempt]) -> tuple[list[str], int, int]:
     if minors >= spec.unconnected_minors:
         reasons.append(f"contacts with {minors} unconnected minors in {spec.window_hours} h")
     return reasons, denied, minors
+
+
+#: New attempts of one actor spread over more than this (a round catching up on a backlog) are judged window by
+#: window, one ending at each of them; closer together, the window ending at the newest stands for them all.
+_SPREAD = dt.timedelta(minutes=1)
+
+
+def _passing_window(m: Minors, attempts: list[Attempt], first: dt.datetime, last: dt.datetime,
+                    window: dt.timedelta) -> list[Attempt]:
+    """An actor's attempts in the first window that passes a threshold and ends at one of its new attempts (between
+    ``first`` and ``last``), or else in the window ending at the newest. A round that takes in days of attempts (the
+    watch was stopped) so still sees a burst that passed a threshold days ago, as the request once did."""
+    if last - first > _SPREAD:
+        for end in sorted({a.at for a in attempts if first <= a.at <= last}):
+            inside = [a for a in attempts if end - window <= a.at <= end]
+            if _reasons(m, inside)[0]:
+                return inside
+    return [a for a in attempts if a.at >= last - window]
 
 
 def grooming_due(m: Minors, found: dict[str, list[Attempt]]) -> dict[str, tuple[list[str], dict[str, Any]]]:

@@ -223,13 +223,15 @@ def _watched(db: Database, workers: bool, timeout: float = 60.0) -> None:
         return
     from sqlalchemy import func, select
 
+    from bastion.minors.events import EventKind
     from bastion.minors.models import MinorEvent, MinorsMark
 
+    watched = [EventKind.DENIED.value, EventKind.CONTACT.value]  # what the watch reads (not the cases it opens)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with db.read() as session:
             mark = session.scalar(select(func.max(MinorsMark.last_id))) or 0
-            if mark >= (session.scalar(select(func.max(MinorEvent.id))) or 0):
+            if mark >= (session.scalar(select(func.max(MinorEvent.id)).where(MinorEvent.kind.in_(watched))) or 0):
                 return
         time.sleep(0.1)
     log("the grooming watch did not catch up within a minute; measuring on")

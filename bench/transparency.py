@@ -176,20 +176,20 @@ def api_queries(db: Database, first: dt.date) -> dict[str, int]:
 
 def researcher_queries(db: Database, first: dt.date) -> dict[str, int]:
     """What ``/v1/transparency/metrics`` does for a researcher (one closed month, small counts hidden): the month's
-    check that it is closed and counted, and its release read (``releases.answers``); against the named baseline,
+    check that it is closed and counted, and its release read (``releases.release``); against the named baseline,
     **the release cut on every query** (``metrics.suppress_period``, as each query did before releases), timed as
     the first query, which makes and keeps it."""
     k = Settings().transparency_min_cell
     clock = FrozenClock(dt.datetime.combine(END + dt.timedelta(days=40), dt.time(), tzinfo=dt.UTC))
     end = releases.month_end(first)
-    cut, _ = timed(lambda: releases.answers(db, first, k, clock))
+    cut, _ = timed(lambda: releases.release(db, first, k, clock))
     out = {"researcher_release_month_ms": round(cut * 1000)}
     print(f"researcher release of {first:%Y-%m} (cut once, kept): {cut * 1000:.0f} ms")
     for by in (None, Dimension.COUNTRY, Dimension.CATEGORY):
         def query(by: Dimension | None = by) -> object:
             with db.read() as session:
-                assert releases.closed(session, end, clock.now().date())
-            return releases.answers(db, first, k, clock)[by]
+                assert releases.kept(session, first, k) is not None or releases.closed(session, end, clock.now())
+            return releases.release(db, first, k, clock).answers[by]
 
         ours, _ = timed(query, runs=5)
         name = f"api month {by.value if by else 'ungrouped'} as a researcher"

@@ -696,8 +696,9 @@ def _insert_staged(session: Session, bank_id: int, actor: str, now: dt.datetime)
     assert driver is not None
     plan = _import_plan(session, driver)
     with driver.cursor() as cur:
-        if plan.checks_bank_itself:
-            cur.execute("SELECT 1 FROM banks WHERE id = %s FOR KEY SHARE", (bank_id,))
+        if plan.checks_bank_itself and cur.execute("SELECT 1 FROM banks WHERE id = %s FOR KEY SHARE",
+                                                   (bank_id,)).fetchone() is None:
+            raise BankNotFound(f"bank {bank_id} is gone")  # deleted since it was read: the foreign key's refusal
         added = None
         if not plan.found_duplicate:
             cur.execute("SAVEPOINT bastion_import")

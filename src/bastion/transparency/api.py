@@ -58,12 +58,13 @@ def whole_months(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     return start.replace(day=1), releases.month_end(end.replace(day=1))
 
 
-def researchers_month(session: Session, end: dt.date, today: dt.date) -> tuple[dt.date, dt.date]:
-    """The one calendar month a researcher's dashboard shows for a period ending on ``end``: that day's month if it
-    is closed, else the latest closed month before it (a month is open until it is over and counted)."""
-    first, last = whole_months(end, end)
+def researchers_month(session: Session, end: dt.date, k: int, now: dt.datetime) -> tuple[dt.date, dt.date]:
+    """The one calendar month a researcher's dashboard shows for a period ending on ``end`` (a day to come counts
+    as yesterday): that day's month if it is readable, else the latest readable month before it."""
+    first = min(end, now.date() - dt.timedelta(days=1)).replace(day=1)
+    last = releases.month_end(first)
     for _ in range(_MONTHS_BACK):
-        if releases.closed(session, last, today):
+        if _readable(session, first, k, now):
             return first, last
         last = first - dt.timedelta(days=1)
         first = last.replace(day=1)
@@ -74,15 +75,22 @@ def researchers_month(session: Session, end: dt.date, today: dt.date) -> tuple[d
 _MONTHS_BACK = 3
 
 
-def _researchers_read_one_closed_month(session: Session, start: dt.date, end: dt.date, today: dt.date) -> None:
+def _readable(session: Session, month: dt.date, k: int, now: dt.datetime) -> bool:
+    """A month a researcher may read: released already, or closed (over and counted) and so releasable now."""
+    return releases.kept(session, month, k) is not None or releases.closed(session, releases.month_end(month), now)
+
+
+def _researchers_read_one_closed_month(session: Session, start: dt.date, end: dt.date, k: int,
+                                       now: dt.datetime) -> None:
     """A researcher's period is one calendar month that is over and counted. Any two answers are then of months
-    that share no day, each fixed once given: no subtraction of two answers (overlapping periods, or one month
-    asked while it is still being counted) can give a hidden count back. Longer periods are the months' sums."""
+    that share no day, each fixed once given (its release): no subtraction of two answers (overlapping periods, or
+    one month asked while it is still being counted) can give a hidden count back. Longer periods are the months'
+    sums."""
     if (start, end) != whole_months(start, start):
         raise Problem(422, "Invalid request", "a researcher's period is one calendar month: from the 1st of a month "
                       "to its last day (longer periods are the sums of months; two overlapping answers could be "
                       "subtracted)")
-    if not releases.closed(session, end, today):
+    if not _readable(session, start, k, now):
         raise Problem(422, "Invalid request", "a researcher reads a month once it is over and every event of it is "
                       "counted (its figures would otherwise change between two answers)")
 
@@ -102,12 +110,12 @@ def read_metrics(request: Request, principal: Reader,
     k = None if principal.role in roles.TRANSPARENCY_FULL else max(1, ctx.settings.transparency_min_cell)
     with ctx.db.read() as session:
         if k is not None:
-            _researchers_read_one_closed_month(session, start, end, ctx.clock.now().date())
+            _researchers_read_one_closed_month(session, start, end, k, ctx.clock.now())
         else:
             groups = metrics.figures(rollups.grouped(session, start, end, by), by)
         marks = rollups.marks(session)
     if k is not None:  # the month's release: every grouping suppressed together, cut once (``releases``)
-        groups = releases.answers(ctx.db, start, k, ctx.clock)[by]
+        groups = releases.release(ctx.db, start, k, ctx.clock).answers[by]
     audit_query(request, principal, "metrics", {"from": start.isoformat(), "to": end.isoformat(),
                                            "by": by.value if by else None, "suppressed_below": k})
     return MetricsAnswer(start=start, end=end, by=by, suppressed_below=k, counted_up_to=marks, groups=groups)

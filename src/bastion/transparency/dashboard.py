@@ -74,7 +74,8 @@ class Dashboard:
 def build(session: Session, filters: Filters, k: int | None,
           released: Mapping[Dimension | None, list[metrics.Figures]] | None = None) -> Dashboard:
     """Every chart for ``filters``; ``k``: a researcher's small-cell threshold (``None``: nothing suppressed), and
-    ``released``: the period's answers as researchers get them (``releases.answers``; cut here when not given)."""
+    ``released``: the period's answers as researchers get them (a release is drawn from its own; cut here when not
+    given)."""
     f = filters
 
     # the totals, with histograms summed over sources (nothing here draws a duration per source), and the category

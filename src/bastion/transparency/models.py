@@ -107,13 +107,18 @@ class DayCut(CellCounts, Base):
 
 class Release(Base):
     """What researchers read of one closed calendar month at one small-cell threshold: every grouping's answer as
-    ``metrics.suppress_period`` cut it, computed once (``releases``). A closed month's figures no longer change, so
-    neither does its release: two researchers, or one asking twice, get the same numbers, read and not recomputed."""
+    ``metrics.suppress_period`` cut it and the dashboard drawn from it, computed once (``releases``). A closed
+    month's figures no longer change, so neither does its release: two researchers, or one asking twice, get the same
+    numbers, read and not recomputed."""
 
     __tablename__ = "transparency_releases"
 
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     min_cell: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: ``releases.RELEASE_VERSION`` when made: a release of another shape is made again, not read.
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: Grouping ("" for none, else a ``metrics.Dimension`` value) -> that answer's groups (``Figures`` as JSON).
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: Grouping (a ``metrics.Dimension`` value) -> the researcher's dashboard charts (``dashboard.Chart`` as JSON).
+    charts: Mapped[dict[str, Any]] = mapped_column(JSON)
     made_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

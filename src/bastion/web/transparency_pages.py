@@ -22,7 +22,7 @@ from bastion.core.auth import roles
 from bastion.core.auth.services import SessionUser
 from bastion.core.context import context
 from bastion.core.http import Problem
-from bastion.transparency import dashboard, releases
+from bastion.transparency import dashboard, releases, rollups
 from bastion.transparency.api import audit_query, period, researchers_month
 from bastion.transparency.dashboard import Chart, Dashboard, Filters
 from bastion.transparency.metrics import Dimension
@@ -63,14 +63,16 @@ def _read(request: Request, user: SessionUser, subject: str) -> Dashboard:
     k = None if user.principal.role in roles.TRANSPARENCY_FULL else max(1, ctx.settings.transparency_min_cell)
     if k is not None and filters.category:  # the period's suppression covers its groupings, not a category's table
         raise Problem(422, "Invalid request", "a researcher's dashboard shows the whole period, not one category")
-    released = None
-    if k is not None:  # a researcher sees one closed calendar month (the API refuses other periods to them)
+    if k is not None:  # a researcher sees one closed calendar month, as released (the API answers no other)
         with ctx.db.read() as session:
-            start, end = researchers_month(session, filters.end, ctx.clock.now().date())
+            start, end = researchers_month(session, filters.end, k, ctx.clock.now())
+            quarantined = sum(rollups.quarantined(session).values())
         filters = dataclasses.replace(filters, start=start, end=end)
-        released = releases.answers(ctx.db, start, k, ctx.clock)
-    with ctx.db.read() as session:
-        board = dashboard.build(session, filters, k, released)
+        board = Dashboard(filters, k, releases.release(ctx.db, start, k, ctx.clock).charts[filters.by], [],
+                          quarantined)
+    else:
+        with ctx.db.read() as session:
+            board = dashboard.build(session, filters, k)
     audit_query(request, user.principal, subject, {
         "from": filters.start.isoformat(), "to": filters.end.isoformat(), "by": filters.by.value,
         "category": filters.category or None, "suppressed_below": k})

@@ -1,4 +1,4 @@
-"""transparency: researchers' releases, each closed month's suppressed answers computed once and kept
+"""transparency: researchers' releases, each closed month's suppressed answers and dashboard computed once and kept
 
 Revision ID: 0036
 Revises: 0035
@@ -21,9 +21,11 @@ def upgrade() -> None:
         'transparency_releases',
         sa.Column('month', sa.Date(), nullable=False),
         sa.Column('min_cell', sa.Integer(), nullable=False),
+        sa.Column('version', sa.Integer(), nullable=False),
         sa.Column('answers', sa.JSON(), nullable=False),
+        sa.Column('charts', sa.JSON(), nullable=False),
         sa.Column('made_at', sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint('month', 'min_cell'),
+        sa.PrimaryKeyConstraint('month', 'min_cell', 'version'),
     )
 
 

@@ -77,7 +77,7 @@ _MONTHS_BACK = 3
 
 def _readable(session: Session, month: dt.date, k: int, now: dt.datetime) -> bool:
     """A month a researcher may read: released already, or closed (over and counted) and so releasable now."""
-    return releases.kept(session, month, k) is not None or releases.closed(session, releases.month_end(month), now)
+    return releases.is_kept(session, month, k) or releases.closed(session, releases.month_end(month), now)
 
 
 def _researchers_read_one_closed_month(session: Session, start: dt.date, end: dt.date, k: int,

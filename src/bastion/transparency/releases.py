@@ -56,6 +56,12 @@ def closed(session: Session, end: dt.date, now: dt.datetime) -> bool:
     return now >= over + dt.timedelta(seconds=rollups.SETTLE_SECONDS) and rollups.counted_through(session, end)
 
 
+def is_kept(session: Session, month: dt.date, k: int) -> bool:
+    """Whether the month has a release at threshold ``k`` (its key alone read)."""
+    return session.scalar(select(Release.month).where(Release.month == month, Release.min_cell == k,
+                                                      Release.version == RELEASE_VERSION)) is not None
+
+
 def kept(session: Session, month: dt.date, k: int) -> Released | None:
     """The month's release at threshold ``k`` when one is kept."""
     found = session.get(Release, (month, k, RELEASE_VERSION))

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from bastion.core.auth.roles import Role
 from bastion.core.config import Settings
 from bastion.core.db import Database
+from bastion.core.events import SETTLE_SECONDS
 from bastion.core.outbox.models import OutboxMessage
 from bastion.minors import interactions
 from bastion.minors.models import FamilyLink, MinorEvent, MinorsCase, MinorsMark
@@ -245,7 +246,7 @@ def test_on_postgresql_the_watch_leaves_events_younger_than_the_settling_time_fo
     with db.read() as session:  # SQLite's ids commit in order: nothing to wait for
         assert len(session.scalars(select(MinorsCase)).all()) == (1 if db.engine.dialect.name == "sqlite" else 0)
     interactions.watch_grooming(api.app.state.minors,  # type: ignore[attr-defined]
-                                now=written + dt.timedelta(seconds=interactions.SETTLE_SECONDS))
+                                now=written + dt.timedelta(seconds=SETTLE_SECONDS))
     with db.read() as session:
         assert len(session.scalars(select(MinorsCase)).all()) == 1
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bastion.core.clock import FrozenClock
 from bastion.core.db import Database
+from bastion.core.events import SETTLE_SECONDS
 from bastion.testing.transparency import Scenario
 from bastion.transparency import dashboard, metrics, releases, rollups
 from bastion.transparency.dashboard import Filters
@@ -106,5 +107,5 @@ def test_a_month_is_closed_only_after_the_settling_time_past_its_end(db: Databas
     midnight = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
     with db.read() as session:
         assert not releases.closed(session, end, midnight)
-        assert not releases.closed(session, end, midnight + dt.timedelta(seconds=rollups.SETTLE_SECONDS - 1))
-        assert releases.closed(session, end, midnight + dt.timedelta(seconds=rollups.SETTLE_SECONDS))
+        assert not releases.closed(session, end, midnight + dt.timedelta(seconds=SETTLE_SECONDS - 1))
+        assert releases.closed(session, end, midnight + dt.timedelta(seconds=SETTLE_SECONDS))

@@ -93,6 +93,12 @@ def record_many(session: Session, table: type[EventLog], events: Sequence[NewEve
         for e in events])
 
 
+#: How young an event may be before a follower of its log on PostgreSQL takes it in (seconds): a transaction that
+#: took a lower id may commit after one with a higher id, and a mark must not pass it. SQLite has one writer at a
+#: time, so its ids commit in order. One rule for every follower (the roll-ups, the grooming watch, releases).
+SETTLE_SECONDS = 10.0
+
+
 class LogMark:
     """How far a follower of an event log has read it: the id of the last event it took in, one row per log it
     follows (a declarative mixin: ``class Mark(LogMark, Base)``). The follower moves it in the transaction that

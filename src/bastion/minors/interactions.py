@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bastion.core.db import is_sqlite
-from bastion.core.events import NewEvent, locked_mark, record_many
+from bastion.core.events import SETTLE_SECONDS, NewEvent, locked_mark, record_many
 from bastion.minors import bands
 from bastion.minors.accounts import local_time, quiet_hours_in_force, quiet_rule, setting_rules
 from bastion.minors.events import CaseKind, CaseOpened, CaseState, Contact, Denied, EventKind, LinkState
@@ -243,18 +243,15 @@ def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked
     return answers
 
 
-#: The watch's row in ``MinorsMark``; how many events a round reads at most; and how young an event may be before a
-#: round on PostgreSQL takes it in (seconds): a transaction that took a lower id may commit after one with a higher
-#: id, and the mark must not pass it (``transparency/rollups.py``, the same rule). SQLite has one writer at a time,
-#: so its ids commit in order and a round takes in everything committed.
+#: The watch's row in ``MinorsMark``, and how many events a round reads at most. On PostgreSQL a round leaves events
+#: younger than ``core/events.py: SETTLE_SECONDS`` to the next; SQLite's ids commit in order, so it takes in all.
 GROOMING_LOG = "grooming"
 GROOMING_BATCH = 5000
-SETTLE_SECONDS = 10.0
 
 _WATCHED_KINDS = [EventKind.DENIED.value, EventKind.CONTACT.value]
-#: The new events' actors at minors, grouped by what ``_is_attempt`` reads of an event, with their newest time: a few
-#: rows per actor, counted by the database, instead of every event's payload decoded here (a round holds the
-#: interpreter, which the requests share, that much less).
+#: The new events' actors at minors, grouped by what ``_is_attempt`` reads of an event, with their oldest and newest
+#: times: a few rows per actor, counted by the database, instead of every event's payload decoded here (a round holds
+#: the interpreter, which the requests share, that much less).
 _ACTOR_BAND, _TARGET_BAND = MinorEvent.data["actor_band"].as_string(), MinorEvent.data["target_band"].as_string()
 _HAS_TARGET = case((func.coalesce(MinorEvent.data["target"].as_string(), "") == "", 0), else_=1)
 _NEW_ACTORS = select(
@@ -327,7 +324,6 @@ class Attempt:
     target: str
     decision: str
     rule: str
-
 
 
 def _is_attempt(kind: str, data: dict[str, Any]) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bastion.core.clock import Clock
 from bastion.core.db import Database, is_sqlite
+from bastion.core.events import SETTLE_SECONDS
 from bastion.transparency import dashboard, metrics, rollups
 from bastion.transparency.dashboard import Chart, Filters
 from bastion.transparency.metrics import Dimension, Figures
@@ -49,11 +50,11 @@ def month_end(first: dt.date) -> dt.date:
 
 
 def closed(session: Session, end: dt.date, now: dt.datetime) -> bool:
-    """Whether a period ending on ``end`` is over and counted: its last day ended, and the roll-ups' settling time
-    after it (PostgreSQL may commit an event dated before midnight a little later), and no event dated on or before
-    it waits past a log's mark. Its figures will then not change."""
+    """Whether a period ending on ``end`` is over and counted: its last day ended, and the followers' settling time
+    after it (``SETTLE_SECONDS``: PostgreSQL may commit an event dated before midnight a little later), and no event
+    dated on or before it waits past a log's mark. Its figures will then not change."""
     over = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    return now >= over + dt.timedelta(seconds=rollups.SETTLE_SECONDS) and rollups.counted_through(session, end)
+    return now >= over + dt.timedelta(seconds=SETTLE_SECONDS) and rollups.counted_through(session, end)
 
 
 def is_kept(session: Session, month: dt.date, k: int) -> bool:

@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bastion.core.db import Database, UTCDateTime, is_sqlite
-from bastion.core.events import locked_mark
+from bastion.core.events import SETTLE_SECONDS, locked_mark
 from bastion.transparency.metrics import (
     CELL_COLUMNS,
     COUNT_COLUMNS,
@@ -54,8 +54,6 @@ from bastion.transparency.models import Cut, DayCut, Mark, Quarantined, Rollup
 
 log = logging.getLogger(__name__)
 
-#: Events this young are left for the next round (seconds).
-SETTLE_SECONDS = 10.0
 BATCH = 5000
 #: The cuts kept per month (dimension columns kept, in ``DIMENSION_COLUMNS`` order), and whether with their duration
 #: histograms: every grouping of the API (``metrics.kept_for``), and the dashboard's actions by Member State and one

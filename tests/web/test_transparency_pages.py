@@ -160,6 +160,20 @@ def test_a_researchers_dashboard_shows_one_closed_month(client: TestClient, db: 
             in client.get("/console/transparency").text)
 
 
+def test_a_researcher_is_told_to_wait_while_the_counting_is_months_behind(client: TestClient, db: Database) -> None:
+    """An event dated over three months back that the worker has not counted: no month since is closed, so the page
+    says to come back rather than show one that could still change."""
+    login(client, db, "res", Role.RESEARCHER, home="/console/transparency")
+    behind = Scenario()
+    behind.upload("old-1", dt.datetime.now(dt.UTC) - dt.timedelta(days=100))
+    with db.write() as session:
+        behind.flush(session)
+    page = client.get("/console/transparency")
+    assert page.status_code == 503 and "try again in a few minutes" in page.text
+    rollups.catch_up(db)
+    assert client.get("/console/transparency").status_code == 200
+
+
 def test_other_roles_and_bad_filters_are_refused(client: TestClient, db: Database) -> None:
     login(client, db, "mod", Role.MODERATOR)
     assert client.get("/console/transparency").status_code == 403

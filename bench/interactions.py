@@ -62,6 +62,10 @@ try:
     from bastion.minors.interactions import watch_grooming
 except ImportError:  # a checkout from before the grooming watch: grooming is looked at in the request
     watch_grooming = None  # type: ignore[assignment]
+try:
+    from bastion.core.serving import Server
+except ImportError:  # a checkout from before the served heap was settled (core/serving.py)
+    Server = uvicorn.Server  # type: ignore[misc]
 from bastion.minors.rules import DEFAULT_RULES_PATH, FLOOR, Facts, Rule, RuleSet, Verdict, load_rules
 from bastion.web.app import create_app
 from stats import percentile
@@ -244,12 +248,13 @@ def _encoded(body: Mapping[str, object]) -> bytes:
 
 
 def _serve(url: str, tmp: str, port: int, workers: bool) -> None:
-    """The server's process: the app under uvicorn, with the workers that follow a batch's writes."""
+    """The server's process: the app under uvicorn, with the workers that follow a batch's writes, on the server
+    ``bastion serve`` runs (``core/serving.py``: the heap settled once started)."""
     db = Database(url)
     app = create_app(Settings(database_url=url, spool_dir=Path(tmp)), db=db, refresh=False)
     for worker in _writes_workers(app, db) if workers else []:
         worker.start()
-    uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")).run()
+    Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")).run()
 
 
 def _cpu(pid: int | None) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from bastion.core.db import WAL_AUTOCHECKPOINT_PAGES, Database, migrate
@@ -53,4 +54,75 @@ def test_the_wal_is_copied_back_by_the_checkpoint_not_by_a_commit(tmp_path: Path
     with db.read() as session:
         assert session.execute(text("PRAGMA wal_autocheckpoint")).scalar() == WAL_AUTOCHECKPOINT_PAGES
         assert session.execute(text("SELECT count(*) FROM t")).scalar() == 2000
+    db.dispose()
+
+
+def test_writers_of_one_process_take_turns_without_sqlite_polling(tmp_path: Path) -> None:
+    """A second writer waits in the process's queue, not inside SQLite: it has not begun while the first holds the
+    write, and it goes on as the first commits, seeing what the first wrote."""
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'bastion.db'}"
+    migrate(url)
+    db = Database(url)
+    with db.write() as session:
+        session.execute(text("CREATE TABLE probe (x INTEGER)"))
+    first_in, release, second_in = threading.Event(), threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def first() -> None:
+        with db.write() as session:
+            session.execute(text("INSERT INTO probe VALUES (1)"))
+            first_in.set()
+            release.wait(10)
+
+    def second() -> None:
+        first_in.wait(10)
+        with db.write() as session:
+            second_in.set()
+            seen.append(session.execute(text("SELECT count(*) FROM probe")).scalar_one())
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    assert first_in.wait(10)
+    assert not second_in.wait(0.3)  # queued behind the first
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert second_in.is_set() and seen == [1]
+    db.dispose()
+
+
+def test_a_writer_queued_past_the_busy_timeout_gets_sqlites_own_error(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from bastion.core import db as db_module
+
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_SECONDS", 0.2)  # read as the engine connects, and as a writer waits
+    url = f"sqlite:///{tmp_path / 'bastion.db'}"
+    migrate(url)
+    db = Database(url)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.write() as session:
+            session.execute(text("CREATE TABLE probe (x INTEGER)"))
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(OperationalError, match="database is locked"), db.write() as session:
+            session.execute(text("SELECT 1"))
+    finally:
+        release.set()
+        holder.join(10)
+    with db.write() as session:  # the queue is free again once the holder commits
+        assert session.execute(text("SELECT count(*) FROM probe")).scalar_one() == 0
     db.dispose()

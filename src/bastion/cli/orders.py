@@ -165,8 +165,7 @@ def _inability_reason(text: str, reasons: type[InabilityReason]) -> InabilityRea
 @hub_app.command("serve")
 def hub_serve(host: HostOption = "127.0.0.1", port: PortOption = 8100) -> None:
     """Run the hub (BASTION_HUB_DATABASE_URL, BASTION_HUB_SIGNING_KEY)."""
-    import uvicorn
-
+    from bastion.core.serving import serve as run_server
     from bastion.hub.app import create_hub_app
     from bastion.web.hub_pages import with_console
 
@@ -175,7 +174,7 @@ def hub_serve(host: HostOption = "127.0.0.1", port: PortOption = 8100) -> None:
         fail("BASTION_HUB_SIGNING_KEY is not set (make one with: bastion orders keygen)")
     require_free_port(host, port)
     open_db(settings.hub_database_url)
-    uvicorn.run(with_console(create_hub_app(settings)), host=host, port=port, log_level="info", access_log=False)
+    run_server(with_console(create_hub_app(settings)), host=host, port=port, log_level="info", access_log=False)
 
 
 @hub_app.command("authority")

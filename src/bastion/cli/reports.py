@@ -103,10 +103,9 @@ def reports_purge() -> None:
 @centre_app.command("serve")
 def centre_serve(host: HostOption = "127.0.0.1", port: PortOption = 8200) -> None:
     """Run the EU Centre (BASTION_CENTRE_DATABASE_URL, BASTION_CENTRE_FORWARD, BASTION_CENTRE_FORWARD_SECRET)."""
-    import uvicorn
-
     from bastion.centre.app import create_centre_app
     from bastion.centre.services import parse_forwarding
+    from bastion.core.serving import serve as run_server
 
     settings = Settings.from_env()
     guarded(lambda: parse_forwarding(settings.centre_forward))
@@ -114,7 +113,7 @@ def centre_serve(host: HostOption = "127.0.0.1", port: PortOption = 8200) -> Non
         fail("BASTION_CENTRE_FORWARD_SECRET is not set: forwarded reports would go unsigned")
     require_free_port(host, port)
     open_db(settings.centre_database_url)
-    uvicorn.run(create_centre_app(settings), host=host, port=port, log_level="info", access_log=False)
+    run_server(create_centre_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
 @centre_app.command("provider")

@@ -76,14 +76,13 @@ def db_upgrade() -> None:
 @app.command("serve")
 def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     """Run the API and the console; settings production still needs are logged as it starts."""
-    import uvicorn
-
+    from bastion.core.serving import serve as run_server
     from bastion.web.app import create_app
 
     require_free_port(host, port)
     open_db()
-    uvicorn.run(guarded(lambda: create_app(Settings.from_env())), host=host, port=port, log_level="info",
-                access_log=False)  # access logs would carry query strings; metrics count requests instead
+    run_server(guarded(lambda: create_app(Settings.from_env())), host=host, port=port, log_level="info",
+               access_log=False)  # access logs would carry query strings; metrics count requests instead
 
 
 @app.command("extensions")

@@ -291,9 +291,11 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
 
     app = create_service(ServiceSpec(
         service=Service.PLATFORM, title="Bastion", settings=settings, db=db, clock=clock,
-        # The feed gate first: routes are matched in order, and it is the hottest path (a feed request per page);
-        # intake (an upload each) next. No path of one router matches another's, so the order changes no answer.
-        routers=[feed_router, moderation_router, hashing_router, matching_router, hma_router, minors_router,
+        # The hottest paths first: routes are matched in order, and each router passed costs its routes' matching
+        # (about 18 µs, twice a request). The feed gate (a request per page), minors' interaction checks (per feed
+        # page and comment thread: 0.3 ms a batch when they came sixth), then intake (an upload each). No path of one
+        # router matches another's, so the order changes no answer.
+        routers=[feed_router, minors_router, moderation_router, hashing_router, matching_router, hma_router,
                  classifiers_router, classifier_pages_router, console_router, bank_pages_router, match_pages_router,
                  review_pages_router,
                  orders_router, reports_router, report_pages_router, order_pages_router, minors_pages_router,

@@ -17,8 +17,10 @@ checkpoint, the grooming watch; ``--without-workers``: neither). p50, p99 and ma
 allowed: nothing written), the read path of a feed, and ``--batches / 2`` with ten random checks among ninety
 between adults (about five denied: a comment thread as a platform sends it). Goal: p99 under 5 ms. Also the CPU
 time per batch (server, its workers and client), steadier than wall time on a shared machine; ``server`` says what
-uvicorn ran on (httptools and uvloop when installed). With ``PYTHONPATH`` naming an older checkout's ``src``, this
-file measures that checkout (the baseline of a change).
+uvicorn ran on (httptools and uvloop when installed). The server is the one ``bastion serve`` runs
+(``core/serving.py``). With ``PYTHONPATH`` naming an older checkout's ``src``, this file measures that checkout (the
+baseline of a change). The SQLite file lies in the temporary directory: ``TMPDIR=/dev/shm`` puts it in memory, which
+tells how much of the tail is the disk's (a commit's write stalling in the file system).
 
     python bench/interactions.py [--decisions 300000] [--batches 300] [--seed 1] [--database-url postgresql://...]
                                  [--without-workers] [--shared-process]

@@ -72,3 +72,32 @@ def test_serve_says_what_production_still_needs_as_it_starts(db: Database, tmp_p
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("command", [["serve"], ["hub", "serve"], ["centre", "serve"]])
+def test_every_server_command_runs_on_the_server_that_settles_the_heap(
+        db: Database, tmp_path: Path, command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``core/serving.py``'s ``serve``, not ``uvicorn.run``: the heap settled once started (test_serving.py)."""
+    from fastapi import FastAPI
+    from typer.testing import CliRunner
+
+    from bastion.cli import app
+    from bastion.core import serving
+
+    served: list[tuple[object, str, int]] = []
+    monkeypatch.setattr(serving, "serve", lambda application, *, host, port, **_: served.append((application, host,
+                                                                                                port)))
+    import uvicorn
+
+    def not_this(*_: object, **__: object) -> None:
+        raise AssertionError("uvicorn.run: a server whose heap is never settled")
+
+    monkeypatch.setattr(uvicorn, "run", not_this)
+    env = {"BASTION_DATABASE_URL": db.url, "BASTION_MEDIA_KEY_FILE": str(tmp_path / "k"),
+           "BASTION_HUB_SIGNING_KEY": SigningKey.generate().to_text(),
+           "BASTION_HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+           "BASTION_CENTRE_DATABASE_URL": f"sqlite:///{tmp_path / 'centre.db'}",
+           "BASTION_CENTRE_FORWARD": "EUROPOL=https://le.example/europol", "BASTION_CENTRE_FORWARD_SECRET": "s3cret"}
+    result = CliRunner().invoke(app, [*command, "--port", "0"], env=env)
+    assert result.exit_code == 0, result.output
+    assert len(served) == 1 and isinstance(served[0][0], FastAPI) and served[0][1:] == ("127.0.0.1", 0)

@@ -94,35 +94,57 @@ def test_writers_of_one_process_take_turns_without_sqlite_polling(tmp_path: Path
     db.dispose()
 
 
-def test_a_writer_queued_past_the_busy_timeout_gets_sqlites_own_error(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_writer_still_queued_at_the_busy_timeout_gets_sqlites_error_then_not_after_a_second_wait(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One deadline: refused as the queue's wait ends, not sent on to wait SQLite's busy timeout again."""
     import threading
+    import time
 
     from sqlalchemy.exc import OperationalError
 
     from bastion.core import db as db_module
 
-    monkeypatch.setattr(db_module, "SQLITE_BUSY_SECONDS", 0.2)  # read as the engine connects, and as a writer waits
     url = f"sqlite:///{tmp_path / 'bastion.db'}"
     migrate(url)
     db = Database(url)
+    with db.engine.connect(), db.engine.connect():
+        pass  # two pooled connections whose busy timeout is SQLite's 30 s
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_SECONDS", 0.2)  # the queue's wait only
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         with db.write() as session:
             session.execute(text("CREATE TABLE probe (x INTEGER)"))
             holding.set()
-            release.wait(10)
+            release.wait(60)
 
     holder = threading.Thread(target=hold)
     holder.start()
     try:
         assert holding.wait(10)
+        started = time.monotonic()
         with pytest.raises(OperationalError, match="database is locked"), db.write() as session:
             session.execute(text("SELECT 1"))
+        assert time.monotonic() - started < 10  # not the 30 s SQLite would have waited after the queue
     finally:
         release.set()
         holder.join(10)
     with db.write() as session:  # the queue is free again once the holder commits
         assert session.execute(text("SELECT count(*) FROM probe")).scalar_one() == 0
+    db.dispose()
+
+
+def test_a_write_nested_in_another_of_the_same_thread_meets_sqlite_not_the_queue(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-entrant: the inner write (the outer has sent nothing yet) takes SQLite's lock and commits at once."""
+    from bastion.core import db as db_module
+
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_SECONDS", 0.2)
+    url = f"sqlite:///{tmp_path / 'bastion.db'}"
+    migrate(url)
+    db = Database(url)
+    with db.write() as outer:
+        with db.write() as inner:
+            inner.execute(text("CREATE TABLE probe (x INTEGER)"))
+        assert outer.execute(text("SELECT count(*) FROM probe")).scalar_one() == 0
     db.dispose()

@@ -17,7 +17,19 @@ _CHILD = textwrap.dedent("""
     from fastapi import FastAPI
     from bastion.core.serving import Server
 
-    app = FastAPI()
+    from contextlib import asynccontextmanager
+
+    class Started:
+        pass
+
+    made = []
+
+    @asynccontextmanager
+    async def lifespan(app):
+        made.append(Started())  # made by the app's start: alive for the process's life
+        yield
+
+    app = FastAPI(lifespan=lifespan)
 
     @app.get("/")
     def root() -> dict[str, int]:
@@ -32,7 +44,8 @@ _CHILD = textwrap.dedent("""
     deadline = time.monotonic() + 30
     while (not server.started or not gc.get_freeze_count()) and time.monotonic() < deadline:
         thread.join(0.01)  # uvicorn says started just before the heap is settled
-    after = {"frozen": gc.get_freeze_count(), "thresholds": gc.get_threshold()}
+    after = {"frozen": gc.get_freeze_count(), "thresholds": gc.get_threshold(),
+             "start_frozen": bool(made) and not any(o is made[0] for o in gc.get_objects())}
     server.should_exit = True
     thread.join(10)
     print(json.dumps({"before": before, "after": after}))
@@ -45,3 +58,4 @@ def test_a_started_server_has_frozen_its_heap_and_collects_young_objects_less_of
     assert seen["before"]["frozen"] == 0 and tuple(seen["before"]["thresholds"]) != GC_THRESHOLDS
     assert seen["after"]["frozen"] > 10_000  # modules, the app, uvicorn: all alive for the process's life
     assert tuple(seen["after"]["thresholds"]) == GC_THRESHOLDS
+    assert seen["after"]["start_frozen"]  # settled after the lifespan: what the start made is frozen too

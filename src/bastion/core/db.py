@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -120,10 +122,10 @@ class Database:
         self._write_sessions = sessionmaker(
             self.engine.execution_options(bastion_write=True), expire_on_commit=False
         )
-        #: SQLite's writers of this process queue here, not in SQLite's busy handler, which polls the lock after
-        #: sleeps of 1, 2, 5, 10, 15 ms...: a request that came while the grooming watch committed slept 18 ms for a
-        #: lock released after 4 (``docs/benchmarks.md``). Re-entrant, so a nested write fails as before (SQLite's
-        #: busy timeout), not by deadlock. Other processes (the CLI) still meet in SQLite's lock.
+        #: SQLite's writers of this process wait on this lock, not in SQLite's busy handler, which polls the lock
+        #: after sleeps of 1, 2, 5, 10, 15 ms...: a request that came while the grooming watch committed slept 18 ms
+        #: for a lock held 4 (``docs/benchmarks.md``, "Minors' tail"). Re-entrant, so a nested write meets SQLite as
+        #: before, not this lock. Other processes (the CLI) still meet in SQLite's lock.
         self._writers = threading.RLock() if is_sqlite(self.engine) else None
 
     @contextmanager
@@ -144,17 +146,18 @@ class Database:
 
     @contextmanager
     def _one_writer(self) -> Iterator[None]:
-        """SQLite: this process's writers one at a time, each woken as the one before commits. Past the busy timeout
-        the writer goes on to SQLite's lock, which then refuses it with SQLite's own error."""
+        """SQLite: this process's writers one at a time, each woken as the one before commits. A writer still
+        waiting after the busy timeout is refused with the error SQLite gives then (one deadline, not the lock's and
+        then SQLite's own)."""
         if self._writers is None:
             yield
             return
-        held = self._writers.acquire(timeout=SQLITE_BUSY_SECONDS)
+        if not self._writers.acquire(timeout=SQLITE_BUSY_SECONDS):
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
         try:
             yield
         finally:
-            if held:
-                self._writers.release()
+            self._writers.release()
 
     def serialize_writers(self, session: Session, lock_id: int) -> None:
         """Order concurrent writers of one log (audit chain, bank change log) on PostgreSQL.

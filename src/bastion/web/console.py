@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from bastion.core.auth import roles
 from bastion.core.auth.roles import Role
@@ -98,11 +99,12 @@ class ConsoleRoute(APIRoute):
                 response = page(request, "error.html", exc.user, status_code=exc.status,
                                  title=exc.title, message=exc.message)
             except DomainError as exc:  # the console's one handler of domain errors: the error page
-                response = page(request, "error.html", _session(request), status_code=exc.status,
-                                 title=exc.title, message=str(exc))
+                # (the session's look-up writes, its expiry sliding: off the event loop, as the pages' own are)
+                response = page(request, "error.html", await run_in_threadpool(_session, request),
+                                status_code=exc.status, title=exc.title, message=str(exc))
             except RequestValidationError:  # an address that cannot be right (a case id that is not a number...)
-                response = page(request, "error.html", _session(request), status_code=404, title="Not found",
-                                 message="There is no such page.")
+                response = page(request, "error.html", await run_in_threadpool(_session, request), status_code=404,
+                                title="Not found", message="There is no such page.")
             response.headers.update(SECURITY_HEADERS)
             return response
 

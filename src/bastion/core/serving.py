@@ -31,6 +31,7 @@ from uvicorn.config import STARTUP_FAILURE
 #: server (``gc.callbacks``), where most of a batch's objects are freed before one comes.
 GC_THRESHOLDS = (50_000, 20, 20)
 
+
 def settle_heap() -> None:
     """Collect, freeze what is alive (the started app), and collect less often."""
     gc.collect()

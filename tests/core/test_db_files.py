@@ -4,11 +4,15 @@ is copied back by a worker, not by a request's commit."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
+from bastion.core import db as db_module
 from bastion.core.db import WAL_AUTOCHECKPOINT_PAGES, Database, migrate
 
 
@@ -57,14 +61,16 @@ def test_the_wal_is_copied_back_by_the_checkpoint_not_by_a_commit(tmp_path: Path
     db.dispose()
 
 
-def test_writers_of_one_process_take_turns_without_sqlite_polling(tmp_path: Path) -> None:
-    """A second writer waits in the process's queue, not inside SQLite: it has not begun while the first holds the
-    write, and it goes on as the first commits, seeing what the first wrote."""
-    import threading
-
+def _migrated(tmp_path: Path) -> Database:
     url = f"sqlite:///{tmp_path / 'bastion.db'}"
     migrate(url)
-    db = Database(url)
+    return Database(url)
+
+
+def test_writers_of_one_process_take_turns_without_sqlite_polling(tmp_path: Path) -> None:
+    """A second writer waits on the process's lock, not inside SQLite: it has not begun while the first holds the
+    write, and it goes on as the first commits, seeing what the first wrote."""
+    db = _migrated(tmp_path)
     with db.write() as session:
         session.execute(text("CREATE TABLE probe (x INTEGER)"))
     first_in, release, second_in = threading.Event(), threading.Event(), threading.Event()
@@ -97,16 +103,7 @@ def test_writers_of_one_process_take_turns_without_sqlite_polling(tmp_path: Path
 def test_a_writer_still_queued_at_the_busy_timeout_gets_sqlites_error_then_not_after_a_second_wait(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One deadline: refused as the queue's wait ends, not sent on to wait SQLite's busy timeout again."""
-    import threading
-    import time
-
-    from sqlalchemy.exc import OperationalError
-
-    from bastion.core import db as db_module
-
-    url = f"sqlite:///{tmp_path / 'bastion.db'}"
-    migrate(url)
-    db = Database(url)
+    db = _migrated(tmp_path)
     with db.engine.connect(), db.engine.connect():
         pass  # two pooled connections whose busy timeout is SQLite's 30 s
     monkeypatch.setattr(db_module, "SQLITE_BUSY_SECONDS", 0.2)  # the queue's wait only
@@ -137,12 +134,8 @@ def test_a_writer_still_queued_at_the_busy_timeout_gets_sqlites_error_then_not_a
 def test_a_write_nested_in_another_of_the_same_thread_meets_sqlite_not_the_queue(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Re-entrant: the inner write (the outer has sent nothing yet) takes SQLite's lock and commits at once."""
-    from bastion.core import db as db_module
-
     monkeypatch.setattr(db_module, "SQLITE_BUSY_SECONDS", 0.2)
-    url = f"sqlite:///{tmp_path / 'bastion.db'}"
-    migrate(url)
-    db = Database(url)
+    db = _migrated(tmp_path)
     with db.write() as outer:
         with db.write() as inner:
             inner.execute(text("CREATE TABLE probe (x INTEGER)"))

@@ -12,9 +12,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    make_url,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 _NAMING = {
@@ -55,6 +71,17 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def in_list(column: ColumnElement[Any] | QueryableAttribute[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """``column`` is one of a list of strings bound as one parameter ``name``: the statement's text is the same
+    whatever the list's length, so it is compiled once and the driver's cache of prepared statements keeps it (an
+    expanding ``IN`` renders a placeholder per value on every call). SQLite reads the list as JSON (``json_each``),
+    PostgreSQL as an array (``= ANY``)."""
+    if dialect == "sqlite":
+        values = func.json_each(bindparam(name, type_=JSON)).table_valued("value")
+        return column.in_(select(values.c.value))
+    return column == any_(bindparam(name, type_=ARRAY(String)))
 
 
 def make_engine(url: str) -> Engine:

@@ -12,7 +12,7 @@ import json
 import threading
 from typing import Annotated, Any, Literal, NotRequired
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, with_config
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
@@ -141,7 +141,7 @@ def decide_contest(account_id: AccountId, body: ContestDecisionIn, m: M, princip
 
 #: The inline account and the context are TypedDicts, not models: pydantic validates a dict several times faster
 #: than it builds a model instance, and a batch has one of each per check (as models: 0.5 ms more for a batch of
-#: 100, ``docs/benchmarks.md``). A key left out takes the default its schema documents (``CheckIn.check``).
+#: 100, ``docs/benchmarks.md``). A key left out takes the default its schema documents (``to_check``).
 _FALSE: dict[str, Any] = {"default": False}
 _NONE: dict[str, Any] = {"default": None}
 
@@ -180,23 +180,29 @@ class ContextIn(TypedDict):
 AccountRefIn = Annotated[Annotated[str, Field(pattern=_ID)] | AccountIn, Field(union_mode="left_to_right")]
 
 
-class CheckIn(_In):
+#: One check: a TypedDict too (a model instance for each check of a batch cost 40 % of its validation). Its
+#: docstring would be the schema's description, so it has none.
+@with_config(ConfigDict(extra="forbid"))
+class CheckIn(TypedDict):
     actor: AccountRefIn
-    target: AccountRefIn | None = None
+    target: NotRequired[Annotated[AccountRefIn | None, Field(
+        description="the account acted on; left out for actions done alone (live, live_gift)",
+        json_schema_extra=_NONE)]]
     action: Action
-    #: Left out: no context (nothing follows, no audience). None rather than a default instance, which pydantic
-    #: deep-copies (or a factory validates) on every check of a batch.
-    context: ContextIn | None = None
-    content_id: str | None = Field(default=None, pattern=_ID)
+    #: Left out: no context (nothing follows, no audience).
+    context: NotRequired[Annotated[ContextIn | None, Field(json_schema_extra=_NONE)]]
+    content_id: NotRequired[Annotated[str | None, Field(pattern=_ID, json_schema_extra=_NONE)]]
 
-    def check(self) -> interactions.Check:
-        c = self.context
-        context = _NO_CONTEXT if c is None else interactions.Context(
-            c.get("follows", False), c.get("followed_by", False), c.get("conversation", False),
-            c.get("group_consent", False), c.get("age_restricted", False), c.get("borderline", False),
-            c.get("audience"), c.get("utc_offset_minutes"))
-        return interactions.Check(_ref(self.actor), self.action, _ref(self.target) if self.target else None,
-                                  context, self.content_id)
+
+def to_check(c: CheckIn) -> interactions.Check:
+    """The domain's check from a validated one; each key left out takes the default its schema documents."""
+    ctx, target = c.get("context"), c.get("target")
+    context = _NO_CONTEXT if ctx is None else interactions.Context(
+        ctx.get("follows", False), ctx.get("followed_by", False), ctx.get("conversation", False),
+        ctx.get("group_consent", False), ctx.get("age_restricted", False), ctx.get("borderline", False),
+        ctx.get("audience"), ctx.get("utc_offset_minutes"))
+    return interactions.Check(_ref(c["actor"]), c["action"], _ref(target) if target else None, context,
+                              c.get("content_id"))
 
 
 _NO_CONTEXT = interactions.Context()
@@ -233,26 +239,31 @@ class BatchOut(BaseModel):
 
 
 @router.post("/interactions/check", summary="May the actor do this (to the target)? Decision, rule, explanation")
-def check(body: CheckIn, m: M, principal: Platform) -> CheckOut:
-    return CheckOut.of(interactions.check_all(m, [body.check()], actor=principal.actor)[0])
+def check(body: Annotated[CheckIn, Body()], m: M, principal: Platform) -> CheckOut:
+    return CheckOut.of(interactions.check_all(m, [to_check(body)], actor=principal.actor)[0])
 
 
 @router.post("/interactions/check-batch", summary="Many checks at once (a feed, a comment thread), in order",
              response_model=BatchOut)
 def check_batch(body: BatchIn, m: M, principal: Platform) -> Response:
-    answers = interactions.check_all(m, [c.check() for c in body.checks], actor=principal.actor)
+    answers = interactions.check_all(m, [to_check(c) for c in body.checks], actor=principal.actor)
     # Written here, in CheckOut's shape (``_answer``): returned as models, FastAPI would validate the 100 answers
-    # again before writing them, and building 100 models costs more than the decisions.
-    return Response(json.dumps({"results": [_answer(a) for a in answers]}, separators=(",", ":")),
-                    media_type="application/json")
+    # again before writing them, and building 100 models costs more than the decisions. A batch's answers repeat
+    # (a feed's are mostly one), so each different one is written once.
+    written: dict[interactions.Checked, str] = {}
+    for answer in answers:
+        if answer not in written:
+            written[answer] = _answer(answer)
+    return Response(f'{{"results":[{",".join([written[a] for a in answers])}]}}', media_type="application/json")
 
 
-def _answer(c: interactions.Checked) -> dict[str, object]:
-    """``CheckOut`` as a plain dict (``test_a_batch_answers_like_single_checks`` holds the two together)."""
+def _answer(c: interactions.Checked) -> str:
+    """``CheckOut`` as JSON (``test_a_batch_answers_like_single_checks`` holds the two together)."""
     v = c.verdict
-    return {"decision": v.decision.value, "rule": v.rule, "explanation": v.explanation, "floor": v.floor,
-            "actor_band": c.actor_band.value, "target_band": c.target_band.value if c.target_band else None,
-            "shadow": list(v.shadow)}
+    return json.dumps({"decision": v.decision.value, "rule": v.rule, "explanation": v.explanation, "floor": v.floor,
+                       "actor_band": c.actor_band.value,
+                       "target_band": c.target_band.value if c.target_band else None, "shadow": list(v.shadow)},
+                      separators=(",", ":"))
 
 
 # --- defaults and settings -----------------------------------------------------------------------------------------

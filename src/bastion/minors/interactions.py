@@ -13,13 +13,14 @@ batch with denies about a millisecond, and a case seconds later protects a child
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
-    BindParameter,
+    CompoundSelect,
     bindparam,
     case,
     func,
@@ -33,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bastion.core.db import is_sqlite
+from bastion.core.db import in_list, is_sqlite
 from bastion.core.events import SETTLE_SECONDS, NewEvent, locked_mark, record_many
 from bastion.minors import bands
 from bastion.minors.accounts import local_time, quiet_hours_in_force, quiet_rule, setting_rules
@@ -72,17 +73,21 @@ _ATTEMPTS = select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEven
 
 #: What is recorded of a batch's accounts, in one statement: (what, account, basis, band, values) rows, ``what``
 #: being ``_AGE`` (basis and band), ``_OWN`` (the account's own settings) or ``_LIMITS`` (a linked parent's limits).
-#: One round trip instead of three: each statement costs more to execute than its rows cost to read.
+#: One round trip instead of three: each statement costs more to execute than its rows cost to read. The ids are one
+#: parameter (``core/db.py: in_list``), so each dialect's statement is prepared once.
 _AGE, _OWN, _LIMITS = 0, 1, 2
-_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
-_RECORDED = union_all(
-    select(literal_column(str(_AGE)), AgeRecord.account_id, AgeRecord.basis, AgeRecord.band,
-           type_coerce(null(), JSON)).where(AgeRecord.account_id.in_(_IDS)),
-    select(literal_column(str(_OWN)), AccountSettings.account_id, null(), null(), AccountSettings.values)
-    .where(AccountSettings.account_id.in_(_IDS)),
-    select(literal_column(str(_LIMITS)), FamilyLink.teen_id, null(), null(), FamilyLink.limits)
-    .where(FamilyLink.teen_id.in_(_IDS), FamilyLink.state == LinkState.LINKED.value),
-)
+
+
+@functools.cache
+def _recorded_statement(dialect: str) -> CompoundSelect[Any]:
+    return union_all(
+        select(literal_column(str(_AGE)), AgeRecord.account_id, AgeRecord.basis, AgeRecord.band,
+               type_coerce(null(), JSON)).where(in_list(AgeRecord.account_id, "ids", dialect)),
+        select(literal_column(str(_OWN)), AccountSettings.account_id, null(), null(), AccountSettings.values)
+        .where(in_list(AccountSettings.account_id, "ids", dialect)),
+        select(literal_column(str(_LIMITS)), FamilyLink.teen_id, null(), null(), FamilyLink.limits)
+        .where(in_list(FamilyLink.teen_id, "ids", dialect), FamilyLink.state == LinkState.LINKED.value),
+    )
 
 
 class AccountRef(NamedTuple):
@@ -148,7 +153,8 @@ def recorded(session: Session, account_ids: set[str]) -> Recorded:
     if not account_ids:
         return found
     verified = AgeBasis.VERIFIED.value
-    rows = session.connection().execute(_RECORDED, {"ids": list(account_ids)}).all()  # Core: no ORM step per row
+    connection = session.connection()  # Core: no ORM step per row
+    rows = connection.execute(_recorded_statement(connection.dialect.name), {"ids": list(account_ids)}).all()
     for what, account_id, basis, band, values in rows:
         if what == _AGE:
             found.bands[account_id] = (basis == verified, Band(band))

@@ -10,7 +10,10 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import create_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from bastion.core.db import Database
 from bastion.core.events import EventLog, NewEvent, history, payload, record, record_many
+from bastion.minors.events import Denied, EventKind
+from bastion.minors.models import MinorEvent
 
 AT = dt.datetime(2026, 12, 6, 10, 0, tzinfo=dt.UTC)
 
@@ -75,3 +78,22 @@ def test_many_events_are_one_insert_in_order_and_read_back_like_one(session: Ses
     assert [e.actor for e in events] == ["a", "b", "b", "b"] and events[-1].at == AT
     session.rollback()  # in the caller's transaction: rolled back with it
     assert history(session, ThingEvent, "thing:1") == []
+
+
+def test_many_events_go_in_after_what_the_session_holds_and_read_back_alike_on_each_database(db: Database) -> None:
+    """On the suite's database (SQLite or PostgreSQL): an unflushed ``record`` before goes in first, payloads come
+    back as written (text beyond ASCII, no payload), and a time given in another zone is stored as its UTC instant."""
+    paris = dt.timezone(dt.timedelta(hours=1))
+    with db.write() as session:
+        record(session, MinorEvent, subject="account:1", kind=EventKind.SETTING_CHANGED, actor="a", at=AT,
+               data=None)
+        record_many(session, MinorEvent, [
+            NewEvent("account:1", EventKind.DENIED, "b", AT.astimezone(paris), Denied(
+                action="dm", target="Zoë «2»", actor_band="adult", target_band="13-15", rule="r\"1\"")),
+            NewEvent("account:1", EventKind.CASE_RAISED, "c", AT, None)])
+    with db.read() as session:
+        events = history(session, MinorEvent, "account:1")
+        assert [(e.kind, e.actor, e.at) for e in events] == [
+            ("setting.changed", "a", AT), ("interaction.denied", "b", AT), ("case.raised", "c", AT)]
+        assert payload(events[1], Denied).target == "Zoë «2»" and payload(events[1], Denied).rule == 'r"1"'
+        assert events[0].data == events[2].data == {}

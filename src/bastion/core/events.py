@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, Integer, String, insert, select
+from sqlalchemy import JSON, BigInteger, Dialect, Integer, String, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
@@ -78,19 +79,33 @@ class NewEvent:
 
 
 def record_many(session: Session, table: type[EventLog], events: Sequence[NewEvent]) -> None:
-    """Append many events in the caller's transaction with one multi-row INSERT (no ORM object per row).
+    """Append many events in the caller's transaction with one driver-level ``executemany`` (no ORM object per row).
 
-    For hot paths that write an event per item of a batch (a feed's denied interactions): the rows commit or roll
-    back with the caller's transaction, like ``record``'s, but cost one statement instead of one ORM flush each.
-    No ``external_id``: a retried batch is a new batch. Rows are inserted in the order given (ids grow with it).
+    For hot paths that write an event per item of a batch (a feed's denied interactions, an upload's signals): the
+    rows commit or roll back with the caller's transaction, like ``record``'s, after whatever the session holds
+    unflushed (rows are inserted in the order given; ids grow with it). The statement is compiled once per table and
+    dialect; each row's ``at`` goes through its column type's processor, and its payload is written by pydantic
+    straight to JSON (half the cost of SQLAlchemy's per-row processing of the same values). No ``external_id``: a
+    retried batch is a new batch.
     """
     if not events:
         return
-    columns = table.__table__  # type: ignore[attr-defined]  # Core's executemany: no ORM bookkeeping per row
-    session.execute(insert(columns), [
-        {"subject": e.subject, "kind": e.kind.value, "actor": e.actor, "at": e.at,
-         "data": e.data.model_dump(mode="json") if e.data is not None else {}, "external_id": None}
-        for e in events])
+    session.flush()
+    connection = session.connection()
+    sql, order, process_at = _insert_many(table.__table__, connection.dialect)  # type: ignore[attr-defined]
+    rows = [{"subject": e.subject, "kind": e.kind.value, "actor": e.actor, "at": process_at(e.at),
+             "data": e.data.model_dump_json() if e.data is not None else "{}"} for e in events]
+    connection.exec_driver_sql(sql, [tuple(r[c] for c in order) for r in rows] if order else rows)
+
+
+@functools.cache
+def _insert_many(table: Table, dialect: Dialect) -> tuple[str, tuple[str, ...], Callable[[dt.datetime], Any]]:
+    """The driver's INSERT of an event's columns, the order of its parameters where they are positional (SQLite's;
+    empty where they are named, PostgreSQL's), and ``at``'s processor."""
+    values: dict[str, Any] = {c: bindparam(c) for c in ("subject", "kind", "actor", "at", "data")}
+    compiled = insert(table).inline().values(values).compile(dialect=dialect)
+    process = table.c.at.type.bind_processor(dialect)
+    return str(compiled), tuple(compiled.positiontup or ()), process if process is not None else (lambda at: at)
 
 
 #: How young an event may be before a follower of its log on PostgreSQL takes it in (seconds): a transaction that

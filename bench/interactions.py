@@ -164,31 +164,10 @@ def over_http(batches: int, rng: random.Random, database_url: str = "", *, worke
             accounts = [f"acct{i}" for i in range(500)]
             for account in accounts:
                 client.put(f"/v1/accounts/{account}/age", json={"years": rng.choice([11, 14, 16, 17, 25, 40])})
-            actions = [a.value for a in QUESTION_ACTIONS]
-            bodies = []
-            for _ in range(batches + 20):
-                checks = []
-                for _ in range(100):
-                    action = rng.choice(actions)
-                    actor, target = rng.sample(accounts, 2)
-                    check: dict[str, object] = {"actor": actor, "action": action, "context": {
-                        "follows": rng.random() < 0.5, "followed_by": rng.random() < 0.5}}
-                    if action not in {"live", "live_gift"}:
-                        check["target"] = target
-                    checks.append(check)
-                bodies.append({"checks": checks})
-            # a feed among adults: every check allowed, so nothing is written
-            allowed = [{"checks": [{"actor": {"account_id": f"adult{i}", "age": 30}, "action": "comment",
-                                    "target": {"account_id": f"adult{i + 1}", "age": 40}} for i in range(100)]}
-                       for _ in range(batches // 2)]
-            # a comment thread or feed as a platform sends it: mostly between adults, ten random checks among them
-            mixed = [{"checks": rng.sample(body["checks"], 10) + feed["checks"][:90]}
-                     for body, feed in zip(bodies[20:20 + batches // 2], allowed, strict=False)]
-            for body in bodies[:20]:  # warm-up
-                client.post("/v1/interactions/check-batch", json=body).raise_for_status()
-            measured, feed = [_encoded(b) for b in bodies[20:]], [_encoded(b) for b in allowed]
-            some = [_encoded(b) for b in mixed]
-            del bodies, allowed, mixed
+            warm_up, measured, feed, some = phases(batches, rng, accounts)
+            for body in warm_up:
+                client.post("/v1/interactions/check-batch", content=body,
+                            headers={"Content-Type": "application/json"}).raise_for_status()
             times, cpu = _timed(client, measured, server_pid)
             _watched(db, workers)  # each phase on its own traffic, not the last one's backlog
             no_deny, no_deny_cpu = _timed(client, feed, server_pid)
@@ -209,6 +188,32 @@ def over_http(batches: int, rng: random.Random, database_url: str = "", *, worke
             "batch_of_100_few_denies_p99_ms": round(percentile(few, 0.99), 2),
             "batch_of_100_cpu_ms": round(cpu, 2), "batch_of_100_no_deny_cpu_ms": round(no_deny_cpu, 2),
             "batch_of_100_few_denies_cpu_ms": round(few_cpu, 2)}
+
+
+def phases(batches: int, rng: random.Random, accounts: list[str]) -> tuple[list[bytes], ...]:
+    """The batches sent, as JSON bytes: 20 to warm up, then the three phases: ``batches`` random checks among
+    ``accounts`` (about half denied), ``batches / 2`` of a feed among adults (all allowed: nothing written), and
+    ``batches / 2`` with ten random checks among ninety between adults (a comment thread as a platform sends it)."""
+    actions = [a.value for a in QUESTION_ACTIONS]
+    bodies = []
+    for _ in range(batches + 20):
+        checks = []
+        for _ in range(100):
+            action = rng.choice(actions)
+            actor, target = rng.sample(accounts, 2)
+            check: dict[str, object] = {"actor": actor, "action": action, "context": {
+                "follows": rng.random() < 0.5, "followed_by": rng.random() < 0.5}}
+            if action not in {"live", "live_gift"}:
+                check["target"] = target
+            checks.append(check)
+        bodies.append({"checks": checks})
+    allowed = [{"checks": [{"actor": {"account_id": f"adult{i}", "age": 30}, "action": "comment",
+                            "target": {"account_id": f"adult{i + 1}", "age": 40}} for i in range(100)]}
+               for _ in range(batches // 2)]
+    mixed = [{"checks": rng.sample(body["checks"], 10) + feed["checks"][:90]}
+             for body, feed in zip(bodies[20:20 + batches // 2], allowed, strict=False)]
+    return ([_encoded(b) for b in bodies[:20]], [_encoded(b) for b in bodies[20:]], [_encoded(b) for b in allowed],
+            [_encoded(b) for b in mixed])
 
 
 def _writes_workers(app: FastAPI, db: Database) -> list[Worker]:
@@ -262,10 +267,13 @@ def _serve(url: str, tmp: str, port: int, workers: bool) -> None:
 def _cpu(pid: int | None) -> float:
     """CPU seconds of this process, plus the server's when it has its own."""
     own = time.process_time()
-    if pid is None:
-        return own
+    return own if pid is None else own + process_cpu(pid)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) process ``pid`` has used so far (Linux's ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return own + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _timed(client: httpx.Client, bodies: list[bytes], server_pid: int | None) -> tuple[list[float], float]:

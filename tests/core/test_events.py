@@ -7,7 +7,7 @@ import enum
 
 import pytest
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, distinct, func, select
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from bastion.core.db import Database
@@ -97,3 +97,7 @@ def test_many_events_go_in_after_what_the_session_holds_and_read_back_alike_on_e
             ("setting.changed", "a", AT), ("interaction.denied", "b", AT), ("case.raised", "c", AT)]
         assert payload(events[1], Denied).target == "Zoë «2»" and payload(events[1], Denied).rule == 'r"1"'
         assert events[0].data == events[2].data == {}
+        # stored alike, not only read back alike: SQLite compares the stored text
+        assert session.scalar(select(func.count(distinct(MinorEvent.at)))) == 1
+        assert len(session.scalars(select(MinorEvent.id).where(MinorEvent.at == AT)).all()) == 3
+        assert len(session.scalars(select(MinorEvent.id).where(MinorEvent.at < AT)).all()) == 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -84,9 +83,10 @@ def record_many(session: Session, table: type[EventLog], events: Sequence[NewEve
     For hot paths that write an event per item of a batch (a feed's denied interactions, an upload's signals): the
     rows commit or roll back with the caller's transaction, like ``record``'s, after whatever the session holds
     unflushed (rows are inserted in the order given; ids grow with it). The statement is compiled once per table and
-    dialect; each row's ``at`` goes through its column type's processor, and its payload is written by pydantic
-    straight to JSON (half the cost of SQLAlchemy's per-row processing of the same values). No ``external_id``: a
-    retried batch is a new batch.
+    kind of database; each row's ``at`` is written as that database's type writes it (SQLite compares the text, so
+    it must be ``record``'s to the character), and its payload by pydantic straight to JSON (half the cost of
+    SQLAlchemy's per-row processing of the same values; a float that is not finite is written as null, as JSON
+    has no other way). No ``external_id``: a retried batch is a new batch.
     """
     if not events:
         return
@@ -98,14 +98,24 @@ def record_many(session: Session, table: type[EventLog], events: Sequence[NewEve
     connection.exec_driver_sql(sql, [tuple(r[c] for c in order) for r in rows] if order else rows)
 
 
-@functools.cache
-def _insert_many(table: Table, dialect: Dialect) -> tuple[str, tuple[str, ...], Callable[[dt.datetime], Any]]:
+_InsertMany = tuple[str, tuple[str, ...], Callable[[dt.datetime], Any]]
+#: ``_insert_many``'s by table and kind of database (not by dialect object: each engine has its own).
+_INSERTS: dict[tuple[str, str, str], _InsertMany] = {}
+
+
+def _insert_many(table: Table, dialect: Dialect) -> _InsertMany:
     """The driver's INSERT of an event's columns, the order of its parameters where they are positional (SQLite's;
-    empty where they are named, PostgreSQL's), and ``at``'s processor."""
-    values: dict[str, Any] = {c: bindparam(c) for c in ("subject", "kind", "actor", "at", "data")}
-    compiled = insert(table).inline().values(values).compile(dialect=dialect)
-    process = table.c.at.type.bind_processor(dialect)
-    return str(compiled), tuple(compiled.positiontup or ()), process if process is not None else (lambda at: at)
+    empty where they are named, PostgreSQL's), and ``at``'s processor: the dialect's own type's, whose text SQLite
+    stores (``UTCDateTime``'s alone would leave the datetime to the driver, which writes another text)."""
+    key = (table.name, dialect.name, dialect.driver)
+    found = _INSERTS.get(key)
+    if found is None:
+        values: dict[str, Any] = {c: bindparam(c) for c in ("subject", "kind", "actor", "at", "data")}
+        compiled = insert(table).inline().values(values).compile(dialect=dialect)
+        process = table.c.at.type.dialect_impl(dialect).bind_processor(dialect)
+        found = _INSERTS[key] = (str(compiled), tuple(compiled.positiontup or ()),
+                                 process if process is not None else (lambda at: at))
+    return found
 
 
 #: How young an event may be before a follower of its log on PostgreSQL takes it in (seconds): a transaction that

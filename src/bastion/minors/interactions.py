@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     JSON,
     CompoundSelect,
+    Select,
     bindparam,
     case,
     func,
@@ -63,15 +64,23 @@ _MINOR_VALUES = frozenset(b.value for b in MINOR_BANDS)
 _BANDS = {b.value: b for b in Band}
 _ADULT_VALUES = frozenset(b.value for b in ADULT_PLAUSIBLE)
 
-#: The statements the watch runs, built once with expanding ``IN`` parameters: an ``in_`` of a fresh list builds and
-#: coerces a literal per account on every call (a tenth of a millisecond a batch, for each of them).
+#: The statements the watch runs, built once per dialect with their accounts as one parameter (``core/db.py:
+#: in_list``): an ``in_`` of a fresh list builds and coerces a literal per account on every call.
 _OPEN_GROOMING = (MinorsCase.kind == CaseKind.GROOMING.value) & (MinorsCase.state == CaseState.OPEN.value)
-_OPEN_CASE_ACCOUNTS = select(MinorsCase.account_id).where(
-    MinorsCase.account_id.in_(bindparam("ids", expanding=True)), _OPEN_GROOMING)
-_ATTEMPTS = select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
-    MinorEvent.subject.in_(bindparam("subjects", expanding=True)),
-    MinorEvent.kind.in_([EventKind.DENIED.value, EventKind.CONTACT.value]), MinorEvent.at >= bindparam("since"),
-).order_by(MinorEvent.id)
+
+
+@functools.cache
+def _open_case_accounts(dialect: str) -> Select[str]:
+    return select(MinorsCase.account_id).where(in_list(MinorsCase.account_id, "ids", dialect), _OPEN_GROOMING)
+
+
+@functools.cache
+def _attempts(dialect: str) -> Select[tuple[str, str, dt.datetime, dict[str, Any]]]:
+    return select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
+        in_list(MinorEvent.subject, "subjects", dialect),
+        MinorEvent.kind.in_([EventKind.DENIED.value, EventKind.CONTACT.value]), MinorEvent.at >= bindparam("since"),
+    ).order_by(MinorEvent.id)
+
 
 #: What is recorded of a batch's accounts, in one statement: (what, account, basis, band, values) rows, ``what``
 #: being ``_AGE`` (basis and band), ``_OWN`` (the account's own settings) or ``_LIMITS`` (a linked parent's limits).
@@ -313,7 +322,8 @@ def watch_grooming(m: Minors, *, now: dt.datetime | None = None, settle: float =
                 account_id = subject.removeprefix(ACCOUNT_PREFIX)
                 oldest[account_id] = min(first, oldest.get(account_id, first))
                 newest[account_id] = max(at, newest.get(account_id, at))
-        pending = set(newest) - set(session.scalars(_OPEN_CASE_ACCOUNTS, {"ids": list(newest)})) if newest else set()
+        open_cases = _open_case_accounts(session.get_bind().dialect.name)
+        pending = set(newest) - set(session.scalars(open_cases, {"ids": list(newest)})) if newest else set()
         found = attempts_at_minors(session, pending, min(oldest[a] for a in pending) - window) if pending else {}
     due = grooming_due(m, {a: _passing_window(m, attempts, oldest[a], newest[a], window)
                            for a, attempts in found.items()})
@@ -345,7 +355,8 @@ def attempts_at_minors(session: Session, account_ids: set[str], since: dt.dateti
     """Accounts' denied attempts at minors and unconnected contacts of minors since ``since``, oldest first (one
     query for all of them)."""
     subjects = {account_subject(a): a for a in account_ids}
-    rows = session.execute(_ATTEMPTS, {"subjects": list(subjects), "since": since})
+    statement = _attempts(session.get_bind().dialect.name)
+    rows = session.execute(statement, {"subjects": list(subjects), "since": since})
     found: dict[str, list[Attempt]] = {}
     for subject, kind, at, data in rows:
         if not _is_attempt(kind, data):

@@ -155,12 +155,7 @@ def over_http(batches: int, rng: random.Random, database_url: str = "", *, worke
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-            while True:
-                try:
-                    if client.get("/status").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.05)
+            wait_until_serving(client)
             accounts = [f"acct{i}" for i in range(500)]
             for account in accounts:
                 client.put(f"/v1/accounts/{account}/age", json={"years": rng.choice([11, 14, 16, 17, 25, 40])})
@@ -188,6 +183,16 @@ def over_http(batches: int, rng: random.Random, database_url: str = "", *, worke
             "batch_of_100_few_denies_p99_ms": round(percentile(few, 0.99), 2),
             "batch_of_100_cpu_ms": round(cpu, 2), "batch_of_100_no_deny_cpu_ms": round(no_deny_cpu, 2),
             "batch_of_100_few_denies_cpu_ms": round(few_cpu, 2)}
+
+
+def wait_until_serving(client: httpx.Client) -> None:
+    """Until the server answers ``/status`` (it is starting in its own process)."""
+    while True:
+        try:
+            if client.get("/status").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
 
 
 def phases(batches: int, rng: random.Random, accounts: list[str]) -> tuple[list[bytes], ...]:

@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from bastion.core.db import Database
-from interactions import _watched, free_port, log, phases, process_cpu
+from interactions import _watched, free_port, log, phases, process_cpu, wait_until_serving
 from stats import percentile
 
 HERE = Path(__file__).resolve().parent.parent
@@ -66,12 +66,7 @@ class Served:
         token = self.process.stdout.readline().strip()
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-        while True:
-            try:
-                if self.client.get("/status").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
+        wait_until_serving(self.client)
         self.times: list[float] = []
 
     def post(self, body: bytes) -> None:

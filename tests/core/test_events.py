@@ -11,9 +11,9 @@ from sqlalchemy import create_engine, distinct, func, select
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from bastion.core.db import Database
-from bastion.core.events import EventLog, NewEvent, history, payload, record, record_many
+from bastion.core.events import EventLog, NewEvent, history, move_mark, payload, record, record_many
 from bastion.minors.events import Denied, EventKind
-from bastion.minors.models import MinorEvent
+from bastion.minors.models import MinorEvent, MinorsMark
 
 AT = dt.datetime(2026, 12, 6, 10, 0, tzinfo=dt.UTC)
 
@@ -101,3 +101,19 @@ def test_many_events_go_in_after_what_the_session_holds_and_read_back_alike_on_e
         assert session.scalar(select(func.count(distinct(MinorEvent.at)))) == 1
         assert len(session.scalars(select(MinorEvent.id).where(MinorEvent.at == AT)).all()) == 3
         assert len(session.scalars(select(MinorEvent.id).where(MinorEvent.at < AT)).all()) == 0
+
+
+def test_a_mark_moves_only_from_where_its_follower_read_it(db: Database) -> None:
+    """``move_mark`` on the suite's database: the first move makes the row; a follower that read the mark before
+    another moved it is refused and changes nothing (it would take the same events in twice)."""
+    with db.write() as session:
+        assert move_mark(session, MinorsMark, "test-log", 0, 10)
+    with db.write() as session:
+        assert not move_mark(session, MinorsMark, "test-log", 0, 12)  # read before the first move: too late
+        assert move_mark(session, MinorsMark, "test-log", 10, 20)
+        assert not move_mark(session, MinorsMark, "test-log", 10, 30)  # the same round twice
+    with db.write() as session:
+        assert move_mark(session, MinorsMark, "other-log", 0, 5)  # each log its own row
+    with db.read() as session:
+        assert dict(session.execute(select(MinorsMark.log, MinorsMark.last_id)).all()) == {
+            "test-log": 20, "other-log": 5}

@@ -162,6 +162,30 @@ def test_repeated_denied_attempts_at_minors_raise_a_grooming_case(api: TestClien
     assert len(_events(db, "case.opened")) == 1
 
 
+def test_only_a_possible_adults_attempts_at_minors_count_towards_a_grooming_case(
+        api: TestClient, platform: dict[str, str], db: Database) -> None:
+    """Six denied DMs of a teen at other minors, and six denied lives (no one reached) of an account of unknown age:
+    no case. Then five denied DMs of that account (a possible adult, as its band says) at minors: its case, listing
+    those five and nothing else."""
+    def checks(actor: dict[str, Any], action: str, targets: list[dict[str, Any] | None]) -> list[str]:
+        batch = [{"actor": actor, "action": action} | ({"target": t} if t else {}) for t in targets]
+        results = api.post("/v1/interactions/check-batch", headers=platform, json={"checks": batch}).json()
+        return [r["decision"] for r in results["results"]]
+
+    kids: list[dict[str, Any] | None] = [{"account_id": f"kid{i}", "age": 14} for i in range(6)]
+    assert checks({"account_id": "teen", "age": 14}, "dm", kids) == ["deny"] * 6
+    assert checks({"account_id": "unknown-age"}, "live", [None] * 6) == ["deny"] * 6
+    _watch(api)
+    with db.read() as session:
+        assert session.scalars(select(MinorsCase)).all() == []
+    assert checks({"account_id": "unknown-age"}, "dm", kids[:5]) == ["deny"] * 5
+    _watch(api)
+    with db.read() as session:
+        (case,) = session.scalars(select(MinorsCase)).all()
+    assert case.account_id == "unknown-age" and case.detail["denied_attempts"] == 5
+    assert [a["target"] for a in case.detail["attempts"]] == [f"kid{i}" for i in range(5)]
+
+
 def test_collecting_unconnected_minors_raises_a_grooming_case(api: TestClient, platform: dict[str, str],
                                                               db: Database) -> None:
     checks = [{"actor": {"account_id": "collector", "age": 45}, "target": {"account_id": f"k{i}", "age": 15},

@@ -19,7 +19,19 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, Dialect, Integer, String, Table, bindparam, insert, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CursorResult,
+    Dialect,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
@@ -140,6 +152,24 @@ def locked_mark(session: Session, table: type[LogMark], log: str) -> int:
     session.execute(dialect.insert(table).values(log=log, last_id=0).on_conflict_do_nothing(index_elements=["log"]))
     column: Any = table.last_id
     return int(session.scalar(select(column).where(table.log == log).with_for_update()) or 0)
+
+
+def move_mark(session: Session, table: type[LogMark], log: str, after: int, last: int) -> bool:
+    """Move ``log``'s mark in ``table`` from ``after`` (0: it has none yet) to ``last`` in the caller's write
+    transaction, where it is still at ``after``; ``False`` where another follower moved it meanwhile (that one took
+    these events in). A compare-and-set in one statement, for a follower that read its events before its write
+    transaction: the write holds the row (and on SQLite the lock all writers wait on) for one statement, not for a
+    read, a check and a write (``locked_mark``)."""
+    column: Any = table.last_id
+    moved = session.execute(update(table).where(table.log == log, column == after).values(last_id=last)
+                            .execution_options(synchronize_session=False))
+    assert isinstance(moved, CursorResult)
+    if moved.rowcount or after:
+        return bool(moved.rowcount)
+    dialect: Any = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    first = session.execute(dialect.insert(table).values(log=log, last_id=last)
+                            .on_conflict_do_nothing(index_elements=["log"]).returning(table.log))
+    return first.first() is not None  # (an INSERT's rowcount is not told on PostgreSQL: what it returned is)
 
 
 def payload(event: EventLog, model: type[P]) -> P:

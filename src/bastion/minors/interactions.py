@@ -22,21 +22,23 @@ from sqlalchemy import (
     JSON,
     CompoundSelect,
     Select,
+    and_,
     bindparam,
     case,
+    distinct,
     func,
     insert,
+    literal,
     literal_column,
     null,
     select,
     type_coerce,
     union_all,
-    update,
 )
 from sqlalchemy.orm import Session
 
 from bastion.core.db import in_list, is_sqlite
-from bastion.core.events import SETTLE_SECONDS, NewEvent, locked_mark, record_many
+from bastion.core.events import SETTLE_SECONDS, NewEvent, move_mark, record_many
 from bastion.minors import bands
 from bastion.minors.accounts import local_time, quiet_hours_in_force, quiet_rule, setting_rules
 from bastion.minors.events import CaseKind, CaseOpened, CaseState, Contact, Denied, EventKind, LinkState
@@ -64,22 +66,42 @@ _MINOR_VALUES = frozenset(b.value for b in MINOR_BANDS)
 _BANDS = {b.value: b for b in Band}
 _ADULT_VALUES = frozenset(b.value for b in ADULT_PLAUSIBLE)
 
-#: The statements the watch runs, built once per dialect with their accounts as one parameter (``core/db.py:
-#: in_list``): an ``in_`` of a fresh list builds and coerces a literal per account on every call.
+_WATCHED_KINDS = [EventKind.DENIED.value, EventKind.CONTACT.value]
+_DENIED, _TARGET = MinorEvent.kind == EventKind.DENIED.value, MinorEvent.data["target"].as_string()
+#: An attempt at a minor, as the database reads an event: a deny of a possible adult, or a contact (written only for
+#: a possible adult), aimed at an account in a minor's band (an event has a target band only with a target). The
+#: one definition, read by the watch and by a case's list: the payloads are read by the database, not decoded here
+#: (a round holds the interpreter, which the requests share, for a row per account, not per event).
+_ATTEMPT = and_(
+    MinorEvent.kind.in_(_WATCHED_KINDS), MinorEvent.data["target_band"].as_string().in_(sorted(_MINOR_VALUES)),
+    ~_DENIED | MinorEvent.data["actor_band"].as_string().in_(sorted(_ADULT_VALUES)))
 _OPEN_GROOMING = (MinorsCase.kind == CaseKind.GROOMING.value) & (MinorsCase.state == CaseState.OPEN.value)
 
+#: The accounts of a round's new attempts whose grooming case is not open, each with the times of its oldest and
+#: newest new attempt: one row per account. Open cases are left out first, before any payload is read.
+_NEW_ATTEMPTS = select(MinorEvent.subject, func.min(MinorEvent.at), func.max(MinorEvent.at)).where(
+    MinorEvent.id > bindparam("after"), MinorEvent.id <= bindparam("last"),
+    MinorEvent.subject.not_in(select(literal(ACCOUNT_PREFIX) + MinorsCase.account_id).where(_OPEN_GROOMING)),
+    _ATTEMPT,
+).group_by(MinorEvent.subject)
 
-@functools.cache
-def _open_case_accounts(dialect: str) -> Select[str]:
-    return select(MinorsCase.account_id).where(in_list(MinorsCase.account_id, "ids", dialect), _OPEN_GROOMING)
+#: The statements with accounts as one parameter, built once per dialect (``core/db.py: in_list``): an ``in_`` of a
+#: fresh list builds and coerces a literal per account on every call.
 
 
 @functools.cache
 def _attempts(dialect: str) -> Select[tuple[str, str, dt.datetime, dict[str, Any]]]:
     return select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
-        in_list(MinorEvent.subject, "subjects", dialect),
-        MinorEvent.kind.in_([EventKind.DENIED.value, EventKind.CONTACT.value]), MinorEvent.at >= bindparam("since"),
+        in_list(MinorEvent.subject, "subjects", dialect), MinorEvent.at >= bindparam("since"), _ATTEMPT,
     ).order_by(MinorEvent.id)
+
+
+@functools.cache
+def _attempt_counts(dialect: str) -> Select[str, int, int]:
+    """Per account: its denied attempts, and the minors it reached or tried to, since ``since``."""
+    return select(MinorEvent.subject, func.count(case((_DENIED, 1))), func.count(distinct(_TARGET))).where(
+        in_list(MinorEvent.subject, "subjects", dialect), MinorEvent.at >= bindparam("since"), _ATTEMPT,
+    ).group_by(MinorEvent.subject)
 
 
 #: What is recorded of a batch's accounts, in one statement: (what, account, basis, band, values) rows, ``what``
@@ -265,21 +287,6 @@ def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked
 GROOMING_LOG = "grooming"
 GROOMING_BATCH = 5000
 
-_WATCHED_KINDS = [EventKind.DENIED.value, EventKind.CONTACT.value]
-#: The new events' actors at minors, grouped by what ``_is_attempt`` reads of an event, with their oldest and newest
-#: times: a few rows per actor, counted by the database, instead of every event's payload decoded here (a round holds
-#: the interpreter, which the requests share, that much less).
-_ACTOR_BAND, _TARGET_BAND = MinorEvent.data["actor_band"].as_string(), MinorEvent.data["target_band"].as_string()
-_HAS_TARGET = case((func.coalesce(MinorEvent.data["target"].as_string(), "") == "", 0), else_=1)
-_NEW_ACTORS = select(
-    MinorEvent.subject, MinorEvent.kind, _ACTOR_BAND, _TARGET_BAND, _HAS_TARGET, func.min(MinorEvent.at),
-    func.max(MinorEvent.at),
-).where(MinorEvent.id > bindparam("after"), MinorEvent.id <= bindparam("last"), MinorEvent.kind.in_(_WATCHED_KINDS),
-        _TARGET_BAND.in_(sorted(_MINOR_VALUES)),  # what _is_attempt refuses, left in the database
-        (MinorEvent.kind == EventKind.CONTACT.value) | _ACTOR_BAND.in_(sorted(_ADULT_VALUES)),
-        ).group_by(MinorEvent.subject, MinorEvent.kind, _ACTOR_BAND, _TARGET_BAND, _HAS_TARGET)
-
-
 def _new_span(session: Session, after: int, until: dt.datetime | None, batch: int) -> tuple[int, int]:
     """The id of the last event a round takes in, and how many it takes: up to ``batch`` deny and contact events
     after ``after``, stopping before the first one written after ``until`` (PostgreSQL's settling)."""
@@ -302,9 +309,10 @@ def watch_grooming(m: Minors, *, now: dt.datetime | None = None, settle: float =
     read (more is waiting).
 
     The events and the windows are read in a read transaction; the cases and the moved mark are written in one write
-    transaction, which first checks that the mark has not moved since (another watch's round: this one then leaves
-    the work to the next), so a crash between any two steps raises no case twice and skips no event. ``now``: the
-    time PostgreSQL's settling is measured from (``None``: take in everything committed, as tests do).
+    transaction, which moves the mark only where it has not moved since (``core/events.py: move_mark``; another
+    watch's round: this one then leaves the work to the next), so a crash between any two steps raises no case twice
+    and skips no event. ``now``: the time PostgreSQL's settling is measured from (``None``: take in everything
+    committed, as tests do).
     """
     until = now - dt.timedelta(seconds=settle) if now is not None and not is_sqlite(m.db.engine) else None
     window = dt.timedelta(hours=m.rules.spec.grooming.window_hours)
@@ -316,22 +324,18 @@ def watch_grooming(m: Minors, *, now: dt.datetime | None = None, settle: float =
             return False
         oldest: dict[str, dt.datetime] = {}  # account -> the times of its oldest and newest new attempts at a minor
         newest: dict[str, dt.datetime] = {}
-        for subject, kind, actor_band, target_band, has_target, first, at in session.execute(
-                _NEW_ACTORS, {"after": after, "last": last}):
-            if _is_attempt(kind, {"actor_band": actor_band, "target_band": target_band, "target": has_target}):
-                account_id = subject.removeprefix(ACCOUNT_PREFIX)
-                oldest[account_id] = min(first, oldest.get(account_id, first))
-                newest[account_id] = max(at, newest.get(account_id, at))
-        open_cases = _open_case_accounts(session.get_bind().dialect.name)
-        pending = set(newest) - set(session.scalars(open_cases, {"ids": list(newest)})) if newest else set()
-        found = attempts_at_minors(session, pending, min(oldest[a] for a in pending) - window) if pending else {}
+        for subject, first, at in session.execute(_NEW_ATTEMPTS, {"after": after, "last": last}):
+            oldest[subject.removeprefix(ACCOUNT_PREFIX)], newest[subject.removeprefix(ACCOUNT_PREFIX)] = first, at
+        found: dict[str, list[Attempt]] = {}
+        if newest:
+            since = min(oldest.values()) - window
+            found = attempts_at_minors(session, over_a_threshold(m, session, set(newest), since), since)
     due = grooming_due(m, {a: _passing_window(m, attempts, oldest[a], newest[a], window)
                            for a, attempts in found.items()})
     with m.db.write() as session:
-        if locked_mark(session, MinorsMark, GROOMING_LOG) != after:
+        if not move_mark(session, MinorsMark, GROOMING_LOG, after, last):
             return True  # another round took these in meanwhile: start again from its mark
         open_grooming_cases(m, session, due)  # only the watch opens grooming cases: none opened meanwhile
-        session.execute(update(MinorsMark).where(MinorsMark.log == GROOMING_LOG).values(last_id=last))
     return count >= batch
 
 
@@ -344,27 +348,33 @@ class Attempt:
     rule: str
 
 
-def _is_attempt(kind: str, data: dict[str, Any]) -> bool:
-    """Whether a deny or contact event is an attempt at a minor: a contact, or a deny of a possible adult."""
-    if data.get("target_band") not in _MINOR_VALUES or not data.get("target"):
-        return False
-    return kind != EventKind.DENIED.value or data.get("actor_band") in _ADULT_VALUES
+def over_a_threshold(m: Minors, session: Session, account_ids: set[str], since: dt.datetime) -> set[str]:
+    """The accounts whose attempts since ``since`` pass one of the file's thresholds, counted by the database (a row
+    per account): only theirs are worth reading. Each window the watch judges lies within them, and a window's
+    counts only grow with its attempts, so an account under both thresholds here passes them in no window."""
+    if not account_ids:
+        return set()
+    spec = m.rules.spec.grooming
+    subjects = {account_subject(a): a for a in account_ids}
+    rows = session.execute(_attempt_counts(session.get_bind().dialect.name),
+                           {"subjects": list(subjects), "since": since})
+    return {subjects[subject] for subject, denied, minors in rows
+            if denied >= spec.denied_attempts or minors >= spec.unconnected_minors}
 
 
 def attempts_at_minors(session: Session, account_ids: set[str], since: dt.datetime) -> dict[str, list[Attempt]]:
     """Accounts' denied attempts at minors and unconnected contacts of minors since ``since``, oldest first (one
     query for all of them)."""
+    if not account_ids:
+        return {}
     subjects = {account_subject(a): a for a in account_ids}
     statement = _attempts(session.get_bind().dialect.name)
-    rows = session.execute(statement, {"subjects": list(subjects), "since": since})
     found: dict[str, list[Attempt]] = {}
-    for subject, kind, at, data in rows:
-        if not _is_attempt(kind, data):
-            continue
+    for subject, kind, at, data in session.execute(statement, {"subjects": list(subjects), "since": since}):
         denied = kind == EventKind.DENIED.value
         found.setdefault(subjects[subject], []).append(Attempt(
             at, str(data["action"]), str(data["target"]), "deny" if denied else "allow",
-            str(data.get("rule", "")) if denied else ""))
+            str(data["rule"]) if denied else ""))
     return found
 
 
@@ -414,14 +424,16 @@ def open_grooming_cases(m: Minors, session: Session, due: dict[str, tuple[list[s
     if not due:
         return []
     spec, now, accounts = m.rules.spec.grooming, m.clock.now(), sorted(due)
-    ids = list(session.scalars(insert(MinorsCase).returning(MinorsCase.id, sort_by_parameter_order=True), [
+    # Each id is matched to its account by the row returned, not by the rows' order: asked to keep that order,
+    # SQLAlchemy inserts on SQLite one row per statement.
+    opened = dict(session.execute(insert(MinorsCase).returning(MinorsCase.account_id, MinorsCase.id), [
         {"account_id": a, "kind": CaseKind.GROOMING.value, "queue": spec.queue, "state": CaseState.OPEN.value,
-         "detail": due[a][1], "statement": None, "opened_at": now, "updated_at": now} for a in accounts]))
+         "detail": due[a][1], "statement": None, "opened_at": now, "updated_at": now} for a in accounts]).all())
     record_many(session, MinorEvent, [
         NewEvent(account_subject(a), EventKind.CASE_OPENED, "system", now, CaseOpened(
-            case_id=case_id, kind=CaseKind.GROOMING.value, queue=spec.queue, reason="; ".join(due[a][0])))
-        for a, case_id in zip(accounts, ids, strict=True)])
-    return ids
+            case_id=opened[a], kind=CaseKind.GROOMING.value, queue=spec.queue, reason="; ".join(due[a][0])))
+        for a in accounts])
+    return [opened[a] for a in accounts]
 
 
 def _detail(m: Minors, attempts: list[Attempt]) -> dict[str, Any]:

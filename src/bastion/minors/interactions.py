@@ -85,8 +85,8 @@ _NEW_ATTEMPTS = select(MinorEvent.subject, func.min(MinorEvent.at), func.max(Min
     _ATTEMPT,
 ).group_by(MinorEvent.subject)
 
-#: The statements with accounts as one parameter, built once per dialect (``core/db.py: in_list``): an ``in_`` of a
-#: fresh list builds and coerces a literal per account on every call.
+# The statements with accounts as one parameter, built once per dialect (``core/db.py: in_list``): an ``in_`` of a
+# fresh list builds and coerces a literal per account on every call.
 
 
 @functools.cache

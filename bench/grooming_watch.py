@@ -2,21 +2,25 @@
 
 The workload: ``--batches`` batches of 100 random checks (actions, follows and accounts drawn with ``--seed``) among
 ``--accounts`` accounts whose ages are given inline (11, 14, 16, 17, 25 or 40 years, as ``bench/interactions.py``
-records them), decided and recorded by ``minors/interactions.py: check_all`` into a SQLite file: about half are
-denied, and the denies and contacts are the log the watch follows. Then the file is copied, and the log is taken in
-by rounds of ``--per-round`` events, on one copy by ``watch_grooming`` (``batch=``), on the other by the baseline.
+records them), decided and recorded by ``minors/interactions.py: check_all`` into a SQLite file, the app's clock
+moved ``--seconds-per-batch`` after each: about half are denied, and the denies and contacts are the log the watch
+follows. Then the file is copied, and the log is taken in by rounds of ``--per-round`` events, on one copy by
+``watch_grooming`` (``batch=``), on the other by the baseline. With the default second a batch, a round's attempts
+lie within a minute, as when the watch keeps up; ``--seconds-per-batch 180`` spreads 600 batches over 30 hours, so
+that windows end inside the log and every round catches up on hours (``_passing_window``'s window by window path).
 
 Two shapes of traffic: 500 accounts (``bench/interactions.py``'s: after a few rounds most adults' cases are open,
 and their attempts are passed over), and 20,000 (a platform's: most attempters are new to the watch, few cases).
 
 The baseline, **the round as a plain loop writes it**: each new deny and contact event's payload decoded here and
 tested in Python, then every new attempter's window of events read and decoded, judged by the same functions
-(``_passing_window``, ``grooming_due``) and its cases opened by the same ``open_grooming_cases`` (the watch before
-2026-12-07 read the first step's fields in the database, the rest alike). Both must open cases for the same
-accounts (checked). Figures: CPU ms per round (p50, max, total; the first round, which compiles the statements, left
-out), and the baseline's total over the watch's.
+(``_passing_window``, ``grooming_due``), and its cases opened one by one with their events (the watch before
+2026-12-07 read the first step's fields in the database, the rest alike). Both must open the same cases with the
+same details (checked: account, reasons, counts and attempts listed). Figures: CPU ms per round (p50, max, total;
+the first round, which compiles the statements, left out), and the baseline's total over the watch's.
 
-    python bench/grooming_watch.py [--accounts 500 20000] [--batches 600] [--per-round 2500] [--seed 1]
+    python bench/grooming_watch.py [--accounts 500 20000] [--batches 600] [--per-round 2500]
+                                   [--seconds-per-batch 1] [--seed 1]
 
 Run from the repository root with ``PYTHONPATH=src:bench``. Ends with one JSON line of figures.
 """
@@ -36,11 +40,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bastion.core.clock import FrozenClock
 from bastion.core.config import Settings
 from bastion.core.db import Database, migrate
+from bastion.core.events import record
 from bastion.core.serving import settle_heap
 from bastion.minors import interactions
-from bastion.minors.events import EventKind
+from bastion.minors.events import CaseOpened, EventKind
 from bastion.minors.interactions import (
     AccountRef,
     Attempt,
@@ -48,7 +54,6 @@ from bastion.minors.interactions import (
     Context,
     check_all,
     grooming_due,
-    open_grooming_cases,
     watch_grooming,
 )
 from bastion.minors.interfaces import ADULT_PLAUSIBLE, MINOR_BANDS, QUESTION_ACTIONS, SOLO_ACTIONS
@@ -66,14 +71,15 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def minors_on(url: str, tmp: Path) -> Minors:
-    """The app's minors service on ``url`` (its rules file, its clock), as the server builds it."""
-    app = create_app(Settings(database_url=url, spool_dir=tmp), db=Database(url), refresh=False)
+def minors_on(url: str, tmp: Path, clock: FrozenClock) -> Minors:
+    """The app's minors service on ``url`` (its rules file), as the server builds it, on ``clock``."""
+    app = create_app(Settings(database_url=url, spool_dir=tmp), db=Database(url), clock=clock, refresh=False)
     minors: Minors = app.state.minors
     return minors
 
 
-def record_traffic(m: Minors, accounts: int, batches: int, rng: random.Random) -> None:
+def record_traffic(m: Minors, clock: FrozenClock, accounts: int, batches: int, seconds: float,
+                   rng: random.Random) -> None:
     ages = {f"acct{i}": rng.choice([11, 14, 16, 17, 25, 40]) for i in range(accounts)}
     names, actions = list(ages), list(QUESTION_ACTIONS)
     for n in range(batches):
@@ -85,6 +91,7 @@ def record_traffic(m: Minors, accounts: int, batches: int, rng: random.Random) -
                                 None if action in SOLO_ACTIONS else AccountRef(target, ages[target]),
                                 Context(follows=rng.random() < 0.5, followed_by=rng.random() < 0.5)))
         check_all(m, checks, actor="bench")
+        clock.advance(seconds=seconds)
         if n % 100 == 99:
             log(f"  {n + 1} batches recorded")
 
@@ -126,7 +133,15 @@ def baseline_round(m: Minors, per_round: int) -> bool:
     due = grooming_due(m, {a: interactions._passing_window(m, attempts, oldest[a], newest[a], window)
                            for a, attempts in found.items()})
     with m.db.write() as session:
-        open_grooming_cases(m, session, due)
+        now, spec = m.clock.now(), m.rules.spec.grooming
+        for account, (reasons, detail) in sorted(due.items()):
+            case = MinorsCase(account_id=account, kind="grooming", queue=spec.queue, state="open", detail=detail,
+                              statement=None, opened_at=now, updated_at=now)
+            session.add(case)
+            session.flush()
+            record(session, MinorEvent, subject=ACCOUNT_PREFIX + account, kind=EventKind.CASE_OPENED, actor="system",
+                   at=now, data=CaseOpened(case_id=case.id, kind="grooming", queue=spec.queue,
+                                           reason="; ".join(reasons)))
         session.merge(MinorsMark(log=interactions.GROOMING_LOG, last_id=rows[-1][0]))
     return len(rows) >= per_round
 
@@ -149,23 +164,26 @@ def rounds(run: Callable[[], bool]) -> list[float]:
     return times[1:]
 
 
-def cased(m: Minors) -> set[str]:
+def cases(m: Minors) -> list[tuple[str, str]]:
+    """The grooming cases opened: account and detail (reasons, counts, attempts listed), in a comparable order."""
     with m.db.read() as session:
-        return set(session.scalars(select(MinorsCase.account_id).where(MinorsCase.kind == "grooming")))
+        return sorted((c.account_id, json.dumps(c.detail, sort_keys=True))
+                      for c in session.scalars(select(MinorsCase).where(MinorsCase.kind == "grooming")))
 
 
-def one_shape(accounts: int, batches: int, per_round: int, rng: random.Random) -> dict[str, float]:
+def one_shape(accounts: int, batches: int, per_round: int, seconds: float, rng: random.Random) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         here = Path(tmp)
         watched, baseline = here / "watch.db", here / "baseline.db"
         migrate(f"sqlite:///{watched}")
-        m = minors_on(f"sqlite:///{watched}", here)
+        clock = FrozenClock(dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+        m = minors_on(f"sqlite:///{watched}", here, clock)
         log(f"{accounts} accounts: recording {batches} batches ...")
-        record_traffic(m, accounts, batches, rng)
+        record_traffic(m, clock, accounts, batches, seconds, rng)
         m.db.checkpoint()
         m.db.dispose()
         shutil.copyfile(watched, baseline)
-        m, b = minors_on(f"sqlite:///{watched}", here), minors_on(f"sqlite:///{baseline}", here)
+        m, b = minors_on(f"sqlite:///{watched}", here, clock), minors_on(f"sqlite:///{baseline}", here, clock)
         with m.db.read() as session:
             events = len(session.scalars(select(MinorEvent.id).where(MinorEvent.kind.in_(_WATCHED))).all())
         log(f"  {events} deny and contact events; the watch ...")
@@ -173,8 +191,9 @@ def one_shape(accounts: int, batches: int, per_round: int, rng: random.Random) -
         watch = rounds(lambda: watch_grooming(m, batch=per_round))
         log("  the baseline ...")
         plain = rounds(lambda: baseline_round(b, per_round))
-        assert cased(m) == cased(b), "the watch and the baseline opened cases for different accounts"
-        figures = {"accounts": accounts, "events": events, "rounds": len(watch), "cases": len(cased(m)),
+        opened = cases(m)
+        assert opened == cases(b), "the watch and the baseline opened different cases"
+        figures = {"accounts": accounts, "events": events, "rounds": len(watch), "cases": len(opened),
                    "watch_round_cpu_p50_ms": round(percentile(watch, 0.5), 2),
                    "watch_round_cpu_max_ms": round(max(watch), 2), "watch_cpu_total_ms": round(sum(watch)),
                    "baseline_round_cpu_p50_ms": round(percentile(plain, 0.5), 2),
@@ -190,11 +209,12 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, nargs="+", default=[500, 20_000])
     parser.add_argument("--batches", type=int, default=600)
     parser.add_argument("--per-round", type=int, default=2500, help="deny and contact events a round takes in")
+    parser.add_argument("--seconds-per-batch", type=float, default=1.0, help="the clock's step after each batch")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     results = []
     for accounts in args.accounts:
-        figures = one_shape(accounts, args.batches, args.per_round, random.Random(args.seed))
+        figures = one_shape(accounts, args.batches, args.per_round, args.seconds_per_batch, random.Random(args.seed))
         log(json.dumps(figures))
         results.append(figures)
     print(json.dumps(results))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
+import threading
+import time
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -117,3 +120,31 @@ def test_a_mark_moves_only_from_where_its_follower_read_it(db: Database) -> None
     with db.read() as session:
         assert dict(session.execute(select(MinorsMark.log, MinorsMark.last_id)).all()) == {
             "test-log": 20, "other-log": 5}
+
+
+@pytest.mark.parametrize("first_commits", [True, False])
+def test_two_rounds_moving_one_mark_at_once_take_its_events_in_once(db: Database, first_commits: bool) -> None:
+    """Two rounds that both read the mark at 10 write at once: the second waits for the first's transaction, and is
+    refused where the first committed, let through where it rolled back (on SQLite and on PostgreSQL)."""
+    with db.write() as session:
+        assert move_mark(session, MinorsMark, "race", 0, 10)
+    inside = threading.Event()
+
+    def first_round() -> None:
+        with contextlib.suppress(RuntimeError), db.write() as session:
+            assert move_mark(session, MinorsMark, "race", 10, 20)
+            inside.set()
+            time.sleep(0.3)  # the second round's write comes now, and waits
+            if not first_commits:
+                raise RuntimeError("the round died before its commit")
+
+    thread = threading.Thread(target=first_round)
+    thread.start()
+    assert inside.wait(10)
+    with db.write() as session:
+        second = move_mark(session, MinorsMark, "race", 10, 30)
+    thread.join()
+    assert second is not first_commits
+    with db.read() as session:
+        mark = session.get(MinorsMark, "race")
+    assert mark is not None and mark.last_id == (20 if first_commits else 30)

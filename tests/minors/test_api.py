@@ -186,6 +186,26 @@ def test_only_a_possible_adults_attempts_at_minors_count_towards_a_grooming_case
     assert [a["target"] for a in case.detail["attempts"]] == [f"kid{i}" for i in range(5)]
 
 
+def test_the_watch_reads_the_attempts_only_of_accounts_over_a_threshold(api: TestClient, platform: dict[str, str],
+                                                                         db: Database) -> None:
+    """Counted by the database: four denies or nine minors followed are under the thresholds (5 and 10), five or
+    ten are not; attempts before ``since`` are not counted."""
+    def at_kids(actor: str, action: str, n: int) -> None:
+        api.post("/v1/interactions/check-batch", headers=platform, json={"checks": [
+            {"actor": {"account_id": actor, "age": 40}, "target": {"account_id": f"kid{i}", "age": 14},
+             "action": action} for i in range(n)]})
+
+    for actor, action, n in [("four", "dm", 4), ("five", "dm", 5), ("nine", "follow", 9), ("ten", "follow", 10)]:
+        at_kids(actor, action, n)
+    minors = api.app.state.minors  # type: ignore[attr-defined]
+    accounts = {"four", "five", "nine", "ten", "silent"}
+    with db.read() as session:
+        assert interactions.over_a_threshold(minors, session, accounts, dt.datetime(2000, 1, 1, tzinfo=dt.UTC)) == {
+            "five", "ten"}
+        assert interactions.over_a_threshold(minors, session, accounts, minors.clock.now() + dt.timedelta(hours=1)
+                                             ) == set()
+
+
 def test_collecting_unconnected_minors_raises_a_grooming_case(api: TestClient, platform: dict[str, str],
                                                               db: Database) -> None:
     checks = [{"actor": {"account_id": "collector", "age": 45}, "target": {"account_id": f"k{i}", "age": 15},

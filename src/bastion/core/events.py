@@ -148,8 +148,8 @@ class LogMark:
 def locked_mark(session: Session, table: type[LogMark], log: str) -> int:
     """``log``'s mark in ``table`` (0 when it has none yet), locked to the end of the caller's write transaction
     (``FOR UPDATE`` on PostgreSQL; SQLite has one writer), so two followers never take in an event twice."""
-    dialect: Any = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    session.execute(dialect.insert(table).values(log=log, last_id=0).on_conflict_do_nothing(index_elements=["log"]))
+    session.execute(_upsert_dialect(session).insert(table).values(log=log, last_id=0)
+                    .on_conflict_do_nothing(index_elements=["log"]))
     column: Any = table.last_id
     return int(session.scalar(select(column).where(table.log == log).with_for_update()) or 0)
 
@@ -158,18 +158,23 @@ def move_mark(session: Session, table: type[LogMark], log: str, after: int, last
     """Move ``log``'s mark in ``table`` from ``after`` (0: it has none yet) to ``last`` in the caller's write
     transaction, where it is still at ``after``; ``False`` where another follower moved it meanwhile (that one took
     these events in). A compare-and-set in one statement, for a follower that read its events before its write
-    transaction: the write holds the row (and on SQLite the lock all writers wait on) for one statement, not for a
-    read, a check and a write (``locked_mark``)."""
+    transaction: the row stays held to the end of that transaction (PostgreSQL's row lock; SQLite's one writer), but
+    a transaction that has nothing else to write is this one statement, not a locked read, a check and a write
+    (``locked_mark``)."""
     column: Any = table.last_id
     moved = session.execute(update(table).where(table.log == log, column == after).values(last_id=last)
                             .execution_options(synchronize_session=False))
     assert isinstance(moved, CursorResult)
     if moved.rowcount or after:
         return bool(moved.rowcount)
-    dialect: Any = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    first = session.execute(dialect.insert(table).values(log=log, last_id=last)
+    first = session.execute(_upsert_dialect(session).insert(table).values(log=log, last_id=last)
                             .on_conflict_do_nothing(index_elements=["log"]).returning(table.log))
     return first.first() is not None  # (an INSERT's rowcount is not told on PostgreSQL: what it returned is)
+
+
+def _upsert_dialect(session: Session) -> Any:
+    """The dialect module whose ``insert`` has ``on_conflict_do_nothing`` for the session's database."""
+    return sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
 
 
 def payload(event: EventLog, model: type[P]) -> P:

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     JSON,
     CompoundSelect,
-    Select,
+    Executable,
     and_,
     bindparam,
     case,
@@ -56,7 +56,7 @@ from bastion.minors.interfaces import (
     InvalidCheck,
 )
 from bastion.minors.models import AccountSettings, AgeRecord, FamilyLink, MinorEvent, MinorsCase, MinorsMark
-from bastion.minors.rules import Facts, Rule, Verdict
+from bastion.minors.rules import Facts, Grooming, Rule, Verdict
 from bastion.minors.services import ACCOUNT_PREFIX, Minors, account_subject
 
 #: How many attempts a grooming case lists (the newest).
@@ -69,16 +69,19 @@ _ADULT_VALUES = frozenset(b.value for b in ADULT_PLAUSIBLE)
 _WATCHED_KINDS = [EventKind.DENIED.value, EventKind.CONTACT.value]
 _DENIED, _TARGET = MinorEvent.kind == EventKind.DENIED.value, MinorEvent.data["target"].as_string()
 #: An attempt at a minor, as the database reads an event: a deny of a possible adult, or a contact (written only for
-#: a possible adult), aimed at an account in a minor's band (an event has a target band only with a target). The
-#: one definition, read by the watch and by a case's list: the payloads are read by the database, not decoded here
-#: (a round holds the interpreter, which the requests share, for a row per account, not per event).
+#: a possible adult), aimed at an account in a minor's band. The one definition, read by the watch and by a case's
+#: list: the payloads are read by the database, not decoded here (a round holds the interpreter, which the requests
+#: share, for a row per account, not per event). No writer gives a target band without a target; a row that did
+#: would be passed over, not stop every later round.
 _ATTEMPT = and_(
     MinorEvent.kind.in_(_WATCHED_KINDS), MinorEvent.data["target_band"].as_string().in_(sorted(_MINOR_VALUES)),
+    func.coalesce(_TARGET, "") != "",
     ~_DENIED | MinorEvent.data["actor_band"].as_string().in_(sorted(_ADULT_VALUES)))
 _OPEN_GROOMING = (MinorsCase.kind == CaseKind.GROOMING.value) & (MinorsCase.state == CaseState.OPEN.value)
 
 #: The accounts of a round's new attempts whose grooming case is not open, each with the times of its oldest and
-#: newest new attempt: one row per account. Open cases are left out first, before any payload is read.
+#: newest new attempt: one row per account. Open cases are left out first, before any payload is read (``NOT IN``:
+#: a case's account is never null).
 _NEW_ATTEMPTS = select(MinorEvent.subject, func.min(MinorEvent.at), func.max(MinorEvent.at)).where(
     MinorEvent.id > bindparam("after"), MinorEvent.id <= bindparam("last"),
     MinorEvent.subject.not_in(select(literal(ACCOUNT_PREFIX) + MinorsCase.account_id).where(_OPEN_GROOMING)),
@@ -90,14 +93,14 @@ _NEW_ATTEMPTS = select(MinorEvent.subject, func.min(MinorEvent.at), func.max(Min
 
 
 @functools.cache
-def _attempts(dialect: str) -> Select[tuple[str, str, dt.datetime, dict[str, Any]]]:
+def _attempts(dialect: str) -> Executable:
     return select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
         in_list(MinorEvent.subject, "subjects", dialect), MinorEvent.at >= bindparam("since"), _ATTEMPT,
     ).order_by(MinorEvent.id)
 
 
 @functools.cache
-def _attempt_counts(dialect: str) -> Select[str, int, int]:
+def _attempt_counts(dialect: str) -> Executable:
     """Per account: its denied attempts, and the minors it reached or tried to, since ``since``."""
     return select(MinorEvent.subject, func.count(case((_DENIED, 1))), func.count(distinct(_TARGET))).where(
         in_list(MinorEvent.subject, "subjects", dialect), MinorEvent.at >= bindparam("since"), _ATTEMPT,
@@ -287,6 +290,7 @@ def check_all(m: Minors, checks: Sequence[Check], *, actor: str) -> list[Checked
 GROOMING_LOG = "grooming"
 GROOMING_BATCH = 5000
 
+
 def _new_span(session: Session, after: int, until: dt.datetime | None, batch: int) -> tuple[int, int]:
     """The id of the last event a round takes in, and how many it takes: up to ``batch`` deny and contact events
     after ``after``, stopping before the first one written after ``until`` (PostgreSQL's settling)."""
@@ -351,15 +355,15 @@ class Attempt:
 def over_a_threshold(m: Minors, session: Session, account_ids: set[str], since: dt.datetime) -> set[str]:
     """The accounts whose attempts since ``since`` pass one of the file's thresholds, counted by the database (a row
     per account): only theirs are worth reading. Each window the watch judges lies within them, and a window's
-    counts only grow with its attempts, so an account under both thresholds here passes them in no window."""
+    counts only grow with its attempts, so an account under both thresholds here passes them in no window (both
+    judge the counts with ``_reasons_for``: this stays a superset of what ``_reasons`` finds)."""
     if not account_ids:
         return set()
     spec = m.rules.spec.grooming
     subjects = {account_subject(a): a for a in account_ids}
     rows = session.execute(_attempt_counts(session.get_bind().dialect.name),
                            {"subjects": list(subjects), "since": since})
-    return {subjects[subject] for subject, denied, minors in rows
-            if denied >= spec.denied_attempts or minors >= spec.unconnected_minors}
+    return {subjects[subject] for subject, denied, minors in rows if _reasons_for(spec, denied, minors)}
 
 
 def attempts_at_minors(session: Session, account_ids: set[str], since: dt.datetime) -> dict[str, list[Attempt]]:
@@ -379,15 +383,19 @@ def attempts_at_minors(session: Session, account_ids: set[str], since: dt.dateti
 
 
 def _reasons(m: Minors, attempts: list[Attempt]) -> tuple[list[str], int, int]:
-    spec = m.rules.spec.grooming
     denied = sum(1 for a in attempts if a.decision == "deny")
     minors = len({a.target for a in attempts})
+    return _reasons_for(m.rules.spec.grooming, denied, minors), denied, minors
+
+
+def _reasons_for(spec: Grooming, denied: int, minors: int) -> list[str]:
+    """The thresholds that ``denied`` attempts and attempts at ``minors`` distinct minors pass (none: no case)."""
     reasons = []
     if denied >= spec.denied_attempts:
         reasons.append(f"{denied} denied attempts to reach minors in {spec.window_hours} h")
     if minors >= spec.unconnected_minors:
         reasons.append(f"contacts with {minors} unconnected minors in {spec.window_hours} h")
-    return reasons, denied, minors
+    return reasons
 
 
 #: New attempts of one actor spread over more than this (a round catching up on a backlog) are judged window by

@@ -32,7 +32,6 @@ import datetime as dt
 import json
 import random
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -60,15 +59,12 @@ from bastion.minors.interfaces import ADULT_PLAUSIBLE, MINOR_BANDS, QUESTION_ACT
 from bastion.minors.models import MinorEvent, MinorsCase, MinorsMark
 from bastion.minors.services import ACCOUNT_PREFIX, Minors
 from bastion.web.app import create_app
+from interactions import log
 from stats import percentile
 
 _WATCHED = [EventKind.DENIED.value, EventKind.CONTACT.value]
 _MINORS = {b.value for b in MINOR_BANDS}
 _ADULTS = {b.value for b in ADULT_PLAUSIBLE}
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def minors_on(url: str, tmp: Path, clock: FrozenClock) -> Minors:

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     CompoundSelect,
     Executable,
     and_,
@@ -92,19 +93,22 @@ _NEW_ATTEMPTS = select(MinorEvent.subject, func.min(MinorEvent.at), func.max(Min
 # fresh list builds and coerces a literal per account on every call.
 
 
+def _attempts_since(dialect: str) -> ColumnElement[bool]:
+    """The attempts of the accounts bound as ``subjects`` since ``since``."""
+    return and_(in_list(MinorEvent.subject, "subjects", dialect), MinorEvent.at >= bindparam("since"), _ATTEMPT)
+
+
 @functools.cache
 def _attempts(dialect: str) -> Executable:
     return select(MinorEvent.subject, MinorEvent.kind, MinorEvent.at, MinorEvent.data).where(
-        in_list(MinorEvent.subject, "subjects", dialect), MinorEvent.at >= bindparam("since"), _ATTEMPT,
-    ).order_by(MinorEvent.id)
+        _attempts_since(dialect)).order_by(MinorEvent.id)
 
 
 @functools.cache
 def _attempt_counts(dialect: str) -> Executable:
     """Per account: its denied attempts, and the minors it reached or tried to, since ``since``."""
     return select(MinorEvent.subject, func.count(case((_DENIED, 1))), func.count(distinct(_TARGET))).where(
-        in_list(MinorEvent.subject, "subjects", dialect), MinorEvent.at >= bindparam("since"), _ATTEMPT,
-    ).group_by(MinorEvent.subject)
+        _attempts_since(dialect)).group_by(MinorEvent.subject)
 
 
 #: What is recorded of a batch's accounts, in one statement: (what, account, basis, band, values) rows, ``what``
@@ -326,16 +330,14 @@ def watch_grooming(m: Minors, *, now: dt.datetime | None = None, settle: float =
         last, count = _new_span(session, after, until, batch)
         if not count:
             return False
-        oldest: dict[str, dt.datetime] = {}  # account -> the times of its oldest and newest new attempts at a minor
-        newest: dict[str, dt.datetime] = {}
-        for subject, first, at in session.execute(_NEW_ATTEMPTS, {"after": after, "last": last}):
-            oldest[subject.removeprefix(ACCOUNT_PREFIX)], newest[subject.removeprefix(ACCOUNT_PREFIX)] = first, at
+        # account -> the times of its oldest and newest new attempts at a minor
+        spans = {subject.removeprefix(ACCOUNT_PREFIX): (first, at)
+                 for subject, first, at in session.execute(_NEW_ATTEMPTS, {"after": after, "last": last})}
         found: dict[str, list[Attempt]] = {}
-        if newest:
-            since = min(oldest.values()) - window
-            found = attempts_at_minors(session, over_a_threshold(m, session, set(newest), since), since)
-    due = grooming_due(m, {a: _passing_window(m, attempts, oldest[a], newest[a], window)
-                           for a, attempts in found.items()})
+        if spans:
+            since = min(first for first, _ in spans.values()) - window
+            found = attempts_at_minors(session, over_a_threshold(m, session, set(spans), since), since)
+    due = grooming_due(m, {a: _passing_window(m, attempts, *spans[a], window) for a, attempts in found.items()})
     with m.db.write() as session:
         if not move_mark(session, MinorsMark, GROOMING_LOG, after, last):
             return True  # another round took these in meanwhile: start again from its mark

@@ -2,18 +2,21 @@
 
 On a shared machine whose speed drifts from one minute to the next, two benches run one after the other measure the
 drift as much as the change. Here both checkouts' servers run at once, each in its own process with its own SQLite
-file and its own workers (``bench/interactions.py``'s ``_serve``, imported from each checkout), and every batch is
-sent to both, one after the other, from one keep-alive client per server, the order swapped on every batch. So both
-see the same moments of the machine; only the code differs. The phases and batches are ``bench/interactions.py``'s
-(``phases``): about half denied, a feed among adults (no deny), ten random checks among ninety between adults.
+file (or, with ``--database-urls``, its own PostgreSQL database) and its own workers (``bench/interactions.py``'s
+``_serve``, imported from each checkout), and every batch is sent to both, one after the other, from one keep-alive
+client per server, the order swapped on every batch. So both see the same moments of the machine; only the code
+differs. The phases and batches are ``bench/interactions.py``'s (``phases``): about half denied, a feed among adults
+(no deny), ten random checks among ninety between adults.
 
 For each checkout: p50, p99 and max of a batch's wall time, and the server's CPU time per batch (its process: the
-request, the event loop and the workers that follow the writes); then this checkout's figure over the baseline's.
+request, the event loop and the workers that follow the writes; not PostgreSQL's own); then this checkout's figure
+over the baseline's.
 Both servers share the cores, so absolute figures are higher than ``bench/interactions.py``'s alone; the ratios are
 what this measures. The baseline must have ``bench/interactions.py: _serve(url, tmp, port, workers)`` (any checkout
 since 2026-12-06 evening) and the same schema (the phases are separated by waiting for each grooming watch).
 
     python bench/interactions_paired.py --baseline /path/to/other/checkout [--batches 1000] [--seed 1]
+                                        [--database-urls postgresql://.../a postgresql://.../b]
 
 Ends with one JSON line of figures.
 """
@@ -58,8 +61,8 @@ interactions._serve(url, tmp, int(port), True)
 class Served:
     """One checkout's server, and a client to it."""
 
-    def __init__(self, name: str, root: Path, tmp: str) -> None:
-        self.name, self.url, port = name, f"sqlite:///{tmp}/{name}.db", free_port()
+    def __init__(self, name: str, root: Path, tmp: str, url: str = "") -> None:
+        self.name, self.url, port = name, url or f"sqlite:///{tmp}/{name}.db", free_port()
         self.process = subprocess.Popen([sys.executable, "-c", _SERVE, str(root), self.url, tmp, str(port)],
                                         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": ""})
         assert self.process.stdout is not None
@@ -99,13 +102,16 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, required=True, help="the root of another checkout of Bastion")
     parser.add_argument("--batches", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database-urls", nargs=2, metavar=("THIS", "BASELINE"), default=["", ""],
+                        help="two empty PostgreSQL databases, one for each server (default: a SQLite file each)")
     args = parser.parse_args()
     if not (args.baseline / "bench" / "interactions.py").is_file():
         parser.error(f"{args.baseline} is not a checkout of Bastion (no bench/interactions.py)")
     rng = random.Random(args.seed)
     figures: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        servers = [Served("this", HERE, tmp), Served("baseline", args.baseline.resolve(), tmp)]
+        this, baseline = args.database_urls
+        servers = [Served("this", HERE, tmp, this), Served("baseline", args.baseline.resolve(), tmp, baseline)]
         try:
             accounts = [f"acct{i}" for i in range(500)]
             for account in accounts:

@@ -11,11 +11,12 @@ import time
 import pytest
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import create_engine, distinct, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from bastion.core.db import Database
-from bastion.core.events import EventLog, NewEvent, history, move_mark, payload, record, record_many
-from bastion.minors.events import Denied, EventKind
+from bastion.core.events import SUBJECT_LENGTH, EventLog, NewEvent, history, move_mark, payload, record, record_many
+from bastion.minors.events import Contact, Denied, EventKind
 from bastion.minors.models import MinorEvent, MinorsMark
 
 AT = dt.datetime(2026, 12, 6, 10, 0, tzinfo=dt.UTC)
@@ -104,6 +105,48 @@ def test_many_events_go_in_after_what_the_session_holds_and_read_back_alike_on_e
         assert session.scalar(select(func.count(distinct(MinorEvent.at)))) == 1
         assert len(session.scalars(select(MinorEvent.id).where(MinorEvent.at == AT)).all()) == 3
         assert len(session.scalars(select(MinorEvent.id).where(MinorEvent.at < AT)).all()) == 0
+
+
+def test_a_large_batch_of_events_takes_ids_in_the_order_given_on_each_database(db: Database) -> None:
+    """PostgreSQL inserts a batch from arrays (``unnest``): its ids must still follow the order given."""
+    targets = [f"t{(i * 7919) % 500}" for i in range(500)]  # not sorted, so sorting cannot pass for ordering
+    with db.write() as session:
+        record_many(session, MinorEvent, [
+            NewEvent(f"account:{target}", EventKind.CONTACT, "p", AT, Contact(action="dm", target=target,
+                                                                               target_band="13-15"))
+            for target in targets])
+    with db.read() as session:
+        rows = session.execute(select(MinorEvent.subject).order_by(MinorEvent.id)).scalars().all()
+    assert rows == [f"account:{target}" for target in targets]
+
+
+def test_a_batch_refuses_what_one_event_is_refused_on_each_database(db: Database) -> None:
+    """An over-long subject: refused by ``record_many`` where ``record`` is refused (PostgreSQL; SQLite does not
+    check a length), never cut short. A naive time: refused by both everywhere. Nothing of the batch is written."""
+    long = "account:" + "x" * SUBJECT_LENGTH
+
+    def one() -> None:
+        with db.write() as session:
+            record(session, MinorEvent, subject=long, kind=EventKind.CASE_RAISED, actor="a", at=AT, data=None)
+
+    def many(at: dt.datetime = AT) -> None:
+        with db.write() as session:
+            record_many(session, MinorEvent, [NewEvent("account:1", EventKind.CASE_RAISED, "a", at, None),
+                                              NewEvent(long, EventKind.CASE_RAISED, "a", at, None)])
+
+    refused = []
+    for write in (one, many):
+        try:
+            write()
+            refused.append(False)
+        except DBAPIError:
+            refused.append(True)
+    assert refused[0] == refused[1] == (db.engine.dialect.name == "postgresql")
+    with db.read() as session:
+        stored = session.scalars(select(MinorEvent.subject).order_by(MinorEvent.id)).all()
+    assert stored == ([] if refused[0] else [long, "account:1", long])  # whole, where it is stored
+    with pytest.raises(ValueError, match="naive"):
+        many(AT.replace(tzinfo=None))
 
 
 def test_a_mark_moves_only_from_where_its_follower_read_it(db: Database) -> None:

@@ -7,7 +7,8 @@ import datetime as dt
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -93,7 +95,39 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate_if_asked)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    event.listen(engine, "checkin", _idle_from_now)
+    event.listen(engine, "checkout", _ping_if_idle(engine.dialect))
+    return engine
+
+
+#: A PostgreSQL connection is pinged when it is taken from the pool only if it sat there longer than this. SQLAlchemy's
+#: ``pool_pre_ping`` pings on every checkout: a round trip and a statement for PostgreSQL to run, twice in a minors'
+#: batch with denies (its read and its write), a tenth of the request's time in ``check_all`` (``docs/benchmarks.md``,
+#: "PostgreSQL: fewer round trips and statements"). A connection in steady use is alive; one idle for longer may
+#: have been dropped (a restart, a proxy's or a firewall's idle timeout) and is replaced before a request meets it.
+#: One that dies while in use fails its statement, and SQLAlchemy then replaces every connection the pool holds.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _idle_from_now(_dbapi_conn: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Dialect) -> Callable[[Any, Any, Any], None]:
+    """The pool's checkout hook: ping a connection that was idle longer than ``PING_AFTER_IDLE_SECONDS``; one that
+    does not answer is replaced (``DisconnectionError``: the pool connects anew and tries again)."""
+
+    def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since <= PING_AFTER_IDLE_SECONDS:
+            return  # new, or in steady use
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(f"an idle connection did not answer: {error}") from error
+
+    return checkout
 
 
 def _create_private(url: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -90,24 +91,35 @@ class NewEvent:
 
 
 def record_many(session: Session, table: type[EventLog], events: Sequence[NewEvent]) -> None:
-    """Append many events in the caller's transaction with one driver-level ``executemany`` (no ORM object per row).
+    """Append many events in the caller's transaction with one statement (no ORM object per row).
 
     For hot paths that write an event per item of a batch (a feed's denied interactions, an upload's signals): the
     rows commit or roll back with the caller's transaction, like ``record``'s, after whatever the session holds
-    unflushed (rows are inserted in the order given; ids grow with it). The statement is compiled once per table and
-    kind of database; each row's ``at`` is written as that database's type writes it (SQLite compares the text, so
-    it must be ``record``'s to the character), and its payload by pydantic straight to JSON (half the cost of
-    SQLAlchemy's per-row processing of the same values; a float that is not finite is written as null, as JSON
-    has no other way). No ``external_id``: a retried batch is a new batch.
+    unflushed (rows are inserted in the order given; ids grow with it). Each row's ``at`` is written as that
+    database's type writes it (SQLite compares the text, so it must be ``record``'s to the character), and its
+    payload by pydantic straight to JSON (half the cost of SQLAlchemy's per-row processing of the same values; a
+    float that is not finite is written as null, as JSON has no other way). No ``external_id``: a retried batch is a
+    new batch.
+
+    SQLite: the driver's ``executemany`` of one INSERT. PostgreSQL: the rows as one JSON array, unpacked by the
+    statement; psycopg's ``executemany`` adapted every value of every row in Python and sent each row as a
+    statement of its own (``docs/benchmarks.md``, "PostgreSQL: fewer round trips and statements").
     """
     if not events:
         return
     session.flush()
     connection = session.connection()
     sql, order, process_at = _insert_many(table.__table__, connection.dialect)  # type: ignore[attr-defined]
-    rows = [{"subject": e.subject, "kind": e.kind.value, "actor": e.actor, "at": process_at(e.at),
-             "data": e.data.model_dump_json() if e.data is not None else "{}"} for e in events]
-    connection.exec_driver_sql(sql, [tuple(r[c] for c in order) for r in rows] if order else rows)
+    payloads = [e.data.model_dump_json() if e.data is not None else "{}" for e in events]
+    if order:  # SQLite: positional parameters, a row each
+        rows = [{"subject": e.subject, "kind": e.kind.value, "actor": e.actor, "at": process_at(e.at), "data": data}
+                for e, data in zip(events, payloads, strict=True)]
+        connection.exec_driver_sql(sql, [tuple(r[c] for c in order) for r in rows])
+        return
+    text = json.dumps  # PostgreSQL: one JSON array of rows; the payloads are JSON already
+    array = ",".join(f"[{text(e.subject)},{text(e.kind.value)},{text(e.actor)},{text(process_at(e.at).isoformat())},"
+                     f"{data}]" for e, data in zip(events, payloads, strict=True))
+    connection.exec_driver_sql(sql, {"rows": f"[{array}]"})
 
 
 _InsertMany = tuple[str, tuple[str, ...], Callable[[dt.datetime], Any]]
@@ -117,16 +129,25 @@ _INSERTS: dict[tuple[str, str, str], _InsertMany] = {}
 
 def _insert_many(table: Table, dialect: Dialect) -> _InsertMany:
     """The driver's INSERT of an event's columns, the order of its parameters where they are positional (SQLite's;
-    empty where they are named, PostgreSQL's), and ``at``'s processor: the dialect's own type's, whose text SQLite
-    stores (``UTCDateTime``'s alone would leave the datetime to the driver, which writes another text)."""
+    empty for PostgreSQL's one JSON array), and ``at``'s processor: the dialect's own type's, whose text SQLite
+    stores (``UTCDateTime``'s alone would leave the datetime to the driver, which writes another text), and which
+    refuses a naive time on both."""
     key = (table.name, dialect.name, dialect.driver)
     found = _INSERTS.get(key)
     if found is None:
-        values: dict[str, Any] = {c: bindparam(c) for c in ("subject", "kind", "actor", "at", "data")}
-        compiled = insert(table).inline().values(values).compile(dialect=dialect)
         process = table.c.at.type.dialect_impl(dialect).bind_processor(dialect)
-        found = _INSERTS[key] = (str(compiled), tuple(compiled.positiontup or ()),
-                                 process if process is not None else (lambda at: at))
+        process_at = process if process is not None else (lambda at: at)
+        if dialect.name == "postgresql":
+            # Strings are assigned uncast, so an over-long one is refused as by any INSERT (a cast would cut it);
+            # WITH ORDINALITY and ORDER BY: the rows, and so their ids, in the order given.
+            sql = (f"INSERT INTO {table.name} (subject, kind, actor, at, data) "
+                   f"SELECT r->>0, r->>1, r->>2, (r->>3)::{table.c.at.type.compile(dialect=dialect)}, r->4 "
+                   "FROM json_array_elements(%(rows)s::json) WITH ORDINALITY AS given(r, n) ORDER BY n")
+            found = _INSERTS[key] = (sql, (), process_at)
+        else:
+            values: dict[str, Any] = {c: bindparam(c) for c in ("subject", "kind", "actor", "at", "data")}
+            compiled = insert(table).inline().values(values).compile(dialect=dialect)
+            found = _INSERTS[key] = (str(compiled), tuple(compiled.positiontup or ()), process_at)
     return found
 
 

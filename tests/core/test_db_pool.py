@@ -70,12 +70,25 @@ def test_a_connection_dropped_while_idle_is_replaced_before_a_request_meets_it(
     assert _backend(pg) != dropped  # the ping found it gone: a new connection answered
 
 
-def test_without_the_ping_a_dropped_connection_fails_once_and_the_pool_is_renewed(
-        pg: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the ping saves a request from; and what a connection that dies in steady use costs: one failed
-    statement, after which SQLAlchemy replaces every connection the pool holds."""
+def test_a_connection_dropped_soon_after_its_use_fails_one_request_and_the_pool_is_renewed(pg: Database) -> None:
+    """The price of pinging only after idle: a connection dropped less than ``PING_AFTER_IDLE_SECONDS`` after its
+    last use (a restart) fails the request that takes it; SQLAlchemy then replaces every connection the pool holds."""
     dropped = _backend(pg)
     _terminate(pg, dropped)
     with pytest.raises(DBAPIError):
         _backend(pg)
     assert _backend(pg) != dropped
+
+
+def test_a_failed_ping_renews_every_connection_the_pool_holds(pg: Database,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart drops them all: once one idle connection fails its ping, none of the others is handed out."""
+    with pg.engine.connect() as a, pg.engine.connect() as b, pg.engine.connect() as c:
+        dropped = {int(x.scalar(text("SELECT pg_backend_pid()"))) for x in (a, b, c)}
+    for pid in dropped:
+        _terminate(pg, pid)
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert _backend(pg) not in dropped
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 3600.0)  # no more pings: only the renewal can help
+    with pg.engine.connect() as a, pg.engine.connect() as b, pg.engine.connect() as c:
+        assert not {int(x.scalar(text("SELECT pg_backend_pid()"))) for x in (a, b, c)} & dropped

@@ -108,7 +108,7 @@ def test_many_events_go_in_after_what_the_session_holds_and_read_back_alike_on_e
 
 
 def test_a_large_batch_of_events_takes_ids_in_the_order_given_on_each_database(db: Database) -> None:
-    """PostgreSQL inserts a batch from arrays (``unnest``): its ids must still follow the order given."""
+    """PostgreSQL inserts a batch from one JSON array: its ids must still follow the order given."""
     targets = [f"t{(i * 7919) % 500}" for i in range(500)]  # not sorted, so sorting cannot pass for ordering
     with db.write() as session:
         record_many(session, MinorEvent, [
@@ -118,6 +118,21 @@ def test_a_large_batch_of_events_takes_ids_in_the_order_given_on_each_database(d
     with db.read() as session:
         rows = session.execute(select(MinorEvent.subject).order_by(MinorEvent.id)).scalars().all()
     assert rows == [f"account:{target}" for target in targets]
+
+
+def test_a_payload_holding_any_character_is_stored_whole_on_each_database(db: Database) -> None:
+    """A payload's strings may hold anything a remote answer sends: NUL (which PostgreSQL will not read out of JSON
+    as text), controls, quotes, backslashes, an escape's look-alike, text beyond ASCII."""
+    odd = 'a\x00b\x01\t"q" \\ \\u0000 Zoë «2» 😀'
+    with db.write() as session:
+        record_many(session, MinorEvent, [
+            NewEvent("account:1", EventKind.DENIED, "b", AT, Denied(action="dm", target=odd, actor_band="adult",
+                                                                   target_band="13-15", rule=odd)),
+            NewEvent("account:1", EventKind.CASE_RAISED, "c", AT, None)])
+    with db.read() as session:
+        events = history(session, MinorEvent, "account:1")
+    assert payload(events[0], Denied).target == payload(events[0], Denied).rule == odd
+    assert events[1].data == {}
 
 
 def test_a_batch_refuses_what_one_event_is_refused_on_each_database(db: Database) -> None:

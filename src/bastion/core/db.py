@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import InvalidatePoolError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -95,7 +95,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate_if_asked)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True)
     event.listen(engine, "checkin", _idle_from_now)
     event.listen(engine, "checkout", _ping_if_idle(engine.dialect))
     return engine
@@ -103,10 +103,12 @@ def make_engine(url: str) -> Engine:
 
 #: A PostgreSQL connection is pinged when it is taken from the pool only if it sat there longer than this. SQLAlchemy's
 #: ``pool_pre_ping`` pings on every checkout: a round trip and a statement for PostgreSQL to run, twice in a minors'
-#: batch with denies (its read and its write), a tenth of the request's time in ``check_all`` (``docs/benchmarks.md``,
-#: "PostgreSQL: fewer round trips and statements"). A connection in steady use is alive; one idle for longer may
-#: have been dropped (a restart, a proxy's or a firewall's idle timeout) and is replaced before a request meets it.
-#: One that dies while in use fails its statement, and SQLAlchemy then replaces every connection the pool holds.
+#: batch with denies (its read and its write), 12 % of ``check_all``'s samples (``docs/benchmarks.md``,
+#: "PostgreSQL: fewer round trips and statements"). The pool hands out the connection returned last (LIFO), so a
+#: quiet server keeps one connection warm and the others idle, to be pinged when next needed. A ping that fails
+#: replaces every connection the pool holds. The price: a connection dropped less than this long after its last use
+#: (PostgreSQL restarted, a failover) fails the statement of the request that takes it, at least one request per
+#: process; SQLAlchemy then replaces every connection the pool holds, and the platform's retry succeeds.
 PING_AFTER_IDLE_SECONDS = 5.0
 
 
@@ -115,8 +117,8 @@ def _idle_from_now(_dbapi_conn: Any, record: Any) -> None:
 
 
 def _ping_if_idle(dialect: Dialect) -> Callable[[Any, Any, Any], None]:
-    """The pool's checkout hook: ping a connection that was idle longer than ``PING_AFTER_IDLE_SECONDS``; one that
-    does not answer is replaced (``DisconnectionError``: the pool connects anew and tries again)."""
+    """The pool's checkout hook: ping a connection that was idle longer than ``PING_AFTER_IDLE_SECONDS``; if it does
+    not answer, the pool's connections are all replaced and the checkout tries again with a new one."""
 
     def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         idle_since = record.info.get("idle_since")
@@ -125,7 +127,8 @@ def _ping_if_idle(dialect: Dialect) -> Callable[[Any, Any, Any], None]:
         try:
             dialect.do_ping(dbapi_conn)
         except dialect.loaded_dbapi.Error as error:
-            raise DisconnectionError(f"an idle connection did not answer: {error}") from error
+            # The others were most likely dropped with it (a restart): none of them is handed out again.
+            raise InvalidatePoolError(f"an idle connection did not answer: {error}") from error
 
     return checkout
 

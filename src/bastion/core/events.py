@@ -101,7 +101,7 @@ def record_many(session: Session, table: type[EventLog], events: Sequence[NewEve
     float that is not finite is written as null, as JSON has no other way). No ``external_id``: a retried batch is a
     new batch.
 
-    SQLite: the driver's ``executemany`` of one INSERT. PostgreSQL: the rows as one JSON array, unpacked by the
+    SQLite: the driver's ``executemany`` of one INSERT. PostgreSQL: the rows as one JSON array, unpacked by one
     statement; psycopg's ``executemany`` adapted every value of every row in Python and sent each row as a
     statement of its own (``docs/benchmarks.md``, "PostgreSQL: fewer round trips and statements").
     """
@@ -116,12 +116,16 @@ def record_many(session: Session, table: type[EventLog], events: Sequence[NewEve
                 for e, data in zip(events, payloads, strict=True)]
         connection.exec_driver_sql(sql, [tuple(r[c] for c in order) for r in rows])
         return
-    text = json.dumps  # PostgreSQL: one JSON array of rows; the payloads are JSON already
+    # PostgreSQL: one JSON array of rows. Each payload goes in as a JSON string (its text, encoded again): PostgreSQL
+    # refuses to read a string holding \u0000 out of JSON, and a payload may hold one (an error a remote API sent).
+    text = _JSON_TEXT
     array = ",".join(f"[{text(e.subject)},{text(e.kind.value)},{text(e.actor)},{text(process_at(e.at).isoformat())},"
-                     f"{data}]" for e, data in zip(events, payloads, strict=True))
+                     f"{text(data)}]" for e, data in zip(events, payloads, strict=True))
     connection.exec_driver_sql(sql, {"rows": f"[{array}]"})
 
 
+#: A string as JSON, its text beyond ASCII kept as it is (``json.dumps`` with an option builds an encoder per call).
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
 _InsertMany = tuple[str, tuple[str, ...], Callable[[dt.datetime], Any]]
 #: ``_insert_many``'s by table and kind of database (not by dialect object: each engine has its own).
 _INSERTS: dict[tuple[str, str, str], _InsertMany] = {}
@@ -138,11 +142,14 @@ def _insert_many(table: Table, dialect: Dialect) -> _InsertMany:
         process = table.c.at.type.dialect_impl(dialect).bind_processor(dialect)
         process_at = process if process is not None else (lambda at: at)
         if dialect.name == "postgresql":
-            # Strings are assigned uncast, so an over-long one is refused as by any INSERT (a cast would cut it);
-            # WITH ORDINALITY and ORDER BY: the rows, and so their ids, in the order given.
+            # The array read once (jsonb), each row's fields taken from it. Strings are assigned uncast, so an
+            # over-long one is refused as by any INSERT (a cast would cut it); the payload's text is cast to the
+            # column's type as the driver's parameter was. WITH ORDINALITY and ORDER BY: the rows, and so their ids,
+            # in the order given.
             sql = (f"INSERT INTO {table.name} (subject, kind, actor, at, data) "
-                   f"SELECT r->>0, r->>1, r->>2, (r->>3)::{table.c.at.type.compile(dialect=dialect)}, r->4 "
-                   "FROM json_array_elements(%(rows)s::json) WITH ORDINALITY AS given(r, n) ORDER BY n")
+                   f"SELECT r->>0, r->>1, r->>2, (r->>3)::{table.c.at.type.compile(dialect=dialect)}, "
+                   f"(r->>4)::{table.c.data.type.compile(dialect=dialect)} "
+                   "FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS given(r, n) ORDER BY n")
             found = _INSERTS[key] = (sql, (), process_at)
         else:
             values: dict[str, Any] = {c: bindparam(c) for c in ("subject", "kind", "actor", "at", "data")}

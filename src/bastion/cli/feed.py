@@ -51,7 +51,7 @@ def loopback_bastion(catalogue_size: int, seed: int) -> Iterator[tuple[str, Toke
     from bastion.core.db import Database, migrate
     from bastion.core.sealing import new_key
     from bastion.feed.audit import catalogue
-    from bastion.feed.audit.gates import Tokens, register_catalogue, serves_gate
+    from bastion.feed.audit.gates import HttpGate, Tokens, await_decisions, register_catalogue, serves_gate
     from bastion.web.app import create_app
 
     # a throwaway instance: its production gaps (no webhook, no signing key) are by design, not worth a warning
@@ -83,8 +83,10 @@ def loopback_bastion(catalogue_size: int, seed: int) -> Iterator[tuple[str, Toke
                      "--bastion")
             err.print(f"registering {catalogue_size} catalogue items in a loopback Bastion at {base}",
                       highlight=False)
-            done = register_catalogue(base, tokens, catalogue.build(seed, catalogue_size))
+            built = catalogue.build(seed, catalogue_size)
+            done = register_catalogue(base, tokens, built)
             err.print(f"registered {done['registered']} items, decided {done['decided']} cases", highlight=False)
+            await_decisions(HttpGate(base, tokens.platform), built)
             yield base, tokens
         finally:
             server.should_exit = True

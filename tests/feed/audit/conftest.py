@@ -19,7 +19,7 @@ from bastion.core.auth.roles import Role
 from bastion.core.config import Settings
 from bastion.core.db import Database
 from bastion.feed.audit import catalogue
-from bastion.feed.audit.gates import Tokens, register_catalogue, serves_gate
+from bastion.feed.audit.gates import HttpGate, Tokens, await_decisions, register_catalogue, serves_gate
 from bastion.web.app import create_app
 from tests.factories.live import loopback, serve
 
@@ -70,6 +70,7 @@ def loopback_bastion(settings: Settings, db: Database, make_token: Callable[[Rol
         register_catalogue(base, tokens, CATALOGUE)
         real_gate = serves_gate(base, tokens.platform)
         if real_gate:
+            await_decisions(HttpGate(base, tokens.platform), CATALOGUE)
             yield Loopback(base, base, tokens, True)
         else:
             with loopback(_stub(base, tokens.platform)) as stub:

@@ -9,6 +9,7 @@ platform) and then uses ``HttpGate`` against it. Either way the gate is called o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -119,6 +120,25 @@ def register_catalogue(base_url: str, tokens: Tokens, catalogue: Catalogue,
             if r.status_code != 404:
                 _ok(r)
     return {"registered": len(catalogue.items), "decided": decided}
+
+
+#: How long ``await_decisions`` waits for the gate to take in the catalogue's decisions.
+GATE_CATCH_UP_SECONDS = 30.0
+
+
+def await_decisions(gate: Gate, catalogue: Catalogue, timeout: float = GATE_CATCH_UP_SECONDS) -> None:
+    """Wait until the gate withholds every harmful and borderline item of ``catalogue`` (from an adult). The gate
+    follows the moderation log (``feed/view.py``): the decisions ``register_catalogue`` just took reach it within a
+    refresh interval, not at once, and an audit started sooner would count as served items the gate had not yet
+    heard were decided."""
+    decided = [i.content_id for i in catalogue.items if i.label in _ACTIONS]
+    viewer = Viewer("audit-catch-up", 30)
+    deadline = time.monotonic() + timeout
+    while missing := sorted(set(decided) - set(gate.filter(viewer, decided))):
+        if time.monotonic() > deadline:
+            raise GateError(f"the gate still serves {len(missing)} decided catalogue items after {timeout:.0f} s "
+                            f"(first: {missing[0]})")
+        time.sleep(0.05)
 
 
 def _ok(r: httpx.Response) -> Any:

@@ -4,13 +4,14 @@ removed, borderline ones kept out of recommendations by moderators' decisions), 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from bastion.feed.audit import runner
-from bastion.feed.audit.gates import GateError, HttpGate, Viewer
+from bastion.feed.audit.gates import GateError, HttpGate, Viewer, await_decisions
 from bastion.feed.audit.personas import AMNESTY, NEWSGUARD
 from bastion.feed.audit.recommender import ReferenceRecommender
 from tests.factories.live import loopback
@@ -80,3 +81,23 @@ def test_a_gate_out_of_contract_stops_the_audit_and_an_unanswered_item_is_withhe
         HttpGate(url, "t").filter(Viewer("audit-x", 30), ["a", "b"])
     with loopback(ThreadingHTTPServer(("127.0.0.1", 0), Silent)) as url:
         assert HttpGate(url, "t").filter(Viewer("audit-x", 30), ["a", "b"]) == {"b": ("unknown",)}
+
+
+class _Lagging:
+    """A gate that hears of the catalogue's decisions only after ``lag`` questions (a view a refresh behind)."""
+
+    def __init__(self, lag: int) -> None:
+        self.asked, self.lag = 0, lag
+
+    def filter(self, viewer: Viewer, content_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        self.asked += 1
+        decided = {i.content_id for i in CATALOGUE.items if i.label.value in ("harmful", "borderline")}
+        return {c: ("removed",) for c in content_ids if c in decided} if self.asked > self.lag else {}
+
+
+def test_the_audit_waits_until_the_gate_has_heard_of_every_decision() -> None:
+    gate = _Lagging(lag=3)
+    await_decisions(gate, CATALOGUE)
+    assert gate.asked == 4  # asked until every decided item was withheld, then no more
+    with pytest.raises(GateError, match="still serves"):
+        await_decisions(_Lagging(lag=10**9), CATALOGUE, timeout=0.2)

@@ -61,6 +61,58 @@ def test_the_wal_is_copied_back_by_the_checkpoint_not_by_a_commit(tmp_path: Path
     db.dispose()
 
 
+def _wal_generation(wal: Path) -> int:
+    """The WAL header's checkpoint sequence number (bytes 12-15, big-endian: sqlite.org/fileformat2.html#walformat),
+    which SQLite moves each time it starts the WAL again."""
+    return int.from_bytes(wal.read_bytes()[12:16], "big")
+
+
+def _fill_wal(db: Database, rows: int) -> None:
+    with db.write() as session:
+        session.execute(text("CREATE TABLE IF NOT EXISTS t (x BLOB)"))
+        for _ in range(rows):  # a page each
+            session.execute(text("INSERT INTO t VALUES (randomblob(1000))"))
+
+
+def test_a_round_starts_the_wal_again_itself_so_no_commit_syncs_its_header(tmp_path: Path) -> None:
+    """Once the WAL holds ``restart_pages``, the round copies it all and writes the new WAL's first frame itself
+    (SQLite syncs the header of a new WAL at its first write): the WAL has started again before any commit comes,
+    and the next commit appends to it."""
+    db = Database(f"sqlite:///{tmp_path}/b.db")
+    _fill_wal(db, 300)
+    wal = tmp_path / "b.db-wal"
+    generation = _wal_generation(wal)
+    db.checkpoint(restart_pages=100)  # four rows a page: under the threshold, copied back, not started again
+    assert _wal_generation(wal) == generation
+    db.checkpoint(restart_pages=50)
+    assert _wal_generation(wal) == generation + 1
+    with db.read() as session:
+        assert session.execute(text("PRAGMA user_version")).scalar() == 1
+    _fill_wal(db, 10)
+    assert _wal_generation(wal) == generation + 1  # the commit appended: the restart was the round's
+    with db.read() as session:
+        assert session.execute(text("SELECT count(*) FROM t")).scalar() == 310
+    db.dispose()
+
+
+def test_a_reader_on_old_frames_leaves_the_restart_to_a_later_round(tmp_path: Path) -> None:
+    """A read transaction still on frames the copy may not pass keeps the WAL as it is (nothing waits for the
+    reader); the first round after it ends starts the WAL again."""
+    db = Database(f"sqlite:///{tmp_path}/b.db")
+    _fill_wal(db, 50)
+    wal = tmp_path / "b.db-wal"
+    generation = _wal_generation(wal)
+    with db.read() as reader:
+        assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 50  # its snapshot: 50 rows
+        _fill_wal(db, 250)
+        db.checkpoint(restart_pages=20)
+        assert _wal_generation(wal) == generation
+        assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 50
+    db.checkpoint(restart_pages=20)
+    assert _wal_generation(wal) == generation + 1
+    db.dispose()
+
+
 def _migrated(tmp_path: Path) -> Database:
     url = f"sqlite:///{tmp_path / 'bastion.db'}"
     migrate(url)

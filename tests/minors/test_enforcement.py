@@ -315,6 +315,35 @@ def test_a_batch_answers_like_single_checks(api: TestClient, platform: dict[str,
     assert batch[0]["shadow"] == ["adult-mentions-minor"] and batch[2]["floor"] is True
 
 
+def test_the_context_schema_names_the_domain_context() -> None:
+    """The API's context is handed to the domain's ``Context`` by name: every key the schema admits is one of its
+    fields, and each value reaches the field of its name."""
+    from bastion.minors import api as minors_api
+
+    assert list(minors_api.ContextIn.__annotations__) == list(interactions.Context._fields)
+    given_context: dict[str, Any] = {"follows": True, "followed_by": False, "conversation": True,
+                                     "group_consent": True, "age_restricted": False, "borderline": True,
+                                     "audience": Audience.FRIENDS, "utc_offset_minutes": 60}
+    check = minors_api.to_check({"actor": "a", "target": "b", "action": Action.NOTIFY,
+                                 "context": given_context})  # type: ignore[typeddict-item]
+    assert check.context._asdict() == given_context
+    assert minors_api.to_check({"actor": "a", "action": Action.LIVE, "context": {"borderline": True}}).context == \
+        interactions.Context(borderline=True)
+
+
+def test_a_changed_sentence_is_written_anew() -> None:
+    """Answers are written once and kept (``_answer``), by everything they say: a rule whose sentence changed (a
+    rules file reloaded) is answered with the new sentence, not the one kept."""
+    from bastion.minors import api as minors_api
+    from bastion.minors.interfaces import Band
+    from bastion.minors.rules import Verdict
+
+    before = interactions.Checked(Verdict(Decision.DENY, "r", "Not now."), Band.ADULT, Band.B13_15)
+    after = before._replace(verdict=before.verdict._replace(explanation="Not yet."))
+    assert '"explanation":"Not now."' in minors_api._answer(before)
+    assert '"explanation":"Not yet."' in minors_api._answer(after)
+
+
 def test_one_batch_reads_ages_limits_and_own_settings_together(api: TestClient, platform: dict[str, str]) -> None:
     """A batch reads what is recorded of all its accounts in one statement: a verified age beats an inline one, a
     parent's limits and an account's own settings each decide the checks aimed at their account, and an account

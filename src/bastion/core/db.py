@@ -150,8 +150,9 @@ def _create_private(url: str) -> None:
 #: ``CHECKPOINT_SECONDS``), not by whichever commit crosses the automatic threshold: a commit that checkpointed waited
 #: up to 18 ms, the tail of every write's latency (a batch of minors' checks with denies). The automatic checkpoint
 #: stays, at a higher threshold (pages of 4 KiB: about 40 MB), so the WAL stays bounded where no worker runs (the CLI)
-#: or if it stops.
+#: or if it stops. The worker also starts the WAL again once it holds ``WAL_RESTART_PAGES`` (about 4 MB).
 WAL_AUTOCHECKPOINT_PAGES = 10_000
+WAL_RESTART_PAGES = 1_000
 #: How long a SQLite writer waits for another to finish before it fails with "database is locked".
 SQLITE_BUSY_SECONDS = 30
 CHECKPOINT_SECONDS = 1.0
@@ -232,17 +233,34 @@ class Database:
         if not is_sqlite(self.engine):
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, restart_pages: int = WAL_RESTART_PAGES) -> None:
         """SQLite: copy what the WAL holds back into the database, without blocking readers or writers (PASSIVE);
-        run by the app's worker so that no request's commit does it. PostgreSQL: nothing to do."""
-        if is_sqlite(self.engine):
-            raw = self.engine.raw_connection()  # outside any transaction: pysqlite's own BEGIN is off (pragmas)
-            try:
-                cursor = raw.cursor()
-                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                cursor.close()
-            finally:
-                raw.close()
+        run by the app's worker so that no request's commit does it. PostgreSQL: nothing to do.
+
+        Under steady writes that alone never empties the WAL: frames come while the copy runs, and SQLite starts
+        the WAL again only at a write that begins with every frame copied. It grew to the automatic threshold, and
+        then requests' commits checkpointed (two ``fdatasync``) and started it again (a third, for its header). So
+        once it holds ``restart_pages``, the round copies what came meanwhile holding this process's writer lock,
+        and makes the first write of the new WAL itself (``user_version`` counts them), so those syncs are its own.
+        A reader still on old frames leaves the rest to the next round.
+        """
+        if not is_sqlite(self.engine):
+            return
+        raw = self.engine.raw_connection()  # outside any transaction: pysqlite's own BEGIN is off (pragmas)
+        try:
+            cursor = raw.cursor()
+            _, pages, _ = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if pages >= restart_pages:
+                with self._one_writer():
+                    busy, pages, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if not busy and copied == pages:
+                        cursor.execute("BEGIN IMMEDIATE")
+                        restarts = cursor.execute("PRAGMA user_version").fetchone()[0]
+                        cursor.execute(f"PRAGMA user_version={(restarts + 1) % 2**31}")
+                        cursor.execute("COMMIT")
+            cursor.close()
+        finally:
+            raw.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -28,8 +28,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    bindparam,
-    insert,
     select,
     update,
 )
@@ -109,52 +107,51 @@ def record_many(session: Session, table: type[EventLog], events: Sequence[NewEve
         return
     session.flush()
     connection = session.connection()
-    sql, order, process_at = _insert_many(table.__table__, connection.dialect)  # type: ignore[attr-defined]
+    sql, process_at = _insert_many(table.__table__, connection.dialect)  # type: ignore[attr-defined]
     payloads = [e.data.model_dump_json() if e.data is not None else "{}" for e in events]
-    if order:  # SQLite: positional parameters, a row each
-        rows = [{"subject": e.subject, "kind": e.kind.value, "actor": e.actor, "at": process_at(e.at), "data": data}
-                for e, data in zip(events, payloads, strict=True)]
-        connection.exec_driver_sql(sql, [tuple(r[c] for c in order) for r in rows])
+    # A batch's events mostly share one time: each different one is processed once.
+    times = {at: process_at(at) for at in {e.at for e in events}}
+    if connection.dialect.name == "sqlite":  # positional parameters, a row each, in the INSERT's order
+        connection.exec_driver_sql(sql, [(e.subject, e.kind.value, e.actor, times[e.at], data)
+                                         for e, data in zip(events, payloads, strict=True)])
         return
     # PostgreSQL: one JSON array of rows. Each payload goes in as a JSON string (its text, encoded again): PostgreSQL
     # refuses to read a string holding \u0000 out of JSON, and a payload may hold one (an error a remote API sent).
     text = _JSON_TEXT
-    array = ",".join(f"[{text(e.subject)},{text(e.kind.value)},{text(e.actor)},{text(process_at(e.at).isoformat())},"
-                     f"{text(data)}]" for e, data in zip(events, payloads, strict=True))
+    texts = {at: text(processed.isoformat()) for at, processed in times.items()}
+    array = ",".join(f"[{text(e.subject)},{text(e.kind.value)},{text(e.actor)},{texts[e.at]},{text(data)}]"
+                     for e, data in zip(events, payloads, strict=True))
     connection.exec_driver_sql(sql, {"rows": f"[{array}]"})
 
 
 #: A string as JSON, its text beyond ASCII kept as it is (``json.dumps`` with an option builds an encoder per call).
 _JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
-_InsertMany = tuple[str, tuple[str, ...], Callable[[dt.datetime], Any]]
+_InsertMany = tuple[str, Callable[[dt.datetime], Any]]
 #: ``_insert_many``'s by table and kind of database (not by dialect object: each engine has its own).
 _INSERTS: dict[tuple[str, str, str], _InsertMany] = {}
 
 
 def _insert_many(table: Table, dialect: Dialect) -> _InsertMany:
-    """The driver's INSERT of an event's columns, the order of its parameters where they are positional (SQLite's;
-    empty for PostgreSQL's one JSON array), and ``at``'s processor: the dialect's own type's, whose text SQLite
-    stores (``UTCDateTime``'s alone would leave the datetime to the driver, which writes another text), and which
-    refuses a naive time on both."""
+    """The driver's INSERT of an event's columns (subject, kind, actor, at, data), and ``at``'s processor: the
+    dialect's own type's, whose text SQLite stores (``UTCDateTime``'s alone would leave the datetime to the driver,
+    which writes another text), and which refuses a naive time on both."""
     key = (table.name, dialect.name, dialect.driver)
     found = _INSERTS.get(key)
     if found is None:
         process = table.c.at.type.dialect_impl(dialect).bind_processor(dialect)
         process_at = process if process is not None else (lambda at: at)
+        columns = f"INSERT INTO {table.name} (subject, kind, actor, at, data)"
         if dialect.name == "postgresql":
             # The array read once (jsonb), each row's fields taken from it. Strings are assigned uncast, so an
             # over-long one is refused as by any INSERT (a cast would cut it); the payload's text is cast to the
             # column's type as the driver's parameter was. WITH ORDINALITY and ORDER BY: the rows, and so their ids,
             # in the order given.
-            sql = (f"INSERT INTO {table.name} (subject, kind, actor, at, data) "
-                   f"SELECT r->>0, r->>1, r->>2, (r->>3)::{table.c.at.type.compile(dialect=dialect)}, "
+            sql = (f"{columns} SELECT r->>0, r->>1, r->>2, (r->>3)::{table.c.at.type.compile(dialect=dialect)}, "
                    f"(r->>4)::{table.c.data.type.compile(dialect=dialect)} "
                    "FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS given(r, n) ORDER BY n")
-            found = _INSERTS[key] = (sql, (), process_at)
         else:
-            values: dict[str, Any] = {c: bindparam(c) for c in ("subject", "kind", "actor", "at", "data")}
-            compiled = insert(table).inline().values(values).compile(dialect=dialect)
-            found = _INSERTS[key] = (str(compiled), tuple(compiled.positiontup or ()), process_at)
+            sql = f"{columns} VALUES (?, ?, ?, ?, ?)"
+        found = _INSERTS[key] = (sql, process_at)
     return found
 
 

@@ -8,6 +8,7 @@ problem+json handler.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import threading
 from typing import Annotated, Any, Literal, NotRequired
@@ -197,10 +198,8 @@ class CheckIn(TypedDict):
 def to_check(c: CheckIn) -> interactions.Check:
     """The domain's check from a validated one; each key left out takes the default its schema documents."""
     ctx, target = c.get("context"), c.get("target")
-    context = _NO_CONTEXT if ctx is None else interactions.Context(
-        ctx.get("follows", False), ctx.get("followed_by", False), ctx.get("conversation", False),
-        ctx.get("group_consent", False), ctx.get("age_restricted", False), ctx.get("borderline", False),
-        ctx.get("audience"), ctx.get("utc_offset_minutes"))
+    # ContextIn's keys are Context's fields (``test_the_context_schema_names_the_domain_context``)
+    context = _NO_CONTEXT if ctx is None else interactions.Context(**ctx)
     return interactions.Check(_ref(c["actor"]), c["action"], _ref(target) if target else None, context,
                               c.get("content_id"))
 
@@ -248,17 +247,15 @@ def check(body: Annotated[CheckIn, Body()], m: M, principal: Platform) -> CheckO
 def check_batch(body: BatchIn, m: M, principal: Platform) -> Response:
     answers = interactions.check_all(m, [to_check(c) for c in body.checks], actor=principal.actor)
     # Written here, in CheckOut's shape (``_answer``): returned as models, FastAPI would validate the 100 answers
-    # again before writing them, and building 100 models costs more than the decisions. A batch's answers repeat
-    # (a feed's are mostly one), so each different one is written once.
-    written: dict[interactions.Checked, str] = {}
-    for answer in answers:
-        if answer not in written:
-            written[answer] = _answer(answer)
-    return Response(f'{{"results":[{",".join([written[a] for a in answers])}]}}', media_type="application/json")
+    # again before writing them, and building 100 models costs more than the decisions.
+    return Response(f'{{"results":[{",".join([_answer(a) for a in answers])}]}}', media_type="application/json")
 
 
+@functools.lru_cache(maxsize=4096)
 def _answer(c: interactions.Checked) -> str:
-    """``CheckOut`` as JSON (``test_a_batch_answers_like_single_checks`` holds the two together)."""
+    """``CheckOut`` as JSON (``test_a_batch_answers_like_single_checks`` holds the two together). Answers repeat,
+    within a batch (a feed's are mostly one) and across batches (a rule, its sentence and two bands), so each is
+    written once; a changed rules file makes new ones."""
     v = c.verdict
     return json.dumps({"decision": v.decision.value, "rule": v.rule, "explanation": v.explanation, "floor": v.floor,
                        "actor_band": c.actor_band.value,

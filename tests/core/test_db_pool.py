@@ -4,14 +4,20 @@ Run on PostgreSQL only (CI sets BASTION_TEST_DATABASE_URL); SQLite has no pool o
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from bastion.core import db as db_module
+from bastion.core.auth.roles import Role
+from bastion.core.config import Settings
 from bastion.core.db import Database
+from bastion.web.app import create_app
 
 
 @pytest.fixture
@@ -75,9 +81,35 @@ def test_a_connection_dropped_soon_after_its_use_fails_one_request_and_the_pool_
     last use (a restart) fails the request that takes it; SQLAlchemy then replaces every connection the pool holds."""
     dropped = _backend(pg)
     _terminate(pg, dropped)
-    with pytest.raises(DBAPIError):
+    with pytest.raises(DBAPIError) as failed:
         _backend(pg)
+    assert failed.value.connection_invalidated  # what the API answers 503, to send again
     assert _backend(pg) != dropped
+
+
+def test_the_request_that_meets_a_dropped_connection_is_told_to_send_again(
+        pg: Database, settings: Settings, auth_header: Callable[[Role], dict[str, str]]) -> None:
+    """Over HTTP, the price above is a 503 with ``Retry-After`` (``core/http.py``), and the request sent again is
+    answered. Every connection of the app's pool is dropped (a restart), found by its own application name."""
+    name = f"bastion-test-{uuid.uuid4().hex[:8]}"
+    own = Database(f"{pg.url}{'&' if '?' in pg.url else '?'}application_name={name}")
+    check = {"actor": {"account_id": "a", "age": 30}, "target": {"account_id": "b", "age": 14}, "action": "dm"}
+    platform = auth_header(Role.PLATFORM)
+    try:
+        with TestClient(create_app(settings, db=own, refresh=False)) as api:
+            assert api.post("/v1/interactions/check", json=check, headers=platform).status_code == 200
+            outside = Database(pg.url)
+            with outside.engine.connect() as other:
+                ended = other.scalars(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                           "WHERE application_name = :name"), {"name": name}).all()
+                other.commit()
+            outside.dispose()
+            assert ended and all(ended)
+            answer = api.post("/v1/interactions/check", json=check, headers=platform)
+            assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+            assert api.post("/v1/interactions/check", json=check, headers=platform).json()["decision"] == "deny"
+    finally:
+        own.dispose()
 
 
 def test_a_failed_ping_renews_every_connection_the_pool_holds(pg: Database,

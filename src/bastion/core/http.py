@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -18,6 +21,10 @@ from bastion.core.auth.services import Principal, authenticate_token, recently_c
 from bastion.core.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
+#: How long a client waits before sending again a request the database could not take (503).
+RETRY_DATABASE_SECONDS = 1
+
+logger = logging.getLogger(__name__)
 
 #: A database row id in a path: bounded to a 64-bit integer, so an absurd id is a 422, never a 5xx from the driver.
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -103,9 +110,26 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
         return problem_response(422, "Invalid request", detail, errors=errors)
 
+    async def on_database(_request: Request, exc: Exception) -> JSONResponse:
+        """A lost database connection (a restart, a failover: the pool renews its connections) or SQLite still
+        locked after its busy timeout: 503 with ``Retry-After``, for the client to send the request again, not a
+        500. Nothing of the driver's message is answered or logged (it may quote the statement's parameters). Any
+        other error of the driver stays a 500."""
+        assert isinstance(exc, DBAPIError)
+        if not (exc.connection_invalidated or _locked(exc)):
+            raise exc
+        logger.warning("database unavailable (%s): answered 503", type(exc.orig).__name__)
+        return problem_response(503, "Service unavailable", "the database could not take this request now; send it "
+                                "again", headers={"Retry-After": str(RETRY_DATABASE_SECONDS)})
+
     app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+
+
+def _locked(exc: DBAPIError) -> bool:
+    return isinstance(exc.orig, sqlite3.OperationalError) and "database is locked" in str(exc.orig)
 
 
 _TITLES = {
@@ -119,6 +143,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Invalid request",
     429: "Too many requests",
+    503: "Service unavailable",
 }
 
 

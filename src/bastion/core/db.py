@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    Connection,
     DateTime,
     Engine,
     MetaData,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidatePoolError, OperationalError
@@ -73,6 +75,14 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def upsert(bind: Engine | Connection, table: Any) -> sqlite.Insert | postgresql.Insert:
+    """``insert(table)`` in the database's own dialect, the one with ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update`` (SQLite's and PostgreSQL's take the same arguments)."""
+    if bind.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    return postgresql.insert(table)
 
 
 def in_list(column: ColumnElement[Any] | QueryableAttribute[Any], name: str, dialect: str) -> ColumnElement[bool]:

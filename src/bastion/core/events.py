@@ -31,10 +31,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
-from bastion.core.db import UTCDateTime
+from bastion.core.db import UTCDateTime, upsert
 
 #: The widest subject: a kind prefix (``content:``, ``account:``) and an id of up to 200 characters.
 SUBJECT_LENGTH = 260
@@ -173,7 +172,7 @@ class LogMark:
 def locked_mark(session: Session, table: type[LogMark], log: str) -> int:
     """``log``'s mark in ``table`` (0 when it has none yet), locked to the end of the caller's write transaction
     (``FOR UPDATE`` on PostgreSQL; SQLite has one writer), so two followers never take in an event twice."""
-    session.execute(_upsert_dialect(session).insert(table).values(log=log, last_id=0)
+    session.execute(upsert(session.get_bind(), table).values(log=log, last_id=0)
                     .on_conflict_do_nothing(index_elements=["log"]))
     column: Any = table.last_id
     return int(session.scalar(select(column).where(table.log == log).with_for_update()) or 0)
@@ -192,14 +191,9 @@ def move_mark(session: Session, table: type[LogMark], log: str, after: int, last
     assert isinstance(moved, CursorResult)
     if moved.rowcount or after:
         return bool(moved.rowcount)
-    first = session.execute(_upsert_dialect(session).insert(table).values(log=log, last_id=last)
+    first = session.execute(upsert(session.get_bind(), table).values(log=log, last_id=last)
                             .on_conflict_do_nothing(index_elements=["log"]).returning(table.log))
     return first.first() is not None  # (an INSERT's rowcount is not told on PostgreSQL: what it returned is)
-
-
-def _upsert_dialect(session: Session) -> Any:
-    """The dialect module whose ``insert`` has ``on_conflict_do_nothing`` for the session's database."""
-    return sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
 
 
 def payload(event: EventLog, model: type[P]) -> P:

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bastion.core.clock import Clock
-from bastion.core.db import Database, is_sqlite
+from bastion.core.db import Database, upsert
 from bastion.core.events import SETTLE_SECONDS
 from bastion.transparency import dashboard, metrics, rollups
 from bastion.transparency.dashboard import Chart, Filters
@@ -116,9 +115,8 @@ def _keep(db: Database, month: dt.date, k: int, made: Released, clock: Clock) ->
            "answers": {"" if by is None else by.value: [f.model_dump(mode="json") for f in groups]
                        for by, groups in made.answers.items()},
            "charts": {by.value: [dataclasses.asdict(c) for c in charts] for by, charts in made.charts.items()}}
-    dialect: Any = sqlite if is_sqlite(db.engine) else postgresql
     with db.write() as session:
-        session.execute(dialect.insert(Release).values(**row).on_conflict_do_nothing(
+        session.execute(upsert(db.engine, Release).values(**row).on_conflict_do_nothing(
             index_elements=["month", "min_cell", "version"]))
         stored = kept(session, month, k)
     assert stored is not None

@@ -27,10 +27,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, case, column, delete, func, literal_column, or_, select, table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bastion.core.db import Database, UTCDateTime, is_sqlite
+from bastion.core.db import Database, UTCDateTime, upsert
 from bastion.core.events import SETTLE_SECONDS, locked_mark
 from bastion.transparency.metrics import (
     CELL_COLUMNS,
@@ -136,9 +135,8 @@ def _upsert(db: Database, session: Session, table: type[Rollup] | type[Cut] | ty
     would be compiled again for each batch, which cost more than the writing)."""
     if not rows:
         return
-    dialect: Any = sqlite if is_sqlite(db.engine) else postgresql
     columns = table.__table__.c
-    statement = dialect.insert(table.__table__)
+    statement = upsert(db.engine, table.__table__)
     excluded = statement.excluded
     session.connection().execute(statement.on_conflict_do_update(
         index_elements=key, set_={"count": columns["count"] + excluded["count"],
@@ -147,10 +145,9 @@ def _upsert(db: Database, session: Session, table: type[Rollup] | type[Cut] | ty
 
 def _quarantine(db: Database, session: Session, name: str, skipped: Iterable[tuple[int, str]],
                 now: dt.datetime | None) -> None:
-    dialect: Any = sqlite if is_sqlite(db.engine) else postgresql
     for event_id, error in skipped:
         log.warning("transparency: %s event %d skipped, its payload does not validate: %s", name, event_id, error)
-        session.execute(dialect.insert(Quarantined).values(
+        session.execute(upsert(db.engine, Quarantined).values(
             log=name, event_id=event_id, error=error[:500], at=now or dt.datetime.now(dt.UTC)
         ).on_conflict_do_nothing(index_elements=["log", "event_id"]))
 

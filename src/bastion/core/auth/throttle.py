@@ -30,14 +30,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bastion.core.audit.services import AuditAction, record
 from bastion.core.auth.models import LoginFailures, User
 from bastion.core.auth.services import check_password
 from bastion.core.clock import Clock, SystemClock
-from bastion.core.db import Database, is_sqlite
+from bastion.core.db import Database, upsert
 
 if TYPE_CHECKING:
     from bastion.core.config import Settings
@@ -172,8 +171,7 @@ class LoginGuard:
 
 def _increment(db: Database, session: Session, key: str, now: dt.datetime) -> LoginFailures:
     """Add one failure to ``key``'s row, creating it; the row is locked until commit, so replicas count right."""
-    dialect = sqlite if is_sqlite(db.engine) else postgresql
-    session.execute(dialect.insert(LoginFailures).values(key=key, failures=0, last_failed_at=now)
+    session.execute(upsert(db.engine, LoginFailures).values(key=key, failures=0, last_failed_at=now)
                     .on_conflict_do_nothing(index_elements=["key"]))
     row = session.scalars(select(LoginFailures).where(LoginFailures.key == key).with_for_update()).one()
     row.failures += 1

@@ -95,6 +95,33 @@ def test_a_round_starts_the_wal_again_itself_so_no_commit_syncs_its_header(tmp_p
     db.dispose()
 
 
+def test_what_the_copy_wrote_is_flushed_before_the_writer_lock_is_taken(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite syncs the database file only at a copy that reaches the WAL's end, the locked one: the round flushes
+    what its first copy wrote before taking the lock, so writers wait for the remainder only. During that flush a
+    writer of this process still writes."""
+    db = Database(f"sqlite:///{tmp_path}/b.db")
+    _fill_wal(db, 300)
+    inode = (tmp_path / "b.db").stat().st_ino
+    flushed: list[bool] = []
+    sync = getattr(os, "fdatasync", os.fsync)
+
+    def spied(fd: int) -> None:
+        if os.fstat(fd).st_ino == inode and not flushed:
+            writer = threading.Thread(target=_fill_wal, args=(db, 1))
+            writer.start()
+            writer.join(5)
+            flushed.append(not writer.is_alive())  # it wrote while the round was flushing
+        sync(fd)
+
+    monkeypatch.setattr(os, "fdatasync" if hasattr(os, "fdatasync") else "fsync", spied)
+    db.checkpoint(restart_pages=50)
+    assert flushed == [True]
+    with db.read() as session:
+        assert session.execute(text("SELECT count(*) FROM t")).scalar() == 301
+    db.dispose()
+
+
 def test_a_reader_on_old_frames_leaves_the_restart_to_a_later_round(tmp_path: Path) -> None:
     """A read transaction still on frames the copy may not pass keeps the WAL as it is (nothing waits for the
     reader); the first round after it ends starts the WAL again."""

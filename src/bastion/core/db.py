@@ -158,10 +158,12 @@ def _create_private(url: str) -> None:
 
 #: SQLite's WAL is copied back into the database by the app's worker (``Database.checkpoint``, every
 #: ``CHECKPOINT_SECONDS``), not by whichever commit crosses the automatic threshold: a commit that checkpointed waited
-#: up to 18 ms, the tail of every write's latency (a batch of minors' checks with denies). The automatic checkpoint
-#: stays, at a higher threshold (pages of 4 KiB: about 40 MB), so the WAL stays bounded where no worker runs (the CLI)
-#: or if it stops. The worker also starts the WAL again once it holds ``WAL_RESTART_PAGES`` (about 4 MB).
-WAL_AUTOCHECKPOINT_PAGES = 10_000
+#: 18-35 ms (two ``fdatasync``), the tail of every write's latency (a batch of minors' checks with denies). The worker
+#: starts the WAL again once it holds ``WAL_RESTART_PAGES`` (about 4 MB). The automatic checkpoint stays, so the WAL
+#: stays bounded where no worker runs (the CLI) or if it stops, at a threshold (pages of 4 KiB: about 200 MB) that a
+#: second of writes does not reach: at 40 MB, the minors bench's server wrote it in 0.6 s, and a request's commit
+#: checkpointed once a second between the worker's rounds (``docs/benchmarks.md``, 2026-12-07 afternoon).
+WAL_AUTOCHECKPOINT_PAGES = 50_000
 WAL_RESTART_PAGES = 1_000
 #: How long a SQLite writer waits for another to finish before it fails with "database is locked".
 SQLITE_BUSY_SECONDS = 30
@@ -261,6 +263,7 @@ class Database:
             cursor = raw.cursor()
             _, pages, _ = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if pages >= restart_pages:
+                self._flush_database_file()
                 with self._one_writer():
                     busy, pages, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if not busy and copied == pages:
@@ -271,6 +274,18 @@ class Database:
             cursor.close()
         finally:
             raw.close()
+
+    def _flush_database_file(self) -> None:
+        """Write to disk what the copy put in the database file, before the writer lock is taken: SQLite syncs the
+        file only at a copy that reaches the WAL's end, so the locked pass would otherwise wait for all of it."""
+        path = make_url(self.url).database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            getattr(os, "fdatasync", os.fsync)(fd)
+        finally:
+            os.close(fd)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -47,6 +47,13 @@ def test_a_lost_connection_is_a_503_to_send_again_that_quotes_nothing() -> None:
     assert answer.json()["title"] == "Service unavailable" and SECRET not in answer.text and "SELECT" not in answer.text
 
 
+def test_postgresql_refusing_or_shutting_down_is_a_503() -> None:
+    """An operational error of a server's driver (a refused connection, a shutdown, a timeout, a deadlock) is
+    unavailability; SQLite's operational errors other than its lock are mistakes (below)."""
+    refused = OperationalError("SELECT 1", {}, Exception("connection refused: is the server running?"))
+    assert _raising(refused).get("/boom").status_code == 503
+
+
 def test_sqlite_still_locked_is_a_503_and_other_driver_errors_stay_500() -> None:
     locked = OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
     assert _raising(locked).get("/boom").status_code == 503

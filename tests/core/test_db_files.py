@@ -4,6 +4,8 @@ is copied back by a worker, not by a request's commit."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -87,7 +89,7 @@ def test_a_round_starts_the_wal_again_itself_so_no_commit_syncs_its_header(tmp_p
     db.checkpoint(restart_pages=50)
     assert _wal_generation(wal) == generation + 1
     with db.read() as session:
-        assert session.execute(text("PRAGMA user_version")).scalar() == 1
+        assert session.execute(text("PRAGMA user_version")).scalar() == 0  # written back unchanged
     _fill_wal(db, 10)
     assert _wal_generation(wal) == generation + 1  # the commit appended: the restart was the round's
     with db.read() as session:
@@ -95,30 +97,40 @@ def test_a_round_starts_the_wal_again_itself_so_no_commit_syncs_its_header(tmp_p
     db.dispose()
 
 
-def test_what_the_copy_wrote_is_flushed_before_the_writer_lock_is_taken(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """SQLite syncs the database file only at a copy that reaches the WAL's end, the locked one: the round flushes
-    what its first copy wrote before taking the lock, so writers wait for the remainder only. During that flush a
-    writer of this process still writes."""
+def _in_another_process(db_path: Path, script: str) -> subprocess.Popen[str]:
+    """A Python process with a plain sqlite3 connection ``c`` to the database (as the CLI would have)."""
+    code = f"import sqlite3, sys\nc = sqlite3.connect({str(db_path)!r}, timeout=0.1, isolation_level=None)\n{script}"
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def test_a_round_neither_waits_for_another_process_writing_nor_loses_what_it_wrote(tmp_path: Path) -> None:
+    """Another process holding SQLite's write lock (the CLI): the round does not wait for it (the restart is left
+    to the next round) and the server's writers are not held up. Afterwards another process opening and closing the
+    database finds the WAL in use and leaves it, and sees every commit: nothing of the round drops SQLite's file
+    locks (closing any descriptor of the file would drop all of this process's)."""
     db = Database(f"sqlite:///{tmp_path}/b.db")
     _fill_wal(db, 300)
-    inode = (tmp_path / "b.db").stat().st_ino
-    flushed: list[bool] = []
-    sync = getattr(os, "fdatasync", os.fsync)
-
-    def spied(fd: int) -> None:
-        if os.fstat(fd).st_ino == inode and not flushed:
-            writer = threading.Thread(target=_fill_wal, args=(db, 1))
-            writer.start()
-            writer.join(5)
-            flushed.append(not writer.is_alive())  # it wrote while the round was flushing
-        sync(fd)
-
-    monkeypatch.setattr(os, "fdatasync" if hasattr(os, "fdatasync") else "fsync", spied)
+    wal = tmp_path / "b.db-wal"
+    generation = _wal_generation(wal)
+    cli = _in_another_process(tmp_path / "b.db", "c.execute('BEGIN IMMEDIATE'); print('in', flush=True); "
+                                                 "sys.stdin.readline(); c.execute('COMMIT')")
+    assert cli.stdout is not None and cli.stdin is not None
+    assert cli.stdout.readline().strip() == "in"
+    started = time.monotonic()
     db.checkpoint(restart_pages=50)
-    assert flushed == [True]
-    with db.read() as session:
-        assert session.execute(text("SELECT count(*) FROM t")).scalar() == 301
+    assert time.monotonic() - started < 5 and _wal_generation(wal) == generation
+    cli.stdin.write("\n")
+    cli.stdin.flush()
+    assert cli.wait(10) == 0
+    db.checkpoint(restart_pages=50)
+    assert _wal_generation(wal) == generation + 1
+    _fill_wal(db, 5)
+    opened = _in_another_process(tmp_path / "b.db", "c.close()")
+    assert opened.wait(10) == 0
+    assert wal.exists()
+    count = _in_another_process(tmp_path / "b.db", "print(c.execute('SELECT count(*) FROM t').fetchone()[0])")
+    assert count.stdout is not None and count.stdout.read().strip() == "305"
+    assert count.wait(10) == 0
     db.dispose()
 
 

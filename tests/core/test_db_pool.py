@@ -88,9 +88,11 @@ def test_a_connection_dropped_soon_after_its_use_fails_one_request_and_the_pool_
 
 
 def test_the_request_that_meets_a_dropped_connection_is_told_to_send_again(
-        pg: Database, settings: Settings, auth_header: Callable[[Role], dict[str, str]]) -> None:
+        pg: Database, settings: Settings, auth_header: Callable[[Role], dict[str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Over HTTP, the price above is a 503 with ``Retry-After`` (``core/http.py``), and the request sent again is
     answered. Every connection of the app's pool is dropped (a restart), found by its own application name."""
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 3600.0)  # a slow run pings nothing away
     name = f"bastion-test-{uuid.uuid4().hex[:8]}"
     own = Database(f"{pg.url}{'&' if '?' in pg.url else '?'}application_name={name}")
     check = {"actor": {"account_id": "a", "age": 30}, "target": {"account_id": "b", "age": 14}, "action": "dm"}

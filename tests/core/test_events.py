@@ -10,9 +10,9 @@ import time
 
 import pytest
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import create_engine, distinct, func, select
+from sqlalchemy import String, create_engine, distinct, func, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bastion.core.db import Database
 from bastion.core.events import SUBJECT_LENGTH, EventLog, NewEvent, history, move_mark, payload, record, record_many
@@ -28,6 +28,13 @@ class _Base(DeclarativeBase):
 
 class ThingEvent(EventLog, _Base):
     __tablename__ = "thing_events"
+
+
+class NotedEvent(EventLog, _Base):
+    """An event table with a column of its own, which ``record_many`` would not write."""
+
+    __tablename__ = "noted_events"
+    note: Mapped[str] = mapped_column(String(20), default="")
 
 
 class ThingKind(enum.StrEnum):
@@ -82,6 +89,13 @@ def test_many_events_are_one_insert_in_order_and_read_back_like_one(session: Ses
     assert [e.actor for e in events] == ["a", "b", "b", "b"] and events[-1].at == AT
     session.rollback()  # in the caller's transaction: rolled back with it
     assert history(session, ThingEvent, "thing:1") == []
+
+
+def test_a_table_with_a_column_the_batch_would_not_write_is_refused(session: Session) -> None:
+    """``record_many`` writes the event's five columns by name: a table with another is refused, not given NULLs."""
+    with pytest.raises(TypeError, match=r"noted_events has columns record_many does not write: \['note'\]"):
+        record_many(session, NotedEvent, [NewEvent("s", ThingKind.MADE, "a", AT, None)])
+    assert session.scalar(select(func.count()).select_from(NotedEvent)) == 0
 
 
 def test_many_events_go_in_after_what_the_session_holds_and_read_back_alike_on_each_database(db: Database) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -96,3 +97,12 @@ def test_every_answer_has_the_security_headers_errors_are_problems_and_big_bodie
         assert all(refused.headers[name] == value for name, value in SECURITY_HEADERS.items())
         assert client.post("/echo", content=b"x" * 101).status_code == 413
         assert client.get("/docs").status_code == 200
+
+
+def test_every_service_on_sqlite_copies_its_wal_back_in_a_worker_of_its_own(tmp_path: Path) -> None:
+    """The hub and the EU Centre as much as the platform: a commit past the automatic threshold (about 200 MB)
+    would otherwise copy the WAL back in a request."""
+    log: list[str] = []
+    with TestClient(_app(tmp_path, log, workers=[Recorder("a", log)])):
+        assert "bastion-wal-checkpoint" in {t.name for t in threading.enumerate()}
+    assert "bastion-wal-checkpoint" not in {t.name for t in threading.enumerate()}

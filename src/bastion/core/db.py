@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import InvalidatePoolError, OperationalError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -77,7 +77,19 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def upsert(bind: Engine | Connection, table: Any) -> sqlite.Insert | postgresql.Insert:
+def unavailable(exc: DBAPIError) -> bool:
+    """Whether the database could not take a request now, and the same request may be taken later: a connection lost
+    (a restart, a failover), a server refusing connections or shutting down, PostgreSQL's other operational errors
+    (a timeout, a deadlock), or SQLite still locked past its busy timeout (``Database._one_writer`` raises the same).
+    SQLite's other operational errors are mistakes ("no such table"), not unavailability."""
+    if exc.connection_invalidated:
+        return True
+    if isinstance(exc.orig, sqlite3.Error):
+        return isinstance(exc.orig, sqlite3.OperationalError) and "database is locked" in str(exc.orig)
+    return isinstance(exc, OperationalError)
+
+
+def dialect_insert(bind: Engine | Connection, table: Any) -> sqlite.Insert | postgresql.Insert:
     """``insert(table)`` in the database's own dialect, the one with ``on_conflict_do_nothing`` and
     ``on_conflict_do_update`` (SQLite's and PostgreSQL's take the same arguments)."""
     if bind.dialect.name == "sqlite":
@@ -156,13 +168,14 @@ def _create_private(url: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-#: SQLite's WAL is copied back into the database by the app's worker (``Database.checkpoint``, every
+#: SQLite's WAL is copied back into the database by every server's worker (``Database.checkpoint``, every
 #: ``CHECKPOINT_SECONDS``), not by whichever commit crosses the automatic threshold: a commit that checkpointed waited
 #: 18-35 ms (two ``fdatasync``), the tail of every write's latency (a batch of minors' checks with denies). The worker
 #: starts the WAL again once it holds ``WAL_RESTART_PAGES`` (about 4 MB). The automatic checkpoint stays, so the WAL
 #: stays bounded where no worker runs (the CLI) or if it stops, at a threshold (pages of 4 KiB: about 200 MB) that a
 #: second of writes does not reach: at 40 MB, the minors bench's server wrote it in 0.6 s, and a request's commit
-#: checkpointed once a second between the worker's rounds (``docs/benchmarks.md``, 2026-12-07 afternoon).
+#: checkpointed once a second between the worker's rounds (``docs/benchmarks.md``, "SQLite's checkpoints kept out of
+#: requests").
 WAL_AUTOCHECKPOINT_PAGES = 50_000
 WAL_RESTART_PAGES = 1_000
 #: How long a SQLite writer waits for another to finish before it fails with "database is locked".
@@ -253,42 +266,46 @@ class Database:
         the WAL again only at a write that begins with every frame copied. It grew to the automatic threshold, and
         then requests' commits checkpointed (two ``fdatasync``) and started it again (a third, for its header). So
         once it holds ``restart_pages``, the round copies what came meanwhile holding this process's writer lock,
-        and makes the first write of the new WAL itself (``user_version`` counts them), so those syncs are its own.
-        A reader still on old frames leaves the rest to the next round.
+        and makes the first write of the new WAL itself (``_start_wal_again``), so those syncs are its own. A reader
+        still on old frames, or another process writing, leaves that to the next round.
         """
         if not is_sqlite(self.engine):
             return
         raw = self.engine.raw_connection()  # outside any transaction: pysqlite's own BEGIN is off (pragmas)
+        cursor = raw.cursor()
         try:
-            cursor = raw.cursor()
             _, pages, _ = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if pages >= restart_pages:
-                self._flush_database_file()
                 with self._one_writer():
                     busy, pages, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if not busy and copied == pages:
-                        cursor.execute("BEGIN IMMEDIATE")
-                        restarts = cursor.execute("PRAGMA user_version").fetchone()[0]
-                        cursor.execute(f"PRAGMA user_version={(restarts + 1) % 2**31}")
-                        cursor.execute("COMMIT")
+                        _start_wal_again(cursor)
+        finally:
             cursor.close()
-        finally:
             raw.close()
-
-    def _flush_database_file(self) -> None:
-        """Write to disk what the copy put in the database file, before the writer lock is taken: SQLite syncs the
-        file only at a copy that reaches the WAL's end, so the locked pass would otherwise wait for all of it."""
-        path = make_url(self.url).database
-        if not path or path == ":memory:" or path.startswith("file:"):
-            return
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            getattr(os, "fdatasync", os.fsync)(fd)
-        finally:
-            os.close(fd)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _start_wal_again(cursor: Any) -> None:
+    """The first write of a WAL copied back whole, which starts it again (SQLite syncs the new header then): the
+    database's ``user_version`` written back unchanged, a page's write that changes nothing. It does not wait for
+    another process's writer (busy timeout 0): a round that meets one leaves the restart to the next."""
+    cursor.execute("PRAGMA busy_timeout=0")
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+    try:
+        version = int(cursor.execute("PRAGMA user_version").fetchone()[0])
+        cursor.execute(f"PRAGMA user_version={version}")
+        cursor.execute("COMMIT")
+    except BaseException:
+        cursor.execute("ROLLBACK")
+        raise
 
 
 def alembic_config(url: str) -> Config:

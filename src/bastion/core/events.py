@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
-from bastion.core.db import UTCDateTime, upsert
+from bastion.core.db import UTCDateTime, dialect_insert
 
 #: The widest subject: a kind prefix (``content:``, ``account:``) and an id of up to 200 characters.
 SUBJECT_LENGTH = 260
@@ -126,6 +126,8 @@ def record_many(session: Session, table: type[EventLog], events: Sequence[NewEve
 #: A string as JSON, its text beyond ASCII kept as it is (``json.dumps`` with an option builds an encoder per call).
 _JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
 _InsertMany = tuple[str, Callable[[dt.datetime], Any]]
+#: The columns ``record_many`` writes, in its INSERT's order (``id`` is the database's; no ``external_id``).
+_WRITTEN = ("subject", "kind", "actor", "at", "data")
 #: ``_insert_many``'s by table and kind of database (not by dialect object: each engine has its own).
 _INSERTS: dict[tuple[str, str, str], _InsertMany] = {}
 
@@ -139,7 +141,12 @@ def _insert_many(table: Table, dialect: Dialect) -> _InsertMany:
     if found is None:
         process = table.c.at.type.dialect_impl(dialect).bind_processor(dialect)
         process_at = process if process is not None else (lambda at: at)
-        columns = f"INSERT INTO {table.name} (subject, kind, actor, at, data)"
+        others = set(table.c.keys()) - {"id", "external_id", *_WRITTEN}
+        if others:  # a column this INSERT would leave to its default, unseen
+            raise TypeError(f"{table.name} has columns record_many does not write: {sorted(others)}")
+        quote = dialect.identifier_preparer.quote
+        columns = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+                   f"({', '.join(quote(c) for c in _WRITTEN)})")
         if dialect.name == "postgresql":
             # The array read once (jsonb), each row's fields taken from it. Strings are assigned uncast, so an
             # over-long one is refused as by any INSERT (a cast would cut it); the payload's text is cast to the
@@ -172,7 +179,7 @@ class LogMark:
 def locked_mark(session: Session, table: type[LogMark], log: str) -> int:
     """``log``'s mark in ``table`` (0 when it has none yet), locked to the end of the caller's write transaction
     (``FOR UPDATE`` on PostgreSQL; SQLite has one writer), so two followers never take in an event twice."""
-    session.execute(upsert(session.get_bind(), table).values(log=log, last_id=0)
+    session.execute(dialect_insert(session.get_bind(), table).values(log=log, last_id=0)
                     .on_conflict_do_nothing(index_elements=["log"]))
     column: Any = table.last_id
     return int(session.scalar(select(column).where(table.log == log).with_for_update()) or 0)
@@ -191,7 +198,7 @@ def move_mark(session: Session, table: type[LogMark], log: str, after: int, last
     assert isinstance(moved, CursorResult)
     if moved.rowcount or after:
         return bool(moved.rowcount)
-    first = session.execute(upsert(session.get_bind(), table).values(log=log, last_id=last)
+    first = session.execute(dialect_insert(session.get_bind(), table).values(log=log, last_id=last)
                             .on_conflict_do_nothing(index_elements=["log"]).returning(table.log))
     return first.first() is not None  # (an INSERT's rowcount is not told on PostgreSQL: what it returned is)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.core.auth.roles import Role
 from bastion.core.auth.services import Principal, authenticate_token, recently_checked
+from bastion.core.db import unavailable
 from bastion.core.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
@@ -111,12 +111,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(422, "Invalid request", detail, errors=errors)
 
     async def on_database(_request: Request, exc: Exception) -> JSONResponse:
-        """A lost database connection (a restart, a failover: the pool renews its connections) or SQLite still
-        locked after its busy timeout: 503 with ``Retry-After``, for the client to send the request again, not a
-        500. Nothing of the driver's message is answered or logged (it may quote the statement's parameters). Any
-        other error of the driver stays a 500."""
+        """A database that cannot take the request now (``core/db.py: unavailable``): 503 with ``Retry-After``,
+        for the client to send the request again, not a 500. Nothing of the driver's message is answered or logged
+        (it may quote the statement's parameters). Any other error of the driver goes on as before, to the server's
+        error log and a 500; so does one met after the answer began (a streamed export), which no status can tell."""
         assert isinstance(exc, DBAPIError)
-        if not (exc.connection_invalidated or _locked(exc)):
+        if not unavailable(exc):
             raise exc
         logger.warning("database unavailable (%s): answered 503", type(exc.orig).__name__)
         return problem_response(503, "Service unavailable", "the database could not take this request now; send it "
@@ -126,10 +126,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
-
-
-def _locked(exc: DBAPIError) -> bool:
-    return isinstance(exc.orig, sqlite3.OperationalError) and "database is locked" in str(exc.orig)
 
 
 _TITLES = {

@@ -26,12 +26,13 @@ from bastion.core.auth.services import authenticate_token
 from bastion.core.clock import Clock
 from bastion.core.config import Settings
 from bastion.core.context import AppContext
-from bastion.core.db import Database
+from bastion.core.db import CHECKPOINT_SECONDS, Database, is_sqlite
 from bastion.core.docs import install_docs
 from bastion.core.http import SecurityHeaders, install_problem_handlers
 from bastion.core.outbox.services import outbox_status
 from bastion.core.production import Service, gaps, warn
 from bastion.core.uploads import BodyLimit
+from bastion.core.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +96,13 @@ class ServiceSpec:
 
 def create_service(service: ServiceSpec) -> FastAPI:
     """Build the app: FastAPI with offline docs, problem+json handlers, security headers, the body limit, ``/status``
-    and a lifespan that starts and stops the workers. Middleware added afterwards wraps these (metrics, say)."""
+    and a lifespan that starts and stops the workers (on SQLite, also the WAL's checkpoint: ``Database.checkpoint``).
+    Middleware added afterwards wraps these (metrics, say)."""
     # Names only: what each gap weakens goes to the server's log, not to anyone who can reach /status.
     missing_settings = [gap.setting for gap in gaps(service.settings, service.service)]
+    workers = list(service.workers)
+    if is_sqlite(service.db.engine):  # SQLite's WAL copied back off the requests' path (PostgreSQL does its own)
+        workers.append(Worker(service.db.checkpoint, CHECKPOINT_SECONDS, "bastion-wal-checkpoint"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,7 +112,7 @@ def create_service(service: ServiceSpec) -> FastAPI:
         started: list[Background] = []
         try:
             if service.run_workers:
-                for worker in service.workers:
+                for worker in workers:
                     worker.start()  # may refuse (an outbox holding kinds nobody here delivers): the app does not start
                     started.append(worker)
             yield

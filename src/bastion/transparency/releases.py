@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.core.clock import Clock
-from bastion.core.db import Database, upsert
+from bastion.core.db import Database, dialect_insert
 from bastion.core.events import SETTLE_SECONDS
 from bastion.transparency import dashboard, metrics, rollups
 from bastion.transparency.dashboard import Chart, Filters
@@ -116,7 +116,7 @@ def _keep(db: Database, month: dt.date, k: int, made: Released, clock: Clock) ->
                        for by, groups in made.answers.items()},
            "charts": {by.value: [dataclasses.asdict(c) for c in charts] for by, charts in made.charts.items()}}
     with db.write() as session:
-        session.execute(upsert(db.engine, Release).values(**row).on_conflict_do_nothing(
+        session.execute(dialect_insert(db.engine, Release).values(**row).on_conflict_do_nothing(
             index_elements=["month", "min_cell", "version"]))
         stored = kept(session, month, k)
     assert stored is not None

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import and_, case, column, delete, func, literal_column, or_, select, table
 from sqlalchemy.orm import Session
 
-from bastion.core.db import Database, UTCDateTime, upsert
+from bastion.core.db import Database, UTCDateTime, dialect_insert
 from bastion.core.events import SETTLE_SECONDS, locked_mark
 from bastion.transparency.metrics import (
     CELL_COLUMNS,
@@ -136,7 +136,7 @@ def _upsert(db: Database, session: Session, table: type[Rollup] | type[Cut] | ty
     if not rows:
         return
     columns = table.__table__.c
-    statement = upsert(db.engine, table.__table__)
+    statement = dialect_insert(db.engine, table.__table__)
     excluded = statement.excluded
     session.connection().execute(statement.on_conflict_do_update(
         index_elements=key, set_={"count": columns["count"] + excluded["count"],
@@ -147,7 +147,7 @@ def _quarantine(db: Database, session: Session, name: str, skipped: Iterable[tup
                 now: dt.datetime | None) -> None:
     for event_id, error in skipped:
         log.warning("transparency: %s event %d skipped, its payload does not validate: %s", name, event_id, error)
-        session.execute(upsert(db.engine, Quarantined).values(
+        session.execute(dialect_insert(db.engine, Quarantined).values(
             log=name, event_id=event_id, error=error[:500], at=now or dt.datetime.now(dt.UTC)
         ).on_conflict_do_nothing(index_elements=["log", "event_id"]))
 

@@ -23,7 +23,7 @@ from bastion.core.auth.services import Principal
 from bastion.core.auth.throttle import LoginGuard
 from bastion.core.clock import Clock, SystemClock
 from bastion.core.config import Settings
-from bastion.core.db import CHECKPOINT_SECONDS, Database, is_sqlite
+from bastion.core.db import Database
 from bastion.core.http import require
 from bastion.core.outbox.services import MessageKind, OutboxWorker, Routes, Sender
 from bastion.core.outbox.webhooks import WebhookSender
@@ -264,8 +264,6 @@ def create_app(settings: Settings, *, db: Database | None = None, matcher: Match
                settings.transparency_rollup_seconds, "bastion-transparency-releases"),
         Worker(lambda: watch_grooming(minors, now=clock.now()), settings.minors_grooming_seconds, "bastion-grooming"),
     ]
-    if is_sqlite(db.engine):  # PostgreSQL checkpoints on its own: no thread for it
-        workers.append(Worker(db.checkpoint, CHECKPOINT_SECONDS, "bastion-wal-checkpoint"))
     if settings.submits_statements and settings.transparency_db_url:
         for n in range(settings.transparency_submitters):  # they lease disjoint batches
             submitter = sor_submission.Submitter(

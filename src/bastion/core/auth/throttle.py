@@ -36,7 +36,7 @@ from bastion.core.audit.services import AuditAction, record
 from bastion.core.auth.models import LoginFailures, User
 from bastion.core.auth.services import check_password
 from bastion.core.clock import Clock, SystemClock
-from bastion.core.db import Database, upsert
+from bastion.core.db import Database, dialect_insert
 
 if TYPE_CHECKING:
     from bastion.core.config import Settings
@@ -171,7 +171,7 @@ class LoginGuard:
 
 def _increment(db: Database, session: Session, key: str, now: dt.datetime) -> LoginFailures:
     """Add one failure to ``key``'s row, creating it; the row is locked until commit, so replicas count right."""
-    session.execute(upsert(db.engine, LoginFailures).values(key=key, failures=0, last_failed_at=now)
+    session.execute(dialect_insert(db.engine, LoginFailures).values(key=key, failures=0, last_failed_at=now)
                     .on_conflict_do_nothing(index_elements=["key"]))
     row = session.scalars(select(LoginFailures).where(LoginFailures.key == key).with_for_update()).one()
     row.failures += 1

@@ -223,8 +223,9 @@ def phases(batches: int, rng: random.Random, accounts: list[str]) -> tuple[list[
 
 def _writes_workers(app: FastAPI, db: Database) -> list[Worker]:
     """The app's workers that follow a batch's writes, as the server runs them (``core/service.py``, ``web/app.py``;
-    the others, which this endpoint neither feeds nor reads, stay off): SQLite's WAL checkpoint, so that no request's commit copies the WAL back,
-    and the grooming watch, so that the work it took off the request path is still done (and its CPU counted)."""
+    the others, which this endpoint neither feeds nor reads, stay off): SQLite's WAL checkpoint, so that no request's
+    commit copies the WAL back, and the grooming watch, so that the work it took off the request path is still done
+    (and its CPU counted)."""
     workers = [Worker(db.checkpoint, CHECKPOINT_SECONDS, "bench-wal-checkpoint")] if is_sqlite(db.engine) else []
     if watch_grooming is not None:
         minors, clock = app.state.minors, SystemClock()

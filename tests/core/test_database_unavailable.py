@@ -47,10 +47,30 @@ def test_a_lost_connection_is_a_503_to_send_again_that_quotes_nothing() -> None:
     assert answer.json()["title"] == "Service unavailable" and SECRET not in answer.text and "SELECT" not in answer.text
 
 
-def test_postgresql_refusing_or_shutting_down_is_a_503() -> None:
-    """An operational error of a server's driver (a refused connection, a shutdown, a timeout, a deadlock) is
-    unavailability; SQLite's operational errors other than its lock are mistakes (below)."""
-    refused = OperationalError("SELECT 1", {}, Exception("connection refused: is the server running?"))
+class _ServerError(Exception):
+    """A server driver's error with its SQLSTATE, as psycopg's carry it."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"error {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(("sqlstate", "status"), [
+    ("57P01", 503),  # the server shutting down (admin_shutdown)
+    ("08006", 503),  # the connection failed
+    ("40P01", 503),  # a deadlock: the same request may pass
+    ("53300", 503),  # too many connections
+    ("54000", 500),  # a row too big for its index: it never will
+    ("42P01", 500),  # no such table: a mistake
+])
+def test_a_server_error_is_a_503_only_when_the_same_request_may_pass_later(sqlstate: str, status: int) -> None:
+    error = OperationalError("SELECT 1", {}, _ServerError(sqlstate))
+    assert _raising(error).get("/boom").status_code == status
+
+
+def test_a_server_refusing_the_connection_is_a_503() -> None:
+    """A connection never made has no statement (SQLAlchemy's error at connect) and often no SQLSTATE."""
+    refused = OperationalError(None, None, Exception("connection refused: is the server running?"))
     assert _raising(refused).get("/boom").status_code == 503
 
 

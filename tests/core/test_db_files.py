@@ -113,19 +113,23 @@ def test_a_round_neither_waits_for_another_process_writing_nor_loses_what_it_wro
     wal = tmp_path / "b.db-wal"
     generation = _wal_generation(wal)
     cli = _in_another_process(tmp_path / "b.db", "c.execute('BEGIN IMMEDIATE'); print('in', flush=True); "
-                                                 "sys.stdin.readline(); c.execute('COMMIT')")
-    assert cli.stdout is not None and cli.stdin is not None
-    assert cli.stdout.readline().strip() == "in"
-    started = time.monotonic()
-    db.checkpoint(restart_pages=50)
-    assert time.monotonic() - started < 5 and _wal_generation(wal) == generation
-    cli.stdin.write("\n")
-    cli.stdin.flush()
-    assert cli.wait(10) == 0
+                                                 "sys.stdin.readline(); c.execute('COMMIT'); c.close()")
+    try:
+        assert cli.stdout is not None and cli.stdin is not None
+        assert cli.stdout.readline().strip() == "in"
+        started = time.monotonic()
+        db.checkpoint(restart_pages=50)
+        assert time.monotonic() - started < 5 and _wal_generation(wal) == generation
+        cli.stdin.write("\n")
+        cli.stdin.flush()
+        assert cli.wait(10) == 0
+    finally:
+        cli.kill()
     db.checkpoint(restart_pages=50)
     assert _wal_generation(wal) == generation + 1
     _fill_wal(db, 5)
-    opened = _in_another_process(tmp_path / "b.db", "c.close()")
+    # a reader that thinks itself the last one copies the WAL back and deletes it as it closes
+    opened = _in_another_process(tmp_path / "b.db", "c.execute('SELECT count(*) FROM t').fetchone(); c.close()")
     assert opened.wait(10) == 0
     assert wal.exists()
     count = _in_another_process(tmp_path / "b.db", "print(c.execute('SELECT count(*) FROM t').fetchone()[0])")

@@ -77,16 +77,24 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+#: PostgreSQL's SQLSTATEs of a request the same request may pass later: the classes connection exception (08),
+#: transaction rollback (40: a deadlock, a serialization failure) and operator intervention (57: a shutdown, a
+#: cancelled statement), too many connections, and a lock not available.
+_TRANSIENT_CLASSES = ("08", "40", "57")
+_TRANSIENT_STATES = frozenset({"53300", "55P03"})
+
+
 def unavailable(exc: DBAPIError) -> bool:
     """Whether the database could not take a request now, and the same request may be taken later: a connection lost
-    (a restart, a failover), a server refusing connections or shutting down, PostgreSQL's other operational errors
-    (a timeout, a deadlock), or SQLite still locked past its busy timeout (``Database._one_writer`` raises the same).
-    SQLite's other operational errors are mistakes ("no such table"), not unavailability."""
-    if exc.connection_invalidated:
+    (a restart, a failover) or never made (``statement`` is None: the server refused it), PostgreSQL's transient
+    SQLSTATEs, or SQLite still locked past its busy timeout (``Database._one_writer`` raises the same). Not a
+    request that can never pass (too many parameters, a row too big for its index, "no such table")."""
+    if exc.connection_invalidated or exc.statement is None:
         return True
     if isinstance(exc.orig, sqlite3.Error):
         return isinstance(exc.orig, sqlite3.OperationalError) and "database is locked" in str(exc.orig)
-    return isinstance(exc, OperationalError)
+    state = str(getattr(exc.orig, "sqlstate", None) or "")
+    return state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES
 
 
 def dialect_insert(bind: Engine | Connection, table: Any) -> sqlite.Insert | postgresql.Insert:
@@ -292,19 +300,23 @@ def _start_wal_again(cursor: Any) -> None:
     """The first write of a WAL copied back whole, which starts it again (SQLite syncs the new header then): the
     database's ``user_version`` written back unchanged, a page's write that changes nothing. It does not wait for
     another process's writer (busy timeout 0): a round that meets one leaves the restart to the next."""
+    waits = int(cursor.execute("PRAGMA busy_timeout").fetchone()[0])
     cursor.execute("PRAGMA busy_timeout=0")
     try:
         cursor.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError:
-        return
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+            return
+        raise
     finally:
-        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout={waits}")
     try:
         version = int(cursor.execute("PRAGMA user_version").fetchone()[0])
         cursor.execute(f"PRAGMA user_version={version}")
         cursor.execute("COMMIT")
     except BaseException:
-        cursor.execute("ROLLBACK")
+        if cursor.connection.in_transaction:  # a failed COMMIT may have ended it already
+            cursor.execute("ROLLBACK")
         raise
 
 

@@ -73,8 +73,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
+def is_sqlite(bind: Engine | Connection) -> bool:
+    return bind.dialect.name == "sqlite"
 
 
 #: PostgreSQL's SQLSTATEs of a request the same request may pass later: the classes connection exception (08),
@@ -100,7 +100,7 @@ def unavailable(exc: DBAPIError) -> bool:
 def dialect_insert(bind: Engine | Connection, table: Any) -> sqlite.Insert | postgresql.Insert:
     """``insert(table)`` in the database's own dialect, the one with ``on_conflict_do_nothing`` and
     ``on_conflict_do_update`` (SQLite's and PostgreSQL's take the same arguments)."""
-    if bind.dialect.name == "sqlite":
+    if is_sqlite(bind):
         return sqlite.insert(table)
     return postgresql.insert(table)
 
@@ -138,7 +138,8 @@ def make_engine(url: str) -> Engine:
 #: quiet server keeps one connection warm and the others idle, to be pinged when next needed. A ping that fails
 #: replaces every connection the pool holds. The price: a connection dropped less than this long after its last use
 #: (PostgreSQL restarted, a failover) fails the statement of the request that takes it, at least one request per
-#: process; SQLAlchemy then replaces every connection the pool holds, and the platform's retry succeeds.
+#: process, answered 503 with ``Retry-After`` (``unavailable``); SQLAlchemy then replaces every connection the pool
+#: holds, and the request sent again succeeds.
 PING_AFTER_IDLE_SECONDS = 5.0
 
 
@@ -268,7 +269,8 @@ class Database:
 
     def checkpoint(self, restart_pages: int = WAL_RESTART_PAGES) -> None:
         """SQLite: copy what the WAL holds back into the database, without blocking readers or writers (PASSIVE);
-        run by the app's worker so that no request's commit does it. PostgreSQL: nothing to do.
+        run by every server's worker (``core/service.py``) so that no request's commit does it. PostgreSQL: nothing
+        to do.
 
         Under steady writes that alone never empties the WAL: frames come while the copy runs, and SQLite starts
         the WAL again only at a write that begins with every frame copied. It grew to the automatic threshold, and

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
-from bastion.core.db import UTCDateTime, dialect_insert
+from bastion.core.db import UTCDateTime, dialect_insert, is_sqlite
 
 #: The widest subject: a kind prefix (``content:``, ``account:``) and an id of up to 200 characters.
 SUBJECT_LENGTH = 260
@@ -110,7 +110,7 @@ def record_many(session: Session, table: type[EventLog], events: Sequence[NewEve
     payloads = [e.data.model_dump_json() if e.data is not None else "{}" for e in events]
     # A batch's events mostly share one time: each different one is processed once.
     times = {at: process_at(at) for at in {e.at for e in events}}
-    if connection.dialect.name == "sqlite":  # positional parameters, a row each, in the INSERT's order
+    if is_sqlite(connection):  # positional parameters, a row each, in the INSERT's order
         connection.exec_driver_sql(sql, [(e.subject, e.kind.value, e.actor, times[e.at], data)
                                          for e, data in zip(events, payloads, strict=True)])
         return

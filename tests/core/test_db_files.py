@@ -138,6 +138,37 @@ def test_a_round_neither_waits_for_another_process_writing_nor_loses_what_it_wro
     db.dispose()
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the flush finds SQLite's descriptors in Linux's /proc")
+def test_before_its_locked_copy_a_round_flushes_through_sqlites_own_descriptors_and_opens_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The WAL the requests appended and what the unlocked copy wrote reach the disk before the round takes the
+    writer lock (so the locked copy syncs only the rest), through descriptors SQLite holds open: the round opens
+    none, since closing one would drop SQLite's locks (the test above)."""
+    db = Database(f"sqlite:///{tmp_path}/b.db")
+    _fill_wal(db, 300)
+    synced: list[tuple[str, bool]] = []
+    opened: list[str] = []
+    real_sync, real_open = os.fdatasync, os.open
+
+    def sync(fd: int) -> None:
+        synced.append((os.readlink(f"/proc/self/fd/{fd}"), db._writers is not None and db._writers._is_owned()))
+        real_sync(fd)
+
+    def open_(path: str, *args: object, **kwargs: object) -> int:
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "fdatasync", sync)
+    monkeypatch.setattr(os, "open", open_)
+    db.checkpoint(restart_pages=50)
+    monkeypatch.undo()
+    database = os.path.realpath(tmp_path / "b.db")
+    assert synced == [(database + "-wal", False), (database, False)]
+    assert not [p for p in opened if "b.db" in p]
+    assert db_module.flush_open_file(str(tmp_path / "absent.db")) is False
+    db.dispose()
+
+
 def test_a_reader_on_old_frames_leaves_the_restart_to_a_later_round(tmp_path: Path) -> None:
     """A read transaction still on frames the copy may not pass keeps the WAL as it is (nothing waits for the
     reader); the first round after it ends starts the WAL again."""

@@ -3,11 +3,14 @@ is copied back by a worker, not by a request's commit."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -138,34 +141,79 @@ def test_a_round_neither_waits_for_another_process_writing_nor_loses_what_it_wro
     db.dispose()
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the flush finds SQLite's descriptors in Linux's /proc")
-def test_before_its_locked_copy_a_round_flushes_through_sqlites_own_descriptors_and_opens_none(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The WAL the requests appended and what the unlocked copy wrote reach the disk before the round takes the
-    writer lock (so the locked copy syncs only the rest), through descriptors SQLite holds open: the round opens
-    none, since closing one would drop SQLite's locks (the test above)."""
-    db = Database(f"sqlite:///{tmp_path}/b.db")
+_LINUX_FDS = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(),
+                                reason="the flush finds SQLite's descriptors in Linux's /proc/self/fd")
+
+
+def _open_on(paths: set[str]) -> set[int]:
+    """This process's descriptors open on ``paths``."""
+    found = set()
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}") in paths:
+                found.add(int(name))
+    return found
+
+
+@_LINUX_FDS
+@pytest.mark.parametrize("through_a_link", [False, True])
+def test_before_its_locked_copy_a_round_flushes_through_sqlites_own_descriptors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through_a_link: bool) -> None:
+    """The WAL the requests appended and what the unlocked copy wrote are synced before the round takes the writer
+    lock (so the locked copy syncs only the rest), through descriptors SQLite already held open: the round opens
+    none, since closing one would drop SQLite's locks (the test above). Behind a symbolic link, SQLite names the WAL
+    after the real file, and so does the round."""
+    (tmp_path / "real").mkdir()
+    if through_a_link:
+        (tmp_path / "link.db").symlink_to(tmp_path / "real" / "b.db")
+    db = Database(f"sqlite:///{tmp_path / ('link.db' if through_a_link else 'real/b.db')}")
     _fill_wal(db, 300)
-    synced: list[tuple[str, bool]] = []
-    opened: list[str] = []
-    real_sync, real_open = os.fdatasync, os.open
+    database = os.path.realpath(tmp_path / "real" / "b.db")
+    already_open = _open_on({database, database + "-wal"})
+    steps: list[object] = []
+    real_sync, one_writer = os.fdatasync, db._one_writer
 
     def sync(fd: int) -> None:
-        synced.append((os.readlink(f"/proc/self/fd/{fd}"), db._writers is not None and db._writers._is_owned()))
+        steps.append((os.readlink(f"/proc/self/fd/{fd}"), fd in already_open))
         real_sync(fd)
 
-    def open_(path: str, *args: object, **kwargs: object) -> int:
-        opened.append(str(path))
-        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+    @contextlib.contextmanager
+    def locked() -> Iterator[None]:
+        steps.append("lock")
+        with one_writer():
+            yield
 
     monkeypatch.setattr(os, "fdatasync", sync)
-    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(db, "_one_writer", locked)
     db.checkpoint(restart_pages=50)
     monkeypatch.undo()
-    database = os.path.realpath(tmp_path / "b.db")
-    assert synced == [(database + "-wal", False), (database, False)]
-    assert not [p for p in opened if "b.db" in p]
-    assert db_module.flush_open_file(str(tmp_path / "absent.db")) is False
+    assert steps == [(database + "-wal", True), (database, True), "lock"]
+    db.dispose()
+
+
+@_LINUX_FDS
+def test_a_round_whose_flush_meets_an_io_error_stops_before_the_restart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error of the disk's is not passed over (it is reported once per open file, and the descriptor is SQLite's):
+    the round fails before its locked copy and the WAL's restart, as where SQLite's own sync meets one. A descriptor
+    closed meanwhile is passed over."""
+    db = Database(f"sqlite:///{tmp_path}/b.db")
+    _fill_wal(db, 300)
+    wal = tmp_path / "b.db-wal"
+    generation = _wal_generation(wal)
+
+    def failing(error: int) -> Callable[[int], None]:
+        def sync(fd: int) -> None:
+            raise OSError(error, os.strerror(error))
+        return sync
+
+    monkeypatch.setattr(os, "fdatasync", failing(errno.EIO))
+    with pytest.raises(OSError, match="Input/output"):
+        db.checkpoint(restart_pages=50)
+    assert _wal_generation(wal) == generation
+    monkeypatch.setattr(os, "fdatasync", failing(errno.EBADF))
+    db.checkpoint(restart_pages=50)
+    assert _wal_generation(wal) == generation + 1
     db.dispose()
 
 

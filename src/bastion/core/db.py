@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import os
 import sqlite3
 import threading
@@ -226,6 +227,12 @@ class Database:
         #: for a lock held 4 (``docs/benchmarks.md``, "Minors' tail"). Re-entrant, so a nested write meets SQLite as
         #: before, not this lock. Other processes (the CLI) still meet in SQLite's lock.
         self._writers = threading.RLock() if is_sqlite(self.engine) else None
+        #: SQLite's files as its descriptors name them (``_flush_open_file``): resolved now, not after a ``chdir``,
+        #: and the WAL after the database's real path, as SQLite names it behind a symbolic link.
+        database = self.engine.url.database if self._writers is not None else None
+        real = os.path.realpath(database) if database and database != ":memory:" else None
+        self._files = (real + "-wal", real) if real else ()
+        self._descriptors: dict[str, int] = {}
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -286,10 +293,10 @@ class Database:
         try:
             _, pages, _ = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if pages >= restart_pages:
-                database = self.engine.url.database
-                if database:  # on disk before the lock, so that the locked copy's syncs take only the rest: what
-                    flush_open_file(database + "-wal")  # the requests appended, and what this copy wrote
-                    flush_open_file(database)
+                # What the requests appended and what this copy wrote, on disk before the lock: the locked copy's
+                # syncs take only what comes meanwhile.
+                for path in self._files:
+                    _flush_open_file(path, self._descriptors)
                 with self._one_writer():
                     busy, pages, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if not busy and copied == pages:
@@ -302,26 +309,43 @@ class Database:
         self.engine.dispose()
 
 
-def flush_open_file(path: str) -> bool:
+#: What a descriptor closed, or reused for a pipe or a socket, between its look-up and its sync fails with.
+_GONE = frozenset({errno.EBADF, errno.EINVAL, errno.ENOENT})
+
+
+def _flush_open_file(path: str, last: dict[str, int]) -> bool:
     """``fdatasync`` a descriptor of ``path`` that this process already holds open (SQLite's own), found in
-    ``/proc/self/fd``; ``False`` where there is none (or no ``/proc``: not Linux), which only leaves the flush to
-    SQLite. Never a descriptor of its own: closing any descriptor of a database file drops every POSIX lock the
-    process holds on it, SQLite's included, and another process could then delete a WAL in use
-    (``tests/core/test_db_files.py``). A descriptor closed and reused meanwhile syncs another file, which changes
-    nothing."""
-    target = os.path.realpath(path)
+    ``/proc/self/fd`` (the one found last time, kept in ``last``, tried first); ``False`` where there is none (or no
+    ``/proc/self/fd``: not Linux), which leaves the flush to SQLite. Never a descriptor of its own: closing any
+    descriptor of a database file drops every POSIX lock the process holds on it, SQLite's included, and another
+    process could then delete a WAL in use (``tests/core/test_db_files.py``). A descriptor reused meanwhile costs at
+    most a sync of another file. An I/O error is raised, not passed over: the round then stops before its locked copy
+    and the WAL's restart, as it does where SQLite's own sync meets one."""
+    if path in last and _sync_if_open(last[path], path):
+        return True
+    last.pop(path, None)
     try:
-        descriptors = os.listdir("/proc/self/fd")
+        names = os.listdir("/proc/self/fd")
     except OSError:
         return False
-    for name in descriptors:
-        try:
-            if os.readlink(f"/proc/self/fd/{name}") == target:
-                os.fdatasync(int(name))
-                return True
-        except OSError:
-            continue
+    for name in names:
+        if _sync_if_open(int(name), path):
+            last[path] = int(name)
+            return True
     return False
+
+
+def _sync_if_open(descriptor: int, path: str) -> bool:
+    """``fdatasync`` ``descriptor`` if it is open on ``path``."""
+    try:
+        if os.readlink(f"/proc/self/fd/{descriptor}") != path:
+            return False
+        os.fdatasync(descriptor)
+    except OSError as exc:
+        if exc.errno in _GONE:
+            return False
+        raise
+    return True
 
 
 def _start_wal_again(cursor: Any) -> None:

@@ -160,9 +160,9 @@ def _open_on(paths: set[str]) -> set[int]:
 def test_before_its_locked_copy_a_round_flushes_through_sqlites_own_descriptors(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through_a_link: bool) -> None:
     """The WAL the requests appended and what the unlocked copy wrote are synced before the round takes the writer
-    lock (so the locked copy syncs only the rest), through descriptors SQLite already held open: the round opens
-    none, since closing one would drop SQLite's locks (the test above). Behind a symbolic link, SQLite names the WAL
-    after the real file, and so does the round."""
+    lock (so the locked copy syncs only the rest), through descriptors SQLite already held open (one of the round's
+    own would drop SQLite's locks as it closed: the test above). Behind a symbolic link, SQLite names the WAL after
+    the real file, and so does the round."""
     (tmp_path / "real").mkdir()
     if through_a_link:
         (tmp_path / "link.db").symlink_to(tmp_path / "real" / "b.db")
@@ -207,14 +207,67 @@ def test_a_round_whose_flush_meets_an_io_error_stops_before_the_restart(
             raise OSError(error, os.strerror(error))
         return sync
 
+    locked: list[bool] = []
+    one_writer = db._one_writer
+
+    @contextlib.contextmanager
+    def recorded() -> Iterator[None]:
+        locked.append(True)
+        with one_writer():
+            yield
+
+    monkeypatch.setattr(db, "_one_writer", recorded)
     monkeypatch.setattr(os, "fdatasync", failing(errno.EIO))
     with pytest.raises(OSError, match="Input/output"):
         db.checkpoint(restart_pages=50)
-    assert _wal_generation(wal) == generation
+    assert not locked and _wal_generation(wal) == generation
     monkeypatch.setattr(os, "fdatasync", failing(errno.EBADF))
     db.checkpoint(restart_pages=50)
     assert _wal_generation(wal) == generation + 1
     db.dispose()
+
+
+@_LINUX_FDS
+def test_the_flush_looks_again_where_the_descriptor_it_kept_is_no_longer_sqlites_and_not_where_it_still_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round tries first the descriptors the last one found: one now open on another file is not synced, and the
+    files are looked for again; ones still right are used without listing every descriptor again. The database's
+    path is resolved when it is opened, so a later change of directory does not lose it."""
+    monkeypatch.chdir(tmp_path)
+    db = Database("sqlite:///b.db")
+    _fill_wal(db, 300)
+    monkeypatch.chdir("/")
+    database = os.path.realpath(tmp_path / "b.db")
+    other = tmp_path / "other"
+    other.write_bytes(b"x")
+    stale = os.open(other, os.O_RDONLY)  # not a database file: opening and closing it drops no lock of SQLite's
+    synced: list[str] = []
+    listed: list[str] = []
+    real_sync, real_listdir = os.fdatasync, os.listdir
+
+    def sync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_sync(fd)
+
+    def listdir(path: str) -> list[str]:
+        listed.append(str(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "fdatasync", sync)
+    monkeypatch.setattr(os, "listdir", listdir)
+    try:
+        db._descriptors.update({database + "-wal": stale, database: stale})
+        db.checkpoint(restart_pages=50)
+        assert synced == [database + "-wal", database] and listed == ["/proc/self/fd"] * 2
+        synced.clear()
+        listed.clear()
+        _fill_wal(db, 300)
+        db.checkpoint(restart_pages=50)
+        assert synced == [database + "-wal", database] and listed == []
+    finally:
+        monkeypatch.undo()
+        os.close(stale)
+        db.dispose()
 
 
 def test_a_reader_on_old_frames_leaves_the_restart_to_a_later_round(tmp_path: Path) -> None:

@@ -230,8 +230,11 @@ class Database:
         #: SQLite's files as its descriptors name them (``_flush_open_file``): resolved now, not after a ``chdir``,
         #: and the WAL after the database's real path, as SQLite names it behind a symbolic link.
         database = self.engine.url.database if self._writers is not None else None
-        real = os.path.realpath(database) if database and database != ":memory:" else None
-        self._files = (real + "-wal", real) if real else ()
+        if database and database != ":memory:" and not database.startswith("file:"):  # a URI is not looked up
+            real = os.path.realpath(database)
+            self._files: tuple[str, ...] = (real + "-wal", real)
+        else:
+            self._files = ()
         self._descriptors: dict[str, int] = {}
 
     @contextmanager
@@ -309,7 +312,8 @@ class Database:
         self.engine.dispose()
 
 
-#: What a descriptor closed, or reused for a pipe or a socket, between its look-up and its sync fails with.
+#: What a descriptor that was closed (``readlink``: ENOENT; ``fdatasync``: EBADF) or reused for a pipe or a socket
+#: (EINVAL) fails with.
 _GONE = frozenset({errno.EBADF, errno.EINVAL, errno.ENOENT})
 
 
@@ -318,9 +322,9 @@ def _flush_open_file(path: str, last: dict[str, int]) -> bool:
     ``/proc/self/fd`` (the one found last time, kept in ``last``, tried first); ``False`` where there is none (or no
     ``/proc/self/fd``: not Linux), which leaves the flush to SQLite. Never a descriptor of its own: closing any
     descriptor of a database file drops every POSIX lock the process holds on it, SQLite's included, and another
-    process could then delete a WAL in use (``tests/core/test_db_files.py``). A descriptor reused meanwhile costs at
-    most a sync of another file. An I/O error is raised, not passed over: the round then stops before its locked copy
-    and the WAL's restart, as it does where SQLite's own sync meets one."""
+    process could then delete a WAL in use (``tests/core/test_db_files.py``). A descriptor reused between its look-up
+    and its sync syncs another file (and may report that file's disk error). An I/O error is raised, not passed over:
+    the round then stops before its locked copy and the WAL's restart, as it does where SQLite's own sync meets one."""
     if path in last and _sync_if_open(last[path], path):
         return True
     last.pop(path, None)

@@ -165,14 +165,21 @@ def _ping_if_idle(dialect: Dialect) -> Callable[[Any, Any, Any], None]:
     return checkout
 
 
+def _file_of(database: str | None) -> str | None:
+    """A SQLite URL's database as a plain file's path; ``None`` for memory or a ``file:`` URI (left to SQLite)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
 def _create_private(url: str) -> None:
     """Create a new SQLite file with mode 0600 before SQLite opens it.
 
     The database holds the hash lists and who did what: it is no one else's to read. SQLite gives the ``-wal`` and
     ``-shm`` files the mode of the database file, so they are private too. An existing file keeps its mode.
     """
-    path = make_url(url).database
-    if not path or path == ":memory:" or path.startswith("file:"):
+    path = _file_of(make_url(url).database)
+    if path is None:
         return
     with contextlib.suppress(FileExistsError, FileNotFoundError):  # exists already / no such folder: SQLite says
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -229,12 +236,9 @@ class Database:
         self._writers = threading.RLock() if is_sqlite(self.engine) else None
         #: SQLite's files as its descriptors name them (``_flush_open_file``): resolved now, not after a ``chdir``,
         #: and the WAL after the database's real path, as SQLite names it behind a symbolic link.
-        database = self.engine.url.database if self._writers is not None else None
-        if database and database != ":memory:" and not database.startswith("file:"):  # a URI is not looked up
-            real = os.path.realpath(database)
-            self._files: tuple[str, ...] = (real + "-wal", real)
-        else:
-            self._files = ()
+        database = _file_of(self.engine.url.database) if self._writers is not None else None
+        real = os.path.realpath(database) if database else None
+        self._files = (real + "-wal", real) if real else ()
         self._descriptors: dict[str, int] = {}
 
     @contextmanager
@@ -317,26 +321,25 @@ class Database:
 _GONE = frozenset({errno.EBADF, errno.EINVAL, errno.ENOENT})
 
 
-def _flush_open_file(path: str, last: dict[str, int]) -> bool:
+def _flush_open_file(path: str, last: dict[str, int]) -> None:
     """``fdatasync`` a descriptor of ``path`` that this process already holds open (SQLite's own), found in
-    ``/proc/self/fd`` (the one found last time, kept in ``last``, tried first); ``False`` where there is none (or no
-    ``/proc/self/fd``: not Linux), which leaves the flush to SQLite. Never a descriptor of its own: closing any
+    ``/proc/self/fd`` (the one found last time, kept in ``last``, tried first); where there is none (or no
+    ``/proc/self/fd``: not Linux), the flush is left to SQLite. Never a descriptor of its own: closing any
     descriptor of a database file drops every POSIX lock the process holds on it, SQLite's included, and another
     process could then delete a WAL in use (``tests/core/test_db_files.py``). A descriptor reused between its look-up
     and its sync syncs another file (and may report that file's disk error). An I/O error is raised, not passed over:
     the round then stops before its locked copy and the WAL's restart, as it does where SQLite's own sync meets one."""
     if path in last and _sync_if_open(last[path], path):
-        return True
+        return
     last.pop(path, None)
     try:
         names = os.listdir("/proc/self/fd")
     except OSError:
-        return False
+        return
     for name in names:
         if _sync_if_open(int(name), path):
             last[path] = int(name)
-            return True
-    return False
+            return
 
 
 def _sync_if_open(descriptor: int, path: str) -> bool:

@@ -446,9 +446,9 @@ def test_worker_survives_a_failing_round(tmp_path: Any, clock: FrozenClock, send
     worker = outbox.OutboxWorker(broken, sender, interval=0.01, clock=clock)
     worker.start()
     try:
-        assert _wait_for(lambda: worker.failures >= 3)
+        assert _wait_for(lambda: worker.rounds.failures >= 3)
         assert worker.running
-        assert worker.last_error == "OperationalError"
+        assert worker.rounds.last_error == "OperationalError" and worker.rounds.failing
     finally:
         worker.stop()
         broken.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bastion.core.db import Database
 from bastion.core.http import SECURITY_HEADERS, Problem
 from bastion.core.production import Service
 from bastion.core.service import Health, ServiceSpec, create_service
+from bastion.core.worker import FAILING_ROUNDS, Rounds, Worker
 
 
 class Recorder:
@@ -31,6 +33,10 @@ class Recorder:
 
     def stop(self) -> None:
         self.log.append(f"stop {self.name}")
+
+    @property
+    def rounds(self) -> Rounds:
+        return Rounds(self.name)
 
 
 router = APIRouter()
@@ -79,8 +85,10 @@ def test_status_is_ok_only_when_every_section_is_and_merges_their_fields_for_adm
     sections = [lambda: Health(ok=True, fields={"database": "ok"}), lambda: Health(ok=False, fields={"index": 3})]
     admin = {"Authorization": f"Bearer {make_token(Role.ADMIN)}"}
     with TestClient(_app(tmp_path, [], status=sections, db=db)) as client:
-        assert client.get("/status", headers=admin).json() == {
-            "status": "degraded", "version": __version__, "database": "ok", "index": 3, "missing_settings": []}
+        body = client.get("/status", headers=admin).json()
+        assert set(body.pop("workers")) == {"bastion-wal-checkpoint"}  # every app's workers: here SQLite's own
+        assert body == {"status": "degraded", "version": __version__, "database": "ok", "index": 3,
+                        "missing_settings": []}
         # anyone else: the overall health, for a load balancer; not the fields, the version or what is missing
         assert client.get("/status").json() == {"status": "degraded"}
         other = {"Authorization": f"Bearer {make_token(Role.ANALYST)}"}
@@ -110,3 +118,41 @@ def test_every_service_on_sqlite_copies_its_wal_back_in_a_worker_of_its_own(tmp_
     with TestClient(_app(tmp_path, log, workers=[Recorder("a", log)])):
         assert checkpointers() == before + 1
     assert checkpointers() == before
+
+
+def test_a_worker_failing_round_after_round_makes_the_status_degraded_and_says_which_to_admins_only(
+        tmp_path: Path, db: Database, make_token: Callable[[Role], str]) -> None:
+    """A removal-order clock that fails every round must not leave ``/status`` ok; its error's message (which may
+    hold a secret) is never shown, only its type."""
+    failing = threading.Event()
+
+    def round_() -> None:
+        if failing.is_set():
+            raise RuntimeError("postgresql://bastion:hunter2@db/bastion refused")
+
+    clock = Worker(round_, 0.01, "bastion-orders")
+    admin = {"Authorization": f"Bearer {make_token(Role.ADMIN)}"}
+    with TestClient(_app(tmp_path, [], workers=[clock], db=db)) as client:
+        assert _waited(lambda: clock.rounds.last_ok_at is not None)
+        assert client.get("/status").json() == {"status": "ok"}
+        failing.set()
+        assert _waited(lambda: clock.rounds.failures_in_a_row >= FAILING_ROUNDS)
+        assert client.get("/status").json() == {"status": "degraded"}
+        seen = client.get("/status", headers=admin)
+        shown = seen.json()["workers"]["bastion-orders"]
+        assert shown["failing"] and shown["failures"] >= FAILING_ROUNDS and shown["last_error"] == "RuntimeError"
+        assert shown["last_failed_at"] >= shown["last_ok_at"]
+        assert "hunter2" not in seen.text
+        failing.clear()  # one good round mends it
+        assert _waited(lambda: clock.rounds.failures_in_a_row == 0)
+        assert client.get("/status").json() == {"status": "ok"}
+        assert client.get("/status", headers=admin).json()["workers"]["bastion-orders"]["last_error"] == "RuntimeError"
+
+
+def _waited(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False

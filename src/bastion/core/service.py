@@ -32,18 +32,22 @@ from bastion.core.http import SecurityHeaders, install_problem_handlers
 from bastion.core.outbox.services import outbox_status
 from bastion.core.production import Service, gaps, warn
 from bastion.core.uploads import BodyLimit
-from bastion.core.worker import Worker
+from bastion.core.worker import Rounds, Worker
 
 log = logging.getLogger(__name__)
 
 
 class Background(Protocol):
     """Something the app runs beside its requests: started after the app's start hooks, stopped before its stop hooks,
-    in reverse order (``core/worker.py: Worker``, ``core/outbox: OutboxWorker``)."""
+    in reverse order (``core/worker.py: Worker``, ``core/outbox: OutboxWorker``); how its rounds go is on
+    ``/status`` (``workers_section``)."""
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    @property
+    def rounds(self) -> Rounds: ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,18 @@ def outbox_section(db: Database) -> StatusSection:
     def section() -> Health:
         body = outbox_status(db)
         return Health(ok=body.pop("status") == "ok", fields=body)
+
+    return section
+
+
+def workers_section(workers: Sequence[Background]) -> StatusSection:
+    """``/status`` of an app's workers, every app's: degraded while one fails round after round
+    (``core/worker.py: FAILING_ROUNDS``); for admins, each one's failures, last error (its type) and last good round."""
+
+    def section() -> Health:
+        rounds = [worker.rounds for worker in workers]
+        shown = {r.name: r.as_status() for r in rounds}
+        return Health(ok=not any(r.failing for r in rounds), fields={"workers": shown})
 
     return section
 
@@ -133,9 +149,11 @@ def create_service(service: ServiceSpec) -> FastAPI:
     for router in service.routers:
         app.include_router(router)
 
+    sections = (*service.status, workers_section(workers))
+
     @app.get("/status", tags=["operations"], summary=service.status_summary)
     def status(request: Request) -> dict[str, Any]:
-        parts = [section() for section in service.status]
+        parts = [section() for section in sections]
         health = "ok" if all(p.ok for p in parts) else "degraded"
         if not _admin(request, service.db):  # a health check learns the health; the rest is for operators
             return {"status": health}

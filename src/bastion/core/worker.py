@@ -1,23 +1,67 @@
 """The one background loop: the outbox, the orders' and reports' clocks, the hub's housekeeping and the matcher's
-refresher all run on it, so they start, stop and fail the same way."""
+refresher all run on it, so they start, stop and fail the same way, and say the same way on ``/status`` how their
+rounds go (``Rounds``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 #: How long ``stop`` waits for a round in progress to finish; one number for every worker.
 STOP_TIMEOUT_SECONDS = 30.0
+#: A worker whose last this many rounds all failed is failing, and ``/status`` says the app is degraded. One failed
+#: round (the database restarting, a deadlock retried) is a blip that the next round mends; three in a row is not.
+FAILING_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """How a worker's rounds have gone since it was built: for ``/status``, where a removal-order clock or the
+    grooming watch that fails every round would otherwise show only in the server's log. ``last_error`` is the
+    exception's type alone: its message may hold an address, a statement's parameters or a secret."""
+
+    name: str
+    failures: int = 0
+    failures_in_a_row: int = 0
+    last_error: str = ""
+    last_failed_at: float | None = None
+    last_ok_at: float | None = None
+
+    @property
+    def failing(self) -> bool:
+        return self.failures_in_a_row >= FAILING_ROUNDS
+
+    def ok(self) -> Rounds:
+        return replace(self, failures_in_a_row=0, last_ok_at=time.time())
+
+    def failed(self, exc: Exception) -> Rounds:
+        return replace(self, failures=self.failures + 1, failures_in_a_row=self.failures_in_a_row + 1,
+                       last_error=type(exc).__name__, last_failed_at=time.time())
+
+    def as_status(self) -> dict[str, Any]:
+        """The fields ``/status`` shows admins (times in UTC, ISO 8601; ``None``: not yet)."""
+        return {"failing": self.failing, "failures": self.failures, "failures_in_a_row": self.failures_in_a_row,
+                "last_error": self.last_error or None, "last_failed_at": _iso(self.last_failed_at),
+                "last_ok_at": _iso(self.last_ok_at)}
+
+
+def _iso(when: float | None) -> str | None:
+    return None if when is None else dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds")
 
 
 class Worker:
     """Runs ``run`` on a daemon thread, then waits ``interval`` seconds, until ``stop``.
 
     A round that returns ``True`` says more work is waiting (a full batch), so the next round starts at once. An
-    exception is logged and handed to ``on_error`` (for /status), never fatal: the next round runs after the interval.
+    exception is logged, counted in ``rounds`` and handed to ``on_error``, never fatal: the next round runs after
+    the interval.
     """
 
     def __init__(self, run: Callable[[], object], interval: float, name: str, *,
@@ -26,6 +70,8 @@ class Worker:
         self.interval = interval
         self.name = name
         self._on_error = on_error
+        #: Replaced whole after each round (one assignment), so a reader on another thread never sees half of one.
+        self.rounds = Rounds(name)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -51,8 +97,10 @@ class Worker:
             more = False
             try:
                 more = self._run() is True
+                self.rounds = self.rounds.ok()
             except Exception as exc:
                 log.exception("%s round failed", self.name)
+                self.rounds = self.rounds.failed(exc)
                 if self._on_error is not None:
                     self._on_error(exc)
             if not more:

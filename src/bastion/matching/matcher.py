@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from bastion.core.db import Database
 from bastion.core.rwlock import RWLock
-from bastion.core.worker import Worker
+from bastion.core.worker import Rounds, Worker
 from bastion.hashing import registry
 from bastion.hashing.interfaces import HashResult, SignalIndex
 from bastion.hashing.pdq_index import PdqIndex
@@ -38,6 +38,9 @@ from bastion.matching.models import Bank, BankChange, BankEntry, ChangeOp
 _LOAD_BATCH = 20_000
 _SNAPSHOT_TYPE = "pdq"
 log = logging.getLogger(__name__)
+
+#: The refresher's name (its thread's, and on ``/status``).
+REFRESHER = "bastion-matcher-refresh"
 
 
 def restricted_category(category: str) -> bool:
@@ -281,13 +284,18 @@ class Matcher:
 
     def start(self, interval: float) -> None:
         """Refresh on the shared worker loop until ``stop``; errors are kept for /status, never fatal."""
-        self._refresher = Worker(self._refresh_round, interval, "bastion-matcher-refresh",
+        self._refresher = Worker(self._refresh_round, interval, REFRESHER,
                                  on_error=self._refresh_failed)
         self._refresher.start()
 
     def stop(self) -> None:
         if self._refresher is not None:
             self._refresher.stop()
+
+    @property
+    def rounds(self) -> Rounds:
+        """How the refresher's rounds have gone (none before ``start``)."""
+        return self._refresher.rounds if self._refresher is not None else Rounds(REFRESHER)
 
     def _refresh_round(self) -> None:
         self.refresh()

@@ -30,7 +30,7 @@ from bastion.core.outbox.webhooks import WebhookSender
 from bastion.core.production import Service
 from bastion.core.service import Background, Health, ServiceSpec, create_service
 from bastion.core.uploads import FORM_OVERHEAD_BYTES, close_spool, open_spool
-from bastion.core.worker import Worker
+from bastion.core.worker import Rounds, Worker
 from bastion.designations.api import router as designations_router
 from bastion.designations.queries import DesignatedFollower
 from bastion.exchanges import tasks as exchange_tasks
@@ -144,6 +144,10 @@ class _IndexRefresher:
 
     def stop(self) -> None:
         self.matcher.stop()
+
+    @property
+    def rounds(self) -> Rounds:
+        return self.matcher.rounds
 
 
 def _enticement_reporter(reporting: reports.Reporting) -> EnticementReporter:

@@ -41,7 +41,7 @@ from bastion.core.outbox.delivery import (
 )
 from bastion.core.outbox.kinds import GivesUp, MessageKind, Priority, Routes, Sender, UnknownKind
 from bastion.core.outbox.models import DeliveryState, OutboxMessage
-from bastion.core.worker import STOP_TIMEOUT_SECONDS, Worker
+from bastion.core.worker import STOP_TIMEOUT_SECONDS, Rounds, Worker
 
 __all__ = [  # the outbox's public face: the delivery data and the kinds live in their own modules
     "DEFAULT_LEASE_SECONDS", "DEFAULT_MAX_ATTEMPTS", "MAX_ERROR_CHARS", "RETRYABLE_4XX", "Claim", "DeadHook",
@@ -409,10 +409,8 @@ class OutboxWorker:
         self.limit = limit
         self.lease_seconds = lease_seconds
         self.policy = policy or RetryPolicy()
-        self.failures = 0
-        self.last_error: str | None = None
         self.last_report: DeliveryReport | None = None
-        self._worker = Worker(self._round, interval, "bastion-outbox", on_error=self._failed)
+        self._worker = Worker(self._round, interval, "bastion-outbox")
 
     def run_once(self) -> DeliveryReport:
         report = deliver_due(
@@ -434,13 +432,13 @@ class OutboxWorker:
     def running(self) -> bool:
         return self._worker.running
 
+    @property
+    def rounds(self) -> Rounds:
+        return self._worker.rounds
+
     def _round(self) -> bool:
         """One delivery round; ``True`` when the batch was full, so the next round starts at once."""
         return self.run_once().claimed >= self.limit
-
-    def _failed(self, exc: Exception) -> None:
-        self.failures += 1
-        self.last_error = short_error(type(exc).__name__)
 
 
 def pending_counts(session: Session) -> dict[DeliveryState, int]:

@@ -1,0 +1,61 @@
+"""The one background loop: rounds run until stopped, failures are counted by type and never stop it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from bastion.core.worker import FAILING_ROUNDS, Rounds, Worker
+
+
+def _waited(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_rounds_count_failures_in_a_row_and_a_good_round_resets_them() -> None:
+    rounds = Rounds("w")
+    for n in range(1, FAILING_ROUNDS):
+        rounds = rounds.failed(ValueError("secret=1"))
+        assert rounds.failures_in_a_row == n and not rounds.failing  # a blip is not an outage
+    rounds = rounds.failed(KeyError("x"))
+    assert rounds.failing and rounds.failures == FAILING_ROUNDS and rounds.last_error == "KeyError"
+    assert rounds.last_ok_at is None and rounds.last_failed_at is not None
+    rounds = rounds.ok()
+    assert not rounds.failing and rounds.failures == FAILING_ROUNDS and rounds.last_ok_at is not None
+    shown = rounds.as_status()
+    assert shown["failures_in_a_row"] == 0 and shown["last_error"] == "KeyError" and "secret" not in str(shown)
+    assert shown["last_ok_at"].endswith("+00:00")
+
+
+def test_a_worker_keeps_running_through_failing_rounds_and_counts_them() -> None:
+    outcomes = iter([None, OSError("disk"), OSError("disk"), OSError("disk"), True, None])
+    calls: list[float] = []
+    errors: list[Exception] = []
+    done = threading.Event()
+
+    def round_() -> object:
+        calls.append(time.monotonic())
+        outcome = next(outcomes, None)
+        if len(calls) >= 6:
+            done.set()
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    worker = Worker(round_, 0.01, "w", on_error=errors.append)
+    worker.start()
+    try:
+        assert done.wait(10)
+        assert _waited(lambda: worker.rounds.last_ok_at is not None and worker.rounds.failures_in_a_row == 0)
+        assert worker.running
+    finally:
+        worker.stop()
+    assert not worker.running
+    assert worker.rounds.failures == 3 and worker.rounds.last_error == "OSError" and not worker.rounds.failing
+    assert [type(e) for e in errors] == [OSError] * 3

@@ -22,8 +22,12 @@ uvicorn ran on (httptools and uvloop when installed). The server is the one ``ba
 baseline of a change). The SQLite file lies in the temporary directory: ``TMPDIR=/dev/shm`` puts it in memory, which
 tells how much of the tail is the disk's (a commit's write stalling in the file system).
 
+``--accounts`` (default 500) draws the checks among that many accounts, and ``--history`` seeds that many past
+denies first: the realistic case for the look-ups by account and the event log's indexes, which with 500 accounts
+and an empty log stay in cache (``seed``).
+
     python bench/interactions.py [--decisions 300000] [--batches 300] [--seed 1] [--database-url postgresql://...]
-                                 [--without-workers] [--shared-process]
+                                 [--without-workers] [--shared-process] [--accounts 500] [--history 0]
 
 Ends with one JSON line of figures.
 """
@@ -31,6 +35,7 @@ Ends with one JSON line of figures.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib.util
 import json
 import multiprocessing
@@ -131,12 +136,16 @@ def free_port() -> int:
 
 
 def over_http(batches: int, rng: random.Random, database_url: str = "", *, workers: bool = True,
-              shared_process: bool = False) -> dict[str, float]:
+              shared_process: bool = False, accounts: int = 500, history: int = 0) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         migrate(url)
         db = Database(url)
         token = create_token(db, role=Role.PLATFORM, name="bench", actor="bench")
+        names = [f"acct{i}" for i in range(accounts)]
+        years = [rng.choice(AGES) for _ in names]  # drawn as before --accounts: the same batches by seed
+        if accounts > PUT_ACCOUNTS or history:
+            seed(db, names, years, history, random.Random(rng.random()))
         port = free_port()
         if shared_process:
             server_pid = None
@@ -156,10 +165,10 @@ def over_http(batches: int, rng: random.Random, database_url: str = "", *, worke
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
             wait_until_serving(client)
-            accounts = [f"acct{i}" for i in range(500)]
-            for account in accounts:
-                client.put(f"/v1/accounts/{account}/age", json={"years": rng.choice([11, 14, 16, 17, 25, 40])})
-            warm_up, measured, feed, some = phases(batches, rng, accounts)
+            if accounts <= PUT_ACCOUNTS and not history:  # through the API, as this bench always did
+                for name, age in zip(names, years, strict=True):
+                    client.put(f"/v1/accounts/{name}/age", json={"years": age}).raise_for_status()
+            warm_up, measured, feed, some = phases(batches, rng, names)
             for body in warm_up:
                 client.post("/v1/interactions/check-batch", content=body,
                             headers={"Content-Type": "application/json"}).raise_for_status()
@@ -183,6 +192,64 @@ def over_http(batches: int, rng: random.Random, database_url: str = "", *, worke
             "batch_of_100_few_denies_p99_ms": round(percentile(few, 0.99), 2),
             "batch_of_100_cpu_ms": round(cpu, 2), "batch_of_100_no_deny_cpu_ms": round(no_deny_cpu, 2),
             "batch_of_100_few_denies_cpu_ms": round(few_cpu, 2)}
+
+
+#: The ages drawn for the accounts, one each: about half of the random checks among them are denied.
+AGES = (11, 14, 16, 17, 25, 40)
+#: Up to this many accounts (and no history) the ages are recorded through ``PUT /v1/accounts/{id}/age``, one request
+#: each, as the bench did before ``--accounts``; more are seeded straight into the database (``seed``).
+PUT_ACCOUNTS = 500
+SEED_CHUNK = 20_000
+
+
+def seed(db: Database, names: list[str], years: list[int], history: int, rng: random.Random) -> None:
+    """A platform's state before the measured batches, written straight into the database: each account's age as
+    ``PUT /v1/accounts/{id}/age`` records it (its row and its ``age.recorded`` event; no under-13 case, which no check
+    reads), and ``history`` past denies between random accounts, 2 to 365 days old (outside every grooming window),
+    with the grooming watch's mark moved past them, as on a platform whose watch has kept up. The realistic case for
+    the per-account look-ups and indexes: with 500 accounts and no history every leaf they touch stays in cache."""
+    from sqlalchemy import func, insert, select
+
+    from bastion.core.events import NewEvent, move_mark, record_many
+    from bastion.minors.bands import band_for
+    from bastion.minors.events import AgeRecorded, Denied, EventKind
+    from bastion.minors.interactions import GROOMING_LOG
+    from bastion.minors.interfaces import AgeBasis
+    from bastion.minors.models import AgeRecord, MinorEvent, MinorsMark
+    from bastion.minors.services import account_subject
+
+    now = SystemClock().now()
+    declared = AgeBasis.DECLARED.value
+    rows = list(zip(names, years, strict=True))
+    for start in range(0, len(rows), SEED_CHUNK):
+        chunk = rows[start:start + SEED_CHUNK]
+        with db.write() as session:
+            session.execute(insert(AgeRecord), [
+                {"account_id": name, "basis": declared, "years": age, "method": "", "confidence": None,
+                 "band": band_for(AgeBasis.DECLARED, age).value, "observed_at": now, "recorded_at": now}
+                for name, age in chunk])
+            record_many(session, MinorEvent, [NewEvent(account_subject(name), EventKind.AGE_RECORDED, "bench", now,
+                                                       AgeRecorded(basis=declared, years=age, band=band_for(
+                                                           AgeBasis.DECLARED, age).value,
+                                                           observed_at=now.isoformat())) for name, age in chunk])
+        log(f"seeded {start + len(chunk):,} of {len(rows):,} accounts")
+    band = {name: band_for(AgeBasis.DECLARED, age).value for name, age in rows}
+    actions = [a.value for a in QUESTION_ACTIONS if a not in SOLO]
+    for start in range(0, history, SEED_CHUNK):
+        events = []
+        for _ in range(min(SEED_CHUNK, history - start)):
+            actor, target = rng.sample(names, 2)
+            at = now - dt.timedelta(days=rng.uniform(2, 365))
+            events.append(NewEvent(account_subject(actor), EventKind.DENIED, "bench", at, Denied(
+                action=rng.choice(actions), target=target, actor_band=band[actor], target_band=band[target],
+                rule="history")))
+        with db.write() as session:
+            record_many(session, MinorEvent, events)
+        log(f"seeded {start + len(events):,} of {history:,} past denies")
+    with db.write() as session:
+        mark = session.get(MinorsMark, GROOMING_LOG)
+        last = session.scalar(select(func.max(MinorEvent.id))) or 0
+        move_mark(session, MinorsMark, GROOMING_LOG, mark.last_id if mark is not None else 0, last)
 
 
 def wait_until_serving(client: httpx.Client) -> None:
@@ -304,6 +371,10 @@ def main() -> None:
                         "the server (the bench before 2026-12-06 evening)")
     parser.add_argument("--shared-process", action="store_true", help="the server in a thread of this process, "
                         "sharing its interpreter lock with the client (the bench before 2026-12-06 evening)")
+    parser.add_argument("--accounts", type=int, default=PUT_ACCOUNTS, help="accounts the checks are drawn among "
+                        f"(default {PUT_ACCOUNTS}: the friendliest case, every index leaf they touch in cache)")
+    parser.add_argument("--history", type=int, default=0, help="past denies seeded before the measured batches "
+                        "(a platform's event log; default none)")
     parser.add_argument("--database-url", default="", help="an empty PostgreSQL database (default: SQLite in a "
                                                              "temporary directory)")
     args = parser.parse_args()
@@ -314,7 +385,8 @@ def main() -> None:
     figures |= in_process(rules, random_checks(args.decisions, rng))
     log(f"{figures}\nover HTTP ...")
     figures |= over_http(args.batches, rng, args.database_url, workers=not args.without_workers,
-                         shared_process=args.shared_process)
+                         shared_process=args.shared_process, accounts=args.accounts, history=args.history)
+    figures |= {"accounts": args.accounts, "history": args.history}
     print(json.dumps(figures))
 
 

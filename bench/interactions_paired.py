@@ -17,6 +17,7 @@ since 2026-12-06 evening) and the same schema (the phases are separated by waiti
 
     python bench/interactions_paired.py --baseline /path/to/other/checkout [--batches 1000] [--seed 1]
                                         [--database-urls postgresql://.../a postgresql://.../b]
+                                        [--accounts 500] [--history 0]
 
 Ends with one JSON line of figures.
 """
@@ -36,7 +37,7 @@ from pathlib import Path
 import httpx
 
 from bastion.core.db import Database
-from interactions import _watched, free_port, log, phases, process_cpu, wait_until_serving
+from interactions import AGES, PUT_ACCOUNTS, _watched, free_port, log, phases, process_cpu, seed, wait_until_serving
 from stats import percentile
 
 HERE = Path(__file__).resolve().parent.parent
@@ -102,6 +103,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, required=True, help="the root of another checkout of Bastion")
     parser.add_argument("--batches", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--accounts", type=int, default=PUT_ACCOUNTS, help="as bench/interactions.py's")
+    parser.add_argument("--history", type=int, default=0, help="as bench/interactions.py's")
     parser.add_argument("--database-urls", nargs=2, metavar=("THIS", "BASELINE"), default=["", ""],
                         help="two empty PostgreSQL databases, one for each server (default: a SQLite file each)")
     args = parser.parse_args()
@@ -113,11 +116,18 @@ def main() -> None:
         this, baseline = args.database_urls
         servers = [Served("this", HERE, tmp, this), Served("baseline", args.baseline.resolve(), tmp, baseline)]
         try:
-            accounts = [f"acct{i}" for i in range(500)]
-            for account in accounts:
-                years = rng.choice([11, 14, 16, 17, 25, 40])
+            accounts = [f"acct{i}" for i in range(args.accounts)]
+            years = [rng.choice(AGES) for _ in accounts]
+            if args.accounts > PUT_ACCOUNTS or args.history:  # the same state in each server's database
+                history = rng.random()
                 for s in servers:
-                    s.client.put(f"/v1/accounts/{account}/age", json={"years": years}).raise_for_status()
+                    db = Database(s.url)
+                    seed(db, accounts, years, args.history, random.Random(history))
+                    db.dispose()
+            else:
+                for account, age in zip(accounts, years, strict=True):
+                    for s in servers:
+                        s.client.put(f"/v1/accounts/{account}/age", json={"years": age}).raise_for_status()
             warm_up, *measured = phases(args.batches, rng, accounts)
             measure(servers, warm_up)
             for phase, bodies in zip(("half_denied", "no_deny", "few_denies"), measured, strict=True):

@@ -448,7 +448,7 @@ def test_worker_survives_a_failing_round(tmp_path: Any, clock: FrozenClock, send
     try:
         assert _wait_for(lambda: worker.rounds.failures >= 3)
         assert worker.running
-        assert worker.rounds.last_error == "OperationalError" and worker.rounds.failing
+        assert worker.rounds.last_error == "OperationalError" and worker.rounds.failures_in_a_row >= 3
     finally:
         worker.stop()
         broken.dispose()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
-from bastion.core.worker import FAILING_ROUNDS, Rounds, Worker
+from bastion.core.worker import FAILING_SECONDS, Rounds, Worker
 
 
 def _waited(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -18,18 +19,21 @@ def _waited(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     return False
 
 
-def test_rounds_count_failures_in_a_row_and_a_good_round_resets_them() -> None:
-    rounds = Rounds("w")
-    for n in range(1, FAILING_ROUNDS):
-        rounds = rounds.failed(ValueError("secret=1"))
-        assert rounds.failures_in_a_row == n and not rounds.failing  # a blip is not an outage
-    rounds = rounds.failed(KeyError("x"))
-    assert rounds.failing and rounds.failures == FAILING_ROUNDS and rounds.last_error == "KeyError"
-    assert rounds.last_ok_at is None and rounds.last_failed_at is not None
-    rounds = rounds.ok()
-    assert not rounds.failing and rounds.failures == FAILING_ROUNDS and rounds.last_ok_at is not None
+def test_a_worker_is_failing_once_its_rounds_have_all_failed_for_a_while_and_a_good_round_mends_it() -> None:
+    rounds = Rounds("w").failed(KeyError("x")).failed(ValueError("secret=1"))
+    assert rounds.failures_in_a_row == 2 and not rounds.failing  # seconds of failures: a blip, not an outage
+    long_ago = time.time() - FAILING_SECONDS
+    assert replace(rounds, failing_since=long_ago).failing
+    assert not replace(Rounds("w").failed(KeyError("x")), failing_since=long_ago).failing  # one round is no streak
+    rounds = replace(rounds, failing_since=long_ago).failed(ValueError("secret=2"))
+    assert rounds.failing and rounds.failing_since == long_ago and rounds.failures == 3
+    assert rounds.last_error == "ValueError" and rounds.last_ok_at is None and rounds.last_failed_at is not None
     shown = rounds.as_status()
-    assert shown["failures_in_a_row"] == 0 and shown["last_error"] == "KeyError" and "secret" not in str(shown)
+    assert shown["failing"] and "secret" not in str(shown)  # the type only: a message may hold a secret
+    rounds = rounds.ok()
+    assert not rounds.failing and rounds.failing_since is None and rounds.failures == 3
+    shown = rounds.as_status()
+    assert shown["failures_in_a_row"] == 0 and shown["last_error"] == "ValueError" and shown["failing_since"] is None
     assert shown["last_ok_at"].endswith("+00:00")
 
 

@@ -73,7 +73,8 @@ def outbox_section(db: Database) -> StatusSection:
 
 def workers_section(workers: Sequence[Background]) -> StatusSection:
     """``/status`` of an app's workers, every app's: degraded while one fails round after round
-    (``core/worker.py: FAILING_ROUNDS``); for admins, each one's failures, last error (its type) and last good round."""
+    (``core/worker.py: FAILING_SECONDS``); for admins, each one's failures, last error (its type) and last good
+    round."""
 
     def section() -> Health:
         rounds = [worker.rounds for worker in workers]

@@ -16,9 +16,10 @@ log = logging.getLogger(__name__)
 
 #: How long ``stop`` waits for a round in progress to finish; one number for every worker.
 STOP_TIMEOUT_SECONDS = 30.0
-#: A worker whose last this many rounds all failed is failing, and ``/status`` says the app is degraded. One failed
-#: round (the database restarting, a deadlock retried) is a blip that the next round mends; three in a row is not.
-FAILING_ROUNDS = 3
+#: A worker whose rounds have all failed for this long (two rounds at least) is failing, and ``/status`` says the
+#: app is degraded. Counted in time, not rounds: the matcher's refresher runs four rounds a second and the previews'
+#: pruning one an hour. A database restarting fails a few seconds of rounds and is mended by the next good one.
+FAILING_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -31,25 +32,29 @@ class Rounds:
     failures: int = 0
     failures_in_a_row: int = 0
     last_error: str = ""
+    #: When the first of the failures in a row came (``None`` while the last round was good).
+    failing_since: float | None = None
     last_failed_at: float | None = None
     last_ok_at: float | None = None
 
     @property
     def failing(self) -> bool:
-        return self.failures_in_a_row >= FAILING_ROUNDS
+        return (self.failing_since is not None and self.failures_in_a_row >= 2
+                and time.time() - self.failing_since >= FAILING_SECONDS)
 
     def ok(self) -> Rounds:
-        return replace(self, failures_in_a_row=0, last_ok_at=time.time())
+        return replace(self, failures_in_a_row=0, failing_since=None, last_ok_at=time.time())
 
     def failed(self, exc: Exception) -> Rounds:
+        now = time.time()
         return replace(self, failures=self.failures + 1, failures_in_a_row=self.failures_in_a_row + 1,
-                       last_error=type(exc).__name__, last_failed_at=time.time())
+                       last_error=type(exc).__name__, failing_since=self.failing_since or now, last_failed_at=now)
 
     def as_status(self) -> dict[str, Any]:
         """The fields ``/status`` shows admins (times in UTC, ISO 8601; ``None``: not yet)."""
         return {"failing": self.failing, "failures": self.failures, "failures_in_a_row": self.failures_in_a_row,
-                "last_error": self.last_error or None, "last_failed_at": _iso(self.last_failed_at),
-                "last_ok_at": _iso(self.last_ok_at)}
+                "last_error": self.last_error or None, "failing_since": _iso(self.failing_since),
+                "last_failed_at": _iso(self.last_failed_at), "last_ok_at": _iso(self.last_ok_at)}
 
 
 def _iso(when: float | None) -> str | None:

@@ -145,7 +145,7 @@ def over_http(batches: int, rng: random.Random, database_url: str = "", *, worke
         names = [f"acct{i}" for i in range(accounts)]
         years = [rng.choice(AGES) for _ in names]  # drawn as before --accounts: the same batches by seed
         if accounts > PUT_ACCOUNTS or history:
-            seed(db, names, years, history, random.Random(rng.random()))
+            seed([db], names, years, history, random.Random(rng.random()))
         port = free_port()
         if shared_process:
             server_pid = None
@@ -202,8 +202,9 @@ PUT_ACCOUNTS = 500
 SEED_CHUNK = 20_000
 
 
-def seed(db: Database, names: list[str], years: list[int], history: int, rng: random.Random) -> None:
-    """A platform's state before the measured batches, written straight into the database: each account's age as
+def seed(dbs: list[Database], names: list[str], years: list[int], history: int, rng: random.Random) -> None:
+    """A platform's state before the measured batches, written straight into each of ``dbs`` (chunk by chunk, each
+    chunk to every one in turn, so that a paired bench's two databases are built alike): each account's age as
     ``PUT /v1/accounts/{id}/age`` records it (its row and its ``age.recorded`` event; no under-13 case, which no check
     reads), and ``history`` past denies between random accounts, 2 to 365 days old (outside every grooming window),
     with the grooming watch's mark moved past them, as on a platform whose watch has kept up. The realistic case for
@@ -223,15 +224,16 @@ def seed(db: Database, names: list[str], years: list[int], history: int, rng: ra
     rows = list(zip(names, years, strict=True))
     for start in range(0, len(rows), SEED_CHUNK):
         chunk = rows[start:start + SEED_CHUNK]
-        with db.write() as session:
-            session.execute(insert(AgeRecord), [
-                {"account_id": name, "basis": declared, "years": age, "method": "", "confidence": None,
+        ages = [{"account_id": name, "basis": declared, "years": age, "method": "", "confidence": None,
                  "band": band_for(AgeBasis.DECLARED, age).value, "observed_at": now, "recorded_at": now}
-                for name, age in chunk])
-            record_many(session, MinorEvent, [NewEvent(account_subject(name), EventKind.AGE_RECORDED, "bench", now,
-                                                       AgeRecorded(basis=declared, years=age, band=band_for(
-                                                           AgeBasis.DECLARED, age).value,
-                                                           observed_at=now.isoformat())) for name, age in chunk])
+                for name, age in chunk]
+        recorded = [NewEvent(account_subject(name), EventKind.AGE_RECORDED, "bench", now, AgeRecorded(
+            basis=declared, years=age, band=band_for(AgeBasis.DECLARED, age).value, observed_at=now.isoformat()))
+            for name, age in chunk]
+        for db in dbs:
+            with db.write() as session:
+                session.execute(insert(AgeRecord), ages)
+                record_many(session, MinorEvent, recorded)
         log(f"seeded {start + len(chunk):,} of {len(rows):,} accounts")
     band = {name: band_for(AgeBasis.DECLARED, age).value for name, age in rows}
     actions = [a.value for a in QUESTION_ACTIONS if a not in SOLO]
@@ -243,13 +245,15 @@ def seed(db: Database, names: list[str], years: list[int], history: int, rng: ra
             events.append(NewEvent(account_subject(actor), EventKind.DENIED, "bench", at, Denied(
                 action=rng.choice(actions), target=target, actor_band=band[actor], target_band=band[target],
                 rule="history")))
-        with db.write() as session:
-            record_many(session, MinorEvent, events)
+        for db in dbs:
+            with db.write() as session:
+                record_many(session, MinorEvent, events)
         log(f"seeded {start + len(events):,} of {history:,} past denies")
-    with db.write() as session:
-        mark = session.get(MinorsMark, GROOMING_LOG)
-        last = session.scalar(select(func.max(MinorEvent.id))) or 0
-        move_mark(session, MinorsMark, GROOMING_LOG, mark.last_id if mark is not None else 0, last)
+    for db in dbs:
+        with db.write() as session:
+            mark = session.get(MinorsMark, GROOMING_LOG)
+            last = session.scalar(select(func.max(MinorEvent.id))) or 0
+            move_mark(session, MinorsMark, GROOMING_LOG, mark.last_id if mark is not None else 0, last)
 
 
 def wait_until_serving(client: httpx.Client) -> None:

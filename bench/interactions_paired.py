@@ -119,10 +119,9 @@ def main() -> None:
             accounts = [f"acct{i}" for i in range(args.accounts)]
             years = [rng.choice(AGES) for _ in accounts]
             if args.accounts > PUT_ACCOUNTS or args.history:  # the same state in each server's database
-                history = rng.random()
-                for s in servers:
-                    db = Database(s.url)
-                    seed(db, accounts, years, args.history, random.Random(history))
+                dbs = [Database(s.url) for s in servers]
+                seed(dbs, accounts, years, args.history, random.Random(rng.random()))
+                for db in dbs:
                     db.dispose()
             else:
                 for account, age in zip(accounts, years, strict=True):

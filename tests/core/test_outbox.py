@@ -7,7 +7,6 @@ import json
 import random
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from bastion.core.outbox.models import DeliveryState, OutboxMessage
 from bastion.core.outbox.webhooks import WebhookSender, canonical_body, sign, verify_signature
 from tests.factories.outbox import SampleMessage
 from tests.factories.receiver import Receiver
+from tests.factories.waiting import until
 
 SECRET = b"s3cret-webhook-key"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -417,14 +417,6 @@ def test_pending_counts(db: Database, clock: FrozenClock, receiver: Receiver, se
 # --- worker -------------------------------------------------------------------------------------------------------
 
 
-def _wait_for(condition: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
 
 def test_worker_delivers_in_the_background(
     db: Database, clock: FrozenClock, receiver: Receiver, sender: WebhookSender
@@ -433,7 +425,7 @@ def test_worker_delivers_in_the_background(
     worker.start()
     try:
         message_id = _enqueue(db, clock, receiver.url)
-        assert _wait_for(lambda: _row(db, message_id).state == "delivered")
+        assert until(lambda: _row(db, message_id).state == "delivered")
     finally:
         worker.stop()
     assert not worker.running
@@ -446,7 +438,7 @@ def test_worker_survives_a_failing_round(tmp_path: Any, clock: FrozenClock, send
     worker = outbox.OutboxWorker(broken, sender, interval=0.01, clock=clock)
     worker.start()
     try:
-        assert _wait_for(lambda: worker.rounds.failures >= 3)
+        assert until(lambda: worker.rounds.failures >= 3)
         assert worker.running
         assert worker.rounds.last_error == "OperationalError" and worker.rounds.failures_in_a_row >= 3
     finally:

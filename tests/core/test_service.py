@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from bastion.core.http import SECURITY_HEADERS, Problem
 from bastion.core.production import Service
 from bastion.core.service import Health, ServiceSpec, create_service
 from bastion.core.worker import Rounds, Worker
+from tests.factories.waiting import until
 
 
 class Recorder:
@@ -135,12 +135,12 @@ def test_a_worker_failing_round_after_round_makes_the_status_degraded_and_says_w
     clock = Worker(round_, 0.01, "bastion-orders")
     admin = {"Authorization": f"Bearer {make_token(Role.ADMIN)}"}
     with TestClient(_app(tmp_path, [], workers=[clock], db=db)) as client:
-        assert _waited(lambda: clock.rounds.last_ok_at is not None)
+        assert until(lambda: clock.rounds.last_ok_at is not None)
         assert client.get("/status").json() == {"status": "ok"}
         failing.set()
-        assert _waited(lambda: clock.rounds.failures_in_a_row >= 2)
+        assert until(lambda: clock.rounds.failures_in_a_row >= 2)
         assert client.get("/status").json() == {"status": "ok"}  # not yet: failing for under FAILING_SECONDS
-        assert _waited(lambda: clock.rounds.failing)
+        assert until(lambda: clock.rounds.failing)
         assert client.get("/status").json() == {"status": "degraded"}
         seen = client.get("/status", headers=admin)
         shown = seen.json()["workers"]["bastion-orders"]
@@ -148,15 +148,7 @@ def test_a_worker_failing_round_after_round_makes_the_status_degraded_and_says_w
         assert shown["last_failed_at"] >= shown["failing_since"] >= shown["last_ok_at"]
         assert "hunter2" not in seen.text
         failing.clear()  # one good round mends it
-        assert _waited(lambda: clock.rounds.failures_in_a_row == 0)
+        assert until(lambda: clock.rounds.failures_in_a_row == 0)
         assert client.get("/status").json() == {"status": "ok"}
         assert client.get("/status", headers=admin).json()["workers"]["bastion-orders"]["last_error"] == "RuntimeError"
 
-
-def _waited(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 
 from bastion.core.worker import FAILING_SECONDS, Rounds, Worker
-
-
-def _waited(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return False
+from tests.factories.waiting import until
 
 
 def test_a_worker_is_failing_once_its_rounds_have_all_failed_for_a_while_and_a_good_round_mends_it() -> None:
@@ -56,7 +47,7 @@ def test_a_worker_keeps_running_through_failing_rounds_and_counts_them() -> None
     worker.start()
     try:
         assert done.wait(10)
-        assert _waited(lambda: worker.rounds.last_ok_at is not None and worker.rounds.failures_in_a_row == 0)
+        assert until(lambda: worker.rounds.last_ok_at is not None and worker.rounds.failures_in_a_row == 0)
         assert worker.running
     finally:
         worker.stop()

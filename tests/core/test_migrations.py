@@ -91,3 +91,36 @@ def test_0035_starts_the_grooming_watch_after_the_events_already_written(tmp_pat
     with engine.connect() as conn:
         assert conn.execute(text("SELECT log, last_id FROM minor_marks")).all() == [("grooming", 7)]
     engine.dispose()
+
+
+def test_0037_keeps_the_ages_in_one_b_tree_on_sqlite_with_every_row(tmp_path: object) -> None:
+    """Each interaction check reads its accounts' ages by id: WITHOUT ROWID, one B-tree search each, not two. The
+    rows recorded before survive the rebuild, both ways."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from bastion.core.db import alembic_config
+
+    url = f"sqlite:///{tmp_path}/ages.db"
+    config = alembic_config(url)
+    command.upgrade(config, "0036")
+    engine = create_engine(url)
+    row = ("acct1", "estimated", 15.5, "facial-estimation", 0.8, "13_15", "2026-12-01 10:00:00.000000",
+           "2026-12-01 10:00:01.000000")
+
+    def stored() -> tuple[str, list[tuple[object, ...]]]:
+        with engine.connect() as conn:
+            sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'minor_ages'")).scalar_one()
+            return sql, [tuple(r) for r in conn.execute(text("SELECT * FROM minor_ages"))]
+
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO minor_ages VALUES (:a, :b, :y, :m, :c, :band, :o, :r)"),
+                     dict(zip(("a", "b", "y", "m", "c", "band", "o", "r"), row, strict=True)))
+    assert "WITHOUT ROWID" not in stored()[0]
+    command.upgrade(config, "0037")
+    sql, rows = stored()
+    assert "WITHOUT ROWID" in sql and rows == [row]
+    command.downgrade(config, "0036")
+    sql, rows = stored()
+    assert "WITHOUT ROWID" not in sql and rows == [row]
+    engine.dispose()

@@ -29,6 +29,9 @@ class AgeRecord(Base):
     """What the platform last told Bastion of an account's age, and the band the stated rule gives it."""
 
     __tablename__ = "minor_ages"
+    #: Read by id for every account of every interaction check: on SQLite the rows live in the key's B-tree, so a
+    #: look-up searches one B-tree, not the key's and then the rowid's (migration 0037).
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     basis: Mapped[str] = mapped_column(String(16))

@@ -206,9 +206,10 @@ def seed(dbs: list[Database], names: list[str], years: list[int], history: int, 
     """A platform's state before the measured batches, written straight into each of ``dbs`` (chunk by chunk, each
     chunk to every one in turn, so that a paired bench's two databases are built alike): each account's age as
     ``PUT /v1/accounts/{id}/age`` records it (its row and its ``age.recorded`` event; no under-13 case, which no check
-    reads), and ``history`` past denies between random accounts, 2 to 365 days old (outside every grooming window),
-    with the grooming watch's mark moved past them, as on a platform whose watch has kept up. The realistic case for
-    the per-account look-ups and indexes: with 500 accounts and no history every leaf they touch stays in cache."""
+    reads), and ``history`` past denies between random accounts, 2 to 365 days old (outside the default grooming
+    window), with the grooming watch's mark moved past them, as on a platform whose watch has kept up. The realistic
+    case for the per-account look-ups and indexes: with 500 accounts and no history every leaf they touch stays in
+    cache."""
     from sqlalchemy import func, insert, select
 
     from bastion.core.events import NewEvent, move_mark, record_many
@@ -250,10 +251,12 @@ def seed(dbs: list[Database], names: list[str], years: list[int], history: int, 
                 record_many(session, MinorEvent, events)
         log(f"seeded {start + len(events):,} of {history:,} past denies")
     for db in dbs:
-        with db.write() as session:
-            mark = session.get(MinorsMark, GROOMING_LOG)
-            last = session.scalar(select(func.max(MinorEvent.id))) or 0
-            move_mark(session, MinorsMark, GROOMING_LOG, mark.last_id if mark is not None else 0, last)
+        moved = False
+        while not moved:  # a server already running (the paired bench's) may move the mark meanwhile: again
+            with db.write() as session:
+                mark = session.get(MinorsMark, GROOMING_LOG)
+                last = session.scalar(select(func.max(MinorEvent.id))) or 0
+                moved = move_mark(session, MinorsMark, GROOMING_LOG, mark.last_id if mark is not None else 0, last)
 
 
 def wait_until_serving(client: httpx.Client) -> None:

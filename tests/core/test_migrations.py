@@ -124,3 +124,20 @@ def test_0037_keeps_the_ages_in_one_b_tree_on_sqlite_with_every_row(tmp_path: ob
     sql, rows = stored()
     assert "WITHOUT ROWID" not in sql and rows == [row]
     engine.dispose()
+
+
+def test_sqlite_tables_are_stored_as_the_models_declare(tmp_path: object) -> None:
+    """Alembic's comparison leaves out how SQLite stores a table: a model declared WITHOUT ROWID (the ages, read by
+    id on every interaction check) must be so after the migrations, and no other table."""
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path}/stored.db"
+    migrate(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        created = dict(conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all())
+    engine.dispose()
+    for name, table in metadata.tables.items():
+        declared = table.dialect_options["sqlite"]["with_rowid"] is not False
+        assert ("WITHOUT ROWID" not in created[name].upper()) == declared, name
+    assert "WITHOUT ROWID" in created["minor_ages"].upper()

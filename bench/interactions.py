@@ -144,8 +144,6 @@ def over_http(batches: int, rng: random.Random, database_url: str = "", *, worke
         token = create_token(db, role=Role.PLATFORM, name="bench", actor="bench")
         names = [f"acct{i}" for i in range(accounts)]
         years = [rng.choice(AGES) for _ in names]  # drawn as before --accounts: the same batches by seed
-        if accounts > PUT_ACCOUNTS or history:
-            seed([db], names, years, history, random.Random(rng.random()))
         port = free_port()
         if shared_process:
             server_pid = None
@@ -165,9 +163,7 @@ def over_http(batches: int, rng: random.Random, database_url: str = "", *, worke
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
             wait_until_serving(client)
-            if accounts <= PUT_ACCOUNTS and not history:  # through the API, as this bench always did
-                for name, age in zip(names, years, strict=True):
-                    client.put(f"/v1/accounts/{name}/age", json={"years": age}).raise_for_status()
+            record_ages([(db, client)], names, years, history, rng)
             warm_up, measured, feed, some = phases(batches, rng, names)
             for body in warm_up:
                 client.post("/v1/interactions/check-batch", content=body,
@@ -200,6 +196,18 @@ AGES = (11, 14, 16, 17, 25, 40)
 #: each, as the bench did before ``--accounts``; more are seeded straight into the database (``seed``).
 PUT_ACCOUNTS = 500
 SEED_CHUNK = 20_000
+
+
+def record_ages(servers: list[tuple[Database, httpx.Client]], names: list[str], years: list[int], history: int,
+                rng: random.Random) -> None:
+    """The accounts' ages (and ``history`` past denies) in each server's database: up to ``PUT_ACCOUNTS`` with no
+    history through ``PUT /v1/accounts/{id}/age``, as this bench always did; more by ``seed``."""
+    if len(names) > PUT_ACCOUNTS or history:
+        seed([db for db, _ in servers], names, years, history, random.Random(rng.random()))
+        return
+    for name, age in zip(names, years, strict=True):
+        for _, client in servers:
+            client.put(f"/v1/accounts/{name}/age", json={"years": age}).raise_for_status()
 
 
 def seed(dbs: list[Database], names: list[str], years: list[int], history: int, rng: random.Random) -> None:
@@ -257,6 +265,14 @@ def seed(dbs: list[Database], names: list[str], years: list[int], history: int, 
                 mark = session.get(MinorsMark, GROOMING_LOG)
                 last = session.scalar(select(func.max(MinorEvent.id))) or 0
                 moved = move_mark(session, MinorsMark, GROOMING_LOG, mark.last_id if mark is not None else 0, last)
+
+
+def check_sizes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--accounts`` and ``--history`` that the bench can draw from, or a one-line error."""
+    if args.accounts < 2:
+        parser.error("--accounts must be at least 2 (a check names an actor and a target)")
+    if args.history < 0:
+        parser.error("--history must be 0 or more")
 
 
 def wait_until_serving(client: httpx.Client) -> None:
@@ -385,6 +401,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="an empty PostgreSQL database (default: SQLite in a "
                                                              "temporary directory)")
     args = parser.parse_args()
+    check_sizes(parser, args)
     rng = random.Random(args.seed)
     rules = load_rules(DEFAULT_RULES_PATH)
     figures: dict[str, float | str] = {"rules": len(FLOOR) + len(rules.rules), "server": server_kind()}

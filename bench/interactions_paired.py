@@ -37,7 +37,18 @@ from pathlib import Path
 import httpx
 
 from bastion.core.db import Database
-from interactions import AGES, PUT_ACCOUNTS, _watched, free_port, log, phases, process_cpu, seed, wait_until_serving
+from interactions import (
+    AGES,
+    PUT_ACCOUNTS,
+    _watched,
+    check_sizes,
+    free_port,
+    log,
+    phases,
+    process_cpu,
+    record_ages,
+    wait_until_serving,
+)
 from stats import percentile
 
 HERE = Path(__file__).resolve().parent.parent
@@ -108,6 +119,7 @@ def main() -> None:
     parser.add_argument("--database-urls", nargs=2, metavar=("THIS", "BASELINE"), default=["", ""],
                         help="two empty PostgreSQL databases, one for each server (default: a SQLite file each)")
     args = parser.parse_args()
+    check_sizes(parser, args)
     if not (args.baseline / "bench" / "interactions.py").is_file():
         parser.error(f"{args.baseline} is not a checkout of Bastion (no bench/interactions.py)")
     rng = random.Random(args.seed)
@@ -118,15 +130,11 @@ def main() -> None:
         try:
             accounts = [f"acct{i}" for i in range(args.accounts)]
             years = [rng.choice(AGES) for _ in accounts]
-            if args.accounts > PUT_ACCOUNTS or args.history:  # the same state in each server's database
-                dbs = [Database(s.url) for s in servers]
-                seed(dbs, accounts, years, args.history, random.Random(rng.random()))
-                for db in dbs:
-                    db.dispose()
-            else:
-                for account, age in zip(accounts, years, strict=True):
-                    for s in servers:
-                        s.client.put(f"/v1/accounts/{account}/age", json={"years": age}).raise_for_status()
+            dbs = [Database(s.url) for s in servers]  # the same state in each server's database
+            record_ages([(db, s.client) for db, s in zip(dbs, servers, strict=True)], accounts, years, args.history,
+                        rng)
+            for db in dbs:
+                db.dispose()
             warm_up, *measured = phases(args.batches, rng, accounts)
             measure(servers, warm_up)
             for phase, bodies in zip(("half_denied", "no_deny", "few_denies"), measured, strict=True):
